@@ -1,0 +1,131 @@
+//! Rendering query results: an aligned table for terminals, and CSV, JSON and Markdown for
+//! scripts and incident tickets.
+use std::io::Write;
+
+use anyhow::{Context as _, Result};
+use arrow::{
+    array::RecordBatch,
+    datatypes::Schema,
+    util::display::{ArrayFormatter, FormatOptions},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned table for terminals.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// A JSON array of objects, one per row; NULLs are written as null.
+    Json,
+    /// A GitHub/Jira-friendly Markdown table.
+    Markdown,
+}
+
+pub fn write(out: &mut dyn Write, format: Format, schema: &Schema, batches: &[RecordBatch]) -> Result<()> {
+    let schema = std::sync::Arc::new(schema.clone());
+    match format {
+        Format::Table => {
+            let table = arrow::util::pretty::pretty_format_batches_with_schema(schema, batches)?;
+            writeln!(out, "{table}").context("cannot write output")?;
+        }
+        Format::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            if batches.is_empty() {
+                writer.write(&RecordBatch::new_empty(schema))?;
+            }
+            for batch in batches {
+                writer.write(batch)?;
+            }
+        }
+        Format::Json => {
+            let mut writer = arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow::json::writer::JsonArray>(out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            writeln!(writer.into_inner()).context("cannot write output")?;
+        }
+        Format::Markdown => markdown(out, &schema, batches)?,
+    }
+    Ok(())
+}
+
+fn markdown(out: &mut dyn Write, schema: &Schema, batches: &[RecordBatch]) -> Result<()> {
+    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    let names: Vec<String> = schema.fields().iter().map(|f| cell(f.name())).collect();
+    writeln!(out, "| {} |", names.join(" | "))?;
+    writeln!(out, "|{}", names.iter().map(|_| "---|").collect::<String>())?;
+    let options = FormatOptions::default().with_null("");
+    for batch in batches {
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()?;
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = formatters.iter().map(|f| cell(&f.value(row).to_string())).collect();
+            writeln!(out, "| {} |", cells.join(" | "))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::{
+        array::{Int64Array, StringArray},
+        datatypes::{DataType, Field},
+    };
+
+    use super::*;
+
+    fn sample() -> (Schema, Vec<RecordBatch>) {
+        let schema = Schema::new(vec![
+            Field::new("syscall", DataType::Utf8, true),
+            Field::new("calls", DataType::Int64, true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![
+                Arc::new(StringArray::from(vec![Some("read|x"), None])),
+                Arc::new(Int64Array::from(vec![Some(3), Some(4)])),
+            ],
+        )
+        .unwrap();
+        (schema, vec![batch])
+    }
+
+    fn render(format: Format, schema: &Schema, batches: &[RecordBatch]) -> String {
+        let mut out = Vec::new();
+        write(&mut out, format, schema, batches).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn every_format_renders_rows_and_nulls() {
+        let (schema, batches) = sample();
+        assert_eq!(render(Format::Csv, &schema, &batches), "syscall,calls\nread|x,3\n,4\n");
+        assert_eq!(
+            render(Format::Json, &schema, &batches),
+            "[{\"syscall\":\"read|x\",\"calls\":3},{\"syscall\":null,\"calls\":4}]\n"
+        );
+        assert_eq!(
+            render(Format::Markdown, &schema, &batches),
+            "| syscall | calls |\n|---|---|\n| read\\|x | 3 |\n|  | 4 |\n"
+        );
+        let table = render(Format::Table, &schema, &batches);
+        assert!(table.contains("| read|x  | 3     |"), "{table}");
+    }
+
+    #[test]
+    fn empty_results_keep_their_header() {
+        let (schema, _) = sample();
+        assert_eq!(render(Format::Csv, &schema, &[]), "syscall,calls\n");
+        assert_eq!(render(Format::Json, &schema, &[]), "[]\n");
+        assert_eq!(render(Format::Markdown, &schema, &[]), "| syscall | calls |\n|---|---|\n");
+    }
+}

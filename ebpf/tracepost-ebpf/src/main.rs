@@ -1,0 +1,203 @@
+//! Kernel side of tracepost.
+//!
+//! `sys_enter` stores the entry time and arguments in the calling thread's slot,
+//! `sys_exit` turns the slot into one `SyscallEvent` in the ring buffer. A thread is traced
+//! exactly when it has a slot, so the filter costs no extra lookup: one hash lookup on each
+//! side of a call. Slots are inherited on fork and dropped on exit, which is how a command's
+//! descendants are followed and how dead threads stop costing memory.
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{
+    bindings::BPF_RB_NO_WAKEUP,
+    helpers::{
+        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel,
+    },
+    macros::{map, raw_tracepoint, tracepoint},
+    maps::{HashMap, PerCpuArray, RingBuf},
+    programs::{RawTracePointContext, TracePointContext},
+};
+use tracepost_common::{
+    COMM_LEN, FLAG_NO_RETURN, LOST_COUNTERS, LOST_RING_FULL, LOST_THREAD_TABLE_FULL, NO_SYSCALL,
+    SyscallEvent, ThreadSlot,
+};
+
+#[cfg(not(bpf_target_arch = "x86_64"))]
+compile_error!("only x86_64 is supported: the pt_regs argument layout below is x86_64's");
+
+/// x86_64 `exit` and `exit_group`: they never reach sys_exit, so they are sent at entry.
+const NR_EXIT: u64 = 60;
+const NR_EXIT_GROUP: u64 = 231;
+
+/// Set by the recorder at load time (`.rodata`, so reading them costs no map lookup).
+#[unsafe(no_mangle)]
+static TRACE_ALL: u32 = 0;
+#[unsafe(no_mangle)]
+static SELF_TGID: u32 = 0;
+/// Offset of `child_pid` in the `sched_process_fork` record; it moves between kernels.
+#[unsafe(no_mangle)]
+static FORK_CHILD_PID_OFFSET: u32 = 20;
+
+/// Sized by the recorder (`EbpfLoader::set_max_entries`) before load.
+#[map]
+static THREADS: HashMap<u32, ThreadSlot> = HashMap::with_max_entries(65536, 0);
+
+/// Sized by the recorder before load.
+#[map]
+static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
+
+#[map]
+static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_COUNTERS, 0);
+
+#[inline(always)]
+fn global(v: &u32) -> u32 {
+    // The verifier only sees the value the loader patched in if the load really happens.
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+#[inline(always)]
+fn count_lost(index: u32) {
+    if let Some(counter) = LOST.get_ptr_mut(index) {
+        unsafe { *counter += 1 };
+    }
+}
+
+/// Syscall arguments in ABI order from x86_64 `struct pt_regs`: rdi, rsi, rdx, r10, r8, r9.
+/// One probe read of the first 15 registers is cheaper than six reads of one.
+#[inline(always)]
+fn syscall_args(regs: *const [u64; 15]) -> [u64; 6] {
+    match unsafe { bpf_probe_read_kernel(regs) } {
+        // pt_regs order: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di
+        Ok(r) => [r[14], r[13], r[12], r[7], r[9], r[8]],
+        Err(_) => [0; 6],
+    }
+}
+
+#[inline(always)]
+fn comm() -> [u8; COMM_LEN] {
+    bpf_get_current_comm().unwrap_or([0; COMM_LEN])
+}
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let tid = id as u32;
+    let slot = match THREADS.get_ptr_mut(&tid) {
+        Some(slot) => slot,
+        None => {
+            if global(&TRACE_ALL) == 0 || (id >> 32) as u32 == global(&SELF_TGID) {
+                return 0;
+            }
+            if THREADS.insert(&tid, &ThreadSlot::IDLE, 0).is_err() {
+                count_lost(LOST_THREAD_TABLE_FULL);
+                return 0;
+            }
+            match THREADS.get_ptr_mut(&tid) {
+                Some(slot) => slot,
+                None => return 0,
+            }
+        }
+    };
+    let nr: u64 = ctx.arg(1);
+    let args = syscall_args(ctx.arg(0));
+    let now = unsafe { bpf_ktime_get_ns() };
+    if nr == NR_EXIT || nr == NR_EXIT_GROUP {
+        match EVENTS.reserve::<SyscallEvent>(0) {
+            Some(mut entry) => {
+                entry.write(SyscallEvent {
+                    enter_ns: now,
+                    duration_ns: 0,
+                    ret: 0,
+                    args,
+                    pid: (id >> 32) as u32,
+                    tid,
+                    nr: nr as u32,
+                    flags: FLAG_NO_RETURN,
+                    comm: comm(),
+                });
+                entry.submit(BPF_RB_NO_WAKEUP as u64);
+            }
+            None => count_lost(LOST_RING_FULL),
+        }
+        unsafe { (*slot).nr = NO_SYSCALL };
+        return 0;
+    }
+    unsafe {
+        (*slot).enter_ns = now;
+        (*slot).args = args;
+        (*slot).nr = nr as u32;
+    }
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let tid = id as u32;
+    let Some(slot) = THREADS.get_ptr_mut(&tid) else {
+        return 0;
+    };
+    let slot = unsafe { &mut *slot };
+    if slot.nr == NO_SYSCALL {
+        return 0;
+    }
+    let now = unsafe { bpf_ktime_get_ns() };
+    match EVENTS.reserve::<SyscallEvent>(0) {
+        Some(mut entry) => {
+            entry.write(SyscallEvent {
+                enter_ns: slot.enter_ns,
+                duration_ns: now.wrapping_sub(slot.enter_ns),
+                ret: ctx.arg(1),
+                args: slot.args,
+                pid: (id >> 32) as u32,
+                tid,
+                nr: slot.nr,
+                flags: 0,
+                comm: comm(),
+            });
+            entry.submit(BPF_RB_NO_WAKEUP as u64);
+        }
+        None => count_lost(LOST_RING_FULL),
+    }
+    slot.nr = NO_SYSCALL;
+    0
+}
+
+/// Runs in the parent: a traced thread's new thread or process is traced from its first
+/// instruction, before it can make a call. In trace-all mode slots are made lazily instead.
+#[tracepoint(category = "sched", name = "sched_process_fork")]
+pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
+    if global(&TRACE_ALL) != 0 {
+        return 0;
+    }
+    let parent = bpf_get_current_pid_tgid() as u32;
+    if THREADS.get_ptr(&parent).is_none() {
+        return 0;
+    }
+    let offset = global(&FORK_CHILD_PID_OFFSET) as usize;
+    let Ok(child) = (unsafe { ctx.read_at::<u32>(offset) }) else {
+        return 0;
+    };
+    if THREADS.insert(&child, &ThreadSlot::IDLE, 0).is_err() {
+        count_lost(LOST_THREAD_TABLE_FULL);
+    }
+    0
+}
+
+/// Fires in the dying thread: its slot goes with it, so the table never holds the dead.
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit(_ctx: RawTracePointContext) -> u32 {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let _ = THREADS.remove(&tid);
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -1,0 +1,136 @@
+//! Kernel records to Arrow: one `syscalls` record batch from a slice of events.
+use std::sync::Arc;
+
+use arrow_array::{
+    ArrayRef, RecordBatch,
+    builder::{Int32Builder, Int64Builder, StringBuilder, UInt64Builder},
+    types::TimestampNanosecondType,
+};
+use arrow_schema::ArrowError;
+use tracepost_common::{FLAG_NO_RETURN, SyscallEvent};
+use tracepost_schema::syscalls;
+
+use crate::{clock::WallClock, names};
+
+/// Builds `syscalls` batches. Holds what is reused across batches (the name table).
+pub struct BatchBuilder {
+    clock: WallClock,
+    names: names::SyscallNames,
+}
+
+impl BatchBuilder {
+    pub fn new(clock: WallClock) -> Self {
+        Self {
+            clock,
+            names: names::SyscallNames::new(),
+        }
+    }
+
+    pub fn wall_ns(&self, e: &SyscallEvent) -> i64 {
+        self.clock.to_wall_ns(e.enter_ns)
+    }
+
+    pub fn build(&self, events: &[SyscallEvent]) -> Result<RecordBatch, ArrowError> {
+        let n = events.len();
+        let mut ts = arrow_array::builder::PrimitiveBuilder::<TimestampNanosecondType>::with_capacity(n)
+            .with_timezone("UTC");
+        let mut duration = Int64Builder::with_capacity(n);
+        let mut pid = Int32Builder::with_capacity(n);
+        let mut tid = Int32Builder::with_capacity(n);
+        let mut comm = StringBuilder::with_capacity(n, n * 8);
+        let mut syscall = StringBuilder::with_capacity(n, n * 8);
+        let mut nr = Int32Builder::with_capacity(n);
+        let mut ret = Int64Builder::with_capacity(n);
+        let mut errno = StringBuilder::with_capacity(n, n);
+        let mut args: [UInt64Builder; 6] = std::array::from_fn(|_| UInt64Builder::with_capacity(n));
+
+        for e in events {
+            ts.append_value(self.wall_ns(e));
+            if e.flags & FLAG_NO_RETURN != 0 {
+                duration.append_null();
+                ret.append_null();
+                errno.append_null();
+            } else {
+                duration.append_value(e.duration_ns as i64);
+                ret.append_value(e.ret);
+                match names::errno_of(e.ret) {
+                    Some(code) => errno.append_value(names::errno_name(code)),
+                    None => errno.append_null(),
+                }
+            }
+            pid.append_value(e.pid as i32);
+            tid.append_value(e.tid as i32);
+            comm.append_value(comm_str(&e.comm));
+            syscall.append_value(self.names.get(e.nr));
+            nr.append_value(e.nr as i32);
+            for (builder, value) in args.iter_mut().zip(e.args) {
+                builder.append_value(value);
+            }
+        }
+
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(ts.finish()),
+            Arc::new(duration.finish()),
+            Arc::new(pid.finish()),
+            Arc::new(tid.finish()),
+            Arc::new(comm.finish()),
+            Arc::new(syscall.finish()),
+            Arc::new(nr.finish()),
+            Arc::new(ret.finish()),
+            Arc::new(errno.finish()),
+        ];
+        columns.extend(args.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        RecordBatch::try_new(syscalls::schema(), columns)
+    }
+}
+
+/// The kernel's comm is NUL-padded and not guaranteed UTF-8 (a thread can name itself
+/// anything); invalid bytes become U+FFFD rather than failing the batch.
+fn comm_str(comm: &[u8]) -> std::borrow::Cow<'_, str> {
+    let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    String::from_utf8_lossy(&comm[..len])
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{Array, Int64Array, StringArray, TimestampNanosecondArray};
+
+    use super::*;
+    use crate::reorder::event;
+
+    #[test]
+    fn maps_events_to_the_contract_columns() {
+        let b = BatchBuilder::new(WallClock::with_offset(1_000));
+        let mut failed = event(5, 7);
+        failed.nr = 257; // openat
+        failed.ret = -2;
+        let mut exit = event(6, 7);
+        exit.nr = 231;
+        exit.flags = FLAG_NO_RETURN;
+        exit.comm = *b"0123456789abcdef";
+        let batch = b.build(&[failed, exit]).unwrap();
+        assert_eq!(batch.schema(), syscalls::schema());
+        let col = |name: &str| batch.column_by_name(name).unwrap().clone();
+        let ts = col("ts");
+        let ts = ts.as_any().downcast_ref::<TimestampNanosecondArray>().unwrap();
+        assert_eq!(ts.value(0), 1_005);
+        let syscall = col("syscall");
+        let syscall = syscall.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(syscall.value(0), "openat");
+        assert_eq!(syscall.value(1), "exit_group");
+        let errno = col("errno");
+        let errno = errno.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(errno.value(0), "ENOENT");
+        assert!(errno.is_null(1));
+        let ret = col("ret");
+        let ret = ret.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(ret.value(0), -2);
+        assert!(ret.is_null(1));
+        assert!(col("duration_ns").is_null(1));
+        let comm = col("comm");
+        let comm = comm.as_any().downcast_ref::<StringArray>().unwrap();
+        assert_eq!(comm.value(0), "test");
+        // A full 16-byte comm has no NUL terminator.
+        assert_eq!(comm.value(1), "0123456789abcdef");
+    }
+}

@@ -1,0 +1,208 @@
+//! Loading and attaching the kernel programs, and the maps user space talks to.
+use std::{fs, io};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    programs::{RawTracePoint, TracePoint},
+};
+use tracepost_common::{LOST_COUNTERS, ThreadSlot};
+
+/// The object built from `ebpf/tracepost-ebpf` by this crate's build script.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracepost"));
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BpfError {
+    #[error("record needs root, or the capabilities CAP_BPF and CAP_PERFMON, to load its eBPF programs")]
+    Privileges,
+    #[error("cannot load the eBPF object (kernel {kernel})")]
+    Load {
+        kernel: String,
+        #[source]
+        source: aya::EbpfError,
+    },
+    #[error("cannot load or attach eBPF program `{program}` (kernel {kernel})")]
+    Program {
+        program: &'static str,
+        kernel: String,
+        #[source]
+        source: aya::programs::ProgramError,
+    },
+    #[error("eBPF map `{0}` is missing from the object")]
+    MissingMap(&'static str),
+    #[error("eBPF map `{name}` has an unexpected type")]
+    Map {
+        name: &'static str,
+        #[source]
+        source: aya::maps::MapError,
+    },
+    #[error("cannot add thread {tid} to the traced set")]
+    AddThread {
+        tid: u32,
+        #[source]
+        source: aya::maps::MapError,
+    },
+}
+
+/// Settings patched into the object before it is loaded.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadOptions {
+    pub trace_all: bool,
+    pub self_tgid: u32,
+    pub fork_child_pid_offset: u32,
+    /// Ring buffer size in bytes: a power-of-two multiple of the page size.
+    pub ring_bytes: u32,
+    pub max_threads: u32,
+}
+
+/// The loaded, attached programs. Dropping it detaches them.
+pub struct Probes {
+    ebpf: Ebpf,
+    threads: HashMap<MapData, u32, ThreadSlot>,
+    lost: PerCpuArray<MapData, u64>,
+}
+
+/// Fails early, with one sentence, instead of with an EPERM from deep inside the loader.
+pub fn check_privileges() -> Result<(), BpfError> {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |cap: u32| cap_eff & (1 << cap) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        Ok(())
+    } else {
+        Err(BpfError::Privileges)
+    }
+}
+
+fn kernel_release() -> String {
+    fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+impl Probes {
+    /// Loads and attaches everything, and returns the ring buffer to read events from.
+    pub fn load(opts: LoadOptions) -> Result<(Self, RingBuf<MapData>), BpfError> {
+        check_privileges()?;
+        let kernel = kernel_release();
+        let trace_all = u32::from(opts.trace_all);
+        let mut ebpf = EbpfLoader::new()
+            .set_global("TRACE_ALL", &trace_all, true)
+            .set_global("SELF_TGID", &opts.self_tgid, true)
+            .set_global("FORK_CHILD_PID_OFFSET", &opts.fork_child_pid_offset, true)
+            .set_max_entries("EVENTS", opts.ring_bytes)
+            .set_max_entries("THREADS", opts.max_threads)
+            .load(OBJECT)
+            .map_err(|source| BpfError::Load {
+                kernel: kernel.clone(),
+                source,
+            })?;
+
+        let take = |ebpf: &mut Ebpf, name: &'static str| {
+            ebpf.take_map(name).ok_or(BpfError::MissingMap(name))
+        };
+        let map_err = |name: &'static str| move |source| BpfError::Map { name, source };
+        let ring = RingBuf::try_from(take(&mut ebpf, "EVENTS")?).map_err(map_err("EVENTS"))?;
+        let threads = HashMap::try_from(take(&mut ebpf, "THREADS")?).map_err(map_err("THREADS"))?;
+        let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;
+
+        // Slot bookkeeping first, so that no thread gets a slot it would never lose.
+        attach_raw(&mut ebpf, "sched_process_exit", &kernel)?;
+        attach_tracepoint(&mut ebpf, "sched_process_fork", "sched", &kernel)?;
+        // Exit before enter: an enter without its exit program would fill slots for nothing.
+        attach_raw(&mut ebpf, "sys_exit", &kernel)?;
+        attach_raw(&mut ebpf, "sys_enter", &kernel)?;
+
+        Ok((
+            Self {
+                ebpf,
+                threads,
+                lost,
+            },
+            ring,
+        ))
+    }
+
+    /// Traces `tid` from its next syscall on. A call it is blocked in now is not recorded.
+    pub fn add_thread(&mut self, tid: u32) -> Result<(), BpfError> {
+        self.threads
+            .insert(tid, ThreadSlot::IDLE, 0)
+            .map_err(|source| BpfError::AddThread { tid, source })
+    }
+
+    /// Detaches the programs and returns the final loss counters. After this no record
+    /// enters the ring, so a last drain sees everything.
+    pub fn detach(self) -> [u64; LOST_COUNTERS as usize] {
+        let Self { ebpf, lost, .. } = self;
+        drop(ebpf);
+        lost_counts(&lost)
+    }
+
+    /// Calls the kernel could not record so far, summed over CPUs:
+    /// `[ring full, thread table full]`.
+    pub fn lost(&self) -> [u64; LOST_COUNTERS as usize] {
+        lost_counts(&self.lost)
+    }
+}
+
+fn lost_counts(lost: &PerCpuArray<MapData, u64>) -> [u64; LOST_COUNTERS as usize] {
+    let mut out = [0u64; LOST_COUNTERS as usize];
+    for (i, slot) in out.iter_mut().enumerate() {
+        if let Ok(values) = lost.get(&(i as u32), 0) {
+            *slot = values.iter().sum();
+        }
+    }
+    out
+}
+
+fn attach_raw(ebpf: &mut Ebpf, name: &'static str, kernel: &str) -> Result<(), BpfError> {
+    let err = |source| BpfError::Program {
+        program: name,
+        kernel: kernel.to_string(),
+        source,
+    };
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| err(aya::programs::ProgramError::UnexpectedProgramType))?
+        .try_into()
+        .map_err(err)?;
+    program.load().map_err(err)?;
+    program.attach(name).map_err(err)?;
+    Ok(())
+}
+
+fn attach_tracepoint(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    category: &str,
+    kernel: &str,
+) -> Result<(), BpfError> {
+    let err = |source| BpfError::Program {
+        program: name,
+        kernel: kernel.to_string(),
+        source,
+    };
+    let program: &mut TracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| err(aya::programs::ProgramError::UnexpectedProgramType))?
+        .try_into()
+        .map_err(err)?;
+    program.load().map_err(err)?;
+    program.attach(category, name).map_err(err)?;
+    Ok(())
+}
+
+/// Page-size multiple and power of two, as the kernel requires of a ring buffer.
+pub fn ring_bytes(requested: u64) -> Result<u32, io::Error> {
+    let page = 4096u64;
+    let size = requested.max(page).next_power_of_two();
+    u32::try_from(size).map_err(|_| io::Error::other("ring buffer size must be below 4 GiB"))
+}

@@ -1,0 +1,76 @@
+//! Command-line interface of `record`.
+use std::{ffi::OsString, path::PathBuf, time::Duration};
+
+use clap::{ArgGroup, Parser};
+
+/// Record every system call of a command, of running processes, or of the whole host, into
+/// a capture directory of zstd-compressed Parquet files.
+#[derive(Debug, Parser)]
+#[command(name = "record", version, about, long_about = None)]
+#[command(group(ArgGroup::new("target").required(true).args(["command", "pid", "all"])))]
+#[command(after_help = "Examples:\n  \
+    record -o inc-42 -- ./suspect --flag\n  \
+    record -p 1234 -p 1240 -d 60s -o inc-42\n  \
+    record -a -d 30s")]
+pub struct Args {
+    /// Attach to a running process: all its threads and the children it creates afterwards.
+    #[arg(short, long = "pid", value_name = "PID", conflicts_with_all = ["all", "command"])]
+    pub pid: Vec<i32>,
+
+    /// Trace every process on the host except the recorder itself.
+    #[arg(short, long, conflicts_with = "command")]
+    pub all: bool,
+
+    /// Capture directory [default: capture-<host>-<UTC time>].
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Stop after this long (`30s`, `5m`, `1h 30m`).
+    #[arg(short, long, value_name = "DUR", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Close the open Parquet file and start a new one at least this often, so that a
+    /// killed recorder loses at most this much.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    pub rotate: Duration,
+
+    /// No summary on stderr at the end.
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Command to run and trace, with its descendants, until it exits.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 30s, 5m or 1h)"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_one_target_is_required() {
+        assert!(Args::try_parse_from(["record"]).is_err());
+        assert!(Args::try_parse_from(["record", "-a", "-p", "1"]).is_err());
+        assert!(Args::try_parse_from(["record", "-a", "--", "true"]).is_err());
+        let a = Args::try_parse_from(["record", "-p", "1", "-p", "2", "-d", "60s"]).unwrap();
+        assert_eq!(a.pid, vec![1, 2]);
+        assert_eq!(a.duration, Some(Duration::from_secs(60)));
+        let c = Args::try_parse_from(["record", "-o", "x", "--", "ls", "-la"]).unwrap();
+        assert_eq!(c.command, vec![OsString::from("ls"), OsString::from("-la")]);
+    }
+
+    #[test]
+    fn durations_are_human() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,22 @@
+//! The recorder: kernel record, then batch, then file.
+//!
+//! - [`bpf`] loads and attaches the kernel programs and owns their maps.
+//! - [`target`] decides which threads are traced; [`launch`] starts a command gated so that
+//!   its first traced call is its execve.
+//! - [`pipeline`] moves records from the ring buffer through [`reorder`] and [`batch`] into
+//!   [`writer`]'s Parquet files.
+//! - [`session`] runs one capture from start to stop.
+pub mod batch;
+pub mod bpf;
+pub mod capture_dir;
+pub mod cli;
+pub mod clock;
+pub mod launch;
+pub mod names;
+pub mod pipeline;
+pub mod reorder;
+pub mod session;
+pub mod signals;
+pub mod target;
+pub mod tracefs;
+pub mod writer;

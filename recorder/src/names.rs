@@ -1,0 +1,101 @@
+//! Syscall and errno names, from the `syscalls` crate's per-architecture tables.
+use std::borrow::Cow;
+
+use syscalls::{Errno, Sysno};
+
+/// The kernel's error returns are -4095..=-1 for every syscall (strace uses the same rule).
+const MAX_ERRNO: i64 = 4095;
+
+/// Name of syscall `nr` in this architecture's table, or `syscall_<nr>` for a number the
+/// table does not know (a newer kernel than the crate).
+pub fn syscall_name(nr: u32) -> Cow<'static, str> {
+    match Sysno::new(nr as usize) {
+        Some(sysno) => Cow::Borrowed(sysno.name()),
+        None => Cow::Owned(format!("syscall_{nr}")),
+    }
+}
+
+/// The errno of a raw return value, or `None` when the call succeeded.
+pub fn errno_of(ret: i64) -> Option<i32> {
+    (-MAX_ERRNO..=-1).contains(&ret).then_some(-ret as i32)
+}
+
+/// `ENOENT` and so on. Kernel-internal codes that leak to tracers (`ERESTARTSYS` = 512 and
+/// friends) have no libc name; they are spelled as strace spells them.
+pub fn errno_name(errno: i32) -> Cow<'static, str> {
+    if let Some(name) = Errno::new(errno).name() {
+        return Cow::Borrowed(name);
+    }
+    Cow::Borrowed(match errno {
+        512 => "ERESTARTSYS",
+        513 => "ERESTARTNOINTR",
+        514 => "ERESTARTNOHAND",
+        515 => "ENOIOCTLCMD",
+        516 => "ERESTART_RESTARTBLOCK",
+        _ => return Cow::Owned(format!("E{errno}")),
+    })
+}
+
+/// Names indexed by number, built once: the writer names every row.
+pub struct SyscallNames {
+    names: Vec<Cow<'static, str>>,
+}
+
+impl SyscallNames {
+    pub fn new() -> Self {
+        Self {
+            names: (0..1024).map(syscall_name).collect(),
+        }
+    }
+
+    pub fn get(&self, nr: u32) -> Cow<'static, str> {
+        match self.names.get(nr as usize) {
+            Some(name) => name.clone(),
+            None => syscall_name(nr),
+        }
+    }
+}
+
+impl Default for SyscallNames {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn x86_64_syscall_names() {
+        assert_eq!(syscall_name(0), "read");
+        assert_eq!(syscall_name(59), "execve");
+        assert_eq!(syscall_name(110), "getppid");
+        assert_eq!(syscall_name(230), "clock_nanosleep");
+        assert_eq!(syscall_name(231), "exit_group");
+        assert_eq!(syscall_name(257), "openat");
+        assert_eq!(syscall_name(100_000), "syscall_100000");
+        let table = SyscallNames::new();
+        assert_eq!(table.get(257), "openat");
+        assert_eq!(table.get(5000), "syscall_5000");
+    }
+
+    #[test]
+    fn errno_from_return_values() {
+        assert_eq!(errno_of(-2), Some(2));
+        assert_eq!(errno_of(-4095), Some(4095));
+        assert_eq!(errno_of(0), None);
+        assert_eq!(errno_of(4096), None);
+        // An mmap address in the top half is not an error.
+        assert_eq!(errno_of(-4096), None);
+    }
+
+    #[test]
+    fn errno_names() {
+        assert_eq!(errno_name(libc::ENOENT), "ENOENT");
+        assert_eq!(errno_name(libc::EEXIST), "EEXIST");
+        assert_eq!(errno_name(libc::EBADF), "EBADF");
+        assert_eq!(errno_name(512), "ERESTARTSYS");
+        assert_eq!(errno_name(4000), "E4000");
+    }
+}

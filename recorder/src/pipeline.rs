@@ -1,0 +1,81 @@
+//! The writer thread: reorder, batch, write. The capture loop only copies records out of
+//! the ring buffer, so a slow disk delays files instead of stalling the ring.
+use std::{
+    path::Path,
+    sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender},
+    thread::{self, JoinHandle},
+    time::Duration,
+};
+
+use tracepost_common::SyscallEvent;
+
+use crate::{
+    batch::BatchBuilder,
+    clock::monotonic_ns,
+    reorder::Reorder,
+    writer::{Rotation, TableWriter, WriterError, WrittenStats},
+};
+
+/// A call that blocks longer than this arrives after rows entered later were written and
+/// goes to the next file. Memory held for reordering is about rate × (LAG + TICK).
+const LAG: Duration = Duration::from_millis(100);
+/// How often ready rows move from the reorder window to the file.
+const TICK: Duration = Duration::from_millis(50);
+/// Chunks in flight between the capture loop and the writer.
+const QUEUE_CHUNKS: usize = 32;
+
+pub struct Pipeline {
+    tx: SyncSender<Vec<SyscallEvent>>,
+    handle: JoinHandle<Result<WrittenStats, WriterError>>,
+}
+
+/// The writer thread is gone; [`Pipeline::finish`] says why.
+#[derive(Debug)]
+pub struct WriterGone;
+
+impl Pipeline {
+    pub fn start(dir: &Path, builder: BatchBuilder, rotation: Rotation) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
+        let writer = TableWriter::new(dir, builder, rotation);
+        let handle = thread::Builder::new()
+            .name("writer".into())
+            .spawn(move || run(rx, writer))?;
+        Ok(Self { tx, handle })
+    }
+
+    pub fn send(&self, chunk: Vec<SyscallEvent>) -> Result<(), WriterGone> {
+        self.tx.send(chunk).map_err(|_| WriterGone)
+    }
+
+    /// Flushes everything and closes the files.
+    pub fn finish(self) -> Result<WrittenStats, WriterError> {
+        drop(self.tx);
+        match self.handle.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+fn run(rx: Receiver<Vec<SyscallEvent>>, mut writer: TableWriter) -> Result<WrittenStats, WriterError> {
+    let mut reorder = Reorder::default();
+    let mut last_tick = monotonic_ns();
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok(chunk) => reorder.push(chunk),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        let now = monotonic_ns();
+        if now.saturating_sub(last_tick) < TICK.as_nanos() as u64 {
+            continue;
+        }
+        last_tick = now;
+        let watermark = now.saturating_sub(LAG.as_nanos() as u64);
+        writer.append(reorder.take_before(watermark))?;
+        let held_back = writer.rotate_if_due()?;
+        reorder.push(held_back);
+    }
+    writer.append(reorder.take_all())?;
+    writer.finish()
+}

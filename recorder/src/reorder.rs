@@ -1,0 +1,74 @@
+//! Restores entry-time order.
+//!
+//! The kernel sends a call when it returns, so records arrive ordered by exit time while the
+//! table is ordered by entry time. Records are held until the watermark (now minus a lag)
+//! passes their entry time; holding only that window keeps memory bounded by rate × lag,
+//! not by the length of the capture. A call that blocked longer than the lag arrives after
+//! its neighbours were written: the writer holds it back for the next file.
+use tracepost_common::SyscallEvent;
+
+#[derive(Default)]
+pub struct Reorder {
+    pending: Vec<SyscallEvent>,
+}
+
+impl Reorder {
+    pub fn push(&mut self, events: impl IntoIterator<Item = SyscallEvent>) {
+        self.pending.extend(events);
+    }
+
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Removes and returns, sorted by entry time, every record entered before `watermark`.
+    pub fn take_before(&mut self, watermark: u64) -> Vec<SyscallEvent> {
+        // Mostly sorted already (arrival order), which the sort handles in near-linear time.
+        self.pending.sort_by_key(|e| e.enter_ns);
+        let split = self.pending.partition_point(|e| e.enter_ns < watermark);
+        let rest = self.pending.split_off(split);
+        std::mem::replace(&mut self.pending, rest)
+    }
+
+    /// Removes and returns everything, sorted: the capture is stopping.
+    pub fn take_all(&mut self) -> Vec<SyscallEvent> {
+        self.take_before(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn event(enter_ns: u64, tid: u32) -> SyscallEvent {
+    SyscallEvent {
+        enter_ns,
+        duration_ns: 10,
+        ret: 0,
+        args: [0; 6],
+        pid: tid,
+        tid,
+        nr: 39,
+        flags: 0,
+        comm: *b"test\0\0\0\0\0\0\0\0\0\0\0\0",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn releases_only_what_the_watermark_passed_in_entry_order() {
+        let mut r = Reorder::default();
+        r.push([event(30, 1), event(10, 2), event(50, 3), event(20, 4)]);
+        let ready: Vec<u64> = r.take_before(31).iter().map(|e| e.enter_ns).collect();
+        assert_eq!(ready, vec![10, 20, 30]);
+        assert_eq!(r.len(), 1);
+        r.push([event(40, 5)]);
+        let rest: Vec<u64> = r.take_all().iter().map(|e| e.enter_ns).collect();
+        assert_eq!(rest, vec![40, 50]);
+        assert!(r.is_empty());
+    }
+}

@@ -1,0 +1,215 @@
+//! One capture, from start to stop.
+use std::{
+    mem,
+    os::fd::OwnedFd,
+    sync::atomic::Ordering,
+    thread,
+    time::{Duration, Instant, SystemTime},
+};
+
+use anyhow::{Context as _, Result, bail};
+use aya::maps::{MapData, RingBuf};
+use bytesize::ByteSize;
+use tracepost_common::SyscallEvent;
+use tracepost_schema::syscalls;
+
+use crate::{
+    batch::BatchBuilder,
+    bpf::{self, LoadOptions, Probes},
+    capture_dir::{self, CaptureDir},
+    cli::Args,
+    clock::WallClock,
+    launch::{ExitStatus, Gated, Running},
+    pipeline::Pipeline,
+    signals::{self, StopFlag},
+    target, tracefs,
+    writer::{Rotation, WrittenStats},
+};
+
+/// How long the capture loop sleeps when the ring is empty. Events are submitted without
+/// waking the reader (a wakeup per event costs more than the event), so this also bounds
+/// how stale the ring gets.
+const POLL: Duration = Duration::from_millis(10);
+/// Records per chunk handed to the writer thread.
+const CHUNK: usize = 16 * 1024;
+const RING_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_THREADS: u32 = 65536;
+const MAX_FILE_ROWS: u64 = 16 * 1024 * 1024;
+
+/// What a capture produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The command's status in command mode, else 0.
+    pub exit_code: u8,
+    pub written: WrittenStats,
+    pub lost: u64,
+}
+
+enum Mode {
+    Command(Running),
+    Pids(Vec<OwnedFd>),
+    All,
+}
+
+pub fn run(args: Args) -> Result<Outcome> {
+    // Everything that can be refused is refused before anything is written.
+    bpf::check_privileges()?;
+    let gated = match args.command.is_empty() {
+        true => None,
+        false => Some(Gated::spawn(&args.command)?),
+    };
+    let pidfds = args
+        .pid
+        .iter()
+        .map(|&pid| target::pidfd(pid))
+        .collect::<Result<Vec<_>, _>>()?;
+    let tracefs = tracefs::root()?;
+    let fork_child_pid_offset =
+        tracefs::field_offset(&tracefs, "sched", "sched_process_fork", "child_pid")?;
+    let root = args
+        .output
+        .clone()
+        .unwrap_or_else(|| capture_dir::default_name(&capture_dir::hostname(), SystemTime::now()));
+    let dir = CaptureDir::create(&root)?;
+
+    let (mut probes, mut ring) = Probes::load(LoadOptions {
+        trace_all: args.all,
+        self_tgid: std::process::id(),
+        fork_child_pid_offset,
+        ring_bytes: bpf::ring_bytes(RING_BYTES)?,
+        max_threads: MAX_THREADS,
+    })?;
+    let stop = StopFlag::default();
+    let forward_to = signals::install(stop.clone()).context("cannot install signal handlers")?;
+    let pipeline = Pipeline::start(
+        &dir.table_dir(syscalls::TABLE),
+        BatchBuilder::new(WallClock::sample()),
+        Rotation {
+            max_age: args.rotate,
+            max_rows: MAX_FILE_ROWS,
+        },
+    )
+    .context("cannot start the writer thread")?;
+
+    let mode = if let Some(gated) = gated {
+        probes.add_thread(gated.pid() as u32)?;
+        let running = gated.release()?;
+        forward_to.store(running.pid(), Ordering::Relaxed);
+        Mode::Command(running)
+    } else if args.all {
+        Mode::All
+    } else {
+        for &pid in &args.pid {
+            target::attach_process(&mut probes, pid)?;
+        }
+        Mode::Pids(pidfds)
+    };
+
+    let deadline = args.duration.map(|d| Instant::now() + d);
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let mut status = None;
+    let mut writer_gone = false;
+    loop {
+        let drained = match drain(&mut ring, &pipeline, &mut chunk) {
+            Ok(n) => n,
+            Err(_) => {
+                writer_gone = true;
+                break;
+            }
+        };
+        let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+        let done = match &mode {
+            Mode::Command(running) => {
+                status = running.try_wait().context("cannot wait for the command")?;
+                status.is_some() || timed_out
+            }
+            Mode::Pids(fds) => stop.is_set() || timed_out || fds.iter().all(target::has_exited),
+            Mode::All => stop.is_set() || timed_out,
+        };
+        if done {
+            break;
+        }
+        if drained == 0 {
+            thread::sleep(POLL);
+        }
+    }
+
+    // Detach first, so the last drain sees every record the kernel will ever send.
+    let lost = probes.detach();
+    if !writer_gone {
+        let _ = drain(&mut ring, &pipeline, &mut chunk);
+    }
+    let written = pipeline
+        .finish()
+        .with_context(|| format!("capture {} is incomplete", dir.root().display()))?;
+    if writer_gone {
+        bail!("the writer stopped unexpectedly");
+    }
+    let lost_total: u64 = lost.iter().sum();
+
+    let exit_code = match (&mode, status) {
+        (Mode::Command(_), Some(s)) => s.shell_code(),
+        // The duration ended the capture; the command goes on, and we report how it ends.
+        (Mode::Command(running), None) => running.wait().context("cannot wait for the command")?.shell_code(),
+        _ => 0,
+    };
+    if !args.quiet {
+        report(&dir, &written, lost, status);
+    }
+    Ok(Outcome {
+        exit_code,
+        written,
+        lost: lost_total,
+    })
+}
+
+/// Copies every record out of the ring into chunks for the writer. Returns how many.
+fn drain(
+    ring: &mut RingBuf<MapData>,
+    pipeline: &Pipeline,
+    chunk: &mut Vec<SyscallEvent>,
+) -> Result<usize, crate::pipeline::WriterGone> {
+    let mut n = 0;
+    while let Some(item) = ring.next() {
+        if item.len() < size_of::<SyscallEvent>() {
+            continue;
+        }
+        // SAFETY: the kernel wrote a whole SyscallEvent (checked length); the ring only
+        // guarantees 8-byte alignment, hence the unaligned read.
+        let event = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<SyscallEvent>()) };
+        drop(item);
+        chunk.push(event);
+        n += 1;
+        if chunk.len() == CHUNK {
+            pipeline.send(mem::replace(chunk, Vec::with_capacity(CHUNK)))?;
+        }
+    }
+    if !chunk.is_empty() {
+        pipeline.send(mem::replace(chunk, Vec::with_capacity(CHUNK)))?;
+    }
+    Ok(n)
+}
+
+fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Option<ExitStatus>) {
+    let per_event = match written.rows {
+        0 => 0.0,
+        rows => written.bytes as f64 / rows as f64,
+    };
+    eprintln!(
+        "record: {} syscalls in {} file(s), {} ({per_event:.1} bytes/syscall), {} lost: {}",
+        written.rows,
+        written.files,
+        ByteSize(written.bytes),
+        lost.iter().sum::<u64>(),
+        dir.root().display(),
+    );
+    if lost[0] > 0 {
+        eprintln!("warning: {} syscalls were lost because the ring buffer was full", lost[0]);
+    }
+    if lost[1] > 0 {
+        eprintln!("warning: {} syscalls were lost because the thread table was full", lost[1]);
+    }
+    if let Some(ExitStatus::Signal(sig)) = status {
+        eprintln!("record: the command was killed by signal {sig}");
+    }
+}

@@ -1,0 +1,57 @@
+//! SIGINT and SIGTERM: stop the capture cleanly instead of dying with an open file.
+//!
+//! In command mode a signal the terminal sent (Ctrl-C) already reached the command, which is
+//! in the same process group; a signal someone sent to the recorder alone (`kill`) is passed
+//! on to the command, as the command is what they meant to stop. Either way the capture goes
+//! on until the command exits, so its last calls are recorded.
+use std::{
+    io,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicI32, Ordering},
+    },
+    thread,
+};
+
+use signal_hook::{
+    consts::{SIGINT, SIGTERM},
+    iterator::{SignalsInfo, exfiltrator::WithOrigin},
+    low_level::siginfo::Cause,
+};
+
+/// Set when a stop was requested; shared with the capture loop.
+#[derive(Clone, Default)]
+pub struct StopFlag {
+    requested: Arc<AtomicBool>,
+}
+
+impl StopFlag {
+    pub fn is_set(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+
+    pub fn set(&self) {
+        self.requested.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Installs the handlers. `forward_to` is the command's pid, 0 when there is none; it can
+/// be set after the command starts.
+pub fn install(stop: StopFlag) -> io::Result<Arc<AtomicI32>> {
+    let forward_to = Arc::new(AtomicI32::new(0));
+    let target = forward_to.clone();
+    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM])?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for origin in signals.forever() {
+                stop.set();
+                let pid = target.load(Ordering::Relaxed);
+                if pid > 0 && matches!(origin.cause, Cause::Sent(_)) {
+                    // SAFETY: plain kill(2) of our own child.
+                    unsafe { libc::kill(pid, origin.signal) };
+                }
+            }
+        })?;
+    Ok(forward_to)
+}

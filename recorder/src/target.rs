@@ -1,0 +1,76 @@
+//! What is traced: a command, running processes, or the whole host.
+use std::{collections::BTreeSet, fs, io, os::fd::OwnedFd};
+
+use crate::bpf::{BpfError, Probes};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("no such process: {0}")]
+    NoSuchProcess(i32),
+    #[error("cannot list the threads of process {pid}")]
+    Threads {
+        pid: i32,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Bpf(#[from] BpfError),
+}
+
+fn threads_of(pid: i32) -> Result<BTreeSet<u32>, TargetError> {
+    let dir = format!("/proc/{pid}/task");
+    let entries = fs::read_dir(&dir).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => TargetError::NoSuchProcess(pid),
+        _ => TargetError::Threads { pid, source },
+    })?;
+    Ok(entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect())
+}
+
+/// Adds every thread of `pid`. A thread created while we list is caught either by the
+/// fork tracepoint (if its parent was already traced) or by the next listing, so list until
+/// a pass finds nothing new.
+pub fn attach_process(probes: &mut Probes, pid: i32) -> Result<usize, TargetError> {
+    let mut added = BTreeSet::new();
+    for _ in 0..8 {
+        let fresh: Vec<u32> = threads_of(pid)?.difference(&added).copied().collect();
+        if fresh.is_empty() {
+            break;
+        }
+        for tid in fresh {
+            probes.add_thread(tid)?;
+            added.insert(tid);
+        }
+    }
+    Ok(added.len())
+}
+
+/// A handle that becomes readable when the process exits (pidfd), so the recorder notices
+/// the end of an attached process without polling /proc, and never mistakes a reused pid
+/// for it.
+pub fn pidfd(pid: i32) -> Result<OwnedFd, TargetError> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return Err(match err.raw_os_error() {
+            Some(libc::ESRCH) => TargetError::NoSuchProcess(pid),
+            _ => TargetError::Threads { pid, source: err },
+        });
+    }
+    // SAFETY: a fresh fd we own.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })
+}
+
+/// True when the process behind the pidfd has exited.
+pub fn has_exited(fd: &OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
+}

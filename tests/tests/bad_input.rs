@@ -1,0 +1,107 @@
+//! Bad input gets one clear line naming the thing at fault, a non-zero exit, no panic, and
+//! nothing written.
+use std::process::Command;
+
+use tracepost_e2e::{analyze_query, bin, bpf_available, record};
+
+/// The single `error: ...` line, after checking there is exactly one and no panic.
+fn one_error_line(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    assert!(!text.contains("panicked"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {text}");
+    assert!(lines[0].starts_with("error: "), "{text}");
+    lines[0].to_string()
+}
+
+#[test]
+fn analyze_names_a_missing_or_foreign_capture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nope");
+    let out = analyze_query(&[&missing], "SELECT 1", "table");
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_error_line(&out.stderr);
+    assert!(line.contains(&format!("capture {}: no such directory", missing.display())), "{line}");
+
+    let out = analyze_query(&[tmp.path()], "SELECT 1", "table");
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_error_line(&out.stderr);
+    assert!(line.contains("no syscalls data"), "{line}");
+}
+
+#[test]
+fn record_refuses_bad_targets_before_writing_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+
+    // No target at all: a usage error from the argument parser.
+    let out = Command::new(bin("record")).arg("-o").arg(&capture).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!capture.exists());
+
+    if !bpf_available("record_refuses_bad_targets_before_writing_anything") {
+        return;
+    }
+    let out = record(&capture, &["no-such-command-tracepost"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(one_error_line(&out.stderr), "error: command not found: no-such-command-tracepost");
+    assert!(!capture.exists());
+
+    let out = Command::new(bin("record")).args(["-p", "999999999", "-o"]).arg(&capture).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(one_error_line(&out.stderr), "error: no such process: 999999999");
+    assert!(!capture.exists());
+
+    let busy = tmp.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("notes.txt"), "keep me").unwrap();
+    let out = record(&busy, &["true"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_error_line(&out.stderr);
+    assert!(line.contains("exists and is not an empty directory"), "{line}");
+    assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
+}
+
+#[test]
+fn record_without_privileges_says_what_it_needs() {
+    use std::os::unix::fs::PermissionsExt;
+    // A copy the unprivileged user can reach wherever the checkout lives.
+    let tmp = tempfile::Builder::new().prefix("tracepost-noperm").tempdir_in("/tmp").unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let record = tmp.path().join("record");
+    std::fs::copy(bin("record"), &record).unwrap();
+    let capture = tmp.path().join("capture");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(&record)
+        .arg("-o")
+        .arg(&capture)
+        .args(["--", "true"])
+        .current_dir(tmp.path())
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_error_line(&out.stderr);
+    assert!(line.contains("needs root, or the capabilities CAP_BPF and CAP_PERFMON"), "{line}");
+    assert!(!capture.exists(), "nothing may be written without privileges");
+}
+
+#[test]
+fn analyze_reports_bad_sql_in_one_line() {
+    if !bpf_available("analyze_reports_bad_sql_in_one_line") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    assert!(record(&capture, &["true"]).status.success());
+    for (sql, expect) in [
+        ("SELEC 1", "SQL: "),
+        ("SELECT nope FROM syscalls", "nope"),
+        ("SELECT * FROM missing_table", "missing_table"),
+    ] {
+        let out = analyze_query(&[&capture], sql, "table");
+        assert_eq!(out.status.code(), Some(1), "{sql}");
+        let line = one_error_line(&out.stderr);
+        assert!(line.starts_with("error: SQL: ") && line.contains(expect), "{sql}: {line}");
+    }
+}

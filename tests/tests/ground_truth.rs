@@ -1,0 +1,126 @@
+//! Records a program whose system calls are known in advance and checks, through
+//! `analyze query`, every count, errno, pid, tid and duration it makes.
+use std::{path::Path, process::Command};
+
+use tracepost_e2e::{bpf_available, query, record, scalar};
+
+/// Compiles tests/programs/ground_truth.c; the counts below are the ones it makes.
+fn build_ground_truth(dir: &Path) -> std::path::PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/ground_truth.c");
+    let exe = dir.join("ground_truth");
+    let status = Command::new("cc")
+        .args(["-O1", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "cc failed");
+    exe
+}
+
+struct Pids {
+    parent: i64,
+    child: i64,
+    thread: i64,
+}
+
+fn parse_pids(stdout: &str) -> Pids {
+    let field = |name: &str| -> i64 {
+        stdout
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name}= in {stdout:?}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(field("child_status"), 3, "child exit status");
+    Pids {
+        parent: field("parent"),
+        child: field("child"),
+        thread: field("thread"),
+    }
+}
+
+#[test]
+fn ground_truth_program_is_recorded_exactly() {
+    if !bpf_available("ground_truth_program_is_recorded_exactly") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_ground_truth(tmp.path());
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &[exe.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The command's status and stdout pass through.
+    assert_eq!(out.status.code(), Some(7), "record exit status; stderr: {stderr}");
+    let pids = parse_pids(&String::from_utf8_lossy(&out.stdout));
+    assert_ne!(pids.parent, pids.child);
+    assert_ne!(pids.parent, pids.thread);
+    let c = capture.as_path();
+
+    let count = |filter: &str| scalar(c, &format!("SELECT count(*) FROM syscalls WHERE {filter}"));
+    let (p, ch, t) = (pids.parent, pids.child, pids.thread);
+
+    // The command's first recorded call is its execve, and the recorder never appears.
+    let first = query(&[c], "SELECT syscall, pid, comm, ret FROM syscalls ORDER BY ts LIMIT 1");
+    assert_eq!(first[0]["syscall"], "execve");
+    assert_eq!(first[0]["pid"], p);
+    assert_eq!(first[0]["ret"], 0);
+    assert_eq!(first[0]["comm"], "ground_truth");
+    assert_eq!(count("syscall = 'execve'"), 1);
+    assert_eq!(count(&format!("pid NOT IN ({p}, {ch})")), 0, "rows from other processes");
+
+    // Exact counts, attributed to the right process and thread.
+    assert_eq!(count("syscall = 'getppid'"), 1000);
+    assert_eq!(count(&format!("syscall = 'getppid' AND pid = {p} AND tid = {p} AND ret > 0")), 1000);
+    assert_eq!(count("syscall = 'getuid'"), 77);
+    assert_eq!(count(&format!("syscall = 'getuid' AND pid = {ch} AND tid = {ch} AND ret = 0")), 77);
+    assert_eq!(count("syscall = 'gettid'"), 55);
+    assert_eq!(count(&format!("syscall = 'gettid' AND pid = {p} AND tid = {t} AND ret = {t}")), 55);
+
+    // Failures with their errno and raw return value.
+    assert_eq!(count("syscall = 'chdir'"), 3);
+    assert_eq!(count("syscall = 'chdir' AND errno = 'ENOENT' AND ret = -2"), 3);
+    assert_eq!(count("syscall = 'mkdir'"), 2);
+    assert_eq!(count("syscall = 'mkdir' AND errno = 'EEXIST' AND ret = -17"), 2);
+    assert_eq!(count(&format!("errno IS NOT NULL AND pid = {ch}")), 0);
+
+    // Reads and writes of known size, with their raw arguments.
+    assert_eq!(count("syscall = 'write' AND ret = 4096 AND arg2 = 4096"), 5);
+    assert_eq!(count("syscall = 'read' AND ret = 1000 AND arg2 = 1000"), 4);
+
+    // Calls that never return: exit_group with its status argument, no ret, no duration.
+    let exits = query(
+        &[c],
+        "SELECT pid, arg0, ret, duration_ns FROM syscalls WHERE syscall = 'exit_group' ORDER BY pid",
+    );
+    assert_eq!(exits.len(), 2, "{exits:?}");
+    let by_pid = |pid: i64| exits.iter().find(|r| r["pid"] == pid).expect("exit_group row");
+    assert_eq!(by_pid(ch)["arg0"], 3);
+    assert_eq!(by_pid(p)["arg0"], 7);
+    for row in &exits {
+        assert!(row["ret"].is_null() && row["duration_ns"].is_null(), "{row:?}");
+    }
+    assert_eq!(count("duration_ns IS NULL"), 2, "only the exits lack a duration");
+
+    // Sleeps last at least as long as asked, and not absurdly longer.
+    let sleeps = query(
+        &[c],
+        &format!(
+            "SELECT tid, duration_ns FROM syscalls WHERE syscall = 'clock_nanosleep' \
+             AND pid = {p} ORDER BY ts"
+        ),
+    );
+    assert_eq!(sleeps.len(), 3, "{sleeps:?}");
+    let dur = |row: &std::collections::BTreeMap<String, serde_json::Value>| row["duration_ns"].as_i64().unwrap();
+    for row in &sleeps[..2] {
+        assert_eq!(row["tid"], p);
+        assert!((100_000_000..1_000_000_000).contains(&dur(row)), "{row:?}");
+    }
+    assert_eq!(sleeps[2]["tid"], t);
+    assert!((50_000_000..1_000_000_000).contains(&dur(&sleeps[2])), "{:?}", sleeps[2]);
+
+    // Timestamps are wall-clock: the capture just happened.
+    let age_s = scalar(c, "SELECT CAST(to_unixtime(now()) - to_unixtime(min(ts)) AS BIGINT) FROM syscalls");
+    assert!((0..120).contains(&age_s), "first call {age_s} s ago");
+}
