@@ -16,8 +16,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run SQL over one or more captures. Tables: `syscalls`.
-    #[command(after_help = "Example:\n  analyze query inc-42 \"SELECT syscall, count(*) AS calls, \
-        avg(duration_ns) FROM syscalls GROUP BY 1 ORDER BY 3 DESC\"")]
+    #[command(
+        after_help = "Example:\n  analyze query inc-42 \"SELECT syscall, count(*) AS calls, \
+        avg(duration_ns) FROM syscalls GROUP BY 1 ORDER BY 3 DESC\""
+    )]
     Query(QueryArgs),
 }
 
@@ -42,7 +44,13 @@ impl QueryArgs {
         if sql.trim().is_empty() {
             anyhow::bail!("the SQL (last argument) is empty");
         }
-        Ok((captures.iter().map(|c| Path::new(c).to_path_buf()).collect(), sql))
+        Ok((
+            captures
+                .iter()
+                .map(|c| Path::new(c).to_path_buf())
+                .collect(),
+            sql,
+        ))
     }
 }
 
@@ -52,7 +60,9 @@ mod tests {
 
     #[test]
     fn last_argument_is_the_sql() {
-        let cli = Cli::try_parse_from(["analyze", "query", "a", "b", "SELECT 1", "--format", "csv"]).unwrap();
+        let cli =
+            Cli::try_parse_from(["analyze", "query", "a", "b", "SELECT 1", "--format", "csv"])
+                .unwrap();
         let Command::Query(q) = cli.command;
         let (captures, sql) = q.split().unwrap();
         assert_eq!(captures, vec![PathBuf::from("a"), PathBuf::from("b")]);

@@ -21,7 +21,12 @@ pub enum Format {
     Markdown,
 }
 
-pub fn write(out: &mut dyn Write, format: Format, schema: &Schema, batches: &[RecordBatch]) -> Result<()> {
+pub fn write(
+    out: &mut dyn Write,
+    format: Format,
+    schema: &Schema,
+    batches: &[RecordBatch],
+) -> Result<()> {
     let schema = std::sync::Arc::new(schema.clone());
     match format {
         Format::Table => {
@@ -29,7 +34,9 @@ pub fn write(out: &mut dyn Write, format: Format, schema: &Schema, batches: &[Re
             writeln!(out, "{table}").context("cannot write output")?;
         }
         Format::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(out);
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out);
             if batches.is_empty() {
                 writer.write(&RecordBatch::new_empty(schema))?;
             }
@@ -65,7 +72,10 @@ fn markdown(out: &mut dyn Write, schema: &Schema, batches: &[RecordBatch]) -> Re
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()?;
         for row in 0..batch.num_rows() {
-            let cells: Vec<String> = formatters.iter().map(|f| cell(&f.value(row).to_string())).collect();
+            let cells: Vec<String> = formatters
+                .iter()
+                .map(|f| cell(&f.value(row).to_string()))
+                .collect();
             writeln!(out, "| {} |", cells.join(" | "))?;
         }
     }
@@ -108,7 +118,10 @@ mod tests {
     #[test]
     fn every_format_renders_rows_and_nulls() {
         let (schema, batches) = sample();
-        assert_eq!(render(Format::Csv, &schema, &batches), "syscall,calls\nread|x,3\n,4\n");
+        assert_eq!(
+            render(Format::Csv, &schema, &batches),
+            "syscall,calls\nread|x,3\n,4\n"
+        );
         assert_eq!(
             render(Format::Json, &schema, &batches),
             "[{\"syscall\":\"read|x\",\"calls\":3},{\"syscall\":null,\"calls\":4}]\n"
@@ -126,6 +139,9 @@ mod tests {
         let (schema, _) = sample();
         assert_eq!(render(Format::Csv, &schema, &[]), "syscall,calls\n");
         assert_eq!(render(Format::Json, &schema, &[]), "[]\n");
-        assert_eq!(render(Format::Markdown, &schema, &[]), "| syscall | calls |\n|---|---|\n");
+        assert_eq!(
+            render(Format::Markdown, &schema, &[]),
+            "| syscall | calls |\n|---|---|\n"
+        );
     }
 }

@@ -32,8 +32,9 @@ impl BatchBuilder {
 
     pub fn build(&self, events: &[SyscallEvent]) -> Result<RecordBatch, ArrowError> {
         let n = events.len();
-        let mut ts = arrow_array::builder::PrimitiveBuilder::<TimestampNanosecondType>::with_capacity(n)
-            .with_timezone("UTC");
+        let mut ts =
+            arrow_array::builder::PrimitiveBuilder::<TimestampNanosecondType>::with_capacity(n)
+                .with_timezone("UTC");
         let mut duration = Int64Builder::with_capacity(n);
         let mut pid = Int32Builder::with_capacity(n);
         let mut tid = Int32Builder::with_capacity(n);
@@ -112,7 +113,10 @@ mod tests {
         assert_eq!(batch.schema(), syscalls::schema());
         let col = |name: &str| batch.column_by_name(name).unwrap().clone();
         let ts = col("ts");
-        let ts = ts.as_any().downcast_ref::<TimestampNanosecondArray>().unwrap();
+        let ts = ts
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .unwrap();
         assert_eq!(ts.value(0), 1_005);
         let syscall = col("syscall");
         let syscall = syscall.as_any().downcast_ref::<StringArray>().unwrap();

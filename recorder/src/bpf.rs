@@ -17,7 +17,9 @@ const CAP_BPF: u32 = 39;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
-    #[error("record needs root, or the capabilities CAP_BPF and CAP_PERFMON, to load its eBPF programs")]
+    #[error(
+        "record needs root, or the capabilities CAP_BPF and CAP_PERFMON, to load its eBPF programs"
+    )]
     Privileges,
     #[error("cannot load the eBPF object (kernel {kernel})")]
     Load {
@@ -95,11 +97,11 @@ impl Probes {
         let kernel = kernel_release();
         let trace_all = u32::from(opts.trace_all);
         let mut ebpf = EbpfLoader::new()
-            .set_global("TRACE_ALL", &trace_all, true)
-            .set_global("SELF_TGID", &opts.self_tgid, true)
-            .set_global("FORK_CHILD_PID_OFFSET", &opts.fork_child_pid_offset, true)
-            .set_max_entries("EVENTS", opts.ring_bytes)
-            .set_max_entries("THREADS", opts.max_threads)
+            .override_global("TRACE_ALL", &trace_all, true)
+            .override_global("SELF_TGID", &opts.self_tgid, true)
+            .override_global("FORK_CHILD_PID_OFFSET", &opts.fork_child_pid_offset, true)
+            .map_max_entries("EVENTS", opts.ring_bytes)
+            .map_max_entries("THREADS", opts.max_threads)
             .load(OBJECT)
             .map_err(|source| BpfError::Load {
                 kernel: kernel.clone(),

@@ -55,7 +55,9 @@ impl CaptureDir {
             Ok(meta) if meta.file_type().is_symlink() => {
                 return Err(CaptureDirError::Symlink(root.to_path_buf()));
             }
-            Ok(meta) if !meta.is_dir() => return Err(CaptureDirError::NotEmpty(root.to_path_buf())),
+            Ok(meta) if !meta.is_dir() => {
+                return Err(CaptureDirError::NotEmpty(root.to_path_buf()));
+            }
             Ok(_) => {
                 let empty = fs::read_dir(root)
                     .map_err(|source| CaptureDirError::Create {
@@ -112,7 +114,10 @@ mod tests {
     fn default_name_has_host_and_utc_time() {
         // 2026-11-23T22:55:00Z
         let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_795_474_500);
-        assert_eq!(default_name("web-3", t), PathBuf::from("capture-web-3-20261123T225500Z"));
+        assert_eq!(
+            default_name("web-3", t),
+            PathBuf::from("capture-web-3-20261123T225500Z")
+        );
     }
 
     #[test]
@@ -126,11 +131,17 @@ mod tests {
 
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(tmp.path().join("elsewhere"), &link).unwrap();
-        assert!(matches!(CaptureDir::create(&link), Err(CaptureDirError::Symlink(_))));
+        assert!(matches!(
+            CaptureDir::create(&link),
+            Err(CaptureDirError::Symlink(_))
+        ));
 
         let busy = tmp.path().join("busy");
         fs::create_dir(&busy).unwrap();
         fs::write(busy.join("notes.txt"), "x").unwrap();
-        assert!(matches!(CaptureDir::create(&busy), Err(CaptureDirError::NotEmpty(_))));
+        assert!(matches!(
+            CaptureDir::create(&busy),
+            Err(CaptureDirError::NotEmpty(_))
+        ));
     }
 }

@@ -59,7 +59,11 @@ pub fn resolve(program: &OsStr) -> Result<PathBuf, LaunchError> {
         if !p.exists() {
             return Err(LaunchError::NotFound(p.display().to_string()));
         }
-        return if is_exec(&p) { Ok(p) } else { Err(LaunchError::NotExecutable(p)) };
+        return if is_exec(&p) {
+            Ok(p)
+        } else {
+            Err(LaunchError::NotExecutable(p))
+        };
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     std::env::split_paths(&path)
@@ -75,9 +79,14 @@ fn cstring(s: &OsStr) -> Result<CString, LaunchError> {
 impl Gated {
     /// Forks a child that will exec `command` once [`Gated::release`] is called.
     pub fn spawn(command: &[OsString]) -> Result<Self, LaunchError> {
-        let (program, _) = command.split_first().ok_or_else(|| LaunchError::NotFound(String::new()))?;
+        let (program, _) = command
+            .split_first()
+            .ok_or_else(|| LaunchError::NotFound(String::new()))?;
         let path = cstring(resolve(program)?.as_os_str())?;
-        let argv: Vec<CString> = command.iter().map(|a| cstring(a)).collect::<Result<_, _>>()?;
+        let argv: Vec<CString> = command
+            .iter()
+            .map(|a| cstring(a))
+            .collect::<Result<_, _>>()?;
         let mut argv_ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
         argv_ptrs.push(std::ptr::null());
 
@@ -210,8 +219,14 @@ mod tests {
     #[test]
     fn resolves_on_path_and_rejects_the_missing() {
         assert!(resolve(OsStr::new("sh")).unwrap().is_absolute());
-        assert!(matches!(resolve(OsStr::new("no-such-command-xyz")), Err(LaunchError::NotFound(_))));
-        assert!(matches!(resolve(OsStr::new("/etc/hostname")), Err(LaunchError::NotExecutable(_))));
+        assert!(matches!(
+            resolve(OsStr::new("no-such-command-xyz")),
+            Err(LaunchError::NotFound(_))
+        ));
+        assert!(matches!(
+            resolve(OsStr::new("/etc/hostname")),
+            Err(LaunchError::NotExecutable(_))
+        ));
     }
 
     #[test]
@@ -220,7 +235,10 @@ mod tests {
         let gated = Gated::spawn(&cmd).unwrap();
         let running = gated.release().unwrap();
         assert_eq!(running.wait().unwrap(), ExitStatus::Code(7));
-        let cmd: Vec<OsString> = ["sh", "-c", "kill -TERM $$"].iter().map(OsString::from).collect();
+        let cmd: Vec<OsString> = ["sh", "-c", "kill -TERM $$"]
+            .iter()
+            .map(OsString::from)
+            .collect();
         let running = Gated::spawn(&cmd).unwrap().release().unwrap();
         let status = running.wait().unwrap();
         assert_eq!(status, ExitStatus::Signal(libc::SIGTERM));

@@ -57,7 +57,10 @@ impl Pipeline {
     }
 }
 
-fn run(rx: Receiver<Vec<SyscallEvent>>, mut writer: TableWriter) -> Result<WrittenStats, WriterError> {
+fn run(
+    rx: Receiver<Vec<SyscallEvent>>,
+    mut writer: TableWriter,
+) -> Result<WrittenStats, WriterError> {
     let mut reorder = Reorder::default();
     let mut last_tick = monotonic_ns();
     loop {

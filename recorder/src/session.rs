@@ -150,7 +150,10 @@ pub fn run(args: Args) -> Result<Outcome> {
     let exit_code = match (&mode, status) {
         (Mode::Command(_), Some(s)) => s.shell_code(),
         // The duration ended the capture; the command goes on, and we report how it ends.
-        (Mode::Command(running), None) => running.wait().context("cannot wait for the command")?.shell_code(),
+        (Mode::Command(running), None) => running
+            .wait()
+            .context("cannot wait for the command")?
+            .shell_code(),
         _ => 0,
     };
     if !args.quiet {
@@ -204,10 +207,16 @@ fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Opti
         dir.root().display(),
     );
     if lost[0] > 0 {
-        eprintln!("warning: {} syscalls were lost because the ring buffer was full", lost[0]);
+        eprintln!(
+            "warning: {} syscalls were lost because the ring buffer was full",
+            lost[0]
+        );
     }
     if lost[1] > 0 {
-        eprintln!("warning: {} syscalls were lost because the thread table was full", lost[1]);
+        eprintln!(
+            "warning: {} syscalls were lost because the thread table was full",
+            lost[1]
+        );
     }
     if let Some(ExitStatus::Signal(sig)) = status {
         eprintln!("record: the command was killed by signal {sig}");

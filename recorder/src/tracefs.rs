@@ -28,7 +28,11 @@ pub enum TracefsError {
 
 /// The tracefs root, mounting it if no mount exists.
 pub fn root() -> Result<PathBuf, TracefsError> {
-    if let Some(found) = CANDIDATES.iter().map(Path::new).find(|p| p.join("events").is_dir()) {
+    if let Some(found) = CANDIDATES
+        .iter()
+        .map(Path::new)
+        .find(|p| p.join("events").is_dir())
+    {
         return Ok(found.to_path_buf());
     }
     let target = CString::new(CANDIDATES[0]).expect("no NUL");
@@ -50,7 +54,12 @@ pub fn root() -> Result<PathBuf, TracefsError> {
 }
 
 /// Byte offset of `field` in the record of tracepoint `category/name`.
-pub fn field_offset(root: &Path, category: &str, name: &str, field: &str) -> Result<u32, TracefsError> {
+pub fn field_offset(
+    root: &Path,
+    category: &str,
+    name: &str,
+    field: &str,
+) -> Result<u32, TracefsError> {
     let path = root.join("events").join(category).join(name).join("format");
     let text = fs::read_to_string(&path).map_err(|source| TracefsError::Read {
         path: path.clone(),
@@ -71,7 +80,9 @@ fn parse_offset(format: &str, field: &str) -> Option<u32> {
         if name != field {
             return None;
         }
-        let offset = line.split(';').find_map(|part| part.trim().strip_prefix("offset:"))?;
+        let offset = line
+            .split(';')
+            .find_map(|part| part.trim().strip_prefix("offset:"))?;
         offset.trim().parse().ok()
     })
 }

@@ -16,8 +16,10 @@ use parquet::{
     arrow::ArrowWriter,
     basic::{Compression, Encoding, ZstdLevel},
     errors::ParquetError,
-    file::properties::{WriterProperties, WriterVersion},
-    format::KeyValue,
+    file::{
+        metadata::KeyValue,
+        properties::{WriterProperties, WriterVersion},
+    },
     schema::types::ColumnPath,
 };
 use tracepost_common::SyscallEvent;
@@ -67,7 +69,9 @@ fn writer_properties() -> WriterProperties {
     let ts = ColumnPath::from(syscalls::TS);
     WriterProperties::builder()
         .set_writer_version(WriterVersion::PARQUET_2_0)
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid zstd level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid zstd level"),
+        ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         // Sorted timestamps delta-encode to a few bits each; a dictionary would not help.
         .set_column_dictionary_enabled(ts.clone(), false)
@@ -134,7 +138,9 @@ impl TableWriter {
     pub fn append(&mut self, sorted: Vec<SyscallEvent>) -> Result<(), WriterError> {
         for e in sorted {
             let last = match &self.file {
-                Some(f) => f.last_enter_ns.max(self.buffer.last().map_or(0, |b| b.enter_ns)),
+                Some(f) => f
+                    .last_enter_ns
+                    .max(self.buffer.last().map_or(0, |b| b.enter_ns)),
                 None => self.buffer.last().map_or(0, |b| b.enter_ns),
             };
             if e.enter_ns < last {
@@ -183,10 +189,12 @@ impl TableWriter {
         let rows = self.buffer.len() as u64;
         self.buffer.clear();
         let file = self.open_file()?;
-        file.writer.write(&batch).map_err(|source| WriterError::Write {
-            path: file.tmp_path.clone(),
-            source,
-        })?;
+        file.writer
+            .write(&batch)
+            .map_err(|source| WriterError::Write {
+                path: file.tmp_path.clone(),
+                source,
+            })?;
         file.rows += rows;
         file.last_enter_ns = last_enter_ns;
         self.stats.rows += rows;
@@ -276,18 +284,28 @@ mod tests {
 
     fn read_ts(path: &Path) -> Vec<i64> {
         let f = File::open(path).unwrap();
-        let reader = ParquetRecordBatchReaderBuilder::try_new(f).unwrap().build().unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+            .unwrap()
+            .build()
+            .unwrap();
         let mut out = Vec::new();
         for batch in reader {
             let batch = batch.unwrap();
-            let ts = batch.column(0).as_any().downcast_ref::<TimestampNanosecondArray>().unwrap();
+            let ts = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<TimestampNanosecondArray>()
+                .unwrap();
             out.extend((0..ts.len()).map(|i| ts.value(i)));
         }
         out
     }
 
     fn parquet_files(dir: &Path) -> Vec<PathBuf> {
-        let mut files: Vec<PathBuf> = fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<PathBuf> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         files
     }
@@ -296,7 +314,8 @@ mod tests {
     fn late_rows_go_to_the_next_file_so_every_file_is_sorted() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = writer(dir.path(), 1_000_000);
-        w.append(vec![event(10, 1), event(20, 1), event(30, 1)]).unwrap();
+        w.append(vec![event(10, 1), event(20, 1), event(30, 1)])
+            .unwrap();
         w.flush_buffer().unwrap();
         // A call that blocked: entered at 15, arrived after 30 was written.
         w.append(vec![event(15, 2), event(40, 1)]).unwrap();
@@ -319,8 +338,13 @@ mod tests {
         let files = parquet_files(dir.path());
         assert_eq!(files, vec![dir.path().join("part-000001.parquet")]);
         assert_eq!(stats.bytes, fs::metadata(&files[0]).unwrap().len());
-        assert_eq!(fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777, 0o600);
-        let reader = parquet::file::reader::SerializedFileReader::new(File::open(&files[0]).unwrap()).unwrap();
+        assert_eq!(
+            fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(File::open(&files[0]).unwrap())
+                .unwrap();
         let meta = reader.metadata();
         let kv = meta.file_metadata().key_value_metadata().unwrap();
         let version = kv.iter().find(|k| k.key == SCHEMA_VERSION_KEY).unwrap();
@@ -335,7 +359,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = writer(dir.path(), 100);
         for chunk in 0..5u64 {
-            w.append((chunk * 100..(chunk + 1) * 100).map(|i| event(i, 1)).collect()).unwrap();
+            w.append(
+                (chunk * 100..(chunk + 1) * 100)
+                    .map(|i| event(i, 1))
+                    .collect(),
+            )
+            .unwrap();
             w.flush_buffer().unwrap();
             assert!(w.rotate_if_due().unwrap().is_empty());
         }

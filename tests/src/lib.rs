@@ -35,7 +35,9 @@ pub fn bpf_available(test: &str) -> bool {
     let ok = cap_eff & (1 << 21) != 0 || (cap_eff & (1 << 39) != 0 && cap_eff & (1 << 38) != 0);
     if !ok {
         if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{test}: BPF cannot be loaded here (need root or CAP_BPF+CAP_PERFMON), and CI=true");
+            panic!(
+                "{test}: BPF cannot be loaded here (need root or CAP_BPF+CAP_PERFMON), and CI=true"
+            );
         }
         eprintln!("SKIPPED {test}: needs root or CAP_BPF+CAP_PERFMON");
     }
@@ -88,7 +90,9 @@ pub fn scalar(capture: &Path, sql: &str) -> i64 {
     let rows = query(&[capture], sql);
     assert_eq!(rows.len(), 1, "{sql} returned {rows:?}");
     let value = rows[0].values().next().expect("one column");
-    value.as_i64().unwrap_or_else(|| panic!("{sql} returned {value}"))
+    value
+        .as_i64()
+        .unwrap_or_else(|| panic!("{sql} returned {value}"))
 }
 
 /// `syscall -> (calls, errors)` for a whole capture.
@@ -101,7 +105,10 @@ pub fn calls_and_errors(capture: &Path, filter: &str) -> BTreeMap<String, (i64, 
         .map(|row| {
             (
                 row["syscall"].as_str().unwrap().to_string(),
-                (row["calls"].as_i64().unwrap(), row["errors"].as_i64().unwrap()),
+                (
+                    row["calls"].as_i64().unwrap(),
+                    row["errors"].as_i64().unwrap(),
+                ),
             )
         })
         .collect()

@@ -21,7 +21,10 @@ fn analyze_names_a_missing_or_foreign_capture() {
     let out = analyze_query(&[&missing], "SELECT 1", "table");
     assert_eq!(out.status.code(), Some(1));
     let line = one_error_line(&out.stderr);
-    assert!(line.contains(&format!("capture {}: no such directory", missing.display())), "{line}");
+    assert!(
+        line.contains(&format!("capture {}: no such directory", missing.display())),
+        "{line}"
+    );
 
     let out = analyze_query(&[tmp.path()], "SELECT 1", "table");
     assert_eq!(out.status.code(), Some(1));
@@ -35,7 +38,11 @@ fn record_refuses_bad_targets_before_writing_anything() {
     let capture = tmp.path().join("capture");
 
     // No target at all: a usage error from the argument parser.
-    let out = Command::new(bin("record")).arg("-o").arg(&capture).output().unwrap();
+    let out = Command::new(bin("record"))
+        .arg("-o")
+        .arg(&capture)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(!capture.exists());
 
@@ -44,12 +51,22 @@ fn record_refuses_bad_targets_before_writing_anything() {
     }
     let out = record(&capture, &["no-such-command-tracepost"]);
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(one_error_line(&out.stderr), "error: command not found: no-such-command-tracepost");
+    assert_eq!(
+        one_error_line(&out.stderr),
+        "error: command not found: no-such-command-tracepost"
+    );
     assert!(!capture.exists());
 
-    let out = Command::new(bin("record")).args(["-p", "999999999", "-o"]).arg(&capture).output().unwrap();
+    let out = Command::new(bin("record"))
+        .args(["-p", "999999999", "-o"])
+        .arg(&capture)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(one_error_line(&out.stderr), "error: no such process: 999999999");
+    assert_eq!(
+        one_error_line(&out.stderr),
+        "error: no such process: 999999999"
+    );
     assert!(!capture.exists());
 
     let busy = tmp.path().join("busy");
@@ -58,7 +75,10 @@ fn record_refuses_bad_targets_before_writing_anything() {
     let out = record(&busy, &["true"]);
     assert_eq!(out.status.code(), Some(1));
     let line = one_error_line(&out.stderr);
-    assert!(line.contains("exists and is not an empty directory"), "{line}");
+    assert!(
+        line.contains("exists and is not an empty directory"),
+        "{line}"
+    );
     assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
 }
 
@@ -66,13 +86,21 @@ fn record_refuses_bad_targets_before_writing_anything() {
 fn record_without_privileges_says_what_it_needs() {
     use std::os::unix::fs::PermissionsExt;
     // A copy the unprivileged user can reach wherever the checkout lives.
-    let tmp = tempfile::Builder::new().prefix("tracepost-noperm").tempdir_in("/tmp").unwrap();
+    let tmp = tempfile::Builder::new()
+        .prefix("tracepost-noperm")
+        .tempdir_in("/tmp")
+        .unwrap();
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let record = tmp.path().join("record");
     std::fs::copy(bin("record"), &record).unwrap();
     let capture = tmp.path().join("capture");
     let out = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(&record)
         .arg("-o")
         .arg(&capture)
@@ -82,8 +110,14 @@ fn record_without_privileges_says_what_it_needs() {
         .expect("setpriv (util-linux)");
     assert_eq!(out.status.code(), Some(1));
     let line = one_error_line(&out.stderr);
-    assert!(line.contains("needs root, or the capabilities CAP_BPF and CAP_PERFMON"), "{line}");
-    assert!(!capture.exists(), "nothing may be written without privileges");
+    assert!(
+        line.contains("needs root, or the capabilities CAP_BPF and CAP_PERFMON"),
+        "{line}"
+    );
+    assert!(
+        !capture.exists(),
+        "nothing may be written without privileges"
+    );
 }
 
 #[test]
@@ -102,6 +136,9 @@ fn analyze_reports_bad_sql_in_one_line() {
         let out = analyze_query(&[&capture], sql, "table");
         assert_eq!(out.status.code(), Some(1), "{sql}");
         let line = one_error_line(&out.stderr);
-        assert!(line.starts_with("error: SQL: ") && line.contains(expect), "{sql}: {line}");
+        assert!(
+            line.starts_with("error: SQL: ") && line.contains(expect),
+            "{sql}: {line}"
+        );
     }
 }

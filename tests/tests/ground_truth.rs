@@ -52,7 +52,11 @@ fn ground_truth_program_is_recorded_exactly() {
     let out = record(&capture, &[exe.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The command's status and stdout pass through.
-    assert_eq!(out.status.code(), Some(7), "record exit status; stderr: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "record exit status; stderr: {stderr}"
+    );
     let pids = parse_pids(&String::from_utf8_lossy(&out.stdout));
     assert_ne!(pids.parent, pids.child);
     assert_ne!(pids.parent, pids.thread);
@@ -62,27 +66,55 @@ fn ground_truth_program_is_recorded_exactly() {
     let (p, ch, t) = (pids.parent, pids.child, pids.thread);
 
     // The command's first recorded call is its execve, and the recorder never appears.
-    let first = query(&[c], "SELECT syscall, pid, comm, ret FROM syscalls ORDER BY ts LIMIT 1");
+    let first = query(
+        &[c],
+        "SELECT syscall, pid, comm, ret FROM syscalls ORDER BY ts LIMIT 1",
+    );
     assert_eq!(first[0]["syscall"], "execve");
     assert_eq!(first[0]["pid"], p);
     assert_eq!(first[0]["ret"], 0);
     assert_eq!(first[0]["comm"], "ground_truth");
     assert_eq!(count("syscall = 'execve'"), 1);
-    assert_eq!(count(&format!("pid NOT IN ({p}, {ch})")), 0, "rows from other processes");
+    assert_eq!(
+        count(&format!("pid NOT IN ({p}, {ch})")),
+        0,
+        "rows from other processes"
+    );
 
     // Exact counts, attributed to the right process and thread.
     assert_eq!(count("syscall = 'getppid'"), 1000);
-    assert_eq!(count(&format!("syscall = 'getppid' AND pid = {p} AND tid = {p} AND ret > 0")), 1000);
+    assert_eq!(
+        count(&format!(
+            "syscall = 'getppid' AND pid = {p} AND tid = {p} AND ret > 0"
+        )),
+        1000
+    );
     assert_eq!(count("syscall = 'getuid'"), 77);
-    assert_eq!(count(&format!("syscall = 'getuid' AND pid = {ch} AND tid = {ch} AND ret = 0")), 77);
+    assert_eq!(
+        count(&format!(
+            "syscall = 'getuid' AND pid = {ch} AND tid = {ch} AND ret = 0"
+        )),
+        77
+    );
     assert_eq!(count("syscall = 'gettid'"), 55);
-    assert_eq!(count(&format!("syscall = 'gettid' AND pid = {p} AND tid = {t} AND ret = {t}")), 55);
+    assert_eq!(
+        count(&format!(
+            "syscall = 'gettid' AND pid = {p} AND tid = {t} AND ret = {t}"
+        )),
+        55
+    );
 
     // Failures with their errno and raw return value.
     assert_eq!(count("syscall = 'chdir'"), 3);
-    assert_eq!(count("syscall = 'chdir' AND errno = 'ENOENT' AND ret = -2"), 3);
+    assert_eq!(
+        count("syscall = 'chdir' AND errno = 'ENOENT' AND ret = -2"),
+        3
+    );
     assert_eq!(count("syscall = 'mkdir'"), 2);
-    assert_eq!(count("syscall = 'mkdir' AND errno = 'EEXIST' AND ret = -17"), 2);
+    assert_eq!(
+        count("syscall = 'mkdir' AND errno = 'EEXIST' AND ret = -17"),
+        2
+    );
     assert_eq!(count(&format!("errno IS NOT NULL AND pid = {ch}")), 0);
 
     // Reads and writes of known size, with their raw arguments.
@@ -95,13 +127,32 @@ fn ground_truth_program_is_recorded_exactly() {
         "SELECT pid, arg0, ret, duration_ns FROM syscalls WHERE syscall = 'exit_group' ORDER BY pid",
     );
     assert_eq!(exits.len(), 2, "{exits:?}");
-    let by_pid = |pid: i64| exits.iter().find(|r| r["pid"] == pid).expect("exit_group row");
+    let by_pid = |pid: i64| {
+        exits
+            .iter()
+            .find(|r| r["pid"] == pid)
+            .expect("exit_group row")
+    };
     assert_eq!(by_pid(ch)["arg0"], 3);
     assert_eq!(by_pid(p)["arg0"], 7);
     for row in &exits {
-        assert!(row["ret"].is_null() && row["duration_ns"].is_null(), "{row:?}");
+        assert!(
+            row["ret"].is_null() && row["duration_ns"].is_null(),
+            "{row:?}"
+        );
     }
-    assert_eq!(count("duration_ns IS NULL"), 2, "only the exits lack a duration");
+    // The thread ends with `exit`, which never returns either.
+    assert_eq!(
+        count(&format!(
+            "syscall = 'exit' AND tid = {t} AND duration_ns IS NULL AND ret IS NULL"
+        )),
+        1
+    );
+    assert_eq!(
+        count("duration_ns IS NULL"),
+        3,
+        "only the exits lack a duration"
+    );
 
     // Sleeps last at least as long as asked, and not absurdly longer.
     let sleeps = query(
@@ -112,15 +163,24 @@ fn ground_truth_program_is_recorded_exactly() {
         ),
     );
     assert_eq!(sleeps.len(), 3, "{sleeps:?}");
-    let dur = |row: &std::collections::BTreeMap<String, serde_json::Value>| row["duration_ns"].as_i64().unwrap();
+    let dur = |row: &std::collections::BTreeMap<String, serde_json::Value>| {
+        row["duration_ns"].as_i64().unwrap()
+    };
     for row in &sleeps[..2] {
         assert_eq!(row["tid"], p);
         assert!((100_000_000..1_000_000_000).contains(&dur(row)), "{row:?}");
     }
     assert_eq!(sleeps[2]["tid"], t);
-    assert!((50_000_000..1_000_000_000).contains(&dur(&sleeps[2])), "{:?}", sleeps[2]);
+    assert!(
+        (50_000_000..1_000_000_000).contains(&dur(&sleeps[2])),
+        "{:?}",
+        sleeps[2]
+    );
 
     // Timestamps are wall-clock: the capture just happened.
-    let age_s = scalar(c, "SELECT CAST(to_unixtime(now()) - to_unixtime(min(ts)) AS BIGINT) FROM syscalls");
+    let age_s = scalar(
+        c,
+        "SELECT CAST(to_unixtime(now()) - to_unixtime(min(ts)) AS BIGINT) FROM syscalls",
+    );
     assert!((0..120).contains(&age_s), "first call {age_s} s ago");
 }

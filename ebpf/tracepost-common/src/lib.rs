@@ -69,7 +69,6 @@ impl ThreadSlot {
     };
 }
 
-
 // SAFETY: plain-old-data records, `#[repr(C)]`, every bit pattern valid.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for ThreadSlot {}
