@@ -11,6 +11,9 @@ use tracepost_common::{LOST_COUNTERS, ThreadSlot};
 /// The object built from `ebpf/tracepost-ebpf` by this crate's build script.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracepost"));
 
+/// `BPF_NOEXIST`: insert only if the key is absent.
+const BPF_NOEXIST: u64 = 1;
+
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
@@ -119,6 +122,7 @@ impl Probes {
         // Slot bookkeeping first, so that no thread gets a slot it would never lose.
         attach_raw(&mut ebpf, "sched_process_exit", &kernel)?;
         attach_tracepoint(&mut ebpf, "sched_process_fork", "sched", &kernel)?;
+        attach_raw(&mut ebpf, "sched_process_exec", &kernel)?;
         // Exit before enter: an enter without its exit program would fill slots for nothing.
         attach_raw(&mut ebpf, "sys_exit", &kernel)?;
         attach_raw(&mut ebpf, "sys_enter", &kernel)?;
@@ -134,10 +138,22 @@ impl Probes {
     }
 
     /// Traces `tid` from its next syscall on. A call it is blocked in now is not recorded.
+    /// A thread the fork tracepoint already added keeps its slot (and its call in flight).
     pub fn add_thread(&mut self, tid: u32) -> Result<(), BpfError> {
-        self.threads
-            .insert(tid, ThreadSlot::IDLE, 0)
-            .map_err(|source| BpfError::AddThread { tid, source })
+        match self.threads.insert(tid, ThreadSlot::IDLE, BPF_NOEXIST) {
+            Err(aya::maps::MapError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::EEXIST) =>
+            {
+                Ok(())
+            }
+            other => other.map_err(|source| BpfError::AddThread { tid, source }),
+        }
+    }
+
+    /// Stops tracing `tid`: for a thread that died before its slot was added, whose exit
+    /// hook therefore never removed it.
+    pub fn remove_thread(&mut self, tid: u32) {
+        let _ = self.threads.remove(&tid);
     }
 
     /// Detaches the programs and returns the final loss counters. After this no record

@@ -108,6 +108,9 @@ impl Gated {
                 Err(err.into())
             }
             0 => unsafe {
+                // Rust ignores SIGPIPE and an ignored signal survives exec; the command must
+                // start with the default, as it would from a shell.
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
                 libc::close(write_end);
                 let mut byte = 0u8;
                 loop {
@@ -223,9 +226,16 @@ mod tests {
             resolve(OsStr::new("no-such-command-xyz")),
             Err(LaunchError::NotFound(_))
         ));
+        let tmp = tempfile::tempdir().unwrap();
+        let plain = tmp.path().join("plain");
+        std::fs::write(&plain, "not a program").unwrap();
         assert!(matches!(
-            resolve(OsStr::new("/etc/hostname")),
+            resolve(plain.as_os_str()),
             Err(LaunchError::NotExecutable(_))
+        ));
+        assert!(matches!(
+            resolve(tmp.path().join("missing").as_os_str()),
+            Err(LaunchError::NotFound(_))
         ));
     }
 

@@ -32,6 +32,8 @@ use crate::{
 const POLL: Duration = Duration::from_millis(10);
 /// Records per chunk handed to the writer thread.
 const CHUNK: usize = 16 * 1024;
+/// Records per drain pass.
+const MAX_DRAIN: usize = 8 * CHUNK;
 const RING_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_THREADS: u32 = 65536;
 const MAX_FILE_ROWS: u64 = 16 * 1024 * 1024;
@@ -105,7 +107,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         Mode::Pids(pidfds)
     };
 
-    let deadline = args.duration.map(|d| Instant::now() + d);
+    // A deadline past what the clock can represent is no deadline.
+    let deadline = args.duration.and_then(|d| Instant::now().checked_add(d));
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut status = None;
     let mut writer_gone = false;
@@ -134,10 +137,23 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
     }
 
-    // Detach first, so the last drain sees every record the kernel will ever send.
+    // Detach first, so no new record enters the ring. A program already running on another
+    // CPU may still submit, and the reader stops at a record reserved but not yet submitted,
+    // so drain until the ring stays empty.
     let lost = probes.detach();
     if !writer_gone {
-        let _ = drain(&mut ring, &pipeline, &mut chunk);
+        let mut empty_passes = 0;
+        while empty_passes < 2 {
+            match drain(&mut ring, &pipeline, &mut chunk) {
+                Ok(0) => empty_passes += 1,
+                Ok(_) => empty_passes = 0,
+                Err(_) => {
+                    writer_gone = true;
+                    break;
+                }
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
     }
     let written = pipeline
         .finish()
@@ -166,14 +182,16 @@ pub fn run(args: Args) -> Result<Outcome> {
     })
 }
 
-/// Copies every record out of the ring into chunks for the writer. Returns how many.
+/// Copies records out of the ring into chunks for the writer. Returns how many. A pass is
+/// bounded so that, however fast records arrive, the loop still checks its stop conditions.
 fn drain(
     ring: &mut RingBuf<MapData>,
     pipeline: &Pipeline,
     chunk: &mut Vec<SyscallEvent>,
 ) -> Result<usize, crate::pipeline::WriterGone> {
     let mut n = 0;
-    while let Some(item) = ring.next() {
+    while n < MAX_DRAIN {
+        let Some(item) = ring.next() else { break };
         if item.len() < size_of::<SyscallEvent>() {
             continue;
         }
@@ -188,7 +206,8 @@ fn drain(
         }
     }
     if !chunk.is_empty() {
-        pipeline.send(mem::replace(chunk, Vec::with_capacity(CHUNK)))?;
+        // Exactly sized: a poll usually finds far fewer records than a chunk holds.
+        pipeline.send(chunk.drain(..).collect())?;
     }
     Ok(n)
 }

@@ -40,6 +40,11 @@ pub fn attach_process(probes: &mut Probes, pid: i32) -> Result<usize, TargetErro
         }
         for tid in fresh {
             probes.add_thread(tid)?;
+            // Exited between the listing and the insert: its exit hook has run, so the slot
+            // would outlive it and trace whoever reuses the tid.
+            if !std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists() {
+                probes.remove_thread(tid);
+            }
             added.insert(tid);
         }
     }

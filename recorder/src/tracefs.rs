@@ -76,7 +76,8 @@ pub fn field_offset(
 fn parse_offset(format: &str, field: &str) -> Option<u32> {
     format.lines().find_map(|line| {
         let decl = line.trim().strip_prefix("field:")?.split(';').next()?;
-        let name = decl.split_whitespace().last()?;
+        // `pid_t child_pid` or `char child_comm[16]`.
+        let name = decl.split_whitespace().last()?.split('[').next()?;
         if name != field {
             return None;
         }

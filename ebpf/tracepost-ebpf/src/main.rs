@@ -184,6 +184,27 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
     0
 }
 
+/// An execve from a thread other than the leader makes that thread the leader: it returns
+/// from the call with the leader's tid (whose slot the leader's exit already removed).
+/// Moving the slot keeps the execve's record and keeps the process traced.
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let old_tid: u32 = ctx.arg::<u64>(1) as u32;
+    if old_tid == tid {
+        return 0;
+    }
+    let Some(slot) = THREADS.get_ptr(&old_tid) else {
+        return 0;
+    };
+    let slot = unsafe { *slot };
+    if THREADS.insert(&tid, &slot, 0).is_err() {
+        count_lost(LOST_THREAD_TABLE_FULL);
+    }
+    let _ = THREADS.remove(&old_tid);
+    0
+}
+
 /// Fires in the dying thread: its slot goes with it, so the table never holds the dead.
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn sched_process_exit(_ctx: RawTracePointContext) -> u32 {
