@@ -28,14 +28,14 @@ pub enum BpfError {
     Load {
         kernel: String,
         #[source]
-        source: aya::EbpfError,
+        source: Box<aya::EbpfError>,
     },
     #[error("cannot load or attach eBPF program `{program}` (kernel {kernel})")]
     Program {
         program: &'static str,
         kernel: String,
         #[source]
-        source: aya::programs::ProgramError,
+        source: Box<aya::programs::ProgramError>,
     },
     #[error("eBPF map `{0}` is missing from the object")]
     MissingMap(&'static str),
@@ -43,13 +43,13 @@ pub enum BpfError {
     Map {
         name: &'static str,
         #[source]
-        source: aya::maps::MapError,
+        source: Box<aya::maps::MapError>,
     },
     #[error("cannot add thread {tid} to the traced set")]
     AddThread {
         tid: u32,
         #[source]
-        source: aya::maps::MapError,
+        source: Box<aya::maps::MapError>,
     },
 }
 
@@ -108,13 +108,18 @@ impl Probes {
             .load(OBJECT)
             .map_err(|source| BpfError::Load {
                 kernel: kernel.clone(),
-                source,
+                source: Box::new(source),
             })?;
 
         let take = |ebpf: &mut Ebpf, name: &'static str| {
             ebpf.take_map(name).ok_or(BpfError::MissingMap(name))
         };
-        let map_err = |name: &'static str| move |source| BpfError::Map { name, source };
+        let map_err = |name: &'static str| {
+            move |source| BpfError::Map {
+                name,
+                source: Box::new(source),
+            }
+        };
         let ring = RingBuf::try_from(take(&mut ebpf, "EVENTS")?).map_err(map_err("EVENTS"))?;
         let threads = HashMap::try_from(take(&mut ebpf, "THREADS")?).map_err(map_err("THREADS"))?;
         let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;
@@ -146,7 +151,10 @@ impl Probes {
             {
                 Ok(())
             }
-            other => other.map_err(|source| BpfError::AddThread { tid, source }),
+            other => other.map_err(|source| BpfError::AddThread {
+                tid,
+                source: Box::new(source),
+            }),
         }
     }
 
@@ -185,7 +193,7 @@ fn attach_raw(ebpf: &mut Ebpf, name: &'static str, kernel: &str) -> Result<(), B
     let err = |source| BpfError::Program {
         program: name,
         kernel: kernel.to_string(),
-        source,
+        source: Box::new(source),
     };
     let program: &mut RawTracePoint = ebpf
         .program_mut(name)
@@ -206,7 +214,7 @@ fn attach_tracepoint(
     let err = |source| BpfError::Program {
         program: name,
         kernel: kernel.to_string(),
-        source,
+        source: Box::new(source),
     };
     let program: &mut TracePoint = ebpf
         .program_mut(name)

@@ -207,7 +207,9 @@ fn drain(
     }
     if !chunk.is_empty() {
         // Exactly sized: a poll usually finds far fewer records than a chunk holds.
-        pipeline.send(chunk.drain(..).collect())?;
+        let exact = chunk.to_vec();
+        chunk.clear();
+        pipeline.send(exact)?;
     }
     Ok(n)
 }

@@ -72,7 +72,7 @@ pub fn field_offset(
 }
 
 /// Finds `offset:N` on the line declaring `field`, e.g.
-/// `field:pid_t child_pid;	offset:20;	size:4;	signed:1;`.
+/// `field:pid_t child_pid; offset:20; size:4; signed:1;` (tab-separated).
 fn parse_offset(format: &str, field: &str) -> Option<u32> {
     format.lines().find_map(|line| {
         let decl = line.trim().strip_prefix("field:")?.split(';').next()?;
