@@ -22,7 +22,7 @@ const LAG: Duration = Duration::from_millis(100);
 /// How often ready rows move from the reorder window to the file.
 const TICK: Duration = Duration::from_millis(50);
 /// Chunks in flight between the capture loop and the writer.
-const QUEUE_CHUNKS: usize = 32;
+const QUEUE_CHUNKS: usize = 8;
 
 pub struct Pipeline {
     tx: SyncSender<Vec<SyscallEvent>>,
