@@ -25,8 +25,8 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct QueryArgs {
-    /// Capture directories, then the SQL as the last argument.
-    #[arg(required = true, num_args = 2.., value_names = ["CAPTURE", "SQL"])]
+    /// Capture directories, then the SQL as the last argument. Options may come anywhere.
+    #[arg(required = true, num_args = 1.., value_name = "CAPTURE... SQL")]
     pub args: Vec<String>,
 
     /// Output format.
@@ -37,10 +37,10 @@ pub struct QueryArgs {
 impl QueryArgs {
     /// The capture directories and the SQL.
     pub fn split(&self) -> anyhow::Result<(Vec<PathBuf>, &str)> {
-        let (sql, captures) = self
-            .args
-            .split_last()
-            .ok_or_else(|| anyhow::anyhow!("missing SQL"))?;
+        let (sql, captures) = match self.args.split_last() {
+            Some((sql, captures)) if !captures.is_empty() => (sql, captures),
+            _ => anyhow::bail!("give one or more capture directories, then the SQL"),
+        };
         if sql.trim().is_empty() {
             anyhow::bail!("the SQL (last argument) is empty");
         }
@@ -68,6 +68,14 @@ mod tests {
         assert_eq!(captures, vec![PathBuf::from("a"), PathBuf::from("b")]);
         assert_eq!(sql, "SELECT 1");
         assert_eq!(q.format, Format::Csv);
-        assert!(Cli::try_parse_from(["analyze", "query", "only-sql"]).is_err());
+        // Options may sit between the captures and the SQL.
+        let cli =
+            Cli::try_parse_from(["analyze", "query", "a", "-f", "markdown", "SELECT 2"]).unwrap();
+        let Command::Query(q) = cli.command;
+        assert_eq!(q.split().unwrap(), (vec![PathBuf::from("a")], "SELECT 2"));
+        assert_eq!(q.format, Format::Markdown);
+        let cli = Cli::try_parse_from(["analyze", "query", "only-sql"]).unwrap();
+        let Command::Query(q) = cli.command;
+        assert!(q.split().is_err());
     }
 }
