@@ -4,10 +4,10 @@ use std::{path::Path, process::Command};
 
 use tracepost_e2e::{bpf_available, query, record, scalar};
 
-/// Compiles tests/programs/ground_truth.c; the counts below are the ones it makes.
-fn build_ground_truth(dir: &Path) -> std::path::PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/ground_truth.c");
-    let exe = dir.join("ground_truth");
+/// Compiles tests/programs/NAME.c into `dir`.
+fn build_program(dir: &Path, name: &str) -> std::path::PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("programs/{name}.c"));
+    let exe = dir.join(name);
     let status = Command::new("cc")
         .args(["-O1", "-pthread", "-o"])
         .arg(&exe)
@@ -47,7 +47,7 @@ fn ground_truth_program_is_recorded_exactly() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let exe = build_ground_truth(tmp.path());
+    let exe = build_program(tmp.path(), "ground_truth");
     let capture = tmp.path().join("capture");
     let out = record(&capture, &[exe.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -183,4 +183,50 @@ fn ground_truth_program_is_recorded_exactly() {
         "SELECT CAST(to_unixtime(now()) - to_unixtime(min(ts)) AS BIGINT) FROM syscalls",
     );
     assert!((0..120).contains(&age_s), "first call {age_s} s ago");
+}
+
+#[test]
+fn execve_from_a_non_leader_thread_keeps_the_process_traced() {
+    if !bpf_available("execve_from_a_non_leader_thread_keeps_the_process_traced") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "thread_exec");
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &[exe.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = capture.as_path();
+    let execs = query(
+        &[c],
+        "SELECT pid, tid, comm, ret, arg0 FROM syscalls WHERE syscall = 'execve' ORDER BY ts",
+    );
+    assert_eq!(execs.len(), 2, "{execs:?}");
+    let leader = execs[0]["pid"].as_i64().unwrap();
+    // The second execve was entered by another thread but returns as the leader.
+    assert_eq!(execs[1]["pid"], leader);
+    assert_eq!(execs[1]["tid"], leader);
+    assert_eq!(execs[1]["ret"], 0);
+    assert_eq!(execs[1]["comm"], "true");
+    // The new image is traced to its end.
+    let exits = query(
+        &[c],
+        "SELECT pid, comm, arg0 FROM syscalls WHERE syscall = 'exit_group'",
+    );
+    assert_eq!(exits.len(), 1, "{exits:?}");
+    assert_eq!(exits[0]["pid"], leader);
+    assert_eq!(exits[0]["comm"], "true");
+    assert_eq!(exits[0]["arg0"], 0);
+    let after_exec = scalar(
+        c,
+        &format!("SELECT count(*) FROM syscalls WHERE comm = 'true' AND tid = {leader}"),
+    );
+    assert!(
+        after_exec > 10,
+        "only {after_exec} calls of /bin/true recorded"
+    );
 }
