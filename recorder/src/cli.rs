@@ -1,6 +1,7 @@
 //! Command-line interface of `record`.
 use std::{ffi::OsString, path::PathBuf, time::Duration};
 
+use bytesize::ByteSize;
 use clap::{ArgGroup, Parser};
 
 /// Record every system call of a command, of running processes, or of the whole host, into
@@ -34,13 +35,26 @@ pub struct Args {
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub rotate: Duration,
 
-    /// No summary on stderr at the end.
+    /// Ring buffer between the kernel and the recorder (`16MiB`, `256MiB`); rounded up to a
+    /// power of two. Larger absorbs longer bursts before calls are lost (and counted).
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    pub buffer_size: ByteSize,
+
+    /// No live status line and no summary on stderr (loss warnings are still printed).
     #[arg(short, long)]
     pub quiet: bool,
 
     /// Command to run and trace, with its descendants, until it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+fn parse_size(s: &str) -> Result<ByteSize, String> {
+    let size: ByteSize = s.parse().map_err(|e| format!("{e} (try 16MiB or 1GiB)"))?;
+    if size.as_u64() < 4096 || size.as_u64() > 1 << 31 {
+        return Err("must be between 4KiB and 2GiB".into());
+    }
+    Ok(size)
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -65,6 +79,17 @@ mod tests {
         assert_eq!(a.duration, Some(Duration::from_secs(60)));
         let c = Args::try_parse_from(["record", "-o", "x", "--", "ls", "-la"]).unwrap();
         assert_eq!(c.command, vec![OsString::from("ls"), OsString::from("-la")]);
+    }
+
+    #[test]
+    fn buffer_sizes_are_human_and_bounded() {
+        assert_eq!(parse_size("16MiB").unwrap().as_u64(), 16 << 20);
+        assert_eq!(parse_size("1GiB").unwrap().as_u64(), 1 << 30);
+        assert!(parse_size("1KiB").is_err());
+        assert!(parse_size("8GiB").is_err());
+        assert!(parse_size("lots").is_err());
+        let a = Args::try_parse_from(["record", "-a"]).unwrap();
+        assert_eq!(a.buffer_size.as_u64(), 16 << 20);
     }
 
     #[test]

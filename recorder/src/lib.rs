@@ -14,6 +14,7 @@ pub mod clock;
 pub mod launch;
 pub mod names;
 pub mod pipeline;
+pub mod progress;
 pub mod reorder;
 pub mod session;
 pub mod signals;

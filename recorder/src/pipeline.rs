@@ -2,6 +2,7 @@
 //! the ring buffer, so a slow disk delays files instead of stalling the ring.
 use std::{
     path::Path,
+    sync::Arc,
     sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender},
     thread::{self, JoinHandle},
     time::Duration,
@@ -12,6 +13,7 @@ use tracepost_common::SyscallEvent;
 use crate::{
     batch::BatchBuilder,
     clock::monotonic_ns,
+    progress::Counters,
     reorder::Reorder,
     writer::{Rotation, TableWriter, WriterError, WrittenStats},
 };
@@ -34,9 +36,14 @@ pub struct Pipeline {
 pub struct WriterGone;
 
 impl Pipeline {
-    pub fn start(dir: &Path, builder: BatchBuilder, rotation: Rotation) -> std::io::Result<Self> {
+    pub fn start(
+        dir: &Path,
+        builder: BatchBuilder,
+        rotation: Rotation,
+        counters: Arc<Counters>,
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
-        let writer = TableWriter::new(dir, builder, rotation);
+        let writer = TableWriter::new(dir, builder, rotation, counters);
         let handle = thread::Builder::new()
             .name("writer".into())
             .spawn(move || run(rx, writer))?;

@@ -21,6 +21,7 @@ use crate::{
     clock::WallClock,
     launch::{ExitStatus, Gated, Running},
     pipeline::Pipeline,
+    progress::{Counters, Progress},
     signals::{self, StopFlag},
     target, tracefs,
     writer::{Rotation, WrittenStats},
@@ -34,7 +35,6 @@ const POLL: Duration = Duration::from_millis(10);
 const CHUNK: usize = 16 * 1024;
 /// Records per drain pass.
 const MAX_DRAIN: usize = 8 * CHUNK;
-const RING_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_THREADS: u32 = 65536;
 const MAX_FILE_ROWS: u64 = 16 * 1024 * 1024;
 
@@ -78,9 +78,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         trace_all: args.all,
         self_tgid: std::process::id(),
         fork_child_pid_offset,
-        ring_bytes: bpf::ring_bytes(RING_BYTES)?,
+        ring_bytes: bpf::ring_bytes(args.buffer_size.as_u64())?,
         max_threads: MAX_THREADS,
     })?;
+    let counters = Counters::new();
     let stop = StopFlag::default();
     let forward_to = signals::install(stop.clone()).context("cannot install signal handlers")?;
     let pipeline = Pipeline::start(
@@ -90,6 +91,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             max_age: args.rotate,
             max_rows: MAX_FILE_ROWS,
         },
+        counters.clone(),
     )
     .context("cannot start the writer thread")?;
 
@@ -112,6 +114,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut status = None;
     let mut writer_gone = false;
+    let mut progress = Progress::new(args.quiet);
+    let mut events = 0u64;
     loop {
         let drained = match drain(&mut ring, &pipeline, &mut chunk) {
             Ok(n) => n,
@@ -120,6 +124,8 @@ pub fn run(args: Args) -> Result<Outcome> {
                 break;
             }
         };
+        events += drained as u64;
+        progress.tick(events, &counters, || probes.lost().iter().sum());
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
         let done = match &mode {
             Mode::Command(running) => {
@@ -137,6 +143,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
     }
 
+    progress.finish();
     // Detach first, so no new record enters the ring. A program already running on another
     // CPU may still submit, and the reader stops at a record reserved but not yet submitted,
     // so drain until the ring stays empty.

@@ -25,7 +25,9 @@ use parquet::{
 use tracepost_common::SyscallEvent;
 use tracepost_schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_KEY, syscalls};
 
-use crate::batch::BatchBuilder;
+use std::sync::Arc;
+
+use crate::{batch::BatchBuilder, progress::Counters};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriterError {
@@ -112,10 +114,16 @@ pub struct TableWriter {
     buffer: Vec<SyscallEvent>,
     held_back: Vec<SyscallEvent>,
     stats: WrittenStats,
+    counters: Arc<Counters>,
 }
 
 impl TableWriter {
-    pub fn new(dir: &Path, builder: BatchBuilder, rotation: Rotation) -> Self {
+    pub fn new(
+        dir: &Path,
+        builder: BatchBuilder,
+        rotation: Rotation,
+        counters: Arc<Counters>,
+    ) -> Self {
         Self {
             dir: dir.to_path_buf(),
             builder,
@@ -126,6 +134,7 @@ impl TableWriter {
             buffer: Vec::with_capacity(BATCH_ROWS),
             held_back: Vec::new(),
             stats: WrittenStats::default(),
+            counters,
         }
     }
 
@@ -198,6 +207,7 @@ impl TableWriter {
         file.rows += rows;
         file.last_enter_ns = last_enter_ns;
         self.stats.rows += rows;
+        self.counters.add_rows(rows);
         Ok(())
     }
 
@@ -259,6 +269,7 @@ impl TableWriter {
         fs::rename(&tmp_path, &final_path).map_err(finish)?;
         self.stats.files += 1;
         self.stats.bytes += bytes;
+        self.counters.add_file(bytes);
         Ok(())
     }
 }
@@ -279,6 +290,7 @@ mod tests {
                 max_age: Duration::from_secs(3600),
                 max_rows,
             },
+            Counters::new(),
         )
     }
 
