@@ -43,6 +43,14 @@ pub enum WriterError {
         #[source]
         source: ParquetError,
     },
+    /// The file system refused (a full disk, an I/O error): said once, without Parquet's
+    /// wrapper repeating the OS error.
+    #[error("cannot write {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot finish {}", path.display())]
     Finish {
         path: PathBuf,
@@ -85,12 +93,24 @@ fn writer_properties() -> WriterProperties {
         .build()
 }
 
+fn write_error(path: PathBuf, source: ParquetError) -> WriterError {
+    match source {
+        ParquetError::External(e) => match e.downcast::<std::io::Error>() {
+            Ok(io) => WriterError::Io { path, source: *io },
+            Err(e) => WriterError::Write {
+                path,
+                source: ParquetError::External(e),
+            },
+        },
+        source => WriterError::Write { path, source },
+    }
+}
+
 struct OpenFile {
     writer: ArrowWriter<File>,
     tmp_path: PathBuf,
     final_path: PathBuf,
     rows: u64,
-    opened: Instant,
     /// Entry time of the last row written: a row entered earlier must wait for the next
     /// file, or the file would not be sorted.
     last_enter_ns: u64,
@@ -113,6 +133,9 @@ pub struct TableWriter {
     file: Option<OpenFile>,
     buffer: Vec<SyscallEvent>,
     held_back: Vec<SyscallEvent>,
+    /// When the first row of the current file arrived, buffered or written: the rotation
+    /// clock starts there, so rows never wait in memory longer than `max_age`.
+    interval_started: Option<Instant>,
     stats: WrittenStats,
     counters: Arc<Counters>,
 }
@@ -133,6 +156,7 @@ impl TableWriter {
             file: None,
             buffer: Vec::with_capacity(BATCH_ROWS),
             held_back: Vec::new(),
+            interval_started: None,
             stats: WrittenStats::default(),
             counters,
         }
@@ -156,6 +180,7 @@ impl TableWriter {
                 self.held_back.push(e);
                 continue;
             }
+            self.interval_started.get_or_insert_with(Instant::now);
             self.buffer.push(e);
             if self.buffer.len() >= BATCH_ROWS {
                 self.flush_buffer()?;
@@ -167,9 +192,14 @@ impl TableWriter {
     /// Closes the open file if it is due, and returns the events held back for the next
     /// file, which the caller sorts in with what comes next.
     pub fn rotate_if_due(&mut self) -> Result<Vec<SyscallEvent>, WriterError> {
-        let due = self.file.as_ref().is_some_and(|f| {
-            f.opened.elapsed() >= self.rotation.max_age || f.rows >= self.rotation.max_rows
-        });
+        let too_old = self
+            .interval_started
+            .is_some_and(|t| t.elapsed() >= self.rotation.max_age);
+        let too_big = self
+            .file
+            .as_ref()
+            .is_some_and(|f| f.rows >= self.rotation.max_rows);
+        let due = too_old || too_big;
         if !due {
             return Ok(Vec::new());
         }
@@ -200,10 +230,7 @@ impl TableWriter {
         let file = self.open_file()?;
         file.writer
             .write(&batch)
-            .map_err(|source| WriterError::Write {
-                path: file.tmp_path.clone(),
-                source,
-            })?;
+            .map_err(|source| write_error(file.tmp_path.clone(), source))?;
         file.rows += rows;
         file.last_enter_ns = last_enter_ns;
         self.stats.rows += rows;
@@ -229,16 +256,12 @@ impl TableWriter {
                 source,
             })?;
             let writer = ArrowWriter::try_new(f, syscalls::schema(), Some(self.props.clone()))
-                .map_err(|source| WriterError::Write {
-                    path: tmp_path.clone(),
-                    source,
-                })?;
+                .map_err(|source| write_error(tmp_path.clone(), source))?;
             self.file = Some(OpenFile {
                 writer,
                 tmp_path,
                 final_path,
                 rows: 0,
-                opened: Instant::now(),
                 last_enter_ns: 0,
             });
         }
@@ -247,6 +270,7 @@ impl TableWriter {
 
     fn close_file(&mut self) -> Result<(), WriterError> {
         self.flush_buffer()?;
+        self.interval_started = None;
         let Some(file) = self.file.take() else {
             return Ok(());
         };
@@ -256,10 +280,9 @@ impl TableWriter {
             final_path,
             ..
         } = file;
-        let f = writer.into_inner().map_err(|source| WriterError::Write {
-            path: tmp_path.clone(),
-            source,
-        })?;
+        let f = writer
+            .into_inner()
+            .map_err(|source| write_error(tmp_path.clone(), source))?;
         let finish = |source| WriterError::Finish {
             path: tmp_path.clone(),
             source,
@@ -364,6 +387,31 @@ mod tests {
         let col = meta.row_group(0).column(0);
         assert!(matches!(col.compression(), Compression::ZSTD(_)));
         assert_eq!(meta.file_metadata().num_rows(), 1000);
+    }
+
+    #[test]
+    fn rows_never_wait_in_memory_past_the_rotation_age() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = TableWriter::new(
+            dir.path(),
+            BatchBuilder::new(WallClock::with_offset(0)),
+            Rotation {
+                max_age: Duration::from_millis(20),
+                max_rows: 1_000_000,
+            },
+            Counters::new(),
+        );
+        // Far fewer rows than a batch: without the age bound they would stay buffered.
+        w.append(vec![event(1, 1), event(2, 1)]).unwrap();
+        assert!(w.rotate_if_due().unwrap().is_empty());
+        assert!(parquet_files(dir.path()).is_empty());
+        std::thread::sleep(Duration::from_millis(30));
+        w.rotate_if_due().unwrap();
+        assert_eq!(
+            parquet_files(dir.path()),
+            vec![dir.path().join("part-000001.parquet")]
+        );
+        assert_eq!(read_ts(&dir.path().join("part-000001.parquet")), vec![1, 2]);
     }
 
     #[test]
