@@ -35,6 +35,11 @@ pub struct Args {
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub rotate: Duration,
 
+    /// Flight-recorder mode for always-on use: keep only the newest closed files, within
+    /// this size (`500MiB`, `2GiB`), deleting the oldest.
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
+    pub max_size: Option<ByteSize>,
+
     /// Ring buffer between the kernel and the recorder (`16MiB`, `256MiB`); rounded up to a
     /// power of two. Larger absorbs longer bursts before calls are lost (and counted).
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
@@ -53,6 +58,14 @@ fn parse_size(s: &str) -> Result<ByteSize, String> {
     let size: ByteSize = s.parse().map_err(|e| format!("{e} (try 16MiB or 1GiB)"))?;
     if size.as_u64() < 4096 || size.as_u64() > 1 << 31 {
         return Err("must be between 4KiB and 2GiB".into());
+    }
+    Ok(size)
+}
+
+fn parse_max_size(s: &str) -> Result<ByteSize, String> {
+    let size: ByteSize = s.parse().map_err(|e| format!("{e} (try 500MiB or 2GiB)"))?;
+    if size.as_u64() < 64 * 1024 {
+        return Err("must be at least 64KiB".into());
     }
     Ok(size)
 }

@@ -90,6 +90,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         Rotation {
             max_age: args.rotate,
             max_rows: MAX_FILE_ROWS,
+            max_total_bytes: args.max_size.map(|s| s.as_u64()),
         },
         counters.clone(),
     )
@@ -234,6 +235,12 @@ fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Opti
         lost.iter().sum::<u64>(),
         dir.root().display(),
     );
+    if written.dropped_files > 0 {
+        eprintln!(
+            "record: --max-size deleted the {} oldest file(s), {} syscalls, to keep the newest",
+            written.dropped_files, written.dropped_rows
+        );
+    }
     if lost[0] > 0 {
         eprintln!(
             "warning: {} syscalls were lost because the ring buffer was full",

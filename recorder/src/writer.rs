@@ -61,13 +61,17 @@ pub enum WriterError {
     Batch(#[from] ArrowError),
 }
 
-/// When a file is closed and a new one started.
+/// When a file is closed and a new one started, and how much is kept.
 #[derive(Clone, Copy, Debug)]
 pub struct Rotation {
     /// Bounds what a `kill -9` of the recorder can lose.
     pub max_age: Duration,
     /// Bounds file size, so files stay easy to copy and to read in parallel.
     pub max_rows: u64,
+    /// Flight-recorder mode: the newest closed files are kept under this many bytes and
+    /// the oldest deleted. Files are then closed at a quarter of it, so that deleting one
+    /// never drops more than about a quarter of the history.
+    pub max_total_bytes: Option<u64>,
 }
 
 /// Rows per record batch handed to the Parquet writer.
@@ -116,12 +120,22 @@ struct OpenFile {
     last_enter_ns: u64,
 }
 
-/// What a capture wrote, for the summary and the tests.
+/// What a capture wrote, for the summary and the tests. `rows`, `files` and `bytes` count
+/// what is on disk at the end; `dropped_*` what flight-recorder mode deleted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WrittenStats {
     pub rows: u64,
     pub files: u64,
     pub bytes: u64,
+    pub dropped_rows: u64,
+    pub dropped_files: u64,
+}
+
+/// A finished file, remembered for flight-recorder deletion.
+struct ClosedFile {
+    path: PathBuf,
+    bytes: u64,
+    rows: u64,
 }
 
 pub struct TableWriter {
@@ -136,6 +150,8 @@ pub struct TableWriter {
     /// When the first row of the current file arrived, buffered or written: the rotation
     /// clock starts there, so rows never wait in memory longer than `max_age`.
     interval_started: Option<Instant>,
+    closed: std::collections::VecDeque<ClosedFile>,
+    finishing: bool,
     stats: WrittenStats,
     counters: Arc<Counters>,
 }
@@ -157,6 +173,8 @@ impl TableWriter {
             buffer: Vec::with_capacity(BATCH_ROWS),
             held_back: Vec::new(),
             interval_started: None,
+            closed: Default::default(),
+            finishing: false,
             stats: WrittenStats::default(),
             counters,
         }
@@ -192,13 +210,19 @@ impl TableWriter {
     /// Closes the open file if it is due, and returns the events held back for the next
     /// file, which the caller sorts in with what comes next.
     pub fn rotate_if_due(&mut self) -> Result<Vec<SyscallEvent>, WriterError> {
+        // Hand buffered rows to the Parquet writer, so that its size estimate covers them.
+        if self.rotation.max_total_bytes.is_some() {
+            self.flush_buffer()?;
+        }
         let too_old = self
             .interval_started
             .is_some_and(|t| t.elapsed() >= self.rotation.max_age);
-        let too_big = self
-            .file
-            .as_ref()
-            .is_some_and(|f| f.rows >= self.rotation.max_rows);
+        let too_big = self.file.as_ref().is_some_and(|f| {
+            f.rows >= self.rotation.max_rows
+                || self.rotation.max_total_bytes.is_some_and(|max| {
+                    (f.writer.bytes_written() + f.writer.in_progress_size()) as u64 >= max / 4
+                })
+        });
         let due = too_old || too_big;
         if !due {
             return Ok(Vec::new());
@@ -207,8 +231,12 @@ impl TableWriter {
         Ok(std::mem::take(&mut self.held_back))
     }
 
-    /// Writes what is buffered and held back, and closes the last file.
+    /// Writes what is buffered and held back, and closes the last file. Files closed here
+    /// hold the newest calls (and the late ones), so flight-recorder mode keeps them all and
+    /// makes room by deleting older ones only.
     pub fn finish(mut self) -> Result<WrittenStats, WriterError> {
+        self.finishing = true;
+        let droppable = self.closed.len();
         while !self.held_back.is_empty() {
             self.close_file()?;
             let mut held = std::mem::take(&mut self.held_back);
@@ -216,6 +244,7 @@ impl TableWriter {
             self.append(held)?;
         }
         self.close_file()?;
+        self.drop_oldest(droppable)?;
         Ok(self.stats)
     }
 
@@ -278,6 +307,7 @@ impl TableWriter {
             writer,
             tmp_path,
             final_path,
+            rows,
             ..
         } = file;
         let f = writer
@@ -293,6 +323,36 @@ impl TableWriter {
         self.stats.files += 1;
         self.stats.bytes += bytes;
         self.counters.add_file(bytes);
+        self.closed.push_back(ClosedFile {
+            path: final_path,
+            bytes,
+            rows,
+        });
+        if self.finishing {
+            return Ok(());
+        }
+        self.drop_oldest(self.closed.len() - 1)
+    }
+
+    /// Flight-recorder mode: deletes up to `droppable` of the oldest files until the rest
+    /// fit.
+    fn drop_oldest(&mut self, mut droppable: usize) -> Result<(), WriterError> {
+        let Some(max) = self.rotation.max_total_bytes else {
+            return Ok(());
+        };
+        while self.stats.bytes > max && droppable > 0 {
+            droppable -= 1;
+            let oldest = self.closed.pop_front().expect("droppable files exist");
+            fs::remove_file(&oldest.path).map_err(|source| WriterError::Finish {
+                path: oldest.path.clone(),
+                source,
+            })?;
+            self.stats.bytes -= oldest.bytes;
+            self.stats.files -= 1;
+            self.stats.rows -= oldest.rows;
+            self.stats.dropped_files += 1;
+            self.stats.dropped_rows += oldest.rows;
+        }
         Ok(())
     }
 }
@@ -312,6 +372,7 @@ mod tests {
             Rotation {
                 max_age: Duration::from_secs(3600),
                 max_rows,
+                max_total_bytes: None,
             },
             Counters::new(),
         )
@@ -398,6 +459,7 @@ mod tests {
             Rotation {
                 max_age: Duration::from_millis(20),
                 max_rows: 1_000_000,
+                max_total_bytes: None,
             },
             Counters::new(),
         );
@@ -412,6 +474,37 @@ mod tests {
             vec![dir.path().join("part-000001.parquet")]
         );
         assert_eq!(read_ts(&dir.path().join("part-000001.parquet")), vec![1, 2]);
+    }
+
+    #[test]
+    fn flight_recorder_keeps_the_newest_files_under_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(dir.path(), 1000);
+        w.rotation.max_total_bytes = Some(40_000);
+        for chunk in 0..20u64 {
+            let events = (chunk * 1000..(chunk + 1) * 1000)
+                .map(|i| event(i * 7919 % 100_003 + chunk * 100_003, 1));
+            let mut events: Vec<_> = events.collect();
+            events.sort_by_key(|e| e.enter_ns);
+            w.append(events).unwrap();
+            w.flush_buffer().unwrap();
+            w.rotate_if_due().unwrap();
+        }
+        let stats = w.finish().unwrap();
+        let files = parquet_files(dir.path());
+        let on_disk: u64 = files.iter().map(|f| fs::metadata(f).unwrap().len()).sum();
+        assert!(stats.dropped_files > 0, "{stats:?}");
+        assert_eq!(stats.files + stats.dropped_files, 20);
+        assert_eq!(stats.rows + stats.dropped_rows, 20_000);
+        assert_eq!(on_disk, stats.bytes);
+        assert!(on_disk <= 40_000, "{on_disk}");
+        // What survives is the newest: the last file written is there.
+        assert_eq!(
+            files.last().unwrap(),
+            &dir.path().join("part-000020.parquet")
+        );
+        let kept_rows: usize = files.iter().map(|f| read_ts(f).len()).sum();
+        assert_eq!(kept_rows as u64, stats.rows);
     }
 
     #[test]

@@ -116,3 +116,45 @@ fn full_disk_is_one_clear_error_and_a_nonzero_exit() {
         "said once: {stderr}"
     );
 }
+
+#[test]
+fn max_size_keeps_the_newest_files_within_the_bound() {
+    if !bpf_available("max_size_keeps_the_newest_files_within_the_bound") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let out = Command::new(bin("record"))
+        .args(["--max-size", "64KiB", "--rotate", "200ms", "-o"])
+        .arg(&capture)
+        .args([
+            "--",
+            "timeout",
+            "3",
+            "sh",
+            "-c",
+            "while :; do cat /etc/hostname >/dev/null; done",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // timeout's own status when it ends the loop.
+    assert_eq!(out.status.code(), Some(124), "{stderr}");
+    assert!(stderr.contains("--max-size deleted the"), "{stderr}");
+    let files = parquet_files(&capture);
+    let bytes: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    assert!(bytes <= 64 * 1024, "{bytes} bytes kept");
+    assert!(
+        !files.iter().any(|f| f.ends_with("part-000001.parquet")),
+        "the oldest file was deleted"
+    );
+    // The newest calls survive: timeout's exit_group, its very last call, is kept.
+    let exits = scalar(
+        &capture,
+        "SELECT count(*) FROM syscalls WHERE syscall = 'exit_group' AND comm = 'timeout'",
+    );
+    assert_eq!(exits, 1);
+}
