@@ -164,18 +164,28 @@ impl Probes {
         let _ = self.threads.remove(&tid);
     }
 
-    /// Detaches the programs and returns the final loss counters. After this no record
-    /// enters the ring, so a last drain sees everything.
-    pub fn detach(self) -> [u64; LOST_COUNTERS as usize] {
+    /// Detaches the programs. After this no new program run starts, so a last drain sees
+    /// everything; the loss counters stay readable for after that drain.
+    pub fn detach(self) -> LostCounters {
         let Self { ebpf, lost, .. } = self;
         drop(ebpf);
-        lost_counts(&lost)
+        LostCounters(lost)
     }
 
     /// Calls the kernel could not record so far, summed over CPUs:
     /// `[ring full, thread table full]`.
     pub fn lost(&self) -> [u64; LOST_COUNTERS as usize] {
         lost_counts(&self.lost)
+    }
+}
+
+/// The loss counters of detached programs.
+pub struct LostCounters(PerCpuArray<MapData, u64>);
+
+impl LostCounters {
+    /// `[ring full, thread table full]`, summed over CPUs.
+    pub fn read(&self) -> [u64; LOST_COUNTERS as usize] {
+        lost_counts(&self.0)
     }
 }
 

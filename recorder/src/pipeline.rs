@@ -50,8 +50,22 @@ impl Pipeline {
         Ok(Self { tx, handle })
     }
 
+    /// Waits for room: for full chunks, which the capture loop cannot hold on to.
     pub fn send(&self, chunk: Vec<SyscallEvent>) -> Result<(), WriterGone> {
         self.tx.send(chunk).map_err(|_| WriterGone)
+    }
+
+    /// Sends if there is room, else gives the chunk back: a partial chunk can wait for the
+    /// next poll instead of stalling the capture loop while the writer closes a file.
+    pub fn try_send(
+        &self,
+        chunk: Vec<SyscallEvent>,
+    ) -> Result<Option<Vec<SyscallEvent>>, WriterGone> {
+        match self.tx.try_send(chunk) {
+            Ok(()) => Ok(None),
+            Err(mpsc::TrySendError::Full(chunk)) => Ok(Some(chunk)),
+            Err(mpsc::TrySendError::Disconnected(_)) => Err(WriterGone),
+        }
     }
 
     /// Flushes everything and closes the files.

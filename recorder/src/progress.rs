@@ -33,6 +33,13 @@ impl Counters {
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.files.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// Flight-recorder mode deleted a file: the status line shows what is on disk.
+    pub fn remove_file(&self, bytes: u64, rows: u64) {
+        self.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        self.files.fetch_sub(1, Ordering::Relaxed);
+        self.rows.fetch_sub(rows, Ordering::Relaxed);
+    }
 }
 
 /// How often the status line and loss warnings refresh.
@@ -44,7 +51,7 @@ pub struct Progress {
     started: Instant,
     last_refresh: Instant,
     last_warn: Instant,
-    warned_lost: u64,
+    warned_lost: [u64; 2],
 }
 
 impl Progress {
@@ -63,29 +70,41 @@ impl Progress {
             started: now,
             last_refresh: now - REFRESH,
             last_warn: now - WARN_EVERY,
-            warned_lost: 0,
+            warned_lost: [0; 2],
         }
     }
 
-    /// Cheap to call every loop iteration: it does work at most every 250 ms. `lost` is
-    /// asked for only then, since reading it walks per-CPU map values.
-    pub fn tick(&mut self, events: u64, counters: &Counters, lost: impl FnOnce() -> u64) {
+    /// Cheap to call every loop iteration: it does work at most every 250 ms. `lost`
+    /// (`[ring full, thread table full]`) is asked for only then, since reading it walks
+    /// per-CPU map values.
+    pub fn tick(&mut self, events: u64, counters: &Counters, lost: impl FnOnce() -> [u64; 2]) {
         let now = Instant::now();
         if now - self.last_refresh < REFRESH {
             return;
         }
         self.last_refresh = now;
-        let lost = lost();
-        if lost > self.warned_lost && now - self.last_warn >= WARN_EVERY {
-            self.warn(&format!(
-                "warning: {} syscalls lost so far ({} since the last warning): the ring buffer \
-                 is full; a larger --buffer-size or a narrower target helps",
-                lost,
-                lost - self.warned_lost
-            ));
-            self.warned_lost = lost;
+        let lost_by_cause = lost();
+        if lost_by_cause != self.warned_lost && now - self.last_warn >= WARN_EVERY {
+            let [ring, table] = lost_by_cause;
+            let [warned_ring, warned_table] = self.warned_lost;
+            if ring > warned_ring {
+                self.warn(&format!(
+                    "warning: {ring} syscalls lost so far ({} since the last warning): the ring \
+                     buffer is full; a larger --buffer-size or a narrower target helps",
+                    ring - warned_ring
+                ));
+            }
+            if table > warned_table {
+                self.warn(&format!(
+                    "warning: {table} syscalls or threads lost so far ({} since the last \
+                     warning): the thread table is full",
+                    table - warned_table
+                ));
+            }
+            self.warned_lost = lost_by_cause;
             self.last_warn = now;
         }
+        let lost: u64 = lost_by_cause.iter().sum();
         if let Some(bar) = &self.bar {
             let secs = self.started.elapsed().as_secs_f64().max(1e-3);
             bar.set_message(format!(

@@ -114,6 +114,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let deadline = args.duration.and_then(|d| Instant::now().checked_add(d));
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut status = None;
+    let mut wait_error = None;
     let mut writer_gone = false;
     let mut progress = Progress::new(args.quiet);
     let mut events = 0u64;
@@ -126,13 +127,21 @@ pub fn run(args: Args) -> Result<Outcome> {
             }
         };
         events += drained as u64;
-        progress.tick(events, &counters, || probes.lost().iter().sum());
+        progress.tick(events, &counters, || probes.lost());
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
         let done = match &mode {
-            Mode::Command(running) => {
-                status = running.try_wait().context("cannot wait for the command")?;
-                status.is_some() || timed_out
-            }
+            Mode::Command(running) => match running.try_wait() {
+                Ok(s) => {
+                    status = s;
+                    status.is_some() || timed_out
+                }
+                // Stop, but keep what was captured: the error is reported after the files
+                // are closed.
+                Err(e) => {
+                    wait_error = Some(e);
+                    true
+                }
+            },
             Mode::Pids(fds) => stop.is_set() || timed_out || fds.iter().all(target::has_exited),
             Mode::All => stop.is_set() || timed_out,
         };
@@ -148,7 +157,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     // Detach first, so no new record enters the ring. A program already running on another
     // CPU may still submit, and the reader stops at a record reserved but not yet submitted,
     // so drain until the ring stays empty.
-    let lost = probes.detach();
+    let lost_counters = probes.detach();
     if !writer_gone {
         let mut empty_passes = 0;
         while empty_passes < 2 {
@@ -163,11 +172,20 @@ pub fn run(args: Args) -> Result<Outcome> {
             thread::sleep(Duration::from_millis(5));
         }
     }
+    // Read after the last drain: a program still running at detach counts its losses late.
+    let lost = lost_counters.read();
+    // A partial chunk the writer had no room for during the drain.
+    if !writer_gone && !chunk.is_empty() && pipeline.send(mem::take(&mut chunk)).is_err() {
+        writer_gone = true;
+    }
     let written = pipeline
         .finish()
         .with_context(|| format!("capture {} is incomplete", dir.root().display()))?;
     if writer_gone {
         bail!("the writer stopped unexpectedly");
+    }
+    if let Some(e) = wait_error {
+        return Err(anyhow::Error::new(e).context("cannot wait for the command"));
     }
     let lost_total: u64 = lost.iter().sum();
 

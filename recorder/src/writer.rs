@@ -343,10 +343,15 @@ impl TableWriter {
         while self.stats.bytes > max && droppable > 0 {
             droppable -= 1;
             let oldest = self.closed.pop_front().expect("droppable files exist");
-            fs::remove_file(&oldest.path).map_err(|source| WriterError::Finish {
-                path: oldest.path.clone(),
-                source,
-            })?;
+            match fs::remove_file(&oldest.path) {
+                // Someone deleted it by hand: gone either way.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other.map_err(|source| WriterError::Finish {
+                    path: oldest.path.clone(),
+                    source,
+                })?,
+            }
+            self.counters.remove_file(oldest.bytes, oldest.rows);
             self.stats.bytes -= oldest.bytes;
             self.stats.files -= 1;
             self.stats.rows -= oldest.rows;
