@@ -1,18 +1,23 @@
-//! Kernel records to Arrow: one `syscalls` record batch from a slice of events.
+//! Kernel records to Arrow: `syscalls` batches from events, `aggregates` batches from
+//! sampled totals.
 use std::sync::Arc;
 
 use arrow_array::{
     ArrayRef, RecordBatch,
-    builder::{Int32Builder, Int64Builder, StringBuilder, UInt64Builder},
+    builder::{BooleanBuilder, Int32Builder, Int64Builder, StringBuilder, UInt64Builder},
     types::TimestampNanosecondType,
 };
 use arrow_schema::ArrowError;
-use tracepost_common::{FLAG_NO_RETURN, SyscallEvent};
-use tracepost_schema::syscalls;
+use tracepost_common::{
+    BUCKET_UNKNOWN, ERRNO_UNKNOWN, FLAG_NO_RETURN, REASON_BELOW_MIN_DURATION, REASON_RING_FULL,
+    SyscallEvent,
+};
+use tracepost_schema::{aggregates, syscalls};
 
-use crate::{clock::WallClock, names};
+use crate::{aggregates::AggregateRow, clock::WallClock, names};
 
-/// Builds `syscalls` batches. Holds what is reused across batches (the name table).
+/// Builds batches. Holds what is reused across batches (the name table).
+#[derive(Clone)]
 pub struct BatchBuilder {
     clock: WallClock,
     names: names::SyscallNames,
@@ -82,6 +87,84 @@ impl BatchBuilder {
         ];
         columns.extend(args.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         RecordBatch::try_new(syscalls::schema(), columns)
+    }
+}
+
+impl BatchBuilder {
+    pub fn build_aggregates(&self, rows: &[AggregateRow]) -> Result<RecordBatch, ArrowError> {
+        let n = rows.len();
+        let ts = || {
+            arrow_array::builder::PrimitiveBuilder::<TimestampNanosecondType>::with_capacity(n)
+                .with_timezone("UTC")
+        };
+        let (mut start, mut end) = (ts(), ts());
+        let mut reason = StringBuilder::with_capacity(n, n * 16);
+        let mut pid = Int32Builder::with_capacity(n);
+        let mut syscall = StringBuilder::with_capacity(n, n * 8);
+        let mut nr = Int32Builder::with_capacity(n);
+        let mut errno = StringBuilder::with_capacity(n, n);
+        let mut failed = BooleanBuilder::with_capacity(n);
+        let mut bucket = Int32Builder::with_capacity(n);
+        let mut calls = Int64Builder::with_capacity(n);
+        let mut total = Int64Builder::with_capacity(n);
+        for r in rows {
+            start.append_value(self.clock.to_wall_ns(r.start_ns));
+            end.append_value(self.clock.to_wall_ns(r.end_ns));
+            reason.append_value(match r.reason {
+                REASON_RING_FULL => aggregates::RING_FULL,
+                REASON_BELOW_MIN_DURATION => aggregates::BELOW_MIN_DURATION,
+                _ => aggregates::THREAD_TABLE_FULL,
+            });
+            calls.append_value(r.calls as i64);
+            let Some(k) = r.key else {
+                pid.append_null();
+                syscall.append_null();
+                nr.append_null();
+                errno.append_null();
+                failed.append_null();
+                bucket.append_null();
+                total.append_null();
+                continue;
+            };
+            pid.append_value(k.pid as i32);
+            syscall.append_value(self.names.get(k.nr));
+            nr.append_value(k.nr as i32);
+            match k.errno {
+                ERRNO_UNKNOWN => {
+                    errno.append_null();
+                    failed.append_null();
+                }
+                0 => {
+                    errno.append_null();
+                    failed.append_value(false);
+                }
+                e => {
+                    errno.append_value(names::errno_name(i32::from(e)));
+                    failed.append_value(true);
+                }
+            }
+            if k.bucket == BUCKET_UNKNOWN {
+                bucket.append_null();
+                total.append_null();
+            } else {
+                bucket.append_value(i32::from(k.bucket));
+                total.append_value(r.total_ns as i64);
+            }
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(start.finish()),
+            Arc::new(end.finish()),
+            Arc::new(reason.finish()),
+            Arc::new(pid.finish()),
+            Arc::new(syscall.finish()),
+            Arc::new(nr.finish()),
+            Arc::new(errno.finish()),
+            Arc::new(failed.finish()),
+            Arc::new(bucket.finish()),
+            Arc::new(calls.finish()),
+            Arc::new(total.finish()),
+        ];
+        RecordBatch::try_new(aggregates::schema(), columns)
     }
 }
 

@@ -3,10 +3,17 @@ use std::{fs, io};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, RingBuf},
+    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{RawTracePoint, TracePoint},
 };
-use tracepost_common::{LOST_COUNTERS, ThreadSlot};
+use tracepost_common::{AggregateKey, AggregateValue, LOST_COUNTERS, ThreadSlot};
+
+/// The kernel's loss counters, summed over CPUs, indexed by `tracepost_common::LOST_*` and
+/// `UNKEYED_*`.
+pub type Lost = [u64; LOST_COUNTERS as usize];
+
+/// The kernel's running totals of calls not sent as detail.
+pub type Aggregates = PerCpuHashMap<MapData, AggregateKey, AggregateValue>;
 
 /// The object built from `ebpf/tracepost-ebpf` by this crate's build script.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tracepost"));
@@ -62,6 +69,10 @@ pub struct LoadOptions {
     /// Ring buffer size in bytes: a power-of-two multiple of the page size.
     pub ring_bytes: u32,
     pub max_threads: u32,
+    /// Groups of unsent calls the kernel can tell apart before counting them unkeyed.
+    pub max_aggregates: u32,
+    /// `--min-duration`: shorter calls are only counted.
+    pub min_duration_ns: u64,
 }
 
 /// The loaded, attached programs. Dropping it detaches them.
@@ -69,6 +80,7 @@ pub struct Probes {
     ebpf: Ebpf,
     threads: HashMap<MapData, u32, ThreadSlot>,
     lost: PerCpuArray<MapData, u64>,
+    pub aggregates: Aggregates,
 }
 
 /// Fails early, with one sentence, instead of with an EPERM from deep inside the loader.
@@ -103,8 +115,10 @@ impl Probes {
             .override_global("TRACE_ALL", &trace_all, true)
             .override_global("SELF_TGID", &opts.self_tgid, true)
             .override_global("FORK_CHILD_PID_OFFSET", &opts.fork_child_pid_offset, true)
+            .override_global("MIN_DURATION_NS", &opts.min_duration_ns, true)
             .map_max_entries("EVENTS", opts.ring_bytes)
             .map_max_entries("THREADS", opts.max_threads)
+            .map_max_entries("AGGREGATES", opts.max_aggregates)
             .load(OBJECT)
             .map_err(|source| BpfError::Load {
                 kernel: kernel.clone(),
@@ -123,6 +137,8 @@ impl Probes {
         let ring = RingBuf::try_from(take(&mut ebpf, "EVENTS")?).map_err(map_err("EVENTS"))?;
         let threads = HashMap::try_from(take(&mut ebpf, "THREADS")?).map_err(map_err("THREADS"))?;
         let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;
+        let aggregates = PerCpuHashMap::try_from(take(&mut ebpf, "AGGREGATES")?)
+            .map_err(map_err("AGGREGATES"))?;
 
         // Slot bookkeeping first, so that no thread gets a slot it would never lose.
         attach_raw(&mut ebpf, "sched_process_exit", &kernel)?;
@@ -137,6 +153,7 @@ impl Probes {
                 ebpf,
                 threads,
                 lost,
+                aggregates,
             },
             ring,
         ))
@@ -165,31 +182,37 @@ impl Probes {
     }
 
     /// Detaches the programs. After this no new program run starts, so a last drain sees
-    /// everything; the loss counters stay readable for after that drain.
-    pub fn detach(self) -> LostCounters {
-        let Self { ebpf, lost, .. } = self;
+    /// everything; the counters stay readable for after that drain.
+    pub fn detach(self) -> Detached {
+        let Self {
+            ebpf,
+            lost,
+            aggregates,
+            ..
+        } = self;
         drop(ebpf);
-        LostCounters(lost)
+        Detached { lost, aggregates }
     }
 
-    /// Calls the kernel could not record so far, summed over CPUs:
-    /// `[ring full, thread table full]`.
-    pub fn lost(&self) -> [u64; LOST_COUNTERS as usize] {
+    /// Calls the kernel could not record so far.
+    pub fn lost(&self) -> Lost {
         lost_counts(&self.lost)
     }
 }
 
-/// The loss counters of detached programs.
-pub struct LostCounters(PerCpuArray<MapData, u64>);
+/// The counters of detached programs, final once the ring is drained.
+pub struct Detached {
+    lost: PerCpuArray<MapData, u64>,
+    pub aggregates: Aggregates,
+}
 
-impl LostCounters {
-    /// `[ring full, thread table full]`, summed over CPUs.
-    pub fn read(&self) -> [u64; LOST_COUNTERS as usize] {
-        lost_counts(&self.0)
+impl Detached {
+    pub fn lost(&self) -> Lost {
+        lost_counts(&self.lost)
     }
 }
 
-fn lost_counts(lost: &PerCpuArray<MapData, u64>) -> [u64; LOST_COUNTERS as usize] {
+fn lost_counts(lost: &PerCpuArray<MapData, u64>) -> Lost {
     let mut out = [0u64; LOST_COUNTERS as usize];
     for (i, slot) in out.iter_mut().enumerate() {
         if let Ok(values) = lost.get(&(i as u32), 0) {

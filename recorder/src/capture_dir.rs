@@ -2,7 +2,8 @@
 //!
 //! Captures hold sensitive data (paths, arguments, who talked to whom), so the directory is
 //! 0700 and is never a symlink someone else planted, nor an existing directory of other
-//! files that a mistyped `-o` would mix a capture into.
+//! files that a mistyped `-o` would mix a capture into. An existing capture is continued:
+//! an always-on recorder restarted after a reboot keeps writing where it left off.
 use std::{
     fs::{self, DirBuilder},
     io,
@@ -11,14 +12,16 @@ use std::{
     time::SystemTime,
 };
 
-use tracepost_schema::syscalls;
+use tracepost_schema::{TABLES, syscalls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureDirError {
     #[error("output {} is a symlink; give the real directory", .0.display())]
     Symlink(PathBuf),
-    #[error("output {} exists and is not an empty directory", .0.display())]
+    #[error("output {} is not empty and is not a tracepost capture", .0.display())]
     NotEmpty(PathBuf),
+    #[error("output {} exists and is not a directory", .0.display())]
+    NotDir(PathBuf),
     #[error("cannot create output directory {}", path.display())]
     Create {
         path: PathBuf,
@@ -56,7 +59,7 @@ impl CaptureDir {
                 return Err(CaptureDirError::Symlink(root.to_path_buf()));
             }
             Ok(meta) if !meta.is_dir() => {
-                return Err(CaptureDirError::NotEmpty(root.to_path_buf()));
+                return Err(CaptureDirError::NotDir(root.to_path_buf()));
             }
             Ok(_) => {
                 let empty = fs::read_dir(root)
@@ -66,7 +69,7 @@ impl CaptureDir {
                     })?
                     .next()
                     .is_none();
-                if !empty {
+                if !empty && !is_capture(root) {
                     return Err(CaptureDirError::NotEmpty(root.to_path_buf()));
                 }
                 fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
@@ -80,7 +83,12 @@ impl CaptureDir {
         let dir = Self {
             root: root.to_path_buf(),
         };
-        private_dir(&dir.table_dir(syscalls::TABLE), false)?;
+        for table in TABLES {
+            let path = dir.table_dir(table);
+            if !path.is_dir() {
+                private_dir(&path, false)?;
+            }
+        }
         Ok(dir)
     }
 
@@ -91,6 +99,11 @@ impl CaptureDir {
     pub fn table_dir(&self, table: &str) -> PathBuf {
         self.root.join(table)
     }
+}
+
+/// A directory holding a `syscalls` table directory is a capture.
+fn is_capture(root: &Path) -> bool {
+    fs::symlink_metadata(root.join(syscalls::TABLE)).is_ok_and(|m| m.is_dir())
 }
 
 fn private_dir(path: &Path, recursive: bool) -> Result<(), CaptureDirError> {
@@ -143,5 +156,25 @@ mod tests {
             CaptureDir::create(&busy),
             Err(CaptureDirError::NotEmpty(_))
         ));
+        let file = busy.join("notes.txt");
+        assert!(matches!(
+            CaptureDir::create(&file),
+            Err(CaptureDirError::NotDir(_))
+        ));
+    }
+
+    #[test]
+    fn an_existing_capture_is_continued() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("cap");
+        let dir = CaptureDir::create(&root).unwrap();
+        fs::write(dir.table_dir("syscalls").join("part-000001.parquet"), "x").unwrap();
+        let again = CaptureDir::create(&root).unwrap();
+        assert!(
+            again
+                .table_dir("syscalls")
+                .join("part-000001.parquet")
+                .exists()
+        );
     }
 }

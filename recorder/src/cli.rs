@@ -45,6 +45,11 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
     pub buffer_size: ByteSize,
 
+    /// Record only calls that took at least this long (`1ms`, `500us`); shorter ones are
+    /// still counted exactly, per process, syscall, errno and latency, in `aggregates`.
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub min_duration: Option<Duration>,
+
     /// No live status line and no summary on stderr (loss warnings are still printed).
     #[arg(short, long)]
     pub quiet: bool,

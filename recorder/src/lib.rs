@@ -6,18 +6,22 @@
 //! - [`pipeline`] moves records from the ring buffer through [`reorder`] and [`batch`] into
 //!   [`writer`]'s Parquet files.
 //! - [`session`] runs one capture from start to stop.
+pub mod aggregates;
 pub mod batch;
 pub mod bpf;
 pub mod capture_dir;
+pub mod capture_table;
 pub mod cli;
 pub mod clock;
 pub mod launch;
 pub mod names;
+pub mod parquet_file;
 pub mod pipeline;
 pub mod progress;
 pub mod reorder;
 pub mod session;
 pub mod signals;
+pub mod small_table;
 pub mod target;
 pub mod tracefs;
 pub mod writer;

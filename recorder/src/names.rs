@@ -37,6 +37,7 @@ pub fn errno_name(errno: i32) -> Cow<'static, str> {
 }
 
 /// Names indexed by number, built once: the writer names every row.
+#[derive(Clone)]
 pub struct SyscallNames {
     names: Vec<Cow<'static, str>>,
 }

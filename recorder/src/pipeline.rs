@@ -1,8 +1,6 @@
 //! The writer thread: reorder, batch, write. The capture loop only copies records out of
 //! the ring buffer, so a slow disk delays files instead of stalling the ring.
 use std::{
-    path::Path,
-    sync::Arc,
     sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender},
     thread::{self, JoinHandle},
     time::Duration,
@@ -11,11 +9,12 @@ use std::{
 use tracepost_common::SyscallEvent;
 
 use crate::{
+    aggregates::AggregateRow,
     batch::BatchBuilder,
     clock::monotonic_ns,
-    progress::Counters,
     reorder::Reorder,
-    writer::{Rotation, TableWriter, WriterError, WrittenStats},
+    small_table::SmallTableWriter,
+    writer::{TableWriter, WriterError, WrittenStats},
 };
 
 /// A call that blocks longer than this arrives after rows entered later were written and
@@ -26,8 +25,16 @@ const TICK: Duration = Duration::from_millis(50);
 /// Chunks in flight between the capture loop and the writer.
 const QUEUE_CHUNKS: usize = 8;
 
+/// What the capture loop hands to the writer thread.
+pub enum Message {
+    /// Records as they left the ring, not yet in entry-time order.
+    Events(Vec<SyscallEvent>),
+    /// One interval of the kernel's counts of unsent calls.
+    Aggregates(Vec<AggregateRow>),
+}
+
 pub struct Pipeline {
-    tx: SyncSender<Vec<SyscallEvent>>,
+    tx: SyncSender<Message>,
     handle: JoinHandle<Result<WrittenStats, WriterError>>,
 }
 
@@ -37,33 +44,28 @@ pub struct WriterGone;
 
 impl Pipeline {
     pub fn start(
-        dir: &Path,
+        writer: TableWriter,
+        aggregates: SmallTableWriter,
         builder: BatchBuilder,
-        rotation: Rotation,
-        counters: Arc<Counters>,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
-        let writer = TableWriter::new(dir, builder, rotation, counters);
         let handle = thread::Builder::new()
             .name("writer".into())
-            .spawn(move || run(rx, writer))?;
+            .spawn(move || run(rx, writer, aggregates, builder))?;
         Ok(Self { tx, handle })
     }
 
     /// Waits for room: for full chunks, which the capture loop cannot hold on to.
-    pub fn send(&self, chunk: Vec<SyscallEvent>) -> Result<(), WriterGone> {
-        self.tx.send(chunk).map_err(|_| WriterGone)
+    pub fn send(&self, message: Message) -> Result<(), WriterGone> {
+        self.tx.send(message).map_err(|_| WriterGone)
     }
 
-    /// Sends if there is room, else gives the chunk back: a partial chunk can wait for the
-    /// next poll instead of stalling the capture loop while the writer closes a file.
-    pub fn try_send(
-        &self,
-        chunk: Vec<SyscallEvent>,
-    ) -> Result<Option<Vec<SyscallEvent>>, WriterGone> {
-        match self.tx.try_send(chunk) {
+    /// Sends if there is room, else gives the message back: it can wait for the next poll
+    /// instead of stalling the capture loop while the writer closes a file.
+    pub fn try_send(&self, message: Message) -> Result<Option<Message>, WriterGone> {
+        match self.tx.try_send(message) {
             Ok(()) => Ok(None),
-            Err(mpsc::TrySendError::Full(chunk)) => Ok(Some(chunk)),
+            Err(mpsc::TrySendError::Full(message)) => Ok(Some(message)),
             Err(mpsc::TrySendError::Disconnected(_)) => Err(WriterGone),
         }
     }
@@ -79,14 +81,17 @@ impl Pipeline {
 }
 
 fn run(
-    rx: Receiver<Vec<SyscallEvent>>,
+    rx: Receiver<Message>,
     mut writer: TableWriter,
+    mut aggregates: SmallTableWriter,
+    builder: BatchBuilder,
 ) -> Result<WrittenStats, WriterError> {
     let mut reorder = Reorder::default();
     let mut last_tick = monotonic_ns();
     loop {
         match rx.recv_timeout(TICK) {
-            Ok(chunk) => reorder.push(chunk),
+            Ok(Message::Events(chunk)) => reorder.push(chunk),
+            Ok(Message::Aggregates(rows)) => aggregates.push(builder.build_aggregates(&rows)?),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -99,7 +104,10 @@ fn run(
         writer.append(reorder.take_before(watermark))?;
         let held_back = writer.rotate_if_due()?;
         reorder.push(held_back);
+        aggregates.rotate_if_due()?;
     }
     writer.append(reorder.take_all())?;
-    writer.finish()
+    let stats = writer.finish()?;
+    aggregates.finish()?;
+    Ok(stats)
 }

@@ -10,21 +10,24 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use aya::maps::{MapData, RingBuf};
 use bytesize::ByteSize;
-use tracepost_common::SyscallEvent;
-use tracepost_schema::syscalls;
+use tracepost_common::{LOST_RING_FULL, LOST_THREAD_TABLE_FULL, SyscallEvent};
+use tracepost_schema::{aggregates, capture, syscalls};
 
 use crate::{
+    aggregates::{AggregateRow, Sampler},
     batch::BatchBuilder,
-    bpf::{self, LoadOptions, Probes},
+    bpf::{self, LoadOptions, Lost, Probes},
     capture_dir::{self, CaptureDir},
+    capture_table::{CaptureInfo, Ending},
     cli::Args,
-    clock::WallClock,
+    clock::{self, WallClock},
     launch::{ExitStatus, Gated, Running},
-    pipeline::Pipeline,
+    pipeline::{Message, Pipeline},
     progress::{Counters, Progress},
     signals::{self, StopFlag},
+    small_table::SmallTableWriter,
     target, tracefs,
-    writer::{Rotation, WrittenStats},
+    writer::{Rotation, TableWriter, WrittenStats},
 };
 
 /// How long the capture loop sleeps when the ring is empty. Events are submitted without
@@ -36,6 +39,12 @@ const CHUNK: usize = 16 * 1024;
 /// Records per drain pass.
 const MAX_DRAIN: usize = 8 * CHUNK;
 const MAX_THREADS: u32 = 65536;
+/// Groups (pid, syscall, errno, latency bucket, reason) of unsent calls. Groups of exited
+/// processes are pruned each interval; calls beyond this are still counted, ungrouped.
+const MAX_AGGREGATES: u32 = 32768;
+/// How often the kernel's aggregates are sampled: the resolution at which a query can tell
+/// which seconds of a capture are incomplete.
+const AGGREGATE_INTERVAL: Duration = Duration::from_secs(1);
 const MAX_FILE_ROWS: u64 = 16 * 1024 * 1024;
 
 /// What a capture produced.
@@ -68,11 +77,15 @@ pub fn run(args: Args) -> Result<Outcome> {
     let tracefs = tracefs::root()?;
     let fork_child_pid_offset =
         tracefs::field_offset(&tracefs, "sched", "sched_process_fork", "child_pid")?;
+    let host = capture_dir::hostname();
     let root = args
         .output
         .clone()
-        .unwrap_or_else(|| capture_dir::default_name(&capture_dir::hostname(), SystemTime::now()));
+        .unwrap_or_else(|| capture_dir::default_name(&host, SystemTime::now()));
     let dir = CaptureDir::create(&root)?;
+    let min_duration_ns = args
+        .min_duration
+        .map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
 
     let (mut probes, mut ring) = Probes::load(LoadOptions {
         trace_all: args.all,
@@ -80,21 +93,35 @@ pub fn run(args: Args) -> Result<Outcome> {
         fork_child_pid_offset,
         ring_bytes: bpf::ring_bytes(args.buffer_size.as_u64())?,
         max_threads: MAX_THREADS,
+        max_aggregates: MAX_AGGREGATES,
+        min_duration_ns: min_duration_ns.unwrap_or(0),
     })?;
+    let info = CaptureInfo::new(host, describe_target(&args), min_duration_ns);
+    let capture_dir = dir.table_dir(capture::TABLE);
+    info.write(&capture_dir)?;
     let counters = Counters::new();
     let stop = StopFlag::default();
     let forward_to = signals::install(stop.clone()).context("cannot install signal handlers")?;
-    let pipeline = Pipeline::start(
+    let clock = WallClock::sample();
+    let writer = TableWriter::new(
         &dir.table_dir(syscalls::TABLE),
-        BatchBuilder::new(WallClock::sample()),
+        BatchBuilder::new(clock),
         Rotation {
             max_age: args.rotate,
             max_rows: MAX_FILE_ROWS,
             max_total_bytes: args.max_size.map(|s| s.as_u64()),
         },
         counters.clone(),
-    )
-    .context("cannot start the writer thread")?;
+    )?;
+    let aggregates_writer = SmallTableWriter::new(
+        &dir.table_dir(aggregates::TABLE),
+        aggregates::TABLE,
+        aggregates::schema(),
+        args.rotate,
+    )?;
+    let builder = BatchBuilder::new(clock);
+    let pipeline = Pipeline::start(writer, aggregates_writer, builder)
+        .context("cannot start the writer thread")?;
 
     let mode = if let Some(gated) = gated {
         probes.add_thread(gated.pid() as u32)?;
@@ -118,6 +145,9 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut writer_gone = false;
     let mut progress = Progress::new(args.quiet);
     let mut events = 0u64;
+    let mut sampler = Sampler::new(clock::monotonic_ns());
+    let mut next_sample = Instant::now() + AGGREGATE_INTERVAL;
+    let mut unsent_rows: Vec<AggregateRow> = Vec::new();
     loop {
         let drained = match drain(&mut ring, &pipeline, &mut chunk) {
             Ok(n) => n,
@@ -127,7 +157,24 @@ pub fn run(args: Args) -> Result<Outcome> {
             }
         };
         events += drained as u64;
-        progress.tick(events, &counters, || probes.lost());
+        progress.tick(events, &counters, || losses(&probes.lost()));
+        if Instant::now() >= next_sample {
+            next_sample += AGGREGATE_INTERVAL;
+            let lost = probes.lost();
+            unsent_rows.extend(sampler.sample(&mut probes.aggregates, lost, clock::monotonic_ns()));
+            // Rows wait for room rather than stall the ring; they are few.
+            if !unsent_rows.is_empty() {
+                match pipeline.try_send(Message::Aggregates(mem::take(&mut unsent_rows))) {
+                    Ok(None) => {}
+                    Ok(Some(Message::Aggregates(rows))) => unsent_rows = rows,
+                    Ok(Some(Message::Events(_))) => unreachable!("sent aggregates"),
+                    Err(_) => {
+                        writer_gone = true;
+                        break;
+                    }
+                }
+            }
+        }
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
         let done = match &mode {
             Mode::Command(running) => match running.try_wait() {
@@ -157,7 +204,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     // Detach first, so no new record enters the ring. A program already running on another
     // CPU may still submit, and the reader stops at a record reserved but not yet submitted,
     // so drain until the ring stays empty.
-    let lost_counters = probes.detach();
+    let mut detached = probes.detach();
     if !writer_gone {
         let mut empty_passes = 0;
         while empty_passes < 2 {
@@ -173,9 +220,23 @@ pub fn run(args: Args) -> Result<Outcome> {
         }
     }
     // Read after the last drain: a program still running at detach counts its losses late.
-    let lost = lost_counters.read();
+    let lost = detached.lost();
+    unsent_rows.extend(sampler.sample(&mut detached.aggregates, lost, clock::monotonic_ns()));
     // A partial chunk the writer had no room for during the drain.
-    if !writer_gone && !chunk.is_empty() && pipeline.send(mem::take(&mut chunk)).is_err() {
+    if !writer_gone
+        && !chunk.is_empty()
+        && pipeline
+            .send(Message::Events(mem::take(&mut chunk)))
+            .is_err()
+    {
+        writer_gone = true;
+    }
+    if !writer_gone
+        && !unsent_rows.is_empty()
+        && pipeline
+            .send(Message::Aggregates(mem::take(&mut unsent_rows)))
+            .is_err()
+    {
         writer_gone = true;
     }
     let written = pipeline
@@ -187,7 +248,16 @@ pub fn run(args: Args) -> Result<Outcome> {
     if let Some(e) = wait_error {
         return Err(anyhow::Error::new(e).context("cannot wait for the command"));
     }
-    let lost_total: u64 = lost.iter().sum();
+    let [ring_full, table_full] = losses(&lost);
+    let lost_total = ring_full + table_full;
+    info.write_ending(
+        &capture_dir,
+        Ending {
+            ended_ns: clock::realtime_ns(),
+            events,
+            lost_events: lost_total,
+        },
+    )?;
 
     let exit_code = match (&mode, status) {
         (Mode::Command(_), Some(s)) => s.shell_code(),
@@ -199,7 +269,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         _ => 0,
     };
     if !args.quiet {
-        report(&dir, &written, lost, status);
+        report(&dir, &written, losses(&lost), status);
     }
     Ok(Outcome {
         exit_code,
@@ -228,16 +298,44 @@ fn drain(
         chunk.push(event);
         n += 1;
         if chunk.len() == CHUNK {
-            pipeline.send(mem::replace(chunk, Vec::with_capacity(CHUNK)))?;
+            pipeline.send(Message::Events(mem::replace(
+                chunk,
+                Vec::with_capacity(CHUNK),
+            )))?;
         }
     }
     if !chunk.is_empty() {
         // Exactly sized: a poll usually finds far fewer records than a chunk holds.
         let exact = chunk.to_vec();
         chunk.clear();
-        pipeline.send(exact)?;
+        pipeline.send(Message::Events(exact))?;
     }
     Ok(n)
+}
+
+/// `[ring full, thread table full]`: what was lost, by cause.
+fn losses(lost: &Lost) -> [u64; 2] {
+    [
+        lost[LOST_RING_FULL as usize],
+        lost[LOST_THREAD_TABLE_FULL as usize],
+    ]
+}
+
+/// The `capture` table's `target`: what was asked for, in words.
+fn describe_target(args: &Args) -> String {
+    if args.all {
+        "all processes".to_string()
+    } else if !args.pid.is_empty() {
+        let pids: Vec<String> = args.pid.iter().map(|p| p.to_string()).collect();
+        format!("pids {}", pids.join(", "))
+    } else {
+        let words: Vec<String> = args
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        format!("command {}", words.join(" "))
+    }
 }
 
 fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Option<ExitStatus>) {

@@ -1,65 +1,24 @@
-//! Parquet files of one table: properties, the unfinished-file naming, rotation, and the
-//! rule that rows within a file are sorted by entry time.
-//!
-//! A file is written as `.part-NNNNNN.inprogress` and renamed to `part-NNNNNN.parquet` only
-//! after its footer is written, so every `*.parquet` in a capture is complete and readable,
-//! whatever happens to the recorder.
+//! The `syscalls` table's files: rotation, flight-recorder deletion, and the rule that rows
+//! within a file are sorted by entry time. How one file is written safely is
+//! [`crate::parquet_file`]'s job.
 use std::{
-    fs::{self, File, OpenOptions},
-    os::unix::fs::OpenOptionsExt,
+    collections::VecDeque,
+    fs,
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
-use arrow_schema::ArrowError;
-use parquet::{
-    arrow::ArrowWriter,
-    basic::{Compression, Encoding, ZstdLevel},
-    errors::ParquetError,
-    file::{
-        metadata::KeyValue,
-        properties::{WriterProperties, WriterVersion},
-    },
-    schema::types::ColumnPath,
-};
+use parquet::{basic::Encoding, file::properties::WriterProperties, schema::types::ColumnPath};
 use tracepost_common::SyscallEvent;
-use tracepost_schema::{SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_KEY, syscalls};
+use tracepost_schema::syscalls;
 
-use std::sync::Arc;
-
-use crate::{batch::BatchBuilder, progress::Counters};
-
-#[derive(Debug, thiserror::Error)]
-pub enum WriterError {
-    #[error("cannot create {}", path.display())]
-    Create {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot write {}", path.display())]
-    Write {
-        path: PathBuf,
-        #[source]
-        source: ParquetError,
-    },
-    /// The file system refused (a full disk, an I/O error): said once, without Parquet's
-    /// wrapper repeating the OS error.
-    #[error("cannot write {}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot finish {}", path.display())]
-    Finish {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot build a record batch")]
-    Batch(#[from] ArrowError),
-}
+pub use crate::parquet_file::WriterError;
+use crate::{
+    batch::BatchBuilder,
+    parquet_file::{self, Finished, PartFile},
+    progress::Counters,
+};
 
 /// When a file is closed and a new one started, and how much is kept.
 #[derive(Clone, Copy, Debug)]
@@ -74,6 +33,22 @@ pub struct Rotation {
     pub max_total_bytes: Option<u64>,
 }
 
+impl Rotation {
+    fn max_file_bytes(&self) -> Option<u64> {
+        self.max_total_bytes.map(|max| max / 4)
+    }
+
+    /// Rows per record batch. A file can only be closed between batches, so in
+    /// flight-recorder mode a batch must be a small part of a file's size bound (at a
+    /// pessimistic 8 bytes a row), or one batch alone would break the bound.
+    fn batch_rows(&self) -> usize {
+        match self.max_file_bytes() {
+            None => BATCH_ROWS,
+            Some(bytes) => ((bytes / 8 / 4) as usize).clamp(1024, BATCH_ROWS),
+        }
+    }
+}
+
 /// Rows per record batch handed to the Parquet writer.
 const BATCH_ROWS: usize = 64 * 1024;
 /// Rows per row group: large enough for good compression and statistics.
@@ -81,47 +56,24 @@ const ROW_GROUP_ROWS: usize = 1024 * 1024;
 
 fn writer_properties() -> WriterProperties {
     let ts = ColumnPath::from(syscalls::TS);
-    WriterProperties::builder()
-        .set_writer_version(WriterVersion::PARQUET_2_0)
-        .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).expect("valid zstd level"),
-        ))
+    parquet_file::properties(syscalls::TABLE)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         // Sorted timestamps delta-encode to a few bits each; a dictionary would not help.
         .set_column_dictionary_enabled(ts.clone(), false)
         .set_column_encoding(ts, Encoding::DELTA_BINARY_PACKED)
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string()),
-            KeyValue::new(TABLE_KEY.to_string(), syscalls::TABLE.to_string()),
-        ]))
         .build()
 }
 
-fn write_error(path: PathBuf, source: ParquetError) -> WriterError {
-    match source {
-        ParquetError::External(e) => match e.downcast::<std::io::Error>() {
-            Ok(io) => WriterError::Io { path, source: *io },
-            Err(e) => WriterError::Write {
-                path,
-                source: ParquetError::External(e),
-            },
-        },
-        source => WriterError::Write { path, source },
-    }
-}
-
 struct OpenFile {
-    writer: ArrowWriter<File>,
-    tmp_path: PathBuf,
-    final_path: PathBuf,
-    rows: u64,
+    file: PartFile,
     /// Entry time of the last row written: a row entered earlier must wait for the next
     /// file, or the file would not be sorted.
     last_enter_ns: u64,
 }
 
 /// What a capture wrote, for the summary and the tests. `rows`, `files` and `bytes` count
-/// what is on disk at the end; `dropped_*` what flight-recorder mode deleted.
+/// what this recorder wrote and is still on disk at the end; `dropped_*` what
+/// flight-recorder mode deleted, including files an earlier recorder left.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WrittenStats {
     pub rows: u64,
@@ -133,15 +85,17 @@ pub struct WrittenStats {
 
 /// A finished file, remembered for flight-recorder deletion.
 struct ClosedFile {
-    path: PathBuf,
-    bytes: u64,
-    rows: u64,
+    file: Finished,
+    /// Left by an earlier recorder in the same capture: counts toward `--max-size`, but not
+    /// toward what this one wrote.
+    earlier: bool,
 }
 
 pub struct TableWriter {
     dir: PathBuf,
     builder: BatchBuilder,
     rotation: Rotation,
+    batch_rows: usize,
     props: WriterProperties,
     next_seq: u64,
     file: Option<OpenFile>,
@@ -150,34 +104,49 @@ pub struct TableWriter {
     /// When the first row of the current file arrived, buffered or written: the rotation
     /// clock starts there, so rows never wait in memory longer than `max_age`.
     interval_started: Option<Instant>,
-    closed: std::collections::VecDeque<ClosedFile>,
+    closed: VecDeque<ClosedFile>,
+    /// Bytes of every closed file on disk, this recorder's and earlier ones'.
+    disk_bytes: u64,
     finishing: bool,
     stats: WrittenStats,
     counters: Arc<Counters>,
 }
 
 impl TableWriter {
+    /// A writer for `dir`, numbering its files after any an earlier recorder left there.
     pub fn new(
         dir: &Path,
         builder: BatchBuilder,
         rotation: Rotation,
         counters: Arc<Counters>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, WriterError> {
+        let (earlier, next_seq) = parquet_file::scan(dir)?;
+        let disk_bytes = earlier.iter().map(|f| f.bytes).sum();
+        let closed = earlier
+            .into_iter()
+            .map(|file| ClosedFile {
+                file,
+                earlier: true,
+            })
+            .collect();
+        let batch_rows = rotation.batch_rows();
+        Ok(Self {
             dir: dir.to_path_buf(),
             builder,
             rotation,
+            batch_rows,
             props: writer_properties(),
-            next_seq: 1,
+            next_seq,
             file: None,
-            buffer: Vec::with_capacity(BATCH_ROWS),
+            buffer: Vec::with_capacity(batch_rows),
             held_back: Vec::new(),
             interval_started: None,
-            closed: Default::default(),
+            closed,
+            disk_bytes,
             finishing: false,
             stats: WrittenStats::default(),
             counters,
-        }
+        })
     }
 
     pub fn stats(&self) -> &WrittenStats {
@@ -200,11 +169,24 @@ impl TableWriter {
             }
             self.interval_started.get_or_insert_with(Instant::now);
             self.buffer.push(e);
-            if self.buffer.len() >= BATCH_ROWS {
+            if self.buffer.len() >= self.batch_rows {
                 self.flush_buffer()?;
+                if self.over_size_bound() {
+                    self.close_file()?;
+                }
             }
         }
         Ok(())
+    }
+
+    fn over_size_bound(&self) -> bool {
+        self.file.as_ref().is_some_and(|f| {
+            f.file.rows() >= self.rotation.max_rows
+                || self
+                    .rotation
+                    .max_file_bytes()
+                    .is_some_and(|max| f.file.size_estimate() >= max)
+        })
     }
 
     /// Closes the open file if it is due, and returns the events held back for the next
@@ -217,18 +199,14 @@ impl TableWriter {
         let too_old = self
             .interval_started
             .is_some_and(|t| t.elapsed() >= self.rotation.max_age);
-        let too_big = self.file.as_ref().is_some_and(|f| {
-            f.rows >= self.rotation.max_rows
-                || self.rotation.max_total_bytes.is_some_and(|max| {
-                    (f.writer.bytes_written() + f.writer.in_progress_size()) as u64 >= max / 4
-                })
-        });
-        let due = too_old || too_big;
-        if !due {
-            return Ok(Vec::new());
+        if too_old || self.over_size_bound() {
+            self.close_file()?;
         }
-        self.close_file()?;
-        Ok(std::mem::take(&mut self.held_back))
+        // With no file open, whatever was held back can start the next one.
+        if self.file.is_none() && self.buffer.is_empty() {
+            return Ok(std::mem::take(&mut self.held_back));
+        }
+        Ok(Vec::new())
     }
 
     /// Writes what is buffered and held back, and closes the last file. Files closed here
@@ -256,12 +234,9 @@ impl TableWriter {
         let last_enter_ns = self.buffer.last().map_or(0, |e| e.enter_ns);
         let rows = self.buffer.len() as u64;
         self.buffer.clear();
-        let file = self.open_file()?;
-        file.writer
-            .write(&batch)
-            .map_err(|source| write_error(file.tmp_path.clone(), source))?;
-        file.rows += rows;
-        file.last_enter_ns = last_enter_ns;
+        let open = self.open_file()?;
+        open.file.write(&batch)?;
+        open.last_enter_ns = last_enter_ns;
         self.stats.rows += rows;
         self.counters.add_rows(rows);
         Ok(())
@@ -271,26 +246,9 @@ impl TableWriter {
         if self.file.is_none() {
             let seq = self.next_seq;
             self.next_seq += 1;
-            let tmp_path = self.dir.join(format!(".part-{seq:06}.inprogress"));
-            let final_path = self.dir.join(format!("part-{seq:06}.parquet"));
-            let create = |path: &Path| {
-                OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)
-            };
-            let f = create(&tmp_path).map_err(|source| WriterError::Create {
-                path: tmp_path.clone(),
-                source,
-            })?;
-            let writer = ArrowWriter::try_new(f, syscalls::schema(), Some(self.props.clone()))
-                .map_err(|source| write_error(tmp_path.clone(), source))?;
+            let file = PartFile::create(&self.dir, seq, syscalls::schema(), self.props.clone())?;
             self.file = Some(OpenFile {
-                writer,
-                tmp_path,
-                final_path,
-                rows: 0,
+                file,
                 last_enter_ns: 0,
             });
         }
@@ -300,63 +258,50 @@ impl TableWriter {
     fn close_file(&mut self) -> Result<(), WriterError> {
         self.flush_buffer()?;
         self.interval_started = None;
-        let Some(file) = self.file.take() else {
+        let Some(open) = self.file.take() else {
             return Ok(());
         };
-        let OpenFile {
-            writer,
-            tmp_path,
-            final_path,
-            rows,
-            ..
-        } = file;
-        let f = writer
-            .into_inner()
-            .map_err(|source| write_error(tmp_path.clone(), source))?;
-        let finish = |source| WriterError::Finish {
-            path: tmp_path.clone(),
-            source,
-        };
-        f.sync_all().map_err(finish)?;
-        let bytes = f.metadata().map_err(finish)?.len();
-        fs::rename(&tmp_path, &final_path).map_err(finish)?;
+        let finished = open.file.finish()?;
         self.stats.files += 1;
-        self.stats.bytes += bytes;
-        self.counters.add_file(bytes);
+        self.stats.bytes += finished.bytes;
+        self.disk_bytes += finished.bytes;
+        self.counters.add_file(finished.bytes);
         self.closed.push_back(ClosedFile {
-            path: final_path,
-            bytes,
-            rows,
+            file: finished,
+            earlier: false,
         });
         if self.finishing {
             return Ok(());
         }
-        self.drop_oldest(self.closed.len() - 1)
+        self.drop_oldest(self.closed.len())
     }
 
     /// Flight-recorder mode: deletes up to `droppable` of the oldest files until the rest
-    /// fit.
-    fn drop_oldest(&mut self, mut droppable: usize) -> Result<(), WriterError> {
+    /// fit. The newest file is never deleted: the calls that matter most in an incident are
+    /// the last ones, whatever their size.
+    fn drop_oldest(&mut self, droppable: usize) -> Result<(), WriterError> {
         let Some(max) = self.rotation.max_total_bytes else {
             return Ok(());
         };
-        while self.stats.bytes > max && droppable > 0 {
+        let mut droppable = droppable.min(self.closed.len().saturating_sub(1));
+        while self.disk_bytes > max && droppable > 0 {
             droppable -= 1;
             let oldest = self.closed.pop_front().expect("droppable files exist");
-            match fs::remove_file(&oldest.path) {
+            let Finished { path, bytes, rows } = oldest.file;
+            match fs::remove_file(&path) {
                 // Someone deleted it by hand: gone either way.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                other => other.map_err(|source| WriterError::Finish {
-                    path: oldest.path.clone(),
-                    source,
-                })?,
+                other => other.map_err(|source| WriterError::Finish { path, source })?,
             }
-            self.counters.remove_file(oldest.bytes, oldest.rows);
-            self.stats.bytes -= oldest.bytes;
-            self.stats.files -= 1;
-            self.stats.rows -= oldest.rows;
+            self.disk_bytes -= bytes;
+            if !oldest.earlier {
+                self.counters.remove_file(bytes, rows);
+                self.stats.bytes -= bytes;
+                self.stats.files -= 1;
+                self.stats.rows -= rows;
+            }
             self.stats.dropped_files += 1;
-            self.stats.dropped_rows += oldest.rows;
+            self.stats.dropped_rows += rows;
         }
         Ok(())
     }
@@ -364,23 +309,34 @@ impl TableWriter {
 
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
+
     use arrow_array::{Array, TimestampNanosecondArray};
-    use parquet::{arrow::arrow_reader::ParquetRecordBatchReaderBuilder, file::reader::FileReader};
+    use parquet::{
+        arrow::arrow_reader::ParquetRecordBatchReaderBuilder, basic::Compression,
+        file::reader::FileReader,
+    };
+    use tracepost_schema::SCHEMA_VERSION_KEY;
 
     use super::*;
     use crate::{clock::WallClock, reorder::event};
 
     fn writer(dir: &Path, max_rows: u64) -> TableWriter {
+        writer_with(dir, max_rows, None)
+    }
+
+    fn writer_with(dir: &Path, max_rows: u64, max_total_bytes: Option<u64>) -> TableWriter {
         TableWriter::new(
             dir,
             BatchBuilder::new(WallClock::with_offset(0)),
             Rotation {
                 max_age: Duration::from_secs(3600),
                 max_rows,
-                max_total_bytes: None,
+                max_total_bytes,
             },
             Counters::new(),
         )
+        .unwrap()
     }
 
     fn read_ts(path: &Path) -> Vec<i64> {
@@ -467,7 +423,8 @@ mod tests {
                 max_total_bytes: None,
             },
             Counters::new(),
-        );
+        )
+        .unwrap();
         // Far fewer rows than a batch: without the age bound they would stay buffered.
         w.append(vec![event(1, 1), event(2, 1)]).unwrap();
         assert!(w.rotate_if_due().unwrap().is_empty());
@@ -484,8 +441,7 @@ mod tests {
     #[test]
     fn flight_recorder_keeps_the_newest_files_under_the_bound() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = writer(dir.path(), 1000);
-        w.rotation.max_total_bytes = Some(40_000);
+        let mut w = writer_with(dir.path(), 1000, Some(40_000));
         for chunk in 0..20u64 {
             let events = (chunk * 1000..(chunk + 1) * 1000)
                 .map(|i| event(i * 7919 % 100_003 + chunk * 100_003, 1));
@@ -510,6 +466,49 @@ mod tests {
         );
         let kept_rows: usize = files.iter().map(|f| read_ts(f).len()).sum();
         assert_eq!(kept_rows as u64, stats.rows);
+    }
+
+    /// The CI failure this guards against: one file bigger than the whole bound (a slow
+    /// disk let a backlog into it), then nothing more before the stop. The newest calls
+    /// must survive.
+    #[test]
+    fn flight_recorder_never_deletes_the_newest_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer_with(dir.path(), 1_000_000, Some(64 * 1024));
+        let events: Vec<_> = (0..200_000u64)
+            .map(|i| event(i * 1000 + i * 7919 % 1000, (i % 50) as u32))
+            .collect();
+        w.append(events).unwrap();
+        w.rotate_if_due().unwrap();
+        let stats = w.finish().unwrap();
+        let files = parquet_files(dir.path());
+        assert!(!files.is_empty(), "{stats:?}");
+        let last = read_ts(files.last().unwrap());
+        assert_eq!(
+            *last.last().unwrap(),
+            199_999 * 1000 + 199_999 * 7919 % 1000
+        );
+        // Files close at a quarter of the bound, so what is kept stays near it.
+        assert!(stats.bytes <= 64 * 1024 * 5 / 4, "{stats:?}");
+    }
+
+    #[test]
+    fn a_restarted_recorder_numbers_after_and_bounds_with_earlier_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = writer(dir.path(), 1_000_000);
+        w.append((0..1000).map(|i| event(i, 1)).collect()).unwrap();
+        let first = w.finish().unwrap();
+        let mut w = writer_with(dir.path(), 1_000_000, Some(first.bytes));
+        w.append((2000..3000).map(|i| event(i, 1)).collect())
+            .unwrap();
+        let second = w.finish().unwrap();
+        // The earlier file was deleted to make room, and is not counted as ours.
+        assert_eq!(
+            parquet_files(dir.path()),
+            vec![dir.path().join("part-000002.parquet")]
+        );
+        assert_eq!((second.rows, second.files), (1000, 1));
+        assert_eq!((second.dropped_rows, second.dropped_files), (1000, 1));
     }
 
     #[test]

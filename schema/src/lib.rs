@@ -3,8 +3,9 @@
 //! Column names and types here are a contract with users' SQL, DuckDB and pandas: add
 //! columns freely, but renaming or retyping one is a new `SCHEMA_VERSION`.
 //!
-//! A capture directory holds one sub-directory per table (`syscalls/`), each holding
-//! finished `*.parquet` files. Files still being written never end in `.parquet`.
+//! A capture directory holds one sub-directory per table (`syscalls/`, `aggregates/`,
+//! `capture/`), each holding finished `*.parquet` files. Files still being written never
+//! end in `.parquet`.
 
 use std::sync::{Arc, LazyLock};
 
@@ -20,6 +21,115 @@ pub const TABLE_KEY: &str = "tracepost.table";
 
 /// File name extension of finished table files.
 pub const FILE_EXTENSION: &str = "parquet";
+
+/// Every table of a capture, in the order a reader registers them.
+pub const TABLES: [&str; 3] = [syscalls::TABLE, aggregates::TABLE, capture::TABLE];
+
+/// Wall-clock timestamps are UTC so that captures from several hosts line up.
+pub fn ts_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+/// The schema of `table`, if it is one of [`TABLES`].
+pub fn schema_of(table: &str) -> Option<SchemaRef> {
+    match table {
+        syscalls::TABLE => Some(syscalls::schema()),
+        aggregates::TABLE => Some(aggregates::schema()),
+        capture::TABLE => Some(capture::schema()),
+        _ => None,
+    }
+}
+
+/// The `aggregates` table: calls that were not recorded one by one, counted exactly by the
+/// kernel, per interval of about a second. Rows exist only for intervals and groups with
+/// such calls: a capture with no loss and no `--min-duration` has none.
+pub mod aggregates {
+    use super::*;
+
+    pub const TABLE: &str = "aggregates";
+
+    pub const INTERVAL_START: &str = "interval_start";
+    pub const INTERVAL_END: &str = "interval_end";
+    pub const REASON: &str = "reason";
+    pub const PID: &str = "pid";
+    pub const SYSCALL: &str = "syscall";
+    pub const NR: &str = "nr";
+    pub const ERRNO: &str = "errno";
+    pub const FAILED: &str = "failed";
+    pub const LATENCY_LOG2: &str = "latency_log2";
+    pub const CALLS: &str = "calls";
+    pub const TOTAL_NS: &str = "total_ns";
+
+    /// `reason`: the ring buffer was full, so the calls are lost as detail.
+    pub const RING_FULL: &str = "ring_full";
+    /// `reason`: shorter than `--min-duration`, so not sent, by request.
+    pub const BELOW_MIN_DURATION: &str = "below_min_duration";
+    /// `reason`: the kernel's thread table was full, so the calls were not timed.
+    pub const THREAD_TABLE_FULL: &str = "thread_table_full";
+
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            Field::new(INTERVAL_START, ts_type(), false),
+            Field::new(INTERVAL_END, ts_type(), false),
+            Field::new(REASON, DataType::Utf8, false),
+            Field::new(PID, DataType::Int32, true),
+            Field::new(SYSCALL, DataType::Utf8, true),
+            Field::new(NR, DataType::Int32, true),
+            Field::new(ERRNO, DataType::Utf8, true),
+            Field::new(FAILED, DataType::Boolean, true),
+            Field::new(LATENCY_LOG2, DataType::Int32, true),
+            Field::new(CALLS, DataType::Int64, false),
+            Field::new(TOTAL_NS, DataType::Int64, true),
+        ]))
+    });
+
+    /// The Arrow schema of the `aggregates` table.
+    pub fn schema() -> SchemaRef {
+        SCHEMA.clone()
+    }
+}
+
+/// The `capture` table: one row per recorder run into the capture directory.
+pub mod capture {
+    use super::*;
+
+    pub const TABLE: &str = "capture";
+
+    pub const CAPTURE_ID: &str = "capture_id";
+    pub const HOST: &str = "host";
+    pub const KERNEL: &str = "kernel";
+    pub const BOOT_ID: &str = "boot_id";
+    pub const STARTED: &str = "started";
+    pub const ENDED: &str = "ended";
+    pub const COMMAND_LINE: &str = "command_line";
+    pub const TARGET: &str = "target";
+    pub const MIN_DURATION_NS: &str = "min_duration_ns";
+    pub const EVENTS: &str = "events";
+    pub const LOST_EVENTS: &str = "lost_events";
+    pub const RECORDER_VERSION: &str = "recorder_version";
+
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            Field::new(CAPTURE_ID, DataType::Utf8, false),
+            Field::new(HOST, DataType::Utf8, false),
+            Field::new(KERNEL, DataType::Utf8, false),
+            Field::new(BOOT_ID, DataType::Utf8, false),
+            Field::new(STARTED, ts_type(), false),
+            Field::new(ENDED, ts_type(), true),
+            Field::new(COMMAND_LINE, DataType::Utf8, false),
+            Field::new(TARGET, DataType::Utf8, false),
+            Field::new(MIN_DURATION_NS, DataType::Int64, true),
+            Field::new(EVENTS, DataType::Int64, true),
+            Field::new(LOST_EVENTS, DataType::Int64, true),
+            Field::new(RECORDER_VERSION, DataType::Utf8, false),
+        ]))
+    });
+
+    /// The Arrow schema of the `capture` table.
+    pub fn schema() -> SchemaRef {
+        SCHEMA.clone()
+    }
+}
 
 /// The `syscalls` table: one row per system call.
 pub mod syscalls {

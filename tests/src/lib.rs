@@ -44,6 +44,20 @@ pub fn bpf_available(test: &str) -> bool {
     ok
 }
 
+/// Compiles tests/programs/NAME.c into `dir`.
+pub fn build_program(dir: &Path, name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("programs/{name}.c"));
+    let exe = dir.join(name);
+    let status = Command::new("cc")
+        .args(["-O1", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "cc failed");
+    exe
+}
+
 /// Runs `record -q -o DIR -- command...` and returns its output.
 pub fn record(dir: &Path, command: &[&str]) -> Output {
     let out = Command::new(bin("record"))
@@ -112,4 +126,41 @@ pub fn calls_and_errors(capture: &Path, filter: &str) -> BTreeMap<String, (i64, 
             )
         })
         .collect()
+}
+
+/// Parses `strace -c` output, `% time seconds usecs/call calls [errors] syscall`, into
+/// syscall -> (calls, errors).
+pub fn parse_strace_summary(text: &str) -> BTreeMap<String, (i64, i64)> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 5 || !f[0].chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let (calls, errors, name) = match f.len() {
+            6 => (f[3].parse().unwrap(), f[4].parse().unwrap(), f[5]),
+            _ => (f[3].parse().unwrap(), 0, f[4]),
+        };
+        if name != "total" {
+            out.insert(name.to_string(), (calls, errors));
+        }
+    }
+    out
+}
+
+/// Runs `command` under `strace -f -c` and returns its counts: the oracle no one here
+/// wrote.
+pub fn strace_counts(dir: &Path, command: &[&str]) -> BTreeMap<String, (i64, i64)> {
+    let summary = dir.join("strace.txt");
+    let status = Command::new("strace")
+        .args(["-f", "-c", "-o"])
+        .arg(&summary)
+        .args(command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .output()
+        .expect("strace is installed (dev/setup --test)")
+        .status;
+    assert!(status.success(), "strace {command:?} failed");
+    parse_strace_summary(&std::fs::read_to_string(summary).unwrap())
 }

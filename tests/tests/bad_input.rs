@@ -76,7 +76,7 @@ fn record_refuses_bad_targets_before_writing_anything() {
     assert_eq!(out.status.code(), Some(1));
     let line = one_error_line(&out.stderr);
     assert!(
-        line.contains("exists and is not an empty directory"),
+        line.contains("is not empty and is not a tracepost capture"),
         "{line}"
     );
     assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);

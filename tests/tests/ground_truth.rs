@@ -1,22 +1,6 @@
 //! Records a program whose system calls are known in advance and checks, through
 //! `analyze query`, every count, errno, pid, tid and duration it makes.
-use std::{path::Path, process::Command};
-
-use tracepost_e2e::{bpf_available, query, record, scalar};
-
-/// Compiles tests/programs/NAME.c into `dir`.
-fn build_program(dir: &Path, name: &str) -> std::path::PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("programs/{name}.c"));
-    let exe = dir.join(name);
-    let status = Command::new("cc")
-        .args(["-O1", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "cc failed");
-    exe
-}
+use tracepost_e2e::{bpf_available, build_program, query, record, scalar};
 
 struct Pids {
     parent: i64,

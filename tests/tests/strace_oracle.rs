@@ -1,46 +1,8 @@
 //! The same programs under strace and under `record`: calls and errors per syscall must
 //! match exactly. strace is the oracle no one here wrote.
-use std::{
-    collections::BTreeMap,
-    path::Path,
-    process::{Command, Stdio},
-};
+use std::process::Command;
 
-use tracepost_e2e::{bpf_available, calls_and_errors, record};
-
-/// Parses `strace -c` output: `% time seconds usecs/call calls [errors] syscall`.
-fn parse_strace_summary(text: &str) -> BTreeMap<String, (i64, i64)> {
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() < 5 || !f[0].chars().next().is_some_and(|c| c.is_ascii_digit()) {
-            continue;
-        }
-        let (calls, errors, name) = match f.len() {
-            6 => (f[3].parse().unwrap(), f[4].parse().unwrap(), f[5]),
-            _ => (f[3].parse().unwrap(), 0, f[4]),
-        };
-        if name != "total" {
-            out.insert(name.to_string(), (calls, errors));
-        }
-    }
-    out
-}
-
-fn strace_counts(dir: &Path, command: &[&str]) -> BTreeMap<String, (i64, i64)> {
-    let summary = dir.join("strace.txt");
-    let status = Command::new("strace")
-        .args(["-f", "-c", "-o"])
-        .arg(&summary)
-        .args(command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .output()
-        .expect("strace is installed (dev/setup --test)")
-        .status;
-    assert!(status.success(), "strace {command:?} failed");
-    parse_strace_summary(&std::fs::read_to_string(summary).unwrap())
-}
+use tracepost_e2e::{bpf_available, calls_and_errors, parse_strace_summary, record, strace_counts};
 
 fn compare_with_strace(test: &str, command: &[&str]) {
     if !bpf_available(test) {

@@ -67,6 +67,12 @@ fn kill_9_leaves_every_closed_file_readable() {
     // Every closed file reads back whole, through analyze (DataFusion fails on a torn file).
     let rows = scalar(&capture, "SELECT count(*) FROM syscalls");
     assert!(rows > 1000, "{rows}");
+    // The capture says itself that it did not end normally.
+    let unended = scalar(
+        &capture,
+        "SELECT count(*) FROM capture WHERE ended IS NULL AND events IS NULL",
+    );
+    assert_eq!(unended, 1);
 }
 
 #[test]

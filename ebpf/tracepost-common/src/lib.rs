@@ -15,12 +15,57 @@ pub const FLAG_NO_RETURN: u32 = 1;
 /// Marks a thread slot with no syscall in flight.
 pub const NO_SYSCALL: u32 = u32::MAX;
 
-/// Index into the `LOST` per-CPU array: finished calls dropped because the ring was full.
+/// Index into the `LOST` per-CPU array: calls dropped because the ring was full (all of
+/// them, whether or not the aggregates also hold them).
 pub const LOST_RING_FULL: u32 = 0;
-/// Index into the `LOST` per-CPU array: calls not tracked because the thread table was full.
+/// Index into the `LOST` per-CPU array: calls not tracked because the thread table was
+/// full, and threads a traced parent created then (counted once each).
 pub const LOST_THREAD_TABLE_FULL: u32 = 1;
+/// Index into the `LOST` per-CPU array: ring-full calls the aggregates had no room for.
+pub const UNKEYED_RING_FULL: u32 = 2;
+/// Index into the `LOST` per-CPU array: calls below `--min-duration` the aggregates had no
+/// room for.
+pub const UNKEYED_BELOW_MIN_DURATION: u32 = 3;
+/// Index into the `LOST` per-CPU array: thread-table-full calls the aggregates had no room
+/// for.
+pub const UNKEYED_THREAD_TABLE_FULL: u32 = 4;
 /// Number of counters in the `LOST` array.
-pub const LOST_COUNTERS: u32 = 2;
+pub const LOST_COUNTERS: u32 = 5;
+
+/// Why a call went into the aggregates instead of the ring: `AggregateKey::reason`.
+pub const REASON_RING_FULL: u8 = 1;
+pub const REASON_BELOW_MIN_DURATION: u8 = 2;
+pub const REASON_THREAD_TABLE_FULL: u8 = 3;
+
+/// `AggregateKey::errno` when the return value is unknown (the call was never paired).
+pub const ERRNO_UNKNOWN: u16 = u16::MAX;
+/// `AggregateKey::bucket` when the duration is unknown (the call never returned, or was
+/// never paired).
+pub const BUCKET_UNKNOWN: u8 = u8::MAX;
+
+/// A group of calls that were not sent as detail. The kernel counts them exactly, so counts
+/// and errors stay exact whatever happens to detail.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AggregateKey {
+    pub pid: u32,
+    pub nr: u32,
+    /// 0 for success, else the errno; or `ERRNO_UNKNOWN`.
+    pub errno: u16,
+    /// floor(log2(duration_ns)): the calls took [2^b, 2^(b+1)) ns. Or `BUCKET_UNKNOWN`.
+    pub bucket: u8,
+    /// `REASON_*`.
+    pub reason: u8,
+}
+
+/// Running totals of one `AggregateKey`, per CPU. Never reset: user space takes
+/// differences, so reading never races with counting.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AggregateValue {
+    pub calls: u64,
+    pub total_ns: u64,
+}
 
 /// One finished system call, as it leaves the kernel.
 #[repr(C)]
@@ -74,3 +119,7 @@ impl ThreadSlot {
 unsafe impl aya::Pod for ThreadSlot {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for SyscallEvent {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for AggregateKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for AggregateValue {}

@@ -14,12 +14,14 @@ use aya_ebpf::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel,
     },
     macros::{map, raw_tracepoint, tracepoint},
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{RawTracePointContext, TracePointContext},
 };
 use tracepost_common::{
-    COMM_LEN, FLAG_NO_RETURN, LOST_COUNTERS, LOST_RING_FULL, LOST_THREAD_TABLE_FULL, NO_SYSCALL,
-    SyscallEvent, ThreadSlot,
+    AggregateKey, AggregateValue, BUCKET_UNKNOWN, COMM_LEN, ERRNO_UNKNOWN, FLAG_NO_RETURN,
+    LOST_COUNTERS, LOST_RING_FULL, LOST_THREAD_TABLE_FULL, NO_SYSCALL, REASON_BELOW_MIN_DURATION,
+    REASON_RING_FULL, REASON_THREAD_TABLE_FULL, SyscallEvent, ThreadSlot,
+    UNKEYED_BELOW_MIN_DURATION, UNKEYED_RING_FULL, UNKEYED_THREAD_TABLE_FULL,
 };
 
 #[cfg(not(bpf_target_arch = "x86_64"))]
@@ -34,6 +36,9 @@ const NR_EXIT_GROUP: u64 = 231;
 static TRACE_ALL: u32 = 0;
 #[unsafe(no_mangle)]
 static SELF_TGID: u32 = 0;
+/// `--min-duration`: shorter calls are counted in `AGGREGATES` instead of sent.
+#[unsafe(no_mangle)]
+static MIN_DURATION_NS: u64 = 0;
 /// Offset of `child_pid` in the `sched_process_fork` record; it moves between kernels.
 #[unsafe(no_mangle)]
 static FORK_CHILD_PID_OFFSET: u32 = 20;
@@ -49,10 +54,90 @@ static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 #[map]
 static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_COUNTERS, 0);
 
+/// Calls not sent as detail, counted exactly. Touched only off the common path (a full
+/// ring, a short call under `--min-duration`, a full thread table). Sized by the recorder.
+#[map]
+static AGGREGATES: PerCpuHashMap<AggregateKey, AggregateValue> =
+    PerCpuHashMap::with_max_entries(16384, 0);
+
 #[inline(always)]
 fn global(v: &u32) -> u32 {
     // The verifier only sees the value the loader patched in if the load really happens.
     unsafe { core::ptr::read_volatile(v) }
+}
+
+#[inline(always)]
+fn global_u64(v: &u64) -> u64 {
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+/// Adds one call to its aggregate, or to the `unkeyed` counter when the table is full, so
+/// that the call is counted either way.
+#[inline(always)]
+fn aggregate(key: &AggregateKey, duration_ns: u64, unkeyed: u32) {
+    if let Some(value) = AGGREGATES.get_ptr_mut(key) {
+        // Per-CPU value, and tracepoint programs do not nest on a CPU: no atomics needed.
+        unsafe {
+            (*value).calls += 1;
+            (*value).total_ns += duration_ns;
+        }
+        return;
+    }
+    let first = AggregateValue {
+        calls: 1,
+        total_ns: duration_ns,
+    };
+    // BPF_NOEXIST (1): another CPU may have created the key meanwhile; then add to it.
+    if AGGREGATES.insert(key, &first, 1).is_ok() {
+        return;
+    }
+    match AGGREGATES.get_ptr_mut(key) {
+        Some(value) => unsafe {
+            (*value).calls += 1;
+            (*value).total_ns += duration_ns;
+        },
+        None => count_lost(unkeyed),
+    }
+}
+
+/// The errno of a raw return value, 0 for success (the kernel's -4095..-1 rule).
+#[inline(always)]
+fn errno_of(ret: i64) -> u16 {
+    if (-4095..0).contains(&ret) {
+        (-ret) as u16
+    } else {
+        0
+    }
+}
+
+/// floor(log2(v)) for v > 0, without a loop the verifier would have to unroll.
+#[inline(always)]
+fn log2(mut v: u64) -> u8 {
+    let mut r = 0u8;
+    if v >= 1 << 32 {
+        v >>= 32;
+        r += 32;
+    }
+    if v >= 1 << 16 {
+        v >>= 16;
+        r += 16;
+    }
+    if v >= 1 << 8 {
+        v >>= 8;
+        r += 8;
+    }
+    if v >= 1 << 4 {
+        v >>= 4;
+        r += 4;
+    }
+    if v >= 1 << 2 {
+        v >>= 2;
+        r += 2;
+    }
+    if v >= 1 << 1 {
+        r += 1;
+    }
+    r
 }
 
 #[inline(always)]
@@ -90,6 +175,14 @@ pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
             }
             if THREADS.insert(&tid, &ThreadSlot::IDLE, 0).is_err() {
                 count_lost(LOST_THREAD_TABLE_FULL);
+                let key = AggregateKey {
+                    pid: (id >> 32) as u32,
+                    nr: ctx.arg::<u64>(1) as u32,
+                    errno: ERRNO_UNKNOWN,
+                    bucket: BUCKET_UNKNOWN,
+                    reason: REASON_THREAD_TABLE_FULL,
+                };
+                aggregate(&key, 0, UNKEYED_THREAD_TABLE_FULL);
                 return 0;
             }
             match THREADS.get_ptr_mut(&tid) {
@@ -117,7 +210,17 @@ pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
                 });
                 entry.submit(BPF_RB_NO_WAKEUP as u64);
             }
-            None => count_lost(LOST_RING_FULL),
+            None => {
+                count_lost(LOST_RING_FULL);
+                let key = AggregateKey {
+                    pid: (id >> 32) as u32,
+                    nr: nr as u32,
+                    errno: ERRNO_UNKNOWN,
+                    bucket: BUCKET_UNKNOWN,
+                    reason: REASON_RING_FULL,
+                };
+                aggregate(&key, 0, UNKEYED_RING_FULL);
+            }
         }
         unsafe { (*slot).nr = NO_SYSCALL };
         return 0;
@@ -142,12 +245,20 @@ pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
         return 0;
     }
     let now = unsafe { bpf_ktime_get_ns() };
+    let duration_ns = now.wrapping_sub(slot.enter_ns);
+    let ret: i64 = ctx.arg(1);
+    if duration_ns < global_u64(&MIN_DURATION_NS) {
+        let key = unsent_key(id, slot.nr, ret, duration_ns, REASON_BELOW_MIN_DURATION);
+        aggregate(&key, duration_ns, UNKEYED_BELOW_MIN_DURATION);
+        slot.nr = NO_SYSCALL;
+        return 0;
+    }
     match EVENTS.reserve::<SyscallEvent>(0) {
         Some(mut entry) => {
             entry.write(SyscallEvent {
                 enter_ns: slot.enter_ns,
-                duration_ns: now.wrapping_sub(slot.enter_ns),
-                ret: ctx.arg(1),
+                duration_ns,
+                ret,
                 args: slot.args,
                 pid: (id >> 32) as u32,
                 tid,
@@ -157,10 +268,29 @@ pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
             });
             entry.submit(BPF_RB_NO_WAKEUP as u64);
         }
-        None => count_lost(LOST_RING_FULL),
+        None => {
+            count_lost(LOST_RING_FULL);
+            let key = unsent_key(id, slot.nr, ret, duration_ns, REASON_RING_FULL);
+            aggregate(&key, duration_ns, UNKEYED_RING_FULL);
+        }
     }
     slot.nr = NO_SYSCALL;
     0
+}
+
+#[inline(always)]
+fn unsent_key(pid_tgid: u64, nr: u32, ret: i64, duration_ns: u64, reason: u8) -> AggregateKey {
+    AggregateKey {
+        pid: (pid_tgid >> 32) as u32,
+        nr,
+        errno: errno_of(ret),
+        bucket: if duration_ns == 0 {
+            0
+        } else {
+            log2(duration_ns)
+        },
+        reason,
+    }
 }
 
 /// Runs in the parent: a traced thread's new thread or process is traced from its first
@@ -179,7 +309,9 @@ pub fn sched_process_fork(ctx: TracePointContext) -> u32 {
         return 0;
     };
     if THREADS.insert(&child, &ThreadSlot::IDLE, 0).is_err() {
+        // The thread's calls will go unseen: counted once, as a thread.
         count_lost(LOST_THREAD_TABLE_FULL);
+        count_lost(UNKEYED_THREAD_TABLE_FULL);
     }
     0
 }
@@ -200,6 +332,7 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
     let slot = unsafe { *slot };
     if THREADS.insert(&tid, &slot, 0).is_err() {
         count_lost(LOST_THREAD_TABLE_FULL);
+        count_lost(UNKEYED_THREAD_TABLE_FULL);
     }
     let _ = THREADS.remove(&old_tid);
     0

@@ -1,0 +1,166 @@
+//! The `capture` table: one row per recorder run, saying where, when, what was targeted and
+//! how complete the result is.
+//!
+//! The row is written when recording starts, with `ended`, `events` and `lost_events` NULL,
+//! and replaced (an atomic rename) when it stops. A recorder that was killed leaves the
+//! first version, so the capture itself says that it ended abnormally.
+use std::{ffi::OsString, fs, path::PathBuf, sync::Arc};
+
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use tracepost_schema::capture;
+
+use crate::{
+    clock,
+    parquet_file::{self, PartFile, WriterError},
+};
+
+/// Facts fixed when recording starts.
+#[derive(Clone, Debug)]
+pub struct CaptureInfo {
+    pub id: String,
+    pub host: String,
+    pub kernel: String,
+    pub boot_id: String,
+    pub started_ns: i64,
+    pub command_line: String,
+    pub target: String,
+    pub min_duration_ns: Option<u64>,
+}
+
+/// How a capture ended.
+#[derive(Clone, Copy, Debug)]
+pub struct Ending {
+    pub ended_ns: i64,
+    pub events: u64,
+    pub lost_events: u64,
+}
+
+fn proc_value(path: &str) -> String {
+    fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+impl CaptureInfo {
+    pub fn new(host: String, target: String, min_duration_ns: Option<u64>) -> Self {
+        Self {
+            // A fresh random UUID from the kernel: unique across hosts and reboots.
+            id: proc_value("/proc/sys/kernel/random/uuid"),
+            host,
+            kernel: proc_value("/proc/sys/kernel/osrelease"),
+            boot_id: proc_value("/proc/sys/kernel/random/boot_id"),
+            started_ns: clock::realtime_ns(),
+            command_line: command_line(std::env::args_os()),
+            target,
+            min_duration_ns,
+        }
+    }
+
+    /// Writes the row of a capture that has just started.
+    pub fn write(&self, dir: &std::path::Path) -> Result<(), WriterError> {
+        self.write_row(dir, None)
+    }
+
+    /// Replaces the row with that of a capture that ended.
+    pub fn write_ending(&self, dir: &std::path::Path, ending: Ending) -> Result<(), WriterError> {
+        self.write_row(dir, Some(ending))
+    }
+
+    fn write_row(&self, dir: &std::path::Path, ending: Option<Ending>) -> Result<(), WriterError> {
+        let batch = self.batch(ending)?;
+        let tmp: PathBuf = dir.join(format!(".{}.inprogress", self.id));
+        let path = dir.join(format!("{}.parquet", self.id));
+        let props = parquet_file::properties(capture::TABLE).build();
+        let mut file = PartFile::create_named(tmp, path, capture::schema(), props)?;
+        file.write(&batch)?;
+        file.finish()?;
+        Ok(())
+    }
+
+    fn batch(&self, ending: Option<Ending>) -> Result<RecordBatch, arrow_schema::ArrowError> {
+        let text = |s: &str| Arc::new(StringArray::from(vec![s])) as ArrayRef;
+        let ts = |ns: Option<i64>| {
+            Arc::new(TimestampNanosecondArray::from(vec![ns]).with_timezone("UTC")) as ArrayRef
+        };
+        let int =
+            |n: Option<u64>| Arc::new(Int64Array::from(vec![n.map(|n| n as i64)])) as ArrayRef;
+        RecordBatch::try_new(
+            capture::schema(),
+            vec![
+                text(&self.id),
+                text(&self.host),
+                text(&self.kernel),
+                text(&self.boot_id),
+                ts(Some(self.started_ns)),
+                ts(ending.map(|e| e.ended_ns)),
+                text(&self.command_line),
+                text(&self.target),
+                int(self.min_duration_ns),
+                int(ending.map(|e| e.events)),
+                int(ending.map(|e| e.lost_events)),
+                text(env!("CARGO_PKG_VERSION")),
+            ],
+        )
+    }
+}
+
+/// The command line as a shell would need it, so it can be pasted to repeat the capture.
+fn command_line(args: impl Iterator<Item = OsString>) -> String {
+    args.map(|a| {
+        let a = a.to_string_lossy().into_owned();
+        let plain = !a.is_empty()
+            && a.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+        if plain {
+            a
+        } else {
+            format!("'{}'", a.replace('\'', r"'\''"))
+        }
+    })
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_are_quoted_for_a_shell() {
+        let args = ["record", "-o", "x", "--", "sh", "-c", "echo 'hi' there"];
+        assert_eq!(
+            command_line(args.iter().map(OsString::from)),
+            r"record -o x -- sh -c 'echo '\''hi'\'' there'"
+        );
+    }
+
+    #[test]
+    fn the_row_is_replaced_when_the_capture_ends() {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let dir = tempfile::tempdir().unwrap();
+        let info = CaptureInfo::new("h".into(), "all processes".into(), None);
+        let read = || {
+            let path = dir.path().join(format!("{}.parquet", info.id));
+            let f = fs::File::open(path).unwrap();
+            let mut reader = ParquetRecordBatchReaderBuilder::try_new(f)
+                .unwrap()
+                .build()
+                .unwrap();
+            reader.next().unwrap().unwrap()
+        };
+        info.write(dir.path()).unwrap();
+        assert_eq!(read().column_by_name("ended").unwrap().null_count(), 1);
+        let ending = Ending {
+            ended_ns: info.started_ns + 5,
+            events: 10,
+            lost_events: 2,
+        };
+        info.write_ending(dir.path(), ending).unwrap();
+        let batch = read();
+        assert_eq!(batch.column_by_name("ended").unwrap().null_count(), 0);
+        let lost = batch.column_by_name("lost_events").unwrap();
+        let lost = lost.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(lost.value(0), 2);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,289 @@
+//! One Parquet file's life, for every table the recorder writes: created 0600 under a name
+//! no reader picks up, then synced and renamed into place once its footer is written. So
+//! every `*.parquet` in a capture is complete and readable, whatever happens to the
+//! recorder, and a restarted recorder numbers its files after those already there.
+use std::{
+    fs::{self, File, OpenOptions},
+    io,
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
+};
+
+use arrow_array::RecordBatch;
+use arrow_schema::{ArrowError, SchemaRef};
+use parquet::{
+    arrow::ArrowWriter,
+    basic::{Compression, ZstdLevel},
+    errors::ParquetError,
+    file::{
+        metadata::KeyValue,
+        properties::{WriterProperties, WriterPropertiesBuilder, WriterVersion},
+        reader::{FileReader, SerializedFileReader},
+    },
+};
+use tracepost_schema::{FILE_EXTENSION, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_KEY};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: ParquetError,
+    },
+    /// The file system refused (a full disk, an I/O error): said once, without Parquet's
+    /// wrapper repeating the OS error.
+    #[error("cannot write {}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot finish {}", path.display())]
+    Finish {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read the files already in {}", path.display())]
+    Scan {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot build a record batch")]
+    Batch(#[from] ArrowError),
+}
+
+/// Properties every table shares: zstd, Parquet 2, and the metadata that names the table
+/// and the schema version, so a stray file still says what it is.
+pub fn properties(table: &str) -> WriterPropertiesBuilder {
+    WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_2_0)
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid zstd level"),
+        ))
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string()),
+            KeyValue::new(TABLE_KEY.to_string(), table.to_string()),
+        ]))
+}
+
+fn write_error(path: PathBuf, source: ParquetError) -> WriterError {
+    match source {
+        ParquetError::External(e) => match e.downcast::<io::Error>() {
+            Ok(io) => WriterError::Io { path, source: *io },
+            Err(e) => WriterError::Write {
+                path,
+                source: ParquetError::External(e),
+            },
+        },
+        source => WriterError::Write { path, source },
+    }
+}
+
+fn create_private(path: &Path) -> Result<File, WriterError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|source| WriterError::Create {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// A file being written.
+pub struct PartFile {
+    writer: ArrowWriter<File>,
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    rows: u64,
+}
+
+/// A file renamed into place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finished {
+    pub path: PathBuf,
+    pub bytes: u64,
+    pub rows: u64,
+}
+
+fn part_name(seq: u64) -> String {
+    format!("part-{seq:06}.{FILE_EXTENSION}")
+}
+
+fn tmp_name(seq: u64) -> String {
+    format!(".part-{seq:06}.inprogress")
+}
+
+impl PartFile {
+    /// `dir/.part-SEQ.inprogress`, to become `dir/part-SEQ.parquet`.
+    pub fn create(
+        dir: &Path,
+        seq: u64,
+        schema: SchemaRef,
+        props: WriterProperties,
+    ) -> Result<Self, WriterError> {
+        Self::create_named(
+            dir.join(tmp_name(seq)),
+            dir.join(part_name(seq)),
+            schema,
+            props,
+        )
+    }
+
+    /// A file with a name of its own, such as one capture's row.
+    pub fn create_named(
+        tmp_path: PathBuf,
+        final_path: PathBuf,
+        schema: SchemaRef,
+        props: WriterProperties,
+    ) -> Result<Self, WriterError> {
+        let f = create_private(&tmp_path)?;
+        let writer = ArrowWriter::try_new(f, schema, Some(props))
+            .map_err(|source| write_error(tmp_path.clone(), source))?;
+        Ok(Self {
+            writer,
+            tmp_path,
+            final_path,
+            rows: 0,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WriterError> {
+        self.writer
+            .write(batch)
+            .map_err(|source| write_error(self.tmp_path.clone(), source))?;
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes written plus the writer's estimate of what it buffers.
+    pub fn size_estimate(&self) -> u64 {
+        (self.writer.bytes_written() + self.writer.in_progress_size()) as u64
+    }
+
+    /// Writes the footer, syncs, and renames into place, replacing a file of the same name.
+    pub fn finish(self) -> Result<Finished, WriterError> {
+        let Self {
+            writer,
+            tmp_path,
+            final_path,
+            rows,
+        } = self;
+        let f = writer
+            .into_inner()
+            .map_err(|source| write_error(tmp_path.clone(), source))?;
+        let finish = |source| WriterError::Finish {
+            path: tmp_path.clone(),
+            source,
+        };
+        f.sync_all().map_err(finish)?;
+        let bytes = f.metadata().map_err(finish)?.len();
+        fs::rename(&tmp_path, &final_path).map_err(finish)?;
+        Ok(Finished {
+            path: final_path,
+            bytes,
+            rows,
+        })
+    }
+}
+
+/// The files a previous recorder left in `dir`: the finished ones (oldest first), and the
+/// next free sequence number, past unfinished ones too.
+pub fn scan(dir: &Path) -> Result<(Vec<Finished>, u64), WriterError> {
+    let err = |source| WriterError::Scan {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), 1)),
+        Err(e) => return Err(err(e)),
+    };
+    let mut finished = Vec::new();
+    let mut max_seq = 0;
+    for entry in entries {
+        let entry = entry.map_err(err)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let seq = name
+            .strip_prefix("part-")
+            .and_then(|s| s.strip_suffix(&format!(".{FILE_EXTENSION}")))
+            .map(|s| (s, true))
+            .or_else(|| {
+                name.strip_prefix(".part-")
+                    .and_then(|s| s.strip_suffix(".inprogress"))
+                    .map(|s| (s, false))
+            })
+            .and_then(|(s, done)| s.parse::<u64>().ok().map(|n| (n, done)));
+        let Some((seq, done)) = seq else { continue };
+        max_seq = max_seq.max(seq);
+        if done {
+            let path = entry.path();
+            let bytes = entry.metadata().map_err(err)?.len();
+            // A file that cannot be read still takes its room on disk; count it as empty.
+            let rows = File::open(&path)
+                .ok()
+                .and_then(|f| SerializedFileReader::new(f).ok())
+                .map_or(0, |r| r.metadata().file_metadata().num_rows().max(0) as u64);
+            finished.push((seq, Finished { path, bytes, rows }));
+        }
+    }
+    finished.sort_by_key(|(seq, _)| *seq);
+    Ok((finished.into_iter().map(|(_, f)| f).collect(), max_seq + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+
+    use arrow_array::Int64Array;
+    use arrow_schema::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2, 3]))]).unwrap()
+    }
+
+    #[test]
+    fn files_appear_only_when_finished_and_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = batch();
+        let mut f = PartFile::create(dir.path(), 7, b.schema(), properties("t").build()).unwrap();
+        f.write(&b).unwrap();
+        assert_eq!(scan(dir.path()).unwrap(), (vec![], 8));
+        let done = f.finish().unwrap();
+        assert_eq!(done.path, dir.path().join("part-000007.parquet"));
+        assert_eq!(done.rows, 3);
+        let mode = fs::metadata(&done.path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let (found, next) = scan(dir.path()).unwrap();
+        assert_eq!(found, vec![done]);
+        assert_eq!(next, 8);
+    }
+
+    #[test]
+    fn scan_numbers_after_unfinished_files_and_ignores_others() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".part-000012.inprogress"), b"").unwrap();
+        fs::write(dir.path().join("notes.txt"), b"").unwrap();
+        assert_eq!(scan(dir.path()).unwrap(), (vec![], 13));
+        assert_eq!(scan(&dir.path().join("absent")).unwrap(), (vec![], 1));
+    }
+}

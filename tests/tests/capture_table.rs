@@ -1,0 +1,103 @@
+//! The `capture` table: one row per recorder run, with facts checked against /proc, and a
+//! capture directory that a restarted recorder continues instead of refusing.
+use std::process::Command;
+
+use tracepost_e2e::{bin, bpf_available, query, scalar};
+
+fn proc(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap().trim().to_string()
+}
+
+#[test]
+fn the_capture_row_says_where_when_what_and_how_complete() {
+    if !bpf_available("the_capture_row_says_where_when_what_and_how_complete") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let out = Command::new(bin("record"))
+        .args(["-q", "--min-duration", "1ms", "-o"])
+        .arg(&capture)
+        .args(["--", "sleep", "0.2"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = query(
+        &[&capture],
+        "SELECT capture_id, host, kernel, boot_id, command_line, target, min_duration_ns, \
+         events, lost_events, recorder_version, \
+         arrow_cast(ended, 'Int64') - arrow_cast(started, 'Int64') AS span_ns FROM capture",
+    );
+    assert_eq!(rows.len(), 1);
+    let row = &rows[0];
+    let text = |k: &str| row[k].as_str().unwrap().to_string();
+    assert_eq!(text("host"), proc("/proc/sys/kernel/hostname"));
+    assert_eq!(text("kernel"), proc("/proc/sys/kernel/osrelease"));
+    assert_eq!(text("boot_id"), proc("/proc/sys/kernel/random/boot_id"));
+    assert_eq!(text("capture_id").len(), 36, "a UUID");
+    assert_eq!(text("target"), "command sleep 0.2");
+    assert!(text("command_line").ends_with("-- sleep 0.2"), "{row:?}");
+    assert_eq!(text("recorder_version"), env!("CARGO_PKG_VERSION"));
+    assert_eq!(row["min_duration_ns"].as_i64(), Some(1_000_000));
+    assert_eq!(row["lost_events"].as_i64(), Some(0));
+    let events = scalar(&capture, "SELECT count(*) FROM syscalls");
+    assert_eq!(row["events"].as_i64(), Some(events));
+    // The sleep is the one call of 1 ms or more, beside exit_group which has no duration.
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'clock_nanosleep'"
+        ),
+        1
+    );
+    let span_ms = row["span_ns"].as_i64().unwrap() / 1_000_000;
+    assert!((200..5000).contains(&span_ms), "{span_ms} ms");
+}
+
+#[test]
+fn a_restarted_recorder_continues_the_capture() {
+    if !bpf_available("a_restarted_recorder_continues_the_capture") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    for _ in 0..2 {
+        let out = Command::new(bin("record"))
+            .arg("-q")
+            .arg("-o")
+            .arg(&capture)
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(DISTINCT capture_id) FROM capture WHERE ended IS NOT NULL"
+        ),
+        2
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'execve'"
+        ),
+        2
+    );
+    let files: Vec<String> = std::fs::read_dir(capture.join("syscalls"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut files = files;
+    files.sort();
+    assert_eq!(files, ["part-000001.parquet", "part-000002.parquet"]);
+}

@@ -1,0 +1,200 @@
+//! Calls that are not recorded one by one are still counted exactly, in the `aggregates`
+//! table: under overload (a ring far too small) and under `--min-duration`. The counts are
+//! checked against what the test programs themselves issued, and against strace.
+use std::{collections::BTreeMap, process::Command};
+
+use tracepost_e2e::{bin, bpf_available, build_program, query, scalar, strace_counts};
+
+fn pids(stdout: &[u8], key: &str) -> Vec<i64> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| l.strip_prefix(&format!("{key}=")))
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+/// The `L lost` of `record`'s summary line.
+fn summary_lost(stderr: &str) -> i64 {
+    let summary = stderr
+        .lines()
+        .find(|l| l.starts_with("record: "))
+        .expect("summary line");
+    summary
+        .split(" lost: ")
+        .next()
+        .and_then(|head| head.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no lost count in {summary:?}"))
+}
+
+const WORKERS: usize = 3;
+const CALLS: i64 = 300_000;
+
+#[test]
+fn overload_of_several_processes_is_recorded_or_counted_call_by_call() {
+    if !bpf_available("overload_of_several_processes_is_recorded_or_counted_call_by_call") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "busy_workers");
+    let capture = tmp.path().join("capture");
+    let out = Command::new(bin("record"))
+        .args(["--buffer-size", "8KiB", "-o"])
+        .arg(&capture)
+        .arg("--")
+        .arg(&exe)
+        .args([WORKERS.to_string(), CALLS.to_string()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let workers = pids(&out.stdout, "worker");
+    assert_eq!(workers.len(), WORKERS);
+
+    let mut lost_getppid = 0;
+    for pid in workers {
+        let recorded = scalar(
+            &capture,
+            &format!("SELECT count(*) FROM syscalls WHERE pid = {pid} AND syscall = 'getppid'"),
+        );
+        let counted = scalar(
+            &capture,
+            &format!(
+                "SELECT coalesce(sum(calls), 0) FROM aggregates \
+                 WHERE pid = {pid} AND syscall = 'getppid' AND reason = 'ring_full' \
+                 AND failed = false"
+            ),
+        );
+        assert_eq!(
+            recorded + counted,
+            CALLS,
+            "worker {pid}: {recorded} + {counted}"
+        );
+        lost_getppid += counted;
+        let failed_recorded = scalar(
+            &capture,
+            &format!(
+                "SELECT count(*) FROM syscalls WHERE pid = {pid} AND syscall = 'close' \
+                 AND errno = 'EBADF'"
+            ),
+        );
+        let failed_counted = scalar(
+            &capture,
+            &format!(
+                "SELECT coalesce(sum(calls), 0) FROM aggregates WHERE pid = {pid} \
+                 AND syscall = 'close' AND errno = 'EBADF' AND failed"
+            ),
+        );
+        assert_eq!(
+            failed_recorded + failed_counted,
+            CALLS / 100,
+            "worker {pid}"
+        );
+    }
+    assert!(
+        lost_getppid > 0,
+        "an 8 KiB ring must overflow under 3 busy processes"
+    );
+
+    // The same total three ways: the intervals, the capture row, the summary line.
+    let by_interval = scalar(
+        &capture,
+        "SELECT sum(calls) FROM aggregates WHERE reason IN ('ring_full', 'thread_table_full')",
+    );
+    let in_capture = scalar(&capture, "SELECT lost_events FROM capture");
+    assert_eq!(by_interval, in_capture);
+    assert_eq!(in_capture, summary_lost(&stderr));
+    // Intervals are about a second long, so a query can tell which seconds are incomplete.
+    let longest_ms = scalar(
+        &capture,
+        "SELECT max(arrow_cast(interval_end, 'Int64') - arrow_cast(interval_start, 'Int64')) \
+         / 1000000 FROM aggregates",
+    );
+    assert!(longest_ms <= 1500, "{longest_ms} ms");
+    let events = scalar(&capture, "SELECT events FROM capture");
+    assert_eq!(events, scalar(&capture, "SELECT count(*) FROM syscalls"));
+}
+
+#[test]
+fn min_duration_records_the_slow_calls_and_counts_the_rest_exactly() {
+    if !bpf_available("min_duration_records_the_slow_calls_and_counts_the_rest_exactly") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "short_and_slow");
+    let exe_str = exe.to_str().unwrap();
+    // Warm the page cache, so that strace's run and ours load the program the same way.
+    Command::new(&exe).output().unwrap();
+    let strace = strace_counts(tmp.path(), &[exe_str]);
+
+    let capture = tmp.path().join("capture");
+    let out = Command::new(bin("record"))
+        .args(["-q", "--min-duration", "5ms", "-o"])
+        .arg(&capture)
+        .arg("--")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = pids(&out.stdout, "pid")[0];
+
+    // Only calls of 5 ms or more are rows (and exit_group, which has no duration).
+    let short = scalar(
+        &capture,
+        "SELECT count(*) FROM syscalls WHERE duration_ns < 5000000",
+    );
+    assert_eq!(short, 0);
+    let sleeps = query(
+        &[&capture],
+        &format!(
+            "SELECT duration_ns FROM syscalls WHERE pid = {pid} AND syscall = 'clock_nanosleep'"
+        ),
+    );
+    assert_eq!(sleeps.len(), 3);
+    assert!(
+        sleeps
+            .iter()
+            .all(|r| r["duration_ns"].as_i64().unwrap() >= 20_000_000)
+    );
+
+    let agg = |sql_filter: &str| {
+        scalar(
+            &capture,
+            &format!(
+                "SELECT coalesce(sum(calls), 0) FROM aggregates WHERE pid = {pid} \
+                 AND reason = 'below_min_duration' AND {sql_filter}"
+            ),
+        )
+    };
+    assert_eq!(agg("syscall = 'getppid' AND NOT failed"), 1000);
+    assert_eq!(agg("syscall = 'close' AND errno = 'EBADF'"), 20);
+    // Every counted call sits in a latency bucket below 5 ms (2^22 ns < 5 ms < 2^23 ns).
+    let top_bucket = scalar(&capture, "SELECT max(latency_log2) FROM aggregates");
+    assert!(top_bucket <= 22, "{top_bucket}");
+
+    // Rows plus counts give strace's calls and errors, syscall by syscall.
+    let ours: BTreeMap<String, (i64, i64)> = query(
+        &[&capture],
+        "SELECT syscall, sum(calls) AS calls, sum(errors) AS errors FROM ( \
+           SELECT syscall, count(*) AS calls, count(errno) AS errors FROM syscalls GROUP BY 1 \
+           UNION ALL \
+           SELECT syscall, sum(calls), sum(CASE WHEN failed THEN calls ELSE 0 END) \
+           FROM aggregates GROUP BY 1) GROUP BY 1",
+    )
+    .into_iter()
+    .map(|r| {
+        (
+            r["syscall"].as_str().unwrap().to_string(),
+            (r["calls"].as_i64().unwrap(), r["errors"].as_i64().unwrap()),
+        )
+    })
+    .collect();
+    let mut ours = ours;
+    // strace -c leaves out exit_group: it never returns.
+    assert_eq!(ours.remove("exit_group"), Some((1, 0)));
+    assert_eq!(ours, strace);
+}
