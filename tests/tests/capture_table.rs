@@ -1,6 +1,6 @@
 //! The `capture` table: one row per recorder run, with facts checked against /proc, and a
 //! capture directory that a restarted recorder continues instead of refusing.
-use std::process::Command;
+use std::{os::unix::fs::PermissionsExt, path::Path, process::Command};
 
 use tracepost_e2e::{bin, bpf_available, query, scalar};
 
@@ -56,6 +56,25 @@ fn the_capture_row_says_where_when_what_and_how_complete() {
     );
     let span_ms = row["span_ns"].as_i64().unwrap() / 1_000_000;
     assert!((200..5000).contains(&span_ms), "{span_ms} ms");
+    assert_private(&capture);
+}
+
+/// Captures hold sensitive data: every directory 0700, every file 0600, all three tables
+/// present.
+fn assert_private(capture: &Path) {
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(capture), 0o700);
+    let mut files = 0;
+    for table in ["syscalls", "aggregates", "capture"] {
+        let dir = capture.join(table);
+        assert_eq!(mode(&dir), 0o700, "{}", dir.display());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+            files += 1;
+        }
+    }
+    assert!(files >= 3, "one file per table at least");
 }
 
 #[test]
