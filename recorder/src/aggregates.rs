@@ -7,9 +7,9 @@
 use std::collections::HashMap;
 
 use tracepost_common::{
-    AggregateKey, AggregateValue, LOST_COUNTERS, REASON_BELOW_MIN_DURATION, REASON_RING_FULL,
-    REASON_THREAD_TABLE_FULL, UNKEYED_BELOW_MIN_DURATION, UNKEYED_RING_FULL,
-    UNKEYED_THREAD_TABLE_FULL,
+    AggregateKey, AggregateValue, LOST_COUNTERS, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED,
+    REASON_RING_FULL, REASON_THREAD_TABLE_FULL, UNKEYED_BELOW_MIN_DURATION, UNKEYED_NOT_FAILED,
+    UNKEYED_RING_FULL, UNKEYED_THREAD_TABLE_FULL,
 };
 
 use crate::bpf::{Aggregates, Lost};
@@ -29,8 +29,9 @@ pub struct AggregateRow {
 }
 
 /// Which loss counters hold calls that have no aggregate key, and why.
-const UNKEYED: [(u32, u8); 3] = [
+const UNKEYED: [(u32, u8); 4] = [
     (UNKEYED_RING_FULL, REASON_RING_FULL),
+    (UNKEYED_NOT_FAILED, REASON_NOT_FAILED),
     (UNKEYED_BELOW_MIN_DURATION, REASON_BELOW_MIN_DURATION),
     (UNKEYED_THREAD_TABLE_FULL, REASON_THREAD_TABLE_FULL),
 ];

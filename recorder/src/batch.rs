@@ -9,18 +9,22 @@ use arrow_array::{
 };
 use arrow_schema::ArrowError;
 use tracepost_common::{
-    BUCKET_UNKNOWN, ERRNO_UNKNOWN, FLAG_NO_RETURN, REASON_BELOW_MIN_DURATION, REASON_RING_FULL,
-    SyscallEvent,
+    BUCKET_UNKNOWN, ERRNO_UNKNOWN, FLAG_NO_RETURN, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED,
+    REASON_RING_FULL,
 };
 use tracepost_schema::{aggregates, syscalls};
 
-use crate::{aggregates::AggregateRow, clock::WallClock, names};
+use crate::{
+    aggregates::AggregateRow, call::Call, clock::WallClock, decode::Extra, names,
+    syscall_table::ArgTable,
+};
 
 /// Builds batches. Holds what is reused across batches (the name table).
 #[derive(Clone)]
 pub struct BatchBuilder {
     clock: WallClock,
     names: names::SyscallNames,
+    args: Arc<ArgTable>,
 }
 
 impl BatchBuilder {
@@ -28,15 +32,12 @@ impl BatchBuilder {
         Self {
             clock,
             names: names::SyscallNames::new(),
+            args: Arc::new(ArgTable::new()),
         }
     }
 
-    pub fn wall_ns(&self, e: &SyscallEvent) -> i64 {
-        self.clock.to_wall_ns(e.enter_ns)
-    }
-
-    pub fn build(&self, events: &[SyscallEvent]) -> Result<RecordBatch, ArrowError> {
-        let n = events.len();
+    pub fn build(&self, calls: &[Call]) -> Result<RecordBatch, ArrowError> {
+        let n = calls.len();
         let mut ts =
             arrow_array::builder::PrimitiveBuilder::<TimestampNanosecondType>::with_capacity(n)
                 .with_timezone("UTC");
@@ -49,9 +50,16 @@ impl BatchBuilder {
         let mut ret = Int64Builder::with_capacity(n);
         let mut errno = StringBuilder::with_capacity(n, n);
         let mut args: [UInt64Builder; 6] = std::array::from_fn(|_| UInt64Builder::with_capacity(n));
+        let mut path = StringBuilder::new();
+        let mut path_truncated = BooleanBuilder::with_capacity(n);
+        let mut addr = StringBuilder::new();
+        let mut fd = Int32Builder::with_capacity(n);
+        let mut fd_path = StringBuilder::new();
+        let mut bytes = Int64Builder::with_capacity(n);
 
-        for e in events {
-            ts.append_value(self.wall_ns(e));
+        for call in calls {
+            let e = &call.event;
+            ts.append_value(self.clock.to_wall_ns(e.enter_ns));
             if e.flags & FLAG_NO_RETURN != 0 {
                 duration.append_null();
                 ret.append_null();
@@ -72,6 +80,27 @@ impl BatchBuilder {
             for (builder, value) in args.iter_mut().zip(e.args) {
                 builder.append_value(value);
             }
+            match call.extra.as_deref() {
+                Some(Extra::Path { path: p, truncated }) => {
+                    path.append_value(p);
+                    path_truncated.append_value(*truncated);
+                    addr.append_null();
+                }
+                Some(Extra::Addr(a)) => {
+                    path.append_null();
+                    path_truncated.append_null();
+                    addr.append_value(a);
+                }
+                _ => {
+                    path.append_null();
+                    path_truncated.append_null();
+                    addr.append_null();
+                }
+            }
+            fd.append_option(self.args.fd(e.nr, &e.args));
+            fd_path.append_option(call.fd_path.as_deref());
+            let returned = e.flags & FLAG_NO_RETURN == 0;
+            bytes.append_option(returned.then(|| self.args.bytes(e.nr, e.ret)).flatten());
         }
 
         let mut columns: Vec<ArrayRef> = vec![
@@ -86,6 +115,14 @@ impl BatchBuilder {
             Arc::new(errno.finish()),
         ];
         columns.extend(args.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        columns.extend([
+            Arc::new(path.finish()) as ArrayRef,
+            Arc::new(path_truncated.finish()),
+            Arc::new(addr.finish()),
+            Arc::new(fd.finish()),
+            Arc::new(fd_path.finish()),
+            Arc::new(bytes.finish()),
+        ]);
         RecordBatch::try_new(syscalls::schema(), columns)
     }
 }
@@ -113,6 +150,7 @@ impl BatchBuilder {
             reason.append_value(match r.reason {
                 REASON_RING_FULL => aggregates::RING_FULL,
                 REASON_BELOW_MIN_DURATION => aggregates::BELOW_MIN_DURATION,
+                REASON_NOT_FAILED => aggregates::NOT_FAILED,
                 _ => aggregates::THREAD_TABLE_FULL,
             });
             calls.append_value(r.calls as i64);
@@ -192,7 +230,7 @@ mod tests {
         exit.nr = 231;
         exit.flags = FLAG_NO_RETURN;
         exit.comm = *b"0123456789abcdef";
-        let batch = b.build(&[failed, exit]).unwrap();
+        let batch = b.build(&[failed.into(), exit.into()]).unwrap();
         assert_eq!(batch.schema(), syscalls::schema());
         let col = |name: &str| batch.column_by_name(name).unwrap().clone();
         let ts = col("ts");

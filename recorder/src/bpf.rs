@@ -3,10 +3,12 @@ use std::{fs, io};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::{RawTracePoint, TracePoint},
 };
-use tracepost_common::{AggregateKey, AggregateValue, LOST_COUNTERS, ThreadSlot};
+use tracepost_common::{
+    AggregateKey, AggregateValue, COMM_LEN, LOST_COUNTERS, SLOT_IGNORED, SyscallInfo, ThreadSlot,
+};
 
 /// The kernel's loss counters, summed over CPUs, indexed by `tracepost_common::LOST_*` and
 /// `UNKEYED_*`.
@@ -60,12 +62,15 @@ pub enum BpfError {
     },
 }
 
-/// Settings patched into the object before it is loaded.
-#[derive(Clone, Copy, Debug)]
+/// Settings patched into the object before it is loaded, and map contents set before the
+/// programs attach.
+#[derive(Clone, Debug)]
 pub struct LoadOptions {
     pub trace_all: bool,
     pub self_tgid: u32,
-    pub fork_child_pid_offset: u32,
+    /// Where `pid` and `clone_flags` sit in this kernel's `task_newtask` record.
+    pub newtask_pid_offset: u32,
+    pub newtask_flags_offset: u32,
     /// Ring buffer size in bytes: a power-of-two multiple of the page size.
     pub ring_bytes: u32,
     pub max_threads: u32,
@@ -73,6 +78,14 @@ pub struct LoadOptions {
     pub max_aggregates: u32,
     /// `--min-duration`: shorter calls are only counted.
     pub min_duration_ns: u64,
+    /// `--failed`: successful calls are only counted.
+    pub failed_only: bool,
+    /// `--comm`: names, cut to the kernel's 15 bytes.
+    pub comms: Vec<String>,
+    /// `--cgroup`: the cgroup's id and depth.
+    pub cgroup: Option<(u64, u32)>,
+    /// Per syscall number: traced, and what context to read.
+    pub syscalls: Vec<SyscallInfo>,
 }
 
 /// The loaded, attached programs. Dropping it detaches them.
@@ -111,11 +124,19 @@ impl Probes {
         check_privileges()?;
         let kernel = kernel_release();
         let trace_all = u32::from(opts.trace_all);
+        let failed_only = u32::from(opts.failed_only);
+        let filter_comm = u32::from(!opts.comms.is_empty());
+        let (cgroup_id, cgroup_level) = opts.cgroup.unwrap_or((0, 0));
         let mut ebpf = EbpfLoader::new()
             .override_global("TRACE_ALL", &trace_all, true)
             .override_global("SELF_TGID", &opts.self_tgid, true)
-            .override_global("FORK_CHILD_PID_OFFSET", &opts.fork_child_pid_offset, true)
+            .override_global("NEWTASK_PID_OFFSET", &opts.newtask_pid_offset, true)
+            .override_global("NEWTASK_FLAGS_OFFSET", &opts.newtask_flags_offset, true)
             .override_global("MIN_DURATION_NS", &opts.min_duration_ns, true)
+            .override_global("FAILED_ONLY", &failed_only, true)
+            .override_global("FILTER_COMM", &filter_comm, true)
+            .override_global("FILTER_CGROUP_ID", &cgroup_id, true)
+            .override_global("FILTER_CGROUP_LEVEL", &cgroup_level, true)
             .map_max_entries("EVENTS", opts.ring_bytes)
             .map_max_entries("THREADS", opts.max_threads)
             .map_max_entries("AGGREGATES", opts.max_aggregates)
@@ -140,9 +161,26 @@ impl Probes {
         let aggregates = PerCpuHashMap::try_from(take(&mut ebpf, "AGGREGATES")?)
             .map_err(map_err("AGGREGATES"))?;
 
+        let mut table: Array<MapData, SyscallInfo> =
+            Array::try_from(take(&mut ebpf, "SYSCALLS")?).map_err(map_err("SYSCALLS"))?;
+        for (nr, info) in opts.syscalls.iter().enumerate() {
+            table
+                .set(nr as u32, *info, 0)
+                .map_err(map_err("SYSCALLS"))?;
+        }
+        let mut comms: HashMap<MapData, [u8; COMM_LEN], u8> =
+            HashMap::try_from(take(&mut ebpf, "COMMS")?).map_err(map_err("COMMS"))?;
+        for name in &opts.comms {
+            let mut key = [0u8; COMM_LEN];
+            let bytes = name.as_bytes();
+            let n = bytes.len().min(COMM_LEN - 1);
+            key[..n].copy_from_slice(&bytes[..n]);
+            comms.insert(key, 1, 0).map_err(map_err("COMMS"))?;
+        }
+
         // Slot bookkeeping first, so that no thread gets a slot it would never lose.
         attach_raw(&mut ebpf, "sched_process_exit", &kernel)?;
-        attach_tracepoint(&mut ebpf, "sched_process_fork", "sched", &kernel)?;
+        attach_tracepoint(&mut ebpf, "task_newtask", "task", &kernel)?;
         attach_raw(&mut ebpf, "sched_process_exec", &kernel)?;
         // Exit before enter: an enter without its exit program would fill slots for nothing.
         attach_raw(&mut ebpf, "sys_exit", &kernel)?;
@@ -159,10 +197,15 @@ impl Probes {
         ))
     }
 
-    /// Traces `tid` from its next syscall on. A call it is blocked in now is not recorded.
-    /// A thread the fork tracepoint already added keeps its slot (and its call in flight).
-    pub fn add_thread(&mut self, tid: u32) -> Result<(), BpfError> {
-        match self.threads.insert(tid, ThreadSlot::IDLE, BPF_NOEXIST) {
+    /// Traces `tid` from its next syscall on (or only follows it, when `ignored` by
+    /// `--comm` or `--cgroup`). A call it is blocked in now is not recorded. A thread the
+    /// fork tracepoint already added keeps its slot (and its call in flight).
+    pub fn add_thread(&mut self, tid: u32, ignored: bool) -> Result<(), BpfError> {
+        let mut slot = ThreadSlot::IDLE;
+        if ignored {
+            slot.flags = SLOT_IGNORED;
+        }
+        match self.threads.insert(tid, slot, BPF_NOEXIST) {
             Err(aya::maps::MapError::SyscallError(e))
                 if e.io_error.raw_os_error() == Some(libc::EEXIST) =>
             {

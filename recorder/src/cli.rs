@@ -1,5 +1,5 @@
 //! Command-line interface of `record`.
-use std::{ffi::OsString, path::PathBuf, time::Duration};
+use std::{collections::BTreeSet, ffi::OsString, path::PathBuf, time::Duration};
 
 use bytesize::ByteSize;
 use clap::{ArgGroup, Parser};
@@ -45,6 +45,25 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
     pub buffer_size: ByteSize,
 
+    /// Record only threads with this name (repeatable; the kernel's 15-byte name, as `ps`
+    /// shows it). Threads that do not match are still followed, so their children can.
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comm: Vec<String>,
+
+    /// Record only processes in this cgroup v2 directory or below it
+    /// (`/sys/fs/cgroup/system.slice/nginx.service`).
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<PathBuf>,
+
+    /// Record only these syscalls: names and strace's classes, comma-separated
+    /// (`openat,read,%network`; classes %file %network %process %memory %signal %ipc).
+    #[arg(short = 'e', long = "syscalls", value_name = "LIST", value_parser = parse_syscalls)]
+    pub syscalls: Option<BTreeSet<u32>>,
+
+    /// Record only calls that failed; the others are still counted exactly in `aggregates`.
+    #[arg(long)]
+    pub failed: bool,
+
     /// Record only calls that took at least this long (`1ms`, `500us`); shorter ones are
     /// still counted exactly, per process, syscall, errno and latency, in `aggregates`.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
@@ -57,6 +76,10 @@ pub struct Args {
     /// Command to run and trace, with its descendants, until it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+fn parse_syscalls(s: &str) -> Result<BTreeSet<u32>, String> {
+    crate::syscall_table::parse_list(s).map_err(|e| e.to_string())
 }
 
 fn parse_size(s: &str) -> Result<ByteSize, String> {

@@ -1,19 +1,24 @@
-//! The writer thread: reorder, batch, write. The capture loop only copies records out of
-//! the ring buffer, so a slow disk delays files instead of stalling the ring.
+//! The writer thread: context, reorder, batch, write. The capture loop only copies records
+//! out of the ring buffer, so a slow disk delays files instead of stalling the ring.
 use std::{
     sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender},
     thread::{self, JoinHandle},
     time::Duration,
 };
 
-use tracepost_common::SyscallEvent;
+use tracepost_common::FLAG_CONTEXT_ONLY;
 
 use crate::{
     aggregates::AggregateRow,
     batch::BatchBuilder,
+    call::Call,
     clock::monotonic_ns,
+    fd_table::{FdTracker, Snapshot},
+    process_event::ProcessUpdate,
+    processes::{self, ProcessRow, ProcessTable},
     reorder::Reorder,
     small_table::SmallTableWriter,
+    syscall_table::ArgTable,
     writer::{TableWriter, WriterError, WrittenStats},
 };
 
@@ -25,12 +30,32 @@ const TICK: Duration = Duration::from_millis(50);
 /// Chunks in flight between the capture loop and the writer.
 const QUEUE_CHUNKS: usize = 8;
 
+/// One record from the ring buffer, in ring order (the order calls returned in).
+pub enum Record {
+    Call(Call),
+    /// Boxed: rare, and far larger than a call.
+    Process(Box<ProcessUpdate>),
+}
+
 /// What the capture loop hands to the writer thread.
 pub enum Message {
-    /// Records as they left the ring, not yet in entry-time order.
-    Events(Vec<SyscallEvent>),
+    /// What the targets held when tracing began: sent before any record.
+    Attached {
+        fds: Vec<Snapshot>,
+        processes: Vec<ProcessRow>,
+    },
+    Records(Vec<Record>),
     /// One interval of the kernel's counts of unsent calls.
     Aggregates(Vec<AggregateRow>),
+}
+
+/// Everything the writer thread owns.
+pub struct Writers {
+    pub syscalls: TableWriter,
+    pub aggregates: SmallTableWriter,
+    pub processes: SmallTableWriter,
+    pub builder: BatchBuilder,
+    pub processes_table: ProcessTable,
 }
 
 pub struct Pipeline {
@@ -43,15 +68,11 @@ pub struct Pipeline {
 pub struct WriterGone;
 
 impl Pipeline {
-    pub fn start(
-        writer: TableWriter,
-        aggregates: SmallTableWriter,
-        builder: BatchBuilder,
-    ) -> std::io::Result<Self> {
+    pub fn start(writers: Writers) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::sync_channel(QUEUE_CHUNKS);
         let handle = thread::Builder::new()
             .name("writer".into())
-            .spawn(move || run(rx, writer, aggregates, builder))?;
+            .spawn(move || run(rx, writers))?;
         Ok(Self { tx, handle })
     }
 
@@ -80,18 +101,47 @@ impl Pipeline {
     }
 }
 
-fn run(
-    rx: Receiver<Message>,
-    mut writer: TableWriter,
-    mut aggregates: SmallTableWriter,
-    builder: BatchBuilder,
-) -> Result<WrittenStats, WriterError> {
+fn run(rx: Receiver<Message>, mut w: Writers) -> Result<WrittenStats, WriterError> {
     let mut reorder = Reorder::default();
+    let mut fds = FdTracker::new();
+    let args = ArgTable::new();
     let mut last_tick = monotonic_ns();
     loop {
         match rx.recv_timeout(TICK) {
-            Ok(Message::Events(chunk)) => reorder.push(chunk),
-            Ok(Message::Aggregates(rows)) => aggregates.push(builder.build_aggregates(&rows)?),
+            Ok(Message::Attached {
+                fds: snapshots,
+                processes,
+            }) => {
+                for snap in &snapshots {
+                    fds.apply_snapshot(snap);
+                }
+                for row in processes {
+                    w.processes_table.add(row);
+                }
+            }
+            Ok(Message::Records(records)) => {
+                let mut calls = Vec::with_capacity(records.len());
+                for record in records {
+                    match record {
+                        Record::Call(mut call) => {
+                            let e = &call.event;
+                            let fd = args.fd(e.nr, &e.args);
+                            fds.observe(&mut call, fd);
+                            w.processes_table.observe_call(&call);
+                            // Sent only so that fds could be followed: not a row.
+                            if call.event.flags & FLAG_CONTEXT_ONLY == 0 {
+                                calls.push(call);
+                            }
+                        }
+                        Record::Process(update) => {
+                            fds.on_process(&update);
+                            w.processes_table.on_update(&update);
+                        }
+                    }
+                }
+                reorder.push(calls);
+            }
+            Ok(Message::Aggregates(rows)) => w.aggregates.push(w.builder.build_aggregates(&rows)?),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -101,13 +151,23 @@ fn run(
         }
         last_tick = now;
         let watermark = now.saturating_sub(LAG.as_nanos() as u64);
-        writer.append(reorder.take_before(watermark))?;
-        let held_back = writer.rotate_if_due()?;
+        w.syscalls.append(reorder.take_before(watermark))?;
+        let held_back = w.syscalls.rotate_if_due()?;
         reorder.push(held_back);
-        aggregates.rotate_if_due()?;
+        let exited = w.processes_table.take_exited();
+        if !exited.is_empty() {
+            w.processes.push(processes::batch(&exited)?);
+        }
+        w.aggregates.rotate_if_due()?;
+        w.processes.rotate_if_due()?;
     }
-    writer.append(reorder.take_all())?;
-    let stats = writer.finish()?;
-    aggregates.finish()?;
+    w.syscalls.append(reorder.take_all())?;
+    let stats = w.syscalls.finish()?;
+    w.aggregates.finish()?;
+    let rows = w.processes_table.take_all();
+    if !rows.is_empty() {
+        w.processes.push(processes::batch(&rows)?);
+    }
+    w.processes.finish()?;
     Ok(stats)
 }

@@ -5,15 +5,16 @@
 //! passes their entry time; holding only that window keeps memory bounded by rate × lag,
 //! not by the length of the capture. A call that blocked longer than the lag arrives after
 //! its neighbours were written: the writer holds it back for the next file.
-use tracepost_common::SyscallEvent;
+
+use crate::call::Call;
 
 #[derive(Default)]
 pub struct Reorder {
-    pending: Vec<SyscallEvent>,
+    pending: Vec<Call>,
 }
 
 impl Reorder {
-    pub fn push(&mut self, events: impl IntoIterator<Item = SyscallEvent>) {
+    pub fn push(&mut self, events: impl IntoIterator<Item = Call>) {
         self.pending.extend(events);
     }
 
@@ -26,23 +27,23 @@ impl Reorder {
     }
 
     /// Removes and returns, sorted by entry time, every record entered before `watermark`.
-    pub fn take_before(&mut self, watermark: u64) -> Vec<SyscallEvent> {
+    pub fn take_before(&mut self, watermark: u64) -> Vec<Call> {
         // Mostly sorted already (arrival order), which the sort handles in near-linear time.
-        self.pending.sort_by_key(|e| e.enter_ns);
-        let split = self.pending.partition_point(|e| e.enter_ns < watermark);
+        self.pending.sort_by_key(Call::enter_ns);
+        let split = self.pending.partition_point(|e| e.enter_ns() < watermark);
         let rest = self.pending.split_off(split);
         std::mem::replace(&mut self.pending, rest)
     }
 
     /// Removes and returns everything, sorted: the capture is stopping.
-    pub fn take_all(&mut self) -> Vec<SyscallEvent> {
+    pub fn take_all(&mut self) -> Vec<Call> {
         self.take_before(u64::MAX)
     }
 }
 
 #[cfg(test)]
-pub(crate) fn event(enter_ns: u64, tid: u32) -> SyscallEvent {
-    SyscallEvent {
+pub(crate) fn event(enter_ns: u64, tid: u32) -> tracepost_common::SyscallEvent {
+    tracepost_common::SyscallEvent {
         enter_ns,
         duration_ns: 10,
         ret: 0,
@@ -55,6 +56,12 @@ pub(crate) fn event(enter_ns: u64, tid: u32) -> SyscallEvent {
     }
 }
 
+/// A plain call, for tests.
+#[cfg(test)]
+pub(crate) fn call(enter_ns: u64, tid: u32) -> Call {
+    event(enter_ns, tid).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,12 +69,12 @@ mod tests {
     #[test]
     fn releases_only_what_the_watermark_passed_in_entry_order() {
         let mut r = Reorder::default();
-        r.push([event(30, 1), event(10, 2), event(50, 3), event(20, 4)]);
-        let ready: Vec<u64> = r.take_before(31).iter().map(|e| e.enter_ns).collect();
+        r.push([call(30, 1), call(10, 2), call(50, 3), call(20, 4)]);
+        let ready: Vec<u64> = r.take_before(31).iter().map(Call::enter_ns).collect();
         assert_eq!(ready, vec![10, 20, 30]);
         assert_eq!(r.len(), 1);
-        r.push([event(40, 5)]);
-        let rest: Vec<u64> = r.take_all().iter().map(|e| e.enter_ns).collect();
+        r.push([call(40, 5)]);
+        let rest: Vec<u64> = r.take_all().iter().map(Call::enter_ns).collect();
         assert_eq!(rest, vec![40, 50]);
         assert!(r.is_empty());
     }

@@ -1,6 +1,6 @@
 //! One capture, from start to stop.
 use std::{
-    mem,
+    fs, mem,
     os::fd::OwnedFd,
     sync::atomic::Ordering,
     thread,
@@ -10,8 +10,13 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use aya::maps::{MapData, RingBuf};
 use bytesize::ByteSize;
-use tracepost_common::{LOST_RING_FULL, LOST_THREAD_TABLE_FULL, SyscallEvent};
-use tracepost_schema::{aggregates, capture, syscalls};
+use tracepost_common::{
+    DetailedEvent, FLAG_CONTEXT_ONLY, LOST_RING_FULL, LOST_THREAD_TABLE_FULL, ProcessEvent,
+    SyscallEvent,
+};
+use tracepost_schema::{aggregates, capture, processes, syscalls};
+
+use crate::{call::Call, decode};
 
 use crate::{
     aggregates::{AggregateRow, Sampler},
@@ -21,12 +26,16 @@ use crate::{
     capture_table::{CaptureInfo, Ending},
     cli::Args,
     clock::{self, WallClock},
+    fd_table,
     launch::{ExitStatus, Gated, Running},
-    pipeline::{Message, Pipeline},
+    pipeline::{Message, Pipeline, Record, Writers},
+    process_event::ProcessUpdate,
+    processes::{ProcessRow, ProcessTable},
     progress::{Counters, Progress},
+    scope::Scope,
     signals::{self, StopFlag},
     small_table::SmallTableWriter,
-    target, tracefs,
+    syscall_table, target, tracefs,
     writer::{Rotation, TableWriter, WrittenStats},
 };
 
@@ -74,9 +83,11 @@ pub fn run(args: Args) -> Result<Outcome> {
         .iter()
         .map(|&pid| target::pidfd(pid))
         .collect::<Result<Vec<_>, _>>()?;
+    let scope = Scope::new(&args.comm, args.cgroup.as_deref())?;
     let tracefs = tracefs::root()?;
-    let fork_child_pid_offset =
-        tracefs::field_offset(&tracefs, "sched", "sched_process_fork", "child_pid")?;
+    let newtask_pid_offset = tracefs::field_offset(&tracefs, "task", "task_newtask", "pid")?;
+    let newtask_flags_offset =
+        tracefs::field_offset(&tracefs, "task", "task_newtask", "clone_flags")?;
     let host = capture_dir::hostname();
     let root = args
         .output
@@ -90,11 +101,16 @@ pub fn run(args: Args) -> Result<Outcome> {
     let (mut probes, mut ring) = Probes::load(LoadOptions {
         trace_all: args.all,
         self_tgid: std::process::id(),
-        fork_child_pid_offset,
+        newtask_pid_offset,
+        newtask_flags_offset,
         ring_bytes: bpf::ring_bytes(args.buffer_size.as_u64())?,
         max_threads: MAX_THREADS,
         max_aggregates: MAX_AGGREGATES,
         min_duration_ns: min_duration_ns.unwrap_or(0),
+        failed_only: args.failed,
+        comms: scope.comms.clone(),
+        cgroup: scope.cgroup.as_ref().map(|c| (c.id, c.level)),
+        syscalls: syscall_table::kernel_table(args.syscalls.as_ref()),
     })?;
     let info = CaptureInfo::new(host, describe_target(&args), min_duration_ns);
     let capture_dir = dir.table_dir(capture::TABLE);
@@ -119,23 +135,54 @@ pub fn run(args: Args) -> Result<Outcome> {
         aggregates::schema(),
         args.rotate,
     )?;
-    let builder = BatchBuilder::new(clock);
-    let pipeline = Pipeline::start(writer, aggregates_writer, builder)
-        .context("cannot start the writer thread")?;
+    let processes_writer = SmallTableWriter::new(
+        &dir.table_dir(processes::TABLE),
+        processes::TABLE,
+        processes::schema(),
+        args.rotate,
+    )?;
+    let pipeline = Pipeline::start(Writers {
+        syscalls: writer,
+        aggregates: aggregates_writer,
+        processes: processes_writer,
+        builder: BatchBuilder::new(clock),
+        processes_table: ProcessTable::new(clock),
+    })
+    .context("cannot start the writer thread")?;
 
-    let mode = if let Some(gated) = gated {
-        probes.add_thread(gated.pid() as u32)?;
+    // Tracing starts before the snapshots are taken, so every change after a snapshot is
+    // also seen as a call; the snapshots reach the writer before any call does.
+    let (mode, attached) = if let Some(gated) = gated {
+        let pid = gated.pid() as u32;
+        probes.add_thread(pid, false)?;
+        let attached = vec![pid];
+        let snapshot = attach_snapshot(&attached);
+        pipeline
+            .send(snapshot)
+            .map_err(|_| anyhow::anyhow!("the writer stopped unexpectedly"))?;
         let running = gated.release()?;
         forward_to.store(running.pid(), Ordering::Relaxed);
-        Mode::Command(running)
+        (Mode::Command(running), attached)
     } else if args.all {
-        Mode::All
+        let me = std::process::id();
+        let all: Vec<u32> = fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .filter(|&p| p != me)
+                    .collect()
+            })
+            .unwrap_or_default();
+        (Mode::All, all)
     } else {
         for &pid in &args.pid {
-            target::attach_process(&mut probes, pid)?;
+            target::attach_process(&mut probes, pid, &scope)?;
         }
-        Mode::Pids(pidfds)
+        let pids = args.pid.iter().map(|&p| p as u32).collect();
+        (Mode::Pids(pidfds), pids)
     };
+    if !matches!(mode, Mode::Command(_)) && pipeline.send(attach_snapshot(&attached)).is_err() {
+        bail!("the writer stopped unexpectedly");
+    }
 
     // A deadline past what the clock can represent is no deadline.
     let deadline = args.duration.and_then(|d| Instant::now().checked_add(d));
@@ -150,13 +197,15 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut unsent_rows: Vec<AggregateRow> = Vec::new();
     loop {
         let drained = match drain(&mut ring, &pipeline, &mut chunk) {
-            Ok(n) => n,
+            Ok((records, calls)) => {
+                events += calls;
+                records
+            }
             Err(_) => {
                 writer_gone = true;
                 break;
             }
         };
-        events += drained as u64;
         progress.tick(events, &counters, || losses(&probes.lost()));
         if Instant::now() >= next_sample {
             next_sample += AGGREGATE_INTERVAL;
@@ -167,7 +216,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                 match pipeline.try_send(Message::Aggregates(mem::take(&mut unsent_rows))) {
                     Ok(None) => {}
                     Ok(Some(Message::Aggregates(rows))) => unsent_rows = rows,
-                    Ok(Some(Message::Events(_))) => unreachable!("sent aggregates"),
+                    Ok(Some(_)) => unreachable!("sent aggregates"),
                     Err(_) => {
                         writer_gone = true;
                         break;
@@ -209,8 +258,11 @@ pub fn run(args: Args) -> Result<Outcome> {
         let mut empty_passes = 0;
         while empty_passes < 2 {
             match drain(&mut ring, &pipeline, &mut chunk) {
-                Ok(0) => empty_passes += 1,
-                Ok(_) => empty_passes = 0,
+                Ok((0, _)) => empty_passes += 1,
+                Ok((_, calls)) => {
+                    events += calls;
+                    empty_passes = 0;
+                }
                 Err(_) => {
                     writer_gone = true;
                     break;
@@ -226,7 +278,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     if !writer_gone
         && !chunk.is_empty()
         && pipeline
-            .send(Message::Events(mem::take(&mut chunk)))
+            .send(Message::Records(mem::take(&mut chunk)))
             .is_err()
     {
         writer_gone = true;
@@ -278,27 +330,53 @@ pub fn run(args: Args) -> Result<Outcome> {
     })
 }
 
-/// Copies records out of the ring into chunks for the writer. Returns how many. A pass is
+/// Copies records out of the ring into chunks for the writer. Returns how many, and how
+/// many of them will be rows. A pass is
 /// bounded so that, however fast records arrive, the loop still checks its stop conditions.
 fn drain(
     ring: &mut RingBuf<MapData>,
     pipeline: &Pipeline,
-    chunk: &mut Vec<SyscallEvent>,
-) -> Result<usize, crate::pipeline::WriterGone> {
+    chunk: &mut Vec<Record>,
+) -> Result<(usize, u64), crate::pipeline::WriterGone> {
     let mut n = 0;
+    let mut calls = 0;
     while n < MAX_DRAIN {
         let Some(item) = ring.next() else { break };
-        if item.len() < size_of::<SyscallEvent>() {
-            continue;
-        }
-        // SAFETY: the kernel wrote a whole SyscallEvent (checked length); the ring only
-        // guarantees 8-byte alignment, hence the unaligned read.
-        let event = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<SyscallEvent>()) };
-        drop(item);
-        chunk.push(event);
         n += 1;
+        // Records are told apart by size. The ring only guarantees 8-byte alignment, hence
+        // the unaligned reads; each read is of exactly the size checked.
+        let record = match item.len() {
+            len if len == size_of::<SyscallEvent>() => {
+                // SAFETY: a whole SyscallEvent, as the length says.
+                let e = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<SyscallEvent>()) };
+                Record::Call(Call::from(e))
+            }
+            len if len == size_of::<DetailedEvent>() => {
+                // SAFETY: a whole DetailedEvent, as the length says.
+                let d = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<DetailedEvent>()) };
+                Record::Call(Call {
+                    event: d.event,
+                    extra: decode::extra(&d).map(Box::new),
+                    fd_path: None,
+                })
+            }
+            len if len == size_of::<ProcessEvent>() => {
+                // SAFETY: a whole ProcessEvent, as the length says.
+                let p = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<ProcessEvent>()) };
+                drop(item);
+                // Now, while the process most likely still exists.
+                Record::Process(Box::new(ProcessUpdate::read(p)))
+            }
+            _ => continue,
+        };
+        if let Record::Call(c) = &record
+            && c.event.flags & FLAG_CONTEXT_ONLY == 0
+        {
+            calls += 1;
+        }
+        chunk.push(record);
         if chunk.len() == CHUNK {
-            pipeline.send(Message::Events(mem::replace(
+            pipeline.send(Message::Records(mem::replace(
                 chunk,
                 Vec::with_capacity(CHUNK),
             )))?;
@@ -306,11 +384,22 @@ fn drain(
     }
     if !chunk.is_empty() {
         // Exactly sized: a poll usually finds far fewer records than a chunk holds.
-        let exact = chunk.to_vec();
-        chunk.clear();
-        pipeline.send(Message::Events(exact))?;
+        let mut exact = Vec::with_capacity(chunk.len());
+        exact.append(chunk);
+        pipeline.send(Message::Records(exact))?;
     }
-    Ok(n)
+    Ok((n, calls))
+}
+
+/// What the targets hold when tracing starts: their fds and their processes-table rows.
+fn attach_snapshot(pids: &[u32]) -> Message {
+    Message::Attached {
+        fds: pids.iter().map(|&p| fd_table::snapshot(p)).collect(),
+        processes: pids
+            .iter()
+            .filter_map(|&p| ProcessRow::from_proc(p))
+            .collect(),
+    }
 }
 
 /// `[ring full, thread table full]`: what was lost, by cause.

@@ -1,7 +1,10 @@
 //! What is traced: a command, running processes, or the whole host.
 use std::{collections::BTreeSet, fs, io, os::fd::OwnedFd};
 
-use crate::bpf::{BpfError, Probes};
+use crate::{
+    bpf::{BpfError, Probes},
+    scope::Scope,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -31,7 +34,7 @@ fn threads_of(pid: i32) -> Result<BTreeSet<u32>, TargetError> {
 /// Adds every thread of `pid`. A thread created while we list is caught either by the
 /// fork tracepoint (if its parent was already traced) or by the next listing, so list until
 /// a pass finds nothing new.
-pub fn attach_process(probes: &mut Probes, pid: i32) -> Result<usize, TargetError> {
+pub fn attach_process(probes: &mut Probes, pid: i32, scope: &Scope) -> Result<usize, TargetError> {
     let mut added = BTreeSet::new();
     for _ in 0..8 {
         let fresh: Vec<u32> = threads_of(pid)?.difference(&added).copied().collect();
@@ -39,7 +42,7 @@ pub fn attach_process(probes: &mut Probes, pid: i32) -> Result<usize, TargetErro
             break;
         }
         for tid in fresh {
-            probes.add_thread(tid)?;
+            probes.add_thread(tid, scope.ignores(pid, tid))?;
             // Exited between the listing and the insert: its exit hook has run, so the slot
             // would outlive it and trace whoever reuses the tid.
             if !std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists() {

@@ -10,12 +10,12 @@ use std::{
 };
 
 use parquet::{basic::Encoding, file::properties::WriterProperties, schema::types::ColumnPath};
-use tracepost_common::SyscallEvent;
 use tracepost_schema::syscalls;
 
 pub use crate::parquet_file::WriterError;
 use crate::{
     batch::BatchBuilder,
+    call::Call,
     parquet_file::{self, Finished, PartFile},
     progress::Counters,
 };
@@ -99,8 +99,8 @@ pub struct TableWriter {
     props: WriterProperties,
     next_seq: u64,
     file: Option<OpenFile>,
-    buffer: Vec<SyscallEvent>,
-    held_back: Vec<SyscallEvent>,
+    buffer: Vec<Call>,
+    held_back: Vec<Call>,
     /// When the first row of the current file arrived, buffered or written: the rotation
     /// clock starts there, so rows never wait in memory longer than `max_age`.
     interval_started: Option<Instant>,
@@ -155,15 +155,15 @@ impl TableWriter {
 
     /// Appends events sorted by entry time. Events entered before what the open file already
     /// holds are held back for the next file.
-    pub fn append(&mut self, sorted: Vec<SyscallEvent>) -> Result<(), WriterError> {
+    pub fn append(&mut self, sorted: Vec<Call>) -> Result<(), WriterError> {
         for e in sorted {
             let last = match &self.file {
                 Some(f) => f
                     .last_enter_ns
-                    .max(self.buffer.last().map_or(0, |b| b.enter_ns)),
-                None => self.buffer.last().map_or(0, |b| b.enter_ns),
+                    .max(self.buffer.last().map_or(0, Call::enter_ns)),
+                None => self.buffer.last().map_or(0, Call::enter_ns),
             };
-            if e.enter_ns < last {
+            if e.enter_ns() < last {
                 self.held_back.push(e);
                 continue;
             }
@@ -191,7 +191,7 @@ impl TableWriter {
 
     /// Closes the open file if it is due, and returns the events held back for the next
     /// file, which the caller sorts in with what comes next.
-    pub fn rotate_if_due(&mut self) -> Result<Vec<SyscallEvent>, WriterError> {
+    pub fn rotate_if_due(&mut self) -> Result<Vec<Call>, WriterError> {
         // Hand buffered rows to the Parquet writer, so that its size estimate covers them.
         if self.rotation.max_total_bytes.is_some() {
             self.flush_buffer()?;
@@ -218,7 +218,7 @@ impl TableWriter {
         while !self.held_back.is_empty() {
             self.close_file()?;
             let mut held = std::mem::take(&mut self.held_back);
-            held.sort_by_key(|e| e.enter_ns);
+            held.sort_by_key(Call::enter_ns);
             self.append(held)?;
         }
         self.close_file()?;
@@ -231,7 +231,7 @@ impl TableWriter {
             return Ok(());
         }
         let batch = self.builder.build(&self.buffer)?;
-        let last_enter_ns = self.buffer.last().map_or(0, |e| e.enter_ns);
+        let last_enter_ns = self.buffer.last().map_or(0, Call::enter_ns);
         let rows = self.buffer.len() as u64;
         self.buffer.clear();
         let open = self.open_file()?;
@@ -319,7 +319,7 @@ mod tests {
     use tracepost_schema::SCHEMA_VERSION_KEY;
 
     use super::*;
-    use crate::{clock::WallClock, reorder::event};
+    use crate::{clock::WallClock, reorder::call};
 
     fn writer(dir: &Path, max_rows: u64) -> TableWriter {
         writer_with(dir, max_rows, None)
@@ -371,11 +371,11 @@ mod tests {
     fn late_rows_go_to_the_next_file_so_every_file_is_sorted() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = writer(dir.path(), 1_000_000);
-        w.append(vec![event(10, 1), event(20, 1), event(30, 1)])
+        w.append(vec![call(10, 1), call(20, 1), call(30, 1)])
             .unwrap();
         w.flush_buffer().unwrap();
         // A call that blocked: entered at 15, arrived after 30 was written.
-        w.append(vec![event(15, 2), event(40, 1)]).unwrap();
+        w.append(vec![call(15, 2), call(40, 1)]).unwrap();
         let stats = w.finish().unwrap();
         assert_eq!(stats.rows, 5);
         assert_eq!(stats.files, 2);
@@ -390,7 +390,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let mut w = writer(dir.path(), 1_000_000);
-        w.append((0..1000).map(|i| event(i, 1)).collect()).unwrap();
+        w.append((0..1000).map(|i| call(i, 1)).collect()).unwrap();
         let stats = w.finish().unwrap();
         let files = parquet_files(dir.path());
         assert_eq!(files, vec![dir.path().join("part-000001.parquet")]);
@@ -426,7 +426,7 @@ mod tests {
         )
         .unwrap();
         // Far fewer rows than a batch: without the age bound they would stay buffered.
-        w.append(vec![event(1, 1), event(2, 1)]).unwrap();
+        w.append(vec![call(1, 1), call(2, 1)]).unwrap();
         assert!(w.rotate_if_due().unwrap().is_empty());
         assert!(parquet_files(dir.path()).is_empty());
         std::thread::sleep(Duration::from_millis(30));
@@ -444,9 +444,9 @@ mod tests {
         let mut w = writer_with(dir.path(), 1000, Some(40_000));
         for chunk in 0..20u64 {
             let events = (chunk * 1000..(chunk + 1) * 1000)
-                .map(|i| event(i * 7919 % 100_003 + chunk * 100_003, 1));
+                .map(|i| call(i * 7919 % 100_003 + chunk * 100_003, 1));
             let mut events: Vec<_> = events.collect();
-            events.sort_by_key(|e| e.enter_ns);
+            events.sort_by_key(Call::enter_ns);
             w.append(events).unwrap();
             w.flush_buffer().unwrap();
             w.rotate_if_due().unwrap();
@@ -476,7 +476,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = writer_with(dir.path(), 1_000_000, Some(64 * 1024));
         let events: Vec<_> = (0..200_000u64)
-            .map(|i| event(i * 1000 + i * 7919 % 1000, (i % 50) as u32))
+            .map(|i| call(i * 1000 + i * 7919 % 1000, (i % 50) as u32))
             .collect();
         w.append(events).unwrap();
         w.rotate_if_due().unwrap();
@@ -496,10 +496,10 @@ mod tests {
     fn a_restarted_recorder_numbers_after_and_bounds_with_earlier_files() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = writer(dir.path(), 1_000_000);
-        w.append((0..1000).map(|i| event(i, 1)).collect()).unwrap();
+        w.append((0..1000).map(|i| call(i, 1)).collect()).unwrap();
         let first = w.finish().unwrap();
         let mut w = writer_with(dir.path(), 1_000_000, Some(first.bytes));
-        w.append((2000..3000).map(|i| event(i, 1)).collect())
+        w.append((2000..3000).map(|i| call(i, 1)).collect())
             .unwrap();
         let second = w.finish().unwrap();
         // The earlier file was deleted to make room, and is not counted as ours.
@@ -518,7 +518,7 @@ mod tests {
         for chunk in 0..5u64 {
             w.append(
                 (chunk * 100..(chunk + 1) * 100)
-                    .map(|i| event(i, 1))
+                    .map(|i| call(i, 1))
                     .collect(),
             )
             .unwrap();

@@ -23,7 +23,12 @@ pub const TABLE_KEY: &str = "tracepost.table";
 pub const FILE_EXTENSION: &str = "parquet";
 
 /// Every table of a capture, in the order a reader registers them.
-pub const TABLES: [&str; 3] = [syscalls::TABLE, aggregates::TABLE, capture::TABLE];
+pub const TABLES: [&str; 4] = [
+    syscalls::TABLE,
+    aggregates::TABLE,
+    processes::TABLE,
+    capture::TABLE,
+];
 
 /// Wall-clock timestamps are UTC so that captures from several hosts line up.
 pub fn ts_type() -> DataType {
@@ -36,6 +41,7 @@ pub fn schema_of(table: &str) -> Option<SchemaRef> {
         syscalls::TABLE => Some(syscalls::schema()),
         aggregates::TABLE => Some(aggregates::schema()),
         capture::TABLE => Some(capture::schema()),
+        processes::TABLE => Some(processes::schema()),
         _ => None,
     }
 }
@@ -66,6 +72,8 @@ pub mod aggregates {
     pub const BELOW_MIN_DURATION: &str = "below_min_duration";
     /// `reason`: the kernel's thread table was full, so the calls were not timed.
     pub const THREAD_TABLE_FULL: &str = "thread_table_full";
+    /// `reason`: the call succeeded, and `--failed` records only failures, by request.
+    pub const NOT_FAILED: &str = "not_failed";
 
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![
@@ -84,6 +92,49 @@ pub mod aggregates {
     });
 
     /// The Arrow schema of the `aggregates` table.
+    pub fn schema() -> SchemaRef {
+        SCHEMA.clone()
+    }
+}
+
+/// The `processes` table: one row per process seen, from /proc at attach and from the
+/// kernel's fork, exec and exit events during the capture.
+pub mod processes {
+    use super::*;
+
+    pub const TABLE: &str = "processes";
+
+    pub const PID: &str = "pid";
+    pub const PPID: &str = "ppid";
+    pub const COMM: &str = "comm";
+    pub const EXE: &str = "exe";
+    pub const CMDLINE: &str = "cmdline";
+    pub const UID: &str = "uid";
+    pub const CGROUP: &str = "cgroup";
+    pub const CONTAINER_ID: &str = "container_id";
+    pub const START_TS: &str = "start_ts";
+    pub const EXIT_TS: &str = "exit_ts";
+    pub const EXIT_CODE: &str = "exit_code";
+    pub const EXIT_SIGNAL: &str = "exit_signal";
+
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            Field::new(PID, DataType::Int32, false),
+            Field::new(PPID, DataType::Int32, true),
+            Field::new(COMM, DataType::Utf8, true),
+            Field::new(EXE, DataType::Utf8, true),
+            Field::new(CMDLINE, DataType::Utf8, true),
+            Field::new(UID, DataType::Int64, true),
+            Field::new(CGROUP, DataType::Utf8, true),
+            Field::new(CONTAINER_ID, DataType::Utf8, true),
+            Field::new(START_TS, ts_type(), true),
+            Field::new(EXIT_TS, ts_type(), true),
+            Field::new(EXIT_CODE, DataType::Int32, true),
+            Field::new(EXIT_SIGNAL, DataType::Int32, true),
+        ]))
+    });
+
+    /// The Arrow schema of the `processes` table.
     pub fn schema() -> SchemaRef {
         SCHEMA.clone()
     }
@@ -147,6 +198,15 @@ pub mod syscalls {
     pub const RET: &str = "ret";
     pub const ERRNO: &str = "errno";
     pub const ARGS: [&str; 6] = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"];
+    pub const PATH: &str = "path";
+    pub const PATH_TRUNCATED: &str = "path_truncated";
+    pub const ADDR: &str = "addr";
+    pub const FD: &str = "fd";
+    pub const FD_PATH: &str = "fd_path";
+    pub const BYTES: &str = "bytes";
+
+    /// Paths longer than this many bytes are cut, and `path_truncated` is true.
+    pub const PATH_MAX_BYTES: usize = 255;
 
     /// Timestamps are UTC wall-clock so that captures from several hosts line up.
     pub fn ts_type() -> DataType {
@@ -166,6 +226,14 @@ pub mod syscalls {
             Field::new(ERRNO, DataType::Utf8, true),
         ];
         fields.extend(ARGS.iter().map(|a| Field::new(*a, DataType::UInt64, false)));
+        fields.extend([
+            Field::new(PATH, DataType::Utf8, true),
+            Field::new(PATH_TRUNCATED, DataType::Boolean, true),
+            Field::new(ADDR, DataType::Utf8, true),
+            Field::new(FD, DataType::Int32, true),
+            Field::new(FD_PATH, DataType::Utf8, true),
+            Field::new(BYTES, DataType::Int64, true),
+        ]);
         Arc::new(Schema::new(fields))
     });
 
@@ -204,6 +272,12 @@ mod tests {
             ("arg3", "UInt64", false),
             ("arg4", "UInt64", false),
             ("arg5", "UInt64", false),
+            ("path", "Utf8", true),
+            ("path_truncated", "Boolean", true),
+            ("addr", "Utf8", true),
+            ("fd", "Int32", true),
+            ("fd_path", "Utf8", true),
+            ("bytes", "Int64", true),
         ];
         let want: Vec<(String, String, bool)> = want
             .iter()

@@ -11,6 +11,12 @@ pub const COMM_LEN: usize = 16;
 /// `SyscallEvent::flags`: the call never returned (exit, exit_group), so `ret` and
 /// `duration_ns` carry no meaning.
 pub const FLAG_NO_RETURN: u32 = 1;
+/// `SyscallEvent::flags`: sent only so that user space can follow fds; not a row (a filter
+/// leaves it out, and if it is detail-filtered it is already counted in the aggregates).
+pub const FLAG_CONTEXT_ONLY: u32 = 2;
+/// `SyscallEvent::flags`: the thread lost a call that changes fds since its last record
+/// (the ring was full), so what its process's fds refer to is no longer known.
+pub const FLAG_FD_STATE_LOST: u32 = 4;
 
 /// Marks a thread slot with no syscall in flight.
 pub const NO_SYSCALL: u32 = u32::MAX;
@@ -29,13 +35,18 @@ pub const UNKEYED_BELOW_MIN_DURATION: u32 = 3;
 /// Index into the `LOST` per-CPU array: thread-table-full calls the aggregates had no room
 /// for.
 pub const UNKEYED_THREAD_TABLE_FULL: u32 = 4;
+/// Index into the `LOST` per-CPU array: successful calls under `--failed` the aggregates
+/// had no room for.
+pub const UNKEYED_NOT_FAILED: u32 = 5;
 /// Number of counters in the `LOST` array.
-pub const LOST_COUNTERS: u32 = 5;
+pub const LOST_COUNTERS: u32 = 6;
 
 /// Why a call went into the aggregates instead of the ring: `AggregateKey::reason`.
 pub const REASON_RING_FULL: u8 = 1;
 pub const REASON_BELOW_MIN_DURATION: u8 = 2;
 pub const REASON_THREAD_TABLE_FULL: u8 = 3;
+/// `--failed` leaves out calls that succeeded.
+pub const REASON_NOT_FAILED: u8 = 4;
 
 /// `AggregateKey::errno` when the return value is unknown (the call was never paired).
 pub const ERRNO_UNKNOWN: u16 = u16::MAX;
@@ -91,6 +102,148 @@ pub struct SyscallEvent {
     pub comm: [u8; COMM_LEN],
 }
 
+/// Bytes of context a record can carry: a path, a socket address, a pair of fds.
+pub const EXTRA_LEN: usize = 256;
+
+/// `SyscallInfo::extra` and `DetailedEvent::extra_kind`: what context a syscall carries.
+pub const EXTRA_NONE: u8 = 0;
+/// A NUL-terminated pathname, read from user memory at entry from argument `arg`.
+pub const EXTRA_PATH: u8 = 1;
+/// A socket address passed in: argument `arg` points to it, argument `arg + 1` is its
+/// length. Read at entry.
+pub const EXTRA_SOCKADDR_IN: u8 = 2;
+/// A socket address returned (accept): argument `arg` points to it, argument `arg + 1` to
+/// its length. Read at exit.
+pub const EXTRA_SOCKADDR_OUT: u8 = 3;
+/// Two fds returned through argument `arg` (pipe, pipe2, socketpair). Read at exit.
+pub const EXTRA_FD_PAIR: u8 = 4;
+/// clone3's flags: the first 8 bytes of `struct clone_args` at argument `arg`.
+pub const EXTRA_CLONE_ARGS: u8 = 5;
+
+/// `DetailedEvent::extra_flags`: the string filled the buffer and was cut.
+pub const EXTRA_TRUNCATED: u32 = 1;
+/// `DetailedEvent::extra_flags`: user memory could not be read (paged out, bad pointer).
+pub const EXTRA_UNREADABLE: u32 = 2;
+
+/// Number of entries in the `SYSCALLS` array: x86_64 numbers are below this.
+pub const MAX_SYSCALL_NR: u32 = 1024;
+
+/// What the kernel does for one syscall number, set by the recorder before attaching.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallInfo {
+    /// 0 when `-e` leaves the syscall out: the call is not recorded or counted.
+    pub traced: u8,
+    /// `EXTRA_*`.
+    pub extra: u8,
+    /// The argument `extra` refers to.
+    pub arg: u8,
+    /// 1 for calls user space needs whatever the filters: those that create, copy or close
+    /// fds or change the cwd (to tell what every fd refers to), and exits (for exit codes).
+    /// When a filter leaves one out, it is sent with `FLAG_CONTEXT_ONLY` and never becomes a
+    /// row.
+    pub context: u8,
+}
+
+/// A `SyscallEvent` with context that only some calls have. Sent instead of the plain
+/// record when the syscall carries any, so the common record stays small.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DetailedEvent {
+    pub event: SyscallEvent,
+    /// `EXTRA_*`.
+    pub extra_kind: u32,
+    /// Bytes of `extra` that are valid (for a path, without its NUL).
+    pub extra_len: u32,
+    /// `EXTRA_TRUNCATED`, `EXTRA_UNREADABLE`.
+    pub extra_flags: u32,
+    pub _pad: u32,
+    pub extra: [u8; EXTRA_LEN],
+}
+
+/// `ProcessEvent::kind`: a process or thread was created (`task_newtask`, in the parent).
+pub const PROCESS_NEW: u32 = 1;
+/// `ProcessEvent::kind`: a process completed an execve.
+pub const PROCESS_EXEC: u32 = 2;
+/// `ProcessEvent::kind`: a thread exited; `group_dead` says whether it was the last one.
+pub const PROCESS_EXIT: u32 = 3;
+
+/// A process lifecycle event, for the `processes` table.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessEvent {
+    /// `bpf_ktime_get_ns()`.
+    pub ts_ns: u64,
+    /// `clone` flags for `PROCESS_NEW`.
+    pub clone_flags: u64,
+    /// The cgroup v2 id (the cgroup directory's inode number) of the current task.
+    pub cgroup_id: u64,
+    /// `PROCESS_*`.
+    pub kind: u32,
+    /// The current task's process and thread ids (for `PROCESS_NEW`, the parent's).
+    pub pid: u32,
+    pub tid: u32,
+    /// `PROCESS_NEW`: the new task's id.
+    pub child_tid: u32,
+    pub uid: u32,
+    /// `PROCESS_EXIT`: 1 when the whole process is gone.
+    pub group_dead: u32,
+    /// The current task's name (after an exec, the new one).
+    pub comm: [u8; COMM_LEN],
+    /// `PROCESS_EXEC`: bytes of `args` that are valid.
+    pub args_len: u32,
+    pub _pad: u32,
+    /// `PROCESS_EXEC`: the new program's arguments, each NUL-terminated, each cut to
+    /// `ARG_MAX_LEN - 1` bytes, as many as fit.
+    pub args: [u8; ARGS_LEN],
+}
+
+/// Bytes of arguments a `ProcessEvent` carries.
+pub const ARGS_LEN: usize = 384;
+/// Longest single argument kept, with its NUL.
+pub const ARG_MAX_LEN: usize = 128;
+/// Most arguments read.
+pub const MAX_ARGS: usize = 16;
+
+/// Scratch space for reading execve's arguments. Every read has a constant size at an
+/// offset masked to `EXEC_ARGS_MASK`, so the buffer holds the mask plus one more argument.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct ExecArgs {
+    pub len: u32,
+    pub _pad: u32,
+    pub data: [u8; EXEC_ARGS_MASK + 1 + ARG_MAX_LEN],
+}
+
+/// Offsets into `ExecArgs::data` are masked with this (a power of two minus one, at least
+/// `ARGS_LEN`) so that the verifier can bound them.
+pub const EXEC_ARGS_MASK: usize = 511;
+
+impl Default for ProcessEvent {
+    fn default() -> Self {
+        Self {
+            ts_ns: 0,
+            clone_flags: 0,
+            cgroup_id: 0,
+            kind: 0,
+            pid: 0,
+            tid: 0,
+            child_tid: 0,
+            uid: 0,
+            group_dead: 0,
+            comm: [0; COMM_LEN],
+            args_len: 0,
+            _pad: 0,
+            args: [0; ARGS_LEN],
+        }
+    }
+}
+
+// Records are told apart by size in the ring buffer.
+const _: () = assert!(size_of::<SyscallEvent>() != size_of::<DetailedEvent>());
+const _: () = assert!(size_of::<SyscallEvent>() != size_of::<ProcessEvent>());
+const _: () = assert!(size_of::<DetailedEvent>() != size_of::<ProcessEvent>());
+
 /// Per-thread state between sys_enter and sys_exit. The map entry's existence is also
 /// the filter: a thread without one is not traced.
 #[repr(C)]
@@ -100,8 +253,23 @@ pub struct ThreadSlot {
     pub args: [u64; 6],
     /// Syscall in flight, or `NO_SYSCALL`.
     pub nr: u32,
-    pub _pad: u32,
+    /// `SLOT_*`.
+    pub flags: u32,
+    /// `EXTRA_*` of the call in flight.
+    pub extra_kind: u32,
+    pub extra_len: u32,
+    pub extra_flags: u32,
+    /// `SyscallInfo` of the call in flight: `traced | context << 1`.
+    pub info: u32,
+    /// Context read at entry (a path, a socket address) for the exit to send.
+    pub extra: [u8; EXTRA_LEN],
 }
+
+/// `ThreadSlot::flags`: the thread is followed (its children inherit a slot) but its calls
+/// are not recorded: `--comm` or `--cgroup` leave it out.
+pub const SLOT_IGNORED: u32 = 1;
+/// `ThreadSlot::flags`: a call that changes fds was lost; the next record says so.
+pub const SLOT_FD_LOST: u32 = 2;
 
 impl ThreadSlot {
     /// A traced thread with no syscall in flight: its first exit is ignored, so a thread
@@ -110,7 +278,12 @@ impl ThreadSlot {
         enter_ns: 0,
         args: [0; 6],
         nr: NO_SYSCALL,
-        _pad: 0,
+        flags: 0,
+        extra_kind: 0,
+        extra_len: 0,
+        extra_flags: 0,
+        info: 0,
+        extra: [0; EXTRA_LEN],
     };
 }
 
@@ -121,5 +294,7 @@ unsafe impl aya::Pod for ThreadSlot {}
 unsafe impl aya::Pod for SyscallEvent {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for AggregateKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for SyscallInfo {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for AggregateValue {}

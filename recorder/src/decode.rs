@@ -1,0 +1,110 @@
+//! Context bytes from the kernel to text: paths, and socket addresses as people write them
+//! (`127.0.0.1:80`, `[::1]:443`, `/run/app.sock`, `@abstract`).
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use tracepost_common::{
+    DetailedEvent, EXTRA_FD_PAIR, EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT,
+    EXTRA_TRUNCATED, EXTRA_UNREADABLE,
+};
+
+const AF_UNIX: u16 = 1;
+const AF_INET: u16 = 2;
+const AF_INET6: u16 = 10;
+
+/// The context of one call, as the writer needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Extra {
+    Path { path: String, truncated: bool },
+    Addr(String),
+    FdPair(i32, i32),
+}
+
+/// What a detailed record carries; `None` when the kernel could not read it.
+pub fn extra(event: &DetailedEvent) -> Option<Extra> {
+    if event.extra_flags & EXTRA_UNREADABLE != 0 {
+        return None;
+    }
+    let len = (event.extra_len as usize).min(event.extra.len());
+    let bytes = &event.extra[..len];
+    match event.extra_kind as u8 {
+        EXTRA_PATH => Some(Extra::Path {
+            path: String::from_utf8_lossy(bytes).into_owned(),
+            truncated: event.extra_flags & EXTRA_TRUNCATED != 0,
+        }),
+        EXTRA_SOCKADDR_IN | EXTRA_SOCKADDR_OUT => sockaddr(bytes).map(Extra::Addr),
+        EXTRA_FD_PAIR if len >= 8 => {
+            let a = i32::from_ne_bytes(bytes[0..4].try_into().ok()?);
+            let b = i32::from_ne_bytes(bytes[4..8].try_into().ok()?);
+            Some(Extra::FdPair(a, b))
+        }
+        _ => None,
+    }
+}
+
+/// A `struct sockaddr` of the families people debug; `None` for others.
+pub fn sockaddr(bytes: &[u8]) -> Option<String> {
+    let family = u16::from_ne_bytes(bytes.get(0..2)?.try_into().ok()?);
+    match family {
+        AF_INET => {
+            let port = u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?);
+            let ip: [u8; 4] = bytes.get(4..8)?.try_into().ok()?;
+            Some(format!("{}:{port}", Ipv4Addr::from(ip)))
+        }
+        AF_INET6 => {
+            let port = u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?);
+            let ip: [u8; 16] = bytes.get(8..24)?.try_into().ok()?;
+            Some(format!("[{}]:{port}", Ipv6Addr::from(ip)))
+        }
+        AF_UNIX => {
+            let path = bytes.get(2..)?;
+            match path.first() {
+                // Unnamed (socketpair, or an unbound client).
+                None => Some("unix:unnamed".to_string()),
+                // Abstract: a leading NUL, then exactly the bytes given (no terminator).
+                Some(0) => {
+                    let name = &path[1..];
+                    let end = name.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+                    Some(format!("@{}", String::from_utf8_lossy(&name[..end])))
+                }
+                Some(_) => {
+                    let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+                    Some(String::from_utf8_lossy(&path[..end]).into_owned())
+                }
+            }
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inet(port: u16, ip: [u8; 4]) -> Vec<u8> {
+        let mut b = AF_INET.to_ne_bytes().to_vec();
+        b.extend(port.to_be_bytes());
+        b.extend(ip);
+        b.extend([0; 8]);
+        b
+    }
+
+    #[test]
+    fn addresses_read_as_people_write_them() {
+        assert_eq!(sockaddr(&inet(80, [127, 0, 0, 1])).unwrap(), "127.0.0.1:80");
+        let mut v6 = AF_INET6.to_ne_bytes().to_vec();
+        v6.extend(443u16.to_be_bytes());
+        v6.extend([0; 4]);
+        v6.extend(Ipv6Addr::LOCALHOST.octets());
+        v6.extend([0; 4]);
+        assert_eq!(sockaddr(&v6).unwrap(), "[::1]:443");
+        let mut unix = AF_UNIX.to_ne_bytes().to_vec();
+        unix.extend(b"/run/app.sock\0garbage");
+        assert_eq!(sockaddr(&unix).unwrap(), "/run/app.sock");
+        let mut abs = AF_UNIX.to_ne_bytes().to_vec();
+        abs.extend(b"\0name");
+        assert_eq!(sockaddr(&abs).unwrap(), "@name");
+        assert_eq!(sockaddr(&AF_UNIX.to_ne_bytes()).unwrap(), "unix:unnamed");
+        assert_eq!(sockaddr(&[16, 0, 1, 2]), None); // AF_NETLINK
+        assert_eq!(sockaddr(&[2]), None);
+    }
+}

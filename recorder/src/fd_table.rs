@@ -1,0 +1,568 @@
+//! What each fd refers to, followed through the capture: a /proc snapshot at attach, then
+//! every call that creates, copies or closes fds, and the process events that copy or
+//! share fd tables.
+//!
+//! Calls are observed in ring-buffer order, which is the order they returned in, so an
+//! fd's meaning is what it was when the call using it returned. Anything not known for
+//! certain is forgotten rather than guessed: an unknown fd reads as NULL, never as a
+//! confident wrong answer.
+use std::{collections::HashMap, fs, sync::Arc};
+
+use syscalls::Sysno;
+use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW};
+
+use crate::{call::Call, decode::Extra, names, process_event::ProcessUpdate};
+
+const AT_FDCWD: i32 = -100;
+const O_CLOEXEC: u64 = 0o2_000_000;
+const SOCK_CLOEXEC: u64 = O_CLOEXEC;
+const F_DUPFD: u64 = 0;
+const F_SETFD: u64 = 2;
+const F_DUPFD_CLOEXEC: u64 = 1030;
+const FD_CLOEXEC: u64 = 1;
+const CLOSE_RANGE_UNSHARE: u64 = 2;
+const CLOSE_RANGE_CLOEXEC: u64 = 4;
+const CLONE_FILES: u64 = 0x400;
+const EBADF: i64 = -9;
+const EINPROGRESS: i64 = -115;
+
+#[derive(Clone, Debug)]
+struct Entry {
+    path: Arc<str>,
+    /// `None` when the flags are not known: the entry is then dropped at execve.
+    cloexec: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Table {
+    fds: HashMap<i32, Entry>,
+    /// Processes sharing this table (CLONE_FILES).
+    users: usize,
+}
+
+/// One process's fds and working directory, as read from /proc.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub pid: u32,
+    pub fds: Vec<(i32, String, Option<bool>)>,
+    pub cwd: Option<String>,
+}
+
+/// Reads `/proc/PID/fd` and `/proc/PID/cwd`. A process that is gone yields what was read.
+pub fn snapshot(pid: u32) -> Snapshot {
+    let mut fds = Vec::new();
+    if let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) {
+        for entry in entries.flatten() {
+            let Some(fd) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let Ok(target) = fs::read_link(entry.path()) else {
+                continue;
+            };
+            let cloexec = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+                .ok()
+                .and_then(|info| {
+                    info.lines()
+                        .find_map(|l| l.strip_prefix("flags:"))
+                        .and_then(|f| u64::from_str_radix(f.trim(), 8).ok())
+                })
+                .map(|flags| flags & O_CLOEXEC != 0);
+            fds.push((fd, target.to_string_lossy().into_owned(), cloexec));
+        }
+    }
+    let cwd = fs::read_link(format!("/proc/{pid}/cwd"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned());
+    Snapshot { pid, fds, cwd }
+}
+
+#[derive(Default)]
+pub struct FdTracker {
+    /// Which table a process uses.
+    owner: HashMap<u32, u64>,
+    tables: HashMap<u64, Table>,
+    cwd: HashMap<u32, Arc<str>>,
+    next_id: u64,
+}
+
+fn sysno(nr: u32) -> Option<Sysno> {
+    Sysno::new(nr as usize)
+}
+
+impl FdTracker {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn apply_snapshot(&mut self, snap: &Snapshot) {
+        let table = self.table_mut(snap.pid);
+        table.fds.clear();
+        for (fd, path, cloexec) in &snap.fds {
+            table.fds.insert(
+                *fd,
+                Entry {
+                    path: path.as_str().into(),
+                    cloexec: *cloexec,
+                },
+            );
+        }
+        match &snap.cwd {
+            Some(cwd) => {
+                self.cwd.insert(snap.pid, cwd.as_str().into());
+            }
+            None => {
+                self.cwd.remove(&snap.pid);
+            }
+        }
+    }
+
+    /// The table of `pid`, created empty (nothing known) if it has none.
+    fn table_mut(&mut self, pid: u32) -> &mut Table {
+        let id = match self.owner.get(&pid) {
+            Some(id) => *id,
+            None => {
+                let id = self.next_id;
+                self.next_id += 1;
+                self.owner.insert(pid, id);
+                self.tables.insert(
+                    id,
+                    Table {
+                        fds: HashMap::new(),
+                        users: 1,
+                    },
+                );
+                id
+            }
+        };
+        self.tables.get_mut(&id).expect("owned tables exist")
+    }
+
+    fn get(&self, pid: u32, fd: i32) -> Option<&Entry> {
+        self.tables.get(self.owner.get(&pid)?)?.fds.get(&fd)
+    }
+
+    fn release(&mut self, pid: u32) {
+        if let Some(id) = self.owner.remove(&pid)
+            && let Some(t) = self.tables.get_mut(&id)
+        {
+            t.users -= 1;
+            if t.users == 0 {
+                self.tables.remove(&id);
+            }
+        }
+    }
+
+    /// Gives `pid` a private copy of the table it shares (execve, CLOSE_RANGE_UNSHARE).
+    fn unshare(&mut self, pid: u32) {
+        let Some(&id) = self.owner.get(&pid) else {
+            return;
+        };
+        if self.tables.get(&id).is_some_and(|t| t.users > 1) {
+            let fds = self.tables[&id].fds.clone();
+            self.release(pid);
+            self.table_mut(pid).fds = fds;
+        }
+    }
+
+    fn insert(&mut self, pid: u32, fd: i32, path: Option<Arc<str>>, cloexec: Option<bool>) {
+        let table = self.table_mut(pid);
+        match path {
+            Some(path) => {
+                table.fds.insert(fd, Entry { path, cloexec });
+            }
+            // A new fd whose meaning is unknown: whatever the number meant before is gone.
+            None => {
+                table.fds.remove(&fd);
+            }
+        }
+    }
+
+    /// Where a path argument points: absolute as given, relative to the cwd or to a
+    /// directory fd when those are known.
+    fn resolve(&self, pid: u32, dirfd: i32, path: &str) -> Option<Arc<str>> {
+        if path.starts_with('/') {
+            return Some(path.into());
+        }
+        let base: Arc<str> = if dirfd == AT_FDCWD {
+            self.cwd.get(&pid)?.clone()
+        } else {
+            let dir = self.get(pid, dirfd)?.path.clone();
+            if !dir.starts_with('/') {
+                return None;
+            }
+            dir
+        };
+        Some(if path.is_empty() {
+            base
+        } else if base.ends_with('/') {
+            format!("{base}{path}").into()
+        } else {
+            format!("{base}/{path}").into()
+        })
+    }
+
+    /// Sets `call.fd_path` from what its fd referred to, then applies the call's effect.
+    pub fn observe(&mut self, call: &mut Call, fd: Option<i32>) {
+        let e = call.event;
+        let pid = e.pid;
+        if e.flags & FLAG_FD_STATE_LOST != 0 {
+            // A call that changed fds was lost: nothing known about this process stands.
+            self.table_mut(pid).fds.clear();
+            self.cwd.remove(&pid);
+        }
+        if let Some(fd) = fd {
+            call.fd_path = self.get(pid, fd).map(|entry| entry.path.clone());
+        }
+        let Some(sysno) = sysno(e.nr) else { return };
+        let ret = e.ret;
+        let ok = names::errno_of(ret).is_none();
+        let a = e.args;
+        let path = match call.extra.as_deref() {
+            Some(Extra::Path {
+                path,
+                truncated: false,
+            }) => Some(path.as_str()),
+            _ => None,
+        };
+        let addr = match call.extra.as_deref() {
+            Some(Extra::Addr(addr)) => Some(addr.as_str()),
+            _ => None,
+        };
+        let new_fd = ret as i32;
+        use Sysno::*;
+        match sysno {
+            open | openat | openat2 | creat if ok => {
+                let (dirfd, flags) = match sysno {
+                    open => (AT_FDCWD, Some(a[1])),
+                    creat => (AT_FDCWD, Some(0)),
+                    openat => (a[0] as i32, Some(a[2])),
+                    // openat2's flags sit in a struct the kernel side does not read.
+                    _ => (a[0] as i32, None),
+                };
+                let resolved = path.and_then(|p| self.resolve(pid, dirfd, p));
+                self.insert(pid, new_fd, resolved, flags.map(|f| f & O_CLOEXEC != 0));
+            }
+            socket if ok => {
+                let family = match a[0] {
+                    1 => "unix".to_string(),
+                    2 => "inet".to_string(),
+                    10 => "inet6".to_string(),
+                    16 => "netlink".to_string(),
+                    other => other.to_string(),
+                };
+                let path = format!("socket:{family}").into();
+                self.insert(pid, new_fd, Some(path), Some(a[1] & SOCK_CLOEXEC != 0));
+            }
+            connect if ok || ret == EINPROGRESS => self.rename(pid, a[0] as i32, addr),
+            bind if ok => self.rename(pid, a[0] as i32, addr),
+            accept | accept4 if ok => {
+                let cloexec = sysno == accept4 && a[3] & SOCK_CLOEXEC != 0;
+                self.insert(pid, new_fd, addr.map(Into::into), Some(cloexec));
+            }
+            pipe | pipe2 | socketpair if ok => {
+                let (name, cloexec) = match sysno {
+                    pipe => ("pipe", false),
+                    pipe2 => ("pipe", a[1] & O_CLOEXEC != 0),
+                    _ => ("socket:unix-pair", a[1] & SOCK_CLOEXEC != 0),
+                };
+                if let Some(Extra::FdPair(r, w)) = call.extra.as_deref() {
+                    self.insert(pid, *r, Some(name.into()), Some(cloexec));
+                    self.insert(pid, *w, Some(name.into()), Some(cloexec));
+                } else {
+                    // The fds are unknown; nothing known about any number may stand.
+                    self.table_mut(pid).fds.clear();
+                }
+            }
+            dup if ok => self.copy(pid, a[0] as i32, new_fd, false),
+            dup2 if ok => self.copy(pid, a[0] as i32, new_fd, false),
+            dup3 if ok => self.copy(pid, a[0] as i32, new_fd, a[2] & O_CLOEXEC != 0),
+            fcntl if ok => match a[1] {
+                F_DUPFD => self.copy(pid, a[0] as i32, new_fd, false),
+                F_DUPFD_CLOEXEC => self.copy(pid, a[0] as i32, new_fd, true),
+                F_SETFD => {
+                    if let Some(entry) = self.table_mut(pid).fds.get_mut(&(a[0] as i32)) {
+                        entry.cloexec = Some(a[2] & FD_CLOEXEC != 0);
+                    }
+                }
+                _ => {}
+            },
+            // close releases the fd even when it reports an error, except for a bad fd.
+            close if ret != EBADF => {
+                self.table_mut(pid).fds.remove(&(a[0] as i32));
+            }
+            close_range if ok => {
+                let (first, last) = (a[0] as u32, a[1] as u32);
+                if a[2] & CLOSE_RANGE_UNSHARE != 0 {
+                    self.unshare(pid);
+                }
+                let table = self.table_mut(pid);
+                let in_range = |fd: &i32| *fd >= 0 && (first..=last).contains(&(*fd as u32));
+                if a[2] & CLOSE_RANGE_CLOEXEC != 0 {
+                    for (_, entry) in table.fds.iter_mut().filter(|(fd, _)| in_range(fd)) {
+                        entry.cloexec = Some(true);
+                    }
+                } else {
+                    table.fds.retain(|fd, _| !in_range(fd));
+                }
+            }
+            execve | execveat if ok => {
+                self.unshare(pid);
+                self.table_mut(pid)
+                    .fds
+                    .retain(|_, entry| entry.cloexec == Some(false));
+            }
+            chdir if ok => match path.and_then(|p| self.resolve(pid, AT_FDCWD, p)) {
+                Some(dir) => {
+                    self.cwd.insert(pid, dir);
+                }
+                None => {
+                    self.cwd.remove(&pid);
+                }
+            },
+            fchdir if ok => match self.get(pid, a[0] as i32).map(|e| e.path.clone()) {
+                Some(dir) if dir.starts_with('/') => {
+                    self.cwd.insert(pid, dir);
+                }
+                _ => {
+                    self.cwd.remove(&pid);
+                }
+            },
+            _ if ok && creates_anonymous_fd(sysno) => {
+                let name = anon_name(sysno).map(Into::into);
+                self.insert(pid, new_fd, name, None);
+            }
+            _ => {}
+        }
+    }
+
+    fn rename(&mut self, pid: u32, fd: i32, addr: Option<&str>) {
+        let table = self.table_mut(pid);
+        match (table.fds.get_mut(&fd), addr) {
+            (Some(entry), Some(addr)) => entry.path = addr.into(),
+            // A socket whose address could not be read no longer means what it did.
+            (Some(_), None) => {
+                table.fds.remove(&fd);
+            }
+            _ => {}
+        }
+    }
+
+    fn copy(&mut self, pid: u32, from: i32, to: i32, cloexec: bool) {
+        if from == to {
+            return;
+        }
+        let path = self.get(pid, from).map(|e| e.path.clone());
+        self.insert(pid, to, path, Some(cloexec));
+    }
+
+    /// A new process copies or shares its parent's table and working directory; an exited
+    /// one lets go of them.
+    pub fn on_process(&mut self, update: &ProcessUpdate) {
+        let ev = &update.event;
+        match ev.kind {
+            PROCESS_NEW => {
+                let child = ev.child_tid;
+                self.release(child);
+                if let Some(&id) = self.owner.get(&ev.pid) {
+                    if ev.clone_flags & CLONE_FILES != 0 {
+                        self.owner.insert(child, id);
+                        if let Some(t) = self.tables.get_mut(&id) {
+                            t.users += 1;
+                        }
+                    } else {
+                        let fds = self.tables[&id].fds.clone();
+                        self.table_mut(child).fds = fds;
+                    }
+                }
+                // CLONE_FS shares the cwd; a copy is right until either side changes it.
+                if let Some(cwd) = self.cwd.get(&ev.pid).cloned() {
+                    self.cwd.insert(child, cwd);
+                }
+            }
+            PROCESS_EXIT => {
+                self.release(ev.pid);
+                self.cwd.remove(&ev.pid);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Syscalls that return a new fd this module does not otherwise model.
+fn creates_anonymous_fd(s: Sysno) -> bool {
+    use Sysno::*;
+    matches!(
+        s,
+        epoll_create
+            | epoll_create1
+            | eventfd
+            | eventfd2
+            | timerfd_create
+            | signalfd
+            | signalfd4
+            | inotify_init
+            | inotify_init1
+            | fanotify_init
+            | memfd_create
+            | memfd_secret
+            | pidfd_open
+            | pidfd_getfd
+            | userfaultfd
+            | perf_event_open
+            | io_uring_setup
+            | open_by_handle_at
+            | open_tree
+            | fsopen
+            | fsmount
+            | fspick
+            | bpf
+            | landlock_create_ruleset
+            | mq_open
+    )
+}
+
+/// How /proc names the fds those calls create, where that name is certain.
+fn anon_name(s: Sysno) -> Option<&'static str> {
+    use Sysno::*;
+    Some(match s {
+        epoll_create | epoll_create1 => "anon_inode:[eventpoll]",
+        eventfd | eventfd2 => "anon_inode:[eventfd]",
+        timerfd_create => "anon_inode:[timerfd]",
+        inotify_init | inotify_init1 => "anon_inode:inotify",
+        pidfd_open => "anon_inode:[pidfd]",
+        io_uring_setup => "anon_inode:[io_uring]",
+        perf_event_open => "anon_inode:[perf_event]",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use tracepost_common::ProcessEvent;
+
+    use super::*;
+    use crate::reorder::event;
+
+    fn call(pid: u32, nr: Sysno, args: [u64; 6], ret: i64, extra: Option<Extra>) -> Call {
+        let mut e = event(1, pid);
+        e.pid = pid;
+        e.nr = nr.id() as u32;
+        e.args = args;
+        e.ret = ret;
+        Call {
+            event: e,
+            extra: extra.map(Box::new),
+            fd_path: None,
+        }
+    }
+
+    fn path(p: &str) -> Option<Extra> {
+        Some(Extra::Path {
+            path: p.into(),
+            truncated: false,
+        })
+    }
+
+    fn fd_path(t: &mut FdTracker, pid: u32, fd: i32) -> Option<String> {
+        let mut c = call(pid, Sysno::read, [fd as u64, 0, 0, 0, 0, 0], 0, None);
+        t.observe(&mut c, Some(fd));
+        c.fd_path.map(|p| p.to_string())
+    }
+
+    fn new_process(parent: u32, child: u32, flags: u64) -> ProcessUpdate {
+        ProcessUpdate {
+            event: ProcessEvent {
+                clone_flags: flags,
+                kind: PROCESS_NEW,
+                pid: parent,
+                tid: parent,
+                child_tid: child,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn opens_dups_and_closes_are_followed() {
+        let mut t = FdTracker::new();
+        t.apply_snapshot(&Snapshot {
+            pid: 7,
+            fds: vec![(0, "/dev/null".into(), Some(false))],
+            cwd: Some("/srv".into()),
+        });
+        assert_eq!(fd_path(&mut t, 7, 0).as_deref(), Some("/dev/null"));
+        let mut open = call(
+            7,
+            Sysno::openat,
+            [AT_FDCWD as u64, 0, 0, 0, 0, 0],
+            3,
+            path("data/x"),
+        );
+        t.observe(&mut open, None);
+        assert_eq!(fd_path(&mut t, 7, 3).as_deref(), Some("/srv/data/x"));
+        t.observe(&mut call(7, Sysno::dup2, [3, 9, 0, 0, 0, 0], 9, None), None);
+        assert_eq!(fd_path(&mut t, 7, 9).as_deref(), Some("/srv/data/x"));
+        let mut close = call(7, Sysno::close, [3, 0, 0, 0, 0, 0], 0, None);
+        t.observe(&mut close, Some(3));
+        assert_eq!(
+            close.fd_path.as_deref(),
+            Some("/srv/data/x"),
+            "what was closed"
+        );
+        assert_eq!(fd_path(&mut t, 7, 3), None);
+        // An fd the snapshot did not have is unknown, not guessed.
+        assert_eq!(fd_path(&mut t, 7, 4), None);
+        assert_eq!(fd_path(&mut t, 8, 0), None);
+    }
+
+    #[test]
+    fn sockets_take_their_peer_and_pipes_their_kind() {
+        let mut t = FdTracker::new();
+        t.observe(
+            &mut call(1, Sysno::socket, [2, 1, 0, 0, 0, 0], 5, None),
+            None,
+        );
+        assert_eq!(fd_path(&mut t, 1, 5).as_deref(), Some("socket:inet"));
+        let peer = Some(Extra::Addr("127.0.0.1:80".into()));
+        t.observe(
+            &mut call(1, Sysno::connect, [5, 0, 16, 0, 0, 0], 0, peer),
+            Some(5),
+        );
+        assert_eq!(fd_path(&mut t, 1, 5).as_deref(), Some("127.0.0.1:80"));
+        let pair = Some(Extra::FdPair(6, 7));
+        t.observe(
+            &mut call(1, Sysno::pipe2, [0, O_CLOEXEC, 0, 0, 0, 0], 0, pair),
+            None,
+        );
+        assert_eq!(fd_path(&mut t, 1, 7).as_deref(), Some("pipe"));
+        // At execve the close-on-exec pipe goes; the socket stays.
+        t.observe(
+            &mut call(1, Sysno::execve, [0; 6], 0, path("/bin/true")),
+            None,
+        );
+        assert_eq!(fd_path(&mut t, 1, 6), None);
+        assert_eq!(fd_path(&mut t, 1, 5).as_deref(), Some("127.0.0.1:80"));
+    }
+
+    #[test]
+    fn fork_copies_and_clone_files_shares() {
+        let mut t = FdTracker::new();
+        t.observe(
+            &mut call(1, Sysno::open, [0, 0, 0, 0, 0, 0], 3, path("/a")),
+            None,
+        );
+        t.on_process(&new_process(1, 2, 0));
+        t.on_process(&new_process(1, 3, CLONE_FILES));
+        t.observe(
+            &mut call(1, Sysno::close, [3, 0, 0, 0, 0, 0], 0, None),
+            Some(3),
+        );
+        assert_eq!(fd_path(&mut t, 2, 3).as_deref(), Some("/a"), "a copy");
+        assert_eq!(fd_path(&mut t, 3, 3), None, "shared, so closed too");
+    }
+}

@@ -1,0 +1,267 @@
+//! The `processes` table: one row per process, kept up to date from process events and from
+//! the calls that say more (exit_group's code, execve's path). A row is written once the
+//! process has exited, or when the capture stops.
+use std::{collections::HashMap, sync::Arc};
+
+use arrow_array::{
+    ArrayRef, RecordBatch,
+    builder::{Int32Builder, Int64Builder, StringBuilder, TimestampNanosecondBuilder},
+};
+use arrow_schema::ArrowError;
+use syscalls::Sysno;
+use tracepost_common::{FLAG_NO_RETURN, PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW};
+use tracepost_schema::processes;
+
+use crate::{
+    call::Call,
+    clock::WallClock,
+    decode::Extra,
+    process_event::{self, ProcessUpdate},
+};
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessRow {
+    pub pid: u32,
+    pub ppid: Option<u32>,
+    pub comm: Option<String>,
+    pub exe: Option<String>,
+    pub cmdline: Option<String>,
+    pub uid: Option<u32>,
+    pub cgroup: Option<String>,
+    /// Wall-clock nanoseconds.
+    pub start_ns: Option<i64>,
+    pub exit_ns: Option<i64>,
+    pub exit_code: Option<i32>,
+    pub exit_signal: Option<i32>,
+}
+
+impl ProcessRow {
+    /// A process that exists now, from /proc.
+    pub fn from_proc(pid: u32) -> Option<Self> {
+        let stat = process_event::stat(pid)?;
+        Some(Self {
+            pid,
+            ppid: Some(stat.ppid),
+            comm: Some(stat.comm),
+            exe: process_event::exe(pid),
+            cmdline: process_event::cmdline(pid),
+            uid: process_event::uid(pid),
+            cgroup: process_event::cgroup(pid),
+            start_ns: process_event::start_wall_ns(stat.start_ticks),
+            ..Default::default()
+        })
+    }
+}
+
+fn comm_string(comm: &[u8]) -> String {
+    let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
+    String::from_utf8_lossy(&comm[..len]).into_owned()
+}
+
+pub struct ProcessTable {
+    clock: WallClock,
+    live: HashMap<u32, ProcessRow>,
+    exited: Vec<ProcessRow>,
+}
+
+impl ProcessTable {
+    pub fn new(clock: WallClock) -> Self {
+        Self {
+            clock,
+            live: HashMap::new(),
+            exited: Vec::new(),
+        }
+    }
+
+    pub fn add(&mut self, row: ProcessRow) {
+        self.live.insert(row.pid, row);
+    }
+
+    pub fn on_update(&mut self, u: &ProcessUpdate) {
+        let ev = &u.event;
+        let ts = self.clock.to_wall_ns(ev.ts_ns);
+        match ev.kind {
+            PROCESS_NEW => {
+                // A child starts as a copy of its parent: same program, user and cgroup.
+                let parent = self.live.get(&ev.pid).cloned().unwrap_or_default();
+                let row = ProcessRow {
+                    pid: ev.child_tid,
+                    ppid: Some(ev.pid),
+                    comm: Some(comm_string(&ev.comm)),
+                    exe: parent.exe,
+                    cmdline: parent.cmdline,
+                    uid: Some(ev.uid),
+                    cgroup: u.cgroup.clone().or(parent.cgroup),
+                    start_ns: Some(ts),
+                    ..Default::default()
+                };
+                self.live.insert(row.pid, row);
+            }
+            PROCESS_EXEC => {
+                let row = self.live.entry(ev.pid).or_insert_with(|| ProcessRow {
+                    pid: ev.pid,
+                    ..Default::default()
+                });
+                row.comm = Some(comm_string(&ev.comm));
+                row.uid = Some(ev.uid);
+                // What /proc said now, or nothing: the old program's are wrong after exec.
+                row.exe = u.exe.clone();
+                row.cmdline = u.cmdline.clone();
+                if u.cgroup.is_some() {
+                    row.cgroup = u.cgroup.clone();
+                }
+            }
+            PROCESS_EXIT => {
+                let mut row = self.live.remove(&ev.pid).unwrap_or(ProcessRow {
+                    pid: ev.pid,
+                    comm: Some(comm_string(&ev.comm)),
+                    ..Default::default()
+                });
+                row.exit_ns = Some(ts);
+                if let Some(status) = u.wait_status {
+                    // The wait(2) status: a code in bits 8-15, or a signal in bits 0-6.
+                    match status & 0x7f {
+                        0 => row.exit_code = Some((status >> 8) & 0xff),
+                        sig => {
+                            row.exit_signal = Some(sig);
+                            row.exit_code = None;
+                        }
+                    }
+                }
+                self.exited.push(row);
+            }
+            _ => {}
+        }
+    }
+
+    /// Learns from calls what the events cannot say.
+    pub fn observe_call(&mut self, call: &Call) {
+        let e = &call.event;
+        if e.flags & FLAG_NO_RETURN != 0 && e.nr == Sysno::exit_group.id() as u32 {
+            if let Some(row) = self.live.get_mut(&e.pid) {
+                row.exit_code = Some((e.args[0] & 0xff) as i32);
+            }
+        } else if (e.nr == Sysno::execve.id() as u32 || e.nr == Sysno::execveat.id() as u32)
+            && e.ret == 0
+            && let (Some(row), Some(Extra::Path { path, .. })) =
+                (self.live.get_mut(&e.pid), call.extra.as_deref())
+            // /proc could not tell (the process was gone): the file it asked for, resolved
+            // as /proc would have.
+            && row.exe.is_none()
+            && path.starts_with('/')
+        {
+            let resolved = std::fs::canonicalize(path)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| path.clone());
+            row.exe = Some(resolved);
+        }
+    }
+
+    pub fn take_exited(&mut self) -> Vec<ProcessRow> {
+        std::mem::take(&mut self.exited)
+    }
+
+    /// Everything, exited or not: the capture is stopping.
+    pub fn take_all(&mut self) -> Vec<ProcessRow> {
+        let mut rows = self.take_exited();
+        let mut live: Vec<ProcessRow> = self.live.drain().map(|(_, r)| r).collect();
+        live.sort_by_key(|r| r.pid);
+        rows.extend(live);
+        rows
+    }
+}
+
+pub fn batch(rows: &[ProcessRow]) -> Result<RecordBatch, ArrowError> {
+    let n = rows.len();
+    let mut pid = Int32Builder::with_capacity(n);
+    let mut ppid = Int32Builder::with_capacity(n);
+    let mut comm = StringBuilder::new();
+    let mut exe = StringBuilder::new();
+    let mut cmdline = StringBuilder::new();
+    let mut uid = Int64Builder::with_capacity(n);
+    let mut cgroup = StringBuilder::new();
+    let mut container = StringBuilder::new();
+    let mut start = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut exit = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut code = Int32Builder::with_capacity(n);
+    let mut signal = Int32Builder::with_capacity(n);
+    for r in rows {
+        pid.append_value(r.pid as i32);
+        ppid.append_option(r.ppid.map(|p| p as i32));
+        comm.append_option(r.comm.as_deref());
+        exe.append_option(r.exe.as_deref());
+        cmdline.append_option(r.cmdline.as_deref());
+        uid.append_option(r.uid.map(i64::from));
+        cgroup.append_option(r.cgroup.as_deref());
+        container.append_option(r.cgroup.as_deref().and_then(process_event::container_id));
+        start.append_option(r.start_ns);
+        exit.append_option(r.exit_ns);
+        code.append_option(r.exit_code);
+        signal.append_option(r.exit_signal);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(pid.finish()),
+        Arc::new(ppid.finish()),
+        Arc::new(comm.finish()),
+        Arc::new(exe.finish()),
+        Arc::new(cmdline.finish()),
+        Arc::new(uid.finish()),
+        Arc::new(cgroup.finish()),
+        Arc::new(container.finish()),
+        Arc::new(start.finish()),
+        Arc::new(exit.finish()),
+        Arc::new(code.finish()),
+        Arc::new(signal.finish()),
+    ];
+    RecordBatch::try_new(processes::schema(), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use tracepost_common::ProcessEvent;
+
+    use super::*;
+
+    fn update(kind: u32, pid: u32, child: u32) -> ProcessUpdate {
+        ProcessUpdate {
+            event: ProcessEvent {
+                kind,
+                pid,
+                tid: pid,
+                child_tid: child,
+                comm: *b"sh\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+                ts_ns: 100,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn lineage_exec_and_exit_make_one_row() {
+        let mut t = ProcessTable::new(WallClock::with_offset(1000));
+        t.add(ProcessRow {
+            pid: 10,
+            exe: Some("/bin/sh".into()),
+            ..Default::default()
+        });
+        t.on_update(&update(PROCESS_NEW, 10, 11));
+        let mut exec = update(PROCESS_EXEC, 11, 0);
+        exec.event.comm = *b"cat\0\0\0\0\0\0\0\0\0\0\0\0\0";
+        t.on_update(&exec);
+        let mut exit = update(PROCESS_EXIT, 11, 0);
+        exit.wait_status = Some(9); // SIGKILL
+        t.on_update(&exit);
+        let rows = t.take_exited();
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!((r.pid, r.ppid), (11, Some(10)));
+        assert_eq!(r.comm.as_deref(), Some("cat"));
+        assert_eq!(r.exe, None, "not the parent's program after exec");
+        assert_eq!((r.exit_code, r.exit_signal), (None, Some(9)));
+        assert_eq!((r.start_ns, r.exit_ns), (Some(1100), Some(1100)));
+        let rest = t.take_all();
+        assert_eq!(rest.iter().map(|r| r.pid).collect::<Vec<_>>(), vec![10]);
+        assert_eq!(batch(&rest).unwrap().num_rows(), 1);
+    }
+}

@@ -1,0 +1,487 @@
+//! What each syscall's arguments mean, as far as the recorder needs it: which argument is a
+//! path, a socket address or an fd, which calls move bytes, and strace's classes for `-e`.
+//!
+//! Numbers come from the `syscalls` crate; the meanings are the kernel's ABI, which no crate
+//! tabulates.
+use std::collections::BTreeSet;
+
+use syscalls::Sysno;
+use tracepost_common::{
+    EXTRA_FD_PAIR, EXTRA_NONE, EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT, MAX_SYSCALL_NR,
+    SyscallInfo,
+};
+
+use Sysno::*;
+
+/// Syscalls whose argument N is a pathname, read at entry. For rename and link the source;
+/// for symlink the link being created.
+const PATH_ARGS: &[(Sysno, u8)] = &[
+    (open, 0),
+    (openat, 1),
+    (openat2, 1),
+    (creat, 0),
+    (stat, 0),
+    (lstat, 0),
+    (newfstatat, 1),
+    (statx, 1),
+    (statfs, 0),
+    (access, 0),
+    (faccessat, 1),
+    (faccessat2, 1),
+    (mkdir, 0),
+    (mkdirat, 1),
+    (mknod, 0),
+    (mknodat, 1),
+    (rmdir, 0),
+    (unlink, 0),
+    (unlinkat, 1),
+    (rename, 0),
+    (renameat, 1),
+    (renameat2, 1),
+    (link, 0),
+    (linkat, 1),
+    (symlink, 1),
+    (symlinkat, 2),
+    (readlink, 0),
+    (readlinkat, 1),
+    (chdir, 0),
+    (chroot, 0),
+    (chmod, 0),
+    (fchmodat, 1),
+    (chown, 0),
+    (lchown, 0),
+    (fchownat, 1),
+    (truncate, 0),
+    (utime, 0),
+    (utimes, 0),
+    (utimensat, 1),
+    (futimesat, 1),
+    (execve, 0),
+    (execveat, 1),
+    (getxattr, 0),
+    (lgetxattr, 0),
+    (setxattr, 0),
+    (lsetxattr, 0),
+    (listxattr, 0),
+    (llistxattr, 0),
+    (removexattr, 0),
+    (lremovexattr, 0),
+    (inotify_add_watch, 1),
+    (fanotify_mark, 4),
+    (name_to_handle_at, 1),
+    (mount, 1),
+    (umount2, 0),
+    (swapon, 0),
+    (swapoff, 0),
+    (acct, 0),
+    (uselib, 0),
+    (pivot_root, 0),
+];
+
+/// Socket addresses passed in (argument N, length in N + 1), read at entry.
+const SOCKADDR_IN_ARGS: &[(Sysno, u8)] = &[(connect, 1), (bind, 1), (sendto, 4)];
+/// Socket addresses returned (argument N, pointer to the length in N + 1), read at exit.
+const SOCKADDR_OUT_ARGS: &[(Sysno, u8)] = &[(accept, 1), (accept4, 1)];
+/// Two fds returned through argument N.
+const FD_PAIR_ARGS: &[(Sysno, u8)] = &[(pipe, 0), (pipe2, 0), (socketpair, 3)];
+
+/// Syscalls whose first argument is an open file descriptor.
+const FD_ARG0: &[Sysno] = &[
+    read,
+    write,
+    pread64,
+    pwrite64,
+    readv,
+    writev,
+    preadv,
+    pwritev,
+    preadv2,
+    pwritev2,
+    close,
+    fstat,
+    fstatfs,
+    lseek,
+    ioctl,
+    fcntl,
+    flock,
+    fsync,
+    fdatasync,
+    sync_file_range,
+    ftruncate,
+    fallocate,
+    fadvise64,
+    fchmod,
+    fchown,
+    fchdir,
+    getdents,
+    getdents64,
+    fgetxattr,
+    fsetxattr,
+    flistxattr,
+    fremovexattr,
+    dup,
+    dup2,
+    dup3,
+    connect,
+    accept,
+    accept4,
+    bind,
+    listen,
+    shutdown,
+    getsockname,
+    getpeername,
+    getsockopt,
+    setsockopt,
+    sendto,
+    recvfrom,
+    sendmsg,
+    recvmsg,
+    sendmmsg,
+    recvmmsg,
+    readahead,
+    syncfs,
+    inotify_rm_watch,
+    epoll_wait,
+    epoll_pwait,
+    epoll_pwait2,
+    epoll_ctl,
+    splice,
+    tee,
+    vmsplice,
+    copy_file_range,
+    timerfd_settime,
+    timerfd_gettime,
+    signalfd4,
+];
+
+/// Syscalls whose return value, when not an error, is a count of bytes moved.
+const BYTES_RETURNED: &[Sysno] = &[
+    read,
+    write,
+    pread64,
+    pwrite64,
+    readv,
+    writev,
+    preadv,
+    pwritev,
+    preadv2,
+    pwritev2,
+    sendto,
+    recvfrom,
+    sendmsg,
+    recvmsg,
+    sendfile,
+    copy_file_range,
+    splice,
+    tee,
+    vmsplice,
+];
+
+/// Calls user space needs whatever the filters: those that create, copy or close fds or
+/// change the working directory (to say what an fd refers to), and exits (exit codes).
+const CONTEXT_CALLS: &[Sysno] = &[
+    exit,
+    exit_group,
+    open,
+    openat,
+    openat2,
+    creat,
+    socket,
+    connect,
+    bind,
+    accept,
+    accept4,
+    pipe,
+    pipe2,
+    socketpair,
+    dup,
+    dup2,
+    dup3,
+    fcntl,
+    close,
+    close_range,
+    execve,
+    execveat,
+    chdir,
+    fchdir,
+    epoll_create,
+    epoll_create1,
+    eventfd,
+    eventfd2,
+    timerfd_create,
+    signalfd,
+    signalfd4,
+    inotify_init,
+    inotify_init1,
+    fanotify_init,
+    memfd_create,
+    memfd_secret,
+    pidfd_open,
+    pidfd_getfd,
+    userfaultfd,
+    perf_event_open,
+    io_uring_setup,
+    open_by_handle_at,
+    open_tree,
+    fsopen,
+    fsmount,
+    fspick,
+    bpf,
+    landlock_create_ruleset,
+    mq_open,
+];
+
+/// strace's `%network`.
+const NETWORK: &[Sysno] = &[
+    socket,
+    socketpair,
+    bind,
+    listen,
+    connect,
+    accept,
+    accept4,
+    getsockname,
+    getpeername,
+    getsockopt,
+    setsockopt,
+    sendto,
+    recvfrom,
+    sendmsg,
+    recvmsg,
+    sendmmsg,
+    recvmmsg,
+    shutdown,
+];
+/// strace's `%process`.
+const PROCESS: &[Sysno] = &[
+    fork,
+    vfork,
+    clone,
+    clone3,
+    execve,
+    execveat,
+    exit,
+    exit_group,
+    wait4,
+    waitid,
+    kill,
+    tkill,
+    tgkill,
+    rt_sigqueueinfo,
+    rt_tgsigqueueinfo,
+    pidfd_open,
+    pidfd_send_signal,
+    unshare,
+    setns,
+];
+/// strace's `%memory`.
+const MEMORY: &[Sysno] = &[
+    brk,
+    mmap,
+    munmap,
+    mremap,
+    mprotect,
+    madvise,
+    mlock,
+    mlock2,
+    munlock,
+    mlockall,
+    munlockall,
+    msync,
+    mincore,
+    remap_file_pages,
+    mbind,
+    set_mempolicy,
+    get_mempolicy,
+    migrate_pages,
+    move_pages,
+    pkey_mprotect,
+    process_madvise,
+    memfd_create,
+];
+/// strace's `%signal`.
+const SIGNAL: &[Sysno] = &[
+    kill,
+    tkill,
+    tgkill,
+    pause,
+    rt_sigaction,
+    rt_sigprocmask,
+    rt_sigpending,
+    rt_sigsuspend,
+    rt_sigtimedwait,
+    rt_sigqueueinfo,
+    rt_tgsigqueueinfo,
+    rt_sigreturn,
+    sigaltstack,
+    signalfd,
+    signalfd4,
+    pidfd_send_signal,
+];
+/// strace's `%ipc`.
+const IPC: &[Sysno] = &[
+    shmget, shmat, shmdt, shmctl, semget, semop, semtimedop, semctl, msgget, msgsnd, msgrcv, msgctl,
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyscallListError {
+    #[error(
+        "-e: unknown syscall or class `{0}` (classes: %file %network %process %memory %signal %ipc)"
+    )]
+    Unknown(String),
+    #[error("-e: the list is empty")]
+    Empty,
+}
+
+/// The syscalls a `-e` list names: `openat,read,%network`.
+pub fn parse_list(list: &str) -> Result<BTreeSet<u32>, SyscallListError> {
+    let mut out = BTreeSet::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let class: Option<Vec<Sysno>> = match item {
+            "%file" => Some(PATH_ARGS.iter().map(|(s, _)| *s).collect()),
+            "%network" | "%net" => Some(NETWORK.to_vec()),
+            "%process" => Some(PROCESS.to_vec()),
+            "%memory" => Some(MEMORY.to_vec()),
+            "%signal" => Some(SIGNAL.to_vec()),
+            "%ipc" => Some(IPC.to_vec()),
+            _ => None,
+        };
+        match class {
+            Some(members) => out.extend(members.iter().map(|s| s.id() as u32)),
+            None => {
+                let sysno: Sysno = item
+                    .parse()
+                    .map_err(|_| SyscallListError::Unknown(item.to_string()))?;
+                out.insert(sysno.id() as u32);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(SyscallListError::Empty);
+    }
+    Ok(out)
+}
+
+/// The kernel's per-number table: `traced` from the `-e` list (all when `None`), and the
+/// context each syscall carries.
+pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
+    let mut table = vec![
+        SyscallInfo {
+            traced: 1,
+            extra: EXTRA_NONE,
+            arg: 0,
+            context: 0,
+        };
+        MAX_SYSCALL_NR as usize
+    ];
+    if let Some(only) = only {
+        for (nr, info) in table.iter_mut().enumerate() {
+            info.traced = u8::from(only.contains(&(nr as u32)));
+        }
+    }
+    for s in CONTEXT_CALLS {
+        table[s.id() as usize].context = 1;
+    }
+    let kinds = [
+        (PATH_ARGS, EXTRA_PATH),
+        (SOCKADDR_IN_ARGS, EXTRA_SOCKADDR_IN),
+        (SOCKADDR_OUT_ARGS, EXTRA_SOCKADDR_OUT),
+        (FD_PAIR_ARGS, EXTRA_FD_PAIR),
+    ];
+    for (list, kind) in kinds {
+        for &(sysno, arg) in list {
+            let info = &mut table[sysno.id() as usize];
+            info.extra = kind;
+            info.arg = arg;
+        }
+    }
+    table
+}
+
+/// Per-number facts user space needs for every row, looked up by index.
+pub struct ArgTable {
+    fd_arg0: Vec<bool>,
+    bytes: Vec<bool>,
+}
+
+impl ArgTable {
+    pub fn new() -> Self {
+        let mut fd_arg0 = vec![false; MAX_SYSCALL_NR as usize];
+        let mut bytes = vec![false; MAX_SYSCALL_NR as usize];
+        for s in FD_ARG0 {
+            fd_arg0[s.id() as usize] = true;
+        }
+        for s in BYTES_RETURNED {
+            bytes[s.id() as usize] = true;
+        }
+        Self { fd_arg0, bytes }
+    }
+
+    /// The fd a call operates on, if it takes one. mmap's fd is -1 for anonymous memory.
+    pub fn fd(&self, nr: u32, args: &[u64; 6]) -> Option<i32> {
+        // sendfile(out_fd, in_fd, ...): the file read from is the interesting one.
+        if nr == sendfile.id() as u32 {
+            return Some(args[1] as i32);
+        }
+        if nr == mmap.id() as u32 {
+            let fd = args[4] as i32;
+            return (fd >= 0).then_some(fd);
+        }
+        let fd = args[0] as i32;
+        (self.fd_arg0.get(nr as usize).copied().unwrap_or(false) && fd >= 0).then_some(fd)
+    }
+
+    /// Bytes moved by a successful call that moves bytes.
+    pub fn bytes(&self, nr: u32, ret: i64) -> Option<i64> {
+        (self.bytes.get(nr as usize).copied().unwrap_or(false) && ret >= 0).then_some(ret)
+    }
+}
+
+impl Default for ArgTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_take_names_and_classes_and_name_the_unknown() {
+        let set = parse_list("openat,%network").unwrap();
+        assert!(set.contains(&(openat.id() as u32)));
+        assert!(set.contains(&(connect.id() as u32)));
+        assert!(!set.contains(&(read.id() as u32)));
+        let err = parse_list("openat,opne").unwrap_err();
+        assert!(err.to_string().contains("`opne`"), "{err}");
+        assert!(parse_list(" , ").is_err());
+    }
+
+    #[test]
+    fn the_kernel_table_marks_context_and_scope() {
+        let only = parse_list("%file").unwrap();
+        let table = kernel_table(Some(&only));
+        assert_eq!(table[openat.id() as usize].extra, EXTRA_PATH);
+        assert_eq!(table[openat.id() as usize].arg, 1);
+        assert_eq!(table[openat.id() as usize].traced, 1);
+        assert_eq!(table[read.id() as usize].traced, 0);
+        assert_eq!(table[accept4.id() as usize].extra, EXTRA_SOCKADDR_OUT);
+        assert!(kernel_table(None).iter().all(|i| i.traced == 1));
+        assert_eq!(table[close.id() as usize].context, 1);
+        assert_eq!(table[read.id() as usize].context, 0);
+    }
+
+    #[test]
+    fn fds_and_bytes() {
+        let t = ArgTable::new();
+        let args = [3, 0, 0, 0, 0, 0];
+        assert_eq!(t.fd(read.id() as u32, &args), Some(3));
+        assert_eq!(t.fd(openat.id() as u32, &args), None);
+        assert_eq!(t.fd(mmap.id() as u32, &[0, 0, 0, 0, u64::MAX, 0]), None);
+        assert_eq!(t.fd(mmap.id() as u32, &[0, 0, 0, 0, 7, 0]), Some(7));
+        assert_eq!(t.bytes(write.id() as u32, 12), Some(12));
+        assert_eq!(t.bytes(write.id() as u32, -9), None);
+        assert_eq!(t.bytes(close.id() as u32, 0), None);
+    }
+}

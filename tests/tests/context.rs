@@ -1,0 +1,244 @@
+//! The context columns and tables of issue 3, on programs whose every fd, path, peer and
+//! byte count is known: path, addr, fd, fd_path and bytes; fds opened before `-p` attached;
+//! process lineage; and each filter, including that what it excludes is absent.
+use std::{
+    collections::BTreeMap,
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use serde_json::Value;
+use tracepost_e2e::{bin, bpf_available, build_program, query, record, scalar};
+
+fn fields(stdout: &str) -> BTreeMap<String, String> {
+    stdout
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// One row of `SELECT ... WHERE ...`, which must match exactly one row.
+fn one(capture: &Path, sql: &str) -> BTreeMap<String, Value> {
+    let rows = query(&[capture], sql);
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    rows.into_iter().next().unwrap()
+}
+
+#[test]
+fn paths_addresses_fds_and_bytes_are_what_the_program_used() {
+    if !bpf_available("paths_addresses_fds_and_bytes_are_what_the_program_used") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "context");
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let work = work.canonicalize().unwrap();
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &[exe.to_str().unwrap(), work.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let f = fields(&String::from_utf8_lossy(&out.stdout));
+    let pid = &f["pid"];
+    let file = &f["path"];
+
+    // The open, by a relative name; the fd it returned then refers to the absolute path.
+    let open = one(
+        &capture,
+        &format!(
+            "SELECT ret, path_truncated FROM syscalls WHERE pid = {pid} AND path = 'data.txt'"
+        ),
+    );
+    let file_fd = open["ret"].as_i64().unwrap();
+    assert_eq!(open["path_truncated"], Value::Bool(false));
+    let write = one(
+        &capture,
+        &format!(
+            "SELECT fd, bytes FROM syscalls WHERE pid = {pid} AND syscall = 'write' AND fd_path = '{file}'"
+        ),
+    );
+    assert_eq!(write["fd"].as_i64(), Some(file_fd));
+    assert_eq!(write["bytes"].as_i64(), Some(5));
+    let closed = one(
+        &capture,
+        &format!(
+            "SELECT fd FROM syscalls WHERE pid = {pid} AND syscall = 'close' AND fd_path = '{file}'"
+        ),
+    );
+    assert_eq!(closed["fd"].as_i64(), Some(file_fd));
+
+    // The pipe: 3 bytes in, 3 bytes out.
+    let pipe = query(
+        &[&capture],
+        &format!(
+            "SELECT syscall, fd, bytes FROM syscalls WHERE pid = {pid} AND fd_path = 'pipe' ORDER BY ts"
+        ),
+    );
+    let got: Vec<(String, i64, i64)> = pipe
+        .iter()
+        .map(|r| {
+            (
+                r["syscall"].as_str().unwrap().to_string(),
+                r["fd"].as_i64().unwrap(),
+                r["bytes"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let (r, w): (i64, i64) = (f["pipe_r"].parse().unwrap(), f["pipe_w"].parse().unwrap());
+    assert_eq!(got, vec![("write".into(), w, 3), ("read".into(), r, 3)]);
+
+    // TCP over loopback: connect and accept name their peers, and the connected fds read
+    // as those peers.
+    let server_addr = format!("127.0.0.1:{}", f["port"]);
+    let client_addr = format!("127.0.0.1:{}", f["client_port"]);
+    let connect = one(
+        &capture,
+        &format!(
+            "SELECT fd, ret FROM syscalls WHERE pid = {pid} AND syscall = 'connect' AND addr = '{server_addr}'"
+        ),
+    );
+    assert_eq!(connect["fd"].as_i64(), Some(f["client"].parse().unwrap()));
+    assert_eq!(connect["ret"].as_i64(), Some(0));
+    let accept = one(
+        &capture,
+        &format!(
+            "SELECT ret FROM syscalls WHERE pid = {pid} AND syscall = 'accept' AND addr = '{client_addr}'"
+        ),
+    );
+    assert_eq!(accept["ret"].as_i64(), Some(f["server"].parse().unwrap()));
+    let sent = one(
+        &capture,
+        &format!(
+            "SELECT bytes FROM syscalls WHERE pid = {pid} AND syscall = 'sendto' AND fd_path = '{server_addr}'"
+        ),
+    );
+    assert_eq!(sent["bytes"].as_i64(), Some(4));
+    let received = one(
+        &capture,
+        &format!(
+            "SELECT bytes FROM syscalls WHERE pid = {pid} AND syscall = 'recvfrom' AND fd_path = '{client_addr}'"
+        ),
+    );
+    assert_eq!(received["bytes"].as_i64(), Some(4));
+
+    // A unix path, and the errno of connecting to one that does not exist.
+    let unix = one(
+        &capture,
+        &format!(
+            "SELECT errno, fd_path FROM syscalls WHERE pid = {pid} AND syscall = 'connect' AND addr = '{}'",
+            f["unix"]
+        ),
+    );
+    assert_eq!(unix["errno"], Value::from("ENOENT"));
+    assert_eq!(unix["fd_path"], Value::from("socket:unix"));
+
+    // Calls without a path or fd have NULL there; bytes only for calls that move bytes.
+    assert_eq!(
+        scalar(
+            &capture,
+            &format!(
+                "SELECT count(*) FROM syscalls WHERE pid = {pid} AND syscall = 'getpid' AND path IS NULL AND fd IS NULL AND bytes IS NULL"
+            )
+        ),
+        1
+    );
+}
+
+#[test]
+fn an_fd_opened_before_attach_is_known_from_proc() {
+    if !bpf_available("an_fd_opened_before_attach_is_known_from_proc") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "writes_later");
+    let file = tmp.path().canonicalize().unwrap().join("before.txt");
+    let mut child = Command::new(&exe)
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let f = fields(&line);
+    let capture = tmp.path().join("capture");
+    let out = Command::new(bin("record"))
+        .args(["-q", "-p", &f["pid"], "-o"])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(child.wait().unwrap().success());
+    let writes = query(
+        &[&capture],
+        "SELECT fd, fd_path, bytes FROM syscalls WHERE syscall = 'write'",
+    );
+    assert_eq!(writes.len(), 5, "{writes:?}");
+    for w in writes {
+        assert_eq!(w["fd"].as_i64(), Some(f["fd"].parse().unwrap()));
+        assert_eq!(w["fd_path"], Value::from(file.to_str().unwrap()));
+        assert_eq!(w["bytes"].as_i64(), Some(1));
+    }
+}
+
+#[test]
+fn processes_record_lineage_exec_and_exit_codes() {
+    if !bpf_available("processes_record_lineage_exec_and_exit_codes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let out = record(
+        &capture,
+        &["sh", "-c", "sh -c 'exit 3'; /bin/true; kill -9 $$; exit 5"],
+    );
+    // The outer shell kills itself: record reports it as a shell would.
+    assert_eq!(out.status.code(), Some(128 + 9));
+    let rows = query(
+        &[&capture],
+        "SELECT pid, ppid, comm, exe, exit_code, exit_signal, start_ts IS NOT NULL AS started, \
+         exit_ts IS NOT NULL AS exited FROM processes ORDER BY start_ts",
+    );
+    let outer = rows
+        .iter()
+        .find(|r| r["exit_signal"].as_i64() == Some(9))
+        .unwrap_or_else(|| panic!("no process killed by signal 9: {rows:?}"));
+    let outer_pid = outer["pid"].as_i64().unwrap();
+    assert!(outer["exe"].as_str().unwrap().ends_with("sh"), "{outer:?}");
+    let children: Vec<_> = rows
+        .iter()
+        .filter(|r| r["ppid"].as_i64() == Some(outer_pid))
+        .collect();
+    assert_eq!(children.len(), 2, "{rows:?}");
+    assert_eq!(children[0]["comm"], Value::from("sh"));
+    assert_eq!(children[0]["exit_code"].as_i64(), Some(3));
+    assert_eq!(children[1]["comm"], Value::from("true"));
+    assert_eq!(children[1]["exe"], Value::from("/usr/bin/true"));
+    assert_eq!(children[1]["exit_code"].as_i64(), Some(0));
+    assert!(
+        rows.iter()
+            .all(|r| r["started"] == Value::Bool(true) && r["exited"] == Value::Bool(true)),
+        "{rows:?}"
+    );
+    // Each child's calls are in syscalls under its pid.
+    let child = children[0]["pid"].as_i64().unwrap();
+    assert_eq!(
+        scalar(
+            &capture,
+            &format!(
+                "SELECT count(*) FROM syscalls WHERE pid = {child} AND syscall = 'exit_group' AND arg0 = 3"
+            )
+        ),
+        1
+    );
+}

@@ -1,0 +1,252 @@
+//! Each filter, on real recordings: what it keeps is there, and what it excludes is absent.
+use std::{path::Path, process::Command};
+
+use tracepost_e2e::{bin, bpf_available, build_program, query, scalar, strace_counts};
+
+/// Where cgroup v2 is mounted: /sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts.
+fn cgroup2_root() -> std::path::PathBuf {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    mounts
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.get(2) == Some(&"cgroup2")).then(|| std::path::PathBuf::from(f[1]))
+        })
+        .expect("a cgroup v2 mount")
+}
+
+fn record_with(capture: &Path, flags: &[&str], command: &[&str]) {
+    let out = Command::new(bin("record"))
+        .arg("-q")
+        .args(flags)
+        .arg("-o")
+        .arg(capture)
+        .arg("--")
+        .args(command)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn comm_keeps_only_threads_of_that_name() {
+    if !bpf_available("comm_keeps_only_threads_of_that_name") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    record_with(
+        &capture,
+        &["--comm", "cat"],
+        &[
+            "sh",
+            "-c",
+            "ls / >/dev/null; cat /etc/hostname >/dev/null; ls / >/dev/null",
+        ],
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE comm <> 'cat'"
+        ),
+        0
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'openat' AND path = '/etc/hostname'"
+        ),
+        1
+    );
+    // The excluded shell and ls are still followed: their processes are known.
+    assert_eq!(
+        scalar(&capture, "SELECT count(*) FROM processes WHERE comm = 'ls'"),
+        2
+    );
+}
+
+#[test]
+fn cgroup_keeps_only_processes_inside_it() {
+    if !bpf_available("cgroup_keeps_only_processes_inside_it") {
+        return;
+    }
+    let cgroup = cgroup2_root().join(format!("tracepost-e2e-{}", std::process::id()));
+    std::fs::create_dir(&cgroup).expect("create a cgroup v2 directory (needs root)");
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    // The shell moves itself into the cgroup, then becomes cat: only cat is inside.
+    let script = format!(
+        "ls / >/dev/null; echo $$ > {}/cgroup.procs; exec cat /etc/hostname",
+        cgroup.display()
+    );
+    record_with(
+        &capture,
+        &["--cgroup", cgroup.to_str().unwrap()],
+        &["sh", "-c", &script],
+    );
+    let _ = std::fs::remove_dir(&cgroup);
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE comm <> 'cat'"
+        ),
+        0
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'openat' AND path = '/etc/hostname'"
+        ),
+        1
+    );
+    let bad = Command::new(bin("record"))
+        .args(["--cgroup", "/proc", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        stderr.starts_with("error: --cgroup /proc: not a cgroup v2 directory"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn syscall_lists_keep_only_those_calls_and_fds_stay_known() {
+    if !bpf_available("syscall_lists_keep_only_those_calls_and_fds_stay_known") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "context");
+    let work = tmp.path().canonicalize().unwrap().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let capture = tmp.path().join("capture");
+    record_with(
+        &capture,
+        &["-e", "write,read"],
+        &[exe.to_str().unwrap(), work.to_str().unwrap()],
+    );
+    let names = query(
+        &[&capture],
+        "SELECT DISTINCT syscall FROM syscalls ORDER BY 1",
+    );
+    let names: Vec<&str> = names
+        .iter()
+        .map(|r| r["syscall"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["read", "write"]);
+    // openat and close are not rows, but were followed: the write still knows its file.
+    let file = work.join("data.txt");
+    assert_eq!(
+        scalar(
+            &capture,
+            &format!(
+                "SELECT count(*) FROM syscalls WHERE syscall = 'write' AND fd_path = '{}' AND bytes = 5",
+                file.display()
+            )
+        ),
+        1
+    );
+    // Left out by -e is out of scope: not counted either.
+    assert_eq!(scalar(&capture, "SELECT count(*) FROM aggregates"), 0);
+
+    let net = tmp.path().join("net");
+    record_with(
+        &net,
+        &["-e", "%network"],
+        &[exe.to_str().unwrap(), work.to_str().unwrap()],
+    );
+    let names = query(&[&net], "SELECT DISTINCT syscall FROM syscalls ORDER BY 1");
+    let names: Vec<&str> = names
+        .iter()
+        .map(|r| r["syscall"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "accept",
+            "bind",
+            "connect",
+            "getsockname",
+            "listen",
+            "recvfrom",
+            "sendto",
+            "socket"
+        ]
+    );
+
+    let bad = Command::new(bin("record"))
+        .args(["-e", "openat,opne", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("`opne`"));
+}
+
+#[test]
+fn failed_keeps_only_failures_and_counts_the_rest() {
+    if !bpf_available("failed_keeps_only_failures_and_counts_the_rest") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let command = ["sh", "-c", "ls /nonexistent 2>/dev/null; exit 0"];
+    // Warm the page cache, so both runs see the same world.
+    Command::new(command[0])
+        .args(&command[1..])
+        .output()
+        .unwrap();
+    let strace = strace_counts(tmp.path(), &command);
+    record_with(&capture, &["--failed"], &command);
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE errno IS NULL"
+        ),
+        0
+    );
+    // Every failure strace saw is a row, syscall by syscall.
+    let failures: std::collections::BTreeMap<String, i64> = query(
+        &[&capture],
+        "SELECT syscall, count(*) AS n FROM syscalls GROUP BY 1",
+    )
+    .into_iter()
+    .map(|r| {
+        (
+            r["syscall"].as_str().unwrap().to_string(),
+            r["n"].as_i64().unwrap(),
+        )
+    })
+    .collect();
+    let want: std::collections::BTreeMap<String, i64> = strace
+        .iter()
+        .filter(|(_, (_, errors))| *errors > 0)
+        .map(|(name, (_, errors))| (name.clone(), *errors))
+        .collect();
+    assert_eq!(failures, want);
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE path = '/nonexistent' AND errno = 'ENOENT'"
+        ),
+        strace["statx"].1
+    );
+    // The successes are counted, not lost: calls per syscall add up to strace's.
+    let succeeded = scalar(
+        &capture,
+        "SELECT sum(calls) FROM aggregates WHERE reason = 'not_failed' AND NOT failed",
+    );
+    let strace_ok: i64 = strace.values().map(|(calls, errors)| calls - errors).sum();
+    assert_eq!(succeeded, strace_ok);
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM aggregates WHERE reason <> 'not_failed'"
+        ),
+        0
+    );
+}
