@@ -11,8 +11,8 @@ use anyhow::{Context as _, Result, bail};
 use aya::maps::{MapData, RingBuf};
 use bytesize::ByteSize;
 use tracepost_common::{
-    DetailedEvent, FLAG_CONTEXT_ONLY, LOST_RING_FULL, LOST_THREAD_TABLE_FULL, ProcessEvent,
-    SyscallEvent,
+    DetailedEvent, FLAG_CONTEXT_ONLY, LOST_PROCESS_EVENTS, LOST_RING_FULL, LOST_THREAD_TABLE_FULL,
+    ProcessEvent, SyscallEvent,
 };
 use tracepost_schema::{aggregates, capture, processes, syscalls};
 
@@ -322,6 +322,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     if !args.quiet {
         report(&dir, &written, losses(&lost), status);
+        let process_events = lost[LOST_PROCESS_EVENTS as usize];
+        if process_events > 0 {
+            eprintln!(
+                "warning: {process_events} process events were lost because the ring buffer \
+                 was full; the processes table misses what they said"
+            );
+        }
     }
     Ok(Outcome {
         exit_code,

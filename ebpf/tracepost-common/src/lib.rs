@@ -38,8 +38,11 @@ pub const UNKEYED_THREAD_TABLE_FULL: u32 = 4;
 /// Index into the `LOST` per-CPU array: successful calls under `--failed` the aggregates
 /// had no room for.
 pub const UNKEYED_NOT_FAILED: u32 = 5;
+/// Index into the `LOST` per-CPU array: process events (not syscalls) dropped because the
+/// ring was full; the processes table then misses what they said.
+pub const LOST_PROCESS_EVENTS: u32 = 6;
 /// Number of counters in the `LOST` array.
-pub const LOST_COUNTERS: u32 = 6;
+pub const LOST_COUNTERS: u32 = 7;
 
 /// Why a call went into the aggregates instead of the ring: `AggregateKey::reason`.
 pub const REASON_RING_FULL: u8 = 1;

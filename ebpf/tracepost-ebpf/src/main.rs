@@ -23,11 +23,12 @@ use tracepost_common::{
     ARG_MAX_LEN, ARGS_LEN, AggregateKey, AggregateValue, BUCKET_UNKNOWN, COMM_LEN, DetailedEvent,
     ERRNO_UNKNOWN, EXEC_ARGS_MASK, EXTRA_CLONE_ARGS, EXTRA_FD_PAIR, EXTRA_LEN, EXTRA_NONE,
     EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT, EXTRA_TRUNCATED, EXTRA_UNREADABLE, ExecArgs,
-    FLAG_CONTEXT_ONLY, FLAG_FD_STATE_LOST, FLAG_NO_RETURN, LOST_COUNTERS, LOST_RING_FULL,
-    LOST_THREAD_TABLE_FULL, MAX_ARGS, MAX_SYSCALL_NR, NO_SYSCALL, PROCESS_EXEC, PROCESS_EXIT,
-    PROCESS_NEW, ProcessEvent, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED, REASON_RING_FULL,
-    REASON_THREAD_TABLE_FULL, SLOT_FD_LOST, SLOT_IGNORED, SyscallEvent, SyscallInfo, ThreadSlot,
-    UNKEYED_BELOW_MIN_DURATION, UNKEYED_NOT_FAILED, UNKEYED_RING_FULL, UNKEYED_THREAD_TABLE_FULL,
+    FLAG_CONTEXT_ONLY, FLAG_FD_STATE_LOST, FLAG_NO_RETURN, LOST_COUNTERS, LOST_PROCESS_EVENTS,
+    LOST_RING_FULL, LOST_THREAD_TABLE_FULL, MAX_ARGS, MAX_SYSCALL_NR, NO_SYSCALL, PROCESS_EXEC,
+    PROCESS_EXIT, PROCESS_NEW, ProcessEvent, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED,
+    REASON_RING_FULL, REASON_THREAD_TABLE_FULL, SLOT_FD_LOST, SLOT_IGNORED, SyscallEvent,
+    SyscallInfo, ThreadSlot, UNKEYED_BELOW_MIN_DURATION, UNKEYED_NOT_FAILED, UNKEYED_RING_FULL,
+    UNKEYED_THREAD_TABLE_FULL,
 };
 
 #[cfg(not(bpf_target_arch = "x86_64"))]
@@ -681,8 +682,8 @@ fn unsent_key(pid_tgid: u64, nr: u32, ret: i64, duration_ns: u64, reason: u8) ->
 fn send_process_event(kind: u32, child_tid: u32, clone_flags: u64, group_dead: u32, args_of: u32) {
     let id = bpf_get_current_pid_tgid();
     let Some(mut entry) = EVENTS.reserve::<ProcessEvent>(0) else {
-        // The processes table misses a row; the syscalls are unaffected.
-        count_lost(LOST_RING_FULL);
+        // The processes table misses what it said; no syscall was lost.
+        count_lost(LOST_PROCESS_EVENTS);
         return;
     };
     // Field by field: the record is too large for the BPF stack.
