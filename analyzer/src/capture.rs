@@ -56,6 +56,11 @@ impl Capture {
         &self.root
     }
 
+    /// How rows name this capture: the directory as it was given.
+    pub fn name(&self) -> String {
+        self.root.display().to_string()
+    }
+
     pub fn table_dir(&self, table: &str) -> PathBuf {
         self.root.join(table)
     }

@@ -1,11 +1,12 @@
 //! Command-line interface of `analyze`.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::output::Format;
+use crate::{output::Format, summary::By};
 
-/// Answer questions about tracepost captures with SQL.
+/// Answer questions about tracepost captures: summaries, canned queries, SQL, reports for
+/// incident tickets, and comparisons with a normal day.
 #[derive(Debug, Parser)]
 #[command(name = "analyze", version, about, long_about = None)]
 pub struct Cli {
@@ -15,43 +16,123 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run SQL over one or more captures. Tables: `syscalls`.
-    #[command(
-        after_help = "Example:\n  analyze query inc-42 \"SELECT syscall, count(*) AS calls, \
-        avg(duration_ns) FROM syscalls GROUP BY 1 ORDER BY 3 DESC\""
-    )]
+    /// strace -c done right: calls, errors and latency percentiles per group.
+    #[command(after_help = "Examples:\n  analyze summary inc-42\n  \
+        analyze summary inc-42 --by file --format markdown")]
+    Summary(SummaryArgs),
+    /// Run a canned query by name, a .sql file, or SQL given inline.
+    /// Tables: syscalls, aggregates, processes, capture.
+    #[command(after_help = "Examples:\n  analyze query inc-42 slowest-calls\n  \
+        analyze query inc-42 errors --comm nginx --since +30s\n  \
+        analyze query inc-42 \"SELECT syscall, count(*) FROM syscalls GROUP BY 1\"")]
     Query(QueryArgs),
+    /// List the canned queries.
+    List,
+    /// Write the incident report: capture facts, top findings, canned sections.
+    #[command(after_help = "Examples:\n  analyze report inc-42 -o inc-42.md\n  \
+        analyze report inc-42 -o inc-42.html")]
+    Report(ReportArgs),
+    /// What changed from a baseline capture to an incident capture, per syscall and process.
+    #[command(after_help = "Example:\n  analyze diff normal-day inc-42 --format markdown")]
+    Diff(DiffArgs),
+}
+
+/// Narrows every table before any SQL runs, so canned and user SQL see the narrowed data.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NarrowArgs {
+    /// Only this process (repeatable).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pid: Vec<i32>,
+    /// Only processes or threads with this name (repeatable).
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comm: Vec<String>,
+    /// From this time: RFC 3339 (`2026-11-24T02:10:00Z`) or `+DUR` after the capture began.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Until this time, same forms as --since.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SummaryArgs {
+    /// Capture directories (several are combined).
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<PathBuf>,
+    /// What to group by.
+    #[arg(long, value_enum, default_value_t = By::Syscall)]
+    pub by: By,
+    #[command(flatten)]
+    pub narrow: NarrowArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct QueryArgs {
-    /// Capture directories, then the SQL as the last argument. Options may come anywhere.
-    #[arg(required = true, num_args = 1.., value_name = "CAPTURE... SQL")]
+    /// Capture directories, then a query name, a .sql file or SQL, as the last argument.
+    #[arg(required = true, num_args = 1.., value_name = "CAPTURE... QUERY")]
     pub args: Vec<String>,
-
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// A parameter of a canned query (`limit=50`), repeatable.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    #[command(flatten)]
+    pub narrow: NarrowArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 impl QueryArgs {
-    /// The capture directories and the SQL.
+    /// The capture directories and the query.
     pub fn split(&self) -> anyhow::Result<(Vec<PathBuf>, &str)> {
-        let (sql, captures) = match self.args.split_last() {
-            Some((sql, captures)) if !captures.is_empty() => (sql, captures),
-            _ => anyhow::bail!("give one or more capture directories, then the SQL"),
+        let (query, captures) = match self.args.split_last() {
+            Some((query, captures)) if !captures.is_empty() => (query, captures),
+            _ => anyhow::bail!("give one or more capture directories, then a query"),
         };
-        if sql.trim().is_empty() {
-            anyhow::bail!("the SQL (last argument) is empty");
+        if query.trim().is_empty() {
+            anyhow::bail!("the query (last argument) is empty");
         }
-        Ok((
-            captures
-                .iter()
-                .map(|c| Path::new(c).to_path_buf())
-                .collect(),
-            sql,
-        ))
+        Ok((captures.iter().map(PathBuf::from).collect(), query))
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Capture directories (several are combined).
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<PathBuf>,
+    /// The report file: `.md` for Markdown, `.html` for a self-contained page with charts.
+    #[arg(short, long, value_name = "FILE.md|FILE.html")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub narrow: NarrowArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DiffArgs {
+    /// The capture of a normal day.
+    #[arg(value_name = "BASELINE")]
+    pub baseline: PathBuf,
+    /// The capture of the incident.
+    #[arg(value_name = "INCIDENT")]
+    pub incident: PathBuf,
+    /// Rows per section.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub narrow: NarrowArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
 }
 
 #[cfg(test)]
@@ -59,23 +140,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn last_argument_is_the_sql() {
+    fn last_argument_is_the_query() {
         let cli =
             Cli::try_parse_from(["analyze", "query", "a", "b", "SELECT 1", "--format", "csv"])
                 .unwrap();
-        let Command::Query(q) = cli.command;
+        let Command::Query(q) = cli.command else {
+            panic!()
+        };
         let (captures, sql) = q.split().unwrap();
         assert_eq!(captures, vec![PathBuf::from("a"), PathBuf::from("b")]);
         assert_eq!(sql, "SELECT 1");
-        assert_eq!(q.format, Format::Csv);
-        // Options may sit between the captures and the SQL.
-        let cli =
-            Cli::try_parse_from(["analyze", "query", "a", "-f", "markdown", "SELECT 2"]).unwrap();
-        let Command::Query(q) = cli.command;
-        assert_eq!(q.split().unwrap(), (vec![PathBuf::from("a")], "SELECT 2"));
-        assert_eq!(q.format, Format::Markdown);
+        assert_eq!(q.out.format, Format::Csv);
+        // Options may sit between the captures and the query.
+        let cli = Cli::try_parse_from([
+            "analyze", "query", "a", "-f", "markdown", "--pid", "7", "errors",
+        ])
+        .unwrap();
+        let Command::Query(q) = cli.command else {
+            panic!()
+        };
+        assert_eq!(q.split().unwrap(), (vec![PathBuf::from("a")], "errors"));
+        assert_eq!(q.out.format, Format::Markdown);
+        assert_eq!(q.narrow.pid, vec![7]);
         let cli = Cli::try_parse_from(["analyze", "query", "only-sql"]).unwrap();
-        let Command::Query(q) = cli.command;
+        let Command::Query(q) = cli.command else {
+            panic!()
+        };
         assert!(q.split().is_err());
+    }
+
+    #[test]
+    fn summary_groups_and_reports_need_an_output() {
+        let cli = Cli::try_parse_from(["analyze", "summary", "c", "--by", "file"]).unwrap();
+        let Command::Summary(s) = cli.command else {
+            panic!()
+        };
+        assert_eq!(s.by, By::File);
+        assert!(Cli::try_parse_from(["analyze", "report", "c"]).is_err());
+        assert!(Cli::try_parse_from(["analyze", "diff", "a"]).is_err());
     }
 }

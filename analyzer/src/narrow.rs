@@ -1,0 +1,148 @@
+//! `--pid`, `--comm`, `--since` and `--until`: filters applied to the tables themselves, so
+//! that canned queries and user SQL alike see only the narrowed data.
+use datafusion::{
+    logical_expr::{Expr, col, lit},
+    scalar::ScalarValue,
+};
+use tracepost_schema::{aggregates, processes, syscalls};
+
+use crate::cli::NarrowArgs;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NarrowError {
+    #[error(
+        "--{flag} {value}: not a time (use RFC 3339 like 2026-11-24T02:10:00Z, or +30s after the capture began)"
+    )]
+    BadTime { flag: &'static str, value: String },
+}
+
+/// The narrowing, resolved to absolute times.
+#[derive(Clone, Debug, Default)]
+pub struct Narrow {
+    pub pids: Vec<i32>,
+    pub comms: Vec<String>,
+    /// UTC nanoseconds.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+fn parse_time(flag: &'static str, value: &str, start_ns: Option<i64>) -> Result<i64, NarrowError> {
+    let bad = || NarrowError::BadTime {
+        flag,
+        value: value.to_string(),
+    };
+    if let Some(rel) = value.strip_prefix('+') {
+        let d = humantime::parse_duration(rel).map_err(|_| bad())?;
+        let start = start_ns.ok_or_else(bad)?;
+        return Ok(start + d.as_nanos() as i64);
+    }
+    let t = humantime::parse_rfc3339_weak(value).map_err(|_| bad())?;
+    let d = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| bad())?;
+    Ok(d.as_nanos() as i64)
+}
+
+impl Narrow {
+    /// `start_ns` is when the earliest capture began, for `+DUR` times.
+    pub fn new(args: &NarrowArgs, start_ns: Option<i64>) -> Result<Self, NarrowError> {
+        Ok(Self {
+            pids: args.pid.clone(),
+            comms: args.comm.clone(),
+            since: args
+                .since
+                .as_deref()
+                .map(|v| parse_time("since", v, start_ns))
+                .transpose()?,
+            until: args
+                .until
+                .as_deref()
+                .map(|v| parse_time("until", v, start_ns))
+                .transpose()?,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pids.is_empty()
+            && self.comms.is_empty()
+            && self.since.is_none()
+            && self.until.is_none()
+    }
+
+    /// The filter for `table`, or `None` when nothing narrows it.
+    pub fn filter(&self, table: &str) -> Option<Expr> {
+        let ts = |ns: i64| {
+            lit(ScalarValue::TimestampNanosecond(
+                Some(ns),
+                Some("UTC".into()),
+            ))
+        };
+        let mut parts = Vec::new();
+        let (pid, comm, start, end) = match table {
+            syscalls::TABLE => (
+                Some(syscalls::PID),
+                Some(syscalls::COMM),
+                syscalls::TS,
+                syscalls::TS,
+            ),
+            aggregates::TABLE => (
+                Some(aggregates::PID),
+                None,
+                aggregates::INTERVAL_END,
+                aggregates::INTERVAL_START,
+            ),
+            processes::TABLE => (
+                Some(processes::PID),
+                Some(processes::COMM),
+                processes::EXIT_TS,
+                processes::START_TS,
+            ),
+            _ => return None,
+        };
+        if let Some(pid) = pid
+            && !self.pids.is_empty()
+        {
+            parts.push(col(pid).in_list(self.pids.iter().map(|p| lit(*p)).collect(), false));
+        }
+        if !self.comms.is_empty() {
+            match comm {
+                Some(comm) => parts.push(
+                    col(comm).in_list(self.comms.iter().map(|c| lit(c.as_str())).collect(), false),
+                ),
+                // Aggregates carry no names, so nothing in them can be said to match.
+                None => parts.push(lit(false)),
+            }
+        }
+        // A row is kept when its time span overlaps [since, until); an open end (a process
+        // still running) overlaps everything after its start.
+        if let Some(since) = self.since {
+            parts.push(col(start).is_null().or(col(start).gt_eq(ts(since))));
+        }
+        if let Some(until) = self.until {
+            parts.push(col(end).is_null().or(col(end).lt(ts(until))));
+        }
+        parts.into_iter().reduce(Expr::and)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_absolute_or_after_the_start() {
+        let args = NarrowArgs {
+            since: Some("+30s".into()),
+            until: Some("2026-11-24T02:10:00Z".into()),
+            ..Default::default()
+        };
+        let n = Narrow::new(&args, Some(1_000)).unwrap();
+        assert_eq!(n.since, Some(1_000 + 30_000_000_000));
+        assert_eq!(n.until, Some(1_795_486_200_000_000_000));
+        let bad = NarrowArgs {
+            since: Some("yesterday".into()),
+            ..Default::default()
+        };
+        let err = Narrow::new(&bad, None).unwrap_err().to_string();
+        assert!(err.starts_with("--since yesterday: not a time"), "{err}");
+        assert!(Narrow::default().filter(syscalls::TABLE).is_none());
+    }
+}

@@ -1,0 +1,190 @@
+//! The canned queries of `queries/`, compiled into the binary. Each file's header comment
+//! gives its name, a description and its parameters; `${name}` in the SQL is replaced by a
+//! parameter's value.
+use std::{collections::BTreeMap, fs, path::Path};
+
+/// Every file of `queries/`. A test checks that none is missing.
+const FILES: &[(&str, &str)] = &[
+    (
+        "latency-by-syscall.sql",
+        include_str!("../../queries/latency-by-syscall.sql"),
+    ),
+    (
+        "latency-by-process.sql",
+        include_str!("../../queries/latency-by-process.sql"),
+    ),
+    (
+        "slowest-calls.sql",
+        include_str!("../../queries/slowest-calls.sql"),
+    ),
+    ("errors.sql", include_str!("../../queries/errors.sql")),
+    ("file-io.sql", include_str!("../../queries/file-io.sql")),
+    ("network.sql", include_str!("../../queries/network.sql")),
+    ("timeline.sql", include_str!("../../queries/timeline.sql")),
+    ("processes.sql", include_str!("../../queries/processes.sql")),
+    (
+        "lost-events.sql",
+        include_str!("../../queries/lost-events.sql"),
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("no canned query named `{0}` (see `analyze list`)")]
+    Unknown(String),
+    #[error("cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("bad --param `{0}`: use NAME=VALUE")]
+    BadParam(String),
+    #[error("query `{query}` has no parameter `{param}` (it has: {known})")]
+    UnknownParam {
+        query: String,
+        param: String,
+        known: String,
+    },
+    #[error("parameter `{param}` must be a number, not `{value}`")]
+    NotANumber { param: String, value: String },
+}
+
+/// A query with its documentation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Canned {
+    pub name: String,
+    pub description: String,
+    /// Parameter names and default values.
+    pub params: BTreeMap<String, String>,
+    pub sql: String,
+}
+
+impl Canned {
+    fn parse(text: &str) -> Self {
+        let header = |key: &str| {
+            text.lines()
+                .filter_map(|l| l.strip_prefix("--"))
+                .find_map(|l| l.trim().strip_prefix(key).map(|v| v.trim().to_string()))
+                .unwrap_or_default()
+        };
+        let mut params = BTreeMap::new();
+        // `limit (default 20), other (default x)`, or `none ...`.
+        for part in header("parameters:").split(',') {
+            if let Some((name, rest)) = part.trim().split_once(" (default ") {
+                params.insert(
+                    name.trim().to_string(),
+                    rest.trim_end_matches(')').trim().to_string(),
+                );
+            }
+        }
+        Self {
+            name: header("name:"),
+            description: header("description:"),
+            params,
+            sql: text.to_string(),
+        }
+    }
+
+    /// The SQL with parameters filled in: the defaults, overridden by `NAME=VALUE`s.
+    /// Values are numbers only, so that a parameter can never change what the SQL does.
+    pub fn render(&self, overrides: &[String]) -> Result<String, QueryError> {
+        let mut values = self.params.clone();
+        for o in overrides {
+            let (k, v) = o
+                .split_once('=')
+                .ok_or_else(|| QueryError::BadParam(o.clone()))?;
+            if !values.contains_key(k) {
+                return Err(QueryError::UnknownParam {
+                    query: self.name.clone(),
+                    param: k.to_string(),
+                    known: self.params.keys().cloned().collect::<Vec<_>>().join(", "),
+                });
+            }
+            if v.parse::<f64>().is_err() {
+                return Err(QueryError::NotANumber {
+                    param: k.to_string(),
+                    value: v.to_string(),
+                });
+            }
+            values.insert(k.to_string(), v.to_string());
+        }
+        let mut sql = self.sql.clone();
+        for (k, v) in values {
+            sql = sql.replace(&format!("${{{k}}}"), &v);
+        }
+        Ok(sql)
+    }
+}
+
+/// Every canned query, in `analyze list` order.
+pub fn all() -> Vec<Canned> {
+    FILES.iter().map(|(_, text)| Canned::parse(text)).collect()
+}
+
+pub fn by_name(name: &str) -> Option<Canned> {
+    all().into_iter().find(|q| q.name == name)
+}
+
+/// A canned name, a path to a .sql file, or SQL itself.
+pub fn resolve(query: &str) -> Result<Canned, QueryError> {
+    if let Some(q) = by_name(query) {
+        return Ok(q);
+    }
+    if query.ends_with(".sql") {
+        let text = fs::read_to_string(Path::new(query)).map_err(|source| QueryError::Read {
+            path: query.to_string(),
+            source,
+        })?;
+        let mut q = Canned::parse(&text);
+        if q.name.is_empty() {
+            q.name = query.to_string();
+        }
+        return Ok(q);
+    }
+    // One word that names nothing is a typo, not SQL.
+    if !query.trim().contains(char::is_whitespace) {
+        return Err(QueryError::Unknown(query.to_string()));
+    }
+    Ok(Canned {
+        name: "sql".into(),
+        description: String::new(),
+        params: BTreeMap::new(),
+        sql: query.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_file_in_queries_is_compiled_in_and_documented() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../queries");
+        let mut on_disk: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        on_disk.sort();
+        let mut compiled: Vec<String> = FILES.iter().map(|(f, _)| f.to_string()).collect();
+        compiled.sort();
+        assert_eq!(on_disk, compiled);
+        for (file, text) in FILES {
+            let q = Canned::parse(text);
+            assert_eq!(format!("{}.sql", q.name), *file);
+            assert!(!q.description.is_empty(), "{file}");
+            assert!(!q.sql.contains("${") || !q.params.is_empty(), "{file}");
+        }
+    }
+
+    #[test]
+    fn parameters_default_override_and_refuse_anything_but_numbers() {
+        let q = by_name("slowest-calls").unwrap();
+        assert!(q.render(&[]).unwrap().contains("LIMIT 20"));
+        assert!(q.render(&["limit=5".into()]).unwrap().contains("LIMIT 5"));
+        assert!(q.render(&["limit=5; DROP".into()]).is_err());
+        assert!(q.render(&["rows=5".into()]).is_err());
+        assert!(matches!(resolve("slowest"), Err(QueryError::Unknown(_))));
+        assert_eq!(resolve("SELECT 1").unwrap().sql, "SELECT 1");
+    }
+}

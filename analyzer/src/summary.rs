@@ -1,0 +1,134 @@
+//! `analyze summary`: strace -c done right. Per group: calls, errors, time, percentiles,
+//! and the group's share of the total time.
+//!
+//! Calls, errors and total time include the calls the kernel counted without recording
+//! them (the `aggregates` table: lost to a full ring, or left out by `--min-duration` or
+//! `--failed`), so they stay exact whatever happened to detail. Percentiles and the maximum
+//! are exact over the calls recorded one by one.
+
+/// What `summary` groups by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum By {
+    Syscall,
+    Process,
+    Thread,
+    File,
+    Errno,
+}
+
+/// Columns of the detail side, one per statistic, shared by every grouping.
+const DETAIL_STATS: &str = "count(*) AS calls,
+           count(errno) AS errors,
+           sum(duration_ns) AS total_ns,
+           CAST(percentile_cont(duration_ns, 0.5) AS BIGINT) AS p50_ns,
+           CAST(percentile_cont(duration_ns, 0.9) AS BIGINT) AS p90_ns,
+           CAST(percentile_cont(duration_ns, 0.99) AS BIGINT) AS p99_ns,
+           max(duration_ns) AS max_ns";
+
+const SHED_STATS: &str = "sum(calls) AS calls,
+           sum(CASE WHEN failed THEN calls ELSE 0 END) AS errors,
+           sum(total_ns) AS total_ns";
+
+/// The SQL of one summary.
+pub fn sql(by: By) -> String {
+    // (key columns in the output, detail select, detail filter, shed select or None)
+    let (keys, detail_keys, detail_where, shed_keys, shed_where): (
+        &str,
+        &str,
+        &str,
+        Option<&str>,
+        &str,
+    ) = match by {
+        By::Syscall => (
+            "syscall",
+            "syscall",
+            "",
+            Some("syscall"),
+            "syscall IS NOT NULL",
+        ),
+        By::Process => ("pid", "pid", "", Some("pid"), "pid IS NOT NULL"),
+        By::Thread => ("pid, tid", "pid, tid", "", None, ""),
+        By::File => (
+            "file",
+            "coalesce(path, fd_path) AS file",
+            "WHERE coalesce(path, fd_path) IS NOT NULL",
+            None,
+            "",
+        ),
+        By::Errno => (
+            "errno",
+            "errno",
+            "WHERE errno IS NOT NULL",
+            Some("errno"),
+            "errno IS NOT NULL",
+        ),
+    };
+    let names = match by {
+        By::Process | By::Thread => ", last_value(comm ORDER BY ts) AS comm",
+        _ => "",
+    };
+    let group = (1..=keys.split(',').count())
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let shed = match shed_keys {
+        Some(k) => {
+            format!("SELECT {k}, {SHED_STATS} FROM aggregates WHERE {shed_where} GROUP BY {group}")
+        }
+        // The kernel's counts have no thread or file: the detail alone.
+        None => format!(
+            "SELECT {keys}, CAST(NULL AS BIGINT) AS calls, CAST(NULL AS BIGINT) AS errors, \
+             CAST(NULL AS BIGINT) AS total_ns FROM (SELECT {detail_keys} FROM syscalls) WHERE false"
+        ),
+    };
+    let comm = if names.is_empty() { "" } else { "d.comm, " };
+    let join_on = keys
+        .split(',')
+        .map(|k| format!("d.{0} IS NOT DISTINCT FROM s.{0}", k.trim()))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let key_out = keys
+        .split(',')
+        .map(|k| format!("coalesce(d.{0}, s.{0}) AS {0}", k.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "WITH d AS (
+           SELECT {detail_keys}{names}, {DETAIL_STATS}
+           FROM syscalls {detail_where} GROUP BY {group}
+         ), s AS ({shed}),
+         joined AS (
+           SELECT {key_out}, {comm}
+                  coalesce(d.calls, 0) + coalesce(s.calls, 0) AS calls,
+                  coalesce(d.errors, 0) + coalesce(s.errors, 0) AS errors,
+                  coalesce(d.total_ns, 0) + coalesce(s.total_ns, 0) AS total_ns,
+                  d.p50_ns, d.p90_ns, d.p99_ns, d.max_ns
+           FROM d FULL OUTER JOIN s ON {join_on}
+         )
+         SELECT {keys}, {comm_out}calls, errors, total_ns,
+                CAST(total_ns / calls AS BIGINT) AS avg_ns,
+                p50_ns, p90_ns, p99_ns, max_ns,
+                round(100.0 * total_ns / sum(total_ns) OVER (), 2) AS time_pct
+         FROM joined
+         ORDER BY total_ns DESC, calls DESC",
+        comm_out = if names.is_empty() { "" } else { "comm, " },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_grouping_has_the_documented_columns() {
+        for by in [By::Syscall, By::Process, By::Thread, By::File, By::Errno] {
+            let sql = sql(by);
+            for col in [
+                "calls", "errors", "total_ns", "avg_ns", "p50_ns", "p90_ns", "p99_ns", "max_ns",
+                "time_pct",
+            ] {
+                assert!(sql.contains(col), "{by:?} lacks {col}");
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! SQL functions that make captures pleasant to query: `errno_name(ret)`,
+//! `fmt_duration(ns)` and `fmt_bytes(n)`.
+use std::{sync::Arc, time::Duration};
+
+use datafusion::{
+    arrow::{
+        array::{ArrayRef, StringArray},
+        datatypes::DataType,
+    },
+    common::cast::as_int64_array,
+    error::Result,
+    logical_expr::{ColumnarValue, Volatility, create_udf},
+    prelude::SessionContext,
+};
+use syscalls::Errno;
+
+/// `ENOENT` for -2 (a raw return value) or for 2; NULL for success.
+fn errno_name(ret: i64) -> Option<String> {
+    let code = match ret {
+        -4095..=-1 => -ret,
+        1..=4095 => ret,
+        _ => return None,
+    };
+    Some(match Errno::new(code as i32).name() {
+        Some(name) => name.to_string(),
+        None => format!("E{code}"),
+    })
+}
+
+/// `1.5ms`, `2s 300ms`: at most two units, for tables people read.
+fn fmt_duration(ns: i64) -> String {
+    if ns < 0 {
+        return format!("-{}", fmt_duration(-ns));
+    }
+    if ns < 1_000 {
+        return format!("{ns}ns");
+    }
+    if ns < 1_000_000 {
+        return format!("{:.1}us", ns as f64 / 1e3);
+    }
+    if ns < 1_000_000_000 {
+        return format!("{:.1}ms", ns as f64 / 1e6);
+    }
+    // Whole milliseconds, then humantime's units (`2s 300ms`, `1h 2m 3s`), first two kept.
+    let d = Duration::from_millis((ns / 1_000_000) as u64);
+    let text = humantime::format_duration(d).to_string();
+    text.split(' ').take(2).collect::<Vec<_>>().join(" ")
+}
+
+fn fmt_bytes(n: i64) -> String {
+    if n < 0 {
+        return format!("-{}", bytesize::ByteSize(n.unsigned_abs()));
+    }
+    bytesize::ByteSize(n as u64).to_string()
+}
+
+fn string_udf(name: &str, f: fn(i64) -> Option<String>) -> datafusion::logical_expr::ScalarUDF {
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let input = as_int64_array(&arrays[0])?;
+        let out: StringArray = input.iter().map(|v| v.and_then(f)).collect();
+        Ok(ColumnarValue::Array(Arc::new(out) as ArrayRef))
+    });
+    create_udf(
+        name,
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        fun,
+    )
+}
+
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(string_udf("errno_name", errno_name));
+    ctx.register_udf(string_udf("fmt_duration", |ns| Some(fmt_duration(ns))));
+    ctx.register_udf(string_udf("fmt_bytes", |n| Some(fmt_bytes(n))));
+}
+
+/// For tests and reports: the functions as plain Rust.
+pub fn format_duration(ns: i64) -> String {
+    fmt_duration(ns)
+}
+
+pub fn format_bytes(n: i64) -> String {
+    fmt_bytes(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::Array;
+
+    use super::*;
+
+    #[test]
+    fn names_and_human_units() {
+        assert_eq!(errno_name(-2).as_deref(), Some("ENOENT"));
+        assert_eq!(errno_name(13).as_deref(), Some("EACCES"));
+        assert_eq!(errno_name(0), None);
+        assert_eq!(errno_name(4096), None);
+        assert_eq!(fmt_duration(640), "640ns");
+        assert_eq!(fmt_duration(1_500_000), "1.5ms");
+        assert_eq!(fmt_duration(2_300_000_000), "2s 300ms");
+        assert_eq!(fmt_duration(3_723_000_000_000), "1h 2m");
+        assert_eq!(fmt_bytes(1536), "1.5 KiB");
+    }
+
+    #[tokio::test]
+    async fn they_work_in_sql() {
+        let ctx = SessionContext::new();
+        register(&ctx);
+        let batches = ctx
+            .sql("SELECT errno_name(-9) AS e, fmt_duration(1200) AS d, fmt_bytes(NULL) AS b")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let col = |i: usize| {
+            batches[0]
+                .column(i)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(col(0).value(0), "EBADF");
+        assert_eq!(col(1).value(0), "1.2us");
+        assert!(col(2).is_null(0));
+    }
+}

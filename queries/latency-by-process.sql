@@ -1,0 +1,14 @@
+-- name: latency-by-process
+-- description: Calls, errors and time in syscalls per process, most total time first.
+-- parameters: limit (default 20)
+SELECT pid,
+       max(comm) AS comm,
+       count(*) AS calls,
+       count(errno) AS errors,
+       sum(duration_ns) AS total_ns,
+       CAST(percentile_cont(duration_ns, 0.99) AS BIGINT) AS p99_ns,
+       max(duration_ns) AS max_ns
+FROM syscalls
+GROUP BY pid
+ORDER BY total_ns DESC NULLS LAST
+LIMIT ${limit}

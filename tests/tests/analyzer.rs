@@ -1,0 +1,269 @@
+//! The postmortem toolkit on real captures: summary against strace, canned queries and
+//! narrowing, reports for tickets, diff, several captures at once, and the SQL functions.
+use std::{collections::BTreeMap, path::Path, process::Command};
+
+use serde_json::Value;
+use tracepost_e2e::{bin, bpf_available, build_program, query, record, strace_counts};
+
+fn analyze(args: &[&str]) -> std::process::Output {
+    Command::new(bin("analyze")).args(args).output().unwrap()
+}
+
+fn json(args: &[&str]) -> Vec<BTreeMap<String, Value>> {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(["--format", "json"]);
+    let out = analyze(&all);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn summary_counts_match_strace_even_when_detail_was_shed() {
+    if !bpf_available("summary_counts_match_strace_even_when_detail_was_shed") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "short_and_slow");
+    Command::new(&exe).output().unwrap();
+    let strace = strace_counts(tmp.path(), &[path(&exe)]);
+    let capture = tmp.path().join("capture");
+    let out = Command::new(bin("record"))
+        .args(["-q", "--min-duration", "5ms", "-o"])
+        .arg(&capture)
+        .arg("--")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+
+    let csv = analyze(&["summary", path(&capture), "--format", "csv"]);
+    let header = String::from_utf8_lossy(&csv.stdout)
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        header,
+        "syscall,calls,errors,total_ns,avg_ns,p50_ns,p90_ns,p99_ns,max_ns,time_pct"
+    );
+    let rows = json(&["summary", path(&capture)]);
+    let mut got: BTreeMap<String, (i64, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["syscall"].as_str().unwrap().to_string(),
+                (r["calls"].as_i64().unwrap(), r["errors"].as_i64().unwrap()),
+            )
+        })
+        .collect();
+    // strace -c leaves out exit_group: it never returns.
+    assert_eq!(got.remove("exit_group"), Some((1, 0)));
+    assert_eq!(got, strace);
+    // Sorted by total time: the three 20 ms sleeps, recorded one by one, come first.
+    assert_eq!(rows[0]["syscall"], Value::from("clock_nanosleep"));
+    assert!(rows[0]["p50_ns"].as_i64().unwrap() >= 20_000_000);
+    let share: f64 = rows.iter().map(|r| r["time_pct"].as_f64().unwrap()).sum();
+    assert!((share - 100.0).abs() < 0.1, "{share}");
+
+    let errnos = json(&["summary", path(&capture), "--by", "errno"]);
+    let ebadf = errnos
+        .iter()
+        .find(|r| r["errno"] == Value::from("EBADF"))
+        .unwrap();
+    assert_eq!(ebadf["calls"].as_i64(), Some(20));
+}
+
+#[test]
+fn canned_queries_narrowing_files_and_functions() {
+    if !bpf_available("canned_queries_narrowing_files_and_functions") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    assert!(
+        record(&a, &["sh", "-c", "cat /etc/hostname >/dev/null; exit 0"])
+            .status
+            .success()
+    );
+    assert!(record(&b, &["ls", "/nonexistent"]).status.code() == Some(2));
+
+    let list = String::from_utf8(analyze(&["list"]).stdout).unwrap();
+    for name in [
+        "latency-by-syscall",
+        "latency-by-process",
+        "slowest-calls",
+        "errors",
+        "file-io",
+        "network",
+        "timeline",
+        "processes",
+        "lost-events",
+    ] {
+        assert!(list.contains(name), "{name} missing from {list}");
+        let out = analyze(&["query", path(&a), name]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // Narrowing applies before the SQL: a pid filter leaves only that pid's rows.
+    let cat = query(&[&a], "SELECT pid FROM processes WHERE comm = 'cat'");
+    let cat_pid = cat[0]["pid"].as_i64().unwrap().to_string();
+    let pids = json(&[
+        "query",
+        path(&a),
+        "SELECT DISTINCT pid FROM syscalls",
+        "--pid",
+        &cat_pid,
+    ]);
+    assert_eq!(pids.len(), 1);
+    assert_eq!(pids[0]["pid"].as_i64().unwrap().to_string(), cat_pid);
+    let by_name = json(&[
+        "query",
+        path(&a),
+        "SELECT DISTINCT comm FROM syscalls",
+        "--comm",
+        "cat",
+    ]);
+    assert_eq!(by_name.len(), 1);
+    let none = json(&[
+        "query",
+        path(&a),
+        "SELECT count(*) AS n FROM syscalls",
+        "--since",
+        "+1h",
+    ]);
+    assert_eq!(none[0]["n"].as_i64(), Some(0));
+    // A .sql file, and a parameter.
+    let file = tmp.path().join("mine.sql");
+    std::fs::write(
+        &file,
+        "-- name: mine\nSELECT count(*) AS n FROM processes\n",
+    )
+    .unwrap();
+    let n = json(&["query", path(&a), path(&file)]);
+    assert_eq!(n[0]["n"].as_i64(), Some(2));
+    let slow = json(&["query", path(&a), "slowest-calls", "--param", "limit=3"]);
+    assert_eq!(slow.len(), 3);
+    // Several captures at once, told apart by the capture column.
+    let per = json(&[
+        "query",
+        path(&a),
+        path(&b),
+        "SELECT capture, count(*) AS n FROM syscalls GROUP BY 1 ORDER BY 1",
+    ]);
+    let names: Vec<&str> = per.iter().map(|r| r["capture"].as_str().unwrap()).collect();
+    assert_eq!(names, [path(&a), path(&b)]);
+    // errno_name agrees with the recorder on every failed call.
+    let disagree = json(&[
+        "query",
+        path(&b),
+        "SELECT count(*) AS n FROM syscalls WHERE errno IS NOT NULL AND errno_name(ret) <> errno",
+    ]);
+    assert_eq!(disagree[0]["n"].as_i64(), Some(0));
+    let fmt = json(&[
+        "query",
+        path(&b),
+        "SELECT fmt_duration(1500000) AS d, fmt_bytes(2048) AS b",
+    ]);
+    assert_eq!(fmt[0]["d"], Value::from("1.5ms"));
+    assert_eq!(fmt[0]["b"], Value::from("2.0 KiB"));
+    // --output writes a private file.
+    let out_file = tmp.path().join("errors.csv");
+    let out = analyze(&[
+        "query",
+        path(&b),
+        "errors",
+        "-f",
+        "csv",
+        "-o",
+        path(&out_file),
+    ]);
+    assert!(out.status.success());
+    assert!(
+        std::fs::read_to_string(&out_file)
+            .unwrap()
+            .starts_with("syscall,errno,pid")
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&out_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // Mistakes get one line naming them.
+    let bad = analyze(&["query", path(&a), "slowest"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr).trim(),
+        "error: no canned query named `slowest` (see `analyze list`)"
+    );
+}
+
+#[test]
+fn reports_and_diff() {
+    if !bpf_available("reports_and_diff") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let incident = tmp.path().join("incident");
+    assert!(record(&base, &["true"]).status.success());
+    assert!(record(&incident, &["ls", "/nonexistent"]).status.code() == Some(2));
+
+    let md = tmp.path().join("r.md");
+    let out = analyze(&["report", path(&incident), "-o", path(&md)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&md).unwrap();
+    for heading in [
+        "# Incident report",
+        "## Capture",
+        "## Top findings",
+        "### Worst latency (p99)",
+        "### Error bursts",
+        "### Hottest files",
+        "### latency-by-syscall",
+        "### lost-events",
+    ] {
+        assert!(text.contains(heading), "{heading} missing");
+    }
+    assert!(text.contains("| 100.0% |"), "complete, nothing lost");
+    assert!(text.contains("| statx | ENOENT |"), "the errors section");
+    assert!(text.contains("| /nonexistent |"), "with its example path");
+
+    let html = tmp.path().join("r.html");
+    let out = analyze(&["report", path(&incident), "-o", path(&html)]);
+    assert!(out.status.success());
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert_eq!(
+        page.matches("<svg").count(),
+        2 + 4,
+        "heatmap, per-second, 4 histograms"
+    );
+    // Self-contained: nothing to fetch.
+    assert!(!page.contains("src=") && !page.contains("href=") && !page.contains("http"));
+
+    let diff = json(&["diff", path(&base), path(&incident)]);
+    let statx = diff
+        .iter()
+        .find(|r| r["kind"] == Value::from("syscall") && r["name"] == Value::from("statx"))
+        .unwrap_or_else(|| panic!("{diff:?}"));
+    assert_eq!(statx["base_per_s"], Value::Null);
+    assert_eq!(statx["incident_error_pct"].as_f64(), Some(100.0));
+    let bad = analyze(&["diff", path(&base), path(&base)]);
+    assert_eq!(bad.status.code(), Some(1));
+}
