@@ -6,6 +6,9 @@ use clap::Parser as _;
 use tracepost_analyzer::{cli::Cli, run};
 
 fn main() -> ExitCode {
+    // `analyze ... | head` should stop quietly, as other Unix tools do, not report a write
+    // error. SAFETY: called before any thread exists; SIG_DFL is always a valid action.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
