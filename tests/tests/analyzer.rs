@@ -74,10 +74,7 @@ fn summary_counts_match_strace_even_when_detail_was_shed() {
     assert!((share - 100.0).abs() < 0.1, "{share}");
 
     let errnos = json(&["summary", path(&capture), "--by", "errno"]);
-    let ebadf = errnos
-        .iter()
-        .find(|r| r["errno"] == Value::from("EBADF"))
-        .unwrap();
+    let ebadf = errnos.iter().find(|r| r["errno"] == "EBADF").unwrap();
     assert_eq!(ebadf["calls"].as_i64(), Some(20));
 }
 
@@ -260,7 +257,7 @@ fn reports_and_diff() {
     let diff = json(&["diff", path(&base), path(&incident)]);
     let statx = diff
         .iter()
-        .find(|r| r["kind"] == Value::from("syscall") && r["name"] == Value::from("statx"))
+        .find(|r| r["kind"] == "syscall" && r["name"] == "statx")
         .unwrap_or_else(|| panic!("{diff:?}"));
     assert_eq!(statx["base_per_s"], Value::Null);
     assert_eq!(statx["incident_error_pct"].as_f64(), Some(100.0));
