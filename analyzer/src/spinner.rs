@@ -1,5 +1,5 @@
-//! A spinner on stderr while a query runs, only on a terminal and only once the query has
-//! taken long enough for someone to wonder.
+//! A spinner on stderr while a query runs, so that a long query on a big capture does not
+//! look hung. Only on a terminal: scripts and redirected output see nothing.
 use std::{io::IsTerminal, time::Duration};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
