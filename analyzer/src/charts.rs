@@ -7,7 +7,8 @@ const H: f64 = 220.0;
 const PAD_L: f64 = 60.0;
 const PAD_B: f64 = 28.0;
 
-fn escape(s: &str) -> String {
+/// Text for HTML and SVG.
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -18,7 +18,10 @@ use datafusion::{
     prelude::SessionContext,
 };
 
-use crate::{charts, output, queries, run_sql};
+use crate::{
+    charts::{self, escape},
+    output, queries, run_sql,
+};
 
 /// Rows of a canned section shown in a report; the rest is a query away.
 const SECTION_ROWS: usize = 30;
@@ -226,13 +229,6 @@ fn markdown(
         md.push('\n');
     }
     Ok(md)
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 fn html_table(s: &Section, limit: usize) -> Result<String> {

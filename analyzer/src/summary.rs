@@ -78,7 +78,7 @@ pub fn sql(by: By) -> String {
         // The kernel's counts have no thread or file: the detail alone.
         None => format!(
             "SELECT {keys}, CAST(NULL AS BIGINT) AS calls, CAST(NULL AS BIGINT) AS errors, \
-             CAST(NULL AS BIGINT) AS total_ns FROM (SELECT {detail_keys} FROM syscalls) WHERE false"
+             CAST(NULL AS BIGINT) AS total_ns FROM d WHERE false"
         ),
     };
     let comm = if names.is_empty() { "" } else { "d.comm, " };

@@ -36,6 +36,11 @@ impl BatchBuilder {
         }
     }
 
+    /// The per-syscall argument table the batches use, for stages before them.
+    pub fn arg_table(&self) -> Arc<ArgTable> {
+        self.args.clone()
+    }
+
     pub fn build(&self, calls: &[Call]) -> Result<RecordBatch, ArrowError> {
         let n = calls.len();
         let mut ts =
@@ -208,7 +213,7 @@ impl BatchBuilder {
 
 /// The kernel's comm is NUL-padded and not guaranteed UTF-8 (a thread can name itself
 /// anything); invalid bytes become U+FFFD rather than failing the batch.
-fn comm_str(comm: &[u8]) -> std::borrow::Cow<'_, str> {
+pub fn comm_str(comm: &[u8]) -> std::borrow::Cow<'_, str> {
     let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
     String::from_utf8_lossy(&comm[..len])
 }

@@ -112,7 +112,8 @@ pub fn check_privileges() -> Result<(), BpfError> {
     }
 }
 
-fn kernel_release() -> String {
+/// The running kernel's release, for error messages and the capture table.
+pub fn kernel_release() -> String {
     fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "unknown".into())

@@ -10,7 +10,7 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanos
 use tracepost_schema::capture;
 
 use crate::{
-    clock,
+    bpf, clock,
     parquet_file::{self, PartFile, WriterError},
 };
 
@@ -47,7 +47,7 @@ impl CaptureInfo {
             // A fresh random UUID from the kernel: unique across hosts and reboots.
             id: proc_value("/proc/sys/kernel/random/uuid"),
             host,
-            kernel: proc_value("/proc/sys/kernel/osrelease"),
+            kernel: bpf::kernel_release(),
             boot_id: proc_value("/proc/sys/kernel/random/boot_id"),
             started_ns: clock::realtime_ns(),
             command_line: command_line(std::env::args_os()),

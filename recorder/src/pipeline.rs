@@ -18,7 +18,6 @@ use crate::{
     processes::{self, ProcessRow, ProcessTable},
     reorder::Reorder,
     small_table::SmallTableWriter,
-    syscall_table::ArgTable,
     writer::{TableWriter, WriterError, WrittenStats},
 };
 
@@ -104,7 +103,7 @@ impl Pipeline {
 fn run(rx: Receiver<Message>, mut w: Writers) -> Result<WrittenStats, WriterError> {
     let mut reorder = Reorder::default();
     let mut fds = FdTracker::new();
-    let args = ArgTable::new();
+    let args = w.builder.arg_table();
     let mut last_tick = monotonic_ns();
     loop {
         match rx.recv_timeout(TICK) {

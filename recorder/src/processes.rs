@@ -13,6 +13,7 @@ use tracepost_common::{FLAG_NO_RETURN, PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW};
 use tracepost_schema::processes;
 
 use crate::{
+    batch::comm_str,
     call::Call,
     clock::WallClock,
     decode::Extra,
@@ -53,11 +54,6 @@ impl ProcessRow {
     }
 }
 
-fn comm_string(comm: &[u8]) -> String {
-    let len = comm.iter().position(|&b| b == 0).unwrap_or(comm.len());
-    String::from_utf8_lossy(&comm[..len]).into_owned()
-}
-
 pub struct ProcessTable {
     clock: WallClock,
     live: HashMap<u32, ProcessRow>,
@@ -87,7 +83,7 @@ impl ProcessTable {
                 let row = ProcessRow {
                     pid: ev.child_tid,
                     ppid: Some(ev.pid),
-                    comm: Some(comm_string(&ev.comm)),
+                    comm: Some(comm_str(&ev.comm).into_owned()),
                     exe: parent.exe,
                     cmdline: parent.cmdline,
                     uid: Some(ev.uid),
@@ -102,7 +98,7 @@ impl ProcessTable {
                     pid: ev.pid,
                     ..Default::default()
                 });
-                row.comm = Some(comm_string(&ev.comm));
+                row.comm = Some(comm_str(&ev.comm).into_owned());
                 row.uid = Some(ev.uid);
                 // What /proc said now, or nothing: the old program's are wrong after exec.
                 row.exe = u.exe.clone();
@@ -114,7 +110,7 @@ impl ProcessTable {
             PROCESS_EXIT => {
                 let mut row = self.live.remove(&ev.pid).unwrap_or(ProcessRow {
                     pid: ev.pid,
-                    comm: Some(comm_string(&ev.comm)),
+                    comm: Some(comm_str(&ev.comm).into_owned()),
                     ..Default::default()
                 });
                 row.exit_ns = Some(ts);

@@ -150,19 +150,12 @@ pub fn run(args: Args) -> Result<Outcome> {
     })
     .context("cannot start the writer thread")?;
 
-    // Tracing starts before the snapshots are taken, so every change after a snapshot is
-    // also seen as a call; the snapshots reach the writer before any call does.
     let (mode, attached) = if let Some(gated) = gated {
         let pid = gated.pid() as u32;
         probes.add_thread(pid, false)?;
-        let attached = vec![pid];
-        let snapshot = attach_snapshot(&attached);
-        pipeline
-            .send(snapshot)
-            .map_err(|_| anyhow::anyhow!("the writer stopped unexpectedly"))?;
         let running = gated.release()?;
         forward_to.store(running.pid(), Ordering::Relaxed);
-        (Mode::Command(running), attached)
+        (Mode::Command(running), vec![pid])
     } else if args.all {
         let me = std::process::id();
         let all: Vec<u32> = fs::read_dir("/proc")
@@ -180,7 +173,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         let pids = args.pid.iter().map(|&p| p as u32).collect();
         (Mode::Pids(pidfds), pids)
     };
-    if !matches!(mode, Mode::Command(_)) && pipeline.send(attach_snapshot(&attached)).is_err() {
+    // Tracing began before the snapshots are taken, so every change they miss is also seen
+    // as a call, and replaying those calls on top of a snapshot converges on the truth. The
+    // loop has not drained the ring yet, so the snapshots reach the writer before any call.
+    if pipeline.send(attach_snapshot(&attached)).is_err() {
         bail!("the writer stopped unexpectedly");
     }
 

@@ -262,7 +262,8 @@ pub struct ThreadSlot {
     pub extra_kind: u32,
     pub extra_len: u32,
     pub extra_flags: u32,
-    /// `SyscallInfo` of the call in flight: `traced | context << 1`.
+    /// `SyscallInfo` of the call in flight, `traced | context << 1 | arg << 8`, so that the
+    /// exit needs no second lookup.
     pub info: u32,
     /// Context read at entry (a path, a socket address) for the exit to send.
     pub extra: [u8; EXTRA_LEN],

@@ -544,7 +544,7 @@ pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
     slot.enter_ns = now;
     slot.args = args;
     slot.nr = nr as u32;
-    slot.info = info.traced as u32 | (info.context as u32) << 1;
+    slot.info = info.traced as u32 | (info.context as u32) << 1 | (info.arg as u32) << 8;
     slot.extra_kind = EXTRA_NONE as u32;
     if info.extra != EXTRA_NONE {
         read_entry_extra(slot, info, &args);
@@ -628,7 +628,7 @@ pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
                 if kind == EXTRA_SOCKADDR_OUT || kind == EXTRA_FD_PAIR {
                     out.extra_len = 0;
                     out.extra_flags = 0;
-                    let arg = syscall_info(nr as u64).arg;
+                    let arg = (slot.info >> 8) as u8;
                     read_exit_extra(out, slot.extra_kind, arg, &slot.args, ret);
                 } else if kind == EXTRA_PATH
                     && slot.extra_flags & EXTRA_UNREADABLE != 0
@@ -637,7 +637,7 @@ pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
                 {
                     // The string's page was not resident at entry; the kernel has read it
                     // since, so it is now (an exec replaced the memory, so not for those).
-                    let arg = syscall_info(nr as u64).arg;
+                    let arg = (slot.info >> 8) as u8;
                     read_path(out, arg_at(&slot.args, arg));
                 } else {
                     out.extra = slot.extra;
