@@ -60,8 +60,13 @@ pub fn build_program(dir: &Path, name: &str) -> PathBuf {
 
 /// Runs `record -q -o DIR -- command...` and returns its output.
 pub fn record(dir: &Path, command: &[&str]) -> Output {
+    record_with(dir, &["-q"], command)
+}
+
+/// Runs `record FLAGS... -o DIR -- command...` and returns its output.
+pub fn record_with(dir: &Path, flags: &[&str], command: &[&str]) -> Output {
     let out = Command::new(bin("record"))
-        .arg("-q")
+        .args(flags)
         .arg("-o")
         .arg(dir)
         .arg("--")
@@ -75,6 +80,21 @@ pub fn record(dir: &Path, command: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// The `L` of `record`'s summary line,
+/// `record: R syscalls in F file(s), SIZE (B bytes/syscall), L lost: DIR`.
+pub fn summary_lost(stderr: &str) -> i64 {
+    let summary = stderr
+        .lines()
+        .find(|l| l.starts_with("record: "))
+        .expect("summary line");
+    summary
+        .split(" lost: ")
+        .next()
+        .and_then(|head| head.split_whitespace().last())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no lost count in {summary:?}"))
 }
 
 /// Runs `analyze query` with JSON output and returns the rows.

@@ -3,7 +3,7 @@
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use serde_json::Value;
-use tracepost_e2e::{bin, bpf_available, build_program, query, record, strace_counts};
+use tracepost_e2e::{bin, bpf_available, build_program, query, record, record_with, strace_counts};
 
 fn analyze(args: &[&str]) -> std::process::Output {
     Command::new(bin("analyze")).args(args).output().unwrap()
@@ -35,13 +35,7 @@ fn summary_counts_match_strace_even_when_detail_was_shed() {
     Command::new(&exe).output().unwrap();
     let strace = strace_counts(tmp.path(), &[path(&exe)]);
     let capture = tmp.path().join("capture");
-    let out = Command::new(bin("record"))
-        .args(["-q", "--min-duration", "5ms", "-o"])
-        .arg(&capture)
-        .arg("--")
-        .arg(&exe)
-        .output()
-        .unwrap();
+    let out = record_with(&capture, &["-q", "--min-duration", "5ms"], &[path(&exe)]);
     assert!(out.status.success());
 
     let csv = analyze(&["summary", path(&capture), "--format", "csv"]);

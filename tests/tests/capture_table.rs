@@ -1,8 +1,8 @@
 //! The `capture` table: one row per recorder run, with facts checked against /proc, and a
 //! capture directory that a restarted recorder continues instead of refusing.
-use std::{os::unix::fs::PermissionsExt, path::Path, process::Command};
+use std::{os::unix::fs::PermissionsExt, path::Path};
 
-use tracepost_e2e::{bin, bpf_available, query, scalar};
+use tracepost_e2e::{bpf_available, query, record, record_with, scalar};
 
 fn proc(path: &str) -> String {
     std::fs::read_to_string(path).unwrap().trim().to_string()
@@ -15,12 +15,11 @@ fn the_capture_row_says_where_when_what_and_how_complete() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
-    let out = Command::new(bin("record"))
-        .args(["-q", "--min-duration", "1ms", "-o"])
-        .arg(&capture)
-        .args(["--", "sleep", "0.2"])
-        .output()
-        .unwrap();
+    let out = record_with(
+        &capture,
+        &["-q", "--min-duration", "1ms"],
+        &["sleep", "0.2"],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -85,13 +84,7 @@ fn a_restarted_recorder_continues_the_capture() {
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
     for _ in 0..2 {
-        let out = Command::new(bin("record"))
-            .arg("-q")
-            .arg("-o")
-            .arg(&capture)
-            .args(["--", "true"])
-            .output()
-            .unwrap();
+        let out = record(&capture, &["true"]);
         assert!(
             out.status.success(),
             "{}",

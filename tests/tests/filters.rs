@@ -1,7 +1,7 @@
 //! Each filter, on real recordings: what it keeps is there, and what it excludes is absent.
 use std::{path::Path, process::Command};
 
-use tracepost_e2e::{bin, bpf_available, build_program, query, scalar, strace_counts};
+use tracepost_e2e::{bin, bpf_available, build_program, query, record_with, scalar, strace_counts};
 
 /// Where cgroup v2 is mounted: /sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts.
 fn cgroup2_root() -> std::path::PathBuf {
@@ -15,16 +15,10 @@ fn cgroup2_root() -> std::path::PathBuf {
         .expect("a cgroup v2 mount")
 }
 
-fn record_with(capture: &Path, flags: &[&str], command: &[&str]) {
-    let out = Command::new(bin("record"))
-        .arg("-q")
-        .args(flags)
-        .arg("-o")
-        .arg(capture)
-        .arg("--")
-        .args(command)
-        .output()
-        .unwrap();
+/// `record -q FLAGS -o CAPTURE -- COMMAND`, which must succeed.
+fn record_ok(capture: &Path, flags: &[&str], command: &[&str]) {
+    let flags: Vec<&str> = std::iter::once("-q").chain(flags.iter().copied()).collect();
+    let out = record_with(capture, &flags, command);
     assert!(
         out.status.success(),
         "{}",
@@ -39,7 +33,7 @@ fn comm_keeps_only_threads_of_that_name() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
-    record_with(
+    record_ok(
         &capture,
         &["--comm", "cat"],
         &[
@@ -83,7 +77,7 @@ fn cgroup_keeps_only_processes_inside_it() {
         "ls / >/dev/null; echo $$ > {}/cgroup.procs; exec cat /etc/hostname",
         cgroup.display()
     );
-    record_with(
+    record_ok(
         &capture,
         &["--cgroup", cgroup.to_str().unwrap()],
         &["sh", "-c", &script],
@@ -125,7 +119,7 @@ fn syscall_lists_keep_only_those_calls_and_fds_stay_known() {
     let work = tmp.path().canonicalize().unwrap().join("work");
     std::fs::create_dir(&work).unwrap();
     let capture = tmp.path().join("capture");
-    record_with(
+    record_ok(
         &capture,
         &["-e", "write,read"],
         &[exe.to_str().unwrap(), work.to_str().unwrap()],
@@ -155,7 +149,7 @@ fn syscall_lists_keep_only_those_calls_and_fds_stay_known() {
     assert_eq!(scalar(&capture, "SELECT count(*) FROM aggregates"), 0);
 
     let net = tmp.path().join("net");
-    record_with(
+    record_ok(
         &net,
         &["-e", "%network"],
         &[exe.to_str().unwrap(), work.to_str().unwrap()],
@@ -201,7 +195,7 @@ fn failed_keeps_only_failures_and_counts_the_rest() {
         .output()
         .unwrap();
     let strace = strace_counts(tmp.path(), &command);
-    record_with(&capture, &["--failed"], &command);
+    record_ok(&capture, &["--failed"], &command);
     assert_eq!(
         scalar(
             &capture,

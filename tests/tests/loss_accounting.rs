@@ -2,7 +2,7 @@
 //! either a row or counted as lost, and the two add up to what a lossless run records.
 use std::{path::Path, process::Command};
 
-use tracepost_e2e::{bin, bpf_available, scalar};
+use tracepost_e2e::{bpf_available, record_with, scalar, summary_lost};
 
 const CALLS: &str = "1000000";
 
@@ -10,27 +10,14 @@ const CALLS: &str = "1000000";
 /// summary line.
 fn run(dir: &Path, exe: &Path, buffer: &str) -> (i64, i64) {
     let capture = dir.join(format!("capture-{buffer}"));
-    let out = Command::new(bin("record"))
-        .args(["--buffer-size", buffer, "-o"])
-        .arg(&capture)
-        .arg("--")
-        .arg(exe)
-        .arg(CALLS)
-        .output()
-        .unwrap();
+    let out = record_with(
+        &capture,
+        &["--buffer-size", buffer],
+        &[exe.to_str().unwrap(), CALLS],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let summary = stderr
-        .lines()
-        .find(|l| l.starts_with("record: "))
-        .expect("summary line");
-    // `record: R syscalls in F file(s), SIZE (B bytes/syscall), L lost: DIR`
-    let lost: i64 = summary
-        .split(" lost: ")
-        .next()
-        .and_then(|head| head.split_whitespace().last())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no lost count in {summary:?}"));
+    let lost = summary_lost(&stderr);
     let rows = scalar(&capture, "SELECT count(*) FROM syscalls");
     (rows, lost)
 }

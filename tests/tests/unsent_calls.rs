@@ -3,7 +3,9 @@
 //! checked against what the test programs themselves issued, and against strace.
 use std::{collections::BTreeMap, process::Command};
 
-use tracepost_e2e::{bin, bpf_available, build_program, query, scalar, strace_counts};
+use tracepost_e2e::{
+    bpf_available, build_program, query, record_with, scalar, strace_counts, summary_lost,
+};
 
 fn pids(stdout: &[u8], key: &str) -> Vec<i64> {
     String::from_utf8_lossy(stdout)
@@ -11,20 +13,6 @@ fn pids(stdout: &[u8], key: &str) -> Vec<i64> {
         .filter_map(|l| l.strip_prefix(&format!("{key}=")))
         .map(|p| p.parse().unwrap())
         .collect()
-}
-
-/// The `L lost` of `record`'s summary line.
-fn summary_lost(stderr: &str) -> i64 {
-    let summary = stderr
-        .lines()
-        .find(|l| l.starts_with("record: "))
-        .expect("summary line");
-    summary
-        .split(" lost: ")
-        .next()
-        .and_then(|head| head.split_whitespace().last())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no lost count in {summary:?}"))
 }
 
 const WORKERS: usize = 3;
@@ -38,14 +26,12 @@ fn overload_of_several_processes_is_recorded_or_counted_call_by_call() {
     let tmp = tempfile::tempdir().unwrap();
     let exe = build_program(tmp.path(), "busy_workers");
     let capture = tmp.path().join("capture");
-    let out = Command::new(bin("record"))
-        .args(["--buffer-size", "8KiB", "-o"])
-        .arg(&capture)
-        .arg("--")
-        .arg(&exe)
-        .args([WORKERS.to_string(), CALLS.to_string()])
-        .output()
-        .unwrap();
+    let (workers, calls) = (WORKERS.to_string(), CALLS.to_string());
+    let out = record_with(
+        &capture,
+        &["--buffer-size", "8KiB"],
+        &[exe.to_str().unwrap(), &workers, &calls],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let workers = pids(&out.stdout, "worker");
@@ -128,13 +114,7 @@ fn min_duration_records_the_slow_calls_and_counts_the_rest_exactly() {
     let strace = strace_counts(tmp.path(), &[exe_str]);
 
     let capture = tmp.path().join("capture");
-    let out = Command::new(bin("record"))
-        .args(["-q", "--min-duration", "5ms", "-o"])
-        .arg(&capture)
-        .arg("--")
-        .arg(&exe)
-        .output()
-        .unwrap();
+    let out = record_with(&capture, &["-q", "--min-duration", "5ms"], &[exe_str]);
     assert!(
         out.status.success(),
         "{}",
