@@ -20,16 +20,16 @@ pub fn sql(baseline: &str, incident: &str, limit: usize) -> String {
          ), per AS (
            SELECT capture, 'syscall' AS kind, syscall AS key, count(*) AS calls,
                   count(errno) AS errors, sum(duration_ns) AS total_ns,
-                  CAST(percentile_cont(duration_ns, 0.5) AS BIGINT) AS p50,
-                  CAST(percentile_cont(duration_ns, 0.99) AS BIGINT) AS p99
+                  latency_percentiles(duration_ns) AS q
            FROM syscalls GROUP BY capture, syscall
            UNION ALL
            SELECT capture, 'process', comm, count(*), count(errno), sum(duration_ns),
-                  CAST(percentile_cont(duration_ns, 0.5) AS BIGINT),
-                  CAST(percentile_cont(duration_ns, 0.99) AS BIGINT)
+                  latency_percentiles(duration_ns)
            FROM syscalls GROUP BY capture, comm
          ), rated AS (
-           SELECT per.*, per.calls / span.secs AS rate, per.total_ns / span.secs AS time_per_s
+           SELECT per.capture, per.kind, per.key, per.calls, per.errors, per.total_ns,
+                  get_field(per.q, 'p50') AS p50, get_field(per.q, 'p99') AS p99,
+                  per.calls / span.secs AS rate, per.total_ns / span.secs AS time_per_s
            FROM per JOIN span ON per.capture = span.capture
          ), b AS (SELECT * FROM rated WHERE capture = {b}),
             i AS (SELECT * FROM rated WHERE capture = {i})

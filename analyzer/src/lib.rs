@@ -12,6 +12,7 @@ pub mod cli;
 pub mod diff;
 pub mod narrow;
 pub mod output;
+pub mod percentiles;
 pub mod queries;
 pub mod report;
 pub mod spinner;

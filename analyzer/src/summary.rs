@@ -20,9 +20,7 @@ pub enum By {
 const DETAIL_STATS: &str = "count(*) AS calls,
            count(errno) AS errors,
            sum(duration_ns) AS total_ns,
-           CAST(percentile_cont(duration_ns, 0.5) AS BIGINT) AS p50_ns,
-           CAST(percentile_cont(duration_ns, 0.9) AS BIGINT) AS p90_ns,
-           CAST(percentile_cont(duration_ns, 0.99) AS BIGINT) AS p99_ns,
+           latency_percentiles(duration_ns) AS q,
            max(duration_ns) AS max_ns";
 
 const SHED_STATS: &str = "sum(calls) AS calls,
@@ -102,7 +100,9 @@ pub fn sql(by: By) -> String {
                   coalesce(d.calls, 0) + coalesce(s.calls, 0) AS calls,
                   coalesce(d.errors, 0) + coalesce(s.errors, 0) AS errors,
                   coalesce(d.total_ns, 0) + coalesce(s.total_ns, 0) AS total_ns,
-                  d.p50_ns, d.p90_ns, d.p99_ns, d.max_ns
+                  get_field(d.q, 'p50') AS p50_ns, get_field(d.q, 'p90') AS p90_ns,
+                  get_field(d.q, 'p99') AS p99_ns,
+                  d.max_ns
            FROM d FULL OUTER JOIN s ON {join_on}
          )
          SELECT {keys}, {comm_out}calls, errors, total_ns,

@@ -1,5 +1,5 @@
 //! SQL functions that make captures pleasant to query: `errno_name(ret)`,
-//! `fmt_duration(ns)` and `fmt_bytes(n)`.
+//! `fmt_duration(ns)`, `fmt_bytes(n)`, and the aggregate `latency_percentiles(ns)`.
 use std::{sync::Arc, time::Duration};
 
 use datafusion::{
@@ -74,6 +74,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(string_udf("errno_name", errno_name));
     ctx.register_udf(string_udf("fmt_duration", |ns| Some(fmt_duration(ns))));
     ctx.register_udf(string_udf("fmt_bytes", |n| Some(fmt_bytes(n))));
+    ctx.register_udaf(crate::percentiles::udaf());
 }
 
 /// For tests and reports: the functions as plain Rust.
