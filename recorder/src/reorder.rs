@@ -6,16 +6,25 @@
 //! not by the length of the capture. A call that blocked longer than the lag arrives after
 //! its neighbours were written: the writer holds it back for the next file.
 
+use std::collections::{VecDeque, vec_deque::Drain};
+
 use crate::call::Call;
 
+/// A deque, because each tick takes the oldest calls from the front: a vector would move
+/// everything still held (a tenth of a second of calls) down to fill the gap, 20 times a
+/// second.
 #[derive(Default)]
 pub struct Reorder {
-    pending: Vec<Call>,
+    pending: VecDeque<Call>,
 }
 
 impl Reorder {
     pub fn push(&mut self, events: impl IntoIterator<Item = Call>) {
         self.pending.extend(events);
+    }
+
+    pub fn push_one(&mut self, call: Call) {
+        self.pending.push_back(call);
     }
 
     pub fn len(&self) -> usize {
@@ -26,17 +35,17 @@ impl Reorder {
         self.pending.is_empty()
     }
 
-    /// Removes and returns, sorted by entry time, every record entered before `watermark`.
-    pub fn take_before(&mut self, watermark: u64) -> Vec<Call> {
+    /// Removes and yields, sorted by entry time, every record entered before `watermark`.
+    pub fn take_before(&mut self, watermark: u64) -> Drain<'_, Call> {
+        let pending = self.pending.make_contiguous();
         // Mostly sorted already (arrival order), which the sort handles in near-linear time.
-        self.pending.sort_by_key(Call::enter_ns);
-        let split = self.pending.partition_point(|e| e.enter_ns() < watermark);
-        let rest = self.pending.split_off(split);
-        std::mem::replace(&mut self.pending, rest)
+        pending.sort_by_key(Call::enter_ns);
+        let split = pending.partition_point(|e| e.enter_ns() < watermark);
+        self.pending.drain(..split)
     }
 
-    /// Removes and returns everything, sorted: the capture is stopping.
-    pub fn take_all(&mut self) -> Vec<Call> {
+    /// Removes and yields everything, sorted: the capture is stopping.
+    pub fn take_all(&mut self) -> Drain<'_, Call> {
         self.take_before(u64::MAX)
     }
 }
@@ -70,11 +79,11 @@ mod tests {
     fn releases_only_what_the_watermark_passed_in_entry_order() {
         let mut r = Reorder::default();
         r.push([call(30, 1), call(10, 2), call(50, 3), call(20, 4)]);
-        let ready: Vec<u64> = r.take_before(31).iter().map(Call::enter_ns).collect();
+        let ready: Vec<u64> = r.take_before(31).map(|c| c.enter_ns()).collect();
         assert_eq!(ready, vec![10, 20, 30]);
         assert_eq!(r.len(), 1);
         r.push([call(40, 5)]);
-        let rest: Vec<u64> = r.take_all().iter().map(Call::enter_ns).collect();
+        let rest: Vec<u64> = r.take_all().map(|c| c.enter_ns()).collect();
         assert_eq!(rest, vec![40, 50]);
         assert!(r.is_empty());
     }

@@ -379,17 +379,13 @@ fn drain(
         }
         chunk.push(record);
         if chunk.len() == CHUNK {
-            pipeline.send(Message::Records(mem::replace(
-                chunk,
-                Vec::with_capacity(CHUNK),
-            )))?;
+            let full = mem::replace(chunk, pipeline.empty_chunk(CHUNK));
+            pipeline.send(Message::Records(full))?;
         }
     }
     if !chunk.is_empty() {
-        // Exactly sized: a poll usually finds far fewer records than a chunk holds.
-        let mut exact = Vec::with_capacity(chunk.len());
-        exact.append(chunk);
-        pipeline.send(Message::Records(exact))?;
+        let part = mem::replace(chunk, pipeline.empty_chunk(CHUNK));
+        pipeline.send(Message::Records(part))?;
     }
     Ok((n, calls))
 }
