@@ -71,6 +71,8 @@ pub struct LoadOptions {
     /// Where `pid` and `clone_flags` sit in this kernel's `task_newtask` record.
     pub newtask_pid_offset: u32,
     pub newtask_flags_offset: u32,
+    /// Where `pid` sits in this kernel's `task_rename` record.
+    pub rename_pid_offset: u32,
     /// Ring buffer size in bytes: a power-of-two multiple of the page size.
     pub ring_bytes: u32,
     pub max_threads: u32,
@@ -133,6 +135,7 @@ impl Probes {
             .override_global("SELF_TGID", &opts.self_tgid, true)
             .override_global("NEWTASK_PID_OFFSET", &opts.newtask_pid_offset, true)
             .override_global("NEWTASK_FLAGS_OFFSET", &opts.newtask_flags_offset, true)
+            .override_global("RENAME_PID_OFFSET", &opts.rename_pid_offset, true)
             .override_global("MIN_DURATION_NS", &opts.min_duration_ns, true)
             .override_global("FAILED_ONLY", &failed_only, true)
             .override_global("FILTER_COMM", &filter_comm, true)
@@ -182,6 +185,8 @@ impl Probes {
         // Slot bookkeeping first, so that no thread gets a slot it would never lose.
         attach_raw(&mut ebpf, "sched_process_exit", &kernel)?;
         attach_tracepoint(&mut ebpf, "task_newtask", "task", &kernel)?;
+        // Before any slot caches a name that a rename could make stale.
+        attach_tracepoint(&mut ebpf, "task_rename", "task", &kernel)?;
         attach_raw(&mut ebpf, "sched_process_exec", &kernel)?;
         // Exit before enter: an enter without its exit program would fill slots for nothing.
         attach_raw(&mut ebpf, "sys_exit", &kernel)?;

@@ -214,3 +214,64 @@ fn execve_from_a_non_leader_thread_keeps_the_process_traced() {
         "only {after_exec} calls of /bin/true recorded"
     );
 }
+
+#[test]
+fn renamed_threads_carry_their_new_name() {
+    if !bpf_available("renamed_threads_carry_their_new_name") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "rename");
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &[exe.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let worker: i64 = stdout
+        .trim()
+        .strip_prefix("worker_tid=")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("no worker tid in {stdout:?}"));
+    // The recorder keeps each thread's name and asks again only after a rename, so every
+    // way of renaming must reach it: the thread's own prctl, and another thread's write to
+    // /proc/self/task/TID/comm.
+    let rows = query(
+        &[capture.as_path()],
+        "SELECT comm, tid = pid AS main, count(*) AS calls FROM syscalls
+         WHERE syscall = 'getppid' GROUP BY 1, 2 ORDER BY 1, 2",
+    );
+    let got: Vec<(String, bool, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["comm"].as_str().unwrap().to_string(),
+                r["main"].as_bool().unwrap(),
+                r["calls"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("peer-set".to_string(), false, 2),
+            ("rename".to_string(), true, 3),
+            ("renamed".to_string(), false, 1),
+            ("renamed".to_string(), true, 4),
+        ]
+    );
+    let prctl = query(
+        &[capture.as_path()],
+        "SELECT comm FROM syscalls WHERE syscall = 'prctl' AND arg0 = 15",
+    );
+    assert_eq!(prctl.len(), 1, "{prctl:?}");
+    assert_eq!(prctl[0]["comm"], "renamed");
+    let workers = scalar(
+        capture.as_path(),
+        &format!("SELECT count(*) FROM syscalls WHERE syscall = 'getppid' AND tid = {worker}"),
+    );
+    assert_eq!(workers, 3);
+}

@@ -265,6 +265,9 @@ pub struct ThreadSlot {
     /// `SyscallInfo` of the call in flight, `traced | context << 1 | arg << 8`, so that the
     /// exit needs no second lookup.
     pub info: u32,
+    /// The thread's name, valid while `SLOT_COMM_KNOWN` is set. Asking the kernel for it
+    /// on every call cost a twentieth of a traced getppid loop's time.
+    pub comm: [u8; COMM_LEN],
     /// Context read at entry (a path, a socket address) for the exit to send.
     pub extra: [u8; EXTRA_LEN],
 }
@@ -274,6 +277,9 @@ pub struct ThreadSlot {
 pub const SLOT_IGNORED: u32 = 1;
 /// `ThreadSlot::flags`: a call that changes fds was lost; the next record says so.
 pub const SLOT_FD_LOST: u32 = 2;
+/// `ThreadSlot::flags`: `comm` holds the thread's name. Cleared when the thread is renamed
+/// (`task_rename`, which exec also fires) and on a new thread's slot.
+pub const SLOT_COMM_KNOWN: u32 = 4;
 
 impl ThreadSlot {
     /// A traced thread with no syscall in flight: its first exit is ignored, so a thread
@@ -287,6 +293,7 @@ impl ThreadSlot {
         extra_len: 0,
         extra_flags: 0,
         info: 0,
+        comm: [0; COMM_LEN],
         extra: [0; EXTRA_LEN],
     };
 }

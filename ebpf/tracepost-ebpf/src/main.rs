@@ -26,9 +26,9 @@ use tracepost_common::{
     FLAG_CONTEXT_ONLY, FLAG_FD_STATE_LOST, FLAG_NO_RETURN, LOST_COUNTERS, LOST_PROCESS_EVENTS,
     LOST_RING_FULL, LOST_THREAD_TABLE_FULL, MAX_ARGS, MAX_SYSCALL_NR, NO_SYSCALL, PROCESS_EXEC,
     PROCESS_EXIT, PROCESS_NEW, ProcessEvent, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED,
-    REASON_RING_FULL, REASON_THREAD_TABLE_FULL, SLOT_FD_LOST, SLOT_IGNORED, SyscallEvent,
-    SyscallInfo, ThreadSlot, UNKEYED_BELOW_MIN_DURATION, UNKEYED_NOT_FAILED, UNKEYED_RING_FULL,
-    UNKEYED_THREAD_TABLE_FULL,
+    REASON_RING_FULL, REASON_THREAD_TABLE_FULL, SLOT_COMM_KNOWN, SLOT_FD_LOST, SLOT_IGNORED,
+    SyscallEvent, SyscallInfo, ThreadSlot, UNKEYED_BELOW_MIN_DURATION, UNKEYED_NOT_FAILED,
+    UNKEYED_RING_FULL, UNKEYED_THREAD_TABLE_FULL,
 };
 
 #[cfg(not(bpf_target_arch = "x86_64"))]
@@ -67,6 +67,9 @@ static FILTER_CGROUP_LEVEL: u32 = 0;
 static NEWTASK_PID_OFFSET: u32 = 8;
 #[unsafe(no_mangle)]
 static NEWTASK_FLAGS_OFFSET: u32 = 32;
+/// Offset of `pid` in the `task/task_rename` record.
+#[unsafe(no_mangle)]
+static RENAME_PID_OFFSET: u32 = 8;
 
 /// A fresh slot, in `.rodata`: map updates copy from it instead of from the stack.
 static IDLE: ThreadSlot = ThreadSlot::IDLE;
@@ -454,10 +457,10 @@ pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
             if global(&TRACE_ALL) == 0 || (id >> 32) as u32 == global(&SELF_TGID) {
                 return 0;
             }
-            let mut fresh = IDLE;
-            fresh.flags = scope_flags();
-            if THREADS.insert(&tid, &fresh, 0).is_err() {
-                if fresh.flags & SLOT_IGNORED == 0 {
+            let flags = scope_flags();
+            // Inserted from .rodata: a slot does not fit on the BPF stack beside the rest.
+            if THREADS.insert(&tid, &IDLE, 0).is_err() {
+                if flags & SLOT_IGNORED == 0 {
                     count_lost(LOST_THREAD_TABLE_FULL);
                     let key = AggregateKey {
                         pid: (id >> 32) as u32,
@@ -471,7 +474,10 @@ pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
                 return 0;
             }
             match THREADS.get_ptr_mut(&tid) {
-                Some(slot) => slot,
+                Some(slot) => {
+                    unsafe { (*slot).flags = flags };
+                    slot
+                }
                 None => return 0,
             }
         }
@@ -516,7 +522,7 @@ pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
                     tid,
                     nr: nr as u32,
                     flags,
-                    comm: comm(),
+                    comm: slot_comm(slot),
                 });
                 entry.submit(BPF_RB_NO_WAKEUP as u64);
             }
@@ -604,7 +610,7 @@ pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
         tid,
         nr,
         flags,
-        comm: comm(),
+        comm: slot_comm(slot),
     };
     let sent = if slot.extra_kind == EXTRA_NONE as u32 {
         match EVENTS.reserve::<SyscallEvent>(0) {
@@ -661,6 +667,16 @@ pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
         }
     }
     0
+}
+
+/// The thread's name, asked of the kernel only after a rename or for a new slot.
+#[inline(always)]
+fn slot_comm(slot: &mut ThreadSlot) -> [u8; COMM_LEN] {
+    if slot.flags & SLOT_COMM_KNOWN == 0 {
+        slot.comm = comm();
+        slot.flags |= SLOT_COMM_KNOWN;
+    }
+    slot.comm
 }
 
 #[inline(always)]
@@ -746,16 +762,30 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
             Some(slot) => unsafe { (*slot).flags },
             None => 0,
         };
-        let mut fresh = IDLE;
-        fresh.flags = inherited;
-        if THREADS.insert(&child, &fresh, 0).is_err() {
+        if THREADS.insert(&child, &IDLE, 0).is_err() {
             // The thread's calls will go unseen: counted once, as a thread.
             count_lost(LOST_THREAD_TABLE_FULL);
             count_lost(UNKEYED_THREAD_TABLE_FULL);
+        } else if let Some(slot) = THREADS.get_ptr_mut(&child) {
+            // Not yet running: nothing reads the slot before this.
+            unsafe { (*slot).flags = inherited & !SLOT_COMM_KNOWN };
         }
     }
     if flags & CLONE_THREAD == 0 {
         send_process_event(PROCESS_NEW, child, flags, 0, 0);
+    }
+    0
+}
+
+/// prctl(PR_SET_NAME), a write to /proc/PID/comm, or an exec renamed a thread, maybe
+/// another than the current one: its next record asks for the name again.
+#[tracepoint(category = "task", name = "task_rename")]
+pub fn task_rename(ctx: TracePointContext) -> u32 {
+    let Ok(tid) = (unsafe { ctx.read_at::<u32>(global(&RENAME_PID_OFFSET) as usize) }) else {
+        return 0;
+    };
+    if let Some(slot) = THREADS.get_ptr_mut(&tid) {
+        unsafe { (*slot).flags &= !SLOT_COMM_KNOWN };
     }
     0
 }
