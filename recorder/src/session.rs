@@ -44,7 +44,7 @@ use crate::{
 /// how stale the ring gets.
 const POLL: Duration = Duration::from_millis(10);
 /// Records per chunk handed to the writer thread.
-const CHUNK: usize = 16 * 1024;
+const CHUNK: usize = 8 * 1024;
 /// Records per drain pass.
 const MAX_DRAIN: usize = 8 * CHUNK;
 const MAX_THREADS: u32 = 65536;
