@@ -71,8 +71,9 @@ pub struct LoadOptions {
     /// Where `pid` and `clone_flags` sit in this kernel's `task_newtask` record.
     pub newtask_pid_offset: u32,
     pub newtask_flags_offset: u32,
-    /// Where `pid` sits in this kernel's `task_rename` record.
+    /// Where `pid` and `newcomm` sit in this kernel's `task_rename` record.
     pub rename_pid_offset: u32,
+    pub rename_newcomm_offset: u32,
     /// Ring buffer size in bytes: a power-of-two multiple of the page size.
     pub ring_bytes: u32,
     pub max_threads: u32,
@@ -136,6 +137,7 @@ impl Probes {
             .override_global("NEWTASK_PID_OFFSET", &opts.newtask_pid_offset, true)
             .override_global("NEWTASK_FLAGS_OFFSET", &opts.newtask_flags_offset, true)
             .override_global("RENAME_PID_OFFSET", &opts.rename_pid_offset, true)
+            .override_global("RENAME_NEWCOMM_OFFSET", &opts.rename_newcomm_offset, true)
             .override_global("MIN_DURATION_NS", &opts.min_duration_ns, true)
             .override_global("FAILED_ONLY", &failed_only, true)
             .override_global("FILTER_COMM", &filter_comm, true)

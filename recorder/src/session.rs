@@ -89,6 +89,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     let newtask_flags_offset =
         tracefs::field_offset(&tracefs, "task", "task_newtask", "clone_flags")?;
     let rename_pid_offset = tracefs::field_offset(&tracefs, "task", "task_rename", "pid")?;
+    let rename_newcomm_offset = tracefs::field_offset(&tracefs, "task", "task_rename", "newcomm")?;
     let host = capture_dir::hostname();
     let root = args
         .output
@@ -105,6 +106,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         newtask_pid_offset,
         newtask_flags_offset,
         rename_pid_offset,
+        rename_newcomm_offset,
         ring_bytes: bpf::ring_bytes(args.buffer_size.as_u64())?,
         max_threads: MAX_THREADS,
         max_aggregates: MAX_AGGREGATES,

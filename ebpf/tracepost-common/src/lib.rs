@@ -266,8 +266,16 @@ pub struct ThreadSlot {
     /// exit needs no second lookup.
     pub info: u32,
     /// The thread's name, valid while `SLOT_COMM_KNOWN` is set. Asking the kernel for it
-    /// on every call cost a twentieth of a traced getppid loop's time.
+    /// on every call cost a twentieth of a traced getppid loop's time. Written only by the
+    /// thread itself, like `flags`.
     pub comm: [u8; COMM_LEN],
+    /// The name a rename gave, written by the renaming thread (maybe on another CPU) before
+    /// it bumps `rename_gen`. The kernel fires `task_rename` before it copies the new name,
+    /// so the thread takes it from here rather than asking the kernel.
+    pub renamed_to: [u8; COMM_LEN],
+    pub rename_gen: u32,
+    /// `rename_gen` when the thread last took its name; written only by the thread.
+    pub seen_gen: u32,
     /// Context read at entry (a path, a socket address) for the exit to send.
     pub extra: [u8; EXTRA_LEN],
 }
@@ -277,8 +285,7 @@ pub struct ThreadSlot {
 pub const SLOT_IGNORED: u32 = 1;
 /// `ThreadSlot::flags`: a call that changes fds was lost; the next record says so.
 pub const SLOT_FD_LOST: u32 = 2;
-/// `ThreadSlot::flags`: `comm` holds the thread's name. Cleared when the thread is renamed
-/// (`task_rename`, which exec also fires) and on a new thread's slot.
+/// `ThreadSlot::flags`: `comm` holds the thread's name. Clear on a new thread's slot.
 pub const SLOT_COMM_KNOWN: u32 = 4;
 
 impl ThreadSlot {
@@ -294,6 +301,9 @@ impl ThreadSlot {
         extra_flags: 0,
         info: 0,
         comm: [0; COMM_LEN],
+        renamed_to: [0; COMM_LEN],
+        rename_gen: 0,
+        seen_gen: 0,
         extra: [0; EXTRA_LEN],
     };
 }

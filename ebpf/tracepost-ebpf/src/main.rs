@@ -67,9 +67,11 @@ static FILTER_CGROUP_LEVEL: u32 = 0;
 static NEWTASK_PID_OFFSET: u32 = 8;
 #[unsafe(no_mangle)]
 static NEWTASK_FLAGS_OFFSET: u32 = 32;
-/// Offset of `pid` in the `task/task_rename` record.
+/// Offsets of `pid` and `newcomm` in the `task/task_rename` record.
 #[unsafe(no_mangle)]
 static RENAME_PID_OFFSET: u32 = 8;
+#[unsafe(no_mangle)]
+static RENAME_NEWCOMM_OFFSET: u32 = 28;
 
 /// A fresh slot, in `.rodata`: map updates copy from it instead of from the stack.
 static IDLE: ThreadSlot = ThreadSlot::IDLE;
@@ -669,10 +671,17 @@ pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
     0
 }
 
-/// The thread's name, asked of the kernel only after a rename or for a new slot.
+/// The thread's name: asked of the kernel once for a new slot, then taken from renames.
+/// Runs in the thread itself, the only writer of `comm`, `seen_gen` and `flags`.
 #[inline(always)]
 fn slot_comm(slot: &mut ThreadSlot) -> [u8; COMM_LEN] {
-    if slot.flags & SLOT_COMM_KNOWN == 0 {
+    // Read before the name: the renamer stores the name first, then the generation.
+    let generation = unsafe { core::ptr::read_volatile(&slot.rename_gen) };
+    if generation != slot.seen_gen {
+        slot.comm = unsafe { core::ptr::read_volatile(&slot.renamed_to) };
+        slot.seen_gen = generation;
+        slot.flags |= SLOT_COMM_KNOWN;
+    } else if slot.flags & SLOT_COMM_KNOWN == 0 {
         slot.comm = comm();
         slot.flags |= SLOT_COMM_KNOWN;
     }
@@ -777,15 +786,27 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// prctl(PR_SET_NAME), a write to /proc/PID/comm, or an exec renamed a thread, maybe
-/// another than the current one: its next record asks for the name again.
+/// prctl(PR_SET_NAME), a write to /proc/PID/comm, or an exec renamed a thread, maybe from
+/// another thread on another CPU. This hands the new name over without touching what the
+/// thread itself writes (its flags, its cached name), so nothing it does is undone.
 #[tracepoint(category = "task", name = "task_rename")]
 pub fn task_rename(ctx: TracePointContext) -> u32 {
     let Ok(tid) = (unsafe { ctx.read_at::<u32>(global(&RENAME_PID_OFFSET) as usize) }) else {
         return 0;
     };
+    let Ok(name) =
+        (unsafe { ctx.read_at::<[u8; COMM_LEN]>(global(&RENAME_NEWCOMM_OFFSET) as usize) })
+    else {
+        return 0;
+    };
     if let Some(slot) = THREADS.get_ptr_mut(&tid) {
-        unsafe { (*slot).flags &= !SLOT_COMM_KNOWN };
+        // Two renames of one thread at once may bump the generation once: it still moves,
+        // and the thread takes the name stored last.
+        unsafe {
+            core::ptr::write_volatile(&mut (*slot).renamed_to, name);
+            let generation = core::ptr::read_volatile(&(*slot).rename_gen);
+            core::ptr::write_volatile(&mut (*slot).rename_gen, generation.wrapping_add(1));
+        }
     }
     0
 }
@@ -812,7 +833,12 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
         return 0;
     }
     if let Some(slot) = THREADS.get_ptr_mut(&tid) {
-        unsafe { (*slot).flags = scope_flags() };
+        let slot = unsafe { &mut *slot };
+        slot.flags = scope_flags() | SLOT_COMM_KNOWN;
+        // The new program's name is set by now, and renames before the exec are past (a
+        // moved slot may hold one the thread never took).
+        slot.seen_gen = unsafe { core::ptr::read_volatile(&slot.rename_gen) };
+        slot.comm = comm();
     }
     send_process_event(PROCESS_EXEC, 0, 0, 0, old_tid);
     0
