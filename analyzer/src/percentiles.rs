@@ -123,11 +123,13 @@ fn percentiles(values: &mut [i64]) -> Option<[i64; 3]> {
     Some(out)
 }
 
-fn evaluate_groups(groups: Vec<Vec<i64>>) -> ArrayRef {
+/// One struct row per group: the percentiles, or NULL for a group with no values. Selecting
+/// reorders each group's values in place, which loses none of them.
+fn evaluate_groups<'a>(groups: impl Iterator<Item = &'a mut Vec<i64>>) -> ArrayRef {
     let mut columns: [Vec<i64>; 3] = Default::default();
-    let mut valid = Vec::with_capacity(groups.len());
-    for mut values in groups {
-        let found = percentiles(&mut values);
+    let mut valid = Vec::new();
+    for values in groups {
+        let found = percentiles(values);
         valid.push(found.is_some());
         for (column, value) in columns.iter_mut().zip(found.unwrap_or_default()) {
             column.push(value);
@@ -142,7 +144,7 @@ fn evaluate_groups(groups: Vec<Vec<i64>>) -> ArrayRef {
 }
 
 /// Every group's values as one list array: the state passed from partial to final.
-fn to_state(groups: Vec<Vec<i64>>) -> Result<ArrayRef> {
+fn to_state(groups: &[Vec<i64>]) -> Result<ArrayRef> {
     let total: usize = groups.iter().map(Vec::len).sum();
     if i32::try_from(total).is_err() {
         return exec_err!("latency_percentiles: {total} values in one partition exceed a list");
@@ -150,7 +152,7 @@ fn to_state(groups: Vec<Vec<i64>>) -> Result<ArrayRef> {
     let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
     let mut flat = Vec::with_capacity(total);
     for values in groups {
-        flat.extend_from_slice(&values);
+        flat.extend_from_slice(values);
     }
     let values = Int64Array::new(ScalarBuffer::from(flat), None);
     Ok(Arc::new(ListArray::new(
@@ -211,11 +213,13 @@ impl GroupsAccumulator for Groups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        Ok(evaluate_groups(emit_to.take_needed(&mut self.values)))
+        Ok(evaluate_groups(
+            emit_to.take_needed(&mut self.values).iter_mut(),
+        ))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![to_state(emit_to.take_needed(&mut self.values))?])
+        Ok(vec![to_state(&emit_to.take_needed(&mut self.values))?])
     }
 
     /// Each row as a group of its own, for when DataFusion skips the partial aggregation.
@@ -269,14 +273,14 @@ impl Accumulator for OneGroup {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let list = to_state(vec![self.values.clone()])?;
+        let list = to_state(std::slice::from_ref(&self.values))?;
         Ok(vec![ScalarValue::List(Arc::new(
             list.as_list::<i32>().clone(),
         ))])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let array = evaluate_groups(vec![self.values.clone()]);
+        let array = evaluate_groups(std::iter::once(&mut self.values));
         ScalarValue::try_from_array(&array, 0)
     }
 
