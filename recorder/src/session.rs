@@ -85,11 +85,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         .collect::<Result<Vec<_>, _>>()?;
     let scope = Scope::new(&args.comm, args.cgroup.as_deref())?;
     let tracefs = tracefs::root()?;
-    let newtask_pid_offset = tracefs::field_offset(&tracefs, "task", "task_newtask", "pid")?;
-    let newtask_flags_offset =
-        tracefs::field_offset(&tracefs, "task", "task_newtask", "clone_flags")?;
-    let rename_pid_offset = tracefs::field_offset(&tracefs, "task", "task_rename", "pid")?;
-    let rename_newcomm_offset = tracefs::field_offset(&tracefs, "task", "task_rename", "newcomm")?;
+    let [newtask_pid_offset, newtask_flags_offset] =
+        tracefs::field_offsets(&tracefs, "task", "task_newtask", ["pid", "clone_flags"])?;
+    let [rename_pid_offset, rename_newcomm_offset] =
+        tracefs::field_offsets(&tracefs, "task", "task_rename", ["pid", "newcomm"])?;
     let host = capture_dir::hostname();
     let root = args
         .output

@@ -53,22 +53,27 @@ pub fn root() -> Result<PathBuf, TracefsError> {
     Ok(PathBuf::from(CANDIDATES[0]))
 }
 
-/// Byte offset of `field` in the record of tracepoint `category/name`.
-pub fn field_offset(
+/// Byte offsets of `fields` in the record of tracepoint `category/name`, from one read of
+/// its format file.
+pub fn field_offsets<const N: usize>(
     root: &Path,
     category: &str,
     name: &str,
-    field: &str,
-) -> Result<u32, TracefsError> {
+    fields: [&str; N],
+) -> Result<[u32; N], TracefsError> {
     let path = root.join("events").join(category).join(name).join("format");
     let text = fs::read_to_string(&path).map_err(|source| TracefsError::Read {
         path: path.clone(),
         source,
     })?;
-    parse_offset(&text, field).ok_or(TracefsError::NoField {
-        path,
-        field: field.to_string(),
-    })
+    let mut offsets = [0; N];
+    for (offset, field) in offsets.iter_mut().zip(fields) {
+        *offset = parse_offset(&text, field).ok_or_else(|| TracefsError::NoField {
+            path: path.clone(),
+            field: field.to_string(),
+        })?;
+    }
+    Ok(offsets)
 }
 
 /// Finds `offset:N` on the line declaring `field`, e.g.
