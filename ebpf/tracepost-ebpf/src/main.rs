@@ -771,13 +771,17 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
             Some(slot) => unsafe { (*slot).flags },
             None => 0,
         };
+        // The name is the child's own to ask for; IDLE already has no other flag.
+        let flags = inherited & !SLOT_COMM_KNOWN;
         if THREADS.insert(&child, &IDLE, 0).is_err() {
             // The thread's calls will go unseen: counted once, as a thread.
             count_lost(LOST_THREAD_TABLE_FULL);
             count_lost(UNKEYED_THREAD_TABLE_FULL);
-        } else if let Some(slot) = THREADS.get_ptr_mut(&child) {
+        } else if flags != 0
+            && let Some(slot) = THREADS.get_ptr_mut(&child)
+        {
             // Not yet running: nothing reads the slot before this.
-            unsafe { (*slot).flags = inherited & !SLOT_COMM_KNOWN };
+            unsafe { (*slot).flags = flags };
         }
     }
     if flags & CLONE_THREAD == 0 {
