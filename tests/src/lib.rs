@@ -23,8 +23,9 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// Whether this process may load BPF. Under `CI=true` a test must not skip, so a missing
-/// privilege is a failure there.
+/// Whether this process may load BPF. A BPF test that cannot run fails, so that no test
+/// passes without having run; `TRACEPOST_SKIP_BPF_TESTS=1` is the explicit way to skip
+/// them (on a laptop without root, say), and it is refused under `CI=true`.
 pub fn bpf_available(test: &str) -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let cap_eff = status
@@ -33,15 +34,19 @@ pub fn bpf_available(test: &str) -> bool {
         .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
         .unwrap_or(0);
     let ok = cap_eff & (1 << 21) != 0 || (cap_eff & (1 << 39) != 0 && cap_eff & (1 << 38) != 0);
-    if !ok {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "{test}: BPF cannot be loaded here (need root or CAP_BPF+CAP_PERFMON), and CI=true"
-            );
-        }
-        eprintln!("SKIPPED {test}: needs root or CAP_BPF+CAP_PERFMON");
+    if ok {
+        return true;
     }
-    ok
+    let skip = std::env::var("TRACEPOST_SKIP_BPF_TESTS").as_deref() == Ok("1");
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    if !skip || ci {
+        panic!(
+            "{test}: BPF cannot be loaded here (need root or CAP_BPF+CAP_PERFMON); \
+             set TRACEPOST_SKIP_BPF_TESTS=1 to skip the BPF tests on purpose (not under CI=true)"
+        );
+    }
+    eprintln!("SKIPPED {test}: TRACEPOST_SKIP_BPF_TESTS=1 and no BPF privilege");
+    false
 }
 
 /// Compiles tests/programs/NAME.c into `dir`.
@@ -183,4 +188,31 @@ pub fn strace_counts(dir: &Path, command: &[&str]) -> BTreeMap<String, (i64, i64
         .status;
     assert!(status.success(), "strace {command:?} failed");
     parse_strace_summary(&std::fs::read_to_string(summary).unwrap())
+}
+
+/// Runs `analyze ARGS...` and returns its output.
+pub fn analyze(args: &[&str]) -> Output {
+    let out = Command::new(bin("analyze"))
+        .args(args)
+        .output()
+        .expect("run analyze");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "analyze panicked: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs `analyze ARGS... --format json`, checks that it succeeded, and returns the rows.
+pub fn analyze_json(args: &[&str]) -> Vec<BTreeMap<String, Value>> {
+    let mut all = args.to_vec();
+    all.extend(["--format", "json"]);
+    let out = analyze(&all);
+    assert!(
+        out.status.success(),
+        "analyze {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("analyze prints a JSON array")
 }

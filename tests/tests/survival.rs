@@ -26,26 +26,29 @@ fn kill_9_leaves_every_closed_file_readable() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
+    let pidfile = tmp.path().join("shell.pid");
     let mut record = Command::new(bin("record"))
         .args(["-q", "--rotate", "1s", "-o"])
         .arg(&capture)
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "while :; do cat /etc/hostname >/dev/null; done",
-        ])
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "echo $$ > {}; while :; do cat /etc/hostname >/dev/null; done",
+            pidfile.display()
+        ))
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     thread::sleep(Duration::from_millis(3500));
     record.kill().unwrap(); // SIGKILL
     record.wait().unwrap();
-    // The traced shell outlives the recorder; stop it.
-    Command::new("pkill")
-        .args(["-f", "while :; do cat /etc/hostname"])
-        .status()
+    // The traced shell outlives the recorder; stop it, by the pid it wrote, and no other.
+    let shell: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
         .unwrap();
+    // SAFETY: kill(2) with a pid this test's own child's child wrote; no memory involved.
+    assert_eq!(unsafe { libc::kill(shell, libc::SIGKILL) }, 0);
 
     let files = parquet_files(&capture);
     assert!(
