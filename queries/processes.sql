@@ -9,7 +9,7 @@ SELECT pid,
        exit_ts,
        exit_code,
        exit_signal,
-       CAST(arrow_cast(exit_ts, 'Int64') - arrow_cast(start_ts, 'Int64') AS BIGINT) AS lifetime_ns
+       (arrow_cast(exit_ts, 'Int64') - arrow_cast(start_ts, 'Int64')) * 1000 AS lifetime_ns
 FROM processes
 ORDER BY start_ts NULLS FIRST, pid
 LIMIT ${limit}

@@ -54,6 +54,15 @@ pub struct NarrowArgs {
     pub until: Option<String>,
 }
 
+/// How the captures' files are read.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReadArgs {
+    /// Answer from the readable files when some are damaged or foreign: each skipped file
+    /// is named on stderr, and the `capture` table's `skipped_files` counts them.
+    #[arg(long)]
+    pub skip_bad_files: bool,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
     /// Output format.
@@ -75,6 +84,8 @@ pub struct SummaryArgs {
     #[command(flatten)]
     pub narrow: NarrowArgs,
     #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
     pub out: OutputArgs,
 }
 
@@ -88,6 +99,8 @@ pub struct QueryArgs {
     pub params: Vec<String>,
     #[command(flatten)]
     pub narrow: NarrowArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -116,6 +129,8 @@ pub struct ReportArgs {
     pub output: PathBuf,
     #[command(flatten)]
     pub narrow: NarrowArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,6 +146,8 @@ pub struct DiffArgs {
     pub limit: usize,
     #[command(flatten)]
     pub narrow: NarrowArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
     #[command(flatten)]
     pub out: OutputArgs,
 }

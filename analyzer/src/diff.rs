@@ -2,22 +2,49 @@
 //! pids differ between captures). Rates are per second of each capture's span; impact is
 //! the extra time per second spent in those calls, which is what a user of the system
 //! feels.
+//!
+//! Calls, errors and time include what the kernel counted without recording (the
+//! `aggregates` table), exactly as `summary` does, so a baseline taken without filters and
+//! an incident taken with `--failed` or `--min-duration` compare like with like.
 use anyhow::Result;
 use datafusion::{arrow::array::RecordBatch, arrow::datatypes::Schema, prelude::SessionContext};
+
+use crate::narrow::Narrow;
 
 /// SQL string literal.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-pub fn sql(baseline: &str, incident: &str, limit: usize) -> String {
+/// The SQL of a diff. `since_ns` and `until_ns` are the narrowing, if any, so that rates
+/// are per second of the narrowed window.
+pub fn sql(
+    baseline: &str,
+    incident: &str,
+    limit: usize,
+    since_ns: Option<i64>,
+    until_ns: Option<i64>,
+) -> String {
     let (b, i) = (quote(baseline), quote(incident));
+    let bound = |v: Option<i64>| v.map_or("CAST(NULL AS BIGINT)".to_string(), |v| v.to_string());
+    let (since, until) = (bound(since_ns), bound(until_ns));
+    // Seconds recorded: each recorder run's span (to its last call, if it never finished),
+    // clipped to the narrowing. A capture taken with `--failed` or `--min-duration` has
+    // few rows, but it recorded for as long as a full one did, so its rate is per the
+    // same seconds.
     format!(
-        "WITH span AS (
-           SELECT capture,
-                  NULLIF(max(arrow_cast(ts, 'Int64')) - min(arrow_cast(ts, 'Int64')), 0) / 1e9 AS secs
-           FROM syscalls GROUP BY capture
-         ), per AS (
+        "WITH last_call AS (
+           SELECT capture, max(ts_ns) AS last_ns FROM syscalls GROUP BY capture
+         ), runs AS (
+           SELECT c.capture,
+                  greatest(arrow_cast(c.started, 'Int64') * 1000, coalesce({since}, -9223372036854775807)) AS from_ns,
+                  least(coalesce(arrow_cast(c.ended, 'Int64') * 1000, l.last_ns),
+                        coalesce({until}, 9223372036854775807)) AS to_ns
+           FROM capture c LEFT JOIN last_call l ON c.capture = l.capture
+         ), span AS (
+           SELECT capture, NULLIF(sum(greatest(to_ns - from_ns, 0)), 0) / 1e9 AS secs
+           FROM runs GROUP BY capture
+         ), detail AS (
            SELECT capture, 'syscall' AS kind, syscall AS key, count(*) AS calls,
                   count(errno) AS errors, sum(duration_ns) AS total_ns,
                   latency_percentiles(duration_ns) AS q
@@ -26,6 +53,38 @@ pub fn sql(baseline: &str, incident: &str, limit: usize) -> String {
            SELECT capture, 'process', comm, count(*), count(errno), sum(duration_ns),
                   latency_percentiles(duration_ns)
            FROM syscalls GROUP BY capture, comm
+         ), names AS (
+           -- Aggregates carry a pid, not a name: the process's name, else its threads'.
+           SELECT coalesce(p.capture, t.capture) AS capture, coalesce(p.pid, t.pid) AS pid,
+                  coalesce(p.comm, t.comm) AS comm
+           FROM (SELECT capture, pid, last_value(comm ORDER BY start_ts) AS comm
+                 FROM processes WHERE comm IS NOT NULL GROUP BY capture, pid) p
+           FULL OUTER JOIN
+                (SELECT capture, pid, last_value(comm ORDER BY ts) AS comm
+                 FROM syscalls GROUP BY capture, pid) t
+           ON p.capture = t.capture AND p.pid = t.pid
+         ), shed AS (
+           SELECT capture, 'syscall' AS kind, syscall AS key, sum(calls) AS calls,
+                  sum(CASE WHEN failed THEN calls ELSE 0 END) AS errors,
+                  sum(total_ns) AS total_ns
+           FROM aggregates WHERE syscall IS NOT NULL GROUP BY capture, syscall
+           UNION ALL
+           SELECT a.capture, 'process',
+                  coalesce(n.comm, concat('pid ', CAST(a.pid AS VARCHAR))),
+                  sum(a.calls), sum(CASE WHEN a.failed THEN a.calls ELSE 0 END),
+                  sum(a.total_ns)
+           FROM aggregates a LEFT JOIN names n ON a.capture = n.capture AND a.pid = n.pid
+           WHERE a.pid IS NOT NULL
+           GROUP BY a.capture, coalesce(n.comm, concat('pid ', CAST(a.pid AS VARCHAR)))
+         ), per AS (
+           SELECT coalesce(d.capture, s.capture) AS capture, coalesce(d.kind, s.kind) AS kind,
+                  coalesce(d.key, s.key) AS key,
+                  coalesce(d.calls, 0) + coalesce(s.calls, 0) AS calls,
+                  coalesce(d.errors, 0) + coalesce(s.errors, 0) AS errors,
+                  coalesce(d.total_ns, 0) + coalesce(s.total_ns, 0) AS total_ns,
+                  d.q
+           FROM detail d FULL OUTER JOIN shed s
+             ON d.capture = s.capture AND d.kind = s.kind AND d.key = s.key
          ), rated AS (
            SELECT per.capture, per.kind, per.key, per.calls, per.errors, per.total_ns,
                   get_field(per.q, 'p50') AS p50, get_field(per.q, 'p99') AS p99,
@@ -35,6 +94,8 @@ pub fn sql(baseline: &str, incident: &str, limit: usize) -> String {
             i AS (SELECT * FROM rated WHERE capture = {i})
          SELECT coalesce(i.kind, b.kind) AS kind,
                 coalesce(i.key, b.key) AS name,
+                b.calls AS base_calls,
+                i.calls AS incident_calls,
                 round(b.rate, 1) AS base_per_s,
                 round(i.rate, 1) AS incident_per_s,
                 round(i.rate / b.rate, 2) AS rate_ratio,
@@ -59,6 +120,8 @@ pub async fn run(
     baseline: &str,
     incident: &str,
     limit: usize,
+    narrow: &Narrow,
 ) -> Result<(Schema, Vec<RecordBatch>)> {
-    crate::run_sql(both, &sql(baseline, incident, limit)).await
+    let sql = sql(baseline, incident, limit, narrow.since, narrow.until);
+    crate::run_sql(both, &sql).await
 }

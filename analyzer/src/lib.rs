@@ -10,12 +10,15 @@ pub mod capture;
 pub mod charts;
 pub mod cli;
 pub mod diff;
+pub mod files;
 pub mod narrow;
 pub mod output;
 pub mod percentiles;
+pub mod private_file;
 pub mod queries;
 pub mod report;
 pub mod spinner;
+pub mod sql_guard;
 pub mod summary;
 pub mod tables;
 pub mod udfs;
@@ -31,7 +34,7 @@ use datafusion::{arrow::array::RecordBatch, arrow::datatypes::Schema, prelude::S
 
 use crate::{
     capture::Capture,
-    cli::{Cli, Command, NarrowArgs, OutputArgs},
+    cli::{Cli, Command, NarrowArgs, OutputArgs, ReadArgs},
 };
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -54,39 +57,83 @@ pub async fn run(cli: Cli) -> Result<()> {
             let (paths, query) = q.split()?;
             let canned = queries::resolve(query)?;
             let sql = canned.render(&q.params)?;
-            let ctx = open(&paths, &q.narrow).await?;
+            sql_guard::check(&sql)?;
+            let Opened { ctx, .. } = open(&paths, &q.narrow, &q.read).await?;
             let (schema, batches) = run_sql(&ctx, &sql).await?;
             emit(&q.out, &schema, &batches)
         }
         Command::Summary(s) => {
-            let ctx = open(&s.captures, &s.narrow).await?;
+            let Opened { ctx, .. } = open(&s.captures, &s.narrow, &s.read).await?;
             let (schema, batches) = run_sql(&ctx, &summary::sql(s.by)).await?;
             emit(&s.out, &schema, &batches)
         }
         Command::Report(r) => {
-            let ctx = open(&r.captures, &r.narrow).await?;
-            report::write(&ctx, &r.captures, &r.output).await
+            let Opened { ctx, captures, .. } = open(&r.captures, &r.narrow, &r.read).await?;
+            report::write(&ctx, &captures, &r.output).await
         }
         Command::Diff(d) => {
             if d.baseline == d.incident {
                 anyhow::bail!("diff: the baseline and the incident are the same capture");
             }
-            let both = open(&[d.baseline.clone(), d.incident.clone()], &d.narrow).await?;
+            let both = open(
+                &[d.baseline.clone(), d.incident.clone()],
+                &d.narrow,
+                &d.read,
+            )
+            .await?;
             let name = |p: &PathBuf| p.display().to_string();
-            let (schema, batches) =
-                diff::run(&both, &name(&d.baseline), &name(&d.incident), d.limit).await?;
+            let (schema, batches) = diff::run(
+                &both.ctx,
+                &name(&d.baseline),
+                &name(&d.incident),
+                d.limit,
+                &both.narrow,
+            )
+            .await?;
             emit(&d.out, &schema, &batches)
         }
     }
 }
 
-/// Checks the captures and registers their tables.
-pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs) -> Result<SessionContext> {
-    let captures = paths
-        .iter()
-        .map(|p| Capture::open(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    tables::context(&captures, narrow).await
+/// Checks the captures and registers their tables. Each file that `--skip-bad-files`
+/// leaves out is named on stderr, with what is wrong with it.
+pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Result<Opened> {
+    let mut captures = Vec::new();
+    for path in paths {
+        match Capture::open(path, read.skip_bad_files) {
+            Ok(c) => captures.push(c),
+            Err(e @ capture::CaptureError::NothingReadable { .. }) => {
+                if let capture::CaptureError::NothingReadable { skipped, .. } = &e {
+                    warn_skipped(skipped);
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    for c in &captures {
+        warn_skipped(c.skipped());
+    }
+    let (ctx, narrow) = tables::context(&captures, narrow).await?;
+    Ok(Opened {
+        ctx,
+        captures,
+        narrow,
+    })
+}
+
+fn warn_skipped(files: &[capture::BadFile]) {
+    for bad in files {
+        eprintln!("warning: skipped {bad}");
+    }
+}
+
+/// The captures, checked, and a session over their tables.
+pub struct Opened {
+    pub ctx: SessionContext,
+    pub captures: Vec<Capture>,
+    /// The narrowing, with times resolved.
+    pub narrow: narrow::Narrow,
 }
 
 /// Runs SQL to completion, with a spinner on a terminal when it takes a while.
@@ -115,14 +162,8 @@ fn emit(out: &OutputArgs, schema: &Schema, batches: &[RecordBatch]) -> Result<()
     }
 }
 
-/// A file for results: they hold data from a capture, so it is private (0600).
+/// A file for results: they hold data from a capture, so it is private (0600), and never
+/// where another user could redirect it ([`private_file`]).
 pub fn create(path: &Path) -> Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))
+    Ok(private_file::create(path)?)
 }

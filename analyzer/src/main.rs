@@ -10,17 +10,26 @@ fn main() -> ExitCode {
     // error. SAFETY: called before any thread exists; SIG_DFL is always a valid action.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            eprintln!("error: cannot start the query runtime: {err}");
-            return ExitCode::FAILURE;
-        }
+    // Planning recurses over the query's expressions on the thread that blocks on the
+    // runtime, and user SQL can be deep: a large stack (address space, touched only as
+    // used) turns what would be a stack overflow into the depth limit's error line.
+    let main = std::thread::Builder::new()
+        .name("analyze".into())
+        .stack_size(STACK_BYTES)
+        .spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_stack_size(STACK_BYTES)
+                .build()
+                .map_err(|e| anyhow::anyhow!("cannot start the query runtime: {e}"))?;
+            runtime.block_on(run(cli))
+        });
+    let result = match main.map(|t| t.join()) {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(anyhow::anyhow!("internal error (a panic, reported above)")),
+        Err(e) => Err(anyhow::anyhow!("cannot start the analyzer's thread: {e}")),
     };
-    match runtime.block_on(run(cli)) {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -28,3 +37,6 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Stack for the planning thread and the query workers.
+const STACK_BYTES: usize = 64 << 20;

@@ -4,7 +4,7 @@ use datafusion::{
     logical_expr::{Expr, col, lit},
     scalar::ScalarValue,
 };
-use tracepost_schema::{aggregates, processes, syscalls};
+use tracepost_schema::{aggregates, processes, syscalls, ts_value};
 
 use crate::cli::NarrowArgs;
 
@@ -14,6 +14,10 @@ pub enum NarrowError {
         "--{flag} {value}: not a time (use RFC 3339 like 2026-11-24T02:10:00Z, or +30s after the capture began)"
     )]
     BadTime { flag: &'static str, value: String },
+    #[error(
+        "--{flag} {value}: outside the times a capture holds (1970-01-01T00:00:00Z to 2262-04-11T23:47:16Z)"
+    )]
+    OutOfRange { flag: &'static str, value: String },
 }
 
 /// The narrowing, resolved to absolute times.
@@ -26,19 +30,33 @@ pub struct Narrow {
     pub until: Option<i64>,
 }
 
+/// A time as nanoseconds since the epoch. Anything a nanosecond count cannot hold is
+/// refused rather than wrapped, which would narrow to the wrong rows in silence.
 fn parse_time(flag: &'static str, value: &str, start_ns: Option<i64>) -> Result<i64, NarrowError> {
     let bad = || NarrowError::BadTime {
+        flag,
+        value: value.to_string(),
+    };
+    let out_of_range = || NarrowError::OutOfRange {
         flag,
         value: value.to_string(),
     };
     if let Some(rel) = value.strip_prefix('+') {
         let d = humantime::parse_duration(rel).map_err(|_| bad())?;
         let start = start_ns.ok_or_else(bad)?;
-        return Ok(start + d.as_nanos() as i64);
+        return i64::try_from(d.as_nanos())
+            .ok()
+            .and_then(|d| start.checked_add(d))
+            .ok_or_else(out_of_range);
     }
-    let t = humantime::parse_rfc3339_weak(value).map_err(|_| bad())?;
-    let d = t.duration_since(std::time::UNIX_EPOCH).map_err(|_| bad())?;
-    Ok(d.as_nanos() as i64)
+    let t = humantime::parse_rfc3339_weak(value).map_err(|e| match e {
+        humantime::TimestampError::OutOfRange => out_of_range(),
+        _ => bad(),
+    })?;
+    let d = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| out_of_range())?;
+    i64::try_from(d.as_nanos()).map_err(|_| out_of_range())
 }
 
 impl Narrow {
@@ -69,19 +87,25 @@ impl Narrow {
 
     /// The filter for `table`, or `None` when nothing narrows it.
     pub fn filter(&self, table: &str) -> Option<Expr> {
+        // Timestamps are microseconds; the syscalls table's nanosecond `ts_ns` narrows
+        // exactly.
         let ts = |ns: i64| {
-            lit(ScalarValue::TimestampNanosecond(
-                Some(ns),
-                Some("UTC".into()),
-            ))
+            if table == syscalls::TABLE {
+                lit(ns)
+            } else {
+                lit(ScalarValue::TimestampMicrosecond(
+                    Some(ts_value(ns)),
+                    Some("UTC".into()),
+                ))
+            }
         };
         let mut parts = Vec::new();
         let (pid, comm, start, end) = match table {
             syscalls::TABLE => (
                 Some(syscalls::PID),
                 Some(syscalls::COMM),
-                syscalls::TS,
-                syscalls::TS,
+                syscalls::TS_NS,
+                syscalls::TS_NS,
             ),
             aggregates::TABLE => (
                 Some(aggregates::PID),
@@ -144,5 +168,21 @@ mod tests {
         let err = Narrow::new(&bad, None).unwrap_err().to_string();
         assert!(err.starts_with("--since yesterday: not a time"), "{err}");
         assert!(Narrow::default().filter(syscalls::TABLE).is_none());
+        for (flag, value) in [
+            ("since", "2263-01-01T00:00:00Z"),
+            ("since", "1600-01-01T00:00:00Z"),
+            ("until", "+300y"),
+        ] {
+            let mut args = NarrowArgs::default();
+            match flag {
+                "since" => args.since = Some(value.into()),
+                _ => args.until = Some(value.into()),
+            }
+            let err = Narrow::new(&args, Some(1_000)).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("--{flag} {value}: outside the times")),
+                "{err}"
+            );
+        }
     }
 }

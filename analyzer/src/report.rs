@@ -1,11 +1,7 @@
 //! `analyze report`: the incident report. It opens with the capture's facts and how
 //! complete it is, then the top findings, then every canned query. Markdown pastes into
 //! GitHub or Jira as tables; HTML is one self-contained file with charts.
-use std::{
-    fmt::Write as _,
-    io::Write as _,
-    path::{Path, PathBuf},
-};
+use std::{fmt::Write as _, io::Write as _, path::Path};
 
 use anyhow::{Context as _, Result, bail};
 use datafusion::{
@@ -19,6 +15,7 @@ use datafusion::{
 };
 
 use crate::{
+    capture::Capture,
     charts::{self, escape},
     output, queries, run_sql,
 };
@@ -43,7 +40,7 @@ enum Kind {
     Html,
 }
 
-pub async fn write(ctx: &SessionContext, captures: &[PathBuf], path: &Path) -> Result<()> {
+pub async fn write(ctx: &SessionContext, captures: &[Capture], path: &Path) -> Result<()> {
     let kind = match path.extension().and_then(|e| e.to_str()) {
         Some("md" | "markdown") => Kind::Markdown,
         Some("html" | "htm") => Kind::Html,
@@ -52,7 +49,7 @@ pub async fn write(ctx: &SessionContext, captures: &[PathBuf], path: &Path) -> R
             path.display()
         ),
     };
-    let facts = facts(ctx).await?;
+    let facts = facts(ctx, captures).await?;
     let findings = findings(ctx).await?;
     let mut canned = Vec::new();
     for q in queries::all() {
@@ -64,7 +61,7 @@ pub async fn write(ctx: &SessionContext, captures: &[PathBuf], path: &Path) -> R
             batches,
         });
     }
-    let names: Vec<String> = captures.iter().map(|c| c.display().to_string()).collect();
+    let names: Vec<String> = captures.iter().map(Capture::name).collect();
     let text = match kind {
         Kind::Markdown => markdown(&names, &facts, &findings, &canned)?,
         Kind::Html => {
@@ -78,31 +75,56 @@ pub async fn write(ctx: &SessionContext, captures: &[PathBuf], path: &Path) -> R
     Ok(())
 }
 
-/// Where, when, what, and how complete.
-async fn facts(ctx: &SessionContext) -> Result<Section> {
+/// Where, when, what, and how complete. Starts from the captures named on the command
+/// line, so that a capture whose `capture` file was skipped still has its row, saying so.
+async fn facts(ctx: &SessionContext, captures: &[Capture]) -> Result<Section> {
+    let given = captures
+        .iter()
+        .map(|c| {
+            format!(
+                "({}, CAST({} AS BIGINT))",
+                sql_string(&c.name()),
+                c.skipped().len()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     let (schema, batches) = run_sql(
         ctx,
-        "WITH w AS (SELECT capture, min(ts) AS first_call, max(ts) AS last_call
+        &format!(
+            "WITH given(capture, skipped_files) AS (VALUES {given}),
+             w AS (SELECT capture, min(ts) AS first_call, max(ts) AS last_call
                     FROM syscalls GROUP BY capture)
-         SELECT c.capture, c.host, c.kernel, c.started, c.ended, c.target,
+         SELECT g.capture, c.host, c.kernel, c.started, c.ended, c.target,
                 w.first_call, w.last_call, c.events, c.lost_events,
-                CASE WHEN c.events IS NULL THEN 'unknown: the recorder did not finish'
+                CASE WHEN g.skipped_files > 0
+                       THEN concat('unknown: ', CAST(g.skipped_files AS VARCHAR),
+                                   ' bad file(s) skipped')
+                     WHEN c.capture_id IS NULL THEN 'unknown: no capture row'
+                     WHEN c.events IS NULL THEN 'unknown: the recorder did not finish'
                      ELSE concat(CAST(round(100.0 * c.events / nullif(c.events + c.lost_events, 0), 3) AS VARCHAR), '%')
                 END AS complete,
+                g.skipped_files,
                 c.min_duration_ns, c.command_line
-         FROM capture c LEFT JOIN w ON c.capture = w.capture
-         ORDER BY c.started",
+         FROM given g LEFT JOIN capture c ON g.capture = c.capture
+              LEFT JOIN w ON g.capture = w.capture
+         ORDER BY c.started NULLS FIRST, g.capture"
+        ),
     )
     .await?;
     Ok(Section {
         title: "Capture".into(),
         note: "Where and when it was recorded, and how complete it is: `complete` is the \
                share of calls in scope recorded one by one; the rest are counted in \
-               `aggregates`."
+               `aggregates`. It is unknown when bad files were skipped (`skipped_files`)."
             .into(),
         schema,
         batches,
     })
+}
+
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 async fn findings(ctx: &SessionContext) -> Result<Vec<Section>> {
@@ -360,7 +382,7 @@ fn strings(batches: &[RecordBatch], i: usize) -> Result<Vec<String>> {
 async fn charts_html(ctx: &SessionContext) -> Result<String> {
     let (_, span) = run_sql(
         ctx,
-        "SELECT min(arrow_cast(ts, 'Int64')) / 1000000000, max(arrow_cast(ts, 'Int64')) / 1000000000 FROM syscalls",
+        "SELECT min(ts_ns) / 1000000000, max(ts_ns) / 1000000000 FROM syscalls",
     )
     .await?;
     let (first, last) = match (numbers(&span, 0)?.first(), numbers(&span, 1)?.first()) {
@@ -379,7 +401,7 @@ async fn charts_html(ctx: &SessionContext) -> Result<String> {
 
     let (_, heat) = run_sql(
         ctx,
-        "SELECT arrow_cast(ts, 'Int64') / 1000000000 AS sec,
+        "SELECT ts_ns / 1000000000 AS sec,
                 CAST(floor(log2(CAST(duration_ns AS DOUBLE) + 1)) AS BIGINT) AS bucket,
                 count(*) AS calls
          FROM syscalls WHERE duration_ns IS NOT NULL GROUP BY 1, 2",
@@ -395,7 +417,7 @@ async fn charts_html(ctx: &SessionContext) -> Result<String> {
 
     let (_, per_sec) = run_sql(
         ctx,
-        "SELECT arrow_cast(ts, 'Int64') / 1000000000 AS sec, count(*) AS calls, count(errno) AS errors
+        "SELECT ts_ns / 1000000000 AS sec, count(*) AS calls, count(errno) AS errors
          FROM syscalls GROUP BY 1",
     )
     .await?;

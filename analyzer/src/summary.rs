@@ -69,42 +69,54 @@ pub fn sql(by: By) -> String {
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let shed = match shed_keys {
+    let comm = if names.is_empty() { "" } else { "d.comm, " };
+    let percentiles = "get_field(d.q, 'p50') AS p50_ns, get_field(d.q, 'p90') AS p90_ns,
+                  get_field(d.q, 'p99') AS p99_ns, d.max_ns";
+    let joined = match shed_keys {
         Some(k) => {
-            format!("SELECT {k}, {SHED_STATS} FROM aggregates WHERE {shed_where} GROUP BY {group}")
+            let join_on = keys
+                .split(',')
+                .map(|k| format!("d.{0} IS NOT DISTINCT FROM s.{0}", k.trim()))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let key_out = keys
+                .split(',')
+                .map(|k| format!("coalesce(d.{0}, s.{0}) AS {0}", k.trim()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "s AS (SELECT {k}, {SHED_STATS} FROM aggregates WHERE {shed_where} GROUP BY {group}),
+                 joined AS (
+                   SELECT {key_out}, {comm}
+                          coalesce(d.calls, 0) + coalesce(s.calls, 0) AS calls,
+                          coalesce(d.errors, 0) + coalesce(s.errors, 0) AS errors,
+                          coalesce(d.total_ns, 0) + coalesce(s.total_ns, 0) AS total_ns,
+                          {percentiles}
+                   FROM d FULL OUTER JOIN s ON {join_on}
+                 )"
+            )
         }
         // The kernel's counts have no thread or file: the detail alone.
-        None => format!(
-            "SELECT {keys}, CAST(NULL AS BIGINT) AS calls, CAST(NULL AS BIGINT) AS errors, \
-             CAST(NULL AS BIGINT) AS total_ns FROM d WHERE false"
-        ),
+        None => {
+            let key_out = keys
+                .split(',')
+                .map(|k| format!("d.{}", k.trim()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!(
+                "joined AS (
+                   SELECT {key_out}, {comm} d.calls, d.errors, coalesce(d.total_ns, 0) AS total_ns,
+                          {percentiles}
+                   FROM d
+                 )"
+            )
+        }
     };
-    let comm = if names.is_empty() { "" } else { "d.comm, " };
-    let join_on = keys
-        .split(',')
-        .map(|k| format!("d.{0} IS NOT DISTINCT FROM s.{0}", k.trim()))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let key_out = keys
-        .split(',')
-        .map(|k| format!("coalesce(d.{0}, s.{0}) AS {0}", k.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
     format!(
         "WITH d AS (
            SELECT {detail_keys}{names}, {DETAIL_STATS}
            FROM syscalls {detail_where} GROUP BY {group}
-         ), s AS ({shed}),
-         joined AS (
-           SELECT {key_out}, {comm}
-                  coalesce(d.calls, 0) + coalesce(s.calls, 0) AS calls,
-                  coalesce(d.errors, 0) + coalesce(s.errors, 0) AS errors,
-                  coalesce(d.total_ns, 0) + coalesce(s.total_ns, 0) AS total_ns,
-                  get_field(d.q, 'p50') AS p50_ns, get_field(d.q, 'p90') AS p90_ns,
-                  get_field(d.q, 'p99') AS p99_ns,
-                  d.max_ns
-           FROM d FULL OUTER JOIN s ON {join_on}
-         )
+         ), {joined}
          SELECT {keys}, {comm_out}calls, errors, total_ns,
                 CAST(total_ns / calls AS BIGINT) AS avg_ns,
                 p50_ns, p90_ns, p99_ns, max_ns,

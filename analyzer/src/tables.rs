@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use datafusion::{
-    arrow::array::{Array, TimestampNanosecondArray},
+    arrow::{
+        array::{Array, Int64Array},
+        datatypes::{DataType, Schema, SchemaRef},
+    },
     catalog::TableProvider,
     datasource::{
         MemTable,
@@ -12,31 +15,45 @@ use datafusion::{
         listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl},
     },
     error::DataFusionError,
-    logical_expr::lit,
+    logical_expr::{Expr, cast, col, lit},
     prelude::{DataFrame, SessionContext},
 };
-use tracepost_schema::{FILE_EXTENSION, TABLES, capture, schema_of};
+use tracepost_schema::{
+    FILE_EXTENSION, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, capture, schema_of,
+    schema_of_version, syscalls,
+};
+use url::Url;
 
-use crate::{capture::Capture, cli::NarrowArgs, narrow::Narrow, udfs};
+use crate::{capture::Capture, cli::NarrowArgs, files::TableFile, narrow::Narrow, udfs};
 
 /// The column every table gains, naming the capture a row came from.
 pub const CAPTURE_COLUMN: &str = "capture";
 
-/// A session with every table registered, narrowed as asked.
-pub async fn context(captures: &[Capture], narrow: &NarrowArgs) -> Result<SessionContext> {
+/// The column the `capture` table gains: how many files `--skip-bad-files` left out of
+/// that capture, so that anything stating completeness can say so.
+pub const SKIPPED_FILES_COLUMN: &str = "skipped_files";
+
+/// A session with every table registered, narrowed as asked, and the narrowing resolved
+/// to absolute times.
+pub async fn context(
+    captures: &[Capture],
+    narrow: &NarrowArgs,
+) -> Result<(SessionContext, Narrow)> {
     let ctx = SessionContext::new();
     udfs::register(&ctx);
     let mut frames = Vec::new();
     for table in TABLES {
         let mut union: Option<DataFrame> = None;
         for c in captures {
-            let provider = table_provider(c, table)
-                .with_context(|| format!("cannot register table {table}"))?;
-            let df = ctx
-                .read_table(provider)
-                .map_err(sql_error)?
+            let mut df = table_frame(&ctx, c, table)
+                .with_context(|| format!("capture {}: cannot read table {table}", c.name()))?
                 .with_column(CAPTURE_COLUMN, lit(c.name()))
                 .map_err(sql_error)?;
+            if table == capture::TABLE {
+                df = df
+                    .with_column(SKIPPED_FILES_COLUMN, lit(c.skipped().len() as i64))
+                    .map_err(sql_error)?;
+            }
             union = Some(match union {
                 None => df,
                 Some(u) => u.union(df).map_err(sql_error)?,
@@ -64,23 +81,25 @@ pub async fn context(captures: &[Capture], narrow: &NarrowArgs) -> Result<Sessio
         ctx.register_table(table, df.into_view())
             .with_context(|| format!("cannot register table {table}"))?;
     }
-    Ok(ctx)
+    Ok((ctx, narrow))
 }
 
+/// When the earliest capture began, in nanoseconds since the epoch.
 async fn earliest_start(captures: DataFrame) -> Result<Option<i64>> {
+    let started = cast(col(capture::STARTED), DataType::Int64).alias(capture::STARTED);
     let batches = captures
-        .select_columns(&[capture::STARTED])
+        .select(vec![started])
         .map_err(sql_error)?
         .collect()
         .await
         .map_err(sql_error)?;
     let mut earliest: Option<i64> = None;
     for b in batches {
-        let col = b.column(0);
-        if let Some(ts) = col.as_any().downcast_ref::<TimestampNanosecondArray>() {
-            for i in 0..ts.len() {
-                if ts.is_valid(i) {
-                    earliest = Some(earliest.map_or(ts.value(i), |e| e.min(ts.value(i))));
+        if let Some(us) = b.column(0).as_any().downcast_ref::<Int64Array>() {
+            for i in 0..us.len() {
+                if us.is_valid(i) {
+                    let ns = us.value(i).saturating_mul(1_000);
+                    earliest = Some(earliest.map_or(ns, |e| e.min(ns)));
                 }
             }
         }
@@ -88,22 +107,80 @@ async fn earliest_start(captures: DataFrame) -> Result<Option<i64>> {
     Ok(earliest)
 }
 
-/// One table of one capture. A table the capture lacks (recorded before the table existed,
-/// or with nothing in it) is empty, so that queries naming it still run.
-fn table_provider(c: &Capture, table: &str) -> Result<Arc<dyn TableProvider>> {
+/// One table of one capture, over the files that passed their check, in the current
+/// schema whatever version each file was written in. A table the capture lacks (recorded
+/// before the table existed) is empty, so that queries naming it still run.
+fn table_frame(ctx: &SessionContext, c: &Capture, table: &'static str) -> Result<DataFrame> {
     let schema = schema_of(table).expect("TABLES have schemas");
-    if c.files(table)?.is_empty() {
-        return Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?));
+    let mut union: Option<DataFrame> = None;
+    for version in OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION {
+        let files: Vec<&TableFile> = c
+            .files(table)
+            .iter()
+            .filter(|f| f.version == version)
+            .collect();
+        if files.is_empty() {
+            continue;
+        }
+        let file_schema = schema_of_version(table, version).expect("known version");
+        let df = ctx
+            .read_table(listing(&files, file_schema)?)
+            .map_err(sql_error)?;
+        let df = if version == SCHEMA_VERSION {
+            df
+        } else {
+            df.select(upgrade(table, &schema)).map_err(sql_error)?
+        };
+        union = Some(match union {
+            None => df,
+            Some(u) => u.union(df).map_err(sql_error)?,
+        });
     }
-    let dir = c.table_dir(table);
-    let dir = dir.canonicalize().unwrap_or(dir);
-    let url = ListingTableUrl::parse(format!("{}/", dir.display()))
-        .with_context(|| format!("capture {}: bad path", c.root().display()))?;
+    match union {
+        Some(df) => Ok(df),
+        None => ctx
+            .read_table(Arc::new(MemTable::try_new(schema, vec![vec![]])?))
+            .map_err(sql_error),
+    }
+}
+
+/// The columns of a version-1 file in the current schema: microsecond timestamps, and
+/// `syscalls.ts_ns` from the nanoseconds that version 1 kept in `ts`.
+fn upgrade(table: &str, current: &Schema) -> Vec<Expr> {
+    current
+        .fields()
+        .iter()
+        .map(|f| {
+            if table == syscalls::TABLE && f.name() == syscalls::TS_NS {
+                cast(col(syscalls::TS), DataType::Int64).alias(f.name())
+            } else if matches!(f.data_type(), DataType::Timestamp(..)) {
+                cast(col(f.name()), f.data_type().clone()).alias(f.name())
+            } else {
+                col(f.name())
+            }
+        })
+        .collect()
+}
+
+/// A table over exactly these files. Each is named by its own URL, never by a pattern, so
+/// a capture directory called `inc[7]` or `what?` reads its own files and no others.
+fn listing(files: &[&TableFile], schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+    let urls = files
+        .iter()
+        .map(|f| {
+            let path = std::path::absolute(&f.path)
+                .with_context(|| format!("{}: bad path", f.path.display()))?;
+            let url = Url::from_file_path(&path)
+                .map_err(|()| anyhow::anyhow!("{}: bad path", f.path.display()))?;
+            ListingTableUrl::try_new(url, None)
+                .with_context(|| format!("{}: bad path", f.path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(format!(".{FILE_EXTENSION}"));
     // The contract schema, not one inferred from a file: files written before a column was
     // added then read that column as NULL instead of failing.
-    let config = ListingTableConfig::new(url)
+    let config = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(options)
         .with_schema(schema);
     Ok(Arc::new(ListingTable::try_new(config)?))

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use arrow_array::{
     ArrayRef, RecordBatch,
     builder::{BooleanBuilder, Int32Builder, Int64Builder, StringBuilder, UInt64Builder},
-    types::TimestampNanosecondType,
+    types::TimestampMicrosecondType,
 };
 use arrow_schema::ArrowError;
 use tracepost_common::{
     BUCKET_UNKNOWN, ERRNO_UNKNOWN, FLAG_NO_RETURN, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED,
     REASON_RING_FULL,
 };
-use tracepost_schema::{aggregates, syscalls};
+use tracepost_schema::{aggregates, syscalls, ts_value};
 
 use crate::{
     aggregates::AggregateRow, call::Call, clock::WallClock, decode::Extra, names,
@@ -44,8 +44,9 @@ impl BatchBuilder {
     pub fn build(&self, calls: &[Call]) -> Result<RecordBatch, ArrowError> {
         let n = calls.len();
         let mut ts =
-            arrow_array::builder::PrimitiveBuilder::<TimestampNanosecondType>::with_capacity(n)
+            arrow_array::builder::PrimitiveBuilder::<TimestampMicrosecondType>::with_capacity(n)
                 .with_timezone("UTC");
+        let mut ts_ns = Int64Builder::with_capacity(n);
         let mut duration = Int64Builder::with_capacity(n);
         let mut pid = Int32Builder::with_capacity(n);
         let mut tid = Int32Builder::with_capacity(n);
@@ -64,7 +65,9 @@ impl BatchBuilder {
 
         for call in calls {
             let e = &call.event;
-            ts.append_value(self.clock.to_wall_ns(e.enter_ns));
+            let wall_ns = self.clock.to_wall_ns(e.enter_ns);
+            ts.append_value(ts_value(wall_ns));
+            ts_ns.append_value(wall_ns);
             if e.flags & FLAG_NO_RETURN != 0 {
                 duration.append_null();
                 ret.append_null();
@@ -110,6 +113,7 @@ impl BatchBuilder {
 
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(ts.finish()),
+            Arc::new(ts_ns.finish()),
             Arc::new(duration.finish()),
             Arc::new(pid.finish()),
             Arc::new(tid.finish()),
@@ -136,7 +140,7 @@ impl BatchBuilder {
     pub fn build_aggregates(&self, rows: &[AggregateRow]) -> Result<RecordBatch, ArrowError> {
         let n = rows.len();
         let ts = || {
-            arrow_array::builder::PrimitiveBuilder::<TimestampNanosecondType>::with_capacity(n)
+            arrow_array::builder::PrimitiveBuilder::<TimestampMicrosecondType>::with_capacity(n)
                 .with_timezone("UTC")
         };
         let (mut start, mut end) = (ts(), ts());
@@ -150,8 +154,8 @@ impl BatchBuilder {
         let mut calls = Int64Builder::with_capacity(n);
         let mut total = Int64Builder::with_capacity(n);
         for r in rows {
-            start.append_value(self.clock.to_wall_ns(r.start_ns));
-            end.append_value(self.clock.to_wall_ns(r.end_ns));
+            start.append_value(ts_value(self.clock.to_wall_ns(r.start_ns)));
+            end.append_value(ts_value(self.clock.to_wall_ns(r.end_ns)));
             reason.append_value(match r.reason {
                 REASON_RING_FULL => aggregates::RING_FULL,
                 REASON_BELOW_MIN_DURATION => aggregates::BELOW_MIN_DURATION,
@@ -220,7 +224,7 @@ pub fn comm_str(comm: &[u8]) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use arrow_array::{Array, Int64Array, StringArray, TimestampNanosecondArray};
+    use arrow_array::{Array, Int64Array, StringArray, TimestampMicrosecondArray};
 
     use super::*;
     use crate::reorder::event;
@@ -241,9 +245,12 @@ mod tests {
         let ts = col("ts");
         let ts = ts
             .as_any()
-            .downcast_ref::<TimestampNanosecondArray>()
+            .downcast_ref::<TimestampMicrosecondArray>()
             .unwrap();
-        assert_eq!(ts.value(0), 1_005);
+        assert_eq!(ts.value(0), 1);
+        let ts_ns = col("ts_ns");
+        let ts_ns = ts_ns.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(ts_ns.value(0), 1_005);
         let syscall = col("syscall");
         let syscall = syscall.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(syscall.value(0), "openat");

@@ -6,8 +6,8 @@
 //! first version, so the capture itself says that it ended abnormally.
 use std::{ffi::OsString, fs, path::PathBuf, sync::Arc};
 
-use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray};
-use tracepost_schema::capture;
+use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use tracepost_schema::{capture, ts_value};
 
 use crate::{
     bpf, clock,
@@ -80,7 +80,8 @@ impl CaptureInfo {
     fn batch(&self, ending: Option<Ending>) -> Result<RecordBatch, arrow_schema::ArrowError> {
         let text = |s: &str| Arc::new(StringArray::from(vec![s])) as ArrayRef;
         let ts = |ns: Option<i64>| {
-            Arc::new(TimestampNanosecondArray::from(vec![ns]).with_timezone("UTC")) as ArrayRef
+            Arc::new(TimestampMicrosecondArray::from(vec![ns.map(ts_value)]).with_timezone("UTC"))
+                as ArrayRef
         };
         let int =
             |n: Option<u64>| Arc::new(Int64Array::from(vec![n.map(|n| n as i64)])) as ArrayRef;

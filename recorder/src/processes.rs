@@ -5,12 +5,12 @@ use std::{collections::HashMap, sync::Arc};
 
 use arrow_array::{
     ArrayRef, RecordBatch,
-    builder::{Int32Builder, Int64Builder, StringBuilder, TimestampNanosecondBuilder},
+    builder::{Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder},
 };
 use arrow_schema::ArrowError;
 use syscalls::Sysno;
 use tracepost_common::{FLAG_NO_RETURN, PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW};
-use tracepost_schema::processes;
+use tracepost_schema::{processes, ts_value};
 
 use crate::{
     batch::comm_str,
@@ -177,8 +177,8 @@ pub fn batch(rows: &[ProcessRow]) -> Result<RecordBatch, ArrowError> {
     let mut uid = Int64Builder::with_capacity(n);
     let mut cgroup = StringBuilder::new();
     let mut container = StringBuilder::new();
-    let mut start = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
-    let mut exit = TimestampNanosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut start = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut exit = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
     let mut code = Int32Builder::with_capacity(n);
     let mut signal = Int32Builder::with_capacity(n);
     for r in rows {
@@ -190,8 +190,8 @@ pub fn batch(rows: &[ProcessRow]) -> Result<RecordBatch, ArrowError> {
         uid.append_option(r.uid.map(i64::from));
         cgroup.append_option(r.cgroup.as_deref());
         container.append_option(r.cgroup.as_deref().and_then(process_event::container_id));
-        start.append_option(r.start_ns);
-        exit.append_option(r.exit_ns);
+        start.append_option(r.start_ns.map(ts_value));
+        exit.append_option(r.exit_ns.map(ts_value));
         code.append_option(r.exit_code);
         signal.append_option(r.exit_signal);
     }

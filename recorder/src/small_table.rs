@@ -19,6 +19,8 @@ pub struct SmallTableWriter {
     next_seq: u64,
     pending: Vec<RecordBatch>,
     since: Option<Instant>,
+    /// Whether the directory holds a finished file, this recorder's or an earlier one's.
+    has_file: bool,
 }
 
 impl SmallTableWriter {
@@ -28,7 +30,7 @@ impl SmallTableWriter {
         schema: SchemaRef,
         max_age: Duration,
     ) -> Result<Self, WriterError> {
-        let (_, next_seq) = parquet_file::scan(dir)?;
+        let (files, next_seq) = parquet_file::scan(dir)?;
         Ok(Self {
             dir: dir.to_path_buf(),
             table,
@@ -37,6 +39,7 @@ impl SmallTableWriter {
             next_seq,
             pending: Vec::new(),
             since: None,
+            has_file: !files.is_empty(),
         })
     }
 
@@ -54,8 +57,14 @@ impl SmallTableWriter {
         Ok(())
     }
 
+    /// Writes what is pending. A table that got no rows at all still gets one file, with
+    /// the schema and no rows, so that `table/*.parquet` matches in every reader.
     pub fn finish(mut self) -> Result<(), WriterError> {
-        self.flush()
+        self.flush()?;
+        if !self.has_file {
+            self.write_file()?;
+        }
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), WriterError> {
@@ -63,6 +72,10 @@ impl SmallTableWriter {
         if self.pending.is_empty() {
             return Ok(());
         }
+        self.write_file()
+    }
+
+    fn write_file(&mut self) -> Result<(), WriterError> {
         let props = parquet_file::properties(self.table).build();
         let mut file = PartFile::create(&self.dir, self.next_seq, self.schema.clone(), props)?;
         self.next_seq += 1;
@@ -70,6 +83,7 @@ impl SmallTableWriter {
             file.write(&batch)?;
         }
         file.finish()?;
+        self.has_file = true;
         Ok(())
     }
 }
@@ -82,6 +96,20 @@ mod tests {
     use arrow_schema::{DataType, Field, Schema};
 
     use super::*;
+
+    #[test]
+    fn an_empty_table_still_gets_one_file_with_no_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let w = SmallTableWriter::new(dir.path(), "t", schema.clone(), Duration::ZERO).unwrap();
+        w.finish().unwrap();
+        let (files, _) = parquet_file::scan(dir.path()).unwrap();
+        assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), vec![0]);
+        // A second run into the same directory adds nothing more when it too is empty.
+        let w = SmallTableWriter::new(dir.path(), "t", schema, Duration::ZERO).unwrap();
+        w.finish().unwrap();
+        assert_eq!(parquet_file::scan(dir.path()).unwrap().0.len(), 1);
+    }
 
     #[test]
     fn one_file_per_interval_and_nothing_for_empty_ones() {

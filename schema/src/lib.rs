@@ -12,7 +12,14 @@ use std::sync::{Arc, LazyLock};
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Bumped when a column is renamed, retyped or its meaning changes.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: timestamps are `Timestamp(ns, UTC)`.
+/// - 2: timestamps are `Timestamp(us, UTC)`, because Spark 4 refuses nanosecond Parquet
+///   timestamps and every reader takes microseconds; `syscalls.ts_ns` keeps a call's
+///   entry time to the nanosecond. Readers of this crate read both; see [`v1`].
+pub const SCHEMA_VERSION: u32 = 2;
+/// The oldest version readers still understand.
+pub const OLDEST_SCHEMA_VERSION: u32 = 1;
 
 /// Parquet key/value metadata key holding `SCHEMA_VERSION`.
 pub const SCHEMA_VERSION_KEY: &str = "tracepost.schema_version";
@@ -30,9 +37,16 @@ pub const TABLES: [&str; 4] = [
     capture::TABLE,
 ];
 
-/// Wall-clock timestamps are UTC so that captures from several hosts line up.
+/// Wall-clock timestamps are UTC so that captures from several hosts line up, and
+/// microseconds, the finest unit that DuckDB, pandas, polars and Spark all read.
 pub fn ts_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+/// A time in nanoseconds since the Unix epoch as a value of [`ts_type`]: rounded down to
+/// the microsecond, so a row's `ts` never sorts after its `ts_ns`.
+pub fn ts_value(ns: i64) -> i64 {
+    ns.div_euclid(1_000)
 }
 
 /// The schema of `table`, if it is one of [`TABLES`].
@@ -189,6 +203,8 @@ pub mod syscalls {
     pub const TABLE: &str = "syscalls";
 
     pub const TS: &str = "ts";
+    /// The entry time in nanoseconds since the Unix epoch (UTC): `ts` to the nanosecond.
+    pub const TS_NS: &str = "ts_ns";
     pub const DURATION_NS: &str = "duration_ns";
     pub const PID: &str = "pid";
     pub const TID: &str = "tid";
@@ -208,14 +224,10 @@ pub mod syscalls {
     /// Paths longer than this many bytes are cut, and `path_truncated` is true.
     pub const PATH_MAX_BYTES: usize = 255;
 
-    /// Timestamps are UTC wall-clock so that captures from several hosts line up.
-    pub fn ts_type() -> DataType {
-        DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
-    }
-
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         let mut fields = vec![
             Field::new(TS, ts_type(), false),
+            Field::new(TS_NS, DataType::Int64, false),
             Field::new(DURATION_NS, DataType::Int64, true),
             Field::new(PID, DataType::Int32, false),
             Field::new(TID, DataType::Int32, false),
@@ -243,6 +255,39 @@ pub mod syscalls {
     }
 }
 
+/// Schema version 1, which captures recorded before version 2 hold: every timestamp in
+/// nanoseconds, and no `syscalls.ts_ns` (`ts` itself holds the nanoseconds).
+pub mod v1 {
+    use super::*;
+
+    /// The version-1 schema of `table`, if it is one of [`TABLES`].
+    pub fn schema_of(table: &str) -> Option<SchemaRef> {
+        let current = super::schema_of(table)?;
+        let fields: Vec<Field> = current
+            .fields()
+            .iter()
+            .filter(|f| !(table == syscalls::TABLE && f.name() == syscalls::TS_NS))
+            .map(|f| match f.data_type() {
+                DataType::Timestamp(_, tz) => f
+                    .as_ref()
+                    .clone()
+                    .with_data_type(DataType::Timestamp(TimeUnit::Nanosecond, tz.clone())),
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        Some(Arc::new(Schema::new(fields)))
+    }
+}
+
+/// The schema of `table` as files of `version` hold it.
+pub fn schema_of_version(table: &str, version: u32) -> Option<SchemaRef> {
+    match version {
+        1 => v1::schema_of(table),
+        SCHEMA_VERSION => schema_of(table),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,7 +302,8 @@ mod tests {
             .map(|f| (f.name().clone(), f.data_type().to_string(), f.is_nullable()))
             .collect();
         let want = [
-            ("ts", "Timestamp(ns, \"UTC\")", false),
+            ("ts", "Timestamp(µs, \"UTC\")", false),
+            ("ts_ns", "Int64", false),
             ("duration_ns", "Int64", true),
             ("pid", "Int32", false),
             ("tid", "Int32", false),
@@ -284,5 +330,22 @@ mod tests {
             .map(|(n, t, null)| (n.to_string(), t.to_string(), *null))
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn version_1_has_nanosecond_timestamps_and_no_ts_ns() {
+        let v1 = schema_of_version(syscalls::TABLE, 1).unwrap();
+        assert!(v1.field_with_name(syscalls::TS_NS).is_err());
+        assert_eq!(
+            v1.field_with_name(syscalls::TS).unwrap().data_type(),
+            &DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+        );
+        let v1 = schema_of_version(capture::TABLE, 1).unwrap();
+        assert_eq!(
+            v1.field_with_name(capture::ENDED).unwrap().data_type(),
+            &DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+        );
+        assert_eq!(v1.fields().len(), capture::schema().fields().len());
+        assert!(schema_of_version(syscalls::TABLE, 3).is_none());
     }
 }

@@ -258,3 +258,137 @@ fn reports_and_diff() {
     let bad = analyze(&["diff", path(&base), path(&base)]);
     assert_eq!(bad.status.code(), Some(1));
 }
+
+/// `summary --by BY` on a real capture: it runs, and its `calls` add up to the recorded
+/// rows it covers (nothing is filtered, so `aggregates` is empty).
+fn summary_accounts_for_every_call(by: &str, covered: &str, key: &[&str], key_sql: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("c");
+    let out = record(
+        &capture,
+        &[
+            "sh",
+            "-c",
+            "cat /etc/hostname >/dev/null; ls /nonexistent 2>/dev/null; exit 0",
+        ],
+    );
+    assert!(out.status.success());
+    let c = path(&capture);
+    let rows = json(&["summary", c, "--by", by]);
+    let calls: i64 = rows.iter().map(|r| r["calls"].as_i64().unwrap()).sum();
+    let want = tracepost_e2e::scalar(
+        &capture,
+        &format!("SELECT count(*) FROM syscalls WHERE {covered}"),
+    );
+    assert!(want > 0);
+    assert_eq!(calls, want, "--by {by}");
+    let groups = tracepost_e2e::scalar(
+        &capture,
+        &format!("SELECT count(*) FROM (SELECT DISTINCT {key_sql} FROM syscalls WHERE {covered})"),
+    );
+    assert_eq!(rows.len() as i64, groups, "--by {by}: one row per group");
+    for r in &rows {
+        for k in key {
+            assert!(r.contains_key(*k), "--by {by} lacks {k}: {r:?}");
+        }
+        for column in [
+            "errors", "total_ns", "p50_ns", "p99_ns", "max_ns", "time_pct",
+        ] {
+            assert!(r.contains_key(column), "--by {by} lacks {column}");
+        }
+    }
+}
+
+#[test]
+fn summary_by_syscall_accounts_for_every_call() {
+    if bpf_available("summary_by_syscall_accounts_for_every_call") {
+        summary_accounts_for_every_call("syscall", "true", &["syscall"], "syscall");
+    }
+}
+
+#[test]
+fn summary_by_process_accounts_for_every_call() {
+    if bpf_available("summary_by_process_accounts_for_every_call") {
+        summary_accounts_for_every_call("process", "true", &["pid", "comm"], "pid");
+    }
+}
+
+#[test]
+fn summary_by_thread_accounts_for_every_call() {
+    if bpf_available("summary_by_thread_accounts_for_every_call") {
+        summary_accounts_for_every_call("thread", "true", &["pid", "tid", "comm"], "pid, tid");
+    }
+}
+
+#[test]
+fn summary_by_file_covers_every_call_with_a_file() {
+    if bpf_available("summary_by_file_covers_every_call_with_a_file") {
+        summary_accounts_for_every_call(
+            "file",
+            "coalesce(path, fd_path) IS NOT NULL",
+            &["file"],
+            "coalesce(path, fd_path)",
+        );
+    }
+}
+
+#[test]
+fn summary_by_errno_covers_every_failed_call() {
+    if bpf_available("summary_by_errno_covers_every_failed_call") {
+        summary_accounts_for_every_call("errno", "errno IS NOT NULL", &["errno"], "errno");
+    }
+}
+
+/// A baseline recorded in full and an incident of the same workload recorded with
+/// `--failed` count the same calls and the same error rate in `diff`: the incident's
+/// successful calls are in `aggregates`, and diff counts them.
+#[test]
+fn diff_counts_what_aggregates_counted() {
+    if !bpf_available("diff_counts_what_aggregates_counted") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "short_and_slow");
+    let base = tmp.path().join("base");
+    let incident = tmp.path().join("incident");
+    assert!(record(&base, &[path(&exe)]).status.success());
+    assert!(
+        record_with(&incident, &["-q", "--failed"], &[path(&exe)])
+            .status
+            .success()
+    );
+    // The incident recorded only the 20 failed closes one by one.
+    assert_eq!(
+        tracepost_e2e::scalar(
+            &incident,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'close'"
+        ),
+        20
+    );
+    let diff = json(&["diff", path(&base), path(&incident), "--limit", "1000"]);
+    let row = |name: &str| {
+        diff.iter()
+            .find(|r| r["kind"] == "syscall" && r["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not in {diff:?}"))
+            .clone()
+    };
+    let getppid = row("getppid");
+    assert_eq!(getppid["base_calls"].as_i64(), Some(1000));
+    assert_eq!(getppid["incident_calls"].as_i64(), Some(1000));
+    let close = row("close");
+    assert_eq!(close["base_calls"], close["incident_calls"]);
+    assert_eq!(close["base_error_pct"], close["incident_error_pct"]);
+    let sleep = row("clock_nanosleep");
+    assert_eq!(sleep["incident_calls"].as_i64(), Some(3));
+    // Same workload, same seconds recorded: the rates agree within scheduling noise.
+    let (b, i) = (
+        getppid["base_per_s"].as_f64().unwrap(),
+        getppid["incident_per_s"].as_f64().unwrap(),
+    );
+    assert!((i / b - 1.0).abs() < 0.5, "{b} vs {i}");
+    // Every syscall the baseline saw, the incident counted exactly as often.
+    for r in diff.iter().filter(|r| r["kind"] == "syscall") {
+        assert_eq!(r["base_calls"], r["incident_calls"], "{r:?}");
+        assert_eq!(r["base_error_pct"], r["incident_error_pct"], "{r:?}");
+    }
+}

@@ -29,7 +29,7 @@ fn the_capture_row_says_where_when_what_and_how_complete() {
         &[&capture],
         "SELECT capture_id, host, kernel, boot_id, command_line, target, min_duration_ns, \
          events, lost_events, recorder_version, \
-         arrow_cast(ended, 'Int64') - arrow_cast(started, 'Int64') AS span_ns FROM capture",
+         (arrow_cast(ended, 'Int64') - arrow_cast(started, 'Int64')) * 1000 AS span_ns FROM capture",
     );
     assert_eq!(rows.len(), 1);
     let row = &rows[0];

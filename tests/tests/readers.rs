@@ -1,31 +1,35 @@
-//! DuckDB, an independent Parquet reader, opens our files unchanged: the types are the
-//! contract's, the counts agree with `analyze`, and every file is sorted by ts.
-use std::process::Command;
+//! DuckDB, pandas, polars and Spark, readers no one here wrote, open every table of a real
+//! capture unchanged through the plain glob, and count the same rows as `analyze`. A table
+//! with no rows (here `aggregates`: nothing was lost or filtered) reads as 0 rows.
+use std::{path::Path, process::Command};
 
+use serde_json::{Value, json};
 use tracepost_e2e::{bpf_available, record, scalar};
 
-const CHECK: &str = r#"
-import duckdb, json, sys
-glob = sys.argv[1] + "/syscalls/*.parquet"
-con = duckdb.connect()
-types = {r[0]: r[1] for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet('{glob}')").fetchall()}
-rows = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
-errors = con.execute(f"SELECT count(*) FROM read_parquet('{glob}') WHERE errno IS NOT NULL").fetchone()[0]
-unsorted = con.execute(f"""
-    SELECT count(*) FROM (
-        SELECT ts < lag(ts) OVER (PARTITION BY filename ORDER BY file_row_number) AS back
-        FROM read_parquet('{glob}', filename = true, file_row_number = true))
-    WHERE back""").fetchone()[0]
-version = con.execute(f"""
-    SELECT DISTINCT decode(value) FROM parquet_kv_metadata('{glob}')
-    WHERE decode(key) = 'tracepost.schema_version'""").fetchall()
-print(json.dumps({"types": types, "rows": rows, "errors": errors, "unsorted": unsorted,
-                  "version": [v[0] for v in version]}))
-"#;
+const TABLES: [&str; 4] = ["syscalls", "aggregates", "processes", "capture"];
+
+fn read_with(reader: &str, capture: &Path) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("readers/read_capture.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(reader)
+        .arg(capture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{reader} could not read the capture (dev/setup --test installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Spark may print its own lines first; the answer is the last line.
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{reader}: {e}: {stdout}"))
+}
 
 #[test]
-fn duckdb_reads_our_files_and_agrees() {
-    if !bpf_available("duckdb_reads_our_files_and_agrees") {
+fn four_readers_read_every_table_and_agree_with_analyze() {
+    if !bpf_available("four_readers_read_every_table_and_agree_with_analyze") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -38,45 +42,115 @@ fn duckdb_reads_our_files_and_agrees() {
             "ls -la / /nonexistent >/dev/null 2>&1; cat /etc/hostname >/dev/null",
         ],
     );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut want = serde_json::Map::new();
+    for t in TABLES {
+        want.insert(
+            t.into(),
+            json!(scalar(&capture, &format!("SELECT count(*) FROM {t}"))),
+        );
+    }
+    let want = Value::Object(want);
+    assert!(want["syscalls"].as_i64().unwrap() > 100, "{want}");
+    assert_eq!(want["aggregates"], 0, "nothing lost: the empty table");
+    assert_eq!(want["processes"], 3, "sh, ls and cat");
+    assert_eq!(want["capture"], 1);
+
+    let duck = read_with("duckdb", &capture);
+    assert_eq!(duck["rows"], want, "duckdb");
+    let types = &duck["types"];
+    assert_eq!(types["ts"], "TIMESTAMP WITH TIME ZONE");
+    assert_eq!(types["ts_ns"], "BIGINT");
+    assert_eq!(types["duration_ns"], "BIGINT");
+    assert_eq!(types["pid"], "INTEGER");
+    assert_eq!(types["syscall"], "VARCHAR");
+    assert_eq!(types["arg0"], "UBIGINT");
+    assert_eq!(duck["unsorted"], 0, "rows out of order within a file");
+    assert_eq!(duck["ts_mismatch"], 0, "ts is ts_ns to the microsecond");
+    assert_eq!(duck["version"], json!(["2"]));
+
+    let pandas = read_with("pandas", &capture);
+    assert_eq!(pandas["rows"], want, "pandas");
+    assert_eq!(pandas["types"]["ts"], "datetime64[us, UTC]");
+    assert_eq!(pandas["types"]["ts_ns"], "int64");
+
+    let polars = read_with("polars", &capture);
+    assert_eq!(polars["rows"], want, "polars");
+    assert_eq!(
+        polars["types"]["ts"],
+        "Datetime(time_unit='us', time_zone='UTC')"
+    );
+
+    let spark = read_with("spark", &capture);
+    assert_eq!(spark["rows"], want, "spark");
+    assert_eq!(spark["types"]["ts"], "timestamp");
+    assert_eq!(spark["types"]["ts_ns"], "bigint");
+}
+
+/// Captures written in schema version 1 (nanosecond timestamps, no `ts_ns`) read as they
+/// did, alone, beside a version-2 capture, and mixed with version-2 files in one
+/// directory (a capture continued by a newer recorder).
+#[test]
+fn version_1_captures_still_read_exactly() {
+    if !bpf_available("version_1_captures_still_read_exactly") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let v2 = tmp.path().join("v2");
+    assert!(record(&v2, &["ls", "/", "/nonexistent"]).status.code() == Some(2));
+    let v1 = tmp.path().join("v1");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("readers/to_v1.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(&v2)
+        .arg(&v1)
+        .output()
+        .unwrap();
     assert!(
-        out.status.code() == Some(0),
+        out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let result = Command::new("python3")
-        .arg("-c")
-        .arg(CHECK)
-        .arg(&capture)
-        .output()
-        .unwrap();
-    assert!(
-        result.status.success(),
-        "duckdb check failed (dev/setup --test installs duckdb): {}",
-        String::from_utf8_lossy(&result.stderr)
+    let p = |c: &Path| c.to_str().unwrap().to_string();
+    let summary = |c: &Path| {
+        let rows = tracepost_e2e::analyze_json(&["summary", &p(c)]);
+        serde_json::to_string(&rows).unwrap()
+    };
+    assert_eq!(summary(&v1), summary(&v2), "summary of v1 and v2");
+    // The nanoseconds survive: ts_ns of the v1 copy is what v2 recorded.
+    let exact = "SELECT sum(ts_ns % 1000000) AS sub_ms, count(DISTINCT ts_ns) AS n,
+                        max(arrow_cast(ts, 'Int64')) AS max_us
+                 FROM syscalls";
+    assert_eq!(
+        tracepost_e2e::query(&[&v1], exact),
+        tracepost_e2e::query(&[&v2], exact)
     );
-    let v: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
-    let types = &v["types"];
-    // Nanosecond precision and UTC-adjusted survive the trip.
-    assert_eq!(types["ts"], "TIMESTAMPTZ_NS");
-    assert_eq!(types["duration_ns"], "BIGINT");
-    assert_eq!(types["pid"], "INTEGER");
-    assert_eq!(types["syscall"], "VARCHAR");
-    assert_eq!(types["errno"], "VARCHAR");
-    assert_eq!(types["arg0"], "UBIGINT");
-    assert_eq!(v["unsorted"], 0, "rows out of ts order within a file");
-    assert_eq!(v["version"], serde_json::json!(["1"]));
+    let both = tracepost_e2e::query(
+        &[&v1, &v2],
+        "SELECT capture, count(*) AS n, min(started) AS started FROM syscalls
+         JOIN capture USING (capture) GROUP BY capture ORDER BY capture",
+    );
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[0]["n"], both[1]["n"]);
+    assert_eq!(both[0]["started"], both[1]["started"]);
 
-    let rows = scalar(&capture, "SELECT count(*) FROM syscalls");
-    let errors = scalar(
-        &capture,
-        "SELECT count(*) FROM syscalls WHERE errno IS NOT NULL",
+    // Continued by a newer recorder: v1 files and v2 files in one directory.
+    assert!(record(&v1, &["true"]).status.success());
+    let mixed = scalar(&v1, "SELECT count(*) FROM syscalls");
+    let only_true = {
+        let t = tmp.path().join("t");
+        assert!(record(&t, &["true"]).status.success());
+        scalar(&t, "SELECT count(*) FROM syscalls")
+    };
+    assert_eq!(
+        mixed,
+        scalar(&v2, "SELECT count(*) FROM syscalls") + only_true
     );
-    assert!(
-        rows > 100,
-        "ls and cat make well over 100 calls, got {rows}"
-    );
-    assert!(errors > 0);
-    assert_eq!(v["rows"], rows);
-    assert_eq!(v["errors"], errors);
+    assert_eq!(scalar(&v1, "SELECT count(*) FROM capture"), 2);
 }

@@ -1,0 +1,221 @@
+//! Whether one Parquet file of a capture can be read, decided before DataFusion sees it.
+//!
+//! A postmortem meets copies cut short by `scp`, files of other tools dropped into the
+//! directory, and files from another table. DataFusion would fail on them with a message
+//! that does not name the file, or skip an empty one in silence. Reading the footer first
+//! costs one small read per file and lets every refusal name the file and say what is wrong.
+use std::{fs::File, io, path::Path};
+
+use datafusion::{
+    arrow::datatypes::DataType,
+    parquet::{arrow::parquet_to_arrow_schema, file::metadata::ParquetMetaDataReader},
+};
+use tracepost_schema::{
+    OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_KEY, schema_of_version,
+};
+
+/// What is wrong with a file. Each message is complete on its own line: the file's path
+/// goes before it.
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error("0 bytes (an interrupted copy?)")]
+    Empty,
+    #[error("cannot read it: {0}")]
+    Io(io::Error),
+    /// Cut short, random bytes, or a footer that points outside the file.
+    #[error("not a readable Parquet file ({0})")]
+    NotParquet(String),
+    #[error("not a tracepost file: its metadata has no {TABLE_KEY}")]
+    Foreign,
+    #[error("a file of table {found}, not of {expected}")]
+    OtherTable {
+        found: String,
+        expected: &'static str,
+    },
+    #[error(
+        "schema version {0}, which this analyze cannot read (it reads {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION})"
+    )]
+    Version(String),
+    #[error("column {column} is {found}, not {expected}")]
+    ColumnType {
+        column: String,
+        found: DataType,
+        expected: DataType,
+    },
+    #[error("it lacks column {0}")]
+    MissingColumn(String),
+}
+
+/// A file that passed: its schema version decides how its columns are read.
+#[derive(Debug, Clone)]
+pub struct TableFile {
+    pub path: std::path::PathBuf,
+    pub version: u32,
+}
+
+/// Checks that `path` is a complete Parquet file of `table`, in a schema version this
+/// analyzer reads, with the contract's columns at the contract's types.
+pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem> {
+    let file = File::open(path).map_err(FileProblem::Io)?;
+    let size = file.metadata().map_err(FileProblem::Io)?.len();
+    if size == 0 {
+        return Err(FileProblem::Empty);
+    }
+    let metadata = ParquetMetaDataReader::new()
+        .parse_and_finish(&file)
+        .map_err(|e| FileProblem::NotParquet(one_line(&e.to_string())))?;
+    let file_meta = metadata.file_metadata();
+    let kv = file_meta.key_value_metadata();
+    let value = |key: &str| {
+        kv.and_then(|kv| kv.iter().find(|e| e.key == key))
+            .and_then(|e| e.value.clone())
+    };
+    let found = value(TABLE_KEY).ok_or(FileProblem::Foreign)?;
+    if found != table {
+        return Err(FileProblem::OtherTable {
+            found,
+            expected: table,
+        });
+    }
+    let version_text = value(SCHEMA_VERSION_KEY).unwrap_or_else(|| "(none)".into());
+    let version: u32 = version_text
+        .parse()
+        .ok()
+        .filter(|v| (OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(v))
+        .ok_or_else(|| FileProblem::Version(version_text.clone()))?;
+    let contract = schema_of_version(table, version).expect("a known table and version");
+    let schema = parquet_to_arrow_schema(file_meta.schema_descr(), kv)
+        .map_err(|e| FileProblem::NotParquet(one_line(&e.to_string())))?;
+    // Types first: a column of the wrong type says more than one that is missing.
+    for want in contract.fields() {
+        if let Ok(got) = schema.field_with_name(want.name())
+            && got.data_type() != want.data_type()
+        {
+            return Err(FileProblem::ColumnType {
+                column: want.name().clone(),
+                found: got.data_type().clone(),
+                expected: want.data_type().clone(),
+            });
+        }
+    }
+    // Files written before a nullable column was added read it as NULL.
+    if let Some(missing) = contract
+        .fields()
+        .iter()
+        .find(|f| !f.is_nullable() && schema.field_with_name(f.name()).is_err())
+    {
+        return Err(FileProblem::MissingColumn(missing.name().clone()));
+    }
+    Ok(TableFile {
+        path: path.to_path_buf(),
+        version,
+    })
+}
+
+fn one_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{io::Write as _, sync::Arc};
+
+    use datafusion::{
+        arrow::{
+            array::RecordBatch,
+            datatypes::{Field, Schema},
+        },
+        parquet::file::properties::WriterProperties,
+        parquet::{arrow::ArrowWriter, file::metadata::KeyValue},
+    };
+    use tracepost_schema::{aggregates, capture, syscalls};
+
+    use super::*;
+
+    fn write(path: &Path, schema: Arc<Schema>, kv: Vec<(&str, &str)>) {
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(Some(
+                kv.into_iter()
+                    .map(|(k, v)| KeyValue::new(k.to_string(), v.to_string()))
+                    .collect(),
+            ))
+            .build();
+        let mut w =
+            ArrowWriter::try_new(File::create(path).unwrap(), schema.clone(), Some(props)).unwrap();
+        w.write(&RecordBatch::new_empty(schema)).unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn every_kind_of_damage_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| dir.path().join(n);
+        let good = p("good.parquet");
+        write(
+            &good,
+            capture::schema(),
+            vec![(TABLE_KEY, "capture"), (SCHEMA_VERSION_KEY, "2")],
+        );
+        assert_eq!(check(&good, capture::TABLE).unwrap().version, 2);
+        let problem = |path: &Path, table| check(path, table).unwrap_err().to_string();
+
+        std::fs::write(p("empty.parquet"), b"").unwrap();
+        assert_eq!(
+            problem(&p("empty.parquet"), "capture"),
+            "0 bytes (an interrupted copy?)"
+        );
+
+        let bytes = std::fs::read(&good).unwrap();
+        std::fs::write(p("half.parquet"), &bytes[..bytes.len() / 2]).unwrap();
+        assert!(problem(&p("half.parquet"), "capture").starts_with("not a readable Parquet"));
+
+        std::fs::write(p("random.parquet"), [7u8; 4096]).unwrap();
+        assert!(problem(&p("random.parquet"), "capture").starts_with("not a readable Parquet"));
+
+        // A footer length far past the start of the file.
+        let mut f = File::create(p("footer.parquet")).unwrap();
+        f.write_all(b"PAR1 some bytes").unwrap();
+        f.write_all(&u32::MAX.to_le_bytes()).unwrap();
+        f.write_all(b"PAR1").unwrap();
+        drop(f);
+        assert!(problem(&p("footer.parquet"), "capture").starts_with("not a readable Parquet"));
+
+        assert_eq!(
+            problem(&good, syscalls::TABLE),
+            "a file of table capture, not of syscalls"
+        );
+
+        let other = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+        write(&p("foreign.parquet"), other.clone(), vec![]);
+        assert!(problem(&p("foreign.parquet"), "capture").starts_with("not a tracepost file"));
+        write(
+            &p("future.parquet"),
+            other.clone(),
+            vec![(TABLE_KEY, "capture"), (SCHEMA_VERSION_KEY, "99")],
+        );
+        assert!(problem(&p("future.parquet"), "capture").starts_with("schema version 99,"));
+        write(
+            &p("lacks.parquet"),
+            other,
+            vec![(TABLE_KEY, "aggregates"), (SCHEMA_VERSION_KEY, "2")],
+        );
+        assert_eq!(
+            problem(&p("lacks.parquet"), aggregates::TABLE),
+            "it lacks column interval_start"
+        );
+        let retyped = Arc::new(Schema::new(vec![Field::new(
+            aggregates::CALLS,
+            DataType::Utf8,
+            false,
+        )]));
+        write(
+            &p("retyped.parquet"),
+            retyped,
+            vec![(TABLE_KEY, "aggregates"), (SCHEMA_VERSION_KEY, "2")],
+        );
+        assert_eq!(
+            problem(&p("retyped.parquet"), aggregates::TABLE),
+            "column calls is Utf8, not Int64"
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! The one file `analyze` writes (`-o`): private, and never where another user can
+//! redirect it.
+//!
+//! `analyze` often runs as root next to the capture, and its output holds the capture's
+//! data. A symlink or a hard link planted under the output's name would make root
+//! overwrite a file of the planter's choosing, and a directory another user can write lets
+//! them swap the file. So the file is opened relative to a descriptor of its directory,
+//! without following a symlink, and checked through its own descriptor before a byte is
+//! truncated or written: nothing is decided on a path that could change in between.
+use std::{
+    ffi::CString,
+    fs::File,
+    io,
+    os::{
+        fd::{FromRawFd as _, OwnedFd},
+        unix::ffi::OsStrExt as _,
+    },
+    path::{Path, PathBuf},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("output {}: give a file name", .0.display())]
+    NoName(PathBuf),
+    #[error("output {}: cannot open its directory", path.display())]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "output {}: its directory is writable by other users and not sticky, so they could swap the file; write elsewhere",
+        .0.display()
+    )]
+    DirWritable(PathBuf),
+    #[error(
+        "output {}: its directory belongs to another user (uid {uid}); write elsewhere",
+        path.display()
+    )]
+    DirOwned { path: PathBuf, uid: u32 },
+    #[error("output {}: it is a symlink; give the real path", .0.display())]
+    Symlink(PathBuf),
+    #[error("output {}: not a regular file", .0.display())]
+    NotFile(PathBuf),
+    #[error("output {}: it belongs to another user (uid {uid})", path.display())]
+    Owned { path: PathBuf, uid: u32 },
+    #[error("output {}: it has other hard links, so writing it would change them too", .0.display())]
+    Linked(PathBuf),
+    #[error("cannot create {}", path.display())]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
+    use std::os::fd::AsRawFd as _;
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid, writable stat buffer and `fd` an open descriptor.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+fn c_path(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the path"))
+}
+
+/// Opens `path` for writing as a private (0600) file, creating it if needed, and empties
+/// it only once it is known to be this user's own regular file with no other links.
+pub fn create(path: &Path) -> Result<File, OutputError> {
+    use std::os::fd::AsRawFd as _;
+    let name = path
+        .file_name()
+        .ok_or_else(|| OutputError::NoName(path.to_path_buf()))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let dir_err = |source| OutputError::Dir {
+        path: path.to_path_buf(),
+        source,
+    };
+    let c_dir = c_path(dir).map_err(dir_err)?;
+    // SAFETY: a NUL-terminated path; the descriptor is owned below.
+    let raw = unsafe {
+        libc::open(
+            c_dir.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return Err(dir_err(io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` is a descriptor just opened and owned by nothing else.
+    let dir_fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let st = fstat(&dir_fd).map_err(dir_err)?;
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if st.st_uid != me && st.st_uid != 0 {
+        return Err(OutputError::DirOwned {
+            path: path.to_path_buf(),
+            uid: st.st_uid,
+        });
+    }
+    // A sticky directory (/tmp) is safe: others cannot rename or remove what is ours, and
+    // what they plant under our name is refused below.
+    if st.st_mode & 0o022 != 0 && st.st_mode & libc::S_ISVTX == 0 {
+        return Err(OutputError::DirWritable(path.to_path_buf()));
+    }
+
+    let create_err = |source| OutputError::Create {
+        path: path.to_path_buf(),
+        source,
+    };
+    let c_name = c_path(Path::new(name)).map_err(create_err)?;
+    // O_NONBLOCK: a planted FIFO must not hang us before we can refuse it.
+    let flags = libc::O_WRONLY
+        | libc::O_CREAT
+        | libc::O_NOFOLLOW
+        | libc::O_CLOEXEC
+        | libc::O_NONBLOCK
+        | libc::O_NOCTTY;
+    // SAFETY: a NUL-terminated name relative to an open directory descriptor.
+    let raw = unsafe { libc::openat(dir_fd.as_raw_fd(), c_name.as_ptr(), flags, 0o600) };
+    if raw < 0 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::ELOOP) => OutputError::Symlink(path.to_path_buf()),
+            Some(libc::ENXIO | libc::EISDIR) => OutputError::NotFile(path.to_path_buf()),
+            _ => create_err(e),
+        });
+    }
+    // SAFETY: `raw` is a descriptor just opened and owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let st = fstat(&fd).map_err(create_err)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+        return Err(OutputError::NotFile(path.to_path_buf()));
+    }
+    if st.st_uid != me {
+        return Err(OutputError::Owned {
+            path: path.to_path_buf(),
+            uid: st.st_uid,
+        });
+    }
+    if st.st_nlink > 1 {
+        return Err(OutputError::Linked(path.to_path_buf()));
+    }
+    // SAFETY: plain descriptor calls on `fd`, which is open.
+    unsafe {
+        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if fl < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK) != 0 {
+            return Err(create_err(io::Error::last_os_error()));
+        }
+        // An existing file of ours keeps the mode it had: make it private again.
+        if libc::fchmod(fd.as_raw_fd(), 0o600) != 0 || libc::ftruncate(fd.as_raw_fd(), 0) != 0 {
+            return Err(create_err(io::Error::last_os_error()));
+        }
+    }
+    Ok(File::from(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{io::Write as _, os::unix::fs::PermissionsExt as _};
+
+    use super::*;
+
+    #[test]
+    fn creates_private_files_and_refuses_what_could_redirect_them() {
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out.md");
+        std::fs::write(&out, "old contents that are longer").unwrap();
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut f = create(&out).unwrap();
+        f.write_all(b"new").unwrap();
+        drop(f);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "new");
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+
+        let victim = tmp.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let link = tmp.path().join("link.md");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        assert!(matches!(create(&link), Err(OutputError::Symlink(_))));
+        let hard = tmp.path().join("hard.md");
+        std::fs::hard_link(&victim, &hard).unwrap();
+        assert!(matches!(create(&hard), Err(OutputError::Linked(_))));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+
+        let open_dir = tmp.path().join("open");
+        std::fs::create_dir(&open_dir).unwrap();
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(
+            create(&open_dir.join("x.md")),
+            Err(OutputError::DirWritable(_))
+        ));
+        std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        create(&open_dir.join("x.md")).unwrap();
+
+        assert!(matches!(create(tmp.path()), Err(OutputError::NotFile(_))));
+    }
+}

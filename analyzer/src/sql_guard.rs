@@ -1,0 +1,101 @@
+//! Limits on the SQL a user gives, checked before DataFusion plans it.
+//!
+//! DataFusion plans and optimizes expressions by recursion, and memory grows with the
+//! expression tree. `SELECT 1+1+...` with thousands of terms would exhaust the stack or
+//! the memory of a postmortem laptop; these limits turn such input into one error line
+//! while leaving every real query (long `IN` lists included) alone.
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::{
+    ast::{Expr, Query, Visit, Visitor},
+    dialect::GenericDialect,
+    parser::Parser,
+};
+
+/// Longer SQL than this is refused: no query a person writes or a tool generates for a
+/// capture comes near it.
+pub const MAX_SQL_BYTES: usize = 1 << 20;
+/// Expressions and subqueries nested deeper than this are refused. A chain `a + b + c`
+/// nests one level per operator.
+pub const MAX_DEPTH: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SqlLimit {
+    #[error("SQL: the query is {0} bytes, more than the {MAX_SQL_BYTES} this analyze takes")]
+    TooLong(usize),
+    #[error(
+        "SQL: expressions nest more than {MAX_DEPTH} levels deep (a chain of operators nests \
+         one level each); split the query or use IN lists"
+    )]
+    TooDeep,
+}
+
+struct Depth {
+    now: usize,
+}
+
+impl Depth {
+    fn enter(&mut self) -> ControlFlow<()> {
+        self.now += 1;
+        if self.now > MAX_DEPTH {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+}
+
+impl Visitor for Depth {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+        self.enter()
+    }
+
+    fn post_visit_expr(&mut self, _: &Expr) -> ControlFlow<()> {
+        self.now -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+        self.enter()
+    }
+
+    fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+        self.now -= 1;
+        ControlFlow::Continue(())
+    }
+}
+
+/// Refuses SQL over the limits. SQL that does not parse here is left to DataFusion, whose
+/// dialect and error messages are the ones users see.
+pub fn check(sql: &str) -> Result<(), SqlLimit> {
+    if sql.len() > MAX_SQL_BYTES {
+        return Err(SqlLimit::TooLong(sql.len()));
+    }
+    let Ok(statements) = Parser::parse_sql(&GenericDialect {}, sql) else {
+        return Ok(());
+    };
+    let mut depth = Depth { now: 0 };
+    match statements.visit(&mut depth) {
+        ControlFlow::Break(()) => Err(SqlLimit::TooDeep),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_chains_are_refused_and_wide_lists_are_not() {
+        let chain = |n: usize| format!("SELECT {}", vec!["1"; n].join(" + "));
+        assert!(check(&chain(100)).is_ok());
+        assert!(matches!(check(&chain(5000)), Err(SqlLimit::TooDeep)));
+        let list = (0..20_000).map(|i| i.to_string()).collect::<Vec<_>>();
+        let wide = format!("SELECT * FROM syscalls WHERE pid IN ({})", list.join(", "));
+        assert!(check(&wide).is_ok());
+        let long = format!("SELECT '{}'", "x".repeat(MAX_SQL_BYTES));
+        assert!(matches!(check(&long), Err(SqlLimit::TooLong(_))));
+    }
+}

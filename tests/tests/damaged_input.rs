@@ -1,0 +1,337 @@
+//! A right answer or a clear refusal, on every capture a postmortem meets: damaged and
+//! foreign files (refused with one line naming the file, or skipped and said so with
+//! `--skip-bad-files`), capture directories whose names look like patterns, times out of
+//! range, and hostile SQL.
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use tracepost_e2e::{analyze, analyze_json, bpf_available, record, scalar};
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The single `error: ...` line, after checking there is exactly one and no panic.
+fn one_error_line(out: &std::process::Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {text}");
+    assert!(lines[0].starts_with("error: "), "{text}");
+    lines[0].to_string()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+fn parquet_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A capture of two recorder runs, so `syscalls/` holds two files.
+fn two_run_capture(dir: &Path) {
+    for command in [
+        &["ls", "/", "/nonexistent"][..],
+        &["cat", "/etc/hostname"][..],
+    ] {
+        let out = record(dir, command);
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("error"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(parquet_in(&dir.join("syscalls")).len(), 2);
+}
+
+/// Each kind of damage: the file's name and what the one line must say about it.
+fn damages(
+    good: &Path,
+    foreign_table: &Path,
+    tmp: &Path,
+) -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    let bytes = fs::read(good).unwrap();
+    let mut past_end = bytes.clone();
+    let n = past_end.len();
+    past_end[n - 8..n - 4].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut random = vec![0u8; 8192];
+    for (i, b) in random.iter_mut().enumerate() {
+        *b = (i.wrapping_mul(2654435761) >> 13) as u8;
+    }
+    // A valid Parquet file of another tool: DuckDB writes it.
+    let other = tmp.join("other.parquet");
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import duckdb; duckdb.sql(\"COPY (SELECT 1 AS ts, 'x' AS syscall) TO '{}' (FORMAT parquet)\")",
+            other.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    vec![
+        ("zero.parquet", Vec::new(), "0 bytes (an interrupted copy?)"),
+        (
+            "half.parquet",
+            bytes[..bytes.len() / 2].to_vec(),
+            "not a readable Parquet file",
+        ),
+        ("random.parquet", random, "not a readable Parquet file"),
+        ("past-end.parquet", past_end, "not a readable Parquet file"),
+        (
+            "foreign.parquet",
+            fs::read(other).unwrap(),
+            "not a tracepost file",
+        ),
+        (
+            "other-table.parquet",
+            fs::read(foreign_table).unwrap(),
+            "a file of table processes, not of syscalls",
+        ),
+    ]
+}
+
+#[test]
+fn every_kind_of_damage_is_named_or_skipped_and_said() {
+    if !bpf_available("every_kind_of_damage_is_named_or_skipped_and_said") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let clean = tmp.path().join("clean");
+    two_run_capture(&clean);
+    let rows = scalar(&clean, "SELECT count(*) FROM syscalls");
+    let files = parquet_in(&clean.join("syscalls"));
+    let second_rows = {
+        let only_first = tmp.path().join("only-first");
+        copy_dir(&clean, &only_first);
+        fs::remove_file(
+            only_first
+                .join("syscalls")
+                .join(files[1].file_name().unwrap()),
+        )
+        .unwrap();
+        rows - scalar(&only_first, "SELECT count(*) FROM syscalls")
+    };
+    let processes = parquet_in(&clean.join("processes"));
+
+    for (i, (name, bytes, reason)) in damages(&files[0], &processes[0], tmp.path())
+        .into_iter()
+        .enumerate()
+    {
+        let capture = tmp.path().join(format!("damaged-{i}"));
+        copy_dir(&clean, &capture);
+        // The damage replaces the first run's file: the second's rows are what is left.
+        let first = capture.join("syscalls").join(files[0].file_name().unwrap());
+        fs::remove_file(&first).unwrap();
+        let bad = capture.join("syscalls").join(name);
+        fs::write(&bad, bytes).unwrap();
+
+        for command in [
+            vec!["summary", path(&capture)],
+            vec!["query", path(&capture), "SELECT count(*) FROM syscalls"],
+            vec!["report", path(&capture), "-o", "/dev/null/never.md"],
+        ] {
+            let line = one_error_line(&analyze(&command));
+            assert!(
+                line.starts_with(&format!("error: {}: {reason}", bad.display())),
+                "{name}: {line}"
+            );
+            assert!(
+                line.ends_with("--skip-bad-files answers from the readable files"),
+                "{line}"
+            );
+        }
+
+        let out = analyze(&[
+            "query",
+            path(&capture),
+            "SELECT count(*) AS n, max(skipped_files) AS skipped FROM syscalls, capture",
+            "--skip-bad-files",
+            "--format",
+            "json",
+        ]);
+        assert!(out.status.success(), "{name}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!("warning: skipped {}: {reason}", bad.display())),
+            "{stderr}"
+        );
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        // Two capture rows (two runs) times the second run's calls.
+        assert_eq!(v[0]["n"].as_i64(), Some(2 * second_rows), "{name}");
+        assert_eq!(v[0]["skipped"].as_i64(), Some(1), "{name}");
+
+        let md = tmp.path().join(format!("report-{i}.md"));
+        let out = analyze(&[
+            "report",
+            path(&capture),
+            "-o",
+            path(&md),
+            "--skip-bad-files",
+        ]);
+        assert!(out.status.success(), "{name}: {out:?}");
+        let text = fs::read_to_string(&md).unwrap();
+        assert!(
+            text.contains("unknown: 1 bad file(s) skipped"),
+            "{name}: {text}"
+        );
+    }
+
+    // A damaged `capture` file: the report still has the capture's row, and says why it
+    // cannot say how complete it is.
+    let capture = tmp.path().join("no-capture-row");
+    copy_dir(&clean, &capture);
+    for f in parquet_in(&capture.join("capture")) {
+        fs::write(f, b"").unwrap();
+    }
+    let md = tmp.path().join("no-capture-row.md");
+    let out = analyze(&[
+        "report",
+        path(&capture),
+        "-o",
+        path(&md),
+        "--skip-bad-files",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 2);
+    let text = fs::read_to_string(&md).unwrap();
+    assert!(text.contains("unknown: 2 bad file(s) skipped"), "{text}");
+
+    // Nothing readable left: refused, not an empty answer.
+    let capture = tmp.path().join("all-bad");
+    copy_dir(&clean, &capture);
+    for f in parquet_in(&capture.join("syscalls")) {
+        fs::write(f, b"PAR1").unwrap();
+    }
+    let out = analyze(&["summary", path(&capture), "--skip-bad-files"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "two warnings and the error: {stderr}");
+    assert!(
+        lines[..2]
+            .iter()
+            .all(|l| l.starts_with("warning: skipped ")),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[2],
+        format!(
+            "error: capture {}: every syscalls file is bad (2 skipped); nothing is left to read",
+            capture.display()
+        )
+    );
+}
+
+#[test]
+fn capture_names_are_paths_never_patterns() {
+    if !bpf_available("capture_names_are_paths_never_patterns") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // `inc[7]` as a glob matches `inc7`, `what?` matches `whatX`, and `a*b` matches `axb`.
+    for (name, decoy) in [
+        ("inc[7]", "inc7"),
+        ("what?", "whatX"),
+        ("a*b", "axb"),
+        ("100% #1", "x"),
+    ] {
+        let real = tmp.path().join(name);
+        let other = tmp.path().join(decoy);
+        assert!(record(&real, &["true"]).status.success());
+        if !other.exists() {
+            assert!(record(&other, &["ls", "/"]).status.success());
+        }
+        let want = scalar(&real, "SELECT count(*) FROM syscalls");
+        let decoy_rows = scalar(&other, "SELECT count(*) FROM syscalls");
+        assert_ne!(
+            want, decoy_rows,
+            "the test needs captures of different sizes"
+        );
+        let rows = analyze_json(&[
+            "query",
+            path(&real),
+            "SELECT count(*) AS n, min(capture) AS capture FROM syscalls",
+        ]);
+        assert_eq!(rows[0]["n"].as_i64(), Some(want), "{name}");
+        assert_eq!(rows[0]["capture"].as_str(), Some(path(&real)));
+        let summary = analyze_json(&["summary", path(&real)]);
+        let calls: i64 = summary.iter().map(|r| r["calls"].as_i64().unwrap()).sum();
+        assert_eq!(calls, want, "{name}");
+    }
+}
+
+#[test]
+fn times_out_of_range_and_hostile_sql_are_refused_in_one_line() {
+    if !bpf_available("times_out_of_range_and_hostile_sql_are_refused_in_one_line") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("c");
+    assert!(record(&capture, &["true"]).status.success());
+    let c = path(&capture);
+    for (flag, value) in [
+        ("--since", "1600-01-01T00:00:00Z"),
+        ("--until", "2263-01-01T00:00:00Z"),
+        ("--until", "9999-12-31T23:59:59Z"),
+        ("--since", "+400y"),
+    ] {
+        let line = one_error_line(&analyze(&["summary", c, flag, value]));
+        assert!(
+            line.starts_with(&format!(
+                "error: {flag} {value}: outside the times a capture holds"
+            )),
+            "{line}"
+        );
+    }
+    let line = one_error_line(&analyze(&["summary", c, "--since", "yesterday"]));
+    assert!(
+        line.starts_with("error: --since yesterday: not a time"),
+        "{line}"
+    );
+
+    let deep = format!("SELECT {}", vec!["1"; 5000].join(" + "));
+    let line = one_error_line(&analyze(&["query", c, &deep]));
+    assert!(
+        line.starts_with("error: SQL: expressions nest more than"),
+        "{line}"
+    );
+    let nested = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
+    let line = one_error_line(&analyze(&["query", c, &nested]));
+    assert!(line.starts_with("error: SQL: "), "{line}");
+    // Too long for one argument (Linux takes 128 KiB): from a file.
+    let long = tmp.path().join("long.sql");
+    fs::write(&long, format!("SELECT '{}'", "x".repeat(2 << 20))).unwrap();
+    let line = one_error_line(&analyze(&["query", c, path(&long)]));
+    assert!(line.starts_with("error: SQL: the query is"), "{line}");
+    // A wide query a person might write still runs.
+    let wide = format!(
+        "SELECT count(*) AS n FROM syscalls WHERE pid IN ({})",
+        (1..=5000)
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let rows = analyze_json(&["query", c, &wide]);
+    assert!(rows[0]["n"].as_i64().is_some());
+}
