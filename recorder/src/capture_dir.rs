@@ -5,9 +5,13 @@
 //! files that a mistyped `-o` would mix a capture into. An existing capture is continued:
 //! an always-on recorder restarted after a reboot keeps writing where it left off.
 use std::{
+    ffi::CString,
     fs::{self, DirBuilder},
     io,
-    os::unix::fs::DirBuilderExt,
+    os::{
+        fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+        unix::{ffi::OsStrExt as _, fs::DirBuilderExt},
+    },
     path::{Path, PathBuf},
     time::SystemTime,
 };
@@ -18,10 +22,32 @@ use tracepost_schema::{TABLES, syscalls};
 pub enum CaptureDirError {
     #[error("output {} is a symlink; give the real directory", .0.display())]
     Symlink(PathBuf),
+    #[error(
+        "output {} belongs to another user (uid {uid}); record writes only into its own directories",
+        path.display()
+    )]
+    Owned { path: PathBuf, uid: u32 },
+    #[error("output {}: {} is not safe to write under: {why}", path.display(), dir.display())]
+    UnsafeParent {
+        path: PathBuf,
+        dir: PathBuf,
+        why: String,
+    },
     #[error("output {} is not empty and is not a tracepost capture", .0.display())]
     NotEmpty(PathBuf),
     #[error("output {} exists and is not a directory", .0.display())]
     NotDir(PathBuf),
+    #[error(
+        "output {} is being recorded by another record (pid {pid}); give another -o",
+        path.display()
+    )]
+    Busy { path: PathBuf, pid: String },
+    #[error("cannot lock output directory {}", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot create output directory {}", path.display())]
     Create {
         path: PathBuf,
@@ -46,50 +72,81 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// A created, empty, private capture directory.
+/// A created, private capture directory, locked for this recorder for as long as the
+/// value lives.
 #[derive(Debug, Clone)]
 pub struct CaptureDir {
     root: PathBuf,
+    /// The flock on `LOCK_FILE`: the kernel releases it when the recorder dies, however it
+    /// dies, so a `kill -9` leaves no stale lock behind.
+    _lock: std::sync::Arc<fs::File>,
 }
 
+/// The file in a capture directory that `record` holds locked while it writes there, and
+/// that names the holder's pid for a second `record` to report.
+pub const LOCK_FILE: &str = ".record.lock";
+
 impl CaptureDir {
+    /// Creates or continues the capture at `root`. Everything is decided on descriptors,
+    /// never on a path that could change in between: the directory is opened without
+    /// following a symlink, checked and made private through its descriptor, and its table
+    /// directories are made and opened relative to it, again without following symlinks.
     pub fn create(root: &Path) -> Result<Self, CaptureDirError> {
-        match fs::symlink_metadata(root) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(CaptureDirError::Symlink(root.to_path_buf()));
-            }
-            Ok(meta) if !meta.is_dir() => {
-                return Err(CaptureDirError::NotDir(root.to_path_buf()));
-            }
-            Ok(_) => {
-                let empty = fs::read_dir(root)
-                    .map_err(|source| CaptureDirError::Create {
-                        path: root.to_path_buf(),
-                        source,
-                    })?
-                    .next()
-                    .is_none();
-                if !empty && !is_capture(root) {
-                    return Err(CaptureDirError::NotEmpty(root.to_path_buf()));
-                }
-                fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-                    .map_err(|source| CaptureDirError::Create {
-                        path: root.to_path_buf(),
-                        source,
-                    })?;
-            }
-            Err(_) => private_dir(root, true)?,
+        // `link/` names what the symlink points to; `link` is the symlink itself.
+        let root: PathBuf = root.components().collect();
+        if root.as_os_str().is_empty() {
+            return Err(CaptureDirError::NotDir(root));
         }
-        let dir = Self {
-            root: root.to_path_buf(),
+        check_parent(&root)?;
+        let created = match DirBuilder::new().mode(0o700).create(&root) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
+            Err(source) => return Err(CaptureDirError::Create { path: root, source }),
         };
-        for table in TABLES {
-            let path = dir.table_dir(table);
-            if !path.is_dir() {
-                private_dir(&path, false)?;
+        let fd = open_dir(None, &root, &root)?;
+        let st = fstat(&fd).map_err(|source| create_err(&root, source))?;
+        if st.st_uid != euid() {
+            return Err(CaptureDirError::Owned {
+                path: root,
+                uid: st.st_uid,
+            });
+        }
+        // Private first: from here on no other user can add an entry.
+        fchmod(&fd, 0o700).map_err(|source| create_err(&root, source))?;
+        if !created {
+            let empty = fs::read_dir(&root)
+                .map_err(|source| create_err(&root, source))?
+                .filter_map(Result::ok)
+                .all(|e| e.file_name() == LOCK_FILE);
+            if !empty && !is_capture(&fd) {
+                return Err(CaptureDirError::NotEmpty(root));
             }
         }
-        Ok(dir)
+        let lock = lock(&fd, &root)?;
+        for table in TABLES {
+            let path = root.join(table);
+            let name = c_name(table);
+            // SAFETY: a NUL-terminated name relative to an open directory descriptor.
+            if unsafe { libc::mkdirat(fd.as_raw_fd(), name.as_ptr(), 0o700) } != 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::AlreadyExists {
+                    return Err(create_err(&path, e));
+                }
+            }
+            let table_fd = open_dir(Some(&fd), Path::new(table), &path)?;
+            let st = fstat(&table_fd).map_err(|source| create_err(&path, source))?;
+            if st.st_uid != euid() {
+                return Err(CaptureDirError::Owned {
+                    path,
+                    uid: st.st_uid,
+                });
+            }
+            fchmod(&table_fd, 0o700).map_err(|source| create_err(&path, source))?;
+        }
+        Ok(Self {
+            root,
+            _lock: std::sync::Arc::new(lock),
+        })
     }
 
     pub fn root(&self) -> &Path {
@@ -101,9 +158,149 @@ impl CaptureDir {
     }
 }
 
-/// A directory holding a `syscalls` table directory is a capture.
-fn is_capture(root: &Path) -> bool {
-    fs::symlink_metadata(root.join(syscalls::TABLE)).is_ok_and(|m| m.is_dir())
+/// Takes the directory's lock, or names the pid of the `record` that holds it.
+fn lock(dir: &OwnedFd, root: &Path) -> Result<fs::File, CaptureDirError> {
+    use std::io::{Read as _, Seek as _, Write as _};
+    let err = |source| CaptureDirError::Lock {
+        path: root.to_path_buf(),
+        source,
+    };
+    let name = c_name(LOCK_FILE);
+    let flags = libc::O_RDWR | libc::O_CREAT | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    // SAFETY: a NUL-terminated name relative to an open directory descriptor.
+    let raw = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags, 0o600) };
+    if raw < 0 {
+        return Err(err(io::Error::last_os_error()));
+    }
+    // SAFETY: a descriptor just opened and owned by nothing else.
+    let mut file = fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+    // SAFETY: flock on a descriptor this function owns; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::WouldBlock {
+            return Err(err(e));
+        }
+        let mut pid = String::new();
+        let _ = file.read_to_string(&mut pid);
+        let pid = pid.trim();
+        return Err(CaptureDirError::Busy {
+            path: root.to_path_buf(),
+            pid: if pid.is_empty() {
+                "unknown".into()
+            } else {
+                pid.into()
+            },
+        });
+    }
+    file.set_len(0).map_err(err)?;
+    file.rewind().map_err(err)?;
+    writeln!(file, "{}", std::process::id()).map_err(err)?;
+    Ok(file)
+}
+
+/// The directory `root` is made in, and every one above it, must be safe from other users:
+/// owned by root or by us, and not writable by others unless sticky (as /tmp is, where
+/// others cannot rename or remove what is ours). Otherwise another user could swap the
+/// capture directory for a symlink after it is checked. Missing ones are created 0700.
+fn check_parent(root: &Path) -> Result<(), CaptureDirError> {
+    let parent = match root.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if fs::symlink_metadata(&parent).is_err() {
+        private_dir(&parent, true)?;
+    }
+    let real = parent
+        .canonicalize()
+        .map_err(|source| create_err(&parent, source))?;
+    for dir in real.ancestors() {
+        let st = fs::metadata(dir).map_err(|source| create_err(dir, source))?;
+        use std::os::unix::fs::MetadataExt as _;
+        if st.uid() != 0 && st.uid() != euid() {
+            return Err(CaptureDirError::UnsafeParent {
+                path: root.to_path_buf(),
+                dir: dir.to_path_buf(),
+                why: format!("it belongs to another user (uid {})", st.uid()),
+            });
+        }
+        if st.mode() & 0o022 != 0 && st.mode() & libc::S_ISVTX == 0 {
+            return Err(CaptureDirError::UnsafeParent {
+                path: root.to_path_buf(),
+                dir: dir.to_path_buf(),
+                why: "other users can write it".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Opens a directory without following a symlink in its last component.
+fn open_dir(at: Option<&OwnedFd>, name: &Path, shown: &Path) -> Result<OwnedFd, CaptureDirError> {
+    let c = CString::new(name.as_os_str().as_bytes())
+        .map_err(|_| CaptureDirError::NotDir(shown.to_path_buf()))?;
+    let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let at = at.map_or(libc::AT_FDCWD, |fd| fd.as_raw_fd());
+    // SAFETY: a NUL-terminated path relative to an open descriptor or the cwd.
+    let raw = unsafe { libc::openat(at, c.as_ptr(), flags) };
+    if raw < 0 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::ELOOP) => CaptureDirError::Symlink(shown.to_path_buf()),
+            Some(libc::ENOTDIR) => match fs::symlink_metadata(shown) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    CaptureDirError::Symlink(shown.to_path_buf())
+                }
+                _ => CaptureDirError::NotDir(shown.to_path_buf()),
+            },
+            _ => create_err(shown, e),
+        });
+    }
+    // SAFETY: a descriptor just opened and owned by nothing else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn fstat(fd: &OwnedFd) -> io::Result<libc::stat> {
+    // SAFETY: an all-zero stat is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is writable and `fd` is open.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(st)
+}
+
+fn fchmod(fd: &OwnedFd, mode: libc::mode_t) -> io::Result<()> {
+    // SAFETY: a plain call on an open descriptor.
+    if unsafe { libc::fchmod(fd.as_raw_fd(), mode) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+fn c_name(name: &str) -> CString {
+    CString::new(name).expect("table and lock names have no NUL")
+}
+
+fn create_err(path: &Path, source: io::Error) -> CaptureDirError {
+    CaptureDirError::Create {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A directory holding a `syscalls` table directory (not a symlink to one) is a capture.
+fn is_capture(root: &OwnedFd) -> bool {
+    open_dir(
+        Some(root),
+        Path::new(syscalls::TABLE),
+        Path::new(syscalls::TABLE),
+    )
+    .is_ok()
 }
 
 fn private_dir(path: &Path, recursive: bool) -> Result<(), CaptureDirError> {
@@ -163,12 +360,89 @@ mod tests {
         ));
     }
 
+    /// What another user could plant, simulated by handing directories to `nobody`
+    /// (which needs root, as the recorder does).
+    #[test]
+    fn refuses_every_path_another_user_could_redirect() {
+        assert_eq!(
+            euid(),
+            0,
+            "this test plays another user, so it runs as root"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let nobody = 65534;
+        let chown = |p: &Path| std::os::unix::fs::chown(p, Some(nobody), Some(nobody)).unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+
+        // An empty directory another user made in advance.
+        let theirs = tmp.path().join("theirs");
+        fs::create_dir(&theirs).unwrap();
+        chown(&theirs);
+        let err = CaptureDir::create(&theirs).unwrap_err().to_string();
+        assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
+
+        // Their directory, with a table directory that is a symlink.
+        fs::create_dir(theirs.join("x")).unwrap();
+        let planted = theirs.join("x/cap");
+        fs::create_dir(&planted).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, planted.join("syscalls")).unwrap();
+        let err = CaptureDir::create(&planted).unwrap_err().to_string();
+        assert!(err.contains("is not safe to write under"), "{err}");
+        // Even in a directory of ours, a planted table symlink is never followed.
+        let ours = tmp.path().join("ours");
+        fs::create_dir(&ours).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, ours.join("syscalls")).unwrap();
+        assert!(CaptureDir::create(&ours).is_err());
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+        // `-o link/`: the trailing slash does not make the symlink followed.
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        let with_slash = PathBuf::from(format!("{}/", link.display()));
+        assert!(matches!(
+            CaptureDir::create(&with_slash),
+            Err(CaptureDirError::Symlink(_))
+        ));
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+        // A parent others can write (and not sticky): refused; sticky: fine.
+        let open = tmp.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = CaptureDir::create(&open.join("cap"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("other users can write it"), "{err}");
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        CaptureDir::create(&open.join("cap")).unwrap();
+    }
+
+    #[test]
+    fn one_recorder_per_directory_until_it_is_gone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("cap");
+        let first = CaptureDir::create(&root).unwrap();
+        let second = CaptureDir::create(&root).unwrap_err().to_string();
+        assert_eq!(
+            second,
+            format!(
+                "output {} is being recorded by another record (pid {}); give another -o",
+                root.display(),
+                std::process::id()
+            )
+        );
+        drop(first);
+        CaptureDir::create(&root).unwrap();
+    }
+
     #[test]
     fn an_existing_capture_is_continued() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("cap");
         let dir = CaptureDir::create(&root).unwrap();
         fs::write(dir.table_dir("syscalls").join("part-000001.parquet"), "x").unwrap();
+        drop(dir);
         let again = CaptureDir::create(&root).unwrap();
         assert!(
             again
