@@ -71,6 +71,10 @@ pub struct OutputArgs {
     /// Write to this file instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Keep secrets (passwords, tokens, keys, URL credentials) in Markdown and `-o`
+    /// output, which otherwise masks them as `***`.
+    #[arg(long)]
+    pub no_redact: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -127,6 +131,10 @@ pub struct ReportArgs {
     /// The report file: `.md` for Markdown, `.html` for a self-contained page with charts.
     #[arg(short, long, value_name = "FILE.md|FILE.html")]
     pub output: PathBuf,
+    /// Keep secrets (passwords, tokens, keys, URL credentials), which the report
+    /// otherwise masks as `***`.
+    #[arg(long)]
+    pub no_redact: bool,
     #[command(flatten)]
     pub narrow: NarrowArgs,
     #[command(flatten)]

@@ -16,6 +16,7 @@ pub mod output;
 pub mod percentiles;
 pub mod private_file;
 pub mod queries;
+pub mod redact;
 pub mod report;
 pub mod spinner;
 pub mod sql_guard;
@@ -69,7 +70,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Report(r) => {
             let Opened { ctx, captures, .. } = open(&r.captures, &r.narrow, &r.read).await?;
-            report::write(&ctx, &captures, &r.output).await
+            report::write(&ctx, &captures, &r.output, !r.no_redact).await
         }
         Command::Diff(d) => {
             if d.baseline == d.incident {
@@ -146,7 +147,17 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<(Schema, Vec<Rec
     Ok((schema, batches))
 }
 
+/// Writes results. Output meant to be shared (Markdown, or a file) has its secrets masked
+/// unless `--no-redact`.
 fn emit(out: &OutputArgs, schema: &Schema, batches: &[RecordBatch]) -> Result<()> {
+    let shared = out.format == output::Format::Markdown || out.output.is_some();
+    let masked;
+    let (schema, batches) = if shared && !out.no_redact {
+        masked = redact::batches(schema, batches)?;
+        (&masked.0, masked.1.as_slice())
+    } else {
+        (schema, batches)
+    };
     match &out.output {
         Some(path) => {
             let mut w = BufWriter::new(create(path)?);

@@ -40,7 +40,12 @@ enum Kind {
     Html,
 }
 
-pub async fn write(ctx: &SessionContext, captures: &[Capture], path: &Path) -> Result<()> {
+pub async fn write(
+    ctx: &SessionContext,
+    captures: &[Capture],
+    path: &Path,
+    redact: bool,
+) -> Result<()> {
     let kind = match path.extension().and_then(|e| e.to_str()) {
         Some("md" | "markdown") => Kind::Markdown,
         Some("html" | "htm") => Kind::Html,
@@ -61,7 +66,22 @@ pub async fn write(ctx: &SessionContext, captures: &[Capture], path: &Path) -> R
             batches,
         });
     }
-    let names: Vec<String> = captures.iter().map(Capture::name).collect();
+    let mut names: Vec<String> = captures.iter().map(Capture::name).collect();
+    let (mut facts, mut findings) = (facts, findings);
+    if redact {
+        // A report is written to be pasted into a ticket: every cell, and the names.
+        for s in std::iter::once(&mut facts)
+            .chain(findings.iter_mut())
+            .chain(canned.iter_mut())
+        {
+            let (schema, batches) = crate::redact::batches(&s.schema, &s.batches)?;
+            s.schema = schema;
+            s.batches = batches;
+        }
+        for n in &mut names {
+            *n = crate::redact::text(n).into_owned();
+        }
+    }
     let text = match kind {
         Kind::Markdown => markdown(&names, &facts, &findings, &canned)?,
         Kind::Html => {

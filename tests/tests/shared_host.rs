@@ -125,3 +125,110 @@ fn root_never_writes_through_what_another_user_planted() {
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
 }
+
+/// Secrets planted in a real workload (command lines, paths) are in the capture, and are
+/// masked in everything written to be shared: both report formats, Markdown output and
+/// `-o` files. `--no-redact` keeps them; the terminal's own output is not masked.
+#[test]
+fn secrets_are_masked_wherever_output_is_meant_to_be_shared() {
+    if !bpf_available("secrets_are_masked_wherever_output_is_meant_to_be_shared") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("cap");
+    let secrets = [
+        "hunter2",
+        "tok3n-url-pass",
+        "AKIAIOSFODNN7EXAMPLE",
+        "sekrit-token-123",
+        "abcdefgh12345bearer",
+    ];
+    let script = "sh -c 'exit 0' --password=hunter2; \
+        cat '/nonexistent/https://deploy:tok3n-url-pass@git.example.com/x' 2>/dev/null; \
+        cat /nonexistent/AKIAIOSFODNN7EXAMPLE 2>/dev/null; \
+        /bin/true --token sekrit-token-123; \
+        cat '/nonexistent/Authorization: Bearer abcdefgh12345bearer' 2>/dev/null; exit 0";
+    assert!(record(&capture, &["sh", "-c", script]).status.success());
+    let c = capture.to_str().unwrap();
+    // The oracle: the capture holds every secret (so this test can fail).
+    let raw = analyze(&[
+        "query",
+        c,
+        "SELECT string_agg(coalesce(path, ''), ' ') AS p FROM syscalls
+         UNION ALL SELECT string_agg(coalesce(cmdline, ''), ' ') FROM processes",
+        "--format",
+        "json",
+    ]);
+    let raw = String::from_utf8_lossy(&raw.stdout).to_string();
+    for s in secrets {
+        assert!(raw.contains(s), "{s} not in the capture: {raw}");
+    }
+
+    let shared = |args: &[&str], file: Option<&Path>| -> String {
+        let out = analyze(args);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        match file {
+            Some(f) => std::fs::read_to_string(f).unwrap(),
+            None => String::from_utf8_lossy(&out.stdout).to_string(),
+        }
+    };
+    let md = tmp.path().join("r.md");
+    let html = tmp.path().join("r.html");
+    let csv = tmp.path().join("p.csv");
+    let outputs = [
+        (
+            "report md",
+            shared(&["report", c, "-o", md.to_str().unwrap()], Some(&md)),
+        ),
+        (
+            "report html",
+            shared(&["report", c, "-o", html.to_str().unwrap()], Some(&html)),
+        ),
+        (
+            "markdown",
+            shared(&["query", c, "processes", "--format", "markdown"], None),
+        ),
+        (
+            "errors markdown",
+            shared(&["query", c, "errors", "--format", "markdown"], None),
+        ),
+        (
+            "-o csv",
+            shared(
+                &[
+                    "query",
+                    c,
+                    "processes",
+                    "-f",
+                    "csv",
+                    "-o",
+                    csv.to_str().unwrap(),
+                ],
+                Some(&csv),
+            ),
+        ),
+    ];
+    for (what, text) in &outputs {
+        for s in secrets {
+            assert!(!text.contains(s), "{what} shows {s}");
+        }
+        assert!(text.contains("***"), "{what} masks nothing");
+    }
+    let report = &outputs[0].1;
+    assert!(
+        report.contains("--password=***"),
+        "the kind of secret stays readable"
+    );
+    assert!(report.contains("https://deploy:***@git.example.com"));
+
+    let kept = shared(
+        &["report", c, "-o", md.to_str().unwrap(), "--no-redact"],
+        Some(&md),
+    );
+    assert!(kept.contains("--password=hunter2"));
+    let terminal = shared(&["query", c, "processes"], None);
+    assert!(
+        terminal.contains("hunter2"),
+        "the terminal table is not masked"
+    );
+}

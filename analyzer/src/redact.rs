@@ -1,0 +1,205 @@
+//! Masking secrets in output meant to be shared: the report, Markdown, and `-o` files.
+//!
+//! A capture holds command lines and paths as programs passed them, and those carry
+//! passwords, tokens and keys. What goes into a ticket should not. Each rule masks the
+//! secret and keeps what says where it was (`--password=***`, `https://deploy:***@host`),
+//! so the row still reads. Every string cell of the output goes through the same rules, so
+//! a secret is masked wherever it appears: command lines, paths, examples.
+use std::{borrow::Cow, sync::Arc, sync::LazyLock};
+
+use datafusion::arrow::{
+    array::{Array, ArrayRef, AsArray as _, RecordBatch, StringArray},
+    compute::cast,
+    datatypes::{DataType, Field, Schema},
+    error::ArrowError,
+};
+use regex::{Captures, Regex};
+
+/// What replaces a secret.
+pub const MASK: &str = "***";
+
+/// Names of arguments and variables whose value is a secret.
+/// A prefix is allowed (`db-password`, `PGPASSWORD`, `AWS_SECRET_ACCESS_KEY`).
+const SECRET_NAMES: &str = r"[A-Za-z0-9_.-]*?(?:password|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|session[_-]?id|cookie)";
+
+struct Rule {
+    re: Regex,
+    /// Builds the replacement from the match: the parts that are not secret, then MASK.
+    keep: fn(&Captures) -> String,
+}
+
+static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
+    let rule = |re: &str, keep: fn(&Captures) -> String| Rule {
+        re: Regex::new(re).expect("a valid pattern"),
+        keep,
+    };
+    vec![
+        // PEM private keys, whole.
+        rule(
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+            |_| MASK.to_string(),
+        ),
+        // `Authorization: Bearer x`, `X-Api-Key: x`, `Cookie: x` headers.
+        rule(
+            r"(?i)\b((?:proxy-)?authorization|x-api-key|x-auth-token|cookie|set-cookie)(\s*[:=]\s*)(?:(bearer|basic|token|digest)\s+)?[^\s'\x22,;]+",
+            |c| {
+                let scheme = c
+                    .get(3)
+                    .map_or(String::new(), |s| format!("{} ", s.as_str()));
+                format!("{}{}{scheme}{MASK}", &c[1], &c[2])
+            },
+        ),
+        // Credentials in URLs: scheme://user:password@host.
+        rule(
+            r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\x22]*):[^/\s@'\x22]+@",
+            |c| format!("{}:{MASK}@", &c[1]),
+        ),
+        // --password=x, --api-key x, -token x.
+        rule(
+            &format!(r"(?i)(^|[\s'\x22/,;&?])(--?{SECRET_NAMES})(=|\s+)([^\s'\x22&;]+)"),
+            |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
+        ),
+        // PASSWORD=x, DB_PASSWORD: x, ?token=x in a query string.
+        rule(
+            &format!(r"(?i)(^|[\s'\x22/,;&?])({SECRET_NAMES})(=|:\s*)([^\s'\x22&;]+)"),
+            |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
+        ),
+        // Well-known key shapes, wherever they are.
+        rule(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b", |_| {
+            MASK.to_string()
+        }),
+        rule(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b", |_| MASK.to_string()),
+        rule(r"\bgithub_pat_[A-Za-z0-9_]{30,}\b", |_| MASK.to_string()),
+        rule(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b", |_| MASK.to_string()),
+        rule(r"\bAIza[0-9A-Za-z_-]{35}\b", |_| MASK.to_string()),
+        rule(r"\b(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{16,}\b", |_| {
+            MASK.to_string()
+        }),
+        rule(r"\bglpat-[0-9A-Za-z_-]{20,}\b", |_| MASK.to_string()),
+        // JSON web tokens.
+        rule(
+            r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
+            |_| MASK.to_string(),
+        ),
+        // A bearer token anywhere else.
+        rule(r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/-]{8,}=*", |c| {
+            format!("{} {MASK}", &c[1])
+        }),
+    ]
+});
+
+/// `text` with every secret the rules know masked.
+pub fn text(text: &str) -> Cow<'_, str> {
+    let mut out = Cow::Borrowed(text);
+    for rule in RULES.iter() {
+        if rule.re.is_match(&out) {
+            let replaced = rule
+                .re
+                .replace_all(&out, |c: &Captures| (rule.keep)(c))
+                .into_owned();
+            out = Cow::Owned(replaced);
+        }
+    }
+    out
+}
+
+/// The batches with every string column masked. Other columns are left as they are.
+pub fn batches(
+    schema: &Schema,
+    batches: &[RecordBatch],
+) -> Result<(Schema, Vec<RecordBatch>), ArrowError> {
+    let is_text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if is_text(f.data_type()) {
+                f.as_ref().clone().with_data_type(DataType::Utf8)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let out_schema = Schema::new_with_metadata(fields, schema.metadata().clone());
+    let shared = Arc::new(out_schema.clone());
+    let mut out = Vec::with_capacity(batches.len());
+    for b in batches {
+        let columns = b
+            .columns()
+            .iter()
+            .map(|c| -> Result<ArrayRef, ArrowError> {
+                if !is_text(c.data_type()) {
+                    return Ok(c.clone());
+                }
+                let utf8 = cast(c, &DataType::Utf8)?;
+                let strings = utf8.as_string::<i32>();
+                let masked: StringArray = strings.iter().map(|v| v.map(|s| text(s))).collect();
+                Ok(Arc::new(masked))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(RecordBatch::try_new(shared.clone(), columns)?);
+    }
+    Ok((out_schema, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_each_kind_and_keeps_what_says_where() {
+        let cases = [
+            ("app --password=hunter2 -v", "app --password=*** -v"),
+            ("app --token abc123def", "app --token ***"),
+            (
+                "mysql -u root --db-password s3cr3t",
+                "mysql -u root --db-password ***",
+            ),
+            ("PGPASSWORD=hunter2 psql", "PGPASSWORD=*** psql"),
+            (
+                "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG",
+                "AWS_SECRET_ACCESS_KEY=***",
+            ),
+            (
+                "git clone https://deploy:tok3n@git.example.com/x.git",
+                "git clone https://deploy:***@git.example.com/x.git",
+            ),
+            (
+                "/data/postgres://app:pw@db:5432/x",
+                "/data/postgres://app:***@db:5432/x",
+            ),
+            (
+                "curl -H Authorization: Bearer abc.def.ghi https://x",
+                "curl -H Authorization: Bearer *** https://x",
+            ),
+            ("X-Api-Key: 1234567890abcdef", "X-Api-Key: ***"),
+            ("DB_PASSWORD: hunter2", "DB_PASSWORD: ***"),
+            (
+                "GET /api?user=a&token=abc123&x=1",
+                "GET /api?user=a&token=***&x=1",
+            ),
+            ("/tmp/AKIAIOSFODNN7EXAMPLE.csv", "/tmp/***.csv"),
+            ("push ghp_0123456789abcdefghijABCDEFGHIJ012345", "push ***"),
+            (
+                "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+                "jwt ***",
+            ),
+        ];
+        for (input, want) in cases {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // Ordinary text is left alone.
+        for plain in [
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            "sh -c ls /nonexistent",
+            "127.0.0.1:8080",
+            "--passes=3",
+            "/etc/passwd",
+            "https://example.com/path?q=1",
+            "the token is valid",
+        ] {
+            assert_eq!(text(plain), plain);
+        }
+    }
+}
