@@ -121,6 +121,9 @@ async fn facts(ctx: &SessionContext, captures: &[Capture]) -> Result<Section> {
                        THEN concat('unknown: ', CAST(g.skipped_files AS VARCHAR),
                                    ' bad file(s) skipped')
                      WHEN c.capture_id IS NULL THEN 'unknown: no capture row'
+                     WHEN c.stopped_early IS NOT NULL
+                       THEN concat('incomplete from ', CAST(c.incomplete_from AS VARCHAR),
+                                   ': ', c.stopped_early)
                      WHEN c.events IS NULL THEN 'unknown: the recorder did not finish'
                      ELSE concat(CAST(round(100.0 * c.events / nullif(c.events + c.lost_events, 0), 3) AS VARCHAR), '%')
                 END AS complete,

@@ -28,11 +28,21 @@ pub struct CaptureInfo {
 }
 
 /// How a capture ended.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Ending {
     pub ended_ns: i64,
-    pub events: u64,
-    pub lost_events: u64,
+    /// NULL when recording stopped early: what was recorded is then not known for sure.
+    pub events: Option<u64>,
+    pub lost_events: Option<u64>,
+    pub stopped_early: Option<StoppedEarly>,
+}
+
+/// Recording stopped before its target ended.
+#[derive(Clone, Debug)]
+pub struct StoppedEarly {
+    pub reason: String,
+    /// From when calls are missing.
+    pub from_ns: i64,
 }
 
 fn proc_value(path: &str) -> String {
@@ -85,6 +95,7 @@ impl CaptureInfo {
         };
         let int =
             |n: Option<u64>| Arc::new(Int64Array::from(vec![n.map(|n| n as i64)])) as ArrayRef;
+        let stopped = ending.as_ref().and_then(|e| e.stopped_early.as_ref());
         RecordBatch::try_new(
             capture::schema(),
             vec![
@@ -93,13 +104,15 @@ impl CaptureInfo {
                 text(&self.kernel),
                 text(&self.boot_id),
                 ts(Some(self.started_ns)),
-                ts(ending.map(|e| e.ended_ns)),
+                ts(ending.as_ref().map(|e| e.ended_ns)),
                 text(&self.command_line),
                 text(&self.target),
                 int(self.min_duration_ns),
-                int(ending.map(|e| e.events)),
-                int(ending.map(|e| e.lost_events)),
+                int(ending.as_ref().and_then(|e| e.events)),
+                int(ending.as_ref().and_then(|e| e.lost_events)),
                 text(env!("CARGO_PKG_VERSION")),
+                Arc::new(StringArray::from(vec![stopped.map(|s| s.reason.as_str())])),
+                ts(stopped.map(|s| s.from_ns)),
             ],
         )
     }
@@ -153,8 +166,9 @@ mod tests {
         assert_eq!(read().column_by_name("ended").unwrap().null_count(), 1);
         let ending = Ending {
             ended_ns: info.started_ns + 5,
-            events: 10,
-            lost_events: 2,
+            events: Some(10),
+            lost_events: Some(2),
+            stopped_early: None,
         };
         info.write_ending(dir.path(), ending).unwrap();
         let batch = read();

@@ -59,6 +59,8 @@ pub enum WriterError {
     },
     #[error("cannot build a record batch")]
     Batch(#[from] ArrowError),
+    #[error("the writer thread died: {0}")]
+    Died(String),
 }
 
 /// Properties every table shares: zstd, Parquet 2, and the metadata that names the table
@@ -199,6 +201,48 @@ impl PartFile {
             rows,
         })
     }
+}
+
+/// Makes sure `dir` holds at least one finished file of `table`: one with the schema and
+/// no rows if it holds none, so that `table/*.parquet` matches in every reader.
+pub fn ensure_one(dir: &Path, table: &str, schema: SchemaRef) -> Result<(), WriterError> {
+    let (files, next_seq) = scan(dir)?;
+    if files.is_empty() {
+        PartFile::create(dir, next_seq, schema, properties(table).build())?.finish()?;
+    }
+    Ok(())
+}
+
+/// The largest value of the Int64 column `column` in the finished files of `dir`, from the
+/// files' statistics (no data is read). None if no file has a row.
+pub fn max_i64(dir: &Path, column: &str) -> Option<i64> {
+    use parquet::file::statistics::Statistics;
+    let (files, _) = scan(dir).ok()?;
+    let mut max: Option<i64> = None;
+    for f in files {
+        let Some(reader) = File::open(&f.path)
+            .ok()
+            .and_then(|file| SerializedFileReader::new(file).ok())
+        else {
+            continue;
+        };
+        let meta = reader.metadata();
+        for rg in meta.row_groups() {
+            let Some(chunk) = rg
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == column)
+            else {
+                continue;
+            };
+            if let Some(Statistics::Int64(s)) = chunk.statistics()
+                && let Some(&m) = s.max_opt()
+            {
+                max = Some(max.map_or(m, |x| x.max(m)));
+            }
+        }
+    }
+    max
 }
 
 /// The files a previous recorder left in `dir`: the finished ones (oldest first), and the

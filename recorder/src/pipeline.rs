@@ -103,12 +103,20 @@ impl Pipeline {
         }
     }
 
-    /// Flushes everything and closes the files.
+    /// Flushes everything and closes the files. A writer thread that died is an error,
+    /// not a panic of the recorder: in command mode the command must still be waited for.
     pub fn finish(self) -> Result<WrittenStats, WriterError> {
         drop(self.tx);
         match self.handle.join() {
             Ok(result) => result,
-            Err(panic) => std::panic::resume_unwind(panic),
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
+                Err(WriterError::Died(what))
+            }
         }
     }
 }

@@ -14,7 +14,7 @@ use tracepost_common::{
     DetailedEvent, FLAG_CONTEXT_ONLY, LOST_PROCESS_EVENTS, LOST_RING_FULL, LOST_THREAD_TABLE_FULL,
     ProcessEvent, SyscallEvent,
 };
-use tracepost_schema::{aggregates, capture, processes, syscalls};
+use tracepost_schema::{TABLES, aggregates, capture, processes, syscalls};
 
 use crate::{call::Call, decode};
 
@@ -23,7 +23,7 @@ use crate::{
     batch::BatchBuilder,
     bpf::{self, LoadOptions, Lost, Probes},
     capture_dir::{self, CaptureDir},
-    capture_table::{CaptureInfo, Ending},
+    capture_table::{CaptureInfo, Ending, StoppedEarly},
     cli::Args,
     clock::{self, WallClock},
     fd_table,
@@ -189,6 +189,8 @@ pub fn run(args: Args) -> Result<Outcome> {
     let mut status = None;
     let mut wait_error = None;
     let mut writer_gone = false;
+    // When the writer was found gone: calls from then on are not recorded.
+    let mut writer_failed_at: Option<i64> = None;
     let mut progress = Progress::new(args.quiet);
     let mut events = 0u64;
     let mut sampler = Sampler::new(clock::monotonic_ns());
@@ -202,6 +204,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             }
             Err(_) => {
                 writer_gone = true;
+                writer_failed_at.get_or_insert_with(clock::realtime_ns);
                 break;
             }
         };
@@ -218,6 +221,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                     Ok(Some(_)) => unreachable!("sent aggregates"),
                     Err(_) => {
                         writer_gone = true;
+                        writer_failed_at.get_or_insert_with(clock::realtime_ns);
                         break;
                     }
                 }
@@ -264,6 +268,7 @@ pub fn run(args: Args) -> Result<Outcome> {
                 }
                 Err(_) => {
                     writer_gone = true;
+                    writer_failed_at.get_or_insert_with(clock::realtime_ns);
                     break;
                 }
             }
@@ -281,6 +286,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             .is_err()
     {
         writer_gone = true;
+        writer_failed_at.get_or_insert_with(clock::realtime_ns);
     }
     if !writer_gone
         && !unsent_rows.is_empty()
@@ -289,12 +295,17 @@ pub fn run(args: Args) -> Result<Outcome> {
             .is_err()
     {
         writer_gone = true;
+        writer_failed_at.get_or_insert_with(clock::realtime_ns);
     }
-    let written = pipeline
-        .finish()
-        .with_context(|| format!("capture {} is incomplete", dir.root().display()))?;
-    if writer_gone {
-        bail!("the writer stopped unexpectedly");
+    let (written, failure) = match pipeline.finish() {
+        Ok(w) if !writer_gone => (w, None),
+        Ok(w) => (w, Some(anyhow::anyhow!("the writer stopped unexpectedly"))),
+        Err(e) => (WrittenStats::default(), Some(anyhow::Error::new(e))),
+    };
+    if let Some(err) = failure {
+        let err = err.context(format!("capture {} is incomplete", dir.root().display()));
+        let stopped_ns = writer_failed_at.unwrap_or_else(clock::realtime_ns);
+        return stopped_early(&dir, &info, err, stopped_ns, mode, status);
     }
     if let Some(e) = wait_error {
         return Err(anyhow::Error::new(e).context("cannot wait for the command"));
@@ -305,8 +316,9 @@ pub fn run(args: Args) -> Result<Outcome> {
         &capture_dir,
         Ending {
             ended_ns: clock::realtime_ns(),
-            events,
-            lost_events: lost_total,
+            events: Some(events),
+            lost_events: Some(lost_total),
+            stopped_early: None,
         },
     )?;
 
@@ -333,6 +345,84 @@ pub fn run(args: Args) -> Result<Outcome> {
         exit_code,
         written,
         lost: lost_total,
+    })
+}
+
+/// A fatal error while recording (a full disk, a write error, a writer thread that died):
+/// recording has stopped and every closed file is readable. The capture row says why and
+/// from when calls are missing. In command mode the contract still holds: `record` waits
+/// for the command and exits with its status, saying on stderr what happened; otherwise
+/// the error is returned.
+fn stopped_early(
+    dir: &CaptureDir,
+    info: &CaptureInfo,
+    err: anyhow::Error,
+    stopped_ns: i64,
+    mode: Mode,
+    status: Option<ExitStatus>,
+) -> Result<Outcome> {
+    // Calls are missing from just after the last one a closed file holds (files are
+    // written whole, so the open file's calls are lost), or from the start.
+    let from_ns = crate::parquet_file::max_i64(&dir.table_dir(syscalls::TABLE), syscalls::TS_NS)
+        .map_or(info.started_ns, |last| last + 1)
+        .min(stopped_ns);
+    // Half-written files can never be read (they have no footer); removing them frees the
+    // room a full disk needs for the capture row.
+    for table in TABLES {
+        if let Ok(entries) = fs::read_dir(dir.table_dir(table)) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().ends_with(".inprogress") {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    // Every table keeps a file, even if none was closed before the failure.
+    for table in TABLES {
+        if table != capture::TABLE {
+            let schema = tracepost_schema::schema_of(table).expect("TABLES have schemas");
+            let _ = crate::parquet_file::ensure_one(&dir.table_dir(table), table, schema);
+        }
+    }
+    let ending = Ending {
+        ended_ns: clock::realtime_ns(),
+        events: None,
+        lost_events: None,
+        stopped_early: Some(StoppedEarly {
+            reason: format!("{err:#}"),
+            from_ns,
+        }),
+    };
+    let row = info.write_ending(&dir.table_dir(capture::TABLE), ending);
+    let row_note = match &row {
+        Ok(()) => "the capture row says so".to_string(),
+        Err(e) => format!("and the capture row could not say so ({e})"),
+    };
+    let Mode::Command(running) = mode else {
+        return Err(err.context(format!("recording stopped; {row_note}")));
+    };
+    let code = match status {
+        Some(s) => s.shell_code(),
+        None => running
+            .wait()
+            .context("cannot wait for the command")?
+            .shell_code(),
+    };
+    let time = |ns: i64| {
+        humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64),
+        )
+    };
+    eprintln!(
+        "error: {err:#}; recording stopped at {}, calls from {} on are missing ({row_note}), \
+         and the command ran on to its end: exit status {code}",
+        time(stopped_ns),
+        time(from_ns)
+    );
+    Ok(Outcome {
+        exit_code: code,
+        written: WrittenStats::default(),
+        lost: 0,
     })
 }
 

@@ -172,6 +172,11 @@ pub mod capture {
     pub const EVENTS: &str = "events";
     pub const LOST_EVENTS: &str = "lost_events";
     pub const RECORDER_VERSION: &str = "recorder_version";
+    /// Why recording stopped before its target ended (a full disk, a write error); NULL
+    /// when it ran to its end.
+    pub const STOPPED_EARLY: &str = "stopped_early";
+    /// From when calls are missing, when it stopped early.
+    pub const INCOMPLETE_FROM: &str = "incomplete_from";
 
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![
@@ -187,6 +192,8 @@ pub mod capture {
             Field::new(EVENTS, DataType::Int64, true),
             Field::new(LOST_EVENTS, DataType::Int64, true),
             Field::new(RECORDER_VERSION, DataType::Utf8, false),
+            Field::new(STOPPED_EARLY, DataType::Utf8, true),
+            Field::new(INCOMPLETE_FROM, ts_type(), true),
         ]))
     });
 

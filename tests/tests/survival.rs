@@ -78,16 +78,19 @@ fn kill_9_leaves_every_closed_file_readable() {
     assert_eq!(unended, 1);
 }
 
+/// A full disk under a command: recording stops, what was closed stays readable, the
+/// capture row says why and from when, and `record` still waits for the command and exits
+/// with its status, saying what happened in one line.
 #[test]
-fn full_disk_is_one_clear_error_and_a_nonzero_exit() {
-    if !bpf_available("full_disk_is_one_clear_error_and_a_nonzero_exit") {
+fn full_disk_stops_recording_but_keeps_the_command_contract() {
+    if !bpf_available("full_disk_stops_recording_but_keeps_the_command_contract") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let mnt = tmp.path().join("small");
     std::fs::create_dir(&mnt).unwrap();
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs"])
         .arg(&mnt)
         .status()
         .unwrap();
@@ -101,19 +104,25 @@ fn full_disk_is_one_clear_error_and_a_nonzero_exit() {
     let _guard = Unmount(&mnt);
 
     let capture = mnt.join("capture");
+    let marker = tmp.path().join("ran-to-the-end");
     let out = Command::new(bin("record"))
-        .args(["-q", "-o"])
+        .args(["-q", "--rotate", "1s", "-o"])
         .arg(&capture)
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "for i in $(seq 3000); do cat /etc/hostname; done >/dev/null",
-        ])
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "for i in $(seq 3000); do cat /etc/hostname; done >/dev/null; sleep 0.5; \
+             echo yes > {}; exit 7",
+            marker.display()
+        ))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(7), "the command's status: {stderr}");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "yes\n",
+        "the command ran on to its end"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");
@@ -124,6 +133,23 @@ fn full_disk_is_one_clear_error_and_a_nonzero_exit() {
         1,
         "said once: {stderr}"
     );
+    assert!(lines[0].contains("recording stopped at"), "{stderr}");
+    assert!(lines[0].ends_with("exit status 7"), "{stderr}");
+    // Every file left is readable, and the capture says why and from when it is incomplete.
+    let why = tracepost_e2e::query(
+        &[&capture],
+        "SELECT stopped_early, incomplete_from >= started AS after_start, events FROM capture",
+    );
+    assert_eq!(why.len(), 1);
+    assert!(
+        why[0]["stopped_early"]
+            .as_str()
+            .is_some_and(|s| s.contains("No space left on device")),
+        "{why:?}"
+    );
+    assert_eq!(why[0]["after_start"], serde_json::Value::Bool(true));
+    assert_eq!(why[0]["events"], serde_json::Value::Null);
+    scalar(&capture, "SELECT count(*) FROM syscalls");
 }
 
 #[test]

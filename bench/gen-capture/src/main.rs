@@ -189,8 +189,9 @@ fn main() -> Result<()> {
         &dir.table_dir(capture::TABLE),
         Ending {
             ended_ns: clock.to_wall_ns(now),
-            events: stats.rows,
-            lost_events: 0,
+            events: Some(stats.rows),
+            lost_events: Some(0),
+            stopped_early: None,
         },
     )?;
     println!(
