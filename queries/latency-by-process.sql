@@ -1,14 +1,17 @@
 -- name: latency-by-process
 -- description: Calls, errors and time in syscalls per process, most total time first.
+-- A process is named by its last name (after its execve), and is one capture's: pids of
+-- different hosts are different processes.
 -- parameters: limit (default 20)
-SELECT pid,
-       max(comm) AS comm,
+SELECT capture,
+       pid,
+       last_value(comm ORDER BY ts_ns) AS comm,
        count(*) AS calls,
        count(errno) AS errors,
        sum(duration_ns) AS total_ns,
        CAST(percentile_cont(duration_ns, 0.99) AS BIGINT) AS p99_ns,
        max(duration_ns) AS max_ns
 FROM syscalls
-GROUP BY pid
+GROUP BY capture, pid
 ORDER BY total_ns DESC NULLS LAST
 LIMIT ${limit}

@@ -146,6 +146,11 @@ fn list(root: &Path, table: &str) -> Result<Vec<PathBuf>, CaptureError> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|ext| ext == FILE_EXTENSION))
+        // Hidden files are not the recorder's (it writes `.part-*` only while in progress).
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
         .collect();
     files.sort();
     Ok(files)

@@ -9,52 +9,50 @@
 use anyhow::Result;
 use datafusion::{arrow::array::RecordBatch, arrow::datatypes::Schema, prelude::SessionContext};
 
-use crate::narrow::Narrow;
-
 /// SQL string literal.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// The SQL of a diff. `since_ns` and `until_ns` are the narrowing, if any, so that rates
-/// are per second of the narrowed window.
+/// The SQL of a diff. `windows` is each capture's narrowing (name, since, until), so that
+/// rates are per second of the narrowed window.
 pub fn sql(
     baseline: &str,
     incident: &str,
     limit: usize,
-    since_ns: Option<i64>,
-    until_ns: Option<i64>,
+    windows: &[(String, Option<i64>, Option<i64>)],
 ) -> String {
     let (b, i) = (quote(baseline), quote(incident));
-    let bound = |v: Option<i64>| v.map_or("CAST(NULL AS BIGINT)".to_string(), |v| v.to_string());
-    let (since, until) = (bound(since_ns), bound(until_ns));
+    let bound = |v: &Option<i64>| v.map_or("CAST(NULL AS BIGINT)".to_string(), |v| v.to_string());
+    let windows = windows
+        .iter()
+        .map(|(name, since, until)| {
+            format!("({}, {}, {})", quote(name), bound(since), bound(until))
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
     // Seconds recorded: each recorder run's span (to its last call, if it never finished),
     // clipped to the narrowing. A capture taken with `--failed` or `--min-duration` has
     // few rows, but it recorded for as long as a full one did, so its rate is per the
     // same seconds.
     format!(
-        "WITH last_call AS (
+        "WITH win(capture, since_ns, until_ns) AS (VALUES {windows}),
+         last_call AS (
            SELECT capture, max(ts_ns) AS last_ns FROM syscalls GROUP BY capture
          ), runs AS (
            SELECT c.capture,
-                  greatest(arrow_cast(c.started, 'Int64') * 1000, coalesce({since}, -9223372036854775807)) AS from_ns,
+                  greatest(arrow_cast(c.started, 'Int64') * 1000,
+                           coalesce(w.since_ns, -9223372036854775807)) AS from_ns,
                   least(coalesce(arrow_cast(c.ended, 'Int64') * 1000, l.last_ns),
-                        coalesce({until}, 9223372036854775807)) AS to_ns
+                        coalesce(w.until_ns, 9223372036854775807)) AS to_ns
            FROM capture c LEFT JOIN last_call l ON c.capture = l.capture
+                LEFT JOIN win w ON c.capture = w.capture
          ), span AS (
            SELECT capture, NULLIF(sum(greatest(to_ns - from_ns, 0)), 0) / 1e9 AS secs
            FROM runs GROUP BY capture
-         ), detail AS (
-           SELECT capture, 'syscall' AS kind, syscall AS key, count(*) AS calls,
-                  count(errno) AS errors, sum(duration_ns) AS total_ns,
-                  latency_percentiles(duration_ns) AS q
-           FROM syscalls GROUP BY capture, syscall
-           UNION ALL
-           SELECT capture, 'process', comm, count(*), count(errno), sum(duration_ns),
-                  latency_percentiles(duration_ns)
-           FROM syscalls GROUP BY capture, comm
          ), names AS (
-           -- Aggregates carry a pid, not a name: the process's name, else its threads'.
+           -- A process by its name, else its threads' last: the same for recorded rows and
+           -- counted ones, whichever name a call happened under (a child before its execve).
            SELECT coalesce(p.capture, t.capture) AS capture, coalesce(p.pid, t.pid) AS pid,
                   coalesce(p.comm, t.comm) AS comm
            FROM (SELECT capture, pid, last_value(comm ORDER BY start_ts) AS comm
@@ -63,6 +61,16 @@ pub fn sql(
                 (SELECT capture, pid, last_value(comm ORDER BY ts) AS comm
                  FROM syscalls GROUP BY capture, pid) t
            ON p.capture = t.capture AND p.pid = t.pid
+         ), detail AS (
+           SELECT capture, 'syscall' AS kind, syscall AS key, count(*) AS calls,
+                  count(errno) AS errors, sum(duration_ns) AS total_ns,
+                  latency_percentiles(duration_ns) AS q
+           FROM syscalls GROUP BY capture, syscall
+           UNION ALL
+           SELECT s.capture, 'process', n.comm, count(*), count(s.errno), sum(s.duration_ns),
+                  latency_percentiles(s.duration_ns)
+           FROM syscalls s JOIN names n ON s.capture = n.capture AND s.pid = n.pid
+           GROUP BY s.capture, n.comm
          ), shed AS (
            SELECT capture, 'syscall' AS kind, syscall AS key, sum(calls) AS calls,
                   sum(CASE WHEN failed THEN calls ELSE 0 END) AS errors,
@@ -120,8 +128,8 @@ pub async fn run(
     baseline: &str,
     incident: &str,
     limit: usize,
-    narrow: &Narrow,
+    windows: &[(String, Option<i64>, Option<i64>)],
 ) -> Result<(Schema, Vec<RecordBatch>)> {
-    let sql = sql(baseline, incident, limit, narrow.since, narrow.until);
+    let sql = sql(baseline, incident, limit, windows);
     crate::run_sql(both, &sql).await
 }

@@ -4,7 +4,7 @@
 //! directory, and files from another table. DataFusion would fail on them with a message
 //! that does not name the file, or skip an empty one in silence. Reading the footer first
 //! costs one small read per file and lets every refusal name the file and say what is wrong.
-use std::{fs::File, io, path::Path};
+use std::{io, os::unix::fs::OpenOptionsExt as _, path::Path};
 
 use datafusion::{
     arrow::datatypes::DataType,
@@ -20,6 +20,8 @@ use tracepost_schema::{
 pub enum FileProblem {
     #[error("0 bytes (an interrupted copy?)")]
     Empty,
+    #[error("not a regular file")]
+    NotFile,
     #[error("cannot read it: {0}")]
     Io(io::Error),
     /// Cut short, random bytes, or a footer that points outside the file.
@@ -56,8 +58,17 @@ pub struct TableFile {
 /// Checks that `path` is a complete Parquet file of `table`, in a schema version this
 /// analyzer reads, with the contract's columns at the contract's types.
 pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem> {
-    let file = File::open(path).map_err(FileProblem::Io)?;
-    let size = file.metadata().map_err(FileProblem::Io)?.len();
+    // O_NONBLOCK: a FIFO named like a file must not hang the analyzer before it is refused.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(FileProblem::Io)?;
+    let meta = file.metadata().map_err(FileProblem::Io)?;
+    if !meta.is_file() {
+        return Err(FileProblem::NotFile);
+    }
+    let size = meta.len();
     if size == 0 {
         return Err(FileProblem::Empty);
     }
@@ -118,7 +129,7 @@ fn one_line(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::{io::Write as _, sync::Arc};
+    use std::{fs::File, io::Write as _, sync::Arc};
 
     use datafusion::{
         arrow::{

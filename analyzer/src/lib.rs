@@ -65,7 +65,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Summary(s) => {
             let Opened { ctx, .. } = open(&s.captures, &s.narrow, &s.read).await?;
-            let (schema, batches) = run_sql(&ctx, &summary::sql(s.by)).await?;
+            let (schema, batches) =
+                run_sql(&ctx, &summary::sql(s.by, s.captures.len() > 1)).await?;
             emit(&s.out, &schema, &batches)
         }
         Command::Report(r) => {
@@ -83,12 +84,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             )
             .await?;
             let name = |p: &PathBuf| p.display().to_string();
+            let windows: Vec<_> = both
+                .captures
+                .iter()
+                .zip(&both.narrows)
+                .map(|(c, n)| (c.name(), n.since, n.until))
+                .collect();
             let (schema, batches) = diff::run(
                 &both.ctx,
                 &name(&d.baseline),
                 &name(&d.incident),
                 d.limit,
-                &both.narrow,
+                &windows,
             )
             .await?;
             emit(&d.out, &schema, &batches)
@@ -99,6 +106,18 @@ pub async fn run(cli: Cli) -> Result<()> {
 /// Checks the captures and registers their tables. Each file that `--skip-bad-files`
 /// leaves out is named on stderr, with what is wrong with it.
 pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Result<Opened> {
+    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    for path in paths {
+        let real = path.canonicalize().unwrap_or_else(|_| path.clone());
+        if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
+            anyhow::bail!(
+                "capture {} is given twice (as {} too); each capture counts once",
+                path.display(),
+                first.display()
+            );
+        }
+        seen.push((real, path));
+    }
     let mut captures = Vec::new();
     for path in paths {
         match Capture::open(path, read.skip_bad_files) {
@@ -115,11 +134,11 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
     for c in &captures {
         warn_skipped(c.skipped());
     }
-    let (ctx, narrow) = tables::context(&captures, narrow).await?;
+    let (ctx, narrows) = tables::context(&captures, narrow).await?;
     Ok(Opened {
         ctx,
         captures,
-        narrow,
+        narrows,
     })
 }
 
@@ -133,14 +152,23 @@ fn warn_skipped(files: &[capture::BadFile]) {
 pub struct Opened {
     pub ctx: SessionContext,
     pub captures: Vec<Capture>,
-    /// The narrowing, with times resolved.
-    pub narrow: narrow::Narrow,
+    /// Each capture's narrowing, with times resolved.
+    pub narrows: Vec<narrow::Narrow>,
 }
 
 /// Runs SQL to completion, with a spinner on a terminal when it takes a while.
 pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<(Schema, Vec<RecordBatch>)> {
     let spinner = spinner::Spinner::start();
-    let df = ctx.sql(sql).await.map_err(tables::sql_error)?;
+    // Queries only: no COPY, CREATE, SET or other statement that writes or changes state,
+    // since analyze often runs as root.
+    let options = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let df = ctx
+        .sql_with_options(sql, options)
+        .await
+        .map_err(tables::sql_error)?;
     let schema = df.schema().as_arrow().clone();
     let batches = df.collect().await.map_err(tables::sql_error)?;
     spinner.finish();

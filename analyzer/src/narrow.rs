@@ -11,11 +11,11 @@ use crate::cli::NarrowArgs;
 #[derive(Debug, thiserror::Error)]
 pub enum NarrowError {
     #[error(
-        "--{flag} {value}: not a time (use RFC 3339 like 2026-11-24T02:10:00Z, or +30s after the capture began)"
+        "--{flag} {value}: not a time (use RFC 3339 with a zone, like 2026-11-24T02:10:00Z or 2026-11-24T03:10:00+01:00, or +30s after the capture began)"
     )]
     BadTime { flag: &'static str, value: String },
     #[error(
-        "--{flag} {value}: outside the times a capture holds (1970-01-01T00:00:00Z to 2262-04-11T23:47:16Z)"
+        "--{flag} {value}: outside the times a capture holds (1677-09-21T00:12:44Z to 2262-04-11T23:47:16Z)"
     )]
     OutOfRange { flag: &'static str, value: String },
 }
@@ -28,6 +28,8 @@ pub struct Narrow {
     /// UTC nanoseconds.
     pub since: Option<i64>,
     pub until: Option<i64>,
+    /// Pids whose process or threads carry one of `comms`, for tables without names.
+    pub comm_pids: Vec<i32>,
 }
 
 /// A time as nanoseconds since the epoch. Anything a nanosecond count cannot hold is
@@ -49,14 +51,10 @@ fn parse_time(flag: &'static str, value: &str, start_ns: Option<i64>) -> Result<
             .and_then(|d| start.checked_add(d))
             .ok_or_else(out_of_range);
     }
-    let t = humantime::parse_rfc3339_weak(value).map_err(|e| match e {
-        humantime::TimestampError::OutOfRange => out_of_range(),
-        _ => bad(),
-    })?;
-    let d = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| out_of_range())?;
-    i64::try_from(d.as_nanos()).map_err(|_| out_of_range())
+    // RFC 3339 with its zone, `Z` or an offset: a time without one would be read in a
+    // zone the user did not choose.
+    let t = chrono::DateTime::parse_from_rfc3339(value).map_err(|_| bad())?;
+    t.timestamp_nanos_opt().ok_or_else(out_of_range)
 }
 
 impl Narrow {
@@ -75,6 +73,7 @@ impl Narrow {
                 .as_deref()
                 .map(|v| parse_time("until", v, start_ns))
                 .transpose()?,
+            comm_pids: Vec::new(),
         })
     }
 
@@ -131,8 +130,13 @@ impl Narrow {
                 Some(comm) => parts.push(
                     col(comm).in_list(self.comms.iter().map(|c| lit(c.as_str())).collect(), false),
                 ),
-                // Aggregates carry no names, so nothing in them can be said to match.
-                None => parts.push(lit(false)),
+                // Aggregates carry no names: their rows of the pids that have the name.
+                None if self.comm_pids.is_empty() => {
+                    parts.push(col(pid?).is_null().and(col(pid?).is_not_null()))
+                }
+                None => parts.push(
+                    col(pid?).in_list(self.comm_pids.iter().map(|p| lit(*p)).collect(), false),
+                ),
             }
         }
         // A row is kept when its time span overlaps [since, until); an open end (a process
@@ -167,10 +171,28 @@ mod tests {
         };
         let err = Narrow::new(&bad, None).unwrap_err().to_string();
         assert!(err.starts_with("--since yesterday: not a time"), "{err}");
+        // An offset is honoured, and a time with no zone is refused.
+        let at = |v: &str| {
+            let args = NarrowArgs {
+                since: Some(v.into()),
+                ..Default::default()
+            };
+            Narrow::new(&args, None).map(|n| n.since.unwrap())
+        };
+        assert_eq!(
+            at("2026-11-24T03:10:00.5+01:00").unwrap(),
+            at("2026-11-24T02:10:00.5Z").unwrap()
+        );
+        assert_eq!(
+            at("2026-11-23T21:10:00-05:00").unwrap(),
+            1_795_486_200_000_000_000
+        );
+        assert!(at("2026-11-24T02:10:00").is_err());
         assert!(Narrow::default().filter(syscalls::TABLE).is_none());
         for (flag, value) in [
             ("since", "2263-01-01T00:00:00Z"),
             ("since", "1600-01-01T00:00:00Z"),
+            ("until", "9999-12-31T23:59:59Z"),
             ("until", "+300y"),
         ] {
             let mut args = NarrowArgs::default();

@@ -30,7 +30,8 @@ pub fn write(
     let schema = std::sync::Arc::new(schema.clone());
     match format {
         Format::Table => {
-            let table = arrow::util::pretty::pretty_format_batches_with_schema(schema, batches)?;
+            let batches = without_controls(&schema, batches)?;
+            let table = arrow::util::pretty::pretty_format_batches_with_schema(schema, &batches)?;
             writeln!(out, "{table}").context("cannot write output")?;
         }
         Format::Csv => {
@@ -59,8 +60,78 @@ pub fn write(
     Ok(())
 }
 
+/// Control characters as visible escapes (`\x1b`): a traced program chooses its paths and
+/// names, and an escape sequence in one must not retitle or clear the reader's terminal.
+pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    format!("\\x{:02x}", c as u32)
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect(),
+    )
+}
+
+/// The batches with control characters in every text column made visible.
+fn without_controls(schema: &Schema, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
+    use arrow::array::{Array as _, AsArray as _, StringArray};
+    let mut out = Vec::with_capacity(batches.len());
+    for b in batches {
+        let columns = b
+            .columns()
+            .iter()
+            .map(|c| -> Result<arrow::array::ArrayRef> {
+                if !matches!(
+                    c.data_type(),
+                    arrow::datatypes::DataType::Utf8
+                        | arrow::datatypes::DataType::LargeUtf8
+                        | arrow::datatypes::DataType::Utf8View
+                ) {
+                    return Ok(c.clone());
+                }
+                let utf8 = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?;
+                let s = utf8.as_string::<i32>();
+                if s.iter().flatten().all(|v| !v.chars().any(char::is_control)) {
+                    return Ok(utf8);
+                }
+                let v: StringArray = s.iter().map(|v| v.map(visible)).collect();
+                Ok(std::sync::Arc::new(v))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let fields: Vec<arrow::datatypes::Field> = schema
+            .fields()
+            .iter()
+            .zip(&columns)
+            .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+            .collect();
+        out.push(RecordBatch::try_new(
+            std::sync::Arc::new(Schema::new(fields)),
+            columns,
+        )?);
+    }
+    Ok(out)
+}
+
 fn markdown(out: &mut dyn Write, schema: &Schema, batches: &[RecordBatch]) -> Result<()> {
-    let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+    // Markdown renders inline HTML and links: a path like `<img onerror=...>` or
+    // `[x](javascript:...)` must read as text in the ticket.
+    let cell = |s: &str| {
+        visible(s)
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('[', "\\[")
+            .replace(']', "\\]")
+            .replace('|', "\\|")
+            .replace('\n', " ")
+    };
     let names: Vec<String> = schema.fields().iter().map(|f| cell(f.name())).collect();
     writeln!(out, "| {} |", names.join(" | "))?;
     writeln!(out, "|{}", names.iter().map(|_| "---|").collect::<String>())?;
@@ -132,6 +203,28 @@ mod tests {
         );
         let table = render(Format::Table, &schema, &batches);
         assert!(table.contains("| read|x  | 3     |"), "{table}");
+    }
+
+    #[test]
+    fn what_a_traced_program_named_cannot_drive_a_terminal_or_a_ticket() {
+        let schema = Schema::new(vec![Field::new("path", DataType::Utf8, true)]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![Arc::new(StringArray::from(vec![Some(
+                "/x/\u{1b}]0;PWNED\u{7}<img src=x>[a](javascript:b)",
+            )]))],
+        )
+        .unwrap();
+        let table = render(Format::Table, &schema, std::slice::from_ref(&batch));
+        assert!(
+            !table.contains('\u{1b}') && table.contains("\\x1b]0;PWNED\\x07"),
+            "{table}"
+        );
+        let md = render(Format::Markdown, &schema, &[batch]);
+        assert!(
+            md.contains("/x/\\x1b\\]0;PWNED\\x07&lt;img src=x&gt;\\[a\\](javascript:b)"),
+            "{md}"
+        );
     }
 
     #[test]

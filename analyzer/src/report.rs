@@ -425,7 +425,7 @@ async fn charts_html(ctx: &SessionContext) -> Result<String> {
     let (_, heat) = run_sql(
         ctx,
         "SELECT ts_ns / 1000000000 AS sec,
-                CAST(floor(log2(CAST(duration_ns AS DOUBLE) + 1)) AS BIGINT) AS bucket,
+                CAST(floor(log2(CAST(greatest(duration_ns, 0) AS DOUBLE) + 1)) AS BIGINT) AS bucket,
                 count(*) AS calls
          FROM syscalls WHERE duration_ns IS NOT NULL GROUP BY 1, 2",
     )
@@ -468,7 +468,7 @@ async fn charts_html(ctx: &SessionContext) -> Result<String> {
         ctx,
         "WITH top AS (SELECT syscall FROM syscalls GROUP BY syscall
                       ORDER BY sum(duration_ns) DESC NULLS LAST LIMIT 4)
-         SELECT s.syscall, CAST(floor(log2(CAST(s.duration_ns AS DOUBLE) + 1)) AS BIGINT) AS bucket,
+         SELECT s.syscall, CAST(floor(log2(CAST(greatest(s.duration_ns, 0) AS DOUBLE) + 1)) AS BIGINT) AS bucket,
                 count(*) AS calls
          FROM syscalls s JOIN top ON s.syscall = top.syscall
          WHERE s.duration_ns IS NOT NULL

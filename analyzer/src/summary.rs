@@ -27,8 +27,10 @@ const SHED_STATS: &str = "sum(calls) AS calls,
            sum(CASE WHEN failed THEN calls ELSE 0 END) AS errors,
            sum(total_ns) AS total_ns";
 
-/// The SQL of one summary.
-pub fn sql(by: By) -> String {
+/// The SQL of one summary. Over several captures, processes and threads are each one
+/// capture's (a pid on one host is not the same process as on another), so the capture is
+/// part of their key.
+pub fn sql(by: By, several_captures: bool) -> String {
     // (key columns in the output, detail select, detail filter, shed select or None)
     let (keys, detail_keys, detail_where, shed_keys, shed_where): (
         &str,
@@ -44,7 +46,15 @@ pub fn sql(by: By) -> String {
             Some("syscall"),
             "syscall IS NOT NULL",
         ),
+        By::Process if several_captures => (
+            "capture, pid",
+            "capture, pid",
+            "",
+            Some("capture, pid"),
+            "pid IS NOT NULL",
+        ),
         By::Process => ("pid", "pid", "", Some("pid"), "pid IS NOT NULL"),
+        By::Thread if several_captures => ("capture, pid, tid", "capture, pid, tid", "", None, ""),
         By::Thread => ("pid, tid", "pid, tid", "", None, ""),
         By::File => (
             "file",
@@ -62,7 +72,7 @@ pub fn sql(by: By) -> String {
         ),
     };
     let names = match by {
-        By::Process | By::Thread => ", last_value(comm ORDER BY ts) AS comm",
+        By::Process | By::Thread => ", last_value(comm ORDER BY ts_ns) AS comm",
         _ => "",
     };
     let group = (1..=keys.split(',').count())
@@ -76,7 +86,9 @@ pub fn sql(by: By) -> String {
         Some(k) => {
             let join_on = keys
                 .split(',')
-                .map(|k| format!("d.{0} IS NOT DISTINCT FROM s.{0}", k.trim()))
+                // Keys are never NULL on either side (each side filters them), and
+                // DataFusion 55 fails to coerce a join on two IS NOT DISTINCT FROM keys.
+                .map(|k| format!("d.{0} = s.{0}", k.trim()))
                 .collect::<Vec<_>>()
                 .join(" AND ");
             let key_out = keys
@@ -134,7 +146,7 @@ mod tests {
     #[test]
     fn every_grouping_has_the_documented_columns() {
         for by in [By::Syscall, By::Process, By::Thread, By::File, By::Errno] {
-            let sql = sql(by);
+            let sql = sql(by, false);
             for col in [
                 "calls", "errors", "total_ns", "avg_ns", "p50_ns", "p90_ns", "p99_ns", "max_ns",
                 "time_pct",

@@ -19,7 +19,7 @@ use datafusion::{
     prelude::{DataFrame, SessionContext},
 };
 use tracepost_schema::{
-    FILE_EXTENSION, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, capture, schema_of,
+    FILE_EXTENSION, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, capture, processes, schema_of,
     schema_of_version, syscalls,
 };
 use url::Url;
@@ -33,18 +33,21 @@ pub const CAPTURE_COLUMN: &str = "capture";
 /// that capture, so that anything stating completeness can say so.
 pub const SKIPPED_FILES_COLUMN: &str = "skipped_files";
 
-/// A session with every table registered, narrowed as asked, and the narrowing resolved
-/// to absolute times.
+/// A session with every table registered, narrowed as asked, and each capture's narrowing
+/// resolved to absolute times (`+30s` counts from each capture's own start).
 pub async fn context(
     captures: &[Capture],
     narrow: &NarrowArgs,
-) -> Result<(SessionContext, Narrow)> {
-    let ctx = SessionContext::new();
+) -> Result<(SessionContext, Vec<Narrow>)> {
+    let ctx = session()?;
     udfs::register(&ctx);
-    let mut frames = Vec::new();
-    for table in TABLES {
-        let mut union: Option<DataFrame> = None;
-        for c in captures {
+    let relative = narrow.since.as_deref().is_some_and(|s| s.starts_with('+'))
+        || narrow.until.as_deref().is_some_and(|s| s.starts_with('+'));
+    let mut unions: Vec<(&str, Option<DataFrame>)> = TABLES.iter().map(|t| (*t, None)).collect();
+    let mut narrows = Vec::new();
+    for c in captures {
+        let mut frames = Vec::new();
+        for table in TABLES {
             let mut df = table_frame(&ctx, c, table)
                 .with_context(|| format!("capture {}: cannot read table {table}", c.name()))?
                 .with_column(CAPTURE_COLUMN, lit(c.name()))
@@ -54,34 +57,108 @@ pub async fn context(
                     .with_column(SKIPPED_FILES_COLUMN, lit(c.skipped().len() as i64))
                     .map_err(sql_error)?;
             }
-            union = Some(match union {
+            frames.push((table, df));
+        }
+        let frame = |name: &str| {
+            frames
+                .iter()
+                .find(|(t, _)| *t == name)
+                .map(|(_, df)| df.clone())
+                .expect("every table has a frame")
+        };
+        let start_ns = if relative {
+            let start = earliest_start(frame(capture::TABLE)).await?;
+            if start.is_none() {
+                anyhow::bail!(
+                    "capture {}: --since/--until +DUR count from when the capture began, and \
+                     it has no capture row to say when; give an absolute time",
+                    c.name()
+                );
+            }
+            start
+        } else {
+            None
+        };
+        let mut n = Narrow::new(narrow, start_ns)?;
+        if !n.comms.is_empty() {
+            n.comm_pids =
+                pids_named(frame(processes::TABLE), frame(syscalls::TABLE), &n.comms).await?;
+        }
+        for ((table, df), (_, union)) in frames.into_iter().zip(unions.iter_mut()) {
+            let df = match n.filter(table) {
+                Some(filter) => df.filter(filter).map_err(sql_error)?,
+                None => df,
+            };
+            *union = Some(match union.take() {
                 None => df,
                 Some(u) => u.union(df).map_err(sql_error)?,
             });
         }
-        frames.push((table, union.expect("at least one capture")));
+        narrows.push(n);
     }
-    let start_ns = if narrow.since.as_deref().is_some_and(|s| s.starts_with('+'))
-        || narrow.until.as_deref().is_some_and(|s| s.starts_with('+'))
-    {
-        let (_, captures_df) = frames
-            .iter()
-            .find(|(t, _)| *t == capture::TABLE)
-            .expect("capture table");
-        earliest_start(captures_df.clone()).await?
-    } else {
-        None
-    };
-    let narrow = Narrow::new(narrow, start_ns)?;
-    for (table, df) in frames {
-        let df = match narrow.filter(table) {
-            Some(filter) => df.filter(filter).map_err(sql_error)?,
-            None => df,
-        };
+    for (table, df) in unions {
+        let df = df.expect("at least one capture");
         ctx.register_table(table, df.into_view())
             .with_context(|| format!("cannot register table {table}"))?;
     }
-    Ok((ctx, narrow))
+    Ok((ctx, narrows))
+}
+
+/// A session whose operators that can spill or refuse (sorts, joins, aggregations) share
+/// half of the machine's memory: a query that would need more ends in an error line
+/// instead of taking the machine down with it.
+fn session() -> Result<SessionContext> {
+    let total = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        })
+        .map_or(8 << 30, |kb| kb * 1024);
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_limit(total / 2, 1.0)
+        .build_arc()
+        .map_err(sql_error)?;
+    Ok(SessionContext::new_with_config_rt(
+        datafusion::prelude::SessionConfig::new(),
+        runtime,
+    ))
+}
+
+/// The pids of the processes, or of threads, with one of these names: `aggregates` has no
+/// names, so `--comm` keeps its rows through these.
+async fn pids_named(
+    processes: DataFrame,
+    syscalls: DataFrame,
+    comms: &[String],
+) -> Result<Vec<i32>> {
+    let names: Vec<Expr> = comms.iter().map(|c| lit(c.as_str())).collect();
+    let pick = |df: DataFrame, pid: &str, comm: &str| -> Result<DataFrame> {
+        df.filter(col(comm).in_list(names.clone(), false))
+            .and_then(|d| d.select(vec![col(pid).alias("pid")]))
+            .map_err(sql_error)
+    };
+    let batches = pick(processes, processes::PID, processes::COMM)?
+        .union(pick(syscalls, syscalls::PID, syscalls::COMM)?)
+        .map_err(sql_error)?
+        .distinct()
+        .map_err(sql_error)?
+        .collect()
+        .await
+        .map_err(sql_error)?;
+    let mut pids = Vec::new();
+    for b in batches {
+        let col = b.column(0);
+        if let Some(a) = col
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int32Array>()
+        {
+            pids.extend(a.iter().flatten());
+        }
+    }
+    pids.sort_unstable();
+    Ok(pids)
 }
 
 /// When the earliest capture began, in nanoseconds since the epoch.
@@ -168,7 +245,11 @@ fn listing(files: &[&TableFile], schema: SchemaRef) -> Result<Arc<dyn TableProvi
     let urls = files
         .iter()
         .map(|f| {
-            let path = std::path::absolute(&f.path)
+            // The real path: an object-store path may not hold `..`, tabs or newlines as
+            // written, and the URL is only how DataFusion opens the file.
+            let path = f
+                .path
+                .canonicalize()
                 .with_context(|| format!("{}: bad path", f.path.display()))?;
             let url = Url::from_file_path(&path)
                 .map_err(|()| anyhow::anyhow!("{}: bad path", f.path.display()))?;

@@ -30,8 +30,13 @@ fn errno_name(ret: i64) -> Option<String> {
 /// `1.5ms`, `2s 300ms`: at most two units, for tables people read.
 fn fmt_duration(ns: i64) -> String {
     if ns < 0 {
-        return format!("-{}", fmt_duration(-ns));
+        // i64::MIN has no positive counterpart; its magnitude still fits a u64.
+        return format!("-{}", fmt_magnitude(ns.unsigned_abs()));
     }
+    fmt_magnitude(ns as u64)
+}
+
+fn fmt_magnitude(ns: u64) -> String {
     if ns < 1_000 {
         return format!("{ns}ns");
     }
@@ -42,7 +47,7 @@ fn fmt_duration(ns: i64) -> String {
         return format!("{:.1}ms", ns as f64 / 1e6);
     }
     // Whole milliseconds, then humantime's units (`2s 300ms`, `1h 2m 3s`), first two kept.
-    let d = Duration::from_millis((ns / 1_000_000) as u64);
+    let d = Duration::from_millis(ns / 1_000_000);
     let text = humantime::format_duration(d).to_string();
     text.split(' ').take(2).collect::<Vec<_>>().join(" ")
 }

@@ -386,6 +386,35 @@ fn diff_counts_what_aggregates_counted() {
         getppid["incident_per_s"].as_f64().unwrap(),
     );
     assert!((i / b - 1.0).abs() < 0.5, "{b} vs {i}");
+    // --comm keeps the counted calls of the processes with that name.
+    let named = json(&[
+        "diff",
+        path(&base),
+        path(&incident),
+        "--limit",
+        "1000",
+        "--comm",
+        "short_and_slow",
+    ]);
+    let getppid = named
+        .iter()
+        .find(|r| r["kind"] == "syscall" && r["name"] == "getppid")
+        .unwrap_or_else(|| panic!("{named:?}"));
+    assert_eq!(getppid["base_calls"].as_i64(), Some(1000));
+    assert_eq!(getppid["incident_calls"].as_i64(), Some(1000));
+    // Per process too: recorded and counted calls go under the same name.
+    for r in diff.iter().filter(|r| r["kind"] == "process") {
+        assert_eq!(r["base_calls"], r["incident_calls"], "{r:?}");
+    }
+    // Over several captures a process is one capture's, and counted calls join it.
+    let by_process = json(&["summary", path(&base), path(&incident), "--by", "process"]);
+    let prog: Vec<_> = by_process
+        .iter()
+        .filter(|r| r["comm"] == "short_and_slow")
+        .collect();
+    assert_eq!(prog.len(), 2, "{by_process:?}");
+    assert_ne!(prog[0]["capture"], prog[1]["capture"]);
+    assert_eq!(prog[0]["calls"], prog[1]["calls"]);
     // Every syscall the baseline saw, the incident counted exactly as often.
     for r in diff.iter().filter(|r| r["kind"] == "syscall") {
         assert_eq!(r["base_calls"], r["incident_calls"], "{r:?}");

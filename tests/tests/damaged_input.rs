@@ -335,3 +335,98 @@ fn times_out_of_range_and_hostile_sql_are_refused_in_one_line() {
     let rows = analyze_json(&["query", c, &wide]);
     assert!(rows[0]["n"].as_i64().is_some());
 }
+
+/// What a hostile user tried: statements that write, a capture given twice, UTC offsets,
+/// a FIFO named like a file, `..` in a path, and a value no function should crash on.
+#[test]
+fn queries_only_each_capture_once_offsets_honoured_and_no_hangs() {
+    if !bpf_available("queries_only_each_capture_once_offsets_honoured_and_no_hangs") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("c");
+    assert!(record(&capture, &["ls", "/"]).status.success());
+    let c = path(&capture);
+
+    // No statement writes or changes state: analyze often runs as root.
+    let target = tmp.path().join("written.csv");
+    for sql in [
+        format!("COPY (SELECT 1 AS a) TO '{}'", target.display()),
+        format!(
+            "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{}'",
+            target.display()
+        ),
+        "SET datafusion.execution.batch_size = 1".to_string(),
+    ] {
+        let line = one_error_line(&analyze(&["query", c, &sql]));
+        assert!(line.starts_with("error: SQL: "), "{line}");
+    }
+    assert!(!target.exists());
+
+    // A capture counts once, however it is named.
+    let dotted = format!("{}/../c", c);
+    let line = one_error_line(&analyze(&["summary", c, &dotted]));
+    assert!(line.contains("is given twice"), "{line}");
+    // `..` in a path is fine on its own.
+    let rows = analyze_json(&["query", &dotted, "SELECT count(*) AS n FROM syscalls"]);
+    assert_eq!(
+        rows[0]["n"].as_i64(),
+        Some(scalar(&capture, "SELECT count(*) FROM syscalls"))
+    );
+
+    // An offset is honoured: the same instant in two zones narrows alike.
+    let last = analyze_json(&[
+        "query",
+        c,
+        "SELECT CAST(max(ts_ns) / 1000000000 AS BIGINT) AS s FROM syscalls",
+    ])[0]["s"]
+        .as_i64()
+        .unwrap();
+    let at = |secs: i64, zone_hours: i64| {
+        let t = std::time::UNIX_EPOCH
+            + std::time::Duration::from_secs((secs + zone_hours * 3600) as u64);
+        let utc = humantime_like(t);
+        format!("{}{:+03}:00", &utc[..19], zone_hours)
+    };
+    let count_until = |until: &str| {
+        analyze_json(&[
+            "query",
+            c,
+            "SELECT count(*) AS n FROM syscalls",
+            "--until",
+            until,
+        ])[0]["n"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(count_until(&at(last, 0)), count_until(&at(last, 1)));
+    assert_eq!(count_until(&at(last, 0)), count_until(&at(last, -5)));
+    assert_eq!(count_until(&at(last - 3600, 1)), 0, "an hour earlier");
+    let line = one_error_line(&analyze(&["summary", c, "--until", "2026-12-01T10:15:34"]));
+    assert!(line.contains("not a time"), "{line}");
+
+    // A FIFO named like a file is refused, not waited on.
+    let fifo = capture.join("processes/part-000099.parquet");
+    let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    let line = one_error_line(&analyze(&["summary", c]));
+    assert!(
+        line.contains("part-000099.parquet: not a regular file"),
+        "{line}"
+    );
+    fs::remove_file(&fifo).unwrap();
+
+    let rows = analyze_json(&["query", c, "SELECT fmt_duration(-9223372036854775808) AS d"]);
+    assert!(rows[0]["d"].as_str().unwrap().starts_with('-'));
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a time, in UTC.
+fn humantime_like(t: std::time::SystemTime) -> String {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let out = Command::new("date")
+        .args(["-u", "-d", &format!("@{secs}"), "+%Y-%m-%dT%H:%M:%S"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
