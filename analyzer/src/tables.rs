@@ -48,8 +48,18 @@ pub async fn context(
     for c in captures {
         let mut frames = Vec::new();
         for table in TABLES {
-            let mut df = table_frame(&ctx, c, table)
-                .with_context(|| format!("capture {}: cannot read table {table}", c.name()))?
+            let frame = if table == capture::TABLE
+                && c.files(table).is_empty()
+                && !c.skipped().is_empty()
+            {
+                // Its `capture` files were skipped: a row of NULLs still carries the
+                // capture's name and what was skipped, so the loss is not silent.
+                unknown_capture_row(&ctx)?
+            } else {
+                table_frame(&ctx, c, table)
+                    .with_context(|| format!("capture {}: cannot read table {table}", c.name()))?
+            };
+            let mut df = frame
                 .with_column(CAPTURE_COLUMN, lit(c.name()))
                 .map_err(sql_error)?;
             if table == capture::TABLE {
@@ -219,6 +229,24 @@ fn table_frame(ctx: &SessionContext, c: &Capture, table: &'static str) -> Result
             .read_table(Arc::new(MemTable::try_new(schema, vec![vec![]])?))
             .map_err(sql_error),
     }
+}
+
+/// One `capture` row with every column NULL.
+fn unknown_capture_row(ctx: &SessionContext) -> Result<DataFrame> {
+    let schema = capture::schema();
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_nullable(true))
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| datafusion::arrow::array::new_null_array(f.data_type(), 1))
+        .collect();
+    let batch = datafusion::arrow::array::RecordBatch::try_new(schema, columns)?;
+    ctx.read_batch(batch).map_err(sql_error)
 }
 
 /// The columns of a version-1 file in the current schema: microsecond timestamps, and

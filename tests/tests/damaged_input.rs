@@ -216,6 +216,19 @@ fn every_kind_of_damage_is_named_or_skipped_and_said() {
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 2);
     let text = fs::read_to_string(&md).unwrap();
     assert!(text.contains("unknown: 2 bad file(s) skipped"), "{text}");
+    // The capture table still has a row for it, saying so.
+    let out = analyze(&[
+        "query",
+        path(&capture),
+        "SELECT count(*) AS n, max(skipped_files) AS skipped, max(host) AS host FROM capture",
+        "--skip-bad-files",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["n"], 1);
+    assert_eq!(v[0]["skipped"], 2);
+    assert_eq!(v[0]["host"], serde_json::Value::Null);
 
     // Nothing readable left: refused, not an empty answer.
     let capture = tmp.path().join("all-bad");
