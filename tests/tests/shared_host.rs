@@ -232,3 +232,54 @@ fn secrets_are_masked_wherever_output_is_meant_to_be_shared() {
         "the terminal table is not masked"
     );
 }
+
+/// `dev/build-record` makes `record` one static executable: no interpreter, no shared
+/// libraries, and it records a real command with the command's exit status.
+#[test]
+fn the_static_record_is_one_file_and_records() {
+    if !bpf_available("the_static_record_is_one_file_and_records") {
+        return;
+    }
+    let exe = std::env::var_os("TRACEPOST_STATIC_RECORD")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/x86_64-unknown-linux-gnu/release/record")
+        });
+    assert!(
+        exe.exists(),
+        "{}: run dev/build-record (dev/test does)",
+        exe.display()
+    );
+    let elf = Command::new("readelf")
+        .args(["--program-headers", "--dynamic"])
+        .arg(&exe)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&elf.stdout);
+    assert!(elf.status.success(), "readelf: {text}");
+    assert!(!text.contains("INTERP"), "no dynamic loader: {text}");
+    assert!(!text.contains("(NEEDED)"), "no shared library: {text}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("cap");
+    let out = Command::new(&exe)
+        .args(["-q", "-o"])
+        .arg(&capture)
+        .args(["--", "sh", "-c", "cat /etc/hostname >/dev/null; exit 3"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE comm = 'cat' AND syscall = 'execve'"
+        ),
+        1
+    );
+    assert_eq!(
+        scalar(&capture, "SELECT events FROM capture"),
+        scalar(&capture, "SELECT count(*) FROM syscalls")
+    );
+}
