@@ -74,6 +74,9 @@ pub struct LoadOptions {
     /// Where `pid` and `newcomm` sit in this kernel's `task_rename` record.
     pub rename_pid_offset: u32,
     pub rename_newcomm_offset: u32,
+    /// Whether this kernel's `sched_process_exit` passes `group_dead` (Linux 6.16 and
+    /// later); before, the program that reads it would be refused.
+    pub exit_has_group_dead: bool,
     /// Ring buffer size in bytes: a power-of-two multiple of the page size.
     pub ring_bytes: u32,
     pub max_threads: u32,
@@ -185,7 +188,12 @@ impl Probes {
         }
 
         // Slot bookkeeping first, so that no thread gets a slot it would never lose.
-        attach_raw(&mut ebpf, "sched_process_exit", &kernel)?;
+        let exit_program = if opts.exit_has_group_dead {
+            "sched_process_exit"
+        } else {
+            "sched_process_exit_leader"
+        };
+        attach_raw_as(&mut ebpf, exit_program, "sched_process_exit", &kernel)?;
         attach_tracepoint(&mut ebpf, "task_newtask", "task", &kernel)?;
         // Before any slot caches a name that a rename could make stale.
         attach_tracepoint(&mut ebpf, "task_rename", "task", &kernel)?;
@@ -274,6 +282,16 @@ fn lost_counts(lost: &PerCpuArray<MapData, u64>) -> Lost {
 }
 
 fn attach_raw(ebpf: &mut Ebpf, name: &'static str, kernel: &str) -> Result<(), BpfError> {
+    attach_raw_as(ebpf, name, name, kernel)
+}
+
+/// Attaches program `name` to raw tracepoint `tracepoint`.
+fn attach_raw_as(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    tracepoint: &str,
+    kernel: &str,
+) -> Result<(), BpfError> {
     let err = |source| BpfError::Program {
         program: name,
         kernel: kernel.to_string(),
@@ -285,7 +303,7 @@ fn attach_raw(ebpf: &mut Ebpf, name: &'static str, kernel: &str) -> Result<(), B
         .try_into()
         .map_err(err)?;
     program.load().map_err(err)?;
-    program.attach(name).map_err(err)?;
+    program.attach(tracepoint).map_err(err)?;
     Ok(())
 }
 

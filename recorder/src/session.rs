@@ -89,6 +89,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         tracefs::field_offsets(&tracefs, "task", "task_newtask", ["pid", "clone_flags"])?;
     let [rename_pid_offset, rename_newcomm_offset] =
         tracefs::field_offsets(&tracefs, "task", "task_rename", ["pid", "newcomm"])?;
+    let exit_has_group_dead =
+        tracefs::has_field(&tracefs, "sched", "sched_process_exit", "group_dead")?;
     let host = capture_dir::hostname();
     let root = args
         .output
@@ -106,6 +108,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         newtask_flags_offset,
         rename_pid_offset,
         rename_newcomm_offset,
+        exit_has_group_dead,
         ring_bytes: bpf::ring_bytes(args.buffer_size.as_u64())?,
         max_threads: MAX_THREADS,
         max_aggregates: MAX_AGGREGATES,

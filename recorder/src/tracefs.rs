@@ -53,6 +53,21 @@ pub fn root() -> Result<PathBuf, TracefsError> {
     Ok(PathBuf::from(CANDIDATES[0]))
 }
 
+/// Whether tracepoint `category/name` has `field`: its arguments differ between kernels.
+pub fn has_field(
+    root: &Path,
+    category: &str,
+    name: &str,
+    field: &str,
+) -> Result<bool, TracefsError> {
+    let path = root.join("events").join(category).join(name).join("format");
+    let text = fs::read_to_string(&path).map_err(|source| TracefsError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(parse_offset(&text, field).is_some())
+}
+
 /// Byte offsets of `fields` in the record of tracepoint `category/name`, from one read of
 /// its format file.
 pub fn field_offsets<const N: usize>(

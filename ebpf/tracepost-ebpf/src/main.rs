@@ -851,10 +851,25 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
 /// Fires in the dying thread: its slot goes with it, so the table never holds the dead.
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn sched_process_exit(ctx: RawTracePointContext) -> u32 {
+    let group_dead = ctx.arg::<u64>(1) as u8 as u32;
+    thread_exited(group_dead != 0)
+}
+
+/// `sched_process_exit` on kernels before 6.16, whose tracepoint has no `group_dead`
+/// argument: reading it would make the kernel refuse the program. The leader's exit
+/// stands for the process's; with exit_group (how processes end) every thread exits
+/// within the same call.
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit_leader(_ctx: RawTracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    thread_exited(id as u32 == (id >> 32) as u32)
+}
+
+#[inline(always)]
+fn thread_exited(group_dead: bool) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
-    let group_dead = ctx.arg::<u64>(1) as u8 as u32;
-    if group_dead != 0 && followed(tid, (id >> 32) as u32) {
+    if group_dead && followed(tid, (id >> 32) as u32) {
         send_process_event(PROCESS_EXIT, 0, 0, 1, 0);
     }
     let _ = THREADS.remove(&tid);
