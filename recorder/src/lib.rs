@@ -1,5 +1,6 @@
 //! The recorder: kernel record, then batch, then file.
 //!
+//! - [`kernel_support`] checks that the kernel has what the programs need.
 //! - [`bpf`] loads and attaches the kernel programs and owns their maps.
 //! - [`target`] decides which threads are traced; [`launch`] starts a command gated so that
 //!   its first traced call is its execve.
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod clock;
 pub mod decode;
 pub mod fd_table;
+pub mod kernel_support;
 pub mod launch;
 pub mod names;
 pub mod parquet_file;

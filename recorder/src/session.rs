@@ -26,7 +26,7 @@ use crate::{
     capture_table::{CaptureInfo, Ending, StoppedEarly},
     cli::Args,
     clock::{self, WallClock},
-    fd_table,
+    fd_table, kernel_support,
     launch::{ExitStatus, Gated, Running},
     pipeline::{Message, Pipeline, Record, Writers},
     process_event::ProcessUpdate,
@@ -85,6 +85,11 @@ pub fn run(args: Args) -> Result<Outcome> {
         .collect::<Result<Vec<_>, _>>()?;
     let scope = Scope::new(&args.comm, args.cgroup.as_deref())?;
     let tracefs = tracefs::root()?;
+    let options: &[&str] = match args.cgroup {
+        Some(_) => &["--cgroup"],
+        None => &[],
+    };
+    kernel_support::check(&tracefs, &bpf::kernel_release(), options)?;
     let [newtask_pid_offset, newtask_flags_offset] =
         tracefs::field_offsets(&tracefs, "task", "task_newtask", ["pid", "clone_flags"])?;
     let [rename_pid_offset, rename_newcomm_offset] =
