@@ -1,0 +1,113 @@
+//! The capture loop: drain the ring, sample the kernel's counts, and check whether the
+//! capture is over, until it is.
+use std::{
+    io, mem, thread,
+    time::{Duration, Instant},
+};
+
+use super::{Mode, WriterGone, drain::drain, start::Capture};
+use crate::{
+    bpf::Lost, cli::Args, clock, launch::ExitStatus, pipeline::Message, progress::Progress, target,
+};
+use tracepost_common::{LOST_RING_FULL, LOST_THREAD_TABLE_FULL};
+
+/// How long the loop sleeps when the ring is empty. Events are submitted without waking
+/// the reader (a wakeup per event costs more than the event), so this also bounds how stale
+/// the ring gets.
+const POLL: Duration = Duration::from_millis(10);
+/// How often the kernel's aggregates are sampled: the resolution at which a query can tell
+/// which seconds of a capture are incomplete.
+const AGGREGATE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How the loop ended, when the writer was still there.
+#[derive(Default)]
+pub(super) struct Ended {
+    /// The command's status, when it ended the capture.
+    pub status: Option<ExitStatus>,
+    /// Waiting for the command failed: the capture stops, keeps what it has, and reports
+    /// this after the files are closed.
+    pub wait_error: Option<io::Error>,
+}
+
+pub(super) fn run(args: &Args, c: &mut Capture) -> Result<Ended, WriterGone> {
+    let mut progress = Progress::new(args.quiet);
+    let ended = run_until_done(args, c, &mut progress);
+    progress.finish();
+    ended
+}
+
+fn run_until_done(
+    args: &Args,
+    c: &mut Capture,
+    progress: &mut Progress,
+) -> Result<Ended, WriterGone> {
+    // A deadline past what the clock can represent is no deadline.
+    let deadline = args.duration.and_then(|d| Instant::now().checked_add(d));
+    let mut next_sample = Instant::now() + AGGREGATE_INTERVAL;
+    loop {
+        let (drained, calls) =
+            drain(&mut c.ring, &c.pipeline, &mut c.chunk).map_err(|_| WriterGone::now())?;
+        c.events += calls;
+        progress.tick(c.events, &c.counters, || losses(&c.probes.lost()));
+        if Instant::now() >= next_sample {
+            next_sample += AGGREGATE_INTERVAL;
+            sample_aggregates(c)?;
+        }
+        let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
+        let ended = match &c.mode {
+            Mode::Command(running) => match running.try_wait() {
+                Ok(Some(s)) => Some(Ended {
+                    status: Some(s),
+                    wait_error: None,
+                }),
+                Ok(None) => timed_out.then(Ended::default),
+                Err(e) => Some(Ended {
+                    status: None,
+                    wait_error: Some(e),
+                }),
+            },
+            Mode::Pids(fds) => (c.stop.is_set() || timed_out || fds.iter().all(target::has_exited))
+                .then(Ended::default),
+            Mode::All => (c.stop.is_set() || timed_out).then(Ended::default),
+        };
+        if let Some(ended) = ended {
+            return Ok(ended);
+        }
+        if drained == 0 {
+            thread::sleep(POLL);
+        }
+    }
+}
+
+/// Sends the kernel's counts of unsent calls since the last sample. Rows wait for room
+/// rather than stall the ring; they are few.
+fn sample_aggregates(c: &mut Capture) -> Result<(), WriterGone> {
+    let lost = c.probes.lost();
+    let rows = c
+        .sampler
+        .sample(&mut c.probes.aggregates, lost, clock::monotonic_ns());
+    c.unsent_rows.extend(rows);
+    if c.unsent_rows.is_empty() {
+        return Ok(());
+    }
+    match c
+        .pipeline
+        .try_send(Message::Aggregates(mem::take(&mut c.unsent_rows)))
+    {
+        Ok(None) => Ok(()),
+        Ok(Some(Message::Aggregates(rows))) => {
+            c.unsent_rows = rows;
+            Ok(())
+        }
+        Ok(Some(_)) => unreachable!("sent aggregates"),
+        Err(_) => Err(WriterGone::now()),
+    }
+}
+
+/// `[ring full, thread table full]`: what was lost, by cause.
+pub(super) fn losses(lost: &Lost) -> [u64; 2] {
+    [
+        lost[LOST_RING_FULL as usize],
+        lost[LOST_THREAD_TABLE_FULL as usize],
+    ]
+}

@@ -1,0 +1,186 @@
+//! Finishing: the capture row, the exit status, and the summary on stderr; or, when the
+//! writer failed, a capture row that says from when calls are missing.
+use std::{fs, time::Duration};
+
+use anyhow::{Context as _, Result};
+use bytesize::ByteSize;
+use tracepost_common::LOST_PROCESS_EVENTS;
+use tracepost_schema::{TABLES, capture, syscalls};
+
+use super::{
+    Mode, Outcome,
+    capture_loop::{Ended, losses},
+    stop::Stopped,
+};
+use crate::{
+    capture_dir::CaptureDir,
+    capture_table::{CaptureInfo, Ending, StoppedEarly},
+    cli::Args,
+    clock,
+    launch::ExitStatus,
+    writer::WrittenStats,
+};
+
+pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
+    let written = match s.written {
+        Ok(written) => written,
+        Err(err) => {
+            let err = err.context(format!("capture {} is incomplete", s.dir.root().display()));
+            let stopped_ns = s.gone_at_ns.unwrap_or_else(clock::realtime_ns);
+            return stopped_early(&s.dir, &s.info, err, stopped_ns, s.mode, ended.status);
+        }
+    };
+    if let Some(e) = ended.wait_error {
+        return Err(anyhow::Error::new(e).context("cannot wait for the command"));
+    }
+    let [ring_full, table_full] = losses(&s.lost);
+    let lost_total = ring_full + table_full;
+    s.info.write_ending(
+        &s.dir.table_dir(capture::TABLE),
+        Ending {
+            ended_ns: clock::realtime_ns(),
+            events: Some(s.events),
+            lost_events: Some(lost_total),
+            stopped_early: None,
+        },
+    )?;
+
+    let exit_code = match (&s.mode, ended.status) {
+        (Mode::Command(_), Some(status)) => status.shell_code(),
+        // The duration ended the capture; the command goes on, and we report how it ends.
+        (Mode::Command(running), None) => running
+            .wait()
+            .context("cannot wait for the command")?
+            .shell_code(),
+        _ => 0,
+    };
+    if !args.quiet {
+        report(&s.dir, &written, losses(&s.lost), ended.status);
+        let process_events = s.lost[LOST_PROCESS_EVENTS as usize];
+        if process_events > 0 {
+            eprintln!(
+                "warning: {process_events} process events were lost because the ring buffer \
+                 was full; the processes table misses what they said"
+            );
+        }
+    }
+    Ok(Outcome {
+        exit_code,
+        written,
+        lost: lost_total,
+    })
+}
+
+/// A fatal error while recording (a full disk, a write error, a writer thread that died):
+/// recording has stopped and every closed file is readable. The capture row says why and
+/// from when calls are missing. In command mode the contract still holds: `record` waits
+/// for the command and exits with its status, saying on stderr what happened; otherwise
+/// the error is returned.
+fn stopped_early(
+    dir: &CaptureDir,
+    info: &CaptureInfo,
+    err: anyhow::Error,
+    stopped_ns: i64,
+    mode: Mode,
+    status: Option<ExitStatus>,
+) -> Result<Outcome> {
+    // Calls are missing from just after the last one a closed file holds (files are
+    // written whole, so the open file's calls are lost), or from the start.
+    let from_ns = crate::parquet_file::max_i64(&dir.table_dir(syscalls::TABLE), syscalls::TS_NS)
+        .map_or(info.started_ns, |last| last + 1)
+        .min(stopped_ns);
+    // Half-written files can never be read (they have no footer); removing them frees the
+    // room a full disk needs for the capture row.
+    for table in TABLES {
+        if let Ok(entries) = fs::read_dir(dir.table_dir(table)) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().ends_with(".inprogress") {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    // Every table keeps a file, even if none was closed before the failure.
+    for table in TABLES {
+        if table != capture::TABLE {
+            let schema = tracepost_schema::schema_of(table).expect("TABLES have schemas");
+            let _ = crate::parquet_file::ensure_one(&dir.table_dir(table), table, schema);
+        }
+    }
+    let ending = Ending {
+        ended_ns: clock::realtime_ns(),
+        events: None,
+        lost_events: None,
+        stopped_early: Some(StoppedEarly {
+            reason: format!("{err:#}"),
+            from_ns,
+        }),
+    };
+    let row = info.write_ending(&dir.table_dir(capture::TABLE), ending);
+    let row_note = match &row {
+        Ok(()) => "the capture row says so".to_string(),
+        Err(e) => format!("and the capture row could not say so ({e})"),
+    };
+    let Mode::Command(running) = mode else {
+        return Err(err.context(format!("recording stopped; {row_note}")));
+    };
+    let code = match status {
+        Some(s) => s.shell_code(),
+        None => running
+            .wait()
+            .context("cannot wait for the command")?
+            .shell_code(),
+    };
+    let time = |ns: i64| {
+        humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64),
+        )
+    };
+    eprintln!(
+        "error: {err:#}; recording stopped at {}, calls from {} on are missing ({row_note}), \
+         and the command ran on to its end: exit status {code}",
+        time(stopped_ns),
+        time(from_ns)
+    );
+    Ok(Outcome {
+        exit_code: code,
+        written: WrittenStats::default(),
+        lost: 0,
+    })
+}
+
+fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Option<ExitStatus>) {
+    let per_event = match written.rows {
+        0 => 0.0,
+        rows => written.bytes as f64 / rows as f64,
+    };
+    eprintln!(
+        "record: {} syscalls in {} file(s), {} ({per_event:.1} bytes/syscall), {} lost: {}",
+        written.rows,
+        written.files,
+        ByteSize(written.bytes),
+        lost.iter().sum::<u64>(),
+        dir.root().display(),
+    );
+    if written.dropped_files > 0 {
+        eprintln!(
+            "record: --max-size deleted the {} oldest file(s), {} syscalls, to keep the newest",
+            written.dropped_files, written.dropped_rows
+        );
+    }
+    if lost[0] > 0 {
+        eprintln!(
+            "warning: {} syscalls were lost because the ring buffer was full",
+            lost[0]
+        );
+    }
+    if lost[1] > 0 {
+        eprintln!(
+            "warning: {} syscalls were lost because the thread table was full",
+            lost[1]
+        );
+    }
+    if let Some(ExitStatus::Signal(sig)) = status {
+        eprintln!("record: the command was killed by signal {sig}");
+    }
+}

@@ -1,0 +1,212 @@
+//! Starting a capture: everything that can be refused is refused before anything is
+//! written; then the programs are loaded, the writers started and the targets attached.
+use std::{fs, sync::Arc, sync::atomic::Ordering, time::SystemTime};
+
+use anyhow::{Context as _, Result, bail};
+use aya::maps::{MapData, RingBuf};
+use tracepost_schema::{aggregates, capture, processes, syscalls};
+
+use super::{Mode, drain::CHUNK};
+use crate::{
+    aggregates::{AggregateRow, Sampler},
+    batch::BatchBuilder,
+    bpf::{self, LoadOptions, Probes},
+    capture_dir::{self, CaptureDir},
+    capture_table::CaptureInfo,
+    cli::Args,
+    clock::{self, WallClock},
+    fd_table, kernel_support,
+    launch::Gated,
+    pipeline::{Message, Pipeline, Record, Writers},
+    processes::{ProcessRow, ProcessTable},
+    progress::Counters,
+    scope::Scope,
+    signals::{self, StopFlag},
+    small_table::SmallTableWriter,
+    syscall_table, target, tracefs,
+    writer::{Rotation, TableWriter},
+};
+
+const MAX_THREADS: u32 = 65536;
+/// Groups (pid, syscall, errno, latency bucket, reason) of unsent calls. Groups of exited
+/// processes are pruned each interval; calls beyond this are still counted, ungrouped.
+const MAX_AGGREGATES: u32 = 32768;
+const MAX_FILE_ROWS: u64 = 16 * 1024 * 1024;
+
+/// A running capture: what the loop reads from, where it sends, and its running tallies.
+pub(super) struct Capture {
+    pub dir: CaptureDir,
+    pub info: CaptureInfo,
+    pub probes: Probes,
+    pub ring: RingBuf<MapData>,
+    pub pipeline: Pipeline,
+    pub counters: Arc<Counters>,
+    pub stop: StopFlag,
+    pub mode: Mode,
+    /// Records read from the ring and not yet handed to the writer.
+    pub chunk: Vec<Record>,
+    /// Calls read that become rows.
+    pub events: u64,
+    pub sampler: Sampler,
+    /// Aggregate rows waiting for room in the writer's queue.
+    pub unsent_rows: Vec<AggregateRow>,
+}
+
+pub(super) fn start(args: &Args) -> Result<Capture> {
+    bpf::check_privileges()?;
+    let gated = match args.command.is_empty() {
+        true => None,
+        false => Some(Gated::spawn(&args.command)?),
+    };
+    let pidfds = args
+        .pid
+        .iter()
+        .map(|&pid| target::pidfd(pid))
+        .collect::<Result<Vec<_>, _>>()?;
+    let scope = Scope::new(&args.comm, args.cgroup.as_deref())?;
+    let tracefs = tracefs::root()?;
+    let options: &[&str] = match args.cgroup {
+        Some(_) => &["--cgroup"],
+        None => &[],
+    };
+    kernel_support::check(&tracefs, &bpf::kernel_release(), options)?;
+    let [newtask_pid_offset, newtask_flags_offset] =
+        tracefs::field_offsets(&tracefs, "task", "task_newtask", ["pid", "clone_flags"])?;
+    let [rename_pid_offset, rename_newcomm_offset] =
+        tracefs::field_offsets(&tracefs, "task", "task_rename", ["pid", "newcomm"])?;
+    let exit_has_group_dead =
+        tracefs::has_field(&tracefs, "sched", "sched_process_exit", "group_dead")?;
+    let host = capture_dir::hostname();
+    let root = args
+        .output
+        .clone()
+        .unwrap_or_else(|| capture_dir::default_name(&host, SystemTime::now()));
+    let dir = CaptureDir::create(&root)?;
+    let min_duration_ns = args
+        .min_duration
+        .map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
+
+    let (mut probes, ring) = Probes::load(LoadOptions {
+        trace_all: args.all,
+        self_tgid: std::process::id(),
+        newtask_pid_offset,
+        newtask_flags_offset,
+        rename_pid_offset,
+        rename_newcomm_offset,
+        exit_has_group_dead,
+        ring_bytes: bpf::ring_bytes(args.buffer_size.as_u64())?,
+        max_threads: MAX_THREADS,
+        max_aggregates: MAX_AGGREGATES,
+        min_duration_ns: min_duration_ns.unwrap_or(0),
+        failed_only: args.failed,
+        comms: scope.comms.clone(),
+        cgroup: scope.cgroup.as_ref().map(|c| (c.id, c.level)),
+        syscalls: syscall_table::kernel_table(args.syscalls.as_ref()),
+    })?;
+    let info = CaptureInfo::new(host, describe_target(args), min_duration_ns);
+    info.write(&dir.table_dir(capture::TABLE))?;
+    let counters = Counters::new();
+    let stop = StopFlag::default();
+    let forward_to = signals::install(stop.clone()).context("cannot install signal handlers")?;
+    let pipeline = start_writers(args, &dir, &counters)?;
+
+    let (mode, attached) = if let Some(gated) = gated {
+        let pid = gated.pid() as u32;
+        probes.add_thread(pid, false)?;
+        let running = gated.release()?;
+        forward_to.store(running.pid(), Ordering::Relaxed);
+        (Mode::Command(running), vec![pid])
+    } else if args.all {
+        let me = std::process::id();
+        let all: Vec<u32> = fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .filter(|&p| p != me)
+                    .collect()
+            })
+            .unwrap_or_default();
+        (Mode::All, all)
+    } else {
+        for &pid in &args.pid {
+            target::attach_process(&mut probes, pid, &scope)?;
+        }
+        let pids = args.pid.iter().map(|&p| p as u32).collect();
+        (Mode::Pids(pidfds), pids)
+    };
+    // Tracing began before the snapshots are taken, so every change they miss is also seen
+    // as a call, and replaying those calls on top of a snapshot converges on the truth. The
+    // loop has not drained the ring yet, so the snapshots reach the writer before any call.
+    if pipeline.send(attach_snapshot(&attached)).is_err() {
+        bail!("the writer stopped unexpectedly");
+    }
+    Ok(Capture {
+        dir,
+        info,
+        probes,
+        ring,
+        pipeline,
+        counters,
+        stop,
+        mode,
+        chunk: Vec::with_capacity(CHUNK),
+        events: 0,
+        sampler: Sampler::new(clock::monotonic_ns()),
+        unsent_rows: Vec::new(),
+    })
+}
+
+/// The writer thread, with a writer per table.
+fn start_writers(args: &Args, dir: &CaptureDir, counters: &Arc<Counters>) -> Result<Pipeline> {
+    let clock = WallClock::sample();
+    let writer = TableWriter::new(
+        &dir.table_dir(syscalls::TABLE),
+        BatchBuilder::new(clock),
+        Rotation {
+            max_age: args.rotate,
+            max_rows: MAX_FILE_ROWS,
+            max_total_bytes: args.max_size.map(|s| s.as_u64()),
+        },
+        counters.clone(),
+    )?;
+    let small = |table: &'static str, schema| {
+        SmallTableWriter::new(&dir.table_dir(table), table, schema, args.rotate)
+    };
+    let aggregates_writer = small(aggregates::TABLE, aggregates::schema())?;
+    let processes_writer = small(processes::TABLE, processes::schema())?;
+    Pipeline::start(Writers {
+        syscalls: writer,
+        aggregates: aggregates_writer,
+        processes: processes_writer,
+        builder: BatchBuilder::new(clock),
+        processes_table: ProcessTable::new(clock),
+    })
+    .context("cannot start the writer thread")
+}
+
+/// What the targets hold when tracing starts: their fds and their processes-table rows.
+fn attach_snapshot(pids: &[u32]) -> Message {
+    Message::Attached {
+        fds: pids.iter().map(|&p| fd_table::snapshot(p)).collect(),
+        processes: pids
+            .iter()
+            .filter_map(|&p| ProcessRow::from_proc(p))
+            .collect(),
+    }
+}
+
+/// The `capture` table's `target`: what was asked for, in words.
+fn describe_target(args: &Args) -> String {
+    if args.all {
+        "all processes".to_string()
+    } else if !args.pid.is_empty() {
+        let pids: Vec<String> = args.pid.iter().map(|p| p.to_string()).collect();
+        format!("pids {}", pids.join(", "))
+    } else {
+        let words: Vec<String> = args
+            .command
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        format!("command {}", words.join(" "))
+    }
+}

@@ -1,0 +1,98 @@
+//! Stopping: detach the programs, drain what the ring still holds, take the kernel's last
+//! counts, and wait for the writer to close its files.
+use std::{mem, thread, time::Duration};
+
+use anyhow::anyhow;
+
+use super::{Mode, WriterGone, capture_loop::Ended, drain::drain, start::Capture};
+use crate::{
+    bpf::Lost, capture_dir::CaptureDir, capture_table::CaptureInfo, clock, pipeline::Message,
+    writer::WrittenStats,
+};
+
+/// A capture whose programs are detached and whose writer has finished.
+pub(super) struct Stopped {
+    pub dir: CaptureDir,
+    pub info: CaptureInfo,
+    pub mode: Mode,
+    pub lost: Lost,
+    /// Calls read that became rows.
+    pub events: u64,
+    /// What the writer wrote, or why the capture is incomplete.
+    pub written: Result<WrittenStats, anyhow::Error>,
+    /// When the writer was found gone, if it was.
+    pub gone_at_ns: Option<i64>,
+}
+
+pub(super) fn stop(c: Capture, ended: Result<Ended, WriterGone>) -> (Stopped, Ended) {
+    let Capture {
+        dir,
+        info,
+        probes,
+        mut ring,
+        pipeline,
+        mode,
+        mut chunk,
+        mut events,
+        mut sampler,
+        mut unsent_rows,
+        ..
+    } = c;
+    let (ended, mut gone) = match ended {
+        Ok(ended) => (ended, None),
+        Err(gone) => (Ended::default(), Some(gone)),
+    };
+    // Detach first, so no new record enters the ring. A program already running on another
+    // CPU may still submit, and the reader stops at a record reserved but not yet submitted,
+    // so drain until the ring stays empty.
+    let mut detached = probes.detach();
+    if gone.is_none() {
+        let mut empty_passes = 0;
+        while empty_passes < 2 {
+            match drain(&mut ring, &pipeline, &mut chunk) {
+                Ok((0, _)) => empty_passes += 1,
+                Ok((_, calls)) => {
+                    events += calls;
+                    empty_passes = 0;
+                }
+                Err(_) => {
+                    gone = Some(WriterGone::now());
+                    break;
+                }
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // Read after the last drain: a program still running at detach counts its losses late.
+    let lost = detached.lost();
+    unsent_rows.extend(sampler.sample(&mut detached.aggregates, lost, clock::monotonic_ns()));
+    // A partial chunk the writer had no room for during the drain, and the last counts.
+    for message in [
+        Message::Records(mem::take(&mut chunk)),
+        Message::Aggregates(mem::take(&mut unsent_rows)),
+    ] {
+        let empty = match &message {
+            Message::Records(r) => r.is_empty(),
+            Message::Aggregates(a) => a.is_empty(),
+            _ => false,
+        };
+        if gone.is_none() && !empty && pipeline.send(message).is_err() {
+            gone = Some(WriterGone::now());
+        }
+    }
+    let written = match pipeline.finish() {
+        Ok(w) if gone.is_none() => Ok(w),
+        Ok(_) => Err(anyhow!("the writer stopped unexpectedly")),
+        Err(e) => Err(anyhow::Error::new(e)),
+    };
+    let stopped = Stopped {
+        dir,
+        info,
+        mode,
+        lost,
+        events,
+        written,
+        gone_at_ns: gone.map(|g| g.at_ns),
+    };
+    (stopped, ended)
+}
