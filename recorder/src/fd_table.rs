@@ -487,6 +487,64 @@ mod tests {
         }
     }
 
+    /// The tracker only sees a call under `--failed`, `--min-duration` or `-e` if the kernel
+    /// sends it as context, so every call that changes the table must be in the kernel's
+    /// list of context calls. Each syscall is tried with a few argument shapes against a
+    /// table of known fds and a known cwd.
+    #[test]
+    fn every_call_that_changes_the_table_is_a_context_call() {
+        let known = |t: &mut FdTracker| -> Vec<Option<String>> {
+            let mut seen: Vec<_> = (0..12).map(|fd| fd_path(t, 7, fd)).collect();
+            // A relative open shows the cwd.
+            let mut probe = call(
+                7,
+                Sysno::openat,
+                [AT_FDCWD as u64, 0, 0, 0, 0, 0],
+                20,
+                path("probe"),
+            );
+            t.observe(&mut probe, None);
+            seen.push(fd_path(t, 7, 20));
+            seen
+        };
+        let fresh = || {
+            let mut t = FdTracker::new();
+            t.apply_snapshot(&Snapshot {
+                pid: 7,
+                fds: (0..10)
+                    .map(|fd| (fd, format!("/f{fd}"), Some(false)))
+                    .collect(),
+                cwd: Some("/srv".into()),
+            });
+            t
+        };
+        let before = known(&mut fresh());
+        let mut changing = Vec::new();
+        for sysno in Sysno::iter() {
+            for (args, ret) in [
+                ([3, 9, 0, 0, 0, 0], 9),
+                ([3, 0, 0, 0, 0, 0], 11),
+                ([3, 9, 0, 0, 0, 0], 0),
+            ] {
+                for extra in [None, path("p")] {
+                    let mut t = fresh();
+                    t.observe(&mut call(7, sysno, args, ret, extra), Some(3));
+                    if known(&mut t) != before {
+                        changing.push(sysno);
+                    }
+                }
+            }
+        }
+        changing.dedup();
+        assert!(changing.contains(&Sysno::openat) && changing.contains(&Sysno::close));
+        for sysno in changing {
+            assert!(
+                crate::syscall_table::is_context_call(sysno),
+                "{sysno} changes the fd table but the kernel does not send it as context"
+            );
+        }
+    }
+
     #[test]
     fn opens_dups_and_closes_are_followed() {
         let mut t = FdTracker::new();

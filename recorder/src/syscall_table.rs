@@ -364,6 +364,11 @@ pub fn parse_list(list: &str) -> Result<BTreeSet<u32>, SyscallListError> {
 
 /// The kernel's per-number table: `traced` from the `-e` list (all when `None`), and the
 /// context each syscall carries.
+/// Whether the kernel sends `sysno` whatever the filters, for the fd table's sake.
+pub fn is_context_call(sysno: Sysno) -> bool {
+    CONTEXT_CALLS.contains(&sysno)
+}
+
 pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
     let mut table = vec![
         SyscallInfo {
