@@ -8,23 +8,15 @@
 //! confident wrong answer.
 use std::{collections::HashMap, fs, sync::Arc};
 
-use syscalls::Sysno;
 use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW};
 
-use crate::{call::Call, decode::Extra, names, process_event::ProcessUpdate};
+use crate::{
+    call::Call,
+    fd_effect::{AT_FDCWD, FdEffect, O_CLOEXEC},
+    process_event::ProcessUpdate,
+};
 
-const AT_FDCWD: i32 = -100;
-const O_CLOEXEC: u64 = 0o2_000_000;
-const SOCK_CLOEXEC: u64 = O_CLOEXEC;
-const F_DUPFD: u64 = 0;
-const F_SETFD: u64 = 2;
-const F_DUPFD_CLOEXEC: u64 = 1030;
-const FD_CLOEXEC: u64 = 1;
-const CLOSE_RANGE_UNSHARE: u64 = 2;
-const CLOSE_RANGE_CLOEXEC: u64 = 4;
 const CLONE_FILES: u64 = 0x400;
-const EBADF: i64 = -9;
-const EINPROGRESS: i64 = -115;
 
 #[derive(Clone, Debug)]
 struct Entry {
@@ -87,10 +79,6 @@ pub struct FdTracker {
     tables: HashMap<u64, Table>,
     cwd: HashMap<u32, Arc<str>>,
     next_id: u64,
-}
-
-fn sysno(nr: u32) -> Option<Sysno> {
-    Sysno::new(nr as usize)
 }
 
 impl FdTracker {
@@ -207,9 +195,8 @@ impl FdTracker {
 
     /// Sets `call.fd_path` from what its fd referred to, then applies the call's effect.
     pub fn observe(&mut self, call: &mut Call, fd: Option<i32>) {
-        let e = call.event;
-        let pid = e.pid;
-        if e.flags & FLAG_FD_STATE_LOST != 0 {
+        let pid = call.event.pid;
+        if call.event.flags & FLAG_FD_STATE_LOST != 0 {
             // A call that changed fds was lost: nothing known about this process stands.
             self.table_mut(pid).fds.clear();
             self.cwd.remove(&pid);
@@ -217,91 +204,55 @@ impl FdTracker {
         if let Some(fd) = fd {
             call.fd_path = self.get(pid, fd).map(|entry| entry.path.clone());
         }
-        let Some(sysno) = sysno(e.nr) else { return };
-        let ret = e.ret;
-        let ok = names::errno_of(ret).is_none();
-        let a = e.args;
-        let path = match call.extra.as_deref() {
-            Some(Extra::Path {
+        if let Some(effect) = FdEffect::of(call) {
+            self.apply(pid, effect);
+        }
+    }
+
+    fn apply(&mut self, pid: u32, effect: FdEffect<'_>) {
+        match effect {
+            FdEffect::Open {
+                fd,
+                dirfd,
                 path,
-                truncated: false,
-            }) => Some(path.as_str()),
-            _ => None,
-        };
-        let addr = match call.extra.as_deref() {
-            Some(Extra::Addr(addr)) => Some(addr.as_str()),
-            _ => None,
-        };
-        let new_fd = ret as i32;
-        use Sysno::*;
-        match sysno {
-            open | openat | openat2 | creat if ok => {
-                let (dirfd, flags) = match sysno {
-                    open => (AT_FDCWD, Some(a[1])),
-                    creat => (AT_FDCWD, Some(0)),
-                    openat => (a[0] as i32, Some(a[2])),
-                    // openat2's flags sit in a struct the kernel side does not read.
-                    _ => (a[0] as i32, None),
-                };
+                cloexec,
+            } => {
                 let resolved = path.and_then(|p| self.resolve(pid, dirfd, p));
-                self.insert(pid, new_fd, resolved, flags.map(|f| f & O_CLOEXEC != 0));
+                self.insert(pid, fd, resolved, cloexec);
             }
-            socket if ok => {
-                let family = match a[0] {
-                    1 => "unix".to_string(),
-                    2 => "inet".to_string(),
-                    10 => "inet6".to_string(),
-                    16 => "netlink".to_string(),
-                    other => other.to_string(),
-                };
-                let path = format!("socket:{family}").into();
-                self.insert(pid, new_fd, Some(path), Some(a[1] & SOCK_CLOEXEC != 0));
+            FdEffect::New { fd, name, cloexec } => self.insert(pid, fd, name, cloexec),
+            FdEffect::Rename { fd, addr } => self.rename(pid, fd, addr),
+            FdEffect::Pair {
+                fds: Some((r, w)),
+                name,
+                cloexec,
+            } => {
+                self.insert(pid, r, Some(name.into()), Some(cloexec));
+                self.insert(pid, w, Some(name.into()), Some(cloexec));
             }
-            connect if ok || ret == EINPROGRESS => self.rename(pid, a[0] as i32, addr),
-            bind if ok => self.rename(pid, a[0] as i32, addr),
-            accept | accept4 if ok => {
-                let cloexec = sysno == accept4 && a[3] & SOCK_CLOEXEC != 0;
-                self.insert(pid, new_fd, addr.map(Into::into), Some(cloexec));
-            }
-            pipe | pipe2 | socketpair if ok => {
-                let (name, cloexec) = match sysno {
-                    pipe => ("pipe", false),
-                    pipe2 => ("pipe", a[1] & O_CLOEXEC != 0),
-                    _ => ("socket:unix-pair", a[1] & SOCK_CLOEXEC != 0),
-                };
-                if let Some(Extra::FdPair(r, w)) = call.extra.as_deref() {
-                    self.insert(pid, *r, Some(name.into()), Some(cloexec));
-                    self.insert(pid, *w, Some(name.into()), Some(cloexec));
-                } else {
-                    // The fds are unknown; nothing known about any number may stand.
-                    self.table_mut(pid).fds.clear();
+            // The fds are unknown; nothing known about any number may stand.
+            FdEffect::Pair { fds: None, .. } => self.table_mut(pid).fds.clear(),
+            FdEffect::Copy { from, to, cloexec } => self.copy(pid, from, to, cloexec),
+            FdEffect::SetCloexec { fd, cloexec } => {
+                if let Some(entry) = self.table_mut(pid).fds.get_mut(&fd) {
+                    entry.cloexec = Some(cloexec);
                 }
             }
-            dup if ok => self.copy(pid, a[0] as i32, new_fd, false),
-            dup2 if ok => self.copy(pid, a[0] as i32, new_fd, false),
-            dup3 if ok => self.copy(pid, a[0] as i32, new_fd, a[2] & O_CLOEXEC != 0),
-            fcntl if ok => match a[1] {
-                F_DUPFD => self.copy(pid, a[0] as i32, new_fd, false),
-                F_DUPFD_CLOEXEC => self.copy(pid, a[0] as i32, new_fd, true),
-                F_SETFD => {
-                    if let Some(entry) = self.table_mut(pid).fds.get_mut(&(a[0] as i32)) {
-                        entry.cloexec = Some(a[2] & FD_CLOEXEC != 0);
-                    }
-                }
-                _ => {}
-            },
-            // close releases the fd even when it reports an error, except for a bad fd.
-            close if ret != EBADF => {
-                self.table_mut(pid).fds.remove(&(a[0] as i32));
+            FdEffect::Close { fd } => {
+                self.table_mut(pid).fds.remove(&fd);
             }
-            close_range if ok => {
-                let (first, last) = (a[0] as u32, a[1] as u32);
-                if a[2] & CLOSE_RANGE_UNSHARE != 0 {
+            FdEffect::CloseRange {
+                first,
+                last,
+                unshare,
+                cloexec_only,
+            } => {
+                if unshare {
                     self.unshare(pid);
                 }
                 let table = self.table_mut(pid);
                 let in_range = |fd: &i32| *fd >= 0 && (first..=last).contains(&(*fd as u32));
-                if a[2] & CLOSE_RANGE_CLOEXEC != 0 {
+                if cloexec_only {
                     for (_, entry) in table.fds.iter_mut().filter(|(fd, _)| in_range(fd)) {
                         entry.cloexec = Some(true);
                     }
@@ -309,13 +260,13 @@ impl FdTracker {
                     table.fds.retain(|fd, _| !in_range(fd));
                 }
             }
-            execve | execveat if ok => {
+            FdEffect::Exec => {
                 self.unshare(pid);
                 self.table_mut(pid)
                     .fds
                     .retain(|_, entry| entry.cloexec == Some(false));
             }
-            chdir if ok => match path.and_then(|p| self.resolve(pid, AT_FDCWD, p)) {
+            FdEffect::Chdir { path } => match path.and_then(|p| self.resolve(pid, AT_FDCWD, p)) {
                 Some(dir) => {
                     self.cwd.insert(pid, dir);
                 }
@@ -323,7 +274,7 @@ impl FdTracker {
                     self.cwd.remove(&pid);
                 }
             },
-            fchdir if ok => match self.get(pid, a[0] as i32).map(|e| e.path.clone()) {
+            FdEffect::Fchdir { fd } => match self.get(pid, fd).map(|e| e.path.clone()) {
                 Some(dir) if dir.starts_with('/') => {
                     self.cwd.insert(pid, dir);
                 }
@@ -331,11 +282,6 @@ impl FdTracker {
                     self.cwd.remove(&pid);
                 }
             },
-            _ if ok && creates_anonymous_fd(sysno) => {
-                let name = anon_name(sysno).map(Into::into);
-                self.insert(pid, new_fd, name, None);
-            }
-            _ => {}
         }
     }
 
@@ -392,60 +338,13 @@ impl FdTracker {
     }
 }
 
-/// Syscalls that return a new fd this module does not otherwise model.
-fn creates_anonymous_fd(s: Sysno) -> bool {
-    use Sysno::*;
-    matches!(
-        s,
-        epoll_create
-            | epoll_create1
-            | eventfd
-            | eventfd2
-            | timerfd_create
-            | signalfd
-            | signalfd4
-            | inotify_init
-            | inotify_init1
-            | fanotify_init
-            | memfd_create
-            | memfd_secret
-            | pidfd_open
-            | pidfd_getfd
-            | userfaultfd
-            | perf_event_open
-            | io_uring_setup
-            | open_by_handle_at
-            | open_tree
-            | fsopen
-            | fsmount
-            | fspick
-            | bpf
-            | landlock_create_ruleset
-            | mq_open
-    )
-}
-
-/// How /proc names the fds those calls create, where that name is certain.
-fn anon_name(s: Sysno) -> Option<&'static str> {
-    use Sysno::*;
-    Some(match s {
-        epoll_create | epoll_create1 => "anon_inode:[eventpoll]",
-        eventfd | eventfd2 => "anon_inode:[eventfd]",
-        timerfd_create => "anon_inode:[timerfd]",
-        inotify_init | inotify_init1 => "anon_inode:inotify",
-        pidfd_open => "anon_inode:[pidfd]",
-        io_uring_setup => "anon_inode:[io_uring]",
-        perf_event_open => "anon_inode:[perf_event]",
-        _ => return None,
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use syscalls::Sysno;
     use tracepost_common::ProcessEvent;
 
     use super::*;
-    use crate::reorder::event;
+    use crate::{decode::Extra, reorder::event};
 
     fn call(pid: u32, nr: Sysno, args: [u64; 6], ret: i64, extra: Option<Extra>) -> Call {
         let mut e = event(1, pid);

@@ -16,6 +16,7 @@ pub mod capture_table;
 pub mod cli;
 pub mod clock;
 pub mod decode;
+pub mod fd_effect;
 pub mod fd_table;
 pub mod kernel_support;
 pub mod launch;

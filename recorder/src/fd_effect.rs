@@ -1,0 +1,238 @@
+//! What a call means for the fd table, read from its number, arguments, return value and
+//! extra data: which fd it created, copied, renamed or closed, and with what name. Applying
+//! that to the table is [`crate::fd_table`]'s job.
+use std::sync::Arc;
+
+use syscalls::Sysno;
+
+use crate::{call::Call, decode::Extra, names};
+
+pub(crate) const AT_FDCWD: i32 = -100;
+pub(crate) const O_CLOEXEC: u64 = 0o2_000_000;
+const SOCK_CLOEXEC: u64 = O_CLOEXEC;
+const F_DUPFD: u64 = 0;
+const F_SETFD: u64 = 2;
+const F_DUPFD_CLOEXEC: u64 = 1030;
+const FD_CLOEXEC: u64 = 1;
+const CLOSE_RANGE_UNSHARE: u64 = 2;
+const CLOSE_RANGE_CLOEXEC: u64 = 4;
+const EBADF: i64 = -9;
+const EINPROGRESS: i64 = -115;
+
+/// One call's effect on its process's fds or working directory. `cloexec` is `None` where
+/// the call's flags are not known (the entry is then dropped at execve).
+#[derive(Debug, PartialEq)]
+pub(crate) enum FdEffect<'a> {
+    /// `fd` now refers to `path`, relative to `dirfd`; `None` if the path was not read.
+    Open {
+        fd: i32,
+        dirfd: i32,
+        path: Option<&'a str>,
+        cloexec: Option<bool>,
+    },
+    /// `fd` is new, named `name` where the name is certain.
+    New {
+        fd: i32,
+        name: Option<Arc<str>>,
+        cloexec: Option<bool>,
+    },
+    /// The socket `fd` now has the address `addr`; `None` if it could not be read.
+    Rename {
+        fd: i32,
+        addr: Option<&'a str>,
+    },
+    /// A pipe or socket pair; `fds` is `None` if they could not be read.
+    Pair {
+        fds: Option<(i32, i32)>,
+        name: &'static str,
+        cloexec: bool,
+    },
+    Copy {
+        from: i32,
+        to: i32,
+        cloexec: bool,
+    },
+    SetCloexec {
+        fd: i32,
+        cloexec: bool,
+    },
+    Close {
+        fd: i32,
+    },
+    CloseRange {
+        first: u32,
+        last: u32,
+        unshare: bool,
+        cloexec_only: bool,
+    },
+    /// A successful execve: fds marked close-on-exec, or not known not to be, are gone.
+    Exec,
+    Chdir {
+        path: Option<&'a str>,
+    },
+    Fchdir {
+        fd: i32,
+    },
+}
+
+impl<'a> FdEffect<'a> {
+    /// The call's effect, or `None` if it has none on fds or the working directory.
+    pub(crate) fn of(call: &'a Call) -> Option<Self> {
+        let e = &call.event;
+        let sysno = Sysno::new(e.nr as usize)?;
+        let ret = e.ret;
+        let ok = names::errno_of(ret).is_none();
+        let a = e.args;
+        let path = match call.extra.as_deref() {
+            Some(Extra::Path {
+                path,
+                truncated: false,
+            }) => Some(path.as_str()),
+            _ => None,
+        };
+        let addr = match call.extra.as_deref() {
+            Some(Extra::Addr(addr)) => Some(addr.as_str()),
+            _ => None,
+        };
+        let fd = ret as i32;
+        let arg_fd = a[0] as i32;
+        use Sysno::*;
+        Some(match sysno {
+            open | openat | openat2 | creat if ok => {
+                let (dirfd, flags) = match sysno {
+                    open => (AT_FDCWD, Some(a[1])),
+                    creat => (AT_FDCWD, Some(0)),
+                    openat => (arg_fd, Some(a[2])),
+                    // openat2's flags sit in a struct the kernel side does not read.
+                    _ => (arg_fd, None),
+                };
+                FdEffect::Open {
+                    fd,
+                    dirfd,
+                    path,
+                    cloexec: flags.map(|f| f & O_CLOEXEC != 0),
+                }
+            }
+            socket if ok => {
+                let family = match a[0] {
+                    1 => "unix".to_string(),
+                    2 => "inet".to_string(),
+                    10 => "inet6".to_string(),
+                    16 => "netlink".to_string(),
+                    other => other.to_string(),
+                };
+                FdEffect::New {
+                    fd,
+                    name: Some(format!("socket:{family}").into()),
+                    cloexec: Some(a[1] & SOCK_CLOEXEC != 0),
+                }
+            }
+            connect if ok || ret == EINPROGRESS => FdEffect::Rename { fd: arg_fd, addr },
+            bind if ok => FdEffect::Rename { fd: arg_fd, addr },
+            accept | accept4 if ok => FdEffect::New {
+                fd,
+                name: addr.map(Into::into),
+                cloexec: Some(sysno == accept4 && a[3] & SOCK_CLOEXEC != 0),
+            },
+            pipe | pipe2 | socketpair if ok => {
+                let (name, cloexec) = match sysno {
+                    pipe => ("pipe", false),
+                    pipe2 => ("pipe", a[1] & O_CLOEXEC != 0),
+                    _ => ("socket:unix-pair", a[1] & SOCK_CLOEXEC != 0),
+                };
+                let fds = match call.extra.as_deref() {
+                    Some(Extra::FdPair(r, w)) => Some((*r, *w)),
+                    _ => None,
+                };
+                FdEffect::Pair { fds, name, cloexec }
+            }
+            dup | dup2 if ok => FdEffect::Copy {
+                from: arg_fd,
+                to: fd,
+                cloexec: false,
+            },
+            dup3 if ok => FdEffect::Copy {
+                from: arg_fd,
+                to: fd,
+                cloexec: a[2] & O_CLOEXEC != 0,
+            },
+            fcntl if ok => match a[1] {
+                F_DUPFD | F_DUPFD_CLOEXEC => FdEffect::Copy {
+                    from: arg_fd,
+                    to: fd,
+                    cloexec: a[1] == F_DUPFD_CLOEXEC,
+                },
+                F_SETFD => FdEffect::SetCloexec {
+                    fd: arg_fd,
+                    cloexec: a[2] & FD_CLOEXEC != 0,
+                },
+                _ => return None,
+            },
+            // close releases the fd even when it reports an error, except for a bad fd.
+            close if ret != EBADF => FdEffect::Close { fd: arg_fd },
+            close_range if ok => FdEffect::CloseRange {
+                first: a[0] as u32,
+                last: a[1] as u32,
+                unshare: a[2] & CLOSE_RANGE_UNSHARE != 0,
+                cloexec_only: a[2] & CLOSE_RANGE_CLOEXEC != 0,
+            },
+            execve | execveat if ok => FdEffect::Exec,
+            chdir if ok => FdEffect::Chdir { path },
+            fchdir if ok => FdEffect::Fchdir { fd: arg_fd },
+            _ if ok && creates_anonymous_fd(sysno) => FdEffect::New {
+                fd,
+                name: anon_name(sysno).map(Into::into),
+                cloexec: None,
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// Syscalls that return a new fd this module does not otherwise model.
+fn creates_anonymous_fd(s: Sysno) -> bool {
+    use Sysno::*;
+    matches!(
+        s,
+        epoll_create
+            | epoll_create1
+            | eventfd
+            | eventfd2
+            | timerfd_create
+            | signalfd
+            | signalfd4
+            | inotify_init
+            | inotify_init1
+            | fanotify_init
+            | memfd_create
+            | memfd_secret
+            | pidfd_open
+            | pidfd_getfd
+            | userfaultfd
+            | perf_event_open
+            | io_uring_setup
+            | open_by_handle_at
+            | open_tree
+            | fsopen
+            | fsmount
+            | fspick
+            | bpf
+            | landlock_create_ruleset
+            | mq_open
+    )
+}
+
+/// How /proc names the fds those calls create, where that name is certain.
+fn anon_name(s: Sysno) -> Option<&'static str> {
+    use Sysno::*;
+    Some(match s {
+        epoll_create | epoll_create1 => "anon_inode:[eventpoll]",
+        eventfd | eventfd2 => "anon_inode:[eventfd]",
+        timerfd_create => "anon_inode:[timerfd]",
+        inotify_init | inotify_init1 => "anon_inode:inotify",
+        pidfd_open => "anon_inode:[pidfd]",
+        io_uring_setup => "anon_inode:[io_uring]",
+        perf_event_open => "anon_inode:[perf_event]",
+        _ => return None,
+    })
+}
