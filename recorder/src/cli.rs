@@ -79,7 +79,7 @@ pub struct Args {
 }
 
 fn parse_syscalls(s: &str) -> Result<BTreeSet<u32>, String> {
-    crate::syscall_table::parse_list(s).map_err(|e| e.to_string())
+    crate::kernel::syscall_table::parse_list(s).map_err(|e| e.to_string())
 }
 
 fn parse_size(s: &str) -> Result<ByteSize, String> {

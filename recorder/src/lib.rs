@@ -1,37 +1,16 @@
-//! The recorder: kernel record, then batch, then file.
+//! The recorder: kernel record, then batch, then file. Each stage is a folder:
 //!
-//! - [`kernel_support`] checks that the kernel has what the programs need.
-//! - [`bpf`] loads and attaches the kernel programs and owns their maps.
-//! - [`target`] decides which threads are traced; [`launch`] starts a command gated so that
-//!   its first traced call is its execve.
-//! - [`pipeline`] moves records from the ring buffer through [`reorder`] and [`batch`] into
-//!   [`writer`]'s Parquet files.
-//! - [`session`] runs one capture from start to stop.
-pub mod aggregates;
-pub mod batch;
-pub mod bpf;
-pub mod call;
-pub mod capture_dir;
-pub mod capture_table;
+//! - [`kernel`]: talking to the kernel. It checks that the kernel has what the programs
+//!   need, loads and attaches them, and says what their records and numbers mean.
+//! - [`follow`]: following processes and fds. Which threads are traced, the command started
+//!   gated so that its first traced call is its execve, the processes table, and what each
+//!   fd refers to.
+//! - [`files`]: building and writing files. Records go from the ring through
+//!   [`files::reorder`] and [`files::batch`] into [`files::writer`]'s Parquet files, in a
+//!   capture directory that no other user can redirect.
+//! - [`session`]: runs one capture from start to stop.
 pub mod cli;
-pub mod clock;
-pub mod decode;
-pub mod fd_effect;
-pub mod fd_table;
-pub mod kernel_support;
-pub mod launch;
-pub mod names;
-pub mod parquet_file;
-pub mod pipeline;
-pub mod process_event;
-pub mod processes;
-pub mod progress;
-pub mod reorder;
-pub mod scope;
+pub mod files;
+pub mod follow;
+pub mod kernel;
 pub mod session;
-pub mod signals;
-pub mod small_table;
-pub mod syscall_table;
-pub mod target;
-pub mod tracefs;
-pub mod writer;

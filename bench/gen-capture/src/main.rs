@@ -10,14 +10,14 @@ use clap::Parser;
 use syscalls_nr::*;
 use tracepost_common::SyscallEvent;
 use tracepost_recorder::{
-    batch::BatchBuilder,
-    call::Call,
-    capture_dir::CaptureDir,
-    capture_table::{CaptureInfo, Ending},
-    clock::{WallClock, monotonic_ns},
-    decode::Extra,
-    progress::Counters,
-    writer::{Rotation, TableWriter},
+    files::batch::BatchBuilder,
+    files::capture_dir::CaptureDir,
+    files::capture_table::{CaptureInfo, Ending},
+    files::progress::Counters,
+    files::writer::{Rotation, TableWriter},
+    kernel::call::Call,
+    kernel::clock::{WallClock, monotonic_ns},
+    kernel::decode::Extra,
 };
 use tracepost_schema::{capture, syscalls};
 

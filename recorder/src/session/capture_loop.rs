@@ -7,7 +7,8 @@ use std::{
 
 use super::{Mode, WriterGone, drain::drain, start::Capture};
 use crate::{
-    bpf::Lost, cli::Args, clock, launch::ExitStatus, pipeline::Message, progress::Progress, target,
+    cli::Args, files::pipeline::Message, files::progress::Progress, follow::launch::ExitStatus,
+    follow::target, kernel::bpf::Lost, kernel::clock,
 };
 use tracepost_common::{LOST_RING_FULL, LOST_THREAD_TABLE_FULL};
 

@@ -5,10 +5,10 @@ use aya::maps::{MapData, RingBuf};
 use tracepost_common::{DetailedEvent, FLAG_CONTEXT_ONLY, ProcessEvent, SyscallEvent};
 
 use crate::{
-    call::Call,
-    decode,
-    pipeline::{Message, Pipeline, Record, WriterGone},
-    process_event::ProcessUpdate,
+    files::pipeline::{Message, Pipeline, Record, WriterGone},
+    follow::process_event::ProcessUpdate,
+    kernel::call::Call,
+    kernel::decode,
 };
 
 /// Records per chunk handed to the writer thread.

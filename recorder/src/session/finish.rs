@@ -13,12 +13,12 @@ use super::{
     stop::Stopped,
 };
 use crate::{
-    capture_dir::CaptureDir,
-    capture_table::{CaptureInfo, Ending, StoppedEarly},
     cli::Args,
-    clock,
-    launch::ExitStatus,
-    writer::WrittenStats,
+    files::capture_dir::CaptureDir,
+    files::capture_table::{CaptureInfo, Ending, StoppedEarly},
+    files::writer::WrittenStats,
+    follow::launch::ExitStatus,
+    kernel::clock,
 };
 
 pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
@@ -86,9 +86,10 @@ fn stopped_early(
 ) -> Result<Outcome> {
     // Calls are missing from just after the last one a closed file holds (files are
     // written whole, so the open file's calls are lost), or from the start.
-    let from_ns = crate::parquet_file::max_i64(&dir.table_dir(syscalls::TABLE), syscalls::TS_NS)
-        .map_or(info.started_ns, |last| last + 1)
-        .min(stopped_ns);
+    let from_ns =
+        crate::files::parquet_file::max_i64(&dir.table_dir(syscalls::TABLE), syscalls::TS_NS)
+            .map_or(info.started_ns, |last| last + 1)
+            .min(stopped_ns);
     // Half-written files can never be read (they have no footer); removing them frees the
     // room a full disk needs for the capture row.
     for table in TABLES {
@@ -104,7 +105,7 @@ fn stopped_early(
     for table in TABLES {
         if table != capture::TABLE {
             let schema = tracepost_schema::schema_of(table).expect("TABLES have schemas");
-            let _ = crate::parquet_file::ensure_one(&dir.table_dir(table), table, schema);
+            let _ = crate::files::parquet_file::ensure_one(&dir.table_dir(table), table, schema);
         }
     }
     let ending = Ending {

@@ -8,12 +8,13 @@
 //! turns it into a capture row that says from when calls are missing.
 use anyhow::Result;
 
-use crate::{cli::Args, launch::Running, writer::WrittenStats};
+use crate::{cli::Args, files::writer::WrittenStats, follow::launch::Running};
 use std::os::fd::OwnedFd;
 
 mod capture_loop;
 mod drain;
 mod finish;
+pub mod signals;
 mod start;
 mod stop;
 
@@ -43,7 +44,7 @@ struct WriterGone {
 impl WriterGone {
     fn now() -> Self {
         Self {
-            at_ns: crate::clock::realtime_ns(),
+            at_ns: crate::kernel::clock::realtime_ns(),
         }
     }
 }

@@ -6,8 +6,8 @@ use anyhow::anyhow;
 
 use super::{Mode, WriterGone, capture_loop::Ended, drain::drain, start::Capture};
 use crate::{
-    bpf::Lost, capture_dir::CaptureDir, capture_table::CaptureInfo, clock, pipeline::Message,
-    writer::WrittenStats,
+    files::capture_dir::CaptureDir, files::capture_table::CaptureInfo, files::pipeline::Message,
+    files::writer::WrittenStats, kernel::bpf::Lost, kernel::clock,
 };
 
 /// A capture whose programs are detached and whose writer has finished.

@@ -1,6 +1,6 @@
 //! The `syscalls` table's files: rotation, flight-recorder deletion, and the rule that rows
 //! within a file are sorted by entry time. How one file is written safely is
-//! [`crate::parquet_file`]'s job.
+//! [`crate::files::parquet_file`]'s job.
 use std::{
     collections::VecDeque,
     fs,
@@ -12,12 +12,12 @@ use std::{
 use parquet::{basic::Encoding, file::properties::WriterProperties, schema::types::ColumnPath};
 use tracepost_schema::syscalls;
 
-pub use crate::parquet_file::WriterError;
+pub use crate::files::parquet_file::WriterError;
 use crate::{
-    batch::BatchBuilder,
-    call::Call,
-    parquet_file::{self, Finished, PartFile},
-    progress::Counters,
+    files::batch::BatchBuilder,
+    files::parquet_file::{self, Finished, PartFile},
+    files::progress::Counters,
+    kernel::call::Call,
 };
 
 /// When a file is closed and a new one started, and how much is kept.
@@ -331,7 +331,7 @@ mod tests {
     use tracepost_schema::SCHEMA_VERSION_KEY;
 
     use super::*;
-    use crate::{clock::WallClock, reorder::call};
+    use crate::{files::reorder::call, kernel::clock::WallClock};
 
     fn writer(dir: &Path, max_rows: u64) -> TableWriter {
         writer_with(dir, max_rows, None)

@@ -10,8 +10,9 @@ use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicro
 use tracepost_schema::{capture, ts_value};
 
 use crate::{
-    bpf, clock,
-    parquet_file::{self, PartFile, WriterError},
+    files::parquet_file::{self, PartFile, WriterError},
+    kernel::bpf,
+    kernel::clock,
 };
 
 /// Facts fixed when recording starts.

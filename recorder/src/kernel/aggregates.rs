@@ -12,7 +12,7 @@ use tracepost_common::{
     UNKEYED_RING_FULL, UNKEYED_THREAD_TABLE_FULL,
 };
 
-use crate::bpf::{Aggregates, Lost};
+use crate::kernel::bpf::{Aggregates, Lost};
 
 /// One row of the `aggregates` table, before it becomes Arrow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use std::{
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
 
-use crate::parquet_file::{self, PartFile, WriterError};
+use crate::files::parquet_file::{self, PartFile, WriterError};
 
 pub struct SmallTableWriter {
     dir: PathBuf,

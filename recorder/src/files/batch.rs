@@ -15,8 +15,8 @@ use tracepost_common::{
 use tracepost_schema::{aggregates, syscalls, ts_value};
 
 use crate::{
-    aggregates::AggregateRow, call::Call, clock::WallClock, decode::Extra, names,
-    syscall_table::ArgTable,
+    kernel::aggregates::AggregateRow, kernel::call::Call, kernel::clock::WallClock,
+    kernel::decode::Extra, kernel::names, kernel::syscall_table::ArgTable,
 };
 
 /// Builds batches. Holds what is reused across batches (the name table).
@@ -227,7 +227,7 @@ mod tests {
     use arrow_array::{Array, Int64Array, StringArray, TimestampMicrosecondArray};
 
     use super::*;
-    use crate::reorder::event;
+    use crate::files::reorder::event;
 
     #[test]
     fn maps_events_to_the_contract_columns() {

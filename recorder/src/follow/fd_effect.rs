@@ -1,11 +1,11 @@
 //! What a call means for the fd table, read from its number, arguments, return value and
 //! extra data: which fd it created, copied, renamed or closed, and with what name. Applying
-//! that to the table is [`crate::fd_table`]'s job.
+//! that to the table is [`crate::follow::fd_table`]'s job.
 use std::sync::Arc;
 
 use syscalls::Sysno;
 
-use crate::{call::Call, decode::Extra, names};
+use crate::{kernel::call::Call, kernel::decode::Extra, kernel::names};
 
 pub(crate) const AT_FDCWD: i32 = -100;
 pub(crate) const O_CLOEXEC: u64 = 0o2_000_000;

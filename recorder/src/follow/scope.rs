@@ -132,7 +132,7 @@ impl Scope {
             }
         }
         if let Some(cgroup) = &self.cgroup {
-            let path = crate::process_event::cgroup(pid as u32).unwrap_or_default();
+            let path = crate::follow::process_event::cgroup(pid as u32).unwrap_or_default();
             if !cgroup.contains(&path) {
                 return true;
             }

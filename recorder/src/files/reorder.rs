@@ -8,7 +8,7 @@
 
 use std::{cmp::Reverse, iter::Rev, vec::Drain};
 
-use crate::call::Call;
+use crate::kernel::call::Call;
 
 /// Held newest first, so that the calls due are the tail and taking them moves nothing.
 /// Taken from the front, the rest (a tenth of a second of calls) would move 20 times a

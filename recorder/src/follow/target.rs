@@ -2,8 +2,8 @@
 use std::{collections::BTreeSet, fs, io, os::fd::OwnedFd};
 
 use crate::{
-    bpf::{BpfError, Probes},
-    scope::Scope,
+    follow::scope::Scope,
+    kernel::bpf::{BpfError, Probes},
 };
 
 #[derive(Debug, thiserror::Error)]

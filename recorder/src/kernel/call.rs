@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tracepost_common::SyscallEvent;
 
-use crate::decode::Extra;
+use crate::kernel::decode::Extra;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Call {

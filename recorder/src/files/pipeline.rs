@@ -9,16 +9,16 @@ use std::{
 use tracepost_common::FLAG_CONTEXT_ONLY;
 
 use crate::{
-    aggregates::AggregateRow,
-    batch::BatchBuilder,
-    call::Call,
-    clock::monotonic_ns,
-    fd_table::{FdTracker, Snapshot},
-    process_event::ProcessUpdate,
-    processes::{self, ProcessRow, ProcessTable},
-    reorder::Reorder,
-    small_table::SmallTableWriter,
-    writer::{TableWriter, WriterError, WrittenStats},
+    files::batch::BatchBuilder,
+    files::reorder::Reorder,
+    files::small_table::SmallTableWriter,
+    files::writer::{TableWriter, WriterError, WrittenStats},
+    follow::fd_table::{FdTracker, Snapshot},
+    follow::process_event::ProcessUpdate,
+    follow::processes::{self, ProcessRow, ProcessTable},
+    kernel::aggregates::AggregateRow,
+    kernel::call::Call,
+    kernel::clock::monotonic_ns,
 };
 
 /// A call that blocks longer than this arrives after rows entered later were written and

@@ -11,9 +11,9 @@ use std::{collections::HashMap, fs, sync::Arc};
 use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW};
 
 use crate::{
-    call::Call,
-    fd_effect::{AT_FDCWD, FdEffect, O_CLOEXEC},
-    process_event::ProcessUpdate,
+    follow::fd_effect::{AT_FDCWD, FdEffect, O_CLOEXEC},
+    follow::process_event::ProcessUpdate,
+    kernel::call::Call,
 };
 
 const CLONE_FILES: u64 = 0x400;
@@ -344,7 +344,7 @@ mod tests {
     use tracepost_common::ProcessEvent;
 
     use super::*;
-    use crate::{decode::Extra, reorder::event};
+    use crate::{files::reorder::event, kernel::decode::Extra};
 
     fn call(pid: u32, nr: Sysno, args: [u64; 6], ret: i64, extra: Option<Extra>) -> Call {
         let mut e = event(1, pid);
@@ -438,7 +438,7 @@ mod tests {
         assert!(changing.contains(&Sysno::openat) && changing.contains(&Sysno::close));
         for sysno in changing {
             assert!(
-                crate::syscall_table::is_context_call(sysno),
+                crate::kernel::syscall_table::is_context_call(sysno),
                 "{sysno} changes the fd table but the kernel does not send it as context"
             );
         }

@@ -13,11 +13,11 @@ use tracepost_common::{FLAG_NO_RETURN, PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW};
 use tracepost_schema::{processes, ts_value};
 
 use crate::{
-    batch::comm_str,
-    call::Call,
-    clock::WallClock,
-    decode::Extra,
-    process_event::{self, ProcessUpdate},
+    files::batch::comm_str,
+    follow::process_event::{self, ProcessUpdate},
+    kernel::call::Call,
+    kernel::clock::WallClock,
+    kernel::decode::Extra,
 };
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -1,0 +1,11 @@
+//! Building and writing files: entry-time order, Arrow batches, Parquet files, and the
+//! capture directory they live in.
+pub mod batch;
+pub mod capture_dir;
+pub mod capture_table;
+pub mod parquet_file;
+pub mod pipeline;
+pub mod progress;
+pub mod reorder;
+pub mod small_table;
+pub mod writer;

@@ -1,0 +1,9 @@
+//! Following processes and fds: which threads are traced, the command `record` starts, the
+//! processes table, and what each fd refers to.
+pub mod fd_effect;
+pub mod fd_table;
+pub mod launch;
+pub mod process_event;
+pub mod processes;
+pub mod scope;
+pub mod target;

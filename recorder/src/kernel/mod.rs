@@ -1,0 +1,11 @@
+//! Talking to the kernel: what it must offer, loading the programs, and what their records
+//! and numbers mean.
+pub mod aggregates;
+pub mod bpf;
+pub mod call;
+pub mod clock;
+pub mod decode;
+pub mod kernel_support;
+pub mod names;
+pub mod syscall_table;
+pub mod tracefs;
