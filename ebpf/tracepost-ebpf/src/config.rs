@@ -1,0 +1,54 @@
+//! What the recorder sets at load time, and the x86_64 numbers the programs test for.
+
+#[cfg(not(bpf_target_arch = "x86_64"))]
+compile_error!("only x86_64 is supported: the pt_regs argument layout below is x86_64's");
+
+/// x86_64 `exit` and `exit_group`: they never reach sys_exit, so they are sent at entry.
+pub(crate) const NR_EXIT: u64 = 60;
+pub(crate) const NR_EXIT_GROUP: u64 = 231;
+pub(crate) const NR_EXECVE: u64 = 59;
+pub(crate) const NR_EXECVEAT: u64 = 322;
+pub(crate) const CLONE_THREAD: u64 = 0x0001_0000;
+/// Socket addresses are at most `sizeof(struct sockaddr_storage)`.
+pub(crate) const SOCKADDR_MAX: u32 = 128;
+
+/// Set by the recorder at load time (`.rodata`, so reading them costs no map lookup).
+#[unsafe(no_mangle)]
+pub(crate) static TRACE_ALL: u32 = 0;
+#[unsafe(no_mangle)]
+pub(crate) static SELF_TGID: u32 = 0;
+/// `--min-duration`: shorter calls are counted in `AGGREGATES` instead of sent.
+#[unsafe(no_mangle)]
+pub(crate) static MIN_DURATION_NS: u64 = 0;
+/// `--failed`: successful calls are counted in `AGGREGATES` instead of sent.
+#[unsafe(no_mangle)]
+pub(crate) static FAILED_ONLY: u32 = 0;
+/// `--comm`: only threads whose name is a key of `COMMS` are recorded.
+#[unsafe(no_mangle)]
+pub(crate) static FILTER_COMM: u32 = 0;
+/// `--cgroup`: only tasks in this cgroup v2 (its id, at this depth) or below are recorded.
+#[unsafe(no_mangle)]
+pub(crate) static FILTER_CGROUP_ID: u64 = 0;
+#[unsafe(no_mangle)]
+pub(crate) static FILTER_CGROUP_LEVEL: u32 = 0;
+/// Offsets in the `task/task_newtask` record; they can move between kernels.
+#[unsafe(no_mangle)]
+pub(crate) static NEWTASK_PID_OFFSET: u32 = 8;
+#[unsafe(no_mangle)]
+pub(crate) static NEWTASK_FLAGS_OFFSET: u32 = 32;
+/// Offsets of `pid` and `newcomm` in the `task/task_rename` record.
+#[unsafe(no_mangle)]
+pub(crate) static RENAME_PID_OFFSET: u32 = 8;
+#[unsafe(no_mangle)]
+pub(crate) static RENAME_NEWCOMM_OFFSET: u32 = 28;
+
+#[inline(always)]
+pub(crate) fn global(v: &u32) -> u32 {
+    // The verifier only sees the value the loader patched in if the load really happens.
+    unsafe { core::ptr::read_volatile(v) }
+}
+
+#[inline(always)]
+pub(crate) fn global_u64(v: &u64) -> u64 {
+    unsafe { core::ptr::read_volatile(v) }
+}

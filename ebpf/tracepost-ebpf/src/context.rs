@@ -1,0 +1,229 @@
+//! What a call carries besides its number: arguments, and the path, socket address, fd
+//! pair or argument vector read from the caller's memory.
+use crate::prelude::*;
+
+/// Syscall arguments in ABI order from x86_64 `struct pt_regs`: rdi, rsi, rdx, r10, r8, r9.
+/// One probe read of the first 15 registers is cheaper than six reads of one.
+#[inline(always)]
+pub(crate) fn syscall_args(regs: *const [u64; 15]) -> [u64; 6] {
+    match unsafe { bpf_probe_read_kernel(regs) } {
+        // pt_regs order: r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di
+        Ok(r) => [r[14], r[13], r[12], r[7], r[9], r[8]],
+        Err(_) => [0; 6],
+    }
+}
+
+#[inline(always)]
+pub(crate) fn syscall_info(nr: u64) -> SyscallInfo {
+    match SYSCALLS.get(nr as u32) {
+        Some(info) => *info,
+        // A number past the table: record it, without context.
+        None => SyscallInfo {
+            traced: 1,
+            extra: EXTRA_NONE,
+            arg: 0,
+            context: 0,
+        },
+    }
+}
+
+#[inline(always)]
+pub(crate) fn arg_at(args: &[u64; 6], index: u8) -> u64 {
+    match index {
+        0 => args[0],
+        1 => args[1],
+        2 => args[2],
+        3 => args[3],
+        4 => args[4],
+        _ => args[5],
+    }
+}
+
+/// Reads a socket address of `len` bytes into `dst`; returns the bytes read, 0 on failure.
+/// Each branch reads a constant size (the verifier must see the size bounded), the
+/// smallest of sockaddr_in, sockaddr_in6 and sockaddr_un that holds `len`.
+#[inline(always)]
+pub(crate) fn read_sockaddr(dst: *mut u8, src: u64, len: u64) -> u32 {
+    if src == 0 || len == 0 {
+        return 0;
+    }
+    let size: u32 = if len <= 16 {
+        16
+    } else if len <= 28 {
+        28
+    } else {
+        SOCKADDR_MAX
+    };
+    let src = src as *const core::ffi::c_void;
+    let rc = match size {
+        16 => unsafe { generated::bpf_probe_read_user(dst.cast(), 16, src) },
+        28 => unsafe { generated::bpf_probe_read_user(dst.cast(), 28, src) },
+        _ => unsafe { generated::bpf_probe_read_user(dst.cast(), SOCKADDR_MAX, src) },
+    };
+    if rc != 0 {
+        return 0;
+    }
+    if len < size as u64 { len as u32 } else { size }
+}
+
+/// Reads execve's argument vector (at `argv`) for the exec event. Best effort: an argument
+/// that cannot be read ends the list.
+#[inline(always)]
+pub(crate) fn save_exec_args(tid: u32, argv: u64) {
+    let Some(scratch) = EXEC_SCRATCH.get_ptr_mut(0) else {
+        return;
+    };
+    let scratch = unsafe { &mut *scratch };
+    let mut off: usize = 0;
+    for i in 0..MAX_ARGS {
+        if argv == 0 || off >= ARGS_LEN {
+            break;
+        }
+        let slot = (argv + (i * 8) as u64) as *const u64;
+        let Ok(ptr) = (unsafe { aya_ebpf::helpers::bpf_probe_read_user(slot) }) else {
+            break;
+        };
+        if ptr == 0 {
+            break;
+        }
+        // The mask bounds the offset for the verifier; a read of ARG_MAX_LEN after it stays
+        // inside the buffer.
+        let dst = unsafe { scratch.data.as_mut_ptr().add(off & EXEC_ARGS_MASK) };
+        let n = unsafe {
+            generated::bpf_probe_read_user_str(
+                dst.cast(),
+                ARG_MAX_LEN as u32,
+                ptr as *const core::ffi::c_void,
+            )
+        };
+        if n <= 0 {
+            break;
+        }
+        off += n as usize;
+    }
+    scratch.len = if off > ARGS_LEN {
+        ARGS_LEN as u32
+    } else {
+        off as u32
+    };
+    let _ = EXEC_ARGS.insert(&tid, scratch, 0);
+}
+
+/// Reads the context a call carries at entry into its slot.
+#[inline(always)]
+pub(crate) fn read_entry_extra(slot: &mut ThreadSlot, info: SyscallInfo, args: &[u64; 6]) {
+    slot.extra_kind = info.extra as u32;
+    slot.extra_len = 0;
+    slot.extra_flags = 0;
+    let ptr = arg_at(args, info.arg);
+    match info.extra {
+        EXTRA_PATH => {
+            let n = unsafe {
+                generated::bpf_probe_read_user_str(
+                    slot.extra.as_mut_ptr().cast(),
+                    EXTRA_LEN as u32,
+                    ptr as *const core::ffi::c_void,
+                )
+            };
+            if n <= 0 {
+                slot.extra_flags = EXTRA_UNREADABLE;
+            } else {
+                // n counts the NUL; a full buffer means the string was cut.
+                slot.extra_len = (n - 1) as u32;
+                if n as usize >= EXTRA_LEN {
+                    slot.extra_flags = EXTRA_TRUNCATED;
+                }
+            }
+        }
+        EXTRA_SOCKADDR_IN => {
+            let len = arg_at(args, info.arg + 1);
+            match read_sockaddr(slot.extra.as_mut_ptr(), ptr, len) {
+                0 => slot.extra_flags = EXTRA_UNREADABLE,
+                n => slot.extra_len = n,
+            }
+        }
+        EXTRA_CLONE_ARGS => {
+            if unsafe {
+                generated::bpf_probe_read_user(
+                    slot.extra.as_mut_ptr().cast(),
+                    8,
+                    ptr as *const core::ffi::c_void,
+                )
+            } == 0
+            {
+                slot.extra_len = 8;
+            } else {
+                slot.extra_flags = EXTRA_UNREADABLE;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Reads a path argument into the record being sent.
+#[inline(always)]
+pub(crate) fn read_path(out: &mut DetailedEvent, ptr: u64) {
+    let n = unsafe {
+        generated::bpf_probe_read_user_str(
+            out.extra.as_mut_ptr().cast(),
+            EXTRA_LEN as u32,
+            ptr as *const core::ffi::c_void,
+        )
+    };
+    if n <= 0 {
+        out.extra_len = 0;
+        out.extra_flags = EXTRA_UNREADABLE;
+    } else {
+        out.extra_len = (n - 1) as u32;
+        out.extra_flags = if n as usize >= EXTRA_LEN {
+            EXTRA_TRUNCATED
+        } else {
+            0
+        };
+    }
+}
+
+/// Reads what a call returned through user memory into the record being sent.
+#[inline(always)]
+pub(crate) fn read_exit_extra(
+    out: &mut DetailedEvent,
+    kind: u32,
+    arg: u8,
+    args: &[u64; 6],
+    ret: i64,
+) {
+    let ptr = arg_at(args, arg);
+    if ret < 0 || ptr == 0 {
+        out.extra_flags = EXTRA_UNREADABLE;
+        return;
+    }
+    match kind as u8 {
+        EXTRA_SOCKADDR_OUT => {
+            let len_ptr = arg_at(args, arg + 1) as *const u32;
+            let len = if len_ptr.is_null() {
+                0
+            } else {
+                unsafe { aya_ebpf::helpers::bpf_probe_read_user(len_ptr) }.unwrap_or(0)
+            };
+            match read_sockaddr(out.extra.as_mut_ptr(), ptr, len as u64) {
+                0 => out.extra_flags = EXTRA_UNREADABLE,
+                n => out.extra_len = n,
+            }
+        }
+        EXTRA_FD_PAIR => {
+            if unsafe {
+                generated::bpf_probe_read_user(
+                    out.extra.as_mut_ptr().cast(),
+                    8,
+                    ptr as *const core::ffi::c_void,
+                )
+            } == 0
+            {
+                out.extra_len = 8;
+            } else {
+                out.extra_flags = EXTRA_UNREADABLE;
+            }
+        }
+        _ => {}
+    }
+}

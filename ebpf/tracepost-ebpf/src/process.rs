@@ -1,0 +1,174 @@
+//! Process lifecycle: new tasks, renames, exec and exit, sent through the same ring.
+use crate::prelude::*;
+
+#[inline(always)]
+pub(crate) fn send_process_event(
+    kind: u32,
+    child_tid: u32,
+    clone_flags: u64,
+    group_dead: u32,
+    args_of: u32,
+) {
+    let id = bpf_get_current_pid_tgid();
+    let Some(mut entry) = EVENTS.reserve::<ProcessEvent>(0) else {
+        // The processes table misses what it said; no syscall was lost.
+        count_lost(LOST_PROCESS_EVENTS);
+        return;
+    };
+    // Field by field: the record is too large for the BPF stack.
+    let out = unsafe { &mut *entry.as_mut_ptr() };
+    out.ts_ns = unsafe { bpf_ktime_get_ns() };
+    out.clone_flags = clone_flags;
+    out.cgroup_id = unsafe { generated::bpf_get_current_cgroup_id() };
+    out.kind = kind;
+    out.pid = (id >> 32) as u32;
+    out.tid = id as u32;
+    out.child_tid = child_tid;
+    out.uid = bpf_get_current_uid_gid() as u32;
+    out.group_dead = group_dead;
+    out.comm = comm();
+    out.args_len = 0;
+    out._pad = 0;
+    if kind == PROCESS_EXEC {
+        if let Some(saved) = EXEC_ARGS.get_ptr(&args_of) {
+            let saved = unsafe { &*saved };
+            let len = saved.len as usize;
+            unsafe {
+                core::ptr::copy_nonoverlapping(saved.data.as_ptr(), out.args.as_mut_ptr(), ARGS_LEN)
+            };
+            out.args_len = if len > ARGS_LEN {
+                ARGS_LEN as u32
+            } else {
+                len as u32
+            };
+        }
+        let _ = EXEC_ARGS.remove(&args_of);
+    }
+    entry.submit(BPF_RB_NO_WAKEUP as u64);
+}
+
+/// Runs in the parent: a traced thread's new thread or process is traced from its first
+/// instruction, before it can make a call. In trace-all mode slots are made lazily instead.
+#[tracepoint(category = "task", name = "task_newtask")]
+pub fn task_newtask(ctx: TracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let parent = id as u32;
+    if !followed(parent, (id >> 32) as u32) {
+        return 0;
+    }
+    let Ok(child) = (unsafe { ctx.read_at::<u32>(global(&NEWTASK_PID_OFFSET) as usize) }) else {
+        return 0;
+    };
+    let flags = unsafe { ctx.read_at::<u64>(global(&NEWTASK_FLAGS_OFFSET) as usize) }.unwrap_or(0);
+    if global(&TRACE_ALL) == 0 {
+        // The child starts with its parent's name and cgroup, so it inherits its scope.
+        let inherited = match THREADS.get_ptr(&parent) {
+            Some(slot) => unsafe { (*slot).flags },
+            None => 0,
+        };
+        // The name is the child's own to ask for; IDLE already has no other flag.
+        let flags = inherited & !SLOT_COMM_KNOWN;
+        if THREADS.insert(&child, &IDLE, 0).is_err() {
+            // The thread's calls will go unseen: counted once, as a thread.
+            count_lost(LOST_THREAD_TABLE_FULL);
+            count_lost(UNKEYED_THREAD_TABLE_FULL);
+        } else if flags != 0
+            && let Some(slot) = THREADS.get_ptr_mut(&child)
+        {
+            // Not yet running: nothing reads the slot before this.
+            unsafe { (*slot).flags = flags };
+        }
+    }
+    if flags & CLONE_THREAD == 0 {
+        send_process_event(PROCESS_NEW, child, flags, 0, 0);
+    }
+    0
+}
+
+/// prctl(PR_SET_NAME), a write to /proc/PID/comm, or an exec renamed a thread, maybe from
+/// another thread on another CPU. This hands the new name over without touching what the
+/// thread itself writes (its flags, its cached name), so nothing it does is undone.
+#[tracepoint(category = "task", name = "task_rename")]
+pub fn task_rename(ctx: TracePointContext) -> u32 {
+    let Ok(tid) = (unsafe { ctx.read_at::<u32>(global(&RENAME_PID_OFFSET) as usize) }) else {
+        return 0;
+    };
+    let Ok(name) =
+        (unsafe { ctx.read_at::<[u8; COMM_LEN]>(global(&RENAME_NEWCOMM_OFFSET) as usize) })
+    else {
+        return 0;
+    };
+    if let Some(slot) = THREADS.get_ptr_mut(&tid) {
+        // Two renames of one thread at once may bump the generation once: it still moves,
+        // and the thread takes the name stored last.
+        unsafe {
+            core::ptr::write_volatile(&mut (*slot).renamed_to, name);
+            let generation = core::ptr::read_volatile(&(*slot).rename_gen);
+            core::ptr::write_volatile(&mut (*slot).rename_gen, generation.wrapping_add(1));
+        }
+    }
+    0
+}
+
+/// An execve from a thread other than the leader makes that thread the leader: it returns
+/// from the call with the leader's tid (whose slot the leader's exit already removed).
+/// Moving the slot keeps the execve's record and keeps the process traced. A new program
+/// has a new name, so `--comm` is asked again.
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let tid = id as u32;
+    let old_tid: u32 = ctx.arg::<u64>(1) as u32;
+    if old_tid != tid {
+        if let Some(slot) = THREADS.get_ptr(&old_tid) {
+            if THREADS.insert(&tid, unsafe { &*slot }, 0).is_err() {
+                count_lost(LOST_THREAD_TABLE_FULL);
+                count_lost(UNKEYED_THREAD_TABLE_FULL);
+            }
+            let _ = THREADS.remove(&old_tid);
+        }
+    }
+    if !followed(tid, (id >> 32) as u32) {
+        return 0;
+    }
+    if let Some(slot) = THREADS.get_ptr_mut(&tid) {
+        let slot = unsafe { &mut *slot };
+        slot.flags = scope_flags() | SLOT_COMM_KNOWN;
+        // The new program's name is set by now, and renames before the exec are past (a
+        // moved slot may hold one the thread never took).
+        slot.seen_gen = unsafe { core::ptr::read_volatile(&slot.rename_gen) };
+        slot.comm = comm();
+    }
+    send_process_event(PROCESS_EXEC, 0, 0, 0, old_tid);
+    0
+}
+
+/// Fires in the dying thread: its slot goes with it, so the table never holds the dead.
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit(ctx: RawTracePointContext) -> u32 {
+    let group_dead = ctx.arg::<u64>(1) as u8 as u32;
+    thread_exited(group_dead != 0)
+}
+
+/// `sched_process_exit` on kernels before 6.16, whose tracepoint has no `group_dead`
+/// argument: reading it would make the kernel refuse the program. The leader's exit
+/// stands for the process's; with exit_group (how processes end) every thread exits
+/// within the same call.
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit_leader(_ctx: RawTracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    thread_exited(id as u32 == (id >> 32) as u32)
+}
+
+#[inline(always)]
+pub(crate) fn thread_exited(group_dead: bool) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let tid = id as u32;
+    if group_dead && followed(tid, (id >> 32) as u32) {
+        send_process_event(PROCESS_EXIT, 0, 0, 1, 0);
+    }
+    let _ = THREADS.remove(&tid);
+    // An execve that failed leaves its arguments behind.
+    let _ = EXEC_ARGS.remove(&tid);
+    0
+}

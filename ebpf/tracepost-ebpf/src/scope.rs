@@ -1,0 +1,58 @@
+//! Which tasks are recorded (`--comm`, `--cgroup`, trace-all) and the names they carry.
+use crate::prelude::*;
+
+#[inline(always)]
+pub(crate) fn comm() -> [u8; COMM_LEN] {
+    bpf_get_current_comm().unwrap_or([0; COMM_LEN])
+}
+
+/// Whether the current task passes `--comm` and `--cgroup`. Asked when a task gets its
+/// slot and again at execve (which changes its name), never per call.
+#[inline(always)]
+pub(crate) fn in_scope() -> bool {
+    if global(&FILTER_COMM) != 0 {
+        let name = comm();
+        if unsafe { COMMS.get(&name) }.is_none() {
+            return false;
+        }
+    }
+    let cgroup = global_u64(&FILTER_CGROUP_ID);
+    if cgroup != 0 {
+        let level = global(&FILTER_CGROUP_LEVEL) as i32;
+        if unsafe { generated::bpf_get_current_ancestor_cgroup_id(level) } != cgroup {
+            return false;
+        }
+    }
+    true
+}
+
+#[inline(always)]
+pub(crate) fn scope_flags() -> u32 {
+    if in_scope() { 0 } else { SLOT_IGNORED }
+}
+
+/// Whether the current task's process lifecycle belongs in the capture.
+#[inline(always)]
+pub(crate) fn followed(tid: u32, tgid: u32) -> bool {
+    if global(&TRACE_ALL) != 0 {
+        return tgid != global(&SELF_TGID);
+    }
+    THREADS.get_ptr(&tid).is_some()
+}
+
+/// The thread's name: asked of the kernel once for a new slot, then taken from renames.
+/// Runs in the thread itself, the only writer of `comm`, `seen_gen` and `flags`.
+#[inline(always)]
+pub(crate) fn slot_comm(slot: &mut ThreadSlot) -> [u8; COMM_LEN] {
+    // Read before the name: the renamer stores the name first, then the generation.
+    let generation = unsafe { core::ptr::read_volatile(&slot.rename_gen) };
+    if generation != slot.seen_gen {
+        slot.comm = unsafe { core::ptr::read_volatile(&slot.renamed_to) };
+        slot.seen_gen = generation;
+        slot.flags |= SLOT_COMM_KNOWN;
+    } else if slot.flags & SLOT_COMM_KNOWN == 0 {
+        slot.comm = comm();
+        slot.flags |= SLOT_COMM_KNOWN;
+    }
+    slot.comm
+}

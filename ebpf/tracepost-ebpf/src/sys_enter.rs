@@ -1,0 +1,114 @@
+//! A call's entry: find or make the thread's slot, and store what the exit will send.
+use crate::prelude::*;
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let tid = id as u32;
+    let nr: u64 = ctx.arg(1);
+    let slot = match THREADS.get_ptr_mut(&tid) {
+        Some(slot) => slot,
+        None => {
+            if global(&TRACE_ALL) == 0 || (id >> 32) as u32 == global(&SELF_TGID) {
+                return 0;
+            }
+            let flags = scope_flags();
+            // Inserted from .rodata: a slot does not fit on the BPF stack beside the rest.
+            if THREADS.insert(&tid, &IDLE, 0).is_err() {
+                if flags & SLOT_IGNORED == 0 {
+                    count_lost(LOST_THREAD_TABLE_FULL);
+                    let key = AggregateKey {
+                        pid: (id >> 32) as u32,
+                        nr: nr as u32,
+                        errno: ERRNO_UNKNOWN,
+                        bucket: BUCKET_UNKNOWN,
+                        reason: REASON_THREAD_TABLE_FULL,
+                    };
+                    aggregate(&key, 0, UNKEYED_THREAD_TABLE_FULL);
+                }
+                return 0;
+            }
+            match THREADS.get_ptr_mut(&tid) {
+                Some(slot) => {
+                    unsafe { (*slot).flags = flags };
+                    slot
+                }
+                None => return 0,
+            }
+        }
+    };
+    let slot = unsafe { &mut *slot };
+    if slot.flags & SLOT_IGNORED != 0 {
+        return 0;
+    }
+    let info = syscall_info(nr);
+    if info.traced == 0 && info.context == 0 {
+        return 0;
+    }
+    let args = syscall_args(ctx.arg(0));
+    let now = unsafe { bpf_ktime_get_ns() };
+    if nr == NR_EXIT || nr == NR_EXIT_GROUP {
+        let pid = (id >> 32) as u32;
+        // Under --failed an exit is not a failure: counted, and sent only so that user space
+        // learns the exit code.
+        let mut flags = FLAG_NO_RETURN;
+        if info.traced == 0 {
+            // Left out by -e: sent for the exit code only, and not counted.
+            flags |= FLAG_CONTEXT_ONLY;
+        } else if global(&FAILED_ONLY) != 0 {
+            flags |= FLAG_CONTEXT_ONLY;
+            let key = AggregateKey {
+                pid,
+                nr: nr as u32,
+                errno: ERRNO_UNKNOWN,
+                bucket: BUCKET_UNKNOWN,
+                reason: REASON_NOT_FAILED,
+            };
+            aggregate(&key, 0, UNKEYED_NOT_FAILED);
+        }
+        match EVENTS.reserve::<SyscallEvent>(0) {
+            Some(mut entry) => {
+                entry.write(SyscallEvent {
+                    enter_ns: now,
+                    duration_ns: 0,
+                    ret: 0,
+                    args,
+                    pid,
+                    tid,
+                    nr: nr as u32,
+                    flags,
+                    comm: slot_comm(slot),
+                });
+                entry.submit(BPF_RB_NO_WAKEUP as u64);
+            }
+            None if flags & FLAG_CONTEXT_ONLY == 0 => {
+                count_lost(LOST_RING_FULL);
+                let key = AggregateKey {
+                    pid,
+                    nr: nr as u32,
+                    errno: ERRNO_UNKNOWN,
+                    bucket: BUCKET_UNKNOWN,
+                    reason: REASON_RING_FULL,
+                };
+                aggregate(&key, 0, UNKEYED_RING_FULL);
+            }
+            None => {}
+        }
+        slot.nr = NO_SYSCALL;
+        return 0;
+    }
+    if nr == NR_EXECVE {
+        save_exec_args(tid, args[1]);
+    } else if nr == NR_EXECVEAT {
+        save_exec_args(tid, args[2]);
+    }
+    slot.enter_ns = now;
+    slot.args = args;
+    slot.nr = nr as u32;
+    slot.info = info.traced as u32 | (info.context as u32) << 1 | (info.arg as u32) << 8;
+    slot.extra_kind = EXTRA_NONE as u32;
+    if info.extra != EXTRA_NONE {
+        read_entry_extra(slot, info, &args);
+    }
+    0
+}

@@ -1,0 +1,113 @@
+//! A call's return: turn the slot into one record in the ring, or count it.
+use crate::prelude::*;
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
+    let id = bpf_get_current_pid_tgid();
+    let tid = id as u32;
+    let Some(slot) = THREADS.get_ptr_mut(&tid) else {
+        return 0;
+    };
+    let slot = unsafe { &mut *slot };
+    if slot.nr == NO_SYSCALL {
+        return 0;
+    }
+    let nr = slot.nr;
+    slot.nr = NO_SYSCALL;
+    // An execve can take a thread out of scope: what `--comm` excludes stays absent.
+    if slot.flags & SLOT_IGNORED != 0 {
+        return 0;
+    }
+    let now = unsafe { bpf_ktime_get_ns() };
+    let duration_ns = now.wrapping_sub(slot.enter_ns);
+    let ret: i64 = ctx.arg(1);
+    let traced = slot.info & 1 != 0;
+    let context = slot.info & 2 != 0;
+    // Not asked for by -e: sent only for the fd bookkeeping, and not counted.
+    let mut flags = if traced { 0 } else { FLAG_CONTEXT_ONLY };
+    if traced && duration_ns < global_u64(&MIN_DURATION_NS) {
+        let key = unsent_key(id, nr, ret, duration_ns, REASON_BELOW_MIN_DURATION);
+        aggregate(&key, duration_ns, UNKEYED_BELOW_MIN_DURATION);
+        if !context {
+            return 0;
+        }
+        flags = FLAG_CONTEXT_ONLY;
+    } else if traced && global(&FAILED_ONLY) != 0 && errno_of(ret) == 0 {
+        let key = unsent_key(id, nr, ret, duration_ns, REASON_NOT_FAILED);
+        aggregate(&key, duration_ns, UNKEYED_NOT_FAILED);
+        if !context {
+            return 0;
+        }
+        flags = FLAG_CONTEXT_ONLY;
+    }
+    if slot.flags & SLOT_FD_LOST != 0 {
+        slot.flags &= !SLOT_FD_LOST;
+        flags |= FLAG_FD_STATE_LOST;
+    }
+    let event = SyscallEvent {
+        enter_ns: slot.enter_ns,
+        duration_ns,
+        ret,
+        args: slot.args,
+        pid: (id >> 32) as u32,
+        tid,
+        nr,
+        flags,
+        comm: slot_comm(slot),
+    };
+    let sent = if slot.extra_kind == EXTRA_NONE as u32 {
+        match EVENTS.reserve::<SyscallEvent>(0) {
+            Some(mut entry) => {
+                entry.write(event);
+                entry.submit(BPF_RB_NO_WAKEUP as u64);
+                true
+            }
+            None => false,
+        }
+    } else {
+        match EVENTS.reserve::<DetailedEvent>(0) {
+            Some(mut entry) => {
+                let out = unsafe { &mut *entry.as_mut_ptr() };
+                out.event = event;
+                out.extra_kind = slot.extra_kind;
+                out.extra_len = slot.extra_len;
+                out.extra_flags = slot.extra_flags;
+                out._pad = 0;
+                let kind = slot.extra_kind as u8;
+                if kind == EXTRA_SOCKADDR_OUT || kind == EXTRA_FD_PAIR {
+                    out.extra_len = 0;
+                    out.extra_flags = 0;
+                    let arg = (slot.info >> 8) as u8;
+                    read_exit_extra(out, slot.extra_kind, arg, &slot.args, ret);
+                } else if kind == EXTRA_PATH
+                    && slot.extra_flags & EXTRA_UNREADABLE != 0
+                    && nr as u64 != NR_EXECVE
+                    && nr as u64 != NR_EXECVEAT
+                {
+                    // The string's page was not resident at entry; the kernel has read it
+                    // since, so it is now (an exec replaced the memory, so not for those).
+                    let arg = (slot.info >> 8) as u8;
+                    read_path(out, arg_at(&slot.args, arg));
+                } else {
+                    out.extra = slot.extra;
+                }
+                entry.submit(BPF_RB_NO_WAKEUP as u64);
+                true
+            }
+            None => false,
+        }
+    };
+    if !sent {
+        // A lost fd change, or the news of an earlier one, waits for the next record.
+        if context || flags & FLAG_FD_STATE_LOST != 0 {
+            slot.flags |= SLOT_FD_LOST;
+        }
+        // Already counted if a filter left it out; out of scope if -e did.
+        if flags & FLAG_CONTEXT_ONLY == 0 {
+            count_lost(LOST_RING_FULL);
+            let key = unsent_key(id, nr, ret, duration_ns, REASON_RING_FULL);
+            aggregate(&key, duration_ns, UNKEYED_RING_FULL);
+        }
+    }
+    0
+}
