@@ -49,6 +49,17 @@ pub fn bpf_available(test: &str) -> bool {
     false
 }
 
+/// The `.parquet` files directly in `dir`, sorted by name (which is their order).
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// Compiles tests/programs/NAME.c into `dir`.
 pub fn build_program(dir: &Path, name: &str) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("programs/{name}.c"));

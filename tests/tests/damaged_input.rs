@@ -2,13 +2,9 @@
 //! foreign files (refused with one line naming the file, or skipped and said so with
 //! `--skip-bad-files`), capture directories whose names look like patterns, times out of
 //! range, and hostile SQL.
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::{fs, path::Path, process::Command};
 
-use tracepost_e2e::{analyze, analyze_json, bpf_available, record, scalar};
+use tracepost_e2e::{analyze, analyze_json, bpf_available, parquet_files, record, scalar};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -37,16 +33,6 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn parquet_in(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect();
-    files.sort();
-    files
-}
-
 /// A capture of two recorder runs, so `syscalls/` holds two files.
 fn two_run_capture(dir: &Path) {
     for command in [
@@ -60,7 +46,7 @@ fn two_run_capture(dir: &Path) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    assert_eq!(parquet_in(&dir.join("syscalls")).len(), 2);
+    assert_eq!(parquet_files(&dir.join("syscalls")).len(), 2);
 }
 
 /// Each kind of damage: the file's name and what the one line must say about it.
@@ -119,7 +105,7 @@ fn every_kind_of_damage_is_named_or_skipped_and_said() {
     let clean = tmp.path().join("clean");
     two_run_capture(&clean);
     let rows = scalar(&clean, "SELECT count(*) FROM syscalls");
-    let files = parquet_in(&clean.join("syscalls"));
+    let files = parquet_files(&clean.join("syscalls"));
     let second_rows = {
         let only_first = tmp.path().join("only-first");
         copy_dir(&clean, &only_first);
@@ -131,7 +117,7 @@ fn every_kind_of_damage_is_named_or_skipped_and_said() {
         .unwrap();
         rows - scalar(&only_first, "SELECT count(*) FROM syscalls")
     };
-    let processes = parquet_in(&clean.join("processes"));
+    let processes = parquet_files(&clean.join("processes"));
 
     for (i, (name, bytes, reason)) in damages(&files[0], &processes[0], tmp.path())
         .into_iter()
@@ -201,7 +187,7 @@ fn every_kind_of_damage_is_named_or_skipped_and_said() {
     // cannot say how complete it is.
     let capture = tmp.path().join("no-capture-row");
     copy_dir(&clean, &capture);
-    for f in parquet_in(&capture.join("capture")) {
+    for f in parquet_files(&capture.join("capture")) {
         fs::write(f, b"").unwrap();
     }
     let md = tmp.path().join("no-capture-row.md");
@@ -233,7 +219,7 @@ fn every_kind_of_damage_is_named_or_skipped_and_said() {
     // Nothing readable left: refused, not an empty answer.
     let capture = tmp.path().join("all-bad");
     copy_dir(&clean, &capture);
-    for f in parquet_in(&capture.join("syscalls")) {
+    for f in parquet_files(&capture.join("syscalls")) {
         fs::write(f, b"PAR1").unwrap();
     }
     let out = analyze(&["summary", path(&capture), "--skip-bad-files"]);

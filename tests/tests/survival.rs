@@ -1,23 +1,13 @@
 //! A capture survives a killed recorder and a full disk: every `*.parquet` file left behind
 //! is complete and readable, and a failure is one clear line with a non-zero exit.
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Stdio},
     thread,
     time::Duration,
 };
 
-use tracepost_e2e::{bin, bpf_available, scalar};
-
-fn parquet_files(capture: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(capture.join("syscalls"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
-        .collect();
-    files.sort();
-    files
-}
+use tracepost_e2e::{bin, bpf_available, parquet_files, scalar};
 
 #[test]
 fn kill_9_leaves_every_closed_file_readable() {
@@ -50,7 +40,7 @@ fn kill_9_leaves_every_closed_file_readable() {
     // SAFETY: kill(2) with a pid this test's own child's child wrote; no memory involved.
     assert_eq!(unsafe { libc::kill(shell, libc::SIGKILL) }, 0);
 
-    let files = parquet_files(&capture);
+    let files = parquet_files(&capture.join("syscalls"));
     assert!(
         files.len() >= 2,
         "rotation every 1 s over 3.5 s closed {} files",
@@ -176,7 +166,7 @@ fn max_size_keeps_the_newest_files_within_the_bound() {
     // timeout's own status when it ends the loop.
     assert_eq!(out.status.code(), Some(124), "{stderr}");
     assert!(stderr.contains("--max-size deleted the"), "{stderr}");
-    let files = parquet_files(&capture);
+    let files = parquet_files(&capture.join("syscalls"));
     let bytes: u64 = files
         .iter()
         .map(|f| std::fs::metadata(f).unwrap().len())
