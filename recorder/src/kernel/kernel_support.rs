@@ -26,8 +26,22 @@ struct Need {
     /// The option that needs it, if not every capture does. The programs branch on the
     /// option's load-time constant, and the verifier never checks a branch that a constant
     /// rules out, so a kernel without this can still record without the option.
-    only_for: Option<&'static str>,
+    only_for: Option<CaptureOption>,
     check: Check,
+}
+
+/// A `record` option that needs more of the kernel than a plain capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaptureOption {
+    Cgroup,
+}
+
+impl CaptureOption {
+    fn flag(self) -> &'static str {
+        match self {
+            CaptureOption::Cgroup => "--cgroup",
+        }
+    }
 }
 
 enum Check {
@@ -98,7 +112,7 @@ const NEEDS: &[Need] = &[
         what: "the helper bpf_get_current_ancestor_cgroup_id",
         // 5.7 brought it, but to tracing programs only in 5.14 (5.10 refuses it).
         since: "5.14",
-        only_for: Some("--cgroup"),
+        only_for: Some(CaptureOption::Cgroup),
         check: Check::Helper(BpfHelper::BPF_FUNC_get_current_ancestor_cgroup_id),
     },
     Need {
@@ -146,8 +160,8 @@ pub struct Unsupported {
 /// Probes the running kernel for every [`NEEDS`] entry. A probe that fails for an
 /// unexpected reason does not count as missing: the loader then reports the real error,
 /// rather than this refusing a host that might work.
-/// `options` are the options of this capture that [`Need::only_for`] names.
-pub fn check(tracefs: &Path, kernel: &str, options: &[&str]) -> Result<(), Unsupported> {
+/// `options` are this capture's options that need more than a plain capture.
+pub fn check(tracefs: &Path, kernel: &str, options: &[CaptureOption]) -> Result<(), Unsupported> {
     judge(kernel, options, |check| match check {
         Check::Map(map) => is_map_supported(*map).ok(),
         Check::Program(program) => is_program_supported(*program).ok(),
@@ -160,7 +174,7 @@ pub fn check(tracefs: &Path, kernel: &str, options: &[&str]) -> Result<(), Unsup
 /// when it could not tell.
 fn judge(
     kernel: &str,
-    options: &[&str],
+    options: &[CaptureOption],
     probe: impl Fn(&Check) -> Option<bool>,
 ) -> Result<(), Unsupported> {
     let missing: Vec<String> = NEEDS
@@ -169,7 +183,12 @@ fn judge(
         .filter(|need| probe(&need.check) == Some(false))
         .map(|need| match need.only_for {
             None => format!("{} (Linux {}+)", need.what, need.since),
-            Some(option) => format!("{} (Linux {}+), for {option}", need.what, need.since),
+            Some(option) => format!(
+                "{} (Linux {}+), for {}",
+                need.what,
+                need.since,
+                option.flag()
+            ),
         })
         .collect();
     match missing.is_empty() {
@@ -215,7 +234,7 @@ mod tests {
         );
         assert!(!line.contains('\n'));
         assert!(!line.contains("--cgroup"), "{line}");
-        let err = judge("5.4.0-150-generic", &["--cgroup"], linux_5_4).unwrap_err();
+        let err = judge("5.4.0-150-generic", &[CaptureOption::Cgroup], linux_5_4).unwrap_err();
         assert_eq!(err.missing.len(), 6, "{err}");
         assert!(
             err.to_string()
@@ -238,7 +257,7 @@ mod tests {
 
     #[test]
     fn an_inconclusive_probe_refuses_nothing() {
-        assert!(judge("6.18.0", &["--cgroup"], |_| None).is_ok());
-        assert!(judge("6.18.0", &["--cgroup"], |_| Some(true)).is_ok());
+        assert!(judge("6.18.0", &[CaptureOption::Cgroup], |_| None).is_ok());
+        assert!(judge("6.18.0", &[CaptureOption::Cgroup], |_| Some(true)).is_ok());
     }
 }

@@ -68,8 +68,8 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         .collect::<Result<Vec<_>, _>>()?;
     let scope = Scope::new(&args.comm, args.cgroup.as_deref())?;
     let tracefs = tracefs::root()?;
-    let options: &[&str] = match args.cgroup {
-        Some(_) => &["--cgroup"],
+    let options: &[kernel_support::CaptureOption] = match args.cgroup {
+        Some(_) => &[kernel_support::CaptureOption::Cgroup],
         None => &[],
     };
     kernel_support::check(&tracefs, &bpf::kernel_release(), options)?;
