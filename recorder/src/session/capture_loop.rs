@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Mode, WriterGone, drain::drain, start::Capture};
+use super::{Mode, WriterStopped, drain::drain, start::Capture};
 use crate::{
     cli::Args, files::pipeline::Message, files::progress::Progress, follow::launch::ExitStatus,
     follow::target, kernel::bpf::Lost, kernel::clock,
@@ -30,7 +30,7 @@ pub(super) struct Ended {
     pub wait_error: Option<io::Error>,
 }
 
-pub(super) fn run(args: &Args, c: &mut Capture) -> Result<Ended, WriterGone> {
+pub(super) fn run(args: &Args, c: &mut Capture) -> Result<Ended, WriterStopped> {
     let mut progress = Progress::new(args.quiet);
     let ended = run_until_done(args, c, &mut progress);
     progress.finish();
@@ -41,13 +41,12 @@ fn run_until_done(
     args: &Args,
     c: &mut Capture,
     progress: &mut Progress,
-) -> Result<Ended, WriterGone> {
+) -> Result<Ended, WriterStopped> {
     // A deadline past what the clock can represent is no deadline.
     let deadline = args.duration.and_then(|d| Instant::now().checked_add(d));
     let mut next_sample = Instant::now() + AGGREGATE_INTERVAL;
     loop {
-        let (drained, calls) =
-            drain(&mut c.ring, &c.pipeline, &mut c.chunk).map_err(|_| WriterGone::now())?;
+        let (drained, calls) = drain(&mut c.ring, &c.pipeline, &mut c.chunk)?;
         c.events += calls;
         progress.tick(c.events, &c.counters, || losses(&c.probes.lost()));
         if Instant::now() >= next_sample {
@@ -82,7 +81,7 @@ fn run_until_done(
 
 /// Sends the kernel's counts of unsent calls since the last sample. Rows wait for room
 /// rather than stall the ring; they are few.
-fn sample_aggregates(c: &mut Capture) -> Result<(), WriterGone> {
+fn sample_aggregates(c: &mut Capture) -> Result<(), WriterStopped> {
     let lost = c.probes.lost();
     let rows = c
         .sampler
@@ -101,7 +100,7 @@ fn sample_aggregates(c: &mut Capture) -> Result<(), WriterGone> {
             Ok(())
         }
         Ok(Some(_)) => unreachable!("sent aggregates"),
-        Err(_) => Err(WriterGone::now()),
+        Err(gone) => Err(gone.into()),
     }
 }
 

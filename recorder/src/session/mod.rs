@@ -4,7 +4,7 @@
 //! the kernel still holds, and [`finish`] closes the files and writes the capture row.
 //!
 //! A writer thread that dies (a full disk, a write error) ends the capture early from
-//! whichever phase sees it; each phase returns that as [`WriterGone`], and [`finish`]
+//! whichever phase sees it; each phase returns that as [`WriterStopped`], and [`finish`]
 //! turns it into a capture row that says from when calls are missing.
 use anyhow::Result;
 
@@ -35,14 +35,14 @@ enum Mode {
 }
 
 /// The writer thread stopped taking records, at this wall-clock time: calls from then on
-/// are not recorded.
+/// are not recorded. The pipeline says only that it is gone; this adds when.
 #[derive(Clone, Copy, Debug)]
-struct WriterGone {
+struct WriterStopped {
     at_ns: i64,
 }
 
-impl WriterGone {
-    fn now() -> Self {
+impl From<crate::files::pipeline::WriterGone> for WriterStopped {
+    fn from(_: crate::files::pipeline::WriterGone) -> Self {
         Self {
             at_ns: crate::kernel::clock::realtime_ns(),
         }

@@ -1,10 +1,10 @@
 //! Stopping: detach the programs, drain what the ring still holds, take the kernel's last
 //! counts, and wait for the writer to close its files.
-use std::{mem, thread, time::Duration};
+use std::{thread, time::Duration};
 
 use anyhow::anyhow;
 
-use super::{Mode, WriterGone, capture_loop::Ended, drain::drain, start::Capture};
+use super::{Mode, WriterStopped, capture_loop::Ended, drain::drain, start::Capture};
 use crate::{
     files::capture_dir::CaptureDir, files::capture_table::CaptureInfo, files::pipeline::Message,
     files::writer::WrittenStats, kernel::bpf::Lost, kernel::clock,
@@ -24,7 +24,7 @@ pub(super) struct Stopped {
     pub gone_at_ns: Option<i64>,
 }
 
-pub(super) fn stop(c: Capture, ended: Result<Ended, WriterGone>) -> (Stopped, Ended) {
+pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped, Ended) {
     let Capture {
         dir,
         info,
@@ -55,8 +55,8 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterGone>) -> (Stopped, En
                     events += calls;
                     empty_passes = 0;
                 }
-                Err(_) => {
-                    gone = Some(WriterGone::now());
+                Err(e) => {
+                    gone = Some(e.into());
                     break;
                 }
             }
@@ -67,18 +67,14 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterGone>) -> (Stopped, En
     let lost = detached.lost();
     unsent_rows.extend(sampler.sample(&mut detached.aggregates, lost, clock::monotonic_ns()));
     // A partial chunk the writer had no room for during the drain, and the last counts.
-    for message in [
-        Message::Records(mem::take(&mut chunk)),
-        Message::Aggregates(mem::take(&mut unsent_rows)),
-    ] {
-        let empty = match &message {
-            Message::Records(r) => r.is_empty(),
-            Message::Aggregates(a) => a.is_empty(),
-            _ => false,
-        };
-        if gone.is_none() && !empty && pipeline.send(message).is_err() {
-            gone = Some(WriterGone::now());
-        }
+    if gone.is_none() && !chunk.is_empty() {
+        gone = pipeline.send(Message::Records(chunk)).err().map(Into::into);
+    }
+    if gone.is_none() && !unsent_rows.is_empty() {
+        gone = pipeline
+            .send(Message::Aggregates(unsent_rows))
+            .err()
+            .map(Into::into);
     }
     let written = match pipeline.finish() {
         Ok(w) if gone.is_none() => Ok(w),
