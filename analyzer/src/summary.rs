@@ -84,18 +84,10 @@ pub fn sql(by: By, several_captures: bool) -> String {
                   get_field(d.q, 'p99') AS p99_ns, d.max_ns";
     let joined = match shed_keys {
         Some(k) => {
-            let join_on = keys
-                .split(',')
-                // Keys are never NULL on either side (each side filters them), and
-                // DataFusion 55 fails to coerce a join on two IS NOT DISTINCT FROM keys.
-                .map(|k| format!("d.{0} = s.{0}", k.trim()))
-                .collect::<Vec<_>>()
-                .join(" AND ");
-            let key_out = keys
-                .split(',')
-                .map(|k| format!("coalesce(d.{0}, s.{0}) AS {0}", k.trim()))
-                .collect::<Vec<_>>()
-                .join(", ");
+            // Keys are never NULL on either side (each side filters them), and
+            // DataFusion 55 fails to coerce a join on two IS NOT DISTINCT FROM keys.
+            let join_on = per_key(keys, " AND ", |k| format!("d.{k} = s.{k}"));
+            let key_out = per_key(keys, ", ", |k| format!("coalesce(d.{k}, s.{k}) AS {k}"));
             format!(
                 "s AS (SELECT {k}, {SHED_STATS} FROM aggregates WHERE {shed_where} GROUP BY {group}),
                  joined AS (
@@ -110,11 +102,7 @@ pub fn sql(by: By, several_captures: bool) -> String {
         }
         // The kernel's counts have no thread or file: the detail alone.
         None => {
-            let key_out = keys
-                .split(',')
-                .map(|k| format!("d.{}", k.trim()))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let key_out = per_key(keys, ", ", |k| format!("d.{k}"));
             format!(
                 "joined AS (
                    SELECT {key_out}, {comm} d.calls, d.errors, coalesce(d.total_ns, 0) AS total_ns,
@@ -137,6 +125,14 @@ pub fn sql(by: By, several_captures: bool) -> String {
          ORDER BY total_ns DESC, calls DESC",
         comm_out = if names.is_empty() { "" } else { "comm, " },
     )
+}
+
+/// `f` of each of the comma-separated `keys`, joined by `sep`.
+fn per_key(keys: &str, sep: &str, f: impl Fn(&str) -> String) -> String {
+    keys.split(',')
+        .map(|k| f(k.trim()))
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 #[cfg(test)]
