@@ -6,36 +6,48 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use object_store::{ObjectMeta, path::Path as StorePath};
 use tracepost_schema::{FILE_EXTENSION, TABLES, syscalls};
+use url::Url;
 
-use crate::files::{self, FileProblem, TableFile};
+use crate::{
+    files::{self, FileProblem, TableFile},
+    location::{Location, LocationError, Remote},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("capture {}: no such directory", .0.display())]
-    Missing(PathBuf),
-    #[error("capture {}: not a directory", .0.display())]
-    NotDir(PathBuf),
-    #[error("capture {}: cannot read it", path.display())]
+    #[error(transparent)]
+    Location(#[from] LocationError),
+    #[error("capture {0}: no such directory")]
+    Missing(String),
+    #[error("capture {0}: not a directory")]
+    NotDir(String),
+    #[error("capture {path}: cannot read it")]
     Unreadable {
-        path: PathBuf,
+        path: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("capture {}: no {table} data ({table}/*.{FILE_EXTENSION}); is this a tracepost capture?", path.display())]
-    Empty { path: PathBuf, table: &'static str },
+    /// Listing a bucket or prefix failed: a missing bucket, a refused credential, an
+    /// endpoint that does not answer.
+    #[error("capture {url}: cannot list it: {reason}")]
+    Unlistable { url: String, reason: String },
+    #[error(
+        "capture {path}: no {table} data ({table}/*.{FILE_EXTENSION}); is this a tracepost capture?"
+    )]
+    Empty { path: String, table: &'static str },
     #[error(
         "{first}{}; --skip-bad-files answers from the readable files",
         if *.count > 1 { format!(" (and {} more bad files)", .count - 1) } else { String::new() }
     )]
     BadFiles { first: BadFile, count: usize },
     #[error(
-        "capture {}: every {table} file is bad ({} skipped); nothing is left to read",
-        path.display(),
+        "capture {path}: every {table} file is bad ({} skipped); nothing is left to read",
         skipped.len()
     )]
     NothingReadable {
-        path: PathBuf,
+        path: String,
         table: &'static str,
         /// Every bad file of the capture, for the warnings that name them.
         skipped: Vec<BadFile>,
@@ -44,15 +56,16 @@ pub enum CaptureError {
 
 /// A file that cannot be read, and why.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {problem}", path.display())]
+#[error("{name}: {problem}")]
 pub struct BadFile {
-    pub path: PathBuf,
+    /// Its path or URL.
+    pub name: String,
     pub problem: FileProblem,
 }
 
 #[derive(Debug)]
 pub struct Capture {
-    root: PathBuf,
+    root: Location,
     /// The readable files of each table, sorted by name.
     files: BTreeMap<&'static str, Vec<TableFile>>,
     /// Files left out under `--skip-bad-files`.
@@ -62,25 +75,32 @@ pub struct Capture {
 impl Capture {
     /// Lists and checks every file of every table. A bad file is an error, unless
     /// `skip_bad_files`, when it is left out and remembered in [`Capture::skipped`].
-    pub fn open(root: &Path, skip_bad_files: bool) -> Result<Self, CaptureError> {
-        let meta = fs::metadata(root).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => CaptureError::Missing(root.to_path_buf()),
-            _ => CaptureError::Unreadable {
-                path: root.to_path_buf(),
-                source,
-            },
-        })?;
-        if !meta.is_dir() {
-            return Err(CaptureError::NotDir(root.to_path_buf()));
+    pub async fn open(root: Location, skip_bad_files: bool) -> Result<Self, CaptureError> {
+        let name = root.name();
+        if let Location::Local(path) = &root {
+            let meta = fs::metadata(path).map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => CaptureError::Missing(name.clone()),
+                _ => CaptureError::Unreadable {
+                    path: name.clone(),
+                    source,
+                },
+            })?;
+            if !meta.is_dir() {
+                return Err(CaptureError::NotDir(name));
+            }
         }
         let mut files = BTreeMap::new();
         let mut bad = Vec::new();
+        let mut bad_syscalls = false;
         for table in TABLES {
             let mut good = Vec::new();
-            for path in list(root, table)? {
-                match files::check(&path, table) {
+            for result in check_table(&root, table).await? {
+                match result {
                     Ok(f) => good.push(f),
-                    Err(problem) => bad.push(BadFile { path, problem }),
+                    Err(b) => {
+                        bad_syscalls |= table == syscalls::TABLE;
+                        bad.push(b);
+                    }
                 }
             }
             files.insert(table, good);
@@ -91,32 +111,32 @@ impl Capture {
             return Err(CaptureError::BadFiles { first, count });
         }
         if files[syscalls::TABLE].is_empty() {
-            if bad.iter().any(|b| in_table(b, root, syscalls::TABLE)) {
+            if bad_syscalls {
                 return Err(CaptureError::NothingReadable {
-                    path: root.to_path_buf(),
+                    path: name,
                     table: syscalls::TABLE,
                     skipped: bad,
                 });
             }
             return Err(CaptureError::Empty {
-                path: root.to_path_buf(),
+                path: name,
                 table: syscalls::TABLE,
             });
         }
         Ok(Self {
-            root: root.to_path_buf(),
+            root,
             files,
             skipped: bad,
         })
     }
 
-    pub fn root(&self) -> &Path {
+    pub fn location(&self) -> &Location {
         &self.root
     }
 
-    /// How rows name this capture: the directory as it was given.
+    /// How rows name this capture: the directory or URL as it was given.
     pub fn name(&self) -> String {
-        self.root.display().to_string()
+        self.root.name()
     }
 
     /// The readable files of `table`.
@@ -130,8 +150,67 @@ impl Capture {
     }
 }
 
-fn in_table(bad: &BadFile, root: &Path, table: &str) -> bool {
-    bad.path.parent() == Some(&root.join(table))
+/// Each finished file of `table`, in name order, checked: a readable file, or why not.
+async fn check_table(
+    root: &Location,
+    table: &'static str,
+) -> Result<Vec<Result<TableFile, BadFile>>, CaptureError> {
+    match root {
+        Location::Local(path) => Ok(list(path, table)?
+            .into_iter()
+            .map(|path| {
+                files::check(&path, table).map_err(|problem| BadFile {
+                    name: path.display().to_string(),
+                    problem,
+                })
+            })
+            .collect()),
+        Location::Remote(remote) => {
+            let mut checked = Vec::new();
+            for object in list_remote(remote, table).await? {
+                let url = object_url(remote, &object.location);
+                let name = url.to_string();
+                checked.push(
+                    files::check_remote(&remote.store, &object, url, table)
+                        .await
+                        .map_err(|problem| BadFile { name, problem }),
+                );
+            }
+            Ok(checked)
+        }
+    }
+}
+
+/// A table's finished files under a prefix: its direct children only, as for a
+/// directory, with the same rules for names.
+async fn list_remote(remote: &Remote, table: &str) -> Result<Vec<ObjectMeta>, CaptureError> {
+    let dir = remote.prefix.clone().join(table);
+    let listing = remote
+        .store
+        .list_with_delimiter(Some(&dir))
+        .await
+        .map_err(|e| CaptureError::Unlistable {
+            url: remote.given.clone(),
+            reason: files::causes(&e),
+        })?;
+    let mut objects: Vec<ObjectMeta> = listing
+        .objects
+        .into_iter()
+        .filter(|o| {
+            o.location
+                .filename()
+                .is_some_and(|n| is_table_file(std::path::Path::new(n)))
+        })
+        .collect();
+    objects.sort_by(|a, b| a.location.cmp(&b.location));
+    Ok(objects)
+}
+
+/// The URL DataFusion opens an object by, under the store's base URL.
+fn object_url(remote: &Remote, location: &StorePath) -> Url {
+    let mut url = remote.base.clone();
+    url.set_path(location.as_ref());
+    url
 }
 
 /// The finished files of `table`, sorted by name. Files still being written never end in
@@ -141,17 +220,26 @@ fn list(root: &Path, table: &str) -> Result<Vec<PathBuf>, CaptureError> {
     let entries = match fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(CaptureError::Unreadable { path: dir, source }),
+        Err(source) => {
+            return Err(CaptureError::Unreadable {
+                path: dir.display().to_string(),
+                source,
+            });
+        }
     };
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|ext| ext == FILE_EXTENSION))
-        // Hidden files are not the recorder's (it writes `.part-*` only while in progress).
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
-        })
+        .filter(|p| is_table_file(p))
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// A `.parquet` file that is not hidden: hidden files are not the recorder's (it writes
+/// `.part-*` only while in progress).
+fn is_table_file(path: &Path) -> bool {
+    path.extension().is_some_and(|ext| ext == FILE_EXTENSION)
+        && path
+            .file_name()
+            .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
 }

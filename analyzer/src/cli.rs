@@ -79,7 +79,8 @@ pub struct OutputArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SummaryArgs {
-    /// Capture directories (several are combined).
+    /// Capture directories or object-store URLs (`s3://bucket/inc-42/host=web-1`); several
+    /// are combined.
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<PathBuf>,
     /// What to group by.
@@ -95,7 +96,8 @@ pub struct SummaryArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct QueryArgs {
-    /// Capture directories, then a query name, a .sql file or SQL, as the last argument.
+    /// Capture directories or object-store URLs, then a query name, a .sql file or SQL, as
+    /// the last argument.
     #[arg(required = true, num_args = 1.., value_name = "CAPTURE... QUERY")]
     pub args: Vec<String>,
     /// A parameter of a canned query (`limit=50`), repeatable.
@@ -125,7 +127,8 @@ impl QueryArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
-    /// Capture directories (several are combined).
+    /// Capture directories or object-store URLs (`s3://bucket/inc-42/host=web-1`); several
+    /// are combined.
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<PathBuf>,
     /// The report file: `.md` for Markdown, `.html` for a self-contained page with charts.

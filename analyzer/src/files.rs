@@ -4,15 +4,21 @@
 //! directory, and files from another table. DataFusion would fail on them with a message
 //! that does not name the file, or skip an empty one in silence. Reading the footer first
 //! costs one small read per file and lets every refusal name the file and say what is wrong.
-use std::{io, os::unix::fs::OpenOptionsExt as _, path::Path};
+use std::{io, os::unix::fs::OpenOptionsExt as _, path::Path, sync::Arc};
 
 use datafusion::{
     arrow::datatypes::DataType,
-    parquet::{arrow::parquet_to_arrow_schema, file::metadata::ParquetMetaDataReader},
+    parquet::{
+        arrow::parquet_to_arrow_schema,
+        errors::ParquetError,
+        file::metadata::{ParquetMetaData, ParquetMetaDataReader},
+    },
 };
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
 use tracepost_schema::{
     OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_KEY, schema_of_version,
 };
+use url::Url;
 
 /// What is wrong with a file. Each message is complete on its own line: the file's path
 /// goes before it.
@@ -24,6 +30,9 @@ pub enum FileProblem {
     NotFile,
     #[error("cannot read it: {0}")]
     Io(io::Error),
+    /// The store refused or failed: one line of what it said.
+    #[error("cannot read it: {0}")]
+    Store(String),
     /// Cut short, random bytes, or a footer that points outside the file.
     #[error("not a readable Parquet file ({0})")]
     NotParquet(String),
@@ -51,12 +60,15 @@ pub enum FileProblem {
 /// A file that passed: its schema version decides how its columns are read.
 #[derive(Debug, Clone)]
 pub struct TableFile {
-    pub path: std::path::PathBuf,
+    /// Its path or URL, for messages.
+    pub name: String,
+    /// How DataFusion opens it: a `file://` URL of the real path, or the object's URL.
+    pub url: Url,
     pub version: u32,
 }
 
-/// Checks that `path` is a complete Parquet file of `table`, in a schema version this
-/// analyzer reads, with the contract's columns at the contract's types.
+/// Checks that the local file `path` is a complete Parquet file of `table`, in a schema
+/// version this analyzer reads, with the contract's columns at the contract's types.
 pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem> {
     // O_NONBLOCK: a FIFO named like a file must not hang the analyzer before it is refused.
     let file = std::fs::OpenOptions::new()
@@ -68,13 +80,83 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
     if !meta.is_file() {
         return Err(FileProblem::NotFile);
     }
-    let size = meta.len();
-    if size == 0 {
+    if meta.len() == 0 {
         return Err(FileProblem::Empty);
     }
     let metadata = ParquetMetaDataReader::new()
         .parse_and_finish(&file)
         .map_err(|e| FileProblem::NotParquet(one_line(&e.to_string())))?;
+    let version = judge(&metadata, table)?;
+    // The real path: an object-store path may not hold `..`, tabs or newlines as written,
+    // and the URL is only how DataFusion opens the file.
+    let real = path.canonicalize().map_err(FileProblem::Io)?;
+    let url = Url::from_file_path(&real).map_err(|()| {
+        FileProblem::Io(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not an absolute path",
+        ))
+    })?;
+    Ok(TableFile {
+        name: path.display().to_string(),
+        url,
+        version,
+    })
+}
+
+/// The same checks for an object in a store, reading only its footer.
+pub async fn check_remote(
+    store: &Arc<dyn ObjectStore>,
+    object: &ObjectMeta,
+    url: Url,
+    table: &'static str,
+) -> Result<TableFile, FileProblem> {
+    if object.size == 0 {
+        return Err(FileProblem::Empty);
+    }
+    let metadata = read_footer(store, object).await?;
+    let version = judge(&metadata, table)?;
+    Ok(TableFile {
+        name: url.to_string(),
+        url,
+        version,
+    })
+}
+
+/// Bytes read from the end of an object at first: a recorder's footer fits several times.
+const FOOTER_GUESS: u64 = 64 * 1024;
+
+/// An object's footer, in one ranged read, or two when it is larger than the guess.
+async fn read_footer(
+    store: &Arc<dyn ObjectStore>,
+    object: &ObjectMeta,
+) -> Result<ParquetMetaData, FileProblem> {
+    let size = object.size;
+    let tail = |n: u64| async move {
+        store
+            .get_range(&object.location, size - n..size)
+            .await
+            // The store failed, not the file: say what the store said.
+            .map_err(|e| FileProblem::Store(causes(&e)))
+    };
+    let not_parquet = |e: ParquetError| FileProblem::NotParquet(one_line(&e.to_string()));
+    let mut reader = ParquetMetaDataReader::new();
+    let mut bytes = tail(size.min(FOOTER_GUESS)).await?;
+    loop {
+        match reader.try_parse_sized(&bytes, size) {
+            Ok(()) => return reader.finish().map_err(not_parquet),
+            Err(ParquetError::NeedMoreData(needed))
+                if (needed as u64) <= size && (needed as u64) > bytes.len() as u64 =>
+            {
+                bytes = tail(needed as u64).await?;
+            }
+            Err(e) => return Err(not_parquet(e)),
+        }
+    }
+}
+
+/// The checks on a footer that was read: the table, the schema version, and the
+/// contract's columns at the contract's types. Gives the file's schema version.
+fn judge(metadata: &ParquetMetaData, table: &'static str) -> Result<u32, FileProblem> {
     let file_meta = metadata.file_metadata();
     let kv = file_meta.key_value_metadata();
     let value = |key: &str| {
@@ -117,10 +199,22 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
     {
         return Err(FileProblem::MissingColumn(missing.name().clone()));
     }
-    Ok(TableFile {
-        path: path.to_path_buf(),
-        version,
-    })
+    Ok(version)
+}
+
+/// An error and its causes on one line: a store's own message often ends in "HTTP
+/// error" while the cause ("connection refused") is what tells the user what to fix.
+pub fn causes(err: &dyn std::error::Error) -> String {
+    let mut text = one_line(&err.to_string());
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = one_line(&cause.to_string());
+        if !text.contains(&line) {
+            text = format!("{text}: {line}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn one_line(text: &str) -> String {

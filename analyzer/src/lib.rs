@@ -11,8 +11,10 @@ pub mod charts;
 pub mod cli;
 pub mod diff;
 pub mod files;
+pub mod location;
 pub mod narrow;
 pub mod output;
+pub mod partitions;
 pub mod percentiles;
 pub mod private_file;
 pub mod queries;
@@ -36,6 +38,7 @@ use datafusion::{arrow::array::RecordBatch, arrow::datatypes::Schema, prelude::S
 use crate::{
     capture::Capture,
     cli::{Cli, Command, NarrowArgs, OutputArgs, ReadArgs},
+    location::Location,
 };
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -106,21 +109,30 @@ pub async fn run(cli: Cli) -> Result<()> {
 /// Checks the captures and registers their tables. Each file that `--skip-bad-files`
 /// leaves out is named on stderr, with what is wrong with it.
 pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Result<Opened> {
-    let mut seen: Vec<(PathBuf, &PathBuf)> = Vec::new();
+    let mut roots: Vec<(String, Location)> = Vec::new();
     for path in paths {
-        let real = path.canonicalize().unwrap_or_else(|_| path.clone());
-        if let Some((_, first)) = seen.iter().find(|(r, _)| *r == real) {
+        let root = Location::parse(path)?;
+        // What makes two arguments the same capture: the real directory, or the URL.
+        let identity = match &root {
+            Location::Local(p) => p
+                .canonicalize()
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string(),
+            Location::Remote(r) => r.given.clone(),
+        };
+        if let Some((_, first)) = roots.iter().find(|(id, _)| *id == identity) {
             anyhow::bail!(
                 "capture {} is given twice (as {} too); each capture counts once",
-                path.display(),
-                first.display()
+                root.name(),
+                first.name()
             );
         }
-        seen.push((real, path));
+        roots.push((identity, root));
     }
     let mut captures = Vec::new();
-    for path in paths {
-        match Capture::open(path, read.skip_bad_files) {
+    for (_, root) in roots {
+        match Capture::open(root, read.skip_bad_files).await {
             Ok(c) => captures.push(c),
             Err(e @ capture::CaptureError::NothingReadable { .. }) => {
                 if let capture::CaptureError::NothingReadable { skipped, .. } = &e {

@@ -2,6 +2,10 @@
 //! `capture` column naming the capture each row came from, narrowed before any SQL runs.
 use std::sync::Arc;
 
+use crate::{
+    capture::Capture, cli::NarrowArgs, files::TableFile, location::Location, narrow::Narrow,
+    partitions, udfs,
+};
 use anyhow::{Context as _, Result};
 use datafusion::{
     arrow::{
@@ -17,14 +21,12 @@ use datafusion::{
     error::DataFusionError,
     logical_expr::{Expr, cast, col, lit},
     prelude::{DataFrame, SessionContext},
+    scalar::ScalarValue,
 };
 use tracepost_schema::{
     FILE_EXTENSION, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, capture, processes, schema_of,
     schema_of_version, syscalls,
 };
-use url::Url;
-
-use crate::{capture::Capture, cli::NarrowArgs, files::TableFile, narrow::Narrow, udfs};
 
 /// The column every table gains, naming the capture a row came from.
 pub const CAPTURE_COLUMN: &str = "capture";
@@ -41,8 +43,14 @@ pub async fn context(
 ) -> Result<(SessionContext, Vec<Narrow>)> {
     let ctx = session()?;
     udfs::register(&ctx);
+    for c in captures {
+        if let Location::Remote(r) = c.location() {
+            ctx.register_object_store(&r.base, r.store.clone());
+        }
+    }
     let relative = narrow.since.as_deref().is_some_and(|s| s.starts_with('+'))
         || narrow.until.as_deref().is_some_and(|s| s.starts_with('+'));
+    let keys = partition_keys(captures);
     let mut unions: Vec<(&str, Option<DataFrame>)> = TABLES.iter().map(|t| (*t, None)).collect();
     let mut narrows = Vec::new();
     for c in captures {
@@ -65,6 +73,19 @@ pub async fn context(
             if table == capture::TABLE {
                 df = df
                     .with_column(SKIPPED_FILES_COLUMN, lit(c.skipped().len() as i64))
+                    .map_err(sql_error)?;
+            }
+            let values = partitions::of(&c.name());
+            // A table's own column of that name keeps its meaning: `capture.host` is
+            // the host name the recorder saw, whatever the directory says.
+            let schema = schema_of(table).expect("TABLES have schemas");
+            for key in keys.iter().filter(|k| schema.field_with_name(k).is_err()) {
+                let value = values
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| v.clone());
+                df = df
+                    .with_column(key, lit(ScalarValue::Utf8(value)))
                     .map_err(sql_error)?;
             }
             frames.push((table, df));
@@ -112,6 +133,20 @@ pub async fn context(
             .with_context(|| format!("cannot register table {table}"))?;
     }
     Ok((ctx, narrows))
+}
+
+/// Every `key=value` key of the captures' paths, in order of first appearance: a column
+/// of every table, NULL for captures without it.
+fn partition_keys(captures: &[Capture]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for c in captures {
+        for (key, _) in partitions::of(&c.name()) {
+            if !keys.contains(&key) && key != CAPTURE_COLUMN && key != SKIPPED_FILES_COLUMN {
+                keys.push(key);
+            }
+        }
+    }
+    keys
 }
 
 /// A session whose operators that can spill or refuse (sorts, joins, aggregations) share
@@ -273,16 +308,8 @@ fn listing(files: &[&TableFile], schema: SchemaRef) -> Result<Arc<dyn TableProvi
     let urls = files
         .iter()
         .map(|f| {
-            // The real path: an object-store path may not hold `..`, tabs or newlines as
-            // written, and the URL is only how DataFusion opens the file.
-            let path = f
-                .path
-                .canonicalize()
-                .with_context(|| format!("{}: bad path", f.path.display()))?;
-            let url = Url::from_file_path(&path)
-                .map_err(|()| anyhow::anyhow!("{}: bad path", f.path.display()))?;
-            ListingTableUrl::try_new(url, None)
-                .with_context(|| format!("{}: bad path", f.path.display()))
+            ListingTableUrl::try_new(f.url.clone(), None)
+                .with_context(|| format!("{}: bad path", f.name))
         })
         .collect::<Result<Vec<_>>>()?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))

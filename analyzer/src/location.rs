@@ -1,0 +1,206 @@
+//! Where a capture lives: a local directory, or a prefix in object storage named by a URL
+//! (`s3://bucket/inc-42/web-1`). Both are listed and read through the same steps, so a
+//! copy in a bucket answers exactly as the directory it was copied from.
+//!
+//! Credentials and endpoints come from each store's usual variables (`AWS_*`,
+//! `GOOGLE_*`, `AZURE_*`), read by `object_store`'s builders: nothing here is
+//! tracepost's own.
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use object_store::{
+    ClientConfigKey, ObjectStore, ObjectStoreScheme, RetryConfig,
+    aws::{AmazonS3Builder, AmazonS3ConfigKey},
+    azure::{AzureConfigKey, MicrosoftAzureBuilder},
+    gcp::{GoogleCloudStorageBuilder, GoogleConfigKey},
+    http::HttpBuilder,
+    path::Path as StorePath,
+};
+use url::Url;
+
+/// The schemes read as object storage. Anything else with `://` is refused rather than
+/// taken for a local directory of that odd name.
+const SCHEMES: &[&str] = &[
+    "s3", "s3a", "gs", "az", "adl", "azure", "abfs", "abfss", "http", "https",
+];
+
+/// How long one request may take. A postmortem waits for a slow bucket, but an endpoint
+/// that does not answer must end in an error line, not a hang.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Transient failures are retried with backoff, within this bound for each request.
+const RETRY_TIMEOUT: Duration = Duration::from_secs(20);
+const MAX_RETRIES: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocationError {
+    #[error(
+        "capture {0}: unsupported URL scheme (object storage is read from s3://, gs://, az://, abfss:// and http(s)://)"
+    )]
+    Scheme(String),
+    #[error("capture {url}: not a URL ({reason})")]
+    Invalid { url: String, reason: String },
+    /// The store cannot be set up for it: a URL it does not understand, a missing
+    /// account name.
+    #[error("capture {url}: {reason}")]
+    Store { url: String, reason: String },
+}
+
+/// A capture's root, as given on the command line.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Local(PathBuf),
+    Remote(Remote),
+}
+
+/// A prefix in an object store.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// As given, without a trailing `/`: how rows name the capture.
+    pub given: String,
+    /// `scheme://host[:port]`: the key DataFusion finds the store by.
+    pub base: Url,
+    pub store: Arc<dyn ObjectStore>,
+    pub prefix: StorePath,
+}
+
+impl Location {
+    /// A URL of a known scheme is object storage; anything else is a local path.
+    pub fn parse(arg: &std::path::Path) -> Result<Self, LocationError> {
+        let Some(text) = arg.to_str().filter(|t| t.contains("://")) else {
+            return Ok(Self::Local(arg.to_path_buf()));
+        };
+        // `s3://b/inc-42/` and `s3://b/inc-42` are one capture, named without the slash.
+        let trimmed = text.trim_end_matches('/');
+        let given = if trimmed.ends_with(':') {
+            text
+        } else {
+            trimmed
+        }
+        .to_string();
+        let url = match Url::parse(text) {
+            Ok(url) if SCHEMES.contains(&url.scheme()) => url,
+            Ok(url) if url.scheme() == "file" => {
+                return url
+                    .to_file_path()
+                    .map(Self::Local)
+                    .map_err(|()| LocationError::Scheme(given));
+            }
+            Ok(_) => return Err(LocationError::Scheme(given)),
+            Err(e) => {
+                return Err(LocationError::Invalid {
+                    url: given,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        let store_error = |source: object_store::Error| LocationError::Store {
+            url: given.clone(),
+            reason: crate::files::causes(&source),
+        };
+        let (scheme, path) = ObjectStoreScheme::parse(&url).map_err(|e| store_error(e.into()))?;
+        let prefix = StorePath::parse(path).map_err(|e| store_error(e.into()))?;
+        let store = build(scheme, &url).map_err(store_error)?;
+        let mut base = url.clone();
+        base.set_path("");
+        base.set_query(None);
+        base.set_fragment(None);
+        Ok(Self::Remote(Remote {
+            given,
+            base,
+            store,
+            prefix,
+        }))
+    }
+
+    /// How rows name the capture: the directory or URL as it was given.
+    pub fn name(&self) -> String {
+        match self {
+            Self::Local(path) => path.display().to_string(),
+            Self::Remote(r) => r.given.clone(),
+        }
+    }
+}
+
+/// A store for `url`'s bucket or host, configured from the environment.
+fn build(scheme: ObjectStoreScheme, url: &Url) -> object_store::Result<Arc<dyn ObjectStore>> {
+    // object_store's HTTP client uses rustls but leaves the choice of crypto to the
+    // program; without one installed every request fails with a bare "builder error".
+    // Installing twice is refused harmlessly.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let retry = RetryConfig {
+        max_retries: MAX_RETRIES,
+        retry_timeout: RETRY_TIMEOUT,
+        ..Default::default()
+    };
+    // Set key by key: replacing the builder's client options would drop what the
+    // environment set there (`AWS_ALLOW_HTTP`, proxies).
+    let timeouts = [
+        (ClientConfigKey::ConnectTimeout, CONNECT_TIMEOUT),
+        (ClientConfigKey::Timeout, REQUEST_TIMEOUT),
+    ]
+    .map(|(key, d)| (key, format!("{}s", d.as_secs())));
+    Ok(match scheme {
+        ObjectStoreScheme::AmazonS3 => {
+            let mut b = AmazonS3Builder::from_env().with_url(url.as_str());
+            for (key, value) in &timeouts {
+                b = b.with_config(AmazonS3ConfigKey::Client(*key), value);
+            }
+            Arc::new(b.with_retry(retry).build()?)
+        }
+        ObjectStoreScheme::GoogleCloudStorage => {
+            let mut b = GoogleCloudStorageBuilder::from_env().with_url(url.as_str());
+            for (key, value) in &timeouts {
+                b = b.with_config(GoogleConfigKey::Client(*key), value);
+            }
+            Arc::new(b.with_retry(retry).build()?)
+        }
+        ObjectStoreScheme::MicrosoftAzure => {
+            let mut b = MicrosoftAzureBuilder::from_env().with_url(url.as_str());
+            for (key, value) in &timeouts {
+                b = b.with_config(AzureConfigKey::Client(*key), value);
+            }
+            Arc::new(b.with_retry(retry).build()?)
+        }
+        ObjectStoreScheme::Http => {
+            let mut b = HttpBuilder::new().with_url(&url[..url::Position::BeforePath]);
+            for (key, value) in &timeouts {
+                b = b.with_config(*key, value);
+            }
+            Arc::new(b.with_retry(retry).build()?)
+        }
+        other => {
+            return Err(object_store::Error::NotSupported {
+                source: format!("{other:?} is not object storage").into(),
+            });
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn urls_of_known_schemes_are_stores_and_everything_else_a_path() {
+        let local = Location::parse(Path::new("inc-42/web-1")).unwrap();
+        assert!(matches!(local, Location::Local(p) if p == Path::new("inc-42/web-1")));
+        let file = Location::parse(Path::new("file:///tmp/inc-42")).unwrap();
+        assert!(matches!(file, Location::Local(p) if p == Path::new("/tmp/inc-42")));
+        match Location::parse(Path::new("s3://bucket/inc-42/host=web-1/")).unwrap() {
+            Location::Remote(r) => {
+                assert_eq!(r.given, "s3://bucket/inc-42/host=web-1");
+                assert_eq!(r.base.as_str(), "s3://bucket");
+                assert_eq!(r.prefix.as_ref(), "inc-42/host=web-1");
+            }
+            other => panic!("not remote: {other:?}"),
+        }
+        let err = Location::parse(Path::new("ftp://host/inc-42")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "capture ftp://host/inc-42: unsupported URL scheme (object storage is read from \
+             s3://, gs://, az://, abfss:// and http(s)://)"
+        );
+    }
+}

@@ -1,0 +1,339 @@
+//! Captures in object storage: a bucket answers exactly as the directory it was copied
+//! from, local and remote captures mix in one command, and every failure of a store (a
+//! missing bucket, an endpoint that does not answer, a damaged object) is one line naming
+//! the URL, in bounded time. S3 is served by moto (PyPI) on 127.0.0.1, configured only
+//! through the standard `AWS_*` variables.
+use std::{
+    net::{TcpListener, TcpStream},
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use tracepost_e2e::{bin, bpf_available, parquet_files, record};
+
+/// An S3 API server for one test, stopped when dropped.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Self {
+        // A free port: bound and released, then given to moto.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server is installed (dev/setup --test)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "moto_server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self { child, port }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Copies a capture directory to `s3://bucket/prefix/`, creating the bucket, with the
+    /// AWS SDK for Python (which moto brings): an uploader that is not ours.
+    fn upload(&self, dir: &Path, bucket: &str, prefix: &str) {
+        let script = r#"
+import os, sys, boto3
+endpoint, root, bucket, prefix = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+    s3.create_bucket(Bucket=bucket)
+for parent, _, files in os.walk(root):
+    for name in files:
+        path = os.path.join(parent, name)
+        key = prefix + "/" + os.path.relpath(path, root)
+        s3.upload_file(path, bucket, key)
+"#;
+        let status = Command::new("python3")
+            .args(["-c", script, &self.endpoint()])
+            .arg(dir)
+            .args([bucket, prefix])
+            .status()
+            .expect("run python3");
+        assert!(status.success(), "upload to moto failed");
+    }
+
+    /// `analyze ARGS...` with the store's standard variables pointing at this server.
+    fn analyze(&self, args: &[&str]) -> Output {
+        analyze_with_endpoint(&self.endpoint(), args)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn analyze_with_endpoint(endpoint: &str, args: &[&str]) -> Output {
+    let mut command = Command::new(bin("analyze"));
+    // Only the variables below: none of the machine's own.
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("AWS_") {
+            command.env_remove(key);
+        }
+    }
+    let out = command
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .expect("run analyze");
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "analyze panicked: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "analyze failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The single `error: ...` line, after checking there is exactly one.
+fn one_error_line(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {text}");
+    assert!(lines[0].starts_with("error: "), "{text}");
+    lines[0].to_string()
+}
+
+/// A small real capture: a listing, a failing open and a short sleep.
+fn real_capture(dir: &Path) {
+    let out = record(
+        dir,
+        &[
+            "sh",
+            "-c",
+            "ls / >/dev/null; cat /nonexistent 2>/dev/null; sleep 0.05",
+        ],
+    );
+    assert!(
+        out.status.success() || out.status.code() == Some(1),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_bucket_answers_every_canned_query_as_its_local_copy_does() {
+    if !bpf_available("a_bucket_answers_every_canned_query_as_its_local_copy_does") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("web-1");
+    real_capture(&local);
+    let moto = Moto::start();
+    moto.upload(&local, "captures", "inc-42/host=web-1");
+    let url = "s3://captures/inc-42/host=web-1";
+    let local_name = local.to_str().unwrap();
+
+    let canned = stdout(&moto.analyze(&["list"]));
+    let names: Vec<&str> = canned
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 9, "{canned}");
+    // The same rows, the `capture` column naming each capture as it was given.
+    let same = |args: &[&str]| {
+        let with = |capture: &str| {
+            let args: Vec<&str> = args
+                .iter()
+                .map(|a| if *a == "CAPTURE" { capture } else { a })
+                .collect();
+            stdout(&moto.analyze(&args))
+        };
+        let here = with(local_name).replace(local_name, url);
+        let there = with(url);
+        assert_eq!(here, there, "analyze {args:?}");
+        assert!(!there.trim().is_empty(), "analyze {args:?} printed nothing");
+    };
+    for name in &names {
+        same(&["query", "CAPTURE", name, "--format", "csv"]);
+    }
+    same(&["summary", "CAPTURE", "--format", "csv"]);
+    same(&["summary", "CAPTURE", "--by", "process", "--format", "json"]);
+    // Every column of the capture row but the recorder's command line, which holds the
+    // local path it was recorded to.
+    same(&[
+        "query",
+        "CAPTURE",
+        "SELECT * EXCLUDE (command_line) FROM capture",
+        "--format",
+        "json",
+    ]);
+
+    // The report, written from each, is the same document.
+    let report = |capture: &str, file: &str| {
+        let path = tmp.path().join(file);
+        stdout(&moto.analyze(&["report", capture, "-o", path.to_str().unwrap()]));
+        std::fs::read_to_string(path).unwrap()
+    };
+    // The recorder's command line names the directory it wrote to, in both.
+    let recorded_to = format!("-o {local_name}");
+    assert_eq!(
+        report(local_name, "local.md")
+            .replace(&recorded_to, "\0")
+            .replace(local_name, url)
+            .replace('\0', &recorded_to),
+        report(url, "remote.md")
+    );
+    // A diff of a capture against its own copy: every call on both sides, no change.
+    let diff = stdout(&moto.analyze(&["diff", local_name, url, "--format", "json"]));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&diff).unwrap();
+    assert!(rows.len() > 3, "{diff}");
+    for row in &rows {
+        assert!(row["base_calls"].as_i64().unwrap() > 0, "{row}");
+        assert_eq!(row["base_calls"], row["incident_calls"], "{row}");
+    }
+
+    // Local and remote together: one row each, the same count, each named as given, and
+    // the `host=web-1` segment of the URL a column (NULL for the local directory).
+    let both = stdout(&moto.analyze(&[
+        "query",
+        local_name,
+        url,
+        "SELECT capture, host, count(*) AS calls FROM syscalls GROUP BY capture, host \
+         ORDER BY capture",
+        "--format",
+        "csv",
+    ]));
+    let rows: Vec<&str> = both.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{both}");
+    let calls = |row: &str| row.rsplit(',').next().unwrap().parse::<i64>().unwrap();
+    assert_eq!(calls(rows[0]), calls(rows[1]), "{both}");
+    assert!(calls(rows[0]) > 10, "{both}");
+    assert!(both.contains(&format!("{local_name},,")), "{both}");
+    assert!(both.contains(&format!("{url},web-1,")), "{both}");
+    let web1 = stdout(&moto.analyze(&[
+        "query",
+        local_name,
+        url,
+        "SELECT count(*) AS calls FROM syscalls WHERE host = 'web-1'",
+        "--format",
+        "csv",
+    ]));
+    assert_eq!(
+        web1.lines().nth(1).map(|n| n.parse::<i64>().unwrap()),
+        Some(calls(rows[0]))
+    );
+    // The same capture twice, by a trailing slash, counts once.
+    let twice = moto.analyze(&["summary", url, &format!("{url}/")]);
+    assert!(
+        one_error_line(&twice).contains("is given twice"),
+        "{twice:?}"
+    );
+}
+
+#[test]
+fn every_failure_of_a_store_is_one_line_naming_the_url() {
+    if !bpf_available("every_failure_of_a_store_is_one_line_naming_the_url") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("web-2");
+    real_capture(&local);
+    // A damaged copy: the capture plus one file cut in half, as an interrupted upload
+    // leaves it.
+    let files = parquet_files(&local.join("syscalls"));
+    let bytes = std::fs::read(&files[0]).unwrap();
+    std::fs::write(
+        local.join("syscalls/part-999999.parquet"),
+        &bytes[..bytes.len() / 2],
+    )
+    .unwrap();
+    let moto = Moto::start();
+    moto.upload(&local, "captures", "damaged");
+    let url = "s3://captures/damaged";
+    let bad = format!("{url}/syscalls/part-999999.parquet");
+
+    let out = moto.analyze(&["summary", url]);
+    let line = one_error_line(&out);
+    assert!(line.contains(&bad), "{line}");
+    assert!(line.contains("not a readable Parquet file"), "{line}");
+    assert!(
+        line.ends_with("--skip-bad-files answers from the readable files"),
+        "{line}"
+    );
+
+    let sql = "SELECT count(*) AS n FROM syscalls";
+    let skipped = moto.analyze(&["query", url, sql, "--skip-bad-files", "--format", "csv"]);
+    let answer = stdout(&skipped);
+    std::fs::remove_file(local.join("syscalls/part-999999.parquet")).unwrap();
+    let local_answer =
+        stdout(&moto.analyze(&["query", local.to_str().unwrap(), sql, "--format", "csv"]));
+    assert_eq!(answer, local_answer);
+    let warning = String::from_utf8_lossy(&skipped.stderr);
+    assert!(
+        warning.starts_with(&format!(
+            "warning: skipped {bad}: not a readable Parquet file"
+        )),
+        "{warning}"
+    );
+
+    let started = Instant::now();
+    let line = one_error_line(&moto.analyze(&["summary", "s3://no-such-bucket/inc-42"]));
+    assert!(
+        line.contains("capture s3://no-such-bucket/inc-42: cannot list it"),
+        "{line}"
+    );
+
+    let line = one_error_line(&moto.analyze(&["summary", "s3://captures/nothing-here"]));
+    assert_eq!(
+        line,
+        "error: capture s3://captures/nothing-here: no syscalls data (syscalls/*.parquet); \
+         is this a tracepost capture?"
+    );
+
+    let line = one_error_line(&moto.analyze(&["summary", "ftp://host/inc-42"]));
+    assert!(
+        line.contains("capture ftp://host/inc-42: unsupported URL scheme"),
+        "{line}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // Nothing listens on port 1: the retries end, and the line names the capture.
+    let started = Instant::now();
+    let out = analyze_with_endpoint("http://127.0.0.1:1", &["summary", url]);
+    let line = one_error_line(&out);
+    assert!(
+        line.contains(&format!("capture {url}: cannot list it")),
+        "{line}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(90),
+        "{:?}",
+        started.elapsed()
+    );
+}
