@@ -32,6 +32,13 @@ pub enum Command {
     #[command(after_help = "Examples:\n  analyze report inc-42 -o inc-42.md\n  \
         analyze report inc-42 -o inc-42.html")]
     Report(ReportArgs),
+    /// A timeline for ui.perfetto.dev or Chrome's trace viewer: a slice per recorded call,
+    /// on its process and thread.
+    #[command(
+        after_help = "Examples:\n  analyze export inc-42 --perfetto inc-42.json\n  \
+        analyze export inc-42 --since +10s --until +12s --pid 1234 --perfetto slow-2s.json"
+    )]
+    Export(ExportArgs),
     /// What changed from a baseline capture to an incident capture, per syscall and process.
     #[command(after_help = "Example:\n  analyze diff normal-day inc-42 --format markdown")]
     Diff(DiffArgs),
@@ -136,6 +143,25 @@ pub struct ReportArgs {
     pub output: PathBuf,
     /// Keep secrets (passwords, tokens, keys, URL credentials), which the report
     /// otherwise masks as `***`.
+    #[arg(long)]
+    pub no_redact: bool,
+    #[command(flatten)]
+    pub narrow: NarrowArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Capture directories or object-store URLs; several are one trace, a process group
+    /// per process of each capture.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<PathBuf>,
+    /// The trace file to write, in Chrome's JSON trace event format.
+    #[arg(long, value_name = "FILE.json")]
+    pub perfetto: PathBuf,
+    /// Keep secrets (passwords, tokens, keys, URL credentials), which the trace otherwise
+    /// masks as `***`.
     #[arg(long)]
     pub no_redact: bool,
     #[command(flatten)]

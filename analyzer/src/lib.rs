@@ -24,6 +24,7 @@ pub mod spinner;
 pub mod sql_guard;
 pub mod summary;
 pub mod tables;
+pub mod trace_export;
 pub mod udfs;
 
 use std::{
@@ -76,6 +77,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Opened { ctx, captures, .. } = open(&r.captures, &r.narrow, &r.read).await?;
             report::write(&ctx, &captures, &r.output, !r.no_redact).await
         }
+        Command::Export(x) => {
+            let Opened { ctx, captures, .. } = open(&x.captures, &x.narrow, &x.read).await?;
+            let written = trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact).await?;
+            eprintln!(
+                "export: {} calls as slices, {} intervals of lost calls: {}",
+                written.slices,
+                written.lost_intervals,
+                x.perfetto.display()
+            );
+            Ok(())
+        }
         Command::Diff(d) => {
             if d.baseline == d.incident {
                 anyhow::bail!("diff: the baseline and the incident are the same capture");
@@ -86,7 +98,6 @@ pub async fn run(cli: Cli) -> Result<()> {
                 &d.read,
             )
             .await?;
-            let name = |p: &PathBuf| p.display().to_string();
             let windows: Vec<_> = both
                 .captures
                 .iter()
@@ -95,8 +106,8 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .collect();
             let (schema, batches) = diff::run(
                 &both.ctx,
-                &name(&d.baseline),
-                &name(&d.incident),
+                &both.captures[0].name(),
+                &both.captures[1].name(),
                 d.limit,
                 &windows,
             )

@@ -175,6 +175,7 @@ fn secrets_are_masked_wherever_output_is_meant_to_be_shared() {
     let md = tmp.path().join("r.md");
     let html = tmp.path().join("r.html");
     let csv = tmp.path().join("p.csv");
+    let trace = tmp.path().join("t.json");
     let outputs = [
         (
             "report md",
@@ -214,6 +215,13 @@ fn secrets_are_masked_wherever_output_is_meant_to_be_shared() {
                     csv.to_str().unwrap(),
                 ],
                 Some(&csv),
+            ),
+        ),
+        (
+            "perfetto trace",
+            shared(
+                &["export", c, "--perfetto", trace.to_str().unwrap()],
+                Some(&trace),
             ),
         ),
     ];

@@ -1,0 +1,265 @@
+//! A timeline of the captures in Chrome's JSON trace event format, which ui.perfetto.dev
+//! and Chrome's trace viewer open: one slice per recorded call on its thread, named by the
+//! syscall, and the intervals whose calls were lost marked on a track of their own.
+//!
+//! Rows stream from the query to the file, so memory stays flat however large the
+//! capture; the viewers' JSON importers are what limit the size (see the README).
+use std::{
+    collections::BTreeMap,
+    io::{BufWriter, Write},
+    path::Path,
+};
+
+use anyhow::{Context as _, Result};
+use datafusion::{
+    arrow::{
+        array::{Array, AsArray, RecordBatch},
+        datatypes::{Int32Type, Int64Type},
+    },
+    prelude::SessionContext,
+};
+use futures::StreamExt as _;
+use serde_json::{Map, Value, json};
+
+use crate::{capture::Capture, redact, tables::sql_error};
+
+/// Each capture's pids and tids move into a range of their own, so two hosts' pid 1234 are
+/// two processes. Linux pids stay below 2^22.
+const PID_RANGE: i64 = 10_000_000;
+/// The track of a capture's lost calls, at the top of its range.
+const LOST_TRACK: i64 = PID_RANGE - 1;
+
+/// The calls, with every column a slice's arguments show. Times are nanoseconds since
+/// the earliest call exported, so that captures of several hosts line up and the JSON's
+/// microseconds keep nanosecond precision.
+const CALLS: &str = "SELECT capture, pid, tid, comm, syscall, ts_ns - (SELECT min(ts_ns) FROM syscalls) AS t, \
+     duration_ns, ret, errno, fd, fd_path, path, addr, bytes FROM syscalls";
+const ORIGIN: &str = "SELECT CAST(min(ts) AS VARCHAR) FROM syscalls";
+const LOST: &str = "SELECT capture, \
+     CAST(interval_start AS BIGINT) * 1000 - (SELECT min(ts_ns) FROM syscalls) AS t, \
+     (CAST(interval_end AS BIGINT) - CAST(interval_start AS BIGINT)) * 1000 AS d, \
+     sum(calls) AS calls FROM aggregates WHERE reason = 'ring_full' GROUP BY 1, 2, 3";
+
+/// What was written, for the summary line.
+pub struct Written {
+    pub slices: u64,
+    pub lost_intervals: u64,
+}
+
+/// Writes the trace to `path` (a private file), masking secrets unless `redact` is false.
+pub async fn write(
+    ctx: &SessionContext,
+    captures: &[Capture],
+    path: &Path,
+    redact: bool,
+) -> Result<Written> {
+    let index: BTreeMap<String, i64> = captures
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.name(), i as i64))
+        .collect();
+    let several = captures.len() > 1;
+    let file = crate::create(path)?;
+    let mut out = BufWriter::new(file);
+    let io = |e: std::io::Error| {
+        anyhow::Error::new(e).context(format!("cannot write {}", path.display()))
+    };
+    let origin = scalar_text(ctx, ORIGIN).await?;
+    write!(
+        out,
+        "{{\"displayTimeUnit\":\"ns\",\"metadata\":{{\"source\":\"tracepost\",\"origin\":{}}},\"traceEvents\":[",
+        json!(origin)
+    )
+    .map_err(io)?;
+    let mut first = true;
+    let mut event = |out: &mut BufWriter<_>, value: Value| -> Result<()> {
+        if !first {
+            out.write_all(b",\n").map_err(io)?;
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, &value).context("cannot encode an event")?;
+        Ok(())
+    };
+    // (capture, pid) -> name, (capture, tid) -> (pid, name): the metadata events.
+    let mut processes: BTreeMap<(i64, i64), String> = BTreeMap::new();
+    let mut threads: BTreeMap<(i64, i64), (i64, String)> = BTreeMap::new();
+    let mut slices = 0u64;
+    let mut stream = ctx
+        .sql(CALLS)
+        .await
+        .map_err(sql_error)?
+        .execute_stream()
+        .await
+        .map_err(sql_error)?;
+    while let Some(batch) = stream.next().await {
+        let batch = masked(batch.map_err(sql_error)?, redact)?;
+        let col = |name: &str| batch.column_by_name(name).expect("selected above");
+        let (capture, comm, syscall) = (col("capture"), col("comm"), col("syscall"));
+        let pid = col("pid").as_primitive::<Int32Type>();
+        let tid = col("tid").as_primitive::<Int32Type>();
+        let t = col("t").as_primitive::<Int64Type>();
+        let duration = col("duration_ns").as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            let c = text(capture, row)
+                .and_then(|n| index.get(n))
+                .copied()
+                .unwrap_or(0);
+            let (p, th) = (
+                c * PID_RANGE + i64::from(pid.value(row)),
+                c * PID_RANGE + i64::from(tid.value(row)),
+            );
+            let name = text(comm, row).unwrap_or_default();
+            if pid.value(row) == tid.value(row) || !processes.contains_key(&(c, p)) {
+                processes.insert((c, p), name.to_string());
+            }
+            threads.insert((c, th), (p, name.to_string()));
+            let mut e = Map::new();
+            e.insert("name".into(), json!(text(syscall, row).unwrap_or("?")));
+            e.insert("cat".into(), json!("syscall"));
+            e.insert("pid".into(), json!(p));
+            e.insert("tid".into(), json!(th));
+            e.insert("ts".into(), json!(micros(t.value(row))));
+            if duration.is_valid(row) {
+                e.insert("ph".into(), json!("X"));
+                e.insert("dur".into(), json!(micros(duration.value(row))));
+            } else {
+                // It never returned (exit, a capture that stopped first): an instant.
+                e.insert("ph".into(), json!("i"));
+                e.insert("s".into(), json!("t"));
+            }
+            e.insert("args".into(), Value::Object(arguments(&batch, row)));
+            event(&mut out, Value::Object(e))?;
+            slices += 1;
+        }
+    }
+    let lost = ctx
+        .sql(LOST)
+        .await
+        .map_err(sql_error)?
+        .collect()
+        .await
+        .map_err(sql_error)?;
+    let mut lost_intervals = 0u64;
+    for batch in &lost {
+        let capture = batch.column(0);
+        let (t, d) = (
+            batch.column(1).as_primitive::<Int64Type>(),
+            batch.column(2).as_primitive::<Int64Type>(),
+        );
+        let calls = batch.column(3).as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            let c = text(capture, row)
+                .and_then(|n| index.get(n))
+                .copied()
+                .unwrap_or(0);
+            let track = c * PID_RANGE + LOST_TRACK;
+            event(
+                &mut out,
+                json!({"name": format!("{} calls lost", calls.value(row)), "cat": "lost",
+                       "ph": "X", "pid": track, "tid": track,
+                       "ts": micros(t.value(row)), "dur": micros(d.value(row)),
+                       "args": {"calls": calls.value(row), "reason": "ring buffer full"}}),
+            )?;
+            lost_intervals += 1;
+        }
+    }
+    for c in captures {
+        let i = index[&c.name()];
+        let suffix = if several {
+            format!(" @ {}", c.name())
+        } else {
+            String::new()
+        };
+        for ((_, p), name) in processes.range((i, i64::MIN)..=(i, i64::MAX)) {
+            event(
+                &mut out,
+                json!({"ph": "M", "name": "process_name", "pid": p,
+                       "args": {"name": format!("{name} {}{suffix}", p - i * PID_RANGE)}}),
+            )?;
+        }
+        for ((_, th), (p, name)) in threads.range((i, i64::MIN)..=(i, i64::MAX)) {
+            event(
+                &mut out,
+                json!({"ph": "M", "name": "thread_name", "pid": p, "tid": th,
+                       "args": {"name": format!("{name} {}", th - i * PID_RANGE)}}),
+            )?;
+        }
+        if lost_intervals > 0 {
+            let track = i * PID_RANGE + LOST_TRACK;
+            event(
+                &mut out,
+                json!({"ph": "M", "name": "process_name", "pid": track,
+                       "args": {"name": format!("calls lost{suffix}")}}),
+            )?;
+        }
+    }
+    out.write_all(b"]}\n").map_err(io)?;
+    out.flush().map_err(io)?;
+    Ok(Written {
+        slices,
+        lost_intervals,
+    })
+}
+
+/// Nanoseconds as the format's microseconds, to the nanosecond.
+fn micros(ns: i64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+/// The slice's arguments: what the call returned and touched, NULLs left out.
+fn arguments(batch: &RecordBatch, row: usize) -> Map<String, Value> {
+    let mut args = Map::new();
+    for name in ["ret", "errno", "fd", "fd_path", "path", "addr", "bytes"] {
+        let column = batch.column_by_name(name).expect("selected above");
+        if column.is_null(row) {
+            continue;
+        }
+        let value = if let Some(a) = column.as_primitive_opt::<Int64Type>() {
+            json!(a.value(row))
+        } else if let Some(a) = column.as_primitive_opt::<Int32Type>() {
+            json!(a.value(row))
+        } else if let Some(t) = text(column, row) {
+            json!(t)
+        } else {
+            continue;
+        };
+        args.insert(name.into(), value);
+    }
+    args
+}
+
+fn masked(batch: RecordBatch, redact: bool) -> Result<RecordBatch> {
+    if !redact {
+        return Ok(batch);
+    }
+    let (_, mut batches) = redact::batches(&batch.schema(), &[batch])?;
+    Ok(batches.pop().expect("one batch in, one out"))
+}
+
+async fn scalar_text(ctx: &SessionContext, sql: &str) -> Result<Option<String>> {
+    let batches = ctx
+        .sql(sql)
+        .await
+        .map_err(sql_error)?
+        .collect()
+        .await
+        .map_err(sql_error)?;
+    Ok(batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| text(b.column(0), 0).map(str::to_string)))
+}
+
+/// A text cell, whichever of Arrow's string types the plan chose; None when NULL.
+fn text(array: &dyn Array, row: usize) -> Option<&str> {
+    if array.is_null(row) {
+        return None;
+    }
+    if let Some(a) = array.as_string_opt::<i32>() {
+        Some(a.value(row))
+    } else if let Some(a) = array.as_string_view_opt() {
+        Some(a.value(row))
+    } else {
+        array.as_string_opt::<i64>().map(|a| a.value(row))
+    }
+}
