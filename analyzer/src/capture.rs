@@ -6,6 +6,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use datafusion::datasource::listing::ListingTableUrl;
 use object_store::{ObjectMeta, path::Path as StorePath};
 use tracepost_schema::{FILE_EXTENSION, TABLES, syscalls};
 use url::Url;
@@ -170,11 +171,16 @@ async fn check_table(
             for object in list_remote(remote, table).await? {
                 let url = object_url(remote, &object.location);
                 let name = url.to_string();
-                checked.push(
-                    files::check_remote(&remote.store, &object, url, table)
-                        .await
-                        .map_err(|problem| BadFile { name, problem }),
-                );
+                // DataFusion opens the file by URL: one whose name does not survive the
+                // trip (a `%` in a key) would read as empty, so it is refused instead.
+                let addressable = ListingTableUrl::parse(url.as_str())
+                    .is_ok_and(|u| u.prefix() == &object.location);
+                let checked_file = if addressable {
+                    files::check_remote(&remote.store, &object, url, table).await
+                } else {
+                    Err(FileProblem::Unaddressable)
+                };
+                checked.push(checked_file.map_err(|problem| BadFile { name, problem }));
             }
             Ok(checked)
         }

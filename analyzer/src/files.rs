@@ -30,6 +30,9 @@ pub enum FileProblem {
     NotFile,
     #[error("cannot read it: {0}")]
     Io(io::Error),
+    /// An object whose key cannot be opened by URL as it is named.
+    #[error("its name cannot be read back through a URL (a `%` in it?); rename it")]
+    Unaddressable,
     /// The store refused or failed: one line of what it said.
     #[error("cannot read it: {0}")]
     Store(String),

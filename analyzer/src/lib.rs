@@ -26,6 +26,7 @@ pub mod summary;
 pub mod tables;
 pub mod trace_export;
 pub mod udfs;
+pub mod waiting;
 
 use std::{
     fs::File,
@@ -79,6 +80,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Export(x) => {
             let Opened { ctx, captures, .. } = open(&x.captures, &x.narrow, &x.read).await?;
+            // The trace streams while the capture is read: it must not be one of its files.
+            refuse_inside(&x.perfetto, &captures)?;
             let written = trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact).await?;
             eprintln!(
                 "export: {} calls as slices, {} intervals of lost calls: {}",
@@ -123,15 +126,7 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
     let mut roots: Vec<(String, Location)> = Vec::new();
     for path in paths {
         let root = Location::parse(path)?;
-        // What makes two arguments the same capture: the real directory, or the URL.
-        let identity = match &root {
-            Location::Local(p) => p
-                .canonicalize()
-                .unwrap_or_else(|_| p.clone())
-                .display()
-                .to_string(),
-            Location::Remote(r) => r.given.clone(),
-        };
+        let identity = root.identity();
         if let Some((_, first)) = roots.iter().find(|(id, _)| *id == identity) {
             anyhow::bail!(
                 "capture {} is given twice (as {} too); each capture counts once",
@@ -163,6 +158,31 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
         captures,
         narrows,
     })
+}
+
+/// Refuses an output file inside a local capture: written while the capture is read, it
+/// could empty one of the files being read, or be taken for part of the capture later.
+fn refuse_inside(output: &Path, captures: &[Capture]) -> Result<()> {
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let Ok(dir) = dir.canonicalize() else {
+        return Ok(()); // Creating the file will say what is wrong with the directory.
+    };
+    for c in captures {
+        if let Location::Local(root) = c.location()
+            && let Ok(root) = root.canonicalize()
+            && dir.starts_with(&root)
+        {
+            anyhow::bail!(
+                "output {}: inside capture {}; write it elsewhere",
+                output.display(),
+                c.name()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn warn_skipped(files: &[capture::BadFile]) {

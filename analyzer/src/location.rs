@@ -98,7 +98,8 @@ impl Location {
             reason: crate::files::causes(&source),
         };
         let (scheme, path) = ObjectStoreScheme::parse(&url).map_err(|e| store_error(e.into()))?;
-        let prefix = StorePath::parse(path).map_err(|e| store_error(e.into()))?;
+        // The URL's path is percent-encoded; the store's keys are not.
+        let prefix = StorePath::from_url_path(path).map_err(|e| store_error(e.into()))?;
         let store = build(scheme, &url).map_err(store_error)?;
         let mut base = url.clone();
         base.set_path("");
@@ -110,6 +111,28 @@ impl Location {
             store,
             prefix,
         }))
+    }
+
+    /// What makes two captures the same one, whatever the spelling: the scheme (`s3a` is
+    /// `s3`), the bucket or host, and the prefix as the store sees it.
+    pub fn identity(&self) -> String {
+        match self {
+            Self::Local(p) => p
+                .canonicalize()
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string(),
+            Self::Remote(r) => {
+                let scheme = match r.base.scheme() {
+                    "s3a" => "s3",
+                    "abfs" | "abfss" | "adl" | "azure" => "az",
+                    other => other,
+                };
+                let host = r.base.host_str().unwrap_or_default();
+                let port = r.base.port().map(|p| format!(":{p}")).unwrap_or_default();
+                format!("{scheme}://{host}{port}/{}", r.prefix)
+            }
+        }
     }
 
     /// How rows name the capture: the directory or URL as it was given.
@@ -162,7 +185,14 @@ fn build(scheme: ObjectStoreScheme, url: &Url) -> object_store::Result<Arc<dyn O
             Arc::new(b.with_retry(retry).build()?)
         }
         ObjectStoreScheme::Http => {
-            let mut b = HttpBuilder::new().with_url(&url[..url::Position::BeforePath]);
+            // No environment speaks for a plain web server: an http:// URL is consent
+            // enough to use plain HTTP.
+            let mut b = HttpBuilder::new()
+                .with_url(&url[..url::Position::BeforePath])
+                .with_config(
+                    ClientConfigKey::AllowHttp,
+                    (url.scheme() == "http").to_string(),
+                );
             for (key, value) in &timeouts {
                 b = b.with_config(*key, value);
             }

@@ -26,6 +26,7 @@ const FILES: &[(&str, &str)] = &[
         "lost-events.sql",
         include_str!("../../queries/lost-events.sql"),
     ),
+    ("waiting.sql", include_str!("../../queries/waiting.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

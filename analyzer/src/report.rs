@@ -154,21 +154,35 @@ async fn findings(ctx: &SessionContext) -> Result<Vec<Section>> {
     let specs = [
         (
             "Worst latency (p99)",
-            "Syscalls with the highest 99th-percentile latency (at least 5 calls).",
+            "Syscalls that did work (not waiting, see `is_waiting`) with the highest \
+             99th-percentile latency (at least 5 calls).",
             "SELECT syscall, count(*) AS calls,
                     CAST(percentile_cont(duration_ns, 0.99) AS BIGINT) AS p99_ns,
                     fmt_duration(CAST(percentile_cont(duration_ns, 0.99) AS BIGINT)) AS p99,
                     fmt_duration(max(duration_ns)) AS max
-             FROM syscalls WHERE duration_ns IS NOT NULL
+             FROM syscalls
+             WHERE duration_ns IS NOT NULL AND NOT is_waiting(syscall, arg1, fd_path, duration_ns)
              GROUP BY syscall HAVING count(*) >= 5 ORDER BY p99_ns DESC LIMIT 5",
         ),
         (
-            "Most time",
-            "Syscalls that took the most time in total.",
-            "SELECT syscall, count(*) AS calls, sum(duration_ns) AS total_ns,
+            "Most time working",
+            "Syscalls that did work and took the most time in total; `time_pct` is their \
+             share of all time in calls that did work.",
+            "WITH work AS (SELECT * FROM syscalls
+                           WHERE NOT is_waiting(syscall, arg1, fd_path, duration_ns))
+             SELECT syscall, count(*) AS calls, sum(duration_ns) AS total_ns,
                     fmt_duration(sum(duration_ns)) AS total,
-                    round(100.0 * sum(duration_ns) / (SELECT sum(duration_ns) FROM syscalls), 1) AS time_pct
-             FROM syscalls GROUP BY syscall ORDER BY total_ns DESC NULLS LAST LIMIT 5",
+                    round(100.0 * sum(duration_ns) / (SELECT sum(duration_ns) FROM work), 1) AS time_pct
+             FROM work GROUP BY syscall ORDER BY total_ns DESC NULLS LAST LIMIT 5",
+        ),
+        (
+            "Most time waiting",
+            "Calls that waited for an event (a child, a ready fd, a timer, a lock, a peer): \
+             where the threads were idle, apart from the work.",
+            "SELECT syscall, count(*) AS calls, sum(duration_ns) AS total_ns,
+                    fmt_duration(sum(duration_ns)) AS total
+             FROM syscalls WHERE is_waiting(syscall, arg1, fd_path, duration_ns)
+             GROUP BY syscall ORDER BY total_ns DESC NULLS LAST LIMIT 5",
         ),
         (
             "Error bursts",

@@ -29,16 +29,28 @@ const PID_RANGE: i64 = 10_000_000;
 /// The track of a capture's lost calls, at the top of its range.
 const LOST_TRACK: i64 = PID_RANGE - 1;
 
-/// The calls, with every column a slice's arguments show. Times are nanoseconds since
-/// the earliest call exported, so that captures of several hosts line up and the JSON's
-/// microseconds keep nanosecond precision.
-const CALLS: &str = "SELECT capture, pid, tid, comm, syscall, ts_ns - (SELECT min(ts_ns) FROM syscalls) AS t, \
-     duration_ns, ret, errno, fd, fd_path, path, addr, bytes FROM syscalls";
-const ORIGIN: &str = "SELECT CAST(min(ts) AS VARCHAR) FROM syscalls";
-const LOST: &str = "SELECT capture, \
-     CAST(interval_start AS BIGINT) * 1000 - (SELECT min(ts_ns) FROM syscalls) AS t, \
-     (CAST(interval_end AS BIGINT) - CAST(interval_start AS BIGINT)) * 1000 AS d, \
-     sum(calls) AS calls FROM aggregates WHERE reason = 'ring_full' GROUP BY 1, 2, 3";
+/// Where the trace's time starts: the earliest call or lost interval exported, in
+/// nanoseconds since the epoch. Times in the file count from it, so that captures of
+/// several hosts line up and the JSON's microseconds keep nanosecond precision.
+const ORIGIN: &str = "SELECT min(t) FROM (SELECT min(ts_ns) AS t FROM syscalls UNION ALL \
+     SELECT CAST(min(interval_start) AS BIGINT) * 1000 FROM aggregates WHERE reason = 'ring_full')";
+
+/// The calls, with every column a slice's arguments show.
+fn calls_sql(origin: i64) -> String {
+    format!(
+        "SELECT capture, pid, tid, comm, syscall, ts_ns - {origin} AS t, \
+         duration_ns, ret, errno, fd, fd_path, path, addr, bytes FROM syscalls"
+    )
+}
+
+/// The intervals whose calls the ring buffer had no room for, per capture.
+fn lost_sql(origin: i64) -> String {
+    format!(
+        "SELECT capture, CAST(interval_start AS BIGINT) * 1000 - {origin} AS t, \
+         (CAST(interval_end AS BIGINT) - CAST(interval_start AS BIGINT)) * 1000 AS d, \
+         sum(calls) AS calls FROM aggregates WHERE reason = 'ring_full' GROUP BY 1, 2, 3"
+    )
+}
 
 /// What was written, for the summary line.
 pub struct Written {
@@ -64,11 +76,16 @@ pub async fn write(
     let io = |e: std::io::Error| {
         anyhow::Error::new(e).context(format!("cannot write {}", path.display()))
     };
-    let origin = scalar_text(ctx, ORIGIN).await?;
+    let origin_ns = origin(ctx).await?;
+    let origin_text = origin_ns.map(|ns| {
+        chrono::DateTime::from_timestamp_nanos(ns)
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    });
+    let origin_ns = origin_ns.unwrap_or(0);
     write!(
         out,
         "{{\"displayTimeUnit\":\"ns\",\"metadata\":{{\"source\":\"tracepost\",\"origin\":{}}},\"traceEvents\":[",
-        json!(origin)
+        json!(origin_text)
     )
     .map_err(io)?;
     let mut first = true;
@@ -85,16 +102,23 @@ pub async fn write(
     let mut threads: BTreeMap<(i64, i64), (i64, String)> = BTreeMap::new();
     let mut slices = 0u64;
     let mut stream = ctx
-        .sql(CALLS)
+        .sql(&calls_sql(origin_ns))
         .await
         .map_err(sql_error)?
         .execute_stream()
         .await
         .map_err(sql_error)?;
     while let Some(batch) = stream.next().await {
-        let batch = masked(batch.map_err(sql_error)?, redact)?;
+        let batch = batch.map_err(sql_error)?;
+        // Which capture each row is from, read before masking can change its name.
+        let capture = batch
+            .column_by_name("capture")
+            .expect("selected above")
+            .clone();
+        let capture = capture.as_ref();
+        let batch = masked(batch, redact)?;
         let col = |name: &str| batch.column_by_name(name).expect("selected above");
-        let (capture, comm, syscall) = (col("capture"), col("comm"), col("syscall"));
+        let (comm, syscall) = (col("comm"), col("syscall"));
         let pid = col("pid").as_primitive::<Int32Type>();
         let tid = col("tid").as_primitive::<Int32Type>();
         let t = col("t").as_primitive::<Int64Type>();
@@ -133,13 +157,14 @@ pub async fn write(
         }
     }
     let lost = ctx
-        .sql(LOST)
+        .sql(&lost_sql(origin_ns))
         .await
         .map_err(sql_error)?
         .collect()
         .await
         .map_err(sql_error)?;
     let mut lost_intervals = 0u64;
+    let mut with_loss = std::collections::BTreeSet::new();
     for batch in &lost {
         let capture = batch.column(0);
         let (t, d) = (
@@ -153,6 +178,7 @@ pub async fn write(
                 .copied()
                 .unwrap_or(0);
             let track = c * PID_RANGE + LOST_TRACK;
+            with_loss.insert(c);
             event(
                 &mut out,
                 json!({"name": format!("{} calls lost", calls.value(row)), "cat": "lost",
@@ -166,7 +192,13 @@ pub async fn write(
     for c in captures {
         let i = index[&c.name()];
         let suffix = if several {
-            format!(" @ {}", c.name())
+            let name = c.name();
+            let name = if redact {
+                redact::text(&name).into_owned()
+            } else {
+                name
+            };
+            format!(" @ {name}")
         } else {
             String::new()
         };
@@ -184,7 +216,7 @@ pub async fn write(
                        "args": {"name": format!("{name} {}", th - i * PID_RANGE)}}),
             )?;
         }
-        if lost_intervals > 0 {
+        if with_loss.contains(&i) {
             let track = i * PID_RANGE + LOST_TRACK;
             event(
                 &mut out,
@@ -236,18 +268,19 @@ fn masked(batch: RecordBatch, redact: bool) -> Result<RecordBatch> {
     Ok(batches.pop().expect("one batch in, one out"))
 }
 
-async fn scalar_text(ctx: &SessionContext, sql: &str) -> Result<Option<String>> {
+/// The trace's origin, in nanoseconds since the epoch; None when nothing is exported.
+async fn origin(ctx: &SessionContext) -> Result<Option<i64>> {
     let batches = ctx
-        .sql(sql)
+        .sql(ORIGIN)
         .await
         .map_err(sql_error)?
         .collect()
         .await
         .map_err(sql_error)?;
-    Ok(batches
-        .iter()
-        .find(|b| b.num_rows() > 0)
-        .and_then(|b| text(b.column(0), 0).map(str::to_string)))
+    Ok(batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
+        let a = b.column(0).as_primitive::<Int64Type>();
+        a.is_valid(0).then(|| a.value(0))
+    }))
 }
 
 /// A text cell, whichever of Arrow's string types the plan chose; None when NULL.

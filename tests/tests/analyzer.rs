@@ -421,3 +421,79 @@ fn diff_counts_what_aggregates_counted() {
         assert_eq!(r["base_error_pct"], r["incident_error_pct"], "{r:?}");
     }
 }
+
+/// The rows of the Markdown table under `heading`, as cells.
+fn table_after(text: &str, heading: &str) -> Vec<Vec<String>> {
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("{heading} missing"));
+    text[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            l.trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn waiting_is_shown_apart_from_work() {
+    if !bpf_available("waiting_is_shown_apart_from_work") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cap = tmp.path().join("cap");
+    let script = "sleep 0.2; cat /etc/hostname >/dev/null; ls /usr/lib >/dev/null";
+    assert!(record(&cap, &["sh", "-c", script]).status.success());
+    let md = tmp.path().join("r.md");
+    let out = analyze(&["report", path(&cap), "-o", path(&md)]);
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&md).unwrap();
+    let waits = ["wait4", "clock_nanosleep", "vfork"];
+    // The work leads: none of the waits is among the calls that took the most time, or
+    // among the worst latencies.
+    for heading in ["### Most time working", "### Worst latency (p99)"] {
+        let rows = table_after(&text, heading);
+        for row in &rows {
+            assert!(!waits.contains(&row[0].as_str()), "{heading}: {row:?}");
+        }
+    }
+    assert!(!table_after(&text, "### Most time working").is_empty());
+    // The waiting is shown apart: the shell waiting for sleep, and sleep's own 200 ms.
+    let waiting = table_after(&text, "### Most time waiting");
+    let total = |name: &str| -> i64 {
+        waiting
+            .iter()
+            .find(|r| r[0] == name)
+            .unwrap_or_else(|| panic!("{name} not in {waiting:?}"))[2]
+            .parse()
+            .unwrap()
+    };
+    assert!(total("clock_nanosleep") >= 200_000_000);
+    assert!(total("wait4") >= 200_000_000);
+
+    // The canned query uses the same rule: sleep's process waited its 200 ms, and its
+    // waiting is not counted as work.
+    let rows = json(&["query", path(&cap), "waiting"]);
+    let sleep = rows
+        .iter()
+        .find(|r| r["comm"] == "sleep")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(sleep["wait_calls"].as_i64(), Some(1));
+    assert!(sleep["wait_ns"].as_i64().unwrap() >= 200_000_000);
+    assert!(sleep["work_ns"].as_i64().unwrap() < 100_000_000);
+    let same = query(
+        &[&cap],
+        &format!(
+            "SELECT sum(duration_ns) AS ns FROM syscalls WHERE pid = {} \
+             AND NOT is_waiting(syscall, arg1, fd_path, duration_ns)",
+            sleep["pid"]
+        ),
+    );
+    assert_eq!(same[0]["ns"], sleep["work_ns"]);
+}

@@ -135,7 +135,8 @@ fn lost_calls_are_marked_and_captures_kept_apart() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let exe = build_program(tmp.path(), "busy_workers");
-    let (a, b) = (tmp.path().join("host-a"), tmp.path().join("host-b"));
+    // host-b's name holds a secret's shape: masked in the trace, and still told apart.
+    let (a, b) = (tmp.path().join("host-a"), tmp.path().join("token=abc"));
     record_workers(&a, &exe, &["-q"]);
     // A ring far too small for the load: calls are lost, and counted.
     let out = record_with(
@@ -178,7 +179,7 @@ fn lost_calls_are_marked_and_captures_kept_apart() {
         .filter(|e| e["name"] == "process_name")
         .map(|e| e["args"]["name"].as_str().unwrap())
         .collect();
-    let b_name = b.to_str().unwrap();
+    let b_name = b.to_str().unwrap().replace("token=abc", "token=***");
     assert!(process_names.contains(&format!("calls lost @ {b_name}").as_str()));
     assert!(
         process_names
@@ -186,4 +187,34 @@ fn lost_calls_are_marked_and_captures_kept_apart() {
             .any(|n| n.starts_with("busy_workers ") && n.ends_with(&format!(" @ {b_name}"))),
         "{process_names:?}"
     );
+    // Only the capture that lost calls has a track for them.
+    assert_eq!(
+        process_names
+            .iter()
+            .filter(|n| n.starts_with("calls lost"))
+            .count(),
+        1
+    );
+    let text = std::fs::read_to_string(tmp.path().join("both.json")).unwrap();
+    assert!(
+        !text.contains("abc"),
+        "the secret in a capture's name leaked"
+    );
+
+    // The trace is written while the capture is read: never into the capture itself.
+    let part = tracepost_e2e::parquet_files(&a.join("syscalls"))[0].clone();
+    let before = std::fs::read(&part).unwrap();
+    let out = analyze(&[
+        "export",
+        a.to_str().unwrap(),
+        "--perfetto",
+        part.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: output ") && err.contains("inside capture"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&part).unwrap(), before);
 }

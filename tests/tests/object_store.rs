@@ -298,6 +298,20 @@ fn every_failure_of_a_store_is_one_line_naming_the_url() {
         "{warning}"
     );
 
+    // A key with `%` in it cannot be opened by URL as named: refused by name, not read as
+    // empty.
+    let odd = tmp.path().join("odd");
+    std::fs::create_dir_all(odd.join("syscalls")).unwrap();
+    std::fs::copy(&files[0], odd.join("syscalls/a%20b.parquet")).unwrap();
+    moto.upload(&odd, "captures", "odd");
+    let line = one_error_line(&moto.analyze(&["summary", "s3://captures/odd"]));
+    assert!(
+        line.starts_with(
+            "error: s3://captures/odd/syscalls/a%20b.parquet: its name cannot be read"
+        ),
+        "{line}"
+    );
+
     let started = Instant::now();
     let line = one_error_line(&moto.analyze(&["summary", "s3://no-such-bucket/inc-42"]));
     assert!(
