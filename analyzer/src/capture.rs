@@ -7,6 +7,7 @@ use std::{
 };
 
 use datafusion::datasource::listing::ListingTableUrl;
+use futures::StreamExt as _;
 use object_store::{ObjectMeta, path::Path as StorePath};
 use tracepost_schema::{FILE_EXTENSION, TABLES, syscalls};
 use url::Url;
@@ -167,24 +168,38 @@ async fn check_table(
             })
             .collect()),
         Location::Remote(remote) => {
-            let mut checked = Vec::new();
-            for object in list_remote(remote, table).await? {
-                let url = object_url(remote, &object.location);
-                let name = url.to_string();
-                // DataFusion opens the file by URL: one whose name does not survive the
-                // trip (a `%` in a key) would read as empty, so it is refused instead.
-                let addressable = ListingTableUrl::parse(url.as_str())
-                    .is_ok_and(|u| u.prefix() == &object.location);
-                let checked_file = if addressable {
-                    files::check_remote(&remote.store, &object, url, table).await
-                } else {
-                    Err(FileProblem::Unaddressable)
-                };
-                checked.push(checked_file.map_err(|problem| BadFile { name, problem }));
-            }
-            Ok(checked)
+            let objects = list_remote(remote, table).await?;
+            // Each footer is a round trip: a fleet's hundreds of files are read several at
+            // a time, and the answers kept in name order.
+            Ok(futures::stream::iter(objects)
+                .map(|object| check_object(remote, object, table))
+                .buffered(FOOTERS_IN_FLIGHT)
+                .collect()
+                .await)
         }
     }
+}
+
+/// Footers read at once from a store.
+const FOOTERS_IN_FLIGHT: usize = 16;
+
+async fn check_object(
+    remote: &Remote,
+    object: ObjectMeta,
+    table: &'static str,
+) -> Result<TableFile, BadFile> {
+    let url = object_url(remote, &object.location);
+    let name = url.to_string();
+    // DataFusion opens the file by URL: one whose name does not survive the trip (a `%`
+    // in a key) would read as empty, so it is refused instead.
+    let addressable =
+        ListingTableUrl::parse(url.as_str()).is_ok_and(|u| u.prefix() == &object.location);
+    let checked = if addressable {
+        files::check_remote(&remote.store, &object, url, table).await
+    } else {
+        Err(FileProblem::Unaddressable)
+    };
+    checked.map_err(|problem| BadFile { name, problem })
 }
 
 /// A table's finished files under a prefix: its direct children only, as for a
