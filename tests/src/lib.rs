@@ -227,3 +227,15 @@ pub fn analyze_json(args: &[&str]) -> Vec<BTreeMap<String, Value>> {
     );
     serde_json::from_slice(&out.stdout).expect("analyze prints a JSON array")
 }
+
+/// The single `error: ...` line of a command that failed with status 1, after checking
+/// there is exactly one line and no panic.
+pub fn one_error_line(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!text.contains("panicked"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {text}");
+    assert!(lines[0].starts_with("error: "), "{text}");
+    lines[0].to_string()
+}

@@ -4,20 +4,12 @@
 //! range, and hostile SQL.
 use std::{fs, path::Path, process::Command};
 
-use tracepost_e2e::{analyze, analyze_json, bpf_available, parquet_files, record, scalar};
+use tracepost_e2e::{
+    analyze, analyze_json, bpf_available, one_error_line, parquet_files, record, scalar,
+};
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// The single `error: ...` line, after checking there is exactly one and no panic.
-fn one_error_line(out: &std::process::Output) -> String {
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let text = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {text}");
-    assert!(lines[0].starts_with("error: "), "{text}");
-    lines[0].to_string()
 }
 
 fn copy_dir(from: &Path, to: &Path) {

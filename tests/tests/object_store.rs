@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tracepost_e2e::{bin, bpf_available, parquet_files, record};
+use tracepost_e2e::{bin, bpf_available, one_error_line, parquet_files, record};
 
 /// An S3 API server for one test, stopped when dropped.
 struct Moto {
@@ -114,16 +114,6 @@ fn stdout(out: &Output) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-/// The single `error: ...` line, after checking there is exactly one.
-fn one_error_line(out: &Output) -> String {
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    let text = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one line, got: {text}");
-    assert!(lines[0].starts_with("error: "), "{text}");
-    lines[0].to_string()
 }
 
 /// A small real capture: a listing, a failing open and a short sleep.
