@@ -12,5 +12,5 @@ SELECT syscall,
 FROM syscalls
 WHERE errno IS NOT NULL
 GROUP BY syscall, errno, pid
-ORDER BY calls DESC
+ORDER BY calls DESC, syscall, errno, pid
 LIMIT ${limit}

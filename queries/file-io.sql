@@ -11,5 +11,5 @@ SELECT fd_path AS file,
 FROM syscalls
 WHERE fd_path LIKE '/%'
 GROUP BY fd_path
-ORDER BY total_ns DESC NULLS LAST
+ORDER BY total_ns DESC NULLS LAST, file
 LIMIT ${limit}

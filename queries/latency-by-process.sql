@@ -13,5 +13,5 @@ SELECT capture,
        max(duration_ns) AS max_ns
 FROM syscalls
 GROUP BY capture, pid
-ORDER BY total_ns DESC NULLS LAST
+ORDER BY total_ns DESC NULLS LAST, capture, pid
 LIMIT ${limit}

@@ -17,5 +17,5 @@ SELECT syscall, calls, errors, total_ns, avg_ns,
        get_field(q, 'p99') AS p99_ns,
        max_ns
 FROM per
-ORDER BY total_ns DESC NULLS LAST
+ORDER BY total_ns DESC NULLS LAST, syscall
 LIMIT ${limit}

@@ -10,5 +10,5 @@ SELECT addr,
 FROM syscalls
 WHERE syscall = 'connect' AND addr IS NOT NULL
 GROUP BY addr
-ORDER BY failures DESC, connects DESC
+ORDER BY failures DESC, connects DESC, addr
 LIMIT ${limit}

@@ -12,5 +12,5 @@ SELECT ts,
        coalesce(path, addr, fd_path) AS target
 FROM syscalls
 WHERE duration_ns IS NOT NULL
-ORDER BY duration_ns DESC
+ORDER BY duration_ns DESC, ts, tid
 LIMIT ${limit}

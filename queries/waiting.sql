@@ -14,5 +14,5 @@ SELECT capture,
        sum(duration_ns) FILTER (WHERE is_waiting(syscall, arg1, fd_path, duration_ns)) AS wait_ns
 FROM syscalls
 GROUP BY capture, pid
-ORDER BY work_ns DESC NULLS LAST
+ORDER BY work_ns DESC NULLS LAST, capture, pid
 LIMIT ${limit}

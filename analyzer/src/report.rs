@@ -162,7 +162,7 @@ async fn findings(ctx: &SessionContext) -> Result<Vec<Section>> {
                     fmt_duration(max(duration_ns)) AS max
              FROM syscalls
              WHERE duration_ns IS NOT NULL AND NOT is_waiting(syscall, arg1, fd_path, duration_ns)
-             GROUP BY syscall HAVING count(*) >= 5 ORDER BY p99_ns DESC LIMIT 5",
+             GROUP BY syscall HAVING count(*) >= 5 ORDER BY p99_ns DESC, syscall LIMIT 5",
         ),
         (
             "Most time working",
@@ -173,7 +173,7 @@ async fn findings(ctx: &SessionContext) -> Result<Vec<Section>> {
              SELECT syscall, count(*) AS calls, sum(duration_ns) AS total_ns,
                     fmt_duration(sum(duration_ns)) AS total,
                     round(100.0 * sum(duration_ns) / (SELECT sum(duration_ns) FROM work), 1) AS time_pct
-             FROM work GROUP BY syscall ORDER BY total_ns DESC NULLS LAST LIMIT 5",
+             FROM work GROUP BY syscall ORDER BY total_ns DESC NULLS LAST, syscall LIMIT 5",
         ),
         (
             "Most time waiting",
@@ -182,7 +182,7 @@ async fn findings(ctx: &SessionContext) -> Result<Vec<Section>> {
             "SELECT syscall, count(*) AS calls, sum(duration_ns) AS total_ns,
                     fmt_duration(sum(duration_ns)) AS total
              FROM syscalls WHERE is_waiting(syscall, arg1, fd_path, duration_ns)
-             GROUP BY syscall ORDER BY total_ns DESC NULLS LAST LIMIT 5",
+             GROUP BY syscall ORDER BY total_ns DESC NULLS LAST, syscall LIMIT 5",
         ),
         (
             "Error bursts",
@@ -198,7 +198,7 @@ async fn findings(ctx: &SessionContext) -> Result<Vec<Section>> {
             "SELECT fd_path AS file, count(*) AS calls, fmt_bytes(sum(bytes)) AS bytes,
                     sum(duration_ns) AS total_ns, fmt_duration(sum(duration_ns)) AS total
              FROM syscalls WHERE fd_path LIKE '/%'
-             GROUP BY 1 ORDER BY total_ns DESC NULLS LAST LIMIT 5",
+             GROUP BY 1 ORDER BY total_ns DESC NULLS LAST, 1 LIMIT 5",
         ),
         (
             "Hottest peers",
@@ -208,7 +208,7 @@ async fn findings(ctx: &SessionContext) -> Result<Vec<Section>> {
              FROM syscalls
              WHERE fd_path LIKE '%:%' AND fd_path NOT LIKE 'socket:%'
                AND fd_path NOT LIKE 'pipe:%' AND fd_path NOT LIKE 'anon_inode:%'
-             GROUP BY 1 ORDER BY total_ns DESC NULLS LAST LIMIT 5",
+             GROUP BY 1 ORDER BY total_ns DESC NULLS LAST, 1 LIMIT 5",
         ),
     ];
     let mut out = Vec::new();
@@ -481,7 +481,7 @@ async fn charts_html(ctx: &SessionContext) -> Result<String> {
     let (_, hist) = run_sql(
         ctx,
         "WITH top AS (SELECT syscall FROM syscalls GROUP BY syscall
-                      ORDER BY sum(duration_ns) DESC NULLS LAST LIMIT 4)
+                      ORDER BY sum(duration_ns) DESC NULLS LAST, syscall LIMIT 4)
          SELECT s.syscall, CAST(floor(log2(CAST(greatest(s.duration_ns, 0) AS DOUBLE) + 1)) AS BIGINT) AS bucket,
                 count(*) AS calls
          FROM syscalls s JOIN top ON s.syscall = top.syscall

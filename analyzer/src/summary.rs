@@ -122,7 +122,7 @@ pub fn sql(by: By, several_captures: bool) -> String {
                 p50_ns, p90_ns, p99_ns, max_ns,
                 round(100.0 * total_ns / sum(total_ns) OVER (), 2) AS time_pct
          FROM joined
-         ORDER BY total_ns DESC, calls DESC",
+         ORDER BY total_ns DESC, calls DESC, {keys}",
         comm_out = if names.is_empty() { "" } else { "comm, " },
     )
 }
