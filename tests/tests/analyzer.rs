@@ -231,7 +231,10 @@ fn reports_and_diff() {
     ] {
         assert!(text.contains(heading), "{heading} missing");
     }
-    assert!(text.contains("| 100.0% |"), "complete, nothing lost");
+    assert!(
+        text.contains("| complete | 100.0% |"),
+        "complete, nothing lost, as one fact of a key/value list"
+    );
     assert!(text.contains("| statx | ENOENT |"), "the errors section");
     assert!(text.contains("| /nonexistent |"), "with its example path");
 
