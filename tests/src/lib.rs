@@ -81,18 +81,26 @@ pub fn record(dir: &Path, command: &[&str]) -> Output {
 
 /// Runs `record FLAGS... -o DIR -- command...` and returns its output.
 pub fn record_with(dir: &Path, flags: &[&str], command: &[&str]) -> Output {
-    let out = Command::new(bin("record"))
+    let mut record = Command::new(bin("record"));
+    record
         .args(flags)
         .arg("-o")
         .arg(dir)
         .arg("--")
         .args(command)
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    run_unpanicked(&mut record, "record")
+}
+
+/// Runs one of our binaries to its end, failing the test if it panicked: a panic is a
+/// defect whatever the test was about.
+pub fn run_unpanicked(command: &mut Command, name: &str) -> Output {
+    let out = command
         .output()
-        .expect("run record");
+        .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("panicked"),
-        "record panicked: {}",
+        "{name} panicked: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out
@@ -203,16 +211,7 @@ pub fn strace_counts(dir: &Path, command: &[&str]) -> BTreeMap<String, (i64, i64
 
 /// Runs `analyze ARGS...` and returns its output.
 pub fn analyze(args: &[&str]) -> Output {
-    let out = Command::new(bin("analyze"))
-        .args(args)
-        .output()
-        .expect("run analyze");
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
-        "analyze panicked: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    run_unpanicked(Command::new(bin("analyze")).args(args), "analyze")
 }
 
 /// Runs `analyze ARGS... --format json`, checks that it succeeded, and returns the rows.

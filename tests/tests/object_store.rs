@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tracepost_e2e::{bin, bpf_available, one_error_line, parquet_files, record};
+use tracepost_e2e::{bin, bpf_available, one_error_line, parquet_files, record, run_unpanicked};
 
 /// An S3 API server for one test, stopped when dropped.
 struct Moto {
@@ -90,21 +90,14 @@ fn analyze_with_endpoint(endpoint: &str, args: &[&str]) -> Output {
             command.env_remove(key);
         }
     }
-    let out = command
+    command
         .args(args)
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ALLOW_HTTP", "true")
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .output()
-        .expect("run analyze");
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
-        "analyze panicked: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+        .env("AWS_DEFAULT_REGION", "us-east-1");
+    run_unpanicked(&mut command, "analyze")
 }
 
 fn stdout(out: &Output) -> String {
