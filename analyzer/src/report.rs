@@ -1,14 +1,14 @@
 //! `analyze report`: the incident report. It opens with the capture's facts and how
 //! complete it is, then the top findings, then every canned query. Markdown pastes into
 //! GitHub or Jira as tables; HTML is one self-contained file with charts.
-use std::{fmt::Write as _, io::Write as _, path::Path};
+use std::{fmt::Write as _, io::Write as _, path::Path, sync::Arc};
 
 use anyhow::{Context as _, Result, bail};
 use datafusion::{
     arrow::{
         array::{Array, ArrayRef, RecordBatch, StringArray},
-        compute::cast,
-        datatypes::{DataType, Schema},
+        compute::{cast, concat_batches},
+        datatypes::{DataType, Field, Schema},
         util::display::{ArrayFormatter, FormatOptions},
     },
     prelude::SessionContext,
@@ -151,47 +151,34 @@ async fn facts(ctx: &SessionContext, captures: &[Capture]) -> Result<Section> {
 /// per capture they ran far off a 1280-pixel page; as a list they fit it, and a phone.
 /// Columns are numbered, not named by capture, so that a name is a cell that masking sees.
 fn key_value(schema: &Schema, batches: &[RecordBatch]) -> Result<(Schema, Vec<RecordBatch>)> {
-    let captures: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let all = concat_batches(&Arc::new(schema.clone()), batches)?;
     let options = FormatOptions::default();
-    let mut columns: Vec<Vec<Option<String>>> = vec![Vec::new(); captures];
-    for i in 0..schema.fields().len() {
-        let mut c = 0;
-        for b in batches {
-            let array = b.column(i);
-            let formatter = ArrayFormatter::try_new(array.as_ref(), &options)?;
-            for row in 0..b.num_rows() {
-                columns[c].push(
-                    array
-                        .is_valid(row)
-                        .then(|| formatter.value(row).to_string()),
-                );
-                c += 1;
-            }
-        }
-    }
-    let mut fields = vec![datafusion::arrow::datatypes::Field::new(
-        "fact",
-        DataType::Utf8,
-        false,
-    )];
-    let mut arrays: Vec<ArrayRef> = vec![std::sync::Arc::new(StringArray::from_iter_values(
+    let formatters = all
+        .columns()
+        .iter()
+        .map(|a| ArrayFormatter::try_new(a.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut fields = vec![Field::new("fact", DataType::Utf8, false)];
+    let mut arrays: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(
         schema.fields().iter().map(|f| f.name().clone()),
     ))];
-    for (c, values) in columns.into_iter().enumerate() {
-        let name = if captures == 1 {
+    for row in 0..all.num_rows() {
+        let name = if all.num_rows() == 1 {
             "value".to_string()
         } else {
-            format!("capture {}", c + 1)
+            format!("capture {}", row + 1)
         };
-        fields.push(datafusion::arrow::datatypes::Field::new(
-            name,
-            DataType::Utf8,
-            true,
-        ));
-        arrays.push(std::sync::Arc::new(StringArray::from(values)));
+        let values: StringArray = all
+            .columns()
+            .iter()
+            .zip(&formatters)
+            .map(|(a, f)| a.is_valid(row).then(|| f.value(row).to_string()))
+            .collect();
+        fields.push(Field::new(name, DataType::Utf8, true));
+        arrays.push(Arc::new(values));
     }
     let schema = Schema::new(fields);
-    let batch = RecordBatch::try_new(std::sync::Arc::new(schema.clone()), arrays)?;
+    let batch = RecordBatch::try_new(Arc::new(schema.clone()), arrays)?;
     Ok((schema, vec![batch]))
 }
 
