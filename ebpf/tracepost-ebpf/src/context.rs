@@ -143,14 +143,7 @@ pub(crate) fn read_entry_extra(slot: &mut ThreadSlot, info: SyscallInfo, args: &
             }
         }
         EXTRA_CLONE_ARGS => {
-            if unsafe {
-                generated::bpf_probe_read_user(
-                    slot.extra.as_mut_ptr().cast(),
-                    8,
-                    ptr as *const core::ffi::c_void,
-                )
-            } == 0
-            {
+            if read_user_u64(slot.extra.as_mut_ptr(), ptr) {
                 slot.extra_len = 8;
             } else {
                 slot.extra_flags = EXTRA_UNREADABLE;
@@ -158,6 +151,12 @@ pub(crate) fn read_entry_extra(slot: &mut ThreadSlot, info: SyscallInfo, args: &
         }
         _ => {}
     }
+}
+
+/// Copies 8 bytes of user memory at `ptr` (clone's flags, pipe's two fds) to `dst`.
+#[inline(always)]
+fn read_user_u64(dst: *mut u8, ptr: u64) -> bool {
+    unsafe { generated::bpf_probe_read_user(dst.cast(), 8, ptr as *const core::ffi::c_void) == 0 }
 }
 
 /// Reads a path argument into the record being sent.
@@ -211,14 +210,7 @@ pub(crate) fn read_exit_extra(
             }
         }
         EXTRA_FD_PAIR => {
-            if unsafe {
-                generated::bpf_probe_read_user(
-                    out.extra.as_mut_ptr().cast(),
-                    8,
-                    ptr as *const core::ffi::c_void,
-                )
-            } == 0
-            {
+            if read_user_u64(out.extra.as_mut_ptr(), ptr) {
                 out.extra_len = 8;
             } else {
                 out.extra_flags = EXTRA_UNREADABLE;
