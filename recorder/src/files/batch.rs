@@ -41,6 +41,18 @@ impl BatchBuilder {
         self.args.clone()
     }
 
+    pub fn clock(&self) -> WallClock {
+        self.clock
+    }
+
+    pub fn names(&self) -> &names::SyscallNames {
+        &self.names
+    }
+
+    pub fn args(&self) -> &ArgTable {
+        &self.args
+    }
+
     pub fn build(&self, calls: &[Call]) -> Result<RecordBatch, ArrowError> {
         let n = calls.len();
         let mut ts =

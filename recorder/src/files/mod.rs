@@ -3,9 +3,11 @@
 pub mod batch;
 pub mod capture_dir;
 pub mod capture_table;
+pub mod pages;
 pub mod parquet_file;
 pub mod pipeline;
 pub mod progress;
 pub mod reorder;
 pub mod small_table;
+pub mod syscalls_file;
 pub mod writer;

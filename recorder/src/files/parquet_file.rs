@@ -77,7 +77,7 @@ pub fn properties(table: &str) -> WriterPropertiesBuilder {
         ]))
 }
 
-fn write_error(path: PathBuf, source: ParquetError) -> WriterError {
+pub(crate) fn write_error(path: PathBuf, source: ParquetError) -> WriterError {
     match source {
         ParquetError::External(e) => match e.downcast::<io::Error>() {
             Ok(io) => WriterError::Io { path, source: *io },
@@ -90,7 +90,7 @@ fn write_error(path: PathBuf, source: ParquetError) -> WriterError {
     }
 }
 
-fn create_private(path: &Path) -> Result<File, WriterError> {
+pub(crate) fn create_private(path: &Path) -> Result<File, WriterError> {
     OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -118,11 +118,11 @@ pub struct Finished {
     pub rows: u64,
 }
 
-fn part_name(seq: u64) -> String {
+pub(crate) fn part_name(seq: u64) -> String {
     format!("part-{seq:06}.{FILE_EXTENSION}")
 }
 
-fn tmp_name(seq: u64) -> String {
+pub(crate) fn tmp_name(seq: u64) -> String {
     format!(".part-{seq:06}.inprogress")
 }
 
@@ -188,19 +188,29 @@ impl PartFile {
         let f = writer
             .into_inner()
             .map_err(|source| write_error(tmp_path.clone(), source))?;
-        let finish = |source| WriterError::Finish {
-            path: tmp_path.clone(),
-            source,
-        };
-        f.sync_all().map_err(finish)?;
-        let bytes = f.metadata().map_err(finish)?.len();
-        fs::rename(&tmp_path, &final_path).map_err(finish)?;
-        Ok(Finished {
-            path: final_path,
-            bytes,
-            rows,
-        })
+        commit(f, tmp_path, final_path, rows)
     }
+}
+
+/// Syncs a file whose footer is written and renames it into place.
+pub(crate) fn commit(
+    f: File,
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    rows: u64,
+) -> Result<Finished, WriterError> {
+    let finish = |source| WriterError::Finish {
+        path: tmp_path.clone(),
+        source,
+    };
+    f.sync_all().map_err(finish)?;
+    let bytes = f.metadata().map_err(finish)?.len();
+    fs::rename(&tmp_path, &final_path).map_err(finish)?;
+    Ok(Finished {
+        path: final_path,
+        bytes,
+        rows,
+    })
 }
 
 /// Makes sure `dir` holds at least one finished file of `table`: one with the schema and

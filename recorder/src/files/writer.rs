@@ -9,14 +9,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use parquet::{basic::Encoding, file::properties::WriterProperties, schema::types::ColumnPath};
+use parquet::file::properties::WriterProperties;
 use tracepost_schema::syscalls;
 
 pub use crate::files::parquet_file::WriterError;
 use crate::{
     files::batch::BatchBuilder,
-    files::parquet_file::{self, Finished, PartFile},
+    files::parquet_file::{self, Finished},
     files::progress::Counters,
+    files::syscalls_file::SyscallsFile,
     kernel::call::Call,
 };
 
@@ -58,20 +59,11 @@ const BATCH_ROWS: usize = 16 * 1024;
 const ROW_GROUP_ROWS: usize = 1024 * 1024;
 
 fn writer_properties() -> WriterProperties {
-    let mut props =
-        parquet_file::properties(syscalls::TABLE).set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
-    // Sorted timestamps delta-encode to a few bits each; a dictionary would not help.
-    for column in [syscalls::TS, syscalls::TS_NS] {
-        let column = ColumnPath::from(column);
-        props = props
-            .set_column_dictionary_enabled(column.clone(), false)
-            .set_column_encoding(column, Encoding::DELTA_BINARY_PACKED);
-    }
-    props.build()
+    parquet_file::properties(syscalls::TABLE).build()
 }
 
 struct OpenFile {
-    file: PartFile,
+    file: SyscallsFile,
     /// Entry time of the last row written: a row entered earlier must wait for the next
     /// file, or the file would not be sorted.
     last_enter_ns: u64,
@@ -242,12 +234,15 @@ impl TableWriter {
         if self.buffer.is_empty() {
             return Ok(());
         }
-        let batch = self.builder.build(&self.buffer)?;
         let last_enter_ns = self.buffer.last().map_or(0, Call::enter_ns);
         let rows = self.buffer.len() as u64;
-        self.buffer.clear();
+        let mut buffer = std::mem::take(&mut self.buffer);
         let open = self.open_file()?;
-        open.file.write(&batch)?;
+        let written = open.file.write(&buffer);
+        buffer.clear();
+        self.buffer = buffer;
+        written?;
+        let open = self.file.as_mut().expect("opened above");
         open.last_enter_ns = last_enter_ns;
         self.stats.rows += rows;
         self.counters.add_rows(rows);
@@ -258,7 +253,13 @@ impl TableWriter {
         if self.file.is_none() {
             let seq = self.next_seq;
             self.next_seq += 1;
-            let file = PartFile::create(&self.dir, seq, syscalls::schema(), self.props.clone())?;
+            let file = SyscallsFile::create(
+                &self.dir,
+                seq,
+                self.props.clone(),
+                self.builder.clone(),
+                ROW_GROUP_ROWS,
+            )?;
             self.file = Some(OpenFile {
                 file,
                 last_enter_ns: 0,

@@ -1,0 +1,615 @@
+//! Column chunks encoded from the recorder's own values, page by page.
+//!
+//! Parquet's own writers hash every value of a dictionary column to find its index, even
+//! when the caller already knows that a value repeats: a thread's name, a syscall's name,
+//! an fd's path. That hashing was a quarter of the recorder's cost (BENCHMARKS.md). Here a
+//! column looks values up by a key the caller chooses (a syscall number, the 16 bytes of a
+//! comm, the address of a shared path), and a repeat of the row before costs one compare.
+//! The pages and the chunk's metadata are what any Parquet reader expects: PLAIN
+//! dictionary pages, RLE_DICTIONARY or PLAIN or DELTA_BINARY_PACKED data pages (format
+//! v1), zstd, and per-chunk statistics for the columns queries filter on.
+use std::{collections::HashMap, hash::Hash, sync::Arc};
+
+use bytes::Bytes;
+use parquet::{
+    basic::{Compression, Encoding, ZstdLevel},
+    column::{
+        page::{CompressedPage, Page, PageWriter},
+        writer::ColumnCloseResult,
+    },
+    data_type::ByteArray,
+    errors::ParquetError,
+    file::{
+        metadata::ColumnChunkMetaData,
+        statistics::Statistics,
+        writer::{SerializedPageWriter, TrackedWrite},
+    },
+    schema::types::ColumnDescPtr,
+};
+use rustc_hash::FxBuildHasher;
+
+use super::{delta, hybrid};
+
+/// The zstd level of every page. Level 1 and 3 cost the same here (BENCHMARKS.md).
+pub const ZSTD_LEVEL: i32 = 3;
+/// A dictionary past this many bytes stops growing and later pages are PLAIN: the limit
+/// Parquet's own writer uses, which every reader handles.
+const DICTIONARY_LIMIT: usize = 1024 * 1024;
+
+type Result<T> = std::result::Result<T, ParquetError>;
+
+/// A finished chunk: its bytes (dictionary page first) and what the row group needs.
+pub struct Chunk {
+    pub bytes: Bytes,
+    pub close: ColumnCloseResult,
+}
+
+/// Compresses pages and lays them out one after another, counting what the metadata
+/// needs.
+struct PageSink {
+    out: TrackedWrite<Vec<u8>>,
+    compressor: zstd::bulk::Compressor<'static>,
+    /// The page being built: definition levels, then values.
+    page: Vec<u8>,
+    uncompressed: i64,
+    values: i64,
+    encodings: Vec<Encoding>,
+}
+
+impl PageSink {
+    fn new() -> Result<Self> {
+        let compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        Ok(Self {
+            out: TrackedWrite::new(Vec::new()),
+            compressor,
+            page: Vec::new(),
+            uncompressed: 0,
+            values: 0,
+            encodings: vec![Encoding::RLE],
+        })
+    }
+
+    /// Starts a page with its definition levels (v1: a 4-byte length, then the hybrid
+    /// encoding at width 1); the caller appends the values to `self.page`.
+    fn begin(&mut self, defs: Option<&[u32]>) {
+        self.page.clear();
+        if let Some(defs) = defs {
+            self.page.extend_from_slice(&[0; 4]);
+            hybrid::encode(defs, 1, &mut self.page);
+            let len = (self.page.len() - 4) as u32;
+            self.page[..4].copy_from_slice(&len.to_le_bytes());
+        }
+    }
+
+    fn compressed_page(&mut self) -> Result<Bytes> {
+        let compressed = self
+            .compressor
+            .compress(&self.page)
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        Ok(Bytes::from(compressed))
+    }
+
+    fn finish_page(&mut self, rows: usize, encoding: Encoding) -> Result<()> {
+        let page = Page::DataPage {
+            buf: self.compressed_page()?,
+            num_values: rows as u32,
+            encoding,
+            def_level_encoding: Encoding::RLE,
+            rep_level_encoding: Encoding::RLE,
+            statistics: None,
+        };
+        let spec = SerializedPageWriter::new(&mut self.out)
+            .write_page(CompressedPage::new(page, self.page.len()))?;
+        self.uncompressed += spec.uncompressed_size as i64;
+        self.values += rows as i64;
+        if !self.encodings.contains(&encoding) {
+            self.encodings.push(encoding);
+        }
+        Ok(())
+    }
+
+    /// Bytes of the pages written so far, compressed.
+    fn written(&self) -> usize {
+        self.out.bytes_written()
+    }
+
+    /// Puts the dictionary page (PLAIN values, `count` of them) in front of the data pages.
+    fn finish(
+        mut self,
+        descr: ColumnDescPtr,
+        dictionary: Option<(&[u8], usize)>,
+        statistics: Option<Statistics>,
+    ) -> Result<Chunk> {
+        let mut dictionary_len = 0;
+        let dictionary_page = match dictionary {
+            Some((plain, count)) if count > 0 => {
+                self.page.clear();
+                self.page.extend_from_slice(plain);
+                let page = Page::DictionaryPage {
+                    buf: self.compressed_page()?,
+                    num_values: count as u32,
+                    encoding: Encoding::PLAIN,
+                    is_sorted: false,
+                };
+                let mut out = TrackedWrite::new(Vec::new());
+                let spec = SerializedPageWriter::new(&mut out)
+                    .write_page(CompressedPage::new(page, plain.len()))?;
+                self.uncompressed += spec.uncompressed_size as i64;
+                if !self.encodings.contains(&Encoding::PLAIN) {
+                    self.encodings.push(Encoding::PLAIN);
+                }
+                let bytes = out.into_inner()?;
+                dictionary_len = bytes.len();
+                Some(bytes)
+            }
+            _ => None,
+        };
+        let data = self.out.into_inner()?;
+        let bytes = match dictionary_page {
+            Some(mut bytes) => {
+                bytes.extend_from_slice(&data);
+                bytes
+            }
+            None => data,
+        };
+        let mut builder = ColumnChunkMetaData::builder(descr)
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(ZSTD_LEVEL).expect("valid zstd level"),
+            ))
+            .set_encodings(self.encodings)
+            .set_num_values(self.values)
+            .set_total_compressed_size(bytes.len() as i64)
+            .set_total_uncompressed_size(self.uncompressed)
+            .set_data_page_offset(dictionary_len as i64)
+            .set_dictionary_page_offset((dictionary_len > 0).then_some(0));
+        if let Some(statistics) = statistics {
+            builder = builder.set_statistics(statistics);
+        }
+        let metadata = builder.build()?;
+        Ok(Chunk {
+            close: ColumnCloseResult {
+                bytes_written: bytes.len() as u64,
+                rows_written: self.values as u64,
+                metadata,
+                bloom_filter: None,
+                column_index: None,
+                offset_index: None,
+            },
+            bytes: Bytes::from(bytes),
+        })
+    }
+}
+
+/// How an integer column's pages are encoded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum IntEncoding {
+    /// Values that repeat: a dictionary, falling back to PLAIN when it grows too big.
+    Dictionary,
+    /// Sorted values (the entry times): deltas.
+    Delta,
+}
+
+/// An INT32 or INT64 column. UInt64 values are stored as their bits, as Parquet does.
+pub struct IntColumn {
+    sink: PageSink,
+    int32: bool,
+    optional: bool,
+    encoding: IntEncoding,
+    /// Min and max are kept unless the values are unsigned (their order is not i64's).
+    min_max: bool,
+    defs: Vec<u32>,
+    values: Vec<i64>,
+    dictionary: HashMap<i64, u32, FxBuildHasher>,
+    dictionary_plain: Vec<u8>,
+    dictionary_full: bool,
+    indices: Vec<u32>,
+    min: i64,
+    max: i64,
+    nulls: u64,
+}
+
+impl IntColumn {
+    pub fn new(int32: bool, optional: bool, encoding: IntEncoding, min_max: bool) -> Result<Self> {
+        Ok(Self {
+            sink: PageSink::new()?,
+            int32,
+            optional,
+            encoding,
+            min_max,
+            defs: Vec::new(),
+            values: Vec::new(),
+            dictionary: HashMap::default(),
+            dictionary_plain: Vec::new(),
+            dictionary_full: false,
+            indices: Vec::new(),
+            min: i64::MAX,
+            max: i64::MIN,
+            nulls: 0,
+        })
+    }
+
+    #[inline]
+    pub fn push(&mut self, value: Option<i64>) {
+        match value {
+            Some(v) => {
+                if self.optional {
+                    self.defs.push(1);
+                }
+                self.values.push(v);
+                self.min = self.min.min(v);
+                self.max = self.max.max(v);
+            }
+            None => {
+                debug_assert!(self.optional);
+                self.defs.push(0);
+                self.nulls += 1;
+            }
+        }
+    }
+
+    fn write_plain(&mut self, v: i64) {
+        if self.int32 {
+            self.sink.page.extend_from_slice(&(v as i32).to_le_bytes());
+        } else {
+            self.sink.page.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    pub fn flush_page(&mut self) -> Result<()> {
+        let rows = if self.optional {
+            self.defs.len()
+        } else {
+            self.values.len()
+        };
+        if rows == 0 {
+            return Ok(());
+        }
+        self.sink.begin(self.optional.then_some(&self.defs[..]));
+        let encoding = match self.encoding {
+            IntEncoding::Delta => {
+                delta::encode(&self.values, &mut self.sink.page);
+                Encoding::DELTA_BINARY_PACKED
+            }
+            IntEncoding::Dictionary if !self.dictionary_full && !self.values.is_empty() => {
+                self.indices.clear();
+                let mut last: Option<(i64, u32)> = None;
+                for &v in &self.values {
+                    let index = match last {
+                        Some((value, index)) if value == v => index,
+                        _ => {
+                            let next = self.dictionary.len() as u32;
+                            let index = *self.dictionary.entry(v).or_insert(next);
+                            if index == next {
+                                if self.int32 {
+                                    self.dictionary_plain
+                                        .extend_from_slice(&(v as i32).to_le_bytes());
+                                } else {
+                                    self.dictionary_plain.extend_from_slice(&v.to_le_bytes());
+                                }
+                            }
+                            last = Some((v, index));
+                            index
+                        }
+                    };
+                    self.indices.push(index);
+                }
+                let width = hybrid::bit_width_for(self.dictionary.len());
+                self.sink.page.push(width);
+                hybrid::encode(&self.indices, width, &mut self.sink.page);
+                self.dictionary_full = self.dictionary_plain.len() > DICTIONARY_LIMIT;
+                Encoding::RLE_DICTIONARY
+            }
+            IntEncoding::Dictionary => {
+                for i in 0..self.values.len() {
+                    self.write_plain(self.values[i]);
+                }
+                Encoding::PLAIN
+            }
+        };
+        self.sink.finish_page(rows, encoding)?;
+        self.defs.clear();
+        self.values.clear();
+        Ok(())
+    }
+
+    pub fn written(&self) -> usize {
+        self.sink.written() + self.dictionary_plain.len() / 4
+    }
+
+    pub fn finish(mut self, descr: ColumnDescPtr) -> Result<Chunk> {
+        self.flush_page()?;
+        let has_values = self.min <= self.max;
+        let statistics = match (self.int32, self.min_max && has_values) {
+            (true, true) => Statistics::int32(
+                Some(self.min as i32),
+                Some(self.max as i32),
+                None,
+                Some(self.nulls),
+                false,
+            ),
+            (true, false) => Statistics::int32(None, None, None, Some(self.nulls), false),
+            (false, true) => Statistics::int64(
+                Some(self.min),
+                Some(self.max),
+                None,
+                Some(self.nulls),
+                false,
+            ),
+            (false, false) => Statistics::int64(None, None, None, Some(self.nulls), false),
+        };
+        let count = self.dictionary.len();
+        let dictionary = (self.encoding == IntEncoding::Dictionary)
+            .then_some((&self.dictionary_plain[..], count));
+        self.sink.finish(descr, dictionary, Some(statistics))
+    }
+}
+
+/// A key that compares and hashes by the address of a shared string. The column holds a
+/// clone of each key, so no address is reused for another string while it is a key.
+#[derive(Clone)]
+pub struct ByAddress(pub Arc<str>);
+
+impl PartialEq for ByAddress {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ByAddress {}
+
+impl Hash for ByAddress {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (Arc::as_ptr(&self.0) as *const u8 as usize).hash(state);
+    }
+}
+
+/// A UTF-8 column whose values are found by a key of the caller's choosing: equal keys
+/// must mean equal strings (unequal keys may still hold equal strings).
+pub struct StrColumn<K> {
+    sink: PageSink,
+    optional: bool,
+    /// Min and max are kept for short values that queries filter on (names, errno).
+    min_max: bool,
+    defs: Vec<u32>,
+    indices: Vec<u32>,
+    dictionary: HashMap<K, u32, FxBuildHasher>,
+    dictionary_plain: Vec<u8>,
+    /// Where each entry's bytes start in `dictionary_plain`, for the statistics.
+    dictionary_starts: Vec<u32>,
+    full: bool,
+    /// After the dictionary is full: the page's values, PLAIN.
+    plain: Vec<u8>,
+    plain_rows: usize,
+    plain_min: Option<Vec<u8>>,
+    plain_max: Option<Vec<u8>>,
+    last: Option<(K, u32)>,
+    nulls: u64,
+}
+
+impl<K: Hash + Eq + Clone> StrColumn<K> {
+    pub fn new(optional: bool, min_max: bool) -> Result<Self> {
+        Ok(Self {
+            sink: PageSink::new()?,
+            optional,
+            min_max,
+            defs: Vec::new(),
+            indices: Vec::new(),
+            dictionary: HashMap::default(),
+            dictionary_plain: Vec::new(),
+            dictionary_starts: Vec::new(),
+            full: false,
+            plain: Vec::new(),
+            plain_rows: 0,
+            plain_min: None,
+            plain_max: None,
+            last: None,
+            nulls: 0,
+        })
+    }
+
+    pub fn push_null(&mut self) {
+        debug_assert!(self.optional);
+        self.defs.push(0);
+        self.nulls += 1;
+    }
+
+    /// Appends the value that `key` stands for; `text` is asked for only when the
+    /// dictionary has not seen the key (or is full).
+    #[inline]
+    pub fn push<'a>(&mut self, key: K, text: impl FnOnce() -> std::borrow::Cow<'a, str>) {
+        if self.optional {
+            self.defs.push(1);
+        }
+        if self.full {
+            let text = text();
+            let bytes = text.as_bytes();
+            self.plain
+                .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            self.plain.extend_from_slice(bytes);
+            self.plain_rows += 1;
+            if self.min_max {
+                if self.plain_min.as_deref().is_none_or(|m| bytes < m) {
+                    self.plain_min = Some(bytes.to_vec());
+                }
+                if self.plain_max.as_deref().is_none_or(|m| bytes > m) {
+                    self.plain_max = Some(bytes.to_vec());
+                }
+            }
+            return;
+        }
+        if let Some((last, index)) = &self.last
+            && *last == key
+        {
+            self.indices.push(*index);
+            return;
+        }
+        let next = self.dictionary.len() as u32;
+        let index = *self.dictionary.entry(key.clone()).or_insert(next);
+        if index == next {
+            let text = text();
+            let bytes = text.as_bytes();
+            self.dictionary_starts
+                .push(self.dictionary_plain.len() as u32);
+            self.dictionary_plain
+                .extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+            self.dictionary_plain.extend_from_slice(bytes);
+        }
+        self.last = Some((key, index));
+        self.indices.push(index);
+    }
+
+    pub fn flush_page(&mut self) -> Result<()> {
+        let rows = if self.optional {
+            self.defs.len()
+        } else {
+            self.indices.len() + self.plain_rows
+        };
+        if rows == 0 {
+            return Ok(());
+        }
+        self.sink.begin(self.optional.then_some(&self.defs[..]));
+        // A page is either all indices or all PLAIN: the dictionary fills only between
+        // pages.
+        // A page of nulls only is PLAIN too: it needs no dictionary, which may not exist.
+        let encoding = if self.indices.is_empty() {
+            self.sink.page.extend_from_slice(&self.plain);
+            Encoding::PLAIN
+        } else {
+            let width = hybrid::bit_width_for(self.dictionary.len());
+            self.sink.page.push(width);
+            hybrid::encode(&self.indices, width, &mut self.sink.page);
+            Encoding::RLE_DICTIONARY
+        };
+        self.sink.finish_page(rows, encoding)?;
+        self.defs.clear();
+        self.indices.clear();
+        self.plain.clear();
+        self.plain_rows = 0;
+        if self.dictionary_plain.len() > DICTIONARY_LIMIT {
+            self.full = true;
+            self.last = None;
+        }
+        Ok(())
+    }
+
+    pub fn written(&self) -> usize {
+        self.sink.written() + self.dictionary_plain.len() / 4
+    }
+
+    fn entry(&self, i: usize) -> &[u8] {
+        let start = self.dictionary_starts[i] as usize;
+        let len = u32::from_le_bytes(
+            self.dictionary_plain[start..start + 4]
+                .try_into()
+                .expect("4 bytes"),
+        ) as usize;
+        &self.dictionary_plain[start + 4..start + 4 + len]
+    }
+
+    pub fn finish(mut self, descr: ColumnDescPtr) -> Result<Chunk> {
+        self.flush_page()?;
+        let (mut min, mut max) = (self.plain_min.take(), self.plain_max.take());
+        if self.min_max {
+            for i in 0..self.dictionary_starts.len() {
+                let v = self.entry(i);
+                if min.as_deref().is_none_or(|m| v < m) {
+                    min = Some(v.to_vec());
+                }
+                if max.as_deref().is_none_or(|m| v > m) {
+                    max = Some(v.to_vec());
+                }
+            }
+        }
+        let statistics = Statistics::byte_array(
+            min.map(ByteArray::from),
+            max.map(ByteArray::from),
+            None,
+            Some(self.nulls),
+            false,
+        );
+        let count = self.dictionary.len();
+        let plain = std::mem::take(&mut self.dictionary_plain);
+        self.sink
+            .finish(descr, Some((&plain, count)), Some(statistics))
+    }
+}
+
+impl StrColumn<Box<str>> {
+    /// Appends `text`, keyed by its content: for strings that nothing shares (paths,
+    /// addresses), found without copying them.
+    #[inline]
+    pub fn push_text(&mut self, text: &str) {
+        if !self.full
+            && let Some(&index) = self.dictionary.get(text)
+        {
+            if self.optional {
+                self.defs.push(1);
+            }
+            self.indices.push(index);
+            return;
+        }
+        self.push(Box::from(text), || std::borrow::Cow::Borrowed(text));
+    }
+}
+
+/// A BOOLEAN column, PLAIN (a bit a value).
+pub struct BoolColumn {
+    sink: PageSink,
+    defs: Vec<u32>,
+    values: Vec<bool>,
+    nulls: u64,
+}
+
+impl BoolColumn {
+    pub fn new() -> Result<Self> {
+        Ok(Self {
+            sink: PageSink::new()?,
+            defs: Vec::new(),
+            values: Vec::new(),
+            nulls: 0,
+        })
+    }
+
+    #[inline]
+    pub fn push(&mut self, value: Option<bool>) {
+        match value {
+            Some(v) => {
+                self.defs.push(1);
+                self.values.push(v);
+            }
+            None => {
+                self.defs.push(0);
+                self.nulls += 1;
+            }
+        }
+    }
+
+    pub fn flush_page(&mut self) -> Result<()> {
+        if self.defs.is_empty() {
+            return Ok(());
+        }
+        self.sink.begin(Some(&self.defs));
+        for group in self.values.chunks(8) {
+            let byte = group
+                .iter()
+                .enumerate()
+                .fold(0u8, |b, (i, &v)| b | (u8::from(v) << i));
+            self.sink.page.push(byte);
+        }
+        self.sink.finish_page(self.defs.len(), Encoding::PLAIN)?;
+        self.defs.clear();
+        self.values.clear();
+        Ok(())
+    }
+
+    pub fn written(&self) -> usize {
+        self.sink.written()
+    }
+
+    pub fn finish(mut self, descr: ColumnDescPtr) -> Result<Chunk> {
+        self.flush_page()?;
+        let statistics = Statistics::boolean(None, None, None, Some(self.nulls), false);
+        self.sink.finish(descr, None, Some(statistics))
+    }
+}

@@ -1,0 +1,444 @@
+//! The `syscalls` table's file: each call goes straight into column pages, without an
+//! Arrow batch in between, and a row group is spliced into the file when it is full.
+//! The same life as every other file (created 0600 under a hidden name, renamed into
+//! place when whole) comes from [`crate::files::parquet_file`].
+use std::{borrow::Cow, fs::File, path::Path, sync::Arc};
+
+use parquet::{
+    arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata},
+    errors::ParquetError,
+    file::{properties::WriterProperties, writer::SerializedFileWriter},
+    schema::types::SchemaDescriptor,
+};
+use tracepost_common::FLAG_NO_RETURN;
+use tracepost_schema::{syscalls, ts_value};
+
+use crate::{
+    files::batch::{BatchBuilder, comm_str},
+    files::pages::chunk::{BoolColumn, ByAddress, Chunk, IntColumn, IntEncoding, StrColumn},
+    files::parquet_file::{self, Finished, WriterError},
+    kernel::{call::Call, decode::Extra, names},
+};
+
+type Result<T> = std::result::Result<T, ParquetError>;
+
+/// One row group's columns, in the schema's order.
+struct Columns {
+    ts: IntColumn,
+    ts_ns: IntColumn,
+    duration: IntColumn,
+    pid: IntColumn,
+    tid: IntColumn,
+    comm: StrColumn<[u8; 16]>,
+    syscall: StrColumn<u32>,
+    nr: IntColumn,
+    ret: IntColumn,
+    errno: StrColumn<i32>,
+    args: [IntColumn; 6],
+    path: StrColumn<Box<str>>,
+    path_truncated: BoolColumn,
+    addr: StrColumn<Box<str>>,
+    fd: IntColumn,
+    fd_path: StrColumn<ByAddress>,
+    bytes: IntColumn,
+}
+
+impl Columns {
+    fn new() -> Result<Self> {
+        use IntEncoding::{Delta, Dictionary};
+        let int = |int32, optional, encoding| IntColumn::new(int32, optional, encoding, true);
+        // Unsigned: i64's order is not theirs, so no min and max.
+        let unsigned = || IntColumn::new(false, false, Dictionary, false);
+        Ok(Self {
+            ts: int(false, false, Delta)?,
+            ts_ns: int(false, false, Delta)?,
+            duration: int(false, true, Dictionary)?,
+            pid: int(true, false, Dictionary)?,
+            tid: int(true, false, Dictionary)?,
+            comm: StrColumn::new(false, true)?,
+            syscall: StrColumn::new(false, true)?,
+            nr: int(true, false, Dictionary)?,
+            ret: int(false, true, Dictionary)?,
+            errno: StrColumn::new(true, true)?,
+            args: [
+                unsigned()?,
+                unsigned()?,
+                unsigned()?,
+                unsigned()?,
+                unsigned()?,
+                unsigned()?,
+            ],
+            path: StrColumn::new(true, false)?,
+            path_truncated: BoolColumn::new()?,
+            addr: StrColumn::new(true, false)?,
+            fd: int(true, true, Dictionary)?,
+            fd_path: StrColumn::new(true, false)?,
+            bytes: int(false, true, Dictionary)?,
+        })
+    }
+
+    fn push(&mut self, call: &Call, rows: &BatchBuilder) {
+        let e = &call.event;
+        let wall_ns = rows.clock().to_wall_ns(e.enter_ns);
+        self.ts.push(Some(ts_value(wall_ns)));
+        self.ts_ns.push(Some(wall_ns));
+        let returned = e.flags & FLAG_NO_RETURN == 0;
+        if returned {
+            self.duration.push(Some(e.duration_ns as i64));
+            self.ret.push(Some(e.ret));
+            match names::errno_of(e.ret) {
+                Some(code) => self.errno.push(code, || names::errno_name(code)),
+                None => self.errno.push_null(),
+            }
+        } else {
+            self.duration.push(None);
+            self.ret.push(None);
+            self.errno.push_null();
+        }
+        self.pid.push(Some(i64::from(e.pid as i32)));
+        self.tid.push(Some(i64::from(e.tid as i32)));
+        self.comm.push(e.comm, || comm_str(&e.comm));
+        self.syscall.push(e.nr, || rows.names().get(e.nr));
+        self.nr.push(Some(i64::from(e.nr as i32)));
+        for (column, value) in self.args.iter_mut().zip(e.args) {
+            column.push(Some(value as i64));
+        }
+        match call.extra.as_deref() {
+            Some(Extra::Path { path, truncated }) => {
+                self.path.push_text(path);
+                self.path_truncated.push(Some(*truncated));
+                self.addr.push_null();
+            }
+            Some(Extra::Addr(addr)) => {
+                self.path.push_null();
+                self.path_truncated.push(None);
+                self.addr.push_text(addr);
+            }
+            _ => {
+                self.path.push_null();
+                self.path_truncated.push(None);
+                self.addr.push_null();
+            }
+        }
+        self.fd.push(rows.args().fd(e.nr, &e.args).map(i64::from));
+        match &call.fd_path {
+            Some(p) => self.fd_path.push(ByAddress(p.clone()), || Cow::Borrowed(p)),
+            None => self.fd_path.push_null(),
+        }
+        self.bytes
+            .push(returned.then(|| rows.args().bytes(e.nr, e.ret)).flatten());
+    }
+
+    fn flush_pages(&mut self) -> Result<()> {
+        self.ts.flush_page()?;
+        self.ts_ns.flush_page()?;
+        self.duration.flush_page()?;
+        self.pid.flush_page()?;
+        self.tid.flush_page()?;
+        self.comm.flush_page()?;
+        self.syscall.flush_page()?;
+        self.nr.flush_page()?;
+        self.ret.flush_page()?;
+        self.errno.flush_page()?;
+        for a in &mut self.args {
+            a.flush_page()?;
+        }
+        self.path.flush_page()?;
+        self.path_truncated.flush_page()?;
+        self.addr.flush_page()?;
+        self.fd.flush_page()?;
+        self.fd_path.flush_page()?;
+        self.bytes.flush_page()
+    }
+
+    /// Compressed bytes so far, and a part of the dictionaries, for the size bound.
+    fn written(&self) -> usize {
+        let ints = [
+            &self.ts,
+            &self.ts_ns,
+            &self.duration,
+            &self.pid,
+            &self.tid,
+            &self.nr,
+            &self.ret,
+            &self.fd,
+            &self.bytes,
+        ];
+        ints.iter().map(|c| c.written()).sum::<usize>()
+            + self.args.iter().map(IntColumn::written).sum::<usize>()
+            + self.comm.written()
+            + self.syscall.written()
+            + self.errno.written()
+            + self.path.written()
+            + self.path_truncated.written()
+            + self.addr.written()
+            + self.fd_path.written()
+    }
+
+    fn finish(self, schema: &SchemaDescriptor) -> Result<Vec<Chunk>> {
+        let mut i = 0;
+        let mut next = || {
+            i += 1;
+            schema.column(i - 1)
+        };
+        let mut chunks = vec![
+            self.ts.finish(next())?,
+            self.ts_ns.finish(next())?,
+            self.duration.finish(next())?,
+            self.pid.finish(next())?,
+            self.tid.finish(next())?,
+            self.comm.finish(next())?,
+            self.syscall.finish(next())?,
+            self.nr.finish(next())?,
+            self.ret.finish(next())?,
+            self.errno.finish(next())?,
+        ];
+        for a in self.args {
+            chunks.push(a.finish(next())?);
+        }
+        chunks.push(self.path.finish(next())?);
+        chunks.push(self.path_truncated.finish(next())?);
+        chunks.push(self.addr.finish(next())?);
+        chunks.push(self.fd.finish(next())?);
+        chunks.push(self.fd_path.finish(next())?);
+        chunks.push(self.bytes.finish(next())?);
+        Ok(chunks)
+    }
+}
+
+/// A `syscalls` file being written.
+pub struct SyscallsFile {
+    writer: SerializedFileWriter<File>,
+    schema: Arc<SchemaDescriptor>,
+    rows_from: BatchBuilder,
+    columns: Columns,
+    row_group_rows: usize,
+    max_row_group_rows: usize,
+    rows: u64,
+    tmp_path: std::path::PathBuf,
+    final_path: std::path::PathBuf,
+}
+
+impl SyscallsFile {
+    /// `dir/.part-SEQ.inprogress`, to become `dir/part-SEQ.parquet`.
+    pub fn create(
+        dir: &Path,
+        seq: u64,
+        mut props: WriterProperties,
+        rows_from: BatchBuilder,
+        max_row_group_rows: usize,
+    ) -> std::result::Result<Self, WriterError> {
+        let tmp_path = dir.join(parquet_file::tmp_name(seq));
+        let final_path = dir.join(parquet_file::part_name(seq));
+        let error = |source| parquet_file::write_error(tmp_path.clone(), source);
+        let arrow = syscalls::schema();
+        add_encoded_arrow_schema_to_metadata(&arrow, &mut props);
+        let schema = Arc::new(ArrowSchemaConverter::new().convert(&arrow).map_err(error)?);
+        let columns = Columns::new().map_err(error)?;
+        let f = parquet_file::create_private(&tmp_path)?;
+        let writer = SerializedFileWriter::new(f, schema.root_schema_ptr(), Arc::new(props))
+            .map_err(error)?;
+        Ok(Self {
+            writer,
+            schema,
+            rows_from,
+            columns,
+            row_group_rows: 0,
+            max_row_group_rows,
+            rows: 0,
+            tmp_path,
+            final_path,
+        })
+    }
+
+    /// Encodes `calls` (sorted by entry time) as one page per column.
+    pub fn write(&mut self, calls: &[Call]) -> std::result::Result<(), WriterError> {
+        let mut calls = calls;
+        while !calls.is_empty() {
+            let room = self.max_row_group_rows - self.row_group_rows;
+            let (now, later) = calls.split_at(room.min(calls.len()));
+            for call in now {
+                self.columns.push(call, &self.rows_from);
+            }
+            self.columns.flush_pages().map_err(|e| self.error(e))?;
+            self.row_group_rows += now.len();
+            self.rows += now.len() as u64;
+            if self.row_group_rows >= self.max_row_group_rows {
+                self.close_row_group()?;
+            }
+            calls = later;
+        }
+        Ok(())
+    }
+
+    fn error(&self, source: ParquetError) -> WriterError {
+        parquet_file::write_error(self.tmp_path.clone(), source)
+    }
+
+    fn close_row_group(&mut self) -> std::result::Result<(), WriterError> {
+        if self.row_group_rows == 0 {
+            return Ok(());
+        }
+        let fresh = Columns::new().map_err(|e| self.error(e))?;
+        let columns = std::mem::replace(&mut self.columns, fresh);
+        self.row_group_rows = 0;
+        let result = (|| {
+            let chunks = columns.finish(&self.schema)?;
+            let mut group = self.writer.next_row_group()?;
+            for chunk in chunks {
+                group.append_column(&chunk.bytes, chunk.close)?;
+            }
+            group.close().map(|_| ())
+        })();
+        result.map_err(|e| self.error(e))
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Bytes written plus what the open row group holds, compressed.
+    pub fn size_estimate(&self) -> u64 {
+        (self.writer.bytes_written() + self.columns.written()) as u64
+    }
+
+    /// Writes the last row group and the footer, syncs, and renames into place.
+    pub fn finish(mut self) -> std::result::Result<Finished, WriterError> {
+        self.close_row_group()?;
+        let Self {
+            writer,
+            tmp_path,
+            final_path,
+            rows,
+            ..
+        } = self;
+        let f = writer
+            .into_inner()
+            .map_err(|source| parquet_file::write_error(tmp_path.clone(), source))?;
+        parquet_file::commit(f, tmp_path, final_path, rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs::File;
+
+    use arrow_array::RecordBatch;
+    use parquet::{
+        arrow::arrow_reader::ParquetRecordBatchReaderBuilder, file::reader::FileReader,
+        file::serialized_reader::SerializedFileReader, file::statistics::Statistics,
+    };
+    use tracepost_common::FLAG_NO_RETURN;
+
+    use super::*;
+    use crate::{files::reorder::event, kernel::clock::WallClock};
+
+    /// Calls of every shape: errors, calls that never return, paths (some shared, some
+    /// long enough to fill the dictionary), addresses, shared fd paths, runs and noise.
+    fn calls(n: u64) -> Vec<Call> {
+        let shared: Vec<Arc<str>> = (0..5).map(|i| Arc::from(format!("/var/log/{i}"))).collect();
+        (0..n)
+            .map(|i| {
+                let mut e = event(1_000_000 + i * 1_000 + i % 7, 100 + (i / 1000) as u32);
+                e.pid = 100 + (i / 3000) as u32;
+                e.nr = [0, 1, 257, 42, 232][(i % 5) as usize];
+                e.duration_ns = (i * 7919) % 50_000;
+                e.ret = match i % 11 {
+                    0 => -2,
+                    1 => -11,
+                    _ => (i % 300) as i64,
+                };
+                e.args = [i % 3, i * 31, u64::MAX - i % 2, 0, i, 7];
+                if i % 97 == 0 {
+                    e.flags = FLAG_NO_RETURN;
+                }
+                if i % 13 == 0 {
+                    e.comm = *b"0123456789abcdef";
+                }
+                let extra = match i % 4 {
+                    // Distinct and long past row 20000: the dictionary fills.
+                    0 if i > 20_000 => Some(Extra::Path {
+                        path: format!("/data/{i}/{}", "x".repeat(200)),
+                        truncated: i % 8 == 0,
+                    }),
+                    0 => Some(Extra::Path {
+                        path: format!("/etc/{}", i % 10),
+                        truncated: false,
+                    }),
+                    1 => Some(Extra::Addr(format!("10.0.0.{}:80", i % 4))),
+                    _ => None,
+                };
+                Call {
+                    event: e,
+                    extra: extra.map(Box::new),
+                    fd_path: (i % 3 == 0).then(|| shared[(i % 5) as usize].clone()),
+                }
+            })
+            .collect()
+    }
+
+    fn read(path: &Path) -> Vec<RecordBatch> {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap())
+            .unwrap()
+            .with_batch_size(7_000)
+            .build()
+            .unwrap();
+        reader.map(|b| b.unwrap()).collect()
+    }
+
+    #[test]
+    fn reads_back_exactly_as_the_arrow_batch_of_the_same_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = BatchBuilder::new(WallClock::with_offset(5_000));
+        let calls = calls(60_000);
+        let props = parquet_file::properties(syscalls::TABLE).build();
+        let mut file = SyscallsFile::create(dir.path(), 1, props, rows.clone(), 25_000).unwrap();
+        for page in calls.chunks(4096) {
+            file.write(page).unwrap();
+        }
+        let done = file.finish().unwrap();
+        assert_eq!(done.rows, 60_000);
+        let want = rows.build(&calls).unwrap();
+        let mut offset = 0;
+        for got in read(&done.path) {
+            let want = want.slice(offset, got.num_rows());
+            for (i, field) in syscalls::schema().fields().iter().enumerate() {
+                assert_eq!(
+                    got.column(i),
+                    want.column(i),
+                    "column {} from row {offset}",
+                    field.name()
+                );
+            }
+            offset += got.num_rows();
+        }
+        assert_eq!(offset, 60_000);
+        // Three row groups, with the statistics that pruning reads.
+        let reader = SerializedFileReader::new(File::open(&done.path).unwrap()).unwrap();
+        let meta = reader.metadata();
+        assert_eq!(meta.num_row_groups(), 3);
+        let ts_ns = meta.row_group(0).column(1).statistics().unwrap();
+        let Statistics::Int64(s) = ts_ns else {
+            panic!("{ts_ns:?}")
+        };
+        assert_eq!(s.min_opt(), Some(&(1_000_000 + 5_000)));
+        let path = meta.row_group(2).column(16);
+        assert!(
+            path.encodings()
+                .any(|e| e == parquet::basic::Encoding::PLAIN)
+        );
+    }
+
+    #[test]
+    fn an_empty_file_has_the_schema_and_no_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = BatchBuilder::new(WallClock::with_offset(0));
+        let props = parquet_file::properties(syscalls::TABLE).build();
+        let file = SyscallsFile::create(dir.path(), 3, props, rows, 100).unwrap();
+        let done = file.finish().unwrap();
+        assert!(read(&done.path).iter().all(|b| b.num_rows() == 0));
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(File::open(&done.path).unwrap()).unwrap();
+        assert_eq!(reader.schema().fields(), syscalls::schema().fields());
+    }
+}
