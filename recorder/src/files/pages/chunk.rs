@@ -30,8 +30,9 @@ use rustc_hash::FxBuildHasher;
 
 use super::{delta, hybrid};
 
-/// The zstd level of every page. Level 1 and 3 cost the same here (BENCHMARKS.md).
-pub const ZSTD_LEVEL: i32 = 3;
+/// The zstd level of every page. Level 1 writes files no bigger than level 3 here, for a
+/// little less CPU (BENCHMARKS.md).
+pub const ZSTD_LEVEL: i32 = 1;
 /// A dictionary past this many bytes stops growing and later pages are PLAIN: the limit
 /// Parquet's own writer uses, which every reader handles.
 const DICTIONARY_LIMIT: usize = 1024 * 1024;
