@@ -212,7 +212,9 @@ pub struct SyscallsFile {
     schema: Arc<SchemaDescriptor>,
     rows_from: BatchBuilder,
     columns: Columns,
+    /// Rows in the open row group's finished pages, and in the pages being built.
     row_group_rows: usize,
+    pending: usize,
     max_row_group_rows: usize,
     rows: u64,
     tmp_path: std::path::PathBuf,
@@ -244,6 +246,7 @@ impl SyscallsFile {
             rows_from,
             columns,
             row_group_rows: 0,
+            pending: 0,
             max_row_group_rows,
             rows: 0,
             tmp_path,
@@ -251,22 +254,44 @@ impl SyscallsFile {
         })
     }
 
-    /// Encodes `calls` (sorted by entry time) as one page per column.
-    pub fn write(&mut self, calls: &[Call]) -> std::result::Result<(), WriterError> {
-        let mut calls = calls;
-        while !calls.is_empty() {
-            let room = self.max_row_group_rows - self.row_group_rows;
-            let (now, later) = calls.split_at(room.min(calls.len()));
-            for call in now {
-                self.columns.push(call, &self.rows_from);
+    /// Adds one call (the file's calls come sorted by entry time) to the pages being
+    /// built.
+    #[inline]
+    pub fn push(&mut self, call: &Call) {
+        self.columns.push(call, &self.rows_from);
+        self.pending += 1;
+    }
+
+    /// Rows pushed and not yet in a finished page.
+    pub fn pending(&self) -> usize {
+        self.pending
+    }
+
+    /// Ends a page in every column, and the row group once it is full. Returns the rows
+    /// that the pages hold.
+    pub fn flush_pages(&mut self) -> std::result::Result<u64, WriterError> {
+        if self.pending == 0 {
+            return Ok(0);
+        }
+        self.columns.flush_pages().map_err(|e| self.error(e))?;
+        let rows = self.pending;
+        self.pending = 0;
+        self.row_group_rows += rows;
+        self.rows += rows as u64;
+        if self.row_group_rows >= self.max_row_group_rows {
+            self.close_row_group()?;
+        }
+        Ok(rows as u64)
+    }
+
+    /// Writes `calls` as pages of `page_rows` rows.
+    #[cfg(test)]
+    fn write(&mut self, calls: &[Call], page_rows: usize) -> std::result::Result<(), WriterError> {
+        for page in calls.chunks(page_rows) {
+            for call in page {
+                self.push(call);
             }
-            self.columns.flush_pages().map_err(|e| self.error(e))?;
-            self.row_group_rows += now.len();
-            self.rows += now.len() as u64;
-            if self.row_group_rows >= self.max_row_group_rows {
-                self.close_row_group()?;
-            }
-            calls = later;
+            self.flush_pages()?;
         }
         Ok(())
     }
@@ -304,6 +329,7 @@ impl SyscallsFile {
 
     /// Writes the last row group and the footer, syncs, and renames into place.
     pub fn finish(mut self) -> std::result::Result<Finished, WriterError> {
+        self.flush_pages()?;
         self.close_row_group()?;
         let Self {
             writer,
@@ -393,9 +419,7 @@ mod tests {
         let calls = calls(60_000);
         let props = parquet_file::properties(syscalls::TABLE).build();
         let mut file = SyscallsFile::create(dir.path(), 1, props, rows.clone(), 25_000).unwrap();
-        for page in calls.chunks(4096) {
-            file.write(page).unwrap();
-        }
+        file.write(&calls, 4096).unwrap();
         let done = file.finish().unwrap();
         assert_eq!(done.rows, 60_000);
         let want = rows.build(&calls).unwrap();

@@ -39,9 +39,9 @@ impl Rotation {
         self.max_total_bytes.map(|max| max / 4)
     }
 
-    /// Rows per record batch. A file can only be closed between batches, so in
-    /// flight-recorder mode a batch must be a small part of a file's size bound (at a
-    /// pessimistic 8 bytes a row), or one batch alone would break the bound.
+    /// Rows per page. A file can only be closed between pages, so in flight-recorder mode
+    /// a page must be a small part of a file's size bound (at a pessimistic 8 bytes a
+    /// row), or one page alone would break the bound.
     fn batch_rows(&self) -> usize {
         match self.max_file_bytes() {
             None => BATCH_ROWS,
@@ -50,9 +50,9 @@ impl Rotation {
     }
 }
 
-/// Rows per record batch handed to the Parquet writer. Small enough that a column's buffer
-/// stays under the allocator's mmap threshold and is reused instead of faulted in afresh:
-/// against 64K rows, 10% less CPU per event and no more memory (BENCHMARKS.md).
+/// Rows per page. Small enough that a column's page buffer stays under the allocator's
+/// mmap threshold and is reused instead of faulted in afresh (with Arrow batches, 64K
+/// rows cost 10% more CPU per event and no less memory: BENCHMARKS.md).
 const BATCH_ROWS: usize = 16 * 1024;
 /// Rows per row group: large enough for good compression and statistics. 256K and 4M rows
 /// both cost more CPU per event, and neither used less memory (BENCHMARKS.md).
@@ -97,7 +97,6 @@ pub struct TableWriter {
     props: WriterProperties,
     next_seq: u64,
     file: Option<OpenFile>,
-    buffer: Vec<Call>,
     held_back: Vec<Call>,
     /// When the first row of the current file arrived, buffered or written: the rotation
     /// clock starts there, so rows never wait in memory longer than `max_age`.
@@ -136,7 +135,6 @@ impl TableWriter {
             props: writer_properties(),
             next_seq,
             file: None,
-            buffer: Vec::with_capacity(batch_rows),
             held_back: Vec::new(),
             interval_started: None,
             closed,
@@ -154,20 +152,18 @@ impl TableWriter {
     /// Appends events sorted by entry time. Events entered before what the open file already
     /// holds are held back for the next file.
     pub fn append(&mut self, sorted: impl IntoIterator<Item = Call>) -> Result<(), WriterError> {
+        let batch_rows = self.batch_rows;
         for e in sorted {
-            let last = match &self.file {
-                Some(f) => f
-                    .last_enter_ns
-                    .max(self.buffer.last().map_or(0, Call::enter_ns)),
-                None => self.buffer.last().map_or(0, Call::enter_ns),
-            };
+            let last = self.file.as_ref().map_or(0, |f| f.last_enter_ns);
             if e.enter_ns() < last {
                 self.held_back.push(e);
                 continue;
             }
             self.interval_started.get_or_insert_with(Instant::now);
-            self.buffer.push(e);
-            if self.buffer.len() >= self.batch_rows {
+            let open = self.open_file()?;
+            open.file.push(&e);
+            open.last_enter_ns = e.enter_ns();
+            if open.file.pending() >= batch_rows {
                 self.flush_buffer()?;
                 if self.over_size_bound() {
                     self.close_file()?;
@@ -190,7 +186,7 @@ impl TableWriter {
     /// Closes the open file if it is due, and returns the events held back for the next
     /// file, which the caller sorts in with what comes next.
     pub fn rotate_if_due(&mut self) -> Result<Vec<Call>, WriterError> {
-        // Hand buffered rows to the Parquet writer, so that its size estimate covers them.
+        // End the pages being built, so that the size estimate covers them.
         if self.rotation.max_total_bytes.is_some() {
             self.flush_buffer()?;
         }
@@ -201,7 +197,7 @@ impl TableWriter {
             self.close_file()?;
         }
         // With no file open, whatever was held back can start the next one.
-        if self.file.is_none() && self.buffer.is_empty() {
+        if self.file.is_none() {
             return Ok(std::mem::take(&mut self.held_back));
         }
         Ok(Vec::new())
@@ -231,19 +227,10 @@ impl TableWriter {
     }
 
     fn flush_buffer(&mut self) -> Result<(), WriterError> {
-        if self.buffer.is_empty() {
+        let Some(open) = self.file.as_mut() else {
             return Ok(());
-        }
-        let last_enter_ns = self.buffer.last().map_or(0, Call::enter_ns);
-        let rows = self.buffer.len() as u64;
-        let mut buffer = std::mem::take(&mut self.buffer);
-        let open = self.open_file()?;
-        let written = open.file.write(&buffer);
-        buffer.clear();
-        self.buffer = buffer;
-        written?;
-        let open = self.file.as_mut().expect("opened above");
-        open.last_enter_ns = last_enter_ns;
+        };
+        let rows = open.file.flush_pages()?;
         self.stats.rows += rows;
         self.counters.add_rows(rows);
         Ok(())
@@ -372,7 +359,14 @@ mod tests {
         out
     }
 
+    /// The finished files.
     fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+        let mut files = all_files(dir);
+        files.retain(|f| f.extension().is_some_and(|e| e == "parquet"));
+        files
+    }
+
+    fn all_files(dir: &Path) -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -536,7 +530,7 @@ mod tests {
         }
         let stats = w.finish().unwrap();
         assert_eq!(stats.files, 5);
-        let files = parquet_files(dir.path());
+        let files = all_files(dir.path());
         assert!(files.iter().all(|f| f.extension().unwrap() == "parquet"));
         let all: Vec<i64> = files.iter().flat_map(|f| read_ts(f)).collect();
         assert_eq!(all, (0..500).collect::<Vec<i64>>());
