@@ -381,6 +381,10 @@ mod tests {
                 if i % 13 == 0 {
                     e.comm = *b"0123456789abcdef";
                 }
+                if i % 17 == 0 {
+                    // A thread may name itself with bytes that are not UTF-8.
+                    e.comm = *b"bad\xff\xfe name\0\0\0\0\0\0";
+                }
                 let extra = match i % 4 {
                     // Distinct and long past row 20000: the dictionary fills.
                     0 if i > 20_000 => Some(Extra::Path {
