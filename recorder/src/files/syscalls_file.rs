@@ -15,7 +15,9 @@ use tracepost_schema::{syscalls, ts_value};
 
 use crate::{
     files::batch::{BatchBuilder, comm_str},
-    files::pages::chunk::{BoolColumn, ByAddress, Chunk, IntColumn, IntEncoding, StrColumn},
+    files::pages::chunk::{
+        BoolColumn, ByAddress, Chunk, IntColumn, IntEncoding, Seeded, StrColumn,
+    },
     files::parquet_file::{self, Finished, WriterError},
     kernel::{call::Call, decode::Extra, names},
 };
@@ -35,9 +37,9 @@ struct Columns {
     ret: IntColumn,
     errno: StrColumn<i32>,
     args: [IntColumn; 6],
-    path: StrColumn<Box<str>>,
+    path: StrColumn<Box<str>, Seeded>,
     path_truncated: BoolColumn,
-    addr: StrColumn<Box<str>>,
+    addr: StrColumn<Box<str>, Seeded>,
     fd: IntColumn,
     fd_path: StrColumn<ByAddress>,
     bytes: IntColumn,
@@ -322,9 +324,10 @@ impl SyscallsFile {
         self.rows
     }
 
-    /// Bytes written plus what the open row group holds, compressed.
+    /// Bytes written, plus what the open row group holds compressed, plus a pessimistic 8
+    /// bytes a row for the pages being built.
     pub fn size_estimate(&self) -> u64 {
-        (self.writer.bytes_written() + self.columns.written()) as u64
+        (self.writer.bytes_written() + self.columns.written() + self.pending * 8) as u64
     }
 
     /// Writes the last row group and the footer, syncs, and renames into place.

@@ -186,10 +186,9 @@ impl TableWriter {
     /// Closes the open file if it is due, and returns the events held back for the next
     /// file, which the caller sorts in with what comes next.
     pub fn rotate_if_due(&mut self) -> Result<Vec<Call>, WriterError> {
-        // End the pages being built, so that the size estimate covers them.
-        if self.rotation.max_total_bytes.is_some() {
-            self.flush_buffer()?;
-        }
+        // Pages end only every `batch_rows` rows: ending them at every tick would put a
+        // page header and a zstd frame in all 22 columns 20 times a second. The size
+        // estimate counts the pages being built instead.
         let too_old = self
             .interval_started
             .is_some_and(|t| t.elapsed() >= self.rotation.max_age);

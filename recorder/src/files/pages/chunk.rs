@@ -8,7 +8,11 @@
 //! The pages and the chunk's metadata are what any Parquet reader expects: PLAIN
 //! dictionary pages, RLE_DICTIONARY or PLAIN or DELTA_BINARY_PACKED data pages (format
 //! v1), zstd, and per-chunk statistics for the columns queries filter on.
-use std::{collections::HashMap, hash::Hash, sync::Arc};
+use std::{
+    collections::HashMap,
+    hash::{BuildHasher, Hash, RandomState},
+    sync::Arc,
+};
 
 use bytes::Bytes;
 use parquet::{
@@ -366,15 +370,18 @@ impl Hash for ByAddress {
 }
 
 /// A UTF-8 column whose values are found by a key of the caller's choosing: equal keys
-/// must mean equal strings (unequal keys may still hold equal strings).
-pub struct StrColumn<K> {
+/// must mean equal strings (unequal keys may still hold equal strings). `S` hashes the
+/// keys: a fast unseeded hash for keys the traced programs cannot choose freely, and a
+/// seeded one ([`Seeded`]) for text they can, so that no program can pick paths that all
+/// collide and make every lookup slow.
+pub struct StrColumn<K, S = FxBuildHasher> {
     sink: PageSink,
     optional: bool,
     /// Min and max are kept for short values that queries filter on (names, errno).
     min_max: bool,
     defs: Vec<u32>,
     indices: Vec<u32>,
-    dictionary: HashMap<K, u32, FxBuildHasher>,
+    dictionary: HashMap<K, u32, S>,
     dictionary_plain: Vec<u8>,
     /// Where each entry's bytes start in `dictionary_plain`, for the statistics.
     dictionary_starts: Vec<u32>,
@@ -388,7 +395,10 @@ pub struct StrColumn<K> {
     nulls: u64,
 }
 
-impl<K: Hash + Eq + Clone> StrColumn<K> {
+/// A hasher seeded at random, for keys that traced programs choose.
+pub type Seeded = RandomState;
+
+impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
     pub fn new(optional: bool, min_max: bool) -> Result<Self> {
         Ok(Self {
             sink: PageSink::new()?,
@@ -536,7 +546,7 @@ impl<K: Hash + Eq + Clone> StrColumn<K> {
     }
 }
 
-impl StrColumn<Box<str>> {
+impl<S: BuildHasher + Default> StrColumn<Box<str>, S> {
     /// Appends `text`, keyed by its content: for strings that nothing shares (paths,
     /// addresses), found without copying them.
     #[inline]
