@@ -1,6 +1,6 @@
 //! Parquet's DELTA_BINARY_PACKED encoding, for the entry times: rows are sorted by them,
 //! so the deltas between neighbours take a few bits each.
-use super::hybrid::varint;
+use super::hybrid::{pack, varint};
 
 const BLOCK: usize = 128;
 const MINIBLOCKS: usize = 4;
@@ -36,33 +36,18 @@ pub fn encode(values: &[i64], out: &mut Vec<u8>) {
         out.extend_from_slice(&widths);
         for (m, &width) in widths.iter().enumerate().take(used) {
             let end = ((m + 1) * MINIBLOCK).min(block.len());
-            pack(&deltas[m * MINIBLOCK..end], width, out);
+            pack(
+                deltas[m * MINIBLOCK..end].iter().copied(),
+                MINIBLOCK,
+                width,
+                out,
+            );
         }
     }
 }
 
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
-}
-
-/// Packs one miniblock of 32 values at `width` bits, LSB first, padding with zeros.
-fn pack(values: &[u64], width: u8, out: &mut Vec<u8>) {
-    if width == 0 {
-        return;
-    }
-    let width = u32::from(width);
-    let mut acc: u128 = 0;
-    let mut bits = 0;
-    for k in 0..MINIBLOCK {
-        let v = values.get(k).copied().unwrap_or(0);
-        acc |= u128::from(v) << bits;
-        bits += width;
-        while bits >= 8 {
-            out.push(acc as u8);
-            acc >>= 8;
-            bits -= 8;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -52,19 +52,26 @@ fn pack_literals(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     }
     let groups = values.len().div_ceil(8);
     varint(((groups as u64) << 1) | 1, out);
-    let width = u32::from(bit_width);
     for group in values.chunks(8) {
-        let mut acc: u64 = 0;
-        let mut bits = 0;
-        for k in 0..8 {
-            let v = group.get(k).copied().unwrap_or(0);
-            acc |= u64::from(v) << bits;
-            bits += width;
-            while bits >= 8 {
-                out.push(acc as u8);
-                acc >>= 8;
-                bits -= 8;
-            }
+        pack(group.iter().map(|&v| u64::from(v)), 8, bit_width, out);
+    }
+}
+
+/// Packs `count` values at `width` bits each (at most 64), least significant bit first, as
+/// both the hybrid's groups and the delta encoding's miniblocks lay them out; missing
+/// values are zeros. `count * width` must be a multiple of 8.
+pub fn pack(values: impl Iterator<Item = u64>, count: usize, width: u8, out: &mut Vec<u8>) {
+    let width = u32::from(width);
+    let mut values = values.fuse();
+    let mut acc: u128 = 0;
+    let mut bits = 0;
+    for _ in 0..count {
+        acc |= u128::from(values.next().unwrap_or(0)) << bits;
+        bits += width;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
         }
     }
 }
