@@ -4,19 +4,18 @@ use std::sync::Arc;
 
 use arrow_array::{
     ArrayRef, RecordBatch,
-    builder::{BooleanBuilder, Int32Builder, Int64Builder, StringBuilder, UInt64Builder},
+    builder::{BooleanBuilder, Int32Builder, Int64Builder, StringBuilder},
     types::TimestampMicrosecondType,
 };
 use arrow_schema::ArrowError;
 use tracepost_common::{
-    BUCKET_UNKNOWN, ERRNO_UNKNOWN, FLAG_NO_RETURN, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED,
-    REASON_RING_FULL,
+    BUCKET_UNKNOWN, ERRNO_UNKNOWN, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED, REASON_RING_FULL,
 };
-use tracepost_schema::{aggregates, syscalls, ts_value};
+use tracepost_schema::{aggregates, ts_value};
 
 use crate::{
-    kernel::aggregates::AggregateRow, kernel::call::Call, kernel::clock::WallClock,
-    kernel::decode::Extra, kernel::names, kernel::syscall_table::ArgTable,
+    kernel::aggregates::AggregateRow, kernel::clock::WallClock, kernel::names,
+    kernel::syscall_table::ArgTable,
 };
 
 /// Builds batches. Holds what is reused across batches (the name table).
@@ -53,7 +52,16 @@ impl BatchBuilder {
         &self.args
     }
 
-    pub fn build(&self, calls: &[Call]) -> Result<RecordBatch, ArrowError> {
+    /// The Arrow batch of `calls`, as the table's files held them before the page writer:
+    /// the oracle that the page writer's files must read back as.
+    #[cfg(test)]
+    pub fn build(&self, calls: &[crate::kernel::call::Call]) -> Result<RecordBatch, ArrowError> {
+        use arrow_array::builder::UInt64Builder;
+        use tracepost_common::FLAG_NO_RETURN;
+        use tracepost_schema::syscalls;
+
+        use crate::kernel::decode::Extra;
+
         let n = calls.len();
         let mut ts =
             arrow_array::builder::PrimitiveBuilder::<TimestampMicrosecondType>::with_capacity(n)
@@ -237,6 +245,9 @@ pub fn comm_str(comm: &[u8]) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use arrow_array::{Array, Int64Array, StringArray, TimestampMicrosecondArray};
+
+    use tracepost_common::FLAG_NO_RETURN;
+    use tracepost_schema::syscalls;
 
     use super::*;
     use crate::files::reorder::event;
