@@ -16,7 +16,7 @@ use tracepost_schema::{syscalls, ts_value};
 use crate::{
     files::batch::{BatchBuilder, comm_str},
     files::pages::chunk::{
-        BoolColumn, ByAddress, Chunk, IntColumn, IntEncoding, Seeded, StrColumn,
+        BoolColumn, ByAddress, Chunk, IntColumn, IntEncoding, Seeded, StrColumn, Zstd,
     },
     files::parquet_file::{self, Finished, WriterError},
     kernel::{call::Call, decode::Extra, names},
@@ -46,37 +46,37 @@ struct Columns {
 }
 
 impl Columns {
-    fn new() -> Result<Self> {
+    fn new() -> Self {
         use IntEncoding::{Delta, Dictionary};
         let int = |int32, optional, encoding| IntColumn::new(int32, optional, encoding, true);
         // Unsigned: i64's order is not theirs, so no min and max.
         let unsigned = || IntColumn::new(false, false, Dictionary, false);
-        Ok(Self {
-            ts: int(false, false, Delta)?,
-            ts_ns: int(false, false, Delta)?,
-            duration: int(false, true, Dictionary)?,
-            pid: int(true, false, Dictionary)?,
-            tid: int(true, false, Dictionary)?,
-            comm: StrColumn::new(false, true)?,
-            syscall: StrColumn::new(false, true)?,
-            nr: int(true, false, Dictionary)?,
-            ret: int(false, true, Dictionary)?,
-            errno: StrColumn::new(true, true)?,
+        Self {
+            ts: int(false, false, Delta),
+            ts_ns: int(false, false, Delta),
+            duration: int(false, true, Dictionary),
+            pid: int(true, false, Dictionary),
+            tid: int(true, false, Dictionary),
+            comm: StrColumn::new(false, true),
+            syscall: StrColumn::new(false, true),
+            nr: int(true, false, Dictionary),
+            ret: int(false, true, Dictionary),
+            errno: StrColumn::new(true, true),
             args: [
-                unsigned()?,
-                unsigned()?,
-                unsigned()?,
-                unsigned()?,
-                unsigned()?,
-                unsigned()?,
+                unsigned(),
+                unsigned(),
+                unsigned(),
+                unsigned(),
+                unsigned(),
+                unsigned(),
             ],
-            path: StrColumn::new(true, false)?,
-            path_truncated: BoolColumn::new()?,
-            addr: StrColumn::new(true, false)?,
-            fd: int(true, true, Dictionary)?,
-            fd_path: StrColumn::new(true, false)?,
-            bytes: int(false, true, Dictionary)?,
-        })
+            path: StrColumn::new(true, false),
+            path_truncated: BoolColumn::default(),
+            addr: StrColumn::new(true, false),
+            fd: int(true, true, Dictionary),
+            fd_path: StrColumn::new(true, false),
+            bytes: int(false, true, Dictionary),
+        }
     }
 
     fn push(&mut self, call: &Call, rows: &BatchBuilder) {
@@ -131,26 +131,26 @@ impl Columns {
             .push(returned.then(|| rows.args().bytes(e.nr, e.ret)).flatten());
     }
 
-    fn flush_pages(&mut self) -> Result<()> {
-        self.ts.flush_page()?;
-        self.ts_ns.flush_page()?;
-        self.duration.flush_page()?;
-        self.pid.flush_page()?;
-        self.tid.flush_page()?;
-        self.comm.flush_page()?;
-        self.syscall.flush_page()?;
-        self.nr.flush_page()?;
-        self.ret.flush_page()?;
-        self.errno.flush_page()?;
+    fn flush_pages(&mut self, z: &mut Zstd) -> Result<()> {
+        self.ts.flush_page(z)?;
+        self.ts_ns.flush_page(z)?;
+        self.duration.flush_page(z)?;
+        self.pid.flush_page(z)?;
+        self.tid.flush_page(z)?;
+        self.comm.flush_page(z)?;
+        self.syscall.flush_page(z)?;
+        self.nr.flush_page(z)?;
+        self.ret.flush_page(z)?;
+        self.errno.flush_page(z)?;
         for a in &mut self.args {
-            a.flush_page()?;
+            a.flush_page(z)?;
         }
-        self.path.flush_page()?;
-        self.path_truncated.flush_page()?;
-        self.addr.flush_page()?;
-        self.fd.flush_page()?;
-        self.fd_path.flush_page()?;
-        self.bytes.flush_page()
+        self.path.flush_page(z)?;
+        self.path_truncated.flush_page(z)?;
+        self.addr.flush_page(z)?;
+        self.fd.flush_page(z)?;
+        self.fd_path.flush_page(z)?;
+        self.bytes.flush_page(z)
     }
 
     /// Compressed bytes so far, and a part of the dictionaries, for the size bound.
@@ -177,33 +177,33 @@ impl Columns {
             + self.fd_path.written()
     }
 
-    fn finish(self, schema: &SchemaDescriptor) -> Result<Vec<Chunk>> {
+    fn finish(self, z: &mut Zstd, schema: &SchemaDescriptor) -> Result<Vec<Chunk>> {
         let mut i = 0;
         let mut next = || {
             i += 1;
             schema.column(i - 1)
         };
         let mut chunks = vec![
-            self.ts.finish(next())?,
-            self.ts_ns.finish(next())?,
-            self.duration.finish(next())?,
-            self.pid.finish(next())?,
-            self.tid.finish(next())?,
-            self.comm.finish(next())?,
-            self.syscall.finish(next())?,
-            self.nr.finish(next())?,
-            self.ret.finish(next())?,
-            self.errno.finish(next())?,
+            self.ts.finish(z, next())?,
+            self.ts_ns.finish(z, next())?,
+            self.duration.finish(z, next())?,
+            self.pid.finish(z, next())?,
+            self.tid.finish(z, next())?,
+            self.comm.finish(z, next())?,
+            self.syscall.finish(z, next())?,
+            self.nr.finish(z, next())?,
+            self.ret.finish(z, next())?,
+            self.errno.finish(z, next())?,
         ];
         for a in self.args {
-            chunks.push(a.finish(next())?);
+            chunks.push(a.finish(z, next())?);
         }
-        chunks.push(self.path.finish(next())?);
-        chunks.push(self.path_truncated.finish(next())?);
-        chunks.push(self.addr.finish(next())?);
-        chunks.push(self.fd.finish(next())?);
-        chunks.push(self.fd_path.finish(next())?);
-        chunks.push(self.bytes.finish(next())?);
+        chunks.push(self.path.finish(z, next())?);
+        chunks.push(self.path_truncated.finish(z, next())?);
+        chunks.push(self.addr.finish(z, next())?);
+        chunks.push(self.fd.finish(z, next())?);
+        chunks.push(self.fd_path.finish(z, next())?);
+        chunks.push(self.bytes.finish(z, next())?);
         Ok(chunks)
     }
 }
@@ -214,6 +214,7 @@ pub struct SyscallsFile {
     schema: Arc<SchemaDescriptor>,
     rows_from: BatchBuilder,
     columns: Columns,
+    zstd: Zstd,
     /// Rows in the open row group's finished pages, and in the pages being built.
     row_group_rows: usize,
     pending: usize,
@@ -238,7 +239,7 @@ impl SyscallsFile {
         let arrow = syscalls::schema();
         add_encoded_arrow_schema_to_metadata(&arrow, &mut props);
         let schema = Arc::new(ArrowSchemaConverter::new().convert(&arrow).map_err(error)?);
-        let columns = Columns::new().map_err(error)?;
+        let zstd = Zstd::new().map_err(error)?;
         let f = parquet_file::create_private(&tmp_path)?;
         let writer = SerializedFileWriter::new(f, schema.root_schema_ptr(), Arc::new(props))
             .map_err(error)?;
@@ -246,7 +247,8 @@ impl SyscallsFile {
             writer,
             schema,
             rows_from,
-            columns,
+            columns: Columns::new(),
+            zstd,
             row_group_rows: 0,
             pending: 0,
             max_row_group_rows,
@@ -275,7 +277,9 @@ impl SyscallsFile {
         if self.pending == 0 {
             return Ok(0);
         }
-        self.columns.flush_pages().map_err(|e| self.error(e))?;
+        self.columns
+            .flush_pages(&mut self.zstd)
+            .map_err(|e| self.error(e))?;
         let rows = self.pending;
         self.pending = 0;
         self.row_group_rows += rows;
@@ -306,11 +310,10 @@ impl SyscallsFile {
         if self.row_group_rows == 0 {
             return Ok(());
         }
-        let fresh = Columns::new().map_err(|e| self.error(e))?;
-        let columns = std::mem::replace(&mut self.columns, fresh);
+        let columns = std::mem::replace(&mut self.columns, Columns::new());
         self.row_group_rows = 0;
         let result = (|| {
-            let chunks = columns.finish(&self.schema)?;
+            let chunks = columns.finish(&mut self.zstd, &self.schema)?;
             let mut group = self.writer.next_row_group()?;
             for chunk in chunks {
                 group.append_column(&chunk.bytes, chunk.close)?;

@@ -49,11 +49,30 @@ pub struct Chunk {
     pub close: ColumnCloseResult,
 }
 
-/// Compresses pages and lays them out one after another, counting what the metadata
-/// needs.
+/// The one zstd context of a file's columns. Pages are compressed one at a time, so the
+/// columns share it: a context each was 22 contexts held for the whole capture, a large
+/// part of the recorder's heap.
+pub struct Zstd(zstd::bulk::Compressor<'static>);
+
+impl Zstd {
+    pub fn new() -> Result<Self> {
+        zstd::bulk::Compressor::new(ZSTD_LEVEL)
+            .map(Self)
+            .map_err(|e| ParquetError::External(Box::new(e)))
+    }
+
+    fn compress(&mut self, page: &[u8]) -> Result<Bytes> {
+        let compressed = self
+            .0
+            .compress(page)
+            .map_err(|e| ParquetError::External(Box::new(e)))?;
+        Ok(Bytes::from(compressed))
+    }
+}
+
+/// Lays compressed pages out one after another, counting what the metadata needs.
 struct PageSink {
     out: TrackedWrite<Vec<u8>>,
-    compressor: zstd::bulk::Compressor<'static>,
     /// The page being built: definition levels, then values.
     page: Vec<u8>,
     uncompressed: i64,
@@ -62,17 +81,15 @@ struct PageSink {
 }
 
 impl PageSink {
-    fn new() -> Result<Self> {
-        let compressor = zstd::bulk::Compressor::new(ZSTD_LEVEL)
-            .map_err(|e| ParquetError::External(Box::new(e)))?;
-        Ok(Self {
+    fn new() -> Self {
+        Self {
             out: TrackedWrite::new(Vec::new()),
-            compressor,
             page: Vec::new(),
             uncompressed: 0,
             values: 0,
+            // The levels' encoding, whether or not a page has them.
             encodings: vec![Encoding::RLE],
-        })
+        }
     }
 
     /// Starts a page with its definition levels (v1: a 4-byte length, then the hybrid
@@ -87,17 +104,9 @@ impl PageSink {
         }
     }
 
-    fn compressed_page(&mut self) -> Result<Bytes> {
-        let compressed = self
-            .compressor
-            .compress(&self.page)
-            .map_err(|e| ParquetError::External(Box::new(e)))?;
-        Ok(Bytes::from(compressed))
-    }
-
-    fn finish_page(&mut self, rows: usize, encoding: Encoding) -> Result<()> {
+    fn finish_page(&mut self, z: &mut Zstd, rows: usize, encoding: Encoding) -> Result<()> {
         let page = Page::DataPage {
-            buf: self.compressed_page()?,
+            buf: z.compress(&self.page)?,
             num_values: rows as u32,
             encoding,
             def_level_encoding: Encoding::RLE,
@@ -122,6 +131,7 @@ impl PageSink {
     /// Puts the dictionary page (PLAIN values, `count` of them) in front of the data pages.
     fn finish(
         mut self,
+        z: &mut Zstd,
         descr: ColumnDescPtr,
         dictionary: Option<(&[u8], usize)>,
         statistics: Option<Statistics>,
@@ -132,7 +142,7 @@ impl PageSink {
                 self.page.clear();
                 self.page.extend_from_slice(plain);
                 let page = Page::DictionaryPage {
-                    buf: self.compressed_page()?,
+                    buf: z.compress(&self.page)?,
                     num_values: count as u32,
                     encoding: Encoding::PLAIN,
                     is_sorted: false,
@@ -215,9 +225,9 @@ pub struct IntColumn {
 }
 
 impl IntColumn {
-    pub fn new(int32: bool, optional: bool, encoding: IntEncoding, min_max: bool) -> Result<Self> {
-        Ok(Self {
-            sink: PageSink::new()?,
+    pub fn new(int32: bool, optional: bool, encoding: IntEncoding, min_max: bool) -> Self {
+        Self {
+            sink: PageSink::new(),
             int32,
             optional,
             encoding,
@@ -231,7 +241,7 @@ impl IntColumn {
             min: i64::MAX,
             max: i64::MIN,
             nulls: 0,
-        })
+        }
     }
 
     #[inline]
@@ -261,7 +271,7 @@ impl IntColumn {
         }
     }
 
-    pub fn flush_page(&mut self) -> Result<()> {
+    pub fn flush_page(&mut self, z: &mut Zstd) -> Result<()> {
         let rows = if self.optional {
             self.defs.len()
         } else {
@@ -312,7 +322,7 @@ impl IntColumn {
                 Encoding::PLAIN
             }
         };
-        self.sink.finish_page(rows, encoding)?;
+        self.sink.finish_page(z, rows, encoding)?;
         self.defs.clear();
         self.values.clear();
         Ok(())
@@ -322,8 +332,8 @@ impl IntColumn {
         self.sink.written() + self.dictionary_plain.len() / 4
     }
 
-    pub fn finish(mut self, descr: ColumnDescPtr) -> Result<Chunk> {
-        self.flush_page()?;
+    pub fn finish(mut self, z: &mut Zstd, descr: ColumnDescPtr) -> Result<Chunk> {
+        self.flush_page(z)?;
         let has_values = self.min <= self.max;
         let statistics = match (self.int32, self.min_max && has_values) {
             (true, true) => Statistics::int32(
@@ -346,7 +356,7 @@ impl IntColumn {
         let count = self.dictionary.len();
         let dictionary = (self.encoding == IntEncoding::Dictionary)
             .then_some((&self.dictionary_plain[..], count));
-        self.sink.finish(descr, dictionary, Some(statistics))
+        self.sink.finish(z, descr, dictionary, Some(statistics))
     }
 }
 
@@ -399,9 +409,9 @@ pub struct StrColumn<K, S = FxBuildHasher> {
 pub type Seeded = RandomState;
 
 impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
-    pub fn new(optional: bool, min_max: bool) -> Result<Self> {
-        Ok(Self {
-            sink: PageSink::new()?,
+    pub fn new(optional: bool, min_max: bool) -> Self {
+        Self {
+            sink: PageSink::new(),
             optional,
             min_max,
             defs: Vec::new(),
@@ -416,7 +426,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
             plain_max: None,
             last: None,
             nulls: 0,
-        })
+        }
     }
 
     pub fn push_null(&mut self) {
@@ -470,7 +480,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
         self.indices.push(index);
     }
 
-    pub fn flush_page(&mut self) -> Result<()> {
+    pub fn flush_page(&mut self, z: &mut Zstd) -> Result<()> {
         let rows = if self.optional {
             self.defs.len()
         } else {
@@ -492,7 +502,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
             hybrid::encode(&self.indices, width, &mut self.sink.page);
             Encoding::RLE_DICTIONARY
         };
-        self.sink.finish_page(rows, encoding)?;
+        self.sink.finish_page(z, rows, encoding)?;
         self.defs.clear();
         self.indices.clear();
         self.plain.clear();
@@ -518,8 +528,8 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
         &self.dictionary_plain[start + 4..start + 4 + len]
     }
 
-    pub fn finish(mut self, descr: ColumnDescPtr) -> Result<Chunk> {
-        self.flush_page()?;
+    pub fn finish(mut self, z: &mut Zstd, descr: ColumnDescPtr) -> Result<Chunk> {
+        self.flush_page(z)?;
         let (mut min, mut max) = (self.plain_min.take(), self.plain_max.take());
         if self.min_max {
             for i in 0..self.dictionary_starts.len() {
@@ -542,7 +552,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
         let count = self.dictionary.len();
         let plain = std::mem::take(&mut self.dictionary_plain);
         self.sink
-            .finish(descr, Some((&plain, count)), Some(statistics))
+            .finish(z, descr, Some((&plain, count)), Some(statistics))
     }
 }
 
@@ -572,16 +582,18 @@ pub struct BoolColumn {
     nulls: u64,
 }
 
-impl BoolColumn {
-    pub fn new() -> Result<Self> {
-        Ok(Self {
-            sink: PageSink::new()?,
+impl Default for BoolColumn {
+    fn default() -> Self {
+        Self {
+            sink: PageSink::new(),
             defs: Vec::new(),
             values: Vec::new(),
             nulls: 0,
-        })
+        }
     }
+}
 
+impl BoolColumn {
     #[inline]
     pub fn push(&mut self, value: Option<bool>) {
         match value {
@@ -596,7 +608,7 @@ impl BoolColumn {
         }
     }
 
-    pub fn flush_page(&mut self) -> Result<()> {
+    pub fn flush_page(&mut self, z: &mut Zstd) -> Result<()> {
         if self.defs.is_empty() {
             return Ok(());
         }
@@ -608,7 +620,7 @@ impl BoolColumn {
                 .fold(0u8, |b, (i, &v)| b | (u8::from(v) << i));
             self.sink.page.push(byte);
         }
-        self.sink.finish_page(self.defs.len(), Encoding::PLAIN)?;
+        self.sink.finish_page(z, self.defs.len(), Encoding::PLAIN)?;
         self.defs.clear();
         self.values.clear();
         Ok(())
@@ -618,9 +630,9 @@ impl BoolColumn {
         self.sink.written()
     }
 
-    pub fn finish(mut self, descr: ColumnDescPtr) -> Result<Chunk> {
-        self.flush_page()?;
+    pub fn finish(mut self, z: &mut Zstd, descr: ColumnDescPtr) -> Result<Chunk> {
+        self.flush_page(z)?;
         let statistics = Statistics::boolean(None, None, None, Some(self.nulls), false);
-        self.sink.finish(descr, None, Some(statistics))
+        self.sink.finish(z, descr, None, Some(statistics))
     }
 }
