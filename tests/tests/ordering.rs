@@ -1,0 +1,110 @@
+//! Rows are written in entry order, and a call that entered long before calls that
+//! returned first is neither lost nor written out of order. The kernel's watermark (the
+//! oldest call in flight) holds rows back exactly as long as such a call needs; a call
+//! longer than the fixed lag goes to the next file instead.
+use std::path::Path;
+
+use tracepost_e2e::{bpf_available, build_program, parquet_files, record, scalar};
+
+/// Records the program and returns the getppid count it printed.
+fn record_sleeper(capture: &Path, exe: &Path, ms: &str, count: &str) -> i64 {
+    let out = record(capture, &[exe.to_str().unwrap(), ms, count]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .trim()
+        .strip_prefix("getppid=")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count printed: {stdout}"))
+}
+
+#[test]
+fn calls_shorter_than_the_lag_wait_for_the_watermark_in_one_sorted_file() {
+    if !bpf_available("calls_shorter_than_the_lag_wait_for_the_watermark_in_one_sorted_file") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "sleeper_and_spinner");
+    let capture = tmp.path().join("capture");
+    // 15 ms: longer than the watermark's period (so rows entered after each sleep began
+    // are drained while it is in flight), shorter than the 30 ms lag.
+    let spins = record_sleeper(&capture, &exe, "15", "10");
+    assert!(spins > 1000, "the spinner ran: {spins}");
+    assert_eq!(scalar(&capture, "SELECT lost_events FROM capture"), 0);
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'getppid'"
+        ),
+        spins
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'clock_nanosleep' AND duration_ns >= 15000000"
+        ),
+        10
+    );
+    // Had a sleep been released after rows that entered later, it would have waited for
+    // a second file.
+    assert_eq!(parquet_files(&capture.join("syscalls")).len(), 1);
+    assert_eq!(unsorted(&capture), 0);
+}
+
+#[test]
+fn a_call_longer_than_the_lag_goes_to_the_next_file_and_nothing_is_lost() {
+    if !bpf_available("a_call_longer_than_the_lag_goes_to_the_next_file_and_nothing_is_lost") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "sleeper_and_spinner");
+    let capture = tmp.path().join("capture");
+    let spins = record_sleeper(&capture, &exe, "300", "1");
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'getppid'"
+        ),
+        spins
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'clock_nanosleep' AND duration_ns >= 300000000"
+        ),
+        1
+    );
+    assert_eq!(parquet_files(&capture.join("syscalls")).len(), 2);
+    assert_eq!(unsorted(&capture), 0);
+}
+
+/// Rows whose entry time is before the row before them in the same file, as DuckDB reads
+/// the files (no one here wrote it).
+fn unsorted(capture: &Path) -> i64 {
+    let glob = capture.join("syscalls/*.parquet");
+    let sql = format!(
+        "SELECT count(*) FROM (SELECT ts_ns < lag(ts_ns) OVER (PARTITION BY filename \
+         ORDER BY file_row_number) AS back FROM read_parquet('{}', filename = true, \
+         file_row_number = true)) WHERE back",
+        glob.display()
+    );
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import duckdb, sys; print(duckdb.sql(sys.argv[1]).fetchall()[0][0])",
+        ])
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "duckdb (dev/setup --test installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
