@@ -1,7 +1,6 @@
 //! Rows are written in entry order, and a call that entered long before calls that
-//! returned first is neither lost nor written out of order. The kernel's watermark (the
-//! oldest call in flight) holds rows back exactly as long as such a call needs; a call
-//! longer than the fixed lag goes to the next file instead.
+//! returned first is neither lost nor written out of order: within the recorder's 30 ms
+//! lag it takes its place in the file, and past it it goes to the next file.
 use std::path::Path;
 
 use tracepost_e2e::{bpf_available, build_program, parquet_files, record, scalar};
@@ -24,15 +23,15 @@ fn record_sleeper(capture: &Path, exe: &Path, ms: &str, count: &str) -> i64 {
 }
 
 #[test]
-fn calls_shorter_than_the_lag_wait_for_the_watermark_in_one_sorted_file() {
-    if !bpf_available("calls_shorter_than_the_lag_wait_for_the_watermark_in_one_sorted_file") {
+fn calls_shorter_than_the_lag_take_their_place_in_one_sorted_file() {
+    if !bpf_available("calls_shorter_than_the_lag_take_their_place_in_one_sorted_file") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let exe = build_program(tmp.path(), "sleeper_and_spinner");
     let capture = tmp.path().join("capture");
-    // 15 ms: longer than the watermark's period (so rows entered after each sleep began
-    // are drained while it is in flight), shorter than the 30 ms lag.
+    // 15 ms: longer than the 10 ms poll (so rows entered after each sleep began reach the
+    // writer while it is in flight), shorter than the 30 ms lag.
     let spins = record_sleeper(&capture, &exe, "15", "10");
     assert!(spins > 1000, "the spinner ran: {spins}");
     assert_eq!(scalar(&capture, "SELECT lost_events FROM capture"), 0);

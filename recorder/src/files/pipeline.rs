@@ -21,11 +21,11 @@ use crate::{
     kernel::clock::monotonic_ns,
 };
 
-/// Rows wait at most this long for calls that entered before them and have not returned:
-/// a call that blocks longer arrives after rows entered later were written, and goes to
-/// the next file. The kernel's watermark ([`Message::Watermark`]) usually lets rows go much
-/// sooner; this bounds the memory held for reordering, about rate × (LAG + TICK), when it
-/// cannot (a thread blocked in a long call, or too many threads to ask about).
+/// A call that blocks longer than this arrives after rows entered later were written and
+/// goes to the next file, where it is as much at home. So the lag only has to cover how
+/// long a short call takes to reach the writer (the 10 ms poll, the chunk queue), not how
+/// long calls block; and memory held for reordering is about rate × (LAG + TICK): 100 ms
+/// and 50 ms held 30 MB of calls at the getppid loop's rate (BENCHMARKS.md).
 const LAG: Duration = Duration::from_millis(30);
 /// How often ready rows move from the reorder window to the file.
 const TICK: Duration = Duration::from_millis(20);
@@ -52,10 +52,6 @@ pub enum Message {
     Records(Vec<Record>),
     /// One interval of the kernel's counts of unsent calls.
     Aggregates(Vec<AggregateRow>),
-    /// Every call that entered before this time (monotonic ns) has been sent: the oldest
-    /// call in flight when the capture loop last asked, sent after the records it drained
-    /// since.
-    Watermark(u64),
 }
 
 /// Everything the writer thread owns.
@@ -128,10 +124,6 @@ impl Pipeline {
     }
 }
 
-fn lag_watermark(now: u64) -> u64 {
-    now.saturating_sub(LAG.as_nanos() as u64)
-}
-
 fn run(
     rx: Receiver<Message>,
     spares: SyncSender<Vec<Record>>,
@@ -141,7 +133,6 @@ fn run(
     let mut fds = FdTracker::new();
     let args = w.builder.arg_table();
     let mut last_tick = monotonic_ns();
-    let mut kernel_watermark = 0;
     loop {
         match rx.recv_timeout(TICK) {
             Ok(Message::Attached {
@@ -178,11 +169,6 @@ fn run(
                 let _ = spares.try_send(records);
             }
             Ok(Message::Aggregates(rows)) => w.aggregates.push(w.builder.build_aggregates(&rows)?),
-            Ok(Message::Watermark(oldest)) => {
-                kernel_watermark = kernel_watermark.max(oldest);
-                let watermark = lag_watermark(monotonic_ns()).max(kernel_watermark);
-                w.syscalls.append(reorder.take_before(watermark))?;
-            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -191,7 +177,7 @@ fn run(
             continue;
         }
         last_tick = now;
-        let watermark = lag_watermark(now).max(kernel_watermark);
+        let watermark = now.saturating_sub(LAG.as_nanos() as u64);
         w.syscalls.append(reorder.take_before(watermark))?;
         let held_back = w.syscalls.rotate_if_due()?;
         reorder.push(held_back);

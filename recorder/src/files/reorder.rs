@@ -18,7 +18,7 @@ use crate::kernel::call::Call;
 /// Most calls arrive in entry order already: one thread's calls never overlap, so only a
 /// call that blocked while other threads' calls returned arrives late. Those in order
 /// wait in a queue and leave from its front, without being sorted or moved; only the late
-/// ones are sorted. Sorting everything held (a tenth of a second of 128-byte calls, 20
+/// ones are sorted. Sorting everything held (then a tenth of a second of 128-byte calls, 20
 /// times a second) was the writer thread's largest cost on a busy single thread.
 #[derive(Default)]
 pub struct Reorder {

@@ -7,8 +7,7 @@ use aya::{
     programs::{RawTracePoint, TracePoint},
 };
 use tracepost_common::{
-    AggregateKey, AggregateValue, COMM_LEN, LOST_COUNTERS, NO_SYSCALL, SLOT_IGNORED, SyscallInfo,
-    ThreadSlot,
+    AggregateKey, AggregateValue, COMM_LEN, LOST_COUNTERS, SLOT_IGNORED, SyscallInfo, ThreadSlot,
 };
 
 /// The kernel's loss counters, summed over CPUs, indexed by `tracepost_common::LOST_*` and
@@ -258,30 +257,7 @@ impl Probes {
     pub fn lost(&self) -> Lost {
         lost_counts(&self.lost)
     }
-
-    /// The entry time of the oldest recorded call still in flight, or `now` if none is
-    /// (`now` read before the walk). Every call that entered earlier has returned and is in
-    /// the ring by the time this returns, so once the ring is drained, rows before it can
-    /// be written without waiting out a fixed lag. `None` when more threads are followed
-    /// than a walk can afford at every poll (two map syscalls each): then the lag decides.
-    pub fn oldest_in_flight(&self, now: u64) -> Option<u64> {
-        let mut oldest = now;
-        for (n, entry) in self.threads.iter().enumerate() {
-            if n >= MAX_WALKED_THREADS {
-                return None;
-            }
-            // A thread that exited during the walk has no call in flight.
-            let Ok((_, slot)) = entry else { continue };
-            if slot.nr != NO_SYSCALL && slot.flags & SLOT_IGNORED == 0 {
-                oldest = oldest.min(slot.enter_ns);
-            }
-        }
-        Some(oldest)
-    }
 }
-
-/// Threads walked for [`Probes::oldest_in_flight`]: about a quarter of a millisecond.
-const MAX_WALKED_THREADS: usize = 256;
 
 /// The counters of detached programs, final once the ring is drained.
 pub struct Detached {

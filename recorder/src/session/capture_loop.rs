@@ -19,9 +19,6 @@ const POLL: Duration = Duration::from_millis(10);
 /// How often the kernel's aggregates are sampled: the resolution at which a query can tell
 /// which seconds of a capture are incomplete.
 const AGGREGATE_INTERVAL: Duration = Duration::from_secs(1);
-/// How often the kernel is asked for its oldest call in flight, which lets the writer
-/// release rows: what the writer holds for reordering is about the rate times this.
-const WATERMARK_EVERY: Duration = Duration::from_millis(20);
 
 /// How the loop ended, when the writer was still there.
 #[derive(Default)]
@@ -48,22 +45,9 @@ fn run_until_done(
     // A deadline past what the clock can represent is no deadline.
     let deadline = args.duration.and_then(|d| Instant::now().checked_add(d));
     let mut next_sample = Instant::now() + AGGREGATE_INTERVAL;
-    let mut next_watermark = Instant::now();
     loop {
-        // Asked before the drain: what it drains includes every call that entered before.
-        let oldest = if Instant::now() >= next_watermark {
-            next_watermark = Instant::now() + WATERMARK_EVERY;
-            c.probes.oldest_in_flight(clock::monotonic_ns())
-        } else {
-            None
-        };
-        let drained = drain(&mut c.ring, &c.pipeline, &mut c.chunk)?;
-        c.events += drained.calls;
-        if let Some(oldest) = oldest
-            && drained.emptied
-        {
-            c.pipeline.send(Message::Watermark(oldest))?;
-        }
+        let (drained, calls) = drain(&mut c.ring, &c.pipeline, &mut c.chunk)?;
+        c.events += calls;
         progress.tick(c.events, &c.counters, || losses(&c.probes.lost()));
         if Instant::now() >= next_sample {
             next_sample += AGGREGATE_INTERVAL;
@@ -89,7 +73,7 @@ fn run_until_done(
         if let Some(ended) = ended {
             return Ok(ended);
         }
-        if drained.records == 0 {
+        if drained == 0 {
             thread::sleep(POLL);
         }
     }

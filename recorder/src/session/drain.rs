@@ -16,30 +16,18 @@ pub(super) const CHUNK: usize = 4 * 1024;
 /// Records per drain pass.
 const MAX_DRAIN: usize = 8 * CHUNK;
 
-/// What one pass out of the ring copied.
-pub(super) struct Drained {
-    pub records: usize,
-    /// Records that will be rows.
-    pub calls: u64,
-    /// The pass found the ring empty, rather than stopping at its bound.
-    pub emptied: bool,
-}
-
-/// Copies records out of the ring into chunks for the writer. A pass is bounded so that,
-/// however fast records arrive, the loop still checks its stop conditions.
+/// Copies records out of the ring into chunks for the writer. Returns how many, and how
+/// many of them will be rows. A pass is bounded so that, however fast records arrive, the
+/// loop still checks its stop conditions.
 pub(super) fn drain(
     ring: &mut RingBuf<MapData>,
     pipeline: &Pipeline,
     chunk: &mut Vec<Record>,
-) -> Result<Drained, WriterGone> {
+) -> Result<(usize, u64), WriterGone> {
     let mut n = 0;
     let mut calls = 0;
-    let mut emptied = false;
     while n < MAX_DRAIN {
-        let Some(item) = ring.next() else {
-            emptied = true;
-            break;
-        };
+        let Some(item) = ring.next() else { break };
         n += 1;
         // Records are told apart by size. The ring only guarantees 8-byte alignment, hence
         // the unaligned reads; each read is of exactly the size checked.
@@ -82,9 +70,5 @@ pub(super) fn drain(
         let part = mem::replace(chunk, pipeline.empty_chunk(CHUNK));
         pipeline.send(Message::Records(part))?;
     }
-    Ok(Drained {
-        records: n,
-        calls,
-        emptied,
-    })
+    Ok((n, calls))
 }

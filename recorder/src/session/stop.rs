@@ -50,9 +50,9 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
         let mut empty_passes = 0;
         while empty_passes < 2 {
             match drain(&mut ring, &pipeline, &mut chunk) {
-                Ok(d) if d.records == 0 => empty_passes += 1,
-                Ok(d) => {
-                    events += d.calls;
+                Ok((0, _)) => empty_passes += 1,
+                Ok((_, calls)) => {
+                    events += calls;
                     empty_passes = 0;
                 }
                 Err(e) => {
