@@ -463,6 +463,88 @@ mod tests {
         );
     }
 
+    /// The page index: every column has an offset index, the filtered columns a column
+    /// index with each page's bounds, and a reader that uses them to skip pages reads
+    /// exactly the rows it selected, in dictionary and in PLAIN pages.
+    #[test]
+    fn pages_are_indexed_so_readers_skip_them() {
+        use parquet::{
+            arrow::arrow_reader::{ArrowReaderOptions, RowSelection, RowSelector},
+            file::metadata::PageIndexPolicy,
+            file::page_index::column_index::ColumnIndexMetaData,
+            file::serialized_reader::ReadOptionsBuilder,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let rows = BatchBuilder::new(WallClock::with_offset(5_000));
+        let calls = calls(60_000);
+        let props = parquet_file::properties(syscalls::TABLE).build();
+        let mut file = SyscallsFile::create(dir.path(), 1, props, rows.clone(), 25_000).unwrap();
+        file.write(&calls, 4096).unwrap();
+        let done = file.finish().unwrap();
+        let want = rows.build(&calls).unwrap();
+
+        let options = ReadOptionsBuilder::new().with_page_index().build();
+        let reader =
+            SerializedFileReader::new_with_options(File::open(&done.path).unwrap(), options)
+                .unwrap();
+        let meta = reader.metadata();
+        let offsets = meta.offset_index().expect("an offset index");
+        let columns = meta.column_index().expect("a column index");
+        // Row groups close after the page that passes 25,000 rows: 7 pages of 4096.
+        assert_eq!(meta.row_group(0).num_rows(), 7 * 4096);
+        for (group, group_offsets) in offsets.iter().enumerate() {
+            assert_eq!(group_offsets.len(), 22, "every column of group {group}");
+            for column in group_offsets {
+                let first: Vec<i64> = column
+                    .page_locations
+                    .iter()
+                    .map(|p| p.first_row_index)
+                    .collect();
+                let pages = (meta.row_group(group).num_rows() + 4095) / 4096;
+                assert_eq!(first, (0..pages).map(|p| p * 4096).collect::<Vec<_>>());
+            }
+        }
+        // ts_ns (column 1): each page's first and last entry time.
+        let ColumnIndexMetaData::INT64(ts) = &columns[0][1] else {
+            panic!("{:?}", columns[0][1])
+        };
+        let ts_ns = |row: usize| 1_000_000 + row as i64 * 1_000 + (row % 7) as i64 + 5_000;
+        assert_eq!(ts.min_value(1), Some(&ts_ns(4096)));
+        assert_eq!(ts.max_value(1), Some(&ts_ns(2 * 4096 - 1)));
+        // syscall (column 6): every page holds all five names.
+        let ColumnIndexMetaData::BYTE_ARRAY(names) = &columns[0][6] else {
+            panic!("{:?}", columns[0][6])
+        };
+        assert_eq!(names.min_value(0), Some(&b"connect"[..]));
+        assert_eq!(names.max_value(0), Some(&b"write"[..]));
+        // arg0 (column 10), unsigned: no bounds to give.
+        assert!(matches!(columns[0][10], ColumnIndexMetaData::NONE));
+
+        // Rows in the middle of a page, in the first row group and in the last, where the
+        // paths are PLAIN: read through the offset index.
+        for (group, from, len) in [(0usize, 10_000usize, 100usize), (2, 2_000, 50)] {
+            let group_start: usize = (0..group)
+                .map(|g| meta.row_group(g).num_rows() as usize)
+                .sum();
+            let selection =
+                RowSelection::from(vec![RowSelector::skip(from), RowSelector::select(len)]);
+            let got = ParquetRecordBatchReaderBuilder::try_new_with_options(
+                File::open(&done.path).unwrap(),
+                ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Required),
+            )
+            .unwrap()
+            .with_row_groups(vec![group])
+            .with_row_selection(selection)
+            .with_batch_size(len)
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect::<Vec<_>>();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0], want.slice(group_start + from, len), "group {group}");
+        }
+    }
+
     #[test]
     fn an_empty_file_has_the_schema_and_no_rows() {
         let dir = tempfile::tempdir().unwrap();

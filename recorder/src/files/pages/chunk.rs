@@ -16,7 +16,7 @@ use std::{
 
 use bytes::Bytes;
 use parquet::{
-    basic::{Compression, Encoding, ZstdLevel},
+    basic::{BoundaryOrder, Compression, Encoding, Type as PhysicalType, ZstdLevel},
     column::{
         page::{CompressedPage, Page, PageWriter},
         writer::ColumnCloseResult,
@@ -24,7 +24,8 @@ use parquet::{
     data_type::ByteArray,
     errors::ParquetError,
     file::{
-        metadata::ColumnChunkMetaData,
+        metadata::{ColumnChunkMetaData, ColumnIndexBuilder, OffsetIndexBuilder},
+        page_index::column_index::ColumnIndexMetaData,
         statistics::Statistics,
         writer::{SerializedPageWriter, TrackedWrite},
     },
@@ -73,6 +74,12 @@ impl Zstd {
 /// Lays compressed pages out one after another, counting what the metadata needs.
 struct PageSink {
     out: TrackedWrite<Vec<u8>>,
+    /// Where each data page starts, and its first row: the offset index, which lets a
+    /// reader fetch only the pages a filter keeps.
+    offsets: OffsetIndexBuilder,
+    /// Each data page's min, max and null count, for the columns queries filter on: the
+    /// column index. `None` for columns without statistics.
+    pages: Option<PageStats>,
     /// The page being built: definition levels, then values.
     page: Vec<u8>,
     uncompressed: i64,
@@ -84,6 +91,8 @@ impl PageSink {
     fn new() -> Self {
         Self {
             out: TrackedWrite::new(Vec::new()),
+            offsets: OffsetIndexBuilder::new(),
+            pages: None,
             page: Vec::new(),
             uncompressed: 0,
             values: 0,
@@ -115,6 +124,9 @@ impl PageSink {
         };
         let spec = SerializedPageWriter::new(&mut self.out)
             .write_page(CompressedPage::new(page, self.page.len()))?;
+        self.offsets
+            .append_offset_and_size(spec.offset as i64, spec.compressed_size as i32);
+        self.offsets.append_row_count(rows as i64);
         self.uncompressed += spec.uncompressed_size as i64;
         self.values += rows as i64;
         if !self.encodings.contains(&encoding) {
@@ -136,6 +148,7 @@ impl PageSink {
         dictionary: Option<(&[u8], usize)>,
         statistics: Option<Statistics>,
     ) -> Result<Chunk> {
+        let descr_type = descr.physical_type();
         let mut dictionary_len = 0;
         let dictionary_page = match dictionary {
             Some((plain, count)) if count > 0 => {
@@ -182,17 +195,90 @@ impl PageSink {
             builder = builder.set_statistics(statistics);
         }
         let metadata = builder.build()?;
+        let mut offset_index = self.offsets.build();
+        // The data pages were laid out before the dictionary page went in front.
+        for page in &mut offset_index.page_locations {
+            page.offset += dictionary_len as i64;
+        }
+        let column_index = match self.pages {
+            Some(pages) => pages.build(descr_type)?,
+            None => None,
+        };
         Ok(Chunk {
             close: ColumnCloseResult {
                 bytes_written: bytes.len() as u64,
                 rows_written: self.values as u64,
                 metadata,
                 bloom_filter: None,
-                column_index: None,
-                offset_index: None,
+                column_index,
+                offset_index: Some(offset_index),
             },
             bytes: Bytes::from(bytes),
         })
+    }
+}
+
+/// The column index being built: one entry per data page.
+struct PageStats {
+    /// (null page, min, max, nulls), min and max in PLAIN bytes.
+    pages: Vec<(bool, Vec<u8>, Vec<u8>, i64)>,
+    /// Page bounds for the boundary order, when the values are integers.
+    bounds: Vec<(i64, i64)>,
+    /// A page had values without bounds (a PLAIN string page): then no column index.
+    valid: bool,
+}
+
+impl PageStats {
+    fn new() -> Self {
+        Self {
+            pages: Vec::new(),
+            bounds: Vec::new(),
+            valid: true,
+        }
+    }
+
+    fn push(&mut self, bounds: Option<(Vec<u8>, Vec<u8>)>, nulls: usize) {
+        match bounds {
+            Some((min, max)) => self.pages.push((false, min, max, nulls as i64)),
+            None => self
+                .pages
+                .push((true, Vec::new(), Vec::new(), nulls as i64)),
+        }
+    }
+
+    fn push_int(&mut self, bounds: Option<(i64, i64)>, int32: bool, nulls: usize) {
+        let bytes = |v: i64| {
+            if int32 {
+                (v as i32).to_le_bytes().to_vec()
+            } else {
+                v.to_le_bytes().to_vec()
+            }
+        };
+        if let Some(b) = bounds {
+            self.bounds.push(b);
+        }
+        self.push(bounds.map(|(min, max)| (bytes(min), bytes(max))), nulls);
+    }
+
+    fn build(self, physical: PhysicalType) -> Result<Option<ColumnIndexMetaData>> {
+        if !self.valid || self.pages.is_empty() {
+            return Ok(None);
+        }
+        // Ascending when each page starts at or after where the one before ended: the
+        // entry times, whose rows are sorted.
+        let ascending = !self.bounds.is_empty()
+            && self
+                .bounds
+                .windows(2)
+                .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1);
+        let mut index = ColumnIndexBuilder::new(physical);
+        for (null_page, min, max, nulls) in self.pages {
+            index.append(null_page, min, max, nulls);
+        }
+        if ascending {
+            index.set_boundary_order(BoundaryOrder::ASCENDING);
+        }
+        index.build().map(Some)
     }
 }
 
@@ -226,8 +312,12 @@ pub struct IntColumn {
 
 impl IntColumn {
     pub fn new(int32: bool, optional: bool, encoding: IntEncoding, min_max: bool) -> Self {
+        let mut sink = PageSink::new();
+        if min_max {
+            sink.pages = Some(PageStats::new());
+        }
         Self {
-            sink: PageSink::new(),
+            sink,
             int32,
             optional,
             encoding,
@@ -279,6 +369,12 @@ impl IntColumn {
         };
         if rows == 0 {
             return Ok(());
+        }
+        if let Some(pages) = &mut self.sink.pages {
+            let bounds = self.values.iter().fold(None, |b: Option<(i64, i64)>, &v| {
+                Some(b.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))))
+            });
+            pages.push_int(bounds, self.int32, rows - self.values.len());
         }
         self.sink.begin(self.optional.then_some(&self.defs[..]));
         let encoding = match self.encoding {
@@ -403,6 +499,8 @@ pub struct StrColumn<K, S = FxBuildHasher> {
     plain_max: Option<Vec<u8>>,
     last: Option<(K, u32)>,
     nulls: u64,
+    /// Which dictionary entries the page being flushed uses, for its bounds.
+    seen: Vec<bool>,
 }
 
 /// A hasher seeded at random, for keys that traced programs choose.
@@ -410,8 +508,12 @@ pub type Seeded = RandomState;
 
 impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
     pub fn new(optional: bool, min_max: bool) -> Self {
+        let mut sink = PageSink::new();
+        if min_max {
+            sink.pages = Some(PageStats::new());
+        }
         Self {
-            sink: PageSink::new(),
+            sink,
             optional,
             min_max,
             defs: Vec::new(),
@@ -426,6 +528,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
             plain_max: None,
             last: None,
             nulls: 0,
+            seen: Vec::new(),
         }
     }
 
@@ -489,6 +592,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
         if rows == 0 {
             return Ok(());
         }
+        self.page_bounds(rows);
         self.sink.begin(self.optional.then_some(&self.defs[..]));
         // A page is either all indices or all PLAIN: the dictionary fills only between
         // pages.
@@ -516,6 +620,34 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
 
     pub fn written(&self) -> usize {
         self.sink.written() + self.dictionary_plain.len() / 4
+    }
+
+    /// Adds the page being flushed to the column index: the least and greatest of the
+    /// dictionary entries it uses. A PLAIN page's bounds are not kept, so a chunk with one
+    /// has no column index.
+    fn page_bounds(&mut self, rows: usize) {
+        let Some(mut pages) = self.sink.pages.take() else {
+            return;
+        };
+        let nulls = rows - self.indices.len() - self.plain_rows;
+        if self.plain_rows > 0 {
+            pages.valid = false;
+        } else if self.indices.is_empty() {
+            pages.push(None, nulls);
+        } else {
+            self.seen.clear();
+            self.seen.resize(self.dictionary_starts.len(), false);
+            for &i in &self.indices {
+                self.seen[i as usize] = true;
+            }
+            let mut bounds: Option<(&[u8], &[u8])> = None;
+            for (i, _) in self.seen.iter().enumerate().filter(|(_, seen)| **seen) {
+                let v = self.entry(i);
+                bounds = Some(bounds.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
+            }
+            pages.push(bounds.map(|(lo, hi)| (lo.to_vec(), hi.to_vec())), nulls);
+        }
+        self.sink.pages = Some(pages);
     }
 
     fn entry(&self, i: usize) -> &[u8] {
