@@ -2,7 +2,9 @@
 //! from, local and remote captures mix in one command, and every failure of a store (a
 //! missing bucket, an endpoint that does not answer, a damaged object) is one line naming
 //! the URL, in bounded time. S3 is served by moto (PyPI) on 127.0.0.1, configured only
-//! through the standard `AWS_*` variables.
+//! through the standard `AWS_*` variables; Azure Blob by azurite (npm), through the
+//! `AZURE_*` and `AZURITE_*` variables; `http://` by WsgiDAV (PyPI), a WebDAV server, since
+//! listing a directory over HTTP takes WebDAV.
 use std::{
     net::{TcpListener, TcpStream},
     path::Path,
@@ -18,25 +20,39 @@ struct Moto {
     port: u16,
 }
 
+/// A port nothing listens on: bound and released, then given to a server.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `program ARGS` and waits until it accepts connections on `port`.
+fn serve(program: &str, args: &[&str], port: u16) -> Child {
+    let child = Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} is installed (dev/setup --test): {e}"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{program} did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
+}
+
 impl Moto {
     fn start() -> Self {
-        // A free port: bound and released, then given to moto.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server is installed (dev/setup --test)");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let port = free_port();
+        let child = serve(
+            "moto_server",
+            &["-H", "127.0.0.1", "-p", &port.to_string()],
+            port,
+        );
         Self { child, port }
     }
 
@@ -83,20 +99,31 @@ impl Drop for Moto {
 }
 
 fn analyze_with_endpoint(endpoint: &str, args: &[&str]) -> Output {
+    analyze_with(
+        &[
+            ("AWS_ENDPOINT_URL", endpoint),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_ACCESS_KEY_ID", "test"),
+            ("AWS_SECRET_ACCESS_KEY", "test"),
+            ("AWS_DEFAULT_REGION", "us-east-1"),
+        ],
+        args,
+    )
+}
+
+/// `analyze ARGS...` with these variables and none of the machine's own for any store.
+fn analyze_with(vars: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = Command::new(bin("analyze"));
-    // Only the variables below: none of the machine's own.
     for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("AWS_") {
+        let key_text = key.to_string_lossy();
+        if ["AWS_", "AZURE_", "AZURITE_", "GOOGLE_"]
+            .iter()
+            .any(|p| key_text.starts_with(p))
+        {
             command.env_remove(key);
         }
     }
-    command
-        .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1");
+    command.args(args).envs(vars.iter().copied());
     run_unpanicked(&mut command, "analyze")
 }
 
@@ -333,4 +360,154 @@ fn every_failure_of_a_store_is_one_line_naming_the_url() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Runs `analyze` on the local capture and on its copy at `url`, and requires the same
+/// output, with the `capture` column naming each as it was given.
+fn same_as_local(vars: &[(&str, &str)], local: &Path, url: &str) {
+    let local_name = local.to_str().unwrap();
+    let queries: [&[&str]; 4] = [
+        &["summary", "CAPTURE", "--format", "csv"],
+        &["query", "CAPTURE", "errors", "--format", "csv"],
+        &["query", "CAPTURE", "file-io", "--format", "csv"],
+        // Every column of the capture row but the recorder's command line, which holds
+        // the local path it was recorded to.
+        &[
+            "query",
+            "CAPTURE",
+            "SELECT * EXCLUDE (command_line) FROM capture",
+            "--format",
+            "json",
+        ],
+    ];
+    for args in queries {
+        let with = |capture: &str| {
+            let args: Vec<&str> = args
+                .iter()
+                .map(|a| if *a == "CAPTURE" { capture } else { a })
+                .collect();
+            stdout(&analyze_with(vars, &args))
+        };
+        let here = with(local_name).replace(local_name, url);
+        let there = with(url);
+        assert_eq!(here, there, "analyze {args:?}");
+        assert!(!there.trim().is_empty(), "analyze {args:?} printed nothing");
+    }
+}
+
+/// `http://` needs a listing, which plain HTTP has not: a WebDAV server gives one.
+#[test]
+fn a_webdav_server_answers_as_the_local_copy_does() {
+    if !bpf_available("a_webdav_server_answers_as_the_local_copy_does") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("served");
+    let local = root.join("web-3");
+    real_capture(&local);
+    let port = free_port();
+    let mut server = serve(
+        "wsgidav",
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--root",
+            root.to_str().unwrap(),
+            "--auth",
+            "anonymous",
+            "--no-config",
+        ],
+        port,
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    same_as_local(&[], &local, &format!("{base}/web-3"));
+    let missing = format!("{base}/no-such-capture");
+    let line = one_error_line(&analyze_with(&[], &["summary", &missing]));
+    assert!(line.contains(&format!("capture {missing}")), "{line}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
+/// Azure Blob Storage, served by azurite; the capture is uploaded with Microsoft's SDK
+/// for Python, an uploader that is not ours.
+#[test]
+fn an_azure_container_answers_as_the_local_copy_does() {
+    if !bpf_available("an_azure_container_answers_as_the_local_copy_does") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("web-4");
+    real_capture(&local);
+    let port = free_port();
+    let data = tmp.path().join("azurite");
+    let mut server = serve(
+        "azurite-blob",
+        &[
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            &port.to_string(),
+            "--location",
+            data.to_str().unwrap(),
+            "--silent",
+            "--skipApiVersionCheck",
+        ],
+        port,
+    );
+    let endpoint = format!("http://127.0.0.1:{port}");
+    // azurite's well-known development account.
+    let script = r#"
+import os, sys
+from azure.storage.blob import BlobServiceClient
+endpoint, root, container, prefix = sys.argv[1:5]
+key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+service = BlobServiceClient.from_connection_string(
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    f"AccountKey={key};BlobEndpoint={endpoint}/devstoreaccount1;")
+service.create_container(container)
+for parent, _, files in os.walk(root):
+    for name in files:
+        path = os.path.join(parent, name)
+        blob = prefix + "/" + os.path.relpath(path, root)
+        with open(path, "rb") as f:
+            service.get_blob_client(container, blob).upload_blob(f)
+"#;
+    let status = Command::new("python3")
+        .args(["-c", script, &endpoint])
+        .arg(&local)
+        .args(["captures", "inc-42/host=web-4"])
+        .status()
+        .expect("run python3");
+    assert!(status.success(), "upload to azurite failed");
+    let vars = [
+        ("AZURE_STORAGE_USE_EMULATOR", "true"),
+        ("AZURITE_BLOB_STORAGE_URL", endpoint.as_str()),
+        ("AZURE_ALLOW_HTTP", "true"),
+    ];
+    let url = "az://captures/inc-42/host=web-4";
+    same_as_local(&vars, &local, url);
+    // The `host=web-4` segment is a column here too.
+    let hosts = stdout(&analyze_with(
+        &vars,
+        &[
+            "query",
+            url,
+            "SELECT DISTINCT host FROM syscalls",
+            "--format",
+            "csv",
+        ],
+    ));
+    assert_eq!(hosts, "host\nweb-4\n");
+    let line = one_error_line(&analyze_with(
+        &vars,
+        &["summary", "az://no-such-container/x"],
+    ));
+    assert!(
+        line.contains("capture az://no-such-container/x: cannot list it"),
+        "{line}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
 }
