@@ -21,12 +21,16 @@ use crate::{
     kernel::clock::monotonic_ns,
 };
 
-/// A call that blocks longer than this arrives after rows entered later were written and
-/// goes to the next file, where it is as much at home. So the lag only has to cover how
-/// long a short call takes to reach the writer (the 10 ms poll, the chunk queue), not how
-/// long calls block; and memory held for reordering is about rate × (LAG + TICK): 100 ms
+/// Rows wait until every call that returned this much later than they entered has
+/// arrived. The clock is the newest return the writer has seen, not the wall clock, so how
+/// long records take to reach the writer (the poll, the chunk queue) never makes a call
+/// late: only calls that block longer than this do. Those go to the next file, where they
+/// are as much at home. Memory held for reordering is about rate × (LAG + TICK): 100 ms
 /// and 50 ms held 30 MB of calls at the getppid loop's rate (BENCHMARKS.md).
 const LAG: Duration = Duration::from_millis(30);
+/// Rows wait at most this long by the wall clock, so that they reach the file when no new
+/// records come to move the writer's clock on.
+const MAX_HOLD: Duration = Duration::from_millis(100);
 /// How often ready rows move from the reorder window to the file.
 const TICK: Duration = Duration::from_millis(20);
 /// Chunks in flight between the capture loop and the writer.
@@ -133,6 +137,9 @@ fn run(
     let mut fds = FdTracker::new();
     let args = w.builder.arg_table();
     let mut last_tick = monotonic_ns();
+    // The latest return among the records received: records arrive in the order calls
+    // returned, so every call that returned before it has arrived.
+    let mut newest_return = 0u64;
     loop {
         match rx.recv_timeout(TICK) {
             Ok(Message::Attached {
@@ -151,6 +158,8 @@ fn run(
                     match record {
                         Record::Call(mut call) => {
                             let e = &call.event;
+                            newest_return =
+                                newest_return.max(e.enter_ns.saturating_add(e.duration_ns));
                             let fd = args.fd(e.nr, &e.args);
                             fds.observe(&mut call, fd);
                             w.processes_table.observe_call(&call);
@@ -177,7 +186,11 @@ fn run(
             continue;
         }
         last_tick = now;
-        let watermark = now.saturating_sub(LAG.as_nanos() as u64);
+        // No call returns in the future: a record that says so moves the clock to now at most.
+        let watermark = newest_return
+            .min(now)
+            .saturating_sub(LAG.as_nanos() as u64)
+            .max(now.saturating_sub(MAX_HOLD.as_nanos() as u64));
         w.syscalls.append(reorder.take_before(watermark))?;
         let held_back = w.syscalls.rotate_if_due()?;
         reorder.push(held_back);
