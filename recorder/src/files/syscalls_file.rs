@@ -517,6 +517,25 @@ mod tests {
         };
         assert_eq!(names.min_value(0), Some(&b"connect"[..]));
         assert_eq!(names.max_value(0), Some(&b"write"[..]));
+        // pid (column 3), INT32: rows 0..4096 hold pids 100 and 101.
+        let ColumnIndexMetaData::INT32(pids) = &columns[0][3] else {
+            panic!("{:?}", columns[0][3])
+        };
+        assert_eq!(
+            (pids.min_value(0), pids.max_value(0)),
+            (Some(&100), Some(&101))
+        );
+        // errno (column 9): the page's null count is its calls without an errno.
+        let ColumnIndexMetaData::BYTE_ARRAY(errnos) = &columns[0][9] else {
+            panic!("{:?}", columns[0][9])
+        };
+        let no_errno = calls[..4096]
+            .iter()
+            .filter(|c| c.event.flags & FLAG_NO_RETURN != 0 || c.event.ret >= 0)
+            .count();
+        assert_eq!(errnos.null_count(0), Some(no_errno as i64));
+        assert_eq!(errnos.min_value(0), Some(&b"EAGAIN"[..]));
+        assert_eq!(errnos.max_value(0), Some(&b"ENOENT"[..]));
         // arg0 (column 10), unsigned: no bounds to give.
         assert!(matches!(columns[0][10], ColumnIndexMetaData::NONE));
 
