@@ -29,6 +29,16 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A server for one test, stopped when dropped, whether the test passed or not.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `program ARGS` and waits until it accepts connections on `port`.
 fn serve(program: &str, args: &[&str], port: u16) -> Child {
     let child = Command::new(program)
@@ -406,7 +416,7 @@ fn a_webdav_server_answers_as_the_local_copy_does() {
     let local = root.join("web-3");
     real_capture(&local);
     let port = free_port();
-    let mut server = serve(
+    let _server = Server(serve(
         "wsgidav",
         &[
             "--host",
@@ -420,14 +430,12 @@ fn a_webdav_server_answers_as_the_local_copy_does() {
             "--no-config",
         ],
         port,
-    );
+    ));
     let base = format!("http://127.0.0.1:{port}");
     same_as_local(&[], &local, &format!("{base}/web-3"));
     let missing = format!("{base}/no-such-capture");
     let line = one_error_line(&analyze_with(&[], &["summary", &missing]));
     assert!(line.contains(&format!("capture {missing}")), "{line}");
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 /// Azure Blob Storage, served by azurite; the capture is uploaded with Microsoft's SDK
@@ -442,7 +450,7 @@ fn an_azure_container_answers_as_the_local_copy_does() {
     real_capture(&local);
     let port = free_port();
     let data = tmp.path().join("azurite");
-    let mut server = serve(
+    let _server = Server(serve(
         "azurite-blob",
         &[
             "--blobHost",
@@ -455,7 +463,7 @@ fn an_azure_container_answers_as_the_local_copy_does() {
             "--skipApiVersionCheck",
         ],
         port,
-    );
+    ));
     let endpoint = format!("http://127.0.0.1:{port}");
     // azurite's well-known development account.
     let script = r#"
@@ -508,6 +516,4 @@ for parent, _, files in os.walk(root):
         line.contains("capture az://no-such-container/x: cannot list it"),
         "{line}"
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }
