@@ -34,21 +34,7 @@ fn calls_shorter_than_the_lag_take_their_place_in_one_sorted_file() {
     // writer while it is in flight), shorter than the 30 ms lag.
     let spins = record_sleeper(&capture, &exe, "15", "10");
     assert!(spins > 1000, "the spinner ran: {spins}");
-    assert_eq!(scalar(&capture, "SELECT lost_events FROM capture"), 0);
-    assert_eq!(
-        scalar(
-            &capture,
-            "SELECT count(*) FROM syscalls WHERE syscall = 'getppid'"
-        ),
-        spins
-    );
-    assert_eq!(
-        scalar(
-            &capture,
-            "SELECT count(*) FROM syscalls WHERE syscall = 'clock_nanosleep' AND duration_ns >= 15000000"
-        ),
-        10
-    );
+    all_there(&capture, spins, 15, 10);
     // Had a sleep been released after rows that entered later, it would have waited for
     // a second file.
     assert_eq!(parquet_files(&capture.join("syscalls")).len(), 1);
@@ -64,22 +50,22 @@ fn a_call_longer_than_the_lag_goes_to_the_next_file_and_nothing_is_lost() {
     let exe = build_program(tmp.path(), "sleeper_and_spinner");
     let capture = tmp.path().join("capture");
     let spins = record_sleeper(&capture, &exe, "300", "1");
-    assert_eq!(
-        scalar(
-            &capture,
-            "SELECT count(*) FROM syscalls WHERE syscall = 'getppid'"
-        ),
-        spins
-    );
-    assert_eq!(
-        scalar(
-            &capture,
-            "SELECT count(*) FROM syscalls WHERE syscall = 'clock_nanosleep' AND duration_ns >= 300000000"
-        ),
-        1
-    );
+    all_there(&capture, spins, 300, 1);
     assert_eq!(parquet_files(&capture.join("syscalls")).len(), 2);
     assert_eq!(unsorted(&capture), 0);
+}
+
+/// Every getppid the spinner counted, and `count` sleeps of at least `ms`, nothing lost.
+fn all_there(capture: &Path, spins: i64, ms: i64, count: i64) {
+    assert_eq!(scalar(capture, "SELECT lost_events FROM capture"), 0);
+    let getppid = "SELECT count(*) FROM syscalls WHERE syscall = 'getppid'";
+    assert_eq!(scalar(capture, getppid), spins);
+    let sleeps = format!(
+        "SELECT count(*) FROM syscalls WHERE syscall = 'clock_nanosleep' \
+         AND duration_ns >= {}",
+        ms * 1_000_000
+    );
+    assert_eq!(scalar(capture, &sleeps), count);
 }
 
 /// Rows whose entry time is before the row before them in the same file, as DuckDB reads

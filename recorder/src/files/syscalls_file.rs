@@ -422,17 +422,24 @@ mod tests {
         reader.map(|b| b.unwrap()).collect()
     }
 
-    #[test]
-    fn reads_back_exactly_as_the_arrow_batch_of_the_same_calls() {
-        let dir = tempfile::tempdir().unwrap();
+    /// 60,000 calls written in pages of 4096 rows and row groups of about 25,000, with the
+    /// Arrow batch that the old path built from the same calls: what readers must see.
+    fn written(dir: &Path) -> (Finished, RecordBatch, Vec<Call>) {
         let rows = BatchBuilder::new(WallClock::with_offset(5_000));
         let calls = calls(60_000);
         let props = parquet_file::properties(syscalls::TABLE).build();
-        let mut file = SyscallsFile::create(dir.path(), 1, props, rows.clone(), 25_000).unwrap();
+        let mut file = SyscallsFile::create(dir, 1, props, rows.clone(), 25_000).unwrap();
         file.write(&calls, 4096).unwrap();
         let done = file.finish().unwrap();
-        assert_eq!(done.rows, 60_000);
         let want = rows.build(&calls).unwrap();
+        (done, want, calls)
+    }
+
+    #[test]
+    fn reads_back_exactly_as_the_arrow_batch_of_the_same_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let (done, want, _) = written(dir.path());
+        assert_eq!(done.rows, 60_000);
         let mut offset = 0;
         for got in read(&done.path) {
             let want = want.slice(offset, got.num_rows());
@@ -475,13 +482,7 @@ mod tests {
             file::serialized_reader::ReadOptionsBuilder,
         };
         let dir = tempfile::tempdir().unwrap();
-        let rows = BatchBuilder::new(WallClock::with_offset(5_000));
-        let calls = calls(60_000);
-        let props = parquet_file::properties(syscalls::TABLE).build();
-        let mut file = SyscallsFile::create(dir.path(), 1, props, rows.clone(), 25_000).unwrap();
-        file.write(&calls, 4096).unwrap();
-        let done = file.finish().unwrap();
-        let want = rows.build(&calls).unwrap();
+        let (done, want, calls) = written(dir.path());
 
         let options = ReadOptionsBuilder::new().with_page_index().build();
         let reader =
