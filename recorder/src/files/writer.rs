@@ -164,7 +164,7 @@ impl TableWriter {
             open.file.push(&e);
             open.last_enter_ns = e.enter_ns();
             if open.file.pending() >= batch_rows {
-                self.flush_buffer()?;
+                self.flush_pages()?;
                 if self.over_size_bound() {
                     self.close_file()?;
                 }
@@ -225,7 +225,7 @@ impl TableWriter {
         Ok(self.stats)
     }
 
-    fn flush_buffer(&mut self) -> Result<(), WriterError> {
+    fn flush_pages(&mut self) -> Result<(), WriterError> {
         let Some(open) = self.file.as_mut() else {
             return Ok(());
         };
@@ -255,7 +255,7 @@ impl TableWriter {
     }
 
     fn close_file(&mut self) -> Result<(), WriterError> {
-        self.flush_buffer()?;
+        self.flush_pages()?;
         self.interval_started = None;
         let Some(open) = self.file.take() else {
             return Ok(());
@@ -380,7 +380,7 @@ mod tests {
         let mut w = writer(dir.path(), 1_000_000);
         w.append(vec![call(10, 1), call(20, 1), call(30, 1)])
             .unwrap();
-        w.flush_buffer().unwrap();
+        w.flush_pages().unwrap();
         // A call that blocked: entered at 15, arrived after 30 was written.
         w.append(vec![call(15, 2), call(40, 1)]).unwrap();
         let stats = w.finish().unwrap();
@@ -455,7 +455,7 @@ mod tests {
             let mut events: Vec<_> = events.collect();
             events.sort_by_key(Call::enter_ns);
             w.append(events).unwrap();
-            w.flush_buffer().unwrap();
+            w.flush_pages().unwrap();
             w.rotate_if_due().unwrap();
         }
         let stats = w.finish().unwrap();
@@ -524,7 +524,7 @@ mod tests {
         for chunk in 0..5u64 {
             w.append((chunk * 100..(chunk + 1) * 100).map(|i| call(i, 1)))
                 .unwrap();
-            w.flush_buffer().unwrap();
+            w.flush_pages().unwrap();
             assert!(w.rotate_if_due().unwrap().is_empty());
         }
         let stats = w.finish().unwrap();

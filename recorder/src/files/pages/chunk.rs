@@ -79,7 +79,7 @@ struct PageSink {
     offsets: OffsetIndexBuilder,
     /// Each data page's min, max and null count, for the columns queries filter on: the
     /// column index. `None` for columns without statistics.
-    pages: Option<PageStats>,
+    pages: Option<PageIndex>,
     /// The page being built: definition levels, then values.
     page: Vec<u8>,
     uncompressed: i64,
@@ -88,17 +88,20 @@ struct PageSink {
 }
 
 impl PageSink {
-    fn new() -> Self {
-        Self {
+    /// Boxed: a sink is touched once a page, so out of line it stays out of the way of
+    /// the fields every row touches. Inline, once it held the page index, the getppid loop
+    /// cost about 8% more CPU per event (medians of 11 runs each, bench/recorder-cpu).
+    fn new(pages: Option<PageIndex>) -> Box<Self> {
+        Box::new(Self {
             out: TrackedWrite::new(Vec::new()),
             offsets: OffsetIndexBuilder::new(),
-            pages: None,
+            pages,
             page: Vec::new(),
             uncompressed: 0,
             values: 0,
             // The levels' encoding, whether or not a page has them.
             encodings: vec![Encoding::RLE],
-        }
+        })
     }
 
     /// Starts a page with its definition levels (v1: a 4-byte length, then the hybrid
@@ -148,7 +151,6 @@ impl PageSink {
         dictionary: Option<(&[u8], usize)>,
         statistics: Option<Statistics>,
     ) -> Result<Chunk> {
-        let descr_type = descr.physical_type();
         let mut dictionary_len = 0;
         let dictionary_page = match dictionary {
             Some((plain, count)) if count > 0 => {
@@ -195,15 +197,17 @@ impl PageSink {
             builder = builder.set_statistics(statistics);
         }
         let metadata = builder.build()?;
+        // A chunk with no data pages (an empty file) gets no column index.
+        let column_index = match self.pages.take() {
+            Some(pages) if self.values > 0 => pages.build()?,
+            _ => None,
+        };
         let mut offset_index = self.offsets.build();
         // The data pages were laid out before the dictionary page went in front.
         for page in &mut offset_index.page_locations {
             page.offset += dictionary_len as i64;
         }
-        let column_index = match self.pages {
-            Some(pages) => pages.build(descr_type)?,
-            None => None,
-        };
+
         Ok(Chunk {
             close: ColumnCloseResult {
                 bytes_written: bytes.len() as u64,
@@ -218,67 +222,71 @@ impl PageSink {
     }
 }
 
-/// The column index being built: one entry per data page.
-struct PageStats {
-    /// (null page, min, max, nulls), min and max in PLAIN bytes.
-    pages: Vec<(bool, Vec<u8>, Vec<u8>, i64)>,
-    /// Page bounds for the boundary order, when the values are integers.
-    bounds: Vec<(i64, i64)>,
-    /// A page had values without bounds (a PLAIN string page): then no column index.
-    valid: bool,
+/// The column index being built, one entry per data page, on parquet's own builder.
+struct PageIndex {
+    builder: ColumnIndexBuilder,
+    /// The last integer page's bounds, and whether every page so far started and ended at
+    /// or after the one before (the entry times): then the index says ASCENDING.
+    last: Option<(i64, i64)>,
+    ascending: bool,
 }
 
-impl PageStats {
-    fn new() -> Self {
+impl PageIndex {
+    fn new(physical: PhysicalType) -> Self {
         Self {
-            pages: Vec::new(),
-            bounds: Vec::new(),
-            valid: true,
+            builder: ColumnIndexBuilder::new(physical),
+            last: None,
+            ascending: true,
         }
     }
 
+    /// A page's bounds in PLAIN bytes (`None`: the page holds only nulls).
     fn push(&mut self, bounds: Option<(Vec<u8>, Vec<u8>)>, nulls: usize) {
-        match bounds {
-            Some((min, max)) => self.pages.push((false, min, max, nulls as i64)),
-            None => self
-                .pages
-                .push((true, Vec::new(), Vec::new(), nulls as i64)),
-        }
+        let (null_page, (min, max)) = match bounds {
+            Some(b) => (false, b),
+            None => (true, Default::default()),
+        };
+        self.builder.append(null_page, min, max, nulls as i64);
     }
 
     fn push_int(&mut self, bounds: Option<(i64, i64)>, int32: bool, nulls: usize) {
-        let bytes = |v: i64| {
-            if int32 {
-                (v as i32).to_le_bytes().to_vec()
-            } else {
-                v.to_le_bytes().to_vec()
+        if let Some((min, max)) = bounds {
+            if let Some((last_min, last_max)) = self.last {
+                self.ascending &= last_min <= min && last_max <= max;
             }
-        };
-        if let Some(b) = bounds {
-            self.bounds.push(b);
+            self.last = bounds;
         }
-        self.push(bounds.map(|(min, max)| (bytes(min), bytes(max))), nulls);
+        let plain = |v| {
+            let mut out = Vec::new();
+            put_int(int32, v, &mut out);
+            out
+        };
+        self.push(bounds.map(|(min, max)| (plain(min), plain(max))), nulls);
     }
 
-    fn build(self, physical: PhysicalType) -> Result<Option<ColumnIndexMetaData>> {
-        if !self.valid || self.pages.is_empty() {
+    /// A page without bounds to give (a PLAIN string page): the chunk gets no column
+    /// index, which readers take as "any page may match".
+    fn give_up(&mut self) {
+        self.builder.to_invalid();
+    }
+
+    fn build(mut self) -> Result<Option<ColumnIndexMetaData>> {
+        if !self.builder.valid() {
             return Ok(None);
         }
-        // Ascending when each page starts at or after where the one before ended: the
-        // entry times, whose rows are sorted.
-        let ascending = !self.bounds.is_empty()
-            && self
-                .bounds
-                .windows(2)
-                .all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1);
-        let mut index = ColumnIndexBuilder::new(physical);
-        for (null_page, min, max, nulls) in self.pages {
-            index.append(null_page, min, max, nulls);
+        if self.ascending && self.last.is_some() {
+            self.builder.set_boundary_order(BoundaryOrder::ASCENDING);
         }
-        if ascending {
-            index.set_boundary_order(BoundaryOrder::ASCENDING);
-        }
-        index.build().map(Some)
+        self.builder.build().map(Some)
+    }
+}
+
+/// Appends `v` as PLAIN encodes an INT32 (`int32`) or an INT64.
+fn put_int(int32: bool, v: i64, out: &mut Vec<u8>) {
+    if int32 {
+        out.extend_from_slice(&(v as i32).to_le_bytes());
+    } else {
+        out.extend_from_slice(&v.to_le_bytes());
     }
 }
 
@@ -293,9 +301,6 @@ pub enum IntEncoding {
 
 /// An INT32 or INT64 column. UInt64 values are stored as their bits, as Parquet does.
 pub struct IntColumn {
-    /// Boxed: touched once a page, so it stays out of the way of the fields every row
-    /// touches. Inline, once it held the page index, the getppid loop cost about 8% more
-    /// CPU per event (medians of 11 runs each, bench/recorder-cpu).
     sink: Box<PageSink>,
     int32: bool,
     optional: bool,
@@ -319,12 +324,13 @@ pub struct IntColumn {
 
 impl IntColumn {
     pub fn new(int32: bool, optional: bool, encoding: IntEncoding, min_max: bool) -> Self {
-        let mut sink = Box::new(PageSink::new());
-        if min_max {
-            sink.pages = Some(PageStats::new());
-        }
+        let physical = if int32 {
+            PhysicalType::INT32
+        } else {
+            PhysicalType::INT64
+        };
         Self {
-            sink,
+            sink: PageSink::new(min_max.then(|| PageIndex::new(physical))),
             int32,
             optional,
             encoding,
@@ -362,14 +368,6 @@ impl IntColumn {
         }
     }
 
-    fn write_plain(&mut self, v: i64) {
-        if self.int32 {
-            self.sink.page.extend_from_slice(&(v as i32).to_le_bytes());
-        } else {
-            self.sink.page.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-
     pub fn flush_page(&mut self, z: &mut Zstd) -> Result<()> {
         let rows = if self.optional {
             self.defs.len()
@@ -403,12 +401,7 @@ impl IntColumn {
                             let next = self.dictionary.len() as u32;
                             let index = *self.dictionary.entry(v).or_insert(next);
                             if index == next {
-                                if self.int32 {
-                                    self.dictionary_plain
-                                        .extend_from_slice(&(v as i32).to_le_bytes());
-                                } else {
-                                    self.dictionary_plain.extend_from_slice(&v.to_le_bytes());
-                                }
+                                put_int(self.int32, v, &mut self.dictionary_plain);
                             }
                             last = Some((v, index));
                             index
@@ -423,8 +416,8 @@ impl IntColumn {
                 Encoding::RLE_DICTIONARY
             }
             IntEncoding::Dictionary => {
-                for i in 0..self.values.len() {
-                    self.write_plain(self.values[i]);
+                for &v in &self.values {
+                    put_int(self.int32, v, &mut self.sink.page);
                 }
                 Encoding::PLAIN
             }
@@ -492,9 +485,6 @@ impl Hash for ByAddress {
 /// seeded one ([`Seeded`]) for text they can, so that no program can pick paths that all
 /// collide and make every lookup slow.
 pub struct StrColumn<K, S = FxBuildHasher> {
-    /// Boxed: touched once a page, so it stays out of the way of the fields every row
-    /// touches. Inline, once it held the page index, the getppid loop cost about 8% more
-    /// CPU per event (medians of 11 runs each, bench/recorder-cpu).
     sink: Box<PageSink>,
     optional: bool,
     /// Min and max are kept for short values that queries filter on (names, errno).
@@ -522,12 +512,8 @@ pub type Seeded = RandomState;
 
 impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
     pub fn new(optional: bool, min_max: bool) -> Self {
-        let mut sink = Box::new(PageSink::new());
-        if min_max {
-            sink.pages = Some(PageStats::new());
-        }
         Self {
-            sink,
+            sink: PageSink::new(min_max.then(|| PageIndex::new(PhysicalType::BYTE_ARRAY))),
             optional,
             min_max,
             defs: Vec::new(),
@@ -640,14 +626,12 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
     /// dictionary entries it uses. A PLAIN page's bounds are not kept, so a chunk with one
     /// has no column index.
     fn page_bounds(&mut self, rows: usize) {
-        let Some(mut pages) = self.sink.pages.take() else {
+        if self.sink.pages.is_none() {
             return;
-        };
+        }
         let nulls = rows - self.indices.len() - self.plain_rows;
-        if self.plain_rows > 0 {
-            pages.valid = false;
-        } else if self.indices.is_empty() {
-            pages.push(None, nulls);
+        let bounds = if self.plain_rows > 0 {
+            None
         } else {
             self.seen.clear();
             self.seen.resize(self.dictionary_starts.len(), false);
@@ -659,9 +643,15 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
                 let v = self.entry(i);
                 bounds = Some(bounds.map_or((v, v), |(lo, hi)| (lo.min(v), hi.max(v))));
             }
-            pages.push(bounds.map(|(lo, hi)| (lo.to_vec(), hi.to_vec())), nulls);
+            Some(bounds.map(|(lo, hi)| (lo.to_vec(), hi.to_vec())))
+        };
+        let Some(pages) = &mut self.sink.pages else {
+            return;
+        };
+        match bounds {
+            Some(bounds) => pages.push(bounds, nulls),
+            None => pages.give_up(),
         }
-        self.sink.pages = Some(pages);
     }
 
     fn entry(&self, i: usize) -> &[u8] {
@@ -722,9 +712,6 @@ impl<S: BuildHasher + Default> StrColumn<Box<str>, S> {
 
 /// A BOOLEAN column, PLAIN (a bit a value).
 pub struct BoolColumn {
-    /// Boxed: touched once a page, so it stays out of the way of the fields every row
-    /// touches. Inline, once it held the page index, the getppid loop cost about 8% more
-    /// CPU per event (medians of 11 runs each, bench/recorder-cpu).
     sink: Box<PageSink>,
     defs: Vec<u32>,
     values: Vec<bool>,
@@ -734,7 +721,7 @@ pub struct BoolColumn {
 impl Default for BoolColumn {
     fn default() -> Self {
         Self {
-            sink: Box::new(PageSink::new()),
+            sink: PageSink::new(None),
             defs: Vec::new(),
             values: Vec::new(),
             nulls: 0,
