@@ -238,3 +238,24 @@ pub fn one_error_line(out: &Output) -> String {
     assert!(lines[0].starts_with("error: "), "{text}");
     lines[0].to_string()
 }
+
+/// Reads every table of `capture` with `reader` (duckdb, pandas, polars or spark), readers
+/// no one here wrote, through `readers/read_capture.py`, and returns what it printed.
+pub fn read_with(reader: &str, capture: &Path) -> Value {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("readers/read_capture.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(reader)
+        .arg(capture)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{reader} could not read the capture (dev/setup --test installs it): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Spark may print its own lines first; the answer is the last line.
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{reader}: {e}: {stdout}"))
+}

@@ -16,7 +16,7 @@ use tracepost_e2e::{bin, bpf_available, one_error_line, parquet_files, record, r
 
 /// An S3 API server for one test, stopped when dropped.
 struct Moto {
-    child: Child,
+    _server: Server,
     port: u16,
 }
 
@@ -40,7 +40,7 @@ impl Drop for Server {
 }
 
 /// Starts `program ARGS` and waits until it accepts connections on `port`.
-fn serve(program: &str, args: &[&str], port: u16) -> Child {
+fn serve(program: &str, args: &[&str], port: u16) -> Server {
     let child = Command::new(program)
         .args(args)
         .stdout(Stdio::null())
@@ -52,18 +52,21 @@ fn serve(program: &str, args: &[&str], port: u16) -> Child {
         assert!(Instant::now() < deadline, "{program} did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
-    child
+    Server(child)
 }
 
 impl Moto {
     fn start() -> Self {
         let port = free_port();
-        let child = serve(
+        let server = serve(
             "moto_server",
             &["-H", "127.0.0.1", "-p", &port.to_string()],
             port,
         );
-        Self { child, port }
+        Self {
+            _server: server,
+            port,
+        }
     }
 
     fn endpoint(&self) -> String {
@@ -101,24 +104,19 @@ for parent, _, files in os.walk(root):
     }
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn analyze_with_endpoint(endpoint: &str, args: &[&str]) -> Output {
+    analyze_with(&aws_vars(endpoint), args)
 }
 
-fn analyze_with_endpoint(endpoint: &str, args: &[&str]) -> Output {
-    analyze_with(
-        &[
-            ("AWS_ENDPOINT_URL", endpoint),
-            ("AWS_ALLOW_HTTP", "true"),
-            ("AWS_ACCESS_KEY_ID", "test"),
-            ("AWS_SECRET_ACCESS_KEY", "test"),
-            ("AWS_DEFAULT_REGION", "us-east-1"),
-        ],
-        args,
-    )
+/// The standard variables that point the S3 store at `endpoint`.
+fn aws_vars(endpoint: &str) -> [(&'static str, &str); 5] {
+    [
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ]
 }
 
 /// `analyze ARGS...` with these variables and none of the machine's own for any store.
@@ -182,19 +180,9 @@ fn a_bucket_answers_every_canned_query_as_its_local_copy_does() {
         .collect();
     assert!(names.len() >= 9, "{canned}");
     // The same rows, the `capture` column naming each capture as it was given.
-    let same = |args: &[&str]| {
-        let with = |capture: &str| {
-            let args: Vec<&str> = args
-                .iter()
-                .map(|a| if *a == "CAPTURE" { capture } else { a })
-                .collect();
-            stdout(&moto.analyze(&args))
-        };
-        let here = with(local_name).replace(local_name, url);
-        let there = with(url);
-        assert_eq!(here, there, "analyze {args:?}");
-        assert!(!there.trim().is_empty(), "analyze {args:?} printed nothing");
-    };
+    let endpoint = moto.endpoint();
+    let vars = aws_vars(&endpoint);
+    let same = |args: &[&str]| same_as_local(&vars, &local, url, args);
     for name in &names {
         same(&["query", "CAPTURE", name, "--format", "csv"]);
     }
@@ -372,10 +360,26 @@ fn every_failure_of_a_store_is_one_line_naming_the_url() {
     );
 }
 
-/// Runs `analyze` on the local capture and on its copy at `url`, and requires the same
-/// output, with the `capture` column naming each as it was given.
-fn same_as_local(vars: &[(&str, &str)], local: &Path, url: &str) {
+/// Runs `analyze ARGS` (`CAPTURE` standing for the capture) on the local capture and on
+/// its copy at `url`, and requires the same output, with the `capture` column naming each
+/// as it was given.
+fn same_as_local(vars: &[(&str, &str)], local: &Path, url: &str, args: &[&str]) {
     let local_name = local.to_str().unwrap();
+    let with = |capture: &str| {
+        let args: Vec<&str> = args
+            .iter()
+            .map(|a| if *a == "CAPTURE" { capture } else { a })
+            .collect();
+        stdout(&analyze_with(vars, &args))
+    };
+    let here = with(local_name).replace(local_name, url);
+    let there = with(url);
+    assert_eq!(here, there, "analyze {args:?}");
+    assert!(!there.trim().is_empty(), "analyze {args:?} printed nothing");
+}
+
+/// What the other stores are checked with, against the local copy.
+fn same_answers(vars: &[(&str, &str)], local: &Path, url: &str) {
     let queries: [&[&str]; 4] = [
         &["summary", "CAPTURE", "--format", "csv"],
         &["query", "CAPTURE", "errors", "--format", "csv"],
@@ -391,17 +395,7 @@ fn same_as_local(vars: &[(&str, &str)], local: &Path, url: &str) {
         ],
     ];
     for args in queries {
-        let with = |capture: &str| {
-            let args: Vec<&str> = args
-                .iter()
-                .map(|a| if *a == "CAPTURE" { capture } else { a })
-                .collect();
-            stdout(&analyze_with(vars, &args))
-        };
-        let here = with(local_name).replace(local_name, url);
-        let there = with(url);
-        assert_eq!(here, there, "analyze {args:?}");
-        assert!(!there.trim().is_empty(), "analyze {args:?} printed nothing");
+        same_as_local(vars, local, url, args);
     }
 }
 
@@ -416,7 +410,7 @@ fn a_webdav_server_answers_as_the_local_copy_does() {
     let local = root.join("web-3");
     real_capture(&local);
     let port = free_port();
-    let _server = Server(serve(
+    let _server = serve(
         "wsgidav",
         &[
             "--host",
@@ -430,9 +424,9 @@ fn a_webdav_server_answers_as_the_local_copy_does() {
             "--no-config",
         ],
         port,
-    ));
+    );
     let base = format!("http://127.0.0.1:{port}");
-    same_as_local(&[], &local, &format!("{base}/web-3"));
+    same_answers(&[], &local, &format!("{base}/web-3"));
     let missing = format!("{base}/no-such-capture");
     let line = one_error_line(&analyze_with(&[], &["summary", &missing]));
     assert!(line.contains(&format!("capture {missing}")), "{line}");
@@ -450,7 +444,7 @@ fn an_azure_container_answers_as_the_local_copy_does() {
     real_capture(&local);
     let port = free_port();
     let data = tmp.path().join("azurite");
-    let _server = Server(serve(
+    let _server = serve(
         "azurite-blob",
         &[
             "--blobHost",
@@ -463,7 +457,7 @@ fn an_azure_container_answers_as_the_local_copy_does() {
             "--skipApiVersionCheck",
         ],
         port,
-    ));
+    );
     let endpoint = format!("http://127.0.0.1:{port}");
     // azurite's well-known development account.
     let script = r#"
@@ -495,7 +489,7 @@ for parent, _, files in os.walk(root):
         ("AZURE_ALLOW_HTTP", "true"),
     ];
     let url = "az://captures/inc-42/host=web-4";
-    same_as_local(&vars, &local, url);
+    same_answers(&vars, &local, url);
     // The `host=web-4` segment is a column here too.
     let hosts = stdout(&analyze_with(
         &vars,

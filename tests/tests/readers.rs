@@ -4,28 +4,9 @@
 use std::{path::Path, process::Command};
 
 use serde_json::{Value, json};
-use tracepost_e2e::{bpf_available, record, scalar};
+use tracepost_e2e::{bpf_available, read_with, record, scalar};
 
 const TABLES: [&str; 4] = ["syscalls", "aggregates", "processes", "capture"];
-
-fn read_with(reader: &str, capture: &Path) -> Value {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("readers/read_capture.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(reader)
-        .arg(capture)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{reader} could not read the capture (dev/setup --test installs it): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    // Spark may print its own lines first; the answer is the last line.
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{reader}: {e}: {stdout}"))
-}
 
 #[test]
 fn four_readers_read_every_table_and_agree_with_analyze() {
