@@ -31,7 +31,8 @@ pub struct Args {
     pub duration: Option<Duration>,
 
     /// Close the open Parquet file and start a new one at least this often, so that a
-    /// killed recorder loses at most this much.
+    /// killed recorder loses at most this much (a call that blocked longer than 30 ms
+    /// waits for the next file: up to twice this).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub rotate: Duration,
 
