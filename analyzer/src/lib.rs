@@ -7,7 +7,6 @@
 //! - [`output`] renders results for terminals and tickets; [`report`] writes the incident
 //!   report.
 pub mod capture;
-pub mod charts;
 pub mod cli;
 pub mod diff;
 pub mod files;

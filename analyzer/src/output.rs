@@ -119,20 +119,25 @@ fn without_controls(schema: &Schema, batches: &[RecordBatch]) -> Result<Vec<Reco
     Ok(out)
 }
 
+/// A cell of a Markdown table. Markdown renders inline HTML and links: a path like
+/// `<img onerror=...>` or `[x](javascript:...)` must read as text in the ticket.
+pub fn markdown_cell(s: &str) -> String {
+    visible(s)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('[', "\\[")
+        .replace(']', "\\]")
+        .replace('|', "\\|")
+        .replace('\n', " ")
+}
+
 fn markdown(out: &mut dyn Write, schema: &Schema, batches: &[RecordBatch]) -> Result<()> {
-    // Markdown renders inline HTML and links: a path like `<img onerror=...>` or
-    // `[x](javascript:...)` must read as text in the ticket.
-    let cell = |s: &str| {
-        visible(s)
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('[', "\\[")
-            .replace(']', "\\]")
-            .replace('|', "\\|")
-            .replace('\n', " ")
-    };
-    let names: Vec<String> = schema.fields().iter().map(|f| cell(f.name())).collect();
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| markdown_cell(f.name()))
+        .collect();
     writeln!(out, "| {} |", names.join(" | "))?;
     writeln!(out, "|{}", names.iter().map(|_| "---|").collect::<String>())?;
     let options = FormatOptions::default().with_null("");
@@ -145,7 +150,7 @@ fn markdown(out: &mut dyn Write, schema: &Schema, batches: &[RecordBatch]) -> Re
         for row in 0..batch.num_rows() {
             let cells: Vec<String> = formatters
                 .iter()
-                .map(|f| cell(&f.value(row).to_string()))
+                .map(|f| markdown_cell(&f.value(row).to_string()))
                 .collect();
             writeln!(out, "| {} |", cells.join(" | "))?;
         }

@@ -27,6 +27,31 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../queries/lost-events.sql"),
     ),
     ("waiting.sql", include_str!("../../queries/waiting.sql")),
+    // The report's top findings, in the order it shows them.
+    (
+        "worst-latency.sql",
+        include_str!("../../queries/worst-latency.sql"),
+    ),
+    (
+        "most-time-working.sql",
+        include_str!("../../queries/most-time-working.sql"),
+    ),
+    (
+        "most-time-waiting.sql",
+        include_str!("../../queries/most-time-waiting.sql"),
+    ),
+    (
+        "error-bursts.sql",
+        include_str!("../../queries/error-bursts.sql"),
+    ),
+    (
+        "hottest-files.sql",
+        include_str!("../../queries/hottest-files.sql"),
+    ),
+    (
+        "hottest-peers.sql",
+        include_str!("../../queries/hottest-peers.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +83,9 @@ pub struct Canned {
     pub description: String,
     /// Parameter names and default values.
     pub params: BTreeMap<String, String>,
+    /// The heading under which the report shows it among its top findings, for the queries
+    /// that are findings (`-- finding: TITLE`); the report shows the others as details.
+    pub finding: Option<String>,
     pub sql: String,
 }
 
@@ -79,10 +107,12 @@ impl Canned {
                 );
             }
         }
+        let finding = Some(header("finding:")).filter(|t| !t.is_empty());
         Self {
             name: header("name:"),
             description: header("description:"),
             params,
+            finding,
             sql: text.to_string(),
         }
     }
@@ -151,6 +181,7 @@ pub fn resolve(query: &str) -> Result<Canned, QueryError> {
         name: "sql".into(),
         description: String::new(),
         params: BTreeMap::new(),
+        finding: None,
         sql: query.to_string(),
     })
 }

@@ -248,8 +248,16 @@ fn reports_and_diff() {
         2 + 4,
         "heatmap, per-second, 4 histograms"
     );
-    // Self-contained: nothing to fetch.
-    assert!(!page.contains("src=") && !page.contains("href=") && !page.contains("http"));
+    // Self-contained: nothing to fetch (report_in_browser.rs checks it in Chromium).
+    assert!(!page.contains("src=") && !page.contains("href="));
+    // The findings are the same in both formats: one model, two layouts.
+    for finding in ["Worst latency (p99)", "Error bursts", "Hottest files"] {
+        assert!(page.contains(&format!("<h3>{finding}</h3>")), "{finding}");
+    }
+    assert!(
+        page.contains("<td>statx</td><td>ENOENT</td>"),
+        "the errors section"
+    );
 
     let diff = json(&["diff", path(&base), path(&incident)]);
     let statx = diff

@@ -1,0 +1,54 @@
+//! `analyze report`: the incident report. It opens with the capture's facts and how
+//! complete it is, then the top findings, then every other canned query. Markdown pastes
+//! into GitHub or Jira as tables; HTML is one self-contained file with charts.
+//!
+//! The report flows one way: [`model`] runs the queries once (the findings are canned
+//! queries of `queries/` marked `-- finding:`), [`chart_data`] bins the charts' numbers on
+//! [`axes`]' round steps, and [`markdown`] or [`html`] (with [`svg`]) only lay them out.
+use std::{io::Write as _, path::Path};
+
+use anyhow::{Context as _, Result, bail};
+use datafusion::prelude::SessionContext;
+
+use crate::capture::Capture;
+
+pub mod axes;
+pub mod chart_data;
+pub mod html;
+pub mod markdown;
+pub mod model;
+pub mod svg;
+
+enum Kind {
+    Markdown,
+    Html,
+}
+
+pub async fn write(
+    ctx: &SessionContext,
+    captures: &[Capture],
+    path: &Path,
+    redact: bool,
+) -> Result<()> {
+    let kind = match path.extension().and_then(|e| e.to_str()) {
+        Some("md" | "markdown") => Kind::Markdown,
+        Some("html" | "htm") => Kind::Html,
+        _ => bail!(
+            "report {}: give a file ending in .md or .html",
+            path.display()
+        ),
+    };
+    let options = model::Options {
+        charts: matches!(kind, Kind::Html),
+        redact,
+    };
+    let report = model::build(ctx, captures, &options).await?;
+    let text = match kind {
+        Kind::Markdown => markdown::render(&report),
+        Kind::Html => html::render(&report)?,
+    };
+    let mut f = crate::create(path)?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! What a report says, computed once: the capture's facts, the top findings, the charts'
+//! data and every other canned query. The Markdown and HTML renderers take this model
+//! and decide only how it looks, so the two formats can never disagree on a number.
+use std::sync::Arc;
+
+use anyhow::Result;
+use datafusion::{
+    arrow::{
+        array::{Array, RecordBatch},
+        compute::concat_batches,
+        datatypes::Schema,
+        util::display::{ArrayFormatter, FormatOptions},
+    },
+    prelude::SessionContext,
+};
+
+use super::chart_data::{self, Chart};
+use crate::{capture::Capture, queries, redact, run_sql};
+
+/// Rows of a section shown in a report; the rest is a query away.
+const SECTION_ROWS: usize = 30;
+
+pub struct Report {
+    pub title: String,
+    /// Where, when, what and how complete: a row per fact, a column per capture.
+    pub facts: Table,
+    pub findings: Vec<Table>,
+    /// Filled for the formats that draw them.
+    pub charts: Vec<Chart>,
+    pub details: Vec<Table>,
+}
+
+/// One table of results, as the text each cell shows.
+pub struct Table {
+    pub title: String,
+    /// A sentence saying what it shows.
+    pub note: String,
+    /// The canned query that gives all of it: `analyze query CAPTURE NAME`.
+    pub query: Option<String>,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<String>>,
+    /// Rows the query gave, of which `rows` holds the first [`SECTION_ROWS`].
+    pub total_rows: usize,
+}
+
+pub struct Column {
+    pub name: String,
+    /// Right-aligned, and never masked: a number holds no secret.
+    pub numeric: bool,
+}
+
+/// What to build.
+pub struct Options {
+    pub charts: bool,
+    /// Mask secrets in every cell and name: a report is written to be shared.
+    pub redact: bool,
+}
+
+pub async fn build(ctx: &SessionContext, captures: &[Capture], o: &Options) -> Result<Report> {
+    let mut names: Vec<String> = captures.iter().map(Capture::name).collect();
+    if o.redact {
+        for n in &mut names {
+            *n = redact::text(n).into_owned();
+        }
+    }
+    let mut facts = facts(ctx, captures).await?;
+    let mut findings = Vec::new();
+    let mut details = Vec::new();
+    for q in queries::all() {
+        let (schema, batches) = run_sql(ctx, &q.render(&[])?).await?;
+        let (title, into) = match &q.finding {
+            Some(title) => (title.clone(), &mut findings),
+            None => (q.name.clone(), &mut details),
+        };
+        into.push(Table::from_batches(
+            title,
+            q.description.clone(),
+            Some(q.name.clone()),
+            &schema,
+            &batches,
+        )?);
+    }
+    if o.redact {
+        for t in std::iter::once(&mut facts)
+            .chain(&mut findings)
+            .chain(&mut details)
+        {
+            t.redact();
+        }
+    }
+    let charts = if o.charts {
+        chart_data::all(ctx).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Report {
+        title: format!("Incident report: {}", names.join(", ")),
+        facts,
+        findings,
+        charts,
+        details,
+    })
+}
+
+impl Table {
+    fn from_batches(
+        title: String,
+        note: String,
+        query: Option<String>,
+        schema: &Schema,
+        batches: &[RecordBatch],
+    ) -> Result<Self> {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| Column {
+                name: f.name().clone(),
+                numeric: f.data_type().is_numeric(),
+            })
+            .collect();
+        let total_rows = batches.iter().map(RecordBatch::num_rows).sum();
+        let options = FormatOptions::default().with_null("");
+        let mut rows = Vec::new();
+        'batches: for b in batches {
+            let formatters = b
+                .columns()
+                .iter()
+                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+                .collect::<Result<Vec<_>, _>>()?;
+            for r in 0..b.num_rows() {
+                if rows.len() == SECTION_ROWS {
+                    break 'batches;
+                }
+                rows.push(formatters.iter().map(|f| f.value(r).to_string()).collect());
+            }
+        }
+        Ok(Self {
+            title,
+            note,
+            query,
+            columns,
+            rows,
+            total_rows,
+        })
+    }
+
+    fn redact(&mut self) {
+        for row in &mut self.rows {
+            for (cell, column) in row.iter_mut().zip(&self.columns) {
+                if !column.numeric {
+                    *cell = redact::text(cell).into_owned();
+                }
+            }
+        }
+        // The facts' rows are named by their first cell, which holds no secret; a column
+        // may be named by a capture, which can.
+        for c in &mut self.columns {
+            c.name = redact::text(&c.name).into_owned();
+        }
+    }
+
+    /// Rows left out of the report.
+    pub fn more(&self) -> Option<usize> {
+        (self.total_rows > self.rows.len()).then_some(self.total_rows)
+    }
+}
+
+/// Where, when, what, and how complete. Starts from the captures named on the command
+/// line, so that a capture whose `capture` file was skipped still has its row, saying so.
+async fn facts(ctx: &SessionContext, captures: &[Capture]) -> Result<Table> {
+    let given = captures
+        .iter()
+        .map(|c| {
+            format!(
+                "({}, CAST({} AS BIGINT))",
+                sql_string(&c.name()),
+                c.skipped().len()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (schema, batches) = run_sql(
+        ctx,
+        &format!(
+            "WITH given(capture, skipped_files) AS (VALUES {given}),
+             w AS (SELECT capture, min(ts) AS first_call, max(ts) AS last_call
+                    FROM syscalls GROUP BY capture)
+         SELECT g.capture, c.host, c.kernel, c.started, c.ended, c.target,
+                w.first_call, w.last_call, c.events, c.lost_events,
+                CASE WHEN g.skipped_files > 0
+                       THEN concat('unknown: ', CAST(g.skipped_files AS VARCHAR),
+                                   ' bad file(s) skipped')
+                     WHEN c.capture_id IS NULL THEN 'unknown: no capture row'
+                     WHEN c.stopped_early IS NOT NULL
+                       THEN concat('incomplete from ', CAST(c.incomplete_from AS VARCHAR),
+                                   ': ', c.stopped_early)
+                     WHEN c.events IS NULL THEN 'unknown: the recorder did not finish'
+                     ELSE concat(CAST(round(100.0 * c.events / nullif(c.events + c.lost_events, 0), 3) AS VARCHAR), '%')
+                END AS complete,
+                g.skipped_files,
+                c.min_duration_ns, c.command_line
+         FROM given g LEFT JOIN capture c ON g.capture = c.capture
+              LEFT JOIN w ON g.capture = w.capture
+         ORDER BY c.started NULLS FIRST, g.capture"
+        ),
+    )
+    .await?;
+    key_value(&schema, &batches)
+}
+
+/// The facts turned on their side: a row per fact and a column per capture. As one row
+/// per capture they ran far off a 1280-pixel page; as a list they fit it, and a phone.
+/// Columns are numbered, not named by capture, so that a name is a cell that masking sees.
+fn key_value(schema: &Schema, batches: &[RecordBatch]) -> Result<Table> {
+    let all = concat_batches(&Arc::new(schema.clone()), batches)?;
+    let options = FormatOptions::default();
+    let formatters = all
+        .columns()
+        .iter()
+        .map(|a| ArrayFormatter::try_new(a.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut columns = vec![Column {
+        name: "fact".into(),
+        numeric: false,
+    }];
+    for capture in 0..all.num_rows() {
+        columns.push(Column {
+            name: if all.num_rows() == 1 {
+                "value".to_string()
+            } else {
+                format!("capture {}", capture + 1)
+            },
+            numeric: false,
+        });
+    }
+    let rows: Vec<Vec<String>> = schema
+        .fields()
+        .iter()
+        .zip(all.columns().iter().zip(&formatters))
+        .map(|(field, (array, f))| {
+            std::iter::once(field.name().clone())
+                .chain((0..all.num_rows()).map(|r| {
+                    if array.is_valid(r) {
+                        f.value(r).to_string()
+                    } else {
+                        String::new()
+                    }
+                }))
+                .collect()
+        })
+        .collect();
+    Ok(Table {
+        title: "Capture".into(),
+        note: "Where and when it was recorded, and how complete it is: `complete` is the \
+               share of calls in scope recorded one by one; the rest are counted in \
+               `aggregates`. It is unknown when bad files were skipped (`skipped_files`)."
+            .into(),
+        query: None,
+        columns,
+        total_rows: rows.len(),
+        rows,
+    })
+}
+
+fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
