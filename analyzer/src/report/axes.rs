@@ -206,7 +206,10 @@ mod tests {
     #[test]
     fn a_capture_of_one_microsecond_still_gets_ticks() {
         let ticks: Vec<String> = time_ticks(1_000).into_iter().map(time_label).collect();
-        assert_eq!(ticks, ["+0", "+200ns", "+400ns", "+600ns", "+800ns", "+1us"]);
+        assert_eq!(
+            ticks,
+            ["+0", "+200ns", "+400ns", "+600ns", "+800ns", "+1us"]
+        );
         assert_eq!(bin_ns(1_000), 5);
     }
 

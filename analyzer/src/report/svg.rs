@@ -177,7 +177,8 @@ fn rates(root: &Area, title: &str, time: &TimeAxis, series: &[(String, Vec<f64>)
         .iter()
         .flat_map(|s| s.1.iter().copied())
         .fold(0.0, f64::max);
-    let (ticks, top) = axes::count_ticks(max);
+    // Headroom for the legend, in the upper right, above the lines.
+    let (ticks, top) = axes::count_ticks(max * 1.2);
     let mut chart = frame(root, title, Axis::time(time), Axis::linear(top, ticks))?;
     chart
         .configure_mesh()
@@ -292,7 +293,7 @@ mod tests {
         })
         .unwrap();
         let t = texts(&rates);
-        for label in ["calls", "errors", "per second", "0", "1.2K"] {
+        for label in ["calls", "errors", "per second", "0", "1.6K"] {
             assert!(t.contains(&label.to_string()), "{label} missing from {t:?}");
         }
 
