@@ -9,6 +9,7 @@ SELECT fd_path AS peer,
        fmt_duration(sum(duration_ns)) AS total
 FROM syscalls
 WHERE fd_path LIKE '%:%'
+  AND fd_path NOT LIKE '/%'
   AND fd_path NOT LIKE 'socket:%'
   AND fd_path NOT LIKE 'pipe:%'
   AND fd_path NOT LIKE 'anon_inode:%'

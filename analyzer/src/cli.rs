@@ -61,6 +61,19 @@ pub struct NarrowArgs {
     pub until: Option<String>,
 }
 
+impl NarrowArgs {
+    /// The narrowing as it was given (`--since +1h --pid 12`), or None when there is none:
+    /// a report says what it leaves out.
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        parts.extend(self.since.iter().map(|t| format!("--since {t}")));
+        parts.extend(self.until.iter().map(|t| format!("--until {t}")));
+        parts.extend(self.pid.iter().map(|p| format!("--pid {p}")));
+        parts.extend(self.comm.iter().map(|c| format!("--comm {c}")));
+        (!parts.is_empty()).then(|| parts.join(" "))
+    }
+}
+
 /// How the captures' files are read.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ReadArgs {

@@ -75,7 +75,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Report(r) => {
             let Opened { ctx, captures, .. } = open(&r.captures, &r.narrow, &r.read).await?;
-            report::write(&ctx, &captures, &r.output, !r.no_redact).await
+            let options = report::model::Options {
+                redact: !r.no_redact,
+                narrowed: r.narrow.describe(),
+            };
+            report::write(&ctx, &captures, &r.output, options).await
         }
         Command::Export(x) => {
             let Opened { ctx, captures, .. } = open(&x.captures, &x.narrow, &x.read).await?;

@@ -122,7 +122,9 @@ fn without_controls(schema: &Schema, batches: &[RecordBatch]) -> Result<Vec<Reco
 /// A cell of a Markdown table. Markdown renders inline HTML and links: a path like
 /// `<img onerror=...>` or `[x](javascript:...)` must read as text in the ticket.
 pub fn markdown_cell(s: &str) -> String {
+    // The backslash first: `\[` would otherwise escape the escape, and make a link again.
     visible(s)
+        .replace('\\', "\\\\")
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -227,8 +229,13 @@ mod tests {
         );
         let md = render(Format::Markdown, &schema, &[batch]);
         assert!(
-            md.contains("/x/\\x1b\\]0;PWNED\\x07&lt;img src=x&gt;\\[a\\](javascript:b)"),
+            md.contains("/x/\\\\x1b\\]0;PWNED\\\\x07&lt;img src=x&gt;\\[a\\](javascript:b)"),
             "{md}"
+        );
+        // A backslash of the program's own cannot cancel the escaping and make a link.
+        assert_eq!(
+            markdown_cell("x\\[click](https://e/)"),
+            "x\\\\\\[click\\](https://e/)"
         );
     }
 

@@ -72,7 +72,7 @@ pub enum QueryError {
         param: String,
         known: String,
     },
-    #[error("parameter `{param}` must be a number, not `{value}`")]
+    #[error("parameter `{param}` must be a whole number, not `{value}`")]
     NotANumber { param: String, value: String },
 }
 
@@ -118,7 +118,8 @@ impl Canned {
     }
 
     /// The SQL with parameters filled in: the defaults, overridden by `NAME=VALUE`s.
-    /// Values are numbers only, so that a parameter can never change what the SQL does.
+    /// Values are whole numbers only, so that a parameter can never change what the SQL
+    /// does (every parameter is a count: `NaN`, `-1` or `1e1` would only fail in the plan).
     pub fn render(&self, overrides: &[String]) -> Result<String, QueryError> {
         let mut values = self.params.clone();
         for o in overrides {
@@ -132,7 +133,7 @@ impl Canned {
                     known: self.params.keys().cloned().collect::<Vec<_>>().join(", "),
                 });
             }
-            if v.parse::<f64>().is_err() {
+            if v.parse::<u64>().is_err() {
                 return Err(QueryError::NotANumber {
                     param: k.to_string(),
                     value: v.to_string(),
@@ -215,6 +216,13 @@ mod tests {
         assert!(q.render(&[]).unwrap().contains("LIMIT 20"));
         assert!(q.render(&["limit=5".into()]).unwrap().contains("LIMIT 5"));
         assert!(q.render(&["limit=5; DROP".into()]).is_err());
+        for not_a_count in ["NaN", "-1", "1.5", "1e1", ""] {
+            let p = format!("limit={not_a_count}");
+            assert!(
+                matches!(q.render(&[p]), Err(QueryError::NotANumber { .. })),
+                "{not_a_count}"
+            );
+        }
         assert!(q.render(&["rows=5".into()]).is_err());
         assert!(matches!(resolve("slowest"), Err(QueryError::Unknown(_))));
         assert_eq!(resolve("SELECT 1").unwrap().sql, "SELECT 1");

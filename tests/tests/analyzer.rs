@@ -270,6 +270,63 @@ fn reports_and_diff() {
     assert_eq!(bad.status.code(), Some(1));
 }
 
+/// A report says what it cannot show: a capture with no call in scope, and narrowing that
+/// leaves calls out. Files whose names hold a colon are files, not peers; a finding's
+/// parameter is a count or refused in one line.
+#[test]
+fn reports_say_what_they_leave_out() {
+    if !bpf_available("reports_say_what_they_leave_out") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let none = tmp.path().join("none");
+    assert!(
+        record_with(&none, &["-e", "mount"], &["true"])
+            .status
+            .success()
+    );
+    let md = tmp.path().join("none.md");
+    assert!(
+        analyze(&["report", path(&none), "-o", path(&md)])
+            .status
+            .success()
+    );
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.contains("| complete | no calls in scope |"), "{text}");
+
+    let colon = tmp.path().join("d:ir");
+    std::fs::create_dir(&colon).unwrap();
+    std::fs::write(colon.join("f:ile"), "x").unwrap();
+    let file = colon.join("f:ile");
+    let c = tmp.path().join("c");
+    assert!(record(&c, &["cat", path(&file)]).status.success());
+    let peers = json(&["query", path(&c), "hottest-peers"]);
+    assert!(peers.is_empty(), "{peers:?}");
+    let files = json(&["query", path(&c), "hottest-files"]);
+    assert!(
+        files
+            .iter()
+            .any(|r| r["file"].as_str() == Some(path(&file))),
+        "{files:?}"
+    );
+
+    let md = tmp.path().join("narrowed.md");
+    let out = analyze(&["report", path(&c), "--since", "+1h", "-o", path(&md)]);
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        text.contains("| narrowed_to | --since +1h (findings, charts and details) |"),
+        "{text}"
+    );
+
+    let bad = analyze(&["query", path(&c), "worst-latency", "--param", "limit=NaN"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr).trim(),
+        "error: parameter `limit` must be a whole number, not `NaN`"
+    );
+}
+
 /// `summary --by BY` on a real capture: it runs, and its `calls` add up to the recorded
 /// rows it covers (nothing is filtered, so `aggregates` is empty).
 fn summary_accounts_for_every_call(by: &str, covered: &str, key: &[&str], key_sql: &str) {

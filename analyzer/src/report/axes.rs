@@ -103,52 +103,71 @@ pub fn duration_label(ns: u64) -> String {
     crate::udfs::format_duration(ns.min(i64::MAX as u64) as i64).replace(".0", "")
 }
 
-/// Ticks for a logarithmic latency axis from `lo` to `hi` ns: the powers of ten, with 2 and
-/// 5 times them when there are too few powers to read the axis by.
+/// The labelled steps of a logarithmic latency axis, in ns: powers of ten up to a second,
+/// then the clock's round units, which powers of ten are not past a second (`100s` is
+/// `1m 40s`).
+const DECADES_NS: &[u64] = &{
+    const S: u64 = 1_000_000_000;
+    [
+        1,
+        10,
+        100,
+        1_000,
+        10_000,
+        100_000,
+        1_000_000,
+        10_000_000,
+        100_000_000,
+        S,
+        10 * S,
+        60 * S,
+        600 * S,
+        3_600 * S,
+        36_000 * S,
+        86_400 * S,
+        864_000 * S,
+        8_640_000 * S,
+        86_400_000 * S,
+        864_000_000 * S,
+        8_640_000_000 * S,
+    ]
+};
+
+/// Ticks for a logarithmic latency axis from `lo` to `hi` ns: the [`DECADES_NS`] between,
+/// with 2 and 5 times them when there are too few to read the axis by.
 pub fn log_ticks(lo: u64, hi: u64) -> Vec<u64> {
     let ticks = |mults: &[u64]| -> Vec<u64> {
-        let mut out = Vec::new();
-        let mut p = power_of_ten_at_most(lo);
-        while p <= hi {
-            out.extend(
-                mults
-                    .iter()
-                    .map(|m| p * m)
-                    .filter(|v| (lo..=hi).contains(v)),
-            );
-            let Some(next) = p.checked_mul(10) else { break };
-            p = next;
-        }
-        out
+        DECADES_NS
+            .iter()
+            .flat_map(|d| mults.iter().filter_map(move |m| d.checked_mul(*m)))
+            .filter(|v| (lo..=hi).contains(v))
+            .collect()
     };
-    let powers = ticks(&[1]);
-    if powers.len() >= 3 {
-        powers
-    } else {
-        ticks(&[1, 2, 5])
+    let decades = ticks(&[1]);
+    if decades.len() >= 3 {
+        return decades;
     }
+    let mut all = ticks(&[1, 2, 5]);
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
-fn power_of_ten_at_most(v: u64) -> u64 {
-    let mut p = 1u64;
-    while p.checked_mul(10).is_some_and(|n| n <= v) {
-        p *= 10;
-    }
-    p
-}
-
-/// The range of a log latency axis that holds `lo..hi` ns, widened to whole decades so
+/// The range of a log latency axis that holds `lo..hi` ns, widened to [`DECADES_NS`] so
 /// that it starts and ends on a labelled tick.
 pub fn log_range(lo: u64, hi: u64) -> (u64, u64) {
-    let lo = power_of_ten_at_most(lo.max(1));
-    let mut top = lo.saturating_mul(10);
-    while top < hi {
-        match top.checked_mul(10) {
-            Some(next) => top = next,
-            None => break,
-        }
-    }
-    (lo, top)
+    let last = *DECADES_NS.last().expect("decades");
+    let lo = DECADES_NS
+        .iter()
+        .copied()
+        .rfind(|d| *d <= lo.max(1))
+        .unwrap_or(1);
+    let hi = DECADES_NS
+        .iter()
+        .copied()
+        .find(|d| *d >= hi && *d > lo)
+        .unwrap_or(last.max(hi));
+    (lo, hi)
 }
 
 /// Ticks for a count axis from 0 to at least `max`: a 1-2-5 step, four to eight intervals.
@@ -252,6 +271,20 @@ mod tests {
         assert_eq!(labels, ["100ns", "1us", "10us", "100us", "1ms", "10ms"]);
         // One decade: too few powers, so 2 and 5 times them as well.
         assert_eq!(log_ticks(1_000, 10_000), [1_000, 2_000, 5_000, 10_000]);
+        // Past a second, the clock's units: a 40 s sleep and a 10-minute call.
+        let (lo, hi) = log_range(1_000, 40 * S);
+        assert_eq!(hi, 60 * S);
+        let labels: Vec<String> = log_ticks(lo, hi).into_iter().map(duration_label).collect();
+        assert_eq!(
+            labels,
+            [
+                "1us", "10us", "100us", "1ms", "10ms", "100ms", "1s", "10s", "1m"
+            ]
+        );
+        let (lo, hi) = log_range(10 * S, 600 * S + 1);
+        assert_eq!((lo, hi), (10 * S, 3_600 * S));
+        let labels: Vec<String> = log_ticks(lo, hi).into_iter().map(duration_label).collect();
+        assert_eq!(labels, ["10s", "1m", "10m", "1h"]);
     }
 
     #[test]

@@ -16,11 +16,10 @@ use crate::run_sql;
 
 /// Syscalls that get a latency histogram: those whose work took the most time.
 const HISTOGRAMS: usize = 4;
-/// Log2 latency buckets: 1 ns to about 17 s in bucket 34, which takes anything slower.
-pub const BUCKETS: u32 = 35;
 
-/// The shortest time axis drawn.
-const MIN_SPAN_NS: u64 = 1_000;
+/// The shortest time axis drawn: 1 ms bins. Bins of nanoseconds would turn one call into a
+/// rate of millions per second.
+const MIN_SPAN_NS: u64 = 100_000_000;
 
 /// The time axis shared by the time charts.
 pub struct TimeAxis {
@@ -72,8 +71,7 @@ pub async fn all(ctx: &SessionContext) -> Result<Vec<Chart>> {
         (Some(&Some(a)), Some(&Some(b)), Some(s)) if b >= a => (a, b, s.clone()),
         _ => return Ok(Vec::new()),
     };
-    // A capture of one call, or of calls in the same microsecond, still gets an axis to
-    // tick.
+    // A capture of one call, or of calls within 100 ms, gets a 100 ms axis.
     let span_ns = ((last - first) as u64).max(MIN_SPAN_NS);
     let bin_ns = axes::bin_ns(span_ns);
     let bins = (span_ns / bin_ns + 1) as usize;

@@ -28,7 +28,7 @@ pub async fn write(
     ctx: &SessionContext,
     captures: &[Capture],
     path: &Path,
-    redact: bool,
+    options: model::Options,
 ) -> Result<()> {
     let kind = match path.extension().and_then(|e| e.to_str()) {
         Some("md" | "markdown") => Kind::Markdown,
@@ -38,11 +38,8 @@ pub async fn write(
             path.display()
         ),
     };
-    let options = model::Options {
-        charts: matches!(kind, Kind::Html),
-        redact,
-    };
-    let report = model::build(ctx, captures, &options).await?;
+    let charts = matches!(kind, Kind::Html);
+    let report = model::build(ctx, captures, &options, charts).await?;
     let text = match kind {
         Kind::Markdown => markdown::render(&report),
         Kind::Html => html::render(&report)?,

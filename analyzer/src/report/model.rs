@@ -49,14 +49,21 @@ pub struct Column {
     pub numeric: bool,
 }
 
-/// What to build.
+/// What the user asked of the report.
 pub struct Options {
-    pub charts: bool,
     /// Mask secrets in every cell and name: a report is written to be shared.
     pub redact: bool,
+    /// The narrowing flags, when the tables hold only some of the calls.
+    pub narrowed: Option<String>,
 }
 
-pub async fn build(ctx: &SessionContext, captures: &[Capture], o: &Options) -> Result<Report> {
+/// The report; with `charts`, the charts' data too, for the formats that draw them.
+pub async fn build(
+    ctx: &SessionContext,
+    captures: &[Capture],
+    o: &Options,
+    charts: bool,
+) -> Result<Report> {
     let mut names: Vec<String> = captures.iter().map(Capture::name).collect();
     if o.redact {
         for n in &mut names {
@@ -64,6 +71,13 @@ pub async fn build(ctx: &SessionContext, captures: &[Capture], o: &Options) -> R
         }
     }
     let mut facts = facts(ctx, captures).await?;
+    if let Some(n) = &o.narrowed {
+        // The facts above are the whole capture's; what follows is only what this keeps.
+        let mut row = vec!["narrowed_to".to_string()];
+        row.extend((1..facts.columns.len()).map(|_| format!("{n} (findings, charts and details)")));
+        facts.rows.push(row);
+        facts.total_rows += 1;
+    }
     let mut findings = Vec::new();
     let mut details = Vec::new();
     for q in queries::all() {
@@ -88,7 +102,7 @@ pub async fn build(ctx: &SessionContext, captures: &[Capture], o: &Options) -> R
             t.redact();
         }
     }
-    let charts = if o.charts {
+    let charts = if charts {
         chart_data::all(ctx).await?
     } else {
         Vec::new()
@@ -195,6 +209,7 @@ async fn facts(ctx: &SessionContext, captures: &[Capture]) -> Result<Table> {
                        THEN concat('incomplete from ', CAST(c.incomplete_from AS VARCHAR),
                                    ': ', c.stopped_early)
                      WHEN c.events IS NULL THEN 'unknown: the recorder did not finish'
+                     WHEN c.events + c.lost_events = 0 THEN 'no calls in scope'
                      ELSE concat(CAST(round(100.0 * c.events / nullif(c.events + c.lost_events, 0), 3) AS VARCHAR), '%')
                 END AS complete,
                 g.skipped_files,

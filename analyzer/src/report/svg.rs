@@ -269,12 +269,23 @@ mod tests {
         let heat = draw(&Chart::Heatmap {
             title: "Latency over time".into(),
             time: time(),
-            cells: vec![(0, 10, 5), (120, 20, 1)],
+            // 1 us, 1 ms, and a call of nine minutes, which must be drawn at nine minutes.
+            cells: vec![(0, 10, 5), (120, 20, 1), (60, 39, 1)],
         })
         .unwrap();
         let t = texts(&heat);
         assert!(t.contains(&"Latency over time".to_string()), "{t:?}");
-        for tick in ["+0", "+200ms", "+1s 200ms", "1us", "10us", "1ms", "10ms"] {
+        for tick in [
+            "+0",
+            "+200ms",
+            "+1s 200ms",
+            "1us",
+            "10us",
+            "1ms",
+            "10ms",
+            "10m",
+            "1h",
+        ] {
             assert!(t.contains(&tick.to_string()), "{tick} missing from {t:?}");
         }
         assert_eq!(

@@ -1,0 +1,2 @@
+//! What the benchmark binaries share.
+pub mod mix;
