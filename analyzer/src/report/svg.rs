@@ -290,8 +290,8 @@ mod tests {
         }
         assert_eq!(
             heat.matches("<rect").count(),
-            1 + 2,
-            "background and two cells"
+            1 + 3,
+            "background and three cells"
         );
 
         let rates = draw(&Chart::Rates {
