@@ -20,7 +20,8 @@ pub const MASK: &str = "***";
 
 /// Names of arguments and variables whose value is a secret.
 /// A prefix is allowed (`db-password`, `PGPASSWORD`, `AWS_SECRET_ACCESS_KEY`).
-const SECRET_NAMES: &str = r"[A-Za-z0-9_.-]*?(?:password|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|session[_-]?id|cookie)";
+/// A suffix after a separator is allowed too (`SECRET_KEY`, `TOKEN_V2`, `X-Amz-Signature`).
+const SECRET_NAMES: &str = r"[A-Za-z0-9_.-]*?(?:password|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|session[_-]?id|cookie|signature|sig)(?:[_.-][A-Za-z0-9]+)*";
 
 struct Rule {
     re: Regex,
@@ -53,6 +54,12 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         rule(
             r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\x22]*):[^/\s@'\x22]+@",
             |c| format!("{}:{MASK}@", &c[1]),
+        ),
+        // The same cut short before its `@`, as the recorder cuts long arguments: a
+        // password runs to the end. A port (digits only) is not one.
+        rule(
+            r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\x22]+):[^/\s@'\x22]*[^0-9/\s@'\x22][^/\s@'\x22]*$",
+            |c| format!("{}:{MASK}", &c[1]),
         ),
         // --password=x, --api-key x, -token x.
         rule(
@@ -180,6 +187,21 @@ mod tests {
                 "GET /api?user=a&token=***&x=1",
             ),
             ("/tmp/AKIAIOSFODNN7EXAMPLE.csv", "/tmp/***.csv"),
+            (
+                "SECRET_KEY=djangosecret3 ./manage.py",
+                "SECRET_KEY=*** ./manage.py",
+            ),
+            (
+                "GET /b/o?X-Amz-Credential=a&X-Amz-Signature=f00d",
+                "GET /b/o?X-Amz-Credential=***&X-Amz-Signature=***",
+            ),
+            (
+                "https://a.blob.core.windows.net/c?sv=1&sig=abc%3D",
+                "https://a.blob.core.windows.net/c?sv=1&sig=***",
+            ),
+            // Cut at 127 bytes before the `@`; a port stays.
+            ("https://deploy:TOPSECRETSSSS", "https://deploy:***"),
+            ("curl http://localhost:8080", "curl http://localhost:8080"),
             ("push ghp_0123456789abcdefghijABCDEFGHIJ012345", "push ***"),
             (
                 "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
