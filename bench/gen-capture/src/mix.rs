@@ -23,22 +23,22 @@ mod syscalls_nr {
 }
 
 /// xorshift64*: fast, and the same capture every run.
-pub struct Rng(pub u64);
+struct Rng(u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    pub fn below(&mut self, n: u64) -> u64 {
+    fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 
     /// Long-tailed: mostly around `typical`, sometimes 10-1000 times more.
-    pub fn duration(&mut self, typical: u64) -> u64 {
+    fn duration(&mut self, typical: u64) -> u64 {
         let base = typical / 2 + self.below(typical.max(1));
         match self.below(1000) {
             0 => base * 1000,
