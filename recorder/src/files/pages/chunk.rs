@@ -10,7 +10,7 @@
 //! v1), zstd, and per-chunk statistics for the columns queries filter on.
 use std::{
     collections::HashMap,
-    hash::{BuildHasher, Hash, RandomState},
+    hash::{BuildHasher, Hash},
     sync::Arc,
 };
 
@@ -507,8 +507,10 @@ pub struct StrColumn<K, S = FxBuildHasher> {
     seen: Vec<bool>,
 }
 
-/// A hasher seeded at random, for keys that traced programs choose.
-pub type Seeded = RandomState;
+/// A hasher seeded at random, for keys that traced programs choose. foldhash rather than
+/// std's SipHash: paths are hashed once per call that carries one, and SipHash was the
+/// larger part of that on nginx.
+pub type Seeded = foldhash::quality::RandomState;
 
 impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
     pub fn new(optional: bool, min_max: bool) -> Self {
