@@ -315,7 +315,19 @@ fn reports_say_what_they_leave_out() {
     assert!(out.status.success(), "{out:?}");
     let text = std::fs::read_to_string(&md).unwrap();
     assert!(
-        text.contains("| narrowed_to | --since +1h (findings, charts and details) |"),
+        text.contains(
+            "| narrowed_to | --since +1h (first_call, last_call, calls_shown, findings, \
+             charts and details; the other facts cover the whole capture) |"
+        ),
+        "{text}"
+    );
+    // The window holds no call, and says so, beside the capture's own count.
+    assert!(text.contains("| calls_shown | 0 |"), "{text}");
+    assert!(text.contains("| first_call |  |"), "{text}");
+    let events = json(&["query", path(&c), "SELECT events FROM capture"]);
+    assert!(events[0]["events"].as_i64().unwrap() > 0, "{events:?}");
+    assert!(
+        text.contains(&format!("| events | {} |", events[0]["events"])),
         "{text}"
     );
 

@@ -70,11 +70,15 @@ pub async fn build(
             *n = redact::text(n).into_owned();
         }
     }
-    let mut facts = facts(ctx, captures).await?;
+    let mut facts = facts(ctx, captures, o.narrowed.is_some()).await?;
     if let Some(n) = &o.narrowed {
-        // The facts above are the whole capture's; what follows is only what this keeps.
         let mut row = vec!["narrowed_to".to_string()];
-        row.extend((1..facts.columns.len()).map(|_| format!("{n} (findings, charts and details)")));
+        row.extend((1..facts.columns.len()).map(|_| {
+            format!(
+                "{n} (first_call, last_call, calls_shown, findings, charts and details; \
+                 the other facts cover the whole capture)"
+            )
+        }));
         facts.rows.push(row);
         facts.total_rows += 1;
     }
@@ -181,7 +185,14 @@ impl Table {
 
 /// Where, when, what, and how complete. Starts from the captures named on the command
 /// line, so that a capture whose `capture` file was skipped still has its row, saying so.
-async fn facts(ctx: &SessionContext, captures: &[Capture]) -> Result<Table> {
+/// With `narrowed`, the first and last call are those the narrowing keeps, and a
+/// `calls_shown` fact counts them: a window that misses the incident must not read as a
+/// capture with no calls.
+async fn facts(ctx: &SessionContext, captures: &[Capture], narrowed: bool) -> Result<Table> {
+    let shown = match narrowed {
+        true => "coalesce(w.calls, 0) AS calls_shown,",
+        false => "",
+    };
     let given = captures
         .iter()
         .map(|c| {
@@ -197,10 +208,11 @@ async fn facts(ctx: &SessionContext, captures: &[Capture]) -> Result<Table> {
         ctx,
         &format!(
             "WITH given(capture, skipped_files) AS (VALUES {given}),
-             w AS (SELECT capture, min(ts) AS first_call, max(ts) AS last_call
+             w AS (SELECT capture, min(ts) AS first_call, max(ts) AS last_call,
+                          count(*) AS calls
                     FROM syscalls GROUP BY capture)
          SELECT g.capture, c.host, c.kernel, c.started, c.ended, c.target,
-                w.first_call, w.last_call, c.events, c.lost_events,
+                w.first_call, w.last_call, {shown} c.events, c.lost_events,
                 CASE WHEN g.skipped_files > 0
                        THEN concat('unknown: ', CAST(g.skipped_files AS VARCHAR),
                                    ' bad file(s) skipped')
