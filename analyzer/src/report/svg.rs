@@ -108,10 +108,7 @@ fn frame<'a, 'b>(
     title: &str,
     x: Axis,
     y: Axis,
-) -> std::result::Result<
-    ChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>>,
-    Box<dyn std::error::Error>,
-> {
+) -> std::result::Result<Plot<'a, 'b>, Box<dyn std::error::Error>> {
     root.fill(&WHITE)?;
     Ok(ChartBuilder::on(root)
         .caption(title, (FONT, 17))
@@ -121,6 +118,41 @@ fn frame<'a, 'b>(
         .x_label_area_size(40)
         .y_label_area_size(64)
         .build_cartesian_2d(x, y)?)
+}
+
+type Plot<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<Axis, Axis>>;
+
+/// An axis's description, and how its tick values read.
+type AxisText<'a> = (&'a str, fn(f64) -> String);
+
+/// Axis descriptions, tick labels and fonts, the same on every chart; `grid` draws light
+/// lines at the y ticks (the heatmap's cells would hide them).
+fn mesh(chart: &mut Plot, x: AxisText, y: AxisText, grid: bool) -> Drawn {
+    let (x_label, y_label) = (|v: &f64| (x.1)(*v), |v: &f64| (y.1)(*v));
+    let mut mesh = chart.configure_mesh();
+    if grid {
+        mesh.disable_x_mesh()
+            .light_line_style(WHITE)
+            .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4));
+    } else {
+        mesh.disable_mesh();
+    }
+    mesh.x_desc(x.0)
+        .y_desc(y.0)
+        .x_label_formatter(&x_label)
+        .y_label_formatter(&y_label)
+        .axis_desc_style((FONT, 14))
+        .label_style((FONT, 12))
+        .draw()?;
+    Ok(())
+}
+
+fn time_label(v: f64) -> String {
+    axes::time_label(v as u64)
+}
+
+fn latency_label(v: f64) -> String {
+    axes::duration_label(v as u64)
 }
 
 /// The bounds of log2 bucket `b` in ns.
@@ -145,16 +177,12 @@ fn time_desc(t: &TimeAxis) -> String {
 fn heatmap(root: &Area, title: &str, time: &TimeAxis, cells: &[(usize, u32, u64)]) -> Drawn {
     let y = latency_axis(cells.iter().map(|c| &c.1));
     let mut chart = frame(root, title, Axis::time(time), y)?;
-    chart
-        .configure_mesh()
-        .disable_mesh()
-        .x_desc(time_desc(time))
-        .y_desc("latency (log scale)")
-        .x_label_formatter(&|v| axes::time_label(*v as u64))
-        .y_label_formatter(&|v| axes::duration_label(*v as u64))
-        .axis_desc_style((FONT, 14))
-        .label_style((FONT, 12))
-        .draw()?;
+    mesh(
+        &mut chart,
+        (&time_desc(time), time_label),
+        ("latency (log scale)", latency_label),
+        false,
+    )?;
     let max = cells.iter().map(|c| c.2).max().unwrap_or(1).max(1) as f64;
     let bin = time.bin_ns as f64;
     chart.draw_series(cells.iter().map(|&(b, bucket, calls)| {
@@ -180,18 +208,12 @@ fn rates(root: &Area, title: &str, time: &TimeAxis, series: &[(String, Vec<f64>)
     // Headroom for the legend, in the upper right, above the lines.
     let (ticks, top) = axes::count_ticks(max * 1.2);
     let mut chart = frame(root, title, Axis::time(time), Axis::linear(top, ticks))?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
-        .x_desc(time_desc(time))
-        .y_desc("per second")
-        .x_label_formatter(&|v| axes::time_label(*v as u64))
-        .y_label_formatter(&|v| axes::count_label(*v))
-        .axis_desc_style((FONT, 14))
-        .label_style((FONT, 12))
-        .draw()?;
+    mesh(
+        &mut chart,
+        (&time_desc(time), time_label),
+        ("per second", axes::count_label),
+        true,
+    )?;
     let bin = time.bin_ns as f64;
     for ((name, values), colour) in series.iter().zip([BLUE, RED]) {
         let style = ShapeStyle::from(colour).stroke_width(2);
@@ -221,18 +243,12 @@ fn histogram(root: &Area, title: &str, buckets: &[(u32, u64)]) -> Drawn {
     let max = buckets.iter().map(|b| b.1).max().unwrap_or(0) as f64;
     let (ticks, top) = axes::count_ticks(max);
     let mut chart = frame(root, title, x, Axis::linear(top, ticks))?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .light_line_style(WHITE)
-        .bold_line_style(RGBColor(0xe4, 0xe4, 0xe4))
-        .x_desc("latency (log scale)")
-        .y_desc("calls")
-        .x_label_formatter(&|v| axes::duration_label(*v as u64))
-        .y_label_formatter(&|v| axes::count_label(*v))
-        .axis_desc_style((FONT, 14))
-        .label_style((FONT, 12))
-        .draw()?;
+    mesh(
+        &mut chart,
+        ("latency (log scale)", latency_label),
+        ("calls", axes::count_label),
+        true,
+    )?;
     chart.draw_series(buckets.iter().map(|&(b, calls)| {
         let (lo, hi) = bucket_bounds(b);
         Rectangle::new([(lo as f64, 0.0), (hi as f64, calls as f64)], BLUE.filled())
