@@ -93,7 +93,7 @@ pub async fn all(ctx: &SessionContext) -> Result<Vec<Chart>> {
         ctx,
         &format!(
             "SELECT {bin_sql} AS bin, {BUCKET_SQL} AS bucket, count(*) AS calls
-             FROM syscalls WHERE duration_ns IS NOT NULL GROUP BY 1, 2"
+             FROM syscalls WHERE duration_ns IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
         ),
     )
     .await?;
