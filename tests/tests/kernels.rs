@@ -42,3 +42,39 @@ fn records_the_same_without_the_kernels_btf() {
     assert!(a.contains_key("getppid"), "{a:?}");
     assert_eq!(a, b, "with BTF, then without");
 }
+
+/// Where the kernel has BTF, the syscall hooks are BTF tracepoints, which cost less per call
+/// than raw ones (BENCHMARKS.md): a fallback to the raw hooks would record the same calls,
+/// so only this catches it. The traced command lists the programs `record` holds open.
+#[test]
+fn syscall_hooks_are_btf_tracepoints_where_the_kernel_has_btf() {
+    if !bpf_available("syscall_hooks_are_btf_tracepoints_where_the_kernel_has_btf") {
+        return;
+    }
+    assert!(
+        std::path::Path::new("/sys/kernel/btf/vmlinux").exists(),
+        "this check needs a kernel with BTF, as the test machines have"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let out = record(
+        &tmp.path().join("cap"),
+        &["sh", "-c", "grep -h '^prog_type' /proc/$PPID/fdinfo/*"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let types: Vec<u32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .collect();
+    // BPF_PROG_TYPE_TRACING (BTF tracepoints) and BPF_PROG_TYPE_RAW_TRACEPOINT.
+    let count = |t: u32| types.iter().filter(|&&x| x == t).count();
+    assert_eq!(
+        count(26),
+        2,
+        "sys_enter and sys_exit as BTF tracepoints: {types:?}"
+    );
+    assert_eq!(
+        count(17),
+        2,
+        "sched_process_exit and _exec as raw tracepoints: {types:?}"
+    );
+}

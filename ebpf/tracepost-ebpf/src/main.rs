@@ -31,9 +31,9 @@ mod prelude {
             bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
             bpf_ktime_get_ns, bpf_probe_read_kernel, generated,
         },
-        macros::{map, raw_tracepoint, tracepoint},
+        macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
         maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
-        programs::{RawTracePointContext, TracePointContext},
+        programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
     };
     pub(crate) use tracepost_common::{
         ARG_MAX_LEN, ARGS_LEN, AggregateKey, AggregateValue, BUCKET_UNKNOWN, COMM_LEN,

@@ -1,11 +1,26 @@
 //! A call's entry: find or make the thread's slot, and store what the exit will send.
 use crate::prelude::*;
 
+/// The entry hook where the kernel has BTF: the arguments are read with plain loads. Side
+/// by side on the getppid loop it took 70 ns off each call (BENCHMARKS.md).
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter(ctx: BtfTracePointContext) -> u32 {
+    let regs: *const u64 = ctx.arg(0);
+    // SAFETY: argument 0 of the sys_enter tracepoint is its `struct pt_regs *`.
+    enter(ctx.arg(1), || unsafe { syscall_args_btf(regs) })
+}
+
+/// The entry hook for kernels without BTF (the recorder picks one of the two).
 #[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
+pub fn sys_enter_raw(ctx: RawTracePointContext) -> u32 {
+    enter(ctx.arg(1), || syscall_args(ctx.arg(0)))
+}
+
+/// `read_args` is called only for calls that are traced: most of the host's are not.
+#[inline(always)]
+fn enter(nr: u64, read_args: impl FnOnce() -> [u64; 6]) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
-    let nr: u64 = ctx.arg(1);
     let slot = match THREADS.get_ptr_mut(&tid) {
         Some(slot) => slot,
         None => {
@@ -45,7 +60,7 @@ pub fn sys_enter(ctx: RawTracePointContext) -> u32 {
     if info.traced == 0 && info.context == 0 {
         return 0;
     }
-    let args = syscall_args(ctx.arg(0));
+    let args = read_args();
     let now = unsafe { bpf_ktime_get_ns() };
     if nr == NR_EXIT || nr == NR_EXIT_GROUP {
         let pid = (id >> 32) as u32;

@@ -1,8 +1,20 @@
 //! A call's return: turn the slot into one record in the ring, or count it.
 use crate::prelude::*;
 
+/// The exit hook where the kernel has BTF, beside the entry hook of the same kind.
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit(ctx: BtfTracePointContext) -> u32 {
+    exit(ctx.arg(1))
+}
+
+/// The exit hook for kernels without BTF.
 #[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
+pub fn sys_exit_raw(ctx: RawTracePointContext) -> u32 {
+    exit(ctx.arg(1))
+}
+
+#[inline(always)]
+fn exit(ret: i64) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
     let Some(slot) = THREADS.get_ptr_mut(&tid) else {
@@ -20,7 +32,6 @@ pub fn sys_exit(ctx: RawTracePointContext) -> u32 {
     }
     let now = unsafe { bpf_ktime_get_ns() };
     let duration_ns = now.wrapping_sub(slot.enter_ns);
-    let ret: i64 = ctx.arg(1);
     let traced = slot.info & 1 != 0;
     let context = slot.info & 2 != 0;
     // Not asked for by -e: sent only for the fd bookkeeping, and not counted.

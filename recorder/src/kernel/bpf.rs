@@ -2,9 +2,9 @@
 use std::{fs, io};
 
 use aya::{
-    Ebpf, EbpfLoader,
+    Btf, Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
-    programs::{RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
 use tracepost_common::{
     AggregateKey, AggregateValue, COMM_LEN, LOST_COUNTERS, SLOT_IGNORED, SyscallInfo, ThreadSlot,
@@ -134,7 +134,10 @@ impl Probes {
         let failed_only = u32::from(opts.failed_only);
         let filter_comm = u32::from(!opts.comms.is_empty());
         let (cgroup_id, cgroup_level) = opts.cgroup.unwrap_or((0, 0));
+        // Parsed once here; the loader would otherwise parse it again for itself.
+        let btf = Btf::from_sys_fs().ok();
         let mut ebpf = EbpfLoader::new()
+            .btf(btf.as_ref())
             .override_global("TRACE_ALL", &trace_all, true)
             .override_global("SELF_TGID", &opts.self_tgid, true)
             .override_global("NEWTASK_PID_OFFSET", &opts.newtask_pid_offset, true)
@@ -199,8 +202,14 @@ impl Probes {
         attach_tracepoint(&mut ebpf, "task_rename", "task", &kernel)?;
         attach_raw(&mut ebpf, "sched_process_exec", &kernel)?;
         // Exit before enter: an enter without its exit program would fill slots for nothing.
-        attach_raw(&mut ebpf, "sys_exit", &kernel)?;
-        attach_raw(&mut ebpf, "sys_enter", &kernel)?;
+        attach_syscall_hook(&mut ebpf, "sys_exit", "sys_exit_raw", btf.as_ref(), &kernel)?;
+        attach_syscall_hook(
+            &mut ebpf,
+            "sys_enter",
+            "sys_enter_raw",
+            btf.as_ref(),
+            &kernel,
+        )?;
 
         Ok((
             Self {
@@ -305,6 +314,32 @@ fn attach_raw_as(
     program.load().map_err(err)?;
     program.attach(tracepoint).map_err(err)?;
     Ok(())
+}
+
+/// Attaches the hook of one side of every syscall: the BTF tracepoint program of that name
+/// where the kernel has BTF, as it is cheaper per call, else (or if the kernel refuses it)
+/// the raw tracepoint program `raw`. Both record the same; a test checks it.
+fn attach_syscall_hook(
+    ebpf: &mut Ebpf,
+    name: &'static str,
+    raw: &'static str,
+    btf: Option<&Btf>,
+    kernel: &str,
+) -> Result<(), BpfError> {
+    if let Some(btf) = btf {
+        let attached = ebpf
+            .program_mut(name)
+            .ok_or(aya::programs::ProgramError::UnexpectedProgramType)
+            .and_then(<&mut BtfTracePoint>::try_from)
+            .and_then(|p| {
+                p.load(name, btf)?;
+                p.attach()
+            });
+        if attached.is_ok() {
+            return Ok(());
+        }
+    }
+    attach_raw_as(ebpf, raw, name, kernel)
 }
 
 fn attach_tracepoint(

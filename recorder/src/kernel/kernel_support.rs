@@ -7,8 +7,10 @@
 //!
 //! The kernel's BTF is deliberately not on the list. The programs use no CO-RE
 //! relocations: they read tracepoint records at offsets taken from tracefs, and syscall
-//! arguments from `pt_regs`, whose layout is the architecture's ABI. `record` runs with
-//! `/sys/kernel/btf/vmlinux` hidden, and a test checks that it does.
+//! arguments from `pt_regs`, whose layout is the architecture's ABI. Where the kernel has
+//! BTF, the syscall hooks attach as BTF tracepoints, which read `pt_regs` more cheaply;
+//! without it they attach as raw tracepoints. `record` runs with `/sys/kernel/btf/vmlinux`
+//! hidden, and a test checks that it records the same calls.
 use std::path::Path;
 
 use aya::{
