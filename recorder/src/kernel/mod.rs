@@ -2,6 +2,7 @@
 //! and numbers mean.
 pub mod aggregates;
 pub mod bpf;
+pub mod btf;
 pub mod call;
 pub mod clock;
 pub mod decode;
