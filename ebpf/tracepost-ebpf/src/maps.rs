@@ -17,12 +17,9 @@ pub(crate) static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_CO
 
 /// Calls not sent as detail, counted exactly. Touched only off the common path (a full
 /// ring, a call a detail filter leaves out, a full thread table). Sized by the recorder.
-/// Not preallocated: a value per CPU for every possible group was 0.04 CPU-s of every
-/// start-up here, and grows with the CPU count; a group is allocated once, when it first
-/// occurs, and an allocation that fails is counted as unkeyed.
 #[map]
 pub(crate) static AGGREGATES: PerCpuHashMap<AggregateKey, AggregateValue> =
-    PerCpuHashMap::with_max_entries(16384, aya_ebpf::bindings::BPF_F_NO_PREALLOC);
+    PerCpuHashMap::with_max_entries(16384, 0);
 
 /// Per syscall number: whether `-e` keeps it, and what context to read. One array lookup
 /// per call serves both.
