@@ -28,9 +28,6 @@ use crate::{
 /// are as much at home. Memory held for reordering is about rate × (LAG + TICK): 100 ms
 /// and 50 ms held 30 MB of calls at the getppid loop's rate (BENCHMARKS.md).
 const LAG: Duration = Duration::from_millis(30);
-/// Rows wait at most this long by the wall clock, so that they reach the file when no new
-/// records come to move the writer's clock on.
-const MAX_HOLD: Duration = Duration::from_millis(100);
 /// How often ready rows move from the reorder window to the file.
 const TICK: Duration = Duration::from_millis(20);
 /// Chunks in flight between the capture loop and the writer.
@@ -56,6 +53,10 @@ pub enum Message {
     Records(Vec<Record>),
     /// One interval of the kernel's counts of unsent calls.
     Aggregates(Vec<AggregateRow>),
+    /// The ring was found empty after this instant (`CLOCK_MONOTONIC` ns): every call that
+    /// returned before it has been sent. When no records come, this moves the writer's
+    /// clock on, so that rows reach the file while the traced programs are idle.
+    Drained(u64),
 }
 
 /// Everything the writer thread owns.
@@ -178,6 +179,7 @@ fn run(
                 let _ = spares.try_send(records);
             }
             Ok(Message::Aggregates(rows)) => w.aggregates.push(w.builder.build_aggregates(&rows)?),
+            Ok(Message::Drained(before)) => newest_return = newest_return.max(before),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -187,10 +189,10 @@ fn run(
         }
         last_tick = now;
         // No call returns in the future: a record that says so moves the clock to now at most.
-        let watermark = newest_return
-            .min(now)
-            .saturating_sub(LAG.as_nanos() as u64)
-            .max(now.saturating_sub(MAX_HOLD.as_nanos() as u64));
+        // Never the wall clock alone: while records wait in the ring (a backlog, a stalled
+        // capture thread), a wall-clock bound released rows before calls that entered
+        // earlier and returned quickly had arrived, and those then went to the next file.
+        let watermark = newest_return.min(now).saturating_sub(LAG.as_nanos() as u64);
         w.syscalls.append(reorder.take_before(watermark))?;
         let held_back = w.syscalls.rotate_if_due()?;
         reorder.push(held_back);

@@ -46,6 +46,7 @@ fn run_until_done(
     let deadline = args.duration.and_then(|d| Instant::now().checked_add(d));
     let mut next_sample = Instant::now() + AGGREGATE_INTERVAL;
     loop {
+        let drained_from = clock::monotonic_ns();
         let (drained, calls) = drain(&mut c.ring, &c.pipeline, &mut c.chunk)?;
         c.events += calls;
         progress.tick(c.events, &c.counters, || losses(&c.probes.lost()));
@@ -74,6 +75,9 @@ fn run_until_done(
             return Ok(ended);
         }
         if drained == 0 {
+            // Empty after `drained_from`: what returned before it is all sent. If the queue
+            // is full the writer has records to move its clock on instead.
+            c.pipeline.try_send(Message::Drained(drained_from))?;
             thread::sleep(POLL);
         }
     }
