@@ -81,6 +81,12 @@ pub fn record(dir: &Path, command: &[&str]) -> Output {
 
 /// Runs `record FLAGS... -o DIR -- command...` and returns its output.
 pub fn record_with(dir: &Path, flags: &[&str], command: &[&str]) -> Output {
+    run_unpanicked(&mut record_command(dir, flags, command), "record")
+}
+
+/// `record FLAGS... -o DIR -- command...`, not yet started: for tests that act on the
+/// recorder while it runs (signal it, start a second one beside it).
+pub fn record_command(dir: &Path, flags: &[&str], command: &[&str]) -> Command {
     let mut record = Command::new(bin("record"));
     record
         .args(flags)
@@ -89,7 +95,7 @@ pub fn record_with(dir: &Path, flags: &[&str], command: &[&str]) -> Output {
         .arg("--")
         .args(command)
         .stdin(Stdio::null());
-    run_unpanicked(&mut record, "record")
+    record
 }
 
 /// Runs one of our binaries to its end, failing the test if it panicked: a panic is a

@@ -4,7 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
-use tracepost_e2e::{bpf_available, build_program, parquet_files, read_with, record, scalar};
+use tracepost_e2e::{
+    bpf_available, build_program, parquet_files, read_with, record, record_command, scalar,
+};
 
 /// Records `sleeper_and_spinner MS COUNT` and checks that every getppid the spinner
 /// counted is there, with `count` sleeps of at least `ms`, nothing lost, and each file
@@ -94,12 +96,7 @@ fn a_recorder_that_falls_behind_still_puts_short_calls_in_place() {
     let tmp = tempfile::tempdir().unwrap();
     let exe = build_program(tmp.path(), "sleeper_and_spinner");
     let capture = tmp.path().join("capture");
-    let mut child = std::process::Command::new(tracepost_e2e::bin("record"))
-        .args(["-q", "-o"])
-        .arg(&capture)
-        .arg("--")
-        .args([exe.to_str().unwrap(), "15", "40"])
-        .stdin(std::process::Stdio::null())
+    let mut child = record_command(&capture, &["-q"], &[exe.to_str().unwrap(), "15", "40"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

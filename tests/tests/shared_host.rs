@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tracepost_e2e::{analyze, bin, bpf_available, record, scalar};
+use tracepost_e2e::{analyze, bpf_available, record, record_command, scalar};
 
 fn stderr_line(out: &std::process::Output) -> String {
     let text = String::from_utf8_lossy(&out.stderr).to_string();
@@ -25,11 +25,7 @@ fn a_second_recorder_on_the_same_directory_is_refused_and_the_first_loses_nothin
     }
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("cap");
-    let mut first = Command::new(bin("record"))
-        .args(["-q", "-o"])
-        .arg(&capture)
-        .args(["--", "sleep", "1.5"])
-        .stdin(Stdio::null())
+    let mut first = record_command(&capture, &["-q"], &["sleep", "1.5"])
         .spawn()
         .unwrap();
     // Wait until the first holds the lock (it writes its pid there).

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use tracepost_e2e::{bin, bpf_available, parquet_files, scalar};
+use tracepost_e2e::{bin, bpf_available, parquet_files, record_command, scalar};
 
 #[test]
 fn kill_9_leaves_every_closed_file_readable() {
@@ -17,14 +17,11 @@ fn kill_9_leaves_every_closed_file_readable() {
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
     let pidfile = tmp.path().join("shell.pid");
-    let mut record = Command::new(bin("record"))
-        .args(["-q", "--rotate", "1s", "-o"])
-        .arg(&capture)
-        .args(["--", "sh", "-c"])
-        .arg(format!(
-            "echo $$ > {}; while :; do cat /etc/hostname >/dev/null; done",
-            pidfile.display()
-        ))
+    let script = format!(
+        "echo $$ > {}; while :; do cat /etc/hostname >/dev/null; done",
+        pidfile.display()
+    );
+    let mut record = record_command(&capture, &["-q", "--rotate", "1s"], &["sh", "-c", &script])
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
