@@ -130,7 +130,7 @@ impl Mix {
         let (extra, fd_path) = match nr {
             OPENAT | NEWFSTATAT => (
                 Some(Box::new(Extra::Path {
-                    path: path.to_string(),
+                    path,
                     truncated: false,
                 })),
                 None,

@@ -37,7 +37,9 @@ struct Columns {
     ret: IntColumn,
     errno: StrColumn<i32>,
     args: [IntColumn; 6],
-    path: StrColumn<Box<str>, Seeded>,
+    /// Keyed by address: the capture thread shares each recurring path
+    /// ([`crate::kernel::intern`]).
+    path: StrColumn<ByAddress>,
     path_truncated: BoolColumn,
     addr: StrColumn<Box<str>, Seeded>,
     fd: IntColumn,
@@ -107,7 +109,8 @@ impl Columns {
         }
         match call.extra.as_deref() {
             Some(Extra::Path { path, truncated }) => {
-                self.path.push_text(path);
+                self.path
+                    .push(ByAddress(path.clone()), || Cow::Borrowed(path));
                 self.path_truncated.push(Some(*truncated));
                 self.addr.push_null();
             }
@@ -394,11 +397,11 @@ mod tests {
                 let extra = match i % 4 {
                     // Distinct and long past row 20000: the dictionary fills.
                     0 if i > 20_000 => Some(Extra::Path {
-                        path: format!("/data/{i}/{}", "x".repeat(200)),
+                        path: format!("/data/{i}/{}", "x".repeat(200)).into(),
                         truncated: i % 8 == 0,
                     }),
                     0 => Some(Extra::Path {
-                        path: format!("/etc/{}", i % 10),
+                        path: format!("/etc/{}", i % 10).into(),
                         truncated: false,
                     }),
                     1 => Some(Extra::Addr(format!("10.0.0.{}:80", i % 4))),

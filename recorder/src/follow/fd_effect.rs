@@ -27,7 +27,7 @@ pub(crate) enum FdEffect<'a> {
     Open {
         fd: i32,
         dirfd: i32,
-        path: Option<&'a str>,
+        path: Option<&'a Arc<str>>,
         cloexec: Option<bool>,
     },
     /// `fd` is new, named `name` where the name is certain.
@@ -68,7 +68,7 @@ pub(crate) enum FdEffect<'a> {
     /// A successful execve: fds marked close-on-exec, or not known not to be, are gone.
     Exec,
     Chdir {
-        path: Option<&'a str>,
+        path: Option<&'a Arc<str>>,
     },
     Fchdir {
         fd: i32,
@@ -87,7 +87,7 @@ impl<'a> FdEffect<'a> {
             Some(Extra::Path {
                 path,
                 truncated: false,
-            }) => Some(path.as_str()),
+            }) => Some(path),
             _ => None,
         };
         let addr = match call.extra.as_deref() {

@@ -176,9 +176,10 @@ impl FdTracker {
 
     /// Where a path argument points: absolute as given, relative to the cwd or to a
     /// directory fd when those are known.
-    fn resolve(&self, pid: u32, dirfd: i32, path: &str) -> Option<Arc<str>> {
+    fn resolve(&self, pid: u32, dirfd: i32, path: &Arc<str>) -> Option<Arc<str>> {
         if path.starts_with('/') {
-            return Some(path.into());
+            // The decoded path itself: no copy, and the columns key it by address.
+            return Some(path.clone());
         }
         let base: Arc<str> = if dirfd == AT_FDCWD {
             self.cwd.get(&pid)?.clone()

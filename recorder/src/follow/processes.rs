@@ -146,9 +146,9 @@ impl ProcessTable {
             && row.exe.is_none()
             && path.starts_with('/')
         {
-            let resolved = std::fs::canonicalize(path)
+            let resolved = std::fs::canonicalize(&**path)
                 .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| path.clone());
+                .unwrap_or_else(|_| path.to_string());
             row.exe = Some(resolved);
         }
     }

@@ -1,11 +1,16 @@
 //! Context bytes from the kernel to text: paths, and socket addresses as people write them
 //! (`127.0.0.1:80`, `[::1]:443`, `/run/app.sock`, `@abstract`).
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::{
+    net::{Ipv4Addr, Ipv6Addr},
+    sync::Arc,
+};
 
 use tracepost_common::{
     DetailedEvent, EXTRA_FD_PAIR, EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT,
     EXTRA_TRUNCATED, EXTRA_UNREADABLE,
 };
+
+use crate::kernel::intern::Interner;
 
 const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;
@@ -14,13 +19,17 @@ const AF_INET6: u16 = 10;
 /// The context of one call, as the writer needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Extra {
-    Path { path: String, truncated: bool },
+    /// Shared: the same path recurs, and is keyed by its address downstream.
+    Path {
+        path: Arc<str>,
+        truncated: bool,
+    },
     Addr(String),
     FdPair(i32, i32),
 }
 
 /// What a detailed record carries; `None` when the kernel could not read it.
-pub fn extra(event: &DetailedEvent) -> Option<Extra> {
+pub fn extra(event: &DetailedEvent, paths: &mut Interner) -> Option<Extra> {
     if event.extra_flags & EXTRA_UNREADABLE != 0 {
         return None;
     }
@@ -28,7 +37,7 @@ pub fn extra(event: &DetailedEvent) -> Option<Extra> {
     let bytes = &event.extra[..len];
     match event.extra_kind as u8 {
         EXTRA_PATH => Some(Extra::Path {
-            path: String::from_utf8_lossy(bytes).into_owned(),
+            path: paths.intern(bytes),
             truncated: event.extra_flags & EXTRA_TRUNCATED != 0,
         }),
         EXTRA_SOCKADDR_IN | EXTRA_SOCKADDR_OUT => sockaddr(bytes).map(Extra::Addr),

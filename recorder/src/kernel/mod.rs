@@ -6,6 +6,7 @@ pub mod btf;
 pub mod call;
 pub mod clock;
 pub mod decode;
+pub mod intern;
 pub mod kernel_support;
 pub mod names;
 pub mod syscall_table;

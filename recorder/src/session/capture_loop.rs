@@ -47,7 +47,7 @@ fn run_until_done(
     let mut next_sample = Instant::now() + AGGREGATE_INTERVAL;
     loop {
         let drained_from = clock::monotonic_ns();
-        let (drained, calls) = drain(&mut c.ring, &c.pipeline, &mut c.chunk)?;
+        let (drained, calls) = drain(&mut c.ring, &c.pipeline, &mut c.chunk, &mut c.paths)?;
         c.events += calls;
         progress.tick(c.events, &c.counters, || losses(&c.probes.lost()));
         if Instant::now() >= next_sample {

@@ -9,6 +9,7 @@ use crate::{
     follow::process_event::ProcessUpdate,
     kernel::call::Call,
     kernel::decode,
+    kernel::intern::Interner,
 };
 
 /// Records per chunk handed to the writer thread.
@@ -23,6 +24,7 @@ pub(super) fn drain(
     ring: &mut RingBuf<MapData>,
     pipeline: &Pipeline,
     chunk: &mut Vec<Record>,
+    paths: &mut Interner,
 ) -> Result<(usize, u64), WriterGone> {
     let mut n = 0;
     let mut calls = 0;
@@ -42,7 +44,7 @@ pub(super) fn drain(
                 let d = unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<DetailedEvent>()) };
                 Record::Call(Call {
                     event: d.event,
-                    extra: decode::extra(&d).map(Box::new),
+                    extra: decode::extra(&d, paths).map(Box::new),
                     fd_path: None,
                 })
             }

@@ -24,6 +24,7 @@ use crate::{
     kernel::aggregates::{AggregateRow, Sampler},
     kernel::bpf::{self, LoadOptions, Probes},
     kernel::clock::{self, WallClock},
+    kernel::intern::Interner,
     kernel::kernel_support,
     kernel::syscall_table,
     kernel::tracefs,
@@ -48,6 +49,8 @@ pub(super) struct Capture {
     pub mode: Mode,
     /// Records read from the ring and not yet handed to the writer.
     pub chunk: Vec<Record>,
+    /// The paths records carried, shared while they recur.
+    pub paths: Interner,
     /// Calls read that become rows.
     pub events: u64,
     pub sampler: Sampler,
@@ -152,6 +155,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         stop,
         mode,
         chunk: Vec::with_capacity(CHUNK),
+        paths: Interner::default(),
         events: 0,
         sampler: Sampler::new(clock::monotonic_ns()),
         unsent_rows: Vec::new(),

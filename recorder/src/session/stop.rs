@@ -33,6 +33,7 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
         pipeline,
         mode,
         mut chunk,
+        mut paths,
         mut events,
         mut sampler,
         mut unsent_rows,
@@ -49,7 +50,7 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
     if gone.is_none() {
         let mut empty_passes = 0;
         while empty_passes < 2 {
-            match drain(&mut ring, &pipeline, &mut chunk) {
+            match drain(&mut ring, &pipeline, &mut chunk, &mut paths) {
                 Ok((0, _)) => empty_passes += 1,
                 Ok((_, calls)) => {
                     events += calls;
