@@ -205,24 +205,7 @@ fn judge(metadata: &ParquetMetaData, table: &'static str) -> Result<u32, FilePro
     Ok(version)
 }
 
-/// An error and its causes on one line: a store's own message often ends in "HTTP
-/// error" while the cause ("connection refused") is what tells the user what to fix.
-pub fn causes(err: &dyn std::error::Error) -> String {
-    let mut text = one_line(&err.to_string());
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let line = one_line(&cause.to_string());
-        if !text.contains(&line) {
-            text = format!("{text}: {line}");
-        }
-        source = cause.source();
-    }
-    text
-}
-
-fn one_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().to_string()
-}
+pub use tracepost_store::{causes, one_line};
 
 #[cfg(test)]
 mod tests {

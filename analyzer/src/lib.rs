@@ -10,7 +10,7 @@ pub mod capture;
 pub mod cli;
 pub mod diff;
 pub mod files;
-pub mod location;
+pub use tracepost_store::location;
 pub mod narrow;
 pub mod output;
 pub mod partitions;

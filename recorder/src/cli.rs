@@ -41,6 +41,18 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
     pub max_size: Option<ByteSize>,
 
+    /// Ship each file to object storage as soon as it is closed (`s3://bucket/inc-42/web-1`,
+    /// `gs://...`, `az://...`, `http(s)://...`), with the store's usual credentials
+    /// (`AWS_*`, `GOOGLE_*`, `AZURE_*`). Failed uploads are retried with backoff and the
+    /// files kept; with `--max-size`, only uploaded files are deleted.
+    #[arg(long, value_name = "URL")]
+    pub upload: Option<String>,
+
+    /// When recording ends, wait this long at most for the last uploads; files still not
+    /// uploaded are named, and kept.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration, requires = "upload")]
+    pub upload_wait: Duration,
+
     /// Ring buffer between the kernel and the recorder (`16MiB`, `256MiB`); rounded up to a
     /// power of two. Larger absorbs longer bursts before calls are lost (and counted).
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]

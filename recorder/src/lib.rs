@@ -9,8 +9,10 @@
 //!   [`files::reorder`] and [`files::batch`] into [`files::writer`]'s Parquet files, in a
 //!   capture directory that no other user can redirect.
 //! - [`session`]: runs one capture from start to stop.
+//! - [`upload`]: ships each closed file to object storage (`--upload`).
 pub mod cli;
 pub mod files;
 pub mod follow;
 pub mod kernel;
 pub mod session;
+pub mod upload;

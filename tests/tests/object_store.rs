@@ -12,7 +12,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tracepost_e2e::{bin, bpf_available, one_error_line, parquet_files, record, run_unpanicked};
+use tracepost_e2e::{
+    bin, bpf_available, one_error_line, parquet_files, record, record_command, run_unpanicked,
+};
 
 /// An S3 API server for one test, stopped when dropped.
 struct Moto {
@@ -98,6 +100,35 @@ for parent, _, files in os.walk(root):
         assert!(status.success(), "upload to moto failed");
     }
 
+    /// Creates `bucket` and returns `key size` for each object under `prefix/`, sorted,
+    /// as the AWS SDK for Python lists them.
+    fn objects(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let script = r#"
+import sys, boto3
+endpoint, bucket, prefix = sys.argv[1:4]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                  aws_access_key_id="test", aws_secret_access_key="test")
+if bucket not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
+    s3.create_bucket(Bucket=bucket)
+pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
+for page in pages:
+    for o in page.get("Contents", []):
+        print(o["Key"][len(prefix) + 1:], o["Size"])
+"#;
+        let out = Command::new("python3")
+            .args(["-c", script, &self.endpoint(), bucket, prefix])
+            .output()
+            .expect("run python3");
+        assert!(out.status.success(), "listing moto failed: {out:?}");
+        let mut keys: Vec<String> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        keys.sort();
+        keys
+    }
+
     /// `analyze ARGS...` with the store's standard variables pointing at this server.
     fn analyze(&self, args: &[&str]) -> Output {
         analyze_with_endpoint(&self.endpoint(), args)
@@ -106,6 +137,29 @@ for parent, _, files in os.walk(root):
 
 fn analyze_with_endpoint(endpoint: &str, args: &[&str]) -> Output {
     analyze_with(&aws_vars(endpoint), args)
+}
+
+/// `record FLAGS... -o DIR -- COMMAND...` with these variables and none of the machine's
+/// own for any store.
+fn record_uploading(vars: &[(&str, &str)], dir: &Path, flags: &[&str], command: &[&str]) -> Output {
+    let mut record = record_command(dir, flags, command);
+    without_store_vars(&mut record);
+    record.envs(vars.iter().copied());
+    run_unpanicked(&mut record, "record")
+}
+
+/// Every local file of a capture, `TABLE/NAME size`, sorted: as [`Moto::objects`] lists.
+fn local_files(dir: &Path) -> Vec<String> {
+    let mut files: Vec<String> = ["aggregates", "capture", "processes", "syscalls"]
+        .iter()
+        .flat_map(|table| parquet_files(&dir.join(table)))
+        .map(|f| {
+            let relative = f.strip_prefix(dir).unwrap().display().to_string();
+            format!("{relative} {}", std::fs::metadata(&f).unwrap().len())
+        })
+        .collect();
+    files.sort();
+    files
 }
 
 /// The standard variables that point the S3 store at `endpoint`.
@@ -122,6 +176,12 @@ fn aws_vars(endpoint: &str) -> [(&'static str, &str); 5] {
 /// `analyze ARGS...` with these variables and none of the machine's own for any store.
 fn analyze_with(vars: &[(&str, &str)], args: &[&str]) -> Output {
     let mut command = Command::new(bin("analyze"));
+    without_store_vars(&mut command);
+    command.args(args).envs(vars.iter().copied());
+    run_unpanicked(&mut command, "analyze")
+}
+
+fn without_store_vars(command: &mut Command) {
     for (key, _) in std::env::vars_os() {
         let key_text = key.to_string_lossy();
         if ["AWS_", "AZURE_", "AZURITE_", "GOOGLE_"]
@@ -131,8 +191,6 @@ fn analyze_with(vars: &[(&str, &str)], args: &[&str]) -> Output {
             command.env_remove(key);
         }
     }
-    command.args(args).envs(vars.iter().copied());
-    run_unpanicked(&mut command, "analyze")
 }
 
 fn stdout(out: &Output) -> String {
@@ -510,4 +568,216 @@ for parent, _, files in os.walk(root):
         line.contains("capture az://no-such-container/x: cannot list it"),
         "{line}"
     );
+}
+
+/// `record --upload`: each file is in the bucket as soon as it is closed, while recording
+/// goes on; at the end the bucket holds exactly the local files, byte for byte in size,
+/// and answers as the directory does.
+#[test]
+fn record_ships_each_file_to_a_bucket_as_it_closes() {
+    if !bpf_available("record_ships_each_file_to_a_bucket_as_it_closes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("web-2");
+    let moto = Moto::start();
+    assert!(moto.objects("fleet", "inc-7/host=web-2").is_empty());
+    let endpoint = moto.endpoint();
+    let vars = aws_vars(&endpoint);
+    let url = "s3://fleet/inc-7/host=web-2";
+    // Ten failed opens, 0.3 s apart: three seconds of recording.
+    let work = "for i in $(seq 10); do cat /nonexistent-$i 2>/dev/null; sleep 0.3; done";
+    let mut running = record_command(
+        &local,
+        &["--upload", url, "--rotate", "200ms"],
+        &["sh", "-c", work],
+    );
+    without_store_vars(&mut running);
+    let mut running = running
+        .envs(vars.iter().copied())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A third of the way through, closed syscalls files are already in the bucket.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        running.try_wait().unwrap().is_none(),
+        "the recording ended early"
+    );
+    let early = moto.objects("fleet", "inc-7/host=web-2");
+    assert!(
+        early.iter().any(|k| k.starts_with("syscalls/part-")),
+        "nothing shipped while recording: {early:?}"
+    );
+    assert!(
+        running.try_wait().unwrap().is_none(),
+        "the recording ended before the bucket was listed: the test proves nothing"
+    );
+    let out = running.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("file upload(s) to {url}")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    assert_eq!(
+        moto.objects("fleet", "inc-7/host=web-2"),
+        local_files(&local)
+    );
+    same_answers(&vars, &local, url);
+    let opened = stdout(&analyze_with(
+        &vars,
+        &[
+            "query",
+            url,
+            "SELECT count(*) AS n FROM syscalls WHERE path LIKE '/nonexistent-%' AND errno = 'ENOENT'",
+            "--format",
+            "csv",
+        ],
+    ));
+    assert_eq!(opened.lines().nth(1), Some("10"), "{opened}");
+
+    // Another capture given the same URL (two hosts, one prefix) would overwrite these
+    // files with its own part-000001...: it ships nothing there, and says why.
+    let shipped = moto.objects("fleet", "inc-7/host=web-2");
+    let other = tmp.path().join("web-3");
+    let out = record_uploading(
+        &vars,
+        &other,
+        &["--upload", url, "--upload-wait", "1s"],
+        &["true"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "error: --upload {url}: it already holds another capture"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(moto.objects("fleet", "inc-7/host=web-2"), shipped);
+    assert!(!local_files(&other).is_empty());
+}
+
+/// With `--max-size`, the recorder deletes only what is in the bucket: the bucket ends with
+/// every call, the directory with the newest files only. While the store does not answer,
+/// nothing is deleted, and the files that were never shipped are named at the end, with a
+/// non-zero exit, in bounded time.
+#[test]
+fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
+    if !bpf_available("max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let work = "for i in 1 2 3 4 5 6; do cat /nonexistent-$i 2>/dev/null; sleep 0.25; done";
+    let count = |vars: &[(&str, &str)], capture: &str| {
+        let out = stdout(&analyze_with(
+            vars,
+            &[
+                "query",
+                capture,
+                "SELECT count(*) AS n FROM syscalls WHERE path LIKE '/nonexistent-%'",
+                "--format",
+                "csv",
+            ],
+        ));
+        out.lines().nth(1).unwrap().parse::<i64>().unwrap()
+    };
+
+    // A store that answers: everything reaches it, and the directory is trimmed.
+    let moto = Moto::start();
+    moto.objects("fleet", "inc-8");
+    let endpoint = moto.endpoint();
+    let vars = aws_vars(&endpoint);
+    let url = "s3://fleet/inc-8/host=web-3";
+    let local = tmp.path().join("web-3");
+    let flags = ["--upload", url, "--rotate", "200ms", "--max-size", "64KiB"];
+    let out = record_uploading(&vars, &local, &flags, &["sh", "-c", work]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("--max-size deleted"), "{stderr}");
+    let local_syscalls = local_files(&local)
+        .iter()
+        .filter(|f| f.starts_with("syscalls/"))
+        .count();
+    let shipped = moto.objects("fleet", "inc-8/host=web-3");
+    let shipped_syscalls = shipped
+        .iter()
+        .filter(|f| f.starts_with("syscalls/"))
+        .count();
+    assert!(
+        shipped_syscalls > local_syscalls,
+        "{shipped:?} against {local_syscalls} local"
+    );
+    assert_eq!(count(&vars, url), 6);
+    assert!(count(&vars, local.to_str().unwrap()) < 6);
+
+    // A store that does not answer: nothing is deleted, and the end names what is kept.
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dead_vars = aws_vars(&dead);
+    let url = "s3://fleet/inc-9";
+    let local = tmp.path().join("web-4");
+    let started = Instant::now();
+    let flags = [
+        "--upload",
+        url,
+        "--upload-wait",
+        "2s",
+        "--rotate",
+        "200ms",
+        "--max-size",
+        "64KiB",
+    ];
+    let out = record_uploading(&dead_vars, &local, &flags, &["sh", "-c", work]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("warning: cannot reach {url}: ")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--max-size deleted"), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    let kept = local_files(&local);
+    assert!(
+        last.starts_with(&format!(
+            "error: {} file(s) were not uploaded to {url} and are kept in",
+            kept.len()
+        )),
+        "{last}"
+    );
+    for file in &kept {
+        let name = file.split(' ').next().unwrap();
+        assert!(last.contains(name), "{name} not named in: {last}");
+    }
+    assert_eq!(count(&[], local.to_str().unwrap()), 6);
+
+    // In command mode a command's own failure status is kept, and the files still named.
+    let local = tmp.path().join("web-5");
+    let flags = ["--upload", url, "--upload-wait", "1s"];
+    let out = record_uploading(&dead_vars, &local, &flags, &["sh", "-c", "exit 3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.lines().last().unwrap().starts_with("error: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("syscalls/part-000001.parquet"), "{stderr}");
+
+    // A URL that is not object storage: one line, before anything is created.
+    let local = tmp.path().join("web-6");
+    let out = record_uploading(&[], &local, &["--upload", "ftp://x/y"], &["true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&out),
+        "error: --upload ftp://x/y: unsupported URL scheme (object storage is s3://, gs://, \
+         az://, abfss:// or http(s)://)"
+    );
+    assert!(!local.exists());
 }

@@ -19,6 +19,7 @@ use crate::{
     files::progress::Counters,
     files::syscalls_file::SyscallsFile,
     kernel::call::Call,
+    upload::Shipped,
 };
 
 /// When a file is closed and a new one started, and how much is kept.
@@ -107,6 +108,8 @@ pub struct TableWriter {
     finishing: bool,
     stats: WrittenStats,
     counters: Arc<Counters>,
+    /// With `--upload`: `--max-size` deletes only files already uploaded.
+    shipped: Option<Shipped>,
 }
 
 impl TableWriter {
@@ -142,7 +145,15 @@ impl TableWriter {
             finishing: false,
             stats: WrittenStats::default(),
             counters,
+            shipped: None,
         })
+    }
+
+    /// Deletes for `--max-size` only what `shipped` holds, so that no file is lost
+    /// before it is in object storage; while uploads fail, the directory outgrows the bound.
+    pub fn keep_until_shipped(mut self, shipped: Shipped) -> Self {
+        self.shipped = Some(shipped);
+        self
     }
 
     pub fn stats(&self) -> &WrittenStats {
@@ -284,6 +295,15 @@ impl TableWriter {
         };
         let mut droppable = droppable.min(self.closed.len().saturating_sub(1));
         while self.disk_bytes > max && droppable > 0 {
+            let front = &self
+                .closed
+                .front()
+                .expect("droppable files exist")
+                .file
+                .path;
+            if self.shipped.as_ref().is_some_and(|s| !s.contains(front)) {
+                break;
+            }
             droppable -= 1;
             let oldest = self.closed.pop_front().expect("droppable files exist");
             let Finished { path, bytes, rows } = oldest.file;

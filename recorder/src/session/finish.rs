@@ -19,6 +19,7 @@ use crate::{
     files::writer::WrittenStats,
     follow::launch::ExitStatus,
     kernel::clock,
+    upload::Uploader,
 };
 
 pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
@@ -148,6 +149,39 @@ fn stopped_early(
         written: WrittenStats::default(),
         lost: 0,
     })
+}
+
+/// The capture is closed, its row included: the last files go up. Files that could not be
+/// uploaded are an error that names them, whatever else happened; in command mode the
+/// command's own failure status is kept.
+pub(super) fn uploads(
+    args: &Args,
+    uploader: Uploader,
+    outcome: Result<Outcome>,
+) -> Result<Outcome> {
+    let shipped = uploader.finish();
+    let mut outcome = match (outcome, shipped) {
+        (Ok(outcome), Ok(n)) => {
+            if !args.quiet {
+                eprintln!(
+                    "record: {n} file upload(s) to {}",
+                    args.upload.as_deref().unwrap_or_default()
+                );
+            }
+            return Ok(outcome);
+        }
+        (Err(e), Ok(_)) => return Err(e),
+        (Err(e), Err(not_shipped)) => return Err(e.context(not_shipped.to_string())),
+        (Ok(outcome), Err(not_shipped)) => {
+            if outcome.exit_code == 0 {
+                return Err(not_shipped.into());
+            }
+            eprintln!("error: {not_shipped}");
+            outcome
+        }
+    };
+    outcome.exit_code = outcome.exit_code.max(1);
+    Ok(outcome)
 }
 
 fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Option<ExitStatus>) {

@@ -51,7 +51,12 @@ impl From<crate::files::pipeline::WriterGone> for WriterStopped {
 
 pub fn run(args: Args) -> Result<Outcome> {
     let mut capture = start::start(&args)?;
+    let uploader = capture.uploader.take();
     let ended = capture_loop::run(&args, &mut capture);
     let (stopped, ended) = stop::stop(capture, ended);
-    finish::finish(&args, stopped, ended)
+    let outcome = finish::finish(&args, stopped, ended);
+    match uploader {
+        Some(uploader) => finish::uploads(&args, uploader, outcome),
+        None => outcome,
+    }
 }

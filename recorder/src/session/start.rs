@@ -29,6 +29,7 @@ use crate::{
     kernel::syscall_table,
     kernel::tracefs,
     session::signals::{self, StopFlag},
+    upload::{Shipped, Uploader},
 };
 
 const MAX_THREADS: u32 = 65536;
@@ -56,6 +57,8 @@ pub(super) struct Capture {
     pub sampler: Sampler,
     /// Aggregate rows waiting for room in the writer's queue.
     pub unsent_rows: Vec<AggregateRow>,
+    /// With `--upload`: ships closed files, and is waited for once the capture ends.
+    pub uploader: Option<Uploader>,
 }
 
 pub(super) fn start(args: &Args) -> Result<Capture> {
@@ -87,6 +90,12 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         .output
         .clone()
         .unwrap_or_else(|| capture_dir::default_name(&host, SystemTime::now()));
+    // Before the directory exists, so that a URL it refuses leaves nothing behind; and
+    // before any file is closed, so that `--max-size` never deletes one it has not seen.
+    let uploader = match &args.upload {
+        Some(url) => Some(Uploader::start(url, &root, args.upload_wait)?),
+        None => None,
+    };
     let dir = CaptureDir::create(&root)?;
     let min_duration_ns = args
         .min_duration
@@ -114,7 +123,8 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     let counters = Counters::new();
     let stop = StopFlag::default();
     let forward_to = signals::install(stop.clone()).context("cannot install signal handlers")?;
-    let pipeline = start_writers(args, &dir, &counters)?;
+    let shipped = uploader.as_ref().map(Uploader::shipped);
+    let pipeline = start_writers(args, &dir, &counters, shipped)?;
 
     let (mode, attached) = if let Some(gated) = gated {
         let pid = gated.pid() as u32;
@@ -159,13 +169,19 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         events: 0,
         sampler: Sampler::new(clock::monotonic_ns()),
         unsent_rows: Vec::new(),
+        uploader,
     })
 }
 
 /// The writer thread, with a writer per table.
-fn start_writers(args: &Args, dir: &CaptureDir, counters: &Arc<Counters>) -> Result<Pipeline> {
+fn start_writers(
+    args: &Args,
+    dir: &CaptureDir,
+    counters: &Arc<Counters>,
+    shipped: Option<Shipped>,
+) -> Result<Pipeline> {
     let clock = WallClock::sample();
-    let writer = TableWriter::new(
+    let mut writer = TableWriter::new(
         &dir.table_dir(syscalls::TABLE),
         BatchBuilder::new(clock),
         Rotation {
@@ -175,6 +191,9 @@ fn start_writers(args: &Args, dir: &CaptureDir, counters: &Arc<Counters>) -> Res
         },
         counters.clone(),
     )?;
+    if let Some(shipped) = shipped {
+        writer = writer.keep_until_shipped(shipped);
+    }
     let small = |table: &'static str, schema| {
         SmallTableWriter::new(&dir.table_dir(table), table, schema, args.rotate)
     };

@@ -45,6 +45,19 @@ pub enum LocationError {
     Store { url: String, reason: String },
 }
 
+impl LocationError {
+    /// What is wrong, without the URL: for messages that name it their own way.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::Scheme(_) => "unsupported URL scheme (object storage is s3://, gs://, az://, \
+                                abfss:// or http(s)://)"
+                .into(),
+            Self::Invalid { reason, .. } => format!("not a URL ({reason})"),
+            Self::Store { reason, .. } => reason.clone(),
+        }
+    }
+}
+
 /// A capture's root, as given on the command line.
 #[derive(Debug, Clone)]
 pub enum Location {
@@ -95,7 +108,7 @@ impl Location {
         };
         let store_error = |source: object_store::Error| LocationError::Store {
             url: given.clone(),
-            reason: crate::files::causes(&source),
+            reason: crate::causes(&source),
         };
         let (scheme, path) = ObjectStoreScheme::parse(&url).map_err(|e| store_error(e.into()))?;
         // The URL's path is percent-encoded; the store's keys are not.

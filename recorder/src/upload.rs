@@ -1,0 +1,432 @@
+//! `record --upload URL`: each file goes to object storage as soon as it is closed, so a
+//! host that dies during the incident has already handed over all but its last interval.
+//!
+//! The uploader is a thread of its own that looks at the capture directory, not a step of
+//! the writer's: a slow or unreachable store can never hold up recording. It ships what
+//! readers would read (finished `*.parquet` of every table, including files an earlier
+//! recorder left in the same directory), again whenever a file is replaced (the capture
+//! row is rewritten when the capture ends). A file that fails is retried with backoff and
+//! kept; `--max-size` deletes only what has been shipped ([`Shipped`]), and what is still
+//! unshipped when recording ends is named.
+use std::{
+    collections::HashSet,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+};
+
+/// The files already in object storage, as the writer names them: `--max-size` may delete
+/// only these.
+#[derive(Clone, Default)]
+pub struct Shipped(Arc<Mutex<HashSet<PathBuf>>>);
+
+impl Shipped {
+    pub fn contains(&self, path: &Path) -> bool {
+        self.lock().contains(path)
+    }
+
+    #[cfg_attr(not(feature = "upload"), allow(dead_code))]
+    fn insert(&self, path: PathBuf) {
+        self.lock().insert(path);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
+        // A panic elsewhere cannot leave a set of paths half-changed.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("--upload: this record was built without upload support (cargo feature `upload`)")]
+    NotBuiltIn,
+    #[error("--upload {url}: {reason}")]
+    Destination { url: String, reason: String },
+    #[error("cannot start the upload thread")]
+    Thread(#[source] std::io::Error),
+    /// Recording ended and these files (relative to `dir`) are not in object storage;
+    /// they are kept locally.
+    #[error("{} file(s) were not uploaded to {url} and are kept in {}: {}", .files.len(), .dir.display(), names(.files))]
+    NotUploaded {
+        url: String,
+        dir: PathBuf,
+        files: Vec<PathBuf>,
+    },
+}
+
+fn names(files: &[PathBuf]) -> String {
+    files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(feature = "upload")]
+pub use shipping::Uploader;
+
+/// Without the feature, `--upload` is refused before anything starts.
+#[cfg(not(feature = "upload"))]
+pub struct Uploader;
+
+#[cfg(not(feature = "upload"))]
+impl Uploader {
+    pub fn start(_: &str, _: &Path, _: std::time::Duration) -> Result<Self, UploadError> {
+        Err(UploadError::NotBuiltIn)
+    }
+
+    pub fn shipped(&self) -> Shipped {
+        Shipped::default()
+    }
+
+    pub fn finish(self) -> Result<u64, UploadError> {
+        Ok(0)
+    }
+}
+
+#[cfg(feature = "upload")]
+mod shipping {
+    use std::{
+        collections::HashMap,
+        fs,
+        io::Read as _,
+        os::unix::fs::OpenOptionsExt as _,
+        path::{Path, PathBuf},
+        sync::mpsc::{self, Receiver, RecvTimeoutError, Sender},
+        thread::{self, JoinHandle},
+        time::{Duration, Instant, SystemTime},
+    };
+
+    use object_store::{
+        ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart, path::Path as StorePath,
+    };
+    use tracepost_schema::{FILE_EXTENSION, TABLES, capture};
+    use tracepost_store::{Location, Remote, causes};
+
+    use super::{Shipped, UploadError};
+
+    /// How often the directory is looked at for newly closed files.
+    const SCAN: Duration = Duration::from_secs(1);
+    /// Backoff after a failed upload of a file: doubling from the first, up to the last.
+    const FIRST_RETRY: Duration = Duration::from_secs(1);
+    const LAST_RETRY: Duration = Duration::from_secs(30);
+    /// Files larger than this go up in parts of this size, so memory stays bounded
+    /// whatever `--rotate` lets a file grow to.
+    const PART: usize = 8 * 1024 * 1024;
+
+    /// A file as it was when shipped: a replaced file (same name) differs in one of these.
+    type Version = (u64, SystemTime);
+
+    pub struct Uploader {
+        shipped: Shipped,
+        finish: Sender<Instant>,
+        handle: JoinHandle<Result<u64, UploadError>>,
+    }
+
+    impl Uploader {
+        /// Checks the URL and starts shipping `root`'s files there. Nothing is sent yet:
+        /// an unreachable store shows in warnings, never in a refusal to record.
+        pub fn start(url: &str, root: &Path, wait: Duration) -> Result<Self, UploadError> {
+            let destination = |reason: String| UploadError::Destination {
+                url: url.to_string(),
+                reason,
+            };
+            let remote = match Location::parse(Path::new(url)) {
+                Ok(Location::Remote(remote)) => remote,
+                Ok(Location::Local(_)) => {
+                    return Err(destination(
+                        "not an object-store URL (s3://, gs://, az://, abfss:// or http(s)://)"
+                            .into(),
+                    ));
+                }
+                Err(e) => return Err(destination(e.reason())),
+            };
+            let shipped = Shipped::default();
+            let (finish, finish_rx) = mpsc::channel();
+            let mut worker = Worker {
+                root: root.to_path_buf(),
+                remote,
+                shipped: shipped.clone(),
+                versions: HashMap::new(),
+                retry: HashMap::new(),
+                failing: false,
+                destination: Destination::Unchecked,
+                uploaded: 0,
+                wait,
+            };
+            let handle = thread::Builder::new()
+                .name("upload".into())
+                .spawn(move || worker.run(finish_rx))
+                .map_err(UploadError::Thread)?;
+            Ok(Self {
+                shipped,
+                finish,
+                handle,
+            })
+        }
+
+        pub fn shipped(&self) -> Shipped {
+            self.shipped.clone()
+        }
+
+        /// Recording is over: ships what is left, waiting at most `--upload-wait`, and
+        /// returns how many uploads were made, or names the files that are not shipped.
+        pub fn finish(self) -> Result<u64, UploadError> {
+            let _ = self.finish.send(Instant::now());
+            self.handle
+                .join()
+                .unwrap_or_else(|_| Err(UploadError::Thread(std::io::Error::other("it panicked"))))
+        }
+    }
+
+    /// Whether the prefix is ours to write. Part files are numbered the same in every
+    /// capture, so a second capture shipped to the same prefix (two hosts given one URL)
+    /// would silently replace the first one's calls with its own.
+    #[derive(PartialEq)]
+    enum Destination {
+        Unchecked,
+        Ours,
+        /// Holds another capture: nothing is shipped there.
+        Foreign,
+    }
+
+    struct Worker {
+        root: PathBuf,
+        remote: Remote,
+        shipped: Shipped,
+        versions: HashMap<PathBuf, Version>,
+        /// Files that failed: when to try again, and the backoff that got them there.
+        retry: HashMap<PathBuf, (Instant, Duration)>,
+        /// The last attempt failed: said once, until an upload succeeds again.
+        failing: bool,
+        destination: Destination,
+        uploaded: u64,
+        wait: Duration,
+    }
+
+    impl Worker {
+        fn run(&mut self, finish: Receiver<Instant>) -> Result<u64, UploadError> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(UploadError::Thread)?;
+            let deadline = loop {
+                self.pass(&runtime, None);
+                match finish.recv_timeout(SCAN) {
+                    Ok(at) => break at + self.wait,
+                    Err(RecvTimeoutError::Timeout) => {}
+                    // The recorder is gone without saying so: nothing to wait for.
+                    Err(RecvTimeoutError::Disconnected) => return Ok(self.uploaded),
+                }
+            };
+            // Everything is closed now: retries are no longer spaced out, only bounded.
+            self.retry.clear();
+            loop {
+                let pending = self.pass(&runtime, Some(deadline));
+                if pending.is_empty() {
+                    return Ok(self.uploaded);
+                }
+                if Instant::now() >= deadline {
+                    return Err(UploadError::NotUploaded {
+                        url: self.remote.given.clone(),
+                        dir: self.root.clone(),
+                        files: pending
+                            .iter()
+                            .map(|f| f.strip_prefix(&self.root).unwrap_or(f).to_path_buf())
+                            .collect(),
+                    });
+                }
+                thread::sleep(FIRST_RETRY.min(deadline - Instant::now()));
+            }
+        }
+
+        /// Ships every finished file that is new or replaced and not waiting to retry.
+        /// Returns the files not shipped.
+        fn pass(
+            &mut self,
+            runtime: &tokio::runtime::Runtime,
+            deadline: Option<Instant>,
+        ) -> Vec<PathBuf> {
+            let mut pending = Vec::new();
+            let files = finished_files(&self.root);
+            if self.destination == Destination::Unchecked {
+                let check = self.check_destination();
+                let check = match deadline {
+                    Some(d) => runtime
+                        .block_on(async {
+                            tokio::time::timeout(d.saturating_duration_since(Instant::now()), check)
+                                .await
+                        })
+                        .unwrap_or_else(|_| Err("no answer before --upload-wait ran out".into())),
+                    None => runtime.block_on(check),
+                };
+                if let Err(reason) = check {
+                    self.warn_failing(&format!("cannot reach {}", self.remote.given), &reason);
+                }
+            }
+            if self.destination != Destination::Ours {
+                return files
+                    .into_iter()
+                    .filter(|(path, version)| self.versions.get(path) != Some(version))
+                    .map(|(path, _)| path)
+                    .collect();
+            }
+            for (path, version) in files {
+                if self.versions.get(&path) == Some(&version) {
+                    continue;
+                }
+                let now = Instant::now();
+                if self.retry.get(&path).is_some_and(|(at, _)| *at > now)
+                    || deadline.is_some_and(|d| now >= d)
+                {
+                    pending.push(path);
+                    continue;
+                }
+                let upload = self.upload(&path);
+                let result = match deadline {
+                    Some(d) => runtime
+                        .block_on(async { tokio::time::timeout(d - now, upload).await })
+                        .unwrap_or_else(|_| Err("no answer before --upload-wait ran out".into())),
+                    None => runtime.block_on(upload),
+                };
+                match result {
+                    Ok(()) => {
+                        if self.failing {
+                            eprintln!("record: uploads to {} resumed", self.remote.given);
+                            self.failing = false;
+                        }
+                        self.retry.remove(&path);
+                        self.versions.insert(path.clone(), version);
+                        self.shipped.insert(path);
+                        self.uploaded += 1;
+                    }
+                    Err(reason) => {
+                        let what =
+                            format!("cannot upload {} to {}", path.display(), self.remote.given);
+                        self.warn_failing(&what, &reason);
+                        let backoff = self
+                            .retry
+                            .get(&path)
+                            .map_or(FIRST_RETRY, |(_, b)| (*b * 2).min(LAST_RETRY));
+                        self.retry.insert(path.clone(), (now + backoff, backoff));
+                        pending.push(path);
+                    }
+                }
+            }
+            pending
+        }
+
+        fn warn_failing(&mut self, what: &str, reason: &str) {
+            if !self.failing {
+                eprintln!("warning: {what}: {reason}; files are kept and retried");
+                self.failing = true;
+            }
+        }
+
+        /// Lists the prefix's capture rows once, before anything is shipped: a row of a
+        /// capture this directory does not hold means the prefix belongs to another one.
+        async fn check_destination(&mut self) -> Result<(), String> {
+            let rows = self.remote.prefix.clone().join(capture::TABLE);
+            let listed = self
+                .remote
+                .store
+                .list_with_delimiter(Some(&rows))
+                .await
+                .map_err(|e| causes(&e))?;
+            let ours = self.root.join(capture::TABLE);
+            let foreign = listed.objects.iter().find_map(|o| {
+                let name = o.location.filename()?;
+                (!ours.join(name).exists()).then(|| name.to_string())
+            });
+            self.destination = match foreign {
+                None => Destination::Ours,
+                Some(name) => {
+                    eprintln!(
+                        "error: --upload {}: it already holds another capture \
+                         ({}/{name}); nothing is uploaded there, so that neither capture \
+                         overwrites the other. Give each capture its own prefix, such as \
+                         .../host=NAME. Recording goes on locally.",
+                        self.remote.given,
+                        capture::TABLE
+                    );
+                    Destination::Foreign
+                }
+            };
+            Ok(())
+        }
+
+        /// `root/TABLE/NAME` to `URL/TABLE/NAME`: the bucket holds the capture's layout,
+        /// so `analyze URL` reads it as it reads the directory.
+        fn upload(&self, path: &Path) -> impl Future<Output = Result<(), String>> + use<> {
+            let store = self.remote.store.clone();
+            let relative = path.strip_prefix(&self.root).unwrap_or(path);
+            let mut key = self.remote.prefix.clone();
+            for part in relative.iter() {
+                key = key.join(part.to_string_lossy().as_ref());
+            }
+            let path = path.to_path_buf();
+            async move { put_file(store.as_ref(), &path, &key).await }
+        }
+    }
+
+    async fn put_file(store: &dyn ObjectStore, path: &Path, key: &StorePath) -> Result<(), String> {
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| format!("cannot read it: {e}"))?;
+        let len = file.metadata().map_err(|e| e.to_string())?.len() as usize;
+        if len <= PART {
+            let mut bytes = Vec::with_capacity(len);
+            file.read_to_end(&mut bytes)
+                .map_err(|e| format!("cannot read it: {e}"))?;
+            store
+                .put(key, PutPayload::from(bytes))
+                .await
+                .map_err(|e| causes(&e))?;
+            return Ok(());
+        }
+        let upload = store.put_multipart(key).await.map_err(|e| causes(&e))?;
+        let mut parts = WriteMultipart::new_with_chunk_size(upload, PART);
+        let mut buf = vec![0; PART];
+        loop {
+            let n = file
+                .read(&mut buf)
+                .map_err(|e| format!("cannot read it: {e}"))?;
+            if n == 0 {
+                break;
+            }
+            parts.wait_for_capacity(2).await.map_err(|e| causes(&e))?;
+            parts.write(&buf[..n]);
+        }
+        parts.finish().await.map_err(|e| causes(&e))?;
+        Ok(())
+    }
+
+    /// The finished files of every table, with their versions. Hidden names (files being
+    /// written, the lock) are not for readers and are not shipped.
+    fn finished_files(root: &Path) -> Vec<(PathBuf, Version)> {
+        let mut files = Vec::new();
+        for table in TABLES {
+            let Ok(entries) = fs::read_dir(root.join(table)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') || !name.ends_with(&format!(".{FILE_EXTENSION}")) {
+                    continue;
+                }
+                let Ok(meta) = entry.metadata() else { continue };
+                if !meta.is_file() {
+                    continue;
+                }
+                let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                files.push((entry.path(), (meta.len(), modified)));
+            }
+        }
+        // Each table's oldest first (parts are numbered): `--max-size` frees the oldest,
+        // and a dying host should have handed over its earliest calls first.
+        files.sort();
+        files
+    }
+}
