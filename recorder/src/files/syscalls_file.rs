@@ -2,7 +2,7 @@
 //! Arrow batch in between, and a row group is spliced into the file when it is full.
 //! The same life as every other file (created 0600 under a hidden name, renamed into
 //! place when whole) comes from [`crate::files::parquet_file`].
-use std::{borrow::Cow, fs::File, path::Path, sync::Arc};
+use std::{fs::File, path::Path, sync::Arc};
 
 use parquet::{
     arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata},
@@ -16,7 +16,7 @@ use tracepost_schema::{syscalls, ts_value};
 use crate::{
     files::batch::{BatchBuilder, comm_str},
     files::pages::chunk::{
-        BoolColumn, ByAddress, Chunk, IntColumn, IntEncoding, Seeded, StrColumn, Zstd,
+        BoolColumn, Chunk, IntColumn, IntEncoding, Seeded, SharedStrColumn, StrColumn, Zstd,
     },
     files::parquet_file::{self, Finished, WriterError},
     kernel::{call::Call, decode::Extra, names},
@@ -39,11 +39,11 @@ struct Columns {
     args: [IntColumn; 6],
     /// Keyed by address: the capture thread shares each recurring path
     /// ([`crate::kernel::intern`]).
-    path: StrColumn<ByAddress>,
+    path: SharedStrColumn,
     path_truncated: BoolColumn,
     addr: StrColumn<Box<str>, Seeded>,
     fd: IntColumn,
-    fd_path: StrColumn<ByAddress>,
+    fd_path: SharedStrColumn,
     bytes: IntColumn,
 }
 
@@ -72,11 +72,11 @@ impl Columns {
                 unsigned(),
                 unsigned(),
             ],
-            path: StrColumn::new(true, false),
+            path: SharedStrColumn::new(true),
             path_truncated: BoolColumn::default(),
             addr: StrColumn::new(true, false),
             fd: int(true, true, Dictionary),
-            fd_path: StrColumn::new(true, false),
+            fd_path: SharedStrColumn::new(true),
             bytes: int(false, true, Dictionary),
         }
     }
@@ -109,8 +109,7 @@ impl Columns {
         }
         match call.extra.as_deref() {
             Some(Extra::Path { path, truncated }) => {
-                self.path
-                    .push(ByAddress(path.clone()), || Cow::Borrowed(path));
+                self.path.push(path);
                 self.path_truncated.push(Some(*truncated));
                 self.addr.push_null();
             }
@@ -127,7 +126,7 @@ impl Columns {
         }
         self.fd.push(rows.args().fd(e.nr, &e.args).map(i64::from));
         match &call.fd_path {
-            Some(p) => self.fd_path.push(ByAddress(p.clone()), || Cow::Borrowed(p)),
+            Some(p) => self.fd_path.push(p),
             None => self.fd_path.push_null(),
         }
         self.bytes

@@ -460,22 +460,55 @@ impl IntColumn {
     }
 }
 
-/// A key that compares and hashes by the address of a shared string. The column holds a
-/// clone of each key, so no address is reused for another string while it is a key.
-#[derive(Clone)]
-pub struct ByAddress(pub Arc<str>);
-
-impl PartialEq for ByAddress {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
+/// A column of shared strings (paths), found by their address. A row costs a pointer
+/// compare or an integer lookup and no change of a reference count: cloning the `Arc` for
+/// each row's key, as this column once did, was a seventh of the recorder's samples on
+/// nginx, because the capture thread and the fd table touch the same counts from other
+/// CPUs (BENCHMARKS.md).
+pub struct SharedStrColumn {
+    column: StrColumn<usize>,
+    /// A clone of each string the dictionary holds, so that no address is reused for
+    /// another string while it is a key.
+    alive: Vec<Arc<str>>,
 }
 
-impl Eq for ByAddress {}
+impl SharedStrColumn {
+    pub fn new(optional: bool) -> Self {
+        Self {
+            column: StrColumn::new(optional, false),
+            alive: Vec::new(),
+        }
+    }
 
-impl Hash for ByAddress {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (Arc::as_ptr(&self.0) as *const u8 as usize).hash(state);
+    #[inline]
+    pub fn push(&mut self, text: &Arc<str>) {
+        let key = Arc::as_ptr(text) as *const u8 as usize;
+        let full = self.column.full;
+        let alive = &mut self.alive;
+        // Asked for text only for a new entry, or for every row once the dictionary is
+        // full, when nothing is keyed by address any more.
+        self.column.push(key, || {
+            if !full {
+                alive.push(text.clone());
+            }
+            std::borrow::Cow::Borrowed(&**text)
+        });
+    }
+
+    pub fn push_null(&mut self) {
+        self.column.push_null();
+    }
+
+    pub fn flush_page(&mut self, z: &mut Zstd) -> Result<()> {
+        self.column.flush_page(z)
+    }
+
+    pub fn written(&self) -> usize {
+        self.column.written()
+    }
+
+    pub fn finish(self, z: &mut Zstd, descr: ColumnDescPtr) -> Result<Chunk> {
+        self.column.finish(z, descr)
     }
 }
 
