@@ -220,10 +220,23 @@ mod shipping {
             };
             // Everything is closed now: retries are no longer spaced out, only bounded.
             self.retry.clear();
+            let mut said = false;
             loop {
                 let pending = self.pass(&runtime, Some(deadline));
                 if pending.is_empty() {
                     return Ok(self.uploaded);
+                }
+                // Ctrl-C was answered minutes ago: say why the prompt has not come back.
+                if !said && Instant::now() < deadline {
+                    eprintln!(
+                        "record: waiting up to {} (--upload-wait) for {} file(s) to reach {}",
+                        humantime::format_duration(Duration::from_secs(
+                            (deadline - Instant::now()).as_secs_f64().ceil() as u64
+                        )),
+                        pending.len(),
+                        self.remote.given
+                    );
+                    said = true;
                 }
                 if Instant::now() >= deadline {
                     return Err(UploadError::NotUploaded {
