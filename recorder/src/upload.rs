@@ -89,9 +89,10 @@ mod shipping {
         collections::HashMap,
         fs,
         io::Read as _,
-        os::unix::fs::OpenOptionsExt as _,
+        os::unix::fs::{FileExt as _, OpenOptionsExt as _},
         path::{Path, PathBuf},
         sync::mpsc::{self, Receiver, RecvTimeoutError, Sender},
+        sync::{Arc, Mutex},
         thread::{self, JoinHandle},
         time::{Duration, Instant, SystemTime},
     };
@@ -100,7 +101,7 @@ mod shipping {
         ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart, path::Path as StorePath,
     };
     use tracepost_schema::{FILE_EXTENSION, TABLES, capture};
-    use tracepost_store::{Location, Remote, causes};
+    use tracepost_store::{Location, Remote};
 
     use super::{Shipped, UploadError};
 
@@ -116,8 +117,52 @@ mod shipping {
     /// A file as it was when shipped: a replaced file (same name) differs in one of these.
     type Version = (u64, SystemTime);
 
+    /// When recording has ended, the instant past which no upload is waited for. Shared,
+    /// so that a request already in flight when recording ends is cut off at it, not at
+    /// the HTTP client's own 60 s timeout.
+    #[derive(Clone, Default)]
+    struct Ending(Arc<Mutex<Option<Instant>>>);
+
+    impl Ending {
+        fn set(&self, deadline: Instant) {
+            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+        }
+
+        fn passed(&self) -> bool {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|d| Instant::now() >= d)
+        }
+    }
+
+    /// How often a request in flight looks at whether `--upload-wait` has run out.
+    const LOOK: Duration = Duration::from_millis(100);
+
+    /// Runs `work` to its end, or until `--upload-wait` runs out.
+    fn bounded<T>(
+        runtime: &tokio::runtime::Runtime,
+        ending: &Ending,
+        work: impl Future<Output = Result<T, String>>,
+    ) -> Result<T, String> {
+        runtime.block_on(async {
+            let mut work = std::pin::pin!(work);
+            loop {
+                match tokio::time::timeout(LOOK, work.as_mut()).await {
+                    Ok(done) => return done,
+                    Err(_) if ending.passed() => {
+                        return Err("no answer before --upload-wait ran out".into());
+                    }
+                    Err(_) => {}
+                }
+            }
+        })
+    }
+
     pub struct Uploader {
         shipped: Shipped,
+        ending: Ending,
+        wait: Duration,
         finish: Sender<Instant>,
         handle: JoinHandle<Result<u64, UploadError>>,
     }
@@ -141,6 +186,7 @@ mod shipping {
                 Err(e) => return Err(destination(e.reason())),
             };
             let shipped = Shipped::default();
+            let ending = Ending::default();
             let (finish, finish_rx) = mpsc::channel();
             let mut worker = Worker {
                 root: root.to_path_buf(),
@@ -152,6 +198,7 @@ mod shipping {
                 destination: Destination::Unchecked,
                 uploaded: 0,
                 wait,
+                ending: ending.clone(),
             };
             let handle = thread::Builder::new()
                 .name("upload".into())
@@ -159,6 +206,8 @@ mod shipping {
                 .map_err(UploadError::Thread)?;
             Ok(Self {
                 shipped,
+                ending,
+                wait,
                 finish,
                 handle,
             })
@@ -171,7 +220,9 @@ mod shipping {
         /// Recording is over: ships what is left, waiting at most `--upload-wait`, and
         /// returns how many uploads were made, or names the files that are not shipped.
         pub fn finish(self) -> Result<u64, UploadError> {
-            let _ = self.finish.send(Instant::now());
+            let now = Instant::now();
+            self.ending.set(deadline(now, self.wait));
+            let _ = self.finish.send(now);
             self.handle
                 .join()
                 .unwrap_or_else(|_| Err(UploadError::Thread(std::io::Error::other("it panicked"))))
@@ -201,6 +252,13 @@ mod shipping {
         destination: Destination,
         uploaded: u64,
         wait: Duration,
+        ending: Ending,
+    }
+
+    /// `--upload-wait` after `at`; a wait past what the clock can hold is a century.
+    fn deadline(at: Instant, wait: Duration) -> Instant {
+        at.checked_add(wait)
+            .unwrap_or_else(|| at + Duration::from_secs(100 * 365 * 24 * 3600))
     }
 
     impl Worker {
@@ -212,7 +270,7 @@ mod shipping {
             let deadline = loop {
                 self.pass(&runtime, None);
                 match finish.recv_timeout(SCAN) {
-                    Ok(at) => break at + self.wait,
+                    Ok(at) => break deadline(at, self.wait),
                     Err(RecvTimeoutError::Timeout) => {}
                     // The recorder is gone without saying so: nothing to wait for.
                     Err(RecvTimeoutError::Disconnected) => return Ok(self.uploaded),
@@ -226,6 +284,10 @@ mod shipping {
                 if pending.is_empty() {
                     return Ok(self.uploaded);
                 }
+                // Refused: waiting cannot change that.
+                if Instant::now() >= deadline || self.destination == Destination::Foreign {
+                    return Err(self.not_uploaded(pending));
+                }
                 // Ctrl-C was answered minutes ago: say why the prompt has not come back.
                 if !said && Instant::now() < deadline {
                     eprintln!(
@@ -238,17 +300,18 @@ mod shipping {
                     );
                     said = true;
                 }
-                if Instant::now() >= deadline {
-                    return Err(UploadError::NotUploaded {
-                        url: self.remote.given.clone(),
-                        dir: self.root.clone(),
-                        files: pending
-                            .iter()
-                            .map(|f| f.strip_prefix(&self.root).unwrap_or(f).to_path_buf())
-                            .collect(),
-                    });
-                }
                 thread::sleep(FIRST_RETRY.min(deadline - Instant::now()));
+            }
+        }
+
+        fn not_uploaded(&self, pending: Vec<PathBuf>) -> UploadError {
+            UploadError::NotUploaded {
+                url: self.remote.given.clone(),
+                dir: self.root.clone(),
+                files: pending
+                    .iter()
+                    .map(|f| f.strip_prefix(&self.root).unwrap_or(f).to_path_buf())
+                    .collect(),
             }
         }
 
@@ -262,16 +325,7 @@ mod shipping {
             let mut pending = Vec::new();
             let files = finished_files(&self.root);
             if self.destination == Destination::Unchecked {
-                let check = self.check_destination();
-                let check = match deadline {
-                    Some(d) => runtime
-                        .block_on(async {
-                            tokio::time::timeout(d.saturating_duration_since(Instant::now()), check)
-                                .await
-                        })
-                        .unwrap_or_else(|_| Err("no answer before --upload-wait ran out".into())),
-                    None => runtime.block_on(check),
-                };
+                let check = bounded(runtime, &self.ending.clone(), self.check_destination());
                 if let Err(reason) = check {
                     self.warn_failing(&format!("cannot reach {}", self.remote.given), &reason);
                 }
@@ -295,12 +349,7 @@ mod shipping {
                     continue;
                 }
                 let upload = self.upload(&path);
-                let result = match deadline {
-                    Some(d) => runtime
-                        .block_on(async { tokio::time::timeout(d - now, upload).await })
-                        .unwrap_or_else(|_| Err("no answer before --upload-wait ran out".into())),
-                    None => runtime.block_on(upload),
-                };
+                let result = bounded(runtime, &self.ending, upload);
                 match result {
                     Ok(()) => {
                         if self.failing {
@@ -344,7 +393,7 @@ mod shipping {
                 .store
                 .list_with_delimiter(Some(&rows))
                 .await
-                .map_err(|e| causes(&e))?;
+                .map_err(|e| store_error(&e))?;
             let ours = self.root.join(capture::TABLE);
             let foreign = listed.objects.iter().find_map(|o| {
                 let name = o.location.filename()?;
@@ -381,6 +430,37 @@ mod shipping {
         }
     }
 
+    /// A store's error on one line, whole: S3's reason (`NoSuchBucket`) is in the response
+    /// body, on the lines after the status, which the first line of each cause would cut.
+    fn store_error(e: &object_store::Error) -> String {
+        const MAX: usize = 600;
+        let mut text = String::new();
+        let mut cause: Option<&dyn std::error::Error> = Some(e);
+        while let Some(c) = cause {
+            let line = c
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !text.contains(&line) {
+                if !text.is_empty() {
+                    text.push_str(": ");
+                }
+                text.push_str(&line);
+            }
+            cause = c.source();
+        }
+        if text.len() > MAX {
+            let cut = (0..=MAX)
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
+            text.truncate(cut);
+            text.push_str("...");
+        }
+        text
+    }
+
     async fn put_file(store: &dyn ObjectStore, path: &Path, key: &StorePath) -> Result<(), String> {
         let mut file = fs::OpenOptions::new()
             .read(true)
@@ -388,6 +468,18 @@ mod shipping {
             .open(path)
             .map_err(|e| format!("cannot read it: {e}"))?;
         let len = file.metadata().map_err(|e| e.to_string())?.len() as usize;
+        // The recorder renames only whole files into place; one that is not whole now was
+        // changed by someone else, and a bucket must not get a file no reader can open.
+        let mut head = [0; 4];
+        let mut tail = [0; 4];
+        let whole = len >= 8
+            && file.read_exact_at(&mut head, 0).is_ok()
+            && file.read_exact_at(&mut tail, len as u64 - 4).is_ok()
+            && &head == b"PAR1"
+            && &tail == b"PAR1";
+        if !whole {
+            return Err("it is not a whole Parquet file (changed since it was written?)".into());
+        }
         if len <= PART {
             let mut bytes = Vec::with_capacity(len);
             file.read_to_end(&mut bytes)
@@ -395,10 +487,13 @@ mod shipping {
             store
                 .put(key, PutPayload::from(bytes))
                 .await
-                .map_err(|e| causes(&e))?;
+                .map_err(|e| store_error(&e))?;
             return Ok(());
         }
-        let upload = store.put_multipart(key).await.map_err(|e| causes(&e))?;
+        let upload = store
+            .put_multipart(key)
+            .await
+            .map_err(|e| store_error(&e))?;
         let mut parts = WriteMultipart::new_with_chunk_size(upload, PART);
         let mut buf = vec![0; PART];
         loop {
@@ -408,10 +503,13 @@ mod shipping {
             if n == 0 {
                 break;
             }
-            parts.wait_for_capacity(2).await.map_err(|e| causes(&e))?;
+            parts
+                .wait_for_capacity(2)
+                .await
+                .map_err(|e| store_error(&e))?;
             parts.write(&buf[..n]);
         }
-        parts.finish().await.map_err(|e| causes(&e))?;
+        parts.finish().await.map_err(|e| store_error(&e))?;
         Ok(())
     }
 

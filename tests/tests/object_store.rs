@@ -639,6 +639,24 @@ fn record_ships_each_file_to_a_bucket_as_it_closes() {
     ));
     assert_eq!(opened.lines().nth(1), Some("10"), "{opened}");
 
+    // A wait past what the clock can hold is no wait at all when the store answers.
+    let out = record_uploading(
+        &vars,
+        &tmp.path().join("web-8"),
+        &[
+            "--upload",
+            "s3://fleet/inc-11",
+            "--upload-wait",
+            "18446744073709551615s",
+        ],
+        &["true"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Another capture given the same URL (two hosts, one prefix) would overwrite these
     // files with its own part-000001...: it ships nothing there, and says why.
     let shipped = moto.objects("fleet", "inc-7/host=web-2");
@@ -757,6 +775,26 @@ fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
         assert!(last.contains(name), "{name} not named in: {last}");
     }
     assert_eq!(count(&[], local.to_str().unwrap()), 6);
+
+    // A store that accepts the connection and never answers: --upload-wait still bounds
+    // the end, not the HTTP client's 60 s timeout.
+    let port = free_port();
+    let silent = "import socket, sys, time\n\
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+        s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(64)\n\
+        held = []\n\
+        while True: held.append(s.accept())";
+    let _silent = serve("python3", &["-c", silent, &port.to_string()], port);
+    let silent_endpoint = format!("http://127.0.0.1:{port}");
+    let local = tmp.path().join("web-7");
+    let started = Instant::now();
+    let flags = ["--upload", url, "--upload-wait", "2s"];
+    let out = record_uploading(&aws_vars(&silent_endpoint), &local, &flags, &["true"]);
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(15), "took {took:?}: {stderr}");
+    assert!(stderr.contains("syscalls/part-000001.parquet"), "{stderr}");
 
     // In command mode a command's own failure status is kept, and the files still named.
     let local = tmp.path().join("web-5");
