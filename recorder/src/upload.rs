@@ -29,6 +29,11 @@ impl Shipped {
         self.lock().insert(path);
     }
 
+    #[cfg_attr(not(feature = "upload"), allow(dead_code))]
+    fn clear(&self) {
+        self.lock().clear();
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
         // A panic elsewhere cannot leave a set of paths half-changed.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
@@ -98,7 +103,8 @@ mod shipping {
     };
 
     use object_store::{
-        ObjectStore, ObjectStoreExt as _, PutPayload, WriteMultipart, path::Path as StorePath,
+        ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, PutPayload, WriteMultipart,
+        path::Path as StorePath,
     };
     use tracepost_schema::{FILE_EXTENSION, TABLES, capture};
     use tracepost_store::{Location, Remote};
@@ -341,6 +347,10 @@ mod shipping {
                 if self.versions.get(&path) == Some(&version) {
                     continue;
                 }
+                if self.destination == Destination::Foreign {
+                    pending.push(path);
+                    continue;
+                }
                 let now = Instant::now();
                 if self.retry.get(&path).is_some_and(|(at, _)| *at > now)
                     || deadline.is_some_and(|d| now >= d)
@@ -351,7 +361,18 @@ mod shipping {
                 let upload = self.upload(&path);
                 let result = bounded(runtime, &self.ending, upload);
                 match result {
-                    Ok(()) => {
+                    Ok(Shipment::Taken(what)) => {
+                        eprintln!(
+                            "error: --upload {}: {what}; nothing more is uploaded there, so \
+                             that neither capture overwrites the other. Give each capture its \
+                             own prefix, such as .../host=NAME. Recording goes on locally.",
+                            self.remote.given
+                        );
+                        self.destination = Destination::Foreign;
+                        self.take_back(runtime);
+                        pending.push(path);
+                    }
+                    Ok(Shipment::Done) => {
                         if self.failing {
                             eprintln!("record: uploads to {} resumed", self.remote.given);
                             self.failing = false;
@@ -375,6 +396,36 @@ mod shipping {
                 }
             }
             pending
+        }
+
+        /// Refused after shipping some files: takes them out of the prefix again, so that
+        /// it holds one capture, not parts of two. They stay on disk and are named at the
+        /// end, and `--max-size` deletes no more of them.
+        fn take_back(&mut self, runtime: &tokio::runtime::Runtime) {
+            self.shipped.clear();
+            for (path, _) in std::mem::take(&mut self.versions) {
+                let key = self.key(&path);
+                let store = self.remote.store.clone();
+                let deleted = bounded(runtime, &self.ending, async move {
+                    store.delete(&key).await.map_err(|e| store_error(&e))
+                });
+                if let Err(reason) = deleted {
+                    eprintln!(
+                        "warning: cannot take {} back out of {}: {reason}",
+                        path.display(),
+                        self.remote.given
+                    );
+                }
+            }
+        }
+
+        fn key(&self, path: &Path) -> StorePath {
+            let relative = path.strip_prefix(&self.root).unwrap_or(path);
+            let mut key = self.remote.prefix.clone();
+            for part in relative.iter() {
+                key = key.join(part.to_string_lossy().as_ref());
+            }
+            key
         }
 
         fn warn_failing(&mut self, what: &str, reason: &str) {
@@ -418,15 +469,15 @@ mod shipping {
 
         /// `root/TABLE/NAME` to `URL/TABLE/NAME`: the bucket holds the capture's layout,
         /// so `analyze URL` reads it as it reads the directory.
-        fn upload(&self, path: &Path) -> impl Future<Output = Result<(), String>> + use<> {
+        fn upload(&self, path: &Path) -> impl Future<Output = Result<Shipment, String>> + use<> {
             let store = self.remote.store.clone();
             let relative = path.strip_prefix(&self.root).unwrap_or(path);
-            let mut key = self.remote.prefix.clone();
-            for part in relative.iter() {
-                key = key.join(part.to_string_lossy().as_ref());
-            }
+            // Capture rows are named by the capture's id and rewritten when it ends; part
+            // files are written once, and numbered alike in every capture.
+            let replaceable = relative.starts_with(capture::TABLE);
+            let key = self.key(path);
             let path = path.to_path_buf();
-            async move { put_file(store.as_ref(), &path, &key).await }
+            async move { put_file(store.as_ref(), &path, &key, replaceable).await }
         }
     }
 
@@ -461,7 +512,23 @@ mod shipping {
         text
     }
 
-    async fn put_file(store: &dyn ObjectStore, path: &Path, key: &StorePath) -> Result<(), String> {
+    /// How an upload ended, when the store answered.
+    enum Shipment {
+        Done,
+        /// The key holds another file: another capture ships to this prefix.
+        Taken(String),
+    }
+
+    /// A part file is put only where nothing is (`If-None-Match: *` on S3), so that two
+    /// recorders given one prefix at the same moment cannot replace each other's files.
+    /// A key that holds a file of the same size is taken for this one, shipped by an
+    /// earlier attempt whose answer was lost.
+    async fn put_file(
+        store: &dyn ObjectStore,
+        path: &Path,
+        key: &StorePath,
+        replaceable: bool,
+    ) -> Result<Shipment, String> {
         let mut file = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW)
@@ -484,11 +551,44 @@ mod shipping {
             let mut bytes = Vec::with_capacity(len);
             file.read_to_end(&mut bytes)
                 .map_err(|e| format!("cannot read it: {e}"))?;
-            store
-                .put(key, PutPayload::from(bytes))
-                .await
-                .map_err(|e| store_error(&e))?;
-            return Ok(());
+            let mode = if replaceable {
+                PutMode::Overwrite
+            } else {
+                PutMode::Create
+            };
+            let bytes = bytes::Bytes::from(bytes);
+            let put = store
+                .put_opts(key, PutPayload::from(bytes.clone()), PutOptions::from(mode))
+                .await;
+            return match put {
+                Ok(_) => Ok(Shipment::Done),
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    already_there(store, key, &bytes).await
+                }
+                Err(e) => Err(store_error(&e)),
+            };
+        }
+        // Multipart uploads have no such precondition: look first (a narrower window).
+        if !replaceable {
+            match store.head(key).await {
+                Ok(_) => {
+                    // Too big to hold for a compare: its last bytes (the footer, with this
+                    // capture's statistics) stand for it.
+                    let tail_len = len.min(64 * 1024);
+                    let mut tail = vec![0; tail_len];
+                    file.read_exact_at(&mut tail, (len - tail_len) as u64)
+                        .map_err(|e| format!("cannot read it: {e}"))?;
+                    let there = store
+                        .get_range(key, (len - tail_len) as u64..len as u64)
+                        .await;
+                    return Ok(match there {
+                        Ok(b) if b[..] == tail[..] => Shipment::Done,
+                        _ => Shipment::Taken(format!("{key} already holds another capture's file")),
+                    });
+                }
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(store_error(&e)),
+            }
         }
         let upload = store
             .put_multipart(key)
@@ -510,7 +610,29 @@ mod shipping {
             parts.write(&buf[..n]);
         }
         parts.finish().await.map_err(|e| store_error(&e))?;
-        Ok(())
+        Ok(Shipment::Done)
+    }
+
+    /// The key already holds a file: this one, from an attempt whose answer was lost, or
+    /// another capture's. Only the same bytes are taken for this one: two captures' part
+    /// files can be the same size.
+    async fn already_there(
+        store: &dyn ObjectStore,
+        key: &StorePath,
+        bytes: &[u8],
+    ) -> Result<Shipment, String> {
+        let there = store
+            .get(key)
+            .await
+            .map_err(|e| store_error(&e))?
+            .bytes()
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok(if there[..] == bytes[..] {
+            Shipment::Done
+        } else {
+            Shipment::Taken(format!("{key} already holds another capture's file"))
+        })
     }
 
     /// The finished files of every table, with their versions. Hidden names (files being

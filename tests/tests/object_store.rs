@@ -639,6 +639,63 @@ fn record_ships_each_file_to_a_bucket_as_it_closes() {
     ));
     assert_eq!(opened.lines().nth(1), Some("10"), "{opened}");
 
+    // Two recorders started together on one new prefix both pass the listing; the store's
+    // own precondition (a part file is put only where none is) still keeps either from
+    // replacing the other's files, and one of them at least says so.
+    let both: Vec<_> = ["web-9", "web-10"]
+        .iter()
+        .map(|name| {
+            let mut command = record_command(
+                &tmp.path().join(name),
+                &[
+                    "--upload",
+                    "s3://fleet/inc-12",
+                    "--upload-wait",
+                    "5s",
+                    "--rotate",
+                    "200ms",
+                ],
+                &[
+                    "sh",
+                    "-c",
+                    "for i in 1 2 3 4 5; do ls / >/dev/null; sleep 0.2; done",
+                ],
+            );
+            without_store_vars(&mut command);
+            command
+                .envs(vars.iter().copied())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = both
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let refused = outs
+        .iter()
+        .filter(|o| {
+            let stderr = String::from_utf8_lossy(&o.stderr);
+            o.status.code() == Some(1) && stderr.contains("error: --upload s3://fleet/inc-12: ")
+        })
+        .count();
+    assert!(refused >= 1, "{outs:?}");
+    // What a refused recorder had shipped it takes back: the prefix holds the one that
+    // went on, whole, or nothing.
+    let winners: Vec<Vec<String>> = ["web-9", "web-10"]
+        .iter()
+        .zip(&outs)
+        .filter(|(_, out)| out.status.success())
+        .map(|(name, _)| local_files(&tmp.path().join(name)))
+        .collect();
+    let there = moto.objects("fleet", "inc-12");
+    match winners.as_slice() {
+        [] => assert!(there.is_empty(), "{there:?}"),
+        [winner] => assert_eq!(&there, winner),
+        _ => panic!("neither was refused: {outs:?}"),
+    }
+
     // A wait past what the clock can hold is no wait at all when the store answers.
     let out = record_uploading(
         &vars,
