@@ -565,6 +565,20 @@ mod shipping {
                 Err(object_store::Error::AlreadyExists { .. }) => {
                     already_there(store, key, &bytes).await
                 }
+                // A store without the precondition (a WebDAV server, an S3 clone with
+                // conditional puts off): look first, then put (a narrower window).
+                Err(object_store::Error::NotImplemented { .. }) => {
+                    match store.head(key).await {
+                        Ok(_) => return already_there(store, key, &bytes).await,
+                        Err(object_store::Error::NotFound { .. }) => {}
+                        Err(e) => return Err(store_error(&e)),
+                    }
+                    store
+                        .put(key, PutPayload::from(bytes))
+                        .await
+                        .map_err(|e| store_error(&e))?;
+                    Ok(Shipment::Done)
+                }
                 Err(e) => Err(store_error(&e)),
             };
         }

@@ -488,6 +488,25 @@ fn a_webdav_server_answers_as_the_local_copy_does() {
     let missing = format!("{base}/no-such-capture");
     let line = one_error_line(&analyze_with(&[], &["summary", &missing]));
     assert!(line.contains(&format!("capture {missing}")), "{line}");
+
+    // `record --upload http://...` ships to the same server, which has no conditional
+    // put: the files arrive all the same, and read back as the directory does.
+    let shipped = tmp.path().join("web-4");
+    let url = format!("{base}/web-4");
+    let out = record_uploading(
+        &[],
+        &shipped,
+        &["--upload", &url],
+        &[
+            "sh",
+            "-c",
+            "ls / >/dev/null; cat /nonexistent 2>/dev/null; sleep 0.05",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.code() == Some(0), "{stderr}");
+    assert!(!stderr.contains("warning"), "{stderr}");
+    same_answers(&[], &shipped, &url);
 }
 
 /// Azure Blob Storage, served by azurite; the capture is uploaded with Microsoft's SDK
