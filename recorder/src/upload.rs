@@ -107,7 +107,7 @@ mod shipping {
         path::Path as StorePath,
     };
     use tracepost_schema::{FILE_EXTENSION, TABLES, capture};
-    use tracepost_store::{Location, Remote};
+    use tracepost_store::{Location, Remote, causes_whole};
 
     use super::{Shipped, UploadError};
 
@@ -169,6 +169,7 @@ mod shipping {
         shipped: Shipped,
         ending: Ending,
         wait: Duration,
+        /// Carries the deadline: recording is over.
         finish: Sender<Instant>,
         handle: JoinHandle<Result<u64, UploadError>>,
     }
@@ -203,7 +204,6 @@ mod shipping {
                 failing: false,
                 destination: Destination::Unchecked,
                 uploaded: 0,
-                wait,
                 ending: ending.clone(),
             };
             let handle = thread::Builder::new()
@@ -226,9 +226,9 @@ mod shipping {
         /// Recording is over: ships what is left, waiting at most `--upload-wait`, and
         /// returns how many uploads were made, or names the files that are not shipped.
         pub fn finish(self) -> Result<u64, UploadError> {
-            let now = Instant::now();
-            self.ending.set(deadline(now, self.wait));
-            let _ = self.finish.send(now);
+            let deadline = deadline(Instant::now(), self.wait);
+            self.ending.set(deadline);
+            let _ = self.finish.send(deadline);
             self.handle
                 .join()
                 .unwrap_or_else(|_| Err(UploadError::Thread(std::io::Error::other("it panicked"))))
@@ -257,7 +257,6 @@ mod shipping {
         failing: bool,
         destination: Destination,
         uploaded: u64,
-        wait: Duration,
         ending: Ending,
     }
 
@@ -276,7 +275,7 @@ mod shipping {
             let deadline = loop {
                 self.pass(&runtime, None);
                 match finish.recv_timeout(SCAN) {
-                    Ok(at) => break deadline(at, self.wait),
+                    Ok(deadline) => break deadline,
                     Err(RecvTimeoutError::Timeout) => {}
                     // The recorder is gone without saying so: nothing to wait for.
                     Err(RecvTimeoutError::Disconnected) => return Ok(self.uploaded),
@@ -295,7 +294,7 @@ mod shipping {
                     return Err(self.not_uploaded(pending));
                 }
                 // Ctrl-C was answered minutes ago: say why the prompt has not come back.
-                if !said && Instant::now() < deadline {
+                if !said {
                     eprintln!(
                         "record: waiting up to {} (--upload-wait) for {} file(s) to reach {}",
                         humantime::format_duration(Duration::from_secs(
@@ -329,25 +328,23 @@ mod shipping {
             deadline: Option<Instant>,
         ) -> Vec<PathBuf> {
             let mut pending = Vec::new();
-            let files = finished_files(&self.root);
             if self.destination == Destination::Unchecked {
-                let check = bounded(runtime, &self.ending.clone(), self.check_destination());
-                if let Err(reason) = check {
-                    self.warn_failing(&format!("cannot reach {}", self.remote.given), &reason);
+                match bounded(runtime, &self.ending, self.check_destination()) {
+                    Ok(None) => self.destination = Destination::Ours,
+                    Ok(Some(name)) => {
+                        self.refuse(&format!("it already holds another capture ({name})"));
+                    }
+                    Err(reason) => {
+                        self.warn_failing(&format!("cannot reach {}", self.remote.given), &reason)
+                    }
                 }
             }
-            if self.destination != Destination::Ours {
-                return files
-                    .into_iter()
-                    .filter(|(path, version)| self.versions.get(path) != Some(version))
-                    .map(|(path, _)| path)
-                    .collect();
-            }
-            for (path, version) in files {
+            for (path, version) in finished_files(&self.root) {
                 if self.versions.get(&path) == Some(&version) {
                     continue;
                 }
-                if self.destination == Destination::Foreign {
+                // Unchecked (the store did not answer) or refused, even halfway through.
+                if self.destination != Destination::Ours {
                     pending.push(path);
                     continue;
                 }
@@ -361,14 +358,11 @@ mod shipping {
                 let upload = self.upload(&path);
                 let result = bounded(runtime, &self.ending, upload);
                 match result {
-                    Ok(Shipment::Taken(what)) => {
-                        eprintln!(
-                            "error: --upload {}: {what}; nothing more is uploaded there, so \
-                             that neither capture overwrites the other. Give each capture its \
-                             own prefix, such as .../host=NAME. Recording goes on locally.",
-                            self.remote.given
-                        );
-                        self.destination = Destination::Foreign;
+                    Ok(Shipment::Taken) => {
+                        self.refuse(&format!(
+                            "{} already holds another capture's file",
+                            self.key(&path)
+                        ));
                         self.take_back(runtime);
                         pending.push(path);
                     }
@@ -428,6 +422,17 @@ mod shipping {
             key
         }
 
+        /// The prefix holds another capture: nothing (more) is shipped there.
+        fn refuse(&mut self, what: &str) {
+            eprintln!(
+                "error: --upload {}: {what}; nothing is uploaded there, so that neither \
+                 capture overwrites the other. Give each capture its own prefix, such as \
+                 .../host=NAME. Recording goes on locally.",
+                self.remote.given
+            );
+            self.destination = Destination::Foreign;
+        }
+
         fn warn_failing(&mut self, what: &str, reason: &str) {
             if !self.failing {
                 eprintln!("warning: {what}: {reason}; files are kept and retried");
@@ -436,8 +441,9 @@ mod shipping {
         }
 
         /// Lists the prefix's capture rows once, before anything is shipped: a row of a
-        /// capture this directory does not hold means the prefix belongs to another one.
-        async fn check_destination(&mut self) -> Result<(), String> {
+        /// capture this directory does not hold (named in the answer) means the prefix
+        /// belongs to another one.
+        async fn check_destination(&self) -> Result<Option<String>, String> {
             let rows = self.remote.prefix.clone().join(capture::TABLE);
             let listed = self
                 .remote
@@ -446,25 +452,10 @@ mod shipping {
                 .await
                 .map_err(|e| store_error(&e))?;
             let ours = self.root.join(capture::TABLE);
-            let foreign = listed.objects.iter().find_map(|o| {
+            Ok(listed.objects.iter().find_map(|o| {
                 let name = o.location.filename()?;
-                (!ours.join(name).exists()).then(|| name.to_string())
-            });
-            self.destination = match foreign {
-                None => Destination::Ours,
-                Some(name) => {
-                    eprintln!(
-                        "error: --upload {}: it already holds another capture \
-                         ({}/{name}); nothing is uploaded there, so that neither capture \
-                         overwrites the other. Give each capture its own prefix, such as \
-                         .../host=NAME. Recording goes on locally.",
-                        self.remote.given,
-                        capture::TABLE
-                    );
-                    Destination::Foreign
-                }
-            };
-            Ok(())
+                (!ours.join(name).exists()).then(|| format!("{}/{name}", capture::TABLE))
+            }))
         }
 
         /// `root/TABLE/NAME` to `URL/TABLE/NAME`: the bucket holds the capture's layout,
@@ -481,26 +472,11 @@ mod shipping {
         }
     }
 
-    /// A store's error on one line, whole: S3's reason (`NoSuchBucket`) is in the response
-    /// body, on the lines after the status, which the first line of each cause would cut.
+    /// A store's error on one line, whole (S3's reason is on the lines after the status),
+    /// within a bound: a response body can be a page of HTML.
     fn store_error(e: &object_store::Error) -> String {
         const MAX: usize = 600;
-        let mut text = String::new();
-        let mut cause: Option<&dyn std::error::Error> = Some(e);
-        while let Some(c) = cause {
-            let line = c
-                .to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            if !text.contains(&line) {
-                if !text.is_empty() {
-                    text.push_str(": ");
-                }
-                text.push_str(&line);
-            }
-            cause = c.source();
-        }
+        let mut text = causes_whole(e);
         if text.len() > MAX {
             let cut = (0..=MAX)
                 .rev()
@@ -516,13 +492,13 @@ mod shipping {
     enum Shipment {
         Done,
         /// The key holds another file: another capture ships to this prefix.
-        Taken(String),
+        Taken,
     }
 
     /// A part file is put only where nothing is (`If-None-Match: *` on S3), so that two
     /// recorders given one prefix at the same moment cannot replace each other's files.
-    /// A key that holds a file of the same size is taken for this one, shipped by an
-    /// earlier attempt whose answer was lost.
+    /// A key that holds the same bytes is taken for this one, shipped by an earlier
+    /// attempt whose answer was lost.
     async fn put_file(
         store: &dyn ObjectStore,
         path: &Path,
@@ -566,12 +542,10 @@ mod shipping {
                     already_there(store, key, &bytes).await
                 }
                 // A store without the precondition (a WebDAV server, an S3 clone with
-                // conditional puts off): look first, then put (a narrower window).
+                // conditional puts off).
                 Err(object_store::Error::NotImplemented { .. }) => {
-                    match store.head(key).await {
-                        Ok(_) => return already_there(store, key, &bytes).await,
-                        Err(object_store::Error::NotFound { .. }) => {}
-                        Err(e) => return Err(store_error(&e)),
+                    if is_there(store, key).await? {
+                        return already_there(store, key, &bytes).await;
                     }
                     store
                         .put(key, PutPayload::from(bytes))
@@ -582,27 +556,21 @@ mod shipping {
                 Err(e) => Err(store_error(&e)),
             };
         }
-        // Multipart uploads have no such precondition: look first (a narrower window).
-        if !replaceable {
-            match store.head(key).await {
-                Ok(_) => {
-                    // Too big to hold for a compare: its last bytes (the footer, with this
-                    // capture's statistics) stand for it.
-                    let tail_len = len.min(64 * 1024);
-                    let mut tail = vec![0; tail_len];
-                    file.read_exact_at(&mut tail, (len - tail_len) as u64)
-                        .map_err(|e| format!("cannot read it: {e}"))?;
-                    let there = store
-                        .get_range(key, (len - tail_len) as u64..len as u64)
-                        .await;
-                    return Ok(match there {
-                        Ok(b) if b[..] == tail[..] => Shipment::Done,
-                        _ => Shipment::Taken(format!("{key} already holds another capture's file")),
-                    });
-                }
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(store_error(&e)),
-            }
+        // Multipart uploads have no such precondition.
+        if !replaceable && is_there(store, key).await? {
+            // Too big to hold for a compare: its last bytes (the footer, with this
+            // capture's statistics) stand for it.
+            let tail_len = len.min(64 * 1024);
+            let mut tail = vec![0; tail_len];
+            file.read_exact_at(&mut tail, (len - tail_len) as u64)
+                .map_err(|e| format!("cannot read it: {e}"))?;
+            let there = store
+                .get_range(key, (len - tail_len) as u64..len as u64)
+                .await;
+            return Ok(match there {
+                Ok(b) if b[..] == tail[..] => Shipment::Done,
+                _ => Shipment::Taken,
+            });
         }
         let upload = store
             .put_multipart(key)
@@ -645,8 +613,18 @@ mod shipping {
         Ok(if there[..] == bytes[..] {
             Shipment::Done
         } else {
-            Shipment::Taken(format!("{key} already holds another capture's file"))
+            Shipment::Taken
         })
+    }
+
+    /// Whether the key holds a file, for stores and uploads without a precondition: looked
+    /// at first, which leaves a narrower window than none.
+    async fn is_there(store: &dyn ObjectStore, key: &StorePath) -> Result<bool, String> {
+        match store.head(key).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(store_error(&e)),
+        }
     }
 
     /// The finished files of every table, with their versions. Hidden names (files being
