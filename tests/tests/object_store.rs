@@ -140,12 +140,34 @@ fn analyze_with_endpoint(endpoint: &str, args: &[&str]) -> Output {
 }
 
 /// `record FLAGS... -o DIR -- COMMAND...` with these variables and none of the machine's
-/// own for any store.
-fn record_uploading(vars: &[(&str, &str)], dir: &Path, flags: &[&str], command: &[&str]) -> Output {
+/// own for any store, not yet started.
+fn uploading_command(
+    vars: &[(&str, &str)],
+    dir: &Path,
+    flags: &[&str],
+    command: &[&str],
+) -> Command {
     let mut record = record_command(dir, flags, command);
     without_store_vars(&mut record);
     record.envs(vars.iter().copied());
-    run_unpanicked(&mut record, "record")
+    record
+}
+
+/// [`uploading_command`], run to its end.
+fn record_uploading(vars: &[(&str, &str)], dir: &Path, flags: &[&str], command: &[&str]) -> Output {
+    run_unpanicked(&mut uploading_command(vars, dir, flags, command), "record")
+}
+
+/// `SELECT count(*) ...` over one capture, local or remote.
+fn count_at(vars: &[(&str, &str)], capture: &str, sql: &str) -> i64 {
+    let out = stdout(&analyze_with(
+        vars,
+        &["query", capture, sql, "--format", "csv"],
+    ));
+    out.lines()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in: {out}"))
 }
 
 /// Every local file of a capture, `TABLE/NAME size`, sorted: as [`Moto::objects`] lists.
@@ -606,17 +628,15 @@ fn record_ships_each_file_to_a_bucket_as_it_closes() {
     let url = "s3://fleet/inc-7/host=web-2";
     // Ten failed opens, 0.3 s apart: three seconds of recording.
     let work = "for i in $(seq 10); do cat /nonexistent-$i 2>/dev/null; sleep 0.3; done";
-    let mut running = record_command(
+    let mut running = uploading_command(
+        &vars,
         &local,
         &["--upload", url, "--rotate", "200ms"],
         &["sh", "-c", work],
-    );
-    without_store_vars(&mut running);
-    let mut running = running
-        .envs(vars.iter().copied())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    )
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
     // A third of the way through, closed syscalls files are already in the bucket.
     std::thread::sleep(Duration::from_millis(1000));
     assert!(
@@ -646,17 +666,9 @@ fn record_ships_each_file_to_a_bucket_as_it_closes() {
         local_files(&local)
     );
     same_answers(&vars, &local, url);
-    let opened = stdout(&analyze_with(
-        &vars,
-        &[
-            "query",
-            url,
-            "SELECT count(*) AS n FROM syscalls WHERE path LIKE '/nonexistent-%' AND errno = 'ENOENT'",
-            "--format",
-            "csv",
-        ],
-    ));
-    assert_eq!(opened.lines().nth(1), Some("10"), "{opened}");
+    let opened = "SELECT count(*) AS n FROM syscalls WHERE path LIKE '/nonexistent-%' \
+                  AND errno = 'ENOENT'";
+    assert_eq!(count_at(&vars, url, opened), 10);
 
     // Two recorders started together on one new prefix both pass the listing; the store's
     // own precondition (a part file is put only where none is) still keeps either from
@@ -664,7 +676,8 @@ fn record_ships_each_file_to_a_bucket_as_it_closes() {
     let both: Vec<_> = ["web-9", "web-10"]
         .iter()
         .map(|name| {
-            let mut command = record_command(
+            uploading_command(
+                &vars,
                 &tmp.path().join(name),
                 &[
                     "--upload",
@@ -679,13 +692,10 @@ fn record_ships_each_file_to_a_bucket_as_it_closes() {
                     "-c",
                     "for i in 1 2 3 4 5; do ls / >/dev/null; sleep 0.2; done",
                 ],
-            );
-            without_store_vars(&mut command);
-            command
-                .envs(vars.iter().copied())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
+            )
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
         })
         .collect();
     let outs: Vec<Output> = both
@@ -767,17 +777,11 @@ fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let work = "for i in 1 2 3 4 5 6; do cat /nonexistent-$i 2>/dev/null; sleep 0.25; done";
     let count = |vars: &[(&str, &str)], capture: &str| {
-        let out = stdout(&analyze_with(
+        count_at(
             vars,
-            &[
-                "query",
-                capture,
-                "SELECT count(*) AS n FROM syscalls WHERE path LIKE '/nonexistent-%'",
-                "--format",
-                "csv",
-            ],
-        ));
-        out.lines().nth(1).unwrap().parse::<i64>().unwrap()
+            capture,
+            "SELECT count(*) AS n FROM syscalls WHERE path LIKE '/nonexistent-%'",
+        )
     };
 
     // A store that answers: everything reaches it, and the directory is trimmed.
