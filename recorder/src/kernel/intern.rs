@@ -8,8 +8,6 @@
 //! `fd_path` columns) keys it by address instead of hashing it again.
 use std::{collections::HashMap, sync::Arc};
 
-use crate::files::pages::chunk::Seeded;
-
 /// Past about this many bytes of distinct paths the table starts again. The traced
 /// programs choose the paths, so nothing else bounds it; a path seen again after a reset
 /// is interned afresh, which costs a second dictionary entry at most.
@@ -22,7 +20,7 @@ const ENTRY_OVERHEAD: usize = 64;
 /// programs choose these bytes, and must not be able to make every lookup collide.
 #[derive(Default)]
 pub struct Interner {
-    by_bytes: HashMap<Box<[u8]>, Arc<str>, Seeded>,
+    by_bytes: HashMap<Box<[u8]>, Arc<str>, foldhash::quality::RandomState>,
     bytes: usize,
 }
 
@@ -78,5 +76,6 @@ mod tests {
         // Started again: still the same text, a new string, and the old one still valid.
         let again = paths.intern(b"/tmp/0");
         assert_eq!(first, again);
+        assert!(!Arc::ptr_eq(&first, &again));
     }
 }
