@@ -91,7 +91,7 @@ impl Uploader {
 #[cfg(feature = "upload")]
 mod shipping {
     use std::{
-        collections::HashMap,
+        collections::{HashMap, HashSet},
         fs,
         io::Read as _,
         os::unix::fs::{FileExt as _, OpenOptionsExt as _},
@@ -200,6 +200,7 @@ mod shipping {
                 remote,
                 shipped: shipped.clone(),
                 versions: HashMap::new(),
+                put: HashSet::new(),
                 retry: HashMap::new(),
                 failing: false,
                 destination: Destination::Unchecked,
@@ -251,6 +252,8 @@ mod shipping {
         remote: Remote,
         shipped: Shipped,
         versions: HashMap<PathBuf, Version>,
+        /// What this recorder put in the prefix: all it may take back when refused.
+        put: HashSet<PathBuf>,
         /// Files that failed: when to try again, and the backoff that got them there.
         retry: HashMap<PathBuf, (Instant, Duration)>,
         /// The last attempt failed: said once, until an upload succeeds again.
@@ -366,7 +369,10 @@ mod shipping {
                         self.take_back(runtime);
                         pending.push(path);
                     }
-                    Ok(Shipment::Done) => {
+                    Ok(shipment) => {
+                        if let Shipment::Done = shipment {
+                            self.put.insert(path.clone());
+                        }
                         if self.failing {
                             eprintln!("record: uploads to {} resumed", self.remote.given);
                             self.failing = false;
@@ -392,12 +398,14 @@ mod shipping {
             pending
         }
 
-        /// Refused after shipping some files: takes them out of the prefix again, so that
-        /// it holds one capture, not parts of two. They stay on disk and are named at the
-        /// end, and `--max-size` deletes no more of them.
+        /// Refused after shipping some files: takes out of the prefix again what it put
+        /// there, so that it holds one capture, not parts of two, and never what it found
+        /// there. They stay on disk and are named at the end, and `--max-size` deletes no
+        /// more of them.
         fn take_back(&mut self, runtime: &tokio::runtime::Runtime) {
             self.shipped.clear();
-            for (path, _) in std::mem::take(&mut self.versions) {
+            self.versions.clear();
+            for path in std::mem::take(&mut self.put) {
                 let key = self.key(&path);
                 let store = self.remote.store.clone();
                 let deleted = bounded(runtime, &self.ending, async move {
@@ -490,15 +498,19 @@ mod shipping {
 
     /// How an upload ended, when the store answered.
     enum Shipment {
+        /// This recorder put it there.
         Done,
+        /// The same bytes were there already: this recorder's, from an attempt whose
+        /// answer was lost, or a file that is the same in another capture (an empty
+        /// table's). Shipped, but not this recorder's to take back.
+        Found,
         /// The key holds another file: another capture ships to this prefix.
         Taken,
     }
 
     /// A part file is put only where nothing is (`If-None-Match: *` on S3), so that two
     /// recorders given one prefix at the same moment cannot replace each other's files.
-    /// A key that holds the same bytes is taken for this one, shipped by an earlier
-    /// attempt whose answer was lost.
+    /// A key that holds the same bytes counts as shipped ([`Shipment::Found`]).
     async fn put_file(
         store: &dyn ObjectStore,
         path: &Path,
@@ -568,7 +580,7 @@ mod shipping {
                 .get_range(key, (len - tail_len) as u64..len as u64)
                 .await;
             return Ok(match there {
-                Ok(b) if b[..] == tail[..] => Shipment::Done,
+                Ok(b) if b[..] == tail[..] => Shipment::Found,
                 _ => Shipment::Taken,
             });
         }
@@ -611,7 +623,7 @@ mod shipping {
             .await
             .map_err(|e| store_error(&e))?;
         Ok(if there[..] == bytes[..] {
-            Shipment::Done
+            Shipment::Found
         } else {
             Shipment::Taken
         })
