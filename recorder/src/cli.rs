@@ -53,8 +53,9 @@ pub struct Args {
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration, requires = "upload")]
     pub upload_wait: Duration,
 
-    /// Ring buffer between the kernel and the recorder (`16MiB`, `256MiB`); rounded up to a
-    /// power of two. Larger absorbs longer bursts before calls are lost (and counted).
+    /// Buffer between the kernel and the recorder (`16MiB`, `256MiB`), split evenly between
+    /// the CPUs, each share rounded up to a power of two and at least 32KiB. Larger absorbs
+    /// longer bursts before calls are lost (and counted).
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
     pub buffer_size: ByteSize,
 

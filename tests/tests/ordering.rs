@@ -156,3 +156,60 @@ fn all_there(capture: &Path, spins: i64, ms: i64, count: i64) {
     );
     assert_eq!(scalar(capture, &sleeps), count);
 }
+
+/// Each CPU sends its records through its own staging area. A file opened on one CPU and
+/// written from the other, 3000 times under the same fd number: had the recorder replayed
+/// one CPU's calls before the other's, a write would name the file before its own, with
+/// confidence. Every write must name its own file.
+#[test]
+fn calls_on_two_cpus_are_replayed_in_the_order_they_returned() {
+    if !bpf_available("calls_on_two_cpus_are_replayed_in_the_order_they_returned") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "cpu_hopper");
+    let files = tmp.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let capture = tmp.path().join("capture");
+    let out = record(
+        &capture,
+        &[exe.to_str().unwrap(), files.to_str().unwrap(), "3000"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("cpus=2 "),
+        "needs two CPUs to hop between: {stdout}"
+    );
+    let pid: i64 = stdout
+        .split("pid=")
+        .nth(1)
+        .and_then(|p| p.trim().parse().ok())
+        .expect("pid printed");
+    let sql = format!(
+        "SELECT count(*) AS writes, \
+         sum(CASE WHEN fd_path = '{dir}/hop-' || CAST(arg2 - 1 AS VARCHAR) THEN 1 ELSE 0 END) \
+         AS named_right \
+         FROM syscalls WHERE pid = {pid} AND syscall = 'write' AND fd <> 1",
+        dir = files.display()
+    );
+    let rows = tracepost_e2e::query(&[&capture], &sql);
+    assert_eq!(rows[0]["writes"], 3000, "{rows:?}");
+    assert_eq!(rows[0]["named_right"], 3000, "{rows:?}");
+    // And every pin took effect: the kernel moves a thread pinned elsewhere before the call
+    // returns.
+    assert_eq!(
+        scalar(
+            &capture,
+            &format!(
+                "SELECT count(*) FROM syscalls WHERE pid = {pid} AND syscall = 'sched_setaffinity' AND ret = 0"
+            )
+        ),
+        6000
+    );
+}

@@ -242,10 +242,80 @@ impl Default for ProcessEvent {
     }
 }
 
-// Records are told apart by size in the ring buffer.
+// Records are told apart by size in the staging areas.
 const _: () = assert!(size_of::<SyscallEvent>() != size_of::<DetailedEvent>());
 const _: () = assert!(size_of::<SyscallEvent>() != size_of::<ProcessEvent>());
 const _: () = assert!(size_of::<DetailedEvent>() != size_of::<ProcessEvent>());
+
+/// Bytes of one staging chunk that records start in. A power of two, so that positions
+/// map to chunks and offsets by shifts and masks the verifier can bound.
+pub const STAGE_CHUNK_BYTES: usize = 16 * 1024;
+/// Room after a chunk's last start offset: a record that starts near the end runs on into
+/// it, so that no record is ever split. At least the largest record with its header.
+pub const STAGE_SLACK: usize = 512;
+
+/// One chunk of a CPU's staging area (an element of the `STAGE` array).
+///
+/// Why not the BPF ring buffer: its reserve and submit helpers cost about 110 ns a call on
+/// the kernel side here (BENCHMARKS.md), and user space maps it twice. Each CPU instead
+/// writes its records with plain stores into its own chunks, and the recorder reads them
+/// through one `mmap` of the array.
+#[repr(C)]
+pub struct StageChunk {
+    pub bytes: [u8; STAGE_CHUNK_BYTES + STAGE_SLACK],
+}
+
+/// The state of one CPU's staging area (an element of the `STAGE_HEADS` array). The
+/// kernel's half and the recorder's half sit in separate cache lines, so that neither side
+/// bounces the other's line on every record.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageHead {
+    /// Position after the last whole record, in bytes since the capture began. Written by
+    /// the kernel after the record's bytes.
+    pub head: u64,
+    /// Non-zero while a program on this CPU is between reading its clock and publishing
+    /// `head`: set before the clock is read, so that a reader that finds it zero knows every
+    /// record yet to come on this CPU returns after that moment.
+    pub busy: u64,
+    /// The kernel's copy of `tail`, refreshed only when the area looks full.
+    pub tail_seen: u64,
+    pub _kernel_pad: [u64; 5],
+    /// Position up to which the recorder has read. Written by the recorder only.
+    pub tail: u64,
+    pub _user_pad: [u64; 7],
+}
+
+/// Precedes each record in a staging area.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageHeader {
+    /// Bytes of the record after this header; records are told apart by it.
+    pub len: u32,
+    pub _pad: u32,
+}
+
+/// Bytes a record of `len` takes in a staging area, header included.
+pub const fn stage_size(len: usize) -> u64 {
+    (size_of::<StageHeader>() + len) as u64
+}
+
+const _: () = assert!(stage_size(size_of::<ProcessEvent>()) as usize <= STAGE_SLACK);
+const _: () = assert!(stage_size(size_of::<DetailedEvent>()) as usize <= STAGE_SLACK);
+const _: () = assert!(size_of::<SyscallEvent>().is_multiple_of(8));
+const _: () = assert!(size_of::<DetailedEvent>().is_multiple_of(8));
+const _: () = assert!(size_of::<ProcessEvent>().is_multiple_of(8));
+
+/// Where the record after one at `pos` of `size` bytes starts. Both sides follow this rule:
+/// a record that reached past its chunk's start offsets (into the slack) ends the chunk.
+pub const fn stage_next(pos: u64, size: u64) -> u64 {
+    let chunk = STAGE_CHUNK_BYTES as u64;
+    if pos % chunk + size > chunk {
+        (pos / chunk + 1) * chunk
+    } else {
+        pos + size
+    }
+}
 
 /// Per-thread state between sys_enter and sys_exit. The map entry's existence is also
 /// the filter: a thread without one is not traced.
@@ -319,3 +389,5 @@ unsafe impl aya::Pod for AggregateKey {}
 unsafe impl aya::Pod for SyscallInfo {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for AggregateValue {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for StageHead {}

@@ -1,8 +1,8 @@
 //! Kernel side of tracepost.
 //!
 //! `sys_enter` stores the entry time, arguments and any context (a path, a socket address)
-//! in the calling thread's slot, `sys_exit` turns the slot into one record in the ring
-//! buffer. Process lifecycle events go through the same ring. A thread is traced
+//! in the calling thread's slot, `sys_exit` turns the slot into one record in this CPU's
+//! staging area ([`stage`]). Process lifecycle events go the same way. A thread is traced
 //! exactly when it has a slot, so the filter costs no extra lookup: one hash lookup on each
 //! side of a call. Slots are inherited on fork and dropped on exit, which is how a command's
 //! descendants are followed and how dead threads stop costing memory.
@@ -12,27 +12,29 @@
 //! (what the recorder sets at load time).
 #![no_std]
 #![no_main]
+// An empty `asm!` is the only compiler barrier the BPF backend accepts (`stage::barrier`).
+#![feature(asm_experimental_arch)]
 
 mod config;
 mod context;
 mod maps;
 mod process;
 mod scope;
+mod stage;
 mod sys_enter;
 mod sys_exit;
 
 /// The names every program file uses: aya's, the layouts shared with user space, and this
 /// crate's own helpers.
 mod prelude {
-    pub(crate) use crate::{config::*, context::*, maps::*, scope::*};
+    pub(crate) use crate::{config::*, context::*, maps::*, scope::*, stage::Stage};
     pub(crate) use aya_ebpf::{
-        bindings::BPF_RB_NO_WAKEUP,
         helpers::{
             bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
-            bpf_ktime_get_ns, bpf_probe_read_kernel, generated,
+            bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel, generated,
         },
         macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
-        maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+        maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
         programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
     };
     pub(crate) use tracepost_common::{
@@ -43,9 +45,9 @@ mod prelude {
         LOST_COUNTERS, LOST_PROCESS_EVENTS, LOST_RING_FULL, LOST_THREAD_TABLE_FULL, MAX_ARGS,
         MAX_SYSCALL_NR, NO_SYSCALL, PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW, ProcessEvent,
         REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED, REASON_RING_FULL, REASON_THREAD_TABLE_FULL,
-        SLOT_COMM_KNOWN, SLOT_FD_LOST, SLOT_IGNORED, SyscallEvent, SyscallInfo, ThreadSlot,
-        UNKEYED_BELOW_MIN_DURATION, UNKEYED_NOT_FAILED, UNKEYED_RING_FULL,
-        UNKEYED_THREAD_TABLE_FULL,
+        SLOT_COMM_KNOWN, SLOT_FD_LOST, SLOT_IGNORED, STAGE_CHUNK_BYTES, StageChunk, StageHead,
+        StageHeader, SyscallEvent, SyscallInfo, ThreadSlot, UNKEYED_BELOW_MIN_DURATION,
+        UNKEYED_NOT_FAILED, UNKEYED_RING_FULL, UNKEYED_THREAD_TABLE_FULL, stage_next, stage_size,
     };
 }
 

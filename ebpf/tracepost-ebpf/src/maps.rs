@@ -8,10 +8,6 @@ pub(crate) static IDLE: ThreadSlot = ThreadSlot::IDLE;
 #[map]
 pub(crate) static THREADS: HashMap<u32, ThreadSlot> = HashMap::with_max_entries(65536, 0);
 
-/// Sized by the recorder before load.
-#[map]
-pub(crate) static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
-
 #[map]
 pub(crate) static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_COUNTERS, 0);
 

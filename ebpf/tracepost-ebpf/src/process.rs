@@ -1,4 +1,4 @@
-//! Process lifecycle: new tasks, renames, exec and exit, sent through the same ring.
+//! Process lifecycle: new tasks, renames, exec and exit, sent through the same staging areas.
 use crate::prelude::*;
 
 #[inline(always)]
@@ -10,14 +10,20 @@ pub(crate) fn send_process_event(
     args_of: u32,
 ) {
     let id = bpf_get_current_pid_tgid();
-    let Some(mut entry) = EVENTS.reserve::<ProcessEvent>(0) else {
+    // Before the clock: see `Stage::begin`.
+    let mut stage = Stage::begin();
+    let ts_ns = unsafe { bpf_ktime_get_ns() };
+    let Some(at) = stage
+        .as_mut()
+        .and_then(|s| s.reserve(size_of::<ProcessEvent>()))
+    else {
         // The processes table misses what it said; no syscall was lost.
         count_lost(LOST_PROCESS_EVENTS);
         return;
     };
     // Field by field: the record is too large for the BPF stack.
-    let out = unsafe { &mut *entry.as_mut_ptr() };
-    out.ts_ns = unsafe { bpf_ktime_get_ns() };
+    let out = unsafe { &mut *at.cast::<ProcessEvent>() };
+    out.ts_ns = ts_ns;
     out.clone_flags = clone_flags;
     out.cgroup_id = unsafe { generated::bpf_get_current_cgroup_id() };
     out.kind = kind;
@@ -44,7 +50,9 @@ pub(crate) fn send_process_event(
         }
         let _ = EXEC_ARGS.remove(&args_of);
     }
-    entry.submit(BPF_RB_NO_WAKEUP as u64);
+    if let Some(s) = stage.as_mut() {
+        s.commit();
+    }
 }
 
 /// Runs in the parent: a traced thread's new thread or process is traced from its first

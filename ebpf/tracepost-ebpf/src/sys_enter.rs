@@ -62,8 +62,10 @@ fn enter(nr: u64, read_args: impl FnOnce() -> [u64; 6]) -> u32 {
         return 0;
     }
     let args = read_args();
-    let now = unsafe { bpf_ktime_get_ns() };
     if nr == NR_EXIT || nr == NR_EXIT_GROUP {
+        // Before the clock: see `Stage::begin`.
+        let mut stage = Stage::begin();
+        let now = unsafe { bpf_ktime_get_ns() };
         let pid = (id >> 32) as u32;
         // Under --failed an exit is not a failure: counted, and sent only so that user space
         // learns the exit code.
@@ -82,20 +84,27 @@ fn enter(nr: u64, read_args: impl FnOnce() -> [u64; 6]) -> u32 {
             };
             aggregate(&key, 0, UNKEYED_NOT_FAILED);
         }
-        match EVENTS.reserve::<SyscallEvent>(0) {
-            Some(mut entry) => {
-                entry.write(SyscallEvent {
-                    enter_ns: now,
-                    duration_ns: 0,
-                    ret: 0,
-                    args,
-                    pid,
-                    tid,
-                    nr: nr as u32,
-                    flags,
-                    comm: slot_comm(slot),
-                });
-                entry.submit(BPF_RB_NO_WAKEUP as u64);
+        match stage
+            .as_mut()
+            .and_then(|s| s.reserve(size_of::<SyscallEvent>()))
+        {
+            Some(at) => {
+                unsafe {
+                    at.cast::<SyscallEvent>().write(SyscallEvent {
+                        enter_ns: now,
+                        duration_ns: 0,
+                        ret: 0,
+                        args,
+                        pid,
+                        tid,
+                        nr: nr as u32,
+                        flags,
+                        comm: slot_comm(slot),
+                    })
+                };
+                if let Some(s) = stage.as_mut() {
+                    s.commit();
+                }
             }
             None if flags & FLAG_CONTEXT_ONLY == 0 => {
                 count_lost(LOST_RING_FULL);
@@ -118,7 +127,7 @@ fn enter(nr: u64, read_args: impl FnOnce() -> [u64; 6]) -> u32 {
     } else if nr == NR_EXECVEAT {
         save_exec_args(tid, args[2]);
     }
-    slot.enter_ns = now;
+    slot.enter_ns = unsafe { bpf_ktime_get_ns() };
     slot.args = args;
     slot.nr = nr as u32;
     slot.info = info.traced as u32 | (info.context as u32) << 1 | (info.arg as u32) << 8;

@@ -1,4 +1,4 @@
-//! A call's return: turn the slot into one record in the ring, or count it.
+//! A call's return: turn the slot into one record in this CPU's staging area, or count it.
 use crate::prelude::*;
 
 /// The exit hook where the kernel has BTF, beside the entry hook of the same kind.
@@ -30,6 +30,8 @@ fn exit(ret: i64) -> u32 {
     if slot.flags & SLOT_IGNORED != 0 {
         return 0;
     }
+    // Before the clock: see `Stage::begin`.
+    let mut stage = Stage::begin();
     let now = unsafe { bpf_ktime_get_ns() };
     let duration_ns = now.wrapping_sub(slot.enter_ns);
     let traced = slot.info & 1 != 0;
@@ -67,18 +69,23 @@ fn exit(ret: i64) -> u32 {
         comm: slot_comm(slot),
     };
     let sent = if slot.extra_kind == EXTRA_NONE as u32 {
-        match EVENTS.reserve::<SyscallEvent>(0) {
-            Some(mut entry) => {
-                entry.write(event);
-                entry.submit(BPF_RB_NO_WAKEUP as u64);
+        match stage
+            .as_mut()
+            .and_then(|s| s.reserve(size_of::<SyscallEvent>()))
+        {
+            Some(at) => {
+                unsafe { at.cast::<SyscallEvent>().write(event) };
                 true
             }
             None => false,
         }
     } else {
-        match EVENTS.reserve::<DetailedEvent>(0) {
-            Some(mut entry) => {
-                let out = unsafe { &mut *entry.as_mut_ptr() };
+        match stage
+            .as_mut()
+            .and_then(|s| s.reserve(size_of::<DetailedEvent>()))
+        {
+            Some(at) => {
+                let out = unsafe { &mut *at.cast::<DetailedEvent>() };
                 out.event = event;
                 out.extra_kind = slot.extra_kind;
                 out.extra_len = slot.extra_len;
@@ -102,12 +109,15 @@ fn exit(ret: i64) -> u32 {
                 } else {
                     out.extra = slot.extra;
                 }
-                entry.submit(BPF_RB_NO_WAKEUP as u64);
                 true
             }
             None => false,
         }
     };
+    if sent && let Some(s) = stage.as_mut() {
+        s.commit();
+    }
+    drop(stage);
     if !sent {
         // A lost fd change, or the news of an earlier one, waits for the next record.
         if context || flags & FLAG_FD_STATE_LOST != 0 {

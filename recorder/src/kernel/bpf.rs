@@ -1,10 +1,13 @@
 //! Loading and attaching the kernel programs, and the maps user space talks to.
-use std::{fs, io};
+use std::{fs, io, os::fd::AsFd};
 
-use crate::kernel::btf::{kernel_btf, release_freed_heap};
+use crate::kernel::{
+    btf::{kernel_btf, release_freed_heap},
+    stage::{self, Stage},
+};
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap},
     programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
 use tracepost_common::{
@@ -55,6 +58,14 @@ pub enum BpfError {
         #[source]
         source: Box<aya::maps::MapError>,
     },
+    #[error("cannot map the staging areas (eBPF map `{name}`)")]
+    MapStage {
+        name: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot tell how many CPUs this host has")]
+    Cpus(#[source] io::Error),
     #[error("cannot add thread {tid} to the traced set")]
     AddThread {
         tid: u32,
@@ -78,8 +89,8 @@ pub struct LoadOptions {
     /// Whether this kernel's `sched_process_exit` passes `group_dead` (Linux 6.16 and
     /// later); before, the program that reads it would be refused.
     pub exit_has_group_dead: bool,
-    /// Ring buffer size in bytes: a power-of-two multiple of the page size.
-    pub ring_bytes: u32,
+    /// `--buffer-size`: bytes of staging areas, split between the CPUs.
+    pub buffer_bytes: u64,
     pub max_threads: u32,
     /// Groups of unsent calls the kernel can tell apart before counting them unkeyed.
     pub max_aggregates: u32,
@@ -127,10 +138,15 @@ pub fn kernel_release() -> String {
 }
 
 impl Probes {
-    /// Loads and attaches everything, and returns the ring buffer to read events from.
-    pub fn load(opts: LoadOptions) -> Result<(Self, RingBuf<MapData>), BpfError> {
+    /// Loads and attaches everything, and returns the staging areas to read records from.
+    pub fn load(opts: LoadOptions) -> Result<(Self, Stage), BpfError> {
         check_privileges()?;
         let kernel = kernel_release();
+        // Possible CPUs, not online ones: a CPU brought online later writes to its own area.
+        let cpus = aya::util::nr_cpus()
+            .map_err(|(_, e)| BpfError::Cpus(e))
+            .and_then(|n| u32::try_from(n).map_err(|e| BpfError::Cpus(io::Error::other(e))))?;
+        let chunks = stage::chunks_per_cpu(opts.buffer_bytes, cpus).map_err(BpfError::Cpus)?;
         let trace_all = u32::from(opts.trace_all);
         let failed_only = u32::from(opts.failed_only);
         let filter_comm = u32::from(!opts.comms.is_empty());
@@ -147,7 +163,9 @@ impl Probes {
             .override_global("FILTER_COMM", &filter_comm, true)
             .override_global("FILTER_CGROUP_ID", &cgroup_id, true)
             .override_global("FILTER_CGROUP_LEVEL", &cgroup_level, true)
-            .map_max_entries("EVENTS", opts.ring_bytes)
+            .override_global("STAGE_CHUNKS", &chunks, true)
+            .map_max_entries("STAGE", cpus * chunks)
+            .map_max_entries("STAGE_HEADS", cpus)
             .map_max_entries("THREADS", opts.max_threads)
             .map_max_entries("AGGREGATES", opts.max_aggregates)
             .load(OBJECT)
@@ -165,7 +183,22 @@ impl Probes {
                 source: Box::new(source),
             }
         };
-        let ring = RingBuf::try_from(take(&mut ebpf, "EVENTS")?).map_err(map_err("EVENTS"))?;
+        let stage = {
+            let fd = |name: &'static str| match ebpf.map(name) {
+                Some(aya::maps::Map::Array(data)) => Ok(data.fd().as_fd()),
+                Some(_) => Err(BpfError::Map {
+                    name,
+                    source: Box::new(aya::maps::MapError::InvalidMapType { map_type: 0 }),
+                }),
+                None => Err(BpfError::MissingMap(name)),
+            };
+            Stage::map(fd("STAGE_HEADS")?, fd("STAGE")?, cpus, chunks).map_err(|source| {
+                BpfError::MapStage {
+                    name: "STAGE",
+                    source,
+                }
+            })?
+        };
         let threads = HashMap::try_from(take(&mut ebpf, "THREADS")?).map_err(map_err("THREADS"))?;
         let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;
         let aggregates = PerCpuHashMap::try_from(take(&mut ebpf, "AGGREGATES")?)
@@ -221,7 +254,7 @@ impl Probes {
                 lost,
                 aggregates,
             },
-            ring,
+            stage,
         ))
     }
 
@@ -364,11 +397,4 @@ fn attach_tracepoint(
     program.load().map_err(err)?;
     program.attach(category, name).map_err(err)?;
     Ok(())
-}
-
-/// Page-size multiple and power of two, as the kernel requires of a ring buffer.
-pub fn ring_bytes(requested: u64) -> Result<u32, io::Error> {
-    let page = 4096u64;
-    let size = requested.max(page).next_power_of_two();
-    u32::try_from(size).map_err(|_| io::Error::other("ring buffer size must be below 4 GiB"))
 }

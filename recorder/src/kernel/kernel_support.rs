@@ -51,6 +51,8 @@ enum Check {
     Program(ProgramType),
     /// A helper, as called from the raw tracepoint programs.
     Helper(BpfHelper),
+    /// An array map user space can `mmap`: the staging areas the programs write to.
+    MmapableArray,
     /// A tracepoint, by its directory under tracefs' `events/`.
     Tracepoint(&'static str),
 }
@@ -69,22 +71,16 @@ const NEEDS: &[Need] = &[
         check: Check::Program(ProgramType::TracePoint),
     },
     Need {
-        what: "the BPF ring buffer",
-        since: "5.8",
+        what: "memory-mappable BPF arrays (BPF_F_MMAPABLE)",
+        since: "5.5",
         only_for: None,
-        check: Check::Map(MapType::RingBuf),
+        check: Check::MmapableArray,
     },
     Need {
         what: "per-CPU hash maps",
         since: "4.6",
         only_for: None,
         check: Check::Map(MapType::PerCpuHash),
-    },
-    Need {
-        what: "the helper bpf_ringbuf_reserve",
-        since: "5.8",
-        only_for: None,
-        check: Check::Helper(BpfHelper::BPF_FUNC_ringbuf_reserve),
     },
     Need {
         what: "the helper bpf_probe_read_user",
@@ -169,7 +165,37 @@ pub fn check(tracefs: &Path, kernel: &str, options: &[CaptureOption]) -> Result<
         Check::Program(program) => is_program_supported(*program).ok(),
         Check::Helper(helper) => is_helper_supported(ProgramType::RawTracePoint, *helper).ok(),
         Check::Tracepoint(event) => Some(tracefs.join("events").join(event).is_dir()),
+        Check::MmapableArray => mmapable_array_supported(),
     })
+}
+
+/// Creates, then closes, a one-element array with `BPF_F_MMAPABLE`. A kernel without the
+/// flag answers `EINVAL`; any other failure cannot tell.
+fn mmapable_array_supported() -> Option<bool> {
+    const BPF_MAP_CREATE: libc::c_long = 0;
+    const BPF_MAP_TYPE_ARRAY: u32 = 2;
+    const BPF_F_MMAPABLE: u32 = 1 << 10;
+    // The head of `union bpf_attr` for BPF_MAP_CREATE: type, key and value size, entries,
+    // flags. The kernel zero-fills what a shorter attribute leaves out.
+    let attr: [u32; 5] = [BPF_MAP_TYPE_ARRAY, 4, 8, 1, BPF_F_MMAPABLE];
+    // SAFETY: a valid pointer to an attribute of the size passed.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_CREATE,
+            attr.as_ptr(),
+            size_of_val(&attr) as libc::c_uint,
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: the fd just created, closed once.
+        unsafe { libc::close(fd as libc::c_int) };
+        return Some(true);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EINVAL) => Some(false),
+        _ => None,
+    }
 }
 
 /// The decision, apart from the probing: `probe` answers `Some(supported)`, or `None`
@@ -206,15 +232,14 @@ fn judge(
 mod tests {
     use super::*;
 
-    /// A 5.4 kernel as the probes see it: no ring buffer, no user/kernel probe-read split,
-    /// no ancestor cgroup helper for tracing.
+    /// A 5.4 kernel as the probes see it: no memory-mappable arrays, no user/kernel
+    /// probe-read split, no ancestor cgroup helper for tracing.
     fn linux_5_4(check: &Check) -> Option<bool> {
         let missing = matches!(
             check,
-            Check::Map(MapType::RingBuf)
+            Check::MmapableArray
                 | Check::Helper(
-                    BpfHelper::BPF_FUNC_ringbuf_reserve
-                        | BpfHelper::BPF_FUNC_probe_read_user
+                    BpfHelper::BPF_FUNC_probe_read_user
                         | BpfHelper::BPF_FUNC_probe_read_user_str
                         | BpfHelper::BPF_FUNC_probe_read_kernel
                         | BpfHelper::BPF_FUNC_get_current_ancestor_cgroup_id,
@@ -226,10 +251,13 @@ mod tests {
     #[test]
     fn names_every_missing_piece_and_the_kernel() {
         let err = judge("5.4.0-150-generic", &[], linux_5_4).unwrap_err();
-        assert_eq!(err.missing.len(), 5, "{err}");
+        assert_eq!(err.missing.len(), 4, "{err}");
         let line = err.to_string();
         assert!(line.starts_with("kernel 5.4.0-150-generic lacks what record needs: "));
-        assert!(line.contains("the BPF ring buffer (Linux 5.8+)"), "{line}");
+        assert!(
+            line.contains("memory-mappable BPF arrays (BPF_F_MMAPABLE) (Linux 5.5+)"),
+            "{line}"
+        );
         assert!(
             line.contains("the helper bpf_probe_read_user (Linux 5.5+)"),
             "{line}"
@@ -237,7 +265,7 @@ mod tests {
         assert!(!line.contains('\n'));
         assert!(!line.contains("--cgroup"), "{line}");
         let err = judge("5.4.0-150-generic", &[CaptureOption::Cgroup], linux_5_4).unwrap_err();
-        assert_eq!(err.missing.len(), 6, "{err}");
+        assert_eq!(err.missing.len(), 5, "{err}");
         assert!(
             err.to_string()
                 .contains("bpf_get_current_ancestor_cgroup_id (Linux 5.14+), for --cgroup")

@@ -9,5 +9,6 @@ pub mod decode;
 pub mod intern;
 pub mod kernel_support;
 pub mod names;
+pub mod stage;
 pub mod syscall_table;
 pub mod tracefs;

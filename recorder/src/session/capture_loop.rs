@@ -1,20 +1,20 @@
-//! The capture loop: drain the ring, sample the kernel's counts, and check whether the
+//! The capture loop: drain the staging areas, sample the kernel's counts, and check whether the
 //! capture is over, until it is.
 use std::{
     io, mem, thread,
     time::{Duration, Instant},
 };
 
-use super::{Mode, WriterStopped, drain::drain, start::Capture};
+use super::{Mode, WriterStopped, start::Capture};
 use crate::{
     cli::Args, files::pipeline::Message, files::progress::Progress, follow::launch::ExitStatus,
     follow::target, kernel::bpf::Lost, kernel::clock,
 };
 use tracepost_common::{LOST_RING_FULL, LOST_THREAD_TABLE_FULL};
 
-/// How long the loop sleeps when the ring is empty. Events are submitted without waking
-/// the reader (a wakeup per event costs more than the event), so this also bounds how stale
-/// the ring gets.
+/// How long the loop sleeps when the staging areas are empty. The kernel never wakes the
+/// reader (a wakeup per event costs more than the event), so this also bounds how stale
+/// the areas get.
 const POLL: Duration = Duration::from_millis(10);
 /// How often the kernel's aggregates are sampled: the resolution at which a query can tell
 /// which seconds of a capture are incomplete.
@@ -46,9 +46,10 @@ fn run_until_done(
     let deadline = args.duration.and_then(|d| Instant::now().checked_add(d));
     let mut next_sample = Instant::now() + AGGREGATE_INTERVAL;
     loop {
-        let drained_from = clock::monotonic_ns();
-        let (drained, calls) = drain(&mut c.ring, &c.pipeline, &mut c.chunk, &mut c.paths)?;
-        c.events += calls;
+        let pass = c
+            .drain
+            .pass(&c.pipeline, &mut c.chunk, &mut c.paths, false)?;
+        c.events += pass.calls;
         progress.tick(c.events, &c.counters, || losses(&c.probes.lost()));
         if Instant::now() >= next_sample {
             next_sample += AGGREGATE_INTERVAL;
@@ -74,10 +75,10 @@ fn run_until_done(
         if let Some(ended) = ended {
             return Ok(ended);
         }
-        if drained == 0 {
-            // Empty after `drained_from`: what returned before it is all sent. If the queue
-            // is full the writer has records to move its clock on instead.
-            c.pipeline.try_send(Message::Drained(drained_from))?;
+        if pass.read == 0 {
+            // If the queue is full the writer has records to move its clock on instead.
+            c.pipeline
+                .try_send(Message::Drained(pass.complete_before))?;
             thread::sleep(POLL);
         }
     }

@@ -3,10 +3,12 @@
 use std::{fs, sync::Arc, sync::atomic::Ordering, time::SystemTime};
 
 use anyhow::{Context as _, Result, bail};
-use aya::maps::{MapData, RingBuf};
 use tracepost_schema::{aggregates, capture, processes, syscalls};
 
-use super::{Mode, drain::CHUNK};
+use super::{
+    Mode,
+    drain::{CHUNK, Drain},
+};
 use crate::{
     cli::Args,
     files::batch::BatchBuilder,
@@ -43,12 +45,13 @@ pub(super) struct Capture {
     pub dir: CaptureDir,
     pub info: CaptureInfo,
     pub probes: Probes,
-    pub ring: RingBuf<MapData>,
+    /// Reads the kernel's records, merged across CPUs.
+    pub drain: Drain,
     pub pipeline: Pipeline,
     pub counters: Arc<Counters>,
     pub stop: StopFlag,
     pub mode: Mode,
-    /// Records read from the ring and not yet handed to the writer.
+    /// Records read and not yet handed to the writer.
     pub chunk: Vec<Record>,
     /// The paths records carried, shared while they recur.
     pub paths: Interner,
@@ -101,7 +104,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         .min_duration
         .map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
 
-    let (mut probes, ring) = Probes::load(LoadOptions {
+    let (mut probes, stage) = Probes::load(LoadOptions {
         trace_all: args.all,
         self_tgid: std::process::id(),
         newtask_pid_offset,
@@ -109,7 +112,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         rename_pid_offset,
         rename_newcomm_offset,
         exit_has_group_dead,
-        ring_bytes: bpf::ring_bytes(args.buffer_size.as_u64())?,
+        buffer_bytes: args.buffer_size.as_u64(),
         max_threads: MAX_THREADS,
         max_aggregates: MAX_AGGREGATES,
         min_duration_ns: min_duration_ns.unwrap_or(0),
@@ -151,7 +154,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     };
     // Tracing began before the snapshots are taken, so every change they miss is also seen
     // as a call, and replaying those calls on top of a snapshot converges on the truth. The
-    // loop has not drained the ring yet, so the snapshots reach the writer before any call.
+    // loop has not drained the staging areas yet, so the snapshots reach the writer before any call.
     if pipeline.send(attach_snapshot(&attached)).is_err() {
         bail!("the writer stopped unexpectedly");
     }
@@ -159,7 +162,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         dir,
         info,
         probes,
-        ring,
+        drain: Drain::new(stage),
         pipeline,
         counters,
         stop,

@@ -1,10 +1,10 @@
-//! Stopping: detach the programs, drain what the ring still holds, take the kernel's last
+//! Stopping: detach the programs, drain what the staging areas still hold, take the kernel's last
 //! counts, and wait for the writer to close its files.
 use std::{thread, time::Duration};
 
 use anyhow::anyhow;
 
-use super::{Mode, WriterStopped, capture_loop::Ended, drain::drain, start::Capture};
+use super::{Mode, WriterStopped, capture_loop::Ended, start::Capture};
 use crate::{
     files::capture_dir::CaptureDir, files::capture_table::CaptureInfo, files::pipeline::Message,
     files::writer::WrittenStats, kernel::bpf::Lost, kernel::clock,
@@ -29,7 +29,7 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
         dir,
         info,
         probes,
-        mut ring,
+        mut drain,
         pipeline,
         mode,
         mut chunk,
@@ -43,25 +43,27 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
         Ok(ended) => (ended, None),
         Err(gone) => (Ended::default(), Some(gone)),
     };
-    // Detach first, so no new record enters the ring. A program already running on another
-    // CPU may still submit, and the reader stops at a record reserved but not yet submitted,
-    // so drain until the ring stays empty.
+    // Detach first, so no new record is sent. A program already running on another CPU
+    // may still finish its record, so drain until the areas stay empty; then hand on what
+    // was held for merging.
     let mut detached = probes.detach();
     if gone.is_none() {
         let mut empty_passes = 0;
-        while empty_passes < 2 {
-            match drain(&mut ring, &pipeline, &mut chunk, &mut paths) {
-                Ok((0, _)) => empty_passes += 1,
-                Ok((_, calls)) => {
-                    events += calls;
-                    empty_passes = 0;
+        while empty_passes < 3 {
+            let everything = empty_passes == 2;
+            match drain.pass(&pipeline, &mut chunk, &mut paths, everything) {
+                Ok(pass) => {
+                    events += pass.calls;
+                    empty_passes = if pass.read == 0 { empty_passes + 1 } else { 0 };
                 }
                 Err(e) => {
                     gone = Some(e.into());
                     break;
                 }
             }
-            thread::sleep(Duration::from_millis(5));
+            if empty_passes < 2 {
+                thread::sleep(Duration::from_millis(5));
+            }
         }
     }
     // Read after the last drain: a program still running at detach counts its losses late.

@@ -1,0 +1,105 @@
+//! Sending records: each CPU appends to its own staging area with plain stores.
+//!
+//! The BPF ring buffer's reserve and submit helpers were the largest single cost of a
+//! recorded call (BENCHMARKS.md). Programs here run with preemption off and do not nest on a
+//! CPU, so each CPU's area has one writer at a time and needs no lock: the record's bytes are
+//! stored, then the new `head`. The recorder maps the areas and merges the CPUs by time.
+use core::ptr::{read_volatile, write_volatile};
+
+use crate::prelude::*;
+
+/// `BPF_F_MMAPABLE`: user space reads the areas through one mapping, without a copy.
+const MMAPABLE: u32 = 1 << 10;
+
+/// Every CPU's chunks, CPU by CPU. Sized by the recorder: CPUs × `STAGE_CHUNKS`.
+#[map]
+pub(crate) static STAGE: Array<StageChunk> = Array::with_max_entries(1, MMAPABLE);
+
+/// One per CPU. Sized by the recorder.
+#[map]
+pub(crate) static STAGE_HEADS: Array<StageHead> = Array::with_max_entries(1, MMAPABLE);
+
+/// Chunks per CPU, a power of two. Set by the recorder at load time.
+#[unsafe(no_mangle)]
+pub(crate) static STAGE_CHUNKS: u32 = 1;
+
+/// This CPU's area, marked busy from `begin` until this is dropped.
+pub(crate) struct Stage {
+    head: *mut StageHead,
+    cpu: u32,
+    next: u64,
+}
+
+impl Stage {
+    /// Marks this CPU's area busy. Call it before reading the clock that orders the record:
+    /// a reader that finds the area idle then knows that what is still to come here is
+    /// later than its own clock. `None` only if a program were already writing on this CPU,
+    /// which preemption being off rules out; the record then counts as lost.
+    #[inline(always)]
+    pub(crate) fn begin() -> Option<Stage> {
+        let cpu = unsafe { bpf_get_smp_processor_id() };
+        let head = STAGE_HEADS.get_ptr_mut(cpu)?;
+        unsafe {
+            if read_volatile(&(*head).busy) != 0 {
+                return None;
+            }
+            write_volatile(&mut (*head).busy, 1);
+        }
+        Some(Stage { head, cpu, next: 0 })
+    }
+
+    /// Room for a record of `len` bytes, after its header; `None` when the area is full.
+    /// Nothing is visible to the reader until `commit`.
+    #[inline(always)]
+    pub(crate) fn reserve(&mut self, len: usize) -> Option<*mut u8> {
+        let chunks = global(&STAGE_CHUNKS);
+        let capacity = chunks as u64 * STAGE_CHUNK_BYTES as u64;
+        let h = self.head;
+        let pos = unsafe { (*h).head };
+        let next = stage_next(pos, stage_size(len));
+        unsafe {
+            if next.wrapping_sub((*h).tail_seen) > capacity {
+                (*h).tail_seen = read_volatile(&(*h).tail);
+                if next.wrapping_sub((*h).tail_seen) > capacity {
+                    return None;
+                }
+            }
+        }
+        let chunk = (pos / STAGE_CHUNK_BYTES as u64) as u32 & chunks.wrapping_sub(1);
+        let area = STAGE.get_ptr_mut(self.cpu.wrapping_mul(chunks).wrapping_add(chunk))?;
+        let offset = pos as usize & (STAGE_CHUNK_BYTES - 1);
+        self.next = next;
+        unsafe {
+            let at = (*area).bytes.as_mut_ptr().add(offset);
+            at.cast::<StageHeader>().write(StageHeader {
+                len: len as u32,
+                _pad: 0,
+            });
+            Some(at.add(size_of::<StageHeader>()))
+        }
+    }
+
+    /// Publishes the record `reserve` gave room for.
+    #[inline(always)]
+    pub(crate) fn commit(&mut self) {
+        // The record's bytes before the head that makes them readable.
+        barrier();
+        unsafe { write_volatile(&mut (*self.head).head, self.next) };
+    }
+}
+
+impl Drop for Stage {
+    #[inline(always)]
+    fn drop(&mut self) {
+        barrier();
+        unsafe { write_volatile(&mut (*self.head).busy, 0) };
+    }
+}
+
+/// Keeps the compiler from moving stores across it. The CPU needs nothing more: x86 makes
+/// stores visible in program order. (LLVM's BPF backend cannot select a fence, even a
+/// compiler-only one, hence an empty `asm!`, which may touch any memory.)
+#[inline(always)]
+fn barrier() {
+    unsafe { core::arch::asm!("", options(nostack, preserves_flags)) };
+}
