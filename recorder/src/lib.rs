@@ -5,7 +5,7 @@
 //! - [`follow`]: following processes and fds. Which threads are traced, the command started
 //!   gated so that its first traced call is its execve, the processes table, and what each
 //!   fd refers to.
-//! - [`files`]: building and writing files. Records go from the ring through
+//! - [`files`]: building and writing files. Records go from the staging areas through
 //!   [`files::reorder`] and [`files::batch`] into [`files::writer`]'s Parquet files, in a
 //!   capture directory that no other user can redirect.
 //! - [`session`]: runs one capture from start to stop.

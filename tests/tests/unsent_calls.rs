@@ -79,7 +79,7 @@ fn overload_of_several_processes_is_recorded_or_counted_call_by_call() {
     }
     assert!(
         lost_getppid > 0,
-        "an 8 KiB ring must overflow under 3 busy processes"
+        "the smallest buffer (32 KiB a CPU) must overflow under 3 busy processes"
     );
 
     // The same total three ways: the intervals, the capture row, the summary line.

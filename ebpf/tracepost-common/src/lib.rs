@@ -274,9 +274,9 @@ pub struct StageHead {
     /// Position after the last whole record, in bytes since the capture began. Written by
     /// the kernel after the record's bytes.
     pub head: u64,
-    /// Non-zero while a program on this CPU is between reading its clock and publishing
-    /// `head`: set before the clock is read, so that a reader that finds it zero knows every
-    /// record yet to come on this CPU returns after that moment.
+    /// Non-zero from before a program on this CPU reads the clock that orders its record
+    /// until it is done (whether or not it sends one), so that a reader that finds it zero
+    /// knows every record yet to come on this CPU was sent after that moment.
     pub busy: u64,
     /// The kernel's copy of `tail`, refreshed only when the area looks full.
     pub tail_seen: u64,

@@ -122,12 +122,13 @@ fn enter(nr: u64, read_args: impl FnOnce() -> [u64; 6]) -> u32 {
         slot.nr = NO_SYSCALL;
         return 0;
     }
+    let now = unsafe { bpf_ktime_get_ns() };
     if nr == NR_EXECVE {
         save_exec_args(tid, args[1]);
     } else if nr == NR_EXECVEAT {
         save_exec_args(tid, args[2]);
     }
-    slot.enter_ns = unsafe { bpf_ktime_get_ns() };
+    slot.enter_ns = now;
     slot.args = args;
     slot.nr = nr as u32;
     slot.info = info.traced as u32 | (info.context as u32) << 1 | (info.arg as u32) << 8;

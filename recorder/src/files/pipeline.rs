@@ -1,5 +1,5 @@
 //! The writer thread: context, reorder, batch, write. The capture loop only copies records
-//! out of the ring buffer, so a slow disk delays files instead of stalling the ring.
+//! out of the staging areas, so a slow disk delays files instead of stalling the kernel's buffer.
 use std::{
     sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender},
     thread::{self, JoinHandle},
@@ -36,7 +36,7 @@ const QUEUE_CHUNKS: usize = 8;
 /// afresh cost the writer a fifth of its time in page faults at full load.
 const SPARE_CHUNKS: usize = 2;
 
-/// One record from the ring buffer, in ring order (the order calls returned in).
+/// One record from the kernel, in the order it was sent (calls in the order they returned).
 pub enum Record {
     Call(Call),
     /// Boxed: rare, and far larger than a call.
@@ -53,9 +53,10 @@ pub enum Message {
     Records(Vec<Record>),
     /// One interval of the kernel's counts of unsent calls.
     Aggregates(Vec<AggregateRow>),
-    /// The ring was found empty after this instant (`CLOCK_MONOTONIC` ns): every call that
-    /// returned before it has been sent. When no records come, this moves the writer's
-    /// clock on, so that rows reach the file while the traced programs are idle.
+    /// Every record sent before this instant (`CLOCK_MONOTONIC` ns) has been handed on:
+    /// the drain's merge frontier, once the staging areas were found empty. When no records
+    /// come, this moves the writer's clock on, so that rows reach the file while the traced
+    /// programs are idle.
     Drained(u64),
 }
 
@@ -189,7 +190,7 @@ fn run(
         }
         last_tick = now;
         // No call returns in the future: a record that says so moves the clock to now at most.
-        // Never the wall clock alone: while records wait in the ring (a backlog, a stalled
+        // Never the wall clock alone: while records wait in the kernel (a backlog, a stalled
         // capture thread), a wall-clock bound released rows before calls that entered
         // earlier and returned quickly had arrived, and those then went to the next file.
         let watermark = newest_return.min(now).saturating_sub(LAG.as_nanos() as u64);

@@ -89,8 +89,8 @@ impl Progress {
             let [warned_ring, warned_table] = self.warned_lost;
             if ring > warned_ring {
                 self.warn(&format!(
-                    "warning: {ring} syscalls lost so far ({} since the last warning): the ring \
-                     buffer is full; a larger --buffer-size or a narrower target helps",
+                    "warning: {ring} syscalls lost so far ({} since the last warning): the buffer \
+                     is full; a larger --buffer-size or a narrower target helps",
                     ring - warned_ring
                 ));
             }

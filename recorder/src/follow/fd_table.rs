@@ -2,7 +2,7 @@
 //! every call that creates, copies or closes fds, and the process events that copy or
 //! share fd tables.
 //!
-//! Calls are observed in ring-buffer order, which is the order they returned in, so an
+//! Calls are observed in the order they returned in (the drain merges the CPUs), so an
 //! fd's meaning is what it was when the call using it returned. Anything not known for
 //! certain is forgotten rather than guessed: an unknown fd reads as NULL, never as a
 //! confident wrong answer.

@@ -1,5 +1,6 @@
-//! Process lifecycle events, completed from /proc the moment they leave the ring (a process
-//! that lives a few milliseconds is often still there), and /proc snapshots at attach.
+//! Process lifecycle events, completed from /proc the moment they are read from the kernel
+//! (a process that lives a few milliseconds is often still there), and /proc snapshots at
+//! attach.
 use std::fs;
 
 use tracepost_common::{PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW, ProcessEvent};

@@ -66,6 +66,8 @@ pub enum BpfError {
     },
     #[error("cannot tell how many CPUs this host has")]
     Cpus(#[source] io::Error),
+    #[error("--buffer-size is too large for this host's CPUs")]
+    BufferSize(#[source] io::Error),
     #[error("cannot add thread {tid} to the traced set")]
     AddThread {
         tid: u32,
@@ -146,7 +148,8 @@ impl Probes {
         let cpus = aya::util::nr_cpus()
             .map_err(|(_, e)| BpfError::Cpus(e))
             .and_then(|n| u32::try_from(n).map_err(|e| BpfError::Cpus(io::Error::other(e))))?;
-        let chunks = stage::chunks_per_cpu(opts.buffer_bytes, cpus).map_err(BpfError::Cpus)?;
+        let chunks =
+            stage::chunks_per_cpu(opts.buffer_bytes, cpus).map_err(BpfError::BufferSize)?;
         let trace_all = u32::from(opts.trace_all);
         let failed_only = u32::from(opts.failed_only);
         let filter_comm = u32::from(!opts.comms.is_empty());
@@ -304,7 +307,7 @@ impl Probes {
     }
 }
 
-/// The counters of detached programs, final once the ring is drained.
+/// The counters of detached programs, final once the staging areas are drained.
 pub struct Detached {
     lost: PerCpuArray<MapData, u64>,
     pub aggregates: Aggregates,

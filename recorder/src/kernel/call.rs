@@ -1,4 +1,4 @@
-//! One syscall on its way from the ring buffer to a file: the kernel's record, the context
+//! One syscall on its way from the kernel to a file: the kernel's record, the context
 //! some calls carry, and what its fd referred to when it returned.
 use std::sync::Arc;
 

@@ -85,7 +85,7 @@ fn run_until_done(
 }
 
 /// Sends the kernel's counts of unsent calls since the last sample. Rows wait for room
-/// rather than stall the ring; they are few.
+/// rather than stall the drain; they are few.
 fn sample_aggregates(c: &mut Capture) -> Result<(), WriterStopped> {
     let lost = c.probes.lost();
     let rows = c

@@ -25,6 +25,10 @@ const MAX_DRAIN: usize = 8 * CHUNK;
 /// How far an idle CPU's clock may trail the recorder's: a program's store that marks its
 /// area busy can sit in the CPU's store buffer for a moment after it read the clock.
 const IDLE_SLACK_NS: u64 = 1_000_000;
+/// A CPU that stays busy, or behind, longer than this stops holding back the others. With
+/// preemption off a program is busy for microseconds, so this only bounds what a kernel
+/// that ran programs preemptibly could make the recorder hold.
+const STUCK_NS: u64 = 1_000_000_000;
 
 /// What a drain pass did.
 pub(super) struct Pass {
@@ -51,7 +55,9 @@ pub(super) struct Drain {
 /// a process event when it happened. Each CPU sends in this order.
 fn sent_at(record: &Record) -> u64 {
     match record {
-        Record::Call(c) => c.event.enter_ns.saturating_add(c.event.duration_ns),
+        // The kernel's duration is `exit - enter` with wrapping, so this gives back its
+        // exit clock exactly, even where two CPUs' clocks disagree by a little.
+        Record::Call(c) => c.event.enter_ns.wrapping_add(c.event.duration_ns),
         Record::Process(p) => p.event.ts_ns,
     }
 }
@@ -110,7 +116,12 @@ impl Drain {
         }
         let complete_before = match everything {
             true => u64::MAX,
-            false => self.past.iter().copied().min().unwrap_or(0),
+            false => self
+                .past
+                .iter()
+                .map(|past| (*past).max(now.saturating_sub(STUCK_NS)))
+                .min()
+                .unwrap_or(0),
         };
         let mut calls = 0;
         // A k-way merge by a scan of the CPUs' fronts: a handful of CPUs here. The earliest

@@ -60,8 +60,8 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
         let process_events = s.lost[LOST_PROCESS_EVENTS as usize];
         if process_events > 0 {
             eprintln!(
-                "warning: {process_events} process events were lost because the ring buffer \
-                 was full; the processes table misses what they said"
+                "warning: {process_events} process events were lost because the buffer was \
+                 full; the processes table misses what they said"
             );
         }
     }
@@ -205,7 +205,7 @@ fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Opti
     }
     if lost[0] > 0 {
         eprintln!(
-            "warning: {} syscalls were lost because the ring buffer was full",
+            "warning: {} syscalls were lost because the buffer was full (see --buffer-size)",
             lost[0]
         );
     }

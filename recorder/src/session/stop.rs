@@ -48,13 +48,21 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
     // was held for merging.
     let mut detached = probes.detach();
     if gone.is_none() {
+        // Two empty passes, then passes that hand on everything until one reads nothing:
+        // once a pass has handed on everything, none may hold records back again.
         let mut empty_passes = 0;
-        while empty_passes < 3 {
-            let everything = empty_passes == 2;
+        loop {
+            let everything = empty_passes >= 2;
             match drain.pass(&pipeline, &mut chunk, &mut paths, everything) {
                 Ok(pass) => {
                     events += pass.calls;
+                    if pass.read == 0 && everything {
+                        break;
+                    }
                     empty_passes = if pass.read == 0 { empty_passes + 1 } else { 0 };
+                    if everything {
+                        empty_passes = 2;
+                    }
                 }
                 Err(e) => {
                     gone = Some(e.into());
