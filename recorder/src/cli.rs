@@ -54,9 +54,9 @@ pub struct Args {
     pub upload_wait: Duration,
 
     /// Buffer between the kernel and the recorder (`16MiB`, `256MiB`), split evenly between
-    /// the host's possible CPUs (`/sys/devices/system/cpu/possible`), each share a power of
-    /// two of 16KiB chunks, at least two. Larger absorbs longer bursts before calls are lost
-    /// (and counted).
+    /// the CPUs online at the start, each share a power of two of 16KiB chunks, at least two;
+    /// CPUs that come online later get two chunks. Larger absorbs longer bursts before calls
+    /// are lost (and counted).
     #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
     pub buffer_size: ByteSize,
 

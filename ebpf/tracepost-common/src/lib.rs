@@ -280,7 +280,12 @@ pub struct StageHead {
     pub busy: u64,
     /// The kernel's copy of `tail`, refreshed only when the area looks full.
     pub tail_seen: u64,
-    pub _kernel_pad: [u64; 5],
+    /// This CPU's chunks: `chunks` elements of `STAGE` from `first_chunk`, a power of two.
+    /// Set by the recorder before the programs attach, so that CPUs online at the start
+    /// share the buffer and those offline get the least.
+    pub first_chunk: u32,
+    pub chunks: u32,
+    pub _kernel_pad: [u64; 4],
     /// Position up to which the recorder has read. Written by the recorder only.
     pub tail: u64,
     pub _user_pad: [u64; 7],

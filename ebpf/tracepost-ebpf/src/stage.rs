@@ -11,7 +11,7 @@ use crate::prelude::*;
 /// `BPF_F_MMAPABLE`: user space reads the areas through one mapping, without a copy.
 const MMAPABLE: u32 = 1 << 10;
 
-/// Every CPU's chunks, CPU by CPU. Sized by the recorder: CPUs × `STAGE_CHUNKS`.
+/// Every CPU's chunks, CPU by CPU (`StageHead::first_chunk`). Sized by the recorder.
 #[map]
 pub(crate) static STAGE: Array<StageChunk> = Array::with_max_entries(1, MMAPABLE);
 
@@ -19,14 +19,9 @@ pub(crate) static STAGE: Array<StageChunk> = Array::with_max_entries(1, MMAPABLE
 #[map]
 pub(crate) static STAGE_HEADS: Array<StageHead> = Array::with_max_entries(1, MMAPABLE);
 
-/// Chunks per CPU, a power of two. Set by the recorder at load time.
-#[unsafe(no_mangle)]
-pub(crate) static STAGE_CHUNKS: u32 = 1;
-
 /// This CPU's area, marked busy from `begin` until this is dropped.
 pub(crate) struct Stage {
     head: *mut StageHead,
-    cpu: u32,
     next: u64,
 }
 
@@ -45,16 +40,21 @@ impl Stage {
             }
             write_volatile(&mut (*head).busy, 1);
         }
-        Some(Stage { head, cpu, next: 0 })
+        Some(Stage { head, next: 0 })
     }
 
     /// Room for a record of `len` bytes, after its header; `None` when the area is full.
     /// Nothing is visible to the reader until `commit`.
     #[inline(always)]
     pub(crate) fn reserve(&mut self, len: usize) -> Option<*mut u8> {
-        let chunks = global(&STAGE_CHUNKS);
-        let capacity = chunks as u64 * STAGE_CHUNK_BYTES as u64;
         let h = self.head;
+        // Whatever the recorder wrote here, the lookup below is bounds-checked and the
+        // offset masked: a wrong value can lose records, never write outside the array.
+        let (first, chunks) = unsafe { ((*h).first_chunk, (*h).chunks) };
+        if chunks == 0 {
+            return None;
+        }
+        let capacity = chunks as u64 * STAGE_CHUNK_BYTES as u64;
         let pos = unsafe { (*h).head };
         let next = stage_next(pos, stage_size(len));
         unsafe {
@@ -66,7 +66,7 @@ impl Stage {
             }
         }
         let chunk = (pos / STAGE_CHUNK_BYTES as u64) as u32 & chunks.wrapping_sub(1);
-        let area = STAGE.get_ptr_mut(self.cpu.wrapping_mul(chunks).wrapping_add(chunk))?;
+        let area = STAGE.get_ptr_mut(first.wrapping_add(chunk))?;
         let offset = pos as usize & (STAGE_CHUNK_BYTES - 1);
         self.next = next;
         unsafe {

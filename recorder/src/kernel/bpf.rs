@@ -148,8 +148,12 @@ impl Probes {
         let cpus = aya::util::nr_cpus()
             .map_err(|(_, e)| BpfError::Cpus(e))
             .and_then(|n| u32::try_from(n).map_err(|e| BpfError::Cpus(io::Error::other(e))))?;
+        // Offline CPUs get the least: sharing by possible CPUs gave each of a VM's two
+        // online CPUs 1/32 of the buffer where it lists 64.
+        let online = aya::util::online_cpus().map_err(|(_, e)| BpfError::Cpus(e))?;
         let chunks =
-            stage::chunks_per_cpu(opts.buffer_bytes, cpus).map_err(BpfError::BufferSize)?;
+            stage::layout(opts.buffer_bytes, cpus, &online).map_err(BpfError::BufferSize)?;
+        let total_chunks: u32 = chunks.iter().sum();
         let trace_all = u32::from(opts.trace_all);
         let failed_only = u32::from(opts.failed_only);
         let filter_comm = u32::from(!opts.comms.is_empty());
@@ -166,8 +170,7 @@ impl Probes {
             .override_global("FILTER_COMM", &filter_comm, true)
             .override_global("FILTER_CGROUP_ID", &cgroup_id, true)
             .override_global("FILTER_CGROUP_LEVEL", &cgroup_level, true)
-            .override_global("STAGE_CHUNKS", &chunks, true)
-            .map_max_entries("STAGE", cpus * chunks)
+            .map_max_entries("STAGE", total_chunks)
             .map_max_entries("STAGE_HEADS", cpus)
             .map_max_entries("THREADS", opts.max_threads)
             .map_max_entries("AGGREGATES", opts.max_aggregates)
@@ -195,7 +198,7 @@ impl Probes {
                 }),
                 None => Err(BpfError::MissingMap(name)),
             };
-            Stage::map(fd("STAGE_HEADS")?, fd("STAGE")?, cpus, chunks).map_err(|source| {
+            Stage::map(fd("STAGE_HEADS")?, fd("STAGE")?, chunks).map_err(|source| {
                 BpfError::MapStage {
                     name: "STAGE",
                     source,

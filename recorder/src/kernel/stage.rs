@@ -20,16 +20,27 @@ use tracepost_common::{
 /// recorder reads the other.
 const MIN_CHUNKS: u64 = 2;
 
-/// How `--buffer-size` is split: chunks per CPU, a power of two, at least two.
-pub fn chunks_per_cpu(total_bytes: u64, cpus: u32) -> Result<u32, io::Error> {
-    let per_cpu = total_bytes / u64::from(cpus.max(1));
-    let chunks = (per_cpu / STAGE_CHUNK_BYTES as u64)
+/// How `--buffer-size` is split: chunks for each of the `possible` CPUs. Those `online`
+/// now share the buffer evenly, a power of two of chunks each; the others, which may come
+/// online later, get the least (two chunks), so that a VM that lists far more CPUs than it
+/// runs does not spread the buffer thin.
+pub fn layout(total_bytes: u64, possible: u32, online: &[u32]) -> Result<Vec<u32>, io::Error> {
+    let online_now = online.iter().filter(|c| **c < possible).count().max(1) as u64;
+    let share = (total_bytes / online_now / STAGE_CHUNK_BYTES as u64)
         .max(MIN_CHUNKS)
         .next_power_of_two();
-    u32::try_from(chunks)
-        .ok()
-        .filter(|c| u64::from(*c) * u64::from(cpus) * (STAGE_CHUNK_BYTES as u64) < 1 << 40)
-        .ok_or_else(|| io::Error::other("buffer size is too large"))
+    let share = u32::try_from(share).map_err(|_| io::Error::other("buffer size is too large"))?;
+    let chunks: Vec<u32> = (0..possible)
+        .map(|cpu| match online.contains(&cpu) {
+            true => share,
+            false => MIN_CHUNKS as u32,
+        })
+        .collect();
+    let total: u64 = chunks.iter().map(|c| u64::from(*c)).sum();
+    match total * (STAGE_CHUNK_BYTES as u64) < 1 << 40 && total <= u64::from(u32::MAX) {
+        true => Ok(chunks),
+        false => Err(io::Error::other("buffer size is too large")),
+    }
 }
 
 /// A shared mapping of a `BPF_F_MMAPABLE` array, unmapped on drop.
@@ -90,7 +101,9 @@ pub struct Stage {
     heads: Mapping,
     chunks: Mapping,
     cpus: u32,
-    chunks_per_cpu: u32,
+    /// Per CPU: its first chunk, and how many (a power of two).
+    first: Vec<u32>,
+    count: Vec<u32>,
     /// Distance between chunks in the mapping: the array's element size.
     stride: usize,
     /// Per CPU: where the next unread record starts.
@@ -111,23 +124,41 @@ pub struct Garbled {
 }
 
 impl Stage {
-    /// Maps the `STAGE_HEADS` and `STAGE` arrays the programs were loaded with.
+    /// Maps the `STAGE_HEADS` and `STAGE` arrays the programs were loaded with, and tells
+    /// each CPU's head where its chunks are (`layout`). Before the programs attach.
     pub fn map(
         heads: BorrowedFd<'_>,
         chunks: BorrowedFd<'_>,
-        cpus: u32,
-        chunks_per_cpu: u32,
+        layout: Vec<u32>,
     ) -> io::Result<Self> {
         let stride = size_of::<StageChunk>().next_multiple_of(8);
-        let n = cpus as usize * chunks_per_cpu as usize;
-        Ok(Self {
+        let cpus = layout.len() as u32;
+        let n: usize = layout.iter().map(|c| *c as usize).sum();
+        let first: Vec<u32> = layout
+            .iter()
+            .scan(0u32, |next, c| {
+                let first = *next;
+                *next += c;
+                Some(first)
+            })
+            .collect();
+        let stage = Self {
             heads: Mapping::new(heads, cpus as usize * size_of::<StageHead>(), true)?,
             chunks: Mapping::new(chunks, n * stride, false)?,
             cpus,
-            chunks_per_cpu,
+            first,
+            count: layout,
             stride,
             read: vec![0; cpus as usize],
-        })
+        };
+        for cpu in 0..cpus {
+            let i = cpu as usize;
+            let where_ = u64::from(stage.first[i]) | u64::from(stage.count[i]) << 32;
+            stage
+                .head_field(cpu, std::mem::offset_of!(StageHead, first_chunk))
+                .store(where_, Ordering::Release);
+        }
+        Ok(stage)
     }
 
     pub fn cpus(&self) -> u32 {
@@ -176,10 +207,11 @@ impl Stage {
         let mut pos = self.read[cpu as usize];
         let mut n = 0;
         while pos < end && n < max {
-            let chunk = (pos / STAGE_CHUNK_BYTES as u64) % u64::from(self.chunks_per_cpu);
-            let index = cpu as usize * self.chunks_per_cpu as usize + chunk as usize;
+            let c = cpu as usize;
+            let chunk = (pos / STAGE_CHUNK_BYTES as u64) % u64::from(self.count[c]);
+            let index = self.first[c] as usize + chunk as usize;
             let offset = (pos % STAGE_CHUNK_BYTES as u64) as usize;
-            // SAFETY: index < cpus × chunks_per_cpu and offset < STAGE_CHUNK_BYTES, so the
+            // SAFETY: index < the sum of the layout and offset < STAGE_CHUNK_BYTES, so the
             // header is inside the mapping; the kernel wrote it before publishing `end`.
             let at = unsafe { self.chunks.ptr.as_ptr().add(index * self.stride + offset) };
             let header = unsafe { ptr::read_volatile(at.cast::<StageHeader>()) };
@@ -217,13 +249,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_buffer_is_split_between_cpus_in_whole_chunks() {
+    fn the_buffer_is_split_between_online_cpus_in_whole_chunks() {
         let chunk = STAGE_CHUNK_BYTES as u64;
-        assert_eq!(chunks_per_cpu(16 << 20, 2).unwrap(), 512);
+        assert_eq!(layout(16 << 20, 2, &[0, 1]).unwrap(), vec![512, 512]);
         // Rounded up to a power of two, and never fewer than two per CPU.
-        assert_eq!(chunks_per_cpu(3 * chunk * 4, 4).unwrap(), 4);
-        assert_eq!(chunks_per_cpu(1, 64).unwrap(), 2);
-        assert!(chunks_per_cpu(u64::MAX, 1).is_err());
+        assert_eq!(layout(3 * chunk * 4, 4, &[0, 1, 2, 3]).unwrap(), vec![4; 4]);
+        assert_eq!(layout(1, 3, &[0, 1, 2]).unwrap(), vec![2; 3]);
+        // A VM that lists 64 CPUs and runs 2: the two share the buffer.
+        let split = layout(16 << 20, 64, &[0, 1]).unwrap();
+        assert_eq!(&split[..3], &[512, 512, 2]);
+        assert_eq!(split.iter().sum::<u32>(), 1024 + 62 * 2);
+        assert!(layout(u64::MAX, 1, &[0]).is_err());
     }
 
     #[test]
