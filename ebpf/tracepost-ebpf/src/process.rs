@@ -13,10 +13,7 @@ pub(crate) fn send_process_event(
     // Before the clock: see `Stage::begin`.
     let mut stage = Stage::begin();
     let ts_ns = unsafe { bpf_ktime_get_ns() };
-    let Some(at) = stage
-        .as_mut()
-        .and_then(|s| s.reserve(size_of::<ProcessEvent>()))
-    else {
+    let Some(at) = stage.reserve(size_of::<ProcessEvent>()) else {
         // The processes table misses what it said; no syscall was lost.
         count_lost(LOST_PROCESS_EVENTS);
         return;
@@ -50,9 +47,7 @@ pub(crate) fn send_process_event(
         }
         let _ = EXEC_ARGS.remove(&args_of);
     }
-    if let Some(s) = stage.as_mut() {
-        s.commit();
-    }
+    stage.commit();
 }
 
 /// Runs in the parent: a traced thread's new thread or process is traced from its first

@@ -19,7 +19,8 @@ pub(crate) static STAGE: Array<StageChunk> = Array::with_max_entries(1, MMAPABLE
 #[map]
 pub(crate) static STAGE_HEADS: Array<StageHead> = Array::with_max_entries(1, MMAPABLE);
 
-/// This CPU's area, marked busy from `begin` until this is dropped.
+/// This CPU's area, marked busy from `begin` until this is dropped. `head` is null when
+/// the area could not be had: then nothing is reserved, and the record counts as lost.
 pub(crate) struct Stage {
     head: *mut StageHead,
     next: u64,
@@ -28,19 +29,25 @@ pub(crate) struct Stage {
 impl Stage {
     /// Marks this CPU's area busy. Call it before reading the clock that orders the record:
     /// a reader that finds the area idle then knows that what is still to come here is
-    /// later than its own clock. `None` only if a program were already writing on this CPU,
-    /// which preemption being off rules out; the record then counts as lost.
+    /// later than its own clock. Not had only if a program were already writing on this
+    /// CPU, which preemption being off rules out.
     #[inline(always)]
-    pub(crate) fn begin() -> Option<Stage> {
+    pub(crate) fn begin() -> Stage {
+        let none = Stage {
+            head: core::ptr::null_mut(),
+            next: 0,
+        };
         let cpu = unsafe { bpf_get_smp_processor_id() };
-        let head = STAGE_HEADS.get_ptr_mut(cpu)?;
+        let Some(head) = STAGE_HEADS.get_ptr_mut(cpu) else {
+            return none;
+        };
         unsafe {
             if read_volatile(&(*head).busy) != 0 {
-                return None;
+                return none;
             }
             write_volatile(&mut (*head).busy, 1);
         }
-        Some(Stage { head, next: 0 })
+        Stage { head, next: 0 }
     }
 
     /// Room for a record of `len` bytes, after its header; `None` when the area is full.
@@ -48,6 +55,9 @@ impl Stage {
     #[inline(always)]
     pub(crate) fn reserve(&mut self, len: usize) -> Option<*mut u8> {
         let h = self.head;
+        if h.is_null() {
+            return None;
+        }
         // Whatever the recorder wrote here, the lookup below is bounds-checked and the
         // offset masked: a wrong value can lose records, never write outside the array.
         let (first, chunks) = unsafe { ((*h).first_chunk, (*h).chunks) };
@@ -82,6 +92,9 @@ impl Stage {
     /// Publishes the record `reserve` gave room for.
     #[inline(always)]
     pub(crate) fn commit(&mut self) {
+        if self.head.is_null() {
+            return;
+        }
         // The record's bytes before the head that makes them readable.
         barrier();
         unsafe { write_volatile(&mut (*self.head).head, self.next) };
@@ -91,6 +104,9 @@ impl Stage {
 impl Drop for Stage {
     #[inline(always)]
     fn drop(&mut self) {
+        if self.head.is_null() {
+            return;
+        }
         barrier();
         unsafe { write_volatile(&mut (*self.head).busy, 0) };
     }

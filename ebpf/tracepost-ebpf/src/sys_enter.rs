@@ -84,10 +84,7 @@ fn enter(nr: u64, read_args: impl FnOnce() -> [u64; 6]) -> u32 {
             };
             aggregate(&key, 0, UNKEYED_NOT_FAILED);
         }
-        match stage
-            .as_mut()
-            .and_then(|s| s.reserve(size_of::<SyscallEvent>()))
-        {
+        match stage.reserve(size_of::<SyscallEvent>()) {
             Some(at) => {
                 unsafe {
                     at.cast::<SyscallEvent>().write(SyscallEvent {
@@ -102,9 +99,7 @@ fn enter(nr: u64, read_args: impl FnOnce() -> [u64; 6]) -> u32 {
                         comm: slot_comm(slot),
                     })
                 };
-                if let Some(s) = stage.as_mut() {
-                    s.commit();
-                }
+                stage.commit();
             }
             None if flags & FLAG_CONTEXT_ONLY == 0 => {
                 count_lost(LOST_RING_FULL);

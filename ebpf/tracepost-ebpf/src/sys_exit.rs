@@ -69,10 +69,7 @@ fn exit(ret: i64) -> u32 {
         comm: slot_comm(slot),
     };
     let sent = if slot.extra_kind == EXTRA_NONE as u32 {
-        match stage
-            .as_mut()
-            .and_then(|s| s.reserve(size_of::<SyscallEvent>()))
-        {
+        match stage.reserve(size_of::<SyscallEvent>()) {
             Some(at) => {
                 unsafe { at.cast::<SyscallEvent>().write(event) };
                 true
@@ -80,10 +77,7 @@ fn exit(ret: i64) -> u32 {
             None => false,
         }
     } else {
-        match stage
-            .as_mut()
-            .and_then(|s| s.reserve(size_of::<DetailedEvent>()))
-        {
+        match stage.reserve(size_of::<DetailedEvent>()) {
             Some(at) => {
                 let out = unsafe { &mut *at.cast::<DetailedEvent>() };
                 out.event = event;
@@ -114,8 +108,8 @@ fn exit(ret: i64) -> u32 {
             None => false,
         }
     };
-    if sent && let Some(s) = stage.as_mut() {
-        s.commit();
+    if sent {
+        stage.commit();
     }
     drop(stage);
     if !sent {
