@@ -207,7 +207,8 @@ fn calls_on_two_cpus_are_replayed_in_the_order_they_returned() {
         scalar(
             &capture,
             &format!(
-                "SELECT count(*) FROM syscalls WHERE pid = {pid} AND syscall = 'sched_setaffinity' AND ret = 0"
+                "SELECT count(*) FROM syscalls \
+                 WHERE pid = {pid} AND syscall = 'sched_setaffinity' AND ret = 0"
             )
         ),
         6000

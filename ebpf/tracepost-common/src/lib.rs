@@ -394,5 +394,3 @@ unsafe impl aya::Pod for AggregateKey {}
 unsafe impl aya::Pod for SyscallInfo {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for AggregateValue {}
-#[cfg(feature = "user")]
-unsafe impl aya::Pod for StageHead {}

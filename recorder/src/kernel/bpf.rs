@@ -58,12 +58,8 @@ pub enum BpfError {
         #[source]
         source: Box<aya::maps::MapError>,
     },
-    #[error("cannot map the staging areas (eBPF map `{name}`)")]
-    MapStage {
-        name: &'static str,
-        #[source]
-        source: io::Error,
-    },
+    #[error("cannot map the staging areas (eBPF maps `STAGE_HEADS` and `STAGE`)")]
+    MapStage(#[source] io::Error),
     #[error("cannot tell how many CPUs this host has")]
     Cpus(#[source] io::Error),
     #[error("--buffer-size is too large for this host's CPUs")]
@@ -144,7 +140,7 @@ impl Probes {
     pub fn load(opts: LoadOptions) -> Result<(Self, Stage), BpfError> {
         check_privileges()?;
         let kernel = kernel_release();
-        // Possible CPUs, not online ones: a CPU brought online later writes to its own area.
+        // Every possible CPU gets an area, since one brought online later writes to its own.
         let cpus = aya::util::nr_cpus()
             .map_err(|(_, e)| BpfError::Cpus(e))
             .and_then(|n| u32::try_from(n).map_err(|e| BpfError::Cpus(io::Error::other(e))))?;
@@ -198,12 +194,7 @@ impl Probes {
                 }),
                 None => Err(BpfError::MissingMap(name)),
             };
-            Stage::map(fd("STAGE_HEADS")?, fd("STAGE")?, chunks).map_err(|source| {
-                BpfError::MapStage {
-                    name: "STAGE",
-                    source,
-                }
-            })?
+            Stage::map(fd("STAGE_HEADS")?, fd("STAGE")?, chunks).map_err(BpfError::MapStage)?
         };
         let threads = HashMap::try_from(take(&mut ebpf, "THREADS")?).map_err(map_err("THREADS"))?;
         let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;

@@ -91,8 +91,9 @@ impl Drop for Mapping {
 pub struct Snapshot {
     /// Where this CPU's published records end.
     pub head: u64,
-    /// A program was between its clock read and publishing a record. When false, every
-    /// record this CPU publishes later read its clock after this look.
+    /// A program on this CPU had marked its area busy (it does so before reading its
+    /// clock). When false, every record this CPU publishes later read its clock after
+    /// this look.
     pub busy: bool,
 }
 
@@ -100,7 +101,6 @@ pub struct Snapshot {
 pub struct Stage {
     heads: Mapping,
     chunks: Mapping,
-    cpus: u32,
     /// Per CPU: its first chunk, and how many (a power of two).
     first: Vec<u32>,
     count: Vec<u32>,
@@ -145,7 +145,6 @@ impl Stage {
         let stage = Self {
             heads: Mapping::new(heads, cpus as usize * size_of::<StageHead>(), true)?,
             chunks: Mapping::new(chunks, n * stride, false)?,
-            cpus,
             first,
             count: layout,
             stride,
@@ -162,11 +161,11 @@ impl Stage {
     }
 
     pub fn cpus(&self) -> u32 {
-        self.cpus
+        self.count.len() as u32
     }
 
     fn head_field(&self, cpu: u32, field: usize) -> &AtomicU64 {
-        assert!(cpu < self.cpus);
+        assert!(cpu < self.cpus());
         // SAFETY: inside the mapping (asserted), 8-byte aligned (page-aligned array of
         // 128-byte elements), and shared with the kernel only through atomic accesses.
         unsafe {

@@ -1,5 +1,5 @@
-//! The capture loop: drain the staging areas, sample the kernel's counts, and check whether the
-//! capture is over, until it is.
+//! The capture loop: drain the staging areas, sample the kernel's counts, and check
+//! whether the capture is over, until it is.
 use std::{
     io, mem, thread,
     time::{Duration, Instant},

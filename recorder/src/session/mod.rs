@@ -1,7 +1,8 @@
 //! One capture, from start to stop, in four phases that each have a file:
 //! [`start`] refuses what it must and sets everything up, [`capture_loop`] moves records
 //! from the staging areas to the writer until a stop condition, [`stop`] detaches and
-//! drains what the kernel still holds, and [`finish`] closes the files and writes the capture row.
+//! drains what the kernel still holds, and [`finish`] closes the files and writes the
+//! capture row.
 //!
 //! A writer thread that dies (a full disk, a write error) ends the capture early from
 //! whichever phase sees it; each phase returns that as [`WriterStopped`], and [`finish`]

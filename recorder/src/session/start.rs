@@ -154,7 +154,8 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     };
     // Tracing began before the snapshots are taken, so every change they miss is also seen
     // as a call, and replaying those calls on top of a snapshot converges on the truth. The
-    // loop has not drained the staging areas yet, so the snapshots reach the writer before any call.
+    // loop has not drained the staging areas yet, so the snapshots reach the writer before
+    // any call.
     if pipeline.send(attach_snapshot(&attached)).is_err() {
         bail!("the writer stopped unexpectedly");
     }

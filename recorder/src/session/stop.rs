@@ -1,5 +1,5 @@
-//! Stopping: detach the programs, drain what the staging areas still hold, take the kernel's last
-//! counts, and wait for the writer to close its files.
+//! Stopping: detach the programs, drain what the staging areas still hold, take the
+//! kernel's last counts, and wait for the writer to close its files.
 use std::{thread, time::Duration};
 
 use anyhow::anyhow;
@@ -50,29 +50,35 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
     if gone.is_none() {
         // Two empty passes, then passes that hand on everything until one reads nothing:
         // once a pass has handed on everything, none may hold records back again.
+        let mut pass = |everything| {
+            drain
+                .pass(&pipeline, &mut chunk, &mut paths, everything)
+                .map(|p| {
+                    events += p.calls;
+                    p.read
+                })
+        };
         let mut empty_passes = 0;
-        loop {
-            let everything = empty_passes >= 2;
-            match drain.pass(&pipeline, &mut chunk, &mut paths, everything) {
-                Ok(pass) => {
-                    events += pass.calls;
-                    if pass.read == 0 && everything {
-                        break;
-                    }
-                    empty_passes = if pass.read == 0 { empty_passes + 1 } else { 0 };
-                    if everything {
-                        empty_passes = 2;
-                    }
-                }
+        let mut drained = Ok(());
+        while empty_passes < 2 {
+            match pass(false) {
+                Ok(0) => empty_passes += 1,
+                Ok(_) => empty_passes = 0,
                 Err(e) => {
-                    gone = Some(e.into());
+                    drained = Err(e);
                     break;
                 }
             }
-            if empty_passes < 2 {
-                thread::sleep(Duration::from_millis(5));
+            thread::sleep(Duration::from_millis(5));
+        }
+        while drained.is_ok() {
+            match pass(true) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => drained = Err(e),
             }
         }
+        gone = drained.err().map(Into::into);
     }
     // Read after the last drain: a program still running at detach counts its losses late.
     let lost = detached.lost();
