@@ -1,6 +1,7 @@
 //! Building and writing files: entry-time order, Arrow batches, Parquet files, and the
 //! capture directory they live in.
 pub mod batch;
+pub mod block_queue;
 pub mod capture_dir;
 pub mod capture_table;
 pub mod pages;

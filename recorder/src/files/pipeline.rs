@@ -28,6 +28,11 @@ use crate::{
 /// are as much at home. Memory held for reordering is about rate × (LAG + TICK): 100 ms
 /// and 50 ms held 30 MB of calls at the getppid loop's rate (BENCHMARKS.md).
 const LAG: Duration = Duration::from_millis(30);
+/// The most calls the reorder window holds, 8 MiB of them. `LAG` bounds the window by
+/// time, so its memory grows with the rate: 2.5M calls/s filled it with 32 MB. Past this
+/// the oldest leave early, which shortens the lag at rates above about 1.3M calls/s; a call
+/// that blocked longer than that then goes to the next file, like any late call.
+const MAX_WINDOW: usize = 64 * 1024;
 /// How often ready rows move from the reorder window to the file.
 const TICK: Duration = Duration::from_millis(20);
 /// Chunks in flight between the capture loop and the writer.
@@ -178,6 +183,10 @@ fn run(
                 }
                 // Full or not wanted: then it is freed.
                 let _ = spares.try_send(records);
+                if reorder.len() > MAX_WINDOW {
+                    let excess = reorder.len() - MAX_WINDOW;
+                    w.syscalls.append(reorder.take_oldest(excess))?;
+                }
             }
             Ok(Message::Aggregates(rows)) => w.aggregates.push(w.builder.build_aggregates(&rows)?),
             Ok(Message::Drained(before)) => newest_return = newest_return.max(before),

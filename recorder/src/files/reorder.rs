@@ -8,12 +8,14 @@
 
 use std::{
     cmp::Reverse,
-    collections::{VecDeque, vec_deque},
     iter::{Peekable, Rev},
     vec,
 };
 
-use crate::kernel::call::Call;
+use crate::{
+    files::block_queue::{BlockQueue, DrainFront},
+    kernel::call::Call,
+};
 
 /// Most calls arrive in entry order already: one thread's calls never overlap, so only a
 /// call that blocked while other threads' calls returned arrives late. Those in order
@@ -23,7 +25,7 @@ use crate::kernel::call::Call;
 #[derive(Default)]
 pub struct Reorder {
     /// Calls in entry order, oldest first.
-    in_order: VecDeque<Call>,
+    in_order: BlockQueue<Call>,
     /// Calls that entered before the newest of `in_order`; sorted newest first when
     /// taken, so that the calls due are the tail.
     late: Vec<Call>,
@@ -59,9 +61,22 @@ impl Reorder {
         let split = self.late.partition_point(|e| e.enter_ns() >= watermark);
         let due = self.in_order.partition_point(|e| e.enter_ns() < watermark);
         Due {
-            in_order: self.in_order.drain(..due).peekable(),
+            in_order: self.in_order.drain_front(due).peekable(),
             late: self.late.drain(split..).rev().peekable(),
         }
+    }
+
+    /// Removes and yields, sorted, at least the oldest `n` calls of those that arrived in
+    /// order, and every late call that entered before them.
+    pub fn take_oldest(&mut self, n: usize) -> Due<'_> {
+        let watermark = match self.in_order.get(n) {
+            Some(call) => call.enter_ns(),
+            None => self
+                .in_order
+                .back()
+                .map_or(0, |c| c.enter_ns().saturating_add(1)),
+        };
+        self.take_before(watermark)
     }
 
     /// Removes and yields everything, sorted: the capture is stopping.
@@ -72,7 +87,7 @@ impl Reorder {
 
 /// The calls due, merged from the two sorted sources.
 pub struct Due<'a> {
-    in_order: Peekable<vec_deque::Drain<'a, Call>>,
+    in_order: Peekable<DrainFront<'a, Call>>,
     late: Peekable<Rev<vec::Drain<'a, Call>>>,
 }
 
@@ -138,5 +153,17 @@ mod tests {
         assert_eq!(due, vec![95, 99, 100, 101, 102, 103, 103]);
         let rest: Vec<u64> = r.take_all().map(|c| c.enter_ns()).collect();
         assert_eq!(rest, vec![104, 105, 106, 107, 108, 109]);
+    }
+
+    #[test]
+    fn the_oldest_leave_first_with_the_late_calls_before_them() {
+        let mut r = Reorder::default();
+        r.push((100..110).map(|t| call(t, 1)));
+        r.push([call(101, 2), call(107, 3)]);
+        let due: Vec<u64> = r.take_oldest(3).map(|c| c.enter_ns()).collect();
+        assert_eq!(due, vec![100, 101, 101, 102]);
+        let due: Vec<u64> = r.take_oldest(100).map(|c| c.enter_ns()).collect();
+        assert_eq!(due, vec![103, 104, 105, 106, 107, 107, 108, 109]);
+        assert!(r.is_empty());
     }
 }

@@ -58,6 +58,11 @@ const BATCH_ROWS: usize = 16 * 1024;
 /// Rows per row group: large enough for good compression and statistics. 256K and 4M rows
 /// both cost more CPU per event, and neither used less memory (BENCHMARKS.md).
 const ROW_GROUP_ROWS: usize = 1024 * 1024;
+/// Late calls held for the next file, at most; past this the file closes early. Each is a
+/// call that blocked longer than the reorder window's lag, so a host with many threads that
+/// block (or a window shortened by a high rate) could otherwise hold them by the million
+/// until the file is due.
+const MAX_HELD_BACK: usize = 64 * 1024;
 
 fn writer_properties() -> WriterProperties {
     parquet_file::properties(syscalls::TABLE).build()
@@ -203,7 +208,8 @@ impl TableWriter {
         let too_old = self
             .interval_started
             .is_some_and(|t| t.elapsed() >= self.rotation.max_age);
-        if too_old || self.over_size_bound() {
+        let too_many_late = self.held_back.len() >= MAX_HELD_BACK;
+        if too_old || too_many_late || self.over_size_bound() {
             self.close_file()?;
         }
         // With no file open, whatever was held back can start the next one.

@@ -4,11 +4,12 @@
 //! Why merge here: the writer follows what each fd refers to by replaying calls in the
 //! order they returned. A thread that opens a file on one CPU and reads it on another must
 //! have its open replayed first, or the read would name the wrong file.
-use std::{collections::VecDeque, mem};
+use std::mem;
 
 use tracepost_common::{DetailedEvent, FLAG_CONTEXT_ONLY, ProcessEvent, SyscallEvent};
 
 use crate::{
+    files::block_queue::BlockQueue,
     files::pipeline::{Message, Pipeline, Record, WriterGone},
     follow::process_event::ProcessUpdate,
     kernel::call::Call,
@@ -44,7 +45,7 @@ pub(super) struct Pass {
 pub(super) struct Drain {
     stage: Stage,
     /// Per CPU: records read but not yet handed on, with the time each was sent.
-    pending: Vec<VecDeque<(u64, Record)>>,
+    pending: Vec<BlockQueue<(u64, Record)>>,
     /// Per CPU: what it is known to be past; no record it sends later is earlier.
     past: Vec<u64>,
     /// A garbled area was reported once already.
@@ -67,7 +68,7 @@ impl Drain {
         let cpus = stage.cpus() as usize;
         Self {
             stage,
-            pending: (0..cpus).map(|_| VecDeque::new()).collect(),
+            pending: (0..cpus).map(|_| BlockQueue::default()).collect(),
             past: vec![0; cpus],
             garbled: false,
         }
@@ -153,7 +154,7 @@ impl Drain {
             let mut take = 1 + queue.iter().skip(1).take_while(|(t, _)| *t < bound).count();
             while take > 0 {
                 let room = CHUNK - chunk.len();
-                for (_, record) in queue.drain(..take.min(room)) {
+                for (_, record) in queue.drain_front(take.min(room)) {
                     if let Record::Call(c) = &record
                         && c.event.flags & FLAG_CONTEXT_ONLY == 0
                     {
