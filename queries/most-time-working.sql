@@ -8,7 +8,9 @@ SELECT syscall,
        count(*) AS calls,
        sum(duration_ns) AS total_ns,
        fmt_duration(sum(duration_ns)) AS total,
-       round(100.0 * sum(duration_ns) / (SELECT sum(duration_ns) FROM work), 1) AS time_pct
+       -- The total of all groups by a window, not a scalar subquery: a Ballista cluster
+       -- cannot plan a scalar subquery.
+       round(100.0 * sum(duration_ns) / sum(sum(duration_ns)) OVER (), 1) AS time_pct
 FROM work
 GROUP BY syscall
 ORDER BY total_ns DESC NULLS LAST, syscall

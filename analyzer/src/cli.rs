@@ -42,6 +42,53 @@ pub enum Command {
     /// What changed from a baseline capture to an incident capture, per syscall and process.
     #[command(after_help = "Example:\n  analyze diff normal-day inc-42 --format markdown")]
     Diff(DiffArgs),
+    /// Start the scheduler of a Ballista cluster, for `--cluster`. No authentication: bind
+    /// it to loopback or a private network.
+    #[command(after_help = "Example:\n  analyze scheduler --bind 10.0.0.5:50050")]
+    Scheduler(SchedulerArgs),
+    /// Start an executor of a Ballista cluster. It reads the captures with the object-store
+    /// credentials of its own environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+    #[command(
+        after_help = "Example:\n  analyze executor --scheduler 10.0.0.5:50050 --bind 10.0.0.6"
+    )]
+    Executor(ExecutorArgs),
+}
+
+impl Command {
+    /// A cluster node, which runs until it is stopped, rather than a command that answers.
+    pub fn serves(&self) -> bool {
+        matches!(self, Self::Scheduler(_) | Self::Executor(_))
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on; the executors and clients connect to it.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:50050")]
+    pub bind: std::net::SocketAddr,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExecutorArgs {
+    /// The scheduler's address.
+    #[arg(long, value_name = "IP:PORT")]
+    pub scheduler: std::net::SocketAddr,
+    /// Address to listen on, and to give the scheduler and clients to connect to.
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Port of the Flight service, which hands results and shuffle data out.
+    #[arg(long, value_name = "PORT", default_value_t = 50051)]
+    pub port: u16,
+    /// Port of the service the scheduler sends tasks to.
+    #[arg(long, value_name = "PORT", default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Tasks run at once (default: the CPUs).
+    #[arg(long, value_name = "N")]
+    pub tasks: Option<std::num::NonZeroUsize>,
+    /// Directory for shuffle files and spills (default: a new private directory under the
+    /// temporary directory, removed at exit).
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
 }
 
 /// Narrows every table before any SQL runs, so canned and user SQL see the narrowed data.
@@ -81,6 +128,11 @@ pub struct ReadArgs {
     /// is named on stderr, and the `capture` table's `skipped_files` counts them.
     #[arg(long)]
     pub skip_bad_files: bool,
+    /// Plan here and run on the Ballista cluster whose scheduler listens at HOST:PORT
+    /// (`analyze scheduler`). Its nodes must reach the captures by the same names: object
+    /// storage, or paths they all see.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]

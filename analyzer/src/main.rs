@@ -6,10 +6,13 @@ use clap::Parser as _;
 use tracepost_analyzer::{cli::Cli, run};
 
 fn main() -> ExitCode {
-    // `analyze ... | head` should stop quietly, as other Unix tools do, not report a write
-    // error. SAFETY: called before any thread exists; SIG_DFL is always a valid action.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
+    // `analyze ... | head` should stop quietly, as other Unix tools do, not report a write
+    // error. Not so a scheduler or an executor: a peer that hangs up must not kill them.
+    // SAFETY: called before any thread exists; SIG_DFL is always a valid action.
+    if !cli.command.serves() {
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
     // Planning recurses over the query's expressions on the thread that blocks on the
     // runtime, and user SQL can be deep: a large stack (address space, touched only as
     // used) turns what would be a stack overflow into the depth limit's error line.

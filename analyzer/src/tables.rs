@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use crate::{
-    capture::Capture, cli::NarrowArgs, files::TableFile, location::Location, narrow::Narrow,
-    partitions, udfs,
+    capture::Capture, cli::NarrowArgs, cluster, files::TableFile, location::Location,
+    narrow::Narrow, partitions, udfs,
 };
 use anyhow::{Context as _, Result};
 use datafusion::{
@@ -14,13 +14,14 @@ use datafusion::{
     },
     catalog::TableProvider,
     datasource::{
-        MemTable,
+        empty::EmptyTable,
         file_format::parquet::ParquetFormat,
         listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl},
     },
     error::DataFusionError,
+    execution::SessionStateBuilder,
     logical_expr::{Expr, cast, col, lit},
-    prelude::{DataFrame, SessionContext},
+    prelude::{DataFrame, SessionConfig, SessionContext},
     scalar::ScalarValue,
 };
 use tracepost_schema::{
@@ -40,9 +41,9 @@ pub const SKIPPED_FILES_COLUMN: &str = "skipped_files";
 pub async fn context(
     captures: &[Capture],
     narrow: &NarrowArgs,
+    cluster: Option<&str>,
 ) -> Result<(SessionContext, Vec<Narrow>)> {
-    let ctx = session()?;
-    udfs::register(&ctx);
+    let ctx = session(cluster)?;
     for c in captures {
         if let Location::Remote(r) = c.location() {
             ctx.register_object_store(&r.base, r.store.clone());
@@ -151,8 +152,8 @@ fn partition_keys(captures: &[Capture]) -> Vec<String> {
 
 /// A session whose operators that can spill or refuse (sorts, joins, aggregations) share
 /// half of the machine's memory: a query that would need more ends in an error line
-/// instead of taking the machine down with it.
-fn session() -> Result<SessionContext> {
+/// instead of taking the machine down with it. With a cluster, it plans here and runs there.
+fn session(cluster: Option<&str>) -> Result<SessionContext> {
     let total = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| {
@@ -165,10 +166,18 @@ fn session() -> Result<SessionContext> {
         .with_memory_limit(total / 2, 1.0)
         .build_arc()
         .map_err(sql_error)?;
-    Ok(SessionContext::new_with_config_rt(
-        datafusion::prelude::SessionConfig::new(),
-        runtime,
-    ))
+    let Some(scheduler) = cluster else {
+        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+        udfs::register(&ctx);
+        return Ok(ctx);
+    };
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(cluster::client::config())
+        .with_runtime_env(runtime)
+        .build();
+    let state = cluster::client::upgrade(state, scheduler).map_err(sql_error)?;
+    Ok(SessionContext::new_with_state(state))
 }
 
 /// The pids of the processes, or of threads, with one of these names: `aggregates` has no
@@ -260,28 +269,24 @@ fn table_frame(ctx: &SessionContext, c: &Capture, table: &'static str) -> Result
     }
     match union {
         Some(df) => Ok(df),
+        // Not a MemTable: a cluster cannot send one to its executors.
         None => ctx
-            .read_table(Arc::new(MemTable::try_new(schema, vec![vec![]])?))
+            .read_table(Arc::new(EmptyTable::new(schema)))
             .map_err(sql_error),
     }
 }
 
-/// One `capture` row with every column NULL.
+/// One `capture` row with every column NULL. Built from literals, not a batch, so that a
+/// cluster can plan it too.
 fn unknown_capture_row(ctx: &SessionContext) -> Result<DataFrame> {
-    let schema = capture::schema();
-    let fields: Vec<_> = schema
+    let nulls = capture::schema()
         .fields()
         .iter()
-        .map(|f| f.as_ref().clone().with_nullable(true))
-        .collect();
-    let schema = Arc::new(Schema::new(fields));
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|f| datafusion::arrow::array::new_null_array(f.data_type(), 1))
-        .collect();
-    let batch = datafusion::arrow::array::RecordBatch::try_new(schema, columns)?;
-    ctx.read_batch(batch).map_err(sql_error)
+        .map(|f| Ok(lit(ScalarValue::try_from(f.data_type())?).alias(f.name())))
+        .collect::<Result<Vec<Expr>>>()?;
+    ctx.read_empty()
+        .and_then(|df| df.select(nulls))
+        .map_err(sql_error)
 }
 
 /// The columns of a version-1 file in the current schema: microsecond timestamps, and

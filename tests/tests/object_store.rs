@@ -43,14 +43,24 @@ impl Drop for Server {
 
 /// Starts `program ARGS` and waits until it accepts connections on `port`.
 fn serve(program: &str, args: &[&str], port: u16) -> Server {
-    let child = Command::new(program)
-        .args(args)
+    let mut command = Command::new(program);
+    command.args(args);
+    serve_command(command, port)
+}
+
+/// Starts `command` and waits until it accepts connections on `port`.
+fn serve_command(mut command: Command, port: u16) -> Server {
+    let program = command.get_program().to_string_lossy().into_owned();
+    let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("{program} is installed (dev/setup --test): {e}"));
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{program} {:?} exited: {status}", command.get_args());
+        }
         assert!(Instant::now() < deadline, "{program} did not start");
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -898,4 +908,197 @@ fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
          az://, abfss:// or http(s)://)"
     );
     assert!(!local.exists());
+}
+
+/// A Ballista cluster for one test: `analyze scheduler` and two `analyze executor`s, as
+/// separate processes on 127.0.0.1, each with the store's variables of its own.
+struct Cluster {
+    _nodes: Vec<Server>,
+    scheduler: String,
+}
+
+impl Cluster {
+    fn start(vars: &[(&str, &str)], work: &Path) -> Self {
+        let port = free_port();
+        let scheduler = format!("127.0.0.1:{port}");
+        let node = |args: &[&str], port: u16| {
+            let mut command = Command::new(bin("analyze"));
+            without_store_vars(&mut command);
+            command.args(args).envs(vars.iter().copied());
+            serve_command(command, port)
+        };
+        let mut nodes = vec![node(&["scheduler", "--bind", &scheduler], port)];
+        for i in 0..2 {
+            let (flight, grpc) = (free_port(), free_port());
+            let dir = work.join(format!("executor-{i}"));
+            nodes.push(node(
+                &[
+                    "executor",
+                    "--scheduler",
+                    &scheduler,
+                    "--port",
+                    &flight.to_string(),
+                    "--grpc-port",
+                    &grpc.to_string(),
+                    "--tasks",
+                    "2",
+                    "--work-dir",
+                    dir.to_str().unwrap(),
+                ],
+                flight,
+            ));
+        }
+        Self {
+            _nodes: nodes,
+            scheduler,
+        }
+    }
+}
+
+/// Every line of `text` but the header, sorted: the cluster may hand rows of equal sort
+/// keys over in another order.
+fn rows_sorted(text: &str) -> Vec<String> {
+    let mut rows: Vec<String> = text.lines().skip(1).map(str::to_string).collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
+    if !bpf_available("a_ballista_cluster_answers_every_canned_query_as_one_machine_does") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let local = tmp.path().join("web-1");
+    real_capture(&local);
+    let moto = Moto::start();
+    moto.upload(&local, "captures", "inc-42/host=web-1");
+    moto.upload(&local, "captures", "inc-42/host=web-2");
+    let web1 = "s3://captures/inc-42/host=web-1";
+    let web2 = "s3://captures/inc-42/host=web-2";
+    let endpoint = moto.endpoint();
+    let vars = aws_vars(&endpoint);
+    let cluster = Cluster::start(&vars, tmp.path());
+    let on_cluster = |args: &[&str]| {
+        let mut args = args.to_vec();
+        args.extend(["--cluster", cluster.scheduler.as_str()]);
+        analyze_with(&vars, &args)
+    };
+    // The executors register with the scheduler after they listen: the first query waits
+    // for them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let out = on_cluster(&["query", web1, "SELECT count(*) FROM syscalls"]);
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster never answered: {out:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    let canned = stdout(&analyze_with(&vars, &["list"]));
+    let names: Vec<&str> = canned
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 9, "{canned}");
+    let same = |args: &[&str]| {
+        let here = stdout(&analyze_with(&vars, args));
+        let there = stdout(&on_cluster(args));
+        assert_eq!(
+            there.lines().next(),
+            here.lines().next(),
+            "header of analyze {args:?}"
+        );
+        let rows = rows_sorted(&here);
+        assert_eq!(rows_sorted(&there), rows, "analyze {args:?}");
+        rows.len()
+    };
+    // Two captures at once, each with its `capture` and `host` columns, through every
+    // canned query and the summaries. A few canned queries have nothing to say of this
+    // capture (no connects, no lost calls); most do.
+    let answered = names
+        .iter()
+        .filter(|name| same(&["query", web1, web2, name, "--format", "csv"]) > 0)
+        .count();
+    assert!(answered >= names.len() - 4, "{answered} of {}", names.len());
+    same(&["summary", web1, "--format", "csv"]);
+    same(&["summary", web1, web2, "--by", "process", "--format", "csv"]);
+    same(&["query", web1, "errors", "--since", "+0s", "--format", "csv"]);
+    same(&[
+        "query",
+        web1,
+        web2,
+        "SELECT host, count(*) AS calls, sum(duration_ns) AS ns FROM syscalls GROUP BY host",
+        "--format",
+        "csv",
+    ]);
+    // A scalar subquery does not plan on a cluster (README); the window that says the same
+    // runs there as here.
+    let subquery = on_cluster(&[
+        "query",
+        web1,
+        "SELECT syscall, sum(duration_ns) * 1.0 / (SELECT sum(duration_ns) FROM syscalls) \
+         AS share FROM syscalls GROUP BY syscall",
+    ]);
+    assert!(
+        one_error_line(&subquery).contains("scalar_subquery_to_join"),
+        "{subquery:?}"
+    );
+    same(&[
+        "query",
+        web1,
+        "SELECT syscall, sum(duration_ns) * 1.0 / sum(sum(duration_ns)) OVER () AS share \
+         FROM syscalls GROUP BY syscall",
+        "--format",
+        "csv",
+    ]);
+    // The report runs its queries on the cluster too; diff refuses, in one line.
+    let diff = on_cluster(&["diff", web1, web2, "--format", "csv"]);
+    assert!(
+        one_error_line(&diff).contains("diff does not run on a cluster"),
+        "{diff:?}"
+    );
+    let report = tmp.path().join("cluster.md");
+    let local_report = tmp.path().join("one-machine.md");
+    stdout(&on_cluster(&[
+        "report",
+        web1,
+        "-o",
+        report.to_str().unwrap(),
+    ]));
+    stdout(&analyze_with(
+        &vars,
+        &["report", web1, "-o", local_report.to_str().unwrap()],
+    ));
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains(web1), "{text}");
+    assert_eq!(text, std::fs::read_to_string(&local_report).unwrap());
+    // The timeline export: the same slices, whoever computed them.
+    let slices = |out: Output| {
+        assert!(out.status.success(), "{out:?}");
+        let err = String::from_utf8(out.stderr).unwrap();
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("export: "))
+            .unwrap_or_default();
+        line.to_string()
+    };
+    let trace = tmp.path().join("trace.json");
+    let trace = trace.to_str().unwrap();
+    let here = slices(analyze_with(&vars, &["export", web1, "--perfetto", trace]));
+    let there = slices(on_cluster(&["export", web1, "--perfetto", trace]));
+    assert!(here.contains(" calls as slices"), "{here}");
+    assert_eq!(here, there);
+
+    // A scheduler that is not there: one line naming it, in bounded time.
+    let dead = format!("127.0.0.1:{}", free_port());
+    let started = Instant::now();
+    let out = analyze_with(&vars, &["summary", web1, "--cluster", &dead]);
+    let line = one_error_line(&out);
+    assert!(line.contains(&dead), "{line}");
+    assert!(started.elapsed() < Duration::from_secs(60), "{line}");
 }
