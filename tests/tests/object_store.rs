@@ -974,8 +974,19 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
     let moto = Moto::start();
     moto.upload(&local, "captures", "inc-42/host=web-1");
     moto.upload(&local, "captures", "inc-42/host=web-2");
+    // A third capture that lacks a table, as one recorded before the table existed.
+    let partial = tmp.path().join("web-3");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&local)
+        .arg(&partial)
+        .status();
+    assert!(copied.unwrap().success());
+    std::fs::remove_dir_all(partial.join("processes")).unwrap();
+    moto.upload(&partial, "captures", "inc-42/host=web-3");
     let web1 = "s3://captures/inc-42/host=web-1";
     let web2 = "s3://captures/inc-42/host=web-2";
+    let web3 = "s3://captures/inc-42/host=web-3";
     let endpoint = moto.endpoint();
     let vars = aws_vars(&endpoint);
     let cluster = Cluster::start(&vars, tmp.path());
@@ -1026,6 +1037,10 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
         .count();
     assert!(answered >= names.len() - 4, "{answered} of {}", names.len());
     same(&["summary", web1, "--format", "csv"]);
+    // Three captures, one of them without a `processes` table.
+    for name in ["processes", "latency-by-process"] {
+        same(&["query", web1, web2, web3, name, "--format", "csv"]);
+    }
     same(&["summary", web1, web2, "--by", "process", "--format", "csv"]);
     same(&["query", web1, "errors", "--since", "+0s", "--format", "csv"]);
     same(&[
@@ -1099,6 +1114,43 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
     let started = Instant::now();
     let out = analyze_with(&vars, &["summary", web1, "--cluster", &dead]);
     let line = one_error_line(&out);
-    assert!(line.contains(&dead), "{line}");
+    assert!(
+        line.contains(&format!("--cluster {dead}: cannot reach the scheduler")),
+        "{line}"
+    );
     assert!(started.elapsed() < Duration::from_secs(60), "{line}");
+    // An executor refuses a work directory that others can enter, and a wildcard address
+    // (it is also where others fetch its results).
+    let open_dir = tmp.path().join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(
+        &open_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let executor = |extra: &[&str]| {
+        let port = free_port().to_string();
+        let grpc = free_port().to_string();
+        let mut args = vec![
+            "executor",
+            "--scheduler",
+            cluster.scheduler.as_str(),
+            "--port",
+            &port,
+            "--grpc-port",
+            &grpc,
+        ];
+        args.extend(extra);
+        one_error_line(&analyze_with(&vars, &args))
+    };
+    let line = executor(&["--work-dir", open_dir.to_str().unwrap()]);
+    assert!(line.contains("closed to others"), "{line}");
+    let line = executor(&["--bind", "0.0.0.0"]);
+    assert!(line.contains("--bind 0.0.0.0: "), "{line}");
+    let out = analyze_with(&vars, &["summary", web1, "--cluster", "no port"]);
+    let line = one_error_line(&out);
+    assert!(
+        line.contains("--cluster no port: not a HOST:PORT"),
+        "{line}"
+    );
 }

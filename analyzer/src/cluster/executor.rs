@@ -1,7 +1,7 @@
 //! `analyze executor`: a Ballista executor that runs the scheduler's tasks.
 use std::{
     net::{IpAddr, SocketAddr},
-    os::unix::fs::DirBuilderExt as _,
+    os::unix::fs::{DirBuilderExt as _, MetadataExt as _},
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -26,6 +26,24 @@ pub struct Options {
 
 /// Serves until SIGINT or SIGTERM.
 pub async fn run(options: Options) -> Result<()> {
+    if options.bind.is_unspecified() {
+        // It is also the address handed to the scheduler and clients to fetch results from.
+        anyhow::bail!(
+            "--bind {}: give the address others reach this executor at, not a wildcard",
+            options.bind
+        );
+    }
+    for (flag, port) in [
+        ("--port", options.flight_port),
+        ("--grpc-port", options.grpc_port),
+    ] {
+        // Ballista only logs a service that cannot listen, and then exits as if stopped.
+        std::net::TcpListener::bind((options.bind, port))
+            .with_context(|| format!("{flag} {port}: cannot listen on {}", options.bind))?;
+    }
+    // Shuffle files hold capture data; Ballista creates them with the process's umask.
+    // SAFETY: umask only changes this process's file creation mask.
+    unsafe { libc::umask(0o077) };
     let (work_dir, made) = work_dir(options.work_dir.as_deref())?;
     let stores: Arc<dyn ObjectStoreRegistry> = Arc::new(EnvStores::default());
     let temp = work_dir.clone();
@@ -37,12 +55,16 @@ pub async fn run(options: Options) -> Result<()> {
         ballista_core::utils::default_config_producer(),
         runtime(stores, None)?,
     )?;
+    let host = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        IpAddr::V4(v4) => v4.to_string(),
+    };
     let config = ExecutorProcessConfig {
-        bind_host: options.bind.to_string(),
-        external_host: Some(options.bind.to_string()),
+        bind_host: host(options.bind),
+        external_host: Some(host(options.bind)),
         port: options.flight_port,
         grpc_port: options.grpc_port,
-        scheduler_host: options.scheduler.ip().to_string(),
+        scheduler_host: host(options.scheduler.ip()),
         scheduler_port: options.scheduler.port(),
         // One attempt: Ballista's retry loop never ends, whatever the timeout.
         scheduler_connect_timeout_seconds: 0,
@@ -71,23 +93,35 @@ pub async fn run(options: Options) -> Result<()> {
     result
 }
 
-/// The directory given, or a new private one under the temporary directory. Created with
-/// mode 0700 and never taken over if it exists already: another user could have made it.
+/// The directory given, or a new private one under the temporary directory. A directory
+/// given must be a real directory of this user that no one else can enter: another user
+/// could otherwise read the shuffle files, or point the executor's writes elsewhere.
 fn work_dir(given: Option<&Path>) -> Result<(PathBuf, bool)> {
-    if let Some(dir) = given {
-        if !dir.is_dir() {
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .recursive(true)
-                .create(dir)
-                .with_context(|| format!("--work-dir {}: cannot create it", dir.display()))?;
-        }
-        return Ok((dir.to_path_buf(), false));
+    let Some(dir) = given else {
+        let dir = tempfile::Builder::new()
+            .prefix("analyze-executor-")
+            .tempdir()
+            .context("cannot create a work directory under the temporary directory")?;
+        return Ok((dir.keep(), true));
+    };
+    let fault = || format!("--work-dir {}", dir.display());
+    if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(dir)
+        && e.kind() != std::io::ErrorKind::AlreadyExists
+    {
+        return Err(e).with_context(|| format!("{}: cannot create it", fault()));
     }
-    let dir = std::env::temp_dir().join(format!("analyze-executor-{}", std::process::id()));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("cannot create the work directory {}", dir.display()))?;
-    Ok((dir, true))
+    let meta =
+        std::fs::symlink_metadata(dir).with_context(|| format!("{}: cannot read it", fault()))?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if !meta.is_dir() {
+        anyhow::bail!("{}: not a directory (a symlink is refused too)", fault());
+    }
+    if meta.uid() != me || meta.mode() & 0o077 != 0 {
+        anyhow::bail!(
+            "{}: must belong to this user and be closed to others (chmod 700)",
+            fault()
+        );
+    }
+    Ok((dir.to_path_buf(), false))
 }
