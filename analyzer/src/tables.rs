@@ -52,10 +52,10 @@ pub async fn context(
     let relative = narrow.since.as_deref().is_some_and(|s| s.starts_with('+'))
         || narrow.until.as_deref().is_some_and(|s| s.starts_with('+'));
     let keys = partition_keys(captures);
-    // Per table: the union so far, and whether it is only the empty stand-in of a capture
-    // that lacks the table.
-    let mut unions: Vec<(&str, Option<DataFrame>, bool)> =
-        TABLES.iter().map(|t| (*t, None, false)).collect();
+    // Per table: the frames of the captures that have it, and an empty stand-in from one
+    // that lacks it, for when none has it.
+    let mut unions: Vec<(&str, Vec<DataFrame>, Option<DataFrame>)> =
+        TABLES.iter().map(|t| (*t, Vec::new(), None)).collect();
     let mut narrows = Vec::new();
     for c in captures {
         let mut frames = Vec::new();
@@ -131,29 +131,24 @@ pub async fn context(
             n.comm_pids =
                 pids_named(frame(processes::TABLE), frame(syscalls::TABLE), &n.comms).await?;
         }
-        for ((table, df, absent), (_, union, stand_in)) in frames.into_iter().zip(unions.iter_mut())
-        {
+        for ((table, df, absent), (_, present, stand_in)) in frames.into_iter().zip(&mut unions) {
             let df = match n.filter(table) {
                 Some(filter) => df.filter(filter).map_err(sql_error)?,
                 None => df,
             };
-            *union = match (union.take(), absent) {
-                (None, _) => {
-                    *stand_in = absent;
-                    Some(df)
-                }
-                (Some(u), true) => Some(u),
-                (Some(_), false) if *stand_in => {
-                    *stand_in = false;
-                    Some(df)
-                }
-                (Some(u), false) => Some(u.union(df).map_err(sql_error)?),
-            };
+            match absent {
+                true => _ = stand_in.get_or_insert(df),
+                false => present.push(df),
+            }
         }
         narrows.push(n);
     }
-    for (table, df, _) in unions {
-        let df = df.expect("at least one capture");
+    for (table, present, stand_in) in unions {
+        let mut frames = present.into_iter();
+        let first = frames.next().or(stand_in).expect("at least one capture");
+        let df = frames
+            .try_fold(first, |u, df| u.union(df))
+            .map_err(sql_error)?;
         ctx.register_table(table, df.into_view())
             .with_context(|| format!("cannot register table {table}"))?;
     }

@@ -263,18 +263,13 @@ fn a_bucket_answers_every_canned_query_as_its_local_copy_does() {
     let url = "s3://captures/inc-42/host=web-1";
     let local_name = local.to_str().unwrap();
 
-    let canned = stdout(&moto.analyze(&["list"]));
-    let names: Vec<&str> = canned
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    assert!(names.len() >= 9, "{canned}");
+    let names = canned_queries();
     // The same rows, the `capture` column naming each capture as it was given.
     let endpoint = moto.endpoint();
     let vars = aws_vars(&endpoint);
     let same = |args: &[&str]| same_as_local(&vars, &local, url, args);
     for name in &names {
-        same(&["query", "CAPTURE", name, "--format", "csv"]);
+        same(&["query", "CAPTURE", name.as_str(), "--format", "csv"]);
     }
     same(&["summary", "CAPTURE", "--format", "csv"]);
     same(&["summary", "CAPTURE", "--by", "process", "--format", "json"]);
@@ -955,6 +950,18 @@ impl Cluster {
     }
 }
 
+/// The names of the canned queries, as `analyze list` gives them.
+fn canned_queries() -> Vec<String> {
+    let canned = stdout(&analyze_with(&[], &["list"]));
+    let names: Vec<String> = canned
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect();
+    assert!(names.len() >= 9, "{canned}");
+    names
+}
+
 /// Every line of `text` but the header, sorted: the cluster may hand rows of equal sort
 /// keys over in another order.
 fn rows_sorted(text: &str) -> Vec<String> {
@@ -1010,12 +1017,7 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
-    let canned = stdout(&analyze_with(&vars, &["list"]));
-    let names: Vec<&str> = canned
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .collect();
-    assert!(names.len() >= 9, "{canned}");
+    let names = canned_queries();
     let same = |args: &[&str]| {
         let here = stdout(&analyze_with(&vars, args));
         let there = stdout(&on_cluster(args));
@@ -1033,7 +1035,7 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
     // capture (no connects, no lost calls); most do.
     let answered = names
         .iter()
-        .filter(|name| same(&["query", web1, web2, name, "--format", "csv"]) > 0)
+        .filter(|name| same(&["query", web1, web2, name.as_str(), "--format", "csv"]) > 0)
         .count();
     assert!(answered >= names.len() - 4, "{answered} of {}", names.len());
     same(&["summary", web1, "--format", "csv"]);
