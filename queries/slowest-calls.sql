@@ -1,5 +1,9 @@
 -- name: slowest-calls
--- description: The slowest individual calls, with what they touched.
+-- description: The slowest individual calls, with what they touched; with record --sched, where each one's time went and what woke it.
+-- blocked, runq and oncpu split the duration: off the CPU and not runnable (asleep, waiting
+-- for I/O or another thread), runnable but waiting for a CPU, and on a CPU. woken_by is the
+-- thread that woke the call last (`comm (tid) in syscall`, with `, softirq` when a softirq on
+-- that thread's back did it), or `timer` or `irq` when no thread did. All four are NULL in captures recorded without --sched.
 -- parameters: limit (default 20)
 SELECT ts,
        pid,
@@ -9,7 +13,15 @@ SELECT ts,
        duration_ns,
        fmt_duration(duration_ns) AS duration,
        errno,
-       coalesce(path, addr, fd_path) AS target
+       coalesce(path, addr, fd_path) AS target,
+       fmt_duration(blocked_ns) AS blocked,
+       fmt_duration(runq_ns) AS runq,
+       fmt_duration(oncpu_ns) AS oncpu,
+       CASE WHEN waker_tid IS NOT NULL
+            THEN concat(waker_comm, ' (', CAST(waker_tid AS VARCHAR), ')',
+                        coalesce(' in ' || waker_syscall, ''),
+                        CASE WHEN waker_kind = 'softirq' THEN ', softirq' ELSE '' END)
+            ELSE waker_kind END AS woken_by
 FROM syscalls
 WHERE duration_ns IS NOT NULL
 ORDER BY duration_ns DESC, ts, tid

@@ -13,6 +13,7 @@ pub mod diff;
 pub mod files;
 pub use tracepost_store::location;
 pub mod narrow;
+pub mod needs;
 pub mod output;
 pub mod partitions;
 pub mod percentiles;
@@ -65,6 +66,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let sql = canned.render(&q.params)?;
             sql_guard::check(&sql)?;
             let Opened { ctx, .. } = open(&paths, &q.narrow, &q.read).await?;
+            needs::check(&ctx, &canned.name, canned.needs).await?;
             let (schema, batches) = run_sql(&ctx, &sql).await?;
             emit(&q.out, &schema, &batches)
         }

@@ -52,7 +52,15 @@ const FILES: &[(&str, &str)] = &[
         "hottest-peers.sql",
         include_str!("../../queries/hottest-peers.sql"),
     ),
+    ("off-cpu.sql", include_str!("../../queries/off-cpu.sql")),
 ];
+
+/// What a query needs of a capture beyond a plain recording (`-- needs: sched`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// `record --sched`: the columns that split each call's time.
+    Sched,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
@@ -86,6 +94,7 @@ pub struct Canned {
     /// The heading under which the report shows it among its top findings, for the queries
     /// that are findings (`-- finding: TITLE`); the report shows the others as details.
     pub finding: Option<String>,
+    pub needs: Option<Needs>,
     pub sql: String,
 }
 
@@ -108,11 +117,16 @@ impl Canned {
             }
         }
         let finding = Some(header("finding:")).filter(|t| !t.is_empty());
+        let needs = match header("needs:").as_str() {
+            "sched" => Some(Needs::Sched),
+            _ => None,
+        };
         Self {
             name: header("name:"),
             description: header("description:"),
             params,
             finding,
+            needs,
             sql: text.to_string(),
         }
     }
@@ -183,6 +197,7 @@ pub fn resolve(query: &str) -> Result<Canned, QueryError> {
         description: String::new(),
         params: BTreeMap::new(),
         finding: None,
+        needs: None,
         sql: query.to_string(),
     })
 }

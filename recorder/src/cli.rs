@@ -84,6 +84,12 @@ pub struct Args {
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
     pub min_duration: Option<Duration>,
 
+    /// Split each recorded call's time into on a CPU, waiting for a CPU and blocked, and
+    /// name the thread that woke it (columns `oncpu_ns`, `runq_ns`, `blocked_ns`, `waker_*`),
+    /// from the scheduler's tracepoints. Costs every context switch on the host a little.
+    #[arg(long)]
+    pub sched: bool,
+
     /// No live status line and no summary on stderr (loss warnings are still printed).
     #[arg(short, long)]
     pub quiet: bool,

@@ -227,6 +227,42 @@ pub mod syscalls {
     pub const FD: &str = "fd";
     pub const FD_PATH: &str = "fd_path";
     pub const BYTES: &str = "bytes";
+    /// `record --sched`: the call's time on a CPU.
+    pub const ONCPU_NS: &str = "oncpu_ns";
+    /// `record --sched`: the call's time runnable, waiting for a CPU.
+    pub const RUNQ_NS: &str = "runq_ns";
+    /// `record --sched`: the call's time off the CPU and not runnable (asleep, waiting for
+    /// I/O or another thread). The three add up to `duration_ns`.
+    pub const BLOCKED_NS: &str = "blocked_ns";
+    /// `record --sched`: the thread that woke the call last before it returned.
+    pub const WAKER_TID: &str = "waker_tid";
+    pub const WAKER_COMM: &str = "waker_comm";
+    /// `record --sched`: the waker's syscall in progress when it woke the call, where it
+    /// was in one and is itself recorded.
+    pub const WAKER_SYSCALL: &str = "waker_syscall";
+    /// `record --sched`: what woke the call last: [`WAKER_THREAD`], [`WAKER_SOFTIRQ`],
+    /// [`WAKER_IRQ`] or [`WAKER_TIMER`]; NULL when it was never woken.
+    pub const WAKER_KIND: &str = "waker_kind";
+    /// A thread woke it: `waker_tid` did.
+    pub const WAKER_THREAD: &str = "thread";
+    /// A softirq woke it, running on `waker_tid`'s back: for loopback networking that is
+    /// the sending thread, but a softirq can also run on whatever thread it interrupted.
+    pub const WAKER_SOFTIRQ: &str = "softirq";
+    /// A device's interrupt handler woke it; no thread did.
+    pub const WAKER_IRQ: &str = "irq";
+    /// A timer woke it: a sleep or a timeout ended; no thread did.
+    pub const WAKER_TIMER: &str = "timer";
+    /// The columns only `record --sched` fills. Files recorded without it leave them out,
+    /// and readers of this crate read them as NULL.
+    pub const SCHED_COLUMNS: [&str; 7] = [
+        ONCPU_NS,
+        RUNQ_NS,
+        BLOCKED_NS,
+        WAKER_TID,
+        WAKER_COMM,
+        WAKER_SYSCALL,
+        WAKER_KIND,
+    ];
 
     /// Paths longer than this many bytes are cut, and `path_truncated` is true.
     pub const PATH_MAX_BYTES: usize = 255;
@@ -252,13 +288,38 @@ pub mod syscalls {
             Field::new(FD, DataType::Int32, true),
             Field::new(FD_PATH, DataType::Utf8, true),
             Field::new(BYTES, DataType::Int64, true),
+            Field::new(ONCPU_NS, DataType::Int64, true),
+            Field::new(RUNQ_NS, DataType::Int64, true),
+            Field::new(BLOCKED_NS, DataType::Int64, true),
+            Field::new(WAKER_TID, DataType::Int32, true),
+            Field::new(WAKER_COMM, DataType::Utf8, true),
+            Field::new(WAKER_SYSCALL, DataType::Utf8, true),
+            Field::new(WAKER_KIND, DataType::Utf8, true),
         ]);
+        Arc::new(Schema::new(fields))
+    });
+    static WITHOUT_SCHED: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let fields: Vec<Field> = SCHEMA
+            .fields()
+            .iter()
+            .filter(|f| !SCHED_COLUMNS.contains(&f.name().as_str()))
+            .map(|f| f.as_ref().clone())
+            .collect();
         Arc::new(Schema::new(fields))
     });
 
     /// The Arrow schema of the `syscalls` table.
     pub fn schema() -> SchemaRef {
         SCHEMA.clone()
+    }
+
+    /// The schema of a file recorded with or without `--sched`: without it, the file has
+    /// no [`SCHED_COLUMNS`] at all, so that a plain capture pays nothing for them.
+    pub fn file_schema(sched: bool) -> SchemaRef {
+        match sched {
+            true => SCHEMA.clone(),
+            false => WITHOUT_SCHED.clone(),
+        }
     }
 }
 

@@ -74,6 +74,21 @@ pub fn build_program(dir: &Path, name: &str) -> PathBuf {
     exe
 }
 
+/// Compiles tests/programs/NAME.c into `dir` as distributions build programs: `-O2`, no
+/// frame pointers asked for, linked against the system's libc.
+pub fn build_program_o2(dir: &Path, name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("programs/{name}.c"));
+    let exe = dir.join(name);
+    let status = Command::new("cc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .expect("run cc");
+    assert!(status.success(), "cc failed");
+    exe
+}
+
 /// Runs `record -q -o DIR -- command...` and returns its output.
 pub fn record(dir: &Path, command: &[&str]) -> Output {
     record_with(dir, &["-q"], command)

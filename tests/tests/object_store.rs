@@ -13,7 +13,7 @@ use std::{
 };
 
 use tracepost_e2e::{
-    bin, bpf_available, one_error_line, parquet_files, record, record_command, run_unpanicked,
+    bin, bpf_available, one_error_line, parquet_files, record_command, record_with, run_unpanicked,
 };
 
 /// An S3 API server for one test, stopped when dropped.
@@ -235,9 +235,11 @@ fn stdout(out: &Output) -> String {
 }
 
 /// A small real capture: a listing, a failing open and a short sleep.
+/// With `--sched`, so that its columns go through every store and the cluster too.
 fn real_capture(dir: &Path) {
-    let out = record(
+    let out = record_with(
         dir,
+        &["-q", "--sched"],
         &[
             "sh",
             "-c",

@@ -85,6 +85,12 @@ pub async fn build(
     let mut findings = Vec::new();
     let mut details = Vec::new();
     for q in queries::all() {
+        // A table the captures cannot fill is left out, not shown empty.
+        if let Some(needs) = q.needs
+            && !crate::needs::met(ctx, needs).await?
+        {
+            continue;
+        }
         let (schema, batches) = run_sql(ctx, &q.render(&[])?).await?;
         let (title, into) = match &q.finding {
             Some(title) => (title.clone(), &mut findings),

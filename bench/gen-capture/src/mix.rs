@@ -154,6 +154,7 @@ impl Mix {
             },
             extra,
             fd_path,
+            sched: None,
         }
     }
 }

@@ -242,10 +242,110 @@ impl Default for ProcessEvent {
     }
 }
 
+/// `SchedTimes::waker_kind`: how the call's last wakeup came. A thread made it (a write
+/// to a pipe, a futex wake, a signal).
+pub const WAKER_THREAD: u32 = 1;
+/// A softirq made it, on the back of `waker_tid`: on loopback networking that thread is
+/// the sender, but a softirq can also run on whatever thread an interrupt found.
+pub const WAKER_SOFTIRQ: u32 = 2;
+/// A hardware interrupt handler made it (a device finished I/O): no thread did.
+pub const WAKER_IRQ: u32 = 3;
+/// A timer expired (a sleep or a timeout ended): no thread did.
+pub const WAKER_TIMER: u32 = 4;
+
+/// Where a traced call spent its time, from the scheduler's tracepoints (`record
+/// --sched`). Sent after the call's record. The three times add up to its duration.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedTimes {
+    /// On a CPU.
+    pub oncpu_ns: u64,
+    /// Runnable, waiting for a CPU.
+    pub runq_ns: u64,
+    /// Off the CPU and not runnable: asleep, waiting for I/O or for another thread.
+    pub blocked_ns: u64,
+    /// The thread that woke it last, 0 for none (never woken, or woken by an interrupt).
+    pub waker_tid: u32,
+    /// The waker's syscall in progress, `NO_SYSCALL` when it was in none or is not traced.
+    pub waker_nr: u32,
+    pub waker_comm: [u8; COMM_LEN],
+    /// `WAKER_*`, 0 when it was never woken during the call.
+    pub waker_kind: u32,
+    pub _pad: u32,
+}
+
+/// A `SyscallEvent` with its `SchedTimes`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchedEvent {
+    pub event: SyscallEvent,
+    pub sched: SchedTimes,
+}
+
+/// A `DetailedEvent` with its `SchedTimes`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DetailedSchedEvent {
+    pub detailed: DetailedEvent,
+    pub sched: SchedTimes,
+}
+
+/// `SchedSlot::state`: the thread is in no traced call.
+pub const SCHED_IDLE: u32 = 0;
+/// In a traced call, on a CPU.
+pub const SCHED_ON_CPU: u32 = 1;
+/// In a traced call, runnable but not running (preempted, or woken and not yet picked).
+pub const SCHED_RUNNABLE: u32 = 2;
+/// In a traced call, blocked.
+pub const SCHED_BLOCKED: u32 = 3;
+
+/// A traced thread's scheduling during its call in flight, keyed by its `task_struct`'s
+/// address: that is what the scheduler's tracepoints pass, and the programs read no kernel
+/// structure, so no field offset has to be known.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedSlot {
+    /// `SCHED_*`.
+    pub state: u32,
+    /// The waker seen by `sched_waking`, made the call's waker when `sched_wakeup` ends a
+    /// blocked stretch: the first runs in the waker, the second maybe on another CPU.
+    pub waking_tid: u32,
+    pub waking_nr: u32,
+    pub waking_kind: u32,
+    pub waking_comm: [u8; COMM_LEN],
+    /// When `state` last changed.
+    pub since_ns: u64,
+    pub times: SchedTimes,
+}
+
+/// `WakeContext`'s indices: how deep each kind of interrupt context is on this CPU.
+pub const CTX_IRQ: u32 = 0;
+pub const CTX_SOFTIRQ: u32 = 1;
+pub const CTX_TIMER: u32 = 2;
+pub const CTX_KINDS: u32 = 3;
+
 // Records are told apart by size in the staging areas.
 const _: () = assert!(size_of::<SyscallEvent>() != size_of::<DetailedEvent>());
 const _: () = assert!(size_of::<SyscallEvent>() != size_of::<ProcessEvent>());
 const _: () = assert!(size_of::<DetailedEvent>() != size_of::<ProcessEvent>());
+const _: () = {
+    let sizes = [
+        size_of::<SyscallEvent>(),
+        size_of::<DetailedEvent>(),
+        size_of::<ProcessEvent>(),
+        size_of::<SchedEvent>(),
+        size_of::<DetailedSchedEvent>(),
+    ];
+    let mut i = 0;
+    while i < sizes.len() {
+        let mut j = i + 1;
+        while j < sizes.len() {
+            assert!(sizes[i] != sizes[j]);
+            j += 1;
+        }
+        i += 1;
+    }
+};
 
 /// Bytes of one staging chunk that records start in. A power of two, so that positions
 /// map to chunks and offsets by shifts and masks the verifier can bound.
@@ -307,6 +407,9 @@ pub const fn stage_size(len: usize) -> u64 {
 
 const _: () = assert!(stage_size(size_of::<ProcessEvent>()) as usize <= STAGE_SLACK);
 const _: () = assert!(stage_size(size_of::<DetailedEvent>()) as usize <= STAGE_SLACK);
+const _: () = assert!(stage_size(size_of::<DetailedSchedEvent>()) as usize <= STAGE_SLACK);
+const _: () = assert!(size_of::<SchedEvent>().is_multiple_of(8));
+const _: () = assert!(size_of::<DetailedSchedEvent>().is_multiple_of(8));
 const _: () = assert!(size_of::<SyscallEvent>().is_multiple_of(8));
 const _: () = assert!(size_of::<DetailedEvent>().is_multiple_of(8));
 const _: () = assert!(size_of::<ProcessEvent>().is_multiple_of(8));
@@ -394,3 +497,5 @@ unsafe impl aya::Pod for AggregateKey {}
 unsafe impl aya::Pod for SyscallInfo {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for AggregateValue {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for SchedSlot {}

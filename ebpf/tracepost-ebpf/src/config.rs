@@ -23,6 +23,9 @@ pub(crate) static MIN_DURATION_NS: u64 = 0;
 /// `--failed`: successful calls are counted in `AGGREGATES` instead of sent.
 #[unsafe(no_mangle)]
 pub(crate) static FAILED_ONLY: u32 = 0;
+/// `--sched`: split each traced call's time by the scheduler's tracepoints.
+#[unsafe(no_mangle)]
+pub(crate) static SCHED: u32 = 0;
 /// `--comm`: only threads whose name is a key of `COMMS` are recorded.
 #[unsafe(no_mangle)]
 pub(crate) static FILTER_COMM: u32 = 0;

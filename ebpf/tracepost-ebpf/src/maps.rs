@@ -8,6 +8,16 @@ pub(crate) static IDLE: ThreadSlot = ThreadSlot::IDLE;
 #[map]
 pub(crate) static THREADS: HashMap<u32, ThreadSlot> = HashMap::with_max_entries(65536, 0);
 
+/// `--sched`: each traced thread's scheduling during its call, keyed by its
+/// `task_struct`'s address. Sized by the recorder like `THREADS`.
+#[map]
+pub(crate) static SCHED_SLOTS: HashMap<u64, SchedSlot> = HashMap::with_max_entries(65536, 0);
+
+/// `--sched`: how deep this CPU is in each kind of interrupt (`CTX_*`), to tell a wakeup
+/// by a thread from one by a timer or a device.
+#[map]
+pub(crate) static WAKE_CONTEXT: PerCpuArray<u32> = PerCpuArray::with_max_entries(CTX_KINDS, 0);
+
 #[map]
 pub(crate) static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(LOST_COUNTERS, 0);
 

@@ -171,6 +171,9 @@ pub(crate) fn thread_exited(group_dead: bool) -> u32 {
         send_process_event(PROCESS_EXIT, 0, 0, 1, 0);
     }
     let _ = THREADS.remove(&tid);
+    if global(&SCHED) != 0 {
+        crate::sched::forget_thread();
+    }
     // An execve that failed leaves its arguments behind.
     let _ = EXEC_ARGS.remove(&tid);
     0

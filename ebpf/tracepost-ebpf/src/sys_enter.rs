@@ -131,5 +131,8 @@ fn enter(nr: u64, read_args: impl FnOnce() -> [u64; 6]) -> u32 {
     if info.extra != EXTRA_NONE {
         read_entry_extra(slot, info, &args);
     }
+    if global(&SCHED) != 0 && info.traced != 0 {
+        crate::sched::begin_call(now);
+    }
     0
 }

@@ -68,17 +68,48 @@ fn exit(ret: i64) -> u32 {
         flags,
         comm: slot_comm(slot),
     };
+    // Ended whether or not the call is sent, so that no split runs on past its call.
+    let sched = if global(&SCHED) != 0 {
+        crate::sched::end_call(now)
+    } else {
+        None
+    };
+    // Only rows carry it.
+    let sched = if flags & FLAG_CONTEXT_ONLY == 0 {
+        sched
+    } else {
+        None
+    };
+    let trailer = if sched.is_some() {
+        size_of::<SchedTimes>()
+    } else {
+        0
+    };
     let sent = if slot.extra_kind == EXTRA_NONE as u32 {
-        match stage.reserve(size_of::<SyscallEvent>()) {
+        match stage.reserve(size_of::<SyscallEvent>() + trailer) {
             Some(at) => {
                 unsafe { at.cast::<SyscallEvent>().write(event) };
+                if let Some(times) = sched {
+                    unsafe {
+                        at.add(size_of::<SyscallEvent>())
+                            .cast::<SchedTimes>()
+                            .write(times)
+                    };
+                }
                 true
             }
             None => false,
         }
     } else {
-        match stage.reserve(size_of::<DetailedEvent>()) {
+        match stage.reserve(size_of::<DetailedEvent>() + trailer) {
             Some(at) => {
+                if let Some(times) = sched {
+                    unsafe {
+                        at.add(size_of::<DetailedEvent>())
+                            .cast::<SchedTimes>()
+                            .write(times)
+                    };
+                }
                 let out = unsafe { &mut *at.cast::<DetailedEvent>() };
                 out.event = event;
                 out.extra_kind = slot.extra_kind;

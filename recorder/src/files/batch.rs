@@ -55,7 +55,11 @@ impl BatchBuilder {
     /// The Arrow batch of `calls`, as the table's files held them before the page writer:
     /// the oracle that the page writer's files must read back as.
     #[cfg(test)]
-    pub fn build(&self, calls: &[crate::kernel::call::Call]) -> Result<RecordBatch, ArrowError> {
+    pub fn build(
+        &self,
+        calls: &[crate::kernel::call::Call],
+        sched: bool,
+    ) -> Result<RecordBatch, ArrowError> {
         use arrow_array::builder::UInt64Builder;
         use tracepost_common::FLAG_NO_RETURN;
         use tracepost_schema::syscalls;
@@ -82,6 +86,13 @@ impl BatchBuilder {
         let mut fd = Int32Builder::with_capacity(n);
         let mut fd_path = StringBuilder::new();
         let mut bytes = Int64Builder::with_capacity(n);
+        let mut oncpu = Int64Builder::with_capacity(n);
+        let mut runq = Int64Builder::with_capacity(n);
+        let mut blocked = Int64Builder::with_capacity(n);
+        let mut waker_tid = Int32Builder::with_capacity(n);
+        let mut waker_comm = StringBuilder::new();
+        let mut waker_syscall = StringBuilder::new();
+        let mut waker_kind = StringBuilder::new();
 
         for call in calls {
             let e = &call.event;
@@ -129,6 +140,20 @@ impl BatchBuilder {
             fd_path.append_option(call.fd_path.as_deref());
             let returned = e.flags & FLAG_NO_RETURN == 0;
             bytes.append_option(returned.then(|| self.args.bytes(e.nr, e.ret)).flatten());
+            let t = call.sched.as_deref();
+            oncpu.append_option(t.map(|t| t.oncpu_ns as i64));
+            runq.append_option(t.map(|t| t.runq_ns as i64));
+            blocked.append_option(t.map(|t| t.blocked_ns as i64));
+            let kind = t.and_then(|t| names::waker_kind(t.waker_kind));
+            let waker = t.filter(|t| kind.is_some() && t.waker_tid != 0);
+            waker_kind.append_option(kind);
+            waker_tid.append_option(waker.map(|t| t.waker_tid as i32));
+            waker_comm.append_option(waker.map(|t| comm_str(&t.waker_comm)));
+            waker_syscall.append_option(
+                waker
+                    .filter(|t| t.waker_nr != tracepost_common::NO_SYSCALL)
+                    .map(|t| self.names.get(t.waker_nr)),
+            );
         }
 
         let mut columns: Vec<ArrayRef> = vec![
@@ -152,7 +177,18 @@ impl BatchBuilder {
             Arc::new(fd_path.finish()),
             Arc::new(bytes.finish()),
         ]);
-        RecordBatch::try_new(syscalls::schema(), columns)
+        if sched {
+            columns.extend([
+                Arc::new(oncpu.finish()) as ArrayRef,
+                Arc::new(runq.finish()),
+                Arc::new(blocked.finish()),
+                Arc::new(waker_tid.finish()),
+                Arc::new(waker_comm.finish()),
+                Arc::new(waker_syscall.finish()),
+                Arc::new(waker_kind.finish()),
+            ]);
+        }
+        RecordBatch::try_new(syscalls::file_schema(sched), columns)
     }
 }
 
@@ -262,8 +298,8 @@ mod tests {
         exit.nr = 231;
         exit.flags = FLAG_NO_RETURN;
         exit.comm = *b"0123456789abcdef";
-        let batch = b.build(&[failed.into(), exit.into()]).unwrap();
-        assert_eq!(batch.schema(), syscalls::schema());
+        let batch = b.build(&[failed.into(), exit.into()], false).unwrap();
+        assert_eq!(batch.schema(), syscalls::file_schema(false));
         let col = |name: &str| batch.column_by_name(name).unwrap().clone();
         let ts = col("ts");
         let ts = ts

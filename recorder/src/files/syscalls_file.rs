@@ -10,7 +10,7 @@ use parquet::{
     file::{properties::WriterProperties, writer::SerializedFileWriter},
     schema::types::SchemaDescriptor,
 };
-use tracepost_common::FLAG_NO_RETURN;
+use tracepost_common::{FLAG_NO_RETURN, NO_SYSCALL, SchedTimes};
 use tracepost_schema::{syscalls, ts_value};
 
 use crate::{
@@ -45,10 +45,116 @@ struct Columns {
     fd: IntColumn,
     fd_path: SharedStrColumn,
     bytes: IntColumn,
+    /// `record --sched` only: without it the file has none of these columns.
+    sched: Option<SchedColumns>,
+}
+
+/// The columns of `record --sched`, in the schema's order.
+struct SchedColumns {
+    oncpu: IntColumn,
+    runq: IntColumn,
+    blocked: IntColumn,
+    waker_tid: IntColumn,
+    waker_comm: StrColumn<[u8; 16]>,
+    waker_syscall: StrColumn<u32>,
+    waker_kind: StrColumn<u32>,
+}
+
+impl SchedColumns {
+    fn new() -> Self {
+        let int = |int32| IntColumn::new(int32, true, IntEncoding::Dictionary, true);
+        Self {
+            oncpu: int(false),
+            runq: int(false),
+            blocked: int(false),
+            waker_tid: int(true),
+            waker_comm: StrColumn::new(true, false),
+            waker_syscall: StrColumn::new(true, false),
+            waker_kind: StrColumn::new(true, false),
+        }
+    }
+
+    /// A call without a split (recorded before `--sched` saw its entry) is NULL
+    /// throughout; one that was never woken has times and no waker.
+    fn push(&mut self, times: Option<&SchedTimes>, rows: &BatchBuilder) {
+        let Some(t) = times else {
+            self.oncpu.push(None);
+            self.runq.push(None);
+            self.blocked.push(None);
+            self.push_no_waker();
+            return;
+        };
+        self.oncpu.push(Some(t.oncpu_ns as i64));
+        self.runq.push(Some(t.runq_ns as i64));
+        self.blocked.push(Some(t.blocked_ns as i64));
+        match names::waker_kind(t.waker_kind) {
+            None => self.push_no_waker(),
+            Some(kind) => {
+                self.waker_kind.push(t.waker_kind, || kind.into());
+                if t.waker_tid == 0 {
+                    self.waker_tid.push(None);
+                    self.waker_comm.push_null();
+                } else {
+                    self.waker_tid.push(Some(i64::from(t.waker_tid as i32)));
+                    self.waker_comm
+                        .push(t.waker_comm, || comm_str(&t.waker_comm));
+                }
+                if t.waker_nr == NO_SYSCALL || t.waker_tid == 0 {
+                    self.waker_syscall.push_null();
+                } else {
+                    self.waker_syscall
+                        .push(t.waker_nr, || rows.names().get(t.waker_nr));
+                }
+            }
+        }
+    }
+
+    fn push_no_waker(&mut self) {
+        self.waker_tid.push(None);
+        self.waker_comm.push_null();
+        self.waker_syscall.push_null();
+        self.waker_kind.push_null();
+    }
+
+    fn flush_pages(&mut self, z: &mut Zstd) -> Result<()> {
+        self.oncpu.flush_page(z)?;
+        self.runq.flush_page(z)?;
+        self.blocked.flush_page(z)?;
+        self.waker_tid.flush_page(z)?;
+        self.waker_comm.flush_page(z)?;
+        self.waker_syscall.flush_page(z)?;
+        self.waker_kind.flush_page(z)
+    }
+
+    fn written(&self) -> usize {
+        self.oncpu.written()
+            + self.runq.written()
+            + self.blocked.written()
+            + self.waker_tid.written()
+            + self.waker_comm.written()
+            + self.waker_syscall.written()
+            + self.waker_kind.written()
+    }
+
+    fn finish(
+        self,
+        z: &mut Zstd,
+        mut next: impl FnMut() -> parquet::schema::types::ColumnDescPtr,
+        chunks: &mut Vec<Chunk>,
+    ) -> Result<()> {
+        chunks.push(self.oncpu.finish(z, next())?);
+        chunks.push(self.runq.finish(z, next())?);
+        chunks.push(self.blocked.finish(z, next())?);
+        chunks.push(self.waker_tid.finish(z, next())?);
+        chunks.push(self.waker_comm.finish(z, next())?);
+        chunks.push(self.waker_syscall.finish(z, next())?);
+        chunks.push(self.waker_kind.finish(z, next())?);
+        Ok(())
+    }
 }
 
 impl Columns {
-    fn new() -> Self {
+    fn new(sched: bool) -> Self {
         use IntEncoding::{Delta, Dictionary};
         let int = |int32, optional, encoding| IntColumn::new(int32, optional, encoding, true);
         // Unsigned: i64's order is not theirs, so no min and max.
@@ -78,6 +184,7 @@ impl Columns {
             fd: int(true, true, Dictionary),
             fd_path: SharedStrColumn::new(true),
             bytes: int(false, true, Dictionary),
+            sched: sched.then(SchedColumns::new),
         }
     }
 
@@ -131,6 +238,9 @@ impl Columns {
         }
         self.bytes
             .push(returned.then(|| rows.args().bytes(e.nr, e.ret)).flatten());
+        if let Some(sched) = &mut self.sched {
+            sched.push(call.sched.as_deref(), rows);
+        }
     }
 
     fn flush_pages(&mut self, z: &mut Zstd) -> Result<()> {
@@ -152,7 +262,11 @@ impl Columns {
         self.addr.flush_page(z)?;
         self.fd.flush_page(z)?;
         self.fd_path.flush_page(z)?;
-        self.bytes.flush_page(z)
+        self.bytes.flush_page(z)?;
+        match &mut self.sched {
+            Some(sched) => sched.flush_pages(z),
+            None => Ok(()),
+        }
     }
 
     /// Compressed bytes so far, and a part of the dictionaries, for the size bound.
@@ -177,6 +291,7 @@ impl Columns {
             + self.path_truncated.written()
             + self.addr.written()
             + self.fd_path.written()
+            + self.sched.as_ref().map_or(0, SchedColumns::written)
     }
 
     fn finish(self, z: &mut Zstd, schema: &SchemaDescriptor) -> Result<Vec<Chunk>> {
@@ -206,6 +321,9 @@ impl Columns {
         chunks.push(self.fd.finish(z, next())?);
         chunks.push(self.fd_path.finish(z, next())?);
         chunks.push(self.bytes.finish(z, next())?);
+        if let Some(sched) = self.sched {
+            sched.finish(z, next, &mut chunks)?;
+        }
         Ok(chunks)
     }
 }
@@ -216,6 +334,8 @@ pub struct SyscallsFile {
     schema: Arc<SchemaDescriptor>,
     rows_from: BatchBuilder,
     columns: Columns,
+    /// Whether the file has the `record --sched` columns.
+    sched: bool,
     zstd: Zstd,
     /// Rows in the open row group's finished pages, and in the pages being built.
     row_group_rows: usize,
@@ -227,18 +347,20 @@ pub struct SyscallsFile {
 }
 
 impl SyscallsFile {
-    /// `dir/.part-SEQ.inprogress`, to become `dir/part-SEQ.parquet`.
+    /// `dir/.part-SEQ.inprogress`, to become `dir/part-SEQ.parquet`; with the `--sched`
+    /// columns if `sched`.
     pub fn create(
         dir: &Path,
         seq: u64,
         mut props: WriterProperties,
         rows_from: BatchBuilder,
         max_row_group_rows: usize,
+        sched: bool,
     ) -> std::result::Result<Self, WriterError> {
         let tmp_path = dir.join(parquet_file::tmp_name(seq));
         let final_path = dir.join(parquet_file::part_name(seq));
         let error = |source| parquet_file::write_error(tmp_path.clone(), source);
-        let arrow = syscalls::schema();
+        let arrow = syscalls::file_schema(sched);
         add_encoded_arrow_schema_to_metadata(&arrow, &mut props);
         let schema = Arc::new(ArrowSchemaConverter::new().convert(&arrow).map_err(error)?);
         let zstd = Zstd::new().map_err(error)?;
@@ -249,7 +371,8 @@ impl SyscallsFile {
             writer,
             schema,
             rows_from,
-            columns: Columns::new(),
+            columns: Columns::new(sched),
+            sched,
             zstd,
             row_group_rows: 0,
             pending: 0,
@@ -312,7 +435,7 @@ impl SyscallsFile {
         if self.row_group_rows == 0 {
             return Ok(());
         }
-        let columns = std::mem::replace(&mut self.columns, Columns::new());
+        let columns = std::mem::replace(&mut self.columns, Columns::new(self.sched));
         self.row_group_rows = 0;
         let result = (|| {
             let chunks = columns.finish(&mut self.zstd, &self.schema)?;
@@ -362,7 +485,7 @@ mod tests {
         arrow::arrow_reader::ParquetRecordBatchReaderBuilder, file::reader::FileReader,
         file::serialized_reader::SerializedFileReader, file::statistics::Statistics,
     };
-    use tracepost_common::FLAG_NO_RETURN;
+    use tracepost_common::{FLAG_NO_RETURN, NO_SYSCALL, SchedTimes};
 
     use super::*;
     use crate::{files::reorder::event, kernel::clock::WallClock};
@@ -410,9 +533,48 @@ mod tests {
                     event: e,
                     extra: extra.map(Box::new),
                     fd_path: (i % 3 == 0).then(|| shared[(i % 5) as usize].clone()),
+                    sched: sched_times(i).map(Box::new),
                 }
             })
             .collect()
+    }
+
+    /// Every shape a call's split takes: none (entered before `--sched` saw it), never
+    /// woken, woken by a thread in a call or in none, by a softirq, by a timer, and a kind
+    /// this build does not know.
+    fn sched_times(i: u64) -> Option<SchedTimes> {
+        use tracepost_common::{WAKER_IRQ, WAKER_SOFTIRQ, WAKER_THREAD, WAKER_TIMER};
+        let mut t = SchedTimes {
+            oncpu_ns: i % 1000,
+            runq_ns: (i * 13) % 5000,
+            blocked_ns: if i % 2 == 0 { i * 1_000 } else { 0 },
+            waker_nr: NO_SYSCALL,
+            ..SchedTimes::default()
+        };
+        match i % 7 {
+            0 => return None,
+            1 => {}
+            2 => {
+                t.waker_kind = WAKER_THREAD;
+                t.waker_tid = 200 + (i % 3) as u32;
+                t.waker_nr = 1;
+                t.waker_comm = *b"pipe-writer\0\0\0\0\0";
+            }
+            3 => {
+                t.waker_kind = WAKER_THREAD;
+                t.waker_tid = 300;
+                t.waker_comm = *b"bad\xff waker\0\0\0\0\0\0";
+            }
+            4 => {
+                t.waker_kind = WAKER_SOFTIRQ;
+                t.waker_tid = 7;
+                t.waker_nr = 44;
+                t.waker_comm = *b"ksoftirqd/0\0\0\0\0\0";
+            }
+            5 => t.waker_kind = if i % 2 == 0 { WAKER_TIMER } else { WAKER_IRQ },
+            _ => t.waker_kind = 99,
+        }
+        Some(t)
     }
 
     fn read(path: &Path) -> Vec<RecordBatch> {
@@ -426,26 +588,58 @@ mod tests {
 
     /// 60,000 calls written in pages of 4096 rows and row groups of about 25,000, with the
     /// Arrow batch that the old path built from the same calls: what readers must see.
-    fn written(dir: &Path) -> (Finished, RecordBatch, Vec<Call>) {
+    fn written(dir: &Path, sched: bool) -> (Finished, RecordBatch, Vec<Call>) {
         let rows = BatchBuilder::new(WallClock::with_offset(5_000));
         let calls = calls(60_000);
         let props = parquet_file::properties(syscalls::TABLE).build();
-        let mut file = SyscallsFile::create(dir, 1, props, rows.clone(), 25_000).unwrap();
+        let mut file = SyscallsFile::create(dir, 1, props, rows.clone(), 25_000, sched).unwrap();
         file.write(&calls, 4096).unwrap();
         let done = file.finish().unwrap();
-        let want = rows.build(&calls).unwrap();
+        let want = rows.build(&calls, sched).unwrap();
         (done, want, calls)
     }
 
     #[test]
     fn reads_back_exactly_as_the_arrow_batch_of_the_same_calls() {
+        reads_back_exactly(false);
+    }
+
+    /// With `--sched`, the split and the waker too; without it the file has none of
+    /// their columns (above).
+    #[test]
+    fn reads_back_the_sched_columns_exactly() {
         let dir = tempfile::tempdir().unwrap();
-        let (done, want, _) = written(dir.path());
+        let (done, want, _) = written(dir.path(), true);
+        let got = read(&done.path);
+        assert_eq!(got[0].schema().fields(), syscalls::schema().fields());
+        let mut offset = 0;
+        for got in got {
+            assert_eq!(got, want.slice(offset, got.num_rows()), "from row {offset}");
+            offset += got.num_rows();
+        }
+        assert_eq!(offset, 60_000);
+        // The oracle itself says what the kinds mean.
+        let kinds = want
+            .column_by_name(syscalls::WAKER_KIND)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        assert_eq!(kinds.value(2), "thread");
+        assert_eq!(kinds.value(4), "softirq");
+        use arrow_array::Array as _;
+        assert!(kinds.is_null(0) && kinds.is_null(1) && kinds.is_null(6));
+    }
+
+    fn reads_back_exactly(sched: bool) {
+        let dir = tempfile::tempdir().unwrap();
+        let (done, want, _) = written(dir.path(), sched);
         assert_eq!(done.rows, 60_000);
         let mut offset = 0;
         for got in read(&done.path) {
+            assert_eq!(got.schema().fields(), want.schema().fields());
             let want = want.slice(offset, got.num_rows());
-            for (i, field) in syscalls::schema().fields().iter().enumerate() {
+            for (i, field) in want.schema().fields().iter().enumerate() {
                 assert_eq!(
                     got.column(i),
                     want.column(i),
@@ -484,7 +678,7 @@ mod tests {
             file::serialized_reader::ReadOptionsBuilder,
         };
         let dir = tempfile::tempdir().unwrap();
-        let (done, want, calls) = written(dir.path());
+        let (done, want, calls) = written(dir.path(), false);
 
         let options = ReadOptionsBuilder::new().with_page_index().build();
         let reader =
@@ -572,11 +766,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let rows = BatchBuilder::new(WallClock::with_offset(0));
         let props = parquet_file::properties(syscalls::TABLE).build();
-        let file = SyscallsFile::create(dir.path(), 3, props, rows, 100).unwrap();
+        let file = SyscallsFile::create(dir.path(), 3, props, rows, 100, false).unwrap();
         let done = file.finish().unwrap();
         assert!(read(&done.path).iter().all(|b| b.num_rows() == 0));
         let reader =
             ParquetRecordBatchReaderBuilder::try_new(File::open(&done.path).unwrap()).unwrap();
-        assert_eq!(reader.schema().fields(), syscalls::schema().fields());
+        assert_eq!(
+            reader.schema().fields(),
+            syscalls::file_schema(false).fields()
+        );
     }
 }

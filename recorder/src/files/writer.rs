@@ -115,6 +115,8 @@ pub struct TableWriter {
     counters: Arc<Counters>,
     /// With `--upload`: `--max-size` deletes only files already uploaded.
     shipped: Option<Shipped>,
+    /// `--sched`: the files have its columns.
+    sched: bool,
 }
 
 impl TableWriter {
@@ -151,7 +153,14 @@ impl TableWriter {
             stats: WrittenStats::default(),
             counters,
             shipped: None,
+            sched: false,
         })
+    }
+
+    /// Gives the files the `--sched` columns.
+    pub fn with_sched(mut self, sched: bool) -> Self {
+        self.sched = sched;
+        self
     }
 
     /// Deletes for `--max-size` only what `shipped` holds, so that no file is lost
@@ -262,6 +271,7 @@ impl TableWriter {
                 self.props.clone(),
                 self.builder.clone(),
                 ROW_GROUP_ROWS,
+                self.sched,
             )?;
             self.file = Some(OpenFile {
                 file,

@@ -362,6 +362,7 @@ mod tests {
             event: e,
             extra: extra.map(Box::new),
             fd_path: None,
+            sched: None,
         }
     }
 

@@ -50,6 +50,14 @@ pub enum BpfError {
         #[source]
         source: Box<aya::programs::ProgramError>,
     },
+    #[error(
+        "--sched needs the sched_switch tracepoint to pass the state a task leaves in (Linux 5.18+), and kernel {kernel} refused the program that reads it"
+    )]
+    SchedSwitch {
+        kernel: String,
+        #[source]
+        source: Box<BpfError>,
+    },
     #[error("eBPF map `{0}` is missing from the object")]
     MissingMap(&'static str),
     #[error("eBPF map `{name}` has an unexpected type")]
@@ -102,6 +110,8 @@ pub struct LoadOptions {
     pub cgroup: Option<(u64, u32)>,
     /// Per syscall number: traced, and what context to read.
     pub syscalls: Vec<SyscallInfo>,
+    /// `--sched`: attach the scheduler's hooks and split each call's time.
+    pub sched: bool,
 }
 
 /// The loaded, attached programs. Dropping it detaches them.
@@ -154,6 +164,9 @@ impl Probes {
         let failed_only = u32::from(opts.failed_only);
         let filter_comm = u32::from(!opts.comms.is_empty());
         let (cgroup_id, cgroup_level) = opts.cgroup.unwrap_or((0, 0));
+        let sched = u32::from(opts.sched);
+        // Preallocated: without --sched it would be kernel memory for nothing.
+        let sched_slots = if opts.sched { opts.max_threads } else { 1 };
         let mut ebpf = EbpfLoader::new()
             .override_global("TRACE_ALL", &trace_all, true)
             .override_global("SELF_TGID", &opts.self_tgid, true)
@@ -166,6 +179,8 @@ impl Probes {
             .override_global("FILTER_COMM", &filter_comm, true)
             .override_global("FILTER_CGROUP_ID", &cgroup_id, true)
             .override_global("FILTER_CGROUP_LEVEL", &cgroup_level, true)
+            .override_global("SCHED", &sched, true)
+            .map_max_entries("SCHED_SLOTS", sched_slots)
             .map_max_entries("STAGE", total_chunks)
             .map_max_entries("STAGE_HEADS", cpus)
             .map_max_entries("THREADS", opts.max_threads)
@@ -229,6 +244,9 @@ impl Probes {
         // Before any slot caches a name that a rename could make stale.
         attach_tracepoint(&mut ebpf, "task_rename", "task", &kernel)?;
         attach_raw(&mut ebpf, "sched_process_exec", &kernel)?;
+        if opts.sched {
+            attach_sched(&mut ebpf, &kernel)?;
+        }
         // Read now, after the loader has freed its own copy: two at once were 4 MiB more
         // peak memory. Trimmed after: about 2 MiB less peak on the getppid loop.
         let btf = kernel_btf();
@@ -321,6 +339,47 @@ fn lost_counts(lost: &PerCpuArray<MapData, u64>) -> Lost {
         }
     }
     out
+}
+
+/// The scheduler's hooks, before the syscall hooks: every switch and wakeup of a call
+/// whose entry is seen is then seen too. The interrupt hooks come first, so that the
+/// first wakeups are already told apart.
+fn attach_sched(ebpf: &mut Ebpf, kernel: &str) -> Result<(), BpfError> {
+    for name in [
+        "irq_handler_entry",
+        "irq_handler_exit",
+        "softirq_entry",
+        "softirq_exit",
+        "hrtimer_expire_entry",
+        "hrtimer_expire_exit",
+        "timer_expire_entry",
+        "timer_expire_exit",
+        "sched_waking",
+        "sched_wakeup",
+    ] {
+        attach_raw(ebpf, name, kernel)?;
+    }
+    let name = "sched_switch";
+    let err = |source| BpfError::Program {
+        program: name,
+        kernel: kernel.to_string(),
+        source: Box::new(source),
+    };
+    let program: &mut RawTracePoint = ebpf
+        .program_mut(name)
+        .ok_or_else(|| err(aya::programs::ProgramError::UnexpectedProgramType))?
+        .try_into()
+        .map_err(err)?;
+    program.load().map_err(err)?;
+    // Before 5.18 the tracepoint has three arguments, and attaching a program that reads
+    // a fourth fails.
+    program
+        .attach(name)
+        .map_err(|source| BpfError::SchedSwitch {
+            kernel: kernel.to_string(),
+            source: Box::new(err(source)),
+        })?;
+    Ok(())
 }
 
 fn attach_raw(ebpf: &mut Ebpf, name: &'static str, kernel: &str) -> Result<(), BpfError> {

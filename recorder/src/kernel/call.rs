@@ -2,7 +2,7 @@
 //! some calls carry, and what its fd referred to when it returned.
 use std::sync::Arc;
 
-use tracepost_common::SyscallEvent;
+use tracepost_common::{SchedTimes, SyscallEvent};
 
 use crate::kernel::decode::Extra;
 
@@ -12,6 +12,8 @@ pub struct Call {
     /// Boxed: most calls carry none, and calls are held by the hundred thousand.
     pub extra: Option<Box<Extra>>,
     pub fd_path: Option<Arc<str>>,
+    /// `record --sched`: where its time went. Boxed, so a plain capture's calls stay small.
+    pub sched: Option<Box<SchedTimes>>,
 }
 
 impl Call {
@@ -26,6 +28,7 @@ impl From<SyscallEvent> for Call {
             event,
             extra: None,
             fd_path: None,
+            sched: None,
         }
     }
 }

@@ -36,12 +36,14 @@ struct Need {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CaptureOption {
     Cgroup,
+    Sched,
 }
 
 impl CaptureOption {
     fn flag(self) -> &'static str {
         match self {
             CaptureOption::Cgroup => "--cgroup",
+            CaptureOption::Sched => "--sched",
         }
     }
 }
@@ -142,6 +144,36 @@ const NEEDS: &[Need] = &[
         since: "3.4",
         only_for: None,
         check: Check::Tracepoint("task/task_rename"),
+    },
+    Need {
+        what: "the tracepoint sched/sched_switch",
+        since: "2.6.28",
+        only_for: Some(CaptureOption::Sched),
+        check: Check::Tracepoint("sched/sched_switch"),
+    },
+    Need {
+        what: "the tracepoint sched/sched_waking",
+        since: "4.3",
+        only_for: Some(CaptureOption::Sched),
+        check: Check::Tracepoint("sched/sched_waking"),
+    },
+    Need {
+        what: "the tracepoint sched/sched_wakeup",
+        since: "2.6.28",
+        only_for: Some(CaptureOption::Sched),
+        check: Check::Tracepoint("sched/sched_wakeup"),
+    },
+    Need {
+        what: "the tracepoints irq/irq_handler_entry and irq/softirq_entry",
+        since: "2.6.32",
+        only_for: Some(CaptureOption::Sched),
+        check: Check::Tracepoint("irq/softirq_entry"),
+    },
+    Need {
+        what: "the tracepoints timer/hrtimer_expire_entry and timer/timer_expire_entry",
+        since: "2.6.30",
+        only_for: Some(CaptureOption::Sched),
+        check: Check::Tracepoint("timer/hrtimer_expire_entry"),
     },
 ];
 

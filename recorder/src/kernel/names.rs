@@ -36,6 +36,19 @@ pub fn errno_name(errno: i32) -> Cow<'static, str> {
     })
 }
 
+/// The `waker_kind` of a kernel `WAKER_*` value; `None` when the call was never woken.
+pub fn waker_kind(kind: u32) -> Option<&'static str> {
+    use tracepost_common as k;
+    use tracepost_schema::syscalls as s;
+    match kind {
+        k::WAKER_THREAD => Some(s::WAKER_THREAD),
+        k::WAKER_SOFTIRQ => Some(s::WAKER_SOFTIRQ),
+        k::WAKER_IRQ => Some(s::WAKER_IRQ),
+        k::WAKER_TIMER => Some(s::WAKER_TIMER),
+        _ => None,
+    }
+}
+
 /// Names indexed by number, built once: the writer names every row.
 #[derive(Clone)]
 pub struct SyscallNames {

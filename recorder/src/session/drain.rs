@@ -6,7 +6,9 @@
 //! have its open replayed first, or the read would name the wrong file.
 use std::mem;
 
-use tracepost_common::{DetailedEvent, FLAG_CONTEXT_ONLY, ProcessEvent, SyscallEvent};
+use tracepost_common::{
+    DetailedEvent, DetailedSchedEvent, FLAG_CONTEXT_ONLY, ProcessEvent, SchedEvent, SyscallEvent,
+};
 
 use crate::{
     files::block_queue::BlockQueue,
@@ -197,6 +199,26 @@ fn decode_record(bytes: &[u8], paths: &mut Interner) -> Option<Record> {
                 event: d.event,
                 extra: decode::extra(&d, paths).map(Box::new),
                 fd_path: None,
+                sched: None,
+            })
+        }
+        len if len == size_of::<SchedEvent>() => {
+            // SAFETY: a whole SchedEvent, as the length says.
+            let e = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<SchedEvent>()) };
+            Record::Call(Call {
+                sched: Some(Box::new(e.sched)),
+                ..Call::from(e.event)
+            })
+        }
+        len if len == size_of::<DetailedSchedEvent>() => {
+            // SAFETY: a whole DetailedSchedEvent, as the length says.
+            let d =
+                unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<DetailedSchedEvent>()) };
+            Record::Call(Call {
+                event: d.detailed.event,
+                extra: decode::extra(&d.detailed, paths).map(Box::new),
+                fd_path: None,
+                sched: Some(Box::new(d.sched)),
             })
         }
         len if len == size_of::<ProcessEvent>() => {

@@ -77,11 +77,14 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         .collect::<Result<Vec<_>, _>>()?;
     let scope = Scope::new(&args.comm, args.cgroup.as_deref())?;
     let tracefs = tracefs::root()?;
-    let options: &[kernel_support::CaptureOption] = match args.cgroup {
-        Some(_) => &[kernel_support::CaptureOption::Cgroup],
-        None => &[],
-    };
-    kernel_support::check(&tracefs, &bpf::kernel_release(), options)?;
+    let mut options = Vec::new();
+    if args.cgroup.is_some() {
+        options.push(kernel_support::CaptureOption::Cgroup);
+    }
+    if args.sched {
+        options.push(kernel_support::CaptureOption::Sched);
+    }
+    kernel_support::check(&tracefs, &bpf::kernel_release(), &options)?;
     let [newtask_pid_offset, newtask_flags_offset] =
         tracefs::field_offsets(&tracefs, "task", "task_newtask", ["pid", "clone_flags"])?;
     let [rename_pid_offset, rename_newcomm_offset] =
@@ -120,6 +123,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         comms: scope.comms.clone(),
         cgroup: scope.cgroup.as_ref().map(|c| (c.id, c.level)),
         syscalls: syscall_table::kernel_table(args.syscalls.as_ref()),
+        sched: args.sched,
     })?;
     let info = CaptureInfo::new(host, describe_target(args), min_duration_ns);
     info.write(&dir.table_dir(capture::TABLE))?;
@@ -194,7 +198,8 @@ fn start_writers(
             max_total_bytes: args.max_size.map(|s| s.as_u64()),
         },
         counters.clone(),
-    )?;
+    )?
+    .with_sched(args.sched);
     if let Some(shipped) = shipped {
         writer = writer.keep_until_shipped(shipped);
     }

@@ -1,0 +1,37 @@
+//! Whether the captures hold what a canned query needs (`-- needs:` in its header). Without
+//! this, `off-cpu` on a capture recorded without `--sched` would answer "no time off the
+//! CPU", which is wrong: the time was never measured.
+use anyhow::{Result, bail};
+use datafusion::{arrow::array::Int64Array, prelude::SessionContext};
+
+use crate::{queries::Needs, run_sql};
+
+/// Whether any call of the captures has what `needs` names.
+pub async fn met(ctx: &SessionContext, needs: Needs) -> Result<bool> {
+    let sql = match needs {
+        Needs::Sched => "SELECT count(oncpu_ns) AS calls FROM syscalls",
+    };
+    let (_, batches) = run_sql(ctx, sql).await?;
+    let calls = batches
+        .iter()
+        .filter_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
+        .map(|a| a.iter().flatten().sum::<i64>())
+        .sum::<i64>();
+    Ok(calls > 0)
+}
+
+/// Refuses `query` on captures that lack what it needs, naming what would give it.
+pub async fn check(ctx: &SessionContext, query: &str, needs: Option<Needs>) -> Result<()> {
+    let Some(needs) = needs else {
+        return Ok(());
+    };
+    if met(ctx, needs).await? {
+        return Ok(());
+    }
+    match needs {
+        Needs::Sched => bail!(
+            "query `{query}` needs a capture recorded with `record --sched`: no call in \
+             these captures has its time split"
+        ),
+    }
+}

@@ -1,0 +1,42 @@
+-- name: off-cpu
+-- description: Where threads waited inside their calls, and who woke them: time blocked and time waiting for a CPU, per thread, syscall and waker (needs record --sched).
+-- finding: Why slow: time off the CPU, and who woke it
+-- needs: sched
+-- blocked is time off the CPU and not runnable (asleep, waiting for I/O, a lock or another
+-- thread); runq is time runnable but waiting for a CPU, which is CPU starvation. woken_by
+-- is the thread that ended each blocked stretch (`comm (tid) in syscall`, with `, softirq`
+-- when a softirq on that thread's back did it), `timer` when a sleep or timeout ended it,
+-- `irq` when a device did. A call counts under the waker of its last wakeup.
+-- parameters: limit (default 20)
+WITH waits AS (
+    SELECT pid,
+           tid,
+           comm,
+           ts_ns,
+           syscall,
+           blocked_ns,
+           runq_ns,
+           CASE WHEN waker_tid IS NOT NULL
+           THEN concat(waker_comm, ' (', CAST(waker_tid AS VARCHAR), ')',
+                       coalesce(' in ' || waker_syscall, ''),
+                       CASE WHEN waker_kind = 'softirq' THEN ', softirq' ELSE '' END)
+           ELSE waker_kind END AS woken_by
+    FROM syscalls
+    WHERE blocked_ns > 0 OR runq_ns > 0
+)
+SELECT pid,
+       tid,
+       last_value(comm ORDER BY ts_ns) AS comm,
+       syscall,
+       woken_by,
+       count(*) AS calls,
+       sum(blocked_ns + runq_ns) AS off_cpu_ns,
+       sum(blocked_ns) AS blocked_ns,
+       fmt_duration(sum(blocked_ns)) AS blocked,
+       sum(runq_ns) AS runq_ns,
+       fmt_duration(sum(runq_ns)) AS runq,
+       fmt_duration(max(blocked_ns + runq_ns)) AS longest
+FROM waits
+GROUP BY pid, tid, syscall, woken_by
+ORDER BY off_cpu_ns DESC, pid, tid, syscall, woken_by
+LIMIT ${limit}

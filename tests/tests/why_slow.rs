@@ -1,0 +1,192 @@
+//! `record --sched` (issue 15): each call's time split into on a CPU, waiting for a CPU and
+//! blocked, and the thread that woke it, on a program whose every wait is known: a pipe
+//! read that a named thread ends 40 ms later, a 20 ms sleep, and yields to a spinner.
+use std::{collections::BTreeMap, path::Path, process::Command};
+
+use serde_json::Value;
+use tracepost_e2e::{bpf_available, build_program_o2, query, record, record_with, scalar};
+
+const MS: i64 = 1_000_000;
+
+fn tids(stdout: &[u8]) -> BTreeMap<String, i64> {
+    String::from_utf8_lossy(stdout)
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap()))
+        .collect()
+}
+
+fn one(capture: &Path, sql: &str) -> BTreeMap<String, Value> {
+    let rows = query(&[capture], sql);
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    rows.into_iter().next().unwrap()
+}
+
+fn int(row: &BTreeMap<String, Value>, column: &str) -> i64 {
+    row[column]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{column} in {row:?}"))
+}
+
+#[test]
+fn sched_splits_each_call_and_names_the_thread_that_woke_it() {
+    if !bpf_available("sched_splits_each_call_and_names_the_thread_that_woke_it") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program_o2(tmp.path(), "why_slow");
+    let capture = tmp.path().join("capture");
+    let out = record_with(&capture, &["-q", "--sched"], &[exe.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = tids(&out.stdout);
+    let (reader, writer) = (t["reader"], t["writer"]);
+
+    // The read on the pipe: blocked for the writer's 40 ms sleep, woken by its write.
+    let read = one(
+        &capture,
+        &format!(
+            "SELECT duration_ns, oncpu_ns, runq_ns, blocked_ns, waker_tid, waker_comm, \
+             waker_syscall, waker_kind FROM syscalls \
+             WHERE tid = {reader} AND syscall = 'read' AND duration_ns > {}",
+            10 * MS
+        ),
+    );
+    let blocked = int(&read, "blocked_ns");
+    assert!((38 * MS..60 * MS).contains(&blocked), "{read:?}");
+    assert!(int(&read, "oncpu_ns") < MS, "{read:?}");
+    assert_eq!(
+        int(&read, "oncpu_ns") + int(&read, "runq_ns") + blocked,
+        int(&read, "duration_ns")
+    );
+    assert_eq!(int(&read, "waker_tid"), writer, "{read:?}");
+    assert_eq!(read["waker_comm"], "pipe-writer");
+    assert_eq!(read["waker_syscall"], "write");
+    assert_eq!(read["waker_kind"], "thread");
+
+    // The 20 ms sleep: blocked, and a timer woke it, not a thread.
+    let sleep = one(
+        &capture,
+        &format!(
+            "SELECT blocked_ns, waker_tid, waker_comm, waker_syscall, waker_kind FROM syscalls \
+             WHERE tid = {reader} AND syscall = 'clock_nanosleep' \
+             AND duration_ns BETWEEN {} AND {}",
+            19 * MS,
+            30 * MS
+        ),
+    );
+    assert!(int(&sleep, "blocked_ns") >= 19 * MS, "{sleep:?}");
+    assert_eq!(sleep["waker_kind"], "timer");
+    assert_eq!(sleep["waker_tid"], Value::Null);
+    assert_eq!(sleep["waker_comm"], Value::Null);
+    assert_eq!(sleep["waker_syscall"], Value::Null);
+
+    // The yields: they wait for the CPU the spinner holds, and never block.
+    let yields = one(
+        &capture,
+        &format!(
+            "SELECT count(*) AS calls, sum(blocked_ns) AS blocked, max(runq_ns) AS runq, \
+             count(waker_kind) AS woken FROM syscalls \
+             WHERE tid = {reader} AND syscall = 'sched_yield'"
+        ),
+    );
+    assert_eq!(int(&yields, "calls"), 20);
+    assert_eq!(int(&yields, "blocked"), 0, "{yields:?}");
+    assert!(int(&yields, "runq") >= MS / 2, "{yields:?}");
+    assert_eq!(int(&yields, "woken"), 0, "{yields:?}");
+
+    // Every call that returned has its split, and it adds up to its duration, to within
+    // what two CPUs' clocks can disagree by.
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE duration_ns IS NOT NULL AND oncpu_ns IS NULL"
+        ),
+        0
+    );
+    assert!(
+        scalar(
+            &capture,
+            "SELECT max(abs(oncpu_ns + runq_ns + blocked_ns - duration_ns)) FROM syscalls"
+        ) <= 1_000
+    );
+    assert!(scalar(&capture, "SELECT count(*) FROM syscalls") > 40);
+}
+
+/// Without `--sched` the files carry none of its columns (a plain capture pays nothing for
+/// them), and the analyzer reads them as NULL.
+#[test]
+fn without_sched_the_columns_are_not_in_the_files_and_read_as_null() {
+    if !bpf_available("without_sched_the_columns_are_not_in_the_files_and_read_as_null") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &["/bin/true"]);
+    assert!(out.status.success());
+    assert!(scalar(&capture, "SELECT count(*) FROM syscalls") > 10);
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE oncpu_ns IS NOT NULL OR runq_ns IS NOT NULL \
+             OR blocked_ns IS NOT NULL OR waker_tid IS NOT NULL OR waker_comm IS NOT NULL \
+             OR waker_syscall IS NOT NULL OR waker_kind IS NOT NULL"
+        ),
+        0
+    );
+    // DuckDB, a reader no one here wrote, sees the columns in a --sched capture only.
+    let with = tmp.path().join("with");
+    let out = record_with(&with, &["-q", "--sched"], &["/bin/true"]);
+    assert!(out.status.success());
+    let columns = |capture: &Path| {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(
+                "import duckdb, sys; print(','.join(r[0] for r in duckdb.sql(\
+                 f\"DESCRIBE SELECT * FROM '{sys.argv[1]}/syscalls/*.parquet'\").fetchall()))",
+            )
+            .arg(capture)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Both at once: the plain capture's calls read as NULL beside the other's.
+    let rows = query(
+        &[&capture, &with],
+        "SELECT capture, count(*) AS calls, count(oncpu_ns) AS split FROM syscalls \
+         GROUP BY capture ORDER BY capture",
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for row in &rows {
+        let split = row["split"].as_i64().unwrap();
+        match row["capture"].as_str().unwrap().ends_with("with") {
+            true => assert_eq!(split, row["calls"].as_i64().unwrap() - 1, "{row:?}"),
+            false => assert_eq!(split, 0, "{row:?}"),
+        }
+    }
+    let plain = columns(&capture);
+    assert!(
+        plain.contains("fd_path") && !plain.contains("oncpu_ns"),
+        "{plain}"
+    );
+    let sched = columns(&with);
+    for column in [
+        "oncpu_ns",
+        "runq_ns",
+        "blocked_ns",
+        "waker_tid",
+        "waker_comm",
+        "waker_syscall",
+        "waker_kind",
+    ] {
+        assert!(sched.contains(column), "{sched}");
+    }
+}
