@@ -32,6 +32,10 @@ def duckdb_reader(capture):
     out["ts_mismatch"] = con.execute(f"""
         SELECT count(*) FROM read_parquet('{g}')
         WHERE epoch_us(ts) <> ts_ns // 1000""").fetchone()[0]
+    # With `record --sched`: the split, read back, or None when the capture has none.
+    if "blocked_ns" in out["types"]:
+        out["blocked_sum"] = con.execute(
+            f"SELECT sum(blocked_ns) FROM read_parquet('{g}')").fetchone()[0]
     out["version"] = [
         r[0]
         for r in con.execute(f"""
@@ -78,9 +82,12 @@ def spark_reader(capture):
     for t in TABLES:
         out["rows"][t] = spark.read.parquet(f"{capture}/{t}/*.parquet").count()
     df = spark.read.parquet(f"{capture}/syscalls/*.parquet")
-    out["types"] = {f.name: f.dataType.simpleString() for f in df.schema.fields if f.name in ("ts", "ts_ns")}
+    wanted = ("ts", "ts_ns", "runq_ns", "waker_comm")
+    out["types"] = {f.name: f.dataType.simpleString() for f in df.schema.fields if f.name in wanted}
     # Read the values, not just the count: a type Spark cannot decode fails here.
     out["max_ts"] = str(df.agg({"ts": "max"}).collect()[0][0])
+    if "runq_ns" in out["types"]:
+        out["blocked_sum"] = df.agg({"blocked_ns": "sum"}).collect()[0][0]
     spark.stop()
     return out
 

@@ -4,7 +4,7 @@
 use std::{path::Path, process::Command};
 
 use serde_json::{Value, json};
-use tracepost_e2e::{bpf_available, read_with, record, scalar};
+use tracepost_e2e::{bpf_available, read_with, record, record_with, scalar};
 
 const TABLES: [&str; 4] = ["syscalls", "aggregates", "processes", "capture"];
 
@@ -15,8 +15,10 @@ fn four_readers_read_every_table_and_agree_with_analyze() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
-    let out = record(
+    // With --sched, so that its columns are read too.
+    let out = record_with(
         &capture,
+        &["-q", "--sched"],
         &[
             "sh",
             "-c",
@@ -51,6 +53,13 @@ fn four_readers_read_every_table_and_agree_with_analyze() {
     assert_eq!(types["pid"], "INTEGER");
     assert_eq!(types["syscall"], "VARCHAR");
     assert_eq!(types["arg0"], "UBIGINT");
+    assert_eq!(types["blocked_ns"], "BIGINT");
+    assert_eq!(types["waker_tid"], "INTEGER");
+    assert_eq!(types["waker_kind"], "VARCHAR");
+    // The split, summed by readers no one here wrote, is what analyze sums.
+    let blocked = scalar(&capture, "SELECT sum(blocked_ns) FROM syscalls");
+    assert!(blocked > 0, "sh waits for ls and cat");
+    assert_eq!(duck["blocked_sum"], blocked, "duckdb");
     assert_eq!(duck["unsorted"], 0, "rows out of order within a file");
     assert_eq!(duck["ts_mismatch"], 0, "ts is ts_ns to the microsecond");
     assert_eq!(duck["version"], json!(["2"]));
@@ -71,6 +80,9 @@ fn four_readers_read_every_table_and_agree_with_analyze() {
     assert_eq!(spark["rows"], want, "spark");
     assert_eq!(spark["types"]["ts"], "timestamp");
     assert_eq!(spark["types"]["ts_ns"], "bigint");
+    assert_eq!(spark["types"]["runq_ns"], "bigint");
+    assert_eq!(spark["types"]["waker_comm"], "string");
+    assert_eq!(spark["blocked_sum"], blocked, "spark");
 }
 
 /// Captures written in schema version 1 (nanosecond timestamps, no `ts_ns`) read as they

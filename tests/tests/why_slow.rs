@@ -4,7 +4,10 @@
 use std::{collections::BTreeMap, path::Path, process::Command};
 
 use serde_json::Value;
-use tracepost_e2e::{bpf_available, build_program_o2, query, record, record_with, scalar};
+use tracepost_e2e::{
+    analyze, analyze_json, bpf_available, build_program_o2, one_error_line, query, record,
+    record_with, scalar,
+};
 
 const MS: i64 = 1_000_000;
 
@@ -114,6 +117,39 @@ fn sched_splits_each_call_and_names_the_thread_that_woke_it() {
         ) <= 1_000
     );
     assert!(scalar(&capture, "SELECT count(*) FROM syscalls") > 40);
+
+    // What the analyzer makes of it: the read is the slowest call, with its split and its
+    // waker; off-cpu puts it first; the report says why.
+    let path = capture.to_str().unwrap();
+    let slowest = analyze_json(&["query", path, "slowest-calls", "--param", "limit=1"]);
+    assert_eq!(slowest[0]["syscall"], "read", "{slowest:?}");
+    assert_eq!(
+        slowest[0]["woken_by"],
+        format!("pipe-writer ({writer}) in write"),
+        "{slowest:?}"
+    );
+    assert!(
+        slowest[0]["blocked"].as_str().unwrap().ends_with("ms"),
+        "{slowest:?}"
+    );
+    let off = analyze_json(&["query", path, "off-cpu"]);
+    assert_eq!(off[0]["syscall"], "read", "{off:?}");
+    assert_eq!(off[0]["tid"], reader, "{off:?}");
+    assert_eq!(off[0]["blocked_ns"], blocked, "{off:?}");
+    let timer = off
+        .iter()
+        .find(|r| r["tid"] == reader && r["syscall"] == "clock_nanosleep")
+        .unwrap_or_else(|| panic!("{off:?}"));
+    assert_eq!(timer["woken_by"], "timer");
+    let report = tmp.path().join("report.md");
+    let out = analyze(&["report", path, "-o", report.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("Why slow"), "{text}");
+    assert!(
+        text.contains(&format!("pipe-writer ({writer}) in write")),
+        "{text}"
+    );
 }
 
 /// Without `--sched` the files carry none of its columns (a plain capture pays nothing for
@@ -172,6 +208,27 @@ fn without_sched_the_columns_are_not_in_the_files_and_read_as_null() {
             false => assert_eq!(split, 0, "{row:?}"),
         }
     }
+    // off-cpu cannot answer for a plain capture, and says so rather than answering that
+    // nothing waited; the report leaves its finding out.
+    let path = capture.to_str().unwrap();
+    let refused = analyze(&["query", path, "off-cpu"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&refused),
+        "error: query `off-cpu` needs a capture recorded with `record --sched`: no call in \
+         these captures has its time split"
+    );
+    let report = tmp.path().join("plain.md");
+    assert!(
+        analyze(&["report", path, "-o", report.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(
+        !std::fs::read_to_string(&report)
+            .unwrap()
+            .contains("Why slow")
+    );
     let plain = columns(&capture);
     assert!(
         plain.contains("fd_path") && !plain.contains("oncpu_ns"),

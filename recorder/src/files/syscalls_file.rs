@@ -547,7 +547,7 @@ mod tests {
         let mut t = SchedTimes {
             oncpu_ns: i % 1000,
             runq_ns: (i * 13) % 5000,
-            blocked_ns: if i % 2 == 0 { i * 1_000 } else { 0 },
+            blocked_ns: if i.is_multiple_of(2) { i * 1_000 } else { 0 },
             waker_nr: NO_SYSCALL,
             ..SchedTimes::default()
         };
@@ -571,7 +571,13 @@ mod tests {
                 t.waker_nr = 44;
                 t.waker_comm = *b"ksoftirqd/0\0\0\0\0\0";
             }
-            5 => t.waker_kind = if i % 2 == 0 { WAKER_TIMER } else { WAKER_IRQ },
+            5 => {
+                t.waker_kind = if i.is_multiple_of(2) {
+                    WAKER_TIMER
+                } else {
+                    WAKER_IRQ
+                }
+            }
             _ => t.waker_kind = 99,
         }
         Some(t)
