@@ -117,10 +117,25 @@ pub fn sched_wakeup(ctx: RawTracePointContext) -> u32 {
     0
 }
 
-/// Starts the split of a traced call that entered at `now`.
+/// Starts the split of a traced call that entered at `now`. In place when the thread has
+/// its slot: a map update would swap in a new element on every call.
 #[inline(always)]
 pub(crate) fn begin_call(now: u64) {
     let task = unsafe { generated::bpf_get_current_task() };
+    if let Some(s) = SCHED_SLOTS.get_ptr_mut(&task) {
+        let s = unsafe { &mut *s };
+        s.since_ns = now;
+        s.waking_kind = 0;
+        s.times.oncpu_ns = 0;
+        s.times.runq_ns = 0;
+        s.times.blocked_ns = 0;
+        s.times.waker_kind = 0;
+        s.times.waker_tid = 0;
+        s.times.waker_nr = NO_SYSCALL;
+        // Last: the scheduler's hooks on other CPUs act on a slot only once it is in a call.
+        unsafe { core::ptr::write_volatile(&mut s.state, SCHED_ON_CPU) };
+        return;
+    }
     let fresh = SchedSlot {
         state: SCHED_ON_CPU,
         waking_tid: 0,

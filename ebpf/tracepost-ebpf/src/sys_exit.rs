@@ -34,6 +34,12 @@ fn exit(ret: i64) -> u32 {
     let mut stage = Stage::begin();
     let now = unsafe { bpf_ktime_get_ns() };
     let duration_ns = now.wrapping_sub(slot.enter_ns);
+    // Ended before any filter can return, so that no split runs on past its call.
+    let sched = if global(&SCHED) != 0 {
+        crate::sched::end_call(now)
+    } else {
+        None
+    };
     let traced = slot.info & 1 != 0;
     let context = slot.info & 2 != 0;
     // Not asked for by -e: sent only for the fd bookkeeping, and not counted.
@@ -67,12 +73,6 @@ fn exit(ret: i64) -> u32 {
         nr,
         flags,
         comm: slot_comm(slot),
-    };
-    // Ended whether or not the call is sent, so that no split runs on past its call.
-    let sched = if global(&SCHED) != 0 {
-        crate::sched::end_call(now)
-    } else {
-        None
     };
     // Only rows carry it.
     let sched = if flags & FLAG_CONTEXT_ONLY == 0 {
