@@ -3,7 +3,7 @@
 //! read that a named thread ends 40 ms later, a 20 ms sleep, and yields to a spinner.
 use std::{collections::BTreeMap, path::Path, process::Command};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tracepost_e2e::{
     analyze, analyze_json, bpf_available, build_program_o2, one_error_line, query, record,
     record_with, scalar,
@@ -246,4 +246,63 @@ fn without_sched_the_columns_are_not_in_the_files_and_read_as_null() {
     ] {
         assert!(sched.contains(column), "{sched}");
     }
+}
+
+/// With the filters: only the slow calls named by `-e` are rows, each with its split and
+/// its waker, as without them.
+#[test]
+fn sched_splits_the_calls_that_filters_keep() {
+    if !bpf_available("sched_splits_the_calls_that_filters_keep") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program_o2(tmp.path(), "why_slow");
+    let capture = tmp.path().join("capture");
+    let out = record_with(
+        &capture,
+        &[
+            "-q",
+            "--sched",
+            "--min-duration",
+            "15ms",
+            "-e",
+            "read,clock_nanosleep,sched_yield",
+        ],
+        &[exe.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = tids(&out.stdout);
+    let rows = query(
+        &[&capture],
+        "SELECT tid, syscall, waker_tid, waker_kind, \
+         oncpu_ns + runq_ns + blocked_ns = duration_ns AS adds_up \
+         FROM syscalls ORDER BY ts_ns",
+    );
+    let mut got: Vec<(i64, &str, Value, &str, bool)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["tid"].as_i64().unwrap(),
+                r["syscall"].as_str().unwrap(),
+                r["waker_tid"].clone(),
+                r["waker_kind"].as_str().unwrap_or("none"),
+                r["adds_up"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    // The read, the writer's 40 ms sleep (which may begin before the read) and the 20 ms
+    // sleep; the 10 ms sleep and the yields are under 15 ms (the spinner gives up the CPU
+    // within a few ms).
+    got.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut want = vec![
+        (t["reader"], "clock_nanosleep", Value::Null, "timer", true),
+        (t["reader"], "read", json!(t["writer"]), "thread", true),
+        (t["writer"], "clock_nanosleep", Value::Null, "timer", true),
+    ];
+    want.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    assert_eq!(got, want);
 }

@@ -343,17 +343,20 @@ fn lost_counts(lost: &PerCpuArray<MapData, u64>) -> Lost {
 
 /// The scheduler's hooks, before the syscall hooks: every switch and wakeup of a call
 /// whose entry is seen is then seen too. The interrupt hooks come first, so that the
-/// first wakeups are already told apart.
+/// first wakeups are already told apart, and each exit before its entry: an interrupt
+/// that ran between an entry hook and its exit hook being attached would be counted in
+/// and never out, and its CPU would call every later wakeup an interrupt's (a test saw a
+/// pipe write classed as a softirq that way). An exit without its entry counts nothing.
 fn attach_sched(ebpf: &mut Ebpf, kernel: &str) -> Result<(), BpfError> {
     for name in [
-        "irq_handler_entry",
         "irq_handler_exit",
-        "softirq_entry",
+        "irq_handler_entry",
         "softirq_exit",
-        "hrtimer_expire_entry",
+        "softirq_entry",
         "hrtimer_expire_exit",
-        "timer_expire_entry",
+        "hrtimer_expire_entry",
         "timer_expire_exit",
+        "timer_expire_entry",
         "sched_waking",
         "sched_wakeup",
     ] {
