@@ -90,9 +90,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             refuse_inside(&x.perfetto, &captures)?;
             let written = trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact).await?;
             eprintln!(
-                "export: {} calls as slices, {} intervals of lost calls: {}",
+                "export: {} calls as slices, {} intervals of lost calls, {} wakeup arrows: {}",
                 written.slices,
                 written.lost_intervals,
+                written.wakeups,
                 x.perfetto.display()
             );
             Ok(())

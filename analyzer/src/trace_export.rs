@@ -1,6 +1,8 @@
 //! A timeline of the captures in Chrome's JSON trace event format, which ui.perfetto.dev
 //! and Chrome's trace viewer open: one slice per recorded call on its thread, named by the
-//! syscall, and the intervals whose calls were lost marked on a track of their own.
+//! syscall, and the intervals whose calls were lost marked on a track of their own. With
+//! `record --sched`, a flow arrow runs from the thread that woke a call to the call, at
+//! the moment it woke it, and each slice's arguments carry the call's split.
 //!
 //! Rows stream from the query to the file, so memory stays flat however large the
 //! capture; the viewers' JSON importers are what limit the size (see the README).
@@ -39,7 +41,9 @@ const ORIGIN: &str = "SELECT min(t) FROM (SELECT min(ts_ns) AS t FROM syscalls U
 fn calls_sql(origin: i64) -> String {
     format!(
         "SELECT capture, pid, tid, comm, syscall, ts_ns - {origin} AS t, \
-         duration_ns, ret, errno, fd, fd_path, path, addr, bytes FROM syscalls"
+         duration_ns, ret, errno, fd, fd_path, path, addr, bytes, \
+         blocked_ns, runq_ns, oncpu_ns, waker_pid, waker_tid, waker_kind, \
+         woken_ts_ns - {origin} AS woken_t FROM syscalls"
     )
 }
 
@@ -56,6 +60,8 @@ fn lost_sql(origin: i64) -> String {
 pub struct Written {
     pub slices: u64,
     pub lost_intervals: u64,
+    /// Wakeup arrows (`record --sched`).
+    pub wakeups: u64,
 }
 
 /// Writes the trace to `path` (a private file), masking secrets unless `redact` is false.
@@ -101,6 +107,7 @@ pub async fn write(
     let mut processes: BTreeMap<(i64, i64), String> = BTreeMap::new();
     let mut threads: BTreeMap<(i64, i64), (i64, String)> = BTreeMap::new();
     let mut slices = 0u64;
+    let mut wakeups = 0u64;
     let mut stream = ctx
         .sql(&calls_sql(origin_ns))
         .await
@@ -123,6 +130,9 @@ pub async fn write(
         let tid = col("tid").as_primitive::<Int32Type>();
         let t = col("t").as_primitive::<Int64Type>();
         let duration = col("duration_ns").as_primitive::<Int64Type>();
+        let waker_pid = col("waker_pid").as_primitive::<Int32Type>();
+        let waker_tid = col("waker_tid").as_primitive::<Int32Type>();
+        let woken = col("woken_t").as_primitive::<Int64Type>();
         for row in 0..batch.num_rows() {
             let c = text(capture, row)
                 .and_then(|n| index.get(n))
@@ -154,6 +164,26 @@ pub async fn write(
             e.insert("args".into(), Value::Object(arguments(&batch, row)));
             event(&mut out, Value::Object(e))?;
             slices += 1;
+            // The arrow leaves the waker's slice that encloses the moment (its syscall,
+            // where it is recorded) and lands in this call's slice.
+            if waker_tid.is_valid(row) && waker_pid.is_valid(row) && woken.is_valid(row) {
+                wakeups += 1;
+                let at = micros(woken.value(row));
+                let (wp, wt) = (
+                    c * PID_RANGE + i64::from(waker_pid.value(row)),
+                    c * PID_RANGE + i64::from(waker_tid.value(row)),
+                );
+                event(
+                    &mut out,
+                    json!({"name": "wakeup", "cat": "wakeup", "ph": "s", "id": wakeups,
+                           "pid": wp, "tid": wt, "ts": at}),
+                )?;
+                event(
+                    &mut out,
+                    json!({"name": "wakeup", "cat": "wakeup", "ph": "f", "bp": "e",
+                           "id": wakeups, "pid": p, "tid": th, "ts": at}),
+                )?;
+            }
         }
     }
     let lost = ctx
@@ -230,6 +260,7 @@ pub async fn write(
     Ok(Written {
         slices,
         lost_intervals,
+        wakeups,
     })
 }
 
@@ -241,7 +272,20 @@ fn micros(ns: i64) -> f64 {
 /// The slice's arguments: what the call returned and touched, NULLs left out.
 fn arguments(batch: &RecordBatch, row: usize) -> Map<String, Value> {
     let mut args = Map::new();
-    for name in ["ret", "errno", "fd", "fd_path", "path", "addr", "bytes"] {
+    for name in [
+        "ret",
+        "errno",
+        "fd",
+        "fd_path",
+        "path",
+        "addr",
+        "bytes",
+        "blocked_ns",
+        "runq_ns",
+        "oncpu_ns",
+        "waker_tid",
+        "waker_kind",
+    ] {
         let column = batch.column_by_name(name).expect("selected above");
         if column.is_null(row) {
             continue;

@@ -234,8 +234,12 @@ pub mod syscalls {
     /// `record --sched`: the call's time off the CPU and not runnable (asleep, waiting for
     /// I/O or another thread). The three add up to `duration_ns`.
     pub const BLOCKED_NS: &str = "blocked_ns";
-    /// `record --sched`: the thread that woke the call last before it returned.
+    /// `record --sched`: when the call was last woken, in nanoseconds since the Unix epoch.
+    pub const WOKEN_TS_NS: &str = "woken_ts_ns";
+    /// `record --sched`: the thread that woke the call last before it returned, and its
+    /// process.
     pub const WAKER_TID: &str = "waker_tid";
+    pub const WAKER_PID: &str = "waker_pid";
     pub const WAKER_COMM: &str = "waker_comm";
     /// `record --sched`: the waker's syscall in progress when it woke the call, where it
     /// was in one and is itself recorded.
@@ -254,10 +258,12 @@ pub mod syscalls {
     pub const WAKER_TIMER: &str = "timer";
     /// The columns only `record --sched` fills. Files recorded without it leave them out,
     /// and readers of this crate read them as NULL.
-    pub const SCHED_COLUMNS: [&str; 7] = [
+    pub const SCHED_COLUMNS: [&str; 9] = [
         ONCPU_NS,
         RUNQ_NS,
         BLOCKED_NS,
+        WOKEN_TS_NS,
+        WAKER_PID,
         WAKER_TID,
         WAKER_COMM,
         WAKER_SYSCALL,
@@ -291,6 +297,8 @@ pub mod syscalls {
             Field::new(ONCPU_NS, DataType::Int64, true),
             Field::new(RUNQ_NS, DataType::Int64, true),
             Field::new(BLOCKED_NS, DataType::Int64, true),
+            Field::new(WOKEN_TS_NS, DataType::Int64, true),
+            Field::new(WAKER_PID, DataType::Int32, true),
             Field::new(WAKER_TID, DataType::Int32, true),
             Field::new(WAKER_COMM, DataType::Utf8, true),
             Field::new(WAKER_SYSCALL, DataType::Utf8, true),

@@ -118,6 +118,57 @@ fn sched_splits_each_call_and_names_the_thread_that_woke_it() {
     );
     assert!(scalar(&capture, "SELECT count(*) FROM syscalls") > 40);
 
+    // The wakeup happened inside the writer's write call, by the writer's own record, and
+    // the waker's process is the reader's (they are threads of one).
+    let woke = one(
+        &capture,
+        &format!(
+            "SELECT r.waker_pid, r.pid, w.syscall FROM syscalls r JOIN syscalls w \
+             ON w.tid = r.waker_tid \
+             AND r.woken_ts_ns BETWEEN w.ts_ns AND w.ts_ns + w.duration_ns \
+             WHERE r.tid = {reader} AND r.syscall = 'read' AND r.duration_ns > {}",
+            10 * MS
+        ),
+    );
+    assert_eq!(woke["waker_pid"], woke["pid"], "{woke:?}");
+    assert_eq!(woke["syscall"], "write", "{woke:?}");
+
+    // Perfetto's timeline draws it: an arrow from the writer's thread to the reader's
+    // read, at that moment.
+    let trace_path = tmp.path().join("trace.json");
+    let out = analyze(&[
+        "export",
+        capture.to_str().unwrap(),
+        "--perfetto",
+        trace_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let trace: Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace_path).unwrap()).unwrap();
+    let events = trace["traceEvents"].as_array().unwrap();
+    let read_slice = events
+        .iter()
+        .find(|e| e["name"] == "read" && e["tid"] == reader && e["dur"].as_f64().unwrap() > 10e3)
+        .unwrap();
+    let start = events
+        .iter()
+        .find(|e| e["ph"] == "s" && e["tid"] == writer)
+        .unwrap_or_else(|| panic!("no arrow from the writer"));
+    let finish = events
+        .iter()
+        .find(|e| e["ph"] == "f" && e["id"] == start["id"])
+        .unwrap();
+    assert_eq!(finish["tid"], reader);
+    assert_eq!(finish["bp"], "e");
+    assert_eq!(finish["ts"], start["ts"]);
+    let (t, from, dur) = (
+        finish["ts"].as_f64().unwrap(),
+        read_slice["ts"].as_f64().unwrap(),
+        read_slice["dur"].as_f64().unwrap(),
+    );
+    assert!(from < t && t <= from + dur, "{finish} in {read_slice}");
+    assert_eq!(read_slice["args"]["waker_tid"], writer);
+
     // What the analyzer makes of it: the read is the slowest call, with its split and its
     // waker; off-cpu puts it first; the report says why.
     let path = capture.to_str().unwrap();
@@ -239,6 +290,8 @@ fn without_sched_the_columns_are_not_in_the_files_and_read_as_null() {
         "oncpu_ns",
         "runq_ns",
         "blocked_ns",
+        "woken_ts_ns",
+        "waker_pid",
         "waker_tid",
         "waker_comm",
         "waker_syscall",

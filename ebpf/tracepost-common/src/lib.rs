@@ -264,6 +264,8 @@ pub struct SchedTimes {
     pub runq_ns: u64,
     /// Off the CPU and not runnable: asleep, waiting for I/O or for another thread.
     pub blocked_ns: u64,
+    /// When it was last woken (`bpf_ktime_get_ns()`), 0 if never.
+    pub woken_ns: u64,
     /// The thread that woke it last, 0 for none (never woken, or woken by an interrupt).
     pub waker_tid: u32,
     /// The waker's syscall in progress, `NO_SYSCALL` when it was in none or is not traced.
@@ -271,7 +273,8 @@ pub struct SchedTimes {
     pub waker_comm: [u8; COMM_LEN],
     /// `WAKER_*`, 0 when it was never woken during the call.
     pub waker_kind: u32,
-    pub _pad: u32,
+    /// The waker's process (tgid), with `waker_tid`.
+    pub waker_pid: u32,
 }
 
 /// A `SyscallEvent` with its `SchedTimes`.
@@ -312,6 +315,7 @@ pub struct SchedSlot {
     pub waking_tid: u32,
     pub waking_nr: u32,
     pub waking_kind: u32,
+    pub waking_pid: u32,
     pub waking_comm: [u8; COMM_LEN],
     /// When `state` last changed.
     pub since_ns: u64,

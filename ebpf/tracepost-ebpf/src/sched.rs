@@ -77,11 +77,13 @@ pub fn sched_waking(ctx: RawTracePointContext) -> u32 {
     if s.state == SCHED_IDLE {
         return 0;
     }
-    let tid = bpf_get_current_pid_tgid() as u32;
+    let id = bpf_get_current_pid_tgid();
+    let tid = id as u32;
     let kind = wake_kind(tid);
     s.waking_kind = kind;
     if tid != 0 && (kind == WAKER_THREAD || kind == WAKER_SOFTIRQ) {
         s.waking_tid = tid;
+        s.waking_pid = (id >> 32) as u32;
         s.waking_comm = comm();
         s.waking_nr = match THREADS.get_ptr(&tid) {
             Some(waker) => unsafe { (*waker).nr },
@@ -89,6 +91,7 @@ pub fn sched_waking(ctx: RawTracePointContext) -> u32 {
         };
     } else {
         s.waking_tid = 0;
+        s.waking_pid = 0;
         s.waking_nr = NO_SYSCALL;
         s.waking_comm = [0; COMM_LEN];
     }
@@ -107,8 +110,10 @@ pub fn sched_wakeup(ctx: RawTracePointContext) -> u32 {
         let now = unsafe { bpf_ktime_get_ns() };
         s.times.blocked_ns += advance(s, now);
         s.state = SCHED_RUNNABLE;
+        s.times.woken_ns = now;
         s.times.waker_kind = s.waking_kind;
         s.times.waker_tid = s.waking_tid;
+        s.times.waker_pid = s.waking_pid;
         s.times.waker_nr = s.waking_nr;
         s.times.waker_comm = s.waking_comm;
     }
@@ -129,6 +134,7 @@ pub(crate) fn begin_call(now: u64) {
         s.times.oncpu_ns = 0;
         s.times.runq_ns = 0;
         s.times.blocked_ns = 0;
+        s.times.woken_ns = 0;
         s.times.waker_kind = 0;
         s.times.waker_tid = 0;
         s.times.waker_nr = NO_SYSCALL;
@@ -141,17 +147,19 @@ pub(crate) fn begin_call(now: u64) {
         waking_tid: 0,
         waking_nr: NO_SYSCALL,
         waking_kind: 0,
+        waking_pid: 0,
         waking_comm: [0; COMM_LEN],
         since_ns: now,
         times: SchedTimes {
             oncpu_ns: 0,
             runq_ns: 0,
             blocked_ns: 0,
+            woken_ns: 0,
             waker_tid: 0,
             waker_nr: NO_SYSCALL,
             waker_comm: [0; COMM_LEN],
             waker_kind: 0,
-            _pad: 0,
+            waker_pid: 0,
         },
     };
     // A full table leaves the call without a split: its columns are NULL, not wrong.

@@ -89,6 +89,8 @@ impl BatchBuilder {
         let mut oncpu = Int64Builder::with_capacity(n);
         let mut runq = Int64Builder::with_capacity(n);
         let mut blocked = Int64Builder::with_capacity(n);
+        let mut woken = Int64Builder::with_capacity(n);
+        let mut waker_pid = Int32Builder::with_capacity(n);
         let mut waker_tid = Int32Builder::with_capacity(n);
         let mut waker_comm = StringBuilder::new();
         let mut waker_syscall = StringBuilder::new();
@@ -147,6 +149,11 @@ impl BatchBuilder {
             let kind = t.and_then(|t| names::waker_kind(t.waker_kind));
             let waker = t.filter(|t| kind.is_some() && t.waker_tid != 0);
             waker_kind.append_option(kind);
+            woken.append_option(
+                t.filter(|_| kind.is_some())
+                    .map(|t| self.clock.to_wall_ns(t.woken_ns)),
+            );
+            waker_pid.append_option(waker.map(|t| t.waker_pid as i32));
             waker_tid.append_option(waker.map(|t| t.waker_tid as i32));
             waker_comm.append_option(waker.map(|t| comm_str(&t.waker_comm)));
             waker_syscall.append_option(
@@ -182,6 +189,8 @@ impl BatchBuilder {
                 Arc::new(oncpu.finish()) as ArrayRef,
                 Arc::new(runq.finish()),
                 Arc::new(blocked.finish()),
+                Arc::new(woken.finish()),
+                Arc::new(waker_pid.finish()),
                 Arc::new(waker_tid.finish()),
                 Arc::new(waker_comm.finish()),
                 Arc::new(waker_syscall.finish()),

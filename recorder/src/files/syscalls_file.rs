@@ -54,6 +54,8 @@ struct SchedColumns {
     oncpu: IntColumn,
     runq: IntColumn,
     blocked: IntColumn,
+    woken: IntColumn,
+    waker_pid: IntColumn,
     waker_tid: IntColumn,
     waker_comm: StrColumn<[u8; 16]>,
     waker_syscall: StrColumn<u32>,
@@ -67,6 +69,8 @@ impl SchedColumns {
             oncpu: int(false),
             runq: int(false),
             blocked: int(false),
+            woken: int(false),
+            waker_pid: int(true),
             waker_tid: int(true),
             waker_comm: StrColumn::new(true, false),
             waker_syscall: StrColumn::new(true, false),
@@ -81,6 +85,7 @@ impl SchedColumns {
             self.oncpu.push(None);
             self.runq.push(None);
             self.blocked.push(None);
+            self.woken.push(None);
             self.push_no_waker();
             return;
         };
@@ -88,13 +93,19 @@ impl SchedColumns {
         self.runq.push(Some(t.runq_ns as i64));
         self.blocked.push(Some(t.blocked_ns as i64));
         match names::waker_kind(t.waker_kind) {
-            None => self.push_no_waker(),
+            None => {
+                self.woken.push(None);
+                self.push_no_waker();
+            }
             Some(kind) => {
+                self.woken.push(Some(rows.clock().to_wall_ns(t.woken_ns)));
                 self.waker_kind.push(t.waker_kind, || kind.into());
                 if t.waker_tid == 0 {
+                    self.waker_pid.push(None);
                     self.waker_tid.push(None);
                     self.waker_comm.push_null();
                 } else {
+                    self.waker_pid.push(Some(i64::from(t.waker_pid as i32)));
                     self.waker_tid.push(Some(i64::from(t.waker_tid as i32)));
                     self.waker_comm
                         .push(t.waker_comm, || comm_str(&t.waker_comm));
@@ -110,6 +121,7 @@ impl SchedColumns {
     }
 
     fn push_no_waker(&mut self) {
+        self.waker_pid.push(None);
         self.waker_tid.push(None);
         self.waker_comm.push_null();
         self.waker_syscall.push_null();
@@ -120,6 +132,8 @@ impl SchedColumns {
         self.oncpu.flush_page(z)?;
         self.runq.flush_page(z)?;
         self.blocked.flush_page(z)?;
+        self.woken.flush_page(z)?;
+        self.waker_pid.flush_page(z)?;
         self.waker_tid.flush_page(z)?;
         self.waker_comm.flush_page(z)?;
         self.waker_syscall.flush_page(z)?;
@@ -130,6 +144,8 @@ impl SchedColumns {
         self.oncpu.written()
             + self.runq.written()
             + self.blocked.written()
+            + self.woken.written()
+            + self.waker_pid.written()
             + self.waker_tid.written()
             + self.waker_comm.written()
             + self.waker_syscall.written()
@@ -145,6 +161,8 @@ impl SchedColumns {
         chunks.push(self.oncpu.finish(z, next())?);
         chunks.push(self.runq.finish(z, next())?);
         chunks.push(self.blocked.finish(z, next())?);
+        chunks.push(self.woken.finish(z, next())?);
+        chunks.push(self.waker_pid.finish(z, next())?);
         chunks.push(self.waker_tid.finish(z, next())?);
         chunks.push(self.waker_comm.finish(z, next())?);
         chunks.push(self.waker_syscall.finish(z, next())?);
@@ -556,6 +574,8 @@ mod tests {
             1 => {}
             2 => {
                 t.waker_kind = WAKER_THREAD;
+                t.woken_ns = i * 1_000;
+                t.waker_pid = 200;
                 t.waker_tid = 200 + (i % 3) as u32;
                 t.waker_nr = 1;
                 t.waker_comm = *b"pipe-writer\0\0\0\0\0";
@@ -567,6 +587,8 @@ mod tests {
             }
             4 => {
                 t.waker_kind = WAKER_SOFTIRQ;
+                t.woken_ns = i * 1_000 + 1;
+                t.waker_pid = 7;
                 t.waker_tid = 7;
                 t.waker_nr = 44;
                 t.waker_comm = *b"ksoftirqd/0\0\0\0\0\0";
