@@ -6,16 +6,22 @@
 -- thread); runq is time runnable but waiting for a CPU, which is CPU starvation. woken_by
 -- is the thread that ended each blocked stretch (`comm (tid) in syscall`, with `, softirq`
 -- when a softirq on that thread's back did it), `timer` when a sleep or timeout ended it,
--- `irq` when a device did. A call counts under the waker of its last wakeup.
+-- `irq` when a device did. A call counts under the waker of its last wakeup. idle_wait is
+-- the `is_waiting` rule of the `waiting` query (epoll_wait, accept, sleeps, futex waits...):
+-- a thread idle for want of work, not one slowed down. Those rows come after the others,
+-- so the top rows are waits inside work: a read of a slow disk, a CPU the thread could
+-- not get.
 -- parameters: limit (default 20)
 WITH waits AS (
-    SELECT pid,
+    SELECT capture,
+           pid,
            tid,
            comm,
            ts_ns,
            syscall,
            blocked_ns,
            runq_ns,
+           is_waiting(syscall, arg1, fd_path, duration_ns) AS idle_wait,
            CASE WHEN waker_tid IS NOT NULL
            THEN concat(waker_comm, ' (', CAST(waker_tid AS VARCHAR), ')',
                        coalesce(' in ' || waker_syscall, ''),
@@ -24,11 +30,13 @@ WITH waits AS (
     FROM syscalls
     WHERE blocked_ns > 0 OR runq_ns > 0
 )
-SELECT pid,
+SELECT capture,
+       pid,
        tid,
        last_value(comm ORDER BY ts_ns) AS comm,
        syscall,
        woken_by,
+       idle_wait,
        count(*) AS calls,
        sum(blocked_ns + runq_ns) AS off_cpu_ns,
        sum(blocked_ns) AS blocked_ns,
@@ -37,6 +45,6 @@ SELECT pid,
        fmt_duration(sum(runq_ns)) AS runq,
        fmt_duration(max(blocked_ns + runq_ns)) AS longest
 FROM waits
-GROUP BY pid, tid, syscall, woken_by
-ORDER BY off_cpu_ns DESC, pid, tid, syscall, woken_by
+GROUP BY capture, pid, tid, syscall, woken_by, idle_wait
+ORDER BY idle_wait, off_cpu_ns DESC, capture, pid, tid, syscall, woken_by
 LIMIT ${limit}

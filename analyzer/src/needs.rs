@@ -30,8 +30,8 @@ pub async fn check(ctx: &SessionContext, query: &str, needs: Option<Needs>) -> R
     }
     match needs {
         Needs::Sched => bail!(
-            "query `{query}` needs a capture recorded with `record --sched`: no call in \
-             these captures has its time split"
+            "query `{query}` needs a capture recorded with `record --sched`: no call here has \
+             its time split (recorded without it, or narrowed to calls that lack it)"
         ),
     }
 }

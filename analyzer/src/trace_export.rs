@@ -133,6 +133,7 @@ pub async fn write(
         let waker_pid = col("waker_pid").as_primitive::<Int32Type>();
         let waker_tid = col("waker_tid").as_primitive::<Int32Type>();
         let woken = col("woken_t").as_primitive::<Int64Type>();
+        let waker_kind = col("waker_kind");
         for row in 0..batch.num_rows() {
             let c = text(capture, row)
                 .and_then(|n| index.get(n))
@@ -166,7 +167,13 @@ pub async fn write(
             slices += 1;
             // The arrow leaves the waker's slice that encloses the moment (its syscall,
             // where it is recorded) and lands in this call's slice.
-            if waker_tid.is_valid(row) && waker_pid.is_valid(row) && woken.is_valid(row) {
+            // Only a thread's: a softirq's thread may be one it merely interrupted.
+            let by_thread = text(waker_kind, row) == Some("thread");
+            if by_thread
+                && waker_tid.is_valid(row)
+                && waker_pid.is_valid(row)
+                && woken.is_valid(row)
+            {
                 wakeups += 1;
                 let at = micros(woken.value(row));
                 let (wp, wt) = (

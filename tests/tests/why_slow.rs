@@ -184,9 +184,17 @@ fn sched_splits_each_call_and_names_the_thread_that_woke_it() {
         "{slowest:?}"
     );
     let off = analyze_json(&["query", path, "off-cpu"]);
-    assert_eq!(off[0]["syscall"], "read", "{off:?}");
-    assert_eq!(off[0]["tid"], reader, "{off:?}");
-    assert_eq!(off[0]["blocked_ns"], blocked, "{off:?}");
+    // Waits inside work come first: the yields' 4 ms waits for the CPU; the pipe read and
+    // the sleeps are waits for an event (the `waiting` rule), after them.
+    assert_eq!(off[0]["syscall"], "sched_yield", "{off:?}");
+    assert_eq!(off[0]["idle_wait"], false, "{off:?}");
+    let read = off
+        .iter()
+        .find(|r| r["syscall"] == "read")
+        .unwrap_or_else(|| panic!("{off:?}"));
+    assert_eq!(read["tid"], reader, "{off:?}");
+    assert_eq!(read["blocked_ns"], blocked, "{off:?}");
+    assert_eq!(read["idle_wait"], true, "{off:?}");
     let timer = off
         .iter()
         .find(|r| r["tid"] == reader && r["syscall"] == "clock_nanosleep")
@@ -266,8 +274,8 @@ fn without_sched_the_columns_are_not_in_the_files_and_read_as_null() {
     assert_eq!(refused.status.code(), Some(1));
     assert_eq!(
         one_error_line(&refused),
-        "error: query `off-cpu` needs a capture recorded with `record --sched`: no call in \
-         these captures has its time split"
+        "error: query `off-cpu` needs a capture recorded with `record --sched`: no call here \
+         has its time split (recorded without it, or narrowed to calls that lack it)"
     );
     let report = tmp.path().join("plain.md");
     assert!(

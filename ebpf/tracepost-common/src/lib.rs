@@ -299,7 +299,8 @@ pub const SCHED_IDLE: u32 = 0;
 pub const SCHED_ON_CPU: u32 = 1;
 /// In a traced call, runnable but not running (preempted, or woken and not yet picked).
 pub const SCHED_RUNNABLE: u32 = 2;
-/// In a traced call, blocked.
+/// In a traced call, off the CPU without being preempted: blocked if a wakeup ends the
+/// stretch, else it never slept (a signal was pending) and waited for the CPU.
 pub const SCHED_BLOCKED: u32 = 3;
 
 /// A traced thread's scheduling during its call in flight, keyed by its `task_struct`'s
@@ -317,6 +318,8 @@ pub struct SchedSlot {
     pub waking_kind: u32,
     pub waking_pid: u32,
     pub waking_comm: [u8; COMM_LEN],
+    /// When `sched_waking` ran, in the waker: the moment it woke the thread.
+    pub waking_ns: u64,
     /// When `state` last changed.
     pub since_ns: u64,
     pub times: SchedTimes,

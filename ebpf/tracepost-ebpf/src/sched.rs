@@ -1,10 +1,16 @@
 //! `record --sched`: where each traced call's time went, from the scheduler's tracepoints.
 //!
 //! A call's time is split by a small state machine per thread ([`SchedSlot`]): `sys_enter`
-//! starts it on the CPU, `sched_switch` moves it off (runnable if preempted, blocked if it
-//! slept) and back on, `sched_wakeup` ends a blocked stretch, and `sys_exit` ends it. Each
-//! change adds the time since the last one to the state being left, so the three times
-//! add up to the call's duration exactly.
+//! starts it on the CPU, `sched_switch` moves it off (runnable if preempted, else blocked
+//! until a wakeup says it slept) and back on, `sched_wakeup` ends a blocked stretch, and
+//! `sys_exit` ends it. Each change adds the time since the last one to the state being
+//! left; the time on the CPU is what the other two leave of the duration, so the three
+//! add up to it exactly.
+//!
+//! A stretch off the CPU is called blocked only when a wakeup ends it: a task that went
+//! to sleep with a signal pending never slept, and comes back without one. That, and not
+//! the state `sched_switch` passes (Linux 5.18 and later only), is what tells them apart,
+//! so `--sched` works wherever the tracepoints exist.
 //!
 //! The waker is the thread running `sched_waking`, which the kernel fires in the waker's
 //! own context, unlike `sched_wakeup`, which can run later on the wakee's CPU. A wakeup
@@ -32,11 +38,8 @@ pub fn sched_switch(ctx: RawTracePointContext) -> u32 {
         let s = unsafe { &mut *s };
         if s.state != SCHED_IDLE {
             s.times.oncpu_ns += advance(s, now);
-            // Preempted, or about to sleep but still runnable (a wakeup got in first).
             let preempt = ctx.arg::<u64>(0) as u8 != 0;
-            // The fourth argument, since Linux 5.18: the state it leaves in.
-            let prev_state = ctx.arg::<u64>(3) as u32;
-            s.state = if preempt || prev_state == 0 {
+            s.state = if preempt {
                 SCHED_RUNNABLE
             } else {
                 SCHED_BLOCKED
@@ -52,11 +55,9 @@ pub fn sched_switch(ctx: RawTracePointContext) -> u32 {
         let spent = advance(s, now);
         // Volatile adds: as a plain `match`, LLVM indexed the three fields by the state,
         // and the verifier refuses an index it cannot bound.
-        if state == SCHED_RUNNABLE {
+        if state == SCHED_RUNNABLE || state == SCHED_BLOCKED {
+            // Off without a wakeup: it never slept, and waited for the CPU.
             add(&mut s.times.runq_ns, spent);
-        } else if state == SCHED_BLOCKED {
-            // A wakeup not seen: the whole stretch counts as blocked, still adding up.
-            add(&mut s.times.blocked_ns, spent);
         } else {
             add(&mut s.times.oncpu_ns, spent);
         }
@@ -81,6 +82,9 @@ pub fn sched_waking(ctx: RawTracePointContext) -> u32 {
     let tid = id as u32;
     let kind = wake_kind(tid);
     s.waking_kind = kind;
+    // Now, in the waker: `sched_wakeup` can run much later, on the wakee's CPU, after an
+    // IPI brings it out of idle, when the waker has long moved on.
+    s.waking_ns = unsafe { bpf_ktime_get_ns() };
     if tid != 0 && (kind == WAKER_THREAD || kind == WAKER_SOFTIRQ) {
         s.waking_tid = tid;
         s.waking_pid = (id >> 32) as u32;
@@ -110,7 +114,7 @@ pub fn sched_wakeup(ctx: RawTracePointContext) -> u32 {
         let now = unsafe { bpf_ktime_get_ns() };
         s.times.blocked_ns += advance(s, now);
         s.state = SCHED_RUNNABLE;
-        s.times.woken_ns = now;
+        s.times.woken_ns = s.waking_ns;
         s.times.waker_kind = s.waking_kind;
         s.times.waker_tid = s.waking_tid;
         s.times.waker_pid = s.waking_pid;
@@ -149,6 +153,7 @@ pub(crate) fn begin_call(now: u64) {
         waking_kind: 0,
         waking_pid: 0,
         waking_comm: [0; COMM_LEN],
+        waking_ns: 0,
         since_ns: now,
         times: SchedTimes {
             oncpu_ns: 0,
@@ -166,19 +171,35 @@ pub(crate) fn begin_call(now: u64) {
     let _ = SCHED_SLOTS.insert(&task, &fresh, 0);
 }
 
-/// Ends the split of the thread's call at `now`, its return. `None` when the call's
+/// Ends the split of the thread's call, which took `duration_ns`. `None` when the call's
 /// entry was not seen with `--sched` on (or the table was full).
 #[inline(always)]
-pub(crate) fn end_call(now: u64) -> Option<SchedTimes> {
+pub(crate) fn end_call(duration_ns: u64) -> Option<SchedTimes> {
     let task = unsafe { generated::bpf_get_current_task() };
     let s = SCHED_SLOTS.get_ptr_mut(&task)?;
     let s = unsafe { &mut *s };
     if s.state == SCHED_IDLE {
         return None;
     }
-    s.times.oncpu_ns += advance(s, now);
     s.state = SCHED_IDLE;
+    // What the other two leave: the sum is the duration even when a clock read on another
+    // CPU ran a hair ahead of this one's.
+    let off = s.times.runq_ns + s.times.blocked_ns;
+    s.times.oncpu_ns = if duration_ns > off {
+        duration_ns - off
+    } else {
+        0
+    };
     Some(s.times)
+}
+
+/// Drops the split of the thread's call without a record: the call is not recorded.
+#[inline(always)]
+pub(crate) fn cancel_call() {
+    let task = unsafe { generated::bpf_get_current_task() };
+    if let Some(s) = SCHED_SLOTS.get_ptr_mut(&task) {
+        unsafe { (*s).state = SCHED_IDLE };
+    }
 }
 
 /// The thread is gone: its `task_struct`'s address may be reused.

@@ -28,6 +28,9 @@ fn exit(ret: i64) -> u32 {
     slot.nr = NO_SYSCALL;
     // An execve can take a thread out of scope: what `--comm` excludes stays absent.
     if slot.flags & SLOT_IGNORED != 0 {
+        if global(&SCHED) != 0 {
+            crate::sched::cancel_call();
+        }
         return 0;
     }
     // Before the clock: see `Stage::begin`.
@@ -36,7 +39,7 @@ fn exit(ret: i64) -> u32 {
     let duration_ns = now.wrapping_sub(slot.enter_ns);
     // Ended before any filter can return, so that no split runs on past its call.
     let sched = if global(&SCHED) != 0 {
-        crate::sched::end_call(now)
+        crate::sched::end_call(duration_ns)
     } else {
         None
     };

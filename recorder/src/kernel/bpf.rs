@@ -50,14 +50,6 @@ pub enum BpfError {
         #[source]
         source: Box<aya::programs::ProgramError>,
     },
-    #[error(
-        "--sched needs the sched_switch tracepoint to pass the state a task leaves in (Linux 5.18+), and kernel {kernel} refused the program that reads it"
-    )]
-    SchedSwitch {
-        kernel: String,
-        #[source]
-        source: Box<BpfError>,
-    },
     #[error("eBPF map `{0}` is missing from the object")]
     MissingMap(&'static str),
     #[error("eBPF map `{name}` has an unexpected type")]
@@ -362,27 +354,8 @@ fn attach_sched(ebpf: &mut Ebpf, kernel: &str) -> Result<(), BpfError> {
     ] {
         attach_raw(ebpf, name, kernel)?;
     }
-    let name = "sched_switch";
-    let err = |source| BpfError::Program {
-        program: name,
-        kernel: kernel.to_string(),
-        source: Box::new(source),
-    };
-    let program: &mut RawTracePoint = ebpf
-        .program_mut(name)
-        .ok_or_else(|| err(aya::programs::ProgramError::UnexpectedProgramType))?
-        .try_into()
-        .map_err(err)?;
-    program.load().map_err(err)?;
-    // Before 5.18 the tracepoint has three arguments, and attaching a program that reads
-    // a fourth fails.
-    program
-        .attach(name)
-        .map_err(|source| BpfError::SchedSwitch {
-            kernel: kernel.to_string(),
-            source: Box::new(err(source)),
-        })?;
-    Ok(())
+    // Last: it changes the states the others act on.
+    attach_raw(ebpf, "sched_switch", kernel)
 }
 
 fn attach_raw(ebpf: &mut Ebpf, name: &'static str, kernel: &str) -> Result<(), BpfError> {

@@ -164,16 +164,28 @@ const NEEDS: &[Need] = &[
         check: Check::Tracepoint("sched/sched_wakeup"),
     },
     Need {
-        what: "the tracepoints irq/irq_handler_entry and irq/softirq_entry",
+        what: "the tracepoint irq/irq_handler_entry",
+        since: "2.6.30",
+        only_for: Some(CaptureOption::Sched),
+        check: Check::Tracepoint("irq/irq_handler_entry"),
+    },
+    Need {
+        what: "the tracepoint irq/softirq_entry",
         since: "2.6.32",
         only_for: Some(CaptureOption::Sched),
         check: Check::Tracepoint("irq/softirq_entry"),
     },
     Need {
-        what: "the tracepoints timer/hrtimer_expire_entry and timer/timer_expire_entry",
+        what: "the tracepoint timer/hrtimer_expire_entry",
         since: "2.6.30",
         only_for: Some(CaptureOption::Sched),
         check: Check::Tracepoint("timer/hrtimer_expire_entry"),
+    },
+    Need {
+        what: "the tracepoint timer/timer_expire_entry",
+        since: "2.6.30",
+        only_for: Some(CaptureOption::Sched),
+        check: Check::Tracepoint("timer/timer_expire_entry"),
     },
 ];
 
