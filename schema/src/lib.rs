@@ -400,12 +400,26 @@ mod tests {
             ("fd", "Int32", true),
             ("fd_path", "Utf8", true),
             ("bytes", "Int64", true),
+            ("oncpu_ns", "Int64", true),
+            ("runq_ns", "Int64", true),
+            ("blocked_ns", "Int64", true),
+            ("woken_ts_ns", "Int64", true),
+            ("waker_pid", "Int32", true),
+            ("waker_tid", "Int32", true),
+            ("waker_comm", "Utf8", true),
+            ("waker_syscall", "Utf8", true),
+            ("waker_kind", "Utf8", true),
         ];
         let want: Vec<(String, String, bool)> = want
             .iter()
             .map(|(n, t, null)| (n.to_string(), t.to_string(), *null))
             .collect();
         assert_eq!(got, want);
+        // A file recorded without --sched has exactly the columns before them.
+        let plain = syscalls::file_schema(false);
+        assert_eq!(plain.fields().len(), 22);
+        assert_eq!(plain.fields()[..], schema.fields()[..22]);
+        assert_eq!(syscalls::file_schema(true), schema);
     }
 
     #[test]
