@@ -62,25 +62,20 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Compiles tests/programs/NAME.c into `dir`.
 pub fn build_program(dir: &Path, name: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("programs/{name}.c"));
-    let exe = dir.join(name);
-    let status = Command::new("cc")
-        .args(["-O1", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .expect("run cc");
-    assert!(status.success(), "cc failed");
-    exe
+    compile(dir, name, "-O1")
 }
 
 /// Compiles tests/programs/NAME.c into `dir` as distributions build programs: `-O2`, no
 /// frame pointers asked for, linked against the system's libc.
 pub fn build_program_o2(dir: &Path, name: &str) -> PathBuf {
+    compile(dir, name, "-O2")
+}
+
+fn compile(dir: &Path, name: &str, optimize: &str) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("programs/{name}.c"));
     let exe = dir.join(name);
     let status = Command::new("cc")
-        .args(["-O2", "-pthread", "-o"])
+        .args([optimize, "-pthread", "-o"])
         .arg(&exe)
         .arg(&src)
         .status()

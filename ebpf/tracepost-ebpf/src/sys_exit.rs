@@ -78,11 +78,7 @@ fn exit(ret: i64) -> u32 {
         comm: slot_comm(slot),
     };
     // Only rows carry it.
-    let sched = if flags & FLAG_CONTEXT_ONLY == 0 {
-        sched
-    } else {
-        None
-    };
+    let sched = sched.filter(|_| flags & FLAG_CONTEXT_ONLY == 0);
     let trailer = if sched.is_some() {
         size_of::<SchedTimes>()
     } else {
