@@ -1,12 +1,12 @@
 //! `record --sched` (issue 15): each call's time split into on a CPU, waiting for a CPU and
 //! blocked, and the thread that woke it, on a program whose every wait is known: a pipe
 //! read that a named thread ends 40 ms later, a 20 ms sleep, and yields to a spinner.
-use std::{collections::BTreeMap, path::Path, process::Command};
+use std::{collections::BTreeMap, path::Path};
 
 use serde_json::{Value, json};
 use tracepost_e2e::{
-    analyze, analyze_json, bpf_available, build_program_o2, one_error_line, query, record,
-    record_with, scalar,
+    analyze, analyze_json, bpf_available, build_program_o2, one_error_line, query, read_with,
+    record, record_with, scalar,
 };
 
 const MS: i64 = 1_000_000;
@@ -236,22 +236,11 @@ fn without_sched_the_columns_are_not_in_the_files_and_read_as_null() {
     let with = tmp.path().join("with");
     let out = record_with(&with, &["-q", "--sched"], &["/bin/true"]);
     assert!(out.status.success());
+    // The column names DuckDB's DESCRIBE gives, through the readers' script.
     let columns = |capture: &Path| {
-        let out = Command::new("python3")
-            .arg("-c")
-            .arg(
-                "import duckdb, sys; print(','.join(r[0] for r in duckdb.sql(\
-                 f\"DESCRIBE SELECT * FROM '{sys.argv[1]}/syscalls/*.parquet'\").fetchall()))",
-            )
-            .arg(capture)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        let types = read_with("duckdb", capture)["types"].clone();
+        let names: Vec<String> = types.as_object().unwrap().keys().cloned().collect();
+        names.join(",")
     };
     // Both at once: the plain capture's calls read as NULL beside the other's.
     let rows = query(
@@ -289,6 +278,28 @@ fn without_sched_the_columns_are_not_in_the_files_and_read_as_null() {
             .contains("Why slow")
     );
     let plain = columns(&capture);
+    // Continued with --sched, the plain capture holds files of both kinds: analyze reads
+    // the old calls as NULL, and DuckDB reads the directory with union_by_name (README).
+    let out = record_with(&capture, &["-q", "--sched"], &["/bin/true"]);
+    assert!(out.status.success());
+    let calls = scalar(&capture, "SELECT count(*) FROM syscalls");
+    let split = scalar(&capture, "SELECT count(oncpu_ns) FROM syscalls");
+    assert!(split > 10 && split < calls, "{split} of {calls}");
+    let duck = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import duckdb, sys; print(duckdb.sql(f\"SELECT count(*), count(oncpu_ns) FROM \
+             read_parquet('{sys.argv[1]}/syscalls/*.parquet', union_by_name = true)\").fetchall()[0])",
+        )
+        .arg(&capture)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&duck.stdout).trim(),
+        format!("({calls}, {split})"),
+        "{}",
+        String::from_utf8_lossy(&duck.stderr)
+    );
     assert!(
         plain.contains("fd_path") && !plain.contains("oncpu_ns"),
         "{plain}"
