@@ -133,6 +133,10 @@ pub struct ReadArgs {
     /// storage, or paths they all see.
     #[arg(long, value_name = "HOST:PORT")]
     pub cluster: Option<String>,
+    /// With --cluster: how long to wait for an executor to register with the scheduler
+    /// before giving up, when it has none (`30s`, `2m`).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration, requires = "cluster")]
+    pub cluster_wait: std::time::Duration,
 }
 
 #[derive(Debug, Clone, clap::Args)]

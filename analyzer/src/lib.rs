@@ -183,6 +183,9 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
     for c in &captures {
         warn_skipped(c.skipped());
     }
+    if let Some(scheduler) = &read.cluster {
+        cluster::client::ready(scheduler, read.cluster_wait).await?;
+    }
     let (ctx, narrows) = tables::context(&captures, narrow, read.cluster.as_deref()).await?;
     Ok(Opened {
         ctx,

@@ -1005,19 +1005,9 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
         analyze_with(&vars, &args)
     };
     // The executors register with the scheduler after they listen: the first query waits
-    // for them.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let out = on_cluster(&["query", web1, "SELECT count(*) FROM syscalls"]);
-        if out.status.success() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cluster never answered: {out:?}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
+    // for them (`--cluster-wait`, 30 s by default), and then runs.
+    let first = on_cluster(&["query", web1, "SELECT count(*) FROM syscalls"]);
+    assert!(first.status.success(), "{first:?}");
 
     let names = canned_queries();
     let same = |args: &[&str]| {
@@ -1123,6 +1113,56 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
         "{line}"
     );
     assert!(started.elapsed() < Duration::from_secs(60), "{line}");
+    // A scheduler with no executor would queue the job for ever: refused once
+    // --cluster-wait has passed, with a line that says what to start.
+    let port = free_port();
+    let lonely = format!("127.0.0.1:{port}");
+    let mut command = Command::new(bin("analyze"));
+    command.args(["scheduler", "--bind", &lonely]);
+    let _lonely = serve_command(command, port);
+    let started = Instant::now();
+    let out = analyze_with(
+        &vars,
+        &[
+            "summary",
+            web1,
+            "--cluster",
+            &lonely,
+            "--cluster-wait",
+            "2s",
+        ],
+    );
+    let waited = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].contains("has no executor yet; waiting up to 2s"),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "error: --cluster {lonely}: no executor registered with the scheduler within 2s"
+        )) && lines[1].contains(&format!("analyze executor --scheduler {lonely}")),
+        "{err}"
+    );
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(20),
+        "{waited:?}"
+    );
+    // Something else listens there (the S3 server): named, not waited on.
+    let moto_addr = endpoint.trim_start_matches("http://").to_string();
+    let out = analyze_with(&vars, &["summary", web1, "--cluster", &moto_addr]);
+    let line = one_error_line(&out);
+    assert!(
+        line.contains(&format!("--cluster {moto_addr}: "))
+            && line.contains("is it a Ballista 55 scheduler"),
+        "{line}"
+    );
+    // --cluster-wait means nothing alone.
+    let out = analyze_with(&vars, &["summary", web1, "--cluster-wait", "2s"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     // An executor refuses a work directory that others can enter, and a wildcard address
     // (it is also where others fetch its results).
     let open_dir = tmp.path().join("open");

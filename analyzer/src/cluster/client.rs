@@ -1,7 +1,7 @@
 //! `--cluster HOST:PORT`: plan here, run on the cluster.
 use std::{
     net::{TcpStream, ToSocketAddrs},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use anyhow::Context as _;
@@ -24,11 +24,75 @@ pub fn config() -> datafusion::prelude::SessionConfig {
 /// How long the scheduler may take to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Checks that a scheduler listens at `scheduler` (`HOST:PORT`). Ballista connects only at
-/// the first query, and then reports a bad address or a refused connection as a transport
+/// How long the scheduler may take to answer whether it has executors.
+const READY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often to ask again while no executor has registered.
+const READY_POLL: Duration = Duration::from_millis(500);
+
+/// Checks that a scheduler listens at `scheduler` (`HOST:PORT`) and has an executor to run
+/// the job, waiting up to `wait` for one to register.
+///
+/// A Ballista 55 scheduler queues a job that arrives while it has no executor, and its
+/// client then polls the job's status for ever: `analyze` would hang with no word. The
+/// scheduler's `/readyz` (on the gRPC port) says how many executors it has, so the wait is
+/// bounded here, before anything is submitted. Executors lost during a job are the
+/// scheduler's to handle: it fails the job once none re-registers within its grace period.
+pub async fn ready(scheduler: &str, wait: Duration) -> anyhow::Result<()> {
+    reachable(scheduler)?;
+    let fault = || format!("--cluster {scheduler}");
+    let url = format!("http://{scheduler}/readyz");
+    let client = reqwest::Client::builder()
+        .timeout(READY_TIMEOUT)
+        .build()
+        .context("cannot build an HTTP client")?;
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        let response = client.get(&url).send().await.with_context(|| {
+            format!(
+                "{}: no answer to {url}; is it a Ballista 55 scheduler (`analyze scheduler`)?",
+                fault()
+            )
+        })?;
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        let said = body.trim();
+        if status.is_success() {
+            return Ok(());
+        }
+        if status != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            anyhow::bail!(
+                "{}: {url} answered {status}; is it a Ballista 55 scheduler (`analyze scheduler`)?",
+                fault()
+            );
+        }
+        if start.elapsed() >= wait {
+            anyhow::bail!(
+                "{}: no executor registered with the scheduler within {} (it says \"{said}\"); \
+                 start one with `analyze executor --scheduler {scheduler}`, or wait longer \
+                 with --cluster-wait",
+                fault(),
+                humantime::format_duration(wait)
+            );
+        }
+        if !told {
+            eprintln!(
+                "analyze: the scheduler at {scheduler} has no executor yet; waiting up to {} \
+                 for one to register",
+                humantime::format_duration(wait)
+            );
+            told = true;
+        }
+        tokio::time::sleep(READY_POLL).await;
+    }
+}
+
+/// Checks that something accepts connections at `scheduler`. Ballista connects only at the
+/// first query, and then reports a bad address or a refused connection as a transport
 /// error several layers deep; this names the option and the address instead, in bounded
 /// time.
-pub fn reachable(scheduler: &str) -> anyhow::Result<()> {
+fn reachable(scheduler: &str) -> anyhow::Result<()> {
     let fault = || format!("--cluster {scheduler}");
     let addrs: Vec<_> = scheduler
         .to_socket_addrs()
