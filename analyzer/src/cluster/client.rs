@@ -42,7 +42,10 @@ pub async fn ready(scheduler: &str, wait: Duration) -> anyhow::Result<()> {
     reachable(scheduler)?;
     let fault = || format!("--cluster {scheduler}");
     let url = format!("http://{scheduler}/readyz");
+    // Direct, as Ballista's own gRPC connections are: an `http_proxy` set for other
+    // traffic would otherwise answer for the scheduler.
     let client = reqwest::Client::builder()
+        .no_proxy()
         .timeout(READY_TIMEOUT)
         .build()
         .context("cannot build an HTTP client")?;
