@@ -1,2 +1,3 @@
 //! What the benchmark binaries share.
+pub mod harness;
 pub mod mix;

@@ -129,32 +129,30 @@ impl Mix {
         let fd = 3 + rng.below(60);
         let (extra, fd_path) = match nr {
             OPENAT | NEWFSTATAT => (
-                Some(Box::new(Extra::Path {
+                Some(Extra::Path {
                     path,
                     truncated: false,
-                })),
+                }),
                 None,
             ),
-            CONNECT => (Some(Box::new(Extra::Addr(peer.to_string()))), None),
+            CONNECT => (Some(Extra::Addr(peer.to_string())), None),
             SENDTO | RECVFROM => (None, Some(peer)),
             READ | WRITE | CLOSE => (None, Some(path)),
             _ => (None, None),
         };
-        Call {
-            event: SyscallEvent {
-                enter_ns: self.now,
-                duration_ns: duration,
-                ret,
-                args: [fd, 0, 0, 0, 0, 0],
-                pid,
-                tid,
-                nr,
-                flags: 0,
-                comm: *b"app-worker\0\0\0\0\0\0",
-            },
-            extra,
-            fd_path,
-            sched: None,
-        }
+        let event = SyscallEvent {
+            enter_ns: self.now,
+            duration_ns: duration,
+            ret,
+            args: [fd, 0, 0, 0, 0, 0],
+            pid,
+            tid,
+            nr,
+            flags: 0,
+            comm: *b"app-worker\0\0\0\0\0\0",
+        };
+        let mut call = Call::new(event, extra, None);
+        call.fd_path = fd_path;
+        call
     }
 }

@@ -11,35 +11,24 @@
 //! For N = 1 and 2, alternating, ROUNDS times: N producers and N writers run at once, each
 //! writer into its own capture directory, EVENTS calls each. It prints each run's rate and
 //! the median, then the scaling: the N-writer rate over N times the one-writer rate.
-use std::{
-    path::Path,
-    thread,
-    time::{Duration, Instant},
-};
+use std::{path::Path, thread, time::Instant};
 
 use anyhow::{Context as _, Result, bail};
-use tracepost_bench::mix::Mix;
-use tracepost_recorder::{
-    files::batch::BatchBuilder,
-    files::capture_dir::CaptureDir,
-    files::pipeline::{Message, Pipeline, Record, Writers},
-    files::progress::Counters,
-    files::small_table::SmallTableWriter,
-    files::writer::{Rotation, TableWriter},
-    follow::processes::ProcessTable,
-    kernel::clock::{WallClock, monotonic_ns},
+use tracepost_bench::{
+    harness::{CHUNK, cpu_seconds, median, start, tempdir},
+    mix::Mix,
 };
-use tracepost_schema::{aggregates, processes, syscalls};
-
-/// Records per chunk: the capture loop's own.
-const CHUNK: usize = 4 * 1024;
+use tracepost_recorder::{
+    files::pipeline::{Message, Record},
+    kernel::clock::monotonic_ns,
+};
 const WRITERS: [usize; 2] = [1, 2];
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let events: usize = parse(args.next(), 3_000_000, "EVENTS")?;
     let rounds: usize = parse(args.next(), 3, "ROUNDS")?;
-    let work = tempdir()?;
+    let work = tempdir("writer-scaling")?;
     let mut rates: Vec<Vec<f64>> = vec![Vec::new(); WRITERS.len()];
     println!("writers  events/s    cpu-s per 1M events   (EVENTS={events} per writer)");
     for round in 0..rounds {
@@ -119,54 +108,6 @@ fn run(dir: &Path, n: usize, events: usize) -> Result<(f64, f64)> {
     Ok((rows as f64 / wall, cpu / (rows as f64 / 1e6)))
 }
 
-/// One writer, as `record` starts it, into its own capture directory.
-fn start(dir: &Path) -> Result<Pipeline> {
-    let dir = CaptureDir::create(dir)?;
-    let clock = WallClock::sample();
-    let rotate = Duration::from_secs(10);
-    let small = |table, schema| SmallTableWriter::new(&dir.table_dir(table), table, schema, rotate);
-    Ok(Pipeline::start(Writers {
-        syscalls: TableWriter::new(
-            &dir.table_dir(syscalls::TABLE),
-            BatchBuilder::new(clock),
-            Rotation {
-                max_age: rotate,
-                max_rows: 16 * 1024 * 1024,
-                max_total_bytes: None,
-            },
-            Counters::new(),
-        )?,
-        aggregates: small(aggregates::TABLE, aggregates::schema())?,
-        processes: small(processes::TABLE, processes::schema())?,
-        builder: BatchBuilder::new(clock),
-        processes_table: ProcessTable::new(clock),
-    })?)
-}
-
-/// User and system CPU time of this process, all threads.
-fn cpu_seconds() -> Result<f64> {
-    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: getrusage fills the struct it is given.
-    if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } != 0 {
-        bail!("getrusage: {}", std::io::Error::last_os_error());
-    }
-    // SAFETY: filled by the successful call above.
-    let u = unsafe { usage.assume_init() };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    Ok(secs(u.ru_utime) + secs(u.ru_stime))
-}
-
-/// A new private directory: creating it fails rather than follow anything planted there.
-fn tempdir() -> Result<std::path::PathBuf> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    let dir = std::env::temp_dir().join(format!("writer-scaling.{}", std::process::id()));
-    std::fs::DirBuilder::new()
-        .mode(0o700)
-        .create(&dir)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
-    Ok(dir)
-}
-
 fn parse(arg: Option<String>, default: usize, name: &str) -> Result<usize> {
     match arg {
         None => Ok(default),
@@ -176,10 +117,4 @@ fn parse(arg: Option<String>, default: usize, name: &str) -> Result<usize> {
             .filter(|n| *n > 0)
             .with_context(|| format!("{name} must be a positive number, not `{a}`")),
     }
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
