@@ -121,7 +121,7 @@ impl BatchBuilder {
             for (builder, value) in args.iter_mut().zip(e.args) {
                 builder.append_value(value);
             }
-            match call.extra.as_deref() {
+            match call.extra() {
                 Some(Extra::Path { path: p, truncated }) => {
                     path.append_value(p);
                     path_truncated.append_value(*truncated);
@@ -142,7 +142,7 @@ impl BatchBuilder {
             fd_path.append_option(call.fd_path.as_deref());
             let returned = e.flags & FLAG_NO_RETURN == 0;
             bytes.append_option(returned.then(|| self.args.bytes(e.nr, e.ret)).flatten());
-            let t = call.sched.as_deref();
+            let t = call.sched();
             oncpu.append_option(t.map(|t| t.oncpu_ns as i64));
             runq.append_option(t.map(|t| t.runq_ns as i64));
             blocked.append_option(t.map(|t| t.blocked_ns as i64));

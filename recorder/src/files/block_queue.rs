@@ -75,6 +75,7 @@ impl<T> BlockQueue<T> {
         }
     }
 
+    #[inline]
     pub fn pop_front(&mut self) -> Option<T> {
         loop {
             if let Some(value) = self.front.next() {
@@ -123,9 +124,21 @@ pub struct DrainFront<'a, T> {
     left: usize,
 }
 
+impl<T> DrainFront<'_, T> {
+    /// The value `next` would yield, in place.
+    pub fn peek(&self) -> Option<&T> {
+        if self.left == 0 {
+            None
+        } else {
+            self.queue.front()
+        }
+    }
+}
+
 impl<T> Iterator for DrainFront<'_, T> {
     type Item = T;
 
+    #[inline]
     fn next(&mut self) -> Option<T> {
         if self.left == 0 {
             return None;

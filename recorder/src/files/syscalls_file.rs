@@ -232,7 +232,7 @@ impl Columns {
         for (column, value) in self.args.iter_mut().zip(e.args) {
             column.push(Some(value as i64));
         }
-        match call.extra.as_deref() {
+        match call.extra() {
             Some(Extra::Path { path, truncated }) => {
                 self.path.push(path);
                 self.path_truncated.push(Some(*truncated));
@@ -257,7 +257,7 @@ impl Columns {
         self.bytes
             .push(returned.then(|| rows.args().bytes(e.nr, e.ret)).flatten());
         if let Some(sched) = &mut self.sched {
-            sched.push(call.sched.as_deref(), rows);
+            sched.push(call.sched(), rows);
         }
     }
 
@@ -547,12 +547,9 @@ mod tests {
                     1 => Some(Extra::Addr(format!("10.0.0.{}:80", i % 4))),
                     _ => None,
                 };
-                Call {
-                    event: e,
-                    extra: extra.map(Box::new),
-                    fd_path: (i % 3 == 0).then(|| shared[(i % 5) as usize].clone()),
-                    sched: sched_times(i).map(Box::new),
-                }
+                let mut call = Call::new(e, extra, sched_times(i));
+                call.fd_path = (i % 3 == 0).then(|| shared[(i % 5) as usize].clone());
+                call
             })
             .collect()
     }

@@ -83,14 +83,14 @@ impl<'a> FdEffect<'a> {
         let ret = e.ret;
         let ok = names::errno_of(ret).is_none();
         let a = e.args;
-        let path = match call.extra.as_deref() {
+        let path = match call.extra() {
             Some(Extra::Path {
                 path,
                 truncated: false,
             }) => Some(path),
             _ => None,
         };
-        let addr = match call.extra.as_deref() {
+        let addr = match call.extra() {
             Some(Extra::Addr(addr)) => Some(addr.as_str()),
             _ => None,
         };
@@ -140,7 +140,7 @@ impl<'a> FdEffect<'a> {
                     pipe2 => ("pipe", a[1] & O_CLOEXEC != 0),
                     _ => ("socket:unix-pair", a[1] & SOCK_CLOEXEC != 0),
                 };
-                let fds = match call.extra.as_deref() {
+                let fds = match call.extra() {
                     Some(Extra::FdPair(r, w)) => Some((*r, *w)),
                     _ => None,
                 };

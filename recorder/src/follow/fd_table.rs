@@ -358,12 +358,7 @@ mod tests {
         e.nr = nr.id() as u32;
         e.args = args;
         e.ret = ret;
-        Call {
-            event: e,
-            extra: extra.map(Box::new),
-            fd_path: None,
-            sched: None,
-        }
+        Call::new(e, extra, None)
     }
 
     fn path(p: &str) -> Option<Extra> {

@@ -140,7 +140,7 @@ impl ProcessTable {
         } else if (e.nr == Sysno::execve.id() as u32 || e.nr == Sysno::execveat.id() as u32)
             && e.ret == 0
             && let (Some(row), Some(Extra::Path { path, .. })) =
-                (self.live.get_mut(&e.pid), call.extra.as_deref())
+                (self.live.get_mut(&e.pid), call.extra())
             // /proc could not tell (the process was gone): the file it asked for, resolved
             // as /proc would have.
             && row.exe.is_none()

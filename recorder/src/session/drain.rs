@@ -195,31 +195,22 @@ fn decode_record(bytes: &[u8], paths: &mut Interner) -> Option<Record> {
         len if len == size_of::<DetailedEvent>() => {
             // SAFETY: a whole DetailedEvent, as the length says.
             let d = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<DetailedEvent>()) };
-            Record::Call(Call {
-                event: d.event,
-                extra: decode::extra(&d, paths).map(Box::new),
-                fd_path: None,
-                sched: None,
-            })
+            Record::Call(Call::new(d.event, decode::extra(&d, paths), None))
         }
         len if len == size_of::<SchedEvent>() => {
             // SAFETY: a whole SchedEvent, as the length says.
             let e = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<SchedEvent>()) };
-            Record::Call(Call {
-                sched: Some(Box::new(e.sched)),
-                ..Call::from(e.event)
-            })
+            Record::Call(Call::new(e.event, None, Some(e.sched)))
         }
         len if len == size_of::<DetailedSchedEvent>() => {
             // SAFETY: a whole DetailedSchedEvent, as the length says.
             let d =
                 unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<DetailedSchedEvent>()) };
-            Record::Call(Call {
-                event: d.detailed.event,
-                extra: decode::extra(&d.detailed, paths).map(Box::new),
-                fd_path: None,
-                sched: Some(Box::new(d.sched)),
-            })
+            Record::Call(Call::new(
+                d.detailed.event,
+                decode::extra(&d.detailed, paths),
+                Some(d.sched),
+            ))
         }
         len if len == size_of::<ProcessEvent>() => {
             // SAFETY: a whole ProcessEvent, as the length says.

@@ -64,16 +64,40 @@ fn pack_literals(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
 /// with calls that have none, so that few runs form (BENCHMARKS.md).
 #[inline]
 fn pack_group(group: &[u32], width: u8, out: &mut Vec<u8>) {
-    if width <= 16 {
+    let bytes = usize::from(width);
+    if width <= 8 {
         let w = u32::from(width);
-        let mut acc: u128 = 0;
+        let mut acc: u64 = 0;
         for (i, &v) in group.iter().enumerate() {
-            acc |= u128::from(v) << (i as u32 * w);
+            acc |= u64::from(v) << (i as u32 * w);
         }
-        out.extend_from_slice(&acc.to_le_bytes()[..usize::from(width)]);
+        append_prefix(&acc.to_le_bytes(), bytes, out);
+    } else if width <= 16 {
+        // Two halves of four values: 64-bit shifts are one instruction, 128-bit ones many.
+        let w = u32::from(width);
+        let (mut lo, mut hi): (u64, u64) = (0, 0);
+        for (i, &v) in group.iter().enumerate() {
+            if i < 4 {
+                lo |= u64::from(v) << (i as u32 * w);
+            } else {
+                hi |= u64::from(v) << ((i as u32 - 4) * w);
+            }
+        }
+        let acc = u128::from(lo) | (u128::from(hi) << (4 * w));
+        append_prefix(&acc.to_le_bytes(), bytes, out);
     } else {
         pack(group.iter().map(|&v| u64::from(v)), 8, width, out);
     }
+}
+
+/// Appends the first `len` bytes of `bytes`. Appending the whole fixed-size array and
+/// cutting it back is a single store; a slice of variable length is a call to `memcpy`,
+/// which cost more than the packing itself.
+#[inline]
+fn append_prefix<const N: usize>(bytes: &[u8; N], len: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(bytes);
+    out.truncate(start + len);
 }
 
 /// Packs `count` values at `width` bits each (at most 64), least significant bit first, as
