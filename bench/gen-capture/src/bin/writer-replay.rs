@@ -52,7 +52,11 @@ fn main() -> Result<()> {
         let dir = work.join(format!("r{round}"));
         let (cpu, wall) = run(&dir, &calls)?;
         let per_m = cpu / (calls.len() as f64 / 1e6);
-        println!("run {round}: {per_m:.3} CPU-s per 1M calls ({wall:.2} s wall)");
+        let bytes = table_bytes(&dir.join(col::TABLE))?;
+        println!(
+            "run {round}: {per_m:.3} CPU-s per 1M calls ({wall:.2} s wall), {:.2} bytes/call",
+            bytes as f64 / calls.len() as f64
+        );
         runs.push(per_m);
         std::fs::remove_dir_all(&dir).ok();
     }
@@ -84,6 +88,15 @@ fn run(dir: &Path, calls: &[Call]) -> Result<(f64, f64)> {
         bail!("{} rows written of {} calls", written.rows, calls.len());
     }
     Ok((cpu, wall))
+}
+
+/// Bytes of the files in a table's directory.
+fn table_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        total += entry?.metadata()?.len();
+    }
+    Ok(total)
 }
 
 /// Every row of the capture's `syscalls` files, as the kernel sent it: in return order.
