@@ -7,26 +7,40 @@
 /// length prefix that some uses put in front.
 pub fn encode(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     debug_assert!(bit_width <= 32);
+    let n = values.len();
     let mut literal_start = 0;
     let mut i = 0;
-    while i < values.len() {
-        let v = values[i];
-        let run = values[i..].iter().take_while(|&&x| x == v).count();
-        let pending = i - literal_start;
-        if run >= 8 {
-            // Fill the literal group first, so that the literals cut at a multiple of 8.
-            let fill = (8 - pending % 8) % 8;
-            if run - fill >= 8 {
-                i += fill;
-                pack_literals(&values[literal_start..i], bit_width, out);
-                let run = run - fill;
-                write_run(v, run, bit_width, out);
-                i += run;
-                literal_start = i;
-                continue;
+    while i < n {
+        // The next run of 8 equal values, found by counting equal neighbours: a compare
+        // a value. Measuring each value's run as it came was a tenth of the writer's
+        // instructions on nginx, whose indices mostly differ from their neighbours.
+        let mut streak = 0;
+        let mut j = i + 1;
+        let run_start = loop {
+            if j >= n {
+                break None;
             }
+            streak = if values[j] == values[j - 1] {
+                streak + 1
+            } else {
+                0
+            };
+            if streak == 7 {
+                break Some(j - 7);
+            }
+            j += 1;
+        };
+        let Some(start) = run_start else { break };
+        let v = values[start];
+        let end = start + 8 + values[start + 8..].iter().take_while(|&&x| x == v).count();
+        // Fill the literal group first, so that the literals cut at a multiple of 8.
+        let fill = (8 - (start - literal_start) % 8) % 8;
+        if end - start - fill >= 8 {
+            pack_literals(&values[literal_start..start + fill], bit_width, out);
+            write_run(v, end - start - fill, bit_width, out);
+            literal_start = end;
         }
-        i += run;
+        i = end;
     }
     pack_literals(&values[literal_start..], bit_width, out);
 }
@@ -166,6 +180,78 @@ mod tests {
                 pack_group(&group, width, &mut fast);
                 pack(group.iter().map(|&v| u64::from(v)), 8, width, &mut general);
                 assert_eq!(fast, general, "width {width}, {len} values");
+            }
+        }
+    }
+
+    /// The hybrid decoding, as the Parquet spec gives it.
+    fn decode(mut bytes: &[u8], width: u8, count: usize) -> Vec<u32> {
+        let mut out = Vec::new();
+        let uleb = |bytes: &mut &[u8]| {
+            let (mut v, mut shift) = (0u64, 0);
+            loop {
+                let b = bytes[0];
+                *bytes = &bytes[1..];
+                v |= u64::from(b & 0x7f) << shift;
+                shift += 7;
+                if b < 0x80 {
+                    return v;
+                }
+            }
+        };
+        while out.len() < count {
+            let header = uleb(&mut bytes);
+            if header & 1 == 0 {
+                let n = usize::from(width).div_ceil(8);
+                let mut v = [0u8; 4];
+                v[..n].copy_from_slice(&bytes[..n]);
+                bytes = &bytes[n..];
+                out.extend(std::iter::repeat_n(
+                    u32::from_le_bytes(v),
+                    (header >> 1) as usize,
+                ));
+            } else {
+                let values = (header >> 1) as usize * 8;
+                let (mut acc, mut bits) = (0u128, 0);
+                for _ in 0..values {
+                    while bits < u32::from(width) {
+                        acc |= u128::from(bytes[0]) << bits;
+                        bytes = &bytes[1..];
+                        bits += 8;
+                    }
+                    out.push((acc & ((1u128 << width) - 1)) as u32);
+                    acc >>= width;
+                    bits -= u32::from(width);
+                }
+            }
+        }
+        out.truncate(count);
+        out
+    }
+
+    #[test]
+    fn runs_of_every_length_between_literals_decode_to_what_was_encoded() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for width in [1u8, 3, 8, 12, 17] {
+            for _ in 0..200 {
+                let mut values = Vec::new();
+                while values.len() < 300 {
+                    let v = next(1 << width.min(16)) as u32;
+                    let len = match next(4) {
+                        0 => 1 + next(30) as usize,
+                        _ => 1,
+                    };
+                    values.extend(std::iter::repeat_n(v, len));
+                }
+                let mut out = Vec::new();
+                encode(&values, width, &mut out);
+                assert_eq!(decode(&out, width, values.len()), values, "width {width}");
             }
         }
     }
