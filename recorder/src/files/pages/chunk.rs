@@ -313,6 +313,10 @@ pub struct IntColumn {
     dictionary_plain: Vec<u8>,
     dictionary_full: bool,
     indices: Vec<u32>,
+    /// Recent values and their indices, by a few bits of the value: most values of a
+    /// busy column repeat one seen lately (a buffer's address, a size, an fd) though not
+    /// the row before, and a hit here skips the dictionary's hash and probe.
+    recent: Box<[(i64, u32); RECENT]>,
     /// The chunk's bounds, from the pages flushed so far.
     min: i64,
     max: i64,
@@ -341,6 +345,7 @@ impl IntColumn {
             dictionary_plain: Vec::new(),
             dictionary_full: false,
             indices: Vec::new(),
+            recent: Box::new([(0, NOT_RECENT); RECENT]),
             min: i64::MAX,
             max: i64::MIN,
             page_min: i64::MAX,
@@ -393,19 +398,19 @@ impl IntColumn {
             }
             IntEncoding::Dictionary if !self.dictionary_full && !self.values.is_empty() => {
                 self.indices.clear();
-                let mut last: Option<(i64, u32)> = None;
+                let recent = &mut *self.recent;
                 for &v in &self.values {
-                    let index = match last {
-                        Some((value, index)) if value == v => index,
-                        _ => {
-                            let next = self.dictionary.len() as u32;
-                            let index = *self.dictionary.entry(v).or_insert(next);
-                            if index == next {
-                                put_int(self.int32, v, &mut self.dictionary_plain);
-                            }
-                            last = Some((v, index));
-                            index
+                    let slot = &mut recent[recent_slot(v)];
+                    let index = if slot.1 != NOT_RECENT && slot.0 == v {
+                        slot.1
+                    } else {
+                        let next = self.dictionary.len() as u32;
+                        let index = *self.dictionary.entry(v).or_insert(next);
+                        if index == next {
+                            put_int(self.int32, v, &mut self.dictionary_plain);
                         }
+                        *slot = (v, index);
+                        index
                     };
                     self.indices.push(index);
                 }
@@ -458,6 +463,18 @@ impl IntColumn {
             .then_some((&self.dictionary_plain[..], count));
         self.sink.finish(z, descr, dictionary, Some(statistics))
     }
+}
+
+/// Slots of [`IntColumn::recent`].
+const RECENT: usize = 256;
+/// An empty slot: no dictionary reaches this index.
+const NOT_RECENT: u32 = u32::MAX;
+
+/// A value's slot among the recent ones: the top bits of a multiplicative hash, so that
+/// values that differ only in their low bits (sizes, addresses) spread out.
+#[inline]
+fn recent_slot(v: i64) -> usize {
+    ((v as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - RECENT.trailing_zeros())) as usize
 }
 
 /// A column of shared strings (paths), found by their address. A row costs a pointer
