@@ -24,6 +24,10 @@ use crate::{
 
 type Result<T> = std::result::Result<T, ParquetError>;
 
+/// Calls taken into the columns at once: 128 KiB of them, which stay in the CPU's cache
+/// for the pass of each column.
+const BLOCK: usize = 1024;
+
 /// One row group's columns, in the schema's order.
 struct Columns {
     ts: IntColumn,
@@ -206,58 +210,85 @@ impl Columns {
         }
     }
 
-    fn push(&mut self, call: &Call, rows: &BatchBuilder) {
-        let e = &call.event;
-        let wall_ns = rows.clock().to_wall_ns(e.enter_ns);
-        self.ts.push(Some(ts_value(wall_ns)));
-        self.ts_ns.push(Some(wall_ns));
-        let returned = e.flags & FLAG_NO_RETURN == 0;
-        if returned {
-            self.duration.push(Some(e.duration_ns as i64));
-            self.ret.push(Some(e.ret));
-            match names::errno_of(e.ret) {
+    /// Appends a block of calls column by column: a pass per column keeps that column's
+    /// buffers in registers, where a row at a time touched 22 columns' buffers per call
+    /// (BENCHMARKS.md).
+    fn push_block(&mut self, calls: &[Call], rows: &BatchBuilder) {
+        let clock = rows.clock();
+        let table = rows.args();
+        let returned = |c: &Call| c.event.flags & FLAG_NO_RETURN == 0;
+        let wall = |c: &Call| clock.to_wall_ns(c.event.enter_ns);
+        self.ts
+            .extend_required(calls.iter().map(|c| ts_value(wall(c))));
+        self.ts_ns.extend_required(calls.iter().map(wall));
+        self.duration.extend_optional(
+            calls
+                .iter()
+                .map(|c| returned(c).then_some(c.event.duration_ns as i64)),
+        );
+        self.pid
+            .extend_required(calls.iter().map(|c| i64::from(c.event.pid as i32)));
+        self.tid
+            .extend_required(calls.iter().map(|c| i64::from(c.event.tid as i32)));
+        for c in calls {
+            self.comm.push(c.event.comm, || comm_str(&c.event.comm));
+        }
+        for c in calls {
+            self.syscall
+                .push(c.event.nr, || rows.names().get(c.event.nr));
+        }
+        self.nr
+            .extend_required(calls.iter().map(|c| i64::from(c.event.nr as i32)));
+        self.ret
+            .extend_optional(calls.iter().map(|c| returned(c).then_some(c.event.ret)));
+        for c in calls {
+            match names::errno_of(c.event.ret).filter(|_| returned(c)) {
                 Some(code) => self.errno.push(code, || names::errno_name(code)),
                 None => self.errno.push_null(),
             }
-        } else {
-            self.duration.push(None);
-            self.ret.push(None);
-            self.errno.push_null();
         }
-        self.pid.push(Some(i64::from(e.pid as i32)));
-        self.tid.push(Some(i64::from(e.tid as i32)));
-        self.comm.push(e.comm, || comm_str(&e.comm));
-        self.syscall.push(e.nr, || rows.names().get(e.nr));
-        self.nr.push(Some(i64::from(e.nr as i32)));
-        for (column, value) in self.args.iter_mut().zip(e.args) {
-            column.push(Some(value as i64));
+        for (k, column) in self.args.iter_mut().enumerate() {
+            column.extend_required(calls.iter().map(|c| c.event.args[k] as i64));
         }
-        match call.extra() {
-            Some(Extra::Path { path, truncated }) => {
-                self.path.push(path);
-                self.path_truncated.push(Some(*truncated));
-                self.addr.push_null();
-            }
-            Some(Extra::Addr(addr)) => {
-                self.path.push_null();
-                self.path_truncated.push(None);
-                self.addr.push_text(addr);
-            }
-            _ => {
-                self.path.push_null();
-                self.path_truncated.push(None);
-                self.addr.push_null();
+        for c in calls {
+            match c.extra() {
+                Some(Extra::Path { path, truncated }) => {
+                    self.path.push(path);
+                    self.path_truncated.push(Some(*truncated));
+                    self.addr.push_null();
+                }
+                Some(Extra::Addr(addr)) => {
+                    self.path.push_null();
+                    self.path_truncated.push(None);
+                    self.addr.push_text(addr);
+                }
+                _ => {
+                    self.path.push_null();
+                    self.path_truncated.push(None);
+                    self.addr.push_null();
+                }
             }
         }
-        self.fd.push(rows.args().fd(e.nr, &e.args).map(i64::from));
-        match &call.fd_path {
-            Some(p) => self.fd_path.push(p),
-            None => self.fd_path.push_null(),
+        self.fd.extend_optional(
+            calls
+                .iter()
+                .map(|c| table.fd(c.event.nr, &c.event.args).map(i64::from)),
+        );
+        for c in calls {
+            match &c.fd_path {
+                Some(p) => self.fd_path.push(p),
+                None => self.fd_path.push_null(),
+            }
         }
-        self.bytes
-            .push(returned.then(|| rows.args().bytes(e.nr, e.ret)).flatten());
+        self.bytes.extend_optional(calls.iter().map(|c| {
+            returned(c)
+                .then(|| table.bytes(c.event.nr, c.event.ret))
+                .flatten()
+        }));
         if let Some(sched) = &mut self.sched {
-            sched.push(call.sched(), rows);
+            for c in calls {
+                sched.push(c.sched(), rows);
+            }
         }
     }
 
@@ -358,6 +389,8 @@ pub struct SyscallsFile {
     /// Rows in the open row group's finished pages, and in the pages being built.
     row_group_rows: usize,
     pending: usize,
+    /// Calls not yet in the columns.
+    block: Vec<Call>,
     max_row_group_rows: usize,
     rows: u64,
     tmp_path: std::path::PathBuf,
@@ -394,6 +427,7 @@ impl SyscallsFile {
             zstd,
             row_group_rows: 0,
             pending: 0,
+            block: Vec::with_capacity(BLOCK),
             max_row_group_rows,
             rows: 0,
             tmp_path,
@@ -402,11 +436,19 @@ impl SyscallsFile {
     }
 
     /// Adds one call (the file's calls come sorted by entry time) to the pages being
-    /// built.
+    /// built: to the block, which goes into the columns when it is full.
     #[inline]
-    pub fn push(&mut self, call: &Call) {
-        self.columns.push(call, &self.rows_from);
+    pub fn push(&mut self, call: Call) {
+        self.block.push(call);
         self.pending += 1;
+        if self.block.len() == BLOCK {
+            self.encode_block();
+        }
+    }
+
+    fn encode_block(&mut self) {
+        self.columns.push_block(&self.block, &self.rows_from);
+        self.block.clear();
     }
 
     /// Rows pushed and not yet in a finished page.
@@ -420,6 +462,7 @@ impl SyscallsFile {
         if self.pending == 0 {
             return Ok(0);
         }
+        self.encode_block();
         self.columns
             .flush_pages(&mut self.zstd)
             .map_err(|e| self.error(e))?;
@@ -438,7 +481,7 @@ impl SyscallsFile {
     fn write(&mut self, calls: &[Call], page_rows: usize) -> std::result::Result<(), WriterError> {
         for page in calls.chunks(page_rows) {
             for call in page {
-                self.push(call);
+                self.push(call.clone());
             }
             self.flush_pages()?;
         }

@@ -186,8 +186,8 @@ impl TableWriter {
             }
             self.interval_started.get_or_insert_with(Instant::now);
             let open = self.open_file()?;
-            open.file.push(&e);
             open.last_enter_ns = e.enter_ns();
+            open.file.push(e);
             if open.file.pending() >= batch_rows {
                 self.flush_pages()?;
                 if self.over_size_bound() {

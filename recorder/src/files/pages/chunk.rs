@@ -361,7 +361,7 @@ impl IntColumn {
                 if self.optional {
                     self.defs.push(1);
                 }
-                self.values.push(v);
+                self.take(v);
                 self.page_min = self.page_min.min(v);
                 self.page_max = self.page_max.max(v);
             }
@@ -373,18 +373,99 @@ impl IntColumn {
         }
     }
 
+    /// Whether values become dictionary indices as they come: the dictionary can fill only
+    /// between pages, so this holds for a whole page.
+    #[inline]
+    fn indexing(&self) -> bool {
+        self.encoding == IntEncoding::Dictionary && !self.dictionary_full
+    }
+
+    /// Keeps a present value: as its dictionary index while the dictionary takes more,
+    /// else as itself. Looking it up now, while it is in a register, saves storing every
+    /// value and reading it back when the page ends.
+    #[inline]
+    fn take(&mut self, v: i64) {
+        if self.indexing() {
+            let index = self.index_of(v);
+            self.indices.push(index);
+        } else {
+            self.values.push(v);
+        }
+    }
+
+    #[inline]
+    fn index_of(&mut self, v: i64) -> u32 {
+        let slot = &mut self.recent[recent_slot(v)];
+        if slot.1 != NOT_RECENT && slot.0 == v {
+            return slot.1;
+        }
+        let next = self.dictionary.len() as u32;
+        let index = *self.dictionary.entry(v).or_insert(next);
+        if index == next {
+            put_int(self.int32, v, &mut self.dictionary_plain);
+        }
+        *slot = (v, index);
+        index
+    }
+
+    /// Appends a block of values of a required column, as `push` would one by one. In
+    /// one pass the buffer's length and the page's bounds stay in registers.
+    #[inline]
+    pub fn extend_required(&mut self, values: impl Iterator<Item = i64>) {
+        debug_assert!(!self.optional);
+        self.take_all(values);
+    }
+
+    /// Appends a block of values of an optional column, as `push` would one by one.
+    #[inline]
+    pub fn extend_optional(&mut self, values: impl ExactSizeIterator<Item = Option<i64>> + Clone) {
+        debug_assert!(self.optional);
+        let rows = values.len();
+        self.defs
+            .extend(values.clone().map(|v| u32::from(v.is_some())));
+        let present = self.take_all(values.flatten());
+        self.nulls += (rows - present) as u64;
+    }
+
+    /// Takes every value, keeping the page's bounds; returns how many there were.
+    #[inline]
+    fn take_all(&mut self, values: impl Iterator<Item = i64>) -> usize {
+        let (mut lo, mut hi) = (self.page_min, self.page_max);
+        let mut count = 0;
+        if self.indexing() {
+            for v in values {
+                lo = lo.min(v);
+                hi = hi.max(v);
+                let index = self.index_of(v);
+                self.indices.push(index);
+                count += 1;
+            }
+        } else {
+            let start = self.values.len();
+            self.values.extend(values);
+            for &v in &self.values[start..] {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+            count = self.values.len() - start;
+        }
+        (self.page_min, self.page_max) = (lo, hi);
+        count
+    }
+
     pub fn flush_page(&mut self, z: &mut Zstd) -> Result<()> {
+        let present = self.values.len() + self.indices.len();
         let rows = if self.optional {
             self.defs.len()
         } else {
-            self.values.len()
+            present
         };
         if rows == 0 {
             return Ok(());
         }
         let bounds = (self.page_min <= self.page_max).then_some((self.page_min, self.page_max));
         if let Some(pages) = &mut self.sink.pages {
-            pages.push_int(bounds, self.int32, rows - self.values.len());
+            pages.push_int(bounds, self.int32, rows - present);
         }
         self.min = self.min.min(self.page_min);
         self.max = self.max.max(self.page_max);
@@ -396,24 +477,7 @@ impl IntColumn {
                 delta::encode(&self.values, &mut self.sink.page);
                 Encoding::DELTA_BINARY_PACKED
             }
-            IntEncoding::Dictionary if !self.dictionary_full && !self.values.is_empty() => {
-                self.indices.clear();
-                let recent = &mut *self.recent;
-                for &v in &self.values {
-                    let slot = &mut recent[recent_slot(v)];
-                    let index = if slot.1 != NOT_RECENT && slot.0 == v {
-                        slot.1
-                    } else {
-                        let next = self.dictionary.len() as u32;
-                        let index = *self.dictionary.entry(v).or_insert(next);
-                        if index == next {
-                            put_int(self.int32, v, &mut self.dictionary_plain);
-                        }
-                        *slot = (v, index);
-                        index
-                    };
-                    self.indices.push(index);
-                }
+            IntEncoding::Dictionary if !self.indices.is_empty() => {
                 let width = hybrid::bit_width_for(self.dictionary.len());
                 self.sink.page.push(width);
                 hybrid::encode(&self.indices, width, &mut self.sink.page);
@@ -430,6 +494,7 @@ impl IntColumn {
         self.sink.finish_page(z, rows, encoding)?;
         self.defs.clear();
         self.values.clear();
+        self.indices.clear();
         Ok(())
     }
 
