@@ -25,6 +25,9 @@ pub struct Reorder {
     /// Calls that entered before the newest of `in_order`; sorted newest first when
     /// taken, so that the calls due are the tail.
     late: Vec<Call>,
+    /// The entry time of the newest of `in_order` while it holds any: calls join it in
+    /// entry order and leave from its front, so its newest is the last that joined.
+    newest: u64,
 }
 
 impl Reorder {
@@ -34,10 +37,13 @@ impl Reorder {
         }
     }
 
+    #[inline]
     pub fn push_one(&mut self, call: Call) {
-        match self.in_order.back() {
-            Some(newest) if call.enter_ns() < newest.enter_ns() => self.late.push(call),
-            _ => self.in_order.push_back(call),
+        if !self.in_order.is_empty() && call.enter_ns() < self.newest {
+            self.late.push(call);
+        } else {
+            self.newest = call.enter_ns();
+            self.in_order.push_back(call);
         }
     }
 
