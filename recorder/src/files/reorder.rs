@@ -88,7 +88,7 @@ impl Reorder {
 }
 
 /// The calls due, merged from the two sorted sources. The heads are compared where they
-/// lie: `Peekable` moved each 136-byte call into its peek slot and out again, and those
+/// lie: `Peekable` moved each call into its peek slot and out again, and those
 /// moves were a tenth of the writer's samples on nginx (BENCHMARKS.md).
 pub struct Due<'a> {
     in_order: DrainFront<'a, Call>,

@@ -361,9 +361,7 @@ impl IntColumn {
                 if self.optional {
                     self.defs.push(1);
                 }
-                self.take(v);
-                self.page_min = self.page_min.min(v);
-                self.page_max = self.page_max.max(v);
+                self.take_all(std::iter::once(v));
             }
             None => {
                 debug_assert!(self.optional);
@@ -378,19 +376,6 @@ impl IntColumn {
     #[inline]
     fn indexing(&self) -> bool {
         self.encoding == IntEncoding::Dictionary && !self.dictionary_full
-    }
-
-    /// Keeps a present value: as its dictionary index while the dictionary takes more,
-    /// else as itself. Looking it up now, while it is in a register, saves storing every
-    /// value and reading it back when the page ends.
-    #[inline]
-    fn take(&mut self, v: i64) {
-        if self.indexing() {
-            let index = self.index_of(v);
-            self.indices.push(index);
-        } else {
-            self.values.push(v);
-        }
     }
 
     #[inline]
@@ -416,7 +401,9 @@ impl IntColumn {
         self.take_all(values);
     }
 
-    /// Appends a block of values of an optional column, as `push` would one by one.
+    /// Appends a block of values of an optional column, as `push` would one by one. The
+    /// values are walked twice, for the levels and then for the values: one pass that did
+    /// both cost more instructions (BENCHMARKS.md).
     #[inline]
     pub fn extend_optional(&mut self, values: impl ExactSizeIterator<Item = Option<i64>> + Clone) {
         debug_assert!(self.optional);
@@ -427,7 +414,10 @@ impl IntColumn {
         self.nulls += (rows - present) as u64;
     }
 
-    /// Takes every value, keeping the page's bounds; returns how many there were.
+    /// Takes every present value, keeping the page's bounds: as its dictionary index while
+    /// the dictionary takes more, else as itself. Looking it up now, while it is in a
+    /// register, saves storing every value and reading it back when the page ends. Returns
+    /// how many there were.
     #[inline]
     fn take_all(&mut self, values: impl Iterator<Item = i64>) -> usize {
         let (mut lo, mut hi) = (self.page_min, self.page_max);
