@@ -1,5 +1,5 @@
-//! What the writer benchmarks share: a writer as `record` starts it, the process's CPU
-//! time, a private work directory, and medians.
+//! What the benchmark binaries share: how they exit on an error, a writer as `record`
+//! starts it, the process's CPU time, a private work directory, and medians.
 use std::{path::Path, time::Duration};
 
 use anyhow::{Context as _, Result, bail};
@@ -14,6 +14,18 @@ use tracepost_recorder::{
     kernel::clock::WallClock,
 };
 use tracepost_schema::{aggregates, processes, syscalls};
+
+/// Runs a binary's body; an error is one line, `error: ...` with its causes, and exit
+/// status 1, as `record` and `analyze` report theirs (not a debug dump and backtrace).
+pub fn main_of(body: impl FnOnce() -> Result<()>) -> std::process::ExitCode {
+    match body() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
 
 /// Records per chunk: the capture loop's own.
 pub const CHUNK: usize = 4 * 1024;

@@ -25,7 +25,11 @@ struct Args {
     events: u64,
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    tracepost_bench::harness::main_of(run_main)
+}
+
+fn run_main() -> Result<()> {
     let args = Args::parse();
     let dir = CaptureDir::create(&args.dir)?;
     let info = CaptureInfo::new(

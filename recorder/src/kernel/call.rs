@@ -19,7 +19,7 @@ pub struct Call {
 }
 
 /// What some calls carry besides the kernel's fixed record.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct Context {
     extra: Option<Extra>,
     /// `record --sched`: where its time went.
@@ -55,11 +55,7 @@ impl Call {
 
 impl From<SyscallEvent> for Call {
     fn from(event: SyscallEvent) -> Self {
-        Self {
-            event,
-            fd_path: None,
-            context: None,
-        }
+        Self::new(event, None, None)
     }
 }
 

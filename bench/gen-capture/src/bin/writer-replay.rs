@@ -28,7 +28,11 @@ use tracepost_recorder::{
 };
 use tracepost_schema::syscalls as col;
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    tracepost_bench::harness::main_of(run_main)
+}
+
+fn run_main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let capture = args
         .next()

@@ -24,7 +24,11 @@ use tracepost_recorder::{
 };
 const WRITERS: [usize; 2] = [1, 2];
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    tracepost_bench::harness::main_of(run_main)
+}
+
+fn run_main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let events: usize = parse(args.next(), 3_000_000, "EVENTS")?;
     let rounds: usize = parse(args.next(), 3, "ROUNDS")?;
