@@ -1,13 +1,14 @@
 //! Context bytes from the kernel to text: paths, and socket addresses as people write them
 //! (`127.0.0.1:80`, `[::1]:443`, `/run/app.sock`, `@abstract`).
 use std::{
+    mem::offset_of,
     net::{Ipv4Addr, Ipv6Addr},
     sync::Arc,
 };
 
 use tracepost_common::{
-    DetailedEvent, EXTRA_FD_PAIR, EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT,
-    EXTRA_TRUNCATED, EXTRA_UNREADABLE,
+    DetailedEvent, EXTRA_FD_PAIR, EXTRA_LEN, EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT,
+    EXTRA_TRUNCATED, EXTRA_UNREADABLE, SyscallEvent,
 };
 
 use crate::kernel::intern::Interner;
@@ -28,25 +29,57 @@ pub enum Extra {
     FdPair(i32, i32),
 }
 
-/// What a detailed record carries; `None` when the kernel could not read it.
-pub fn extra(event: &DetailedEvent, paths: &mut Interner) -> Option<Extra> {
-    if event.extra_flags & EXTRA_UNREADABLE != 0 {
-        return None;
-    }
-    let len = (event.extra_len as usize).min(event.extra.len());
-    let bytes = &event.extra[..len];
-    match event.extra_kind as u8 {
-        EXTRA_PATH => Some(Extra::Path {
-            path: paths.intern(bytes),
-            truncated: event.extra_flags & EXTRA_TRUNCATED != 0,
-        }),
-        EXTRA_SOCKADDR_IN | EXTRA_SOCKADDR_OUT => sockaddr(bytes).map(Extra::Addr),
-        EXTRA_FD_PAIR if len >= 8 => {
-            let a = i32::from_ne_bytes(bytes[0..4].try_into().ok()?);
-            let b = i32::from_ne_bytes(bytes[4..8].try_into().ok()?);
-            Some(Extra::FdPair(a, b))
+/// A detailed record's fixed part, read out of the staging area, and its context bytes
+/// left in place: copying the whole record would copy its 256-byte buffer, which a path
+/// mostly leaves unused.
+pub struct Detailed<'a> {
+    pub event: SyscallEvent,
+    kind: u32,
+    flags: u32,
+    extra: &'a [u8],
+}
+
+impl<'a> Detailed<'a> {
+    /// `bytes` starts with a `DetailedEvent` (possibly followed by more, as in a
+    /// `DetailedSchedEvent`); `None` if it is shorter.
+    pub fn read(bytes: &'a [u8]) -> Option<Self> {
+        if bytes.len() < size_of::<DetailedEvent>() {
+            return None;
         }
-        _ => None,
+        let u32_at = |offset: usize| {
+            u32::from_ne_bytes(bytes[offset..offset + 4].try_into().expect("4 bytes"))
+        };
+        // SAFETY: `bytes` holds a whole DetailedEvent, which starts with the event.
+        let event = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<SyscallEvent>()) };
+        let start = offset_of!(DetailedEvent, extra);
+        let len = (u32_at(offset_of!(DetailedEvent, extra_len)) as usize).min(EXTRA_LEN);
+        Some(Self {
+            event,
+            kind: u32_at(offset_of!(DetailedEvent, extra_kind)),
+            flags: u32_at(offset_of!(DetailedEvent, extra_flags)),
+            extra: &bytes[start..start + len],
+        })
+    }
+
+    /// What it carries; `None` when the kernel could not read it.
+    pub fn extra(&self, paths: &mut Interner) -> Option<Extra> {
+        if self.flags & EXTRA_UNREADABLE != 0 {
+            return None;
+        }
+        let bytes = self.extra;
+        match self.kind as u8 {
+            EXTRA_PATH => Some(Extra::Path {
+                path: paths.intern(bytes),
+                truncated: self.flags & EXTRA_TRUNCATED != 0,
+            }),
+            EXTRA_SOCKADDR_IN | EXTRA_SOCKADDR_OUT => sockaddr(bytes).map(Extra::Addr),
+            EXTRA_FD_PAIR if bytes.len() >= 8 => {
+                let a = i32::from_ne_bytes(bytes[0..4].try_into().ok()?);
+                let b = i32::from_ne_bytes(bytes[4..8].try_into().ok()?);
+                Some(Extra::FdPair(a, b))
+            }
+            _ => None,
+        }
     }
 }
 

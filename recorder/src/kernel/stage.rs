@@ -192,54 +192,77 @@ impl Stage {
         }
     }
 
-    /// Calls `each` with the bytes of each record of `cpu` from where reading stopped up
-    /// to `end` (a head from [`Stage::snapshot`]), at most `max` records. Returns how many,
-    /// and whether it reached `end`. The bytes are valid only during the call: they go back
-    /// to the kernel with [`Stage::release`].
+    /// Calls `each` with the position and bytes of each record of `cpu` from where reading
+    /// stopped up to `end` (a head from [`Stage::snapshot`]), at most `max` records.
+    /// Returns how many, and whether it reached `end`. A record stays in the area, and
+    /// [`Stage::record_at`] finds it again, until [`Stage::release_to`] hands it back.
     pub fn read(
         &mut self,
         cpu: u32,
         end: u64,
         max: usize,
-        mut each: impl FnMut(&[u8]),
+        mut each: impl FnMut(u64, &[u8]),
     ) -> Result<(usize, bool), Garbled> {
         let mut pos = self.read[cpu as usize];
         let mut n = 0;
         while pos < end && n < max {
-            let c = cpu as usize;
-            let chunk = (pos / STAGE_CHUNK_BYTES as u64) % u64::from(self.count[c]);
-            let index = self.first[c] as usize + chunk as usize;
-            let offset = (pos % STAGE_CHUNK_BYTES as u64) as usize;
-            // SAFETY: index < the sum of the layout and offset < STAGE_CHUNK_BYTES, so the
-            // header is inside the mapping; the kernel wrote it before publishing `end`.
-            let at = unsafe { self.chunks.ptr.as_ptr().add(index * self.stride + offset) };
-            let header = unsafe { ptr::read_volatile(at.cast::<StageHeader>()) };
-            let len = header.len as usize;
-            let size = stage_size(len);
-            if len == 0 || !len.is_multiple_of(8) || size as usize > STAGE_SLACK {
+            let Some(bytes) = self.bytes_at(cpu, pos) else {
+                let len = self.header_at(cpu, pos).len;
                 self.read[cpu as usize] = end;
-                return Err(Garbled {
-                    cpu,
-                    pos,
-                    len: header.len,
-                    end,
-                });
-            }
-            // SAFETY: offset + size <= STAGE_CHUNK_BYTES + STAGE_SLACK, inside this chunk.
-            let bytes =
-                unsafe { std::slice::from_raw_parts(at.add(size_of::<StageHeader>()), len) };
-            each(bytes);
+                return Err(Garbled { cpu, pos, len, end });
+            };
+            each(pos, bytes);
             n += 1;
-            pos = stage_next(pos, size);
+            pos = stage_next(pos, stage_size(bytes.len()));
         }
         self.read[cpu as usize] = pos;
         Ok((n, pos >= end))
     }
 
-    /// Gives what was read of `cpu`'s area back to the kernel.
-    pub fn release(&self, cpu: u32) {
+    /// The bytes of the record at `pos`, which [`Stage::read`] gave and which has not been
+    /// released since. `None` only if the kernel broke its side and wrote over it.
+    pub fn record_at(&self, cpu: u32, pos: u64) -> Option<&[u8]> {
+        self.bytes_at(cpu, pos)
+    }
+
+    /// Where the next record [`Stage::read`] would give starts.
+    pub fn read_to(&self, cpu: u32) -> u64 {
+        self.read[cpu as usize]
+    }
+
+    fn header_at(&self, cpu: u32, pos: u64) -> StageHeader {
+        // SAFETY: see `at`; the kernel wrote the header before publishing a head past it.
+        unsafe { ptr::read_volatile(self.at(cpu, pos).cast::<StageHeader>()) }
+    }
+
+    /// Where `pos` of `cpu`'s area is in the mapping.
+    fn at(&self, cpu: u32, pos: u64) -> *const u8 {
+        let c = cpu as usize;
+        let chunk = (pos / STAGE_CHUNK_BYTES as u64) % u64::from(self.count[c]);
+        let index = self.first[c] as usize + chunk as usize;
+        let offset = (pos % STAGE_CHUNK_BYTES as u64) as usize;
+        // SAFETY: index < the sum of the layout and offset < STAGE_CHUNK_BYTES, so a
+        // header there is inside the mapping.
+        unsafe { self.chunks.ptr.as_ptr().add(index * self.stride + offset) }
+    }
+
+    /// The record at `pos`, or `None` if its length says something no record says.
+    fn bytes_at(&self, cpu: u32, pos: u64) -> Option<&[u8]> {
+        let len = self.header_at(cpu, pos).len as usize;
+        if len == 0 || !len.is_multiple_of(8) || stage_size(len) as usize > STAGE_SLACK {
+            return None;
+        }
+        // SAFETY: offset + size <= STAGE_CHUNK_BYTES + STAGE_SLACK, inside this chunk.
+        Some(unsafe {
+            std::slice::from_raw_parts(self.at(cpu, pos).add(size_of::<StageHeader>()), len)
+        })
+    }
+
+    /// Gives `cpu`'s area back to the kernel up to `pos`: at most where reading stopped.
+    pub fn release_to(&self, cpu: u32, pos: u64) {
+        let pos = pos.min(self.read[cpu as usize]);
         self.head_field(cpu, std::mem::offset_of!(StageHead, tail))
-            .store(self.read[cpu as usize], Ordering::Release);
+            .store(pos, Ordering::Release);
     }
 }
 

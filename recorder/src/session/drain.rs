@@ -4,19 +4,22 @@
 //! Why merge here: the writer follows what each fd refers to by replaying calls in the
 //! order they returned. A thread that opens a file on one CPU and reads it on another must
 //! have its open replayed first, or the read would name the wrong file.
-use std::mem;
+use std::{
+    collections::VecDeque,
+    mem::{self, offset_of},
+};
 
 use tracepost_common::{
-    DetailedEvent, DetailedSchedEvent, FLAG_CONTEXT_ONLY, ProcessEvent, SchedEvent, SyscallEvent,
+    DetailedEvent, DetailedSchedEvent, FLAG_CONTEXT_ONLY, ProcessEvent, SchedEvent, SchedTimes,
+    SyscallEvent,
 };
 
 use crate::{
-    files::block_queue::BlockQueue,
     files::pipeline::{Message, Pipeline, Record, WriterGone},
     follow::process_event::ProcessUpdate,
     kernel::call::Call,
     kernel::clock,
-    kernel::decode,
+    kernel::decode::Detailed,
     kernel::intern::Interner,
     kernel::stage::Stage,
 };
@@ -46,22 +49,55 @@ pub(super) struct Pass {
 /// Reads the staging areas, and holds what it read until every CPU is known to be past it.
 pub(super) struct Drain {
     stage: Stage,
-    /// Per CPU: records read but not yet handed on, with the time each was sent.
-    pending: Vec<BlockQueue<(u64, Record)>>,
+    /// Per CPU: records read but not yet handed on, left where the kernel wrote them
+    /// until they are, so that each is decoded once, straight into the chunk. Decoded
+    /// first and queued here, each was moved twice more at 144 bytes, a `memcpy` call each
+    /// time (BENCHMARKS.md). Entries are 24 bytes and the area holds at most one per 112
+    /// bytes, so a queue never grows past a quarter of its CPU's area.
+    pending: Vec<VecDeque<Pending>>,
     /// Per CPU: what it is known to be past; no record it sends later is earlier.
     past: Vec<u64>,
     /// A garbled area was reported once already.
     garbled: bool,
 }
 
+/// A record read from a CPU's area and not yet handed on.
+struct Pending {
+    /// When it was sent: see [`sent_at`].
+    sent: u64,
+    /// Where it is in its CPU's area.
+    pos: u64,
+    /// A process event, read at once: `/proc` is read while the process most likely
+    /// still exists, not a pass later.
+    process: Option<Box<ProcessUpdate>>,
+}
+
 /// When a record was sent: a call when it returned (or entered, for one that never returns),
-/// a process event when it happened. Each CPU sends in this order.
-fn sent_at(record: &Record) -> u64 {
-    match record {
-        // The kernel's duration is `exit - enter` with wrapping, so this gives back its
-        // exit clock exactly, even where two CPUs' clocks disagree by a little.
-        Record::Call(c) => c.event.enter_ns.wrapping_add(c.event.duration_ns),
-        Record::Process(p) => p.event.ts_ns,
+/// a process event when it happened. Each CPU sends in this order. `None` for a record
+/// no version of the programs sends.
+fn sent_at(bytes: &[u8]) -> Option<u64> {
+    let u64_at = |offset: usize| {
+        bytes
+            .get(offset..offset + 8)
+            .map(|b| u64::from_ne_bytes(b.try_into().expect("8 bytes")))
+    };
+    match bytes.len() {
+        len if len == size_of::<ProcessEvent>() => u64_at(offset_of!(ProcessEvent, ts_ns)),
+        len if [
+            size_of::<SyscallEvent>(),
+            size_of::<DetailedEvent>(),
+            size_of::<SchedEvent>(),
+            size_of::<DetailedSchedEvent>(),
+        ]
+        .contains(&len) =>
+        {
+            // Every call record starts with its `SyscallEvent`. The kernel's duration is
+            // `exit - enter` with wrapping, so this gives back its exit clock exactly, even
+            // where two CPUs' clocks disagree by a little.
+            let enter = u64_at(offset_of!(SyscallEvent, enter_ns))?;
+            Some(enter.wrapping_add(u64_at(offset_of!(SyscallEvent, duration_ns))?))
+        }
+        _ => None,
     }
 }
 
@@ -70,7 +106,7 @@ impl Drain {
         let cpus = stage.cpus() as usize;
         Self {
             stage,
-            pending: (0..cpus).map(|_| BlockQueue::default()).collect(),
+            pending: (0..cpus).map(|_| VecDeque::new()).collect(),
             past: vec![0; cpus],
             garbled: false,
         }
@@ -93,12 +129,16 @@ impl Drain {
         for cpu in 0..cpus {
             let look = self.stage.snapshot(cpu);
             let pending = &mut self.pending[cpu as usize];
-            let result = self.stage.read(cpu, look.head, per_cpu, |bytes| {
-                if let Some(record) = decode_record(bytes, paths) {
-                    pending.push_back((sent_at(&record), record));
-                }
+            let result = self.stage.read(cpu, look.head, per_cpu, |pos, bytes| {
+                let Some(sent) = sent_at(bytes) else { return };
+                let process = (bytes.len() == size_of::<ProcessEvent>()).then(|| {
+                    // SAFETY: a whole ProcessEvent, as the length says.
+                    let p =
+                        unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<ProcessEvent>()) };
+                    Box::new(ProcessUpdate::read(p))
+                });
+                pending.push_back(Pending { sent, pos, process });
             });
-            self.stage.release(cpu);
             let (n, whole) = match result {
                 Ok(r) => r,
                 Err(garbled) => {
@@ -110,8 +150,8 @@ impl Drain {
             };
             read += n;
             let past = &mut self.past[cpu as usize];
-            if let Some((t, _)) = pending.back() {
-                *past = (*past).max(*t);
+            if let Some(last) = pending.back() {
+                *past = (*past).max(last.sent);
             }
             if whole && !look.busy {
                 *past = (*past).max(now.saturating_sub(IDLE_SLACK_NS));
@@ -134,7 +174,7 @@ impl Drain {
             let mut best: Option<(u64, usize)> = None;
             let mut bound = complete_before;
             for (cpu, queue) in self.pending.iter().enumerate() {
-                let Some((t, _)) = queue.front() else {
+                let Some(Pending { sent: t, .. }) = queue.front() else {
                     continue;
                 };
                 match best {
@@ -153,10 +193,20 @@ impl Drain {
             }
             let queue = &mut self.pending[cpu];
             // The first record goes whatever the bound: it is the earliest of all.
-            let mut take = 1 + queue.iter().skip(1).take_while(|(t, _)| *t < bound).count();
+            let mut take = 1 + queue.iter().skip(1).take_while(|p| p.sent < bound).count();
             while take > 0 {
                 let room = CHUNK - chunk.len();
-                for (_, record) in queue.drain_front(take.min(room)) {
+                for p in queue.drain(..take.min(room)) {
+                    let record = match p.process {
+                        Some(update) => Record::Process(update),
+                        None => match self.stage.record_at(cpu as u32, p.pos) {
+                            Some(bytes) => match decode_call(bytes, paths) {
+                                Some(call) => Record::Call(call),
+                                None => continue,
+                            },
+                            None => continue,
+                        },
+                    };
                     if let Record::Call(c) = &record
                         && c.event.flags & FLAG_CONTEXT_ONLY == 0
                     {
@@ -171,6 +221,12 @@ impl Drain {
                 }
             }
         }
+        // What is handed on goes back to the kernel; what is still pending stays.
+        for (cpu, queue) in self.pending.iter().enumerate() {
+            let cpu = cpu as u32;
+            let to = queue.front().map_or(self.stage.read_to(cpu), |p| p.pos);
+            self.stage.release_to(cpu, to);
+        }
         if !chunk.is_empty() {
             let part = mem::replace(chunk, pipeline.empty_chunk(CHUNK));
             pipeline.send(Message::Records(part))?;
@@ -183,40 +239,32 @@ impl Drain {
     }
 }
 
-/// Records are told apart by size. Areas only guarantee 8-byte alignment, hence the
+/// Call records are told apart by size. Areas only guarantee 8-byte alignment, hence the
 /// unaligned reads; each read is of exactly the size checked.
-fn decode_record(bytes: &[u8], paths: &mut Interner) -> Option<Record> {
+fn decode_call(bytes: &[u8], paths: &mut Interner) -> Option<Call> {
     Some(match bytes.len() {
         len if len == size_of::<SyscallEvent>() => {
             // SAFETY: a whole SyscallEvent, as the length says.
             let e = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<SyscallEvent>()) };
-            Record::Call(Call::from(e))
+            Call::from(e)
         }
         len if len == size_of::<DetailedEvent>() => {
-            // SAFETY: a whole DetailedEvent, as the length says.
-            let d = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<DetailedEvent>()) };
-            Record::Call(Call::new(d.event, decode::extra(&d, paths), None))
+            let d = Detailed::read(bytes)?;
+            Call::new(d.event, d.extra(paths), None)
         }
         len if len == size_of::<SchedEvent>() => {
             // SAFETY: a whole SchedEvent, as the length says.
             let e = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<SchedEvent>()) };
-            Record::Call(Call::new(e.event, None, Some(e.sched)))
+            Call::new(e.event, None, Some(e.sched))
         }
         len if len == size_of::<DetailedSchedEvent>() => {
-            // SAFETY: a whole DetailedSchedEvent, as the length says.
-            let d =
-                unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<DetailedSchedEvent>()) };
-            Record::Call(Call::new(
-                d.detailed.event,
-                decode::extra(&d.detailed, paths),
-                Some(d.sched),
-            ))
-        }
-        len if len == size_of::<ProcessEvent>() => {
-            // SAFETY: a whole ProcessEvent, as the length says.
-            let p = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<ProcessEvent>()) };
-            // Now, while the process most likely still exists.
-            Record::Process(Box::new(ProcessUpdate::read(p)))
+            let d = Detailed::read(bytes)?;
+            let at = offset_of!(DetailedSchedEvent, sched);
+            // SAFETY: a whole DetailedSchedEvent, as the length says, so its times are
+            // inside `bytes`.
+            let sched =
+                unsafe { std::ptr::read_unaligned(bytes.as_ptr().add(at).cast::<SchedTimes>()) };
+            Call::new(d.event, d.extra(paths), Some(sched))
         }
         _ => return None,
     })
