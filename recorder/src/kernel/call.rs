@@ -14,27 +14,58 @@ use crate::kernel::decode::Extra;
 pub struct Call {
     pub event: SyscallEvent,
     pub fd_path: Option<Arc<str>>,
-    /// Boxed: most calls carry none, and calls are held by the hundred thousand.
-    context: Option<Box<Context>>,
+    /// Behind a pointer: most calls carry none, and calls are held by the hundred
+    /// thousand. Shared: a call that names a path the capture has seen before shares
+    /// that path's context ([`Context::path`]) rather than allocating its own, which
+    /// the capture thread did and the writer thread freed, at about 350 instructions a
+    /// call between them (BENCHMARKS.md).
+    context: Option<Arc<Context>>,
 }
 
 /// What some calls carry besides the kernel's fixed record.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Context {
+pub struct Context {
     extra: Option<Extra>,
     /// `record --sched`: where its time went.
     sched: Option<SchedTimes>,
+}
+
+impl Context {
+    /// The context of a call that names `path`, whole, and nothing else: what the
+    /// interner shares between the calls that name it.
+    pub fn path(path: Arc<str>) -> Arc<Self> {
+        Arc::new(Self {
+            extra: Some(Extra::Path {
+                path,
+                truncated: false,
+            }),
+            sched: None,
+        })
+    }
+
+    pub fn extra(&self) -> Option<&Extra> {
+        self.extra.as_ref()
+    }
 }
 
 impl Call {
     /// A call with the context its record carried.
     pub fn new(event: SyscallEvent, extra: Option<Extra>, sched: Option<SchedTimes>) -> Self {
         let context =
-            (extra.is_some() || sched.is_some()).then(|| Box::new(Context { extra, sched }));
+            (extra.is_some() || sched.is_some()).then(|| Arc::new(Context { extra, sched }));
         Self {
             event,
             fd_path: None,
             context,
+        }
+    }
+
+    /// A call with a context shared with other calls.
+    pub fn with_context(event: SyscallEvent, context: Arc<Context>) -> Self {
+        Self {
+            event,
+            fd_path: None,
+            context: Some(context),
         }
     }
 

@@ -11,7 +11,7 @@ use tracepost_common::{
     EXTRA_TRUNCATED, EXTRA_UNREADABLE, SyscallEvent,
 };
 
-use crate::kernel::intern::Interner;
+use crate::kernel::{call::Context, intern::Interner};
 
 const AF_UNIX: u16 = 1;
 const AF_INET: u16 = 2;
@@ -59,6 +59,13 @@ impl<'a> Detailed<'a> {
             flags: u32_at(offset_of!(DetailedEvent, extra_flags)),
             extra: &bytes[start..start + len],
         })
+    }
+
+    /// When it carries a path, whole, the context it shares with every call that
+    /// names the same path.
+    pub fn shared(&self, paths: &mut Interner) -> Option<Arc<Context>> {
+        (self.kind as u8 == EXTRA_PATH && self.flags & (EXTRA_UNREADABLE | EXTRA_TRUNCATED) == 0)
+            .then(|| paths.context(self.extra))
     }
 
     /// What it carries; `None` when the kernel could not read it.

@@ -5,22 +5,25 @@
 //! allocations per call in the capture thread and two frees in the writer thread, about a
 //! tenth of the recorder's CPU on nginx (BENCHMARKS.md). Interned, a path that recurs costs
 //! one hash of its bytes, and everything downstream (the fd table, the `path` and
-//! `fd_path` columns) keys it by address instead of hashing it again.
+//! `fd_path` columns) keys it by address instead of hashing it again. A call that names
+//! it and nothing else shares one context too, so that it costs no allocation.
 use std::{collections::HashMap, sync::Arc};
+
+use crate::kernel::{call::Context, decode::Extra};
 
 /// Past about this many bytes of distinct paths the table starts again. The traced
 /// programs choose the paths, so nothing else bounds it; a path seen again after a reset
 /// is interned afresh, which costs a second dictionary entry at most.
 const MAX_BYTES: usize = 2 * 1024 * 1024;
-/// What an entry holds besides its bytes (the key's and the string's allocations, the
-/// table's slot), so that a flood of one-byte paths is bounded too.
-const ENTRY_OVERHEAD: usize = 64;
+/// What an entry holds besides its bytes (the key's, the string's and the context's
+/// allocations, the table's slot), so that a flood of one-byte paths is bounded too.
+const ENTRY_OVERHEAD: usize = 160;
 
 /// Paths by their raw bytes, as the kernel sent them. Seeded hashing: the traced
 /// programs choose these bytes, and must not be able to make every lookup collide.
 #[derive(Default)]
 pub struct Interner {
-    by_bytes: HashMap<Box<[u8]>, Arc<str>, foldhash::quality::RandomState>,
+    by_bytes: HashMap<Box<[u8]>, Arc<Context>, foldhash::quality::RandomState>,
     bytes: usize,
 }
 
@@ -28,18 +31,26 @@ impl Interner {
     /// The shared text of `raw`. Bytes that are not UTF-8 are replaced, as everywhere
     /// else a path becomes text.
     pub fn intern(&mut self, raw: &[u8]) -> Arc<str> {
-        if let Some(text) = self.by_bytes.get(raw) {
-            return text.clone();
+        match self.context(raw).extra() {
+            Some(Extra::Path { path, .. }) => path.clone(),
+            _ => String::from_utf8_lossy(raw).into(),
+        }
+    }
+
+    /// The shared context of a call that names `raw`, whole, and nothing else.
+    pub fn context(&mut self, raw: &[u8]) -> Arc<Context> {
+        if let Some(context) = self.by_bytes.get(raw) {
+            return context.clone();
         }
         let cost = raw.len() + ENTRY_OVERHEAD;
         if self.bytes + cost > MAX_BYTES {
             self.by_bytes = HashMap::default();
             self.bytes = 0;
         }
-        let text: Arc<str> = String::from_utf8_lossy(raw).into();
+        let context = Context::path(String::from_utf8_lossy(raw).into());
         self.bytes += cost;
-        self.by_bytes.insert(raw.into(), text.clone());
-        text
+        self.by_bytes.insert(raw.into(), context.clone());
+        context
     }
 
     #[cfg(test)]
@@ -62,6 +73,20 @@ mod tests {
         let c = paths.intern(b"/etc/hosts");
         assert!(!Arc::ptr_eq(&a, &c));
         assert_eq!(&*paths.intern(b"bad\xffname"), "bad\u{fffd}name");
+    }
+
+    #[test]
+    fn calls_that_name_the_same_path_share_one_context() {
+        let mut paths = Interner::default();
+        let a = paths.context(b"/var/www/index.html");
+        let b = paths.context(b"/var/www/index.html");
+        assert!(Arc::ptr_eq(&a, &b));
+        let Some(Extra::Path { path, truncated }) = a.extra() else {
+            panic!("a path context: {a:?}");
+        };
+        assert!(!truncated);
+        assert!(Arc::ptr_eq(path, &paths.intern(b"/var/www/index.html")));
+        assert!(!Arc::ptr_eq(&a, &paths.context(b"/etc/hosts")));
     }
 
     #[test]

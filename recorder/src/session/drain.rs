@@ -250,7 +250,10 @@ fn decode_call(bytes: &[u8], paths: &mut Interner) -> Option<Call> {
         }
         len if len == size_of::<DetailedEvent>() => {
             let d = Detailed::read(bytes)?;
-            Call::new(d.event, d.extra(paths), None)
+            match d.shared(paths) {
+                Some(context) => Call::with_context(d.event, context),
+                None => Call::new(d.event, d.extra(paths), None),
+            }
         }
         len if len == size_of::<SchedEvent>() => {
             // SAFETY: a whole SchedEvent, as the length says.

@@ -12,7 +12,7 @@
 //! replayed, so `fd_path` is filled for what they opened themselves.
 //!
 //! ROUNDS runs (default 5); prints each run's CPU-s per 1M calls and the median.
-use std::{path::Path, sync::Arc, time::Instant};
+use std::{path::Path, time::Instant};
 
 use anyhow::{Context as _, Result, bail};
 use arrow_array::{
@@ -24,7 +24,7 @@ use tracepost_bench::harness::{CHUNK, cpu_seconds, median, start, tempdir};
 use tracepost_common::{FLAG_NO_RETURN, SyscallEvent};
 use tracepost_recorder::{
     files::pipeline::{Message, Record},
-    kernel::{call::Call, decode::Extra},
+    kernel::{call::Call, decode::Extra, intern::Interner},
 };
 use tracepost_schema::syscalls as col;
 
@@ -113,7 +113,8 @@ fn read_calls(capture: &Path) -> Result<Vec<Call>> {
         .collect();
     files.sort();
     let mut calls = Vec::new();
-    let mut paths: std::collections::HashMap<String, Arc<str>> = Default::default();
+    // As the capture thread does: calls that name a whole path share its context.
+    let mut paths = Interner::default();
     for file in files {
         let f = std::fs::File::open(&file)?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(f)
@@ -129,11 +130,7 @@ fn read_calls(capture: &Path) -> Result<Vec<Call>> {
     Ok(calls)
 }
 
-fn push_rows(
-    batch: &RecordBatch,
-    paths: &mut std::collections::HashMap<String, Arc<str>>,
-    out: &mut Vec<Call>,
-) -> Result<()> {
+fn push_rows(batch: &RecordBatch, paths: &mut Interner, out: &mut Vec<Call>) -> Result<()> {
     let column = |name: &str| {
         batch
             .column_by_name(name)
@@ -180,16 +177,22 @@ fn push_rows(
             flags: if returned { 0 } else { FLAG_NO_RETURN },
             comm: comm_bytes,
         };
-        let extra = if let Some(p) = text(&path, i) {
-            let shared = paths.entry(p.to_string()).or_insert_with(|| p.into());
-            Some(Extra::Path {
-                path: shared.clone(),
-                truncated: truncated.is_valid(i) && truncated.value(i),
-            })
-        } else {
-            text(&addr, i).map(|a| Extra::Addr(a.to_string()))
+        let call = match text(&path, i) {
+            Some(p) if truncated.is_valid(i) && truncated.value(i) => {
+                let extra = Extra::Path {
+                    path: paths.intern(p.as_bytes()),
+                    truncated: true,
+                };
+                Call::new(event, Some(extra), None)
+            }
+            Some(p) => Call::with_context(event, paths.context(p.as_bytes())),
+            None => Call::new(
+                event,
+                text(&addr, i).map(|a| Extra::Addr(a.to_string())),
+                None,
+            ),
         };
-        out.push(Call::new(event, extra, None));
+        out.push(call);
     }
     Ok(())
 }
