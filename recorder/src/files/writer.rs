@@ -179,13 +179,19 @@ impl TableWriter {
     pub fn append(&mut self, sorted: impl IntoIterator<Item = Call>) -> Result<(), WriterError> {
         let batch_rows = self.batch_rows;
         for e in sorted {
-            let last = self.file.as_ref().map_or(0, |f| f.last_enter_ns);
-            if e.enter_ns() < last {
+            // The file is looked up once a call, and opened out of line: this loop runs
+            // for every row.
+            let open = match self.file {
+                Some(ref mut open) => open,
+                None => {
+                    self.interval_started.get_or_insert_with(Instant::now);
+                    self.open_file()?
+                }
+            };
+            if e.enter_ns() < open.last_enter_ns {
                 self.held_back.push(e);
                 continue;
             }
-            self.interval_started.get_or_insert_with(Instant::now);
-            let open = self.open_file()?;
             open.last_enter_ns = e.enter_ns();
             open.file.push(e);
             if open.file.pending() >= batch_rows {
