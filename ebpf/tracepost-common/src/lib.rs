@@ -393,7 +393,8 @@ pub struct StageHead {
     pub first_chunk: u32,
     pub chunks: u32,
     pub _kernel_pad: [u64; 4],
-    /// Position up to which the recorder has read. Written by the recorder only.
+    /// Position up to which the recorder is done with the records: the kernel may write
+    /// over what is before it. Written by the recorder only.
     pub tail: u64,
     pub _user_pad: [u64; 7],
 }

@@ -1,5 +1,6 @@
-//! The writer thread: context, reorder, batch, write. The capture loop only copies records
-//! out of the staging areas, so a slow disk delays files instead of stalling the kernel's buffer.
+//! The writer thread: context, reorder, batch, write. The capture loop only decodes records
+//! out of the staging areas, and gives the areas back before it waits for this thread, so
+//! a slow disk delays files before it fills the kernel's buffer.
 use std::{
     sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender},
     thread::{self, JoinHandle},

@@ -15,9 +15,10 @@ use crate::kernel::{call::Context, decode::Extra};
 /// programs choose the paths, so nothing else bounds it; a path seen again after a reset
 /// is interned afresh, which costs a second dictionary entry at most.
 const MAX_BYTES: usize = 2 * 1024 * 1024;
-/// What an entry holds besides its bytes (the key's, the string's and the context's
-/// allocations, the table's slot), so that a flood of one-byte paths is bounded too.
-const ENTRY_OVERHEAD: usize = 160;
+/// What an entry holds besides its bytes, twice (the key and the string): the string's
+/// and the context's allocations with their headers, the table's slot. So that a flood of
+/// one-byte paths is bounded too.
+const ENTRY_OVERHEAD: usize = size_of::<Context>() + 128;
 
 /// Paths by their raw bytes, as the kernel sent them. Seeded hashing: the traced
 /// programs choose these bytes, and must not be able to make every lookup collide.
@@ -42,7 +43,7 @@ impl Interner {
         if let Some(context) = self.by_bytes.get(raw) {
             return context.clone();
         }
-        let cost = raw.len() + ENTRY_OVERHEAD;
+        let cost = 2 * raw.len() + ENTRY_OVERHEAD;
         if self.bytes + cost > MAX_BYTES {
             self.by_bytes = HashMap::default();
             self.bytes = 0;

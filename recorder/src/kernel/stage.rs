@@ -1,6 +1,6 @@
 //! The per-CPU staging areas the kernel programs write records into, as the recorder sees
 //! them: one mapping of the chunks (read-only) and one of the heads, where the recorder
-//! hands read bytes back by moving each CPU's `tail`.
+//! hands bytes back, once it is done with their records, by moving each CPU's `tail`.
 //!
 //! Each CPU's records are in the order their programs read the clock, since programs do not
 //! nest on a CPU. Across CPUs there is no order; merging them is the drain's job, with
@@ -225,6 +225,11 @@ impl Stage {
         self.bytes_at(cpu, pos)
     }
 
+    /// Bytes of `cpu`'s area.
+    pub fn capacity(&self, cpu: u32) -> u64 {
+        u64::from(self.count[cpu as usize]) * STAGE_CHUNK_BYTES as u64
+    }
+
     /// Where the next record [`Stage::read`] would give starts.
     pub fn read_to(&self, cpu: u32) -> u64 {
         self.read[cpu as usize]
@@ -259,7 +264,7 @@ impl Stage {
     }
 
     /// Gives `cpu`'s area back to the kernel up to `pos`: at most where reading stopped.
-    pub fn release_to(&self, cpu: u32, pos: u64) {
+    pub fn release_to(&mut self, cpu: u32, pos: u64) {
         let pos = pos.min(self.read[cpu as usize]);
         self.head_field(cpu, std::mem::offset_of!(StageHead, tail))
             .store(pos, Ordering::Release);

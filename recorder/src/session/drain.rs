@@ -33,7 +33,8 @@ const MAX_DRAIN: usize = 8 * CHUNK;
 const IDLE_SLACK_NS: u64 = 1_000_000;
 /// A CPU that stays busy, or behind, longer than this stops holding back the others. With
 /// preemption off a program is busy for microseconds, so this only bounds what a kernel
-/// that ran programs preemptibly could make the recorder hold.
+/// that ran programs preemptibly could make the recorder hold, in the heap past a part of
+/// each area ([`EVACUATE_AT`]).
 const STUCK_NS: u64 = 1_000_000_000;
 
 /// What a drain pass did.
@@ -49,11 +50,10 @@ pub(super) struct Pass {
 /// Reads the staging areas, and holds what it read until every CPU is known to be past it.
 pub(super) struct Drain {
     stage: Stage,
-    /// Per CPU: records read but not yet handed on, left where the kernel wrote them
-    /// until they are, so that each is decoded once, straight into the chunk. Decoded
+    /// Per CPU: records read but not yet handed on. Most are left where the kernel wrote
+    /// them until they are, so that each is decoded once, straight into the chunk: decoded
     /// first and queued here, each was moved twice more at 144 bytes, a `memcpy` call each
-    /// time (BENCHMARKS.md). Entries are 24 bytes and the area holds at most one per 112
-    /// bytes, so a queue never grows past a quarter of its CPU's area.
+    /// time (BENCHMARKS.md).
     pending: Vec<VecDeque<Pending>>,
     /// Per CPU: what it is known to be past; no record it sends later is earlier.
     past: Vec<u64>,
@@ -67,10 +67,20 @@ struct Pending {
     sent: u64,
     /// Where it is in its CPU's area.
     pos: u64,
-    /// A process event, read at once: `/proc` is read while the process most likely
-    /// still exists, not a pass later.
-    process: Option<Box<ProcessUpdate>>,
+    /// The record itself once it is out of the area: a process event, read at once so
+    /// that `/proc` is read while the process most likely still exists; or a call moved
+    /// out because the area was filling with records held back for order
+    /// ([`EVACUATE_AT`]). `None` while it is still in the area, which is not given back
+    /// past it.
+    out: Option<Box<Record>>,
 }
+
+/// The share of a CPU's area (one part in this many) that records held back for order may
+/// fill before they are moved out to the heap: another CPU that is behind or busy holds
+/// them back, for up to [`STUCK_NS`], and in the kernel's area they would make it report
+/// the area full. At a quarter, two processes at 800K calls/s each with a 2 MiB buffer lost
+/// 54-58K calls where copying every record out at once lost 5-12K; at a sixteenth, 9-14K.
+const EVACUATE_AT: u64 = 16;
 
 /// When a record was sent: a call when it returned (or entered, for one that never returns),
 /// a process event when it happened. Each CPU sends in this order. `None` for a record
@@ -131,13 +141,13 @@ impl Drain {
             let pending = &mut self.pending[cpu as usize];
             let result = self.stage.read(cpu, look.head, per_cpu, |pos, bytes| {
                 let Some(sent) = sent_at(bytes) else { return };
-                let process = (bytes.len() == size_of::<ProcessEvent>()).then(|| {
+                let out = (bytes.len() == size_of::<ProcessEvent>()).then(|| {
                     // SAFETY: a whole ProcessEvent, as the length says.
                     let p =
                         unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<ProcessEvent>()) };
-                    Box::new(ProcessUpdate::read(p))
+                    Box::new(Record::Process(Box::new(ProcessUpdate::read(p))))
                 });
-                pending.push_back(Pending { sent, pos, process });
+                pending.push_back(Pending { sent, pos, out });
             });
             let (n, whole) = match result {
                 Ok(r) => r,
@@ -156,6 +166,7 @@ impl Drain {
             if whole && !look.busy {
                 *past = (*past).max(now.saturating_sub(IDLE_SLACK_NS));
             }
+            self.evacuate_if_filling(cpu, paths);
         }
         let complete_before = match everything {
             true => u64::MAX,
@@ -191,42 +202,22 @@ impl Drain {
             if first >= complete_before {
                 break;
             }
-            let queue = &mut self.pending[cpu];
+            let queue = &self.pending[cpu];
             // The first record goes whatever the bound: it is the earliest of all.
             let mut take = 1 + queue.iter().skip(1).take_while(|p| p.sent < bound).count();
             while take > 0 {
-                let room = CHUNK - chunk.len();
-                for p in queue.drain(..take.min(room)) {
-                    let record = match p.process {
-                        Some(update) => Record::Process(update),
-                        None => match self.stage.record_at(cpu as u32, p.pos) {
-                            Some(bytes) => match decode_call(bytes, paths) {
-                                Some(call) => Record::Call(call),
-                                None => continue,
-                            },
-                            None => continue,
-                        },
-                    };
-                    if let Record::Call(c) = &record
-                        && c.event.flags & FLAG_CONTEXT_ONLY == 0
-                    {
-                        calls += 1;
-                    }
-                    chunk.push(record);
-                }
-                take -= take.min(room);
+                let n = take.min(CHUNK - chunk.len());
+                calls += self.hand_on(cpu, n, chunk, paths);
+                take -= n;
                 if chunk.len() == CHUNK {
+                    // Before a send that may wait for the writer: the kernel keeps writing.
+                    self.give_back();
                     let full = mem::replace(chunk, pipeline.empty_chunk(CHUNK));
                     pipeline.send(Message::Records(full))?;
                 }
             }
         }
-        // What is handed on goes back to the kernel; what is still pending stays.
-        for (cpu, queue) in self.pending.iter().enumerate() {
-            let cpu = cpu as u32;
-            let to = queue.front().map_or(self.stage.read_to(cpu), |p| p.pos);
-            self.stage.release_to(cpu, to);
-        }
+        self.give_back();
         if !chunk.is_empty() {
             let part = mem::replace(chunk, pipeline.empty_chunk(CHUNK));
             pipeline.send(Message::Records(part))?;
@@ -237,10 +228,96 @@ impl Drain {
             complete_before,
         })
     }
+
+    /// Moves the first `n` pending records of `cpu` into `chunk`. Returns how many of them
+    /// will be rows.
+    fn hand_on(
+        &mut self,
+        cpu: usize,
+        n: usize,
+        chunk: &mut Vec<Record>,
+        paths: &mut Interner,
+    ) -> u64 {
+        let mut calls = 0;
+        for p in self.pending[cpu].drain(..n) {
+            let record = match p.out {
+                Some(record) => *record,
+                None => match read_call(&self.stage, cpu as u32, p.pos, paths) {
+                    Some(call) => Record::Call(call),
+                    None => {
+                        report_overwritten(&mut self.garbled, cpu, p.pos);
+                        continue;
+                    }
+                },
+            };
+            if let Record::Call(c) = &record
+                && c.event.flags & FLAG_CONTEXT_ONLY == 0
+            {
+                calls += 1;
+            }
+            chunk.push(record);
+        }
+        calls
+    }
+
+    /// Moves `cpu`'s records out of its area once those held back fill [`EVACUATE_AT`] of it.
+    fn evacuate_if_filling(&mut self, cpu: u32, paths: &mut Interner) {
+        let queue = &mut self.pending[cpu as usize];
+        let Some(first) = queue.iter().find(|p| p.out.is_none()) else {
+            return;
+        };
+        let held = self.stage.read_to(cpu).saturating_sub(first.pos);
+        if held < self.stage.capacity(cpu) / EVACUATE_AT {
+            return;
+        }
+        let mut overwritten = false;
+        for p in queue.iter_mut().filter(|p| p.out.is_none()) {
+            match read_call(&self.stage, cpu, p.pos, paths) {
+                Some(call) => p.out = Some(Box::new(Record::Call(call))),
+                None => {
+                    report_overwritten(&mut self.garbled, cpu as usize, p.pos);
+                    overwritten = true;
+                }
+            }
+        }
+        if overwritten {
+            queue.retain(|p| p.out.is_some());
+        }
+    }
+
+    /// Gives each CPU's area back to the kernel up to its first record still in it.
+    fn give_back(&mut self) {
+        for (cpu, queue) in self.pending.iter().enumerate() {
+            let cpu = cpu as u32;
+            let to = queue
+                .iter()
+                .find(|p| p.out.is_none())
+                .map_or(self.stage.read_to(cpu), |p| p.pos);
+            self.stage.release_to(cpu, to);
+        }
+    }
+}
+
+/// The call at `pos` of `cpu`'s area; `None` if its bytes are no longer a call.
+#[inline(always)]
+fn read_call(stage: &Stage, cpu: u32, pos: u64, paths: &mut Interner) -> Option<Call> {
+    decode_call(stage.record_at(cpu, pos)?, paths)
+}
+
+/// The kernel wrote over a record the recorder had not given back: a bug on one side.
+fn report_overwritten(reported: &mut bool, cpu: usize, pos: u64) {
+    if !mem::replace(reported, true) {
+        eprintln!(
+            "warning: cpu {cpu}'s staging area no longer holds the record read at {pos}; skipped"
+        );
+    }
 }
 
 /// Call records are told apart by size. Areas only guarantee 8-byte alignment, hence the
-/// unaligned reads; each read is of exactly the size checked.
+/// unaligned reads; each read is of exactly the size checked. Inlined into the merge: as
+/// a call, returning the 128-byte call through memory, the capture thread took a tenth
+/// more instructions a record (callgrind).
+#[inline(always)]
 fn decode_call(bytes: &[u8], paths: &mut Interner) -> Option<Call> {
     Some(match bytes.len() {
         len if len == size_of::<SyscallEvent>() => {
