@@ -10,7 +10,8 @@
 -- the `is_waiting` rule of the `waiting` query (epoll_wait, accept, sleeps, futex waits...):
 -- a thread idle for want of work, not one slowed down. Those rows come after the others,
 -- so the top rows are waits inside work: a read of a slow disk, a CPU the thread could
--- not get.
+-- not get. blocked_in is the kernel stack where the calls blocked longest (record
+-- --stacks), so that waits in different places are told apart; NULL without it.
 -- parameters: limit (default 20)
 WITH waits AS (
     SELECT capture,
@@ -26,7 +27,8 @@ WITH waits AS (
            THEN concat(waker_comm, ' (', CAST(waker_tid AS VARCHAR), ')',
                        coalesce(' in ' || waker_syscall, ''),
                        CASE WHEN waker_kind = 'softirq' THEN ', softirq' ELSE '' END)
-           ELSE waker_kind END AS woken_by
+           ELSE waker_kind END AS woken_by,
+           kernel_stack AS blocked_in
     FROM syscalls
     WHERE blocked_ns > 0 OR runq_ns > 0
 )
@@ -36,6 +38,7 @@ SELECT capture,
        last_value(comm ORDER BY ts_ns) AS comm,
        syscall,
        woken_by,
+       blocked_in,
        idle_wait,
        count(*) AS calls,
        sum(blocked_ns + runq_ns) AS off_cpu_ns,
@@ -45,6 +48,6 @@ SELECT capture,
        fmt_duration(sum(runq_ns)) AS runq,
        fmt_duration(max(blocked_ns + runq_ns)) AS longest
 FROM waits
-GROUP BY capture, pid, tid, syscall, woken_by, idle_wait
-ORDER BY idle_wait, off_cpu_ns DESC, capture, pid, tid, syscall, woken_by
+GROUP BY capture, pid, tid, syscall, woken_by, blocked_in, idle_wait
+ORDER BY idle_wait, off_cpu_ns DESC, capture, pid, tid, syscall, woken_by, blocked_in
 LIMIT ${limit}

@@ -90,6 +90,17 @@ pub struct Args {
     #[arg(long)]
     pub sched: bool,
 
+    /// Also keep the kernel stack where each call of at least --stack-min blocked longest
+    /// (column `kernel_stack`, folded: outermost frame first, joined by `;`). Implies
+    /// --sched. The user-space call chain is not recorded yet.
+    #[arg(long)]
+    pub stacks: bool,
+
+    /// The shortest call whose kernel stack --stacks keeps (`1ms`, `200us`).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "1ms",
+          requires = "stacks")]
+    pub stack_min: Duration,
+
     /// No live status line and no summary on stderr (loss warnings are still printed).
     #[arg(short, long)]
     pub quiet: bool,
@@ -97,6 +108,14 @@ pub struct Args {
     /// Command to run and trace, with its descendants, until it exits.
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
+}
+
+impl Args {
+    /// Whether the scheduler's hooks are attached: `--sched`, or `--stacks`, which needs
+    /// them to see where calls block.
+    pub fn sched(&self) -> bool {
+        self.sched || self.stacks
+    }
 }
 
 fn parse_syscalls(s: &str) -> Result<BTreeSet<u32>, String> {

@@ -247,6 +247,11 @@ pub mod syscalls {
     /// `record --sched`: what woke the call last: [`WAKER_THREAD`], [`WAKER_SOFTIRQ`],
     /// [`WAKER_IRQ`] or [`WAKER_TIMER`]; NULL when it was never woken.
     pub const WAKER_KIND: &str = "waker_kind";
+    /// `record --stacks`: the kernel stack where the call blocked longest, outermost frame
+    /// first, frames joined by `;` (the folded format flame graph tools read). NULL when
+    /// the call never blocked, was shorter than `--stack-min`, or was recorded without
+    /// `--stacks`.
+    pub const KERNEL_STACK: &str = "kernel_stack";
     /// A thread woke it: `waker_tid` did.
     pub const WAKER_THREAD: &str = "thread";
     /// A softirq woke it, running on `waker_tid`'s back: for loopback networking that is
@@ -258,7 +263,7 @@ pub mod syscalls {
     pub const WAKER_TIMER: &str = "timer";
     /// The columns only `record --sched` fills. Files recorded without it leave them out,
     /// and readers of this crate read them as NULL.
-    pub const SCHED_COLUMNS: [&str; 9] = [
+    pub const SCHED_COLUMNS: [&str; 10] = [
         ONCPU_NS,
         RUNQ_NS,
         BLOCKED_NS,
@@ -268,6 +273,7 @@ pub mod syscalls {
         WAKER_COMM,
         WAKER_SYSCALL,
         WAKER_KIND,
+        KERNEL_STACK,
     ];
 
     /// Paths longer than this many bytes are cut, and `path_truncated` is true.
@@ -303,6 +309,7 @@ pub mod syscalls {
             Field::new(WAKER_COMM, DataType::Utf8, true),
             Field::new(WAKER_SYSCALL, DataType::Utf8, true),
             Field::new(WAKER_KIND, DataType::Utf8, true),
+            Field::new(KERNEL_STACK, DataType::Utf8, true),
         ]);
         Arc::new(Schema::new(fields))
     });
@@ -409,6 +416,7 @@ mod tests {
             ("waker_comm", "Utf8", true),
             ("waker_syscall", "Utf8", true),
             ("waker_kind", "Utf8", true),
+            ("kernel_stack", "Utf8", true),
         ];
         let want: Vec<(String, String, bool)> = want
             .iter()

@@ -211,6 +211,104 @@ fn sched_splits_each_call_and_names_the_thread_that_woke_it() {
     );
 }
 
+/// `record --stacks`: the kernel stack where each call of at least `--stack-min` blocked
+/// longest, from this host's kernel symbols, in the folded format flame graph tools read.
+#[test]
+fn stacks_name_the_kernel_functions_each_slow_call_blocked_in() {
+    if !bpf_available("stacks_name_the_kernel_functions_each_slow_call_blocked_in") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program_o2(tmp.path(), "why_slow");
+    let capture = tmp.path().join("capture");
+    let out = record_with(
+        &capture,
+        &["-q", "--stacks", "--stack-min", "5ms"],
+        &[exe.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reader = tids(&out.stdout)["reader"];
+    let stack_of = |syscall: &str, from_ms: i64, to_ms: i64| -> Vec<String> {
+        let row = one(
+            &capture,
+            &format!(
+                "SELECT kernel_stack FROM syscalls WHERE tid = {reader} \
+                 AND syscall = '{syscall}' AND duration_ns BETWEEN {} AND {}",
+                from_ms * MS,
+                to_ms * MS
+            ),
+        );
+        let text = row["kernel_stack"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{syscall}: {row:?}"));
+        text.split(';').map(str::to_string).collect()
+    };
+    // Outermost first: the syscall entry, then down to where the thread gave up its CPU.
+    let read = stack_of("read", 10, 200);
+    assert!(read[0].starts_with("entry_SYSCALL_64"), "{read:?}");
+    assert_eq!(read.last().unwrap(), "schedule", "{read:?}");
+    // `pipe_read` before Linux 6.16, `anon_pipe_read` since.
+    assert!(read.iter().any(|f| f.ends_with("pipe_read")), "{read:?}");
+    assert!(read.iter().any(|f| f == "vfs_read"), "{read:?}");
+    let sleep = stack_of("clock_nanosleep", 19, 30);
+    assert!(sleep.iter().any(|f| f == "do_nanosleep"), "{sleep:?}");
+    assert!(!sleep.iter().any(|f| f.ends_with("pipe_read")), "{sleep:?}");
+    // The yields never block, and calls shorter than --stack-min keep no stack.
+    assert_eq!(
+        scalar(
+            &capture,
+            &format!(
+                "SELECT count(kernel_stack) FROM syscalls \
+                 WHERE syscall = 'sched_yield' OR duration_ns < {}",
+                5 * MS
+            )
+        ),
+        0
+    );
+    // The analyzer shows it beside the split: the slowest call, and the waits by place.
+    let path = capture.to_str().unwrap();
+    let slowest = analyze_json(&["query", path, "slowest-calls", "--param", "limit=1"]);
+    assert_eq!(slowest[0]["syscall"], "read", "{slowest:?}");
+    assert_eq!(slowest[0]["blocked_in"], read.join(";"), "{slowest:?}");
+    let off = analyze_json(&["query", path, "off-cpu"]);
+    let waits = off
+        .iter()
+        .find(|r| r["tid"] == reader && r["syscall"] == "read")
+        .unwrap_or_else(|| panic!("{off:?}"));
+    assert_eq!(waits["blocked_in"], read.join(";"), "{off:?}");
+    // --stacks brings --sched's columns with it.
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE duration_ns IS NOT NULL AND oncpu_ns IS NULL"
+        ),
+        0
+    );
+
+    // Without --stacks a --sched capture keeps no stack; --stack-min alone is refused.
+    let plain = tmp.path().join("plain");
+    let out = record_with(&plain, &["-q", "--sched"], &[exe.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        scalar(&plain, "SELECT count(kernel_stack) FROM syscalls"),
+        0
+    );
+    let out = record_with(
+        &tmp.path().join("refused"),
+        &["-q", "--stack-min", "5ms"],
+        &["/bin/true"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--stacks"),
+        "{out:?}"
+    );
+}
+
 /// Without `--sched` the files carry none of its columns (a plain capture pays nothing for
 /// them), and the analyzer reads them as NULL.
 #[test]

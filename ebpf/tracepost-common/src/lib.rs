@@ -275,7 +275,14 @@ pub struct SchedTimes {
     pub waker_kind: u32,
     /// The waker's process (tgid), with `waker_tid`.
     pub waker_pid: u32,
+    /// `record --stacks`: the id, in `KSTACKS`, of the kernel stack where the call blocked
+    /// longest; [`NO_STACK`] when it never blocked, or the stack could not be stored.
+    pub blocked_stack: i32,
+    pub _pad: u32,
 }
+
+/// `SchedTimes::blocked_stack` when there is none.
+pub const NO_STACK: i32 = -1;
 
 /// A `SyscallEvent` with its `SchedTimes`.
 #[repr(C)]
@@ -322,6 +329,12 @@ pub struct SchedSlot {
     pub waking_ns: u64,
     /// When `state` last changed.
     pub since_ns: u64,
+    /// `record --stacks`: the stack where the thread last went off the CPU blocked, which
+    /// becomes the call's when the wakeup that ends the stretch finds it the longest yet.
+    pub pending_stack: i32,
+    pub _pad: u32,
+    /// The longest blocked stretch of the call so far.
+    pub longest_block_ns: u64,
     pub times: SchedTimes,
 }
 

@@ -26,6 +26,9 @@ pub(crate) static FAILED_ONLY: u32 = 0;
 /// `--sched`: split each traced call's time by the scheduler's tracepoints.
 #[unsafe(no_mangle)]
 pub(crate) static SCHED: u32 = 0;
+/// `--stacks`: with `SCHED`, keep the kernel stack where each call blocked longest.
+#[unsafe(no_mangle)]
+pub(crate) static STACKS: u32 = 0;
 /// `--comm`: only threads whose name is a key of `COMMS` are recorded.
 #[unsafe(no_mangle)]
 pub(crate) static FILTER_COMM: u32 = 0;

@@ -13,6 +13,12 @@ pub(crate) static THREADS: HashMap<u32, ThreadSlot> = HashMap::with_max_entries(
 #[map]
 pub(crate) static SCHED_SLOTS: HashMap<u64, SchedSlot> = HashMap::with_max_entries(65536, 0);
 
+/// `--stacks`: kernel stacks where traced calls blocked, by id. Sized by the recorder: one
+/// entry without `--stacks`. Identical stacks share an id, so it holds each distinct stack
+/// once; a stack whose hash collides with another's is not stored, and its call has none.
+#[map]
+pub(crate) static KSTACKS: StackTrace = StackTrace::with_max_entries(1, 0);
+
 /// `--sched`: how deep this CPU is in each kind of interrupt (`CTX_*`), to tell a wakeup
 /// by a thread from one by a timer or a device.
 #[map]

@@ -19,6 +19,7 @@
 //!
 //! Nothing here is attached without `--sched`, so a plain capture pays nothing for it.
 use crate::prelude::*;
+use aya_ebpf::programs::tracing::StackIdContext as _;
 
 /// A context switch on this CPU. Fires for every switch on the host: a thread in no
 /// traced call costs the two lookups and nothing more.
@@ -42,6 +43,14 @@ pub fn sched_switch(ctx: RawTracePointContext) -> u32 {
             s.state = if preempt {
                 SCHED_RUNNABLE
             } else {
+                // The thread going off is the one running: this is its kernel stack, where
+                // it blocked. Only for threads in a traced call, so only with --stacks.
+                if global(&STACKS) != 0 {
+                    s.pending_stack = match ctx.get_stackid(&KSTACKS, 0) {
+                        Ok(id) => id as i32,
+                        Err(_) => NO_STACK,
+                    };
+                }
                 SCHED_BLOCKED
             };
         }
@@ -112,7 +121,12 @@ pub fn sched_wakeup(ctx: RawTracePointContext) -> u32 {
     let s = unsafe { &mut *s };
     if s.state == SCHED_BLOCKED {
         let now = unsafe { bpf_ktime_get_ns() };
-        s.times.blocked_ns += advance(s, now);
+        let spent = advance(s, now);
+        s.times.blocked_ns += spent;
+        if spent > s.longest_block_ns {
+            s.longest_block_ns = spent;
+            s.times.blocked_stack = s.pending_stack;
+        }
         s.state = SCHED_RUNNABLE;
         s.times.woken_ns = s.waking_ns;
         s.times.waker_kind = s.waking_kind;
@@ -142,6 +156,9 @@ pub(crate) fn begin_call(now: u64) {
         s.times.waker_kind = 0;
         s.times.waker_tid = 0;
         s.times.waker_nr = NO_SYSCALL;
+        s.times.blocked_stack = NO_STACK;
+        s.pending_stack = NO_STACK;
+        s.longest_block_ns = 0;
         // Last: the scheduler's hooks on other CPUs act on a slot only once it is in a call.
         unsafe { core::ptr::write_volatile(&mut s.state, SCHED_ON_CPU) };
         return;
@@ -155,6 +172,9 @@ pub(crate) fn begin_call(now: u64) {
         waking_comm: [0; COMM_LEN],
         waking_ns: 0,
         since_ns: now,
+        pending_stack: NO_STACK,
+        _pad: 0,
+        longest_block_ns: 0,
         times: SchedTimes {
             oncpu_ns: 0,
             runq_ns: 0,
@@ -165,6 +185,8 @@ pub(crate) fn begin_call(now: u64) {
             waker_comm: [0; COMM_LEN],
             waker_kind: 0,
             waker_pid: 0,
+            blocked_stack: NO_STACK,
+            _pad: 0,
         },
     };
     // A full table leaves the call without a split: its columns are NULL, not wrong.

@@ -1,6 +1,6 @@
 //! Kernel records to Arrow: `syscalls` batches from events, `aggregates` batches from
 //! sampled totals.
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow_array::{
     ArrayRef, RecordBatch,
@@ -14,8 +14,8 @@ use tracepost_common::{
 use tracepost_schema::{aggregates, ts_value};
 
 use crate::{
-    kernel::aggregates::AggregateRow, kernel::clock::WallClock, kernel::names,
-    kernel::syscall_table::ArgTable,
+    kernel::aggregates::AggregateRow, kernel::clock::WallClock,
+    kernel::kernel_stacks::KernelStacks, kernel::names, kernel::syscall_table::ArgTable,
 };
 
 /// Builds batches. Holds what is reused across batches (the name table).
@@ -24,6 +24,9 @@ pub struct BatchBuilder {
     clock: WallClock,
     names: names::SyscallNames,
     args: Arc<ArgTable>,
+    /// `record --stacks`. Shared by every file's columns, which run on the writer thread
+    /// only: the lock is never contended.
+    stacks: Option<Arc<Mutex<KernelStacks>>>,
 }
 
 impl BatchBuilder {
@@ -32,7 +35,22 @@ impl BatchBuilder {
             clock,
             names: names::SyscallNames::new(),
             args: Arc::new(ArgTable::new()),
+            stacks: None,
         }
+    }
+
+    /// With `record --stacks`: rows name the kernel stack where their call blocked.
+    pub fn with_stacks(mut self, stacks: Option<KernelStacks>) -> Self {
+        self.stacks = stacks.map(|s| Arc::new(Mutex::new(s)));
+        self
+    }
+
+    /// The kernel stack of a call that took `duration_ns` and blocked longest at `id`.
+    pub fn kernel_stack(&self, id: i32, duration_ns: u64) -> Option<Arc<str>> {
+        let stacks = self.stacks.as_ref()?;
+        // A writer that panicked while holding it has ended the capture already.
+        let mut stacks = stacks.lock().ok()?;
+        stacks.text(id, duration_ns)
     }
 
     /// The per-syscall argument table the batches use, for stages before them.
@@ -95,6 +113,7 @@ impl BatchBuilder {
         let mut waker_comm = StringBuilder::new();
         let mut waker_syscall = StringBuilder::new();
         let mut waker_kind = StringBuilder::new();
+        let mut kernel_stack = StringBuilder::new();
 
         for call in calls {
             let e = &call.event;
@@ -161,6 +180,8 @@ impl BatchBuilder {
                     .filter(|t| t.waker_nr != tracepost_common::NO_SYSCALL)
                     .map(|t| self.names.get(t.waker_nr)),
             );
+            kernel_stack
+                .append_option(t.and_then(|t| self.kernel_stack(t.blocked_stack, e.duration_ns)));
         }
 
         let mut columns: Vec<ArrayRef> = vec![
@@ -195,6 +216,7 @@ impl BatchBuilder {
                 Arc::new(waker_comm.finish()),
                 Arc::new(waker_syscall.finish()),
                 Arc::new(waker_kind.finish()),
+                Arc::new(kernel_stack.finish()),
             ]);
         }
         RecordBatch::try_new(syscalls::file_schema(sched), columns)

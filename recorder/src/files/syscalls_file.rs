@@ -2,7 +2,7 @@
 //! Arrow batch in between, and a row group is spliced into the file when it is full.
 //! The same life as every other file (created 0600 under a hidden name, renamed into
 //! place when whole) comes from [`crate::files::parquet_file`].
-use std::{fs::File, path::Path, sync::Arc};
+use std::{borrow::Cow, fs::File, path::Path, sync::Arc};
 
 use parquet::{
     arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata},
@@ -64,6 +64,8 @@ struct SchedColumns {
     waker_comm: StrColumn<[u8; 16]>,
     waker_syscall: StrColumn<u32>,
     waker_kind: StrColumn<u32>,
+    /// `record --stacks`: keyed by the kernel's id of the stack.
+    kernel_stack: StrColumn<i32>,
 }
 
 impl SchedColumns {
@@ -79,12 +81,21 @@ impl SchedColumns {
             waker_comm: StrColumn::new(true, false),
             waker_syscall: StrColumn::new(true, false),
             waker_kind: StrColumn::new(true, false),
+            kernel_stack: StrColumn::new(true, false),
         }
     }
 
     /// A call without a split (recorded before `--sched` saw its entry) is NULL
     /// throughout; one that was never woken has times and no waker.
-    fn push(&mut self, times: Option<&SchedTimes>, rows: &BatchBuilder) {
+    fn push(&mut self, times: Option<&SchedTimes>, duration_ns: u64, rows: &BatchBuilder) {
+        let stack = times.and_then(|t| {
+            let text = rows.kernel_stack(t.blocked_stack, duration_ns)?;
+            Some((t.blocked_stack, text))
+        });
+        match stack {
+            Some((id, text)) => self.kernel_stack.push(id, || Cow::Borrowed(&*text)),
+            None => self.kernel_stack.push_null(),
+        }
         let Some(t) = times else {
             self.oncpu.push(None);
             self.runq.push(None);
@@ -141,7 +152,8 @@ impl SchedColumns {
         self.waker_tid.flush_page(z)?;
         self.waker_comm.flush_page(z)?;
         self.waker_syscall.flush_page(z)?;
-        self.waker_kind.flush_page(z)
+        self.waker_kind.flush_page(z)?;
+        self.kernel_stack.flush_page(z)
     }
 
     fn written(&self) -> usize {
@@ -154,6 +166,7 @@ impl SchedColumns {
             + self.waker_comm.written()
             + self.waker_syscall.written()
             + self.waker_kind.written()
+            + self.kernel_stack.written()
     }
 
     fn finish(
@@ -171,6 +184,7 @@ impl SchedColumns {
         chunks.push(self.waker_comm.finish(z, next())?);
         chunks.push(self.waker_syscall.finish(z, next())?);
         chunks.push(self.waker_kind.finish(z, next())?);
+        chunks.push(self.kernel_stack.finish(z, next())?);
         Ok(())
     }
 }
@@ -287,7 +301,7 @@ impl Columns {
         }));
         if let Some(sched) = &mut self.sched {
             for c in calls {
-                sched.push(c.sched(), rows);
+                sched.push(c.sched(), c.event.duration_ns, rows);
             }
         }
     }

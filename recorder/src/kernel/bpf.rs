@@ -7,7 +7,7 @@ use crate::kernel::{
 };
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, StackTraceMap},
     programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
 use tracepost_common::{
@@ -74,6 +74,11 @@ pub enum BpfError {
 
 /// Settings patched into the object before it is loaded, and map contents set before the
 /// programs attach.
+/// `--stacks`: distinct kernel stacks kept. Servers block in a few dozen places; a stack
+/// past this many has none (its call's `kernel_stack` is NULL). About 4 MiB of kernel
+/// memory, taken only with `--stacks`.
+const MAX_STACKS: u32 = 4096;
+
 #[derive(Clone, Debug)]
 pub struct LoadOptions {
     pub trace_all: bool,
@@ -104,6 +109,8 @@ pub struct LoadOptions {
     pub syscalls: Vec<SyscallInfo>,
     /// `--sched`: attach the scheduler's hooks and split each call's time.
     pub sched: bool,
+    /// `--stacks`: with `sched`, keep the kernel stack where each call blocked longest.
+    pub stacks: bool,
 }
 
 /// The loaded, attached programs. Dropping it detaches them.
@@ -112,6 +119,8 @@ pub struct Probes {
     threads: HashMap<MapData, u32, ThreadSlot>,
     lost: PerCpuArray<MapData, u64>,
     pub aggregates: Aggregates,
+    /// `--stacks`: the stacks the programs stored, until the writer takes them.
+    stacks: Option<StackTraceMap<MapData>>,
 }
 
 /// Fails early, with one sentence, instead of with an EPERM from deep inside the loader.
@@ -159,6 +168,9 @@ impl Probes {
         let sched = u32::from(opts.sched);
         // Preallocated: without --sched it would be kernel memory for nothing.
         let sched_slots = if opts.sched { opts.max_threads } else { 1 };
+        let stacks = u32::from(opts.sched && opts.stacks);
+        // Preallocated too, a kilobyte each: distinct stacks where traced calls block.
+        let stack_slots = if stacks != 0 { MAX_STACKS } else { 1 };
         let mut ebpf = EbpfLoader::new()
             .override_global("TRACE_ALL", &trace_all, true)
             .override_global("SELF_TGID", &opts.self_tgid, true)
@@ -172,7 +184,9 @@ impl Probes {
             .override_global("FILTER_CGROUP_ID", &cgroup_id, true)
             .override_global("FILTER_CGROUP_LEVEL", &cgroup_level, true)
             .override_global("SCHED", &sched, true)
+            .override_global("STACKS", &stacks, true)
             .map_max_entries("SCHED_SLOTS", sched_slots)
+            .map_max_entries("KSTACKS", stack_slots)
             .map_max_entries("STAGE", total_chunks)
             .map_max_entries("STAGE_HEADS", cpus)
             .map_max_entries("THREADS", opts.max_threads)
@@ -207,6 +221,12 @@ impl Probes {
         let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;
         let aggregates = PerCpuHashMap::try_from(take(&mut ebpf, "AGGREGATES")?)
             .map_err(map_err("AGGREGATES"))?;
+        let stacks = match stacks {
+            0 => None,
+            _ => Some(
+                StackTraceMap::try_from(take(&mut ebpf, "KSTACKS")?).map_err(map_err("KSTACKS"))?,
+            ),
+        };
 
         let mut table: Array<MapData, SyscallInfo> =
             Array::try_from(take(&mut ebpf, "SYSCALLS")?).map_err(map_err("SYSCALLS"))?;
@@ -260,9 +280,15 @@ impl Probes {
                 threads,
                 lost,
                 aggregates,
+                stacks,
             },
             stage,
         ))
+    }
+
+    /// `--stacks`: the map of stacks, for the writer to read.
+    pub fn take_stacks(&mut self) -> Option<StackTraceMap<MapData>> {
+        self.stacks.take()
     }
 
     /// Traces `tid` from its next syscall on (or only follows it, when `ignored` by

@@ -7,6 +7,7 @@ pub mod call;
 pub mod clock;
 pub mod decode;
 pub mod intern;
+pub mod kernel_stacks;
 pub mod kernel_support;
 pub mod names;
 pub mod stage;

@@ -27,6 +27,7 @@ use crate::{
     kernel::bpf::{self, LoadOptions, Probes},
     kernel::clock::{self, WallClock},
     kernel::intern::Interner,
+    kernel::kernel_stacks::KernelStacks,
     kernel::kernel_support,
     kernel::syscall_table,
     kernel::tracefs,
@@ -81,7 +82,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     if args.cgroup.is_some() {
         options.push(kernel_support::CaptureOption::Cgroup);
     }
-    if args.sched {
+    if args.sched() {
         options.push(kernel_support::CaptureOption::Sched);
     }
     kernel_support::check(&tracefs, &bpf::kernel_release(), &options)?;
@@ -123,7 +124,8 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         comms: scope.comms.clone(),
         cgroup: scope.cgroup.as_ref().map(|c| (c.id, c.level)),
         syscalls: syscall_table::kernel_table(args.syscalls.as_ref()),
-        sched: args.sched,
+        sched: args.sched(),
+        stacks: args.stacks,
     })?;
     let info = CaptureInfo::new(host, describe_target(args), min_duration_ns);
     info.write(&dir.table_dir(capture::TABLE))?;
@@ -131,7 +133,10 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     let stop = StopFlag::default();
     let forward_to = signals::install(stop.clone()).context("cannot install signal handlers")?;
     let shipped = uploader.as_ref().map(Uploader::shipped);
-    let pipeline = start_writers(args, &dir, &counters, shipped)?;
+    let stacks = probes
+        .take_stacks()
+        .map(|map| KernelStacks::new(map, args.stack_min));
+    let pipeline = start_writers(args, &dir, &counters, shipped, stacks)?;
 
     let (mode, attached) = if let Some(gated) = gated {
         let pid = gated.pid() as u32;
@@ -187,11 +192,12 @@ fn start_writers(
     dir: &CaptureDir,
     counters: &Arc<Counters>,
     shipped: Option<Shipped>,
+    stacks: Option<KernelStacks>,
 ) -> Result<Pipeline> {
     let clock = WallClock::sample();
     let mut writer = TableWriter::new(
         &dir.table_dir(syscalls::TABLE),
-        BatchBuilder::new(clock),
+        BatchBuilder::new(clock).with_stacks(stacks),
         Rotation {
             max_age: args.rotate,
             max_rows: MAX_FILE_ROWS,
@@ -199,7 +205,7 @@ fn start_writers(
         },
         counters.clone(),
     )?
-    .with_sched(args.sched);
+    .with_sched(args.sched());
     if let Some(shipped) = shipped {
         writer = writer.keep_until_shipped(shipped);
     }
