@@ -1,5 +1,5 @@
 -- name: off-cpu
--- description: Where threads waited inside their calls, and who woke them: time blocked and time waiting for a CPU, per thread, syscall and waker (needs record --sched).
+-- description: Where threads waited inside their calls, and who woke them: time blocked and time waiting for a CPU, per thread, syscall, waker and (with record --stacks) kernel stack (needs record --sched).
 -- finding: Why slow: time off the CPU, and who woke it
 -- needs: sched
 -- blocked is time off the CPU and not runnable (asleep, waiting for I/O, a lock or another
