@@ -96,9 +96,10 @@ pub struct Args {
     #[arg(long)]
     pub stacks: bool,
 
-    /// The shortest call whose kernel stack --stacks keeps (`1ms`, `200us`).
-    #[arg(long, value_name = "DUR", value_parser = parse_duration, default_value = "1ms",
-          requires = "stacks")]
+    /// With --stacks: the shortest call whose kernel stack is kept (`1ms`, `200us`; `0` for
+    /// every call that blocked).
+    #[arg(long, value_name = "DUR", value_parser = parse_duration_or_zero,
+          default_value = "1ms", requires = "stacks")]
     pub stack_min: Duration,
 
     /// No live status line and no summary on stderr (loss warnings are still printed).
@@ -136,6 +137,13 @@ fn parse_max_size(s: &str) -> Result<ByteSize, String> {
         return Err("must be at least 64KiB".into());
     }
     Ok(size)
+}
+
+fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
+    match s.trim() {
+        "0" => Ok(Duration::ZERO),
+        _ => humantime::parse_duration(s).map_err(|e| format!("{e} (try 1ms, 200us or 0)")),
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -178,5 +186,8 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration_or_zero("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration_or_zero("0s"), Ok(Duration::ZERO));
+        assert!(parse_duration_or_zero("-1ms").is_err());
     }
 }

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, path::Path};
 use serde_json::{Value, json};
 use tracepost_e2e::{
     analyze, analyze_json, bpf_available, build_program_o2, one_error_line, query, read_with,
-    record, record_with, scalar,
+    record, record_command, record_with, scalar,
 };
 
 const MS: i64 = 1_000_000;
@@ -307,6 +307,48 @@ fn stacks_name_the_kernel_functions_each_slow_call_blocked_in() {
         String::from_utf8_lossy(&out.stderr).contains("--stacks"),
         "{out:?}"
     );
+
+    // Stacks the map refuses are counted, not lost silently: with one slot, the pipe
+    // read's stack and the sleep's cannot both be kept.
+    let full = tmp.path().join("full");
+    let mut command = record_command(&full, &["-q", "--stacks"], &[exe.to_str().unwrap()]);
+    let out = command
+        .env("TRACEPOST_TEST_MAX_STACKS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("kernel stack could not be stored"),
+        "{stderr}"
+    );
+    assert_eq!(
+        scalar(&full, "SELECT count(DISTINCT kernel_stack) FROM syscalls"),
+        1
+    );
+
+    // A host that hides kernel addresses gets a refusal, not stacks of `[unknown]`.
+    let hidden = tmp.path().join("hidden");
+    let out = with_kptr_restrict("2", || {
+        record_with(&hidden, &["-q", "--stacks"], &["/bin/true"])
+    });
+    let line = one_error_line(&out);
+    assert!(line.contains("kptr_restrict"), "{line}");
+    assert!(!hidden.exists(), "a refused capture leaves no directory");
+}
+
+/// Runs `f` with `kernel.kptr_restrict` set to `value`, and puts it back even if `f` panics.
+fn with_kptr_restrict<T>(value: &str, f: impl FnOnce() -> T) -> T {
+    const KNOB: &str = "/proc/sys/kernel/kptr_restrict";
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::write(KNOB, &self.0);
+        }
+    }
+    let _restore = Restore(std::fs::read_to_string(KNOB).unwrap());
+    std::fs::write(KNOB, value).unwrap();
+    f()
 }
 
 /// Without `--sched` the files carry none of its columns (a plain capture pays nothing for

@@ -41,8 +41,12 @@ pub const UNKEYED_NOT_FAILED: u32 = 5;
 /// Index into the `LOST` per-CPU array: process events (not syscalls) dropped because the
 /// ring was full; the processes table then misses what they said.
 pub const LOST_PROCESS_EVENTS: u32 = 6;
+/// Index into the `LOST` per-CPU array, `record --stacks`: times a thread went off the CPU
+/// blocked and its kernel stack could not be stored (the map was full, or the stack's slot
+/// held another stack). A call whose longest wait was one of them has no stack.
+pub const LOST_STACKS: u32 = 7;
 /// Number of counters in the `LOST` array.
-pub const LOST_COUNTERS: u32 = 7;
+pub const LOST_COUNTERS: u32 = 8;
 
 /// Why a call went into the aggregates instead of the ring: `AggregateKey::reason`.
 pub const REASON_RING_FULL: u8 = 1;

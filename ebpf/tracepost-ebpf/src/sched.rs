@@ -48,7 +48,10 @@ pub fn sched_switch(ctx: RawTracePointContext) -> u32 {
                 if global(&STACKS) != 0 {
                     s.pending_stack = match ctx.get_stackid(&KSTACKS, 0) {
                         Ok(id) => id as i32,
-                        Err(_) => NO_STACK,
+                        Err(_) => {
+                            count_lost(LOST_STACKS);
+                            NO_STACK
+                        }
                     };
                 }
                 SCHED_BLOCKED

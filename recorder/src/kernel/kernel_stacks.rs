@@ -64,14 +64,30 @@ impl KernelStacks {
     }
 }
 
-/// This kernel's function names by address, from `/proc/kallsyms`. Without root's view of
-/// it every address reads 0, and frames come out as `[unknown]`.
+/// This kernel's function names by address, from `/proc/kallsyms`. A module's functions
+/// come as `name\t[module]`, written here as perf writes them, `name [module]`. Read once:
+/// a function of a module loaded later is named after the symbol before it.
 fn kernel_symbols() -> io::Result<Vec<(u64, Box<str>)>> {
     Ok(aya::util::kernel_symbols()?
         .into_iter()
         .filter(|(addr, _)| *addr != 0)
-        .map(|(addr, name)| (addr, name.into_boxed_str()))
+        .map(|(addr, name)| (addr, name.replace('\t', " ").into_boxed_str()))
         .collect())
+}
+
+/// Whether this host shows `record` the kernel's addresses in `/proc/kallsyms`: with
+/// `kernel.kptr_restrict` at 2 (or without CAP_SYSLOG) every address reads 0, and no frame
+/// of a stack could be named.
+pub fn symbols_readable() -> io::Result<bool> {
+    let file = io::BufReader::new(std::fs::File::open("/proc/kallsyms")?);
+    for line in io::BufRead::lines(file).take(64) {
+        let line = line?;
+        let addr = line.split_whitespace().next().unwrap_or("0");
+        if u64::from_str_radix(addr, 16).is_ok_and(|a| a != 0) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The function `ip` is in: the last symbol at or below it.

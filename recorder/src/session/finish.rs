@@ -4,7 +4,7 @@ use std::{fs, time::Duration};
 
 use anyhow::{Context as _, Result};
 use bytesize::ByteSize;
-use tracepost_common::LOST_PROCESS_EVENTS;
+use tracepost_common::{LOST_PROCESS_EVENTS, LOST_STACKS};
 use tracepost_schema::{TABLES, capture, syscalls};
 
 use super::{
@@ -64,6 +64,15 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
                  full; the processes table misses what they said"
             );
         }
+    }
+    // A loss, so printed even with -q.
+    let stacks = s.lost[LOST_STACKS as usize];
+    if stacks > 0 {
+        eprintln!(
+            "warning: {stacks} times a blocked thread's kernel stack could not be stored (the \
+             stack map was full, or another stack held its slot); calls that waited longest \
+             there have no kernel_stack"
+        );
     }
     Ok(Outcome {
         exit_code,

@@ -27,7 +27,7 @@ use crate::{
     kernel::bpf::{self, LoadOptions, Probes},
     kernel::clock::{self, WallClock},
     kernel::intern::Interner,
-    kernel::kernel_stacks::KernelStacks,
+    kernel::kernel_stacks::{self, KernelStacks},
     kernel::kernel_support,
     kernel::syscall_table,
     kernel::tracefs,
@@ -67,6 +67,17 @@ pub(super) struct Capture {
 
 pub(super) fn start(args: &Args) -> Result<Capture> {
     bpf::check_privileges()?;
+    if args.stacks {
+        let readable = kernel_stacks::symbols_readable()
+            .context("--stacks: cannot read /proc/kallsyms to name kernel stacks")?;
+        if !readable {
+            bail!(
+                "--stacks: /proc/kallsyms shows every address as 0 here (kernel.kptr_restrict \
+                 is 2, or record lacks CAP_SYSLOG), so no kernel stack could be named; set \
+                 kernel.kptr_restrict to 1 or 0, or record without --stacks"
+            );
+        }
+    }
     let gated = match args.command.is_empty() {
         true => None,
         false => Some(Gated::spawn(&args.command)?),
