@@ -42,7 +42,7 @@ fn calls_sql(origin: i64) -> String {
     format!(
         "SELECT capture, pid, tid, comm, syscall, ts_ns - {origin} AS t, \
          duration_ns, ret, errno, fd, fd_path, path, addr, bytes, \
-         blocked_ns, runq_ns, oncpu_ns, waker_pid, waker_tid, waker_kind, \
+         blocked_ns, runq_ns, oncpu_ns, waker_pid, waker_tid, waker_kind, kernel_stack, \
          woken_ts_ns - {origin} AS woken_t FROM syscalls"
     )
 }
@@ -292,6 +292,7 @@ fn arguments(batch: &RecordBatch, row: usize) -> Map<String, Value> {
         "oncpu_ns",
         "waker_tid",
         "waker_kind",
+        "kernel_stack",
     ] {
         let column = batch.column_by_name(name).expect("selected above");
         if column.is_null(row) {

@@ -280,6 +280,19 @@ fn stacks_name_the_kernel_functions_each_slow_call_blocked_in() {
         .find(|r| r["tid"] == reader && r["syscall"] == "read")
         .unwrap_or_else(|| panic!("{off:?}"));
     assert_eq!(waits["blocked_in"], read.join(";"), "{off:?}");
+    // And Perfetto's timeline carries it in the slice's arguments.
+    let trace_path = tmp.path().join("trace.json");
+    let out = analyze(&["export", path, "--perfetto", trace_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let trace: Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace_path).unwrap()).unwrap();
+    let slice = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "read" && e["tid"] == reader && e["dur"].as_f64().unwrap() > 10e3)
+        .unwrap_or_else(|| panic!("no read slice"));
+    assert_eq!(slice["args"]["kernel_stack"], read.join(";"), "{slice}");
     // --stacks brings --sched's columns with it.
     assert_eq!(
         scalar(

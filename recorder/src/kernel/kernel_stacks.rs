@@ -71,8 +71,13 @@ fn kernel_symbols() -> io::Result<Vec<(u64, Box<str>)>> {
     Ok(aya::util::kernel_symbols()?
         .into_iter()
         .filter(|(addr, _)| *addr != 0)
-        .map(|(addr, name)| (addr, name.replace('\t', " ").into_boxed_str()))
+        .map(|(addr, name)| (addr, as_perf_writes(&name).into_boxed_str()))
         .collect())
+}
+
+/// `name\t[module]`, as aya reads `/proc/kallsyms`, as `name [module]`.
+fn as_perf_writes(name: &str) -> String {
+    name.replace('\t', " ")
 }
 
 /// Whether this host shows `record` the kernel's addresses in `/proc/kallsyms`: with
@@ -132,6 +137,15 @@ mod tests {
             "entry_SYSCALL_64_after_hwframe;do_syscall_64;ksys_read;vfs_read;anon_pipe_read;schedule"
         );
         assert_eq!(fold(&["a", "b"]), "b;a");
+    }
+
+    #[test]
+    fn module_functions_read_as_perf_writes_them() {
+        assert_eq!(
+            as_perf_writes("ext4_sync_file\t[ext4]"),
+            "ext4_sync_file [ext4]"
+        );
+        assert_eq!(as_perf_writes("vfs_read"), "vfs_read");
     }
 
     #[test]
