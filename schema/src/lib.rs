@@ -249,8 +249,9 @@ pub mod syscalls {
     pub const WAKER_KIND: &str = "waker_kind";
     /// `record --stacks`: the kernel stack where the call blocked longest, outermost frame
     /// first, frames joined by `;` (the folded format flame graph tools read). NULL when
-    /// the call never blocked, was shorter than `--stack-min`, or was recorded without
-    /// `--stacks`.
+    /// the call never blocked, was shorter than `--stack-min`, its stack was refused by the
+    /// kernel's stack map, or it was recorded without `--stacks` (a `--sched` file has the
+    /// column, all NULL).
     pub const KERNEL_STACK: &str = "kernel_stack";
     /// A thread woke it: `waker_tid` did.
     pub const WAKER_THREAD: &str = "thread";

@@ -260,7 +260,7 @@ pub const WAKER_TIMER: u32 = 4;
 /// Where a traced call spent its time, from the scheduler's tracepoints (`record
 /// --sched`). Sent after the call's record. The three times add up to its duration.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SchedTimes {
     /// On a CPU.
     pub oncpu_ns: u64,
@@ -287,6 +287,30 @@ pub struct SchedTimes {
 
 /// `SchedTimes::blocked_stack` when there is none.
 pub const NO_STACK: i32 = -1;
+
+/// `record --stacks`: frames kept of a kernel stack, innermost first. Blocked syscalls'
+/// stacks run to 10-30 frames; the kernel refuses a stack map deeper than its
+/// `kernel.perf_event_max_stack` (127 by default).
+pub const STACK_DEPTH: usize = 64;
+
+/// No time, no waker, and no stack: 0 is a stack id like any other.
+impl Default for SchedTimes {
+    fn default() -> Self {
+        Self {
+            oncpu_ns: 0,
+            runq_ns: 0,
+            blocked_ns: 0,
+            woken_ns: 0,
+            waker_tid: 0,
+            waker_nr: 0,
+            waker_comm: [0; COMM_LEN],
+            waker_kind: 0,
+            waker_pid: 0,
+            blocked_stack: NO_STACK,
+            _pad: 0,
+        }
+    }
+}
 
 /// A `SyscallEvent` with its `SchedTimes`.
 #[repr(C)]

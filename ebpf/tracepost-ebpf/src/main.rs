@@ -34,8 +34,8 @@ mod prelude {
             bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid,
             bpf_get_smp_processor_id, bpf_ktime_get_ns, bpf_probe_read_kernel, generated,
         },
-        macros::{btf_tracepoint, map, raw_tracepoint, tracepoint},
-        maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, StackTrace},
+        macros::{btf_map, btf_tracepoint, map, raw_tracepoint, tracepoint},
+        maps::{Array, HashMap, PerCpuArray, PerCpuHashMap},
         programs::{BtfTracePointContext, RawTracePointContext, TracePointContext},
     };
     pub(crate) use tracepost_common::{
@@ -47,7 +47,7 @@ mod prelude {
         LOST_STACKS, LOST_THREAD_TABLE_FULL, MAX_ARGS, MAX_SYSCALL_NR, NO_STACK, NO_SYSCALL,
         PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW, ProcessEvent, REASON_BELOW_MIN_DURATION,
         REASON_NOT_FAILED, REASON_RING_FULL, REASON_THREAD_TABLE_FULL, SCHED_BLOCKED, SCHED_IDLE,
-        SCHED_ON_CPU, SCHED_RUNNABLE, SLOT_COMM_KNOWN, SLOT_FD_LOST, SLOT_IGNORED,
+        SCHED_ON_CPU, SCHED_RUNNABLE, SLOT_COMM_KNOWN, SLOT_FD_LOST, SLOT_IGNORED, STACK_DEPTH,
         STAGE_CHUNK_BYTES, SchedSlot, SchedTimes, StageChunk, StageHead, StageHeader, SyscallEvent,
         SyscallInfo, ThreadSlot, UNKEYED_BELOW_MIN_DURATION, UNKEYED_NOT_FAILED, UNKEYED_RING_FULL,
         UNKEYED_THREAD_TABLE_FULL, WAKER_IRQ, WAKER_SOFTIRQ, WAKER_THREAD, WAKER_TIMER, stage_next,

@@ -16,8 +16,12 @@ pub(crate) static SCHED_SLOTS: HashMap<u64, SchedSlot> = HashMap::with_max_entri
 /// `--stacks`: kernel stacks where traced calls blocked, by id. Sized by the recorder: one
 /// entry without `--stacks`. Identical stacks share an id, so it holds each distinct stack
 /// once; a stack whose hash collides with another's is not stored, and its call has none.
-#[map]
-pub(crate) static KSTACKS: StackTrace = StackTrace::with_max_entries(1, 0);
+/// A BTF-defined map, to hold `STACK_DEPTH` frames a stack instead of the legacy map's
+/// 127: the kernel refuses a stack map deeper than `kernel.perf_event_max_stack`, and
+/// this map exists in every capture, `--stacks` or not.
+#[btf_map]
+pub(crate) static KSTACKS: aya_ebpf::btf_maps::StackTrace<1, 0, STACK_DEPTH> =
+    aya_ebpf::btf_maps::StackTrace::new();
 
 /// `--sched`: how deep this CPU is in each kind of interrupt (`CTX_*`), to tell a wakeup
 /// by a thread from one by a timer or a device.

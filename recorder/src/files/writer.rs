@@ -179,8 +179,8 @@ impl TableWriter {
     pub fn append(&mut self, sorted: impl IntoIterator<Item = Call>) -> Result<(), WriterError> {
         let batch_rows = self.batch_rows;
         for e in sorted {
-            // The file is looked up once a call, and opened out of line: this loop runs
-            // for every row.
+            // The file is looked up once a call: this loop runs for every row, and opening
+            // a file (the other arm) is rare.
             let open = match self.file {
                 Some(ref mut open) => open,
                 None => {

@@ -53,7 +53,13 @@ impl KernelStacks {
         let trace = self.map.get(&(id as u32), 0).ok()?;
         let symbols = match &mut self.symbols {
             Some(s) => s,
-            None => self.symbols.insert(kernel_symbols().unwrap_or_default()),
+            None => self.symbols.insert(kernel_symbols().unwrap_or_else(|e| {
+                eprintln!(
+                    "warning: --stacks: cannot read the kernel's symbols from /proc/kallsyms \
+                     ({e}); stack frames read [unknown]"
+                );
+                Vec::new()
+            })),
         };
         let names: Vec<&str> = trace
             .frames()

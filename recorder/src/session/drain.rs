@@ -59,6 +59,8 @@ pub(super) struct Drain {
     past: Vec<u64>,
     /// A garbled area was reported once already.
     garbled: bool,
+    /// A record written over before it was handed on was reported once already.
+    overwritten: bool,
 }
 
 /// A record read from a CPU's area and not yet handed on.
@@ -120,6 +122,7 @@ impl Drain {
             pending: (0..cpus).map(|_| VecDeque::new()).collect(),
             past: vec![0; cpus],
             garbled: false,
+            overwritten: false,
         }
     }
 
@@ -249,7 +252,7 @@ impl Drain {
                 None => match read_call(&self.stage, cpu as u32, p.pos, paths) {
                     Some(call) => Record::Call(call),
                     None => {
-                        report_overwritten(&mut self.garbled, cpu, p.pos);
+                        report_overwritten(&mut self.overwritten, cpu, p.pos);
                         continue;
                     }
                 },
@@ -279,7 +282,7 @@ impl Drain {
             match read_call(&self.stage, cpu, p.pos, paths) {
                 Some(call) => p.out = Some(Box::new(Record::Call(call))),
                 None => {
-                    report_overwritten(&mut self.garbled, cpu as usize, p.pos);
+                    report_overwritten(&mut self.overwritten, cpu as usize, p.pos);
                     overwritten = true;
                 }
             }

@@ -69,9 +69,9 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
     let stacks = s.lost[LOST_STACKS as usize];
     if stacks > 0 {
         eprintln!(
-            "warning: {stacks} times a blocked thread's kernel stack could not be stored (the \
-             stack map was full, or another stack held its slot); calls that waited longest \
-             there have no kernel_stack"
+            "warning: --stacks: kernel stacks not stored: {stacks} (the stack map was full, \
+             another stack held a stack's slot, or the walk failed); calls that waited \
+             longest there have no kernel_stack"
         );
     }
     Ok(Outcome {
