@@ -9,7 +9,8 @@ use arrow_array::{
 };
 use arrow_schema::ArrowError;
 use tracepost_common::{
-    BUCKET_UNKNOWN, ERRNO_UNKNOWN, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED, REASON_RING_FULL,
+    BUCKET_UNKNOWN, ERRNO_UNKNOWN, NO_STACK, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED,
+    REASON_RING_FULL,
 };
 use tracepost_schema::{aggregates, ts_value};
 
@@ -47,6 +48,10 @@ impl BatchBuilder {
 
     /// The kernel stack of a call that took `duration_ns` and blocked longest at `id`.
     pub fn kernel_stack(&self, id: i32, duration_ns: u64) -> Option<Arc<str>> {
+        // Most calls never block: no lock for them.
+        if id == NO_STACK {
+            return None;
+        }
         let stacks = self.stacks.as_ref()?;
         // A writer that panicked while holding it has ended the capture already.
         let mut stacks = stacks.lock().ok()?;

@@ -9,7 +9,7 @@
 //! it and nothing else shares one context too, so that it costs no allocation.
 use std::{collections::HashMap, sync::Arc};
 
-use crate::kernel::{call::Context, decode::Extra};
+use crate::kernel::call::Context;
 
 /// Past about this many bytes of distinct paths the table starts again. The traced
 /// programs choose the paths, so nothing else bounds it; a path seen again after a reset
@@ -22,9 +22,15 @@ const ENTRY_OVERHEAD: usize = size_of::<Context>() + 128;
 
 /// Paths by their raw bytes, as the kernel sent them. Seeded hashing: the traced
 /// programs choose these bytes, and must not be able to make every lookup collide.
+/// A path's shared text, and the context of a call that names it and nothing else.
+struct Entry {
+    text: Arc<str>,
+    context: Arc<Context>,
+}
+
 #[derive(Default)]
 pub struct Interner {
-    by_bytes: HashMap<Box<[u8]>, Arc<Context>, foldhash::quality::RandomState>,
+    by_bytes: HashMap<Box<[u8]>, Entry, foldhash::quality::RandomState>,
     bytes: usize,
 }
 
@@ -32,26 +38,32 @@ impl Interner {
     /// The shared text of `raw`. Bytes that are not UTF-8 are replaced, as everywhere
     /// else a path becomes text.
     pub fn intern(&mut self, raw: &[u8]) -> Arc<str> {
-        match self.context(raw).extra() {
-            Some(Extra::Path { path, .. }) => path.clone(),
-            _ => String::from_utf8_lossy(raw).into(),
+        match self.by_bytes.get(raw) {
+            Some(known) => known.text.clone(),
+            None => self.insert(raw).text.clone(),
         }
     }
 
     /// The shared context of a call that names `raw`, whole, and nothing else.
     pub fn context(&mut self, raw: &[u8]) -> Arc<Context> {
-        if let Some(context) = self.by_bytes.get(raw) {
-            return context.clone();
+        match self.by_bytes.get(raw) {
+            Some(known) => known.context.clone(),
+            None => self.insert(raw).context.clone(),
         }
+    }
+
+    fn insert(&mut self, raw: &[u8]) -> &Entry {
         let cost = 2 * raw.len() + ENTRY_OVERHEAD;
         if self.bytes + cost > MAX_BYTES {
             self.by_bytes = HashMap::default();
             self.bytes = 0;
         }
-        let context = Context::path(String::from_utf8_lossy(raw).into());
+        let text: Arc<str> = String::from_utf8_lossy(raw).into();
+        let context = Context::path(text.clone());
         self.bytes += cost;
-        self.by_bytes.insert(raw.into(), context.clone());
-        context
+        self.by_bytes
+            .entry(raw.into())
+            .or_insert(Entry { text, context })
     }
 
     #[cfg(test)]
@@ -63,6 +75,7 @@ impl Interner {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::decode::Extra;
 
     #[test]
     fn a_recurring_path_is_one_shared_string() {

@@ -206,7 +206,7 @@ impl Stage {
         let mut pos = self.read[cpu as usize];
         let mut n = 0;
         while pos < end && n < max {
-            let Some(bytes) = self.bytes_at(cpu, pos) else {
+            let Some(bytes) = self.record_at(cpu, pos) else {
                 let len = self.header_at(cpu, pos).len;
                 self.read[cpu as usize] = end;
                 return Err(Garbled { cpu, pos, len, end });
@@ -217,12 +217,6 @@ impl Stage {
         }
         self.read[cpu as usize] = pos;
         Ok((n, pos >= end))
-    }
-
-    /// The bytes of the record at `pos`, which [`Stage::read`] gave and which has not been
-    /// released since. `None` only if the kernel broke its side and wrote over it.
-    pub fn record_at(&self, cpu: u32, pos: u64) -> Option<&[u8]> {
-        self.bytes_at(cpu, pos)
     }
 
     /// Bytes of `cpu`'s area.
@@ -251,8 +245,10 @@ impl Stage {
         unsafe { self.chunks.ptr.as_ptr().add(index * self.stride + offset) }
     }
 
-    /// The record at `pos`, or `None` if its length says something no record says.
-    fn bytes_at(&self, cpu: u32, pos: u64) -> Option<&[u8]> {
+    /// The record at `pos`, which [`Stage::read`] gave and which has not been released
+    /// since; `None` if its length says something no record says (the kernel broke its
+    /// side and wrote over it).
+    pub fn record_at(&self, cpu: u32, pos: u64) -> Option<&[u8]> {
         let len = self.header_at(cpu, pos).len as usize;
         if len == 0 || !len.is_multiple_of(8) || stage_size(len) as usize > STAGE_SLACK {
             return None;

@@ -270,10 +270,7 @@ impl Drain {
     /// Moves `cpu`'s records out of its area once those held back fill [`EVACUATE_AT`] of it.
     fn evacuate_if_filling(&mut self, cpu: u32, paths: &mut Interner) {
         let queue = &mut self.pending[cpu as usize];
-        let Some(first) = queue.iter().find(|p| p.out.is_none()) else {
-            return;
-        };
-        let held = self.stage.read_to(cpu).saturating_sub(first.pos);
+        let held = self.stage.read_to(cpu) - in_area_from(queue, &self.stage, cpu);
         if held < self.stage.capacity(cpu) / EVACUATE_AT {
             return;
         }
@@ -296,13 +293,20 @@ impl Drain {
     fn give_back(&mut self) {
         for (cpu, queue) in self.pending.iter().enumerate() {
             let cpu = cpu as u32;
-            let to = queue
-                .iter()
-                .find(|p| p.out.is_none())
-                .map_or(self.stage.read_to(cpu), |p| p.pos);
+            let to = in_area_from(queue, &self.stage, cpu);
             self.stage.release_to(cpu, to);
         }
     }
+}
+
+/// Where `cpu`'s records still in its area begin: its first pending record not moved out,
+/// or where reading stopped if there is none.
+#[inline]
+fn in_area_from(queue: &VecDeque<Pending>, stage: &Stage, cpu: u32) -> u64 {
+    queue
+        .iter()
+        .find(|p| p.out.is_none())
+        .map_or(stage.read_to(cpu), |p| p.pos)
 }
 
 /// The call at `pos` of `cpu`'s area; `None` if its bytes are no longer a call.
