@@ -17,6 +17,7 @@ pub mod needs;
 pub mod output;
 pub mod partitions;
 pub mod percentiles;
+pub mod planner;
 pub mod private_file;
 pub mod queries;
 pub mod redact;

@@ -12,8 +12,10 @@ use std::sync::Arc;
 
 use datafusion::{
     arrow::{
-        array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, StructArray},
-        buffer::{NullBuffer, OffsetBuffer, ScalarBuffer},
+        array::{
+            Array, ArrayRef, AsArray, BinaryViewBuilder, BooleanArray, Int64Array, StructArray,
+        },
+        buffer::{Buffer, NullBuffer},
         datatypes::{DataType, Field, FieldRef, Fields, Int64Type},
     },
     common::{ScalarValue, exec_err},
@@ -48,8 +50,9 @@ fn result_type() -> DataType {
     DataType::Struct(result_fields())
 }
 
+/// A group's values as the bytes of one binary view. See [`to_state`].
 fn state_type() -> DataType {
-    DataType::List(Arc::new(Field::new_list_field(DataType::Int64, false)))
+    DataType::BinaryView
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -143,24 +146,44 @@ fn evaluate_groups<'a>(groups: impl Iterator<Item = &'a mut Vec<i64>>) -> ArrayR
     Arc::new(StructArray::new(result_fields(), arrays, Some(nulls)))
 }
 
-/// Every group's values as one list array: the state passed from partial to final.
-fn to_state(groups: &[Vec<i64>]) -> Result<ArrayRef> {
-    let total: usize = groups.iter().map(Vec::len).sum();
-    if i32::try_from(total).is_err() {
-        return exec_err!("latency_percentiles: {total} values in one partition exceed a list");
-    }
-    let offsets = OffsetBuffer::from_lengths(groups.iter().map(Vec::len));
-    let mut flat = Vec::with_capacity(total);
+/// Every group's values as one binary view each: the state passed from partial to final.
+///
+/// Each group's buffer becomes a block of the array as it is, without a copy, and the hash
+/// repartition between the two phases then moves 16-byte views. As a list, the values were
+/// copied once into the list and again, growing, by each `take` of the repartition: on
+/// 100M events that copying was most of `summary`'s time (BENCHMARKS.md, "Percentiles
+/// without copies"). Native byte order: every node of a cluster runs this same binary.
+fn to_state(groups: Vec<Vec<i64>>) -> Result<ArrayRef> {
+    let mut builder = BinaryViewBuilder::with_capacity(groups.len());
     for values in groups {
-        flat.extend_from_slice(values);
+        let bytes = std::mem::size_of_val(values.as_slice());
+        // A view holds up to 12 bytes inline; a block is at most u32::MAX - 1 bytes.
+        if bytes <= 12 {
+            let inline: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+            builder.append_value(inline);
+            continue;
+        }
+        let Some(len) = u32::try_from(bytes).ok().filter(|&len| len < u32::MAX) else {
+            return exec_err!(
+                "latency_percentiles: {} values of one group in one partition are more than \
+                 one state holds (4 GiB); narrow the capture with --since/--until or --pid",
+                values.len()
+            );
+        };
+        let block = builder.append_block(Buffer::from_vec(values));
+        builder.try_append_view(block, 0, len)?;
     }
-    let values = Int64Array::new(ScalarBuffer::from(flat), None);
-    Ok(Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(DataType::Int64, false)),
-        offsets,
-        Arc::new(values),
-        None,
-    )))
+    Ok(Arc::new(builder.finish()))
+}
+
+/// Appends the values a state holds.
+fn extend_from_state(into: &mut Vec<i64>, bytes: &[u8]) {
+    into.reserve(bytes.len() / 8);
+    into.extend(
+        bytes
+            .chunks_exact(8)
+            .map(|b| i64::from_ne_bytes(b.try_into().expect("chunks of 8"))),
+    );
 }
 
 #[derive(Debug, Default)]
@@ -202,11 +225,10 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.values.resize_with(total_num_groups, Vec::new);
-        let lists = values[0].as_list::<i32>();
+        let states = values[0].as_binary_view();
         for (row, &group) in group_indices.iter().enumerate() {
-            if lists.is_valid(row) {
-                let list = lists.value(row);
-                self.values[group].extend_from_slice(list.as_primitive::<Int64Type>().values());
+            if states.is_valid(row) {
+                extend_from_state(&mut self.values[group], states.value(row));
             }
         }
         Ok(())
@@ -219,7 +241,7 @@ impl GroupsAccumulator for Groups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![to_state(&emit_to.take_needed(&mut self.values))?])
+        Ok(vec![to_state(emit_to.take_needed(&mut self.values))?])
     }
 
     /// Each row as a group of its own, for when DataFusion skips the partial aggregation.
@@ -229,19 +251,15 @@ impl GroupsAccumulator for Groups {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         let input = values[0].as_primitive::<Int64Type>();
-        let valid: NullBuffer = (0..input.len())
-            .map(|row| {
-                input.is_valid(row) && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row))
-            })
-            .collect();
-        let offsets = OffsetBuffer::from_lengths(std::iter::repeat_n(1, input.len()));
-        let values = Int64Array::new(input.values().clone(), None);
-        Ok(vec![Arc::new(ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Int64, false)),
-            offsets,
-            Arc::new(values),
-            Some(valid),
-        ))])
+        let mut builder = BinaryViewBuilder::with_capacity(input.len());
+        for (row, value) in input.values().iter().enumerate() {
+            if input.is_valid(row) && opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row)) {
+                builder.append_value(value.to_ne_bytes());
+            } else {
+                builder.append_null();
+            }
+        }
+        Ok(vec![Arc::new(builder.finish())])
     }
 
     fn size(&self) -> usize {
@@ -264,19 +282,15 @@ impl Accumulator for OneGroup {
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let lists = states[0].as_list::<i32>();
-        for list in lists.iter().flatten() {
-            self.values
-                .extend_from_slice(list.as_primitive::<Int64Type>().values());
+        for state in states[0].as_binary_view().iter().flatten() {
+            extend_from_state(&mut self.values, state);
         }
         Ok(())
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let list = to_state(std::slice::from_ref(&self.values))?;
-        Ok(vec![ScalarValue::List(Arc::new(
-            list.as_list::<i32>().clone(),
-        ))])
+        let state = to_state(vec![self.values.clone()])?;
+        Ok(vec![ScalarValue::try_from_array(&state, 0)?])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
@@ -291,7 +305,11 @@ impl Accumulator for OneGroup {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::{arrow::record_batch::RecordBatch, prelude::SessionContext};
+    use datafusion::{
+        arrow::record_batch::RecordBatch,
+        datasource::MemTable,
+        prelude::{SessionConfig, SessionContext},
+    };
 
     use super::*;
 
@@ -330,9 +348,44 @@ mod tests {
             ("v", Arc::new(Int64Array::from(values)) as ArrayRef),
         ])
         .unwrap();
-        let ctx = SessionContext::new();
-        ctx.register_udaf(udaf());
-        ctx.register_batch("t", batch).unwrap();
+        // Three partitions, so that the values pass from partial to final aggregation as
+        // state; and again with partial aggregation skipped, each row its own state. There
+        // `percentile_cont` itself panics (DataFusion 55), so the oracle for that path is
+        // the first answer.
+        let parts: Vec<Vec<RecordBatch>> = (0..3)
+            .map(|i| {
+                let n = batch.num_rows();
+                vec![batch.slice(i * n / 3, (i + 1) * n / 3 - i * n / 3)]
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for skip_partial in [false, true] {
+            let mut config = SessionConfig::new().with_target_partitions(3);
+            if skip_partial {
+                let options = &mut config.options_mut().execution;
+                options.skip_partial_aggregation_probe_rows_threshold = 1;
+                options.skip_partial_aggregation_probe_ratio_threshold = 0.0;
+            }
+            let ctx = SessionContext::new_with_config(config);
+            ctx.register_udaf(udaf());
+            let table = MemTable::try_new(batch.schema(), parts.clone()).unwrap();
+            ctx.register_table("t", Arc::new(table)).unwrap();
+            if !skip_partial {
+                agrees_with_percentile_cont(&ctx).await;
+            }
+            let sql = "SELECT g, latency_percentiles(v) AS q FROM t GROUP BY g ORDER BY g";
+            let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+            answers.push(
+                datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        assert_eq!(answers[0], answers[1]);
+        assert!(answers[0].lines().count() > 60);
+    }
+
+    async fn agrees_with_percentile_cont(ctx: &SessionContext) {
         let sql = "WITH a AS (
               SELECT g, latency_percentiles(v) AS q,
                      CAST(percentile_cont(v, 0.5) AS BIGINT) AS p50,

@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use crate::{
     capture::Capture, cli::NarrowArgs, cluster, files::TableFile, location::Location,
-    narrow::Narrow, partitions, udfs,
+    narrow::Narrow, partitions, planner, udfs,
 };
 use anyhow::{Context as _, Result};
 use datafusion::{
     arrow::{
         array::{Array, Int64Array},
-        datatypes::{DataType, Schema, SchemaRef},
+        datatypes::{DataType, Field, Schema, SchemaRef},
     },
     catalog::TableProvider,
     datasource::{
@@ -76,7 +76,7 @@ pub async fn context(
                 // capture's name and what was skipped, so the loss is not silent.
                 unknown_capture_row(&ctx)?
             } else {
-                table_frame(&ctx, c, table)
+                table_frame(&ctx, c, table, cluster.is_none())
                     .with_context(|| format!("capture {}: cannot read table {table}", c.name()))?
             };
             let mut df = frame
@@ -186,7 +186,8 @@ fn session(cluster: Option<&str>) -> Result<SessionContext> {
         .build_arc()
         .map_err(sql_error)?;
     let Some(scheduler) = cluster else {
-        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+        let ctx =
+            SessionContext::new_with_config_rt(planner::configure(SessionConfig::new()), runtime);
         udfs::register(&ctx);
         return Ok(ctx);
     };
@@ -260,7 +261,12 @@ async fn earliest_start(captures: DataFrame) -> Result<Option<i64>> {
 /// One table of one capture, over the files that passed their check, in the current
 /// schema whatever version each file was written in. A table the capture lacks (recorded
 /// before the table existed) is empty, so that queries naming it still run.
-fn table_frame(ctx: &SessionContext, c: &Capture, table: &'static str) -> Result<DataFrame> {
+fn table_frame(
+    ctx: &SessionContext,
+    c: &Capture,
+    table: &'static str,
+    views: bool,
+) -> Result<DataFrame> {
     let schema = schema_of(table).expect("TABLES have schemas");
     let mut union: Option<DataFrame> = None;
     for version in OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION {
@@ -272,7 +278,10 @@ fn table_frame(ctx: &SessionContext, c: &Capture, table: &'static str) -> Result
         if files.is_empty() {
             continue;
         }
-        let file_schema = schema_of_version(table, version).expect("known version");
+        let file_schema = as_read(
+            &schema_of_version(table, version).expect("known version"),
+            views,
+        );
         let df = ctx
             .read_table(listing(&files, file_schema)?)
             .map_err(sql_error)?;
@@ -290,7 +299,7 @@ fn table_frame(ctx: &SessionContext, c: &Capture, table: &'static str) -> Result
         Some(df) => Ok(df),
         // Not a MemTable: a cluster cannot send one to its executors.
         None => ctx
-            .read_table(Arc::new(EmptyTable::new(schema)))
+            .read_table(Arc::new(EmptyTable::new(as_read(&schema, views))))
             .map_err(sql_error),
     }
 }
@@ -298,7 +307,7 @@ fn table_frame(ctx: &SessionContext, c: &Capture, table: &'static str) -> Result
 /// One `capture` row with every column NULL. Built from literals, not a batch, so that a
 /// cluster can plan it too.
 fn unknown_capture_row(ctx: &SessionContext) -> Result<DataFrame> {
-    let nulls = capture::schema()
+    let nulls = as_read(&capture::schema(), true)
         .fields()
         .iter()
         .map(|f| Ok(lit(ScalarValue::try_from(f.data_type())?).alias(f.name())))
@@ -324,6 +333,27 @@ fn upgrade(table: &str, current: &Schema) -> Vec<Expr> {
             }
         })
         .collect()
+}
+
+/// The contract schema as the tables are read: strings as `Utf8View` where `views`.
+/// DataFusion reads views only where it infers a file's schema, and the tables give theirs.
+/// Read as plain `Utf8`, every string is copied out of its dictionary and its nulls padded
+/// one by one: on 100M events that was half of `errors` and of `file-io` (BENCHMARKS.md,
+/// "Strings read as views"). Not on a cluster: there Ballista 55 planned the report's
+/// `CASE ... concat(...)` over views as `Utf8` and its executors returned views, so the
+/// report failed.
+fn as_read(schema: &Schema, views: bool) -> SchemaRef {
+    if !views {
+        return Arc::new(schema.clone());
+    }
+    let fields = schema.fields().iter().map(|f| match f.data_type() {
+        DataType::Utf8 => Arc::new(f.as_ref().clone().with_data_type(DataType::Utf8View)),
+        _ => f.clone(),
+    });
+    Arc::new(Schema::new_with_metadata(
+        fields.collect::<Vec<Arc<Field>>>(),
+        schema.metadata().clone(),
+    ))
 }
 
 /// A table over exactly these files. Each is named by its own URL, never by a pattern, so

@@ -225,6 +225,7 @@ fn without_store_vars(command: &mut Command) {
     }
 }
 
+#[track_caller]
 fn stdout(out: &Output) -> String {
     assert!(
         out.status.success(),
@@ -1011,8 +1012,11 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
 
     let names = canned_queries();
     let same = |args: &[&str]| {
-        let here = stdout(&analyze_with(&vars, args));
-        let there = stdout(&on_cluster(args));
+        let (here, there) = (analyze_with(&vars, args), on_cluster(args));
+        for (out, place) in [(&here, "here"), (&there, "on the cluster")] {
+            assert!(out.status.success(), "analyze {args:?} {place}: {out:?}");
+        }
+        let (here, there) = (stdout(&here), stdout(&there));
         assert_eq!(
             there.lines().next(),
             here.lines().next(),

@@ -18,7 +18,7 @@ pub fn upgrade(state: SessionState, scheduler: &str) -> Result<SessionState> {
 
 /// The configuration a cluster session starts from.
 pub fn config() -> datafusion::prelude::SessionConfig {
-    datafusion::prelude::SessionConfig::new_with_ballista()
+    crate::planner::configure(datafusion::prelude::SessionConfig::new_with_ballista())
 }
 
 /// How long the scheduler may take to accept a connection.

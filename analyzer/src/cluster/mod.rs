@@ -33,7 +33,7 @@ use crate::udfs;
 fn node_state(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Result<SessionState> {
     let state = SessionStateBuilder::new()
         .with_default_features()
-        .with_config(config)
+        .with_config(crate::planner::configure(config))
         .with_runtime_env(runtime)
         .with_optimizer_rules(ballista_core::optimizer::ballista_default_optimizer_rules())
         .with_scalar_functions(ballista_core::extension::ballista_scalar_functions())
