@@ -577,3 +577,32 @@ fn waiting_is_shown_apart_from_work() {
     );
     assert_eq!(same[0]["ns"], sleep["work_ns"]);
 }
+
+/// `file-io` totals each file's bytes by direction, and its calls and errors: a file
+/// written once and read back whole twice, by programs whose reads end at EOF.
+#[test]
+fn file_io_counts_each_files_bytes_by_direction() {
+    if !bpf_available("file_io_counts_each_files_bytes_by_direction") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("data.bin");
+    let cap = tmp.path().join("cap");
+    let f = path(&file);
+    let script = format!("head -c 12345 /dev/zero > {f}; cat {f} > /dev/null; cat {f} > /dev/null");
+    assert!(record(&cap, &["sh", "-c", &script]).status.success());
+    let rows = json(&["query", path(&cap), "file-io"]);
+    let row = rows
+        .iter()
+        .find(|r| r["file"] == f)
+        .unwrap_or_else(|| panic!("{f} not in {rows:?}"));
+    assert_eq!(row["bytes_written"].as_i64(), Some(12345), "{row:?}");
+    assert_eq!(row["bytes_read"].as_i64(), Some(2 * 12345), "{row:?}");
+    assert_eq!(row["errors"].as_i64(), Some(0), "{row:?}");
+    // The same calls counted one by one from the table.
+    let calls = tracepost_e2e::scalar(
+        &cap,
+        &format!("SELECT count(*) FROM syscalls WHERE fd_path = '{f}'"),
+    );
+    assert_eq!(row["calls"].as_i64(), Some(calls), "{row:?}");
+}
