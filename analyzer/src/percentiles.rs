@@ -146,21 +146,41 @@ fn evaluate_groups<'a>(groups: impl Iterator<Item = &'a mut Vec<i64>>) -> ArrayR
     Arc::new(StructArray::new(result_fields(), arrays, Some(nulls)))
 }
 
+/// A group of at least this many bytes of values keeps its buffer as a block of its own.
+/// Smaller groups are copied into shared blocks: every slice and `take` of the array
+/// carries all of its blocks, so a block per group made many small groups cost the square
+/// of their number (4M groups: 8 s as a list, 182 s with a block each).
+/// Small in unit tests, so that their groups take every path.
+const OWN_BLOCK_BYTES: usize = if cfg!(test) { 4096 } else { 1 << 20 };
+
+/// The size of a shared block.
+const SHARED_BLOCK_BYTES: usize = if cfg!(test) { 16384 } else { 1 << 24 };
+
 /// Every group's values as one binary view each: the state passed from partial to final.
 ///
-/// Each group's buffer becomes a block of the array as it is, without a copy, and the hash
-/// repartition between the two phases then moves 16-byte views. As a list, the values were
-/// copied once into the list and again, growing, by each `take` of the repartition: on
-/// 100M events that copying was most of `summary`'s time (BENCHMARKS.md, "Percentiles
-/// without copies"). Native byte order: every node of a cluster runs this same binary.
+/// A large group's buffer becomes a block of the array as it is, without a copy, and the
+/// hash repartition between the two phases then moves 16-byte views. As a list, the values
+/// were copied once into the list and again, growing, by each `take` of the repartition: on
+/// 100M events that copying was most of `summary`'s time (BENCHMARKS.md, "Strings read as
+/// views, percentiles without copies"). Native byte order: every node of a cluster runs
+/// this same binary.
 fn to_state(groups: Vec<Vec<i64>>) -> Result<ArrayRef> {
-    let mut builder = BinaryViewBuilder::with_capacity(groups.len());
+    /// Where a group's values went: shared blocks are numbered first, then own ones.
+    enum At {
+        Inline(Vec<u8>),
+        Shared { block: usize, offset: u32, len: u32 },
+        Own { block: usize, len: u32 },
+    }
+    let (mut own, mut full): (Vec<Buffer>, Vec<Buffer>) = Default::default();
+    let mut shared: Vec<i64> = Vec::new();
+    let mut places = Vec::with_capacity(groups.len());
     for values in groups {
         let bytes = std::mem::size_of_val(values.as_slice());
         // A view holds up to 12 bytes inline; a block is at most u32::MAX - 1 bytes.
         if bytes <= 12 {
-            let inline: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
-            builder.append_value(inline);
+            places.push(At::Inline(
+                values.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+            ));
             continue;
         }
         let Some(len) = u32::try_from(bytes).ok().filter(|&len| len < u32::MAX) else {
@@ -170,8 +190,40 @@ fn to_state(groups: Vec<Vec<i64>>) -> Result<ArrayRef> {
                 values.len()
             );
         };
-        let block = builder.append_block(Buffer::from_vec(values));
-        builder.try_append_view(block, 0, len)?;
+        if bytes >= OWN_BLOCK_BYTES {
+            places.push(At::Own {
+                block: own.len(),
+                len,
+            });
+            own.push(Buffer::from_vec(values));
+            continue;
+        }
+        if std::mem::size_of_val(shared.as_slice()) + bytes > SHARED_BLOCK_BYTES {
+            full.push(Buffer::from_vec(std::mem::take(&mut shared)));
+        }
+        let offset = std::mem::size_of_val(shared.as_slice());
+        shared.extend_from_slice(&values);
+        places.push(At::Shared {
+            block: full.len(),
+            offset: u32::try_from(offset).expect("a shared block is under 4 GiB"),
+            len,
+        });
+    }
+    if !shared.is_empty() {
+        full.push(Buffer::from_vec(shared));
+    }
+    let shared_blocks = full.len();
+    let mut builder = BinaryViewBuilder::with_capacity(places.len());
+    for block in full.into_iter().chain(own) {
+        builder.append_block(block);
+    }
+    let id = |block: usize| u32::try_from(block).expect("blocks fit u32");
+    for place in places {
+        match place {
+            At::Inline(bytes) => builder.append_value(bytes),
+            At::Shared { block, offset, len } => builder.try_append_view(id(block), offset, len)?,
+            At::Own { block, len } => builder.try_append_view(id(shared_blocks + block), 0, len)?,
+        }
     }
     Ok(Arc::new(builder.finish()))
 }
@@ -289,8 +341,15 @@ impl Accumulator for OneGroup {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let state = to_state(vec![self.values.clone()])?;
-        Ok(vec![ScalarValue::try_from_array(&state, 0)?])
+        let bytes: Vec<u8> = self.values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        if u32::try_from(bytes.len()).is_err() {
+            return exec_err!(
+                "latency_percentiles: {} values in one partition are more than one state \
+                 holds (4 GiB); narrow the capture with --since/--until or --pid",
+                self.values.len()
+            );
+        }
+        Ok(vec![ScalarValue::BinaryView(Some(bytes))])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
