@@ -20,14 +20,14 @@ const MAX_BYTES: usize = 2 * 1024 * 1024;
 /// one-byte paths is bounded too.
 const ENTRY_OVERHEAD: usize = size_of::<Context>() + 128;
 
-/// Paths by their raw bytes, as the kernel sent them. Seeded hashing: the traced
-/// programs choose these bytes, and must not be able to make every lookup collide.
 /// A path's shared text, and the context of a call that names it and nothing else.
 struct Entry {
     text: Arc<str>,
     context: Arc<Context>,
 }
 
+/// Paths by their raw bytes, as the kernel sent them. Seeded hashing: the traced
+/// programs choose these bytes, and must not be able to make every lookup collide.
 #[derive(Default)]
 pub struct Interner {
     by_bytes: HashMap<Box<[u8]>, Entry, foldhash::quality::RandomState>,
