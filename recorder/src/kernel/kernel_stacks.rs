@@ -86,18 +86,6 @@ fn as_perf_writes(name: &str) -> String {
     name.replace('\t', " ")
 }
 
-/// Whether kernel `release` (`6.1.0-50-cloud-amd64`) is older than `major.minor`. A release
-/// that does not start with two numbers is not judged older.
-pub fn version_below(release: &str, (major, minor): (u32, u32)) -> bool {
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|p| p.parse::<u32>().ok());
-    match (parts.next().flatten(), parts.next().flatten()) {
-        (Some(a), Some(b)) => (a, b) < (major, minor),
-        _ => false,
-    }
-}
-
 /// Whether this host shows `record` the kernel's addresses in `/proc/kallsyms`: with
 /// `kernel.kptr_restrict` at 2 (or without CAP_SYSLOG) every address reads 0, and no frame
 /// of a stack could be named.
@@ -155,16 +143,6 @@ mod tests {
             "entry_SYSCALL_64_after_hwframe;do_syscall_64;ksys_read;vfs_read;anon_pipe_read;schedule"
         );
         assert_eq!(fold(&["a", "b"]), "b;a");
-    }
-
-    #[test]
-    fn kernel_versions_compare_by_major_and_minor() {
-        assert!(version_below("6.1.0-50-cloud-amd64", (6, 6)));
-        assert!(version_below("5.10.0-30-amd64", (6, 6)));
-        assert!(!version_below("6.18.44-fc-v1045", (6, 6)));
-        assert!(!version_below("6.6.0", (6, 6)));
-        assert!(!version_below("7.0", (6, 6)));
-        assert!(!version_below("unknown", (6, 6)));
     }
 
     #[test]

@@ -65,22 +65,17 @@ pub(super) struct Capture {
     pub uploader: Option<Uploader>,
 }
 
-/// The oldest kernel `--stacks` runs on. Under QEMU, Debian's 6.1 kernel hung (RCU stalls,
-/// soft lockups) in 2 of 11 runs of `dev/kernels` with `--stacks`, never without it; 6.18
-/// ran it in every test. Refused below this until the hang is understood.
-const STACKS_SINCE: (u32, u32) = (6, 6);
-
 pub(super) fn start(args: &Args) -> Result<Capture> {
     bpf::check_privileges()?;
     if args.stacks {
         let kernel = bpf::kernel_release();
-        if kernel_stacks::version_below(&kernel, STACKS_SINCE) {
+        if kernel_support::stacks_refused(&kernel) {
             bail!(
                 "--stacks: refused on kernel {kernel}: it needs Linux {}.{} or later (Debian's \
                  6.1 kernel hung in 2 of 11 test runs with it, not yet understood); record \
                  with --sched instead",
-                STACKS_SINCE.0,
-                STACKS_SINCE.1
+                kernel_support::STACKS_SINCE.0,
+                kernel_support::STACKS_SINCE.1
             );
         }
         let readable = kernel_stacks::symbols_readable()
