@@ -167,20 +167,27 @@ const SHARED_BLOCK_BYTES: usize = if cfg!(test) { 16384 } else { 1 << 24 };
 fn to_state(groups: Vec<Vec<i64>>) -> Result<ArrayRef> {
     /// Where a group's values went: shared blocks are numbered first, then own ones.
     enum At {
-        Inline(Vec<u8>),
-        Shared { block: usize, offset: u32, len: u32 },
-        Own { block: usize, len: u32 },
+        /// No value, or one: a view holds up to 12 bytes inline.
+        Inline(Option<i64>),
+        Shared {
+            block: usize,
+            offset: u32,
+            len: u32,
+        },
+        Own {
+            block: usize,
+            len: u32,
+        },
     }
     let (mut own, mut full): (Vec<Buffer>, Vec<Buffer>) = Default::default();
     let mut shared: Vec<i64> = Vec::new();
     let mut places = Vec::with_capacity(groups.len());
     for values in groups {
         let bytes = std::mem::size_of_val(values.as_slice());
-        // A view holds up to 12 bytes inline; a block is at most u32::MAX - 1 bytes.
-        if bytes <= 12 {
-            places.push(At::Inline(
-                values.iter().flat_map(|v| v.to_ne_bytes()).collect(),
-            ));
+        // Inline without an allocation each: many groups hold one call. A block is at
+        // most u32::MAX - 1 bytes.
+        if values.len() <= 1 {
+            places.push(At::Inline(values.first().copied()));
             continue;
         }
         let Some(len) = u32::try_from(bytes).ok().filter(|&len| len < u32::MAX) else {
@@ -220,7 +227,8 @@ fn to_state(groups: Vec<Vec<i64>>) -> Result<ArrayRef> {
     let id = |block: usize| u32::try_from(block).expect("blocks fit u32");
     for place in places {
         match place {
-            At::Inline(bytes) => builder.append_value(bytes),
+            At::Inline(None) => builder.append_value([]),
+            At::Inline(Some(value)) => builder.append_value(value.to_ne_bytes()),
             At::Shared { block, offset, len } => builder.try_append_view(id(block), offset, len)?,
             At::Own { block, len } => builder.try_append_view(id(shared_blocks + block), 0, len)?,
         }
