@@ -53,14 +53,16 @@ pub fn sql(
          ), names AS (
            -- A process by its name, else its threads' last: the same for recorded rows and
            -- counted ones, whichever name a call happened under (a child before its execve).
-           SELECT coalesce(p.capture, t.capture) AS capture, coalesce(p.pid, t.pid) AS pid,
-                  coalesce(p.comm, t.comm) AS comm
-           FROM (SELECT capture, pid, last_value(comm ORDER BY start_ts) AS comm
-                 FROM processes WHERE comm IS NOT NULL GROUP BY capture, pid) p
-           FULL OUTER JOIN
-                (SELECT capture, pid, last_value(comm ORDER BY ts) AS comm
-                 FROM syscalls GROUP BY capture, pid) t
-           ON p.capture = t.capture AND p.pid = t.pid
+           -- Not a FULL OUTER JOIN: on a Ballista 55 cluster, one whose side is empty (no
+           -- process started while recording) never finishes.
+           SELECT capture, pid, coalesce(max(named), max(last_seen)) AS comm
+           FROM (SELECT capture, pid, last_value(comm ORDER BY start_ts) AS named,
+                        NULL AS last_seen
+                 FROM processes WHERE comm IS NOT NULL GROUP BY capture, pid
+                 UNION ALL
+                 SELECT capture, pid, NULL, last_value(comm ORDER BY ts)
+                 FROM syscalls GROUP BY capture, pid)
+           GROUP BY capture, pid
          ), detail AS (
            SELECT capture, 'syscall' AS kind, syscall AS key, count(*) AS calls,
                   count(errno) AS errors, sum(duration_ns) AS total_ns,
@@ -85,39 +87,55 @@ pub fn sql(
            WHERE a.pid IS NOT NULL
            GROUP BY a.capture, coalesce(n.comm, concat('pid ', CAST(a.pid AS VARCHAR)))
          ), per AS (
-           SELECT coalesce(d.capture, s.capture) AS capture, coalesce(d.kind, s.kind) AS kind,
-                  coalesce(d.key, s.key) AS key,
-                  coalesce(d.calls, 0) + coalesce(s.calls, 0) AS calls,
-                  coalesce(d.errors, 0) + coalesce(s.errors, 0) AS errors,
-                  coalesce(d.total_ns, 0) + coalesce(s.total_ns, 0) AS total_ns,
-                  d.q
-           FROM detail d FULL OUTER JOIN shed s
-             ON d.capture = s.capture AND d.kind = s.kind AND d.key = s.key
+           -- Both sides by UNION ALL and GROUP BY, never by an outer join (see `names`).
+           SELECT capture, kind, key, sum(calls) AS calls, sum(errors) AS errors,
+                  coalesce(sum(total_ns), 0) AS total_ns, max(p50) AS p50, max(p99) AS p99
+           FROM (SELECT capture, kind, key, calls, errors, total_ns,
+                        get_field(q, 'p50') AS p50, get_field(q, 'p99') AS p99
+                 FROM detail
+                 UNION ALL
+                 SELECT capture, kind, key, calls, errors, total_ns, NULL, NULL FROM shed)
+           GROUP BY capture, kind, key
          ), rated AS (
            SELECT per.capture, per.kind, per.key, per.calls, per.errors, per.total_ns,
-                  get_field(per.q, 'p50') AS p50, get_field(per.q, 'p99') AS p99,
+                  per.p50, per.p99,
                   per.calls / span.secs AS rate, per.total_ns / span.secs AS time_per_s
            FROM per JOIN span ON per.capture = span.capture
-         ), b AS (SELECT * FROM rated WHERE capture = {b}),
-            i AS (SELECT * FROM rated WHERE capture = {i})
-         SELECT coalesce(i.kind, b.kind) AS kind,
-                coalesce(i.key, b.key) AS name,
-                b.calls AS base_calls,
-                i.calls AS incident_calls,
-                round(b.rate, 1) AS base_per_s,
-                round(i.rate, 1) AS incident_per_s,
-                round(i.rate / b.rate, 2) AS rate_ratio,
-                round(100.0 * b.errors / b.calls, 2) AS base_error_pct,
-                round(100.0 * i.errors / i.calls, 2) AS incident_error_pct,
-                b.p50 AS base_p50_ns,
-                i.p50 AS incident_p50_ns,
-                b.p99 AS base_p99_ns,
-                i.p99 AS incident_p99_ns,
-                CAST(coalesce(i.time_per_s, 0) - coalesce(b.time_per_s, 0) AS BIGINT)
-                  AS extra_ns_per_s
-         FROM b FULL OUTER JOIN i ON b.kind = i.kind AND b.key = i.key
-         ORDER BY abs(CAST(coalesce(i.time_per_s, 0) - coalesce(b.time_per_s, 0) AS BIGINT)) DESC,
-                  kind DESC, name
+         ), pivot AS (
+           -- Side by side by grouping, not by joining `rated` to itself: a CTE named twice
+           -- is planned twice, every scan and percentile of both captures with it.
+           SELECT kind, key,
+                  max(CASE WHEN capture = {b} THEN calls END) AS b_calls,
+                  max(CASE WHEN capture = {i} THEN calls END) AS i_calls,
+                  max(CASE WHEN capture = {b} THEN errors END) AS b_errors,
+                  max(CASE WHEN capture = {i} THEN errors END) AS i_errors,
+                  max(CASE WHEN capture = {b} THEN rate END) AS b_rate,
+                  max(CASE WHEN capture = {i} THEN rate END) AS i_rate,
+                  max(CASE WHEN capture = {b} THEN p50 END) AS b_p50,
+                  max(CASE WHEN capture = {i} THEN p50 END) AS i_p50,
+                  max(CASE WHEN capture = {b} THEN p99 END) AS b_p99,
+                  max(CASE WHEN capture = {i} THEN p99 END) AS i_p99,
+                  CAST(coalesce(max(CASE WHEN capture = {i} THEN time_per_s END), 0)
+                       - coalesce(max(CASE WHEN capture = {b} THEN time_per_s END), 0)
+                       AS BIGINT) AS extra
+           FROM rated GROUP BY kind, key
+         )
+         SELECT kind,
+                key AS name,
+                b_calls AS base_calls,
+                i_calls AS incident_calls,
+                round(b_rate, 1) AS base_per_s,
+                round(i_rate, 1) AS incident_per_s,
+                round(i_rate / b_rate, 2) AS rate_ratio,
+                round(100.0 * b_errors / b_calls, 2) AS base_error_pct,
+                round(100.0 * i_errors / i_calls, 2) AS incident_error_pct,
+                b_p50 AS base_p50_ns,
+                i_p50 AS incident_p50_ns,
+                b_p99 AS base_p99_ns,
+                i_p99 AS incident_p99_ns,
+                extra AS extra_ns_per_s
+         FROM pivot
+         ORDER BY abs(extra) DESC, kind DESC, name
          LIMIT {limit}"
     )
 }
