@@ -99,8 +99,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Command::Scheduler(s) => cluster::scheduler::run(s.bind).await,
+        Command::Scheduler(s) => {
+            cluster::log_to_stderr();
+            cluster::scheduler::run(s.bind).await
+        }
         Command::Executor(e) => {
+            cluster::log_to_stderr();
             let tasks = e.tasks.map_or_else(
                 || std::thread::available_parallelism().map_or(1, |n| n.get()),
                 |n| n.get(),
@@ -116,14 +120,6 @@ pub async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Diff(d) => {
-            if d.read.cluster.is_some() {
-                // Measured: a Ballista 55 scheduler planned diff's joins for minutes on a
-                // capture that one machine diffs in a second.
-                anyhow::bail!(
-                    "diff does not run on a cluster: its scheduler takes minutes to plan \
-                     diff's joins; run diff without --cluster"
-                );
-            }
             if d.baseline == d.incident {
                 anyhow::bail!("diff: the baseline and the incident are the same capture");
             }

@@ -297,17 +297,30 @@ fn table_frame(
     }
     match union {
         Some(df) => Ok(df),
-        // Not a MemTable: a cluster cannot send one to its executors.
-        None => ctx
+        None if views => ctx
             .read_table(Arc::new(EmptyTable::new(as_read(&schema, views))))
             .map_err(sql_error),
+        None => no_rows_on_a_cluster(ctx, &schema),
     }
 }
 
-/// One `capture` row with every column NULL. Built from literals, not a batch, so that a
-/// cluster can plan it too.
-fn unknown_capture_row(ctx: &SessionContext) -> Result<DataFrame> {
-    let nulls = as_read(&capture::schema(), true)
+/// A table with no rows, as a cluster can run it: one row of NULLs behind a filter that
+/// drops it. Not a MemTable, which a cluster cannot send to its executors, and not an
+/// `EmptyExec`: Ballista 55 gives an executor an `EmptyExec` of one partition where the
+/// scheduler planned more, so in a union the executor ran another plan than the one
+/// scheduled, the scheduler refused its report ("task metrics array size 9 does not
+/// equal ... 8"), and the job, and every later job on that scheduler, never finished.
+/// The filter is volatile so that the optimizer cannot fold it back into an `EmptyExec`.
+fn no_rows_on_a_cluster(ctx: &SessionContext, schema: &Schema) -> Result<DataFrame> {
+    null_row(ctx, schema)?
+        .filter(datafusion::functions::math::expr_fn::random().lt(lit(0.0)))
+        .map_err(sql_error)
+}
+
+/// One row with every column of `schema` NULL, built from literals so that a cluster can
+/// plan it too.
+fn null_row(ctx: &SessionContext, schema: &Schema) -> Result<DataFrame> {
+    let nulls = schema
         .fields()
         .iter()
         .map(|f| Ok(lit(ScalarValue::try_from(f.data_type())?).alias(f.name())))
@@ -315,6 +328,11 @@ fn unknown_capture_row(ctx: &SessionContext) -> Result<DataFrame> {
     ctx.read_empty()
         .and_then(|df| df.select(nulls))
         .map_err(sql_error)
+}
+
+/// One `capture` row with every column NULL.
+fn unknown_capture_row(ctx: &SessionContext) -> Result<DataFrame> {
+    null_row(ctx, &as_read(&capture::schema(), true))
 }
 
 /// The columns of a version-1 file in the current schema: microsecond timestamps, and

@@ -1000,10 +1000,23 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
     let endpoint = moto.endpoint();
     let vars = aws_vars(&endpoint);
     let cluster = Cluster::start(&vars, tmp.path());
+    // Bounded: a Ballista job that never finishes (as diff's did) fails the test instead of
+    // hanging it.
     let on_cluster = |args: &[&str]| {
-        let mut args = args.to_vec();
-        args.extend(["--cluster", cluster.scheduler.as_str()]);
-        analyze_with(&vars, &args)
+        let mut command = Command::new("timeout");
+        command.args(["--kill-after=5", "180"]).arg(bin("analyze"));
+        without_store_vars(&mut command);
+        command
+            .args(args)
+            .args(["--cluster", cluster.scheduler.as_str()])
+            .envs(vars.iter().copied());
+        let out = run_unpanicked(&mut command, "analyze");
+        assert_ne!(
+            out.status.code(),
+            Some(124),
+            "analyze {args:?} hung on the cluster"
+        );
+        out
     };
     // The executors register with the scheduler after they listen: the first query waits
     // for them (`--cluster-wait`, 30 s by default), and then runs.
@@ -1069,12 +1082,49 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
         "--format",
         "csv",
     ]);
-    // The report runs its queries on the cluster too; diff refuses, in one line.
-    let diff = on_cluster(&["diff", web1, web2, "--format", "csv"]);
-    assert!(
-        one_error_line(&diff).contains("diff does not run on a cluster"),
-        "{diff:?}"
+    // A table with no file in any capture named (web-3 has no `processes`): with Ballista's
+    // adaptive planner such a job never finished, and every later job on the scheduler hung.
+    assert_eq!(
+        same(&[
+            "query",
+            web3,
+            "SELECT count(*) AS n FROM processes",
+            "--format",
+            "csv"
+        ]),
+        1
     );
+    // diff: one capture against another, and against one without processes, where each
+    // name comes from the threads alone.
+    let base_calls = |text: &str, name: &str| -> i64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("syscall,{name},")))
+            .unwrap_or_else(|| panic!("no {name} row in\n{text}"));
+        line.split(',').nth(2).unwrap().parse().unwrap()
+    };
+    for pair in [[web1, web2], [web1, web3]] {
+        let args = [
+            "diff", pair[0], pair[1], "--limit", "1000", "--format", "csv",
+        ];
+        assert!(same(&args) > 10, "analyze {args:?}");
+    }
+    let diffed = stdout(&on_cluster(&[
+        "diff", web1, web2, "--limit", "1000", "--format", "csv",
+    ]));
+    // The baseline's reads, as `summary` counts them (the counted calls included).
+    let summary = stdout(&analyze_with(&vars, &["summary", web1, "--format", "csv"]));
+    let reads = summary
+        .lines()
+        .find_map(|l| l.strip_prefix("read,"))
+        .and_then(|rest| rest.split(',').next())
+        .expect("the capture has reads");
+    assert_eq!(
+        base_calls(&diffed, "read"),
+        reads.parse::<i64>().unwrap(),
+        "{diffed}"
+    );
+    // The report runs its queries on the cluster too.
     let report = tmp.path().join("cluster.md");
     let local_report = tmp.path().join("one-machine.md");
     stdout(&on_cluster(&[
@@ -1206,5 +1256,45 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
     assert!(
         line.contains("--cluster no port: not a HOST:PORT"),
         "{line}"
+    );
+}
+
+/// A cluster node's stderr: Ballista's own log, warnings by default and more under
+/// `RUST_LOG` (README).
+#[test]
+fn a_cluster_node_logs_what_rust_log_asks_for() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log_of = |rust_log: Option<&str>| {
+        let port = free_port();
+        let log = tmp.path().join(format!("scheduler-{port}.log"));
+        let mut command = Command::new(bin("analyze"));
+        command
+            .args(["scheduler", "--bind", &format!("127.0.0.1:{port}")])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let child = command.spawn().unwrap();
+        let node = Server(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the scheduler did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // What it logs as it starts serving comes just after it listens.
+        std::thread::sleep(Duration::from_millis(500));
+        drop(node);
+        std::fs::read_to_string(&log).unwrap()
+    };
+    let quiet = log_of(None);
+    assert!(quiet.contains("scheduler: listening on"), "{quiet}");
+    assert!(!quiet.contains(" INFO "), "{quiet}");
+    let told = log_of(Some("info"));
+    assert!(
+        told.lines()
+            .any(|l| l.contains(" INFO ") && l.contains("ballista")),
+        "{told}"
     );
 }

@@ -16,9 +16,18 @@ pub fn upgrade(state: SessionState, scheduler: &str) -> Result<SessionState> {
     Ok(super::with_our_functions(state))
 }
 
-/// The configuration a cluster session starts from.
+/// The configuration a cluster session starts from. It travels with each job, so the
+/// scheduler plans the job by it.
+///
+/// Ballista 55's adaptive planner (on by default) is off. Measured here: a job over a
+/// capture whose `processes` or `aggregates` has no rows (`diff`'s joins, or a plain
+/// `count(*)`) never finished, and every job after it on the same scheduler hung too; the
+/// executors sat idle. Its empty-stage elimination replans the job, and a stage that the
+/// replan leaves behind is never completed (apache/datafusion-ballista#2150). The static
+/// planner ran the same jobs.
 pub fn config() -> datafusion::prelude::SessionConfig {
     crate::planner::configure(datafusion::prelude::SessionConfig::new_with_ballista())
+        .set_bool("ballista.planner.adaptive.enabled", false)
 }
 
 /// How long the scheduler may take to accept a connection.

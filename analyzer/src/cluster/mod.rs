@@ -28,6 +28,13 @@ use datafusion::{
 
 use crate::udfs;
 
+/// Ballista's own log on stderr: warnings and errors by default, more with `RUST_LOG`
+/// (`RUST_LOG=info analyze executor ...`), so that whoever runs a node can see what its
+/// jobs and tasks do.
+pub fn log_to_stderr() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+}
+
 /// A session of a scheduler or executor: Ballista's functions and optimizer rules, and
 /// ours.
 fn node_state(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Result<SessionState> {
