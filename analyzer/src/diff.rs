@@ -53,8 +53,8 @@ pub fn sql(
          ), names AS (
            -- A process by its name, else its threads' last: the same for recorded rows and
            -- counted ones, whichever name a call happened under (a child before its execve).
-           -- Not a FULL OUTER JOIN: on a Ballista 55 cluster, one whose side is empty (no
-           -- process started while recording) never finishes.
+           -- By UNION ALL and GROUP BY rather than a FULL OUTER JOIN: the same rows, and
+           -- plain shuffles and aggregates on a cluster.
            SELECT capture, pid, coalesce(max(named), max(last_seen)) AS comm
            FROM (SELECT capture, pid, last_value(comm ORDER BY start_ts) AS named,
                         NULL AS last_seen
@@ -87,7 +87,7 @@ pub fn sql(
            WHERE a.pid IS NOT NULL
            GROUP BY a.capture, coalesce(n.comm, concat('pid ', CAST(a.pid AS VARCHAR)))
          ), per AS (
-           -- Both sides by UNION ALL and GROUP BY, never by an outer join (see `names`).
+           -- Both sides by UNION ALL and GROUP BY, as in `names`.
            SELECT capture, kind, key, sum(calls) AS calls, sum(errors) AS errors,
                   coalesce(sum(total_ns), 0) AS total_ns, max(p50) AS p50, max(p99) AS p99
            FROM (SELECT capture, kind, key, calls, errors, total_ns,

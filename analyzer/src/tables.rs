@@ -305,12 +305,15 @@ fn table_frame(
 }
 
 /// A table with no rows, as a cluster can run it: one row of NULLs behind a filter that
-/// drops it. Not a MemTable, which a cluster cannot send to its executors, and not an
-/// `EmptyExec`: Ballista 55 gives an executor an `EmptyExec` of one partition where the
-/// scheduler planned more, so in a union the executor ran another plan than the one
-/// scheduled, the scheduler refused its report ("task metrics array size 9 does not
-/// equal ... 8"), and the job, and every later job on that scheduler, never finished.
-/// The filter is volatile so that the optimizer cannot fold it back into an `EmptyExec`.
+/// drops it. Not a MemTable, which a cluster cannot send to its executors, and not
+/// `EmptyTable`: measured on a Ballista 55 cluster, a union over an aggregate of an
+/// `EmptyTable` (`diff` of two captures that have no `processes` files, as `gen-capture`
+/// writes them, or as captures from before a table existed) never finished. The
+/// scheduler refused every task's report ("task metrics array size 9 does not equal with
+/// the stage metrics array size 8": the executor's copy of the stage had one operator
+/// more than the scheduler's), and every later job on that scheduler hung too. With this
+/// stand-in the same jobs finish with one machine's rows. The filter is volatile so that
+/// the optimizer cannot fold it back into an empty relation.
 fn no_rows_on_a_cluster(ctx: &SessionContext, schema: &Schema) -> Result<DataFrame> {
     null_row(ctx, schema)?
         .filter(datafusion::functions::math::expr_fn::random().lt(lit(0.0)))
