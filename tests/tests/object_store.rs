@@ -996,6 +996,18 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
     moto.upload(&partial, "captures", "inc-42/host=web-3");
     // A fourth like it: over web-3 and web-4 no capture has `processes`.
     moto.upload(&partial, "captures", "inc-42/host=web-4");
+    // A fifth whose `capture` file is damaged.
+    let damaged = tmp.path().join("web-5");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&local)
+        .arg(&damaged)
+        .status();
+    assert!(copied.unwrap().success());
+    for file in parquet_files(&damaged.join("capture")) {
+        std::fs::write(&file, b"not parquet").unwrap();
+    }
+    moto.upload(&damaged, "captures", "inc-42/host=web-5");
     let web1 = "s3://captures/inc-42/host=web-1";
     let web2 = "s3://captures/inc-42/host=web-2";
     let web3 = "s3://captures/inc-42/host=web-3";
@@ -1126,6 +1138,25 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
         base_calls(&diffed, "read"),
         reads.parse::<i64>().unwrap(),
         "{diffed}"
+    );
+    // A capture whose `capture` table --skip-bad-files left out: refused there (README).
+    let refused = on_cluster(&[
+        "query",
+        "s3://captures/inc-42/host=web-5",
+        "SELECT count(*) FROM syscalls",
+        "--skip-bad-files",
+    ]);
+    // The skipped file is named first, as everywhere.
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!refused.status.success(), "{refused:?}");
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("warning: skipped s3://captures/inc-42/host=web-5/capture/"));
+    assert!(
+        lines[1].starts_with(
+            "error: capture s3://captures/inc-42/host=web-5: its capture table was skipped"
+        ),
+        "{stderr}"
     );
     // The report runs its queries on the cluster too.
     let report = tmp.path().join("cluster.md");
