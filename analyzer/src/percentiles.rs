@@ -156,6 +156,19 @@ const OWN_BLOCK_BYTES: usize = if cfg!(test) { 4096 } else { 1 << 20 };
 /// The size of a shared block.
 const SHARED_BLOCK_BYTES: usize = if cfg!(test) { 16384 } else { 1 << 24 };
 
+/// The length in bytes of one group's state, which a binary view holds in a u32 (and a
+/// block at most u32::MAX - 1 bytes).
+fn state_len(values: &[i64]) -> Result<u32> {
+    match u32::try_from(std::mem::size_of_val(values)) {
+        Ok(len) if len < u32::MAX => Ok(len),
+        _ => exec_err!(
+            "latency_percentiles: {} values of one group in one partition are more than one \
+             state holds (4 GiB); narrow the capture with --since/--until or --pid",
+            values.len()
+        ),
+    }
+}
+
 /// Every group's values as one binary view each: the state passed from partial to final.
 ///
 /// A large group's buffer becomes a block of the array as it is, without a copy, and the
@@ -184,19 +197,12 @@ fn to_state(groups: Vec<Vec<i64>>) -> Result<ArrayRef> {
     let mut places = Vec::with_capacity(groups.len());
     for values in groups {
         let bytes = std::mem::size_of_val(values.as_slice());
-        // Inline without an allocation each: many groups hold one call. A block is at
-        // most u32::MAX - 1 bytes.
+        // Inline without an allocation each: many groups hold one call.
         if values.len() <= 1 {
             places.push(At::Inline(values.first().copied()));
             continue;
         }
-        let Some(len) = u32::try_from(bytes).ok().filter(|&len| len < u32::MAX) else {
-            return exec_err!(
-                "latency_percentiles: {} values of one group in one partition are more than \
-                 one state holds (4 GiB); narrow the capture with --since/--until or --pid",
-                values.len()
-            );
-        };
+        let len = state_len(&values)?;
         if bytes >= OWN_BLOCK_BYTES {
             places.push(At::Own {
                 block: own.len(),
@@ -349,14 +355,8 @@ impl Accumulator for OneGroup {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        state_len(&self.values)?;
         let bytes: Vec<u8> = self.values.iter().flat_map(|v| v.to_ne_bytes()).collect();
-        if u32::try_from(bytes.len()).is_err() {
-            return exec_err!(
-                "latency_percentiles: {} values in one partition are more than one state \
-                 holds (4 GiB); narrow the capture with --since/--until or --pid",
-                self.values.len()
-            );
-        }
         Ok(vec![ScalarValue::BinaryView(Some(bytes))])
     }
 
