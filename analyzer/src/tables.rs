@@ -14,7 +14,6 @@ use datafusion::{
     },
     catalog::TableProvider,
     datasource::{
-        empty::EmptyTable,
         file_format::parquet::ParquetFormat,
         listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl},
     },
@@ -297,16 +296,13 @@ fn table_frame(
     }
     match union {
         Some(df) => Ok(df),
-        None if views => ctx
-            .read_table(Arc::new(EmptyTable::new(as_read(&schema, views))))
-            .map_err(sql_error),
-        None => no_rows_on_a_cluster(ctx, &schema),
+        None => no_rows(ctx, &as_read(&schema, views)),
     }
 }
 
-/// A table with no rows, as a cluster can run it: one row of NULLs behind a filter that
-/// drops it. Not a MemTable, which a cluster cannot send to its executors, and not
-/// `EmptyTable`: measured on a Ballista 55 cluster, a union over an aggregate of an
+/// A table with no rows, on one machine and on a cluster alike: one row of NULLs behind a
+/// filter that drops it. Not a MemTable, which a cluster cannot send to its executors, and
+/// not `EmptyTable`: measured on a Ballista 55 cluster, a union over an aggregate of an
 /// `EmptyTable` (`diff` of two captures that have no `processes` files, as `gen-capture`
 /// writes them, or as captures from before a table existed) never finished. The
 /// scheduler refused every task's report ("task metrics array size 9 does not equal with
@@ -314,7 +310,7 @@ fn table_frame(
 /// more than the scheduler's), and every later job on that scheduler hung too. With this
 /// stand-in the same jobs finish with one machine's rows. The filter is volatile so that
 /// the optimizer cannot fold it back into an empty relation.
-fn no_rows_on_a_cluster(ctx: &SessionContext, schema: &Schema) -> Result<DataFrame> {
+fn no_rows(ctx: &SessionContext, schema: &Schema) -> Result<DataFrame> {
     null_row(ctx, schema)?
         .filter(datafusion::functions::math::expr_fn::random().lt(lit(0.0)))
         .map_err(sql_error)

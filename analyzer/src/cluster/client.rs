@@ -23,7 +23,7 @@ pub fn upgrade(state: SessionState, scheduler: &str) -> Result<SessionState> {
 /// stages it finds empty, and a stage the replan leaves behind is never completed, so the
 /// job never finishes (apache/datafusion-ballista#2150, open). The static planner is what
 /// the cluster test runs every query on. (The hang `diff` showed here went on with it
-/// off; see `tables::no_rows_on_a_cluster`.)
+/// off; see `tables::no_rows`.)
 pub fn config() -> datafusion::prelude::SessionConfig {
     crate::planner::configure(datafusion::prelude::SessionConfig::new_with_ballista())
         .set_bool("ballista.planner.adaptive.enabled", false)
