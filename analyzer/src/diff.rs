@@ -23,6 +23,15 @@ pub fn sql(
     windows: &[(String, Option<i64>, Option<i64>)],
 ) -> String {
     let (b, i) = (quote(baseline), quote(incident));
+    // Each of these, as `b_NAME` from the baseline's row and `i_NAME` from the incident's.
+    let sides = ["calls", "errors", "rate", "p50", "p99", "time_per_s"]
+        .iter()
+        .flat_map(|c| [("b", &b, c), ("i", &i, c)])
+        .map(|(side, capture, c)| {
+            format!("max(CASE WHEN capture = {capture} THEN {c} END) AS {side}_{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(",\n                  ");
     let bound = |v: &Option<i64>| v.map_or("CAST(NULL AS BIGINT)".to_string(), |v| v.to_string());
     let windows = windows
         .iter()
@@ -105,20 +114,12 @@ pub fn sql(
            -- Side by side by grouping, not by joining `rated` to itself: a CTE named twice
            -- is planned twice, every scan and percentile of both captures with it.
            SELECT kind, key,
-                  max(CASE WHEN capture = {b} THEN calls END) AS b_calls,
-                  max(CASE WHEN capture = {i} THEN calls END) AS i_calls,
-                  max(CASE WHEN capture = {b} THEN errors END) AS b_errors,
-                  max(CASE WHEN capture = {i} THEN errors END) AS i_errors,
-                  max(CASE WHEN capture = {b} THEN rate END) AS b_rate,
-                  max(CASE WHEN capture = {i} THEN rate END) AS i_rate,
-                  max(CASE WHEN capture = {b} THEN p50 END) AS b_p50,
-                  max(CASE WHEN capture = {i} THEN p50 END) AS i_p50,
-                  max(CASE WHEN capture = {b} THEN p99 END) AS b_p99,
-                  max(CASE WHEN capture = {i} THEN p99 END) AS i_p99,
-                  CAST(coalesce(max(CASE WHEN capture = {i} THEN time_per_s END), 0)
-                       - coalesce(max(CASE WHEN capture = {b} THEN time_per_s END), 0)
-                       AS BIGINT) AS extra
+                  {sides}
            FROM rated GROUP BY kind, key
+         ), sided AS (
+           SELECT *,
+                  CAST(coalesce(i_time_per_s, 0) - coalesce(b_time_per_s, 0) AS BIGINT) AS extra
+           FROM pivot
          )
          SELECT kind,
                 key AS name,
@@ -134,7 +135,7 @@ pub fn sql(
                 b_p99 AS base_p99_ns,
                 i_p99 AS incident_p99_ns,
                 extra AS extra_ns_per_s
-         FROM pivot
+         FROM sided
          ORDER BY abs(extra) DESC, kind DESC, name
          LIMIT {limit}"
     )

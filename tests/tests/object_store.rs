@@ -984,26 +984,20 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
     let moto = Moto::start();
     moto.upload(&local, "captures", "inc-42/host=web-1");
     moto.upload(&local, "captures", "inc-42/host=web-2");
+    let copy_of_local = |name: &str| {
+        let copy = tmp.path().join(name);
+        let copied = Command::new("cp").arg("-a").arg(&local).arg(&copy).status();
+        assert!(copied.unwrap().success());
+        copy
+    };
     // A third capture that lacks a table, as one recorded before the table existed.
-    let partial = tmp.path().join("web-3");
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(&local)
-        .arg(&partial)
-        .status();
-    assert!(copied.unwrap().success());
+    let partial = copy_of_local("web-3");
     std::fs::remove_dir_all(partial.join("processes")).unwrap();
     moto.upload(&partial, "captures", "inc-42/host=web-3");
     // A fourth like it: over web-3 and web-4 no capture has `processes`.
     moto.upload(&partial, "captures", "inc-42/host=web-4");
     // A fifth whose `capture` file is damaged.
-    let damaged = tmp.path().join("web-5");
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(&local)
-        .arg(&damaged)
-        .status();
-    assert!(copied.unwrap().success());
+    let damaged = copy_of_local("web-5");
     for file in parquet_files(&damaged.join("capture")) {
         std::fs::write(&file, b"not parquet").unwrap();
     }
@@ -1345,19 +1339,9 @@ fn a_cluster_node_logs_what_rust_log_asks_for() {
     );
     // An executor too, registering with a scheduler.
     let port = free_port();
-    let scheduler = Server(
-        Command::new(bin("analyze"))
-            .args(["scheduler", "--bind", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the scheduler did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut command = Command::new(bin("analyze"));
+    command.args(["scheduler", "--bind", &format!("127.0.0.1:{port}")]);
+    let scheduler = serve_command(command, port);
     let told = log_of(Some("info"), Some(port));
     drop(scheduler);
     assert!(
