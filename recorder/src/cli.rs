@@ -92,7 +92,7 @@ pub struct Args {
 
     /// Also keep the kernel stack where each call of at least --stack-min blocked longest
     /// (column `kernel_stack`, folded: outermost frame first, joined by `;`). Implies
-    /// --sched. Linux 6.6 or later. The user-space call chain is not recorded yet.
+    /// --sched. The user-space call chain is not recorded yet.
     #[arg(long)]
     pub stacks: bool,
 

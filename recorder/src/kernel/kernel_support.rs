@@ -189,29 +189,6 @@ const NEEDS: &[Need] = &[
     },
 ];
 
-/// The oldest kernel `--stacks` runs on: the one gate here by version, since what it
-/// guards against is a hang, which no probe shows. Under QEMU, Debian's 6.1 kernel hung (RCU
-/// stalls, soft lockups) in 2 of 11 runs of `dev/kernels` with `--stacks`, never without
-/// it; 6.18 ran it in every test. Refused below this until the hang is understood.
-pub const STACKS_SINCE: (u32, u32) = (6, 6);
-
-/// Whether `--stacks` is refused on kernel `release`.
-pub fn stacks_refused(release: &str) -> bool {
-    version_below(release, STACKS_SINCE)
-}
-
-/// Whether kernel `release` (`6.1.0-50-cloud-amd64`) is older than `major.minor`. A release
-/// that does not start with two numbers is not judged older.
-fn version_below(release: &str, (major, minor): (u32, u32)) -> bool {
-    let mut parts = release
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|p| p.parse::<u32>().ok());
-    match (parts.next().flatten(), parts.next().flatten()) {
-        (Some(a), Some(b)) => (a, b) < (major, minor),
-        _ => false,
-    }
-}
-
 /// The kernel lacks something `record` needs. Every missing piece is named at once, so
 /// that one try tells the whole story.
 #[derive(Debug, thiserror::Error)]
@@ -298,16 +275,6 @@ fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kernel_versions_compare_by_major_and_minor() {
-        assert!(version_below("6.1.0-50-cloud-amd64", (6, 6)));
-        assert!(version_below("5.10.0-30-amd64", (6, 6)));
-        assert!(!version_below("6.18.44-fc-v1045", (6, 6)));
-        assert!(!version_below("6.6.0", (6, 6)));
-        assert!(!version_below("7.0", (6, 6)));
-        assert!(!version_below("unknown", (6, 6)));
-    }
 
     /// A 5.4 kernel as the probes see it: no memory-mappable arrays, no user/kernel
     /// probe-read split, no ancestor cgroup helper for tracing.

@@ -68,16 +68,6 @@ pub(super) struct Capture {
 pub(super) fn start(args: &Args) -> Result<Capture> {
     bpf::check_privileges()?;
     if args.stacks {
-        let kernel = bpf::kernel_release();
-        if kernel_support::stacks_refused(&kernel) {
-            bail!(
-                "--stacks: refused on kernel {kernel}: it needs Linux {}.{} or later (Debian's \
-                 6.1 kernel hung in 2 of 11 test runs with it, not yet understood); record \
-                 with --sched instead",
-                kernel_support::STACKS_SINCE.0,
-                kernel_support::STACKS_SINCE.1
-            );
-        }
         let readable = kernel_stacks::symbols_readable()
             .context("--stacks: cannot read /proc/kallsyms to name kernel stacks")?;
         if !readable {
