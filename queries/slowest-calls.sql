@@ -4,8 +4,9 @@
 -- for I/O or another thread), runnable but waiting for a CPU, and on a CPU. woken_by is the
 -- thread that woke the call last (`comm (tid) in syscall`, with `, softirq` when a softirq on
 -- that thread's back did it), or `timer` or `irq` when no thread did. All four are NULL in captures recorded without --sched.
--- blocked_in is the kernel stack where the call blocked longest, outermost frame first
--- (record --stacks, for calls of at least --stack-min; NULL otherwise).
+-- blocked_in is the kernel stack where the call blocked longest, and called_from the
+-- user-space chain that made the call, both outermost frame first (record --stacks, for
+-- calls of at least --stack-min; NULL otherwise).
 -- parameters: limit (default 20)
 SELECT ts,
        pid,
@@ -24,7 +25,8 @@ SELECT ts,
                         coalesce(' in ' || waker_syscall, ''),
                         CASE WHEN waker_kind = 'softirq' THEN ', softirq' ELSE '' END)
             ELSE waker_kind END AS woken_by,
-       kernel_stack AS blocked_in
+       kernel_stack AS blocked_in,
+       user_stack AS called_from
 FROM syscalls
 WHERE duration_ns IS NOT NULL
 ORDER BY duration_ns DESC, ts, tid

@@ -42,7 +42,7 @@ fn calls_sql(origin: i64) -> String {
     format!(
         "SELECT capture, pid, tid, comm, syscall, ts_ns - {origin} AS t, \
          duration_ns, ret, errno, fd, fd_path, path, addr, bytes, \
-         blocked_ns, runq_ns, oncpu_ns, waker_pid, waker_tid, waker_kind, kernel_stack, \
+         blocked_ns, runq_ns, oncpu_ns, waker_pid, waker_tid, waker_kind, kernel_stack, user_stack, \
          woken_ts_ns - {origin} AS woken_t FROM syscalls"
     )
 }
@@ -293,6 +293,7 @@ fn arguments(batch: &RecordBatch, row: usize) -> Map<String, Value> {
         "waker_tid",
         "waker_kind",
         "kernel_stack",
+        "user_stack",
     ] {
         let column = batch.column_by_name(name).expect("selected above");
         if column.is_null(row) {

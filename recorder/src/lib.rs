@@ -16,3 +16,4 @@ pub mod follow;
 pub mod kernel;
 pub mod session;
 pub mod upload;
+pub mod user_stacks;

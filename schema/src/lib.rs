@@ -253,6 +253,13 @@ pub mod syscalls {
     /// kernel's stack map, or it was recorded without `--stacks` (a `--sched` file has the
     /// column, all NULL).
     pub const KERNEL_STACK: &str = "kernel_stack";
+    /// `record --stacks`: the user-space call chain that made the call, outermost frame
+    /// first, frames joined by `;`, unwound with the binaries' unwind tables (not frame
+    /// pointers). `[unknown]` is a frame no symbol covers; a chain that starts with
+    /// `[truncated]` was cut where the copied stack or the unwind tables ended. NULL when
+    /// the call was shorter than `--stack-min`, its sample was lost, or it was recorded
+    /// without `--stacks`.
+    pub const USER_STACK: &str = "user_stack";
     /// A thread woke it: `waker_tid` did.
     pub const WAKER_THREAD: &str = "thread";
     /// A softirq woke it, running on `waker_tid`'s back: for loopback networking that is
@@ -264,7 +271,7 @@ pub mod syscalls {
     pub const WAKER_TIMER: &str = "timer";
     /// The columns only `record --sched` fills. Files recorded without it leave them out,
     /// and readers of this crate read them as NULL.
-    pub const SCHED_COLUMNS: [&str; 10] = [
+    pub const SCHED_COLUMNS: [&str; 11] = [
         ONCPU_NS,
         RUNQ_NS,
         BLOCKED_NS,
@@ -275,6 +282,7 @@ pub mod syscalls {
         WAKER_SYSCALL,
         WAKER_KIND,
         KERNEL_STACK,
+        USER_STACK,
     ];
 
     /// Paths longer than this many bytes are cut, and `path_truncated` is true.
@@ -311,6 +319,7 @@ pub mod syscalls {
             Field::new(WAKER_SYSCALL, DataType::Utf8, true),
             Field::new(WAKER_KIND, DataType::Utf8, true),
             Field::new(KERNEL_STACK, DataType::Utf8, true),
+            Field::new(USER_STACK, DataType::Utf8, true),
         ]);
         Arc::new(Schema::new(fields))
     });
@@ -418,6 +427,7 @@ mod tests {
             ("waker_syscall", "Utf8", true),
             ("waker_kind", "Utf8", true),
             ("kernel_stack", "Utf8", true),
+            ("user_stack", "Utf8", true),
         ];
         let want: Vec<(String, String, bool)> = want
             .iter()

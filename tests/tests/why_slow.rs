@@ -362,6 +362,139 @@ fn stacks_name_the_kernel_functions_each_slow_call_blocked_in() {
     assert!(!hidden.exists(), "a refused capture leaves no directory");
 }
 
+/// `record --stacks`: the user-space chain that made each call of at least `--stack-min`,
+/// unwound with the binaries' unwind tables. why_slow is built as distributions build
+/// (`-O2`, so without frame pointers) against the system's glibc: a frame-pointer walk
+/// would lose the program's own functions between `main` and libc.
+#[test]
+fn stacks_unwind_the_user_space_chain_of_each_slow_call() {
+    if !bpf_available("stacks_unwind_the_user_space_chain_of_each_slow_call") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program_o2(tmp.path(), "why_slow");
+    let capture = tmp.path().join("capture");
+    let out = record_with(
+        &capture,
+        &["-q", "--stacks", "--stack-min", "5ms"],
+        &[exe.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = tids(&out.stdout);
+    let (reader, writer) = (t["reader"], t["writer"]);
+    let chain_of = |tid: i64, syscall: &str, from_ms: i64, to_ms: i64| -> Vec<String> {
+        let row = one(
+            &capture,
+            &format!(
+                "SELECT user_stack FROM syscalls WHERE tid = {tid} \
+                 AND syscall = '{syscall}' AND duration_ns BETWEEN {} AND {}",
+                from_ms * MS,
+                to_ms * MS
+            ),
+        );
+        let text = row["user_stack"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{syscall}: {row:?}"));
+        text.split(';').map(str::to_string).collect()
+    };
+    // Outermost first, whole from glibc's `_start` to the libc function that entered the
+    // kernel, every function of the program's chain in order.
+    let sleep = chain_of(reader, "clock_nanosleep", 19, 30);
+    assert_eq!(sleep[0], "_start", "{sleep:?}");
+    assert_eq!(sleep.last().unwrap(), "clock_nanosleep", "{sleep:?}");
+    let chain = ["main", "outer_sleep", "middle_sleep", "deep_sleep"].map(String::from);
+    assert!(sleep.windows(4).any(|w| w == chain), "{sleep:?}");
+    let read = chain_of(reader, "read", 10, 200);
+    assert_eq!(read[0], "_start", "{read:?}");
+    assert_eq!(read[read.len() - 2..], ["main", "read"], "{read:?}");
+    // The writer thread's chain starts in its thread function, not in main.
+    let wait = chain_of(writer, "clock_nanosleep", 30, 200);
+    assert!(wait.contains(&"writer".to_string()), "{wait:?}");
+    assert!(!wait.contains(&"main".to_string()), "{wait:?}");
+    // Every slow call of the main thread has its whole chain, the last ones too, which
+    // the recorder unwinds after the process is gone; shorter calls have none.
+    assert_eq!(
+        scalar(
+            &capture,
+            &format!(
+                "SELECT count(*) FROM syscalls WHERE tid = {reader} AND duration_ns >= {} \
+                 AND (user_stack IS NULL OR user_stack NOT LIKE '_start;%main;%')",
+                5 * MS
+            )
+        ),
+        0
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            &format!(
+                "SELECT count(user_stack) FROM syscalls WHERE duration_ns < {}",
+                5 * MS
+            )
+        ),
+        0
+    );
+    // slowest-calls shows it as called_from, and Perfetto's slices carry it.
+    let path = capture.to_str().unwrap();
+    let slowest = analyze_json(&["query", path, "slowest-calls", "--param", "limit=5"]);
+    let read_row = slowest
+        .iter()
+        .find(|r| r["syscall"] == "read" && r["tid"] == reader)
+        .unwrap_or_else(|| panic!("{slowest:?}"));
+    assert_eq!(read_row["called_from"], read.join(";"), "{slowest:?}");
+    let trace_path = tmp.path().join("trace.json");
+    let out = analyze(&["export", path, "--perfetto", trace_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let trace: Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace_path).unwrap()).unwrap();
+    let slice = trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "read" && e["tid"] == reader && e["dur"].as_f64().unwrap() > 10e3)
+        .unwrap_or_else(|| panic!("no read slice"));
+    assert_eq!(slice["args"]["user_stack"], read.join(";"), "{slice}");
+
+    // Without --stacks the column is there, and NULL.
+    let plain = tmp.path().join("plain");
+    let out = record_with(&plain, &["-q", "--sched"], &[exe.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(scalar(&plain, "SELECT count(user_stack) FROM syscalls"), 0);
+
+    // Samples the ring has no room for are counted, and their calls have no chain: one
+    // page holds no sample.
+    let full = tmp.path().join("full");
+    let mut command = record_command(
+        &full,
+        &["-q", "--stacks", "--stack-min", "5ms"],
+        &[exe.to_str().unwrap()],
+    );
+    let out = command
+        .env("TRACEPOST_TEST_USER_STACK_RING", "4096")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let slow = scalar(
+        &full,
+        &format!(
+            "SELECT count(*) FROM syscalls WHERE duration_ns >= {} AND syscall <> 'execve'",
+            5 * MS
+        ),
+    );
+    assert!(slow >= 4, "{slow}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("user stacks not sent: {slow} ")),
+        "{slow}: {stderr}"
+    );
+    assert_eq!(scalar(&full, "SELECT count(user_stack) FROM syscalls"), 0);
+}
+
 /// Runs `f` with `kernel.kptr_restrict` set to `value`, and puts it back even if `f` panics.
 fn with_kptr_restrict<T>(value: &str, f: impl FnOnce() -> T) -> T {
     const KNOB: &str = "/proc/sys/kernel/kptr_restrict";

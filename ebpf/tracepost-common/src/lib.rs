@@ -45,8 +45,11 @@ pub const LOST_PROCESS_EVENTS: u32 = 6;
 /// blocked and its kernel stack could not be stored (the map was full, or the stack's slot
 /// held another stack). A call whose longest wait was one of them has no stack.
 pub const LOST_STACKS: u32 = 7;
+/// Index into the `LOST` per-CPU array, `record --stacks`: slow calls whose user stack
+/// could not be sent (the `USER_STACKS` ring was full). Their rows have no `user_stack`.
+pub const LOST_USER_STACKS: u32 = 8;
 /// Number of counters in the `LOST` array.
-pub const LOST_COUNTERS: u32 = 8;
+pub const LOST_COUNTERS: u32 = 9;
 
 /// Why a call went into the aggregates instead of the ring: `AggregateKey::reason`.
 pub const REASON_RING_FULL: u8 = 1;
@@ -310,6 +313,31 @@ impl Default for SchedTimes {
             _pad: 0,
         }
     }
+}
+
+/// `record --stacks`: bytes of the user stack copied from the stack pointer, as perf's DWARF
+/// mode copies by default. Enough for the frames of most call chains; the unwinder marks
+/// where the copy ends before the chain does.
+pub const USER_STACK_BYTES: usize = 8192;
+
+/// `record --stacks`: what unwinding a slow call's user-space chain starts from, taken as it
+/// returns: its registers and the top of its stack. Sent through the `USER_STACKS` ring, not
+/// a staging area: it is rare and far larger than a staging record. The recorder unwinds it
+/// with the binaries' unwind tables at once and keeps only the frames, never these bytes.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct UserStackSample {
+    pub pid: u32,
+    pub tid: u32,
+    /// The call's `SyscallEvent::enter_ns`: with `tid`, it names the call.
+    pub enter_ns: u64,
+    pub ip: u64,
+    pub sp: u64,
+    pub bp: u64,
+    /// Bytes of `stack` read from `sp` up; 0 when none could be.
+    pub len: u32,
+    pub _pad: u32,
+    pub stack: [u8; USER_STACK_BYTES],
 }
 
 /// A `SyscallEvent` with its `SchedTimes`.

@@ -29,6 +29,10 @@ pub(crate) static SCHED: u32 = 0;
 /// `--stacks`: with `SCHED`, keep the kernel stack where each call blocked longest.
 #[unsafe(no_mangle)]
 pub(crate) static STACKS: u32 = 0;
+/// `--stack-min`: with `STACKS`, the user stack of each recorded call at least this long is
+/// sent ([`crate::user_stack`]).
+#[unsafe(no_mangle)]
+pub(crate) static STACK_MIN_NS: u64 = u64::MAX;
 /// `--comm`: only threads whose name is a key of `COMMS` are recorded.
 #[unsafe(no_mangle)]
 pub(crate) static FILTER_COMM: u32 = 0;

@@ -4,17 +4,18 @@ use crate::prelude::*;
 /// The exit hook where the kernel has BTF, beside the entry hook of the same kind.
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit(ctx: BtfTracePointContext) -> u32 {
-    exit(ctx.arg(1))
+    exit(ctx.arg(0), ctx.arg(1))
 }
 
 /// The exit hook for kernels without BTF.
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit_raw(ctx: RawTracePointContext) -> u32 {
-    exit(ctx.arg(1))
+    exit(ctx.arg(0), ctx.arg(1))
 }
 
+/// `regs`: the thread's user registers, `struct pt_regs *`.
 #[inline(always)]
-fn exit(ret: i64) -> u32 {
+fn exit(regs: *const u8, ret: i64) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
     let Some(slot) = THREADS.get_ptr_mut(&tid) else {
@@ -79,6 +80,16 @@ fn exit(ret: i64) -> u32 {
     };
     // Only rows carry it.
     let sched = sched.filter(|_| flags & FLAG_CONTEXT_ONLY == 0);
+    // Sent before the record, so that a reader that has the record has its stack too. An
+    // exec that succeeded returns into a new program, which has no caller yet.
+    let execed = ret == 0 && (nr as u64 == NR_EXECVE || nr as u64 == NR_EXECVEAT);
+    if global(&STACKS) != 0
+        && flags & FLAG_CONTEXT_ONLY == 0
+        && duration_ns >= global_u64(&STACK_MIN_NS)
+        && !execed
+    {
+        crate::user_stack::send(regs, id, slot.enter_ns);
+    }
     let trailer = if sched.is_some() {
         size_of::<SchedTimes>()
     } else {

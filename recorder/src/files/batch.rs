@@ -17,6 +17,7 @@ use tracepost_schema::{aggregates, ts_value};
 use crate::{
     kernel::aggregates::AggregateRow, kernel::clock::WallClock,
     kernel::kernel_stacks::KernelStacks, kernel::names, kernel::syscall_table::ArgTable,
+    user_stacks::chains::Chains,
 };
 
 /// Builds batches. Holds what is reused across batches (the name table).
@@ -28,6 +29,8 @@ pub struct BatchBuilder {
     /// `record --stacks`. Shared by every file's columns, which run on the writer thread
     /// only: the lock is never contended.
     stacks: Option<Arc<Mutex<KernelStacks>>>,
+    /// `record --stacks`: the user-space chains the capture thread unwound.
+    chains: Option<Arc<Mutex<Chains>>>,
 }
 
 impl BatchBuilder {
@@ -37,7 +40,21 @@ impl BatchBuilder {
             names: names::SyscallNames::new(),
             args: Arc::new(ArgTable::new()),
             stacks: None,
+            chains: None,
         }
+    }
+
+    /// With `record --stacks`: rows carry the user-space chain that made their call.
+    pub fn with_user_stacks(mut self, chains: Option<Arc<Mutex<Chains>>>) -> Self {
+        self.chains = chains;
+        self
+    }
+
+    /// The user-space chain of the call of `tid` that entered at `enter_ns`, with its id.
+    /// Taken: each call's row is written once.
+    pub fn user_stack(&self, tid: u32, enter_ns: u64) -> Option<(u64, Arc<str>)> {
+        let chains = self.chains.as_ref()?;
+        chains.lock().ok()?.take(tid, enter_ns)
     }
 
     /// With `record --stacks`: rows name the kernel stack where their call blocked.
@@ -119,6 +136,7 @@ impl BatchBuilder {
         let mut waker_syscall = StringBuilder::new();
         let mut waker_kind = StringBuilder::new();
         let mut kernel_stack = StringBuilder::new();
+        let mut user_stack = StringBuilder::new();
 
         for call in calls {
             let e = &call.event;
@@ -187,6 +205,10 @@ impl BatchBuilder {
             );
             kernel_stack
                 .append_option(t.and_then(|t| self.kernel_stack(t.blocked_stack, e.duration_ns)));
+            user_stack.append_option(
+                t.and_then(|_| self.user_stack(e.tid, e.enter_ns))
+                    .map(|(_, text)| text),
+            );
         }
 
         let mut columns: Vec<ArrayRef> = vec![
@@ -222,6 +244,7 @@ impl BatchBuilder {
                 Arc::new(waker_syscall.finish()),
                 Arc::new(waker_kind.finish()),
                 Arc::new(kernel_stack.finish()),
+                Arc::new(user_stack.finish()),
             ]);
         }
         RecordBatch::try_new(syscalls::file_schema(sched), columns)

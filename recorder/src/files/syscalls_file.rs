@@ -10,7 +10,7 @@ use parquet::{
     file::{properties::WriterProperties, writer::SerializedFileWriter},
     schema::types::SchemaDescriptor,
 };
-use tracepost_common::{FLAG_NO_RETURN, NO_SYSCALL, SchedTimes};
+use tracepost_common::{FLAG_NO_RETURN, NO_SYSCALL, SchedTimes, SyscallEvent};
 use tracepost_schema::{syscalls, ts_value};
 
 use crate::{
@@ -66,6 +66,8 @@ struct SchedColumns {
     waker_kind: StrColumn<u32>,
     /// `record --stacks`: keyed by the kernel's id of the stack.
     kernel_stack: StrColumn<i32>,
+    /// `record --stacks`: keyed by the chain's id ([`crate::user_stacks::chains`]).
+    user_stack: StrColumn<u64>,
 }
 
 impl SchedColumns {
@@ -82,12 +84,18 @@ impl SchedColumns {
             waker_syscall: StrColumn::new(true, false),
             waker_kind: StrColumn::new(true, false),
             kernel_stack: StrColumn::new(true, false),
+            user_stack: StrColumn::new(true, false),
         }
     }
 
     /// A call without a split (recorded before `--sched` saw its entry) is NULL
     /// throughout; one that was never woken has times and no waker.
-    fn push(&mut self, times: Option<&SchedTimes>, duration_ns: u64, rows: &BatchBuilder) {
+    fn push(&mut self, times: Option<&SchedTimes>, e: &SyscallEvent, rows: &BatchBuilder) {
+        let duration_ns = e.duration_ns;
+        match times.and_then(|_| rows.user_stack(e.tid, e.enter_ns)) {
+            Some((id, text)) => self.user_stack.push(id, || Cow::Borrowed(&*text)),
+            None => self.user_stack.push_null(),
+        }
         let stack = times.and_then(|t| {
             let text = rows.kernel_stack(t.blocked_stack, duration_ns)?;
             Some((t.blocked_stack, text))
@@ -153,7 +161,8 @@ impl SchedColumns {
         self.waker_comm.flush_page(z)?;
         self.waker_syscall.flush_page(z)?;
         self.waker_kind.flush_page(z)?;
-        self.kernel_stack.flush_page(z)
+        self.kernel_stack.flush_page(z)?;
+        self.user_stack.flush_page(z)
     }
 
     fn written(&self) -> usize {
@@ -167,6 +176,7 @@ impl SchedColumns {
             + self.waker_syscall.written()
             + self.waker_kind.written()
             + self.kernel_stack.written()
+            + self.user_stack.written()
     }
 
     fn finish(
@@ -185,6 +195,7 @@ impl SchedColumns {
         chunks.push(self.waker_syscall.finish(z, next())?);
         chunks.push(self.waker_kind.finish(z, next())?);
         chunks.push(self.kernel_stack.finish(z, next())?);
+        chunks.push(self.user_stack.finish(z, next())?);
         Ok(())
     }
 }
@@ -301,7 +312,7 @@ impl Columns {
         }));
         if let Some(sched) = &mut self.sched {
             for c in calls {
-                sched.push(c.sched(), c.event.duration_ns, rows);
+                sched.push(c.sched(), &c.event, rows);
             }
         }
     }

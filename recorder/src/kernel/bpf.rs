@@ -7,7 +7,7 @@ use crate::kernel::{
 };
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, StackTraceMap},
+    maps::{Array, HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf, StackTraceMap},
     programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
 use tracepost_common::{
@@ -80,6 +80,21 @@ pub enum BpfError {
 /// only with `--stacks`.
 const MAX_STACKS: u32 = 16384;
 
+/// `--stacks`: bytes of the ring that carries user stack samples (8 KiB each) to the
+/// recorder: 256 samples in flight, against a capture thread that empties it every pass
+/// (10 ms). A full ring drops a sample, counted (`LOST_USER_STACKS`), never a call.
+const USER_STACK_RING: u32 = 2 << 20;
+
+/// [`USER_STACK_RING`], or `TRACEPOST_TEST_USER_STACK_RING` for the test that checks lost
+/// samples are counted: one page holds no sample, so every one is lost.
+fn user_stack_ring() -> u32 {
+    std::env::var("TRACEPOST_TEST_USER_STACK_RING")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n: &u32| n.is_power_of_two() && *n >= 4096)
+        .unwrap_or(USER_STACK_RING)
+}
+
 /// [`MAX_STACKS`], or `TRACEPOST_TEST_MAX_STACKS` for the test that checks refused stacks
 /// are counted: with one slot, the second distinct stack is refused.
 fn max_stacks() -> u32 {
@@ -122,8 +137,10 @@ pub struct LoadOptions {
     pub syscalls: Vec<SyscallInfo>,
     /// `--sched`: attach the scheduler's hooks and split each call's time.
     pub sched: bool,
-    /// `--stacks`: with `sched`, keep the kernel stack where each call blocked longest.
+    /// `--stacks`: with `sched`, keep the kernel stack where each call blocked longest,
+    /// and send the user stack of each call of at least `stack_min_ns`.
     pub stacks: bool,
+    pub stack_min_ns: u64,
 }
 
 /// The loaded, attached programs. Dropping it detaches them.
@@ -134,6 +151,8 @@ pub struct Probes {
     pub aggregates: Aggregates,
     /// `--stacks`: the stacks the programs stored, until the writer takes them.
     stacks: Option<StackTraceMap<MapData>>,
+    /// `--stacks`: the user stack samples, until the capture thread takes them.
+    user_stacks: Option<RingBuf<MapData>>,
 }
 
 /// Fails early, with one sentence, instead of with an EPERM from deep inside the loader.
@@ -184,6 +203,7 @@ impl Probes {
         let stacks = u32::from(opts.sched && opts.stacks);
         // Preallocated too, a kilobyte each: distinct stacks where traced calls block.
         let stack_slots = if stacks != 0 { max_stacks() } else { 1 };
+        let user_stack_ring = if stacks != 0 { user_stack_ring() } else { 4096 };
         let mut ebpf = EbpfLoader::new()
             .override_global("TRACE_ALL", &trace_all, true)
             .override_global("SELF_TGID", &opts.self_tgid, true)
@@ -198,8 +218,10 @@ impl Probes {
             .override_global("FILTER_CGROUP_LEVEL", &cgroup_level, true)
             .override_global("SCHED", &sched, true)
             .override_global("STACKS", &stacks, true)
+            .override_global("STACK_MIN_NS", &opts.stack_min_ns, true)
             .map_max_entries("SCHED_SLOTS", sched_slots)
             .map_max_entries("KSTACKS", stack_slots)
+            .map_max_entries("USER_STACKS", user_stack_ring)
             .map_max_entries("STAGE", total_chunks)
             .map_max_entries("STAGE_HEADS", cpus)
             .map_max_entries("THREADS", opts.max_threads)
@@ -234,10 +256,17 @@ impl Probes {
         let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;
         let aggregates = PerCpuHashMap::try_from(take(&mut ebpf, "AGGREGATES")?)
             .map_err(map_err("AGGREGATES"))?;
-        let stacks = match stacks {
-            0 => None,
-            _ => Some(
-                StackTraceMap::try_from(take(&mut ebpf, "KSTACKS")?).map_err(map_err("KSTACKS"))?,
+        let (stacks, user_stacks) = match stacks {
+            0 => (None, None),
+            _ => (
+                Some(
+                    StackTraceMap::try_from(take(&mut ebpf, "KSTACKS")?)
+                        .map_err(map_err("KSTACKS"))?,
+                ),
+                Some(
+                    RingBuf::try_from(take(&mut ebpf, "USER_STACKS")?)
+                        .map_err(map_err("USER_STACKS"))?,
+                ),
             ),
         };
 
@@ -294,6 +323,7 @@ impl Probes {
                 lost,
                 aggregates,
                 stacks,
+                user_stacks,
             },
             stage,
         ))
@@ -302,6 +332,11 @@ impl Probes {
     /// `--stacks`: the map of stacks, for the writer to read.
     pub fn take_stacks(&mut self) -> Option<StackTraceMap<MapData>> {
         self.stacks.take()
+    }
+
+    /// `--stacks`: the ring of user stack samples, for the capture thread to read.
+    pub fn take_user_stacks(&mut self) -> Option<RingBuf<MapData>> {
+        self.user_stacks.take()
     }
 
     /// Traces `tid` from its next syscall on (or only follows it, when `ignored` by

@@ -22,6 +22,7 @@ use crate::{
     kernel::decode::Detailed,
     kernel::intern::Interner,
     kernel::stage::Stage,
+    user_stacks::UserStacks,
 };
 
 /// Records per chunk handed to the writer thread.
@@ -61,6 +62,8 @@ pub(super) struct Drain {
     garbled: bool,
     /// A record written over before it was handed on was reported once already.
     overwritten: bool,
+    /// `--stacks`: read after the areas, so that every call read has its chain.
+    user_stacks: Option<UserStacks>,
 }
 
 /// A record read from a CPU's area and not yet handed on.
@@ -115,7 +118,7 @@ fn sent_at(bytes: &[u8]) -> Option<u64> {
 }
 
 impl Drain {
-    pub(super) fn new(stage: Stage) -> Self {
+    pub(super) fn new(stage: Stage, user_stacks: Option<UserStacks>) -> Self {
         let cpus = stage.cpus() as usize;
         Self {
             stage,
@@ -123,6 +126,7 @@ impl Drain {
             past: vec![0; cpus],
             garbled: false,
             overwritten: false,
+            user_stacks,
         }
     }
 
@@ -170,6 +174,9 @@ impl Drain {
             if whole && !look.busy {
                 *past = (*past).max(now.saturating_sub(IDLE_SLACK_NS));
             }
+        }
+        if let Some(user_stacks) = &mut self.user_stacks {
+            user_stacks.drain();
         }
         let complete_before = match everything {
             true => u64::MAX,

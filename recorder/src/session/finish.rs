@@ -4,7 +4,7 @@ use std::{fs, time::Duration};
 
 use anyhow::{Context as _, Result};
 use bytesize::ByteSize;
-use tracepost_common::{LOST_PROCESS_EVENTS, LOST_STACKS};
+use tracepost_common::{LOST_PROCESS_EVENTS, LOST_STACKS, LOST_USER_STACKS};
 use tracepost_schema::{TABLES, capture, syscalls};
 
 use super::{
@@ -72,6 +72,12 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
             "warning: --stacks: kernel stacks not stored: {stacks} (the stack map was full, \
              another stack held a stack's slot, or the walk failed); calls that waited \
              longest there have no kernel_stack"
+        );
+    }
+    let user_stacks = s.lost[LOST_USER_STACKS as usize];
+    if user_stacks > 0 {
+        eprintln!(
+            "warning: --stacks: user stacks not sent: {user_stacks} (their ring was full);              those calls have no user_stack"
         );
     }
     Ok(Outcome {

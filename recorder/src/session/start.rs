@@ -1,6 +1,10 @@
 //! Starting a capture: everything that can be refused is refused before anything is
 //! written; then the programs are loaded, the writers started and the targets attached.
-use std::{fs, sync::Arc, sync::atomic::Ordering, time::SystemTime};
+use std::{
+    fs,
+    sync::{Arc, Mutex, atomic::Ordering},
+    time::SystemTime,
+};
 
 use anyhow::{Context as _, Result, bail};
 use tracepost_schema::{aggregates, capture, processes, syscalls};
@@ -33,6 +37,7 @@ use crate::{
     kernel::tracefs,
     session::signals::{self, StopFlag},
     upload::{Shipped, Uploader},
+    user_stacks::{UserStacks, chains::Chains},
 };
 
 const MAX_THREADS: u32 = 65536;
@@ -137,6 +142,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         syscalls: syscall_table::kernel_table(args.syscalls.as_ref()),
         sched: args.sched(),
         stacks: args.stacks,
+        stack_min_ns: u64::try_from(args.stack_min.as_nanos()).unwrap_or(u64::MAX),
     })?;
     let info = CaptureInfo::new(host, describe_target(args), min_duration_ns);
     info.write(&dir.table_dir(capture::TABLE))?;
@@ -147,7 +153,9 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     let stacks = probes
         .take_stacks()
         .map(|map| KernelStacks::new(map, args.stack_min));
-    let pipeline = start_writers(args, &dir, &counters, shipped, stacks)?;
+    let user_stacks = probes.take_user_stacks().map(UserStacks::new);
+    let chains = user_stacks.as_ref().map(UserStacks::chains);
+    let pipeline = start_writers(args, &dir, &counters, shipped, stacks, chains)?;
 
     let (mode, attached) = if let Some(gated) = gated {
         let pid = gated.pid() as u32;
@@ -183,7 +191,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         dir,
         info,
         probes,
-        drain: Drain::new(stage),
+        drain: Drain::new(stage, user_stacks),
         pipeline,
         counters,
         stop,
@@ -204,11 +212,14 @@ fn start_writers(
     counters: &Arc<Counters>,
     shipped: Option<Shipped>,
     stacks: Option<KernelStacks>,
+    chains: Option<Arc<Mutex<Chains>>>,
 ) -> Result<Pipeline> {
     let clock = WallClock::sample();
     let mut writer = TableWriter::new(
         &dir.table_dir(syscalls::TABLE),
-        BatchBuilder::new(clock).with_stacks(stacks),
+        BatchBuilder::new(clock)
+            .with_stacks(stacks)
+            .with_user_stacks(chains),
         Rotation {
             max_age: args.rotate,
             max_rows: MAX_FILE_ROWS,
