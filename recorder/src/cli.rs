@@ -90,14 +90,14 @@ pub struct Args {
     #[arg(long)]
     pub sched: bool,
 
-    /// Also keep the kernel stack where each call of at least --stack-min blocked longest
-    /// (column `kernel_stack`, folded: outermost frame first, joined by `;`). Implies
-    /// --sched. The user-space call chain is not recorded yet.
+    /// Also keep, for each call of at least --stack-min, the kernel stack where it blocked
+    /// longest (column `kernel_stack`) and the user-space call chain that made it (column
+    /// `user_stack`), both folded: outermost frame first, joined by `;`. Implies --sched.
     #[arg(long)]
     pub stacks: bool,
 
-    /// With --stacks: the shortest call whose kernel stack is kept (`1ms`, `200us`; `0` for
-    /// every call that blocked).
+    /// With --stacks: the shortest call whose stacks are kept (`1ms`, `200us`; `0` for every
+    /// call: its user stack, and its kernel stack if it blocked).
     #[arg(long, value_name = "DUR", value_parser = parse_duration_or_zero,
           default_value = "1ms", requires = "stacks")]
     pub stack_min: Duration,

@@ -331,6 +331,9 @@ pub struct UserStackSample {
     pub tid: u32,
     /// The call's `SyscallEvent::enter_ns`: with `tid`, it names the call.
     pub enter_ns: u64,
+    /// The call's `SyscallEvent::duration_ns`: the recorder keeps a chain until the merge
+    /// has passed the call's return.
+    pub duration_ns: u64,
     pub ip: u64,
     pub sp: u64,
     pub bp: u64,

@@ -88,7 +88,7 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
         && duration_ns >= global_u64(&STACK_MIN_NS)
         && !execed
     {
-        crate::user_stack::send(regs, id, slot.enter_ns);
+        crate::user_stack::send(regs, id, slot.enter_ns, duration_ns);
     }
     let trailer = if sched.is_some() {
         size_of::<SchedTimes>()

@@ -77,7 +77,8 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
     let user_stacks = s.lost[LOST_USER_STACKS as usize];
     if user_stacks > 0 {
         eprintln!(
-            "warning: --stacks: user stacks not sent: {user_stacks} (their ring was full);              those calls have no user_stack"
+            "warning: --stacks: user stacks not sent: {user_stacks} (their ring was full); \
+             those calls have no user_stack"
         );
     }
     Ok(Outcome {

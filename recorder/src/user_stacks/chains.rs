@@ -6,8 +6,8 @@ use std::{collections::HashMap, sync::Arc};
 /// looks too early.
 #[derive(Default)]
 pub struct Chains {
-    /// By (tid, the call's entry time), with the chain's id.
-    by_call: HashMap<(u32, u64), (u64, Arc<str>)>,
+    /// By (tid, the call's entry time): the chain's id, the chain, and the call's return.
+    by_call: HashMap<(u32, u64), (u64, Arc<str>, u64)>,
     /// Each distinct chain once, and its id: the key its file's dictionary knows it by.
     ids: HashMap<Arc<str>, u64>,
     next_id: u64,
@@ -18,7 +18,7 @@ pub struct Chains {
 const MAX_DISTINCT: usize = 65536;
 
 impl Chains {
-    pub fn put(&mut self, tid: u32, enter_ns: u64, chain: &str) {
+    pub fn put(&mut self, tid: u32, enter_ns: u64, exit_ns: u64, chain: &str) {
         let entry = match self.ids.get_key_value(chain) {
             Some((text, id)) => (*id, text.clone()),
             None => {
@@ -32,12 +32,15 @@ impl Chains {
                 (id, text)
             }
         };
-        self.by_call.insert((tid, enter_ns), entry);
+        self.by_call
+            .insert((tid, enter_ns), (entry.0, entry.1, exit_ns));
     }
 
     /// The chain of the call of `tid` that entered at `enter_ns`, with its id.
     pub fn take(&mut self, tid: u32, enter_ns: u64) -> Option<(u64, Arc<str>)> {
-        self.by_call.remove(&(tid, enter_ns))
+        self.by_call
+            .remove(&(tid, enter_ns))
+            .map(|(id, text, _)| (id, text))
     }
 
     /// Drops the chains of calls that entered before `before_ns`.
@@ -54,16 +57,19 @@ mod tests {
     #[test]
     fn a_chain_is_taken_once_and_equal_chains_share_an_id() {
         let mut c = Chains::default();
-        c.put(7, 100, "main;f;read");
-        c.put(8, 200, "main;f;read");
-        c.put(7, 300, "main;g;write");
+        c.put(7, 100, 110, "main;f;read");
+        c.put(8, 200, 210, "main;f;read");
+        c.put(7, 300, 310, "main;g;write");
         let (a, text) = c.take(7, 100).unwrap();
         assert_eq!(&*text, "main;f;read");
         assert_eq!(c.take(8, 200).unwrap().0, a);
         assert_ne!(c.take(7, 300).unwrap().0, a);
         assert!(c.take(7, 100).is_none());
-        c.put(9, 50, "x");
+        // A long call is kept by its return, not its entry.
+        c.put(9, 50, 55, "x");
+        c.put(10, 20, 1000, "y");
         c.prune(60);
         assert!(c.take(9, 50).is_none());
+        assert!(c.take(10, 20).is_some());
     }
 }

@@ -1,84 +1,91 @@
 //! A process's executable mappings as the unwinder needs them: where each binary sits in
-//! memory, and the binary's unwind tables.
+//! memory, its unwind tables and its symbols.
+//!
+//! A binary is opened through `/proc/PID/map_files/START-END`, never by the path the maps
+//! list: that names the very file mapped, in the process's own container, deleted or
+//! replaced since, and no path a traced (perhaps hostile) process chose is resolved as
+//! root. Only a regular file of at most [`MAX_FILE_BYTES`] is read, and only into memory
+//! this recorder owns: no mapping of a file that its owner could truncate under us.
 use std::{
     collections::HashMap,
-    fs,
-    os::unix::fs::MetadataExt,
-    path::{Path, PathBuf},
+    fs::{self, File},
+    io::Read,
+    ops::Range,
+    os::unix::fs::{MetadataExt, OpenOptionsExt},
     sync::Arc,
 };
 
-use framehop::{ExplicitModuleSectionInfo, Module, Unwinder, x86_64::UnwinderX86_64};
-use object::{Object, ObjectSection, ObjectSegment};
+use framehop::{
+    ExplicitModuleSectionInfo, Module, Unwinder,
+    x86_64::{CacheX86_64, UnwinderX86_64},
+};
+use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SegmentFlags};
 
-/// One file-backed executable mapping.
+/// Binaries larger than this are not read: their frames are `[unknown]`, and the chains
+/// through them marked cut.
+const MAX_FILE_BYTES: u64 = 512 << 20;
+/// Binaries whose tables are kept; past it, all are read again as needed.
+const MAX_BINARIES: usize = 256;
+
+/// One executable mapping of a binary that could be read.
 struct Mapping {
-    start: u64,
-    end: u64,
-    /// The file offset mapped at `start`.
-    offset: u64,
-    /// The binary, through the process's root, so that a container's files are found.
-    file: Arc<Path>,
+    range: Range<u64>,
+    /// Where the binary's address 0 lands.
+    bias: u64,
+    elf: Arc<ElfTables>,
 }
 
-/// The mappings of one process at the time of a sample, and an unwinder that knows them.
+/// The mappings of one process, read at one moment, and an unwinder that knows them.
 pub struct ProcessModules {
-    /// `/proc/PID/exe`'s (device, inode): another means the process has exec'd since.
-    exe: Option<(u64, u64)>,
+    /// The process's start time and program, from `/proc`: another means the pid was reused,
+    /// or the process has exec'd, and the mappings are read again.
+    identity: Option<(u64, String)>,
     mappings: Vec<Mapping>,
     pub unwinder: UnwinderX86_64<Arc<[u8]>>,
+    /// framehop's rules by address: per process, since two processes can run different
+    /// code at one address.
+    pub cache: CacheX86_64,
 }
 
-/// What one binary's unwinding needs, read once however many processes map it.
-pub struct ElfUnwind {
-    eh_frame: Option<(std::ops::Range<u64>, Arc<[u8]>)>,
-    eh_frame_hdr: Option<(std::ops::Range<u64>, Arc<[u8]>)>,
+/// What one binary's unwinding and naming need, read once however many processes map it.
+pub struct ElfTables {
+    eh_frame: Option<(Range<u64>, Arc<[u8]>)>,
+    eh_frame_hdr: Option<(Range<u64>, Arc<[u8]>)>,
     debug_frame: Option<Arc<[u8]>>,
-    text: Option<std::ops::Range<u64>>,
-    got: Option<std::ops::Range<u64>>,
-    /// (file offset, address) of each loadable segment: where the file lands in memory.
-    segments: Vec<(u64, u64, u64)>,
+    text: Option<Range<u64>>,
+    got: Option<Range<u64>>,
+    /// (file offset, file size, address, executable) of each loadable segment.
+    segments: Vec<(u64, u64, u64, bool)>,
+    /// Functions by address: (start, end, name), sorted; `.symtab`, else `.dynsym`.
+    symbols: Vec<(u64, u64, Box<str>)>,
 }
 
-/// Binaries read so far, by (device, inode).
-pub type ElfCache = HashMap<(u64, u64), Option<Arc<ElfUnwind>>>;
+/// Binaries read so far, by (device, inode, size, mtime) as the mapped file's `fstat` says:
+/// a binary replaced in place, or an inode number reused, is read again.
+#[derive(Default)]
+pub struct ElfCache(HashMap<(u64, u64, u64, i64), Option<Arc<ElfTables>>>);
 
 impl ProcessModules {
-    /// Reads `/proc/PID/maps`. A process that is gone gives no mappings: its chains then
-    /// stop at the first frame, marked.
+    /// Reads `/proc/PID/maps` and the binaries it maps. A process that is gone gives no
+    /// mappings: its chains are then `[unknown]`, marked cut.
     pub fn read(pid: u32, elves: &mut ElfCache) -> Self {
         let mut unwinder = UnwinderX86_64::new();
         let mut mappings = Vec::new();
         let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        if elves.0.len() >= MAX_BINARIES {
+            elves.0.clear();
+        }
         for line in maps.lines() {
             let Some(m) = parse_line(line) else { continue };
             if !m.exec || !m.path.starts_with('/') {
                 continue;
             }
-            // Through the process's root, so that a container's files are found; resolved
-            // now, so that frames can still be named once the process is gone.
-            let through_root = PathBuf::from(format!("/proc/{pid}/root{}", m.path));
-            let file: Arc<Path> = fs::canonicalize(&through_root)
-                .unwrap_or(through_root)
-                .into();
-            let elf = elves
-                .entry((m.dev, m.inode))
-                .or_insert_with(|| read_elf(&file).map(Arc::new))
-                .clone();
-            let Some(elf) = elf else { continue };
-            // The address the file's address 0 lands at: from the segment this mapping is.
-            let Some(&(seg_offset, seg_addr, _)) = elf
-                .segments
-                .iter()
-                .find(|&&(off, _, size)| m.offset >= off && m.offset < off + size.max(1))
-            else {
+            let Some(elf) = open_mapped(pid, &m, elves) else {
                 continue;
             };
-            let base = m
-                .start
-                .wrapping_sub(seg_addr)
-                .wrapping_add(seg_offset)
-                .wrapping_sub(m.offset);
+            let Some(bias) = bias_of(&elf, &m) else {
+                continue;
+            };
             let info = ExplicitModuleSectionInfo {
                 base_svma: 0,
                 text_svma: elf.text.clone(),
@@ -90,18 +97,18 @@ impl ProcessModules {
                 debug_frame: elf.debug_frame.clone(),
                 ..Default::default()
             };
-            unwinder.add_module(Module::new(m.path.to_string(), m.start..m.end, base, info));
+            unwinder.add_module(Module::new(m.path.to_string(), m.start..m.end, bias, info));
             mappings.push(Mapping {
-                start: m.start,
-                end: m.end,
-                offset: m.offset,
-                file,
+                range: m.start..m.end,
+                bias,
+                elf,
             });
         }
         Self {
-            exe: exe_id(pid),
+            identity: identity(pid),
             mappings,
             unwinder,
+            cache: CacheX86_64::new(),
         }
     }
 
@@ -109,34 +116,93 @@ impl ProcessModules {
     /// has exited since is: its last calls' samples arrive after it is gone, and these
     /// mappings are the last it had.
     pub fn is_current(&self, pid: u32) -> bool {
-        match exe_id(pid) {
+        match identity(pid) {
             None => true,
-            now => self.exe.is_some() && self.exe == now,
+            now => now == self.identity,
         }
     }
 
-    /// Whether `addr` is in a mapping read: one that is not was mapped since (a library
-    /// loaded later), and the mappings are read again.
+    /// Whether `addr` is in a binary whose unwind tables were read.
     pub fn covers(&self, addr: u64) -> bool {
         self.mapping(addr).is_some()
     }
 
-    /// The binary `addr` is in, and its offset in that file.
-    pub fn locate(&self, addr: u64) -> Option<(&Path, u64)> {
+    /// The function at `addr`, if a symbol covers it.
+    pub fn name(&self, addr: u64) -> Option<&str> {
         let m = self.mapping(addr)?;
-        Some((&m.file, addr - m.start + m.offset))
+        let at = addr.wrapping_sub(m.bias);
+        let symbols = &m.elf.symbols;
+        let i = symbols
+            .partition_point(|(start, _, _)| *start <= at)
+            .checked_sub(1)?;
+        let (_, end, name) = &symbols[i];
+        (at < *end).then_some(&**name)
     }
 
     fn mapping(&self, addr: u64) -> Option<&Mapping> {
-        self.mappings
-            .iter()
-            .find(|m| (m.start..m.end).contains(&addr))
+        self.mappings.iter().find(|m| m.range.contains(&addr))
     }
 }
 
-fn exe_id(pid: u32) -> Option<(u64, u64)> {
-    let meta = fs::metadata(format!("/proc/{pid}/exe")).ok()?;
-    Some((meta.dev(), meta.ino()))
+/// The process's start time (field 22 of `/proc/PID/stat`) and what `/proc/PID/exe` links
+/// to. Both come from procfs alone: nothing is read from the program's file system.
+fn identity(pid: u32) -> Option<(u64, String)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's closing parenthesis, which the name itself may contain.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let start: u64 = rest.split_whitespace().nth(19)?.parse().ok()?;
+    let exe = fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    Some((start, exe.to_string_lossy().into_owned()))
+}
+
+/// The binary mapped at `m`, read through `map_files`, or from the cache.
+fn open_mapped(pid: u32, m: &MapsLine<'_>, elves: &mut ElfCache) -> Option<Arc<ElfTables>> {
+    let mut file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end))
+        .ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.file_type().is_file() || meta.ino() != m.inode || meta.size() > MAX_FILE_BYTES {
+        return None;
+    }
+    let key = (meta.dev(), meta.ino(), meta.size(), meta.mtime());
+    if let Some(known) = elves.0.get(&key) {
+        return known.clone();
+    }
+    let mut data = Vec::with_capacity(meta.size() as usize);
+    (&mut file)
+        .take(MAX_FILE_BYTES)
+        .read_to_end(&mut data)
+        .ok()?;
+    let tables = read_elf(&data).map(Arc::new);
+    elves.0.insert(key, tables.clone());
+    tables
+}
+
+/// Where the binary's address 0 lands, from the loadable segment this mapping holds: the
+/// executable one whose file range overlaps the mapping's. (A mapping starts on a page,
+/// so its offset can be below its segment's, as lld lays out files.)
+fn bias_of(elf: &ElfTables, m: &MapsLine<'_>) -> Option<u64> {
+    let len = m.end.checked_sub(m.start)?;
+    let map_end = m.offset.checked_add(len)?;
+    let overlaps = |&&(off, size, _, _): &&(u64, u64, u64, bool)| {
+        off < map_end && m.offset < off.saturating_add(size.max(1))
+    };
+    let &(off, _, addr, _) = elf
+        .segments
+        .iter()
+        .filter(overlaps)
+        .find(|s| s.3)
+        .or_else(|| elf.segments.iter().find(overlaps))?;
+    // start - offset is where the file's byte 0 lands; the segment's address sits its own
+    // offset further in.
+    Some(
+        m.start
+            .wrapping_sub(m.offset)
+            .wrapping_add(off)
+            .wrapping_sub(addr),
+    )
 }
 
 struct MapsLine<'a> {
@@ -144,7 +210,6 @@ struct MapsLine<'a> {
     end: u64,
     exec: bool,
     offset: u64,
-    dev: u64,
     inode: u64,
     path: &'a str,
 }
@@ -155,7 +220,7 @@ fn parse_line(line: &str) -> Option<MapsLine<'_>> {
     let (start, end) = fields.next()?.split_once('-')?;
     let perms = fields.next()?;
     let offset = fields.next()?;
-    let (major, minor) = fields.next()?.split_once(':')?;
+    let _dev = fields.next()?;
     let inode = fields.next()?;
     let path = fields.next().unwrap_or("").trim_start();
     let hex = |s: &str| u64::from_str_radix(s, 16).ok();
@@ -164,40 +229,54 @@ fn parse_line(line: &str) -> Option<MapsLine<'_>> {
         end: hex(end)?,
         exec: perms.as_bytes().get(2) == Some(&b'x'),
         offset: hex(offset)?,
-        dev: (hex(major)? << 32) | hex(minor)?,
         inode: inode.parse().ok()?,
         path,
     })
 }
 
-/// The sections unwinding reads, copied out of the file. `None` for a file that is not
-/// an ELF object, or cannot be read.
-fn read_elf(path: &Path) -> Option<ElfUnwind> {
-    let data = fs::read(path).ok()?;
-    let file = object::File::parse(&*data).ok()?;
+/// The sections unwinding reads and the function symbols, copied out of `data`. `None` for
+/// a file that is not an ELF object.
+fn read_elf(data: &[u8]) -> Option<ElfTables> {
+    let file = object::File::parse(data).ok()?;
+    let range = |s: &object::Section<'_, '_>| s.address()..s.address().saturating_add(s.size());
     let section = |name: &str| {
         let s = file.section_by_name(name)?;
-        let range = s.address()..s.address() + s.size();
         let bytes: Arc<[u8]> = s.data().ok()?.into();
-        Some((range, bytes))
+        Some((range(&s), bytes))
     };
-    let range = |name: &str| {
-        let s = file.section_by_name(name)?;
-        Some(s.address()..s.address() + s.size())
+    let mut symbols: Vec<(u64, u64, Box<str>)> = {
+        let from = |syms: object::SymbolIterator<'_, '_>| -> Vec<_> {
+            syms.filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0)
+                .filter_map(|s| {
+                    let name = s.name().ok()?;
+                    let end = s.address().saturating_add(s.size().max(1));
+                    Some((s.address(), end, name.into()))
+                })
+                .collect()
+        };
+        let full = from(file.symbols());
+        if full.is_empty() {
+            from(file.dynamic_symbols())
+        } else {
+            full
+        }
     };
-    Some(ElfUnwind {
+    symbols.sort_unstable_by_key(|(start, _, _)| *start);
+    Some(ElfTables {
         eh_frame: section(".eh_frame"),
         eh_frame_hdr: section(".eh_frame_hdr"),
         debug_frame: section(".debug_frame").map(|(_, d)| d),
-        text: range(".text"),
-        got: range(".got"),
+        text: file.section_by_name(".text").map(|s| range(&s)),
+        got: file.section_by_name(".got").map(|s| range(&s)),
         segments: file
             .segments()
             .map(|s| {
                 let (offset, size) = s.file_range();
-                (offset, s.address(), size)
+                let exec = matches!(s.flags(), SegmentFlags::Elf { p_flags } if p_flags & 1 != 0);
+                (offset, size, s.address(), exec)
             })
             .collect(),
+        symbols,
     })
 }
 
@@ -216,7 +295,7 @@ mod tests {
             (0x7f1c2a028000, 0x7f1c2a1ad000, 0x28000)
         );
         assert!(l.exec);
-        assert_eq!((l.dev, l.inode), ((0xfe << 32) | 1, 1837));
+        assert_eq!(l.inode, 1837);
         assert_eq!(l.path, "/usr/lib/x86_64-linux-gnu/libc.so.6");
         let anon = parse_line(
             "7ffd1c5e4000-7ffd1c605000 rw-p 00000000 00:00 0                          [stack]",
@@ -224,5 +303,37 @@ mod tests {
         .unwrap();
         assert!(!anon.exec);
         assert_eq!(anon.path, "[stack]");
+    }
+
+    fn tables(segments: Vec<(u64, u64, u64, bool)>) -> ElfTables {
+        ElfTables {
+            eh_frame: None,
+            eh_frame_hdr: None,
+            debug_frame: None,
+            text: None,
+            got: None,
+            segments,
+            symbols: Vec::new(),
+        }
+    }
+
+    /// GNU ld (`-z separate-code`): the code segment starts on its own page, at an offset
+    /// equal to its address.
+    #[test]
+    fn the_bias_of_a_gnu_ld_binary() {
+        let elf = tables(vec![(0, 0x628, 0, false), (0x1000, 0x1d5, 0x1000, true)]);
+        let m = parse_line("55d0c8a5b000-55d0c8a5c000 r-xp 00001000 fe:01 9 /bin/x").unwrap();
+        assert_eq!(bias_of(&elf, &m), Some(0x55d0c8a5a000));
+    }
+
+    /// lld: the code segment shares its first page with the read-only one and sits a page
+    /// further in memory than in the file; the mapping starts on the page below it.
+    #[test]
+    fn the_bias_of_an_lld_binary() {
+        let elf = tables(vec![(0, 0x640, 0, false), (0x640, 0x200, 0x1640, true)]);
+        let m = parse_line("55d0c8a5c000-55d0c8a5d000 r-xp 00000000 fe:01 9 /bin/x").unwrap();
+        // 0x1640 in the binary is at 0x55d0c8a5c640: the mapping's byte 0x640.
+        let bias = bias_of(&elf, &m).unwrap();
+        assert_eq!(bias + 0x1640, 0x55d0c8a5c640);
     }
 }
