@@ -43,10 +43,10 @@ impl Chains {
             .map(|(id, text, _)| (id, text))
     }
 
-    /// Drops the chains of calls that entered before `before_ns`.
+    /// Drops the chains of calls that returned before `before_ns`.
     pub fn prune(&mut self, before_ns: u64) {
         self.by_call
-            .retain(|(_, enter_ns), _| *enter_ns >= before_ns);
+            .retain(|_, (_, _, exit_ns)| *exit_ns >= before_ns);
     }
 }
 
