@@ -82,11 +82,10 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
     let sched = sched.filter(|_| flags & FLAG_CONTEXT_ONLY == 0);
     // Sent before the record, so that a reader that has the record has its stack too. An
     // exec that succeeded returns into a new program, which has no caller yet.
-    let execed = ret == 0 && (nr as u64 == NR_EXECVE || nr as u64 == NR_EXECVEAT);
     if global(&STACKS) != 0
         && flags & FLAG_CONTEXT_ONLY == 0
         && duration_ns >= global_u64(&STACK_MIN_NS)
-        && !execed
+        && !(ret == 0 && (nr as u64 == NR_EXECVE || nr as u64 == NR_EXECVEAT))
     {
         crate::user_stack::send(regs, id, slot.enter_ns, duration_ns);
     }

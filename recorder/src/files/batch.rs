@@ -1,6 +1,9 @@
 //! Kernel records to Arrow: `syscalls` batches from events, `aggregates` batches from
 //! sampled totals.
-use std::sync::{Arc, Mutex};
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use arrow_array::{
     ArrayRef, RecordBatch,
@@ -10,7 +13,7 @@ use arrow_array::{
 use arrow_schema::ArrowError;
 use tracepost_common::{
     BUCKET_UNKNOWN, ERRNO_UNKNOWN, NO_STACK, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED,
-    REASON_RING_FULL,
+    REASON_RING_FULL, SyscallEvent,
 };
 use tracepost_schema::{aggregates, ts_value};
 
@@ -29,8 +32,9 @@ pub struct BatchBuilder {
     /// `record --stacks`. Shared by every file's columns, which run on the writer thread
     /// only: the lock is never contended.
     stacks: Option<Arc<Mutex<KernelStacks>>>,
-    /// `record --stacks`: the user-space chains the capture thread unwound.
-    chains: Option<Arc<Mutex<Chains>>>,
+    /// `record --stacks`: the user-space chains the capture thread unwound, and
+    /// `--stack-min`: shorter calls have none, and are not looked up.
+    chains: Option<(Arc<Mutex<Chains>>, u64)>,
 }
 
 impl BatchBuilder {
@@ -45,16 +49,20 @@ impl BatchBuilder {
     }
 
     /// With `record --stacks`: rows carry the user-space chain that made their call.
-    pub fn with_user_stacks(mut self, chains: Option<Arc<Mutex<Chains>>>) -> Self {
-        self.chains = chains;
+    pub fn with_user_stacks(mut self, chains: Option<Arc<Mutex<Chains>>>, min: Duration) -> Self {
+        let min_ns = u64::try_from(min.as_nanos()).unwrap_or(u64::MAX);
+        self.chains = chains.map(|c| (c, min_ns));
         self
     }
 
-    /// The user-space chain of the call of `tid` that entered at `enter_ns`, with its id.
-    /// Taken: each call's row is written once.
-    pub fn user_stack(&self, tid: u32, enter_ns: u64) -> Option<(u64, Arc<str>)> {
-        let chains = self.chains.as_ref()?;
-        chains.lock().ok()?.take(tid, enter_ns)
+    /// The user-space chain of the call `e`, with its id. Taken: each call's row is
+    /// written once.
+    pub fn user_stack(&self, e: &SyscallEvent) -> Option<(u64, Arc<str>)> {
+        let (chains, min_ns) = self.chains.as_ref()?;
+        if e.duration_ns < *min_ns {
+            return None;
+        }
+        chains.lock().ok()?.take(e.tid, e.enter_ns)
     }
 
     /// With `record --stacks`: rows name the kernel stack where their call blocked.
@@ -205,10 +213,7 @@ impl BatchBuilder {
             );
             kernel_stack
                 .append_option(t.and_then(|t| self.kernel_stack(t.blocked_stack, e.duration_ns)));
-            user_stack.append_option(
-                t.and_then(|_| self.user_stack(e.tid, e.enter_ns))
-                    .map(|(_, text)| text),
-            );
+            user_stack.append_option(t.and_then(|_| self.user_stack(e)).map(|(_, text)| text));
         }
 
         let mut columns: Vec<ArrayRef> = vec![

@@ -91,13 +91,12 @@ impl SchedColumns {
     /// A call without a split (recorded before `--sched` saw its entry) is NULL
     /// throughout; one that was never woken has times and no waker.
     fn push(&mut self, times: Option<&SchedTimes>, e: &SyscallEvent, rows: &BatchBuilder) {
-        let duration_ns = e.duration_ns;
-        match times.and_then(|_| rows.user_stack(e.tid, e.enter_ns)) {
+        match times.and_then(|_| rows.user_stack(e)) {
             Some((id, text)) => self.user_stack.push(id, || Cow::Borrowed(&*text)),
             None => self.user_stack.push_null(),
         }
         let stack = times.and_then(|t| {
-            let text = rows.kernel_stack(t.blocked_stack, duration_ns)?;
+            let text = rows.kernel_stack(t.blocked_stack, e.duration_ns)?;
             Some((t.blocked_stack, text))
         });
         match stack {

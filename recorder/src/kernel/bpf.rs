@@ -88,21 +88,24 @@ const USER_STACK_RING: u32 = 2 << 20;
 /// [`USER_STACK_RING`], or `TRACEPOST_TEST_USER_STACK_RING` for the test that checks lost
 /// samples are counted: one page holds no sample, so every one is lost.
 fn user_stack_ring() -> u32 {
-    std::env::var("TRACEPOST_TEST_USER_STACK_RING")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|n: &u32| n.is_power_of_two() && *n >= 4096)
-        .unwrap_or(USER_STACK_RING)
+    test_override("TRACEPOST_TEST_USER_STACK_RING", USER_STACK_RING, |n| {
+        n.is_power_of_two() && n >= 4096
+    })
 }
 
 /// [`MAX_STACKS`], or `TRACEPOST_TEST_MAX_STACKS` for the test that checks refused stacks
 /// are counted: with one slot, the second distinct stack is refused.
 fn max_stacks() -> u32 {
-    std::env::var("TRACEPOST_TEST_MAX_STACKS")
+    test_override("TRACEPOST_TEST_MAX_STACKS", MAX_STACKS, |n| n > 0)
+}
+
+/// A size a test sets through the environment variable `name`, where `valid` accepts it.
+fn test_override(name: &str, default: u32, valid: impl Fn(u32) -> bool) -> u32 {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(MAX_STACKS)
+        .filter(|n| valid(*n))
+        .unwrap_or(default)
 }
 
 /// Settings patched into the object before it is loaded, and map contents set before the

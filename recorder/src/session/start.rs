@@ -219,7 +219,7 @@ fn start_writers(
         &dir.table_dir(syscalls::TABLE),
         BatchBuilder::new(clock)
             .with_stacks(stacks)
-            .with_user_stacks(chains),
+            .with_user_stacks(chains, args.stack_min),
         Rotation {
             max_age: args.rotate,
             max_rows: MAX_FILE_ROWS,
