@@ -31,6 +31,60 @@ fn int(row: &BTreeMap<String, Value>, column: &str) -> i64 {
         .unwrap_or_else(|| panic!("{column} in {row:?}"))
 }
 
+/// The folded stack in `column` of the one call of `tid` to `syscall` that took between
+/// `from_ms` and `to_ms`, frame by frame.
+fn folded(
+    capture: &Path,
+    column: &str,
+    tid: i64,
+    syscall: &str,
+    (from_ms, to_ms): (i64, i64),
+) -> Vec<String> {
+    let row = one(
+        capture,
+        &format!(
+            "SELECT {column} FROM syscalls WHERE tid = {tid} \
+             AND syscall = '{syscall}' AND duration_ns BETWEEN {} AND {}",
+            from_ms * MS,
+            to_ms * MS
+        ),
+    );
+    let text = row[column]
+        .as_str()
+        .unwrap_or_else(|| panic!("{syscall}: {row:?}"));
+    text.split(';').map(str::to_string).collect()
+}
+
+/// `slowest-calls`' row for the pipe read of thread `reader`.
+fn slowest_read(capture: &str, reader: i64) -> BTreeMap<String, Value> {
+    let slowest = analyze_json(&["query", capture, "slowest-calls", "--param", "limit=5"]);
+    slowest
+        .into_iter()
+        .find(|r| r["syscall"] == "read" && r["tid"] == reader)
+        .unwrap_or_else(|| panic!("no read of {reader} in slowest-calls"))
+}
+
+/// The Perfetto slice of the pipe read of thread `reader`, exported into `dir`.
+fn perfetto_read_slice(dir: &Path, capture: &str, reader: i64) -> Value {
+    let trace_path = dir.join("trace.json");
+    let out = analyze(&[
+        "export",
+        capture,
+        "--perfetto",
+        trace_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let trace: Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace_path).unwrap()).unwrap();
+    trace["traceEvents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "read" && e["tid"] == reader && e["dur"].as_f64().unwrap() > 10e3)
+        .cloned()
+        .unwrap_or_else(|| panic!("no read slice"))
+}
+
 #[test]
 fn sched_splits_each_call_and_names_the_thread_that_woke_it() {
     if !bpf_available("sched_splits_each_call_and_names_the_thread_that_woke_it") {
@@ -237,20 +291,8 @@ fn stacks_name_the_kernel_functions_each_slow_call_blocked_in() {
         String::from_utf8_lossy(&out.stderr)
     );
     let reader = tids(&out.stdout)["reader"];
-    let stack_of = |syscall: &str, from_ms: i64, to_ms: i64| -> Vec<String> {
-        let row = one(
-            &capture,
-            &format!(
-                "SELECT kernel_stack FROM syscalls WHERE tid = {reader} \
-                 AND syscall = '{syscall}' AND duration_ns BETWEEN {} AND {}",
-                from_ms * MS,
-                to_ms * MS
-            ),
-        );
-        let text = row["kernel_stack"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{syscall}: {row:?}"));
-        text.split(';').map(str::to_string).collect()
+    let stack_of = |syscall: &str, from_ms: i64, to_ms: i64| {
+        folded(&capture, "kernel_stack", reader, syscall, (from_ms, to_ms))
     };
     // Outermost first: the syscall entry, then down to where the thread gave up its CPU.
     let read = stack_of("read", 10, 200);
@@ -277,12 +319,8 @@ fn stacks_name_the_kernel_functions_each_slow_call_blocked_in() {
     // The analyzer shows it beside the split: the slowest call, and the waits by place.
     let path = capture.to_str().unwrap();
     // The read and the writer's 40 ms sleep are close: either can be the slowest.
-    let slowest = analyze_json(&["query", path, "slowest-calls", "--param", "limit=5"]);
-    let read_row = slowest
-        .iter()
-        .find(|r| r["syscall"] == "read" && r["tid"] == reader)
-        .unwrap_or_else(|| panic!("{slowest:?}"));
-    assert_eq!(read_row["blocked_in"], read.join(";"), "{slowest:?}");
+    let read_row = slowest_read(path, reader);
+    assert_eq!(read_row["blocked_in"], read.join(";"), "{read_row:?}");
     let off = analyze_json(&["query", path, "off-cpu"]);
     let waits = off
         .iter()
@@ -290,17 +328,7 @@ fn stacks_name_the_kernel_functions_each_slow_call_blocked_in() {
         .unwrap_or_else(|| panic!("{off:?}"));
     assert_eq!(waits["blocked_in"], read.join(";"), "{off:?}");
     // And Perfetto's timeline carries it in the slice's arguments.
-    let trace_path = tmp.path().join("trace.json");
-    let out = analyze(&["export", path, "--perfetto", trace_path.to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
-    let trace: Value =
-        serde_json::from_str(&std::fs::read_to_string(&trace_path).unwrap()).unwrap();
-    let slice = trace["traceEvents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "read" && e["tid"] == reader && e["dur"].as_f64().unwrap() > 10e3)
-        .unwrap_or_else(|| panic!("no read slice"));
+    let slice = perfetto_read_slice(tmp.path(), path, reader);
     assert_eq!(slice["args"]["kernel_stack"], read.join(";"), "{slice}");
     // --stacks brings --sched's columns with it.
     assert_eq!(
@@ -387,20 +415,8 @@ fn stacks_unwind_the_user_space_chain_of_each_slow_call() {
     );
     let t = tids(&out.stdout);
     let (reader, writer) = (t["reader"], t["writer"]);
-    let chain_of = |tid: i64, syscall: &str, from_ms: i64, to_ms: i64| -> Vec<String> {
-        let row = one(
-            &capture,
-            &format!(
-                "SELECT user_stack FROM syscalls WHERE tid = {tid} \
-                 AND syscall = '{syscall}' AND duration_ns BETWEEN {} AND {}",
-                from_ms * MS,
-                to_ms * MS
-            ),
-        );
-        let text = row["user_stack"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{syscall}: {row:?}"));
-        text.split(';').map(str::to_string).collect()
+    let chain_of = |tid: i64, syscall: &str, from_ms: i64, to_ms: i64| {
+        folded(&capture, "user_stack", tid, syscall, (from_ms, to_ms))
     };
     // Outermost first, whole from glibc's `_start` to the libc function that entered the
     // kernel, every function of the program's chain in order.
@@ -443,23 +459,9 @@ fn stacks_unwind_the_user_space_chain_of_each_slow_call() {
     );
     // slowest-calls shows it as called_from, and Perfetto's slices carry it.
     let path = capture.to_str().unwrap();
-    let slowest = analyze_json(&["query", path, "slowest-calls", "--param", "limit=5"]);
-    let read_row = slowest
-        .iter()
-        .find(|r| r["syscall"] == "read" && r["tid"] == reader)
-        .unwrap_or_else(|| panic!("{slowest:?}"));
-    assert_eq!(read_row["called_from"], read.join(";"), "{slowest:?}");
-    let trace_path = tmp.path().join("trace.json");
-    let out = analyze(&["export", path, "--perfetto", trace_path.to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
-    let trace: Value =
-        serde_json::from_str(&std::fs::read_to_string(&trace_path).unwrap()).unwrap();
-    let slice = trace["traceEvents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["name"] == "read" && e["tid"] == reader && e["dur"].as_f64().unwrap() > 10e3)
-        .unwrap_or_else(|| panic!("no read slice"));
+    let read_row = slowest_read(path, reader);
+    assert_eq!(read_row["called_from"], read.join(";"), "{read_row:?}");
+    let slice = perfetto_read_slice(tmp.path(), path, reader);
     assert_eq!(slice["args"]["user_stack"], read.join(";"), "{slice}");
 
     // Without --stacks the column is there, and NULL.
