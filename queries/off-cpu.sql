@@ -1,5 +1,5 @@
 -- name: off-cpu
--- description: Where threads waited inside their calls, and who woke them: time blocked and time waiting for a CPU, per thread, syscall, waker and (with record --stacks) kernel stack (needs record --sched).
+-- description: Where threads waited inside their calls, and who woke them: time blocked and time waiting for a CPU, per thread, syscall, waker and (with record --stacks) kernel and user stack (needs record --sched).
 -- finding: Why slow: time off the CPU, and who woke it
 -- needs: sched
 -- blocked is time off the CPU and not runnable (asleep, waiting for I/O, a lock or another
@@ -10,8 +10,10 @@
 -- the `is_waiting` rule of the `waiting` query (epoll_wait, accept, sleeps, futex waits...):
 -- a thread idle for want of work, not one slowed down. Those rows come after the others,
 -- so the top rows are waits inside work: a read of a slow disk, a CPU the thread could
--- not get. blocked_in is the kernel stack where the calls blocked longest (record
--- --stacks), so that waits in different places are told apart; NULL without it.
+-- not get. blocked_in is the kernel stack where the calls blocked longest and called_from
+-- the user-space chain that made them (record --stacks, for calls of at least --stack-min),
+-- so that waits in different places, or reached from different code, are told apart; NULL
+-- without it.
 -- parameters: limit (default 20)
 WITH waits AS (
     SELECT capture,
@@ -28,7 +30,8 @@ WITH waits AS (
                        coalesce(' in ' || waker_syscall, ''),
                        CASE WHEN waker_kind = 'softirq' THEN ', softirq' ELSE '' END)
            ELSE waker_kind END AS woken_by,
-           kernel_stack AS blocked_in
+           kernel_stack AS blocked_in,
+           user_stack AS called_from
     FROM syscalls
     WHERE blocked_ns > 0 OR runq_ns > 0
 )
@@ -39,6 +42,7 @@ SELECT capture,
        syscall,
        woken_by,
        blocked_in,
+       called_from,
        idle_wait,
        count(*) AS calls,
        sum(blocked_ns + runq_ns) AS off_cpu_ns,
@@ -48,6 +52,6 @@ SELECT capture,
        fmt_duration(sum(runq_ns)) AS runq,
        fmt_duration(max(blocked_ns + runq_ns)) AS longest
 FROM waits
-GROUP BY capture, pid, tid, syscall, woken_by, blocked_in, idle_wait
-ORDER BY idle_wait, off_cpu_ns DESC, capture, pid, tid, syscall, woken_by, blocked_in
+GROUP BY capture, pid, tid, syscall, woken_by, blocked_in, called_from, idle_wait
+ORDER BY idle_wait, off_cpu_ns DESC, capture, pid, tid, syscall, woken_by, blocked_in, called_from
 LIMIT ${limit}

@@ -137,6 +137,11 @@ pub struct ReadArgs {
     /// before giving up, when it has none (`30s`, `2m`).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = humantime::parse_duration, requires = "cluster")]
     pub cluster_wait: std::time::Duration,
+    /// Name the user-stack frames the host could not (stripped binaries, libc internals)
+    /// from the debug files under DIR, found by build ID as `DIR/.build-id/xx/rest.debug`:
+    /// `/usr/lib/debug` after installing a `-dbgsym` or `-dbg` package (repeatable).
+    #[arg(long = "debug-dir", value_name = "DIR")]
+    pub debug_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, clap::Args)]

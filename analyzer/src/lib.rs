@@ -1,8 +1,8 @@
 //! The analyzer: table, then query, then report.
 //!
 //! - [`capture`] finds and checks the capture directories.
-//! - [`tables`] registers their tables with DataFusion, with [`narrow`]'s filters and
-//!   [`udfs`]'s functions.
+//! - [`tables`] registers their tables with DataFusion, with [`narrow`]'s filters,
+//!   [`frames`]' names from debug files and [`udfs`]'s functions.
 //! - [`queries`] holds the canned SQL; [`summary`] and [`diff`] build theirs.
 //! - [`output`] renders results for terminals and tickets; [`report`] writes the incident
 //!   report.
@@ -11,6 +11,7 @@ pub mod cli;
 pub mod cluster;
 pub mod diff;
 pub mod files;
+pub mod frames;
 pub use tracepost_store::location;
 pub mod narrow;
 pub mod needs;
@@ -151,6 +152,12 @@ pub async fn run(cli: Cli) -> Result<()> {
 /// Checks the captures and registers their tables. Each file that `--skip-bad-files`
 /// leaves out is named on stderr, with what is wrong with it.
 pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Result<Opened> {
+    if read.cluster.is_some() && !read.debug_dirs.is_empty() {
+        anyhow::bail!(
+            "--debug-dir names frames from this machine's files, which a cluster's executors \
+             do not see; run without --cluster"
+        );
+    }
     let mut roots: Vec<(String, Location)> = Vec::new();
     for path in paths {
         let root = Location::parse(path)?;
@@ -183,7 +190,7 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
     if let Some(scheduler) = &read.cluster {
         cluster::client::ready(scheduler, read.cluster_wait).await?;
     }
-    let (ctx, narrows) = tables::context(&captures, narrow, read.cluster.as_deref()).await?;
+    let (ctx, narrows) = tables::context(&captures, narrow, read).await?;
     Ok(Opened {
         ctx,
         captures,

@@ -53,6 +53,7 @@ const FILES: &[(&str, &str)] = &[
         include_str!("../../queries/hottest-peers.sql"),
     ),
     ("off-cpu.sql", include_str!("../../queries/off-cpu.sql")),
+    ("why-slow.sql", include_str!("../../queries/why-slow.sql")),
 ];
 
 /// What a query needs of a capture beyond a plain recording (`-- needs: sched`).

@@ -3,8 +3,13 @@
 use std::sync::Arc;
 
 use crate::{
-    capture::Capture, cli::NarrowArgs, cluster, files::TableFile, location::Location,
-    narrow::Narrow, partitions, planner, udfs,
+    capture::Capture,
+    cli::{NarrowArgs, ReadArgs},
+    cluster,
+    files::TableFile,
+    location::Location,
+    narrow::Narrow,
+    partitions, planner, udfs,
 };
 use anyhow::{Context as _, Result};
 use datafusion::{
@@ -40,8 +45,10 @@ pub const SKIPPED_FILES_COLUMN: &str = "skipped_files";
 pub async fn context(
     captures: &[Capture],
     narrow: &NarrowArgs,
-    cluster: Option<&str>,
+    read: &ReadArgs,
 ) -> Result<(SessionContext, Vec<Narrow>)> {
+    let cluster = read.cluster.as_deref();
+    let name_frames = crate::frames::udf(&read.debug_dirs)?;
     let ctx = session(cluster)?;
     for c in captures {
         if let Location::Remote(r) = c.location() {
@@ -134,6 +141,15 @@ pub async fn context(
             let df = match n.filter(table) {
                 Some(filter) => df.filter(filter).map_err(sql_error)?,
                 None => df,
+            };
+            let df = match &name_frames {
+                Some(f) if table == syscalls::TABLE => df
+                    .with_column(
+                        syscalls::USER_STACK,
+                        f.call(vec![col(syscalls::USER_STACK)]),
+                    )
+                    .map_err(sql_error)?,
+                _ => df,
             };
             match absent {
                 true => _ = stand_in.get_or_insert(df),

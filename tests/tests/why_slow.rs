@@ -1,7 +1,11 @@
 //! `record --sched` (issue 15): each call's time split into on a CPU, waiting for a CPU and
 //! blocked, and the thread that woke it, on a program whose every wait is known: a pipe
 //! read that a named thread ends 40 ms later, a 20 ms sleep, and yields to a spinner.
-use std::{collections::BTreeMap, path::Path};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use serde_json::{Value, json};
 use tracepost_e2e::{
@@ -679,4 +683,281 @@ fn sched_splits_the_calls_that_filters_keep() {
     ];
     want.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     assert_eq!(got, want);
+}
+
+/// `readelf -n`'s GNU build ID of `file`, in hex: binutils' reading, not ours.
+fn readelf_build_id(file: &Path) -> String {
+    let out = Command::new("readelf")
+        .arg("-n")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Build ID: "))
+        .unwrap_or_else(|| panic!("no build ID: {text}"))
+        .trim()
+        .to_string()
+}
+
+/// The debug file's place under a debug directory, as gdb and Debian lay it out.
+fn build_id_path(dir: &Path, id: &str) -> PathBuf {
+    dir.join(".build-id")
+        .join(&id[..2])
+        .join(format!("{}.debug", &id[2..]))
+}
+
+fn run(program: &str, args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(out.status.success(), "{program}: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A stripped program's frames carry its binary, address and build ID; `--debug-dir` names
+/// them from its debug file, found by that ID, as gdb and perf would. Checked against
+/// binutils: `readelf` for the ID, `addr2line` for each address's function.
+#[test]
+fn debug_dirs_name_the_frames_of_a_stripped_program() {
+    if !bpf_available("debug_dirs_name_the_frames_of_a_stripped_program") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let built = tmp.path().join("built");
+    std::fs::create_dir(&built).unwrap();
+    let full = build_program_o2(&built, "why_slow");
+    // As a distribution ships it: the symbols in a separate debug file, the binary
+    // stripped of them.
+    let debug_file = tmp.path().join("why_slow.debug");
+    let exe = tmp.path().join("why_slow");
+    run(
+        "objcopy",
+        &[
+            "--only-keep-debug".as_ref(),
+            full.as_os_str(),
+            debug_file.as_os_str(),
+        ],
+    );
+    run(
+        "strip",
+        &[
+            "--strip-all".as_ref(),
+            "-o".as_ref(),
+            exe.as_os_str(),
+            full.as_os_str(),
+        ],
+    );
+    let id = readelf_build_id(&exe);
+    assert_eq!(readelf_build_id(&debug_file), id);
+
+    let capture = tmp.path().join("capture");
+    let out = record_with(
+        &capture,
+        &["-q", "--stacks", "--stack-min", "5ms"],
+        &[exe.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let reader = tids(&out.stdout)["reader"];
+    let sleep_of = |flags: &[&str]| -> Vec<String> {
+        let mut args = vec!["query", capture.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let sql = format!(
+            "SELECT user_stack FROM syscalls WHERE tid = {reader} \
+             AND syscall = 'clock_nanosleep' AND duration_ns BETWEEN {} AND {}",
+            19 * MS,
+            30 * MS
+        );
+        args.push(&sql);
+        let rows = analyze_json(&args);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let chain = rows[0]["user_stack"].as_str().unwrap().to_string();
+        chain.split(';').map(str::to_string).collect()
+    };
+
+    // On the host, the program's own frames have no name: each says where it is, and
+    // addr2line over the debug file names each as the unstripped build would.
+    let raw = sleep_of(&[]);
+    let ours: Vec<&String> = raw
+        .iter()
+        .filter(|f| f.starts_with("[why_slow+0x"))
+        .collect();
+    assert!(ours.len() >= 5, "{raw:?}");
+    let mut named_by_binutils = Vec::new();
+    for f in &ours {
+        let (place, frame_id) = f[1..f.len() - 1].split_once(' ').unwrap();
+        assert_eq!(frame_id, id, "{f}");
+        let address = place.strip_prefix("why_slow+").unwrap();
+        let line = run(
+            "addr2line",
+            &[
+                "-f".as_ref(),
+                "-e".as_ref(),
+                debug_file.as_os_str(),
+                address.as_ref(),
+            ],
+        );
+        named_by_binutils.push(line.lines().next().unwrap().to_string());
+    }
+    assert_eq!(
+        named_by_binutils,
+        [
+            "_start",
+            "main",
+            "outer_sleep",
+            "middle_sleep",
+            "deep_sleep"
+        ],
+        "{raw:?}"
+    );
+
+    // A debug file of another build at this ID's place names nothing.
+    let dbg = tmp.path().join("debug");
+    let place = build_id_path(&dbg, &id);
+    std::fs::create_dir_all(place.parent().unwrap()).unwrap();
+    let other = build_program_o2(tmp.path(), "ground_truth");
+    std::fs::copy(&other, &place).unwrap();
+    let dir_flag = ["--debug-dir", dbg.to_str().unwrap()];
+    assert_eq!(sleep_of(&dir_flag), raw);
+
+    // Its own debug file names every frame of the program, in order.
+    std::fs::copy(&debug_file, &place).unwrap();
+    let named = sleep_of(&dir_flag);
+    assert_eq!(named.len(), raw.len(), "{named:?}");
+    assert_eq!(named[0], "_start", "{named:?}");
+    let chain = ["main", "outer_sleep", "middle_sleep", "deep_sleep"].map(String::from);
+    assert!(named.windows(4).any(|w| w == chain), "{named:?}");
+    assert!(
+        !named.iter().any(|f| f.starts_with("[why_slow")),
+        "{named:?}"
+    );
+
+    // glibc's internals, with Debian's own debug file (libc6-dbg) from /usr/lib/debug.
+    let libc = raw
+        .iter()
+        .find(|f| f.starts_with("[libc.so.6+0x"))
+        .unwrap_or_else(|| panic!("{raw:?}"));
+    let libc_id = libc[1..libc.len() - 1].split_once(' ').unwrap().1;
+    let system = Path::new("/usr/lib/debug");
+    if build_id_path(system, libc_id).exists() {
+        let both = sleep_of(&[
+            "--debug-dir",
+            dbg.to_str().unwrap(),
+            "--debug-dir",
+            "/usr/lib/debug",
+        ]);
+        assert_eq!(
+            both[..3],
+            ["_start", "__libc_start_main", "__libc_start_call_main"],
+            "{both:?}"
+        );
+    } else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI needs libc6-dbg for libc {libc_id} (dev/setup --test installs it)"
+        );
+    }
+
+    // The canned queries see the names: slowest-calls' called_from, and off-cpu's
+    // grouping by the chain.
+    let path = capture.to_str().unwrap();
+    let off = analyze_json(&[
+        "query",
+        path,
+        "off-cpu",
+        "--debug-dir",
+        dbg.to_str().unwrap(),
+    ]);
+    let sleep_row = off
+        .iter()
+        .find(|r| {
+            r["tid"] == reader
+                && r["syscall"] == "clock_nanosleep"
+                && r["called_from"]
+                    .as_str()
+                    .is_some_and(|c| c.contains(";outer_sleep;"))
+        })
+        .unwrap_or_else(|| panic!("{off:?}"));
+    assert_eq!(sleep_row["calls"], 1, "{sleep_row:?}");
+    let why = analyze_json(&[
+        "query",
+        path,
+        "why-slow",
+        "--param",
+        "limit=40",
+        "--debug-dir",
+        dbg.to_str().unwrap(),
+    ]);
+    let read = why
+        .iter()
+        .find(|r| r["tid"] == reader && r["syscall"] == "read")
+        .unwrap_or_else(|| panic!("{why:?}"));
+    assert_eq!(read["idle_wait"], true, "{read:?}");
+    assert!(
+        read["called_from"]
+            .as_str()
+            .unwrap()
+            .ends_with(";main;read"),
+        "{read:?}"
+    );
+    // Work of at least 1 ms comes first: the yields, each waiting for the CPU a spinner
+    // holds. Then the rest, slowest first: the read and the sleeps before the start-up
+    // calls of microseconds.
+    let ns = |r: &BTreeMap<String, Value>| r["duration_ns"].as_i64().unwrap();
+    let rest = why
+        .iter()
+        .position(|r| r["idle_wait"] == true || ns(r) < MS)
+        .unwrap();
+    assert!(rest > 0, "{why:?}");
+    assert!(
+        why[..rest].iter().all(|r| r["syscall"] == "sched_yield"),
+        "{why:?}"
+    );
+    assert!(
+        why[rest..].windows(2).all(|w| ns(&w[0]) >= ns(&w[1])),
+        "{why:?}"
+    );
+    assert_eq!(why[rest]["idle_wait"], true, "{why:?}");
+
+    // The report's section for its worst calls, the yields first, with the names.
+    let report = tmp.path().join("report.md");
+    let out = analyze(&[
+        "report",
+        path,
+        "--debug-dir",
+        dbg.to_str().unwrap(),
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&report).unwrap();
+    let section = &text[text.find("Why slow: the worst calls").expect("the section")..];
+    assert!(section.contains("| why_slow | sched_yield |"), "{section}");
+    assert!(!section.contains("[why_slow+"), "{section}");
+
+    // A directory that is not there is named, not ignored; a cluster cannot use one.
+    let missing = tmp.path().join("no-such-dir");
+    let out = analyze(&[
+        "query",
+        path,
+        "slowest-calls",
+        "--debug-dir",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        one_error_line(&out),
+        format!(
+            "error: --debug-dir {}: No such file or directory (os error 2)",
+            missing.display()
+        )
+    );
+    let out = analyze(&[
+        "query",
+        path,
+        "slowest-calls",
+        "--debug-dir",
+        dbg.to_str().unwrap(),
+        "--cluster",
+        "127.0.0.1:1",
+    ]);
+    assert!(one_error_line(&out).contains("--debug-dir"), "{out:?}");
 }

@@ -10,7 +10,6 @@
 //! ([`chains`]).
 pub mod chains;
 mod modules;
-mod names;
 
 use std::{
     collections::HashMap,
@@ -20,6 +19,7 @@ use std::{
 use aya::maps::{MapData, RingBuf};
 use framehop::{Unwinder, x86_64::UnwindRegsX86_64};
 use tracepost_common::UserStackSample;
+use tracepost_symbols::frame;
 
 use self::{
     chains::Chains,
@@ -134,16 +134,10 @@ impl UserStacks {
         // "ends" wherever a frame pointer is 0: only a walk through read binaries alone is
         // known to be whole.
         let whole = ended && frames.iter().all(|&a| process.covers(a));
-        let mut names: Vec<String> = frames
-            .iter()
-            .map(|&addr| match process.name(addr) {
-                Some(name) => names::demangle(name),
-                None => names::UNKNOWN.to_string(),
-            })
-            .collect();
+        let mut names: Vec<String> = frames.iter().map(|&addr| process.frame(addr)).collect();
         self.processes.insert(s.pid, process);
         if !whole {
-            names.push(names::TRUNCATED.to_string());
+            names.push(frame::TRUNCATED.to_string());
         }
         names.reverse();
         names.join(";")

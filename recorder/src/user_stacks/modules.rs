@@ -19,7 +19,8 @@ use framehop::{
     ExplicitModuleSectionInfo, Module, Unwinder,
     x86_64::{CacheX86_64, UnwinderX86_64},
 };
-use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SegmentFlags};
+use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
+use tracepost_symbols::{SymbolTable, demangle::frame_name, frame};
 
 /// Binaries larger than this are not read: their frames are `[unknown]`, and the chains
 /// through them marked cut.
@@ -30,6 +31,8 @@ const MAX_BINARIES: usize = 256;
 /// One executable mapping of a binary that could be read.
 struct Mapping {
     range: Range<u64>,
+    /// As the process's maps list it: only its file name is kept, in frames no symbol names.
+    path: Box<str>,
     /// Where the binary's address 0 lands.
     bias: u64,
     elf: Arc<ElfTables>,
@@ -56,8 +59,9 @@ pub struct ElfTables {
     got: Option<Range<u64>>,
     /// (file offset, file size, address, executable) of each loadable segment.
     segments: Vec<(u64, u64, u64, bool)>,
-    /// Functions by address: (start, end, name), sorted; `.symtab`, else `.dynsym`.
-    symbols: Vec<(u64, u64, Box<str>)>,
+    symbols: SymbolTable,
+    /// What a frame no symbol names carries, so that its debug file names it later.
+    build_id: Option<Box<[u8]>>,
 }
 
 /// Binaries read so far, by (device, inode, size, mtime) as the mapped file's `fstat` says:
@@ -100,6 +104,7 @@ impl ProcessModules {
             unwinder.add_module(Module::new(m.path.to_string(), m.start..m.end, bias, info));
             mappings.push(Mapping {
                 range: m.start..m.end,
+                path: m.path.into(),
                 bias,
                 elf,
             });
@@ -127,16 +132,18 @@ impl ProcessModules {
         self.mapping(addr).is_some()
     }
 
-    /// The function at `addr`, if a symbol covers it.
-    pub fn name(&self, addr: u64) -> Option<&str> {
-        let m = self.mapping(addr)?;
+    /// The frame at `addr` as the chain shows it: the function a symbol names; else the
+    /// binary, the address within it and its build ID, for `analyze --debug-dir` to name;
+    /// else `[unknown]`.
+    pub fn frame(&self, addr: u64) -> String {
+        let Some(m) = self.mapping(addr) else {
+            return frame::UNKNOWN.to_string();
+        };
         let at = addr.wrapping_sub(m.bias);
-        let symbols = &m.elf.symbols;
-        let i = symbols
-            .partition_point(|(start, _, _)| *start <= at)
-            .checked_sub(1)?;
-        let (_, end, name) = &symbols[i];
-        (at < *end).then_some(&**name)
+        match m.elf.symbols.name(at) {
+            Some(name) => frame_name(name),
+            None => frame::unnamed(&m.path, at, m.elf.build_id.as_deref()),
+        }
     }
 
     fn mapping(&self, addr: u64) -> Option<&Mapping> {
@@ -244,24 +251,6 @@ fn read_elf(data: &[u8]) -> Option<ElfTables> {
         let bytes: Arc<[u8]> = s.data().ok()?.into();
         Some((range(&s), bytes))
     };
-    let mut symbols: Vec<(u64, u64, Box<str>)> = {
-        let from = |syms: object::SymbolIterator<'_, '_>| -> Vec<_> {
-            syms.filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0)
-                .filter_map(|s| {
-                    let name = s.name().ok()?;
-                    let end = s.address().saturating_add(s.size().max(1));
-                    Some((s.address(), end, name.into()))
-                })
-                .collect()
-        };
-        let full = from(file.symbols());
-        if full.is_empty() {
-            from(file.dynamic_symbols())
-        } else {
-            full
-        }
-    };
-    symbols.sort_unstable_by_key(|(start, _, _)| *start);
     Some(ElfTables {
         eh_frame: section(".eh_frame"),
         eh_frame_hdr: section(".eh_frame_hdr"),
@@ -276,7 +265,8 @@ fn read_elf(data: &[u8]) -> Option<ElfTables> {
                 (offset, size, s.address(), exec)
             })
             .collect(),
-        symbols,
+        symbols: SymbolTable::read(&file),
+        build_id: tracepost_symbols::build_id(&file).map(Into::into),
     })
 }
 
@@ -313,7 +303,8 @@ mod tests {
             text: None,
             got: None,
             segments,
-            symbols: Vec::new(),
+            symbols: SymbolTable::default(),
+            build_id: None,
         }
     }
 

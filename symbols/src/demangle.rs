@@ -1,11 +1,4 @@
-//! How frames of user-space chains read: the markers, and names as their source spells them.
-
-/// A frame no symbol covers: a stripped binary, or code outside any file (JIT).
-pub const UNKNOWN: &str = "[unknown]";
-/// Marks a chain cut before its end: a frame outside every binary whose tables were read
-/// (JIT code, a binary that could not be read, a process gone before its mappings were),
-/// the end of the copied stack, or the frame limit.
-pub const TRUNCATED: &str = "[truncated]";
+//! Names as their source spells them: Rust and C++ symbols demangled, others as they are.
 
 /// Longest symbol name demangled; a longer one is kept as it is, so that a hostile binary's
 /// names cannot make demangling deep or slow.
@@ -30,6 +23,17 @@ pub fn demangle(name: &str) -> String {
     name.to_string()
 }
 
+/// A symbol as a frame of a folded chain shows it: demangled, and never holding the `;`
+/// that separates frames, whatever a hostile binary's symbols hold.
+pub fn frame_name(symbol: &str) -> String {
+    let name = demangle(symbol);
+    if name.contains(';') {
+        name.replace(';', "_")
+    } else {
+        name
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +44,6 @@ mod tests {
         assert_eq!(demangle("deep_sleep"), "deep_sleep");
         assert_eq!(demangle("_ZN3foo3barE"), "foo::bar");
         assert_eq!(demangle("_Z3fooi"), "foo(int)");
+        assert_eq!(frame_name("a;b"), "a_b");
     }
 }

@@ -1,0 +1,50 @@
+//! A binary's functions by address, and its build ID.
+use object::{Object, ObjectSymbol};
+
+/// Functions by address, from `.symtab`, else `.dynsym` (all a stripped binary keeps).
+#[derive(Debug, Default)]
+pub struct SymbolTable {
+    /// (start, end, name), sorted by start.
+    symbols: Vec<(u64, u64, Box<str>)>,
+}
+
+impl SymbolTable {
+    pub fn read(file: &object::File<'_>) -> Self {
+        let from = |syms: object::SymbolIterator<'_, '_>| -> Vec<_> {
+            syms.filter(|s| s.kind() == object::SymbolKind::Text && s.address() != 0)
+                .filter_map(|s| {
+                    let name = s.name().ok()?;
+                    let end = s.address().saturating_add(s.size().max(1));
+                    Some((s.address(), end, name.into()))
+                })
+                .collect()
+        };
+        let full = from(file.symbols());
+        let mut symbols = if full.is_empty() {
+            from(file.dynamic_symbols())
+        } else {
+            full
+        };
+        symbols.sort_unstable_by_key(|(start, _, _)| *start);
+        Self { symbols }
+    }
+
+    /// The function whose code holds `address` (as the binary numbers it), as stored.
+    pub fn name(&self, address: u64) -> Option<&str> {
+        let i = self
+            .symbols
+            .partition_point(|(start, _, _)| *start <= address)
+            .checked_sub(1)?;
+        let (_, end, name) = &self.symbols[i];
+        (address < *end).then_some(&**name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.symbols.is_empty()
+    }
+}
+
+/// The binary's GNU build ID (`.note.gnu.build-id`), which its debug file shares.
+pub fn build_id(file: &object::File<'_>) -> Option<Vec<u8>> {
+    file.build_id().ok().flatten().map(<[u8]>::to_vec)
+}
