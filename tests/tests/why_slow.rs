@@ -961,3 +961,92 @@ fn debug_dirs_name_the_frames_of_a_stripped_program() {
     ]);
     assert!(one_error_line(&out).contains("--debug-dir"), "{out:?}");
 }
+
+/// The unwinder reads binaries, and one on a hung network file system blocks that read for
+/// as long as the server is gone. Recording must not stop with it: the capture thread
+/// waits only a little for the unwinder, every call is still recorded, the calls whose
+/// chain came too late are counted, and `record` ends on time. A pause before each sample
+/// (`TRACEPOST_TEST_UNWIND_DELAY_MS`) stands in for the hung read.
+#[test]
+fn a_stuck_unwinder_costs_chains_not_calls() {
+    if !bpf_available("a_stuck_unwinder_costs_chains_not_calls") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program_o2(tmp.path(), "why_slow");
+    let slow = |capture: &Path| {
+        scalar(
+            capture,
+            &format!(
+                "SELECT count(*) FROM syscalls WHERE duration_ns >= {} AND syscall <> 'execve'",
+                5 * MS
+            ),
+        )
+    };
+    let run = |name: &str, delay_ms: &str| {
+        let capture = tmp.path().join(name);
+        let mut command = record_command(
+            &capture,
+            &["-q", "--stacks", "--stack-min", "5ms"],
+            &[exe.to_str().unwrap()],
+        );
+        let started = std::time::Instant::now();
+        let out = command
+            .env("TRACEPOST_TEST_UNWIND_DELAY_MS", delay_ms)
+            .output()
+            .unwrap();
+        (capture, out, started.elapsed())
+    };
+
+    // Slow, but within what a pass waits for: every chain is there.
+    let (capture, out, _) = run("slow", "50");
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = slow(&capture);
+    assert!(calls >= 4, "{calls}");
+    assert_eq!(
+        scalar(&capture, "SELECT count(user_stack) FROM syscalls"),
+        calls
+    );
+
+    // Stuck for ten minutes a sample: the capture ends on time with every call, the 20
+    // yields and the pipe read among them, and counts each chain it could not give.
+    let (capture, out, took) = run("stuck", "600000");
+    assert!(out.status.success(), "{out:?}");
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    let late = slow(&capture);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "warning: --stacks: user stacks not unwound in time: {late} (the unwinder fell \
+             behind, as on a binary it could not read); those calls have no user_stack"
+        )
+    );
+    assert_eq!(
+        scalar(&capture, "SELECT count(user_stack) FROM syscalls"),
+        0
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'sched_yield'"
+        ),
+        20
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            &format!(
+                "SELECT count(*) FROM syscalls WHERE syscall = 'read' AND duration_ns > {}",
+                30 * MS
+            )
+        ),
+        1
+    );
+    assert_eq!(scalar(&capture, "SELECT lost_events FROM capture"), 0);
+}

@@ -118,6 +118,12 @@ fn sent_at(bytes: &[u8]) -> Option<u64> {
 }
 
 impl Drain {
+    /// `record --stacks`: calls whose user-space chain never reached their row. Read once
+    /// the writer has finished.
+    pub(super) fn late_user_stacks(&self) -> u64 {
+        self.user_stacks.as_ref().map_or(0, UserStacks::late)
+    }
+
     pub(super) fn new(stage: Stage, user_stacks: Option<UserStacks>) -> Self {
         let cpus = stage.cpus() as usize;
         Self {
@@ -176,7 +182,7 @@ impl Drain {
             }
         }
         if let Some(user_stacks) = &mut self.user_stacks {
-            user_stacks.drain();
+            user_stacks.drain(everything);
         }
         let complete_before = match everything {
             true => u64::MAX,

@@ -81,6 +81,13 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
              those calls have no user_stack"
         );
     }
+    if s.late_user_stacks > 0 {
+        eprintln!(
+            "warning: --stacks: user stacks not unwound in time: {} (the unwinder fell \
+             behind, as on a binary it could not read); those calls have no user_stack",
+            s.late_user_stacks
+        );
+    }
     Ok(Outcome {
         exit_code,
         written,

@@ -153,7 +153,11 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     let stacks = probes
         .take_stacks()
         .map(|map| KernelStacks::new(map, args.stack_min));
-    let user_stacks = probes.take_user_stacks().map(UserStacks::new);
+    let user_stacks = probes
+        .take_user_stacks()
+        .map(UserStacks::new)
+        .transpose()
+        .context("cannot start the thread that unwinds user stacks")?;
     let chains = user_stacks.as_ref().map(UserStacks::chains);
     let pipeline = start_writers(args, &dir, &counters, shipped, stacks, chains)?;
 

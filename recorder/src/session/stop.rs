@@ -22,6 +22,8 @@ pub(super) struct Stopped {
     pub written: Result<WrittenStats, anyhow::Error>,
     /// When the writer was found gone, if it was.
     pub gone_at_ns: Option<i64>,
+    /// `record --stacks`: calls whose user-space chain came too late for their row.
+    pub late_user_stacks: u64,
 }
 
 pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped, Ended) {
@@ -106,6 +108,7 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
         events,
         written,
         gone_at_ns: gone.map(|g| g.at_ns),
+        late_user_stacks: drain.late_user_stacks(),
     };
     (stopped, ended)
 }

@@ -1,9 +1,9 @@
 //! The chains unwound so far, by call, until the writer takes each for its call's row.
 use std::{collections::HashMap, sync::Arc};
 
-/// Shared by the capture thread, which puts a call's chain in before it hands on the
-/// call's record, and the writer, which takes it when it writes the row: the writer never
-/// looks too early.
+/// Shared by the unwinder, which puts a call's chain in (the capture thread waits for it
+/// before it hands on the call's record, unless the unwinder has fallen behind), and the
+/// writer, which takes it when it writes the row.
 #[derive(Default)]
 pub struct Chains {
     /// By (tid, the call's entry time): the chain's id, the chain, and the call's return.
@@ -11,6 +11,8 @@ pub struct Chains {
     /// Each distinct chain once, and its id: the key its file's dictionary knows it by.
     ids: HashMap<Arc<str>, u64>,
     next_id: u64,
+    /// Chains pruned before any row took them.
+    pruned: u64,
 }
 
 /// Distinct chains remembered for ids; past it, they start over with new ids, so that
@@ -45,8 +47,17 @@ impl Chains {
 
     /// Drops the chains of calls that returned before `before_ns`.
     pub fn prune(&mut self, before_ns: u64) {
+        let before = self.by_call.len();
         self.by_call
             .retain(|_, (_, _, exit_ns)| *exit_ns >= before_ns);
+        self.pruned += (before - self.by_call.len()) as u64;
+    }
+
+    /// Chains no row took: pruned, or still here. Once the writer has written every row,
+    /// each came after its call's row (or the call's record was lost, which is counted
+    /// apart).
+    pub fn untaken(&self) -> u64 {
+        self.pruned + self.by_call.len() as u64
     }
 }
 
@@ -71,5 +82,6 @@ mod tests {
         c.prune(60);
         assert!(c.take(9, 50).is_none());
         assert!(c.take(10, 20).is_some());
+        assert_eq!(c.untaken(), 1);
     }
 }
