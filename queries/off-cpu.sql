@@ -25,11 +25,7 @@ WITH waits AS (
            blocked_ns,
            runq_ns,
            is_waiting(syscall, arg1, fd_path, duration_ns) AS idle_wait,
-           CASE WHEN waker_tid IS NOT NULL
-           THEN concat(waker_comm, ' (', CAST(waker_tid AS VARCHAR), ')',
-                       coalesce(' in ' || waker_syscall, ''),
-                       CASE WHEN waker_kind = 'softirq' THEN ', softirq' ELSE '' END)
-           ELSE waker_kind END AS woken_by,
+           woken_by(waker_comm, waker_tid, waker_syscall, waker_kind) AS woken_by,
            kernel_stack AS blocked_in,
            user_stack AS called_from
     FROM syscalls

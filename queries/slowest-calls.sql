@@ -20,11 +20,7 @@ SELECT ts,
        fmt_duration(blocked_ns) AS blocked,
        fmt_duration(runq_ns) AS runq,
        fmt_duration(oncpu_ns) AS oncpu,
-       CASE WHEN waker_tid IS NOT NULL
-            THEN concat(waker_comm, ' (', CAST(waker_tid AS VARCHAR), ')',
-                        coalesce(' in ' || waker_syscall, ''),
-                        CASE WHEN waker_kind = 'softirq' THEN ', softirq' ELSE '' END)
-            ELSE waker_kind END AS woken_by,
+       woken_by(waker_comm, waker_tid, waker_syscall, waker_kind) AS woken_by,
        kernel_stack AS blocked_in,
        user_stack AS called_from
 FROM syscalls

@@ -30,6 +30,7 @@ pub mod tables;
 pub mod trace_export;
 pub mod udfs;
 pub mod waiting;
+pub mod waker;
 
 use std::{
     fs::File,

@@ -81,6 +81,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(string_udf("fmt_bytes", |n| Some(fmt_bytes(n))));
     ctx.register_udaf(crate::percentiles::udaf());
     ctx.register_udf(crate::waiting::udf());
+    ctx.register_udf(crate::waker::udf());
 }
 
 /// For tests and reports: the functions as plain Rust.

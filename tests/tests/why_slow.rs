@@ -59,6 +59,16 @@ fn folded(
     text.split(';').map(str::to_string).collect()
 }
 
+/// `record -q --stacks --stack-min 5ms -o CAPTURE -- EXE`: why_slow's sleeps, read and
+/// yields that took 5 ms or more send their stacks; its start-up calls do not.
+fn record_stacks(capture: &Path, exe: &Path) -> std::process::Output {
+    record_with(
+        capture,
+        &["-q", "--stacks", "--stack-min", "5ms"],
+        &[exe.to_str().unwrap()],
+    )
+}
+
 /// `slowest-calls`' row for the pipe read of thread `reader`.
 fn slowest_read(capture: &str, reader: i64) -> BTreeMap<String, Value> {
     let slowest = analyze_json(&["query", capture, "slowest-calls", "--param", "limit=5"]);
@@ -284,11 +294,7 @@ fn stacks_name_the_kernel_functions_each_slow_call_blocked_in() {
     let tmp = tempfile::tempdir().unwrap();
     let exe = build_program_o2(tmp.path(), "why_slow");
     let capture = tmp.path().join("capture");
-    let out = record_with(
-        &capture,
-        &["-q", "--stacks", "--stack-min", "5ms"],
-        &[exe.to_str().unwrap()],
-    );
+    let out = record_stacks(&capture, &exe);
     assert!(
         out.status.success(),
         "{}",
@@ -406,11 +412,7 @@ fn stacks_unwind_the_user_space_chain_of_each_slow_call() {
     let tmp = tempfile::tempdir().unwrap();
     let exe = build_program_o2(tmp.path(), "why_slow");
     let capture = tmp.path().join("capture");
-    let out = record_with(
-        &capture,
-        &["-q", "--stacks", "--stack-min", "5ms"],
-        &[exe.to_str().unwrap()],
-    );
+    let out = record_stacks(&capture, &exe);
     assert!(out.status.success(), "{out:?}");
     assert!(
         out.stderr.is_empty(),
@@ -751,11 +753,7 @@ fn debug_dirs_name_the_frames_of_a_stripped_program() {
     assert_eq!(readelf_build_id(&debug_file), id);
 
     let capture = tmp.path().join("capture");
-    let out = record_with(
-        &capture,
-        &["-q", "--stacks", "--stack-min", "5ms"],
-        &[exe.to_str().unwrap()],
-    );
+    let out = record_stacks(&capture, &exe);
     assert!(out.status.success(), "{out:?}");
     let reader = tids(&out.stdout)["reader"];
     let sleep_of = |flags: &[&str]| -> Vec<String> {
