@@ -14,7 +14,8 @@
 -- default --stack-min) come first, so that a server's idle epoll_wait does not hide the
 -- slow read of a disk; then every other call, slowest first.
 -- parameters: limit (default 10)
-SELECT ts,
+SELECT capture,
+       ts,
        pid,
        tid,
        comm,

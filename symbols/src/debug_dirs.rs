@@ -13,6 +13,9 @@ use crate::{SymbolTable, build_id, demangle::frame_name, frame};
 
 /// Debug files larger than this are not read.
 const MAX_FILE_BYTES: u64 = 2 << 30;
+/// Debug files whose tables are kept; past it, all are read again as needed, so that a
+/// capture naming millions of build IDs cannot grow the analyzer without bound.
+const MAX_TABLES: usize = 256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DebugDirError {
@@ -61,6 +64,17 @@ impl DebugDirs {
         self.dirs.is_empty()
     }
 
+    /// The directories with no `.build-id` directory in them, where no debug file can be
+    /// found: most likely the `.build-id` directory itself, or a directory of debug files
+    /// by name, given by mistake.
+    pub fn without_build_ids(&self) -> Vec<&Path> {
+        self.dirs
+            .iter()
+            .filter(|d| !d.join(".build-id").is_dir())
+            .map(PathBuf::as_path)
+            .collect()
+    }
+
     /// A folded chain with each unnamed frame that a debug file covers given its name; the
     /// other frames as they were.
     pub fn name_chain(&mut self, chain: &str) -> String {
@@ -81,6 +95,9 @@ impl DebugDirs {
         let f = frame::parse(text)?;
         let id = f.build_id?.to_ascii_lowercase();
         if !self.tables.contains_key(&id) {
+            if self.tables.len() >= MAX_TABLES {
+                self.tables.clear();
+            }
             let table = self.read(&id);
             self.tables.insert(id.clone(), table);
         }
@@ -114,6 +131,12 @@ impl DebugDirs {
 /// A regular file's bytes; nothing for a FIFO, a device or a file too large. Opened without
 /// blocking, so that a FIFO put where a debug file should be cannot hang the analyzer.
 fn read_regular(path: &Path) -> Option<Vec<u8>> {
+    // Looked at before it is opened: opening a device has effects of its own (a watchdog
+    // starts, a tape rewinds), and the directory may be another user's.
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
+        return None;
+    }
     let mut file = File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)

@@ -23,15 +23,31 @@ pub fn demangle(name: &str) -> String {
     name.to_string()
 }
 
-/// A symbol as a frame of a folded chain shows it: demangled, and never holding the `;`
-/// that separates frames, whatever a hostile binary's symbols hold.
+/// Longest frame name kept, in bytes; a longer one is cut, and ends in `...`.
+const MAX_NAME: usize = 512;
+
+/// A symbol as a frame of a folded chain shows it: demangled, at most [`MAX_NAME`] bytes,
+/// and, whatever a hostile binary's symbols hold, never holding the `;` that separates
+/// frames or a control character, nor starting with the `[` of a marker or an unnamed
+/// frame (which `analyze --debug-dir` would rename).
 pub fn frame_name(symbol: &str) -> String {
-    let name = demangle(symbol);
-    if name.contains(';') {
-        name.replace(';', "_")
-    } else {
-        name
+    let mut name = demangle(symbol);
+    if name.len() > MAX_NAME {
+        let mut end = MAX_NAME;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+        name.push_str("...");
     }
+    let unsafe_char = |c: char| c == ';' || c.is_control();
+    if name.contains(unsafe_char) {
+        name = name.replace(unsafe_char, "_");
+    }
+    if name.starts_with('[') {
+        name.replace_range(..1, "_");
+    }
+    name
 }
 
 #[cfg(test)]
@@ -44,6 +60,9 @@ mod tests {
         assert_eq!(demangle("deep_sleep"), "deep_sleep");
         assert_eq!(demangle("_ZN3foo3barE"), "foo::bar");
         assert_eq!(demangle("_Z3fooi"), "foo(int)");
-        assert_eq!(frame_name("a;b"), "a_b");
+        assert_eq!(frame_name("a;b\nc"), "a_b_c");
+        assert_eq!(frame_name("[libc.so.6+0x1 ab]"), "_libc.so.6+0x1 ab]");
+        let long = frame_name(&"é".repeat(400));
+        assert!(long.len() <= 515 && long.ends_with("..."), "{}", long.len());
     }
 }

@@ -44,7 +44,13 @@ impl SymbolTable {
     }
 }
 
-/// The binary's GNU build ID (`.note.gnu.build-id`), which its debug file shares.
+/// Longest build ID kept: linkers write 16 or 20 bytes (a SHA-1), and a hostile binary's
+/// could be as long as it likes, to be copied into every frame of every chain.
+const MAX_BUILD_ID: usize = 64;
+
+/// The binary's GNU build ID (`.note.gnu.build-id`), which its debug file shares; `None`
+/// for none, or one longer than any linker writes.
 pub fn build_id(file: &object::File<'_>) -> Option<Vec<u8>> {
-    file.build_id().ok().flatten().map(<[u8]>::to_vec)
+    let id = file.build_id().ok().flatten()?;
+    (!id.is_empty() && id.len() <= MAX_BUILD_ID).then(|| id.to_vec())
 }

@@ -65,6 +65,16 @@ impl BatchBuilder {
         chains.lock().ok()?.take(e.tid, e.enter_ns)
     }
 
+    /// The rows of calls that entered before `t` (monotonic ns) are written: a chain that
+    /// comes for one of them now is late ([`Chains::late`]).
+    pub fn rows_written_before(&self, t: u64) {
+        if let Some((chains, _)) = &self.chains
+            && let Ok(mut c) = chains.lock()
+        {
+            c.rows_written_before(t);
+        }
+    }
+
     /// With `record --stacks`: rows name the kernel stack where their call blocked.
     pub fn with_stacks(mut self, stacks: Option<KernelStacks>) -> Self {
         self.stacks = stacks.map(|s| Arc::new(Mutex::new(s)));

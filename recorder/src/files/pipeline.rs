@@ -205,6 +205,7 @@ fn run(
         // earlier and returned quickly had arrived, and those then went to the next file.
         let watermark = newest_return.min(now).saturating_sub(LAG.as_nanos() as u64);
         w.syscalls.append(reorder.take_before(watermark))?;
+        w.builder.rows_written_before(watermark);
         let held_back = w.syscalls.rotate_if_due()?;
         reorder.push(held_back);
         let exited = w.processes_table.take_exited();
@@ -215,6 +216,7 @@ fn run(
         w.processes.rotate_if_due()?;
     }
     w.syscalls.append(reorder.take_all())?;
+    w.builder.rows_written_before(u64::MAX);
     let stats = w.syscalls.finish()?;
     w.aggregates.finish()?;
     let rows = w.processes_table.take_all();

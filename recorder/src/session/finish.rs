@@ -84,7 +84,7 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
     if s.late_user_stacks > 0 {
         eprintln!(
             "warning: --stacks: user stacks not unwound in time: {} (the unwinder fell \
-             behind, as on a binary it could not read); those calls have no user_stack",
+             behind); those calls have no user_stack",
             s.late_user_stacks
         );
     }

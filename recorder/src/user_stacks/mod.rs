@@ -166,6 +166,6 @@ impl UserStacks {
     pub fn late(&self) -> u64 {
         let chains = self.chains.lock().unwrap_or_else(|e| e.into_inner());
         let done = *self.progress.done.lock().unwrap_or_else(|e| e.into_inner());
-        self.dropped + chains.untaken() + self.sent.saturating_sub(done)
+        self.dropped + chains.late() + self.sent.saturating_sub(done)
     }
 }

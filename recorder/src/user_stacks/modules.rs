@@ -76,12 +76,13 @@ impl ProcessModules {
         let mut unwinder = UnwinderX86_64::new();
         let mut mappings = Vec::new();
         let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        let remote = remote_devices(pid);
         if elves.0.len() >= MAX_BINARIES {
             elves.0.clear();
         }
         for line in maps.lines() {
             let Some(m) = parse_line(line) else { continue };
-            if !m.exec || !m.path.starts_with('/') {
+            if !m.exec || !m.path.starts_with('/') || remote.contains(&m.dev) {
                 continue;
             }
             let Some(elf) = open_mapped(pid, &m, elves) else {
@@ -104,7 +105,7 @@ impl ProcessModules {
             unwinder.add_module(Module::new(m.path.to_string(), m.start..m.end, bias, info));
             mappings.push(Mapping {
                 range: m.start..m.end,
-                path: m.path.into(),
+                path: m.path.trim_end_matches(" (deleted)").into(),
                 bias,
                 elf,
             });
@@ -212,11 +213,41 @@ fn bias_of(elf: &ElfTables, m: &MapsLine<'_>) -> Option<u64> {
     )
 }
 
+/// File systems whose reads can block for as long as a server or a user-space daemon
+/// stays away: a read of a binary there could hang the unwinder in the kernel, where no
+/// signal reaches it and `record` could not exit. Their binaries are not read; chains
+/// through them read `[unknown]` and are marked cut.
+const REMOTE_FS: &[&str] = &[
+    "fuse", "nfs", "cifs", "smb", "9p", "ceph", "afs", "gluster", "lustre", "gfs2", "ocfs2",
+    "virtiofs", "sshfs", "davfs", "orangefs", "beegfs", "gpfs",
+];
+
+/// The devices (major, minor) of the process's mounts that are on a [`REMOTE_FS`], from
+/// its own `/proc/PID/mountinfo`, which names no file it could redirect.
+fn remote_devices(pid: u32) -> Vec<(u32, u32)> {
+    let info = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    info.lines().filter_map(remote_device).collect()
+}
+
+/// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw`: the device, when the
+/// file system type after ` - ` is a remote one.
+fn remote_device(line: &str) -> Option<(u32, u32)> {
+    let (mount, after) = line.split_once(" - ")?;
+    let fstype = after.split(' ').next()?;
+    if !REMOTE_FS.iter().any(|r| fstype.starts_with(r)) {
+        return None;
+    }
+    let (major, minor) = mount.split(' ').nth(2)?.split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
 struct MapsLine<'a> {
     start: u64,
     end: u64,
     exec: bool,
     offset: u64,
+    /// (major, minor), as `stat` and `mountinfo` number it.
+    dev: (u32, u32),
     inode: u64,
     path: &'a str,
 }
@@ -227,7 +258,7 @@ fn parse_line(line: &str) -> Option<MapsLine<'_>> {
     let (start, end) = fields.next()?.split_once('-')?;
     let perms = fields.next()?;
     let offset = fields.next()?;
-    let _dev = fields.next()?;
+    let (major, minor) = fields.next()?.split_once(':')?;
     let inode = fields.next()?;
     let path = fields.next().unwrap_or("").trim_start();
     let hex = |s: &str| u64::from_str_radix(s, 16).ok();
@@ -236,6 +267,10 @@ fn parse_line(line: &str) -> Option<MapsLine<'_>> {
         end: hex(end)?,
         exec: perms.as_bytes().get(2) == Some(&b'x'),
         offset: hex(offset)?,
+        dev: (
+            u32::try_from(hex(major)?).ok()?,
+            u32::try_from(hex(minor)?).ok()?,
+        ),
         inode: inode.parse().ok()?,
         path,
     })
@@ -286,6 +321,7 @@ mod tests {
         );
         assert!(l.exec);
         assert_eq!(l.inode, 1837);
+        assert_eq!(l.dev, (0xfe, 1));
         assert_eq!(l.path, "/usr/lib/x86_64-linux-gnu/libc.so.6");
         let anon = parse_line(
             "7ffd1c5e4000-7ffd1c605000 rw-p 00000000 00:00 0                          [stack]",
@@ -293,6 +329,19 @@ mod tests {
         .unwrap();
         assert!(!anon.exec);
         assert_eq!(anon.path, "[stack]");
+    }
+
+    #[test]
+    fn binaries_on_network_and_fuse_mounts_are_not_read() {
+        let fuse = "48 27 0:45 / /mnt/x rw,nosuid,nodev - fuse.sshfs host:/x rw,user_id=0";
+        assert_eq!(remote_device(fuse), Some((0, 45)));
+        let nfs = "50 27 0:52 / /srv rw - nfs4 10.0.0.1:/srv rw,vers=4.2";
+        assert_eq!(remote_device(nfs), Some((0, 52)));
+        let local = "29 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw";
+        assert_eq!(remote_device(local), None);
+        // A mount point whose path holds " - " is still read by its own separator.
+        let odd = "51 27 0:60 / /a\\040-\\040b rw - tmpfs tmpfs rw";
+        assert_eq!(remote_device(odd), None);
     }
 
     fn tables(segments: Vec<(u64, u64, u64, bool)>) -> ElfTables {

@@ -73,13 +73,15 @@ impl Unwinding {
                     return;
                 };
                 chains.put(sample.tid, sample.enter_ns, exit_ns, &chain);
-                chains.prune(self.newest_exit_ns.saturating_sub(KEEP_NS));
                 // Counted done under the chains' lock, so that [`super::UserStacks::late`]
                 // sees each sample as done or not, never both.
                 let Ok(mut done) = progress.done.lock() else {
                     return;
                 };
                 *done += 1;
+            }
+            if let Ok(mut chains) = self.chains.lock() {
+                chains.prune(self.newest_exit_ns.saturating_sub(KEEP_NS));
             }
             progress.advanced.notify_all();
             batch.clear();
