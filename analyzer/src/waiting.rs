@@ -44,6 +44,16 @@ const WAIT_CALLS: &[&str] = &[
     "futex_waitv",
     // The parent is suspended until its child calls execve or exits.
     "vfork",
+    // 32-bit (ia32) tasks' own names for the same waits, as the i386 table spells them.
+    "waitpid",
+    "_newselect",
+    "clock_nanosleep_time64",
+    "ppoll_time64",
+    "pselect6_time64",
+    "rt_sigtimedwait_time64",
+    "semtimedop_time64",
+    "mq_timedreceive_time64",
+    "io_pgetevents_time64",
 ];
 
 /// `futex` operations that wait (the low bits of `arg1`, without the private and clock
@@ -68,7 +78,7 @@ pub fn is_waiting(
     if WAIT_CALLS.contains(&syscall) {
         return true;
     }
-    if syscall == "futex" {
+    if syscall == "futex" || syscall == "futex_time64" {
         return FUTEX_WAIT_OPS.contains(&(arg1 & FUTEX_CMD_MASK));
     }
     if READ_CALLS.contains(&syscall) {

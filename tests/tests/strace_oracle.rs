@@ -63,3 +63,57 @@ fn parses_strace_summaries() {
     assert_eq!(parsed["openat"], (44, 19));
     assert_eq!(parsed["close"], (31, 0));
 }
+
+/// A 32-bit (ia32) program: its calls are numbered from the i386 table (3 is `read` there,
+/// `close` on x86_64), and strace names them so. Built with `cc -m32` (gcc-multilib, which
+/// dev/setup --test installs). Its threads' futex calls depend on timing, so they are left
+/// out; every other call and error must match.
+#[test]
+fn a_32_bit_program_matches_strace() {
+    if !bpf_available("a_32_bit_program_matches_strace") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/ground_truth.c");
+    let exe = tmp.path().join("ground_truth32");
+    let built = Command::new("cc")
+        .args(["-m32", "-O1", "-pthread", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(
+        built.success(),
+        "cc -m32 failed: is gcc-multilib installed?"
+    );
+    let command = [exe.to_str().unwrap()];
+    Command::new(command[0]).output().unwrap();
+    // ground_truth exits with 7, which strace_counts would take for a failure.
+    let summary = tmp.path().join("strace.txt");
+    let traced = Command::new("strace")
+        .args(["-f", "-c", "-o"])
+        .arg(&summary)
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert_eq!(traced.status.code(), Some(7), "{traced:?}");
+    let mut want = parse_strace_summary(&std::fs::read_to_string(&summary).unwrap());
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &command);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut got = calls_and_errors(&capture, "");
+    for timing in ["futex", "exit", "exit_group"] {
+        got.remove(timing);
+        want.remove(timing);
+    }
+    // Named from the i386 table: x86_64's would call these close, stat and socket.
+    assert_eq!(got["read"], (5, 0), "{got:?}");
+    assert_eq!(got["getppid"], (1000, 0), "{got:?}");
+    assert!(got.contains_key("mmap2"), "{got:?}");
+    assert_eq!(got, want, "record (left) vs strace -f -c (right)");
+}

@@ -135,8 +135,14 @@ pub const EXTRA_TRUNCATED: u32 = 1;
 /// `DetailedEvent::extra_flags`: user memory could not be read (paged out, bad pointer).
 pub const EXTRA_UNREADABLE: u32 = 2;
 
-/// Number of entries in the `SYSCALLS` array: x86_64 numbers are below this.
-pub const MAX_SYSCALL_NR: u32 = 1024;
+/// Where the calls of 32-bit (ia32) tasks are numbered: their own i386 number plus this.
+/// Their numbers are another table's (3 is `read` there, `close` on x86_64), so the programs
+/// move them here, and no number means two calls.
+pub const COMPAT_BASE: u32 = 1024;
+
+/// Number of entries in the `SYSCALLS` array: x86_64 numbers are below [`COMPAT_BASE`],
+/// ia32 ones between it and this.
+pub const MAX_SYSCALL_NR: u32 = 2048;
 
 /// What the kernel does for one syscall number, set by the recorder before attaching.
 #[repr(C)]

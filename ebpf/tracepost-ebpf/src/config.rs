@@ -8,6 +8,11 @@ pub(crate) const NR_EXIT: u64 = 60;
 pub(crate) const NR_EXIT_GROUP: u64 = 231;
 pub(crate) const NR_EXECVE: u64 = 59;
 pub(crate) const NR_EXECVEAT: u64 = 322;
+/// ia32 `exit` and `exit_group`, as the programs number them (`COMPAT_BASE` + i386's).
+pub(crate) const NR_COMPAT_EXIT: u64 = tracepost_common::COMPAT_BASE as u64 + 1;
+pub(crate) const NR_COMPAT_EXIT_GROUP: u64 = tracepost_common::COMPAT_BASE as u64 + 252;
+/// `pt_regs.cs` of a task running 32-bit code (`__USER32_CS`).
+pub(crate) const USER32_CS: u64 = 0x23;
 pub(crate) const CLONE_THREAD: u64 = 0x0001_0000;
 /// Socket addresses are at most `sizeof(struct sockaddr_storage)`.
 pub(crate) const SOCKADDR_MAX: u32 = 128;

@@ -33,9 +33,60 @@ pub(crate) unsafe fn syscall_args_btf(regs: *const u64) -> [u64; 6] {
     ]
 }
 
-// Indices of the argument registers in x86_64 `struct pt_regs`, whose order is
-// r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di: the architecture's ABI, not a
-// kernel's choice, so no BTF is needed to find them.
+/// Whether the call comes from 32-bit code (an ia32 task): its number and arguments are
+/// i386's. Read from `pt_regs.cs`, as `regs` of [`syscall_args_btf`].
+///
+/// # Safety
+/// `regs` must be the `struct pt_regs *` argument of a BTF tracepoint.
+#[inline(always)]
+pub(crate) unsafe fn is_compat_btf(regs: *const u64) -> bool {
+    unsafe { core::ptr::read_volatile(regs.add(REG_CS)) == USER32_CS }
+}
+
+/// The same, through a probe read, for the raw tracepoint.
+#[inline(always)]
+pub(crate) fn is_compat(regs: *const u64) -> bool {
+    matches!(
+        unsafe { bpf_probe_read_kernel(regs.wrapping_add(REG_CS)) },
+        Ok(USER32_CS)
+    )
+}
+
+/// An ia32 call's arguments: ebx, ecx, edx, esi, edi, ebp.
+///
+/// # Safety
+/// `regs` must be the `struct pt_regs *` argument of a BTF tracepoint.
+#[inline(always)]
+pub(crate) unsafe fn compat_args_btf(regs: *const u64) -> [u64; 6] {
+    let reg = |i: usize| unsafe { core::ptr::read_volatile(regs.add(i)) } & 0xffff_ffff;
+    [
+        reg(REG_BX),
+        reg(REG_CX),
+        reg(REG_DX),
+        reg(REG_SI),
+        reg(REG_DI),
+        reg(REG_BP),
+    ]
+}
+
+/// The same, through a probe read, for the raw tracepoint.
+pub(crate) fn compat_args(regs: *const [u64; 15]) -> [u64; 6] {
+    match unsafe { bpf_probe_read_kernel(regs) } {
+        Ok(r) => [
+            r[REG_BX], r[REG_CX], r[REG_DX], r[REG_SI], r[REG_DI], r[REG_BP],
+        ]
+        .map(|v| v & 0xffff_ffff),
+        Err(_) => [0; 6],
+    }
+}
+
+// Indices of the registers in x86_64 `struct pt_regs`, whose order is
+// r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs: the architecture's
+// ABI, not a kernel's choice, so no BTF is needed to find them.
+const REG_BP: usize = 4;
+const REG_BX: usize = 5;
+const REG_CX: usize = 11;
+const REG_CS: usize = 17;
 const REG_R10: usize = 7;
 const REG_R9: usize = 8;
 const REG_R8: usize = 9;

@@ -8,18 +8,40 @@ use crate::prelude::*;
 pub fn sys_enter(ctx: BtfTracePointContext) -> u32 {
     let regs: *const u64 = ctx.arg(0);
     // SAFETY: argument 0 of the sys_enter tracepoint is its `struct pt_regs *`.
-    enter(ctx.arg(1), || unsafe { syscall_args_btf(regs) })
+    enter(
+        ctx.arg(1),
+        || unsafe { is_compat_btf(regs) },
+        |compat| unsafe {
+            match compat {
+                true => compat_args_btf(regs),
+                false => syscall_args_btf(regs),
+            }
+        },
+    )
 }
 
 /// The entry hook for kernels without BTF (the recorder picks one of the two).
 #[raw_tracepoint(tracepoint = "sys_enter")]
 pub fn sys_enter_raw(ctx: RawTracePointContext) -> u32 {
-    enter(ctx.arg(1), || syscall_args(ctx.arg(0)))
+    let regs: *const [u64; 15] = ctx.arg(0);
+    enter(
+        ctx.arg(1),
+        || is_compat(regs.cast()),
+        |compat| match compat {
+            true => compat_args(regs),
+            false => syscall_args(regs),
+        },
+    )
 }
 
-/// `read_args` is called only for calls that are traced: most of the host's are not.
+/// `is_compat` and `read_args` are called only for the traced threads' calls: most of the
+/// host's are not.
 #[inline(always)]
-fn enter(nr: u64, read_args: impl FnOnce() -> [u64; 6]) -> u32 {
+fn enter(
+    nr: u64,
+    is_compat: impl FnOnce() -> bool,
+    read_args: impl FnOnce(bool) -> [u64; 6],
+) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
     let slot = match THREADS.get_ptr_mut(&tid) {
@@ -57,12 +79,15 @@ fn enter(nr: u64, read_args: impl FnOnce() -> [u64; 6]) -> u32 {
     if slot.flags & SLOT_IGNORED != 0 {
         return 0;
     }
+    // A number past the i386 table is not moved: it stays past every table.
+    let compat = nr < COMPAT_BASE as u64 && is_compat();
+    let nr = if compat { nr + COMPAT_BASE as u64 } else { nr };
     let info = syscall_info(nr);
     if info.traced == 0 && info.context == 0 {
         return 0;
     }
-    let args = read_args();
-    if nr == NR_EXIT || nr == NR_EXIT_GROUP {
+    let args = read_args(compat);
+    if nr == NR_EXIT || nr == NR_EXIT_GROUP || nr == NR_COMPAT_EXIT || nr == NR_COMPAT_EXIT_GROUP {
         // Before the clock: see `Stage::begin`.
         let mut stage = Stage::begin();
         let now = unsafe { bpf_ktime_get_ns() };

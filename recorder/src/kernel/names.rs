@@ -2,17 +2,34 @@
 use std::borrow::Cow;
 
 use syscalls::{Errno, Sysno};
+use tracepost_common::{COMPAT_BASE, MAX_SYSCALL_NR};
 
 /// The kernel's error returns are -4095..=-1 for every syscall (strace uses the same rule).
 const MAX_ERRNO: i64 = 4095;
 
 /// Name of syscall `nr` in this architecture's table, or `syscall_<nr>` for a number the
-/// table does not know (a newer kernel than the crate).
+/// table does not know (a newer kernel than the crate). A 32-bit (ia32) task's call, which
+/// the programs number from [`COMPAT_BASE`], is named from the i386 table, as strace names
+/// them: `mmap2`, `_llseek`, `clock_nanosleep_time64`; `ia32_syscall_<nr>` for one it does
+/// not know.
 pub fn syscall_name(nr: u32) -> Cow<'static, str> {
+    if let Some(i386) = nr.checked_sub(COMPAT_BASE).filter(|_| nr < MAX_SYSCALL_NR) {
+        return match syscalls::x86::Sysno::new(i386 as usize) {
+            Some(sysno) => Cow::Borrowed(sysno.name()),
+            None => Cow::Owned(format!("ia32_syscall_{i386}")),
+        };
+    }
     match Sysno::new(nr as usize) {
         Some(sysno) => Cow::Borrowed(sysno.name()),
         None => Cow::Owned(format!("syscall_{nr}")),
     }
+}
+
+/// The x86_64 call of the same name as ia32 call `nr` (numbered from [`COMPAT_BASE`]), for
+/// `-e`, whose names are x86_64's.
+pub fn same_named_x86_64(nr: u32) -> Option<Sysno> {
+    let i386 = syscalls::x86::Sysno::new(nr.checked_sub(COMPAT_BASE)? as usize)?;
+    i386.name().parse().ok()
 }
 
 /// The errno of a raw return value, or `None` when the call succeeded.
@@ -58,7 +75,7 @@ pub struct SyscallNames {
 impl SyscallNames {
     pub fn new() -> Self {
         Self {
-            names: (0..1024).map(syscall_name).collect(),
+            names: (0..MAX_SYSCALL_NR).map(syscall_name).collect(),
         }
     }
 
@@ -92,6 +109,21 @@ mod tests {
         let table = SyscallNames::new();
         assert_eq!(table.get(257), "openat");
         assert_eq!(table.get(5000), "syscall_5000");
+    }
+
+    /// An ia32 task's numbers are i386's: 3 is `read` there, not `close`.
+    #[test]
+    fn ia32_calls_are_named_from_the_i386_table() {
+        assert_eq!(syscall_name(COMPAT_BASE + 3), "read");
+        assert_eq!(syscall_name(COMPAT_BASE + 6), "close");
+        assert_eq!(syscall_name(COMPAT_BASE + 5), "open");
+        assert_eq!(syscall_name(COMPAT_BASE + 407), "clock_nanosleep_time64");
+        assert_eq!(syscall_name(COMPAT_BASE + 1000), "ia32_syscall_1000");
+        assert_eq!(SyscallNames::new().get(COMPAT_BASE + 3), "read");
+        assert_eq!(same_named_x86_64(COMPAT_BASE + 3), Some(Sysno::read));
+        assert_eq!(same_named_x86_64(COMPAT_BASE + 5), Some(Sysno::open));
+        assert_eq!(same_named_x86_64(COMPAT_BASE + 192), None); // mmap2
+        assert_eq!(same_named_x86_64(3), None);
     }
 
     #[test]

@@ -381,7 +381,12 @@ pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
     ];
     if let Some(only) = only {
         for (nr, info) in table.iter_mut().enumerate() {
-            info.traced = u8::from(only.contains(&(nr as u32)));
+            // `-e` names x86_64 calls; an ia32 task's call of the same name is kept too.
+            let nr = match crate::kernel::names::same_named_x86_64(nr as u32) {
+                Some(sysno) => sysno.id() as u32,
+                None => nr as u32,
+            };
+            info.traced = u8::from(only.contains(&nr));
         }
     }
     for s in CONTEXT_CALLS {
