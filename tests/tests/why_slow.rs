@@ -999,7 +999,7 @@ fn a_stuck_unwinder_costs_chains_not_calls() {
             ),
         )
     };
-    let run = |name: &str, delay_ms: &str| {
+    let run_on = |exe: &Path, name: &str, delay_ms: &str| {
         let capture = tmp.path().join(name);
         let mut command = record_command(
             &capture,
@@ -1012,6 +1012,14 @@ fn a_stuck_unwinder_costs_chains_not_calls() {
             .output()
             .unwrap();
         (capture, out, started.elapsed())
+    };
+
+    let run = |name: &str, delay_ms: &str| run_on(&exe, name, delay_ms);
+    let warned = |stderr: &[u8]| -> i64 {
+        let text = String::from_utf8_lossy(stderr);
+        text.split("not unwound in time: ")
+            .nth(1)
+            .map_or(0, |rest| rest.split(' ').next().unwrap().parse().unwrap())
     };
 
     // Slow, but within what a pass waits for: every chain is there.
@@ -1065,6 +1073,29 @@ fn a_stuck_unwinder_costs_chains_not_calls() {
         1
     );
     assert_eq!(scalar(&capture, "SELECT lost_events FROM capture"), 0);
+
+    // Behind by 150 ms a sample while another thread's calls keep the writer writing
+    // rows: the slow calls' rows are written before their chains come, and the warning
+    // counts exactly the calls left without one.
+    let busy = build_program_o2(tmp.path(), "sleeps_among_calls");
+    let (capture, out, _) = run_on(&busy, "busy", "150");
+    assert!(out.status.success(), "{out:?}");
+    let without = scalar(
+        &capture,
+        &format!(
+            "SELECT count(*) FROM syscalls WHERE duration_ns >= {} AND syscall <> 'execve' \
+             AND user_stack IS NULL",
+            5 * MS
+        ),
+    );
+    assert!(without > 0, "the unwinder never fell behind");
+    assert_eq!(
+        warned(&out.stderr),
+        without,
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(scalar(&capture, "SELECT lost_events FROM capture"), 0);
 }
 
 /// A binary on a FUSE mount whose server stops answering, as a network file system's does
@@ -1085,9 +1116,10 @@ fn a_binary_on_a_hung_fuse_mount_does_not_hold_record() {
     let src = tmp.path().join("late.c");
     std::fs::write(
         &src,
-        "#include <time.h>\nint main(void) { struct timespec a = {0, 800000000}, \
-         b = {0, 20000000}; nanosleep(&a, 0); for (int i = 0; i < 5; i++) nanosleep(&b, 0); \
-         return 0; }\n",
+        "#include <fcntl.h>\n#include <time.h>\n#include <unistd.h>\n\
+         int main(int argc, char **argv) { struct timespec a = {0, 800000000}, \
+         b = {0, 20000000}; close(open(argv[1], O_CREAT | O_WRONLY, 0600)); \
+         nanosleep(&a, 0); for (int i = 0; i < 5; i++) nanosleep(&b, 0); return 0; }\n",
     )
     .unwrap();
     let exe = tmp.path().join("late");
@@ -1131,16 +1163,23 @@ fn a_binary_on_a_hung_fuse_mount_does_not_hold_record() {
     let _unmount = Unmount(&mnt, &mut daemon);
 
     let capture = tmp.path().join("capture");
+    let running = tmp.path().join("running");
     let prog = mnt.join("prog");
     let mut record = record_command(
         &capture,
         &["-q", "--stacks", "--stack-min", "5ms"],
-        &[prog.to_str().unwrap()],
+        &[prog.to_str().unwrap(), running.to_str().unwrap()],
     );
     let started = std::time::Instant::now();
     let mut child = record.stdout(std::process::Stdio::null()).spawn().unwrap();
-    // The program is loaded and asleep: from now on the mount answers nothing.
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // Once the program runs (it makes `running`, then sleeps), the mount answers nothing.
+    while !running.exists() {
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the program did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     std::fs::write(&flag, "").unwrap();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -204,8 +204,10 @@ fn run(
         // capture thread), a wall-clock bound released rows before calls that entered
         // earlier and returned quickly had arrived, and those then went to the next file.
         let watermark = newest_return.min(now).saturating_sub(LAG.as_nanos() as u64);
+        // Said before the rows are written: a chain that comes while they are is late
+        // unless its row still takes it, and only chains no row took are counted.
+        w.syscalls.rows_written_before(watermark);
         w.syscalls.append(reorder.take_before(watermark))?;
-        w.builder.rows_written_before(watermark);
         let held_back = w.syscalls.rotate_if_due()?;
         reorder.push(held_back);
         let exited = w.processes_table.take_exited();
@@ -215,8 +217,8 @@ fn run(
         w.aggregates.rotate_if_due()?;
         w.processes.rotate_if_due()?;
     }
+    w.syscalls.rows_written_before(u64::MAX);
     w.syscalls.append(reorder.take_all())?;
-    w.builder.rows_written_before(u64::MAX);
     let stats = w.syscalls.finish()?;
     w.aggregates.finish()?;
     let rows = w.processes_table.take_all();
