@@ -6,6 +6,10 @@ use clap::Parser as _;
 use tracepost_recorder::{cli::Args, session};
 
 fn main() -> ExitCode {
+    // `record` reading a binary for the unwinder, in a process of its own.
+    if let Some(code) = tracepost_recorder::user_stacks::reader::serve_if_asked() {
+        return ExitCode::from(code);
+    }
     // With glibc's sliding mmap threshold, large short-lived buffers freed on another thread
     // than the one that made them end up retained in per-thread arenas (about 100 MB at
     // 1.3M events/s). A fixed threshold bounds that. At 4 MiB, Arrow's column buffers and

@@ -57,6 +57,10 @@ while True:
         pass
     elif op == 36:  # INTERRUPT: ignore, as a hung server would
         print('INTERRUPT ignored', flush=True)
+    elif op == 17:  # STATFS, which an overlay over this mount asks
+        reply(unique, 0, struct.pack('<QQQQQIIII', 1000, 500, 500, 100, 50, 4096, 255, 4096, 0) + b'\0' * 24)
+    elif op in (22, 23):  # GETXATTR LISTXATTR, likewise
+        reply(unique, errno.ENODATA if op == 22 else 0, b'' if op == 22 else struct.pack('<II', 0, 0))
     elif op in (18, 25, 29, 34):  # RELEASE FLUSH RELEASEDIR ACCESS
         reply(unique, 0)
     else:

@@ -16,6 +16,7 @@
 //! for their row are counted, and `record` still ends on time.
 pub mod chains;
 mod modules;
+pub mod reader;
 mod unwind;
 
 use std::{

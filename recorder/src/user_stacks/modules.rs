@@ -65,9 +65,14 @@ pub struct ElfTables {
 }
 
 /// Binaries read so far, by (device, inode, size, mtime) as the mapped file's `fstat` says:
-/// a binary replaced in place, or an inode number reused, is read again.
+/// a binary replaced in place, or an inode number reused, is read again. And the devices
+/// (major, minor) where a helper got no answer: not tried again, so that a hung file
+/// system costs one helper stuck in the kernel, not one per process.
 #[derive(Default)]
-pub struct ElfCache(HashMap<(u64, u64, u64, i64), Option<Arc<ElfTables>>>);
+pub struct ElfCache(
+    HashMap<(u64, u64, u64, i64), Option<Arc<ElfTables>>>,
+    Vec<(u32, u32)>,
+);
 
 impl ProcessModules {
     /// Reads `/proc/PID/maps` and the binaries it maps. A process that is gone gives no
@@ -76,16 +81,25 @@ impl ProcessModules {
         let mut unwinder = UnwinderX86_64::new();
         let mut mappings = Vec::new();
         let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-        let remote = remote_devices(pid);
+        let mounts = mounts_of(pid);
         if elves.0.len() >= MAX_BINARIES {
             elves.0.clear();
         }
-        for line in maps.lines() {
-            let Some(m) = parse_line(line) else { continue };
-            if !m.exec || !m.path.starts_with('/') || remote.contains(&m.dev) {
-                continue;
-            }
-            let Some(elf) = open_mapped(pid, &m, elves) else {
+        let mut found: Vec<(MapsLine<'_>, Place)> = maps
+            .lines()
+            .filter_map(parse_line)
+            .filter(|m| m.exec && m.path.starts_with('/'))
+            .map(|m| {
+                let place = mounts.iter().find(|(dev, _)| *dev == m.dev);
+                let place = place.map_or(Place::Unsure, |(_, p)| *p);
+                (m, place)
+            })
+            .collect();
+        // Local binaries first: one read in a helper can take seconds to be given up on,
+        // and the process may be gone by then.
+        found.sort_by_key(|(_, place)| *place != Place::Local);
+        for (m, place) in found {
+            let Some(elf) = open_mapped(pid, &m, elves, place) else {
                 continue;
             };
             let Some(bias) = bias_of(&elf, &m) else {
@@ -163,12 +177,49 @@ fn identity(pid: u32) -> Option<(u64, String)> {
     Some((start, exe.to_string_lossy().into_owned()))
 }
 
-/// The binary mapped at `m`, read through `map_files`, or from the cache.
-fn open_mapped(pid: u32, m: &MapsLine<'_>, elves: &mut ElfCache) -> Option<Arc<ElfTables>> {
+/// The binary mapped at `m`, read through `map_files`, or from the cache: here if its file
+/// system is a local one, in a helper process if that is not known ([`super::reader`]),
+/// not at all on a network or FUSE file system.
+fn open_mapped(
+    pid: u32,
+    m: &MapsLine<'_>,
+    elves: &mut ElfCache,
+    place: Place,
+) -> Option<Arc<ElfTables>> {
+    let path = format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end);
+    match place {
+        Place::Remote => None,
+        Place::Local => open_here(&path, m, elves),
+        Place::Unsure if elves.1.contains(&m.dev) => None,
+        Place::Unsure => {
+            let read =
+                super::reader::read(&path, m.inode, MAX_FILE_BYTES, |k| elves.0.contains_key(k));
+            let (key, data) = match read {
+                Ok(r) => r,
+                Err(super::reader::Failed::Quiet) => {
+                    elves.1.push(m.dev);
+                    return None;
+                }
+                Err(super::reader::Failed::Unreadable) => return None,
+            };
+            match data {
+                None => elves.0.get(&key)?.clone(),
+                Some(data) => {
+                    let tables = read_elf(&data).map(Arc::new);
+                    elves.0.insert(key, tables.clone());
+                    tables
+                }
+            }
+        }
+    }
+}
+
+/// [`open_mapped`] on a local file system.
+fn open_here(path: &str, m: &MapsLine<'_>, elves: &mut ElfCache) -> Option<Arc<ElfTables>> {
     let mut file = File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end))
+        .open(path)
         .ok()?;
     let meta = file.metadata().ok()?;
     if !meta.file_type().is_file() || meta.ino() != m.inode || meta.size() > MAX_FILE_BYTES {
@@ -213,32 +264,54 @@ fn bias_of(elf: &ElfTables, m: &MapsLine<'_>) -> Option<u64> {
     )
 }
 
-/// File systems whose reads can block for as long as a server or a user-space daemon
-/// stays away: a read of a binary there could hang the unwinder in the kernel, where no
-/// signal reaches it and `record` could not exit. Their binaries are not read; chains
-/// through them read `[unknown]` and are marked cut.
-const REMOTE_FS: &[&str] = &[
-    "fuse", "nfs", "cifs", "smb", "9p", "ceph", "afs", "gluster", "lustre", "gfs2", "ocfs2",
-    "virtiofs", "sshfs", "davfs", "orangefs", "beegfs", "gpfs",
-];
-
-/// The devices (major, minor) of the process's mounts that are on a [`REMOTE_FS`], from
-/// its own `/proc/PID/mountinfo`, which names no file it could redirect.
-fn remote_devices(pid: u32) -> Vec<(u32, u32)> {
-    let info = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
-    info.lines().filter_map(remote_device).collect()
+/// Where a binary's file system is, as far as the unwinder is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// On a block device or in memory: read here.
+    Local,
+    /// Network or FUSE: a read there can block for as long as a server or a daemon stays
+    /// away, in the kernel, where no signal reaches it. Never read; chains through such a
+    /// binary read `[unknown]` and are marked cut.
+    Remote,
+    /// Anything else, and a mount the process's mountinfo does not show: read in a helper
+    /// process that can be left behind ([`super::reader`]).
+    Unsure,
 }
 
-/// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw`: the device, when the
-/// file system type after ` - ` is a remote one.
-fn remote_device(line: &str) -> Option<(u32, u32)> {
+/// File system types read here.
+const LOCAL_FS: &[&str] = &[
+    "ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "ramfs", "squashfs", "erofs", "vfat", "f2fs",
+    "zfs", "iso9660", "jfs", "bcachefs", "nilfs2", "exfat", "ntfs3", "hfsplus", "devtmpfs",
+    "rootfs",
+];
+
+/// File system types never read (by prefix: `fuse.sshfs`, `nfs4`).
+const REMOTE_FS: &[&str] = &[
+    "fuse", "nfs", "cifs", "smb", "9p", "ceph", "afs", "gluster", "lustre", "gfs2", "ocfs2",
+    "virtiofs", "sshfs", "davfs", "pvfs2", "beegfs", "gpfs",
+];
+
+/// The devices (major, minor) of the process's mounts and where each is, from its own
+/// `/proc/PID/mountinfo`, which names no file it could redirect.
+fn mounts_of(pid: u32) -> Vec<((u32, u32), Place)> {
+    let info = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    info.lines().filter_map(mount_place).collect()
+}
+
+/// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw`: the device, and
+/// where the file system type after ` - ` puts it.
+fn mount_place(line: &str) -> Option<((u32, u32), Place)> {
     let (mount, after) = line.split_once(" - ")?;
     let fstype = after.split(' ').next()?;
-    if !REMOTE_FS.iter().any(|r| fstype.starts_with(r)) {
-        return None;
-    }
+    let place = if REMOTE_FS.iter().any(|r| fstype.starts_with(r)) {
+        Place::Remote
+    } else if LOCAL_FS.contains(&fstype) {
+        Place::Local
+    } else {
+        Place::Unsure
+    };
     let (major, minor) = mount.split(' ').nth(2)?.split_once(':')?;
-    Some((major.parse().ok()?, minor.parse().ok()?))
+    Some(((major.parse().ok()?, minor.parse().ok()?), place))
 }
 
 struct MapsLine<'a> {
@@ -332,16 +405,19 @@ mod tests {
     }
 
     #[test]
-    fn binaries_on_network_and_fuse_mounts_are_not_read() {
+    fn each_mount_is_local_remote_or_unsure() {
         let fuse = "48 27 0:45 / /mnt/x rw,nosuid,nodev - fuse.sshfs host:/x rw,user_id=0";
-        assert_eq!(remote_device(fuse), Some((0, 45)));
+        assert_eq!(mount_place(fuse), Some(((0, 45), Place::Remote)));
         let nfs = "50 27 0:52 / /srv rw - nfs4 10.0.0.1:/srv rw,vers=4.2";
-        assert_eq!(remote_device(nfs), Some((0, 52)));
+        assert_eq!(mount_place(nfs), Some(((0, 52), Place::Remote)));
         let local = "29 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw";
-        assert_eq!(remote_device(local), None);
+        assert_eq!(mount_place(local), Some(((254, 1), Place::Local)));
+        // An overlay's lower layer can be FUSE: read in a helper.
+        let overlay = "60 27 0:41 / /c rw - overlay overlay rw,lowerdir=/l,upperdir=/u";
+        assert_eq!(mount_place(overlay), Some(((0, 41), Place::Unsure)));
         // A mount point whose path holds " - " is still read by its own separator.
         let odd = "51 27 0:60 / /a\\040-\\040b rw - tmpfs tmpfs rw";
-        assert_eq!(remote_device(odd), None);
+        assert_eq!(mount_place(odd), Some(((0, 60), Place::Local)));
     }
 
     fn tables(segments: Vec<(u64, u64, u64, bool)>) -> ElfTables {
