@@ -5,7 +5,7 @@ use std::{
     collections::HashMap,
     fs::File,
     io::Read,
-    os::unix::fs::OpenOptionsExt,
+    os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
@@ -128,19 +128,25 @@ impl DebugDirs {
     }
 }
 
-/// A regular file's bytes; nothing for a FIFO, a device or a file too large. Opened without
-/// blocking, so that a FIFO put where a debug file should be cannot hang the analyzer.
+/// A regular file's bytes; nothing for a FIFO, a device or a file too large.
 fn read_regular(path: &Path) -> Option<Vec<u8>> {
-    // Looked at before it is opened: opening a device has effects of its own (a watchdog
-    // starts, a tape rewinds), and the directory may be another user's.
-    let meta = std::fs::metadata(path).ok()?;
+    // Looked at before it is opened for reading, through a handle that opens nothing
+    // (O_PATH): opening a device has effects of its own (a watchdog starts, a tape
+    // rewinds), and the directory may be another user's, who could swap a symlink in
+    // between a look by name and an open by name. The read goes through that handle.
+    let handle = File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(path)
+        .ok()?;
+    let meta = handle.metadata().ok()?;
     if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
         return None;
     }
     let mut file = File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
+        .open(format!("/proc/self/fd/{}", handle.as_raw_fd()))
         .ok()?;
     let meta = file.metadata().ok()?;
     if !meta.is_file() || meta.len() > MAX_FILE_BYTES {
