@@ -115,5 +115,27 @@ fn a_32_bit_program_matches_strace() {
     assert_eq!(got["read"], (5, 0), "{got:?}");
     assert_eq!(got["getppid"], (1000, 0), "{got:?}");
     assert!(got.contains_key("mmap2"), "{got:?}");
+    // Paths and bytes, as for the x86_64 calls of the same names.
+    let paths = tracepost_e2e::query(
+        &[&capture],
+        "SELECT syscall, path, count(*) AS n FROM syscalls \
+         WHERE syscall IN ('chdir', 'mkdir') GROUP BY 1, 2 ORDER BY 1",
+    );
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert_eq!(paths[0]["path"], "/nonexistent/tracepost", "{paths:?}");
+    assert_eq!(paths[1]["path"], "/", "{paths:?}");
+    let opened = tracepost_e2e::scalar(
+        &capture,
+        "SELECT count(*) FROM syscalls WHERE syscall = 'openat' AND path IN ('/dev/null', '/dev/zero')",
+    );
+    assert_eq!(opened, 2);
+    assert_eq!(
+        tracepost_e2e::scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'write' \
+             AND (bytes IS NULL OR bytes <> ret)"
+        ),
+        0
+    );
     assert_eq!(got, want, "record (left) vs strace -f -c (right)");
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use syscalls::Sysno;
 use tracepost_common::{
-    EXTRA_FD_PAIR, EXTRA_NONE, EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT, MAX_SYSCALL_NR,
-    SyscallInfo,
+    COMPAT_BASE, EXTRA_FD_PAIR, EXTRA_NONE, EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT,
+    MAX_SYSCALL_NR, SyscallInfo,
 };
 
 use Sysno::*;
@@ -405,6 +405,17 @@ pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
             info.arg = arg;
         }
     }
+    // A 32-bit task's call carries what the x86_64 call of the same name carries (a path,
+    // an address, a pair of fds), at the same argument: their arguments agree. Never the
+    // fd table's context: it follows x86_64's calls only.
+    for nr in COMPAT_BASE..MAX_SYSCALL_NR {
+        if let Some(same) = crate::kernel::names::same_named_x86_64(nr) {
+            let x86_64 = table[same.id() as usize];
+            let info = &mut table[nr as usize];
+            info.extra = x86_64.extra;
+            info.arg = x86_64.arg;
+        }
+    }
     table
 }
 
@@ -423,6 +434,13 @@ impl ArgTable {
         }
         for s in BYTES_RETURNED {
             bytes[s.id() as usize] = true;
+        }
+        // A 32-bit task's read or write returns the bytes moved too. Its fds are not
+        // followed, so it names no file by fd.
+        for nr in COMPAT_BASE..MAX_SYSCALL_NR {
+            if let Some(same) = crate::kernel::names::same_named_x86_64(nr) {
+                bytes[nr as usize] = bytes[same.id() as usize];
+            }
         }
         Self { fd_arg0, bytes }
     }
