@@ -142,3 +142,24 @@ fn analyze_reports_bad_sql_in_one_line() {
         );
     }
 }
+
+/// A command's arguments are whatever bytes its caller gives: `record` passes on one that
+/// is not UTF-8, as a shell would, rather than failing (or panicking) on it.
+#[test]
+fn record_passes_on_arguments_that_are_not_utf8() {
+    if !bpf_available("record_passes_on_arguments_that_are_not_utf8") {
+        return;
+    }
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(bin("record"))
+        .arg("-q")
+        .arg("-o")
+        .arg(tmp.path().join("capture"))
+        .args(["--", "/bin/echo"])
+        .arg(std::ffi::OsStr::from_bytes(b"caf\xe9"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(out.stdout, b"caf\xe9\n");
+}

@@ -28,13 +28,15 @@ const QUIET_LIMIT: Duration = Duration::from_secs(2);
 pub type Key = (u64, u64, u64, i64);
 
 /// In the helper (`record HELPER_FLAG ...`): serves the read and returns the exit code.
-/// `None` in `record` itself.
+/// `None` in `record` itself. The arguments are read as the OS gives them: a traced
+/// command's may be any bytes.
 pub fn serve_if_asked() -> Option<u8> {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) != Some(HELPER_FLAG) {
+    let mut args = std::env::args_os().skip(1);
+    if args.next()? != HELPER_FLAG {
         return None;
     }
-    Some(match serve(&args[2..]) {
+    let args: Option<Vec<String>> = args.map(|a| a.into_string().ok()).collect();
+    Some(match args.and_then(|a| serve(&a)) {
         Some(()) => 0,
         None => 1,
     })
