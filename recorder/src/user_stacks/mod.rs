@@ -58,6 +58,9 @@ pub struct UserStacks {
     /// sample. The unwinder sends emptied batches back, so none is allocated again.
     queue: SyncSender<Vec<UserStackSample>>,
     spare: Receiver<Vec<UserStackSample>>,
+    /// The batch the next sample goes into: kept across passes that read none, and
+    /// allocated (2 MiB) only when a sample comes and no emptied batch is back.
+    batch: Vec<UserStackSample>,
     progress: Arc<Progress>,
     chains: Arc<Mutex<Chains>>,
     /// Samples handed to the unwinder.
@@ -88,6 +91,7 @@ impl UserStacks {
             ring,
             queue,
             spare,
+            batch: Vec::new(),
             progress,
             chains,
             sent: 0,
@@ -107,25 +111,31 @@ impl UserStacks {
     /// are read, before records are handed on: a call's sample is committed before its
     /// record is, so its chain is there when the writer looks.
     pub fn drain(&mut self, last: bool) {
-        let mut batch = self
-            .spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(MAX_PER_PASS));
-        while batch.len() < MAX_PER_PASS {
+        while self.batch.len() < MAX_PER_PASS {
             let Some(item) = self.ring.next() else { break };
             if item.len() < size_of::<UserStackSample>() {
                 continue;
             }
+            if self.batch.capacity() == 0 {
+                self.batch = self
+                    .spare
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(MAX_PER_PASS));
+            }
             // SAFETY: a whole sample, as the length says; read unaligned, as the ring
             // aligns records to 8 bytes only.
-            batch
+            self.batch
                 .push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast::<UserStackSample>()) });
         }
-        if !batch.is_empty() {
-            let n = batch.len() as u64;
-            match self.queue.try_send(batch) {
+        if !self.batch.is_empty() {
+            let n = self.batch.len() as u64;
+            match self.queue.try_send(std::mem::take(&mut self.batch)) {
                 Ok(()) => self.sent += n,
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => self.dropped += n,
+                Err(TrySendError::Full(mut batch) | TrySendError::Disconnected(mut batch)) => {
+                    self.dropped += n;
+                    batch.clear();
+                    self.batch = batch;
+                }
             }
         }
         self.wait(last);
