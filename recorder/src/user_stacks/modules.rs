@@ -6,14 +6,7 @@
 //! replaced since, and no path a traced (perhaps hostile) process chose is resolved as
 //! root. Only a regular file of at most [`MAX_FILE_BYTES`] is read, and only into memory
 //! this recorder owns: no mapping of a file that its owner could truncate under us.
-use std::{
-    collections::HashMap,
-    fs::{self, File},
-    io::Read,
-    ops::Range,
-    os::unix::fs::{MetadataExt, OpenOptionsExt},
-    sync::Arc,
-};
+use std::{collections::HashMap, fs, ops::Range, sync::Arc};
 
 use framehop::{
     ExplicitModuleSectionInfo, Module, Unwinder,
@@ -21,6 +14,8 @@ use framehop::{
 };
 use object::{Object, ObjectSection, ObjectSegment, SegmentFlags};
 use tracepost_symbols::{SymbolTable, demangle::frame_name, frame};
+
+use super::reader::{self, Key};
 
 /// Binaries larger than this are not read: their frames are `[unknown]`, and the chains
 /// through them marked cut.
@@ -64,15 +59,16 @@ pub struct ElfTables {
     build_id: Option<Box<[u8]>>,
 }
 
-/// Binaries read so far, by (device, inode, size, mtime) as the mapped file's `fstat` says:
-/// a binary replaced in place, or an inode number reused, is read again. And the devices
-/// (major, minor) where a helper got no answer: not tried again, so that a hung file
-/// system costs one helper stuck in the kernel, not one per process.
+/// What the unwinder has learnt of binaries, across processes.
 #[derive(Default)]
-pub struct ElfCache(
-    HashMap<(u64, u64, u64, i64), Option<Arc<ElfTables>>>,
-    Vec<(u32, u32)>,
-);
+pub struct ElfCache {
+    /// Binaries read so far, by (device, inode, size, mtime) as the mapped file's `fstat`
+    /// says: a binary replaced in place, or an inode number reused, is read again.
+    tables: HashMap<Key, Option<Arc<ElfTables>>>,
+    /// Devices (major, minor) where a helper got no answer: not tried again, so that a
+    /// hung file system costs one helper stuck in the kernel, not one per process.
+    quiet: Vec<(u32, u32)>,
+}
 
 impl ProcessModules {
     /// Reads `/proc/PID/maps` and the binaries it maps. A process that is gone gives no
@@ -82,8 +78,8 @@ impl ProcessModules {
         let mut mappings = Vec::new();
         let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
         let mounts = mounts_of(pid);
-        if elves.0.len() >= MAX_BINARIES {
-            elves.0.clear();
+        if elves.tables.len() >= MAX_BINARIES {
+            elves.tables.clear();
         }
         let mut found: Vec<(MapsLine<'_>, Place)> = maps
             .lines()
@@ -187,56 +183,29 @@ fn open_mapped(
     place: Place,
 ) -> Option<Arc<ElfTables>> {
     let path = format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end);
-    match place {
-        Place::Remote => None,
-        Place::Local => open_here(&path, m, elves),
-        Place::Unsure if elves.1.contains(&m.dev) => None,
-        Place::Unsure => {
-            let read =
-                super::reader::read(&path, m.inode, MAX_FILE_BYTES, |k| elves.0.contains_key(k));
-            let (key, data) = match read {
-                Ok(r) => r,
-                Err(super::reader::Failed::Quiet) => {
-                    elves.1.push(m.dev);
-                    return None;
-                }
-                Err(super::reader::Failed::Unreadable) => return None,
-            };
-            match data {
-                None => elves.0.get(&key)?.clone(),
-                Some(data) => {
-                    let tables = read_elf(&data).map(Arc::new);
-                    elves.0.insert(key, tables.clone());
-                    tables
-                }
-            }
+    let known = |k: &Key| elves.tables.contains_key(k);
+    let read = match place {
+        Place::Remote => return None,
+        Place::Unsure if elves.quiet.contains(&m.dev) => return None,
+        Place::Local => reader::read_here(&path, m.inode, MAX_FILE_BYTES, known),
+        Place::Unsure => reader::read(&path, m.inode, MAX_FILE_BYTES, known),
+    };
+    let (key, data) = match read {
+        Ok(r) => r,
+        Err(reader::Failed::Quiet) => {
+            elves.quiet.push(m.dev);
+            return None;
+        }
+        Err(reader::Failed::Unreadable) => return None,
+    };
+    match data {
+        None => elves.tables.get(&key)?.clone(),
+        Some(data) => {
+            let tables = read_elf(&data).map(Arc::new);
+            elves.tables.insert(key, tables.clone());
+            tables
         }
     }
-}
-
-/// [`open_mapped`] on a local file system.
-fn open_here(path: &str, m: &MapsLine<'_>, elves: &mut ElfCache) -> Option<Arc<ElfTables>> {
-    let mut file = File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(path)
-        .ok()?;
-    let meta = file.metadata().ok()?;
-    if !meta.file_type().is_file() || meta.ino() != m.inode || meta.size() > MAX_FILE_BYTES {
-        return None;
-    }
-    let key = (meta.dev(), meta.ino(), meta.size(), meta.mtime());
-    if let Some(known) = elves.0.get(&key) {
-        return known.clone();
-    }
-    let mut data = Vec::with_capacity(meta.size() as usize);
-    (&mut file)
-        .take(MAX_FILE_BYTES)
-        .read_to_end(&mut data)
-        .ok()?;
-    let tables = read_elf(&data).map(Arc::new);
-    elves.0.insert(key, tables.clone());
-    tables
 }
 
 /// Where the binary's address 0 lands, from the loadable segment this mapping holds: the

@@ -1,4 +1,5 @@
-//! Reading a binary whose file system may not answer, in a process of its own.
+//! Reading a mapped binary: here ([`read_here`]) where its file system is local, and in a
+//! process of its own ([`read`]) where it may not answer.
 //!
 //! A read on a FUSE or network file system whose server is gone blocks in the kernel, where
 //! no signal reaches it, and a process cannot exit while one of its threads is there. Where
@@ -42,13 +43,11 @@ pub fn serve_if_asked() -> Option<u8> {
     })
 }
 
-/// Sends (dev, ino, size, mtime), waits for `y`, then sends the bytes.
-fn serve(args: &[String]) -> Option<()> {
-    let [path, inode, max] = args else {
-        return None;
-    };
-    let (inode, max): (u64, u64) = (inode.parse().ok()?, max.parse().ok()?);
-    let mut file = File::options()
+/// Opens `path` without blocking (a FIFO put in a binary's place cannot hang it) and checks
+/// that it is the regular file `inode`, of at most `max` bytes. Where `record` reads a
+/// binary itself and where its helper does.
+fn open_checked(path: &str, inode: u64, max: u64) -> Option<(File, Key)> {
+    let file = File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
@@ -57,9 +56,19 @@ fn serve(args: &[String]) -> Option<()> {
     if !meta.file_type().is_file() || meta.ino() != inode || meta.size() > max {
         return None;
     }
+    Some((file, (meta.dev(), meta.ino(), meta.size(), meta.mtime())))
+}
+
+/// Sends (dev, ino, size, mtime), waits for `y`, then sends the bytes.
+fn serve(args: &[String]) -> Option<()> {
+    let [path, inode, max] = args else {
+        return None;
+    };
+    let (inode, max): (u64, u64) = (inode.parse().ok()?, max.parse().ok()?);
+    let (mut file, (dev, ino, size, mtime)) = open_checked(path, inode, max)?;
     let mut out = std::io::stdout().lock();
     let mut header = Vec::with_capacity(32);
-    for v in [meta.dev(), meta.ino(), meta.size(), meta.mtime() as u64] {
+    for v in [dev, ino, size, mtime as u64] {
         header.extend_from_slice(&v.to_le_bytes());
     }
     out.write_all(&header).ok()?;
@@ -71,6 +80,25 @@ fn serve(args: &[String]) -> Option<()> {
     }
     std::io::copy(&mut (&mut file).take(max), &mut out).ok()?;
     out.flush().ok()
+}
+
+/// What [`read`] gives, read here: for a file system known to answer.
+pub fn read_here(
+    path: &str,
+    inode: u64,
+    max: u64,
+    known: impl Fn(&Key) -> bool,
+) -> Result<(Key, Option<Vec<u8>>), Failed> {
+    let (mut file, key) = open_checked(path, inode, max).ok_or(Failed::Unreadable)?;
+    if known(&key) {
+        return Ok((key, None));
+    }
+    let mut data = Vec::with_capacity(key.2 as usize);
+    (&mut file)
+        .take(max)
+        .read_to_end(&mut data)
+        .map_err(|_| Failed::Unreadable)?;
+    Ok((key, Some(data)))
 }
 
 /// Why the helper gave nothing.
