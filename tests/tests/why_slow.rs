@@ -855,8 +855,8 @@ fn debug_dirs_name_the_frames_of_a_stripped_program() {
         );
     }
 
-    // The canned queries see the names: slowest-calls' called_from, and off-cpu's
-    // grouping by the chain.
+    // The canned queries see the names: off-cpu's grouping by the chain, and why-slow's
+    // called_from.
     let path = capture.to_str().unwrap();
     let off = analyze_json(&[
         "query",
@@ -905,15 +905,17 @@ fn debug_dirs_name_the_frames_of_a_stripped_program() {
         .iter()
         .position(|r| r["idle_wait"] == true || ns(r) < MS)
         .unwrap();
-    assert!(rest > 0, "{why:?}");
+    // Other work can pass 1 ms on a busy machine (a madvise took 2.5 ms once): the
+    // yields must be there, not alone.
     assert!(
-        why[..rest].iter().all(|r| r["syscall"] == "sched_yield"),
+        why[..rest].iter().any(|r| r["syscall"] == "sched_yield"),
         "{why:?}"
     );
-    assert!(
-        why[rest..].windows(2).all(|w| ns(&w[0]) >= ns(&w[1])),
-        "{why:?}"
-    );
+    let work = |r: &BTreeMap<String, Value>| r["idle_wait"] == false && ns(r) >= MS;
+    assert!(!why[rest..].iter().any(work), "{why:?}");
+    for part in [&why[..rest], &why[rest..]] {
+        assert!(part.windows(2).all(|w| ns(&w[0]) >= ns(&w[1])), "{why:?}");
+    }
     assert_eq!(why[rest]["idle_wait"], true, "{why:?}");
 
     // The report's section for its worst calls, the yields first, with the names.
@@ -1124,6 +1126,8 @@ fn a_binary_on_an_overlay_over_hung_fuse_does_not_hold_record() {
 
 fn binary_on_a_hung_mount(overlay: bool) {
     if !Path::new("/dev/fuse").exists() {
+        // CI's machines have FUSE, as this one does: there a missing /dev/fuse is a failure.
+        assert!(std::env::var("CI").is_err(), "no /dev/fuse");
         eprintln!("skipped: no /dev/fuse");
         return;
     }
