@@ -138,4 +138,14 @@ fn a_32_bit_program_matches_strace() {
         0
     );
     assert_eq!(got, want, "record (left) vs strace -f -c (right)");
+
+    // -e names x86_64 calls, and keeps the 32-bit calls of those names.
+    let only = tmp.path().join("only");
+    let out = tracepost_e2e::record_with(&only, &["-q", "-e", "getppid"], &command);
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+    let kept = calls_and_errors(&only, "");
+    assert_eq!(
+        kept.into_iter().collect::<Vec<_>>(),
+        [("getppid".to_string(), (1000, 0))]
+    );
 }

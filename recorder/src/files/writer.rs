@@ -174,14 +174,14 @@ impl TableWriter {
         &self.stats
     }
 
-    /// Appends events sorted by entry time. Events entered before what the open file already
-    /// holds are held back for the next file.
     /// `record --stacks`: the rows of calls that entered before `t` (monotonic ns) are
     /// about to be written, so a user stack that comes for one later is late.
     pub fn rows_written_before(&self, t: u64) {
         self.builder.rows_written_before(t);
     }
 
+    /// Appends events sorted by entry time. Events entered before what the open file already
+    /// holds are held back for the next file.
     pub fn append(&mut self, sorted: impl IntoIterator<Item = Call>) -> Result<(), WriterError> {
         let batch_rows = self.batch_rows;
         for e in sorted {

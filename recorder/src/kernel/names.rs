@@ -25,11 +25,14 @@ pub fn syscall_name(nr: u32) -> Cow<'static, str> {
     }
 }
 
-/// The x86_64 call of the same name as ia32 call `nr` (numbered from [`COMPAT_BASE`]), for
-/// `-e`, whose names are x86_64's.
-pub fn same_named_x86_64(nr: u32) -> Option<Sysno> {
-    let i386 = syscalls::x86::Sysno::new(nr.checked_sub(COMPAT_BASE)? as usize)?;
-    i386.name().parse().ok()
+/// Each ia32 call (numbered from [`COMPAT_BASE`]) that has an x86_64 call of the same name,
+/// with that call: their arguments agree, so what the recorder knows of one (`-e`, which
+/// names x86_64 calls; a path argument; bytes returned) holds for the other.
+pub fn ia32_twins() -> impl Iterator<Item = (u32, Sysno)> {
+    (COMPAT_BASE..MAX_SYSCALL_NR).filter_map(|nr| {
+        let i386 = syscalls::x86::Sysno::new((nr - COMPAT_BASE) as usize)?;
+        Some((nr, i386.name().parse().ok()?))
+    })
 }
 
 /// The errno of a raw return value, or `None` when the call succeeded.
@@ -120,10 +123,11 @@ mod tests {
         assert_eq!(syscall_name(COMPAT_BASE + 407), "clock_nanosleep_time64");
         assert_eq!(syscall_name(COMPAT_BASE + 1000), "ia32_syscall_1000");
         assert_eq!(SyscallNames::new().get(COMPAT_BASE + 3), "read");
-        assert_eq!(same_named_x86_64(COMPAT_BASE + 3), Some(Sysno::read));
-        assert_eq!(same_named_x86_64(COMPAT_BASE + 5), Some(Sysno::open));
-        assert_eq!(same_named_x86_64(COMPAT_BASE + 192), None); // mmap2
-        assert_eq!(same_named_x86_64(3), None);
+        let twins: std::collections::HashMap<u32, Sysno> = ia32_twins().collect();
+        assert_eq!(twins.get(&(COMPAT_BASE + 3)), Some(&Sysno::read));
+        assert_eq!(twins.get(&(COMPAT_BASE + 5)), Some(&Sysno::open));
+        assert_eq!(twins.get(&(COMPAT_BASE + 192)), None); // mmap2
+        assert!(twins.keys().all(|&nr| nr >= COMPAT_BASE));
     }
 
     #[test]

@@ -7,9 +7,11 @@ use std::collections::BTreeSet;
 
 use syscalls::Sysno;
 use tracepost_common::{
-    COMPAT_BASE, EXTRA_FD_PAIR, EXTRA_NONE, EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT,
-    MAX_SYSCALL_NR, SyscallInfo,
+    EXTRA_FD_PAIR, EXTRA_NONE, EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT, MAX_SYSCALL_NR,
+    SyscallInfo,
 };
+
+use crate::kernel::names::ia32_twins;
 
 use Sysno::*;
 
@@ -381,12 +383,7 @@ pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
     ];
     if let Some(only) = only {
         for (nr, info) in table.iter_mut().enumerate() {
-            // `-e` names x86_64 calls; an ia32 task's call of the same name is kept too.
-            let nr = match crate::kernel::names::same_named_x86_64(nr as u32) {
-                Some(sysno) => sysno.id() as u32,
-                None => nr as u32,
-            };
-            info.traced = u8::from(only.contains(&nr));
+            info.traced = u8::from(only.contains(&(nr as u32)));
         }
     }
     for s in CONTEXT_CALLS {
@@ -405,16 +402,15 @@ pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
             info.arg = arg;
         }
     }
-    // A 32-bit task's call carries what the x86_64 call of the same name carries (a path,
-    // an address, a pair of fds), at the same argument: their arguments agree. Never the
-    // fd table's context: it follows x86_64's calls only.
-    for nr in COMPAT_BASE..MAX_SYSCALL_NR {
-        if let Some(same) = crate::kernel::names::same_named_x86_64(nr) {
-            let x86_64 = table[same.id() as usize];
-            let info = &mut table[nr as usize];
-            info.extra = x86_64.extra;
-            info.arg = x86_64.arg;
-        }
+    // A 32-bit task's call is what the x86_64 call of its name is: kept by `-e`, and
+    // carrying a path, an address or a pair of fds at the same argument. Never the fd
+    // table's context: it follows x86_64's calls only.
+    for (nr, twin) in ia32_twins() {
+        let x86_64 = table[twin.id() as usize];
+        let info = &mut table[nr as usize];
+        info.traced = x86_64.traced;
+        info.extra = x86_64.extra;
+        info.arg = x86_64.arg;
     }
     table
 }
@@ -437,10 +433,8 @@ impl ArgTable {
         }
         // A 32-bit task's read or write returns the bytes moved too. Its fds are not
         // followed, so it names no file by fd.
-        for nr in COMPAT_BASE..MAX_SYSCALL_NR {
-            if let Some(same) = crate::kernel::names::same_named_x86_64(nr) {
-                bytes[nr as usize] = bytes[same.id() as usize];
-            }
+        for (nr, twin) in ia32_twins() {
+            bytes[nr as usize] = bytes[twin.id() as usize];
         }
         Self { fd_arg0, bytes }
     }
