@@ -30,7 +30,7 @@ pub enum DebugDirError {
 }
 
 /// Names unnamed frames from the debug files under some directories.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DebugDirs {
     dirs: Vec<PathBuf>,
     /// By build ID: the debug file's table, or `None` when no directory has a usable one.
@@ -58,10 +58,6 @@ impl DebugDirs {
             dirs: dirs.to_vec(),
             tables: HashMap::new(),
         })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.dirs.is_empty()
     }
 
     /// The directories with no `.build-id` directory in them, where no debug file can be
