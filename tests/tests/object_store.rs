@@ -31,11 +31,21 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A server for one test, stopped when dropped, whether the test passed or not.
+/// A server for one test, stopped when dropped, whether the test passed or not: with
+/// SIGTERM, as an operator stops it, so that an executor removes its work directory (a
+/// SIGKILL left one in /tmp per test run), and with SIGKILL if it has not ended in 10 s.
 struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // SAFETY: kill has no memory preconditions; the pid is our own unreaped child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        for _ in 0..100 {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
