@@ -252,7 +252,8 @@ pub struct DiffArgs {
     /// The capture of the incident.
     #[arg(value_name = "INCIDENT")]
     pub incident: PathBuf,
-    /// Rows per section.
+    /// Rows shown in all, the largest change first: syscalls and processes are ranked
+    /// together by the extra time per second they take.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,
     #[command(flatten)]

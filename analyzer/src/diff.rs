@@ -7,7 +7,7 @@
 //! `aggregates` table), exactly as `summary` does, so a baseline taken without filters and
 //! an incident taken with `--failed` or `--min-duration` compare like with like.
 use anyhow::Result;
-use datafusion::{arrow::array::RecordBatch, arrow::datatypes::Schema, prelude::SessionContext};
+use datafusion::prelude::{DataFrame, SessionContext};
 
 /// SQL string literal.
 fn quote(s: &str) -> String {
@@ -141,14 +141,13 @@ pub fn sql(
     )
 }
 
-/// Runs in a context over both captures, told apart by their `capture` column.
-pub async fn run(
+/// Plans the diff in a context over both captures, told apart by their `capture` column.
+pub async fn plan(
     both: &SessionContext,
     baseline: &str,
     incident: &str,
     limit: usize,
     windows: &[(String, Option<i64>, Option<i64>)],
-) -> Result<(Schema, Vec<RecordBatch>)> {
-    let sql = sql(baseline, incident, limit, windows);
-    crate::run_sql(both, &sql).await
+) -> Result<DataFrame> {
+    crate::plan_sql(both, &sql(baseline, incident, limit, windows)).await
 }

@@ -39,7 +39,11 @@ use std::{
 };
 
 use anyhow::{Context as _, Result};
-use datafusion::{arrow::array::RecordBatch, arrow::datatypes::Schema, prelude::SessionContext};
+use datafusion::{
+    arrow::array::RecordBatch,
+    arrow::datatypes::Schema,
+    prelude::{DataFrame, SessionContext},
+};
 
 use crate::{
     capture::Capture,
@@ -68,19 +72,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             let canned = queries::resolve(query)?;
             let sql = canned.render(&q.params)?;
             sql_guard::check(&sql)?;
-            let Opened { ctx, .. } = open(&paths, &q.narrow, &q.read).await?;
+            let Opened { ctx, captures, .. } = open(&paths, &q.narrow, &q.read).await?;
             needs::check(&ctx, &canned.name, canned.needs).await?;
-            let (schema, batches) = run_sql(&ctx, &sql).await?;
-            emit(&q.out, &schema, &batches)
+            emit(&q.out, plan_sql(&ctx, &sql).await?, &captures).await
         }
         Command::Summary(s) => {
-            let Opened { ctx, .. } = open(&s.captures, &s.narrow, &s.read).await?;
-            let (schema, batches) =
-                run_sql(&ctx, &summary::sql(s.by, s.captures.len() > 1)).await?;
-            emit(&s.out, &schema, &batches)
+            let Opened { ctx, captures, .. } = open(&s.captures, &s.narrow, &s.read).await?;
+            let sql = summary::sql(s.by, s.captures.len() > 1);
+            emit(&s.out, plan_sql(&ctx, &sql).await?, &captures).await
         }
         Command::Report(r) => {
             let Opened { ctx, captures, .. } = open(&r.captures, &r.narrow, &r.read).await?;
+            refuse_inside(&r.output, &captures)?;
             let options = report::model::Options {
                 redact: !r.no_redact,
                 narrowed: r.narrow.describe(),
@@ -137,7 +140,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .zip(&both.narrows)
                 .map(|(c, n)| (c.name(), n.since, n.until))
                 .collect();
-            let (schema, batches) = diff::run(
+            let frame = diff::plan(
                 &both.ctx,
                 &both.captures[0].name(),
                 &both.captures[1].name(),
@@ -145,7 +148,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 &windows,
             )
             .await?;
-            emit(&d.out, &schema, &batches)
+            emit(&d.out, frame, &both.captures).await
         }
     }
 }
@@ -238,49 +241,81 @@ pub struct Opened {
     pub narrows: Vec<narrow::Narrow>,
 }
 
-/// Runs SQL to completion, with a spinner on a terminal when it takes a while.
-pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<(Schema, Vec<RecordBatch>)> {
-    let spinner = spinner::Spinner::start();
-    // Queries only: no COPY, CREATE, SET or other statement that writes or changes state,
-    // since analyze often runs as root.
+/// Plans SQL that only reads: no COPY, CREATE, SET or other statement that writes or
+/// changes state, since analyze often runs as root.
+pub async fn plan_sql(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
     let options = datafusion::execution::context::SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let df = ctx
-        .sql_with_options(sql, options)
+    ctx.sql_with_options(sql, options)
         .await
-        .map_err(tables::sql_error)?;
+        .map_err(tables::sql_error)
+}
+
+/// Runs SQL to completion, with a spinner on a terminal when it takes a while.
+pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<(Schema, Vec<RecordBatch>)> {
+    let spinner = spinner::Spinner::start();
+    let df = plan_sql(ctx, sql).await?;
     let schema = df.schema().as_arrow().clone();
     let batches = df.collect().await.map_err(tables::sql_error)?;
     spinner.finish();
     Ok((schema, batches))
 }
 
-/// Writes results. Output meant to be shared (Markdown, or a file) has its secrets masked
-/// unless `--no-redact`.
-fn emit(out: &OutputArgs, schema: &Schema, batches: &[RecordBatch]) -> Result<()> {
-    let shared = out.format == output::Format::Markdown || out.output.is_some();
-    let masked;
-    let (schema, batches) = if shared && !out.no_redact {
-        masked = redact::batches(schema, batches)?;
-        (&masked.0, masked.1.as_slice())
-    } else {
-        (schema, batches)
+/// Writes a query's results as they come, so that the rows of a whole capture need no
+/// more memory than a batch. Output meant to be shared (Markdown, or a file) has its
+/// secrets masked unless `--no-redact`. A file is never inside a capture being read, and
+/// a file whose writing failed is removed rather than left holding part of the answer.
+async fn emit(out: &OutputArgs, frame: DataFrame, captures: &[Capture]) -> Result<()> {
+    let Some(path) = &out.output else {
+        let stdout = std::io::stdout().lock();
+        return stream(out, frame, stdout).await.map(drop);
     };
-    match &out.output {
-        Some(path) => {
-            let mut w = BufWriter::new(create(path)?);
-            output::write(&mut w, out.format, schema, batches)?;
-            w.flush()
-                .with_context(|| format!("cannot write {}", path.display()))
+    refuse_inside(path, captures)?;
+    let file = BufWriter::new(create(path)?);
+    let written = match stream(out, frame, file).await {
+        Ok(mut file) => file
+            .flush()
+            .with_context(|| format!("cannot write {}", path.display())),
+        Err(e) => Err(e),
+    };
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
+/// Runs `frame` and writes each batch to `out` in the format asked.
+async fn stream<W: Write>(out: &OutputArgs, frame: DataFrame, to: W) -> Result<W> {
+    use futures::StreamExt as _;
+    let redact = (out.format == output::Format::Markdown || out.output.is_some()) && !out.no_redact;
+    let schema = frame.schema().as_arrow().clone();
+    let shown = match redact {
+        true => redact::batches(&schema, &[])?.0,
+        false => schema.clone(),
+    };
+    let mut spinner = Some(spinner::Spinner::start());
+    let mut batches = frame.execute_stream().await.map_err(tables::sql_error)?;
+    let mut sink = output::Sink::new(to, out.format, std::sync::Arc::new(shown))?;
+    while let Some(batch) = batches.next().await {
+        let batch = batch.map_err(tables::sql_error)?;
+        if let Some(s) = spinner.take() {
+            s.finish();
         }
-        None => {
-            let mut w = std::io::stdout().lock();
-            output::write(&mut w, out.format, schema, batches)?;
-            w.flush().context("cannot write to stdout")
+        match redact {
+            true => {
+                for masked in redact::batches(&schema, std::slice::from_ref(&batch))?.1 {
+                    sink.push(&masked)?;
+                }
+            }
+            false => sink.push(&batch)?,
         }
     }
+    if let Some(s) = spinner {
+        s.finish();
+    }
+    sink.finish()
 }
 
 /// A file for results: they hold data from a capture, so it is private (0600), and never

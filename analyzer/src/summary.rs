@@ -4,7 +4,9 @@
 //! Calls, errors and total time include the calls the kernel counted without recording
 //! them (the `aggregates` table: lost to a full ring, or left out by `--min-duration` or
 //! `--failed`), so they stay exact whatever happened to detail. Percentiles and the maximum
-//! are exact over the calls recorded one by one.
+//! are exact over the calls recorded one by one. The average is over the calls whose time
+//! is known: `exit_group` never returns, and calls lost to a full ring may have no time,
+//! so dividing by every call made averages low, and a group with no time showed 0.
 
 /// What `summary` groups by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -18,12 +20,14 @@ pub enum By {
 
 /// Columns of the detail side, one per statistic, shared by every grouping.
 const DETAIL_STATS: &str = "count(*) AS calls,
+           count(duration_ns) AS timed,
            count(errno) AS errors,
            sum(duration_ns) AS total_ns,
            latency_percentiles(duration_ns) AS q,
            max(duration_ns) AS max_ns";
 
 const SHED_STATS: &str = "sum(calls) AS calls,
+           sum(CASE WHEN total_ns IS NULL THEN 0 ELSE calls END) AS timed,
            sum(CASE WHEN failed THEN calls ELSE 0 END) AS errors,
            sum(total_ns) AS total_ns";
 
@@ -93,6 +97,7 @@ pub fn sql(by: By, several_captures: bool) -> String {
                  joined AS (
                    SELECT {key_out}, {comm}
                           coalesce(d.calls, 0) + coalesce(s.calls, 0) AS calls,
+                          coalesce(d.timed, 0) + coalesce(s.timed, 0) AS timed,
                           coalesce(d.errors, 0) + coalesce(s.errors, 0) AS errors,
                           coalesce(d.total_ns, 0) + coalesce(s.total_ns, 0) AS total_ns,
                           {percentiles}
@@ -105,7 +110,8 @@ pub fn sql(by: By, several_captures: bool) -> String {
             let key_out = per_key(keys, ", ", |k| format!("d.{k}"));
             format!(
                 "joined AS (
-                   SELECT {key_out}, {comm} d.calls, d.errors, coalesce(d.total_ns, 0) AS total_ns,
+                   SELECT {key_out}, {comm} d.calls, d.timed, d.errors,
+                          coalesce(d.total_ns, 0) AS total_ns,
                           {percentiles}
                    FROM d
                  )"
@@ -118,9 +124,9 @@ pub fn sql(by: By, several_captures: bool) -> String {
            FROM syscalls {detail_where} GROUP BY {group}
          ), {joined}
          SELECT {keys}, {comm_out}calls, errors, total_ns,
-                CAST(total_ns / calls AS BIGINT) AS avg_ns,
+                CAST(total_ns / NULLIF(timed, 0) AS BIGINT) AS avg_ns,
                 p50_ns, p90_ns, p99_ns, max_ns,
-                round(100.0 * total_ns / sum(total_ns) OVER (), 2) AS time_pct
+                round(100.0 * total_ns / NULLIF(sum(total_ns) OVER (), 0), 2) AS time_pct
          FROM joined
          ORDER BY total_ns DESC, calls DESC, {keys}",
         comm_out = if names.is_empty() { "" } else { "comm, " },

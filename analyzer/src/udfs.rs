@@ -14,11 +14,12 @@ use datafusion::{
 };
 use syscalls::Errno;
 
-/// `ENOENT` for -2 (a raw return value) or for 2; NULL for success.
+/// `ENOENT` for a call that returned -2; NULL for any value that is not a failure. A
+/// positive value is a success (an fd, a byte count), never an errno: naming 3 `ESRCH`
+/// made `GROUP BY errno_name(ret)` count successful opens as failures.
 fn errno_name(ret: i64) -> Option<String> {
     let code = match ret {
         -4095..=-1 => -ret,
-        1..=4095 => ret,
         _ => return None,
     };
     Some(match Errno::new(code as i32).name() {
@@ -40,14 +41,17 @@ fn fmt_magnitude(ns: u64) -> String {
     if ns < 1_000 {
         return format!("{ns}ns");
     }
-    if ns < 1_000_000 {
+    // The unit is chosen after rounding to one decimal: 999,950 ns is `1.0ms`, not
+    // `1000.0us`.
+    if ns < 999_950 {
         return format!("{:.1}us", ns as f64 / 1e3);
     }
-    if ns < 1_000_000_000 {
+    if ns < 999_950_000 {
         return format!("{:.1}ms", ns as f64 / 1e6);
     }
-    // Whole milliseconds, then humantime's units (`2s 300ms`, `1h 2m 3s`), first two kept.
-    let d = Duration::from_millis(ns / 1_000_000);
+    // To the nearest millisecond, then humantime's units (`2s 300ms`, `1h 2m 3s`), first
+    // two kept.
+    let d = Duration::from_millis(ns.saturating_add(500_000) / 1_000_000);
     let text = humantime::format_duration(d).to_string();
     text.split(' ').take(2).collect::<Vec<_>>().join(" ")
 }
@@ -102,11 +106,17 @@ mod tests {
     #[test]
     fn names_and_human_units() {
         assert_eq!(errno_name(-2).as_deref(), Some("ENOENT"));
-        assert_eq!(errno_name(13).as_deref(), Some("EACCES"));
+        assert_eq!(errno_name(-13).as_deref(), Some("EACCES"));
+        assert_eq!(errno_name(3), None, "an fd, not ESRCH");
+        assert_eq!(errno_name(832), None, "a byte count");
         assert_eq!(errno_name(0), None);
         assert_eq!(errno_name(4096), None);
         assert_eq!(fmt_duration(640), "640ns");
         assert_eq!(fmt_duration(1_500_000), "1.5ms");
+        assert_eq!(fmt_duration(999_949), "999.9us");
+        assert_eq!(fmt_duration(999_950), "1.0ms");
+        assert_eq!(fmt_duration(999_949_999), "999.9ms");
+        assert_eq!(fmt_duration(999_999_999), "1s");
         assert_eq!(fmt_duration(2_300_000_000), "2s 300ms");
         assert_eq!(fmt_duration(3_723_000_000_000), "1h 2m");
         assert_eq!(fmt_bytes(1536), "1.5 KiB");

@@ -606,3 +606,71 @@ fn file_io_counts_each_files_bytes_by_direction() {
     );
     assert_eq!(row["calls"].as_i64(), Some(calls), "{row:?}");
 }
+
+/// Found by a hostile review: `network` counted every non-blocking connect as a failure
+/// (curl, Go, nginx and Java all connect so), `errno_name(ret)` named successful returns
+/// (an fd of 3 as `ESRCH`), and `summary` averaged over calls with no time (0 ns for
+/// `exit_group`).
+#[test]
+fn connects_in_progress_are_not_failures_and_only_failures_have_errno_names() {
+    if !bpf_available("connects_in_progress_are_not_failures_and_only_failures_have_errno_names") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/connects.py");
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &["python3", path(&script)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ports = String::from_utf8(out.stdout).unwrap();
+    let (listening, closed) = ports.trim().split_once(' ').unwrap();
+
+    let rows = json(&["query", path(&capture), "network"]);
+    let row = |port: &str| {
+        rows.iter()
+            .find(|r| r["addr"] == format!("127.0.0.1:{port}"))
+            .unwrap_or_else(|| panic!("no connect to {port}: {rows:?}"))
+    };
+    let pending = row(listening);
+    assert_eq!(pending["connects"].as_i64(), Some(1));
+    assert_eq!(pending["failures"].as_i64(), Some(0));
+    assert_eq!(pending["in_progress"].as_i64(), Some(1));
+    assert_eq!(pending["an_errno"], Value::Null);
+    let refused = row(closed);
+    assert_eq!(refused["failures"].as_i64(), Some(1));
+    assert_eq!(refused["an_errno"], Value::from("ECONNREFUSED"));
+    assert_eq!(refused["in_progress"].as_i64(), Some(0));
+
+    let named = query(
+        &[&capture],
+        "SELECT count(*) FILTER (WHERE ret > 0) AS positive,
+                count(errno_name(ret)) FILTER (WHERE ret >= 0) AS named_successes,
+                count(*) FILTER (WHERE errno_name(ret) = errno) AS failures_named
+         FROM syscalls",
+    );
+    assert!(named[0]["positive"].as_i64().unwrap() > 10, "{named:?}");
+    assert_eq!(named[0]["named_successes"].as_i64(), Some(0), "{named:?}");
+    assert!(
+        named[0]["failures_named"].as_i64().unwrap() >= 1,
+        "{named:?}"
+    );
+
+    let summary = json(&["summary", path(&capture)]);
+    let exit = summary
+        .iter()
+        .find(|r| r["syscall"] == "exit_group")
+        .unwrap();
+    assert_eq!(
+        exit["avg_ns"],
+        Value::Null,
+        "exit_group never returns: {exit:?}"
+    );
+    let connect = summary.iter().find(|r| r["syscall"] == "connect").unwrap();
+    assert_eq!(
+        connect["avg_ns"].as_i64(),
+        Some(connect["total_ns"].as_i64().unwrap() / connect["calls"].as_i64().unwrap())
+    );
+}

@@ -1,0 +1,148 @@
+//! What `analyze` writes, found wanting by a hostile review: a terminal table that kept
+//! every row in memory (2.2 GB for 200,000 rows, then an abort), `-o` that overwrote a
+//! capture's own Parquet file, and a file left holding half an answer after an error.
+use std::{path::Path, process::Command};
+
+use tracepost_e2e::{bin, bpf_available, record};
+
+fn analyze(args: &[&str]) -> std::process::Output {
+    Command::new(bin("analyze")).args(args).output().unwrap()
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// A small real capture: a shell that lists a directory.
+fn capture(dir: &Path) -> std::path::PathBuf {
+    let capture = dir.join("capture");
+    let out = record(&capture, &["sh", "-c", "ls / >/dev/null"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    capture
+}
+
+#[test]
+fn a_table_shows_a_thousand_rows_and_counts_the_rest_while_other_formats_write_all() {
+    if !bpf_available(
+        "a_table_shows_a_thousand_rows_and_counts_the_rest_while_other_formats_write_all",
+    ) {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = capture(tmp.path());
+    let sql = "SELECT value FROM generate_series(1, 2500)";
+
+    let table = analyze(&["query", path(&capture), sql]);
+    assert!(table.status.success());
+    let text = String::from_utf8(table.stdout).unwrap();
+    assert!(text.contains("| 1000  |"), "{text}");
+    assert!(!text.contains("| 1001  |"), "{text}");
+    assert!(
+        text.trim_end().ends_with(
+            "(1500 more rows not shown: a table shows the first 1000; --format csv, json or \
+             markdown writes every row)"
+        ),
+        "{}",
+        &text[text.len().saturating_sub(300)..]
+    );
+
+    let csv = analyze(&["query", path(&capture), sql, "--format", "csv"]);
+    let csv = String::from_utf8(csv.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 2501, "a header and every row");
+    assert_eq!(csv.lines().last(), Some("2500"));
+    let json = analyze(&["query", path(&capture), sql, "--format", "json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(rows.len(), 2500);
+    let md = analyze(&["query", path(&capture), sql, "--format", "markdown"]);
+    assert_eq!(String::from_utf8(md.stdout).unwrap().lines().count(), 2502);
+
+    // Every row of the capture through CSV: streamed, not held.
+    let all = analyze(&[
+        "query",
+        path(&capture),
+        "SELECT * FROM syscalls",
+        "--format",
+        "csv",
+    ]);
+    let calls = analyze(&[
+        "query",
+        path(&capture),
+        "SELECT count(*) AS n FROM syscalls",
+        "--format",
+        "csv",
+    ]);
+    let n: usize = String::from_utf8(calls.stdout)
+        .unwrap()
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n > 100, "{n}");
+    let header_and_rows = String::from_utf8(all.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("20")) // each row starts with its timestamp
+        .count();
+    assert_eq!(header_and_rows, n);
+}
+
+#[test]
+fn no_output_file_lands_inside_a_capture_and_a_failed_one_is_removed() {
+    if !bpf_available("no_output_file_lands_inside_a_capture_and_a_failed_one_is_removed") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = capture(tmp.path());
+    let other = tmp.path().join("other");
+    assert!(record(&other, &["true"]).status.success());
+    let part = std::fs::read_dir(capture.join("syscalls"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    let before = std::fs::read(&part).unwrap();
+    let inside = path(&part);
+    let report = capture.join("capture").join("report.md");
+    for args in [
+        vec!["summary", path(&capture), "-o", inside],
+        vec!["query", path(&capture), "errors", "-o", inside],
+        vec!["diff", path(&other), path(&capture), "-o", inside],
+        vec!["report", path(&capture), "-o", path(&report)],
+    ] {
+        let out = analyze(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} wrote inside the capture");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains("inside capture"), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        std::fs::read(&part).unwrap(),
+        before,
+        "the capture's file is intact"
+    );
+    assert!(!report.exists());
+
+    // CSV has no form for a struct: the error comes after the file was created, and the
+    // file must not stay behind holding just a header.
+    let out_file = tmp.path().join("q.csv");
+    let out = analyze(&[
+        "query",
+        path(&capture),
+        "SELECT latency_percentiles(duration_ns) AS q FROM syscalls",
+        "--format",
+        "csv",
+        "-o",
+        path(&out_file),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported in CSV"));
+    assert!(
+        !out_file.exists(),
+        "a partial answer was left in {out_file:?}"
+    );
+}
