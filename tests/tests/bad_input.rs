@@ -1,6 +1,6 @@
 //! Bad input gets one clear line naming the thing at fault, a non-zero exit, no panic, and
 //! nothing written.
-use std::process::Command;
+use std::{os::unix::ffi::OsStrExt as _, process::Command};
 
 use tracepost_e2e::{analyze_query, bin, bpf_available, record};
 
@@ -72,6 +72,11 @@ fn record_refuses_bad_targets_before_writing_anything() {
     let busy = tmp.path().join("busy");
     std::fs::create_dir(&busy).unwrap();
     std::fs::write(busy.join("notes.txt"), "keep me").unwrap();
+    let mode = |p: &std::path::Path| {
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(p).unwrap().permissions())
+            & 0o7777
+    };
+    std::fs::set_permissions(&busy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let out = record(&busy, &["true"]);
     assert_eq!(out.status.code(), Some(1));
     let line = one_error_line(&out.stderr);
@@ -80,6 +85,117 @@ fn record_refuses_bad_targets_before_writing_anything() {
         "{line}"
     );
     assert_eq!(std::fs::read_dir(&busy).unwrap().count(), 1);
+    // Refused as it was found: a mistyped `-o /var/www` must not lock its readers out.
+    assert_eq!(mode(&busy), 0o755);
+}
+
+/// A command the kernel will not run: the capture holds the failed execve, and `record`
+/// says why in one line and exits as a shell would (126 found but not runnable, 127
+/// missing). It exited 127 after a summary that read like success.
+#[test]
+fn a_command_that_cannot_be_executed_is_named_with_the_reason() {
+    if !bpf_available("a_command_that_cannot_be_executed_is_named_with_the_reason") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let script = |name: &str, text: &str| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        p
+    };
+    let no_shebang = script("no_shebang.sh", "echo hi\n");
+    let bad_interp = script("bad_interp.sh", "#!/nonexistent/interp\n");
+    for (program, code, why, errno) in [
+        (
+            &no_shebang,
+            126,
+            "not a program this system runs (no #! line?)",
+            "ENOEXEC",
+        ),
+        (
+            &bad_interp,
+            127,
+            "it, or the interpreter its #! line names, does not exist",
+            "ENOENT",
+        ),
+    ] {
+        let capture = tmp.path().join(format!("cap-{code}"));
+        let out = Command::new(bin("record"))
+            .arg("-q")
+            .arg("-o")
+            .arg(&capture)
+            .arg("--")
+            .arg(program)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(code), "{out:?}");
+        assert_eq!(
+            one_error_line(&out.stderr),
+            format!("error: cannot execute {}: {why}", program.display())
+        );
+        let rows = tracepost_e2e::query(
+            &[&capture],
+            "SELECT syscall, errno FROM syscalls ORDER BY ts_ns LIMIT 1",
+        );
+        assert_eq!(rows[0]["syscall"], "execve");
+        assert_eq!(rows[0]["errno"], errno);
+    }
+}
+
+/// A thread id given to `-p`, and an output name that is not UTF-8: each refused in one
+/// line before anything is written.
+#[test]
+fn a_thread_id_and_an_unreadable_output_name_are_refused() {
+    if !bpf_available("a_thread_id_and_an_unreadable_output_name_are_refused") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut process = Command::new("python3")
+        .args([
+            "-c",
+            "import threading,time,os\nt=threading.Thread(target=time.sleep,args=(30,))\n\
+             t.start()\nprint(t.native_id, flush=True)\nt.join()",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(process.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let tid = line.trim();
+    let capture = tmp.path().join("tid");
+    let out = Command::new(bin("record"))
+        .args(["-p", tid, "-d", "1s", "-o"])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    let _ = process.kill();
+    let _ = process.wait();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&out.stderr),
+        format!(
+            "error: {tid} is a thread of process {0}, not a process; give -p {0}",
+            process.id()
+        )
+    );
+    assert!(!capture.exists());
+
+    let name = tmp.path().join(std::ffi::OsStr::from_bytes(b"nu\xff8"));
+    let out = record(&name, &["true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        one_error_line(&out.stderr).ends_with(
+            "the name is not UTF-8, and analyze could not read a capture there; choose a UTF-8 \
+             name"
+        ),
+        "{out:?}"
+    );
+    assert!(!name.exists());
 }
 
 #[test]

@@ -96,6 +96,36 @@ fn root_never_writes_through_what_another_user_planted() {
     assert!(stderr_line(&out).contains("is a symlink"), "{out:?}");
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 
+    // record: a symlink on the way that another user owns, or that sits in their directory.
+    // The resolved path is all root's, so only the link itself says whose choice it was;
+    // that user could also re-point it mid-capture.
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    nobody(&home);
+    let their_link = home.join("link");
+    std::os::unix::fs::symlink(&elsewhere, &their_link).unwrap();
+    std::os::unix::fs::lchown(&their_link, Some(65534), Some(65534)).unwrap();
+    let out = record(&their_link.join("cap"), &["true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_line(&out).ends_with("it is a symlink that belongs to another user (uid 65534)"),
+        "{out:?}"
+    );
+    let root_link = home.join("rootlink");
+    std::os::unix::fs::symlink(&elsewhere, &root_link).unwrap();
+    let out = record(&root_link.join("cap"), &["true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_line(&out).contains("belongs to another user (uid 65534)"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    // A symlink of root's, in root's directory, is followed as before.
+    let ours = tmp.path().join("ours");
+    std::os::unix::fs::symlink(&elsewhere, &ours).unwrap();
+    assert!(record(&ours.join("cap"), &["true"]).status.success());
+    assert!(elsewhere.join("cap").join("syscalls").is_dir());
+
     // analyze -o: a symlink to someone's file, and a hard link to it.
     let capture = tmp.path().join("cap");
     assert!(record(&capture, &["true"]).status.success());

@@ -182,3 +182,59 @@ fn max_size_keeps_the_newest_files_within_the_bound() {
     );
     assert_eq!(exits, 1);
 }
+
+/// SIGHUP, as when the on-call engineer's SSH session drops under a foreground `record -p`:
+/// the capture ends as it does on Ctrl-C, every table written and the capture row closed.
+/// By default the signal killed the recorder as `kill -9` does, losing every call since the
+/// last rotation and the whole processes table.
+#[test]
+fn a_hangup_ends_the_capture_cleanly() {
+    if !bpf_available("a_hangup_ends_the_capture_cleanly") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let mut target = Command::new("sh")
+        .args([
+            "-c",
+            "while :; do cat /etc/hostname >/dev/null; sleep 0.01; done",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let record = Command::new(bin("record"))
+        .args(["-q", "-p", &target.id().to_string(), "-o"])
+        .arg(&capture)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(2000));
+    // SAFETY: kill(2) of this test's own child; no memory involved.
+    assert_eq!(unsafe { libc::kill(record.id() as i32, libc::SIGHUP) }, 0);
+    let out = record.wait_with_output().unwrap();
+    let _ = target.kill();
+    let _ = target.wait();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for table in ["syscalls", "processes", "aggregates", "capture"] {
+        assert_eq!(parquet_files(&capture.join(table)).len(), 1, "{table}");
+    }
+    assert!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'openat'"
+        ) > 10
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM capture WHERE ended IS NOT NULL"
+        ),
+        1
+    );
+    assert!(scalar(&capture, "SELECT count(*) FROM processes") >= 1);
+}

@@ -111,8 +111,8 @@ impl CaptureDir {
                 uid: st.st_uid,
             });
         }
-        // Private first: from here on no other user can add an entry.
-        fchmod(&fd, 0o700).map_err(|source| create_err(&root, source))?;
+        // Judged before it is touched: a mistyped `-o /var/www` or `-o .` is refused as
+        // it was found, not left closed to the users and services that read it.
         if !created {
             let empty = fs::read_dir(&root)
                 .map_err(|source| create_err(&root, source))?
@@ -122,6 +122,8 @@ impl CaptureDir {
                 return Err(CaptureDirError::NotEmpty(root));
             }
         }
+        // Then private: from here on no other user can add an entry.
+        fchmod(&fd, 0o700).map_err(|source| create_err(&root, source))?;
         let lock = lock(&fd, &root)?;
         for table in TABLES {
             let path = root.join(table);
@@ -210,6 +212,7 @@ fn check_parent(root: &Path) -> Result<(), CaptureDirError> {
     if fs::symlink_metadata(&parent).is_err() {
         private_dir(&parent, true)?;
     }
+    check_symlinks(root, &parent)?;
     let real = parent
         .canonicalize()
         .map_err(|source| create_err(&parent, source))?;
@@ -229,6 +232,92 @@ fn check_parent(root: &Path) -> Result<(), CaptureDirError> {
                 dir: dir.to_path_buf(),
                 why: "other users can write it".into(),
             });
+        }
+    }
+    Ok(())
+}
+
+/// Every symlink on the way to `parent`, as written and as each link leads on, must belong
+/// to root or to us. The ancestors of the resolved path are checked below, but a symlink
+/// that another user owns is not among them: `-o /tmp/theirs/cap`, with `/tmp/theirs` their
+/// symlink, led wherever they pointed it, and they could point it elsewhere mid-capture.
+/// The directories a symlink sits in are checked too, since whoever can write one can
+/// replace the link.
+fn check_symlinks(root: &Path, parent: &Path) -> Result<(), CaptureDirError> {
+    use std::{collections::VecDeque, os::unix::fs::MetadataExt as _, path::Component};
+    let unsafe_parent = |dir: &Path, why: String| CaptureDirError::UnsafeParent {
+        path: root.to_path_buf(),
+        dir: dir.to_path_buf(),
+        why,
+    };
+    let start = if parent.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        std::env::current_dir().map_err(|source| create_err(parent, source))?
+    };
+    let mut at = start;
+    let mut left: VecDeque<PathBuf> = parent
+        .components()
+        .map(|c| PathBuf::from(c.as_os_str()))
+        .collect();
+    let mut links = 0;
+    while let Some(part) = left.pop_front() {
+        match Path::new(&part).components().next() {
+            Some(Component::RootDir) => {
+                at = PathBuf::from("/");
+                continue;
+            }
+            Some(Component::CurDir) | None => continue,
+            Some(Component::ParentDir) => {
+                at.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let next = at.join(&part);
+        let Ok(meta) = fs::symlink_metadata(&next) else {
+            return Ok(()); // Missing: made 0700 by us, below directories checked so far.
+        };
+        if !meta.file_type().is_symlink() {
+            at = next;
+            continue;
+        }
+        if meta.uid() != 0 && meta.uid() != euid() {
+            return Err(unsafe_parent(
+                &next,
+                format!(
+                    "it is a symlink that belongs to another user (uid {})",
+                    meta.uid()
+                ),
+            ));
+        }
+        let dir = fs::metadata(&at).map_err(|source| create_err(&at, source))?;
+        if dir.uid() != 0 && dir.uid() != euid() {
+            return Err(unsafe_parent(
+                &at,
+                format!(
+                    "it holds the symlink {} and belongs to another user (uid {})",
+                    next.display(),
+                    dir.uid()
+                ),
+            ));
+        }
+        if dir.mode() & 0o022 != 0 && dir.mode() & libc::S_ISVTX == 0 {
+            return Err(unsafe_parent(
+                &at,
+                format!(
+                    "it holds the symlink {} and other users can write it",
+                    next.display()
+                ),
+            ));
+        }
+        links += 1;
+        if links > 40 {
+            return Err(create_err(&next, io::Error::from_raw_os_error(libc::ELOOP)));
+        }
+        let target = fs::read_link(&next).map_err(|source| create_err(&next, source))?;
+        for c in target.components().rev() {
+            left.push_front(PathBuf::from(c.as_os_str()));
         }
     }
     Ok(())

@@ -28,6 +28,11 @@ pub enum LaunchError {
 pub struct Gated {
     pid: libc::pid_t,
     gate: libc::c_int,
+    /// Read end of a close-on-exec pipe: EOF once the child's execve succeeded, or the
+    /// errno of the execve that failed. Without it the only sign was the child's exit 127,
+    /// after a summary that read like success.
+    exec_result: libc::c_int,
+    program: PathBuf,
 }
 
 /// How the command ended, as a shell would report it.
@@ -82,7 +87,8 @@ impl Gated {
         let (program, _) = command
             .split_first()
             .ok_or_else(|| LaunchError::NotFound(String::new()))?;
-        let path = cstring(resolve(program)?.as_os_str())?;
+        let resolved = resolve(program)?;
+        let path = cstring(resolved.as_os_str())?;
         let argv: Vec<CString> = command
             .iter()
             .map(|a| cstring(a))
@@ -96,14 +102,27 @@ impl Gated {
             return Err(io::Error::last_os_error().into());
         }
         let [read_end, write_end] = fds;
-        // SAFETY: the child only calls async-signal-safe functions (close, read, execv,
-        // _exit) on memory prepared before the fork.
+        let mut result_fds = [0; 2];
+        // SAFETY: valid array of two fds.
+        if unsafe { libc::pipe2(result_fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+            let err = io::Error::last_os_error();
+            unsafe {
+                libc::close(read_end);
+                libc::close(write_end);
+            }
+            return Err(err.into());
+        }
+        let [result_read, result_write] = result_fds;
+        // SAFETY: the child only calls async-signal-safe functions (close, read, write,
+        // execv, _exit) on memory prepared before the fork.
         match unsafe { libc::fork() } {
             -1 => {
                 let err = io::Error::last_os_error();
                 unsafe {
                     libc::close(read_end);
                     libc::close(write_end);
+                    libc::close(result_read);
+                    libc::close(result_write);
                 }
                 Err(err.into())
             }
@@ -112,6 +131,7 @@ impl Gated {
                 // start with the default, as it would from a shell.
                 libc::signal(libc::SIGPIPE, libc::SIG_DFL);
                 libc::close(write_end);
+                libc::close(result_read);
                 let mut byte = 0u8;
                 loop {
                     let n = libc::read(read_end, (&raw mut byte).cast(), 1);
@@ -124,13 +144,20 @@ impl Gated {
                     }
                 }
                 libc::execv(path.as_ptr(), argv_ptrs.as_ptr());
+                let errno = (*libc::__errno_location()).to_ne_bytes();
+                libc::write(result_write, errno.as_ptr().cast(), errno.len());
                 libc::_exit(127)
             },
             pid => {
-                unsafe { libc::close(read_end) };
+                unsafe {
+                    libc::close(read_end);
+                    libc::close(result_write);
+                }
                 Ok(Self {
                     pid,
                     gate: write_end,
+                    exec_result: result_read,
+                    program: resolved,
                 })
             }
         }
@@ -140,39 +167,87 @@ impl Gated {
         self.pid
     }
 
-    /// Lets the child exec. Call once it is traced.
-    pub fn release(self) -> Result<Running, LaunchError> {
+    /// Lets the child exec, and learns whether the execve succeeded. Call once it is
+    /// traced. A failed execve is not an error here: the call is in the capture, which is
+    /// finished as any other, and [`Running::exec_error`] says why the command never ran.
+    pub fn release(mut self) -> Result<Running, LaunchError> {
         let byte = 1u8;
         // SAFETY: writing one byte from a valid buffer to our own pipe.
         let n = unsafe { libc::write(self.gate, (&raw const byte).cast(), 1) };
         let err = io::Error::last_os_error();
         unsafe { libc::close(self.gate) };
-        let pid = self.pid;
+        let (pid, exec_result) = (self.pid, self.exec_result);
+        let program = std::mem::take(&mut self.program);
         std::mem::forget(self);
+        let exec_error = match n {
+            1 => read_exec_result(exec_result),
+            _ => None,
+        };
+        unsafe { libc::close(exec_result) };
         if n != 1 {
             return Err(err.into());
         }
-        Ok(Running { pid })
+        Ok(Running {
+            pid,
+            exec_error: exec_error.map(|errno| (program, errno)),
+        })
     }
 }
 
 impl Drop for Gated {
     /// Never released: the child sees EOF and exits without running the command.
     fn drop(&mut self) {
-        unsafe { libc::close(self.gate) };
+        unsafe {
+            libc::close(self.gate);
+            libc::close(self.exec_result);
+        }
         let _ = wait(self.pid, true);
     }
+}
+
+/// The errno the child sent if its execve failed; `None` at EOF, when the execve closed
+/// the pipe by succeeding.
+fn read_exec_result(fd: libc::c_int) -> Option<i32> {
+    let mut buf = [0u8; 4];
+    let mut got = 0;
+    while got < buf.len() {
+        // SAFETY: reading into the unread part of a valid buffer.
+        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
+        match n {
+            0 => return None,
+            n if n > 0 => got += n as usize,
+            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            _ => return None,
+        }
+    }
+    Some(i32::from_ne_bytes(buf))
 }
 
 /// The command, running.
 #[derive(Debug)]
 pub struct Running {
     pid: libc::pid_t,
+    /// The program and the errno of its execve, when it could not be started.
+    exec_error: Option<(PathBuf, i32)>,
 }
 
 impl Running {
     pub fn pid(&self) -> libc::pid_t {
         self.pid
+    }
+
+    /// Why the command never ran, as a shell says it, and the status a shell gives for it:
+    /// 127 when a file is missing, 126 when it is there but cannot be run.
+    pub fn exec_error(&self) -> Option<(String, u8)> {
+        self.exec_error.as_ref().map(|(program, errno)| {
+            let why = match *errno {
+                libc::ENOEXEC => "not a program this system runs (no #! line?)".to_string(),
+                libc::ENOENT => "it, or the interpreter its #! line names, does not exist".into(),
+                e => io::Error::from_raw_os_error(e).to_string(),
+            };
+            let code = if *errno == libc::ENOENT { 127 } else { 126 };
+            (format!("cannot execute {}: {why}", program.display()), code)
+        })
     }
 
     /// The exit status if the command has ended.

@@ -16,11 +16,31 @@ pub enum TargetError {
         #[source]
         source: io::Error,
     },
+    #[error("{tid} is a thread of process {pid}, not a process; give -p {pid}")]
+    Thread { tid: i32, pid: i32 },
     #[error(transparent)]
     Bpf(#[from] BpfError),
 }
 
+/// Refuses a thread id given as a process: its /proc entry exists, but it has no thread
+/// list and no pidfd of its own, and both failed with a message that named neither.
+fn a_process(pid: i32) -> Result<(), TargetError> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let group = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse::<i32>().ok());
+    match group {
+        Some(group) if group != pid => Err(TargetError::Thread {
+            tid: pid,
+            pid: group,
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn threads_of(pid: i32) -> Result<BTreeSet<u32>, TargetError> {
+    a_process(pid)?;
     let dir = format!("/proc/{pid}/task");
     let entries = fs::read_dir(&dir).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => TargetError::NoSuchProcess(pid),
@@ -58,6 +78,7 @@ pub fn attach_process(probes: &mut Probes, pid: i32, scope: &Scope) -> Result<us
 /// the end of an attached process without polling /proc, and never mistakes a reused pid
 /// for it.
 pub fn pidfd(pid: i32) -> Result<OwnedFd, TargetError> {
+    a_process(pid)?;
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {

@@ -88,6 +88,17 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
             s.late_user_stacks
         );
     }
+    // Last, so that it is what the user reads: the command never ran.
+    let exit_code = match &s.mode {
+        Mode::Command(running) => match running.exec_error() {
+            Some((why, code)) => {
+                eprintln!("error: {why}");
+                code
+            }
+            None => exit_code,
+        },
+        _ => exit_code,
+    };
     Ok(Outcome {
         exit_code,
         written,

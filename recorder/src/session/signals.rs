@@ -1,4 +1,7 @@
-//! SIGINT and SIGTERM: stop the capture cleanly instead of dying with an open file.
+//! SIGINT, SIGTERM and SIGHUP: stop the capture cleanly instead of dying with an open file.
+//! SIGHUP is how a foreground `record` learns that the on-call engineer's SSH session
+//! dropped; by default it killed the recorder as `kill -9` would, losing everything since
+//! the last rotation and the processes table.
 //!
 //! In command mode a signal the terminal sent (Ctrl-C) already reached the command, which is
 //! in the same process group; a signal someone sent to the recorder alone (`kill`) is passed
@@ -14,7 +17,7 @@ use std::{
 };
 
 use signal_hook::{
-    consts::{SIGINT, SIGTERM},
+    consts::{SIGHUP, SIGINT, SIGTERM},
     iterator::{SignalsInfo, exfiltrator::WithOrigin},
     low_level::siginfo::Cause,
 };
@@ -40,11 +43,14 @@ impl StopFlag {
 pub fn install(stop: StopFlag) -> io::Result<Arc<AtomicI32>> {
     let forward_to = Arc::new(AtomicI32::new(0));
     let target = forward_to.clone();
-    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM])?;
+    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])?;
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             for origin in signals.forever() {
+                if origin.signal == SIGHUP {
+                    quiet_a_hung_up_terminal();
+                }
                 stop.set();
                 let pid = target.load(Ordering::Relaxed);
                 if pid > 0 && matches!(origin.cause, Cause::Sent(_)) {
@@ -54,4 +60,20 @@ pub fn install(stop: StopFlag) -> io::Result<Arc<AtomicI32>> {
             }
         })?;
     Ok(forward_to)
+}
+
+/// After a hangup the terminal is gone and writing to it fails, which would make the
+/// recorder's last messages panic; nobody is left to read them, so they go to /dev/null.
+/// A stderr that is a file (under `nohup`, or redirected) keeps them.
+fn quiet_a_hung_up_terminal() {
+    // SAFETY: isatty, open and dup2 on plain descriptors; a failure changes nothing.
+    unsafe {
+        if libc::isatty(2) == 1 {
+            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if null >= 0 {
+                libc::dup2(null, 2);
+                libc::close(null);
+            }
+        }
+    }
 }

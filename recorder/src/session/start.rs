@@ -113,6 +113,15 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         .output
         .clone()
         .unwrap_or_else(|| capture_dir::default_name(&host, SystemTime::now()));
+    // A capture is read by path and by URL, and neither DataFusion nor an object store
+    // names a file whose path is not UTF-8: refused now, not found unreadable later.
+    if root.to_str().is_none() {
+        bail!(
+            "output {}: the name is not UTF-8, and analyze could not read a capture there; \
+             choose a UTF-8 name",
+            root.display()
+        );
+    }
     // Before the directory exists, so that a URL it refuses leaves nothing behind; and
     // before any file is closed, so that `--max-size` never deletes one it has not seen.
     let uploader = match &args.upload {
