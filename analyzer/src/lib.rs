@@ -73,16 +73,19 @@ pub async fn run(cli: Cli) -> Result<()> {
             let sql = canned.render(&q.params)?;
             sql_guard::check(&sql)?;
             let Opened { ctx, captures, .. } = open(&paths, &q.narrow, &q.read).await?;
+            warn_same_recording(&captures);
             needs::check(&ctx, &canned.name, canned.needs).await?;
             emit(&q.out, plan_sql(&ctx, &sql).await?, &captures).await
         }
         Command::Summary(s) => {
             let Opened { ctx, captures, .. } = open(&s.captures, &s.narrow, &s.read).await?;
+            warn_same_recording(&captures);
             let sql = summary::sql(s.by, s.captures.len() > 1);
             emit(&s.out, plan_sql(&ctx, &sql).await?, &captures).await
         }
         Command::Report(r) => {
             let Opened { ctx, captures, .. } = open(&r.captures, &r.narrow, &r.read).await?;
+            warn_same_recording(&captures);
             refuse_inside(&r.output, &captures)?;
             let options = report::model::Options {
                 redact: !r.no_redact,
@@ -92,6 +95,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Export(x) => {
             let Opened { ctx, captures, .. } = open(&x.captures, &x.narrow, &x.read).await?;
+            warn_same_recording(&captures);
             // The trace streams while the capture is read: it must not be one of its files.
             refuse_inside(&x.perfetto, &captures)?;
             let written = trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact).await?;
@@ -225,6 +229,34 @@ fn refuse_inside(output: &Path, captures: &[Capture]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Warns when two captures given hold the same recording: a copy, or one directory
+/// reached two ways (a bind mount, a local copy of what is also in a bucket), which no
+/// comparison of paths catches. Each run of `record` names its `capture` file by its own
+/// id. Combined, such captures count every call twice; `diff` of a capture against its
+/// copy is allowed, and says nothing.
+fn warn_same_recording(captures: &[Capture]) {
+    let ids = |c: &Capture| -> Vec<String> {
+        c.files(tracepost_schema::capture::TABLE)
+            .iter()
+            .filter_map(|f| f.url.path_segments()?.next_back().map(str::to_string))
+            .collect()
+    };
+    for (i, a) in captures.iter().enumerate() {
+        let mine = ids(a);
+        for b in &captures[i + 1..] {
+            if let Some(id) = ids(b).into_iter().find(|id| mine.contains(id)) {
+                eprintln!(
+                    "warning: captures {} and {} hold the same recording ({}); its calls \
+                     are counted once for each",
+                    a.name(),
+                    b.name(),
+                    id.trim_end_matches(".parquet")
+                );
+            }
+        }
+    }
 }
 
 fn warn_skipped(files: &[capture::BadFile]) {

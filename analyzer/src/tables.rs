@@ -82,8 +82,12 @@ pub async fn context(
                 // capture's name and what was skipped, so the loss is not silent.
                 unknown_capture_row(&ctx)?
             } else {
-                table_frame(&ctx, c, table, cluster.is_none())
-                    .with_context(|| format!("capture {}: cannot read table {table}", c.name()))?
+                table_frame(&ctx, c, table, cluster.is_none()).with_context(|| {
+                    format!(
+                        "capture {}: cannot read table {table}",
+                        crate::output::visible(&c.name())
+                    )
+                })?
             };
             let mut df = frame
                 .with_column(CAPTURE_COLUMN, lit(c.name()))
@@ -395,8 +399,15 @@ fn listing(files: &[&TableFile], schema: SchemaRef) -> Result<Arc<dyn TableProvi
     let urls = files
         .iter()
         .map(|f| {
-            ListingTableUrl::try_new(f.url.clone(), None)
-                .with_context(|| format!("{}: bad path", f.name))
+            // The store's own message repeats the path, newlines and all: one line instead.
+            ListingTableUrl::try_new(f.url.clone(), None).map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: DataFusion cannot read a file at this path (a tab, a newline or \
+                     another character object-store paths refuse); rename the capture, or \
+                     give it through a symlink with a plain name",
+                    crate::output::visible(&f.name)
+                )
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))

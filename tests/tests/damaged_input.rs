@@ -272,6 +272,61 @@ fn capture_names_are_paths_never_patterns() {
     }
 }
 
+/// A name object-store paths refuse (a newline) gets one line, not the store's message
+/// with the path and its newline repeated over many lines. A copy of a capture given beside
+/// it (or the same directory reached two ways) is the same recording: combined, its calls
+/// count twice, and that is said.
+#[test]
+fn a_newline_in_a_name_is_one_line_and_a_recording_given_twice_is_said() {
+    if !bpf_available("a_newline_in_a_name_is_one_line_and_a_recording_given_twice_is_said") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("cap");
+    assert!(record(&real, &["true"]).status.success());
+    let odd = tmp.path().join("nl\ncap");
+    copy_dir(&real, &odd);
+    let out = analyze(&["summary", path(&odd)]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_error_line(&out);
+    assert!(
+        line.contains("nl\\x0acap/syscalls/")
+            && line.contains("DataFusion cannot read a file at this path"),
+        "{line}"
+    );
+
+    let copy = tmp.path().join("copy");
+    copy_dir(&real, &copy);
+    let id = fs::read_dir(real.join("capture"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .trim_end_matches(".parquet")
+        .to_string();
+    let out = analyze(&["summary", path(&real), path(&copy), "--format", "csv"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "warning: captures {} and {} hold the same recording ({id}); its calls are \
+             counted once for each",
+            path(&real),
+            path(&copy)
+        )
+    );
+    // diff of a capture against its copy is a comparison, and says nothing.
+    let out = analyze(&["diff", path(&real), path(&copy), "--format", "csv"]);
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn times_out_of_range_and_hostile_sql_are_refused_in_one_line() {
     if !bpf_available("times_out_of_range_and_hostile_sql_are_refused_in_one_line") {
