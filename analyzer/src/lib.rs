@@ -199,6 +199,7 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
         cluster::client::ready(scheduler, read.cluster_wait).await?;
     }
     let (ctx, narrows) = tables::context(&captures, narrow, read).await?;
+    warn_whole_intervals(&ctx, &captures, &narrows).await?;
     Ok(Opened {
         ctx,
         captures,
@@ -257,6 +258,59 @@ fn warn_same_recording(captures: &[Capture]) {
             }
         }
     }
+}
+
+/// The kernel counts what it does not record (`aggregates`) in intervals of about a
+/// second, and a time window keeps an interval it overlaps whole: a 100 ms window could
+/// show a whole second's counts. Rows cannot be split, so each capture whose window cuts
+/// through an interval says how many calls came in with such intervals.
+async fn warn_whole_intervals(
+    ctx: &SessionContext,
+    captures: &[Capture],
+    narrows: &[narrow::Narrow],
+) -> Result<()> {
+    for (c, n) in captures.iter().zip(narrows) {
+        let mut straddle = Vec::new();
+        if let Some(since) = n.since {
+            straddle.push(format!(
+                "arrow_cast(interval_start, 'Int64') * 1000 < {since}"
+            ));
+        }
+        if let Some(until) = n.until {
+            straddle.push(format!(
+                "arrow_cast(interval_end, 'Int64') * 1000 > {until}"
+            ));
+        }
+        if straddle.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) AS calls FROM aggregates
+             WHERE capture = '{}' AND ({})",
+            c.name().replace('\'', "''"),
+            straddle.join(" OR ")
+        );
+        let (_, batches) = run_sql(ctx, &sql).await?;
+        let calls = batches
+            .first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                    .map(|a| a.value(0))
+            })
+            .unwrap_or(0);
+        if calls > 0 {
+            eprintln!(
+                "warning: capture {}: {calls} calls the kernel counted without recording them \
+                 (aggregates) lie in intervals that cross --since/--until, and are counted \
+                 whole: counts can include calls from up to an interval (about 1 s) outside \
+                 the window",
+                output::visible(&c.name())
+            );
+        }
+    }
+    Ok(())
 }
 
 fn warn_skipped(files: &[capture::BadFile]) {

@@ -674,3 +674,64 @@ fn connects_in_progress_are_not_failures_and_only_failures_have_errno_names() {
         Some(connect["total_ns"].as_i64().unwrap() / connect["calls"].as_i64().unwrap())
     );
 }
+
+/// The kernel's counts come in intervals of about a second, kept whole by a time window
+/// they overlap: a 100 ms window showed the whole capture's counted calls without a word.
+/// Rows cannot be split, so the window says how many came in that way.
+#[test]
+fn a_window_that_cuts_the_kernels_intervals_says_so() {
+    if !bpf_available("a_window_that_cuts_the_kernels_intervals_says_so") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let work = "for i in 1 2 3; do cat /etc/hostname >/dev/null; sleep 0.1; done";
+    let out = record_with(
+        &capture,
+        &["-q", "--min-duration", "1ms"],
+        &["sh", "-c", work],
+    );
+    assert!(out.status.success());
+    let window = analyze(&[
+        "summary",
+        path(&capture),
+        "--since",
+        "+0.15s",
+        "--until",
+        "+0.25s",
+        "--format",
+        "csv",
+    ]);
+    assert!(window.status.success());
+    let stderr = String::from_utf8_lossy(&window.stderr);
+    let counted = query(
+        &[&capture],
+        "SELECT CAST(sum(calls) AS BIGINT) AS n FROM aggregates",
+    )[0]["n"]
+        .as_i64()
+        .unwrap();
+    assert!(counted > 100, "{counted}");
+    // Every counted call lies in an interval the window overlaps or in one it leaves out.
+    let prefix = format!("warning: capture {}: ", path(&capture));
+    let warned: i64 = stderr
+        .trim()
+        .strip_prefix(&prefix)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(warned > 0 && warned <= counted, "{warned} of {counted}");
+    assert!(
+        stderr.trim().ends_with(
+            "calls the kernel counted without recording them (aggregates) lie in intervals \
+             that cross --since/--until, and are counted whole: counts can include calls \
+             from up to an interval (about 1 s) outside the window"
+        ),
+        "{stderr}"
+    );
+    let whole = analyze(&["summary", path(&capture), "--format", "csv"]);
+    assert!(
+        whole.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+}
