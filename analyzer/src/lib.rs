@@ -9,6 +9,7 @@
 pub mod capture;
 pub mod cli;
 pub mod cluster;
+pub mod damage;
 pub mod diff;
 pub mod files;
 pub mod frames;
@@ -74,14 +75,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             sql_guard::check(&sql)?;
             let Opened { ctx, captures, .. } = open(&paths, &q.narrow, &q.read).await?;
             warn_same_recording(&captures);
-            needs::check(&ctx, &canned.name, canned.needs).await?;
-            emit(&q.out, plan_sql(&ctx, &sql).await?, &captures).await
+            let answer = async {
+                needs::check(&ctx, &canned.name, canned.needs).await?;
+                emit(&q.out, plan_sql(&ctx, &sql).await?, &captures).await
+            };
+            damage_named(answer.await, &captures)
         }
         Command::Summary(s) => {
             let Opened { ctx, captures, .. } = open(&s.captures, &s.narrow, &s.read).await?;
             warn_same_recording(&captures);
             let sql = summary::sql(s.by, s.captures.len() > 1);
-            emit(&s.out, plan_sql(&ctx, &sql).await?, &captures).await
+            let answer = async { emit(&s.out, plan_sql(&ctx, &sql).await?, &captures).await };
+            damage_named(answer.await, &captures)
         }
         Command::Report(r) => {
             let Opened { ctx, captures, .. } = open(&r.captures, &r.narrow, &r.read).await?;
@@ -91,14 +96,20 @@ pub async fn run(cli: Cli) -> Result<()> {
                 redact: !r.no_redact,
                 narrowed: r.narrow.describe(),
             };
-            report::write(&ctx, &captures, &r.output, options).await
+            damage_named(
+                report::write(&ctx, &captures, &r.output, options).await,
+                &captures,
+            )
         }
         Command::Export(x) => {
             let Opened { ctx, captures, .. } = open(&x.captures, &x.narrow, &x.read).await?;
             warn_same_recording(&captures);
             // The trace streams while the capture is read: it must not be one of its files.
             refuse_inside(&x.perfetto, &captures)?;
-            let written = trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact).await?;
+            let written = damage_named(
+                trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact).await,
+                &captures,
+            )?;
             eprintln!(
                 "export: {} calls as slices, {} intervals of lost calls, {} wakeup arrows: {}",
                 written.slices,
@@ -144,15 +155,18 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .zip(&both.narrows)
                 .map(|(c, n)| (c.name(), n.since, n.until))
                 .collect();
-            let frame = diff::plan(
-                &both.ctx,
-                &both.captures[0].name(),
-                &both.captures[1].name(),
-                d.limit,
-                &windows,
-            )
-            .await?;
-            emit(&d.out, frame, &both.captures).await
+            let answer = async {
+                let frame = diff::plan(
+                    &both.ctx,
+                    &both.captures[0].name(),
+                    &both.captures[1].name(),
+                    d.limit,
+                    &windows,
+                )
+                .await?;
+                emit(&d.out, frame, &both.captures).await
+            };
+            damage_named(answer.await, &both.captures)
         }
     }
 }
@@ -230,6 +244,23 @@ fn refuse_inside(output: &Path, captures: &[Capture]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A query that failed on a file torn inside its data (its footer whole, so it passed the
+/// checks) names that file; the reader's own message names none.
+fn damage_named<T>(result: Result<T>, captures: &[Capture]) -> Result<T> {
+    let Err(e) = result else { return result };
+    if !damage::from_reading(&e) {
+        return Err(e);
+    }
+    match damage::find(captures) {
+        Some((file, why)) => Err(anyhow::anyhow!(
+            "{}: its data is damaged ({}); move the file out of the capture to read the rest",
+            output::visible(&file),
+            files::one_line(&why)
+        )),
+        None => Err(e),
+    }
 }
 
 /// Warns when two captures given hold the same recording: a copy, or one directory

@@ -476,3 +476,40 @@ fn humantime_like(t: std::time::SystemTime) -> String {
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+/// A file whose footer is whole but whose pages are torn passes the checks made before any
+/// SQL runs, and fails mid-query with the reader's message, which names no file. The
+/// failed query then names the file.
+#[test]
+fn a_file_torn_inside_its_pages_is_named_when_a_query_meets_it() {
+    if !bpf_available("a_file_torn_inside_its_pages_is_named_when_a_query_meets_it") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("cap");
+    assert!(
+        record(&capture, &["sh", "-c", "ls -la / /usr >/dev/null"])
+            .status
+            .success()
+    );
+    let file = parquet_files(&capture.join("syscalls")).remove(0);
+    let mut bytes = fs::read(&file).unwrap();
+    let half = bytes.len() / 2;
+    for b in bytes[100..half].iter_mut().step_by(31) {
+        *b ^= 0xff;
+    }
+    fs::write(&file, bytes).unwrap();
+    for args in [
+        vec!["summary", path(&capture)],
+        vec!["query", path(&capture), "errors"],
+        vec!["summary", path(&capture), "--skip-bad-files"],
+    ] {
+        let out = analyze(&args);
+        let line = one_error_line(&out);
+        assert!(
+            line.starts_with(&format!("error: {}: its data is damaged (", file.display()))
+                && line.ends_with("); move the file out of the capture to read the rest"),
+            "{args:?}: {line}"
+        );
+    }
+}

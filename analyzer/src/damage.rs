@@ -1,0 +1,58 @@
+//! Which file a query failed on, when the damage is inside its data.
+//!
+//! Each file's footer is checked before any SQL runs ([`crate::files`]), but a file can be
+//! whole at its end and torn in its pages (a disk error, a bad copy). DataFusion then fails
+//! mid-query with the reader's message ("Data corruption detected") and no file name. Only
+//! then, and only for local files, each file is decoded whole to find the one at fault: a
+//! cost paid by a query that failed anyway.
+use std::{fs::File, path::PathBuf};
+
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::{capture::Capture, location::Location};
+
+/// Whether an error reads as the Parquet reader's, not as the query's own.
+pub fn from_reading(error: &anyhow::Error) -> bool {
+    let text = format!("{error:#}");
+    [
+        "Parquet",
+        "parquet",
+        "corrupt",
+        "Required field",
+        "Arrow error",
+    ]
+    .iter()
+    .any(|w| text.contains(w))
+}
+
+/// The first local file of the captures whose data cannot be decoded, and why.
+pub fn find(captures: &[Capture]) -> Option<(String, String)> {
+    for c in captures {
+        if !matches!(c.location(), Location::Local(_)) {
+            continue;
+        }
+        for table in tracepost_schema::TABLES {
+            for f in c.files(table) {
+                let Ok(path) = f.url.to_file_path() else {
+                    continue;
+                };
+                if let Err(why) = decode(&path) {
+                    return Some((f.name.clone(), why));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Reads every row of every column of the file.
+fn decode(path: &PathBuf) -> Result<(), String> {
+    let file = File::open(path).map_err(|e| e.to_string())?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| e.to_string())?;
+    for batch in reader {
+        batch.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
