@@ -17,6 +17,7 @@ use datafusion::{
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
 use tracepost_schema::{
     OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_KEY, schema_of_version,
+    syscalls,
 };
 use url::Url;
 
@@ -194,12 +195,17 @@ fn judge(metadata: &ParquetMetaData, table: &'static str) -> Result<u32, FilePro
             });
         }
     }
-    // Files written before a nullable column was added read it as NULL.
-    if let Some(missing) = contract
-        .fields()
-        .iter()
-        .find(|f| !f.is_nullable() && schema.field_with_name(f.name()).is_err())
-    {
+    // Files written before a nullable column was added read it as NULL. Within version 2
+    // `syscalls` gained only the `--sched` columns, which plain files leave out: a version-2
+    // file without `errno` or `path` is damaged or foreign, not older, and reading it as
+    // NULL answered "no failures" where there were some.
+    let added_within_version = |name: &str| {
+        table != syscalls::TABLE || version < 2 || syscalls::SCHED_COLUMNS.contains(&name)
+    };
+    if let Some(missing) = contract.fields().iter().find(|f| {
+        (!f.is_nullable() || !added_within_version(f.name()))
+            && schema.field_with_name(f.name()).is_err()
+    }) {
         return Err(FileProblem::MissingColumn(missing.name().clone()));
     }
     Ok(version)

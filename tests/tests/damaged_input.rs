@@ -66,8 +66,30 @@ fn damages(
         .status()
         .unwrap();
     assert!(status.success());
+    // One of ours with `errno` dropped, its own metadata kept (version 2, table syscalls):
+    // read as NULL, it answered that nothing failed.
+    let no_errno = tmp.join("no-errno.parquet");
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import pyarrow.parquet as pq\n\
+             t = pq.read_table('{good}')\n\
+             kv = pq.read_metadata('{good}').metadata\n\
+             md = {{k: v for k, v in kv.items() if k != b'ARROW:schema'}}\n\
+             pq.write_table(t.drop(['errno']).replace_schema_metadata(md), '{out}')",
+            good = good.display(),
+            out = no_errno.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
     vec![
         ("zero.parquet", Vec::new(), "0 bytes (an interrupted copy?)"),
+        (
+            "no-errno.parquet",
+            fs::read(no_errno).unwrap(),
+            "it lacks column errno",
+        ),
         (
             "half.parquet",
             bytes[..bytes.len() / 2].to_vec(),
