@@ -190,12 +190,28 @@ fn a_thread_id_and_an_unreadable_output_name_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         one_error_line(&out.stderr).ends_with(
-            "the name is not UTF-8, and analyze could not read a capture there; choose a UTF-8 \
-             name"
+            "the path is not UTF-8 or holds a control character, and analyze could not read a \
+             capture there; choose another name"
         ),
         "{out:?}"
     );
     assert!(!name.exists());
+    // A plain name under a directory that is not UTF-8, and a tab.
+    let odd_dir = tmp.path().join(std::ffi::OsStr::from_bytes(b"nd\xff"));
+    std::fs::create_dir(&odd_dir).unwrap();
+    let out = Command::new(bin("record"))
+        .args(["-q", "-o", "cap", "--", "true"])
+        .current_dir(&odd_dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out.stderr).contains("not UTF-8 or holds a control character"));
+    assert!(!odd_dir.join("cap").exists());
+    let tab = tmp.path().join("tab\tcap");
+    let out = record(&tab, &["true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(one_error_line(&out.stderr).contains("not UTF-8 or holds a control character"));
+    assert!(!tab.exists());
 }
 
 #[test]

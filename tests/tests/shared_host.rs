@@ -99,18 +99,44 @@ fn root_never_writes_through_what_another_user_planted() {
     // record: a symlink on the way that another user owns, or that sits in their directory.
     // The resolved path is all root's, so only the link itself says whose choice it was;
     // that user could also re-point it mid-capture.
-    let home = tmp.path().join("home");
-    std::fs::create_dir(&home).unwrap();
-    nobody(&home);
-    let their_link = home.join("link");
+    // Their symlink in a sticky directory everyone can write, as /tmp is.
+    let sticky = tmp.path().join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    std::fs::set_permissions(
+        &sticky,
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    let their_link = sticky.join("link");
     std::os::unix::fs::symlink(&elsewhere, &their_link).unwrap();
     std::os::unix::fs::lchown(&their_link, Some(65534), Some(65534)).unwrap();
-    let out = record(&their_link.join("cap"), &["true"]);
+    let out = record(&their_link.join("new").join("cap"), &["true"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr_line(&out).ends_with("it is a symlink that belongs to another user (uid 65534)"),
         "{out:?}"
     );
+    // Refused before anything was made through it.
+    assert!(!elsewhere.join("new").exists());
+    // Root's symlink under a directory others can write: the directory and the link in it
+    // could be swapped mid-capture.
+    let open_dir = tmp.path().join("open");
+    std::fs::create_dir_all(open_dir.join("sub")).unwrap();
+    std::fs::set_permissions(
+        &open_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&elsewhere, open_dir.join("sub").join("l")).unwrap();
+    let out = record(&open_dir.join("sub").join("l").join("cap"), &["true"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_line(&out).contains("other users can write it"),
+        "{out:?}"
+    );
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    nobody(&home);
     let root_link = home.join("rootlink");
     std::os::unix::fs::symlink(&elsewhere, &root_link).unwrap();
     let out = record(&root_link.join("cap"), &["true"]);

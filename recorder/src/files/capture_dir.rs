@@ -209,10 +209,12 @@ fn check_parent(root: &Path) -> Result<(), CaptureDirError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // Before anything is made: a missing parent would be made through whatever the path
+    // passes on its way there.
+    check_symlinks(root, &parent)?;
     if fs::symlink_metadata(&parent).is_err() {
         private_dir(&parent, true)?;
     }
-    check_symlinks(root, &parent)?;
     let real = parent
         .canonicalize()
         .map_err(|source| create_err(&parent, source))?;
@@ -237,25 +239,40 @@ fn check_parent(root: &Path) -> Result<(), CaptureDirError> {
     Ok(())
 }
 
-/// Every symlink on the way to `parent`, as written and as each link leads on, must belong
-/// to root or to us. The ancestors of the resolved path are checked below, but a symlink
-/// that another user owns is not among them: `-o /tmp/theirs/cap`, with `/tmp/theirs` their
-/// symlink, led wherever they pointed it, and they could point it elsewhere mid-capture.
-/// The directories a symlink sits in are checked too, since whoever can write one can
-/// replace the link.
+/// Every directory the path passes through on its way to `parent`, as written and as each
+/// symlink leads on, must be safe from other users, and every symlink on the way must be
+/// root's or ours. The ancestors of the resolved path are checked below, but neither a
+/// symlink nor the directories it sits under are among them: `-o /tmp/theirs/cap`, with
+/// `/tmp/theirs` their symlink, led wherever they pointed it, and a symlink of ours under
+/// a directory others can write could be swapped, with its directory, mid-capture.
 fn check_symlinks(root: &Path, parent: &Path) -> Result<(), CaptureDirError> {
     use std::{collections::VecDeque, os::unix::fs::MetadataExt as _, path::Component};
-    let unsafe_parent = |dir: &Path, why: String| CaptureDirError::UnsafeParent {
+    let refuse = |dir: &Path, why: String| CaptureDirError::UnsafeParent {
         path: root.to_path_buf(),
         dir: dir.to_path_buf(),
         why,
     };
-    let start = if parent.is_absolute() {
+    let safe = |dir: &Path| -> Result<(), CaptureDirError> {
+        let st = fs::metadata(dir).map_err(|source| create_err(dir, source))?;
+        if st.uid() != 0 && st.uid() != euid() {
+            return Err(refuse(
+                dir,
+                format!("it belongs to another user (uid {})", st.uid()),
+            ));
+        }
+        if st.mode() & 0o022 != 0 && st.mode() & libc::S_ISVTX == 0 {
+            return Err(refuse(dir, "other users can write it".into()));
+        }
+        Ok(())
+    };
+    let mut at = if parent.is_absolute() {
         PathBuf::from("/")
     } else {
         std::env::current_dir().map_err(|source| create_err(parent, source))?
     };
-    let mut at = start;
+    for dir in at.ancestors() {
+        safe(dir)?;
+    }
     let mut left: VecDeque<PathBuf> = parent
         .components()
         .map(|c| PathBuf::from(c.as_os_str()))
@@ -276,38 +293,20 @@ fn check_symlinks(root: &Path, parent: &Path) -> Result<(), CaptureDirError> {
         }
         let next = at.join(&part);
         let Ok(meta) = fs::symlink_metadata(&next) else {
-            return Ok(()); // Missing: made 0700 by us, below directories checked so far.
+            return Ok(()); // Missing: made 0700 by us, under directories checked so far.
         };
         if !meta.file_type().is_symlink() {
+            safe(&next)?;
             at = next;
             continue;
         }
+        // The directory it sits in was checked as the walk passed it.
         if meta.uid() != 0 && meta.uid() != euid() {
-            return Err(unsafe_parent(
+            return Err(refuse(
                 &next,
                 format!(
                     "it is a symlink that belongs to another user (uid {})",
                     meta.uid()
-                ),
-            ));
-        }
-        let dir = fs::metadata(&at).map_err(|source| create_err(&at, source))?;
-        if dir.uid() != 0 && dir.uid() != euid() {
-            return Err(unsafe_parent(
-                &at,
-                format!(
-                    "it holds the symlink {} and belongs to another user (uid {})",
-                    next.display(),
-                    dir.uid()
-                ),
-            ));
-        }
-        if dir.mode() & 0o022 != 0 && dir.mode() & libc::S_ISVTX == 0 {
-            return Err(unsafe_parent(
-                &at,
-                format!(
-                    "it holds the symlink {} and other users can write it",
-                    next.display()
                 ),
             ));
         }

@@ -48,12 +48,16 @@ pub fn install(stop: StopFlag) -> io::Result<Arc<AtomicI32>> {
         .name("signals".into())
         .spawn(move || {
             for origin in signals.forever() {
-                if origin.signal == SIGHUP {
+                let sent = matches!(origin.cause, Cause::Sent(_));
+                if origin.signal == SIGHUP && !sent {
                     quiet_a_hung_up_terminal();
                 }
                 stop.set();
                 let pid = target.load(Ordering::Relaxed);
-                if pid > 0 && matches!(origin.cause, Cause::Sent(_)) {
+                // A hangup is passed on whoever sent it: when `record` leads the session
+                // (`ssh -t host record -- cmd`) the terminal's hangup reaches it alone, and
+                // before, its death made the kernel pass it on to the command.
+                if pid > 0 && (sent || origin.signal == SIGHUP) {
                     // SAFETY: plain kill(2) of our own child.
                     unsafe { libc::kill(pid, origin.signal) };
                 }
@@ -62,9 +66,10 @@ pub fn install(stop: StopFlag) -> io::Result<Arc<AtomicI32>> {
     Ok(forward_to)
 }
 
-/// After a hangup the terminal is gone and writing to it fails, which would make the
-/// recorder's last messages panic; nobody is left to read them, so they go to /dev/null.
-/// A stderr that is a file (under `nohup`, or redirected) keeps them.
+/// After the terminal hung up (the kernel's SIGHUP, not a `kill -HUP`), writing to it
+/// fails, which would make the recorder's last messages panic; nobody is left to read
+/// them, so they go to /dev/null. A stderr that is a file (under `nohup`, or redirected)
+/// keeps them.
 fn quiet_a_hung_up_terminal() {
     // SAFETY: isatty, open and dup2 on plain descriptors; a failure changes nothing.
     unsafe {

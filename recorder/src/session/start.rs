@@ -114,12 +114,20 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         .clone()
         .unwrap_or_else(|| capture_dir::default_name(&host, SystemTime::now()));
     // A capture is read by path and by URL, and neither DataFusion nor an object store
-    // names a file whose path is not UTF-8: refused now, not found unreadable later.
-    if root.to_str().is_none() {
+    // names a file whose path is not UTF-8 or holds a control character (a tab, a
+    // newline): refused now, not found unreadable later. The whole path counts, so a
+    // relative name under such a directory is refused too.
+    let absolute = std::env::current_dir()
+        .map(|cwd| cwd.join(&root))
+        .unwrap_or_else(|_| root.clone());
+    if absolute
+        .to_str()
+        .is_none_or(|p| p.chars().any(char::is_control))
+    {
         bail!(
-            "output {}: the name is not UTF-8, and analyze could not read a capture there; \
-             choose a UTF-8 name",
-            root.display()
+            "output {}: the path is not UTF-8 or holds a control character, and analyze \
+             could not read a capture there; choose another name",
+            absolute.display()
         );
     }
     // Before the directory exists, so that a URL it refuses leaves nothing behind; and
