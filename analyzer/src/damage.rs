@@ -11,18 +11,14 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::{capture::Capture, location::Location};
 
-/// Whether an error reads as the Parquet reader's, not as the query's own.
+/// Whether an error is the Parquet reader's, not the query's own. By the reader's own
+/// prefixes only: a word such as "corrupt" in the user's SQL (a column name in "No field
+/// named corrupt") must not turn a typo into a damaged file.
 pub fn from_reading(error: &anyhow::Error) -> bool {
     let text = format!("{error:#}");
-    [
-        "Parquet",
-        "parquet",
-        "corrupt",
-        "Required field",
-        "Arrow error",
-    ]
-    .iter()
-    .any(|w| text.contains(w))
+    ["Parquet error: ", "Parquet argument error: "]
+        .iter()
+        .any(|w| text.contains(w))
 }
 
 /// The first local file of the captures whose data cannot be decoded, and why.

@@ -382,25 +382,21 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<(Schema, Vec<Rec
 
 /// Writes a query's results as they come, so that the rows of a whole capture need no
 /// more memory than a batch. Output meant to be shared (Markdown, or a file) has its
-/// secrets masked unless `--no-redact`. A file is never inside a capture being read, and
-/// a file whose writing failed is removed rather than left holding part of the answer.
+/// secrets masked unless `--no-redact`. A file is never inside a capture being read.
 async fn emit(out: &OutputArgs, frame: DataFrame, captures: &[Capture]) -> Result<()> {
     let Some(path) = &out.output else {
         let stdout = std::io::stdout().lock();
         return stream(out, frame, stdout).await.map(drop);
     };
     refuse_inside(path, captures)?;
-    let file = BufWriter::new(create(path)?);
-    let written = match stream(out, frame, file).await {
-        Ok(mut file) => file
-            .flush()
-            .with_context(|| format!("cannot write {}", path.display())),
-        Err(e) => Err(e),
-    };
-    if written.is_err() {
-        let _ = std::fs::remove_file(path);
-    }
-    written
+    // Written beside `path` and renamed over it once whole: a query that fails midway
+    // leaves an existing file as it was, and no file holding half an answer.
+    let mut pending = private_file::Pending::new(path)?;
+    let mut file = stream(out, frame, BufWriter::new(pending.file())).await?;
+    file.flush()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    drop(file);
+    Ok(pending.commit()?)
 }
 
 /// Runs `frame` and writes each batch to `out` in the format asked.

@@ -142,7 +142,13 @@ impl Narrow {
         // A row is kept when its time span overlaps [since, until); an open end (a process
         // still running) overlaps everything after its start.
         if let Some(since) = self.since {
-            parts.push(col(start).is_null().or(col(start).gt_eq(ts(since))));
+            // An interval of the kernel's counts ends where the next begins: one that
+            // ends exactly at `since` lies wholly before the window.
+            let after = match table {
+                aggregates::TABLE => col(start).gt(ts(since)),
+                _ => col(start).gt_eq(ts(since)),
+            };
+            parts.push(col(start).is_null().or(after));
         }
         if let Some(until) = self.until {
             parts.push(col(end).is_null().or(col(end).lt(ts(until))));

@@ -121,13 +121,13 @@ impl<W: Write> Sink<W> {
                 let table =
                     arrow::util::pretty::pretty_format_batches_with_schema(schema, &batches)?;
                 writeln!(out, "{table}").context("cannot write output")?;
+                // On stderr: the table's destination holds the table alone.
                 if hidden > 0 {
-                    writeln!(
-                        out,
-                        "({hidden} more rows not shown: a table shows the first {TABLE_ROWS}; \
-                         --format csv, json or markdown writes every row)"
-                    )
-                    .context("cannot write output")?;
+                    let rows = if hidden == 1 { "row" } else { "rows" };
+                    eprintln!(
+                        "warning: {hidden} more {rows} not shown: a table shows the first \
+                         {TABLE_ROWS}; --format csv, json or markdown writes every row"
+                    );
                 }
                 Ok(out)
             }

@@ -72,6 +72,99 @@ fn c_path(p: &Path) -> io::Result<CString> {
 /// Opens `path` for writing as a private (0600) file, creating it if needed, and empties
 /// it only once it is known to be this user's own regular file with no other links.
 pub fn create(path: &Path) -> Result<File, OutputError> {
+    open_checked(path, libc::O_CREAT).map(|(_, file)| File::from(file.expect("O_CREAT makes it")))
+}
+
+/// The file `path` is, once complete: the answer is written to a private file beside it
+/// and renamed over it only when whole, so a query that fails midway leaves `path` as it
+/// was, and no file holds half an answer.
+pub struct Pending {
+    dir: OwnedFd,
+    temp: CString,
+    name: CString,
+    path: PathBuf,
+    file: File,
+    done: bool,
+}
+
+impl Pending {
+    /// `path` is checked as [`create`] checks it, and left untouched until [`Pending::commit`].
+    pub fn new(path: &Path) -> Result<Self, OutputError> {
+        use std::os::fd::AsRawFd as _;
+        let (dir, _) = open_checked(path, 0)?;
+        let create_err = |source| OutputError::Create {
+            path: path.to_path_buf(),
+            source,
+        };
+        let name = path.file_name().expect("open_checked needs a name");
+        let mut temp = b".".to_vec();
+        temp.extend_from_slice(name.as_bytes());
+        temp.extend_from_slice(format!(".analyze-{}", std::process::id()).as_bytes());
+        let temp = CString::new(temp).map_err(|e| create_err(io::Error::other(e)))?;
+        let flags =
+            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // SAFETY: a NUL-terminated name relative to an open directory descriptor.
+        let raw = unsafe { libc::openat(dir.as_raw_fd(), temp.as_ptr(), flags, 0o600) };
+        if raw < 0 {
+            return Err(create_err(io::Error::last_os_error()));
+        }
+        // SAFETY: `raw` is a descriptor just opened and owned by nothing else.
+        let file = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+        Ok(Self {
+            dir,
+            temp,
+            name: c_path(Path::new(name)).map_err(create_err)?,
+            path: path.to_path_buf(),
+            file,
+            done: false,
+        })
+    }
+
+    pub fn file(&mut self) -> &mut File {
+        &mut self.file
+    }
+
+    /// Puts the complete file in place of `path`.
+    pub fn commit(mut self) -> Result<(), OutputError> {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: two NUL-terminated names relative to one open directory descriptor.
+        let rc = unsafe {
+            libc::renameat(
+                self.dir.as_raw_fd(),
+                self.temp.as_ptr(),
+                self.dir.as_raw_fd(),
+                self.name.as_ptr(),
+            )
+        };
+        if rc != 0 {
+            return Err(OutputError::Create {
+                path: self.path.clone(),
+                source: io::Error::last_os_error(),
+            });
+        }
+        self.done = true;
+        Ok(())
+    }
+}
+
+impl Drop for Pending {
+    /// Not committed: the partial answer goes, and `path` stays as it was.
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd as _;
+        if !self.done {
+            // SAFETY: a NUL-terminated name relative to an open directory descriptor.
+            unsafe { libc::unlinkat(self.dir.as_raw_fd(), self.temp.as_ptr(), 0) };
+        }
+    }
+}
+
+/// The checks of [`create`]: the directory's, through its descriptor, then the file's, if
+/// `path` exists or `create` (`O_CREAT` or 0) makes it. Gives the directory and the file,
+/// truncated and made private.
+fn open_checked(
+    path: &Path,
+    create: libc::c_int,
+) -> Result<(OwnedFd, Option<OwnedFd>), OutputError> {
     use std::os::fd::AsRawFd as _;
     let name = path
         .file_name()
@@ -119,7 +212,7 @@ pub fn create(path: &Path) -> Result<File, OutputError> {
     let c_name = c_path(Path::new(name)).map_err(create_err)?;
     // O_NONBLOCK: a planted FIFO must not hang us before we can refuse it.
     let flags = libc::O_WRONLY
-        | libc::O_CREAT
+        | create
         | libc::O_NOFOLLOW
         | libc::O_CLOEXEC
         | libc::O_NONBLOCK
@@ -128,6 +221,9 @@ pub fn create(path: &Path) -> Result<File, OutputError> {
     let raw = unsafe { libc::openat(dir_fd.as_raw_fd(), c_name.as_ptr(), flags, 0o600) };
     if raw < 0 {
         let e = io::Error::last_os_error();
+        if create == 0 && e.raw_os_error() == Some(libc::ENOENT) {
+            return Ok((dir_fd, None));
+        }
         return Err(match e.raw_os_error() {
             Some(libc::ELOOP) => OutputError::Symlink(path.to_path_buf()),
             Some(libc::ENXIO | libc::EISDIR) => OutputError::NotFile(path.to_path_buf()),
@@ -155,12 +251,15 @@ pub fn create(path: &Path) -> Result<File, OutputError> {
         if fl < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl & !libc::O_NONBLOCK) != 0 {
             return Err(create_err(io::Error::last_os_error()));
         }
-        // An existing file of ours keeps the mode it had: make it private again.
-        if libc::fchmod(fd.as_raw_fd(), 0o600) != 0 || libc::ftruncate(fd.as_raw_fd(), 0) != 0 {
+        // An existing file of ours keeps the mode it had: make it private again. Only a
+        // file about to be written is emptied; one checked for `Pending` stays as it is.
+        if create != 0
+            && (libc::fchmod(fd.as_raw_fd(), 0o600) != 0 || libc::ftruncate(fd.as_raw_fd(), 0) != 0)
+        {
             return Err(create_err(io::Error::last_os_error()));
         }
     }
-    Ok(File::from(fd))
+    Ok((dir_fd, Some(fd)))
 }
 
 #[cfg(test)]

@@ -42,12 +42,13 @@ fn a_table_shows_a_thousand_rows_and_counts_the_rest_while_other_formats_write_a
     assert!(text.contains("| 1000  |"), "{text}");
     assert!(!text.contains("| 1001  |"), "{text}");
     assert!(
-        text.trim_end().ends_with(
-            "(1500 more rows not shown: a table shows the first 1000; --format csv, json or \
-             markdown writes every row)"
-        ),
-        "{}",
-        &text[text.len().saturating_sub(300)..]
+        text.trim_end().ends_with("+-------+"),
+        "the table alone on stdout"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&table.stderr).trim(),
+        "warning: 1500 more rows not shown: a table shows the first 1000; --format csv, json \
+         or markdown writes every row"
     );
 
     let csv = analyze(&["query", path(&capture), sql, "--format", "csv"]);
@@ -145,4 +146,44 @@ fn no_output_file_lands_inside_a_capture_and_a_failed_one_is_removed() {
         !out_file.exists(),
         "a partial answer was left in {out_file:?}"
     );
+    // One that was there stays as it was when a query fails midway.
+    std::fs::write(&out_file, "yesterday's answer\n").unwrap();
+    let out = analyze(&[
+        "query",
+        path(&capture),
+        "SELECT ret / (ret - ret) AS x FROM syscalls",
+        "--format",
+        "csv",
+        "-o",
+        path(&out_file),
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&out_file).unwrap(),
+        "yesterday's answer\n"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left.len(), 3, "no temporary file left: {left:?}");
+    // And a query that succeeds replaces it, privately.
+    let out = analyze(&[
+        "summary",
+        path(&capture),
+        "--format",
+        "csv",
+        "-o",
+        path(&out_file),
+    ]);
+    assert!(out.status.success());
+    assert!(
+        std::fs::read_to_string(&out_file)
+            .unwrap()
+            .starts_with("syscall,calls,")
+    );
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&out_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
 }
