@@ -54,6 +54,11 @@ fn kill_9_leaves_every_closed_file_readable() {
             .all(|n| n.starts_with('.') && n.ends_with(".inprogress")),
         "{unfinished:?}"
     );
+    // Every table has a file, so that `DIR/TABLE/*.parquet` matches in every reader: the
+    // processes still ran and nothing was lost, so these two had no rows to write yet.
+    for table in ["processes", "aggregates"] {
+        assert!(!parquet_files(&capture.join(table)).is_empty(), "{table}");
+    }
     // Every closed file reads back whole, through analyze (DataFusion fails on a torn file).
     let rows = scalar(&capture, "SELECT count(*) FROM syscalls");
     assert!(rows > 1000, "{rows}");
@@ -221,7 +226,7 @@ fn a_hangup_ends_the_capture_cleanly() {
         String::from_utf8_lossy(&out.stderr)
     );
     for table in ["syscalls", "processes", "aggregates", "capture"] {
-        assert_eq!(parquet_files(&capture.join(table)).len(), 1, "{table}");
+        assert!(!parquet_files(&capture.join(table)).is_empty(), "{table}");
     }
     assert!(
         scalar(

@@ -31,7 +31,7 @@ impl SmallTableWriter {
         max_age: Duration,
     ) -> Result<Self, WriterError> {
         let (files, next_seq) = parquet_file::scan(dir)?;
-        Ok(Self {
+        let mut writer = Self {
             dir: dir.to_path_buf(),
             table,
             schema,
@@ -40,7 +40,14 @@ impl SmallTableWriter {
             pending: Vec::new(),
             since: None,
             has_file: !files.is_empty(),
-        })
+        };
+        // The empty file at once, not when the capture ends: a `record` killed with
+        // `kill -9` left `processes/` and `aggregates/` with no file at all, so the
+        // README's `DIR/TABLE/*.parquet` matched nothing in DuckDB.
+        if !writer.has_file {
+            writer.write_file()?;
+        }
+        Ok(writer)
     }
 
     pub fn push(&mut self, batch: RecordBatch) {
@@ -57,8 +64,9 @@ impl SmallTableWriter {
         Ok(())
     }
 
-    /// Writes what is pending. A table that got no rows at all still gets one file, with
-    /// the schema and no rows, so that `table/*.parquet` matches in every reader.
+    /// Writes what is pending. A table that got no rows at all still has one file (written
+    /// at the start), with the schema and no rows, so that `table/*.parquet` matches in
+    /// every reader.
     pub fn finish(mut self) -> Result<(), WriterError> {
         self.flush()?;
         if !self.has_file {
@@ -126,8 +134,12 @@ mod tests {
         w.rotate_if_due().unwrap();
         w.push(batch(vec![4]));
         w.finish().unwrap();
+        // The empty file written at the start, then one per interval that had rows.
         let (files, next) = parquet_file::scan(dir.path()).unwrap();
-        assert_eq!(files.iter().map(|f| f.rows).collect::<Vec<_>>(), vec![3, 1]);
-        assert_eq!(next, 3);
+        assert_eq!(
+            files.iter().map(|f| f.rows).collect::<Vec<_>>(),
+            vec![0, 3, 1]
+        );
+        assert_eq!(next, 4);
     }
 }
