@@ -75,7 +75,7 @@ pub enum QueryError {
     },
     #[error("bad --param `{0}`: use NAME=VALUE")]
     BadParam(String),
-    #[error("query `{query}` has no parameter `{param}` (it has: {known})")]
+    #[error("query `{query}` has no parameter `{param}` (its parameters: {known})")]
     UnknownParam {
         query: String,
         param: String,
@@ -145,7 +145,10 @@ impl Canned {
                 return Err(QueryError::UnknownParam {
                     query: self.name.clone(),
                     param: k.to_string(),
-                    known: self.params.keys().cloned().collect::<Vec<_>>().join(", "),
+                    known: match self.params.is_empty() {
+                        true => "none".to_string(),
+                        false => self.params.keys().cloned().collect::<Vec<_>>().join(", "),
+                    },
                 });
             }
             if v.parse::<u64>().is_err() {
@@ -240,6 +243,14 @@ mod tests {
             );
         }
         assert!(q.render(&["rows=5".into()]).is_err());
+        let timeline = resolve("timeline").unwrap();
+        assert_eq!(
+            timeline
+                .render(&["limit=3".into()])
+                .unwrap_err()
+                .to_string(),
+            "query `timeline` has no parameter `limit` (its parameters: none)"
+        );
         assert!(matches!(resolve("slowest"), Err(QueryError::Unknown(_))));
         assert_eq!(resolve("SELECT 1").unwrap().sql, "SELECT 1");
     }
