@@ -11,14 +11,21 @@ use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::{capture::Capture, location::Location};
 
-/// Whether an error is the Parquet reader's, not the query's own. By the reader's own
-/// prefixes only: a word such as "corrupt" in the user's SQL (a column name in "No field
-/// named corrupt") must not turn a typo into a damaged file.
+/// Whether an error is the Parquet reader's, not the query's own: by how DataFusion's
+/// message begins (`SQL: Parquet error: ...`, `SQL: Arrow error: Parquet argument error:
+/// ...`), never by words anywhere in it, which can be the user's own SQL.
 pub fn from_reading(error: &anyhow::Error) -> bool {
-    let text = format!("{error:#}");
-    ["Parquet error: ", "Parquet argument error: "]
-        .iter()
-        .any(|w| text.contains(w))
+    let text = error.to_string();
+    let Some(rest) = text.strip_prefix("SQL: ") else {
+        return false;
+    };
+    [
+        "Parquet error: ",
+        "Arrow error: Parquet argument error: ",
+        "External error: Parquet error: ",
+    ]
+    .iter()
+    .any(|p| rest.starts_with(p))
 }
 
 /// The first local file of the captures whose data cannot be decoded, and why.

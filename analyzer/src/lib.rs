@@ -106,10 +106,15 @@ pub async fn run(cli: Cli) -> Result<()> {
             warn_same_recording(&captures);
             // The trace streams while the capture is read: it must not be one of its files.
             refuse_inside(&x.perfetto, &captures)?;
-            let written = damage_named(
-                trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact).await,
-                &captures,
-            )?;
+            let export = trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact);
+            let exported = tokio::select! {
+                done = export => done,
+                _ = interrupted() => Err(anyhow::anyhow!(
+                    "interrupted; {} is left as it was",
+                    x.perfetto.display()
+                )),
+            };
+            let written = damage_named(exported, &captures)?;
             eprintln!(
                 "export: {} calls as slices, {} intervals of lost calls, {} wakeup arrows: {}",
                 written.slices,
@@ -391,12 +396,36 @@ async fn emit(out: &OutputArgs, frame: DataFrame, captures: &[Capture]) -> Resul
     refuse_inside(path, captures)?;
     // Written beside `path` and renamed over it once whole: a query that fails midway
     // leaves an existing file as it was, and no file holding half an answer.
+    // Ctrl-C or SIGTERM while it streams must not leave the partial answer beside it.
     let mut pending = private_file::Pending::new(path)?;
-    let mut file = stream(out, frame, BufWriter::new(pending.file())).await?;
-    file.flush()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    drop(file);
+    let written = {
+        let work = stream(out, frame, BufWriter::new(pending.file()));
+        tokio::select! {
+            done = work => done.and_then(|mut file| {
+                file.flush()
+                    .with_context(|| format!("cannot write {}", path.display()))
+            }),
+            _ = interrupted() => Err(anyhow::anyhow!(
+                "interrupted; {} is left as it was",
+                path.display()
+            )),
+        }
+    };
+    written?;
     Ok(pending.commit()?)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 /// Runs `frame` and writes each batch to `out` in the format asked.

@@ -97,17 +97,28 @@ impl Pending {
             source,
         };
         let name = path.file_name().expect("open_checked needs a name");
-        let mut temp = b".".to_vec();
-        temp.extend_from_slice(name.as_bytes());
-        temp.extend_from_slice(format!(".analyze-{}", std::process::id()).as_bytes());
-        let temp = CString::new(temp).map_err(|e| create_err(io::Error::other(e)))?;
+        // A short name of its own, not the target's (a 250-byte name plus a suffix was too
+        // long), tried afresh if another user planted it first in a sticky directory.
         let flags =
             libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        // SAFETY: a NUL-terminated name relative to an open directory descriptor.
-        let raw = unsafe { libc::openat(dir.as_raw_fd(), temp.as_ptr(), flags, 0o600) };
-        if raw < 0 {
-            return Err(create_err(io::Error::last_os_error()));
+        let mut opened = None;
+        for attempt in 0..16u32 {
+            let temp = CString::new(format!(".analyze-{}-{attempt}.part", std::process::id()))
+                .expect("no NUL");
+            // SAFETY: a NUL-terminated name relative to an open directory descriptor.
+            let raw = unsafe { libc::openat(dir.as_raw_fd(), temp.as_ptr(), flags, 0o600) };
+            if raw >= 0 {
+                opened = Some((raw, temp));
+                break;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(create_err(e));
+            }
         }
+        let Some((raw, temp)) = opened else {
+            return Err(create_err(io::Error::from(io::ErrorKind::AlreadyExists)));
+        };
         // SAFETY: `raw` is a descriptor just opened and owned by nothing else.
         let file = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
         Ok(Self {
@@ -166,6 +177,10 @@ fn open_checked(
     create: libc::c_int,
 ) -> Result<(OwnedFd, Option<OwnedFd>), OutputError> {
     use std::os::fd::AsRawFd as _;
+    // `new/` names a directory: Rust's file_name would take it for the file `new`.
+    if path.as_os_str().as_bytes().ends_with(b"/") {
+        return Err(OutputError::NoName(path.to_path_buf()));
+    }
     let name = path
         .file_name()
         .ok_or_else(|| OutputError::NoName(path.to_path_buf()))?;

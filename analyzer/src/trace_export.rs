@@ -77,8 +77,10 @@ pub async fn write(
         .map(|(i, c)| (c.name(), i as i64))
         .collect();
     let several = captures.len() > 1;
-    let file = crate::create(path)?;
-    let mut out = BufWriter::new(file);
+    // Written beside `path` and renamed over it once whole: an export that fails or is
+    // interrupted leaves an existing file as it was.
+    let mut pending = crate::private_file::Pending::new(path)?;
+    let mut out = BufWriter::new(pending.file());
     let io = |e: std::io::Error| {
         anyhow::Error::new(e).context(format!("cannot write {}", path.display()))
     };
@@ -264,6 +266,8 @@ pub async fn write(
     }
     out.write_all(b"]}\n").map_err(io)?;
     out.flush().map_err(io)?;
+    drop(out);
+    pending.commit()?;
     Ok(Written {
         slices,
         lost_intervals,

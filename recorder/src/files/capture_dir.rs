@@ -210,11 +210,10 @@ fn check_parent(root: &Path) -> Result<(), CaptureDirError> {
         _ => PathBuf::from("."),
     };
     // Before anything is made: a missing parent would be made through whatever the path
-    // passes on its way there.
-    check_symlinks(root, &parent)?;
-    if fs::symlink_metadata(&parent).is_err() {
-        private_dir(&parent, true)?;
-    }
+    // passes on its way there. What is missing is made one directory at a time, each
+    // relative to the one checked before it, never through a link.
+    let (deepest, missing) = check_symlinks(root, &parent)?;
+    make_missing(root, &deepest, &missing)?;
     let real = parent
         .canonicalize()
         .map_err(|source| create_err(&parent, source))?;
@@ -245,7 +244,7 @@ fn check_parent(root: &Path) -> Result<(), CaptureDirError> {
 /// symlink nor the directories it sits under are among them: `-o /tmp/theirs/cap`, with
 /// `/tmp/theirs` their symlink, led wherever they pointed it, and a symlink of ours under
 /// a directory others can write could be swapped, with its directory, mid-capture.
-fn check_symlinks(root: &Path, parent: &Path) -> Result<(), CaptureDirError> {
+fn check_symlinks(root: &Path, parent: &Path) -> Result<(PathBuf, Vec<PathBuf>), CaptureDirError> {
     use std::{collections::VecDeque, os::unix::fs::MetadataExt as _, path::Component};
     let refuse = |dir: &Path, why: String| CaptureDirError::UnsafeParent {
         path: root.to_path_buf(),
@@ -293,7 +292,23 @@ fn check_symlinks(root: &Path, parent: &Path) -> Result<(), CaptureDirError> {
         }
         let next = at.join(&part);
         let Ok(meta) = fs::symlink_metadata(&next) else {
-            return Ok(()); // Missing: made 0700 by us, under directories checked so far.
+            // Missing: the rest is made by us, below `at`. A `..` or a link cannot be
+            // judged in what does not exist yet, so the rest must be plain names.
+            let mut missing = vec![part];
+            missing.extend(left);
+            if let Some(odd) = missing
+                .iter()
+                .find(|c| !matches!(Path::new(c).components().next(), Some(Component::Normal(_))))
+            {
+                return Err(refuse(
+                    &next,
+                    format!(
+                        "it does not exist, and the path goes on with {} after it",
+                        odd.display()
+                    ),
+                ));
+            }
+            return Ok((at, missing));
         };
         if !meta.file_type().is_symlink() {
             safe(&next)?;
@@ -318,6 +333,42 @@ fn check_symlinks(root: &Path, parent: &Path) -> Result<(), CaptureDirError> {
         for c in target.components().rev() {
             left.push_front(PathBuf::from(c.as_os_str()));
         }
+    }
+    Ok((at, Vec::new()))
+}
+
+/// Makes the missing directories `names` below `deepest`, a directory that was checked:
+/// each with mkdirat relative to the descriptor of the one above, then opened without
+/// following a link and checked to be ours. In a sticky directory (/tmp) another user can
+/// plant a missing name between the check and the mkdir; their link or directory is found
+/// here and refused.
+fn make_missing(root: &Path, deepest: &Path, names: &[PathBuf]) -> Result<(), CaptureDirError> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut fd = open_dir(None, deepest, deepest)?;
+    let mut shown = deepest.to_path_buf();
+    for name in names {
+        shown.push(name);
+        let c = CString::new(name.as_os_str().as_bytes())
+            .map_err(|_| CaptureDirError::NotDir(shown.clone()))?;
+        // SAFETY: a NUL-terminated name relative to an open directory descriptor.
+        if unsafe { libc::mkdirat(fd.as_raw_fd(), c.as_ptr(), 0o700) } != 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                return Err(create_err(&shown, e));
+            }
+        }
+        let next = open_dir(Some(&fd), name, &shown)?;
+        let st = fstat(&next).map_err(|source| create_err(&shown, source))?;
+        if st.st_uid != euid() && st.st_uid != 0 {
+            return Err(CaptureDirError::UnsafeParent {
+                path: root.to_path_buf(),
+                dir: shown.clone(),
+                why: format!("it belongs to another user (uid {})", st.st_uid),
+            });
+        }
+        fd = next;
     }
     Ok(())
 }
@@ -389,17 +440,6 @@ fn is_capture(root: &OwnedFd) -> bool {
         Path::new(syscalls::TABLE),
     )
     .is_ok()
-}
-
-fn private_dir(path: &Path, recursive: bool) -> Result<(), CaptureDirError> {
-    DirBuilder::new()
-        .recursive(recursive)
-        .mode(0o700)
-        .create(path)
-        .map_err(|source| CaptureDirError::Create {
-            path: path.to_path_buf(),
-            source,
-        })
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ pub fn install(stop: StopFlag) -> io::Result<Arc<AtomicI32>> {
         .spawn(move || {
             for origin in signals.forever() {
                 let sent = matches!(origin.cause, Cause::Sent(_));
-                if origin.signal == SIGHUP && !sent {
+                if origin.signal == SIGHUP {
                     quiet_a_hung_up_terminal();
                 }
                 stop.set();
@@ -66,19 +66,22 @@ pub fn install(stop: StopFlag) -> io::Result<Arc<AtomicI32>> {
     Ok(forward_to)
 }
 
-/// After the terminal hung up (the kernel's SIGHUP, not a `kill -HUP`), writing to it
-/// fails, which would make the recorder's last messages panic; nobody is left to read
-/// them, so they go to /dev/null. A stderr that is a file (under `nohup`, or redirected)
-/// keeps them.
+/// After the terminal hung up, writing to it fails, which would make the recorder's last
+/// messages panic (exit 101); nobody is left to read them, so they go to /dev/null. The
+/// hangup is known by the terminal itself, not by who sent the signal: an interactive
+/// shell passes the kernel's hangup on as its own `kill`. A terminal still there (a `kill
+/// -HUP` by hand) answers as one, and a stderr that is a file (under `nohup`, or
+/// redirected) is not a terminal at all; both keep the messages.
 fn quiet_a_hung_up_terminal() {
     // SAFETY: isatty, open and dup2 on plain descriptors; a failure changes nothing.
     unsafe {
-        if libc::isatty(2) == 1 {
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if null >= 0 {
-                libc::dup2(null, 2);
-                libc::close(null);
-            }
+        if libc::isatty(2) == 1 || *libc::__errno_location() != libc::EIO {
+            return;
+        }
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if null >= 0 {
+            libc::dup2(null, 2);
+            libc::close(null);
         }
     }
 }

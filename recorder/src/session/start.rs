@@ -120,10 +120,14 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     let absolute = std::env::current_dir()
         .map(|cwd| cwd.join(&root))
         .unwrap_or_else(|_| root.clone());
-    if absolute
-        .to_str()
-        .is_none_or(|p| p.chars().any(char::is_control))
-    {
+    // And as links lead: analyze reads a capture by its real path.
+    let real = absolute
+        .parent()
+        .and_then(|p| fs::canonicalize(p).ok())
+        .unwrap_or_default();
+    let unreadable =
+        |p: &std::path::Path| p.to_str().is_none_or(|p| p.chars().any(char::is_control));
+    if unreadable(&absolute) || unreadable(&real) {
         bail!(
             "output {}: the path is not UTF-8 or holds a control character, and analyze \
              could not read a capture there; choose another name",
