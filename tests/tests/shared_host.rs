@@ -118,6 +118,19 @@ fn root_never_writes_through_what_another_user_planted() {
     );
     // Refused before anything was made through it.
     assert!(!elsewhere.join("new").exists());
+    // A `..` after a directory that does not exist yet cannot be judged: it led through
+    // their link unchecked, and the refused path had made `new` in their directory.
+    let out = record(
+        &sticky.join("missing").join("..").join("link").join("cap"),
+        &["true"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_line(&out).ends_with("it does not exist, and the path goes on with .. after it"),
+        "{out:?}"
+    );
+    assert!(!sticky.join("missing").exists());
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     // Root's symlink under a directory others can write: the directory and the link in it
     // could be swapped mid-capture.
     let open_dir = tmp.path().join("open");
