@@ -34,7 +34,6 @@ pub mod waiting;
 pub mod waker;
 
 use std::{
-    fs::File,
     io::{BufWriter, Write},
     path::{Path, PathBuf},
 };
@@ -107,13 +106,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             // The trace streams while the capture is read: it must not be one of its files.
             refuse_inside(&x.perfetto, &captures)?;
             let export = trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact);
-            let exported = tokio::select! {
-                done = export => done,
-                _ = interrupted() => Err(anyhow::anyhow!(
-                    "interrupted; {} is left as it was",
-                    x.perfetto.display()
-                )),
-            };
+            let exported = unless_interrupted(export, &x.perfetto).await;
             let written = damage_named(exported, &captures)?;
             eprintln!(
                 "export: {} calls as slices, {} intervals of lost calls, {} wakeup arrows: {}",
@@ -398,21 +391,25 @@ async fn emit(out: &OutputArgs, frame: DataFrame, captures: &[Capture]) -> Resul
     // leaves an existing file as it was, and no file holding half an answer.
     // Ctrl-C or SIGTERM while it streams must not leave the partial answer beside it.
     let mut pending = private_file::Pending::new(path)?;
-    let written = {
-        let work = stream(out, frame, BufWriter::new(pending.file()));
-        tokio::select! {
-            done = work => done.and_then(|mut file| {
-                file.flush()
-                    .with_context(|| format!("cannot write {}", path.display()))
-            }),
-            _ = interrupted() => Err(anyhow::anyhow!(
-                "interrupted; {} is left as it was",
-                path.display()
-            )),
-        }
+    let work = async {
+        let mut file = stream(out, frame, BufWriter::new(pending.file())).await?;
+        file.flush()
+            .with_context(|| format!("cannot write {}", path.display()))
     };
-    written?;
+    unless_interrupted(work, path).await?;
     Ok(pending.commit()?)
+}
+
+/// `work`, or an error if Ctrl-C or SIGTERM comes first. Dropping `work` drops the
+/// [`private_file::Pending`] it writes, which removes the partial answer.
+async fn unless_interrupted<T>(work: impl Future<Output = Result<T>>, path: &Path) -> Result<T> {
+    tokio::select! {
+        done = work => done,
+        _ = interrupted() => Err(anyhow::anyhow!(
+            "interrupted; {} is left as it was",
+            path.display()
+        )),
+    }
 }
 
 /// Ctrl-C or SIGTERM.
@@ -458,10 +455,4 @@ async fn stream<W: Write>(out: &OutputArgs, frame: DataFrame, to: W) -> Result<W
         s.finish();
     }
     sink.finish()
-}
-
-/// A file for results: they hold data from a capture, so it is private (0600), and never
-/// where another user could redirect it ([`private_file`]).
-pub fn create(path: &Path) -> Result<File> {
-    Ok(private_file::create(path)?)
 }

@@ -1,6 +1,6 @@
 //! Rendering query results: an aligned table for terminals, and CSV, JSON and Markdown for
 //! scripts and incident tickets.
-use std::{io::Write, sync::Arc};
+use std::io::Write;
 
 use anyhow::{Context as _, Result};
 use arrow::{
@@ -152,20 +152,6 @@ impl<W: Write> Sink<W> {
     }
 }
 
-/// Writes batches that are already collected.
-pub fn write(
-    out: &mut dyn Write,
-    format: Format,
-    schema: &Schema,
-    batches: &[RecordBatch],
-) -> Result<()> {
-    let mut sink = Sink::new(out, format, Arc::new(schema.clone()))?;
-    for batch in batches {
-        sink.push(batch)?;
-    }
-    sink.finish().map(drop)
-}
-
 /// Control characters as visible escapes (`\x1b`): a traced program chooses its paths and
 /// names, and an escape sequence in one must not retitle or clear the reader's terminal.
 pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
@@ -296,9 +282,11 @@ mod tests {
     }
 
     fn render(format: Format, schema: &Schema, batches: &[RecordBatch]) -> String {
-        let mut out = Vec::new();
-        write(&mut out, format, schema, batches).unwrap();
-        String::from_utf8(out).unwrap()
+        let mut sink = Sink::new(Vec::new(), format, Arc::new(schema.clone())).unwrap();
+        for batch in batches {
+            sink.push(batch).unwrap();
+        }
+        String::from_utf8(sink.finish().unwrap()).unwrap()
     }
 
     #[test]

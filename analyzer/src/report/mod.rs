@@ -44,8 +44,11 @@ pub async fn write(
         Kind::Markdown => markdown::render(&report),
         Kind::Html => html::render(&report)?,
     };
-    let mut f = crate::create(path)?;
-    f.write_all(text.as_bytes())
+    // As every `-o`: written beside the file, renamed over it once whole.
+    let mut pending = crate::private_file::Pending::new(path)?;
+    pending
+        .file()
+        .write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    Ok(pending.commit()?)
 }

@@ -212,39 +212,18 @@ fn check_parent(root: &Path) -> Result<(), CaptureDirError> {
     // Before anything is made: a missing parent would be made through whatever the path
     // passes on its way there. What is missing is made one directory at a time, each
     // relative to the one checked before it, never through a link.
-    let (deepest, missing) = check_symlinks(root, &parent)?;
-    make_missing(root, &deepest, &missing)?;
-    let real = parent
-        .canonicalize()
-        .map_err(|source| create_err(&parent, source))?;
-    for dir in real.ancestors() {
-        let st = fs::metadata(dir).map_err(|source| create_err(dir, source))?;
-        use std::os::unix::fs::MetadataExt as _;
-        if st.uid() != 0 && st.uid() != euid() {
-            return Err(CaptureDirError::UnsafeParent {
-                path: root.to_path_buf(),
-                dir: dir.to_path_buf(),
-                why: format!("it belongs to another user (uid {})", st.uid()),
-            });
-        }
-        if st.mode() & 0o022 != 0 && st.mode() & libc::S_ISVTX == 0 {
-            return Err(CaptureDirError::UnsafeParent {
-                path: root.to_path_buf(),
-                dir: dir.to_path_buf(),
-                why: "other users can write it".into(),
-            });
-        }
-    }
-    Ok(())
+    let (deepest, missing) = check_path(root, &parent)?;
+    make_missing(root, &deepest, &missing)
 }
 
 /// Every directory the path passes through on its way to `parent`, as written and as each
-/// symlink leads on, must be safe from other users, and every symlink on the way must be
-/// root's or ours. The ancestors of the resolved path are checked below, but neither a
-/// symlink nor the directories it sits under are among them: `-o /tmp/theirs/cap`, with
-/// `/tmp/theirs` their symlink, led wherever they pointed it, and a symlink of ours under
-/// a directory others can write could be swapped, with its directory, mid-capture.
-fn check_symlinks(root: &Path, parent: &Path) -> Result<(PathBuf, Vec<PathBuf>), CaptureDirError> {
+/// symlink leads on (so every ancestor of the resolved path too), must be safe from other
+/// users, and every symlink on the way must be root's or ours. Checking the resolved path
+/// alone missed both: `-o /tmp/theirs/cap`, with `/tmp/theirs` their symlink, led wherever
+/// they pointed it, and a symlink of ours under a directory others can write could be
+/// swapped, with its directory, mid-capture. Gives the deepest directory that exists, and
+/// the names still to make below it.
+fn check_path(root: &Path, parent: &Path) -> Result<(PathBuf, Vec<PathBuf>), CaptureDirError> {
     use std::{collections::VecDeque, os::unix::fs::MetadataExt as _, path::Component};
     let refuse = |dir: &Path, why: String| CaptureDirError::UnsafeParent {
         path: root.to_path_buf(),
