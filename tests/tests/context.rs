@@ -242,3 +242,39 @@ fn processes_record_lineage_exec_and_exit_codes() {
         1
     );
 }
+
+/// A parent that reaps a child at once (a shell's `wait`, an init, a supervisor) takes the
+/// zombie out of /proc before `record` reads it: the status must come from the kernel's
+/// exit event itself.
+#[test]
+fn a_child_killed_and_reaped_at_once_keeps_its_signal() {
+    if !bpf_available("a_child_killed_and_reaped_at_once_keeps_its_signal") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let out = record(
+        &capture,
+        &[
+            "sh",
+            "-c",
+            "sleep 30 & kill -9 $!; wait; sleep 30 & kill -15 $!; wait; sh -c 'exit 7'; exit 0",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let rows = query(
+        &[&capture],
+        "SELECT pid, ppid, exit_code, exit_signal FROM processes ORDER BY start_ts",
+    );
+    let outer = rows[0]["pid"].as_i64().unwrap();
+    let children: Vec<(Option<i64>, Option<i64>)> = rows
+        .iter()
+        .filter(|r| r["ppid"].as_i64() == Some(outer))
+        .map(|r| (r["exit_code"].as_i64(), r["exit_signal"].as_i64()))
+        .collect();
+    assert_eq!(
+        children,
+        vec![(None, Some(9)), (None, Some(15)), (Some(7), None)],
+        "{rows:?}"
+    );
+}

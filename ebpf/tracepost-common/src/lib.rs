@@ -208,11 +208,16 @@ pub struct ProcessEvent {
     pub comm: [u8; COMM_LEN],
     /// `PROCESS_EXEC`: bytes of `args` that are valid.
     pub args_len: u32,
-    pub _pad: u32,
+    /// `PROCESS_EXIT`: the dying task's `exit_code`, the status wait(2) reports, or
+    /// `EXIT_STATUS_UNKNOWN`.
+    pub exit_status: u32,
     /// `PROCESS_EXEC`: the new program's arguments, each NUL-terminated, each cut to
     /// `ARG_MAX_LEN - 1` bytes, as many as fit.
     pub args: [u8; ARGS_LEN],
 }
+
+/// `ProcessEvent::exit_status` when the kernel's BTF did not say where to read it.
+pub const EXIT_STATUS_UNKNOWN: u32 = u32::MAX;
 
 /// Bytes of arguments a `ProcessEvent` carries.
 pub const ARGS_LEN: usize = 384;
@@ -249,7 +254,7 @@ impl Default for ProcessEvent {
             group_dead: 0,
             comm: [0; COMM_LEN],
             args_len: 0,
-            _pad: 0,
+            exit_status: EXIT_STATUS_UNKNOWN,
             args: [0; ARGS_LEN],
         }
     }

@@ -22,6 +22,11 @@ pub(crate) const SOCKADDR_MAX: u32 = 128;
 pub(crate) static TRACE_ALL: u32 = 0;
 #[unsafe(no_mangle)]
 pub(crate) static SELF_TGID: u32 = 0;
+/// Where `exit_code` sits in this kernel's `struct task_struct`, from its BTF; 0 when
+/// unknown. Without it a process killed by a signal has its status only while /proc still
+/// shows it as a zombie, and a parent that reaps at once takes that away.
+#[unsafe(no_mangle)]
+pub(crate) static TASK_EXIT_CODE_OFFSET: u32 = 0;
 /// `--min-duration`: shorter calls are counted in `AGGREGATES` instead of sent.
 #[unsafe(no_mangle)]
 pub(crate) static MIN_DURATION_NS: u64 = 0;

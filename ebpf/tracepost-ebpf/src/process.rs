@@ -8,6 +8,7 @@ pub(crate) fn send_process_event(
     clone_flags: u64,
     group_dead: u32,
     args_of: u32,
+    exit_status: u32,
 ) {
     let id = bpf_get_current_pid_tgid();
     // Before the clock: see `Stage::begin`.
@@ -31,7 +32,7 @@ pub(crate) fn send_process_event(
     out.group_dead = group_dead;
     out.comm = comm();
     out.args_len = 0;
-    out._pad = 0;
+    out.exit_status = exit_status;
     if kind == PROCESS_EXEC {
         if let Some(saved) = EXEC_ARGS.get_ptr(&args_of) {
             let saved = unsafe { &*saved };
@@ -83,7 +84,7 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
         }
     }
     if flags & CLONE_THREAD == 0 {
-        send_process_event(PROCESS_NEW, child, flags, 0, 0);
+        send_process_event(PROCESS_NEW, child, flags, 0, 0, EXIT_STATUS_UNKNOWN);
     }
     0
 }
@@ -142,7 +143,7 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
         slot.seen_gen = unsafe { core::ptr::read_volatile(&slot.rename_gen) };
         slot.comm = comm();
     }
-    send_process_event(PROCESS_EXEC, 0, 0, 0, old_tid);
+    send_process_event(PROCESS_EXEC, 0, 0, 0, old_tid, EXIT_STATUS_UNKNOWN);
     0
 }
 
@@ -150,7 +151,7 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn sched_process_exit(ctx: RawTracePointContext) -> u32 {
     let group_dead = ctx.arg::<u64>(1) as u8 as u32;
-    thread_exited(group_dead != 0)
+    thread_exited(ctx.arg(0), group_dead != 0)
 }
 
 /// `sched_process_exit` on kernels before 6.16, whose tracepoint has no `group_dead`
@@ -158,17 +159,18 @@ pub fn sched_process_exit(ctx: RawTracePointContext) -> u32 {
 /// stands for the process's; with exit_group (how processes end) every thread exits
 /// within the same call.
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
-pub fn sched_process_exit_leader(_ctx: RawTracePointContext) -> u32 {
+pub fn sched_process_exit_leader(ctx: RawTracePointContext) -> u32 {
     let id = bpf_get_current_pid_tgid();
-    thread_exited(id as u32 == (id >> 32) as u32)
+    thread_exited(ctx.arg(0), id as u32 == (id >> 32) as u32)
 }
 
+/// `task`: the dying thread's `struct task_struct *` (the tracepoint's first argument).
 #[inline(always)]
-pub(crate) fn thread_exited(group_dead: bool) -> u32 {
+pub(crate) fn thread_exited(task: *const u8, group_dead: bool) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
     if group_dead && followed(tid, (id >> 32) as u32) {
-        send_process_event(PROCESS_EXIT, 0, 0, 1, 0);
+        send_process_event(PROCESS_EXIT, 0, 0, 1, 0, exit_status(task));
     }
     let _ = THREADS.remove(&tid);
     if global(&SCHED) != 0 {
@@ -177,4 +179,19 @@ pub(crate) fn thread_exited(group_dead: bool) -> u32 {
     // An execve that failed leaves its arguments behind.
     let _ = EXEC_ARGS.remove(&tid);
     0
+}
+
+/// The dying task's `exit_code`: `do_exit` stores it before this tracepoint fires, and a
+/// whole process's exit (exit_group, a fatal signal) gives every thread the same one.
+#[inline(always)]
+fn exit_status(task: *const u8) -> u32 {
+    let offset = global(&TASK_EXIT_CODE_OFFSET);
+    if offset == 0 {
+        return EXIT_STATUS_UNKNOWN;
+    }
+    match unsafe { bpf_probe_read_kernel(task.wrapping_add(offset as usize).cast::<i32>()) } {
+        // A wait(2) status is 16 bits; anything else is not one.
+        Ok(status) if (0..=0xffff).contains(&status) => status as u32,
+        _ => EXIT_STATUS_UNKNOWN,
+    }
 }

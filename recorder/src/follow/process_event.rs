@@ -3,7 +3,9 @@
 //! attach.
 use std::fs;
 
-use tracepost_common::{PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW, ProcessEvent};
+use tracepost_common::{
+    EXIT_STATUS_UNKNOWN, PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW, ProcessEvent,
+};
 
 /// A kernel event plus what /proc could add to it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -31,9 +33,16 @@ impl ProcessUpdate {
                 update.cgroup = cgroup(event.pid);
             }
             PROCESS_EXIT => {
+                // The zombie's status is the leader's, which is what wait(2) reports when
+                // threads ended one by one; the kernel's is the last thread's, but it is
+                // there even after the parent has reaped the process.
                 update.wait_status = stat(event.pid)
                     .filter(|s| s.state == 'Z' || s.state == 'X')
-                    .and_then(|s| s.exit_code);
+                    .and_then(|s| s.exit_code)
+                    .or_else(|| {
+                        (event.exit_status != EXIT_STATUS_UNKNOWN)
+                            .then_some(event.exit_status as i32)
+                    });
             }
             _ => {}
         }

@@ -123,6 +123,8 @@ pub struct LoadOptions {
     /// Whether this kernel's `sched_process_exit` passes `group_dead` (Linux 6.16 and
     /// later); before, the program that reads it would be refused.
     pub exit_has_group_dead: bool,
+    /// Where `exit_code` sits in this kernel's `struct task_struct`; 0 when unknown.
+    pub task_exit_code_offset: u32,
     /// `--buffer-size`: bytes of staging areas, split between the CPUs.
     pub buffer_bytes: u64,
     pub max_threads: u32,
@@ -214,6 +216,7 @@ impl Probes {
             .override_global("NEWTASK_FLAGS_OFFSET", &opts.newtask_flags_offset, true)
             .override_global("RENAME_PID_OFFSET", &opts.rename_pid_offset, true)
             .override_global("RENAME_NEWCOMM_OFFSET", &opts.rename_newcomm_offset, true)
+            .override_global("TASK_EXIT_CODE_OFFSET", &opts.task_exit_code_offset, true)
             .override_global("MIN_DURATION_NS", &opts.min_duration_ns, true)
             .override_global("FAILED_ONLY", &failed_only, true)
             .override_global("FILTER_COMM", &filter_comm, true)
