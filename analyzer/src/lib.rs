@@ -40,8 +40,8 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use datafusion::{
-    arrow::array::RecordBatch,
-    arrow::datatypes::Schema,
+    arrow::array::{Array as _, RecordBatch, StringArray},
+    arrow::datatypes::{DataType, Schema},
     prelude::{DataFrame, SessionContext},
 };
 
@@ -212,6 +212,7 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
     }
     let (ctx, narrows) = tables::context(&captures, narrow, read).await?;
     warn_whole_intervals(&ctx, &captures, &narrows).await?;
+    warn_unfinished(&ctx).await?;
     Ok(Opened {
         ctx,
         captures,
@@ -337,6 +338,45 @@ async fn warn_whole_intervals(
                  the window",
                 output::visible(&c.name())
             );
+        }
+    }
+    Ok(())
+}
+
+/// A capture whose recorder did not finish answers every query with what it holds, which
+/// is less than what happened: a `record` killed with `kill -9` (or still running) leaves
+/// out its last `--rotate` interval, and one that stopped early (a full disk) everything
+/// from then on. The capture row says which; this says it where the answer is read.
+async fn warn_unfinished(ctx: &SessionContext) -> Result<()> {
+    let sql = "SELECT capture,
+                      CAST(sum(CASE WHEN ended IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS unended,
+                      max(stopped_early) AS why,
+                      CAST(min(incomplete_from) AS VARCHAR) AS incomplete_from
+               FROM capture WHERE capture_id IS NOT NULL
+               GROUP BY capture ORDER BY capture";
+    let (_, batches) = run_sql(ctx, sql).await?;
+    for b in &batches {
+        let text = |i: usize, row: usize| -> Option<String> {
+            let column = datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8).ok()?;
+            let column = column.as_any().downcast_ref::<StringArray>()?;
+            column.is_valid(row).then(|| column.value(row).to_string())
+        };
+        for row in 0..b.num_rows() {
+            let name = text(0, row).unwrap_or_default();
+            let name = output::visible(&name);
+            if let (Some(why), Some(from)) = (text(2, row), text(3, row)) {
+                eprintln!(
+                    "warning: capture {name}: recording stopped early, and calls from {from} \
+                     on are missing: {}",
+                    output::visible(&why)
+                );
+            } else if text(1, row).is_some_and(|n| n != "0") {
+                eprintln!(
+                    "warning: capture {name}: its recorder did not finish (killed, or still \
+                     running): calls of its last --rotate interval are missing, and \
+                     `events` and `lost_events` are NULL"
+                );
+            }
         }
     }
     Ok(())

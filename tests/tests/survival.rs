@@ -142,6 +142,75 @@ fn full_disk_stops_recording_but_keeps_the_command_contract() {
     assert_eq!(why[0]["after_start"], serde_json::Value::Bool(true));
     assert_eq!(why[0]["events"], serde_json::Value::Null);
     scalar(&capture, "SELECT count(*) FROM syscalls");
+    // And analyze says so where the answer is read.
+    let summary = Command::new(bin("analyze"))
+        .arg("summary")
+        .arg(&capture)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&summary.stderr);
+    assert!(summary.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("recording stopped early, and calls from ")
+            && stderr.contains("No space left on device"),
+        "{stderr}"
+    );
+}
+
+/// Killed before its first `--rotate` interval closed, `record` still leaves a capture
+/// every reader opens: the processes it saw, and a `syscalls` table that is empty rather
+/// than absent. analyze answers from it and says that calls are missing.
+#[test]
+fn kill_9_before_the_first_rotation_leaves_a_capture_that_reads() {
+    if !bpf_available("kill_9_before_the_first_rotation_leaves_a_capture_that_reads") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let pidfile = tmp.path().join("shell.pid");
+    let script = format!("echo $$ > {}; exec sleep 30", pidfile.display());
+    let mut record = record_command(&capture, &["-q", "--rotate", "60s"], &["sh", "-c", &script])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if pidfile.exists() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    thread::sleep(Duration::from_millis(300));
+    record.kill().unwrap(); // SIGKILL
+    record.wait().unwrap();
+    let shell: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) with a pid this test's own child's child wrote; no memory involved.
+    assert_eq!(unsafe { libc::kill(shell, libc::SIGKILL) }, 0);
+
+    for table in ["processes", "aggregates"] {
+        assert_eq!(parquet_files(&capture.join(table)).len(), 1, "{table}");
+    }
+    // The empty file written at the start, numbered before any file with calls.
+    let syscalls = parquet_files(&capture.join("syscalls"));
+    assert_eq!(syscalls.len(), 1, "{syscalls:?}");
+    assert!(syscalls[0].ends_with("part-000000.parquet"), "{syscalls:?}");
+    assert_eq!(scalar(&capture, "SELECT count(*) FROM syscalls"), 0);
+    let summary = Command::new(bin("analyze"))
+        .arg("summary")
+        .arg(&capture)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&summary.stderr);
+    assert!(summary.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        "warning: capture capture: its recorder did not finish (killed, or still running): \
+         calls of its last --rotate interval are missing, and `events` and `lost_events` are NULL"
+            .replace("capture capture", &format!("capture {}", capture.display())),
+    );
 }
 
 #[test]

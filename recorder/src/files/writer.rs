@@ -63,6 +63,9 @@ const ROW_GROUP_ROWS: usize = 1024 * 1024;
 /// block (or a window shortened by a high rate) could otherwise hold them by the million
 /// until the file is due.
 const MAX_HELD_BACK: usize = 64 * 1024;
+/// The number of the empty file written at the start (`write_empty_first`); files with
+/// rows are numbered from 1.
+const PLACEHOLDER_SEQ: u64 = 0;
 
 fn writer_properties() -> WriterProperties {
     parquet_file::properties(syscalls::TABLE).build()
@@ -117,6 +120,9 @@ pub struct TableWriter {
     shipped: Option<Shipped>,
     /// `--sched`: the files have its columns.
     sched: bool,
+    /// The empty file written at the start, until a file with rows (or the last file)
+    /// takes its place.
+    placeholder: Option<PathBuf>,
 }
 
 impl TableWriter {
@@ -154,6 +160,7 @@ impl TableWriter {
             counters,
             shipped: None,
             sched: false,
+            placeholder: None,
         })
     }
 
@@ -168,6 +175,27 @@ impl TableWriter {
     pub fn keep_until_shipped(mut self, shipped: Shipped) -> Self {
         self.shipped = Some(shipped);
         self
+    }
+
+    /// Writes a file with the schema and no rows when the table has none yet. A `record`
+    /// killed with `kill -9` before its first `--rotate` interval closed then still leaves
+    /// a `syscalls/*.parquet` that every reader opens (an empty table, beside the processes
+    /// it saw), where it left a directory that no reader took for a capture. It is part 0,
+    /// before the numbers files with rows take, and it goes once the first of those is
+    /// closed: a capture that ends well holds the same files as if it had never been.
+    pub fn write_empty_first(&mut self) -> Result<(), WriterError> {
+        if self.closed.is_empty() && self.file.is_none() && self.next_seq > PLACEHOLDER_SEQ {
+            let empty = SyscallsFile::create(
+                &self.dir,
+                PLACEHOLDER_SEQ,
+                self.props.clone(),
+                self.builder.clone(),
+                ROW_GROUP_ROWS,
+                self.sched,
+            )?;
+            self.placeholder = Some(empty.finish()?.path);
+        }
+        Ok(())
     }
 
     pub fn stats(&self) -> &WrittenStats {
@@ -308,6 +336,10 @@ impl TableWriter {
             file: finished,
             earlier: false,
         });
+        if let Some(empty) = self.placeholder.take() {
+            // Left in place if it cannot go: an empty file changes no answer.
+            let _ = std::fs::remove_file(empty);
+        }
         if self.finishing {
             return Ok(());
         }

@@ -258,6 +258,7 @@ fn start_writers(
     if let Some(shipped) = shipped {
         writer = writer.keep_until_shipped(shipped);
     }
+    writer.write_empty_first()?;
     let small = |table: &'static str, schema| {
         SmallTableWriter::new(&dir.table_dir(table), table, schema, args.rotate)
     };
