@@ -1,5 +1,8 @@
 -- name: timeline
 -- description: Per second: calls, errors, p99 latency, and calls lost as detail.
+-- The kernel counts lost calls in intervals of about a second that need not start on a
+-- whole second; each interval's count is shown in the second it began, not split (that
+-- would invent when within it the calls came).
 -- parameters: none
 WITH recorded AS (
   SELECT date_trunc('second', ts) AS second,
