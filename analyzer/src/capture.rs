@@ -9,7 +9,7 @@ use std::{
 use datafusion::datasource::listing::ListingTableUrl;
 use futures::StreamExt as _;
 use object_store::{ObjectMeta, path::Path as StorePath};
-use tracepost_schema::{FILE_EXTENSION, TABLES, syscalls};
+use tracepost_schema::{FILE_EXTENSION, LOCK_FILE, TABLES, syscalls};
 use url::Url;
 
 use crate::{
@@ -39,6 +39,13 @@ pub enum CaptureError {
         "capture {path}: no {table} data ({table}/*.{FILE_EXTENSION}); is this a tracepost capture?"
     )]
     Empty { path: String, table: &'static str },
+    /// A recorder made the directory and was killed (or is still starting) before any
+    /// table's first file: not a foreign directory, and nothing to read yet.
+    #[error(
+        "capture {0}: its recorder wrote no file (killed as it started, or starting now): \
+         nothing to read"
+    )]
+    NothingWritten(String),
     #[error(
         "{first}{}; --skip-bad-files answers from the readable files",
         if *.count > 1 { format!(" (and {} more bad files)", .count - 1) } else { String::new() }
@@ -119,6 +126,10 @@ impl Capture {
                     table: syscalls::TABLE,
                     skipped: bad,
                 });
+            }
+            let locked = matches!(&root, Location::Local(path) if path.join(LOCK_FILE).exists());
+            if locked && files.values().all(Vec::is_empty) {
+                return Err(CaptureError::NothingWritten(name));
             }
             return Err(CaptureError::Empty {
                 path: name,

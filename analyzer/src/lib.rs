@@ -346,14 +346,19 @@ async fn warn_whole_intervals(
 /// A capture whose recorder did not finish answers every query with what it holds, which
 /// is less than what happened: a `record` killed with `kill -9` (or still running) leaves
 /// out its last `--rotate` interval, and one that stopped early (a full disk) everything
-/// from then on. The capture row says which; this says it where the answer is read.
+/// from then on until it ended. The capture row says which; this says it where the answer
+/// is read, once per run, since one directory can hold runs that ended each their own way.
 async fn warn_unfinished(ctx: &SessionContext) -> Result<()> {
-    let sql = "SELECT capture,
-                      CAST(sum(CASE WHEN ended IS NULL THEN 1 ELSE 0 END) AS BIGINT) AS unended,
-                      max(stopped_early) AS why,
-                      CAST(min(incomplete_from) AS VARCHAR) AS incomplete_from
-               FROM capture WHERE capture_id IS NOT NULL
-               GROUP BY capture ORDER BY capture";
+    let sql = "SELECT * FROM (
+                 SELECT capture,
+                        CAST(started AS VARCHAR) AS started,
+                        CAST(ended AS VARCHAR) AS ended,
+                        stopped_early,
+                        CAST(incomplete_from AS VARCHAR) AS incomplete_from,
+                        count(*) OVER (PARTITION BY capture) AS runs
+                 FROM capture WHERE capture_id IS NOT NULL)
+               WHERE ended IS NULL OR stopped_early IS NOT NULL
+               ORDER BY capture, started";
     let (_, batches) = run_sql(ctx, sql).await?;
     for b in &batches {
         let text = |i: usize, row: usize| -> Option<String> {
@@ -362,21 +367,34 @@ async fn warn_unfinished(ctx: &SessionContext) -> Result<()> {
             column.is_valid(row).then(|| column.value(row).to_string())
         };
         for row in 0..b.num_rows() {
-            let name = text(0, row).unwrap_or_default();
-            let name = output::visible(&name);
-            if let (Some(why), Some(from)) = (text(2, row), text(3, row)) {
-                eprintln!(
-                    "warning: capture {name}: recording stopped early, and calls from {from} \
-                     on are missing: {}",
-                    output::visible(&why)
+            let mut name = output::visible(&text(0, row).unwrap_or_default()).into_owned();
+            // Named by its start only where the directory holds more than this run.
+            if text(5, row).is_some_and(|n| n != "1") {
+                name = format!(
+                    "{name} (the run started {})",
+                    text(1, row).unwrap_or_default()
                 );
-            } else if text(1, row).is_some_and(|n| n != "0") {
+            }
+            let Some(why) = text(3, row) else {
                 eprintln!(
                     "warning: capture {name}: its recorder did not finish (killed, or still \
                      running): calls of its last --rotate interval are missing, and \
                      `events` and `lost_events` are NULL"
                 );
-            }
+                continue;
+            };
+            let missing = match (text(4, row), text(2, row)) {
+                (Some(from), Some(ended)) => {
+                    format!("calls from {from} until the run ended at {ended} are missing")
+                }
+                (Some(from), None) => format!("calls from {from} on are missing"),
+                (None, _) => "calls from some time on are missing".to_string(),
+            };
+            eprintln!(
+                "warning: capture {name}: recording stopped early, and {missing} (`events` \
+                 and `lost_events` are NULL): {}",
+                output::visible(&why)
+            );
         }
     }
     Ok(())

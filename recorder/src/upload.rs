@@ -106,7 +106,7 @@ mod shipping {
         ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, PutPayload, WriteMultipart,
         path::Path as StorePath,
     };
-    use tracepost_schema::{FILE_EXTENSION, TABLES, capture};
+    use tracepost_schema::{FILE_EXTENSION, TABLES, capture, syscalls};
     use tracepost_store::{Location, Remote, causes_whole};
 
     use super::{Shipped, UploadError};
@@ -395,7 +395,31 @@ mod shipping {
                     }
                 }
             }
+            self.withdraw_placeholder(runtime);
             pending
+        }
+
+        /// The empty `syscalls` file written at the start leaves the directory once a file
+        /// with calls is closed; it leaves the bucket then too, so that the bucket holds the
+        /// directory's files and no more. Left there if the store refuses: an empty file
+        /// changes no answer, and the next pass tries again.
+        fn withdraw_placeholder(&mut self, runtime: &tokio::runtime::Runtime) {
+            let path = self
+                .root
+                .join(syscalls::TABLE)
+                .join(crate::files::writer::placeholder_name());
+            if !self.versions.contains_key(&path) || path.exists() {
+                return;
+            }
+            let key = self.key(&path);
+            let store = self.remote.store.clone();
+            let deleted = bounded(runtime, &self.ending, async move {
+                store.delete(&key).await.map_err(|e| store_error(&e))
+            });
+            if deleted.is_ok() {
+                self.versions.remove(&path);
+                self.put.remove(&path);
+            }
         }
 
         /// Refused after shipping some files: takes out of the prefix again what it put

@@ -30,6 +30,23 @@ fn analyze_names_a_missing_or_foreign_capture() {
     assert_eq!(out.status.code(), Some(1));
     let line = one_error_line(&out.stderr);
     assert!(line.contains("no syscalls data"), "{line}");
+
+    // What a `record` killed as it started leaves: its lock and empty table directories.
+    let killed = tmp.path().join("killed");
+    for table in ["syscalls", "processes", "aggregates", "capture"] {
+        std::fs::create_dir_all(killed.join(table)).unwrap();
+    }
+    std::fs::write(killed.join(".record.lock"), "4242\n").unwrap();
+    let out = analyze_query(&[&killed], "SELECT 1", "table");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&out.stderr),
+        format!(
+            "error: capture {}: its recorder wrote no file (killed as it started, or \
+             starting now): nothing to read",
+            killed.display()
+        )
+    );
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::{
     time::Duration,
 };
 
-use tracepost_e2e::{bin, bpf_available, parquet_files, record_command, scalar};
+use tracepost_e2e::{bin, bpf_available, parquet_files, query, record_command, scalar};
 
 #[test]
 fn kill_9_leaves_every_closed_file_readable() {
@@ -210,6 +210,50 @@ fn kill_9_before_the_first_rotation_leaves_a_capture_that_reads() {
         "warning: capture capture: its recorder did not finish (killed, or still running): \
          calls of its last --rotate interval are missing, and `events` and `lost_events` are NULL"
             .replace("capture capture", &format!("capture {}", capture.display())),
+    );
+
+    // Recording again into the same directory: the killed run's empty file goes once this
+    // run's first file with calls is closed, as its own would have, and analyze names the
+    // run that did not finish by its start.
+    let again = record_command(&capture, &["-q"], &["cat", "/nonexistent-after-kill"])
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(1), "cat's exit status");
+    let syscalls = parquet_files(&capture.join("syscalls"));
+    assert!(
+        !syscalls.iter().any(|f| f.ends_with("part-000000.parquet")),
+        "{syscalls:?}"
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE path = '/nonexistent-after-kill' \
+             AND errno = 'ENOENT'"
+        ),
+        1
+    );
+    let killed = query(
+        &[&capture],
+        "SELECT CAST(started AS VARCHAR) AS started FROM capture WHERE ended IS NULL",
+    );
+    assert_eq!(killed.len(), 1, "{killed:?}");
+    let killed_started = killed[0]["started"].as_str().unwrap();
+    let summary = Command::new(bin("analyze"))
+        .arg("summary")
+        .arg(&capture)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&summary.stderr);
+    assert!(summary.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "warning: capture {} (the run started {killed_started}): its recorder did not \
+             finish (killed, or still running): calls of its last --rotate interval are \
+             missing, and `events` and `lost_events` are NULL",
+            capture.display()
+        ),
     );
 }
 

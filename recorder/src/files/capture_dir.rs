@@ -82,9 +82,7 @@ pub struct CaptureDir {
     _lock: std::sync::Arc<fs::File>,
 }
 
-/// The file in a capture directory that `record` holds locked while it writes there, and
-/// that names the holder's pid for a second `record` to report.
-pub const LOCK_FILE: &str = ".record.lock";
+pub use tracepost_schema::LOCK_FILE;
 
 impl CaptureDir {
     /// Creates or continues the capture at `root`. Everything is decided on descriptors,

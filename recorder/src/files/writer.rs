@@ -67,6 +67,12 @@ const MAX_HELD_BACK: usize = 64 * 1024;
 /// rows are numbered from 1.
 const PLACEHOLDER_SEQ: u64 = 0;
 
+/// The name of the empty file written at the start, which goes once a file with rows is
+/// closed: the uploader takes it back out of the bucket then too.
+pub fn placeholder_name() -> String {
+    parquet_file::part_name(PLACEHOLDER_SEQ)
+}
+
 fn writer_properties() -> WriterProperties {
     parquet_file::properties(syscalls::TABLE).build()
 }
@@ -133,7 +139,13 @@ impl TableWriter {
         rotation: Rotation,
         counters: Arc<Counters>,
     ) -> Result<Self, WriterError> {
-        let (earlier, next_seq) = parquet_file::scan(dir)?;
+        let (mut earlier, next_seq) = parquet_file::scan(dir)?;
+        // An earlier recorder killed before its first file with rows closed left its empty
+        // file: it goes with this one's first file, as that recorder's would have.
+        let placeholder = earlier
+            .iter()
+            .position(|f| f.rows == 0 && f.path.file_name() == Some(placeholder_name().as_ref()))
+            .map(|i| earlier.remove(i).path);
         let disk_bytes = earlier.iter().map(|f| f.bytes).sum();
         let closed = earlier
             .into_iter()
@@ -160,7 +172,7 @@ impl TableWriter {
             counters,
             shipped: None,
             sched: false,
-            placeholder: None,
+            placeholder,
         })
     }
 
@@ -184,7 +196,11 @@ impl TableWriter {
     /// before the numbers files with rows take, and it goes once the first of those is
     /// closed: a capture that ends well holds the same files as if it had never been.
     pub fn write_empty_first(&mut self) -> Result<(), WriterError> {
-        if self.closed.is_empty() && self.file.is_none() && self.next_seq > PLACEHOLDER_SEQ {
+        if self.closed.is_empty()
+            && self.file.is_none()
+            && self.placeholder.is_none()
+            && self.next_seq > PLACEHOLDER_SEQ
+        {
             let empty = SyscallsFile::create(
                 &self.dir,
                 PLACEHOLDER_SEQ,
