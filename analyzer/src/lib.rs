@@ -212,7 +212,7 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
     }
     let (ctx, narrows) = tables::context(&captures, narrow, read).await?;
     warn_whole_intervals(&ctx, &captures, &narrows).await?;
-    warn_unfinished(&ctx).await?;
+    warn_unfinished(&ctx, &captures).await?;
     Ok(Opened {
         ctx,
         captures,
@@ -346,9 +346,20 @@ async fn warn_whole_intervals(
 /// A capture whose recorder did not finish answers every query with what it holds, which
 /// is less than what happened: a `record` killed with `kill -9` (or still running) leaves
 /// out its last `--rotate` interval, and one that stopped early (a full disk) everything
-/// from then on until it ended. The capture row says which; this says it where the answer
-/// is read, once per run, since one directory can hold runs that ended each their own way.
-async fn warn_unfinished(ctx: &SessionContext) -> Result<()> {
+/// from then on. The capture row says which; this says it where the answer is read, once
+/// per run, since one directory can hold runs that ended each their own way. A directory
+/// with no capture row at all had its recorder killed as it started.
+async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<()> {
+    for c in captures {
+        // A capture file that was skipped is said already, and gives a row of NULLs.
+        if c.files(tracepost_schema::capture::TABLE).is_empty() && c.skipped().is_empty() {
+            eprintln!(
+                "warning: capture {}: it has no capture row: its recorder was killed as it \
+                 started (or is starting now), and calls may be missing",
+                output::visible(&c.name())
+            );
+        }
+    }
     let sql = "SELECT * FROM (
                  SELECT capture,
                         CAST(started AS VARCHAR) AS started,
@@ -383,16 +394,12 @@ async fn warn_unfinished(ctx: &SessionContext) -> Result<()> {
                 );
                 continue;
             };
-            let missing = match (text(4, row), text(2, row)) {
-                (Some(from), Some(ended)) => {
-                    format!("calls from {from} until the run ended at {ended} are missing")
-                }
-                (Some(from), None) => format!("calls from {from} on are missing"),
-                (None, _) => "calls from some time on are missing".to_string(),
-            };
+            // `ended` is when recording stopped; the target ran on without it.
+            let stopped = text(2, row).map_or(String::new(), |t| format!(" at {t}"));
+            let from = text(4, row).unwrap_or_else(|| "then".to_string());
             eprintln!(
-                "warning: capture {name}: recording stopped early, and {missing} (`events` \
-                 and `lost_events` are NULL): {}",
+                "warning: capture {name}: recording stopped early{stopped}, and calls from \
+                 {from} on are missing (`events` and `lost_events` are NULL): {}",
                 output::visible(&why)
             );
         }

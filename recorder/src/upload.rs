@@ -201,6 +201,7 @@ mod shipping {
                 shipped: shipped.clone(),
                 versions: HashMap::new(),
                 put: HashSet::new(),
+                placeholder_seen: false,
                 retry: HashMap::new(),
                 failing: false,
                 destination: Destination::Unchecked,
@@ -254,6 +255,9 @@ mod shipping {
         versions: HashMap<PathBuf, Version>,
         /// What this recorder put in the prefix: all it may take back when refused.
         put: HashSet<PathBuf>,
+        /// The empty first `syscalls` file was in the directory: once it is gone, it is
+        /// taken out of the bucket too.
+        placeholder_seen: bool,
         /// Files that failed: when to try again, and the backoff that got them there.
         retry: HashMap<PathBuf, (Instant, Duration)>,
         /// The last attempt failed: said once, until an upload succeeds again.
@@ -342,7 +346,9 @@ mod shipping {
                     }
                 }
             }
+            let placeholder = self.placeholder();
             for (path, version) in finished_files(&self.root) {
+                self.placeholder_seen |= path == placeholder;
                 if self.versions.get(&path) == Some(&version) {
                     continue;
                 }
@@ -401,25 +407,34 @@ mod shipping {
 
         /// The empty `syscalls` file written at the start leaves the directory once a file
         /// with calls is closed; it leaves the bucket then too, so that the bucket holds the
-        /// directory's files and no more. Left there if the store refuses: an empty file
+        /// directory's files and no more. That includes one an earlier run killed before its
+        /// first file left in the directory (and perhaps in the bucket), seen here even
+        /// while the store did not answer. Left there if the store refuses: an empty file
         /// changes no answer, and the next pass tries again.
         fn withdraw_placeholder(&mut self, runtime: &tokio::runtime::Runtime) {
-            let path = self
-                .root
-                .join(syscalls::TABLE)
-                .join(crate::files::writer::placeholder_name());
-            if !self.versions.contains_key(&path) || path.exists() {
+            let path = self.placeholder();
+            if !self.placeholder_seen || self.destination != Destination::Ours || path.exists() {
                 return;
             }
             let key = self.key(&path);
             let store = self.remote.store.clone();
             let deleted = bounded(runtime, &self.ending, async move {
-                store.delete(&key).await.map_err(|e| store_error(&e))
+                match store.delete(&key).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(store_error(&e)),
+                }
             });
             if deleted.is_ok() {
+                self.placeholder_seen = false;
                 self.versions.remove(&path);
                 self.put.remove(&path);
             }
+        }
+
+        fn placeholder(&self) -> PathBuf {
+            self.root
+                .join(syscalls::TABLE)
+                .join(crate::files::writer::placeholder_name())
         }
 
         /// Refused after shipping some files: takes out of the prefix again what it put

@@ -151,7 +151,8 @@ fn full_disk_stops_recording_but_keeps_the_command_contract() {
     let stderr = String::from_utf8_lossy(&summary.stderr);
     assert!(summary.status.success(), "{stderr}");
     assert!(
-        stderr.contains("recording stopped early, and calls from ")
+        stderr.contains("recording stopped early at ")
+            && stderr.contains(", and calls from ")
             && stderr.contains("No space left on device"),
         "{stderr}"
     );
@@ -210,6 +211,34 @@ fn kill_9_before_the_first_rotation_leaves_a_capture_that_reads() {
         "warning: capture capture: its recorder did not finish (killed, or still running): \
          calls of its last --rotate interval are missing, and `events` and `lost_events` are NULL"
             .replace("capture capture", &format!("capture {}", capture.display())),
+    );
+
+    // Killed a moment earlier, before its capture row (written last): the tables read,
+    // and analyze says the row is missing.
+    let rowless = tmp.path().join("rowless");
+    std::fs::create_dir(&rowless).unwrap();
+    for table in ["syscalls", "processes", "aggregates", "capture"] {
+        std::fs::create_dir(rowless.join(table)).unwrap();
+    }
+    for table in ["syscalls", "processes", "aggregates"] {
+        for file in parquet_files(&capture.join(table)) {
+            std::fs::copy(&file, rowless.join(table).join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    let summary = Command::new(bin("analyze"))
+        .arg("summary")
+        .arg(&rowless)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&summary.stderr);
+    assert!(summary.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "warning: capture {}: it has no capture row: its recorder was killed as it \
+             started (or is starting now), and calls may be missing",
+            rowless.display()
+        )
     );
 
     // Recording again into the same directory: the killed run's empty file goes once this

@@ -168,7 +168,6 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         stack_min_ns: u64::try_from(args.stack_min.as_nanos()).unwrap_or(u64::MAX),
     })?;
     let info = CaptureInfo::new(host, describe_target(args), min_duration_ns);
-    info.write(&dir.table_dir(capture::TABLE))?;
     let counters = Counters::new();
     let stop = StopFlag::default();
     let forward_to = signals::install(stop.clone()).context("cannot install signal handlers")?;
@@ -183,6 +182,9 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         .context("cannot start the thread that unwinds user stacks")?;
     let chains = user_stacks.as_ref().map(UserStacks::chains);
     let pipeline = start_writers(args, &dir, &counters, shipped, stacks, chains)?;
+    // After every other table has its first file: a directory with a capture row always
+    // has a `syscalls` table that every reader opens, however early `record` is killed.
+    info.write(&dir.table_dir(capture::TABLE))?;
 
     let (mode, attached) = if let Some(gated) = gated {
         let pid = gated.pid() as u32;
