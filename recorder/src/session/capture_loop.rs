@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Mode, WriterStopped, start::Capture};
+use super::{Mode, WriterStopped, drain::CHUNK, start::Capture};
 use crate::{
     cli::Args, files::pipeline::Message, files::progress::Progress, follow::launch::ExitStatus,
     follow::target, kernel::bpf::Lost, kernel::clock,
@@ -16,6 +16,8 @@ use tracepost_common::{LOST_RING_FULL, LOST_THREAD_TABLE_FULL};
 /// reader (a wakeup per event costs more than the event), so this also bounds how stale
 /// the areas get.
 const POLL: Duration = Duration::from_millis(10);
+/// A wait shorter than this is not worth the sleep and wakeup it costs.
+const MIN_NAP: Duration = Duration::from_micros(100);
 /// How often the kernel's aggregates are sampled: the resolution at which a query can tell
 /// which seconds of a capture are incomplete.
 const AGGREGATE_INTERVAL: Duration = Duration::from_secs(1);
@@ -80,6 +82,17 @@ fn run_until_done(
             c.pipeline
                 .try_send(Message::Drained(pass.complete_before))?;
             thread::sleep(POLL);
+        } else if pass.read < CHUNK {
+            // Less than a chunk came since the last pass. Passing again at once handed the
+            // writer a few records at a time, each with a wakeup of both threads: 30K
+            // context switches a second on the getppid loop, a third of the recorder's CPU
+            // (BENCHMARKS.md). So a chunk's worth gathers first, for as long as no area
+            // comes near full at the rate its CPU writes: on a host of many CPUs each area
+            // is small. A pass that reads a chunk or more goes on at once.
+            let nap = POLL.min(pass.headroom);
+            if nap >= MIN_NAP {
+                thread::sleep(nap);
+            }
         }
     }
 }

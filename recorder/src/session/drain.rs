@@ -7,6 +7,7 @@
 use std::{
     collections::VecDeque,
     mem::{self, offset_of},
+    time::Duration,
 };
 
 use tracepost_common::{
@@ -46,6 +47,9 @@ pub(super) struct Pass {
     pub calls: u64,
     /// Every record sent before this time has been handed to the writer.
     pub complete_before: u64,
+    /// How long the fullest-filling area would take to fill a quarter of itself at the
+    /// rate its CPU wrote since the last pass: how long the loop may wait before the next.
+    pub headroom: Duration,
 }
 
 /// Reads the staging areas, and holds what it read until every CPU is known to be past it.
@@ -64,6 +68,9 @@ pub(super) struct Drain {
     overwritten: bool,
     /// `--stacks`: read after the areas, so that every call read has its chain.
     user_stacks: Option<UserStacks>,
+    /// Per CPU: its head at the last pass, and when that was: the rate each CPU writes.
+    last_heads: Vec<u64>,
+    last_pass_ns: u64,
 }
 
 /// A record read from a CPU's area and not yet handed on.
@@ -133,6 +140,8 @@ impl Drain {
             garbled: false,
             overwritten: false,
             user_stacks,
+            last_heads: vec![0; cpus],
+            last_pass_ns: clock::monotonic_ns(),
         }
     }
 
@@ -150,8 +159,17 @@ impl Drain {
         let cpus = self.stage.cpus();
         let per_cpu = (MAX_DRAIN / cpus as usize).max(CHUNK);
         let mut read = 0;
+        let since_ns = now.saturating_sub(mem::replace(&mut self.last_pass_ns, now));
+        let mut headroom_ns = u64::MAX;
         for cpu in 0..cpus {
             let look = self.stage.snapshot(cpu);
+            let wrote = look.head.saturating_sub(self.last_heads[cpu as usize]);
+            self.last_heads[cpu as usize] = look.head;
+            if wrote > 0 {
+                let quarter = u128::from(self.stage.capacity(cpu) / 4);
+                let fills_in = quarter * u128::from(since_ns) / u128::from(wrote);
+                headroom_ns = headroom_ns.min(fills_in.min(u128::from(u64::MAX)) as u64);
+            }
             let pending = &mut self.pending[cpu as usize];
             let result = self.stage.read(cpu, look.head, per_cpu, |pos, bytes| {
                 let Some(sent) = sent_at(bytes) else { return };
@@ -246,6 +264,7 @@ impl Drain {
             read,
             calls,
             complete_before,
+            headroom: Duration::from_nanos(headroom_ns),
         })
     }
 
