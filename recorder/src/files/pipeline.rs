@@ -39,8 +39,11 @@ const TICK: Duration = Duration::from_millis(20);
 /// Chunks in flight between the capture loop and the writer.
 const QUEUE_CHUNKS: usize = 8;
 /// Emptied chunks waiting to be filled again. A chunk is megabytes: allocating each one
-/// afresh cost the writer a fifth of its time in page faults at full load.
-const SPARE_CHUNKS: usize = 2;
+/// afresh cost the writer a fifth of its time in page faults at full load. As many as the
+/// queue holds, so that a queue that filled and drained again is refilled with chunks
+/// already faulted in: with 2, the getppid loop took 28-31K page faults a run, with 8,
+/// 16-18K, for 1 MiB more peak RSS (BENCHMARKS.md).
+const SPARE_CHUNKS: usize = QUEUE_CHUNKS;
 
 /// One record from the kernel, in the order it was sent (calls in the order they returned).
 pub enum Record {
