@@ -45,10 +45,19 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
         Ok(ended) => (ended, None),
         Err(gone) => (Ended::default(), Some(gone)),
     };
-    // Detach first, so no new record is sent. A program already running on another CPU
-    // may still finish its record, so drain until the areas stay empty; then hand on what
-    // was held for merging.
-    let mut detached = probes.detach();
+    // Detach first, so no new record is sent, draining while the kernel detaches (it takes
+    // a while, and the programs run on meanwhile). A program already running on another
+    // CPU may still finish its record, so drain until the areas stay empty; then hand on
+    // what was held for merging.
+    let mut detached = probes.detach_while(|| {
+        if gone.is_none() {
+            match drain.pass(&pipeline, &mut chunk, &mut paths, false) {
+                Ok(p) => events += p.calls,
+                Err(e) => gone = Some(e.into()),
+            }
+        }
+        thread::sleep(Duration::from_millis(1));
+    });
     if gone.is_none() {
         // Two empty passes, then passes that hand on everything until one reads nothing:
         // once a pass has handed on everything, none may hold records back again.
