@@ -26,12 +26,12 @@ pub const SCHEMA_VERSION_KEY: &str = "tracepost.schema_version";
 /// Parquet key/value metadata key naming the table a file belongs to.
 pub const TABLE_KEY: &str = "tracepost.table";
 
-/// File name extension of finished table files.
 /// The file in a capture directory that `record` holds locked while it writes there, and
 /// that names the holder's pid for a second `record` to report. `analyze` tells by it a
 /// directory whose recorder wrote nothing yet from one that is not a capture.
 pub const LOCK_FILE: &str = ".record.lock";
 
+/// File name extension of finished table files.
 pub const FILE_EXTENSION: &str = "parquet";
 
 /// Every table of a capture, in the order a reader registers them.

@@ -16,7 +16,7 @@ use std::{
     time::SystemTime,
 };
 
-use tracepost_schema::{TABLES, syscalls};
+use tracepost_schema::{LOCK_FILE, TABLES, syscalls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureDirError {
@@ -81,8 +81,6 @@ pub struct CaptureDir {
     /// dies, so a `kill -9` leaves no stale lock behind.
     _lock: std::sync::Arc<fs::File>,
 }
-
-pub use tracepost_schema::LOCK_FILE;
 
 impl CaptureDir {
     /// Creates or continues the capture at `root`. Everything is decided on descriptors,

@@ -142,9 +142,10 @@ impl TableWriter {
         let (mut earlier, next_seq) = parquet_file::scan(dir)?;
         // An earlier recorder killed before its first file with rows closed left its empty
         // file: it goes with this one's first file, as that recorder's would have.
+        let name = placeholder_name();
         let placeholder = earlier
             .iter()
-            .position(|f| f.rows == 0 && f.path.file_name() == Some(placeholder_name().as_ref()))
+            .position(|f| f.rows == 0 && f.path.file_name() == Some(name.as_ref()))
             .map(|i| earlier.remove(i).path);
         let disk_bytes = earlier.iter().map(|f| f.bytes).sum();
         let closed = earlier
