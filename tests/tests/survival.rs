@@ -9,6 +9,18 @@ use std::{
 
 use tracepost_e2e::{bin, bpf_available, parquet_files, query, record_command, scalar};
 
+/// `analyze summary DIR`, which must succeed: its stderr, where the warnings are.
+fn summary_warnings(capture: &Path) -> String {
+    let summary = Command::new(bin("analyze"))
+        .arg("summary")
+        .arg(capture)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&summary.stderr).into_owned();
+    assert!(summary.status.success(), "{stderr}");
+    stderr
+}
+
 #[test]
 fn kill_9_leaves_every_closed_file_readable() {
     if !bpf_available("kill_9_leaves_every_closed_file_readable") {
@@ -143,13 +155,7 @@ fn full_disk_stops_recording_but_keeps_the_command_contract() {
     assert_eq!(why[0]["events"], serde_json::Value::Null);
     scalar(&capture, "SELECT count(*) FROM syscalls");
     // And analyze says so where the answer is read.
-    let summary = Command::new(bin("analyze"))
-        .arg("summary")
-        .arg(&capture)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&summary.stderr);
-    assert!(summary.status.success(), "{stderr}");
+    let stderr = summary_warnings(&capture);
     assert!(
         stderr.contains("recording stopped early at ")
             && stderr.contains(", and calls from ")
@@ -199,13 +205,7 @@ fn kill_9_before_the_first_rotation_leaves_a_capture_that_reads() {
     assert_eq!(syscalls.len(), 1, "{syscalls:?}");
     assert!(syscalls[0].ends_with("part-000000.parquet"), "{syscalls:?}");
     assert_eq!(scalar(&capture, "SELECT count(*) FROM syscalls"), 0);
-    let summary = Command::new(bin("analyze"))
-        .arg("summary")
-        .arg(&capture)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&summary.stderr);
-    assert!(summary.status.success(), "{stderr}");
+    let stderr = summary_warnings(&capture);
     assert_eq!(
         stderr.trim_end(),
         "warning: capture capture: its recorder did not finish (killed, or still running): \
@@ -225,13 +225,7 @@ fn kill_9_before_the_first_rotation_leaves_a_capture_that_reads() {
             std::fs::copy(&file, rowless.join(table).join(file.file_name().unwrap())).unwrap();
         }
     }
-    let summary = Command::new(bin("analyze"))
-        .arg("summary")
-        .arg(&rowless)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&summary.stderr);
-    assert!(summary.status.success(), "{stderr}");
+    let stderr = summary_warnings(&rowless);
     assert_eq!(
         stderr.trim_end(),
         format!(
@@ -268,13 +262,7 @@ fn kill_9_before_the_first_rotation_leaves_a_capture_that_reads() {
     );
     assert_eq!(killed.len(), 1, "{killed:?}");
     let killed_started = killed[0]["started"].as_str().unwrap();
-    let summary = Command::new(bin("analyze"))
-        .arg("summary")
-        .arg(&capture)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&summary.stderr);
-    assert!(summary.status.success(), "{stderr}");
+    let stderr = summary_warnings(&capture);
     assert_eq!(
         stderr.trim_end(),
         format!(
