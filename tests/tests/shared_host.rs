@@ -371,3 +371,22 @@ fn the_static_record_is_one_file_and_records() {
         scalar(&capture, "SELECT count(*) FROM syscalls")
     );
 }
+
+/// `record`, which runs as root on production hosts, keeps its image at a random address
+/// (a PIE; the static copy a static PIE). `analyze` is linked at a fixed address to start
+/// 6-7 ms sooner (analyzer/build.rs).
+#[test]
+fn record_is_position_independent_and_analyze_is_not() {
+    // e_type, the 16-bit field after the 16 bytes of e_ident: 2 a fixed-address
+    // executable, 3 a position-independent one.
+    let elf_type = |exe: &Path| {
+        let bytes = std::fs::read(exe).unwrap();
+        assert_eq!(&bytes[..4], b"\x7fELF", "{}", exe.display());
+        u16::from_le_bytes([bytes[16], bytes[17]])
+    };
+    assert_eq!(elf_type(&tracepost_e2e::bin("record")), 3, "record");
+    assert_eq!(elf_type(&tracepost_e2e::bin("analyze")), 2, "analyze");
+    if let Some(exe) = std::env::var_os("TRACEPOST_STATIC_RECORD") {
+        assert_eq!(elf_type(Path::new(&exe)), 3, "the static record");
+    }
+}
