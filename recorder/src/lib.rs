@@ -9,11 +9,13 @@
 //!   [`files::reorder`] and [`files::batch`] into [`files::writer`]'s Parquet files, in a
 //!   capture directory that no other user can redirect.
 //! - [`session`]: runs one capture from start to stop.
+//! - [`priority`]: the capture loop and the writer run ahead of the traced processes.
 //! - [`upload`]: ships each closed file to object storage (`--upload`).
 pub mod cli;
 pub mod files;
 pub mod follow;
 pub mod kernel;
+pub mod priority;
 pub mod session;
 pub mod upload;
 pub mod user_stacks;

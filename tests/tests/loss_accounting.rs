@@ -51,3 +51,51 @@ fn recorded_plus_lost_accounts_for_every_call() {
     );
     assert_eq!(rows + lost, all_rows, "recorded {rows} + lost {lost}");
 }
+
+/// The capture loop and the writer run ten nice steps above `record`'s own priority, so
+/// that they empty the staging areas before the traced processes fill them; the command
+/// keeps the priority it was started with.
+#[test]
+fn the_recorder_runs_ahead_of_the_command_it_records() {
+    if !bpf_available("the_recorder_runs_ahead_of_the_command_it_records") {
+        return;
+    }
+    // A thread's name and nice value from its stat line; the name is in parentheses and
+    // may hold spaces, and nice is the 17th field after it.
+    let parse = |line: &str| {
+        let (head, tail) = line.rsplit_once(')')?;
+        let name = head.split_once('(')?.1.to_string();
+        let nice: i64 = tail.split_whitespace().nth(16)?.parse().ok()?;
+        Some((name, nice))
+    };
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let started_at = parse(&stat).unwrap().1;
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tracepost_e2e::record_command(
+        &tmp.path().join("cap"),
+        &["-q"],
+        &[
+            "sh",
+            "-c",
+            "sleep 0.3; cat /proc/$PPID/task/*/stat /proc/self/stat",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let threads: Vec<(String, i64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(parse)
+        .collect();
+    let nice_of = |name: &str| -> Vec<i64> {
+        threads
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, nice)| *nice)
+            .collect()
+    };
+    let raised = (started_at - 10).max(-20);
+    assert_eq!(nice_of("record"), [raised], "{threads:?}");
+    assert_eq!(nice_of("writer"), [raised], "{threads:?}");
+    assert_eq!(nice_of("cat"), [started_at], "{threads:?}");
+}

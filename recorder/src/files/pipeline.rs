@@ -144,6 +144,7 @@ fn run(
     spares: SyncSender<Vec<Record>>,
     mut w: Writers,
 ) -> Result<WrittenStats, WriterError> {
+    crate::priority::raise_this_thread();
     let mut reorder = Reorder::default();
     let mut fds = FdTracker::new();
     let args = w.builder.arg_table();

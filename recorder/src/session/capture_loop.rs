@@ -37,6 +37,8 @@ pub(super) struct Ended {
 }
 
 pub(super) fn run(args: &Args, c: &mut Capture) -> Result<Ended, WriterStopped> {
+    // The command, started already, keeps the priority it was given.
+    crate::priority::raise_this_thread();
     let mut progress = Progress::new(args.quiet);
     let ended = run_until_done(args, c, &mut progress);
     progress.finish();
