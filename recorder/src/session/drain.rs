@@ -16,7 +16,7 @@ use tracepost_common::{
 };
 
 use crate::{
-    files::pipeline::{Message, Pipeline, Record, WriterGone},
+    files::pipeline::{Chunk, Message, Pipeline, Record, WriterGone},
     follow::process_event::ProcessUpdate,
     kernel::call::Call,
     kernel::clock,
@@ -151,7 +151,7 @@ impl Drain {
     pub(super) fn pass(
         &mut self,
         pipeline: &Pipeline,
-        chunk: &mut Vec<Record>,
+        chunk: &mut Chunk,
         paths: &mut Interner,
         everything: bool,
     ) -> Result<Pass, WriterGone> {
@@ -270,31 +270,29 @@ impl Drain {
 
     /// Moves the first `n` pending records of `cpu` into `chunk`. Returns how many of them
     /// will be rows.
-    fn hand_on(
-        &mut self,
-        cpu: usize,
-        n: usize,
-        chunk: &mut Vec<Record>,
-        paths: &mut Interner,
-    ) -> u64 {
+    fn hand_on(&mut self, cpu: usize, n: usize, chunk: &mut Chunk, paths: &mut Interner) -> u64 {
         let mut calls = 0;
         for p in self.pending[cpu].drain(..n) {
-            let record = match p.out {
-                Some(record) => *record,
+            let call = match p.out {
+                Some(record) => match *record {
+                    Record::Call(call) => call,
+                    process => {
+                        chunk.push(process);
+                        continue;
+                    }
+                },
                 None => match read_call(&self.stage, cpu as u32, p.pos, paths) {
-                    Some(call) => Record::Call(call),
+                    Some(call) => call,
                     None => {
                         report_overwritten(&mut self.overwritten, cpu, p.pos);
                         continue;
                     }
                 },
             };
-            if let Record::Call(c) = &record
-                && c.event.flags & FLAG_CONTEXT_ONLY == 0
-            {
+            if call.event.flags & FLAG_CONTEXT_ONLY == 0 {
                 calls += 1;
             }
-            chunk.push(record);
+            chunk.calls.push(call);
         }
         calls
     }

@@ -18,7 +18,7 @@ use crate::{
     files::batch::BatchBuilder,
     files::capture_dir::{self, CaptureDir},
     files::capture_table::CaptureInfo,
-    files::pipeline::{Message, Pipeline, Record, Writers},
+    files::pipeline::{Chunk, Message, Pipeline, Writers},
     files::progress::Counters,
     files::small_table::SmallTableWriter,
     files::writer::{Rotation, TableWriter},
@@ -59,7 +59,7 @@ pub(super) struct Capture {
     pub stop: StopFlag,
     pub mode: Mode,
     /// Records read and not yet handed to the writer.
-    pub chunk: Vec<Record>,
+    pub chunk: Chunk,
     /// The paths records carried, shared while they recur.
     pub paths: Interner,
     /// Calls read that become rows.
@@ -225,7 +225,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         counters,
         stop,
         mode,
-        chunk: Vec::with_capacity(CHUNK),
+        chunk: Chunk::with_capacity(CHUNK),
         paths: Interner::default(),
         events: 0,
         sampler: Sampler::new(clock::monotonic_ns()),

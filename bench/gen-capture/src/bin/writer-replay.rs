@@ -23,7 +23,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tracepost_bench::harness::{CHUNK, cpu_seconds, median, start, tempdir};
 use tracepost_common::{FLAG_NO_RETURN, SyscallEvent};
 use tracepost_recorder::{
-    files::pipeline::{Message, Record},
+    files::pipeline::{Chunk, Message},
     kernel::{call::Call, decode::Extra, intern::Interner},
 };
 use tracepost_schema::syscalls as col;
@@ -73,9 +73,12 @@ fn run_main() -> Result<()> {
 fn run(dir: &Path, calls: &[Call]) -> Result<(f64, f64)> {
     std::fs::create_dir(dir)?;
     // Built before the clock starts: the capture thread's work is not what is timed.
-    let chunks: Vec<Vec<Record>> = calls
+    let chunks: Vec<Chunk> = calls
         .chunks(CHUNK)
-        .map(|c| c.iter().cloned().map(Record::Call).collect())
+        .map(|c| Chunk {
+            calls: c.to_vec(),
+            processes: Vec::new(),
+        })
         .collect();
     let pipeline = start(dir)?;
     let cpu_before = cpu_seconds()?;

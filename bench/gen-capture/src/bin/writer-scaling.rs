@@ -19,7 +19,7 @@ use tracepost_bench::{
     mix::Mix,
 };
 use tracepost_recorder::{
-    files::pipeline::{Message, Record},
+    files::pipeline::{Chunk, Message},
     kernel::clock::monotonic_ns,
 };
 const WRITERS: [usize; 2] = [1, 2];
@@ -62,7 +62,7 @@ fn run_main() -> Result<()> {
 fn run(dir: &Path, n: usize, events: usize) -> Result<(f64, f64)> {
     std::fs::create_dir(dir)?;
     let start_ns = monotonic_ns();
-    let chunks: Vec<Vec<Vec<Record>>> = (0..n)
+    let chunks: Vec<Vec<Chunk>> = (0..n)
         .map(|k| {
             let mut mix = Mix::new(
                 0x9E37_79B9_7F4A_7C15 + k as u64,
@@ -72,7 +72,10 @@ fn run(dir: &Path, n: usize, events: usize) -> Result<(f64, f64)> {
             (0..events.div_ceil(CHUNK))
                 .map(|c| {
                     let len = CHUNK.min(events - c * CHUNK);
-                    (0..len).map(|_| Record::Call(mix.call())).collect()
+                    Chunk {
+                        calls: (0..len).map(|_| mix.call()).collect(),
+                        processes: Vec::new(),
+                    }
                 })
                 .collect()
         })
