@@ -40,6 +40,9 @@ impl<T> BlockQueue<T> {
         self.len == 0
     }
 
+    /// Inlined into the writer's loop: out of line, a call was copied twice more on its
+    /// way into the block (BENCHMARKS.md).
+    #[inline(always)]
     pub fn push_back(&mut self, value: T) {
         match self.rest.back_mut() {
             Some(block) if block.len() < BLOCK => block.push(value),
@@ -83,6 +86,26 @@ impl<T> BlockQueue<T> {
                 return Some(value);
             }
             self.front = self.rest.pop_front()?.into_iter();
+        }
+    }
+
+    /// The values at the front that lie together in one block, in place: up to a block.
+    pub fn front_slice(&mut self) -> &[T] {
+        if self.front.as_slice().is_empty()
+            && let Some(block) = self.rest.pop_front()
+        {
+            self.front = block.into_iter();
+        }
+        self.front.as_slice()
+    }
+
+    /// Drops the first `n` values of [`Self::front_slice`] where they lie.
+    pub fn drop_front(&mut self, n: usize) {
+        assert!(n <= self.front.len(), "only the front block's values");
+        if n > 0 {
+            // A vector's iterator skips by dropping the values in place, not by moving them.
+            self.front.nth(n - 1);
+            self.len -= n;
         }
     }
 
@@ -132,6 +155,22 @@ impl<T> DrainFront<'_, T> {
         } else {
             self.queue.front()
         }
+    }
+}
+
+impl<T> DrainFront<'_, T> {
+    /// The next values to be yielded that lie together in one block, in place.
+    pub fn front_run(&mut self) -> &[T] {
+        let left = self.left;
+        let run = self.queue.front_slice();
+        &run[..run.len().min(left)]
+    }
+
+    /// Removes the first `n` values of [`Self::front_run`] without yielding them.
+    pub fn skip_run(&mut self, n: usize) {
+        assert!(n <= self.left, "only values the drain holds");
+        self.queue.drop_front(n);
+        self.left -= n;
     }
 }
 
@@ -186,5 +225,31 @@ mod tests {
         assert_eq!(rest, (BLOCK + 2..n).collect::<Vec<_>>());
         assert!(q.is_empty());
         assert_eq!(q.pop_front(), None);
+    }
+
+    #[test]
+    fn runs_are_taken_in_place_a_block_at_a_time() {
+        let mut q = BlockQueue::default();
+        let n = 2 * BLOCK + 5;
+        for i in 0..n {
+            q.push_back(i);
+        }
+        let mut drain = q.drain_front(BLOCK + 10);
+        assert_eq!(drain.front_run().len(), BLOCK);
+        assert_eq!(drain.front_run()[3], 3);
+        drain.skip_run(BLOCK - 2);
+        assert_eq!(drain.front_run(), &[BLOCK - 2, BLOCK - 1]);
+        assert_eq!(drain.next(), Some(BLOCK - 2));
+        drain.skip_run(1);
+        // The next block, cut at what the drain holds.
+        assert_eq!(drain.front_run(), (BLOCK..BLOCK + 10).collect::<Vec<_>>());
+        drain.skip_run(4);
+        assert_eq!(
+            drain.collect::<Vec<_>>(),
+            (BLOCK + 4..BLOCK + 10).collect::<Vec<_>>()
+        );
+        assert_eq!(q.len(), n - BLOCK - 10);
+        assert_eq!(q.front(), Some(&(BLOCK + 10)));
+        assert!(q.iter().copied().eq(BLOCK + 10..n));
     }
 }

@@ -232,7 +232,7 @@ fn run(
                 let _ = spares.try_send(chunk);
                 if reorder.len() > MAX_WINDOW {
                     let excess = reorder.len() - MAX_WINDOW;
-                    w.syscalls.append(reorder.take_oldest(excess))?;
+                    w.syscalls.append_due(reorder.take_oldest(excess))?;
                 }
             }
             Ok(Message::Aggregates(rows)) => w.aggregates.push(w.builder.build_aggregates(&rows)?),
@@ -253,7 +253,7 @@ fn run(
         // Said before the rows are written: a chain that comes while they are is late
         // unless its row still takes it, and only chains no row took are counted.
         w.syscalls.rows_written_before(watermark);
-        w.syscalls.append(reorder.take_before(watermark))?;
+        w.syscalls.append_due(reorder.take_before(watermark))?;
         let held_back = w.syscalls.rotate_if_due()?;
         reorder.push(held_back);
         let exited = w.processes_table.take_exited();
@@ -264,7 +264,7 @@ fn run(
         w.processes.rotate_if_due()?;
     }
     w.syscalls.rows_written_before(u64::MAX);
-    w.syscalls.append(reorder.take_all())?;
+    w.syscalls.append_due(reorder.take_all())?;
     let stats = w.syscalls.finish()?;
     w.aggregates.finish()?;
     let rows = w.processes_table.take_all();

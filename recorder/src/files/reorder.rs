@@ -37,7 +37,7 @@ impl Reorder {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn push_one(&mut self, call: Call) {
         if !self.in_order.is_empty() && call.enter_ns() < self.newest {
             self.late.push(call);
@@ -94,6 +94,26 @@ pub struct Due<'a> {
     in_order: DrainFront<'a, Call>,
     /// Newest first: the oldest is the last.
     late: vec::Drain<'a, Call>,
+}
+
+impl Due<'_> {
+    /// The calls due next that can be taken where they lie: those that arrived in order,
+    /// up to the end of their block and the next late call. They leave by
+    /// [`Self::skip_run`], not by being moved out one by one.
+    pub fn run(&mut self) -> &[Call] {
+        let late = self.late.as_slice().last().map(Call::enter_ns);
+        let run = self.in_order.front_run();
+        match late {
+            // Ties go to the calls in order, as in `next`.
+            Some(t) => &run[..run.partition_point(|c| c.enter_ns() <= t)],
+            None => run,
+        }
+    }
+
+    /// Drops the first `n` calls of [`Self::run`]: they have been written.
+    pub fn skip_run(&mut self, n: usize) {
+        self.in_order.skip_run(n);
+    }
 }
 
 impl Iterator for Due<'_> {
@@ -164,6 +184,23 @@ mod tests {
         assert_eq!(due, vec![95, 99, 100, 101, 102, 103, 103]);
         let rest: Vec<u64> = r.take_all().map(|c| c.enter_ns()).collect();
         assert_eq!(rest, vec![104, 105, 106, 107, 108, 109]);
+    }
+
+    #[test]
+    fn runs_stop_at_the_next_late_call() {
+        let mut r = Reorder::default();
+        r.push((100..110).map(|t| call(t, 1)));
+        r.push([call(103, 2), call(107, 3)]);
+        let mut due = r.take_before(109);
+        let first: Vec<u64> = due.run().iter().map(Call::enter_ns).collect();
+        assert_eq!(first, vec![100, 101, 102, 103]);
+        due.skip_run(2);
+        let order: Vec<u64> = due.by_ref().take(3).map(|c| c.enter_ns()).collect();
+        assert_eq!(order, vec![102, 103, 103]);
+        assert_eq!(due.run().len(), 4);
+        let rest: Vec<u64> = due.map(|c| c.enter_ns()).collect();
+        assert_eq!(rest, vec![104, 105, 106, 107, 107, 108]);
+        assert_eq!(r.len(), 1);
     }
 
     #[test]

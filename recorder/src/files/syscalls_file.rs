@@ -470,6 +470,16 @@ impl SyscallsFile {
         }
     }
 
+    /// Adds calls (sorted by entry time, after those pushed before) straight into the
+    /// columns, where they lie: no call is moved.
+    pub fn push_run(&mut self, calls: &[Call]) {
+        if !self.block.is_empty() {
+            self.encode_block();
+        }
+        self.columns.push_block(calls, &self.rows_from);
+        self.pending += calls.len();
+    }
+
     fn encode_block(&mut self) {
         self.columns.push_block(&self.block, &self.rows_from);
         self.block.clear();

@@ -17,6 +17,7 @@ use crate::{
     files::batch::BatchBuilder,
     files::parquet_file::{self, Finished},
     files::progress::Counters,
+    files::reorder::Due,
     files::syscalls_file::SyscallsFile,
     kernel::call::Call,
     upload::Shipped,
@@ -63,6 +64,10 @@ const ROW_GROUP_ROWS: usize = 1024 * 1024;
 /// block (or a window shortened by a high rate) could otherwise hold them by the million
 /// until the file is due.
 const MAX_HELD_BACK: usize = 64 * 1024;
+/// The shortest run of calls in order that [`TableWriter::append_due`] puts into the
+/// columns where it lies. Each run is a pass over every column, so a run of a few calls
+/// costs more than moving them.
+const MIN_RUN: usize = 64;
 /// The number of the empty file written at the start (`write_empty_first`); files with
 /// rows are numbered from 1.
 const PLACEHOLDER_SEQ: u64 = 0;
@@ -250,6 +255,66 @@ impl TableWriter {
                 if self.over_size_bound() {
                     self.close_file()?;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the calls the reorder window releases. Runs of calls that arrived in order
+    /// go into the columns where they lie in the window; moved out one at a time, through
+    /// the merge and into the file's block, each call cost the writer about 100
+    /// instructions more (BENCHMARKS.md). The rest go one at a time, as in `append`.
+    pub fn append_due(&mut self, mut due: Due<'_>) -> Result<(), WriterError> {
+        let batch_rows = self.batch_rows;
+        loop {
+            let run = due.run();
+            let taken = match run.first() {
+                Some(first) if run.len() >= MIN_RUN => {
+                    let first_enter = first.enter_ns();
+                    let open = match self.file {
+                        Some(ref mut open) => open,
+                        None => {
+                            self.interval_started.get_or_insert_with(Instant::now);
+                            self.open_file()?
+                        }
+                    };
+                    // A run that starts before the file's last row is taken call by call,
+                    // so that the calls entered earlier are held back.
+                    if first_enter >= open.last_enter_ns {
+                        let room = batch_rows.saturating_sub(open.file.pending()).max(1);
+                        let n = run.len().min(room);
+                        open.file.push_run(&run[..n]);
+                        open.last_enter_ns = run[n - 1].enter_ns();
+                        Some(n)
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            };
+            match taken {
+                Some(n) => {
+                    due.skip_run(n);
+                    self.end_page_if_full()?;
+                }
+                None => match due.next() {
+                    Some(call) => self.append(Some(call))?,
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    /// Ends the page once it holds a page's rows, and the file past its size bound.
+    fn end_page_if_full(&mut self) -> Result<(), WriterError> {
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|open| open.file.pending() >= self.batch_rows)
+        {
+            self.flush_pages()?;
+            if self.over_size_bound() {
+                self.close_file()?;
             }
         }
         Ok(())
