@@ -148,6 +148,11 @@ pub struct DrainFront<'a, T> {
 }
 
 impl<T> DrainFront<'_, T> {
+    /// Whether every value it was to yield has gone.
+    pub fn is_empty(&self) -> bool {
+        self.left == 0
+    }
+
     /// The value `next` would yield, in place.
     pub fn peek(&self) -> Option<&T> {
         if self.left == 0 {

@@ -110,6 +110,10 @@ impl Due<'_> {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.in_order.is_empty() && self.late.len() == 0
+    }
+
     /// Drops the first `n` calls of [`Self::run`]: they have been written.
     pub fn skip_run(&mut self, n: usize) {
         self.in_order.skip_run(n);

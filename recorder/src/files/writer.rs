@@ -297,10 +297,11 @@ impl TableWriter {
                     due.skip_run(n);
                     self.end_page_if_full()?;
                 }
-                None => match due.next() {
-                    Some(call) => self.append(Some(call))?,
-                    None => return Ok(()),
-                },
+                // Short runs: the next calls one at a time, before runs are looked for
+                // again. Looked for at every call, where most calls are late (many threads
+                // that block), the search cost more than the moves it saved.
+                None if due.is_empty() => return Ok(()),
+                None => self.append(due.by_ref().take(MIN_RUN))?,
             }
         }
     }
