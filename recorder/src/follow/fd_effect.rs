@@ -82,15 +82,17 @@ impl<'a> FdEffect<'a> {
         let sysno = Sysno::new(e.nr as usize)?;
         let ret = e.ret;
         let ok = names::errno_of(ret).is_none();
-        let a = e.args;
-        let path = match call.extra() {
+        let a = &e.args;
+        // Read only by the calls that name one: most calls have no effect, and for them
+        // reading these first was most of what this function cost.
+        let path = || match call.extra() {
             Some(Extra::Path {
                 path,
                 truncated: false,
             }) => Some(path),
             _ => None,
         };
-        let addr = match call.extra() {
+        let addr = || match call.extra() {
             Some(Extra::Addr(addr)) => Some(addr.as_str()),
             _ => None,
         };
@@ -109,7 +111,7 @@ impl<'a> FdEffect<'a> {
                 FdEffect::Open {
                     fd,
                     dirfd,
-                    path,
+                    path: path(),
                     cloexec: flags.map(|f| f & O_CLOEXEC != 0),
                 }
             }
@@ -127,11 +129,17 @@ impl<'a> FdEffect<'a> {
                     cloexec: Some(a[1] & SOCK_CLOEXEC != 0),
                 }
             }
-            connect if ok || ret == EINPROGRESS => FdEffect::Rename { fd: arg_fd, addr },
-            bind if ok => FdEffect::Rename { fd: arg_fd, addr },
+            connect if ok || ret == EINPROGRESS => FdEffect::Rename {
+                fd: arg_fd,
+                addr: addr(),
+            },
+            bind if ok => FdEffect::Rename {
+                fd: arg_fd,
+                addr: addr(),
+            },
             accept | accept4 if ok => FdEffect::New {
                 fd,
-                name: addr.map(Into::into),
+                name: addr().map(Into::into),
                 cloexec: Some(sysno == accept4 && a[3] & SOCK_CLOEXEC != 0),
             },
             pipe | pipe2 | socketpair if ok => {
@@ -177,7 +185,7 @@ impl<'a> FdEffect<'a> {
                 cloexec_only: a[2] & CLOSE_RANGE_CLOEXEC != 0,
             },
             execve | execveat if ok => FdEffect::Exec,
-            chdir if ok => FdEffect::Chdir { path },
+            chdir if ok => FdEffect::Chdir { path: path() },
             fchdir if ok => FdEffect::Fchdir { fd: arg_fd },
             _ if ok && creates_anonymous_fd(sysno) => FdEffect::New {
                 fd,

@@ -423,10 +423,20 @@ impl IntColumn {
         let (mut lo, mut hi) = (self.page_min, self.page_max);
         let mut count = 0;
         if self.indexing() {
+            // A value equal to the one before (a thread's pid, its syscall, an argument it
+            // passes again) takes that one's index and leaves the bounds as they are.
+            let mut last: Option<(i64, u32)> = None;
             for v in values {
-                lo = lo.min(v);
-                hi = hi.max(v);
-                let index = self.index_of(v);
+                let index = match last {
+                    Some((last_v, index)) if last_v == v => index,
+                    _ => {
+                        lo = lo.min(v);
+                        hi = hi.max(v);
+                        let index = self.index_of(v);
+                        last = Some((v, index));
+                        index
+                    }
+                };
                 self.indices.push(index);
                 count += 1;
             }
