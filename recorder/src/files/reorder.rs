@@ -28,6 +28,46 @@ pub struct Reorder {
     /// The entry time of the newest of `in_order` while it holds any: calls join it in
     /// entry order and leave from its front, so its newest is the last that joined.
     newest: u64,
+    /// How many of `late`, from its front, are sorted: those held since the last take.
+    late_sorted: usize,
+    /// Scratch for sorting `late`, kept between ticks.
+    order: Vec<(Reverse<u64>, u32)>,
+}
+
+/// Sorts calls by entry time, newest first, and equal times in the order they came, as a
+/// stable sort would. The keys are sorted, then each call moved once into its place: a
+/// sort of the calls themselves moved each 128-byte call many times, and on a server whose
+/// threads block (PostgreSQL's backends) that was a seventh of the writer (BENCHMARKS.md).
+fn sort_newest_first(calls: &mut [Call], order: &mut Vec<(Reverse<u64>, u32)>) {
+    if calls.is_sorted_by_key(|c| Reverse(c.enter_ns())) {
+        return;
+    }
+    order.clear();
+    order.extend(
+        calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (Reverse(c.enter_ns()), i as u32)),
+    );
+    // The index makes every key distinct: unstable is stable here.
+    order.sort_unstable();
+    // Position p takes the call at order[p]; each cycle of the permutation is followed
+    // by swaps, and a visited position is marked with u32::MAX.
+    for start in 0..calls.len() {
+        let mut at = start;
+        loop {
+            let from = order[at].1;
+            if from == u32::MAX {
+                break;
+            }
+            order[at].1 = u32::MAX;
+            if from as usize == start {
+                break;
+            }
+            calls.swap(at, from as usize);
+            at = from as usize;
+        }
+    }
 }
 
 impl Reorder {
@@ -57,10 +97,19 @@ impl Reorder {
 
     /// Removes and yields, sorted by entry time, every record entered before `watermark`.
     pub fn take_before(&mut self, watermark: u64) -> Due<'_> {
-        // What was held is sorted, and late arrivals are mostly in order among
-        // themselves: runs, which the sort merges in near-linear time.
-        self.late.sort_by_key(|c| Reverse(c.enter_ns()));
+        // What was held is sorted; only what came since is sorted here, and then the two
+        // runs merged where they overlap.
+        let held = self.late_sorted.min(self.late.len());
+        sort_newest_first(&mut self.late[held..], &mut self.order);
+        if held > 0
+            && held < self.late.len()
+            && self.late[held - 1].enter_ns() < self.late[held].enter_ns()
+        {
+            self.late.sort_by_key(|c| Reverse(c.enter_ns()));
+        }
         let split = self.late.partition_point(|e| e.enter_ns() >= watermark);
+        // What stays is the sorted front.
+        self.late_sorted = split;
         let due = self.in_order.partition_point(|e| e.enter_ns() < watermark);
         Due {
             in_order: self.in_order.drain_front(due),
@@ -188,6 +237,105 @@ mod tests {
         assert_eq!(due, vec![95, 99, 100, 101, 102, 103, 103]);
         let rest: Vec<u64> = r.take_all().map(|c| c.enter_ns()).collect();
         assert_eq!(rest, vec![104, 105, 106, 107, 108, 109]);
+    }
+
+    #[test]
+    fn late_calls_sort_as_a_stable_sort_does() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut order = Vec::new();
+        for len in [0, 1, 2, 3, 17, 300] {
+            let mut calls: Vec<Call> = (0..len)
+                .map(|tid| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    // Few distinct times, so that ties are common.
+                    call(seed % 23, tid)
+                })
+                .collect();
+            let mut expected = calls.clone();
+            expected.sort_by_key(|c| Reverse(c.enter_ns()));
+            sort_newest_first(&mut calls, &mut order);
+            assert_eq!(calls, expected, "{len} calls");
+        }
+    }
+
+    /// The window as it was before late calls were sorted a part at a time: everything
+    /// held, sorted at each take by a stable sort of the calls themselves.
+    fn takes_by_full_sort(steps: &[(Vec<Call>, u64)]) -> Vec<(u64, u32)> {
+        let (mut in_order, mut late, mut newest) = (Vec::<Call>::new(), Vec::<Call>::new(), 0);
+        let mut out = Vec::new();
+        for (calls, watermark) in steps {
+            for c in calls.iter().cloned() {
+                if !in_order.is_empty() && c.enter_ns() < newest {
+                    late.push(c);
+                } else {
+                    newest = c.enter_ns();
+                    in_order.push(c);
+                }
+            }
+            late.sort_by_key(|c| Reverse(c.enter_ns()));
+            let split = late.partition_point(|c| c.enter_ns() >= *watermark);
+            let due = in_order.partition_point(|c| c.enter_ns() < *watermark);
+            let mut a: std::collections::VecDeque<Call> = in_order.drain(..due).collect();
+            let mut b: Vec<Call> = late.drain(split..).collect();
+            loop {
+                let late_first = match (a.front(), b.last()) {
+                    (Some(x), Some(y)) => y.enter_ns() < x.enter_ns(),
+                    (None, y) => y.is_some(),
+                    (Some(_), None) => false,
+                };
+                let next = if late_first { b.pop() } else { a.pop_front() };
+                match next {
+                    Some(c) => out.push((c.enter_ns(), c.event.tid)),
+                    None => break,
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn late_calls_leave_in_the_order_a_full_sort_gave() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut steps = Vec::new();
+        let mut now = 1000;
+        let mut tid = 0;
+        for step in 0..60 {
+            let calls: Vec<Call> = (0..next() % 200)
+                .map(|_| {
+                    now += next() % 3;
+                    tid += 1;
+                    // A third arrive late, entered up to 400 before; times repeat often.
+                    let enter = if next() % 3 == 0 {
+                        now - next() % 400
+                    } else {
+                        now
+                    };
+                    call(enter, tid)
+                })
+                .collect();
+            let watermark = if step == 59 { u64::MAX } else { now - 150 };
+            steps.push((calls, watermark));
+        }
+        let mut r = Reorder::default();
+        let mut got = Vec::new();
+        for (calls, watermark) in &steps {
+            r.push(calls.iter().cloned());
+            got.extend(
+                r.take_before(*watermark)
+                    .map(|c| (c.enter_ns(), c.event.tid)),
+            );
+        }
+        assert!(r.is_empty());
+        assert_eq!(got.len(), tid as usize);
+        assert_eq!(got, takes_by_full_sort(&steps));
     }
 
     #[test]
