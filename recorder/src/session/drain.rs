@@ -28,6 +28,8 @@ use crate::{
 
 /// Records per chunk handed to the writer thread.
 pub(super) const CHUNK: usize = 4 * 1024;
+/// How long records read may wait in a part of a chunk for more: half the writer's tick.
+const HOLD: Duration = Duration::from_millis(10);
 /// Records per drain pass, over all CPUs.
 const MAX_DRAIN: usize = 8 * CHUNK;
 /// How far an idle CPU's clock may trail the recorder's: a program's store that marks its
@@ -71,6 +73,8 @@ pub(super) struct Drain {
     /// Per CPU: its head at the last pass, and when that was: the rate each CPU writes.
     last_heads: Vec<u64>,
     last_pass_ns: u64,
+    /// When the part of a chunk not yet sent was first held.
+    held_since: Option<u64>,
 }
 
 /// A record read from a CPU's area and not yet handed on.
@@ -142,6 +146,7 @@ impl Drain {
             user_stacks,
             last_heads: vec![0; cpus],
             last_pass_ns: clock::monotonic_ns(),
+            held_since: None,
         }
     }
 
@@ -248,6 +253,7 @@ impl Drain {
                     self.give_back();
                     let full = mem::replace(chunk, pipeline.empty_chunk(CHUNK));
                     pipeline.send(Message::Records(full))?;
+                    self.held_since = None;
                 }
             }
         }
@@ -256,9 +262,19 @@ impl Drain {
             self.evacuate_if_filling(cpu, paths);
         }
         self.give_back();
-        if !chunk.is_empty() {
-            let part = mem::replace(chunk, pipeline.empty_chunk(CHUNK));
-            pipeline.send(Message::Records(part))?;
+        // A part of a chunk waits for the next passes, up to `HOLD`: sent after every pass,
+        // at a server's rate each send was a few hundred records and a wakeup of the
+        // writer, 500 a second. It goes at once when the pass read nothing, so that the
+        // writer's clock, moved on after such a pass, never passes a record it lacks.
+        if chunk.is_empty() {
+            self.held_since = None;
+        } else {
+            let since = *self.held_since.get_or_insert(now);
+            if everything || read == 0 || now.saturating_sub(since) >= HOLD.as_nanos() as u64 {
+                let part = mem::replace(chunk, pipeline.empty_chunk(CHUNK));
+                pipeline.send(Message::Records(part))?;
+                self.held_since = None;
+            }
         }
         Ok(Pass {
             read,
