@@ -67,8 +67,6 @@ fn pack_literals(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     let groups = values.len().div_ceil(8);
     varint(((groups as u64) << 1) | 1, out);
     out.reserve(groups * usize::from(bit_width));
-    // Whole groups as arrays, so that the loop over a group's values is unrolled: sliced,
-    // the shift and its bounds were computed per value (BENCHMARKS.md).
     let mut whole = values.chunks_exact(8);
     for group in &mut whole {
         pack_eight(group.try_into().expect("8 values"), bit_width, out);
@@ -79,40 +77,19 @@ fn pack_literals(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     }
 }
 
-/// One group of (up to) 8 values. At the widths levels and most dictionaries use, the
-/// group is built in one register and appended at once: packed a byte at a time, these
-/// groups were a tenth of the recorder's CPU on nginx, whose paths and fds interleave
-/// with calls that have none, so that few runs form (BENCHMARKS.md).
-#[inline]
+/// The last group of a literal run, fewer than 8 values: padded with zeros, as the
+/// encoding pads it, and packed as a whole group.
 fn pack_group(group: &[u32], width: u8, out: &mut Vec<u8>) {
-    let bytes = usize::from(width);
-    if width <= 8 {
-        let w = u32::from(width);
-        let mut acc: u64 = 0;
-        for (i, &v) in group.iter().enumerate() {
-            acc |= u64::from(v) << (i as u32 * w);
-        }
-        append_prefix(&acc.to_le_bytes(), bytes, out);
-    } else if width <= 16 {
-        // Two halves of four values: 64-bit shifts are one instruction, 128-bit ones many.
-        let w = u32::from(width);
-        let (mut lo, mut hi): (u64, u64) = (0, 0);
-        for (i, &v) in group.iter().enumerate() {
-            if i < 4 {
-                lo |= u64::from(v) << (i as u32 * w);
-            } else {
-                hi |= u64::from(v) << ((i as u32 - 4) * w);
-            }
-        }
-        let acc = u128::from(lo) | (u128::from(hi) << (4 * w));
-        append_prefix(&acc.to_le_bytes(), bytes, out);
-    } else {
-        pack(group.iter().map(|&v| u64::from(v)), 8, width, out);
-    }
+    let mut eight = [0; 8];
+    eight[..group.len()].copy_from_slice(group);
+    pack_eight(&eight, width, out);
 }
 
-/// A whole group of 8, as [`pack_group`] packs it, with the loop unrolled at the widths
-/// levels and most dictionaries use.
+/// One group of 8 values. At the widths levels and most dictionaries use, the group is
+/// built in one register and appended at once: packed a byte at a time, these groups were
+/// a tenth of the recorder's CPU on nginx, whose paths and fds interleave with calls that
+/// have none, so that few runs form. A fixed-size array, so that the loop is unrolled:
+/// from a slice, the shift and its bounds were computed per value (BENCHMARKS.md).
 #[inline(always)]
 fn pack_eight(group: &[u32; 8], width: u8, out: &mut Vec<u8>) {
     let w = u32::from(width);
@@ -123,6 +100,7 @@ fn pack_eight(group: &[u32; 8], width: u8, out: &mut Vec<u8>) {
         }
         append_prefix(&acc.to_le_bytes(), usize::from(width), out);
     } else if width <= 16 {
+        // Two halves of four values: 64-bit shifts are one instruction, 128-bit ones many.
         let (mut lo, mut hi): (u64, u64) = (0, 0);
         for i in 0..4 {
             lo |= u64::from(group[i]) << (i as u32 * w);
@@ -131,7 +109,7 @@ fn pack_eight(group: &[u32; 8], width: u8, out: &mut Vec<u8>) {
         let acc = u128::from(lo) | (u128::from(hi) << (4 * w));
         append_prefix(&acc.to_le_bytes(), usize::from(width), out);
     } else {
-        pack_group(group, width, out);
+        pack(group.iter().map(|&v| u64::from(v)), 8, width, out);
     }
 }
 
