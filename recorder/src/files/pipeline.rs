@@ -45,17 +45,10 @@ const QUEUE_CHUNKS: usize = 8;
 /// 16-18K, for 1 MiB more peak RSS (BENCHMARKS.md).
 const SPARE_CHUNKS: usize = QUEUE_CHUNKS;
 
-/// One record from the kernel, in the order it was sent (calls in the order they returned).
-pub enum Record {
-    Call(Call),
-    /// Boxed: rare, and far larger than a call.
-    Process(Box<ProcessUpdate>),
-}
-
 /// Records as the capture loop hands them on: the calls in the order they were sent, and
 /// the rare process events beside them, each with the place among the calls it was sent
-/// at. Not a list of [`Record`]s: the enum's tag makes a record 136 bytes where a call is
-/// 128, and at 136 each move into the chunk and out of it was a `memcpy` call, a sixth of
+/// at. Not a list of records of either kind: an enum's tag made each 136 bytes where a
+/// call is 128, and at 136 each move into the chunk and out of it was a `memcpy` call, a sixth of
 /// the capture thread's samples on the getppid loop (BENCHMARKS.md).
 #[derive(Default)]
 pub struct Chunk {
@@ -81,11 +74,9 @@ impl Chunk {
         self.len() == 0
     }
 
-    pub fn push(&mut self, record: Record) {
-        match record {
-            Record::Call(call) => self.calls.push(call),
-            Record::Process(update) => self.processes.push((self.calls.len(), update)),
-        }
+    /// A process event, sent after the calls the chunk holds so far.
+    pub fn push_process(&mut self, update: Box<ProcessUpdate>) {
+        self.processes.push((self.calls.len(), update));
     }
 }
 

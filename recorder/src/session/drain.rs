@@ -16,7 +16,7 @@ use tracepost_common::{
 };
 
 use crate::{
-    files::pipeline::{Chunk, Message, Pipeline, Record, WriterGone},
+    files::pipeline::{Chunk, Message, Pipeline, WriterGone},
     follow::process_event::ProcessUpdate,
     kernel::call::Call,
     kernel::clock,
@@ -75,6 +75,13 @@ pub(super) struct Drain {
     last_pass_ns: u64,
     /// When the part of a chunk not yet sent was first held.
     held_since: Option<u64>,
+}
+
+/// A record taken out of its CPU's area before it is handed on.
+enum Record {
+    Call(Call),
+    /// Boxed: rare, and far larger than a call.
+    Process(Box<ProcessUpdate>),
 }
 
 /// A record read from a CPU's area and not yet handed on.
@@ -292,8 +299,8 @@ impl Drain {
             let call = match p.out {
                 Some(record) => match *record {
                     Record::Call(call) => call,
-                    process => {
-                        chunk.push(process);
+                    Record::Process(update) => {
+                        chunk.push_process(update);
                         continue;
                     }
                 },
