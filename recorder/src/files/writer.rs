@@ -233,31 +233,30 @@ impl TableWriter {
     /// Appends events sorted by entry time. Events entered before what the open file already
     /// holds are held back for the next file.
     pub fn append(&mut self, sorted: impl IntoIterator<Item = Call>) -> Result<(), WriterError> {
-        let batch_rows = self.batch_rows;
         for e in sorted {
-            // The file is looked up once a call: this loop runs for every row, and opening
-            // a file (the other arm) is rare.
-            let open = match self.file {
-                Some(ref mut open) => open,
-                None => {
-                    self.interval_started.get_or_insert_with(Instant::now);
-                    self.open_file()?
-                }
-            };
+            let open = self.open_or_start()?;
             if e.enter_ns() < open.last_enter_ns {
                 self.held_back.push(e);
                 continue;
             }
             open.last_enter_ns = e.enter_ns();
             open.file.push(e);
-            if open.file.pending() >= batch_rows {
-                self.flush_pages()?;
-                if self.over_size_bound() {
-                    self.close_file()?;
-                }
-            }
+            self.end_page_if_full()?;
         }
         Ok(())
+    }
+
+    /// The open file, or a new one. Looked up once a call: appending runs for every row,
+    /// and opening a file is rare.
+    #[inline]
+    fn open_or_start(&mut self) -> Result<&mut OpenFile, WriterError> {
+        match self.file {
+            Some(ref mut open) => Ok(open),
+            None => {
+                self.interval_started.get_or_insert_with(Instant::now);
+                self.open_file()
+            }
+        }
     }
 
     /// Appends the calls the reorder window releases. Runs of calls that arrived in order
@@ -271,13 +270,7 @@ impl TableWriter {
             let taken = match run.first() {
                 Some(first) if run.len() >= MIN_RUN => {
                     let first_enter = first.enter_ns();
-                    let open = match self.file {
-                        Some(ref mut open) => open,
-                        None => {
-                            self.interval_started.get_or_insert_with(Instant::now);
-                            self.open_file()?
-                        }
-                    };
+                    let open = self.open_or_start()?;
                     // A run that starts before the file's last row is taken call by call,
                     // so that the calls entered earlier are held back.
                     if first_enter >= open.last_enter_ns {
@@ -307,6 +300,7 @@ impl TableWriter {
     }
 
     /// Ends the page once it holds a page's rows, and the file past its size bound.
+    #[inline]
     fn end_page_if_full(&mut self) -> Result<(), WriterError> {
         if self
             .file
