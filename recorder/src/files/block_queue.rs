@@ -161,9 +161,7 @@ impl<T> DrainFront<'_, T> {
             self.queue.front()
         }
     }
-}
 
-impl<T> DrainFront<'_, T> {
     /// The next values to be yielded that lie together in one block, in place.
     pub fn front_run(&mut self) -> &[T] {
         let left = self.left;

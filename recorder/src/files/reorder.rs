@@ -239,19 +239,22 @@ mod tests {
         assert_eq!(rest, vec![104, 105, 106, 107, 108, 109]);
     }
 
+    /// xorshift64: the tests' arrivals, the same in every run.
+    fn next(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
     #[test]
     fn late_calls_sort_as_a_stable_sort_does() {
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         let mut order = Vec::new();
         for len in [0, 1, 2, 3, 17, 300] {
+            // Few distinct times, so that ties are common.
             let mut calls: Vec<Call> = (0..len)
-                .map(|tid| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    // Few distinct times, so that ties are common.
-                    call(seed % 23, tid)
-                })
+                .map(|tid| call(next(&mut seed) % 23, tid))
                 .collect();
             let mut expected = calls.clone();
             expected.sort_by_key(|c| Reverse(c.enter_ns()));
@@ -298,12 +301,7 @@ mod tests {
     #[test]
     fn late_calls_leave_in_the_order_a_full_sort_gave() {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = || next(&mut seed);
         let mut steps = Vec::new();
         let mut now = 1000;
         let mut tid = 0;
