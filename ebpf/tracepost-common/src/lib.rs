@@ -437,6 +437,18 @@ const _: () = {
     }
 };
 
+/// Threads per element of the `TRACED` array: one byte each, a page an element.
+pub const TIDS_PER_PAGE: u32 = 4096;
+
+/// An element of the `TRACED` array: a byte per thread id, non-zero where `THREADS` may
+/// hold that thread's slot. Set before a slot is added and cleared after it is removed, so
+/// that a zero byte always means no slot.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct TracedPage {
+    pub tids: [u8; TIDS_PER_PAGE as usize],
+}
+
 /// Bytes of one staging chunk that records start in. A power of two, so that positions
 /// map to chunks and offsets by shifts and masks the verifier can bound.
 pub const STAGE_CHUNK_BYTES: usize = 16 * 1024;

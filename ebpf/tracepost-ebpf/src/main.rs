@@ -50,8 +50,8 @@ mod prelude {
         ProcessEvent, REASON_BELOW_MIN_DURATION, REASON_NOT_FAILED, REASON_RING_FULL,
         REASON_THREAD_TABLE_FULL, SCHED_BLOCKED, SCHED_IDLE, SCHED_ON_CPU, SCHED_RUNNABLE,
         SLOT_COMM_KNOWN, SLOT_FD_LOST, SLOT_IGNORED, STACK_DEPTH, STAGE_CHUNK_BYTES, SchedSlot,
-        SchedTimes, StageChunk, StageHead, StageHeader, SyscallEvent, SyscallInfo, ThreadSlot,
-        UNKEYED_BELOW_MIN_DURATION, UNKEYED_NOT_FAILED, UNKEYED_RING_FULL,
+        SchedTimes, StageChunk, StageHead, StageHeader, SyscallEvent, SyscallInfo, TIDS_PER_PAGE,
+        ThreadSlot, TracedPage, UNKEYED_BELOW_MIN_DURATION, UNKEYED_NOT_FAILED, UNKEYED_RING_FULL,
         UNKEYED_THREAD_TABLE_FULL, USER_STACK_BYTES, UserStackSample, WAKER_IRQ, WAKER_SOFTIRQ,
         WAKER_THREAD, WAKER_TIMER, stage_next, stage_size,
     };

@@ -8,6 +8,14 @@ pub(crate) static IDLE: ThreadSlot = ThreadSlot::IDLE;
 #[map]
 pub(crate) static THREADS: HashMap<u32, ThreadSlot> = HashMap::with_max_entries(65536, 0);
 
+/// A byte per thread id: whether `THREADS` may hold its slot. Most calls on a host are not
+/// the traced threads'; for them one array load (the verifier inlines it) answers where a
+/// hash lookup did, in each of the two hooks. The recorder marks the threads it adds
+/// through a mapping, so it is `BPF_F_MMAPABLE`. Sized by the recorder from `pid_max`;
+/// a thread id past its end is looked up in `THREADS`.
+#[map]
+pub(crate) static TRACED: Array<TracedPage> = Array::with_max_entries(1, crate::stage::MMAPABLE);
+
 /// `--sched`: each traced thread's scheduling during its call, keyed by its
 /// `task_struct`'s address. Sized by the recorder like `THREADS`.
 #[map]

@@ -72,6 +72,7 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
         };
         // The name is the child's own to ask for; IDLE already has no other flag.
         let flags = inherited & !SLOT_COMM_KNOWN;
+        mark_slot(child, true);
         if THREADS.insert(&child, &IDLE, 0).is_err() {
             // The thread's calls will go unseen: counted once, as a thread.
             count_lost(LOST_THREAD_TABLE_FULL);
@@ -125,11 +126,13 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
     let old_tid: u32 = ctx.arg::<u64>(1) as u32;
     if old_tid != tid {
         if let Some(slot) = THREADS.get_ptr(&old_tid) {
+            mark_slot(tid, true);
             if THREADS.insert(&tid, unsafe { &*slot }, 0).is_err() {
                 count_lost(LOST_THREAD_TABLE_FULL);
                 count_lost(UNKEYED_THREAD_TABLE_FULL);
             }
             let _ = THREADS.remove(&old_tid);
+            mark_slot(old_tid, false);
         }
     }
     if !followed(tid, (id >> 32) as u32) {
@@ -173,6 +176,7 @@ pub(crate) fn thread_exited(task: *const u8, group_dead: bool) -> u32 {
         send_process_event(PROCESS_EXIT, 0, 0, 1, 0, exit_status(task));
     }
     let _ = THREADS.remove(&tid);
+    mark_slot(tid, false);
     if global(&SCHED) != 0 {
         crate::sched::forget_thread();
     }

@@ -26,6 +26,26 @@ pub(crate) fn in_scope() -> bool {
     true
 }
 
+/// Whether `THREADS` may hold `tid`'s slot. False only where it surely does not: the mark is
+/// set before a slot is added and cleared after it is removed.
+#[inline(always)]
+pub(crate) fn may_have_slot(tid: u32) -> bool {
+    match TRACED.get(tid / TIDS_PER_PAGE) {
+        Some(page) => page.tids[(tid % TIDS_PER_PAGE) as usize] != 0,
+        None => true,
+    }
+}
+
+/// Marks `tid` as one that may have a slot (`on`), or as one that has none. Each thread's
+/// byte is written by one party at a time (its parent at fork, itself at exec and exit,
+/// or the recorder before the thread is known to the hooks), so plain stores do.
+#[inline(always)]
+pub(crate) fn mark_slot(tid: u32, on: bool) {
+    if let Some(page) = TRACED.get_ptr_mut(tid / TIDS_PER_PAGE) {
+        unsafe { (*page).tids[(tid % TIDS_PER_PAGE) as usize] = on as u8 };
+    }
+}
+
 #[inline(always)]
 pub(crate) fn scope_flags() -> u32 {
     if in_scope() { 0 } else { SLOT_IGNORED }
@@ -37,7 +57,7 @@ pub(crate) fn followed(tid: u32, tgid: u32) -> bool {
     if global(&TRACE_ALL) != 0 {
         return tgid != global(&SELF_TGID);
     }
-    THREADS.get_ptr(&tid).is_some()
+    may_have_slot(tid) && THREADS.get_ptr(&tid).is_some()
 }
 
 /// The thread's name: asked of the kernel once for a new slot, then taken from renames.

@@ -9,7 +9,7 @@ use core::ptr::{read_volatile, write_volatile};
 use crate::prelude::*;
 
 /// `BPF_F_MMAPABLE`: user space reads the areas through one mapping, without a copy.
-const MMAPABLE: u32 = 1 << 10;
+pub(crate) const MMAPABLE: u32 = 1 << 10;
 
 /// Every CPU's chunks, CPU by CPU (`StageHead::first_chunk`). Sized by the recorder.
 #[map]

@@ -44,6 +44,10 @@ fn enter(
 ) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
+    // Outside trace-all, a thread without a mark has no slot and gets none here.
+    if global(&TRACE_ALL) == 0 && !may_have_slot(tid) {
+        return 0;
+    }
     let slot = match THREADS.get_ptr_mut(&tid) {
         Some(slot) => slot,
         None => {
@@ -51,6 +55,7 @@ fn enter(
                 return 0;
             }
             let flags = scope_flags();
+            mark_slot(tid, true);
             // Inserted from .rodata: a slot does not fit on the BPF stack beside the rest.
             if THREADS.insert(&tid, &IDLE, 0).is_err() {
                 if flags & SLOT_IGNORED == 0 {

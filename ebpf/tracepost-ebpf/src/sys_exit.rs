@@ -18,6 +18,9 @@ pub fn sys_exit_raw(ctx: RawTracePointContext) -> u32 {
 fn exit(regs: *const u8, ret: i64) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
+    if !may_have_slot(tid) {
+        return 0;
+    }
     let Some(slot) = THREADS.get_ptr_mut(&tid) else {
         return 0;
     };

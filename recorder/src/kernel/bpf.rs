@@ -4,6 +4,7 @@ use std::{fs, io, os::fd::AsFd};
 use crate::kernel::{
     btf::{kernel_btf, release_freed_heap},
     stage::{self, Stage},
+    traced::{self, TracedMarks},
 };
 use aya::{
     Btf, Ebpf, EbpfLoader,
@@ -60,10 +61,18 @@ pub enum BpfError {
     },
     #[error("cannot map the staging areas (eBPF maps `STAGE_HEADS` and `STAGE`)")]
     MapStage(#[source] io::Error),
+    #[error("cannot open the thread marks (eBPF map `TRACED`)")]
+    MapTraced(#[source] io::Error),
     #[error("cannot tell how many CPUs this host has")]
     Cpus(#[source] io::Error),
     #[error("--buffer-size is too large for this host's CPUs")]
     BufferSize(#[source] io::Error),
+    #[error("cannot mark thread {tid} as traced (eBPF map `TRACED`)")]
+    MarkThread {
+        tid: u32,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot add thread {tid} to the traced set")]
     AddThread {
         tid: u32,
@@ -152,6 +161,8 @@ pub struct LoadOptions {
 pub struct Probes {
     ebpf: Ebpf,
     threads: HashMap<MapData, u32, ThreadSlot>,
+    /// Set before a slot is added here, cleared after one is removed.
+    marks: TracedMarks,
     lost: PerCpuArray<MapData, u64>,
     pub aggregates: Aggregates,
     /// `--stacks`: the stacks the programs stored, until the writer takes them.
@@ -209,6 +220,7 @@ impl Probes {
         // Preallocated too, a kilobyte each: distinct stacks where traced calls block.
         let stack_slots = if stacks != 0 { max_stacks() } else { 1 };
         let user_stack_ring = if stacks != 0 { user_stack_ring() } else { 4096 };
+        let traced_elements = traced::elements();
         let mut ebpf = EbpfLoader::new()
             .override_global("TRACE_ALL", &trace_all, true)
             .override_global("SELF_TGID", &opts.self_tgid, true)
@@ -231,6 +243,7 @@ impl Probes {
             .map_max_entries("STAGE", total_chunks)
             .map_max_entries("STAGE_HEADS", cpus)
             .map_max_entries("THREADS", opts.max_threads)
+            .map_max_entries("TRACED", traced_elements)
             .map_max_entries("AGGREGATES", opts.max_aggregates)
             .load(OBJECT)
             .map_err(|source| BpfError::Load {
@@ -258,6 +271,21 @@ impl Probes {
             };
             Stage::map(fd("STAGE_HEADS")?, fd("STAGE")?, chunks).map_err(BpfError::MapStage)?
         };
+        let marks = match ebpf.map("TRACED") {
+            Some(aya::maps::Map::Array(data)) => data
+                .fd()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(BpfError::MapTraced)?,
+            Some(_) => {
+                return Err(BpfError::Map {
+                    name: "TRACED",
+                    source: Box::new(aya::maps::MapError::InvalidMapType { map_type: 0 }),
+                });
+            }
+            None => return Err(BpfError::MissingMap("TRACED")),
+        };
+        let marks = TracedMarks::new(marks, traced_elements);
         let threads = HashMap::try_from(take(&mut ebpf, "THREADS")?).map_err(map_err("THREADS"))?;
         let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;
         let aggregates = PerCpuHashMap::try_from(take(&mut ebpf, "AGGREGATES")?)
@@ -326,6 +354,7 @@ impl Probes {
             Self {
                 ebpf,
                 threads,
+                marks,
                 lost,
                 aggregates,
                 stacks,
@@ -353,6 +382,9 @@ impl Probes {
         if ignored {
             slot.flags = SLOT_IGNORED;
         }
+        self.marks
+            .mark(tid, true)
+            .map_err(|e| BpfError::MarkThread { tid, source: e })?;
         match self.threads.insert(tid, slot, BPF_NOEXIST) {
             Err(aya::maps::MapError::SyscallError(e))
                 if e.io_error.raw_os_error() == Some(libc::EEXIST) =>
@@ -370,6 +402,8 @@ impl Probes {
     /// hook therefore never removed it.
     pub fn remove_thread(&mut self, tid: u32) {
         let _ = self.threads.remove(&tid);
+        // A mark left set costs a lookup, never a call.
+        let _ = self.marks.mark(tid, false);
     }
 
     /// Detaches the programs. After this no new program run starts, so a last drain sees

@@ -7,11 +7,12 @@
 //! what [`Snapshot`] says about each CPU.
 use std::{
     io,
-    os::fd::{AsRawFd, BorrowedFd},
-    ptr::{self, NonNull},
+    os::fd::BorrowedFd,
+    ptr,
     sync::atomic::{AtomicU64, Ordering},
 };
 
+use super::mapping::Mapping;
 use tracepost_common::{
     STAGE_CHUNK_BYTES, STAGE_SLACK, StageChunk, StageHead, StageHeader, stage_next, stage_size,
 };
@@ -40,49 +41,6 @@ pub fn layout(total_bytes: u64, possible: u32, online: &[u32]) -> Result<Vec<u32
     match total * (STAGE_CHUNK_BYTES as u64) < 1 << 40 && total <= u64::from(u32::MAX) {
         true => Ok(chunks),
         false => Err(io::Error::other("buffer size is too large")),
-    }
-}
-
-/// A shared mapping of a `BPF_F_MMAPABLE` array, unmapped on drop.
-struct Mapping {
-    ptr: NonNull<u8>,
-    len: usize,
-}
-
-impl Mapping {
-    fn new(fd: BorrowedFd<'_>, len: usize, writable: bool) -> io::Result<Self> {
-        let page = 4096;
-        let len = len.div_ceil(page) * page;
-        let prot = if writable {
-            libc::PROT_READ | libc::PROT_WRITE
-        } else {
-            libc::PROT_READ
-        };
-        // SAFETY: a fresh shared mapping of a map fd; the kernel checks the length.
-        let ptr = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                prot,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self {
-            ptr: NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap gave null"))?,
-            len,
-        })
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, unmapped once.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
 
