@@ -16,10 +16,6 @@ use tracepost_common::{LOST_RING_FULL, LOST_THREAD_TABLE_FULL};
 /// reader (a wakeup per event costs more than the event), so this also bounds how stale
 /// the areas get.
 const POLL: Duration = Duration::from_millis(10);
-/// How long a pass that read less than a chunk waits for more, at most. 2 ms gathers most
-/// of a chunk at the getppid loop's rate: 3K context switches a run against 1K when it
-/// waited the whole 10 ms poll, for the same CPU, and a fifth of what the areas held.
-const GATHER: Duration = Duration::from_millis(2);
 /// A wait shorter than this is not worth the sleep and wakeup it costs.
 const MIN_NAP: Duration = Duration::from_micros(100);
 /// How often the kernel's aggregates are sampled: the resolution at which a query can tell
@@ -92,10 +88,12 @@ fn run_until_done(
             // Less than a chunk came since the last pass. Passing again at once handed the
             // writer a few records at a time, each with a wakeup of both threads: 30K
             // context switches a second on the getppid loop, a third of the recorder's CPU
-            // (BENCHMARKS.md). So a chunk's worth gathers first, for as long as no area
-            // comes near full at the rate its CPU writes: on a host of many CPUs each area
-            // is small. A pass that reads a chunk or more goes on at once.
-            let nap = GATHER.min(pass.headroom);
+            // (BENCHMARKS.md). So a chunk's worth gathers first, at the rate records came,
+            // for at most a poll, and for as long as no area comes near full at the rate
+            // its CPU writes: on a host of many CPUs each area is small. A fixed 2 ms wait
+            // woke the loop 470 times a second on nginx, which sends a chunk in 15 ms. A
+            // pass that reads a chunk or more goes on at once.
+            let nap = POLL.min(pass.chunk_in).min(pass.headroom);
             if nap >= MIN_NAP {
                 thread::sleep(nap);
             }

@@ -52,6 +52,9 @@ pub(super) struct Pass {
     /// How long the fullest-filling area would take to fill a quarter of itself at the
     /// rate its CPU wrote since the last pass: how long the loop may wait before the next.
     pub headroom: Duration,
+    /// How long a chunk's worth of records takes to come, at the rate they came since the
+    /// last pass (all CPUs together).
+    pub chunk_in: Duration,
 }
 
 /// Reads the staging areas, and holds what it read until every CPU is known to be past it.
@@ -288,6 +291,13 @@ impl Drain {
             calls,
             complete_before,
             headroom: Duration::from_nanos(headroom_ns),
+            chunk_in: match read {
+                0 => Duration::MAX,
+                n => Duration::from_nanos(
+                    (u128::from(since_ns) * CHUNK as u128 / n as u128).min(u128::from(u64::MAX))
+                        as u64,
+                ),
+            },
         })
     }
 
