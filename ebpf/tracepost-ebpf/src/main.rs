@@ -4,7 +4,8 @@
 //! in the calling thread's slot, `sys_exit` turns the slot into one record in this CPU's
 //! staging area ([`stage`]). Process lifecycle events go the same way. A thread is traced
 //! exactly when it has a slot, so the filter costs no extra lookup: one hash lookup on each
-//! side of a call. Slots are inherited on fork and dropped on exit, which is how a command's
+//! side of a traced call, after a byte per thread id ([`scope::may_have_slot`]) that lets
+//! every other thread's calls, most of a host's, return without one. Slots are inherited on fork and dropped on exit, which is how a command's
 //! descendants are followed and how dead threads stop costing memory.
 //!
 //! Each hook has its file ([`sys_enter`], [`sys_exit`], [`process`]); what they share is in

@@ -131,8 +131,8 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
                 count_lost(LOST_THREAD_TABLE_FULL);
                 count_lost(UNKEYED_THREAD_TABLE_FULL);
             }
+            // The old id's mark stays: that id is free already (see `may_have_slot`).
             let _ = THREADS.remove(&old_tid);
-            mark_slot(old_tid, false);
         }
     }
     if !followed(tid, (id >> 32) as u32) {

@@ -27,7 +27,10 @@ pub(crate) fn in_scope() -> bool {
 }
 
 /// Whether `THREADS` may hold `tid`'s slot. False only where it surely does not: the mark is
-/// set before a slot is added and cleared after it is removed.
+/// set before a slot is added, and cleared only by the thread itself as it dies, after its
+/// slot is gone and before its id can be reused. A mark left set where a slot was removed
+/// otherwise (a dead thread the recorder removes, the old id of an exec) costs a lookup,
+/// never a call: clearing it there could clear a new thread's mark under the same id.
 #[inline(always)]
 pub(crate) fn may_have_slot(tid: u32) -> bool {
     match TRACED.get(tid / TIDS_PER_PAGE) {
@@ -36,9 +39,10 @@ pub(crate) fn may_have_slot(tid: u32) -> bool {
     }
 }
 
-/// Marks `tid` as one that may have a slot (`on`), or as one that has none. Each thread's
-/// byte is written by one party at a time (its parent at fork, itself at exec and exit,
-/// or the recorder before the thread is known to the hooks), so plain stores do.
+/// Marks `tid` as one that may have a slot (`on`), or as one that has none. A thread's byte
+/// is written by its parent at fork, by itself at exec and exit, and by the recorder when
+/// it adds a running thread. Only the dying thread clears it, after which no one sets it
+/// before the id is reused; the others all set it. So a plain store of one byte does.
 #[inline(always)]
 pub(crate) fn mark_slot(tid: u32, on: bool) {
     if let Some(page) = TRACED.get_ptr_mut(tid / TIDS_PER_PAGE) {

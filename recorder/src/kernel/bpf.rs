@@ -260,32 +260,23 @@ impl Probes {
                 source: Box::new(source),
             }
         };
-        let stage = {
-            let fd = |name: &'static str| match ebpf.map(name) {
-                Some(aya::maps::Map::Array(data)) => Ok(data.fd().as_fd()),
-                Some(_) => Err(BpfError::Map {
-                    name,
-                    source: Box::new(aya::maps::MapError::InvalidMapType { map_type: 0 }),
-                }),
-                None => Err(BpfError::MissingMap(name)),
-            };
-            Stage::map(fd("STAGE_HEADS")?, fd("STAGE")?, chunks).map_err(BpfError::MapStage)?
+        // The arrays user space maps.
+        let fd = |name: &'static str| match ebpf.map(name) {
+            Some(aya::maps::Map::Array(data)) => Ok(data.fd().as_fd()),
+            Some(_) => Err(BpfError::Map {
+                name,
+                source: Box::new(aya::maps::MapError::InvalidMapType { map_type: 0 }),
+            }),
+            None => Err(BpfError::MissingMap(name)),
         };
-        let marks = match ebpf.map("TRACED") {
-            Some(aya::maps::Map::Array(data)) => data
-                .fd()
-                .as_fd()
+        let stage =
+            Stage::map(fd("STAGE_HEADS")?, fd("STAGE")?, chunks).map_err(BpfError::MapStage)?;
+        let marks = TracedMarks::new(
+            fd("TRACED")?
                 .try_clone_to_owned()
                 .map_err(BpfError::MapTraced)?,
-            Some(_) => {
-                return Err(BpfError::Map {
-                    name: "TRACED",
-                    source: Box::new(aya::maps::MapError::InvalidMapType { map_type: 0 }),
-                });
-            }
-            None => return Err(BpfError::MissingMap("TRACED")),
-        };
-        let marks = TracedMarks::new(marks, traced_elements);
+            traced_elements,
+        );
         let threads = HashMap::try_from(take(&mut ebpf, "THREADS")?).map_err(map_err("THREADS"))?;
         let lost = PerCpuArray::try_from(take(&mut ebpf, "LOST")?).map_err(map_err("LOST"))?;
         let aggregates = PerCpuHashMap::try_from(take(&mut ebpf, "AGGREGATES")?)
@@ -401,9 +392,9 @@ impl Probes {
     /// Stops tracing `tid`: for a thread that died before its slot was added, whose exit
     /// hook therefore never removed it.
     pub fn remove_thread(&mut self, tid: u32) {
+        // Its mark stays: the id may belong to a new thread by now, whose mark this must
+        // not clear. A mark left set costs a lookup, never a call.
         let _ = self.threads.remove(&tid);
-        // A mark left set costs a lookup, never a call.
-        let _ = self.marks.mark(tid, false);
     }
 
     /// Detaches the programs. After this no new program run starts, so a last drain sees

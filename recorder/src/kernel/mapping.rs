@@ -12,6 +12,19 @@ pub struct Mapping {
     len: usize,
 }
 
+// SAFETY: the mapping is owned; what its users share with the programs through it, they
+// read and write with atomics or volatile loads.
+unsafe impl Send for Mapping {}
+
+/// The host's page size, the unit of a mapping's offset and length.
+pub fn page_size() -> usize {
+    // SAFETY: sysconf reads a constant of the system.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
+    }
+}
+
 impl Mapping {
     pub fn new(fd: BorrowedFd<'_>, len: usize, writable: bool) -> io::Result<Self> {
         Self::at(fd, 0, len, writable)
@@ -19,7 +32,7 @@ impl Mapping {
 
     /// `len` bytes from `offset`, a multiple of the page size.
     pub fn at(fd: BorrowedFd<'_>, offset: usize, len: usize, writable: bool) -> io::Result<Self> {
-        let page = 4096;
+        let page = page_size();
         let len = len.div_ceil(page) * page;
         let prot = if writable {
             libc::PROT_READ | libc::PROT_WRITE
@@ -49,7 +62,7 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, unmapped once.
+        // SAFETY: the mapping made in `at`, unmapped once.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }

@@ -68,9 +68,6 @@ pub struct Stage {
     read: Vec<u64>,
 }
 
-// SAFETY: the mappings are owned and only read or written through `&mut self` or atomics.
-unsafe impl Send for Stage {}
-
 /// A record's length field said something no record says: a bug on one side or the other.
 #[derive(Debug, thiserror::Error)]
 #[error("cpu {cpu}'s staging area holds a record of {len} bytes at {pos}; skipped to {end}")]

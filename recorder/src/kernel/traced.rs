@@ -2,24 +2,21 @@
 //! The hooks run for every call on the host, and most of those calls are not the traced
 //! threads'; a zero byte answers for them with one array load, where a hash lookup did.
 use std::{
-    collections::HashMap,
+    collections::{HashMap, hash_map::Entry},
     fs, io,
     os::fd::{AsFd, OwnedFd},
     sync::atomic::{AtomicU8, Ordering},
 };
 
-use tracepost_common::TIDS_PER_PAGE;
+use tracepost_common::{TIDS_PER_PAGE, TracedPage};
 
-use super::mapping::Mapping;
+use super::mapping::{Mapping, page_size};
+
+const _: () = assert!(size_of::<TracedPage>() == TIDS_PER_PAGE as usize);
 
 /// The kernel's own limit on thread ids (`PID_MAX_LIMIT` on 64-bit hosts): 1024 elements,
 /// 4 MiB of marks.
 const PID_MAX_LIMIT: u32 = 4 << 20;
-
-/// The unit the marks are mapped in: the recorder maps only the pages that hold the
-/// threads it adds, since a mapped page counts in its resident size (all 4 MiB of them
-/// were 4 MiB more peak RSS where `pid_max` is 4M).
-const PAGE: usize = 4096;
 
 /// Elements of marks for the thread ids this host hands out now (`kernel.pid_max`). A
 /// thread id past them is always looked up in the slot table, so a `pid_max` raised during
@@ -33,16 +30,17 @@ pub fn elements() -> u32 {
         .div_ceil(TIDS_PER_PAGE)
 }
 
-/// The marks the recorder sets before it adds a slot and clears after it removes one.
+/// The marks the recorder sets before it adds a slot (`ebpf/tracepost-ebpf/src/scope.rs`
+/// says who clears them, and when).
 pub struct TracedMarks {
     fd: OwnedFd,
     tids: u32,
-    /// The pages mapped so far, by index.
+    /// The host's pages of the array mapped so far, by index. Only those that hold the
+    /// threads the recorder adds: a mapped page counts in its resident size, and all 4 MiB
+    /// of marks (`pid_max` 4M) were 4 MiB more peak RSS.
     pages: HashMap<usize, Mapping>,
+    page: usize,
 }
-
-// SAFETY: the mappings are owned, and their bytes are only written atomically.
-unsafe impl Send for TracedMarks {}
 
 impl TracedMarks {
     /// The `TRACED` array the programs were loaded with, `elements` long.
@@ -51,6 +49,7 @@ impl TracedMarks {
             fd,
             tids: elements * TIDS_PER_PAGE,
             pages: HashMap::new(),
+            page: page_size(),
         }
     }
 
@@ -60,16 +59,18 @@ impl TracedMarks {
         if tid >= self.tids {
             return Ok(());
         }
-        let at = tid as usize;
-        let page = match self.pages.entry(at / PAGE) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(Mapping::at(self.fd.as_fd(), at / PAGE * PAGE, PAGE, true)?)
+        // Elements are exactly `TIDS_PER_PAGE` bytes, so the marks lie back to back and a
+        // thread's byte is at its id. The kernel rounds the array up to whole pages.
+        let (at, size) = (tid as usize, self.page);
+        let page = match self.pages.entry(at / size) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                e.insert(Mapping::at(self.fd.as_fd(), at / size * size, size, true)?)
             }
         };
         // SAFETY: inside the page mapped for it. The programs read and write the same
         // bytes, one byte per thread, so a byte store is all that is shared.
-        let byte = unsafe { AtomicU8::from_ptr(page.ptr.as_ptr().add(at % PAGE)) };
+        let byte = unsafe { AtomicU8::from_ptr(page.ptr.as_ptr().add(at % size)) };
         byte.store(u8::from(on), Ordering::Release);
         Ok(())
     }

@@ -12,9 +12,9 @@ use crate::{
 };
 use tracepost_common::{LOST_RING_FULL, LOST_THREAD_TABLE_FULL};
 
-/// How long the loop sleeps when the staging areas are empty. The kernel never wakes the
-/// reader (a wakeup per event costs more than the event), so this also bounds how stale
-/// the areas get.
+/// How long the loop sleeps when the staging areas are empty, and the longest it waits for
+/// a chunk to gather. The kernel never wakes the reader (a wakeup per event costs more
+/// than the event), so this also bounds how stale the areas get.
 const POLL: Duration = Duration::from_millis(10);
 /// A wait shorter than this is not worth the sleep and wakeup it costs.
 const MIN_NAP: Duration = Duration::from_micros(100);
