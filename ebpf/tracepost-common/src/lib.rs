@@ -441,8 +441,8 @@ const _: () = {
 pub const TIDS_PER_PAGE: u32 = 4096;
 
 /// An element of the `TRACED` array: a byte per thread id, non-zero where `THREADS` may
-/// hold that thread's slot. Set before a slot is added and cleared after it is removed, so
-/// that a zero byte always means no slot.
+/// hold that thread's slot. Set before a slot is added, and cleared only by a dying thread
+/// after its slot is removed, so that a zero byte always means no slot.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct TracedPage {

@@ -5,8 +5,9 @@
 //! staging area ([`stage`]). Process lifecycle events go the same way. A thread is traced
 //! exactly when it has a slot, so the filter costs no extra lookup: one hash lookup on each
 //! side of a traced call, after a byte per thread id ([`scope::may_have_slot`]) that lets
-//! every other thread's calls, most of a host's, return without one. Slots are inherited on fork and dropped on exit, which is how a command's
-//! descendants are followed and how dead threads stop costing memory.
+//! every other thread's calls, most of a host's, return without one. Slots are inherited
+//! on fork and dropped on exit, which is how a command's descendants are followed and how
+//! dead threads stop costing memory.
 //!
 //! Each hook has its file ([`sys_enter`], [`sys_exit`], [`process`]); what they share is in
 //! [`maps`], [`scope`] (who is recorded), [`context`] (what a call carries) and [`config`]

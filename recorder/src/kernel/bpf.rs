@@ -161,7 +161,7 @@ pub struct LoadOptions {
 pub struct Probes {
     ebpf: Ebpf,
     threads: HashMap<MapData, u32, ThreadSlot>,
-    /// Set before a slot is added here, cleared after one is removed.
+    /// Set before a slot is added here; never cleared here (see `remove_thread`).
     marks: TracedMarks,
     lost: PerCpuArray<MapData, u64>,
     pub aggregates: Aggregates,
