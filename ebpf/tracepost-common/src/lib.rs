@@ -528,6 +528,12 @@ pub const fn stage_next(pos: u64, size: u64) -> u64 {
     }
 }
 
+/// Which of a CPU's `chunks` (a power of two) holds `pos`. Both sides follow this rule.
+#[inline(always)]
+pub const fn stage_chunk(pos: u64, chunks: u32) -> u32 {
+    (pos / STAGE_CHUNK_BYTES as u64) as u32 & chunks.wrapping_sub(1)
+}
+
 /// Per-thread state between sys_enter and sys_exit. The map entry's existence is also
 /// the filter: a thread without one is not traced.
 #[repr(C)]

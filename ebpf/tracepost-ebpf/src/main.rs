@@ -55,7 +55,7 @@ mod prelude {
         SchedTimes, StageChunk, StageHead, StageHeader, SyscallEvent, SyscallInfo, TIDS_PER_PAGE,
         ThreadSlot, TracedPage, UNKEYED_BELOW_MIN_DURATION, UNKEYED_NOT_FAILED, UNKEYED_RING_FULL,
         UNKEYED_THREAD_TABLE_FULL, USER_STACK_BYTES, UserStackSample, WAKER_IRQ, WAKER_SOFTIRQ,
-        WAKER_THREAD, WAKER_TIMER, stage_next, stage_size,
+        WAKER_THREAD, WAKER_TIMER, stage_chunk, stage_next, stage_size,
     };
 }
 

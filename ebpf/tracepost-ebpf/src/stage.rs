@@ -75,7 +75,7 @@ impl Stage {
                 }
             }
         }
-        let chunk = (pos / STAGE_CHUNK_BYTES as u64) as u32 & chunks.wrapping_sub(1);
+        let chunk = stage_chunk(pos, chunks);
         let area = STAGE.get_ptr_mut(first.wrapping_add(chunk))?;
         let offset = pos as usize & (STAGE_CHUNK_BYTES - 1);
         self.next = next;

@@ -14,7 +14,8 @@ use std::{
 
 use super::mapping::Mapping;
 use tracepost_common::{
-    STAGE_CHUNK_BYTES, STAGE_SLACK, StageChunk, StageHead, StageHeader, stage_next, stage_size,
+    STAGE_CHUNK_BYTES, STAGE_SLACK, StageChunk, StageHead, StageHeader, stage_chunk, stage_next,
+    stage_size,
 };
 
 /// How far ahead of the record being read the next lines are asked for. Records arrive
@@ -63,6 +64,12 @@ pub fn layout(total_bytes: u64, possible: u32, online: &[u32]) -> Result<Vec<u32
     }
 }
 
+/// The record header at `at`, a place [`Stage::at`] gave.
+fn header(at: *const u8) -> StageHeader {
+    // SAFETY: see `Stage::at`; the kernel wrote the header before publishing a head past it.
+    unsafe { ptr::read_volatile(at.cast::<StageHeader>()) }
+}
+
 /// What one look at a CPU's head says.
 #[derive(Clone, Copy, Debug)]
 pub struct Snapshot {
@@ -105,6 +112,10 @@ impl Stage {
         chunks: BorrowedFd<'_>,
         layout: Vec<u32>,
     ) -> io::Result<Self> {
+        // The programs find a chunk by masking (`stage_chunk`).
+        if !layout.iter().all(|c| c.is_power_of_two()) {
+            return Err(io::Error::other("a CPU's chunks are not a power of two"));
+        }
         let stride = size_of::<StageChunk>().next_multiple_of(8);
         let cpus = layout.len() as u32;
         let n: usize = layout.iter().map(|c| *c as usize).sum();
@@ -205,15 +216,13 @@ impl Stage {
     }
 
     fn header_at(&self, cpu: u32, pos: u64) -> StageHeader {
-        // SAFETY: see `at`; the kernel wrote the header before publishing a head past it.
-        unsafe { ptr::read_volatile(self.at(cpu, pos).cast::<StageHeader>()) }
+        header(self.at(cpu, pos))
     }
 
     /// Where `pos` of `cpu`'s area is in the mapping.
     fn at(&self, cpu: u32, pos: u64) -> *const u8 {
         let c = cpu as usize;
-        let chunk = (pos / STAGE_CHUNK_BYTES as u64) % u64::from(self.count[c]);
-        let index = self.first[c] as usize + chunk as usize;
+        let index = self.first[c] as usize + stage_chunk(pos, self.count[c]) as usize;
         let offset = (pos % STAGE_CHUNK_BYTES as u64) as usize;
         // SAFETY: index < the sum of the layout and offset < STAGE_CHUNK_BYTES, so a
         // header there is inside the mapping.
@@ -224,14 +233,13 @@ impl Stage {
     /// since; `None` if its length says something no record says (the kernel broke its
     /// side and wrote over it).
     pub fn record_at(&self, cpu: u32, pos: u64) -> Option<&[u8]> {
-        let len = self.header_at(cpu, pos).len as usize;
+        let at = self.at(cpu, pos);
+        let len = header(at).len as usize;
         if len == 0 || !len.is_multiple_of(8) || stage_size(len) as usize > STAGE_SLACK {
             return None;
         }
         // SAFETY: offset + size <= STAGE_CHUNK_BYTES + STAGE_SLACK, inside this chunk.
-        Some(unsafe {
-            std::slice::from_raw_parts(self.at(cpu, pos).add(size_of::<StageHeader>()), len)
-        })
+        Some(unsafe { std::slice::from_raw_parts(at.add(size_of::<StageHeader>()), len) })
     }
 
     /// Gives `cpu`'s area back to the kernel up to `pos`: at most where reading stopped.
