@@ -48,8 +48,8 @@ const SPARE_CHUNKS: usize = QUEUE_CHUNKS;
 /// Records as the capture loop hands them on: the calls in the order they were sent, and
 /// the rare process events beside them, each with the place among the calls it was sent
 /// at. Not a list of records of either kind: an enum's tag made each 136 bytes where a
-/// call is 128, and at 136 each move into the chunk and out of it was a `memcpy` call, a sixth of
-/// the capture thread's samples on the getppid loop (BENCHMARKS.md).
+/// call is 128, and at 136 each move into the chunk and out of it was a `memcpy` call, a
+/// sixth of the capture thread's samples on the getppid loop (BENCHMARKS.md).
 #[derive(Default)]
 pub struct Chunk {
     pub calls: Vec<Call>,

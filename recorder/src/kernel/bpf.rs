@@ -374,7 +374,7 @@ impl Probes {
             slot.flags = SLOT_IGNORED;
         }
         self.marks
-            .mark(tid, true)
+            .mark(tid)
             .map_err(|e| BpfError::MarkThread { tid, source: e })?;
         match self.threads.insert(tid, slot, BPF_NOEXIST) {
             Err(aya::maps::MapError::SyscallError(e))

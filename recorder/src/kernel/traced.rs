@@ -53,9 +53,9 @@ impl TracedMarks {
         }
     }
 
-    /// Sets (`on`) or clears the mark of `tid`. Ids past the marks need none. Fails only
-    /// when the page cannot be mapped: then a thread must not be added.
-    pub fn mark(&mut self, tid: u32, on: bool) -> io::Result<()> {
+    /// Sets the mark of `tid`; only a dying thread clears its own. Ids past the marks need
+    /// none. Fails only when the page cannot be mapped: then a thread must not be added.
+    pub fn mark(&mut self, tid: u32) -> io::Result<()> {
         if tid >= self.tids {
             return Ok(());
         }
@@ -71,7 +71,7 @@ impl TracedMarks {
         // SAFETY: inside the page mapped for it. The programs read and write the same
         // bytes, one byte per thread, so a byte store is all that is shared.
         let byte = unsafe { AtomicU8::from_ptr(page.ptr.as_ptr().add(at % size)) };
-        byte.store(u8::from(on), Ordering::Release);
+        byte.store(1, Ordering::Release);
         Ok(())
     }
 }
