@@ -6,7 +6,7 @@
 //! fd's meaning is what it was when the call using it returned. Anything not known for
 //! certain is forgotten rather than guessed: an unknown fd reads as NULL, never as a
 //! confident wrong answer.
-use std::{fs, sync::Arc};
+use std::{cell::Cell, fs, sync::Arc};
 
 /// Looked up several times per call, so SipHash showed in the writer's profile (about 3%
 /// on nginx). Still seeded per process: a traced program picks its own fd numbers, and
@@ -77,13 +77,22 @@ pub fn snapshot(pid: u32) -> Snapshot {
     Snapshot { pid, fds, cwd }
 }
 
+/// Where a process's table is in [`FdTracker::tables`].
+type Slot = u32;
+
 #[derive(Default)]
 pub struct FdTracker {
     /// Which table a process uses.
-    owner: HashMap<u32, u64>,
-    tables: HashMap<u64, Table>,
+    owner: HashMap<u32, Slot>,
+    /// The tables, by slot; a released slot is empty until it is reused. A slab rather
+    /// than a map: a call's fd is then found with two lookups, not three.
+    tables: Vec<Table>,
+    free: Vec<Slot>,
+    /// The process whose table was found last, and its slot: calls come in runs of one
+    /// process (a CPU's run at a time), so most lookups of `owner` are skipped. Cleared
+    /// whenever `owner` changes.
+    last: Cell<Option<(u32, Slot)>>,
     cwd: HashMap<u32, Arc<str>>,
-    next_id: u64,
 }
 
 impl FdTracker {
@@ -113,49 +122,69 @@ impl FdTracker {
         }
     }
 
+    /// The slot of `pid`'s table, if it has one.
+    #[inline]
+    fn slot(&self, pid: u32) -> Option<Slot> {
+        if let Some((last, slot)) = self.last.get()
+            && last == pid
+        {
+            return Some(slot);
+        }
+        let slot = *self.owner.get(&pid)?;
+        self.last.set(Some((pid, slot)));
+        Some(slot)
+    }
+
+    /// Makes `pid` use the table in `slot`.
+    fn own(&mut self, pid: u32, slot: Slot) {
+        self.last.set(None);
+        self.owner.insert(pid, slot);
+        self.tables[slot as usize].users += 1;
+    }
+
     /// The table of `pid`, created empty (nothing known) if it has none.
     fn table_mut(&mut self, pid: u32) -> &mut Table {
-        let id = match self.owner.get(&pid) {
-            Some(id) => *id,
+        let slot = match self.slot(pid) {
+            Some(slot) => slot,
             None => {
-                let id = self.next_id;
-                self.next_id += 1;
-                self.owner.insert(pid, id);
-                self.tables.insert(
-                    id,
-                    Table {
-                        fds: HashMap::default(),
-                        users: 1,
-                    },
-                );
-                id
+                let slot = match self.free.pop() {
+                    Some(slot) => slot,
+                    None => {
+                        self.tables.push(Table::default());
+                        (self.tables.len() - 1) as Slot
+                    }
+                };
+                self.own(pid, slot);
+                slot
             }
         };
-        self.tables.get_mut(&id).expect("owned tables exist")
+        &mut self.tables[slot as usize]
     }
 
     fn get(&self, pid: u32, fd: i32) -> Option<&Entry> {
-        self.tables.get(self.owner.get(&pid)?)?.fds.get(&fd)
+        self.tables[self.slot(pid)? as usize].fds.get(&fd)
     }
 
     fn release(&mut self, pid: u32) {
-        if let Some(id) = self.owner.remove(&pid)
-            && let Some(t) = self.tables.get_mut(&id)
-        {
-            t.users -= 1;
-            if t.users == 0 {
-                self.tables.remove(&id);
+        self.last.set(None);
+        if let Some(slot) = self.owner.remove(&pid) {
+            let table = &mut self.tables[slot as usize];
+            table.users -= 1;
+            if table.users == 0 {
+                *table = Table::default();
+                self.free.push(slot);
             }
         }
     }
 
     /// Gives `pid` a private copy of the table it shares (execve, CLOSE_RANGE_UNSHARE).
     fn unshare(&mut self, pid: u32) {
-        let Some(&id) = self.owner.get(&pid) else {
+        let Some(slot) = self.slot(pid) else {
             return;
         };
-        if self.tables.get(&id).is_some_and(|t| t.users > 1) {
-            let fds = self.tables[&id].fds.clone();
+        let table = &self.tables[slot as usize];
+        if table.users > 1 {
+            let fds = table.fds.clone();
             self.release(pid);
             self.table_mut(pid).fds = fds;
         }
@@ -319,14 +348,11 @@ impl FdTracker {
             PROCESS_NEW => {
                 let child = ev.child_tid;
                 self.release(child);
-                if let Some(&id) = self.owner.get(&ev.pid) {
+                if let Some(slot) = self.slot(ev.pid) {
                     if ev.clone_flags & CLONE_FILES != 0 {
-                        self.owner.insert(child, id);
-                        if let Some(t) = self.tables.get_mut(&id) {
-                            t.users += 1;
-                        }
+                        self.own(child, slot);
                     } else {
-                        let fds = self.tables[&id].fds.clone();
+                        let fds = self.tables[slot as usize].fds.clone();
                         self.table_mut(child).fds = fds;
                     }
                 }
