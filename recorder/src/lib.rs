@@ -9,12 +9,14 @@
 //!   [`files::reorder`] and [`files::batch`] into [`files::writer`]'s Parquet files, in a
 //!   capture directory that no other user can redirect.
 //! - [`session`]: runs one capture from start to stop.
+//! - [`prefetch`]: asking for memory before the capture loop and the writer read it.
 //! - [`priority`]: the capture loop and the writer run ahead of the traced processes.
 //! - [`upload`]: ships each closed file to object storage (`--upload`).
 pub mod cli;
 pub mod files;
 pub mod follow;
 pub mod kernel;
+pub mod prefetch;
 pub mod priority;
 pub mod session;
 pub mod upload;

@@ -6,67 +6,90 @@
 //! not by the length of the capture. A call that blocked longer than the lag arrives after
 //! its neighbours were written: the writer holds it back for the next file.
 
-use std::{cmp::Reverse, vec};
+use std::{cmp::Reverse, collections::BinaryHeap};
 
 use crate::{
     files::block_queue::{BlockQueue, DrainFront},
     kernel::call::Call,
+    prefetch,
 };
 
 /// Most calls arrive in entry order already: one thread's calls never overlap, so only a
 /// call that blocked while other threads' calls returned arrives late. Those in order
 /// wait in a queue and leave from its front, without being sorted or moved; only the late
-/// ones are sorted. Sorting everything held (then a tenth of a second of 128-byte calls, 20
+/// ones are ordered. Sorting everything held (then a tenth of a second of 128-byte calls, 20
 /// times a second) was the writer thread's largest cost on a busy single thread.
 #[derive(Default)]
 pub struct Reorder {
     /// Calls in entry order, oldest first.
     in_order: BlockQueue<Call>,
-    /// Calls that entered before the newest of `in_order`; sorted newest first when
-    /// taken, so that the calls due are the tail.
-    late: Vec<Call>,
+    /// Calls that entered before the newest of `in_order`.
+    late: Late,
     /// The entry time of the newest of `in_order` while it holds any: calls join it in
     /// entry order and leave from its front, so its newest is the last that joined.
     newest: u64,
-    /// How many of `late`, from its front, are sorted: those held since the last take.
-    late_sorted: usize,
-    /// Scratch for sorting `late`, kept between ticks.
-    order: Vec<(Reverse<u64>, u32)>,
 }
 
-/// Sorts calls by entry time, newest first, and equal times in the order they came, as a
-/// stable sort would. The keys are sorted, then each call moved once into its place: a
-/// sort of the calls themselves moved each 128-byte call many times, and on a server whose
-/// threads block (PostgreSQL's backends) that was a seventh of the writer (BENCHMARKS.md).
-fn sort_newest_first(calls: &mut [Call], order: &mut Vec<(Reverse<u64>, u32)>) {
-    if calls.is_sorted_by_key(|c| Reverse(c.enter_ns())) {
-        return;
+/// The late calls: each is moved into a slot when it comes and out when it is due, and
+/// only its key is ordered, in a heap. Kept as one vector sorted at each take, the calls
+/// held were merged again with every take's newcomers, 128 bytes a move; on PostgreSQL,
+/// whose backends block, that merge was 4-9% of the writer's instructions, more the more
+/// often the writer took (BENCHMARKS.md).
+#[derive(Default)]
+struct Late {
+    calls: Vec<Option<Call>>,
+    free: Vec<u32>,
+    /// Oldest first: entry time, then the last to come first among equal times, as the
+    /// sorted vector gave them (so the files hold the same rows in the same order); then
+    /// the call's slot.
+    keys: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    arrivals: u64,
+}
+
+impl Late {
+    fn push(&mut self, call: Call) {
+        let enter = call.enter_ns();
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.calls[slot as usize] = Some(call);
+                slot
+            }
+            None => {
+                self.calls.push(Some(call));
+                (self.calls.len() - 1) as u32
+            }
+        };
+        self.keys.push(Reverse((enter, !self.arrivals, slot)));
+        self.arrivals += 1;
     }
-    order.clear();
-    order.extend(
-        calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (Reverse(c.enter_ns()), i as u32)),
-    );
-    // The index makes every key distinct: unstable is stable here.
-    order.sort_unstable();
-    // Position p takes the call at order[p]; each cycle of the permutation is followed
-    // by swaps, and a visited position is marked with u32::MAX.
-    for start in 0..calls.len() {
-        let mut at = start;
-        loop {
-            let from = order[at].1;
-            if from == u32::MAX {
-                break;
-            }
-            order[at].1 = u32::MAX;
-            if from as usize == start {
-                break;
-            }
-            calls.swap(at, from as usize);
-            at = from as usize;
+
+    /// The entry time of the oldest.
+    fn oldest(&self) -> Option<u64> {
+        self.keys.peek().map(|Reverse((enter, _, _))| *enter)
+    }
+
+    fn pop(&mut self) -> Option<Call> {
+        let Reverse((_, _, slot)) = self.keys.pop()?;
+        let call = self.calls[slot as usize].take();
+        // The next to leave is anywhere in the slots: without asking for it now, each
+        // call taken waited on memory, and on PostgreSQL the heap was no faster than the
+        // sorted vector for all its fewer instructions (BENCHMARKS.md).
+        if let Some(Reverse((_, _, next))) = self.keys.peek() {
+            prefetch::lines_of(&self.calls[*next as usize]);
         }
+        if self.keys.is_empty() {
+            // Every slot is free: start again from the first, so that the slots in use
+            // stay few and close together.
+            self.calls.clear();
+            self.free.clear();
+        } else {
+            self.free.push(slot);
+        }
+        call
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
     }
 }
 
@@ -97,23 +120,11 @@ impl Reorder {
 
     /// Removes and yields, sorted by entry time, every record entered before `watermark`.
     pub fn take_before(&mut self, watermark: u64) -> Due<'_> {
-        // What was held is sorted; only what came since is sorted here, and then the two
-        // runs merged where they overlap.
-        let held = self.late_sorted.min(self.late.len());
-        sort_newest_first(&mut self.late[held..], &mut self.order);
-        if held > 0
-            && held < self.late.len()
-            && self.late[held - 1].enter_ns() < self.late[held].enter_ns()
-        {
-            self.late.sort_by_key(|c| Reverse(c.enter_ns()));
-        }
-        let split = self.late.partition_point(|e| e.enter_ns() >= watermark);
-        // What stays is the sorted front.
-        self.late_sorted = split;
         let due = self.in_order.partition_point(|e| e.enter_ns() < watermark);
         Due {
             in_order: self.in_order.drain_front(due),
-            late: self.late.drain(split..),
+            late: &mut self.late,
+            watermark,
         }
     }
 
@@ -138,19 +149,26 @@ impl Reorder {
 
 /// The calls due, merged from the two sorted sources. The heads are compared where they
 /// lie: `Peekable` moved each call into its peek slot and out again, and those
-/// moves were a tenth of the writer's samples on nginx (BENCHMARKS.md).
+/// moves were a tenth of the writer's samples on nginx (BENCHMARKS.md). Late calls not
+/// taken from it stay held.
 pub struct Due<'a> {
     in_order: DrainFront<'a, Call>,
-    /// Newest first: the oldest is the last.
-    late: vec::Drain<'a, Call>,
+    late: &'a mut Late,
+    watermark: u64,
 }
 
 impl Due<'_> {
+    /// The entry time of the oldest late call, if it is due.
+    #[inline]
+    fn late_due(&self) -> Option<u64> {
+        self.late.oldest().filter(|&enter| enter < self.watermark)
+    }
+
     /// The calls due next that can be taken where they lie: those that arrived in order,
     /// up to the end of their block and the next late call. They leave by
     /// [`Self::skip_run`], not by being moved out one by one.
     pub fn run(&mut self) -> &[Call] {
-        let late = self.late.as_slice().last().map(Call::enter_ns);
+        let late = self.late_due();
         let run = self.in_order.front_run();
         match late {
             // Ties go to the calls in order, as in `next`.
@@ -160,7 +178,7 @@ impl Due<'_> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.in_order.is_empty() && self.late.len() == 0
+        self.in_order.is_empty() && self.late_due().is_none()
     }
 
     /// Drops the first `n` calls of [`Self::run`]: they have been written.
@@ -174,13 +192,13 @@ impl Iterator for Due<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<Call> {
-        let late_first = match (self.in_order.peek(), self.late.as_slice().last()) {
-            (Some(a), Some(b)) => b.enter_ns() < a.enter_ns(),
+        let late_first = match (self.in_order.peek(), self.late_due()) {
+            (Some(a), Some(t)) => t < a.enter_ns(),
             (None, late) => late.is_some(),
             (Some(_), None) => false,
         };
         if late_first {
-            self.late.next_back()
+            self.late.pop()
         } else {
             self.in_order.next()
         }
@@ -245,22 +263,6 @@ mod tests {
         *seed ^= *seed >> 7;
         *seed ^= *seed << 17;
         *seed
-    }
-
-    #[test]
-    fn late_calls_sort_as_a_stable_sort_does() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut order = Vec::new();
-        for len in [0, 1, 2, 3, 17, 300] {
-            // Few distinct times, so that ties are common.
-            let mut calls: Vec<Call> = (0..len)
-                .map(|tid| call(next(&mut seed) % 23, tid))
-                .collect();
-            let mut expected = calls.clone();
-            expected.sort_by_key(|c| Reverse(c.enter_ns()));
-            sort_newest_first(&mut calls, &mut order);
-            assert_eq!(calls, expected, "{len} calls");
-        }
     }
 
     /// The window as it was before late calls were sorted a part at a time: everything

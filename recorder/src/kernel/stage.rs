@@ -13,6 +13,7 @@ use std::{
 };
 
 use super::mapping::Mapping;
+use crate::prefetch;
 use tracepost_common::{
     STAGE_CHUNK_BYTES, STAGE_SLACK, StageChunk, StageHead, StageHeader, stage_chunk, stage_next,
     stage_size,
@@ -23,19 +24,6 @@ use tracepost_common::{
 /// (`perf annotate`); asking 1 KiB ahead took the capture thread from 76 to 63 ns a call
 /// there (medians of 5, BENCHMARKS.md).
 const PREFETCH_AHEAD: u64 = 1024;
-
-/// Asks for the cache line at `at`. The address is always inside the mapping (`Stage::at`
-/// wraps), and a prefetch never faults.
-#[inline(always)]
-fn prefetch(at: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch reads nothing the program sees and cannot fault.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch(at.cast(), std::arch::x86_64::_MM_HINT_T0)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = at;
-}
 
 /// Bytes each CPU gets at least: two chunks, so that the kernel can fill one while the
 /// recorder reads the other.
@@ -199,7 +187,7 @@ impl Stage {
             each(pos, bytes);
             n += 1;
             pos = stage_next(pos, stage_size(bytes.len()));
-            prefetch(self.at(cpu, pos + PREFETCH_AHEAD));
+            prefetch::line(self.at(cpu, pos + PREFETCH_AHEAD));
         }
         self.read[cpu as usize] = pos;
         Ok((n, pos >= end))
