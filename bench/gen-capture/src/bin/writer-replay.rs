@@ -11,7 +11,9 @@
 //! to the last file closed, per 1M calls. The calls' fds are followed from the calls
 //! replayed, so `fd_path` is filled for what they opened themselves.
 //!
-//! ROUNDS runs (default 5); prints each run's CPU-s per 1M calls and the median.
+//! ROUNDS runs (default 5); prints each run's CPU-s per 1M calls and the median. With
+//! `WRITER_REPLAY_KEEP=DIR`, the last run's capture is kept as DIR (which must not exist),
+//! so that two builds' files can be compared.
 use std::{path::Path, time::Instant};
 
 use anyhow::{Context as _, Result, bail};
@@ -62,7 +64,11 @@ fn run_main() -> Result<()> {
             bytes as f64 / calls.len() as f64
         );
         runs.push(per_m);
-        std::fs::remove_dir_all(&dir).ok();
+        match std::env::var_os("WRITER_REPLAY_KEEP") {
+            Some(keep) if round + 1 == rounds => std::fs::rename(&dir, &keep)
+                .with_context(|| format!("cannot keep the capture as {}", keep.display()))?,
+            _ => std::fs::remove_dir_all(&dir).ok().unwrap_or_default(),
+        }
     }
     println!("median: {:.3} CPU-s per 1M calls", median(&runs));
     std::fs::remove_dir_all(&work).ok();
