@@ -390,3 +390,66 @@ fn record_is_position_independent_and_analyze_is_not() {
         assert_eq!(elf_type(Path::new(&exe)), 3, "the static record");
     }
 }
+
+/// The `max_entries` of the recorder's per-CPU hash map (its only one, the table of
+/// unsent calls), read from the kernel's own fdinfo once the programs are loaded.
+fn loss_table_entries(flags: &[&str]) -> u64 {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut args = vec!["-q"];
+    args.extend_from_slice(flags);
+    let mut child = record_command(&tmp.path().join("cap"), &args, &["sleep", "1"])
+        .spawn()
+        .unwrap();
+    let fdinfo = format!("/proc/{}/fdinfo", child.id());
+    let started = Instant::now();
+    let entries = loop {
+        let found = std::fs::read_dir(&fdinfo)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find_map(|e| {
+                let info = std::fs::read_to_string(e.path()).ok()?;
+                let field = |name: &str| {
+                    info.lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(|v| v.trim().to_string())
+                };
+                // BPF_MAP_TYPE_PERCPU_HASH
+                (field("map_type:")?.as_str() == "5").then(|| field("max_entries:"))?
+            });
+        if let Some(entries) = found {
+            break entries.parse::<u64>().unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no per-CPU hash map"
+        );
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert!(child.wait().unwrap().success());
+    entries
+}
+
+/// Preallocated with a value per possible CPU per group: 32,768 groups would be 32 MiB of
+/// kernel memory at 64 CPUs. Only `--failed` and `--min-duration` group every unsent call.
+#[test]
+fn the_table_of_unsent_calls_is_sized_by_what_uses_it_and_the_cpus() {
+    if !bpf_available("the_table_of_unsent_calls_is_sized_by_what_uses_it_and_the_cpus") {
+        return;
+    }
+    // The kernel's count of possible CPUs: "0-1", "0-63", "0".
+    let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap();
+    let cpus: u64 = possible
+        .trim()
+        .split(',')
+        .map(|range| match range.split_once('-') {
+            Some((a, b)) => b.parse::<u64>().unwrap() - a.parse::<u64>().unwrap() + 1,
+            None => 1,
+        })
+        .sum();
+    let filtered = ((16u64 << 20) / (16 * cpus)).clamp(4096, 32768);
+    assert_eq!(loss_table_entries(&[]), 4096);
+    assert_eq!(loss_table_entries(&["-e", "read"]), 4096);
+    assert_eq!(loss_table_entries(&["--failed"]), filtered);
+    assert_eq!(loss_table_entries(&["--min-duration", "1ms"]), filtered);
+}

@@ -36,6 +36,28 @@ const UNKEYED: [(u32, u8); 4] = [
     (UNKEYED_THREAD_TABLE_FULL, REASON_THREAD_TABLE_FULL),
 ];
 
+/// Groups the kernel's table holds when every unsent call is grouped in it (`--failed`,
+/// `--min-duration`; the calls `-e` leaves out are out of scope, not counted). Groups of exited processes are pruned each interval; calls
+/// beyond the table are still counted, ungrouped.
+const GROUPS: u32 = 32768;
+/// Groups when only calls the recorder could not take are grouped there (a full staging
+/// area, a full thread table): every call lost that way is still counted.
+const LOSS_GROUPS: u32 = 4096;
+/// Kernel memory the values may take: the table is preallocated, with a value per
+/// possible CPU per group, so at 64 CPUs 32,768 groups would be 32 MiB.
+const VALUES_BUDGET: u64 = 16 << 20;
+
+/// How many groups the kernel's table is made for. Allocating a value per CPU for each
+/// group is most of what creating it costs: 32,768 groups took `record` 0.02 CPU-s more
+/// to start than 4,096 on two CPUs (BENCHMARKS.md).
+pub fn table_groups(every_unsent_call: bool, possible_cpus: u32) -> u32 {
+    if !every_unsent_call {
+        return LOSS_GROUPS;
+    }
+    let per_group = (size_of::<AggregateValue>() as u64) * u64::from(possible_cpus.max(1));
+    (VALUES_BUDGET / per_group).clamp(u64::from(LOSS_GROUPS), u64::from(GROUPS)) as u32
+}
+
 pub struct Sampler {
     previous: HashMap<AggregateKey, AggregateValue>,
     previous_lost: Lost,
@@ -136,6 +158,18 @@ fn alive(pid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_shrinks_with_the_cpus_and_without_detail_filters() {
+        assert_eq!(table_groups(false, 2), 4096);
+        assert_eq!(table_groups(false, 512), 4096);
+        assert_eq!(table_groups(true, 2), 32768);
+        // 16 MiB of values: 16 bytes a CPU a group.
+        assert_eq!(table_groups(true, 32), 32768);
+        assert_eq!(table_groups(true, 64), 16384);
+        assert_eq!(table_groups(true, 4096), 4096);
+        assert_eq!(table_groups(true, 0), 32768);
+    }
 
     fn key(pid: u32, errno: u16) -> AggregateKey {
         AggregateKey {

@@ -27,7 +27,7 @@ use crate::{
     follow::processes::{ProcessRow, ProcessTable},
     follow::scope::Scope,
     follow::target,
-    kernel::aggregates::{AggregateRow, Sampler},
+    kernel::aggregates::{AggregateRow, Sampler, table_groups},
     kernel::bpf::{self, LoadOptions, Probes},
     kernel::btf,
     kernel::clock::{self, WallClock},
@@ -42,9 +42,6 @@ use crate::{
 };
 
 const MAX_THREADS: u32 = 65536;
-/// Groups (pid, syscall, errno, latency bucket, reason) of unsent calls. Groups of exited
-/// processes are pruned each interval; calls beyond this are still counted, ungrouped.
-const MAX_AGGREGATES: u32 = 32768;
 const MAX_FILE_ROWS: u64 = 16 * 1024 * 1024;
 
 /// A running capture: what the loop reads from, where it sends, and its running tallies.
@@ -157,7 +154,10 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         task_exit_code_offset: btf::task_exit_code_offset().unwrap_or(0),
         buffer_bytes: args.buffer_size.as_u64(),
         max_threads: MAX_THREADS,
-        max_aggregates: MAX_AGGREGATES,
+        max_aggregates: table_groups(
+            args.failed || min_duration_ns.is_some(),
+            aya::util::nr_cpus().map_or(1, |n| n as u32),
+        ),
         min_duration_ns: min_duration_ns.unwrap_or(0),
         failed_only: args.failed,
         comms: scope.comms.clone(),
