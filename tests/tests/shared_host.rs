@@ -391,13 +391,17 @@ fn record_is_position_independent_and_analyze_is_not() {
     }
 }
 
-/// The `max_entries` of the recorder's per-CPU hash map (its only one, the table of
-/// unsent calls), read from the kernel's own fdinfo once the programs are loaded.
-fn loss_table_entries(flags: &[&str]) -> u64 {
+/// The `max_entries` of the recorder's table of unsent calls, read from the kernel's own
+/// fdinfo once the programs are loaded: its one per-CPU hash map with 12-byte keys and
+/// 16-byte values (the feature probe before the load creates one with 1-byte keys).
+fn loss_table_entries(args: &[&str]) -> u64 {
     let tmp = tempfile::tempdir().unwrap();
-    let mut args = vec!["-q"];
-    args.extend_from_slice(flags);
-    let mut child = record_command(&tmp.path().join("cap"), &args, &["sleep", "1"])
+    let mut child = Command::new(tracepost_e2e::bin("record"))
+        .args(["-q", "-o"])
+        .arg(tmp.path().join("cap"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let fdinfo = format!("/proc/{}/fdinfo", child.id());
@@ -415,23 +419,38 @@ fn loss_table_entries(flags: &[&str]) -> u64 {
                         .map(|v| v.trim().to_string())
                 };
                 // BPF_MAP_TYPE_PERCPU_HASH
-                (field("map_type:")?.as_str() == "5").then(|| field("max_entries:"))?
+                let ours = field("map_type:")?.as_str() == "5"
+                    && field("key_size:")?.as_str() == "12"
+                    && field("value_size:")?.as_str() == "16";
+                ours.then(|| field("max_entries:"))?
             });
         if let Some(entries) = found {
             break entries.parse::<u64>().unwrap();
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no per-CPU hash map"
-        );
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "record {args:?} ended ({status}) before its table was seen: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            child.kill().ok();
+            panic!("record {args:?}: no table of unsent calls in 10 s");
+        }
         thread::sleep(Duration::from_millis(10));
     };
-    assert!(child.wait().unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     entries
 }
 
 /// Preallocated with a value per possible CPU per group: 32,768 groups would be 32 MiB of
-/// kernel memory at 64 CPUs. Only `--failed` and `--min-duration` group every unsent call.
+/// kernel memory at 64 CPUs. Only `--failed`, `--min-duration` and `-a` need many groups.
 #[test]
 fn the_table_of_unsent_calls_is_sized_by_what_uses_it_and_the_cpus() {
     if !bpf_available("the_table_of_unsent_calls_is_sized_by_what_uses_it_and_the_cpus") {
@@ -447,9 +466,20 @@ fn the_table_of_unsent_calls_is_sized_by_what_uses_it_and_the_cpus() {
             None => 1,
         })
         .sum();
-    let filtered = ((16u64 << 20) / (16 * cpus)).clamp(4096, 32768);
-    assert_eq!(loss_table_entries(&[]), 4096);
-    assert_eq!(loss_table_entries(&["-e", "read"]), 4096);
-    assert_eq!(loss_table_entries(&["--failed"]), filtered);
-    assert_eq!(loss_table_entries(&["--min-duration", "1ms"]), filtered);
+    let many = ((16u64 << 20) / (16 * cpus)).clamp(4096, 32768);
+    let sleep = ["--", "sleep", "0.5"];
+    assert_eq!(loss_table_entries(&sleep), 4096);
+    assert_eq!(
+        loss_table_entries(&[&["-e", "read"][..], &sleep].concat()),
+        4096
+    );
+    assert_eq!(
+        loss_table_entries(&[&["--failed"][..], &sleep].concat()),
+        many
+    );
+    assert_eq!(
+        loss_table_entries(&[&["--min-duration", "1ms"][..], &sleep].concat()),
+        many
+    );
+    assert_eq!(loss_table_entries(&["-a", "-d", "300ms"]), many);
 }

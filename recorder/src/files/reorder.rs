@@ -356,6 +356,25 @@ mod tests {
     }
 
     #[test]
+    fn calls_not_taken_from_a_due_stay_held() {
+        let mut r = Reorder::default();
+        r.push((100..110).map(|t| call(t, 1)));
+        r.push([call(101, 2), call(102, 3), call(107, 4)]);
+        let first: Vec<(u64, u32)> = r
+            .take_before(105)
+            .take(2)
+            .map(|c| (c.enter_ns(), c.event.tid))
+            .collect();
+        assert_eq!(first, vec![(100, 1), (101, 1)]);
+        // Dropped part-way (a write error ends the writer so), the `Due` loses nothing:
+        // the late calls it did not give stay held, as the calls in order do.
+        let rest: Vec<(u64, u32)> = r.take_all().map(|c| (c.enter_ns(), c.event.tid)).collect();
+        let mut expected = vec![(101, 2), (102, 1), (102, 3), (103, 1), (104, 1)];
+        expected.extend([(105, 1), (106, 1), (107, 1), (107, 4), (108, 1), (109, 1)]);
+        assert_eq!(rest, expected);
+    }
+
+    #[test]
     fn the_oldest_leave_first_with_the_late_calls_before_them() {
         let mut r = Reorder::default();
         r.push((100..110).map(|t| call(t, 1)));

@@ -122,7 +122,8 @@ impl FdTracker {
         }
     }
 
-    /// The slot of `pid`'s table, if it has one.
+    /// The slot of `pid`'s table, if it has one. Every call with an fd asks, mostly for the
+    /// process asked for just before, so that answer is kept.
     #[inline]
     fn slot(&self, pid: u32) -> Option<Slot> {
         if let Some((last, slot)) = self.last.get()
@@ -135,7 +136,8 @@ impl FdTracker {
         Some(slot)
     }
 
-    /// Makes `pid` use the table in `slot`.
+    /// Makes `pid` use the table in `slot`. The one place `owner` gains a process, so that
+    /// the kept answer of `slot` can never outlive what it says.
     fn own(&mut self, pid: u32, slot: Slot) {
         self.last.set(None);
         self.owner.insert(pid, slot);

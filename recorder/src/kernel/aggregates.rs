@@ -36,22 +36,23 @@ const UNKEYED: [(u32, u8); 4] = [
     (UNKEYED_THREAD_TABLE_FULL, REASON_THREAD_TABLE_FULL),
 ];
 
-/// Groups the kernel's table holds when every unsent call is grouped in it (`--failed`,
-/// `--min-duration`; the calls `-e` leaves out are out of scope, not counted). Groups of exited processes are pruned each interval; calls
-/// beyond the table are still counted, ungrouped.
+/// Groups of the kernel's table where many may be needed: `--failed` and `--min-duration`
+/// group every unsent call there, and `-a` groups the losses of every process on the host.
+/// Groups of exited processes are pruned each interval; calls beyond the table are still
+/// counted, ungrouped.
 const GROUPS: u32 = 32768;
-/// Groups when only calls the recorder could not take are grouped there (a full staging
-/// area, a full thread table): every call lost that way is still counted.
+/// Groups where only the losses of the processes in scope (`-p`, a command) are grouped:
+/// the calls the recorder could not take (a full staging area, a full thread table).
 const LOSS_GROUPS: u32 = 4096;
-/// Kernel memory the values may take: the table is preallocated, with a value per
-/// possible CPU per group, so at 64 CPUs 32,768 groups would be 32 MiB.
+/// Kernel memory the values may take, above `LOSS_GROUPS`: the table is preallocated with
+/// a value per possible CPU per group, so at 64 CPUs `GROUPS` would be 32 MiB.
 const VALUES_BUDGET: u64 = 16 << 20;
 
 /// How many groups the kernel's table is made for. Allocating a value per CPU for each
 /// group is most of what creating it costs: 32,768 groups took `record` 0.02 CPU-s more
-/// to start than 4,096 on two CPUs (BENCHMARKS.md).
-pub fn table_groups(every_unsent_call: bool, possible_cpus: u32) -> u32 {
-    if !every_unsent_call {
+/// to start than 4,096 on two CPUs (BENCHMARKS.md, "The table of unsent calls").
+pub fn table_groups(many: bool, possible_cpus: u32) -> u32 {
+    if !many {
         return LOSS_GROUPS;
     }
     let per_group = (size_of::<AggregateValue>() as u64) * u64::from(possible_cpus.max(1));

@@ -2,6 +2,7 @@
 use std::{fs, io, os::fd::AsFd};
 
 use crate::kernel::{
+    aggregates,
     btf::{kernel_btf, release_freed_heap},
     stage::{self, Stage},
     traced::{self, TracedMarks},
@@ -137,8 +138,6 @@ pub struct LoadOptions {
     /// `--buffer-size`: bytes of staging areas, split between the CPUs.
     pub buffer_bytes: u64,
     pub max_threads: u32,
-    /// Groups of unsent calls the kernel can tell apart before counting them unkeyed.
-    pub max_aggregates: u32,
     /// `--min-duration`: shorter calls are only counted.
     pub min_duration_ns: u64,
     /// `--failed`: successful calls are only counted.
@@ -221,6 +220,10 @@ impl Probes {
         let stack_slots = if stacks != 0 { max_stacks() } else { 1 };
         let user_stack_ring = if stacks != 0 { user_stack_ring() } else { 4096 };
         let traced_elements = traced::elements();
+        let aggregates_groups = aggregates::table_groups(
+            opts.trace_all || opts.failed_only || opts.min_duration_ns > 0,
+            cpus,
+        );
         let mut ebpf = EbpfLoader::new()
             .override_global("TRACE_ALL", &trace_all, true)
             .override_global("SELF_TGID", &opts.self_tgid, true)
@@ -244,7 +247,7 @@ impl Probes {
             .map_max_entries("STAGE_HEADS", cpus)
             .map_max_entries("THREADS", opts.max_threads)
             .map_max_entries("TRACED", traced_elements)
-            .map_max_entries("AGGREGATES", opts.max_aggregates)
+            .map_max_entries("AGGREGATES", aggregates_groups)
             .load(OBJECT)
             .map_err(|source| BpfError::Load {
                 kernel: kernel.clone(),
