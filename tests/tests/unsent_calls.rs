@@ -178,3 +178,63 @@ fn min_duration_records_the_slow_calls_and_counts_the_rest_exactly() {
     assert_eq!(ours.remove("exit_group"), Some((1, 0)));
     assert_eq!(ours, strace);
 }
+
+/// With neither `--failed` nor `--min-duration` the kernel keeps 4,096 groups of unsent
+/// calls. Overloaded by 600 processes of eight (syscall, errno) groups each, it fills:
+/// the calls past it are counted without their group, and every call is still a row or
+/// counted, as strace counts them in a run of its own.
+#[test]
+fn a_full_table_of_unsent_calls_still_counts_every_call() {
+    if !bpf_available("a_full_table_of_unsent_calls_still_counts_every_call") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "many_groups");
+    let exe_str = exe.to_str().unwrap();
+    let command = [exe_str, "600", "20"];
+    // Warm the page cache, so that strace's run and ours load the program the same way.
+    assert!(
+        Command::new(&exe)
+            .args(&command[1..])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let strace = strace_counts(tmp.path(), &command);
+    let issued: i64 = strace.values().map(|(calls, _)| calls).sum();
+
+    let capture = tmp.path().join("capture");
+    let out = record_with(&capture, &["-q", "--buffer-size", "8KiB"], &command);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+
+    let rows = scalar(&capture, "SELECT count(*) FROM syscalls");
+    let keyed = scalar(
+        &capture,
+        "SELECT coalesce(sum(calls), 0) FROM aggregates WHERE pid IS NOT NULL",
+    );
+    let unkeyed = scalar(
+        &capture,
+        "SELECT coalesce(sum(calls), 0) FROM aggregates WHERE pid IS NULL",
+    );
+    assert!(
+        unkeyed > 0,
+        "the table must fill: {keyed} calls in groups, none past them"
+    );
+    let groups = scalar(
+        &capture,
+        "SELECT count(*) FROM (SELECT DISTINCT pid, syscall, errno, latency_log2, reason \
+         FROM aggregates WHERE pid IS NOT NULL)",
+    );
+    assert!(groups <= 4096, "{groups} groups in a table of 4,096");
+    // strace -c leaves out exit_group, which never returns: one a process, 601.
+    assert_eq!(
+        rows + keyed + unkeyed,
+        issued + 601,
+        "{rows} rows + {keyed} in groups + {unkeyed} past them, against strace's {issued}"
+    );
+    assert_eq!(
+        keyed + unkeyed,
+        scalar(&capture, "SELECT lost_events FROM capture")
+    );
+}
