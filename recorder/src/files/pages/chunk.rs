@@ -53,21 +53,39 @@ pub struct Chunk {
 /// The one zstd context of a file's columns. Pages are compressed one at a time, so the
 /// columns share it: a context each was 22 contexts held for the whole capture, a large
 /// part of the recorder's heap.
-pub struct Zstd(zstd::bulk::Compressor<'static>);
+pub struct Zstd {
+    compressor: zstd::bulk::Compressor<'static>,
+    /// The page compressed last, and what it became. Columns written one after the other
+    /// often have the same page: `syscall`'s and `nr`'s dictionary indices are the same
+    /// numbers, and so are `pid`'s and `tid`'s where every process has one thread.
+    last: Vec<u8>,
+    last_compressed: Bytes,
+}
 
 impl Zstd {
     pub fn new() -> Result<Self> {
         zstd::bulk::Compressor::new(ZSTD_LEVEL)
-            .map(Self)
+            .map(|compressor| Self {
+                compressor,
+                last: Vec::new(),
+                last_compressed: Bytes::new(),
+            })
             .map_err(|e| ParquetError::External(Box::new(e)))
     }
 
     fn compress(&mut self, page: &[u8]) -> Result<Bytes> {
-        let compressed = self
-            .0
-            .compress(page)
-            .map_err(|e| ParquetError::External(Box::new(e)))?;
-        Ok(Bytes::from(compressed))
+        if !page.is_empty() && page == self.last.as_slice() {
+            return Ok(self.last_compressed.clone());
+        }
+        let compressed = Bytes::from(
+            self.compressor
+                .compress(page)
+                .map_err(|e| ParquetError::External(Box::new(e)))?,
+        );
+        self.last.clear();
+        self.last.extend_from_slice(page);
+        self.last_compressed = compressed.clone();
+        Ok(compressed)
     }
 }
 
@@ -887,5 +905,33 @@ impl BoolColumn {
         self.flush_page(z)?;
         let statistics = Statistics::boolean(None, None, None, Some(self.nulls), false);
         self.sink.finish(z, descr, None, Some(statistics))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decompress(bytes: &[u8], len: usize) -> Vec<u8> {
+        zstd::bulk::decompress(bytes, len).unwrap()
+    }
+
+    #[test]
+    fn a_page_like_the_last_takes_its_compression_and_another_is_compressed() {
+        let mut z = Zstd::new().unwrap();
+        let a: Vec<u8> = (0..4096u32).map(|i| (i % 7) as u8).collect();
+        let b: Vec<u8> = (0..4096u32).map(|i| (i % 5) as u8).collect();
+        let first = z.compress(&a).unwrap();
+        let again = z.compress(&a).unwrap();
+        assert_eq!(
+            first.as_ptr(),
+            again.as_ptr(),
+            "the same buffer, not compressed again"
+        );
+        let other = z.compress(&b).unwrap();
+        assert_eq!(decompress(&other, b.len()), b);
+        assert_eq!(decompress(&z.compress(&a).unwrap(), a.len()), a);
+        // An empty page is compressed as ever: zstd's frame for nothing.
+        assert_eq!(decompress(&z.compress(&[]).unwrap(), 0), Vec::<u8>::new());
     }
 }
