@@ -18,7 +18,15 @@ pub fn encode(values: &[u32], bit_width: u8, out: &mut Vec<u8>) {
     let mut p = 7;
     while p < n {
         let v = values[p];
-        if values[p - 1] != v && values.get(p + 1) != Some(&v) {
+        // A run of 8 that covers p holds p-3..=p or p..=p+4: values that repeat only two or
+        // three times (a process's few calls in a row) are passed over here, without
+        // counting their run.
+        let before = values[p - 3] == v && values[p - 2] == v && values[p - 1] == v;
+        if !before
+            && !values
+                .get(p + 1..p + 5)
+                .is_some_and(|next| next.iter().all(|&x| x == v))
+        {
             p += 8;
             continue;
         }
