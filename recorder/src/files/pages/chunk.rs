@@ -83,8 +83,13 @@ impl Zstd {
         }
         let compressed = self.compress_once(page)?;
         self.last.clear();
-        self.last.extend_from_slice(page);
-        self.last_compressed = compressed.clone();
+        self.last_compressed = Bytes::new();
+        // The pages that repeat are dictionary indices, a few bits a row; a larger page
+        // kept, and what it became, added a megabyte to the recorder's peak RSS.
+        if page.len() <= KEPT_PAGE {
+            self.last.extend_from_slice(page);
+            self.last_compressed = compressed.clone();
+        }
         Ok(compressed)
     }
 
@@ -97,6 +102,10 @@ impl Zstd {
             .map_err(|e| ParquetError::External(Box::new(e)))
     }
 }
+
+/// The largest page [`Zstd`] keeps for a page that repeats it: 16Ki dictionary indices
+/// of up to 16 bits.
+const KEPT_PAGE: usize = 32 * 1024;
 
 /// Lays compressed pages out one after another, counting what the metadata needs.
 struct PageSink {
