@@ -8,6 +8,8 @@
 
 use std::{cmp::Reverse, collections::BinaryHeap};
 
+use slab::Slab;
+
 use crate::{
     files::block_queue::{BlockQueue, DrainFront},
     kernel::call::Call,
@@ -37,28 +39,18 @@ pub struct Reorder {
 /// often the writer took (BENCHMARKS.md).
 #[derive(Default)]
 struct Late {
-    calls: Vec<Option<Call>>,
-    free: Vec<u32>,
+    calls: Slab<Call>,
     /// Oldest first: entry time, then the last to come first among equal times, as the
     /// sorted vector gave them (so the files hold the same rows in the same order); then
     /// the call's slot.
-    keys: BinaryHeap<Reverse<(u64, u64, u32)>>,
+    keys: BinaryHeap<Reverse<(u64, u64, usize)>>,
     arrivals: u64,
 }
 
 impl Late {
     fn push(&mut self, call: Call) {
         let enter = call.enter_ns();
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.calls[slot as usize] = Some(call);
-                slot
-            }
-            None => {
-                self.calls.push(Some(call));
-                (self.calls.len() - 1) as u32
-            }
-        };
+        let slot = self.calls.insert(call);
         self.keys.push(Reverse((enter, !self.arrivals, slot)));
         self.arrivals += 1;
     }
@@ -70,22 +62,17 @@ impl Late {
 
     fn pop(&mut self) -> Option<Call> {
         let Reverse((_, _, slot)) = self.keys.pop()?;
-        let call = self.calls[slot as usize].take();
+        let call = self.calls.remove(slot);
         // The next to leave is anywhere in the slots: without asking for it now, each
         // call taken waited on memory, and on PostgreSQL the heap was no faster than the
         // sorted vector for all its fewer instructions (BENCHMARKS.md).
-        if let Some(Reverse((_, _, next))) = self.keys.peek() {
-            prefetch::lines_of(&self.calls[*next as usize]);
-        }
-        if self.keys.is_empty() {
+        match self.keys.peek() {
+            Some(Reverse((_, _, next))) => prefetch::lines_of(&self.calls[*next]),
             // Every slot is free: start again from the first, so that the slots in use
             // stay few and close together.
-            self.calls.clear();
-            self.free.clear();
-        } else {
-            self.free.push(slot);
+            None => self.calls.clear(),
         }
-        call
+        Some(call)
     }
 
     fn len(&self) -> usize {

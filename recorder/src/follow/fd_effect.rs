@@ -77,6 +77,10 @@ pub(crate) enum FdEffect<'a> {
 
 impl<'a> FdEffect<'a> {
     /// The call's effect, or `None` if it has none on fds or the working directory.
+    /// Inline: it runs for every call, and most leave at the first match. Left to the
+    /// compiler, it went out of line once `observe` grew, and cost the getppid loop 26
+    /// instructions a call more (BENCHMARKS.md).
+    #[inline]
     pub(crate) fn of(call: &'a Call) -> Option<Self> {
         let e = &call.event;
         let sysno = Sysno::new(e.nr as usize)?;

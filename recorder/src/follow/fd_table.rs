@@ -8,6 +8,8 @@
 //! confident wrong answer.
 use std::{cell::Cell, fs, sync::Arc};
 
+use slab::Slab;
+
 /// Looked up several times per call, so SipHash showed in the writer's profile (about 3%
 /// on nginx). Still seeded per process: a traced program picks its own fd numbers, and
 /// must not be able to make every lookup collide.
@@ -78,16 +80,15 @@ pub fn snapshot(pid: u32) -> Snapshot {
 }
 
 /// Where a process's table is in [`FdTracker::tables`].
-type Slot = u32;
+type Slot = usize;
 
 #[derive(Default)]
 pub struct FdTracker {
     /// Which table a process uses.
     owner: HashMap<u32, Slot>,
-    /// The tables, by slot; a released slot is empty until it is reused. A slab rather
-    /// than a map: a call's fd is then found with two lookups, not three.
-    tables: Vec<Table>,
-    free: Vec<Slot>,
+    /// The tables, by slot. A slab rather than a map: a call's fd is then found with two
+    /// lookups, not three.
+    tables: Slab<Table>,
     /// The process whose table was found last, and its slot: calls come in runs of one
     /// process (a CPU's run at a time), so most lookups of `owner` are skipped. Cleared
     /// whenever `owner` changes.
@@ -141,7 +142,7 @@ impl FdTracker {
     fn own(&mut self, pid: u32, slot: Slot) {
         self.last.set(None);
         self.owner.insert(pid, slot);
-        self.tables[slot as usize].users += 1;
+        self.tables[slot].users += 1;
     }
 
     /// The table of `pid`, created empty (nothing known) if it has none.
@@ -149,32 +150,25 @@ impl FdTracker {
         let slot = match self.slot(pid) {
             Some(slot) => slot,
             None => {
-                let slot = match self.free.pop() {
-                    Some(slot) => slot,
-                    None => {
-                        self.tables.push(Table::default());
-                        (self.tables.len() - 1) as Slot
-                    }
-                };
+                let slot = self.tables.insert(Table::default());
                 self.own(pid, slot);
                 slot
             }
         };
-        &mut self.tables[slot as usize]
+        &mut self.tables[slot]
     }
 
     fn get(&self, pid: u32, fd: i32) -> Option<&Entry> {
-        self.tables[self.slot(pid)? as usize].fds.get(&fd)
+        self.tables[self.slot(pid)?].fds.get(&fd)
     }
 
     fn release(&mut self, pid: u32) {
         self.last.set(None);
         if let Some(slot) = self.owner.remove(&pid) {
-            let table = &mut self.tables[slot as usize];
+            let table = &mut self.tables[slot];
             table.users -= 1;
             if table.users == 0 {
-                *table = Table::default();
-                self.free.push(slot);
+                self.tables.remove(slot);
             }
         }
     }
@@ -184,7 +178,7 @@ impl FdTracker {
         let Some(slot) = self.slot(pid) else {
             return;
         };
-        let table = &self.tables[slot as usize];
+        let table = &self.tables[slot];
         if table.users > 1 {
             let fds = table.fds.clone();
             self.release(pid);
@@ -354,7 +348,7 @@ impl FdTracker {
                     if ev.clone_flags & CLONE_FILES != 0 {
                         self.own(child, slot);
                     } else {
-                        let fds = self.tables[slot as usize].fds.clone();
+                        let fds = self.tables[slot].fds.clone();
                         self.table_mut(child).fds = fds;
                     }
                 }
