@@ -50,7 +50,7 @@ const VALUES_BUDGET: u64 = 16 << 20;
 
 /// How many groups the kernel's table is made for. Allocating a value per CPU for each
 /// group is most of what creating it costs: 32,768 groups took `record` 0.02 CPU-s more
-/// to start than 4,096 on two CPUs (BENCHMARKS.md, "The table of unsent calls").
+/// to start than 4,096 on two CPUs (BENCHMARKS.md, "Late calls in a heap").
 pub fn table_groups(many: bool, possible_cpus: u32) -> u32 {
     if !many {
         return LOSS_GROUPS;

@@ -75,8 +75,8 @@ impl Zstd {
 
     /// Compresses a data page, or gives the last one's compression if it is the same.
     /// Kept by a copy: trading buffers with the columns instead saved 0.5% of the
-    /// writer's instructions, but let every column's buffer grow to the largest page of
-    /// any, 2-3 MiB more peak RSS on the servers (BENCHMARKS.md).
+    /// writer's instructions, but would let every column's buffer grow to the largest
+    /// page of any (BENCHMARKS.md).
     fn compress(&mut self, page: &[u8]) -> Result<Bytes> {
         if !page.is_empty() && page == self.last.as_slice() {
             return Ok(self.last_compressed.clone());
@@ -104,7 +104,7 @@ impl Zstd {
 }
 
 /// The largest page [`Zstd`] keeps for a page that repeats it: 16Ki dictionary indices
-/// of up to 16 bits.
+/// of up to 15 bits, with room for their run headers.
 const KEPT_PAGE: usize = 32 * 1024;
 
 /// Lays compressed pages out one after another, counting what the metadata needs.
