@@ -65,8 +65,15 @@ fn run_main() -> Result<()> {
         );
         runs.push(per_m);
         match std::env::var_os("WRITER_REPLAY_KEEP") {
-            Some(keep) if round + 1 == rounds => std::fs::rename(&dir, &keep)
-                .with_context(|| format!("cannot keep the capture as {}", keep.display()))?,
+            Some(keep) if round + 1 == rounds => {
+                std::fs::rename(&dir, &keep).with_context(|| {
+                    format!(
+                        "cannot keep the capture as {} (it stays in {})",
+                        keep.display(),
+                        dir.display()
+                    )
+                })?
+            }
             _ => std::fs::remove_dir_all(&dir).ok().unwrap_or_default(),
         }
     }
