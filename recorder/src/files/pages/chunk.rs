@@ -33,7 +33,7 @@ use parquet::{
 };
 use rustc_hash::FxBuildHasher;
 
-use super::{delta, hybrid};
+use super::{delta, hybrid, levels::Levels};
 
 /// The zstd level of every page. Level 1 writes files no bigger than level 3 here, for a
 /// little less CPU (BENCHMARKS.md).
@@ -142,11 +142,11 @@ impl PageSink {
 
     /// Starts a page with its definition levels (v1: a 4-byte length, then the hybrid
     /// encoding at width 1); the caller appends the values to `self.page`.
-    fn begin(&mut self, defs: Option<&[u32]>) {
+    fn begin(&mut self, defs: Option<&mut Levels>) {
         self.page.clear();
         if let Some(defs) = defs {
             self.page.extend_from_slice(&[0; 4]);
-            hybrid::encode(defs, 1, &mut self.page);
+            defs.encode_and_clear(&mut self.page);
             let len = (self.page.len() - 4) as u32;
             self.page[..4].copy_from_slice(&len.to_le_bytes());
         }
@@ -343,7 +343,7 @@ pub struct IntColumn {
     encoding: IntEncoding,
     /// Min and max are kept unless the values are unsigned (their order is not i64's).
     min_max: bool,
-    defs: Vec<u32>,
+    defs: Levels,
     values: Vec<i64>,
     dictionary: HashMap<i64, u32, FxBuildHasher>,
     dictionary_plain: Vec<u8>,
@@ -375,7 +375,7 @@ impl IntColumn {
             optional,
             encoding,
             min_max,
-            defs: Vec::new(),
+            defs: Levels::default(),
             values: Vec::new(),
             dictionary: HashMap::default(),
             dictionary_plain: Vec::new(),
@@ -395,13 +395,13 @@ impl IntColumn {
         match value {
             Some(v) => {
                 if self.optional {
-                    self.defs.push(1);
+                    self.defs.push(true);
                 }
                 self.take_all(std::iter::once(v));
             }
             None => {
                 debug_assert!(self.optional);
-                self.defs.push(0);
+                self.defs.push(false);
                 self.nulls += 1;
             }
         }
@@ -444,8 +444,7 @@ impl IntColumn {
     pub fn extend_optional(&mut self, values: impl ExactSizeIterator<Item = Option<i64>> + Clone) {
         debug_assert!(self.optional);
         let rows = values.len();
-        self.defs
-            .extend(values.clone().map(|v| u32::from(v.is_some())));
+        self.defs.extend(values.clone().map(|v| v.is_some()));
         let present = self.take_all(values.flatten());
         self.nulls += (rows - present) as u64;
     }
@@ -507,7 +506,7 @@ impl IntColumn {
         self.max = self.max.max(self.page_max);
         self.page_min = i64::MAX;
         self.page_max = i64::MIN;
-        self.sink.begin(self.optional.then_some(&self.defs[..]));
+        self.sink.begin(self.optional.then_some(&mut self.defs));
         let encoding = match self.encoding {
             IntEncoding::Delta => {
                 delta::encode(&self.values, &mut self.sink.page);
@@ -528,7 +527,6 @@ impl IntColumn {
             }
         };
         self.sink.finish_page(z, rows, encoding)?;
-        self.defs.clear();
         self.values.clear();
         self.indices.clear();
         Ok(())
@@ -640,7 +638,7 @@ pub struct StrColumn<K, S = FxBuildHasher> {
     optional: bool,
     /// Min and max are kept for short values that queries filter on (names, errno).
     min_max: bool,
-    defs: Vec<u32>,
+    defs: Levels,
     indices: Vec<u32>,
     dictionary: HashMap<K, u32, S>,
     dictionary_plain: Vec<u8>,
@@ -669,7 +667,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
             sink: PageSink::new(min_max.then(|| PageIndex::new(PhysicalType::BYTE_ARRAY))),
             optional,
             min_max,
-            defs: Vec::new(),
+            defs: Levels::default(),
             indices: Vec::new(),
             dictionary: HashMap::default(),
             dictionary_plain: Vec::new(),
@@ -687,7 +685,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
 
     pub fn push_null(&mut self) {
         debug_assert!(self.optional);
-        self.defs.push(0);
+        self.defs.push(false);
         self.nulls += 1;
     }
 
@@ -696,7 +694,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
     #[inline]
     pub fn push<'a>(&mut self, key: K, text: impl FnOnce() -> std::borrow::Cow<'a, str>) {
         if self.optional {
-            self.defs.push(1);
+            self.defs.push(true);
         }
         if self.full {
             let text = text();
@@ -746,7 +744,7 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
             return Ok(());
         }
         self.page_bounds(rows);
-        self.sink.begin(self.optional.then_some(&self.defs[..]));
+        self.sink.begin(self.optional.then_some(&mut self.defs));
         // A page is either all indices or all PLAIN: the dictionary fills only between
         // pages.
         // A page of nulls only is PLAIN too: it needs no dictionary, which may not exist.
@@ -760,7 +758,6 @@ impl<K: Hash + Eq + Clone, S: BuildHasher + Default> StrColumn<K, S> {
             Encoding::RLE_DICTIONARY
         };
         self.sink.finish_page(z, rows, encoding)?;
-        self.defs.clear();
         self.indices.clear();
         self.plain.clear();
         self.plain_rows = 0;
@@ -854,7 +851,7 @@ impl<S: BuildHasher + Default> StrColumn<Box<str>, S> {
             && let Some(&index) = self.dictionary.get(text)
         {
             if self.optional {
-                self.defs.push(1);
+                self.defs.push(true);
             }
             self.indices.push(index);
             return;
@@ -866,7 +863,7 @@ impl<S: BuildHasher + Default> StrColumn<Box<str>, S> {
 /// A BOOLEAN column, PLAIN (a bit a value).
 pub struct BoolColumn {
     sink: Box<PageSink>,
-    defs: Vec<u32>,
+    defs: Levels,
     values: Vec<bool>,
     nulls: u64,
 }
@@ -875,7 +872,7 @@ impl Default for BoolColumn {
     fn default() -> Self {
         Self {
             sink: PageSink::new(None),
-            defs: Vec::new(),
+            defs: Levels::default(),
             values: Vec::new(),
             nulls: 0,
         }
@@ -887,21 +884,22 @@ impl BoolColumn {
     pub fn push(&mut self, value: Option<bool>) {
         match value {
             Some(v) => {
-                self.defs.push(1);
+                self.defs.push(true);
                 self.values.push(v);
             }
             None => {
-                self.defs.push(0);
+                self.defs.push(false);
                 self.nulls += 1;
             }
         }
     }
 
     pub fn flush_page(&mut self, z: &mut Zstd) -> Result<()> {
-        if self.defs.is_empty() {
+        let rows = self.defs.len();
+        if rows == 0 {
             return Ok(());
         }
-        self.sink.begin(Some(&self.defs));
+        self.sink.begin(Some(&mut self.defs));
         for group in self.values.chunks(8) {
             let byte = group
                 .iter()
@@ -909,8 +907,7 @@ impl BoolColumn {
                 .fold(0u8, |b, (i, &v)| b | (u8::from(v) << i));
             self.sink.page.push(byte);
         }
-        self.sink.finish_page(z, self.defs.len(), Encoding::PLAIN)?;
-        self.defs.clear();
+        self.sink.finish_page(z, rows, Encoding::PLAIN)?;
         self.values.clear();
         Ok(())
     }

@@ -1,5 +1,5 @@
-//! Parquet's RLE/bit-packed hybrid encoding, which carries definition levels and
-//! dictionary indices. Runs of one value become a count and the value; the rest is
+//! Parquet's RLE/bit-packed hybrid encoding, for dictionary indices (definition levels,
+//! one bit each, have their own encoder in `levels`). Runs of one value become a count and the value; the rest is
 //! bit-packed eight at a time. A literal group can only be cut at a multiple of eight
 //! values, so a run that starts mid-group first fills the group.
 
@@ -163,7 +163,7 @@ pub fn varint(mut v: u64, out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     #[test]
@@ -210,7 +210,7 @@ mod tests {
     }
 
     /// The hybrid decoding, as the Parquet spec gives it.
-    fn decode(mut bytes: &[u8], width: u8, count: usize) -> Vec<u32> {
+    pub(in crate::files::pages) fn decode(mut bytes: &[u8], width: u8, count: usize) -> Vec<u32> {
         let mut out = Vec::new();
         let uleb = |bytes: &mut &[u8]| {
             let (mut v, mut shift) = (0u64, 0);

@@ -3,3 +3,4 @@
 pub mod chunk;
 pub mod delta;
 pub mod hybrid;
+pub mod levels;
