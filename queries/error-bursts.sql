@@ -1,12 +1,27 @@
 -- name: error-bursts
 -- description: The seconds with the most failed calls, and an example of each.
 -- finding: Error bursts
+-- The example is the second's most frequent failure (syscall and errno, most calls first),
+-- with the first path or address it failed on.
 -- parameters: limit (default 5)
-SELECT date_trunc('second', ts) AS second,
-       count(*) AS errors,
-       min(concat(syscall, ' ', errno, ' ', coalesce(path, addr, fd_path, ''))) AS example
-FROM syscalls
-WHERE errno IS NOT NULL
-GROUP BY 1
+WITH kinds AS (
+  SELECT date_trunc('second', ts) AS second,
+         syscall,
+         errno,
+         count(*) AS calls,
+         min(coalesce(path, addr, fd_path)) AS target
+  FROM syscalls
+  WHERE errno IS NOT NULL
+  GROUP BY 1, 2, 3
+), ranked AS (
+  SELECT second,
+         sum(calls) OVER (PARTITION BY second) AS errors,
+         concat_ws(' ', syscall, errno, target) AS example,
+         row_number() OVER (PARTITION BY second ORDER BY calls DESC, syscall, errno) AS rank
+  FROM kinds
+)
+SELECT second, errors, example
+FROM ranked
+WHERE rank = 1
 ORDER BY errors DESC, second
 LIMIT ${limit}

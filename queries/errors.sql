@@ -1,7 +1,9 @@
 -- name: errors
 -- description: Failed calls by syscall, errno and process, with an example path or address.
+-- A process is one capture's: pids of different hosts are different processes.
 -- parameters: limit (default 50)
-SELECT syscall,
+SELECT capture,
+       syscall,
        errno,
        pid,
        max(comm) AS comm,
@@ -11,6 +13,6 @@ SELECT syscall,
        max(ts) AS last
 FROM syscalls
 WHERE errno IS NOT NULL
-GROUP BY syscall, errno, pid
-ORDER BY calls DESC, syscall, errno, pid
+GROUP BY capture, syscall, errno, pid
+ORDER BY calls DESC, syscall, errno, capture, pid
 LIMIT ${limit}

@@ -9,6 +9,7 @@
 -- calls of at least --stack-min; NULL otherwise).
 -- parameters: limit (default 20)
 SELECT ts,
+       capture,
        pid,
        tid,
        comm,
@@ -25,5 +26,5 @@ SELECT ts,
        user_stack AS called_from
 FROM syscalls
 WHERE duration_ns IS NOT NULL
-ORDER BY duration_ns DESC, ts, tid
+ORDER BY duration_ns DESC, ts, capture, tid
 LIMIT ${limit}

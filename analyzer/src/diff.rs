@@ -9,6 +9,10 @@
 use anyhow::Result;
 use datafusion::prelude::{DataFrame, SessionContext};
 
+/// The name of the calls the kernel counted past its table of groups, on both sides: their
+/// pid and syscall are unknown.
+const UNGROUPED: &str = "'(ungrouped)'";
+
 /// SQL string literal.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -83,18 +87,18 @@ pub fn sql(
            FROM syscalls s JOIN names n ON s.capture = n.capture AND s.pid = n.pid
            GROUP BY s.capture, n.comm
          ), shed AS (
-           SELECT capture, 'syscall' AS kind, syscall AS key, sum(calls) AS calls,
+           -- Calls the kernel counted past its table of groups have no pid or syscall:
+           -- they are named {UNGROUPED} on both sides, so that the calls add up.
+           SELECT capture, 'syscall' AS kind, coalesce(syscall, {UNGROUPED}) AS key,
+                  sum(calls) AS calls,
                   sum(CASE WHEN failed THEN calls ELSE 0 END) AS errors,
                   sum(total_ns) AS total_ns
-           FROM aggregates WHERE syscall IS NOT NULL GROUP BY capture, syscall
+           FROM aggregates GROUP BY capture, coalesce(syscall, {UNGROUPED})
            UNION ALL
-           SELECT a.capture, 'process',
-                  coalesce(n.comm, concat('pid ', CAST(a.pid AS VARCHAR))),
-                  sum(a.calls), sum(CASE WHEN a.failed THEN a.calls ELSE 0 END),
-                  sum(a.total_ns)
+           SELECT a.capture, 'process', {process_key}, sum(a.calls),
+                  sum(CASE WHEN a.failed THEN a.calls ELSE 0 END), sum(a.total_ns)
            FROM aggregates a LEFT JOIN names n ON a.capture = n.capture AND a.pid = n.pid
-           WHERE a.pid IS NOT NULL
-           GROUP BY a.capture, coalesce(n.comm, concat('pid ', CAST(a.pid AS VARCHAR)))
+           GROUP BY a.capture, {process_key}
          ), per AS (
            -- Both sides by UNION ALL and GROUP BY, as in `names`.
            SELECT capture, kind, key, sum(calls) AS calls, sum(errors) AS errors,
@@ -137,7 +141,11 @@ pub fn sql(
                 extra AS extra_ns_per_s
          FROM sided
          ORDER BY abs(extra) DESC, kind DESC, name
-         LIMIT {limit}"
+         LIMIT {limit}",
+        process_key = format!(
+            "CASE WHEN a.pid IS NULL THEN {UNGROUPED} \
+             ELSE coalesce(n.comm, concat('pid ', CAST(a.pid AS VARCHAR))) END"
+        ),
     )
 }
 

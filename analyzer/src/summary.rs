@@ -3,7 +3,9 @@
 //!
 //! Calls, errors and total time include the calls the kernel counted without recording
 //! them (the `aggregates` table: lost to a full ring, or left out by `--min-duration` or
-//! `--failed`), so they stay exact whatever happened to detail. Percentiles and the maximum
+//! `--failed`), so they stay exact whatever happened to detail; those the kernel could
+//! count but not group (its table was full) have no pid or syscall, and are a row whose
+//! key is NULL. Percentiles and the maximum
 //! are exact over the calls recorded one by one. The average is over the calls whose time
 //! is known: `exit_group` never returns, and calls lost to a full ring may have no time,
 //! so dividing by every call made averages low, and a group with no time showed 0.
@@ -43,21 +45,17 @@ pub fn sql(by: By, several_captures: bool) -> String {
         Option<&str>,
         &str,
     ) = match by {
-        By::Syscall => (
-            "syscall",
-            "syscall",
-            "",
-            Some("syscall"),
-            "syscall IS NOT NULL",
-        ),
+        // Calls counted past the kernel's table of groups have no pid or syscall: they
+        // are a group of their own, keyed NULL, so that the calls add up.
+        By::Syscall => ("syscall", "syscall", "", Some("syscall"), "TRUE"),
         By::Process if several_captures => (
             "capture, pid",
             "capture, pid",
             "",
             Some("capture, pid"),
-            "pid IS NOT NULL",
+            "TRUE",
         ),
-        By::Process => ("pid", "pid", "", Some("pid"), "pid IS NOT NULL"),
+        By::Process => ("pid", "pid", "", Some("pid"), "TRUE"),
         By::Thread if several_captures => ("capture, pid, tid", "capture, pid, tid", "", None, ""),
         By::Thread => ("pid, tid", "pid, tid", "", None, ""),
         By::File => (
@@ -88,8 +86,9 @@ pub fn sql(by: By, several_captures: bool) -> String {
                   get_field(d.q, 'p99') AS p99_ns, d.max_ns";
     let joined = match shed_keys {
         Some(k) => {
-            // Keys are never NULL on either side (each side filters them), and
-            // DataFusion 55 fails to coerce a join on two IS NOT DISTINCT FROM keys.
+            // A NULL key (the kernel's ungrouped calls) matches nothing and stays a row
+            // of its own; the detail never has one. DataFusion 55 fails to coerce a join
+            // on two IS NOT DISTINCT FROM keys.
             let join_on = per_key(keys, " AND ", |k| format!("d.{k} = s.{k}"));
             let key_out = per_key(keys, ", ", |k| format!("coalesce(d.{k}, s.{k}) AS {k}"));
             format!(

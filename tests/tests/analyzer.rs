@@ -135,6 +135,28 @@ fn canned_queries_narrowing_files_and_functions() {
         "+1h",
     ]);
     assert_eq!(none[0]["n"].as_i64(), Some(0));
+    // Over two captures, each failed call is its own capture's: a pid of one host is not
+    // a process of another, so `errors` keeps them apart.
+    let both = json(&[
+        "query",
+        path(&a),
+        path(&b),
+        "errors",
+        "--param",
+        "limit=1000",
+    ]);
+    for c in [&a, &b] {
+        let failed = query(&[c], "SELECT count(errno) AS n FROM syscalls")[0]["n"]
+            .as_i64()
+            .unwrap();
+        let rows: i64 = both
+            .iter()
+            .filter(|r| r["capture"] == path(c))
+            .map(|r| r["calls"].as_i64().unwrap())
+            .sum();
+        assert!(failed > 0, "{c:?} has failed calls");
+        assert_eq!(rows, failed, "{c:?}: {both:?}");
+    }
     // A .sql file, and a parameter.
     let file = tmp.path().join("mine.sql");
     std::fs::write(
@@ -184,7 +206,7 @@ fn canned_queries_narrowing_files_and_functions() {
     assert!(
         std::fs::read_to_string(&out_file)
             .unwrap()
-            .starts_with("syscall,errno,pid")
+            .starts_with("capture,syscall,errno,pid")
     );
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(

@@ -4,7 +4,8 @@
 use std::{collections::BTreeMap, process::Command};
 
 use tracepost_e2e::{
-    bpf_available, build_program, query, record_with, scalar, strace_counts, summary_lost,
+    analyze_json, bpf_available, build_program, query, record_with, scalar, strace_counts,
+    summary_lost,
 };
 
 fn pids(stdout: &[u8], key: &str) -> Vec<i64> {
@@ -247,4 +248,41 @@ fn a_full_table_of_unsent_calls_still_counts_every_call() {
         keyed + unkeyed,
         scalar(&capture, "SELECT lost_events FROM capture")
     );
+    // `summary` and `diff` count them all too: the calls past the table are a group of
+    // their own, keyed NULL in `summary` and `(ungrouped)` in `diff`.
+    let cap = capture.to_str().unwrap();
+    for (by, key) in [("syscall", "syscall"), ("process", "pid")] {
+        let rows = analyze_json(&["summary", cap, "--by", by]);
+        let total: i64 = rows.iter().map(|r| r["calls"].as_i64().unwrap()).sum();
+        assert_eq!(total, issued + 601, "summary --by {by}");
+        let ungrouped = rows.iter().find(|r| r[key].is_null()).expect("a NULL key");
+        assert_eq!(
+            ungrouped["calls"].as_i64(),
+            Some(unkeyed),
+            "summary --by {by}"
+        );
+    }
+    // A copy for the baseline: one capture given twice is refused.
+    let baseline = tmp.path().join("baseline");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&capture)
+            .arg(&baseline)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let diff = analyze_json(&["diff", baseline.to_str().unwrap(), cap, "--limit", "100000"]);
+    for kind in ["syscall", "process"] {
+        let ungrouped = diff
+            .iter()
+            .find(|r| r["kind"] == kind && r["name"] == "(ungrouped)")
+            .expect("an (ungrouped) row");
+        assert_eq!(
+            ungrouped["incident_calls"].as_i64(),
+            Some(unkeyed),
+            "{kind}"
+        );
+    }
 }
