@@ -38,7 +38,7 @@ pub fn udf(dirs: &[PathBuf]) -> Result<Option<ScalarUDF>, DebugDirError> {
     }
     let debug_dirs = DebugDirs::new(dirs)?;
     for d in debug_dirs.without_build_ids() {
-        eprintln!(
+        crate::say!(
             "warning: --debug-dir {}: no .build-id directory in it; debug files are found as \
              DIR/.build-id/xx/rest-of-id.debug",
             d.display()

@@ -6,6 +6,16 @@
 //! - [`queries`] holds the canned SQL; [`summary`] and [`diff`] build theirs.
 //! - [`output`] renders results for terminals and tickets; [`report`] writes the incident
 //!   report.
+/// `eprintln!`, except that a stderr that cannot be written (closed, full, a pipe whose
+/// reader left) is ignored: a warning lost must not become a panic.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod capture;
 pub mod cli;
 pub mod cluster;
@@ -108,7 +118,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let export = trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact);
             let exported = unless_interrupted(export, &x.perfetto).await;
             let written = damage_named(exported, &captures)?;
-            eprintln!(
+            crate::say!(
                 "export: {} calls as slices, {} intervals of lost calls, {} wakeup arrows: {}",
                 written.slices,
                 written.lost_intervals,
@@ -278,7 +288,7 @@ fn warn_same_recording(captures: &[Capture]) {
         let mine = ids(a);
         for b in &captures[i + 1..] {
             if let Some(id) = ids(b).into_iter().find(|id| mine.contains(id)) {
-                eprintln!(
+                crate::say!(
                     "warning: captures {} and {} hold the same recording ({}); its calls \
                      are counted once for each",
                     a.name(),
@@ -331,7 +341,7 @@ async fn warn_whole_intervals(
             })
             .unwrap_or(0);
         if calls > 0 {
-            eprintln!(
+            crate::say!(
                 "warning: capture {}: {calls} calls the kernel counted without recording them \
                  (aggregates) lie in intervals that cross --since/--until, and are counted \
                  whole: counts can include calls from up to an interval (about 1 s) outside \
@@ -353,7 +363,7 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
     for c in captures {
         // A capture file that was skipped is said already, and gives a row of NULLs.
         if c.files(tracepost_schema::capture::TABLE).is_empty() && c.skipped().is_empty() {
-            eprintln!(
+            crate::say!(
                 "warning: capture {}: it has no capture row: its recorder was killed as it \
                  started (or is starting now), and calls may be missing",
                 output::visible(&c.name())
@@ -400,7 +410,7 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
             name = format!("{name} (the run started {})", started.unwrap_or_default());
         }
         let Some(why) = stopped_early else {
-            eprintln!(
+            crate::say!(
                 "warning: capture {name}: its recorder did not finish (killed, or still \
                  running): calls of its last --rotate interval are missing, and \
                  `events` and `lost_events` are NULL"
@@ -410,7 +420,7 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
         // `ended` is when recording stopped; the target ran on without it.
         let stopped = ended.map_or(String::new(), |t| format!(" at {t}"));
         let from = incomplete_from.unwrap_or_else(|| "then".to_string());
-        eprintln!(
+        crate::say!(
             "warning: capture {name}: recording stopped early{stopped}, and calls from \
              {from} on are missing (`events` and `lost_events` are NULL): {}",
             output::visible(&why)
@@ -421,7 +431,7 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
 
 fn warn_skipped(files: &[capture::BadFile]) {
     for bad in files {
-        eprintln!("warning: skipped {bad}");
+        crate::say!("warning: skipped {bad}");
     }
 }
 

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            tracepost_analyzer::say!("error: {err:#}");
             ExitCode::FAILURE
         }
     }

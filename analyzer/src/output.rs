@@ -124,7 +124,7 @@ impl<W: Write> Sink<W> {
                 // On stderr: the table's destination holds the table alone.
                 if hidden > 0 {
                     let rows = if hidden == 1 { "row" } else { "rows" };
-                    eprintln!(
+                    crate::say!(
                         "warning: {hidden} more {rows} not shown: a table shows the first \
                          {TABLE_ROWS}; --format csv, json or markdown writes every row"
                     );

@@ -12,6 +12,17 @@
 //! - [`prefetch`]: asking for memory before the capture loop and the writer read it.
 //! - [`priority`]: the capture loop and the writer run ahead of the traced processes.
 //! - [`upload`]: ships each closed file to object storage (`--upload`).
+/// `eprintln!`, except that a stderr that cannot be written (closed, full, a pipe whose
+/// reader left) is ignored: a message lost must not turn a finished capture into a panic
+/// and the command's exit status into 101.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod cli;
 pub mod files;
 pub mod follow;

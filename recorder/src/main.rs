@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     match session::run(args) {
         Ok(outcome) => ExitCode::from(outcome.exit_code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            tracepost_recorder::say!("error: {err:#}");
             ExitCode::FAILURE
         }
     }

@@ -302,7 +302,7 @@ mod shipping {
                 }
                 // Ctrl-C was answered minutes ago: say why the prompt has not come back.
                 if !said {
-                    eprintln!(
+                    crate::say!(
                         "record: waiting up to {} (--upload-wait) for {} file(s) to reach {}",
                         humantime::format_duration(Duration::from_secs(
                             (deadline - Instant::now()).as_secs_f64().ceil() as u64
@@ -380,7 +380,7 @@ mod shipping {
                             self.put.insert(path.clone());
                         }
                         if self.failing {
-                            eprintln!("record: uploads to {} resumed", self.remote.given);
+                            crate::say!("record: uploads to {} resumed", self.remote.given);
                             self.failing = false;
                         }
                         self.retry.remove(&path);
@@ -451,7 +451,7 @@ mod shipping {
                     store.delete(&key).await.map_err(|e| store_error(&e))
                 });
                 if let Err(reason) = deleted {
-                    eprintln!(
+                    crate::say!(
                         "warning: cannot take {} back out of {}: {reason}",
                         path.display(),
                         self.remote.given
@@ -471,7 +471,7 @@ mod shipping {
 
         /// The prefix holds another capture: nothing (more) is shipped there.
         fn refuse(&mut self, what: &str) {
-            eprintln!(
+            crate::say!(
                 "error: --upload {}: {what}; nothing is uploaded there, so that neither \
                  capture overwrites the other. Give each capture its own prefix, such as \
                  .../host=NAME. Recording goes on locally.",
@@ -482,7 +482,7 @@ mod shipping {
 
         fn warn_failing(&mut self, what: &str, reason: &str) {
             if !self.failing {
-                eprintln!("warning: {what}: {reason}; files are kept and retried");
+                crate::say!("warning: {what}: {reason}; files are kept and retried");
                 self.failing = true;
             }
         }

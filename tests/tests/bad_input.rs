@@ -312,3 +312,53 @@ fn record_passes_on_arguments_that_are_not_utf8() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(out.stdout, b"caf\xe9\n");
 }
+
+/// A stderr that cannot be written (full, or a pipe whose reader has left) loses the
+/// messages, not the exit status: a panic there turned a finished capture into status 101.
+#[test]
+fn a_stderr_that_cannot_be_written_does_not_change_the_exit_status() {
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(bin("analyze"))
+        .args(["query"])
+        .arg(tmp.path().join("nope"))
+        .arg("SELECT 1")
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a missing capture, with stderr full"
+    );
+    let out = Command::new(bin("analyze"))
+        .args(["query", "--help"])
+        .stderr(full())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+
+    if !bpf_available("a_stderr_that_cannot_be_written_does_not_change_the_exit_status") {
+        return;
+    }
+    let capture = tmp.path().join("capture");
+    let status = Command::new(bin("record"))
+        .arg("-o")
+        .arg(&capture)
+        .args(["--", "sh", "-c", "exit 3"])
+        .stderr(full())
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "the command's status, with stderr full"
+    );
+    let rows = analyze_query(&[&capture], "SELECT count(*) AS n FROM processes", "csv");
+    assert!(rows.status.success());
+}

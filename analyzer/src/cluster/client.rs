@@ -88,7 +88,7 @@ pub async fn ready(scheduler: &str, wait: Duration) -> anyhow::Result<()> {
             );
         }
         if !told {
-            eprintln!(
+            crate::say!(
                 "analyze: the scheduler at {scheduler} has no executor yet; waiting up to {} \
                  for one to register",
                 humantime::format_duration(wait)

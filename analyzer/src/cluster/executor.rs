@@ -74,7 +74,7 @@ pub async fn run(options: Options) -> Result<()> {
         override_runtime_producer: Some(producer),
         ..ExecutorProcessConfig::default()
     };
-    eprintln!(
+    crate::say!(
         "executor: scheduler {}, Flight on {}:{}, tasks on {}:{}, {} task slots, work dir {}",
         options.scheduler,
         options.bind,

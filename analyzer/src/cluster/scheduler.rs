@@ -29,7 +29,7 @@ pub async fn run(bind: SocketAddr) -> Result<()> {
     let probe = std::net::TcpListener::bind(bind)
         .with_context(|| format!("scheduler: cannot listen on {bind}"))?;
     drop(probe);
-    eprintln!("scheduler: listening on {bind}");
+    crate::say!("scheduler: listening on {bind}");
     start_server(cluster, bind, Arc::new(config))
         .await
         .with_context(|| format!("scheduler on {bind} stopped"))

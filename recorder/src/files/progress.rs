@@ -119,8 +119,8 @@ impl Progress {
 
     fn warn(&self, line: &str) {
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
+            Some(bar) => bar.suspend(|| crate::say!("{line}")),
+            None => crate::say!("{line}"),
         }
     }
 

@@ -54,7 +54,7 @@ impl KernelStacks {
         let symbols = match &mut self.symbols {
             Some(s) => s,
             None => self.symbols.insert(kernel_symbols().unwrap_or_else(|e| {
-                eprintln!(
+                crate::say!(
                     "warning: --stacks: cannot read the kernel's symbols from /proc/kallsyms \
                      ({e}); stack frames read [unknown]"
                 );

@@ -200,7 +200,7 @@ impl Drain {
                 Ok(r) => r,
                 Err(garbled) => {
                     if !mem::replace(&mut self.garbled, true) {
-                        eprintln!("warning: {garbled}");
+                        crate::say!("warning: {garbled}");
                     }
                     (0, true)
                 }
@@ -381,7 +381,7 @@ fn read_call(stage: &Stage, cpu: u32, pos: u64, paths: &mut Interner) -> Option<
 /// The kernel wrote over a record the recorder had not given back: a bug on one side.
 fn report_overwritten(reported: &mut bool, cpu: usize, pos: u64) {
     if !mem::replace(reported, true) {
-        eprintln!(
+        crate::say!(
             "warning: cpu {cpu}'s staging area no longer holds the record read at {pos}; skipped"
         );
     }

@@ -59,7 +59,7 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
         report(&s.dir, &written, losses(&s.lost), ended.status);
         let process_events = s.lost[LOST_PROCESS_EVENTS as usize];
         if process_events > 0 {
-            eprintln!(
+            crate::say!(
                 "warning: {process_events} process events were lost because the buffer was \
                  full; the processes table misses what they said"
             );
@@ -68,7 +68,7 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
     // A loss, so printed even with -q.
     let stacks = s.lost[LOST_STACKS as usize];
     if stacks > 0 {
-        eprintln!(
+        crate::say!(
             "warning: --stacks: kernel stacks not stored: {stacks} (the stack map was full, \
              another stack held a stack's slot, or the walk failed); calls that waited \
              longest there have no kernel_stack"
@@ -76,13 +76,13 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
     }
     let user_stacks = s.lost[LOST_USER_STACKS as usize];
     if user_stacks > 0 {
-        eprintln!(
+        crate::say!(
             "warning: --stacks: user stacks not sent: {user_stacks} (their ring was full); \
              those calls have no user_stack"
         );
     }
     if s.late_user_stacks > 0 {
-        eprintln!(
+        crate::say!(
             "warning: --stacks: user stacks not unwound in time: {} (the unwinder fell \
              behind); those calls have no user_stack",
             s.late_user_stacks
@@ -92,7 +92,7 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
     let exit_code = match &s.mode {
         Mode::Command(running) => match running.exec_error() {
             Some((why, code)) => {
-                eprintln!("error: {why}");
+                crate::say!("error: {why}");
                 code
             }
             None => exit_code,
@@ -172,7 +172,7 @@ fn stopped_early(
             std::time::UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64),
         )
     };
-    eprintln!(
+    crate::say!(
         "error: {err:#}; recording stopped at {}, calls from {} on are missing ({row_note}), \
          and the command ran on to its end: exit status {code}",
         time(stopped_ns),
@@ -197,7 +197,7 @@ pub(super) fn uploads(
     let mut outcome = match (outcome, shipped) {
         (Ok(outcome), Ok(n)) => {
             if !args.quiet {
-                eprintln!(
+                crate::say!(
                     "record: {n} file upload(s) to {}",
                     args.upload.as_deref().unwrap_or_default()
                 );
@@ -210,7 +210,7 @@ pub(super) fn uploads(
             if outcome.exit_code == 0 {
                 return Err(not_shipped.into());
             }
-            eprintln!("error: {not_shipped}");
+            crate::say!("error: {not_shipped}");
             outcome
         }
     };
@@ -223,7 +223,7 @@ fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Opti
         0 => 0.0,
         rows => written.bytes as f64 / rows as f64,
     };
-    eprintln!(
+    crate::say!(
         "record: {} syscalls in {} file(s), {} ({per_event:.1} bytes/syscall), {} lost: {}",
         written.rows,
         written.files,
@@ -232,24 +232,25 @@ fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Opti
         dir.root().display(),
     );
     if written.dropped_files > 0 {
-        eprintln!(
+        crate::say!(
             "record: --max-size deleted the {} oldest file(s), {} syscalls, to keep the newest",
-            written.dropped_files, written.dropped_rows
+            written.dropped_files,
+            written.dropped_rows
         );
     }
     if lost[0] > 0 {
-        eprintln!(
+        crate::say!(
             "warning: {} syscalls were lost because the buffer was full (see --buffer-size)",
             lost[0]
         );
     }
     if lost[1] > 0 {
-        eprintln!(
+        crate::say!(
             "warning: {} syscalls were lost because the thread table was full",
             lost[1]
         );
     }
     if let Some(ExitStatus::Signal(sig)) = status {
-        eprintln!("record: the command was killed by signal {sig}");
+        crate::say!("record: the command was killed by signal {sig}");
     }
 }
