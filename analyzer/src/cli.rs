@@ -95,7 +95,7 @@ pub struct ExecutorArgs {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct NarrowArgs {
     /// Only this process (repeatable).
-    #[arg(long = "pid", value_name = "PID")]
+    #[arg(long = "pid", value_name = "PID", value_parser = clap::value_parser!(i32).range(0..))]
     pub pid: Vec<i32>,
     /// Only processes or threads with this name (repeatable).
     #[arg(long = "comm", value_name = "NAME")]

@@ -18,6 +18,9 @@ pub enum NarrowError {
         "--{flag} {value}: outside the times a capture holds (1677-09-21T00:12:44Z to 2262-04-11T23:47:16Z)"
     )]
     OutOfRange { flag: &'static str, value: String },
+    /// An empty window answers every question with nothing, which reads as "no calls".
+    #[error("--since {since} is not before --until {until}: the window holds no time")]
+    EmptyWindow { since: String, until: String },
 }
 
 /// The narrowing, resolved to absolute times.
@@ -60,7 +63,7 @@ fn parse_time(flag: &'static str, value: &str, start_ns: Option<i64>) -> Result<
 impl Narrow {
     /// `start_ns` is when the earliest capture began, for `+DUR` times.
     pub fn new(args: &NarrowArgs, start_ns: Option<i64>) -> Result<Self, NarrowError> {
-        Ok(Self {
+        let narrow = Self {
             pids: args.pid.clone(),
             comms: args.comm.clone(),
             since: args
@@ -74,7 +77,16 @@ impl Narrow {
                 .map(|v| parse_time("until", v, start_ns))
                 .transpose()?,
             comm_pids: Vec::new(),
-        })
+        };
+        if let (Some(since), Some(until)) = (narrow.since, narrow.until)
+            && since >= until
+        {
+            return Err(NarrowError::EmptyWindow {
+                since: args.since.clone().unwrap_or_default(),
+                until: args.until.clone().unwrap_or_default(),
+            });
+        }
+        Ok(narrow)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -177,6 +189,19 @@ mod tests {
         };
         let err = Narrow::new(&bad, None).unwrap_err().to_string();
         assert!(err.starts_with("--since yesterday: not a time"), "{err}");
+        // A window that ends before it begins, or as it begins, is refused.
+        for (since, until) in [("+5s", "+2s"), ("+2s", "+2s")] {
+            let args = NarrowArgs {
+                since: Some(since.into()),
+                until: Some(until.into()),
+                ..Default::default()
+            };
+            let err = Narrow::new(&args, Some(1_000)).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("--since {since} is not before --until {until}: the window holds no time")
+            );
+        }
         // An offset is honoured, and a time with no zone is refused.
         let at = |v: &str| {
             let args = NarrowArgs {

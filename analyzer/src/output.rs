@@ -75,7 +75,7 @@ impl<W: Write> Sink<W> {
                     .build::<_, arrow::json::writer::JsonArray>(out),
             ),
             Format::Markdown => {
-                markdown_header(&mut out, &schema)?;
+                markdown_header(&mut out, &schema).context("cannot write output")?;
                 State::Markdown(out)
             }
         };
@@ -98,11 +98,11 @@ impl<W: Write> Sink<W> {
                 *hidden += batch.num_rows() - take;
             }
             State::Csv { writer, wrote, .. } => {
-                writer.write(batch)?;
+                writer.write(batch).context("cannot write output")?;
                 *wrote = true;
             }
-            State::Json(writer) => writer.write(batch)?,
-            State::Markdown(out) => markdown_rows(out, batch)?,
+            State::Json(writer) => writer.write(batch).context("cannot write output")?,
+            State::Markdown(out) => markdown_rows(out, batch).context("cannot write output")?,
         }
         Ok(())
     }
@@ -137,12 +137,14 @@ impl<W: Write> Sink<W> {
                 wrote,
             } => {
                 if !wrote {
-                    writer.write(&RecordBatch::new_empty(schema))?;
+                    writer
+                        .write(&RecordBatch::new_empty(schema))
+                        .context("cannot write output")?;
                 }
                 Ok((*writer).into_inner())
             }
             State::Json(mut writer) => {
-                writer.finish()?;
+                writer.finish().context("cannot write output")?;
                 let mut out = writer.into_inner();
                 writeln!(out).context("cannot write output")?;
                 Ok(out)

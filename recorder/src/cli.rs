@@ -142,7 +142,9 @@ fn parse_max_size(s: &str) -> Result<ByteSize, String> {
 fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
     match s.trim() {
         "0" => Ok(Duration::ZERO),
-        _ => humantime::parse_duration(s).map_err(|e| format!("{e} (try 1ms, 200us or 0)")),
+        _ => humantime::parse_duration(s)
+            .map_err(|e| format!("{e} (try 1ms, 200us or 0)"))
+            .and_then(within_nanoseconds),
     }
 }
 
@@ -150,6 +152,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 30s, 5m or 1h)"))?;
     if d.is_zero() {
         return Err("must be longer than zero".into());
+    }
+    within_nanoseconds(d)
+}
+
+/// Durations are kept as signed 64-bit nanoseconds, in the kernel's comparisons and in the
+/// capture table: a longer one (past about 292 years) would wrap to a negative number.
+fn within_nanoseconds(d: Duration) -> Result<Duration, String> {
+    if d.as_nanos() > i64::MAX as u128 {
+        return Err("too long: at most 292 years".into());
     }
     Ok(d)
 }
@@ -168,6 +179,20 @@ mod tests {
         assert_eq!(a.duration, Some(Duration::from_secs(60)));
         let c = Args::try_parse_from(["record", "-o", "x", "--", "ls", "-la"]).unwrap();
         assert_eq!(c.command, vec![OsString::from("ls"), OsString::from("-la")]);
+    }
+
+    #[test]
+    fn durations_past_signed_nanoseconds_are_refused() {
+        for arg in ["--min-duration", "-d", "--rotate", "--stack-min"] {
+            for value in ["10000000000h", "300years"] {
+                let err = Args::try_parse_from(["record", "-p", "1", arg, value])
+                    .err()
+                    .unwrap_or_else(|| panic!("{arg} {value} accepted"));
+                assert!(err.to_string().contains("at most 292 years"), "{err}");
+            }
+        }
+        let a = Args::try_parse_from(["record", "-p", "1", "--min-duration", "290years"]).unwrap();
+        assert!(a.min_duration.unwrap().as_nanos() <= i64::MAX as u128);
     }
 
     #[test]

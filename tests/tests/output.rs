@@ -187,3 +187,48 @@ fn no_output_file_lands_inside_a_capture_and_a_failed_one_is_removed() {
     );
     assert_eq!(mode & 0o777, 0o600);
 }
+
+/// A full disk under stdout is one line that says the output could not be written, in
+/// every format; a window that ends before it begins is refused, not answered with nothing.
+#[test]
+fn a_full_disk_and_an_empty_window_are_one_line_each() {
+    if !bpf_available("a_full_disk_and_an_empty_window_are_one_line_each") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = capture(tmp.path());
+    let sql = "SELECT value FROM generate_series(1, 100000)";
+    for format in ["table", "csv", "json", "markdown"] {
+        let out = Command::new(bin("analyze"))
+            .args(["query", path(&capture), sql, "--format", format])
+            .stdout(
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .open("/dev/full")
+                    .unwrap(),
+            )
+            .output()
+            .unwrap();
+        let line = tracepost_e2e::one_error_line(&out);
+        assert!(
+            line.starts_with("error: cannot write output: ") && line.contains("No space left"),
+            "{format}: {line}"
+        );
+    }
+    let out = analyze(&[
+        "summary",
+        path(&capture),
+        "--since",
+        "+5s",
+        "--until",
+        "+2s",
+    ]);
+    let line = tracepost_e2e::one_error_line(&out);
+    assert_eq!(
+        line,
+        "error: --since +5s is not before --until +2s: the window holds no time"
+    );
+    let out = analyze(&["summary", path(&capture), "--pid=-1"]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("-1 is not in 0.."));
+}
