@@ -376,12 +376,13 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
                       CAST(started AS VARCHAR) AS started,
                       CAST(ended AS VARCHAR) AS ended,
                       stopped_early,
-                      CAST(incomplete_from AS VARCHAR) AS incomplete_from
+                      CAST(incomplete_from AS VARCHAR) AS incomplete_from,
+                      CAST(deleted_events AS VARCHAR) AS deleted_events
                FROM capture WHERE capture_id IS NOT NULL";
     let (_, batches) = run_sql(ctx, sql).await?;
-    let mut runs: Vec<[Option<String>; 5]> = Vec::new();
+    let mut runs: Vec<[Option<String>; 6]> = Vec::new();
     for b in &batches {
-        let columns: Vec<_> = (0..5)
+        let columns: Vec<_> = (0..6)
             .map(|i| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8).ok())
             .collect();
         for row in 0..b.num_rows() {
@@ -395,12 +396,32 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
         }
     }
     let mut per_capture = std::collections::HashMap::<Option<String>, usize>::new();
-    for [capture, ..] in &runs {
+    // Calls deleted by `--max-size`, per capture, in the order captures were given.
+    let mut deleted = Vec::<(Option<String>, i64)>::new();
+    for [capture, .., deleted_events] in &runs {
         *per_capture.entry(capture.clone()).or_default() += 1;
+        let n = deleted_events
+            .as_deref()
+            .and_then(|n| n.parse::<i64>().ok());
+        if let Some(n) = n.filter(|&n| n > 0) {
+            match deleted.iter_mut().find(|(c, _)| c == capture) {
+                Some((_, total)) => *total += n,
+                None => deleted.push((capture.clone(), n)),
+            }
+        }
+    }
+    deleted.sort();
+    for (capture, n) in deleted {
+        crate::say!(
+            "warning: capture {}: --max-size deleted {n} recorded calls with its oldest \
+             files; what is left is the newest, and counts over the whole capture are short \
+             by that many",
+            output::visible(capture.as_deref().unwrap_or_default())
+        );
     }
     // By capture, then by start as text; a run with no start last, as SQL sorts NULLs.
     runs.sort_by(|a, b| (&a[0], a[1].is_none(), &a[1]).cmp(&(&b[0], b[1].is_none(), &b[1])));
-    for [capture, started, ended, stopped_early, incomplete_from] in runs {
+    for [capture, started, ended, stopped_early, incomplete_from, _] in runs {
         if ended.is_some() && stopped_early.is_none() {
             continue;
         }

@@ -182,6 +182,10 @@ pub mod capture {
     pub const STOPPED_EARLY: &str = "stopped_early";
     /// From when calls are missing, when it stopped early.
     pub const INCOMPLETE_FROM: &str = "incomplete_from";
+    /// With `--max-size`: the calls recorded one by one that this run deleted with the
+    /// oldest files to stay within the bound (an earlier run's, too, in a continued
+    /// capture). NULL without `--max-size`, and in captures written before it existed.
+    pub const DELETED_EVENTS: &str = "deleted_events";
 
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![
@@ -199,6 +203,7 @@ pub mod capture {
             Field::new(RECORDER_VERSION, DataType::Utf8, false),
             Field::new(STOPPED_EARLY, DataType::Utf8, true),
             Field::new(INCOMPLETE_FROM, ts_type(), true),
+            Field::new(DELETED_EVENTS, DataType::Int64, true),
         ]))
     });
 

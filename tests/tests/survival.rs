@@ -7,7 +7,9 @@ use std::{
     time::Duration,
 };
 
-use tracepost_e2e::{bin, bpf_available, parquet_files, query, record_command, scalar};
+use tracepost_e2e::{
+    analyze_query, bin, bpf_available, parquet_files, query, record_command, scalar,
+};
 
 /// `analyze summary DIR`, which must succeed: its stderr, where the warnings are.
 fn summary_warnings(capture: &Path) -> String {
@@ -298,6 +300,37 @@ fn max_size_keeps_the_newest_files_within_the_bound() {
     // timeout's own status when it ends the loop.
     assert_eq!(out.status.code(), Some(124), "{stderr}");
     assert!(stderr.contains("--max-size deleted the"), "{stderr}");
+    // What was deleted is in the capture row, not only on stderr: the rows left and the
+    // rows deleted are the calls recorded, and analyze warns of it.
+    let said: i64 = stderr
+        .split("oldest file(s), ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of deleted calls: {stderr}"));
+    let row = analyze_query(
+        &[&capture],
+        "SELECT events, deleted_events, (SELECT count(*) FROM syscalls) AS kept FROM capture",
+        "csv",
+    );
+    let text = String::from_utf8_lossy(&row.stdout);
+    let values: Vec<i64> = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let [events, deleted, kept] = values[..] else {
+        panic!("{text}")
+    };
+    assert_eq!(deleted, said, "{text}");
+    assert_eq!(kept + deleted, events, "{text}");
+    let warned = String::from_utf8_lossy(&row.stderr);
+    assert!(
+        warned.contains(&format!("--max-size deleted {deleted} recorded calls")),
+        "{warned}"
+    );
     let files = parquet_files(&capture.join("syscalls"));
     let bytes: u64 = files
         .iter()

@@ -230,6 +230,7 @@ async fn facts(ctx: &SessionContext, captures: &[Capture], narrowed: bool) -> Re
                      WHEN c.events + c.lost_events = 0 THEN 'no calls in scope'
                      ELSE concat(CAST(round(100.0 * c.events / nullif(c.events + c.lost_events, 0), 3) AS VARCHAR), '%')
                 END AS complete,
+                c.deleted_events AS deleted_by_max_size,
                 g.skipped_files,
                 c.min_duration_ns, c.command_line
          FROM given g LEFT JOIN capture c ON g.capture = c.capture
@@ -286,7 +287,9 @@ fn key_value(schema: &Schema, batches: &[RecordBatch]) -> Result<Table> {
         title: "Capture".into(),
         note: "Where and when it was recorded, and how complete it is: `complete` is the \
                share of calls in scope recorded one by one; the rest are counted in \
-               `aggregates`. It is unknown when bad files were skipped (`skipped_files`)."
+               `aggregates`. It is unknown when bad files were skipped (`skipped_files`). \
+               `deleted_by_max_size` counts recorded calls deleted with the oldest files by \
+               `record --max-size`: the report covers the newest."
             .into(),
         query: None,
         columns,

@@ -68,6 +68,7 @@ fn run_main() -> Result<()> {
             events: Some(stats.rows),
             lost_events: Some(0),
             stopped_early: None,
+            deleted_events: None,
         },
     )?;
     println!(

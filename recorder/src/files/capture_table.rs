@@ -36,6 +36,8 @@ pub struct Ending {
     pub events: Option<u64>,
     pub lost_events: Option<u64>,
     pub stopped_early: Option<StoppedEarly>,
+    /// With `--max-size`: the calls deleted with the oldest files.
+    pub deleted_events: Option<u64>,
 }
 
 /// Recording stopped before its target ended.
@@ -114,6 +116,7 @@ impl CaptureInfo {
                 text(env!("CARGO_PKG_VERSION")),
                 Arc::new(StringArray::from(vec![stopped.map(|s| s.reason.as_str())])),
                 ts(stopped.map(|s| s.from_ns)),
+                int(ending.as_ref().and_then(|e| e.deleted_events)),
             ],
         )
     }
@@ -170,6 +173,7 @@ mod tests {
             events: Some(10),
             lost_events: Some(2),
             stopped_early: None,
+            deleted_events: Some(7),
         };
         info.write_ending(dir.path(), ending).unwrap();
         let batch = read();
@@ -177,6 +181,9 @@ mod tests {
         let lost = batch.column_by_name("lost_events").unwrap();
         let lost = lost.as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!(lost.value(0), 2);
+        let deleted = batch.column_by_name("deleted_events").unwrap();
+        let deleted = deleted.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(deleted.value(0), 7);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

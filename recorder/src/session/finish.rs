@@ -43,6 +43,7 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
             events: Some(s.events),
             lost_events: Some(lost_total),
             stopped_early: None,
+            deleted_events: args.max_size.map(|_| written.dropped_rows),
         },
     )?;
 
@@ -147,6 +148,8 @@ fn stopped_early(
         ended_ns: clock::realtime_ns(),
         events: None,
         lost_events: None,
+        // Not known for sure once the writer failed; its message says what it deleted.
+        deleted_events: None,
         stopped_early: Some(StoppedEarly {
             reason: format!("{err:#}"),
             from_ns,
@@ -233,7 +236,8 @@ fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Opti
     );
     if written.dropped_files > 0 {
         crate::say!(
-            "record: --max-size deleted the {} oldest file(s), {} syscalls, to keep the newest",
+            "record: --max-size deleted the {} oldest file(s), {} syscalls (of this run or, in a \
+             continued capture, earlier ones), to keep the newest; the capture row says so",
             written.dropped_files,
             written.dropped_rows
         );
