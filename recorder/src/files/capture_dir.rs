@@ -38,6 +38,13 @@ pub enum CaptureDirError {
     #[error("output {} exists and is not a directory", .0.display())]
     NotDir(PathBuf),
     #[error(
+        "output {} is writable by other users and holds files: they may not be a capture's",
+        .0.display()
+    )]
+    OpenToOthers(PathBuf),
+    #[error("output {} is not a regular file owned by record: another user may have planted it", .0.display())]
+    Planted(PathBuf),
+    #[error(
         "output {} is being recorded by another record (pid {pid}); give another -o",
         path.display()
     )]
@@ -117,6 +124,11 @@ impl CaptureDir {
             if !empty && !is_capture(&fd) {
                 return Err(CaptureDirError::NotEmpty(root));
             }
+            // Entries others could have put there are judged before anything changes.
+            if !empty && st.st_mode & 0o022 != 0 {
+                return Err(CaptureDirError::OpenToOthers(root));
+            }
+            check_entries(&fd, &root)?;
         }
         // Then private: from here on no other user can add an entry.
         fchmod(&fd, 0o700).map_err(|source| create_err(&root, source))?;
@@ -154,6 +166,54 @@ impl CaptureDir {
     pub fn table_dir(&self, table: &str) -> PathBuf {
         self.root.join(table)
     }
+}
+
+/// The table directories and the lock file that already exist must be ours, and what they
+/// claim to be, before the directory is made private or locked: a refused directory is left
+/// as it was found.
+fn check_entries(dir: &OwnedFd, root: &Path) -> Result<(), CaptureDirError> {
+    for name in TABLES.iter().copied().chain([LOCK_FILE]) {
+        let path = root.join(name);
+        let c = c_name(name);
+        // SAFETY: an all-zero stat is a valid value to be overwritten.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: a NUL-terminated name relative to an open directory; `st` is writable.
+        let rc = unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                c.as_ptr(),
+                &mut st,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::NotFound {
+                continue;
+            }
+            return Err(create_err(&path, e));
+        }
+        let kind = st.st_mode & libc::S_IFMT;
+        if name == LOCK_FILE {
+            if kind != libc::S_IFREG || st.st_uid != euid() {
+                return Err(CaptureDirError::Planted(path));
+            }
+            continue;
+        }
+        if kind == libc::S_IFLNK {
+            return Err(CaptureDirError::Symlink(path));
+        }
+        if kind != libc::S_IFDIR {
+            return Err(CaptureDirError::NotDir(path));
+        }
+        if st.st_uid != euid() {
+            return Err(CaptureDirError::Owned {
+                path,
+                uid: st.st_uid,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Takes the directory's lock, or names the pid of the `record` that holds it.
@@ -519,6 +579,60 @@ mod tests {
         assert!(err.contains("other users can write it"), "{err}");
         fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
         CaptureDir::create(&open.join("cap")).unwrap();
+    }
+
+    #[test]
+    fn a_refused_capture_is_left_as_it_was_found() {
+        assert_eq!(
+            euid(),
+            0,
+            "this test plays another user, so it runs as root"
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let nobody = 65534;
+        let mode = |p: &Path| fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777;
+        let entries = |p: &Path| {
+            let mut names: Vec<_> = fs::read_dir(p)
+                .unwrap()
+                .map(|e| e.unwrap().file_name())
+                .collect();
+            names.sort();
+            names
+        };
+        // A capture whose table directory another user owns.
+        let cap = tmp.path().join("cap");
+        fs::create_dir(&cap).unwrap();
+        fs::set_permissions(&cap, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::create_dir(cap.join("syscalls")).unwrap();
+        std::os::unix::fs::chown(cap.join("syscalls"), Some(nobody), Some(nobody)).unwrap();
+        let before = entries(&cap);
+        let err = CaptureDir::create(&cap).unwrap_err().to_string();
+        assert!(err.contains("belongs to another user (uid 65534)"), "{err}");
+        assert_eq!(mode(&cap), 0o755, "not made private");
+        assert_eq!(entries(&cap), before, "no lock file left");
+        // A lock file that is a symlink another user planted.
+        let planted = tmp.path().join("planted");
+        fs::create_dir(&planted).unwrap();
+        fs::create_dir(planted.join("syscalls")).unwrap();
+        fs::set_permissions(&planted, fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", planted.join(LOCK_FILE)).unwrap();
+        let err = CaptureDir::create(&planted).unwrap_err().to_string();
+        assert!(err.contains("not a regular file owned by record"), "{err}");
+        assert_eq!(mode(&planted), 0o755);
+        // A capture others can write, holding files: refused as found.
+        let open = tmp.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::create_dir(open.join("syscalls")).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let err = CaptureDir::create(&open).unwrap_err().to_string();
+        assert!(
+            err.contains("writable by other users and holds files"),
+            "{err}"
+        );
+        assert_eq!(mode(&open), 0o777);
+        // Ours, private already: continued.
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o700)).unwrap();
+        CaptureDir::create(&open).unwrap();
     }
 
     #[test]
