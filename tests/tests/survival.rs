@@ -156,6 +156,19 @@ fn full_disk_stops_recording_but_keeps_the_command_contract() {
     assert_eq!(why[0]["after_start"], serde_json::Value::Bool(true));
     assert_eq!(why[0]["events"], serde_json::Value::Null);
     scalar(&capture, "SELECT count(*) FROM syscalls");
+    // The processes known when it stopped are kept: the disk had no room for the next
+    // syscalls file, but once its part is removed, it has room for them.
+    assert_eq!(
+        scalar(&capture, "SELECT count(*) FROM processes WHERE comm = 'sh'"),
+        1,
+        "the command's process"
+    );
+    assert!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM processes WHERE comm = 'cat'"
+        ) > 0
+    );
     // And analyze says so where the answer is read.
     let stderr = summary_warnings(&capture);
     assert!(

@@ -174,6 +174,47 @@ fn run(
 ) -> Result<WrittenStats, WriterError> {
     crate::priority::raise_this_thread();
     let mut reorder = Reorder::default();
+    let recorded = record(&rx, &spares, &mut w, &mut reorder);
+    let Writers {
+        mut syscalls,
+        aggregates,
+        mut processes,
+        mut processes_table,
+        ..
+    } = w;
+    let stats = match recorded.and_then(|()| {
+        syscalls.rows_written_before(u64::MAX);
+        syscalls.append_due(reorder.take_all())
+    }) {
+        Ok(()) => syscalls.finish(),
+        Err(e) => {
+            syscalls.abandon();
+            Err(e)
+        }
+    };
+    // The small tables keep what is known whatever happened to `syscalls`: a disk that
+    // was too full for its next file may still have room for them, and they say which
+    // processes ran and what the kernel counted until then.
+    let small = aggregates.finish().and_then(|()| {
+        let rows = processes_table.take_all();
+        if !rows.is_empty() {
+            processes.push(processes::batch(&rows)?);
+        }
+        processes.finish()
+    });
+    match stats {
+        Ok(stats) => small.map(|()| stats),
+        Err(e) => Err(e),
+    }
+}
+
+/// Takes messages until the capture thread hangs up, writing as rows come due.
+fn record(
+    rx: &Receiver<Message>,
+    spares: &SyncSender<Chunk>,
+    w: &mut Writers,
+    reorder: &mut Reorder,
+) -> Result<(), WriterError> {
     let mut fds = FdTracker::new();
     let args = w.builder.arg_table();
     let mut last_tick = monotonic_ns();
@@ -254,14 +295,5 @@ fn run(
         w.aggregates.rotate_if_due()?;
         w.processes.rotate_if_due()?;
     }
-    w.syscalls.rows_written_before(u64::MAX);
-    w.syscalls.append_due(reorder.take_all())?;
-    let stats = w.syscalls.finish()?;
-    w.aggregates.finish()?;
-    let rows = w.processes_table.take_all();
-    if !rows.is_empty() {
-        w.processes.push(processes::batch(&rows)?);
-    }
-    w.processes.finish()?;
-    Ok(stats)
+    Ok(())
 }

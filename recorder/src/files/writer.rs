@@ -368,6 +368,20 @@ impl TableWriter {
         Ok(self.stats)
     }
 
+    /// After a write error: the open file can never be finished (it has no footer yet),
+    /// and on a full disk its bytes are the room the other tables need. Removes it; the
+    /// closed files stay.
+    pub fn abandon(self) {
+        drop(self.file);
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                if e.file_name().to_string_lossy().ends_with(".inprogress") {
+                    let _ = fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+
     fn flush_pages(&mut self) -> Result<(), WriterError> {
         let Some(open) = self.file.as_mut() else {
             return Ok(());
