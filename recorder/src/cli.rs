@@ -106,8 +106,14 @@ pub struct Args {
     #[arg(short, long)]
     pub quiet: bool,
 
-    /// Command to run and trace, with its descendants, until it exits.
-    #[arg(last = true, value_name = "COMMAND")]
+    /// Command to run and trace, with its descendants, until it exits. Everything from its
+    /// name on is the command's: `record -o inc-42 ls -la` as well as `record -o inc-42 --
+    /// ls -la`.
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<OsString>,
 }
 
@@ -179,6 +185,11 @@ mod tests {
         assert_eq!(a.duration, Some(Duration::from_secs(60)));
         let c = Args::try_parse_from(["record", "-o", "x", "--", "ls", "-la"]).unwrap();
         assert_eq!(c.command, vec![OsString::from("ls"), OsString::from("-la")]);
+        // Without `--`, the command's name ends record's options: what follows is its own.
+        let c = Args::try_parse_from(["record", "-o", "x", "ls", "-la", "-o", "y"]).unwrap();
+        assert_eq!(c.output, Some(PathBuf::from("x")));
+        assert_eq!(c.command, ["ls", "-la", "-o", "y"].map(OsString::from));
+        assert!(Args::try_parse_from(["record", "-p", "1", "ls"]).is_err());
     }
 
     #[test]

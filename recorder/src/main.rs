@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use tracepost_recorder::{cli::Args, session};
+use tracepost_recorder::{cli::Args, follow::launch::LaunchError, session};
 
 fn main() -> ExitCode {
     // `record` reading a binary for the unwinder, in a process of its own.
@@ -22,7 +22,17 @@ fn main() -> ExitCode {
         Ok(outcome) => ExitCode::from(outcome.exit_code),
         Err(err) => {
             tracepost_recorder::say!("error: {err:#}");
-            ExitCode::FAILURE
+            // A command that cannot be started exits as a shell (and env, nice, timeout)
+            // would: 127 when it is not there, 126 when it is but cannot be run.
+            let code = err
+                .chain()
+                .find_map(|e| e.downcast_ref::<LaunchError>())
+                .map_or(1, |e| match e {
+                    LaunchError::NotFound(_) => 127,
+                    LaunchError::NotExecutable(_) => 126,
+                    _ => 1,
+                });
+            ExitCode::from(code)
         }
     }
 }

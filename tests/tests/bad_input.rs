@@ -66,11 +66,24 @@ fn record_refuses_bad_targets_before_writing_anything() {
     if !bpf_available("record_refuses_bad_targets_before_writing_anything") {
         return;
     }
+    // As a shell would: 127 for a command that is not there, 126 for one that cannot run.
     let out = record(&capture, &["no-such-command-tracepost"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(127));
     assert_eq!(
         one_error_line(&out.stderr),
         "error: command not found: no-such-command-tracepost"
+    );
+    assert!(!capture.exists());
+    let not_executable = tmp.path().join("data.txt");
+    std::fs::write(&not_executable, "not a program").unwrap();
+    let out = record(&capture, &[not_executable.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(126));
+    assert_eq!(
+        one_error_line(&out.stderr),
+        format!(
+            "error: {}: not an executable file",
+            not_executable.display()
+        )
     );
     assert!(!capture.exists());
 
@@ -361,4 +374,28 @@ fn a_stderr_that_cannot_be_written_does_not_change_the_exit_status() {
     );
     let rows = analyze_query(&[&capture], "SELECT count(*) AS n FROM processes", "csv");
     assert!(rows.status.success());
+}
+
+/// Without `--`, the command's name ends record's options: what follows is the command's,
+/// its own `-o` included.
+#[test]
+fn a_command_needs_no_double_dash() {
+    if !bpf_available("a_command_needs_no_double_dash") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let out = Command::new(bin("record"))
+        .arg("-q")
+        .arg("-o")
+        .arg(&capture)
+        .args(["sh", "-c", "exit 4", "-o", "not-record's"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let rows = tracepost_e2e::query(
+        &[&capture],
+        "SELECT syscall FROM syscalls ORDER BY ts_ns LIMIT 1",
+    );
+    assert_eq!(rows[0]["syscall"], "execve");
 }
