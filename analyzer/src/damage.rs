@@ -7,7 +7,9 @@
 //! cost paid by a query that failed anyway.
 use std::{fs::File, path::PathBuf};
 
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 
 use crate::{capture::Capture, location::Location};
 
@@ -48,10 +50,12 @@ pub fn find(captures: &[Capture]) -> Option<(String, String)> {
     None
 }
 
-/// Reads every row of every column of the file.
+/// Reads every row of every column of the file, and its page index: DataFusion reads the
+/// index to skip pages, so a damaged one fails a query as damaged pages do.
 fn decode(path: &PathBuf) -> Result<(), String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+    let options = ArrowReaderOptions::new().with_page_index(true);
+    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
         .and_then(|b| b.build())
         .map_err(|e| e.to_string())?;
     for batch in reader {

@@ -535,3 +535,53 @@ fn a_file_torn_inside_its_pages_is_named_when_a_query_meets_it() {
         );
     }
 }
+
+/// One bit flipped anywhere in a file's pages (a failing disk, a bad copy) gives the right
+/// answer or the damaged-file line, never another answer: every data page's zstd frame
+/// carries a checksum of its contents, which the reader checks.
+#[test]
+fn a_bit_flipped_in_any_page_is_refused_not_answered() {
+    if !bpf_available("a_bit_flipped_in_any_page_is_refused_not_answered") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("cap");
+    assert!(
+        record(&capture, &["sh", "-c", "ls -la / /usr /etc >/dev/null"])
+            .status
+            .success()
+    );
+    let sql = "SELECT * FROM syscalls ORDER BY ts_ns, tid";
+    let clean = analyze(&["query", path(&capture), sql, "--format", "csv"]);
+    assert!(clean.status.success());
+    let file = parquet_files(&capture.join("syscalls")).remove(0);
+    let bytes = fs::read(&file).unwrap();
+    // The pages lie between the leading magic and the footer (its length, then `PAR1`).
+    let footer = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap());
+    let pages = 4..bytes.len() - 8 - footer as usize;
+    let mut refused = 0;
+    let tries = 60;
+    for i in 0..tries {
+        let at = pages.start + (pages.end - pages.start) * i / tries + i % 7;
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 1 << (i % 8);
+        fs::write(&file, &damaged).unwrap();
+        let out = analyze(&["query", path(&capture), sql, "--format", "csv"]);
+        if out.status.success() {
+            assert!(
+                out.stdout == clean.stdout,
+                "a bit flipped at byte {at} of {} changed the answer",
+                file.display()
+            );
+        } else {
+            let line = one_error_line(&out);
+            assert!(line.contains(&file.display().to_string()), "{line}");
+            refused += 1;
+        }
+    }
+    assert!(
+        refused > tries / 2,
+        "only {refused} of {tries} flips were noticed"
+    );
+    fs::write(&file, &bytes).unwrap();
+}
