@@ -7,8 +7,9 @@
 //! cost paid by a query that failed anyway.
 use std::{fs::File, path::PathBuf};
 
-use datafusion::parquet::arrow::arrow_reader::{
-    ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+use datafusion::parquet::{
+    arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder},
+    file::metadata::PageIndexPolicy,
 };
 
 use crate::{capture::Capture, location::Location};
@@ -54,7 +55,7 @@ pub fn find(captures: &[Capture]) -> Option<(String, String)> {
 /// index to skip pages, so a damaged one fails a query as damaged pages do.
 fn decode(path: &PathBuf) -> Result<(), String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
-    let options = ArrowReaderOptions::new().with_page_index(true);
+    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
         .and_then(|b| b.build())
         .map_err(|e| e.to_string())?;
