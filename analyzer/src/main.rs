@@ -35,7 +35,10 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracepost_analyzer::say!("error: {err:#}");
+            tracepost_analyzer::say!(
+                "error: {}",
+                tracepost_analyzer::output::visible(&format!("{err:#}"))
+            );
             ExitCode::FAILURE
         }
     }

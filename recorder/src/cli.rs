@@ -81,7 +81,7 @@ pub struct Args {
 
     /// Record only calls that took at least this long (`1ms`, `500us`); shorter ones are
     /// still counted exactly, per process, syscall, errno and latency, in `aggregates`.
-    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_min_duration)]
     pub min_duration: Option<Duration>,
 
     /// Split each recorded call's time into on a CPU, waiting for a CPU and blocked, and
@@ -148,23 +148,24 @@ fn parse_max_size(s: &str) -> Result<ByteSize, String> {
 fn parse_duration_or_zero(s: &str) -> Result<Duration, String> {
     match s.trim() {
         "0" => Ok(Duration::ZERO),
-        _ => humantime::parse_duration(s)
-            .map_err(|e| format!("{e} (try 1ms, 200us or 0)"))
-            .and_then(within_nanoseconds),
+        _ => humantime::parse_duration(s).map_err(|e| format!("{e} (try 1ms, 200us or 0)")),
     }
 }
 
+/// A duration that only bounds a wait (`-d`, `--rotate`, `--upload-wait`): one past what
+/// the clock can hold is waited for as long as the clock goes.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s).map_err(|e| format!("{e} (try 30s, 5m or 1h)"))?;
     if d.is_zero() {
         return Err("must be longer than zero".into());
     }
-    within_nanoseconds(d)
+    Ok(d)
 }
 
-/// Durations are kept as signed 64-bit nanoseconds, in the kernel's comparisons and in the
-/// capture table: a longer one (past about 292 years) would wrap to a negative number.
-fn within_nanoseconds(d: Duration) -> Result<Duration, String> {
+/// `--min-duration` is kept as signed 64-bit nanoseconds in the capture table: a longer
+/// one (past about 292 years) wrapped to a negative number there.
+fn parse_min_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
     if d.as_nanos() > i64::MAX as u128 {
         return Err("too long: at most 292 years".into());
     }
@@ -193,15 +194,16 @@ mod tests {
     }
 
     #[test]
-    fn durations_past_signed_nanoseconds_are_refused() {
-        for arg in ["--min-duration", "-d", "--rotate", "--stack-min"] {
-            for value in ["10000000000h", "300years"] {
-                let err = Args::try_parse_from(["record", "-p", "1", arg, value])
-                    .err()
-                    .unwrap_or_else(|| panic!("{arg} {value} accepted"));
-                assert!(err.to_string().contains("at most 292 years"), "{err}");
-            }
+    fn a_min_duration_past_signed_nanoseconds_is_refused() {
+        for value in ["10000000000h", "300years"] {
+            let err = Args::try_parse_from(["record", "-p", "1", "--min-duration", value])
+                .err()
+                .unwrap_or_else(|| panic!("--min-duration {value} accepted"));
+            assert!(err.to_string().contains("at most 292 years"), "{err}");
         }
+        // Waits are bounded by the clock: as long as it goes.
+        let a = Args::try_parse_from(["record", "-p", "1", "-d", "18446744073709551615s"]).unwrap();
+        assert_eq!(a.duration, Some(Duration::from_secs(u64::MAX)));
         let a = Args::try_parse_from(["record", "-p", "1", "--min-duration", "290years"]).unwrap();
         assert!(a.min_duration.unwrap().as_nanos() <= i64::MAX as u128);
     }

@@ -242,6 +242,13 @@ fn a_thread_id_and_an_unreadable_output_name_are_refused() {
     assert_eq!(out.status.code(), Some(1));
     assert!(one_error_line(&out.stderr).contains("not UTF-8 or holds a control character"));
     assert!(!tab.exists());
+    // A newline in the name: still one line, the newline shown as an escape.
+    let newline = tmp.path().join("new\nline");
+    let out = record(&newline, &["true"]);
+    assert_eq!(out.status.code(), Some(1));
+    let line = one_error_line(&out.stderr);
+    assert!(line.contains("new\\x0aline"), "{line}");
+    assert!(!newline.exists());
 }
 
 #[test]
