@@ -2,7 +2,7 @@
 -- description: The seconds with the most failed calls, and an example of each.
 -- finding: Error bursts
 -- The example is the second's most frequent failure (syscall and errno, most calls first),
--- with the first path or address it failed on.
+-- with the smallest path or address it failed on (a sample, not the earliest).
 -- parameters: limit (default 5)
 WITH kinds AS (
   SELECT date_trunc('second', ts) AS second,

@@ -91,12 +91,14 @@ pub fn sql(
            -- they are named {UNGROUPED} on both sides, so that the calls add up.
            SELECT capture, 'syscall' AS kind, coalesce(syscall, {UNGROUPED}) AS key,
                   sum(calls) AS calls,
-                  sum(CASE WHEN failed THEN calls ELSE 0 END) AS errors,
+                  sum(CASE WHEN failed THEN calls WHEN pid IS NULL THEN NULL ELSE 0 END)
+                    AS errors,
                   sum(total_ns) AS total_ns
            FROM aggregates GROUP BY capture, coalesce(syscall, {UNGROUPED})
            UNION ALL
            SELECT a.capture, 'process', {process_key}, sum(a.calls),
-                  sum(CASE WHEN a.failed THEN a.calls ELSE 0 END), sum(a.total_ns)
+                  sum(CASE WHEN a.failed THEN a.calls WHEN a.pid IS NULL THEN NULL ELSE 0 END),
+                  sum(a.total_ns)
            FROM aggregates a LEFT JOIN names n ON a.capture = n.capture AND a.pid = n.pid
            GROUP BY a.capture, {process_key}
          ), per AS (

@@ -78,7 +78,11 @@ impl Narrow {
                 .transpose()?,
             comm_pids: Vec::new(),
         };
+        // Only bounds of one kind are compared: `+5m` against a time of day can be a
+        // window in one capture and none in another that began later.
+        let relative = |v: &Option<String>| v.as_deref().map(|v| v.starts_with('+'));
         if let (Some(since), Some(until)) = (narrow.since, narrow.until)
+            && relative(&args.since) == relative(&args.until)
             && since >= until
         {
             return Err(NarrowError::EmptyWindow {
@@ -202,6 +206,13 @@ mod tests {
                 format!("--since {since} is not before --until {until}: the window holds no time")
             );
         }
+        // A relative start against an absolute end is left to each capture.
+        let mixed = NarrowArgs {
+            since: Some("+5m".into()),
+            until: Some("2026-11-24T02:10:00Z".into()),
+            ..Default::default()
+        };
+        assert!(Narrow::new(&mixed, Some(1_795_486_200_000_000_000)).is_ok());
         // An offset is honoured, and a time with no zone is refused.
         let at = |v: &str| {
             let args = NarrowArgs {

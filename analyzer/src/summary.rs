@@ -28,9 +28,11 @@ const DETAIL_STATS: &str = "count(*) AS calls,
            latency_percentiles(duration_ns) AS q,
            max(duration_ns) AS max_ns";
 
+/// The calls counted past the kernel's table of groups (no pid) have no known outcome:
+/// their group's errors are NULL, not 0.
 const SHED_STATS: &str = "sum(calls) AS calls,
            sum(CASE WHEN total_ns IS NULL THEN 0 ELSE calls END) AS timed,
-           sum(CASE WHEN failed THEN calls ELSE 0 END) AS errors,
+           sum(CASE WHEN failed THEN calls WHEN pid IS NULL THEN NULL ELSE 0 END) AS errors,
            sum(total_ns) AS total_ns";
 
 /// The SQL of one summary. Over several captures, processes and threads are each one
@@ -97,7 +99,9 @@ pub fn sql(by: By, several_captures: bool) -> String {
                    SELECT {key_out}, {comm}
                           coalesce(d.calls, 0) + coalesce(s.calls, 0) AS calls,
                           coalesce(d.timed, 0) + coalesce(s.timed, 0) AS timed,
-                          coalesce(d.errors, 0) + coalesce(s.errors, 0) AS errors,
+                          CASE WHEN d.errors IS NULL AND s.errors IS NULL THEN NULL
+                               ELSE coalesce(d.errors, 0) + coalesce(s.errors, 0)
+                          END AS errors,
                           coalesce(d.total_ns, 0) + coalesce(s.total_ns, 0) AS total_ns,
                           {percentiles}
                    FROM d FULL OUTER JOIN s ON {join_on}

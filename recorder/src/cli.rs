@@ -109,11 +109,9 @@ pub struct Args {
     /// Command to run and trace, with its descendants, until it exits. Everything from its
     /// name on is the command's: `record -o inc-42 ls -la` as well as `record -o inc-42 --
     /// ls -la`.
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    // Not `allow_hyphen_values`: then `-p1234`, or a mistyped `--duraton`, would be taken
+    // for the command's name.
+    #[arg(trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 
@@ -191,6 +189,18 @@ mod tests {
         assert_eq!(c.output, Some(PathBuf::from("x")));
         assert_eq!(c.command, ["ls", "-la", "-o", "y"].map(OsString::from));
         assert!(Args::try_parse_from(["record", "-p", "1", "ls"]).is_err());
+        // A value stuck to its short option is still the option's, and a mistyped option
+        // is a usage error, not a command.
+        let p = Args::try_parse_from(["record", "-p1234"]).unwrap();
+        assert_eq!(p.pid, vec![1234]);
+        let d = Args::try_parse_from(["record", "-ocap", "-d30s", "ls"]).unwrap();
+        assert_eq!(d.output, Some(PathBuf::from("cap")));
+        assert_eq!(d.duration, Some(Duration::from_secs(30)));
+        let typo = Args::try_parse_from(["record", "-o", "x", "--duraton", "30s", "./srv"]);
+        assert_eq!(
+            typo.unwrap_err().kind(),
+            clap::error::ErrorKind::UnknownArgument
+        );
     }
 
     #[test]

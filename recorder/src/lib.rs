@@ -23,6 +23,17 @@ macro_rules! say {
     }};
 }
 
+/// Control characters as escapes (`\x0a`): an error is one line even when the path it
+/// names holds a newline, and an escape sequence in a name cannot rewrite the terminal.
+pub fn visible(s: &str) -> String {
+    s.chars()
+        .map(|c| match c.is_control() {
+            true => format!("\\x{:02x}", c as u32),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
 pub mod cli;
 pub mod files;
 pub mod follow;

@@ -21,7 +21,10 @@ fn main() -> ExitCode {
     match session::run(args) {
         Ok(outcome) => ExitCode::from(outcome.exit_code),
         Err(err) => {
-            tracepost_recorder::say!("error: {}", visible(&format!("{err:#}")));
+            tracepost_recorder::say!(
+                "error: {}",
+                tracepost_recorder::visible(&format!("{err:#}"))
+            );
             // A command that cannot be started exits as a shell (and env, nice, timeout)
             // would: 127 when it is not there, 126 when it is but cannot be run.
             let code = err
@@ -35,15 +38,4 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
-}
-
-/// Control characters as escapes (`\x0a`): the error is one line even when the path it
-/// names holds a newline, and an escape sequence in a name cannot rewrite the terminal.
-fn visible(s: &str) -> String {
-    s.chars()
-        .map(|c| match c.is_control() {
-            true => format!("\\x{:02x}", c as u32),
-            false => c.to_string(),
-        })
-        .collect()
 }

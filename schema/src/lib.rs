@@ -184,7 +184,8 @@ pub mod capture {
     pub const INCOMPLETE_FROM: &str = "incomplete_from";
     /// With `--max-size`: the calls recorded one by one that this run deleted with the
     /// oldest files to stay within the bound (an earlier run's, too, in a continued
-    /// capture). NULL without `--max-size`, and in captures written before it existed.
+    /// capture). NULL without `--max-size`, and in captures written before it existed; 0
+    /// with `--upload`, which deletes only what the store holds.
     pub const DELETED_EVENTS: &str = "deleted_events";
 
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {

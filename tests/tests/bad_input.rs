@@ -86,6 +86,16 @@ fn record_refuses_bad_targets_before_writing_anything() {
         )
     );
     assert!(!capture.exists());
+    // Found on PATH but not runnable: 126 too, as bash says.
+    let out = Command::new(bin("record"))
+        .env("PATH", tmp.path())
+        .arg("-o")
+        .arg(&capture)
+        .args(["--", "data.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(126), "{out:?}");
+    assert!(!capture.exists());
 
     let out = Command::new(bin("record"))
         .args(["-p", "999999999", "-o"])

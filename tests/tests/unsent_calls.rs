@@ -256,6 +256,8 @@ fn a_full_table_of_unsent_calls_still_counts_every_call() {
         let total: i64 = rows.iter().map(|r| r["calls"].as_i64().unwrap()).sum();
         assert_eq!(total, issued + 601, "summary --by {by}");
         let ungrouped = rows.iter().find(|r| r[key].is_null()).expect("a NULL key");
+        // Whether they failed is not known: NULL, not 0.
+        assert!(ungrouped["errors"].is_null(), "{ungrouped:?}");
         assert_eq!(
             ungrouped["calls"].as_i64(),
             Some(unkeyed),

@@ -42,7 +42,10 @@ pub enum CaptureDirError {
         .0.display()
     )]
     OpenToOthers(PathBuf),
-    #[error("output {} is not a regular file owned by record: another user may have planted it", .0.display())]
+    #[error(
+        "output {} is not a file record made (a symlink, a hard link or another user's): it may have been planted",
+        .0.display()
+    )]
     Planted(PathBuf),
     #[error(
         "output {} is being recorded by another record (pid {pid}); give another -o",
@@ -231,7 +234,14 @@ fn lock(dir: &OwnedFd, root: &Path) -> Result<fs::File, CaptureDirError> {
         return Err(err(io::Error::last_os_error()));
     }
     // SAFETY: a descriptor just opened and owned by nothing else.
-    let mut file = fs::File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // What was opened, not what a name said a moment before: a regular file of ours, and
+    // no hard link to a file elsewhere that the pid written below would overwrite.
+    let st = fstat(&fd).map_err(err)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_uid != euid() || st.st_nlink != 1 {
+        return Err(CaptureDirError::Planted(root.join(LOCK_FILE)));
+    }
+    let mut file = fs::File::from(fd);
     // SAFETY: flock on a descriptor this function owns; no memory is passed.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let e = io::Error::last_os_error();
@@ -617,8 +627,18 @@ mod tests {
         fs::set_permissions(&planted, fs::Permissions::from_mode(0o755)).unwrap();
         std::os::unix::fs::symlink("/etc/passwd", planted.join(LOCK_FILE)).unwrap();
         let err = CaptureDir::create(&planted).unwrap_err().to_string();
-        assert!(err.contains("not a regular file owned by record"), "{err}");
+        assert!(err.contains("is not a file record made"), "{err}");
         assert_eq!(mode(&planted), 0o755);
+        // A lock file that is a hard link to a file elsewhere: its contents are kept.
+        let linked = tmp.path().join("linked");
+        fs::create_dir(&linked).unwrap();
+        fs::set_permissions(&linked, fs::Permissions::from_mode(0o700)).unwrap();
+        let precious = tmp.path().join("precious");
+        fs::write(&precious, "keep").unwrap();
+        fs::hard_link(&precious, linked.join(LOCK_FILE)).unwrap();
+        let err = CaptureDir::create(&linked).unwrap_err().to_string();
+        assert!(err.contains("is not a file record made"), "{err}");
+        assert_eq!(fs::read_to_string(&precious).unwrap(), "keep");
         // A capture others can write, holding files: refused as found.
         let open = tmp.path().join("open");
         fs::create_dir(&open).unwrap();

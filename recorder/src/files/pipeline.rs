@@ -13,7 +13,7 @@ use crate::{
     files::batch::BatchBuilder,
     files::reorder::Reorder,
     files::small_table::SmallTableWriter,
-    files::writer::{TableWriter, WriterError, WrittenStats},
+    files::writer::{self, TableWriter, WriterError, WrittenStats},
     follow::fd_table::{FdTracker, Snapshot},
     follow::process_event::ProcessUpdate,
     follow::processes::{self, ProcessRow, ProcessTable},
@@ -182,11 +182,16 @@ fn run(
         mut processes_table,
         ..
     } = w;
+    let dir = syscalls.dir().to_path_buf();
     let stats = match recorded.and_then(|()| {
         syscalls.rows_written_before(u64::MAX);
         syscalls.append_due(reorder.take_all())
     }) {
-        Ok(()) => syscalls.finish(),
+        // Most files end here, their row group written only now: a full disk fails here
+        // more often than anywhere.
+        Ok(()) => syscalls
+            .finish()
+            .inspect_err(|_| writer::remove_unfinished(&dir)),
         Err(e) => {
             syscalls.abandon();
             Err(e)

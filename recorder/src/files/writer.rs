@@ -373,13 +373,12 @@ impl TableWriter {
     /// closed files stay.
     pub fn abandon(self) {
         drop(self.file);
-        if let Ok(entries) = fs::read_dir(&self.dir) {
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().ends_with(".inprogress") {
-                    let _ = fs::remove_file(e.path());
-                }
-            }
-        }
+        remove_unfinished(&self.dir);
+    }
+
+    /// Where the table's files go.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn flush_pages(&mut self) -> Result<(), WriterError> {
@@ -474,6 +473,18 @@ impl TableWriter {
             self.stats.dropped_rows += rows;
         }
         Ok(())
+    }
+}
+
+/// Removes the files of `dir` that were being written: without a footer they can never be
+/// read, and on a full disk their bytes are the room the other tables need.
+pub fn remove_unfinished(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().ends_with(".inprogress") {
+                let _ = fs::remove_file(e.path());
+            }
+        }
     }
 }
 

@@ -71,10 +71,21 @@ pub fn resolve(program: &OsStr) -> Result<PathBuf, LaunchError> {
         };
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| is_exec(candidate))
-        .ok_or_else(|| LaunchError::NotFound(program.to_string_lossy().into_owned()))
+    // A file of that name that cannot be run is "not executable" (126), as bash says, if
+    // no later one can.
+    let mut not_executable = None;
+    for candidate in std::env::split_paths(&path).map(|dir| dir.join(program)) {
+        if is_exec(&candidate) {
+            return Ok(candidate);
+        }
+        if not_executable.is_none() && candidate.is_file() {
+            not_executable = Some(candidate);
+        }
+    }
+    Err(match not_executable {
+        Some(p) => LaunchError::NotExecutable(p),
+        None => LaunchError::NotFound(program.to_string_lossy().into_owned()),
+    })
 }
 
 fn cstring(s: &OsStr) -> Result<CString, LaunchError> {

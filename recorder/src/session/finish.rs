@@ -43,7 +43,12 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
             events: Some(s.events),
             lost_events: Some(lost_total),
             stopped_early: None,
-            deleted_events: args.max_size.map(|_| written.dropped_rows),
+            // With --upload, --max-size deletes only files already in the store: nothing
+            // is missing from the capture there.
+            deleted_events: args.max_size.map(|_| match args.upload {
+                Some(_) => 0,
+                None => written.dropped_rows,
+            }),
         },
     )?;
 
@@ -93,7 +98,7 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
     let exit_code = match &s.mode {
         Mode::Command(running) => match running.exec_error() {
             Some((why, code)) => {
-                crate::say!("error: {why}");
+                crate::say!("error: {}", crate::visible(&why.to_string()));
                 code
             }
             None => exit_code,
@@ -213,7 +218,7 @@ pub(super) fn uploads(
             if outcome.exit_code == 0 {
                 return Err(not_shipped.into());
             }
-            crate::say!("error: {not_shipped}");
+            crate::say!("error: {}", crate::visible(&not_shipped.to_string()));
             outcome
         }
     };
