@@ -151,6 +151,44 @@ pub fn sql(
     )
 }
 
+/// Warns of a side with no calls at all (in its window, when narrowed): every row of the
+/// other side then reads as new, or as gone, which looks like a finding and is not one.
+pub async fn warn_empty_sides(both: &SessionContext, sides: [(&str, &str); 2]) -> Result<()> {
+    use datafusion::arrow::array::{Array as _, AsArray as _};
+    let sql = "SELECT capture, CAST(sum(n) AS BIGINT) AS n
+               FROM (SELECT capture, count(*) AS n FROM syscalls GROUP BY capture
+                     UNION ALL
+                     SELECT capture, sum(calls) FROM aggregates GROUP BY capture)
+               GROUP BY capture";
+    let (_, batches) = crate::run_sql(both, sql).await?;
+    let mut seen = Vec::new();
+    for b in &batches {
+        let names = datafusion::arrow::compute::cast(
+            b.column(0),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )?;
+        let names = names.as_string::<i32>();
+        let counts = b
+            .column(1)
+            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+        for row in 0..b.num_rows() {
+            if counts.is_valid(row) && counts.value(row) > 0 {
+                seen.push(names.value(row).to_string());
+            }
+        }
+    }
+    for (side, name) in sides {
+        if !seen.iter().any(|s| s == name) {
+            crate::say!(
+                "warning: diff: the {side} {} has no calls (in the window given): every \
+                 row reads as only the other side's",
+                crate::output::visible(name)
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Plans the diff in a context over both captures, told apart by their `capture` column.
 pub async fn plan(
     both: &SessionContext,

@@ -164,6 +164,14 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .map(|(c, n)| (c.name(), n.since, n.until))
                 .collect();
             let answer = async {
+                diff::warn_empty_sides(
+                    &both.ctx,
+                    [
+                        ("baseline", &both.captures[0].name()),
+                        ("incident", &both.captures[1].name()),
+                    ],
+                )
+                .await?;
                 let frame = diff::plan(
                     &both.ctx,
                     &both.captures[0].name(),

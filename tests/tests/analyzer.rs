@@ -157,6 +157,28 @@ fn canned_queries_narrowing_files_and_functions() {
         assert!(failed > 0, "{c:?} has failed calls");
         assert_eq!(rows, failed, "{c:?}: {both:?}");
     }
+    // A diff whose window holds no call of a side says so: its every row would otherwise
+    // read as a change.
+    let out = Command::new(bin("analyze"))
+        .args(["diff", path(&a), path(&b), "--since", "+1h"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (side, c) in [("baseline", &a), ("incident", &b)] {
+        assert!(
+            stderr.contains(&format!(
+                "warning: diff: the {side} {} has no calls (in the window given)",
+                path(c)
+            )),
+            "{stderr}"
+        );
+    }
+    let out = Command::new(bin("analyze"))
+        .args(["diff", path(&a), path(&b)])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("has no calls"));
     // A .sql file, and a parameter.
     let file = tmp.path().join("mine.sql");
     std::fs::write(

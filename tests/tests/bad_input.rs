@@ -66,6 +66,23 @@ fn record_refuses_bad_targets_before_writing_anything() {
     if !bpf_available("record_refuses_bad_targets_before_writing_anything") {
         return;
     }
+    // record's own pid (a shell that execs record with -p $$).
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "exec {} -o {} -p $$",
+            bin("record").display(),
+            capture.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        one_error_line(&out.stderr)
+            .ends_with("is this record itself: it cannot record its own calls"),
+        "{out:?}"
+    );
+    assert!(!capture.exists());
     // As a shell would: 127 for a command that is not there, 126 for one that cannot run.
     let out = record(&capture, &["no-such-command-tracepost"]);
     assert_eq!(out.status.code(), Some(127));

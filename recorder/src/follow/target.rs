@@ -18,6 +18,8 @@ pub enum TargetError {
     },
     #[error("{tid} is a thread of process {pid}, not a process; give -p {pid}")]
     Thread { tid: i32, pid: i32 },
+    #[error("{0} is this record itself: it cannot record its own calls")]
+    Itself(i32),
     #[error(transparent)]
     Bpf(#[from] BpfError),
 }
@@ -25,6 +27,10 @@ pub enum TargetError {
 /// Refuses a thread id given as a process: its /proc entry exists, but it has no thread
 /// list and no pidfd of its own, and both failed with a message that named neither.
 fn a_process(pid: i32) -> Result<(), TargetError> {
+    // Its own calls would each make more of them: the writer's writes, recorded and written.
+    if u32::try_from(pid) == Ok(std::process::id()) {
+        return Err(TargetError::Itself(pid));
+    }
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let group = status
         .lines()
