@@ -833,6 +833,28 @@ fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
     assert_eq!(count(&vars, url), 6);
     assert!(count(&vars, local.to_str().unwrap()) < 6);
 
+    // A burst that closes files faster than they go up: what was over the bound only for
+    // want of its upload is deleted once the last uploads are done, and the bucket still
+    // holds every call.
+    let url = "s3://fleet/inc-8/host=burst";
+    let local = tmp.path().join("burst");
+    let burst = "for i in $(seq 100); do ls /usr/lib >/dev/null; done";
+    let flags = ["--upload", url, "--rotate", "200ms", "--max-size", "64KiB"];
+    let out = record_uploading(&vars, &local, &flags, &["sh", "-c", burst]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let bytes: u64 = parquet_files(&local.join("syscalls"))
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    // As without --upload: within the bound, but for the files closed at stop.
+    assert!(bytes <= 64 * 1024 * 3 / 2, "{bytes} bytes kept: {stderr}");
+    let events = count_at(&vars, url, "SELECT events AS n FROM capture");
+    assert_eq!(
+        count_at(&vars, url, "SELECT count(*) AS n FROM syscalls"),
+        events
+    );
+
     // A store that does not answer: nothing is deleted, and the end names what is kept.
     let dead = format!("http://127.0.0.1:{}", free_port());
     let dead_vars = aws_vars(&dead);

@@ -99,6 +99,36 @@ pub struct WrittenStats {
     pub bytes: u64,
     pub dropped_rows: u64,
     pub dropped_files: u64,
+    /// With `--max-size` and `--upload`: the oldest files that were over the bound but not
+    /// yet uploaded when recording stopped (path, bytes), oldest first, and the bytes on
+    /// disk. Once the last uploads are done they can go: see [`prune_shipped`].
+    pub unshipped_over: Vec<(PathBuf, u64)>,
+    pub disk_bytes: u64,
+    pub max_total_bytes: Option<u64>,
+}
+
+/// Deletes, oldest first, the files of `stats.unshipped_over` that `shipped` now holds,
+/// while the directory is over `--max-size`: uploads that lagged a burst left them when
+/// recording stopped. Returns how many files went.
+pub fn prune_shipped(stats: &WrittenStats, shipped: &Shipped) -> usize {
+    let Some(max) = stats.max_total_bytes else {
+        return 0;
+    };
+    let mut disk = stats.disk_bytes;
+    let mut pruned = 0;
+    for (path, bytes) in &stats.unshipped_over {
+        if disk <= max || !shipped.contains(path) {
+            break;
+        }
+        match fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(_) => break,
+        }
+        disk -= bytes;
+        pruned += 1;
+    }
+    pruned
 }
 
 /// A finished file, remembered for flight-recorder deletion.
@@ -364,7 +394,22 @@ impl TableWriter {
             self.open_file()?;
             self.close_file()?;
         }
+        let before = self.closed.len();
         self.drop_oldest(droppable)?;
+        // What stays over the bound only because it was not uploaded yet; never the newest.
+        let left = droppable
+            .saturating_sub(before - self.closed.len())
+            .min(self.closed.len().saturating_sub(1));
+        if self.shipped.is_some() {
+            self.stats.unshipped_over = self
+                .closed
+                .iter()
+                .take(left)
+                .map(|c| (c.file.path.clone(), c.file.bytes))
+                .collect();
+        }
+        self.stats.disk_bytes = self.disk_bytes;
+        self.stats.max_total_bytes = self.rotation.max_total_bytes;
         Ok(self.stats)
     }
 

@@ -201,7 +201,18 @@ pub(super) fn uploads(
     uploader: Uploader,
     outcome: Result<Outcome>,
 ) -> Result<Outcome> {
+    let in_store = uploader.shipped();
     let shipped = uploader.finish();
+    // Files left over --max-size only because their upload lagged a burst can go now.
+    let prune = |outcome: &Outcome| {
+        let pruned = crate::files::writer::prune_shipped(&outcome.written, &in_store);
+        if pruned > 0 && !args.quiet {
+            crate::say!(
+                "record: --max-size deleted {pruned} more file(s), uploaded at the end, to \
+                 keep within its bound"
+            );
+        }
+    };
     let mut outcome = match (outcome, shipped) {
         (Ok(outcome), Ok(n)) => {
             if !args.quiet {
@@ -210,11 +221,13 @@ pub(super) fn uploads(
                     args.upload.as_deref().unwrap_or_default()
                 );
             }
+            prune(&outcome);
             return Ok(outcome);
         }
         (Err(e), Ok(_)) => return Err(e),
         (Err(e), Err(not_shipped)) => return Err(e.context(not_shipped.to_string())),
         (Ok(outcome), Err(not_shipped)) => {
+            prune(&outcome);
             if outcome.exit_code == 0 {
                 return Err(not_shipped.into());
             }
