@@ -192,8 +192,11 @@ fn run(
         Ok(()) => syscalls
             .finish()
             .inspect_err(|_| writer::remove_unfinished(&dir)),
+        // The open file can never be finished (it has no footer yet), and on a full disk
+        // its bytes are the room the other tables need.
         Err(e) => {
-            syscalls.abandon();
+            drop(syscalls);
+            writer::remove_unfinished(&dir);
             Err(e)
         }
     };

@@ -104,14 +104,13 @@ pub struct WrittenStats {
     /// disk. Once the last uploads are done they can go: see [`prune_shipped`].
     pub unshipped_over: Vec<(PathBuf, u64)>,
     pub disk_bytes: u64,
-    pub max_total_bytes: Option<u64>,
 }
 
 /// Deletes, oldest first, the files of `stats.unshipped_over` that `shipped` now holds,
-/// while the directory is over `--max-size`: uploads that lagged a burst left them when
-/// recording stopped. Returns how many files went.
-pub fn prune_shipped(stats: &WrittenStats, shipped: &Shipped) -> usize {
-    let Some(max) = stats.max_total_bytes else {
+/// while the directory is over `max` (`--max-size`): uploads that lagged a burst left them
+/// when recording stopped. Returns how many files went.
+pub fn prune_shipped(stats: &WrittenStats, max: Option<u64>, shipped: &Shipped) -> usize {
+    let Some(max) = max else {
         return 0;
     };
     let mut disk = stats.disk_bytes;
@@ -409,16 +408,7 @@ impl TableWriter {
                 .collect();
         }
         self.stats.disk_bytes = self.disk_bytes;
-        self.stats.max_total_bytes = self.rotation.max_total_bytes;
         Ok(self.stats)
-    }
-
-    /// After a write error: the open file can never be finished (it has no footer yet),
-    /// and on a full disk its bytes are the room the other tables need. Removes it; the
-    /// closed files stay.
-    pub fn abandon(self) {
-        drop(self.file);
-        remove_unfinished(&self.dir);
     }
 
     /// Where the table's files go.

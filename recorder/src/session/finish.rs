@@ -1,6 +1,6 @@
 //! Finishing: the capture row, the exit status, and the summary on stderr; or, when the
 //! writer failed, a capture row that says from when calls are missing.
-use std::{fs, time::Duration};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use bytesize::ByteSize;
@@ -134,13 +134,7 @@ fn stopped_early(
     // Half-written files can never be read (they have no footer); removing them frees the
     // room a full disk needs for the capture row.
     for table in TABLES {
-        if let Ok(entries) = fs::read_dir(dir.table_dir(table)) {
-            for e in entries.flatten() {
-                if e.file_name().to_string_lossy().ends_with(".inprogress") {
-                    let _ = fs::remove_file(e.path());
-                }
-            }
-        }
+        crate::files::writer::remove_unfinished(&dir.table_dir(table));
     }
     // Every table keeps a file, even if none was closed before the failure.
     for table in TABLES {
@@ -205,7 +199,8 @@ pub(super) fn uploads(
     let shipped = uploader.finish();
     // Files left over --max-size only because their upload lagged a burst can go now.
     let prune = |outcome: &Outcome| {
-        let pruned = crate::files::writer::prune_shipped(&outcome.written, &in_store);
+        let max = args.max_size.map(|size| size.as_u64());
+        let pruned = crate::files::writer::prune_shipped(&outcome.written, max, &in_store);
         if pruned > 0 && !args.quiet {
             crate::say!(
                 "record: --max-size deleted {pruned} more file(s), uploaded at the end, to \
