@@ -1,20 +1,6 @@
-//! Asking the CPU for memory before it is read: the two places the recorder reads far
-//! from where it last did (a record the traced program's CPU just wrote, a late call
-//! held in a slot) wait on that memory otherwise.
-
-/// Asks for the cache lines of `value`, the last byte's included: a value aligned to less
-/// than a line spans one line more than its size alone says. A prefetch reads nothing the
-/// program sees and never faults, whatever the address.
-#[inline(always)]
-pub fn lines_of<T>(value: *const T) {
-    let at = value.cast::<u8>();
-    let mut offset = 0;
-    while offset < size_of::<T>() {
-        line(at.wrapping_add(offset));
-        offset += 64;
-    }
-    line(at.wrapping_add(size_of::<T>().saturating_sub(1)));
-}
+//! Asking the CPU for memory before it is read: where the recorder reads far from where
+//! it last did (a record the traced program's CPU just wrote), it waits on that memory
+//! otherwise.
 
 /// Asks for the cache line at `at`.
 #[inline(always)]

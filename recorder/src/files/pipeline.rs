@@ -167,6 +167,10 @@ impl Pipeline {
     }
 }
 
+/// The writer thread's whole work. Never inlined, so that a profile can count exactly it
+/// (`callgrind --toggle-collect='tracepost_recorder::files::pipeline::run*'`, as
+/// BENCHMARKS.md does); a call once a thread costs nothing.
+#[inline(never)]
 fn run(
     rx: Receiver<Message>,
     spares: SyncSender<Chunk>,

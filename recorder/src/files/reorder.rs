@@ -6,15 +6,19 @@
 //! not by the length of the capture. A call that blocked longer than the lag arrives after
 //! its neighbours were written: the writer holds it back for the next file.
 
-use std::{cmp::Reverse, collections::BinaryHeap};
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, VecDeque, binary_heap::PeekMut},
+};
 
 use slab::Slab;
 
 use crate::{
     files::block_queue::{BlockQueue, DrainFront},
     kernel::call::Call,
-    prefetch,
 };
+
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Most calls arrive in entry order already: one thread's calls never overlap, so only a
 /// call that blocked while other threads' calls returned arrives late. Those in order
@@ -32,51 +36,128 @@ pub struct Reorder {
     newest: u64,
 }
 
-/// The late calls: each is moved into a slot when it comes and out when it is due, and
-/// only its key is ordered, in a heap. Kept as one vector sorted at each take, the calls
-/// held were merged again with every take's newcomers, 128 bytes a move; on PostgreSQL,
-/// whose backends block, that merge was 4-9% of the writer's instructions, more the more
-/// often the writer took (BENCHMARKS.md).
+/// The late calls, a queue for each thread, merged by a heap of the queues' heads.
+///
+/// One thread's calls never overlap, so its late calls arrive in entry order: each
+/// queue is sorted as it fills, and only the queues' heads (a few dozen threads, not the
+/// hundred thousand calls held) need ordering. A heap of every late call's key, each
+/// call in a slot of its own, cost about 175 ns a late call on PostgreSQL, whose
+/// backends block: the heap was deep, and every call taken was a read from anywhere in
+/// the slots (BENCHMARKS.md).
 #[derive(Default)]
 struct Late {
-    calls: Slab<Call>,
-    /// Oldest first: entry time, then the last to come first among equal times, as the
-    /// sorted vector gave them (so the files hold the same rows in the same order); then
-    /// the call's slot.
-    keys: BinaryHeap<Reverse<(u64, u64, usize)>>,
+    queues: Slab<ThreadQueue>,
+    /// Which queue a thread's late calls wait in, while it has any.
+    by_tid: HashMap<u32, usize>,
+    /// Each queue's first call: its key, then the queue's slot. Oldest first: entry
+    /// time, then the last to come first among equal times, as a sort of every call held
+    /// gave them (so the files hold the same rows in the same order).
+    heads: BinaryHeap<Reverse<(Key, usize)>>,
+    /// Queues emptied, kept for their allocations, and how many calls they have room for.
+    spare: Vec<ThreadQueue>,
+    spare_calls: usize,
     arrivals: u64,
+    len: usize,
 }
+
+/// Entry time, then arrival reversed.
+type Key = (u64, u64);
+
+/// One thread's late calls, in key order, and each one's arrival beside it: a call is
+/// moved by whole cache lines only at 128 bytes ([`Call`]).
+#[derive(Default)]
+struct ThreadQueue {
+    calls: VecDeque<Call>,
+    arrivals: VecDeque<u64>,
+}
+
+impl ThreadQueue {
+    fn key(&self, at: usize) -> Key {
+        (self.calls[at].enter_ns(), self.arrivals[at])
+    }
+}
+
+/// The spare queues hold room for at most this many calls (about 4 MiB): a queue emptied
+/// that would go past it is dropped, so that bursts do not stay held for the whole
+/// capture. PostgreSQL's backends empty and refill their queues at every take.
+const SPARE_CALLS: usize = 32 * 1024;
 
 impl Late {
     fn push(&mut self, call: Call) {
-        let enter = call.enter_ns();
-        let slot = self.calls.insert(call);
-        self.keys.push(Reverse((enter, !self.arrivals, slot)));
+        let key = (call.enter_ns(), !self.arrivals);
         self.arrivals += 1;
+        self.len += 1;
+        let tid = call.event.tid;
+        let slot = match self.by_tid.get(&tid) {
+            Some(&slot) => slot,
+            None => {
+                let queue = self.spare.pop().unwrap_or_default();
+                self.spare_calls -= queue.calls.capacity();
+                let slot = self.queues.insert(queue);
+                self.by_tid.insert(tid, slot);
+                slot
+            }
+        };
+        let queue = &mut self.queues[slot];
+        let last = queue.calls.len().checked_sub(1);
+        match last {
+            None => {
+                queue.calls.push_back(call);
+                queue.arrivals.push_back(key.1);
+                self.heads.push(Reverse((key, slot)));
+            }
+            Some(last) if queue.key(last) < key => {
+                queue.calls.push_back(call);
+                queue.arrivals.push_back(key.1);
+            }
+            Some(_) => {
+                // Out of order within its thread: the thread moved to another CPU, whose
+                // calls were handed on first. Rare; the call goes into its place.
+                let at = (0..queue.calls.len()).rev().find(|&i| queue.key(i) < key);
+                let at = at.map_or(0, |i| i + 1);
+                queue.calls.insert(at, call);
+                queue.arrivals.insert(at, key.1);
+                if at == 0 {
+                    self.heads.retain(|Reverse((_, s))| *s != slot);
+                    self.heads.push(Reverse((key, slot)));
+                }
+            }
+        }
     }
 
     /// The entry time of the oldest.
     fn oldest(&self) -> Option<u64> {
-        self.keys.peek().map(|Reverse((enter, _, _))| *enter)
+        self.heads.peek().map(|Reverse(((enter, _), _))| *enter)
     }
 
     fn pop(&mut self) -> Option<Call> {
-        let Reverse((_, _, slot)) = self.keys.pop()?;
-        let call = self.calls.remove(slot);
-        // The next to leave is anywhere in the slots: without asking for it now, each
-        // call taken waited on memory, and on PostgreSQL the heap was no faster than the
-        // sorted vector for all its fewer instructions (BENCHMARKS.md).
-        match self.keys.peek() {
-            Some(Reverse((_, _, next))) => prefetch::lines_of(&self.calls[*next]),
-            // Every slot is free: start again from the first, so that the slots in use
-            // stay few and close together.
-            None => self.calls.clear(),
+        let mut head = self.heads.peek_mut()?;
+        let Reverse((_, slot)) = *head;
+        let queue = &mut self.queues[slot];
+        let call = queue
+            .calls
+            .pop_front()
+            .expect("a queue in the heap holds a call");
+        queue.arrivals.pop_front();
+        self.len -= 1;
+        if queue.calls.is_empty() {
+            PeekMut::pop(head);
+            self.by_tid.remove(&call.event.tid);
+            let queue = self.queues.remove(slot);
+            let room = queue.calls.capacity();
+            if self.spare_calls + room <= SPARE_CALLS {
+                self.spare_calls += room;
+                self.spare.push(queue);
+            }
+        } else {
+            // The queue's next call replaces it at the top, and sinks to its place.
+            *head = Reverse((queue.key(0), slot));
         }
         Some(call)
     }
 
     fn len(&self) -> usize {
-        self.keys.len()
+        self.len
     }
 }
 
@@ -287,42 +368,58 @@ mod tests {
         out
     }
 
-    #[test]
-    fn late_calls_leave_in_the_order_a_full_sort_gave() {
+    /// Steps of calls, a third of them late, with times that repeat often; `threads`
+    /// threads issue them (0: each call its own thread).
+    fn random_steps(threads: u64) -> Vec<(Vec<Call>, u64)> {
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = || next(&mut seed);
         let mut steps = Vec::new();
         let mut now = 1000;
-        let mut tid = 0;
+        let mut count = 0;
         for step in 0..60 {
             let calls: Vec<Call> = (0..next() % 200)
                 .map(|_| {
                     now += next() % 3;
-                    tid += 1;
-                    // A third arrive late, entered up to 400 before; times repeat often.
+                    count += 1;
+                    let tid = if threads == 0 {
+                        count
+                    } else {
+                        next() % threads
+                    };
                     let enter = if next() % 3 == 0 {
                         now - next() % 400
                     } else {
                         now
                     };
-                    call(enter, tid)
+                    call(enter, tid as u32)
                 })
                 .collect();
             let watermark = if step == 59 { u64::MAX } else { now - 150 };
             steps.push((calls, watermark));
         }
-        let mut r = Reorder::default();
-        let mut got = Vec::new();
-        for (calls, watermark) in &steps {
-            r.push(calls.iter().cloned());
-            got.extend(
-                r.take_before(*watermark)
-                    .map(|c| (c.enter_ns(), c.event.tid)),
-            );
+        steps
+    }
+
+    #[test]
+    fn late_calls_leave_in_the_order_a_full_sort_gave() {
+        // Five threads: one thread's late calls then often arrive out of their order, as
+        // when it moved to a CPU whose calls were handed on first.
+        for threads in [0, 5, 1] {
+            let steps = random_steps(threads);
+            let mut r = Reorder::default();
+            let mut got = Vec::new();
+            for (calls, watermark) in &steps {
+                r.push(calls.iter().cloned());
+                got.extend(
+                    r.take_before(*watermark)
+                        .map(|c| (c.enter_ns(), c.event.tid)),
+                );
+            }
+            assert!(r.is_empty());
+            let count: usize = steps.iter().map(|(calls, _)| calls.len()).sum();
+            assert_eq!(got.len(), count, "{threads} threads");
+            assert_eq!(got, takes_by_full_sort(&steps), "{threads} threads");
         }
-        assert!(r.is_empty());
-        assert_eq!(got.len(), tid as usize);
-        assert_eq!(got, takes_by_full_sort(&steps));
     }
 
     #[test]
