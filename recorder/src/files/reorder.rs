@@ -113,8 +113,16 @@ impl Late {
             Some(_) => {
                 // Out of order within its thread: the thread moved to another CPU, whose
                 // calls were handed on first. Rare; the call goes into its place.
-                let at = (0..queue.calls.len()).rev().find(|&i| queue.key(i) < key);
-                let at = at.map_or(0, |i| i + 1);
+                let (mut lo, mut hi) = (0, queue.calls.len());
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if queue.key(mid) < key {
+                        lo = mid + 1;
+                    } else {
+                        hi = mid;
+                    }
+                }
+                let at = lo;
                 queue.calls.insert(at, call);
                 queue.arrivals.insert(at, key.1);
                 if at == 0 {
@@ -416,6 +424,11 @@ mod tests {
                 );
             }
             assert!(r.is_empty());
+            // Emptied queues are kept within their bound, and counted right.
+            let spare: usize = r.late.spare.iter().map(|q| q.calls.capacity()).sum();
+            assert_eq!(spare, r.late.spare_calls);
+            assert!(spare <= SPARE_CALLS);
+            assert!(r.late.queues.is_empty() && r.late.by_tid.is_empty());
             let count: usize = steps.iter().map(|(calls, _)| calls.len()).sum();
             assert_eq!(got.len(), count, "{threads} threads");
             assert_eq!(got, takes_by_full_sort(&steps), "{threads} threads");
