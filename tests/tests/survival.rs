@@ -185,6 +185,70 @@ fn full_disk_stops_recording_but_keeps_the_command_contract() {
     );
 }
 
+/// A call that blocked longer than the reorder lag waits for the file after its
+/// neighbours'. If writing fails before that file closes, the call is lost although it
+/// entered before the last closed file's newest row: `incomplete_from` must count it in.
+/// Two `sleep`s block 0.2 s and 0.4 s while other calls are written; then the command
+/// makes the `syscalls` directory immutable, so that no later file can be finished.
+#[test]
+fn a_call_held_for_the_next_file_is_inside_what_a_failure_says_is_missing() {
+    if !bpf_available("a_call_held_for_the_next_file_is_inside_what_a_failure_says_is_missing") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let syscalls_dir = capture.join("syscalls");
+    struct Mutable(std::path::PathBuf);
+    impl Drop for Mutable {
+        fn drop(&mut self) {
+            let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        }
+    }
+    let _guard = Mutable(syscalls_dir.clone());
+    let out = Command::new(bin("record"))
+        .args(["-q", "--rotate", "200ms", "-o"])
+        .arg(&capture)
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "(sleep 0.2; cat /etc/hostname > /dev/null) & sleep 0.4; chattr +i {}; sleep 1; \
+             exit 7",
+            syscalls_dir.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let _ = Command::new("chattr").arg("-i").arg(&syscalls_dir).status();
+    assert_eq!(out.status.code(), Some(7), "the command's status: {stderr}");
+    assert!(
+        stderr.contains("calls from ") && stderr.contains("the capture row says so"),
+        "recording stopped early: {stderr}"
+    );
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM processes WHERE comm = 'sleep' AND exit_ts IS NOT NULL"
+        ),
+        2,
+        "both sleeps ran to their end before the failure"
+    );
+    // Each sleep's clock_nanosleep entered within its first tenth: it is a row, or the
+    // capture says calls are missing from before it.
+    let unsaid = query(
+        &[&capture],
+        "SELECT p.pid, CAST(c.incomplete_from AS VARCHAR) AS incomplete_from, \
+                CAST(p.start_ts AS VARCHAR) AS started, CAST(p.exit_ts AS VARCHAR) AS exited \
+         FROM processes p, capture c WHERE p.comm = 'sleep' \
+         AND NOT EXISTS (SELECT 1 FROM syscalls s \
+                         WHERE s.pid = p.pid AND s.syscall = 'clock_nanosleep') \
+         AND date_part('epoch', c.incomplete_from) > date_part('epoch', p.start_ts) \
+             + (date_part('epoch', p.exit_ts) - date_part('epoch', p.start_ts)) / 10",
+    );
+    assert!(
+        unsaid.is_empty(),
+        "a call lost with the failed file is before incomplete_from: {unsaid:?}"
+    );
+}
+
 /// Killed before its first `--rotate` interval closed, `record` still leaves a capture
 /// every reader opens: the processes it saw, and a `syscalls` table that is empty rather
 /// than absent. analyze answers from it and says that calls are missing.

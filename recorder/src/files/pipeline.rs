@@ -109,7 +109,29 @@ pub struct Writers {
 pub struct Pipeline {
     tx: SyncSender<Message>,
     spares: Receiver<Chunk>,
-    handle: JoinHandle<Result<WrittenStats, WriterError>>,
+    handle: JoinHandle<Result<WrittenStats, Failed>>,
+}
+
+/// Why the writer stopped, and from when calls may be missing: the earliest entry
+/// (wall-clock ns) among the calls it took but never put in a closed file. A call that
+/// blocked longer than the reorder lag waits for the file after its neighbours', so it
+/// can be older than anything the last closed file holds.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: WriterError,
+    pub unwritten_from_ns: Option<i64>,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for Failed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
 }
 
 /// The writer thread is gone; [`Pipeline::finish`] says why.
@@ -151,7 +173,7 @@ impl Pipeline {
 
     /// Flushes everything and closes the files. A writer thread that died is an error,
     /// not a panic of the recorder: in command mode the command must still be waited for.
-    pub fn finish(self) -> Result<WrittenStats, WriterError> {
+    pub fn finish(self) -> Result<WrittenStats, Failed> {
         drop(self.tx);
         match self.handle.join() {
             Ok(result) => result,
@@ -161,7 +183,10 @@ impl Pipeline {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "a panic".into());
-                Err(WriterError::Died(what))
+                Err(Failed {
+                    error: WriterError::Died(what),
+                    unwritten_from_ns: None,
+                })
             }
         }
     }
@@ -175,7 +200,7 @@ fn run(
     rx: Receiver<Message>,
     spares: SyncSender<Chunk>,
     mut w: Writers,
-) -> Result<WrittenStats, WriterError> {
+) -> Result<WrittenStats, Failed> {
     crate::priority::raise_this_thread();
     let mut reorder = Reorder::default();
     let recorded = record(&rx, &spares, &mut w, &mut reorder);
@@ -184,21 +209,43 @@ fn run(
         aggregates,
         mut processes,
         mut processes_table,
-        ..
+        builder,
     } = w;
     let dir = syscalls.dir().to_path_buf();
+    // Every call not yet in a closed file: what is lost if what follows fails.
+    let unclosed = |syscalls: &TableWriter, reorder: &Reorder| {
+        syscalls
+            .unclosed_from()
+            .into_iter()
+            .chain(reorder.oldest())
+            .min()
+    };
+    let mut unwritten = None;
     let stats = match recorded.and_then(|()| {
         syscalls.rows_written_before(u64::MAX);
         syscalls.append_due(reorder.take_all())
     }) {
         // Most files end here, their row group written only now: a full disk fails here
         // more often than anywhere.
-        Ok(()) => syscalls
-            .finish()
-            .inspect_err(|_| writer::remove_unfinished(&dir)),
+        Ok(()) => {
+            let before = unclosed(&syscalls, &reorder);
+            syscalls.finish().inspect_err(|_| {
+                unwritten = before;
+                writer::remove_unfinished(&dir);
+            })
+        }
         // The open file can never be finished (it has no footer yet), and on a full disk
         // its bytes are the room the other tables need.
         Err(e) => {
+            // And the calls the capture thread had already handed on.
+            let queued = rx.try_iter().filter_map(|m| match m {
+                Message::Records(chunk) => chunk.calls.iter().map(Call::enter_ns).min(),
+                _ => None,
+            });
+            unwritten = unclosed(&syscalls, &reorder)
+                .into_iter()
+                .chain(queued)
+                .min();
             drop(syscalls);
             writer::remove_unfinished(&dir);
             Err(e)
@@ -214,9 +261,13 @@ fn run(
         }
         processes.finish()
     });
+    let failed = |error| Failed {
+        error,
+        unwritten_from_ns: unwritten.map(|ns| builder.clock().to_wall_ns(ns)),
+    };
     match stats {
-        Ok(stats) => small.map(|()| stats),
-        Err(e) => Err(e),
+        Ok(stats) => small.map(|()| stats).map_err(failed),
+        Err(e) => Err(failed(e)),
     }
 }
 

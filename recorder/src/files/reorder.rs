@@ -194,6 +194,12 @@ impl Reorder {
         self.len() == 0
     }
 
+    /// The entry time of the earliest call held.
+    pub fn oldest(&self) -> Option<u64> {
+        let in_order = self.in_order.front().map(Call::enter_ns);
+        in_order.into_iter().chain(self.late.oldest()).min()
+    }
+
     /// Removes and yields, sorted by entry time, every record entered before `watermark`.
     pub fn take_before(&mut self, watermark: u64) -> Due<'_> {
         let due = self.in_order.partition_point(|e| e.enter_ns() < watermark);

@@ -147,6 +147,10 @@ pub struct TableWriter {
     next_seq: u64,
     file: Option<OpenFile>,
     held_back: Vec<Call>,
+    /// The earliest entry among the calls taken that no closed file holds yet (the open
+    /// file's, the held back), `u64::MAX` for none: if writing fails, calls from then on
+    /// may be missing, not only those after the last closed file's newest row.
+    unclosed_from: u64,
     /// When the first row of the current file arrived, buffered or written: the rotation
     /// clock starts there, so rows never wait in memory longer than `max_age`.
     interval_started: Option<Instant>,
@@ -199,6 +203,7 @@ impl TableWriter {
             next_seq,
             file: None,
             held_back: Vec::new(),
+            unclosed_from: u64::MAX,
             interval_started: None,
             closed,
             disk_bytes,
@@ -253,6 +258,12 @@ impl TableWriter {
         &self.stats
     }
 
+    /// The entry time (monotonic ns) of the earliest call this writer took that no closed
+    /// file holds: if writing fails now, calls may be missing from then on.
+    pub fn unclosed_from(&self) -> Option<u64> {
+        (self.unclosed_from != u64::MAX).then_some(self.unclosed_from)
+    }
+
     /// `record --stacks`: the rows of calls that entered before `t` (monotonic ns) are
     /// about to be written, so a user stack that comes for one later is late.
     pub fn rows_written_before(&self, t: u64) {
@@ -263,6 +274,7 @@ impl TableWriter {
     /// holds are held back for the next file.
     pub fn append(&mut self, sorted: impl IntoIterator<Item = Call>) -> Result<(), WriterError> {
         for e in sorted {
+            self.unclosed_from = self.unclosed_from.min(e.enter_ns());
             let open = self.open_or_start()?;
             if e.enter_ns() < open.last_enter_ns {
                 self.held_back.push(e);
@@ -299,6 +311,7 @@ impl TableWriter {
             let taken = match run.first() {
                 Some(first) if run.len() >= MIN_RUN => {
                     let first_enter = first.enter_ns();
+                    self.unclosed_from = self.unclosed_from.min(first_enter);
                     let open = self.open_or_start()?;
                     // A run that starts before the file's last row is taken call by call,
                     // so that the calls entered earlier are held back.
@@ -453,6 +466,13 @@ impl TableWriter {
             return Ok(());
         };
         let finished = open.file.finish()?;
+        // What was held back waits for the next file; the rest is in this one.
+        self.unclosed_from = self
+            .held_back
+            .iter()
+            .map(Call::enter_ns)
+            .min()
+            .unwrap_or(u64::MAX);
         self.stats.files += 1;
         self.stats.bytes += finished.bytes;
         self.disk_bytes += finished.bytes;

@@ -22,6 +22,9 @@ pub(super) struct Stopped {
     pub written: Result<WrittenStats, anyhow::Error>,
     /// When the writer was found gone, if it was.
     pub gone_at_ns: Option<i64>,
+    /// If the writer failed: the earliest entry (wall ns) among the calls it held that no
+    /// closed file has.
+    pub unwritten_from_ns: Option<i64>,
     /// `record --stacks`: calls whose user-space chain came too late for their row.
     pub late_user_stacks: u64,
 }
@@ -104,10 +107,14 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
             .err()
             .map(Into::into);
     }
+    let mut unwritten_from_ns = None;
     let written = match pipeline.finish() {
         Ok(w) if gone.is_none() => Ok(w),
         Ok(_) => Err(anyhow!("the writer stopped unexpectedly")),
-        Err(e) => Err(anyhow::Error::new(e)),
+        Err(e) => {
+            unwritten_from_ns = e.unwritten_from_ns;
+            Err(anyhow::Error::new(e))
+        }
     };
     let stopped = Stopped {
         dir,
@@ -117,6 +124,7 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
         events,
         written,
         gone_at_ns: gone.map(|g| g.at_ns),
+        unwritten_from_ns,
         late_user_stacks: drain.late_user_stacks(),
     };
     (stopped, ended)
