@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(short, long, conflicts_with = "command")]
     pub all: bool,
 
-    /// Capture directory [default: capture-<host>-<UTC time>].
+    /// Capture directory [default: capture-<host>-<UTC time>, and -2, -3... if taken].
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 

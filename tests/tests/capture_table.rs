@@ -113,3 +113,39 @@ fn a_restarted_recorder_continues_the_capture() {
     files.sort();
     assert_eq!(files, ["part-000001.parquet", "part-000002.parquet"]);
 }
+
+/// The default name has a second's resolution: runs started in one second get names of
+/// their own (`-2`, `-3`), and none continues another's capture.
+#[test]
+fn runs_in_one_second_without_a_name_make_captures_of_their_own() {
+    if !bpf_available("runs_in_one_second_without_a_name_make_captures_of_their_own") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for _ in 0..3 {
+        let out = std::process::Command::new(tracepost_e2e::bin("record"))
+            .args(["-q", "--", "true"])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    for name in &names {
+        assert!(name.starts_with("capture-"), "{names:?}");
+        assert_eq!(
+            scalar(&tmp.path().join(name), "SELECT count(*) FROM capture"),
+            1,
+            "{name} holds one run"
+        );
+    }
+}

@@ -22,6 +22,9 @@ use tracepost_schema::{LOCK_FILE, TABLES, syscalls};
 pub enum CaptureDirError {
     #[error("output {} is a symlink; give the real directory", .0.display())]
     Symlink(PathBuf),
+    /// The default name was free when chosen, and taken before it could be made.
+    #[error("output {} was made by someone else as record started; run it again or give -o", .0.display())]
+    Taken(PathBuf),
     #[error(
         "output {} belongs to another user (uid {uid}); record writes only into its own directories",
         path.display()
@@ -74,6 +77,27 @@ pub fn default_name(host: &str, now: SystemTime) -> PathBuf {
     PathBuf::from(format!("capture-{host}-{stamp}"))
 }
 
+/// `base`, or `base-2`, `base-3`, ... : the first name nothing has. The default name has
+/// a second's resolution, and two runs that began in one second must not become one
+/// capture: only a name the user gives is continued.
+pub fn unused(base: PathBuf) -> PathBuf {
+    let free =
+        |p: &Path| matches!(fs::symlink_metadata(p), Err(e) if e.kind() == io::ErrorKind::NotFound);
+    if free(&base) {
+        return base;
+    }
+    let mut n = 2u32;
+    loop {
+        let mut name = base.clone().into_os_string();
+        name.push(format!("-{n}"));
+        let candidate = PathBuf::from(name);
+        if free(&candidate) || n == u32::MAX {
+            return candidate;
+        }
+        n += 1;
+    }
+}
+
 pub fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
@@ -98,6 +122,15 @@ impl CaptureDir {
     /// following a symlink, checked and made private through its descriptor, and its table
     /// directories are made and opened relative to it, again without following symlinks.
     pub fn create(root: &Path) -> Result<Self, CaptureDirError> {
+        Self::make(root, false)
+    }
+
+    /// Creates a capture at `root`, which must not exist yet: for a name record chose.
+    pub fn create_new(root: &Path) -> Result<Self, CaptureDirError> {
+        Self::make(root, true)
+    }
+
+    fn make(root: &Path, new: bool) -> Result<Self, CaptureDirError> {
         // `link/` names what the symlink points to; `link` is the symlink itself.
         let root: PathBuf = root.components().collect();
         if root.as_os_str().is_empty() {
@@ -106,6 +139,9 @@ impl CaptureDir {
         check_parent(&root)?;
         let created = match DirBuilder::new().mode(0o700).create(&root) {
             Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && new => {
+                return Err(CaptureDirError::Taken(root));
+            }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(source) => return Err(CaptureDirError::Create { path: root, source }),
         };
@@ -492,6 +528,24 @@ mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
+
+    #[test]
+    fn a_default_name_taken_gets_the_next_free_suffix() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("capture-h-20261205T053009Z");
+        assert_eq!(unused(base.clone()), base);
+        CaptureDir::create_new(&base).unwrap();
+        let second = unused(base.clone());
+        assert_eq!(second, tmp.path().join("capture-h-20261205T053009Z-2"));
+        CaptureDir::create_new(&second).unwrap();
+        assert_eq!(
+            unused(base.clone()),
+            tmp.path().join("capture-h-20261205T053009Z-3")
+        );
+        // A name chosen that someone takes first is refused, not continued.
+        let err = CaptureDir::create_new(&base).unwrap_err().to_string();
+        assert!(err.contains("made by someone else"), "{err}");
+    }
 
     #[test]
     fn default_name_has_host_and_utc_time() {

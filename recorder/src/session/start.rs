@@ -107,10 +107,14 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     let exit_has_group_dead =
         tracefs::has_field(&tracefs, "sched", "sched_process_exit", "group_dead")?;
     let host = capture_dir::hostname();
-    let root = args
-        .output
-        .clone()
-        .unwrap_or_else(|| capture_dir::default_name(&host, SystemTime::now()));
+    // A name the user gives is continued if it is a capture; one record chose never is.
+    let (root, chosen) = match &args.output {
+        Some(output) => (output.clone(), false),
+        None => (
+            capture_dir::unused(capture_dir::default_name(&host, SystemTime::now())),
+            true,
+        ),
+    };
     // A capture is read by path and by URL, and neither DataFusion nor an object store
     // names a file whose path is not UTF-8 or holds a control character (a tab, a
     // newline): refused now, not found unreadable later. The whole path counts, so a
@@ -138,7 +142,10 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         Some(url) => Some(Uploader::start(url, &root, args.upload_wait)?),
         None => None,
     };
-    let dir = CaptureDir::create(&root)?;
+    let dir = match chosen {
+        true => CaptureDir::create_new(&root)?,
+        false => CaptureDir::create(&root)?,
+    };
     let min_duration_ns = args
         .min_duration
         .map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
