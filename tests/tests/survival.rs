@@ -249,6 +249,52 @@ fn a_call_held_for_the_next_file_is_inside_what_a_failure_says_is_missing() {
     );
 }
 
+/// With `-p`, a failure while recording is the same one line as in command mode (from
+/// when calls are missing), and exit status 1.
+#[test]
+fn a_failure_under_pids_says_from_when_calls_are_missing() {
+    if !bpf_available("a_failure_under_pids_says_from_when_calls_are_missing") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let syscalls_dir = capture.join("syscalls");
+    struct Mutable(std::path::PathBuf);
+    impl Drop for Mutable {
+        fn drop(&mut self) {
+            let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+        }
+    }
+    let _guard = Mutable(syscalls_dir.clone());
+    let mut busy = Command::new("sh")
+        .args(["-c", "while :; do cat /etc/hostname > /dev/null; done"])
+        .spawn()
+        .unwrap();
+    let recorder = Command::new(bin("record"))
+        .args(["-q", "--rotate", "200ms", "-o"])
+        .arg(&capture)
+        .args(["-p", &busy.id().to_string()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(700));
+    let _ = Command::new("chattr").arg("+i").arg(&syscalls_dir).status();
+    let out = recorder.wait_with_output().unwrap();
+    let _ = busy.kill();
+    let _ = busy.wait();
+    let _ = Command::new("chattr").arg("-i").arg(&syscalls_dir).status();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: capture "), "{stderr}");
+    assert!(
+        lines[0].contains("; recording stopped at ")
+            && lines[0].contains(" on are missing (the capture row says so)"),
+        "{stderr}"
+    );
+}
+
 /// Killed before its first `--rotate` interval closed, `record` still leaves a capture
 /// every reader opens: the processes it saw, and a `syscalls` table that is empty rather
 /// than absent. analyze answers from it and says that calls are missing.

@@ -174,8 +174,19 @@ fn stopped_early(
         Ok(()) => "the capture row says so".to_string(),
         Err(e) => format!("and the capture row could not say so ({e})"),
     };
+    let time = |ns: i64| {
+        humantime::format_rfc3339_millis(
+            std::time::UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64),
+        )
+    };
+    // The same line in every mode; command mode adds how the command ended.
+    let line = format!(
+        "{err:#}; recording stopped at {}, calls from {} on are missing ({row_note})",
+        time(stopped_ns),
+        time(from_ns)
+    );
     let Mode::Command(running) = mode else {
-        return Err(err.context(format!("recording stopped; {row_note}")));
+        return Err(anyhow::anyhow!(line));
     };
     let code = match status {
         Some(s) => s.shell_code(),
@@ -184,17 +195,7 @@ fn stopped_early(
             .context("cannot wait for the command")?
             .shell_code(),
     };
-    let time = |ns: i64| {
-        humantime::format_rfc3339_millis(
-            std::time::UNIX_EPOCH + Duration::from_nanos(ns.max(0) as u64),
-        )
-    };
-    crate::say!(
-        "error: {err:#}; recording stopped at {}, calls from {} on are missing ({row_note}), \
-         and the command ran on to its end: exit status {code}",
-        time(stopped_ns),
-        time(from_ns)
-    );
+    crate::say!("error: {line}, and the command ran on to its end: exit status {code}");
     Ok(Outcome {
         exit_code: code,
         written: WrittenStats::default(),
