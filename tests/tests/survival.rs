@@ -295,6 +295,59 @@ fn a_failure_under_pids_says_from_when_calls_are_missing() {
     );
 }
 
+/// A disk already full when `record` starts: one line naming the file and the reason, a
+/// non-zero exit, the command not run, and no directory left that a reader would take for
+/// a recorder killed as it started.
+#[test]
+fn a_full_disk_at_the_start_leaves_nothing_behind() {
+    if !bpf_available("a_full_disk_at_the_start_leaves_nothing_behind") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    std::fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=128k,mode=0700", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a 128 KiB tmpfs");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&mnt);
+    // Filled to the last byte: dd stops at the error.
+    let _ = Command::new("dd")
+        .args(["if=/dev/zero", "bs=4k"])
+        .arg(format!("of={}", mnt.join("fill").display()))
+        .stderr(Stdio::null())
+        .status();
+    let capture = mnt.join("capture");
+    let marker = tmp.path().join("ran");
+    let out = Command::new(bin("record"))
+        .arg("-o")
+        .arg(&capture)
+        .args(["--", "touch"])
+        .arg(&marker)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("error: cannot ")
+            && lines[0].contains(&capture.display().to_string())
+            && lines[0].ends_with("No space left on device (os error 28)"),
+        "{stderr}"
+    );
+    assert!(!marker.exists(), "the command did not run");
+    assert!(!capture.exists(), "nothing left behind");
+}
+
 /// Killed before its first `--rotate` interval closed, `record` still leaves a capture
 /// every reader opens: the processes it saw, and a `syscalls` table that is empty rather
 /// than absent. analyze answers from it and says that calls are missing.

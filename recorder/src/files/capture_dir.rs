@@ -114,6 +114,8 @@ pub struct CaptureDir {
     /// The flock on `LOCK_FILE`: the kernel releases it when the recorder dies, however it
     /// dies, so a `kill -9` leaves no stale lock behind.
     _lock: std::sync::Arc<fs::File>,
+    /// Whether this recorder made the directory (rather than continuing a capture).
+    created: bool,
 }
 
 impl CaptureDir {
@@ -145,6 +147,16 @@ impl CaptureDir {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(source) => return Err(CaptureDirError::Create { path: root, source }),
         };
+        let made = Self::prepare(root.clone(), created);
+        // A directory made here and then refused (no room for the lock, a table
+        // directory) goes again: no half-made capture is left behind.
+        if made.is_err() && created {
+            let _ = fs::remove_dir_all(&root);
+        }
+        made
+    }
+
+    fn prepare(root: PathBuf, created: bool) -> Result<Self, CaptureDirError> {
         let fd = open_dir(None, &root, &root)?;
         let st = fstat(&fd).map_err(|source| create_err(&root, source))?;
         if st.st_uid != euid() {
@@ -195,6 +207,7 @@ impl CaptureDir {
         Ok(Self {
             root,
             _lock: std::sync::Arc::new(lock),
+            created,
         })
     }
 
@@ -204,6 +217,20 @@ impl CaptureDir {
 
     pub fn table_dir(&self, table: &str) -> PathBuf {
         self.root.join(table)
+    }
+
+    /// Undoes a start that failed before the capture row was written: a directory this
+    /// recorder made goes whole; a continued capture loses only the unfinished files this
+    /// run began. Nothing is left that a reader would take for a recorder killed as it
+    /// started.
+    pub fn abandon(self) {
+        if self.created {
+            let _ = fs::remove_dir_all(&self.root);
+            return;
+        }
+        for table in TABLES {
+            crate::files::writer::remove_unfinished(&self.table_dir(table));
+        }
     }
 }
 

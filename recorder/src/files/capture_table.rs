@@ -84,10 +84,17 @@ impl CaptureInfo {
         let tmp: PathBuf = dir.join(format!(".{}.inprogress", self.id));
         let path = dir.join(format!("{}.parquet", self.id));
         let props = parquet_file::properties(capture::TABLE).build();
-        let mut file = PartFile::create_named(tmp, path, capture::schema(), props)?;
-        file.write(&batch)?;
-        file.finish()?;
-        Ok(())
+        let written = PartFile::create_named(tmp.clone(), path, capture::schema(), props).and_then(
+            |mut file| {
+                file.write(&batch)?;
+                file.finish()
+            },
+        );
+        // A half-written row is no row: the one before stays, and nothing unfinished.
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map(|_| ())
     }
 
     fn batch(&self, ending: Option<Ending>) -> Result<RecordBatch, arrow_schema::ArrowError> {

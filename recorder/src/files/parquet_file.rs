@@ -90,6 +90,15 @@ pub(crate) fn write_error(path: PathBuf, source: ParquetError) -> WriterError {
                 source: ParquetError::External(e),
             },
         },
+        // A buffered write that failed as the file began: parquet keeps only the OS
+        // error's text.
+        ParquetError::General(msg) if msg.starts_with("fail to get inner writer: ") => {
+            let why = msg["fail to get inner writer: ".len()..].trim_matches('"');
+            WriterError::Io {
+                path,
+                source: io::Error::other(why.to_string()),
+            }
+        }
         source => WriterError::Write { path, source },
     }
 }

@@ -184,10 +184,20 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         .transpose()
         .context("cannot start the thread that unwinds user stacks")?;
     let chains = user_stacks.as_ref().map(UserStacks::chains);
-    let pipeline = start_writers(args, &dir, &counters, shipped, stacks, chains)?;
+    let pipeline = match start_writers(args, &dir, &counters, shipped, stacks, chains) {
+        Ok(pipeline) => pipeline,
+        Err(e) => {
+            dir.abandon();
+            return Err(e);
+        }
+    };
     // After every other table has its first file: a directory with a capture row always
     // has a `syscalls` table that every reader opens, however early `record` is killed.
-    info.write(&dir.table_dir(capture::TABLE))?;
+    if let Err(e) = info.write(&dir.table_dir(capture::TABLE)) {
+        let _ = pipeline.finish();
+        dir.abandon();
+        return Err(e.into());
+    }
 
     let (mode, attached) = if let Some(gated) = gated {
         let pid = gated.pid() as u32;
