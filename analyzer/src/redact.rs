@@ -8,7 +8,10 @@
 use std::{borrow::Cow, sync::Arc, sync::LazyLock};
 
 use datafusion::arrow::{
-    array::{Array, ArrayRef, AsArray as _, RecordBatch, StringArray},
+    array::{
+        Array, ArrayRef, AsArray as _, FixedSizeListArray, LargeListArray, LargeStringArray,
+        ListArray, MapArray, RecordBatch, StringArray, StringViewArray, StructArray,
+    },
     compute::cast,
     datatypes::{DataType, Field, Schema},
     error::ArrowError,
@@ -61,6 +64,37 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\x22]+):[^/\s@'\x22]*[^0-9/\s@'\x22][^/\s@'\x22]*$",
             |c| format!("{}:{MASK}", &c[1]),
         ),
+        // A quoted value: JSON and dicts (`"password": "x"`, `{'token': 'x'}`), shells
+        // (`--password='x'`, `PGPASSWORD="x y"`). Double and single quotes each have a
+        // rule, the name quoted or not.
+        rule(
+            &format!(
+                r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})("?\s*[:=]\s*)"(?:[^"\\]|\\.)*""#
+            ),
+            |c| {
+                let dashes = c.get(2).map_or("", |m| m.as_str());
+                format!("{}{dashes}{}{}\"{MASK}\"", &c[1], &c[3], &c[4])
+            },
+        ),
+        rule(
+            &format!(
+                r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})('?\s*[:=]\s*)('\\''|')[^']*?('\\''|')"#
+            ),
+            // In a single-quoted shell word a quote is written `'\''`, as the capture's
+            // `command_line` does: the value runs between two of those.
+            |c| {
+                let dashes = c.get(2).map_or("", |m| m.as_str());
+                format!(
+                    "{}{dashes}{}{}{}{MASK}{}",
+                    &c[1], &c[3], &c[4], &c[5], &c[6]
+                )
+            },
+        ),
+        // A quoted name with a bare value: `"password": 12345`.
+        rule(
+            &format!(r#"(?i)(["']{SECRET_NAMES}["']\s*:\s*)([^\s,}}'"][^\s,}}]*)"#),
+            |c| format!("{}{MASK}", &c[1]),
+        ),
         // --password=x, --api-key x, -token x.
         rule(
             &format!(r"(?i)(^|[\s'\x22/,;&?])(--?{SECRET_NAMES})(=|\s+)([^\s'\x22&;]+)"),
@@ -68,7 +102,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         // PASSWORD=x, DB_PASSWORD: x, ?token=x in a query string.
         rule(
-            &format!(r"(?i)(^|[\s'\x22/,;&?])({SECRET_NAMES})(=|:\s*)([^\s'\x22&;]+)"),
+            &format!(r"(?i)(^|[\s'\x22/,;&?])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
             |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
         ),
         // Well-known key shapes, wherever they are.
@@ -110,7 +144,118 @@ pub fn text(text: &str) -> Cow<'_, str> {
     out
 }
 
-/// The batches with every string column masked. Other columns are left as they are.
+/// Whether a column of this type can hold text: a string, or a list, struct, map or
+/// dictionary with strings inside.
+fn holds_text(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => holds_text(f.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| holds_text(f.data_type())),
+        DataType::Dictionary(_, v) => holds_text(v),
+        DataType::RunEndEncoded(_, v) => holds_text(v.data_type()),
+        _ => false,
+    }
+}
+
+/// `array` with every string inside it masked, of the same type: `array_agg(cmdline)` or a
+/// struct holds a command line as much as a plain column does.
+fn mask(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    let t = array.data_type();
+    if !holds_text(t) {
+        return Ok(array.clone());
+    }
+    Ok(match t {
+        DataType::Utf8 => {
+            let masked: StringArray = array
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.map(text))
+                .collect();
+            Arc::new(masked)
+        }
+        DataType::LargeUtf8 => {
+            let masked: LargeStringArray = array
+                .as_string::<i64>()
+                .iter()
+                .map(|v| v.map(text))
+                .collect();
+            Arc::new(masked)
+        }
+        DataType::Utf8View => {
+            let masked: StringViewArray =
+                array.as_string_view().iter().map(|v| v.map(text)).collect();
+            Arc::new(masked)
+        }
+        DataType::List(f) => {
+            let l = array.as_list::<i32>();
+            Arc::new(ListArray::try_new(
+                f.clone(),
+                l.offsets().clone(),
+                mask(l.values())?,
+                l.nulls().cloned(),
+            )?)
+        }
+        DataType::LargeList(f) => {
+            let l = array.as_list::<i64>();
+            Arc::new(LargeListArray::try_new(
+                f.clone(),
+                l.offsets().clone(),
+                mask(l.values())?,
+                l.nulls().cloned(),
+            )?)
+        }
+        DataType::FixedSizeList(f, n) => {
+            let l = array.as_fixed_size_list();
+            Arc::new(FixedSizeListArray::try_new(
+                f.clone(),
+                *n,
+                mask(l.values())?,
+                l.nulls().cloned(),
+            )?)
+        }
+        DataType::Struct(fields) => {
+            let st = array.as_struct();
+            let columns = st
+                .columns()
+                .iter()
+                .map(mask)
+                .collect::<Result<Vec<_>, _>>()?;
+            Arc::new(StructArray::try_new(
+                fields.clone(),
+                columns,
+                st.nulls().cloned(),
+            )?)
+        }
+        DataType::Map(f, sorted) => {
+            let m = array.as_map();
+            let entries = mask(&(Arc::new(m.entries().clone()) as ArrayRef))?;
+            Arc::new(MapArray::try_new(
+                f.clone(),
+                m.offsets().clone(),
+                entries.as_struct().clone(),
+                m.nulls().cloned(),
+                *sorted,
+            )?)
+        }
+        DataType::Dictionary(_, _) => {
+            let d = array.as_any_dictionary();
+            d.with_values(mask(d.values())?)
+        }
+        // Views and run-ends are rare in results: read as plain text, then masked.
+        _ => {
+            let plain = cast(array, &DataType::Utf8)?;
+            mask(&plain)?
+        }
+    })
+}
+
+/// The batches with every string masked, wherever it is. A plain string column becomes
+/// `Utf8`; nested ones keep their types. Other columns are left as they are.
 pub fn batches(
     schema: &Schema,
     batches: &[RecordBatch],
@@ -121,7 +266,11 @@ pub fn batches(
         .fields()
         .iter()
         .map(|f| {
-            if is_text(f.data_type()) {
+            let flattened = matches!(
+                f.data_type(),
+                DataType::ListView(_) | DataType::LargeListView(_) | DataType::RunEndEncoded(..)
+            ) && holds_text(f.data_type());
+            if is_text(f.data_type()) || flattened {
                 f.as_ref().clone().with_data_type(DataType::Utf8)
             } else {
                 f.as_ref().clone()
@@ -136,13 +285,10 @@ pub fn batches(
             .columns()
             .iter()
             .map(|c| -> Result<ArrayRef, ArrowError> {
-                if !is_text(c.data_type()) {
-                    return Ok(c.clone());
+                if is_text(c.data_type()) {
+                    return mask(&cast(c, &DataType::Utf8)?);
                 }
-                let utf8 = cast(c, &DataType::Utf8)?;
-                let strings = utf8.as_string::<i32>();
-                let masked: StringArray = strings.iter().map(|v| v.map(|s| text(s))).collect();
-                Ok(Arc::new(masked))
+                mask(c)
             })
             .collect::<Result<Vec<_>, _>>()?;
         out.push(RecordBatch::try_new(shared.clone(), columns)?);
@@ -211,6 +357,34 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(text(input), want, "{input}");
         }
+        // Quoted values, as JSON, dicts and shells write them (a red-team pass found each
+        // of these in a report, unmasked).
+        let quoted = [
+            (
+                r#"curl -d {"user":"a","password":"hunter2"} http://x/login"#,
+                r#"curl -d {"user":"a","password":"***"} http://x/login"#,
+            ),
+            (
+                r#"echo --password='hunter2' PGPASSWORD="pg pw" done"#,
+                r#"echo --password='***' PGPASSWORD="***" done"#,
+            ),
+            (r#"password:"YPW12""#, r#"password:"***""#),
+            ("{'token': 'PYTOK11'}", "{'token': '***'}"),
+            // The capture's command_line, quoted for a shell.
+            (
+                r#"sh -c 'echo --password='\''hunter2'\'' done'"#,
+                r#"sh -c 'echo --password='\''***'\'' done'"#,
+            ),
+            ("password = SPACEDPW8", "password = ***"),
+            (r#"{"api_key": 12345}"#, r#"{"api_key": ***}"#),
+            (
+                r#"{"password": "a \"quoted\" pw"}"#,
+                r#"{"password": "***"}"#,
+            ),
+        ];
+        for (input, want) in quoted {
+            assert_eq!(text(input), want, "{input}");
+        }
         // Ordinary text is left alone.
         for plain in [
             "/usr/lib/x86_64-linux-gnu/libc.so.6",
@@ -220,8 +394,53 @@ mod tests {
             "/etc/passwd",
             "https://example.com/path?q=1",
             "the token is valid",
+            r#"{"user":"a","mode":"fast"}"#,
         ] {
             assert_eq!(text(plain), plain);
         }
+    }
+
+    /// `array_agg(cmdline)`, a struct, a map or a dictionary hold a command line as much as
+    /// a plain column: every string inside is masked, and the types stay.
+    #[test]
+    fn strings_inside_lists_structs_maps_and_dictionaries_are_masked() {
+        use datafusion::arrow::array::{
+            DictionaryArray, Int32Array, ListBuilder, MapBuilder, StringBuilder,
+        };
+        use datafusion::arrow::datatypes::Int32Type;
+        let secret = "app --password=hunter2";
+        let mut list = ListBuilder::new(StringBuilder::new());
+        list.values().append_value(secret);
+        list.append(true);
+        let list: ArrayRef = Arc::new(list.finish());
+        let st: ArrayRef = Arc::new(StructArray::from(vec![(
+            Arc::new(Field::new("c", DataType::Utf8, true)),
+            Arc::new(StringArray::from(vec![secret])) as ArrayRef,
+        )]));
+        let mut map = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        map.keys().append_value("cmd");
+        map.values().append_value(secret);
+        map.append(true).unwrap();
+        let map: ArrayRef = Arc::new(map.finish());
+        let dict: ArrayRef = Arc::new(DictionaryArray::<Int32Type>::new(
+            Int32Array::from(vec![0]),
+            Arc::new(StringArray::from(vec![secret])),
+        ));
+        let columns = [list, st, map, dict];
+        let schema = Schema::new(
+            columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| Field::new(format!("c{i}"), c.data_type().clone(), true))
+                .collect::<Vec<_>>(),
+        );
+        let batch = RecordBatch::try_new(Arc::new(schema.clone()), columns.to_vec()).unwrap();
+        let (out_schema, out) = batches(&schema, &[batch]).unwrap();
+        assert_eq!(out_schema, schema, "the types stay");
+        let shown = datafusion::arrow::util::pretty::pretty_format_batches(&out)
+            .unwrap()
+            .to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(shown.matches("--password=***").count(), 4, "{shown}");
     }
 }

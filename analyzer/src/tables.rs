@@ -422,7 +422,14 @@ fn listing(files: &[&TableFile], schema: SchemaRef) -> Result<Arc<dyn TableProvi
 
 /// DataFusion's errors, reduced to one line for the terminal.
 pub fn sql_error(err: DataFusionError) -> anyhow::Error {
-    let text = err.to_string();
-    let line = text.lines().next().unwrap_or_default().to_string();
-    anyhow::anyhow!("SQL: {line}")
+    let first = |e: &DataFusionError| e.to_string().lines().next().unwrap_or_default().to_string();
+    let line = first(&err);
+    // A wrapper ("Optimizer rule 'simplify_expressions' failed") says where, its root
+    // cause what: a bad cast or time found while planning.
+    let root = first(err.find_root());
+    if root.is_empty() || line.contains(&root) {
+        anyhow::anyhow!("SQL: {line}")
+    } else {
+        anyhow::anyhow!("SQL: {line}: {root}")
+    }
 }
