@@ -207,8 +207,10 @@ fn secrets_are_masked_wherever_output_is_meant_to_be_shared() {
         "AKIAIOSFODNN7EXAMPLE",
         "sekrit-token-123",
         "abcdefgh12345bearer",
+        "json-pw-9",
     ];
     let script = "sh -c 'exit 0' --password=hunter2; \
+        /bin/true -d '{\"user\":\"a\",\"password\":\"json-pw-9\"}'; \
         cat '/nonexistent/https://deploy:tok3n-url-pass@git.example.com/x' 2>/dev/null; \
         cat /nonexistent/AKIAIOSFODNN7EXAMPLE 2>/dev/null; \
         /bin/true --token sekrit-token-123; \
@@ -261,6 +263,20 @@ fn secrets_are_masked_wherever_output_is_meant_to_be_shared() {
                     "query",
                     c,
                     "SELECT path FROM syscalls WHERE path LIKE '/nonexistent/%'",
+                    "--format",
+                    "markdown",
+                ],
+                None,
+            ),
+        ),
+        (
+            "nested markdown",
+            shared(
+                &[
+                    "query",
+                    c,
+                    "SELECT array_agg(cmdline) AS l, named_struct('c', min(cmdline)) AS s \
+                     FROM processes",
                     "--format",
                     "markdown",
                 ],
