@@ -39,7 +39,7 @@ pub(crate) enum FdEffect<'a> {
     /// The socket `fd` now has the address `addr`; `None` if it could not be read.
     Rename {
         fd: i32,
-        addr: Option<&'a str>,
+        addr: Option<Arc<str>>,
     },
     /// A pipe or socket pair; `fds` is `None` if they could not be read.
     Pair {
@@ -135,15 +135,15 @@ impl<'a> FdEffect<'a> {
             }
             connect if ok || ret == EINPROGRESS => FdEffect::Rename {
                 fd: arg_fd,
-                addr: addr(),
+                addr: addr().map(peer_name),
             },
             bind if ok => FdEffect::Rename {
                 fd: arg_fd,
-                addr: addr(),
+                addr: addr().map(peer_name),
             },
             accept | accept4 if ok => FdEffect::New {
                 fd,
-                name: addr().map(Into::into),
+                name: addr().map(peer_name),
                 cloexec: Some(sysno == accept4 && a[3] & SOCK_CLOEXEC != 0),
             },
             pipe | pipe2 | socketpair if ok => {
@@ -247,4 +247,16 @@ fn anon_name(s: Sysno) -> Option<&'static str> {
         perf_event_open => "anon_inode:[perf_event]",
         _ => return None,
     })
+}
+
+/// What a socket's fd is called once it has a peer or a name: the address, with a unix
+/// socket's path (or `@abstract` name) as `unix:/run/app.sock`. Bare, a socket's path read
+/// as a file's: a client idling on `/run/postgresql/.s.PGSQL.5432` topped the hottest
+/// files and counted its waits as work (a red-team pass).
+fn peer_name(addr: &str) -> Arc<str> {
+    if addr.starts_with('/') || addr.starts_with('@') {
+        format!("unix:{addr}").into()
+    } else {
+        addr.into()
+    }
 }

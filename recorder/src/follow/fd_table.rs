@@ -316,10 +316,10 @@ impl FdTracker {
         }
     }
 
-    fn rename(&mut self, pid: u32, fd: i32, addr: Option<&str>) {
+    fn rename(&mut self, pid: u32, fd: i32, addr: Option<Arc<str>>) {
         let table = self.table_mut(pid);
         match (table.fds.get_mut(&fd), addr) {
-            (Some(entry), Some(addr)) => entry.path = addr.into(),
+            (Some(entry), Some(addr)) => entry.path = addr,
             // A socket whose address could not be read no longer means what it did.
             (Some(_), None) => {
                 table.fds.remove(&fd);
