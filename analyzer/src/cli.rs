@@ -264,6 +264,35 @@ pub struct DiffArgs {
     pub out: OutputArgs,
 }
 
+/// A command-line error as one line, as every other error is: clap's first line, and a
+/// tip it gives on the lines after (a similar option), without its usage block. A tip to
+/// pass a value after `--` is left out: after `--`, record takes a command.
+pub fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines();
+    let mut out = lines
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .trim_end()
+        .to_string();
+    // What a line ending in ':' introduces: the arguments that are missing.
+    if out.ends_with(':') {
+        let listed: Vec<&str> = lines
+            .clone()
+            .map(str::trim)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        out.push(' ');
+        out.push_str(&listed.join(", "));
+    }
+    for tip in lines.filter_map(|l| l.trim().strip_prefix("tip: ")) {
+        if !tip.contains("use '--") {
+            out.push_str(&format!(" ({tip})"));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

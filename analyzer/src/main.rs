@@ -6,7 +6,14 @@ use clap::Parser as _;
 use tracepost_analyzer::{cli::Cli, run};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            tracepost_analyzer::say!("{}", tracepost_analyzer::cli::one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
     // `analyze ... | head` should stop quietly, as other Unix tools do, not report a write
     // error. Not so a scheduler or an executor: a peer that hangs up must not kill them.
     // SAFETY: called before any thread exists; SIG_DFL is always a valid action.

@@ -30,7 +30,8 @@ pub struct Args {
     #[arg(short, long, value_name = "DUR", value_parser = parse_duration)]
     pub duration: Option<Duration>,
 
-    /// Close the open Parquet file and start a new one at least this often, so that a
+    /// Close the open Parquet file and start a new one this often (up to about 50 ms
+    /// after, when the writer next takes rows), so that a
     /// killed recorder loses at most this much (a call that blocked longer than 30 ms
     /// waits for the next file: up to twice this).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
@@ -168,6 +169,35 @@ fn parse_min_duration(s: &str) -> Result<Duration, String> {
         return Err("too long: at most 292 years".into());
     }
     Ok(d)
+}
+
+/// A command-line error as one line, as every other error is: clap's first line, and a
+/// tip it gives on the lines after (a similar option), without its usage block. A tip to
+/// pass a value after `--` is left out: after `--`, record takes a command.
+pub fn one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut lines = text.lines();
+    let mut out = lines
+        .next()
+        .unwrap_or("error: invalid arguments")
+        .trim_end()
+        .to_string();
+    // What a line ending in ':' introduces: the arguments that are missing.
+    if out.ends_with(':') {
+        let listed: Vec<&str> = lines
+            .clone()
+            .map(str::trim)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        out.push(' ');
+        out.push_str(&listed.join(", "));
+    }
+    for tip in lines.filter_map(|l| l.trim().strip_prefix("tip: ")) {
+        if !tip.contains("use '--") {
+            out.push_str(&format!(" ({tip})"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]

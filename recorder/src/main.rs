@@ -17,7 +17,14 @@ fn main() -> ExitCode {
     // each one was mapped and faulted in afresh, a fifth of the writer's time.
     // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
     unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20) };
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            tracepost_recorder::say!("{}", tracepost_recorder::cli::one_line(&e));
+            return ExitCode::from(2);
+        }
+    };
     match session::run(args) {
         Ok(outcome) => ExitCode::from(outcome.exit_code),
         Err(err) => {

@@ -427,3 +427,31 @@ fn a_command_needs_no_double_dash() {
     );
     assert_eq!(rows[0]["syscall"], "execve");
 }
+
+/// A mistyped option, a missing value or a missing argument is one line too, with exit
+/// status 2 and clap's suggestion kept; `--help` and `--version` still print in full.
+#[test]
+fn argument_errors_are_one_line() {
+    let cases: [(&str, &[&str], &str); 5] = [
+        (
+            "record",
+            &["--outptu", "x", "--", "true"],
+            "similar argument exists: '--output'",
+        ),
+        ("record", &["--rotate"], "'--rotate <DUR>'"),
+        ("analyze", &["summry", "x"], "'summary'"),
+        ("analyze", &["query"], "<CAPTURE"),
+        ("analyze", &["summary", "x", "--formt", "csv"], "'--format'"),
+    ];
+    for (binary, args, names) in cases {
+        let out = Command::new(bin(binary)).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{binary} {args:?}");
+        let line = one_error_line(&out.stderr);
+        assert!(line.contains(names), "{binary} {args:?}: {line}");
+    }
+    for binary in ["record", "analyze"] {
+        let help = Command::new(bin(binary)).arg("--help").output().unwrap();
+        assert!(help.status.success());
+        assert!(String::from_utf8_lossy(&help.stdout).contains("Usage:"));
+    }
+}
