@@ -31,9 +31,9 @@ pub struct Args {
     pub duration: Option<Duration>,
 
     /// Close the open Parquet file and start a new one this often (up to about 50 ms
-    /// after, when the writer next takes rows), so that a
-    /// killed recorder loses at most this much (a call that blocked longer than 30 ms
-    /// waits for the next file: up to twice this).
+    /// after, when the writer next takes rows), so that a killed recorder loses at most
+    /// that much (a call that blocked longer than 30 ms waits for the next file: up to
+    /// twice this).
     #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
     pub rotate: Duration,
 
