@@ -244,3 +244,51 @@ fn failed_keeps_only_failures_and_counts_the_rest() {
         0
     );
 }
+
+/// The kernel keeps 15 bytes of a name: `record --comm` and `analyze --comm` given the
+/// whole of a longer one both match it, by its first 15 bytes.
+#[test]
+fn a_name_longer_than_the_kernel_keeps_matches_by_its_first_15_bytes() {
+    if !bpf_available("a_name_longer_than_the_kernel_keeps_matches_by_its_first_15_bytes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let long = tmp.path().join("a-very-long-program-name");
+    std::fs::copy("/bin/true", &long).unwrap();
+    let capture = tmp.path().join("capture");
+    record_ok(
+        &capture,
+        &["--comm", "a-very-long-program-name"],
+        &["sh", "-c", &format!("{}; ls / > /dev/null", long.display())],
+    );
+    assert!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE comm = 'a-very-long-pro'"
+        ) > 0
+    );
+    let out = std::process::Command::new(tracepost_e2e::bin("analyze"))
+        .arg("query")
+        .arg(&capture)
+        .args([
+            "SELECT count(*) AS n FROM syscalls",
+            "--comm",
+            "a-very-long-program-name",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let n: i64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        n,
+        scalar(&capture, "SELECT count(*) FROM syscalls"),
+        "analyze --comm matches what record --comm kept"
+    );
+}
