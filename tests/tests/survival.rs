@@ -11,6 +11,44 @@ use tracepost_e2e::{
     analyze_query, bin, bpf_available, parquet_files, query, record_command, scalar,
 };
 
+/// A tmpfs of `size` mounted at `dir` (made), unmounted when dropped: a disk that fills.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> Self {
+        std::fs::create_dir(dir).unwrap();
+        let mounted = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mount a {size} tmpfs");
+        Self(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// Makes a directory mutable again when dropped, after a test made it immutable
+/// (`chattr +i`) so that no file in it can be made or finished.
+struct Mutable(std::path::PathBuf);
+
+impl Drop for Mutable {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
+    }
+}
+
 /// `analyze summary DIR`, which must succeed: its stderr, where the warnings are.
 fn summary_warnings(capture: &Path) -> String {
     let summary = Command::new(bin("analyze"))
@@ -94,20 +132,7 @@ fn full_disk_stops_recording_but_keeps_the_command_contract() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let mnt = tmp.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount a 256 KiB tmpfs");
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _guard = Unmount(&mnt);
+    let _guard = SmallDisk::mount(&mnt, "256k");
 
     let capture = mnt.join("capture");
     let marker = tmp.path().join("ran-to-the-end");
@@ -198,12 +223,6 @@ fn a_call_held_for_the_next_file_is_inside_what_a_failure_says_is_missing() {
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
     let syscalls_dir = capture.join("syscalls");
-    struct Mutable(std::path::PathBuf);
-    impl Drop for Mutable {
-        fn drop(&mut self) {
-            let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
-        }
-    }
     let _guard = Mutable(syscalls_dir.clone());
     let out = Command::new(bin("record"))
         .args(["-q", "--rotate", "200ms", "-o"])
@@ -259,12 +278,6 @@ fn a_failure_under_pids_says_from_when_calls_are_missing() {
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
     let syscalls_dir = capture.join("syscalls");
-    struct Mutable(std::path::PathBuf);
-    impl Drop for Mutable {
-        fn drop(&mut self) {
-            let _ = Command::new("chattr").arg("-i").arg(&self.0).status();
-        }
-    }
     let _guard = Mutable(syscalls_dir.clone());
     let mut busy = Command::new("sh")
         .args(["-c", "while :; do cat /etc/hostname > /dev/null; done"])
@@ -305,20 +318,7 @@ fn a_full_disk_at_the_start_leaves_nothing_behind() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let mnt = tmp.path().join("small");
-    std::fs::create_dir(&mnt).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=128k,mode=0700", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mount a 128 KiB tmpfs");
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _guard = Unmount(&mnt);
+    let _guard = SmallDisk::mount(&mnt, "128k");
     // Filled to the last byte: dd stops at the error.
     let _ = Command::new("dd")
         .args(["if=/dev/zero", "bs=4k"])
