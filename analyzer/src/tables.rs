@@ -137,6 +137,20 @@ pub async fn context(
             None
         };
         let mut n = Narrow::new(narrow, start_ns)?;
+        // Bounds of one kind that leave no time were refused; a relative one against an
+        // absolute one counts from each capture's start, so the window can be empty in one
+        // capture only. An empty answer is then said to be one.
+        if let (Some(since), Some(until)) = (n.since, n.until)
+            && since >= until
+        {
+            crate::say!(
+                "warning: capture {}: --since {} is not before --until {} in it: its window \
+                 holds no time, and it answers nothing",
+                c.name(),
+                narrow.since.as_deref().unwrap_or_default(),
+                narrow.until.as_deref().unwrap_or_default()
+            );
+        }
         if !n.comms.is_empty() {
             n.comm_pids =
                 pids_named(frame(processes::TABLE), frame(syscalls::TABLE), &n.comms).await?;

@@ -228,6 +228,27 @@ fn a_full_disk_and_an_empty_window_are_one_line_each() {
         line,
         "error: --since +5s is not before --until +2s: the window holds no time"
     );
+    // A relative bound against an absolute one counts from this capture's start: a
+    // window empty here is said to be, not answered as no calls in silence.
+    let started = tracepost_e2e::query(
+        &[&capture],
+        "SELECT CAST(min(started) AS VARCHAR) AS s FROM capture",
+    );
+    let started = started[0]["s"].as_str().unwrap().to_string();
+    let out = analyze(&[
+        "summary",
+        path(&capture),
+        "--since",
+        &started,
+        "--until",
+        "+0s",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("its window holds no time, and it answers nothing"),
+        "{stderr}"
+    );
     let out = analyze(&["summary", path(&capture), "--pid=-1"]);
     assert_eq!(out.status.code(), Some(2), "clap's usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("-1 is not in 0.."));
