@@ -60,15 +60,6 @@ fn parse_time(flag: &'static str, value: &str, start_ns: Option<i64>) -> Result<
     t.timestamp_nanos_opt().ok_or_else(out_of_range)
 }
 
-/// `name` as the kernel keeps it: its first 15 bytes, cut on a character boundary.
-fn kernel_comm(name: &str) -> String {
-    let mut end = name.len().min(15);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    name[..end].to_string()
-}
-
 impl Narrow {
     /// `start_ns` is when the earliest capture began, for `+DUR` times.
     pub fn new(args: &NarrowArgs, start_ns: Option<i64>) -> Result<Self, NarrowError> {
@@ -76,7 +67,11 @@ impl Narrow {
             pids: args.pid.clone(),
             // The kernel keeps 15 bytes of a name, and so do the tables: a longer name
             // given (`pyenv-version-file`) is compared as `ps` shows it.
-            comms: args.comm.iter().map(|c| kernel_comm(c)).collect(),
+            comms: args
+                .comm
+                .iter()
+                .map(|c| tracepost_schema::comm_of(c).to_string())
+                .collect(),
             since: args
                 .since
                 .as_deref()
@@ -181,16 +176,6 @@ impl Narrow {
             parts.push(col(end).is_null().or(col(end).lt(ts(until))));
         }
         parts.into_iter().reduce(Expr::and)
-    }
-}
-
-#[cfg(test)]
-mod comm_tests {
-    #[test]
-    fn a_long_name_is_compared_as_the_kernel_keeps_it() {
-        assert_eq!(super::kernel_comm("pyenv-version-file"), "pyenv-version-f");
-        assert_eq!(super::kernel_comm("nginx"), "nginx");
-        assert_eq!(super::kernel_comm("ééééééééé"), "ééééééé");
     }
 }
 

@@ -42,6 +42,16 @@ pub const TABLES: [&str; 4] = [
     capture::TABLE,
 ];
 
+/// A task name as the `comm` columns hold it: the kernel keeps its first 15 bytes, cut
+/// here on a character boundary. `--comm` in both binaries compares names so.
+pub fn comm_of(name: &str) -> &str {
+    let mut end = name.len().min(15);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
 /// Wall-clock timestamps are UTC so that captures from several hosts line up, and
 /// microseconds, the finest unit that DuckDB, pandas, polars and Spark all read.
 pub fn ts_type() -> DataType {
@@ -395,6 +405,13 @@ pub fn schema_of_version(table: &str, version: u32) -> Option<SchemaRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_cut_to_the_15_bytes_the_kernel_keeps() {
+        assert_eq!(comm_of("pyenv-version-file"), "pyenv-version-f");
+        assert_eq!(comm_of("nginx"), "nginx");
+        assert_eq!(comm_of("ééééééééé"), "ééééééé");
+    }
 
     /// The documented contract, spelled out independently of the constants above.
     #[test]

@@ -6,8 +6,6 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use tracepost_common::COMM_LEN;
-
 /// `statfs` magic of cgroup v2.
 const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
@@ -107,13 +105,7 @@ impl Scope {
         // The kernel keeps 15 bytes of a name; so must the comparison.
         let comms = comms
             .iter()
-            .map(|c| {
-                let mut end = c.len().min(COMM_LEN - 1);
-                while !c.is_char_boundary(end) {
-                    end -= 1;
-                }
-                c[..end].to_string()
-            })
+            .map(|c| tracepost_schema::comm_of(c).to_string())
             .collect();
         Ok(Self {
             comms,
