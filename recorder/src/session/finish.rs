@@ -28,10 +28,7 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
         Err(err) => {
             let err = err.context(format!("capture {} is incomplete", s.dir.root().display()));
             let stopped_ns = s.gone_at_ns.unwrap_or_else(clock::realtime_ns);
-            let missing = Missing {
-                stopped_ns,
-                unwritten_from_ns: s.unwritten_from_ns,
-            };
+            let missing = (stopped_ns, s.unwritten_from_ns);
             return stopped_early(&s.dir, &s.info, err, missing, s.mode, ended.status);
         }
     };
@@ -120,22 +117,16 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
 /// recording has stopped and every closed file is readable. The capture row says why and
 /// from when calls are missing. In command mode the contract still holds: `record` waits
 /// for the command and exits with its status, saying on stderr what happened; otherwise
-/// the error is returned.
-/// When recording stopped early, and the earliest call the writer held unwritten.
-struct Missing {
-    stopped_ns: i64,
-    unwritten_from_ns: Option<i64>,
-}
-
+/// the error is returned. `missing`: when recording stopped, and the earliest entry among
+/// the calls the writer held but never wrote, if it said.
 fn stopped_early(
     dir: &CaptureDir,
     info: &CaptureInfo,
     err: anyhow::Error,
-    missing: Missing,
+    (stopped_ns, unwritten_from_ns): (i64, Option<i64>),
     mode: Mode,
     status: Option<ExitStatus>,
 ) -> Result<Outcome> {
-    let stopped_ns = missing.stopped_ns;
     // Calls are missing from just after the last one a closed file holds (files are
     // written whole, so the open file's calls are lost), or from the start; and from the
     // earliest call the writer held for a later file, which can be older (a call that
@@ -144,7 +135,7 @@ fn stopped_early(
         crate::files::parquet_file::max_i64(&dir.table_dir(syscalls::TABLE), syscalls::TS_NS)
             .map_or(info.started_ns, |last| last + 1)
             .min(stopped_ns)
-            .min(missing.unwritten_from_ns.unwrap_or(i64::MAX))
+            .min(unwritten_from_ns.unwrap_or(i64::MAX))
             .max(info.started_ns);
     // Half-written files can never be read (they have no footer); removing them frees the
     // room a full disk needs for the capture row.
