@@ -83,7 +83,21 @@ pub fn sql(by: By, several_captures: bool) -> String {
         .map(|i| i.to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    let comm = if names.is_empty() { "" } else { "d.comm, " };
+    // A process seen only in `aggregates` (none of its calls recorded one by one, as under
+    // `--min-duration`) still has a name: the one `processes` gives it.
+    let (comm, named) = match (by, shed_keys) {
+        (By::Process, Some(k)) => (
+            "coalesce(d.comm, n.comm) AS comm, ",
+            format!(
+                " LEFT JOIN (SELECT {k}, last_value(comm ORDER BY start_ts NULLS FIRST) AS comm
+                             FROM processes GROUP BY {group}) n
+                   ON {}",
+                per_key(keys, " AND ", |k| format!("n.{k} = s.{k}"))
+            ),
+        ),
+        _ if names.is_empty() => ("", String::new()),
+        _ => ("d.comm, ", String::new()),
+    };
     let percentiles = "get_field(d.q, 'p50') AS p50_ns, get_field(d.q, 'p90') AS p90_ns,
                   get_field(d.q, 'p99') AS p99_ns, d.max_ns";
     let joined = match shed_keys {
@@ -104,7 +118,7 @@ pub fn sql(by: By, several_captures: bool) -> String {
                           END AS errors,
                           coalesce(d.total_ns, 0) + coalesce(s.total_ns, 0) AS total_ns,
                           {percentiles}
-                   FROM d FULL OUTER JOIN s ON {join_on}
+                   FROM d FULL OUTER JOIN s ON {join_on}{named}
                  )"
             )
         }

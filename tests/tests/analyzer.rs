@@ -444,6 +444,44 @@ fn summary_by_thread_accounts_for_every_call() {
     }
 }
 
+/// Under `--min-duration`, a process that neither made a slow call nor exited while
+/// recorded is only counted in `aggregates`; its row still names it, from `processes`.
+#[test]
+fn summary_by_process_names_a_process_only_counted() {
+    if !bpf_available("summary_by_process_names_a_process_only_counted") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("c");
+    let mut busy = Command::new("sh")
+        .args(["-c", "while :; do sleep 0.01; done"])
+        .spawn()
+        .unwrap();
+    let out = Command::new(bin("record"))
+        .args(["-q", "--min-duration", "1s", "-d", "1s", "-o"])
+        .arg(&capture)
+        .args(["-p", &busy.id().to_string()])
+        .output()
+        .unwrap();
+    let _ = busy.kill();
+    let _ = busy.wait();
+    assert!(out.status.success(), "{out:?}");
+    let c = path(&capture);
+    let shell = format!("SELECT count(*) FROM syscalls WHERE pid = {}", busy.id());
+    assert_eq!(
+        tracepost_e2e::scalar(&capture, &shell),
+        0,
+        "no call lasts a second"
+    );
+    let rows = json(&["summary", c, "--by", "process"]);
+    let row = rows
+        .iter()
+        .find(|r| r["pid"].as_i64() == Some(busy.id() as i64))
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert!(row["calls"].as_i64().unwrap() > 0, "{row:?}");
+    assert_eq!(row["comm"].as_str(), Some("sh"), "{rows:?}");
+}
+
 #[test]
 fn summary_by_file_covers_every_call_with_a_file() {
     if bpf_available("summary_by_file_covers_every_call_with_a_file") {
