@@ -10,8 +10,9 @@ use datafusion::{
     arrow::datatypes::DataType,
     parquet::{
         arrow::parquet_to_arrow_schema,
+        basic::Encoding,
         errors::ParquetError,
-        file::metadata::{ParquetMetaData, ParquetMetaDataReader},
+        file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader},
     },
 };
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
@@ -20,6 +21,8 @@ use tracepost_schema::{
     syscalls,
 };
 use url::Url;
+
+use crate::contained::contained;
 
 /// What is wrong with a file. Each message is complete on its own line: the file's path
 /// goes before it.
@@ -57,8 +60,17 @@ pub enum FileProblem {
         found: DataType,
         expected: DataType,
     },
+    /// A column declared required where the contract allows NULL (or the reverse): the
+    /// reader would then look for definition levels where there are none.
+    #[error("column {column} is {}, not {}", optional(*.nullable), optional(!*.nullable))]
+    Repetition { column: String, nullable: bool },
     #[error("it lacks column {0}")]
     MissingColumn(String),
+}
+
+/// How a column's repetition reads in a message.
+fn optional(nullable: bool) -> &'static str {
+    if nullable { "optional" } else { "required" }
 }
 
 /// A file that passed: its schema version decides how its columns are read.
@@ -87,10 +99,10 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
     if meta.len() == 0 {
         return Err(FileProblem::Empty);
     }
-    let metadata = ParquetMetaDataReader::new()
+    let metadata = footer_reader()
         .parse_and_finish(&file)
         .map_err(|e| FileProblem::NotParquet(one_line(&e.to_string())))?;
-    let version = judge(&metadata, table)?;
+    let version = judge(&metadata, meta.len(), table)?;
     // The real path: an object-store path may not hold `..`, tabs or newlines as written,
     // and the URL is only how DataFusion opens the file.
     let real = path.canonicalize().map_err(FileProblem::Io)?;
@@ -118,7 +130,7 @@ pub async fn check_remote(
         return Err(FileProblem::Empty);
     }
     let metadata = read_footer(store, object).await?;
-    let version = judge(&metadata, table)?;
+    let version = judge(&metadata, object.size, table)?;
     Ok(TableFile {
         name: url.to_string(),
         url,
@@ -143,7 +155,7 @@ async fn read_footer(
             .map_err(|e| FileProblem::Store(causes(&e)))
     };
     let not_parquet = |e: ParquetError| FileProblem::NotParquet(one_line(&e.to_string()));
-    let mut reader = ParquetMetaDataReader::new();
+    let mut reader = footer_reader();
     let mut bytes = tail(size.min(FOOTER_GUESS)).await?;
     loop {
         match reader.try_parse_sized(&bytes, size) {
@@ -158,9 +170,16 @@ async fn read_footer(
     }
 }
 
-/// The checks on a footer that was read: the table, the schema version, and the
-/// contract's columns at the contract's types. Gives the file's schema version.
-fn judge(metadata: &ParquetMetaData, table: &'static str) -> Result<u32, FileProblem> {
+/// Reads the footer and, where the file has one, its page index: the index is read at
+/// query time too, and a damaged one must be refused here, by name.
+fn footer_reader() -> ParquetMetaDataReader {
+    ParquetMetaDataReader::new().with_page_index_policy(PageIndexPolicy::Optional)
+}
+
+/// The checks on a footer that was read: where it says the data is, the table, the schema
+/// version, and the contract's columns at the contract's types. Gives the file's schema
+/// version.
+fn judge(metadata: &ParquetMetaData, size: u64, table: &'static str) -> Result<u32, FileProblem> {
     let file_meta = metadata.file_metadata();
     let kv = file_meta.key_value_metadata();
     let value = |key: &str| {
@@ -180,8 +199,10 @@ fn judge(metadata: &ParquetMetaData, table: &'static str) -> Result<u32, FilePro
         .ok()
         .filter(|v| (OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(v))
         .ok_or_else(|| FileProblem::Version(version_text.clone()))?;
+    check_layout(metadata, size)?;
     let contract = schema_of_version(table, version).expect("a known table and version");
-    let schema = parquet_to_arrow_schema(file_meta.schema_descr(), kv)
+    let schema = contained(|| parquet_to_arrow_schema(file_meta.schema_descr(), kv))
+        .ok_or_else(|| FileProblem::NotParquet("its embedded Arrow schema is damaged".into()))?
         .map_err(|e| FileProblem::NotParquet(one_line(&e.to_string())))?;
     // Types first: a column of the wrong type says more than one that is missing.
     for want in contract.fields() {
@@ -192,6 +213,14 @@ fn judge(metadata: &ParquetMetaData, table: &'static str) -> Result<u32, FilePro
                 column: want.name().clone(),
                 found: got.data_type().clone(),
                 expected: want.data_type().clone(),
+            });
+        }
+        if let Ok(got) = schema.field_with_name(want.name())
+            && got.is_nullable() != want.is_nullable()
+        {
+            return Err(FileProblem::Repetition {
+                column: want.name().clone(),
+                nullable: got.is_nullable(),
             });
         }
     }
@@ -209,6 +238,74 @@ fn judge(metadata: &ParquetMetaData, table: &'static str) -> Result<u32, FilePro
         return Err(FileProblem::MissingColumn(missing.name().clone()));
     }
     Ok(version)
+}
+
+/// Each column chunk inside the file, and each page the offset index lists inside its
+/// chunk. Parquet's reader slices a chunk by what the footer says and panics when a
+/// damaged footer points past it.
+fn check_layout(metadata: &ParquetMetaData, size: u64) -> Result<(), FileProblem> {
+    let damaged = |what: String| FileProblem::NotParquet(format!("its {what}"));
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for (c, column) in group.columns().iter().enumerate() {
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or(column.data_page_offset());
+            let end = start.checked_add(column.compressed_size());
+            let chunk = format!("column {c} of row group {g}");
+            if start < 4 || column.compressed_size() < 0 || end.is_none_or(|e| e > size) {
+                return Err(damaged(format!("footer puts {chunk} outside the file")));
+            }
+            let end = end.unwrap_or(size);
+            let pages = metadata
+                .offset_index()
+                .and_then(|index| index.get(g))
+                .and_then(|group| group.get(c));
+            // A chunk whose pages are dictionary-encoded must leave room for its dictionary
+            // before its first data page; without one, the reader panics on that page.
+            let dictionary_encoded = column
+                .encodings()
+                .any(|e| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY));
+            let first_page = pages.and_then(|p| p.page_locations().first());
+            if dictionary_encoded
+                && column.dictionary_page_offset().is_none()
+                && first_page.is_some_and(|page| page.offset <= start)
+            {
+                return Err(damaged(format!("footer gives {chunk} no dictionary")));
+            }
+            // Pages follow one another to the end of the chunk, and their first rows count
+            // up from 0 within the row group: the reader finds each page, and sizes its
+            // levels, by them.
+            let mut next = (start, -1);
+            let locations = pages.map_or(&[][..], |p| p.page_locations().as_slice());
+            for page in locations {
+                let page_end = page
+                    .offset
+                    .checked_add(i64::from(page.compressed_page_size));
+                let placed = if next.1 < 0 {
+                    page.offset >= start
+                } else {
+                    page.offset == next.0
+                };
+                if !placed || page.compressed_page_size <= 0 || page_end.is_none_or(|e| e > end) {
+                    return Err(damaged(format!("page index misplaces a page of {chunk}")));
+                }
+                let first_row_ok = if next.1 < 0 {
+                    page.first_row_index == 0
+                } else {
+                    page.first_row_index > next.1
+                };
+                if !first_row_ok || page.first_row_index >= group.num_rows() {
+                    return Err(damaged(format!("page index misplaces the rows of {chunk}")));
+                }
+                next = (page_end.unwrap_or(end), page.first_row_index);
+            }
+            if !locations.is_empty() && next.0 != end {
+                return Err(damaged(format!("page index misplaces a page of {chunk}")));
+            }
+        }
+    }
+    Ok(())
 }
 
 pub use tracepost_store::{causes, one_line};

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    tracepost_analyzer::contained::install_hook();
     // `analyze ... | head` should stop quietly, as other Unix tools do, not report a write
     // error. Not so a scheduler or an executor: a peer that hangs up must not kill them.
     // SAFETY: called before any thread exists; SIG_DFL is always a valid action.
