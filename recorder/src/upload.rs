@@ -134,6 +134,11 @@ mod shipping {
             *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
         }
 
+        /// Whether recording has ended.
+        fn is_set(&self) -> bool {
+            self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        }
+
         fn passed(&self) -> bool {
             self.0
                 .lock()
@@ -347,13 +352,32 @@ mod shipping {
                 }
             }
             let placeholder = self.placeholder();
-            for (path, version) in finished_files(&self.root) {
+            // A capture row goes last. The row written at the end says the capture is
+            // complete, and a bucket must not say so while some of its calls are still
+            // only on the host: once recording has ended, and for a row tried before (the
+            // end may have rewritten it), it waits until every other file is there. A row
+            // first tried while recording says only that recording began.
+            let (rows, parts): (Vec<_>, Vec<_>) =
+                finished_files(&self.root)
+                    .into_iter()
+                    .partition(|(path, _)| {
+                        path.strip_prefix(&self.root)
+                            .is_ok_and(|p| p.starts_with(capture::TABLE))
+                    });
+            let parts_count = parts.len();
+            for (i, (path, version)) in parts.into_iter().chain(rows).enumerate() {
                 self.placeholder_seen |= path == placeholder;
                 if self.versions.get(&path) == Some(&version) {
                     continue;
                 }
-                // Unchecked (the store did not answer) or refused, even halfway through.
-                if self.destination != Destination::Ours {
+                // Unchecked (the store did not answer) or refused, even halfway through;
+                // or a capture row while a part file is still to go.
+                let row_waits = i >= parts_count
+                    && !pending.is_empty()
+                    && (self.ending.is_set()
+                        || self.versions.contains_key(&path)
+                        || self.retry.contains_key(&path));
+                if self.destination != Destination::Ours || row_waits {
                     pending.push(path);
                     continue;
                 }

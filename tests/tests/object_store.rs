@@ -943,6 +943,60 @@ fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
     assert!(!local.exists());
 }
 
+/// A store that stops answering mid-capture and comes back after record has given up:
+/// requests it had queued then land. The bucket must never hold the capture row written at
+/// the end, which says the capture is complete, without every file of calls before it.
+#[test]
+fn a_store_that_stalls_never_holds_a_finished_capture_missing_calls() {
+    if !bpf_available("a_store_that_stalls_never_holds_a_finished_capture_missing_calls") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    moto.objects("fleet", "inc-11");
+    let endpoint = moto.endpoint();
+    let vars = aws_vars(&endpoint);
+    let url = "s3://fleet/inc-11";
+    let local = tmp.path().join("web-11");
+    let work = "for i in $(seq 12); do cat /nonexistent-$i 2>/dev/null; sleep 0.2; done";
+    let flags = ["--upload", url, "--rotate", "300ms", "--upload-wait", "2s"];
+    let recorder = uploading_command(&vars, &local, &flags, &["sh", "-c", work])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let moto_pid = moto._server.0.id() as i32;
+    // SAFETY: kill has no memory preconditions; the pid is our own unreaped child.
+    unsafe { libc::kill(moto_pid, libc::SIGSTOP) };
+    let out = recorder.wait_with_output().unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(moto_pid, libc::SIGCONT) };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("were not uploaded"), "{stderr}");
+    // What the stalled server had queued lands now.
+    std::thread::sleep(Duration::from_secs(3));
+    let local_calls = count_at(
+        &[],
+        local.to_str().unwrap(),
+        "SELECT count(*) AS n FROM syscalls",
+    );
+    let shipped_calls = count_at(&vars, url, "SELECT count(*) AS n FROM syscalls");
+    let ended = count_at(
+        &vars,
+        url,
+        "SELECT count(*) AS n FROM capture WHERE ended IS NOT NULL",
+    );
+    assert!(
+        shipped_calls < local_calls,
+        "the stall came too late to test anything: {shipped_calls} of {local_calls}"
+    );
+    assert_eq!(
+        ended, 0,
+        "the bucket says the capture ended, with {shipped_calls} of {local_calls} calls"
+    );
+}
+
 /// A Ballista cluster for one test: `analyze scheduler` and two `analyze executor`s, as
 /// separate processes on 127.0.0.1, each with the store's variables of its own.
 struct Cluster {
