@@ -98,7 +98,7 @@ impl<W: Write> Sink<W> {
                 *hidden += batch.num_rows() - take;
             }
             State::Csv { writer, wrote, .. } => {
-                writer.write(batch).context("cannot write output")?;
+                writer.write(&flat(batch)?).context("cannot write output")?;
                 *wrote = true;
             }
             State::Json(writer) => writer.write(batch).context("cannot write output")?,
@@ -138,7 +138,7 @@ impl<W: Write> Sink<W> {
             } => {
                 if !wrote {
                     writer
-                        .write(&RecordBatch::new_empty(schema))
+                        .write(&flat(&RecordBatch::new_empty(schema))?)
                         .context("cannot write output")?;
                 }
                 Ok((*writer).into_inner())
@@ -152,6 +152,43 @@ impl<W: Write> Sink<W> {
             State::Markdown(out) => Ok(out),
         }
     }
+}
+
+/// A batch whose list, struct and map cells are text, as the table and Markdown show them:
+/// CSV has no nested values, and arrow's writer refuses them only after the header is out.
+fn flat(batch: &RecordBatch) -> Result<RecordBatch> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
+        return Ok(batch.clone());
+    }
+    let options = FormatOptions::default();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !field.data_type().is_nested() {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let cells = ArrayFormatter::try_new(column.as_ref(), &options)?;
+        let text: arrow::array::StringArray = (0..column.len())
+            .map(|i| column.is_valid(i).then(|| cells.value(i).to_string()))
+            .collect();
+        fields.push(arrow::datatypes::Field::new(
+            field.name(),
+            arrow::datatypes::DataType::Utf8,
+            true,
+        ));
+        columns.push(std::sync::Arc::new(text));
+    }
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Control characters as visible escapes (`\x1b`): a traced program chooses its paths and
@@ -289,6 +326,33 @@ mod tests {
             sink.push(batch).unwrap();
         }
         String::from_utf8(sink.finish().unwrap()).unwrap()
+    }
+
+    /// `array_agg(cmdline)` or `latency_percentiles(...)` as CSV: arrow's writer refused
+    /// them after the header was out.
+    #[test]
+    fn csv_writes_nested_cells_as_text() {
+        use arrow::array::Array as _;
+        let list = arrow::array::ListArray::from_iter_primitive::<arrow::datatypes::Int64Type, _, _>(
+            vec![Some(vec![Some(1), Some(2)]), None],
+        );
+        let p50 = Arc::new(Int64Array::from(vec![Some(7), None])) as arrow::array::ArrayRef;
+        let q = arrow::array::StructArray::from(vec![(
+            Arc::new(Field::new("p50", DataType::Int64, true)),
+            p50,
+        )]);
+        let schema = Schema::new(vec![
+            Field::new("l", list.data_type().clone(), true),
+            Field::new("q", q.data_type().clone(), true),
+        ]);
+        let batch =
+            RecordBatch::try_new(Arc::new(schema.clone()), vec![Arc::new(list), Arc::new(q)])
+                .unwrap();
+        assert_eq!(
+            render(Format::Csv, &schema, &[batch]),
+            "l,q\n\"[1, 2]\",{p50: 7}\n,{p50: }\n"
+        );
+        assert_eq!(render(Format::Csv, &schema, &[]), "l,q\n");
     }
 
     #[test]
