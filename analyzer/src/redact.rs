@@ -245,8 +245,27 @@ fn mask(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     })
 }
 
-/// The batches with every string masked, wherever it is. A plain string column becomes
-/// `Utf8`; nested ones keep their types. Other columns are left as they are.
+/// A column named like a secret: a `key=value` directory of a capture's path becomes a
+/// column of that name (`.../token=abc/capture` gives `token`), and its bare values match
+/// no rule.
+static SECRET_COLUMN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!("(?i)^(?:{SECRET_NAMES})$")).expect("a valid pattern"));
+
+/// `array`, a string or dictionary-of-strings column, with every value masked whole.
+fn mask_whole(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    let t = array.data_type();
+    let plain = cast(array, &DataType::Utf8)?;
+    let masked: StringArray = plain
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(|_| MASK))
+        .collect();
+    cast(&masked, t)
+}
+
+/// The batches with every string masked, wherever it is, and every value of a string
+/// column named like a secret. A plain string column becomes `Utf8`; nested ones keep
+/// their types. Other columns are left as they are.
 pub fn batches(
     schema: &Schema,
     batches: &[RecordBatch],
@@ -271,7 +290,16 @@ pub fn batches(
         let columns = b
             .columns()
             .iter()
-            .map(|c| -> Result<ArrayRef, ArrowError> {
+            .zip(schema.fields())
+            .map(|(c, f)| -> Result<ArrayRef, ArrowError> {
+                let named_secret = SECRET_COLUMN.is_match(f.name());
+                if named_secret && is_text(c.data_type()) {
+                    return mask_whole(&cast(c, &DataType::Utf8)?);
+                }
+                if named_secret && matches!(c.data_type(), DataType::Dictionary(_, v) if is_text(v))
+                {
+                    return mask_whole(c);
+                }
                 if is_text(c.data_type()) {
                     return mask(&cast(c, &DataType::Utf8)?);
                 }
@@ -389,6 +417,33 @@ mod tests {
 
     /// `array_agg(cmdline)`, a struct, a map or a dictionary hold a command line as much as
     /// a plain column: every string inside is masked, and the types stay.
+    #[test]
+    fn a_column_named_like_a_secret_is_masked_whole() {
+        use datafusion::arrow::array::{DictionaryArray, Int32Array};
+        use datafusion::arrow::datatypes::Int32Type;
+        // `analyze .../token=LEAK31/cap`: the directory becomes a column `token`.
+        let dict: ArrayRef = Arc::new(DictionaryArray::<Int32Type>::new(
+            Int32Array::from(vec![Some(0), None]),
+            Arc::new(StringArray::from(vec!["LEAK31"])),
+        ));
+        let plain: ArrayRef = Arc::new(StringArray::from(vec![Some("LEAK32"), Some("x")]));
+        let host: ArrayRef = Arc::new(StringArray::from(vec![Some("web-1"), None]));
+        let schema = Schema::new(vec![
+            Field::new("token", dict.data_type().clone(), true),
+            Field::new("DB_PASSWORD", DataType::Utf8, true),
+            Field::new("host", DataType::Utf8, true),
+        ]);
+        let batch =
+            RecordBatch::try_new(Arc::new(schema.clone()), vec![dict, plain, host]).unwrap();
+        let (_, out) = batches(&schema, &[batch]).unwrap();
+        let shown = datafusion::arrow::util::pretty::pretty_format_batches(&out)
+            .unwrap()
+            .to_string();
+        assert!(!shown.contains("LEAK"), "{shown}");
+        assert_eq!(shown.matches("***").count(), 3, "{shown}");
+        assert!(shown.contains("web-1"), "{shown}");
+    }
+
     #[test]
     fn strings_inside_lists_structs_maps_and_dictionaries_are_masked() {
         use datafusion::arrow::array::{
