@@ -61,6 +61,27 @@ fn comm_keeps_only_threads_of_that_name() {
         scalar(&capture, "SELECT count(*) FROM processes WHERE comm = 'ls'"),
         2
     );
+    // The execve that made the shell's child cat began under the shell's name and returned
+    // as cat: it is cat's (a call's `comm` is its name when it returned), and kept.
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'execve' AND ret = 0"
+        ),
+        1
+    );
+    let full = tmp.path().join("full");
+    record_ok(
+        &full,
+        &[],
+        &[
+            "sh",
+            "-c",
+            "ls / >/dev/null; cat /etc/hostname >/dev/null; ls / >/dev/null",
+        ],
+    );
+    let cat_calls = "SELECT count(*) FROM syscalls WHERE comm = 'cat'";
+    assert_eq!(scalar(&capture, cat_calls), scalar(&full, cat_calls));
 }
 
 #[test]
