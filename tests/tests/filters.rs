@@ -202,6 +202,49 @@ fn syscall_lists_keep_only_those_calls_and_fds_stay_known() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("`opne`"));
 }
 
+/// `-e %file` against strace's own `%file`, on the same program: the same syscalls, each
+/// as often.
+#[test]
+fn the_file_class_is_straces() {
+    if !bpf_available("the_file_class_is_straces") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let script = "import os\nos.getcwd(); os.stat('/'); os.access('/', 0); os.listdir('/etc')\n\
+                  os.readlink('/proc/self/exe'); os.path.exists('/nonexistent')";
+    let command = ["/usr/bin/python3", "-S", "-c", script];
+    record_ok(&capture, &["-e", "%file"], &command);
+    let summary = tmp.path().join("strace.txt");
+    let status = Command::new("strace")
+        .args(["-f", "-c", "-e", "trace=%file", "-o"])
+        .arg(&summary)
+        .args(command)
+        .status()
+        .expect("strace is installed (dev/setup --test)");
+    assert!(status.success());
+    let strace = tracepost_e2e::parse_strace_summary(&std::fs::read_to_string(summary).unwrap());
+    let ours = query(
+        &[&capture],
+        "SELECT syscall, count(*) AS calls FROM syscalls GROUP BY 1 ORDER BY 1",
+    );
+    let ours: std::collections::BTreeMap<String, i64> = ours
+        .iter()
+        .map(|r| {
+            (
+                r["syscall"].as_str().unwrap().to_string(),
+                r["calls"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let theirs: std::collections::BTreeMap<String, i64> = strace
+        .iter()
+        .map(|(k, (calls, _))| (k.clone(), *calls))
+        .collect();
+    assert!(theirs.contains_key("getcwd"), "{theirs:?}");
+    assert_eq!(ours, theirs);
+}
+
 #[test]
 fn failed_keeps_only_failures_and_counts_the_rest() {
     if !bpf_available("failed_keeps_only_failures_and_counts_the_rest") {

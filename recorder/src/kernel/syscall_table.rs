@@ -78,7 +78,15 @@ const PATH_ARGS: &[(Sysno, u8)] = &[
     (acct, 0),
     (uselib, 0),
     (pivot_root, 0),
+    (quotactl, 1),
+    (open_tree, 1),
+    (move_mount, 1),
+    (fspick, 1),
+    (mount_setattr, 1),
 ];
+
+/// strace's `%file` is the calls that take a file name, and `getcwd`, which gives one.
+const FILE_CLASS_EXTRA: &[Sysno] = &[getcwd];
 
 /// Socket addresses passed in (argument N, length in N + 1), read at entry.
 const SOCKADDR_IN_ARGS: &[(Sysno, u8)] = &[(connect, 1), (bind, 1), (sendto, 4)];
@@ -340,7 +348,13 @@ pub fn parse_list(list: &str) -> Result<BTreeSet<u32>, SyscallListError> {
     let mut out = BTreeSet::new();
     for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let class: Option<Vec<Sysno>> = match item {
-            "%file" => Some(PATH_ARGS.iter().map(|(s, _)| *s).collect()),
+            "%file" => Some(
+                PATH_ARGS
+                    .iter()
+                    .map(|(s, _)| *s)
+                    .chain(FILE_CLASS_EXTRA.iter().copied())
+                    .collect(),
+            ),
             "%network" | "%net" => Some(NETWORK.to_vec()),
             "%process" => Some(PROCESS.to_vec()),
             "%memory" => Some(MEMORY.to_vec()),
@@ -488,6 +502,9 @@ mod tests {
         assert_eq!(table[openat.id() as usize].arg, 1);
         assert_eq!(table[openat.id() as usize].traced, 1);
         assert_eq!(table[read.id() as usize].traced, 0);
+        // As strace 6.1's %file: getcwd gives a name, and its buffer is not read as a path.
+        assert_eq!(table[getcwd.id() as usize].traced, 1);
+        assert_eq!(table[getcwd.id() as usize].extra, EXTRA_NONE);
         assert_eq!(table[accept4.id() as usize].extra, EXTRA_SOCKADDR_OUT);
         assert!(kernel_table(None).iter().all(|i| i.traced == 1));
         assert_eq!(table[close.id() as usize].context, 1);
