@@ -15,7 +15,8 @@ use clap::{ArgGroup, Parser};
     record -a -d 30s")]
 pub struct Args {
     /// Attach to a running process: all its threads and the children it creates afterwards.
-    #[arg(short, long = "pid", value_name = "PID", conflicts_with_all = ["all", "command"])]
+    #[arg(short, long = "pid", value_name = "PID", conflicts_with_all = ["all", "command"],
+          value_parser = clap::value_parser!(i32).range(1..), allow_hyphen_values = true)]
     pub pid: Vec<i32>,
 
     /// Trace every process on the host except the recorder itself.
@@ -27,19 +28,19 @@ pub struct Args {
     pub output: Option<PathBuf>,
 
     /// Stop after this long (`30s`, `5m`, `1h 30m`).
-    #[arg(short, long, value_name = "DUR", value_parser = parse_duration)]
+    #[arg(short, long, value_name = "DUR", value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Option<Duration>,
 
     /// Close the open Parquet file and start a new one this often (up to about 50 ms
     /// after, when the writer next takes rows), so that a killed recorder loses at most
     /// that much (a call that blocked longer than 30 ms waits for the next file: up to
     /// twice this).
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
     pub rotate: Duration,
 
     /// Flight-recorder mode for always-on use: keep only the newest closed files, within
     /// this size (`500MiB`, `2GiB`), deleting the oldest.
-    #[arg(long, value_name = "SIZE", value_parser = parse_max_size)]
+    #[arg(long, value_name = "SIZE", value_parser = parse_max_size, allow_hyphen_values = true)]
     pub max_size: Option<ByteSize>,
 
     /// Ship each file to object storage as soon as it is closed (`s3://bucket/inc-42/web-1`,
@@ -51,14 +52,14 @@ pub struct Args {
 
     /// When recording ends, wait this long at most for the last uploads; files still not
     /// uploaded are named, and kept.
-    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration, requires = "upload")]
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = parse_duration, requires = "upload", allow_hyphen_values = true)]
     pub upload_wait: Duration,
 
     /// Buffer between the kernel and the recorder (`16MiB`, `256MiB`), split evenly between
     /// the CPUs online at the start, each share a power of two of 16KiB chunks, at least two;
     /// CPUs that come online later get two chunks. Larger absorbs longer bursts before calls
     /// are lost (and counted).
-    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size, allow_hyphen_values = true)]
     pub buffer_size: ByteSize,
 
     /// Record only threads with this name (repeatable; the kernel's 15-byte name, as `ps`
@@ -82,7 +83,7 @@ pub struct Args {
 
     /// Record only calls that took at least this long (`1ms`, `500us`); shorter ones are
     /// still counted exactly, per process, syscall, errno and latency, in `aggregates`.
-    #[arg(long, value_name = "DUR", value_parser = parse_min_duration)]
+    #[arg(long, value_name = "DUR", value_parser = parse_min_duration, allow_hyphen_values = true)]
     pub min_duration: Option<Duration>,
 
     /// Split each recorded call's time into on a CPU, waiting for a CPU and blocked, and
@@ -100,7 +101,7 @@ pub struct Args {
     /// With --stacks: the shortest call whose stacks are kept (`1ms`, `200us`; `0` for every
     /// call: its user stack, and its kernel stack if it blocked).
     #[arg(long, value_name = "DUR", value_parser = parse_duration_or_zero,
-          default_value = "1ms", requires = "stacks")]
+          default_value = "1ms", requires = "stacks", allow_hyphen_values = true)]
     pub stack_min: Duration,
 
     /// No live status line and no summary on stderr (loss warnings are still printed).

@@ -432,13 +432,30 @@ fn a_command_needs_no_double_dash() {
 /// status 2 and clap's suggestion kept; `--help` and `--version` still print in full.
 #[test]
 fn argument_errors_are_one_line() {
-    let cases: [(&str, &[&str], &str); 5] = [
+    let cases: [(&str, &[&str], &str); 9] = [
         (
             "record",
             &["--outptu", "x", "--", "true"],
             "similar argument exists: '--output'",
         ),
         ("record", &["--rotate"], "'--rotate <DUR>'"),
+        // A negative value is a bad value of its option, not an unknown flag `-5`.
+        (
+            "record",
+            &["-d", "-5s", "--", "true"],
+            "'-5s' for '--duration <DUR>'",
+        ),
+        (
+            "record",
+            &["--max-size", "-1", "--", "true"],
+            "'--max-size <SIZE>'",
+        ),
+        (
+            "record",
+            &["--min-duration", "-1ms", "--", "true"],
+            "'--min-duration <DUR>'",
+        ),
+        ("record", &["-p", "0"], "'0' for '--pid <PID>'"),
         ("analyze", &["summry", "x"], "'summary'"),
         ("analyze", &["query"], "<CAPTURE"),
         ("analyze", &["summary", "x", "--formt", "csv"], "'--format'"),
