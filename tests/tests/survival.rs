@@ -166,6 +166,17 @@ fn full_disk_stops_recording_but_keeps_the_command_contract() {
     );
     assert!(lines[0].contains("recording stopped at"), "{stderr}");
     assert!(lines[0].ends_with("exit status 7"), "{stderr}");
+    // One stop time: the line's, to the millisecond, is the capture row's `ended`.
+    let said = lines[0]
+        .split("recording stopped at ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap();
+    let ended = tracepost_e2e::query(
+        &[&capture],
+        "SELECT to_char(ended, '%Y-%m-%dT%H:%M:%S%.3fZ') AS t FROM capture",
+    );
+    assert_eq!(ended[0]["t"].as_str(), Some(said), "{stderr}");
     // Every file left is readable, and the capture says why and from when it is incomplete.
     let why = tracepost_e2e::query(
         &[&capture],

@@ -150,7 +150,8 @@ fn stopped_early(
         }
     }
     let ending = Ending {
-        ended_ns: clock::realtime_ns(),
+        // The moment the line below gives: one stop time, wherever the engineer reads it.
+        ended_ns: stopped_ns,
         events: None,
         lost_events: None,
         // Not known for sure once the writer failed; its message says what it deleted.
