@@ -41,5 +41,6 @@ pub mod kernel;
 pub mod prefetch;
 pub mod priority;
 pub mod session;
+pub mod shell_words;
 pub mod upload;
 pub mod user_stacks;

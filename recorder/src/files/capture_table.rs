@@ -131,19 +131,8 @@ impl CaptureInfo {
 
 /// The command line as a shell would need it, so it can be pasted to repeat the capture.
 fn command_line(args: impl Iterator<Item = OsString>) -> String {
-    args.map(|a| {
-        let a = a.to_string_lossy().into_owned();
-        let plain = !a.is_empty()
-            && a.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
-        if plain {
-            a
-        } else {
-            format!("'{}'", a.replace('\'', r"'\''"))
-        }
-    })
-    .collect::<Vec<_>>()
-    .join(" ")
+    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    crate::shell_words::join(args.iter().map(String::as_str))
 }
 
 #[cfg(test)]

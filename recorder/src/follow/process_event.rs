@@ -50,7 +50,7 @@ impl ProcessUpdate {
     }
 }
 
-/// The arguments an exec event carries, joined by spaces.
+/// The arguments an exec event carries, quoted for a shell and joined by spaces.
 fn args(event: &ProcessEvent) -> Option<String> {
     let len = (event.args_len as usize).min(event.args.len());
     join_args(&event.args[..len])
@@ -62,7 +62,7 @@ fn join_args(raw: &[u8]) -> Option<String> {
         .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    (!args.is_empty()).then(|| args.join(" "))
+    (!args.is_empty()).then(|| crate::shell_words::join(args.iter().map(String::as_str)))
 }
 
 pub fn exe(pid: u32) -> Option<String> {
@@ -71,7 +71,8 @@ pub fn exe(pid: u32) -> Option<String> {
         .map(|p| p.to_string_lossy().into_owned())
 }
 
-/// Arguments joined by spaces, as `ps` shows them.
+/// Arguments quoted for a shell and joined by spaces: as `ps` shows them, but an argument
+/// with spaces stays one.
 pub fn cmdline(pid: u32) -> Option<String> {
     join_args(&fs::read(format!("/proc/{pid}/cmdline")).ok()?)
 }
