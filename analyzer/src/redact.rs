@@ -95,6 +95,26 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &format!(r#"(?i)(["']{SECRET_NAMES}["']\s*:\s*)([^\s,}}'"][^\s,}}]*)"#),
             |c| format!("{}{MASK}", &c[1]),
         ),
+        // A shell word quoted whole, name and all (`'--password=x y'`, `"-token x"`): the
+        // value runs to the closing quote.
+        // Inside a single-quoted word (`sh -c '...'`) each quote is `'\''`.
+        rule(
+            &format!(r"(?i)(^|[\s,;&(])('\\''|')(--?{SECRET_NAMES})(=|\s+)[^']*?('\\''|')"),
+            |c| format!("{}{}{}{}{MASK}{}", &c[1], &c[2], &c[3], &c[4], &c[5]),
+        ),
+        rule(
+            &format!(r#"(?i)(^|[\s,;&(])"(--?{SECRET_NAMES})(=|\s+)(?:[^"\\]|\\.)*""#),
+            |c| format!("{}\"{}{}{MASK}\"", &c[1], &c[2], &c[3]),
+        ),
+        // A flag, then its value as a quoted word of its own: `--token 'x y'`.
+        rule(
+            &format!(r"(?i)(^|[\s'\x22/,;&?])(--?{SECRET_NAMES})(\s+)('\\''|')[^']*?('\\''|')"),
+            |c| format!("{}{}{}{}{MASK}{}", &c[1], &c[2], &c[3], &c[4], &c[5]),
+        ),
+        rule(
+            &format!(r#"(?i)(^|[\s'"/,;&?])(--?{SECRET_NAMES})(\s+)"(?:[^"\\]|\\.)*""#),
+            |c| format!("{}{}{}\"{MASK}\"", &c[1], &c[2], &c[3]),
+        ),
         // --password=x, --api-key x, -token x.
         rule(
             &format!(r"(?i)(^|[\s'\x22/,;&?])(--?{SECRET_NAMES})(=|\s+)([^\s'\x22&;]+)"),
@@ -320,6 +340,20 @@ mod tests {
         let cases = [
             ("app --password=hunter2 -v", "app --password=*** -v"),
             ("app --token abc123def", "app --token ***"),
+            // Words with spaces, quoted as a shell (and the recorder's `cmdline`) writes
+            // them: whole, or after the name, or a flag's own quoted word.
+            ("a '--password=correct horse' -v", "a '--password=***' -v"),
+            (
+                "a \"--password=correct horse\" -v",
+                "a \"--password=***\" -v",
+            ),
+            ("a --password='correct horse' -v", "a --password='***' -v"),
+            ("a --token 'two words' -v", "a --token '***' -v"),
+            ("a --token \"two words\" -v", "a --token \"***\" -v"),
+            (
+                r"sh -c 'a '\''--password=x y'\'' --token '\''p q'\''; exit 0'",
+                r"sh -c 'a '\''--password=***'\'' --token '\''***'\''; exit 0'",
+            ),
             (
                 "mysql -u root --db-password s3cr3t",
                 "mysql -u root --db-password ***",

@@ -208,12 +208,15 @@ fn secrets_are_masked_wherever_output_is_meant_to_be_shared() {
         "sekrit-token-123",
         "abcdefgh12345bearer",
         "json-pw-9",
+        "stapl3-word",
+        "sp4ced-second",
     ];
     let script = "sh -c 'exit 0' --password=hunter2; \
         /bin/true -d '{\"user\":\"a\",\"password\":\"json-pw-9\"}'; \
         cat '/nonexistent/https://deploy:tok3n-url-pass@git.example.com/x' 2>/dev/null; \
         cat /nonexistent/AKIAIOSFODNN7EXAMPLE 2>/dev/null; \
         /bin/true --token sekrit-token-123; \
+        /bin/true '--password=horse stapl3-word' --token 'one sp4ced-second'; \
         cat '/nonexistent/Authorization: Bearer abcdefgh12345bearer' 2>/dev/null; exit 0";
     assert!(record(&capture, &["sh", "-c", script]).status.success());
     let c = capture.to_str().unwrap();
