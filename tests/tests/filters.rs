@@ -93,9 +93,10 @@ fn cgroup_keeps_only_processes_inside_it() {
     std::fs::create_dir(&cgroup).expect("create a cgroup v2 directory (needs root)");
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
-    // The shell moves itself into the cgroup, then becomes cat: only cat is inside.
+    // The shell moves itself into the cgroup, runs true, then becomes cat: only true and
+    // cat are inside.
     let script = format!(
-        "ls / >/dev/null; echo $$ > {}/cgroup.procs; exec cat /etc/hostname",
+        "ls / >/dev/null; echo $$ > {}/cgroup.procs; /bin/true; exec cat /etc/hostname",
         cgroup.display()
     );
     record_ok(
@@ -107,9 +108,21 @@ fn cgroup_keeps_only_processes_inside_it() {
     assert_eq!(
         scalar(
             &capture,
-            "SELECT count(*) FROM syscalls WHERE comm <> 'cat'"
+            "SELECT count(*) FROM syscalls WHERE comm NOT IN ('cat', 'true')"
         ),
         0
+    );
+    // Each is named in the cgroup it ran in, which its parent moved into after it started:
+    // the kernel says where a process forked and exec'd, and /proc may be gone by then.
+    let inside = format!("/{}", cgroup.file_name().unwrap().to_str().unwrap());
+    assert_eq!(
+        scalar(
+            &capture,
+            &format!(
+                "SELECT count(*) FROM processes WHERE comm IN ('cat', 'true') AND cgroup = '{inside}'"
+            )
+        ),
+        2
     );
     assert_eq!(
         scalar(

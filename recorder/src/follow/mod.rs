@@ -1,5 +1,6 @@
 //! Following processes and fds: which threads are traced, the command `record` starts, the
 //! processes table, and what each fd refers to.
+pub mod cgroup_names;
 pub mod fd_effect;
 pub mod fd_table;
 pub mod launch;

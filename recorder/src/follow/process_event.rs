@@ -3,6 +3,8 @@
 //! attach.
 use std::fs;
 
+use crate::follow::cgroup_names::CgroupNames;
+
 use tracepost_common::{
     EXIT_STATUS_UNKNOWN, PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW, ProcessEvent,
 };
@@ -19,18 +21,21 @@ pub struct ProcessUpdate {
 }
 
 impl ProcessUpdate {
-    pub fn read(event: ProcessEvent) -> Self {
+    pub fn read(event: ProcessEvent, cgroups: &mut CgroupNames) -> Self {
         let mut update = Self {
             event,
             ..Default::default()
         };
+        // The cgroup the task was in when it forked (the child's) or exec'd, as the kernel
+        // said; /proc's only when the id names no cgroup there is now.
+        let mut cgroup_then = |pid| cgroups.path(event.cgroup_id).or_else(|| cgroup(pid));
         match event.kind {
-            PROCESS_NEW => update.cgroup = cgroup(event.child_tid),
+            PROCESS_NEW => update.cgroup = cgroup_then(event.child_tid),
             PROCESS_EXEC => {
                 update.exe = exe(event.pid);
                 // The arguments the kernel saw at execve; /proc when it could not read them.
                 update.cmdline = args(&event).or_else(|| cmdline(event.pid));
-                update.cgroup = cgroup(event.pid);
+                update.cgroup = cgroup_then(event.pid);
             }
             PROCESS_EXIT => {
                 // The zombie's status is the leader's, which is what wait(2) reports when

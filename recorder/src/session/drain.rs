@@ -17,7 +17,7 @@ use tracepost_common::{
 
 use crate::{
     files::pipeline::{Chunk, Message, Pipeline, WriterGone},
-    follow::process_event::ProcessUpdate,
+    follow::{cgroup_names::CgroupNames, process_event::ProcessUpdate},
     kernel::call::Call,
     kernel::clock,
     kernel::decode::Detailed,
@@ -78,6 +78,8 @@ pub(super) struct Drain {
     last_pass_ns: u64,
     /// When the part of a chunk not yet sent was first held.
     held_since: Option<u64>,
+    /// The paths of the cgroups process events name.
+    cgroups: CgroupNames,
 }
 
 /// A record taken out of its CPU's area before it is handed on.
@@ -157,6 +159,7 @@ impl Drain {
             last_heads: vec![0; cpus],
             last_pass_ns: clock::monotonic_ns(),
             held_since: None,
+            cgroups: CgroupNames::new(),
         }
     }
 
@@ -186,13 +189,14 @@ impl Drain {
                 headroom_ns = headroom_ns.min(fills_in.min(u128::from(u64::MAX)) as u64);
             }
             let pending = &mut self.pending[cpu as usize];
+            let cgroups = &mut self.cgroups;
             let result = self.stage.read(cpu, look.head, per_cpu, |pos, bytes| {
                 let Some(sent) = sent_at(bytes) else { return };
                 let out = (bytes.len() == size_of::<ProcessEvent>()).then(|| {
                     // SAFETY: a whole ProcessEvent, as the length says.
                     let p =
                         unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<ProcessEvent>()) };
-                    Box::new(Record::Process(Box::new(ProcessUpdate::read(p))))
+                    Box::new(Record::Process(Box::new(ProcessUpdate::read(p, cgroups))))
                 });
                 pending.push_back(Pending { sent, pos, out });
             });
