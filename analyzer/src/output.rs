@@ -251,18 +251,42 @@ fn without_controls(schema: &Schema, batches: &[RecordBatch]) -> Result<Vec<Reco
 }
 
 /// A cell of a Markdown table. Markdown renders inline HTML and links: a path like
-/// `<img onerror=...>` or `[x](javascript:...)` must read as text in the ticket.
+/// `<img onerror=...>` or `[x](javascript:...)` must read as text in the ticket, and
+/// `/tmp/*x*` or `_y_` as written, not in italics.
 pub fn markdown_cell(s: &str) -> String {
-    // The backslash first: `\[` would otherwise escape the escape, and make a link again.
-    visible(s)
-        .replace('\\', "\\\\")
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('[', "\\[")
-        .replace(']', "\\]")
-        .replace('|', "\\|")
-        .replace('\n', " ")
+    let text = visible(s);
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let star_run = |i: usize| {
+        let before = chars[..i].iter().rev().take_while(|&&c| c == '*').count();
+        let after = chars[i..].iter().take_while(|&&c| c == '*').count();
+        before + after
+    };
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            // The mask of a secret (`--password=***`) reads as it is written elsewhere;
+            // a run of three opens no emphasis where a mask stands.
+            '*' if star_run(i) == 3 => out.push('*'),
+            // The backslash too: `\[` would otherwise escape the escape, and make a link.
+            '\\' | '[' | ']' | '|' | '*' | '`' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            // Within a word (`total_ns`) an underscore emphasizes nothing, and stays bare.
+            '_' if !(i > 0
+                && chars[i - 1].is_alphanumeric()
+                && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric())) =>
+            {
+                out.push_str("\\_");
+            }
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn markdown_header(out: &mut dyn Write, schema: &Schema) -> Result<()> {
@@ -398,6 +422,12 @@ mod tests {
         assert_eq!(
             markdown_cell("x\\[click](https://e/)"),
             "x\\\\\\[click\\](https://e/)"
+        );
+        // Emphasis and code marks read as written; a word's own underscores, and the
+        // mask of a secret, stay bare.
+        assert_eq!(
+            markdown_cell("/w/*star*_under_ `c` ~s~ total_ns --password=***"),
+            "/w/\\*star\\*\\_under\\_ \\`c\\` \\~s\\~ total_ns --password=***"
         );
     }
 
