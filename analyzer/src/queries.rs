@@ -83,6 +83,9 @@ pub enum QueryError {
     },
     #[error("parameter `{param}` must be a whole number, not `{value}`")]
     NotANumber { param: String, value: String },
+    /// Given twice: which one was meant is not for us to guess.
+    #[error("parameter `{0}` is given twice")]
+    Twice(String),
 }
 
 /// A query with its documentation.
@@ -137,10 +140,14 @@ impl Canned {
     /// does (every parameter is a count: `NaN`, `-1` or `1e1` would only fail in the plan).
     pub fn render(&self, overrides: &[String]) -> Result<String, QueryError> {
         let mut values = self.params.clone();
+        let mut given = std::collections::BTreeSet::new();
         for o in overrides {
             let (k, v) = o
                 .split_once('=')
                 .ok_or_else(|| QueryError::BadParam(o.clone()))?;
+            if !given.insert(k) {
+                return Err(QueryError::Twice(k.to_string()));
+            }
             if !values.contains_key(k) {
                 return Err(QueryError::UnknownParam {
                     query: self.name.clone(),

@@ -381,6 +381,20 @@ fn reports_say_what_they_leave_out() {
         String::from_utf8_lossy(&bad.stderr).trim(),
         "error: parameter `limit` must be a whole number, not `NaN`"
     );
+    let twice = analyze(&[
+        "query",
+        path(&c),
+        "worst-latency",
+        "--param",
+        "limit=2",
+        "--param",
+        "limit=3",
+    ]);
+    assert_eq!(twice.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&twice.stderr).trim(),
+        "error: parameter `limit` is given twice"
+    );
 }
 
 /// `summary --by BY` on a real capture: it runs, and its `calls` add up to the recorded

@@ -91,6 +91,10 @@ fn record_refuses_bad_targets_before_writing_anything() {
         "error: command not found: no-such-command-tracepost"
     );
     assert!(!capture.exists());
+    // An empty name shows as one.
+    let out = record(&capture, &[""]);
+    assert_eq!(out.status.code(), Some(127));
+    assert_eq!(one_error_line(&out.stderr), "error: command not found: ''");
     let not_executable = tmp.path().join("data.txt");
     std::fs::write(&not_executable, "not a program").unwrap();
     let out = record(&capture, &[not_executable.to_str().unwrap()]);

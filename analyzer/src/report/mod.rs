@@ -30,7 +30,11 @@ pub async fn write(
     path: &Path,
     options: model::Options,
 ) -> Result<()> {
-    let kind = match path.extension().and_then(|e| e.to_str()) {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let kind = match extension.as_deref() {
         Some("md" | "markdown") => Kind::Markdown,
         Some("html" | "htm") => Kind::Html,
         _ => bail!(

@@ -13,7 +13,8 @@ use std::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
-    #[error("command not found: {0}")]
+    /// The name as given, quoted so that an empty one or one with spaces shows.
+    #[error("command not found: {}", crate::shell_words::quote(.0))]
     NotFound(String),
     #[error("{}: not an executable file", .0.display())]
     NotExecutable(PathBuf),
