@@ -257,16 +257,10 @@ pub fn markdown_cell(s: &str) -> String {
     let text = visible(s);
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let star_run = |i: usize| {
-        let before = chars[..i].iter().rev().take_while(|&&c| c == '*').count();
-        let after = chars[i..].iter().take_while(|&&c| c == '*').count();
-        before + after
-    };
     for (i, &c) in chars.iter().enumerate() {
         match c {
-            // The mask of a secret (`--password=***`) reads as it is written elsewhere;
-            // a run of three opens no emphasis where a mask stands.
-            '*' if star_run(i) == 3 => out.push('*'),
+            // The mask of a secret too (`\*\*\*`, shown as `***`): two masks in one cell
+            // made bold-italic text of what lay between them.
             // The backslash too: `\[` would otherwise escape the escape, and make a link.
             '\\' | '[' | ']' | '|' | '*' | '`' | '~' => {
                 out.push('\\');
@@ -423,11 +417,12 @@ mod tests {
             markdown_cell("x\\[click](https://e/)"),
             "x\\\\\\[click\\](https://e/)"
         );
-        // Emphasis and code marks read as written; a word's own underscores, and the
-        // mask of a secret, stay bare.
+        // Emphasis and code marks read as written, masks included; a word's own
+        // underscores stay bare.
         assert_eq!(
-            markdown_cell("/w/*star*_under_ `c` ~s~ total_ns --password=***"),
-            "/w/\\*star\\*\\_under\\_ \\`c\\` \\~s\\~ total_ns --password=***"
+            markdown_cell("/w/*star*_under_ `c` ~s~ total_ns --password=*** --token ***"),
+            "/w/\\*star\\*\\_under\\_ \\`c\\` \\~s\\~ total_ns \
+             --password=\\*\\*\\* --token \\*\\*\\*"
         );
     }
 

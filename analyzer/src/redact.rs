@@ -26,6 +26,20 @@ pub const MASK: &str = "***";
 /// A suffix after a separator is allowed too (`SECRET_KEY`, `TOKEN_V2`, `X-Amz-Signature`).
 const SECRET_NAMES: &str = r"[A-Za-z0-9_.-]*?(?:password|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|session[_-]?id|cookie|signature|sig)(?:[_.-][A-Za-z0-9]+)*";
 
+/// A single-quoted shell word, as a group: inside another single-quoted word (`sh -c
+/// '...'`) it runs between two `'\''`; on its own, to the closing quote, through each
+/// `'\''` that stands for a quote inside it (`'it'\''s'`).
+const SINGLE_QUOTED: &str = r"('\\''[^']*?'\\''|'(?:[^']|'\\'')*')";
+
+/// The masked form of a word [`SINGLE_QUOTED`] matched, in the same quotes.
+fn masked_quoted(word: &str) -> String {
+    if word.starts_with(r"'\''") {
+        format!(r"'\''{MASK}'\''")
+    } else {
+        format!("'{MASK}'")
+    }
+}
+
 struct Rule {
     re: Regex,
     /// Builds the replacement from the match: the parts that are not secret, then MASK.
@@ -78,15 +92,16 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         rule(
             &format!(
-                r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})('?\s*[:=]\s*)('\\''|')[^']*?('\\''|')"#
+                r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})('?\s*[:=]\s*){SINGLE_QUOTED}"#
             ),
-            // In a single-quoted shell word a quote is written `'\''`, as the capture's
-            // `command_line` does: the value runs between two of those.
             |c| {
                 let dashes = c.get(2).map_or("", |m| m.as_str());
                 format!(
-                    "{}{dashes}{}{}{}{MASK}{}",
-                    &c[1], &c[3], &c[4], &c[5], &c[6]
+                    "{}{dashes}{}{}{}",
+                    &c[1],
+                    &c[3],
+                    &c[4],
+                    masked_quoted(&c[5])
                 )
             },
         ),
@@ -99,8 +114,12 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // value runs to the closing quote.
         // Inside a single-quoted word (`sh -c '...'`) each quote is `'\''`.
         rule(
-            &format!(r"(?i)(^|[\s,;&(])('\\''|')(--?{SECRET_NAMES})(=|\s+)[^']*?('\\''|')"),
-            |c| format!("{}{}{}{}{MASK}{}", &c[1], &c[2], &c[3], &c[4], &c[5]),
+            &format!(r"(?i)(^|[\s,;&(])'\\''(--?{SECRET_NAMES})(=|\s+)[^']*?'\\''"),
+            |c| format!("{}'\\''{}{}{MASK}'\\''", &c[1], &c[2], &c[3]),
+        ),
+        rule(
+            &format!(r"(?i)(^|[\s,;&(])'(--?{SECRET_NAMES})(=|\s+)(?:[^']|'\\'')*'"),
+            |c| format!("{}'{}{}{MASK}'", &c[1], &c[2], &c[3]),
         ),
         rule(
             &format!(r#"(?i)(^|[\s,;&(])"(--?{SECRET_NAMES})(=|\s+)(?:[^"\\]|\\.)*""#),
@@ -108,8 +127,8 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         // A flag, then its value as a quoted word of its own: `--token 'x y'`.
         rule(
-            &format!(r"(?i)(^|[\s'\x22/,;&?])(--?{SECRET_NAMES})(\s+)('\\''|')[^']*?('\\''|')"),
-            |c| format!("{}{}{}{}{MASK}{}", &c[1], &c[2], &c[3], &c[4], &c[5]),
+            &format!(r"(?i)(^|[\s'\x22/,;&?])(--?{SECRET_NAMES})(\s+){SINGLE_QUOTED}"),
+            |c| format!("{}{}{}{}", &c[1], &c[2], &c[3], masked_quoted(&c[4])),
         ),
         rule(
             &format!(r#"(?i)(^|[\s'"/,;&?])(--?{SECRET_NAMES})(\s+)"(?:[^"\\]|\\.)*""#),
@@ -354,6 +373,12 @@ mod tests {
                 r"sh -c 'a '\''--password=x y'\'' --token '\''p q'\''; exit 0'",
                 r"sh -c 'a '\''--password=***'\'' --token '\''***'\''; exit 0'",
             ),
+            // A quote inside the value, written `'\''` in a single-quoted word.
+            (
+                r"a --password='it'\''s S1' --token 'a'\''b S2' '--password=c'\''d S3' -v",
+                "a --password='***' --token '***' '--password=***' -v",
+            ),
+            (r"PGPASSWORD='x'\''y S4' psql", "PGPASSWORD='***' psql"),
             (
                 "mysql -u root --db-password s3cr3t",
                 "mysql -u root --db-password ***",

@@ -128,8 +128,7 @@ fn no_output_file_lands_inside_a_capture_and_a_failed_one_is_removed() {
     );
     assert!(!report.exists());
 
-    // CSV has no form for a struct: the error comes after the file was created, and the
-    // file must not stay behind holding just a header.
+    // A struct in CSV is written as its text.
     let out_file = tmp.path().join("q.csv");
     let out = analyze(&[
         "query",
@@ -140,8 +139,26 @@ fn no_output_file_lands_inside_a_capture_and_a_failed_one_is_removed() {
         "-o",
         path(&out_file),
     ]);
+    assert!(out.status.success(), "{out:?}");
+    let written = std::fs::read_to_string(&out_file).unwrap();
+    assert!(
+        written.starts_with("q\n") && written.contains("{p50: "),
+        "{written}"
+    );
+    std::fs::remove_file(&out_file).unwrap();
+    // A query that fails as it runs: the error comes after the file was created, and the
+    // file must not stay behind holding just a header.
+    let out = analyze(&[
+        "query",
+        path(&capture),
+        "SELECT ret / (ret - ret) AS x FROM syscalls",
+        "--format",
+        "csv",
+        "-o",
+        path(&out_file),
+    ]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not supported in CSV"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Divide by zero"));
     assert!(
         !out_file.exists(),
         "a partial answer was left in {out_file:?}"

@@ -61,10 +61,14 @@ fn args(event: &ProcessEvent) -> Option<String> {
     join_args(&event.args[..len])
 }
 
+/// Each argument ends in a NUL, so an empty one is two NULs in a row and is kept: `''`.
 fn join_args(raw: &[u8]) -> Option<String> {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    if raw.is_empty() {
+        return None;
+    }
     let args: Vec<String> = raw
         .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
     (!args.is_empty()).then(|| crate::shell_words::join(args.iter().map(String::as_str)))
@@ -179,6 +183,16 @@ mod tests {
         assert_eq!(s.exit_code, Some(256));
         let me = stat(std::process::id()).unwrap();
         assert_eq!(me.ppid, std::os::unix::process::parent_id());
+    }
+
+    #[test]
+    fn arguments_read_back_as_a_shell_would_take_them() {
+        assert_eq!(
+            join_args(b"/bin/true\0a\0\0b c\0\0").as_deref(),
+            Some("/bin/true a '' 'b c' ''")
+        );
+        assert_eq!(join_args(b"\0"), None);
+        assert_eq!(join_args(b"cut-sho").as_deref(), Some("cut-sho"));
     }
 
     #[test]

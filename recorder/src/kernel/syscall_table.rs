@@ -85,8 +85,9 @@ const PATH_ARGS: &[(Sysno, u8)] = &[
     (mount_setattr, 1),
 ];
 
-/// strace's `%file` is the calls that take a file name, and `getcwd`, which gives one.
-const FILE_CLASS_EXTRA: &[Sysno] = &[getcwd];
+/// strace's `%file` is the calls that take a file name, `getcwd`, which gives one, and
+/// `fsconfig`, whose value may be one (its path is not read: its arguments say whether).
+const FILE_CLASS_EXTRA: &[Sysno] = &[getcwd, fsconfig];
 
 /// Socket addresses passed in (argument N, length in N + 1), read at entry.
 const SOCKADDR_IN_ARGS: &[(Sysno, u8)] = &[(connect, 1), (bind, 1), (sendto, 4)];

@@ -313,6 +313,9 @@ fn describe_target(args: &Args) -> String {
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
-        format!("command {}", words.join(" "))
+        format!(
+            "command {}",
+            crate::shell_words::join(words.iter().map(String::as_str))
+        )
     }
 }
