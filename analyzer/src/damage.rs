@@ -5,11 +5,14 @@
 //! mid-query with the reader's message ("Data corruption detected") and no file name. Only
 //! then, and only for local files, each file is decoded whole to find the one at fault: a
 //! cost paid by a query that failed anyway.
-use std::{fs::File, path::PathBuf};
+use std::{fs::File, path::PathBuf, sync::Arc};
 
-use datafusion::parquet::{
-    arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder},
-    file::metadata::PageIndexPolicy,
+use datafusion::{
+    arrow::datatypes::{DataType, Field, Schema, SchemaRef},
+    parquet::{
+        arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder},
+        file::metadata::PageIndexPolicy,
+    },
 };
 
 use crate::{capture::Capture, location::Location};
@@ -52,15 +55,46 @@ pub fn find(captures: &[Capture]) -> Option<(String, String)> {
 }
 
 /// Reads every row of every column of the file, and its page index: DataFusion reads the
-/// index to skip pages, so a damaged one fails a query as damaged pages do.
+/// index to skip pages, so a damaged one fails a query as damaged pages do. Strings are
+/// read twice, as plain strings and as views (as queries read them): the two decoders
+/// notice different damage, and a flip only the view decoder tripped on left the
+/// query's error without a file name.
 fn decode(path: &PathBuf) -> Result<(), String> {
+    let plain = read_all(path, None)?;
+    let views: Vec<Field> = plain
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 => {
+                f.as_ref().clone().with_data_type(DataType::Utf8View)
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    read_all(
+        path,
+        Some(Arc::new(Schema::new_with_metadata(
+            views,
+            plain.metadata().clone(),
+        ))),
+    )?;
+    Ok(())
+}
+
+/// Reads the whole file, with `schema` as the Arrow types to read into if given; returns
+/// the file's own Arrow schema.
+fn read_all(path: &PathBuf, schema: Option<SchemaRef>) -> Result<SchemaRef, String> {
     let file = File::open(path).map_err(|e| e.to_string())?;
-    let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
-    let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
-        .and_then(|b| b.build())
+    let mut options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+    if let Some(schema) = schema {
+        options = options.with_schema(schema);
+    }
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
         .map_err(|e| e.to_string())?;
+    let own = builder.schema().clone();
+    let reader = builder.build().map_err(|e| e.to_string())?;
     for batch in reader {
         batch.map_err(|e| e.to_string())?;
     }
-    Ok(())
+    Ok(own)
 }

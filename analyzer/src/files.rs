@@ -248,6 +248,11 @@ fn check_layout(metadata: &ParquetMetaData, size: u64) -> Result<(), FileProblem
     let size = i64::try_from(size).unwrap_or(i64::MAX);
     for (g, group) in metadata.row_groups().iter().enumerate() {
         for (c, column) in group.columns().iter().enumerate() {
+            // An empty chunk (pyarrow writes one at offset 0 for a table of no rows) has no
+            // bytes to slice.
+            if column.compressed_size() == 0 && column.num_values() == 0 {
+                continue;
+            }
             let start = column
                 .dictionary_page_offset()
                 .unwrap_or(column.data_page_offset());
