@@ -154,8 +154,10 @@ impl<W: Write> Sink<W> {
     }
 }
 
-/// A batch whose list, struct and map cells are text, as the table and Markdown show them:
-/// CSV has no nested values, and arrow's writer refuses them only after the header is out.
+/// A batch whose list, struct and map cells are JSON text (`["a,b",null]`,
+/// `{"p50":7}`): CSV has no nested values, and arrow's writer refuses them only after the
+/// header is out. JSON keeps what the table's display loses: a comma inside an element,
+/// and a NULL element.
 fn flat(batch: &RecordBatch) -> Result<RecordBatch> {
     if !batch
         .schema()
@@ -165,7 +167,6 @@ fn flat(batch: &RecordBatch) -> Result<RecordBatch> {
     {
         return Ok(batch.clone());
     }
-    let options = FormatOptions::default();
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -174,10 +175,7 @@ fn flat(batch: &RecordBatch) -> Result<RecordBatch> {
             columns.push(column.clone());
             continue;
         }
-        let cells = ArrayFormatter::try_new(column.as_ref(), &options)?;
-        let text: arrow::array::StringArray = (0..column.len())
-            .map(|i| column.is_valid(i).then(|| cells.value(i).to_string()))
-            .collect();
+        let text: arrow::array::StringArray = json_cells(field, column)?.into_iter().collect();
         fields.push(arrow::datatypes::Field::new(
             field.name(),
             arrow::datatypes::DataType::Utf8,
@@ -189,6 +187,30 @@ fn flat(batch: &RecordBatch) -> Result<RecordBatch> {
         std::sync::Arc::new(Schema::new(fields)),
         columns,
     )?)
+}
+
+/// Each cell of `column` as JSON text, `None` for a NULL cell.
+fn json_cells(
+    field: &arrow::datatypes::FieldRef,
+    column: &arrow::array::ArrayRef,
+) -> Result<Vec<Option<String>>> {
+    let one = RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(vec![field.as_ref().clone().with_name("v")])),
+        vec![column.clone()],
+    )?;
+    let mut writer = arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, arrow::json::writer::JsonArray>(Vec::new());
+    writer.write(&one)?;
+    writer.finish()?;
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&writer.into_inner())?;
+    Ok(rows
+        .into_iter()
+        .map(|row| match row.get("v") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(v.to_string()),
+        })
+        .collect())
 }
 
 /// Control characters as visible escapes (`\x1b`): a traced program chooses its paths and
@@ -368,7 +390,19 @@ mod tests {
                 .unwrap();
         assert_eq!(
             render(Format::Csv, &schema, &[batch]),
-            "l,q\n\"[1, 2]\",{p50: 7}\n,{p50: }\n"
+            "l,q\n\"[1,2]\",\"{\"\"p50\"\":7}\"\n,\"{\"\"p50\"\":null}\"\n"
+        );
+        // A comma inside an element and a NULL element read back apart.
+        let mut strings = arrow::array::ListBuilder::new(arrow::array::StringBuilder::new());
+        strings.values().append_value("a,b");
+        strings.values().append_null();
+        strings.append(true);
+        let strings = strings.finish();
+        let one = Schema::new(vec![Field::new("s", strings.data_type().clone(), true)]);
+        let batch = RecordBatch::try_new(Arc::new(one.clone()), vec![Arc::new(strings)]).unwrap();
+        assert_eq!(
+            render(Format::Csv, &one, &[batch]),
+            "s\n\"[\"\"a,b\"\",null]\"\n"
         );
         assert_eq!(render(Format::Csv, &schema, &[]), "l,q\n");
     }

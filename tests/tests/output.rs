@@ -142,7 +142,7 @@ fn no_output_file_lands_inside_a_capture_and_a_failed_one_is_removed() {
     assert!(out.status.success(), "{out:?}");
     let written = std::fs::read_to_string(&out_file).unwrap();
     assert!(
-        written.starts_with("q\n") && written.contains("{p50: "),
+        written.starts_with("q\n") && written.contains(r#"{""p50"":"#),
         "{written}"
     );
     std::fs::remove_file(&out_file).unwrap();
