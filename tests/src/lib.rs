@@ -211,9 +211,20 @@ pub fn parse_strace_summary(text: &str) -> BTreeMap<String, (i64, i64)> {
 /// Runs `command` under `strace -f -c` and returns its counts: the oracle no one here
 /// wrote.
 pub fn strace_counts(dir: &Path, command: &[&str]) -> BTreeMap<String, (i64, i64)> {
+    strace_counts_with(dir, &[], command)
+}
+
+/// [`strace_counts`] with more of strace's flags (`-e trace=%file`).
+pub fn strace_counts_with(
+    dir: &Path,
+    flags: &[&str],
+    command: &[&str],
+) -> BTreeMap<String, (i64, i64)> {
     let summary = dir.join("strace.txt");
     let status = Command::new("strace")
-        .args(["-f", "-c", "-o"])
+        .args(["-f", "-c"])
+        .args(flags)
+        .arg("-o")
         .arg(&summary)
         .args(command)
         .stdin(Stdio::null())

@@ -1,7 +1,10 @@
 //! Each filter, on real recordings: what it keeps is there, and what it excludes is absent.
 use std::{path::Path, process::Command};
 
-use tracepost_e2e::{bin, bpf_available, build_program, query, record_with, scalar, strace_counts};
+use tracepost_e2e::{
+    bin, bpf_available, build_program, calls_and_errors, query, record_with, scalar, strace_counts,
+    strace_counts_with,
+};
 
 /// Where cgroup v2 is mounted: /sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts.
 fn cgroup2_root() -> std::path::PathBuf {
@@ -228,32 +231,18 @@ fn the_file_class_is_straces() {
                   os.readlink('/proc/self/exe'); os.path.exists('/nonexistent')";
     let command = ["/usr/bin/python3", "-S", "-c", script];
     record_ok(&capture, &["-e", "%file"], &command);
-    let summary = tmp.path().join("strace.txt");
-    let status = Command::new("strace")
-        .args(["-f", "-c", "-e", "trace=%file", "-o"])
-        .arg(&summary)
-        .args(command)
-        .status()
-        .expect("strace is installed (dev/setup --test)");
-    assert!(status.success());
-    let strace = tracepost_e2e::parse_strace_summary(&std::fs::read_to_string(summary).unwrap());
-    let ours = query(
-        &[&capture],
-        "SELECT syscall, count(*) AS calls FROM syscalls GROUP BY 1 ORDER BY 1",
-    );
-    let ours: std::collections::BTreeMap<String, i64> = ours
-        .iter()
-        .map(|r| {
-            (
-                r["syscall"].as_str().unwrap().to_string(),
-                r["calls"].as_i64().unwrap(),
-            )
-        })
-        .collect();
-    let theirs: std::collections::BTreeMap<String, i64> = strace
-        .iter()
-        .map(|(k, (calls, _))| (k.clone(), *calls))
-        .collect();
+    let calls = |counts: std::collections::BTreeMap<String, (i64, i64)>| {
+        counts
+            .into_iter()
+            .map(|(name, (calls, _))| (name, calls))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let ours = calls(calls_and_errors(&capture, ""));
+    let theirs = calls(strace_counts_with(
+        tmp.path(),
+        &["-e", "trace=%file"],
+        &command,
+    ));
     assert!(theirs.contains_key("getcwd"), "{theirs:?}");
     assert_eq!(ours, theirs);
 }
