@@ -539,6 +539,32 @@ fn a_file_torn_inside_its_pages_is_named_when_a_query_meets_it() {
 /// One bit flipped anywhere in a file's pages (a failing disk, a bad copy) gives the right
 /// answer or the damaged-file line, never another answer: every data page's zstd frame
 /// carries a checksum of its contents, which the reader checks.
+/// Writes `damaged` (`file` with byte `at` flipped) and runs `sql`: the answer is the
+/// `clean` one, or one line that names the file (never a panic: `analyze` fails the test
+/// on one). Whether it was refused.
+fn refused_by_name(
+    capture: &Path,
+    file: &Path,
+    sql: &str,
+    clean: &[u8],
+    damaged: &[u8],
+    at: usize,
+) -> bool {
+    fs::write(file, damaged).unwrap();
+    let out = analyze(&["query", path(capture), sql, "--format", "csv"]);
+    if out.status.success() {
+        assert!(
+            out.stdout == clean,
+            "a bit flipped at byte {at} of {} changed the answer",
+            file.display()
+        );
+        return false;
+    }
+    let line = one_error_line(&out);
+    assert!(line.contains(&file.display().to_string()), "{line}");
+    true
+}
+
 #[test]
 fn a_bit_flipped_in_any_page_is_refused_not_answered() {
     if !bpf_available("a_bit_flipped_in_any_page_is_refused_not_answered") {
@@ -565,19 +591,14 @@ fn a_bit_flipped_in_any_page_is_refused_not_answered() {
         let at = pages.start + (pages.end - pages.start) * i / tries + i % 7;
         let mut damaged = bytes.clone();
         damaged[at] ^= 1 << (i % 8);
-        fs::write(&file, &damaged).unwrap();
-        let out = analyze(&["query", path(&capture), sql, "--format", "csv"]);
-        if out.status.success() {
-            assert!(
-                out.stdout == clean.stdout,
-                "a bit flipped at byte {at} of {} changed the answer",
-                file.display()
-            );
-        } else {
-            let line = one_error_line(&out);
-            assert!(line.contains(&file.display().to_string()), "{line}");
-            refused += 1;
-        }
+        refused += usize::from(refused_by_name(
+            &capture,
+            &file,
+            sql,
+            &clean.stdout,
+            &damaged,
+            at,
+        ));
     }
     assert!(
         refused > tries / 2,
@@ -618,24 +639,14 @@ fn a_bit_flipped_in_the_footer_is_refused_not_a_panic() {
         let at = start + (end - start) * i / tries;
         let mut damaged = bytes.clone();
         damaged[at] ^= [2u8, 8, 128][i % 3];
-        fs::write(&file, &damaged).unwrap();
-        let out = analyze(&["query", path(&capture), sql, "--format", "csv"]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !stderr.contains("panicked"),
-            "a flip at byte {at}: {stderr}"
-        );
-        if out.status.success() {
-            assert!(
-                out.stdout == clean.stdout,
-                "a bit flipped at byte {at} of {} changed the answer",
-                file.display()
-            );
-        } else {
-            let line = one_error_line(&out);
-            assert!(line.contains(&file.display().to_string()), "{line}");
-            refused += 1;
-        }
+        refused += usize::from(refused_by_name(
+            &capture,
+            &file,
+            sql,
+            &clean.stdout,
+            &damaged,
+            at,
+        ));
     }
     assert!(refused > 0);
     fs::write(&file, &bytes).unwrap();
