@@ -12,7 +12,12 @@ use datafusion::{
         arrow::parquet_to_arrow_schema,
         basic::Encoding,
         errors::ParquetError,
-        file::metadata::{PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader},
+        file::{
+            metadata::{
+                ColumnChunkMetaData, PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader,
+            },
+            page_index::offset_index::PageLocation,
+        },
     },
 };
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
@@ -206,18 +211,17 @@ fn judge(metadata: &ParquetMetaData, size: u64, table: &'static str) -> Result<u
         .map_err(|e| FileProblem::NotParquet(one_line(&e.to_string())))?;
     // Types first: a column of the wrong type says more than one that is missing.
     for want in contract.fields() {
-        if let Ok(got) = schema.field_with_name(want.name())
-            && got.data_type() != want.data_type()
-        {
+        let Ok(got) = schema.field_with_name(want.name()) else {
+            continue;
+        };
+        if got.data_type() != want.data_type() {
             return Err(FileProblem::ColumnType {
                 column: want.name().clone(),
                 found: got.data_type().clone(),
                 expected: want.data_type().clone(),
             });
         }
-        if let Ok(got) = schema.field_with_name(want.name())
-            && got.is_nullable() != want.is_nullable()
-        {
+        if got.is_nullable() != want.is_nullable() {
             return Err(FileProblem::Repetition {
                 column: want.name().clone(),
                 nullable: got.is_nullable(),
@@ -244,71 +248,93 @@ fn judge(metadata: &ParquetMetaData, size: u64, table: &'static str) -> Result<u
 /// chunk. Parquet's reader slices a chunk by what the footer says and panics when a
 /// damaged footer points past it.
 fn check_layout(metadata: &ParquetMetaData, size: u64) -> Result<(), FileProblem> {
-    let damaged = |what: String| FileProblem::NotParquet(format!("its {what}"));
     let size = i64::try_from(size).unwrap_or(i64::MAX);
     for (g, group) in metadata.row_groups().iter().enumerate() {
         for (c, column) in group.columns().iter().enumerate() {
-            // An empty chunk (pyarrow writes one at offset 0 for a table of no rows) has no
-            // bytes to slice.
-            if column.compressed_size() == 0 && column.num_values() == 0 {
-                continue;
-            }
-            let start = column
-                .dictionary_page_offset()
-                .unwrap_or(column.data_page_offset());
-            let end = start.checked_add(column.compressed_size());
-            let chunk = format!("column {c} of row group {g}");
-            if start < 4 || column.compressed_size() < 0 || end.is_none_or(|e| e > size) {
-                return Err(damaged(format!("footer puts {chunk} outside the file")));
-            }
-            let end = end.unwrap_or(size);
             let pages = metadata
                 .offset_index()
                 .and_then(|index| index.get(g))
-                .and_then(|group| group.get(c));
-            // A chunk whose pages are dictionary-encoded must leave room for its dictionary
-            // before its first data page; without one, the reader panics on that page.
-            let dictionary_encoded = column
-                .encodings()
-                .any(|e| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY));
-            let first_page = pages.and_then(|p| p.page_locations().first());
-            if dictionary_encoded
-                && column.dictionary_page_offset().is_none()
-                && first_page.is_some_and(|page| page.offset <= start)
-            {
-                return Err(damaged(format!("footer gives {chunk} no dictionary")));
-            }
-            // Pages follow one another to the end of the chunk, and their first rows count
-            // up from 0 within the row group: the reader finds each page, and sizes its
-            // levels, by them.
-            let mut next = (start, -1);
-            let locations = pages.map_or(&[][..], |p| p.page_locations().as_slice());
-            for page in locations {
-                let page_end = page
-                    .offset
-                    .checked_add(i64::from(page.compressed_page_size));
-                let placed = if next.1 < 0 {
-                    page.offset >= start
-                } else {
-                    page.offset == next.0
-                };
-                if !placed || page.compressed_page_size <= 0 || page_end.is_none_or(|e| e > end) {
-                    return Err(damaged(format!("page index misplaces a page of {chunk}")));
-                }
-                let first_row_ok = if next.1 < 0 {
-                    page.first_row_index == 0
-                } else {
-                    page.first_row_index > next.1
-                };
-                if !first_row_ok || page.first_row_index >= group.num_rows() {
-                    return Err(damaged(format!("page index misplaces the rows of {chunk}")));
-                }
-                next = (page_end.unwrap_or(end), page.first_row_index);
-            }
-            if !locations.is_empty() && next.0 != end {
-                return Err(damaged(format!("page index misplaces a page of {chunk}")));
-            }
+                .map_or(&[][..], |group| {
+                    group.get(c).map_or(&[][..], |p| p.page_locations())
+                });
+            check_chunk(column, pages, size, group.num_rows()).map_err(|wrong| {
+                let chunk = format!("column {c} of row group {g}");
+                FileProblem::NotParquet(match wrong {
+                    Misplaced::Chunk => format!("its footer puts {chunk} outside the file"),
+                    Misplaced::Dictionary => format!("its footer gives {chunk} no dictionary"),
+                    Misplaced::Page => format!("its page index misplaces a page of {chunk}"),
+                    Misplaced::Rows => format!("its page index misplaces the rows of {chunk}"),
+                })
+            })?;
         }
+    }
+    Ok(())
+}
+
+/// What a damaged footer or page index says wrongly about a column chunk.
+enum Misplaced {
+    /// The chunk lies outside the file.
+    Chunk,
+    /// Its pages are dictionary-encoded, with no room for the dictionary.
+    Dictionary,
+    /// A page lies outside the chunk, or not right after the one before.
+    Page,
+    /// A page's first row is out of order or past the row group.
+    Rows,
+}
+
+/// One column chunk and the pages the offset index lists for it.
+fn check_chunk(
+    column: &ColumnChunkMetaData,
+    pages: &[PageLocation],
+    size: i64,
+    rows: i64,
+) -> Result<(), Misplaced> {
+    // An empty chunk (pyarrow writes one at offset 0 for a table of no rows) has no bytes
+    // to slice.
+    if column.compressed_size() == 0 && column.num_values() == 0 {
+        return Ok(());
+    }
+    let start = column
+        .dictionary_page_offset()
+        .unwrap_or(column.data_page_offset());
+    let end = match start.checked_add(column.compressed_size()) {
+        Some(end) if start >= 4 && column.compressed_size() >= 0 && end <= size => end,
+        _ => return Err(Misplaced::Chunk),
+    };
+    // A chunk whose pages are dictionary-encoded must leave room for its dictionary before
+    // its first data page; without one, the reader panics on that page.
+    let dictionary_encoded = column
+        .encodings()
+        .any(|e| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY));
+    if dictionary_encoded
+        && column.dictionary_page_offset().is_none()
+        && pages.first().is_some_and(|page| page.offset <= start)
+    {
+        return Err(Misplaced::Dictionary);
+    }
+    // Pages follow one another to the end of the chunk, and their first rows count up from
+    // 0 within the row group: the reader finds each page, and sizes its levels, by them.
+    let mut previous: Option<(i64, i64)> = None;
+    for page in pages {
+        let page_end = page
+            .offset
+            .checked_add(i64::from(page.compressed_page_size))
+            .filter(|&e| page.compressed_page_size > 0 && e <= end);
+        let (placed, first_row_ok) = match previous {
+            None => (page.offset >= start, page.first_row_index == 0),
+            Some((at, first_row)) => (page.offset == at, page.first_row_index > first_row),
+        };
+        let Some(page_end) = page_end.filter(|_| placed) else {
+            return Err(Misplaced::Page);
+        };
+        if !first_row_ok || page.first_row_index >= rows {
+            return Err(Misplaced::Rows);
+        }
+        previous = Some((page_end, page.first_row_index));
+    }
+    if previous.is_some_and(|(at, _)| at != end) {
+        return Err(Misplaced::Page);
     }
     Ok(())
 }
