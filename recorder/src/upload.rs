@@ -357,22 +357,18 @@ mod shipping {
             // only on the host: once recording has ended, and for a row tried before (the
             // end may have rewritten it), it waits until every other file is there. A row
             // first tried while recording says only that recording began.
-            let (rows, parts): (Vec<_>, Vec<_>) =
-                finished_files(&self.root)
-                    .into_iter()
-                    .partition(|(path, _)| {
-                        path.strip_prefix(&self.root)
-                            .is_ok_and(|p| p.starts_with(capture::TABLE))
-                    });
-            let parts_count = parts.len();
-            for (i, (path, version)) in parts.into_iter().chain(rows).enumerate() {
+            let (rows, parts): (Vec<_>, Vec<_>) = finished_files(&self.root)
+                .into_iter()
+                .partition(|(path, _)| self.is_capture_row(path));
+            let files = parts.into_iter().map(|f| (f, false));
+            for ((path, version), is_row) in files.chain(rows.into_iter().map(|f| (f, true))) {
                 self.placeholder_seen |= path == placeholder;
                 if self.versions.get(&path) == Some(&version) {
                     continue;
                 }
                 // Unchecked (the store did not answer) or refused, even halfway through;
                 // or a capture row while a part file is still to go.
-                let row_waits = i >= parts_count
+                let row_waits = is_row
                     && !pending.is_empty()
                     && (self.ending.is_set()
                         || self.versions.contains_key(&path)
@@ -529,14 +525,18 @@ mod shipping {
             }))
         }
 
+        /// Whether `path` is one of the capture rows, not a part file of a table.
+        fn is_capture_row(&self, path: &Path) -> bool {
+            path.starts_with(self.root.join(capture::TABLE))
+        }
+
         /// `root/TABLE/NAME` to `URL/TABLE/NAME`: the bucket holds the capture's layout,
         /// so `analyze URL` reads it as it reads the directory.
         fn upload(&self, path: &Path) -> impl Future<Output = Result<Shipment, String>> + use<> {
             let store = self.remote.store.clone();
-            let relative = path.strip_prefix(&self.root).unwrap_or(path);
             // Capture rows are named by the capture's id and rewritten when it ends; part
             // files are written once, and numbered alike in every capture.
-            let replaceable = relative.starts_with(capture::TABLE);
+            let replaceable = self.is_capture_row(path);
             let key = self.key(path);
             let path = path.to_path_buf();
             async move { put_file(store.as_ref(), &path, &key, replaceable).await }
