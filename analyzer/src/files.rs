@@ -4,7 +4,12 @@
 //! directory, and files from another table. DataFusion would fail on them with a message
 //! that does not name the file, or skip an empty one in silence. Reading the footer first
 //! costs one small read per file and lets every refusal name the file and say what is wrong.
-use std::{io, os::unix::fs::OpenOptionsExt as _, path::Path, sync::Arc};
+use std::{
+    io,
+    os::unix::fs::{FileExt as _, OpenOptionsExt as _},
+    path::Path,
+    sync::Arc,
+};
 
 use datafusion::{
     arrow::datatypes::DataType,
@@ -22,8 +27,8 @@ use datafusion::{
 };
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
 use tracepost_schema::{
-    OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_KEY, schema_of_version,
-    syscalls,
+    DATA_CHECKSUM_KEY, DataChecksum, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
+    TABLE_KEY, schema_of_version, syscalls,
 };
 use url::Url;
 
@@ -71,6 +76,9 @@ pub enum FileProblem {
     Repetition { column: String, nullable: bool },
     #[error("it lacks column {0}")]
     MissingColumn(String),
+    /// The bytes before the footer are not those the recorder summed as it wrote them.
+    #[error("its data does not match the checksum in its footer (damaged on disk or in a copy)")]
+    Checksum,
 }
 
 /// How a column's repetition reads in a message.
@@ -108,6 +116,12 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
         .parse_and_finish(&file)
         .map_err(|e| FileProblem::NotParquet(one_line(&e.to_string())))?;
     let version = judge(&metadata, meta.len(), table)?;
+    if let Some(sum) = data_checksum(&metadata, meta.len())? {
+        // At an offset: reading the footer moved the file's position.
+        let mut data = vec![0; sum.len as usize];
+        file.read_exact_at(&mut data, 0).map_err(FileProblem::Io)?;
+        matches(sum, &data)?;
+    }
     // The real path: an object-store path may not hold `..`, tabs or newlines as written,
     // and the URL is only how DataFusion opens the file.
     let real = path.canonicalize().map_err(FileProblem::Io)?;
@@ -136,6 +150,13 @@ pub async fn check_remote(
     }
     let metadata = read_footer(store, object).await?;
     let version = judge(&metadata, object.size, table)?;
+    if let Some(sum) = data_checksum(&metadata, object.size)? {
+        let data = store
+            .get_range(&object.location, 0..sum.len)
+            .await
+            .map_err(|e| FileProblem::Store(causes(&e)))?;
+        matches(sum, &data)?;
+    }
     Ok(TableFile {
         name: url.to_string(),
         url,
@@ -242,6 +263,37 @@ fn judge(metadata: &ParquetMetaData, size: u64, table: &'static str) -> Result<u
         return Err(FileProblem::MissingColumn(missing.name().clone()));
     }
     Ok(version)
+}
+
+/// The checksum a recorder put in the footer of a file written by arrow's writer, if any:
+/// `syscalls` files and files of older recorders have none. One that cannot be read, or
+/// that covers more than the file, is damage.
+fn data_checksum(
+    metadata: &ParquetMetaData,
+    size: u64,
+) -> Result<Option<DataChecksum>, FileProblem> {
+    let Some(entry) = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == DATA_CHECKSUM_KEY))
+    else {
+        return Ok(None);
+    };
+    entry
+        .value
+        .as_deref()
+        .and_then(DataChecksum::parse)
+        .filter(|sum| sum.len <= size)
+        .map(Some)
+        .ok_or(FileProblem::Checksum)
+}
+
+fn matches(sum: DataChecksum, data: &[u8]) -> Result<(), FileProblem> {
+    if DataChecksum::of(data) == sum {
+        Ok(())
+    } else {
+        Err(FileProblem::Checksum)
+    }
 }
 
 /// Each column chunk inside the file, and each page the offset index lists inside its
@@ -441,6 +493,41 @@ mod tests {
         assert_eq!(
             problem(&p("retyped.parquet"), aggregates::TABLE),
             "column calls is Utf8, not Int64"
+        );
+
+        // A data checksum that does not match, one that covers more than the file, and one
+        // that cannot be read.
+        let damaged =
+            "its data does not match the checksum in its footer (damaged on disk or in a copy)";
+        for (name, value) in [
+            ("wrong-sum.parquet", "4:00000000"),
+            ("past-end.parquet", "99999:cbf43926"),
+            ("odd-sum.parquet", "four:cbf43926"),
+        ] {
+            write(
+                &p(name),
+                capture::schema(),
+                vec![
+                    (TABLE_KEY, "capture"),
+                    (SCHEMA_VERSION_KEY, "2"),
+                    (DATA_CHECKSUM_KEY, value),
+                ],
+            );
+            assert_eq!(problem(&p(name), capture::TABLE), damaged, "{name}");
+        }
+        // The sum of the leading magic, as a recorder writes it for a file with no rows.
+        write(
+            &p("summed.parquet"),
+            capture::schema(),
+            vec![
+                (TABLE_KEY, "capture"),
+                (SCHEMA_VERSION_KEY, "2"),
+                (DATA_CHECKSUM_KEY, &DataChecksum::of(b"PAR1").to_value()),
+            ],
+        );
+        assert_eq!(
+            check(&p("summed.parquet"), capture::TABLE).unwrap().version,
+            2
         );
     }
 }

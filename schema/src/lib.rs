@@ -26,6 +26,47 @@ pub const SCHEMA_VERSION_KEY: &str = "tracepost.schema_version";
 /// Parquet key/value metadata key naming the table a file belongs to.
 pub const TABLE_KEY: &str = "tracepost.table";
 
+/// Parquet key/value metadata key holding a CRC-32 of a file's bytes before its page index
+/// and footer, as `LEN:CRC` ([`DataChecksum`]). `syscalls` pages are zstd frames that carry
+/// zstd's own checksum; the other tables are written by arrow's writer, whose pages carry
+/// none, so a bit flipped in a `processes` file read as another pid or command line.
+pub const DATA_CHECKSUM_KEY: &str = "tracepost.data_crc32";
+
+/// What [`DATA_CHECKSUM_KEY`] holds: how many bytes from the start of the file the checksum
+/// covers, and their CRC-32 (IEEE, as gzip and zlib compute it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataChecksum {
+    pub len: u64,
+    pub crc: u32,
+}
+
+impl DataChecksum {
+    /// The checksum of `bytes`, all of them covered.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self {
+            len: bytes.len() as u64,
+            crc: crc32fast::hash(bytes),
+        }
+    }
+
+    /// The metadata value: decimal length, a colon, eight hex digits.
+    pub fn to_value(self) -> String {
+        format!("{}:{:08x}", self.len, self.crc)
+    }
+
+    /// None for a value not in the form [`Self::to_value`] writes.
+    pub fn parse(value: &str) -> Option<Self> {
+        let (len, crc) = value.split_once(':')?;
+        if crc.len() != 8 {
+            return None;
+        }
+        Some(Self {
+            len: len.parse().ok()?,
+            crc: u32::from_str_radix(crc, 16).ok()?,
+        })
+    }
+}
+
 /// The file in a capture directory that `record` holds locked while it writes there, and
 /// that names the holder's pid for a second `record` to report. `analyze` tells by it a
 /// directory whose recorder wrote nothing yet from one that is not a capture.
@@ -411,6 +452,24 @@ mod tests {
         assert_eq!(comm_of("pyenv-version-file"), "pyenv-version-f");
         assert_eq!(comm_of("nginx"), "nginx");
         assert_eq!(comm_of("ééééééééé"), "ééééééé");
+    }
+
+    #[test]
+    fn a_data_checksum_reads_back_and_odd_values_are_not_one() {
+        // zlib's CRC-32 of "123456789", the standard check value.
+        let c = DataChecksum::of(b"123456789");
+        assert_eq!(c.to_value(), "9:cbf43926");
+        assert_eq!(DataChecksum::parse("9:cbf43926"), Some(c));
+        for odd in [
+            "",
+            "9",
+            "9:cbf4392",
+            "x:cbf43926",
+            "9:cbf4392g",
+            "-1:cbf43926",
+        ] {
+            assert_eq!(DataChecksum::parse(odd), None, "{odd:?}");
+        }
     }
 
     /// The documented contract, spelled out independently of the constants above.

@@ -10,5 +10,6 @@ pub mod pipeline;
 pub mod progress;
 pub mod reorder;
 pub mod small_table;
+pub mod summed_write;
 pub mod syscalls_file;
 pub mod writer;

@@ -21,7 +21,11 @@ use parquet::{
         reader::{FileReader, SerializedFileReader},
     },
 };
-use tracepost_schema::{FILE_EXTENSION, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_KEY};
+use tracepost_schema::{
+    DATA_CHECKSUM_KEY, FILE_EXTENSION, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_KEY,
+};
+
+use crate::files::summed_write::SummedWrite;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriterError {
@@ -117,7 +121,7 @@ pub(crate) fn create_private(path: &Path) -> Result<File, WriterError> {
 
 /// A file being written.
 pub struct PartFile {
-    writer: ArrowWriter<File>,
+    writer: ArrowWriter<SummedWrite<File>>,
     tmp_path: PathBuf,
     final_path: PathBuf,
     rows: u64,
@@ -163,7 +167,7 @@ impl PartFile {
         props: WriterProperties,
     ) -> Result<Self, WriterError> {
         let f = create_private(&tmp_path)?;
-        let writer = ArrowWriter::try_new(f, schema, Some(props))
+        let writer = ArrowWriter::try_new(SummedWrite::new(f), schema, Some(props))
             .map_err(|source| write_error(tmp_path.clone(), source))?;
         Ok(Self {
             writer,
@@ -190,17 +194,33 @@ impl PartFile {
         (self.writer.bytes_written() + self.writer.in_progress_size()) as u64
     }
 
-    /// Writes the footer, syncs, and renames into place, replacing a file of the same name.
+    /// Writes the footer, with the checksum of the bytes before it, syncs, and renames into
+    /// place, replacing a file of the same name.
     pub fn finish(self) -> Result<Finished, WriterError> {
         let Self {
-            writer,
+            mut writer,
             tmp_path,
             final_path,
             rows,
         } = self;
+        // The last row group, then out of the writer's buffer: the sum is then of every
+        // byte before the page index and footer.
+        writer
+            .flush()
+            .map_err(|source| write_error(tmp_path.clone(), source))?;
+        writer.sync().map_err(|source| WriterError::Io {
+            path: tmp_path.clone(),
+            source,
+        })?;
+        let sum = writer.inner().sum();
+        writer.append_key_value_metadata(KeyValue::new(
+            DATA_CHECKSUM_KEY.to_string(),
+            sum.to_value(),
+        ));
         let f = writer
             .into_inner()
-            .map_err(|source| write_error(tmp_path.clone(), source))?;
+            .map_err(|source| write_error(tmp_path.clone(), source))?
+            .into_inner();
         commit(f, tmp_path, final_path, rows)
     }
 }
