@@ -322,3 +322,32 @@ fn a_unix_socket_is_a_peer_not_a_file() {
     let peers = canned("hottest-peers");
     assert!(peers.contains(&peer), "a peer: {peers}");
 }
+
+/// The kernel copies at most 127 bytes of each argument at exec: a JVM's classpath, a long
+/// `sh -c` script. A process still running has its whole command line from /proc; one gone
+/// before it was read keeps the kernel's copy, marked as cut, never passed off as whole.
+#[test]
+fn a_long_argument_is_whole_or_marked_as_cut() {
+    if !bpf_available("a_long_argument_is_whole_or_marked_as_cut") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let long = "x".repeat(300);
+    let script = format!("/bin/true {long}; exec python3 -c 'import time; time.sleep(0.4)' {long}");
+    assert!(record(&capture, &["sh", "-c", &script]).status.success());
+    let rows = query(
+        &[&capture],
+        "SELECT comm, cmdline FROM processes WHERE comm IN ('true', 'python3') ORDER BY comm",
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let python = rows[0]["cmdline"].as_str().unwrap();
+    // Its first word may be the interpreter's full path (pyenv's shim execs it so).
+    assert!(
+        python.ends_with(&format!("python3 -c 'import time; time.sleep(0.4)' {long}")),
+        "{python}"
+    );
+    let t = rows[1]["cmdline"].as_str().unwrap();
+    let cut = format!("/bin/true {} \u{2026}", &long[..127]);
+    assert!(t == format!("/bin/true {long}") || t == cut, "{t}");
+}

@@ -6,7 +6,8 @@ use std::fs;
 use crate::follow::cgroup_names::CgroupNames;
 
 use tracepost_common::{
-    EXIT_STATUS_UNKNOWN, PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW, ProcessEvent,
+    ARG_MAX_LEN, ARGS_LEN, EXIT_STATUS_UNKNOWN, MAX_ARGS, PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW,
+    ProcessEvent,
 };
 
 /// A kernel event plus what /proc could add to it.
@@ -34,7 +35,9 @@ impl ProcessUpdate {
             PROCESS_EXEC => {
                 update.exe = exe(event.pid);
                 // The arguments the kernel saw at execve; /proc when it could not read them.
-                update.cmdline = args(&event).or_else(|| cmdline(event.pid));
+                update.cmdline = exec_cmdline(&event, || {
+                    fs::read(format!("/proc/{}/cmdline", event.pid)).ok()
+                });
                 update.cgroup = cgroup_then(event.pid);
             }
             PROCESS_EXIT => {
@@ -55,10 +58,65 @@ impl ProcessUpdate {
     }
 }
 
-/// The arguments an exec event carries, quoted for a shell and joined by spaces.
-fn args(event: &ProcessEvent) -> Option<String> {
+/// What marks a command line the kernel cut and /proc could not complete: a word of its
+/// own after the quoted arguments, so it is never taken for part of the last one.
+pub const CUT: &str = " \u{2026}";
+
+/// An exec event's command line, quoted for a shell. The kernel copies at most
+/// `MAX_ARGS` arguments of `ARG_MAX_LEN - 1` bytes each, `ARGS_LEN` bytes in all: a JVM's
+/// classpath or a long `sh -c` script is cut. Such a line is completed from /proc
+/// (`proc_cmdline`, read only then) when the process still has every argument the kernel
+/// saw at their start; a process that rewrote its title (PostgreSQL's backends do) or is
+/// gone keeps the kernel's copy, marked [`CUT`]. /proc alone when the kernel read nothing.
+fn exec_cmdline(
+    event: &ProcessEvent,
+    proc_cmdline: impl FnOnce() -> Option<Vec<u8>>,
+) -> Option<String> {
     let len = (event.args_len as usize).min(event.args.len());
-    join_args(&event.args[..len])
+    let raw = &event.args[..len];
+    if raw.is_empty() {
+        return join_args(&proc_cmdline()?);
+    }
+    if !maybe_cut(raw) {
+        return join_args(raw);
+    }
+    match proc_cmdline() {
+        Some(full) if completes(raw, &full) => join_args(&full),
+        _ => join_args(raw).map(|line| line + CUT),
+    }
+}
+
+/// Whether the kernel's copy may lack something: an argument at the length limit, the
+/// buffer filled, or as many arguments as it reads.
+fn maybe_cut(raw: &[u8]) -> bool {
+    let Some(whole) = raw.strip_suffix(&[0]) else {
+        return true;
+    };
+    let args: Vec<&[u8]> = whole.split(|&b| b == 0).collect();
+    raw.len() >= ARGS_LEN
+        || args.len() >= MAX_ARGS
+        || args.iter().any(|a| a.len() >= ARG_MAX_LEN - 1)
+}
+
+/// Whether /proc's arguments begin with those the kernel saw: each the same, or a cut one
+/// (at the limit, or the last one left unterminated) the start of its own.
+fn completes(raw: &[u8], full: &[u8]) -> bool {
+    let terminated = raw.last() == Some(&0);
+    let kernel: Vec<&[u8]> = raw
+        .strip_suffix(&[0])
+        .unwrap_or(raw)
+        .split(|&b| b == 0)
+        .collect();
+    let proc: Vec<&[u8]> = full
+        .strip_suffix(&[0])
+        .unwrap_or(full)
+        .split(|&b| b == 0)
+        .collect();
+    proc.len() >= kernel.len()
+        && kernel.iter().zip(&proc).enumerate().all(|(i, (k, p))| {
+            let cut = k.len() >= ARG_MAX_LEN - 1 || (!terminated && i == kernel.len() - 1);
+            k == p || (cut && p.starts_with(k))
+        })
 }
 
 /// Each argument ends in a NUL, so an empty one is two NULs in a row and is kept: `''`.
@@ -183,6 +241,58 @@ mod tests {
         assert_eq!(s.exit_code, Some(256));
         let me = stat(std::process::id()).unwrap();
         assert_eq!(me.ppid, std::os::unix::process::parent_id());
+    }
+
+    fn exec_event(raw: &[u8]) -> ProcessEvent {
+        let mut e = ProcessEvent {
+            args_len: raw.len() as u32,
+            ..Default::default()
+        };
+        e.args[..raw.len()].copy_from_slice(raw);
+        e
+    }
+
+    #[test]
+    fn a_command_line_the_kernel_cut_is_completed_from_proc_or_marked() {
+        let long = "x".repeat(300);
+        let full = format!("java\0-cp\0{long}\0Main\0");
+        // As the kernel copies it: the classpath cut to 127 bytes.
+        let raw = format!("java\0-cp\0{}\0Main\0", &long[..ARG_MAX_LEN - 1]);
+        let event = exec_event(raw.as_bytes());
+        let proc = || Some(full.clone().into_bytes());
+        assert_eq!(
+            exec_cmdline(&event, proc).unwrap(),
+            format!("java -cp {long} Main")
+        );
+        // Gone, or its title rewritten: the kernel's copy, marked.
+        let cut = format!("java -cp {} Main \u{2026}", &long[..ARG_MAX_LEN - 1]);
+        assert_eq!(exec_cmdline(&event, || None).unwrap(), cut);
+        let title = || Some(b"postgres: idle\0".to_vec());
+        assert_eq!(exec_cmdline(&event, title).unwrap(), cut);
+        // Not cut: /proc is not read (a title set since would be taken for the command).
+        let short = exec_event(b"postgres\0-D\0/data\0");
+        let unread = || -> Option<Vec<u8>> { panic!("read /proc for a whole command line") };
+        assert_eq!(exec_cmdline(&short, unread).unwrap(), "postgres -D /data");
+        // Sixteen arguments, the most the kernel reads: there may have been more.
+        let many: String = (0..MAX_ARGS).map(|i| format!("{i}\0")).collect();
+        let more = format!("{many}16\017\0");
+        let words: Vec<String> = (0..18).map(|i| i.to_string()).collect();
+        assert_eq!(
+            exec_cmdline(&exec_event(many.as_bytes()), || Some(more.into_bytes())).unwrap(),
+            words.join(" ")
+        );
+        // The buffer full in the middle of an argument, which then has no NUL.
+        let filled = exec_event(&[b'a'; ARGS_LEN]);
+        let longer = [vec![b'a'; 500], vec![0]].concat();
+        assert_eq!(
+            exec_cmdline(&filled, || Some(longer)).unwrap(),
+            "a".repeat(500)
+        );
+        // The kernel read nothing: /proc's, unmarked.
+        assert_eq!(
+            exec_cmdline(&exec_event(b""), || Some(b"sh\0-c\0x\0".to_vec())).unwrap(),
+            "sh -c x"
+        );
     }
 
     #[test]
