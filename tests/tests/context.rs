@@ -351,3 +351,50 @@ fn a_long_argument_is_whole_or_marked_as_cut() {
     let cut = format!("/bin/true {} \u{2026}", &long[..127]);
     assert!(t == format!("/bin/true {long}") || t == cut, "{t}");
 }
+
+/// The path calls of Linux 6.6 and later (`fchmodat2`, the `*xattrat` calls, 6.17's
+/// `file_getattr`) carry their path and are in `-e %file`, as the older calls of each
+/// kind are.
+#[test]
+fn the_newer_path_calls_carry_their_path() {
+    if !bpf_available("the_newer_path_calls_carry_their_path") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    let capture = tmp.path().join("capture");
+    // By number: glibc has no wrappers for most of them. AT_FDCWD is -100.
+    let script = format!(
+        "import ctypes, sys\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         p = {:?}.encode()\n\
+         for nr, args in [(452, (0o600, 0)), (466, (0, b'user.none')), (468, (None, 0, 0))]:\n    \
+             libc.syscall(nr, -100, p, *args)\n",
+        file.to_str().unwrap()
+    );
+    let out = tracepost_e2e::record_with(&capture, &["-e", "%file"], &["python3", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let rows = query(
+        &[&capture],
+        &format!(
+            "SELECT syscall, count(*) AS calls FROM syscalls WHERE path = '{}' GROUP BY syscall ORDER BY syscall",
+            file.display()
+        ),
+    );
+    let got: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["syscall"].as_str().unwrap().to_string(),
+                r["calls"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let want = [("fchmodat2", 1), ("file_getattr", 1), ("removexattrat", 1)];
+    assert_eq!(
+        got,
+        want.map(|(s, n)| (s.to_string(), n)).to_vec(),
+        "{rows:?}"
+    );
+}

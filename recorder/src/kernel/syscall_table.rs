@@ -83,6 +83,15 @@ const PATH_ARGS: &[(Sysno, u8)] = &[
     (move_mount, 1),
     (fspick, 1),
     (mount_setattr, 1),
+    // Linux 6.6 and later; strace 6.1 does not know them, later ones put them in `%file`.
+    (fchmodat2, 1),
+    (setxattrat, 1),
+    (getxattrat, 1),
+    (listxattrat, 1),
+    (removexattrat, 1),
+    (open_tree_attr, 1),
+    (file_getattr, 1),
+    (file_setattr, 1),
 ];
 
 /// strace's `%file` is the calls that take a file name, `getcwd`, which gives one, and
