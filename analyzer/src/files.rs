@@ -27,8 +27,8 @@ use datafusion::{
 };
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
 use tracepost_schema::{
-    DATA_CHECKSUM_KEY, DataChecksum, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
-    TABLE_KEY, schema_of_version, syscalls,
+    DATA_CHECKSUM_KEY, DataChecksum, OLDEST_SCHEMA_VERSION, RECORDER_CREATED_BY, SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY, TABLE_KEY, schema_of_version, syscalls,
 };
 use url::Url;
 
@@ -266,27 +266,49 @@ fn judge(metadata: &ParquetMetaData, size: u64, table: &'static str) -> Result<u
 }
 
 /// The checksum a recorder put in the footer of a file written by arrow's writer, if any:
-/// `syscalls` files and files of older recorders have none. One that cannot be read, or
-/// that covers more than the file, is damage.
+/// `syscalls` files and files of older recorders have none, and a file another tool
+/// rewrote keeps a sum of bytes it no longer holds, so only the recorder's own files are
+/// checked. The sum must cover exactly the bytes before the footer (the recorder writes
+/// no page index in them): one that cannot be read, or covers less or more, is damage.
 fn data_checksum(
     metadata: &ParquetMetaData,
     size: u64,
 ) -> Result<Option<DataChecksum>, FileProblem> {
-    let Some(entry) = metadata
-        .file_metadata()
+    let file_meta = metadata.file_metadata();
+    let Some(entry) = file_meta
         .key_value_metadata()
         .and_then(|kv| kv.iter().find(|e| e.key == DATA_CHECKSUM_KEY))
     else {
         return Ok(None);
     };
+    if !file_meta
+        .created_by()
+        .is_some_and(|by| by.starts_with(RECORDER_CREATED_BY))
+    {
+        return Ok(None);
+    }
+    let data_end = metadata
+        .row_groups()
+        .iter()
+        .flat_map(|rg| rg.columns())
+        .map(|c| {
+            let (start, len) = c.byte_range();
+            start + len
+        })
+        .max()
+        .unwrap_or(MAGIC_LEN);
     entry
         .value
         .as_deref()
         .and_then(DataChecksum::parse)
-        .filter(|sum| sum.len <= size)
+        .filter(|sum| sum.len == data_end && sum.len <= size)
         .map(Some)
         .ok_or(FileProblem::Checksum)
 }
+
+/// `PAR1` at the start of every Parquet file: all a file without rows holds before its
+/// footer.
+const MAGIC_LEN: u64 = 4;
 
 fn matches(sum: DataChecksum, data: &[u8]) -> Result<(), FileProblem> {
     if DataChecksum::of(data) == sum {
@@ -301,6 +323,8 @@ fn matches(sum: DataChecksum, data: &[u8]) -> Result<(), FileProblem> {
 /// damaged footer points past it.
 fn check_layout(metadata: &ParquetMetaData, size: u64) -> Result<(), FileProblem> {
     let size = i64::try_from(size).unwrap_or(i64::MAX);
+    check_apart(metadata)?;
+    check_rows(metadata)?;
     for (g, group) in metadata.row_groups().iter().enumerate() {
         for (c, column) in group.columns().iter().enumerate() {
             let pages = metadata
@@ -319,6 +343,63 @@ fn check_layout(metadata: &ParquetMetaData, size: u64) -> Result<(), FileProblem
                 })
             })?;
         }
+    }
+    Ok(())
+}
+
+/// No two column chunks share bytes. A flipped bit in a chunk's offset moves its start
+/// into the chunk before or after it; without an offset index (the small tables have
+/// none) nothing else shows it, and the query then failed on a page header read from the
+/// middle of another page, naming no file.
+fn check_apart(metadata: &ParquetMetaData) -> Result<(), FileProblem> {
+    let mut chunks: Vec<(i64, i64, usize, usize)> = Vec::new();
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        for (c, column) in group.columns().iter().enumerate() {
+            if column.compressed_size() == 0 && column.num_values() == 0 {
+                continue;
+            }
+            let start = column
+                .dictionary_page_offset()
+                .unwrap_or(column.data_page_offset());
+            let end = start.saturating_add(column.compressed_size());
+            chunks.push((start, end, g, c));
+        }
+    }
+    chunks.sort_unstable();
+    for pair in chunks.windows(2) {
+        let ((_, end, _, _), (start, _, g, c)) = (pair[0], pair[1]);
+        if start < end {
+            return Err(FileProblem::NotParquet(format!(
+                "its footer puts column {c} of row group {g} over another"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Every column of a row group holds a value (or a NULL) for each of its rows: the
+/// contract's columns are flat. And the file's count of rows is the sum of its row
+/// groups'. A flipped bit in either count failed queries with "Row count overflow", naming
+/// no file, or could answer `count(*)` from the footer alone.
+fn check_rows(metadata: &ParquetMetaData) -> Result<(), FileProblem> {
+    let mut total: i64 = 0;
+    for (g, group) in metadata.row_groups().iter().enumerate() {
+        let rows = group.num_rows();
+        for (c, column) in group.columns().iter().enumerate() {
+            if column.num_values() != rows || rows < 0 {
+                return Err(FileProblem::NotParquet(format!(
+                    "its footer gives row group {g} {rows} rows and its column {c} {} values",
+                    column.num_values()
+                )));
+            }
+        }
+        total = total.saturating_add(rows);
+    }
+    let said = metadata.file_metadata().num_rows();
+    if said != total {
+        return Err(FileProblem::NotParquet(format!(
+            "its footer gives it {said} rows and its row groups {total}"
+        )));
     }
     Ok(())
 }
@@ -410,7 +491,12 @@ mod tests {
     use super::*;
 
     fn write(path: &Path, schema: Arc<Schema>, kv: Vec<(&str, &str)>) {
+        write_by(path, schema, kv, "parquet-rs version 59");
+    }
+
+    fn write_by(path: &Path, schema: Arc<Schema>, kv: Vec<(&str, &str)>, created_by: &str) {
         let props = WriterProperties::builder()
+            .set_created_by(created_by.to_string())
             .set_key_value_metadata(Some(
                 kv.into_iter()
                     .map(|(k, v)| KeyValue::new(k.to_string(), v.to_string()))
@@ -495,16 +581,13 @@ mod tests {
             "column calls is Utf8, not Int64"
         );
 
-        // A data checksum that does not match, one that covers more than the file, and one
-        // that cannot be read.
+        // A data checksum of the recorder's that does not match, covers more or less than
+        // the data, or cannot be read.
         let damaged =
             "its data does not match the checksum in its footer (damaged on disk or in a copy)";
-        for (name, value) in [
-            ("wrong-sum.parquet", "4:00000000"),
-            ("past-end.parquet", "99999:cbf43926"),
-            ("odd-sum.parquet", "four:cbf43926"),
-        ] {
-            write(
+        let recorder = "tracepost-record version 0.1.0";
+        let summed = |name: &str, value: &str, by: &str| {
+            write_by(
                 &p(name),
                 capture::schema(),
                 vec![
@@ -512,22 +595,26 @@ mod tests {
                     (SCHEMA_VERSION_KEY, "2"),
                     (DATA_CHECKSUM_KEY, value),
                 ],
+                by,
             );
-            assert_eq!(problem(&p(name), capture::TABLE), damaged, "{name}");
-        }
+            check(&p(name), capture::TABLE).map(|f| f.version)
+        };
         // The sum of the leading magic, as a recorder writes it for a file with no rows.
-        write(
-            &p("summed.parquet"),
-            capture::schema(),
-            vec![
-                (TABLE_KEY, "capture"),
-                (SCHEMA_VERSION_KEY, "2"),
-                (DATA_CHECKSUM_KEY, &DataChecksum::of(b"PAR1").to_value()),
-            ],
-        );
-        assert_eq!(
-            check(&p("summed.parquet"), capture::TABLE).unwrap().version,
-            2
-        );
+        let magic = DataChecksum::of(b"PAR1").to_value();
+        assert_eq!(summed("summed.parquet", &magic, recorder).unwrap(), 2);
+        for (name, value) in [
+            ("wrong-sum.parquet", "4:00000000"),
+            ("past-end.parquet", "99999:cbf43926"),
+            ("odd-sum.parquet", "four:cbf43926"),
+            // Right for the bytes it names, but not all of them: a sum of nothing.
+            ("short-sum.parquet", "0:00000000"),
+        ] {
+            let refused = summed(name, value, recorder).unwrap_err().to_string();
+            assert_eq!(refused, damaged, "{name}");
+        }
+        // Rewritten by another tool that kept the metadata: its sum is of the old bytes,
+        // and is not checked.
+        let other = "parquet-cpp-arrow version 21.0.0";
+        assert_eq!(summed("rewritten.parquet", "4:00000000", other).unwrap(), 2);
     }
 }

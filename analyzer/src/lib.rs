@@ -229,9 +229,14 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
     if let Some(scheduler) = &read.cluster {
         cluster::client::ready(scheduler, read.cluster_wait).await?;
     }
-    let (ctx, narrows) = tables::context(&captures, narrow, read).await?;
-    warn_whole_intervals(&ctx, &captures, &narrows).await?;
-    warn_unfinished(&ctx, &captures).await?;
+    // These read the small tables before any query: damage met here is named as a
+    // query's is.
+    let (ctx, narrows) = damage_named(tables::context(&captures, narrow, read).await, &captures)?;
+    damage_named(
+        warn_whole_intervals(&ctx, &captures, &narrows).await,
+        &captures,
+    )?;
+    damage_named(warn_unfinished(&ctx, &captures).await, &captures)?;
     Ok(Opened {
         ctx,
         captures,

@@ -32,6 +32,11 @@ pub const TABLE_KEY: &str = "tracepost.table";
 /// none, so a bit flipped in a `processes` file read as another pid or command line.
 pub const DATA_CHECKSUM_KEY: &str = "tracepost.data_crc32";
 
+/// How `created_by` begins in the files whose data [`DATA_CHECKSUM_KEY`] sums. A file
+/// another tool rewrote (pyarrow keeps the key-value metadata it read) says its own
+/// writer there, and the sum it kept is of bytes no longer in the file.
+pub const RECORDER_CREATED_BY: &str = "tracepost-record";
+
 /// What [`DATA_CHECKSUM_KEY`] holds: how many bytes from the start of the file the checksum
 /// covers, and their CRC-32 (IEEE, as gzip and zlib compute it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +184,9 @@ pub mod processes {
     pub const COMM: &str = "comm";
     pub const EXE: &str = "exe";
     pub const CMDLINE: &str = "cmdline";
+    /// How a `cmdline` ends that the kernel cut and /proc could not complete: a word of its
+    /// own after the quoted arguments, so it is never taken for part of the last one.
+    pub const CMDLINE_CUT: &str = " \u{2026}";
     pub const UID: &str = "uid";
     pub const CGROUP: &str = "cgroup";
     pub const CONTAINER_ID: &str = "container_id";

@@ -83,7 +83,7 @@ impl CaptureInfo {
         let batch = self.batch(ending)?;
         let tmp: PathBuf = dir.join(format!(".{}.inprogress", self.id));
         let path = dir.join(format!("{}.parquet", self.id));
-        let props = parquet_file::properties(capture::TABLE).build();
+        let props = parquet_file::summed_properties(capture::TABLE);
         let written = PartFile::create_named(tmp.clone(), path, capture::schema(), props).and_then(
             |mut file| {
                 file.write(&batch)?;

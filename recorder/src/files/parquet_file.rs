@@ -17,12 +17,13 @@ use parquet::{
     errors::ParquetError,
     file::{
         metadata::KeyValue,
-        properties::{WriterProperties, WriterPropertiesBuilder, WriterVersion},
+        properties::{EnabledStatistics, WriterProperties, WriterPropertiesBuilder, WriterVersion},
         reader::{FileReader, SerializedFileReader},
     },
 };
 use tracepost_schema::{
-    DATA_CHECKSUM_KEY, FILE_EXTENSION, SCHEMA_VERSION, SCHEMA_VERSION_KEY, TABLE_KEY,
+    DATA_CHECKSUM_KEY, FILE_EXTENSION, RECORDER_CREATED_BY, SCHEMA_VERSION, SCHEMA_VERSION_KEY,
+    TABLE_KEY,
 };
 
 use crate::files::summed_write::SummedWrite;
@@ -83,6 +84,21 @@ pub fn properties(table: &str) -> WriterPropertiesBuilder {
             KeyValue::new(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string()),
             KeyValue::new(TABLE_KEY.to_string(), table.to_string()),
         ]))
+}
+
+/// Properties of the files written through [`PartFile`], whose data is summed: no
+/// statistics and no page index, so that all a reader learns from outside the summed bytes
+/// is where they are. A flipped bit in a `processes` file's statistics made `WHERE pid >
+/// N` skip its rows, exit 0. These tables are small: pruning them saves nothing.
+pub fn summed_properties(table: &str) -> WriterProperties {
+    properties(table)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_offset_index_disabled(true)
+        .set_created_by(format!(
+            "{RECORDER_CREATED_BY} version {}",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .build()
 }
 
 pub(crate) fn write_error(path: PathBuf, source: ParquetError) -> WriterError {
@@ -251,7 +267,7 @@ pub(crate) fn commit(
 pub fn ensure_one(dir: &Path, table: &str, schema: SchemaRef) -> Result<(), WriterError> {
     let (files, next_seq) = scan(dir)?;
     if files.is_empty() {
-        PartFile::create(dir, next_seq, schema, properties(table).build())?.finish()?;
+        PartFile::create(dir, next_seq, schema, summed_properties(table))?.finish()?;
     }
     Ok(())
 }
@@ -352,7 +368,7 @@ mod tests {
     fn files_appear_only_when_finished_and_are_private() {
         let dir = tempfile::tempdir().unwrap();
         let b = batch();
-        let mut f = PartFile::create(dir.path(), 7, b.schema(), properties("t").build()).unwrap();
+        let mut f = PartFile::create(dir.path(), 7, b.schema(), summed_properties("t")).unwrap();
         f.write(&b).unwrap();
         assert_eq!(scan(dir.path()).unwrap(), (vec![], 8));
         let done = f.finish().unwrap();

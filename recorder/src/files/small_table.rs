@@ -84,7 +84,7 @@ impl SmallTableWriter {
     }
 
     fn write_file(&mut self) -> Result<(), WriterError> {
-        let props = parquet_file::properties(self.table).build();
+        let props = parquet_file::summed_properties(self.table);
         let mut file = PartFile::create(&self.dir, self.next_seq, self.schema.clone(), props)?;
         self.next_seq += 1;
         for batch in self.pending.drain(..) {
