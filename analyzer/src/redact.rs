@@ -17,6 +17,7 @@ use datafusion::arrow::{
     error::ArrowError,
 };
 use regex::{Captures, Regex};
+use tracepost_schema::processes::CMDLINE_CUT;
 
 /// What replaces a secret.
 pub const MASK: &str = "***";
@@ -168,8 +169,20 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     ]
 });
 
-/// `text` with every secret the rules know masked.
+/// `text` with every secret the rules know masked. The mark of a command line the kernel
+/// cut is kept out of the rules, which took it for the value of the flag before it
+/// (`--password …`) and so hid that the line was cut.
 pub fn text(text: &str) -> Cow<'_, str> {
+    match text.strip_suffix(CMDLINE_CUT) {
+        Some(head) => match by_rules(head) {
+            Cow::Borrowed(_) => Cow::Borrowed(text),
+            Cow::Owned(masked) => Cow::Owned(masked + CMDLINE_CUT),
+        },
+        None => by_rules(text),
+    }
+}
+
+fn by_rules(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     for rule in RULES.iter() {
         if rule.re.is_match(&out) {
@@ -384,6 +397,10 @@ mod tests {
                 "mysql -u root --db-password ***",
             ),
             ("PGPASSWORD=hunter2 psql", "PGPASSWORD=*** psql"),
+            // A line the kernel cut: the mark stays, whether or not a value came before it.
+            ("app --password \u{2026}", "app --password \u{2026}"),
+            ("app --password= \u{2026}", "app --password= \u{2026}"),
+            ("app --password=abc \u{2026}", "app --password=*** \u{2026}"),
             (
                 "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG",
                 "AWS_SECRET_ACCESS_KEY=***",

@@ -398,3 +398,42 @@ fn the_newer_path_calls_carry_their_path() {
         "{rows:?}"
     );
 }
+
+/// A process that wrote its title over its arguments (PostgreSQL's backends) leaves the
+/// rest of their space as NULs: attached with `-p`, its command line is the title, as
+/// `ps` shows it, not the title followed by dozens of empty arguments.
+#[test]
+fn a_title_written_over_the_arguments_reads_as_ps_shows_it() {
+    if !bpf_available("a_title_written_over_the_arguments_reads_as_ps_shows_it") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "title");
+    let mut child = Command::new(&exe)
+        .args(["--data-directory=/var/lib/somewhere", "--port", "5432"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    let capture = tmp.path().join("capture");
+    let pid = child.id().to_string();
+    let out = Command::new(bin("record"))
+        .args(["-q", "-p", &pid, "-d", "300ms", "-o"])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    assert!(out.status.success(), "{out:?}");
+    let rows = query(
+        &[&capture],
+        &format!("SELECT cmdline FROM processes WHERE pid = {pid}"),
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["cmdline"], Value::from("'title: worker'"));
+}

@@ -4,6 +4,7 @@
 use std::fs;
 
 use crate::follow::cgroup_names::CgroupNames;
+use tracepost_schema::processes::CMDLINE_CUT;
 
 use tracepost_common::{
     ARG_MAX_LEN, ARGS_LEN, EXIT_STATUS_UNKNOWN, MAX_ARGS, PROCESS_EXEC, PROCESS_EXIT, PROCESS_NEW,
@@ -58,16 +59,12 @@ impl ProcessUpdate {
     }
 }
 
-/// What marks a command line the kernel cut and /proc could not complete: a word of its
-/// own after the quoted arguments, so it is never taken for part of the last one.
-pub const CUT: &str = " \u{2026}";
-
 /// An exec event's command line, quoted for a shell. The kernel copies at most
 /// `MAX_ARGS` arguments of `ARG_MAX_LEN - 1` bytes each, `ARGS_LEN` bytes in all: a JVM's
 /// classpath or a long `sh -c` script is cut. Such a line is completed from /proc
 /// (`proc_cmdline`, read only then) when the process still has every argument the kernel
 /// saw at their start; a process that rewrote its title (PostgreSQL's backends do) or is
-/// gone keeps the kernel's copy, marked [`CUT`]. /proc alone when the kernel read nothing.
+/// gone keeps the kernel's copy, marked [`CMDLINE_CUT`]. /proc alone when the kernel read nothing.
 fn exec_cmdline(
     event: &ProcessEvent,
     proc_cmdline: impl FnOnce() -> Option<Vec<u8>>,
@@ -75,14 +72,14 @@ fn exec_cmdline(
     let len = (event.args_len as usize).min(event.args.len());
     let raw = &event.args[..len];
     if raw.is_empty() {
-        return join_args(&proc_cmdline()?);
+        return join_args(without_padding(&proc_cmdline()?));
     }
     if !maybe_cut(raw) {
         return join_args(raw);
     }
     match proc_cmdline() {
         Some(full) if completes(raw, &full) => join_args(&full),
-        _ => join_args(raw).map(|line| line + CUT),
+        _ => join_args(raw).map(|line| line + CMDLINE_CUT),
     }
 }
 
@@ -141,7 +138,18 @@ pub fn exe(pid: u32) -> Option<String> {
 /// Arguments quoted for a shell and joined by spaces: as `ps` shows them, but an argument
 /// with spaces stays one.
 pub fn cmdline(pid: u32) -> Option<String> {
-    join_args(&fs::read(format!("/proc/{pid}/cmdline")).ok()?)
+    join_args(without_padding(
+        &fs::read(format!("/proc/{pid}/cmdline")).ok()?,
+    ))
+}
+
+/// /proc's arguments without trailing empty ones. A process that rewrote its title over
+/// its arguments (PostgreSQL's `postgres: checkpointer`) leaves the rest of their space as
+/// NULs, which read as dozens of `''`; `ps` shows the title alone, and so does this. An
+/// empty last argument of a command that passed one is lost with them.
+fn without_padding(raw: &[u8]) -> &[u8] {
+    let end = raw.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    &raw[..(end + 1).min(raw.len())]
 }
 
 /// The cgroup v2 path (`/system.slice/nginx.service`).
@@ -243,6 +251,10 @@ mod tests {
         assert_eq!(me.ppid, std::os::unix::process::parent_id());
     }
 
+    fn cmdline_of(proc: &[u8]) -> String {
+        join_args(without_padding(proc)).unwrap()
+    }
+
     fn exec_event(raw: &[u8]) -> ProcessEvent {
         let mut e = ProcessEvent {
             args_len: raw.len() as u32,
@@ -288,6 +300,12 @@ mod tests {
             exec_cmdline(&filled, || Some(longer)).unwrap(),
             "a".repeat(500)
         );
+        // A title written over the arguments, padded with NULs: the title alone.
+        assert_eq!(
+            cmdline_of(b"postgres: checkpointer \0\0\0\0\0\0"),
+            "'postgres: checkpointer '"
+        );
+        assert_eq!(cmdline_of(b"sh\0-c\0x\0"), "sh -c x");
         // The kernel read nothing: /proc's, unmarked.
         assert_eq!(
             exec_cmdline(&exec_event(b""), || Some(b"sh\0-c\0x\0".to_vec())).unwrap(),
