@@ -404,6 +404,32 @@ fn every_failure_of_a_store_is_one_line_naming_the_url() {
         "{warning}"
     );
 
+    // A bit flipped in a `processes` file's data: its checksum, read from the bytes
+    // fetched with the footer, refuses it by URL as a local copy's would be.
+    let flipped = tmp.path().join("flipped");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&local)
+        .arg(&flipped)
+        .status();
+    assert!(copied.unwrap().success());
+    let processes = parquet_files(&flipped.join("processes"))
+        .into_iter()
+        .max_by_key(|f| std::fs::metadata(f).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&processes).unwrap();
+    bytes[40] ^= 8;
+    std::fs::write(&processes, &bytes).unwrap();
+    moto.upload(&flipped, "captures", "flipped");
+    let name = processes.file_name().unwrap().to_str().unwrap();
+    let line = one_error_line(&moto.analyze(&["summary", "s3://captures/flipped"]));
+    assert!(
+        line.starts_with(&format!(
+            "error: s3://captures/flipped/processes/{name}: its data does not match the checksum"
+        )),
+        "{line}"
+    );
+
     // A key with `%` in it cannot be opened by URL as named: refused by name, not read as
     // empty.
     let odd = tmp.path().join("odd");
