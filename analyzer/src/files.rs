@@ -299,24 +299,36 @@ fn data_checksum(
         .row_groups()
         .iter()
         .flat_map(|rg| rg.columns())
-        .map(|c| {
-            let (start, len) = c.byte_range();
-            start + len
-        })
+        .filter_map(chunk_bytes)
+        .map(|(_, end)| end)
         .max()
         .unwrap_or(MAGIC_LEN);
     entry
         .value
         .as_deref()
         .and_then(DataChecksum::parse)
-        .filter(|sum| sum.len == data_end && sum.len <= size)
+        .filter(|sum| i64::try_from(sum.len) == Ok(data_end) && sum.len <= size)
         .map(Some)
         .ok_or(FileProblem::Checksum)
 }
 
 /// `PAR1` at the start of every Parquet file: all a file without rows holds before its
 /// footer.
-const MAGIC_LEN: u64 = 4;
+const MAGIC_LEN: i64 = 4;
+
+/// Where a column chunk's bytes lie, as the footer says: from its dictionary page (or
+/// first data page) for its compressed size. None for an empty chunk (pyarrow writes one
+/// at offset 0 for a table of no rows), which has no bytes to slice. The end saturates: a
+/// damaged size is refused by the checks that use it.
+fn chunk_bytes(column: &ColumnChunkMetaData) -> Option<(i64, i64)> {
+    if column.compressed_size() == 0 && column.num_values() == 0 {
+        return None;
+    }
+    let start = column
+        .dictionary_page_offset()
+        .unwrap_or(column.data_page_offset());
+    Some((start, start.saturating_add(column.compressed_size())))
+}
 
 fn matches(sum: DataChecksum, data: &[u8]) -> Result<(), FileProblem> {
     if DataChecksum::of(data) == sum {
@@ -363,14 +375,9 @@ fn check_apart(metadata: &ParquetMetaData) -> Result<(), FileProblem> {
     let mut chunks: Vec<(i64, i64, usize, usize)> = Vec::new();
     for (g, group) in metadata.row_groups().iter().enumerate() {
         for (c, column) in group.columns().iter().enumerate() {
-            if column.compressed_size() == 0 && column.num_values() == 0 {
-                continue;
+            if let Some((start, end)) = chunk_bytes(column) {
+                chunks.push((start, end, g, c));
             }
-            let start = column
-                .dictionary_page_offset()
-                .unwrap_or(column.data_page_offset());
-            let end = start.saturating_add(column.compressed_size());
-            chunks.push((start, end, g, c));
         }
     }
     chunks.sort_unstable();
@@ -431,18 +438,12 @@ fn check_chunk(
     size: i64,
     rows: i64,
 ) -> Result<(), Misplaced> {
-    // An empty chunk (pyarrow writes one at offset 0 for a table of no rows) has no bytes
-    // to slice.
-    if column.compressed_size() == 0 && column.num_values() == 0 {
+    let Some((start, end)) = chunk_bytes(column) else {
         return Ok(());
-    }
-    let start = column
-        .dictionary_page_offset()
-        .unwrap_or(column.data_page_offset());
-    let end = match start.checked_add(column.compressed_size()) {
-        Some(end) if start >= 4 && column.compressed_size() >= 0 && end <= size => end,
-        _ => return Err(Misplaced::Chunk),
     };
+    if start < MAGIC_LEN || column.compressed_size() < 0 || end > size {
+        return Err(Misplaced::Chunk);
+    }
     // A chunk whose pages are dictionary-encoded must leave room for its dictionary before
     // its first data page; without one, the reader panics on that page.
     let dictionary_encoded = column
