@@ -86,10 +86,10 @@ fn exec_cmdline(
 /// Whether the kernel's copy may lack something: an argument at the length limit, the
 /// buffer filled, or as many arguments as it reads.
 fn maybe_cut(raw: &[u8]) -> bool {
-    let Some(whole) = raw.strip_suffix(&[0]) else {
+    if raw.last() != Some(&0) {
         return true;
-    };
-    let args: Vec<&[u8]> = whole.split(|&b| b == 0).collect();
+    }
+    let args = split_args(raw);
     raw.len() >= ARGS_LEN
         || args.len() >= MAX_ARGS
         || args.iter().any(|a| a.len() >= ARG_MAX_LEN - 1)
@@ -99,16 +99,7 @@ fn maybe_cut(raw: &[u8]) -> bool {
 /// (at the limit, or the last one left unterminated) the start of its own.
 fn completes(raw: &[u8], full: &[u8]) -> bool {
     let terminated = raw.last() == Some(&0);
-    let kernel: Vec<&[u8]> = raw
-        .strip_suffix(&[0])
-        .unwrap_or(raw)
-        .split(|&b| b == 0)
-        .collect();
-    let proc: Vec<&[u8]> = full
-        .strip_suffix(&[0])
-        .unwrap_or(full)
-        .split(|&b| b == 0)
-        .collect();
+    let (kernel, proc) = (split_args(raw), split_args(full));
     proc.len() >= kernel.len()
         && kernel.iter().zip(&proc).enumerate().all(|(i, (k, p))| {
             let cut = k.len() >= ARG_MAX_LEN - 1 || (!terminated && i == kernel.len() - 1);
@@ -116,17 +107,25 @@ fn completes(raw: &[u8], full: &[u8]) -> bool {
         })
 }
 
-/// Each argument ends in a NUL, so an empty one is two NULs in a row and is kept: `''`.
+/// The arguments in `raw`: each ends in a NUL, so an empty one is two NULs in a row and is
+/// kept; the last may be cut before its NUL.
+fn split_args(raw: &[u8]) -> Vec<&[u8]> {
+    raw.strip_suffix(&[0])
+        .unwrap_or(raw)
+        .split(|&b| b == 0)
+        .collect()
+}
+
+/// The arguments quoted for a shell and joined by spaces; an empty one is `''`.
 fn join_args(raw: &[u8]) -> Option<String> {
-    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
-    if raw.is_empty() {
+    if raw.is_empty() || raw == [0] {
         return None;
     }
-    let args: Vec<String> = raw
-        .split(|&b| b == 0)
+    let args: Vec<String> = split_args(raw)
+        .into_iter()
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect();
-    (!args.is_empty()).then(|| crate::shell_words::join(args.iter().map(String::as_str)))
+    Some(crate::shell_words::join(args.iter().map(String::as_str)))
 }
 
 pub fn exe(pid: u32) -> Option<String> {
