@@ -5,11 +5,24 @@ use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader},
     path::Path,
-    process::{Command, Stdio},
+    process::{Child, Command, Stdio},
 };
 
 use serde_json::Value;
-use tracepost_e2e::{bin, bpf_available, build_program, query, record, scalar};
+use tracepost_e2e::{
+    bin, bpf_available, build_program, calls_and_errors, query, record, record_with, scalar,
+};
+
+/// Starts `command` and waits for the first line it prints, which says it is ready to be
+/// attached to.
+fn started(command: &mut Command) -> (Child, String) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (child, line)
+}
 
 fn fields(stdout: &str) -> BTreeMap<String, String> {
     stdout
@@ -157,15 +170,7 @@ fn an_fd_opened_before_attach_is_known_from_proc() {
     let tmp = tempfile::tempdir().unwrap();
     let exe = build_program(tmp.path(), "writes_later");
     let file = tmp.path().canonicalize().unwrap().join("before.txt");
-    let mut child = Command::new(&exe)
-        .arg(&file)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, line) = started(Command::new(&exe).arg(&file));
     let f = fields(&line);
     let capture = tmp.path().join("capture");
     let out = Command::new(bin("record"))
@@ -373,30 +378,15 @@ fn the_newer_path_calls_carry_their_path() {
              libc.syscall(nr, -100, p, *args)\n",
         file.to_str().unwrap()
     );
-    let out = tracepost_e2e::record_with(&capture, &["-e", "%file"], &["python3", "-c", &script]);
+    let out = record_with(&capture, &["-e", "%file"], &["python3", "-c", &script]);
     assert!(out.status.success(), "{out:?}");
-    let rows = query(
-        &[&capture],
-        &format!(
-            "SELECT syscall, count(*) AS calls FROM syscalls WHERE path = '{}' GROUP BY syscall ORDER BY syscall",
-            file.display()
-        ),
-    );
-    let got: Vec<(String, i64)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["syscall"].as_str().unwrap().to_string(),
-                r["calls"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let calls: Vec<(String, i64)> =
+        calls_and_errors(&capture, &format!("WHERE path = '{}'", file.display()))
+            .into_iter()
+            .map(|(syscall, (calls, _))| (syscall, calls))
+            .collect();
     let want = [("fchmodat2", 1), ("file_getattr", 1), ("removexattrat", 1)];
-    assert_eq!(
-        got,
-        want.map(|(s, n)| (s.to_string(), n)).to_vec(),
-        "{rows:?}"
-    );
+    assert_eq!(calls, want.map(|(s, n)| (s.to_string(), n)).to_vec());
 }
 
 /// A process that wrote its title over its arguments (PostgreSQL's backends) leaves the
@@ -409,16 +399,11 @@ fn a_title_written_over_the_arguments_reads_as_ps_shows_it() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let exe = build_program(tmp.path(), "title");
-    let mut child = Command::new(&exe)
-        .args(["--data-directory=/var/lib/somewhere", "--port", "5432"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let (mut child, line) = started(
+        Command::new(&exe)
+            .args(["--data-directory=/var/lib/somewhere", "--port", "5432"])
+            .stdin(Stdio::piped()),
+    );
     assert_eq!(line, "ready\n");
     let capture = tmp.path().join("capture");
     let pid = child.id().to_string();

@@ -536,20 +536,18 @@ fn a_file_torn_inside_its_pages_is_named_when_a_query_meets_it() {
     }
 }
 
-/// One bit flipped anywhere in a file's pages (a failing disk, a bad copy) gives the right
-/// answer or the damaged-file line, never another answer: every data page's zstd frame
-/// carries a checksum of its contents, which the reader checks.
-/// Writes `damaged` (`file` with byte `at` flipped) and runs `sql`: the answer is the
-/// `clean` one, or one line that names the file (never a panic: `analyze` fails the test
-/// on one). Whether it was refused.
+/// Writes `file` as `bytes` with the bits of `mask` flipped in byte `at`, and runs `sql`:
+/// the answer is the `clean` one, or one line that names the file (never a panic:
+/// `analyze` fails the test on one). Whether it was refused.
 fn refused_by_name(
     capture: &Path,
     file: &Path,
     sql: &str,
     clean: &[u8],
-    damaged: &[u8],
-    at: usize,
+    (bytes, at, mask): (&[u8], usize, u8),
 ) -> bool {
+    let mut damaged = bytes.to_vec();
+    damaged[at] ^= mask;
     fs::write(file, damaged).unwrap();
     let out = analyze(&["query", path(capture), sql, "--format", "csv"]);
     if out.status.success() {
@@ -569,6 +567,14 @@ fn refused_by_name(
     true
 }
 
+/// The length of a Parquet file's footer, from the four bytes before the closing `PAR1`.
+fn footer_len(bytes: &[u8]) -> usize {
+    u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap()) as usize
+}
+
+/// One bit flipped anywhere in a file's pages (a failing disk, a bad copy) gives the right
+/// answer or the damaged-file line, never another answer: every data page's zstd frame
+/// carries a checksum of its contents, which the reader checks.
 #[test]
 fn a_bit_flipped_in_any_page_is_refused_not_answered() {
     if !bpf_available("a_bit_flipped_in_any_page_is_refused_not_answered") {
@@ -587,21 +593,17 @@ fn a_bit_flipped_in_any_page_is_refused_not_answered() {
     let file = parquet_files(&capture.join("syscalls")).remove(0);
     let bytes = fs::read(&file).unwrap();
     // The pages lie between the leading magic and the footer (its length, then `PAR1`).
-    let footer = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap());
-    let pages = 4..bytes.len() - 8 - footer as usize;
+    let pages = 4..bytes.len() - 8 - footer_len(&bytes);
     let mut refused = 0;
     let tries = 60;
     for i in 0..tries {
         let at = pages.start + (pages.end - pages.start) * i / tries + i % 7;
-        let mut damaged = bytes.clone();
-        damaged[at] ^= 1 << (i % 8);
         refused += usize::from(refused_by_name(
             &capture,
             &file,
             sql,
             &clean.stdout,
-            &damaged,
-            at,
+            (&bytes, at, 1 << (i % 8)),
         ));
     }
     assert!(
@@ -633,45 +635,23 @@ fn a_bit_flipped_in_the_footer_is_refused_not_a_panic() {
     assert!(clean.status.success());
     let file = parquet_files(&capture.join("syscalls")).remove(0);
     let bytes = fs::read(&file).unwrap();
-    let footer = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap());
     // The page index lies just before the footer.
     let end = bytes.len() - 8;
-    let start = end - footer as usize - 700;
+    let start = end - footer_len(&bytes) - 700;
     let mut refused = 0;
     let tries = 400;
     for i in 0..tries {
         let at = start + (end - start) * i / tries;
-        let mut damaged = bytes.clone();
-        damaged[at] ^= [2u8, 8, 128][i % 3];
         refused += usize::from(refused_by_name(
             &capture,
             &file,
             sql,
             &clean.stdout,
-            &damaged,
-            at,
+            (&bytes, at, [2u8, 8, 128][i % 3]),
         ));
     }
     assert!(refused > 0);
     fs::write(&file, &bytes).unwrap();
-}
-
-/// How many bytes from the start the recorder's data checksum covers, read from the
-/// footer's text (`tracepost.data_crc32`, then `LEN:CRC`).
-fn checksummed_len(bytes: &[u8]) -> usize {
-    let key = b"tracepost.data_crc32";
-    let at = bytes
-        .windows(key.len())
-        .position(|w| w == key)
-        .expect("the footer holds the data checksum")
-        + key.len();
-    let text: String = bytes[at..]
-        .iter()
-        .skip_while(|b| !b.is_ascii_digit())
-        .take_while(|b| b.is_ascii_digit())
-        .map(|&b| b as char)
-        .collect();
-    text.parse().unwrap()
 }
 
 /// The small tables' files come from arrow's writer, whose pages carry no checksum: a bit
@@ -709,14 +689,20 @@ fn a_bit_flipped_in_a_processes_or_capture_file_is_refused_not_answered() {
             .max_by_key(|f| fs::metadata(f).unwrap().len())
             .unwrap();
         let bytes = fs::read(&file).unwrap();
-        let covered = 4..checksummed_len(&bytes);
+        // The footer's checksum covers every byte before the footer: these files have no
+        // page index.
+        let covered = 4..bytes.len() - 8 - footer_len(&bytes);
         let tries = 40;
         for i in 0..tries {
             let at = covered.start + (covered.end - covered.start) * i / tries + i % 5;
-            let mut damaged = bytes.clone();
-            damaged[at] ^= 1 << (i % 8);
             assert!(
-                refused_by_name(&capture, &file, sql, &clean.stdout, &damaged, at),
+                refused_by_name(
+                    &capture,
+                    &file,
+                    sql,
+                    &clean.stdout,
+                    (&bytes, at, 1 << (i % 8))
+                ),
                 "a bit flipped at byte {at} of {} was answered",
                 file.display()
             );
@@ -724,9 +710,13 @@ fn a_bit_flipped_in_a_processes_or_capture_file_is_refused_not_answered() {
         // The footer after them: the same answer or the damaged-file line, never another
         // answer.
         for at in covered.end..bytes.len() - 8 {
-            let mut damaged = bytes.clone();
-            damaged[at] ^= [4u8, 32, 1][at % 3];
-            refused_by_name(&capture, &file, sql, &clean.stdout, &damaged, at);
+            refused_by_name(
+                &capture,
+                &file,
+                sql,
+                &clean.stdout,
+                (&bytes, at, [4u8, 32, 1][at % 3]),
+            );
         }
         fs::write(&file, &bytes).unwrap();
     }

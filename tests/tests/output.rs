@@ -148,15 +148,18 @@ fn no_output_file_lands_inside_a_capture_and_a_failed_one_is_removed() {
     std::fs::remove_file(&out_file).unwrap();
     // A query that fails as it runs: the error comes after the file was created, and the
     // file must not stay behind holding just a header.
-    let out = analyze(&[
-        "query",
-        path(&capture),
-        "SELECT ret / (ret - ret) AS x FROM syscalls",
-        "--format",
-        "csv",
-        "-o",
-        path(&out_file),
-    ]);
+    let fails_midway = || {
+        analyze(&[
+            "query",
+            path(&capture),
+            "SELECT ret / (ret - ret) AS x FROM syscalls",
+            "--format",
+            "csv",
+            "-o",
+            path(&out_file),
+        ])
+    };
+    let out = fails_midway();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Divide by zero"));
     assert!(
@@ -165,15 +168,7 @@ fn no_output_file_lands_inside_a_capture_and_a_failed_one_is_removed() {
     );
     // One that was there stays as it was when a query fails midway.
     std::fs::write(&out_file, "yesterday's answer\n").unwrap();
-    let out = analyze(&[
-        "query",
-        path(&capture),
-        "SELECT ret / (ret - ret) AS x FROM syscalls",
-        "--format",
-        "csv",
-        "-o",
-        path(&out_file),
-    ]);
+    let out = fails_midway();
     assert!(!out.status.success());
     assert_eq!(
         std::fs::read_to_string(&out_file).unwrap(),

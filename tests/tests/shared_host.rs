@@ -191,9 +191,6 @@ fn root_never_writes_through_what_another_user_planted() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
 }
 
-/// Secrets planted in a real workload (command lines, paths) are in the capture, and are
-/// masked in everything written to be shared: both report formats, Markdown output and
-/// `-o` files. `--no-redact` keeps them; the terminal's own output is not masked.
 /// A command given to record with a secret of several words, one holding a quote: the
 /// capture's target, its command line and the process's cmdline each keep every argument
 /// one word (empty ones too), and the report masks each whole.
@@ -243,6 +240,9 @@ fn a_secret_of_several_words_is_masked_whole() {
     );
 }
 
+/// Secrets planted in a real workload (command lines, paths) are in the capture, and are
+/// masked in everything written to be shared: both report formats, Markdown output and
+/// `-o` files. `--no-redact` keeps them; the terminal's own output is not masked.
 #[test]
 fn secrets_are_masked_wherever_output_is_meant_to_be_shared() {
     if !bpf_available("secrets_are_masked_wherever_output_is_meant_to_be_shared") {
