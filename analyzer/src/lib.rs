@@ -19,6 +19,7 @@ macro_rules! say {
 pub mod capture;
 pub mod cli;
 pub mod cluster;
+pub mod constant_keys;
 pub mod contained;
 pub mod damage;
 pub mod diff;

@@ -6,6 +6,7 @@ use crate::{
     capture::Capture,
     cli::{NarrowArgs, ReadArgs},
     cluster,
+    constant_keys::ConstantKeys,
     files::TableFile,
     location::Location,
     narrow::Narrow,
@@ -221,6 +222,7 @@ fn session(cluster: Option<&str>) -> Result<SessionContext> {
     let Some(scheduler) = cluster else {
         let ctx =
             SessionContext::new_with_config_rt(planner::configure(SessionConfig::new()), runtime);
+        ctx.add_optimizer_rule(Arc::new(ConstantKeys));
         udfs::register(&ctx);
         return Ok(ctx);
     };
@@ -230,6 +232,8 @@ fn session(cluster: Option<&str>) -> Result<SessionContext> {
         .with_runtime_env(runtime)
         .build();
     let state = cluster::client::upgrade(state, scheduler).map_err(sql_error)?;
+    // Without `ConstantKeys`: Ballista 55's scheduler could not read back the plans it
+    // makes of `diff` ("No field named processes.comm").
     Ok(SessionContext::new_with_state(state))
 }
 
