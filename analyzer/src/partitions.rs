@@ -3,15 +3,45 @@
 //! A fleet's uploads are laid out that way so that a query can group or filter by host
 //! without a join against a list of captures.
 
+/// A path that gives one key two values.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error(
+    "its path gives `{key}` two values ({first:?}, then {second:?}), and the column `{key}` \
+     holds one; name the capture by a path that gives `{key}=` once"
+)]
+pub struct TwoValues {
+    pub key: String,
+    pub first: String,
+    pub second: String,
+}
+
 /// The `key=value` segments of `name`, in order. A key is a lowercase SQL identifier, so
 /// that it can be written unquoted; other segments with `=` are left alone.
-pub fn of(name: &str) -> Vec<(String, String)> {
+///
+/// A key given twice with two values (`host=a/host=b`) is refused: neither is more
+/// right than the other, and taking one silently put every row under the host the path
+/// named first. The same value twice is one value.
+pub fn of(name: &str) -> Result<Vec<(String, String)>, TwoValues> {
     let path = name.split_once("://").map_or(name, |(_, rest)| rest);
-    path.split('/')
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    for (key, value) in path
+        .split('/')
         .filter_map(|segment| segment.split_once('='))
         .filter(|(key, _)| is_identifier(key))
-        .map(|(key, value)| (key.to_string(), value.to_string()))
-        .collect()
+    {
+        match pairs.iter().find(|(k, _)| k == key) {
+            Some((_, first)) if first != value => {
+                return Err(TwoValues {
+                    key: key.to_string(),
+                    first: first.clone(),
+                    second: value.to_string(),
+                });
+            }
+            Some(_) => {}
+            None => pairs.push((key.to_string(), value.to_string())),
+        }
+    }
+    Ok(pairs)
 }
 
 fn is_identifier(key: &str) -> bool {
@@ -28,7 +58,7 @@ mod tests {
 
     #[test]
     fn keys_come_from_hive_style_segments_only() {
-        let pairs = |name| of(name);
+        let pairs = |name| of(name).unwrap();
         assert_eq!(
             pairs("s3://incidents/inc-42/host=web-1/day=2026-12-01"),
             vec![
@@ -47,5 +77,27 @@ mod tests {
         assert!(pairs("caps/Host=web-1/a b=c/=x/1x=y").is_empty());
         assert!(pairs("inc-42").is_empty());
         assert_eq!(pairs("host=").first().map(|p| p.1.as_str()), Some(""));
+        assert_eq!(
+            pairs("/srv/host=web-1/inc-3/host=web-1"),
+            vec![("host".to_string(), "web-1".to_string())]
+        );
+    }
+
+    #[test]
+    fn a_key_with_two_values_is_refused_by_name() {
+        let err = of("s3://b/host=old/inc-42/host=web-1").unwrap_err();
+        assert_eq!(
+            err,
+            TwoValues {
+                key: "host".into(),
+                first: "old".into(),
+                second: "web-1".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "its path gives `host` two values (\"old\", then \"web-1\"), and the column \
+             `host` holds one; name the capture by a path that gives `host=` once"
+        );
     }
 }

@@ -58,7 +58,7 @@ pub async fn context(
     }
     let relative = narrow.since.as_deref().is_some_and(|s| s.starts_with('+'))
         || narrow.until.as_deref().is_some_and(|s| s.starts_with('+'));
-    let keys = partition_keys(captures);
+    let keys = partition_keys(captures)?;
     // Per table: the frames of the captures that have it, and an empty stand-in from one
     // that lacks it, for when none has it.
     let mut unions: Vec<(&str, Vec<DataFrame>, Option<DataFrame>)> =
@@ -98,7 +98,7 @@ pub async fn context(
                     .with_column(SKIPPED_FILES_COLUMN, lit(c.skipped().len() as i64))
                     .map_err(sql_error)?;
             }
-            let values = partitions::of(&c.name());
+            let values = partitions::of(&c.name()).expect("checked by partition_keys");
             // A table's own column of that name keeps its meaning: `capture.host` is
             // the host name the recorder saw, whatever the directory says.
             let schema = schema_of(table).expect("TABLES have schemas");
@@ -191,16 +191,18 @@ pub async fn context(
 
 /// Every `key=value` key of the captures' paths, in order of first appearance: a column
 /// of every table, NULL for captures without it.
-fn partition_keys(captures: &[Capture]) -> Vec<String> {
+fn partition_keys(captures: &[Capture]) -> Result<Vec<String>> {
     let mut keys: Vec<String> = Vec::new();
     for c in captures {
-        for (key, _) in partitions::of(&c.name()) {
+        let pairs = partitions::of(&c.name())
+            .with_context(|| format!("capture {}", crate::output::visible(&c.name())))?;
+        for (key, _) in pairs {
             if !keys.contains(&key) && key != CAPTURE_COLUMN && key != SKIPPED_FILES_COLUMN {
                 keys.push(key);
             }
         }
     }
-    keys
+    Ok(keys)
 }
 
 /// A session whose operators that can spill or refuse (sorts, joins, aggregations) share

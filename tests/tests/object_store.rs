@@ -356,6 +356,19 @@ fn a_bucket_answers_every_canned_query_as_its_local_copy_does() {
         one_error_line(&twice).contains("is given twice"),
         "{twice:?}"
     );
+    // A path that names a key twice with two values is refused, not read as the first.
+    let nested = "s3://captures/inc-42/host=old/host=web-1";
+    moto.upload(&local, "captures", "inc-42/host=old/host=web-1");
+    let out = moto.analyze(&["query", nested, "SELECT DISTINCT host FROM syscalls"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        one_error_line(&out),
+        format!(
+            "error: capture {nested}: its path gives `host` two values (\"old\", then \
+             \"web-1\"), and the column `host` holds one; name the capture by a path that \
+             gives `host=` once"
+        )
+    );
 }
 
 #[test]
