@@ -17,6 +17,7 @@ macro_rules! say {
 }
 
 pub mod capture;
+pub mod checked_sum;
 pub mod cli;
 pub mod cluster;
 pub mod constant_keys;

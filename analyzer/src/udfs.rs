@@ -1,5 +1,6 @@
 //! SQL functions that make captures pleasant to query: `errno_name(ret)`,
-//! `fmt_duration(ns)`, `fmt_bytes(n)`, and the aggregate `latency_percentiles(ns)`.
+//! `fmt_duration(ns)`, `fmt_bytes(n)`, and the aggregate `latency_percentiles(ns)`; and
+//! `sum`, which refuses where DataFusion's wraps.
 use std::{sync::Arc, time::Duration};
 
 use datafusion::{
@@ -84,6 +85,8 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(string_udf("fmt_duration", |ns| Some(fmt_duration(ns))));
     ctx.register_udf(string_udf("fmt_bytes", |n| Some(fmt_bytes(n))));
     ctx.register_udaf(crate::percentiles::udaf());
+    // In place of DataFusion's `sum`, which wraps past 2^63.
+    ctx.register_udaf(crate::checked_sum::udaf());
     ctx.register_udf(crate::waiting::udf());
     ctx.register_udf(crate::waker::udf());
 }

@@ -332,6 +332,17 @@ fn analyze_reports_bad_sql_in_one_line() {
         ("SELEC 1", "SQL: "),
         ("SELECT nope FROM syscalls", "nope"),
         ("SELECT * FROM missing_table", "missing_table"),
+        // DataFusion's own `sum` wrapped these to a negative total with exit 0: `true`
+        // makes more than one `mmap`, and more than one call.
+        (
+            "SELECT syscall, sum(CASE WHEN pid > 0 THEN 9223372036854775000 END) \
+             FROM syscalls GROUP BY syscall",
+            "sum: the total is past the 64-bit range",
+        ),
+        (
+            "SELECT sum(CASE WHEN pid > 0 THEN 4611686018427387904 END) FROM syscalls",
+            "sum: the total is past the 64-bit range",
+        ),
     ] {
         let out = analyze_query(&[&capture], sql, "table");
         assert_eq!(out.status.code(), Some(1), "{sql}");
