@@ -34,7 +34,55 @@ fn chain(err: &dyn std::error::Error, line: impl Fn(&str) -> String) -> String {
     text
 }
 
-/// The first line of a message.
+/// The first line of a message, with the code and message of an S3 or Azure error body
+/// that follows it: the first line alone said "404 Not Found: <?xml ...?>", and whether a
+/// bucket is missing or the key is wrong (`NoSuchBucket`, `NoSuchKey`,
+/// `InvalidAccessKeyId`) is in the body.
 pub fn one_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().to_string()
+    let first = text.lines().next().unwrap_or_default();
+    let Some(code) = xml_tag(text, "Code") else {
+        return first.to_string();
+    };
+    let first = match first.find("<?xml") {
+        Some(at) => first[..at].trim_end().trim_end_matches(':'),
+        None => first,
+    };
+    match xml_tag(text, "Message") {
+        Some(message) => format!("{first}: {code}: {message}"),
+        None => format!("{first}: {code}"),
+    }
+}
+
+/// The text of the first `<name>` element, on one line.
+fn xml_tag(text: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}>");
+    let start = text.find(&open)? + open.len();
+    let len = text[start..].find(&format!("</{name}>"))?;
+    let value = text[start..start + len]
+        .split_whitespace()
+        .collect::<Vec<_>>();
+    (!value.is_empty()).then(|| value.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_body_gives_its_code_and_message() {
+        let s3 = "Error performing GET http://h/b?list-type=2 in 5ms - Server returned \
+                  non-2xx status code: 404 Not Found: <?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+                  <Error><Code>NoSuchBucket</Code><Message>The specified bucket does not \
+                  exist</Message><BucketName>b</BucketName></Error>";
+        assert_eq!(
+            one_line(s3),
+            "Error performing GET http://h/b?list-type=2 in 5ms - Server returned non-2xx \
+             status code: 404 Not Found: NoSuchBucket: The specified bucket does not exist"
+        );
+        assert_eq!(
+            one_line("connection refused\nretrying"),
+            "connection refused"
+        );
+        assert_eq!(one_line("a\n<Code>AccessDenied</Code>"), "a: AccessDenied");
+    }
 }

@@ -463,6 +463,11 @@ fn every_failure_of_a_store_is_one_line_naming_the_url() {
         line.contains("capture s3://no-such-bucket/inc-42: cannot list it"),
         "{line}"
     );
+    // What S3 said is in the response's body, after the status line.
+    assert!(
+        line.ends_with("404 Not Found: NoSuchBucket: The specified bucket does not exist"),
+        "{line}"
+    );
 
     let line = one_error_line(&moto.analyze(&["summary", "s3://captures/nothing-here"]));
     assert_eq!(
