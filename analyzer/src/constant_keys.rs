@@ -143,21 +143,15 @@ fn per_branch(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
     if !splits {
         return Ok(None);
     }
-    let mut parts = Vec::with_capacity(union.inputs.len());
-    for branch in &union.inputs {
-        let input = match alias {
-            Some(alias) => LogicalPlanBuilder::from(branch.as_ref().clone())
-                .alias(alias.clone())?
-                .build()?,
-            None => branch.as_ref().clone(),
-        };
-        let part = Aggregate::try_new(
-            Arc::new(input),
-            agg.group_expr.clone(),
-            agg.aggr_expr.clone(),
-        )?;
-        parts.push(without_constants(part)?.data);
-    }
+    // A plan this rule cannot build (two columns of one name, say) is left as it was.
+    let Ok(parts) = union
+        .inputs
+        .iter()
+        .map(|branch| branch_aggregate(agg, branch, &union.schema, alias))
+        .collect::<Result<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
     let mut parts = parts.into_iter();
     let first = parts.next().expect("a union has branches");
     let union = parts
@@ -178,6 +172,40 @@ fn per_branch(agg: &Aggregate) -> Result<Option<LogicalPlan>> {
         exprs,
         Arc::new(union),
     )?)))
+}
+
+/// `agg` over one branch of its union. A union matches its branches' columns by position,
+/// and a branch keeps its own names (`SELECT 'b' AS m, 'y' AS k ... UNION ...`): each
+/// column is first given the union's name for its position, so that the keys and
+/// aggregates find what the union gave them there.
+fn branch_aggregate(
+    agg: &Aggregate,
+    branch: &Arc<LogicalPlan>,
+    names: &datafusion::common::DFSchemaRef,
+    alias: Option<&datafusion::common::TableReference>,
+) -> Result<LogicalPlan> {
+    let renamed = branch
+        .schema()
+        .iter()
+        .zip(names.iter())
+        .map(|((q, f), (union_q, union_f))| {
+            Expr::Column(Column::new(q.cloned(), f.name()))
+                .alias_qualified(union_q.cloned(), union_f.name())
+        })
+        .collect();
+    let input = LogicalPlan::Projection(Projection::try_new(renamed, branch.clone())?);
+    let input = match alias {
+        Some(alias) => LogicalPlanBuilder::from(input)
+            .alias(alias.clone())?
+            .build()?,
+        None => input,
+    };
+    let part = Aggregate::try_new(
+        Arc::new(input),
+        agg.group_expr.clone(),
+        agg.aggr_expr.clone(),
+    )?;
+    Ok(without_constants(part)?.data)
 }
 
 /// Where a GROUP BY key that is a bare column lies in the aggregate's input.
@@ -212,7 +240,9 @@ fn constants(plan: &LogicalPlan) -> Vec<Option<Expr>> {
 fn constant_of(e: &Expr, input: &LogicalPlan, below: &[Option<Expr>]) -> Option<Expr> {
     match e {
         Expr::Alias(a) => constant_of(&a.expr, input, below),
-        Expr::Literal(..) => Some(e.clone()),
+        // Not a float: grouping makes -0.0 and 0.0 one group, shown as 0.0, and a literal
+        // kept as it is would not.
+        Expr::Literal(v, _) if !v.data_type().is_floating() => Some(e.clone()),
         Expr::Column(c) => input
             .schema()
             .index_of_column(c)
@@ -302,6 +332,17 @@ mod tests {
         "SELECT capture, pid, count(*) AS n FROM t GROUP BY ROLLUP (capture, pid) \
          ORDER BY 1 NULLS FIRST, 2 NULLS FIRST",
         "SELECT DISTINCT capture, syscall FROM t ORDER BY 1, 2 NULLS FIRST",
+        // A union matches columns by position, whatever each branch calls them.
+        "SELECT k, m, count(*) AS n FROM (SELECT 'a' AS k, 'x' AS m UNION ALL \
+         (SELECT 'b' AS m, 'y' AS k LIMIT 1)) GROUP BY k, m ORDER BY 1, 2",
+        "SELECT k, count(*) AS n FROM (SELECT 'a' AS k, pid FROM t UNION ALL \
+         (SELECT DISTINCT 'b' AS z, pid FROM t)) GROUP BY k ORDER BY 1",
+        "SELECT k, m, count(*) AS n FROM (SELECT capture AS k, syscall AS m FROM t UNION ALL \
+         (SELECT DISTINCT 'z' AS m, host AS k FROM t)) GROUP BY k, m ORDER BY 1, 2 NULLS FIRST",
+        // Grouping makes -0.0 and 0.0 one group.
+        "SELECT k, count(*) AS n FROM (SELECT 0.0 AS k FROM t UNION ALL \
+         SELECT -0.0 AS j FROM t) GROUP BY k ORDER BY 1",
+        "SELECT k, count(*) AS n FROM (SELECT -0.0 AS k) GROUP BY k",
     ];
 
     /// Every answer is the one DataFusion gives without the rule: one capture, several,
