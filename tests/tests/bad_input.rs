@@ -337,11 +337,11 @@ fn analyze_reports_bad_sql_in_one_line() {
         (
             "SELECT syscall, sum(CASE WHEN pid > 0 THEN 9223372036854775000 END) \
              FROM syscalls GROUP BY syscall",
-            "sum: the total is past the 64-bit range",
+            "is past the 64-bit range",
         ),
         (
             "SELECT sum(CASE WHEN pid > 0 THEN 4611686018427387904 END) FROM syscalls",
-            "sum: the total is past the 64-bit range",
+            "is past the 64-bit range",
         ),
     ] {
         let out = analyze_query(&[&capture], sql, "table");
