@@ -3,6 +3,8 @@
 //! A fleet's uploads are laid out that way so that a query can group or filter by host
 //! without a join against a list of captures.
 
+use crate::tables::{CAPTURE_COLUMN, SKIPPED_FILES_COLUMN};
+
 /// A path that gives one key two values.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error(
@@ -28,6 +30,8 @@ pub fn of(name: &str) -> Result<Vec<(String, String)>, TwoValues> {
         .split('/')
         .filter_map(|segment| segment.split_once('='))
         .filter(|(key, _)| is_identifier(key))
+        // Columns every table has already: a segment cannot replace them.
+        .filter(|(key, _)| *key != CAPTURE_COLUMN && *key != SKIPPED_FILES_COLUMN)
     {
         match pairs.iter().find(|(k, _)| k == key) {
             Some((_, first)) if first != value => {
@@ -77,6 +81,11 @@ mod tests {
         assert!(pairs("caps/Host=web-1/a b=c/=x/1x=y").is_empty());
         assert!(pairs("inc-42").is_empty());
         assert_eq!(pairs("host=").first().map(|p| p.1.as_str()), Some(""));
+        // What every table has already is not a key, and not checked.
+        assert_eq!(
+            pairs("/p/capture=a/x/capture=b/skipped_files=1/skipped_files=2/host=h"),
+            vec![("host".to_string(), "h".to_string())]
+        );
         assert_eq!(
             pairs("/srv/host=web-1/inc-3/host=web-1"),
             vec![("host".to_string(), "web-1".to_string())]

@@ -197,7 +197,7 @@ fn partition_keys(captures: &[Capture]) -> Result<Vec<String>> {
         let pairs = partitions::of(&c.name())
             .with_context(|| format!("capture {}", crate::output::visible(&c.name())))?;
         for (key, _) in pairs {
-            if !keys.contains(&key) && key != CAPTURE_COLUMN && key != SKIPPED_FILES_COLUMN {
+            if !keys.contains(&key) {
                 keys.push(key);
             }
         }
