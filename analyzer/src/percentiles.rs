@@ -14,7 +14,7 @@ use datafusion::{
     arrow::{
         array::{
             Array, ArrayRef, AsArray, BinaryViewBuilder, BooleanArray, ByteView, Int64Array,
-            MAX_INLINE_VIEW_LEN, StructArray,
+            StructArray,
         },
         buffer::{Buffer, NullBuffer},
         datatypes::{DataType, Field, FieldRef, Fields, Int64Type},
@@ -256,26 +256,33 @@ fn extend_from_state(into: &mut Vec<i64>, bytes: &[u8]) {
 #[derive(Debug, Default)]
 struct Groups {
     values: Vec<Vec<i64>>,
-    /// Values merged from the partial phase, left in the state arrays' blocks they came in.
-    /// Each group is copied once, into the buffer it is selected in, one group at a time
-    /// at `evaluate`. Copied as they were merged, every value was held twice at the peak:
-    /// on 100M calls 1.6 GB, and fresh pages cost this VM more just after another process
-    /// freed memory (BENCHMARKS.md).
-    received: Vec<Vec<Buffer>>,
+    /// Large groups' values merged from the partial phase, left in the state arrays'
+    /// blocks they came in, by group. Each group is copied once, into the buffer it is
+    /// selected in, one group at a time at `evaluate`. Copied as they were merged, every
+    /// value was held twice at the peak: on 100M calls 1.6 GB, and fresh pages cost this
+    /// VM more just after another process freed memory (BENCHMARKS.md). A list, not a
+    /// slot per group: a million small groups then cost nothing more.
+    received: Vec<(usize, Buffer)>,
 }
 
 impl Groups {
-    /// The groups `emit_to` names, each with its received values appended.
-    fn take(&mut self, emit_to: EmitTo) -> impl Iterator<Item = Vec<i64>> {
-        self.received.resize_with(self.values.len(), Vec::new);
+    /// The groups `emit_to` names, each with its received values appended as it is
+    /// reached.
+    fn take(&mut self, emit_to: EmitTo) -> impl Iterator<Item = Vec<i64>> + use<> {
         let values = emit_to.take_needed(&mut self.values);
-        let received = emit_to.take_needed(&mut self.received);
+        let n = values.len();
+        let (mut taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.received)
+            .into_iter()
+            .partition(|(group, _)| *group < n);
+        // The groups left are numbered from 0 again.
+        self.received = kept.into_iter().map(|(g, b)| (g - n, b)).collect();
+        taken.sort_by_key(|(group, _)| *group);
+        let mut taken = taken.into_iter().peekable();
         values
             .into_iter()
-            .zip(received)
-            .map(|(mut values, blocks)| {
-                values.reserve(blocks.iter().map(|b| b.len() / 8).sum());
-                for block in blocks {
+            .enumerate()
+            .map(move |(group, mut values)| {
+                while let Some((_, block)) = taken.next_if(|(at, _)| *at == group) {
                     extend_from_state(&mut values, block.as_slice());
                 }
                 values
@@ -317,19 +324,19 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.values.resize_with(total_num_groups, Vec::new);
-        self.received.resize_with(total_num_groups, Vec::new);
         let states = values[0].as_binary_view();
         for (row, &group) in group_indices.iter().enumerate() {
             if !states.is_valid(row) {
                 continue;
             }
             let view = ByteView::from(states.views()[row]);
-            if view.length <= MAX_INLINE_VIEW_LEN {
+            // Only what had a block of its own is kept; small groups are copied as before.
+            if (view.length as usize) < OWN_BLOCK_BYTES {
                 extend_from_state(&mut self.values[group], states.value(row));
             } else {
                 let block = &states.data_buffers()[view.buffer_index as usize];
-                self.received[group]
-                    .push(block.slice_with_length(view.offset as usize, view.length as usize));
+                let slice = block.slice_with_length(view.offset as usize, view.length as usize);
+                self.received.push((group, slice));
             }
         }
         Ok(())
@@ -365,13 +372,8 @@ impl GroupsAccumulator for Groups {
     fn size(&self) -> usize {
         self.values.capacity() * size_of::<Vec<i64>>()
             + self.values.iter().map(|v| v.capacity() * 8).sum::<usize>()
-            + self.received.capacity() * size_of::<Vec<Buffer>>()
-            + self
-                .received
-                .iter()
-                .flatten()
-                .map(|b| b.len() + size_of::<Buffer>())
-                .sum::<usize>()
+            + self.received.capacity() * size_of::<(usize, Buffer)>()
+            + self.received.iter().map(|(_, b)| b.len()).sum::<usize>()
     }
 }
 
@@ -520,6 +522,34 @@ mod tests {
                      FROM t";
         let whole = ctx.sql(whole).await.unwrap().collect().await.unwrap();
         assert!(whole[0].column(0).as_boolean().value(0));
+    }
+
+    /// Large groups merged from partial states are kept as blocks until evaluated; emitted
+    /// in two parts, each group still has all of its values and only its own.
+    #[test]
+    fn merged_blocks_follow_their_groups_through_a_partial_emit() {
+        let group = |from: i64, n: i64| (from..from + n).rev().collect::<Vec<i64>>();
+        // 600 values are 4,800 bytes: a block of their own in tests.
+        let partial = vec![group(0, 600), group(1000, 3), group(5000, 700), vec![]];
+        let mut expected: Vec<Vec<i64>> = partial.clone();
+        let state = to_state(partial.clone()).unwrap();
+        let mut groups = Groups::default();
+        // Twice: each group gets the same values from two partial phases.
+        for _ in 0..2 {
+            groups
+                .merge_batch(std::slice::from_ref(&state), &[0, 1, 2, 3], 4)
+                .unwrap();
+        }
+        assert_eq!(groups.received.len(), 4, "the two large groups, twice");
+        for e in &mut expected {
+            let copy = e.clone();
+            e.extend(copy);
+        }
+        let first = groups.evaluate(EmitTo::First(1)).unwrap();
+        let rest = groups.evaluate(EmitTo::All).unwrap();
+        let want = evaluate_groups(expected.into_iter());
+        assert_eq!(first.as_ref(), want.slice(0, 1).as_ref());
+        assert_eq!(rest.as_ref(), want.slice(1, 3).as_ref());
     }
 
     #[test]
