@@ -89,32 +89,33 @@ impl Kind {
 
     /// Totals (NULL where `nulls` says) as an array of the result's type.
     fn array(self, totals: &[i128], nulls: Option<NullBuffer>) -> Result<ArrayRef> {
-        let valid = |i: usize| nulls.as_ref().is_none_or(|n| n.is_valid(i));
         Ok(match self {
             Kind::Signed => {
-                let mut out = Vec::with_capacity(totals.len());
-                for (i, &t) in totals.iter().enumerate() {
-                    match i64::try_from(t) {
-                        Ok(v) => out.push(v),
-                        Err(_) if !valid(i) => out.push(0),
-                        Err(_) => return out_of_range(t),
-                    }
-                }
-                Arc::new(Int64Array::new(out.into(), nulls))
+                let values = narrowed::<i64>(totals, nulls.as_ref())?;
+                Arc::new(Int64Array::new(values.into(), nulls))
             }
             Kind::Unsigned => {
-                let mut out = Vec::with_capacity(totals.len());
-                for (i, &t) in totals.iter().enumerate() {
-                    match u64::try_from(t) {
-                        Ok(v) => out.push(v),
-                        Err(_) if !valid(i) => out.push(0),
-                        Err(_) => return out_of_range(t),
-                    }
-                }
-                Arc::new(UInt64Array::new(out.into(), nulls))
+                let values = narrowed::<u64>(totals, nulls.as_ref())?;
+                Arc::new(UInt64Array::new(values.into(), nulls))
             }
         })
     }
+}
+
+/// Totals as `T`, 0 where NULL; a valid total that does not fit is the error.
+fn narrowed<T: TryFrom<i128> + Default>(
+    totals: &[i128],
+    nulls: Option<&NullBuffer>,
+) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(totals.len());
+    for (i, &total) in totals.iter().enumerate() {
+        match T::try_from(total) {
+            Ok(v) => out.push(v),
+            Err(_) if nulls.is_some_and(|n| n.is_null(i)) => out.push(T::default()),
+            Err(_) => return out_of_range(total),
+        }
+    }
+    Ok(out)
 }
 
 /// What a total out of range says.
