@@ -11,11 +11,17 @@ use std::{collections::HashSet, sync::Arc};
 
 use datafusion::{
     arrow::{
-        array::{Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Int64Array, UInt64Array},
+        array::{
+            Array, ArrayRef, AsArray, BooleanArray, Decimal128Array, Int64Array, PrimitiveArray,
+            UInt64Array,
+        },
         buffer::NullBuffer,
-        datatypes::{DataType, Decimal128Type, Field, FieldRef, Int64Type, UInt64Type},
+        compute::cast,
+        datatypes::{
+            ArrowPrimitiveType, DataType, Decimal128Type, Field, FieldRef, Int64Type, UInt64Type,
+        },
     },
-    common::{ScalarValue, exec_err},
+    common::{ScalarValue, exec_err, utils::SingleRowListArrayBuilder},
     error::Result,
     functions_aggregate::sum::Sum,
     logical_expr::{
@@ -57,33 +63,18 @@ impl Kind {
         }
     }
 
-    /// The input's values, NULL where absent, as 128-bit numbers.
-    fn values(self, array: &ArrayRef) -> Vec<Option<i128>> {
+    fn data_type(self) -> DataType {
         match self {
-            Kind::Signed => array
-                .as_primitive::<Int64Type>()
-                .iter()
-                .map(|v| v.map(i128::from))
-                .collect(),
-            Kind::Unsigned => array
-                .as_primitive::<UInt64Type>()
-                .iter()
-                .map(|v| v.map(i128::from))
-                .collect(),
+            Kind::Signed => DataType::Int64,
+            Kind::Unsigned => DataType::UInt64,
         }
     }
 
-    /// A total as the result's type, or the error that it does not fit.
-    fn fits(self, total: i128) -> Result<ScalarValue> {
-        match self {
-            Kind::Signed => match i64::try_from(total) {
-                Ok(v) => Ok(ScalarValue::Int64(Some(v))),
-                Err(_) => out_of_range(total),
-            },
-            Kind::Unsigned => match u64::try_from(total) {
-                Ok(v) => Ok(ScalarValue::UInt64(Some(v))),
-                Err(_) => out_of_range(total),
-            },
+    /// A total as the result's type (NULL for none), or the error that it does not fit.
+    fn scalar(self, total: Option<i128>) -> Result<ScalarValue> {
+        match total {
+            None => ScalarValue::try_from(&self.data_type()),
+            Some(total) => ScalarValue::try_from_array(&self.array(&[total], None)?, 0),
         }
     }
 
@@ -127,10 +118,15 @@ fn out_of_range<T>(total: i128) -> Result<T> {
 }
 
 /// Partial sums, NULL where a partial saw no value.
-fn states(total: &[i128], nulls: Option<NullBuffer>) -> Result<ArrayRef> {
-    Ok(Arc::new(
-        Decimal128Array::new(total.to_vec().into(), nulls).with_data_type(STATE_TYPE),
-    ))
+fn states(totals: Vec<i128>, nulls: Option<NullBuffer>) -> ArrayRef {
+    Arc::new(Decimal128Array::new(totals.into(), nulls).with_data_type(STATE_TYPE))
+}
+
+/// An input's (or a DISTINCT state's) values as 128-bit numbers: Int64 and UInt64 both fit.
+fn widened(array: &ArrayRef) -> Result<Decimal128Array> {
+    Ok(cast(array, &STATE_TYPE)?
+        .as_primitive::<Decimal128Type>()
+        .clone())
 }
 
 /// Which calls are checked here, and as what.
@@ -255,9 +251,9 @@ impl OneSum {
 }
 
 /// The total of an array's values in 128 bits, and how many there are.
-fn total_of<T>(array: &datafusion::arrow::array::PrimitiveArray<T>) -> (i128, u64)
+fn total_of<T>(array: &PrimitiveArray<T>) -> (i128, u64)
 where
-    T: datafusion::arrow::datatypes::ArrowPrimitiveType,
+    T: ArrowPrimitiveType,
     T::Native: Into<i128>,
 {
     let count = (array.len() - array.null_count()) as u64;
@@ -299,10 +295,7 @@ impl Accumulator for OneSum {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        match self.count {
-            0 => ScalarValue::try_from(&self.kind.array(&[], None)?.data_type().clone()),
-            _ => self.kind.fits(self.total),
-        }
+        self.kind.scalar((self.count > 0).then_some(self.total))
     }
 
     fn size(&self) -> usize {
@@ -328,15 +321,13 @@ impl DistinctSum {
 
 impl Accumulator for DistinctSum {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.seen
-            .extend(self.kind.values(&values[0]).into_iter().flatten());
+        self.seen.extend(widened(&values[0])?.iter().flatten());
         Ok(())
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         for list in states[0].as_list::<i32>().iter().flatten() {
-            self.seen
-                .extend(self.kind.values(&list).into_iter().flatten());
+            self.seen.extend(widened(&list)?.iter().flatten());
         }
         Ok(())
     }
@@ -345,19 +336,16 @@ impl Accumulator for DistinctSum {
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         let values: Vec<i128> = self.seen.iter().copied().collect();
         let array = self.kind.array(&values, None)?;
-        Ok(vec![ScalarValue::List(ScalarValue::new_list_nullable(
-            &(0..array.len())
-                .map(|i| ScalarValue::try_from_array(&array, i))
-                .collect::<Result<Vec<_>>>()?,
-            array.data_type(),
-        ))])
+        Ok(vec![
+            SingleRowListArrayBuilder::new(array)
+                .with_nullable(true)
+                .build_list_scalar(),
+        ])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        match self.seen.is_empty() {
-            true => ScalarValue::try_from(&self.kind.array(&[], None)?.data_type().clone()),
-            false => self.kind.fits(self.seen.iter().sum()),
-        }
+        let total = (!self.seen.is_empty()).then(|| self.seen.iter().sum());
+        self.kind.scalar(total)
     }
 
     fn size(&self) -> usize {
@@ -391,30 +379,40 @@ impl GroupSums {
         total_num_groups: usize,
     ) {
         self.totals.resize(total_num_groups, 0);
-        let totals = &mut self.totals;
         match values.data_type() {
-            DataType::Decimal128(..) => self.nulls.accumulate(
-                group_indices,
-                values.as_primitive::<Decimal128Type>(),
-                opt_filter,
-                total_num_groups,
-                |group, value| totals[group] += value,
-            ),
-            DataType::UInt64 => self.nulls.accumulate(
-                group_indices,
-                values.as_primitive::<UInt64Type>(),
-                opt_filter,
-                total_num_groups,
-                |group, value| totals[group] += i128::from(value),
-            ),
-            _ => self.nulls.accumulate(
-                group_indices,
+            DataType::Int64 => self.add_typed(
                 values.as_primitive::<Int64Type>(),
+                group_indices,
                 opt_filter,
-                total_num_groups,
-                |group, value| totals[group] += i128::from(value),
+            ),
+            DataType::UInt64 => self.add_typed(
+                values.as_primitive::<UInt64Type>(),
+                group_indices,
+                opt_filter,
+            ),
+            _ => self.add_typed(
+                values.as_primitive::<Decimal128Type>(),
+                group_indices,
+                opt_filter,
             ),
         }
+    }
+
+    fn add_typed<T>(
+        &mut self,
+        values: &PrimitiveArray<T>,
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+    ) where
+        T: ArrowPrimitiveType + Send,
+        T::Native: Into<i128>,
+    {
+        let totals = &mut self.totals;
+        let groups = totals.len();
+        self.nulls
+            .accumulate(group_indices, values, opt_filter, groups, |group, value| {
+                totals[group] += value.into()
+            });
     }
 }
 
@@ -449,7 +447,7 @@ impl GroupsAccumulator for GroupSums {
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let totals = emit_to.take_needed(&mut self.totals);
         let nulls = self.nulls.build(emit_to);
-        Ok(vec![states(&totals, nulls)?])
+        Ok(vec![states(totals, nulls)])
     }
 
     /// Each row its own group: the value is its own sum, and a filtered-out row is NULL.
@@ -458,13 +456,15 @@ impl GroupsAccumulator for GroupSums {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        let input = self.kind.values(&values[0]);
-        let totals: Vec<i128> = input.iter().map(|v| v.unwrap_or(0)).collect();
-        let nulls =
-            NullBuffer::from_iter((0..input.len()).map(|i| {
-                input[i].is_some() && opt_filter.is_none_or(|f| f.is_valid(i) && f.value(i))
-            }));
-        Ok(vec![states(&totals, Some(nulls))?])
+        let input = widened(&values[0])?;
+        let kept = opt_filter.map(|f| {
+            NullBuffer::new(match f.nulls() {
+                Some(valid) => f.values() & valid.inner(),
+                None => f.values().clone(),
+            })
+        });
+        let nulls = NullBuffer::union(input.nulls(), kept.as_ref());
+        Ok(vec![states(input.values().to_vec(), nulls)])
     }
 
     fn size(&self) -> usize {
