@@ -58,13 +58,20 @@ pub async fn context(
     }
     let relative = narrow.since.as_deref().is_some_and(|s| s.starts_with('+'))
         || narrow.until.as_deref().is_some_and(|s| s.starts_with('+'));
-    let keys = partition_keys(captures)?;
+    let paths = captures
+        .iter()
+        .map(|c| {
+            partitions::of(&c.name())
+                .with_context(|| format!("capture {}", crate::output::visible(&c.name())))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let keys = partition_keys(&paths);
     // Per table: the frames of the captures that have it, and an empty stand-in from one
     // that lacks it, for when none has it.
     let mut unions: Vec<(&str, Vec<DataFrame>, Option<DataFrame>)> =
         TABLES.iter().map(|t| (*t, Vec::new(), None)).collect();
     let mut narrows = Vec::new();
-    for c in captures {
+    for (c, values) in captures.iter().zip(&paths) {
         let mut frames = Vec::new();
         for table in TABLES {
             let absent = c.files(table).is_empty();
@@ -98,7 +105,6 @@ pub async fn context(
                     .with_column(SKIPPED_FILES_COLUMN, lit(c.skipped().len() as i64))
                     .map_err(sql_error)?;
             }
-            let values = partitions::of(&c.name()).expect("checked by partition_keys");
             // A table's own column of that name keeps its meaning: `capture.host` is
             // the host name the recorder saw, whatever the directory says.
             let schema = schema_of(table).expect("TABLES have schemas");
@@ -191,18 +197,14 @@ pub async fn context(
 
 /// Every `key=value` key of the captures' paths, in order of first appearance: a column
 /// of every table, NULL for captures without it.
-fn partition_keys(captures: &[Capture]) -> Result<Vec<String>> {
+fn partition_keys(paths: &[Vec<(String, String)>]) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
-    for c in captures {
-        let pairs = partitions::of(&c.name())
-            .with_context(|| format!("capture {}", crate::output::visible(&c.name())))?;
-        for (key, _) in pairs {
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
+    for (key, _) in paths.iter().flatten() {
+        if !keys.contains(key) {
+            keys.push(key.clone());
         }
     }
-    Ok(keys)
+    keys
 }
 
 /// A session whose operators that can spill or refuse (sorts, joins, aggregations) share
