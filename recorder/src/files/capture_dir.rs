@@ -138,7 +138,7 @@ impl CaptureDir {
         if root.as_os_str().is_empty() {
             return Err(CaptureDirError::NotDir(root));
         }
-        check_parent(&root)?;
+        let parents = check_parent(&root)?;
         let created = match DirBuilder::new().mode(0o700).create(&root) {
             Ok(()) => true,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && new => {
@@ -152,6 +152,9 @@ impl CaptureDir {
         // directory) goes again: no half-made capture is left behind.
         if made.is_err() && created {
             let _ = fs::remove_dir_all(&root);
+        }
+        if made.is_ok() {
+            parents.keep();
         }
         made
     }
@@ -333,7 +336,7 @@ fn lock(dir: &OwnedFd, root: &Path) -> Result<fs::File, CaptureDirError> {
 /// owned by root or by us, and not writable by others unless sticky (as /tmp is, where
 /// others cannot rename or remove what is ours). Otherwise another user could swap the
 /// capture directory for a symlink after it is checked. Missing ones are created 0700.
-fn check_parent(root: &Path) -> Result<(), CaptureDirError> {
+fn check_parent(root: &Path) -> Result<MadeParents, CaptureDirError> {
     let parent = match root.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -450,9 +453,14 @@ fn check_path(root: &Path, parent: &Path) -> Result<(PathBuf, Vec<PathBuf>), Cap
 /// following a link and checked to be ours. In a sticky directory (/tmp) another user can
 /// plant a missing name between the check and the mkdir; their link or directory is found
 /// here and refused.
-fn make_missing(root: &Path, deepest: &Path, names: &[PathBuf]) -> Result<(), CaptureDirError> {
+fn make_missing(
+    root: &Path,
+    deepest: &Path,
+    names: &[PathBuf],
+) -> Result<MadeParents, CaptureDirError> {
+    let mut made = MadeParents::default();
     if names.is_empty() {
-        return Ok(());
+        return Ok(made);
     }
     let mut fd = open_dir(None, deepest, deepest)?;
     let mut shown = deepest.to_path_buf();
@@ -461,7 +469,9 @@ fn make_missing(root: &Path, deepest: &Path, names: &[PathBuf]) -> Result<(), Ca
         let c = CString::new(name.as_os_str().as_bytes())
             .map_err(|_| CaptureDirError::NotDir(shown.clone()))?;
         // SAFETY: a NUL-terminated name relative to an open directory descriptor.
-        if unsafe { libc::mkdirat(fd.as_raw_fd(), c.as_ptr(), 0o700) } != 0 {
+        if unsafe { libc::mkdirat(fd.as_raw_fd(), c.as_ptr(), 0o700) } == 0 {
+            made.0.push(shown.clone());
+        } else {
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::AlreadyExists {
                 return Err(create_err(&shown, e));
@@ -478,7 +488,30 @@ fn make_missing(root: &Path, deepest: &Path, names: &[PathBuf]) -> Result<(), Ca
         }
         fd = next;
     }
-    Ok(())
+    Ok(made)
+}
+
+/// The parent directories `record` made for a capture, removed again (deepest first) if
+/// the capture itself cannot be made: a refused `-o a/b/NAME` (a name too long, no room)
+/// should leave the tree as it found it. Only empty directories go, so nothing anyone put
+/// there meanwhile is touched.
+#[derive(Default)]
+#[must_use]
+struct MadeParents(Vec<PathBuf>);
+
+impl MadeParents {
+    /// The capture was made: its parents stay.
+    fn keep(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for MadeParents {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
+    }
 }
 
 /// Opens a directory without following a symlink in its last component.
@@ -582,6 +615,30 @@ mod tests {
             default_name("web-3", t),
             PathBuf::from("capture-web-3-20261123T225500Z")
         );
+    }
+
+    #[test]
+    fn a_refused_capture_leaves_no_parents_it_made() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::create_dir(tmp.path().join("kept")).unwrap();
+        // A name longer than the file system takes (255 bytes on ext4 and tmpfs).
+        let long = "x".repeat(300);
+        let root = tmp.path().join("kept/a/b").join(&long);
+        match CaptureDir::create(&root) {
+            Err(CaptureDirError::Create { source, .. }) => {
+                assert_eq!(source.raw_os_error(), Some(libc::ENAMETOOLONG))
+            }
+            other => panic!("{:?}", other.err()),
+        }
+        let left: Vec<_> = fs::read_dir(tmp.path().join("kept"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "left behind: {left:?}");
+        // A directory that was there before stays, and one made for a capture that
+        // was made stays too.
+        CaptureDir::create(&tmp.path().join("kept/c/cap")).unwrap();
+        assert!(tmp.path().join("kept/c/cap/syscalls").is_dir());
     }
 
     #[test]
