@@ -150,8 +150,8 @@ fn record_refuses_bad_targets_before_writing_anything() {
     assert_eq!(mode(&busy), 0o755);
 }
 
-/// A command the kernel will not run: the capture holds the failed execve, and `record`
-/// says why in one line and exits as a shell would (126 found but not runnable, 127
+/// A command the kernel will not run: the capture holds the failed execve and the exit,
+/// and `record` says why in one line and exits as a shell would (126 found but not runnable, 127
 /// missing). It exited 127 after a summary that read like success.
 #[test]
 fn a_command_that_cannot_be_executed_is_named_with_the_reason() {
@@ -195,11 +195,14 @@ fn a_command_that_cannot_be_executed_is_named_with_the_reason() {
             one_error_line(&out.stderr),
             format!("error: cannot execute {}: {why}", program.display())
         );
+        // The failed execve, then the child's exit: none of the recorder's own calls (it
+        // wrote the errno to a pipe, a 4-byte `write` in the capture).
         let rows = tracepost_e2e::query(
             &[&capture],
-            "SELECT syscall, errno FROM syscalls ORDER BY ts_ns LIMIT 1",
+            "SELECT syscall, errno FROM syscalls ORDER BY ts_ns",
         );
-        assert_eq!(rows[0]["syscall"], "execve");
+        let calls: Vec<_> = rows.iter().map(|r| r["syscall"].as_str()).collect();
+        assert_eq!(calls, [Some("execve"), Some("exit_group")], "{rows:?}");
         assert_eq!(rows[0]["errno"], errno);
     }
 }

@@ -9,6 +9,7 @@ use std::{
     io,
     os::unix::ffi::OsStrExt,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicI32, Ordering},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -29,11 +30,54 @@ pub enum LaunchError {
 pub struct Gated {
     pid: libc::pid_t,
     gate: libc::c_int,
-    /// Read end of a close-on-exec pipe: EOF once the child's execve succeeded, or the
-    /// errno of the execve that failed. Without it the only sign was the child's exit 127,
-    /// after a summary that read like success.
+    /// Read end of a close-on-exec pipe: EOF once the child's execve succeeded, or once
+    /// the child exited after it failed. Without it the only sign was the child's exit
+    /// 127, after a summary that read like success.
     exec_result: libc::c_int,
+    /// Where the child leaves the errno of an execve that failed.
+    exec_errno: ExecErrno,
     program: PathBuf,
+}
+
+/// A page shared with the child, for the errno of its failed execve. Memory, not a
+/// pipe: the child is traced by then, and a `write` to report it put a call of the
+/// recorder's own into the capture (after the execve, before `exit_group`). A store is no
+/// syscall. The page is the parent's alone once the child has exec'd or exited.
+#[derive(Debug)]
+struct ExecErrno(*mut AtomicI32);
+
+impl ExecErrno {
+    fn new() -> io::Result<Self> {
+        // SAFETY: a fresh anonymous mapping; no existing memory is touched.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                std::mem::size_of::<AtomicI32>(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if page == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // The mapping is zeroed: 0 is "no failure".
+        Ok(Self(page.cast()))
+    }
+
+    fn get(&self) -> &AtomicI32 {
+        // SAFETY: the mapping lives until drop, is aligned (a page) and zero-initialized,
+        // a valid AtomicI32.
+        unsafe { &*self.0 }
+    }
+}
+
+impl Drop for ExecErrno {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the mapping made in `new`, used by nothing after this.
+        unsafe { libc::munmap(self.0.cast(), std::mem::size_of::<AtomicI32>()) };
+    }
 }
 
 /// How the command ended, as a shell would report it.
@@ -114,6 +158,16 @@ impl Gated {
             return Err(io::Error::last_os_error().into());
         }
         let [read_end, write_end] = fds;
+        let exec_errno = match ExecErrno::new() {
+            Ok(page) => page,
+            Err(err) => {
+                unsafe {
+                    libc::close(read_end);
+                    libc::close(write_end);
+                }
+                return Err(err.into());
+            }
+        };
         let mut result_fds = [0; 2];
         // SAFETY: valid array of two fds.
         if unsafe { libc::pipe2(result_fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -125,8 +179,8 @@ impl Gated {
             return Err(err.into());
         }
         let [result_read, result_write] = result_fds;
-        // SAFETY: the child only calls async-signal-safe functions (close, read, write,
-        // execv, _exit) on memory prepared before the fork.
+        // SAFETY: the child only calls async-signal-safe functions (close, read, execv,
+        // _exit) and stores to memory prepared before the fork.
         match unsafe { libc::fork() } {
             -1 => {
                 let err = io::Error::last_os_error();
@@ -156,8 +210,9 @@ impl Gated {
                     }
                 }
                 libc::execv(path.as_ptr(), argv_ptrs.as_ptr());
-                let errno = (*libc::__errno_location()).to_ne_bytes();
-                libc::write(result_write, errno.as_ptr().cast(), errno.len());
+                exec_errno
+                    .get()
+                    .store(*libc::__errno_location(), Ordering::SeqCst);
                 libc::_exit(127)
             },
             pid => {
@@ -169,6 +224,7 @@ impl Gated {
                     pid,
                     gate: write_end,
                     exec_result: result_read,
+                    exec_errno,
                     program: resolved,
                 })
             }
@@ -190,9 +246,11 @@ impl Gated {
         unsafe { libc::close(self.gate) };
         let (pid, exec_result) = (self.pid, self.exec_result);
         let program = std::mem::take(&mut self.program);
+        // SAFETY: `self` is forgotten below, so the page is moved out exactly once.
+        let exec_errno = unsafe { std::ptr::read(&self.exec_errno) };
         std::mem::forget(self);
         let exec_error = match n {
-            1 => read_exec_result(exec_result),
+            1 => read_exec_result(exec_result, &exec_errno),
             _ => None,
         };
         unsafe { libc::close(exec_result) };
@@ -217,22 +275,25 @@ impl Drop for Gated {
     }
 }
 
-/// The errno the child sent if its execve failed; `None` at EOF, when the execve closed
-/// the pipe by succeeding.
-fn read_exec_result(fd: libc::c_int) -> Option<i32> {
-    let mut buf = [0u8; 4];
-    let mut got = 0;
-    while got < buf.len() {
-        // SAFETY: reading into the unread part of a valid buffer.
-        let n = unsafe { libc::read(fd, buf[got..].as_mut_ptr().cast(), buf.len() - got) };
-        match n {
-            0 => return None,
-            n if n > 0 => got += n as usize,
-            _ if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
-            _ => return None,
+/// The errno of the child's execve if it failed. The pipe ends (EOF) when the execve
+/// closes it by succeeding, or when the child exits after storing the errno, so the page
+/// is read only once the child has written it or never will.
+fn read_exec_result(fd: libc::c_int, exec_errno: &ExecErrno) -> Option<i32> {
+    let mut byte = 0u8;
+    loop {
+        // SAFETY: reading into a valid one-byte buffer.
+        let n = unsafe { libc::read(fd, (&raw mut byte).cast(), 1) };
+        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
         }
+        // Nothing is ever written, so anything but EOF is an error, and then the page
+        // says as much as it can.
+        break;
     }
-    Some(i32::from_ne_bytes(buf))
+    match exec_errno.get().load(Ordering::SeqCst) {
+        0 => None,
+        errno => Some(errno),
+    }
 }
 
 /// The command, running.
