@@ -38,6 +38,12 @@ pub enum OutputError {
         path.display()
     )]
     DirOwned { path: PathBuf, uid: u32 },
+    #[error("output {}: {} is not safe to write under: {why}; write elsewhere", path.display(), dir.display())]
+    UnsafeDir {
+        path: PathBuf,
+        dir: PathBuf,
+        why: String,
+    },
     #[error("output {}: it is a symlink; give the real path", .0.display())]
     Symlink(PathBuf),
     #[error("output {}: not a regular file", .0.display())]
@@ -192,6 +198,20 @@ fn open_checked(
         path: path.to_path_buf(),
         source,
     };
+    // Every directory on the way, and every symlink, too: one of another user's would
+    // let them point the rest of the path wherever they like after this check.
+    match tracepost_paths::check_path(dir) {
+        Ok((_, missing)) if missing.is_empty() => {}
+        Ok(_) => return Err(dir_err(io::Error::from_raw_os_error(libc::ENOENT))),
+        Err(tracepost_paths::PathError::Unsafe { dir, why }) => {
+            return Err(OutputError::UnsafeDir {
+                path: path.to_path_buf(),
+                dir,
+                why,
+            });
+        }
+        Err(tracepost_paths::PathError::Io { source, .. }) => return Err(dir_err(source)),
+    }
     let c_dir = c_path(dir).map_err(dir_err)?;
     // SAFETY: a NUL-terminated path; the descriptor is owned below.
     let raw = unsafe {
@@ -309,13 +329,48 @@ mod tests {
         let open_dir = tmp.path().join("open");
         std::fs::create_dir(&open_dir).unwrap();
         std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        assert!(matches!(
-            create(&open_dir.join("x.md")),
-            Err(OutputError::DirWritable(_))
-        ));
+        match create(&open_dir.join("x.md")) {
+            Err(OutputError::UnsafeDir { dir, why, .. }) => {
+                assert_eq!(
+                    (dir, why.as_str()),
+                    (open_dir.clone(), "other users can write it")
+                )
+            }
+            other => panic!("{:?}", other.err()),
+        }
         std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
         create(&open_dir.join("x.md")).unwrap();
 
         assert!(matches!(create(tmp.path()), Err(OutputError::NotFile(_))));
+    }
+
+    /// A symlink of another user's on the way to the output's directory, even to a
+    /// directory of ours: they could point it anywhere once it is checked.
+    #[test]
+    fn a_path_through_another_users_symlink_or_open_directory_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ours = tmp.path().join("ours");
+        std::fs::create_dir(&ours).unwrap();
+        let theirs = tmp.path().join("theirs");
+        std::fs::create_dir(&theirs).unwrap();
+        let link = theirs.join("reports");
+        std::os::unix::fs::symlink(&ours, &link).unwrap();
+        let c = c_path(&link).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::lchown(c.as_ptr(), 65534, 65534) }, 0);
+        match create(&link.join("out.csv")) {
+            Err(OutputError::UnsafeDir { dir, .. }) => assert_eq!(dir, link),
+            other => panic!("{:?}", other.err()),
+        }
+        assert!(!ours.join("out.csv").exists());
+        // A directory others can write, above one of ours.
+        let open = tmp.path().join("open");
+        std::fs::create_dir_all(open.join("sub")).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(matches!(
+            create(&open.join("sub/x.csv")),
+            Err(OutputError::UnsafeDir { .. })
+        ));
+        create(&ours.join("out.csv")).unwrap();
     }
 }

@@ -189,6 +189,37 @@ fn root_never_writes_through_what_another_user_planted() {
         "{out:?}"
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    // analyze -o, through the links and directories record refused above: another user's
+    // symlink (in a sticky directory, and root's directory's link in their directory), and
+    // a directory others can write, above one of root's. Each leads to a directory of
+    // root's, but its owner could point it anywhere.
+    for (through, why) in [
+        (
+            their_link.join("out.csv"),
+            "it is a symlink that belongs to another user (uid 65534)",
+        ),
+        (
+            root_link.join("out.csv"),
+            "it belongs to another user (uid 65534)",
+        ),
+        (
+            open_dir.join("sub").join("out.csv"),
+            "other users can write it",
+        ),
+    ] {
+        let out = analyze(&["summary", c, "-o", through.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let line = stderr_line(&out);
+        assert!(
+            line.starts_with(&format!("error: output {}: ", through.display()))
+                && line.ends_with(&format!(
+                    "is not safe to write under: {why}; write elsewhere"
+                )),
+            "{line}"
+        );
+    }
+    assert!(!elsewhere.join("out.csv").exists());
+    assert!(!open_dir.join("sub").join("out.csv").exists());
 }
 
 /// A command given to record with a secret of several words, one holding a quote: the

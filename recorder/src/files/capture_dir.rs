@@ -16,6 +16,7 @@ use std::{
     time::SystemTime,
 };
 
+use tracepost_paths::PathError;
 use tracepost_schema::{LOCK_FILE, TABLES, syscalls};
 
 #[derive(Debug, thiserror::Error)]
@@ -147,14 +148,21 @@ impl CaptureDir {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(source) => return Err(CaptureDirError::Create { path: root, source }),
         };
-        let made = Self::prepare(root.clone(), created);
-        // A directory made here and then refused (no room for the lock, a table
-        // directory) goes again: no half-made capture is left behind.
-        if made.is_err() && created {
-            let _ = fs::remove_dir_all(&root);
-        }
+        let made = Self::prepare_or_undo(root, created);
         if made.is_ok() {
             parents.keep();
+        }
+        made
+    }
+
+    /// [`Self::prepare`], and a directory this run made removed again if that fails. Only
+    /// if it is still empty: until the lock is ours, another record may have locked it and
+    /// begun its capture there (a second record started on the same -o at the same
+    /// moment). Refused once locked, it went whole in `prepare`, while still locked.
+    fn prepare_or_undo(root: PathBuf, created: bool) -> Result<Self, CaptureDirError> {
+        let made = Self::prepare(root.clone(), created);
+        if made.is_err() && created {
+            let _ = fs::remove_dir(&root);
         }
         made
     }
@@ -187,6 +195,23 @@ impl CaptureDir {
         // Then private: from here on no other user can add an entry.
         fchmod(&fd, 0o700).map_err(|source| create_err(&root, source))?;
         let lock = lock(&fd, &root)?;
+        if let Err(e) = Self::make_tables(&fd, &root) {
+            // Ours and locked: nothing of anyone else's is in it, and no half-made capture
+            // is left behind.
+            if created {
+                let _ = fs::remove_dir_all(&root);
+            }
+            return Err(e);
+        }
+        Ok(Self {
+            root,
+            _lock: std::sync::Arc::new(lock),
+            created,
+        })
+    }
+
+    /// The table directories, made if missing, and each checked to be ours and private.
+    fn make_tables(fd: &OwnedFd, root: &Path) -> Result<(), CaptureDirError> {
         for table in TABLES {
             let path = root.join(table);
             let name = c_name(table);
@@ -197,7 +222,7 @@ impl CaptureDir {
                     return Err(create_err(&path, e));
                 }
             }
-            let table_fd = open_dir(Some(&fd), Path::new(table), &path)?;
+            let table_fd = open_dir(Some(fd), Path::new(table), &path)?;
             let st = fstat(&table_fd).map_err(|source| create_err(&path, source))?;
             if st.st_uid != euid() {
                 return Err(CaptureDirError::Owned {
@@ -207,11 +232,7 @@ impl CaptureDir {
             }
             fchmod(&table_fd, 0o700).map_err(|source| create_err(&path, source))?;
         }
-        Ok(Self {
-            root,
-            _lock: std::sync::Arc::new(lock),
-            created,
-        })
+        Ok(())
     }
 
     pub fn root(&self) -> &Path {
@@ -344,108 +365,15 @@ fn check_parent(root: &Path) -> Result<MadeParents, CaptureDirError> {
     // Before anything is made: a missing parent would be made through whatever the path
     // passes on its way there. What is missing is made one directory at a time, each
     // relative to the one checked before it, never through a link.
-    let (deepest, missing) = check_path(root, &parent)?;
+    let (deepest, missing) = tracepost_paths::check_path(&parent).map_err(|e| match e {
+        PathError::Unsafe { dir, why } => CaptureDirError::UnsafeParent {
+            path: root.to_path_buf(),
+            dir,
+            why,
+        },
+        PathError::Io { path, source } => create_err(&path, source),
+    })?;
     make_missing(root, &deepest, &missing)
-}
-
-/// Every directory the path passes through on its way to `parent`, as written and as each
-/// symlink leads on (so every ancestor of the resolved path too), must be safe from other
-/// users, and every symlink on the way must be root's or ours. Checking the resolved path
-/// alone missed both: `-o /tmp/theirs/cap`, with `/tmp/theirs` their symlink, led wherever
-/// they pointed it, and a symlink of ours under a directory others can write could be
-/// swapped, with its directory, mid-capture. Gives the deepest directory that exists, and
-/// the names still to make below it.
-fn check_path(root: &Path, parent: &Path) -> Result<(PathBuf, Vec<PathBuf>), CaptureDirError> {
-    use std::{collections::VecDeque, os::unix::fs::MetadataExt as _, path::Component};
-    let refuse = |dir: &Path, why: String| CaptureDirError::UnsafeParent {
-        path: root.to_path_buf(),
-        dir: dir.to_path_buf(),
-        why,
-    };
-    let safe = |dir: &Path| -> Result<(), CaptureDirError> {
-        let st = fs::metadata(dir).map_err(|source| create_err(dir, source))?;
-        if st.uid() != 0 && st.uid() != euid() {
-            return Err(refuse(
-                dir,
-                format!("it belongs to another user (uid {})", st.uid()),
-            ));
-        }
-        if st.mode() & 0o022 != 0 && st.mode() & libc::S_ISVTX == 0 {
-            return Err(refuse(dir, "other users can write it".into()));
-        }
-        Ok(())
-    };
-    let mut at = if parent.is_absolute() {
-        PathBuf::from("/")
-    } else {
-        std::env::current_dir().map_err(|source| create_err(parent, source))?
-    };
-    for dir in at.ancestors() {
-        safe(dir)?;
-    }
-    let mut left: VecDeque<PathBuf> = parent
-        .components()
-        .map(|c| PathBuf::from(c.as_os_str()))
-        .collect();
-    let mut links = 0;
-    while let Some(part) = left.pop_front() {
-        match Path::new(&part).components().next() {
-            Some(Component::RootDir) => {
-                at = PathBuf::from("/");
-                continue;
-            }
-            Some(Component::CurDir) | None => continue,
-            Some(Component::ParentDir) => {
-                at.pop();
-                continue;
-            }
-            _ => {}
-        }
-        let next = at.join(&part);
-        let Ok(meta) = fs::symlink_metadata(&next) else {
-            // Missing: the rest is made by us, below `at`. A `..` or a link cannot be
-            // judged in what does not exist yet, so the rest must be plain names.
-            let mut missing = vec![part];
-            missing.extend(left);
-            if let Some(odd) = missing
-                .iter()
-                .find(|c| !matches!(Path::new(c).components().next(), Some(Component::Normal(_))))
-            {
-                return Err(refuse(
-                    &next,
-                    format!(
-                        "it does not exist, and the path goes on with {} after it",
-                        odd.display()
-                    ),
-                ));
-            }
-            return Ok((at, missing));
-        };
-        if !meta.file_type().is_symlink() {
-            safe(&next)?;
-            at = next;
-            continue;
-        }
-        // The directory it sits in was checked as the walk passed it.
-        if meta.uid() != 0 && meta.uid() != euid() {
-            return Err(refuse(
-                &next,
-                format!(
-                    "it is a symlink that belongs to another user (uid {})",
-                    meta.uid()
-                ),
-            ));
-        }
-        links += 1;
-        if links > 40 {
-            return Err(create_err(&next, io::Error::from_raw_os_error(libc::ELOOP)));
-        }
-        let target = fs::read_link(&next).map_err(|source| create_err(&next, source))?;
-        for c in target.components().rev() {
-            left.push_front(PathBuf::from(c.as_os_str()));
-        }
-    }
-    Ok((at, Vec::new()))
 }
 
 /// Makes the missing directories `names` below `deepest`, a directory that was checked:
@@ -615,6 +543,19 @@ mod tests {
             default_name("web-3", t),
             PathBuf::from("capture-web-3-20261123T225500Z")
         );
+    }
+
+    #[test]
+    fn a_record_that_loses_the_lock_leaves_the_winners_capture() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("cap");
+        // Both made it at once: the other record locked it first and began its capture.
+        let winner = CaptureDir::create(&root).unwrap();
+        fs::write(root.join("syscalls/part-000001.parquet"), "rows").unwrap();
+        let err = CaptureDir::prepare_or_undo(root.clone(), true).unwrap_err();
+        assert!(matches!(err, CaptureDirError::Busy { .. }), "{err}");
+        assert!(root.join("syscalls/part-000001.parquet").is_file());
+        drop(winner);
     }
 
     #[test]
