@@ -216,15 +216,25 @@ pub fn uid(pid: u32) -> Option<u32> {
 }
 
 /// Wall-clock nanoseconds of a process start given in ticks after boot.
+///
+/// The kernel counts a start from boot on `CLOCK_BOOTTIME`, so boot is placed on the wall
+/// clock as `CLOCK_REALTIME - CLOCK_BOOTTIME`, to the nanosecond. `/proc/stat`'s `btime`
+/// is whole seconds (truncated), which put the command and every `-p` process up to a
+/// second before they began, before their own first calls.
 pub fn start_wall_ns(start_ticks: u64) -> Option<i64> {
-    let stat = fs::read_to_string("/proc/stat").ok()?;
-    let btime: i64 = stat
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|b| b.trim().parse().ok())?;
+    let now = |clock| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid timespec to write.
+        (unsafe { libc::clock_gettime(clock, &mut ts) } == 0)
+            .then(|| ts.tv_sec * 1_000_000_000 + ts.tv_nsec)
+    };
+    let boot_wall_ns = now(libc::CLOCK_REALTIME)? - now(libc::CLOCK_BOOTTIME)?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as i64;
-    Some(btime * 1_000_000_000 + start_ticks as i64 * (1_000_000_000 / hz))
+    Some(boot_wall_ns + start_ticks as i64 * (1_000_000_000 / hz))
 }
 
 #[cfg(test)]
@@ -248,6 +258,35 @@ mod tests {
         assert_eq!(s.exit_code, Some(256));
         let me = stat(std::process::id()).unwrap();
         assert_eq!(me.ppid, std::os::unix::process::parent_id());
+    }
+
+    /// A process's start on the wall clock is when it began, to the tick: not before the
+    /// second it began in, as `btime` put it.
+    #[test]
+    fn a_start_is_placed_on_the_wall_clock_to_the_tick() {
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64;
+        let mut child = std::process::Command::new("sleep")
+            .arg("1")
+            .spawn()
+            .unwrap();
+        let after = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64;
+        let start = start_wall_ns(stat(child.id()).unwrap().start_ticks).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // A tick is 10 ms, and a start is counted down to its tick.
+        let tick = 1_000_000_000 / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as i64;
+        assert!(
+            start > before - tick && start <= after,
+            "started {} ns after the spawn began (it ended {} ns after)",
+            start - before,
+            after - before
+        );
     }
 
     fn cmdline_of(proc: &[u8]) -> String {
