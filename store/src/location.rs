@@ -76,6 +76,34 @@ pub struct Remote {
     pub prefix: StorePath,
 }
 
+/// `text` with the password of a URL's `user:password@` masked: how a URL is shown in
+/// messages, capture names and the capture row. The password still reaches the store; it
+/// does not reach terminals, logs and tickets (`http://deploy:hunter2@host/x` shows as
+/// `http://deploy:***@host/x`).
+pub fn without_password(text: &str) -> String {
+    let Some(scheme_end) = text.find("://") else {
+        return text.to_string();
+    };
+    let authority_start = scheme_end + 3;
+    let authority_end = text[authority_start..]
+        .find(['/', '?', '#'])
+        .map_or(text.len(), |i| authority_start + i);
+    let authority = &text[authority_start..authority_end];
+    // The last `@` ends the user information; a `:` before it starts the password.
+    match authority.rfind('@') {
+        Some(at) => match authority[..at].find(':') {
+            Some(colon) => format!(
+                "{}{}:***{}",
+                &text[..authority_start],
+                &authority[..colon],
+                &text[authority_start + at..]
+            ),
+            None => text.to_string(),
+        },
+        None => text.to_string(),
+    }
+}
+
 impl Location {
     /// A URL of a known scheme is object storage; anything else is a local path.
     pub fn parse(arg: &std::path::Path) -> Result<Self, LocationError> {
@@ -84,12 +112,11 @@ impl Location {
         };
         // `s3://b/inc-42/` and `s3://b/inc-42` are one capture, named without the slash.
         let trimmed = text.trim_end_matches('/');
-        let given = if trimmed.ends_with(':') {
+        let given = without_password(if trimmed.ends_with(':') {
             text
         } else {
             trimmed
-        }
-        .to_string();
+        });
         let url = match Url::parse(text) {
             Ok(url) if SCHEMES.contains(&url.scheme()) => url,
             Ok(url) if url.scheme() == "file" => {
@@ -221,6 +248,27 @@ fn build(scheme: ObjectStoreScheme, url: &Url) -> object_store::Result<Arc<dyn O
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_urls_password_is_masked_where_it_is_shown() {
+        use super::without_password;
+        assert_eq!(
+            without_password("http://admin:hunter2@127.0.0.1:1/dav/x"),
+            "http://admin:***@127.0.0.1:1/dav/x"
+        );
+        assert_eq!(
+            without_password("https://u:p@ss:w@host"),
+            "https://u:***@host"
+        );
+        for kept in [
+            "s3://bucket/inc-42",
+            "http://user@host/x",
+            "http://host/a:b@c",
+            "cap",
+        ] {
+            assert_eq!(without_password(kept), kept);
+        }
+    }
+
     use std::path::Path;
 
     use super::*;

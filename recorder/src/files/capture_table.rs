@@ -130,8 +130,27 @@ impl CaptureInfo {
 }
 
 /// The command line as a shell would need it, so it can be pasted to repeat the capture.
+/// The password of an `--upload` URL is masked: the capture is shipped, to that store too.
 fn command_line(args: impl Iterator<Item = OsString>) -> String {
-    let args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    let mut args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
+    #[cfg(feature = "upload")]
+    {
+        let mut next_is_url = false;
+        for arg in args.iter_mut().skip(1) {
+            if arg == "--" {
+                break;
+            }
+            if next_is_url {
+                *arg = tracepost_store::location::without_password(arg);
+            } else if let Some(url) = arg.strip_prefix("--upload=") {
+                *arg = format!(
+                    "--upload={}",
+                    tracepost_store::location::without_password(url)
+                );
+            }
+            next_is_url = arg == "--upload";
+        }
+    }
     crate::shell_words::join(args.iter().map(String::as_str))
 }
 
@@ -145,6 +164,24 @@ mod tests {
         assert_eq!(
             command_line(args.iter().map(OsString::from)),
             r"record -o x -- sh -c 'echo '\''hi'\'' there'"
+        );
+        #[cfg(feature = "upload")]
+        assert_eq!(
+            command_line(
+                [
+                    "record",
+                    "--upload",
+                    "http://a:pw@h/x",
+                    "--upload=http://b:pw@h/y",
+                    "--",
+                    "curl",
+                    "--upload",
+                    "http://c:pw@h/z",
+                ]
+                .iter()
+                .map(OsString::from)
+            ),
+            "record --upload 'http://a:***@h/x' --upload='http://b:***@h/y' -- curl --upload http://c:pw@h/z"
         );
     }
 
