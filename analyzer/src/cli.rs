@@ -264,10 +264,23 @@ pub struct DiffArgs {
     pub out: OutputArgs,
 }
 
-/// A command-line error as one line, as every other error is: clap's first line, and a
-/// tip it gives on the lines after (a similar option), without its usage block. A tip to
-/// pass a value after `--` is left out: after `--`, record takes a command.
+/// A command-line error as one line, as every other error is: clap's first line, the
+/// values it lists for a value it refused, and a tip it gives on the lines after (a
+/// similar option), without its usage block.
 pub fn one_line(e: &clap::Error) -> String {
+    // SQL that begins with a `--` comment is taken for an option: say how to pass it,
+    // in one line (clap's own line stops at the SQL's first line break).
+    if e.kind() == clap::error::ErrorKind::UnknownArgument
+        && let Some(clap::error::ContextValue::String(arg)) =
+            e.get(clap::error::ContextKind::InvalidArg)
+        && arg.contains(char::is_whitespace)
+    {
+        let first = arg.lines().next().unwrap_or_default();
+        return format!(
+            "error: unexpected argument '{first}…': SQL that starts with a `--` comment goes \
+             after `--` (analyze query CAPTURE... -- SQL)"
+        );
+    }
     let text = e.render().to_string();
     let mut lines = text.lines();
     let mut out = lines
@@ -285,8 +298,13 @@ pub fn one_line(e: &clap::Error) -> String {
         out.push(' ');
         out.push_str(&listed.join(", "));
     }
-    for tip in lines.filter_map(|l| l.trim().strip_prefix("tip: ")) {
-        if !tip.contains("use '--") {
+    for line in lines.map(str::trim) {
+        if let Some(values) = line
+            .strip_prefix("[possible values: ")
+            .and_then(|v| v.strip_suffix(']'))
+        {
+            out.push_str(&format!(" (one of: {values})"));
+        } else if let Some(tip) = line.strip_prefix("tip: ") {
             out.push_str(&format!(" ({tip})"));
         }
     }
@@ -296,6 +314,31 @@ pub fn one_line(e: &clap::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn error_of(args: &[&str]) -> String {
+        one_line(&Cli::try_parse_from(args).unwrap_err())
+    }
+
+    #[test]
+    fn refused_arguments_say_what_would_do() {
+        let sql = error_of(&["analyze", "query", "cap", "-- slow reads\nSELECT 1"]);
+        assert_eq!(
+            sql,
+            "error: unexpected argument '-- slow reads…': SQL that starts with a `--` comment \
+             goes after `--` (analyze query CAPTURE... -- SQL)"
+        );
+        let cli = Cli::try_parse_from(["analyze", "query", "cap", "--", "-- c\nSELECT 1"]).unwrap();
+        let Command::Query(q) = cli.command else {
+            panic!()
+        };
+        assert_eq!(q.split().unwrap().1, "-- c\nSELECT 1");
+        let by = error_of(&["analyze", "summary", "cap", "--by", "pid"]);
+        assert!(
+            by.starts_with("error: invalid value 'pid' for '--by <BY>' (one of: syscall, "),
+            "{by}"
+        );
+        assert!(!by.contains('\n'), "{by}");
+    }
 
     #[test]
     fn last_argument_is_the_query() {

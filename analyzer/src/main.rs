@@ -8,7 +8,13 @@ use tracepost_analyzer::{cli::Cli, run};
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(),
+        // Help and version; and with no command at all, the help, not its first line.
+        Err(e)
+            if !e.use_stderr()
+                || e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand =>
+        {
+            e.exit()
+        }
         Err(e) => {
             tracepost_analyzer::say!("{}", tracepost_analyzer::cli::one_line(&e));
             return ExitCode::from(2);
