@@ -2,16 +2,31 @@
 -- description: The seconds with the most failed calls, and an example of each.
 -- finding: Error bursts
 -- The example is the second's most frequent failure (syscall and errno, most calls first),
--- with the smallest path or address it failed on (a sample, not the earliest).
+-- with the smallest path or address it failed on (a sample, not the earliest). Failures
+-- the kernel only counted (shorter than `--min-duration`, or lost as detail) count in the
+-- second their interval began, and have no path or address.
 -- parameters: limit (default 5)
 WITH kinds AS (
-  SELECT date_trunc('second', ts) AS second,
-         syscall,
-         errno,
-         count(*) AS calls,
-         min(coalesce(path, addr, fd_path)) AS target
-  FROM syscalls
-  WHERE errno IS NOT NULL
+  SELECT second, syscall, errno, sum(calls) AS calls, min(target) AS target
+  FROM (
+    SELECT date_trunc('second', ts) AS second,
+           syscall,
+           errno,
+           count(*) AS calls,
+           min(coalesce(path, addr, fd_path)) AS target
+    FROM syscalls
+    WHERE errno IS NOT NULL
+    GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT date_trunc('second', interval_start) AS second,
+           syscall,
+           errno,
+           sum(calls) AS calls,
+           CAST(NULL AS VARCHAR) AS target
+    FROM aggregates
+    WHERE errno IS NOT NULL
+    GROUP BY 1, 2, 3
+  )
   GROUP BY 1, 2, 3
 ), ranked AS (
   SELECT second,

@@ -1,8 +1,10 @@
 -- name: timeline
 -- description: Per second: calls, errors, p99 latency, and calls lost as detail.
--- The kernel counts lost calls in intervals of about a second that need not start on a
--- whole second; each interval's count is shown in the second it began, not split (that
--- would invent when within it the calls came).
+-- `calls` and `errors` include the calls the kernel only counted by request (shorter than
+-- `--min-duration`, or successes left out by `--failed`), so the share that failed stays
+-- right; `p99_ns` is over the calls recorded one by one. The kernel counts in intervals of
+-- about a second that need not start on a whole second; each interval's counts are shown
+-- in the second it began, not split (that would invent when within it the calls came).
 -- parameters: none
 WITH recorded AS (
   SELECT date_trunc('second', ts) AS second,
@@ -11,16 +13,19 @@ WITH recorded AS (
          CAST(percentile_cont(duration_ns, 0.99) AS BIGINT) AS p99_ns
   FROM syscalls
   GROUP BY 1
-), lost AS (
-  SELECT date_trunc('second', interval_start) AS second, sum(calls) AS lost
+), counted AS (
+  SELECT date_trunc('second', interval_start) AS second,
+         sum(CASE WHEN reason IN ('below_min_duration', 'not_failed') THEN calls END) AS calls,
+         sum(CASE WHEN reason IN ('below_min_duration', 'not_failed') AND errno IS NOT NULL
+                  THEN calls END) AS errors,
+         sum(CASE WHEN reason IN ('ring_full', 'thread_table_full') THEN calls END) AS lost
   FROM aggregates
-  WHERE reason IN ('ring_full', 'thread_table_full')
   GROUP BY 1
 )
-SELECT coalesce(r.second, l.second) AS second,
-       coalesce(r.calls, 0) AS calls,
-       coalesce(r.errors, 0) AS errors,
+SELECT coalesce(r.second, c.second) AS second,
+       coalesce(r.calls, 0) + coalesce(c.calls, 0) AS calls,
+       coalesce(r.errors, 0) + coalesce(c.errors, 0) AS errors,
        r.p99_ns,
-       coalesce(l.lost, 0) AS lost
-FROM recorded r FULL OUTER JOIN lost l ON r.second = l.second
+       coalesce(c.lost, 0) AS lost
+FROM recorded r FULL OUTER JOIN counted c ON r.second = c.second
 ORDER BY second

@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, process::Command};
 
 use tracepost_e2e::{
-    analyze_json, bpf_available, build_program, query, record_with, scalar, strace_counts,
+    analyze, analyze_json, bpf_available, build_program, query, record_with, scalar, strace_counts,
     summary_lost,
 };
 
@@ -178,6 +178,49 @@ fn min_duration_records_the_slow_calls_and_counts_the_rest_exactly() {
     // strace -c leaves out exit_group: it never returns.
     assert_eq!(ours.remove("exit_group"), Some((1, 0)));
     assert_eq!(ours, strace);
+
+    // The questions about failures count the failed calls the kernel only counted: a
+    // `--min-duration` capture read as one without failures in `errors`, `error-bursts`,
+    // `timeline` and the report.
+    let (calls, errors) = strace
+        .values()
+        .fold((0, 0), |(c, e), (calls, errors)| (c + calls, e + errors));
+    assert!(errors >= 20, "{strace:?}");
+    let close = query(&[&capture], "errors")
+        .into_iter()
+        .find(|r| r["syscall"] == "close" && r["errno"] == "EBADF")
+        .expect("close EBADF in errors");
+    assert_eq!(close["calls"].as_i64(), Some(20), "{close:?}");
+    assert_eq!(close["counted"].as_i64(), Some(20), "{close:?}");
+    assert_eq!(close["pid"].as_i64(), Some(pid), "{close:?}");
+    assert_eq!(close["comm"], "short_and_slow", "{close:?}");
+    let total = |name: &str, column: &str| -> i64 {
+        query(&[&capture], name)
+            .iter()
+            .map(|r| r[column].as_i64().unwrap())
+            .sum()
+    };
+    assert_eq!(total("errors", "calls"), errors);
+    assert_eq!(total("error-bursts", "errors"), errors);
+    assert_eq!(total("timeline", "errors"), errors);
+    assert_eq!(total("timeline", "calls"), calls + 1);
+    let report = tmp.path().join("report.md");
+    let out = analyze(&[
+        "report",
+        capture.to_str().unwrap(),
+        "-o",
+        report.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let counted = scalar(
+        &capture,
+        "SELECT sum(calls) FROM aggregates WHERE reason = 'below_min_duration'",
+    );
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        text.contains(&format!("| counted_by_request | {counted} |")),
+        "{text}"
+    );
 }
 
 /// With neither `--failed` nor `--min-duration` the kernel keeps 4,096 groups of unsent

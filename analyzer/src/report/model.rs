@@ -216,9 +216,12 @@ async fn facts(ctx: &SessionContext, captures: &[Capture], narrowed: bool) -> Re
             "WITH given(capture, skipped_files) AS (VALUES {given}),
              w AS (SELECT capture, min(ts) AS first_call, max(ts) AS last_call,
                           count(*) AS calls
-                    FROM syscalls GROUP BY capture)
+                    FROM syscalls GROUP BY capture),
+             k AS (SELECT capture, sum(calls) AS counted FROM aggregates
+                    WHERE reason IN ('below_min_duration', 'not_failed') GROUP BY capture)
          SELECT g.capture, c.host, c.kernel, c.started, c.ended, c.target,
                 w.first_call, w.last_call, {shown} c.events, c.lost_events,
+                coalesce(k.counted, 0) AS counted_by_request,
                 CASE WHEN g.skipped_files > 0
                        THEN concat('unknown: ', CAST(g.skipped_files AS VARCHAR),
                                    ' bad file(s) skipped')
@@ -227,14 +230,18 @@ async fn facts(ctx: &SessionContext, captures: &[Capture], narrowed: bool) -> Re
                        THEN concat('incomplete from ', CAST(c.incomplete_from AS VARCHAR),
                                    ': ', c.stopped_early)
                      WHEN c.events IS NULL THEN 'unknown: the recorder did not finish'
-                     WHEN c.events + c.lost_events = 0 THEN 'no calls in scope'
-                     ELSE concat(CAST(round(100.0 * c.events / nullif(c.events + c.lost_events, 0), 3) AS VARCHAR), '%')
+                     WHEN c.events + c.lost_events + coalesce(k.counted, 0) = 0
+                       THEN 'no calls in scope'
+                     ELSE concat(CAST(round(100.0 * (c.events + coalesce(k.counted, 0))
+                                 / (c.events + coalesce(k.counted, 0) + c.lost_events), 3)
+                                 AS VARCHAR), '%')
                 END AS complete,
                 c.deleted_events AS deleted_by_max_size,
                 g.skipped_files,
                 c.min_duration_ns, c.command_line
          FROM given g LEFT JOIN capture c ON g.capture = c.capture
               LEFT JOIN w ON g.capture = w.capture
+              LEFT JOIN k ON g.capture = k.capture
          ORDER BY c.started NULLS FIRST, g.capture"
         ),
     )
@@ -286,8 +293,11 @@ fn key_value(schema: &Schema, batches: &[RecordBatch]) -> Result<Table> {
     Ok(Table {
         title: "Capture".into(),
         note: "Where and when it was recorded, and how complete it is: `complete` is the \
-               share of calls in scope recorded one by one; the rest are counted in \
-               `aggregates`. It is unknown when bad files were skipped (`skipped_files`). \
+               share of calls in scope that were not lost, recorded one by one or counted \
+               as asked; the rest are lost as detail and counted in `aggregates`. \
+               `counted_by_request` are the calls `--min-duration` or `--failed` left to \
+               be counted, not recorded one by one. It is unknown when bad files were skipped \
+               (`skipped_files`). \
                `deleted_by_max_size` counts recorded calls deleted with the oldest files by \
                `record --max-size`: the report covers the newest."
             .into(),
