@@ -42,6 +42,12 @@ impl SymbolTable {
     pub fn is_empty(&self) -> bool {
         self.symbols.is_empty()
     }
+
+    /// About how much memory the table holds: what a cache of tables is bounded by.
+    pub fn bytes(&self) -> usize {
+        self.symbols.len() * std::mem::size_of::<(u64, u64, Box<str>)>()
+            + self.symbols.iter().map(|(_, _, n)| n.len()).sum::<usize>()
+    }
 }
 
 /// Longest build ID kept: linkers write 16 or 20 bytes (a SHA-1), and a hostile binary's

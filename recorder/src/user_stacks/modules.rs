@@ -18,10 +18,18 @@ use tracepost_symbols::{SymbolTable, demangle::frame_name, frame};
 use super::reader::{self, Key};
 
 /// Binaries larger than this are not read: their frames are `[unknown]`, and the chains
-/// through them marked cut.
-const MAX_FILE_BYTES: u64 = 512 << 20;
+/// through them marked cut. A binary is read whole, for a moment, so this bounds that
+/// moment's memory too.
+const MAX_FILE_BYTES: u64 = 256 << 20;
 /// Binaries whose tables are kept; past it, all are read again as needed.
 const MAX_BINARIES: usize = 256;
+/// Most memory one binary's kept tables may take; a binary needing more is not unwound
+/// (`[unknown]`, chains marked cut). A traced program chooses its own binaries: one with a
+/// 250 MB `.debug_frame` kept 250 MB of root's recorder alive per copy run, and a user
+/// who could run six took 1.5 GB of it (a red-team pass).
+const MAX_TABLE_BYTES: usize = 32 << 20;
+/// Most memory the cache's tables take in all; past it, all are read again as needed.
+const MAX_CACHE_BYTES: usize = 128 << 20;
 
 /// One executable mapping of a binary that could be read.
 struct Mapping {
@@ -68,6 +76,8 @@ pub struct ElfCache {
     /// Devices (major, minor) where a helper got no answer: not tried again, so that a
     /// hung file system costs one helper stuck in the kernel, not one per process.
     quiet: Vec<(u32, u32)>,
+    /// What the tables in `tables` hold, [`ElfTables::bytes`] summed.
+    bytes: usize,
 }
 
 impl ProcessModules {
@@ -78,8 +88,9 @@ impl ProcessModules {
         let mut mappings = Vec::new();
         let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
         let mounts = mounts_of(pid);
-        if elves.tables.len() >= MAX_BINARIES {
+        if elves.tables.len() >= MAX_BINARIES || elves.bytes >= MAX_CACHE_BYTES {
             elves.tables.clear();
+            elves.bytes = 0;
         }
         let mut found: Vec<(MapsLine<'_>, Place)> = maps
             .lines()
@@ -201,7 +212,10 @@ fn open_mapped(
     match data {
         None => elves.tables.get(&key)?.clone(),
         Some(data) => {
-            let tables = read_elf(&data).map(Arc::new);
+            let tables = read_elf(&data)
+                .filter(|t| t.bytes() <= MAX_TABLE_BYTES)
+                .map(Arc::new);
+            elves.bytes += tables.as_ref().map_or(0, |t| t.bytes());
             elves.tables.insert(key, tables.clone());
             tables
         }
@@ -318,6 +332,18 @@ fn parse_line(line: &str) -> Option<MapsLine<'_>> {
     })
 }
 
+impl ElfTables {
+    /// About how much memory the tables hold.
+    fn bytes(&self) -> usize {
+        let section = |s: &Option<(Range<u64>, Arc<[u8]>)>| s.as_ref().map_or(0, |(_, d)| d.len());
+        section(&self.eh_frame)
+            + section(&self.eh_frame_hdr)
+            + self.debug_frame.as_ref().map_or(0, |d| d.len())
+            + self.segments.len() * std::mem::size_of::<(u64, u64, u64, bool)>()
+            + self.symbols.bytes()
+    }
+}
+
 /// The sections unwinding reads and the function symbols, copied out of `data`. `None` for
 /// a file that is not an ELF object.
 fn read_elf(data: &[u8]) -> Option<ElfTables> {
@@ -328,10 +354,17 @@ fn read_elf(data: &[u8]) -> Option<ElfTables> {
         let bytes: Arc<[u8]> = s.data().ok()?.into();
         Some((range(&s), bytes))
     };
+    let eh_frame = section(".eh_frame");
     Some(ElfTables {
-        eh_frame: section(".eh_frame"),
+        // `.debug_frame` only where there is no `.eh_frame`, which x86-64 code always has
+        // unless built without it: the two describe the same code, and a debug section can
+        // be as large as its author likes.
+        debug_frame: match eh_frame {
+            None => section(".debug_frame").map(|(_, d)| d),
+            Some(_) => None,
+        },
+        eh_frame,
         eh_frame_hdr: section(".eh_frame_hdr"),
-        debug_frame: section(".debug_frame").map(|(_, d)| d),
         text: file.section_by_name(".text").map(|s| range(&s)),
         got: file.section_by_name(".got").map(|s| range(&s)),
         segments: file
@@ -350,6 +383,34 @@ fn read_elf(data: &[u8]) -> Option<ElfTables> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A binary's author chooses its sections' sizes: a large `.debug_frame` beside the
+    /// `.eh_frame` is not kept, and tables past the bound are not kept at all.
+    #[test]
+    fn a_binary_cannot_make_the_recorder_keep_its_large_sections() {
+        let tmp = tempfile::tempdir().unwrap();
+        let junk = tmp.path().join("junk");
+        fs::write(&junk, vec![0x5a; 40 << 20]).unwrap();
+        let with = |option: &str, name: &str| {
+            let out = tmp.path().join(name);
+            let status = std::process::Command::new("objcopy")
+                .arg(format!("{option}={}", junk.display()))
+                .arg("/bin/true")
+                .arg(&out)
+                .status()
+                .unwrap();
+            assert!(status.success());
+            fs::read(out).unwrap()
+        };
+        let plain = read_elf(&fs::read("/bin/true").unwrap()).unwrap();
+        let debug = read_elf(&with("--add-section=.debug_frame", "debug")).unwrap();
+        assert!(debug.eh_frame.is_some());
+        assert!(debug.debug_frame.is_none());
+        assert_eq!(debug.bytes(), plain.bytes());
+        assert!(plain.bytes() < MAX_TABLE_BYTES);
+        let big = read_elf(&with("--update-section=.eh_frame", "big")).unwrap();
+        assert!(big.bytes() > MAX_TABLE_BYTES, "{}", big.bytes());
+    }
 
     #[test]
     fn a_maps_line_gives_its_fields() {
