@@ -60,10 +60,12 @@ pub fn sql(by: By, several_captures: bool) -> String {
         By::Process => ("pid", "pid", "", Some("pid"), "TRUE"),
         By::Thread if several_captures => ("capture, pid, tid", "capture, pid, tid", "", None, ""),
         By::Thread => ("pid, tid", "pid, tid", "", None, ""),
+        // An empty path names no file: an `*at` call given one acts on its fd
+        // (`fstat` is `newfstatat(fd, "", AT_EMPTY_PATH)`), whose file is `fd_path`.
         By::File => (
             "file",
-            "coalesce(path, fd_path) AS file",
-            "WHERE coalesce(path, fd_path) IS NOT NULL",
+            "coalesce(nullif(path, ''), fd_path) AS file",
+            "WHERE coalesce(nullif(path, ''), fd_path) IS NOT NULL",
             None,
             "",
         ),

@@ -831,3 +831,41 @@ fn a_window_that_cuts_the_kernels_intervals_says_so() {
         String::from_utf8_lossy(&whole.stderr)
     );
 }
+
+/// glibc's `fstat(fd)` is `newfstatat(fd, "", AT_EMPTY_PATH)`: the call is about the file
+/// the fd holds. It had no `fd` and no `fd_path`, and `summary --by file` put every such
+/// call under a file named ''.
+#[test]
+fn an_fstat_is_a_call_on_its_file() {
+    if !bpf_available("an_fstat_is_a_call_on_its_file") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("data.txt");
+    std::fs::write(&file, "x").unwrap();
+    let capture = tmp.path().join("capture");
+    let script = format!(
+        "import os\nfd = os.open({:?}, os.O_RDONLY)\nfor _ in range(7):\n    os.fstat(fd)\nos.close(fd)\n",
+        path(&file)
+    );
+    let out = record(&capture, &["/usr/bin/python3", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let c = path(&capture);
+    let fstats = query(
+        &[&capture],
+        &format!(
+            "SELECT count(*) AS n, min(fd) AS fd FROM syscalls \
+             WHERE syscall = 'newfstatat' AND path = '' AND fd_path = '{}'",
+            path(&file)
+        ),
+    );
+    assert_eq!(fstats[0]["n"].as_i64(), Some(7), "{fstats:?}");
+    let rows = json(&["summary", c, "--by", "file"]);
+    assert!(rows.iter().all(|r| r["file"] != ""), "{rows:?}");
+    let ours = rows
+        .iter()
+        .find(|r| r["file"] == path(&file))
+        .expect("the file");
+    // openat, the seven fstats, close.
+    assert_eq!(ours["calls"].as_i64(), Some(9), "{ours:?}");
+}

@@ -11,7 +11,7 @@ use tracepost_common::{
     SyscallInfo,
 };
 
-use crate::kernel::names::ia32_twins;
+use crate::kernel::{decode::Extra, names::ia32_twins};
 
 use Sysno::*;
 
@@ -443,6 +443,8 @@ pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
 pub struct ArgTable {
     fd_arg0: Vec<bool>,
     bytes: Vec<bool>,
+    /// `*at` calls whose path (argument 1) is relative to the directory fd in argument 0.
+    dirfd_path: Vec<bool>,
 }
 
 impl ArgTable {
@@ -455,12 +457,20 @@ impl ArgTable {
         for s in BYTES_RETURNED {
             bytes[s.id() as usize] = true;
         }
+        let mut dirfd_path = vec![false; MAX_SYSCALL_NR as usize];
+        for &(s, arg) in PATH_ARGS {
+            dirfd_path[s.id() as usize] = arg == 1;
+        }
         // A 32-bit task's read or write returns the bytes moved too. Its fds are not
         // followed, so it names no file by fd.
         for (nr, twin) in ia32_twins() {
             bytes[nr as usize] = bytes[twin.id() as usize];
         }
-        Self { fd_arg0, bytes }
+        Self {
+            fd_arg0,
+            bytes,
+            dirfd_path,
+        }
     }
 
     /// The fd a call operates on, if it takes one. mmap's fd is -1 for anonymous memory.
@@ -475,6 +485,19 @@ impl ArgTable {
         }
         let fd = args[0] as i32;
         (self.fd_arg0.get(nr as usize).copied().unwrap_or(false) && fd >= 0).then_some(fd)
+    }
+
+    /// The fd a call operates on, its path considered: an `*at` call given an empty path
+    /// operates on its directory fd (`AT_EMPTY_PATH`). glibc's `fstat(fd)` is
+    /// `newfstatat(fd, "", AT_EMPTY_PATH)`, and such calls had neither `fd` nor `fd_path`,
+    /// and an empty `path` that `summary --by file` took for a file named ''.
+    pub fn fd_of(&self, nr: u32, args: &[u64; 6], extra: Option<&Extra>) -> Option<i32> {
+        self.fd(nr, args).or_else(|| {
+            let dirfd = args[0] as i32;
+            let empty = matches!(extra, Some(Extra::Path { path, .. }) if path.is_empty());
+            (empty && dirfd >= 0 && self.dirfd_path.get(nr as usize).copied().unwrap_or(false))
+                .then_some(dirfd)
+        })
     }
 
     /// Bytes moved by a successful call that moves bytes.
@@ -492,6 +515,26 @@ impl Default for ArgTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_at_call_with_an_empty_path_operates_on_its_dirfd() {
+        let t = ArgTable::new();
+        let path = |p: &str| Extra::Path {
+            path: p.into(),
+            truncated: false,
+        };
+        let nr = newfstatat.id() as u32;
+        let args = [3, 0, 0, 0x1000, 0, 0];
+        assert_eq!(t.fd_of(nr, &args, Some(&path(""))), Some(3));
+        assert_eq!(t.fd_of(nr, &args, Some(&path("x"))), None);
+        // AT_FDCWD is no fd.
+        let cwd = [(-100i64) as u64, 0, 0, 0x1000, 0, 0];
+        assert_eq!(t.fd_of(nr, &cwd, Some(&path(""))), None);
+        assert_eq!(t.fd_of(statx.id() as u32, &args, Some(&path(""))), Some(3));
+        // A call whose path is its first argument has no dirfd.
+        assert_eq!(t.fd_of(stat.id() as u32, &args, Some(&path(""))), None);
+        assert_eq!(t.fd_of(read.id() as u32, &args, None), Some(3));
+    }
 
     #[test]
     fn lists_take_names_and_classes_and_name_the_unknown() {
