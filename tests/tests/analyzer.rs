@@ -869,3 +869,30 @@ fn an_fstat_is_a_call_on_its_file() {
     // openat, the seven fstats, close.
     assert_eq!(ours["calls"].as_i64(), Some(9), "{ours:?}");
 }
+
+/// A server's listening socket named no peer, yet led `hottest-peers` (and the report's
+/// "Hottest peers") with the time its accept waited for a client.
+#[test]
+fn hottest_peers_are_peers_and_not_a_wait_for_one() {
+    if !bpf_available("hottest_peers_are_peers_and_not_a_wait_for_one") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let script = "import socket, threading, time\n\
+        srv = socket.socket(); srv.bind(('0.0.0.0', 0)); srv.listen()\n\
+        port = srv.getsockname()[1]\n\
+        def client():\n    time.sleep(0.3)\n    c = socket.create_connection(('127.0.0.1', port))\n    c.sendall(b'hi'); c.close()\n\
+        threading.Thread(target=client).start()\n\
+        c, _ = srv.accept(); c.recv(10); c.close()\n";
+    let out = record(&capture, &["/usr/bin/python3", "-c", script]);
+    assert!(out.status.success(), "{out:?}");
+    let rows = json(&["query", path(&capture), "hottest-peers"]);
+    assert!(!rows.is_empty());
+    for r in &rows {
+        let peer = r["peer"].as_str().unwrap();
+        assert!(peer.starts_with("127.0.0.1:"), "{rows:?}");
+        // The accept waited 300 ms for the client; no peer's calls took a tenth of that.
+        assert!(r["total_ns"].as_i64().unwrap() < 30_000_000, "{rows:?}");
+    }
+}
