@@ -501,9 +501,9 @@ fn summary_by_file_covers_every_call_with_a_file() {
     if bpf_available("summary_by_file_covers_every_call_with_a_file") {
         summary_accounts_for_every_call(
             "file",
-            "coalesce(path, fd_path) IS NOT NULL",
+            "coalesce(nullif(path, ''), fd_path) IS NOT NULL",
             &["file"],
-            "coalesce(path, fd_path)",
+            "coalesce(nullif(path, ''), fd_path)",
         );
     }
 }
