@@ -194,8 +194,8 @@ impl CaptureDir {
         }
         // Then private: from here on no other user can add an entry.
         fchmod(&fd, 0o700).map_err(|source| create_err(&root, source))?;
-        let lock = lock(&fd, &root)?;
-        if let Err(e) = Self::make_tables(&fd, &root) {
+        let mut lock = lock(&fd, &root)?;
+        if let Err(e) = write_pid(&mut lock, &root).and_then(|()| Self::make_tables(&fd, &root)) {
             // Ours and locked: nothing of anyone else's is in it, and no half-made capture
             // is left behind.
             if created {
@@ -308,7 +308,7 @@ fn check_entries(dir: &OwnedFd, root: &Path) -> Result<(), CaptureDirError> {
 
 /// Takes the directory's lock, or names the pid of the `record` that holds it.
 fn lock(dir: &OwnedFd, root: &Path) -> Result<fs::File, CaptureDirError> {
-    use std::io::{Read as _, Seek as _, Write as _};
+    use std::io::Read as _;
     let err = |source| CaptureDirError::Lock {
         path: root.to_path_buf(),
         source,
@@ -347,10 +347,21 @@ fn lock(dir: &OwnedFd, root: &Path) -> Result<fs::File, CaptureDirError> {
             },
         });
     }
+    Ok(file)
+}
+
+/// This recorder's pid into the lock file it holds, for the line a second record prints.
+/// Apart from [`lock`]: once the lock is held, a failure here (a full disk) may remove
+/// the directory this run made, and nothing else's.
+fn write_pid(file: &mut fs::File, root: &Path) -> Result<(), CaptureDirError> {
+    use std::io::{Seek as _, Write as _};
+    let err = |source| CaptureDirError::Lock {
+        path: root.to_path_buf(),
+        source,
+    };
     file.set_len(0).map_err(err)?;
     file.rewind().map_err(err)?;
-    writeln!(file, "{}", std::process::id()).map_err(err)?;
-    Ok(file)
+    writeln!(file, "{}", std::process::id()).map_err(err)
 }
 
 /// The directory `root` is made in, and every one above it, must be safe from other users:
