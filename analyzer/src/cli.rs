@@ -266,19 +266,25 @@ pub struct DiffArgs {
 
 /// A command-line error as one line, as every other error is: clap's first line, the
 /// values it lists for a value it refused, and a tip it gives on the lines after (a
-/// similar option), without its usage block.
+/// similar option), without its usage block. Not clap's tip to pass an unknown option
+/// after `--`: for `--bogus` that would make it a capture's name.
 pub fn one_line(e: &clap::Error) -> String {
-    // SQL that begins with a `--` comment is taken for an option: say how to pass it,
-    // in one line (clap's own line stops at the SQL's first line break).
+    // SQL that begins with a `--` comment (`-- ` or `--` and a line break) is taken for
+    // an option: say how to pass it, in one line (clap's own line stops at the SQL's
+    // first line break).
     if e.kind() == clap::error::ErrorKind::UnknownArgument
         && let Some(clap::error::ContextValue::String(arg)) =
             e.get(clap::error::ContextKind::InvalidArg)
-        && arg.contains(char::is_whitespace)
+        && arg
+            .strip_prefix("--")
+            .is_some_and(|rest| rest.starts_with(char::is_whitespace))
     {
-        let first = arg.lines().next().unwrap_or_default();
+        let mut lines = arg.lines();
+        let first = lines.next().unwrap_or_default();
+        let more = if lines.next().is_some() { "…" } else { "" };
         return format!(
-            "error: unexpected argument '{first}…': SQL that starts with a `--` comment goes \
-             after `--` (analyze query CAPTURE... -- SQL)"
+            "error: unexpected argument '{first}{more}': SQL that starts with a `--` comment \
+             goes after `--` (analyze query CAPTURE... -- SQL)"
         );
     }
     let text = e.render().to_string();
@@ -304,7 +310,9 @@ pub fn one_line(e: &clap::Error) -> String {
             .and_then(|v| v.strip_suffix(']'))
         {
             out.push_str(&format!(" (one of: {values})"));
-        } else if let Some(tip) = line.strip_prefix("tip: ") {
+        } else if let Some(tip) = line.strip_prefix("tip: ")
+            && !tip.contains("use '--")
+        {
             out.push_str(&format!(" ({tip})"));
         }
     }
@@ -338,6 +346,20 @@ mod tests {
             "{by}"
         );
         assert!(!by.contains('\n'), "{by}");
+        // An unknown option is not told to go after `--`, where it would be a capture;
+        // a similar one is named.
+        let bogus = error_of(&["analyze", "summary", "cap", "--bogus"]);
+        assert_eq!(bogus, "error: unexpected argument '--bogus' found");
+        let spaced = error_of(&["analyze", "summary", "cap", "--by process"]);
+        assert!(
+            spaced.contains("a similar argument exists: '--by'"),
+            "{spaced}"
+        );
+        let one_line_sql = error_of(&["analyze", "query", "cap", "-- x"]);
+        assert!(
+            one_line_sql.starts_with("error: unexpected argument '-- x':"),
+            "{one_line_sql}"
+        );
     }
 
     #[test]

@@ -443,9 +443,25 @@ pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
 pub struct ArgTable {
     fd_arg0: Vec<bool>,
     bytes: Vec<bool>,
-    /// `*at` calls whose path (argument 1) is relative to the directory fd in argument 0.
-    dirfd_path: Vec<bool>,
+    /// For calls that act on their directory fd (argument 0) when given `AT_EMPTY_PATH`:
+    /// the argument that holds their flags.
+    empty_path_flags: Vec<Option<u8>>,
 }
+
+/// Calls that take `AT_EMPTY_PATH`, with the argument holding their flags: given it and an
+/// empty (or, since Linux 6.11, NULL) path, they act on the fd in argument 0.
+const EMPTY_PATH_FLAGS: &[(Sysno, u8)] = &[
+    (newfstatat, 3),
+    (statx, 2),
+    (fchownat, 4),
+    (linkat, 4),
+    (execveat, 4),
+    (name_to_handle_at, 4),
+    (open_tree, 2),
+];
+
+/// `AT_EMPTY_PATH` from `<fcntl.h>`.
+const AT_EMPTY_PATH: u64 = 0x1000;
 
 impl ArgTable {
     pub fn new() -> Self {
@@ -457,9 +473,9 @@ impl ArgTable {
         for s in BYTES_RETURNED {
             bytes[s.id() as usize] = true;
         }
-        let mut dirfd_path = vec![false; MAX_SYSCALL_NR as usize];
-        for &(s, arg) in PATH_ARGS {
-            dirfd_path[s.id() as usize] = arg == 1;
+        let mut empty_path_flags = vec![None; MAX_SYSCALL_NR as usize];
+        for &(s, arg) in EMPTY_PATH_FLAGS {
+            empty_path_flags[s.id() as usize] = Some(arg);
         }
         // A 32-bit task's read or write returns the bytes moved too. Its fds are not
         // followed, so it names no file by fd.
@@ -469,7 +485,7 @@ impl ArgTable {
         Self {
             fd_arg0,
             bytes,
-            dirfd_path,
+            empty_path_flags,
         }
     }
 
@@ -487,16 +503,22 @@ impl ArgTable {
         (self.fd_arg0.get(nr as usize).copied().unwrap_or(false) && fd >= 0).then_some(fd)
     }
 
-    /// The fd a call operates on, its path considered: an `*at` call given an empty path
-    /// operates on its directory fd (`AT_EMPTY_PATH`). glibc's `fstat(fd)` is
-    /// `newfstatat(fd, "", AT_EMPTY_PATH)`, and such calls had neither `fd` nor `fd_path`,
-    /// and an empty `path` that `summary --by file` took for a file named ''.
+    /// The fd a call operates on, its path considered: an `*at` call given `AT_EMPTY_PATH`
+    /// and an empty or NULL path operates on its directory fd, and so does `utimensat`
+    /// given a NULL path (`futimens`). glibc's `fstat(fd)` is `newfstatat(fd, "",
+    /// AT_EMPTY_PATH)`, and such calls had neither `fd` nor `fd_path`, and an empty `path`
+    /// that `summary --by file` took for a file named ''. Without the flag an empty path
+    /// fails (ENOENT) without touching the fd, and names none.
     pub fn fd_of(&self, nr: u32, args: &[u64; 6], extra: Option<&Extra>) -> Option<i32> {
         self.fd(nr, args).or_else(|| {
             let dirfd = args[0] as i32;
-            let empty = matches!(extra, Some(Extra::Path { path, .. }) if path.is_empty());
-            (empty && dirfd >= 0 && self.dirfd_path.get(nr as usize).copied().unwrap_or(false))
-                .then_some(dirfd)
+            let no_path =
+                args[1] == 0 || matches!(extra, Some(Extra::Path { path, .. }) if path.is_empty());
+            let acts_on_fd = match self.empty_path_flags.get(nr as usize).copied().flatten() {
+                Some(flags) => args[flags as usize] & AT_EMPTY_PATH != 0,
+                None => nr == utimensat.id() as u32 && args[1] == 0,
+            };
+            (no_path && acts_on_fd && dirfd >= 0).then_some(dirfd)
         })
     }
 
@@ -524,15 +546,34 @@ mod tests {
             truncated: false,
         };
         let nr = newfstatat.id() as u32;
-        let args = [3, 0, 0, 0x1000, 0, 0];
+        let args = [3, 0x7ff0, 0, 0x1000, 0, 0];
         assert_eq!(t.fd_of(nr, &args, Some(&path(""))), Some(3));
         assert_eq!(t.fd_of(nr, &args, Some(&path("x"))), None);
+        // Without AT_EMPTY_PATH an empty path fails, and touches no fd.
+        let no_flag = [3, 0x7ff0, 0, 0, 0, 0];
+        assert_eq!(t.fd_of(nr, &no_flag, Some(&path(""))), None);
+        // A NULL path with the flag (Linux 6.11): the fd.
+        let null = [3, 0, 0, 0x1000, 0, 0];
+        assert_eq!(t.fd_of(nr, &null, None), Some(3));
         // AT_FDCWD is no fd.
-        let cwd = [(-100i64) as u64, 0, 0, 0x1000, 0, 0];
+        let cwd = [(-100i64) as u64, 0x7ff0, 0, 0x1000, 0, 0];
         assert_eq!(t.fd_of(nr, &cwd, Some(&path(""))), None);
-        assert_eq!(t.fd_of(statx.id() as u32, &args, Some(&path(""))), Some(3));
-        // A call whose path is its first argument has no dirfd.
-        assert_eq!(t.fd_of(stat.id() as u32, &args, Some(&path(""))), None);
+        assert_eq!(
+            t.fd_of(
+                statx.id() as u32,
+                &[3, 0x7ff0, 0x1000, 0, 0, 0],
+                Some(&path(""))
+            ),
+            Some(3)
+        );
+        // openat has no AT_EMPTY_PATH; symlink's first argument is a string, not a dirfd.
+        assert_eq!(t.fd_of(openat.id() as u32, &args, Some(&path(""))), None);
+        assert_eq!(t.fd_of(symlink.id() as u32, &args, Some(&path(""))), None);
+        // futimens is utimensat(fd, NULL, ...).
+        assert_eq!(
+            t.fd_of(utimensat.id() as u32, &[3, 0, 0, 0, 0, 0], None),
+            Some(3)
+        );
         assert_eq!(t.fd_of(read.id() as u32, &args, None), Some(3));
     }
 
