@@ -1,10 +1,12 @@
 -- name: timeline
 -- description: Per second: calls, errors, p99 latency, and calls lost as detail.
--- `calls` and `errors` include the calls the kernel only counted by request (shorter than
--- `--min-duration`, or successes left out by `--failed`), so the share that failed stays
--- right; `p99_ns` is over the calls recorded one by one. The kernel counts in intervals of
--- about a second that need not start on a whole second; each interval's counts are shown
--- in the second it began, not split (that would invent when within it the calls came).
+-- `calls` and `errors` are every call and every failure, as `summary` counts them: those
+-- recorded one by one, and those the kernel only counted, by request (shorter than
+-- `--min-duration`, or successes left out by `--failed`) or because their detail was lost
+-- (`lost`, of the calls). `p99_ns` is over the calls recorded one by one. The kernel counts
+-- in intervals of about a second that need not start on a whole second; each interval's
+-- counts are shown in the second it began, not split (that would invent when within it
+-- the calls came).
 -- parameters: none
 WITH recorded AS (
   SELECT date_trunc('second', ts) AS second,
@@ -15,9 +17,8 @@ WITH recorded AS (
   GROUP BY 1
 ), counted AS (
   SELECT date_trunc('second', interval_start) AS second,
-         sum(CASE WHEN reason IN ('below_min_duration', 'not_failed') THEN calls END) AS calls,
-         sum(CASE WHEN reason IN ('below_min_duration', 'not_failed') AND errno IS NOT NULL
-                  THEN calls END) AS errors,
+         sum(calls) AS calls,
+         sum(CASE WHEN errno IS NOT NULL THEN calls END) AS errors,
          sum(CASE WHEN reason IN ('ring_full', 'thread_table_full') THEN calls END) AS lost
   FROM aggregates
   GROUP BY 1

@@ -884,11 +884,31 @@ fn hottest_peers_are_peers_and_not_a_wait_for_one() {
         port = srv.getsockname()[1]\n\
         def client():\n    time.sleep(0.3)\n    c = socket.create_connection(('127.0.0.1', port))\n    c.sendall(b'hi'); c.close()\n\
         threading.Thread(target=client).start()\n\
-        c, _ = srv.accept(); c.recv(10); c.close()\n";
+        c, _ = srv.accept(); c.recv(10); c.close()\n\
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('127.0.0.1', 0))\n\
+        print('udp=%d' % u.getsockname()[1], flush=True)\n\
+        k = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        for _ in range(20):\n    k.sendto(b'x', u.getsockname()); u.recvfrom(10)\n";
     let out = record(&capture, &["/usr/bin/python3", "-c", script]);
     assert!(out.status.success(), "{out:?}");
-    let rows = json(&["query", path(&capture), "hottest-peers"]);
+    let udp = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("udp=").map(str::to_string))
+        .expect("the UDP server's port");
+    let rows = json(&[
+        "query",
+        path(&capture),
+        "hottest-peers",
+        "--param",
+        "limit=20",
+    ]);
     assert!(!rows.is_empty());
+    // An unconnected UDP server is named by the address it bound: not a peer of its own.
+    assert!(
+        rows.iter()
+            .all(|r| r["peer"] != format!("127.0.0.1:{udp}").as_str()),
+        "{rows:?}"
+    );
     for r in &rows {
         let peer = r["peer"].as_str().unwrap();
         assert!(peer.starts_with("127.0.0.1:"), "{rows:?}");

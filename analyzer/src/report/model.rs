@@ -232,8 +232,8 @@ async fn facts(ctx: &SessionContext, captures: &[Capture], narrowed: bool) -> Re
                      WHEN c.events IS NULL THEN 'unknown: the recorder did not finish'
                      WHEN c.events + c.lost_events + coalesce(k.counted, 0) = 0
                        THEN 'no calls in scope'
-                     ELSE concat(CAST(round(100.0 * (c.events + coalesce(k.counted, 0))
-                                 / (c.events + coalesce(k.counted, 0) + c.lost_events), 3)
+                     WHEN c.events + c.lost_events = 0 THEN '100.0%'
+                     ELSE concat(CAST(round(100.0 * c.events / (c.events + c.lost_events), 3)
                                  AS VARCHAR), '%')
                 END AS complete,
                 c.deleted_events AS deleted_by_max_size,
@@ -293,10 +293,11 @@ fn key_value(schema: &Schema, batches: &[RecordBatch]) -> Result<Table> {
     Ok(Table {
         title: "Capture".into(),
         note: "Where and when it was recorded, and how complete it is: `complete` is the \
-               share of calls in scope that were not lost, recorded one by one or counted \
-               as asked; the rest are lost as detail and counted in `aggregates`. \
-               `counted_by_request` are the calls `--min-duration` or `--failed` left to \
-               be counted, not recorded one by one. It is unknown when bad files were skipped \
+               share of the calls to be recorded one by one that were, over the whole \
+               capture; the rest were lost as detail and only counted, in `aggregates`. \
+               `counted_by_request` are the calls `--min-duration` or `--failed` left to be \
+               counted, not recorded, in what the report covers; they are exact, and not \
+               missing from `complete`. It is unknown when bad files were skipped \
                (`skipped_files`). \
                `deleted_by_max_size` counts recorded calls deleted with the oldest files by \
                `record --max-size`: the report covers the newest."
