@@ -184,7 +184,7 @@ mod shipping {
         /// an unreachable store shows in warnings, never in a refusal to record.
         pub fn start(url: &str, root: &Path, wait: Duration) -> Result<Self, UploadError> {
             let destination = |reason: String| UploadError::Destination {
-                url: url.to_string(),
+                url: tracepost_store::location::without_password(url),
                 reason,
             };
             let remote = match Location::parse(Path::new(url)) {

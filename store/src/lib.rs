@@ -31,7 +31,8 @@ fn chain(err: &dyn std::error::Error, line: impl Fn(&str) -> String) -> String {
         }
         source = cause.source();
     }
-    text
+    // A store's error quotes the URL it failed on, password and all.
+    location::without_password(&text)
 }
 
 /// The first line of a message, with the code and message of an S3 or Azure error body
@@ -67,6 +68,38 @@ fn xml_tag(text: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store's error quotes the URL with its password (`Error performing PROPFIND
+    /// http://user:pw@...`); no message built from it does.
+    #[test]
+    fn a_stores_error_never_shows_a_password() {
+        #[derive(Debug)]
+        struct Quoting(&'static str, Option<Box<Quoting>>);
+        impl std::fmt::Display for Quoting {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Quoting {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|e| e as _)
+            }
+        }
+        let err = Quoting(
+            "Generic HTTP error",
+            Some(Box::new(Quoting(
+                "Error performing PROPFIND http://alice:S3cr3t@127.0.0.1:1/dav/x/capture",
+                None,
+            ))),
+        );
+        for text in [causes(&err), causes_whole(&err)] {
+            assert_eq!(
+                text,
+                "Generic HTTP error: Error performing PROPFIND \
+                 http://alice:***@127.0.0.1:1/dav/x/capture"
+            );
+        }
+    }
 
     #[test]
     fn an_error_body_gives_its_code_and_message() {

@@ -76,32 +76,38 @@ pub struct Remote {
     pub prefix: StorePath,
 }
 
-/// `text` with the password of a URL's `user:password@` masked: how a URL is shown in
-/// messages, capture names and the capture row. The password still reaches the store; it
-/// does not reach terminals, logs and tickets (`http://deploy:hunter2@host/x` shows as
-/// `http://deploy:***@host/x`).
+/// `text` with the password of every URL's `user:password@` in it masked: how a URL is
+/// shown in messages, capture names and the capture row, and what is done to a store's
+/// error text, which quotes the URL it failed on (`PROPFIND http://user:pw@...`). The
+/// password still reaches the store; it does not reach terminals, logs and tickets
+/// (`http://deploy:hunter2@host/x` shows as `http://deploy:***@host/x`). A password may
+/// hold a `/` a URL should have escaped: the user information runs to the last `@` of the
+/// word, not to the first `/`.
 pub fn without_password(text: &str) -> String {
-    let Some(scheme_end) = text.find("://") else {
-        return text.to_string();
-    };
-    let authority_start = scheme_end + 3;
-    let authority_end = text[authority_start..]
-        .find(['/', '?', '#'])
-        .map_or(text.len(), |i| authority_start + i);
-    let authority = &text[authority_start..authority_end];
-    // The last `@` ends the user information; a `:` before it starts the password.
-    match authority.rfind('@') {
-        Some(at) => match authority[..at].find(':') {
-            Some(colon) => format!(
-                "{}{}:***{}",
-                &text[..authority_start],
-                &authority[..colon],
-                &text[authority_start + at..]
-            ),
-            None => text.to_string(),
-        },
-        None => text.to_string(),
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let word_end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
+            .unwrap_or(tail.len());
+        let word = &tail[..word_end];
+        match word
+            .rfind('@')
+            .and_then(|a| word[..a].find(':').map(|c| (c, a)))
+        {
+            Some((colon, at)) => {
+                out.push_str(&word[..=colon]);
+                out.push_str("***");
+                out.push_str(&word[at..]);
+            }
+            None => out.push_str(word),
+        }
+        rest = &tail[word_end..];
     }
+    out.push_str(rest);
+    out
 }
 
 impl Location {
@@ -259,11 +265,20 @@ mod tests {
             without_password("https://u:p@ss:w@host"),
             "https://u:***@host"
         );
+        // An unescaped `/` in the password, and URLs quoted inside an error's text.
+        assert_eq!(
+            without_password("capture http://alice:se/cret@127.0.0.1:1/x: not a URL"),
+            "capture http://alice:***@127.0.0.1:1/x: not a URL"
+        );
+        assert_eq!(
+            without_password("PROPFIND http://a:b@h/x/capture (a), then HTTP://c:d%40e@h/y"),
+            "PROPFIND http://a:***@h/x/capture (a), then HTTP://c:***@h/y"
+        );
         for kept in [
             "s3://bucket/inc-42",
             "http://user@host/x",
-            "http://host/a:b@c",
             "cap",
+            "no url: here",
         ] {
             assert_eq!(without_password(kept), kept);
         }
