@@ -6,7 +6,15 @@
 //! replaced since, and no path a traced (perhaps hostile) process chose is resolved as
 //! root. Only a regular file of at most [`MAX_FILE_BYTES`] is read, and only into memory
 //! this recorder owns: no mapping of a file that its owner could truncate under us.
-use std::{collections::HashMap, fs, ops::Range, sync::Arc};
+use std::{
+    collections::HashMap,
+    fs,
+    ops::Range,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use framehop::{
     ExplicitModuleSectionInfo, Module, Unwinder,
@@ -28,8 +36,20 @@ const MAX_BINARIES: usize = 256;
 /// 250 MB `.debug_frame` kept 250 MB of root's recorder alive per copy run, and a user
 /// who could run six took 1.5 GB of it (a red-team pass).
 const MAX_TABLE_BYTES: usize = 32 << 20;
-/// Most memory the cache's tables take in all; past it, all are read again as needed.
-const MAX_CACHE_BYTES: usize = 128 << 20;
+/// Most memory the tables kept alive take in all, by the cache and by the processes that
+/// map them: a binary that would pass it is not unwound until some are let go. Bounding
+/// the cache alone let 32 processes of 30 MB binaries, alive together, hold 1 GB (a
+/// review of the first bound).
+const MAX_LIVE_BYTES: usize = 128 << 20;
+
+/// What every [`ElfTables`] alive holds, [`ElfTables::bytes`] summed.
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether the tables alive hold all they may: the unwinder then lets go of what it keeps
+/// (the cache, the processes' mappings) and reads again what it needs.
+pub fn over_budget() -> bool {
+    LIVE_BYTES.load(Ordering::Relaxed) >= MAX_LIVE_BYTES
+}
 
 /// One executable mapping of a binary that could be read.
 struct Mapping {
@@ -65,6 +85,26 @@ pub struct ElfTables {
     symbols: SymbolTable,
     /// What a frame no symbol names carries, so that its debug file names it later.
     build_id: Option<Box<[u8]>>,
+    /// What this counts in [`LIVE_BYTES`], given back when it goes.
+    counted: usize,
+}
+
+impl Drop for ElfTables {
+    fn drop(&mut self) {
+        LIVE_BYTES.fetch_sub(self.counted, Ordering::Relaxed);
+    }
+}
+
+/// `tables` counted as alive, if they fit within `budget` with what is alive already.
+fn keep_within(mut tables: ElfTables, budget: usize) -> Option<Arc<ElfTables>> {
+    let bytes = tables.bytes();
+    let alive = LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+    if alive.saturating_add(bytes) > budget {
+        LIVE_BYTES.fetch_sub(bytes, Ordering::Relaxed);
+        return None;
+    }
+    tables.counted = bytes;
+    Some(Arc::new(tables))
 }
 
 /// What the unwinder has learnt of binaries, across processes.
@@ -76,8 +116,6 @@ pub struct ElfCache {
     /// Devices (major, minor) where a helper got no answer: not tried again, so that a
     /// hung file system costs one helper stuck in the kernel, not one per process.
     quiet: Vec<(u32, u32)>,
-    /// What the tables in `tables` hold, [`ElfTables::bytes`] summed.
-    bytes: usize,
 }
 
 impl ProcessModules {
@@ -88,9 +126,8 @@ impl ProcessModules {
         let mut mappings = Vec::new();
         let maps = fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
         let mounts = mounts_of(pid);
-        if elves.tables.len() >= MAX_BINARIES || elves.bytes >= MAX_CACHE_BYTES {
+        if elves.tables.len() >= MAX_BINARIES || over_budget() {
             elves.tables.clear();
-            elves.bytes = 0;
         }
         let mut found: Vec<(MapsLine<'_>, Place)> = maps
             .lines()
@@ -211,14 +248,18 @@ fn open_mapped(
     };
     match data {
         None => elves.tables.get(&key)?.clone(),
-        Some(data) => {
-            let tables = read_elf(&data)
-                .filter(|t| t.bytes() <= MAX_TABLE_BYTES)
-                .map(Arc::new);
-            elves.bytes += tables.as_ref().map_or(0, |t| t.bytes());
-            elves.tables.insert(key, tables.clone());
-            tables
-        }
+        Some(data) => match read_elf(&data).filter(|t| t.bytes() <= MAX_TABLE_BYTES) {
+            // Not cached: tried again once the tables alive hold less.
+            Some(t) => {
+                let tables = keep_within(t, MAX_LIVE_BYTES)?;
+                elves.tables.insert(key, Some(tables.clone()));
+                Some(tables)
+            }
+            None => {
+                elves.tables.insert(key, None);
+                None
+            }
+        },
     }
 }
 
@@ -377,6 +418,7 @@ fn read_elf(data: &[u8]) -> Option<ElfTables> {
             .collect(),
         symbols: SymbolTable::read(&file),
         build_id: tracepost_symbols::build_id(&file).map(Into::into),
+        counted: 0,
     })
 }
 
@@ -410,6 +452,23 @@ mod tests {
         assert!(plain.bytes() < MAX_TABLE_BYTES);
         let big = read_elf(&with("--update-section=.eh_frame", "big")).unwrap();
         assert!(big.bytes() > MAX_TABLE_BYTES, "{}", big.bytes());
+    }
+
+    /// What the tables alive hold is counted while they live, and a budget refuses more.
+    #[test]
+    fn tables_alive_are_counted_until_they_go() {
+        let data = fs::read("/bin/true").unwrap();
+        let bytes = read_elf(&data).unwrap().bytes();
+        // No other test keeps tables alive: only the unwinder's reads count them.
+        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        let kept = keep_within(read_elf(&data).unwrap(), usize::MAX).unwrap();
+        assert_eq!(kept.counted, bytes);
+        assert_eq!(LIVE_BYTES.load(Ordering::Relaxed), before + bytes);
+        // One more copy would pass a budget of what is alive now.
+        assert!(keep_within(read_elf(&data).unwrap(), before + bytes).is_none());
+        assert_eq!(LIVE_BYTES.load(Ordering::Relaxed), before + bytes);
+        drop(kept);
+        assert_eq!(LIVE_BYTES.load(Ordering::Relaxed), before);
     }
 
     #[test]
@@ -460,6 +519,7 @@ mod tests {
             segments,
             symbols: SymbolTable::default(),
             build_id: None,
+            counted: 0,
         }
     }
 

@@ -91,7 +91,7 @@ impl Unwinding {
 
     /// The sample's chain as one folded line: outermost frame first, joined by `;`.
     fn unwind(&mut self, s: &UserStackSample) -> String {
-        if self.processes.len() >= MAX_PROCESSES {
+        if self.processes.len() >= MAX_PROCESSES || super::modules::over_budget() {
             self.processes.clear();
         }
         let mut process = match self.processes.remove(&s.pid) {
