@@ -204,6 +204,9 @@ fn a_command_that_cannot_be_executed_is_named_with_the_reason() {
         let calls: Vec<_> = rows.iter().map(|r| r["syscall"].as_str()).collect();
         assert_eq!(calls, [Some("execve"), Some("exit_group")], "{rows:?}");
         assert_eq!(rows[0]["errno"], errno);
+        // The process's exit is the status record gives.
+        let exit = tracepost_e2e::query(&[&capture], "SELECT exit_code FROM processes");
+        assert_eq!(exit[0]["exit_code"].as_i64(), Some(code.into()), "{exit:?}");
     }
 }
 

@@ -210,10 +210,11 @@ impl Gated {
                     }
                 }
                 libc::execv(path.as_ptr(), argv_ptrs.as_ptr());
-                exec_errno
-                    .get()
-                    .store(*libc::__errno_location(), Ordering::SeqCst);
-                libc::_exit(127)
+                let errno = *libc::__errno_location();
+                exec_errno.get().store(errno, Ordering::SeqCst);
+                // The status `record` exits with (`Running::exec_error`), so that the
+                // capture's processes row says the same.
+                libc::_exit(if errno == libc::ENOENT { 127 } else { 126 })
             },
             pid => {
                 unsafe {
