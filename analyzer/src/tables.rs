@@ -30,8 +30,8 @@ use datafusion::{
     scalar::ScalarValue,
 };
 use tracepost_schema::{
-    FILE_EXTENSION, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, capture, processes, schema_of,
-    schema_of_version, syscalls,
+    FILE_EXTENSION, OLDEST_SCHEMA_VERSION, SCHEMA_VERSION, TABLES, aggregates, capture, processes,
+    schema_of, schema_of_version, syscalls,
 };
 
 /// The column every table gains, naming the capture a row came from.
@@ -161,6 +161,23 @@ pub async fn context(
         if !n.comms.is_empty() {
             n.comm_pids =
                 pids_named(frame(processes::TABLE), frame(syscalls::TABLE), &n.comms).await?;
+            let (renamed, counted) = counted_under_two_names(
+                frame(processes::TABLE),
+                frame(syscalls::TABLE),
+                frame(aggregates::TABLE),
+                &n.comms,
+                &n.comm_pids,
+            )
+            .await?;
+            if renamed > 0 {
+                crate::say!(
+                    "warning: capture {}: --comm {}: {renamed} process(es) of that name also \
+                     ran under another (an exec or a rename), and the {counted} calls the \
+                     kernel only counted for them carry no name: they are all kept",
+                    c.name(),
+                    n.comms.join(", ")
+                );
+            }
         }
         for ((table, df, absent), (_, present, stand_in)) in frames.into_iter().zip(&mut unions) {
             let df = match n.filter(table) {
@@ -254,26 +271,91 @@ async fn pids_named(
             .and_then(|d| d.select(vec![col(pid).alias("pid")]))
             .map_err(sql_error)
     };
-    let batches = pick(processes, processes::PID, processes::COMM)?
-        .union(pick(syscalls, syscalls::PID, syscalls::COMM)?)
-        .map_err(sql_error)?
-        .distinct()
+    let mut pids = collect_pids(
+        pick(processes, processes::PID, processes::COMM)?
+            .union(pick(syscalls, syscalls::PID, syscalls::COMM)?)
+            .map_err(sql_error)?
+            .distinct()
+            .map_err(sql_error)?,
+    )
+    .await?;
+    pids.sort_unstable();
+    Ok(pids)
+}
+
+/// Of the processes `--comm` keeps (`pids`), those that also had a name not asked for,
+/// and the calls `aggregates` counted for them: those calls cannot be split by name, so
+/// the answer keeps them all, and says so. How many processes, and how many calls.
+async fn counted_under_two_names(
+    processes: DataFrame,
+    syscalls: DataFrame,
+    aggregates: DataFrame,
+    comms: &[String],
+    pids: &[i32],
+) -> Result<(usize, i64)> {
+    if pids.is_empty() {
+        return Ok((0, 0));
+    }
+    let names: Vec<Expr> = comms.iter().map(|c| lit(c.as_str())).collect();
+    let kept: Vec<Expr> = pids.iter().map(|p| lit(*p)).collect();
+    let other = |df: DataFrame, pid: &str, comm: &str| -> Result<DataFrame> {
+        df.filter(
+            col(pid)
+                .in_list(kept.clone(), false)
+                .and(col(comm).in_list(names.clone(), true)),
+        )
+        .and_then(|d| d.select(vec![col(pid).alias("pid")]))
+        .map_err(sql_error)
+    };
+    let renamed: Vec<i32> = collect_pids(
+        other(processes, processes::PID, processes::COMM)?
+            .union(other(syscalls, syscalls::PID, syscalls::COMM)?)
+            .map_err(sql_error)?
+            .distinct()
+            .map_err(sql_error)?,
+    )
+    .await?;
+    if renamed.is_empty() {
+        return Ok((0, 0));
+    }
+    let batches = aggregates
+        .filter(col(aggregates::PID).in_list(renamed.iter().map(|p| lit(*p)).collect(), false))
+        .and_then(|d| {
+            d.aggregate(
+                vec![],
+                vec![datafusion::functions_aggregate::expr_fn::sum(col(
+                    aggregates::CALLS,
+                ))],
+            )
+        })
         .map_err(sql_error)?
         .collect()
         .await
         .map_err(sql_error)?;
-    let mut pids = Vec::new();
-    for b in batches {
-        let col = b.column(0);
-        if let Some(a) = col
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::Int32Array>()
-        {
-            pids.extend(a.iter().flatten());
-        }
-    }
-    pids.sort_unstable();
-    Ok(pids)
+    let counted = batches
+        .iter()
+        .filter_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>())
+        .flat_map(|a| a.iter().flatten())
+        .sum::<i64>();
+    Ok(if counted > 0 {
+        (renamed.len(), counted)
+    } else {
+        (0, 0)
+    })
+}
+
+/// The `pid` column of a frame's rows.
+async fn collect_pids(df: DataFrame) -> Result<Vec<i32>> {
+    let batches = df.collect().await.map_err(sql_error)?;
+    Ok(batches
+        .iter()
+        .filter_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int32Array>()
+        })
+        .flat_map(|a| a.iter().flatten())
+        .collect())
 }
 
 /// When the earliest capture began, in nanoseconds since the epoch.

@@ -916,3 +916,35 @@ fn hottest_peers_are_peers_and_not_a_wait_for_one() {
         assert!(r["total_ns"].as_i64().unwrap() < 30_000_000, "{rows:?}");
     }
 }
+
+/// `aggregates` carries no names: under `--failed` the successful calls of a shell that
+/// exec'd `sleep` are counted for its pid under either name. `--comm sh` keeps them all,
+/// and says so, rather than giving `sleep`'s 200 ms as the shell's in silence.
+#[test]
+fn comm_says_when_counted_calls_cannot_be_split_by_name() {
+    if !bpf_available("comm_says_when_counted_calls_cannot_be_split_by_name") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let out = record_with(
+        &capture,
+        &["-q", "--failed"],
+        &["sh", "-c", "ls /nonexistent 2>/dev/null; exec sleep 0.2"],
+    );
+    assert!(out.status.code().is_some(), "{out:?}");
+    let c = path(&capture);
+    let warned = |comm: &str| {
+        let out = analyze(&["summary", c, "--comm", comm]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let sh = warned("sh");
+    assert!(
+        sh.starts_with(&format!(
+            "warning: capture {c}: --comm sh: 1 process(es) of that name also ran under another"
+        )) && sh.contains("calls the kernel only counted for them carry no name"),
+        "{sh}"
+    );
+    assert_eq!(warned("ls"), "");
+}
