@@ -146,9 +146,9 @@ pub struct ReadArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
-    /// Output format.
-    #[arg(short, long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format [default: from -o's extension (.csv, .json, .md), else table].
+    #[arg(short, long, value_enum)]
+    pub format: Option<Format>,
     /// Write to this file instead of stdout.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -156,6 +156,28 @@ pub struct OutputArgs {
     /// output, which otherwise masks them as `***`.
     #[arg(long)]
     pub no_redact: bool,
+}
+
+impl OutputArgs {
+    /// The format asked for, or the one `-o`'s extension names: `-o errors.csv` wrote an
+    /// aligned table, cut at 1000 rows, into a file named for CSV.
+    pub fn format(&self) -> Format {
+        let by_extension = || {
+            let ext = self
+                .output
+                .as_ref()?
+                .extension()?
+                .to_str()?
+                .to_ascii_lowercase();
+            match ext.as_str() {
+                "csv" => Some(Format::Csv),
+                "json" => Some(Format::Json),
+                "md" | "markdown" => Some(Format::Markdown),
+                _ => None,
+            }
+        };
+        self.format.or_else(by_extension).unwrap_or(Format::Table)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -363,6 +385,24 @@ mod tests {
     }
 
     #[test]
+    fn the_format_follows_the_output_files_extension_unless_given() {
+        let format = |args: &[&str]| {
+            let mut all = vec!["analyze", "summary", "cap"];
+            all.extend(args);
+            let Command::Summary(s) = Cli::try_parse_from(all).unwrap().command else {
+                panic!()
+            };
+            s.out.format()
+        };
+        assert_eq!(format(&[]), Format::Table);
+        assert_eq!(format(&["-o", "x.csv"]), Format::Csv);
+        assert_eq!(format(&["-o", "x.JSON"]), Format::Json);
+        assert_eq!(format(&["-o", "x.md"]), Format::Markdown);
+        assert_eq!(format(&["-o", "x.txt"]), Format::Table);
+        assert_eq!(format(&["-o", "x.csv", "-f", "json"]), Format::Json);
+    }
+
+    #[test]
     fn last_argument_is_the_query() {
         let cli =
             Cli::try_parse_from(["analyze", "query", "a", "b", "SELECT 1", "--format", "csv"])
@@ -373,7 +413,7 @@ mod tests {
         let (captures, sql) = q.split().unwrap();
         assert_eq!(captures, vec![PathBuf::from("a"), PathBuf::from("b")]);
         assert_eq!(sql, "SELECT 1");
-        assert_eq!(q.out.format, Format::Csv);
+        assert_eq!(q.out.format(), Format::Csv);
         // Options may sit between the captures and the query.
         let cli = Cli::try_parse_from([
             "analyze", "query", "a", "-f", "markdown", "--pid", "7", "errors",
@@ -383,7 +423,7 @@ mod tests {
             panic!()
         };
         assert_eq!(q.split().unwrap(), (vec![PathBuf::from("a")], "errors"));
-        assert_eq!(q.out.format, Format::Markdown);
+        assert_eq!(q.out.format(), Format::Markdown);
         assert_eq!(q.narrow.pid, vec![7]);
         let cli = Cli::try_parse_from(["analyze", "query", "only-sql"]).unwrap();
         let Command::Query(q) = cli.command else {

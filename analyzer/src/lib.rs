@@ -552,7 +552,8 @@ async fn interrupted() {
 /// Runs `frame` and writes each batch to `out` in the format asked.
 async fn stream<W: Write>(out: &OutputArgs, frame: DataFrame, to: W) -> Result<W> {
     use futures::StreamExt as _;
-    let redact = (out.format == output::Format::Markdown || out.output.is_some()) && !out.no_redact;
+    let format = out.format();
+    let redact = (format == output::Format::Markdown || out.output.is_some()) && !out.no_redact;
     let schema = frame.schema().as_arrow().clone();
     let shown = match redact {
         true => redact::batches(&schema, &[])?.0,
@@ -560,7 +561,7 @@ async fn stream<W: Write>(out: &OutputArgs, frame: DataFrame, to: W) -> Result<W
     };
     let mut spinner = Some(spinner::Spinner::start());
     let mut batches = frame.execute_stream().await.map_err(tables::sql_error)?;
-    let mut sink = output::Sink::new(to, out.format, std::sync::Arc::new(shown))?;
+    let mut sink = output::Sink::new(to, format, std::sync::Arc::new(shown))?;
     while let Some(batch) = batches.next().await {
         let batch = batch.map_err(tables::sql_error)?;
         if let Some(s) = spinner.take() {

@@ -60,6 +60,27 @@ fn a_table_shows_a_thousand_rows_and_counts_the_rest_while_other_formats_write_a
     assert_eq!(rows.len(), 2500);
     let md = analyze(&["query", path(&capture), sql, "--format", "markdown"]);
     assert_eq!(String::from_utf8(md.stdout).unwrap().lines().count(), 2502);
+    // `-o` without `--format` writes what the file's extension names: a table cut at 1000
+    // rows went into `x.csv` before.
+    for (name, lines) in [("all.csv", 2501), ("all.md", 2502)] {
+        let file = tmp.path().join(name);
+        let out = analyze(&["query", path(&capture), sql, "-o", path(&file)]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap().lines().count(),
+            lines,
+            "{name}"
+        );
+    }
+    let file = tmp.path().join("all.json");
+    assert!(
+        analyze(&["query", path(&capture), sql, "-o", path(&file)])
+            .status
+            .success()
+    );
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(rows.len(), 2500);
 
     // Every row of the capture through CSV: streamed, not held.
     let all = analyze(&[
