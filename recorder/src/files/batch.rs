@@ -198,7 +198,7 @@ impl BatchBuilder {
                     addr.append_null();
                 }
             }
-            fd.append_option(self.args.fd_of(e.nr, &e.args, call.extra()));
+            fd.append_option(self.args.fd_of(call));
             fd_path.append_option(call.fd_path.as_deref());
             let returned = e.flags & FLAG_NO_RETURN == 0;
             bytes.append_option(returned.then(|| self.args.bytes(e.nr, e.ret)).flatten());

@@ -293,11 +293,8 @@ impl Columns {
                 }
             }
         }
-        self.fd.extend_optional(calls.iter().map(|c| {
-            table
-                .fd_of(c.event.nr, &c.event.args, c.extra())
-                .map(i64::from)
-        }));
+        self.fd
+            .extend_optional(calls.iter().map(|c| table.fd_of(c).map(i64::from)));
         for c in calls {
             match &c.fd_path {
                 Some(p) => self.fd_path.push(p),

@@ -11,7 +11,7 @@ use tracepost_common::{
     SyscallInfo,
 };
 
-use crate::kernel::{decode::Extra, names::ia32_twins};
+use crate::kernel::{call::Call, decode::Extra, names::ia32_twins};
 
 use Sysno::*;
 
@@ -508,17 +508,22 @@ impl ArgTable {
     /// given a NULL path (`futimens`). glibc's `fstat(fd)` is `newfstatat(fd, "",
     /// AT_EMPTY_PATH)`, and such calls had neither `fd` nor `fd_path`, and an empty `path`
     /// that `summary --by file` took for a file named ''. Without the flag an empty path
-    /// fails (ENOENT) without touching the fd, and names none.
-    pub fn fd_of(&self, nr: u32, args: &[u64; 6], extra: Option<&Extra>) -> Option<i32> {
+    /// fails (ENOENT) without touching the fd, and names none. Run twice a call (the fd
+    /// table, the `fd` column): the number decides first, and only those few calls have
+    /// their path looked at.
+    pub fn fd_of(&self, call: &Call) -> Option<i32> {
+        let (nr, args) = (call.event.nr, &call.event.args);
         self.fd(nr, args).or_else(|| {
-            let dirfd = args[0] as i32;
-            let no_path =
-                args[1] == 0 || matches!(extra, Some(Extra::Path { path, .. }) if path.is_empty());
             let acts_on_fd = match self.empty_path_flags.get(nr as usize).copied().flatten() {
                 Some(flags) => args[flags as usize] & AT_EMPTY_PATH != 0,
                 None => nr == utimensat.id() as u32 && args[1] == 0,
             };
-            (no_path && acts_on_fd && dirfd >= 0).then_some(dirfd)
+            let no_path = || {
+                args[1] == 0
+                    || matches!(call.extra(), Some(Extra::Path { path, .. }) if path.is_empty())
+            };
+            let dirfd = args[0] as i32;
+            (acts_on_fd && dirfd >= 0 && no_path()).then_some(dirfd)
         })
     }
 
@@ -545,21 +550,27 @@ mod tests {
             path: p.into(),
             truncated: false,
         };
+        let fd_of = |nr: u32, args: &[u64; 6], extra: Option<&Extra>| {
+            let mut event = crate::files::reorder::event(1, 1);
+            event.nr = nr;
+            event.args = *args;
+            t.fd_of(&Call::new(event, extra.cloned(), None))
+        };
         let nr = newfstatat.id() as u32;
         let args = [3, 0x7ff0, 0, 0x1000, 0, 0];
-        assert_eq!(t.fd_of(nr, &args, Some(&path(""))), Some(3));
-        assert_eq!(t.fd_of(nr, &args, Some(&path("x"))), None);
+        assert_eq!(fd_of(nr, &args, Some(&path(""))), Some(3));
+        assert_eq!(fd_of(nr, &args, Some(&path("x"))), None);
         // Without AT_EMPTY_PATH an empty path fails, and touches no fd.
         let no_flag = [3, 0x7ff0, 0, 0, 0, 0];
-        assert_eq!(t.fd_of(nr, &no_flag, Some(&path(""))), None);
+        assert_eq!(fd_of(nr, &no_flag, Some(&path(""))), None);
         // A NULL path with the flag (Linux 6.11): the fd.
         let null = [3, 0, 0, 0x1000, 0, 0];
-        assert_eq!(t.fd_of(nr, &null, None), Some(3));
+        assert_eq!(fd_of(nr, &null, None), Some(3));
         // AT_FDCWD is no fd.
         let cwd = [(-100i64) as u64, 0x7ff0, 0, 0x1000, 0, 0];
-        assert_eq!(t.fd_of(nr, &cwd, Some(&path(""))), None);
+        assert_eq!(fd_of(nr, &cwd, Some(&path(""))), None);
         assert_eq!(
-            t.fd_of(
+            fd_of(
                 statx.id() as u32,
                 &[3, 0x7ff0, 0x1000, 0, 0, 0],
                 Some(&path(""))
@@ -567,14 +578,14 @@ mod tests {
             Some(3)
         );
         // openat has no AT_EMPTY_PATH; symlink's first argument is a string, not a dirfd.
-        assert_eq!(t.fd_of(openat.id() as u32, &args, Some(&path(""))), None);
-        assert_eq!(t.fd_of(symlink.id() as u32, &args, Some(&path(""))), None);
+        assert_eq!(fd_of(openat.id() as u32, &args, Some(&path(""))), None);
+        assert_eq!(fd_of(symlink.id() as u32, &args, Some(&path(""))), None);
         // futimens is utimensat(fd, NULL, ...).
         assert_eq!(
-            t.fd_of(utimensat.id() as u32, &[3, 0, 0, 0, 0, 0], None),
+            fd_of(utimensat.id() as u32, &[3, 0, 0, 0, 0, 0], None),
             Some(3)
         );
-        assert_eq!(t.fd_of(read.id() as u32, &args, None), Some(3));
+        assert_eq!(fd_of(read.id() as u32, &args, None), Some(3));
     }
 
     #[test]
