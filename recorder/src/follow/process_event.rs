@@ -222,19 +222,9 @@ pub fn uid(pid: u32) -> Option<u32> {
 /// is whole seconds (truncated), which put the command and every `-p` process up to a
 /// second before they began, before their own first calls.
 pub fn start_wall_ns(start_ticks: u64) -> Option<i64> {
-    let now = |clock| {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid timespec to write.
-        (unsafe { libc::clock_gettime(clock, &mut ts) } == 0)
-            .then(|| ts.tv_sec * 1_000_000_000 + ts.tv_nsec)
-    };
-    let boot_wall_ns = now(libc::CLOCK_REALTIME)? - now(libc::CLOCK_BOOTTIME)?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as i64;
-    Some(boot_wall_ns + start_ticks as i64 * (1_000_000_000 / hz))
+    Some(crate::kernel::clock::boot_wall_ns() + start_ticks as i64 * (1_000_000_000 / hz))
 }
 
 #[cfg(test)]

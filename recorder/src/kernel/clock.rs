@@ -23,6 +23,12 @@ pub fn realtime_ns() -> i64 {
     clock_ns(libc::CLOCK_REALTIME)
 }
 
+/// When the machine booted, as UTC nanoseconds: where `CLOCK_BOOTTIME`, on which the
+/// kernel counts process starts, began.
+pub fn boot_wall_ns() -> i64 {
+    clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME)
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct WallClock {
     offset_ns: i64,
