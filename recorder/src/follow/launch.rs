@@ -212,9 +212,9 @@ impl Gated {
                 libc::execv(path.as_ptr(), argv_ptrs.as_ptr());
                 let errno = *libc::__errno_location();
                 exec_errno.get().store(errno, Ordering::SeqCst);
-                // The status `record` exits with (`Running::exec_error`), so that the
-                // capture's processes row says the same.
-                libc::_exit(if errno == libc::ENOENT { 127 } else { 126 })
+                // The status `record` exits with, so that the capture's processes row says
+                // the same.
+                libc::_exit(exec_failure_status(errno))
             },
             pid => {
                 unsafe {
@@ -319,7 +319,7 @@ impl Running {
                 libc::ENOENT => "it, or the interpreter its #! line names, does not exist".into(),
                 e => io::Error::from_raw_os_error(e).to_string(),
             };
-            let code = if *errno == libc::ENOENT { 127 } else { 126 };
+            let code = exec_failure_status(*errno) as u8;
             (format!("cannot execute {}: {why}", program.display()), code)
         })
     }
@@ -337,6 +337,13 @@ impl Running {
         // SAFETY: plain kill(2) of our own child.
         unsafe { libc::kill(self.pid, sig) };
     }
+}
+
+/// A shell's status for a command whose execve failed with `errno`: 127 when a file is
+/// missing, 126 when it is there but cannot be run. Plain arithmetic: the forked child
+/// exits with it.
+const fn exec_failure_status(errno: i32) -> i32 {
+    if errno == libc::ENOENT { 127 } else { 126 }
 }
 
 fn wait(pid: libc::pid_t, block: bool) -> io::Result<Option<ExitStatus>> {
