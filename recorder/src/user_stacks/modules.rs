@@ -95,9 +95,9 @@ impl Drop for ElfTables {
     }
 }
 
-/// `tables` counted as alive, if they fit within `budget` with what is alive already.
-fn keep_within(mut tables: ElfTables, budget: usize) -> Option<Arc<ElfTables>> {
-    let bytes = tables.bytes();
+/// `tables`, which hold `bytes` ([`ElfTables::bytes`]), counted as alive, if they fit
+/// within `budget` with what is alive already.
+fn keep_within(mut tables: ElfTables, bytes: usize, budget: usize) -> Option<Arc<ElfTables>> {
     let alive = LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
     if alive.saturating_add(bytes) > budget {
         LIVE_BYTES.fetch_sub(bytes, Ordering::Relaxed);
@@ -248,10 +248,13 @@ fn open_mapped(
     };
     match data {
         None => elves.tables.get(&key)?.clone(),
-        Some(data) => match read_elf(&data).filter(|t| t.bytes() <= MAX_TABLE_BYTES) {
+        Some(data) => match read_elf(&data)
+            .map(|t| (t.bytes(), t))
+            .filter(|(bytes, _)| *bytes <= MAX_TABLE_BYTES)
+        {
             // Not cached: tried again once the tables alive hold less.
-            Some(t) => {
-                let tables = keep_within(t, MAX_LIVE_BYTES)?;
+            Some((bytes, t)) => {
+                let tables = keep_within(t, bytes, MAX_LIVE_BYTES)?;
                 elves.tables.insert(key, Some(tables.clone()));
                 Some(tables)
             }
@@ -461,11 +464,11 @@ mod tests {
         let bytes = read_elf(&data).unwrap().bytes();
         // No other test keeps tables alive: only the unwinder's reads count them.
         let before = LIVE_BYTES.load(Ordering::Relaxed);
-        let kept = keep_within(read_elf(&data).unwrap(), usize::MAX).unwrap();
+        let kept = keep_within(read_elf(&data).unwrap(), bytes, usize::MAX).unwrap();
         assert_eq!(kept.counted, bytes);
         assert_eq!(LIVE_BYTES.load(Ordering::Relaxed), before + bytes);
         // One more copy would pass a budget of what is alive now.
-        assert!(keep_within(read_elf(&data).unwrap(), before + bytes).is_none());
+        assert!(keep_within(read_elf(&data).unwrap(), bytes, before + bytes).is_none());
         assert_eq!(LIVE_BYTES.load(Ordering::Relaxed), before + bytes);
         drop(kept);
         assert_eq!(LIVE_BYTES.load(Ordering::Relaxed), before);
