@@ -226,8 +226,7 @@ fn open_checked(
     // SAFETY: `raw` is a descriptor just opened and owned by nothing else.
     let dir_fd = unsafe { OwnedFd::from_raw_fd(raw) };
     let st = fstat(&dir_fd).map_err(dir_err)?;
-    // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = tracepost_paths::euid();
     if st.st_uid != me && st.st_uid != 0 {
         return Err(OutputError::DirOwned {
             path: path.to_path_buf(),

@@ -32,7 +32,8 @@ fn io_err(path: &Path, source: io::Error) -> PathError {
     }
 }
 
-fn euid() -> u32 {
+/// The user this process acts as, whose directories and links are safe.
+pub fn euid() -> u32 {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() }
 }

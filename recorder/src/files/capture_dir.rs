@@ -16,7 +16,7 @@ use std::{
     time::SystemTime,
 };
 
-use tracepost_paths::PathError;
+use tracepost_paths::{PathError, euid};
 use tracepost_schema::{LOCK_FILE, TABLES, syscalls};
 
 #[derive(Debug, thiserror::Error)]
@@ -494,11 +494,6 @@ fn fchmod(fd: &OwnedFd, mode: libc::mode_t) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
-}
-
-fn euid() -> u32 {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() }
 }
 
 fn c_name(name: &str) -> CString {
