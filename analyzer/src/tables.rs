@@ -266,18 +266,9 @@ async fn pids_named(
     comms: &[String],
 ) -> Result<Vec<i32>> {
     let names: Vec<Expr> = comms.iter().map(|c| lit(c.as_str())).collect();
-    let pick = |df: DataFrame, pid: &str, comm: &str| -> Result<DataFrame> {
-        df.filter(col(comm).in_list(names.clone(), false))
-            .and_then(|d| d.select(vec![col(pid).alias("pid")]))
-            .map_err(sql_error)
-    };
-    let mut pids = collect_pids(
-        pick(processes, processes::PID, processes::COMM)?
-            .union(pick(syscalls, syscalls::PID, syscalls::COMM)?)
-            .map_err(sql_error)?
-            .distinct()
-            .map_err(sql_error)?,
-    )
+    let mut pids = pids_where(processes, syscalls, |_, comm| {
+        comm.in_list(names.clone(), false)
+    })
     .await?;
     pids.sort_unstable();
     Ok(pids)
@@ -286,6 +277,8 @@ async fn pids_named(
 /// Of the processes `--comm` keeps (`pids`), those that also had a name not asked for,
 /// and the calls `aggregates` counted for them: those calls cannot be split by name, so
 /// the answer keeps them all, and says so. How many processes, and how many calls.
+/// Its own pass over the names: one pass grouping every row by pid and name was slower
+/// (`--comm` on 20M calls 0.26 s against 0.20 s).
 async fn counted_under_two_names(
     processes: DataFrame,
     syscalls: DataFrame,
@@ -298,22 +291,10 @@ async fn counted_under_two_names(
     }
     let names: Vec<Expr> = comms.iter().map(|c| lit(c.as_str())).collect();
     let kept: Vec<Expr> = pids.iter().map(|p| lit(*p)).collect();
-    let other = |df: DataFrame, pid: &str, comm: &str| -> Result<DataFrame> {
-        df.filter(
-            col(pid)
-                .in_list(kept.clone(), false)
-                .and(col(comm).in_list(names.clone(), true)),
-        )
-        .and_then(|d| d.select(vec![col(pid).alias("pid")]))
-        .map_err(sql_error)
-    };
-    let renamed: Vec<i32> = collect_pids(
-        other(processes, processes::PID, processes::COMM)?
-            .union(other(syscalls, syscalls::PID, syscalls::COMM)?)
-            .map_err(sql_error)?
-            .distinct()
-            .map_err(sql_error)?,
-    )
+    let renamed = pids_where(processes, syscalls, |pid, comm| {
+        pid.in_list(kept.clone(), false)
+            .and(comm.in_list(names.clone(), true))
+    })
     .await?;
     if renamed.is_empty() {
         return Ok((0, 0));
@@ -344,9 +325,26 @@ async fn counted_under_two_names(
     })
 }
 
-/// The `pid` column of a frame's rows.
-async fn collect_pids(df: DataFrame) -> Result<Vec<i32>> {
-    let batches = df.collect().await.map_err(sql_error)?;
+/// The distinct pids of the `processes` and `syscalls` rows that `keep` (given their pid
+/// and name columns) keeps.
+async fn pids_where(
+    processes: DataFrame,
+    syscalls: DataFrame,
+    keep: impl Fn(Expr, Expr) -> Expr,
+) -> Result<Vec<i32>> {
+    let pick = |df: DataFrame, pid: &str, comm: &str| -> Result<DataFrame> {
+        df.filter(keep(col(pid), col(comm)))
+            .and_then(|d| d.select(vec![col(pid).alias("pid")]))
+            .map_err(sql_error)
+    };
+    let batches = pick(processes, processes::PID, processes::COMM)?
+        .union(pick(syscalls, syscalls::PID, syscalls::COMM)?)
+        .map_err(sql_error)?
+        .distinct()
+        .map_err(sql_error)?
+        .collect()
+        .await
+        .map_err(sql_error)?;
     Ok(batches
         .iter()
         .filter_map(|b| {
