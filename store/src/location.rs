@@ -93,10 +93,7 @@ pub fn without_password(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
             .unwrap_or(tail.len());
         let word = &tail[..word_end];
-        match word
-            .rfind('@')
-            .and_then(|a| word[..a].find(':').map(|c| (c, a)))
-        {
+        match password_span(word) {
             Some((colon, at)) => {
                 out.push_str(&word[..=colon]);
                 out.push_str("***");
@@ -108,6 +105,22 @@ pub fn without_password(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Where the user information's `:` and its closing `@` sit in `word`, the URL after its
+/// `://`, if it has a password. The `:` comes before the path's first `/`, and the `@` is
+/// the word's last, so a password holding an unescaped `/` is found whole. A port (digits
+/// up to that `/`) followed by an `@` further on in the path is no password:
+/// `http://host:8080/inc@2`.
+fn password_span(word: &str) -> Option<(usize, usize)> {
+    let at = word.rfind('@')?;
+    let slash = word.find('/').unwrap_or(word.len());
+    let colon = word[..at.min(slash)].find(':')?;
+    let port = &word[colon + 1..slash];
+    if at > slash && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((colon, at))
 }
 
 impl Location {
@@ -279,6 +292,9 @@ mod tests {
             "http://user@host/x",
             "cap",
             "no url: here",
+            // An `@` in the path, after a port or a `:` of the path's own.
+            "http://host:8080/captures/inc@2",
+            "s3://bucket/a:b@c",
         ] {
             assert_eq!(without_password(kept), kept);
         }
