@@ -515,6 +515,55 @@ fn stacks_unwind_the_user_space_chain_of_each_slow_call() {
     assert_eq!(scalar(&full, "SELECT count(user_stack) FROM syscalls"), 0);
 }
 
+/// A traced program chooses its own binaries: one whose unwind tables pass 32 MiB (here
+/// a 40 MiB `.debug_frame`, and no `.eh_frame`) is not unwound, rather than kept in root's
+/// recorder (README, "what --stacks reads and keeps"). The same program as built names
+/// `main` in every slow call's chain (the test above).
+#[test]
+fn a_binary_with_tables_past_the_bound_is_not_kept() {
+    if !bpf_available("a_binary_with_tables_past_the_bound_is_not_kept") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program_o2(tmp.path(), "why_slow");
+    let junk = tmp.path().join("junk");
+    std::fs::write(&junk, vec![0x5a; 40 << 20]).unwrap();
+    let big = tmp.path().join("why_slow_big");
+    let status = Command::new("objcopy")
+        .args([
+            "--remove-section=.eh_frame",
+            "--remove-section=.eh_frame_hdr",
+        ])
+        .arg(format!("--add-section=.debug_frame={}", junk.display()))
+        .arg(&exe)
+        .arg(&big)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let capture = tmp.path().join("capture");
+    let out = record_stacks(&capture, &big);
+    assert!(out.status.success(), "{out:?}");
+    let slow = scalar(
+        &capture,
+        &format!(
+            "SELECT count(*) FROM syscalls WHERE duration_ns >= {}",
+            5 * MS
+        ),
+    );
+    assert!(slow > 0);
+    // Each chain reaches the program's code and stops there, unnamed and marked cut: its
+    // tables were not kept. Kept, they named `main` and `deep_sleep` (the build before).
+    assert!(scalar(&capture, "SELECT count(user_stack) FROM syscalls") > 0);
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE user_stack IS NOT NULL \
+             AND NOT starts_with(user_stack, '[truncated];[unknown];')"
+        ),
+        0
+    );
+}
+
 /// Runs `f` with `kernel.kptr_restrict` set to `value`, and puts it back even if `f` panics.
 fn with_kptr_restrict<T>(value: &str, f: impl FnOnce() -> T) -> T {
     const KNOB: &str = "/proc/sys/kernel/kptr_restrict";
