@@ -551,14 +551,16 @@ fn a_binary_with_tables_past_the_bound_is_not_kept() {
         ),
     );
     assert!(slow > 0);
-    // Each chain reaches the program's code and stops there, unnamed and marked cut: its
-    // tables were not kept. Kept, they named `main` and `deep_sleep` (the build before).
+    // No chain names a frame of the program's code: its tables were not kept. Kept,
+    // they named `main` and `deep_sleep` (the build before). Whether libc's frames are
+    // named depends on whether the process was still there when its mappings were read,
+    // after the 40 MiB file: a cold page cache makes that late.
     assert!(scalar(&capture, "SELECT count(user_stack) FROM syscalls") > 0);
     assert_eq!(
         scalar(
             &capture,
-            "SELECT count(*) FROM syscalls WHERE user_stack IS NOT NULL \
-             AND NOT starts_with(user_stack, '[truncated];[unknown];')"
+            "SELECT count(*) FROM syscalls WHERE regexp_like(user_stack, \
+             '(^|;)(main|outer_sleep|middle_sleep|deep_sleep|writer)(;|$)')"
         ),
         0
     );
