@@ -27,6 +27,17 @@ pub(crate) static SELF_TGID: u32 = 0;
 /// shows it as a zombie, and a parent that reaps at once takes that away.
 #[unsafe(no_mangle)]
 pub(crate) static TASK_EXIT_CODE_OFFSET: u32 = 0;
+/// Where `p` (the new program's stack pointer, once it is loaded), `argc` and `filename` sit
+/// in this kernel's `struct linux_binprm`, from its BTF; 0 when unknown. With them the exec
+/// event's arguments are read from the new program's stack, which the kernel has just written; at
+/// the execve's entry they may lie in a page the caller never touched (a forked child's
+/// string literals), which a BPF program cannot fault in.
+#[unsafe(no_mangle)]
+pub(crate) static BINPRM_P_OFFSET: u32 = 0;
+#[unsafe(no_mangle)]
+pub(crate) static BINPRM_ARGC_OFFSET: u32 = 0;
+#[unsafe(no_mangle)]
+pub(crate) static BINPRM_FILENAME_OFFSET: u32 = 0;
 /// `--min-duration`: shorter calls are counted in `AGGREGATES` instead of sent.
 #[unsafe(no_mangle)]
 pub(crate) static MIN_DURATION_NS: u64 = 0;

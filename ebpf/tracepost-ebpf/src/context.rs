@@ -147,8 +147,10 @@ pub(crate) fn read_sockaddr(dst: *mut u8, src: u64, len: u64) -> u32 {
     if len < size as u64 { len as u32 } else { size }
 }
 
-/// Reads execve's argument vector (at `argv`) for the exec event. Best effort: an argument
-/// that cannot be read ends the list.
+/// Reads an argument vector (at `argv`, NULL-terminated) for the exec event. Best effort:
+/// an argument that cannot be read ends the list. At the execve's entry this is the
+/// caller's vector, where the kernel's `linux_binprm` layout is unknown; otherwise the new
+/// program's, on the stack the kernel has just written (`sched_process_exec`).
 #[inline(always)]
 pub(crate) fn save_exec_args(tid: u32, argv: u64) {
     let Some(scratch) = EXEC_SCRATCH.get_ptr_mut(0) else {
@@ -177,10 +179,14 @@ pub(crate) fn save_exec_args(tid: u32, argv: u64) {
                 ptr as *const core::ffi::c_void,
             )
         };
-        if n <= 0 {
+        if n < 0 {
             break;
         }
-        off += n as usize;
+        // Before Linux 6.x's fix an empty string read as 0 bytes, not 1 (its NUL).
+        if n == 0 {
+            unsafe { *dst = 0 };
+        }
+        off += n.max(1) as usize;
     }
     scratch.len = if off > ARGS_LEN {
         ARGS_LEN as u32
@@ -206,11 +212,12 @@ pub(crate) fn read_entry_extra(slot: &mut ThreadSlot, info: SyscallInfo, args: &
                     ptr as *const core::ffi::c_void,
                 )
             };
-            if n <= 0 {
+            if n < 0 {
                 slot.extra_flags = EXTRA_UNREADABLE;
             } else {
-                // n counts the NUL; a full buffer means the string was cut.
-                slot.extra_len = (n - 1) as u32;
+                // n counts the NUL (an empty string read as 0 before Linux 6.x's fix); a
+                // full buffer means the string was cut.
+                slot.extra_len = n.max(1) as u32 - 1;
                 if n as usize >= EXTRA_LEN {
                     slot.extra_flags = EXTRA_TRUNCATED;
                 }
@@ -250,11 +257,12 @@ pub(crate) fn read_path(out: &mut DetailedEvent, ptr: u64) {
             ptr as *const core::ffi::c_void,
         )
     };
-    if n <= 0 {
+    if n < 0 {
         out.extra_len = 0;
         out.extra_flags = EXTRA_UNREADABLE;
     } else {
-        out.extra_len = (n - 1) as u32;
+        // An empty string read as 0 before Linux 6.x's fix.
+        out.extra_len = n.max(1) as u32 - 1;
         out.extra_flags = if n as usize >= EXTRA_LEN {
             EXTRA_TRUNCATED
         } else {

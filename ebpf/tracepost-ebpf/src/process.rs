@@ -138,6 +138,7 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
     if !followed(tid, (id >> 32) as u32) {
         return 0;
     }
+    let bprm: *const u8 = ctx.arg(2);
     if let Some(slot) = THREADS.get_ptr_mut(&tid) {
         let slot = unsafe { &mut *slot };
         slot.flags = scope_flags() | SLOT_COMM_KNOWN;
@@ -145,9 +146,70 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
         // moved slot may hold one the thread never took).
         slot.seen_gen = unsafe { core::ptr::read_volatile(&slot.rename_gen) };
         slot.comm = comm();
+        execve_path_from_kernel(slot, bprm);
     }
+    exec_args_from_stack(old_tid, bprm);
     send_process_event(PROCESS_EXEC, 0, 0, 0, old_tid, EXIT_STATUS_UNKNOWN);
     0
+}
+
+/// Saves, for the exec event, the argument vector the kernel built on the new program's
+/// stack: the current mm is the new program's by now, and `bprm->p` is its stack pointer,
+/// where `argc` and then `argv` are. A stack that does not start with `bprm->argc` is not
+/// that layout, and is left alone.
+#[inline(always)]
+fn exec_args_from_stack(args_of: u32, bprm: *const u8) {
+    let (p_at, argc_at) = (global(&BINPRM_P_OFFSET), global(&BINPRM_ARGC_OFFSET));
+    if p_at == 0 || argc_at == 0 {
+        return;
+    }
+    let (Ok(sp), Ok(argc)) = (unsafe {
+        (
+            bpf_probe_read_kernel(bprm.wrapping_add(p_at as usize).cast::<u64>()),
+            bpf_probe_read_kernel(bprm.wrapping_add(argc_at as usize).cast::<i32>()),
+        )
+    }) else {
+        return;
+    };
+    match unsafe { aya_ebpf::helpers::bpf_probe_read_user(sp as *const u64) } {
+        Ok(on_stack) if on_stack == argc as u64 => save_exec_args(args_of, sp + 8),
+        _ => {}
+    }
+}
+
+/// An execve whose path the entry program could not read (a page of the caller's never
+/// touched) takes the name the kernel opened, `bprm->filename`: for execve, the path as the
+/// caller gave it. execveat's is `/dev/fd/N/...` for a path relative to a descriptor, not
+/// what the caller passed, so it stays unread.
+#[inline(always)]
+fn execve_path_from_kernel(slot: &mut ThreadSlot, bprm: *const u8) {
+    let at = global(&BINPRM_FILENAME_OFFSET);
+    if at == 0
+        || slot.nr as u64 != NR_EXECVE
+        || slot.extra_kind != EXTRA_PATH as u32
+        || slot.extra_flags != EXTRA_UNREADABLE
+    {
+        return;
+    }
+    let Ok(name) = (unsafe { bpf_probe_read_kernel(bprm.wrapping_add(at as usize).cast::<u64>()) })
+    else {
+        return;
+    };
+    let n = unsafe {
+        generated::bpf_probe_read_kernel_str(
+            slot.extra.as_mut_ptr().cast(),
+            EXTRA_LEN as u32,
+            name as *const core::ffi::c_void,
+        )
+    };
+    if n > 0 {
+        slot.extra_len = (n - 1) as u32;
+        slot.extra_flags = if n as usize >= EXTRA_LEN {
+            EXTRA_TRUNCATED
+        } else {
+            0
+        };
+    }
 }
 
 /// Fires in the dying thread: its slot goes with it, so the table never holds the dead.

@@ -150,10 +150,13 @@ fn enter(
         return 0;
     }
     let now = unsafe { bpf_ktime_get_ns() };
-    if nr == NR_EXECVE {
-        save_exec_args(tid, args[1]);
-    } else if nr == NR_EXECVEAT {
-        save_exec_args(tid, args[2]);
+    // Where the kernel's layout is known the exec event reads what it copied instead.
+    if global(&BINPRM_P_OFFSET) == 0 {
+        if nr == NR_EXECVE {
+            save_exec_args(tid, args[1]);
+        } else if nr == NR_EXECVEAT {
+            save_exec_args(tid, args[2]);
+        }
     }
     slot.enter_ns = now;
     slot.args = args;

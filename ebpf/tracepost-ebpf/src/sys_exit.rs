@@ -136,11 +136,12 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
                     read_exit_extra(out, slot.extra_kind, arg, &slot.args, ret);
                 } else if kind == EXTRA_PATH
                     && slot.extra_flags & EXTRA_UNREADABLE != 0
-                    && nr as u64 != NR_EXECVE
-                    && nr as u64 != NR_EXECVEAT
+                    && !(ret == 0 && (nr as u64 == NR_EXECVE || nr as u64 == NR_EXECVEAT))
                 {
                     // The string's page was not resident at entry; the kernel has read it
-                    // since, so it is now (an exec replaced the memory, so not for those).
+                    // since, so it is now. Not after an exec that succeeded: the memory is
+                    // the new program's (`sched_process_exec` gave execve the kernel's
+                    // name for the file instead); a failed one kept the caller's.
                     let arg = (slot.info >> 8) as u8;
                     read_path(out, arg_at(&slot.args, arg));
                 } else {

@@ -135,6 +135,9 @@ pub struct LoadOptions {
     pub exit_has_group_dead: bool,
     /// Where `exit_code` sits in this kernel's `struct task_struct`; 0 when unknown.
     pub task_exit_code_offset: u32,
+    /// Where `p`, `argc` and `filename` sit in this kernel's `struct linux_binprm`; zeros
+    /// when unknown, and the arguments are then read at the execve's entry.
+    pub binprm_offsets: [u32; 3],
     /// `--buffer-size`: bytes of staging areas, split between the CPUs.
     pub buffer_bytes: u64,
     pub max_threads: u32,
@@ -232,6 +235,9 @@ impl Probes {
             .override_global("RENAME_PID_OFFSET", &opts.rename_pid_offset, true)
             .override_global("RENAME_NEWCOMM_OFFSET", &opts.rename_newcomm_offset, true)
             .override_global("TASK_EXIT_CODE_OFFSET", &opts.task_exit_code_offset, true)
+            .override_global("BINPRM_P_OFFSET", &opts.binprm_offsets[0], true)
+            .override_global("BINPRM_ARGC_OFFSET", &opts.binprm_offsets[1], true)
+            .override_global("BINPRM_FILENAME_OFFSET", &opts.binprm_offsets[2], true)
             .override_global("MIN_DURATION_NS", &opts.min_duration_ns, true)
             .override_global("FAILED_ONLY", &failed_only, true)
             .override_global("FILTER_COMM", &filter_comm, true)

@@ -1,4 +1,6 @@
 //! The kernel's BTF, which the syscall hooks need to attach as BTF tracepoints.
+use std::os::fd::FromRawFd;
+
 use aya::Btf;
 
 /// The kernel's BTF, or `None` when it has none (or hides it). aya's loader has parsed it
@@ -12,16 +14,63 @@ pub fn kernel_btf() -> Option<Btf> {
 /// BTF. The BTF is mapped and only `task_struct` is looked up: about 3 ms, where btf-rs's
 /// default full parse took 0.16-0.20 s and 40 MiB.
 pub fn task_exit_code_offset() -> Option<u32> {
-    use btf_rs::{Backend, Btf, Type};
-    let btf = Btf::from_file_with_backend("/sys/kernel/btf/vmlinux", Backend::Mmap).ok()?;
-    let types = btf.resolve_types_by_name("task_struct").ok()?;
+    let btf = mapped()?;
+    member_offsets(&btf, "task_struct", &["exit_code"]).map(|[o]| o)
+}
+
+/// Where `p` (the new program's stack pointer once loaded), `argc` and `filename` sit in
+/// this kernel's `struct linux_binprm`, in bytes;
+/// `None` without BTF. With them `sched_process_exec` reads the arguments from the new
+/// program's stack, where the kernel has just written them; at entry they may be in a page
+/// the caller never touched (a forked child's string literals), which a BPF program cannot
+/// fault in, and the row would have no command line once the process is gone.
+pub fn binprm_offsets() -> Option<[u32; 3]> {
+    let btf = mapped()?;
+    member_offsets(&btf, "linux_binprm", &["p", "argc", "filename"])
+}
+
+/// The kernel's BTF, mapped rather than parsed whole. Kernels before 6.16 cannot map the
+/// sysfs file itself: there its bytes (a few MB) are copied into a memfd, which can be.
+fn mapped() -> Option<btf_rs::Btf> {
+    use btf_rs::{Backend, Btf};
+    const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
+    if let Ok(btf) = Btf::from_file_with_backend(VMLINUX, Backend::Mmap) {
+        return Some(btf);
+    }
+    let bytes = std::fs::read(VMLINUX).ok()?;
+    // SAFETY: a fixed NUL-terminated name; the fd is owned below.
+    let fd = unsafe { libc::memfd_create(c"tracepost-btf".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: memfd_create returned a new fd that nothing else owns.
+    let mut copy = std::fs::File::from(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+    std::io::Write::write_all(&mut copy, &bytes).ok()?;
+    Btf::from_file_with_backend(format!("/proc/self/fd/{fd}"), Backend::Mmap).ok()
+}
+
+/// The byte offsets of `names` in the struct `ty`, each a whole-byte, non-bitfield member at
+/// its top level; `None` if any is missing.
+fn member_offsets<const N: usize>(
+    btf: &btf_rs::Btf,
+    ty: &str,
+    names: &[&str; N],
+) -> Option<[u32; N]> {
+    use btf_rs::Type;
+    let types = btf.resolve_types_by_name(ty).ok()?;
     types.into_iter().find_map(|t| match t {
-        Type::Struct(s) => s
-            .members
-            .iter()
-            .find(|m| btf.resolve_name(*m).is_ok_and(|n| n == "exit_code"))
-            .filter(|m| m.bitfield_size().unwrap_or(0) == 0 && m.bit_offset() % 8 == 0)
-            .map(|m| m.bit_offset() / 8),
+        Type::Struct(s) => {
+            let mut out = [0u32; N];
+            for (o, name) in out.iter_mut().zip(names) {
+                *o = s
+                    .members
+                    .iter()
+                    .find(|m| btf.resolve_name(*m).is_ok_and(|n| n == *name))
+                    .filter(|m| m.bitfield_size().unwrap_or(0) == 0 && m.bit_offset() % 8 == 0)
+                    .map(|m| m.bit_offset() / 8)?;
+            }
+            Some(out)
+        }
         _ => None,
     })
 }
@@ -32,4 +81,19 @@ pub fn task_exit_code_offset() -> Option<u32> {
 pub fn release_freed_heap() {
     // SAFETY: malloc_trim only returns free pages; it touches no live allocation.
     unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(test)]
+mod tests {
+    /// On a kernel with BTF (every one CI runs on) the three members are found, each at its
+    /// own place: a zero would leave the arguments to the entry program.
+    #[test]
+    fn linux_binprm_members_are_found_where_btf_is() {
+        if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
+            return;
+        }
+        let [p, argc, filename] = super::binprm_offsets().expect("linux_binprm in BTF");
+        assert!(p > 0 && argc > 0 && filename > 0, "{p} {argc} {filename}");
+        assert!(p != argc && argc != filename && p != filename);
+    }
 }
