@@ -1,11 +1,16 @@
 /* Forked children that exec with string literals: the first touch of those pages in a
  * child is the kernel's own read in execve, so a BPF program at the call's entry cannot
- * read them. Argument: the directory holding an executable script `script.sh`. */
+ * read them. Arguments: the directory holding an executable script `script.sh`, and a
+ * program to run last as `thirty-two --bits` (the tests give a 32-bit one). Built 32-bit
+ * too, its own calls are ia32 execve and execveat. */
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static char script[4096];
+static const char *last;
 
 static void child(void (*run)(void)) {
     pid_t p = fork();
@@ -26,14 +31,23 @@ static void failed_then_run(void) {
     execl("/bin/true", "true", "after-failure", (char *)0);
 }
 static void a_script(void) { execl(script, "script.sh", "a b", "", "c", (char *)0); }
+static void at_cwd(void) {
+    char *const argv[] = {"true", "at-fdcwd", 0};
+    char *const envp[] = {0};
+    syscall(SYS_execveat, AT_FDCWD, "/bin/true", argv, envp, 0);
+}
+static void the_last(void) { execl(last, "thirty-two", "--bits", (char *)0); }
 
 int main(int argc, char **argv) {
-    if (argc != 2)
+    if (argc != 3)
         return 2;
+    last = argv[2];
     snprintf(script, sizeof script, "%s/script.sh", argv[1]);
     child(literal_args);
     child(many_args);
     child(failed_then_run);
     child(a_script);
+    child(at_cwd);
+    child(the_last);
     return 0;
 }

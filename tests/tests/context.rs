@@ -360,63 +360,34 @@ fn a_long_argument_is_whole_or_marked_as_cut() {
 
 /// A forked child that execs with string literals: their pages are first touched by the
 /// kernel's own read inside execve, so the entry program cannot read them. The exec event
-/// reads the arguments from the new program's stack, execve's path comes from the kernel
-/// (or, for a failed one, from a second read at exit), and each short-lived child has its
-/// path, program and command line, as strace shows them.
+/// reads the arguments from the new program's stack (8-byte or, for a 32-bit program,
+/// 4-byte pointers), the exec's path comes from the kernel (or, for a failed one, from a
+/// second read at exit), and each short-lived child has its path, program and command
+/// line, as strace and /proc show them: from a 64-bit caller and from a 32-bit one (ia32
+/// execve and execveat), running 64-bit programs, a script and a 32-bit program.
 #[test]
 fn a_forked_child_exec_with_literals_has_its_path_and_command_line() {
     if !bpf_available("a_forked_child_exec_with_literals_has_its_path_and_command_line") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let exe = build_program_o2(tmp.path(), "exec_literals");
+    let wide = build_program_o2(tmp.path(), "exec_literals");
+    let narrow = tmp.path().join("exec_literals32");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/exec_literals.c");
+    let built = Command::new("cc")
+        .args(["-m32", "-O2", "-o"])
+        .arg(&narrow)
+        .arg(&src)
+        .status()
+        .unwrap();
+    assert!(
+        built.success(),
+        "cc -m32 failed: is gcc-multilib installed?"
+    );
     let script = tmp.path().join("script.sh");
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let capture = tmp.path().join("capture");
-    let out = record(
-        &capture,
-        &[exe.to_str().unwrap(), tmp.path().to_str().unwrap()],
-    );
-    assert!(out.status.success(), "{out:?}");
     let script = script.to_str().unwrap();
-    let execs: Vec<(String, i64)> = query(
-        &[&capture],
-        "SELECT coalesce(path, 'NULL') AS path, ret FROM syscalls \
-         WHERE syscall = 'execve' ORDER BY ts",
-    )
-    .into_iter()
-    .skip(1)
-    .map(|r| {
-        (
-            r["path"].as_str().unwrap().to_string(),
-            r["ret"].as_i64().unwrap(),
-        )
-    })
-    .collect();
-    let want = [
-        ("/bin/true", 0),
-        ("/bin/true", 0),
-        ("/nonexistent-exec-literal", -2),
-        ("/bin/true", 0),
-        (script, 0),
-    ];
-    assert_eq!(execs, want.map(|(p, r)| (p.to_string(), r)).to_vec());
-    let children: Vec<(String, String, String)> = query(
-        &[&capture],
-        &format!(
-            "SELECT comm, coalesce(exe, 'NULL') AS exe, coalesce(cmdline, 'NULL') AS cmdline \
-             FROM processes WHERE ppid = (SELECT pid FROM processes WHERE exe = '{}') \
-             ORDER BY start_ts",
-            exe.display()
-        ),
-    )
-    .into_iter()
-    .map(|r| {
-        let s = |k: &str| r[k].as_str().unwrap().to_string();
-        (s("comm"), s("exe"), s("cmdline"))
-    })
-    .collect();
     let canonical = |p: &str| {
         std::fs::canonicalize(p)
             .unwrap()
@@ -424,29 +395,88 @@ fn a_forked_child_exec_with_literals_has_its_path_and_command_line() {
             .unwrap()
             .to_string()
     };
-    let (t, sh) = (canonical("/bin/true"), canonical("/bin/sh"));
-    // The kernel keeps 16 arguments; /proc has the rest only while the child lives.
-    let whole = (1..=18).fold("true".to_string(), |l, i| format!("{l} {i}"));
-    let cut = (1..=15).fold("true".to_string(), |l, i| format!("{l} {i}")) + " \u{2026}";
-    let mut children = children.into_iter();
-    let mut next = || children.next().expect("a child per exec");
-    assert_eq!(
-        next(),
-        ("true".into(), t.clone(), "true --literal-arg".into())
+    let (t, sh, n32) = (
+        canonical("/bin/true"),
+        canonical("/bin/sh"),
+        narrow.to_str().unwrap().to_string(),
     );
-    let (comm, exe, line) = next();
-    assert!(
-        (comm.as_str(), &exe) == ("true", &t) && (line == whole || line == cut),
-        "{line}"
-    );
-    assert_eq!(
-        next(),
-        ("true".into(), t.clone(), "true after-failure".into())
-    );
-    // A script runs its interpreter, as /proc/PID/exe and cmdline say.
-    let line = format!("/bin/sh {script} 'a b' '' c");
-    assert_eq!(next(), ("script.sh".into(), sh, line));
-    assert_eq!(children.next(), None);
+    for (exe, execve, execveat) in [(&wide, 59, 322), (&narrow, 1024 + 11, 1024 + 358)] {
+        let capture = tmp.path().join(format!("capture-{execve}"));
+        let out = record(
+            &capture,
+            &[exe.to_str().unwrap(), tmp.path().to_str().unwrap(), &n32],
+        );
+        assert!(out.status.success(), "{out:?}");
+        let execs: Vec<(String, i64, i64)> = query(
+            &[&capture],
+            "SELECT coalesce(path, 'NULL') AS path, nr, ret FROM syscalls \
+             WHERE syscall LIKE 'execve%' ORDER BY ts",
+        )
+        .into_iter()
+        .skip(1)
+        .map(|r| {
+            let n = |k: &str| r[k].as_i64().unwrap();
+            (r["path"].as_str().unwrap().to_string(), n("nr"), n("ret"))
+        })
+        .collect();
+        let want = [
+            ("/bin/true", execve, 0),
+            ("/bin/true", execve, 0),
+            ("/nonexistent-exec-literal", execve, -2),
+            ("/bin/true", execve, 0),
+            (script, execve, 0),
+            ("/bin/true", execveat, 0),
+            (n32.as_str(), execve, 0),
+        ];
+        assert_eq!(
+            execs,
+            want.map(|(p, nr, r)| (p.to_string(), nr, r)).to_vec()
+        );
+        let children: Vec<(String, String, String)> = query(
+            &[&capture],
+            &format!(
+                "SELECT comm, coalesce(exe, 'NULL') AS exe, coalesce(cmdline, 'NULL') AS cmdline \
+                 FROM processes WHERE ppid = (SELECT pid FROM processes WHERE cmdline LIKE '{}%') \
+                 ORDER BY start_ts",
+                exe.display()
+            ),
+        )
+        .into_iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap().to_string();
+            (s("comm"), s("exe"), s("cmdline"))
+        })
+        .collect();
+        // The kernel keeps 16 arguments; /proc has the rest only while the child lives.
+        let whole = (1..=18).fold("true".to_string(), |l, i| format!("{l} {i}"));
+        let cut = (1..=15).fold("true".to_string(), |l, i| format!("{l} {i}")) + " \u{2026}";
+        let mut children = children.into_iter();
+        let mut next = || children.next().expect("a child per exec");
+        assert_eq!(
+            next(),
+            ("true".into(), t.clone(), "true --literal-arg".into())
+        );
+        let (comm, exe, line) = next();
+        assert!(
+            (comm.as_str(), &exe) == ("true", &t) && (line == whole || line == cut),
+            "{line}"
+        );
+        assert_eq!(
+            next(),
+            ("true".into(), t.clone(), "true after-failure".into())
+        );
+        // A script runs its interpreter, as /proc/PID/exe and cmdline say.
+        let line = format!("/bin/sh {script} 'a b' '' c");
+        assert_eq!(next(), ("script.sh".into(), sh.clone(), line));
+        assert_eq!(next(), ("true".into(), t.clone(), "true at-fdcwd".into()));
+        let last = (
+            "exec_literals32".into(),
+            n32.clone(),
+            "thirty-two --bits".into(),
+        );
+        assert_eq!(next(), last);
+        assert_eq!(children.next(), None);
+    }
 }
 
 /// The path calls of Linux 6.6 and later (`fchmodat2`, the `*xattrat` calls, 6.17's

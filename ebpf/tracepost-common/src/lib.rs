@@ -214,7 +214,16 @@ pub struct ProcessEvent {
     /// `PROCESS_EXEC`: the new program's arguments, each NUL-terminated, each cut to
     /// `ARG_MAX_LEN - 1` bytes, as many as fit.
     pub args: [u8; ARGS_LEN],
+    /// `PROCESS_EXEC`: bytes of `program` that are valid.
+    pub program_len: u32,
+    pub _pad: u32,
+    /// `PROCESS_EXEC`: the file the kernel ran, as it was named (`bprm->interp`): a
+    /// script's `#!` interpreter, binfmt_misc's handler, or else the path the caller gave.
+    pub program: [u8; PROGRAM_LEN],
 }
+
+/// Bytes of `ProcessEvent::program`.
+pub const PROGRAM_LEN: usize = 256;
 
 /// `ProcessEvent::exit_status` when the kernel's BTF did not say where to read it.
 pub const EXIT_STATUS_UNKNOWN: u32 = u32::MAX;
@@ -256,6 +265,9 @@ impl Default for ProcessEvent {
             args_len: 0,
             exit_status: EXIT_STATUS_UNKNOWN,
             args: [0; ARGS_LEN],
+            program_len: 0,
+            _pad: 0,
+            program: [0; PROGRAM_LEN],
         }
     }
 }
@@ -454,7 +466,7 @@ pub struct TracedPage {
 pub const STAGE_CHUNK_BYTES: usize = 16 * 1024;
 /// Room after a chunk's last start offset: a record that starts near the end runs on into
 /// it, so that no record is ever split. At least the largest record with its header.
-pub const STAGE_SLACK: usize = 512;
+pub const STAGE_SLACK: usize = 768;
 
 /// One chunk of a CPU's staging area (an element of the `STAGE` array).
 ///

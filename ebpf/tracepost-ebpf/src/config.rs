@@ -11,6 +11,17 @@ pub(crate) const NR_EXECVEAT: u64 = 322;
 /// ia32 `exit` and `exit_group`, as the programs number them (`COMPAT_BASE` + i386's).
 pub(crate) const NR_COMPAT_EXIT: u64 = tracepost_common::COMPAT_BASE as u64 + 1;
 pub(crate) const NR_COMPAT_EXIT_GROUP: u64 = tracepost_common::COMPAT_BASE as u64 + 252;
+/// ia32 `execve` and `execveat`, as the programs number them.
+pub(crate) const NR_COMPAT_EXECVE: u64 = tracepost_common::COMPAT_BASE as u64 + 11;
+pub(crate) const NR_COMPAT_EXECVEAT: u64 = tracepost_common::COMPAT_BASE as u64 + 358;
+/// `AT_FDCWD`: a path relative to the working directory.
+pub(crate) const AT_FDCWD: i32 = -100;
+
+/// Whether `nr` is an exec, of either ABI.
+#[inline(always)]
+pub(crate) fn is_exec(nr: u64) -> bool {
+    nr == NR_EXECVE || nr == NR_EXECVEAT || nr == NR_COMPAT_EXECVE || nr == NR_COMPAT_EXECVEAT
+}
 /// `pt_regs.cs` of a task running 32-bit code (`__USER32_CS`).
 pub(crate) const USER32_CS: u64 = 0x23;
 pub(crate) const CLONE_THREAD: u64 = 0x0001_0000;
@@ -38,6 +49,9 @@ pub(crate) static BINPRM_P_OFFSET: u32 = 0;
 pub(crate) static BINPRM_ARGC_OFFSET: u32 = 0;
 #[unsafe(no_mangle)]
 pub(crate) static BINPRM_FILENAME_OFFSET: u32 = 0;
+/// `bprm->interp`: the file the kernel ran (a script's interpreter), as it was named.
+#[unsafe(no_mangle)]
+pub(crate) static BINPRM_INTERP_OFFSET: u32 = 0;
 /// `--min-duration`: shorter calls are counted in `AGGREGATES` instead of sent.
 #[unsafe(no_mangle)]
 pub(crate) static MIN_DURATION_NS: u64 = 0;

@@ -147,12 +147,13 @@ pub(crate) fn read_sockaddr(dst: *mut u8, src: u64, len: u64) -> u32 {
     if len < size as u64 { len as u32 } else { size }
 }
 
-/// Reads an argument vector (at `argv`, NULL-terminated) for the exec event. Best effort:
-/// an argument that cannot be read ends the list. At the execve's entry this is the
-/// caller's vector, where the kernel's `linux_binprm` layout is unknown; otherwise the new
-/// program's, on the stack the kernel has just written (`sched_process_exec`).
+/// Reads an argument vector (at `argv`, NULL-terminated, of 8-byte pointers or, with
+/// `narrow`, a 32-bit program's 4-byte ones) for the exec event. Best effort: an argument
+/// that cannot be read ends the list. At the execve's entry this is the caller's vector,
+/// where the kernel's `linux_binprm` layout is unknown; otherwise the new program's, on
+/// the stack the kernel has just written (`sched_process_exec`).
 #[inline(always)]
-pub(crate) fn save_exec_args(tid: u32, argv: u64) {
+pub(crate) fn save_exec_args(tid: u32, argv: u64, narrow: bool) {
     let Some(scratch) = EXEC_SCRATCH.get_ptr_mut(0) else {
         return;
     };
@@ -162,8 +163,14 @@ pub(crate) fn save_exec_args(tid: u32, argv: u64) {
         if argv == 0 || off >= ARGS_LEN {
             break;
         }
-        let slot = (argv + (i * 8) as u64) as *const u64;
-        let Ok(ptr) = (unsafe { aya_ebpf::helpers::bpf_probe_read_user(slot) }) else {
+        let ptr = if narrow {
+            let slot = (argv + (i * 4) as u64) as *const u32;
+            unsafe { aya_ebpf::helpers::bpf_probe_read_user(slot) }.map(u64::from)
+        } else {
+            let slot = (argv + (i * 8) as u64) as *const u64;
+            unsafe { aya_ebpf::helpers::bpf_probe_read_user(slot) }
+        };
+        let Ok(ptr) = ptr else {
             break;
         };
         if ptr == 0 {

@@ -9,6 +9,7 @@ pub(crate) fn send_process_event(
     group_dead: u32,
     args_of: u32,
     exit_status: u32,
+    bprm: *const u8,
 ) {
     let id = bpf_get_current_pid_tgid();
     // Before the clock: see `Stage::begin`.
@@ -47,6 +48,7 @@ pub(crate) fn send_process_event(
             };
         }
         let _ = EXEC_ARGS.remove(&args_of);
+        out.program_len = exec_program(&mut out.program, bprm);
     }
     stage.commit();
 }
@@ -85,7 +87,15 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
         }
     }
     if flags & CLONE_THREAD == 0 {
-        send_process_event(PROCESS_NEW, child, flags, 0, 0, EXIT_STATUS_UNKNOWN);
+        send_process_event(
+            PROCESS_NEW,
+            child,
+            flags,
+            0,
+            0,
+            EXIT_STATUS_UNKNOWN,
+            core::ptr::null(),
+        );
     }
     0
 }
@@ -149,14 +159,38 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
         execve_path_from_kernel(slot, bprm);
     }
     exec_args_from_stack(old_tid, bprm);
-    send_process_event(PROCESS_EXEC, 0, 0, 0, old_tid, EXIT_STATUS_UNKNOWN);
+    send_process_event(PROCESS_EXEC, 0, 0, 0, old_tid, EXIT_STATUS_UNKNOWN, bprm);
     0
+}
+
+/// The file the kernel ran, as it was named (`bprm->interp`), into `out`; its length, 0 when
+/// unknown. /proc/PID/exe says the same while the process lives; this is for one that is
+/// gone before the event is read, and it is what the kernel opened at the exec, not what
+/// the path holds later.
+#[inline(always)]
+fn exec_program(out: &mut [u8; PROGRAM_LEN], bprm: *const u8) -> u32 {
+    let at = global(&BINPRM_INTERP_OFFSET);
+    if at == 0 || bprm.is_null() {
+        return 0;
+    }
+    let Ok(name) = (unsafe { bpf_probe_read_kernel(bprm.wrapping_add(at as usize).cast::<u64>()) })
+    else {
+        return 0;
+    };
+    let n = unsafe {
+        generated::bpf_probe_read_kernel_str(
+            out.as_mut_ptr().cast(),
+            PROGRAM_LEN as u32,
+            name as *const core::ffi::c_void,
+        )
+    };
+    if n > 0 { (n - 1) as u32 } else { 0 }
 }
 
 /// Saves, for the exec event, the argument vector the kernel built on the new program's
 /// stack: the current mm is the new program's by now, and `bprm->p` is its stack pointer,
-/// where `argc` and then `argv` are. A stack that does not start with `bprm->argc` is not
-/// that layout, and is left alone.
+/// where `argc` and then `argv` are, 8 bytes each, or 4 for a 32-bit program. A stack that
+/// starts with neither width of `bprm->argc` is not that layout, and is left alone.
 #[inline(always)]
 fn exec_args_from_stack(args_of: u32, bprm: *const u8) {
     let (p_at, argc_at) = (global(&BINPRM_P_OFFSET), global(&BINPRM_ARGC_OFFSET));
@@ -171,21 +205,27 @@ fn exec_args_from_stack(args_of: u32, bprm: *const u8) {
     }) else {
         return;
     };
-    match unsafe { aya_ebpf::helpers::bpf_probe_read_user(sp as *const u64) } {
-        Ok(on_stack) if on_stack == argc as u64 => save_exec_args(args_of, sp + 8),
-        _ => {}
+    let Ok(on_stack) = (unsafe { aya_ebpf::helpers::bpf_probe_read_user(sp as *const u64) }) else {
+        return;
+    };
+    if on_stack == argc as u64 {
+        save_exec_args(args_of, sp + 8, false);
+    } else if on_stack as u32 == argc as u32 {
+        save_exec_args(args_of, sp + 4, true);
     }
 }
 
-/// An execve whose path the entry program could not read (a page of the caller's never
-/// touched) takes the name the kernel opened, `bprm->filename`: for execve, the path as the
-/// caller gave it. execveat's is `/dev/fd/N/...` for a path relative to a descriptor, not
-/// what the caller passed, so it stays unread.
+/// An exec whose path the entry program could not read (a page of the caller's never
+/// touched) takes the name the kernel opened, `bprm->filename`: the path as the caller gave
+/// it, except for an execveat relative to a descriptor, which the kernel names
+/// `/dev/fd/N/...`. That one stays unread rather than be given a path the caller never
+/// passed.
 #[inline(always)]
 fn execve_path_from_kernel(slot: &mut ThreadSlot, bprm: *const u8) {
     let at = global(&BINPRM_FILENAME_OFFSET);
+    let nr = slot.nr as u64;
     if at == 0
-        || slot.nr as u64 != NR_EXECVE
+        || !is_exec(nr)
         || slot.extra_kind != EXTRA_PATH as u32
         || slot.extra_flags != EXTRA_UNREADABLE
     {
@@ -202,14 +242,20 @@ fn execve_path_from_kernel(slot: &mut ThreadSlot, bprm: *const u8) {
             name as *const core::ffi::c_void,
         )
     };
-    if n > 0 {
-        slot.extra_len = (n - 1) as u32;
-        slot.extra_flags = if n as usize >= EXTRA_LEN {
-            EXTRA_TRUNCATED
-        } else {
-            0
-        };
+    if n <= 0 {
+        return;
     }
+    let at_fd =
+        (nr == NR_EXECVEAT || nr == NR_COMPAT_EXECVEAT) && slot.args[0] as u32 as i32 != AT_FDCWD;
+    if at_fd && slot.extra[..8] == *b"/dev/fd/" {
+        return;
+    }
+    slot.extra_len = (n - 1) as u32;
+    slot.extra_flags = if n as usize >= EXTRA_LEN {
+        EXTRA_TRUNCATED
+    } else {
+        0
+    };
 }
 
 /// Fires in the dying thread: its slot goes with it, so the table never holds the dead.
@@ -235,7 +281,15 @@ pub(crate) fn thread_exited(task: *const u8, group_dead: bool) -> u32 {
     let id = bpf_get_current_pid_tgid();
     let tid = id as u32;
     if group_dead && followed(tid, (id >> 32) as u32) {
-        send_process_event(PROCESS_EXIT, 0, 0, 1, 0, exit_status(task));
+        send_process_event(
+            PROCESS_EXIT,
+            0,
+            0,
+            1,
+            0,
+            exit_status(task),
+            core::ptr::null(),
+        );
     }
     let _ = THREADS.remove(&tid);
     mark_slot(tid, false);

@@ -153,9 +153,9 @@ fn enter(
     // Where the kernel's layout is known the exec event reads what it copied instead.
     if global(&BINPRM_P_OFFSET) == 0 {
         if nr == NR_EXECVE {
-            save_exec_args(tid, args[1]);
+            save_exec_args(tid, args[1], false);
         } else if nr == NR_EXECVEAT {
-            save_exec_args(tid, args[2]);
+            save_exec_args(tid, args[2], false);
         }
     }
     slot.enter_ns = now;

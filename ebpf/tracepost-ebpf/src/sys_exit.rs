@@ -136,7 +136,7 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
                     read_exit_extra(out, slot.extra_kind, arg, &slot.args, ret);
                 } else if kind == EXTRA_PATH
                     && slot.extra_flags & EXTRA_UNREADABLE != 0
-                    && !(ret == 0 && (nr as u64 == NR_EXECVE || nr as u64 == NR_EXECVEAT))
+                    && !(ret == 0 && is_exec(nr as u64))
                 {
                     // The string's page was not resident at entry; the kernel has read it
                     // since, so it is now. Not after an exec that succeeded: the memory is

@@ -34,7 +34,7 @@ impl ProcessUpdate {
         match event.kind {
             PROCESS_NEW => update.cgroup = cgroup_then(event.child_tid),
             PROCESS_EXEC => {
-                update.exe = exe(event.pid);
+                update.exe = exe(event.pid).or_else(|| program_run(&event));
                 // The arguments the kernel saw at execve; /proc when it could not read them.
                 update.cmdline = exec_cmdline(&event, || {
                     fs::read(format!("/proc/{}/cmdline", event.pid)).ok()
@@ -57,6 +57,22 @@ impl ProcessUpdate {
         }
         update
     }
+}
+
+/// The file an exec ran, as the kernel named it (a script's interpreter), resolved as
+/// /proc/PID/exe would show it: for a process gone before /proc could be read. A relative
+/// name (a `#!` line's) is relative to a working directory no longer known: none.
+fn program_run(event: &ProcessEvent) -> Option<String> {
+    let len = (event.program_len as usize).min(event.program.len());
+    let name = String::from_utf8_lossy(&event.program[..len]).into_owned();
+    if !name.starts_with('/') {
+        return None;
+    }
+    Some(
+        fs::canonicalize(&name)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or(name),
+    )
 }
 
 /// An exec event's command line, quoted for a shell. The kernel copies at most
@@ -366,5 +382,21 @@ mod tests {
             container_id("/user.slice/user-0.slice/session-1.scope"),
             None
         );
+    }
+
+    #[test]
+    fn a_gone_process_runs_what_the_kernel_named_resolved_and_never_a_relative_name() {
+        let event = |name: &str| {
+            let mut e = ProcessEvent {
+                program_len: name.len() as u32,
+                ..Default::default()
+            };
+            e.program[..name.len()].copy_from_slice(name.as_bytes());
+            e
+        };
+        let sh = fs::canonicalize("/bin/sh").unwrap();
+        assert_eq!(program_run(&event("/bin/sh")).as_deref(), sh.to_str());
+        assert_eq!(program_run(&event("sh")), None);
+        assert_eq!(program_run(&event("")), None);
     }
 }

@@ -146,7 +146,10 @@ impl ProcessTable {
             && row.exe.is_none()
             && path.starts_with('/')
         {
-            row.exe = Some(program_of(path));
+            let resolved = std::fs::canonicalize(&**path)
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|_| path.to_string());
+            row.exe = Some(resolved);
         }
     }
 
@@ -209,49 +212,6 @@ pub fn batch(rows: &[ProcessRow]) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(processes::schema(), columns)
 }
 
-/// The program an exec of `path` runs, as `/proc/PID/exe` names it: the file resolved, or
-/// for a script the interpreter of its `#!` line, as the kernel runs it.
-fn program_of(path: &str) -> String {
-    let resolved = |p: &str| {
-        std::fs::canonicalize(p)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| p.to_string())
-    };
-    match interpreter(path) {
-        Some(interp) => resolved(&interp),
-        None => resolved(path),
-    }
-}
-
-/// The interpreter a `#!` line names (its first word), if `path` is a regular file that
-/// starts with one. Root reads a file a traced program named, and it may have been swapped
-/// since: it is opened as a name only (`O_PATH`, which opens no device and blocks on no
-/// FIFO) and read only once it is known to be a regular file.
-fn interpreter(path: &str) -> Option<String> {
-    use std::{
-        io::Read,
-        os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
-    };
-    let name = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH)
-        .open(path)
-        .ok()?;
-    if !name.metadata().ok()?.is_file() {
-        return None;
-    }
-    let mut file = std::fs::File::open(format!("/proc/self/fd/{}", name.as_raw_fd())).ok()?;
-    let mut head = [0u8; 256];
-    let n = file.read(&mut head).ok()?;
-    let line = head[..n].strip_prefix(b"#!")?;
-    let line = &line[..line.iter().position(|&b| b == b'\n')?];
-    let word = line
-        .split(|b| *b == b' ' || *b == b'\t')
-        .find(|w| !w.is_empty())?;
-    word.starts_with(b"/")
-        .then(|| String::from_utf8_lossy(word).into_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use tracepost_common::ProcessEvent;
@@ -299,23 +259,5 @@ mod tests {
         let rest = t.take_all();
         assert_eq!(rest.iter().map(|r| r.pid).collect::<Vec<_>>(), vec![10]);
         assert_eq!(batch(&rest).unwrap().num_rows(), 1);
-    }
-
-    #[test]
-    fn a_script_runs_its_interpreter_and_anything_else_itself() {
-        let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("s.sh");
-        std::fs::write(&script, "#!/bin/sh -e\nexit 0\n").unwrap();
-        let sh = std::fs::canonicalize("/bin/sh").unwrap();
-        assert_eq!(program_of(script.to_str().unwrap()), sh.to_str().unwrap());
-        let plain = dir.path().join("p");
-        std::fs::write(&plain, "\x7fELF").unwrap();
-        assert_eq!(program_of(plain.to_str().unwrap()), plain.to_str().unwrap());
-        // A FIFO where the program was: neither opened for reading (it would block) nor taken
-        // for a script.
-        let fifo = dir.path().join("f");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        assert_eq!(program_of(fifo.to_str().unwrap()), fifo.to_str().unwrap());
     }
 }

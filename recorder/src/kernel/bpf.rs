@@ -135,9 +135,10 @@ pub struct LoadOptions {
     pub exit_has_group_dead: bool,
     /// Where `exit_code` sits in this kernel's `struct task_struct`; 0 when unknown.
     pub task_exit_code_offset: u32,
-    /// Where `p`, `argc` and `filename` sit in this kernel's `struct linux_binprm`; zeros
-    /// when unknown, and the arguments are then read at the execve's entry.
-    pub binprm_offsets: [u32; 3],
+    /// Where `p`, `argc`, `filename` and `interp` sit in this kernel's `struct
+    /// linux_binprm`; zeros when unknown, and the arguments are then read at the execve's
+    /// entry.
+    pub binprm_offsets: [u32; 4],
     /// `--buffer-size`: bytes of staging areas, split between the CPUs.
     pub buffer_bytes: u64,
     pub max_threads: u32,
@@ -238,6 +239,7 @@ impl Probes {
             .override_global("BINPRM_P_OFFSET", &opts.binprm_offsets[0], true)
             .override_global("BINPRM_ARGC_OFFSET", &opts.binprm_offsets[1], true)
             .override_global("BINPRM_FILENAME_OFFSET", &opts.binprm_offsets[2], true)
+            .override_global("BINPRM_INTERP_OFFSET", &opts.binprm_offsets[3], true)
             .override_global("MIN_DURATION_NS", &opts.min_duration_ns, true)
             .override_global("FAILED_ONLY", &failed_only, true)
             .override_global("FILTER_COMM", &filter_comm, true)

@@ -18,15 +18,16 @@ pub fn task_exit_code_offset() -> Option<u32> {
     member_offsets(&btf, "task_struct", &["exit_code"]).map(|[o]| o)
 }
 
-/// Where `p` (the new program's stack pointer once loaded), `argc` and `filename` sit in
-/// this kernel's `struct linux_binprm`, in bytes;
+/// Where `p` (the new program's stack pointer once loaded), `argc`, `filename` and `interp`
+/// (the file run, a script's interpreter) sit in this kernel's `struct linux_binprm`, in
+/// bytes;
 /// `None` without BTF. With them `sched_process_exec` reads the arguments from the new
 /// program's stack, where the kernel has just written them; at entry they may be in a page
 /// the caller never touched (a forked child's string literals), which a BPF program cannot
 /// fault in, and the row would have no command line once the process is gone.
-pub fn binprm_offsets() -> Option<[u32; 3]> {
+pub fn binprm_offsets() -> Option<[u32; 4]> {
     let btf = mapped()?;
-    member_offsets(&btf, "linux_binprm", &["p", "argc", "filename"])
+    member_offsets(&btf, "linux_binprm", &["p", "argc", "filename", "interp"])
 }
 
 /// The kernel's BTF, mapped rather than parsed whole. Kernels before 6.16 cannot map the
@@ -92,8 +93,10 @@ mod tests {
         if !std::path::Path::new("/sys/kernel/btf/vmlinux").exists() {
             return;
         }
-        let [p, argc, filename] = super::binprm_offsets().expect("linux_binprm in BTF");
-        assert!(p > 0 && argc > 0 && filename > 0, "{p} {argc} {filename}");
-        assert!(p != argc && argc != filename && p != filename);
+        let offsets = super::binprm_offsets().expect("linux_binprm in BTF");
+        assert!(offsets.iter().all(|&o| o > 0), "{offsets:?}");
+        let mut distinct = offsets.to_vec();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 4, "{offsets:?}");
     }
 }

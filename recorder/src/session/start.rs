@@ -159,7 +159,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         rename_newcomm_offset,
         exit_has_group_dead,
         task_exit_code_offset: btf::task_exit_code_offset().unwrap_or(0),
-        binprm_offsets: btf::binprm_offsets().unwrap_or([0; 3]),
+        binprm_offsets: btf::binprm_offsets().unwrap_or([0; 4]),
         buffer_bytes: args.buffer_size.as_u64(),
         max_threads: MAX_THREADS,
         min_duration_ns: min_duration_ns.unwrap_or(0),
