@@ -9,6 +9,7 @@ use crate::{kernel::call::Call, kernel::decode::Extra, kernel::names};
 
 pub(crate) const AT_FDCWD: i32 = -100;
 pub(crate) const O_CLOEXEC: u64 = 0o2_000_000;
+const O_NOFOLLOW: u64 = 0o400_000;
 const SOCK_CLOEXEC: u64 = O_CLOEXEC;
 const F_DUPFD: u64 = 0;
 const F_SETFD: u64 = 2;
@@ -29,6 +30,8 @@ pub(crate) enum FdEffect<'a> {
         dirfd: i32,
         path: Option<&'a Arc<str>>,
         cloexec: Option<bool>,
+        /// `O_NOFOLLOW`: the last component, opened, is not a symlink.
+        nofollow: bool,
     },
     /// `fd` is new, named `name` where the name is certain.
     New {
@@ -117,6 +120,7 @@ impl<'a> FdEffect<'a> {
                     dirfd,
                     path: path(),
                     cloexec: flags.map(|f| f & O_CLOEXEC != 0),
+                    nofollow: flags.is_some_and(|f| f & O_NOFOLLOW != 0),
                 }
             }
             socket if ok => {

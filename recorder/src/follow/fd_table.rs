@@ -19,6 +19,7 @@ use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW};
 
 use crate::{
     follow::fd_effect::{AT_FDCWD, FdEffect, O_CLOEXEC},
+    follow::place::Place,
     follow::process_event::ProcessUpdate,
     kernel::call::Call,
 };
@@ -28,6 +29,8 @@ const CLONE_FILES: u64 = 0x400;
 #[derive(Clone, Debug)]
 struct Entry {
     path: Arc<str>,
+    /// How many of `path`'s last components are known not to be symlinks ([`Place`]).
+    real: u16,
     /// `None` when the flags are not known: the entry is then dropped at execve.
     cloexec: Option<bool>,
 }
@@ -93,7 +96,7 @@ pub struct FdTracker {
     /// process (a CPU's run at a time), so most lookups of `owner` are skipped. Cleared
     /// whenever `owner` changes.
     last: Cell<Option<(u32, Slot)>>,
-    cwd: HashMap<u32, Arc<str>>,
+    cwd: HashMap<u32, Place>,
 }
 
 impl FdTracker {
@@ -105,17 +108,19 @@ impl FdTracker {
         let table = self.table_mut(snap.pid);
         table.fds.clear();
         for (fd, path, cloexec) in &snap.fds {
-            table.fds.insert(
-                *fd,
+            table.fds.insert(*fd, {
+                let Place { path, real } = Place::resolved(path.as_str().into());
                 Entry {
-                    path: path.as_str().into(),
+                    path,
+                    real,
                     cloexec: *cloexec,
-                },
-            );
+                }
+            });
         }
         match &snap.cwd {
             Some(cwd) => {
-                self.cwd.insert(snap.pid, cwd.as_str().into());
+                self.cwd
+                    .insert(snap.pid, Place::resolved(cwd.as_str().into()));
             }
             None => {
                 self.cwd.remove(&snap.pid);
@@ -186,11 +191,18 @@ impl FdTracker {
         }
     }
 
-    fn insert(&mut self, pid: u32, fd: i32, path: Option<Arc<str>>, cloexec: Option<bool>) {
+    fn insert(&mut self, pid: u32, fd: i32, place: Option<Place>, cloexec: Option<bool>) {
         let table = self.table_mut(pid);
-        match path {
-            Some(path) => {
-                table.fds.insert(fd, Entry { path, cloexec });
+        match place {
+            Some(Place { path, real }) => {
+                table.fds.insert(
+                    fd,
+                    Entry {
+                        path,
+                        real,
+                        cloexec,
+                    },
+                );
             }
             // A new fd whose meaning is unknown: whatever the number meant before is gone.
             None => {
@@ -200,28 +212,29 @@ impl FdTracker {
     }
 
     /// Where a path argument points: absolute as given, relative to the cwd or to a
-    /// directory fd when those are known.
-    fn resolve(&self, pid: u32, dirfd: i32, path: &Arc<str>) -> Option<Arc<str>> {
+    /// directory fd when those are known. `nofollow`: the call did not follow a symlink in
+    /// the last component ([`Place::join`]).
+    fn resolve(&self, pid: u32, dirfd: i32, path: &Arc<str>, nofollow: bool) -> Option<Place> {
         if path.starts_with('/') {
             // The decoded path itself: no copy, and the columns key it by address.
-            return Some(path.clone());
+            return Some(Place {
+                path: path.clone(),
+                real: u16::from(nofollow && !path.ends_with('/') && !path.contains("/.")),
+            });
         }
-        let base: Arc<str> = if dirfd == AT_FDCWD {
+        let base = if dirfd == AT_FDCWD {
             self.cwd.get(&pid)?.clone()
         } else {
-            let dir = self.get(pid, dirfd)?.path.clone();
-            if !dir.starts_with('/') {
+            let dir = self.get(pid, dirfd)?;
+            if !dir.path.starts_with('/') {
                 return None;
             }
-            dir
+            Place {
+                path: dir.path.clone(),
+                real: dir.real,
+            }
         };
-        Some(if path.is_empty() {
-            base
-        } else if base.ends_with('/') {
-            format!("{base}{path}").into()
-        } else {
-            format!("{base}/{path}").into()
-        })
+        Some(base.join(path, nofollow))
     }
 
     /// Sets `call.fd_path` from what its fd referred to, then applies the call's effect.
@@ -247,19 +260,22 @@ impl FdTracker {
                 dirfd,
                 path,
                 cloexec,
+                nofollow,
             } => {
-                let resolved = path.and_then(|p| self.resolve(pid, dirfd, p));
+                let resolved = path.and_then(|p| self.resolve(pid, dirfd, p, nofollow));
                 self.insert(pid, fd, resolved, cloexec);
             }
-            FdEffect::New { fd, name, cloexec } => self.insert(pid, fd, name, cloexec),
+            FdEffect::New { fd, name, cloexec } => {
+                self.insert(pid, fd, name.map(Place::given), cloexec)
+            }
             FdEffect::Rename { fd, addr } => self.rename(pid, fd, addr),
             FdEffect::Pair {
                 fds: Some((r, w)),
                 name,
                 cloexec,
             } => {
-                self.insert(pid, r, Some(name.into()), Some(cloexec));
-                self.insert(pid, w, Some(name.into()), Some(cloexec));
+                self.insert(pid, r, Some(Place::given(name.into())), Some(cloexec));
+                self.insert(pid, w, Some(Place::given(name.into())), Some(cloexec));
             }
             // The fds are unknown; nothing known about any number may stand.
             FdEffect::Pair { fds: None, .. } => self.table_mut(pid).fds.clear(),
@@ -297,17 +313,23 @@ impl FdTracker {
                     .fds
                     .retain(|_, entry| entry.cloexec == Some(false));
             }
-            FdEffect::Chdir { path } => match path.and_then(|p| self.resolve(pid, AT_FDCWD, p)) {
-                Some(dir) => {
-                    self.cwd.insert(pid, dir);
+            FdEffect::Chdir { path } => {
+                match path.and_then(|p| self.resolve(pid, AT_FDCWD, p, false)) {
+                    Some(dir) => {
+                        self.cwd.insert(pid, dir);
+                    }
+                    None => {
+                        self.cwd.remove(&pid);
+                    }
                 }
-                None => {
-                    self.cwd.remove(&pid);
-                }
-            },
-            FdEffect::Fchdir { fd } => match self.get(pid, fd).map(|e| e.path.clone()) {
-                Some(dir) if dir.starts_with('/') => {
-                    self.cwd.insert(pid, dir);
+            }
+            FdEffect::Fchdir { fd } => match self.get(pid, fd) {
+                Some(dir) if dir.path.starts_with('/') => {
+                    let place = Place {
+                        path: dir.path.clone(),
+                        real: dir.real,
+                    };
+                    self.cwd.insert(pid, place);
                 }
                 _ => {
                     self.cwd.remove(&pid);
@@ -319,7 +341,10 @@ impl FdTracker {
     fn rename(&mut self, pid: u32, fd: i32, addr: Option<Arc<str>>) {
         let table = self.table_mut(pid);
         match (table.fds.get_mut(&fd), addr) {
-            (Some(entry), Some(addr)) => entry.path = addr,
+            (Some(entry), Some(addr)) => {
+                entry.path = addr;
+                entry.real = 0;
+            }
             // A socket whose address could not be read no longer means what it did.
             (Some(_), None) => {
                 table.fds.remove(&fd);
@@ -332,8 +357,11 @@ impl FdTracker {
         if from == to {
             return;
         }
-        let path = self.get(pid, from).map(|e| e.path.clone());
-        self.insert(pid, to, path, Some(cloexec));
+        let place = self.get(pid, from).map(|e| Place {
+            path: e.path.clone(),
+            real: e.real,
+        });
+        self.insert(pid, to, place, Some(cloexec));
     }
 
     /// A new process copies or shares its parent's table and working directory; an exited

@@ -4,6 +4,7 @@ pub mod cgroup_names;
 pub mod fd_effect;
 pub mod fd_table;
 pub mod launch;
+pub mod place;
 pub mod process_event;
 pub mod processes;
 pub mod scope;
