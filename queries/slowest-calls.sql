@@ -8,6 +8,9 @@
 -- user-space chain that made the call, both outermost frame first (record --stacks, for
 -- calls of at least --stack-min; NULL otherwise).
 -- parameters: limit (default 20)
+-- target is the path, else the address, else the fd's file: an fstat's empty path
+-- (`AT_EMPTY_PATH`) names its file by the fd. The slowest rows are found first and only
+-- they are formatted: formatting every row before the sort cost 4-5 times the time.
 SELECT ts,
        capture,
        pid,
@@ -17,14 +20,16 @@ SELECT ts,
        duration_ns,
        fmt_duration(duration_ns) AS duration,
        errno,
-       coalesce(path, addr, fd_path) AS target,
+       coalesce(nullif(path, ''), addr, fd_path) AS target,
        fmt_duration(blocked_ns) AS blocked,
        fmt_duration(runq_ns) AS runq,
        fmt_duration(oncpu_ns) AS oncpu,
        woken_by(waker_comm, waker_tid, waker_syscall, waker_kind) AS woken_by,
        kernel_stack AS blocked_in,
        user_stack AS called_from
-FROM syscalls
-WHERE duration_ns IS NOT NULL
+FROM (SELECT *
+      FROM syscalls
+      WHERE duration_ns IS NOT NULL
+      ORDER BY duration_ns DESC, ts, capture, tid
+      LIMIT ${limit})
 ORDER BY duration_ns DESC, ts, capture, tid
-LIMIT ${limit}

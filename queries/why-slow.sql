@@ -14,6 +14,8 @@
 -- default --stack-min) come first, so that a server's idle epoll_wait does not hide the
 -- slow read of a disk; then every other call, slowest first.
 -- parameters: limit (default 10)
+-- target is the path, else the address, else the fd's file (an fstat's empty path names its
+-- file by the fd). Only the rows kept are formatted.
 SELECT capture,
        ts,
        pid,
@@ -23,7 +25,7 @@ SELECT capture,
        duration_ns,
        fmt_duration(duration_ns) AS duration,
        errno,
-       coalesce(path, addr, fd_path) AS target,
+       coalesce(nullif(path, ''), addr, fd_path) AS target,
        fmt_duration(blocked_ns) AS blocked,
        fmt_duration(runq_ns) AS runq,
        fmt_duration(oncpu_ns) AS oncpu,
@@ -31,9 +33,12 @@ SELECT capture,
        kernel_stack AS blocked_in,
        user_stack AS called_from,
        idle_wait
-FROM (SELECT *, is_waiting(syscall, arg1, fd_path, duration_ns) AS idle_wait
-      FROM syscalls
-      WHERE duration_ns IS NOT NULL AND oncpu_ns IS NOT NULL)
+FROM (SELECT *
+      FROM (SELECT *, is_waiting(syscall, arg1, fd_path, duration_ns) AS idle_wait
+            FROM syscalls
+            WHERE duration_ns IS NOT NULL AND oncpu_ns IS NOT NULL)
+      ORDER BY CASE WHEN NOT idle_wait AND duration_ns >= 1000000 THEN 0 ELSE 1 END,
+               duration_ns DESC, ts, tid
+      LIMIT ${limit})
 ORDER BY CASE WHEN NOT idle_wait AND duration_ns >= 1000000 THEN 0 ELSE 1 END,
          duration_ns DESC, ts, tid
-LIMIT ${limit}

@@ -868,6 +868,15 @@ fn an_fstat_is_a_call_on_its_file() {
         .expect("the file");
     // openat, the seven fstats, close.
     assert_eq!(ours["calls"].as_i64(), Some(9), "{ours:?}");
+    // The call lists name the file too, not the empty path.
+    let slow = json(&["query", c, "slowest-calls", "--param", "limit=100000"]);
+    let targets: Vec<&Value> = slow
+        .iter()
+        .filter(|r| r["syscall"] == "newfstatat" && r["target"] == path(&file))
+        .map(|r| &r["target"])
+        .collect();
+    assert_eq!(targets.len(), 7, "{slow:?}");
+    assert!(slow.iter().all(|r| r["target"] != ""), "{slow:?}");
 }
 
 /// A server's listening socket named no peer, yet led `hottest-peers` (and the report's

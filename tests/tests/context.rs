@@ -479,6 +479,75 @@ fn a_forked_child_exec_with_literals_has_its_path_and_command_line() {
     }
 }
 
+/// `find` walks a tree with `openat(fd, "sub", O_NOFOLLOW)` and climbs with
+/// `openat(fd, "..")`. Each directory it reads is named as strace -y names it from /proc:
+/// `X/c/..` is `X` when `c` was opened without following a symlink, and not otherwise.
+/// Joined as strings, a walk of /usr gave paths of 4,000 bytes. With `-L` (symlinks
+/// followed) a directory reached through a symlink keeps the symlink's name, which
+/// resolves to the same directory.
+#[test]
+fn a_tree_walk_names_each_directory_as_proc_does() {
+    if !bpf_available("a_tree_walk_names_each_directory_as_proc_does") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("deep");
+    for dir in ["1/2/3/4/5/6/7/8", "1/2/3/4/5/6/x", "1/2/3/y", "1/z/w"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::os::unix::fs::symlink("../../../z", root.join("1/2/3/4/ln")).unwrap();
+    let root = root.to_str().unwrap();
+    for follow in [false, true] {
+        let mut find = vec!["find"];
+        if follow {
+            find.push("-L");
+        }
+        find.push(root);
+        let capture = tmp.path().join(format!("capture-{follow}"));
+        assert!(record(&capture, &find).status.success());
+        let ours: Vec<String> = query(
+            &[&capture],
+            "SELECT coalesce(fd_path, 'NULL') AS p FROM syscalls \
+             WHERE syscall = 'getdents64' AND ret > 0 ORDER BY ts",
+        )
+        .into_iter()
+        .map(|r| r["p"].as_str().unwrap().to_string())
+        .collect();
+        let log = tmp.path().join(format!("strace-{follow}"));
+        let traced = Command::new("strace")
+            .args(["-f", "-y", "-qq", "-e", "trace=getdents64", "-o"])
+            .arg(&log)
+            .args(&find)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(traced.success());
+        let theirs: Vec<String> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.ends_with("= 0"))
+            .filter_map(|l| Some(l.split_once('<')?.1.split_once('>')?.0.to_string()))
+            .collect();
+        assert_eq!(theirs.len(), if follow { 15 } else { 13 }, "{theirs:?}");
+        if follow {
+            let resolved: Vec<String> = ours
+                .iter()
+                .map(|p| {
+                    std::fs::canonicalize(p)
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .to_string()
+                })
+                .collect();
+            assert_eq!(resolved, theirs);
+            assert!(ours.iter().any(|p| p.ends_with("/ln")), "{ours:?}");
+        } else {
+            assert_eq!(ours, theirs);
+        }
+    }
+}
+
 /// The path calls of Linux 6.6 and later (`fchmodat2`, the `*xattrat` calls, 6.17's
 /// `file_getattr`) carry their path and are in `-e %file`, as the older calls of each
 /// kind are.
