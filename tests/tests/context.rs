@@ -548,6 +548,44 @@ fn a_tree_walk_names_each_directory_as_proc_does() {
     }
 }
 
+/// `O_NOFOLLOW` on a last `.` does not make the name before it a real directory: the
+/// kernel follows `lnk` in `lnk/.`, and `..` from there is the parent of the link's
+/// target, as /proc says, not the directory holding the link.
+#[test]
+fn a_parent_through_a_followed_symlink_is_the_targets() {
+    if !bpf_available("a_parent_through_a_followed_symlink_is_the_targets") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d");
+    std::fs::create_dir_all(d.join("real")).unwrap();
+    std::fs::create_dir_all(d.join("other/x")).unwrap();
+    std::os::unix::fs::symlink(d.join("other/x"), d.join("real/lnk")).unwrap();
+    let script = format!(
+        "import os\n\
+         nf = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW\n\
+         r = os.open({:?}, nf)\n\
+         a = os.open('lnk/.', nf, dir_fd=r)\n\
+         u = os.open('..', nf, dir_fd=a)\n\
+         print(os.readlink(f'/proc/self/fd/{{u}}'))\n\
+         os.lseek(u, 0, 0)\n",
+        d.join("real").to_str().unwrap()
+    );
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &["python3", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let proc_says = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(proc_says, d.join("other").to_str().unwrap());
+    let rows = query(
+        &[&capture],
+        "SELECT fd_path FROM syscalls WHERE syscall = 'lseek' ORDER BY ts DESC LIMIT 1",
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let ours = rows[0]["fd_path"].as_str().unwrap();
+    let resolved = std::fs::canonicalize(ours).unwrap();
+    assert_eq!(resolved.to_str().unwrap(), proc_says, "{ours}");
+}
+
 /// The path calls of Linux 6.6 and later (`fchmodat2`, the `*xattrat` calls, 6.17's
 /// `file_getattr`) carry their path and are in `-e %file`, as the older calls of each
 /// kind are.

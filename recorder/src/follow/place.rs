@@ -44,7 +44,10 @@ impl Place {
             return self.clone();
         }
         // Every component but the last is followed; so is the last before a trailing '/'.
-        let last_real = nofollow && !rel.ends_with('/');
+        // O_NOFOLLOW on a last `.` or `..` says nothing of the name before it: `lnk/.`
+        // follows `lnk`.
+        let last = rel.rsplit('/').next().unwrap_or("");
+        let last_real = nofollow && !matches!(last, "" | "." | "..");
         let plain = !rel
             .split('/')
             .any(|c| c == "." || c == ".." || c.is_empty());
@@ -142,6 +145,13 @@ mod tests {
         assert_eq!(opened.join("../x", true), at("/srv/link/../x", 1));
         // A trailing slash follows the last component, O_NOFOLLOW or not.
         assert_eq!(at("/srv", 1).join("d/", true).real, 0);
+        // O_NOFOLLOW on a final `.` leaves the link before it followed.
+        assert_eq!(at("/srv", 1).join("lnk/.", true), at("/srv/lnk", 0));
+        assert_eq!(at("/srv", 1).join("./lnk/./.", true), at("/srv/lnk", 0));
+        assert_eq!(
+            at("/srv", 1).join("lnk/.", true).join("..", true),
+            at("/srv/lnk/..", 0)
+        );
         // Intermediate components are always followed.
         assert_eq!(at("/srv", 1).join("a/b", true), at("/srv/a/b", 1));
         assert_eq!(
