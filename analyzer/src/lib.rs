@@ -239,6 +239,10 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
         &captures,
     )?;
     damage_named(warn_unfinished(&ctx, &captures).await, &captures)?;
+    damage_named(
+        warn_window_outside(&ctx, &captures, &narrows).await,
+        &captures,
+    )?;
     Ok(Opened {
         ctx,
         captures,
@@ -363,6 +367,59 @@ async fn warn_whole_intervals(
                  whole: counts can include calls from up to an interval (about 1 s) outside \
                  the window",
                 output::visible(&c.name())
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A window that misses a capture's recording altogether (a wrong day, or a local time
+/// taken for UTC) answers every query with nothing, which reads like "nothing happened":
+/// each such capture says when it was recording.
+async fn warn_window_outside(
+    ctx: &SessionContext,
+    captures: &[Capture],
+    narrows: &[narrow::Narrow],
+) -> Result<()> {
+    for (c, n) in captures.iter().zip(narrows) {
+        if n.since.is_none() && n.until.is_none() {
+            continue;
+        }
+        let sql = format!(
+            "SELECT arrow_cast(min(started), 'Int64') * 1000 AS started, \
+                    arrow_cast(max(ended), 'Int64') * 1000 AS ended, \
+                    count(*) - count(ended) AS running \
+             FROM capture WHERE capture = '{}'",
+            c.name().replace('\'', "''")
+        );
+        let (_, batches) = run_sql(ctx, &sql).await?;
+        let Some(b) = batches.first().filter(|b| b.num_rows() == 1) else {
+            continue;
+        };
+        let int = |i: usize| {
+            let a = b
+                .column(i)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()?;
+            (!a.is_null(0)).then(|| a.value(0))
+        };
+        let (Some(started), ended, running) = (int(0), int(1), int(2).unwrap_or(0)) else {
+            continue;
+        };
+        // A run without an end (killed, or still recording) may hold calls after any time.
+        let ended = if running > 0 { None } else { ended };
+        let before = n.until.is_some_and(|until| until <= started);
+        let after = matches!((n.since, ended), (Some(since), Some(ended)) if since >= ended);
+        if before || after {
+            crate::say!(
+                "warning: capture {}: the window {} lies outside its recording ({} to {}): \
+                 it holds none of its calls",
+                output::visible(&c.name()),
+                n.describe_window(),
+                narrow::utc(started),
+                ended
+                    .map(narrow::utc)
+                    .unwrap_or_else(|| "its end unknown".into())
             );
         }
     }

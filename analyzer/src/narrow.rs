@@ -60,6 +60,11 @@ fn parse_time(flag: &'static str, value: &str, start_ns: Option<i64>) -> Result<
     t.timestamp_nanos_opt().ok_or_else(out_of_range)
 }
 
+/// Nanoseconds since the epoch as RFC 3339 in UTC, to the microsecond, as the tables show.
+pub fn utc(ns: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(ns).to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 impl Narrow {
     /// `start_ns` is when the earliest capture began, for `+DUR` times.
     pub fn new(args: &NarrowArgs, start_ns: Option<i64>) -> Result<Self, NarrowError> {
@@ -97,6 +102,16 @@ impl Narrow {
             });
         }
         Ok(narrow)
+    }
+
+    /// The time window, in UTC, as a user reads it back.
+    pub fn describe_window(&self) -> String {
+        match (self.since, self.until) {
+            (Some(s), Some(u)) => format!("{} to {}", utc(s), utc(u)),
+            (Some(s), None) => format!("from {}", utc(s)),
+            (None, Some(u)) => format!("before {}", utc(u)),
+            (None, None) => "of all time".to_string(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {

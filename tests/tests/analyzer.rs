@@ -135,6 +135,25 @@ fn canned_queries_narrowing_files_and_functions() {
         "+1h",
     ]);
     assert_eq!(none[0]["n"].as_i64(), Some(0));
+    // Such a window says why the answer is empty: a wrong day or zone reads otherwise as
+    // "nothing happened". A window inside the recording says nothing.
+    let sql = "SELECT count(*) AS n FROM syscalls";
+    let outside = analyze(&["query", path(&a), sql, "--since", "+1h"]);
+    let stderr = String::from_utf8_lossy(&outside.stderr);
+    assert!(outside.status.success(), "{stderr}");
+    let said = format!("warning: capture {}: the window from ", path(&a));
+    assert!(
+        stderr.contains(&said) && stderr.contains("lies outside its recording ("),
+        "{stderr}"
+    );
+    let before = analyze(&["query", path(&a), sql, "--until", "2000-01-01T00:00:00Z"]);
+    let stderr = String::from_utf8_lossy(&before.stderr);
+    assert!(
+        stderr.contains("the window before 2000-01-01T00:00:00.000000Z lies outside"),
+        "{stderr}"
+    );
+    let inside = analyze(&["query", path(&a), sql, "--since", "+0s"]);
+    assert!(inside.stderr.is_empty(), "{inside:?}");
     // Over two captures, each failed call is its own capture's: a pid of one host is not
     // a process of another, so `errors` keeps them apart.
     let both = json(&[
