@@ -75,7 +75,7 @@ pub struct Uploader;
 
 #[cfg(not(feature = "upload"))]
 impl Uploader {
-    pub fn start(_: &str, _: &Path, _: std::time::Duration) -> Result<Self, UploadError> {
+    pub fn start(_: &str, _: &Path, _: std::time::Duration, _: bool) -> Result<Self, UploadError> {
         Err(UploadError::NotBuiltIn)
     }
 
@@ -181,8 +181,14 @@ mod shipping {
 
     impl Uploader {
         /// Checks the URL and starts shipping `root`'s files there. Nothing is sent yet:
-        /// an unreachable store shows in warnings, never in a refusal to record.
-        pub fn start(url: &str, root: &Path, wait: Duration) -> Result<Self, UploadError> {
+        /// an unreachable store shows in warnings, never in a refusal to record. `quiet`
+        /// (`-q`) keeps the notes to itself; warnings and errors are said all the same.
+        pub fn start(
+            url: &str,
+            root: &Path,
+            wait: Duration,
+            quiet: bool,
+        ) -> Result<Self, UploadError> {
             let destination = |reason: String| UploadError::Destination {
                 url: tracepost_store::location::without_password(url),
                 reason,
@@ -212,6 +218,7 @@ mod shipping {
                 destination: Destination::Unchecked,
                 uploaded: 0,
                 ending: ending.clone(),
+                quiet,
             };
             let handle = thread::Builder::new()
                 .name("upload".into())
@@ -270,6 +277,8 @@ mod shipping {
         destination: Destination,
         uploaded: u64,
         ending: Ending,
+        /// `-q`: no notes (the wait at the end, uploads resumed).
+        quiet: bool,
     }
 
     /// `--upload-wait` after `at`; a wait past what the clock can hold is a century.
@@ -306,7 +315,7 @@ mod shipping {
                     return Err(self.not_uploaded(pending));
                 }
                 // Ctrl-C was answered minutes ago: say why the prompt has not come back.
-                if !said {
+                if !said && !self.quiet {
                     crate::say!(
                         "record: waiting up to {} (--upload-wait) for {} file(s) to reach {}",
                         humantime::format_duration(Duration::from_secs(
@@ -400,7 +409,9 @@ mod shipping {
                             self.put.insert(path.clone());
                         }
                         if self.failing {
-                            crate::say!("record: uploads to {} resumed", self.remote.given);
+                            if !self.quiet {
+                                crate::say!("record: uploads to {} resumed", self.remote.given);
+                            }
                             self.failing = false;
                         }
                         self.retry.remove(&path);

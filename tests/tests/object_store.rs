@@ -974,6 +974,22 @@ fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
         "{stderr}"
     );
     assert!(stderr.contains("syscalls/part-000001.parquet"), "{stderr}");
+    assert!(
+        stderr.contains("record: waiting up to 1s (--upload-wait)"),
+        "{stderr}"
+    );
+    // -q keeps that note to itself, and says the error all the same.
+    let local = tmp.path().join("web-5q");
+    let quiet = ["-q", "--upload", url, "--upload-wait", "1s"];
+    let out = record_uploading(&dead_vars, &local, &quiet, &["true"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("waiting up to"), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("error: 5 file(s) were not uploaded"),
+        "{stderr}"
+    );
 
     // A URL that is not object storage: one line, before anything is created.
     let local = tmp.path().join("web-6");

@@ -139,7 +139,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     // Before the directory exists, so that a URL it refuses leaves nothing behind; and
     // before any file is closed, so that `--max-size` never deletes one it has not seen.
     let uploader = match &args.upload {
-        Some(url) => Some(Uploader::start(url, &root, args.upload_wait)?),
+        Some(url) => Some(Uploader::start(url, &root, args.upload_wait, args.quiet)?),
         None => None,
     };
     let dir = match chosen {
