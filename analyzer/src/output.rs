@@ -83,6 +83,7 @@ impl<W: Write> Sink<W> {
     }
 
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let batch = &fixed_timestamps(batch)?;
         match &mut self.format {
             State::Table {
                 batches,
@@ -152,6 +153,58 @@ impl<W: Write> Sink<W> {
             State::Markdown(out) => Ok(out),
         }
     }
+}
+
+/// A batch whose timestamps are text of one width: every digit of the column's unit, and
+/// `Z` for UTC. Arrow's own display drops trailing zeros (`.5Z`, or no fraction at all), so
+/// a CSV sorted as text put `06Z` after `06.5Z`, and a spreadsheet saw three formats in one
+/// column.
+fn fixed_timestamps(batch: &RecordBatch) -> Result<RecordBatch> {
+    use arrow::datatypes::{DataType, TimeUnit};
+    if !batch
+        .columns()
+        .iter()
+        .any(|c| matches!(c.data_type(), DataType::Timestamp(..)))
+    {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let DataType::Timestamp(unit, tz) = column.data_type() else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+            continue;
+        };
+        let fraction = match unit {
+            TimeUnit::Second => "",
+            TimeUnit::Millisecond => "%.3f",
+            TimeUnit::Microsecond => "%.6f",
+            TimeUnit::Nanosecond => "%.9f",
+        };
+        let zone = match tz.as_deref() {
+            Some("UTC" | "+00:00" | "Z") => "Z",
+            Some(_) => "%:z",
+            None => "",
+        };
+        let format = format!("%Y-%m-%dT%H:%M:%S{fraction}{zone}");
+        let options = arrow::compute::CastOptions {
+            safe: true,
+            format_options: FormatOptions::default()
+                .with_timestamp_format(Some(&format))
+                .with_timestamp_tz_format(Some(&format)),
+        };
+        columns.push(arrow::compute::cast_with_options(
+            column,
+            &DataType::Utf8,
+            &options,
+        )?);
+        fields.push(field.as_ref().clone().with_data_type(DataType::Utf8));
+    }
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// A batch whose list, struct and map cells are JSON text (`["a,b",null]`,
@@ -469,5 +522,39 @@ mod tests {
             render(Format::Markdown, &schema, &[]),
             "| syscall | calls |\n|---|---|\n"
         );
+    }
+
+    #[test]
+    fn timestamps_keep_every_digit_of_their_unit() {
+        use arrow::array::{Array as _, TimestampMicrosecondArray, TimestampNanosecondArray};
+        let us = TimestampMicrosecondArray::from(vec![
+            Some(1_733_000_000_500_000),
+            Some(1_733_000_000_000_000),
+            None,
+        ])
+        .with_timezone("UTC");
+        let ns =
+            TimestampNanosecondArray::from(vec![Some(1_733_000_000_000_000_001), Some(0), None]);
+        let schema = Schema::new(vec![
+            arrow::datatypes::Field::new("us", us.data_type().clone(), true),
+            arrow::datatypes::Field::new("ns", ns.data_type().clone(), true),
+        ]);
+        let batch = RecordBatch::try_new(
+            std::sync::Arc::new(schema.clone()),
+            vec![std::sync::Arc::new(us), std::sync::Arc::new(ns)],
+        )
+        .unwrap();
+        let csv = render(Format::Csv, &schema, &[batch.clone()]);
+        assert_eq!(
+            csv,
+            "us,ns\n2024-11-30T20:53:20.500000Z,2024-11-30T20:53:20.000000001\n\
+             2024-11-30T20:53:20.000000Z,1970-01-01T00:00:00.000000000\n,\n"
+        );
+        let json = render(Format::Json, &schema, &[batch]);
+        assert!(
+            json.contains(r#""us":"2024-11-30T20:53:20.000000Z""#),
+            "{json}"
+        );
+        assert!(json.contains(r#""us":null"#), "{json}");
     }
 }
