@@ -544,7 +544,7 @@ mod tests {
             vec![std::sync::Arc::new(us), std::sync::Arc::new(ns)],
         )
         .unwrap();
-        let csv = render(Format::Csv, &schema, &[batch.clone()]);
+        let csv = render(Format::Csv, &schema, std::slice::from_ref(&batch));
         assert_eq!(
             csv,
             "us,ns\n2024-11-30T20:53:20.500000Z,2024-11-30T20:53:20.000000001\n\
