@@ -586,6 +586,105 @@ fn a_parent_through_a_followed_symlink_is_the_targets() {
     assert_eq!(resolved.to_str().unwrap(), proc_says, "{ours}");
 }
 
+/// Names that mean something only inside one process, and names that stopped meaning a
+/// file: each fd's `fd_path` is what /proc says, or NULL, never another file. Kept as
+/// given, `/proc/self/cwd/f2` would name the analyst's own directory; a file renamed while
+/// open kept its old name, which a new file then had; a chroot's `/etc/hostname` named the
+/// host's; and openat2 with `RESOLVE_IN_ROOT` named a decoy outside its root. An exec of
+/// `/proc/self/exe` runs the same program again, not the recorder.
+#[test]
+fn names_inside_a_process_are_its_files_or_unknown() {
+    if !bpf_available("names_inside_a_process_are_its_files_or_unknown") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path().join("t");
+    for dir in ["a/etc", "cw"] {
+        std::fs::create_dir_all(t.join(dir)).unwrap();
+    }
+    for file in ["a/etc/hostname", "a/f0", "f0", "f1"] {
+        std::fs::write(t.join(file), "x").unwrap();
+    }
+    let script = format!(
+        r#"import ctypes, os, struct, sys
+t = {t:?}
+def mark(fd, k):
+    os.lseek(fd, k, 0)
+# 1000: a file renamed while open, its name then taken by a new file.
+a = os.open(t + "/ren", os.O_CREAT | os.O_WRONLY)
+os.rename(t + "/ren", t + "/ren2")
+b = os.open(t + "/ren", os.O_CREAT | os.O_WRONLY)
+mark(a, 1000)
+# 2000: a file opened below /proc/self/cwd.
+os.chdir(t + "/cw")
+d = os.open("/proc/self/cwd", os.O_RDONLY | os.O_DIRECTORY)
+f = os.open("f2", os.O_CREAT | os.O_WRONLY, dir_fd=d)
+mark(f, 2000)
+# 3000: a file opened again through /proc/self/fd/N.
+g = os.open(t + "/f1", os.O_RDONLY)
+h = os.open("/proc/self/fd/%d" % g, os.O_RDONLY)
+mark(h, 3000)
+# 4000: openat2 with RESOLVE_IN_ROOT, where .. cannot leave the root.
+libc = ctypes.CDLL(None, use_errno=True)
+root = os.open(t + "/a", os.O_RDONLY | os.O_DIRECTORY)
+how = struct.pack("QQQ", os.O_RDONLY, 0, 0x10)
+i = libc.syscall(437, root, b"../../f0", how, len(how))
+assert i >= 0, ctypes.get_errno()
+mark(i, 4000)
+# 5000: a chroot, then an absolute path.
+pid = os.fork()
+if pid == 0:
+    os.chroot(t + "/a")
+    j = os.open("/etc/hostname", os.O_RDONLY)
+    mark(j, 5000)
+    os._exit(0)
+os.waitpid(pid, 0)
+# An exec of /proc/self/exe: the same program again.
+pid = os.fork()
+if pid == 0:
+    os.execv("/proc/self/exe", ["again", "-c", "pass"])
+os.waitpid(pid, 0)
+print(os.path.realpath(sys.executable))
+"#,
+        t = t.to_str().unwrap()
+    );
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &["python3", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let rows = query(
+        &[&capture],
+        "SELECT CAST(arg1 AS BIGINT) AS k, coalesce(fd_path, 'NULL') AS p FROM syscalls \
+         WHERE syscall = 'lseek' AND arg1 BETWEEN 1000 AND 9999 ORDER BY arg1",
+    );
+    let got: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["k"].as_i64().unwrap(),
+                r["p"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let t = t.to_str().unwrap();
+    let want = [
+        // Renamed to a name record does not read: unknown, not the new file's.
+        (1000, "NULL".to_string()),
+        (2000, format!("{t}/cw/f2")),
+        (3000, format!("{t}/f1")),
+        // RESOLVE_* flags sit in a struct record does not read: unknown, not the decoy.
+        (4000, "NULL".to_string()),
+        (5000, format!("{t}/a/etc/hostname")),
+    ];
+    assert_eq!(got, want.to_vec());
+    let python = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let again = query(
+        &[&capture],
+        "SELECT coalesce(exe, 'NULL') AS exe FROM processes WHERE cmdline = 'again -c pass'",
+    );
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(again[0]["exe"].as_str(), Some(python.as_str()));
+}
+
 /// The path calls of Linux 6.6 and later (`fchmodat2`, the `*xattrat` calls, 6.17's
 /// `file_getattr`) carry their path and are in `-e %file`, as the older calls of each
 /// kind are.

@@ -32,6 +32,9 @@ pub(crate) enum FdEffect<'a> {
         cloexec: Option<bool>,
         /// `O_NOFOLLOW`: the last component, opened, is not a symlink.
         nofollow: bool,
+        /// openat2, whose `RESOLVE_*` flags (in a struct not read) can change what any
+        /// path with a symlink, a `..` or a leading `/` names.
+        resolve_unknown: bool,
     },
     /// `fd` is new, named `name` where the name is certain.
     New {
@@ -75,6 +78,16 @@ pub(crate) enum FdEffect<'a> {
     },
     Fchdir {
         fd: i32,
+    },
+    /// The process's root moved (chroot): absolute paths are now below it.
+    Chroot {
+        path: Option<&'a Arc<str>>,
+    },
+    /// `path` (relative to `dirfd`) was renamed, to a name not read: what named it, or
+    /// anything below it, no longer does.
+    Renamed {
+        dirfd: i32,
+        path: Option<&'a Arc<str>>,
     },
 }
 
@@ -121,6 +134,7 @@ impl<'a> FdEffect<'a> {
                     path: path(),
                     cloexec: flags.map(|f| f & O_CLOEXEC != 0),
                     nofollow: flags.is_some_and(|f| f & O_NOFOLLOW != 0),
+                    resolve_unknown: sysno == openat2,
                 }
             }
             socket if ok => {
@@ -194,6 +208,15 @@ impl<'a> FdEffect<'a> {
             },
             execve | execveat if ok => FdEffect::Exec,
             chdir if ok => FdEffect::Chdir { path: path() },
+            chroot if ok => FdEffect::Chroot { path: path() },
+            rename if ok => FdEffect::Renamed {
+                dirfd: AT_FDCWD,
+                path: path(),
+            },
+            renameat | renameat2 if ok => FdEffect::Renamed {
+                dirfd: arg_fd,
+                path: path(),
+            },
             fchdir if ok => FdEffect::Fchdir { fd: arg_fd },
             _ if ok && creates_anonymous_fd(sysno) => FdEffect::New {
                 fd,

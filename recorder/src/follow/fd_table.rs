@@ -19,7 +19,7 @@ use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW};
 
 use crate::{
     follow::fd_effect::{AT_FDCWD, FdEffect, O_CLOEXEC},
-    follow::place::Place,
+    follow::place::{Place, ProcName, proc_name},
     follow::process_event::ProcessUpdate,
     kernel::call::Call,
 };
@@ -97,6 +97,9 @@ pub struct FdTracker {
     /// whenever `owner` changes.
     last: Cell<Option<(u32, Slot)>>,
     cwd: HashMap<u32, Place>,
+    /// Processes that called chroot: the new root, or `None` where it is not known. Their
+    /// absolute paths are below it.
+    roots: HashMap<u32, Option<Place>>,
 }
 
 impl FdTracker {
@@ -211,30 +214,82 @@ impl FdTracker {
         }
     }
 
-    /// Where a path argument points: absolute as given, relative to the cwd or to a
-    /// directory fd when those are known. `nofollow`: the call did not follow a symlink in
-    /// the last component ([`Place::join`]).
+    /// Where a path argument points: absolute as given (below the root after a chroot),
+    /// relative to the cwd or to a directory fd when those are known. `nofollow`: the call
+    /// did not follow a symlink in the last component ([`Place::join`]).
     fn resolve(&self, pid: u32, dirfd: i32, path: &Arc<str>, nofollow: bool) -> Option<Place> {
-        if path.starts_with('/') {
-            // The decoded path itself: no copy, and the columns key it by address.
-            return Some(Place {
-                path: path.clone(),
-                real: u16::from(nofollow && !path.ends_with('/') && !path.contains("/.")),
-            });
-        }
-        let base = if dirfd == AT_FDCWD {
-            self.cwd.get(&pid)?.clone()
+        let place = if path.starts_with('/') {
+            match self.roots.get(&pid) {
+                // The decoded path itself: no copy, and the columns key it by address.
+                None => Place {
+                    path: path.clone(),
+                    real: u16::from(nofollow && !path.ends_with('/') && !path.contains("/.")),
+                },
+                // `..` at the root stays there, which no string join can say.
+                Some(Some(root)) if !path.split('/').any(|c| c == "..") => {
+                    root.join(path.trim_start_matches('/'), nofollow)
+                }
+                Some(_) => return None,
+            }
         } else {
-            let dir = self.get(pid, dirfd)?;
-            if !dir.path.starts_with('/') {
-                return None;
-            }
-            Place {
-                path: dir.path.clone(),
-                real: dir.real,
-            }
+            let base = if dirfd == AT_FDCWD {
+                self.cwd.get(&pid)?.clone()
+            } else {
+                let dir = self.get(pid, dirfd)?;
+                if !dir.path.starts_with('/') {
+                    return None;
+                }
+                Place {
+                    path: dir.path.clone(),
+                    real: dir.real,
+                }
+            };
+            base.join(path, nofollow)
         };
-        Some(base.join(path, nofollow))
+        self.in_process(pid, place)
+    }
+
+    /// A place as the process that named it means it: `/proc/self/...` and `/dev/fd/N`
+    /// resolve in whoever reads them, so they are turned into what they name, or unknown.
+    fn in_process(&self, pid: u32, place: Place) -> Option<Place> {
+        if !place.path.starts_with("/proc/") && !place.path.starts_with("/dev/") {
+            return Some(place);
+        }
+        match proc_name(pid, &place.path) {
+            ProcName::Plain => Some(place),
+            ProcName::Fd(fd) => self.get(pid, fd).map(|e| Place {
+                path: e.path.clone(),
+                real: e.real,
+            }),
+            ProcName::Cwd => self.cwd.get(&pid).cloned(),
+            // The magic link is followed, so nothing after it is known not to be a symlink.
+            ProcName::BelowFd(fd, rest) => self
+                .get(pid, fd)
+                .filter(|e| e.path.starts_with('/'))
+                .map(|e| {
+                    Place {
+                        path: e.path.clone(),
+                        real: e.real,
+                    }
+                    .join(&rest, false)
+                }),
+            ProcName::BelowCwd(rest) => self.cwd.get(&pid).map(|c| c.join(&rest, false)),
+            ProcName::Own(path) => Some(Place::given(path.into())),
+            ProcName::Unknown => None,
+        }
+    }
+
+    /// After a rename of `old` (to a name not read): no fd or cwd of any process is known
+    /// by it, or by a name below it, any more.
+    fn forget_renamed(&mut self, old: &str) {
+        let stale = |p: &str| {
+            p.strip_prefix(old)
+                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+        };
+        for (_, table) in self.tables.iter_mut() {
+            table.fds.retain(|_, e| !stale(&e.path));
+        }
+        self.cwd.retain(|_, c| !stale(&c.path));
     }
 
     /// Sets `call.fd_path` from what its fd referred to, then applies the call's effect.
@@ -261,8 +316,13 @@ impl FdTracker {
                 path,
                 cloexec,
                 nofollow,
+                resolve_unknown,
             } => {
-                let resolved = path.and_then(|p| self.resolve(pid, dirfd, p, nofollow));
+                let resolved = path
+                    .filter(|p| {
+                        !resolve_unknown || !(p.starts_with('/') || p.split('/').any(|c| c == ".."))
+                    })
+                    .and_then(|p| self.resolve(pid, dirfd, p, nofollow));
                 self.insert(pid, fd, resolved, cloexec);
             }
             FdEffect::New { fd, name, cloexec } => {
@@ -335,6 +395,15 @@ impl FdTracker {
                     self.cwd.remove(&pid);
                 }
             },
+            FdEffect::Chroot { path } => {
+                let root = path.and_then(|p| self.resolve(pid, AT_FDCWD, p, false));
+                self.roots.insert(pid, root);
+            }
+            FdEffect::Renamed { dirfd, path } => {
+                if let Some(old) = path.and_then(|p| self.resolve(pid, dirfd, p, false)) {
+                    self.forget_renamed(&old.path);
+                }
+            }
         }
     }
 
@@ -384,10 +453,14 @@ impl FdTracker {
                 if let Some(cwd) = self.cwd.get(&ev.pid).cloned() {
                     self.cwd.insert(child, cwd);
                 }
+                if let Some(root) = self.roots.get(&ev.pid).cloned() {
+                    self.roots.insert(child, root);
+                }
             }
             PROCESS_EXIT => {
                 self.release(ev.pid);
                 self.cwd.remove(&ev.pid);
+                self.roots.remove(&ev.pid);
             }
             _ => {}
         }

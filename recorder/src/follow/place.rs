@@ -109,6 +109,86 @@ impl Place {
     }
 }
 
+/// What a name under `/proc/self`, `/proc/PID` or `/dev/fd` means for the process `pid`
+/// that used it: such names resolve in whoever reads them, so kept as given they would
+/// name the reader's files (the recorder's, or the analyst's) later.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ProcName {
+    /// Not such a name.
+    Plain,
+    /// The process's own fd `N` (`/proc/self/fd/N`, `/dev/fd/N`, `/dev/stdin`...): the
+    /// file that fd names.
+    Fd(i32),
+    /// The process's working directory (`/proc/self/cwd`).
+    Cwd,
+    /// A path below the directory fd `N` (`/proc/self/fd/N/x`, `/dev/fd/N/x`).
+    BelowFd(i32, String),
+    /// A path below the working directory (`/proc/self/cwd/x`).
+    BelowCwd(String),
+    /// A file of the process's own `/proc` directory (`/proc/self/status`), named by pid.
+    Own(String),
+    /// Through one of its magic links (`fd/N/...`, `cwd/...`, `root`, `exe`, `map_files`), or
+    /// another thread's or process's: not known from the name.
+    Unknown,
+}
+
+/// Classifies `path` as used by process `pid` ([`ProcName`]).
+pub fn proc_name(pid: u32, path: &str) -> ProcName {
+    if let Some(n) = path.strip_prefix("/dev/fd/") {
+        return match n.split_once('/') {
+            Some((n, rest)) => n
+                .parse()
+                .map(|n| ProcName::BelowFd(n, rest.to_string()))
+                .unwrap_or(ProcName::Unknown),
+            None => n.parse().map(ProcName::Fd).unwrap_or(ProcName::Unknown),
+        };
+    }
+    match path {
+        "/dev/stdin" => return ProcName::Fd(0),
+        "/dev/stdout" => return ProcName::Fd(1),
+        "/dev/stderr" => return ProcName::Fd(2),
+        _ => {}
+    }
+    let Some(rest) = path.strip_prefix("/proc/") else {
+        return ProcName::Plain;
+    };
+    let (who, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    let own = who == "self" || who == pid.to_string();
+    if !own {
+        // Another process's (or thread-self, or a task's): a number whose process may be
+        // gone or reused by the time anyone reads this.
+        return if who.parse::<u32>().is_ok() || who == "thread-self" {
+            ProcName::Unknown
+        } else {
+            ProcName::Plain
+        };
+    }
+    let mut parts = tail.split('/').filter(|p| !p.is_empty());
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("fd"), Some(n), None) => n.parse().map(ProcName::Fd).unwrap_or(ProcName::Unknown),
+        (Some("cwd"), None, None) => ProcName::Cwd,
+        (Some("fd"), Some(n), Some(_)) => match n.parse() {
+            Ok(n) => ProcName::BelowFd(n, tail.splitn(3, '/').nth(2).unwrap_or("").to_string()),
+            Err(_) => ProcName::Unknown,
+        },
+        (Some("cwd"), Some(_), _) => ProcName::BelowCwd(
+            tail.split_once('/')
+                .map(|(_, r)| r)
+                .unwrap_or("")
+                .to_string(),
+        ),
+        (Some("fd" | "cwd" | "root" | "exe" | "map_files" | "task" | "fdinfo"), _, _) => {
+            ProcName::Unknown
+        }
+        _ if tail.split('/').any(|p| p == "..") => ProcName::Unknown,
+        _ => ProcName::Own(
+            format!("/proc/{pid}/{tail}")
+                .trim_end_matches('/')
+                .to_string(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,6 +238,43 @@ mod tests {
             at("/srv", 1).join("a/b/../..", true),
             at("/srv/a/b/../..", 0)
         );
+    }
+
+    #[test]
+    fn names_that_mean_a_process_are_read_as_its_own() {
+        assert_eq!(proc_name(7, "/etc/passwd"), ProcName::Plain);
+        assert_eq!(proc_name(7, "/proc/self/fd/3"), ProcName::Fd(3));
+        assert_eq!(proc_name(7, "/proc/7/fd/3"), ProcName::Fd(3));
+        assert_eq!(proc_name(7, "/dev/fd/4"), ProcName::Fd(4));
+        assert_eq!(proc_name(7, "/dev/stderr"), ProcName::Fd(2));
+        assert_eq!(proc_name(7, "/proc/self/cwd"), ProcName::Cwd);
+        assert_eq!(
+            proc_name(7, "/proc/self/status"),
+            ProcName::Own("/proc/7/status".into())
+        );
+        assert_eq!(proc_name(7, "/proc/self"), ProcName::Own("/proc/7".into()));
+        assert_eq!(
+            proc_name(7, "/proc/self/fd/3/../f0"),
+            ProcName::BelowFd(3, "../f0".into())
+        );
+        assert_eq!(
+            proc_name(7, "/dev/fd/3/x"),
+            ProcName::BelowFd(3, "x".into())
+        );
+        assert_eq!(
+            proc_name(7, "/proc/self/cwd/f2"),
+            ProcName::BelowCwd("f2".into())
+        );
+        for through in [
+            "/proc/self/exe",
+            "/proc/self/root/etc/passwd",
+            "/proc/8/fd/3",
+            "/proc/thread-self/fd/1",
+            "/proc/self/../8/status",
+        ] {
+            assert_eq!(proc_name(7, through), ProcName::Unknown, "{through}");
+        }
+        assert_eq!(proc_name(7, "/proc/meminfo"), ProcName::Plain);
     }
 
     #[test]

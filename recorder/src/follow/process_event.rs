@@ -61,11 +61,13 @@ impl ProcessUpdate {
 
 /// The file an exec ran, as the kernel named it (a script's interpreter), resolved as
 /// /proc/PID/exe would show it: for a process gone before /proc could be read. A relative
-/// name (a `#!` line's) is relative to a working directory no longer known: none.
+/// name (a `#!` line's) is relative to a working directory no longer known, and a name
+/// through `/proc` or `/dev/fd` (`/proc/self/exe`) to a process that is gone: none. Resolved
+/// here, the latter would name the recorder's own files.
 fn program_run(event: &ProcessEvent) -> Option<String> {
     let len = (event.program_len as usize).min(event.program.len());
     let name = String::from_utf8_lossy(&event.program[..len]).into_owned();
-    if !name.starts_with('/') {
+    if !resolvable_here(&name) {
         return None;
     }
     Some(
@@ -73,6 +75,12 @@ fn program_run(event: &ProcessEvent) -> Option<String> {
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or(name),
     )
+}
+
+/// Whether an absolute name means the same file to the recorder as to the process that
+/// used it: not one through `/proc` or `/dev/fd`, which each process resolves as its own.
+pub fn resolvable_here(name: &str) -> bool {
+    name.starts_with('/') && !name.starts_with("/proc/") && !name.starts_with("/dev/fd/")
 }
 
 /// An exec event's command line, quoted for a shell. The kernel copies at most
@@ -397,6 +405,9 @@ mod tests {
         let sh = fs::canonicalize("/bin/sh").unwrap();
         assert_eq!(program_run(&event("/bin/sh")).as_deref(), sh.to_str());
         assert_eq!(program_run(&event("sh")), None);
+        // Resolved by the recorder, these would name its own binary and fds.
+        assert_eq!(program_run(&event("/proc/self/exe")), None);
+        assert_eq!(program_run(&event("/dev/fd/3")), None);
         assert_eq!(program_run(&event("")), None);
     }
 }

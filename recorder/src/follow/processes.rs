@@ -100,8 +100,14 @@ impl ProcessTable {
                 });
                 row.comm = Some(comm_str(&ev.comm).into_owned());
                 row.uid = Some(ev.uid);
-                // What /proc said now, or nothing: the old program's are wrong after exec.
-                row.exe = u.exe.clone();
+                // What /proc said now, or nothing: the old program's are wrong after exec,
+                // except for an exec of /proc/self/exe, which runs the old program again.
+                let program = &ev.program[..(ev.program_len as usize).min(ev.program.len())];
+                let again = program == b"/proc/self/exe"
+                    || program == format!("/proc/{}/exe", ev.pid).as_bytes();
+                if u.exe.is_some() || !again {
+                    row.exe = u.exe.clone();
+                }
                 row.cmdline = u.cmdline.clone();
                 if u.cgroup.is_some() {
                     row.cgroup = u.cgroup.clone();
@@ -144,7 +150,7 @@ impl ProcessTable {
             // /proc could not tell (the process was gone): the file it asked for, resolved
             // as /proc would have.
             && row.exe.is_none()
-            && path.starts_with('/')
+            && crate::follow::process_event::resolvable_here(path)
         {
             let resolved = std::fs::canonicalize(&**path)
                 .map(|p| p.to_string_lossy().into_owned())
