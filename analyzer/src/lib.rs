@@ -89,6 +89,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             warn_same_recording(&captures);
             let answer = async {
                 needs::check(&ctx, &canned.name, canned.needs).await?;
+                if reads_recorded_only(&sql) {
+                    let why = "this query reads the recorded calls only (`summary`, `errors` \
+                               and `timeline` count them all)";
+                    warn_counted(&ctx, &captures, why).await?;
+                }
                 emit(&q.out, plan_sql(&ctx, &sql).await?, &captures).await
             };
             damage_named(answer.await, &captures)
@@ -167,6 +172,13 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .map(|(c, n)| (c.name(), n.since, n.until))
                 .collect();
             let answer = async {
+                warn_counted(
+                    &both.ctx,
+                    &both.captures,
+                    "diff's calls and time count them, but its percentiles are of the \
+                     recorded calls only",
+                )
+                .await?;
                 diff::warn_empty_sides(
                     &both.ctx,
                     [
@@ -385,6 +397,12 @@ async fn warn_window_outside(
         if n.since.is_none() && n.until.is_none() {
             continue;
         }
+        // A window with no time in it is said to be one already.
+        if let (Some(since), Some(until)) = (n.since, n.until)
+            && since >= until
+        {
+            continue;
+        }
         let sql = format!(
             "SELECT arrow_cast(min(started), 'Int64') * 1000 AS started, \
                     arrow_cast(max(ended), 'Int64') * 1000 AS ended, \
@@ -421,6 +439,47 @@ async fn warn_window_outside(
                     .map(narrow::utc)
                     .unwrap_or_else(|| "its end unknown".into())
             );
+        }
+    }
+    Ok(())
+}
+
+/// Whether SQL reads `syscalls` without `aggregates`: the calls the kernel only counted
+/// (`--min-duration`, `--failed`, a full ring) are then left out of its answer.
+fn reads_recorded_only(sql: &str) -> bool {
+    let sql = sql.to_ascii_lowercase();
+    sql.contains("syscalls") && !sql.contains("aggregates")
+}
+
+/// Names each capture with calls the kernel only counted, and how many, where the answer
+/// leaves them out (`why`): a `--min-duration` capture's `latency-by-process` said 4 calls
+/// where 3,809 were made, and nothing said so.
+async fn warn_counted(ctx: &SessionContext, captures: &[Capture], why: &str) -> Result<()> {
+    let (_, batches) = run_sql(
+        ctx,
+        "SELECT capture, CAST(sum(calls) AS BIGINT) AS calls FROM aggregates \
+         GROUP BY capture HAVING sum(calls) > 0 ORDER BY capture",
+    )
+    .await?;
+    for b in &batches {
+        let names = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
+        let names = datafusion::arrow::array::AsArray::as_string::<i32>(&names);
+        let Some(calls) = b
+            .column(1)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+        else {
+            continue;
+        };
+        for row in 0..b.num_rows() {
+            if captures.iter().any(|c| c.name() == names.value(row)) {
+                crate::say!(
+                    "warning: capture {}: {} calls were counted, not recorded (record \
+                     --min-duration, --failed, or a full ring); {why}",
+                    output::visible(names.value(row)),
+                    calls.value(row)
+                );
+            }
         }
     }
     Ok(())

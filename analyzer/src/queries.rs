@@ -83,6 +83,9 @@ pub enum QueryError {
     },
     #[error("parameter `{param}` must be a whole number, not `{value}`")]
     NotANumber { param: String, value: String },
+    /// SQL's counts are signed 64-bit: a larger one fails deep in the plan.
+    #[error("parameter `{param}` is {value}: at most {max}", max = i64::MAX)]
+    TooLarge { param: String, value: String },
     /// Given twice: which one was meant is not for us to guess.
     #[error("parameter `{0}` is given twice")]
     Twice(String),
@@ -158,8 +161,14 @@ impl Canned {
                     },
                 });
             }
-            if v.parse::<u64>().is_err() {
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(QueryError::NotANumber {
+                    param: k.to_string(),
+                    value: v.to_string(),
+                });
+            }
+            if v.parse::<i64>().is_err() {
+                return Err(QueryError::TooLarge {
                     param: k.to_string(),
                     value: v.to_string(),
                 });
@@ -249,6 +258,18 @@ mod tests {
                 "{not_a_count}"
             );
         }
+        for too_large in [
+            "9223372036854775808",
+            "18446744073709551615",
+            "99999999999999999999",
+        ] {
+            let err = q.render(&[format!("limit={too_large}")]).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("parameter `limit` is {too_large}: at most 9223372036854775807")
+            );
+        }
+        assert!(q.render(&["limit=9223372036854775807".into()]).is_ok());
         assert!(q.render(&["rows=5".into()]).is_err());
         let timeline = resolve("timeline").unwrap();
         assert_eq!(

@@ -916,7 +916,12 @@ fn hottest_peers_are_peers_and_not_a_wait_for_one() {
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('127.0.0.1', 0))\n\
         print('udp=%d' % u.getsockname()[1], flush=True)\n\
         k = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
-        for _ in range(20):\n    k.sendto(b'x', u.getsockname()); u.recvfrom(10)\n";
+        for _ in range(20):\n    k.sendto(b'x', u.getsockname()); u.recvfrom(10)\n\
+        probe = socket.socket(); probe.bind(('127.0.0.1', 0)); p2 = probe.getsockname()[1]; probe.close()\n\
+        l2 = socket.socket(); l2.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+        l2.bind(('127.0.0.1', p2)); l2.listen(); print('tcp2=%d' % p2, flush=True)\n\
+        c2 = socket.create_connection(('127.0.0.1', p2)); a2, _ = l2.accept()\n\
+        for _ in range(10):\n    c2.sendall(b'y' * 1000); a2.recv(1000)\n";
     let out = record(&capture, &["/usr/bin/python3", "-c", script]);
     assert!(out.status.success(), "{out:?}");
     let udp = String::from_utf8_lossy(&out.stdout)
@@ -937,6 +942,17 @@ fn hottest_peers_are_peers_and_not_a_wait_for_one() {
             .all(|r| r["peer"] != format!("127.0.0.1:{udp}").as_str()),
         "{rows:?}"
     );
+    // A client of the process's own listener is a peer, though the process bound the
+    // address it connects to.
+    let tcp2 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("tcp2=").map(str::to_string))
+        .expect("the second listener's port");
+    let own = rows
+        .iter()
+        .find(|r| r["peer"] == format!("127.0.0.1:{tcp2}").as_str())
+        .unwrap_or_else(|| panic!("the client of 127.0.0.1:{tcp2}: {rows:?}"));
+    assert!(own["calls"].as_i64().unwrap() >= 10, "{own:?}");
     for r in &rows {
         let peer = r["peer"].as_str().unwrap();
         assert!(peer.starts_with("127.0.0.1:"), "{rows:?}");

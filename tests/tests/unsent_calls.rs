@@ -255,6 +255,19 @@ fn min_duration_records_the_slow_calls_and_counts_the_rest_exactly() {
         text.contains(&format!("| counted_by_request | {counted} |")),
         "{text}"
     );
+    // A question of recorded calls only says how many it leaves out; one that counts
+    // them all says nothing.
+    let c = capture.to_str().unwrap();
+    let said = format!("warning: capture {c}: {counted} calls were counted, not recorded");
+    let out = analyze(&["query", c, "latency-by-process"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains(&said), "{stderr}");
+    assert!(
+        stderr.contains("this query reads the recorded calls only"),
+        "{stderr}"
+    );
+    let out = analyze(&["query", c, "errors"]);
+    assert!(out.stderr.is_empty(), "{out:?}");
 }
 
 /// With neither `--failed` nor `--min-duration` the kernel keeps 4,096 groups of unsent
