@@ -685,6 +685,38 @@ print(os.path.realpath(sys.executable))
     assert_eq!(again[0]["exe"].as_str(), Some(python.as_str()));
 }
 
+/// A call that fails with EBADF proves its fd was not open, whatever the table thought:
+/// here an fd marked close-on-exec by `ioctl(FIOCLEX)`, which the table does not follow,
+/// read after the exec.
+#[test]
+fn a_call_that_finds_no_fd_names_no_file() {
+    if !bpf_available("a_call_that_finds_no_fd_names_no_file") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("f");
+    std::fs::write(&file, "x").unwrap();
+    let script = format!(
+        "import fcntl, os, sys, termios\n\
+         fd = os.dup2(os.open({:?}, os.O_RDONLY), 50, inheritable=True)\n\
+         fcntl.ioctl(fd, termios.FIOCLEX)\n\
+         after = 'import os\\ntry: os.pread(%d, 1, 12345)\\nexcept OSError: pass' % fd\n\
+         os.execv(sys.executable, [sys.executable, '-c', after])\n",
+        file.to_str().unwrap()
+    );
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &["python3", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let rows = query(
+        &[&capture],
+        "SELECT errno, coalesce(fd_path, 'NULL') AS p FROM syscalls \
+         WHERE syscall = 'pread64' AND arg3 = 12345",
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["errno"], "EBADF", "{rows:?}");
+    assert_eq!(rows[0]["p"], "NULL", "{rows:?}");
+}
+
 /// The path calls of Linux 6.6 and later (`fchmodat2`, the `*xattrat` calls, 6.17's
 /// `file_getattr`) carry their path and are in `-e %file`, as the older calls of each
 /// kind are.

@@ -228,6 +228,42 @@ impl<'a> FdEffect<'a> {
     }
 }
 
+/// The fd a call proved was not open: it failed with EBADF, and it names no other fd
+/// that the error could be about. Whatever the table thought the number meant, it did not
+/// (an fd closed at exec by `ioctl(FIOCLEX)`, which is not followed, for one).
+pub(crate) fn proven_closed(call: &Call) -> Option<i32> {
+    if call.event.ret != EBADF {
+        return None;
+    }
+    use Sysno::*;
+    let one_fd = matches!(
+        Sysno::new(call.event.nr as usize)?,
+        read | write
+            | pread64
+            | pwrite64
+            | readv
+            | writev
+            | preadv
+            | pwritev
+            | preadv2
+            | pwritev2
+            | lseek
+            | fstat
+            | fsync
+            | fdatasync
+            | ftruncate
+            | getdents64
+            | recvfrom
+            | sendto
+            | recvmsg
+            | sendmsg
+            | flock
+            | fchmod
+            | fchown
+    );
+    one_fd.then_some(call.event.args[0] as i32)
+}
+
 /// Syscalls that return a new fd this module does not otherwise model.
 fn creates_anonymous_fd(s: Sysno) -> bool {
     use Sysno::*;

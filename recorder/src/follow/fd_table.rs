@@ -18,7 +18,7 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW};
 
 use crate::{
-    follow::fd_effect::{AT_FDCWD, FdEffect, O_CLOEXEC},
+    follow::fd_effect::{AT_FDCWD, FdEffect, O_CLOEXEC, proven_closed},
     follow::place::{Place, ProcName, proc_name},
     follow::process_event::ProcessUpdate,
     kernel::call::Call,
@@ -302,6 +302,12 @@ impl FdTracker {
         }
         if let Some(fd) = fd {
             call.fd_path = self.get(pid, fd).map(|entry| entry.path.clone());
+        }
+        if let Some(closed) = proven_closed(call) {
+            self.table_mut(pid).fds.remove(&closed);
+            if fd == Some(closed) {
+                call.fd_path = None;
+            }
         }
         if let Some(effect) = FdEffect::of(call) {
             self.apply(pid, effect);
