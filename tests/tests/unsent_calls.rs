@@ -266,8 +266,26 @@ fn min_duration_records_the_slow_calls_and_counts_the_rest_exactly() {
         stderr.contains("this query reads the recorded calls only"),
         "{stderr}"
     );
+    let out = analyze(&["query", c, "SELECT count(*) FROM syscalls"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&said),
+        "{out:?}"
+    );
     let out = analyze(&["query", c, "errors"]);
     assert!(out.stderr.is_empty(), "{out:?}");
+    let copy = tmp.path().join("copy");
+    let cp = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(&capture)
+        .arg(&copy)
+        .status();
+    assert!(cp.unwrap().success());
+    let out = analyze(&["diff", c, copy.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("its percentiles are of the recorded calls only"),
+        "{stderr}"
+    );
 }
 
 /// With neither `--failed` nor `--min-duration` the kernel keeps 4,096 groups of unsent
