@@ -717,6 +717,39 @@ fn a_call_that_finds_no_fd_names_no_file() {
     assert_eq!(rows[0]["p"], "NULL", "{rows:?}");
 }
 
+/// A script whose `#!` line names its interpreter by a relative path runs what that name
+/// meant in its working directory, which a short-lived process leaves no trace of: `exe`
+/// is NULL (or /proc's answer, if it was read in time), never the script itself.
+#[test]
+fn a_relative_interpreter_is_not_taken_for_the_script() {
+    if !bpf_available("a_relative_interpreter_is_not_taken_for_the_script") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("rel.sh");
+    std::fs::write(&script, "#!sh\nexit 0\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let capture = tmp.path().join("capture");
+    let run = format!(
+        "import subprocess\nsubprocess.run([{:?}], cwd='/bin')\n",
+        script.to_str().unwrap()
+    );
+    let out = record(&capture, &["python3", "-c", &run]);
+    assert!(out.status.success(), "{out:?}");
+    let rows = query(
+        &[&capture],
+        "SELECT coalesce(exe, 'NULL') AS exe, cmdline FROM processes WHERE comm = 'rel.sh'",
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let sh = std::fs::canonicalize("/bin/sh").unwrap();
+    let exe = rows[0]["exe"].as_str().unwrap();
+    assert!(exe == "NULL" || exe == sh.to_str().unwrap(), "{rows:?}");
+    assert_eq!(
+        rows[0]["cmdline"],
+        format!("sh {}", script.display()).as_str()
+    );
+}
+
 /// The path calls of Linux 6.6 and later (`fchmodat2`, the `*xattrat` calls, 6.17's
 /// `file_getattr`) carry their path and are in `-e %file`, as the older calls of each
 /// kind are.

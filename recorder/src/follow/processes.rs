@@ -1,7 +1,10 @@
 //! The `processes` table: one row per process, kept up to date from process events and from
 //! the calls that say more (exit_group's code, execve's path). A row is written once the
 //! process has exited, or when the capture stops.
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 use arrow_array::{
     ArrayRef, RecordBatch,
@@ -58,6 +61,9 @@ pub struct ProcessTable {
     clock: WallClock,
     live: HashMap<u32, ProcessRow>,
     exited: Vec<ProcessRow>,
+    /// Processes whose last exec neither /proc nor the kernel named (a kernel whose
+    /// `linux_binprm` is not known): their execve's path names the program instead.
+    unnamed: HashSet<u32>,
 }
 
 impl ProcessTable {
@@ -66,6 +72,7 @@ impl ProcessTable {
             clock,
             live: HashMap::new(),
             exited: Vec::new(),
+            unnamed: HashSet::new(),
         }
     }
 
@@ -108,12 +115,20 @@ impl ProcessTable {
                 if u.exe.is_some() || !again {
                     row.exe = u.exe.clone();
                 }
+                // The kernel named a program it would not resolve here (a relative `#!`
+                // interpreter): NULL, not the script's path.
+                if u.exe.is_none() && program.is_empty() {
+                    self.unnamed.insert(ev.pid);
+                } else {
+                    self.unnamed.remove(&ev.pid);
+                }
                 row.cmdline = u.cmdline.clone();
                 if u.cgroup.is_some() {
                     row.cgroup = u.cgroup.clone();
                 }
             }
             PROCESS_EXIT => {
+                self.unnamed.remove(&ev.pid);
                 let mut row = self.live.remove(&ev.pid).unwrap_or(ProcessRow {
                     pid: ev.pid,
                     comm: Some(comm_str(&ev.comm).into_owned()),
@@ -147,8 +162,9 @@ impl ProcessTable {
             && e.ret == 0
             && let (Some(row), Some(Extra::Path { path, .. })) =
                 (self.live.get_mut(&e.pid), call.extra())
-            // /proc could not tell (the process was gone): the file it asked for, resolved
-            // as /proc would have.
+            // Neither /proc nor the kernel could tell: the file it asked for, resolved as
+            // /proc would have.
+            && self.unnamed.remove(&e.pid)
             && row.exe.is_none()
             && crate::follow::process_event::resolvable_here(path)
         {
