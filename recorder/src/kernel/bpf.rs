@@ -3,7 +3,7 @@ use std::{fs, io, os::fd::AsFd};
 
 use crate::kernel::{
     aggregates,
-    btf::{kernel_btf, release_freed_heap},
+    btf::{self, kernel_btf, release_freed_heap},
     stage::{self, Stage},
     traced::{self, TracedMarks},
 };
@@ -133,12 +133,9 @@ pub struct LoadOptions {
     /// Whether this kernel's `sched_process_exit` passes `group_dead` (Linux 6.16 and
     /// later); before, the program that reads it would be refused.
     pub exit_has_group_dead: bool,
-    /// Where `exit_code` sits in this kernel's `struct task_struct`; 0 when unknown.
-    pub task_exit_code_offset: u32,
-    /// Where `p`, `argc`, `filename` and `interp` sit in this kernel's `struct
-    /// linux_binprm`; zeros when unknown, and the arguments are then read at the execve's
-    /// entry.
-    pub binprm_offsets: [u32; 4],
+    /// Where the programs read kernel structures ([`btf::StructOffsets`]); zeros when
+    /// unknown, and what needs them is read another way or not at all.
+    pub offsets: btf::StructOffsets,
     /// `--buffer-size`: bytes of staging areas, split between the CPUs.
     pub buffer_bytes: u64,
     pub max_threads: u32,
@@ -235,11 +232,11 @@ impl Probes {
             .override_global("NEWTASK_FLAGS_OFFSET", &opts.newtask_flags_offset, true)
             .override_global("RENAME_PID_OFFSET", &opts.rename_pid_offset, true)
             .override_global("RENAME_NEWCOMM_OFFSET", &opts.rename_newcomm_offset, true)
-            .override_global("TASK_EXIT_CODE_OFFSET", &opts.task_exit_code_offset, true)
-            .override_global("BINPRM_P_OFFSET", &opts.binprm_offsets[0], true)
-            .override_global("BINPRM_ARGC_OFFSET", &opts.binprm_offsets[1], true)
-            .override_global("BINPRM_FILENAME_OFFSET", &opts.binprm_offsets[2], true)
-            .override_global("BINPRM_INTERP_OFFSET", &opts.binprm_offsets[3], true)
+            .override_global("TASK_EXIT_CODE_OFFSET", &opts.offsets.task_exit_code, true)
+            .override_global("BINPRM_P_OFFSET", &opts.offsets.binprm[0], true)
+            .override_global("BINPRM_ARGC_OFFSET", &opts.offsets.binprm[1], true)
+            .override_global("BINPRM_FILENAME_OFFSET", &opts.offsets.binprm[2], true)
+            .override_global("BINPRM_INTERP_OFFSET", &opts.offsets.binprm[3], true)
             .override_global("MIN_DURATION_NS", &opts.min_duration_ns, true)
             .override_global("FAILED_ONLY", &failed_only, true)
             .override_global("FILTER_COMM", &filter_comm, true)
