@@ -163,28 +163,41 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
     0
 }
 
+/// The field at the BTF offset `at` of the kernel structure at `base`; `None` where the
+/// BTF did not give the offset (0), or the read failed.
+#[inline(always)]
+fn kernel_field<T>(base: *const u8, at: &u32) -> Option<T> {
+    let at = global(at);
+    if at == 0 || base.is_null() {
+        return None;
+    }
+    unsafe { bpf_probe_read_kernel(base.wrapping_add(at as usize).cast::<T>()) }.ok()
+}
+
+/// Copies the string that the pointer field at `at` of `base` points to into `dst` (at
+/// most `len` bytes, its NUL included); the bytes copied, NUL included, or `None`.
+#[inline(always)]
+fn kernel_string_field(base: *const u8, at: &u32, dst: *mut u8, len: u32) -> Option<u32> {
+    let name: u64 = kernel_field(base, at)?;
+    let n = unsafe {
+        generated::bpf_probe_read_kernel_str(dst.cast(), len, name as *const core::ffi::c_void)
+    };
+    (n > 0).then_some(n as u32)
+}
+
 /// The file the kernel ran, as it was named (`bprm->interp`), into `out`; its length, 0 when
 /// unknown. /proc/PID/exe says the same while the process lives; this is for one that is
 /// gone before the event is read, and it is what the kernel opened at the exec, not what
 /// the path holds later.
 #[inline(always)]
 fn exec_program(out: &mut [u8; PROGRAM_LEN], bprm: *const u8) -> u32 {
-    let at = global(&BINPRM_INTERP_OFFSET);
-    if at == 0 || bprm.is_null() {
-        return 0;
-    }
-    let Ok(name) = (unsafe { bpf_probe_read_kernel(bprm.wrapping_add(at as usize).cast::<u64>()) })
-    else {
-        return 0;
-    };
-    let n = unsafe {
-        generated::bpf_probe_read_kernel_str(
-            out.as_mut_ptr().cast(),
-            PROGRAM_LEN as u32,
-            name as *const core::ffi::c_void,
-        )
-    };
-    if n > 0 { (n - 1) as u32 } else { 0 }
+    kernel_string_field(
+        bprm,
+        &BINPRM_INTERP_OFFSET,
+        out.as_mut_ptr(),
+        PROGRAM_LEN as u32,
+    )
+    .map_or(0, |n| n - 1)
 }
 
 /// Saves, for the exec event, the argument vector the kernel built on the new program's
@@ -193,16 +206,10 @@ fn exec_program(out: &mut [u8; PROGRAM_LEN], bprm: *const u8) -> u32 {
 /// starts with neither width of `bprm->argc` is not that layout, and is left alone.
 #[inline(always)]
 fn exec_args_from_stack(args_of: u32, bprm: *const u8) {
-    let (p_at, argc_at) = (global(&BINPRM_P_OFFSET), global(&BINPRM_ARGC_OFFSET));
-    if p_at == 0 || argc_at == 0 {
-        return;
-    }
-    let (Ok(sp), Ok(argc)) = (unsafe {
-        (
-            bpf_probe_read_kernel(bprm.wrapping_add(p_at as usize).cast::<u64>()),
-            bpf_probe_read_kernel(bprm.wrapping_add(argc_at as usize).cast::<i32>()),
-        )
-    }) else {
+    let (Some(sp), Some(argc)) = (
+        kernel_field::<u64>(bprm, &BINPRM_P_OFFSET),
+        kernel_field::<i32>(bprm, &BINPRM_ARGC_OFFSET),
+    ) else {
         return;
     };
     let Ok(on_stack) = (unsafe { aya_ebpf::helpers::bpf_probe_read_user(sp as *const u64) }) else {
@@ -222,29 +229,15 @@ fn exec_args_from_stack(args_of: u32, bprm: *const u8) {
 /// passed.
 #[inline(always)]
 fn execve_path_from_kernel(slot: &mut ThreadSlot, bprm: *const u8) {
-    let at = global(&BINPRM_FILENAME_OFFSET);
     let nr = slot.nr as u64;
-    if at == 0
-        || !is_exec(nr)
-        || slot.extra_kind != EXTRA_PATH as u32
-        || slot.extra_flags != EXTRA_UNREADABLE
+    if !is_exec(nr) || slot.extra_kind != EXTRA_PATH as u32 || slot.extra_flags != EXTRA_UNREADABLE
     {
         return;
     }
-    let Ok(name) = (unsafe { bpf_probe_read_kernel(bprm.wrapping_add(at as usize).cast::<u64>()) })
-    else {
+    let dst = slot.extra.as_mut_ptr();
+    let Some(n) = kernel_string_field(bprm, &BINPRM_FILENAME_OFFSET, dst, EXTRA_LEN as u32) else {
         return;
     };
-    let n = unsafe {
-        generated::bpf_probe_read_kernel_str(
-            slot.extra.as_mut_ptr().cast(),
-            EXTRA_LEN as u32,
-            name as *const core::ffi::c_void,
-        )
-    };
-    if n <= 0 {
-        return;
-    }
     let at_fd =
         (nr == NR_EXECVEAT || nr == NR_COMPAT_EXECVEAT) && slot.args[0] as u32 as i32 != AT_FDCWD;
     if at_fd && slot.extra[..8] == *b"/dev/fd/" {
@@ -305,13 +298,9 @@ pub(crate) fn thread_exited(task: *const u8, group_dead: bool) -> u32 {
 /// whole process's exit (exit_group, a fatal signal) gives every thread the same one.
 #[inline(always)]
 fn exit_status(task: *const u8) -> u32 {
-    let offset = global(&TASK_EXIT_CODE_OFFSET);
-    if offset == 0 {
-        return EXIT_STATUS_UNKNOWN;
-    }
-    match unsafe { bpf_probe_read_kernel(task.wrapping_add(offset as usize).cast::<i32>()) } {
+    match kernel_field::<i32>(task, &TASK_EXIT_CODE_OFFSET) {
         // A wait(2) status is 16 bits; anything else is not one.
-        Ok(status) if (0..=0xffff).contains(&status) => status as u32,
+        Some(status) if (0..=0xffff).contains(&status) => status as u32,
         _ => EXIT_STATUS_UNKNOWN,
     }
 }
