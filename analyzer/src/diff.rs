@@ -9,14 +9,11 @@
 use anyhow::Result;
 use datafusion::prelude::{DataFrame, SessionContext};
 
+use crate::sql_values::string_literal;
+
 /// The name of the calls the kernel counted past its table of groups, on both sides: their
 /// pid and syscall are unknown.
 const UNGROUPED: &str = "'(ungrouped)'";
-
-/// SQL string literal.
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
 
 /// The SQL of a diff. `windows` is each capture's narrowing (name, since, until), so that
 /// rates are per second of the narrowed window.
@@ -26,7 +23,7 @@ pub fn sql(
     limit: usize,
     windows: &[(String, Option<i64>, Option<i64>)],
 ) -> String {
-    let (b, i) = (quote(baseline), quote(incident));
+    let (b, i) = (string_literal(baseline), string_literal(incident));
     // Each of these, as `b_NAME` from the baseline's row and `i_NAME` from the incident's.
     let sides = ["calls", "errors", "rate", "p50", "p99", "time_per_s"]
         .iter()
@@ -40,7 +37,12 @@ pub fn sql(
     let windows = windows
         .iter()
         .map(|(name, since, until)| {
-            format!("({}, {}, {})", quote(name), bound(since), bound(until))
+            format!(
+                "({}, {}, {})",
+                string_literal(name),
+                bound(since),
+                bound(until)
+            )
         })
         .collect::<Vec<_>>()
         .join(", ");

@@ -39,6 +39,7 @@ pub mod redact;
 pub mod report;
 pub mod spinner;
 pub mod sql_guard;
+pub mod sql_values;
 pub mod summary;
 pub mod tables;
 pub mod trace_export;
@@ -92,7 +93,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 if reads_recorded_only(&sql) {
                     let why = "this query reads the recorded calls only (`summary`, `errors` \
                                and `timeline` count them all)";
-                    warn_counted(&ctx, &captures, why).await?;
+                    warn_counted(&ctx, why).await?;
                 }
                 emit(&q.out, plan_sql(&ctx, &sql).await?, &captures).await
             };
@@ -174,7 +175,6 @@ pub async fn run(cli: Cli) -> Result<()> {
             let answer = async {
                 warn_counted(
                     &both.ctx,
-                    &both.captures,
                     "diff's calls and time count them, but its percentiles are of the \
                      recorded calls only",
                 )
@@ -358,19 +358,14 @@ async fn warn_whole_intervals(
         }
         let sql = format!(
             "SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) AS calls FROM aggregates
-             WHERE capture = '{}' AND ({})",
-            c.name().replace('\'', "''"),
+             WHERE capture = {} AND ({})",
+            sql_values::string_literal(&c.name()),
             straddle.join(" OR ")
         );
         let (_, batches) = run_sql(ctx, &sql).await?;
         let calls = batches
             .first()
-            .and_then(|b| {
-                b.column(0)
-                    .as_any()
-                    .downcast_ref::<datafusion::arrow::array::Int64Array>()
-                    .map(|a| a.value(0))
-            })
+            .and_then(|b| sql_values::int64(b, 0, 0))
             .unwrap_or(0);
         if calls > 0 {
             crate::say!(
@@ -407,20 +402,14 @@ async fn warn_window_outside(
             "SELECT arrow_cast(min(started), 'Int64') * 1000 AS started, \
                     arrow_cast(max(ended), 'Int64') * 1000 AS ended, \
                     count(*) - count(ended) AS running \
-             FROM capture WHERE capture = '{}'",
-            c.name().replace('\'', "''")
+             FROM capture WHERE capture = {}",
+            sql_values::string_literal(&c.name())
         );
         let (_, batches) = run_sql(ctx, &sql).await?;
-        let Some(b) = batches.first().filter(|b| b.num_rows() == 1) else {
+        let Some(b) = batches.first() else {
             continue;
         };
-        let int = |i: usize| {
-            let a = b
-                .column(i)
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::Int64Array>()?;
-            (!a.is_null(0)).then(|| a.value(0))
-        };
+        let int = |i| sql_values::int64(b, i, 0);
         let (Some(started), ended, running) = (int(0), int(1), int(2).unwrap_or(0)) else {
             continue;
         };
@@ -454,7 +443,7 @@ fn reads_recorded_only(sql: &str) -> bool {
 /// Names each capture with calls the kernel only counted, and how many, where the answer
 /// leaves them out (`why`): a `--min-duration` capture's `latency-by-process` said 4 calls
 /// where 3,809 were made, and nothing said so.
-async fn warn_counted(ctx: &SessionContext, captures: &[Capture], why: &str) -> Result<()> {
+async fn warn_counted(ctx: &SessionContext, why: &str) -> Result<()> {
     let (_, batches) = run_sql(
         ctx,
         "SELECT capture, CAST(sum(calls) AS BIGINT) AS calls FROM aggregates \
@@ -464,22 +453,13 @@ async fn warn_counted(ctx: &SessionContext, captures: &[Capture], why: &str) -> 
     for b in &batches {
         let names = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
         let names = datafusion::arrow::array::AsArray::as_string::<i32>(&names);
-        let Some(calls) = b
-            .column(1)
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::Int64Array>()
-        else {
-            continue;
-        };
         for row in 0..b.num_rows() {
-            if captures.iter().any(|c| c.name() == names.value(row)) {
-                crate::say!(
-                    "warning: capture {}: {} calls were counted, not recorded (record \
-                     --min-duration, --failed, or a full ring); {why}",
-                    output::visible(names.value(row)),
-                    calls.value(row)
-                );
-            }
+            let calls = sql_values::int64(b, 1, row).unwrap_or(0);
+            crate::say!(
+                "warning: capture {}: {calls} calls were counted, not recorded (record \
+                 --min-duration, --failed, or a full ring); {why}",
+                output::visible(names.value(row)),
+            );
         }
     }
     Ok(())

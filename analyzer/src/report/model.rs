@@ -204,7 +204,7 @@ async fn facts(ctx: &SessionContext, captures: &[Capture], narrowed: bool) -> Re
         .map(|c| {
             format!(
                 "({}, CAST({} AS BIGINT))",
-                sql_string(&c.name()),
+                crate::sql_values::string_literal(&c.name()),
                 c.skipped().len()
             )
         })
@@ -307,8 +307,4 @@ fn key_value(schema: &Schema, batches: &[RecordBatch]) -> Result<Table> {
         total_rows: rows.len(),
         rows,
     })
-}
-
-fn sql_string(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
 }

@@ -1,0 +1,50 @@
+//! Values passed into the SQL the analyzer writes for itself, and read back out of its
+//! answers: a capture's name as a string literal, and a count from a result's cell.
+use datafusion::arrow::{
+    array::{Array as _, AsArray as _, RecordBatch},
+    datatypes::Int64Type,
+};
+
+/// `s` as an SQL string literal: a capture's name may hold a quote.
+pub fn string_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The BIGINT in `column` at `row` of `batch`; `None` for NULL, a missing row or a column
+/// of another type.
+pub fn int64(batch: &RecordBatch, column: usize, row: usize) -> Option<i64> {
+    let values = batch
+        .columns()
+        .get(column)?
+        .as_primitive_opt::<Int64Type>()?;
+    (row < values.len() && values.is_valid(row)).then(|| values.value(row))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Int32Array, Int64Array};
+
+    use super::*;
+
+    #[test]
+    fn a_quote_stays_inside_the_literal() {
+        assert_eq!(string_literal("inc-42"), "'inc-42'");
+        assert_eq!(string_literal("it's"), "'it''s'");
+    }
+
+    #[test]
+    fn only_a_bigint_that_is_there_is_read() {
+        let batch = RecordBatch::try_from_iter([
+            ("n", Arc::new(Int64Array::from(vec![Some(7), None])) as _),
+            ("m", Arc::new(Int32Array::from(vec![1, 2])) as _),
+        ])
+        .unwrap();
+        assert_eq!(int64(&batch, 0, 0), Some(7));
+        assert_eq!(int64(&batch, 0, 1), None);
+        assert_eq!(int64(&batch, 0, 2), None);
+        assert_eq!(int64(&batch, 1, 0), None);
+        assert_eq!(int64(&batch, 2, 0), None);
+    }
+}
