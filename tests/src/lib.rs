@@ -71,17 +71,34 @@ pub fn build_program_o2(dir: &Path, name: &str) -> PathBuf {
     compile(dir, name, "-O2")
 }
 
+/// Compiles tests/programs/NAME.c into `dir` as a 32-bit (ia32) program, `NAME32`.
+pub fn build_program_m32(dir: &Path, name: &str) -> PathBuf {
+    let exe = dir.join(format!("{name}32"));
+    compile_to(
+        &exe,
+        name,
+        &["-m32", "-O1"],
+        "cc -m32 failed: is gcc-multilib installed?",
+    );
+    exe
+}
+
 fn compile(dir: &Path, name: &str, optimize: &str) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("programs/{name}.c"));
     let exe = dir.join(name);
+    compile_to(&exe, name, &[optimize], "cc failed");
+    exe
+}
+
+fn compile_to(exe: &Path, name: &str, flags: &[&str], failed: &str) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("programs/{name}.c"));
     let status = Command::new("cc")
-        .args([optimize, "-pthread", "-o"])
-        .arg(&exe)
+        .args(flags)
+        .args(["-pthread", "-o"])
+        .arg(exe)
         .arg(&src)
         .status()
         .expect("run cc");
-    assert!(status.success(), "cc failed");
-    exe
+    assert!(status.success(), "{failed}");
 }
 
 /// Runs `record -q -o DIR -- command...` and returns its output.

@@ -924,10 +924,13 @@ fn hottest_peers_are_peers_and_not_a_wait_for_one() {
         for _ in range(10):\n    c2.sendall(b'y' * 1000); a2.recv(1000)\n";
     let out = record(&capture, &["/usr/bin/python3", "-c", script]);
     assert!(out.status.success(), "{out:?}");
-    let udp = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("udp=").map(str::to_string))
-        .expect("the UDP server's port");
+    let printed = |key: &str| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")).map(str::to_string))
+            .unwrap_or_else(|| panic!("no {key}= printed: {out:?}"))
+    };
+    let udp = printed("udp");
     let rows = json(&[
         "query",
         path(&capture),
@@ -944,10 +947,7 @@ fn hottest_peers_are_peers_and_not_a_wait_for_one() {
     );
     // A client of the process's own listener is a peer, though the process bound the
     // address it connects to.
-    let tcp2 = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.strip_prefix("tcp2=").map(str::to_string))
-        .expect("the second listener's port");
+    let tcp2 = printed("tcp2");
     let own = rows
         .iter()
         .find(|r| r["peer"] == format!("127.0.0.1:{tcp2}").as_str())

@@ -10,8 +10,8 @@ use std::{
 
 use serde_json::Value;
 use tracepost_e2e::{
-    bin, bpf_available, build_program, build_program_o2, calls_and_errors, query, record,
-    record_with, scalar,
+    bin, bpf_available, build_program, build_program_m32, build_program_o2, calls_and_errors,
+    query, record, record_with, scalar,
 };
 
 /// Starts `command` and waits for the first line it prints, which says it is ready to be
@@ -372,18 +372,7 @@ fn a_forked_child_exec_with_literals_has_its_path_and_command_line() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let wide = build_program_o2(tmp.path(), "exec_literals");
-    let narrow = tmp.path().join("exec_literals32");
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/exec_literals.c");
-    let built = Command::new("cc")
-        .args(["-m32", "-O2", "-o"])
-        .arg(&narrow)
-        .arg(&src)
-        .status()
-        .unwrap();
-    assert!(
-        built.success(),
-        "cc -m32 failed: is gcc-multilib installed?"
-    );
+    let narrow = build_program_m32(tmp.path(), "exec_literals");
     let script = tmp.path().join("script.sh");
     std::fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();

@@ -2,7 +2,9 @@
 //! match exactly. strace is the oracle no one here wrote.
 use std::process::Command;
 
-use tracepost_e2e::{bpf_available, calls_and_errors, parse_strace_summary, record, strace_counts};
+use tracepost_e2e::{
+    bpf_available, build_program_m32, calls_and_errors, parse_strace_summary, record, strace_counts,
+};
 
 fn compare_with_strace(test: &str, command: &[&str]) {
     if !bpf_available(test) {
@@ -74,18 +76,7 @@ fn a_32_bit_program_matches_strace() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/ground_truth.c");
-    let exe = tmp.path().join("ground_truth32");
-    let built = Command::new("cc")
-        .args(["-m32", "-O1", "-pthread", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .unwrap();
-    assert!(
-        built.success(),
-        "cc -m32 failed: is gcc-multilib installed?"
-    );
+    let exe = build_program_m32(tmp.path(), "ground_truth");
     let command = [exe.to_str().unwrap()];
     Command::new(command[0]).output().unwrap();
     // ground_truth exits with 7, which strace_counts would take for a failure.
