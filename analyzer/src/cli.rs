@@ -95,16 +95,24 @@ pub struct ExecutorArgs {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct NarrowArgs {
     /// Only this process (repeatable).
-    #[arg(long = "pid", value_name = "PID", value_parser = clap::value_parser!(i32).range(0..))]
+    // A negative value reaches the range check, which names it, instead of clap's "unexpected
+    // argument '-5' found", which names neither the flag nor what is wrong.
+    #[arg(
+        long = "pid",
+        value_name = "PID",
+        value_parser = clap::value_parser!(i32).range(0..),
+        allow_negative_numbers = true
+    )]
     pub pid: Vec<i32>,
     /// Only processes or threads with this name (repeatable).
     #[arg(long = "comm", value_name = "NAME")]
     pub comm: Vec<String>,
     /// From this time: RFC 3339 (`2026-11-24T02:10:00Z`) or `+DUR` after the capture began.
-    #[arg(long, value_name = "TIME")]
+    // `-1s` reaches the time parser, which says what forms a time takes.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub since: Option<String>,
     /// Until this time, same forms as --since.
-    #[arg(long, value_name = "TIME")]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
     pub until: Option<String>,
 }
 

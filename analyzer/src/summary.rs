@@ -152,6 +152,19 @@ pub fn sql(by: By, several_captures: bool) -> String {
     )
 }
 
+/// What a grouping makes of the calls the kernel only counted (`aggregates`): their time
+/// is known in total, never one by one.
+pub fn counted_note(by: By) -> &'static str {
+    match by {
+        By::Syscall | By::Process | By::Errno => {
+            "calls, errors, total_ns and avg_ns count them, but p50_ns to max_ns are of the \
+             recorded calls only"
+        }
+        // The kernel's counts have no thread and no file.
+        By::Thread | By::File => "summary by thread and by file counts the recorded calls only",
+    }
+}
+
 /// `f` of each of the comma-separated `keys`, joined by `sep`.
 fn per_key(keys: &str, sep: &str, f: impl Fn(&str) -> String) -> String {
     keys.split(',')

@@ -10,7 +10,7 @@ use crate::{
     files::TableFile,
     location::Location,
     narrow::Narrow,
-    partitions, planner, udfs,
+    partitions, planner, udfs, unmatched,
 };
 use anyhow::{Context as _, Result};
 use datafusion::{
@@ -71,6 +71,7 @@ pub async fn context(
     let mut unions: Vec<(&str, Vec<DataFrame>, Option<DataFrame>)> =
         TABLES.iter().map(|t| (*t, Vec::new(), None)).collect();
     let mut narrows = Vec::new();
+    let mut found = Vec::new();
     for (c, values) in captures.iter().zip(&paths) {
         let mut frames = Vec::new();
         for table in TABLES {
@@ -158,6 +159,9 @@ pub async fn context(
                 narrow.until.as_deref().unwrap_or_default()
             );
         }
+        if !n.pids.is_empty() || !n.comms.is_empty() {
+            found.push(unmatched::find(frame, &n.pids, &n.comms).await?);
+        }
         if !n.comms.is_empty() {
             n.comm_pids =
                 pids_named(frame(processes::TABLE), frame(syscalls::TABLE), &n.comms).await?;
@@ -199,6 +203,15 @@ pub async fn context(
             }
         }
         narrows.push(n);
+    }
+    if let Some(n) = narrows.first()
+        && !found.is_empty()
+    {
+        let names: Vec<String> = captures
+            .iter()
+            .map(|c| crate::output::visible(&c.name()).into_owned())
+            .collect();
+        unmatched::warn(&found, &n.pids, &n.comms, &narrow.comm, &names);
     }
     for (table, present, stand_in) in unions {
         let mut frames = present.into_iter();

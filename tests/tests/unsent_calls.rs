@@ -273,6 +273,28 @@ fn min_duration_records_the_slow_calls_and_counts_the_rest_exactly() {
     );
     let out = analyze(&["query", c, "errors"]);
     assert!(out.stderr.is_empty(), "{out:?}");
+    // `summary` counts them, but its percentiles and maximum cannot: its rows read as a
+    // contradiction (an average above the maximum) until it says so.
+    for (by, why) in [
+        (
+            "syscall",
+            "calls, errors, total_ns and avg_ns count them, but p50_ns to max_ns are of the \
+             recorded calls only",
+        ),
+        (
+            "file",
+            "summary by thread and by file counts the recorded calls only",
+        ),
+    ] {
+        let out = analyze(&["summary", c, "--by", by]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success()
+                && stderr.trim_end()
+                    == format!("{said} (record --min-duration, --failed, or a full ring); {why}"),
+            "{by}: {stderr}"
+        );
+    }
     let copy = tmp.path().join("copy");
     let cp = std::process::Command::new("cp")
         .arg("-r")
