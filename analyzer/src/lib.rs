@@ -440,7 +440,7 @@ async fn warn_window_outside(
 
 /// Whether SQL reads `syscalls` without `aggregates`: the calls the kernel only counted
 /// (`--min-duration`, `--failed`, a full ring) are then left out of its answer.
-fn reads_recorded_only(sql: &str) -> bool {
+pub(crate) fn reads_recorded_only(sql: &str) -> bool {
     let sql = sql.to_ascii_lowercase();
     sql.contains("syscalls") && !sql.contains("aggregates")
 }

@@ -255,6 +255,35 @@ fn min_duration_records_the_slow_calls_and_counts_the_rest_exactly() {
         text.contains(&format!("| counted_by_request | {counted} |")),
         "{text}"
     );
+    // Each section of recorded calls only says so; those that count them all do not.
+    let note = |heading: &str| -> String {
+        let at = text
+            .find(&format!("### {heading}\n"))
+            .unwrap_or_else(|| panic!("{heading} missing: {text}"));
+        text[at..].lines().nth(2).unwrap_or_default().to_string()
+    };
+    let left_out = format!(
+        "Of the recorded calls only: {counted} calls the kernel counted without recording \
+         them are not in it."
+    );
+    for heading in [
+        "Worst latency (p99)",
+        "Most time working",
+        "latency-by-process",
+    ] {
+        assert!(
+            note(heading).contains(&left_out),
+            "{heading}: {}",
+            note(heading)
+        );
+    }
+    for heading in ["Error bursts", "errors", "timeline"] {
+        assert!(
+            !note(heading).contains(&left_out),
+            "{heading}: {}",
+            note(heading)
+        );
+    }
     // A question of recorded calls only says how many it leaves out; one that counts
     // them all says nothing.
     let c = capture.to_str().unwrap();

@@ -82,6 +82,7 @@ pub async fn build(
         facts.rows.push(row);
         facts.total_rows += 1;
     }
+    let counted = counted_calls(ctx).await?;
     let mut findings = Vec::new();
     let mut details = Vec::new();
     for q in queries::all() {
@@ -91,14 +92,24 @@ pub async fn build(
         {
             continue;
         }
-        let (schema, batches) = run_sql(ctx, &q.render(&[])?).await?;
+        let sql = q.render(&[])?;
+        let (schema, batches) = run_sql(ctx, &sql).await?;
         let (title, into) = match &q.finding {
             Some(title) => (title.clone(), &mut findings),
             None => (q.name.clone(), &mut details),
         };
+        // A `--min-duration` capture's "worst latency" is of the slow calls it kept: the
+        // section says so where the facts' `counted_by_request` is far from it.
+        let mut note = q.description.clone();
+        if counted > 0 && crate::reads_recorded_only(&sql) {
+            note.push_str(&format!(
+                " Of the recorded calls only: {counted} calls the kernel counted without \
+                 recording them are not in it."
+            ));
+        }
         into.push(Table::from_batches(
             title,
-            q.description.clone(),
+            note,
             Some(q.name.clone()),
             &schema,
             &batches,
@@ -124,6 +135,20 @@ pub async fn build(
         charts,
         details,
     })
+}
+
+/// The calls the kernel counted without recording them (`--min-duration`, `--failed`, a
+/// full ring), over every capture and the narrowing.
+async fn counted_calls(ctx: &SessionContext) -> Result<i64> {
+    let (_, batches) = run_sql(
+        ctx,
+        "SELECT CAST(coalesce(sum(calls), 0) AS BIGINT) AS calls FROM aggregates",
+    )
+    .await?;
+    Ok(batches
+        .first()
+        .and_then(|b| crate::sql_values::int64(b, 0, 0))
+        .unwrap_or(0))
 }
 
 impl Table {
