@@ -706,12 +706,13 @@ fn a_call_that_finds_no_fd_names_no_file() {
     assert_eq!(rows[0]["p"], "NULL", "{rows:?}");
 }
 
-/// A script whose `#!` line names its interpreter by a relative path runs what that name
-/// meant in its working directory, which a short-lived process leaves no trace of: `exe`
-/// is NULL (or /proc's answer, if it was read in time), never the script itself.
+/// A program run by a relative name (`./true`, or a `#!sh` line's interpreter) is what
+/// that name meant in the working directory, which the calls before the exec followed:
+/// `exe` is that file, as /proc/PID/exe names it, even for a process gone before /proc
+/// could be read, and never the script itself.
 #[test]
-fn a_relative_interpreter_is_not_taken_for_the_script() {
-    if !bpf_available("a_relative_interpreter_is_not_taken_for_the_script") {
+fn a_program_run_by_a_relative_name_is_found_from_the_cwd() {
+    if !bpf_available("a_program_run_by_a_relative_name_is_found_from_the_cwd") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -719,22 +720,44 @@ fn a_relative_interpreter_is_not_taken_for_the_script() {
     std::fs::write(&script, "#!sh\nexit 0\n").unwrap();
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let capture = tmp.path().join("capture");
+    // 40 short-lived `./true`s: most are gone before /proc can be read.
     let run = format!(
-        "import subprocess\nsubprocess.run([{:?}], cwd='/bin')\n",
+        "import subprocess\n\
+         subprocess.run([{:?}], cwd='/bin')\n\
+         for _ in range(40):\n    subprocess.run(['./true'], cwd='/bin')\n",
         script.to_str().unwrap()
     );
     let out = record(&capture, &["python3", "-c", &run]);
     assert!(out.status.success(), "{out:?}");
     let rows = query(
         &[&capture],
-        "SELECT coalesce(exe, 'NULL') AS exe, cmdline FROM processes WHERE comm = 'rel.sh'",
+        "SELECT comm, coalesce(exe, 'NULL') AS exe, count(*) AS n FROM processes \
+         WHERE comm IN ('rel.sh', 'true') GROUP BY 1, 2 ORDER BY 1",
     );
-    assert_eq!(rows.len(), 1, "{rows:?}");
-    let sh = std::fs::canonicalize("/bin/sh").unwrap();
-    let exe = rows[0]["exe"].as_str().unwrap();
-    assert!(exe == "NULL" || exe == sh.to_str().unwrap(), "{rows:?}");
+    let canonical = |p: &str| std::fs::canonicalize(p).unwrap().display().to_string();
+    let got: Vec<(String, String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["comm"].as_str().unwrap().to_string(),
+                r["exe"].as_str().unwrap().to_string(),
+                r["n"].as_i64().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(
-        rows[0]["cmdline"],
+        got,
+        [
+            ("rel.sh".to_string(), canonical("/bin/sh"), 1),
+            ("true".to_string(), canonical("/bin/true"), 40),
+        ]
+    );
+    let cmdline = query(
+        &[&capture],
+        "SELECT cmdline FROM processes WHERE comm = 'rel.sh'",
+    );
+    assert_eq!(
+        cmdline[0]["cmdline"],
         format!("sh {}", script.display()).as_str()
     );
 }

@@ -320,7 +320,8 @@ fn record(
                     done = until;
                     let Some((_, update)) = update else { break };
                     fds.on_process(&update);
-                    w.processes_table.on_update(&update);
+                    w.processes_table
+                        .on_update(&update, |pid, name| fds.place_of(pid, name));
                 }
                 drop((calls, updates));
                 // Full or not wanted: then it is freed.

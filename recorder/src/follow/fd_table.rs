@@ -251,6 +251,14 @@ impl FdTracker {
 
     /// A place as the process that named it means it: `/proc/self/...` and `/dev/fd/N`
     /// resolve in whoever reads them, so they are turned into what they name, or unknown.
+    /// What a name a process gave meant to it, as an absolute path: a relative one from
+    /// its cwd, as the kernel resolves an exec's program (`./prog`, a `#!sh` line's
+    /// interpreter). None where its cwd is not known.
+    pub fn place_of(&self, pid: u32, name: &str) -> Option<Arc<str>> {
+        let place = self.resolve(pid, AT_FDCWD, &Arc::from(name), false)?;
+        place.path.starts_with('/').then_some(place.path)
+    }
+
     fn in_process(&self, pid: u32, place: Place) -> Option<Place> {
         if !place.path.starts_with("/proc/") && !place.path.starts_with("/dev/") {
             return Some(place);

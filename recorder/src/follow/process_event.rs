@@ -66,14 +66,20 @@ impl ProcessUpdate {
 /// here, the latter would name the recorder's own files.
 fn program_run(event: &ProcessEvent) -> Option<String> {
     let len = (event.program_len as usize).min(event.program.len());
-    let name = String::from_utf8_lossy(&event.program[..len]).into_owned();
-    if !resolvable_here(&name) {
+    resolved_here(&String::from_utf8_lossy(&event.program[..len]))
+}
+
+/// An absolute name of a program, as /proc/PID/exe would show it: symlinks followed, or
+/// the name itself for a file gone since. None for a name this process cannot resolve for
+/// another ([`resolvable_here`]).
+pub fn resolved_here(name: &str) -> Option<String> {
+    if !resolvable_here(name) {
         return None;
     }
     Some(
-        fs::canonicalize(&name)
+        fs::canonicalize(name)
             .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or(name),
+            .unwrap_or_else(|_| name.to_string()),
     )
 }
 

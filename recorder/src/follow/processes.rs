@@ -80,7 +80,13 @@ impl ProcessTable {
         self.live.insert(row.pid, row);
     }
 
-    pub fn on_update(&mut self, u: &ProcessUpdate) {
+    /// `place_of` resolves a name a process gave from its cwd
+    /// ([`crate::follow::fd_table::FdTracker::place_of`]).
+    pub fn on_update(
+        &mut self,
+        u: &ProcessUpdate,
+        place_of: impl Fn(u32, &str) -> Option<Arc<str>>,
+    ) {
         let ev = &u.event;
         let ts = self.clock.to_wall_ns(ev.ts_ns);
         match ev.kind {
@@ -114,6 +120,14 @@ impl ProcessTable {
                     || program == format!("/proc/{}/exe", ev.pid).as_bytes();
                 if u.exe.is_some() || !again {
                     row.exe = u.exe.clone();
+                }
+                // A relative name (`./prog`, `#!sh`) the kernel resolved from the cwd, which
+                // the calls before it followed, for a process gone before /proc was read.
+                if row.exe.is_none() && !program.is_empty() && !program.starts_with(b"/") {
+                    row.exe = std::str::from_utf8(program)
+                        .ok()
+                        .and_then(|name| place_of(ev.pid, name))
+                        .and_then(|path| process_event::resolved_here(&path));
                 }
                 // The kernel named a program it would not resolve here (a relative `#!`
                 // interpreter): NULL, not the script's path.
@@ -168,10 +182,7 @@ impl ProcessTable {
             && row.exe.is_none()
             && crate::follow::process_event::resolvable_here(path)
         {
-            let resolved = std::fs::canonicalize(&**path)
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| path.to_string());
-            row.exe = Some(resolved);
+            row.exe = process_event::resolved_here(path);
         }
     }
 
@@ -263,13 +274,13 @@ mod tests {
             exe: Some("/bin/sh".into()),
             ..Default::default()
         });
-        t.on_update(&update(PROCESS_NEW, 10, 11));
+        t.on_update(&update(PROCESS_NEW, 10, 11), |_, _| None);
         let mut exec = update(PROCESS_EXEC, 11, 0);
         exec.event.comm = *b"cat\0\0\0\0\0\0\0\0\0\0\0\0\0";
-        t.on_update(&exec);
+        t.on_update(&exec, |_, _| None);
         let mut exit = update(PROCESS_EXIT, 11, 0);
         exit.wait_status = Some(9); // SIGKILL
-        t.on_update(&exit);
+        t.on_update(&exit, |_, _| None);
         let rows = t.take_exited();
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
