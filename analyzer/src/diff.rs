@@ -49,19 +49,29 @@ pub fn sql(
     // Seconds recorded: each recorder run's span (to its last call, if it never finished),
     // clipped to the narrowing. A capture taken with `--failed` or `--min-duration` has
     // few rows, but it recorded for as long as a full one did, so its rate is per the
-    // same seconds.
+    // same seconds. Where `--max-size` deleted the oldest files, what is left begins at
+    // the first call kept: the whole run's seconds made its rates a quarter of the truth.
+    // A run with no start known (no capture row, or a skipped one) has no span: its
+    // capture's rates are NULL, not its calls dropped.
     format!(
         "WITH win(capture, since_ns, until_ns) AS (VALUES {windows}),
-         last_call AS (
-           SELECT capture, max(ts_ns) AS last_ns FROM syscalls GROUP BY capture
+         calls_at AS (
+           SELECT capture, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns
+           FROM syscalls GROUP BY capture
+         ), deleted AS (
+           SELECT capture, max(coalesce(deleted_events, 0)) > 0 AS any
+           FROM capture GROUP BY capture
          ), runs AS (
            SELECT c.capture,
                   greatest(arrow_cast(c.started, 'Int64') * 1000,
+                           CASE WHEN d.any THEN l.first_ns END,
                            coalesce(w.since_ns, -9223372036854775807)) AS from_ns,
                   least(coalesce(arrow_cast(c.ended, 'Int64') * 1000, l.last_ns),
                         coalesce(w.until_ns, 9223372036854775807)) AS to_ns
-           FROM capture c LEFT JOIN last_call l ON c.capture = l.capture
+           FROM capture c LEFT JOIN calls_at l ON c.capture = l.capture
+                LEFT JOIN deleted d ON c.capture = d.capture
                 LEFT JOIN win w ON c.capture = w.capture
+           WHERE c.started IS NOT NULL
          ), span AS (
            SELECT capture, NULLIF(sum(greatest(to_ns - from_ns, 0)), 0) / 1e9 AS secs
            FROM runs GROUP BY capture
@@ -117,7 +127,7 @@ pub fn sql(
            SELECT per.capture, per.kind, per.key, per.calls, per.errors, per.total_ns,
                   per.p50, per.p99,
                   per.calls / span.secs AS rate, per.total_ns / span.secs AS time_per_s
-           FROM per JOIN span ON per.capture = span.capture
+           FROM per LEFT JOIN span ON per.capture = span.capture
          ), pivot AS (
            -- Side by side by grouping, not by joining `rated` to itself: a CTE named twice
            -- is planned twice, every scan and percentile of both captures with it.
@@ -125,8 +135,14 @@ pub fn sql(
                   {sides}
            FROM rated GROUP BY kind, key
          ), sided AS (
+           -- A side without a key spends nothing on it; one with calls but no known
+           -- seconds spends an unknown amount, and so the difference is unknown.
            SELECT *,
-                  CAST(coalesce(i_time_per_s, 0) - coalesce(b_time_per_s, 0) AS BIGINT) AS extra
+                  CASE WHEN (b_calls IS NOT NULL AND b_time_per_s IS NULL)
+                         OR (i_calls IS NOT NULL AND i_time_per_s IS NULL) THEN NULL
+                       ELSE CAST(coalesce(i_time_per_s, 0) - coalesce(b_time_per_s, 0)
+                                 AS BIGINT)
+                  END AS extra
            FROM pivot
          )
          SELECT kind,
@@ -144,7 +160,7 @@ pub fn sql(
                 i_p99 AS incident_p99_ns,
                 extra AS extra_ns_per_s
          FROM sided
-         ORDER BY abs(extra) DESC, kind DESC, name
+         ORDER BY abs(extra) DESC NULLS LAST, kind DESC, name
          LIMIT {limit}",
         process_key = format!(
             "CASE WHEN a.pid IS NULL THEN {UNGROUPED} \
@@ -184,6 +200,35 @@ pub async fn warn_empty_sides(both: &SessionContext, sides: [(&str, &str); 2]) -
             crate::say!(
                 "warning: diff: the {side} {} has no calls (in the window given): every \
                  row reads as only the other side's",
+                crate::output::visible(name)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Warns of a side whose recording has no known start (its capture row is missing, or
+/// was skipped as damaged): its calls are compared, but its rates, and so the extra time
+/// per second, are unknown and NULL, where a 0 would read as "the baseline spent nothing".
+pub async fn warn_unknown_spans(both: &SessionContext, sides: [(&str, &str); 2]) -> Result<()> {
+    use datafusion::arrow::array::AsArray as _;
+    let sql = "SELECT DISTINCT capture FROM capture WHERE started IS NOT NULL";
+    let (_, batches) = crate::run_sql(both, sql).await?;
+    let mut known = Vec::new();
+    for b in &batches {
+        let names = datafusion::arrow::compute::cast(
+            b.column(0),
+            &datafusion::arrow::datatypes::DataType::Utf8,
+        )?;
+        let names = names.as_string::<i32>();
+        known.extend((0..b.num_rows()).map(|row| names.value(row).to_string()));
+    }
+    for (side, name) in sides {
+        if !known.iter().any(|k| k == name) {
+            crate::say!(
+                "warning: diff: the {side} {} has no known start (its capture row is \
+                 missing or was skipped): its calls are compared, but its rates and \
+                 extra_ns_per_s are NULL",
                 crate::output::visible(name)
             );
         }

@@ -184,14 +184,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                      recorded calls only",
                 )
                 .await?;
-                diff::warn_empty_sides(
-                    &both.ctx,
-                    [
-                        ("baseline", &both.captures[0].name()),
-                        ("incident", &both.captures[1].name()),
-                    ],
-                )
-                .await?;
+                let sides = [
+                    ("baseline", &*both.captures[0].name()),
+                    ("incident", &*both.captures[1].name()),
+                ];
+                diff::warn_empty_sides(&both.ctx, sides).await?;
+                diff::warn_unknown_spans(&both.ctx, sides).await?;
                 let frame = diff::plan(
                     &both.ctx,
                     &both.captures[0].name(),

@@ -1047,3 +1047,99 @@ fn comm_says_when_counted_calls_cannot_be_split_by_name() {
     let ls = warned("ls");
     assert!(!ls.contains("--comm"), "{ls}");
 }
+
+/// A side whose recording has no known start (its capture row missing, as after a `record`
+/// killed as it started) still has its calls compared; its rates, and the extra time per
+/// second, are unknown. They were: every one of its calls left out, which read as all new
+/// in the other side; and a NULL rate taken for 0, as if that side spent nothing.
+/// Where `--max-size` deleted the oldest files, rates are per second of what is left.
+#[test]
+fn diff_rates_are_of_the_seconds_its_calls_cover() {
+    if !bpf_available("diff_rates_are_of_the_seconds_its_calls_cover") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole");
+    let out = record(
+        &whole,
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5; do cat /etc/hostname; done >/dev/null",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let startless = tmp.path().join("startless");
+    let cp = Command::new("cp")
+        .arg("-a")
+        .arg(&whole)
+        .arg(&startless)
+        .status();
+    assert!(cp.unwrap().success());
+    for f in std::fs::read_dir(startless.join("capture")).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+    let out = analyze(&[
+        "diff",
+        path(&startless),
+        path(&whole),
+        "--limit",
+        "1000",
+        "--format",
+        "json",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: diff: the baseline {} has no known start (its capture row is missing or \
+             was skipped): its calls are compared, but its rates and extra_ns_per_s are NULL",
+            path(&startless)
+        )),
+        "{stderr}"
+    );
+    let rows: Vec<BTreeMap<String, Value>> = serde_json::from_slice(&out.stdout).unwrap();
+    let calls = tracepost_e2e::scalar(&whole, "SELECT count(DISTINCT syscall) FROM syscalls");
+    let syscalls: Vec<_> = rows.iter().filter(|r| r["kind"] == "syscall").collect();
+    assert_eq!(syscalls.len() as i64, calls, "{rows:?}");
+    for r in &rows {
+        assert_eq!(r["base_calls"], r["incident_calls"], "{r:?}");
+        assert!(
+            r["base_per_s"].is_null() && r["extra_ns_per_s"].is_null(),
+            "{r:?}"
+        );
+        assert!(!r["incident_per_s"].is_null(), "{r:?}");
+    }
+
+    // About 3 s of getppid, files of 250 ms, the newest 96 KiB kept.
+    let kept = tmp.path().join("kept");
+    let loop_ =
+        "import os, time\nend = time.time() + 3\nwhile time.time() < end:\n    os.getppid()\n";
+    let out = record_with(
+        &kept,
+        &["-q", "--rotate", "250ms", "--max-size", "96KiB"],
+        &["python3", "-c", loop_],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let facts = query(
+        &[&kept],
+        "SELECT CAST(count(*) AS BIGINT) AS n, min(ts_ns) AS first_ns, \
+                (SELECT max(deleted_events) FROM capture) AS deleted, \
+                (SELECT arrow_cast(max(ended), 'Int64') * 1000 FROM capture) AS ended_ns \
+         FROM syscalls WHERE syscall = 'getppid'",
+    );
+    let f = &facts[0];
+    assert!(f["deleted"].as_i64().unwrap() > 0, "nothing deleted: {f:?}");
+    let secs = (f["ended_ns"].as_i64().unwrap() - f["first_ns"].as_i64().unwrap()) as f64 / 1e9;
+    let want = f["n"].as_i64().unwrap() as f64 / secs;
+    let rows = json(&["diff", path(&kept), path(&whole)]);
+    let getppid = rows
+        .iter()
+        .find(|r| r["kind"] == "syscall" && r["name"] == "getppid")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    let rate = getppid["base_per_s"].as_f64().unwrap();
+    assert!(
+        (rate - want).abs() <= 0.1,
+        "{rate} per s, want {want}: {getppid:?}"
+    );
+}
