@@ -302,6 +302,12 @@ fn check_entries(dir: &OwnedFd, root: &Path) -> Result<(), CaptureDirError> {
                 uid: st.st_uid,
             });
         }
+        // Ours, but others could have put files in it (symlinks named as the next part,
+        // to be read by root's `analyze`): judged as the capture directory itself is, and
+        // left as it was found rather than quietly closed with their files inside.
+        if st.st_mode & 0o022 != 0 {
+            return Err(CaptureDirError::OpenToOthers(path));
+        }
     }
     Ok(())
 }
@@ -653,6 +659,25 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, ours.join("syscalls")).unwrap();
         assert!(CaptureDir::create(&ours).is_err());
         assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+        // A capture of ours whose table directory others could write, a symlink of theirs
+        // in it named as a part: refused, and left as it was found.
+        let opened = tmp.path().join("opened");
+        CaptureDir::create(&opened).unwrap();
+        let table = opened.join("syscalls");
+        fs::set_permissions(&table, fs::Permissions::from_mode(0o777)).unwrap();
+        let part = table.join("part-000009.parquet");
+        std::os::unix::fs::symlink(&elsewhere, &part).unwrap();
+        std::os::unix::fs::lchown(&part, Some(nobody), Some(nobody)).unwrap();
+        let err = CaptureDir::create(&opened).unwrap_err().to_string();
+        assert!(
+            err.contains("syscalls is writable by other users and holds files"),
+            "{err}"
+        );
+        assert_eq!(
+            fs::metadata(&table).unwrap().permissions().mode() & 0o777,
+            0o777
+        );
 
         // `-o link/`: the trailing slash does not make the symlink followed.
         let link = tmp.path().join("link");
