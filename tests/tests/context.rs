@@ -827,3 +827,100 @@ fn a_title_written_over_the_arguments_reads_as_ps_shows_it() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["cmdline"], Value::from("'title: worker'"));
 }
+
+/// Names strace -y shows otherwise: a file removed while open is `(deleted)` there, and a
+/// new file may take its name; an O_TMPFILE file has no name (`DIR/#INODE (deleted)`);
+/// and a connect names the peer it connected to, not the one before. Each of these named
+/// another file or peer: the removed name's new file, the O_TMPFILE's directory, the UDP
+/// socket's previous peer.
+#[test]
+fn removed_and_nameless_files_and_a_new_peer_are_not_named_as_before() {
+    if !bpf_available("removed_and_nameless_files_and_a_new_peer_are_not_named_as_before") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let script = r#"import os, socket, sys
+t = sys.argv[1]
+def mark(fd, k):
+    os.lseek(fd, k, 0)
+# 1000 and 1001: a file removed while open, and the new file that took its name.
+a = os.open(t + "/ul", os.O_CREAT | os.O_WRONLY)
+os.unlink(t + "/ul")
+b = os.open(t + "/ul", os.O_CREAT | os.O_WRONLY)
+mark(a, 1000)
+mark(b, 1001)
+# 1002: below a directory removed (by unlinkat, as rm -r does) and made again.
+os.mkdir(t + "/d")
+c = os.open(t + "/d/f", os.O_CREAT | os.O_WRONLY)
+os.unlink(t + "/d/f", dir_fd=None)
+os.rmdir(t + "/d")
+os.mkdir(t + "/d")
+mark(c, 1002)
+# 2000: an O_TMPFILE file in t.
+d = os.open(t, os.O_TMPFILE | os.O_RDWR)
+mark(d, 2000)
+# A UDP socket connected to one peer, then to another.
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("127.0.0.1", 47131))
+s.connect(("127.0.0.2", 47132))
+"#;
+    // Under `-e` too: the unlinks are sent for the fd table's sake, and not recorded.
+    for (name, flags) in [("all", &[][..]), ("only", &["-e", "lseek,connect"][..])] {
+        let capture = tmp.path().join(name);
+        let t = tmp
+            .path()
+            .canonicalize()
+            .unwrap()
+            .join(format!("{name}-files"));
+        std::fs::create_dir(&t).unwrap();
+        let out = record_with(
+            &capture,
+            flags,
+            &["python3", "-c", script, t.to_str().unwrap()],
+        );
+        assert!(out.status.success(), "{out:?}");
+        check_removed_and_nameless(&capture, &t);
+    }
+}
+
+fn check_removed_and_nameless(capture: &Path, t: &Path) {
+    let rows = query(
+        &[capture],
+        "SELECT CAST(arg1 AS BIGINT) AS k, coalesce(fd_path, 'NULL') AS p FROM syscalls \
+         WHERE syscall = 'lseek' AND arg1 BETWEEN 1000 AND 9999 ORDER BY arg1",
+    );
+    let got: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["k"].as_i64().unwrap(),
+                r["p"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let ul = format!("{}/ul", t.display());
+    assert_eq!(
+        got,
+        [
+            (1000, "NULL".to_string()),
+            (1001, ul),
+            (1002, "NULL".to_string()),
+            (2000, "NULL".to_string()),
+        ]
+    );
+    let connects: Vec<String> = query(
+        &[capture],
+        "SELECT addr || ' ' || fd_path AS c FROM syscalls WHERE syscall = 'connect' \
+         AND addr LIKE '127.0.0.%' ORDER BY ts_ns",
+    )
+    .iter()
+    .map(|r| r["c"].as_str().unwrap().to_string())
+    .collect();
+    assert_eq!(
+        connects,
+        [
+            "127.0.0.1:47131 127.0.0.1:47131",
+            "127.0.0.2:47132 127.0.0.2:47132"
+        ]
+    );
+}

@@ -10,6 +10,8 @@ use crate::{kernel::call::Call, kernel::decode::Extra, kernel::names};
 pub(crate) const AT_FDCWD: i32 = -100;
 pub(crate) const O_CLOEXEC: u64 = 0o2_000_000;
 const O_NOFOLLOW: u64 = 0o400_000;
+/// `__O_TMPFILE`: `O_TMPFILE` is this and `O_DIRECTORY`.
+const O_TMPFILE_BIT: u64 = 0o20_000_000;
 const SOCK_CLOEXEC: u64 = O_CLOEXEC;
 const F_DUPFD: u64 = 0;
 const F_SETFD: u64 = 2;
@@ -83,9 +85,9 @@ pub(crate) enum FdEffect<'a> {
     Chroot {
         path: Option<&'a Arc<str>>,
     },
-    /// `path` (relative to `dirfd`) was renamed, to a name not read: what named it, or
-    /// anything below it, no longer does.
-    Renamed {
+    /// `path` (relative to `dirfd`) no longer names what it did: it was renamed (to a name
+    /// not read) or removed. Whatever was known by it, or by a name below it, is not.
+    NameGone {
         dirfd: i32,
         path: Option<&'a Arc<str>>,
     },
@@ -128,6 +130,14 @@ impl<'a> FdEffect<'a> {
                     // openat2's flags sit in a struct the kernel side does not read.
                     _ => (arg_fd, None),
                 };
+                // An O_TMPFILE file has no name; `path` is its directory's.
+                if flags.is_some_and(|f| f & O_TMPFILE_BIT != 0) {
+                    return Some(FdEffect::New {
+                        fd,
+                        name: None,
+                        cloexec: flags.map(|f| f & O_CLOEXEC != 0),
+                    });
+                }
                 FdEffect::Open {
                     fd,
                     dirfd,
@@ -209,11 +219,13 @@ impl<'a> FdEffect<'a> {
             execve | execveat if ok => FdEffect::Exec,
             chdir if ok => FdEffect::Chdir { path: path() },
             chroot if ok => FdEffect::Chroot { path: path() },
-            rename if ok => FdEffect::Renamed {
+            // An fd open on a removed file reads `(deleted)` in /proc, and a new file may
+            // take the name: the old name is no longer the fd's.
+            rename | unlink | rmdir if ok => FdEffect::NameGone {
                 dirfd: AT_FDCWD,
                 path: path(),
             },
-            renameat | renameat2 if ok => FdEffect::Renamed {
+            renameat | renameat2 | unlinkat if ok => FdEffect::NameGone {
                 dirfd: arg_fd,
                 path: path(),
             },

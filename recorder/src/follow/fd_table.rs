@@ -287,9 +287,9 @@ impl FdTracker {
         }
     }
 
-    /// After a rename of `old` (to a name not read): no fd or cwd of any process is known
-    /// by it, or by a name below it, any more.
-    fn forget_renamed(&mut self, old: &str) {
+    /// After `old` was renamed (to a name not read) or removed: no fd or cwd of any
+    /// process is known by it, or by a name below it, any more.
+    fn forget_name(&mut self, old: &str) {
         let stale = |p: &str| {
             p.strip_prefix(old)
                 .is_some_and(|r| r.is_empty() || r.starts_with('/'))
@@ -318,7 +318,13 @@ impl FdTracker {
             }
         }
         if let Some(effect) = FdEffect::of(call) {
+            // connect and bind name their own fd: as the call returned, it is the peer's
+            // (or the bound address), not what it was before.
+            let renames_own = matches!(effect, FdEffect::Rename { fd: own, .. } if Some(own) == fd);
             self.apply(pid, effect);
+            if renames_own && let Some(fd) = fd {
+                call.fd_path = self.get(pid, fd).map(|entry| entry.path.clone());
+            }
         }
     }
 
@@ -413,9 +419,9 @@ impl FdTracker {
                 let root = path.and_then(|p| self.resolve(pid, AT_FDCWD, p, false));
                 self.roots.insert(pid, root);
             }
-            FdEffect::Renamed { dirfd, path } => {
+            FdEffect::NameGone { dirfd, path } => {
                 if let Some(old) = path.and_then(|p| self.resolve(pid, dirfd, p, false)) {
-                    self.forget_renamed(&old.path);
+                    self.forget_name(&old.path);
                 }
             }
         }
@@ -543,14 +549,26 @@ mod tests {
             );
             t.observe(&mut probe, None);
             seen.push(fd_path(t, 7, 20));
+            // An absolute open shows the root (chroot).
+            let mut probe = call(
+                7,
+                Sysno::openat,
+                [AT_FDCWD as u64, 0, 0, 0, 0, 0],
+                21,
+                path("/abs"),
+            );
+            t.observe(&mut probe, None);
+            seen.push(fd_path(t, 7, 21));
             seen
         };
         let fresh = || {
             let mut t = FdTracker::new();
             t.apply_snapshot(&Snapshot {
                 pid: 7,
+                // fd 10 is what a path argument "p" names: a rename or unlink of it shows.
                 fds: (0..10)
                     .map(|fd| (fd, format!("/f{fd}"), Some(false)))
+                    .chain([(10, "/srv/p".to_string(), Some(false))])
                     .collect(),
                 cwd: Some("/srv".into()),
             });

@@ -197,8 +197,9 @@ const BYTES_RETURNED: &[Sysno] = &[
     vmsplice,
 ];
 
-/// Calls user space needs whatever the filters: those that create, copy or close fds or
-/// change the working directory (to say what an fd refers to), and exits (exit codes).
+/// Calls user space needs whatever the filters: those that create, copy or close fds,
+/// change the working directory or root, or rename or remove a name an fd may have been
+/// opened by (to say what an fd refers to), and exits (exit codes).
 const CONTEXT_CALLS: &[Sysno] = &[
     exit,
     exit_group,
@@ -224,6 +225,14 @@ const CONTEXT_CALLS: &[Sysno] = &[
     execveat,
     chdir,
     fchdir,
+    chroot,
+    // A name renamed or removed no longer names the fds opened by it.
+    rename,
+    renameat,
+    renameat2,
+    unlink,
+    unlinkat,
+    rmdir,
     epoll_create,
     epoll_create1,
     eventfd,
