@@ -4,7 +4,8 @@
 -- The example is the second's most frequent failure (syscall and errno, most calls first),
 -- with the smallest path or address it failed on (a sample, not the earliest). Failures
 -- the kernel only counted (shorter than `--min-duration`, or lost as detail) count in the
--- second their interval began, and have no path or address.
+-- second that holds the middle of their interval (about a second long, it seldom starts on
+-- a whole one), and have no path or address.
 -- parameters: limit (default 5)
 WITH kinds AS (
   SELECT second, syscall, errno, sum(calls) AS calls, min(target) AS target
@@ -18,7 +19,9 @@ WITH kinds AS (
     WHERE errno IS NOT NULL
     GROUP BY 1, 2, 3
     UNION ALL
-    SELECT date_trunc('second', interval_start) AS second,
+    SELECT date_trunc('second', arrow_cast(
+               (arrow_cast(interval_start, 'Int64') + arrow_cast(interval_end, 'Int64')) / 2,
+               'Timestamp(Microsecond, Some("UTC"))')) AS second,
            syscall,
            errno,
            sum(calls) AS calls,

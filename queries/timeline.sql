@@ -5,8 +5,8 @@
 -- `--min-duration`, or successes left out by `--failed`) or because their detail was lost
 -- (`lost`, of the calls). `p99_ns` is over the calls recorded one by one. The kernel counts
 -- in intervals of about a second that need not start on a whole second; each interval's
--- counts are shown in the second it began, not split (that would invent when within it
--- the calls came).
+-- counts are shown in the second that holds its middle, not split
+-- (that would invent when within it the calls came).
 -- parameters: none
 WITH recorded AS (
   SELECT date_trunc('second', ts) AS second,
@@ -16,7 +16,9 @@ WITH recorded AS (
   FROM syscalls
   GROUP BY 1
 ), counted AS (
-  SELECT date_trunc('second', interval_start) AS second,
+  SELECT date_trunc('second', arrow_cast(
+             (arrow_cast(interval_start, 'Int64') + arrow_cast(interval_end, 'Int64')) / 2,
+             'Timestamp(Microsecond, Some("UTC"))')) AS second,
          sum(calls) AS calls,
          sum(CASE WHEN errno IS NOT NULL THEN calls END) AS errors,
          sum(CASE WHEN reason IN ('ring_full', 'thread_table_full') THEN calls END) AS lost

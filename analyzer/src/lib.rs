@@ -91,10 +91,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             warn_same_recording(&captures);
             let answer = async {
                 needs::check(&ctx, &canned.name, canned.needs).await?;
-                if reads_recorded_only(&sql) {
-                    let why = "this query reads the recorded calls only (`summary`, `errors` \
-                               and `timeline` count them all)";
-                    warn_counted(&ctx, why).await?;
+                match counted_in(&sql) {
+                    Counted::LeftOut => {
+                        let why = "this query reads the recorded calls only (`summary`, \
+                                   `errors` and `timeline` count them all)";
+                        warn_counted(&ctx, why).await?;
+                    }
+                    Counted::NotInPercentiles => {
+                        let why = "this query counts them, but its percentiles are of the \
+                                   recorded calls only";
+                        warn_counted(&ctx, why).await?;
+                    }
+                    Counted::Included => {}
                 }
                 emit(&q.out, plan_sql(&ctx, &sql).await?, &captures).await
             };
@@ -436,11 +444,26 @@ async fn warn_window_outside(
     Ok(())
 }
 
-/// Whether SQL reads `syscalls` without `aggregates`: the calls the kernel only counted
-/// (`--min-duration`, `--failed`, a full ring) are then left out of its answer.
-pub(crate) fn reads_recorded_only(sql: &str) -> bool {
+/// How an answer stands to the calls the kernel only counted (`--min-duration`,
+/// `--failed`, a full ring), judged from its SQL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// It reads `syscalls` without `aggregates`: they are left out.
+    LeftOut,
+    /// It reads both, and computes percentiles: in its counts, not in its percentiles,
+    /// whose durations were never sent one by one (`timeline`'s p99).
+    NotInPercentiles,
+    /// Counted in, or not about calls.
+    Included,
+}
+
+pub(crate) fn counted_in(sql: &str) -> Counted {
     let sql = sql.to_ascii_lowercase();
-    sql.contains("syscalls") && !sql.contains("aggregates")
+    match (sql.contains("syscalls"), sql.contains("aggregates")) {
+        (true, false) => Counted::LeftOut,
+        (true, true) if sql.contains("percentile") => Counted::NotInPercentiles,
+        _ => Counted::Included,
+    }
 }
 
 /// Names each capture with calls the kernel only counted, and how many, where the answer

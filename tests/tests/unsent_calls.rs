@@ -284,6 +284,16 @@ fn min_duration_records_the_slow_calls_and_counts_the_rest_exactly() {
             note(heading)
         );
     }
+    // `timeline` counts them, but its p99 cannot: a `--min-duration` capture's p99 is that
+    // of the slow calls it kept.
+    assert!(
+        note("timeline").contains(&format!(
+            "Its percentiles are of the recorded calls only: {counted} calls the kernel \
+             counted without recording them are in its counts alone."
+        )),
+        "{}",
+        note("timeline")
+    );
     // A question of recorded calls only says how many it leaves out; one that counts
     // them all says nothing.
     let c = capture.to_str().unwrap();
@@ -302,6 +312,14 @@ fn min_duration_records_the_slow_calls_and_counts_the_rest_exactly() {
     );
     let out = analyze(&["query", c, "errors"]);
     assert!(out.stderr.is_empty(), "{out:?}");
+    let out = analyze(&["query", c, "timeline"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!(
+            "{said} (record --min-duration, --failed, or a full ring); this query counts \
+             them, but its percentiles are of the recorded calls only"
+        )
+    );
     // `summary` counts them, but its percentiles and maximum cannot: its rows read as a
     // contradiction (an average above the maximum) until it says so.
     for (by, why) in [

@@ -101,11 +101,18 @@ pub async fn build(
         // A `--min-duration` capture's "worst latency" is of the slow calls it kept: the
         // section says so where the facts' `counted_by_request` is far from it.
         let mut note = q.description.clone();
-        if counted > 0 && crate::reads_recorded_only(&sql) {
-            note.push_str(&format!(
-                " Of the recorded calls only: {counted} calls the kernel counted without \
-                 recording them are not in it."
-            ));
+        if counted > 0 {
+            match crate::counted_in(&sql) {
+                crate::Counted::LeftOut => note.push_str(&format!(
+                    " Of the recorded calls only: {counted} calls the kernel counted without \
+                     recording them are not in it."
+                )),
+                crate::Counted::NotInPercentiles => note.push_str(&format!(
+                    " Its percentiles are of the recorded calls only: {counted} calls the \
+                     kernel counted without recording them are in its counts alone."
+                )),
+                crate::Counted::Included => {}
+            }
         }
         into.push(Table::from_batches(
             title,
