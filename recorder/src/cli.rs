@@ -35,7 +35,7 @@ pub struct Args {
     /// after, when the writer next takes rows), so that a killed recorder loses at most
     /// that much (a call that blocked longer than 30 ms waits for the next file: up to
     /// twice this).
-    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_rotate, allow_hyphen_values = true)]
     pub rotate: Duration,
 
     /// Flight-recorder mode for always-on use: keep only the newest closed files, within
@@ -64,7 +64,7 @@ pub struct Args {
 
     /// Record only threads with this name (repeatable; the kernel's 15-byte name, as `ps`
     /// shows it). Threads that do not match are still followed, so their children can.
-    #[arg(long = "comm", value_name = "NAME")]
+    #[arg(long = "comm", value_name = "NAME", value_parser = parse_comm)]
     pub comm: Vec<String>,
 
     /// Record only processes in this cgroup v2 directory or below it
@@ -129,12 +129,32 @@ fn parse_syscalls(s: &str) -> Result<BTreeSet<u32>, String> {
     crate::kernel::syscall_table::parse_list(s).map_err(|e| e.to_string())
 }
 
+/// The smallest share a CPU gets is two 16KiB chunks, so a smaller buffer would be raised
+/// without a word.
 fn parse_size(s: &str) -> Result<ByteSize, String> {
     let size: ByteSize = s.parse().map_err(|e| format!("{e} (try 16MiB or 1GiB)"))?;
-    if size.as_u64() < 4096 || size.as_u64() > 1 << 31 {
-        return Err("must be between 4KiB and 2GiB".into());
+    if size.as_u64() < 32 << 10 || size.as_u64() > 1 << 31 {
+        return Err("must be between 32KiB (two 16KiB chunks for one CPU) and 2GiB".into());
     }
     Ok(size)
+}
+
+/// The writer takes rows about every 50 ms, and each rotation is a file: `--rotate 1ns`
+/// made 28 files in 2 s and closed none when it said.
+fn parse_rotate(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(100) {
+        return Err("must be at least 100ms".into());
+    }
+    Ok(d)
+}
+
+/// An empty name matches no thread: a usage error, refused as clap refuses the others.
+fn parse_comm(s: &str) -> Result<String, String> {
+    match s.is_empty() {
+        true => Err("must not be empty".into()),
+        false => Ok(s.to_string()),
+    }
 }
 
 fn parse_max_size(s: &str) -> Result<ByteSize, String> {
@@ -254,6 +274,11 @@ mod tests {
         assert_eq!(parse_size("16MiB").unwrap().as_u64(), 16 << 20);
         assert_eq!(parse_size("1GiB").unwrap().as_u64(), 1 << 30);
         assert!(parse_size("1KiB").is_err());
+        assert!(parse_size("16KiB").is_err());
+        assert_eq!(parse_size("32KiB").unwrap().as_u64(), 32 << 10);
+        assert!(parse_rotate("50ms").is_err());
+        assert_eq!(parse_rotate("100ms"), Ok(Duration::from_millis(100)));
+        assert!(Args::try_parse_from(["record", "-a", "--comm", ""]).is_err());
         assert!(parse_size("8GiB").is_err());
         assert!(parse_size("lots").is_err());
         let a = Args::try_parse_from(["record", "-a"]).unwrap();

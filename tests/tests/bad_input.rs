@@ -251,6 +251,19 @@ fn a_thread_id_and_an_unreadable_output_name_are_refused() {
         )
     );
     assert!(!capture.exists());
+    // A kernel thread makes no calls: taken, it recorded nothing and read as idle.
+    let kthread = tmp.path().join("kthread");
+    let out = Command::new(bin("record"))
+        .args(["-p", "2", "-d", "1s", "-o"])
+        .arg(&kthread)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&out.stderr),
+        "error: 2 is a kernel thread (kthreadd): it makes no system calls to record"
+    );
+    assert!(!kthread.exists());
 
     let name = tmp.path().join(std::ffi::OsStr::from_bytes(b"nu\xff8"));
     let out = record(&name, &["true"]);
@@ -453,7 +466,7 @@ fn a_command_needs_no_double_dash() {
 /// status 2 and clap's suggestion kept; `--help` and `--version` still print in full.
 #[test]
 fn argument_errors_are_one_line() {
-    let cases: [(&str, &[&str], &str); 9] = [
+    let cases: [(&str, &[&str], &str); 13] = [
         (
             "record",
             &["--outptu", "x", "--", "true"],
@@ -477,6 +490,27 @@ fn argument_errors_are_one_line() {
             "'--min-duration <DUR>'",
         ),
         ("record", &["-p", "0"], "'0' for '--pid <PID>'"),
+        // Values a run would have raised, dropped or obeyed to no purpose, without a word.
+        (
+            "record",
+            &["--buffer-size", "16KiB", "--", "true"],
+            "'16KiB' for '--buffer-size <SIZE>': must be between 32KiB",
+        ),
+        (
+            "record",
+            &["--rotate", "1ns", "--", "true"],
+            "'1ns' for '--rotate <DUR>': must be at least 100ms",
+        ),
+        (
+            "record",
+            &["-e", "read,,write", "--", "true"],
+            "-e read,,write: an empty item between commas",
+        ),
+        (
+            "record",
+            &["--comm", "", "--", "true"],
+            "'' for '--comm <NAME>': must not be empty",
+        ),
         ("analyze", &["summry", "x"], "'summary'"),
         ("analyze", &["query"], "<CAPTURE"),
         ("analyze", &["summary", "x", "--formt", "csv"], "'--format'"),

@@ -141,7 +141,7 @@ fn lost_calls_are_marked_and_captures_kept_apart() {
     // A ring far too small for the load: calls are lost, and counted.
     let out = record_with(
         &b,
-        &["-q", "--buffer-size", "8KiB"],
+        &["-q", "--buffer-size", "32KiB"],
         &[exe.to_str().unwrap(), "2", "200000"],
     );
     assert!(out.status.success(), "{out:?}");

@@ -44,7 +44,7 @@ fn recorded_plus_lost_accounts_for_every_call() {
     assert_eq!(none_lost, 0, "a 64 MiB ring keeps up with one getppid loop");
     assert!(all_rows > 1_000_000, "{all_rows}");
 
-    let (rows, lost) = run(tmp.path(), &exe, "8KiB");
+    let (rows, lost) = run(tmp.path(), &exe, "32KiB");
     assert!(
         lost > 0,
         "the smallest buffer (32 KiB a CPU) must overflow under a tight loop"

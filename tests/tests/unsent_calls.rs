@@ -30,7 +30,7 @@ fn overload_of_several_processes_is_recorded_or_counted_call_by_call() {
     let (workers, calls) = (WORKERS.to_string(), CALLS.to_string());
     let out = record_with(
         &capture,
-        &["--buffer-size", "8KiB"],
+        &["--buffer-size", "32KiB"],
         &[exe.to_str().unwrap(), &workers, &calls],
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -382,7 +382,7 @@ fn a_full_table_of_unsent_calls_still_counts_every_call() {
     let issued: i64 = strace.values().map(|(calls, _)| calls).sum();
 
     let capture = tmp.path().join("capture");
-    let out = record_with(&capture, &["-q", "--buffer-size", "8KiB"], &command);
+    let out = record_with(&capture, &["-q", "--buffer-size", "32KiB"], &command);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
 

@@ -20,6 +20,9 @@ pub enum TargetError {
     Thread { tid: i32, pid: i32 },
     #[error("{0} is this record itself: it cannot record its own calls")]
     Itself(i32),
+    /// `-p 2` was taken, and recorded nothing, which read as an idle process.
+    #[error("{pid} is a kernel thread ({name}): it makes no system calls to record")]
+    KernelThread { pid: i32, name: String },
     #[error(transparent)]
     Bpf(#[from] BpfError),
 }
@@ -41,8 +44,21 @@ fn a_process(pid: i32) -> Result<(), TargetError> {
             tid: pid,
             pid: group,
         }),
-        _ => Ok(()),
+        _ => match kernel_thread(pid) {
+            Some(name) => Err(TargetError::KernelThread { pid, name }),
+            None => Ok(()),
+        },
     }
+}
+
+/// The name of a kernel thread (`PF_KTHREAD` in /proc/PID/stat's flags), or None.
+fn kernel_thread(pid: i32) -> Option<String> {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let flags: u64 = rest.split_whitespace().nth(6)?.parse().ok()?;
+    let name = head.split_once('(')?.1;
+    (flags & PF_KTHREAD != 0).then(|| name.to_string())
 }
 
 fn threads_of(pid: i32) -> Result<BTreeSet<u32>, TargetError> {
@@ -108,4 +124,16 @@ pub fn has_exited(fd: &OwnedFd) -> bool {
     };
     // SAFETY: one valid pollfd, zero timeout.
     unsafe { libc::poll(&mut pfd, 1, 0) == 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_thread_is_named_and_a_process_is_not() {
+        // kthreadd is pid 2 wherever /proc shows the host's pids.
+        assert_eq!(kernel_thread(2).as_deref(), Some("kthreadd"));
+        assert_eq!(kernel_thread(std::process::id() as i32), None);
+    }
 }

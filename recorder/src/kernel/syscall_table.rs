@@ -360,12 +360,19 @@ pub enum SyscallListError {
     Unknown(String),
     #[error("-e: the list is empty")]
     Empty,
+    /// `read,,write`: a name lost in editing, most likely, rather than nothing meant.
+    #[error("-e {0}: an empty item between commas")]
+    EmptyItem(String),
 }
 
 /// The syscalls a `-e` list names: `openat,read,%network`.
 pub fn parse_list(list: &str) -> Result<BTreeSet<u32>, SyscallListError> {
     let mut out = BTreeSet::new();
-    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    let items: Vec<&str> = list.split(',').map(str::trim).collect();
+    if items.len() > 1 && items.iter().any(|s| s.is_empty()) {
+        return Err(SyscallListError::EmptyItem(list.to_string()));
+    }
+    for item in items.into_iter().filter(|s| !s.is_empty()) {
         let class: Option<Vec<Sysno>> = match item {
             "%file" => Some(
                 PATH_ARGS
@@ -606,6 +613,10 @@ mod tests {
         let err = parse_list("openat,opne").unwrap_err();
         assert!(err.to_string().contains("`opne`"), "{err}");
         assert!(parse_list(" , ").is_err());
+        assert_eq!(
+            parse_list("read,,write").unwrap_err().to_string(),
+            "-e read,,write: an empty item between commas"
+        );
     }
 
     #[test]
