@@ -924,3 +924,44 @@ fn check_removed_and_nameless(capture: &Path, t: &Path) {
         ]
     );
 }
+
+/// With `-a`, every process forked while `record` starts has its exec: the programs that
+/// see forks and execs are verified before either is attached. The exec program took the
+/// verifier about 90 ms, and the 25-30 children a shell loop forked in that time were
+/// named as their parent (`sh`, its exe and command line) for the whole of their lives.
+#[test]
+fn every_child_forked_as_recording_starts_has_its_exec() {
+    if !bpf_available("every_child_forked_as_recording_starts_has_its_exec") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut shell = Command::new("sh")
+        .args(["-c", "while :; do /bin/true x; done"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let capture = tmp.path().join("capture");
+    let out = Command::new(bin("record"))
+        .args(["-q", "-a", "-d", "1s", "-o"])
+        .arg(&capture)
+        .output()
+        .unwrap();
+    let _ = shell.kill();
+    let _ = shell.wait();
+    assert!(out.status.success(), "{out:?}");
+    let rows = query(
+        &[&capture],
+        &format!(
+            "SELECT comm, coalesce(exe, 'NULL') AS exe, coalesce(cmdline, 'NULL') AS cmdline, \
+                    count(*) AS n \
+             FROM processes WHERE ppid = {} GROUP BY 1, 2, 3",
+            shell.id()
+        ),
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let true_ = std::fs::canonicalize("/bin/true").unwrap();
+    assert_eq!(rows[0]["comm"], "true", "{rows:?}");
+    assert_eq!(rows[0]["exe"], true_.to_str().unwrap(), "{rows:?}");
+    assert_eq!(rows[0]["cmdline"], "/bin/true x", "{rows:?}");
+    assert!(rows[0]["n"].as_i64().unwrap() > 100, "{rows:?}");
+}
