@@ -965,3 +965,45 @@ fn every_child_forked_as_recording_starts_has_its_exec() {
     assert_eq!(rows[0]["cmdline"], "/bin/true x", "{rows:?}");
     assert!(rows[0]["n"].as_i64().unwrap() > 100, "{rows:?}");
 }
+
+/// A thread that takes its own fds and working directory (`unshare(CLONE_FILES |
+/// CLONE_FS)`) leaves the process's first thread with the old ones. Calls are followed by
+/// process, so from then on its fds and relative paths name nothing, where they named the
+/// other thread's file (`E.txt` for the first thread's `B.txt`) and directory (`s/p3.txt`
+/// for `p3.txt`), as strace -y shows.
+#[test]
+fn a_thread_with_its_own_fds_and_cwd_leaves_the_process_unnamed() {
+    if !bpf_available("a_thread_with_its_own_fds_and_cwd_leaves_the_process_unnamed") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "thread_unshare");
+    let dir = tmp.path().canonicalize().unwrap().join("d");
+    std::fs::create_dir_all(dir.join("s")).unwrap();
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &[exe.to_str().unwrap(), dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let rows = query(
+        &[&capture],
+        "SELECT CAST(arg1 AS BIGINT) AS k, coalesce(fd_path, 'NULL') AS p FROM syscalls \
+         WHERE syscall = 'lseek' AND arg1 IN (1000, 2000, 3000) ORDER BY arg1",
+    );
+    let got: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["k"].as_i64().unwrap(),
+                r["p"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1000, "NULL".to_string()),
+            (2000, "NULL".to_string()),
+            (3000, "NULL".to_string())
+        ]
+    );
+    assert!(dir.join("p3.txt").exists() && dir.join("E.txt").exists());
+}

@@ -18,6 +18,9 @@ const F_SETFD: u64 = 2;
 const F_DUPFD_CLOEXEC: u64 = 1030;
 const FD_CLOEXEC: u64 = 1;
 const CLOSE_RANGE_UNSHARE: u64 = 2;
+const CLONE_FS: u64 = 0x200;
+const CLONE_FILES: u64 = 0x400;
+const CLONE_NEWNS: u64 = 0x2_0000;
 const CLOSE_RANGE_CLOEXEC: u64 = 4;
 const EBADF: i64 = -9;
 const EINPROGRESS: i64 = -115;
@@ -80,6 +83,12 @@ pub(crate) enum FdEffect<'a> {
     },
     Fchdir {
         fd: i32,
+    },
+    /// unshare: the calling thread took its own fd table (`files`) or working directory
+    /// and root (`fs`; `CLONE_NEWNS` implies it).
+    Unshare {
+        files: bool,
+        fs: bool,
     },
     /// The process's root moved (chroot): absolute paths are now below it.
     Chroot {
@@ -217,6 +226,12 @@ impl<'a> FdEffect<'a> {
                 cloexec_only: a[2] & CLOSE_RANGE_CLOEXEC != 0,
             },
             execve | execveat if ok => FdEffect::Exec,
+            unshare if ok && a[0] & (CLONE_FILES | CLONE_FS | CLONE_NEWNS) != 0 => {
+                FdEffect::Unshare {
+                    files: a[0] & CLONE_FILES != 0,
+                    fs: a[0] & (CLONE_FS | CLONE_NEWNS) != 0,
+                }
+            }
             chdir if ok => FdEffect::Chdir { path: path() },
             chroot if ok => FdEffect::Chroot { path: path() },
             // An fd open on a removed file reads `(deleted)` in /proc, and a new file may

@@ -6,7 +6,7 @@
 //! fd's meaning is what it was when the call using it returned. Anything not known for
 //! certain is forgotten rather than guessed: an unknown fd reads as NULL, never as a
 //! confident wrong answer.
-use std::{cell::Cell, fs, sync::Arc};
+use std::{cell::Cell, collections::HashSet, fs, sync::Arc};
 
 use slab::Slab;
 
@@ -40,6 +40,10 @@ struct Table {
     fds: HashMap<i32, Entry>,
     /// Processes sharing this table (CLONE_FILES).
     users: usize,
+    /// A thread of the process took a table of its own (`unshare(CLONE_FILES)`): its
+    /// threads' fds no longer mean one thing, and calls are keyed by process, so none is
+    /// named until an exec leaves one thread.
+    split: bool,
 }
 
 /// One process's fds and working directory, as read from /proc.
@@ -97,6 +101,10 @@ pub struct FdTracker {
     /// whenever `owner` changes.
     last: Cell<Option<(u32, Slot)>>,
     cwd: HashMap<u32, Place>,
+    /// Processes a thread of which took a working directory of its own
+    /// (`unshare(CLONE_FS)`): their cwd is unknown until an exec leaves one thread and a
+    /// chdir names it.
+    split_cwd: HashSet<u32>,
     /// Processes that called chroot: the new root, or `None` where it is not known. Their
     /// absolute paths are below it.
     roots: HashMap<u32, Option<Place>>,
@@ -167,7 +175,11 @@ impl FdTracker {
     }
 
     fn get(&self, pid: u32, fd: i32) -> Option<&Entry> {
-        self.tables[self.slot(pid)?].fds.get(&fd)
+        let table = &self.tables[self.slot(pid)?];
+        match table.split {
+            true => None,
+            false => table.fds.get(&fd),
+        }
     }
 
     fn release(&mut self, pid: u32) {
@@ -196,6 +208,9 @@ impl FdTracker {
 
     fn insert(&mut self, pid: u32, fd: i32, place: Option<Place>, cloexec: Option<bool>) {
         let table = self.table_mut(pid);
+        if table.split {
+            return;
+        }
         match place {
             Some(Place { path, real }) => {
                 table.fds.insert(
@@ -318,6 +333,28 @@ impl FdTracker {
             }
         }
         if let Some(effect) = FdEffect::of(call) {
+            // A thread other than the first that takes its own fds or cwd: what the table
+            // says is no longer true of every thread.
+            let split = match effect {
+                FdEffect::Unshare { files, fs } => Some((files, fs)),
+                FdEffect::CloseRange { unshare: true, .. } => Some((true, false)),
+                _ => None,
+            };
+            if call.event.tid != pid
+                && let Some((files, fs)) = split
+            {
+                if files {
+                    self.unshare(pid);
+                    let table = self.table_mut(pid);
+                    table.fds.clear();
+                    table.split = true;
+                }
+                if fs {
+                    self.cwd.remove(&pid);
+                    self.split_cwd.insert(pid);
+                }
+                return;
+            }
             // connect and bind name their own fd: as the call returned, it is the peer's
             // (or the bound address), not what it was before.
             let renames_own = matches!(effect, FdEffect::Rename { fd: own, .. } if Some(own) == fd);
@@ -389,10 +426,23 @@ impl FdTracker {
             }
             FdEffect::Exec => {
                 self.unshare(pid);
-                self.table_mut(pid)
-                    .fds
-                    .retain(|_, entry| entry.cloexec == Some(false));
+                // One thread is left, with its own table: which, a split table cannot say.
+                let table = self.table_mut(pid);
+                if table.split {
+                    table.fds.clear();
+                    table.split = false;
+                }
+                table.fds.retain(|_, entry| entry.cloexec == Some(false));
+                self.split_cwd.remove(&pid);
             }
+            // The first thread's own (the others', a thread's, are handled in `observe`):
+            // right for a process of one thread.
+            FdEffect::Unshare { files, fs: _ } => {
+                if files {
+                    self.unshare(pid);
+                }
+            }
+            FdEffect::Chdir { .. } | FdEffect::Fchdir { .. } if self.split_cwd.contains(&pid) => {}
             FdEffect::Chdir { path } => {
                 match path.and_then(|p| self.resolve(pid, AT_FDCWD, p, false)) {
                     Some(dir) => {
@@ -480,6 +530,7 @@ impl FdTracker {
             PROCESS_EXIT => {
                 self.release(ev.pid);
                 self.cwd.remove(&ev.pid);
+                self.split_cwd.remove(&ev.pid);
                 self.roots.remove(&ev.pid);
             }
             _ => {}

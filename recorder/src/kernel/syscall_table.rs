@@ -226,6 +226,8 @@ const CONTEXT_CALLS: &[Sysno] = &[
     chdir,
     fchdir,
     chroot,
+    // A thread that takes its own fds or cwd.
+    unshare,
     // A name renamed or removed no longer names the fds opened by it.
     rename,
     renameat,
