@@ -1007,3 +1007,49 @@ fn a_thread_with_its_own_fds_and_cwd_leaves_the_process_unnamed() {
     );
     assert!(dir.join("p3.txt").exists() && dir.join("E.txt").exists());
 }
+
+/// A child made with `CLONE_PARENT` is its caller's sibling: its `ppid` is what its own
+/// getppid() says, the caller's parent. It was the caller.
+#[test]
+fn a_clone_parent_child_has_its_callers_parent() {
+    if !bpf_available("a_clone_parent_child_has_its_callers_parent") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // Raw clone(CLONE_PARENT | SIGCHLD) with no new stack goes on as fork does.
+    let script = "import ctypes, os, sys, time\n\
+                  libc = ctypes.CDLL(None, use_errno=True)\n\
+                  pid = libc.syscall(56, 0x8000 | 17, 0, 0, 0, 0)\n\
+                  if pid == 0:\n    \
+                      print('child', os.getpid(), os.getppid(), flush=True)\n    \
+                      os._exit(0)\n\
+                  print('caller', os.getpid(), os.getppid(), flush=True)\n\
+                  time.sleep(0.2)\n";
+    let capture = tmp.path().join("capture");
+    let run = format!("python3 -c \"{script}\"; sleep 0.1");
+    let out = record(&capture, &["sh", "-c", &run]);
+    assert!(out.status.success(), "{out:?}");
+    let said: BTreeMap<String, (i64, i64)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let who = w.next()?.to_string();
+            Some((who, (w.next()?.parse().ok()?, w.next()?.parse().ok()?)))
+        })
+        .collect();
+    let (child, child_ppid) = said["child"];
+    let (caller, caller_ppid) = said["caller"];
+    assert_eq!(child_ppid, caller_ppid, "{said:?}");
+    let rows = query(
+        &[&capture],
+        &format!("SELECT pid, ppid FROM processes WHERE pid IN ({child}, {caller}) ORDER BY pid"),
+    );
+    let got: BTreeMap<i64, i64> = rows
+        .iter()
+        .map(|r| (r["pid"].as_i64().unwrap(), r["ppid"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        BTreeMap::from([(child, child_ppid), (caller, caller_ppid)])
+    );
+}

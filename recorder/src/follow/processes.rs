@@ -93,9 +93,15 @@ impl ProcessTable {
             PROCESS_NEW => {
                 // A child starts as a copy of its parent: same program, user and cgroup.
                 let parent = self.live.get(&ev.pid).cloned().unwrap_or_default();
+                // CLONE_PARENT makes it its caller's sibling: getppid() is the caller's
+                // parent, NULL where that is not known.
+                let ppid = match ev.clone_flags & CLONE_PARENT {
+                    0 => Some(ev.pid),
+                    _ => parent.ppid,
+                };
                 let row = ProcessRow {
                     pid: ev.child_tid,
-                    ppid: Some(ev.pid),
+                    ppid,
                     comm: Some(comm_str(&ev.comm).into_owned()),
                     exe: parent.exe,
                     cmdline: parent.cmdline,
@@ -199,6 +205,8 @@ impl ProcessTable {
         rows
     }
 }
+
+const CLONE_PARENT: u64 = 0x8000;
 
 pub fn batch(rows: &[ProcessRow]) -> Result<RecordBatch, ArrowError> {
     let n = rows.len();
