@@ -81,6 +81,12 @@ pub enum QueryError {
         param: String,
         known: String,
     },
+    /// "query `sql` has no parameter" named a query that the user never called `sql`.
+    #[error(
+        "parameter `{0}`: SQL given inline has no parameters (they are for canned queries and \
+         .sql files that declare them)"
+    )]
+    InlineParam(String),
     #[error("parameter `{param}` must be a whole number, not `{value}`")]
     NotANumber { param: String, value: String },
     /// SQL's counts are signed 64-bit: a larger one fails deep in the plan.
@@ -151,6 +157,9 @@ impl Canned {
             if !given.insert(k) {
                 return Err(QueryError::Twice(k.to_string()));
             }
+            if !values.contains_key(k) && self.name == INLINE {
+                return Err(QueryError::InlineParam(k.to_string()));
+            }
             if !values.contains_key(k) {
                 return Err(QueryError::UnknownParam {
                     query: self.name.clone(),
@@ -192,6 +201,9 @@ pub fn by_name(name: &str) -> Option<Canned> {
     all().into_iter().find(|q| q.name == name)
 }
 
+/// The name SQL given inline goes by.
+const INLINE: &str = "sql";
+
 /// A canned name, a path to a .sql file, or SQL itself.
 pub fn resolve(query: &str) -> Result<Canned, QueryError> {
     if let Some(q) = by_name(query) {
@@ -213,7 +225,7 @@ pub fn resolve(query: &str) -> Result<Canned, QueryError> {
         return Err(QueryError::Unknown(query.to_string()));
     }
     Ok(Canned {
-        name: "sql".into(),
+        name: INLINE.into(),
         description: String::new(),
         params: BTreeMap::new(),
         finding: None,
@@ -278,6 +290,15 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "query `timeline` has no parameter `limit` (its parameters: none)"
+        );
+        assert_eq!(
+            resolve("select 1")
+                .unwrap()
+                .render(&["limit=3".to_string()])
+                .unwrap_err()
+                .to_string(),
+            "parameter `limit`: SQL given inline has no parameters (they are for canned \
+             queries and .sql files that declare them)"
         );
         assert!(matches!(resolve("slowest"), Err(QueryError::Unknown(_))));
         assert_eq!(resolve("SELECT 1").unwrap().sql, "SELECT 1");
