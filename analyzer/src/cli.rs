@@ -105,7 +105,8 @@ pub struct NarrowArgs {
     )]
     pub pid: Vec<i32>,
     /// Only processes or threads with this name (repeatable).
-    #[arg(long = "comm", value_name = "NAME")]
+    // A login shell is `-bash`: a name, not a flag.
+    #[arg(long = "comm", value_name = "NAME", allow_hyphen_values = true)]
     pub comm: Vec<String>,
     /// From this time: RFC 3339 (`2026-11-24T02:10:00Z`) or `+DUR` after the capture began.
     // `-1s` reaches the time parser, which says what forms a time takes.

@@ -75,7 +75,7 @@ impl Narrow {
             comms: args
                 .comm
                 .iter()
-                .map(|c| tracepost_schema::comm_of(c).to_string())
+                .map(|c| tracepost_schema::comm_of(c).into_owned())
                 .collect(),
             since: args
                 .since

@@ -64,7 +64,8 @@ pub struct Args {
 
     /// Record only threads with this name (repeatable; the kernel's 15-byte name, as `ps`
     /// shows it). Threads that do not match are still followed, so their children can.
-    #[arg(long = "comm", value_name = "NAME", value_parser = parse_comm)]
+    // A login shell is `-bash`: a name, not a flag.
+    #[arg(long = "comm", value_name = "NAME", value_parser = parse_comm, allow_hyphen_values = true)]
     pub comm: Vec<String>,
 
     /// Record only processes in this cgroup v2 directory or below it
@@ -279,6 +280,8 @@ mod tests {
         assert!(parse_rotate("50ms").is_err());
         assert_eq!(parse_rotate("100ms"), Ok(Duration::from_millis(100)));
         assert!(Args::try_parse_from(["record", "-a", "--comm", ""]).is_err());
+        let login = Args::try_parse_from(["record", "-a", "--comm", "-bash"]).unwrap();
+        assert_eq!(login.comm, ["-bash"]);
         assert!(parse_size("8GiB").is_err());
         assert!(parse_size("lots").is_err());
         let a = Args::try_parse_from(["record", "-a"]).unwrap();

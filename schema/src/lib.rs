@@ -88,14 +88,18 @@ pub const TABLES: [&str; 4] = [
     capture::TABLE,
 ];
 
-/// A task name as the `comm` columns hold it: the kernel keeps its first 15 bytes, cut
-/// here on a character boundary. `--comm` in both binaries compares names so.
-pub fn comm_of(name: &str) -> &str {
-    let mut end = name.len().min(15);
-    while !name.is_char_boundary(end) {
-        end -= 1;
-    }
-    &name[..end]
+/// A task name as the `comm` columns hold it: the kernel's first 15 bytes
+/// ([`comm_bytes`]) as UTF-8, a character the cut split shown as U+FFFD, as the recorder
+/// writes it. `analyze --comm` compares names so.
+pub fn comm_of(name: &str) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(comm_bytes(name))
+}
+
+/// The kernel's name for a thread called `name`: its first 15 bytes, wherever they cut. A
+/// cut inside a character (`ééééééééé` is 18 bytes) is kept as the kernel keeps it; cut
+/// back to a whole character, it matched no thread.
+pub fn comm_bytes(name: &str) -> &[u8] {
+    &name.as_bytes()[..name.len().min(15)]
 }
 
 /// Wall-clock timestamps are UTC so that captures from several hosts line up, and
@@ -459,7 +463,8 @@ mod tests {
     fn a_name_is_cut_to_the_15_bytes_the_kernel_keeps() {
         assert_eq!(comm_of("pyenv-version-file"), "pyenv-version-f");
         assert_eq!(comm_of("nginx"), "nginx");
-        assert_eq!(comm_of("ééééééééé"), "ééééééé");
+        assert_eq!(comm_of("ééééééééé"), "ééééééé\u{FFFD}");
+        assert_eq!(comm_bytes("ééééééééé").len(), 15);
     }
 
     #[test]

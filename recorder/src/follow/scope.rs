@@ -91,7 +91,7 @@ impl Cgroup {
 
 #[derive(Clone, Debug, Default)]
 pub struct Scope {
-    pub comms: Vec<String>,
+    pub comms: Vec<Vec<u8>>,
     pub cgroup: Option<Cgroup>,
 }
 
@@ -105,7 +105,7 @@ impl Scope {
         // The kernel keeps 15 bytes of a name; so must the comparison.
         let comms = comms
             .iter()
-            .map(|c| tracepost_schema::comm_of(c).to_string())
+            .map(|c| tracepost_schema::comm_bytes(c).to_vec())
             .collect();
         Ok(Self {
             comms,
@@ -116,9 +116,10 @@ impl Scope {
     /// Whether thread `tid` of `pid`, as it is now, is left out.
     pub fn ignores(&self, pid: i32, tid: u32) -> bool {
         if !self.comms.is_empty() {
-            let comm = fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
-                .map(|c| c.trim_end_matches('\n').to_string())
-                .unwrap_or_default();
+            let mut comm = fs::read(format!("/proc/{pid}/task/{tid}/comm")).unwrap_or_default();
+            if comm.last() == Some(&b'\n') {
+                comm.pop();
+            }
             if !self.comms.contains(&comm) {
                 return true;
             }
@@ -140,7 +141,7 @@ mod tests {
     #[test]
     fn names_are_cut_like_the_kernels_and_cgroups_contain_their_children() {
         let s = Scope::new(&["a-very-long-program-name".into()], None).unwrap();
-        assert_eq!(s.comms, vec!["a-very-long-pro".to_string()]);
+        assert_eq!(s.comms, vec![b"a-very-long-pro".to_vec()]);
         let cg = Cgroup {
             id: 1,
             level: 1,

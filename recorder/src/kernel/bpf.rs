@@ -144,7 +144,7 @@ pub struct LoadOptions {
     /// `--failed`: successful calls are only counted.
     pub failed_only: bool,
     /// `--comm`: names, cut to the kernel's 15 bytes.
-    pub comms: Vec<String>,
+    pub comms: Vec<Vec<u8>>,
     /// `--cgroup`: the cgroup's id and depth.
     pub cgroup: Option<(u64, u32)>,
     /// Per syscall number: traced, and what context to read.
@@ -314,7 +314,7 @@ impl Probes {
             HashMap::try_from(take(&mut ebpf, "COMMS")?).map_err(map_err("COMMS"))?;
         for name in &opts.comms {
             let mut key = [0u8; COMM_LEN];
-            let bytes = name.as_bytes();
+            let bytes = name.as_slice();
             let n = bytes.len().min(COMM_LEN - 1);
             key[..n].copy_from_slice(&bytes[..n]);
             comms.insert(key, 1, 0).map_err(map_err("COMMS"))?;
