@@ -59,17 +59,25 @@ pub fn sql(
            SELECT capture, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns
            FROM syscalls GROUP BY capture
          ), deleted AS (
-           SELECT capture, max(coalesce(deleted_events, 0)) > 0 AS any
+           -- A run killed before its end wrote no count of what it deleted: one that was
+           -- asked to delete may have.
+           SELECT capture,
+                  max(CASE WHEN coalesce(deleted_events, 0) > 0 THEN 1
+                           WHEN ended IS NULL AND command_line LIKE '%--max-size%' THEN 1
+                           ELSE 0 END) > 0 AS any
            FROM capture GROUP BY capture
+         ), kept_from AS (
+           SELECT d.capture, l.first_ns AS from_ns
+           FROM deleted d JOIN calls_at l ON d.capture = l.capture WHERE d.any
          ), runs AS (
            SELECT c.capture,
                   greatest(arrow_cast(c.started, 'Int64') * 1000,
-                           CASE WHEN d.any THEN l.first_ns END,
+                           k.from_ns,
                            coalesce(w.since_ns, -9223372036854775807)) AS from_ns,
                   least(coalesce(arrow_cast(c.ended, 'Int64') * 1000, l.last_ns),
                         coalesce(w.until_ns, 9223372036854775807)) AS to_ns
            FROM capture c LEFT JOIN calls_at l ON c.capture = l.capture
-                LEFT JOIN deleted d ON c.capture = d.capture
+                LEFT JOIN kept_from k ON c.capture = k.capture
                 LEFT JOIN win w ON c.capture = w.capture
            WHERE c.started IS NOT NULL
          ), span AS (
@@ -98,6 +106,23 @@ pub fn sql(
                   latency_percentiles(s.duration_ns)
            FROM syscalls s JOIN names n ON s.capture = n.capture AND s.pid = n.pid
            GROUP BY s.capture, n.comm
+         ), counted AS (
+           -- `--max-size` deletes recorded calls, never the kernel's counts: over the
+           -- seconds that are left, only the counts of those seconds. An interval (about a
+           -- second) that crosses the first kept call counts for its part after it: whole,
+           -- it doubled the rates of a capture that kept less than a second.
+           SELECT capture, pid, syscall, failed,
+                  CAST(round(calls * w) AS BIGINT) AS calls,
+                  CAST(round(total_ns * w) AS BIGINT) AS total_ns
+           FROM (SELECT a.*,
+                        CASE WHEN k.from_ns IS NULL OR s_ns >= k.from_ns THEN 1.0
+                             ELSE CAST(e_ns - k.from_ns AS DOUBLE) / CAST(e_ns - s_ns AS DOUBLE)
+                        END AS w
+                 FROM (SELECT *, arrow_cast(interval_start, 'Int64') * 1000 AS s_ns,
+                              arrow_cast(interval_end, 'Int64') * 1000 AS e_ns
+                       FROM aggregates) a
+                 LEFT JOIN kept_from k ON a.capture = k.capture
+                 WHERE k.from_ns IS NULL OR e_ns > k.from_ns)
          ), shed AS (
            -- Calls the kernel counted past its table of groups have no pid or syscall:
            -- they are named {UNGROUPED} on both sides, so that the calls add up.
@@ -106,12 +131,12 @@ pub fn sql(
                   sum(CASE WHEN failed THEN calls WHEN pid IS NULL THEN NULL ELSE 0 END)
                     AS errors,
                   sum(total_ns) AS total_ns
-           FROM aggregates GROUP BY capture, coalesce(syscall, {UNGROUPED})
+           FROM counted GROUP BY capture, coalesce(syscall, {UNGROUPED})
            UNION ALL
            SELECT a.capture, 'process', {process_key}, sum(a.calls),
                   sum(CASE WHEN a.failed THEN a.calls WHEN a.pid IS NULL THEN NULL ELSE 0 END),
                   sum(a.total_ns)
-           FROM aggregates a LEFT JOIN names n ON a.capture = n.capture AND a.pid = n.pid
+           FROM counted a LEFT JOIN names n ON a.capture = n.capture AND a.pid = n.pid
            GROUP BY a.capture, {process_key}
          ), per AS (
            -- Both sides by UNION ALL and GROUP BY, as in `names`.

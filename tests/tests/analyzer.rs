@@ -1132,14 +1132,56 @@ fn diff_rates_are_of_the_seconds_its_calls_cover() {
     assert!(f["deleted"].as_i64().unwrap() > 0, "nothing deleted: {f:?}");
     let secs = (f["ended_ns"].as_i64().unwrap() - f["first_ns"].as_i64().unwrap()) as f64 / 1e9;
     let want = f["n"].as_i64().unwrap() as f64 / secs;
-    let rows = json(&["diff", path(&kept), path(&whole)]);
-    let getppid = rows
-        .iter()
-        .find(|r| r["kind"] == "syscall" && r["name"] == "getppid")
-        .unwrap_or_else(|| panic!("{rows:?}"));
-    let rate = getppid["base_per_s"].as_f64().unwrap();
+    let getppid_rate = |capture: &Path| -> f64 {
+        let rows = json(&["diff", path(capture), path(&whole)]);
+        let getppid = rows
+            .iter()
+            .find(|r| r["kind"] == "syscall" && r["name"] == "getppid")
+            .unwrap_or_else(|| panic!("{rows:?}"));
+        getppid["base_per_s"].as_f64().unwrap()
+    };
+    let rate = getppid_rate(&kept);
+    assert!((rate - want).abs() <= 0.1, "{rate} per s, want {want}");
+
+    // A loop under --failed: its getppids are only counted, in `aggregates`, which
+    // --max-size never deletes. Counted over the whole run and divided by the seconds
+    // left, they read several times what those seconds hold: the rate must lie between
+    // the counts of the intervals wholly after the first kept call and those that end
+    // after it, over the same seconds.
+    // Each turn also fails a close, so that recorded rows fill files for --max-size.
+    let loop_ = "import os, time\nend = time.time() + 3\n\
+                 while time.time() < end:\n    os.getppid()\n    \
+                 try:\n        os.close(9999)\n    except OSError:\n        pass\n";
+    let failed = tmp.path().join("failed");
+    let out = record_with(
+        &failed,
+        &["-q", "--failed", "--rotate", "250ms", "--max-size", "64KiB"],
+        &["python3", "-c", loop_],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let bounds = query(
+        &[&failed],
+        "WITH k AS (SELECT min(ts_ns) AS from_ns FROM syscalls), \
+              c AS (SELECT arrow_cast(max(ended), 'Int64') * 1000 AS to_ns, \
+                           max(deleted_events) AS deleted FROM capture), \
+              a AS (SELECT arrow_cast(interval_start, 'Int64') * 1000 AS s, \
+                           arrow_cast(interval_end, 'Int64') * 1000 AS e, calls \
+                    FROM aggregates WHERE syscall = 'getppid') \
+         SELECT c.deleted, (c.to_ns - k.from_ns) / 1e9 AS secs, \
+                CAST(sum(CASE WHEN a.s >= k.from_ns THEN a.calls ELSE 0 END) AS BIGINT) AS low, \
+                CAST(sum(CASE WHEN a.e > k.from_ns THEN a.calls ELSE 0 END) AS BIGINT) AS high \
+         FROM a, k, c GROUP BY c.deleted, c.to_ns, k.from_ns",
+    );
+    let b = &bounds[0];
+    assert!(b["deleted"].as_i64().unwrap() > 0, "nothing deleted: {b:?}");
+    let secs = b["secs"].as_f64().unwrap();
+    let (low, high) = (
+        b["low"].as_i64().unwrap() as f64 / secs,
+        b["high"].as_i64().unwrap() as f64 / secs,
+    );
+    let rate = getppid_rate(&failed);
     assert!(
-        (rate - want).abs() <= 0.1,
-        "{rate} per s, want {want}: {getppid:?}"
+        low - 0.1 <= rate && rate <= high + 0.1,
+        "{rate} per s, not within {low} to {high}: {b:?}"
     );
 }
