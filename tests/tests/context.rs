@@ -856,6 +856,11 @@ os.unlink(t + "/d/f", dir_fd=None)
 os.rmdir(t + "/d")
 os.mkdir(t + "/d")
 mark(c, 1002)
+# 1003: a file removed by a name spelled with `..`.
+os.mkdir(t + "/e")
+g = os.open(t + "/e/g", os.O_CREAT | os.O_WRONLY)
+os.unlink(t + "/e/../e/g")
+mark(g, 1003)
 # 2000: an O_TMPFILE file in t.
 d = os.open(t, os.O_TMPFILE | os.O_RDWR)
 mark(d, 2000)
@@ -905,6 +910,7 @@ fn check_removed_and_nameless(capture: &Path, t: &Path) {
             (1000, "NULL".to_string()),
             (1001, ul),
             (1002, "NULL".to_string()),
+            (1003, "NULL".to_string()),
             (2000, "NULL".to_string()),
         ]
     );
@@ -1006,6 +1012,37 @@ fn a_thread_with_its_own_fds_and_cwd_leaves_the_process_unnamed() {
         ]
     );
     assert!(dir.join("p3.txt").exists() && dir.join("E.txt").exists());
+
+    // The first thread unshares while another shares its table; then a CLONE_FS child
+    // changes the cwd its maker shares: F.txt and t/q.txt were named G.txt and q.txt.
+    let dir = tmp.path().canonicalize().unwrap().join("e");
+    std::fs::create_dir_all(dir.join("s")).unwrap();
+    std::fs::create_dir_all(dir.join("t")).unwrap();
+    let capture = tmp.path().join("capture2");
+    let out = record(
+        &capture,
+        &[exe.to_str().unwrap(), dir.to_str().unwrap(), "leader"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let rows = query(
+        &[&capture],
+        "SELECT CAST(arg1 AS BIGINT) AS k, coalesce(fd_path, 'NULL') AS p FROM syscalls \
+         WHERE syscall = 'lseek' AND arg1 IN (4000, 5000) ORDER BY arg1",
+    );
+    let got: Vec<(i64, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["k"].as_i64().unwrap(),
+                r["p"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [(4000, "NULL".to_string()), (5000, "NULL".to_string())]
+    );
+    assert!(dir.join("t/q.txt").exists());
 }
 
 /// A child made with `CLONE_PARENT` is its caller's sibling: its `ppid` is what its own

@@ -25,6 +25,7 @@ use crate::{
 };
 
 const CLONE_FILES: u64 = 0x400;
+const CLONE_FS: u64 = 0x200;
 
 #[derive(Clone, Debug)]
 struct Entry {
@@ -105,9 +106,35 @@ pub struct FdTracker {
     /// (`unshare(CLONE_FS)`): their cwd is unknown until an exec leaves one thread and a
     /// chdir names it.
     split_cwd: HashSet<u32>,
+    /// Processes made with `CLONE_FS` and their makers: one's chdir moves the other's cwd,
+    /// and an exec does not part them. Their cwd is unknown until they exit.
+    shared_fs: HashSet<u32>,
     /// Processes that called chroot: the new root, or `None` where it is not known. Their
     /// absolute paths are below it.
     roots: HashMap<u32, Option<Place>>,
+}
+
+/// `path` with `.` and `..` taken off by their spelling: a copy only where it has any.
+fn lexical(path: &str) -> std::borrow::Cow<'_, str> {
+    if !path.starts_with('/') || !path.split('/').any(|c| c == "." || c == "..") {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(format!("/{}", parts.join("/")))
+}
+
+/// Whether `pid` has one thread now; false where /proc cannot say.
+fn single_threaded(pid: u32) -> bool {
+    fs::read_dir(format!("/proc/{pid}/task")).is_ok_and(|d| d.count() == 1)
 }
 
 impl FdTracker {
@@ -305,9 +332,16 @@ impl FdTracker {
     /// After `old` was renamed (to a name not read) or removed: no fd or cwd of any
     /// process is known by it, or by a name below it, any more.
     fn forget_name(&mut self, old: &str) {
+        // Compared as spelled, and with `.` and `..` taken off by their spelling
+        // (`d/../d/f` is `d/f`): through a symlink that can take more names than the call
+        // did, which only leaves them unknown.
+        let old_plain = lexical(old);
         let stale = |p: &str| {
-            p.strip_prefix(old)
-                .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+            let below = |p: &str, old: &str| {
+                p.strip_prefix(old)
+                    .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+            };
+            below(p, old) || below(&lexical(p), &old_plain)
         };
         for (_, table) in self.tables.iter_mut() {
             table.fds.retain(|_, e| !stale(&e.path));
@@ -340,8 +374,10 @@ impl FdTracker {
                 FdEffect::CloseRange { unshare: true, .. } => Some((true, false)),
                 _ => None,
             };
-            if call.event.tid != pid
-                && let Some((files, fs)) = split
+            // The first thread too, where others share what it leaves (read from /proc only
+            // for these calls, which are rare).
+            if let Some((files, fs)) = split
+                && (call.event.tid != pid || !single_threaded(pid))
             {
                 if files {
                     self.unshare(pid);
@@ -442,7 +478,8 @@ impl FdTracker {
                     self.unshare(pid);
                 }
             }
-            FdEffect::Chdir { .. } | FdEffect::Fchdir { .. } if self.split_cwd.contains(&pid) => {}
+            FdEffect::Chdir { .. } | FdEffect::Fchdir { .. }
+                if self.split_cwd.contains(&pid) || self.shared_fs.contains(&pid) => {}
             FdEffect::Chdir { path } => {
                 match path.and_then(|p| self.resolve(pid, AT_FDCWD, p, false)) {
                     Some(dir) => {
@@ -519,8 +556,11 @@ impl FdTracker {
                         self.table_mut(child).fds = fds;
                     }
                 }
-                // CLONE_FS shares the cwd; a copy is right until either side changes it.
-                if let Some(cwd) = self.cwd.get(&ev.pid).cloned() {
+                if ev.clone_flags & CLONE_FS != 0 {
+                    self.cwd.remove(&ev.pid);
+                    self.shared_fs.insert(ev.pid);
+                    self.shared_fs.insert(child);
+                } else if let Some(cwd) = self.cwd.get(&ev.pid).cloned() {
                     self.cwd.insert(child, cwd);
                 }
                 if let Some(root) = self.roots.get(&ev.pid).cloned() {
@@ -531,6 +571,7 @@ impl FdTracker {
                 self.release(ev.pid);
                 self.cwd.remove(&ev.pid);
                 self.split_cwd.remove(&ev.pid);
+                self.shared_fs.remove(&ev.pid);
                 self.roots.remove(&ev.pid);
             }
             _ => {}

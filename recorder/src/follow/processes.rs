@@ -95,9 +95,11 @@ impl ProcessTable {
                 let parent = self.live.get(&ev.pid).cloned().unwrap_or_default();
                 // CLONE_PARENT makes it its caller's sibling: getppid() is the caller's
                 // parent, NULL where that is not known.
+                // (An orphaned caller's parent is gone: its own is init or a subreaper,
+                // which no event names.)
                 let ppid = match ev.clone_flags & CLONE_PARENT {
                     0 => Some(ev.pid),
-                    _ => parent.ppid,
+                    _ => parent.ppid.filter(|p| self.live.contains_key(p)),
                 };
                 let row = ProcessRow {
                     pid: ev.child_tid,
