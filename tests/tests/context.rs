@@ -752,6 +752,45 @@ fn a_program_run_by_a_relative_name_is_found_from_the_cwd() {
             ("true".to_string(), canonical("/bin/true"), 40),
         ]
     );
+    // After chroot, an absolute name is the jail's file: 40 short-lived `/bin/true`s of a
+    // jail that holds its own copy, which the host's /usr/bin/true was taken for.
+    let jail = tmp.path().canonicalize().unwrap().join("jail");
+    for file in [
+        "/bin/true",
+        "/lib64/ld-linux-x86-64.so.2",
+        "/lib/x86_64-linux-gnu/libc.so.6",
+    ] {
+        let to = jail.join(file.trim_start_matches('/'));
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(std::fs::canonicalize(file).unwrap(), &to).unwrap();
+    }
+    let jailed = tmp.path().join("jailed");
+    let run = format!(
+        "import os\n\
+         for _ in range(40):\n    \
+             pid = os.fork()\n    \
+             if pid == 0:\n        \
+                 os.chroot({:?})\n        \
+                 os.execv('/bin/true', ['true'])\n    \
+             os.waitpid(pid, 0)\n",
+        jail.to_str().unwrap()
+    );
+    let out = record(&jailed, &["python3", "-c", &run]);
+    assert!(out.status.success(), "{out:?}");
+    let exes: Vec<(String, i64)> = query(
+        &[&jailed],
+        "SELECT coalesce(exe, 'NULL') AS exe, count(*) AS n FROM processes \
+         WHERE comm = 'true' GROUP BY 1",
+    )
+    .iter()
+    .map(|r| {
+        (
+            r["exe"].as_str().unwrap().to_string(),
+            r["n"].as_i64().unwrap(),
+        )
+    })
+    .collect();
+    assert_eq!(exes, [(jail.join("bin/true").display().to_string(), 40)]);
     let cmdline = query(
         &[&capture],
         "SELECT cmdline FROM processes WHERE comm = 'rel.sh'",

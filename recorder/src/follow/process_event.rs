@@ -34,7 +34,9 @@ impl ProcessUpdate {
         match event.kind {
             PROCESS_NEW => update.cgroup = cgroup_then(event.child_tid),
             PROCESS_EXEC => {
-                update.exe = exe(event.pid).or_else(|| program_run(&event));
+                // When the process is gone, the writer names the program the kernel ran, from
+                // the cwd and root it followed (`ProcessTable::on_update`).
+                update.exe = exe(event.pid);
                 // The arguments the kernel saw at execve; /proc when it could not read them.
                 update.cmdline = exec_cmdline(&event, || {
                     fs::read(format!("/proc/{}/cmdline", event.pid)).ok()
@@ -57,16 +59,6 @@ impl ProcessUpdate {
         }
         update
     }
-}
-
-/// The file an exec ran, as the kernel named it (a script's interpreter), resolved as
-/// /proc/PID/exe would show it: for a process gone before /proc could be read. A relative
-/// name (a `#!` line's) is relative to a working directory no longer known, and a name
-/// through `/proc` or `/dev/fd` (`/proc/self/exe`) to a process that is gone: none. Resolved
-/// here, the latter would name the recorder's own files.
-fn program_run(event: &ProcessEvent) -> Option<String> {
-    let len = (event.program_len as usize).min(event.program.len());
-    resolved_here(&String::from_utf8_lossy(&event.program[..len]))
 }
 
 /// An absolute name of a program, as /proc/PID/exe would show it: symlinks followed, or
@@ -399,21 +391,13 @@ mod tests {
     }
 
     #[test]
-    fn a_gone_process_runs_what_the_kernel_named_resolved_and_never_a_relative_name() {
-        let event = |name: &str| {
-            let mut e = ProcessEvent {
-                program_len: name.len() as u32,
-                ..Default::default()
-            };
-            e.program[..name.len()].copy_from_slice(name.as_bytes());
-            e
-        };
+    fn a_program_name_is_resolved_here_only_where_it_means_the_same_file() {
         let sh = fs::canonicalize("/bin/sh").unwrap();
-        assert_eq!(program_run(&event("/bin/sh")).as_deref(), sh.to_str());
-        assert_eq!(program_run(&event("sh")), None);
+        assert_eq!(resolved_here("/bin/sh").as_deref(), sh.to_str());
+        assert_eq!(resolved_here("sh"), None);
         // Resolved by the recorder, these would name its own binary and fds.
-        assert_eq!(program_run(&event("/proc/self/exe")), None);
-        assert_eq!(program_run(&event("/dev/fd/3")), None);
-        assert_eq!(program_run(&event("")), None);
+        assert_eq!(resolved_here("/proc/self/exe"), None);
+        assert_eq!(resolved_here("/dev/fd/3"), None);
+        assert_eq!(resolved_here(""), None);
     }
 }

@@ -129,9 +129,11 @@ impl ProcessTable {
                 if u.exe.is_some() || !again {
                     row.exe = u.exe.clone();
                 }
-                // A relative name (`./prog`, `#!sh`) the kernel resolved from the cwd, which
-                // the calls before it followed, for a process gone before /proc was read.
-                if row.exe.is_none() && !program.is_empty() && !program.starts_with(b"/") {
+                // Gone before /proc was read: the file the kernel ran, named as the process
+                // named it, a relative name (`./prog`, `#!sh`) from the cwd its calls
+                // followed, an absolute one below its root (after chroot, the host's file
+                // of that name is another).
+                if row.exe.is_none() && !program.is_empty() {
                     row.exe = std::str::from_utf8(program)
                         .ok()
                         .and_then(|name| place_of(ev.pid, name))
