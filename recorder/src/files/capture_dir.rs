@@ -51,6 +51,13 @@ pub enum CaptureDirError {
         .0.display()
     )]
     Planted(PathBuf),
+    /// A table directory or lock of a capture that other users can write: what is in it
+    /// may be theirs.
+    #[error(
+        "output {} is writable by other users: what it holds may be theirs; make it 0700 (or 0600) if it is yours",
+        .0.display()
+    )]
+    WritableByOthers(PathBuf),
     #[error(
         "output {} is being recorded by another record (pid {pid}); give another -o",
         path.display()
@@ -288,6 +295,9 @@ fn check_entries(dir: &OwnedFd, root: &Path) -> Result<(), CaptureDirError> {
             if kind != libc::S_IFREG || st.st_uid != euid() {
                 return Err(CaptureDirError::Planted(path));
             }
+            if st.st_mode & 0o022 != 0 {
+                return Err(CaptureDirError::WritableByOthers(path));
+            }
             continue;
         }
         if kind == libc::S_IFLNK {
@@ -306,7 +316,7 @@ fn check_entries(dir: &OwnedFd, root: &Path) -> Result<(), CaptureDirError> {
         // to be read by root's `analyze`): judged as the capture directory itself is, and
         // left as it was found rather than quietly closed with their files inside.
         if st.st_mode & 0o022 != 0 {
-            return Err(CaptureDirError::OpenToOthers(path));
+            return Err(CaptureDirError::WritableByOthers(path));
         }
     }
     Ok(())
@@ -671,12 +681,23 @@ mod tests {
         std::os::unix::fs::lchown(&part, Some(nobody), Some(nobody)).unwrap();
         let err = CaptureDir::create(&opened).unwrap_err().to_string();
         assert!(
-            err.contains("syscalls is writable by other users and holds files"),
+            err.contains("syscalls is writable by other users: what it holds may be theirs"),
             "{err}"
         );
+
         assert_eq!(
             fs::metadata(&table).unwrap().permissions().mode() & 0o777,
             0o777
+        );
+        fs::set_permissions(&table, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::remove_file(&part).unwrap();
+        // The lock too: another user could have put a pid of theirs in it.
+        let lock = opened.join(LOCK_FILE);
+        fs::set_permissions(&lock, fs::Permissions::from_mode(0o666)).unwrap();
+        let err = CaptureDir::create(&opened).unwrap_err().to_string();
+        assert!(
+            err.contains(".record.lock is writable by other users"),
+            "{err}"
         );
 
         // `-o link/`: the trailing slash does not make the symlink followed.
