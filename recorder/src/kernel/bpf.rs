@@ -340,19 +340,21 @@ impl Probes {
         raw_program(&mut ebpf, "sched_process_exec", &kernel)?
             .load()
             .map_err(program_err("sched_process_exec", &kernel))?;
+        // Forks last: a child seen made has its exec and exit seen too (`detach_while`
+        // takes forks away first, for the same reason).
         raw_program(&mut ebpf, exit_program, &kernel)?
             .attach("sched_process_exit")
             .map_err(program_err(exit_program, &kernel))?;
-        tracepoint_program(&mut ebpf, "task_newtask", &kernel)?
-            .attach("task", "task_newtask")
-            .map_err(program_err("task_newtask", &kernel))?;
+        raw_program(&mut ebpf, "sched_process_exec", &kernel)?
+            .attach("sched_process_exec")
+            .map_err(program_err("sched_process_exec", &kernel))?;
         // Before any slot caches a name that a rename could make stale.
         tracepoint_program(&mut ebpf, "task_rename", &kernel)?
             .attach("task", "task_rename")
             .map_err(program_err("task_rename", &kernel))?;
-        raw_program(&mut ebpf, "sched_process_exec", &kernel)?
-            .attach("sched_process_exec")
-            .map_err(program_err("sched_process_exec", &kernel))?;
+        tracepoint_program(&mut ebpf, "task_newtask", &kernel)?
+            .attach("task", "task_newtask")
+            .map_err(program_err("task_newtask", &kernel))?;
         if opts.sched {
             attach_sched(&mut ebpf, &kernel)?;
         }
@@ -436,11 +438,19 @@ impl Probes {
     /// (BENCHMARKS.md).
     pub fn detach_while(self, mut meanwhile: impl FnMut()) -> Detached {
         let Self {
-            ebpf,
+            mut ebpf,
             lost,
             aggregates,
             ..
         } = self;
+        // Forks first: dropped in the map's order, the exec program could go before them,
+        // and a child forked in those 100-200 ms read as its parent's program (a test saw
+        // 62 such rows at the end of a `-a` capture of a shell loop).
+        if let Some(p) = ebpf.program_mut("task_newtask")
+            && let Ok(p) = <&mut TracePoint>::try_from(p)
+        {
+            let _ = p.unload();
+        }
         std::thread::scope(|s| {
             match std::thread::Builder::new()
                 .name("detach".into())
