@@ -18,14 +18,11 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW};
 
 use crate::{
-    follow::fd_effect::{AT_FDCWD, FdEffect, O_CLOEXEC, proven_closed},
+    follow::fd_effect::{AT_FDCWD, CLONE_FILES, CLONE_FS, FdEffect, O_CLOEXEC, proven_closed},
     follow::place::{Place, ProcName, proc_name},
     follow::process_event::ProcessUpdate,
     kernel::call::Call,
 };
-
-const CLONE_FILES: u64 = 0x400;
-const CLONE_FS: u64 = 0x200;
 
 #[derive(Clone, Debug)]
 struct Entry {
@@ -291,16 +288,16 @@ impl FdTracker {
         self.in_process(pid, place)
     }
 
-    /// A place as the process that named it means it: `/proc/self/...` and `/dev/fd/N`
-    /// resolve in whoever reads them, so they are turned into what they name, or unknown.
     /// What a name a process gave meant to it, as an absolute path: a relative one from
-    /// its cwd, as the kernel resolves an exec's program (`./prog`, a `#!sh` line's
-    /// interpreter). None where its cwd is not known.
+    /// its cwd, an absolute one below its root, as the kernel resolves an exec's program
+    /// (`./prog`, a `#!sh` line's interpreter). None where those are not known.
     pub fn place_of(&self, pid: u32, name: &str) -> Option<Arc<str>> {
         let place = self.resolve(pid, AT_FDCWD, &Arc::from(name), false)?;
         place.path.starts_with('/').then_some(place.path)
     }
 
+    /// A place as the process that named it means it: `/proc/self/...` and `/dev/fd/N`
+    /// resolve in whoever reads them, so they are turned into what they name, or unknown.
     fn in_process(&self, pid: u32, place: Place) -> Option<Place> {
         if !place.path.starts_with("/proc/") && !place.path.starts_with("/dev/") {
             return Some(place);
@@ -367,15 +364,14 @@ impl FdTracker {
             }
         }
         if let Some(effect) = FdEffect::of(call) {
-            // A thread other than the first that takes its own fds or cwd: what the table
-            // says is no longer true of every thread.
+            // A thread that takes its own fds or cwd while others keep the old ones: what
+            // the table says is no longer true of every thread. The first thread alone
+            // keeps it right (read from /proc only for these calls, which are rare).
             let split = match effect {
                 FdEffect::Unshare { files, fs } => Some((files, fs)),
                 FdEffect::CloseRange { unshare: true, .. } => Some((true, false)),
                 _ => None,
             };
-            // The first thread too, where others share what it leaves (read from /proc only
-            // for these calls, which are rare).
             if let Some((files, fs)) = split
                 && (call.event.tid != pid || !single_threaded(pid))
             {
@@ -631,26 +627,18 @@ mod tests {
     fn every_call_that_changes_the_table_is_a_context_call() {
         let known = |t: &mut FdTracker| -> Vec<Option<String>> {
             let mut seen: Vec<_> = (0..12).map(|fd| fd_path(t, 7, fd)).collect();
-            // A relative open shows the cwd.
-            let mut probe = call(
-                7,
-                Sysno::openat,
-                [AT_FDCWD as u64, 0, 0, 0, 0, 0],
-                20,
-                path("probe"),
-            );
-            t.observe(&mut probe, None);
-            seen.push(fd_path(t, 7, 20));
-            // An absolute open shows the root (chroot).
-            let mut probe = call(
-                7,
-                Sysno::openat,
-                [AT_FDCWD as u64, 0, 0, 0, 0, 0],
-                21,
-                path("/abs"),
-            );
-            t.observe(&mut probe, None);
-            seen.push(fd_path(t, 7, 21));
+            // A relative open shows the cwd; an absolute one the root (chroot).
+            for (fd, name) in [(20, "probe"), (21, "/abs")] {
+                let mut probe = call(
+                    7,
+                    Sysno::openat,
+                    [AT_FDCWD as u64, 0, 0, 0, 0, 0],
+                    fd,
+                    path(name),
+                );
+                t.observe(&mut probe, None);
+                seen.push(fd_path(t, 7, fd as i32));
+            }
             seen
         };
         let fresh = || {

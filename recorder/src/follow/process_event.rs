@@ -205,6 +205,8 @@ pub struct Stat {
     pub comm: String,
     pub state: char,
     pub ppid: u32,
+    /// `PF_*` flags (`PF_KTHREAD` marks a kernel thread).
+    pub flags: u64,
     /// Clock ticks after boot.
     pub start_ticks: u64,
     pub exit_code: Option<i32>,
@@ -224,6 +226,7 @@ fn parse_stat(text: &str) -> Option<Stat> {
         comm,
         state: fields.first()?.chars().next()?,
         ppid: fields.get(1)?.parse().ok()?,
+        flags: fields.get(6)?.parse().ok()?,
         start_ticks: fields.get(19)?.parse().ok()?,
         exit_code: fields.get(49).and_then(|f| f.parse().ok()),
     })

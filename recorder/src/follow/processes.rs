@@ -139,8 +139,9 @@ impl ProcessTable {
                         .and_then(|name| place_of(ev.pid, name))
                         .and_then(|path| process_event::resolved_here(&path));
                 }
-                // The kernel named a program it would not resolve here (a relative `#!`
-                // interpreter): NULL, not the script's path.
+                // A kernel that names no program (its `linux_binprm` not known): the
+                // execve's path names it (`observe_call`). One that names a program this
+                // could not resolve leaves NULL, never the script's path.
                 if u.exe.is_none() && program.is_empty() {
                     self.unnamed.insert(ev.pid);
                 } else {

@@ -54,11 +54,9 @@ fn a_process(pid: i32) -> Result<(), TargetError> {
 /// The name of a kernel thread (`PF_KTHREAD` in /proc/PID/stat's flags), or None.
 fn kernel_thread(pid: i32) -> Option<String> {
     const PF_KTHREAD: u64 = 0x0020_0000;
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (head, rest) = stat.rsplit_once(')')?;
-    let flags: u64 = rest.split_whitespace().nth(6)?.parse().ok()?;
-    let name = head.split_once('(')?.1;
-    (flags & PF_KTHREAD != 0).then(|| name.to_string())
+    crate::follow::process_event::stat(u32::try_from(pid).ok()?)
+        .filter(|s| s.flags & PF_KTHREAD != 0)
+        .map(|s| s.comm)
 }
 
 fn threads_of(pid: i32) -> Result<BTreeSet<u32>, TargetError> {
