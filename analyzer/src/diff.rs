@@ -197,7 +197,6 @@ pub fn sql(
 /// Warns of a side with no calls at all (in its window, when narrowed): every row of the
 /// other side then reads as new, or as gone, which looks like a finding and is not one.
 pub async fn warn_empty_sides(both: &SessionContext, sides: [(&str, &str); 2]) -> Result<()> {
-    use datafusion::arrow::array::{Array as _, AsArray as _};
     let sql = "SELECT capture, CAST(sum(n) AS BIGINT) AS n
                FROM (SELECT capture, count(*) AS n FROM syscalls GROUP BY capture
                      UNION ALL
@@ -206,17 +205,9 @@ pub async fn warn_empty_sides(both: &SessionContext, sides: [(&str, &str); 2]) -
     let (_, batches) = crate::run_sql(both, sql).await?;
     let mut seen = Vec::new();
     for b in &batches {
-        let names = datafusion::arrow::compute::cast(
-            b.column(0),
-            &datafusion::arrow::datatypes::DataType::Utf8,
-        )?;
-        let names = names.as_string::<i32>();
-        let counts = b
-            .column(1)
-            .as_primitive::<datafusion::arrow::datatypes::Int64Type>();
-        for row in 0..b.num_rows() {
-            if counts.is_valid(row) && counts.value(row) > 0 {
-                seen.push(names.value(row).to_string());
+        for (row, name) in crate::sql_values::texts(b, 0)?.into_iter().enumerate() {
+            if crate::sql_values::int64(b, 1, row).is_some_and(|n| n > 0) {
+                seen.extend(name);
             }
         }
     }
@@ -236,17 +227,11 @@ pub async fn warn_empty_sides(both: &SessionContext, sides: [(&str, &str); 2]) -
 /// was skipped as damaged): its calls are compared, but its rates, and so the extra time
 /// per second, are unknown and NULL, where a 0 would read as "the baseline spent nothing".
 pub async fn warn_unknown_spans(both: &SessionContext, sides: [(&str, &str); 2]) -> Result<()> {
-    use datafusion::arrow::array::AsArray as _;
     let sql = "SELECT DISTINCT capture FROM capture WHERE started IS NOT NULL";
     let (_, batches) = crate::run_sql(both, sql).await?;
     let mut known = Vec::new();
     for b in &batches {
-        let names = datafusion::arrow::compute::cast(
-            b.column(0),
-            &datafusion::arrow::datatypes::DataType::Utf8,
-        )?;
-        let names = names.as_string::<i32>();
-        known.extend((0..b.num_rows()).map(|row| names.value(row).to_string()));
+        known.extend(crate::sql_values::texts(b, 0)?.into_iter().flatten());
     }
     for (side, name) in sides {
         if !known.iter().any(|k| k == name) {

@@ -477,14 +477,12 @@ async fn warn_counted(ctx: &SessionContext, why: &str) -> Result<()> {
     )
     .await?;
     for b in &batches {
-        let names = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
-        let names = datafusion::arrow::array::AsArray::as_string::<i32>(&names);
-        for row in 0..b.num_rows() {
+        for (row, name) in sql_values::texts(b, 0)?.into_iter().enumerate() {
             let calls = sql_values::int64(b, 1, row).unwrap_or(0);
             crate::say!(
                 "warning: capture {}: {calls} calls were counted, not recorded (record \
                  --min-duration, --failed, or a full ring); {why}",
-                output::visible(names.value(row)),
+                output::visible(&name.unwrap_or_default()),
             );
         }
     }

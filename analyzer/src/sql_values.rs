@@ -1,8 +1,11 @@
 //! Values passed into the SQL the analyzer writes for itself, and read back out of its
-//! answers: a capture's name as a string literal, and a count from a result's cell.
+//! answers: a capture's name as a string literal, a count from a result's cell, and a
+//! column's values as text.
 use datafusion::arrow::{
     array::{Array as _, AsArray as _, RecordBatch},
-    datatypes::Int64Type,
+    compute::cast,
+    datatypes::{DataType, Int64Type},
+    error::ArrowError,
 };
 
 /// `s` as an SQL string literal: a capture's name may hold a quote.
@@ -18,6 +21,19 @@ pub fn int64(batch: &RecordBatch, column: usize, row: usize) -> Option<i64> {
         .get(column)?
         .as_primitive_opt::<Int64Type>()?;
     (row < values.len() && values.is_valid(row)).then(|| values.value(row))
+}
+
+/// The values of `column` of `batch` as text, NULL as `None`: a capture's name comes back
+/// as whichever string type the plan chose.
+pub fn texts(batch: &RecordBatch, column: usize) -> Result<Vec<Option<String>>, ArrowError> {
+    let Some(values) = batch.columns().get(column) else {
+        return Ok(Vec::new());
+    };
+    let values = cast(values, &DataType::Utf8)?;
+    let values = values.as_string::<i32>();
+    Ok((0..values.len())
+        .map(|i| values.is_valid(i).then(|| values.value(i).to_string()))
+        .collect())
 }
 
 #[cfg(test)]
@@ -46,5 +62,10 @@ mod tests {
         assert_eq!(int64(&batch, 0, 2), None);
         assert_eq!(int64(&batch, 1, 0), None);
         assert_eq!(int64(&batch, 2, 0), None);
+        assert_eq!(
+            texts(&batch, 1).unwrap(),
+            [Some("1".into()), Some("2".into())]
+        );
+        assert_eq!(texts(&batch, 0).unwrap(), [Some("7".into()), None]);
     }
 }

@@ -5,8 +5,6 @@ use std::collections::BTreeSet;
 
 use anyhow::Result;
 use datafusion::{
-    arrow::array::{Array, AsArray},
-    arrow::datatypes::DataType,
     logical_expr::{Expr, col, lit},
     prelude::DataFrame,
 };
@@ -28,25 +26,15 @@ async fn present(df: DataFrame, column: &str, wanted: Vec<Expr>) -> Result<Vec<O
         .filter(col(column).in_list(wanted, false))
         .and_then(|d| d.select(vec![col(column).alias("v")]))
         .and_then(|d| d.distinct())
-        .and_then(|d| {
-            d.select(vec![datafusion::logical_expr::cast(
-                col("v"),
-                DataType::Utf8,
-            )])
-        })
         .map_err(sql_error)?
         .collect()
         .await
         .map_err(sql_error)?;
-    Ok(batches
-        .iter()
-        .flat_map(|b| {
-            let a = b.column(0).as_string::<i32>();
-            (0..a.len())
-                .map(|i| a.is_valid(i).then(|| a.value(i).to_string()))
-                .collect::<Vec<_>>()
-        })
-        .collect())
+    let mut values = Vec::new();
+    for b in &batches {
+        values.extend(crate::sql_values::texts(b, 0)?);
+    }
+    Ok(values)
 }
 
 /// Which of `pids` and `comms` (the kernel's 15-byte names) `processes`, `syscalls` or
