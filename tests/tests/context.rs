@@ -868,7 +868,9 @@ fn a_title_written_over_the_arguments_reads_as_ps_shows_it() {
 }
 
 /// Names strace -y shows otherwise: a file removed while open is `(deleted)` there, and a
-/// new file may take its name; an O_TMPFILE file has no name (`DIR/#INODE (deleted)`);
+/// new file may take its name; a rename over an open file's name leaves it without one
+/// (`(deleted)` again), and a swap of two names (`RENAME_EXCHANGE`) is not followed, so
+/// neither is named; an O_TMPFILE file has no name (`DIR/#INODE (deleted)`);
 /// and a connect names the peer it connected to, not the one before. Each of these named
 /// another file or peer: the removed name's new file, the O_TMPFILE's directory, the UDP
 /// socket's previous peer.
@@ -878,7 +880,7 @@ fn removed_and_nameless_files_and_a_new_peer_are_not_named_as_before() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let script = r#"import os, socket, sys
+    let script = r#"import ctypes, os, socket, sys
 t = sys.argv[1]
 def mark(fd, k):
     os.lseek(fd, k, 0)
@@ -900,6 +902,27 @@ os.mkdir(t + "/e")
 g = os.open(t + "/e/g", os.O_CREAT | os.O_WRONLY)
 os.unlink(t + "/e/../e/g")
 mark(g, 1003)
+# 1004: a file replaced by a rename over its name, as editors and config managers do;
+# 1005: the file now under that name.
+h = os.open(t + "/app.conf", os.O_CREAT | os.O_WRONLY)
+os.close(os.open(t + "/app.conf.new", os.O_CREAT | os.O_WRONLY))
+os.rename(t + "/app.conf.new", t + "/app.conf")
+mark(h, 1004)
+mark(os.open(t + "/app.conf", os.O_RDONLY), 1005)
+# 1006, 1007: two open files swapped by renameat2(RENAME_EXCHANGE), relative to a dir fd.
+x = os.open(t + "/x", os.O_CREAT | os.O_WRONLY)
+y = os.open(t + "/y", os.O_CREAT | os.O_WRONLY)
+dfd = os.open(t, os.O_RDONLY)
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.renameat2(dfd, b"x", dfd, b"y", 2) == 0, ctypes.get_errno()
+mark(x, 1006)
+mark(y, 1007)
+# 1008: replaced under a name longer than the kernel keeps of a rename's target.
+long = t + "/" + "L" * (200 - len(t))
+k = os.open(long, os.O_CREAT | os.O_WRONLY)
+os.close(os.open(t + "/short", os.O_CREAT | os.O_WRONLY))
+os.rename(t + "/short", long)
+mark(k, 1008)
 # 2000: an O_TMPFILE file in t.
 d = os.open(t, os.O_TMPFILE | os.O_RDWR)
 mark(d, 2000)
@@ -950,6 +973,11 @@ fn check_removed_and_nameless(capture: &Path, t: &Path) {
             (1001, ul),
             (1002, "NULL".to_string()),
             (1003, "NULL".to_string()),
+            (1004, "NULL".to_string()),
+            (1005, format!("{}/app.conf", t.display())),
+            (1006, "NULL".to_string()),
+            (1007, "NULL".to_string()),
+            (1008, "NULL".to_string()),
             (2000, "NULL".to_string()),
         ]
     );

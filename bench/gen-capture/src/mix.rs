@@ -132,6 +132,7 @@ impl Mix {
                 Some(Extra::Path {
                     path,
                     truncated: false,
+                    target: None,
                 }),
                 None,
             ),

@@ -129,11 +129,23 @@ pub const EXTRA_SOCKADDR_OUT: u8 = 3;
 pub const EXTRA_FD_PAIR: u8 = 4;
 /// clone3's flags: the first 8 bytes of `struct clone_args` at argument `arg`.
 pub const EXTRA_CLONE_ARGS: u8 = 5;
+/// Two pathnames, for the renames: the source, argument `arg & 0xf`, read at entry into
+/// the first half of `extra` (`extra_len` bytes); the target, argument `arg >> 4`, read at
+/// exit when the call succeeded into the second half (`second_len` bytes). The fd table
+/// needs the target: a file open under that name has lost it.
+pub const EXTRA_PATH_PAIR: u8 = 6;
+/// Bytes of each half of `extra` for [`EXTRA_PATH_PAIR`].
+pub const PATH_PAIR_HALF: usize = EXTRA_LEN / 2;
 
 /// `DetailedEvent::extra_flags`: the string filled the buffer and was cut.
 pub const EXTRA_TRUNCATED: u32 = 1;
 /// `DetailedEvent::extra_flags`: user memory could not be read (paged out, bad pointer).
 pub const EXTRA_UNREADABLE: u32 = 2;
+/// `DetailedEvent::extra_flags`: [`EXTRA_PATH_PAIR`]'s second path filled its half.
+pub const EXTRA_SECOND_TRUNCATED: u32 = 4;
+/// `DetailedEvent::extra_flags`: [`EXTRA_PATH_PAIR`]'s second path was not read (the call
+/// failed) or could not be.
+pub const EXTRA_SECOND_UNREAD: u32 = 8;
 
 /// Where the calls of 32-bit (ia32) tasks are numbered: their own i386 number plus this.
 /// Their numbers are another table's (3 is `read` there, `close` on x86_64), so the programs
@@ -171,9 +183,10 @@ pub struct DetailedEvent {
     pub extra_kind: u32,
     /// Bytes of `extra` that are valid (for a path, without its NUL).
     pub extra_len: u32,
-    /// `EXTRA_TRUNCATED`, `EXTRA_UNREADABLE`.
+    /// `EXTRA_TRUNCATED`, `EXTRA_UNREADABLE`, `EXTRA_SECOND_*`.
     pub extra_flags: u32,
-    pub _pad: u32,
+    /// [`EXTRA_PATH_PAIR`]: bytes of the second path, from `extra[PATH_PAIR_HALF]`.
+    pub second_len: u32,
     pub extra: [u8; EXTRA_LEN],
 }
 

@@ -209,8 +209,14 @@ pub(crate) fn read_entry_extra(slot: &mut ThreadSlot, info: SyscallInfo, args: &
     slot.extra_kind = info.extra as u32;
     slot.extra_len = 0;
     slot.extra_flags = 0;
-    let ptr = arg_at(args, info.arg);
+    // The low four bits: a path pair keeps its second argument in the high ones.
+    let ptr = arg_at(args, info.arg & 0xf);
     match info.extra {
+        EXTRA_PATH_PAIR => {
+            let (len, flags) = read_half(slot.extra.as_mut_ptr(), ptr);
+            slot.extra_len = len;
+            slot.extra_flags = flags;
+        }
         EXTRA_PATH => {
             let n = unsafe {
                 generated::bpf_probe_read_user_str(
@@ -275,6 +281,53 @@ pub(crate) fn read_path(out: &mut DetailedEvent, ptr: u64) {
         } else {
             0
         };
+    }
+}
+
+/// Reads a path of at most `PATH_PAIR_HALF` bytes (its NUL included) to `dst`, a half of
+/// a path pair's buffer; returns its length without the NUL and its `EXTRA_TRUNCATED` or
+/// `EXTRA_UNREADABLE` flag.
+#[inline(always)]
+fn read_half(dst: *mut u8, ptr: u64) -> (u32, u32) {
+    let n = unsafe {
+        generated::bpf_probe_read_user_str(
+            dst.cast(),
+            PATH_PAIR_HALF as u32,
+            ptr as *const core::ffi::c_void,
+        )
+    };
+    if n < 0 {
+        (0, EXTRA_UNREADABLE)
+    } else if n as usize >= PATH_PAIR_HALF {
+        (n as u32 - 1, EXTRA_TRUNCATED)
+    } else {
+        // An empty string read as 0 before Linux 6.x's fix.
+        (n.max(1) as u32 - 1, 0)
+    }
+}
+
+/// A rename's paths into the record being sent: the source again if its page was not
+/// resident at entry, and the target once the call succeeded (the kernel has just read
+/// it, so it is resident). A failed rename changed no name: its target is not read.
+#[inline(always)]
+pub(crate) fn read_path_pair(out: &mut DetailedEvent, arg: u8, args: &[u64; 6], ret: i64) {
+    if out.extra_flags & EXTRA_UNREADABLE != 0 {
+        let (len, flags) = read_half(out.extra.as_mut_ptr(), arg_at(args, arg & 0xf));
+        out.extra_len = len;
+        out.extra_flags = flags;
+    }
+    if ret != 0 {
+        out.extra_flags |= EXTRA_SECOND_UNREAD;
+        return;
+    }
+    let second = unsafe { out.extra.as_mut_ptr().add(PATH_PAIR_HALF) };
+    let (len, flags) = read_half(second, arg_at(args, arg >> 4));
+    out.second_len = len;
+    if flags & EXTRA_TRUNCATED != 0 {
+        out.extra_flags |= EXTRA_SECOND_TRUNCATED;
+    }
+    if flags & EXTRA_UNREADABLE != 0 {
+        out.extra_flags |= EXTRA_SECOND_UNREAD;
     }
 }
 

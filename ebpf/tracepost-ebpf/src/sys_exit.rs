@@ -127,9 +127,13 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
                 out.extra_kind = slot.extra_kind;
                 out.extra_len = slot.extra_len;
                 out.extra_flags = slot.extra_flags;
-                out._pad = 0;
+                out.second_len = 0;
                 let kind = slot.extra_kind as u8;
-                if kind == EXTRA_SOCKADDR_OUT || kind == EXTRA_FD_PAIR {
+                if kind == EXTRA_PATH_PAIR {
+                    out.extra = slot.extra;
+                    let arg = (slot.info >> 8) as u8;
+                    read_path_pair(out, arg, &slot.args, ret);
+                } else if kind == EXTRA_SOCKADDR_OUT || kind == EXTRA_FD_PAIR {
                     out.extra_len = 0;
                     out.extra_flags = 0;
                     let arg = (slot.info >> 8) as u8;

@@ -182,7 +182,9 @@ impl BatchBuilder {
                 builder.append_value(value);
             }
             match call.extra() {
-                Some(Extra::Path { path: p, truncated }) => {
+                Some(Extra::Path {
+                    path: p, truncated, ..
+                }) => {
                     path.append_value(p);
                     path_truncated.append_value(*truncated);
                     addr.append_null();

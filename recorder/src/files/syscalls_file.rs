@@ -276,7 +276,9 @@ impl Columns {
         }
         for c in calls {
             match c.extra() {
-                Some(Extra::Path { path, truncated }) => {
+                Some(Extra::Path {
+                    path, truncated, ..
+                }) => {
                     self.path.push(path);
                     self.path_truncated.push(Some(*truncated));
                     self.addr.push_null();
@@ -613,10 +615,12 @@ mod tests {
                     0 if i > 20_000 => Some(Extra::Path {
                         path: format!("/data/{i}/{}", "x".repeat(200)).into(),
                         truncated: i % 8 == 0,
+                        target: None,
                     }),
                     0 => Some(Extra::Path {
                         path: format!("/etc/{}", i % 10).into(),
                         truncated: false,
+                        target: None,
                     }),
                     1 => Some(Extra::Addr(format!("10.0.0.{}:80", i % 4))),
                     _ => None,

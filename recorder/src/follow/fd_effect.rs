@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use syscalls::Sysno;
 
-use crate::{kernel::call::Call, kernel::decode::Extra, kernel::names};
+use crate::{
+    kernel::call::Call,
+    kernel::decode::{Extra, Target},
+    kernel::names,
+};
 
 pub(crate) const AT_FDCWD: i32 = -100;
 pub(crate) const O_CLOEXEC: u64 = 0o2_000_000;
@@ -94,12 +98,25 @@ pub(crate) enum FdEffect<'a> {
     Chroot {
         path: Option<&'a Arc<str>>,
     },
-    /// `path` (relative to `dirfd`) no longer names what it did: it was renamed (to a name
-    /// not read) or removed. Whatever was known by it, or by a name below it, is not.
+    /// `name` (relative to `dirfd`) no longer names what it did: it was renamed or
+    /// removed. Nor does a rename's `target`: a file open under that name lost it to the
+    /// one renamed (or, with `RENAME_EXCHANGE`, the two swapped). Whatever was known by
+    /// either, or by a name below it, is not.
     NameGone {
         dirfd: i32,
-        path: Option<&'a Arc<str>>,
+        name: Gone<'a>,
+        target: Option<(i32, Gone<'a>)>,
     },
+}
+
+/// A name a call took away, as far as the kernel read it.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Gone<'a> {
+    Whole(&'a Arc<str>),
+    /// The first bytes of a longer name.
+    Cut(&'a Arc<str>),
+    /// Not read.
+    Unknown,
 }
 
 impl<'a> FdEffect<'a> {
@@ -120,8 +137,29 @@ impl<'a> FdEffect<'a> {
             Some(Extra::Path {
                 path,
                 truncated: false,
+                ..
             }) => Some(path),
             _ => None,
+        };
+        let gone = || match call.extra() {
+            Some(Extra::Path {
+                path,
+                truncated: false,
+                ..
+            }) => Gone::Whole(path),
+            Some(Extra::Path { path, .. }) => Gone::Cut(path),
+            _ => Gone::Unknown,
+        };
+        let target = || match call.extra() {
+            Some(Extra::Path {
+                target: Some(Target::Whole(path)),
+                ..
+            }) => Gone::Whole(path),
+            Some(Extra::Path {
+                target: Some(Target::Cut(path)),
+                ..
+            }) => Gone::Cut(path),
+            _ => Gone::Unknown,
         };
         let addr = || match call.extra() {
             Some(Extra::Addr(addr)) => Some(addr.as_str()),
@@ -236,13 +274,25 @@ impl<'a> FdEffect<'a> {
             chroot if ok => FdEffect::Chroot { path: path() },
             // An fd open on a removed file reads `(deleted)` in /proc, and a new file may
             // take the name: the old name is no longer the fd's.
-            rename | unlink | rmdir if ok => FdEffect::NameGone {
+            unlink | rmdir if ok => FdEffect::NameGone {
                 dirfd: AT_FDCWD,
-                path: path(),
+                name: gone(),
+                target: None,
             },
-            renameat | renameat2 | unlinkat if ok => FdEffect::NameGone {
+            unlinkat if ok => FdEffect::NameGone {
                 dirfd: arg_fd,
-                path: path(),
+                name: gone(),
+                target: None,
+            },
+            rename if ok => FdEffect::NameGone {
+                dirfd: AT_FDCWD,
+                name: gone(),
+                target: Some((AT_FDCWD, target())),
+            },
+            renameat | renameat2 if ok => FdEffect::NameGone {
+                dirfd: arg_fd,
+                name: gone(),
+                target: Some((a[2] as i32, target())),
             },
             fchdir if ok => FdEffect::Fchdir { fd: arg_fd },
             _ if ok && creates_anonymous_fd(sysno) => FdEffect::New {

@@ -18,7 +18,9 @@ type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW};
 
 use crate::{
-    follow::fd_effect::{AT_FDCWD, CLONE_FILES, CLONE_FS, FdEffect, O_CLOEXEC, proven_closed},
+    follow::fd_effect::{
+        AT_FDCWD, CLONE_FILES, CLONE_FS, FdEffect, Gone, O_CLOEXEC, proven_closed,
+    },
     follow::place::{Place, ProcName, proc_name},
     follow::process_event::ProcessUpdate,
     kernel::call::Call,
@@ -326,7 +328,51 @@ impl FdTracker {
         }
     }
 
-    /// After `old` was renamed (to a name not read) or removed: no fd or cwd of any
+    /// A name that no longer names what it did, forgotten as far as the call says which:
+    /// a name whose directory is not known by every name that ends like it, one cut short
+    /// by every name it begins, and one not read by every name. A name left that another
+    /// file now holds would be confidently wrong; a name forgotten is only unknown.
+    fn name_gone(&mut self, pid: u32, dirfd: i32, name: Gone<'_>) {
+        match name {
+            Gone::Whole(path) => match self.resolve(pid, dirfd, path, false) {
+                Some(place) => self.forget_name(&place.path),
+                None => self.forget_ending(path),
+            },
+            // A cut name's last part is no part: `..` may be the start of `..x`.
+            Gone::Cut(path) if !path.contains("/.") && !path.starts_with('.') => {
+                match self.resolve(pid, dirfd, path, false) {
+                    Some(place) => {
+                        let prefix = place.path;
+                        self.forget_where(|p| p.starts_with(&*prefix));
+                    }
+                    None => self.forget_where(|_| true),
+                }
+            }
+            Gone::Cut(_) | Gone::Unknown => self.forget_where(|_| true),
+        }
+    }
+
+    /// After `rel`, relative to a directory not known, was renamed or removed: any name
+    /// that ends in it, or is below such a name, may have been it.
+    fn forget_ending(&mut self, rel: &str) {
+        let rel = rel.trim_start_matches('/');
+        if rel.is_empty() || rel.split('/').any(|c| c == "." || c == "..") {
+            return self.forget_where(|_| true);
+        }
+        let tail = format!("/{}", rel.trim_end_matches('/'));
+        let below = format!("{tail}/");
+        self.forget_where(|p| p.ends_with(&tail) || p.contains(&below));
+    }
+
+    /// Forgets every fd's and cwd's name that `stale` picks.
+    fn forget_where(&mut self, stale: impl Fn(&str) -> bool) {
+        for (_, table) in self.tables.iter_mut() {
+            table.fds.retain(|_, e| !stale(&e.path));
+        }
+        self.cwd.retain(|_, c| !stale(&c.path));
+    }
+
+    /// After `old` was renamed or removed: no fd or cwd of any
     /// process is known by it, or by a name below it, any more.
     fn forget_name(&mut self, old: &str) {
         // Compared as spelled, and with `.` and `..` taken off by their spelling
@@ -340,10 +386,7 @@ impl FdTracker {
             };
             below(p, old) || below(&lexical(p), &old_plain)
         };
-        for (_, table) in self.tables.iter_mut() {
-            table.fds.retain(|_, e| !stale(&e.path));
-        }
-        self.cwd.retain(|_, c| !stale(&c.path));
+        self.forget_where(stale);
     }
 
     /// Sets `call.fd_path` from what its fd referred to, then applies the call's effect.
@@ -502,9 +545,14 @@ impl FdTracker {
                 let root = path.and_then(|p| self.resolve(pid, AT_FDCWD, p, false));
                 self.roots.insert(pid, root);
             }
-            FdEffect::NameGone { dirfd, path } => {
-                if let Some(old) = path.and_then(|p| self.resolve(pid, dirfd, p, false)) {
-                    self.forget_name(&old.path);
+            FdEffect::NameGone {
+                dirfd,
+                name,
+                target,
+            } => {
+                self.name_gone(pid, dirfd, name);
+                if let Some((dirfd, target)) = target {
+                    self.name_gone(pid, dirfd, target);
                 }
             }
         }
@@ -596,6 +644,7 @@ mod tests {
         Some(Extra::Path {
             path: p.into(),
             truncated: false,
+            target: None,
         })
     }
 
@@ -712,6 +761,120 @@ mod tests {
         // An fd the snapshot did not have is unknown, not guessed.
         assert_eq!(fd_path(&mut t, 7, 4), None);
         assert_eq!(fd_path(&mut t, 8, 0), None);
+    }
+
+    /// A rename takes two names away: its source's, and its target's, which a file open
+    /// under it loses (`mv new.conf app.conf` while app.conf is open). Where a name is
+    /// not wholly known, every name it could be is forgotten instead.
+    #[test]
+    fn a_rename_forgets_its_target_and_an_unknown_name_forgets_what_it_could_be() {
+        use crate::kernel::decode::Target;
+        let fresh = || {
+            let mut t = FdTracker::new();
+            t.apply_snapshot(&Snapshot {
+                pid: 7,
+                fds: vec![
+                    (3, "/etc/app.conf".into(), Some(false)),
+                    (4, "/etc/app.conf.d/x".into(), Some(false)),
+                    (5, "/var/log/app.log".into(), Some(false)),
+                    (6, "/srv/app.conf".into(), Some(false)),
+                    (7, "/etc/other".into(), Some(false)),
+                ],
+                cwd: Some("/etc".into()),
+            });
+            t
+        };
+        let renamed = |from: &str, target: Target| {
+            Some(Extra::Path {
+                path: from.into(),
+                truncated: false,
+                target: Some(target),
+            })
+        };
+        let names = |t: &mut FdTracker| -> Vec<Option<String>> {
+            (3..8).map(|fd| fd_path(t, 7, fd)).collect()
+        };
+        let s = |p: &str| Some(p.to_string());
+        let cwd = AT_FDCWD as u64;
+
+        // rename("app.conf.new", "app.conf"): fd 3's file is no longer app.conf;
+        // app.conf.d and /srv/app.conf are other names.
+        let mut t = fresh();
+        let target = Target::Whole("app.conf".into());
+        let mut c = call(7, Sysno::rename, [0; 6], 0, renamed("app.conf.new", target));
+        t.observe(&mut c, None);
+        let kept = vec![
+            None,
+            s("/etc/app.conf.d/x"),
+            s("/var/log/app.log"),
+            s("/srv/app.conf"),
+            s("/etc/other"),
+        ];
+        assert_eq!(names(&mut t), kept);
+
+        // A failed rename changed nothing.
+        let mut t = fresh();
+        let target = Target::Unknown;
+        let mut c = call(7, Sysno::rename, [0; 6], -2, renamed("a", target));
+        t.observe(&mut c, None);
+        assert_eq!(names(&mut t).iter().flatten().count(), 5);
+
+        // renameat into a directory fd not known: every name ending in app.conf.
+        let mut t = fresh();
+        let target = Target::Whole("app.conf".into());
+        let args = [cwd, 0, 42, 0, 0, 0];
+        let mut c = call(7, Sysno::renameat2, args, 0, renamed("n", target));
+        t.observe(&mut c, None);
+        assert_eq!(
+            names(&mut t),
+            vec![
+                None,
+                s("/etc/app.conf.d/x"),
+                s("/var/log/app.log"),
+                None,
+                s("/etc/other")
+            ]
+        );
+
+        // A target cut short: every name it begins.
+        let mut t = fresh();
+        let target = Target::Cut("/etc/app".into());
+        let mut c = call(7, Sysno::rename, [0; 6], 0, renamed("/tmp/n", target));
+        t.observe(&mut c, None);
+        let kept = vec![
+            None,
+            None,
+            s("/var/log/app.log"),
+            s("/srv/app.conf"),
+            s("/etc/other"),
+        ];
+        assert_eq!(names(&mut t), kept);
+
+        // A source cut short, or a target not read: no name can be trusted.
+        for (from, truncated, target) in [
+            ("/etc/app.c", true, Target::Whole("/tmp/x".into())),
+            ("/tmp/x", false, Target::Unknown),
+        ] {
+            let mut t = fresh();
+            let extra = Some(Extra::Path {
+                path: from.into(),
+                truncated,
+                target: Some(target),
+            });
+            t.observe(&mut call(7, Sysno::rename, [0; 6], 0, extra), None);
+            if truncated {
+                assert_eq!(names(&mut t).iter().flatten().count(), 3, "{from}");
+            } else {
+                assert_eq!(names(&mut t), vec![None; 5], "{from}");
+            }
+        }
+
+        // unlink("../etc/app.conf") by a process whose cwd is not known.
+        let mut t = fresh();
+        t.cwd.clear();
+        let mut c = call(7, Sysno::unlink, [0; 6], 0, path("../etc/app.conf"));
+        t.observe(&mut c, None);
+        assert_eq!(names(&mut t), vec![None; 5]);
     }
 
     #[test]

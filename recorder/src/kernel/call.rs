@@ -38,6 +38,7 @@ impl Context {
             extra: Some(Extra::Path {
                 path,
                 truncated: false,
+                target: None,
             }),
             sched: None,
         })

@@ -7,8 +7,9 @@ use std::{
 };
 
 use tracepost_common::{
-    DetailedEvent, EXTRA_FD_PAIR, EXTRA_LEN, EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT,
-    EXTRA_TRUNCATED, EXTRA_UNREADABLE, SyscallEvent,
+    DetailedEvent, EXTRA_FD_PAIR, EXTRA_LEN, EXTRA_PATH, EXTRA_PATH_PAIR, EXTRA_SECOND_TRUNCATED,
+    EXTRA_SECOND_UNREAD, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT, EXTRA_TRUNCATED, EXTRA_UNREADABLE,
+    PATH_PAIR_HALF, SyscallEvent,
 };
 
 use crate::kernel::{call::Context, intern::Interner};
@@ -24,9 +25,21 @@ pub enum Extra {
     Path {
         path: Arc<str>,
         truncated: bool,
+        /// A rename's target; `None` for every other call.
+        target: Option<Target>,
     },
     Addr(String),
     FdPair(i32, i32),
+}
+
+/// A rename's second path, as far as the kernel could read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Whole(Arc<str>),
+    /// The first bytes of a longer name.
+    Cut(Arc<str>),
+    /// Not read: the call failed, or the memory could not be read.
+    Unknown,
 }
 
 /// A detailed record's fixed part, read out of the staging area, and its context bytes
@@ -37,6 +50,8 @@ pub struct Detailed<'a> {
     kind: u32,
     flags: u32,
     extra: &'a [u8],
+    /// A path pair's second path.
+    second: &'a [u8],
 }
 
 impl<'a> Detailed<'a> {
@@ -52,12 +67,22 @@ impl<'a> Detailed<'a> {
         // SAFETY: `bytes` holds a whole DetailedEvent, which starts with the event.
         let event = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<SyscallEvent>()) };
         let start = offset_of!(DetailedEvent, extra);
-        let len = (u32_at(offset_of!(DetailedEvent, extra_len)) as usize).min(EXTRA_LEN);
+        let kind = u32_at(offset_of!(DetailedEvent, extra_kind));
+        let len = u32_at(offset_of!(DetailedEvent, extra_len)) as usize;
+        let (len, second) = if kind as u8 == EXTRA_PATH_PAIR {
+            let second_len =
+                (u32_at(offset_of!(DetailedEvent, second_len)) as usize).min(PATH_PAIR_HALF);
+            let from = start + PATH_PAIR_HALF;
+            (len.min(PATH_PAIR_HALF), &bytes[from..from + second_len])
+        } else {
+            (len.min(EXTRA_LEN), &bytes[..0])
+        };
         Some(Self {
             event,
-            kind: u32_at(offset_of!(DetailedEvent, extra_kind)),
+            kind,
             flags: u32_at(offset_of!(DetailedEvent, extra_flags)),
             extra: &bytes[start..start + len],
+            second,
         })
     }
 
@@ -78,6 +103,18 @@ impl<'a> Detailed<'a> {
             EXTRA_PATH => Some(Extra::Path {
                 path: paths.intern(bytes),
                 truncated: self.flags & EXTRA_TRUNCATED != 0,
+                target: None,
+            }),
+            EXTRA_PATH_PAIR => Some(Extra::Path {
+                path: paths.intern(bytes),
+                truncated: self.flags & EXTRA_TRUNCATED != 0,
+                target: Some(if self.flags & EXTRA_SECOND_UNREAD != 0 {
+                    Target::Unknown
+                } else if self.flags & EXTRA_SECOND_TRUNCATED != 0 {
+                    Target::Cut(paths.intern(self.second))
+                } else {
+                    Target::Whole(paths.intern(self.second))
+                }),
             }),
             EXTRA_SOCKADDR_IN | EXTRA_SOCKADDR_OUT => sockaddr(bytes).map(Extra::Addr),
             EXTRA_FD_PAIR if bytes.len() >= 8 => {

@@ -95,7 +95,10 @@ mod tests {
         let a = paths.context(b"/var/www/index.html");
         let b = paths.context(b"/var/www/index.html");
         assert!(Arc::ptr_eq(&a, &b));
-        let Some(Extra::Path { path, truncated }) = a.extra() else {
+        let Some(Extra::Path {
+            path, truncated, ..
+        }) = a.extra()
+        else {
             panic!("a path context: {a:?}");
         };
         assert!(!truncated);

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use syscalls::Sysno;
 use tracepost_common::{
-    EXTRA_FD_PAIR, EXTRA_NONE, EXTRA_PATH, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT, MAX_SYSCALL_NR,
-    SyscallInfo,
+    EXTRA_FD_PAIR, EXTRA_NONE, EXTRA_PATH, EXTRA_PATH_PAIR, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT,
+    MAX_SYSCALL_NR, SyscallInfo,
 };
 
 use crate::kernel::{call::Call, decode::Extra, names::ia32_twins};
@@ -93,6 +93,11 @@ const PATH_ARGS: &[(Sysno, u8)] = &[
     (file_getattr, 1),
     (file_setattr, 1),
 ];
+
+/// The renames' targets (argument N), read at exit into the second half of the context
+/// buffer: a file open under that name loses it, and the fd table must know which name
+/// that was. Their sources are in [`PATH_ARGS`], and have half the buffer.
+const PATH_PAIR_TARGETS: &[(Sysno, u8)] = &[(rename, 1), (renameat, 3), (renameat2, 3)];
 
 /// strace's `%file` is the calls that take a file name, `getcwd`, which gives one, and
 /// `fsconfig`, whose value may be one (its path is not read: its arguments say whether).
@@ -444,6 +449,11 @@ pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
             info.arg = arg;
         }
     }
+    for &(sysno, target) in PATH_PAIR_TARGETS {
+        let info = &mut table[sysno.id() as usize];
+        info.extra = EXTRA_PATH_PAIR;
+        info.arg |= target << 4;
+    }
     // A 32-bit task's call is what the x86_64 call of its name is: kept by `-e`, and
     // carrying a path, an address or a pair of fds at the same argument. Never the fd
     // table's context: it follows x86_64's calls only.
@@ -567,6 +577,7 @@ mod tests {
         let path = |p: &str| Extra::Path {
             path: p.into(),
             truncated: false,
+            target: None,
         };
         let fd_of = |nr: u32, args: &[u64; 6], extra: Option<&Extra>| {
             let mut event = crate::files::reorder::event(1, 1);
@@ -633,6 +644,10 @@ mod tests {
         assert_eq!(table[getcwd.id() as usize].traced, 1);
         assert_eq!(table[getcwd.id() as usize].extra, EXTRA_NONE);
         assert_eq!(table[accept4.id() as usize].extra, EXTRA_SOCKADDR_OUT);
+        // renameat(olddirfd, old, newdirfd, new): the source in argument 1, the target in 3.
+        assert_eq!(table[renameat.id() as usize].extra, EXTRA_PATH_PAIR);
+        assert_eq!(table[renameat.id() as usize].arg, 1 | 3 << 4);
+        assert_eq!(table[rename.id() as usize].arg, 1 << 4);
         assert!(kernel_table(None).iter().all(|i| i.traced == 1));
         assert_eq!(table[close.id() as usize].context, 1);
         assert_eq!(table[read.id() as usize].context, 0);

@@ -198,6 +198,7 @@ fn push_rows(batch: &RecordBatch, paths: &mut Interner, out: &mut Vec<Call>) -> 
                 let extra = Extra::Path {
                     path: paths.intern(p.as_bytes()),
                     truncated: true,
+                    target: None,
                 };
                 Call::new(event, Some(extra), None)
             }
