@@ -118,7 +118,9 @@ pub fn sql(by: By, several_captures: bool) -> String {
                           CASE WHEN d.errors IS NULL AND s.errors IS NULL THEN NULL
                                ELSE coalesce(d.errors, 0) + coalesce(s.errors, 0)
                           END AS errors,
-                          coalesce(d.total_ns, 0) + coalesce(s.total_ns, 0) AS total_ns,
+                          CASE WHEN d.total_ns IS NULL AND s.total_ns IS NULL THEN NULL
+                               ELSE coalesce(d.total_ns, 0) + coalesce(s.total_ns, 0)
+                          END AS total_ns,
                           {percentiles}
                    FROM d FULL OUTER JOIN s ON {join_on}{named}
                  )"
@@ -129,8 +131,7 @@ pub fn sql(by: By, several_captures: bool) -> String {
             let key_out = per_key(keys, ", ", |k| format!("d.{k}"));
             format!(
                 "joined AS (
-                   SELECT {key_out}, {comm} d.calls, d.timed, d.errors,
-                          coalesce(d.total_ns, 0) AS total_ns,
+                   SELECT {key_out}, {comm} d.calls, d.timed, d.errors, d.total_ns,
                           {percentiles}
                    FROM d
                  )"
@@ -147,7 +148,7 @@ pub fn sql(by: By, several_captures: bool) -> String {
                 p50_ns, p90_ns, p99_ns, max_ns,
                 round(100.0 * total_ns / NULLIF(sum(total_ns) OVER (), 0), 2) AS time_pct
          FROM joined
-         ORDER BY total_ns DESC, calls DESC, {keys}",
+         ORDER BY total_ns DESC NULLS LAST, calls DESC, {keys}",
         comm_out = if names.is_empty() { "" } else { "comm, " },
     )
 }

@@ -72,6 +72,8 @@ pub async fn context(
         TABLES.iter().map(|t| (*t, Vec::new(), None)).collect();
     let mut narrows = Vec::new();
     let mut found = Vec::new();
+    // Whether any capture has a process that `--pid` and `--comm` both keep.
+    let mut both = false;
     for (c, values) in captures.iter().zip(&paths) {
         let mut frames = Vec::new();
         for table in TABLES {
@@ -173,6 +175,7 @@ pub async fn context(
                 &n.comm_pids,
             )
             .await?;
+            both |= n.comm_pids.iter().any(|p| n.pids.contains(p));
             if renamed > 0 {
                 crate::say!(
                     "warning: capture {}: --comm {}: {renamed} process(es) of that name also \
@@ -212,6 +215,9 @@ pub async fn context(
             .map(|c| crate::output::visible(&c.name()).into_owned())
             .collect();
         unmatched::warn(&found, &n.pids, &n.comms, &narrow.comm, &names);
+        if !n.pids.is_empty() && !n.comms.is_empty() && !both {
+            unmatched::warn_apart(&found, &n.pids, &narrow.comm, &names);
+        }
     }
     for (table, present, stand_in) in unions {
         let mut frames = present.into_iter();

@@ -87,6 +87,30 @@ pub async fn find(
     Ok(found)
 }
 
+/// `--pid` and `--comm` are both asked for, and no process has an id and a name among
+/// them: each may be in the captures (else [`warn`] names it), but the answer, which
+/// keeps what both keep, is empty.
+pub fn warn_apart(found: &[Found], pids: &[i32], comms_given: &[String], captures: &[String]) {
+    let each_found = pids
+        .iter()
+        .any(|p| found.iter().any(|f| f.pids.contains(p)))
+        && found.iter().any(|f| !f.comms.is_empty());
+    if !each_found {
+        return;
+    }
+    let list = |v: Vec<String>| v.join(", ");
+    crate::say!(
+        "warning: --pid {} and --comm {}: no process in {} has both that id and that name, \
+         and the answer keeps only what both keep, so it holds nothing",
+        list(pids.iter().map(ToString::to_string).collect()),
+        list(comms_given.to_vec()),
+        match captures {
+            [one] => format!("capture {one}"),
+            _ => format!("any of the {} captures", captures.len()),
+        }
+    );
+}
+
 /// Names each value that no capture holds. `comms_given` are the names as typed, in the
 /// order of `comms` (as compared).
 pub fn warn(

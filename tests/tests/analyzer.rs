@@ -64,7 +64,8 @@ fn summary_counts_match_strace_even_when_detail_was_shed() {
     // Sorted by total time: the three 20 ms sleeps, recorded one by one, come first.
     assert_eq!(rows[0]["syscall"], Value::from("clock_nanosleep"));
     assert!(rows[0]["p50_ns"].as_i64().unwrap() >= 20_000_000);
-    let share: f64 = rows.iter().map(|r| r["time_pct"].as_f64().unwrap()).sum();
+    // exit_group's share is NULL: it has no time to share.
+    let share: f64 = rows.iter().filter_map(|r| r["time_pct"].as_f64()).sum();
     assert!((share - 100.0).abs() < 0.1, "{share}");
 
     let errnos = json(&["summary", path(&capture), "--by", "errno"]);
@@ -163,6 +164,28 @@ fn canned_queries_narrowing_files_and_functions() {
             "warning: --comm no-such-name: no process or thread of that name in any of the 2 \
              captures, so the answer holds nothing of it",
         ]
+    );
+    // Each held, but by different processes: the answer, which keeps what both keep, is
+    // empty, and says so.
+    let apart = analyze(&[
+        "query",
+        path(&a),
+        path(&b),
+        count,
+        "--pid",
+        &cat_pid,
+        "--comm",
+        "ls",
+    ]);
+    let stderr = String::from_utf8_lossy(&apart.stderr);
+    assert!(apart.status.success(), "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "warning: --pid {cat_pid} and --comm ls: no process in any of the 2 captures has \
+             both that id and that name, and the answer keeps only what both keep, so it holds \
+             nothing"
+        )
     );
     // A negative pid or time gets a line that names the flag, not clap's "unexpected
     // argument '-1' found".
@@ -829,10 +852,18 @@ fn connects_in_progress_are_not_failures_and_only_failures_have_errno_names() {
         .iter()
         .find(|r| r["syscall"] == "exit_group")
         .unwrap();
+    for column in ["total_ns", "avg_ns", "time_pct"] {
+        assert_eq!(
+            exit[column],
+            Value::Null,
+            "exit_group never returns: {exit:?}"
+        );
+    }
+    // Unknown times sort last, not first as DESC puts NULLs.
     assert_eq!(
-        exit["avg_ns"],
+        summary.last().unwrap()["total_ns"],
         Value::Null,
-        "exit_group never returns: {exit:?}"
+        "{summary:?}"
     );
     let connect = summary.iter().find(|r| r["syscall"] == "connect").unwrap();
     assert_eq!(
