@@ -923,6 +923,11 @@ k = os.open(long, os.O_CREAT | os.O_WRONLY)
 os.close(os.open(t + "/short", os.O_CREAT | os.O_WRONLY))
 os.rename(t + "/short", long)
 mark(k, 1008)
+# 1009: opened by a name spelled with `//`, replaced under the same name spelled with `.`.
+m = os.open(t + "//sp", os.O_CREAT | os.O_WRONLY)
+os.close(os.open(t + "/sp.new", os.O_CREAT | os.O_WRONLY))
+os.rename(t + "/sp.new", t + "/./sp")
+mark(m, 1009)
 # 2000: an O_TMPFILE file in t.
 d = os.open(t, os.O_TMPFILE | os.O_RDWR)
 mark(d, 2000)
@@ -978,6 +983,7 @@ fn check_removed_and_nameless(capture: &Path, t: &Path) {
             (1006, "NULL".to_string()),
             (1007, "NULL".to_string()),
             (1008, "NULL".to_string()),
+            (1009, "NULL".to_string()),
             (2000, "NULL".to_string()),
         ]
     );

@@ -77,12 +77,15 @@ pub fn snapshot(pid: u32) -> Snapshot {
                         .and_then(|f| u64::from_str_radix(f.trim(), 8).ok())
                 })
                 .map(|flags| flags & O_CLOEXEC != 0);
-            fds.push((fd, target.to_string_lossy().into_owned(), cloexec));
+            // Not UTF-8: a lossy stand-in could be another file's name.
+            if let Some(target) = target.to_str() {
+                fds.push((fd, target.to_string(), cloexec));
+            }
         }
     }
     let cwd = fs::read_link(format!("/proc/{pid}/cwd"))
         .ok()
-        .map(|p| p.to_string_lossy().into_owned());
+        .and_then(|p| p.to_str().map(str::to_string));
     Snapshot { pid, fds, cwd }
 }
 
@@ -129,6 +132,15 @@ fn lexical(path: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(format!("/{}", parts.join("/")))
+}
+
+/// Whether an absolute path has a spelling that names what a shorter one does: `//`, a
+/// `.` component, or a trailing `/`.
+fn untidy(path: &str) -> bool {
+    path.contains("//")
+        || path.contains("/./")
+        || path.ends_with("/.")
+        || (path.len() > 1 && path.ends_with('/'))
 }
 
 /// Whether `pid` has one thread now; false where /proc cannot say.
@@ -259,8 +271,17 @@ impl FdTracker {
     /// relative to the cwd or to a directory fd when those are known. `nofollow`: the call
     /// did not follow a symlink in the last component ([`Place::join`]).
     fn resolve(&self, pid: u32, dirfd: i32, path: &Arc<str>, nofollow: bool) -> Option<Place> {
+        // Not UTF-8: the text is a lossy stand-in that another file's name can equal.
+        if path.contains(char::REPLACEMENT_CHARACTER) {
+            return None;
+        }
         let place = if path.starts_with('/') {
             match self.roots.get(&pid) {
+                // One spelling per name (`//a/./b/` is `/a/b`): names are compared as text,
+                // by a rename or unlink and by `/proc/self/...`.
+                None if untidy(path) => {
+                    Place::given("/".into()).join(path.trim_start_matches('/'), nofollow)
+                }
                 // The decoded path itself: no copy, and the columns key it by address.
                 None => Place {
                     path: path.clone(),
@@ -336,14 +357,22 @@ impl FdTracker {
         match name {
             Gone::Whole(path) => match self.resolve(pid, dirfd, path, false) {
                 Some(place) => self.forget_name(&place.path),
+                // Below a root or a `/proc` link not known: it could be any name.
+                None if path.starts_with('/') => self.forget_where(|_| true),
                 None => self.forget_ending(path),
             },
             // A cut name's last part is no part: `..` may be the start of `..x`.
             Gone::Cut(path) if !path.contains("/.") && !path.starts_with('.') => {
-                match self.resolve(pid, dirfd, path, false) {
+                // A cut inside a character leaves half of it, read as U+FFFD.
+                let whole = path.trim_end_matches(char::REPLACEMENT_CHARACTER);
+                let path = Arc::from(whole);
+                match self.resolve(pid, dirfd, &path, false) {
                     Some(place) => {
                         let prefix = place.path;
-                        self.forget_where(|p| p.starts_with(&*prefix));
+                        self.forget_where(|p| {
+                            p.starts_with(&*prefix)
+                                || (p.contains("/..") && lexical(p).starts_with(&*prefix))
+                        });
                     }
                     None => self.forget_where(|_| true),
                 }
@@ -355,11 +384,14 @@ impl FdTracker {
     /// After `rel`, relative to a directory not known, was renamed or removed: any name
     /// that ends in it, or is below such a name, may have been it.
     fn forget_ending(&mut self, rel: &str) {
-        let rel = rel.trim_start_matches('/');
-        if rel.is_empty() || rel.split('/').any(|c| c == "." || c == "..") {
+        let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+        if parts.is_empty()
+            || parts.iter().any(|c| *c == "." || *c == "..")
+            || rel.contains(char::REPLACEMENT_CHARACTER)
+        {
             return self.forget_where(|_| true);
         }
-        let tail = format!("/{}", rel.trim_end_matches('/'));
+        let tail = format!("/{}", parts.join("/"));
         let below = format!("{tail}/");
         self.forget_where(|p| p.ends_with(&tail) || p.contains(&below));
     }
@@ -379,12 +411,16 @@ impl FdTracker {
         // (`d/../d/f` is `d/f`): through a symlink that can take more names than the call
         // did, which only leaves them unknown.
         let old_plain = lexical(old);
+        let old_dotted = old_plain != old;
         let stale = |p: &str| {
             let below = |p: &str, old: &str| {
                 p.strip_prefix(old)
                     .is_some_and(|r| r.is_empty() || r.starts_with('/'))
             };
-            below(p, old) || below(&lexical(p), &old_plain)
+            // Names are kept tidy, so only a `..` kept in one of the two makes their
+            // spellings differ: that is checked first, as this runs for every fd of every
+            // process.
+            below(p, old) || ((old_dotted || p.contains("/..")) && below(&lexical(p), &old_plain))
         };
         self.forget_where(stale);
     }
@@ -875,6 +911,49 @@ mod tests {
         let mut c = call(7, Sysno::unlink, [0; 6], 0, path("../etc/app.conf"));
         t.observe(&mut c, None);
         assert_eq!(names(&mut t), vec![None; 5]);
+    }
+
+    /// Names are compared as text, so each name has one spelling: `//`, `.` and a trailing
+    /// `/` are taken out of absolute paths as of relative ones. A name that is not UTF-8
+    /// is not kept: its lossy text can be another file's name.
+    #[test]
+    fn one_spelling_per_name_and_no_lossy_names() {
+        use crate::kernel::decode::Target;
+        let mut t = FdTracker::new();
+        t.apply_snapshot(&Snapshot {
+            pid: 7,
+            fds: vec![],
+            cwd: Some("/srv".into()),
+        });
+        let open = |t: &mut FdTracker, fd: i64, name: &str| {
+            let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
+            t.observe(&mut call(7, Sysno::openat, args, fd, path(name)), None);
+        };
+        open(&mut t, 3, "//etc//app.conf");
+        open(&mut t, 4, "/proc/./self/fd/3");
+        open(&mut t, 5, "/var/./lib/");
+        open(&mut t, 6, "/data/\u{FFFD}");
+        let names = |t: &mut FdTracker| -> Vec<Option<String>> {
+            (3..7).map(|fd| fd_path(t, 7, fd)).collect()
+        };
+        let s = |p: &str| Some(p.to_string());
+        assert_eq!(
+            names(&mut t),
+            vec![s("/etc/app.conf"), s("/etc/app.conf"), s("/var/lib"), None]
+        );
+        let rename = |t: &mut FdTracker, target: &str| {
+            let extra = Some(Extra::Path {
+                path: "/tmp/new".into(),
+                truncated: false,
+                target: Some(Target::Whole(target.into())),
+            });
+            t.observe(&mut call(7, Sysno::rename, [0; 6], 0, extra), None);
+        };
+        rename(&mut t, "/etc/app.conf/");
+        assert_eq!(names(&mut t), vec![None, None, s("/var/lib"), None]);
+        // A name below a root that is not known could be any name.
+        rename(&mut t, "/proc/self/root/x");
+        assert_eq!(names(&mut t), vec![None; 4]);
     }
 
     #[test]
