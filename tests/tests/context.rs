@@ -1004,6 +1004,45 @@ fn check_removed_and_nameless(capture: &Path, t: &Path) {
     );
 }
 
+/// A file closed and another opened in its fd by io_uring, which makes no close or
+/// openat syscall: the fd is not named as the closed file. strace -y, which asks the
+/// kernel, names the new one; the fd table, which follows syscalls, cannot.
+#[test]
+fn an_fd_reopened_by_io_uring_is_not_named_as_the_file_it_closed() {
+    if !bpf_available("an_fd_reopened_by_io_uring_is_not_named_as_the_file_it_closed") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "uring_reopen");
+    let dir = tmp.path().canonicalize().unwrap();
+    let capture = tmp.path().join("capture");
+    let out = record_with(
+        &capture,
+        &[],
+        &[exe.to_str().unwrap(), dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let rows = query(
+        &[&capture],
+        "SELECT fd, fd_path FROM syscalls WHERE syscall = 'lseek' AND arg1 = 1001",
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["fd_path"], Value::Null, "{rows:?}");
+    // Before the ring, files are named as always.
+    let before = query(
+        &[&capture],
+        &format!(
+            "SELECT count(*) AS n FROM syscalls WHERE fd_path = '{}/y'",
+            dir.display()
+        ),
+    );
+    assert_eq!(
+        before[0]["n"].as_i64(),
+        Some(1),
+        "close(open(y)) before the ring"
+    );
+}
+
 /// With `-a`, every process forked while `record` starts has its exec: the programs that
 /// see forks and execs are verified before either is attached. The exec program took the
 /// verifier about 90 ms, and the 25-30 children a shell loop forked in that time were

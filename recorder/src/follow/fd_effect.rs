@@ -98,6 +98,9 @@ pub(crate) enum FdEffect<'a> {
     Chroot {
         path: Option<&'a Arc<str>>,
     },
+    /// The process set up an io_uring: its operations open, close and rename without a
+    /// syscall, so what its fds refer to can no longer be followed.
+    Ring,
     /// `name` (relative to `dirfd`) no longer names what it did: it was renamed or
     /// removed. Nor does a rename's `target`: a file open under that name lost it to the
     /// one renamed (or, with `RENAME_EXCHANGE`, the two swapped). Whatever was known by
@@ -295,6 +298,7 @@ impl<'a> FdEffect<'a> {
                 target: Some((a[2] as i32, target())),
             },
             fchdir if ok => FdEffect::Fchdir { fd: arg_fd },
+            io_uring_setup if ok => FdEffect::Ring,
             _ if ok && creates_anonymous_fd(sysno) => FdEffect::New {
                 fd,
                 name: anon_name(sysno).map(Into::into),

@@ -44,6 +44,9 @@ struct Table {
     /// threads' fds no longer mean one thing, and calls are keyed by process, so none is
     /// named until an exec leaves one thread.
     split: bool,
+    /// The process set up an io_uring, whose operations open and close fds without
+    /// syscalls: none is named until an exec closes the ring (its fd is close-on-exec).
+    ring: bool,
 }
 
 /// One process's fds and working directory, as read from /proc.
@@ -134,6 +137,9 @@ fn lexical(path: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(format!("/{}", parts.join("/")))
 }
 
+/// What /proc shows for an io_uring's fd.
+const IO_URING: &str = "anon_inode:[io_uring]";
+
 /// Whether an absolute path has a spelling that names what a shorter one does: `//`, a
 /// `.` component, or a trailing `/`.
 fn untidy(path: &str) -> bool {
@@ -156,6 +162,8 @@ impl FdTracker {
     pub fn apply_snapshot(&mut self, snap: &Snapshot) {
         let table = self.table_mut(snap.pid);
         table.fds.clear();
+        // A ring set up before recording began.
+        table.ring = snap.fds.iter().any(|(_, path, _)| path == IO_URING);
         for (fd, path, cloexec) in &snap.fds {
             table.fds.insert(*fd, {
                 let Place { path, real } = Place::resolved(path.as_str().into());
@@ -214,7 +222,7 @@ impl FdTracker {
 
     fn get(&self, pid: u32, fd: i32) -> Option<&Entry> {
         let table = &self.tables[self.slot(pid)?];
-        match table.split {
+        match table.split || table.ring {
             true => None,
             false => table.fds.get(&fd),
         }
@@ -238,9 +246,11 @@ impl FdTracker {
         };
         let table = &self.tables[slot];
         if table.users > 1 {
-            let fds = table.fds.clone();
+            let (fds, ring) = (table.fds.clone(), table.ring);
             self.release(pid);
-            self.table_mut(pid).fds = fds;
+            let table = self.table_mut(pid);
+            table.fds = fds;
+            table.ring = ring;
         }
     }
 
@@ -539,13 +549,15 @@ impl FdTracker {
                 self.unshare(pid);
                 // One thread is left, with its own table: which, a split table cannot say.
                 let table = self.table_mut(pid);
-                if table.split {
+                if table.split || table.ring {
                     table.fds.clear();
                     table.split = false;
+                    table.ring = false;
                 }
                 table.fds.retain(|_, entry| entry.cloexec == Some(false));
                 self.split_cwd.remove(&pid);
             }
+            FdEffect::Ring => self.table_mut(pid).ring = true,
             // The first thread's own (the others', a thread's, are handled in `observe`):
             // right for a process of one thread.
             FdEffect::Unshare { files, fs: _ } => {
@@ -632,8 +644,11 @@ impl FdTracker {
                     if ev.clone_flags & CLONE_FILES != 0 {
                         self.own(child, slot);
                     } else {
-                        let fds = self.tables[slot].fds.clone();
-                        self.table_mut(child).fds = fds;
+                        // The ring's fd is copied with the others, and works in the child.
+                        let (fds, ring) = (self.tables[slot].fds.clone(), self.tables[slot].ring);
+                        let table = self.table_mut(child);
+                        table.fds = fds;
+                        table.ring = ring;
                     }
                 }
                 if ev.clone_flags & CLONE_FS != 0 {
@@ -954,6 +969,53 @@ mod tests {
         // A name below a root that is not known could be any name.
         rename(&mut t, "/proc/self/root/x");
         assert_eq!(names(&mut t), vec![None; 4]);
+    }
+
+    /// io_uring's operations open and close fds with no syscall to follow: from the ring's
+    /// setup (or a ring /proc shows at attach) until an exec, no fd of the process or of
+    /// a child forked with the ring is named.
+    #[test]
+    fn a_process_with_an_io_uring_has_no_fd_named_until_it_execs() {
+        let mut t = FdTracker::new();
+        let snapshot = |pid, ring: bool| Snapshot {
+            pid,
+            fds: [(0, "/dev/null".to_string(), Some(false))]
+                .into_iter()
+                .chain(ring.then(|| (5, IO_URING.to_string(), Some(true))))
+                .collect(),
+            cwd: Some("/srv".into()),
+        };
+        t.apply_snapshot(&snapshot(7, false));
+        t.apply_snapshot(&snapshot(8, true));
+        assert_eq!(fd_path(&mut t, 7, 0).as_deref(), Some("/dev/null"));
+        assert_eq!(fd_path(&mut t, 8, 0), None, "a ring at attach");
+        t.observe(
+            &mut call(7, Sysno::io_uring_setup, [4, 0, 0, 0, 0, 0], 3, None),
+            None,
+        );
+        assert_eq!(fd_path(&mut t, 7, 0), None);
+        t.on_process(&new_process(7, 9, 0));
+        assert_eq!(fd_path(&mut t, 9, 0), None, "a child forked with the ring");
+        t.observe(
+            &mut call(7, Sysno::execve, [0; 6], 0, path("/bin/true")),
+            None,
+        );
+        t.observe(
+            &mut call(
+                7,
+                Sysno::openat,
+                [AT_FDCWD as u64, 0, 0, 0, 0, 0],
+                3,
+                path("f"),
+            ),
+            None,
+        );
+        assert_eq!(
+            fd_path(&mut t, 7, 3).as_deref(),
+            Some("/srv/f"),
+            "after exec"
+        );
+        assert_eq!(fd_path(&mut t, 7, 0), None, "from before the exec");
     }
 
     #[test]

@@ -233,6 +233,8 @@ const CONTEXT_CALLS: &[Sysno] = &[
     chroot,
     // A thread that takes its own fds or cwd.
     unshare,
+    // A ring whose operations open and close fds without syscalls.
+    io_uring_setup,
     // A name renamed or removed no longer names the fds opened by it.
     rename,
     renameat,
