@@ -1043,6 +1043,61 @@ fn an_fd_reopened_by_io_uring_is_not_named_as_the_file_it_closed() {
     );
 }
 
+/// A name is the host's, whoever takes it away: a 32-bit program's rename over a file that a
+/// 64-bit process holds open unnames it there too (strace -y: `(deleted)`), as under `-e`,
+/// where the 32-bit rename is sent for it.
+#[test]
+fn a_32_bit_rename_over_an_open_file_unnames_it() {
+    if !bpf_available("a_32_bit_rename_over_an_open_file_unnames_it") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mv32 = build_program_m32(tmp.path(), "mv");
+    let script = r#"import os, subprocess, sys
+t, mv = sys.argv[1], sys.argv[2]
+a = os.open(t + "/app.conf", os.O_CREAT | os.O_WRONLY)
+b = os.open(t + "/other", os.O_CREAT | os.O_WRONLY)
+os.close(os.open(t + "/new", os.O_CREAT | os.O_WRONLY))
+subprocess.run([mv, "new", "app.conf"], cwd=t, check=True)
+os.lseek(a, 1001, 0)
+os.lseek(b, 1002, 0)
+"#;
+    for (name, flags) in [("all", &[][..]), ("only", &["-e", "lseek"][..])] {
+        let t = tmp.path().canonicalize().unwrap().join(name);
+        std::fs::create_dir(&t).unwrap();
+        let capture = tmp.path().join(format!("{name}-capture"));
+        let out = record_with(
+            &capture,
+            flags,
+            &[
+                "python3",
+                "-c",
+                script,
+                t.to_str().unwrap(),
+                mv32.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{out:?}");
+        let rows = query(
+            &[&capture],
+            "SELECT CAST(arg1 AS BIGINT) AS k, coalesce(fd_path, 'NULL') AS p FROM syscalls \
+             WHERE syscall = 'lseek' AND arg1 BETWEEN 1000 AND 9999 ORDER BY arg1",
+        );
+        let got: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{} {}", r["k"], r["p"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "1001 NULL".to_string(),
+                format!("1002 {}/other", t.display())
+            ],
+            "{name}"
+        );
+    }
+}
+
 /// With `-a`, every process forked while `record` starts has its exec: the programs that
 /// see forks and execs are verified before either is attached. The exec program took the
 /// verifier about 90 ms, and the 25-30 children a shell loop forked in that time were

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use syscalls::Sysno;
+use tracepost_common::COMPAT_BASE;
 
 use crate::{
     kernel::call::Call,
@@ -130,7 +131,9 @@ impl<'a> FdEffect<'a> {
     #[inline]
     pub(crate) fn of(call: &'a Call) -> Option<Self> {
         let e = &call.event;
-        let sysno = Sysno::new(e.nr as usize)?;
+        let Some(sysno) = Sysno::new(e.nr as usize) else {
+            return ia32_name_gone(call);
+        };
         let ret = e.ret;
         let ok = names::errno_of(ret).is_none();
         let a = &e.args;
@@ -308,6 +311,60 @@ impl<'a> FdEffect<'a> {
         })
     }
 }
+
+/// A 32-bit (ia32) call that takes a name away. Its own fds and cwd are not followed,
+/// but names are the host's: a 32-bit `mv new app.conf` takes the name from a 64-bit
+/// process's open app.conf. Its directories are not known, so a relative name forgets
+/// every name ending like it, and a `/proc` or `/dev` name every name. Out of line: only
+/// 32-bit calls come here.
+#[cold]
+fn ia32_name_gone(call: &Call) -> Option<FdEffect<'_>> {
+    let e = &call.event;
+    let i386 = syscalls::x86::Sysno::new(e.nr.checked_sub(COMPAT_BASE)? as usize)?;
+    if names::errno_of(e.ret).is_some() {
+        return None;
+    }
+    fn own(gone: Gone<'_>) -> Gone<'_> {
+        match gone {
+            Gone::Whole(p) | Gone::Cut(p) if p.starts_with("/proc") || p.starts_with("/dev") => {
+                Gone::Unknown
+            }
+            other => other,
+        }
+    }
+    let (name, target) = match call.extra() {
+        Some(Extra::Path {
+            path,
+            truncated,
+            target,
+        }) => (
+            own(if *truncated {
+                Gone::Cut(path)
+            } else {
+                Gone::Whole(path)
+            }),
+            match target {
+                Some(Target::Whole(p)) => own(Gone::Whole(p)),
+                Some(Target::Cut(p)) => own(Gone::Cut(p)),
+                _ => Gone::Unknown,
+            },
+        ),
+        _ => (Gone::Unknown, Gone::Unknown),
+    };
+    let target = match i386.name() {
+        "unlink" | "unlinkat" | "rmdir" => None,
+        "rename" | "renameat" | "renameat2" => Some((UNKNOWN_DIR, target)),
+        _ => return None,
+    };
+    Some(FdEffect::NameGone {
+        dirfd: UNKNOWN_DIR,
+        name,
+        target,
+    })
+}
+
+/// A directory fd no table holds: a relative name below it is placed nowhere.
+const UNKNOWN_DIR: i32 = i32::MIN;
 
 /// The fd a call proved was not open: it failed with EBADF, and it names no other fd
 /// that the error could be about. Whatever the table thought the number meant, it did not

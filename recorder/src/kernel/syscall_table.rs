@@ -202,6 +202,9 @@ const BYTES_RETURNED: &[Sysno] = &[
     vmsplice,
 ];
 
+/// The calls that take a name away from whatever was opened by it.
+const NAME_TAKERS: &[Sysno] = &[rename, renameat, renameat2, unlink, unlinkat, rmdir];
+
 /// Calls user space needs whatever the filters: those that create, copy or close fds,
 /// change the working directory or root, or rename or remove a name an fd may have been
 /// opened by (to say what an fd refers to), and exits (exit codes).
@@ -457,14 +460,16 @@ pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
         info.arg |= target << 4;
     }
     // A 32-bit task's call is what the x86_64 call of its name is: kept by `-e`, and
-    // carrying a path, an address or a pair of fds at the same argument. Never the fd
-    // table's context: it follows x86_64's calls only.
+    // carrying a path, an address or a pair of fds at the same argument. The fd table
+    // follows x86_64's calls only, but a name a 32-bit call takes away is taken from
+    // every process: those calls are its context too.
     for (nr, twin) in ia32_twins() {
         let x86_64 = table[twin.id() as usize];
         let info = &mut table[nr as usize];
         info.traced = x86_64.traced;
         info.extra = x86_64.extra;
         info.arg = x86_64.arg;
+        info.context = u8::from(NAME_TAKERS.contains(&twin));
     }
     table
 }
