@@ -213,28 +213,14 @@ pub(crate) fn read_entry_extra(slot: &mut ThreadSlot, info: SyscallInfo, args: &
     let ptr = arg_at(args, info.arg & 0xf);
     match info.extra {
         EXTRA_PATH_PAIR => {
-            let (len, flags) = read_half(slot.extra.as_mut_ptr(), ptr);
+            let (len, flags) = read_str::<PATH_PAIR_HALF>(slot.extra.as_mut_ptr(), ptr);
             slot.extra_len = len;
             slot.extra_flags = flags;
         }
         EXTRA_PATH => {
-            let n = unsafe {
-                generated::bpf_probe_read_user_str(
-                    slot.extra.as_mut_ptr().cast(),
-                    EXTRA_LEN as u32,
-                    ptr as *const core::ffi::c_void,
-                )
-            };
-            if n < 0 {
-                slot.extra_flags = EXTRA_UNREADABLE;
-            } else {
-                // n counts the NUL (an empty string read as 0 before Linux 6.x's fix); a
-                // full buffer means the string was cut.
-                slot.extra_len = n.max(1) as u32 - 1;
-                if n as usize >= EXTRA_LEN {
-                    slot.extra_flags = EXTRA_TRUNCATED;
-                }
-            }
+            let (len, flags) = read_str::<EXTRA_LEN>(slot.extra.as_mut_ptr(), ptr);
+            slot.extra_len = len;
+            slot.extra_flags = flags;
         }
         EXTRA_SOCKADDR_IN => {
             let len = arg_at(args, info.arg + 1);
@@ -263,46 +249,26 @@ fn read_user_u64(dst: *mut u8, ptr: u64) -> bool {
 /// Reads a path argument into the record being sent.
 #[inline(always)]
 pub(crate) fn read_path(out: &mut DetailedEvent, ptr: u64) {
-    let n = unsafe {
-        generated::bpf_probe_read_user_str(
-            out.extra.as_mut_ptr().cast(),
-            EXTRA_LEN as u32,
-            ptr as *const core::ffi::c_void,
-        )
-    };
-    if n < 0 {
-        out.extra_len = 0;
-        out.extra_flags = EXTRA_UNREADABLE;
-    } else {
-        // An empty string read as 0 before Linux 6.x's fix.
-        out.extra_len = n.max(1) as u32 - 1;
-        out.extra_flags = if n as usize >= EXTRA_LEN {
-            EXTRA_TRUNCATED
-        } else {
-            0
-        };
-    }
+    let (len, flags) = read_str::<EXTRA_LEN>(out.extra.as_mut_ptr(), ptr);
+    out.extra_len = len;
+    out.extra_flags = flags;
 }
 
-/// Reads a path of at most `PATH_PAIR_HALF` bytes (its NUL included) to `dst`, a half of
-/// a path pair's buffer; returns its length without the NUL and its `EXTRA_TRUNCATED` or
-/// `EXTRA_UNREADABLE` flag.
+/// Reads a NUL-terminated string of at most `N` bytes, its NUL included, from user memory
+/// at `ptr` to `dst`. Returns its length without the NUL, and `EXTRA_TRUNCATED` when it
+/// filled the `N` bytes (it may have been cut) or `EXTRA_UNREADABLE`. `N` is a constant,
+/// as the verifier requires of the size.
 #[inline(always)]
-fn read_half(dst: *mut u8, ptr: u64) -> (u32, u32) {
+fn read_str<const N: usize>(dst: *mut u8, ptr: u64) -> (u32, u32) {
     let n = unsafe {
-        generated::bpf_probe_read_user_str(
-            dst.cast(),
-            PATH_PAIR_HALF as u32,
-            ptr as *const core::ffi::c_void,
-        )
+        generated::bpf_probe_read_user_str(dst.cast(), N as u32, ptr as *const core::ffi::c_void)
     };
     if n < 0 {
         (0, EXTRA_UNREADABLE)
-    } else if n as usize >= PATH_PAIR_HALF {
-        (n as u32 - 1, EXTRA_TRUNCATED)
     } else {
-        // An empty string read as 0 before Linux 6.x's fix.
-        (n.max(1) as u32 - 1, 0)
+        // n counts the NUL; an empty string read as 0 before Linux 6.x's fix.
+        let len = n.max(1) as u32 - 1;
+        (len, if n as usize >= N { EXTRA_TRUNCATED } else { 0 })
     }
 }
 
@@ -312,7 +278,8 @@ fn read_half(dst: *mut u8, ptr: u64) -> (u32, u32) {
 #[inline(always)]
 pub(crate) fn read_path_pair(out: &mut DetailedEvent, arg: u8, args: &[u64; 6], ret: i64) {
     if out.extra_flags & EXTRA_UNREADABLE != 0 {
-        let (len, flags) = read_half(out.extra.as_mut_ptr(), arg_at(args, arg & 0xf));
+        let (len, flags) =
+            read_str::<PATH_PAIR_HALF>(out.extra.as_mut_ptr(), arg_at(args, arg & 0xf));
         out.extra_len = len;
         out.extra_flags = flags;
     }
@@ -321,7 +288,7 @@ pub(crate) fn read_path_pair(out: &mut DetailedEvent, arg: u8, args: &[u64; 6], 
         return;
     }
     let second = unsafe { out.extra.as_mut_ptr().add(PATH_PAIR_HALF) };
-    let (len, flags) = read_half(second, arg_at(args, arg >> 4));
+    let (len, flags) = read_str::<PATH_PAIR_HALF>(second, arg_at(args, arg >> 4));
     out.second_len = len;
     if flags & EXTRA_TRUNCATED != 0 {
         out.extra_flags |= EXTRA_SECOND_TRUNCATED;
