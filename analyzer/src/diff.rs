@@ -15,14 +15,18 @@ use crate::sql_values::string_literal;
 /// pid and syscall are unknown.
 const UNGROUPED: &str = "'(ungrouped)'";
 
+/// One capture's time: its narrowing, and its first and last call before any narrowing.
+pub struct Window {
+    pub capture: String,
+    pub since_ns: Option<i64>,
+    pub until_ns: Option<i64>,
+    pub first_ns: Option<i64>,
+    pub last_ns: Option<i64>,
+}
+
 /// The SQL of a diff. `windows` is each capture's narrowing (name, since, until), so that
 /// rates are per second of the narrowed window.
-pub fn sql(
-    baseline: &str,
-    incident: &str,
-    limit: usize,
-    windows: &[(String, Option<i64>, Option<i64>)],
-) -> String {
+pub fn sql(baseline: &str, incident: &str, limit: usize, windows: &[Window]) -> String {
     let (b, i) = (string_literal(baseline), string_literal(incident));
     // Each of these, as `b_NAME` from the baseline's row and `i_NAME` from the incident's.
     let sides = ["calls", "errors", "rate", "p50", "p99", "time_per_s"]
@@ -36,12 +40,14 @@ pub fn sql(
     let bound = |v: &Option<i64>| v.map_or("CAST(NULL AS BIGINT)".to_string(), |v| v.to_string());
     let windows = windows
         .iter()
-        .map(|(name, since, until)| {
+        .map(|w| {
             format!(
-                "({}, {}, {})",
-                string_literal(name),
-                bound(since),
-                bound(until)
+                "({}, {}, {}, {}, {})",
+                string_literal(&w.capture),
+                bound(&w.since_ns),
+                bound(&w.until_ns),
+                bound(&w.first_ns),
+                bound(&w.last_ns)
             )
         })
         .collect::<Vec<_>>()
@@ -50,14 +56,15 @@ pub fn sql(
     // clipped to the narrowing. A capture taken with `--failed` or `--min-duration` has
     // few rows, but it recorded for as long as a full one did, so its rate is per the
     // same seconds. Where `--max-size` deleted the oldest files, what is left begins at
-    // the first call kept: the whole run's seconds made its rates a quarter of the truth.
+    // the earliest return of a kept call (`calls_span`): the whole run's seconds made its
+    // rates a quarter of the truth.
     // A run with no start known (no capture row, or a skipped one) has no span: its
     // capture's rates are NULL, not its calls dropped.
     format!(
-        "WITH win(capture, since_ns, until_ns) AS (VALUES {windows}),
+        "WITH win(capture, since_ns, until_ns, first_ns, last_ns) AS (VALUES {windows}),
          calls_at AS (
-           SELECT capture, min(ts_ns) AS first_ns, max(ts_ns) AS last_ns
-           FROM syscalls GROUP BY capture
+           -- Before `--pid` and `--comm`: the seconds are the capture's, not one process's.
+           SELECT capture, first_ns, last_ns FROM win
          ), deleted AS (
            -- A run killed before its end wrote no count of what it deleted: one that was
            -- asked to delete may have.
@@ -109,7 +116,7 @@ pub fn sql(
          ), counted AS (
            -- `--max-size` deletes recorded calls, never the kernel's counts: over the
            -- seconds that are left, only the counts of those seconds. An interval (about a
-           -- second) that crosses the first kept call counts for its part after it: whole,
+           -- second) that crosses the first kept return counts for its part after it: whole,
            -- it doubled the rates of a capture that kept less than a second.
            SELECT capture, pid, syscall, failed,
                   CAST(round(calls * w) AS BIGINT) AS calls,
@@ -252,7 +259,7 @@ pub async fn plan(
     baseline: &str,
     incident: &str,
     limit: usize,
-    windows: &[(String, Option<i64>, Option<i64>)],
+    windows: &[Window],
 ) -> Result<DataFrame> {
     crate::plan_sql(both, &sql(baseline, incident, limit, windows)).await
 }

@@ -179,12 +179,18 @@ pub async fn run(cli: Cli) -> Result<()> {
                 &d.read,
             )
             .await?;
-            let windows: Vec<_> = both
-                .captures
-                .iter()
-                .zip(&both.narrows)
-                .map(|(c, n)| (c.name(), n.since, n.until))
-                .collect();
+            let mut windows = Vec::new();
+            for (c, n) in both.captures.iter().zip(&both.narrows) {
+                let views = d.read.cluster.is_none();
+                let (first, last) = tables::calls_span(&both.ctx, c, views).await?;
+                windows.push(diff::Window {
+                    capture: c.name(),
+                    since_ns: n.since,
+                    until_ns: n.until,
+                    first_ns: first,
+                    last_ns: last,
+                });
+            }
             let answer = async {
                 warn_counted(
                     &both.ctx,

@@ -398,6 +398,35 @@ async fn earliest_start(captures: DataFrame) -> Result<Option<i64>> {
     Ok(earliest)
 }
 
+/// When a capture's kept calls begin and end (UTC ns), before `--pid`, `--comm` or a
+/// window narrows it: what a rate's seconds begin at where `--max-size` deleted the oldest
+/// files, and end at where the run never ended. Narrowed, they were one process's, and its
+/// rates too high. The beginning is the earliest return of a kept call, not the earliest
+/// entry: a shell's `wait4` entered at the start and kept for its late return put it
+/// where the deleted files began, and the rates of what was kept four times too low.
+pub async fn calls_span(
+    ctx: &SessionContext,
+    c: &Capture,
+    views: bool,
+) -> Result<(Option<i64>, Option<i64>)> {
+    use datafusion::functions::core::expr_fn::coalesce;
+    use datafusion::functions_aggregate::expr_fn::{max, min};
+    let returned = col(syscalls::TS_NS) + coalesce(vec![col(syscalls::DURATION_NS), lit(0i64)]);
+    let batches = table_frame(ctx, c, syscalls::TABLE, views)?
+        .aggregate(vec![], vec![min(returned), max(col(syscalls::TS_NS))])
+        .map_err(sql_error)?
+        .collect()
+        .await
+        .map_err(sql_error)?;
+    let value = |i: usize| {
+        batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
+            let a = b.column(i).as_any().downcast_ref::<Int64Array>()?;
+            a.is_valid(0).then(|| a.value(0))
+        })
+    };
+    Ok((value(0), value(1)))
+}
+
 /// One table of one capture, over the files that passed their check, in the current
 /// schema whatever version each file was written in. A table the capture lacks (recorded
 /// before the table existed) is empty, so that queries naming it still run.

@@ -1154,10 +1154,11 @@ fn diff_rates_are_of_the_seconds_its_calls_cover() {
     assert!(out.status.success(), "{out:?}");
     let facts = query(
         &[&kept],
-        "SELECT CAST(count(*) AS BIGINT) AS n, min(ts_ns) AS first_ns, \
+        "SELECT CAST(count(*) FILTER (WHERE syscall = 'getppid') AS BIGINT) AS n, \
+                min(ts_ns + coalesce(duration_ns, 0)) AS first_ns, \
                 (SELECT max(deleted_events) FROM capture) AS deleted, \
                 (SELECT arrow_cast(max(ended), 'Int64') * 1000 FROM capture) AS ended_ns \
-         FROM syscalls WHERE syscall = 'getppid'",
+         FROM syscalls",
     );
     let f = &facts[0];
     assert!(f["deleted"].as_i64().unwrap() > 0, "nothing deleted: {f:?}");
@@ -1192,7 +1193,7 @@ fn diff_rates_are_of_the_seconds_its_calls_cover() {
     assert!(out.status.success(), "{out:?}");
     let bounds = query(
         &[&failed],
-        "WITH k AS (SELECT min(ts_ns) AS from_ns FROM syscalls), \
+        "WITH k AS (SELECT min(ts_ns + coalesce(duration_ns, 0)) AS from_ns FROM syscalls), \
               c AS (SELECT arrow_cast(max(ended), 'Int64') * 1000 AS to_ns, \
                            max(deleted_events) AS deleted FROM capture), \
               a AS (SELECT arrow_cast(interval_start, 'Int64') * 1000 AS s, \
@@ -1214,5 +1215,47 @@ fn diff_rates_are_of_the_seconds_its_calls_cover() {
     assert!(
         low - 0.1 <= rate && rate <= high + 0.1,
         "{rate} per s, not within {low} to {high}: {b:?}"
+    );
+
+    // Narrowed by --pid to a process that began 0.3 s after the first call kept (the loop's
+    // files are deleted; the small ones after it, /bin/true's among them, are kept), the
+    // seconds are still the capture's: from its first kept call, not the process's.
+    let narrowed = tmp.path().join("narrowed");
+    let script = "python3 -c 'import os, time\nend = time.time() + 3\nwhile time.time() < end:\n    \
+                  os.getppid()'; sleep 0.3; /bin/true; sleep 0.3; \
+                  python3 -c 'import os\nfor _ in range(3000):\n    os.getppid()'";
+    let out = record_with(
+        &narrowed,
+        &["-q", "--rotate", "250ms", "--max-size", "512KiB"],
+        &["sh", "-c", script],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let facts = query(
+        &[&narrowed],
+        "WITH last AS (SELECT max(pid) AS pid FROM processes WHERE comm = 'python3') \
+         SELECT last.pid, \
+                (SELECT count(*) FROM syscalls s WHERE s.pid = last.pid \
+                 AND s.syscall = 'getppid') AS n, \
+                (SELECT min(ts_ns + coalesce(duration_ns, 0)) FROM syscalls) AS first_ns, \
+                (SELECT min(ts_ns) FROM syscalls s WHERE s.pid = last.pid) AS own_first_ns, \
+                (SELECT arrow_cast(max(ended), 'Int64') * 1000 FROM capture) AS ended_ns, \
+                (SELECT max(deleted_events) FROM capture) AS deleted \
+         FROM last",
+    );
+    let f = &facts[0];
+    let int = |k: &str| f[k].as_i64().unwrap_or_else(|| panic!("{k}: {f:?}"));
+    assert!(int("deleted") > 0, "nothing deleted: {f:?}");
+    assert!(int("own_first_ns") - int("first_ns") > 200_000_000, "{f:?}");
+    let want = int("n") as f64 / ((int("ended_ns") - int("first_ns")) as f64 / 1e9);
+    let pid = int("pid").to_string();
+    let rows = json(&["diff", path(&narrowed), path(&whole), "--pid", &pid]);
+    let getppid = rows
+        .iter()
+        .find(|r| r["kind"] == "syscall" && r["name"] == "getppid")
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    let rate = getppid["base_per_s"].as_f64().unwrap();
+    assert!(
+        (rate - want).abs() <= 0.1,
+        "{rate} per s, want {want}: {f:?}"
     );
 }
