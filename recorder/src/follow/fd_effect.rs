@@ -101,7 +101,14 @@ pub(crate) enum FdEffect<'a> {
     },
     /// The process set up an io_uring: its operations open, close and rename without a
     /// syscall, so what its fds refer to can no longer be followed.
-    Ring,
+    Ring {
+        fd: i32,
+    },
+    /// `fd` is a copy of another process's fd (`pidfd_getfd`): which, only /proc can say,
+    /// and it may be a ring.
+    Taken {
+        fd: i32,
+    },
     /// `name` (relative to `dirfd`) no longer names what it did: it was renamed or
     /// removed. Nor does a rename's `target`: a file open under that name lost it to the
     /// one renamed (or, with `RENAME_EXCHANGE`, the two swapped). Whatever was known by
@@ -167,8 +174,11 @@ impl<'a> FdEffect<'a> {
             }) => Gone::Cut(path),
             _ => Gone::Unknown,
         };
+        // Not UTF-8 (a unix socket's path): the lossy text can be another socket's name.
         let addr = || match call.extra() {
-            Some(Extra::Addr(addr)) => Some(addr.as_str()),
+            Some(Extra::Addr(addr)) if !addr.contains(char::REPLACEMENT_CHARACTER) => {
+                Some(addr.as_str())
+            }
             _ => None,
         };
         let fd = ret as i32;
@@ -301,7 +311,8 @@ impl<'a> FdEffect<'a> {
                 target: Some((a[2] as i32, target())),
             },
             fchdir if ok => FdEffect::Fchdir { fd: arg_fd },
-            io_uring_setup if ok => FdEffect::Ring,
+            io_uring_setup if ok => FdEffect::Ring { fd },
+            pidfd_getfd if ok => FdEffect::Taken { fd },
             _ if ok && creates_anonymous_fd(sysno) => FdEffect::New {
                 fd,
                 name: anon_name(sysno).map(Into::into),

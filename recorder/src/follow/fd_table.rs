@@ -55,6 +55,9 @@ pub struct Snapshot {
     pub pid: u32,
     pub fds: Vec<(i32, String, Option<bool>)>,
     pub cwd: Option<String>,
+    /// An io_uring is mapped: a ring registered with the kernel (`IORING_REGISTER_RING_FDS`)
+    /// works with its fd closed, so /proc's fds alone do not show it.
+    pub ring_mapped: bool,
 }
 
 /// Reads `/proc/PID/fd` and `/proc/PID/cwd`. A process that is gone yields what was read.
@@ -89,7 +92,20 @@ pub fn snapshot(pid: u32) -> Snapshot {
     let cwd = fs::read_link(format!("/proc/{pid}/cwd"))
         .ok()
         .and_then(|p| p.to_str().map(str::to_string));
-    Snapshot { pid, fds, cwd }
+    // Read line by line: a big process's maps run to megabytes.
+    let ring_mapped = fs::File::open(format!("/proc/{pid}/maps")).is_ok_and(|f| {
+        use std::io::BufRead;
+        std::io::BufReader::new(f)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.ends_with(IO_URING))
+    });
+    Snapshot {
+        pid,
+        fds,
+        cwd,
+        ring_mapped,
+    }
 }
 
 /// Where a process's table is in [`FdTracker::tables`].
@@ -163,7 +179,7 @@ impl FdTracker {
         let table = self.table_mut(snap.pid);
         table.fds.clear();
         // A ring set up before recording began.
-        table.ring = snap.fds.iter().any(|(_, path, _)| path == IO_URING);
+        table.ring = snap.ring_mapped || snap.fds.iter().any(|(_, path, _)| path == IO_URING);
         for (fd, path, cloexec) in &snap.fds {
             table.fds.insert(*fd, {
                 let Place { path, real } = Place::resolved(path.as_str().into());
@@ -297,8 +313,17 @@ impl FdTracker {
                     path: path.clone(),
                     real: u16::from(nofollow && !path.ends_with('/') && !path.contains("/.")),
                 },
-                // `..` at the root stays there, which no string join can say.
-                Some(Some(root)) if !path.split('/').any(|c| c == "..") => {
+                // `..` at the root stays there, which no string join can say; and whether
+                // the new root has a /proc or /dev, and whose, is not known.
+                Some(Some(root))
+                    if !path.split('/').any(|c| c == "..")
+                        && !["proc", "dev"].contains(
+                            &path
+                                .split('/')
+                                .find(|c| !c.is_empty() && *c != ".")
+                                .unwrap_or(""),
+                        ) =>
+                {
                     root.join(path.trim_start_matches('/'), nofollow)
                 }
                 Some(_) => return None,
@@ -549,15 +574,36 @@ impl FdTracker {
                 self.unshare(pid);
                 // One thread is left, with its own table: which, a split table cannot say.
                 let table = self.table_mut(pid);
+                // A ring's fd is close-on-exec unless the program cleared it: one that may
+                // be left keeps working in the new program.
+                let ring_left = table
+                    .fds
+                    .values()
+                    .any(|e| &*e.path == IO_URING && e.cloexec != Some(true));
+                let kept = |e: &Entry| e.cloexec == Some(false);
+                let ring_fd = |e: &Entry| &*e.path == IO_URING && e.cloexec != Some(true);
                 if table.split || table.ring {
-                    table.fds.clear();
+                    table.fds.retain(|_, e| ring_fd(e));
                     table.split = false;
-                    table.ring = false;
+                    table.ring = ring_left;
                 }
-                table.fds.retain(|_, entry| entry.cloexec == Some(false));
+                table.fds.retain(|_, e| kept(e) || ring_fd(e));
                 self.split_cwd.remove(&pid);
             }
-            FdEffect::Ring => self.table_mut(pid).ring = true,
+            FdEffect::Taken { fd } => {
+                let what = fs::read_link(format!("/proc/{pid}/fd/{fd}"));
+                if what.is_ok_and(|w| w.as_os_str() != IO_URING) {
+                    self.insert(pid, fd, None, None);
+                } else {
+                    // A ring, or gone before /proc was read: it may have been one.
+                    self.insert(pid, fd, Some(Place::given(IO_URING.into())), None);
+                    self.table_mut(pid).ring = true;
+                }
+            }
+            FdEffect::Ring { fd } => {
+                self.insert(pid, fd, Some(Place::given(IO_URING.into())), Some(true));
+                self.table_mut(pid).ring = true;
+            }
             // The first thread's own (the others', a thread's, are handled in `observe`):
             // right for a process of one thread.
             FdEffect::Unshare { files, fs: _ } => {
@@ -751,6 +797,7 @@ mod tests {
                     .chain([(10, "/srv/p".to_string(), Some(false))])
                     .collect(),
                 cwd: Some("/srv".into()),
+                ring_mapped: false,
             });
             t
         };
@@ -788,6 +835,7 @@ mod tests {
             pid: 7,
             fds: vec![(0, "/dev/null".into(), Some(false))],
             cwd: Some("/srv".into()),
+            ring_mapped: false,
         });
         assert_eq!(fd_path(&mut t, 7, 0).as_deref(), Some("/dev/null"));
         let mut open = call(
@@ -832,6 +880,7 @@ mod tests {
                     (7, "/etc/other".into(), Some(false)),
                 ],
                 cwd: Some("/etc".into()),
+                ring_mapped: false,
             });
             t
         };
@@ -939,6 +988,7 @@ mod tests {
             pid: 7,
             fds: vec![],
             cwd: Some("/srv".into()),
+            ring_mapped: false,
         });
         let open = |t: &mut FdTracker, fd: i64, name: &str| {
             let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
@@ -984,6 +1034,7 @@ mod tests {
                 .chain(ring.then(|| (5, IO_URING.to_string(), Some(true))))
                 .collect(),
             cwd: Some("/srv".into()),
+            ring_mapped: false,
         };
         t.apply_snapshot(&snapshot(7, false));
         t.apply_snapshot(&snapshot(8, true));
@@ -1016,6 +1067,52 @@ mod tests {
             "after exec"
         );
         assert_eq!(fd_path(&mut t, 7, 0), None, "from before the exec");
+
+        // A ring whose fd the program made to outlive the exec keeps working after it.
+        t.apply_snapshot(&snapshot(10, false));
+        t.observe(
+            &mut call(10, Sysno::io_uring_setup, [4, 0, 0, 0, 0, 0], 3, None),
+            None,
+        );
+        let clear = [3, 2, 0, 0, 0, 0]; // fcntl(3, F_SETFD, 0)
+        t.observe(&mut call(10, Sysno::fcntl, clear, 0, None), None);
+        for _ in 0..2 {
+            t.observe(
+                &mut call(10, Sysno::execve, [0; 6], 0, path("/bin/x")),
+                None,
+            );
+            let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
+            t.observe(&mut call(10, Sysno::openat, args, 4, path("f")), None);
+            assert_eq!(fd_path(&mut t, 10, 4), None, "a ring kept across exec");
+        }
+    }
+
+    /// After chroot, /proc and /dev are the new root's, if it has them at all; `/dev/fd`
+    /// is the reader's own fd directory.
+    #[test]
+    fn proc_names_below_a_new_root_or_of_the_fd_directory_are_not_named() {
+        let mut t = FdTracker::new();
+        t.apply_snapshot(&Snapshot {
+            pid: 7,
+            fds: vec![(3, "/data/f".to_string(), Some(false))],
+            cwd: Some("/".into()),
+            ring_mapped: false,
+        });
+        let open = |t: &mut FdTracker, fd: i64, name: &str| {
+            let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
+            t.observe(&mut call(7, Sysno::openat, args, fd, path(name)), None);
+        };
+        open(&mut t, 4, "/dev/fd/");
+        assert_eq!(fd_path(&mut t, 7, 4), None);
+        open(&mut t, 4, "/proc/self/fd/3");
+        assert_eq!(fd_path(&mut t, 7, 4).as_deref(), Some("/data/f"));
+        t.observe(&mut call(7, Sysno::chroot, [0; 6], 0, path("/jail")), None);
+        for name in ["/proc/self/fd/3", "//proc/self/status", "/./dev/stdin"] {
+            open(&mut t, 5, name);
+            assert_eq!(fd_path(&mut t, 7, 5), None, "{name}");
+        }
+        open(&mut t, 5, "/etc/hosts");
+        assert_eq!(fd_path(&mut t, 7, 5).as_deref(), Some("/jail/etc/hosts"));
     }
 
     #[test]

@@ -147,6 +147,8 @@ pub fn proc_name(pid: u32, path: &str) -> ProcName {
         "/dev/stdin" => return ProcName::Fd(0),
         "/dev/stdout" => return ProcName::Fd(1),
         "/dev/stderr" => return ProcName::Fd(2),
+        // /proc/self/fd, which is the reader's own.
+        "/dev/fd" => return ProcName::Unknown,
         _ => {}
     }
     let Some(rest) = path.strip_prefix("/proc/") else {

@@ -101,17 +101,17 @@ impl<'a> Detailed<'a> {
         let bytes = self.extra;
         match self.kind as u8 {
             EXTRA_PATH => Some(Extra::Path {
-                path: paths.intern(bytes),
+                path: paths.intern(whole_chars(bytes, self.flags & EXTRA_TRUNCATED != 0)),
                 truncated: self.flags & EXTRA_TRUNCATED != 0,
                 target: None,
             }),
             EXTRA_PATH_PAIR => Some(Extra::Path {
-                path: paths.intern(bytes),
+                path: paths.intern(whole_chars(bytes, self.flags & EXTRA_TRUNCATED != 0)),
                 truncated: self.flags & EXTRA_TRUNCATED != 0,
                 target: Some(if self.flags & EXTRA_SECOND_UNREAD != 0 {
                     Target::Unknown
                 } else if self.flags & EXTRA_SECOND_TRUNCATED != 0 {
-                    Target::Cut(paths.intern(self.second))
+                    Target::Cut(paths.intern(whole_chars(self.second, true)))
                 } else {
                     Target::Whole(paths.intern(self.second))
                 }),
@@ -124,6 +124,16 @@ impl<'a> Detailed<'a> {
             }
             _ => None,
         }
+    }
+}
+
+/// A string the kernel may have cut at its buffer's end (`cut`), without the first bytes
+/// of a character the cut left behind: decoded, they read as U+FFFD, which made the path
+/// longer than the buffer and no longer the start of the real one.
+fn whole_chars(bytes: &[u8], cut: bool) -> &[u8] {
+    match std::str::from_utf8(bytes) {
+        Err(e) if cut && e.error_len().is_none() => &bytes[..e.valid_up_to()],
+        _ => bytes,
     }
 }
 
@@ -165,6 +175,17 @@ pub fn sockaddr(bytes: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cut_path_keeps_only_whole_characters() {
+        let path = "/tmp/caf\u{e9}".as_bytes();
+        let cut = &path[..path.len() - 1];
+        assert_eq!(whole_chars(cut, true), b"/tmp/caf");
+        assert_eq!(whole_chars(path, true), path);
+        // Not cut: bytes that are not UTF-8 stay, to be read as U+FFFD.
+        assert_eq!(whole_chars(cut, false), cut);
+        assert_eq!(whole_chars(b"/a\xff/b", true), b"/a\xff/b");
+    }
 
     fn inet(port: u16, ip: [u8; 4]) -> Vec<u8> {
         let mut b = AF_INET.to_ne_bytes().to_vec();
