@@ -1220,13 +1220,19 @@ fn a_clone_parent_child_has_its_callers_parent() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    // Raw clone(CLONE_PARENT | SIGCHLD) with no new stack goes on as fork does.
+    // Raw clone(CLONE_PARENT | SIGCHLD) with no new stack goes on as fork does. The caller
+    // waits for the child's word that it has printed: the child is not the caller's to
+    // wait for, and once in a full CI run its line was missing.
     let script = "import ctypes, os, sys, time\n\
                   libc = ctypes.CDLL(None, use_errno=True)\n\
+                  r, w = os.pipe()\n\
                   pid = libc.syscall(56, 0x8000 | 17, 0, 0, 0, 0)\n\
                   if pid == 0:\n    \
                       print('child', os.getpid(), os.getppid(), flush=True)\n    \
+                      os.write(w, b'x')\n    \
                       os._exit(0)\n\
+                  os.close(w)\n\
+                  os.read(r, 1)\n\
                   print('caller', os.getpid(), os.getppid(), flush=True)\n\
                   time.sleep(0.2)\n";
     let capture = tmp.path().join("capture");
