@@ -518,6 +518,17 @@ fn summary_accounts_for_every_call(by: &str, covered: &str, key: &[&str], key_sq
         &format!("SELECT count(*) FROM (SELECT DISTINCT {key_sql} FROM syscalls WHERE {covered})"),
     );
     assert_eq!(rows.len() as i64, groups, "--by {by}: one row per group");
+    // time_pct is a share of every call's time (these captures count none apart), not of
+    // the rows': the failed calls of --by errno took a few percent, not all of it.
+    let all_ns = tracepost_e2e::scalar(&capture, "SELECT sum(duration_ns) FROM syscalls");
+    for r in rows.iter().filter(|r| !r["total_ns"].is_null()) {
+        let want = 100.0 * r["total_ns"].as_f64().unwrap() / all_ns as f64;
+        let got = r["time_pct"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 0.0051,
+            "--by {by}: {got} against {want}: {r:?}"
+        );
+    }
     for r in &rows {
         for k in key {
             assert!(r.contains_key(*k), "--by {by} lacks {k}: {r:?}");
