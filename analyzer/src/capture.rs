@@ -101,11 +101,18 @@ impl Capture {
         let mut files = BTreeMap::new();
         let mut bad = Vec::new();
         let mut bad_syscalls = false;
+        let mut vanished = 0;
         for table in TABLES {
             let mut good = Vec::new();
             for result in check_table(&root, table).await? {
                 match result {
                     Ok(f) => good.push(f),
+                    // Listed, then gone: deleted by a record still writing the capture
+                    // (`--max-size` deletes its oldest files), not damaged.
+                    Err(BadFile {
+                        problem: FileProblem::Io(e),
+                        ..
+                    }) if e.kind() == std::io::ErrorKind::NotFound => vanished += 1,
                     Err(b) => {
                         bad_syscalls |= table == syscalls::TABLE;
                         bad.push(b);
@@ -113,6 +120,14 @@ impl Capture {
                 }
             }
             files.insert(table, good);
+        }
+        if vanished > 0 {
+            crate::say!(
+                "warning: capture {}: {vanished} of its files were deleted while this read it \
+                 (a record still writing it with --max-size deletes its oldest files): the \
+                 answer is of the files left",
+                crate::output::visible(&name)
+            );
         }
         if !bad.is_empty() && !skip_bad_files {
             let count = bad.len();

@@ -34,6 +34,20 @@ pub fn from_reading(error: &anyhow::Error) -> bool {
     .any(|p| rest.starts_with(p))
 }
 
+/// The first local file of the captures that was checked and is gone now.
+pub fn vanished(captures: &[Capture]) -> Option<String> {
+    captures
+        .iter()
+        .filter(|c| matches!(c.location(), Location::Local(_)))
+        .flat_map(|c| tracepost_schema::TABLES.iter().flat_map(|t| c.files(t)))
+        .find(|f| {
+            f.url
+                .to_file_path()
+                .is_ok_and(|p| matches!(p.try_exists(), Ok(false)))
+        })
+        .map(|f| f.name.clone())
+}
+
 /// The first local file of the captures whose data cannot be decoded, and why.
 pub fn find(captures: &[Capture]) -> Option<(String, String)> {
     for c in captures {

@@ -308,6 +308,15 @@ fn refuse_inside(output: &Path, captures: &[Capture]) -> Result<()> {
 /// checks) names that file; the reader's own message names none.
 fn damage_named<T>(result: Result<T>, captures: &[Capture]) -> Result<T> {
     let Err(e) = result else { return result };
+    // A file checked and then gone: a record still writing the capture deleted it
+    // (`--max-size`), which is not damage, and `--skip-bad-files` cannot help.
+    if let Some(gone) = damage::vanished(captures) {
+        return Err(anyhow::anyhow!(
+            "{}: deleted while this read the capture (a record still writing it with \
+             --max-size deletes its oldest files); run it again, or on a copy",
+            output::visible(&gone)
+        ));
+    }
     if !damage::from_reading(&e) {
         return Err(e);
     }
