@@ -351,7 +351,7 @@ pub fn markdown_cell(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '\n' => out.push(' '),
+            // No control character is left: `visible` wrote a newline as `\x0a`.
             c => out.push(c),
         }
     }
