@@ -131,22 +131,14 @@ fn canned_queries_narrowing_files_and_functions() {
     // A pid or name that no capture holds answers nothing, and says so: a mistyped pid
     // read as "that process made no calls". One held by either capture says nothing.
     let count = "SELECT count(*) AS n FROM syscalls";
-    let held = analyze(&[
-        "query",
-        path(&a),
-        path(&b),
-        count,
-        "--pid",
-        &cat_pid,
-        "--comm",
-        "cat",
-    ]);
+    let both = |narrowing: &[&str]| {
+        let mut args = vec!["query", path(&a), path(&b), count];
+        args.extend(narrowing);
+        analyze(&args)
+    };
+    let held = both(&["--pid", &cat_pid, "--comm", "cat"]);
     assert!(held.status.success() && held.stderr.is_empty(), "{held:?}");
-    let typo = analyze(&[
-        "query",
-        path(&a),
-        path(&b),
-        count,
+    let typo = both(&[
         "--pid",
         "2147483647",
         "--pid",
@@ -167,16 +159,7 @@ fn canned_queries_narrowing_files_and_functions() {
     );
     // Each held, but by different processes: the answer, which keeps what both keep, is
     // empty, and says so.
-    let apart = analyze(&[
-        "query",
-        path(&a),
-        path(&b),
-        count,
-        "--pid",
-        &cat_pid,
-        "--comm",
-        "ls",
-    ]);
+    let apart = both(&["--pid", &cat_pid, "--comm", "ls"]);
     let stderr = String::from_utf8_lossy(&apart.stderr);
     assert!(apart.status.success(), "{stderr}");
     assert_eq!(
