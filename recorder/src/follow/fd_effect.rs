@@ -10,6 +10,7 @@ use crate::{
     kernel::call::Call,
     kernel::decode::{Extra, Target},
     kernel::names,
+    kernel::syscall_table::takes_names,
 };
 
 pub(crate) const AT_FDCWD: i32 = -100;
@@ -332,7 +333,9 @@ impl<'a> FdEffect<'a> {
 fn ia32_name_gone(call: &Call) -> Option<FdEffect<'_>> {
     let e = &call.event;
     let i386 = syscalls::x86::Sysno::new(e.nr.checked_sub(COMPAT_BASE)? as usize)?;
-    if names::errno_of(e.ret).is_some() {
+    // The x86_64 call of its name: the kernel's table sends the same ones as context.
+    let twin: Sysno = i386.name().parse().ok()?;
+    if !takes_names(twin) || names::errno_of(e.ret).is_some() {
         return None;
     }
     fn own(gone: Gone<'_>) -> Gone<'_> {
@@ -362,15 +365,11 @@ fn ia32_name_gone(call: &Call) -> Option<FdEffect<'_>> {
         ),
         _ => (Gone::Unknown, Gone::Unknown),
     };
-    let target = match i386.name() {
-        "unlink" | "unlinkat" | "rmdir" => None,
-        "rename" | "renameat" | "renameat2" => Some((UNKNOWN_DIR, target)),
-        _ => return None,
-    };
+    let renames = matches!(twin, Sysno::rename | Sysno::renameat | Sysno::renameat2);
     Some(FdEffect::NameGone {
         dirfd: UNKNOWN_DIR,
         name,
-        target,
+        target: renames.then_some((UNKNOWN_DIR, target)),
     })
 }
 

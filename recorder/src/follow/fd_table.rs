@@ -44,9 +44,22 @@ struct Table {
     /// threads' fds no longer mean one thing, and calls are keyed by process, so none is
     /// named until an exec leaves one thread.
     split: bool,
-    /// The process set up an io_uring, whose operations open and close fds without
-    /// syscalls: none is named until an exec closes the ring (its fd is close-on-exec).
+    /// The process holds an io_uring, whose operations open and close fds without
+    /// syscalls: none is named until an exec leaves it no ring fd.
     ring: bool,
+}
+
+impl Table {
+    /// What a process that stops sharing this table (fork without `CLONE_FILES`,
+    /// `unshare`) starts its own with: the fds, and the ring among them.
+    fn copied(&self) -> (HashMap<i32, Entry>, bool) {
+        (self.fds.clone(), self.ring)
+    }
+
+    fn take(&mut self, (fds, ring): (HashMap<i32, Entry>, bool)) {
+        self.fds = fds;
+        self.ring = ring;
+    }
 }
 
 /// One process's fds and working directory, as read from /proc.
@@ -55,9 +68,9 @@ pub struct Snapshot {
     pub pid: u32,
     pub fds: Vec<(i32, String, Option<bool>)>,
     pub cwd: Option<String>,
-    /// An io_uring is mapped: a ring registered with the kernel (`IORING_REGISTER_RING_FDS`)
-    /// works with its fd closed, so /proc's fds alone do not show it.
-    pub ring_mapped: bool,
+    /// It holds an io_uring: one of its fds, or a mapping (a ring registered with the
+    /// kernel, `IORING_REGISTER_RING_FDS`, works with its fd closed).
+    pub ring: bool,
 }
 
 /// Reads `/proc/PID/fd` and `/proc/PID/cwd`. A process that is gone yields what was read.
@@ -92,19 +105,21 @@ pub fn snapshot(pid: u32) -> Snapshot {
     let cwd = fs::read_link(format!("/proc/{pid}/cwd"))
         .ok()
         .and_then(|p| p.to_str().map(str::to_string));
-    // Read line by line: a big process's maps run to megabytes.
-    let ring_mapped = fs::File::open(format!("/proc/{pid}/maps")).is_ok_and(|f| {
-        use std::io::BufRead;
-        std::io::BufReader::new(f)
-            .lines()
-            .map_while(Result::ok)
-            .any(|l| l.ends_with(IO_URING))
-    });
+    // The maps only where the fds show no ring, line by line: a big process's maps run
+    // to megabytes.
+    let ring = fds.iter().any(|(_, path, _)| path == IO_URING)
+        || fs::File::open(format!("/proc/{pid}/maps")).is_ok_and(|f| {
+            use std::io::BufRead;
+            std::io::BufReader::new(f)
+                .lines()
+                .map_while(Result::ok)
+                .any(|l| l.ends_with(IO_URING))
+        });
     Snapshot {
         pid,
         fds,
         cwd,
-        ring_mapped,
+        ring,
     }
 }
 
@@ -179,7 +194,7 @@ impl FdTracker {
         let table = self.table_mut(snap.pid);
         table.fds.clear();
         // A ring set up before recording began.
-        table.ring = snap.ring_mapped || snap.fds.iter().any(|(_, path, _)| path == IO_URING);
+        table.ring = snap.ring;
         for (fd, path, cloexec) in &snap.fds {
             table.fds.insert(*fd, {
                 let Place { path, real } = Place::resolved(path.as_str().into());
@@ -262,11 +277,9 @@ impl FdTracker {
         };
         let table = &self.tables[slot];
         if table.users > 1 {
-            let (fds, ring) = (table.fds.clone(), table.ring);
+            let copy = table.copied();
             self.release(pid);
-            let table = self.table_mut(pid);
-            table.fds = fds;
-            table.ring = ring;
+            self.table_mut(pid).take(copy);
         }
     }
 
@@ -397,11 +410,9 @@ impl FdTracker {
                 None => self.forget_ending(path),
             },
             // A cut name's last part is no part: `..` may be the start of `..x`.
+            // (The decoder cut it back to whole characters.)
             Gone::Cut(path) if !path.contains("/.") && !path.starts_with('.') => {
-                // A cut inside a character leaves half of it, read as U+FFFD.
-                let whole = path.trim_end_matches(char::REPLACEMENT_CHARACTER);
-                let path = Arc::from(whole);
-                match self.resolve(pid, dirfd, &path, false) {
+                match self.resolve(pid, dirfd, path, false) {
                     Some(place) => {
                         let prefix = place.path;
                         self.forget_where(|p| {
@@ -691,10 +702,8 @@ impl FdTracker {
                         self.own(child, slot);
                     } else {
                         // The ring's fd is copied with the others, and works in the child.
-                        let (fds, ring) = (self.tables[slot].fds.clone(), self.tables[slot].ring);
-                        let table = self.table_mut(child);
-                        table.fds = fds;
-                        table.ring = ring;
+                        let copy = self.tables[slot].copied();
+                        self.table_mut(child).take(copy);
                     }
                 }
                 if ev.clone_flags & CLONE_FS != 0 {
@@ -743,6 +752,12 @@ mod tests {
             truncated: false,
             target: None,
         })
+    }
+
+    /// `openat(AT_FDCWD, name)` by `pid`, returning `fd`.
+    fn open(t: &mut FdTracker, pid: u32, fd: i64, name: &str) {
+        let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
+        t.observe(&mut call(pid, Sysno::openat, args, fd, path(name)), None);
     }
 
     fn fd_path(t: &mut FdTracker, pid: u32, fd: i32) -> Option<String> {
@@ -797,7 +812,7 @@ mod tests {
                     .chain([(10, "/srv/p".to_string(), Some(false))])
                     .collect(),
                 cwd: Some("/srv".into()),
-                ring_mapped: false,
+                ring: false,
             });
             t
         };
@@ -835,7 +850,7 @@ mod tests {
             pid: 7,
             fds: vec![(0, "/dev/null".into(), Some(false))],
             cwd: Some("/srv".into()),
-            ring_mapped: false,
+            ring: false,
         });
         assert_eq!(fd_path(&mut t, 7, 0).as_deref(), Some("/dev/null"));
         let mut open = call(
@@ -880,7 +895,7 @@ mod tests {
                     (7, "/etc/other".into(), Some(false)),
                 ],
                 cwd: Some("/etc".into()),
-                ring_mapped: false,
+                ring: false,
             });
             t
         };
@@ -988,16 +1003,12 @@ mod tests {
             pid: 7,
             fds: vec![],
             cwd: Some("/srv".into()),
-            ring_mapped: false,
+            ring: false,
         });
-        let open = |t: &mut FdTracker, fd: i64, name: &str| {
-            let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
-            t.observe(&mut call(7, Sysno::openat, args, fd, path(name)), None);
-        };
-        open(&mut t, 3, "//etc//app.conf");
-        open(&mut t, 4, "/proc/./self/fd/3");
-        open(&mut t, 5, "/var/./lib/");
-        open(&mut t, 6, "/data/\u{FFFD}");
+        open(&mut t, 7, 3, "//etc//app.conf");
+        open(&mut t, 7, 4, "/proc/./self/fd/3");
+        open(&mut t, 7, 5, "/var/./lib/");
+        open(&mut t, 7, 6, "/data/\u{FFFD}");
         let names = |t: &mut FdTracker| -> Vec<Option<String>> {
             (3..7).map(|fd| fd_path(t, 7, fd)).collect()
         };
@@ -1034,7 +1045,7 @@ mod tests {
                 .chain(ring.then(|| (5, IO_URING.to_string(), Some(true))))
                 .collect(),
             cwd: Some("/srv".into()),
-            ring_mapped: false,
+            ring,
         };
         t.apply_snapshot(&snapshot(7, false));
         t.apply_snapshot(&snapshot(8, true));
@@ -1051,16 +1062,7 @@ mod tests {
             &mut call(7, Sysno::execve, [0; 6], 0, path("/bin/true")),
             None,
         );
-        t.observe(
-            &mut call(
-                7,
-                Sysno::openat,
-                [AT_FDCWD as u64, 0, 0, 0, 0, 0],
-                3,
-                path("f"),
-            ),
-            None,
-        );
+        open(&mut t, 7, 3, "f");
         assert_eq!(
             fd_path(&mut t, 7, 3).as_deref(),
             Some("/srv/f"),
@@ -1081,8 +1083,7 @@ mod tests {
                 &mut call(10, Sysno::execve, [0; 6], 0, path("/bin/x")),
                 None,
             );
-            let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
-            t.observe(&mut call(10, Sysno::openat, args, 4, path("f")), None);
+            open(&mut t, 10, 4, "f");
             assert_eq!(fd_path(&mut t, 10, 4), None, "a ring kept across exec");
         }
     }
@@ -1096,22 +1097,18 @@ mod tests {
             pid: 7,
             fds: vec![(3, "/data/f".to_string(), Some(false))],
             cwd: Some("/".into()),
-            ring_mapped: false,
+            ring: false,
         });
-        let open = |t: &mut FdTracker, fd: i64, name: &str| {
-            let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
-            t.observe(&mut call(7, Sysno::openat, args, fd, path(name)), None);
-        };
-        open(&mut t, 4, "/dev/fd/");
+        open(&mut t, 7, 4, "/dev/fd/");
         assert_eq!(fd_path(&mut t, 7, 4), None);
-        open(&mut t, 4, "/proc/self/fd/3");
+        open(&mut t, 7, 4, "/proc/self/fd/3");
         assert_eq!(fd_path(&mut t, 7, 4).as_deref(), Some("/data/f"));
         t.observe(&mut call(7, Sysno::chroot, [0; 6], 0, path("/jail")), None);
         for name in ["/proc/self/fd/3", "//proc/self/status", "/./dev/stdin"] {
-            open(&mut t, 5, name);
+            open(&mut t, 7, 5, name);
             assert_eq!(fd_path(&mut t, 7, 5), None, "{name}");
         }
-        open(&mut t, 5, "/etc/hosts");
+        open(&mut t, 7, 5, "/etc/hosts");
         assert_eq!(fd_path(&mut t, 7, 5).as_deref(), Some("/jail/etc/hosts"));
     }
 

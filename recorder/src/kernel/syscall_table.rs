@@ -419,6 +419,11 @@ pub fn parse_list(list: &str) -> Result<BTreeSet<u32>, SyscallListError> {
 /// The kernel's per-number table: `traced` from the `-e` list (all when `None`), and the
 /// context each syscall carries.
 /// Whether the kernel sends `sysno` whatever the filters, for the fd table's sake.
+/// Whether `sysno` takes a name away from whatever was opened by it.
+pub fn takes_names(sysno: Sysno) -> bool {
+    NAME_TAKERS.contains(&sysno)
+}
+
 pub fn is_context_call(sysno: Sysno) -> bool {
     CONTEXT_CALLS.contains(&sysno)
 }
@@ -469,7 +474,7 @@ pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
         info.traced = x86_64.traced;
         info.extra = x86_64.extra;
         info.arg = x86_64.arg;
-        info.context = u8::from(NAME_TAKERS.contains(&twin));
+        info.context = u8::from(takes_names(twin));
     }
     table
 }
