@@ -418,11 +418,9 @@ pub async fn calls_span(
         .collect()
         .await
         .map_err(sql_error)?;
-    let value = |i: usize| {
-        batches.iter().find(|b| b.num_rows() > 0).and_then(|b| {
-            let a = b.column(i).as_any().downcast_ref::<Int64Array>()?;
-            a.is_valid(0).then(|| a.value(0))
-        })
+    let value = |i| {
+        let b = batches.iter().find(|b| b.num_rows() > 0)?;
+        crate::sql_values::int64(b, i, 0)
     };
     Ok((value(0), value(1)))
 }

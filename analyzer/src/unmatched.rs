@@ -98,17 +98,22 @@ pub fn warn_apart(found: &[Found], pids: &[i32], comms_given: &[String], capture
     if !each_found {
         return;
     }
-    let list = |v: Vec<String>| v.join(", ");
+    let pids: Vec<String> = pids.iter().map(ToString::to_string).collect();
     crate::say!(
         "warning: --pid {} and --comm {}: no process in {} has both that id and that name, \
          and the answer keeps only what both keep, so it holds nothing",
-        list(pids.iter().map(ToString::to_string).collect()),
-        list(comms_given.to_vec()),
-        match captures {
-            [one] => format!("capture {one}"),
-            _ => format!("any of the {} captures", captures.len()),
-        }
+        pids.join(", "),
+        comms_given.join(", "),
+        searched(captures)
     );
+}
+
+/// Where a warning says a value was looked for: the one capture, or all of them.
+fn searched(captures: &[String]) -> String {
+    match captures {
+        [one] => format!("capture {one}"),
+        _ => format!("any of the {} captures", captures.len()),
+    }
 }
 
 /// Names each value that no capture holds. `comms_given` are the names as typed, in the
@@ -120,10 +125,7 @@ pub fn warn(
     comms_given: &[String],
     captures: &[String],
 ) {
-    let where_ = match captures {
-        [one] => format!("capture {one}"),
-        _ => format!("any of the {} captures", captures.len()),
-    };
+    let where_ = searched(captures);
     for pid in pids {
         if !found.iter().any(|f| f.pids.contains(pid)) {
             crate::say!(
