@@ -640,20 +640,7 @@ print(os.path.realpath(sys.executable))
     let capture = tmp.path().join("capture");
     let out = record(&capture, &["python3", "-c", &script]);
     assert!(out.status.success(), "{out:?}");
-    let rows = query(
-        &[&capture],
-        "SELECT CAST(arg1 AS BIGINT) AS k, coalesce(fd_path, 'NULL') AS p FROM syscalls \
-         WHERE syscall = 'lseek' AND arg1 BETWEEN 1000 AND 9999 ORDER BY arg1",
-    );
-    let got: Vec<(i64, String)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["k"].as_i64().unwrap(),
-                r["p"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let got = marked(&capture, "arg1 BETWEEN 1000 AND 9999");
     let t = t.to_str().unwrap();
     let want = [
         // Renamed to a name record does not read: unknown, not the new file's.
@@ -955,21 +942,28 @@ s.connect(("127.0.0.2", 47132))
     }
 }
 
-fn check_removed_and_nameless(capture: &Path, t: &Path) {
-    let rows = query(
+/// Each `lseek(fd, MARK, SEEK_SET)` by which a test program marked an fd, where `marks`
+/// (SQL on `arg1`) picks the marks: the mark, and the fd's `fd_path` (`NULL` as text).
+fn marked(capture: &Path, marks: &str) -> Vec<(i64, String)> {
+    query(
         &[capture],
-        "SELECT CAST(arg1 AS BIGINT) AS k, coalesce(fd_path, 'NULL') AS p FROM syscalls \
-         WHERE syscall = 'lseek' AND arg1 BETWEEN 1000 AND 9999 ORDER BY arg1",
-    );
-    let got: Vec<(i64, String)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["k"].as_i64().unwrap(),
-                r["p"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+        &format!(
+            "SELECT CAST(arg1 AS BIGINT) AS k, coalesce(fd_path, 'NULL') AS p FROM syscalls \
+             WHERE syscall = 'lseek' AND {marks} ORDER BY arg1"
+        ),
+    )
+    .iter()
+    .map(|r| {
+        (
+            r["k"].as_i64().unwrap(),
+            r["p"].as_str().unwrap().to_string(),
+        )
+    })
+    .collect()
+}
+
+fn check_removed_and_nameless(capture: &Path, t: &Path) {
+    let got = marked(capture, "arg1 BETWEEN 1000 AND 9999");
     let ul = format!("{}/ul", t.display());
     assert_eq!(
         got,
@@ -1078,20 +1072,11 @@ os.lseek(b, 1002, 0)
             ],
         );
         assert!(out.status.success(), "{out:?}");
-        let rows = query(
-            &[&capture],
-            "SELECT CAST(arg1 AS BIGINT) AS k, coalesce(fd_path, 'NULL') AS p FROM syscalls \
-             WHERE syscall = 'lseek' AND arg1 BETWEEN 1000 AND 9999 ORDER BY arg1",
-        );
-        let got: Vec<String> = rows
-            .iter()
-            .map(|r| format!("{} {}", r["k"], r["p"].as_str().unwrap()))
-            .collect();
         assert_eq!(
-            got,
+            marked(&capture, "arg1 BETWEEN 1000 AND 9999"),
             [
-                "1001 NULL".to_string(),
-                format!("1002 {}/other", t.display())
+                (1001, "NULL".to_string()),
+                (1002, format!("{}/other", t.display()))
             ],
             "{name}"
         );
@@ -1156,20 +1141,7 @@ fn a_thread_with_its_own_fds_and_cwd_leaves_the_process_unnamed() {
     let capture = tmp.path().join("capture");
     let out = record(&capture, &[exe.to_str().unwrap(), dir.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
-    let rows = query(
-        &[&capture],
-        "SELECT CAST(arg1 AS BIGINT) AS k, coalesce(fd_path, 'NULL') AS p FROM syscalls \
-         WHERE syscall = 'lseek' AND arg1 IN (1000, 2000, 3000) ORDER BY arg1",
-    );
-    let got: Vec<(i64, String)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["k"].as_i64().unwrap(),
-                r["p"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let got = marked(&capture, "arg1 IN (1000, 2000, 3000)");
     assert_eq!(
         got,
         [
@@ -1191,20 +1163,7 @@ fn a_thread_with_its_own_fds_and_cwd_leaves_the_process_unnamed() {
         &[exe.to_str().unwrap(), dir.to_str().unwrap(), "leader"],
     );
     assert!(out.status.success(), "{out:?}");
-    let rows = query(
-        &[&capture],
-        "SELECT CAST(arg1 AS BIGINT) AS k, coalesce(fd_path, 'NULL') AS p FROM syscalls \
-         WHERE syscall = 'lseek' AND arg1 IN (4000, 5000) ORDER BY arg1",
-    );
-    let got: Vec<(i64, String)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r["k"].as_i64().unwrap(),
-                r["p"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let got = marked(&capture, "arg1 IN (4000, 5000)");
     assert_eq!(
         got,
         [(4000, "NULL".to_string()), (5000, "NULL".to_string())]
