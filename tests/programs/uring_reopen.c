@@ -3,7 +3,10 @@
  *   opens DIR/x (a syscall), closes it with IORING_OP_CLOSE, opens DIR/y with
  *   IORING_OP_OPENAT (the kernel gives it the lowest free fd, x's), then marks that fd
  *   with lseek(fd, 1001). Its file is y, which a table that follows syscalls alone names x.
- * Usage: uring_reopen DIR. Prints "fd=N".
+ * Usage: uring_reopen DIR [registered]. Prints "fd=N".
+ * With "registered", the ring is registered with the kernel (IORING_REGISTER_RING_FDS) and
+ * its fd closed, as a ring can be used; the program prints "ready", waits for DIR/go to
+ * appear (a `record -p` attaching meanwhile sees no ring among its fds), then goes on.
  */
 #include <fcntl.h>
 #include <linux/io_uring.h>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 static int ring;
+static unsigned enter_flags;
 static unsigned *sq_tail, *sq_mask, *sq_array, *cq_head, *cq_mask;
 static struct io_uring_sqe *sqes;
 static struct io_uring_cqe *cqes;
@@ -26,7 +30,8 @@ static int run(const struct io_uring_sqe *sqe)
     sqes[i] = *sqe;
     sq_array[i] = i;
     __atomic_store_n(sq_tail, tail + 1, __ATOMIC_RELEASE);
-    if (syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+    if (syscall(__NR_io_uring_enter, ring, 1, 1, IORING_ENTER_GETEVENTS | enter_flags, NULL, 0) <
+        0) {
         perror("io_uring_enter");
         exit(2);
     }
@@ -39,7 +44,7 @@ static int run(const struct io_uring_sqe *sqe)
 int main(int argc, char **argv)
 {
     char x[4096], y[4096];
-    if (argc != 2)
+    if (argc != 2 && argc != 3)
         return 2;
     snprintf(x, sizeof x, "%s/x", argv[1]);
     snprintf(y, sizeof y, "%s/y", argv[1]);
@@ -70,6 +75,22 @@ int main(int argc, char **argv)
     cq_mask = (unsigned *)(cq + p.cq_off.ring_mask);
     cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
 
+    if (argc == 3) {
+        struct io_uring_rsrc_update reg = {.offset = 0, .data = (unsigned long)ring};
+        if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_RING_FDS, &reg, 1) != 1) {
+            perror("io_uring_register");
+            return 3;
+        }
+        close(ring);
+        ring = 0; /* the registered ring's index */
+        enter_flags = IORING_ENTER_REGISTERED_RING;
+        char go[4096];
+        snprintf(go, sizeof go, "%s/go", argv[1]);
+        printf("ready\n");
+        fflush(stdout);
+        while (access(go, F_OK) != 0)
+            usleep(10000);
+    }
     int fd = open(x, O_CREAT | O_WRONLY, 0600);
     struct io_uring_sqe sqe;
     memset(&sqe, 0, sizeof sqe);

@@ -1037,6 +1037,53 @@ fn an_fd_reopened_by_io_uring_is_not_named_as_the_file_it_closed() {
     );
 }
 
+/// The same with a ring that was set up before `record -p` attached, and registered with
+/// the kernel with its fd closed: /proc shows no ring among the process's fds, only among
+/// its mappings, and those are what attach reads.
+#[test]
+fn a_ring_registered_before_record_attaches_unnames_the_fds() {
+    if !bpf_available("a_ring_registered_before_record_attaches_unnames_the_fds") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "uring_reopen");
+    let dir = tmp.path().canonicalize().unwrap();
+    let mut program = Command::new(&exe)
+        .args([dir.to_str().unwrap(), "registered"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kept open to the end: the program prints once more.
+    let mut said = BufReader::new(program.stdout.take().unwrap());
+    let mut ready = String::new();
+    said.read_line(&mut ready).unwrap();
+    assert_eq!(ready, "ready\n");
+    let capture = tmp.path().join("capture");
+    let record = Command::new(bin("record"))
+        .args(["-q", "-d", "10s", "-o"])
+        .arg(&capture)
+        .args(["-p", &program.id().to_string()])
+        .spawn()
+        .unwrap();
+    // Attached once the capture has its first syscalls file.
+    let attached = std::time::Instant::now();
+    while std::fs::read_dir(capture.join("syscalls")).map_or(true, |d| d.count() == 0) {
+        assert!(attached.elapsed().as_secs() < 10, "record did not attach");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(dir.join("go"), "").unwrap();
+    let mut rest = String::new();
+    said.read_line(&mut rest).unwrap();
+    assert!(program.wait().unwrap().success(), "{rest}");
+    let out = record.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        marked(&capture, "arg1 = 1001"),
+        [(1001, "NULL".to_string())]
+    );
+}
+
 /// A name is the host's, whoever takes it away: a 32-bit program's rename over a file that a
 /// 64-bit process holds open unnames it there too (strace -y: `(deleted)`), as under `-e`,
 /// where the 32-bit rename is sent for it.
