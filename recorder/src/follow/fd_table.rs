@@ -21,6 +21,7 @@ use crate::{
     follow::fd_effect::{
         AT_FDCWD, CLONE_FILES, CLONE_FS, FdEffect, Gone, O_CLOEXEC, proven_closed,
     },
+    follow::held_names::HeldNames,
     follow::place::{Place, ProcName, proc_name},
     follow::process_event::ProcessUpdate,
     kernel::call::Call,
@@ -148,6 +149,9 @@ pub struct FdTracker {
     /// Processes that called chroot: the new root, or `None` where it is not known. Their
     /// absolute paths are below it.
     roots: HashMap<u32, Option<Place>>,
+    /// Every name an fd or cwd holds, and the names above them: a rename or unlink of
+    /// any other name leaves the table as it is, without a scan.
+    held: HeldNames,
 }
 
 /// `path` with `.` and `..` taken off by their spelling: a copy only where it has any.
@@ -166,6 +170,17 @@ fn lexical(path: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(format!("/{}", parts.join("/")))
+}
+
+/// Notes `name` as held, and its lexical spelling too where that differs: `forget_name`
+/// compares a name with `..` in it by that.
+fn hold_spellings(held: &mut HeldNames, name: &str) {
+    held.hold(name);
+    if name.contains("/.")
+        && let std::borrow::Cow::Owned(plain) = lexical(name)
+    {
+        held.hold(&plain);
+    }
 }
 
 /// What /proc shows for an io_uring's fd.
@@ -195,9 +210,11 @@ impl FdTracker {
         table.fds.clear();
         // A ring set up before recording began.
         table.ring = snap.ring;
+        let mut names = Vec::with_capacity(snap.fds.len() + 1);
         for (fd, path, cloexec) in &snap.fds {
             table.fds.insert(*fd, {
                 let Place { path, real } = Place::resolved(path.as_str().into());
+                names.push(path.clone());
                 Entry {
                     path,
                     real,
@@ -207,12 +224,33 @@ impl FdTracker {
         }
         match &snap.cwd {
             Some(cwd) => {
-                self.cwd
-                    .insert(snap.pid, Place::resolved(cwd.as_str().into()));
+                let cwd = Place::resolved(cwd.as_str().into());
+                names.push(cwd.path.clone());
+                self.cwd.insert(snap.pid, cwd);
             }
             None => {
                 self.cwd.remove(&snap.pid);
             }
+        }
+        for name in &names {
+            self.hold(name);
+        }
+    }
+
+    /// Notes a name that an fd or cwd now holds: every way a name enters the table passes
+    /// here, or a rename of it would leave the old name standing.
+    fn hold(&mut self, name: &str) {
+        hold_spellings(&mut self.held, name);
+        if self.held.full() {
+            self.held.clear();
+            let fds = self.tables.iter().flat_map(|(_, t)| t.fds.values());
+            let names = fds
+                .map(|e| &e.path)
+                .chain(self.cwd.values().map(|c| &c.path));
+            for name in names {
+                hold_spellings(&mut self.held, name);
+            }
+            self.held.rebuilt();
         }
     }
 
@@ -284,24 +322,22 @@ impl FdTracker {
     }
 
     fn insert(&mut self, pid: u32, fd: i32, place: Option<Place>, cloexec: Option<bool>) {
-        let table = self.table_mut(pid);
-        if table.split {
+        if self.table_mut(pid).split {
             return;
         }
         match place {
             Some(Place { path, real }) => {
-                table.fds.insert(
-                    fd,
-                    Entry {
-                        path,
-                        real,
-                        cloexec,
-                    },
-                );
+                self.hold(&path);
+                let entry = Entry {
+                    path,
+                    real,
+                    cloexec,
+                };
+                self.table_mut(pid).fds.insert(fd, entry);
             }
             // A new fd whose meaning is unknown: whatever the number meant before is gone.
             None => {
-                table.fds.remove(&fd);
+                self.table_mut(pid).fds.remove(&fd);
             }
         }
     }
@@ -468,6 +504,17 @@ impl FdTracker {
             // process.
             below(p, old) || ((old_dotted || p.contains("/..")) && below(&lexical(p), &old_plain))
         };
+        if !self.held.may_hold(old) && !self.held.may_hold(&old_plain) {
+            #[cfg(test)]
+            self.forget_where(|p| {
+                assert!(
+                    !stale(p),
+                    "{p} is held, but the filter said no name below {old} was"
+                );
+                false
+            });
+            return;
+        }
         self.forget_where(stale);
     }
 
@@ -627,6 +674,7 @@ impl FdTracker {
             FdEffect::Chdir { path } => {
                 match path.and_then(|p| self.resolve(pid, AT_FDCWD, p, false)) {
                     Some(dir) => {
+                        self.hold(&dir.path.clone());
                         self.cwd.insert(pid, dir);
                     }
                     None => {
@@ -667,8 +715,9 @@ impl FdTracker {
         let table = self.table_mut(pid);
         match (table.fds.get_mut(&fd), addr) {
             (Some(entry), Some(addr)) => {
-                entry.path = addr;
+                entry.path = addr.clone();
                 entry.real = 0;
+                self.hold(&addr);
             }
             // A socket whose address could not be read no longer means what it did.
             (Some(_), None) => {
@@ -995,6 +1044,45 @@ mod tests {
     /// Names are compared as text, so each name has one spelling: `//`, `.` and a trailing
     /// `/` are taken out of absolute paths as of relative ones. A name that is not UTF-8
     /// is not kept: its lossy text can be another file's name.
+    /// A rename or unlink of a name no fd holds skips the scan of every fd
+    /// ([`HeldNames`]); these are the ways a held name could be missed by it. Each
+    /// `forget_name` that the filter skips also checks, in tests, that the scan would
+    /// have forgotten nothing.
+    #[test]
+    fn names_held_by_copies_and_after_a_rebuild_are_still_forgotten() {
+        let unlink = |t: &mut FdTracker, pid: u32, name: &str| {
+            let mut c = call(pid, Sysno::unlink, [0; 6], 0, path(name));
+            t.observe(&mut c, None);
+        };
+        let mut t = FdTracker::new();
+        open(&mut t, 7, 3, "/srv/keep/a");
+        // A child forked before the filter is rebuilt, holding the same name.
+        t.on_process(&new_process(7, 8, 0));
+        let mut c = call(9, Sysno::chdir, [0; 6], 0, path("/home/w"));
+        t.observe(&mut c, None);
+        assert!(t.cwd.contains_key(&9));
+        // More distinct names than the filter's first limit, each closed again: the
+        // rebuild that follows drops them and keeps what is still open.
+        for i in 0..40_000 {
+            open(&mut t, 7, 4, &format!("/tmp/x/{i}"));
+            let mut c = call(7, Sysno::close, [4, 0, 0, 0, 0, 0], 0, None);
+            t.observe(&mut c, None);
+        }
+        assert!(!t.held.may_hold("/tmp/x/5"), "a rebuild drops closed names");
+        // Names no fd holds: nothing changes.
+        unlink(&mut t, 7, "/tmp/x/5");
+        unlink(&mut t, 7, "/srv/keep/b");
+        assert_eq!(fd_path(&mut t, 8, 3).as_deref(), Some("/srv/keep/a"));
+        // The held one, by the child's copy and the parent's fd alike.
+        unlink(&mut t, 8, "/srv/keep/../keep/a");
+        assert_eq!(fd_path(&mut t, 7, 3), None);
+        assert_eq!(fd_path(&mut t, 8, 3), None);
+        // A directory above a cwd set by chdir before the rebuild, removed.
+        let mut c = call(9, Sysno::rmdir, [0; 6], 0, path("/home"));
+        t.observe(&mut c, None);
+        assert!(!t.cwd.contains_key(&9));
+    }
+
     #[test]
     fn one_spelling_per_name_and_no_lossy_names() {
         use crate::kernel::decode::Target;

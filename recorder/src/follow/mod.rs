@@ -3,6 +3,7 @@
 pub mod cgroup_names;
 pub mod fd_effect;
 pub mod fd_table;
+pub mod held_names;
 pub mod launch;
 pub mod place;
 pub mod process_event;
