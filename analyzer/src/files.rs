@@ -95,6 +95,8 @@ pub struct TableFile {
     /// How DataFusion opens it: a `file://` URL of the real path, or the object's URL.
     pub url: Url,
     pub version: u32,
+    /// Rows, from the footer: what a copy holds, against what its recorder wrote.
+    pub rows: u64,
 }
 
 /// Checks that the local file `path` is a complete Parquet file of `table`, in a schema
@@ -136,6 +138,7 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
         name: path.display().to_string(),
         url,
         version,
+        rows: metadata.file_metadata().num_rows().max(0) as u64,
     })
 }
 
@@ -168,6 +171,7 @@ pub async fn check_remote(
         name: url.to_string(),
         url,
         version,
+        rows: metadata.file_metadata().num_rows().max(0) as u64,
     })
 }
 

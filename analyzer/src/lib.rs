@@ -528,12 +528,13 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
                       CAST(ended AS VARCHAR) AS ended,
                       stopped_early,
                       CAST(incomplete_from AS VARCHAR) AS incomplete_from,
-                      CAST(deleted_events AS VARCHAR) AS deleted_events
+                      CAST(deleted_events AS VARCHAR) AS deleted_events,
+                      CAST(events AS VARCHAR) AS events
                FROM capture WHERE capture_id IS NOT NULL";
     let (_, batches) = run_sql(ctx, sql).await?;
-    let mut runs: Vec<[Option<String>; 6]> = Vec::new();
+    let mut runs: Vec<[Option<String>; 7]> = Vec::new();
     for b in &batches {
-        let columns: Vec<_> = (0..6)
+        let columns: Vec<_> = (0..7)
             .map(|i| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8).ok())
             .collect();
         for row in 0..b.num_rows() {
@@ -549,7 +550,7 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
     let mut per_capture = std::collections::HashMap::<Option<String>, usize>::new();
     // Calls deleted by `--max-size`, per capture, in the order captures were given.
     let mut deleted = Vec::<(Option<String>, i64)>::new();
-    for [capture, .., deleted_events] in &runs {
+    for [capture, .., deleted_events, _] in &runs {
         *per_capture.entry(capture.clone()).or_default() += 1;
         let n = deleted_events
             .as_deref()
@@ -562,6 +563,7 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
         }
     }
     deleted.sort();
+    warn_short_copy(captures, &runs, &deleted);
     for (capture, n) in deleted {
         crate::say!(
             "warning: capture {}: --max-size deleted {n} recorded calls with its oldest \
@@ -572,7 +574,7 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
     }
     // By capture, then by start as text; a run with no start last, as SQL sorts NULLs.
     runs.sort_by(|a, b| (&a[0], a[1].is_none(), &a[1]).cmp(&(&b[0], b[1].is_none(), &b[1])));
-    for [capture, started, ended, stopped_early, incomplete_from, _] in runs {
+    for [capture, started, ended, stopped_early, incomplete_from, ..] in runs {
         if ended.is_some() && stopped_early.is_none() {
             continue;
         }
@@ -599,6 +601,56 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
         );
     }
     Ok(())
+}
+
+/// A copy that holds fewer calls than its recorder wrote and did not delete: files left
+/// behind by a copy, lost by a store, or deleted by `--max-size` after `--upload` shipped
+/// them (the store holds them; this directory does not). Only where every run of the
+/// capture finished, since only then is what it wrote known; and not where
+/// `--skip-bad-files` left files out, which is said already.
+fn warn_short_copy(
+    captures: &[Capture],
+    runs: &[[Option<String>; 7]],
+    deleted: &[(Option<String>, i64)],
+) {
+    for c in captures {
+        let name = c.name();
+        let mine: Vec<_> = runs
+            .iter()
+            .filter(|r| r[0].as_deref() == Some(name.as_str()))
+            .collect();
+        let finished = |r: &&[Option<String>; 7]| r[2].is_some() && r[3].is_none();
+        if mine.is_empty() || !mine.iter().all(finished) || !c.skipped().is_empty() {
+            continue;
+        }
+        let Some(written) = mine
+            .iter()
+            .map(|r| r[6].as_deref().and_then(|n| n.parse::<u64>().ok()))
+            .sum::<Option<u64>>()
+        else {
+            continue;
+        };
+        let gone = deleted
+            .iter()
+            .find(|(d, _)| d.as_deref() == Some(name.as_str()))
+            .map_or(0, |(_, n)| *n as u64);
+        let held: u64 = c
+            .files(tracepost_schema::syscalls::TABLE)
+            .iter()
+            .map(|f| f.rows)
+            .sum();
+        let expected = written.saturating_sub(gone);
+        if held < expected {
+            crate::say!(
+                "warning: capture {}: it holds {held} of the {expected} calls its recorder \
+                 kept; {} are in files missing here (not copied, lost by a store, or deleted \
+                 by --max-size once --upload had shipped them): counts over the whole capture \
+                 are short by that many",
+                output::visible(&name),
+                expected - held
+            );
+        }
+    }
 }
 
 fn warn_skipped(files: &[capture::BadFile]) {

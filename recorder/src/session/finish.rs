@@ -63,7 +63,8 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
         _ => 0,
     };
     if !args.quiet {
-        report(&s.dir, &written, losses(&s.lost), ended.status);
+        let uploaded = args.upload.is_some();
+        report(&s.dir, &written, losses(&s.lost), ended.status, uploaded);
         let process_events = s.lost[LOST_PROCESS_EVENTS as usize];
         if process_events > 0 {
             crate::say!(
@@ -242,7 +243,13 @@ pub(super) fn uploads(
     Ok(outcome)
 }
 
-fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Option<ExitStatus>) {
+fn report(
+    dir: &CaptureDir,
+    written: &WrittenStats,
+    lost: [u64; 2],
+    status: Option<ExitStatus>,
+    uploaded: bool,
+) {
     let per_event = match written.rows {
         0 => 0.0,
         rows => written.bytes as f64 / rows as f64,
@@ -255,7 +262,17 @@ fn report(dir: &CaptureDir, written: &WrittenStats, lost: [u64; 2], status: Opti
         lost.iter().sum::<u64>(),
         dir.root().display(),
     );
-    if written.dropped_files > 0 {
+    if written.dropped_files > 0 && uploaded {
+        // The capture row counts none deleted, since the store has them all: it is
+        // shipped with them. `analyze` of this directory finds it short from the files.
+        crate::say!(
+            "record: --max-size deleted the {} oldest file(s) here, {} syscalls, once they \
+             were uploaded; the store holds them, and analyze of this directory warns that \
+             it is short",
+            written.dropped_files,
+            written.dropped_rows
+        );
+    } else if written.dropped_files > 0 {
         crate::say!(
             "record: --max-size deleted the {} oldest file(s), {} syscalls (of this run or, in a \
              continued capture, earlier ones), to keep the newest; the capture row says so",
