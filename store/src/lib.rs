@@ -32,7 +32,7 @@ fn chain(err: &dyn std::error::Error, line: impl Fn(&str) -> String) -> String {
         source = cause.source();
     }
     // A store's error quotes the URL it failed on, password and all.
-    location::without_password(&text)
+    location::without_secrets(&text)
 }
 
 /// The first line of a message, with the code and message of an S3 or Azure error body

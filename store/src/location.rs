@@ -76,14 +76,15 @@ pub struct Remote {
     pub prefix: StorePath,
 }
 
-/// `text` with the password of every URL's `user:password@` in it masked: how a URL is
+/// `text` with the password of every URL's `user:password@` in it masked, and the values
+/// of its query (below): how a URL is
 /// shown in messages, capture names and the capture row, and what is done to a store's
 /// error text, which quotes the URL it failed on (`PROPFIND http://user:pw@...`). The
 /// password still reaches the store; it does not reach terminals, logs and tickets
 /// (`http://deploy:hunter2@host/x` shows as `http://deploy:***@host/x`). A password may
 /// hold a `/` a URL should have escaped: the user information runs to the last `@` of the
 /// word, not to the first `/`.
-pub fn without_password(text: &str) -> String {
+pub fn without_secrets(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
@@ -93,6 +94,7 @@ pub fn without_password(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
             .unwrap_or(tail.len());
         let word = &tail[..word_end];
+        let start = out.len();
         match password_span(word) {
             Some((colon, at)) => {
                 out.push_str(&word[..=colon]);
@@ -101,10 +103,34 @@ pub fn without_password(text: &str) -> String {
             }
             None => out.push_str(word),
         }
+        let masked = without_query_values(&out[start..]);
+        out.truncate(start);
+        out.push_str(&masked);
         rest = &tail[word_end..];
     }
     out.push_str(rest);
     out
+}
+
+/// `word` with the value of every query parameter masked: a URL's query carries signed
+/// and shared-access tokens (`?sig=`, `X-Amz-Signature=`, `token=`), and which of its
+/// parameters are secret no list can say for every store.
+fn without_query_values(word: &str) -> String {
+    let Some(q) = word.find('?') else {
+        return word.to_string();
+    };
+    let (query, fragment) = match word[q..].find('#') {
+        Some(h) => (&word[q + 1..q + h], &word[q + h..]),
+        None => (&word[q + 1..], ""),
+    };
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((key, value)) if !value.is_empty() => format!("{key}=***"),
+            _ => param.to_string(),
+        })
+        .collect();
+    format!("{}?{}{fragment}", &word[..q], params.join("&"))
 }
 
 /// Where the user information's `:` and its closing `@` sit in `word`, the URL after its
@@ -131,7 +157,7 @@ impl Location {
         };
         // `s3://b/inc-42/` and `s3://b/inc-42` are one capture, named without the slash.
         let trimmed = text.trim_end_matches('/');
-        let given = without_password(if trimmed.ends_with(':') {
+        let given = without_secrets(if trimmed.ends_with(':') {
             text
         } else {
             trimmed
@@ -269,23 +295,30 @@ fn build(scheme: ObjectStoreScheme, url: &Url) -> object_store::Result<Arc<dyn O
 mod tests {
     #[test]
     fn a_urls_password_is_masked_where_it_is_shown() {
-        use super::without_password;
+        use super::without_secrets;
         assert_eq!(
-            without_password("http://admin:hunter2@127.0.0.1:1/dav/x"),
+            without_secrets("http://admin:hunter2@127.0.0.1:1/dav/x"),
             "http://admin:***@127.0.0.1:1/dav/x"
         );
         assert_eq!(
-            without_password("https://u:p@ss:w@host"),
+            without_secrets("https://u:p@ss:w@host"),
             "https://u:***@host"
         );
         // An unescaped `/` in the password, and URLs quoted inside an error's text.
         assert_eq!(
-            without_password("capture http://alice:se/cret@127.0.0.1:1/x: not a URL"),
+            without_secrets("capture http://alice:se/cret@127.0.0.1:1/x: not a URL"),
             "capture http://alice:***@127.0.0.1:1/x: not a URL"
         );
         assert_eq!(
-            without_password("PROPFIND http://a:b@h/x/capture (a), then HTTP://c:d%40e@h/y"),
+            without_secrets("PROPFIND http://a:b@h/x/capture (a), then HTTP://c:d%40e@h/y"),
             "PROPFIND http://a:***@h/x/capture (a), then HTTP://c:***@h/y"
+        );
+        // Every query parameter's value: signatures and shared-access tokens.
+        assert_eq!(
+            without_secrets(
+                "https://u:pw@h/y?sig=TopSecret96&X-Amz-Signature=TopSecret95&flag&e=#frag x?a=b"
+            ),
+            "https://u:***@h/y?sig=***&X-Amz-Signature=***&flag&e=#frag x?a=b"
         );
         for kept in [
             "s3://bucket/inc-42",
@@ -296,7 +329,7 @@ mod tests {
             "http://host:8080/captures/inc@2",
             "s3://bucket/a:b@c",
         ] {
-            assert_eq!(without_password(kept), kept);
+            assert_eq!(without_secrets(kept), kept);
         }
     }
 

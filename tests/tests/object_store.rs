@@ -830,6 +830,42 @@ fn record_ships_each_file_to_a_bucket_as_it_closes() {
     assert!(!local_files(&other).is_empty());
 }
 
+/// A password and a query's values (shared-access signatures) in the URL of `--upload`
+/// reach neither stderr nor the capture row, which is shipped with the files.
+#[test]
+fn secrets_in_an_upload_url_are_masked_where_it_is_shown() {
+    if !bpf_available("secrets_in_an_upload_url_are_masked_where_it_is_shown") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("masked");
+    let url = format!(
+        "http://deploy:Secret97@127.0.0.1:{}/inc?sig=Secret96&X-Amz-Signature=Secret95&sv=2024",
+        free_port()
+    );
+    let flags = ["--upload", url.as_str(), "--upload-wait", "1s"];
+    let out = record_uploading(&[], &dir, &flags, &["true"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(!stderr.contains("Secret9"), "{stderr}");
+    let shown = "http://deploy:***@127.0.0.1:";
+    assert!(stderr.contains(shown), "{stderr}");
+    assert!(
+        stderr.contains("/inc?sig=***&X-Amz-Signature=***&sv=***"),
+        "{stderr}"
+    );
+    let row = stdout(&analyze_with(
+        &[],
+        &[
+            "query",
+            dir.to_str().unwrap(),
+            "SELECT command_line FROM capture",
+        ],
+    ));
+    assert!(!row.contains("Secret9"), "{row}");
+    assert!(row.contains("sig=***&X-Amz-Signature=***&sv=***"), "{row}");
+}
+
 /// With `--max-size`, the recorder deletes only what is in the bucket: the bucket ends with
 /// every call, the directory with the newest files only. While the store does not answer,
 /// nothing is deleted, and the files that were never shipped are named at the end, with a

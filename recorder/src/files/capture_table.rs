@@ -141,11 +141,11 @@ fn command_line(args: impl Iterator<Item = OsString>) -> String {
                 break;
             }
             if next_is_url {
-                *arg = tracepost_store::location::without_password(arg);
+                *arg = tracepost_store::location::without_secrets(arg);
             } else if let Some(url) = arg.strip_prefix("--upload=") {
                 *arg = format!(
                     "--upload={}",
-                    tracepost_store::location::without_password(url)
+                    tracepost_store::location::without_secrets(url)
                 );
             }
             next_is_url = arg == "--upload";
