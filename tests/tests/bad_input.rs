@@ -527,3 +527,36 @@ fn argument_errors_are_one_line() {
         assert!(String::from_utf8_lossy(&help.stdout).contains("Usage:"));
     }
 }
+
+/// A host whose `kernel.perf_event_max_stack` is below the 64 frames of record's stack map
+/// refuses the map: the error names the setting, and nothing is left behind that a reader
+/// would take for a recorder killed as it started.
+#[test]
+fn a_lowered_stack_depth_is_named_and_leaves_no_capture() {
+    if !bpf_available("a_lowered_stack_depth_is_named_and_leaves_no_capture") {
+        return;
+    }
+    const SETTING: &str = "/proc/sys/kernel/perf_event_max_stack";
+    struct Restore(String);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let _ = std::fs::write(SETTING, &self.0);
+        }
+    }
+    let before = std::fs::read_to_string(SETTING).unwrap();
+    let _restore = Restore(before.clone());
+    std::fs::write(SETTING, "32").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("cap");
+    let out = record(&out_dir, &["true"]);
+    drop(_restore);
+    assert_eq!(std::fs::read_to_string(SETTING).unwrap(), before);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&out.stderr),
+        "error: kernel.perf_event_max_stack is 32, and record's stack map needs 64 frames \
+         (with or without --stacks): raise it, for example `sysctl \
+         kernel.perf_event_max_stack=127`"
+    );
+    assert!(!out_dir.exists(), "{}", out_dir.display());
+}

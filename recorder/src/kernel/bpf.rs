@@ -29,6 +29,18 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/tr
 /// `BPF_NOEXIST`: insert only if the key is absent.
 const BPF_NOEXIST: u64 = 1;
 
+/// Frames a stack map's value holds (`KSTACKS`): the kernel refuses the map where
+/// `kernel.perf_event_max_stack` is lower.
+const STACK_FRAMES: u32 = tracepost_common::STACK_DEPTH as u32;
+
+fn max_stack_depth() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/kernel/perf_event_max_stack")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
 const CAP_BPF: u32 = 39;
@@ -52,6 +64,11 @@ pub enum BpfError {
         #[source]
         source: Box<aya::programs::ProgramError>,
     },
+    #[error(
+        "kernel.perf_event_max_stack is {max}, and record's stack map needs {STACK_FRAMES} frames \
+         (with or without --stacks): raise it, for example `sysctl kernel.perf_event_max_stack=127`"
+    )]
+    StackDepth { max: u32 },
     #[error("eBPF map `{0}` is missing from the object")]
     MissingMap(&'static str),
     #[error("eBPF map `{name}` has an unexpected type")]
@@ -254,9 +271,17 @@ impl Probes {
             .map_max_entries("TRACED", traced_elements)
             .map_max_entries("AGGREGATES", aggregates_groups)
             .load(OBJECT)
-            .map_err(|source| BpfError::Load {
-                kernel: kernel.clone(),
-                source: Box::new(source),
+            .map_err(|source| match (&source, max_stack_depth()) {
+                // The stack map's value is 64 frames, which the kernel refuses past this
+                // setting: say which setting, not only EINVAL.
+                (
+                    aya::EbpfError::MapError(aya::maps::MapError::CreateError { name, .. }),
+                    Some(max),
+                ) if name == "KSTACKS" && max < STACK_FRAMES => BpfError::StackDepth { max },
+                _ => BpfError::Load {
+                    kernel: kernel.clone(),
+                    source: Box::new(source),
+                },
             })?;
 
         let take = |ebpf: &mut Ebpf, name: &'static str| {
