@@ -560,3 +560,28 @@ fn a_lowered_stack_depth_is_named_and_leaves_no_capture() {
     );
     assert!(!out_dir.exists(), "{}", out_dir.display());
 }
+
+/// A relative output under a working directory that was removed names the output and
+/// why, where the error once named `.`.
+#[test]
+fn an_output_under_a_removed_working_directory_is_named() {
+    if !bpf_available("an_output_under_a_removed_working_directory_is_named") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let gone = tmp.path().join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    let script = format!(
+        "cd '{}' && rmdir '{}' && exec '{}' -q -o rel -- true",
+        gone.display(),
+        gone.display(),
+        bin("record").display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&out.stderr),
+        "error: output rel: relative to the current directory, which cannot be found (No such \
+         file or directory (os error 2): removed?); give -o an absolute path"
+    );
+}

@@ -119,9 +119,15 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     // names a file whose path is not UTF-8 or holds a control character (a tab, a
     // newline): refused now, not found unreadable later. The whole path counts, so a
     // relative name under such a directory is refused too.
-    let absolute = std::env::current_dir()
-        .map(|cwd| cwd.join(&root))
-        .unwrap_or_else(|_| root.clone());
+    let absolute = match std::env::current_dir() {
+        Ok(cwd) => cwd.join(&root),
+        Err(e) if root.is_relative() => bail!(
+            "output {}: relative to the current directory, which cannot be found ({e}: \
+             removed?); give -o an absolute path",
+            root.display()
+        ),
+        Err(_) => root.clone(),
+    };
     // And as links lead: analyze reads a capture by its real path.
     let real = absolute
         .parent()
