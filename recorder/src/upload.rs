@@ -215,6 +215,7 @@ mod shipping {
                 placeholder_seen: false,
                 retry: HashMap::new(),
                 failing: false,
+                refused: false,
                 destination: Destination::Unchecked,
                 uploaded: 0,
                 ending: ending.clone(),
@@ -274,6 +275,9 @@ mod shipping {
         retry: HashMap<PathBuf, (Instant, Duration)>,
         /// The last attempt failed: said once, until an upload succeeds again.
         failing: bool,
+        /// The last attempt was refused by the store (a 4xx answer: no such bucket, a
+        /// credential refused): waiting at the end cannot change that.
+        refused: bool,
         destination: Destination,
         uploaded: u64,
         ending: Ending,
@@ -311,7 +315,10 @@ mod shipping {
                     return Ok(self.uploaded);
                 }
                 // Refused: waiting cannot change that.
-                if Instant::now() >= deadline || self.destination == Destination::Foreign {
+                if Instant::now() >= deadline
+                    || self.destination == Destination::Foreign
+                    || self.refused
+                {
                     return Err(self.not_uploaded(pending));
                 }
                 // Ctrl-C was answered minutes ago: say why the prompt has not come back.
@@ -351,12 +358,20 @@ mod shipping {
             let mut pending = Vec::new();
             if self.destination == Destination::Unchecked {
                 match bounded(runtime, &self.ending, self.check_destination()) {
-                    Ok(None) => self.destination = Destination::Ours,
+                    Ok(None) => {
+                        self.destination = Destination::Ours;
+                        self.refused = false;
+                    }
                     Ok(Some(name)) => {
                         self.refuse(&format!("it already holds another capture ({name})"));
                     }
                     Err(reason) => {
-                        self.warn_failing(&format!("cannot reach {}", self.remote.given), &reason)
+                        self.refused = refusal(&reason);
+                        let what = match self.refused {
+                            true => format!("the store refused {}", self.remote.given),
+                            false => format!("cannot reach {}", self.remote.given),
+                        };
+                        self.warn_failing(&what, &reason)
                     }
                 }
             }
@@ -414,12 +429,14 @@ mod shipping {
                             }
                             self.failing = false;
                         }
+                        self.refused = false;
                         self.retry.remove(&path);
                         self.versions.insert(path.clone(), version);
                         self.shipped.insert(path);
                         self.uploaded += 1;
                     }
                     Err(reason) => {
+                        self.refused = refusal(&reason);
                         let what =
                             format!("cannot upload {} to {}", path.display(), self.remote.given);
                         self.warn_failing(&what, &reason);
@@ -552,6 +569,17 @@ mod shipping {
             let path = path.to_path_buf();
             async move { put_file(store.as_ref(), &path, &key, replaceable).await }
         }
+    }
+
+    /// Whether a store's error is its answer refusing the request (HTTP 4xx: no such
+    /// bucket, a key or credential refused), not a failure to reach it. A timeout (408)
+    /// or a request to slow down (429) is worth waiting for.
+    fn refusal(reason: &str) -> bool {
+        const AT: &str = "status code: ";
+        reason.match_indices(AT).any(|(i, _)| {
+            let code = reason[i + AT.len()..].get(..3);
+            code.is_some_and(|c| c.starts_with('4') && c != "408" && c != "429")
+        })
     }
 
     /// A store's error on one line, whole (S3's reason is on the lines after the status),

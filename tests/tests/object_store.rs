@@ -830,6 +830,40 @@ fn record_ships_each_file_to_a_bucket_as_it_closes() {
     assert!(!local_files(&other).is_empty());
 }
 
+/// A store that answers with a refusal (no such bucket) is told from one that does not
+/// answer, and the end does not wait `--upload-wait` (30 s by default) for an answer that
+/// cannot change: the files are named as kept at once.
+#[test]
+fn a_missing_bucket_is_a_refusal_named_at_once() {
+    if !bpf_available("a_missing_bucket_is_a_refusal_named_at_once") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    let endpoint = moto.endpoint();
+    let vars = aws_vars(&endpoint);
+    let dir = tmp.path().join("nobucket");
+    let url = "s3://no-such-bucket/inc-1";
+    let started = Instant::now();
+    let out = record_uploading(&vars, &dir, &["--upload", url], &["true"]);
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(took < Duration::from_secs(10), "{took:?}: {stderr}");
+    assert!(
+        stderr.contains(&format!("warning: the store refused {url}: ")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("NoSuchBucket"), "{stderr}");
+    let last = stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with(&format!(
+            "error: 5 file(s) were not uploaded to {url} and are kept in"
+        )),
+        "{stderr}"
+    );
+}
+
 /// A password and a query's values (shared-access signatures) in the URL of `--upload`
 /// reach neither stderr nor the capture row, which is shipped with the files.
 #[test]
