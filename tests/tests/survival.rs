@@ -547,14 +547,28 @@ fn max_size_keeps_the_newest_files_within_the_bound() {
 /// SIGHUP, as when the on-call engineer's SSH session drops under a foreground `record -p`:
 /// the capture ends as it does on Ctrl-C, every table written and the capture row closed.
 /// By default the signal killed the recorder as `kill -9` does, losing every call since the
-/// last rotation and the whole processes table.
+/// last rotation and the whole processes table. The same for every other signal whose
+/// default is to end a process: SIGQUIT (Ctrl-\\), and SIGUSR1, SIGUSR2 and SIGALRM sent
+/// by mistake.
 #[test]
-fn a_hangup_ends_the_capture_cleanly() {
-    if !bpf_available("a_hangup_ends_the_capture_cleanly") {
+fn a_hangup_or_another_ending_signal_ends_the_capture_cleanly() {
+    if !bpf_available("a_hangup_or_another_ending_signal_ends_the_capture_cleanly") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let capture = tmp.path().join("capture");
+    for signal in [
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+    ] {
+        let capture = tmp.path().join(format!("capture-{signal}"));
+        ends_cleanly_on(&capture, signal);
+    }
+}
+
+fn ends_cleanly_on(capture: &Path, signal: i32) {
     let mut target = Command::new("sh")
         .args([
             "-c",
@@ -565,17 +579,17 @@ fn a_hangup_ends_the_capture_cleanly() {
         .unwrap();
     let record = Command::new(bin("record"))
         .args(["-q", "-p", &target.id().to_string(), "-o"])
-        .arg(&capture)
+        .arg(capture)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    thread::sleep(Duration::from_millis(2000));
+    thread::sleep(Duration::from_millis(1500));
     // SAFETY: kill(2) of this test's own child; no memory involved.
-    assert_eq!(unsafe { libc::kill(record.id() as i32, libc::SIGHUP) }, 0);
+    assert_eq!(unsafe { libc::kill(record.id() as i32, signal) }, 0);
     let out = record.wait_with_output().unwrap();
     let _ = target.kill();
     let _ = target.wait();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.status.code(), Some(0), "signal {signal}: {out:?}");
     assert!(
         out.stderr.is_empty(),
         "{}",
@@ -586,16 +600,16 @@ fn a_hangup_ends_the_capture_cleanly() {
     }
     assert!(
         scalar(
-            &capture,
+            capture,
             "SELECT count(*) FROM syscalls WHERE syscall = 'openat'"
         ) > 10
     );
     assert_eq!(
         scalar(
-            &capture,
+            capture,
             "SELECT count(*) FROM capture WHERE ended IS NOT NULL"
         ),
         1
     );
-    assert!(scalar(&capture, "SELECT count(*) FROM processes") >= 1);
+    assert!(scalar(capture, "SELECT count(*) FROM processes") >= 1);
 }

@@ -1,4 +1,6 @@
-//! SIGINT, SIGTERM and SIGHUP: stop the capture cleanly instead of dying with an open file.
+//! SIGINT, SIGTERM and SIGHUP, and the other signals whose default is to end a process
+//! (SIGQUIT from Ctrl-\\, SIGUSR1, SIGUSR2, SIGALRM): stop the capture cleanly instead of
+//! dying with an open file, the command left running untraced.
 //! SIGHUP is how a foreground `record` learns that the on-call engineer's SSH session
 //! dropped; by default it killed the recorder as `kill -9` would, losing everything since
 //! the last rotation and the processes table.
@@ -17,7 +19,7 @@ use std::{
 };
 
 use signal_hook::{
-    consts::{SIGHUP, SIGINT, SIGTERM},
+    consts::{SIGALRM, SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2},
     iterator::{SignalsInfo, exfiltrator::WithOrigin},
     low_level::siginfo::Cause,
 };
@@ -43,7 +45,9 @@ impl StopFlag {
 pub fn install(stop: StopFlag) -> io::Result<Arc<AtomicI32>> {
     let forward_to = Arc::new(AtomicI32::new(0));
     let target = forward_to.clone();
-    let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])?;
+    let mut signals = SignalsInfo::<WithOrigin>::new([
+        SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,
+    ])?;
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
