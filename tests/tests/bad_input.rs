@@ -585,3 +585,50 @@ fn an_output_under_a_removed_working_directory_is_named() {
          file or directory (os error 2): removed?); give -o an absolute path"
     );
 }
+
+/// `-p` of a process that has exited and waits for its parent to reap it (a zombie) is
+/// refused: it once ended at once with an empty capture and exit 0.
+#[test]
+fn a_zombie_is_refused_by_name() {
+    if !bpf_available("a_zombie_is_refused_by_name") {
+        return;
+    }
+    use std::io::BufRead as _;
+    // `true` exits at once; its parent then becomes `sleep`, which never reaps it.
+    let mut parent = Command::new("sh")
+        .args(["-c", "true & echo $!; exec sleep 5"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(parent.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let zombie = line.trim().to_string();
+    let state = || std::fs::read_to_string(format!("/proc/{zombie}/stat")).unwrap();
+    for _ in 0..100 {
+        if state().contains(") Z ") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(state().contains(") Z "), "{}", state());
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("cap");
+    let out = Command::new(bin("record"))
+        .args(["-q", "-p", &zombie, "-o"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    let _ = parent.kill();
+    let _ = parent.wait();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&out.stderr),
+        format!(
+            "error: process {zombie} has exited (a zombie that its parent has not reaped): it \
+             makes no more calls to record"
+        )
+    );
+    assert!(!out_dir.exists());
+}

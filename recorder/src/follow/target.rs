@@ -23,6 +23,13 @@ pub enum TargetError {
     /// `-p 2` was taken, and recorded nothing, which read as an idle process.
     #[error("{pid} is a kernel thread ({name}): it makes no system calls to record")]
     KernelThread { pid: i32, name: String },
+    /// `-p` of a process that had exited, its parent not yet waiting for it, ended at once
+    /// with an empty capture and exit 0.
+    #[error(
+        "process {0} has exited (a zombie that its parent has not reaped): it makes no more \
+         calls to record"
+    )]
+    Zombie(i32),
     #[error(transparent)]
     Bpf(#[from] BpfError),
 }
@@ -39,11 +46,21 @@ fn a_process(pid: i32) -> Result<(), TargetError> {
         .lines()
         .find_map(|l| l.strip_prefix("Tgid:"))
         .and_then(|v| v.trim().parse::<i32>().ok());
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    // A leader that exited while its other threads run is a zombie too, and traced.
+    let zombie =
+        field("State:").is_some_and(|s| s.starts_with('Z')) && field("Threads:") == Some("1");
     match group {
         Some(group) if group != pid => Err(TargetError::Thread {
             tid: pid,
             pid: group,
         }),
+        _ if zombie => Err(TargetError::Zombie(pid)),
         _ => match kernel_thread(pid) {
             Some(name) => Err(TargetError::KernelThread { pid, name }),
             None => Ok(()),
