@@ -198,6 +198,18 @@ fn by_rules(text: &str) -> Cow<'_, str> {
 
 /// Whether a column of this type can hold text: a string, or a list, struct, map or
 /// dictionary with strings inside.
+/// `Null`, or a nested type of `Null`s (`List(Null)`): a type the plan gives before it
+/// knows the values'.
+fn holds_null(t: &DataType) -> bool {
+    match t {
+        DataType::Null => true,
+        DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _) => {
+            holds_null(f.data_type())
+        }
+        _ => false,
+    }
+}
+
 fn holds_text(t: &DataType) -> bool {
     match t {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
@@ -318,6 +330,11 @@ fn mask_whole(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
 /// The batches with every string masked, wherever it is, and every value of a string
 /// column named like a secret. A plain string column becomes `Utf8`; nested ones keep
 /// their types. Other columns are left as they are.
+///
+/// A column is typed by its values where the plan's schema says `Null` and the batches
+/// hold more (`SELECT NULL AS x UNION ALL SELECT path ...`: DataFusion's schema says
+/// `Null`, its batches `Utf8View`), and batches whose column is `Null` are cast to that
+/// type: the answer shown unmasked must be shown masked.
 pub fn batches(
     schema: &Schema,
     batches: &[RecordBatch],
@@ -327,12 +344,18 @@ pub fn batches(
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| {
-            if is_text(f.data_type()) {
-                f.as_ref().clone().with_data_type(DataType::Utf8)
-            } else {
-                f.as_ref().clone()
-            }
+        .enumerate()
+        .map(|(i, f)| {
+            let valued = batches
+                .iter()
+                .filter_map(|b| b.columns().get(i).map(|c| c.data_type()))
+                .find(|t| !holds_null(t));
+            let t = match valued {
+                Some(t) if holds_null(f.data_type()) => t,
+                _ => f.data_type(),
+            };
+            let t = if is_text(t) { &DataType::Utf8 } else { t };
+            f.as_ref().clone().with_data_type(t.clone())
         })
         .collect();
     let out_schema = Schema::new_with_metadata(fields, schema.metadata().clone());
@@ -342,20 +365,24 @@ pub fn batches(
         let columns = b
             .columns()
             .iter()
-            .zip(schema.fields())
+            .zip(out_schema.fields())
             .map(|(c, f)| -> Result<ArrayRef, ArrowError> {
                 let named_secret = SECRET_COLUMN.is_match(f.name());
-                if named_secret && is_text(c.data_type()) {
-                    return mask_whole(&cast(c, &DataType::Utf8)?);
-                }
-                if named_secret && matches!(c.data_type(), DataType::Dictionary(_, v) if is_text(v))
+                let masked = if named_secret && is_text(c.data_type()) {
+                    mask_whole(&cast(c, &DataType::Utf8)?)?
+                } else if named_secret
+                    && matches!(c.data_type(), DataType::Dictionary(_, v) if is_text(v))
                 {
-                    return mask_whole(c);
+                    mask_whole(c)?
+                } else if is_text(c.data_type()) {
+                    mask(&cast(c, &DataType::Utf8)?)?
+                } else {
+                    mask(c)?
+                };
+                match masked.data_type() == f.data_type() {
+                    true => Ok(masked),
+                    false => cast(&masked, f.data_type()),
                 }
-                if is_text(c.data_type()) {
-                    return mask(&cast(c, &DataType::Utf8)?);
-                }
-                mask(c)
             })
             .collect::<Result<Vec<_>, _>>()?;
         out.push(RecordBatch::try_new(shared.clone(), columns)?);
@@ -518,6 +545,51 @@ mod tests {
         assert!(!shown.contains("LEAK"), "{shown}");
         assert_eq!(shown.matches("***").count(), 3, "{shown}");
         assert!(shown.contains("web-1"), "{shown}");
+    }
+
+    /// A plan that types a column `Null` while its batches hold strings (a union of
+    /// `NULL` and a string column) was refused masked and answered unmasked.
+    #[test]
+    fn a_column_the_plan_types_null_is_typed_by_its_values() {
+        use datafusion::arrow::array::{ListBuilder, NullArray, StringBuilder, StringViewArray};
+        let schema = Schema::new(vec![
+            Field::new("x", DataType::Null, true),
+            Field::new_list("a", Field::new_list_field(DataType::Null, true), true),
+        ]);
+        let mut list = ListBuilder::new(StringBuilder::new());
+        list.values().append_value("--password=hunter2");
+        list.append(true);
+        let strings: ArrayRef = Arc::new(list.finish());
+        let valued = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("x", DataType::Utf8View, true),
+                Field::new("a", strings.data_type().clone(), true),
+            ])),
+            vec![
+                Arc::new(StringViewArray::from(vec!["--token=s3cr3t"])),
+                strings.clone(),
+            ],
+        )
+        .unwrap();
+        let nulls = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![
+                Arc::new(NullArray::new(1)),
+                datafusion::arrow::array::new_null_array(schema.field(1).data_type(), 1),
+            ],
+        )
+        .unwrap();
+        let (out_schema, out) = batches(&schema, &[nulls, valued]).unwrap();
+        assert_eq!(out_schema.field(0).data_type(), &DataType::Utf8);
+        assert_eq!(out_schema.field(1).data_type(), strings.data_type());
+        let shown = datafusion::arrow::util::pretty::pretty_format_batches(&out)
+            .unwrap()
+            .to_string();
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert_eq!(shown.matches("***").count(), 2, "{shown}");
     }
 
     #[test]
