@@ -2,18 +2,20 @@
 //!
 //! Each file's footer is checked before any SQL runs ([`crate::files`]), but a file can be
 //! whole at its end and torn in its pages (a disk error, a bad copy). DataFusion then fails
-//! mid-query with the reader's message ("Data corruption detected") and no file name. Only
-//! then, and only for local files, each file is decoded whole to find the one at fault: a
+//! mid-query with the reader's message ("Data corruption detected") and no file name, and
+//! a cluster's executors with that message inside their job's failure. Only then each file
+//! is decoded whole to find the one at fault, an object in a store fetched whole for it: a
 //! cost paid by a query that failed anyway.
-use std::{fs::File, path::PathBuf, sync::Arc};
+use std::{fs::File, sync::Arc};
 
 use datafusion::{
     arrow::datatypes::{DataType, Field, Schema, SchemaRef},
     parquet::{
         arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder},
-        file::metadata::PageIndexPolicy,
+        file::{metadata::PageIndexPolicy, reader::ChunkReader},
     },
 };
+use object_store::{ObjectStoreExt as _, path::Path as StorePath};
 
 use crate::{capture::Capture, location::Location};
 
@@ -25,13 +27,17 @@ pub fn from_reading(error: &anyhow::Error) -> bool {
     let Some(rest) = text.strip_prefix("SQL: ") else {
         return false;
     };
-    [
-        "Parquet error: ",
-        "Arrow error: Parquet argument error: ",
-        "External error: Parquet error: ",
-    ]
-    .iter()
-    .any(|p| rest.starts_with(p))
+    // A cluster's job failed on an executor: its message quotes the reader's error as
+    // Ballista's debug text, after the scheduler's words.
+    let on_cluster = rest.starts_with("Execution error: Job ") && rest.contains("ParquetError(");
+    on_cluster
+        || [
+            "Parquet error: ",
+            "Arrow error: Parquet argument error: ",
+            "External error: Parquet error: ",
+        ]
+        .iter()
+        .any(|p| rest.starts_with(p))
 }
 
 /// The first local file of the captures that was checked and is gone now.
@@ -48,18 +54,35 @@ pub fn vanished(captures: &[Capture]) -> Option<String> {
         .map(|f| f.name.clone())
 }
 
-/// The first local file of the captures whose data cannot be decoded, and why.
-pub fn find(captures: &[Capture]) -> Option<(String, String)> {
+/// The first file of the captures whose data cannot be decoded, and why. An object in a
+/// store is fetched whole, one at a time, in the order the captures and their files were
+/// given: the first damaged one is named, as for local files.
+pub async fn find(captures: &[Capture]) -> Option<(String, String)> {
     for c in captures {
-        if !matches!(c.location(), Location::Local(_)) {
-            continue;
-        }
         for table in tracepost_schema::TABLES {
             for f in c.files(table) {
-                let Ok(path) = f.url.to_file_path() else {
-                    continue;
+                let decoded = match c.location() {
+                    Location::Local(_) => match f.url.to_file_path() {
+                        Ok(path) => decode(|| File::open(&path).map_err(|e| e.to_string())),
+                        Err(()) => continue,
+                    },
+                    Location::Remote(remote) => {
+                        let key = StorePath::from_url_path(f.url.path());
+                        let fetched = match key {
+                            Ok(key) => remote.store.get(&key).await,
+                            Err(_) => continue,
+                        };
+                        match fetched {
+                            Ok(got) => match got.bytes().await {
+                                Ok(bytes) => decode(|| Ok(bytes.clone())),
+                                // The store failed, not the file: not this one's damage.
+                                Err(_) => continue,
+                            },
+                            Err(_) => continue,
+                        }
+                    }
                 };
-                if let Err(why) = decode(&path) {
+                if let Err(why) = decoded {
                     return Some((f.name.clone(), why));
                 }
             }
@@ -73,8 +96,8 @@ pub fn find(captures: &[Capture]) -> Option<(String, String)> {
 /// read twice, as plain strings and as views (as queries read them): the two decoders
 /// notice different damage, and a flip only the view decoder tripped on left the
 /// query's error without a file name.
-fn decode(path: &PathBuf) -> Result<(), String> {
-    let plain = read_all(path, None)?;
+fn decode<R: ChunkReader + 'static>(open: impl Fn() -> Result<R, String>) -> Result<(), String> {
+    let plain = read_all(open()?, None)?;
     let views: Vec<Field> = plain
         .fields()
         .iter()
@@ -86,7 +109,7 @@ fn decode(path: &PathBuf) -> Result<(), String> {
         })
         .collect();
     read_all(
-        path,
+        open()?,
         Some(Arc::new(Schema::new_with_metadata(
             views,
             plain.metadata().clone(),
@@ -97,13 +120,15 @@ fn decode(path: &PathBuf) -> Result<(), String> {
 
 /// Reads the whole file, with `schema` as the Arrow types to read into if given; returns
 /// the file's own Arrow schema.
-fn read_all(path: &PathBuf, schema: Option<SchemaRef>) -> Result<SchemaRef, String> {
-    let file = File::open(path).map_err(|e| e.to_string())?;
+fn read_all<R: ChunkReader + 'static>(
+    data: R,
+    schema: Option<SchemaRef>,
+) -> Result<SchemaRef, String> {
     let mut options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
     if let Some(schema) = schema {
         options = options.with_schema(schema);
     }
-    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(file, options)
+    let builder = ParquetRecordBatchReaderBuilder::try_new_with_options(data, options)
         .map_err(|e| e.to_string())?;
     let own = builder.schema().clone();
     let reader = builder.build().map_err(|e| e.to_string())?;

@@ -106,7 +106,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
                 emit(&q.out, plan_sql(&ctx, &sql).await?, &captures).await
             };
-            damage_named(answer.await, &captures)
+            damage_named(answer.await, &captures).await
         }
         Command::Summary(s) => {
             let Opened { ctx, captures, .. } = open(&s.captures, &s.narrow, &s.read).await?;
@@ -117,7 +117,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 warn_counted(&ctx, summary::counted_note(s.by)).await?;
                 emit(&s.out, plan_sql(&ctx, &sql).await?, &captures).await
             };
-            damage_named(answer.await, &captures)
+            damage_named(answer.await, &captures).await
         }
         Command::Report(r) => {
             let Opened { ctx, captures, .. } = open(&r.captures, &r.narrow, &r.read).await?;
@@ -131,6 +131,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 report::write(&ctx, &captures, &r.output, options).await,
                 &captures,
             )
+            .await
         }
         Command::Export(x) => {
             let Opened { ctx, captures, .. } = open(&x.captures, &x.narrow, &x.read).await?;
@@ -139,7 +140,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             refuse_inside(&x.perfetto, &captures)?;
             let export = trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact);
             let exported = unless_interrupted(export, &x.perfetto).await;
-            let written = damage_named(exported, &captures)?;
+            let written = damage_named(exported, &captures).await?;
             crate::say!(
                 "export: {} calls as slices, {} intervals of lost calls, {} wakeup arrows: {}",
                 written.slices,
@@ -214,7 +215,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 .await?;
                 emit(&d.out, frame, &both.captures).await
             };
-            damage_named(answer.await, &both.captures)
+            damage_named(answer.await, &both.captures).await
         }
     }
 }
@@ -262,16 +263,19 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
     }
     // These read the small tables before any query: damage met here is named as a
     // query's is.
-    let (ctx, narrows) = damage_named(tables::context(&captures, narrow, read).await, &captures)?;
+    let (ctx, narrows) =
+        damage_named(tables::context(&captures, narrow, read).await, &captures).await?;
     damage_named(
         warn_whole_intervals(&ctx, &captures, &narrows).await,
         &captures,
-    )?;
-    damage_named(warn_unfinished(&ctx, &captures).await, &captures)?;
+    )
+    .await?;
+    damage_named(warn_unfinished(&ctx, &captures).await, &captures).await?;
     damage_named(
         warn_window_outside(&ctx, &captures, &narrows).await,
         &captures,
-    )?;
+    )
+    .await?;
     Ok(Opened {
         ctx,
         captures,
@@ -306,7 +310,7 @@ fn refuse_inside(output: &Path, captures: &[Capture]) -> Result<()> {
 
 /// A query that failed on a file torn inside its data (its footer whole, so it passed the
 /// checks) names that file; the reader's own message names none.
-fn damage_named<T>(result: Result<T>, captures: &[Capture]) -> Result<T> {
+async fn damage_named<T>(result: Result<T>, captures: &[Capture]) -> Result<T> {
     let Err(e) = result else { return result };
     // A file checked and then gone: a record still writing the capture deleted it
     // (`--max-size`), which is not damage, and `--skip-bad-files` cannot help.
@@ -320,7 +324,7 @@ fn damage_named<T>(result: Result<T>, captures: &[Capture]) -> Result<T> {
     if !damage::from_reading(&e) {
         return Err(e);
     }
-    match damage::find(captures) {
+    match damage::find(captures).await {
         Some((file, why)) => Err(anyhow::anyhow!(
             "{}: its data is damaged ({}); move the file out of the capture to read the rest",
             output::visible(&file),

@@ -632,3 +632,29 @@ fn a_zombie_is_refused_by_name() {
     );
     assert!(!out_dir.exists());
 }
+
+/// An executor given one port for both its services once logged Ballista's error and
+/// exited 0, which a supervisor takes for a clean stop.
+#[test]
+fn an_executor_given_one_port_twice_is_refused() {
+    let out = Command::new(bin("analyze"))
+        .args([
+            "executor",
+            "--scheduler",
+            "127.0.0.1:1",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "50981",
+            "--grpc-port",
+            "50981",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&out.stderr),
+        "error: --port and --grpc-port are both 50981: the Flight and task services need a \
+         port each"
+    );
+}

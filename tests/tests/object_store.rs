@@ -1243,6 +1243,17 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
         std::fs::write(&file, b"not parquet").unwrap();
     }
     moto.upload(&damaged, "captures", "inc-42/host=web-5");
+    // A sixth whose footers are whole and whose `syscalls` pages are torn: it passes the
+    // checks made before any SQL, and fails mid-query.
+    let torn = copy_of_local("web-6");
+    let torn_file = parquet_files(&torn.join("syscalls")).remove(0);
+    let mut bytes = std::fs::read(&torn_file).unwrap();
+    let half = bytes.len() / 2;
+    for b in bytes[100..half].iter_mut().step_by(31) {
+        *b ^= 0xff;
+    }
+    std::fs::write(&torn_file, bytes).unwrap();
+    moto.upload(&torn, "captures", "inc-42/host=web-6");
     let web1 = "s3://captures/inc-42/host=web-1";
     let web2 = "s3://captures/inc-42/host=web-2";
     let web3 = "s3://captures/inc-42/host=web-3";
@@ -1526,6 +1537,32 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
         line.contains("--cluster no port: not a HOST:PORT"),
         "{line}"
     );
+
+    // Torn pages are named by the object's URL, read here or by the cluster's executors,
+    // whose job's failure once named no file.
+    let web6 = "s3://captures/inc-42/host=web-6";
+    let torn_url = format!(
+        "{web6}/syscalls/{}",
+        torn_file.file_name().unwrap().to_str().unwrap()
+    );
+    for (out, place) in [
+        (analyze_with(&vars, &["summary", web6]), "here"),
+        (on_cluster(&["summary", web6]), "on the cluster"),
+        (
+            on_cluster(&["summary", torn.to_str().unwrap()]),
+            "a local path, on the cluster",
+        ),
+    ] {
+        let line = one_error_line(&out);
+        let named = match place {
+            "a local path, on the cluster" => torn_file.display().to_string(),
+            _ => torn_url.clone(),
+        };
+        assert!(
+            line.starts_with(&format!("error: {named}: its data is damaged (")),
+            "{place}: {line}"
+        );
+    }
 }
 
 /// A cluster node's stderr: Ballista's own log, warnings by default and more under

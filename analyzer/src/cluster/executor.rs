@@ -33,6 +33,13 @@ pub async fn run(options: Options) -> Result<()> {
             options.bind
         );
     }
+    // Each probe below lets its port go again, so one port given twice passes both.
+    if options.flight_port == options.grpc_port {
+        anyhow::bail!(
+            "--port and --grpc-port are both {}: the Flight and task services need a port each",
+            options.flight_port
+        );
+    }
     for (flag, port) in [
         ("--port", options.flight_port),
         ("--grpc-port", options.grpc_port),
