@@ -229,21 +229,25 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
              do not see; run without --cluster"
         );
     }
-    let mut roots: Vec<(String, Location)> = Vec::new();
+    let mut roots: Vec<(String, Location, &PathBuf)> = Vec::new();
     for path in paths {
         let root = Location::parse(path)?;
         let identity = root.identity();
-        if let Some((_, first)) = roots.iter().find(|(id, _)| *id == identity) {
+        if let Some((_, _, first)) = roots.iter().find(|(id, ..)| *id == identity) {
+            // Each as it was typed: the names of both can be one spelling (a trailing `/`).
+            let typed = |p: &PathBuf| {
+                output::visible(&location::without_secrets(&p.to_string_lossy())).into_owned()
+            };
             anyhow::bail!(
                 "capture {} is given twice (as {} too); each capture counts once",
-                root.name(),
-                first.name()
+                typed(path),
+                typed(first)
             );
         }
-        roots.push((identity, root));
+        roots.push((identity, root, path));
     }
     let mut captures = Vec::new();
-    for (_, root) in roots {
+    for (_, root, _) in roots {
         match Capture::open(root, read.skip_bad_files).await {
             Ok(c) => captures.push(c),
             Err(e @ capture::CaptureError::NothingReadable { .. }) => {
