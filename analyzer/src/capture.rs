@@ -123,6 +123,7 @@ impl Capture {
                     }
                 }
             }
+            warn_copies(&name, &good);
             files.insert(table, good);
         }
         if vanished > 0 {
@@ -206,6 +207,30 @@ async fn check_table(
                 .buffered(FOOTERS_IN_FLIGHT)
                 .collect()
                 .await)
+        }
+    }
+}
+
+/// Names each file that holds the same calls as one before it in the table (`part-000001
+/// (1).parquet`, a second download beside the first): both are read, so their calls count
+/// twice.
+fn warn_copies(capture: &str, files: &[TableFile]) {
+    let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for f in files {
+        let Some(print) = f.fingerprint.as_deref() else {
+            continue;
+        };
+        match seen.get(print) {
+            Some(first) => crate::say!(
+                "warning: capture {}: {} holds the same rows as {}, a copy beside it: both \
+                 are read, and their rows count twice; move one out",
+                crate::output::visible(capture),
+                crate::output::visible(&f.name),
+                crate::output::visible(first)
+            ),
+            None => {
+                seen.insert(print, &f.name);
+            }
         }
     }
 }

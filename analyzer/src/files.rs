@@ -97,6 +97,45 @@ pub struct TableFile {
     pub version: u32,
     /// Rows, from the footer: what a copy holds, against what its recorder wrote.
     pub rows: u64,
+    /// What the footer says of the data ([`fingerprint`]): two files of one table that
+    /// share it hold the same calls (a copy made beside the original).
+    pub fingerprint: Option<String>,
+}
+
+/// What the footer says of the data, which two different files of one capture never
+/// share: the rows, the recorder's checksum of the data where it wrote one, and each
+/// column chunk's size and bounds (`syscalls`' first column is a time). None for an empty
+/// file, which every capture's empty tables share, and for a file with neither checksum
+/// nor bounds.
+fn fingerprint(metadata: &ParquetMetaData) -> Option<String> {
+    use std::fmt::Write as _;
+    let meta = metadata.file_metadata();
+    if meta.num_rows() == 0 {
+        return None;
+    }
+    // The small tables' files carry the recorder's checksum of their data, and no
+    // bounds; `syscalls` files have bounds, and no checksum.
+    let sum = meta
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|e| e.key == DATA_CHECKSUM_KEY))
+        .and_then(|e| e.value.as_deref());
+    let mut bounded = false;
+    let mut print = format!("{} {}", meta.num_rows(), sum.unwrap_or("-"));
+    for column in metadata.row_groups().iter().flat_map(|rg| rg.columns()) {
+        let _ = write!(print, " {}", column.compressed_size());
+        if let Some(stats) = column.statistics() {
+            let bytes = |b: Option<&[u8]>| b.map(|b| format!("{b:02x?}")).unwrap_or_default();
+            bounded |= stats.min_bytes_opt().is_some();
+            let _ = write!(
+                print,
+                ":{}:{}",
+                bytes(stats.min_bytes_opt()),
+                bytes(stats.max_bytes_opt())
+            );
+        }
+    }
+    // Neither (a file another program wrote): sizes alone could match by chance.
+    (bounded || sum.is_some()).then_some(print)
 }
 
 /// Checks that the local file `path` is a complete Parquet file of `table`, in a schema
@@ -139,6 +178,7 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
         url,
         version,
         rows: metadata.file_metadata().num_rows().max(0) as u64,
+        fingerprint: fingerprint(&metadata),
     })
 }
 
@@ -172,6 +212,7 @@ pub async fn check_remote(
         url,
         version,
         rows: metadata.file_metadata().num_rows().max(0) as u64,
+        fingerprint: fingerprint(&metadata),
     })
 }
 

@@ -767,3 +767,44 @@ fn a_copy_missing_files_says_how_many_calls_it_lacks() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("missing here"), "{stderr}");
 }
+
+/// A file copied beside itself in a table's directory (a second download, `part-000001
+/// (1).parquet`) is read too, and its calls count twice: every command says which two
+/// files hold the same rows.
+#[test]
+fn a_file_copied_beside_itself_is_named() {
+    if !bpf_available("a_file_copied_beside_itself_is_named") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("cap");
+    two_run_capture(&capture);
+    let out = analyze(&["summary", path(&capture)]);
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let original = parquet_files(&capture.join("syscalls")).remove(1);
+    let copy = capture.join("syscalls/part-000002 (1).parquet");
+    fs::copy(&original, &copy).unwrap();
+    let out = analyze(&["summary", path(&capture)]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Files are read in name order, and " (1)" sorts before ".parquet".
+    assert_eq!(
+        stderr.lines().next(),
+        Some(
+            format!(
+                "warning: capture {}: {} holds the same rows as {}, a copy beside it: both are \
+                 read, and their rows count twice; move one out",
+                capture.display(),
+                original.display(),
+                copy.display()
+            )
+            .as_str()
+        ),
+        "{stderr}"
+    );
+}
