@@ -31,6 +31,14 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
+    /// One table's directory, where the capture's own could be read.
+    #[error("capture {capture}: cannot read its table directory {dir}")]
+    UnreadableTable {
+        capture: String,
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// Listing a bucket or prefix failed: a missing bucket, a refused credential, an
     /// endpoint that does not answer.
     #[error("capture {url}: cannot list it: {reason}")]
@@ -297,8 +305,9 @@ fn list(root: &Path, table: &str) -> Result<Vec<PathBuf>, CaptureError> {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
-            return Err(CaptureError::Unreadable {
-                path: dir.display().to_string(),
+            return Err(CaptureError::UnreadableTable {
+                capture: root.display().to_string(),
+                dir: dir.display().to_string(),
                 source,
             });
         }

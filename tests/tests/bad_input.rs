@@ -658,3 +658,59 @@ fn an_executor_given_one_port_twice_is_refused() {
          port each"
     );
 }
+
+/// A table directory the reader may not open is named as one, where the message once
+/// called it the capture (`capture CAP/syscalls: cannot read it`).
+#[test]
+fn an_unreadable_table_directory_is_named_as_one() {
+    if !bpf_available("an_unreadable_table_directory_is_named_as_one") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::Builder::new()
+        .prefix("tracepost-unreadable")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let analyze = tmp.path().join("analyze");
+    std::fs::copy(bin("analyze"), &analyze).unwrap();
+    let capture = tmp.path().join("cap");
+    assert!(record(&capture, &["true"]).status.success());
+    // The other user's own copy, with its syscalls directory closed to itself.
+    let theirs = tmp.path().join("theirs");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&capture)
+        .arg(&theirs)
+        .status();
+    assert!(copied.unwrap().success());
+    let chowned = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&theirs)
+        .status();
+    assert!(chowned.unwrap().success());
+    let table = theirs.join("syscalls");
+    std::fs::set_permissions(&table, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&analyze)
+        .args(["summary"])
+        .arg(&theirs)
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&out.stderr),
+        format!(
+            "error: capture {}: cannot read its table directory {}: Permission denied (os \
+             error 13)",
+            theirs.display(),
+            table.display()
+        )
+    );
+}
