@@ -1313,3 +1313,60 @@ fn diff_rates_are_of_the_seconds_its_calls_cover() {
         "{rate} per s, want {want}: {f:?}"
     );
 }
+
+/// A directory recorded into twice has a column of facts per run. Each run's first and
+/// last call were once the whole directory's: the first run's last call came after it
+/// ended, and the second's first call before it started.
+#[test]
+fn a_report_gives_each_run_its_own_first_and_last_call() {
+    if !bpf_available("a_report_gives_each_run_its_own_first_and_last_call") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cap = tmp.path().join("cap");
+    assert!(record(&cap, &["ls", "/"]).status.success());
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(record(&cap, &["cat", "/etc/hostname"]).status.success());
+    let md = tmp.path().join("r.md");
+    let out = Command::new(bin("analyze"))
+        .args(["report", path(&cap), "--output", path(&md)])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&md).unwrap();
+    let fact = |name: &str| -> Vec<String> {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.split('|')
+            .skip(2)
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect()
+    };
+    let (first, last) = (fact("first_call"), fact("last_call"));
+    // Each run's own calls, by the command that made them, as the oracle.
+    let bounds = query(
+        &[&cap],
+        "SELECT comm, CAST(min(ts) AS VARCHAR) AS first, CAST(max(ts) AS VARCHAR) AS last \
+         FROM syscalls WHERE comm IN ('ls', 'cat') GROUP BY comm",
+    );
+    let of = |comm: &str, key: &str| -> String {
+        let row = bounds.iter().find(|r| r["comm"] == comm).unwrap();
+        row[key].as_str().unwrap().to_string()
+    };
+    let (started, ended) = (fact("started"), fact("ended"));
+    assert_eq!((first.len(), last.len()), (2, 2), "{text}");
+    for run in 0..2 {
+        assert!(
+            started[run] <= first[run] && last[run] <= ended[run],
+            "run {run}: {text}"
+        );
+    }
+    // The runs' calls lie between their own first and last (`record`'s own start and exec
+    // come before `ls` or `cat` is named, so those bound the runs from outside).
+    let inside = |t: &str, run: usize| first[run].as_str() <= t && t <= last[run].as_str();
+    assert!(inside(&of("ls", "last"), 0), "{bounds:?}: {text}");
+    assert!(inside(&of("cat", "first"), 1), "{bounds:?}: {text}");
+}

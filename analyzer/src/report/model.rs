@@ -242,15 +242,77 @@ async fn facts(ctx: &SessionContext, captures: &[Capture], narrowed: bool) -> Re
         })
         .collect::<Vec<_>>()
         .join(", ");
+    // A directory recorded into again holds several runs, a column each: their calls are
+    // told apart by time (runs never overlap: one record per directory at a time). Only
+    // where there are such runs, so that the usual capture's facts cost one plain scan.
+    let (_, several) = run_sql(
+        ctx,
+        "SELECT capture FROM capture WHERE capture_id IS NOT NULL \
+         GROUP BY capture HAVING count(*) > 1",
+    )
+    .await?;
+    let mut several_runs: Vec<String> = Vec::new();
+    for b in &several {
+        several_runs.extend(crate::sql_values::texts(b, 0)?.into_iter().flatten());
+    }
+    let (w, k, on_run) = match several_runs.is_empty() {
+        true => (
+            "SELECT capture, CAST(NULL AS VARCHAR) AS capture_id, min(ts) AS first_call,
+                    max(ts) AS last_call, count(*) AS calls
+             FROM syscalls GROUP BY capture"
+                .to_string(),
+            "SELECT capture, CAST(NULL AS VARCHAR) AS capture_id, sum(calls) AS counted
+             FROM aggregates WHERE reason IN ('below_min_duration', 'not_failed')
+             GROUP BY capture"
+                .to_string(),
+            "",
+        ),
+        false => {
+            let list = several_runs
+                .iter()
+                .map(|c| crate::sql_values::string_literal(c))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                format!(
+                    "SELECT capture, CAST(NULL AS VARCHAR) AS capture_id, min(ts) AS first_call,
+                            max(ts) AS last_call, count(*) AS calls
+                     FROM syscalls WHERE capture NOT IN ({list}) GROUP BY capture
+                     UNION ALL
+                     SELECT s.capture, r.capture_id, min(s.ts), max(s.ts), count(*)
+                     FROM syscalls s JOIN runs r ON s.capture = r.capture
+                       AND s.ts >= r.started AND (r.next_started IS NULL OR s.ts < r.next_started)
+                     WHERE s.capture IN ({list})
+                     GROUP BY s.capture, r.capture_id"
+                ),
+                format!(
+                    "SELECT capture, CAST(NULL AS VARCHAR) AS capture_id, sum(calls) AS counted
+                     FROM aggregates WHERE reason IN ('below_min_duration', 'not_failed')
+                       AND capture NOT IN ({list})
+                     GROUP BY capture
+                     UNION ALL
+                     SELECT a.capture, r.capture_id, sum(a.calls)
+                     FROM aggregates a JOIN runs r ON a.capture = r.capture
+                       AND a.interval_start >= r.started
+                       AND (r.next_started IS NULL OR a.interval_start < r.next_started)
+                     WHERE a.reason IN ('below_min_duration', 'not_failed')
+                       AND a.capture IN ({list})
+                     GROUP BY a.capture, r.capture_id"
+                ),
+                "runs AS (SELECT capture, capture_id, started,
+                                 lead(started) OVER (PARTITION BY capture ORDER BY started)
+                                   AS next_started
+                          FROM capture WHERE capture_id IS NOT NULL),",
+            )
+        }
+    };
     let (schema, batches) = run_sql(
         ctx,
         &format!(
             "WITH given(capture, skipped_files) AS (VALUES {given}),
-             w AS (SELECT capture, min(ts) AS first_call, max(ts) AS last_call,
-                          count(*) AS calls
-                    FROM syscalls GROUP BY capture),
-             k AS (SELECT capture, sum(calls) AS counted FROM aggregates
-                    WHERE reason IN ('below_min_duration', 'not_failed') GROUP BY capture)
+             {on_run}
+             w AS ({w}),
+             k AS ({k})
          SELECT g.capture, c.host, c.kernel, c.started, c.ended, c.target,
                 w.first_call, w.last_call, {shown} c.events, c.lost_events,
                 coalesce(k.counted, 0) AS counted_by_request,
@@ -273,7 +335,9 @@ async fn facts(ctx: &SessionContext, captures: &[Capture], narrowed: bool) -> Re
                 c.min_duration_ns, c.command_line
          FROM given g LEFT JOIN capture c ON g.capture = c.capture
               LEFT JOIN w ON g.capture = w.capture
+                AND (w.capture_id IS NULL OR w.capture_id = c.capture_id)
               LEFT JOIN k ON g.capture = k.capture
+                AND (k.capture_id IS NULL OR k.capture_id = c.capture_id)
          ORDER BY c.started NULLS FIRST, g.capture"
         ),
     )
