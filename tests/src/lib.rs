@@ -60,6 +60,18 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Tears the pages of a Parquet file and leaves its footer whole: every 31st byte of its
+/// first half flipped, past the magic. It passes the checks made before any SQL, and a
+/// query fails on it mid-way.
+pub fn tear_pages(file: &Path) {
+    let mut bytes = std::fs::read(file).unwrap();
+    let half = bytes.len() / 2;
+    for b in bytes[100..half].iter_mut().step_by(31) {
+        *b ^= 0xff;
+    }
+    std::fs::write(file, bytes).unwrap();
+}
+
 /// Compiles tests/programs/NAME.c into `dir`.
 pub fn build_program(dir: &Path, name: &str) -> PathBuf {
     compile(dir, name, "-O1")

@@ -515,12 +515,7 @@ fn a_file_torn_inside_its_pages_is_named_when_a_query_meets_it() {
             .success()
     );
     let file = parquet_files(&capture.join("syscalls")).remove(0);
-    let mut bytes = fs::read(&file).unwrap();
-    let half = bytes.len() / 2;
-    for b in bytes[100..half].iter_mut().step_by(31) {
-        *b ^= 0xff;
-    }
-    fs::write(&file, bytes).unwrap();
+    tracepost_e2e::tear_pages(&file);
     for args in [
         vec!["summary", path(&capture)],
         vec!["query", path(&capture), "errors"],

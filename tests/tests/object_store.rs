@@ -1248,12 +1248,7 @@ fn a_ballista_cluster_answers_every_canned_query_as_one_machine_does() {
     // checks made before any SQL, and fails mid-query.
     let torn = copy_of_local("web-6");
     let torn_file = parquet_files(&torn.join("syscalls")).remove(0);
-    let mut bytes = std::fs::read(&torn_file).unwrap();
-    let half = bytes.len() / 2;
-    for b in bytes[100..half].iter_mut().step_by(31) {
-        *b ^= 0xff;
-    }
-    std::fs::write(&torn_file, bytes).unwrap();
+    tracepost_e2e::tear_pages(&torn_file);
     moto.upload(&torn, "captures", "inc-42/host=web-6");
     let web1 = "s3://captures/inc-42/host=web-1";
     let web2 = "s3://captures/inc-42/host=web-2";
