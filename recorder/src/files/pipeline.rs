@@ -95,6 +95,13 @@ pub enum Message {
     /// come, this moves the writer's clock on, so that rows reach the file while the traced
     /// programs are idle.
     Drained(u64),
+    /// The command `record` ran was reaped with this status: its row takes it where its
+    /// exit event was lost (a full buffer), since record knows it first hand.
+    Reaped {
+        pid: u32,
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
 }
 
 /// Everything the writer thread owns.
@@ -333,6 +340,9 @@ fn record(
             }
             Ok(Message::Aggregates(rows)) => w.aggregates.push(w.builder.build_aggregates(&rows)?),
             Ok(Message::Drained(before)) => newest_return = newest_return.max(before),
+            Ok(Message::Reaped { pid, code, signal }) => {
+                w.processes_table.reaped(pid, code, signal)
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }

@@ -197,6 +197,19 @@ impl ProcessTable {
         }
     }
 
+    /// A process whose status `record` learned by reaping it (the command it ran): taken
+    /// where the row has none, its exit event lost. A row that has one keeps it: the
+    /// kernel's word on an exit comes from the exit itself.
+    pub fn reaped(&mut self, pid: u32, code: Option<i32>, signal: Option<i32>) {
+        if let Some(row) = self.live.get_mut(&pid)
+            && row.exit_code.is_none()
+            && row.exit_signal.is_none()
+        {
+            row.exit_code = code;
+            row.exit_signal = signal;
+        }
+    }
+
     pub fn take_exited(&mut self) -> Vec<ProcessRow> {
         std::mem::take(&mut self.exited)
     }
@@ -305,5 +318,26 @@ mod tests {
         let rest = t.take_all();
         assert_eq!(rest.iter().map(|r| r.pid).collect::<Vec<_>>(), vec![10]);
         assert_eq!(batch(&rest).unwrap().num_rows(), 1);
+    }
+
+    /// The command record ran and reaped: its status fills a row whose exit event was
+    /// lost, and never replaces one the kernel gave.
+    #[test]
+    fn a_reaped_command_gives_its_status_to_a_row_that_has_none() {
+        let mut t = ProcessTable::new(WallClock::with_offset(1000));
+        t.add(ProcessRow {
+            pid: 20,
+            ..Default::default()
+        });
+        t.on_update(&update(PROCESS_NEW, 20, 21), |_, _| None);
+        let mut exit = update(PROCESS_EXIT, 21, 0);
+        exit.wait_status = Some(3 << 8);
+        t.on_update(&exit, |_, _| None);
+        t.reaped(21, Some(7), None);
+        t.reaped(20, None, Some(15));
+        let rows = t.take_all();
+        let of = |pid| rows.iter().find(|r| r.pid == pid).unwrap();
+        assert_eq!((of(21).exit_code, of(21).exit_signal), (Some(3), None));
+        assert_eq!((of(20).exit_code, of(20).exit_signal), (None, Some(15)));
     }
 }

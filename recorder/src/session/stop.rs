@@ -107,6 +107,19 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
             .err()
             .map(Into::into);
     }
+    if gone.is_none()
+        && let (Mode::Command(running), Some(status)) = (&mode, ended.status)
+    {
+        let (code, signal) = match status {
+            crate::follow::launch::ExitStatus::Code(code) => (Some(code), None),
+            crate::follow::launch::ExitStatus::Signal(signal) => (None, Some(signal)),
+        };
+        let pid = running.pid() as u32;
+        gone = pipeline
+            .send(Message::Reaped { pid, code, signal })
+            .err()
+            .map(Into::into);
+    }
     let mut unwritten_from_ns = None;
     let written = match pipeline.finish() {
         Ok(w) if gone.is_none() => Ok(w),
