@@ -140,6 +140,12 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &format!(r"(?i)(^|[\s'\x22/,;&?])(--?{SECRET_NAMES})(=|\s+)([^\s'\x22&;]+)"),
             |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
         ),
+        // A MySQL or MariaDB client's password glued to `-p` (`mysql -u root -pSECRET`):
+        // elsewhere `-p` is a port or a pid, and `-p NAME` (spaced) is the database.
+        rule(
+            r"(?i)((?:^|[\s/'\x22])(?:mysql|mariadb)[a-z_-]*(?:\s+[^\s;&|]+)*?\s+-p)([^\s'\x22;&|]+)",
+            |c| format!("{}{MASK}", &c[1]),
+        ),
         // PASSWORD=x, DB_PASSWORD: x, ?token=x in a query string.
         rule(
             &format!(r"(?i)(^|[\s'\x22/,;&?])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
@@ -424,6 +430,18 @@ mod tests {
                 "mysql -u root --db-password ***",
             ),
             ("PGPASSWORD=hunter2 psql", "PGPASSWORD=*** psql"),
+            // A MySQL client's `-pSECRET`; a spaced `-p NAME` is its database, and other
+            // programs' `-p` is a port or a pid.
+            (
+                "/usr/bin/mysqldump -u root -pS3cr3t -p orders",
+                "/usr/bin/mysqldump -u root -p*** -p orders",
+            ),
+            ("mariadb -pS3cr3t", "mariadb -p***"),
+            ("mysql -p orders", "mysql -p orders"),
+            (
+                "ssh -p2222 host; record -p1234",
+                "ssh -p2222 host; record -p1234",
+            ),
             // A line the kernel cut: the mark stays, whether or not a value came before it.
             ("app --password \u{2026}", "app --password \u{2026}"),
             ("app --password= \u{2026}", "app --password= \u{2026}"),

@@ -290,15 +290,20 @@ fn secrets_are_masked_wherever_output_is_meant_to_be_shared() {
         "json-pw-9",
         "stapl3-word",
         "sp4ced-second",
+        "my5ql-pw",
     ];
-    let script = "sh -c 'exit 0' --password=hunter2; \
+    // A MySQL client's password glued to `-p`, by a program named as one.
+    let mysql = tmp.path().join("mysql");
+    std::os::unix::fs::symlink("/bin/true", &mysql).unwrap();
+    let script = format!("{} -u root -pmy5ql-pw -p 3306 orders; ", mysql.display())
+        + "sh -c 'exit 0' --password=hunter2; \
         /bin/true -d '{\"user\":\"a\",\"password\":\"json-pw-9\"}'; \
         cat '/nonexistent/https://deploy:tok3n-url-pass@git.example.com/x' 2>/dev/null; \
         cat /nonexistent/AKIAIOSFODNN7EXAMPLE 2>/dev/null; \
         /bin/true --token sekrit-token-123; \
         /bin/true '--password=horse stapl3-word' --token 'one sp4ced-second'; \
         cat '/nonexistent/Authorization: Bearer abcdefgh12345bearer' 2>/dev/null; exit 0";
-    assert!(record(&capture, &["sh", "-c", script]).status.success());
+    assert!(record(&capture, &["sh", "-c", &script]).status.success());
     let c = capture.to_str().unwrap();
     // The oracle: the capture holds every secret (so this test can fail).
     let raw = analyze(&[
