@@ -131,7 +131,11 @@ impl Capture {
                     }
                 }
             }
-            warn_copies(&name, &good);
+            // Not `processes` or `aggregates`: two runs of `-p` into one directory write
+            // the same row for the same process, and their files are the same bytes.
+            if table == syscalls::TABLE || table == tracepost_schema::capture::TABLE {
+                warn_copies(&name, &good);
+            }
             files.insert(table, good);
         }
         if vanished > 0 {

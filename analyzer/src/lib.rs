@@ -537,12 +537,13 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
                       stopped_early,
                       CAST(incomplete_from AS VARCHAR) AS incomplete_from,
                       CAST(deleted_events AS VARCHAR) AS deleted_events,
-                      CAST(events AS VARCHAR) AS events
+                      CAST(events AS VARCHAR) AS events,
+                      CAST(capture_id AS VARCHAR) AS capture_id
                FROM capture WHERE capture_id IS NOT NULL";
     let (_, batches) = run_sql(ctx, sql).await?;
-    let mut runs: Vec<[Option<String>; 7]> = Vec::new();
+    let mut runs: Vec<[Option<String>; 8]> = Vec::new();
     for b in &batches {
-        let columns: Vec<_> = (0..7)
+        let columns: Vec<_> = (0..8)
             .map(|i| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8).ok())
             .collect();
         for row in 0..b.num_rows() {
@@ -555,10 +556,14 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
             }));
         }
     }
+    // A run once, though a copy of its capture file beside it gives its row twice (said
+    // already, by the files' check): its counts must not double.
+    let mut seen = std::collections::HashSet::new();
+    runs.retain(|r| seen.insert((r[0].clone(), r[7].clone())));
     let mut per_capture = std::collections::HashMap::<Option<String>, usize>::new();
     // Calls deleted by `--max-size`, per capture, in the order captures were given.
     let mut deleted = Vec::<(Option<String>, i64)>::new();
-    for [capture, .., deleted_events, _] in &runs {
+    for [capture, .., deleted_events, _, _] in &runs {
         *per_capture.entry(capture.clone()).or_default() += 1;
         let n = deleted_events
             .as_deref()
@@ -618,7 +623,7 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
 /// `--skip-bad-files` left files out, which is said already.
 fn warn_short_copy(
     captures: &[Capture],
-    runs: &[[Option<String>; 7]],
+    runs: &[[Option<String>; 8]],
     deleted: &[(Option<String>, i64)],
 ) {
     for c in captures {
@@ -627,7 +632,7 @@ fn warn_short_copy(
             .iter()
             .filter(|r| r[0].as_deref() == Some(name.as_str()))
             .collect();
-        let finished = |r: &&[Option<String>; 7]| r[2].is_some() && r[3].is_none();
+        let finished = |r: &&[Option<String>; 8]| r[2].is_some() && r[3].is_none();
         if mine.is_empty() || !mine.iter().all(finished) || !c.skipped().is_empty() {
             continue;
         }

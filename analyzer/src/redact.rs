@@ -27,6 +27,10 @@ pub const MASK: &str = "***";
 /// A suffix after a separator is allowed too (`SECRET_KEY`, `TOKEN_V2`, `X-Amz-Signature`).
 const SECRET_NAMES: &str = r"[A-Za-z0-9_.-]*?(?:password|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|session[_-]?id|cookie|signature|sig)(?:[_.-][A-Za-z0-9]+)*";
 
+/// A MySQL or MariaDB client's name as a word of its own (a path before it allowed),
+/// then its arguments up to the one that starts with `-p`, as a group.
+const MYSQL_ARGS: &str = r"(?i)((?:^|[\s;&|(`'\x22])(?:[^\s;&|'\x22:]*/)?(?:mysql|mariadb)[a-z_-]*(?:\s+[^\s;&|]+)*?\s+)";
+
 /// A single-quoted shell word, as a group: inside another single-quoted word (`sh -c
 /// '...'`) it runs between two `'\''`; on its own, to the closing quote, through each
 /// `'\''` that stands for a quote inside it (`'it'\''s'`).
@@ -140,12 +144,21 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &format!(r"(?i)(^|[\s'\x22/,;&?])(--?{SECRET_NAMES})(=|\s+)([^\s'\x22&;]+)"),
             |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
         ),
-        // A MySQL or MariaDB client's password glued to `-p` (`mysql -u root -pSECRET`):
-        // elsewhere `-p` is a port or a pid, and `-p NAME` (spaced) is the database.
-        rule(
-            r"(?i)((?:^|[\s/'\x22])(?:mysql|mariadb)[a-z_-]*(?:\s+[^\s;&|]+)*?\s+-p)([^\s'\x22;&|]+)",
-            |c| format!("{}{MASK}", &c[1]),
-        ),
+        // A MySQL or MariaDB client's password glued to `-p` (`mysql -u root -pSECRET`),
+        // bare or quoted whole as a shell (and `cmdline`) writes a word with spaces or
+        // signs (`'-pS3c$ret!'`). Only after the program's own word (`mysql`,
+        // `/usr/bin/mysqldump`, not `/var/lib/mysql:/data`): elsewhere `-p` is a port or
+        // a pid, and a spaced `-p NAME` is the database.
+        // Inside a single-quoted word (`sh -c '...'`), where each quote is `'\''`.
+        rule(&format!(r"{MYSQL_ARGS}'\\''-p[^']*?'\\''"), |c| {
+            format!("{}'\\''-p{MASK}'\\''", &c[1])
+        }),
+        rule(&format!(r"{MYSQL_ARGS}'-p(?:[^']|'\\'')+'"), |c| {
+            format!("{}'-p{MASK}'", &c[1])
+        }),
+        rule(&format!(r"{MYSQL_ARGS}-p[^\s'\x22;&|]+"), |c| {
+            format!("{}-p{MASK}", &c[1])
+        }),
         // PASSWORD=x, DB_PASSWORD: x, ?token=x in a query string.
         rule(
             &format!(r"(?i)(^|[\s'\x22/,;&?])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
@@ -442,6 +455,19 @@ mod tests {
                 "ssh -p2222 host; record -p1234",
                 "ssh -p2222 host; record -p1234",
             ),
+            (
+                r"mysql -u root '-pS3c$ret B!' db",
+                r"mysql -u root '-p***' db",
+            ),
+            (
+                r"sh -c 'mysql '\''-pS3c$ret B!'\''; exit 0'",
+                r"sh -c 'mysql '\''-p***'\''; exit 0'",
+            ),
+            (
+                "docker run -v /var/lib/mysql:/var/lib/mysql -p3306:3306 mysql:8",
+                "docker run -v /var/lib/mysql:/var/lib/mysql -p3306:3306 mysql:8",
+            ),
+            ("sudo mysql -pS3cr3t", "sudo mysql -p***"),
             // A line the kernel cut: the mark stays, whether or not a value came before it.
             ("app --password \u{2026}", "app --password \u{2026}"),
             ("app --password= \u{2026}", "app --password= \u{2026}"),

@@ -802,4 +802,43 @@ fn a_file_copied_beside_itself_is_named() {
         ),
         "{stderr}"
     );
+    // A copy of a run's capture row: named, and its run counted once (not as calls
+    // missing from the files).
+    fs::remove_file(&copy).unwrap();
+    let row = parquet_files(&capture.join("capture")).remove(0);
+    let row_copy = capture.join("capture").join(format!(
+        "{} (1).parquet",
+        row.file_stem().unwrap().to_str().unwrap()
+    ));
+    fs::copy(&row, &row_copy).unwrap();
+    let out = analyze(&["summary", path(&capture)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("holds the same rows as"), "{stderr}");
+
+    // Two runs of `-p` of one process write the same `processes` row, in files of the
+    // same bytes: not a copy.
+    let attached = tmp.path().join("attached");
+    let mut sleeper = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = sleeper.id().to_string();
+    for _ in 0..2 {
+        let out = Command::new(tracepost_e2e::bin("record"))
+            .args(["-q", "-p", &pid, "-d", "300ms", "-o"])
+            .arg(&attached)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    let out = analyze(&["summary", path(&attached)]);
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

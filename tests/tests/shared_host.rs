@@ -291,12 +291,15 @@ fn secrets_are_masked_wherever_output_is_meant_to_be_shared() {
         "stapl3-word",
         "sp4ced-second",
         "my5ql-pw",
+        "q5ql$",
     ];
     // A MySQL client's password glued to `-p`, by a program named as one.
     let mysql = tmp.path().join("mysql");
     std::os::unix::fs::symlink("/bin/true", &mysql).unwrap();
-    let script = format!("{} -u root -pmy5ql-pw -p 3306 orders; ", mysql.display())
-        + "sh -c 'exit 0' --password=hunter2; \
+    let script = format!(
+        "{m} -u root -pmy5ql-pw -p 3306 orders; {m} '-pq5ql$ word'; ",
+        m = mysql.display()
+    ) + "sh -c 'exit 0' --password=hunter2; \
         /bin/true -d '{\"user\":\"a\",\"password\":\"json-pw-9\"}'; \
         cat '/nonexistent/https://deploy:tok3n-url-pass@git.example.com/x' 2>/dev/null; \
         cat /nonexistent/AKIAIOSFODNN7EXAMPLE 2>/dev/null; \

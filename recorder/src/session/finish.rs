@@ -222,7 +222,9 @@ pub(super) fn uploads(
             if !args.quiet {
                 crate::say!(
                     "record: {n} file upload(s) to {}",
-                    args.upload.as_deref().unwrap_or_default()
+                    tracepost_store::location::without_secrets(
+                        args.upload.as_deref().unwrap_or_default()
+                    )
                 );
             }
             prune(&outcome);
