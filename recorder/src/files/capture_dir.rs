@@ -124,6 +124,9 @@ pub struct CaptureDir {
     _lock: std::sync::Arc<fs::File>,
     /// Whether this recorder made the directory (rather than continuing a capture).
     created: bool,
+    /// The missing parents this recorder made for it (`-o new/inc-42`): a start that
+    /// fails takes them back too.
+    made_parents: Vec<PathBuf>,
 }
 
 impl CaptureDir {
@@ -155,11 +158,9 @@ impl CaptureDir {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(source) => return Err(CaptureDirError::Create { path: root, source }),
         };
-        let made = Self::prepare_or_undo(root, created);
-        if made.is_ok() {
-            parents.keep();
-        }
-        made
+        let mut made = Self::prepare_or_undo(root, created)?;
+        made.made_parents = parents.keep();
+        Ok(made)
     }
 
     /// [`Self::prepare`], and a directory this run made removed again if that fails. Only
@@ -214,6 +215,7 @@ impl CaptureDir {
             root,
             _lock: std::sync::Arc::new(lock),
             created,
+            made_parents: Vec::new(),
         })
     }
 
@@ -257,6 +259,10 @@ impl CaptureDir {
     pub fn abandon(self) {
         if self.created {
             let _ = fs::remove_dir_all(&self.root);
+            // Only if still empty: another program may have put something there since.
+            for dir in self.made_parents.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
             return;
         }
         for table in TABLES {
@@ -455,9 +461,10 @@ fn make_missing(
 struct MadeParents(Vec<PathBuf>);
 
 impl MadeParents {
-    /// The capture was made: its parents stay.
-    fn keep(mut self) {
-        self.0.clear();
+    /// The capture was made: its parents stay, unless its start fails
+    /// ([`CaptureDir::abandon`]).
+    fn keep(mut self) -> Vec<PathBuf> {
+        std::mem::take(&mut self.0)
     }
 }
 
