@@ -674,7 +674,7 @@ impl FdTracker {
             FdEffect::Chdir { path } => {
                 match path.and_then(|p| self.resolve(pid, AT_FDCWD, p, false)) {
                     Some(dir) => {
-                        self.hold(&dir.path.clone());
+                        self.hold(&dir.path);
                         self.cwd.insert(pid, dir);
                     }
                     None => {
@@ -1041,9 +1041,6 @@ mod tests {
         assert_eq!(names(&mut t), vec![None; 5]);
     }
 
-    /// Names are compared as text, so each name has one spelling: `//`, `.` and a trailing
-    /// `/` are taken out of absolute paths as of relative ones. A name that is not UTF-8
-    /// is not kept: its lossy text can be another file's name.
     /// A rename or unlink of a name no fd holds skips the scan of every fd
     /// ([`HeldNames`]); these are the ways a held name could be missed by it. Each
     /// `forget_name` that the filter skips also checks, in tests, that the scan would
@@ -1083,6 +1080,9 @@ mod tests {
         assert!(!t.cwd.contains_key(&9));
     }
 
+    /// Names are compared as text, so each name has one spelling: `//`, `.` and a trailing
+    /// `/` are taken out of absolute paths as of relative ones. A name that is not UTF-8
+    /// is not kept: its lossy text can be another file's name.
     #[test]
     fn one_spelling_per_name_and_no_lossy_names() {
         use crate::kernel::decode::Target;

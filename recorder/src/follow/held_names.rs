@@ -10,30 +10,16 @@
 //! "no" only when no held name is that name or lies below it. It never forgets on its own
 //! (a close does not tell it), so it is rebuilt from the table once it has grown to twice
 //! what the table holds: a "maybe" that is no longer true costs only a scan, as before.
-use std::{collections::HashSet, hash::BuildHasherDefault};
-
-/// The keys are hashes already, mixed at the end of [`prefix_hashes`].
-#[derive(Default)]
-struct Identity(u64);
-
-impl std::hash::Hasher for Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, _: &[u8]) {
-        unreachable!("only u64 keys")
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
+/// Seeded per process, as the fd table's maps are: a traced program picks its own names,
+/// and must not be able to make every lookup collide.
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 /// The smallest size past which the filter is rebuilt: a few hundred KiB, so that a
 /// process opening files one after another does not rebuild every few calls.
 const MIN_LIMIT: usize = 16 * 1024;
 
 pub struct HeldNames {
-    prefixes: HashSet<u64, BuildHasherDefault<Identity>>,
+    prefixes: HashSet<u64>,
     /// Past this many prefixes, the filter is rebuilt from what the table holds.
     limit: usize,
 }
@@ -62,7 +48,8 @@ impl HeldNames {
         self.prefixes.contains(&whole_hash(name))
     }
 
-    /// Whether the filter has grown enough that it should be rebuilt ([`Self::rebuild`]).
+    /// Whether the filter has grown enough that it should be rebuilt: [`Self::clear`],
+    /// every name the table holds again, then [`Self::rebuilt`].
     pub fn full(&self) -> bool {
         self.prefixes.len() > self.limit
     }
@@ -84,37 +71,25 @@ impl HeldNames {
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0100_0000_01b3;
 
-/// Murmur3's finalizer: FNV's low bits, which pick the bucket, are weak on their own.
-#[inline]
-fn mix(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
 /// Calls `each` with the hash of every prefix of `name` that ends before a `/` or at the
 /// end: one pass, the hash carried along, so that each equals [`whole_hash`] of that
-/// prefix.
+/// prefix. FNV-1a, which carries a byte at a time; the set hashes the values again.
 #[inline]
 fn prefix_hashes(name: &str, mut each: impl FnMut(u64)) {
     let mut h = FNV_OFFSET;
     for &b in name.as_bytes() {
         if b == b'/' {
-            each(mix(h));
+            each(h);
         }
         h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
     }
-    each(mix(h));
+    each(h);
 }
 
 fn whole_hash(name: &str) -> u64 {
-    let mut h = FNV_OFFSET;
-    for &b in name.as_bytes() {
-        h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
-    }
-    mix(h)
+    let mut whole = 0;
+    prefix_hashes(name, |h| whole = h);
+    whole
 }
 
 #[cfg(test)]
