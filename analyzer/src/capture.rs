@@ -223,8 +223,8 @@ async fn check_table(
     }
 }
 
-/// Names each file that holds the same calls as one before it in the table (`part-000001
-/// (1).parquet`, a second download beside the first): both are read, so their calls count
+/// Names each file that holds the same rows as one before it in the table (`part-000001
+/// (1).parquet`, a second download beside the first): both are read, so their rows count
 /// twice.
 fn warn_copies(capture: &str, files: &[TableFile]) {
     let mut seen: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();

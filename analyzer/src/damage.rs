@@ -17,7 +17,13 @@ use datafusion::{
 };
 use object_store::{ObjectStoreExt as _, path::Path as StorePath};
 
-use crate::{capture::Capture, location::Location};
+use bytes::Bytes;
+use url::Url;
+
+use crate::{
+    capture::Capture,
+    location::{Location, Remote},
+};
 
 /// Whether an error is the Parquet reader's, not the query's own: by how DataFusion's
 /// message begins (`SQL: Parquet error: ...`, `SQL: Arrow error: Parquet argument error:
@@ -66,21 +72,11 @@ pub async fn find(captures: &[Capture]) -> Option<(String, String)> {
                         Ok(path) => decode(|| File::open(&path).map_err(|e| e.to_string())),
                         Err(()) => continue,
                     },
-                    Location::Remote(remote) => {
-                        let key = StorePath::from_url_path(f.url.path());
-                        let fetched = match key {
-                            Ok(key) => remote.store.get(&key).await,
-                            Err(_) => continue,
-                        };
-                        match fetched {
-                            Ok(got) => match got.bytes().await {
-                                Ok(bytes) => decode(|| Ok(bytes.clone())),
-                                // The store failed, not the file: not this one's damage.
-                                Err(_) => continue,
-                            },
-                            Err(_) => continue,
-                        }
-                    }
+                    Location::Remote(remote) => match fetch(remote, &f.url).await {
+                        Some(bytes) => decode(|| Ok(bytes.clone())),
+                        // The store failed, not the file: not this one's damage.
+                        None => continue,
+                    },
                 };
                 if let Err(why) = decoded {
                     return Some((f.name.clone(), why));
@@ -89,6 +85,12 @@ pub async fn find(captures: &[Capture]) -> Option<(String, String)> {
         }
     }
     None
+}
+
+/// An object whole, or None if the store does not give it.
+async fn fetch(remote: &Remote, url: &Url) -> Option<Bytes> {
+    let key = StorePath::from_url_path(url.path()).ok()?;
+    remote.store.get(&key).await.ok()?.bytes().await.ok()
 }
 
 /// Reads every row of every column of the file, and its page index: DataFusion reads the

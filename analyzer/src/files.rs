@@ -102,6 +102,19 @@ pub struct TableFile {
     pub fingerprint: Option<String>,
 }
 
+impl TableFile {
+    /// A file that passed its checks, with what its footer says of its rows.
+    fn new(name: String, url: Url, version: u32, metadata: &ParquetMetaData) -> Self {
+        Self {
+            name,
+            url,
+            version,
+            rows: metadata.file_metadata().num_rows().max(0) as u64,
+            fingerprint: fingerprint(metadata),
+        }
+    }
+}
+
 /// What the footer says of the data, which two different files of one capture never
 /// share: the rows, the recorder's checksum of the data where it wrote one, and each
 /// column chunk's size and bounds (`syscalls`' first column is a time). None for an empty
@@ -173,13 +186,12 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
             "not an absolute path",
         ))
     })?;
-    Ok(TableFile {
-        name: path.display().to_string(),
+    Ok(TableFile::new(
+        path.display().to_string(),
         url,
         version,
-        rows: metadata.file_metadata().num_rows().max(0) as u64,
-        fingerprint: fingerprint(&metadata),
-    })
+        &metadata,
+    ))
 }
 
 /// The same checks for an object in a store, reading only its footer.
@@ -207,13 +219,7 @@ pub async fn check_remote(
         };
         matches(sum, &data)?;
     }
-    Ok(TableFile {
-        name: url.to_string(),
-        url,
-        version,
-        rows: metadata.file_metadata().num_rows().max(0) as u64,
-        fingerprint: fingerprint(&metadata),
-    })
+    Ok(TableFile::new(url.to_string(), url, version, &metadata))
 }
 
 /// Bytes read from the end of an object at first: a recorder's footer fits several times.
