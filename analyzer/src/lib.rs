@@ -559,7 +559,7 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
     // A run once, though a copy of its capture file beside it gives its row twice (said
     // already, by the files' check): its counts must not double.
     let mut seen = std::collections::HashSet::new();
-    runs.retain(|r| seen.insert((r[0].clone(), r[7].clone())));
+    runs.retain(|[capture, .., id]| seen.insert((capture.clone(), id.clone())));
     let mut per_capture = std::collections::HashMap::<Option<String>, usize>::new();
     // Calls deleted by `--max-size`, per capture, in the order captures were given.
     let mut deleted = Vec::<(Option<String>, i64)>::new();
@@ -630,15 +630,17 @@ fn warn_short_copy(
         let name = c.name();
         let mine: Vec<_> = runs
             .iter()
-            .filter(|r| r[0].as_deref() == Some(name.as_str()))
+            .filter(|[capture, ..]| capture.as_deref() == Some(name.as_str()))
             .collect();
-        let finished = |r: &&[Option<String>; 8]| r[2].is_some() && r[3].is_none();
+        let finished = |[_, _, ended, stopped_early, ..]: &&[Option<String>; 8]| {
+            ended.is_some() && stopped_early.is_none()
+        };
         if mine.is_empty() || !mine.iter().all(finished) || !c.skipped().is_empty() {
             continue;
         }
         let Some(written) = mine
             .iter()
-            .map(|r| r[6].as_deref().and_then(|n| n.parse::<u64>().ok()))
+            .map(|[.., events, _]| events.as_deref().and_then(|n| n.parse::<u64>().ok()))
             .sum::<Option<u64>>()
         else {
             continue;

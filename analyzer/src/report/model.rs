@@ -255,57 +255,54 @@ async fn facts(ctx: &SessionContext, captures: &[Capture], narrowed: bool) -> Re
     for b in &several {
         several_runs.extend(crate::sql_values::texts(b, 0)?.into_iter().flatten());
     }
-    let (w, k, on_run) = match several_runs.is_empty() {
-        true => (
-            "SELECT capture, CAST(NULL AS VARCHAR) AS capture_id, min(ts) AS first_call,
-                    max(ts) AS last_call, count(*) AS calls
-             FROM syscalls GROUP BY capture"
-                .to_string(),
-            "SELECT capture, CAST(NULL AS VARCHAR) AS capture_id, sum(calls) AS counted
-             FROM aggregates WHERE reason IN ('below_min_duration', 'not_failed')
-             GROUP BY capture"
-                .to_string(),
-            "",
-        ),
+    const COUNTED: &str = "reason IN ('below_min_duration', 'not_failed')";
+    let (one_run, runs) = match several_runs.is_empty() {
+        true => ("TRUE".to_string(), None),
         false => {
             let list = several_runs
                 .iter()
                 .map(|c| crate::sql_values::string_literal(c))
                 .collect::<Vec<_>>()
                 .join(", ");
-            (
-                format!(
-                    "SELECT capture, CAST(NULL AS VARCHAR) AS capture_id, min(ts) AS first_call,
-                            max(ts) AS last_call, count(*) AS calls
-                     FROM syscalls WHERE capture NOT IN ({list}) GROUP BY capture
-                     UNION ALL
-                     SELECT s.capture, r.capture_id, min(s.ts), max(s.ts), count(*)
-                     FROM syscalls s JOIN runs r ON s.capture = r.capture
-                       AND s.ts >= r.started AND (r.next_started IS NULL OR s.ts < r.next_started)
-                     WHERE s.capture IN ({list})
-                     GROUP BY s.capture, r.capture_id"
-                ),
-                format!(
-                    "SELECT capture, CAST(NULL AS VARCHAR) AS capture_id, sum(calls) AS counted
-                     FROM aggregates WHERE reason IN ('below_min_duration', 'not_failed')
-                       AND capture NOT IN ({list})
-                     GROUP BY capture
-                     UNION ALL
-                     SELECT a.capture, r.capture_id, sum(a.calls)
-                     FROM aggregates a JOIN runs r ON a.capture = r.capture
-                       AND a.interval_start >= r.started
-                       AND (r.next_started IS NULL OR a.interval_start < r.next_started)
-                     WHERE a.reason IN ('below_min_duration', 'not_failed')
-                       AND a.capture IN ({list})
-                     GROUP BY a.capture, r.capture_id"
-                ),
-                "runs AS (SELECT capture, capture_id, started,
-                                 lead(started) OVER (PARTITION BY capture ORDER BY started)
-                                   AS next_started
-                          FROM capture WHERE capture_id IS NOT NULL),",
-            )
+            (format!("capture NOT IN ({list})"), Some(list))
         }
     };
+    let mut w = format!(
+        "SELECT capture, CAST(NULL AS VARCHAR) AS capture_id, min(ts) AS first_call,
+                max(ts) AS last_call, count(*) AS calls
+         FROM syscalls WHERE {one_run} GROUP BY capture"
+    );
+    let mut k = format!(
+        "SELECT capture, CAST(NULL AS VARCHAR) AS capture_id, sum(calls) AS counted
+         FROM aggregates WHERE {COUNTED} AND {one_run} GROUP BY capture"
+    );
+    let mut on_run = "";
+    if let Some(list) = runs {
+        // A row's run: the last that started before it.
+        let in_run = |t: &str| {
+            format!("{t} >= r.started AND (r.next_started IS NULL OR {t} < r.next_started)")
+        };
+        w += &format!(
+            " UNION ALL
+             SELECT s.capture, r.capture_id, min(s.ts), max(s.ts), count(*)
+             FROM syscalls s JOIN runs r ON s.capture = r.capture AND {}
+             WHERE s.capture IN ({list})
+             GROUP BY s.capture, r.capture_id",
+            in_run("s.ts")
+        );
+        k += &format!(
+            " UNION ALL
+             SELECT a.capture, r.capture_id, sum(a.calls)
+             FROM aggregates a JOIN runs r ON a.capture = r.capture AND {}
+             WHERE a.{COUNTED} AND a.capture IN ({list})
+             GROUP BY a.capture, r.capture_id",
+            in_run("a.interval_start")
+        );
+        on_run = "runs AS (SELECT capture, capture_id, started,
+                                  lead(started) OVER (PARTITION BY capture ORDER BY started)
+                                    AS next_started
+                           FROM capture WHERE capture_id IS NOT NULL),";
+    }
     let (schema, batches) = run_sql(
         ctx,
         &format!(
