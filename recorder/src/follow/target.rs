@@ -42,16 +42,13 @@ fn a_process(pid: i32) -> Result<(), TargetError> {
         return Err(TargetError::Itself(pid));
     }
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let group = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse::<i32>().ok());
     let field = |name: &str| {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .map(str::trim)
     };
+    let group = field("Tgid:").and_then(|v| v.parse::<i32>().ok());
     // A leader that exited while its other threads run is a zombie too, and traced.
     let zombie =
         field("State:").is_some_and(|s| s.starts_with('Z')) && field("Threads:") == Some("1");

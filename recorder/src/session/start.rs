@@ -156,61 +156,49 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         .min_duration
         .map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
 
-    let loaded = Probes::load(LoadOptions {
-        trace_all: args.all,
-        self_tgid: std::process::id(),
-        newtask_pid_offset,
-        newtask_flags_offset,
-        rename_pid_offset,
-        rename_newcomm_offset,
-        exit_has_group_dead,
-        offsets: btf::struct_offsets(),
-        buffer_bytes: args.buffer_size.as_u64(),
-        max_threads: MAX_THREADS,
-        min_duration_ns: min_duration_ns.unwrap_or(0),
-        failed_only: args.failed,
-        comms: scope.comms.clone(),
-        cgroup: scope.cgroup.as_ref().map(|c| (c.id, c.level)),
-        syscalls: syscall_table::kernel_table(args.syscalls.as_ref()),
-        sched: args.sched(),
-        stacks: args.stacks,
-        stack_min_ns: u64::try_from(args.stack_min.as_nanos()).unwrap_or(u64::MAX),
-    });
-    // Until the capture row is written, a failure takes back what this run made: a
-    // directory of empty tables reads as a recorder killed as it started.
-    let (mut probes, stage) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => {
-            dir.abandon();
-            return Err(e.into());
-        }
-    };
-    let info = CaptureInfo::new(host, describe_target(args), min_duration_ns);
     let counters = Counters::new();
     let stop = StopFlag::default();
-    let forward_to = match signals::install(stop.clone()) {
-        Ok(forward_to) => forward_to,
-        Err(e) => {
-            dir.abandon();
-            return Err(anyhow::Error::new(e).context("cannot install signal handlers"));
-        }
-    };
     let shipped = uploader.as_ref().map(Uploader::shipped);
-    let stacks = probes
-        .take_stacks()
-        .map(|map| KernelStacks::new(map, args.stack_min));
-    let user_stacks = match probes.take_user_stacks().map(UserStacks::new).transpose() {
-        Ok(user_stacks) => user_stacks,
-        Err(e) => {
-            dir.abandon();
-            return Err(
-                anyhow::Error::new(e).context("cannot start the thread that unwinds user stacks")
-            );
-        }
-    };
-    let chains = user_stacks.as_ref().map(UserStacks::chains);
-    let pipeline = match start_writers(args, &dir, &counters, shipped, stacks, chains) {
-        Ok(pipeline) => pipeline,
+    // Until the capture row is written, a failure takes back what this run made: a
+    // directory of empty tables reads as a recorder killed as it started.
+    let made = (|| -> Result<_> {
+        let (mut probes, stage) = Probes::load(LoadOptions {
+            trace_all: args.all,
+            self_tgid: std::process::id(),
+            newtask_pid_offset,
+            newtask_flags_offset,
+            rename_pid_offset,
+            rename_newcomm_offset,
+            exit_has_group_dead,
+            offsets: btf::struct_offsets(),
+            buffer_bytes: args.buffer_size.as_u64(),
+            max_threads: MAX_THREADS,
+            min_duration_ns: min_duration_ns.unwrap_or(0),
+            failed_only: args.failed,
+            comms: scope.comms.clone(),
+            cgroup: scope.cgroup.as_ref().map(|c| (c.id, c.level)),
+            syscalls: syscall_table::kernel_table(args.syscalls.as_ref()),
+            sched: args.sched(),
+            stacks: args.stacks,
+            stack_min_ns: u64::try_from(args.stack_min.as_nanos()).unwrap_or(u64::MAX),
+        })?;
+        let info = CaptureInfo::new(host, describe_target(args), min_duration_ns);
+        let forward_to =
+            signals::install(stop.clone()).context("cannot install signal handlers")?;
+        let stacks = probes
+            .take_stacks()
+            .map(|map| KernelStacks::new(map, args.stack_min));
+        let user_stacks = probes
+            .take_user_stacks()
+            .map(UserStacks::new)
+            .transpose()
+            .context("cannot start the thread that unwinds user stacks")?;
+        let chains = user_stacks.as_ref().map(UserStacks::chains);
+        let pipeline = start_writers(args, &dir, &counters, shipped, stacks, chains)?;
+        Ok((probes, stage, info, forward_to, user_stacks, pipeline))
+    })();
+    let (mut probes, stage, info, forward_to, user_stacks, pipeline) = match made {
+        Ok(made) => made,
         Err(e) => {
             dir.abandon();
             return Err(e);
