@@ -15,6 +15,7 @@ use crate::{
     files::small_table::SmallTableWriter,
     files::writer::{self, TableWriter, WriterError, WrittenStats},
     follow::fd_table::{FdTracker, Snapshot},
+    follow::launch::ExitStatus,
     follow::process_event::ProcessUpdate,
     follow::processes::{self, ProcessRow, ProcessTable},
     kernel::aggregates::AggregateRow,
@@ -99,8 +100,7 @@ pub enum Message {
     /// exit event was lost (a full buffer), since record knows it first hand.
     Reaped {
         pid: u32,
-        code: Option<i32>,
-        signal: Option<i32>,
+        status: ExitStatus,
     },
 }
 
@@ -340,9 +340,7 @@ fn record(
             }
             Ok(Message::Aggregates(rows)) => w.aggregates.push(w.builder.build_aggregates(&rows)?),
             Ok(Message::Drained(before)) => newest_return = newest_return.max(before),
-            Ok(Message::Reaped { pid, code, signal }) => {
-                w.processes_table.reaped(pid, code, signal)
-            }
+            Ok(Message::Reaped { pid, status }) => w.processes_table.reaped(pid, status),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }

@@ -17,6 +17,7 @@ use tracepost_schema::{processes, ts_value};
 
 use crate::{
     files::batch::comm_str,
+    follow::launch::ExitStatus,
     follow::process_event::{self, ProcessUpdate},
     kernel::call::Call,
     kernel::clock::WallClock,
@@ -200,13 +201,15 @@ impl ProcessTable {
     /// A process whose status `record` learned by reaping it (the command it ran): taken
     /// where the row has none, its exit event lost. A row that has one keeps it: the
     /// kernel's word on an exit comes from the exit itself.
-    pub fn reaped(&mut self, pid: u32, code: Option<i32>, signal: Option<i32>) {
+    pub fn reaped(&mut self, pid: u32, status: ExitStatus) {
         if let Some(row) = self.live.get_mut(&pid)
             && row.exit_code.is_none()
             && row.exit_signal.is_none()
         {
-            row.exit_code = code;
-            row.exit_signal = signal;
+            match status {
+                ExitStatus::Code(code) => row.exit_code = Some(code),
+                ExitStatus::Signal(signal) => row.exit_signal = Some(signal),
+            }
         }
     }
 
@@ -333,8 +336,8 @@ mod tests {
         let mut exit = update(PROCESS_EXIT, 21, 0);
         exit.wait_status = Some(3 << 8);
         t.on_update(&exit, |_, _| None);
-        t.reaped(21, Some(7), None);
-        t.reaped(20, None, Some(15));
+        t.reaped(21, ExitStatus::Code(7));
+        t.reaped(20, ExitStatus::Signal(15));
         let rows = t.take_all();
         let of = |pid| rows.iter().find(|r| r.pid == pid).unwrap();
         assert_eq!((of(21).exit_code, of(21).exit_signal), (Some(3), None));

@@ -110,13 +110,9 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
     if gone.is_none()
         && let (Mode::Command(running), Some(status)) = (&mode, ended.status)
     {
-        let (code, signal) = match status {
-            crate::follow::launch::ExitStatus::Code(code) => (Some(code), None),
-            crate::follow::launch::ExitStatus::Signal(signal) => (None, Some(signal)),
-        };
         let pid = running.pid() as u32;
         gone = pipeline
-            .send(Message::Reaped { pid, code, signal })
+            .send(Message::Reaped { pid, status })
             .err()
             .map(Into::into);
     }
