@@ -77,13 +77,12 @@ pub struct Remote {
 }
 
 /// `text` with the password of every URL's `user:password@` in it masked, and the values
-/// of its query (below): how a URL is
-/// shown in messages, capture names and the capture row, and what is done to a store's
-/// error text, which quotes the URL it failed on (`PROPFIND http://user:pw@...`). The
-/// password still reaches the store; it does not reach terminals, logs and tickets
-/// (`http://deploy:hunter2@host/x` shows as `http://deploy:***@host/x`). A password may
-/// hold a `/` a URL should have escaped: the user information runs to the last `@` of the
-/// word, not to the first `/`.
+/// of its query ([`without_query_values`]): how a URL is shown in messages, capture names
+/// and the capture row, and what is done to a store's error text, which quotes the URL it
+/// failed on (`PROPFIND http://user:pw@...`). The password still reaches the store; it
+/// does not reach terminals, logs and tickets (`http://deploy:hunter2@host/x` shows as
+/// `http://deploy:***@host/x`). A password may hold a `/` a URL should have escaped: the
+/// user information runs to the last `@` of the word, not to the first `/`.
 pub fn without_secrets(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -94,18 +93,11 @@ pub fn without_secrets(text: &str) -> String {
             .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
             .unwrap_or(tail.len());
         let word = &tail[..word_end];
-        let start = out.len();
-        match password_span(word) {
-            Some((colon, at)) => {
-                out.push_str(&word[..=colon]);
-                out.push_str("***");
-                out.push_str(&word[at..]);
-            }
-            None => out.push_str(word),
-        }
-        let masked = without_query_values(&out[start..]);
-        out.truncate(start);
-        out.push_str(&masked);
+        let word = match password_span(word) {
+            Some((colon, at)) => format!("{}***{}", &word[..=colon], &word[at..]),
+            None => word.to_string(),
+        };
+        out.push_str(&without_query_values(&word));
         rest = &tail[word_end..];
     }
     out.push_str(rest);
