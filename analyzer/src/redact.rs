@@ -215,8 +215,6 @@ fn by_rules(text: &str) -> Cow<'_, str> {
     out
 }
 
-/// Whether a column of this type can hold text: a string, or a list, struct, map or
-/// dictionary with strings inside.
 /// `Null`, or a nested type of `Null`s (`List(Null)`): a type the plan gives before it
 /// knows the values'.
 fn holds_null(t: &DataType) -> bool {
@@ -229,6 +227,8 @@ fn holds_null(t: &DataType) -> bool {
     }
 }
 
+/// Whether a column of this type can hold text: a string, or a list, struct, map or
+/// dictionary with strings inside.
 fn holds_text(t: &DataType) -> bool {
     match t {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
