@@ -544,6 +544,67 @@ fn max_size_keeps_the_newest_files_within_the_bound() {
     assert_eq!(exits, 1);
 }
 
+/// A disk that fills during an always-on capture (logs, core dumps: often the incident
+/// itself): with `--max-size` the recorder deletes its own oldest files to make room and
+/// goes on recording, where before it stopped at the first file that did not fit, losing
+/// the newest calls. The 1 MiB disk holds about 3 of the files a 200 ms rotation closes.
+#[test]
+fn max_size_makes_room_on_a_disk_that_fills() {
+    if !bpf_available("max_size_makes_room_on_a_disk_that_fills") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    let _guard = SmallDisk::mount(&mnt, "1m");
+    let capture = mnt.join("capture");
+    let out = Command::new(bin("record"))
+        .args(["--max-size", "64MiB", "--rotate", "200ms", "-o"])
+        .arg(&capture)
+        .args([
+            "--",
+            "timeout",
+            "3",
+            "sh",
+            "-c",
+            "while :; do cat /etc/hostname >/dev/null; done",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(124), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    let room: u64 = stderr
+        .split("filled up: --max-size deleted ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no word of the disk filling: {stderr}"));
+    let deleted_files: u64 = stderr
+        .split("--max-size deleted the ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of deleted files: {stderr}"));
+    assert!(room > 0 && room <= deleted_files, "{stderr}");
+    let row = tracepost_e2e::query(
+        &[&capture],
+        "SELECT events, deleted_events, stopped_early, \
+         (SELECT count(*) FROM syscalls) AS kept FROM capture",
+    );
+    assert_eq!(row[0]["stopped_early"], serde_json::Value::Null, "{row:?}");
+    let events = row[0]["events"].as_i64().unwrap();
+    let deleted = row[0]["deleted_events"].as_i64().unwrap();
+    let kept = row[0]["kept"].as_i64().unwrap();
+    assert!(deleted > 0, "{row:?}");
+    assert_eq!(kept + deleted, events, "{row:?}");
+    // Recording went on to the end: timeout's exit_group, its very last call, is kept.
+    let exits = scalar(
+        &capture,
+        "SELECT count(*) FROM syscalls WHERE syscall = 'exit_group' AND comm = 'timeout'",
+    );
+    assert_eq!(exits, 1, "{stderr}");
+}
+
 /// SIGHUP, as when the on-call engineer's SSH session drops under a foreground `record -p`:
 /// the capture ends as it does on Ctrl-C, every table written and the capture row closed.
 /// By default the signal killed the recorder as `kill -9` does, losing every call since the

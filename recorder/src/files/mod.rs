@@ -9,6 +9,7 @@ pub mod parquet_file;
 pub mod pipeline;
 pub mod progress;
 pub mod reorder;
+pub mod room;
 pub mod small_table;
 pub mod summed_write;
 pub mod syscalls_file;

@@ -27,6 +27,9 @@ type Result<T> = std::result::Result<T, ParquetError>;
 /// Calls taken into the columns at once: 128 KiB of them, which stay in the CPU's cache
 /// for the pass of each column.
 const BLOCK: usize = 1024;
+/// Room for a file's page indexes and footer: about 5 KB for the footer of a row group of
+/// 1M calls, and some 30 bytes a page in each column's indexes.
+const FOOTER_ROOM: usize = 64 * 1024;
 
 /// One row group's columns, in the schema's order.
 struct Columns {
@@ -550,6 +553,21 @@ impl SyscallsFile {
     /// bytes a row for the pages being built.
     pub fn size_estimate(&self) -> u64 {
         (self.writer.bytes_written() + self.columns.written() + self.pending * 8) as u64
+    }
+
+    /// Whether the next `flush_pages` writes to disk: pages are kept in memory, compressed,
+    /// until their row group is full.
+    pub fn flush_writes(&self) -> bool {
+        self.row_group_rows + self.pending >= self.max_row_group_rows
+    }
+
+    /// At most the bytes that the next write (a row group, or the rest of the file with its
+    /// footer) puts on disk: the open row group's compressed pages and dictionaries, the
+    /// pages being built at a pessimistic 16 bytes a row, a quarter more for what the
+    /// dictionaries' estimate leaves out, and room for the footer.
+    pub fn next_write_bound(&self) -> u64 {
+        let pages = self.columns.written() + self.pending * 16;
+        (pages + pages / 4 + FOOTER_ROOM) as u64
     }
 
     /// Writes the last row group and the footer, syncs, and renames into place.

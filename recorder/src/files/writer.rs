@@ -18,6 +18,7 @@ use crate::{
     files::parquet_file::{self, Finished},
     files::progress::Counters,
     files::reorder::Due,
+    files::room,
     files::syscalls_file::SyscallsFile,
     kernel::call::Call,
     upload::Shipped,
@@ -99,6 +100,8 @@ pub struct WrittenStats {
     pub bytes: u64,
     pub dropped_rows: u64,
     pub dropped_files: u64,
+    /// Of `dropped_files`, those deleted to make room on a file system that filled.
+    pub room_files: u64,
     /// With `--max-size` and `--upload`: the oldest files that were over the bound but not
     /// yet uploaded when recording stopped (path, bytes), oldest first, and the bytes on
     /// disk. Once the last uploads are done they can go: see [`prune_shipped`].
@@ -157,6 +160,8 @@ pub struct TableWriter {
     closed: VecDeque<ClosedFile>,
     /// Bytes of every closed file on disk, this recorder's and earlier ones'.
     disk_bytes: u64,
+    /// Closed files deleted, for any reason.
+    removed: u64,
     finishing: bool,
     stats: WrittenStats,
     counters: Arc<Counters>,
@@ -207,6 +212,7 @@ impl TableWriter {
             interval_started: None,
             closed,
             disk_bytes,
+            removed: 0,
             finishing: false,
             stats: WrittenStats::default(),
             counters,
@@ -393,6 +399,7 @@ impl TableWriter {
     pub fn finish(mut self) -> Result<WrittenStats, WriterError> {
         self.finishing = true;
         let droppable = self.closed.len();
+        let removed_before = self.removed;
         while !self.held_back.is_empty() {
             self.close_file()?;
             let mut held = std::mem::take(&mut self.held_back);
@@ -406,6 +413,8 @@ impl TableWriter {
             self.open_file()?;
             self.close_file()?;
         }
+        // Files deleted to make room while finishing were among the droppable ones.
+        let droppable = droppable.saturating_sub((self.removed - removed_before) as usize);
         let before = self.closed.len();
         self.drop_oldest(droppable)?;
         // What stays over the bound only because it was not uploaded yet; never the newest.
@@ -430,9 +439,17 @@ impl TableWriter {
     }
 
     fn flush_pages(&mut self) -> Result<(), WriterError> {
-        let Some(open) = self.file.as_mut() else {
+        let Some(need) = self.file.as_ref().map(|open| {
+            open.file
+                .flush_writes()
+                .then(|| open.file.next_write_bound())
+        }) else {
             return Ok(());
         };
+        if let Some(need) = need {
+            self.make_room(need)?;
+        }
+        let open = self.file.as_mut().expect("checked above");
         let rows = open.file.flush_pages()?;
         self.stats.rows += rows;
         self.counters.add_rows(rows);
@@ -465,6 +482,7 @@ impl TableWriter {
         let Some(open) = self.file.take() else {
             return Ok(());
         };
+        self.make_room(open.file.next_write_bound())?;
         let finished = open.file.finish()?;
         // What was held back waits for the next file; the rest is in this one.
         self.unclosed_from = self
@@ -499,35 +517,75 @@ impl TableWriter {
             return Ok(());
         };
         let mut droppable = droppable.min(self.closed.len().saturating_sub(1));
-        while self.disk_bytes > max && droppable > 0 {
-            let front = &self
-                .closed
-                .front()
-                .expect("droppable files exist")
-                .file
-                .path;
-            if self.shipped.as_ref().is_some_and(|s| !s.contains(front)) {
-                break;
-            }
+        while self.disk_bytes > max && droppable > 0 && self.oldest_may_go() {
             droppable -= 1;
-            let oldest = self.closed.pop_front().expect("droppable files exist");
-            let Finished { path, bytes, rows } = oldest.file;
-            match fs::remove_file(&path) {
-                // Someone deleted it by hand: gone either way.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                other => other.map_err(|source| WriterError::Finish { path, source })?,
-            }
-            self.disk_bytes -= bytes;
-            if !oldest.earlier {
-                self.counters.remove_file(bytes, rows);
-                self.stats.bytes -= bytes;
-                self.stats.files -= 1;
-                self.stats.rows -= rows;
-            }
-            self.stats.dropped_files += 1;
-            self.stats.dropped_rows += rows;
+            self.remove_oldest()?;
         }
         Ok(())
+    }
+
+    /// Flight-recorder mode on a file system that fills: before a write of up to `need`
+    /// bytes that may not fit in the room left, the oldest closed files go, as if the bound
+    /// were reached. All of them are older than the calls being written. Nothing goes when
+    /// deleting all that may go would still leave too little room: the write is tried as
+    /// it is, and if it fails the capture stops with those files kept.
+    fn make_room(&mut self, need: u64) -> Result<(), WriterError> {
+        if self.rotation.max_total_bytes.is_none() {
+            return Ok(());
+        }
+        // Not known: the write itself says whether it fits.
+        let Ok(mut room) = room::available(&self.dir) else {
+            return Ok(());
+        };
+        if room >= need {
+            return Ok(());
+        }
+        let shipped = self.shipped.as_ref();
+        let deletable: u64 = self
+            .closed
+            .iter()
+            .take_while(|c| shipped.is_none_or(|s| s.contains(&c.file.path)))
+            .map(|c| c.file.bytes)
+            .sum();
+        if room.saturating_add(deletable) < need {
+            return Ok(());
+        }
+        while room < need && self.oldest_may_go() {
+            room += self.remove_oldest()?;
+            self.stats.room_files += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether the oldest closed file may be deleted: with `--upload`, once it is uploaded.
+    fn oldest_may_go(&self) -> bool {
+        self.closed.front().is_some_and(|oldest| {
+            self.shipped
+                .as_ref()
+                .is_none_or(|s| s.contains(&oldest.file.path))
+        })
+    }
+
+    /// Deletes the oldest closed file and counts it deleted. Returns its bytes.
+    fn remove_oldest(&mut self) -> Result<u64, WriterError> {
+        let oldest = self.closed.pop_front().expect("a closed file to delete");
+        let Finished { path, bytes, rows } = oldest.file;
+        match fs::remove_file(&path) {
+            // Someone deleted it by hand: gone either way.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other.map_err(|source| WriterError::Finish { path, source })?,
+        }
+        self.removed += 1;
+        self.disk_bytes -= bytes;
+        if !oldest.earlier {
+            self.counters.remove_file(bytes, rows);
+            self.stats.bytes -= bytes;
+            self.stats.files -= 1;
+            self.stats.rows -= rows;
+        }
+        self.stats.dropped_files += 1;
+        self.stats.dropped_rows += rows;
+        Ok(bytes)
     }
 }
 

@@ -264,6 +264,14 @@ fn report(
         lost.iter().sum::<u64>(),
         dir.root().display(),
     );
+    if written.room_files > 0 {
+        crate::say!(
+            "warning: the file system of {} filled up: --max-size deleted {} of the oldest \
+             files early to make room, and kept recording",
+            dir.root().display(),
+            written.room_files
+        );
+    }
     if written.dropped_files > 0 && uploaded {
         // The capture row counts none deleted, since the store has them all: it is
         // shipped with them. `analyze` of this directory finds it short from the files.
