@@ -26,6 +26,7 @@ pub mod damage;
 pub mod diff;
 pub mod files;
 pub mod frames;
+pub mod json_floats;
 pub use tracepost_store::location;
 pub mod narrow;
 pub mod needs;

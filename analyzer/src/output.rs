@@ -72,6 +72,7 @@ impl<W: Write> Sink<W> {
             Format::Json => State::Json(
                 arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
+                    .with_encoder_factory(crate::json_floats::NonFiniteAsText::factory())
                     .build::<_, arrow::json::writer::JsonArray>(out),
             ),
             Format::Markdown => {
@@ -253,6 +254,7 @@ fn json_cells(
     )?;
     let mut writer = arrow::json::WriterBuilder::new()
         .with_explicit_nulls(true)
+        .with_encoder_factory(crate::json_floats::NonFiniteAsText::factory())
         .build::<_, arrow::json::writer::JsonArray>(Vec::new());
     writer.write(&one)?;
     writer.finish()?;

@@ -1379,3 +1379,34 @@ fn nine_digits(t: &str) -> String {
     let (whole, fraction) = t.split_once('.').unwrap_or((t, ""));
     format!("{whole}.{fraction:0<9}Z")
 }
+
+/// JSON has no NaN or infinity, and arrow's writer put `null` for them: a ratio of 0/0 read
+/// in the ticket as a value that was missing. Checked on stdout and through `-o FILE.json`.
+#[test]
+fn json_tells_a_float_that_is_not_a_number_from_null() {
+    if !bpf_available("json_tells_a_float_that_is_not_a_number_from_null") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &["true"]);
+    assert!(out.status.success(), "{out:?}");
+    let sql = "SELECT CAST('NaN' AS DOUBLE) AS nan, CAST('inf' AS DOUBLE) AS inf, \
+               CAST('-inf' AS DOUBLE) AS neg, CAST(NULL AS DOUBLE) AS none, \
+               [CAST('NaN' AS DOUBLE), 0.5] AS list, count(*) > 0 AS calls FROM syscalls";
+    let expected = r#"[{"nan":"NaN","inf":"Infinity","neg":"-Infinity","none":null,"list":["NaN",0.5],"calls":true}]"#;
+    let rows = json(&["query", path(&capture), sql]);
+    assert_eq!(
+        serde_json::to_string(&rows[0]).unwrap().len(),
+        expected.len() - 2
+    );
+    assert_eq!(rows[0]["nan"], "NaN");
+    assert_eq!(rows[0]["inf"], "Infinity");
+    assert_eq!(rows[0]["neg"], "-Infinity");
+    assert_eq!(rows[0]["none"], Value::Null);
+    assert_eq!(rows[0]["list"], serde_json::json!(["NaN", 0.5]));
+    let file = tmp.path().join("answer.json");
+    let out = analyze(&["query", path(&capture), sql, "-o", path(&file)]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim_end(), expected);
+}
