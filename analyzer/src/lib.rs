@@ -539,44 +539,57 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
                       CAST(incomplete_from AS VARCHAR) AS incomplete_from,
                       CAST(deleted_events AS VARCHAR) AS deleted_events,
                       CAST(events AS VARCHAR) AS events,
+                      CAST(lost_process_events AS VARCHAR) AS lost_process_events,
                       CAST(capture_id AS VARCHAR) AS capture_id
                FROM capture WHERE capture_id IS NOT NULL";
     let (_, batches) = run_sql(ctx, sql).await?;
-    let mut runs: Vec<[Option<String>; 8]> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
     for b in &batches {
-        let columns: Vec<_> = (0..8)
+        let columns: Vec<_> = (0..b.num_columns())
             .map(|i| datafusion::arrow::compute::cast(b.column(i), &DataType::Utf8).ok())
             .collect();
         for row in 0..b.num_rows() {
-            runs.push(std::array::from_fn(|i| {
+            let [
+                capture,
+                started,
+                ended,
+                stopped_early,
+                incomplete_from,
+                deleted,
+                events,
+                lost_process,
+                id,
+            ] = std::array::from_fn(|i| {
                 let column = columns[i]
                     .as_ref()?
                     .as_any()
                     .downcast_ref::<StringArray>()?;
                 column.is_valid(row).then(|| column.value(row).to_string())
-            }));
+            });
+            let number = |n: Option<String>| n.and_then(|n| n.parse::<u64>().ok());
+            runs.push(Run {
+                capture,
+                started,
+                ended,
+                stopped_early,
+                incomplete_from,
+                deleted: number(deleted),
+                events: number(events),
+                lost_process: number(lost_process),
+                id,
+            });
         }
     }
     // A run once, though a copy of its capture file beside it gives its row twice (said
     // already, by the files' check): its counts must not double.
     let mut seen = std::collections::HashSet::new();
-    runs.retain(|[capture, .., id]| seen.insert((capture.clone(), id.clone())));
+    runs.retain(|r| seen.insert((r.capture.clone(), r.id.clone())));
     let mut per_capture = std::collections::HashMap::<Option<String>, usize>::new();
-    // Calls deleted by `--max-size`, per capture, in the order captures were given.
-    let mut deleted = Vec::<(Option<String>, i64)>::new();
-    for [capture, .., deleted_events, _, _] in &runs {
-        *per_capture.entry(capture.clone()).or_default() += 1;
-        let n = deleted_events
-            .as_deref()
-            .and_then(|n| n.parse::<i64>().ok());
-        if let Some(n) = n.filter(|&n| n > 0) {
-            match deleted.iter_mut().find(|(c, _)| c == capture) {
-                Some((_, total)) => *total += n,
-                None => deleted.push((capture.clone(), n)),
-            }
-        }
+    for r in &runs {
+        *per_capture.entry(r.capture.clone()).or_default() += 1;
     }
-    deleted.sort();
+    // Calls deleted by `--max-size`, per capture, in the order captures were given.
+    let deleted = per_capture_sum(&runs, |r| r.deleted);
     warn_short_copy(captures, &runs, &deleted);
     for (capture, n) in deleted {
         crate::say!(
@@ -586,18 +599,32 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
             output::visible(capture.as_deref().unwrap_or_default())
         );
     }
+    for (capture, n) in per_capture_sum(&runs, |r| r.lost_process) {
+        crate::say!(
+            "warning: capture {}: {n} process events (fork, exec, exit) were lost because \
+             its recorder's buffer was full: `processes` lacks some rows, exits and exit \
+             codes",
+            output::visible(capture.as_deref().unwrap_or_default())
+        );
+    }
     // By capture, then by start as text; a run with no start last, as SQL sorts NULLs.
-    runs.sort_by(|a, b| (&a[0], a[1].is_none(), &a[1]).cmp(&(&b[0], b[1].is_none(), &b[1])));
-    for [capture, started, ended, stopped_early, incomplete_from, ..] in runs {
-        if ended.is_some() && stopped_early.is_none() {
+    runs.sort_by(|a, b| {
+        (&a.capture, a.started.is_none(), &a.started).cmp(&(
+            &b.capture,
+            b.started.is_none(),
+            &b.started,
+        ))
+    });
+    for r in runs {
+        if r.finished() {
             continue;
         }
-        let mut name = output::visible(capture.as_deref().unwrap_or_default()).into_owned();
+        let mut name = output::visible(r.capture.as_deref().unwrap_or_default()).into_owned();
         // Named by its start only where the directory holds more than this run.
-        if per_capture[&capture] > 1 {
-            name = format!("{name} (the run started {})", started.unwrap_or_default());
+        if per_capture[&r.capture] > 1 {
+            name = format!("{name} (the run started {})", r.started.unwrap_or_default());
         }
-        let Some(why) = stopped_early else {
+        let Some(why) = r.stopped_early else {
             crate::say!(
                 "warning: capture {name}: its recorder did not finish (killed, or still \
                  running): calls of its last --rotate interval are missing, and \
@@ -606,8 +633,8 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
             continue;
         };
         // `ended` is when recording stopped; the target ran on without it.
-        let stopped = ended.map_or(String::new(), |t| format!(" at {t}"));
-        let from = incomplete_from.unwrap_or_else(|| "then".to_string());
+        let stopped = r.ended.map_or(String::new(), |t| format!(" at {t}"));
+        let from = r.incomplete_from.unwrap_or_else(|| "then".to_string());
         crate::say!(
             "warning: capture {name}: recording stopped early{stopped}, and calls from \
              {from} on are missing (`events` and `lost_events` are NULL): {}",
@@ -617,39 +644,65 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
     Ok(())
 }
 
+/// One recorder run's row of the `capture` table, as the warnings read it.
+struct Run {
+    capture: Option<String>,
+    started: Option<String>,
+    ended: Option<String>,
+    stopped_early: Option<String>,
+    incomplete_from: Option<String>,
+    deleted: Option<u64>,
+    events: Option<u64>,
+    lost_process: Option<u64>,
+    id: Option<String>,
+}
+
+impl Run {
+    fn finished(&self) -> bool {
+        self.ended.is_some() && self.stopped_early.is_none()
+    }
+}
+
+/// `count` summed over each capture's runs, for the captures where it is above 0, sorted.
+fn per_capture_sum(
+    runs: &[Run],
+    count: impl Fn(&Run) -> Option<u64>,
+) -> Vec<(Option<String>, u64)> {
+    let mut sums = Vec::<(Option<String>, u64)>::new();
+    for r in runs {
+        if let Some(n) = count(r).filter(|&n| n > 0) {
+            match sums.iter_mut().find(|(c, _)| *c == r.capture) {
+                Some((_, total)) => *total += n,
+                None => sums.push((r.capture.clone(), n)),
+            }
+        }
+    }
+    sums.sort();
+    sums
+}
+
 /// A copy that holds fewer calls than its recorder wrote and did not delete: files left
 /// behind by a copy, lost by a store, or deleted by `--max-size` after `--upload` shipped
 /// them (the store holds them; this directory does not). Only where every run of the
 /// capture finished, since only then is what it wrote known; and not where
 /// `--skip-bad-files` left files out, which is said already.
-fn warn_short_copy(
-    captures: &[Capture],
-    runs: &[[Option<String>; 8]],
-    deleted: &[(Option<String>, i64)],
-) {
+fn warn_short_copy(captures: &[Capture], runs: &[Run], deleted: &[(Option<String>, u64)]) {
     for c in captures {
         let name = c.name();
-        let mine: Vec<_> = runs
+        let mine: Vec<&Run> = runs
             .iter()
-            .filter(|[capture, ..]| capture.as_deref() == Some(name.as_str()))
+            .filter(|r| r.capture.as_deref() == Some(name.as_str()))
             .collect();
-        let finished = |[_, _, ended, stopped_early, ..]: &&[Option<String>; 8]| {
-            ended.is_some() && stopped_early.is_none()
-        };
-        if mine.is_empty() || !mine.iter().all(finished) || !c.skipped().is_empty() {
+        if mine.is_empty() || !mine.iter().all(|r| r.finished()) || !c.skipped().is_empty() {
             continue;
         }
-        let Some(written) = mine
-            .iter()
-            .map(|[.., events, _]| events.as_deref().and_then(|n| n.parse::<u64>().ok()))
-            .sum::<Option<u64>>()
-        else {
+        let Some(written) = mine.iter().map(|r| r.events).sum::<Option<u64>>() else {
             continue;
         };
         let gone = deleted
             .iter()
             .find(|(d, _)| d.as_deref() == Some(name.as_str()))
-            .map_or(0, |(_, n)| *n as u64);
+            .map_or(0, |(_, n)| *n);
         let held: u64 = c
             .files(tracepost_schema::syscalls::TABLE)
             .iter()

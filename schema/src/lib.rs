@@ -250,6 +250,10 @@ pub mod capture {
     /// capture). NULL without `--max-size`, and in captures written before it existed; 0
     /// with `--upload`, which deletes only what the store holds.
     pub const DELETED_EVENTS: &str = "deleted_events";
+    /// Fork, exec and exit events the kernel could not send (the buffer was full): the
+    /// `processes` table then lacks rows, exits or exit codes that it would have held.
+    /// NULL when recording stopped early, and in captures written before it existed.
+    pub const LOST_PROCESS_EVENTS: &str = "lost_process_events";
 
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Arc::new(Schema::new(vec![
@@ -268,6 +272,7 @@ pub mod capture {
             Field::new(STOPPED_EARLY, DataType::Utf8, true),
             Field::new(INCOMPLETE_FROM, ts_type(), true),
             Field::new(DELETED_EVENTS, DataType::Int64, true),
+            Field::new(LOST_PROCESS_EVENTS, DataType::Int64, true),
         ]))
     });
 

@@ -99,3 +99,64 @@ fn the_recorder_runs_ahead_of_the_command_it_records() {
     assert_eq!(nice_of("writer"), [raised], "{threads:?}");
     assert_eq!(nice_of("cat"), [started_at], "{threads:?}");
 }
+
+/// Under a flood of calls that fills the buffer, the processes are still known: calls
+/// leave the last part of each CPU's area to fork, exec and exit events, since a call lost
+/// is counted in `aggregates` but a process event lost leaves `processes` without a row or
+/// an exit that nothing puts back. With a buffer too small even for that, what was lost is
+/// in the capture row and `analyze` says so, where before only record's stderr did.
+#[test]
+fn a_flood_of_calls_leaves_the_processes_known_or_counted_lost() {
+    if !bpf_available("a_flood_of_calls_leaves_the_processes_known_or_counted_lost") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = tracepost_e2e::build_program(tmp.path(), "fork_flood");
+    let exe = exe.to_str().unwrap();
+    let facts = "SELECT count(*) AS procs, count(*) FILTER (WHERE exit_code = 0) AS exits, \
+                 (SELECT max(lost_process_events) FROM capture) AS lost_process, \
+                 (SELECT max(lost_events) FROM capture) AS lost FROM processes";
+
+    let whole = tmp.path().join("whole");
+    let out = record_with(&whole, &["-q"], &[exe, "200", "20000"]);
+    assert!(out.status.success(), "{out:?}");
+    let row = &tracepost_e2e::query(&[&whole], facts)[0];
+    // The command and its 200 children, every one with its exit.
+    assert_eq!(row["procs"], 201, "{row:?}");
+    assert_eq!(row["exits"], 201, "{row:?}");
+    assert_eq!(row["lost_process"], 0, "{row:?}");
+
+    let small = tmp.path().join("small");
+    let out = record_with(
+        &small,
+        &["-q", "--buffer-size", "32KiB"],
+        &[exe, "100", "5000"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said: i64 = stderr
+        .split("warning: ")
+        .find_map(|w| {
+            let (n, rest) = w.split_once(' ')?;
+            rest.starts_with("process events (fork, exec, exit) were lost")
+                .then(|| n.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no count of lost process events: {stderr}"));
+    let row = &tracepost_e2e::query(&[&small], facts)[0];
+    assert!(said > 0, "{stderr}");
+    assert_eq!(row["lost_process"], said, "{row:?}");
+    let summary = Command::new(tracepost_e2e::bin("analyze"))
+        .arg("summary")
+        .arg(&small)
+        .output()
+        .unwrap();
+    let warned = String::from_utf8_lossy(&summary.stderr);
+    assert!(
+        warned.contains(&format!(
+            "warning: capture {}: {said} process events (fork, exec, exit) were lost because \
+             its recorder's buffer was full: `processes` lacks some rows, exits and exit codes",
+            small.display()
+        )),
+        "{warned}"
+    );
+}

@@ -69,6 +69,7 @@ fn run_main() -> Result<()> {
             lost_events: Some(0),
             stopped_early: None,
             deleted_events: None,
+            lost_process_events: Some(0),
         },
     )?;
     println!(

@@ -15,7 +15,7 @@ pub(crate) fn send_process_event(
     // Before the clock: see `Stage::begin`.
     let mut stage = Stage::begin();
     let ts_ns = unsafe { bpf_ktime_get_ns() };
-    let Some(at) = stage.reserve(size_of::<ProcessEvent>()) else {
+    let Some(at) = stage.reserve_for_process(size_of::<ProcessEvent>()) else {
         // The processes table misses what it said; no syscall was lost.
         count_lost(LOST_PROCESS_EVENTS);
         return;

@@ -19,6 +19,10 @@ pub(crate) static STAGE: Array<StageChunk> = Array::with_max_entries(1, MMAPABLE
 #[map]
 pub(crate) static STAGE_HEADS: Array<StageHead> = Array::with_max_entries(1, MMAPABLE);
 
+/// Calls leave this part of each area (1/16: 512 KiB of 8 MiB, about 1,100 process
+/// events) to process events.
+const PROCESS_ROOM_SHIFT: u32 = 4;
+
 /// This CPU's area, marked busy from `begin` until this is dropped. `head` is null when
 /// the area could not be had: then nothing is reserved, and the record counts as lost.
 pub(crate) struct Stage {
@@ -50,10 +54,27 @@ impl Stage {
         Stage { head, next: 0 }
     }
 
-    /// Room for a record of `len` bytes, after its header; `None` when the area is full.
-    /// Nothing is visible to the reader until `commit`.
+    /// Room for a call's record of `len` bytes, after its header; `None` when the area is
+    /// full, or all but its last [`PROCESS_ROOM_SHIFT`] part. Nothing is visible to the
+    /// reader until `commit`.
     #[inline(always)]
     pub(crate) fn reserve(&mut self, len: usize) -> Option<*mut u8> {
+        self.reserve_keeping(len, PROCESS_ROOM_SHIFT)
+    }
+
+    /// Room for a process event, in the whole area. A call the buffer had no room for is
+    /// counted, by syscall and process, in `aggregates`; a fork, exec or exit lost leaves
+    /// `processes` without a row, an exit or an exit code, which nothing can put back. So
+    /// calls leave the area's last part to them, and under a flood of calls the processes
+    /// are still known.
+    #[inline(always)]
+    pub(crate) fn reserve_for_process(&mut self, len: usize) -> Option<*mut u8> {
+        self.reserve_keeping(len, 0)
+    }
+
+    /// `keep_shift`: leave `capacity >> keep_shift` bytes free (none for 0).
+    #[inline(always)]
+    fn reserve_keeping(&mut self, len: usize, keep_shift: u32) -> Option<*mut u8> {
         let h = self.head;
         if h.is_null() {
             return None;
@@ -64,7 +85,11 @@ impl Stage {
         if chunks == 0 {
             return None;
         }
-        let capacity = chunks as u64 * STAGE_CHUNK_BYTES as u64;
+        let whole = chunks as u64 * STAGE_CHUNK_BYTES as u64;
+        let capacity = match keep_shift {
+            0 => whole,
+            shift => whole - (whole >> shift),
+        };
         let pos = unsafe { (*h).head };
         let next = stage_next(pos, stage_size(len));
         unsafe {

@@ -38,6 +38,7 @@ pub struct Ending {
     pub stopped_early: Option<StoppedEarly>,
     /// With `--max-size`: the calls deleted with the oldest files.
     pub deleted_events: Option<u64>,
+    pub lost_process_events: Option<u64>,
 }
 
 /// Recording stopped before its target ended.
@@ -124,6 +125,7 @@ impl CaptureInfo {
                 Arc::new(StringArray::from(vec![stopped.map(|s| s.reason.as_str())])),
                 ts(stopped.map(|s| s.from_ns)),
                 int(ending.as_ref().and_then(|e| e.deleted_events)),
+                int(ending.as_ref().and_then(|e| e.lost_process_events)),
             ],
         )
     }
@@ -207,6 +209,7 @@ mod tests {
             lost_events: Some(2),
             stopped_early: None,
             deleted_events: Some(7),
+            lost_process_events: Some(3),
         };
         info.write_ending(dir.path(), ending).unwrap();
         let batch = read();
@@ -217,6 +220,9 @@ mod tests {
         let deleted = batch.column_by_name("deleted_events").unwrap();
         let deleted = deleted.as_any().downcast_ref::<Int64Array>().unwrap();
         assert_eq!(deleted.value(0), 7);
+        let process = batch.column_by_name("lost_process_events").unwrap();
+        let process = process.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(process.value(0), 3);
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

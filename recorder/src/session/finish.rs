@@ -50,6 +50,7 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
                 Some(_) => 0,
                 None => written.dropped_rows,
             }),
+            lost_process_events: Some(s.lost[LOST_PROCESS_EVENTS as usize]),
         },
     )?;
 
@@ -65,15 +66,16 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
     if !args.quiet {
         let uploaded = args.upload.is_some();
         report(&s.dir, &written, losses(&s.lost), ended.status, uploaded);
-        let process_events = s.lost[LOST_PROCESS_EVENTS as usize];
-        if process_events > 0 {
-            crate::say!(
-                "warning: {process_events} process events were lost because the buffer was \
-                 full; the processes table misses what they said"
-            );
-        }
     }
-    // A loss, so printed even with -q.
+    // Losses, so printed even with -q.
+    let process_events = s.lost[LOST_PROCESS_EVENTS as usize];
+    if process_events > 0 {
+        crate::say!(
+            "warning: {process_events} process events (fork, exec, exit) were lost because \
+             the buffer was full; the processes table misses what they said, and the capture \
+             row counts them (lost_process_events)"
+        );
+    }
     let stacks = s.lost[LOST_STACKS as usize];
     if stacks > 0 {
         crate::say!(
@@ -157,6 +159,7 @@ fn stopped_early(
         lost_events: None,
         // Not known for sure once the writer failed; its message says what it deleted.
         deleted_events: None,
+        lost_process_events: None,
         stopped_early: Some(StoppedEarly {
             reason: format!("{err:#}"),
             from_ns,
