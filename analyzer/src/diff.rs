@@ -22,6 +22,8 @@ pub struct Window {
     pub until_ns: Option<i64>,
     pub first_ns: Option<i64>,
     pub last_ns: Option<i64>,
+    /// Runs that never ended and were followed by another: (start, last call), UTC ns.
+    pub run_ends: Vec<(i64, i64)>,
 }
 
 /// The SQL of a diff. `windows` is each capture's narrowing (name, since, until), so that
@@ -38,6 +40,20 @@ pub fn sql(baseline: &str, incident: &str, limit: usize, windows: &[Window]) -> 
         .collect::<Vec<_>>()
         .join(",\n                  ");
     let bound = |v: &Option<i64>| v.map_or("CAST(NULL AS BIGINT)".to_string(), |v| v.to_string());
+    let run_ends = windows
+        .iter()
+        .flat_map(|w| {
+            w.run_ends.iter().map(|(start, last)| {
+                format!("SELECT {}, {start}, {last}", string_literal(&w.capture))
+            })
+        })
+        .chain(std::iter::once(
+            "SELECT CAST(NULL AS VARCHAR), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
+             WHERE false"
+                .to_string(),
+        ))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
     let windows = windows
         .iter()
         .map(|w| {
@@ -59,9 +75,11 @@ pub fn sql(baseline: &str, incident: &str, limit: usize, windows: &[Window]) -> 
     // the earliest return of a kept call (`calls_span`): the whole run's seconds made its
     // rates a quarter of the truth.
     // A run with no start known (no capture row, or a skipped one) has no span: its
-    // capture's rates are NULL, not its calls dropped.
+    // capture's rates are NULL, not its calls dropped. A killed run followed by another
+    // ends at its own last call (`run_end`), not at the capture's.
     format!(
         "WITH win(capture, since_ns, until_ns, first_ns, last_ns) AS (VALUES {windows}),
+         run_end(capture, started_ns, last_ns) AS ({run_ends}),
          calls_at AS (
            -- Before `--pid` and `--comm`: the seconds are the capture's, not one process's.
            SELECT capture, first_ns, last_ns FROM win
@@ -81,11 +99,13 @@ pub fn sql(baseline: &str, incident: &str, limit: usize, windows: &[Window]) -> 
                   greatest(arrow_cast(c.started, 'Int64') * 1000,
                            k.from_ns,
                            coalesce(w.since_ns, -9223372036854775807)) AS from_ns,
-                  least(coalesce(arrow_cast(c.ended, 'Int64') * 1000, l.last_ns),
+                  least(coalesce(arrow_cast(c.ended, 'Int64') * 1000, r.last_ns, l.last_ns),
                         coalesce(w.until_ns, 9223372036854775807)) AS to_ns
            FROM capture c LEFT JOIN calls_at l ON c.capture = l.capture
                 LEFT JOIN kept_from k ON c.capture = k.capture
                 LEFT JOIN win w ON c.capture = w.capture
+                LEFT JOIN run_end r ON c.capture = r.capture
+                     AND arrow_cast(c.started, 'Int64') * 1000 = r.started_ns
            WHERE c.started IS NOT NULL
          ), span AS (
            SELECT capture, NULLIF(sum(greatest(to_ns - from_ns, 0)), 0) / 1e9 AS secs

@@ -185,12 +185,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             for (c, n) in both.captures.iter().zip(&both.narrows) {
                 let views = d.read.cluster.is_none();
                 let (first, last) = tables::calls_span(&both.ctx, c, views).await?;
+                let run_ends = tables::unfinished_run_ends(&both.ctx, c, views).await?;
                 windows.push(diff::Window {
                     capture: c.name(),
                     since_ns: n.since,
                     until_ns: n.until,
                     first_ns: first,
                     last_ns: last,
+                    run_ends,
                 });
             }
             let answer = async {

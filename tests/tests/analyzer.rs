@@ -1410,3 +1410,71 @@ fn json_tells_a_float_that_is_not_a_number_from_null() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim_end(), expected);
 }
+
+/// A run killed with `kill -9` and followed by another into the same directory: its seconds
+/// end at its own last call. They ended at the directory's last call, the next run's, so
+/// the gap between the runs and the next run's seconds counted again, and `diff`'s rates
+/// came out several times too low.
+#[test]
+fn diff_ends_a_killed_run_at_its_own_last_call() {
+    if !bpf_available("diff_ends_a_killed_run_at_its_own_last_call") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let out = record(&base, &["sh", "-c", "cat /etc/hostname >/dev/null"]);
+    assert!(out.status.success(), "{out:?}");
+    let twice = tmp.path().join("twice");
+    let mut first = tracepost_e2e::record_command(
+        &twice,
+        &["-q", "--rotate", "200ms"],
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 30); do cat /etc/hostname >/dev/null; sleep 0.05; done",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    assert_eq!(unsafe { libc::kill(first.id() as i32, libc::SIGKILL) }, 0);
+    first.wait().unwrap();
+    // The shell runs on unrecorded; the next run starts well after the first's last call.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let out = record(
+        &twice,
+        &[
+            "sh",
+            "-c",
+            "for i in $(seq 20); do cat /etc/hostname; done >/dev/null",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    // The seconds recorded, from the capture itself: the killed run's start to its last
+    // call's entry, and the finished run's start to its end.
+    let facts = &query(
+        &[&twice],
+        "WITH runs AS (SELECT arrow_cast(started, 'Int64') * 1000 AS s, \
+                              arrow_cast(ended, 'Int64') * 1000 AS e FROM capture) \
+         SELECT (SELECT count(*) FROM runs WHERE e IS NULL) AS killed, \
+                (SELECT max(ts_ns) FROM syscalls WHERE ts_ns < (SELECT max(s) FROM runs)) \
+                  - (SELECT min(s) FROM runs) AS first_ns, \
+                (SELECT max(e) - max(s) FROM runs) AS second_ns, \
+                (SELECT count(*) FROM syscalls WHERE syscall = 'openat') AS openat",
+    )[0];
+    assert_eq!(facts["killed"], 1, "{facts:?}");
+    let secs =
+        (facts["first_ns"].as_i64().unwrap() + facts["second_ns"].as_i64().unwrap()) as f64 / 1e9;
+    let openat = facts["openat"].as_f64().unwrap();
+    let rows = json(&["diff", path(&base), path(&twice), "--limit", "1000"]);
+    let row = rows
+        .iter()
+        .find(|r| r["kind"] == "syscall" && r["name"] == "openat")
+        .unwrap();
+    let rate = row["incident_per_s"].as_f64().unwrap();
+    assert!(
+        (rate - openat / secs).abs() <= 0.1,
+        "{rate} calls/s, where {openat} calls in {secs} s is {}",
+        openat / secs
+    );
+}
