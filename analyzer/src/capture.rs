@@ -114,9 +114,15 @@ impl Capture {
         // for each table in turn (four minutes where the README promised one).
         let checked =
             futures::future::join_all(TABLES.iter().map(|&table| check_table(&root, table))).await;
+        // Tables with no file at all: a recorder gives every table one as it starts.
+        let mut without_files = Vec::new();
         for (table, results) in TABLES.into_iter().zip(checked) {
             let mut good = Vec::new();
-            for result in results? {
+            let results = results?;
+            if results.is_empty() {
+                without_files.push(table);
+            }
+            for result in results {
                 match result {
                     Ok(f) => good.push(f),
                     // Listed, then gone: deleted by a record still writing the capture
@@ -137,6 +143,15 @@ impl Capture {
                 warn_copies(&name, &good);
             }
             files.insert(table, good);
+        }
+        for table in without_files {
+            if let Some(lacks) = without(table) {
+                crate::say!(
+                    "warning: capture {}: {table}/ holds no file (a copy that left it out?): \
+                     {lacks}",
+                    crate::output::visible(&name)
+                );
+            }
         }
         if vanished > 0 {
             crate::say!(
@@ -192,6 +207,21 @@ impl Capture {
     /// The files left out by `--skip-bad-files`.
     pub fn skipped(&self) -> &[BadFile] {
         &self.skipped
+    }
+}
+
+/// What a capture without `table`'s files lacks, for the tables whose absence nothing
+/// else says: no `syscalls` is an error, and no `capture` row a warning of its own.
+fn without(table: &str) -> Option<&'static str> {
+    match table {
+        tracepost_schema::aggregates::TABLE => Some(
+            "the calls the kernel only counted (--min-duration, --failed, a full buffer) are \
+             missing from every count, and their errors too",
+        ),
+        tracepost_schema::processes::TABLE => {
+            Some("`processes` is empty: no command lines, parents or exit codes")
+        }
+        _ => None,
     }
 }
 

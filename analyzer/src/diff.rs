@@ -44,12 +44,15 @@ pub fn sql(baseline: &str, incident: &str, limit: usize, windows: &[Window]) -> 
         .iter()
         .flat_map(|w| {
             w.run_ends.iter().map(|(start, last)| {
-                format!("SELECT {}, {start}, {last}", string_literal(&w.capture))
+                format!(
+                    "SELECT {} AS capture, {start} AS started_ns, {last} AS last_ns",
+                    string_literal(&w.capture)
+                )
             })
         })
         .chain(std::iter::once(
-            "SELECT CAST(NULL AS VARCHAR), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT) \
-             WHERE false"
+            "SELECT CAST(NULL AS VARCHAR) AS capture, CAST(NULL AS BIGINT) AS started_ns, \
+             CAST(NULL AS BIGINT) AS last_ns WHERE false"
                 .to_string(),
         ))
         .collect::<Vec<_>>()

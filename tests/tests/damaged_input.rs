@@ -763,6 +763,67 @@ fn a_copy_missing_files_says_how_many_calls_it_lacks() {
     assert!(!stderr.contains("missing here"), "{stderr}");
 }
 
+/// A copy without `aggregates/` or `processes/` (a copy of `syscalls/` alone, a sync that
+/// left a directory out) read as a whole capture: a `--min-duration` capture's counted
+/// calls and errors were gone from `summary` and `errors`, and nothing said so. Every
+/// recorder gives every table a file as it starts, so a table without one is named.
+#[test]
+fn a_copy_without_a_table_says_what_it_lacks() {
+    if !bpf_available("a_copy_without_a_table_says_what_it_lacks") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let whole = tmp.path().join("whole");
+    let out = tracepost_e2e::record_with(
+        &whole,
+        &["-q", "--min-duration", "1s"],
+        &["ls", "/", "/nonexistent"],
+    );
+    assert_eq!(out.status.code(), Some(2), "ls's own status: {out:?}");
+    let out = analyze(&["summary", path(&whole)]);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("holds no file"),
+        "{out:?}"
+    );
+    let lacks = [
+        (
+            "aggregates",
+            "the calls the kernel only counted (--min-duration, --failed, a full buffer) are \
+             missing from every count, and their errors too",
+        ),
+        (
+            "processes",
+            "`processes` is empty: no command lines, parents or exit codes",
+        ),
+    ];
+    for (table, what) in lacks {
+        let copy = tmp.path().join(format!("without-{table}"));
+        copy_dir(&whole, &copy);
+        // Emptied, and for aggregates removed: both are a table without a file.
+        match table {
+            "aggregates" => fs::remove_dir_all(copy.join(table)).unwrap(),
+            _ => {
+                for f in parquet_files(&copy.join(table)) {
+                    fs::remove_file(f).unwrap();
+                }
+            }
+        }
+        let warning = format!(
+            "warning: capture {}: {table}/ holds no file (a copy that left it out?): {what}",
+            copy.display()
+        );
+        for args in [
+            vec!["summary", path(&copy)],
+            vec!["query", path(&copy), "errors"],
+        ] {
+            let out = analyze(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{args:?}: {stderr}");
+            assert!(stderr.lines().any(|l| l == warning), "{args:?}: {stderr}");
+        }
+    }
+}
+
 /// A file copied beside itself in a table's directory (a second download, `part-000001
 /// (1).parquet`) is read too, and its calls count twice: every command says which two
 /// files hold the same rows.
