@@ -128,6 +128,17 @@ fn a_32_bit_program_matches_strace() {
         ),
         0
     );
+    // The fd of each call that takes one in argument 0, as x86_64's calls have it; never
+    // a name for it, since a 32-bit task's opens and closes are not followed.
+    let fds = tracepost_e2e::query(
+        &[&capture],
+        "SELECT count(*) AS calls, count(fd) FILTER (WHERE fd = CAST(arg0 AS INT)) AS fds, \
+                count(fd_path) AS named \
+         FROM syscalls WHERE syscall IN ('read', 'write', 'close')",
+    );
+    assert!(fds[0]["calls"].as_i64() > Some(5), "{fds:?}");
+    assert_eq!(fds[0]["fds"], fds[0]["calls"], "{fds:?}");
+    assert_eq!(fds[0]["named"], 0, "{fds:?}");
     assert_eq!(got, want, "record (left) vs strace -f -c (right)");
 
     // -e names x86_64 calls, and keeps the 32-bit calls of those names.

@@ -316,7 +316,7 @@ fn record(
                     for mut call in calls.by_ref().take(until - done) {
                         let e = &call.event;
                         newest_return = newest_return.max(e.enter_ns.saturating_add(e.duration_ns));
-                        let fd = args.fd_of(&call);
+                        let fd = args.followed_fd(&call);
                         fds.observe(&mut call, fd);
                         w.processes_table.observe_call(&call);
                         // Sent only so that fds could be followed: not a row.

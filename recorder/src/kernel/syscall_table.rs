@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use syscalls::Sysno;
 use tracepost_common::{
-    EXTRA_FD_PAIR, EXTRA_NONE, EXTRA_PATH, EXTRA_PATH_PAIR, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT,
-    MAX_SYSCALL_NR, SyscallInfo,
+    COMPAT_BASE, EXTRA_FD_PAIR, EXTRA_NONE, EXTRA_PATH, EXTRA_PATH_PAIR, EXTRA_SOCKADDR_IN,
+    EXTRA_SOCKADDR_OUT, MAX_SYSCALL_NR, SyscallInfo,
 };
 
 use crate::kernel::{call::Call, decode::Extra, names::ia32_twins};
@@ -517,10 +517,11 @@ impl ArgTable {
         for &(s, arg) in EMPTY_PATH_FLAGS {
             empty_path_flags[s.id() as usize] = Some(arg);
         }
-        // A 32-bit task's read or write returns the bytes moved too. Its fds are not
-        // followed, so it names no file by fd.
+        // A 32-bit task's read or write returns the bytes moved too, and takes its fd
+        // where x86_64's does. Its fds are not followed (`followed_fd`).
         for (nr, twin) in ia32_twins() {
             bytes[nr as usize] = bytes[twin.id() as usize];
+            fd_arg0[nr as usize] = fd_arg0[twin.id() as usize];
         }
         Self {
             fd_arg0,
@@ -565,6 +566,16 @@ impl ArgTable {
             let dirfd = args[0] as i32;
             (acts_on_fd && dirfd >= 0 && no_path()).then_some(dirfd)
         })
+    }
+
+    /// The fd whose name the fd table gives the call: `fd_of`, for x86_64's calls only. The
+    /// table follows only their opens, dups and closes, so a name it held for a 32-bit
+    /// task's fd could be one that task has since closed and reused.
+    pub fn followed_fd(&self, call: &Call) -> Option<i32> {
+        match call.event.nr >= COMPAT_BASE {
+            true => None,
+            false => self.fd_of(call),
+        }
     }
 
     /// Bytes moved by a successful call that moves bytes.
