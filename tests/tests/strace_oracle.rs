@@ -150,4 +150,12 @@ fn a_32_bit_program_matches_strace() {
         kept.into_iter().collect::<Vec<_>>(),
         [("getppid".to_string(), (1000, 0))]
     );
+    // i386-only names are not -e's (README).
+    let refused =
+        tracepost_e2e::record_with(&tmp.path().join("no"), &["-q", "-e", "mmap2"], &command);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("-e: unknown syscall or class `mmap2`"),
+        "{refused:?}"
+    );
 }
