@@ -1269,3 +1269,31 @@ fn a_clone_parent_child_has_its_callers_parent() {
         BTreeMap::from([(child, child_ppid), (caller, caller_ppid)])
     );
 }
+
+/// A name that is not UTF-8 is kept as text with U+FFFD for each byte that is not, as the
+/// README says: `bad\xff` and `bad\u{FFFD}` then read alike, and the schema says so.
+#[test]
+fn a_path_that_is_not_utf8_reads_as_its_lossy_text() {
+    if !bpf_available("a_path_that_is_not_utf8_reads_as_its_lossy_text") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let capture = tmp.path().join("capture");
+    let script = format!(
+        "import os\nfor n in (b'{dir}/bad\\xff', '{dir}/bad\\ufffd'.encode()):\n    \
+         os.close(os.open(n, os.O_CREAT | os.O_WRONLY, 0o600))\n"
+    );
+    let out = record(&capture, &["python3", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let rows = query(
+        &[&capture],
+        &format!(
+            "SELECT path, count(*) AS n FROM syscalls WHERE syscall = 'openat' \
+             AND path LIKE '{dir}/bad%' GROUP BY path"
+        ),
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["path"], format!("{dir}/bad\u{FFFD}"), "{rows:?}");
+    assert_eq!(rows[0]["n"], 2, "{rows:?}");
+}
