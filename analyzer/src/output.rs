@@ -46,7 +46,11 @@ enum State<W: Write> {
         schema: SchemaRef,
         wrote: bool,
     },
-    Json(arrow::json::Writer<W, arrow::json::writer::JsonArray>),
+    Json {
+        writer: arrow::json::Writer<W, arrow::json::writer::JsonArray>,
+        /// Each column's name, made unique, where a name repeats.
+        unique: Option<Vec<String>>,
+    },
     Markdown(W),
 }
 
@@ -69,12 +73,13 @@ impl<W: Write> Sink<W> {
                 schema,
                 wrote: false,
             },
-            Format::Json => State::Json(
-                arrow::json::WriterBuilder::new()
+            Format::Json => State::Json {
+                writer: arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
                     .with_encoder_factory(crate::json_floats::NonFiniteAsText::factory())
                     .build::<_, arrow::json::writer::JsonArray>(out),
-            ),
+                unique: unique_names(&schema),
+            },
             Format::Markdown => {
                 markdown_header(&mut out, &schema).context("cannot write output")?;
                 State::Markdown(out)
@@ -103,7 +108,13 @@ impl<W: Write> Sink<W> {
                 writer.write(&flat(batch)?).context("cannot write output")?;
                 *wrote = true;
             }
-            State::Json(writer) => writer.write(batch).context("cannot write output")?,
+            State::Json { writer, unique } => {
+                let batch = match unique {
+                    Some(names) => &renamed(batch, names)?,
+                    None => batch,
+                };
+                writer.write(batch).context("cannot write output")?
+            }
             State::Markdown(out) => markdown_rows(out, batch).context("cannot write output")?,
         }
         Ok(())
@@ -145,7 +156,7 @@ impl<W: Write> Sink<W> {
                 }
                 Ok((*writer).into_inner())
             }
-            State::Json(mut writer) => {
+            State::Json { mut writer, .. } => {
                 writer.finish().context("cannot write output")?;
                 let mut out = writer.into_inner();
                 writeln!(out).context("cannot write output")?;
@@ -154,6 +165,57 @@ impl<W: Write> Sink<W> {
             State::Markdown(out) => Ok(out),
         }
     }
+}
+
+/// Each column's name, a repeated one made unique (`comm`, `comm_2`) and said once on
+/// stderr; `None` where no name repeats. Table, CSV and Markdown place columns by position,
+/// but a JSON object keyed twice by one name keeps one value in every parser: `SELECT
+/// s.comm, p.comm` lost a column without a word.
+fn unique_names(schema: &Schema) -> Option<Vec<String>> {
+    let mut taken: std::collections::HashSet<String> =
+        schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut said = Vec::new();
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if seen.insert(f.name().as_str()) {
+                return f.name().clone();
+            }
+            let name = (2..)
+                .map(|i| format!("{}_{i}", f.name()))
+                .find(|n| !taken.contains(n))
+                .expect("a free name");
+            taken.insert(name.clone());
+            said.push(format!("{} as {name}", f.name()));
+            name
+        })
+        .collect();
+    if said.is_empty() {
+        return None;
+    }
+    crate::say!(
+        "warning: --format json: a column name repeats, and a JSON object holds each name \
+         once: written {} (alias them with AS to choose)",
+        said.join(", ")
+    );
+    Some(names)
+}
+
+/// `batch` with its columns named `names`, in order.
+fn renamed(batch: &RecordBatch, names: &[String]) -> Result<RecordBatch> {
+    let fields: Vec<arrow::datatypes::Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(names)
+        .map(|(f, name)| f.as_ref().clone().with_name(name))
+        .collect();
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        batch.columns().to_vec(),
+    )?)
 }
 
 /// A batch whose timestamps are text of one width: every digit of the column's unit, and

@@ -1409,6 +1409,26 @@ fn json_tells_a_float_that_is_not_a_number_from_null() {
     let out = analyze(&["query", path(&capture), sql, "-o", path(&file)]);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim_end(), expected);
+
+    // A name given twice is made unique, and said: a JSON object keeps one value a name.
+    let out = analyze(&[
+        "query",
+        path(&capture),
+        "SELECT s.comm, p.comm, 1 AS comm_2 FROM syscalls s JOIN processes p \
+         ON s.pid = p.pid LIMIT 1",
+        "--format",
+        "json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim_end(),
+        r#"[{"comm":"true","comm_3":"true","comm_2":1}]"#
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        "warning: --format json: a column name repeats, and a JSON object holds each name \
+         once: written comm as comm_3 (alias them with AS to choose)"
+    );
 }
 
 /// A run killed with `kill -9` and followed by another into the same directory: its seconds
