@@ -279,7 +279,7 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
     .await?;
     damage_named(warn_unfinished(&ctx, &captures).await, &captures).await?;
     damage_named(
-        warn_window_outside(&ctx, &captures, &narrows).await,
+        warn_window_outside(&ctx, &captures, &narrows, read.cluster.is_none()).await,
         &captures,
     )
     .await?;
@@ -424,6 +424,7 @@ async fn warn_window_outside(
     ctx: &SessionContext,
     captures: &[Capture],
     narrows: &[narrow::Narrow],
+    views: bool,
 ) -> Result<()> {
     for (c, n) in captures.iter().zip(narrows) {
         if n.since.is_none() && n.until.is_none() {
@@ -465,6 +466,22 @@ async fn warn_window_outside(
                     .map(narrow::utc)
                     .unwrap_or_else(|| "its end unknown".into())
             );
+        } else if let (None, Some(since)) = (ended, n.since) {
+            // Its end is not known, but its last call is: a window a day after a killed
+            // capture read as a quiet host. Before any narrowing, and from the files'
+            // statistics where they have them.
+            if let Some(last) = tables::last_entry(ctx, c, views).await?
+                && since > last
+            {
+                crate::say!(
+                    "warning: capture {}: the window {} begins after its last call ({}): \
+                     it holds none of its calls (its recorder did not finish: killed, or \
+                     still recording)",
+                    output::visible(&c.name()),
+                    n.describe_window(),
+                    narrow::utc(last),
+                );
+            }
         }
     }
     Ok(())

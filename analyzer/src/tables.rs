@@ -425,6 +425,21 @@ pub async fn calls_span(
     Ok((value(0), value(1)))
 }
 
+/// The entry (UTC ns) of a capture's last kept call, before any narrowing.
+pub async fn last_entry(ctx: &SessionContext, c: &Capture, views: bool) -> Result<Option<i64>> {
+    use datafusion::functions_aggregate::expr_fn::max;
+    let batches = table_frame(ctx, c, syscalls::TABLE, views)?
+        .aggregate(vec![], vec![max(col(syscalls::TS_NS))])
+        .map_err(sql_error)?
+        .collect()
+        .await
+        .map_err(sql_error)?;
+    Ok(batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| crate::sql_values::int64(b, 0, 0)))
+}
+
 /// Where each run of a capture that never ended (killed) and was followed by another run
 /// into the same directory stopped recording: its last call's entry (UTC ns) before the
 /// next run's start, or its start where it kept no call. Keyed by the run's start (UTC

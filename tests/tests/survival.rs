@@ -120,6 +120,30 @@ fn kill_9_leaves_every_closed_file_readable() {
         "SELECT count(*) FROM capture WHERE ended IS NULL AND events IS NULL",
     );
     assert_eq!(unended, 1);
+    // A window after its last call holds none of its calls, and says so: its end is not
+    // known, but its last call is.
+    let last = tracepost_e2e::query(
+        &[&capture],
+        "SELECT to_char(max(ts), '%Y-%m-%dT%H:%M:%S%.6fZ') AS t FROM syscalls",
+    )[0]["t"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = Command::new(bin("analyze"))
+        .args(["query"])
+        .arg(&capture)
+        .args(["SELECT count(*) AS n FROM syscalls", "--since", "+1d"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.lines().any(|l| l.ends_with(&format!(
+            "begins after its last call ({last}): it holds none of its calls (its recorder \
+             did not finish: killed, or still recording)"
+        ))),
+        "{stderr}"
+    );
 }
 
 /// A full disk under a command: recording stops, what was closed stays readable, the
