@@ -159,9 +159,15 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         rule(&format!(r"{MYSQL_ARGS}-p[^\s'\x22;&|]+"), |c| {
             format!("{}-p{MASK}", &c[1])
         }),
+        // A path's segment (`fleet/token=x/host=web-2/c`): the value ends at the next `/`,
+        // so that what follows still says which capture a row is from.
+        rule(
+            &format!(r"(?i)(/)({SECRET_NAMES})(=)([^/\s'\x22&;]+)"),
+            |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
+        ),
         // PASSWORD=x, DB_PASSWORD: x, ?token=x in a query string.
         rule(
-            &format!(r"(?i)(^|[\s'\x22/,;&?])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
+            &format!(r"(?i)(^|[\s'\x22,;&?])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
             |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
         ),
         // Well-known key shapes, wherever they are.
@@ -443,6 +449,12 @@ mod tests {
                 "mysql -u root --db-password ***",
             ),
             ("PGPASSWORD=hunter2 psql", "PGPASSWORD=*** psql"),
+            // A secret-named path segment ends at its `/`: the rest says which capture.
+            (
+                "s3://b/fleet/token=s3cr3t/host=web-2/c",
+                "s3://b/fleet/token=***/host=web-2/c",
+            ),
+            ("GET /api?token=a/b+c== HTTP", "GET /api?token=*** HTTP"),
             // A MySQL client's `-pSECRET`; a spaced `-p NAME` is its database, and other
             // programs' `-p` is a port or a pid.
             (
