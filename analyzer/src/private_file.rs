@@ -103,6 +103,7 @@ impl Pending {
             source,
         };
         let name = path.file_name().expect("open_checked needs a name");
+        sweep_stale(&dir);
         // A short name of its own, not the target's (a 250-byte name plus a suffix was too
         // long), tried afresh if another user planted it first in a sticky directory.
         let flags =
@@ -162,6 +163,60 @@ impl Pending {
         self.done = true;
         Ok(())
     }
+}
+
+/// The partial answer of an `analyze` that is gone: it was killed (`kill -9`, the OOM
+/// killer) before it could remove its own. Left, such files add up (one was 147 MB), and
+/// nothing else removes them. Only our own user's regular files, named as `Pending` names
+/// them, whose process is no longer running: another user's, and one whose pid now names
+/// a running process, are left as they are.
+fn sweep_stale(dir: &OwnedFd) {
+    use std::os::fd::AsRawFd as _;
+    let Ok(entries) = std::fs::read_dir(format!("/proc/self/fd/{}", dir.as_raw_fd())) else {
+        return;
+    };
+    // SAFETY: geteuid cannot fail.
+    let me = unsafe { libc::geteuid() };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = stale_part_pid(&name.to_string_lossy()) else {
+            continue;
+        };
+        // SAFETY: signal 0 sends nothing; it only asks whether the process exists.
+        let gone = unsafe { libc::kill(pid, 0) } != 0
+            && io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let Ok(c_name) = CString::new(name.as_bytes()) else {
+            continue;
+        };
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: a NUL-terminated name relative to an open directory descriptor; `st` is
+        // written when the call succeeds.
+        let stat = unsafe {
+            libc::fstatat(
+                dir.as_raw_fd(),
+                c_name.as_ptr(),
+                st.as_mut_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if !gone || stat != 0 {
+            continue;
+        }
+        // SAFETY: fstatat returned 0, so it filled `st`.
+        let st = unsafe { st.assume_init() };
+        if st.st_uid == me && st.st_mode & libc::S_IFMT == libc::S_IFREG {
+            // SAFETY: as above.
+            unsafe { libc::unlinkat(dir.as_raw_fd(), c_name.as_ptr(), 0) };
+        }
+    }
+}
+
+/// The pid in a partial answer's name, `.analyze-PID-N.part`.
+fn stale_part_pid(name: &str) -> Option<i32> {
+    let rest = name.strip_prefix(".analyze-")?.strip_suffix(".part")?;
+    let (pid, attempt) = rest.split_once('-')?;
+    attempt.parse::<u32>().ok()?;
+    pid.parse::<i32>().ok().filter(|&pid| pid > 0)
 }
 
 impl Drop for Pending {
@@ -341,6 +396,44 @@ mod tests {
         create(&open_dir.join("x.md")).unwrap();
 
         assert!(matches!(create(tmp.path()), Err(OutputError::NotFile(_))));
+    }
+
+    /// A killed `analyze`'s partial answer goes with the next `-o` into its directory;
+    /// a running one's, another user's, and other names stay.
+    #[test]
+    fn a_gone_runs_partial_answer_is_swept() {
+        use std::os::unix::fs::MetadataExt as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let pid_max: i32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // No process can have a pid past pid_max.
+        let gone = tmp.path().join(format!(".analyze-{}-0.part", pid_max + 1));
+        let running = tmp
+            .path()
+            .join(format!(".analyze-{}-0.part", std::process::id()));
+        let other = tmp.path().join(format!(".analyze-{}-1.part", pid_max + 1));
+        let unlike = tmp.path().join(format!(".analyze-{}.part", pid_max + 1));
+        for f in [&gone, &running, &other, &unlike] {
+            std::fs::write(f, "half").unwrap();
+        }
+        let mine = std::fs::metadata(&other).unwrap().uid();
+        // SAFETY: a NUL-terminated path; chown changes only the file's owner.
+        let chowned = mine == 0 && {
+            let c = CString::new(other.as_os_str().as_bytes()).unwrap();
+            unsafe { libc::chown(c.as_ptr(), 65534, 65534) == 0 }
+        };
+        let pending = Pending::new(&tmp.path().join("out.md")).unwrap();
+        drop(pending);
+        assert!(!gone.exists());
+        assert!(running.exists());
+        assert!(unlike.exists());
+        assert_eq!(other.exists(), chowned, "another user's is left");
+        assert_eq!(stale_part_pid(".analyze-12-3.part"), Some(12));
+        assert_eq!(stale_part_pid(".analyze-12.part"), None);
+        assert_eq!(stale_part_pid(".analyze--1-0.part"), None);
     }
 
     /// A symlink of another user's on the way to the output's directory, even to a
