@@ -170,6 +170,12 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &format!(r"(?i)(^|[\s'\x22,;&?])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
             |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
         ),
+        // The same after a `/` (`/run/secret = x`, `.../password:x`), but for a path's
+        // `name=x/` segment, which the rule above ends at its `/`.
+        rule(
+            &format!(r"(?i)(/)({SECRET_NAMES})(\s*:\s*|\s+=\s*|=\s+)([^\s'\x22&;]+)"),
+            |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
+        ),
         // Well-known key shapes, wherever they are.
         rule(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b", |_| {
             MASK.to_string()
@@ -204,6 +210,19 @@ pub fn text(text: &str) -> Cow<'_, str> {
             Cow::Owned(masked) => Cow::Owned(masked + CMDLINE_CUT),
         },
         None => by_rules(text),
+    }
+}
+
+/// A capture's name (a path or URL) with every secret masked, each path segment on its
+/// own: a relative `token=x/host=web-1/c` kept its `/host=web-1/c`, which tells two
+/// hosts' captures apart, only where a `/` came before the secret.
+pub fn capture_name(name: &str) -> Cow<'_, str> {
+    if name.starts_with('/') || name.contains("://") {
+        return text(name);
+    }
+    match text(&format!("/{name}")) {
+        Cow::Owned(masked) if masked[1..] != *name => Cow::Owned(masked[1..].to_string()),
+        _ => Cow::Borrowed(name),
     }
 }
 
@@ -340,6 +359,16 @@ fn mask(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
 static SECRET_COLUMN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!("(?i)^(?:{SECRET_NAMES})$")).expect("a valid pattern"));
 
+/// `array`, the `capture` column as text, each name masked as [`capture_name`] masks it.
+fn mask_capture_names(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    let masked: StringArray = array
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(capture_name))
+        .collect();
+    Ok(Arc::new(masked))
+}
+
 /// `array`, a string or dictionary-of-strings column, with every value masked whole.
 fn mask_whole(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     let t = array.data_type();
@@ -399,6 +428,8 @@ pub fn batches(
                     && matches!(c.data_type(), DataType::Dictionary(_, v) if is_text(v))
                 {
                     mask_whole(c)?
+                } else if is_text(c.data_type()) && f.name() == "capture" {
+                    mask_capture_names(&cast(c, &DataType::Utf8)?)?
                 } else if is_text(c.data_type()) {
                     mask(&cast(c, &DataType::Utf8)?)?
                 } else {
@@ -418,6 +449,23 @@ pub fn batches(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capture_name_is_masked_segment_by_segment() {
+        for (name, masked) in [
+            ("token=s3cr3t/host=web-1/c", "token=***/host=web-1/c"),
+            (
+                "/m/fleet/token=s3cr3t/host=web-2/c",
+                "/m/fleet/token=***/host=web-2/c",
+            ),
+            ("s3://b/token=x/host=h", "s3://b/token=***/host=h"),
+            ("https://u:pw@h/c", "https://u:***@h/c"),
+            ("inc-42", "inc-42"),
+            ("token=s3cr3t", "token=***"),
+        ] {
+            assert_eq!(capture_name(name), masked, "{name}");
+        }
+    }
 
     #[test]
     fn masks_each_kind_and_keeps_what_says_where() {
@@ -455,6 +503,12 @@ mod tests {
                 "s3://b/fleet/token=***/host=web-2/c",
             ),
             ("GET /api?token=a/b+c== HTTP", "GET /api?token=*** HTTP"),
+            // After a `/` in other spellings, to the end as before.
+            ("cat /run/secret = topsecret", "cat /run/secret = ***"),
+            (
+                "curl https://h/x/password:hunter2",
+                "curl https://h/x/password:***",
+            ),
             // A MySQL client's `-pSECRET`; a spaced `-p NAME` is its database, and other
             // programs' `-p` is a port or a pid.
             (

@@ -233,7 +233,7 @@ pub async fn write(
         let suffix = if several {
             let name = c.name();
             let name = if redact {
-                redact::text(&name).into_owned()
+                redact::capture_name(&name).into_owned()
             } else {
                 name
             };

@@ -151,6 +151,21 @@ fn a_flood_of_calls_leaves_the_processes_known_or_counted_lost() {
         .output()
         .unwrap();
     let warned = String::from_utf8_lossy(&summary.stderr);
+    // And the report, which goes into the ticket, lists it among its facts.
+    let report = tmp.path().join("report.md");
+    let out = Command::new(tracepost_e2e::bin("analyze"))
+        .arg("report")
+        .arg(&small)
+        .arg("-o")
+        .arg(&report)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        text.contains(&format!("| lost_process_events | {said} |")),
+        "{text}"
+    );
     assert!(
         warned.contains(&format!(
             "warning: capture {}: {said} process events (fork, exec, exit) were lost because \

@@ -627,6 +627,69 @@ fn max_size_makes_room_on_a_disk_that_fills() {
         "SELECT count(*) FROM syscalls WHERE syscall = 'exit_group' AND comm = 'timeout'",
     );
     assert_eq!(exits, 1, "{stderr}");
+
+    // A loss, so said under -q too.
+    std::fs::remove_dir_all(&capture).unwrap();
+    let out = Command::new(bin("record"))
+        .args(["-q", "--max-size", "64MiB", "--rotate", "200ms", "-o"])
+        .arg(&capture)
+        .args(["--", "timeout", "2", "sh", "-c"])
+        .arg("while :; do cat /etc/hostname >/dev/null; done")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(124), "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "warning: the file system of {} filled up: --max-size deleted ",
+            capture.display()
+        )),
+        "{stderr}"
+    );
+}
+
+/// `--max-size` deleted older files, then writing failed: what it deleted is still in the
+/// capture row and the line. Counted when each file went, it was NULL once the writer
+/// failed, and a disk another writer kept full read as an idle stretch before the kept
+/// calls. Here the bound deletes files every 200 ms, then the table's directory is made
+/// immutable, so that no later file can be finished.
+#[test]
+fn a_failure_after_max_size_deleted_files_still_counts_them() {
+    if !bpf_available("a_failure_after_max_size_deleted_files_still_counts_them") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let syscalls_dir = capture.join("syscalls");
+    let _guard = Mutable(syscalls_dir.clone());
+    let out = Command::new(bin("record"))
+        .args(["-q", "--max-size", "64KiB", "--rotate", "200ms", "-o"])
+        .arg(&capture)
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do \
+             cat /etc/hostname >/dev/null; done; chattr +i {}; sleep 0.6; exit 7",
+            syscalls_dir.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let _ = Command::new("chattr").arg("-i").arg(&syscalls_dir).status();
+    assert_eq!(out.status.code(), Some(7), "the command's status: {stderr}");
+    let said: i64 = stderr
+        .split("--max-size deleted the ")
+        .nth(1)
+        .and_then(|rest| rest.split(" oldest file(s), ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of deleted calls in the failure's line: {stderr}"));
+    let row = &query(
+        &[&capture],
+        "SELECT deleted_events, stopped_early IS NOT NULL AS stopped FROM capture",
+    )[0];
+    assert_eq!(row["stopped"], true, "{row:?}");
+    assert_eq!(row["deleted_events"], said, "{row:?}");
+    assert!(said > 0, "{stderr}");
 }
 
 /// SIGHUP, as when the on-call engineer's SSH session drops under a foreground `record -p`:

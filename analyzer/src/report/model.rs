@@ -67,7 +67,7 @@ pub async fn build(
     let mut names: Vec<String> = captures.iter().map(Capture::name).collect();
     if o.redact {
         for n in &mut names {
-            *n = redact::text(n).into_owned();
+            *n = redact::capture_name(n).into_owned();
         }
     }
     let mut facts = facts(ctx, captures, o.narrowed.is_some()).await?;
@@ -211,7 +211,7 @@ impl Table {
         // The facts' rows are named by their first cell, which holds no secret; a column
         // may be named by a capture, which can.
         for c in &mut self.columns {
-            c.name = redact::text(&c.name).into_owned();
+            c.name = redact::capture_name(&c.name).into_owned();
         }
     }
 
@@ -328,6 +328,7 @@ async fn facts(ctx: &SessionContext, captures: &[Capture], narrowed: bool) -> Re
                                  AS VARCHAR), '%')
                 END AS complete,
                 c.deleted_events AS deleted_by_max_size,
+                c.lost_process_events,
                 g.skipped_files,
                 c.min_duration_ns, c.command_line
          FROM given g LEFT JOIN capture c ON g.capture = c.capture
@@ -393,7 +394,9 @@ fn key_value(schema: &Schema, batches: &[RecordBatch]) -> Result<Table> {
                missing from `complete`. It is unknown when bad files were skipped \
                (`skipped_files`). \
                `deleted_by_max_size` counts recorded calls deleted with the oldest files by \
-               `record --max-size`: the report covers the newest."
+               `record --max-size`: the report covers the newest. `lost_process_events` \
+               are forks, execs and exits the buffer had no room for: the processes shown \
+               lack some rows, exits or exit codes."
             .into(),
         query: None,
         columns,

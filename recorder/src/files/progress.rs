@@ -18,6 +18,10 @@ pub struct Counters {
     pub rows: AtomicU64,
     pub bytes: AtomicU64,
     pub files: AtomicU64,
+    /// Files `--max-size` deleted, and their rows (an earlier run's too): known to the
+    /// session even when the writer fails afterwards.
+    pub deleted_files: AtomicU64,
+    pub deleted_rows: AtomicU64,
 }
 
 impl Counters {
@@ -34,11 +38,18 @@ impl Counters {
         self.files.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A file `--max-size` deleted, of this run or (alone) of an earlier one.
+    pub fn count_deleted(&self, rows: u64) {
+        self.deleted_files.fetch_add(1, Ordering::Relaxed);
+        self.deleted_rows.fetch_add(rows, Ordering::Relaxed);
+    }
+
     /// Flight-recorder mode deleted a file: the status line shows what is on disk.
     pub fn remove_file(&self, bytes: u64, rows: u64) {
         self.bytes.fetch_sub(bytes, Ordering::Relaxed);
         self.files.fetch_sub(1, Ordering::Relaxed);
         self.rows.fetch_sub(rows, Ordering::Relaxed);
+        self.count_deleted(rows);
     }
 }
 

@@ -551,8 +551,14 @@ impl TableWriter {
             return Ok(());
         }
         while room < need && self.oldest_may_go() {
-            room += self.remove_oldest()?;
+            let freed = self.remove_oldest()?;
             self.stats.room_files += 1;
+            // Another writer that takes the room as it is freed (or a reader that holds
+            // the file open) would have every file deleted for nothing: one at most.
+            match room::available(&self.dir) {
+                Ok(now) if now >= room + freed / 2 => room = now,
+                _ => break,
+            }
         }
         Ok(())
     }
@@ -577,7 +583,9 @@ impl TableWriter {
         }
         self.removed += 1;
         self.disk_bytes -= bytes;
-        if !oldest.earlier {
+        if oldest.earlier {
+            self.counters.count_deleted(rows);
+        } else {
             self.counters.remove_file(bytes, rows);
             self.stats.bytes -= bytes;
             self.stats.files -= 1;

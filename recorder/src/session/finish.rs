@@ -29,7 +29,12 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
             let err = err.context(format!("capture {} is incomplete", s.dir.root().display()));
             let stopped_ns = s.gone_at_ns.unwrap_or_else(clock::realtime_ns);
             let missing = (stopped_ns, s.unwritten_from_ns);
-            return stopped_early(&s.dir, &s.info, err, missing, s.mode, ended.status);
+            // With --upload, --max-size deletes only what the store holds: none missing.
+            let deleted = args.max_size.map(|_| match args.upload {
+                Some(_) => (0, 0),
+                None => s.deleted,
+            });
+            return stopped_early(&s.dir, &s.info, err, missing, deleted, s.mode, ended.status);
         }
     };
     if let Some(e) = ended.wait_error {
@@ -68,6 +73,14 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
         report(&s.dir, &written, losses(&s.lost), ended.status, uploaded);
     }
     // Losses, so printed even with -q.
+    if written.room_files > 0 {
+        crate::say!(
+            "warning: the file system of {} filled up: --max-size deleted {} of the oldest \
+             files early to make room, and kept recording",
+            s.dir.root().display(),
+            written.room_files
+        );
+    }
     let process_events = s.lost[LOST_PROCESS_EVENTS as usize];
     if process_events > 0 {
         crate::say!(
@@ -127,6 +140,7 @@ fn stopped_early(
     info: &CaptureInfo,
     err: anyhow::Error,
     (stopped_ns, unwritten_from_ns): (i64, Option<i64>),
+    deleted: Option<(u64, u64)>,
     mode: Mode,
     status: Option<ExitStatus>,
 ) -> Result<Outcome> {
@@ -157,8 +171,9 @@ fn stopped_early(
         ended_ns: stopped_ns,
         events: None,
         lost_events: None,
-        // Not known for sure once the writer failed; its message says what it deleted.
-        deleted_events: None,
+        // Counted as each file went, so known whatever failed after: a disk another
+        // writer kept full had older files deleted to make room, and then stopped.
+        deleted_events: deleted.map(|(_, rows)| rows),
         lost_process_events: None,
         stopped_early: Some(StoppedEarly {
             reason: format!("{err:#}"),
@@ -176,11 +191,16 @@ fn stopped_early(
         )
     };
     // The same line in every mode; command mode adds how the command ended.
-    let line = format!(
+    let mut line = format!(
         "{err:#}; recording stopped at {}, calls from {} on are missing ({row_note})",
         time(stopped_ns),
         time(from_ns)
     );
+    if let Some((files @ 1.., rows)) = deleted {
+        line.push_str(&format!(
+            "; before that, --max-size deleted the {files} oldest file(s), {rows} syscalls"
+        ));
+    }
     let Mode::Command(running) = mode else {
         return Err(anyhow::anyhow!(line));
     };
@@ -267,14 +287,6 @@ fn report(
         lost.iter().sum::<u64>(),
         dir.root().display(),
     );
-    if written.room_files > 0 {
-        crate::say!(
-            "warning: the file system of {} filled up: --max-size deleted {} of the oldest \
-             files early to make room, and kept recording",
-            dir.root().display(),
-            written.room_files
-        );
-    }
     if written.dropped_files > 0 && uploaded {
         // The capture row counts none deleted, since the store has them all: it is
         // shipped with them. `analyze` of this directory finds it short from the files.

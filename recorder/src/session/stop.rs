@@ -1,6 +1,6 @@
 //! Stopping: detach the programs, drain what the staging areas still hold, take the
 //! kernel's last counts, and wait for the writer to close its files.
-use std::{thread, time::Duration};
+use std::{sync::atomic::Ordering, thread, time::Duration};
 
 use anyhow::anyhow;
 
@@ -27,6 +27,8 @@ pub(super) struct Stopped {
     pub unwritten_from_ns: Option<i64>,
     /// `record --stacks`: calls whose user-space chain came too late for their row.
     pub late_user_stacks: u64,
+    /// Files and rows `--max-size` deleted, known even if the writer failed after.
+    pub deleted: (u64, u64),
 }
 
 pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped, Ended) {
@@ -42,6 +44,7 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
         mut events,
         mut sampler,
         mut unsent_rows,
+        counters,
         ..
     } = c;
     let (ended, mut gone) = match ended {
@@ -135,6 +138,10 @@ pub(super) fn stop(c: Capture, ended: Result<Ended, WriterStopped>) -> (Stopped,
         gone_at_ns: gone.map(|g| g.at_ns),
         unwritten_from_ns,
         late_user_stacks: drain.late_user_stacks(),
+        deleted: (
+            counters.deleted_files.load(Ordering::Relaxed),
+            counters.deleted_rows.load(Ordering::Relaxed),
+        ),
     };
     (stopped, ended)
 }
