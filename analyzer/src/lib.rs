@@ -437,22 +437,27 @@ async fn warn_window_outside(
             continue;
         }
         let sql = format!(
-            "SELECT arrow_cast(min(started), 'Int64') * 1000 AS started, \
-                    arrow_cast(max(ended), 'Int64') * 1000 AS ended, \
-                    count(*) - count(ended) AS running \
-             FROM capture WHERE capture = {}",
+            "SELECT arrow_cast(started, 'Int64') * 1000 AS started, \
+                    arrow_cast(ended, 'Int64') * 1000 AS ended \
+             FROM capture WHERE capture = {} AND started IS NOT NULL",
             sql_values::string_literal(&c.name())
         );
         let (_, batches) = run_sql(ctx, &sql).await?;
-        let Some(b) = batches.first() else {
+        let mut runs: Vec<(i64, Option<i64>)> = Vec::new();
+        for b in &batches {
+            for row in 0..b.num_rows() {
+                if let Some(s) = sql_values::int64(b, 0, row) {
+                    runs.push((s, sql_values::int64(b, 1, row)));
+                }
+            }
+        }
+        let Some(&(started, _)) = runs.iter().min_by_key(|(s, _)| *s) else {
             continue;
         };
-        let int = |i| sql_values::int64(b, i, 0);
-        let (Some(started), ended, running) = (int(0), int(1), int(2).unwrap_or(0)) else {
-            continue;
-        };
-        // A run without an end (killed, or still recording) may hold calls after any time.
-        let ended = if running > 0 { None } else { ended };
+        // One recorder at a time writes a directory, so every run's calls come before the
+        // next run's start: the recording ends where its last run ended. That run without
+        // an end (killed, or still recording) may hold calls after any time.
+        let ended = runs.iter().max_by_key(|(s, _)| *s).and_then(|(_, e)| *e);
         let before = n.until.is_some_and(|until| until <= started);
         let after = matches!((n.since, ended), (Some(since), Some(ended)) if since >= ended);
         if before || after {

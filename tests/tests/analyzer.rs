@@ -1497,4 +1497,19 @@ fn diff_ends_a_killed_run_at_its_own_last_call() {
         "{rate} calls/s, where {openat} calls in {secs} s is {}",
         openat / secs
     );
+    // Its last run finished, so the recording's end is known: a window after it lies
+    // outside it, though an earlier run was killed.
+    let out = analyze(&[
+        "query",
+        path(&twice),
+        "SELECT count(*) FROM syscalls",
+        "--since",
+        "+100s",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("lies outside its recording (") && !stderr.contains("its end unknown"),
+        "{stderr}"
+    );
 }
