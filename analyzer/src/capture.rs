@@ -144,15 +144,6 @@ impl Capture {
             }
             files.insert(table, good);
         }
-        for table in without_files {
-            if let Some(lacks) = without(table) {
-                crate::say!(
-                    "warning: capture {}: {table}/ holds no file (a copy that left it out?): \
-                     {lacks}",
-                    crate::output::visible(&name)
-                );
-            }
-        }
         if vanished > 0 {
             crate::say!(
                 "warning: capture {}: {vanished} of its files were deleted while this read it \
@@ -182,6 +173,16 @@ impl Capture {
                 path: name,
                 table: syscalls::TABLE,
             });
+        }
+        // Said only of a capture that is read: one with no syscalls is an error of its own.
+        for table in without_files {
+            if let Some(lacks) = without(table) {
+                crate::say!(
+                    "warning: capture {}: {table}/ holds no file (a copy that left it out?): \
+                     {lacks}",
+                    crate::output::visible(&name)
+                );
+            }
         }
         Ok(Self {
             root,
