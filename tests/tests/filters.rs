@@ -96,8 +96,8 @@ fn cgroup_keeps_only_processes_inside_it() {
     std::fs::create_dir(&cgroup).expect("create a cgroup v2 directory (needs root)");
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
-    // The shell moves itself into the cgroup, runs true, then becomes cat: only true and
-    // cat are inside.
+    // The shell moves itself into the cgroup, runs true, then becomes cat: only true (from
+    // its fork, inside the cgroup, before its exec too) and cat are inside.
     let script = format!(
         "ls / >/dev/null; echo $$ > {}/cgroup.procs; /bin/true; exec cat /etc/hostname",
         cgroup.display()
@@ -111,9 +111,19 @@ fn cgroup_keeps_only_processes_inside_it() {
     assert_eq!(
         scalar(
             &capture,
-            "SELECT count(*) FROM syscalls WHERE comm NOT IN ('cat', 'true')"
+            "SELECT count(*) FROM syscalls WHERE comm NOT IN ('cat', 'true') \
+             AND pid NOT IN (SELECT pid FROM processes WHERE comm = 'true')"
         ),
         0
+    );
+    // The shell's own calls before it became cat are not: it moved without an exec.
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE syscall = 'openat' AND path = '/'"
+        ),
+        0,
+        "ls ran before the move"
     );
     // Each is named in the cgroup it ran in, which its parent moved into after it started:
     // the kernel says where a process forked and exec'd, and /proc may be gone by then.
@@ -365,4 +375,33 @@ fn a_name_longer_than_the_kernel_keeps_matches_by_its_first_15_bytes() {
             "{name}: analyze --comm matches what record --comm kept"
         );
     }
+}
+
+/// A child's scope is decided on the name it is born with, its parent's name as it is at
+/// the fork: a process that renamed itself to the `--comm` name had its children left out,
+/// since they took the decision made on its name before. The renamed process itself is
+/// not re-checked (README, Limits); a child that renames itself away keeps being recorded,
+/// but its own child, born with the other name, is not.
+#[test]
+fn a_child_is_in_scope_by_the_name_it_is_born_with() {
+    if !bpf_available("a_child_is_in_scope_by_the_name_it_is_born_with") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = tracepost_e2e::build_program(tmp.path(), "renamed_parent");
+    let capture = tmp.path().join("capture");
+    record_ok(&capture, &["--comm", "zzz"], &[exe.to_str().unwrap()]);
+    let rows = tracepost_e2e::query(
+        &[&capture],
+        "SELECT comm, count(*) AS n FROM syscalls WHERE syscall = 'getppid' \
+         GROUP BY comm ORDER BY comm",
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["comm"], "zzz", "{rows:?}");
+    assert_eq!(rows[0]["n"], 1000, "{rows:?}");
+    let exited = scalar(
+        &capture,
+        "SELECT count(*) FROM processes WHERE comm = 'zzz' AND exit_code = 5",
+    );
+    assert_eq!(exited, 1);
 }

@@ -67,13 +67,16 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
     };
     let flags = unsafe { ctx.read_at::<u64>(global(&NEWTASK_FLAGS_OFFSET) as usize) }.unwrap_or(0);
     if global(&TRACE_ALL) == 0 {
-        // The child starts with its parent's name and cgroup, so it inherits its scope.
         let inherited = match THREADS.get_ptr(&parent) {
             Some(slot) => unsafe { (*slot).flags },
             None => 0,
         };
-        // The name is the child's own to ask for; IDLE already has no other flag.
-        let flags = inherited & !SLOT_COMM_KNOWN;
+        // The child starts with its parent's name and cgroup as they are now, and its scope
+        // is decided on them, as every slot's is when it is made: the parent's was decided
+        // on the name it had then, and a parent that renamed itself to the `--comm` name
+        // had its children left out. The name is the child's own to ask for; IDLE already
+        // has no other flag.
+        let flags = (inherited & !(SLOT_COMM_KNOWN | SLOT_IGNORED)) | scope_flags();
         mark_slot(child, true);
         if THREADS.insert(&child, &IDLE, 0).is_err() {
             // The thread's calls will go unseen: counted once, as a thread.
