@@ -710,6 +710,19 @@ fn per_capture_sum(
     sums
 }
 
+/// The runs of capture `c`, where it has some, every one finished, and `--skip-bad-files`
+/// left none of its files out: only then is what its recorders wrote known, and what its
+/// files hold comparable with it.
+fn finished_runs<'a>(c: &Capture, runs: &'a [Run]) -> Option<Vec<&'a Run>> {
+    let name = c.name();
+    let mine: Vec<&Run> = runs
+        .iter()
+        .filter(|r| r.capture.as_deref() == Some(name.as_str()))
+        .collect();
+    let known = !mine.is_empty() && mine.iter().all(|r| r.finished()) && c.skipped().is_empty();
+    known.then_some(mine)
+}
+
 /// A copy that holds fewer calls than its recorder wrote and did not delete: files left
 /// behind by a copy, lost by a store, or deleted by `--max-size` after `--upload` shipped
 /// them (the store holds them; this directory does not). Only where every run of the
@@ -718,13 +731,9 @@ fn per_capture_sum(
 fn warn_short_copy(captures: &[Capture], runs: &[Run], deleted: &[(Option<String>, u64)]) {
     for c in captures {
         let name = c.name();
-        let mine: Vec<&Run> = runs
-            .iter()
-            .filter(|r| r.capture.as_deref() == Some(name.as_str()))
-            .collect();
-        if mine.is_empty() || !mine.iter().all(|r| r.finished()) || !c.skipped().is_empty() {
+        let Some(mine) = finished_runs(c, runs) else {
             continue;
-        }
+        };
         let Some(written) = mine.iter().map(|r| r.events).sum::<Option<u64>>() else {
             continue;
         };
@@ -759,13 +768,9 @@ async fn warn_short_counts(ctx: &SessionContext, captures: &[Capture], runs: &[R
     let mut lost: Vec<(String, u64)> = Vec::new();
     for c in captures {
         let name = c.name();
-        let mine: Vec<&Run> = runs
-            .iter()
-            .filter(|r| r.capture.as_deref() == Some(name.as_str()))
-            .collect();
-        if mine.is_empty() || !mine.iter().all(|r| r.finished()) || !c.skipped().is_empty() {
+        let Some(mine) = finished_runs(c, runs) else {
             continue;
-        }
+        };
         if let Some(n) = mine
             .iter()
             .map(|r| r.lost)

@@ -418,11 +418,13 @@ pub async fn calls_span(
         .collect()
         .await
         .map_err(sql_error)?;
-    let value = |i| {
-        let b = batches.iter().find(|b| b.num_rows() > 0)?;
-        crate::sql_values::int64(b, i, 0)
-    };
-    Ok((value(0), value(1)))
+    Ok((first_int(&batches, 0), first_int(&batches, 1)))
+}
+
+/// Column `i` of an aggregate's one row, if it has one and it is not NULL.
+fn first_int(batches: &[datafusion::arrow::array::RecordBatch], i: usize) -> Option<i64> {
+    let b = batches.iter().find(|b| b.num_rows() > 0)?;
+    crate::sql_values::int64(b, i, 0)
 }
 
 /// The entry (UTC ns) of a capture's last kept call, before any narrowing.
@@ -434,10 +436,7 @@ pub async fn last_entry(ctx: &SessionContext, c: &Capture, views: bool) -> Resul
         .collect()
         .await
         .map_err(sql_error)?;
-    Ok(batches
-        .iter()
-        .find(|b| b.num_rows() > 0)
-        .and_then(|b| crate::sql_values::int64(b, 0, 0)))
+    Ok(first_int(&batches, 0))
 }
 
 /// Where each run of a capture that never ended (killed) and was followed by another run
@@ -495,11 +494,7 @@ pub async fn unfinished_run_ends(
             .collect()
             .await
             .map_err(sql_error)?;
-        let last = batches
-            .iter()
-            .find(|b| b.num_rows() > 0)
-            .and_then(|b| crate::sql_values::int64(b, 0, 0));
-        ends.push((*start, last.unwrap_or(*start)));
+        ends.push((*start, first_int(&batches, 0).unwrap_or(*start)));
     }
     Ok(ends)
 }
