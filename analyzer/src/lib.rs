@@ -277,9 +277,10 @@ pub async fn open(paths: &[PathBuf], narrow: &NarrowArgs, read: &ReadArgs) -> Re
         &captures,
     )
     .await?;
-    damage_named(warn_unfinished(&ctx, &captures).await, &captures).await?;
+    let views = read.cluster.is_none();
+    damage_named(warn_unfinished(&ctx, &captures, views).await, &captures).await?;
     damage_named(
-        warn_window_outside(&ctx, &captures, &narrows, read.cluster.is_none()).await,
+        warn_window_outside(&ctx, &captures, &narrows, views).await,
         &captures,
     )
     .await?;
@@ -543,7 +544,7 @@ async fn warn_counted(ctx: &SessionContext, why: &str) -> Result<()> {
 /// from then on. The capture row says which; this says it where the answer is read, once
 /// per run, since one directory can hold runs that ended each their own way. A directory
 /// with no capture row at all had its recorder killed as it started.
-async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<()> {
+async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture], views: bool) -> Result<()> {
     for c in captures {
         // A capture file that was skipped is said already, and gives a row of NULLs.
         if c.files(tracepost_schema::capture::TABLE).is_empty() && c.skipped().is_empty() {
@@ -618,7 +619,7 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture]) -> Result<(
     // Calls deleted by `--max-size`, per capture, in the order captures were given.
     let deleted = per_capture_sum(&runs, |r| r.deleted);
     warn_short_copy(captures, &runs, &deleted);
-    warn_short_counts(ctx, captures, &runs).await?;
+    warn_short_counts(ctx, captures, &runs, views).await?;
     for (capture, n) in deleted {
         crate::say!(
             "warning: capture {}: --max-size deleted {n} recorded calls with its oldest \
@@ -764,52 +765,32 @@ fn warn_short_copy(captures: &[Capture], runs: &[Run], deleted: &[(Option<String
 /// left behind. Every call lost is counted there ("Nothing lost silently"), so `summary`
 /// read 1.1M getppid calls where 11.4M were made, and nothing said so. Only where every
 /// run finished and lost some (the capture row's `lost_events`), and no file was skipped.
-async fn warn_short_counts(ctx: &SessionContext, captures: &[Capture], runs: &[Run]) -> Result<()> {
-    let mut lost: Vec<(String, u64)> = Vec::new();
+async fn warn_short_counts(
+    ctx: &SessionContext,
+    captures: &[Capture],
+    runs: &[Run],
+    views: bool,
+) -> Result<()> {
     for c in captures {
-        let name = c.name();
         let Some(mine) = finished_runs(c, runs) else {
             continue;
         };
-        if let Some(n) = mine
+        let Some(lost) = mine
             .iter()
             .map(|r| r.lost)
             .sum::<Option<u64>>()
             .filter(|&n| n > 0)
-        {
-            lost.push((name, n));
-        }
-    }
-    if lost.is_empty() {
-        return Ok(());
-    }
-    let names = lost
-        .iter()
-        .map(|(n, _)| sql_values::string_literal(n))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "SELECT capture, CAST(sum(calls) AS BIGINT) AS calls FROM aggregates \
-         WHERE reason IN ('ring_full', 'thread_table_full') AND capture IN ({names}) \
-         GROUP BY capture"
-    );
-    let (_, batches) = run_sql(ctx, &sql).await?;
-    let mut counted = std::collections::HashMap::new();
-    for b in &batches {
-        for (row, name) in sql_values::texts(b, 0)?.into_iter().enumerate() {
-            let calls = sql_values::int64(b, 1, row).unwrap_or(0).max(0) as u64;
-            counted.insert(name.unwrap_or_default(), calls);
-        }
-    }
-    for (name, n) in lost {
-        let held = counted.get(&name).copied().unwrap_or(0);
-        if held < n {
+        else {
+            continue;
+        };
+        let held = tables::lost_counted(ctx, c, views).await?;
+        if held < lost {
             crate::say!(
-                "warning: capture {}: its aggregates count {held} of the {n} calls its \
+                "warning: capture {}: its aggregates count {held} of the {lost} calls its \
                  recorder lost (and counted there); {} are in aggregates files missing here \
                  (not copied, or lost by a store): counts and errors are short by that many",
-                output::visible(&name),
-                n - held
+                output::visible(&c.name()),
+                lost - held
             );
         }
     }

@@ -439,6 +439,28 @@ pub async fn last_entry(ctx: &SessionContext, c: &Capture, views: bool) -> Resul
     Ok(first_int(&batches, 0))
 }
 
+/// The calls a capture's recorders lost and counted in `aggregates` (`ring_full`,
+/// `thread_table_full`), before any narrowing: what its capture rows' `lost_events` say
+/// the whole capture holds. Narrowed by `--pid` or a window, the count was of that part,
+/// and a whole capture read as one missing files.
+pub async fn lost_counted(ctx: &SessionContext, c: &Capture, views: bool) -> Result<u64> {
+    use datafusion::functions_aggregate::expr_fn::sum;
+    let lost =
+        col(aggregates::REASON).in_list(vec![lit("ring_full"), lit("thread_table_full")], false);
+    let batches = table_frame(ctx, c, aggregates::TABLE, views)?
+        .filter(lost)
+        .map_err(sql_error)?
+        .aggregate(
+            vec![],
+            vec![cast(sum(col(aggregates::CALLS)), DataType::Int64)],
+        )
+        .map_err(sql_error)?
+        .collect()
+        .await
+        .map_err(sql_error)?;
+    Ok(first_int(&batches, 0).unwrap_or(0).max(0) as u64)
+}
+
 /// Where each run of a capture that never ended (killed) and was followed by another run
 /// into the same directory stopped recording: its last call's entry (UTC ns) before the
 /// next run's start, or its start where it kept no call. Keyed by the run's start (UTC

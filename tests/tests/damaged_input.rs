@@ -849,11 +849,21 @@ fn a_copy_missing_counted_calls_says_how_many() {
     let counted = "SELECT coalesce(CAST(sum(calls) AS BIGINT), 0) FROM aggregates \
                    WHERE reason IN ('ring_full', 'thread_table_full')";
     assert_eq!(scalar(&whole, counted), lost, "every lost call is counted");
-    let out = analyze(&["summary", path(&whole)]);
-    assert!(
-        !String::from_utf8_lossy(&out.stderr).contains("files missing here"),
-        "{out:?}"
-    );
+    // Whole, narrowed or not: narrowed, `aggregates` holds that part of the counts only.
+    let pid = scalar(&whole, "SELECT min(pid) FROM syscalls").to_string();
+    for narrow in [
+        &[][..],
+        &["--pid", pid.as_str()][..],
+        &["--until", "+1ms"][..],
+    ] {
+        let mut args = vec!["summary", path(&whole)];
+        args.extend_from_slice(narrow);
+        let out = analyze(&args);
+        assert!(
+            !String::from_utf8_lossy(&out.stderr).contains("files missing here"),
+            "{narrow:?}: {out:?}"
+        );
+    }
     let copy = tmp.path().join("copy");
     copy_dir(&whole, &copy);
     // The file that counts the most goes.
