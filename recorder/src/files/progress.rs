@@ -38,7 +38,7 @@ impl Counters {
         self.files.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A file `--max-size` deleted, of this run or (alone) of an earlier one.
+    /// A file `--max-size` deleted, of this run or of an earlier one.
     pub fn count_deleted(&self, rows: u64) {
         self.deleted_files.fetch_add(1, Ordering::Relaxed);
         self.deleted_rows.fetch_add(rows, Ordering::Relaxed);
@@ -49,7 +49,6 @@ impl Counters {
         self.bytes.fetch_sub(bytes, Ordering::Relaxed);
         self.files.fetch_sub(1, Ordering::Relaxed);
         self.rows.fetch_sub(rows, Ordering::Relaxed);
-        self.count_deleted(rows);
     }
 }
 

@@ -160,8 +160,6 @@ pub struct TableWriter {
     closed: VecDeque<ClosedFile>,
     /// Bytes of every closed file on disk, this recorder's and earlier ones'.
     disk_bytes: u64,
-    /// Closed files deleted, for any reason.
-    removed: u64,
     finishing: bool,
     stats: WrittenStats,
     counters: Arc<Counters>,
@@ -212,7 +210,6 @@ impl TableWriter {
             interval_started: None,
             closed,
             disk_bytes,
-            removed: 0,
             finishing: false,
             stats: WrittenStats::default(),
             counters,
@@ -399,7 +396,7 @@ impl TableWriter {
     pub fn finish(mut self) -> Result<WrittenStats, WriterError> {
         self.finishing = true;
         let droppable = self.closed.len();
-        let removed_before = self.removed;
+        let removed_before = self.stats.dropped_files;
         while !self.held_back.is_empty() {
             self.close_file()?;
             let mut held = std::mem::take(&mut self.held_back);
@@ -414,7 +411,8 @@ impl TableWriter {
             self.close_file()?;
         }
         // Files deleted to make room while finishing were among the droppable ones.
-        let droppable = droppable.saturating_sub((self.removed - removed_before) as usize);
+        let droppable =
+            droppable.saturating_sub((self.stats.dropped_files - removed_before) as usize);
         let before = self.closed.len();
         self.drop_oldest(droppable)?;
         // What stays over the bound only because it was not uploaded yet; never the newest.
@@ -439,15 +437,11 @@ impl TableWriter {
     }
 
     fn flush_pages(&mut self) -> Result<(), WriterError> {
-        let Some(need) = self.file.as_ref().map(|open| {
-            open.file
-                .flush_writes()
-                .then(|| open.file.next_write_bound())
-        }) else {
+        let Some(open) = &self.file else {
             return Ok(());
         };
-        if let Some(need) = need {
-            self.make_room(need)?;
+        if open.file.flush_writes() {
+            self.make_room(open.file.next_write_bound())?;
         }
         let open = self.file.as_mut().expect("checked above");
         let rows = open.file.flush_pages()?;
@@ -540,11 +534,10 @@ impl TableWriter {
         if room >= need {
             return Ok(());
         }
-        let shipped = self.shipped.as_ref();
         let deletable: u64 = self
             .closed
             .iter()
-            .take_while(|c| shipped.is_none_or(|s| s.contains(&c.file.path)))
+            .take_while(|c| self.may_go(c))
             .map(|c| c.file.bytes)
             .sum();
         if room.saturating_add(deletable) < need {
@@ -563,13 +556,18 @@ impl TableWriter {
         Ok(())
     }
 
-    /// Whether the oldest closed file may be deleted: with `--upload`, once it is uploaded.
+    /// Whether the oldest closed file may be deleted.
     fn oldest_may_go(&self) -> bool {
-        self.closed.front().is_some_and(|oldest| {
-            self.shipped
-                .as_ref()
-                .is_none_or(|s| s.contains(&oldest.file.path))
-        })
+        self.closed
+            .front()
+            .is_some_and(|oldest| self.may_go(oldest))
+    }
+
+    /// Whether a closed file may be deleted: with `--upload`, once it is uploaded.
+    fn may_go(&self, file: &ClosedFile) -> bool {
+        self.shipped
+            .as_ref()
+            .is_none_or(|s| s.contains(&file.file.path))
     }
 
     /// Deletes the oldest closed file and counts it deleted. Returns its bytes.
@@ -581,11 +579,9 @@ impl TableWriter {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             other => other.map_err(|source| WriterError::Finish { path, source })?,
         }
-        self.removed += 1;
         self.disk_bytes -= bytes;
-        if oldest.earlier {
-            self.counters.count_deleted(rows);
-        } else {
+        self.counters.count_deleted(rows);
+        if !oldest.earlier {
             self.counters.remove_file(bytes, rows);
             self.stats.bytes -= bytes;
             self.stats.files -= 1;

@@ -29,11 +29,7 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
             let err = err.context(format!("capture {} is incomplete", s.dir.root().display()));
             let stopped_ns = s.gone_at_ns.unwrap_or_else(clock::realtime_ns);
             let missing = (stopped_ns, s.unwritten_from_ns);
-            // With --upload, --max-size deletes only what the store holds: none missing.
-            let deleted = args.max_size.map(|_| match args.upload {
-                Some(_) => (0, 0),
-                None => s.deleted,
-            });
+            let deleted = deleted_here(args, s.deleted);
             return stopped_early(&s.dir, &s.info, err, missing, deleted, s.mode, ended.status);
         }
     };
@@ -49,12 +45,8 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
             events: Some(s.events),
             lost_events: Some(lost_total),
             stopped_early: None,
-            // With --upload, --max-size deletes only files already in the store: nothing
-            // is missing from the capture there.
-            deleted_events: args.max_size.map(|_| match args.upload {
-                Some(_) => 0,
-                None => written.dropped_rows,
-            }),
+            deleted_events: deleted_here(args, (written.dropped_files, written.dropped_rows))
+                .map(|(_, rows)| rows),
             lost_process_events: Some(s.lost[LOST_PROCESS_EVENTS as usize]),
         },
     )?;
@@ -126,6 +118,16 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
         exit_code,
         written,
         lost: lost_total,
+    })
+}
+
+/// What `--max-size` deleted that the capture is missing, as (files, rows): none without
+/// it, and none with `--upload`, which deletes only what the store holds, so the store's
+/// copy is whole.
+fn deleted_here(args: &Args, deleted: (u64, u64)) -> Option<(u64, u64)> {
+    args.max_size.map(|_| match args.upload {
+        Some(_) => (0, 0),
+        None => deleted,
     })
 }
 
