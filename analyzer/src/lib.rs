@@ -437,21 +437,7 @@ async fn warn_window_outside(
         {
             continue;
         }
-        let sql = format!(
-            "SELECT arrow_cast(started, 'Int64') * 1000 AS started, \
-                    arrow_cast(ended, 'Int64') * 1000 AS ended \
-             FROM capture WHERE capture = {} AND started IS NOT NULL",
-            sql_values::string_literal(&c.name())
-        );
-        let (_, batches) = run_sql(ctx, &sql).await?;
-        let mut runs: Vec<(i64, Option<i64>)> = Vec::new();
-        for b in &batches {
-            for row in 0..b.num_rows() {
-                if let Some(s) = sql_values::int64(b, 0, row) {
-                    runs.push((s, sql_values::int64(b, 1, row)));
-                }
-            }
-        }
+        let runs = tables::runs(ctx, c, views).await?;
         let Some(&(started, _)) = runs.iter().min_by_key(|(s, _)| *s) else {
             continue;
         };

@@ -15,7 +15,7 @@ use crate::{
 use anyhow::{Context as _, Result};
 use datafusion::{
     arrow::{
-        array::{Array, BooleanArray, Int64Array},
+        array::{Array, Int64Array},
         datatypes::{DataType, Field, Schema, SchemaRef},
     },
     catalog::TableProvider,
@@ -429,14 +429,46 @@ fn first_int(batches: &[datafusion::arrow::array::RecordBatch], i: usize) -> Opt
 
 /// The entry (UTC ns) of a capture's last kept call, before any narrowing.
 pub async fn last_entry(ctx: &SessionContext, c: &Capture, views: bool) -> Result<Option<i64>> {
+    last_entry_of(table_frame(ctx, c, syscalls::TABLE, views)?).await
+}
+
+/// The latest entry (UTC ns) among `calls`, rows of `syscalls`.
+async fn last_entry_of(calls: DataFrame) -> Result<Option<i64>> {
     use datafusion::functions_aggregate::expr_fn::max;
-    let batches = table_frame(ctx, c, syscalls::TABLE, views)?
+    let batches = calls
         .aggregate(vec![], vec![max(col(syscalls::TS_NS))])
         .map_err(sql_error)?
         .collect()
         .await
         .map_err(sql_error)?;
     Ok(first_int(&batches, 0))
+}
+
+/// Each recorder run of a capture with a known start: (start, end), UTC ns; the end is
+/// None for a run that did not finish (killed, or still recording).
+pub async fn runs(
+    ctx: &SessionContext,
+    c: &Capture,
+    views: bool,
+) -> Result<Vec<(i64, Option<i64>)>> {
+    let ns = |column| (cast(col(column), DataType::Int64) * lit(1_000i64)).alias(column);
+    let batches = table_frame(ctx, c, capture::TABLE, views)?
+        .filter(col(capture::STARTED).is_not_null())
+        .map_err(sql_error)?
+        .select(vec![ns(capture::STARTED), ns(capture::ENDED)])
+        .map_err(sql_error)?
+        .collect()
+        .await
+        .map_err(sql_error)?;
+    let mut runs = Vec::new();
+    for b in &batches {
+        for row in 0..b.num_rows() {
+            if let Some(start) = crate::sql_values::int64(b, 0, row) {
+                runs.push((start, crate::sql_values::int64(b, 1, row)));
+            }
+        }
+    }
+    Ok(runs)
 }
 
 /// The calls a capture's recorders lost and counted in `aggregates` (`ring_full`,
@@ -472,51 +504,25 @@ pub async fn unfinished_run_ends(
     c: &Capture,
     views: bool,
 ) -> Result<Vec<(i64, i64)>> {
-    use datafusion::functions_aggregate::expr_fn::max;
-    let runs = table_frame(ctx, c, capture::TABLE, views)?
-        .filter(col(capture::STARTED).is_not_null())
-        .map_err(sql_error)?
-        .select(vec![
-            cast(col(capture::STARTED), DataType::Int64).alias(capture::STARTED),
-            col(capture::ENDED).is_null().alias("open"),
-        ])
-        .map_err(sql_error)?
-        .collect()
-        .await
-        .map_err(sql_error)?;
-    let mut starts: Vec<(i64, bool)> = Vec::new();
-    for b in &runs {
-        let us = b.column(0).as_any().downcast_ref::<Int64Array>();
-        let open = b.column(1).as_any().downcast_ref::<BooleanArray>();
-        if let (Some(us), Some(open)) = (us, open) {
-            for i in 0..b.num_rows() {
-                starts.push((us.value(i).saturating_mul(1_000), open.value(i)));
-            }
-        }
-    }
+    let mut starts = runs(ctx, c, views).await?;
     starts.sort_unstable();
     starts.dedup();
     let mut ends = Vec::new();
     for pair in starts.windows(2) {
-        let [(start, open), (next, _)] = pair else {
+        let [(start, None), (next, _)] = pair else {
             continue;
         };
-        if !open || next <= start {
+        if next <= start {
             continue;
         }
-        let batches = table_frame(ctx, c, syscalls::TABLE, views)?
+        let calls = table_frame(ctx, c, syscalls::TABLE, views)?
             .filter(
                 col(syscalls::TS_NS)
                     .gt_eq(lit(*start))
                     .and(col(syscalls::TS_NS).lt(lit(*next))),
             )
-            .map_err(sql_error)?
-            .aggregate(vec![], vec![max(col(syscalls::TS_NS))])
-            .map_err(sql_error)?
-            .collect()
-            .await
             .map_err(sql_error)?;
-        ends.push((*start, first_int(&batches, 0).unwrap_or(*start)));
+        ends.push((*start, last_entry_of(calls).await?.unwrap_or(*start)));
     }
     Ok(ends)
 }
