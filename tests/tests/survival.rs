@@ -49,6 +49,15 @@ impl Drop for Mutable {
     }
 }
 
+/// The number that follows the first `phrase` in `text` (record's counts on stderr).
+fn number_after(text: &str, phrase: &str) -> i64 {
+    text.split(phrase)
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {phrase:?}: {text}"))
+}
+
 /// `analyze summary DIR`, which must succeed: its stderr, where the warnings are.
 fn summary_warnings(capture: &Path) -> String {
     let summary = Command::new(bin("analyze"))
@@ -519,12 +528,7 @@ fn max_size_keeps_the_newest_files_within_the_bound() {
     assert!(stderr.contains("--max-size deleted the"), "{stderr}");
     // What was deleted is in the capture row, not only on stderr: the rows left and the
     // rows deleted are the calls recorded, and analyze warns of it.
-    let said: i64 = stderr
-        .split("oldest file(s), ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count of deleted calls: {stderr}"));
+    let said = number_after(&stderr, "oldest file(s), ");
     let row = analyze_query(
         &[&capture],
         "SELECT events, deleted_events, (SELECT count(*) FROM syscalls) AS kept FROM capture",
@@ -597,18 +601,8 @@ fn max_size_makes_room_on_a_disk_that_fills() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(124), "{stderr}");
     assert!(!stderr.contains("error"), "{stderr}");
-    let room: u64 = stderr
-        .split("filled up: --max-size deleted ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no word of the disk filling: {stderr}"));
-    let deleted_files: u64 = stderr
-        .split("--max-size deleted the ")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no count of deleted files: {stderr}"));
+    let room = number_after(&stderr, "filled up: --max-size deleted ");
+    let deleted_files = number_after(&stderr, "--max-size deleted the ");
     assert!(room > 0 && room <= deleted_files, "{stderr}");
     let row = tracepost_e2e::query(
         &[&capture],
@@ -676,13 +670,11 @@ fn a_failure_after_max_size_deleted_files_still_counts_them() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let _ = Command::new("chattr").arg("-i").arg(&syscalls_dir).status();
     assert_eq!(out.status.code(), Some(7), "the command's status: {stderr}");
-    let said: i64 = stderr
+    let deleted = stderr
         .split("--max-size deleted the ")
         .nth(1)
-        .and_then(|rest| rest.split(" oldest file(s), ").nth(1))
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no count of deleted calls in the failure's line: {stderr}"));
+    let said = number_after(deleted, " oldest file(s), ");
     let row = &query(
         &[&capture],
         "SELECT deleted_events, stopped_early IS NOT NULL AS stopped FROM capture",
