@@ -10,12 +10,13 @@ use tracepost_recorder::{
     files::batch::BatchBuilder,
     files::capture_dir::CaptureDir,
     files::capture_table::{CaptureInfo, Ending},
+    files::parquet_file,
     files::progress::Counters,
     files::writer::{Rotation, TableWriter},
     kernel::call::Call,
     kernel::clock::{WallClock, monotonic_ns},
 };
-use tracepost_schema::{capture, syscalls};
+use tracepost_schema::{aggregates, capture, processes, syscalls};
 
 #[derive(Parser)]
 struct Args {
@@ -38,6 +39,11 @@ fn run_main() -> Result<()> {
         None,
     );
     info.write(&dir.table_dir(capture::TABLE))?;
+    // Every table a file, as a recorder leaves them: `analyze` names a table without one.
+    for table in [processes::TABLE, aggregates::TABLE] {
+        let schema = tracepost_schema::schema_of(table).expect("a table of the schema");
+        parquet_file::ensure_one(&dir.table_dir(table), table, schema)?;
+    }
     let clock = WallClock::sample();
     let mut writer = TableWriter::new(
         &dir.table_dir(syscalls::TABLE),
