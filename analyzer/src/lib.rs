@@ -27,6 +27,7 @@ pub mod diff;
 pub mod files;
 pub mod frames;
 pub mod json_floats;
+pub mod json_shape;
 pub use tracepost_store::location;
 pub mod narrow;
 pub mod needs;

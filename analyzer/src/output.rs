@@ -9,6 +9,8 @@ use arrow::{
     util::display::{ArrayFormatter, FormatOptions},
 };
 
+use crate::json_shape;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// Aligned table for terminals.
@@ -26,6 +28,10 @@ pub enum Format {
 /// `SELECT * FROM syscalls`, so 200,000 rows took 2.2 GB and a whole capture would take
 /// the machine. The rows past this are counted and said to be left out.
 pub const TABLE_ROWS: usize = 1000;
+
+/// Characters a table's cell shows. Laying out a cell of megabytes (an `array_agg` of every
+/// path, `repeat`) took the table minutes, and a terminal shows a screen of it at best.
+pub const TABLE_CELL: usize = 2000;
 
 /// Results written as they come, batch by batch, in one format: CSV, JSON and Markdown
 /// hold nothing back, so an export of a whole capture needs no more memory than a batch.
@@ -56,6 +62,9 @@ enum State<W: Write> {
 
 impl<W: Write> Sink<W> {
     pub fn new(mut out: W, format: Format, schema: SchemaRef) -> Result<Self> {
+        if matches!(format, Format::Json | Format::Csv) {
+            warn_struct_renames(format, &schema);
+        }
         let format = match format {
             Format::Table => State::Table {
                 out,
@@ -109,6 +118,7 @@ impl<W: Write> Sink<W> {
                 *wrote = true;
             }
             State::Json { writer, unique } => {
+                let batch = &json_ready(batch)?;
                 let batch = match unique {
                     Some(names) => &renamed(batch, names)?,
                     None => batch,
@@ -130,10 +140,17 @@ impl<W: Write> Sink<W> {
                 hidden,
                 ..
             } => {
-                let batches = without_controls(&schema, &batches)?;
+                let (schema, batches, cut) = table_text(&schema, &batches)?;
                 let table =
                     arrow::util::pretty::pretty_format_batches_with_schema(schema, &batches)?;
                 writeln!(out, "{table}").context("cannot write output")?;
+                if cut > 0 {
+                    let cells = if cut == 1 { "cell" } else { "cells" };
+                    crate::say!(
+                        "warning: {cut} {cells} longer than {TABLE_CELL} characters cut \
+                         short (…): --format csv, json or markdown writes them whole"
+                    );
+                }
                 // On stderr: the table's destination holds the table alone.
                 if hidden > 0 {
                     let rows = if hidden == 1 { "row" } else { "rows" };
@@ -172,25 +189,13 @@ impl<W: Write> Sink<W> {
 /// but a JSON object keyed twice by one name keeps one value in every parser: `SELECT
 /// s.comm, p.comm` lost a column without a word.
 fn unique_names(schema: &Schema) -> Option<Vec<String>> {
-    let mut taken: std::collections::HashSet<String> =
-        schema.fields().iter().map(|f| f.name().clone()).collect();
-    let mut seen = std::collections::HashSet::new();
-    let mut said = Vec::new();
-    let names: Vec<String> = schema
+    let names = json_shape::unique(schema.fields().iter().map(|f| f.name().as_str()));
+    let said: Vec<String> = schema
         .fields()
         .iter()
-        .map(|f| {
-            if seen.insert(f.name().as_str()) {
-                return f.name().clone();
-            }
-            let name = (2..)
-                .map(|i| format!("{}_{i}", f.name()))
-                .find(|n| !taken.contains(n))
-                .expect("a free name");
-            taken.insert(name.clone());
-            said.push(format!("{} as {name}", f.name()));
-            name
-        })
+        .zip(&names)
+        .filter(|(f, name)| f.name() != *name)
+        .map(|(f, name)| format!("{} as {name}", f.name()))
         .collect();
     if said.is_empty() {
         return None;
@@ -201,6 +206,57 @@ fn unique_names(schema: &Schema) -> Option<Vec<String>> {
         said.join(", ")
     );
     Some(names)
+}
+
+/// Says once which struct fields JSON (or a CSV's nested cell) writes under another name:
+/// a JSON object holds each name once.
+fn warn_struct_renames(format: Format, schema: &Schema) {
+    let said: Vec<String> = schema
+        .fields()
+        .iter()
+        .flat_map(|f| json_shape::renamed_fields(f.data_type()))
+        .collect();
+    if !said.is_empty() {
+        let format = if format == Format::Json {
+            "json"
+        } else {
+            "csv"
+        };
+        crate::say!(
+            "warning: --format {format}: a struct's field name repeats, and a JSON object \
+             holds each name once: written {}",
+            said.join(", ")
+        );
+    }
+}
+
+/// `batch` with every nested column JSON can hold as it is: map keys as text, struct
+/// field names unique (`json_shape`).
+fn json_ready(batch: &RecordBatch) -> Result<RecordBatch> {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| json_shape::needs_reshape(f.data_type()))
+    {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(json_shape::reshape)
+        .collect::<Result<Vec<_>, _>>()?;
+    let fields: Vec<arrow::datatypes::Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+        .collect();
+    Ok(RecordBatch::try_new(
+        std::sync::Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// `batch` with its columns named `names`, in order.
@@ -221,8 +277,8 @@ fn renamed(batch: &RecordBatch, names: &[String]) -> Result<RecordBatch> {
 /// A batch whose timestamps are text of one width: every digit of the column's unit, and
 /// `Z` for UTC. Arrow's own display drops trailing zeros (`.5Z`, or no fraction at all), so
 /// a CSV sorted as text put `06Z` after `06.5Z`, and a spreadsheet saw three formats in one
-/// column.
-fn fixed_timestamps(batch: &RecordBatch) -> Result<RecordBatch> {
+/// column. The report's tables show them the same way.
+pub(crate) fn fixed_timestamps(batch: &RecordBatch) -> Result<RecordBatch> {
     use arrow::datatypes::{DataType, TimeUnit};
     if !batch
         .columns()
@@ -305,29 +361,51 @@ fn flat(batch: &RecordBatch) -> Result<RecordBatch> {
     )?)
 }
 
-/// Each cell of `column` as JSON text, `None` for a NULL cell.
+/// Each cell of `column` as JSON text, `None` for a NULL cell: arrow's own text, as JSON
+/// output writes it. Parsed back into values, a DECIMAL(38) became a float
+/// (`1.2345678901234568e+28`) and a struct's fields were sorted by name.
 fn json_cells(
     field: &arrow::datatypes::FieldRef,
     column: &arrow::array::ArrayRef,
 ) -> Result<Vec<Option<String>>> {
+    use arrow::array::Array as _;
+    let column = json_shape::reshape(column)?;
     let one = RecordBatch::try_new(
-        std::sync::Arc::new(Schema::new(vec![field.as_ref().clone().with_name("v")])),
+        std::sync::Arc::new(Schema::new(vec![
+            field
+                .as_ref()
+                .clone()
+                .with_name("v")
+                .with_data_type(column.data_type().clone()),
+        ])),
         vec![column.clone()],
     )?;
     let mut writer = arrow::json::WriterBuilder::new()
         .with_explicit_nulls(true)
         .with_encoder_factory(crate::json_floats::NonFiniteAsText::factory())
-        .build::<_, arrow::json::writer::JsonArray>(Vec::new());
+        .build::<_, arrow::json::writer::LineDelimited>(Vec::new());
     writer.write(&one)?;
     writer.finish()?;
-    let rows: Vec<serde_json::Value> = serde_json::from_slice(&writer.into_inner())?;
-    Ok(rows
-        .into_iter()
-        .map(|row| match row.get("v") {
-            None | Some(serde_json::Value::Null) => None,
-            Some(v) => Some(v.to_string()),
+    let text = String::from_utf8(writer.into_inner())?;
+    // One line a row, `{"v":CELL}`: a string within CELL holds no raw newline.
+    let cells: Vec<Option<String>> = text
+        .lines()
+        .zip(0..)
+        .map(|(line, row)| {
+            let cell = line
+                .strip_prefix("{\"v\":")
+                .and_then(|l| l.strip_suffix('}'))
+                .context("arrow's JSON line is not one object of one key")?;
+            Ok(column.is_valid(row).then(|| cell.to_string()))
         })
-        .collect())
+        .collect::<Result<_>>()?;
+    anyhow::ensure!(
+        cells.len() == column.len(),
+        "arrow wrote {} JSON lines for {} rows",
+        cells.len(),
+        column.len()
+    );
+    Ok(cells)
 }
 
 /// Control characters as visible escapes (`\x1b`): a traced program chooses its paths and
@@ -349,44 +427,56 @@ pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
     )
 }
 
-/// The batches with control characters in every text column made visible.
-fn without_controls(schema: &Schema, batches: &[RecordBatch]) -> Result<Vec<RecordBatch>> {
-    use arrow::array::{Array as _, AsArray as _, StringArray};
+/// The table's cells as text, each cut at [`TABLE_CELL`] characters, with control
+/// characters made visible at every depth and in the column names: a path inside
+/// `array_agg(path)`, or a dictionary's value, reached the terminal raw and could retitle
+/// or clear it. Returns the schema, the batches and how many cells were cut.
+fn table_text(
+    schema: &Schema,
+    batches: &[RecordBatch],
+) -> Result<(SchemaRef, Vec<RecordBatch>, usize)> {
+    use arrow::{
+        array::{Array as _, StringArray},
+        datatypes::{DataType, Field},
+    };
+    // As arrow's table shows them, a value it cannot display included.
+    let options = FormatOptions::default().with_display_error(true);
+    let text_schema: SchemaRef = std::sync::Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| Field::new(visible(f.name()), DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let mut cut = 0;
     let mut out = Vec::with_capacity(batches.len());
     for b in batches {
         let columns = b
             .columns()
             .iter()
             .map(|c| -> Result<arrow::array::ArrayRef> {
-                if !matches!(
-                    c.data_type(),
-                    arrow::datatypes::DataType::Utf8
-                        | arrow::datatypes::DataType::LargeUtf8
-                        | arrow::datatypes::DataType::Utf8View
-                ) {
-                    return Ok(c.clone());
-                }
-                let utf8 = arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)?;
-                let s = utf8.as_string::<i32>();
-                if s.iter().flatten().all(|v| !v.chars().any(char::is_control)) {
-                    return Ok(utf8);
-                }
-                let v: StringArray = s.iter().map(|v| v.map(visible)).collect();
-                Ok(std::sync::Arc::new(v))
+                let f = ArrayFormatter::try_new(c.as_ref(), &options)?;
+                let text: StringArray = (0..c.len())
+                    .map(|r| {
+                        c.is_valid(r).then(|| {
+                            let cell = f.value(r).to_string();
+                            let cell = visible(&cell);
+                            match cell.char_indices().nth(TABLE_CELL) {
+                                Some((at, _)) => {
+                                    cut += 1;
+                                    format!("{}\u{2026}", &cell[..at])
+                                }
+                                None => cell.into_owned(),
+                            }
+                        })
+                    })
+                    .collect();
+                Ok(std::sync::Arc::new(text))
             })
             .collect::<Result<Vec<_>>>()?;
-        let fields: Vec<arrow::datatypes::Field> = schema
-            .fields()
-            .iter()
-            .zip(&columns)
-            .map(|(f, c)| f.as_ref().clone().with_data_type(c.data_type().clone()))
-            .collect();
-        out.push(RecordBatch::try_new(
-            std::sync::Arc::new(Schema::new(fields)),
-            columns,
-        )?);
+        out.push(RecordBatch::try_new(text_schema.clone(), columns)?);
     }
-    Ok(out)
+    Ok((text_schema, out, cut))
 }
 
 /// A cell of a Markdown table. Markdown renders inline HTML and links: a path like
@@ -455,7 +545,7 @@ mod tests {
     use std::sync::Arc;
 
     use arrow::{
-        array::{Int64Array, StringArray},
+        array::{Array as _, Int64Array, StringArray},
         datatypes::{DataType, Field},
     };
 
@@ -489,7 +579,6 @@ mod tests {
     /// them after the header was out.
     #[test]
     fn csv_writes_nested_cells_as_text() {
-        use arrow::array::Array as _;
         let list = arrow::array::ListArray::from_iter_primitive::<arrow::datatypes::Int64Type, _, _>(
             vec![Some(vec![Some(1), Some(2)]), None],
         );
@@ -574,6 +663,77 @@ mod tests {
             markdown_cell("/w/*star*_under_ `c` ~s~ total_ns --password=*** --token ***"),
             "/w/\\*star\\*\\_under\\_ \\`c\\` \\~s\\~ total_ns \
              --password=\\*\\*\\* --token \\*\\*\\*"
+        );
+    }
+
+    /// Inside a list, a dictionary's value or a column's name, a control character
+    /// reached the terminal raw: `array_agg(path)` is an everyday query.
+    #[test]
+    fn a_table_shows_no_control_character_at_any_depth() {
+        let mut paths = arrow::array::ListBuilder::new(arrow::array::StringBuilder::new());
+        paths.values().append_value("/x\u{1b}[2J");
+        paths.append(true);
+        let paths = paths.finish();
+        let names: arrow::array::DictionaryArray<arrow::datatypes::Int32Type> =
+            vec!["\u{1b}]0;PWNED\u{7}"].into_iter().collect();
+        let schema = Schema::new(vec![
+            Field::new("p\u{1b}[31m", paths.data_type().clone(), true),
+            Field::new("d", names.data_type().clone(), true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![Arc::new(paths), Arc::new(names)],
+        )
+        .unwrap();
+        let table = render(Format::Table, &schema, &[batch]);
+        assert!(
+            !table.chars().any(|c| c.is_control() && c != '\n'),
+            "{table}"
+        );
+        for shown in ["p\\x1b[31m", "[/x\\x1b[2J]", "\\x1b]0;PWNED\\x07"] {
+            assert!(table.contains(shown), "{shown} in {table}");
+        }
+    }
+
+    /// A cell of megabytes took minutes to lay out; it is cut, and CSV keeps it whole.
+    #[test]
+    fn a_table_cuts_a_long_cell_and_csv_keeps_it() {
+        let long = "x ".repeat(50_000) + "y";
+        let schema = Schema::new(vec![Field::new("s", DataType::Utf8, true)]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![Arc::new(StringArray::from(vec![Some(long.as_str()), None]))],
+        )
+        .unwrap();
+        let table = render(Format::Table, &schema, std::slice::from_ref(&batch));
+        let cell = format!("{}\u{2026}", &long[..TABLE_CELL]);
+        assert!(table.contains(&cell), "{table}");
+        // Six lines of the cell's width: three borders, the header and the two rows.
+        assert!(table.len() < 7 * (TABLE_CELL + 10), "{}", table.len());
+        let csv = render(Format::Csv, &schema, &[batch]);
+        assert_eq!(csv, format!("s\n{long}\n\"\"\n"));
+    }
+
+    /// Parsed back into JSON values, a DECIMAL(38) in a list became a float, and a
+    /// struct's fields were sorted by name.
+    #[test]
+    fn a_nested_cell_in_csv_is_arrows_own_json_text() {
+        let decimals = arrow::array::Decimal128Array::from(vec![
+            12_345_678_901_234_567_890_123_456_789_123_i128,
+        ])
+        .with_precision_and_scale(38, 3)
+        .unwrap();
+        let z: arrow::array::ArrayRef = Arc::new(Int64Array::from(vec![1]));
+        let d: arrow::array::ArrayRef = Arc::new(decimals);
+        let s = arrow::array::StructArray::from(vec![
+            (Arc::new(Field::new("z", DataType::Int64, true)), z),
+            (Arc::new(Field::new("d", d.data_type().clone(), true)), d),
+        ]);
+        let schema = Schema::new(vec![Field::new("s", s.data_type().clone(), true)]);
+        let batch = RecordBatch::try_new(Arc::new(schema.clone()), vec![Arc::new(s)]).unwrap();
+        assert_eq!(
+            render(Format::Csv, &schema, &[batch]),
+            "s\n\"{\"\"z\"\":1,\"\"d\"\":12345678901234567890123456789.123}\"\n"
         );
     }
 

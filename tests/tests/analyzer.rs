@@ -1429,6 +1429,28 @@ fn json_tells_a_float_that_is_not_a_number_from_null() {
         "warning: --format json: a column name repeats, and a JSON object holds each name \
          once: written comm as comm_3 (alias them with AS to choose)"
     );
+
+    // A struct's field name given twice, and a map keyed by numbers, which failed the
+    // whole output ("Only UTF8 keys supported"), as JSON and as a CSV's nested cell.
+    let sql = "SELECT named_struct('a', 1, 'a', 2) AS s, map([1, 2], ['x', NULL]) AS m";
+    for (format, stdout) in [
+        ("json", r#"[{"s":{"a":1,"a_2":2},"m":{"1":"x","2":null}}]"#),
+        (
+            "csv",
+            "s,m\n\"{\"\"a\"\":1,\"\"a_2\"\":2}\",\"{\"\"1\"\":\"\"x\"\",\"\"2\"\":null}\"",
+        ),
+    ] {
+        let out = analyze(&["query", path(&capture), sql, "--format", format]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim_end(), stdout);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).trim_end(),
+            format!(
+                "warning: --format {format}: a struct's field name repeats, and a JSON object \
+                 holds each name once: written a as a_2"
+            )
+        );
+    }
 }
 
 /// A run killed with `kill -9` and followed by another into the same directory: its seconds
