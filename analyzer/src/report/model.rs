@@ -178,6 +178,7 @@ impl Table {
         let options = FormatOptions::default().with_null("");
         let mut rows = Vec::new();
         'batches: for b in batches {
+            let b = &crate::output::fixed_timestamps(b)?;
             let formatters = b
                 .columns()
                 .iter()
@@ -347,7 +348,8 @@ async fn facts(ctx: &SessionContext, captures: &[Capture], narrowed: bool) -> Re
 /// per capture they ran far off a 1280-pixel page; as a list they fit it, and a phone.
 /// Columns are numbered, not named by capture, so that a name is a cell that masking sees.
 fn key_value(schema: &Schema, batches: &[RecordBatch]) -> Result<Table> {
-    let all = concat_batches(&Arc::new(schema.clone()), batches)?;
+    let all =
+        crate::output::fixed_timestamps(&concat_batches(&Arc::new(schema.clone()), batches)?)?;
     let options = FormatOptions::default();
     let formatters = all
         .columns()
@@ -403,4 +405,47 @@ fn key_value(schema: &Schema, batches: &[RecordBatch]) -> Result<Table> {
         total_rows: rows.len(),
         rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::{
+        array::{Int64Array, TimestampMicrosecondArray},
+        datatypes::{DataType, Field, TimeUnit},
+    };
+
+    use super::*;
+
+    /// The facts' times showed as arrow displays them, trailing zeros dropped: `ended`
+    /// read `12:00:00.5Z` beside a `started` of six digits, and a run ending on a whole
+    /// second had no fraction at all.
+    #[test]
+    fn the_facts_give_every_time_all_of_its_digits() {
+        let schema = Schema::new(vec![
+            Field::new(
+                "ended",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("events", DataType::Int64, true),
+        ]);
+        let ended =
+            TimestampMicrosecondArray::from(vec![1_780_000_000_500_000, 1_780_000_001_000_000])
+                .with_timezone("UTC");
+        let batch = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![Arc::new(ended), Arc::new(Int64Array::from(vec![7, 8]))],
+        )
+        .unwrap();
+        let table = key_value(&schema, &[batch]).unwrap();
+        assert_eq!(
+            table.rows[0],
+            [
+                "ended",
+                "2026-05-28T20:26:40.500000Z",
+                "2026-05-28T20:26:41.000000Z"
+            ]
+        );
+        assert_eq!(table.rows[1], ["events", "7", "8"]);
+    }
 }
