@@ -59,9 +59,27 @@ fn fmt_magnitude(ns: u64) -> String {
 
 fn fmt_bytes(n: i64) -> String {
     if n < 0 {
-        return format!("-{}", bytesize::ByteSize(n.unsigned_abs()));
+        return format!("-{}", bytes_magnitude(n.unsigned_abs()));
     }
-    bytesize::ByteSize(n as u64).to_string()
+    bytes_magnitude(n as u64)
+}
+
+/// bytesize's text, with the unit chosen after rounding to its one decimal, as
+/// `fmt_duration` does: bytesize picks the unit first, so 1,048,575 bytes read
+/// `1024.0 KiB`, a number no unit of its own shows.
+fn bytes_magnitude(n: u64) -> String {
+    let text = bytesize::ByteSize(n).to_string();
+    match text.split_once(' ') {
+        Some(("1024.0", _)) => {
+            // The next unit up: the smallest power of 1024 above n.
+            let unit = (1..=6)
+                .map(|k| 1024u64.pow(k))
+                .find(|&u| u > n)
+                .unwrap_or(1 << 60);
+            bytesize::ByteSize(unit).to_string()
+        }
+        _ => text,
+    }
 }
 
 fn string_udf(name: &str, f: fn(i64) -> Option<String>) -> datafusion::logical_expr::ScalarUDF {
@@ -123,6 +141,12 @@ mod tests {
         assert_eq!(fmt_duration(2_300_000_000), "2s 300ms");
         assert_eq!(fmt_duration(3_723_000_000_000), "1h 2m");
         assert_eq!(fmt_bytes(1536), "1.5 KiB");
+        assert_eq!(fmt_bytes(1023), "1023 B");
+        assert_eq!(fmt_bytes(1_048_524), "1023.9 KiB");
+        assert_eq!(fmt_bytes(1_048_575), "1.0 MiB");
+        assert_eq!(fmt_bytes(-1_048_575), "-1.0 MiB");
+        assert_eq!(fmt_bytes((1 << 30) - 1), "1.0 GiB");
+        assert_eq!(fmt_bytes(i64::MAX), "8.0 EiB");
     }
 
     #[tokio::test]
