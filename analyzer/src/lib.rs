@@ -713,7 +713,8 @@ fn finished_runs<'a>(c: &Capture, runs: &'a [Run]) -> Option<Vec<&'a Run>> {
 
 /// A copy that holds fewer calls than its recorder wrote and did not delete: files left
 /// behind by a copy, lost by a store, or deleted by `--max-size` after `--upload` shipped
-/// them (the store holds them; this directory does not). Only where every run of the
+/// them (the store holds them; this directory does not). Or more: a file of another
+/// capture copied in, whose calls every answer would count without a word. Only where every run of the
 /// capture finished, since only then is what it wrote known; and not where
 /// `--skip-bad-files` left files out, which is said already.
 fn warn_short_copy(captures: &[Capture], runs: &[Run], deleted: &[(Option<String>, u64)]) {
@@ -735,7 +736,17 @@ fn warn_short_copy(captures: &[Capture], runs: &[Run], deleted: &[(Option<String
             .map(|f| f.rows)
             .sum();
         let expected = written.saturating_sub(gone);
-        if held < expected {
+        if held > expected {
+            // A recorder never writes more than it counts: these rows came from elsewhere,
+            // most often a file of another capture (or another run) copied in.
+            crate::say!(
+                "warning: capture {}: it holds {held} calls, {} more than the {expected} its \
+                 recorder kept: its syscalls/ holds files another recorder wrote (copied in \
+                 from another capture?), and answers count their calls too",
+                output::visible(&name),
+                held - expected
+            );
+        } else if held < expected {
             crate::say!(
                 "warning: capture {}: it holds {held} of the {expected} calls its recorder \
                  kept; {} are in files missing here (not copied, lost by a store, or deleted \

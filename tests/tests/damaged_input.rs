@@ -719,7 +719,8 @@ fn a_bit_flipped_in_a_processes_or_capture_file_is_refused_not_answered() {
 
 /// A copy that lacks some of a finished capture's files (a copy cut short, a store that
 /// lost objects) holds fewer calls than its recorder wrote: every command says how many
-/// are missing, from the rows its files hold against the capture row's `events`.
+/// are missing, from the rows its files hold against the capture row's `events`. One with
+/// another capture's file copied in holds more, and says so.
 #[test]
 fn a_copy_missing_files_says_how_many_calls_it_lacks() {
     if !bpf_available("a_copy_missing_files_says_how_many_calls_it_lacks") {
@@ -761,6 +762,39 @@ fn a_copy_missing_files_says_how_many_calls_it_lacks() {
     let out = analyze(&["summary", path(&whole)]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("missing here"), "{stderr}");
+
+    // The other way: a syscalls file of another capture copied in. Its calls were counted
+    // as this capture's without a word.
+    let other = tmp.path().join("other");
+    let out = tracepost_e2e::record_with(&other, &["-q"], &["ls", "/"]);
+    assert!(out.status.success(), "{out:?}");
+    let foreign = parquet_files(&other.join("syscalls"));
+    let mixed = tmp.path().join("mixed");
+    copy_dir(&whole, &mixed);
+    fs::copy(
+        &foreign[0],
+        mixed.join("syscalls").join("part-from-elsewhere.parquet"),
+    )
+    .unwrap();
+    let extra = scalar(&other, sql);
+    assert!(extra > 0);
+    assert_eq!(scalar(&mixed, sql), written + extra);
+    let warning = format!(
+        "warning: capture {}: it holds {} calls, {extra} more than the {written} its recorder \
+         kept: its syscalls/ holds files another recorder wrote (copied in from another \
+         capture?), and answers count their calls too",
+        mixed.display(),
+        written + extra,
+    );
+    for args in [
+        vec!["summary", path(&mixed)],
+        vec!["query", path(&mixed), sql],
+    ] {
+        let out = analyze(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.lines().any(|l| l == warning), "{args:?}: {stderr}");
+    }
 }
 
 /// A copy without `aggregates/` or `processes/` (a copy of `syscalls/` alone, a sync that
