@@ -212,12 +212,26 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         return Err(e.into());
     }
 
-    let (mode, attached) = if let Some(gated) = gated {
+    // Tracing began before the snapshots are taken, so every change they miss is also seen
+    // as a call, and replaying those calls on top of a snapshot converges on the truth. The
+    // loop has not drained the staging areas yet, so the snapshots reach the writer before
+    // any call.
+    let send_snapshot = |pids: &[u32]| {
+        if pipeline.send(attach_snapshot(pids)).is_err() {
+            bail!("the writer stopped unexpectedly");
+        }
+        Ok(())
+    };
+    let mode = if let Some(gated) = gated {
         let pid = gated.pid() as u32;
         probes.add_thread(pid, false)?;
+        // Before the command is let go: read while it execs, /proc/PID/fd can be refused
+        // or half read, and in about one run of ten the command's inherited stdout had
+        // no name.
+        send_snapshot(&[pid])?;
         let running = gated.release()?;
         forward_to.store(running.pid(), Ordering::Relaxed);
-        (Mode::Command(running), vec![pid])
+        Mode::Command(running)
     } else if args.all {
         let me = std::process::id();
         let all: Vec<u32> = fs::read_dir("/proc")
@@ -227,21 +241,16 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
                     .collect()
             })
             .unwrap_or_default();
-        (Mode::All, all)
+        send_snapshot(&all)?;
+        Mode::All
     } else {
         for &pid in &args.pid {
             target::attach_process(&mut probes, pid, &scope)?;
         }
-        let pids = args.pid.iter().map(|&p| p as u32).collect();
-        (Mode::Pids(pidfds), pids)
+        let pids: Vec<u32> = args.pid.iter().map(|&p| p as u32).collect();
+        send_snapshot(&pids)?;
+        Mode::Pids(pidfds)
     };
-    // Tracing began before the snapshots are taken, so every change they miss is also seen
-    // as a call, and replaying those calls on top of a snapshot converges on the truth. The
-    // loop has not drained the staging areas yet, so the snapshots reach the writer before
-    // any call.
-    if pipeline.send(attach_snapshot(&attached)).is_err() {
-        bail!("the writer stopped unexpectedly");
-    }
     Ok(Capture {
         dir,
         info,
