@@ -3,8 +3,10 @@
  * read them. Arguments: the directory holding an executable script `script.sh`, and a
  * program to run last as `thirty-two --bits` (the tests give a 32-bit one). Built 32-bit
  * too, its own calls are ia32 execve and execveat. */
+#define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,6 +38,15 @@ static void at_cwd(void) {
     char *const envp[] = {0};
     syscall(SYS_execveat, AT_FDCWD, "/bin/true", argv, envp, 0);
 }
+/* fexecve: the empty path is in a page never touched, so only the kernel reads it. */
+static void at_fd_empty(void) {
+    char *const argv[] = {"true", "at-fd-empty", 0};
+    char *const envp[] = {0};
+    const char *empty = mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int fd = open("/bin/true", O_RDONLY);
+    if (empty != MAP_FAILED && fd >= 0)
+        syscall(SYS_execveat, fd, empty, argv, envp, AT_EMPTY_PATH);
+}
 static void the_last(void) { execl(last, "thirty-two", "--bits", (char *)0); }
 
 int main(int argc, char **argv) {
@@ -48,6 +59,7 @@ int main(int argc, char **argv) {
     child(failed_then_run);
     child(a_script);
     child(at_cwd);
+    child(at_fd_empty);
     child(the_last);
     return 0;
 }

@@ -364,7 +364,8 @@ fn a_long_argument_is_whole_or_marked_as_cut() {
 /// 4-byte pointers), the exec's path comes from the kernel (or, for a failed one, from a
 /// second read at exit), and each short-lived child has its path, program and command
 /// line, as strace and /proc show them: from a 64-bit caller and from a 32-bit one (ia32
-/// execve and execveat), running 64-bit programs, a script and a 32-bit program.
+/// execve and execveat), running 64-bit programs, a script and a 32-bit program. A
+/// fexecve (`execveat(fd, "", AT_EMPTY_PATH)`) whose "" only the kernel read has its fd.
 #[test]
 fn a_forked_child_exec_with_literals_has_its_path_and_command_line() {
     if !bpf_available("a_forked_child_exec_with_literals_has_its_path_and_command_line") {
@@ -415,12 +416,29 @@ fn a_forked_child_exec_with_literals_has_its_path_and_command_line() {
             ("/bin/true", execve, 0),
             (script, execve, 0),
             ("/bin/true", execveat, 0),
+            ("", execveat, 0),
             (n32.as_str(), execve, 0),
         ];
         assert_eq!(
             execs,
             want.map(|(p, nr, r)| (p.to_string(), nr, r)).to_vec()
         );
+        // fexecve's empty path names the fd it runs: the one its open of /bin/true gave.
+        let by_fd = query(
+            &[&capture],
+            "SELECT e.fd, e.fd_path, o.ret FROM syscalls e JOIN syscalls o \
+               ON o.pid = e.pid AND o.syscall IN ('open', 'openat') AND o.path = '/bin/true' \
+             WHERE e.syscall = 'execveat' AND e.path = ''",
+        );
+        assert_eq!(by_fd.len(), 1, "{by_fd:?}");
+        assert_eq!(by_fd[0]["fd"], by_fd[0]["ret"], "{by_fd:?}");
+        // A 32-bit task's fds are not followed, so never named.
+        let named = if execve == 59 {
+            "/bin/true".into()
+        } else {
+            Value::Null
+        };
+        assert_eq!(by_fd[0]["fd_path"], named, "{by_fd:?}");
         let children: Vec<(String, String, String)> = query(
             &[&capture],
             &format!(
@@ -458,6 +476,11 @@ fn a_forked_child_exec_with_literals_has_its_path_and_command_line() {
         let line = format!("/bin/sh {script} 'a b' '' c");
         assert_eq!(next(), ("script.sh".into(), sh.clone(), line));
         assert_eq!(next(), ("true".into(), t.clone(), "true at-fdcwd".into()));
+        // The kernel names the program `/dev/fd/N`: /proc says which, if the child is
+        // still there to ask; unknown, not a guess, if not.
+        let (comm, exe, line) = next();
+        assert_eq!((comm.as_str(), line.as_str()), ("true", "true at-fd-empty"));
+        assert!(exe == t || exe == "NULL", "{exe}");
         let last = (
             "exec_literals32".into(),
             n32.clone(),
@@ -1296,4 +1319,42 @@ fn a_path_that_is_not_utf8_reads_as_its_lossy_text() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["path"], format!("{dir}/bad\u{FFFD}"), "{rows:?}");
     assert_eq!(rows[0]["n"], 2, "{rows:?}");
+}
+
+/// `ioctl(fd, FIOCLEX)` and `(FIONCLEX)` set close-on-exec as `fcntl(F_SETFD)` does. Not
+/// followed, an fd marked FIOCLEX was believed kept across the exec that closed it, and
+/// the failed `fcntl` on its number afterwards was named after the closed file; one
+/// marked FIONCLEX was dropped. Under `-e fcntl` too, where ioctl is not recorded: the
+/// kernel sends those two commands for the fd table anyway.
+#[test]
+fn close_on_exec_set_by_ioctl_is_followed_across_exec() {
+    if !bpf_available("close_on_exec_set_by_ioctl_is_followed_across_exec") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "fioclex");
+    for flags in [&[][..], &["-e", "fcntl"][..]] {
+        let capture = tmp.path().join(format!("capture-{}", flags.len()));
+        let out = record_with(&capture, flags, &[exe.to_str().unwrap()]);
+        assert!(out.status.success(), "{flags:?}: {out:?}");
+        let rows: Vec<(String, String)> = query(
+            &[&capture],
+            "SELECT coalesce(errno, 'ok') AS errno, coalesce(fd_path, 'NULL') AS fd_path \
+             FROM syscalls WHERE syscall = 'fcntl' AND arg1 = 1 ORDER BY ts",
+        )
+        .into_iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap().to_string();
+            (s("errno"), s("fd_path"))
+        })
+        .collect();
+        assert_eq!(
+            rows,
+            [
+                ("EBADF".to_string(), "NULL".to_string()),
+                ("ok".to_string(), "/etc/passwd".to_string())
+            ],
+            "{flags:?}"
+        );
+    }
 }

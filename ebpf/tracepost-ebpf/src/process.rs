@@ -229,7 +229,8 @@ fn exec_args_from_stack(args_of: u32, bprm: *const u8) {
 /// touched) takes the name the kernel opened, `bprm->filename`: the path as the caller gave
 /// it, except for an execveat relative to a descriptor, which the kernel names
 /// `/dev/fd/N/...`. That one stays unread rather than be given a path the caller never
-/// passed.
+/// passed. `/dev/fd/N` alone is the kernel's name for an empty path (`AT_EMPTY_PATH`,
+/// fexecve): the caller passed "", which user space needs to give the row its fd.
 #[inline(always)]
 fn execve_path_from_kernel(slot: &mut ThreadSlot, bprm: *const u8) {
     let nr = slot.nr as u64;
@@ -244,6 +245,10 @@ fn execve_path_from_kernel(slot: &mut ThreadSlot, bprm: *const u8) {
     let at_fd =
         (nr == NR_EXECVEAT || nr == NR_COMPAT_EXECVEAT) && slot.args[0] as u32 as i32 != AT_FDCWD;
     if at_fd && slot.extra[..8] == *b"/dev/fd/" {
+        if digits_only(&slot.extra, 8, n as usize - 1) {
+            slot.extra_len = 0;
+            slot.extra_flags = 0;
+        }
         return;
     }
     slot.extra_len = (n - 1) as u32;
@@ -252,6 +257,23 @@ fn execve_path_from_kernel(slot: &mut ThreadSlot, bprm: *const u8) {
     } else {
         0
     };
+}
+
+/// Whether `s[from..end]` is one to ten decimal digits: an fd's number.
+#[inline(always)]
+fn digits_only(s: &[u8; EXTRA_LEN], from: usize, end: usize) -> bool {
+    if end <= from || end > from + 10 {
+        return false;
+    }
+    for i in from..from + 10 {
+        if i >= end {
+            break;
+        }
+        if !s[i].is_ascii_digit() {
+            return false;
+        }
+    }
+    true
 }
 
 /// Fires in the dying thread: its slot goes with it, so the table never holds the dead.

@@ -23,6 +23,8 @@ const F_DUPFD: u64 = 0;
 const F_SETFD: u64 = 2;
 const F_DUPFD_CLOEXEC: u64 = 1030;
 const FD_CLOEXEC: u64 = 1;
+const FIONCLEX: u32 = 0x5450;
+const FIOCLEX: u32 = 0x5451;
 const CLOSE_RANGE_UNSHARE: u64 = 2;
 pub(crate) const CLONE_FS: u64 = 0x200;
 pub(crate) const CLONE_FILES: u64 = 0x400;
@@ -271,6 +273,12 @@ impl<'a> FdEffect<'a> {
                     cloexec: a[2] & FD_CLOEXEC != 0,
                 },
                 _ => return None,
+            },
+            // The kernel sends these two even where ioctl is not recorded: an fd believed
+            // kept across an exec was named after a file the kernel had closed.
+            ioctl if ok && matches!(a[1] as u32, FIOCLEX | FIONCLEX) => FdEffect::SetCloexec {
+                fd: arg_fd,
+                cloexec: a[1] as u32 == FIOCLEX,
             },
             // close releases the fd even when it reports an error, except for a bad fd.
             close if ret != EBADF => FdEffect::Close { fd: arg_fd },

@@ -1120,6 +1120,38 @@ mod tests {
         assert_eq!(names(&mut t), vec![None; 4]);
     }
 
+    /// `ioctl(fd, FIOCLEX)` is `fcntl(fd, F_SETFD, FD_CLOEXEC)` by another name. Not
+    /// followed, an fd it marked was believed kept across the exec that closed it, and a
+    /// later fd of that number the table never saw made (one received with SCM_RIGHTS)
+    /// was named after the closed file.
+    #[test]
+    fn ioctl_sets_close_on_exec_as_fcntl_does() {
+        let mut t = FdTracker::new();
+        t.apply_snapshot(&Snapshot {
+            pid: 7,
+            fds: vec![
+                (3, "/srv/a".to_string(), Some(false)),
+                (4, "/srv/b".to_string(), Some(true)),
+                (5, "/srv/c".to_string(), Some(false)),
+            ],
+            cwd: Some("/srv".into()),
+            ring: false,
+        });
+        let ioctl =
+            |fd: u64, cmd: u64, ret: i64| call(7, Sysno::ioctl, [fd, cmd, 0, 0, 0, 0], ret, None);
+        t.observe(&mut ioctl(3, 0x5451, 0), Some(3)); // FIOCLEX
+        t.observe(&mut ioctl(4, 0x5450, 0), Some(4)); // FIONCLEX
+        t.observe(&mut ioctl(5, 0x5451, -9), Some(5)); // failed: nothing set
+        t.observe(&mut ioctl(5, 0x541B, 0), Some(5)); // FIONREAD: not about the fd's flags
+        t.observe(
+            &mut call(7, Sysno::execve, [0; 6], 0, path("/bin/true")),
+            None,
+        );
+        assert_eq!(fd_path(&mut t, 7, 3), None, "marked close-on-exec");
+        assert_eq!(fd_path(&mut t, 7, 4).as_deref(), Some("/srv/b"));
+        assert_eq!(fd_path(&mut t, 7, 5).as_deref(), Some("/srv/c"));
+    }
+
     /// io_uring's operations open and close fds with no syscall to follow: from the ring's
     /// setup (or a ring /proc shows at attach) until an exec, no fd of the process or of
     /// a child forked with the ring is named.

@@ -416,18 +416,20 @@ pub fn parse_list(list: &str) -> Result<BTreeSet<u32>, SyscallListError> {
     Ok(out)
 }
 
-/// The kernel's per-number table: `traced` from the `-e` list (all when `None`), and the
-/// context each syscall carries.
-/// Whether the kernel sends `sysno` whatever the filters, for the fd table's sake.
 /// Whether `sysno` takes a name away from whatever was opened by it.
 pub fn takes_names(sysno: Sysno) -> bool {
     NAME_TAKERS.contains(&sysno)
 }
 
+/// Whether the kernel sends `sysno` whatever the filters, for the fd table's sake. Not
+/// ioctl, of which the kernel sends only `FIOCLEX` and `FIONCLEX` so (`sys_enter`): they
+/// set an fd's close-on-exec, as `fcntl(F_SETFD)` does.
 pub fn is_context_call(sysno: Sysno) -> bool {
     CONTEXT_CALLS.contains(&sysno)
 }
 
+/// The kernel's per-number table: `traced` from the `-e` list (all when `None`), and the
+/// context each syscall carries.
 pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
     let mut table = vec![
         SyscallInfo {
@@ -518,10 +520,11 @@ impl ArgTable {
             empty_path_flags[s.id() as usize] = Some(arg);
         }
         // A 32-bit task's read or write returns the bytes moved too, and takes its fd
-        // where x86_64's does. Its fds are not followed (`followed_fd`).
+        // where x86_64's does; its execveat takes AT_EMPTY_PATH where x86_64's does. Its fds are not followed (`followed_fd`).
         for (nr, twin) in ia32_twins() {
             bytes[nr as usize] = bytes[twin.id() as usize];
             fd_arg0[nr as usize] = fd_arg0[twin.id() as usize];
+            empty_path_flags[nr as usize] = empty_path_flags[twin.id() as usize];
         }
         Self {
             fd_arg0,
