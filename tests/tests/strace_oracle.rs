@@ -159,3 +159,48 @@ fn a_32_bit_program_matches_strace() {
         "{refused:?}"
     );
 }
+
+/// A call a signal interrupts ends with the kernel's own restart code, which strace
+/// names (`= ? ERESTART_RESTARTBLOCK (Interrupted by signal)`) and the README promises:
+/// `sleep` killed by `timeout`'s SIGTERM in its `clock_nanosleep`.
+#[test]
+fn a_call_a_signal_interrupts_has_the_restart_code_strace_shows() {
+    if !bpf_available("a_call_a_signal_interrupts_has_the_restart_code_strace_shows") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let command = ["timeout", "-s", "TERM", "0.3", "sleep", "5"];
+    let log = tmp.path().join("strace.txt");
+    let traced = Command::new("strace")
+        .args(["-f", "-o"])
+        .arg(&log)
+        .args(command)
+        .output()
+        .unwrap();
+    assert_eq!(traced.status.code(), Some(124), "{traced:?}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    let want: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("nanosleep") && l.contains("= ? ERESTART"))
+        .filter_map(|l| l.split("= ? ").nth(1)?.split(' ').next())
+        .collect();
+    assert_eq!(want, ["ERESTART_RESTARTBLOCK"], "{log}");
+
+    let capture = tmp.path().join("capture");
+    let out = tracepost_e2e::record_with(&capture, &["-q"], &command);
+    assert_eq!(out.status.code(), Some(124), "{out:?}");
+    let rows = tracepost_e2e::query(
+        &[&capture],
+        "SELECT syscall, ret, errno FROM syscalls \
+         WHERE comm = 'sleep' AND syscall LIKE '%nanosleep' ORDER BY ts",
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["errno"], want[0], "{rows:?}");
+    assert_eq!(rows[0]["ret"], -516, "{rows:?}");
+    // The process's last call: the signal killed it, and it never exited by a call.
+    let last = tracepost_e2e::query(
+        &[&capture],
+        "SELECT syscall FROM syscalls WHERE comm = 'sleep' ORDER BY ts DESC LIMIT 1",
+    );
+    assert_eq!(last[0]["syscall"], rows[0]["syscall"], "{last:?}");
+}
