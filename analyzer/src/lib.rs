@@ -714,9 +714,9 @@ fn finished_runs<'a>(c: &Capture, runs: &'a [Run]) -> Option<Vec<&'a Run>> {
 /// A copy that holds fewer calls than its recorder wrote and did not delete: files left
 /// behind by a copy, lost by a store, or deleted by `--max-size` after `--upload` shipped
 /// them (the store holds them; this directory does not). Or more: a file of another
-/// capture copied in, whose calls every answer would count without a word. Only where every run of the
-/// capture finished, since only then is what it wrote known; and not where
-/// `--skip-bad-files` left files out, which is said already.
+/// capture copied in, whose calls every answer would count without a word. Only where
+/// every run of the capture finished, since only then is what it wrote known; and not
+/// where `--skip-bad-files` left files out, which is said already.
 fn warn_short_copy(captures: &[Capture], runs: &[Run], deleted: &[(Option<String>, u64)]) {
     for c in captures {
         let name = c.name();
