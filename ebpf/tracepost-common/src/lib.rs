@@ -169,9 +169,17 @@ pub struct SyscallInfo {
     /// 1 for calls user space needs whatever the filters: those that create, copy or close
     /// fds or change the cwd (to tell what every fd refers to), and exits (for exit codes).
     /// When a filter leaves one out, it is sent with `FLAG_CONTEXT_ONLY` and never becomes a
-    /// row.
+    /// row. [`CONTEXT_CLOEXEC_IOCTL`] for ioctl, which is context for two commands only.
     pub context: u8,
 }
+
+/// `SyscallInfo::context` of x86_64's ioctl: context only when its command (argument 1) is
+/// [`FIOCLEX`] or [`FIONCLEX`], which set an fd's close-on-exec as `fcntl(F_SETFD)` does.
+/// The kernel decides per call; the table cannot.
+pub const CONTEXT_CLOEXEC_IOCTL: u8 = 2;
+/// ioctl's commands that clear and set an fd's close-on-exec flag.
+pub const FIONCLEX: u32 = 0x5450;
+pub const FIOCLEX: u32 = 0x5451;
 
 /// A `SyscallEvent` with context that only some calls have. Sent instead of the plain
 /// record when the syscall carries any, so the common record stays small.

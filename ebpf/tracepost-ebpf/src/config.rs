@@ -14,11 +14,6 @@ pub(crate) const NR_COMPAT_EXIT_GROUP: u64 = tracepost_common::COMPAT_BASE as u6
 /// ia32 `execve` and `execveat`, as the programs number them.
 pub(crate) const NR_COMPAT_EXECVE: u64 = tracepost_common::COMPAT_BASE as u64 + 11;
 pub(crate) const NR_COMPAT_EXECVEAT: u64 = tracepost_common::COMPAT_BASE as u64 + 358;
-/// `ioctl`, of either ABI, and the two commands that set an fd's close-on-exec flag.
-pub(crate) const NR_IOCTL: u64 = 16;
-pub(crate) const NR_COMPAT_IOCTL: u64 = tracepost_common::COMPAT_BASE as u64 + 54;
-pub(crate) const FIONCLEX: u32 = 0x5450;
-pub(crate) const FIOCLEX: u32 = 0x5451;
 /// `AT_FDCWD`: a path relative to the working directory.
 pub(crate) const AT_FDCWD: i32 = -100;
 

@@ -90,20 +90,18 @@ fn enter(
     let compat = nr < COMPAT_BASE as u64 && is_compat();
     let nr = if compat { nr + COMPAT_BASE as u64 } else { nr };
     let mut info = syscall_info(nr);
+    if info.traced == 0 && info.context == 0 {
+        return 0;
+    }
+    let args = read_args(compat);
     // ioctl(FIOCLEX) and (FIONCLEX) set an fd's close-on-exec as fcntl(F_SETFD) does, and
     // the fd table must see them where -e, --min-duration or --failed leave ioctl out: a
     // fd it believed kept across an exec was named after a file the kernel had closed.
     // ioctl's other commands are no one's context.
-    let ioctl = info.context == 0 && (nr == NR_IOCTL || nr == NR_COMPAT_IOCTL);
-    if info.traced == 0 && info.context == 0 && !ioctl {
-        return 0;
-    }
-    let args = read_args(compat);
-    if ioctl {
+    if info.context == CONTEXT_CLOEXEC_IOCTL {
         let cmd = args[1] as u32;
-        if cmd == FIOCLEX || cmd == FIONCLEX {
-            info.context = 1;
-        } else if info.traced == 0 {
+        info.context = u8::from(cmd == FIOCLEX || cmd == FIONCLEX);
+        if info.traced == 0 && info.context == 0 {
             return 0;
         }
     }

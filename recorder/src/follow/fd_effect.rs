@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use syscalls::Sysno;
-use tracepost_common::COMPAT_BASE;
+use tracepost_common::{COMPAT_BASE, FIOCLEX, FIONCLEX};
 
 use crate::{
     kernel::call::Call,
@@ -23,8 +23,6 @@ const F_DUPFD: u64 = 0;
 const F_SETFD: u64 = 2;
 const F_DUPFD_CLOEXEC: u64 = 1030;
 const FD_CLOEXEC: u64 = 1;
-const FIONCLEX: u32 = 0x5450;
-const FIOCLEX: u32 = 0x5451;
 const CLOSE_RANGE_UNSHARE: u64 = 2;
 pub(crate) const CLONE_FS: u64 = 0x200;
 pub(crate) const CLONE_FILES: u64 = 0x400;

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use syscalls::Sysno;
 use tracepost_common::{
-    COMPAT_BASE, EXTRA_FD_PAIR, EXTRA_NONE, EXTRA_PATH, EXTRA_PATH_PAIR, EXTRA_SOCKADDR_IN,
-    EXTRA_SOCKADDR_OUT, MAX_SYSCALL_NR, SyscallInfo,
+    COMPAT_BASE, CONTEXT_CLOEXEC_IOCTL, EXTRA_FD_PAIR, EXTRA_NONE, EXTRA_PATH, EXTRA_PATH_PAIR,
+    EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT, MAX_SYSCALL_NR, SyscallInfo,
 };
 
 use crate::kernel::{call::Call, decode::Extra, names::ia32_twins};
@@ -422,8 +422,8 @@ pub fn takes_names(sysno: Sysno) -> bool {
 }
 
 /// Whether the kernel sends `sysno` whatever the filters, for the fd table's sake. Not
-/// ioctl, of which the kernel sends only `FIOCLEX` and `FIONCLEX` so (`sys_enter`): they
-/// set an fd's close-on-exec, as `fcntl(F_SETFD)` does.
+/// ioctl, of which the kernel sends only `FIOCLEX` and `FIONCLEX` so
+/// ([`CONTEXT_CLOEXEC_IOCTL`]).
 pub fn is_context_call(sysno: Sysno) -> bool {
     CONTEXT_CALLS.contains(&sysno)
 }
@@ -448,6 +448,7 @@ pub fn kernel_table(only: Option<&BTreeSet<u32>>) -> Vec<SyscallInfo> {
     for s in CONTEXT_CALLS {
         table[s.id() as usize].context = 1;
     }
+    table[ioctl.id() as usize].context = CONTEXT_CLOEXEC_IOCTL;
     let kinds = [
         (PATH_ARGS, EXTRA_PATH),
         (SOCKADDR_IN_ARGS, EXTRA_SOCKADDR_IN),
@@ -520,7 +521,8 @@ impl ArgTable {
             empty_path_flags[s.id() as usize] = Some(arg);
         }
         // A 32-bit task's read or write returns the bytes moved too, and takes its fd
-        // where x86_64's does; its execveat takes AT_EMPTY_PATH where x86_64's does. Its fds are not followed (`followed_fd`).
+        // where x86_64's does; its execveat takes AT_EMPTY_PATH where x86_64's does. Its
+        // fds are not followed (`followed_fd`).
         for (nr, twin) in ia32_twins() {
             bytes[nr as usize] = bytes[twin.id() as usize];
             fd_arg0[nr as usize] = fd_arg0[twin.id() as usize];
@@ -677,6 +679,12 @@ mod tests {
         assert!(kernel_table(None).iter().all(|i| i.traced == 1));
         assert_eq!(table[close.id() as usize].context, 1);
         assert_eq!(table[read.id() as usize].context, 0);
+        assert_eq!(table[ioctl.id() as usize].context, CONTEXT_CLOEXEC_IOCTL);
+        let ia32_ioctl = COMPAT_BASE as usize + 54;
+        assert_eq!(
+            table[ia32_ioctl].context, 0,
+            "a 32-bit task's fds are not followed"
+        );
     }
 
     #[test]
