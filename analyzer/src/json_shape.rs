@@ -4,29 +4,26 @@
 //! with "Only UTF8 keys supported", and a struct whose fields share a name wrote
 //! `{"a":1,"a":2}`, of which every parser keeps one value. Map keys become their text, as
 //! JSON would write them, and a repeated field name takes the next free `_N` suffix, as a
-//! repeated column name does.
+//! repeated column name does. A map whose keys repeat within one value (two secrets masked
+//! alike, `--password=***`) has the repeats renamed the same way.
 use std::{collections::HashSet, sync::Arc};
 
 use datafusion::arrow::{
     array::{
         Array, ArrayRef, AsArray, FixedSizeListArray, LargeListArray, ListArray, MapArray,
-        StructArray,
+        RecordBatch, StringArray, StructArray,
     },
-    compute::cast,
-    datatypes::{DataType, FieldRef, Fields},
+    compute::{can_cast_types, cast},
+    datatypes::{DataType, Field, FieldRef, Fields, Schema},
     error::ArrowError,
 };
 
-/// Whether `dt` holds a map whose keys are not text, or a struct with a repeated field
-/// name, at any depth: only those columns are rebuilt.
+/// Whether `dt` holds a map, or a struct with a repeated field name, at any depth: only
+/// those columns are rebuilt. Every map is, since whether its keys repeat is known only
+/// from its values.
 pub fn needs_reshape(dt: &DataType) -> bool {
     match dt {
-        DataType::Map(entries, _) => match entries.data_type() {
-            DataType::Struct(kv) => {
-                !text_keys(kv[0].data_type()) || needs_reshape(kv[1].data_type())
-            }
-            _ => false,
-        },
+        DataType::Map(..) => true,
         DataType::Struct(fields) => {
             let mut seen = HashSet::new();
             fields
@@ -77,10 +74,7 @@ pub fn reshape(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     Ok(match array.data_type() {
         DataType::Map(entries, ordered) => {
             let map = array.as_map();
-            let keys = match map.keys().data_type() {
-                dt if text_keys(dt) => map.keys().clone(),
-                _ => cast(map.keys(), &DataType::Utf8)?,
-            };
+            let keys = unique_keys(&key_text(map.keys())?, map.value_offsets());
             let values = reshape(map.values())?;
             let DataType::Struct(kv) = entries.data_type() else {
                 unreachable!("a map's entries are a struct")
@@ -164,9 +158,85 @@ pub fn reshape(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     })
 }
 
-/// Key types arrow's JSON writer takes as they are.
-fn text_keys(dt: &DataType) -> bool {
-    matches!(dt, DataType::Utf8 | DataType::LargeUtf8)
+/// A map's keys as text: as they are, cast, or (a struct or a list, which no cast makes
+/// text) their own JSON text.
+fn key_text(keys: &ArrayRef) -> Result<StringArray, ArrowError> {
+    let text = if can_cast_types(keys.data_type(), &DataType::Utf8) {
+        cast(keys, &DataType::Utf8)?
+    } else {
+        Arc::new(StringArray::from(json_text(keys)?)) as ArrayRef
+    };
+    Ok(text.as_string::<i32>().clone())
+}
+
+/// `keys` with a key that repeats within one map's entries (`offsets`) given the first free
+/// `_N`, as a repeated field name is.
+fn unique_keys(keys: &StringArray, offsets: &[i32]) -> ArrayRef {
+    let mut out: Option<Vec<String>> = None;
+    for w in offsets.windows(2) {
+        let (start, end) = (w[0] as usize, w[1] as usize);
+        let mut seen = HashSet::new();
+        if (start..end).all(|i| seen.insert(keys.value(i))) {
+            continue;
+        }
+        let out =
+            out.get_or_insert_with(|| keys.iter().map(|k| k.unwrap_or("").to_string()).collect());
+        let names = unique((start..end).map(|i| keys.value(i)));
+        for (i, name) in (start..end).zip(names) {
+            out[i] = name;
+        }
+    }
+    match out {
+        Some(keys) => Arc::new(StringArray::from(keys)),
+        None => Arc::new(keys.clone()),
+    }
+}
+
+/// Each cell of `column` as JSON text, `None` for a NULL cell: arrow's own text, as
+/// `--format json` writes it, with map keys as text and names unique ([`reshape`]). A CSV's
+/// nested cell and a table's are this text: parsed back into values, a DECIMAL(38) became
+/// a float (`1.2345678901234568e+28`) and a struct's fields were sorted by name, and
+/// arrow's display showed `[NULL]`, `[]` and `['']` alike.
+pub fn json_text(column: &ArrayRef) -> Result<Vec<Option<String>>, ArrowError> {
+    let column = reshape(column)?;
+    let one = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new(
+            "v",
+            column.data_type().clone(),
+            true,
+        )])),
+        vec![column.clone()],
+    )?;
+    let mut writer = datafusion::arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .with_encoder_factory(crate::json_floats::NonFiniteAsText::factory())
+        .build::<_, datafusion::arrow::json::writer::LineDelimited>(Vec::new());
+    writer.write(&one)?;
+    writer.finish()?;
+    let text = String::from_utf8(writer.into_inner())
+        .map_err(|e| ArrowError::JsonError(format!("arrow wrote JSON that is not UTF-8: {e}")))?;
+    // One line a row, `{"v":CELL}`: a string within CELL holds no raw newline.
+    let cells: Vec<Option<String>> = text
+        .lines()
+        .zip(0..)
+        .map(|(line, row)| {
+            let cell = line
+                .strip_prefix("{\"v\":")
+                .and_then(|l| l.strip_suffix('}'))
+                .ok_or_else(|| {
+                    ArrowError::JsonError("arrow's JSON line is not one object of one key".into())
+                })?;
+            Ok(column.is_valid(row).then(|| cell.to_string()))
+        })
+        .collect::<Result<_, ArrowError>>()?;
+    if cells.len() != column.len() {
+        return Err(ArrowError::JsonError(format!(
+            "arrow wrote {} JSON lines for {} rows",
+            cells.len(),
+            column.len()
+        )));
+    }
+    Ok(cells)
 }
 
 fn retyped(f: &FieldRef, values: &ArrayRef) -> FieldRef {
@@ -259,6 +329,51 @@ mod tests {
             json(outer),
             r#"[{"v":{"s":{"x":1,"x_3":2,"x_2":3},"s_2":1}}]"#
         );
+    }
+
+    /// Two secrets masked alike (`--password=***`) made one key of two; a struct key,
+    /// which no cast makes text, failed the whole output.
+    #[test]
+    fn a_map_key_that_repeats_takes_a_free_suffix_and_a_struct_key_is_its_json() {
+        let mut b = MapBuilder::new(None, StringBuilder::new(), Int32Builder::new());
+        for (k, v) in [("k", 1), ("k", 2), ("k_2", 3)] {
+            b.keys().append_value(k);
+            b.values().append_value(v);
+        }
+        b.append(true).unwrap();
+        b.keys().append_value("k");
+        b.values().append_value(4);
+        b.append(true).unwrap();
+        let map: ArrayRef = Arc::new(b.finish());
+        assert_eq!(
+            json(map),
+            r#"[{"v":{"k":1,"k_3":2,"k_2":3}},{"v":{"k":4}}]"#
+        );
+        let key = StructArray::from(vec![(
+            Arc::new(Field::new("a", DataType::Int64, true)),
+            Arc::new(Int64Array::from(vec![1])) as ArrayRef,
+        )]);
+        let entries = StructArray::from(vec![
+            (
+                Arc::new(Field::new("key", key.data_type().clone(), false)),
+                Arc::new(key) as ArrayRef,
+            ),
+            (
+                Arc::new(Field::new("value", DataType::Int64, true)),
+                Arc::new(Int64Array::from(vec![2])) as ArrayRef,
+            ),
+        ]);
+        let map: ArrayRef = Arc::new(
+            MapArray::try_new(
+                Arc::new(Field::new("entries", entries.data_type().clone(), false)),
+                datafusion::arrow::buffer::OffsetBuffer::from_lengths([1]),
+                entries,
+                None,
+                false,
+            )
+            .unwrap(),
+        );
+        assert_eq!(json(map), r#"[{"v":{"{\"a\":1}":2}}]"#);
     }
 
     #[test]

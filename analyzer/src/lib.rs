@@ -44,6 +44,7 @@ pub mod sql_guard;
 pub mod sql_values;
 pub mod summary;
 pub mod tables;
+pub mod timestamp_range;
 pub mod trace_export;
 pub mod udfs;
 pub mod unmatched;

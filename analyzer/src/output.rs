@@ -62,6 +62,13 @@ enum State<W: Write> {
 
 impl<W: Write> Sink<W> {
     pub fn new(mut out: W, format: Format, schema: SchemaRef) -> Result<Self> {
+        // A table, CSV and Markdown have nothing to lay a row out on; JSON writes `{}`.
+        anyhow::ensure!(
+            !schema.fields().is_empty() || format == Format::Json,
+            "the answer has no columns, which --format {} cannot show: name a column in \
+             SELECT, or use --format json",
+            format_name(format)
+        );
         if matches!(format, Format::Json | Format::Csv) {
             warn_struct_renames(format, &schema);
         }
@@ -98,6 +105,7 @@ impl<W: Write> Sink<W> {
     }
 
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        crate::timestamp_range::check(batch)?;
         let batch = &fixed_timestamps(batch)?;
         match &mut self.format {
             State::Table {
@@ -208,6 +216,15 @@ fn unique_names(schema: &Schema) -> Option<Vec<String>> {
     Some(names)
 }
 
+fn format_name(format: Format) -> &'static str {
+    match format {
+        Format::Table => "table",
+        Format::Csv => "csv",
+        Format::Json => "json",
+        Format::Markdown => "markdown",
+    }
+}
+
 /// Says once which struct fields JSON (or a CSV's nested cell) writes under another name:
 /// a JSON object holds each name once.
 fn warn_struct_renames(format: Format, schema: &Schema) {
@@ -217,11 +234,7 @@ fn warn_struct_renames(format: Format, schema: &Schema) {
         .flat_map(|f| json_shape::renamed_fields(f.data_type()))
         .collect();
     if !said.is_empty() {
-        let format = if format == Format::Json {
-            "json"
-        } else {
-            "csv"
-        };
+        let format = format_name(format);
         crate::say!(
             "warning: --format {format}: a struct's field name repeats, and a JSON object \
              holds each name once: written {}",
@@ -347,7 +360,7 @@ fn flat(batch: &RecordBatch) -> Result<RecordBatch> {
             columns.push(column.clone());
             continue;
         }
-        let text: arrow::array::StringArray = json_cells(field, column)?.into_iter().collect();
+        let text: arrow::array::StringArray = json_shape::json_text(column)?.into_iter().collect();
         fields.push(arrow::datatypes::Field::new(
             field.name(),
             arrow::datatypes::DataType::Utf8,
@@ -361,57 +374,13 @@ fn flat(batch: &RecordBatch) -> Result<RecordBatch> {
     )?)
 }
 
-/// Each cell of `column` as JSON text, `None` for a NULL cell: arrow's own text, as JSON
-/// output writes it. Parsed back into values, a DECIMAL(38) became a float
-/// (`1.2345678901234568e+28`) and a struct's fields were sorted by name.
-fn json_cells(
-    field: &arrow::datatypes::FieldRef,
-    column: &arrow::array::ArrayRef,
-) -> Result<Vec<Option<String>>> {
-    use arrow::array::Array as _;
-    let column = json_shape::reshape(column)?;
-    let one = RecordBatch::try_new(
-        std::sync::Arc::new(Schema::new(vec![
-            field
-                .as_ref()
-                .clone()
-                .with_name("v")
-                .with_data_type(column.data_type().clone()),
-        ])),
-        vec![column.clone()],
-    )?;
-    let mut writer = arrow::json::WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .with_encoder_factory(crate::json_floats::NonFiniteAsText::factory())
-        .build::<_, arrow::json::writer::LineDelimited>(Vec::new());
-    writer.write(&one)?;
-    writer.finish()?;
-    let text = String::from_utf8(writer.into_inner())?;
-    // One line a row, `{"v":CELL}`: a string within CELL holds no raw newline.
-    let cells: Vec<Option<String>> = text
-        .lines()
-        .zip(0..)
-        .map(|(line, row)| {
-            let cell = line
-                .strip_prefix("{\"v\":")
-                .and_then(|l| l.strip_suffix('}'))
-                .context("arrow's JSON line is not one object of one key")?;
-            Ok(column.is_valid(row).then(|| cell.to_string()))
-        })
-        .collect::<Result<_>>()?;
-    anyhow::ensure!(
-        cells.len() == column.len(),
-        "arrow wrote {} JSON lines for {} rows",
-        cells.len(),
-        column.len()
-    );
-    Ok(cells)
-}
-
-/// Control characters as visible escapes (`\x1b`): a traced program chooses its paths and
-/// names, and an escape sequence in one must not retitle or clear the reader's terminal.
+/// Control characters as visible escapes (`\x1b`), and the marks that reorder text
+/// (`\u{202e}`): a traced program chooses its paths and names, and an escape sequence in one
+/// must not retitle or clear the reader's terminal, nor a right-to-left override show
+/// `/tmp/\u{202e}fdp.exe` as `/tmp/exe.pdf`.
 pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(char::is_control) {
+    let hidden = |c: char| c.is_control() || reorders(c);
+    if !s.chars().any(hidden) {
         return std::borrow::Cow::Borrowed(s);
     }
     std::borrow::Cow::Owned(
@@ -419,12 +388,41 @@ pub fn visible(s: &str) -> std::borrow::Cow<'_, str> {
             .map(|c| {
                 if c.is_control() {
                     format!("\\x{:02x}", c as u32)
+                } else if reorders(c) {
+                    format!("\\u{{{:04x}}}", c as u32)
                 } else {
                     c.to_string()
                 }
             })
             .collect(),
     )
+}
+
+/// Unicode's explicit embeddings, overrides and isolates, which reorder what follows them.
+fn reorders(c: char) -> bool {
+    use unicode_bidi::BidiClass::*;
+    !c.is_ascii()
+        && matches!(
+            unicode_bidi::bidi_class(c),
+            LRE | RLE | LRO | RLO | PDF | LRI | RLI | FSI | PDI
+        )
+}
+
+/// A cell as a table or Markdown shows it: a nested value as its JSON text (`["a, b"]`,
+/// `[null]`, `[""]`), which arrow's display shows as `[a, b]`, `[]` and `[]`; anything
+/// else as arrow displays it.
+fn cell_texts(
+    column: &arrow::array::ArrayRef,
+    options: &FormatOptions,
+) -> Result<Vec<Option<String>>> {
+    use arrow::array::Array as _;
+    if column.data_type().is_nested() {
+        return Ok(json_shape::json_text(column)?);
+    }
+    let f = ArrayFormatter::try_new(column.as_ref(), options)?;
+    Ok((0..column.len())
+        .map(|r| column.is_valid(r).then(|| f.value(r).to_string()))
+        .collect())
 }
 
 /// The table's cells as text, each cut at [`TABLE_CELL`] characters, with control
@@ -436,7 +434,7 @@ fn table_text(
     batches: &[RecordBatch],
 ) -> Result<(SchemaRef, Vec<RecordBatch>, usize)> {
     use arrow::{
-        array::{Array as _, StringArray},
+        array::StringArray,
         datatypes::{DataType, Field},
     };
     // As arrow's table shows them, a value it cannot display included.
@@ -455,11 +453,10 @@ fn table_text(
             .columns()
             .iter()
             .map(|c| -> Result<arrow::array::ArrayRef> {
-                let f = ArrayFormatter::try_new(c.as_ref(), &options)?;
-                let text: StringArray = (0..c.len())
-                    .map(|r| {
-                        c.is_valid(r).then(|| {
-                            let cell = f.value(r).to_string();
+                let text: StringArray = cell_texts(c, &options)?
+                    .into_iter()
+                    .map(|cell| {
+                        cell.map(|cell| {
                             let cell = visible(&cell);
                             match cell.char_indices().nth(TABLE_CELL) {
                                 Some((at, _)) => {
@@ -524,16 +521,16 @@ fn markdown_header(out: &mut dyn Write, schema: &Schema) -> Result<()> {
 }
 
 fn markdown_rows(out: &mut dyn Write, batch: &RecordBatch) -> Result<()> {
-    let options = FormatOptions::default().with_null("");
-    let formatters = batch
+    let options = FormatOptions::default();
+    let texts = batch
         .columns()
         .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|c| cell_texts(c, &options))
+        .collect::<Result<Vec<_>>>()?;
     for row in 0..batch.num_rows() {
-        let cells: Vec<String> = formatters
+        let cells: Vec<String> = texts
             .iter()
-            .map(|f| markdown_cell(&f.value(row).to_string()))
+            .map(|t| t[row].as_deref().map(markdown_cell).unwrap_or_default())
             .collect();
         writeln!(out, "| {} |", cells.join(" | "))?;
     }
@@ -690,9 +687,62 @@ mod tests {
             !table.chars().any(|c| c.is_control() && c != '\n'),
             "{table}"
         );
-        for shown in ["p\\x1b[31m", "[/x\\x1b[2J]", "\\x1b]0;PWNED\\x07"] {
+        // Inside a list the cell is JSON text, whose escape is JSON's own.
+        for shown in ["p\\x1b[31m", r#"["/x\u001b[2J"]"#, "\\x1b]0;PWNED\\x07"] {
             assert!(table.contains(shown), "{shown} in {table}");
         }
+    }
+
+    /// Arrow's display showed `[NULL]`, `[]` and `['']` alike, and `['a, b']` as `['a','b']`;
+    /// a right-to-left override showed a name backwards.
+    #[test]
+    fn a_table_tells_nested_values_apart_and_shows_reordering_marks() {
+        let mut lists = arrow::array::ListBuilder::new(arrow::array::StringBuilder::new());
+        lists.values().append_null();
+        lists.append(true);
+        lists.append(true);
+        lists.values().append_value("");
+        lists.append(true);
+        lists.values().append_value("a, b");
+        lists.append(true);
+        lists.values().append_value("a");
+        lists.values().append_value("b");
+        lists.append(true);
+        lists.append(false);
+        let lists = lists.finish();
+        let names = StringArray::from(vec![Some("/tmp/\u{202e}fdp.exe"); 6]);
+        let schema = Schema::new(vec![
+            Field::new("l", lists.data_type().clone(), true),
+            Field::new("n", DataType::Utf8, true),
+        ]);
+        let batch = RecordBatch::try_new(
+            Arc::new(schema.clone()),
+            vec![Arc::new(lists), Arc::new(names)],
+        )
+        .unwrap();
+        let table = render(Format::Table, &schema, std::slice::from_ref(&batch));
+        let cells: Vec<&str> = table
+            .lines()
+            .skip(3)
+            .filter(|l| l.starts_with('|'))
+            .map(|l| l.split('|').nth(1).unwrap().trim())
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                r#"[null]"#,
+                "[]",
+                r#"[""]"#,
+                r#"["a, b"]"#,
+                r#"["a","b"]"#,
+                ""
+            ]
+        );
+        assert!(table.contains("/tmp/\\u{202e}fdp.exe"), "{table}");
+        assert!(!table.contains('\u{202e}'), "{table}");
+        let md = render(Format::Markdown, &schema, &[batch]);
+        assert!(md.contains(r#"| \[""\] |"#), "{md}");
+        assert!(md.contains(r#"| \[null\] |"#), "{md}");
     }
 
     /// A cell of megabytes took minutes to lay out; it is cut, and CSV keeps it whole.

@@ -1453,6 +1453,127 @@ fn json_tells_a_float_that_is_not_a_number_from_null() {
     }
 }
 
+/// Arrow's display showed `[NULL]`, `[]` and `['']` alike and `['a, b']` as `['a','b']`, a
+/// right-to-left override in a path reordered the table, a time past any date was written
+/// as the text `ERROR: Cast error ...` with exit 0, a map keyed by structs and a result of
+/// no columns failed with arrow's own words, and two secrets masked alike made a map's keys
+/// one.
+#[test]
+fn every_format_tells_nested_values_apart_or_refuses_in_one_line() {
+    if !bpf_available("every_format_tells_nested_values_apart_or_refuses_in_one_line") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let out = record(
+        &capture,
+        &[
+            "sh",
+            "-c",
+            "cat '/nonexistent/a, b' \"/nonexistent/$(printf '\\342\\200\\256')x\" 2>/dev/null; true",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let c = path(&capture);
+    let run = |sql: &str, format: &str| {
+        let out = analyze(&["query", c, sql, "--format", format]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).trim_end().to_string(),
+            String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+        )
+    };
+    let sql = "SELECT array_agg(DISTINCT path ORDER BY path) AS p, [NULL] AS n, [''] AS e, \
+               CAST([] AS VARCHAR[]) AS none FROM syscalls WHERE path LIKE '/nonexistent/%'";
+    let (code, table, _) = run(sql, "table");
+    assert_eq!(code, Some(0));
+    let row: Vec<&str> = table
+        .lines()
+        .nth(3)
+        .unwrap()
+        .split('|')
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        row[1..5],
+        [
+            r#"["/nonexistent/a, b","/nonexistent/\u{202e}x"]"#,
+            "[null]",
+            r#"[""]"#,
+            "[]"
+        ]
+    );
+    assert!(!table.contains('\u{202e}'), "{table}");
+    let (code, md, _) = run(sql, "markdown");
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        md.lines().nth(2).unwrap(),
+        r#"| \["/nonexistent/a, b","/nonexistent/\\u{202e}x"\] | \[null\] | \[""\] | \[\] |"#
+    );
+
+    // A time past any date, at the top and inside a list: refused, naming the column.
+    for sql in [
+        "SELECT arrow_cast(9223372036854775807, 'Timestamp(Second, None)') AS t",
+        "SELECT [arrow_cast(9223372036854775807, 'Timestamp(Second, None)')] AS t",
+    ] {
+        for format in ["table", "csv", "json", "markdown"] {
+            let (code, stdout, stderr) = run(sql, format);
+            assert_eq!(code, Some(1), "{sql} {format}");
+            assert!(!stdout.contains("ERROR"), "{stdout}");
+            assert_eq!(
+                stderr,
+                "error: column t holds 9223372036854775807 seconds from 1970-01-01, a time \
+                 past any date that can be written: cast it to BIGINT to see the number"
+            );
+        }
+    }
+
+    // No columns: JSON writes an object a row; the others cannot lay a row out.
+    let sql = "SELECT FROM syscalls LIMIT 2";
+    assert_eq!(run(sql, "json"), (Some(0), "[{},{}]".into(), String::new()));
+    for format in ["table", "csv", "markdown"] {
+        let (code, stdout, stderr) = run(sql, format);
+        assert_eq!((code, stdout.as_str()), (Some(1), ""));
+        assert_eq!(
+            stderr,
+            format!(
+                "error: the answer has no columns, which --format {format} cannot show: \
+                 name a column in SELECT, or use --format json"
+            )
+        );
+    }
+
+    // A map keyed by a struct: the key is its JSON text.
+    let sql = "SELECT map([named_struct('a', 1)], [2]) AS m";
+    assert_eq!(
+        run(sql, "json"),
+        (Some(0), r#"[{"m":{"{\"a\":1}":2}}]"#.into(), String::new())
+    );
+    assert_eq!(
+        run(sql, "csv"),
+        (
+            Some(0),
+            "m\n\"{\"\"{\\\"\"a\\\"\":1}\"\":2}\"".into(),
+            String::new()
+        )
+    );
+
+    // Two secrets masked alike stay two keys in a shared file.
+    let file = tmp.path().join("m.json");
+    let out = analyze(&[
+        "query",
+        c,
+        "SELECT map(['--password=a', '--password=b'], [1, 2]) AS m",
+        "-o",
+        path(&file),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap().trim_end(),
+        r#"[{"m":{"--password=***":1,"--password=***_2":2}}]"#
+    );
+}
+
 /// A run killed with `kill -9` and followed by another into the same directory: its seconds
 /// end at its own last call. They ended at the directory's last call, the next run's, so
 /// the gap between the runs and the next run's seconds counted again, and `diff`'s rates
