@@ -252,11 +252,13 @@ fn holds_null(t: &DataType) -> bool {
     }
 }
 
-/// Whether a column of this type can hold text: a string, or a list, struct, map or
-/// dictionary with strings inside.
+/// Whether a column of this type can hold text: a string or bytes (`arrow_cast(cmdline,
+/// 'Binary')` holds the command line as much as `cmdline` does), or a list, struct, map or
+/// dictionary with either inside.
 fn holds_text(t: &DataType) -> bool {
     match t {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => true,
         DataType::List(f)
         | DataType::LargeList(f)
         | DataType::ListView(f)
@@ -285,6 +287,21 @@ fn mask(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
                 .as_string::<i32>()
                 .iter()
                 .map(|v| v.map(text))
+                .collect();
+            cast(&masked, t)?
+        }
+        // Bytes that are text are masked as text; other bytes are left as they are.
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+            let plain = cast(array, &DataType::Binary)?;
+            let masked: datafusion::arrow::array::BinaryArray = plain
+                .as_binary::<i32>()
+                .iter()
+                .map(|v| {
+                    v.map(|bytes| match std::str::from_utf8(bytes) {
+                        Ok(s) => text(s).into_owned().into_bytes(),
+                        Err(_) => bytes.to_vec(),
+                    })
+                })
                 .collect();
             cast(&masked, t)?
         }
@@ -742,5 +759,24 @@ mod tests {
             .to_string();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert_eq!(shown.matches("--password=***").count(), 4, "{shown}");
+    }
+
+    /// `arrow_cast(cmdline, 'Binary')` showed the secret as hex that any reader decodes.
+    #[test]
+    fn bytes_that_are_text_are_masked_and_other_bytes_kept() {
+        use datafusion::arrow::array::BinaryArray;
+        let column: ArrayRef = Arc::new(BinaryArray::from(vec![
+            Some(&b"app --password=hunter2"[..]),
+            Some(&[0xff, b'-', b'p'][..]),
+            None,
+        ]));
+        let schema = Schema::new(vec![Field::new("b", DataType::Binary, true)]);
+        let batch = RecordBatch::try_new(Arc::new(schema.clone()), vec![column]).unwrap();
+        let (out_schema, out) = batches(&schema, &[batch]).unwrap();
+        assert_eq!(out_schema, schema, "the type stays");
+        let b = out[0].column(0).as_binary::<i32>();
+        assert_eq!(b.value(0), b"app --password=***");
+        assert_eq!(b.value(1), &[0xff, b'-', b'p']);
+        assert!(b.is_null(2));
     }
 }

@@ -1572,6 +1572,17 @@ fn every_format_tells_nested_values_apart_or_refuses_in_one_line() {
         std::fs::read_to_string(&file).unwrap().trim_end(),
         r#"[{"m":{"--password=***":1,"--password=***_2":2}}]"#
     );
+    // Bytes that are text hold a secret as much as text does.
+    let (code, md, _) = run(
+        "SELECT arrow_cast('--password=hunter2', 'Binary') AS b",
+        "markdown",
+    );
+    assert_eq!(code, Some(0));
+    let masked: String = b"--password=***"
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(md.lines().nth(2).unwrap(), format!("| {masked} |"));
 }
 
 /// A run killed with `kill -9` and followed by another into the same directory: its seconds
