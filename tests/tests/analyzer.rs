@@ -1543,6 +1543,12 @@ fn every_format_tells_nested_values_apart_or_refuses_in_one_line() {
         );
     }
 
+    // CSV writes a cell as it is, a spreadsheet's formula too (README Limits).
+    assert_eq!(
+        run("SELECT '=1+1' AS f, '@x' AS g", "csv"),
+        (Some(0), "f,g\n=1+1,@x".into(), String::new())
+    );
+
     // A map keyed by a struct: the key is its JSON text.
     let sql = "SELECT map([named_struct('a', 1)], [2]) AS m";
     assert_eq!(
