@@ -1358,3 +1358,55 @@ fn close_on_exec_set_by_ioctl_is_followed_across_exec() {
         );
     }
 }
+
+/// An EBADF that an fd's mode explains (a `pread` on a file opened write-only, a `write` on
+/// one opened read-only, an `fsync` on an `O_PATH` fd) dropped the fd's correct name, and
+/// every later call on it had `fd_path` NULL. Oracle: the names the program opened.
+#[test]
+fn an_ebadf_the_fds_mode_explains_keeps_its_name() {
+    if !bpf_available("an_ebadf_the_fds_mode_explains_keeps_its_name") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "ebadf_modes");
+    let file = tmp.path().join("out");
+    let capture = tmp.path().join("capture");
+    let out = record_with(
+        &capture,
+        &[],
+        &[exe.to_str().unwrap(), file.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let file = file.to_str().unwrap();
+    let rows: Vec<(String, String, String)> = query(
+        &[&capture],
+        &format!(
+            "SELECT syscall, coalesce(errno, 'ok') AS errno, \
+                    coalesce(fd_path, 'NULL') AS fd_path \
+             FROM syscalls WHERE syscall IN ('pread64', 'write', 'fsync', 'read', \
+                                             'fstat', 'newfstatat') \
+               AND fd >= 3 \
+               AND ts > (SELECT min(ts) FROM syscalls WHERE path = '{file}') \
+             ORDER BY ts"
+        ),
+    )
+    .into_iter()
+    .map(|r| {
+        let s = |k: &str| r[k].as_str().unwrap().to_string();
+        (s("syscall"), s("errno"), s("fd_path"))
+    })
+    .collect();
+    let row = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    assert_eq!(
+        rows,
+        [
+            row("pread64", "EBADF", file),
+            row("write", "EBADF", "/etc/hostname"),
+            row("fsync", "EBADF", "/etc"),
+            row("write", "ok", file),
+            row("read", "ok", "/etc/hostname"),
+            row("newfstatat", "ok", "/etc"),
+            row("read", "EBADF", "NULL"),
+        ]
+    );
+}

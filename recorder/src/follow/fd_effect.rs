@@ -18,6 +18,8 @@ pub(crate) const O_CLOEXEC: u64 = 0o2_000_000;
 const O_NOFOLLOW: u64 = 0o400_000;
 /// `__O_TMPFILE`: `O_TMPFILE` is this and `O_DIRECTORY`.
 const O_TMPFILE_BIT: u64 = 0o20_000_000;
+const O_PATH: u64 = 0o10_000_000;
+const O_ACCMODE: u64 = 3;
 const SOCK_CLOEXEC: u64 = O_CLOEXEC;
 const F_DUPFD: u64 = 0;
 const F_SETFD: u64 = 2;
@@ -31,6 +33,61 @@ const CLOSE_RANGE_CLOEXEC: u64 = 4;
 const EBADF: i64 = -9;
 const EINPROGRESS: i64 = -115;
 
+/// What an fd may be used for, where the call that made it says: a read's EBADF on an fd
+/// opened write-only says nothing about whether it is open.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Not known (a snapshot from /proc, an fd of an anonymous kind, openat2).
+    #[default]
+    Unknown,
+    Read,
+    Write,
+    ReadWrite,
+    /// `O_PATH`, or the access mode 3: no read or write, and most calls give EBADF.
+    Neither,
+}
+
+impl Access {
+    /// From an open's flags.
+    fn of_flags(flags: u64) -> Self {
+        if flags & O_PATH != 0 {
+            return Self::Neither;
+        }
+        match flags & O_ACCMODE {
+            0 => Self::Read,
+            1 => Self::Write,
+            2 => Self::ReadWrite,
+            _ => Self::Neither,
+        }
+    }
+}
+
+/// What use of an fd a call's EBADF shows the fd was not open for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Used {
+    /// Reading: a write-only or `O_PATH` fd gives EBADF too.
+    Read,
+    /// Writing: a read-only or `O_PATH` fd gives EBADF too.
+    Write,
+    /// Anything but `O_PATH` allows it (lseek, fsync, flock, fchmod...).
+    Open,
+    /// `fstat`, which an `O_PATH` fd allows too: EBADF only where nothing is open.
+    Any,
+}
+
+impl Used {
+    /// Whether an fd of `access` that gave EBADF for this use cannot have been open.
+    pub(crate) fn proves_closed(self, access: Access) -> bool {
+        use Access as A;
+        match (self, access) {
+            (_, A::Unknown) | (Used::Any, _) => true,
+            (Used::Read, a) => matches!(a, A::Read | A::ReadWrite),
+            (Used::Write, a) => matches!(a, A::Write | A::ReadWrite),
+            (Used::Open, a) => a != A::Neither,
+        }
+    }
+}
+
 /// One call's effect on its process's fds or working directory. `cloexec` is `None` where
 /// the call's flags are not known (the entry is then dropped at execve).
 #[derive(Debug, PartialEq)]
@@ -41,6 +98,7 @@ pub(crate) enum FdEffect<'a> {
         dirfd: i32,
         path: Option<&'a Arc<str>>,
         cloexec: Option<bool>,
+        access: Access,
         /// `O_NOFOLLOW`: the last component, opened, is not a symlink.
         nofollow: bool,
         /// openat2, whose `RESOLVE_*` flags (in a struct not read) can change what any
@@ -63,6 +121,8 @@ pub(crate) enum FdEffect<'a> {
         fds: Option<(i32, i32)>,
         name: &'static str,
         cloexec: bool,
+        /// Each end's: a pipe reads at one and writes at the other.
+        access: (Access, Access),
     },
     Copy {
         from: i32,
@@ -189,7 +249,8 @@ impl<'a> FdEffect<'a> {
             open | openat | openat2 | creat if ok => {
                 let (dirfd, flags) = match sysno {
                     open => (AT_FDCWD, Some(a[1])),
-                    creat => (AT_FDCWD, Some(0)),
+                    // O_CREAT | O_WRONLY | O_TRUNC, of which only the mode matters here.
+                    creat => (AT_FDCWD, Some(1)),
                     openat => (arg_fd, Some(a[2])),
                     // openat2's flags sit in a struct the kernel side does not read.
                     _ => (arg_fd, None),
@@ -207,6 +268,7 @@ impl<'a> FdEffect<'a> {
                     dirfd,
                     path: path(),
                     cloexec: flags.map(|f| f & O_CLOEXEC != 0),
+                    access: flags.map_or(Access::Unknown, Access::of_flags),
                     nofollow: flags.is_some_and(|f| f & O_NOFOLLOW != 0),
                     resolve_unknown: sysno == openat2,
                 }
@@ -239,16 +301,25 @@ impl<'a> FdEffect<'a> {
                 cloexec: Some(sysno == accept4 && a[3] & SOCK_CLOEXEC != 0),
             },
             pipe | pipe2 | socketpair if ok => {
-                let (name, cloexec) = match sysno {
-                    pipe => ("pipe", false),
-                    pipe2 => ("pipe", a[1] & O_CLOEXEC != 0),
-                    _ => ("socket:unix-pair", a[1] & SOCK_CLOEXEC != 0),
+                let (name, cloexec, ends) = match sysno {
+                    pipe => ("pipe", false, (Access::Read, Access::Write)),
+                    pipe2 => ("pipe", a[1] & O_CLOEXEC != 0, (Access::Read, Access::Write)),
+                    _ => (
+                        "socket:unix-pair",
+                        a[1] & SOCK_CLOEXEC != 0,
+                        (Access::ReadWrite, Access::ReadWrite),
+                    ),
                 };
                 let fds = match call.extra() {
                     Some(Extra::FdPair(r, w)) => Some((*r, *w)),
                     _ => None,
                 };
-                FdEffect::Pair { fds, name, cloexec }
+                FdEffect::Pair {
+                    fds,
+                    name,
+                    cloexec,
+                    access: ends,
+                }
             }
             dup | dup2 if ok => FdEffect::Copy {
                 from: arg_fd,
@@ -382,40 +453,24 @@ fn ia32_name_gone(call: &Call) -> Option<FdEffect<'_>> {
 /// A directory fd no table holds: a relative name below it is placed nowhere.
 const UNKNOWN_DIR: i32 = i32::MIN;
 
-/// The fd a call proved was not open: it failed with EBADF, and it names no other fd
-/// that the error could be about. Whatever the table thought the number meant, it did not
-/// (an fd closed at exec by `ioctl(FIOCLEX)`, which is not followed, for one).
-pub(crate) fn proven_closed(call: &Call) -> Option<i32> {
+/// The fd a call found not open for its use: it failed with EBADF, and it names no other
+/// fd that the error could be about. Whether that proves the fd closed depends on what it
+/// was opened for ([`Used::proves_closed`]): a `pread` on a write-only fd dropped a
+/// correct name. Where it does, whatever the table thought the number meant, it did not.
+pub(crate) fn proven_closed(call: &Call) -> Option<(i32, Used)> {
     if call.event.ret != EBADF {
         return None;
     }
     use Sysno::*;
-    let one_fd = matches!(
-        Sysno::new(call.event.nr as usize)?,
-        read | write
-            | pread64
-            | pwrite64
-            | readv
-            | writev
-            | preadv
-            | pwritev
-            | preadv2
-            | pwritev2
-            | lseek
-            | fstat
-            | fsync
-            | fdatasync
-            | ftruncate
-            | getdents64
-            | recvfrom
-            | sendto
-            | recvmsg
-            | sendmsg
-            | flock
-            | fchmod
-            | fchown
-    );
-    one_fd.then_some(call.event.args[0] as i32)
+    let used = match Sysno::new(call.event.nr as usize)? {
+        read | pread64 | readv | preadv | preadv2 => Used::Read,
+        write | pwrite64 | writev | pwritev | pwritev2 | ftruncate => Used::Write,
+        lseek | fsync | fdatasync | getdents64 | recvfrom | sendto | recvmsg | sendmsg | flock
+        | fchmod | fchown => Used::Open,
+        fstat => Used::Any,
+        _ => return None,
+    };
+    Some((call.event.args[0] as i32, used))
 }
 
 /// Syscalls that return a new fd this module does not otherwise model.

@@ -19,7 +19,7 @@ use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW};
 
 use crate::{
     follow::fd_effect::{
-        AT_FDCWD, CLONE_FILES, CLONE_FS, FdEffect, Gone, O_CLOEXEC, proven_closed,
+        AT_FDCWD, Access, CLONE_FILES, CLONE_FS, FdEffect, Gone, O_CLOEXEC, proven_closed,
     },
     follow::held_names::HeldNames,
     follow::place::{Place, ProcName, proc_name},
@@ -34,6 +34,7 @@ struct Entry {
     real: u16,
     /// `None` when the flags are not known: the entry is then dropped at execve.
     cloexec: Option<bool>,
+    access: Access,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -219,6 +220,7 @@ impl FdTracker {
                     path,
                     real,
                     cloexec: *cloexec,
+                    access: Access::Unknown,
                 }
             });
         }
@@ -321,7 +323,14 @@ impl FdTracker {
         }
     }
 
-    fn insert(&mut self, pid: u32, fd: i32, place: Option<Place>, cloexec: Option<bool>) {
+    fn insert(
+        &mut self,
+        pid: u32,
+        fd: i32,
+        place: Option<Place>,
+        cloexec: Option<bool>,
+        access: Access,
+    ) {
         if self.table_mut(pid).split {
             return;
         }
@@ -332,6 +341,7 @@ impl FdTracker {
                     path,
                     real,
                     cloexec,
+                    access,
                 };
                 self.table_mut(pid).fds.insert(fd, entry);
             }
@@ -529,10 +539,16 @@ impl FdTracker {
         if let Some(fd) = fd {
             call.fd_path = self.get(pid, fd).map(|entry| entry.path.clone());
         }
-        if let Some(closed) = proven_closed(call) {
-            self.table_mut(pid).fds.remove(&closed);
-            if fd == Some(closed) {
-                call.fd_path = None;
+        if let Some((closed, used)) = proven_closed(call) {
+            let fds = &mut self.table_mut(pid).fds;
+            if fds
+                .get(&closed)
+                .is_some_and(|entry| used.proves_closed(entry.access))
+            {
+                fds.remove(&closed);
+                if fd == Some(closed) {
+                    call.fd_path = None;
+                }
             }
         }
         if let Some(effect) = FdEffect::of(call) {
@@ -576,6 +592,7 @@ impl FdTracker {
                 dirfd,
                 path,
                 cloexec,
+                access,
                 nofollow,
                 resolve_unknown,
             } => {
@@ -584,19 +601,20 @@ impl FdTracker {
                         !resolve_unknown || !(p.starts_with('/') || p.split('/').any(|c| c == ".."))
                     })
                     .and_then(|p| self.resolve(pid, dirfd, p, nofollow));
-                self.insert(pid, fd, resolved, cloexec);
+                self.insert(pid, fd, resolved, cloexec, access);
             }
             FdEffect::New { fd, name, cloexec } => {
-                self.insert(pid, fd, name.map(Place::given), cloexec)
+                self.insert(pid, fd, name.map(Place::given), cloexec, Access::Unknown)
             }
             FdEffect::Rename { fd, addr } => self.rename(pid, fd, addr),
             FdEffect::Pair {
                 fds: Some((r, w)),
                 name,
                 cloexec,
+                access: (ra, wa),
             } => {
-                self.insert(pid, r, Some(Place::given(name.into())), Some(cloexec));
-                self.insert(pid, w, Some(Place::given(name.into())), Some(cloexec));
+                self.insert(pid, r, Some(Place::given(name.into())), Some(cloexec), ra);
+                self.insert(pid, w, Some(Place::given(name.into())), Some(cloexec), wa);
             }
             // The fds are unknown; nothing known about any number may stand.
             FdEffect::Pair { fds: None, .. } => self.table_mut(pid).fds.clear(),
@@ -651,15 +669,27 @@ impl FdTracker {
             FdEffect::Taken { fd } => {
                 let what = fs::read_link(format!("/proc/{pid}/fd/{fd}"));
                 if what.is_ok_and(|w| w.as_os_str() != IO_URING) {
-                    self.insert(pid, fd, None, None);
+                    self.insert(pid, fd, None, None, Access::Unknown);
                 } else {
                     // A ring, or gone before /proc was read: it may have been one.
-                    self.insert(pid, fd, Some(Place::given(IO_URING.into())), None);
+                    self.insert(
+                        pid,
+                        fd,
+                        Some(Place::given(IO_URING.into())),
+                        None,
+                        Access::Unknown,
+                    );
                     self.table_mut(pid).ring = true;
                 }
             }
             FdEffect::Ring { fd } => {
-                self.insert(pid, fd, Some(Place::given(IO_URING.into())), Some(true));
+                self.insert(
+                    pid,
+                    fd,
+                    Some(Place::given(IO_URING.into())),
+                    Some(true),
+                    Access::Unknown,
+                );
                 self.table_mut(pid).ring = true;
             }
             // The first thread's own (the others', a thread's, are handled in `observe`):
@@ -731,11 +761,17 @@ impl FdTracker {
         if from == to {
             return;
         }
-        let place = self.get(pid, from).map(|e| Place {
-            path: e.path.clone(),
-            real: e.real,
-        });
-        self.insert(pid, to, place, Some(cloexec));
+        let (place, access) = match self.get(pid, from) {
+            Some(e) => (
+                Some(Place {
+                    path: e.path.clone(),
+                    real: e.real,
+                }),
+                e.access,
+            ),
+            None => (None, Access::Unknown),
+        };
+        self.insert(pid, to, place, Some(cloexec), access);
     }
 
     /// A new process copies or shares its parent's table and working directory; an exited
@@ -1150,6 +1186,69 @@ mod tests {
         assert_eq!(fd_path(&mut t, 7, 3), None, "marked close-on-exec");
         assert_eq!(fd_path(&mut t, 7, 4).as_deref(), Some("/srv/b"));
         assert_eq!(fd_path(&mut t, 7, 5).as_deref(), Some("/srv/c"));
+    }
+
+    /// A read's EBADF on an fd opened write-only (or a write's on a read-only one, or most
+    /// calls' on an `O_PATH` fd) is the fd's mode, not proof that it is closed: the name
+    /// stays. Where the mode is unknown, or the use needs only an open fd, it goes.
+    #[test]
+    fn ebadf_proves_closed_only_for_a_use_the_fd_was_opened_for() {
+        let mut t = FdTracker::new();
+        t.apply_snapshot(&Snapshot {
+            pid: 7,
+            fds: vec![(9, "/srv/snap".to_string(), Some(false))],
+            cwd: Some("/srv".into()),
+            ring: false,
+        });
+        let open = |flags: u64, p: &str, fd: i64| {
+            call(
+                7,
+                Sysno::openat,
+                [AT_FDCWD as u64, 0, flags, 0, 0, 0],
+                fd,
+                path(p),
+            )
+        };
+        let on = |nr: Sysno, fd: u64, ret: i64| call(7, nr, [fd, 0, 0, 0, 0, 0], ret, None);
+        t.observe(&mut open(1, "/srv/w", 3), None); // O_WRONLY
+        t.observe(&mut open(0, "/srv/r", 4), None); // O_RDONLY
+        t.observe(&mut open(0o10_000_000, "/srv/p", 5), None); // O_PATH
+        t.observe(&mut open(2, "/srv/rw", 6), None); // O_RDWR
+        t.observe(
+            &mut call(7, Sysno::dup, [3, 0, 0, 0, 0, 0], 8, None),
+            Some(3),
+        );
+        let mut pipe = call(7, Sysno::pipe2, [0; 6], 0, Some(Extra::FdPair(10, 11)));
+        t.observe(&mut pipe, None);
+        for (nr, fd) in [
+            (Sysno::pread64, 3),
+            (Sysno::read, 8),
+            (Sysno::write, 4),
+            (Sysno::ftruncate, 4),
+            (Sysno::lseek, 5),
+            (Sysno::fsync, 5),
+            (Sysno::write, 10),
+            (Sysno::read, 11),
+        ] {
+            let mut c = on(nr, fd, -9);
+            t.observe(&mut c, Some(fd as i32));
+            assert!(c.fd_path.is_some(), "{nr} on {fd} keeps its name");
+        }
+        for fd in [3, 4, 5, 8, 10, 11] {
+            assert!(fd_path(&mut t, 7, fd).is_some(), "fd {fd}");
+        }
+        // Proof: a read on a readable fd, fstat on anything, a write on one of unknown mode.
+        for (nr, fd) in [
+            (Sysno::read, 4),
+            (Sysno::fstat, 5),
+            (Sysno::pwrite64, 6),
+            (Sysno::write, 9),
+        ] {
+            let mut c = on(nr, fd, -9);
+            t.observe(&mut c, Some(fd as i32));
+            assert_eq!(c.fd_path, None, "{nr} on {fd}");
+            assert_eq!(fd_path(&mut t, 7, fd as i32), None, "fd {fd}");
+        }
     }
 
     /// io_uring's operations open and close fds with no syscall to follow: from the ring's
