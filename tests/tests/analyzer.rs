@@ -1047,7 +1047,22 @@ fn hottest_peers_are_peers_and_not_a_wait_for_one() {
         l2 = socket.socket(); l2.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
         l2.bind(('127.0.0.1', p2)); l2.listen(); print('tcp2=%d' % p2, flush=True)\n\
         c2 = socket.create_connection(('127.0.0.1', p2)); a2, _ = l2.accept()\n\
-        for _ in range(10):\n    c2.sendall(b'y' * 1000); a2.recv(1000)\n";
+        for _ in range(10):\n    c2.sendall(b'y' * 1000); a2.recv(1000)\n\
+        import os, tempfile\n\
+        up = os.path.join(tempfile.mkdtemp(), 'u.sock')\n\
+        us = socket.socket(socket.AF_UNIX); us.bind(up); us.listen()\n\
+        for _ in range(50):\n    us.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)\n\
+        uc = socket.socket(socket.AF_UNIX); uc.connect(up); ua, _ = us.accept()\n\
+        uc.sendall(b'z' * 100); ua.recv(100); ua.close(); uc.close(); us.close()\n\
+        print('unix=%s' % up, flush=True)\n\
+        b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); b.bind(('127.0.0.1', 0))\n\
+        p3 = b.getsockname()[1]; n = b.fileno(); b.close()\n\
+        r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        s3 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s3.bind(('127.0.0.1', p3))\n\
+        r.connect(('127.0.0.1', p3)); same = r.fileno() == n\n\
+        for _ in range(10):\n    r.send(b'q' * 64); s3.recv(64)\n\
+        r.close(); s3.close()\n\
+        print('reused=%d %d' % (p3, same), flush=True)\n";
     let out = record(&capture, &["/usr/bin/python3", "-c", script]);
     assert!(out.status.success(), "{out:?}");
     let printed = |key: &str| {
@@ -1079,7 +1094,37 @@ fn hottest_peers_are_peers_and_not_a_wait_for_one() {
         .find(|r| r["peer"] == format!("127.0.0.1:{tcp2}").as_str())
         .unwrap_or_else(|| panic!("the client of 127.0.0.1:{tcp2}: {rows:?}"));
     assert!(own["calls"].as_i64().unwrap() >= 10, "{own:?}");
+    // A unix listener's own calls are not its client's: the fd table names it
+    // `unix:PATH` where its bind's `addr` is PATH. The client's connect, send and close.
+    let unix = format!("unix:{}", printed("unix"));
+    let client = rows
+        .iter()
+        .find(|r| r["peer"] == unix.as_str())
+        .unwrap_or_else(|| panic!("{unix}: {rows:?}"));
+    assert_eq!(
+        (client["calls"].as_i64(), client["bytes"].as_str()),
+        (Some(3), Some("100 B")),
+        "{client:?}"
+    );
+    // A socket connected to an address an earlier socket on its fd number bound: its
+    // connect, its ten sends and its close are a peer's.
+    let reused = printed("reused");
+    let (port, same_fd) = reused.split_once(' ').unwrap();
+    assert_eq!(same_fd, "1", "the fd number was not reused");
+    let peer = rows
+        .iter()
+        .find(|r| r["peer"] == format!("127.0.0.1:{port}").as_str())
+        .unwrap_or_else(|| panic!("127.0.0.1:{port}: {rows:?}"));
+    assert_eq!(
+        (peer["calls"].as_i64(), peer["bytes"].as_str()),
+        (Some(12), Some("640 B")),
+        "{peer:?}"
+    );
     for r in &rows {
+        // The listener's client, and the connection it accepted (`unix:unnamed`).
+        if r["peer"].as_str().unwrap().starts_with("unix:") {
+            continue;
+        }
         let peer = r["peer"].as_str().unwrap();
         assert!(peer.starts_with("127.0.0.1:"), "{rows:?}");
         // The accept waited 300 ms for the client; no peer's calls took a tenth of that.
