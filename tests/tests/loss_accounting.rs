@@ -145,6 +145,17 @@ fn a_flood_of_calls_leaves_the_processes_known_or_counted_lost() {
     let row = &tracepost_e2e::query(&[&small], facts)[0];
     assert!(said > 0, "{stderr}");
     assert_eq!(row["lost_process"], said, "{row:?}");
+    // Under -q too, the run's last word on calls lost is the capture row's count: the live
+    // warnings count only those lost "so far".
+    let last = stderr
+        .lines()
+        .rev()
+        .find_map(|l| {
+            l.strip_prefix("warning: ")?
+                .strip_suffix(" syscalls were lost because the buffer was full (see --buffer-size)")
+        })
+        .unwrap_or_else(|| panic!("no count of the calls lost: {stderr}"));
+    assert_eq!(row["lost"], last.parse::<i64>().unwrap(), "{stderr}");
     let summary = Command::new(tracepost_e2e::bin("analyze"))
         .arg("summary")
         .arg(&small)

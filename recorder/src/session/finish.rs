@@ -64,7 +64,8 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
         let uploaded = args.upload.is_some();
         report(&s.dir, &written, losses(&s.lost), ended.status, uploaded);
     }
-    // Losses, so printed even with -q.
+    // Losses, so printed even with -q: the live warnings count only "so far".
+    report_losses(losses(&s.lost));
     if written.room_files > 0 {
         crate::say!(
             "warning: the file system of {} filled up: --max-size deleted {} of the oldest \
@@ -270,6 +271,23 @@ pub(super) fn uploads(
     Ok(outcome)
 }
 
+/// The run's calls lost, in all: under `-q` the last live warning counted only those lost
+/// before it, and the rest went unsaid.
+fn report_losses(lost: [u64; 2]) {
+    if lost[0] > 0 {
+        crate::say!(
+            "warning: {} syscalls were lost because the buffer was full (see --buffer-size)",
+            lost[0]
+        );
+    }
+    if lost[1] > 0 {
+        crate::say!(
+            "warning: {} syscalls were lost because the thread table was full",
+            lost[1]
+        );
+    }
+}
+
 fn report(
     dir: &CaptureDir,
     written: &WrittenStats,
@@ -305,18 +323,6 @@ fn report(
              continued capture, earlier ones), to keep the newest; the capture row says so",
             written.dropped_files,
             written.dropped_rows
-        );
-    }
-    if lost[0] > 0 {
-        crate::say!(
-            "warning: {} syscalls were lost because the buffer was full (see --buffer-size)",
-            lost[0]
-        );
-    }
-    if lost[1] > 0 {
-        crate::say!(
-            "warning: {} syscalls were lost because the thread table was full",
-            lost[1]
         );
     }
     if let Some(ExitStatus::Signal(sig)) = status {
