@@ -1410,3 +1410,50 @@ fn an_ebadf_the_fds_mode_explains_keeps_its_name() {
         ]
     );
 }
+
+/// One thread loops `dup2` onto fd 50 while another forks: the kernel copies the fd table
+/// at some instant of each fork, and a red team's program had 43-71 of 200 children with
+/// fd 50 named after the other file. A child's fd 50 is now named only where no change to
+/// it raced the copy, and then rightly; fd 60, which no thread touches, is named in every
+/// child. Oracle: the file `/proc/self/fd/N` names in the child, given to an `access` call.
+#[test]
+fn an_fd_changed_while_a_thread_forks_is_never_misnamed_in_the_child() {
+    if !bpf_available("an_fd_changed_while_a_thread_forks_is_never_misnamed_in_the_child") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "fork_race");
+    let files = tmp.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let capture = tmp.path().join("capture");
+    let out = record_with(
+        &capture,
+        &["-q"],
+        &[exe.to_str().unwrap(), files.to_str().unwrap(), "200"],
+    );
+    assert!(out.status.success(), "{out:?}");
+    // Each child's pread64 of an fd, beside the file its access named after it.
+    let rows = query(
+        &[&capture],
+        "WITH r AS (SELECT pid, fd, fd_path, row_number() OVER (PARTITION BY pid ORDER BY ts) AS n \
+                    FROM syscalls WHERE syscall = 'pread64'), \
+              a AS (SELECT pid, path, row_number() OVER (PARTITION BY pid ORDER BY ts) AS n \
+                    FROM syscalls WHERE syscall = 'access' AND path LIKE '%/files/%') \
+         SELECT r.pid, r.fd, r.fd_path, a.path FROM r JOIN a ON r.pid = a.pid AND r.n = a.n \
+         ORDER BY r.pid, r.fd",
+    );
+    assert_eq!(rows.len(), 400, "two oracles a child: {rows:?}");
+    let mut named = [0, 0];
+    for r in &rows {
+        let fd = r["fd"].as_i64().unwrap();
+        let oracle = r["path"].as_str().unwrap();
+        match r["fd_path"].as_str() {
+            Some(name) => {
+                assert_eq!(name, oracle, "pid {} fd {fd}", r["pid"]);
+                named[(fd == 60) as usize] += 1;
+            }
+            None => assert_eq!(fd, 50, "fd 60 unnamed in pid {}", r["pid"]),
+        }
+    }
+    assert_eq!(named[1], 200, "{named:?}");
+}

@@ -213,6 +213,10 @@ pub struct ProcessEvent {
     pub ts_ns: u64,
     /// `clone` flags for `PROCESS_NEW`.
     pub clone_flags: u64,
+    /// `PROCESS_NEW`: when the parent's clone call entered (the clock of `ts_ns`), or 0
+    /// where the parent had no slot. The kernel copied the fd table between the two, so a
+    /// change to it another thread made in that time may or may not be in the child's copy.
+    pub clone_enter_ns: u64,
     /// The cgroup v2 id (the cgroup directory's inode number) of the current task.
     pub cgroup_id: u64,
     /// `PROCESS_*`.
@@ -275,6 +279,7 @@ impl Default for ProcessEvent {
         Self {
             ts_ns: 0,
             clone_flags: 0,
+            clone_enter_ns: 0,
             cgroup_id: 0,
             kind: 0,
             pid: 0,

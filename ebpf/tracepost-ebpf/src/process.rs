@@ -24,6 +24,14 @@ pub(crate) fn send_process_event(
     let out = unsafe { &mut *at.cast::<ProcessEvent>() };
     out.ts_ns = ts_ns;
     out.clone_flags = clone_flags;
+    // Runs in the parent's clone call, whose entry its slot holds.
+    out.clone_enter_ns = match (kind == PROCESS_NEW)
+        .then(|| THREADS.get_ptr(&(id as u32)))
+        .flatten()
+    {
+        Some(slot) if unsafe { (*slot).nr } != NO_SYSCALL => unsafe { (*slot).enter_ns },
+        _ => 0,
+    };
     out.cgroup_id = unsafe { generated::bpf_get_current_cgroup_id() };
     out.kind = kind;
     out.pid = (id >> 32) as u32;

@@ -35,6 +35,9 @@ struct Entry {
     /// `None` when the flags are not known: the entry is then dropped at execve.
     cloexec: Option<bool>,
     access: Access,
+    /// When the call that set it returned (0 for what /proc showed): a fork whose clone
+    /// began before then may or may not have it in the child's copy.
+    since: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -49,6 +52,9 @@ struct Table {
     /// The process holds an io_uring, whose operations open and close fds without
     /// syscalls: none is named until an exec leaves it no ring fd.
     ring: bool,
+    /// Children copied from this table lately, and when they were made: a change to it by
+    /// a call that returned before then, seen only after the child, may be in their copy.
+    forks: Vec<(u32, u64)>,
 }
 
 impl Table {
@@ -61,6 +67,38 @@ impl Table {
     fn take(&mut self, (fds, ring): (HashMap<i32, Entry>, bool)) {
         self.fds = fds;
         self.ring = ring;
+    }
+}
+
+/// How long after a fork a call that returned before it can still be seen: records reach
+/// the writer within a drain of each CPU's area, some tens of milliseconds.
+const LATE_AFTER_FORK_NS: u64 = 1_000_000_000;
+
+/// The fds a call's effect changes, for the children copied from its table while it ran.
+enum Touched {
+    None,
+    Fds([i32; 2], usize),
+    All,
+}
+
+impl Touched {
+    fn of(effect: &FdEffect<'_>) -> Self {
+        let one = |fd: i32| Touched::Fds([fd, fd], 1);
+        match *effect {
+            FdEffect::Open { fd, .. }
+            | FdEffect::New { fd, .. }
+            | FdEffect::Rename { fd, .. }
+            | FdEffect::SetCloexec { fd, .. }
+            | FdEffect::Close { fd } => one(fd),
+            FdEffect::Copy { to, .. } => one(to),
+            FdEffect::Pair {
+                fds: Some((r, w)), ..
+            } => Touched::Fds([r, w], 2),
+            FdEffect::Chdir { .. } | FdEffect::Fchdir { .. } | FdEffect::NameGone { .. } => {
+                Touched::None
+            }
+            _ => Touched::All,
+        }
     }
 }
 
@@ -153,6 +191,8 @@ pub struct FdTracker {
     /// Every name an fd or cwd holds, and the names above them: a rename or unlink of
     /// any other name leaves the table as it is, without a scan.
     held: HeldNames,
+    /// When the call being applied returned.
+    now: u64,
 }
 
 /// `path` with `.` and `..` taken off by their spelling: a copy only where it has any.
@@ -221,6 +261,7 @@ impl FdTracker {
                     real,
                     cloexec: *cloexec,
                     access: Access::Unknown,
+                    since: 0,
                 }
             });
         }
@@ -323,6 +364,35 @@ impl FdTracker {
         }
     }
 
+    /// A call on `pid`'s table that returned before a child was copied from it, seen only
+    /// after the child: the child's copy may hold its change or not, so the fds it touched
+    /// are not named in the child.
+    fn late_for_children(&mut self, pid: u32, touched: &Touched) {
+        let Some(slot) = self.slot(pid) else { return };
+        if self.tables[slot].forks.is_empty() || matches!(touched, Touched::None) {
+            return;
+        }
+        let now = self.now;
+        let forks = &mut self.tables[slot].forks;
+        forks.retain(|&(_, at)| at.saturating_add(LATE_AFTER_FORK_NS) > now);
+        let children: Vec<u32> = forks
+            .iter()
+            .filter(|&&(_, at)| now <= at)
+            .map(|&(child, _)| child)
+            .collect();
+        for child in children {
+            let Some(c) = self.slot(child) else { continue };
+            if c == slot {
+                continue;
+            }
+            let fds = &mut self.tables[c].fds;
+            match touched {
+                Touched::Fds(list, n) => list[..*n].iter().for_each(|fd| _ = fds.remove(fd)),
+                _ => fds.clear(),
+            }
+        }
+    }
+
     fn insert(
         &mut self,
         pid: u32,
@@ -342,6 +412,7 @@ impl FdTracker {
                     real,
                     cloexec,
                     access,
+                    since: self.now,
                 };
                 self.table_mut(pid).fds.insert(fd, entry);
             }
@@ -531,6 +602,7 @@ impl FdTracker {
     /// Sets `call.fd_path` from what its fd referred to, then applies the call's effect.
     pub fn observe(&mut self, call: &mut Call, fd: Option<i32>) {
         let pid = call.event.pid;
+        self.now = call.event.enter_ns.saturating_add(call.event.duration_ns);
         if call.event.flags & FLAG_FD_STATE_LOST != 0 {
             // A call that changed fds was lost: nothing known about this process stands.
             self.table_mut(pid).fds.clear();
@@ -552,6 +624,7 @@ impl FdTracker {
             }
         }
         if let Some(effect) = FdEffect::of(call) {
+            self.late_for_children(pid, &Touched::of(&effect));
             // A thread that takes its own fds or cwd while others keep the old ones: what
             // the table says is no longer true of every thread. The first thread alone
             // keeps it right (read from /proc only for these calls, which are rare).
@@ -620,8 +693,12 @@ impl FdTracker {
             FdEffect::Pair { fds: None, .. } => self.table_mut(pid).fds.clear(),
             FdEffect::Copy { from, to, cloexec } => self.copy(pid, from, to, cloexec),
             FdEffect::SetCloexec { fd, cloexec } => {
+                let now = self.now;
                 if let Some(entry) = self.table_mut(pid).fds.get_mut(&fd) {
                     entry.cloexec = Some(cloexec);
+                    // A child copied meanwhile may have either flag, and keep the fd
+                    // past its exec or not.
+                    entry.since = now;
                 }
             }
             FdEffect::Close { fd } => {
@@ -742,11 +819,13 @@ impl FdTracker {
     }
 
     fn rename(&mut self, pid: u32, fd: i32, addr: Option<Arc<str>>) {
+        let now = self.now;
         let table = self.table_mut(pid);
         match (table.fds.get_mut(&fd), addr) {
             (Some(entry), Some(addr)) => {
                 entry.path = addr.clone();
                 entry.real = 0;
+                entry.since = now;
                 self.hold(&addr);
             }
             // A socket whose address could not be read no longer means what it did.
@@ -787,8 +866,19 @@ impl FdTracker {
                         self.own(child, slot);
                     } else {
                         // The ring's fd is copied with the others, and works in the child.
-                        let copy = self.tables[slot].copied();
-                        self.table_mut(child).take(copy);
+                        let (mut fds, ring) = self.tables[slot].copied();
+                        // The kernel copied the table between the clone's entry and now;
+                        // what a sibling thread changed in that time may or may not be in
+                        // the copy, and is not named.
+                        let began = match ev.clone_enter_ns {
+                            0 => ev.ts_ns,
+                            at => at.min(ev.ts_ns),
+                        };
+                        fds.retain(|_, e| e.since < began);
+                        self.table_mut(child).take((fds, ring));
+                        let forks = &mut self.tables[slot].forks;
+                        forks.retain(|&(_, at)| at.saturating_add(LATE_AFTER_FORK_NS) > ev.ts_ns);
+                        forks.push((child, ev.ts_ns));
                     }
                 }
                 if ev.clone_flags & CLONE_FS != 0 {
@@ -822,8 +912,16 @@ mod tests {
     use super::*;
     use crate::{files::reorder::event, kernel::decode::Extra};
 
+    /// A clock for the tests' calls and processes, each made later than the last, as the
+    /// tracker sees them on a host.
+    fn tick() -> u64 {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NOW: AtomicU64 = AtomicU64::new(1_000);
+        NOW.fetch_add(100, Ordering::Relaxed)
+    }
+
     fn call(pid: u32, nr: Sysno, args: [u64; 6], ret: i64, extra: Option<Extra>) -> Call {
-        let mut e = event(1, pid);
+        let mut e = event(tick(), pid);
         e.pid = pid;
         e.nr = nr.id() as u32;
         e.args = args;
@@ -854,6 +952,7 @@ mod tests {
     fn new_process(parent: u32, child: u32, flags: u64) -> ProcessUpdate {
         ProcessUpdate {
             event: ProcessEvent {
+                ts_ns: tick(),
                 clone_flags: flags,
                 kind: PROCESS_NEW,
                 pid: parent,
@@ -1375,5 +1474,50 @@ mod tests {
         );
         assert_eq!(fd_path(&mut t, 2, 3).as_deref(), Some("/a"), "a copy");
         assert_eq!(fd_path(&mut t, 3, 3), None, "shared, so closed too");
+    }
+
+    /// The kernel copies the table between the clone's entry and the new task's event. A
+    /// sibling thread's `dup2` that returned in that time, seen before the child or after
+    /// it, may or may not be in the child's copy: a red team's program had 43-71 of 200
+    /// children named after the other file. Such an fd is not named in the child; one
+    /// changed before the clone began, or after the child was made, is as it was.
+    #[test]
+    fn a_change_racing_a_fork_is_not_named_in_the_child() {
+        let mut t = FdTracker::new();
+        let dup2 = |t: &mut FdTracker, from: u64, to: u64, enter: u64| {
+            let mut c = call(1, Sysno::dup2, [from, to, 0, 0, 0, 0], to as i64, None);
+            c.event.enter_ns = enter;
+            c.event.duration_ns = 10;
+            t.observe(&mut c, Some(from as i32));
+        };
+        open(&mut t, 1, 3, "/a");
+        open(&mut t, 1, 4, "/b");
+        open(&mut t, 1, 6, "/c");
+        let clone_enter = tick();
+        // Returned after the clone began, and seen before the child: not named there.
+        dup2(&mut t, 4, 5, tick());
+        let mut child = new_process(1, 2, 0);
+        child.event.clone_enter_ns = clone_enter;
+        let forked = child.event.ts_ns;
+        t.on_process(&child);
+        // Returned before the child was made, seen after it: not named there either.
+        dup2(&mut t, 3, 6, forked - 50);
+        // Began after the child was made: the parent's alone.
+        dup2(&mut t, 4, 3, forked + 10);
+        assert_eq!(fd_path(&mut t, 2, 5), None, "dup2 in the clone's time");
+        assert_eq!(fd_path(&mut t, 2, 6), None, "dup2 seen late");
+        assert_eq!(
+            fd_path(&mut t, 2, 3).as_deref(),
+            Some("/a"),
+            "before the clone"
+        );
+        assert_eq!(fd_path(&mut t, 2, 4).as_deref(), Some("/b"));
+        assert_eq!(
+            fd_path(&mut t, 1, 3).as_deref(),
+            Some("/b"),
+            "the parent's own"
+        );
+        assert_eq!(fd_path(&mut t, 1, 5).as_deref(), Some("/b"));
+        assert_eq!(fd_path(&mut t, 1, 6).as_deref(), Some("/a"));
     }
 }
