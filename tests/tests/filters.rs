@@ -85,6 +85,19 @@ fn comm_keeps_only_threads_of_that_name() {
     );
     let cat_calls = "SELECT count(*) FROM syscalls WHERE comm = 'cat'";
     assert_eq!(scalar(&capture, cat_calls), scalar(&full, cat_calls));
+    // The capture says what narrowed it.
+    let target = |c: &std::path::Path| {
+        tracepost_e2e::query(&[c], "SELECT target FROM capture")[0]["target"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        target(&capture).ends_with("', named cat"),
+        "{}",
+        target(&capture)
+    );
+    assert!(!target(&full).contains("named"), "{}", target(&full));
 }
 
 #[test]
@@ -108,6 +121,15 @@ fn cgroup_keeps_only_processes_inside_it() {
         &["sh", "-c", &script],
     );
     let _ = std::fs::remove_dir(&cgroup);
+    // The capture says what narrowed it.
+    let target = tracepost_e2e::query(&[&capture], "SELECT target FROM capture")[0]["target"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        target,
+        format!("command sh -c '{script}', in cgroup {}", cgroup.display())
+    );
     assert_eq!(
         scalar(
             &capture,

@@ -322,8 +322,22 @@ fn attach_snapshot(pids: &[u32]) -> Message {
     }
 }
 
-/// The `capture` table's `target`: what was asked for, in words.
+/// The `capture` table's `target`: what was asked for, in words, with what narrows it
+/// (`all processes in cgroup /sys/fs/cgroup/x`): a capture of one service read as one of
+/// the whole host.
 fn describe_target(args: &Args) -> String {
+    let mut target = whom(args);
+    if let Some(cgroup) = &args.cgroup {
+        target.push_str(&format!(", in cgroup {}", cgroup.display()));
+    }
+    if !args.comm.is_empty() {
+        target.push_str(&format!(", named {}", args.comm.join(" or ")));
+    }
+    target
+}
+
+/// The processes asked for, before `--cgroup` and `--comm` narrow them.
+fn whom(args: &Args) -> String {
     if args.all {
         "all processes".to_string()
     } else if !args.pid.is_empty() {
