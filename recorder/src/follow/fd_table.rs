@@ -193,6 +193,9 @@ pub struct FdTracker {
     held: HeldNames,
     /// When the call being applied returned.
     now: u64,
+    /// When it entered: a `dup2` or `close` changes the table there, then may block in the
+    /// old file's flush (FUSE, NFS) for as long as the file system takes.
+    entered: u64,
 }
 
 /// `path` with `.` and `..` taken off by their spelling: a copy only where it has any.
@@ -364,20 +367,21 @@ impl FdTracker {
         }
     }
 
-    /// A call on `pid`'s table that returned before a child was copied from it, seen only
-    /// after the child: the child's copy may hold its change or not, so the fds it touched
-    /// are not named in the child.
+    /// A call on `pid`'s table that entered before a child was copied from it, seen only
+    /// after the child: the child's copy may hold its change or not (a `dup2` that blocked
+    /// in a flush changed the table before the clone and returned after it), so the fds it
+    /// touched are not named in the child.
     fn late_for_children(&mut self, pid: u32, touched: &Touched) {
         let Some(slot) = self.slot(pid) else { return };
         if self.tables[slot].forks.is_empty() || matches!(touched, Touched::None) {
             return;
         }
-        let now = self.now;
+        let (now, entered) = (self.now, self.entered);
         let forks = &mut self.tables[slot].forks;
         forks.retain(|&(_, at)| at.saturating_add(LATE_AFTER_FORK_NS) > now);
         let children: Vec<u32> = forks
             .iter()
-            .filter(|&&(_, at)| now <= at)
+            .filter(|&&(_, at)| entered <= at)
             .map(|&(child, _)| child)
             .collect();
         for child in children {
@@ -602,6 +606,7 @@ impl FdTracker {
     /// Sets `call.fd_path` from what its fd referred to, then applies the call's effect.
     pub fn observe(&mut self, call: &mut Call, fd: Option<i32>) {
         let pid = call.event.pid;
+        self.entered = call.event.enter_ns;
         self.now = call.event.enter_ns.saturating_add(call.event.duration_ns);
         if call.event.flags & FLAG_FD_STATE_LOST != 0 {
             // A call that changed fds was lost: nothing known about this process stands.
@@ -1504,6 +1509,12 @@ mod tests {
         dup2(&mut t, 3, 6, forked - 50);
         // Began after the child was made: the parent's alone.
         dup2(&mut t, 4, 3, forked + 10);
+        // Entered before the clone, changed the table there, and blocked in the old file's
+        // flush until after the child was made (FUSE): not named in the child.
+        let mut slow = call(1, Sysno::dup2, [3, 4, 0, 0, 0, 0], 4, None);
+        slow.event.enter_ns = clone_enter - 20;
+        slow.event.duration_ns = forked + 1_000 - slow.event.enter_ns;
+        t.observe(&mut slow, Some(3));
         assert_eq!(fd_path(&mut t, 2, 5), None, "dup2 in the clone's time");
         assert_eq!(fd_path(&mut t, 2, 6), None, "dup2 seen late");
         assert_eq!(
@@ -1511,7 +1522,8 @@ mod tests {
             Some("/a"),
             "before the clone"
         );
-        assert_eq!(fd_path(&mut t, 2, 4).as_deref(), Some("/b"));
+        assert_eq!(fd_path(&mut t, 2, 4), None, "dup2 blocked across the fork");
+        assert_eq!(fd_path(&mut t, 1, 4).as_deref(), Some("/b"));
         assert_eq!(
             fd_path(&mut t, 1, 3).as_deref(),
             Some("/b"),
