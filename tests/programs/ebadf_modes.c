@@ -1,7 +1,8 @@
 /* EBADF that is the fd's mode, not a closed fd: a pread on a file opened write-only, a
  * write on one opened read-only, an fsync on an O_PATH fd. Each is followed by a call that
- * succeeds on the same fd, which must still be named. Last, a read on the read-only fd
- * after its close: EBADF, and no name. */
+ * succeeds on the same fd, which must still be named. Then a read on the read-only fd
+ * after its close: EBADF, and no name. Last, a write and a read on the stdin it was given,
+ * a file opened read-only before the recorder began. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,5 +26,8 @@ int main(int argc, char **argv) {
     close(r);
     if (read(r, buf, 1) != -1)
         return 6;
+    /* The stdin it was given, read-only, which the recorder knows from /proc. */
+    if (write(0, "x", 1) != -1 || read(0, buf, 1) != 1)
+        return 7;
     return 0;
 }

@@ -1371,11 +1371,15 @@ fn an_ebadf_the_fds_mode_explains_keeps_its_name() {
     let exe = build_program(tmp.path(), "ebadf_modes");
     let file = tmp.path().join("out");
     let capture = tmp.path().join("capture");
-    let out = record_with(
+    // Its stdin a file opened read-only before recording began: known from /proc.
+    let out = tracepost_e2e::record_command(
         &capture,
         &[],
         &[exe.to_str().unwrap(), file.to_str().unwrap()],
-    );
+    )
+    .stdin(std::fs::File::open("/etc/hostname").unwrap())
+    .output()
+    .unwrap();
     assert!(out.status.success(), "{out:?}");
     let file = file.to_str().unwrap();
     let rows: Vec<(String, String, String)> = query(
@@ -1385,7 +1389,7 @@ fn an_ebadf_the_fds_mode_explains_keeps_its_name() {
                     coalesce(fd_path, 'NULL') AS fd_path \
              FROM syscalls WHERE syscall IN ('pread64', 'write', 'fsync', 'read', \
                                              'fstat', 'newfstatat') \
-               AND fd >= 3 \
+               AND (fd >= 3 OR fd = 0) \
                AND ts > (SELECT min(ts) FROM syscalls WHERE path = '{file}') \
              ORDER BY ts"
         ),
@@ -1407,6 +1411,8 @@ fn an_ebadf_the_fds_mode_explains_keeps_its_name() {
             row("read", "ok", "/etc/hostname"),
             row("newfstatat", "ok", "/etc"),
             row("read", "EBADF", "NULL"),
+            row("write", "EBADF", "/etc/hostname"),
+            row("read", "ok", "/etc/hostname"),
         ]
     );
 }

@@ -48,8 +48,8 @@ pub(crate) enum Access {
 }
 
 impl Access {
-    /// From an open's flags.
-    fn of_flags(flags: u64) -> Self {
+    /// From an open's flags, or /proc's `fdinfo` ones.
+    pub(crate) fn of_flags(flags: u64) -> Self {
         if flags & O_PATH != 0 {
             return Self::Neither;
         }

@@ -106,7 +106,9 @@ impl Touched {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub pid: u32,
-    pub fds: Vec<(i32, String, Option<bool>)>,
+    /// Each fd, what it names, and its open flags from `fdinfo` (`None` where /proc did not
+    /// say): whether it closes at exec, and what it was opened for.
+    pub fds: Vec<(i32, String, Option<u64>)>,
     pub cwd: Option<String>,
     /// It holds an io_uring: one of its fds, or a mapping (a ring registered with the
     /// kernel, `IORING_REGISTER_RING_FDS`, works with its fd closed).
@@ -128,17 +130,16 @@ pub fn snapshot(pid: u32) -> Snapshot {
             let Ok(target) = fs::read_link(entry.path()) else {
                 continue;
             };
-            let cloexec = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
+            let flags = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
                 .ok()
                 .and_then(|info| {
                     info.lines()
                         .find_map(|l| l.strip_prefix("flags:"))
                         .and_then(|f| u64::from_str_radix(f.trim(), 8).ok())
-                })
-                .map(|flags| flags & O_CLOEXEC != 0);
+                });
             // Not UTF-8: a lossy stand-in could be another file's name.
             if let Some(target) = target.to_str() {
-                fds.push((fd, target.to_string(), cloexec));
+                fds.push((fd, target.to_string(), flags));
             }
         }
     }
@@ -255,15 +256,16 @@ impl FdTracker {
         // A ring set up before recording began.
         table.ring = snap.ring;
         let mut names = Vec::with_capacity(snap.fds.len() + 1);
-        for (fd, path, cloexec) in &snap.fds {
+        for (fd, path, flags) in &snap.fds {
             table.fds.insert(*fd, {
                 let Place { path, real } = Place::resolved(path.as_str().into());
                 names.push(path.clone());
                 Entry {
                     path,
                     real,
-                    cloexec: *cloexec,
-                    access: Access::Unknown,
+                    cloexec: flags.map(|f| f & O_CLOEXEC != 0),
+                    // An inherited stdin opened read-only: a write's EBADF keeps its name.
+                    access: flags.map_or(Access::Unknown, Access::of_flags),
                     since: 0,
                 }
             });
@@ -997,8 +999,8 @@ mod tests {
                 pid: 7,
                 // fd 10 is what a path argument "p" names: a rename or unlink of it shows.
                 fds: (0..10)
-                    .map(|fd| (fd, format!("/f{fd}"), Some(false)))
-                    .chain([(10, "/srv/p".to_string(), Some(false))])
+                    .map(|fd| (fd, format!("/f{fd}"), Some(0)))
+                    .chain([(10, "/srv/p".to_string(), Some(0))])
                     .collect(),
                 cwd: Some("/srv".into()),
                 ring: false,
@@ -1037,7 +1039,7 @@ mod tests {
         let mut t = FdTracker::new();
         t.apply_snapshot(&Snapshot {
             pid: 7,
-            fds: vec![(0, "/dev/null".into(), Some(false))],
+            fds: vec![(0, "/dev/null".into(), Some(0))],
             cwd: Some("/srv".into()),
             ring: false,
         });
@@ -1077,11 +1079,11 @@ mod tests {
             t.apply_snapshot(&Snapshot {
                 pid: 7,
                 fds: vec![
-                    (3, "/etc/app.conf".into(), Some(false)),
-                    (4, "/etc/app.conf.d/x".into(), Some(false)),
-                    (5, "/var/log/app.log".into(), Some(false)),
-                    (6, "/srv/app.conf".into(), Some(false)),
-                    (7, "/etc/other".into(), Some(false)),
+                    (3, "/etc/app.conf".into(), Some(0)),
+                    (4, "/etc/app.conf.d/x".into(), Some(0)),
+                    (5, "/var/log/app.log".into(), Some(0)),
+                    (6, "/srv/app.conf".into(), Some(0)),
+                    (7, "/etc/other".into(), Some(0)),
                 ],
                 cwd: Some("/etc".into()),
                 ring: false,
@@ -1270,9 +1272,9 @@ mod tests {
         t.apply_snapshot(&Snapshot {
             pid: 7,
             fds: vec![
-                (3, "/srv/a".to_string(), Some(false)),
-                (4, "/srv/b".to_string(), Some(true)),
-                (5, "/srv/c".to_string(), Some(false)),
+                (3, "/srv/a".to_string(), Some(0)),
+                (4, "/srv/b".to_string(), Some(O_CLOEXEC)),
+                (5, "/srv/c".to_string(), Some(0)),
             ],
             cwd: Some("/srv".into()),
             ring: false,
@@ -1300,7 +1302,12 @@ mod tests {
         let mut t = FdTracker::new();
         t.apply_snapshot(&Snapshot {
             pid: 7,
-            fds: vec![(9, "/srv/snap".to_string(), Some(false))],
+            // fd 9's flags /proc did not give; fd 12 is a read-only stdin, as a shell
+            // hands one on.
+            fds: vec![
+                (9, "/srv/snap".to_string(), None),
+                (12, "/srv/stdin".to_string(), Some(0)),
+            ],
             cwd: Some("/srv".into()),
             ring: false,
         });
@@ -1333,12 +1340,13 @@ mod tests {
             (Sysno::fsync, 5),
             (Sysno::write, 10),
             (Sysno::read, 11),
+            (Sysno::write, 12),
         ] {
             let mut c = on(nr, fd, -9);
             t.observe(&mut c, Some(fd as i32));
             assert!(c.fd_path.is_some(), "{nr} on {fd} keeps its name");
         }
-        for fd in [3, 4, 5, 8, 10, 11] {
+        for fd in [3, 4, 5, 8, 10, 11, 12] {
             assert!(fd_path(&mut t, 7, fd).is_some(), "fd {fd}");
         }
         // Proof: a read on a readable fd, fstat on anything, a write on one of unknown mode.
@@ -1363,9 +1371,9 @@ mod tests {
         let mut t = FdTracker::new();
         let snapshot = |pid, ring: bool| Snapshot {
             pid,
-            fds: [(0, "/dev/null".to_string(), Some(false))]
+            fds: [(0, "/dev/null".to_string(), Some(0))]
                 .into_iter()
-                .chain(ring.then(|| (5, IO_URING.to_string(), Some(true))))
+                .chain(ring.then(|| (5, IO_URING.to_string(), Some(O_CLOEXEC))))
                 .collect(),
             cwd: Some("/srv".into()),
             ring,
@@ -1418,7 +1426,7 @@ mod tests {
         let mut t = FdTracker::new();
         t.apply_snapshot(&Snapshot {
             pid: 7,
-            fds: vec![(3, "/data/f".to_string(), Some(false))],
+            fds: vec![(3, "/data/f".to_string(), Some(0))],
             cwd: Some("/".into()),
             ring: false,
         });
