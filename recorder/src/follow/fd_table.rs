@@ -52,8 +52,9 @@ struct Table {
     /// The process holds an io_uring, whose operations open and close fds without
     /// syscalls: none is named until an exec leaves it no ring fd.
     ring: bool,
-    /// Children copied from this table lately, and when they were made: a change to it by
-    /// a call that returned before then, seen only after the child, may be in their copy.
+    /// Children copied from this table lately, and when they were made, in that order: a
+    /// change to it by a call that entered before then, seen only after the child, may be
+    /// in their copy.
     forks: Vec<(u32, u64)>,
 }
 
@@ -67,6 +68,29 @@ impl Table {
     fn take(&mut self, (fds, ring): (HashMap<i32, Entry>, bool)) {
         self.fds = fds;
         self.ring = ring;
+    }
+
+    /// Notes a child copied from this table at `at`, in time order.
+    fn forked(&mut self, child: u32, at: u64) {
+        self.forget_forks_before(at);
+        let i = self.forks.partition_point(|&(_, t)| t <= at);
+        self.forks.insert(i, (child, at));
+    }
+
+    /// Forgets the children made long enough before `now` that no call of theirs can
+    /// still be late.
+    fn forget_forks_before(&mut self, now: u64) {
+        let old = self
+            .forks
+            .partition_point(|&(_, at)| at.saturating_add(LATE_AFTER_FORK_NS) <= now);
+        self.forks.drain(..old);
+    }
+
+    /// The children made at or after `entered`: a call that entered then may have changed
+    /// what they copied.
+    fn forked_since(&self, entered: u64) -> impl Iterator<Item = u32> + '_ {
+        let from = self.forks.partition_point(|&(_, at)| at < entered);
+        self.forks[from..].iter().map(|&(child, _)| child)
     }
 }
 
@@ -378,14 +402,9 @@ impl FdTracker {
         if self.tables[slot].forks.is_empty() || matches!(touched, Touched::None) {
             return;
         }
-        let (now, entered) = (self.now, self.entered);
-        let forks = &mut self.tables[slot].forks;
-        forks.retain(|&(_, at)| at.saturating_add(LATE_AFTER_FORK_NS) > now);
-        let children: Vec<u32> = forks
-            .iter()
-            .filter(|&&(_, at)| entered <= at)
-            .map(|&(child, _)| child)
-            .collect();
+        let table = &mut self.tables[slot];
+        table.forget_forks_before(self.now);
+        let children: Vec<u32> = table.forked_since(self.entered).collect();
         for child in children {
             let Some(c) = self.slot(child) else { continue };
             if c == slot {
@@ -883,9 +902,7 @@ impl FdTracker {
                         };
                         fds.retain(|_, e| e.since < began);
                         self.table_mut(child).take((fds, ring));
-                        let forks = &mut self.tables[slot].forks;
-                        forks.retain(|&(_, at)| at.saturating_add(LATE_AFTER_FORK_NS) > ev.ts_ns);
-                        forks.push((child, ev.ts_ns));
+                        self.tables[slot].forked(child, ev.ts_ns);
                     }
                 }
                 if ev.clone_flags & CLONE_FS != 0 {
