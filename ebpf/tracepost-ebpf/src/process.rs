@@ -6,6 +6,7 @@ pub(crate) fn send_process_event(
     kind: u32,
     child_tid: u32,
     clone_flags: u64,
+    clone_enter_ns: u64,
     group_dead: u32,
     args_of: u32,
     exit_status: u32,
@@ -24,14 +25,7 @@ pub(crate) fn send_process_event(
     let out = unsafe { &mut *at.cast::<ProcessEvent>() };
     out.ts_ns = ts_ns;
     out.clone_flags = clone_flags;
-    // Runs in the parent's clone call, whose entry its slot holds.
-    out.clone_enter_ns = match (kind == PROCESS_NEW)
-        .then(|| THREADS.get_ptr(&(id as u32)))
-        .flatten()
-    {
-        Some(slot) if unsafe { (*slot).nr } != NO_SYSCALL => unsafe { (*slot).enter_ns },
-        _ => 0,
-    };
+    out.clone_enter_ns = clone_enter_ns;
     out.cgroup_id = unsafe { generated::bpf_get_current_cgroup_id() };
     out.kind = kind;
     out.pid = (id >> 32) as u32;
@@ -74,11 +68,19 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
         return 0;
     };
     let flags = unsafe { ctx.read_at::<u64>(global(&NEWTASK_FLAGS_OFFSET) as usize) }.unwrap_or(0);
+    // The parent is in its clone call, whose entry its slot holds: the kernel copied the
+    // fd table since then.
+    let (inherited, clone_enter_ns) = match THREADS.get_ptr(&parent) {
+        Some(slot) => unsafe {
+            let entered = match (*slot).nr {
+                NO_SYSCALL => 0,
+                _ => (*slot).enter_ns,
+            };
+            ((*slot).flags, entered)
+        },
+        None => (0, 0),
+    };
     if global(&TRACE_ALL) == 0 {
-        let inherited = match THREADS.get_ptr(&parent) {
-            Some(slot) => unsafe { (*slot).flags },
-            None => 0,
-        };
         // The child starts with its parent's name and cgroup as they are now, and its scope
         // is decided on them, as every slot's is when it is made: the parent's was decided
         // on the name it had then, and a parent that renamed itself to the `--comm` name
@@ -102,6 +104,7 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
             PROCESS_NEW,
             child,
             flags,
+            clone_enter_ns,
             0,
             0,
             EXIT_STATUS_UNKNOWN,
@@ -170,7 +173,7 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
         execve_path_from_kernel(slot, bprm);
     }
     exec_args_from_stack(old_tid, bprm);
-    send_process_event(PROCESS_EXEC, 0, 0, 0, old_tid, EXIT_STATUS_UNKNOWN, bprm);
+    send_process_event(PROCESS_EXEC, 0, 0, 0, 0, old_tid, EXIT_STATUS_UNKNOWN, bprm);
     0
 }
 
@@ -309,6 +312,7 @@ pub(crate) fn thread_exited(task: *const u8, group_dead: bool) -> u32 {
     if group_dead && followed(tid, (id >> 32) as u32) {
         send_process_event(
             PROCESS_EXIT,
+            0,
             0,
             0,
             1,
