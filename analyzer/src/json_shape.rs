@@ -10,7 +10,7 @@ use std::{collections::HashSet, sync::Arc};
 
 use datafusion::arrow::{
     array::{
-        Array, ArrayRef, AsArray, FixedSizeListArray, LargeListArray, ListArray, MapArray,
+        Array, ArrayRef, AsArray, FixedSizeListArray, GenericListArray, MapArray, OffsetSizeTrait,
         RecordBatch, StringArray, StructArray,
     },
     compute::{can_cast_types, cast},
@@ -124,26 +124,8 @@ pub fn reshape(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
                 .collect();
             Arc::new(StructArray::try_new(fields, columns, s.nulls().cloned())?)
         }
-        DataType::List(f) => {
-            let l = array.as_list::<i32>();
-            let values = reshape(l.values())?;
-            Arc::new(ListArray::try_new(
-                retyped(f, &values),
-                l.offsets().clone(),
-                values,
-                l.nulls().cloned(),
-            )?)
-        }
-        DataType::LargeList(f) => {
-            let l = array.as_list::<i64>();
-            let values = reshape(l.values())?;
-            Arc::new(LargeListArray::try_new(
-                retyped(f, &values),
-                l.offsets().clone(),
-                values,
-                l.nulls().cloned(),
-            )?)
-        }
+        DataType::List(f) => reshape_list(f, array.as_list::<i32>())?,
+        DataType::LargeList(f) => reshape_list(f, array.as_list::<i64>())?,
         DataType::FixedSizeList(f, size) => {
             let l = array.as_fixed_size_list();
             let values = reshape(l.values())?;
@@ -239,6 +221,20 @@ pub fn json_text(column: &ArrayRef) -> Result<Vec<Option<String>>, ArrowError> {
     Ok(cells)
 }
 
+/// A list, or a large one, with its values reshaped.
+fn reshape_list<O: OffsetSizeTrait>(
+    f: &FieldRef,
+    l: &GenericListArray<O>,
+) -> Result<ArrayRef, ArrowError> {
+    let values = reshape(l.values())?;
+    Ok(Arc::new(GenericListArray::<O>::try_new(
+        retyped(f, &values),
+        l.offsets().clone(),
+        values,
+        l.nulls().cloned(),
+    )?))
+}
+
 fn retyped(f: &FieldRef, values: &ArrayRef) -> FieldRef {
     Arc::new(
         f.as_ref()
@@ -269,7 +265,7 @@ pub fn unique<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use datafusion::arrow::{
-        array::{Int32Builder, Int64Array, MapBuilder, StringBuilder},
+        array::{Int32Builder, Int64Array, ListArray, MapBuilder, StringBuilder},
         datatypes::Schema,
         json::{WriterBuilder, writer::JsonArray},
         record_batch::RecordBatch,

@@ -3,7 +3,7 @@
 //! failed with a message that named no column, and inside a list or struct arrow's writers
 //! put the text `ERROR: Cast error: ...` in the cell, in every format, and exited 0.
 use datafusion::arrow::{
-    array::{Array, ArrayRef, AsArray as _, RecordBatch},
+    array::{Array, ArrayRef, AsArray as _, OffsetSizeTrait, RecordBatch},
     compute::{cast, max, min},
     datatypes::{DataType, Int64Type, TimeUnit},
     temporal_conversions::{
@@ -54,8 +54,7 @@ fn first_undatable(array: &ArrayRef) -> Option<(i64, &'static str)> {
         }
         DataType::LargeList(_) => {
             let l = array.as_list::<i64>();
-            let (a, b) = (l.value_offsets()[0], l.value_offsets()[l.len()]);
-            return first_undatable(&l.values().slice(a as usize, (b - a) as usize));
+            return first_undatable(&inner(l.values(), l.value_offsets()));
         }
         DataType::FixedSizeList(_, n) => {
             let l = array.as_fixed_size_list();
@@ -89,8 +88,8 @@ fn first_undatable(array: &ArrayRef) -> Option<(i64, &'static str)> {
 }
 
 /// The values a list's `offsets` reach: a sliced list's child holds values it does not.
-fn inner(values: &ArrayRef, offsets: &[i32]) -> ArrayRef {
-    let (a, b) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
+fn inner<O: OffsetSizeTrait>(values: &ArrayRef, offsets: &[O]) -> ArrayRef {
+    let (a, b) = (offsets[0].as_usize(), offsets[offsets.len() - 1].as_usize());
     values.slice(a, b - a)
 }
 
