@@ -323,7 +323,7 @@ fn attach_snapshot(pids: &[u32]) -> Message {
 }
 
 /// The `capture` table's `target`: what was asked for, in words, with what narrows it
-/// (`all processes in cgroup /sys/fs/cgroup/x`): a capture of one service read as one of
+/// (`all processes, in cgroup /sys/fs/cgroup/x`): a capture of one service read as one of
 /// the whole host.
 fn describe_target(args: &Args) -> String {
     let mut target = whom(args);
