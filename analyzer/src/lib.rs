@@ -93,7 +93,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let Opened { ctx, captures, .. } = open(&paths, &q.narrow, &q.read).await?;
             warn_same_recording(&captures);
             let answer = async {
-                needs::check(&ctx, &canned.name, canned.needs).await?;
+                needs::check(&ctx, &captures, &canned.name, canned.needs).await?;
                 match counted_in(&sql) {
                     Counted::LeftOut => {
                         let why = "this query reads the recorded calls only (`summary`, \

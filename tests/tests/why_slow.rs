@@ -664,6 +664,41 @@ fn without_sched_the_columns_are_not_in_the_files_and_read_as_null() {
             .unwrap()
             .contains("Why slow")
     );
+    // With a capture that has the split, the answer is of that one, and the plain one is
+    // named as left out rather than read as one where nothing waited.
+    let slept = tmp.path().join("slept");
+    let out = record_with(&slept, &["-q", "--sched"], &["sleep", "0.05"]);
+    assert!(out.status.success());
+    let with_path = slept.to_str().unwrap();
+    let both = analyze(&["query", path, with_path, "off-cpu", "--format", "json"]);
+    assert!(both.status.success(), "{both:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&both.stderr).trim_end(),
+        format!(
+            "warning: capture {path}: no call has its time split (recorded without `record \
+             --sched`, or narrowed to calls that lack it): query `off-cpu` answers for the \
+             other captures only"
+        )
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&both.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert!(!rows.is_empty());
+    assert!(rows.iter().all(|r| r["capture"] == with_path), "{rows:?}");
+    let report = tmp.path().join("both.md");
+    assert!(
+        analyze(&["report", path, with_path, "-o", report.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let report = std::fs::read_to_string(&report).unwrap();
+    assert!(report.contains("Why slow"), "{report}");
+    assert!(
+        report.contains(&format!(
+            "Capture `{path}` is not in it: no call has its time split (recorded without \
+             `record --sched`, or narrowed to calls that lack it)."
+        )),
+        "{report}"
+    );
     let plain = columns(&capture);
     // Continued with --sched, the plain capture holds files of both kinds: analyze reads
     // the old calls as NULL, and DuckDB reads the directory with union_by_name (README).

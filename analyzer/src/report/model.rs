@@ -14,7 +14,7 @@ use datafusion::{
     prelude::SessionContext,
 };
 
-use super::chart_data::{self, Chart};
+use super::chart_data::{self, Figure};
 use crate::{capture::Capture, queries, redact, run_sql};
 
 /// Rows of a section shown in a report; the rest is a query away.
@@ -26,7 +26,7 @@ pub struct Report {
     pub facts: Table,
     pub findings: Vec<Table>,
     /// Filled for the formats that draw them.
-    pub charts: Vec<Chart>,
+    pub charts: Vec<Figure>,
     pub details: Vec<Table>,
 }
 
@@ -86,11 +86,25 @@ pub async fn build(
     let mut findings = Vec::new();
     let mut details = Vec::new();
     for q in queries::all() {
-        // A table the captures cannot fill is left out, not shown empty.
-        if let Some(needs) = q.needs
-            && !crate::needs::met(ctx, needs).await?
-        {
-            continue;
+        // A table the captures cannot fill is left out, not shown empty; one that some of
+        // them cannot fill names those.
+        let mut lacking_note = String::new();
+        if let Some(needs) = q.needs {
+            let lacking = crate::needs::lacking(ctx, captures, needs).await?;
+            if lacking.len() == captures.len() {
+                continue;
+            }
+            for name in lacking {
+                let name = match o.redact {
+                    true => redact::capture_name(&name).into_owned(),
+                    false => name,
+                };
+                lacking_note.push_str(&format!(
+                    " Capture `{}` is not in it: {}.",
+                    crate::output::visible(&name),
+                    crate::needs::missing(needs)
+                ));
+            }
         }
         let sql = q.render(&[])?;
         let (schema, batches) = run_sql(ctx, &sql).await?;
@@ -114,6 +128,7 @@ pub async fn build(
                 crate::Counted::Included => {}
             }
         }
+        note.push_str(&lacking_note);
         into.push(Table::from_batches(
             title,
             note,
@@ -131,7 +146,7 @@ pub async fn build(
         }
     }
     let charts = if charts {
-        chart_data::all(ctx).await?
+        chart_data::all(ctx, counted).await?
     } else {
         Vec::new()
     };
