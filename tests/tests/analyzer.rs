@@ -73,6 +73,53 @@ fn summary_counts_match_strace_even_when_detail_was_shed() {
     let errnos = json(&["summary", path(&capture), "--by", "errno"]);
     let ebadf = errnos.iter().find(|r| r["errno"] == "EBADF").unwrap();
     assert_eq!(ebadf["calls"].as_i64(), Some(20));
+
+    // The report's rate chart draws the counted calls too, and says how; the latency
+    // charts, of the recorded calls only, say what they leave out.
+    let counted = json(&[
+        "query",
+        path(&capture),
+        "SELECT CAST(sum(calls) AS BIGINT) AS n FROM aggregates",
+    ])[0]["n"]
+        .as_i64()
+        .unwrap();
+    assert!(counted > 20, "{counted}");
+    let html = tmp.path().join("r.html");
+    assert!(
+        analyze(&["report", path(&capture), "-o", path(&html)])
+            .status
+            .success()
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    let captions: Vec<&str> = page
+        .split("<figcaption class=\"note\">")
+        .skip(1)
+        .map(|c| &c[..c.find("</figcaption>").unwrap()])
+        .collect();
+    assert_eq!(
+        captions.len(),
+        page.matches("<figure>").count(),
+        "{captions:?}"
+    );
+    assert_eq!(
+        captions[1],
+        format!(
+            "With the {counted} calls the kernel counted without recording them \
+             (<code>record --min-duration</code>, <code>--failed</code>, or a full ring), \
+             each interval's count spread evenly over it: the kernel counts in intervals of \
+             about a second."
+        )
+    );
+    for (i, caption) in captions.iter().enumerate().filter(|(i, _)| *i != 1) {
+        assert_eq!(
+            *caption,
+            format!(
+                "Of the recorded calls only: {counted} calls the kernel counted without \
+                 recording them are not in it."
+            ),
+            "chart {i}"
+        );
+    }
 }
 
 #[test]

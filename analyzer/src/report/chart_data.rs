@@ -56,23 +56,71 @@ pub enum Chart {
 const BUCKET_SQL: &str =
     "least(CAST(floor(log2(CAST(greatest(duration_ns, 0) AS DOUBLE) + 1)) AS BIGINT), 34)";
 
-pub async fn all(ctx: &SessionContext) -> Result<Vec<Chart>> {
-    let (_, span) = run_sql(
+/// A chart, and what a reader must know of the calls it holds.
+pub struct Figure {
+    pub chart: Chart,
+    /// Empty when the chart holds every call.
+    pub note: String,
+}
+
+/// The charts of the captures as narrowed. `counted` is how many calls the kernel counted
+/// without recording them: the rates hold them too, spread over the intervals they were
+/// counted in, and the latency charts say they do not.
+pub async fn all(ctx: &SessionContext, counted: i64) -> Result<Vec<Figure>> {
+    let (_, span) = run_sql(ctx, "SELECT min(ts_ns), max(ts_ns) FROM syscalls").await?;
+    // The kernel's counts, per interval, in microseconds since 1970: a `--min-duration`
+    // capture holds most of its calls here, and one of `--failed` most of its successes.
+    let (_, intervals) = run_sql(
         ctx,
-        "SELECT min(ts_ns), max(ts_ns), CAST(min(ts) AS VARCHAR) FROM syscalls",
+        "SELECT arrow_cast(interval_start, 'Int64') AS start_us,
+                arrow_cast(interval_end, 'Int64') AS end_us,
+                sum(calls) AS calls,
+                sum(CASE WHEN errno IS NOT NULL THEN calls END) AS errors
+         FROM aggregates GROUP BY 1, 2",
     )
     .await?;
-    // As integers: nanoseconds since 1970 are past what a double holds exactly.
-    let (first, last, start) = match (
-        integers(&span, 0)?.first(),
-        integers(&span, 1)?.first(),
-        strings(&span, 2)?.first(),
-    ) {
-        (Some(&Some(a)), Some(&Some(b)), Some(s)) if b >= a => (a, b, s.clone()),
+    let counted_spans: Vec<(i64, i64, f64, f64)> = integers(&intervals, 0)?
+        .into_iter()
+        .zip(integers(&intervals, 1)?)
+        .zip(numbers(&intervals, 2)?)
+        .zip(numbers(&intervals, 3)?)
+        .filter_map(|(((s, e), c), x)| {
+            let (s, e) = (s?.saturating_mul(1000), e?.saturating_mul(1000));
+            Some((s, e.max(s), c, x))
+        })
+        .collect();
+    // As integers: nanoseconds since 1970 are past what a double holds exactly. The axis
+    // spans the recorded calls and the intervals the others were counted in.
+    let first = integers(&span, 0)?
+        .first()
+        .copied()
+        .flatten()
+        .into_iter()
+        .chain(counted_spans.iter().map(|c| c.0))
+        .min();
+    let last = integers(&span, 1)?
+        .first()
+        .copied()
+        .flatten()
+        .into_iter()
+        .chain(counted_spans.iter().map(|c| c.1))
+        .max();
+    let (first, last) = match (first, last) {
+        (Some(a), Some(b)) if b >= a => (a, b),
         _ => return Ok(Vec::new()),
     };
+    let (_, start) = run_sql(
+        ctx,
+        &format!(
+            "SELECT CAST(arrow_cast(CAST({} AS BIGINT), 'Timestamp(Microsecond, Some(\"UTC\"))') \
+             AS VARCHAR)",
+            first.div_euclid(1000)
+        ),
+    )
+    .await?;
+    let start = strings(&start, 0)?.first().cloned().unwrap_or_default();
     // A capture of one call, or of calls within 100 ms, gets a 100 ms axis.
-    let span_ns = ((last - first) as u64).max(MIN_SPAN_NS);
+    let span_ns = (last.abs_diff(first)).max(MIN_SPAN_NS);
     let bin_ns = axes::bin_ns(span_ns);
     let bins = (span_ns / bin_ns + 1) as usize;
     let time = || TimeAxis {
@@ -85,6 +133,13 @@ pub async fn all(ctx: &SessionContext) -> Result<Vec<Chart>> {
                 .trim_end_matches('Z')
                 .trim_end_matches("+00:00")
                 .replace('T', " ")
+        ),
+    };
+    let recorded_only = match counted {
+        0 => String::new(),
+        n => format!(
+            "Of the recorded calls only: {n} calls the kernel counted without recording them \
+             are not in it."
         ),
     };
     let bin_sql = format!("(ts_ns - {first}) / {bin_ns}");
@@ -103,10 +158,13 @@ pub async fn all(ctx: &SessionContext) -> Result<Vec<Chart>> {
         .zip(numbers(&heat, 2)?)
         .map(|((bin, bucket), calls)| ((bin as usize).min(bins - 1), bucket as u32, calls as u64))
         .collect();
-    let mut charts = vec![Chart::Heatmap {
-        title: "Latency over time (darker: more calls)".into(),
-        time: time(),
-        cells,
+    let mut charts = vec![Figure {
+        chart: Chart::Heatmap {
+            title: "Latency over time (darker: more calls)".into(),
+            time: time(),
+            cells,
+        },
+        note: recorded_only.clone(),
     }];
 
     let (_, rates) = run_sql(
@@ -129,10 +187,28 @@ pub async fn all(ctx: &SessionContext) -> Result<Vec<Chart>> {
         calls[bin] += c * per_second;
         errors[bin] += e * per_second;
     }
-    charts.push(Chart::Rates {
-        title: "Calls and errors per second".into(),
-        time: time(),
-        series: vec![("calls".into(), calls), ("errors".into(), errors)],
+    // Each interval's count spread evenly over it: the kernel says how many, not when
+    // within the interval.
+    for &(start, end, c, e) in &counted_spans {
+        for (bin, share) in spread(start - first, end - first, bin_ns, bins) {
+            calls[bin] += c * share * per_second;
+            errors[bin] += e * share * per_second;
+        }
+    }
+    charts.push(Figure {
+        chart: Chart::Rates {
+            title: "Calls and errors per second".into(),
+            time: time(),
+            series: vec![("calls".into(), calls), ("errors".into(), errors)],
+        },
+        note: match counted {
+            0 => String::new(),
+            n => format!(
+                "With the {n} calls the kernel counted without recording them (`record \
+                 --min-duration`, `--failed`, or a full ring), each interval's count spread \
+                 evenly over it: the kernel counts in intervals of about a second."
+            ),
+        },
     });
 
     // Of the calls that did work: a server's epoll_wait or a shell's wait4 would otherwise
@@ -164,12 +240,42 @@ pub async fn all(ctx: &SessionContext) -> Result<Vec<Chart>> {
             counts.push((buckets[i] as u32, calls[i] as u64));
             i += 1;
         }
-        charts.push(Chart::Histogram {
-            title: format!("{name} latency, calls that did work"),
-            buckets: counts,
+        charts.push(Figure {
+            chart: Chart::Histogram {
+                title: format!("{name} latency, calls that did work"),
+                buckets: counts,
+            },
+            note: recorded_only.clone(),
         });
     }
     Ok(charts)
+}
+
+/// The bins that `[start, end)` ns from the axis's start overlaps, each with the share of
+/// the interval that falls in it. An interval of no length falls in one bin whole.
+fn spread(start: i64, end: i64, bin_ns: u64, bins: usize) -> Vec<(usize, f64)> {
+    let (start, end) = (start.max(0) as u64, end.max(0) as u64);
+    let last = bins - 1;
+    if end <= start {
+        return vec![(((start / bin_ns) as usize).min(last), 1.0)];
+    }
+    let len = (end - start) as f64;
+    // Past the last bin (the axis covers every interval, so only by rounding): into the
+    // last, as a recorded call there is.
+    let bin_of = |t: u64| ((t / bin_ns) as usize).min(last);
+    let mut shares = Vec::new();
+    for b in bin_of(start)..=bin_of(end - 1) {
+        let lo = b as u64 * bin_ns;
+        let hi = match b == last {
+            true => end.max(lo + bin_ns),
+            false => lo + bin_ns,
+        };
+        let part = end.min(hi).saturating_sub(start.max(lo));
+        if part > 0 {
+            shares.push((b, part as f64 / len));
+        }
+    }
+    shares
 }
 
 /// A column as numbers (NULL as 0), whatever its numeric type.
@@ -201,4 +307,22 @@ fn strings(batches: &[RecordBatch], i: usize) -> Result<Vec<String>> {
         out.extend((0..col.len()).map(|r| col.value(r).to_string()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn a_counted_interval_is_spread_over_the_bins_it_overlaps() {
+        // 1 s counted over 100 ms bins starting 50 ms in: halves at the ends.
+        let s = spread(50_000_000, 1_050_000_000, 100_000_000, 20);
+        assert_eq!(s.len(), 11);
+        assert_eq!(s[0], (0, 0.05));
+        assert_eq!(s[10], (10, 0.05));
+        assert!((s.iter().map(|x| x.1).sum::<f64>() - 1.0).abs() < 1e-9);
+        assert_eq!(spread(5, 5, 10, 3), vec![(0, 1.0)]);
+        // Past the axis's last bin: into the last, as a recorded call there is.
+        assert_eq!(spread(95, 120, 10, 10), vec![(9, 1.0)]);
+    }
 }

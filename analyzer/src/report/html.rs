@@ -9,12 +9,16 @@ use super::{model::Report, svg};
 #[template(path = "report.html")]
 struct Page<'a> {
     r: &'a Report,
-    /// One SVG per chart of the model, in its order.
-    charts: Vec<String>,
+    /// One SVG per chart of the model, in its order, with its note.
+    charts: Vec<(String, &'a str)>,
 }
 
 pub fn render(r: &Report) -> Result<String> {
-    let charts = r.charts.iter().map(svg::draw).collect::<Result<_>>()?;
+    let charts = r
+        .charts
+        .iter()
+        .map(|f| Ok((svg::draw(&f.chart)?, f.note.as_str())))
+        .collect::<Result<_>>()?;
     Page { r, charts }
         .render()
         .context("cannot lay out the HTML report")
