@@ -22,6 +22,7 @@ pub mod cli;
 pub mod cluster;
 pub mod constant_keys;
 pub mod contained;
+pub mod csv_out;
 pub mod damage;
 pub mod diff;
 pub mod files;

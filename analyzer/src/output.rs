@@ -48,7 +48,7 @@ enum State<W: Write> {
         hidden: usize,
     },
     Csv {
-        writer: Box<arrow::csv::Writer<W>>,
+        writer: Box<crate::csv_out::CsvWriter<W>>,
         schema: SchemaRef,
         wrote: bool,
     },
@@ -81,11 +81,7 @@ impl<W: Write> Sink<W> {
                 hidden: 0,
             },
             Format::Csv => State::Csv {
-                writer: Box::new(
-                    arrow::csv::WriterBuilder::new()
-                        .with_header(true)
-                        .build(out),
-                ),
+                writer: Box::new(crate::csv_out::CsvWriter::new(out)),
                 schema,
                 wrote: false,
             },
@@ -179,7 +175,7 @@ impl<W: Write> Sink<W> {
                         .write(&flat(&RecordBatch::new_empty(schema))?)
                         .context("cannot write output")?;
                 }
-                Ok((*writer).into_inner())
+                writer.into_inner().context("cannot write output")
             }
             State::Json { mut writer, .. } => {
                 writer.finish().context("cannot write output")?;

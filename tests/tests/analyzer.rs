@@ -1641,6 +1641,47 @@ fn every_format_tells_nested_values_apart_or_refuses_in_one_line() {
         (Some(0), "f,g\n=1+1,@x".into(), String::new())
     );
 
+    // An empty string is `""` and NULL an empty cell: the loader's fstat of each library
+    // is newfstatat(fd, "", AT_EMPTY_PATH). DuckDB, told that `""` is not NULL, reads back
+    // the capture's own counts.
+    let counts = json(&[
+        "query",
+        path(&capture),
+        "SELECT count(*) AS n, count(path) AS paths, count(*) FILTER (WHERE path = '') AS empty \
+         FROM syscalls",
+    ]);
+    let (n, paths, empty) = (
+        counts[0]["n"].as_i64().unwrap(),
+        counts[0]["paths"].as_i64().unwrap(),
+        counts[0]["empty"].as_i64().unwrap(),
+    );
+    assert!(empty > 0 && paths > empty && n > paths, "{counts:?}");
+    let csv = tmp.path().join("paths.csv");
+    let out = analyze(&[
+        "query",
+        path(&capture),
+        "SELECT syscall, path FROM syscalls",
+        "-o",
+        path(&csv),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let duck = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import duckdb, sys; print(duckdb.sql(f\"SELECT count(*), count(path), \
+             count(*) FILTER (WHERE path = '') FROM read_csv('{sys.argv[1]}', \
+             allow_quoted_nulls = false, all_varchar = true)\").fetchall()[0])",
+        )
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&duck.stdout).trim(),
+        format!("({n}, {paths}, {empty})"),
+        "{}",
+        String::from_utf8_lossy(&duck.stderr)
+    );
+
     // A map keyed by a struct: the key is its JSON text.
     let sql = "SELECT map([named_struct('a', 1)], [2]) AS m";
     assert_eq!(
