@@ -40,9 +40,61 @@ struct Entry {
     since: u64,
 }
 
+/// A process's fds, shared with the children forked from it until one side changes them.
+/// The kernel copies the table at a fork, but the recorder need not copy its own: a
+/// process of 19,000 fds that forked 400 sleeping children took 562 MB of `record`'s
+/// memory, 1.35 MB a child (helper-65). Each change goes through a method here, which
+/// copies a shared map only when it would really change.
+#[derive(Clone, Debug, Default)]
+struct Fds(Arc<HashMap<i32, Entry>>);
+
+impl std::ops::Deref for Fds {
+    type Target = HashMap<i32, Entry>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Fds {
+    /// The map to change, made this table's own first.
+    fn edit(&mut self) -> &mut HashMap<i32, Entry> {
+        Arc::make_mut(&mut self.0)
+    }
+
+    fn insert(&mut self, fd: i32, entry: Entry) {
+        self.edit().insert(fd, entry);
+    }
+
+    fn remove(&mut self, fd: &i32) {
+        if self.0.contains_key(fd) {
+            self.edit().remove(fd);
+        }
+    }
+
+    fn get_mut(&mut self, fd: &i32) -> Option<&mut Entry> {
+        match self.0.contains_key(fd) {
+            true => self.edit().get_mut(fd),
+            false => None,
+        }
+    }
+
+    fn clear(&mut self) {
+        if !self.0.is_empty() {
+            self.0 = Arc::default();
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&i32, &Entry) -> bool) {
+        if self.0.iter().any(|(fd, e)| !keep(fd, e)) {
+            self.edit().retain(|fd, e| keep(fd, e));
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct Table {
-    fds: HashMap<i32, Entry>,
+    fds: Fds,
     /// Processes sharing this table (CLONE_FILES).
     users: usize,
     /// A thread of the process took a table of its own (`unshare(CLONE_FILES)`): its
@@ -61,11 +113,11 @@ struct Table {
 impl Table {
     /// What a process that stops sharing this table (fork without `CLONE_FILES`,
     /// `unshare`) starts its own with: the fds, and the ring among them.
-    fn copied(&self) -> (HashMap<i32, Entry>, bool) {
+    fn copied(&self) -> (Fds, bool) {
         (self.fds.clone(), self.ring)
     }
 
-    fn take(&mut self, (fds, ring): (HashMap<i32, Entry>, bool)) {
+    fn take(&mut self, (fds, ring): (Fds, bool)) {
         self.fds = fds;
         self.ring = ring;
     }
@@ -412,7 +464,7 @@ impl FdTracker {
             }
             let fds = &mut self.tables[c].fds;
             match touched {
-                Touched::Fds(list, n) => list[..*n].iter().for_each(|fd| _ = fds.remove(fd)),
+                Touched::Fds(list, n) => list[..*n].iter().for_each(|fd| fds.remove(fd)),
                 _ => fds.clear(),
             }
         }
@@ -742,7 +794,7 @@ impl FdTracker {
                 let table = self.table_mut(pid);
                 let in_range = |fd: &i32| *fd >= 0 && (first..=last).contains(&(*fd as u32));
                 if cloexec_only {
-                    for (_, entry) in table.fds.iter_mut().filter(|(fd, _)| in_range(fd)) {
+                    for (_, entry) in table.fds.edit().iter_mut().filter(|(fd, _)| in_range(fd)) {
                         entry.cloexec = Some(true);
                     }
                 } else {
