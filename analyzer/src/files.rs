@@ -167,6 +167,14 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
     if meta.len() == 0 {
         return Err(FileProblem::Empty);
     }
+    let mut end = [0u8; 8];
+    if meta.len() >= 8 {
+        file.read_exact_at(&mut end, meta.len() - 8)
+            .map_err(FileProblem::Io)?;
+        footer_fits(u64::from(u32::from_le_bytes([
+            end[0], end[1], end[2], end[3],
+        ])))?;
+    }
     let metadata = footer_reader()
         .parse_and_finish(&file)
         .map_err(|e| FileProblem::NotParquet(one_line(&e.to_string())))?;
@@ -248,10 +256,25 @@ async fn read_footer(
             Err(ParquetError::NeedMoreData(needed))
                 if (needed as u64) <= size && (needed as u64) > bytes.len() as u64 =>
             {
+                footer_fits(needed as u64)?;
                 bytes = tail(needed as u64).await?;
             }
             Err(e) => return Err(not_parquet(e)),
         }
+    }
+}
+
+/// The largest footer read. A recorder's are tens of KiB (28 KiB for a file of 10M
+/// calls); a file that claims gigabytes made `analyze` allocate them before refusing it
+/// (helper-65: 2.1 GB and 6 s for each such file a capture's owner planted).
+const MAX_FOOTER: u64 = 64 << 20;
+
+fn footer_fits(len: u64) -> Result<(), FileProblem> {
+    match len <= MAX_FOOTER {
+        true => Ok(()),
+        false => Err(FileProblem::NotParquet(format!(
+            "its footer claims {len} bytes, more than the {MAX_FOOTER} any capture's holds"
+        ))),
     }
 }
 
@@ -602,6 +625,19 @@ mod tests {
         f.write_all(b"PAR1").unwrap();
         drop(f);
         assert!(problem(&p("footer.parquet"), "capture").starts_with("not a readable Parquet"));
+
+        // A sparse file whose footer claims 2 GB inside it: refused before it is read.
+        let f = File::create(p("huge.parquet")).unwrap();
+        f.set_len(3 << 30).unwrap();
+        f.write_all_at(&0x7fff_fff0u32.to_le_bytes(), (3 << 30) - 8)
+            .unwrap();
+        f.write_all_at(b"PAR1", (3 << 30) - 4).unwrap();
+        drop(f);
+        assert_eq!(
+            problem(&p("huge.parquet"), "capture"),
+            "not a readable Parquet file (its footer claims 2147483632 bytes, more than the \
+             67108864 any capture's holds)"
+        );
 
         assert_eq!(
             problem(&good, syscalls::TABLE),
