@@ -62,6 +62,13 @@ pub enum WriterError {
         #[source]
         source: io::Error,
     },
+    /// A file numbered so high that the numbers after it would wrap to 0 and overwrite
+    /// the capture's first files.
+    #[error(
+        "{} is numbered {seq}, past the {MAX_PART} a recorder ever reaches: rename or remove it",
+        path.display()
+    )]
+    PartNumber { path: PathBuf, seq: u64 },
     #[error("cannot build a record batch")]
     Batch(#[from] ArrowError),
     #[error("the writer thread died: {0}")]
@@ -304,6 +311,11 @@ pub fn max_i64(dir: &Path, column: &str) -> Option<i64> {
     max
 }
 
+/// The highest part number taken as a recorder's: a file every millisecond for 30,000
+/// years. A planted `part-18446744073709551615.parquet` made the next number wrap to 0,
+/// and the run after that overwrote the calls of the one before (helper-65).
+pub const MAX_PART: u64 = 1_000_000_000_000_000;
+
 /// The files a previous recorder left in `dir`: the finished ones (oldest first), and the
 /// next free sequence number, past unfinished ones too.
 pub fn scan(dir: &Path) -> Result<(Vec<Finished>, u64), WriterError> {
@@ -333,6 +345,12 @@ pub fn scan(dir: &Path) -> Result<(Vec<Finished>, u64), WriterError> {
             })
             .and_then(|(s, done)| s.parse::<u64>().ok().map(|n| (n, done)));
         let Some((seq, done)) = seq else { continue };
+        if seq > MAX_PART {
+            return Err(WriterError::PartNumber {
+                path: entry.path(),
+                seq,
+            });
+        }
         max_seq = max_seq.max(seq);
         if done {
             let path = entry.path();
@@ -379,6 +397,25 @@ mod tests {
         let (found, next) = scan(dir.path()).unwrap();
         assert_eq!(found, vec![done]);
         assert_eq!(next, 8);
+    }
+
+    #[test]
+    fn a_part_number_that_would_wrap_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = "part-18446744073709551615.parquet";
+        fs::write(dir.path().join(name), b"x").unwrap();
+        let err = scan(dir.path()).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{} is numbered 18446744073709551615, past the 1000000000000000 a recorder \
+                 ever reaches: rename or remove it",
+                dir.path().join(name).display()
+            )
+        );
+        fs::remove_file(dir.path().join(name)).unwrap();
+        fs::write(dir.path().join(".part-1000000000000000.inprogress"), b"x").unwrap();
+        assert_eq!(scan(dir.path()).unwrap().1, MAX_PART + 1);
     }
 
     #[test]
