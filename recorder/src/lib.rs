@@ -34,6 +34,8 @@ pub fn visible(s: &str) -> String {
         .collect()
 }
 
+#[cfg(feature = "upload")]
+pub mod argv_secrets;
 pub mod cli;
 pub mod files;
 pub mod follow;

@@ -25,6 +25,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Past clap, nothing reads the arguments' memory again: what other users see of the
+    // command line no longer holds the store's password or signature.
+    #[cfg(feature = "upload")]
+    if args.upload.is_some() {
+        tracepost_recorder::argv_secrets::hide();
+    }
     match session::run(args) {
         Ok(outcome) => ExitCode::from(outcome.exit_code),
         Err(err) => {

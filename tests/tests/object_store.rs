@@ -879,7 +879,27 @@ fn secrets_in_an_upload_url_are_masked_where_it_is_shown() {
         free_port()
     );
     let flags = ["--upload", url.as_str(), "--upload-wait", "1s"];
-    let out = record_uploading(&[], &dir, &flags, &["true"]);
+    let running = uploading_command(&[], &dir, &flags, &["sleep", "0.5"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // What every local user sees of the command line (`ps`), once the recorder holds its
+    // directory: the URL's secrets masked in place, where they once stayed whole.
+    let lock = dir.join(".record.lock");
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&lock).map_or(true, |s| s.trim().is_empty()) {
+        assert!(started.elapsed().as_secs() < 10, "no lock file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", running.id())).unwrap();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(!cmdline.contains("Secret9"), "{cmdline}");
+    assert!(
+        cmdline.contains("http://deploy:***@127.0.0.1:") && cmdline.contains("sleep 0.5"),
+        "{cmdline}"
+    );
+    let out = running.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!stderr.contains("Secret9"), "{stderr}");
