@@ -39,6 +39,19 @@ pub enum CaptureError {
         #[source]
         source: std::io::Error,
     },
+    /// Root reading a directory another user can write: that user could have put a
+    /// symlink there to a file only root may read, or swap a file for a FIFO after its
+    /// check, which hangs the query (helper-65).
+    #[error(
+        "capture {capture}: {dir} {why}: root's analyze would read what that user can put \
+         there (a symlink to a file only root may read, a FIFO that hangs the query); run \
+         analyze as that user, or on a copy root owns"
+    )]
+    OthersCanWrite {
+        capture: String,
+        dir: String,
+        why: String,
+    },
     /// Listing a bucket or prefix failed: a missing bucket, a refused credential, an
     /// endpoint that does not answer.
     #[error("capture {url}: cannot list it: {reason}")]
@@ -104,6 +117,10 @@ impl Capture {
             })?;
             if !meta.is_dir() {
                 return Err(CaptureError::NotDir(name));
+            }
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            if unsafe { libc::geteuid() } == 0 {
+                only_root_writes(path, &name)?;
             }
         }
         let mut files = BTreeMap::new();
@@ -353,6 +370,37 @@ fn list(root: &Path, table: &str) -> Result<Vec<PathBuf>, CaptureError> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// Refuses a capture whose directory, or one of its tables' directories, another user
+/// owns or may write into. Checked for root only: another user can lead root's reads
+/// where that user could not read, and hang them.
+fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let dirs = std::iter::once(root.to_path_buf()).chain(TABLES.iter().map(|t| root.join(t)));
+    for dir in dirs {
+        // Followed, as the reads will be: the capture's own directory is root's here, so a
+        // symlink in it is root's too.
+        let meta = match fs::metadata(&dir) {
+            Ok(meta) => meta,
+            // A missing table is said later; one that cannot be read, likewise.
+            Err(_) => continue,
+        };
+        let mode = meta.mode();
+        let why = if meta.uid() != 0 {
+            format!("is owned by uid {}", meta.uid())
+        } else if mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != 0) {
+            format!("is writable by other users (mode {:04o})", mode & 0o7777)
+        } else {
+            continue;
+        };
+        return Err(CaptureError::OthersCanWrite {
+            capture: name.to_string(),
+            dir: dir.display().to_string(),
+            why,
+        });
+    }
+    Ok(())
 }
 
 /// A `.parquet` file that is not hidden: hidden files are not the recorder's (it writes

@@ -662,3 +662,58 @@ fn many_children_of_a_process_with_many_fds_cost_no_copy_each() {
         CHILDREN as i64
     );
 }
+
+/// Root's `analyze` does not read a capture another user can write into: that user could
+/// put a symlink there to a file only root may read, whose rows then reached root's answer,
+/// or swap a file for a FIFO after its check, which hung the query (helper-65).
+#[test]
+fn root_does_not_analyze_a_directory_another_user_can_write() {
+    if !bpf_available("root_does_not_analyze_a_directory_another_user_can_write") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("cap");
+    assert!(record(&capture, &["true"]).status.success());
+    let copy = |name: &str| {
+        let to = tmp.path().join(name);
+        let copied = Command::new("cp").arg("-a").arg(&capture).arg(&to).status();
+        assert!(copied.unwrap().success());
+        to
+    };
+    let theirs = copy("theirs");
+    let chowned = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(&theirs)
+        .status();
+    assert!(chowned.unwrap().success());
+    let open = copy("open");
+    std::fs::set_permissions(
+        open.join("syscalls"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
+    for (dir, refused, why) in [
+        (&theirs, theirs.clone(), "is owned by uid 65534"),
+        (
+            &open,
+            open.join("syscalls"),
+            "is writable by other users (mode 0777)",
+        ),
+    ] {
+        let out = analyze(&["summary", dir.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert_eq!(
+            stderr_line(&out),
+            format!(
+                "error: capture {}: {} {why}: root's analyze would read what that user can \
+                 put there (a symlink to a file only root may read, a FIFO that hangs the \
+                 query); run analyze as that user, or on a copy root owns",
+                dir.display(),
+                refused.display()
+            )
+        );
+    }
+    // Root's own copy is read as it is.
+    assert!(scalar(&capture, "SELECT count(*) FROM syscalls") > 10);
+}
