@@ -11,6 +11,9 @@ use std::ops::Range;
 /// masked URL is no longer than the URL it is written with `*` after it, else the whole
 /// URL becomes `*`. Does nothing where /proc cannot say where the arguments are.
 pub fn hide() {
+    // What the capture row's `command_line` is built from, read before it is masked: read
+    // after, it held the padding, or a URL erased whole (helper-67).
+    let _ = crate::ARGS.set(std::env::args_os().collect());
     let Some(span) = args_span() else {
         return;
     };
@@ -72,7 +75,7 @@ fn rewrite(url: &mut [u8]) {
         url.fill(b'*');
         return;
     };
-    let masked = tracepost_store::location::without_secrets(text);
+    let masked = tracepost_store::location::url_without_secrets(text);
     if masked == text {
         return;
     }
@@ -136,6 +139,11 @@ mod tests {
                 "--upload",
                 "http://a:b@c"
             ]
+        );
+        // A password holding a quote or a space is a URL's too, given whole.
+        assert_eq!(
+            masked(&["record", "--upload", "http://d:a'b c@h/x"]),
+            ["record", "--upload", "http://d:***@h/x**"]
         );
         // Nothing secret: left as it is.
         assert_eq!(

@@ -34,6 +34,17 @@ pub fn visible(s: &str) -> String {
         .collect()
 }
 
+/// The process's arguments as given, where they were kept before `--upload`'s secrets
+/// were masked in the process's own memory ([`argv_secrets`]); else read from it.
+pub static ARGS: std::sync::OnceLock<Vec<std::ffi::OsString>> = std::sync::OnceLock::new();
+
+/// The arguments as given: see [`ARGS`].
+pub fn args_as_given() -> Vec<std::ffi::OsString> {
+    ARGS.get()
+        .cloned()
+        .unwrap_or_else(|| std::env::args_os().collect())
+}
+
 #[cfg(feature = "upload")]
 pub mod argv_secrets;
 pub mod cli;

@@ -190,7 +190,7 @@ mod shipping {
             quiet: bool,
         ) -> Result<Self, UploadError> {
             let destination = |reason: String| UploadError::Destination {
-                url: tracepost_store::location::without_secrets(url),
+                url: tracepost_store::location::url_without_secrets(url),
                 reason,
             };
             let remote = match Location::parse(Path::new(url)) {

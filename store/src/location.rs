@@ -104,6 +104,22 @@ pub fn without_secrets(text: &str) -> String {
     out
 }
 
+/// One URL given whole (`record --upload URL`), with its password and query values
+/// masked. [`without_secrets`] ends a URL at a space or a quote, as it must in a message;
+/// a URL given on its own ends only where it ends, so a password holding `'`, `"`, `<` or a
+/// space is masked whole (helper-67 saw one stay in `ps`).
+pub fn url_without_secrets(url: &str) -> String {
+    let Some(at) = url.find("://") else {
+        return url.to_string();
+    };
+    let (head, word) = url.split_at(at + 3);
+    let word = match password_span(word) {
+        Some((colon, at)) => format!("{}***{}", &word[..=colon], &word[at..]),
+        None => word.to_string(),
+    };
+    format!("{head}{}", without_query_values(&word))
+}
+
 /// `word` with the value of every query parameter masked: a URL's query carries signed
 /// and shared-access tokens (`?sig=`, `X-Amz-Signature=`, `token=`), and which of its
 /// parameters are secret no list can say for every store.
@@ -288,6 +304,10 @@ mod tests {
     #[test]
     fn a_urls_password_is_masked_where_it_is_shown() {
         use super::without_secrets;
+        assert_eq!(
+            super::url_without_secrets("http://deploy:a'b c\"d<e>@h:1/x?sig=s'q"),
+            "http://deploy:***@h:1/x?sig=***"
+        );
         assert_eq!(
             without_secrets("http://admin:hunter2@127.0.0.1:1/dav/x"),
             "http://admin:***@127.0.0.1:1/dav/x"

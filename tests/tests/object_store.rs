@@ -919,6 +919,22 @@ fn secrets_in_an_upload_url_are_masked_where_it_is_shown() {
     ));
     assert!(!row.contains("Secret9"), "{row}");
     assert!(row.contains("sig=***&X-Amz-Signature=***&sv=***"), "{row}");
+    // The URL as given, masked, and not as `ps` shows it: padded to the URL's length, it
+    // once read `/inc***` in the capture row.
+    let plain = tmp.path().join("plain");
+    let url = format!("http://deploy:Secret94@127.0.0.1:{}/inc", free_port());
+    let flags = ["--upload", url.as_str(), "--upload-wait", "1s"];
+    let out = record_uploading(&[], &plain, &flags, &["true"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let row = stdout(&analyze_with(
+        &[],
+        &[
+            "query",
+            plain.to_str().unwrap(),
+            "SELECT command_line FROM capture",
+        ],
+    ));
+    assert!(row.contains("/inc' --upload-wait 1s"), "{row}");
 }
 
 /// With `--max-size`, the recorder deletes only what is in the bucket: the bucket ends with

@@ -64,7 +64,7 @@ impl CaptureInfo {
             kernel: bpf::kernel_release(),
             boot_id: proc_value("/proc/sys/kernel/random/boot_id"),
             started_ns: clock::realtime_ns(),
-            command_line: command_line(std::env::args_os()),
+            command_line: command_line(crate::args_as_given().into_iter()),
             target,
             min_duration_ns,
         }
@@ -143,11 +143,11 @@ fn command_line(args: impl Iterator<Item = OsString>) -> String {
                 break;
             }
             if next_is_url {
-                *arg = tracepost_store::location::without_secrets(arg);
+                *arg = tracepost_store::location::url_without_secrets(arg);
             } else if let Some(url) = arg.strip_prefix("--upload=") {
                 *arg = format!(
                     "--upload={}",
-                    tracepost_store::location::without_secrets(url)
+                    tracepost_store::location::url_without_secrets(url)
                 );
             }
             next_is_url = arg == "--upload";
