@@ -54,11 +54,14 @@ impl<W: Write> CsvWriter<W> {
             .iter()
             .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
             .collect::<Result<Vec<_>, _>>()?;
+        // Logical nulls: a column of the untyped NULL type has no null buffer, and every
+        // value of it read as valid, an empty string (helper-67).
+        let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
         let mut cells: Vec<String> = vec![String::new(); batch.num_columns()];
         let mut valid = vec![false; batch.num_columns()];
         for row in 0..batch.num_rows() {
-            for (i, (f, column)) in formatters.iter().zip(batch.columns()).enumerate() {
-                valid[i] = column.is_valid(row);
+            for (i, f) in formatters.iter().enumerate() {
+                valid[i] = nulls[i].as_ref().is_none_or(|n| n.is_valid(row));
                 cells[i].clear();
                 if valid[i] {
                     self.cell.clear();
@@ -153,6 +156,23 @@ mod tests {
             csv(&batch),
             "path,\"n, m\"\n\"\",1\n,\n\"a \"\"b\"\",c\",-3\n\"x\ny\",\n"
         );
+    }
+
+    #[test]
+    fn an_untyped_null_is_nothing() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Null, true),
+            Field::new("b", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(arrow::array::NullArray::new(1)),
+                Arc::new(Int64Array::from(vec![Some(1)])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(csv(&batch), "a,b\n,1\n");
     }
 
     #[test]
