@@ -65,7 +65,7 @@ pub enum WriterError {
     /// A file numbered so high that the numbers after it would wrap to 0 and overwrite
     /// the capture's first files.
     #[error(
-        "{} is numbered {seq}, past the {MAX_PART} a recorder ever reaches: rename or remove it",
+        "{} is numbered {seq}, at or past the {MAX_PART} no recorder reaches: rename or remove it",
         path.display()
     )]
     PartNumber { path: PathBuf, seq: u64 },
@@ -311,8 +311,10 @@ pub fn max_i64(dir: &Path, column: &str) -> Option<i64> {
     max
 }
 
-/// The highest part number taken as a recorder's: a file every millisecond for 30,000
-/// years. A planted `part-18446744073709551615.parquet` made the next number wrap to 0,
+/// The first part number not taken as a recorder's: numbered from 1, a file every
+/// millisecond would reach it in 30,000 years. Only a file planted just below it can lead a
+/// recorder to it, and the next run then refuses that directory in one line: nothing is
+/// overwritten. A planted `part-18446744073709551615.parquet` made the next number wrap to 0,
 /// and the run after that overwrote the calls of the one before (helper-65).
 pub const MAX_PART: u64 = 1_000_000_000_000_000;
 
@@ -345,7 +347,7 @@ pub fn scan(dir: &Path) -> Result<(Vec<Finished>, u64), WriterError> {
             })
             .and_then(|(s, done)| s.parse::<u64>().ok().map(|n| (n, done)));
         let Some((seq, done)) = seq else { continue };
-        if seq > MAX_PART {
+        if seq >= MAX_PART {
             return Err(WriterError::PartNumber {
                 path: entry.path(),
                 seq,
@@ -408,14 +410,17 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "{} is numbered 18446744073709551615, past the 1000000000000000 a recorder \
-                 ever reaches: rename or remove it",
+                "{} is numbered 18446744073709551615, at or past the 1000000000000000 no \
+                 recorder reaches: rename or remove it",
                 dir.path().join(name).display()
             )
         );
         fs::remove_file(dir.path().join(name)).unwrap();
         fs::write(dir.path().join(".part-1000000000000000.inprogress"), b"x").unwrap();
-        assert_eq!(scan(dir.path()).unwrap().1, MAX_PART + 1);
+        assert!(scan(dir.path()).is_err());
+        fs::remove_file(dir.path().join(".part-1000000000000000.inprogress")).unwrap();
+        fs::write(dir.path().join(".part-999999999999999.inprogress"), b"x").unwrap();
+        assert_eq!(scan(dir.path()).unwrap().1, MAX_PART);
     }
 
     #[test]
