@@ -377,6 +377,16 @@ fn list(root: &Path, table: &str) -> Result<Vec<PathBuf>, CaptureError> {
 /// where that user could not read, and hang them.
 fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
     use std::os::unix::fs::MetadataExt as _;
+    for table in TABLES {
+        let dir = root.join(table);
+        if fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(CaptureError::OthersCanWrite {
+                capture: name.to_string(),
+                dir: dir.display().to_string(),
+                why: "is a symlink, which analyze run as root does not follow".to_string(),
+            });
+        }
+    }
     let dirs = std::iter::once(root.to_path_buf()).chain(TABLES.iter().map(|t| root.join(t)));
     for dir in dirs {
         // Followed, as the reads will be: the capture's own directory is root's here, so a
@@ -387,9 +397,12 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
             Err(_) => continue,
         };
         let mode = meta.mode();
+        // Any group: containers run users in group 0 (helper-67). Where the directory has
+        // an ACL, its group bits are the ACL's mask, which any entry that lets another
+        // user write it must hold.
         let why = if meta.uid() != 0 {
             format!("is owned by uid {}", meta.uid())
-        } else if mode & 0o002 != 0 || (mode & 0o020 != 0 && meta.gid() != 0) {
+        } else if mode & 0o022 != 0 {
             format!("is writable by other users (mode {:04o})", mode & 0o7777)
         } else {
             continue;

@@ -43,6 +43,13 @@ pub enum FileProblem {
     Empty,
     #[error("not a regular file")]
     NotFile,
+    /// Run by root: a symlink planted in a capture (and kept by `cp -r`) led root's reads
+    /// to a file only root may read (helper-67).
+    #[error(
+        "a symlink, which analyze run as root does not follow (it could lead to a file only \
+         root may read): copy the file in"
+    )]
+    Symlink,
     #[error("cannot read it: {0}")]
     Io(io::Error),
     /// An object whose key cannot be opened by URL as it is named.
@@ -154,6 +161,12 @@ fn fingerprint(metadata: &ParquetMetaData) -> Option<String> {
 /// Checks that the local file `path` is a complete Parquet file of `table`, in a schema
 /// version this analyzer reads, with the contract's columns at the contract's types.
 pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return Err(FileProblem::Symlink);
+    }
     // O_NONBLOCK: a FIFO named like a file must not hang the analyzer before it is refused.
     let file = std::fs::OpenOptions::new()
         .read(true)

@@ -688,17 +688,45 @@ fn root_does_not_analyze_a_directory_another_user_can_write() {
         .status();
     assert!(chowned.unwrap().success());
     let open = copy("open");
-    std::fs::set_permissions(
-        open.join("syscalls"),
-        std::fs::Permissions::from_mode(0o777),
-    )
-    .unwrap();
+    let mode = |dir: &Path, mode: u32| {
+        std::fs::set_permissions(dir.join("syscalls"), std::fs::Permissions::from_mode(mode))
+            .unwrap()
+    };
+    mode(&open, 0o777);
+    // Group 0 is no guard: containers run users in it.
+    let group = copy("group");
+    mode(&group, 0o770);
+    // `setfacl -m u:nobody:rwx`, as the kernel stores it: the mode's group bits are then the
+    // ACL's mask, which must let the named user write.
+    let acl = copy("acl");
+    let set = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import os, struct, sys\n\
+             e = [(1, 7, 0xffffffff), (2, 7, 65534), (4, 0, 0xffffffff), (0x10, 7, 0xffffffff), \
+             (0x20, 0, 0xffffffff)]\n\
+             d = struct.pack('<I', 2) + b''.join(struct.pack('<HHI', *x) for x in e)\n\
+             os.setxattr(sys.argv[1], 'system.posix_acl_access', d)",
+        )
+        .arg(acl.join("syscalls"))
+        .status();
+    assert!(set.unwrap().success());
     for (dir, refused, why) in [
         (&theirs, theirs.clone(), "is owned by uid 65534"),
         (
             &open,
             open.join("syscalls"),
             "is writable by other users (mode 0777)",
+        ),
+        (
+            &group,
+            group.join("syscalls"),
+            "is writable by other users (mode 0770)",
+        ),
+        (
+            &acl,
+            acl.join("syscalls"),
+            "is writable by other users (mode 0770)",
         ),
     ] {
         let out = analyze(&["summary", dir.to_str().unwrap()]);
@@ -714,6 +742,26 @@ fn root_does_not_analyze_a_directory_another_user_can_write() {
             )
         );
     }
+    // A symlink in root's own copy (`cp -r` keeps a planted one) is not followed.
+    let linked = copy("linked");
+    let target = std::fs::read_dir(capture.join("syscalls"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .unwrap();
+    let link = linked.join("syscalls").join("part-000999.parquet");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let out = analyze(&["summary", linked.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        stderr_line(&out),
+        format!(
+            "error: {}: a symlink, which analyze run as root does not follow (it could lead \
+             to a file only root may read): copy the file in; --skip-bad-files answers from \
+             the readable files",
+            link.display()
+        )
+    );
     // Root's own copy is read as it is.
     assert!(scalar(&capture, "SELECT count(*) FROM syscalls") > 10);
 }
