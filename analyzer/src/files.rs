@@ -13,9 +13,9 @@ use std::{
 
 use bytes::Bytes;
 use datafusion::{
-    arrow::datatypes::DataType,
+    arrow::{array::RecordBatch, datatypes::DataType},
     parquet::{
-        arrow::parquet_to_arrow_schema,
+        arrow::{arrow_reader::ParquetRecordBatchReaderBuilder, parquet_to_arrow_schema},
         basic::Encoding,
         errors::ParquetError,
         file::{
@@ -107,6 +107,10 @@ pub struct TableFile {
     /// What the footer says of the data ([`fingerprint`]): two files of one table that
     /// share it hold the same calls (a copy made beside the original).
     pub fingerprint: Option<String>,
+    /// A `capture` file's rows, decoded here from the bytes its checksum was read from:
+    /// the warnings that read them before every query cost more as SQL (a plan and a
+    /// scan, about 2 ms a query) than the file itself. Empty for the other tables.
+    pub capture_rows: Vec<RecordBatch>,
 }
 
 impl TableFile {
@@ -118,6 +122,7 @@ impl TableFile {
             version,
             rows: metadata.file_metadata().num_rows().max(0) as u64,
             fingerprint: fingerprint(metadata),
+            capture_rows: Vec::new(),
         }
     }
 }
@@ -198,6 +203,14 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
         file.read_exact_at(&mut data, 0).map_err(FileProblem::Io)?;
         matches(sum, &data)?;
     }
+    let capture_rows = match table == tracepost_schema::capture::TABLE {
+        true => {
+            let mut whole = vec![0; meta.len() as usize];
+            file.read_exact_at(&mut whole, 0).map_err(FileProblem::Io)?;
+            decoded(Bytes::from(whole))?
+        }
+        false => Vec::new(),
+    };
     // The real path: an object-store path may not hold `..`, tabs or newlines as written,
     // and the URL is only how DataFusion opens the file.
     let real = path.canonicalize().map_err(FileProblem::Io)?;
@@ -207,12 +220,10 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
             "not an absolute path",
         ))
     })?;
-    Ok(TableFile::new(
-        path.display().to_string(),
-        url,
-        version,
-        &metadata,
-    ))
+    Ok(TableFile {
+        capture_rows,
+        ..TableFile::new(path.display().to_string(), url, version, &metadata)
+    })
 }
 
 /// The same checks for an object in a store, reading only its footer.
@@ -240,7 +251,30 @@ pub async fn check_remote(
         };
         matches(sum, &data)?;
     }
-    Ok(TableFile::new(url.to_string(), url, version, &metadata))
+    let capture_rows = match table == tracepost_schema::capture::TABLE {
+        true if tail.len() as u64 == object.size => decoded(tail)?,
+        true => decoded(
+            store
+                .get_range(&object.location, 0..object.size)
+                .await
+                .map_err(|e| FileProblem::Store(causes(&e)))?,
+        )?,
+        false => Vec::new(),
+    };
+    Ok(TableFile {
+        capture_rows,
+        ..TableFile::new(url.to_string(), url, version, &metadata)
+    })
+}
+
+/// A small file's rows, whole.
+fn decoded(bytes: Bytes) -> Result<Vec<RecordBatch>, FileProblem> {
+    let bad = |e: ParquetError| FileProblem::NotParquet(one_line(&e.to_string()));
+    ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .and_then(|b| b.build())
+        .map_err(bad)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| FileProblem::NotParquet(one_line(&e.to_string())))
 }
 
 /// Bytes read from the end of an object at first: a recorder's footer fits several times.
