@@ -15,7 +15,11 @@ use bytes::Bytes;
 use datafusion::{
     arrow::{array::RecordBatch, datatypes::DataType},
     parquet::{
-        arrow::{arrow_reader::ParquetRecordBatchReaderBuilder, parquet_to_arrow_schema},
+        arrow::{
+            ProjectionMask,
+            arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder},
+            parquet_to_arrow_schema,
+        },
         basic::Encoding,
         errors::ParquetError,
         file::{
@@ -23,6 +27,7 @@ use datafusion::{
                 ColumnChunkMetaData, PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader,
             },
             page_index::offset_index::PageLocation,
+            reader::ChunkReader,
         },
     },
 };
@@ -204,11 +209,7 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
         matches(sum, &data)?;
     }
     let capture_rows = match table == tracepost_schema::capture::TABLE {
-        true => {
-            let mut whole = vec![0; meta.len() as usize];
-            file.read_exact_at(&mut whole, 0).map_err(FileProblem::Io)?;
-            decoded(Bytes::from(whole))?
-        }
+        true => run_rows(file.try_clone().map_err(FileProblem::Io)?, &metadata)?,
         false => Vec::new(),
     };
     // The real path: an object-store path may not hold `..`, tabs or newlines as written,
@@ -252,13 +253,24 @@ pub async fn check_remote(
         matches(sum, &data)?;
     }
     let capture_rows = match table == tracepost_schema::capture::TABLE {
-        true if tail.len() as u64 == object.size => decoded(tail)?,
-        true => decoded(
-            store
-                .get_range(&object.location, 0..object.size)
-                .await
-                .map_err(|e| FileProblem::Store(causes(&e)))?,
-        )?,
+        // A capture file is a few KiB, usually inside the footer's first read. One past
+        // the bound is no recorder's.
+        true if object.size > MAX_FOOTER => {
+            return Err(FileProblem::NotParquet(format!(
+                "{} bytes, more than the {MAX_FOOTER} any capture file holds",
+                object.size
+            )));
+        }
+        true => {
+            let whole = match tail.len() as u64 == object.size {
+                true => tail,
+                false => store
+                    .get_range(&object.location, 0..object.size)
+                    .await
+                    .map_err(|e| FileProblem::Store(causes(&e)))?,
+            };
+            run_rows(whole, &metadata)?
+        }
         false => Vec::new(),
     };
     Ok(TableFile {
@@ -267,14 +279,69 @@ pub async fn check_remote(
     })
 }
 
-/// A small file's rows, whole.
-fn decoded(bytes: Bytes) -> Result<Vec<RecordBatch>, FileProblem> {
-    let bad = |e: ParquetError| FileProblem::NotParquet(one_line(&e.to_string()));
-    ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .and_then(|b| b.build())
-        .map_err(bad)?
+/// The rows of a `capture` file, of the columns [`run_columns`] names, read through
+/// `source` (the file, or its bytes from a store) with the footer already parsed.
+fn run_rows<T: ChunkReader + 'static>(
+    source: T,
+    metadata: &ParquetMetaData,
+) -> Result<Vec<RecordBatch>, FileProblem> {
+    let mask = run_columns(metadata)?;
+    let options = ArrowReaderMetadata::try_new(Arc::new(metadata.clone()), Default::default())
+        .map_err(not_parquet)?;
+    ParquetRecordBatchReaderBuilder::new_with_metadata(source, options)
+        .with_projection(mask)
+        .build()
+        .map_err(not_parquet)?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| FileProblem::NotParquet(one_line(&e.to_string())))
+}
+
+/// What a refusal of a footer or page says.
+fn not_parquet(e: ParquetError) -> FileProblem {
+    FileProblem::NotParquet(one_line(&e.to_string()))
+}
+
+/// The columns of a `capture` file that the warnings about its runs read, and only those:
+/// a damage elsewhere in the file is met, and named, by the query that reads it, as
+/// before. Their chunks are bounded: a capture file's are a few KiB, and one that claims
+/// gigabytes (a hole in a sparse file) would make them that large in memory.
+fn run_columns(metadata: &ParquetMetaData) -> Result<ProjectionMask, FileProblem> {
+    use tracepost_schema::capture as c;
+    const READ: [&str; 9] = [
+        c::STARTED,
+        c::ENDED,
+        c::STOPPED_EARLY,
+        c::INCOMPLETE_FROM,
+        c::DELETED_EVENTS,
+        c::EVENTS,
+        c::LOST_PROCESS_EVENTS,
+        c::LOST_EVENTS,
+        c::CAPTURE_ID,
+    ];
+    let schema = metadata.file_metadata().schema_descr();
+    let read = |name: &str| READ.contains(&name);
+    let bytes: i64 = metadata
+        .row_groups()
+        .iter()
+        .flat_map(|rg| rg.columns())
+        .filter(|chunk| read(&chunk.column_path().string()))
+        .map(|chunk| chunk.compressed_size().max(0))
+        .sum();
+    if bytes as u64 > MAX_FOOTER {
+        return Err(FileProblem::NotParquet(format!(
+            "its run columns claim {bytes} bytes, more than the {MAX_FOOTER} any capture's hold"
+        )));
+    }
+    let present: Vec<&str> = READ
+        .into_iter()
+        .filter(|name| {
+            schema
+                .columns()
+                .iter()
+                .any(|col| col.path().string() == *name)
+        })
+        .collect();
+    Ok(ProjectionMask::columns(schema, present))
 }
 
 /// Bytes read from the end of an object at first: a recorder's footer fits several times.
