@@ -165,7 +165,7 @@ impl Location {
         };
         // `s3://b/inc-42/` and `s3://b/inc-42` are one capture, named without the slash.
         let trimmed = text.trim_end_matches('/');
-        let given = without_secrets(if trimmed.ends_with(':') {
+        let given = url_without_secrets(if trimmed.ends_with(':') {
             text
         } else {
             trimmed
