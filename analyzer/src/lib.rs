@@ -630,7 +630,8 @@ fn runs_of(captures: &[Capture]) -> Vec<Run> {
                         }
                         _ => column.clone(),
                     };
-                    let texts = datafusion::arrow::compute::cast(&as_today, &DataType::Utf8).ok()?;
+                    let texts =
+                        datafusion::arrow::compute::cast(&as_today, &DataType::Utf8).ok()?;
                     texts.as_any().downcast_ref::<StringArray>().cloned()
                 };
                 let [
