@@ -66,17 +66,24 @@ impl Fds {
         self.edit().insert(fd, entry);
     }
 
+    /// Whether a change must first look whether it changes anything: only a shared map,
+    /// which a change copies. A map of this table's own is changed with one lookup, as
+    /// every close and dup2 on the hot path is.
+    fn shared(&mut self) -> bool {
+        Arc::get_mut(&mut self.0).is_none()
+    }
+
     fn remove(&mut self, fd: &i32) {
-        if self.0.contains_key(fd) {
+        if !self.shared() || self.0.contains_key(fd) {
             self.edit().remove(fd);
         }
     }
 
     fn get_mut(&mut self, fd: &i32) -> Option<&mut Entry> {
-        match self.0.contains_key(fd) {
-            true => self.edit().get_mut(fd),
-            false => None,
+        if self.shared() && !self.0.contains_key(fd) {
+            return None;
         }
+        self.edit().get_mut(fd)
     }
 
     fn clear(&mut self) {
@@ -86,7 +93,7 @@ impl Fds {
     }
 
     fn retain(&mut self, keep: impl Fn(&i32, &Entry) -> bool) {
-        if self.0.iter().any(|(fd, e)| !keep(fd, e)) {
+        if !self.shared() || self.0.iter().any(|(fd, e)| !keep(fd, e)) {
             self.edit().retain(|fd, e| keep(fd, e));
         }
     }
