@@ -118,8 +118,7 @@ impl Capture {
             if !meta.is_dir() {
                 return Err(CaptureError::NotDir(name));
             }
-            // SAFETY: geteuid has no preconditions and cannot fail.
-            if unsafe { libc::geteuid() } == 0 {
+            if files::as_root() {
                 only_root_writes(path, &name)?;
             }
         }
@@ -377,18 +376,17 @@ fn list(root: &Path, table: &str) -> Result<Vec<PathBuf>, CaptureError> {
 /// where that user could not read, and hang them.
 fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
     use std::os::unix::fs::MetadataExt as _;
-    for table in TABLES {
-        let dir = root.join(table);
-        if fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+    let dirs = std::iter::once(root.to_path_buf()).chain(TABLES.iter().map(|t| root.join(t)));
+    for (i, dir) in dirs.enumerate() {
+        // The capture's own directory may be a symlink its user typed; a table's is one
+        // planted, or kept by a copy.
+        if i > 0 && fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
             return Err(CaptureError::OthersCanWrite {
                 capture: name.to_string(),
                 dir: dir.display().to_string(),
                 why: "is a symlink, which analyze run as root does not follow".to_string(),
             });
         }
-    }
-    let dirs = std::iter::once(root.to_path_buf()).chain(TABLES.iter().map(|t| root.join(t)));
-    for dir in dirs {
         // Followed, as the reads will be: the capture's own directory is root's here, so a
         // symlink in it is root's too.
         let meta = match fs::metadata(&dir) {

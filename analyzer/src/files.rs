@@ -112,9 +112,9 @@ pub struct TableFile {
     /// What the footer says of the data ([`fingerprint`]): two files of one table that
     /// share it hold the same calls (a copy made beside the original).
     pub fingerprint: Option<String>,
-    /// A `capture` file's rows, decoded here from the bytes its checksum was read from:
-    /// the warnings that read them before every query cost more as SQL (a plan and a
-    /// scan, about 2 ms a query) than the file itself. Empty for the other tables.
+    /// A `capture` file's rows, of its [`RUN_COLUMNS`], decoded as it is checked: the
+    /// warnings that read them before every query cost more as SQL (a plan and a scan,
+    /// about 2 ms a query) than the file itself. Empty for the other tables.
     pub capture_rows: Vec<RecordBatch>,
 }
 
@@ -171,10 +171,7 @@ fn fingerprint(metadata: &ParquetMetaData) -> Option<String> {
 /// Checks that the local file `path` is a complete Parquet file of `table`, in a schema
 /// version this analyzer reads, with the contract's columns at the contract's types.
 pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem> {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0
-        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
-    {
+    if as_root() && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(FileProblem::Symlink);
     }
     // O_NONBLOCK: a FIFO named like a file must not hang the analyzer before it is refused.
@@ -301,13 +298,11 @@ fn not_parquet(e: ParquetError) -> FileProblem {
     FileProblem::NotParquet(one_line(&e.to_string()))
 }
 
-/// The columns of a `capture` file that the warnings about its runs read, and only those:
-/// a damage elsewhere in the file is met, and named, by the query that reads it, as
-/// before. Their chunks are bounded: a capture file's are a few KiB, and one that claims
-/// gigabytes (a hole in a sparse file) would make them that large in memory.
-fn run_columns(metadata: &ParquetMetaData) -> Result<ProjectionMask, FileProblem> {
+/// The columns of the `capture` table that the warnings about each run read, in the order
+/// [`TableFile::capture_rows`] holds them.
+pub const RUN_COLUMNS: [&str; 9] = {
     use tracepost_schema::capture as c;
-    const READ: [&str; 9] = [
+    [
         c::STARTED,
         c::ENDED,
         c::STOPPED_EARLY,
@@ -317,9 +312,23 @@ fn run_columns(metadata: &ParquetMetaData) -> Result<ProjectionMask, FileProblem
         c::LOST_PROCESS_EVENTS,
         c::LOST_EVENTS,
         c::CAPTURE_ID,
-    ];
+    ]
+};
+
+/// Whether this process runs as root: then it reads nothing another user could have led
+/// it to.
+pub fn as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The columns of a `capture` file that the warnings about its runs read, and only those:
+/// a damage elsewhere in the file is met, and named, by the query that reads it, as
+/// before. Their chunks are bounded: a capture file's are a few KiB, and one that claims
+/// gigabytes (a hole in a sparse file) would make them that large in memory.
+fn run_columns(metadata: &ParquetMetaData) -> Result<ProjectionMask, FileProblem> {
     let schema = metadata.file_metadata().schema_descr();
-    let read = |name: &str| READ.contains(&name);
+    let read = |name: &str| RUN_COLUMNS.contains(&name);
     let bytes: i64 = metadata
         .row_groups()
         .iter()
@@ -332,7 +341,7 @@ fn run_columns(metadata: &ParquetMetaData) -> Result<ProjectionMask, FileProblem
             "its run columns claim {bytes} bytes, more than the {MAX_FOOTER} any capture's hold"
         )));
     }
-    let present: Vec<&str> = READ
+    let present: Vec<&str> = RUN_COLUMNS
         .into_iter()
         .filter(|name| {
             schema

@@ -619,70 +619,60 @@ fn runs_of(captures: &[Capture]) -> Vec<Run> {
     use tracepost_schema::capture as c;
     let contract = c::schema();
     let mut runs = Vec::new();
-    for capture in captures {
-        for file in capture.files(c::TABLE) {
-            for b in &file.capture_rows {
-                let text = |name: &str| -> Option<StringArray> {
-                    let column = b.column_by_name(name)?;
-                    let as_today = match contract.field_with_name(name) {
-                        Ok(f) if matches!(f.data_type(), DataType::Timestamp(..)) => {
-                            datafusion::arrow::compute::cast(column, f.data_type()).ok()?
-                        }
-                        _ => column.clone(),
-                    };
-                    let texts =
-                        datafusion::arrow::compute::cast(&as_today, &DataType::Utf8).ok()?;
-                    texts.as_any().downcast_ref::<StringArray>().cloned()
-                };
-                let [
-                    started,
-                    ended,
-                    stopped_early,
-                    incomplete_from,
-                    deleted,
-                    events,
-                    lost_process,
-                    lost,
-                    id,
-                ] = [
-                    c::STARTED,
-                    c::ENDED,
-                    c::STOPPED_EARLY,
-                    c::INCOMPLETE_FROM,
-                    c::DELETED_EVENTS,
-                    c::EVENTS,
-                    c::LOST_PROCESS_EVENTS,
-                    c::LOST_EVENTS,
-                    c::CAPTURE_ID,
-                ]
-                .map(text);
-                let value = |column: &Option<StringArray>, row: usize| {
-                    column
-                        .as_ref()
-                        .filter(|c| c.is_valid(row))
-                        .map(|c| c.value(row).to_string())
-                };
-                let number = |column: &Option<StringArray>, row: usize| {
-                    value(column, row).and_then(|n| n.parse::<u64>().ok())
-                };
-                for row in 0..b.num_rows() {
-                    let Some(id) = value(&id, row) else {
-                        continue;
-                    };
-                    runs.push(Run {
-                        capture: Some(capture.name()),
-                        started: value(&started, row),
-                        ended: value(&ended, row),
-                        stopped_early: value(&stopped_early, row),
-                        incomplete_from: value(&incomplete_from, row),
-                        deleted: number(&deleted, row),
-                        events: number(&events, row),
-                        lost_process: number(&lost_process, row),
-                        lost: number(&lost, row),
-                        id: Some(id),
-                    });
+    let batches = captures.iter().flat_map(|capture| {
+        capture
+            .files(c::TABLE)
+            .iter()
+            .flat_map(move |f| f.capture_rows.iter().map(move |b| (capture, b)))
+    });
+    for (capture, b) in batches {
+        let text = |name: &str| -> Option<StringArray> {
+            let column = b.column_by_name(name)?;
+            let as_today = match contract.field_with_name(name) {
+                Ok(f) if matches!(f.data_type(), DataType::Timestamp(..)) => {
+                    datafusion::arrow::compute::cast(column, f.data_type()).ok()?
                 }
-            }
+                _ => column.clone(),
+            };
+            let texts = datafusion::arrow::compute::cast(&as_today, &DataType::Utf8).ok()?;
+            texts.as_any().downcast_ref::<StringArray>().cloned()
+        };
+        let [
+            started,
+            ended,
+            stopped_early,
+            incomplete_from,
+            deleted,
+            events,
+            lost_process,
+            lost,
+            id,
+        ] = files::RUN_COLUMNS.map(text);
+        let value = |column: &Option<StringArray>, row: usize| {
+            column
+                .as_ref()
+                .filter(|c| c.is_valid(row))
+                .map(|c| c.value(row).to_string())
+        };
+        let number = |column: &Option<StringArray>, row: usize| {
+            value(column, row).and_then(|n| n.parse::<u64>().ok())
+        };
+        for row in 0..b.num_rows() {
+            let Some(id) = value(&id, row) else {
+                continue;
+            };
+            runs.push(Run {
+                capture: Some(capture.name()),
+                started: value(&started, row),
+                ended: value(&ended, row),
+                stopped_early: value(&stopped_early, row),
+                incomplete_from: value(&incomplete_from, row),
+                deleted: number(&deleted, row),
+                events: number(&events, row),
+                lost_process: number(&lost_process, row),
+                lost: number(&lost, row),
+                id: Some(id),
+            });
         }
     }
     runs

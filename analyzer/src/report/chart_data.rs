@@ -91,17 +91,13 @@ pub async fn all(ctx: &SessionContext, counted: i64) -> Result<Vec<Figure>> {
         .collect();
     // As integers: nanoseconds since 1970 are past what a double holds exactly. The axis
     // spans the recorded calls and the intervals the others were counted in.
-    let first = integers(&span, 0)?
-        .first()
-        .copied()
-        .flatten()
+    let recorded =
+        |i| -> Result<Option<i64>> { Ok(integers(&span, i)?.first().copied().flatten()) };
+    let first = recorded(0)?
         .into_iter()
         .chain(counted_spans.iter().map(|c| c.0))
         .min();
-    let last = integers(&span, 1)?
-        .first()
-        .copied()
-        .flatten()
+    let last = recorded(1)?
         .into_iter()
         .chain(counted_spans.iter().map(|c| c.1))
         .max();
