@@ -273,7 +273,10 @@ fn run(
         unwritten_from_ns: unwritten.map(|ns| builder.clock().to_wall_ns(ns)),
     };
     match stats {
-        Ok(stats) => small.map(|()| stats).map_err(failed),
+        Ok(mut stats) => {
+            stats.fd_tables_let_go = crate::follow::fd_table::tables_let_go();
+            small.map(|()| stats).map_err(failed)
+        }
         Err(e) => Err(failed(e)),
     }
 }

@@ -107,6 +107,9 @@ pub struct WrittenStats {
     /// disk. Once the last uploads are done they can go: see [`prune_shipped`].
     pub unshipped_over: Vec<(PathBuf, u64)>,
     pub disk_bytes: u64,
+    /// Fd tables whose inherited names were let go to bound the tracker's memory
+    /// ([`crate::follow::fd_table::tables_let_go`]).
+    pub fd_tables_let_go: u64,
 }
 
 /// Deletes, oldest first, the files of `stats.unshipped_over` that `shipped` now holds,

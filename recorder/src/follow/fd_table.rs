@@ -46,20 +46,79 @@ struct Entry {
 /// memory, 1.35 MB a child (helper-65). Each change goes through a method here, which
 /// copies a shared map only when it would really change.
 #[derive(Clone, Debug, Default)]
-struct Fds(Arc<HashMap<i32, Entry>>);
+struct Fds(Arc<Map>);
+
+/// Entries a copy may bring the copies held to, at most: about 70 bytes each, so some
+/// 18 MiB. Children that each change a big inherited table would otherwise each hold a
+/// copy of it (helper-67: 564 MB for 400 children of 19,000 fds), and under `-a` any
+/// user's program can do that. A shell's or a server's children copy tables of tens of
+/// fds, thousands of times below this.
+const MAX_COPIED_ENTRIES: usize = 1 << 18;
+
+thread_local! {
+    /// Entries in the copies made by [`Fds::edit`] and still held. Per thread because the
+    /// writer thread alone owns the tables; counted as the copies are made and dropped.
+    static COPIED: Cell<usize> = const { Cell::new(0) };
+    /// Tables whose inherited names were let go rather than copied past
+    /// [`MAX_COPIED_ENTRIES`].
+    static LET_GO: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The number of fd tables, on this thread, whose inherited names were let go rather than
+/// copied: their fds read as unknown (`fd_path` NULL) until calls name them again.
+pub fn tables_let_go() -> u64 {
+    LET_GO.with(Cell::get)
+}
+
+/// A map, and the entries it was charged to [`COPIED`] for when it was copied.
+#[derive(Debug, Default)]
+struct Map {
+    fds: HashMap<i32, Entry>,
+    charged: usize,
+}
+
+impl Clone for Map {
+    fn clone(&self) -> Self {
+        let charged = self.fds.len();
+        COPIED.with(|c| c.set(c.get() + charged));
+        Map {
+            fds: self.fds.clone(),
+            charged,
+        }
+    }
+}
+
+impl Drop for Map {
+    fn drop(&mut self) {
+        if self.charged > 0 {
+            // `try_with`: a table may outlive the thread-local at the thread's end.
+            let _ = COPIED.try_with(|c| c.set(c.get().saturating_sub(self.charged)));
+        }
+    }
+}
 
 impl std::ops::Deref for Fds {
     type Target = HashMap<i32, Entry>;
 
     fn deref(&self) -> &Self::Target {
-        &self.0
+        &self.0.fds
     }
 }
 
 impl Fds {
-    /// The map to change, made this table's own first.
+    /// The map to change, made this table's own first. A copy that would pass
+    /// [`MAX_COPIED_ENTRIES`] is not made: the table starts empty instead, so its fds
+    /// read as unknown, never as a name that may have changed, and [`tables_let_go`]
+    /// counts it.
     fn edit(&mut self) -> &mut HashMap<i32, Entry> {
-        Arc::make_mut(&mut self.0)
+        if self.shared() && !self.0.fds.is_empty() {
+            let held = COPIED.with(Cell::get);
+            if held.saturating_add(self.0.fds.len()) > MAX_COPIED_ENTRIES {
+                self.0 = Arc::default();
+                LET_GO.with(|n| n.set(n.get() + 1));
+            }
+        }
+        &mut Arc::make_mut(&mut self.0).fds
     }
 
     fn insert(&mut self, fd: i32, entry: Entry) {
@@ -74,26 +133,26 @@ impl Fds {
     }
 
     fn remove(&mut self, fd: &i32) {
-        if !self.shared() || self.0.contains_key(fd) {
+        if !self.shared() || self.0.fds.contains_key(fd) {
             self.edit().remove(fd);
         }
     }
 
     fn get_mut(&mut self, fd: &i32) -> Option<&mut Entry> {
-        if self.shared() && !self.0.contains_key(fd) {
+        if self.shared() && !self.0.fds.contains_key(fd) {
             return None;
         }
         self.edit().get_mut(fd)
     }
 
     fn clear(&mut self) {
-        if !self.0.is_empty() {
+        if !self.0.fds.is_empty() {
             self.0 = Arc::default();
         }
     }
 
     fn retain(&mut self, keep: impl Fn(&i32, &Entry) -> bool) {
-        if !self.shared() || self.0.iter().any(|(fd, e)| !keep(fd, e)) {
+        if !self.shared() || self.0.fds.iter().any(|(fd, e)| !keep(fd, e)) {
             self.edit().retain(|fd, e| keep(fd, e));
         }
     }

@@ -74,6 +74,13 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
             written.room_files
         );
     }
+    if written.fd_tables_let_go > 0 {
+        crate::say!(
+            "warning: {} processes' fd tables were too big to copy within the fd tracker's \
+             memory bound: the fds they held before their first change have no fd_path",
+            written.fd_tables_let_go
+        );
+    }
     let process_events = s.lost[LOST_PROCESS_EVENTS as usize];
     if process_events > 0 {
         crate::say!(
