@@ -699,6 +699,31 @@ fn without_sched_the_columns_are_not_in_the_files_and_read_as_null() {
         )),
         "{report}"
     );
+    // A name with a backtick in it stays one code span, in Markdown as in HTML: before,
+    // it ended the span and made code of the rest of the note.
+    let odd = tmp.path().join("plain`one");
+    let copied = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&capture)
+        .arg(&odd)
+        .status();
+    assert!(copied.unwrap().success());
+    let odd = odd.to_str().unwrap();
+    for (file, span) in [
+        ("odd.md", format!("``{odd}``")),
+        ("odd.html", format!("<code>{odd}</code>")),
+    ] {
+        let report = tmp.path().join(file);
+        let out = analyze(&["report", odd, with_path, "-o", report.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        let report = std::fs::read_to_string(&report).unwrap();
+        assert!(
+            report.contains(&format!(
+                "Capture {span} is not in it: no call has its time"
+            )),
+            "{report}"
+        );
+    }
     let plain = columns(&capture);
     // Continued with --sched, the plain capture holds files of both kinds: analyze reads
     // the old calls as NULL, and DuckDB reads the directory with union_by_name (README).

@@ -27,28 +27,27 @@ pub fn render(r: &Report) -> Result<String> {
 mod filters {
     use askama::{Result, Values, filters::Safe};
 
-    /// A note's text, escaped, with its `backticked` names set as code.
+    /// A note's text, escaped, with its code spans (CommonMark's, as the Markdown report
+    /// reads them) set as code.
     #[askama::filter_fn]
     pub fn code(s: impl ToString, _: &dyn Values) -> Result<Safe<String>> {
-        let escaped = s
-            .to_string()
-            .replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;");
+        use crate::report::code_span::{Piece, pieces};
+        let escape = |t: &str| {
+            t.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
         let mut out = String::new();
-        for (i, part) in escaped.split('`').enumerate() {
-            if i % 2 == 1 {
-                out += "<code>";
-                out += part;
-                out += "</code>";
-            } else {
-                out += part;
+        for piece in pieces(&s.to_string()) {
+            match piece {
+                Piece::Text(t) => out += &escape(t),
+                Piece::Code(c) => {
+                    out += "<code>";
+                    out += &escape(c);
+                    out += "</code>";
+                }
             }
-        }
-        // An unpaired backtick leaves a <code> open: close it.
-        if escaped.matches('`').count() % 2 == 1 {
-            out += "</code>";
         }
         Ok(Safe(out))
     }

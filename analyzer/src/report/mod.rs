@@ -14,6 +14,7 @@ use crate::capture::Capture;
 
 pub mod axes;
 pub mod chart_data;
+pub mod code_span;
 pub mod html;
 pub mod markdown;
 pub mod model;

@@ -100,8 +100,8 @@ pub async fn build(
                     false => name,
                 };
                 lacking_note.push_str(&format!(
-                    " Capture `{}` is not in it: {}.",
-                    crate::output::visible(&name),
+                    " Capture {} is not in it: {}.",
+                    super::code_span::code_span(&crate::output::visible(&name)),
                     crate::needs::missing(needs)
                 ));
             }
