@@ -372,10 +372,25 @@ fn list(root: &Path, table: &str) -> Result<Vec<PathBuf>, CaptureError> {
 }
 
 /// Refuses a capture whose directory, or one of its tables' directories, another user
-/// owns or may write into. Checked for root only: another user can lead root's reads
-/// where that user could not read, and hang them.
+/// owns or may write into, or that lies below a directory or symlink of theirs: there
+/// they could swap the capture for one of their own between this check and the reads.
+/// Checked for root only: another user can lead root's reads where that user could not
+/// read, and hang them.
 fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
     use std::os::unix::fs::MetadataExt as _;
+    if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+        match tracepost_paths::check_path(parent) {
+            Err(tracepost_paths::PathError::Unsafe { dir, why }) => {
+                return Err(CaptureError::OthersCanWrite {
+                    capture: name.to_string(),
+                    dir: dir.display().to_string(),
+                    why: format!("is on the way to it, and {why}"),
+                });
+            }
+            // Unreadable on the way: the capture's own reads say so.
+            Err(tracepost_paths::PathError::Io { .. }) | Ok(_) => {}
+        }
+    }
     let dirs = std::iter::once(root.to_path_buf()).chain(TABLES.iter().map(|t| root.join(t)));
     for (i, dir) in dirs.enumerate() {
         // The capture's own directory may be a symlink its user typed; a table's is one

@@ -759,8 +759,24 @@ fn root_does_not_analyze_a_directory_another_user_can_write() {
         .arg(acl.join("syscalls"))
         .status();
     assert!(set.unwrap().success());
+    // Root's own capture below a directory of another user's: they can swap it for theirs.
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&capture)
+        .arg(home.join("cap"))
+        .status();
+    assert!(copied.unwrap().success());
+    std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
+    let below = home.join("cap");
     for (dir, refused, why) in [
         (&theirs, theirs.clone(), "is owned by uid 65534"),
+        (
+            &below,
+            home.clone(),
+            "is on the way to it, and it belongs to another user (uid 65534)",
+        ),
         (
             &open,
             open.join("syscalls"),
