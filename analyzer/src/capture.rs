@@ -378,18 +378,20 @@ fn list(root: &Path, table: &str) -> Result<Vec<PathBuf>, CaptureError> {
 /// read, and hang them.
 fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
     use std::os::unix::fs::MetadataExt as _;
-    if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
-        match tracepost_paths::check_path(parent) {
-            Err(tracepost_paths::PathError::Unsafe { dir, why }) => {
-                return Err(CaptureError::OthersCanWrite {
-                    capture: name.to_string(),
-                    dir: dir.display().to_string(),
-                    why: format!("is on the way to it, and {why}"),
-                });
-            }
-            // Unreadable on the way: the capture's own reads say so.
-            Err(tracepost_paths::PathError::Io { .. }) | Ok(_) => {}
-        }
+    // `cap` given plainly lies below the working directory.
+    let parent = match root.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    // An unreadable directory on the way is left to the capture's own reads to name.
+    if let Err(tracepost_paths::PathError::Unsafe { dir, why }) =
+        tracepost_paths::check_path(parent)
+    {
+        return Err(CaptureError::OthersCanWrite {
+            capture: name.to_string(),
+            dir: dir.display().to_string(),
+            why: format!("is on the way to it, and {why}"),
+        });
     }
     let dirs = std::iter::once(root.to_path_buf()).chain(TABLES.iter().map(|t| root.join(t)));
     for (i, dir) in dirs.enumerate() {

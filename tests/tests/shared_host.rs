@@ -806,6 +806,20 @@ fn root_does_not_analyze_a_directory_another_user_can_write() {
             )
         );
     }
+    // Named from inside that directory, as `cap`: the same.
+    let out = Command::new(tracepost_e2e::bin("analyze"))
+        .args(["summary", "cap"])
+        .current_dir(&home)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        stderr_line(&out).starts_with(&format!(
+            "error: capture cap: {} is on the way to it, and it belongs to another user",
+            home.display()
+        )),
+        "{out:?}"
+    );
     // A symlink in root's own copy (`cp -r` keeps a planted one) is not followed.
     let linked = copy("linked");
     let target = std::fs::read_dir(capture.join("syscalls"))
