@@ -127,28 +127,57 @@ mod shipping {
     /// so that a request already in flight when recording ends is cut off at it, not at
     /// the HTTP client's own 60 s timeout.
     #[derive(Clone, Default)]
-    struct Ending(Arc<Mutex<Option<Instant>>>);
+    struct Ending(Arc<EndingState>);
+
+    #[derive(Default)]
+    struct EndingState {
+        deadline: Mutex<Option<Instant>>,
+        /// The user was told that `record` waits for the store: said once, by whichever
+        /// thread sees the wait first.
+        told: std::sync::atomic::AtomicBool,
+    }
 
     impl Ending {
         fn set(&self, deadline: Instant) {
-            *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
+            *self.0.deadline.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
         }
 
         /// Whether recording has ended.
         fn is_set(&self) -> bool {
-            self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+            self.0
+                .deadline
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
+        }
+
+        /// True the first time only.
+        fn tell_once(&self) -> bool {
+            !self.0.told.swap(true, std::sync::atomic::Ordering::Relaxed)
         }
 
         fn passed(&self) -> bool {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some_and(|d| Instant::now() >= d)
+            self.left().is_some_and(|left| left.is_zero())
+        }
+
+        /// How long until the deadline, once recording has ended.
+        fn left(&self) -> Option<Duration> {
+            let deadline = *self.0.deadline.lock().unwrap_or_else(|e| e.into_inner());
+            deadline.map(|d| d.saturating_duration_since(Instant::now()))
         }
     }
 
     /// How often a request in flight looks at whether `--upload-wait` has run out.
     const LOOK: Duration = Duration::from_millis(100);
+    /// How often the end's wait looks whether the user asked to stop it.
+    const CUT_LOOK: Duration = Duration::from_millis(50);
+    /// How long the end waits before it says that it waits.
+    const TELL_AFTER: Duration = Duration::from_secs(1);
+
+    /// A wait left, rounded up to whole seconds, as a person reads it.
+    fn whole_seconds(left: Duration) -> humantime::FormattedDuration {
+        humantime::format_duration(Duration::from_secs(left.as_secs_f64().ceil() as u64))
+    }
 
     /// Runs `work` to its end, or until `--upload-wait` runs out.
     fn bounded<T>(
@@ -173,6 +202,9 @@ mod shipping {
     pub struct Uploader {
         shipped: Shipped,
         ending: Ending,
+        /// The URL as it is shown, its secrets masked.
+        given: String,
+        quiet: bool,
         wait: Duration,
         /// Carries the deadline: recording is over.
         finish: Sender<Instant>,
@@ -206,6 +238,7 @@ mod shipping {
             let shipped = Shipped::default();
             let ending = Ending::default();
             let (finish, finish_rx) = mpsc::channel();
+            let given = remote.given.clone();
             let mut worker = Worker {
                 root: root.to_path_buf(),
                 remote,
@@ -228,6 +261,8 @@ mod shipping {
             Ok(Self {
                 shipped,
                 ending,
+                given,
+                quiet,
                 wait,
                 finish,
                 handle,
@@ -238,12 +273,30 @@ mod shipping {
             self.shipped.clone()
         }
 
-        /// Recording is over: ships what is left, waiting at most `--upload-wait`, and
-        /// returns how many uploads were made, or names the files that are not shipped.
-        pub fn finish(self) -> Result<u64, UploadError> {
-            let deadline = deadline(Instant::now(), self.wait);
+        /// Recording is over: ships what is left, waiting at most `--upload-wait` or until
+        /// `cut` says to stop waiting (the user's Ctrl-C), and returns how many uploads
+        /// were made, or names the files that are not shipped.
+        pub fn finish(self, cut: impl Fn() -> bool) -> Result<u64, UploadError> {
+            let began = Instant::now();
+            let deadline = deadline(began, self.wait);
             self.ending.set(deadline);
             let _ = self.finish.send(deadline);
+            while !self.handle.is_finished() {
+                if cut() && !self.ending.passed() {
+                    self.ending.set(Instant::now());
+                }
+                // A request in flight to a store that does not answer holds the worker
+                // until the deadline: the prompt has not come back, so say why.
+                if began.elapsed() >= TELL_AFTER && !self.quiet && self.ending.tell_once() {
+                    crate::say!(
+                        "record: waiting up to {} (--upload-wait; Ctrl-C stops waiting) for \
+                         the last files to reach {}",
+                        whole_seconds(self.ending.left().unwrap_or_default()),
+                        self.given
+                    );
+                }
+                thread::sleep(CUT_LOOK);
+            }
             self.handle
                 .join()
                 .unwrap_or_else(|_| Err(UploadError::Thread(std::io::Error::other("it panicked"))))
@@ -297,43 +350,43 @@ mod shipping {
                 .enable_all()
                 .build()
                 .map_err(UploadError::Thread)?;
-            let deadline = loop {
-                self.pass(&runtime, None);
+            loop {
+                self.pass(&runtime);
                 match finish.recv_timeout(SCAN) {
-                    Ok(deadline) => break deadline,
+                    Ok(_) => break,
                     Err(RecvTimeoutError::Timeout) => {}
                     // The recorder is gone without saying so: nothing to wait for.
                     Err(RecvTimeoutError::Disconnected) => return Ok(self.uploaded),
                 }
-            };
+            }
             // Everything is closed now: retries are no longer spaced out, only bounded.
             self.retry.clear();
-            let mut said = false;
             loop {
-                let pending = self.pass(&runtime, Some(deadline));
+                let pending = self.pass(&runtime);
                 if pending.is_empty() {
                     return Ok(self.uploaded);
                 }
-                // Refused: waiting cannot change that.
-                if Instant::now() >= deadline
-                    || self.destination == Destination::Foreign
-                    || self.refused
+                // Refused: waiting cannot change that. The deadline is the ending's, which
+                // a second Ctrl-C brings to now.
+                if self.ending.passed() || self.destination == Destination::Foreign || self.refused
                 {
                     return Err(self.not_uploaded(pending));
                 }
                 // Ctrl-C was answered minutes ago: say why the prompt has not come back.
-                if !said && !self.quiet {
+                if !self.quiet && self.ending.tell_once() {
                     crate::say!(
-                        "record: waiting up to {} (--upload-wait) for {} file(s) to reach {}",
-                        humantime::format_duration(Duration::from_secs(
-                            (deadline - Instant::now()).as_secs_f64().ceil() as u64
-                        )),
+                        "record: waiting up to {} (--upload-wait; Ctrl-C stops waiting) for {} \
+                         file(s) to reach {}",
+                        whole_seconds(self.ending.left().unwrap_or_default()),
                         pending.len(),
                         self.remote.given
                     );
-                    said = true;
                 }
-                thread::sleep(FIRST_RETRY.min(deadline - Instant::now()));
+                // In short steps: a second Ctrl-C moves the deadline to now.
+                let pause = Instant::now() + FIRST_RETRY;
+                while Instant::now() < pause && !self.ending.passed() {
+                    thread::sleep(CUT_LOOK);
+                }
             }
         }
 
@@ -350,11 +403,7 @@ mod shipping {
 
         /// Ships every finished file that is new or replaced and not waiting to retry.
         /// Returns the files not shipped.
-        fn pass(
-            &mut self,
-            runtime: &tokio::runtime::Runtime,
-            deadline: Option<Instant>,
-        ) -> Vec<PathBuf> {
+        fn pass(&mut self, runtime: &tokio::runtime::Runtime) -> Vec<PathBuf> {
             let mut pending = Vec::new();
             if self.destination == Destination::Unchecked {
                 match bounded(runtime, &self.ending, self.check_destination()) {
@@ -402,9 +451,7 @@ mod shipping {
                     continue;
                 }
                 let now = Instant::now();
-                if self.retry.get(&path).is_some_and(|(at, _)| *at > now)
-                    || deadline.is_some_and(|d| now >= d)
-                {
+                if self.retry.get(&path).is_some_and(|(at, _)| *at > now) || self.ending.passed() {
                     pending.push(path);
                     continue;
                 }

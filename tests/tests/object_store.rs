@@ -6,6 +6,7 @@
 //! `AZURE_*` and `AZURITE_*` variables; `http://` by WsgiDAV (PyPI), a WebDAV server, since
 //! listing a directory over HTTP takes WebDAV.
 use std::{
+    io::BufRead as _,
     net::{TcpListener, TcpStream},
     path::Path,
     process::{Child, Command, Output, Stdio},
@@ -1092,6 +1093,44 @@ fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
     assert!(took < Duration::from_secs(15), "took {took:?}: {stderr}");
     assert!(stderr.contains("syscalls/part-000001.parquet"), "{stderr}");
 
+    // A signal while record waits for the store stops the wait: the user who pressed
+    // Ctrl-C once more gets the prompt back, and the files are named and kept.
+    let local = tmp.path().join("web-8");
+    let flags = ["--upload", url, "--upload-wait", "10min"];
+    let mut running = uploading_command(&aws_vars(&silent_endpoint), &local, &flags, &["true"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(running.stderr.take().unwrap()).lines();
+    let waiting = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("record: waiting"))
+        .unwrap();
+    assert!(
+        waiting.starts_with("record: waiting up to 9m 5")
+            && waiting.contains("s (--upload-wait; Ctrl-C stops waiting) for ")
+            && waiting.ends_with(&format!(" to reach {url}")),
+        "{waiting}"
+    );
+    let signalled = Instant::now();
+    // SAFETY: kill(2) of a child not yet waited for.
+    unsafe { libc::kill(running.id() as i32, libc::SIGINT) };
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = running.wait().unwrap();
+    assert!(
+        signalled.elapsed() < Duration::from_secs(5),
+        "{:?} after the signal: {rest:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(status.code(), Some(1), "{rest:?}");
+    let last = rest.last().unwrap();
+    assert!(
+        last.starts_with("error: 5 file(s) were not uploaded") && last.contains("part-000001"),
+        "{rest:?}"
+    );
+    assert_eq!(local_files(&local).len(), 5);
+
     // In command mode a command's own failure status is kept, and the files still named.
     let local = tmp.path().join("web-5");
     let flags = ["--upload", url, "--upload-wait", "1s"];
@@ -1104,7 +1143,7 @@ fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
     );
     assert!(stderr.contains("syscalls/part-000001.parquet"), "{stderr}");
     assert!(
-        stderr.contains("record: waiting up to 1s (--upload-wait)"),
+        stderr.contains("record: waiting up to 1s (--upload-wait; Ctrl-C stops waiting)"),
         "{stderr}"
     );
     // -q keeps that note to itself, and says the error all the same.

@@ -332,11 +332,6 @@ impl Running {
     pub fn wait(&self) -> io::Result<ExitStatus> {
         wait(self.pid, true).map(|s| s.expect("blocking wait returns a status"))
     }
-
-    pub fn signal(&self, sig: i32) {
-        // SAFETY: plain kill(2) of our own child.
-        unsafe { libc::kill(self.pid, sig) };
-    }
 }
 
 /// A shell's status for a command whose execve failed with `errno`: 127 when a file is

@@ -236,9 +236,10 @@ pub(super) fn uploads(
     args: &Args,
     uploader: Uploader,
     outcome: Result<Outcome>,
+    cut: impl Fn() -> bool,
 ) -> Result<Outcome> {
     let in_store = uploader.shipped();
-    let shipped = uploader.finish();
+    let shipped = uploader.finish(cut);
     // Files left over --max-size only because their upload lagged a burst can go now.
     let prune = |outcome: &Outcome| {
         let max = args.max_size.map(|size| size.as_u64());

@@ -53,11 +53,16 @@ impl From<crate::files::pipeline::WriterGone> for WriterStopped {
 pub fn run(args: Args) -> Result<Outcome> {
     let mut capture = start::start(&args)?;
     let uploader = capture.uploader.take();
+    let signals = capture.stop.clone();
     let ended = capture_loop::run(&args, &mut capture);
     let (stopped, ended) = stop::stop(capture, ended);
     let outcome = finish::finish(&args, stopped, ended);
     match uploader {
-        Some(uploader) => finish::uploads(&args, uploader, outcome),
+        Some(uploader) => {
+            // A signal from now on is one given to stop waiting for the uploads.
+            let before = signals.signals();
+            finish::uploads(&args, uploader, outcome, || signals.signals() > before)
+        }
         None => outcome,
     }
 }

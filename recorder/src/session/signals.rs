@@ -11,9 +11,10 @@
 //! on until the command exits, so its last calls are recorded.
 use std::{
     io,
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     sync::{
-        Arc,
-        atomic::{AtomicBool, AtomicI32, Ordering},
+        Arc, OnceLock,
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     thread,
 };
@@ -28,6 +29,9 @@ use signal_hook::{
 #[derive(Clone, Default)]
 pub struct StopFlag {
     requested: Arc<AtomicBool>,
+    /// Signals received: one that comes while `record` waits for its last uploads stops
+    /// that wait.
+    signals: Arc<AtomicU64>,
 }
 
 impl StopFlag {
@@ -38,12 +42,63 @@ impl StopFlag {
     pub fn set(&self) {
         self.requested.store(true, Ordering::Relaxed);
     }
+
+    /// How many stopping signals have come so far.
+    pub fn signals(&self) -> u64 {
+        self.signals.load(Ordering::Relaxed)
+    }
+
+    fn signalled(&self) {
+        self.signals.fetch_add(1, Ordering::Relaxed);
+        self.set();
+    }
 }
 
-/// Installs the handlers. `forward_to` is the command's pid, 0 when there is none; it can
-/// be set after the command starts.
-pub fn install(stop: StopFlag) -> io::Result<Arc<AtomicI32>> {
-    let forward_to = Arc::new(AtomicI32::new(0));
+/// The command that signals are passed on to.
+pub struct Command {
+    /// A pidfd names this process and no other: a signal that comes after the command was
+    /// reaped (the Ctrl-C that stops the wait for the last uploads) must not reach a
+    /// process that took its pid since, as `kill(pid)` would.
+    pidfd: Option<OwnedFd>,
+    pid: libc::pid_t,
+}
+
+impl Command {
+    /// Takes a pidfd of `pid`, which must be a child not yet waited for.
+    pub fn of(pid: libc::pid_t) -> Self {
+        // SAFETY: pidfd_open takes a pid and flags, and returns a new fd or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+        let pidfd = (fd >= 0).then(|| {
+            // SAFETY: a new fd that nothing else owns.
+            unsafe { OwnedFd::from_raw_fd(fd as i32) }
+        });
+        Self { pidfd, pid }
+    }
+
+    fn signal(&self, sig: i32) {
+        match &self.pidfd {
+            // SAFETY: pidfd_send_signal on our own pidfd; a reaped process gives ESRCH.
+            Some(fd) => unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    fd.as_raw_fd(),
+                    sig,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            },
+            // Without pidfds (a seccomp filter that refuses them): the pid, as before.
+            // SAFETY: plain kill(2) of our own child.
+            None => unsafe {
+                libc::kill(self.pid, sig);
+            },
+        }
+    }
+}
+
+/// Installs the handlers. The command to pass signals on to can be set after it starts.
+pub fn install(stop: StopFlag) -> io::Result<Arc<OnceLock<Command>>> {
+    let forward_to = Arc::new(OnceLock::<Command>::new());
     let target = forward_to.clone();
     let mut signals = SignalsInfo::<WithOrigin>::new([
         SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,
@@ -56,14 +111,14 @@ pub fn install(stop: StopFlag) -> io::Result<Arc<AtomicI32>> {
                 if origin.signal == SIGHUP {
                     quiet_a_hung_up_terminal();
                 }
-                stop.set();
-                let pid = target.load(Ordering::Relaxed);
+                stop.signalled();
                 // A hangup is passed on whoever sent it: when `record` leads the session
                 // (`ssh -t host record -- cmd`) the terminal's hangup reaches it alone, and
                 // before, its death made the kernel pass it on to the command.
-                if pid > 0 && (sent || origin.signal == SIGHUP) {
-                    // SAFETY: plain kill(2) of our own child.
-                    unsafe { libc::kill(pid, origin.signal) };
+                if let Some(command) = target.get()
+                    && (sent || origin.signal == SIGHUP)
+                {
+                    command.signal(origin.signal);
                 }
             }
         })?;

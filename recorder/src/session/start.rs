@@ -2,7 +2,7 @@
 //! written; then the programs are loaded, the writers started and the targets attached.
 use std::{
     fs,
-    sync::{Arc, Mutex, atomic::Ordering},
+    sync::{Arc, Mutex},
     time::SystemTime,
 };
 
@@ -230,7 +230,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         // no name.
         send_snapshot(&[pid])?;
         let running = gated.release()?;
-        forward_to.store(running.pid(), Ordering::Relaxed);
+        let _ = forward_to.set(signals::Command::of(running.pid()));
         Mode::Command(running)
     } else if args.all {
         let me = std::process::id();
