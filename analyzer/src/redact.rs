@@ -205,12 +205,116 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
 /// (`--password …`) and so hid that the line was cut.
 pub fn text(text: &str) -> Cow<'_, str> {
     match text.strip_suffix(CMDLINE_CUT) {
-        Some(head) => match by_rules(head) {
+        Some(head) => match by_words(head, WORD_DEPTH) {
             Cow::Borrowed(_) => Cow::Borrowed(text),
             Cow::Owned(masked) => Cow::Owned(masked + CMDLINE_CUT),
         },
-        None => by_rules(text),
+        None => by_words(text, WORD_DEPTH),
     }
+}
+
+/// A word that is a flag named like a secret, whole: the next word is its value.
+static SECRET_FLAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!("(?i)^--?{SECRET_NAMES}$")).expect("a valid pattern"));
+
+/// How many levels of quoting are read through: a command line, the `sh -c` script in
+/// it, and a `python -c` program in that.
+const WORD_DEPTH: usize = 3;
+
+/// The rules on the text, then on each shell word of it as the shell reads it, quotes
+/// taken off: a command line's argument `{'password': 'x'}` is written
+/// `'{'\''password'\'': '\''x'\''}'`, which no rule reads as a dict (helper-69). A word
+/// that masks differently is written back quoted whole; every other byte stays.
+fn by_words(text: &str, depth: usize) -> Cow<'_, str> {
+    let out = by_rules(text);
+    if depth == 0 || !out.contains(['\'', '"', '\\']) {
+        return out;
+    }
+    let mut rebuilt = String::new();
+    let mut last = 0;
+    let mut after_flag = false;
+    for (span, value) in shell_words(&out) {
+        let quoted = value != out[span.clone()];
+        // The value of a secret's flag, either of them quoted (`'--pwd' 'x'`): the rules
+        // read a flag and its value only where neither is.
+        let masked = if after_flag && value != MASK && quoted {
+            Some(Cow::Borrowed(MASK))
+        } else if quoted {
+            // Only for a secret the rules missed: more masks than the word held. A word
+            // the rules masked already (`{"password":"***"}`) stays as it is written.
+            Some(by_words(&value, depth - 1))
+                .filter(|m| m.matches(MASK).count() > value.matches(MASK).count())
+        } else {
+            // A word without quotes reads as it is written: the rules saw it already.
+            None
+        };
+        after_flag = SECRET_FLAG.is_match(&value);
+        if let Some(masked) = masked {
+            rebuilt.push_str(&out[last..span.start]);
+            rebuilt.push_str(&format!("'{}'", masked.replace('\'', r"'\''")));
+            last = span.end;
+        }
+    }
+    if last == 0 {
+        return out;
+    }
+    rebuilt.push_str(&out[last..]);
+    Cow::Owned(rebuilt)
+}
+
+/// The words of `text` as a POSIX shell splits them: each one's byte range and its value,
+/// quotes and backslashes taken off. A quote left open (a command line the kernel cut)
+/// runs to the end.
+fn shell_words(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
+    let mut words = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    while let Some(&(start, c)) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let mut value = String::new();
+        let mut end = text.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                c if c.is_whitespace() => {
+                    end = i;
+                    break;
+                }
+                '\'' => {
+                    for (_, c) in chars.by_ref() {
+                        if c == '\'' {
+                            break;
+                        }
+                        value.push(c);
+                    }
+                }
+                '"' => {
+                    while let Some((_, c)) = chars.next() {
+                        match c {
+                            '"' => break,
+                            '\\' => match chars.peek() {
+                                Some(&(_, n)) if "\"\\$`\n".contains(n) => {
+                                    value.push(n);
+                                    chars.next();
+                                }
+                                _ => value.push('\\'),
+                            },
+                            c => value.push(c),
+                        }
+                    }
+                }
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(n);
+                    }
+                }
+                c => value.push(c),
+            }
+        }
+        words.push((start..end, value));
+    }
+    words
 }
 
 /// A capture's name (a path or URL) with every secret masked, each path segment on its
@@ -630,6 +734,34 @@ mod tests {
         for (input, want) in quoted {
             assert_eq!(text(input), want, "{input}");
         }
+        // Arguments quoted for a shell, each read as the shell reads it (helper-69: a
+        // dict's password was in the report in clear).
+        let words = [
+            (
+                r"python3 -c 'cfg={'\''password'\'': '\''Hunter2Real'\''}; print(1)'",
+                r"python3 -c 'cfg={'\''password'\'': '\''***'\''}; print(1)'",
+            ),
+            (
+                r"/bin/true '{'\''token'\'': '\''DICTTOK3'\''}' x",
+                r"/bin/true '{'\''token'\'': '\''***'\''}' x",
+            ),
+            (
+                r"sh -c '/bin/true '\''--pwd'\'' '\''PWD1'\'''",
+                r"sh -c '/bin/true '\''--pwd'\'' '\''***'\'''",
+            ),
+        ];
+        for (input, want) in words {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // Three levels: a dict in a `python -c` in an `sh -c`.
+        let nested = r#"sh -c "python3 -c \"c={'password': 'x y'}\"" done"#;
+        let masked = text(nested);
+        assert!(!masked.contains("x y"), "{masked}");
+        let words: Vec<_> = shell_words(&masked).into_iter().map(|(_, w)| w).collect();
+        assert_eq!(
+            words[2], r#"python3 -c "c={'password': '***'}""#,
+            "{masked}"
+        );
         // Ordinary text is left alone.
         for plain in [
             "/usr/lib/x86_64-linux-gnu/libc.so.6",
@@ -640,6 +772,8 @@ mod tests {
             "https://example.com/path?q=1",
             "the token is valid",
             r#"{"user":"a","mode":"fast"}"#,
+            r"sh -c 'echo '\''it'\''s here'\'''",
+            "/tmp/it's here",
         ] {
             assert_eq!(text(plain), plain);
         }

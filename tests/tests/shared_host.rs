@@ -240,6 +240,9 @@ fn a_secret_of_several_words_is_masked_whole() {
         "a",
         "",
         "b",
+        // A dict, as `python -c` programs hold one: quoted for a shell, it read as no dict
+        // to the masking (helper-69).
+        "{'token': 'd1ct-leak'}",
     ];
     assert!(record(&capture, &command).status.success());
     let c = capture.to_str().unwrap();
@@ -260,12 +263,12 @@ fn a_secret_of_several_words_is_masked_whole() {
     let out = analyze(&["report", c, "-o", md.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     let report = std::fs::read_to_string(&md).unwrap();
-    for leak in ["sp4ce-leak", "qu0te-leak"] {
+    for leak in ["sp4ce-leak", "qu0te-leak", "d1ct-leak"] {
         assert!(!report.contains(leak), "the report shows {leak}: {report}");
     }
     assert!(
         report.contains(
-            r"| target | command /bin/true --db-password '\*\*\*' --password='\*\*\*' a '' b |"
+            r"| target | command /bin/true --db-password '\*\*\*' --password='\*\*\*' a '' b '{'\\''token'\\'': '\\''\*\*\*'\\''}' |"
         ),
         "{report}"
     );
