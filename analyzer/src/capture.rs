@@ -363,12 +363,48 @@ fn list(root: &Path, table: &str) -> Result<Vec<PathBuf>, CaptureError> {
             });
         }
     };
-    let mut files: Vec<PathBuf> = entries
+    let (mut files, others): (Vec<PathBuf>, Vec<PathBuf>) = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_table_file(p))
-        .collect();
+        .partition(|p| is_table_file(p));
     files.sort();
+    warn_unread(root, table, others);
     Ok(files)
+}
+
+/// Names what in a table's directory looks like data but is not read: a hidden
+/// `.parquet` file, one named `.PARQUET`, a directory. Other readers differ on each
+/// (DuckDB's `*.parquet` reads a hidden file, pandas a directory), and two tools gave two
+/// answers with no word why (helper-69).
+fn warn_unread(root: &Path, table: &str, others: Vec<PathBuf>) {
+    let mut unread: Vec<String> = others
+        .iter()
+        .filter_map(|p| {
+            let name = p.file_name()?.to_string_lossy();
+            let why = if p.is_dir() {
+                "a directory"
+            } else if !name
+                .to_ascii_lowercase()
+                .ends_with(&format!(".{FILE_EXTENSION}"))
+            {
+                return None;
+            } else if name.starts_with('.') {
+                "hidden"
+            } else {
+                "not named .parquet"
+            };
+            Some(format!("{} ({why})", crate::output::visible(&name)))
+        })
+        .collect();
+    if unread.is_empty() {
+        return;
+    }
+    unread.sort();
+    crate::say!(
+        "warning: capture {}: {table}/ holds what analyze does not read: {}; other readers \
+         may read it, and answer otherwise",
+        crate::output::visible(&root.display().to_string()),
+        unread.join(", ")
+    );
 }
 
 /// Refuses a capture whose directory, or one of its tables' directories, another user

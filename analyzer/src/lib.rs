@@ -748,9 +748,13 @@ fn warn_short_copy(captures: &[Capture], runs: &[Run], deleted: &[(Option<String
             .iter()
             .find(|(d, _)| d.as_deref() == Some(name.as_str()))
             .map_or(0, |(_, n)| *n);
+        // A copy beside a file is named already (`holds the same rows as`), and is not
+        // another recorder's: counted once here.
+        let mut seen = std::collections::HashSet::new();
         let held: u64 = c
             .files(tracepost_schema::syscalls::TABLE)
             .iter()
+            .filter(|f| f.fingerprint.as_deref().is_none_or(|p| seen.insert(p)))
             .map(|f| f.rows)
             .sum();
         let expected = written.saturating_sub(gone);

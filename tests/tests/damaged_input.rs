@@ -948,7 +948,9 @@ fn a_file_copied_beside_itself_is_named() {
     let out = analyze(&["summary", path(&capture)]);
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    // Files are read in name order, and " (1)" sorts before ".parquet".
+    // Files are read in name order, and " (1)" sorts before ".parquet". The copy is the
+    // one warning: not also a file another recorder wrote (helper-69).
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert_eq!(
         stderr.lines().next(),
         Some(
@@ -963,9 +965,29 @@ fn a_file_copied_beside_itself_is_named() {
         ),
         "{stderr}"
     );
+    // What looks like data but is not read is named: a hidden copy (DuckDB's
+    // `*.parquet` reads it), one named `.PARQUET`, a directory (pandas reads it).
+    fs::remove_file(&copy).unwrap();
+    fs::copy(&original, capture.join("syscalls/.hidden.parquet")).unwrap();
+    fs::copy(&original, capture.join("syscalls/part-9.PARQUET")).unwrap();
+    fs::create_dir(capture.join("syscalls/sub")).unwrap();
+    fs::copy(&original, capture.join("syscalls/sub/part-000001.parquet")).unwrap();
+    let out = analyze(&["summary", path(&capture)]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!(
+            "warning: capture {}: syscalls/ holds what analyze does not read: .hidden.parquet \
+             (hidden), part-9.PARQUET (not named .parquet), sub (a directory); other readers \
+             may read it, and answer otherwise",
+            capture.display()
+        )
+    );
+    fs::remove_file(capture.join("syscalls/.hidden.parquet")).unwrap();
+    fs::remove_file(capture.join("syscalls/part-9.PARQUET")).unwrap();
+    fs::remove_dir_all(capture.join("syscalls/sub")).unwrap();
     // A copy of a run's capture row: named, and its run counted once (not as calls
     // missing from the files).
-    fs::remove_file(&copy).unwrap();
     let row = parquet_files(&capture.join("capture")).remove(0);
     let row_copy = capture.join("capture").join(format!(
         "{} (1).parquet",
