@@ -204,12 +204,30 @@ pub fn by_name(name: &str) -> Option<Canned> {
 /// The name SQL given inline goes by.
 const INLINE: &str = "sql";
 
+/// SQL that ends in `.sql` (`... -- see a.sql`), rather than a path: no such file, and its
+/// first word starts a statement. It was read as a path, and refused (helper-69).
+fn reads_as_sql(query: &str) -> bool {
+    const STARTS: [&str; 7] = [
+        "select", "with", "explain", "values", "show", "describe", "(",
+    ];
+    let first = query.trim_start().to_ascii_lowercase();
+    !Path::new(query).exists()
+        && query.trim().contains(char::is_whitespace)
+        && STARTS.iter().any(|s| {
+            first.starts_with(s)
+                && first[s.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| *s == "(" || !c.is_alphanumeric())
+        })
+}
+
 /// A canned name, a path to a .sql file, or SQL itself.
 pub fn resolve(query: &str) -> Result<Canned, QueryError> {
     if let Some(q) = by_name(query) {
         return Ok(q);
     }
-    if query.ends_with(".sql") {
+    if query.ends_with(".sql") && !reads_as_sql(query) {
         let text = fs::read_to_string(Path::new(query)).map_err(|source| QueryError::Read {
             path: query.to_string(),
             source,
@@ -237,6 +255,24 @@ pub fn resolve(query: &str) -> Result<Canned, QueryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sql_that_ends_in_dot_sql_is_sql_and_a_path_is_a_path() {
+        let q = resolve("select 'a.sql' as x -- .sql").unwrap();
+        assert_eq!(q.name, INLINE);
+        let q = resolve("WITH t AS (SELECT 1) SELECT * FROM t -- t.sql").unwrap();
+        assert_eq!(q.name, INLINE);
+        for path in [
+            "missing.sql",
+            "my queries/missing.sql",
+            "selection of x.sql",
+        ] {
+            assert!(
+                matches!(resolve(path), Err(QueryError::Read { .. })),
+                "{path}"
+            );
+        }
+    }
 
     #[test]
     fn every_file_in_queries_is_compiled_in_and_documented() {
