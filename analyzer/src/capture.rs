@@ -52,6 +52,14 @@ pub enum CaptureError {
         dir: String,
         why: String,
     },
+    /// Root reading a capture whose table directory is a symlink: it could lead root's
+    /// reads to files only root may read. Not said as another user's doing: root's own
+    /// copy may hold one (helper-69).
+    #[error(
+        "capture {capture}: {dir} is a symlink, which analyze run as root does not follow (it \
+         could lead to files only root may read): put the directory itself in its place"
+    )]
+    SymlinkedTable { capture: String, dir: String },
     /// Listing a bucket or prefix failed: a missing bucket, a refused credential, an
     /// endpoint that does not answer.
     #[error("capture {url}: cannot list it: {reason}")]
@@ -434,10 +442,9 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
         // The capture's own directory may be a symlink its user typed; a table's is one
         // planted, or kept by a copy.
         if i > 0 && fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
-            return Err(CaptureError::OthersCanWrite {
+            return Err(CaptureError::SymlinkedTable {
                 capture: name.to_string(),
                 dir: dir.display().to_string(),
-                why: "is a symlink, which analyze run as root does not follow".to_string(),
             });
         }
         // Followed, as the reads will be: the capture's own directory is root's here, so a

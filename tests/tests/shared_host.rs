@@ -843,6 +843,22 @@ fn root_does_not_analyze_a_directory_another_user_can_write() {
             link.display()
         )
     );
+    // A table directory that is a symlink, in root's own copy: refused, and not said to be
+    // another user's doing.
+    let moved = copy("moved");
+    std::fs::rename(moved.join("aggregates"), moved.join("agg_real")).unwrap();
+    std::os::unix::fs::symlink("agg_real", moved.join("aggregates")).unwrap();
+    let out = analyze(&["summary", moved.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        stderr_line(&out),
+        format!(
+            "error: capture {0}: {0}/aggregates is a symlink, which analyze run as root does \
+             not follow (it could lead to files only root may read): put the directory itself \
+             in its place",
+            moved.display()
+        )
+    );
     // Root's own copy is read as it is.
     assert!(scalar(&capture, "SELECT count(*) FROM syscalls") > 10);
 }
