@@ -22,6 +22,10 @@ use std::{
 pub enum OutputError {
     #[error("output {}: give a file name", .0.display())]
     NoName(PathBuf),
+    /// What is written to a file is masked, what is printed is not: `-` for stdout would
+    /// blur the two.
+    #[error("output -: give a file name (`-` is not taken for stdout)")]
+    Dash,
     #[error("output {}: cannot open its directory", path.display())]
     Dir {
         path: PathBuf,
@@ -238,6 +242,10 @@ fn open_checked(
     create: libc::c_int,
 ) -> Result<(OwnedFd, Option<OwnedFd>), OutputError> {
     use std::os::fd::AsRawFd as _;
+    // `-` is stdout to most tools; here it made a file named `-` in silence (helper-69).
+    if path.as_os_str() == "-" {
+        return Err(OutputError::Dash);
+    }
     // `new/` names a directory: Rust's file_name would take it for the file `new`.
     if path.as_os_str().as_bytes().ends_with(b"/") {
         return Err(OutputError::NoName(path.to_path_buf()));

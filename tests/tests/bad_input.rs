@@ -715,3 +715,45 @@ fn an_unreadable_table_directory_is_named_as_one() {
         )
     );
 }
+
+/// `-o -` and `--perfetto -` made a file named `-` without a word (helper-69): what goes to
+/// a file is masked and what is printed is not, so `-` is refused rather than taken for
+/// stdout.
+#[test]
+fn a_dash_for_an_output_is_refused_not_made_a_file() {
+    if !bpf_available("a_dash_for_an_output_is_refused_not_made_a_file") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("cap");
+    assert!(record(&capture, &["true"]).status.success());
+    let c = capture.to_str().unwrap();
+    for args in [
+        &["query", c, "processes", "-o", "-"][..],
+        &["summary", c, "-o", "-"],
+        &["export", c, "--perfetto", "-"],
+    ] {
+        let out = Command::new(bin("analyze"))
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert_eq!(
+            one_error_line(&out.stderr),
+            "error: output -: give a file name (`-` is not taken for stdout)",
+            "{args:?}"
+        );
+        assert!(!tmp.path().join("-").exists(), "{args:?}");
+    }
+    // A report is named by its extension.
+    let out = Command::new(bin("analyze"))
+        .args(["report", c, "-o", "-"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        one_error_line(&out.stderr),
+        "error: report -: give a file ending in .md or .html"
+    );
+}
