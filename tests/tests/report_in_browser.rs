@@ -209,8 +209,8 @@ fn the_html_report_reads_in_a_real_browser() {
             }
             // Both axes are labelled.
             let labels: &[&str] = match i {
-                0 => &["time since the first call", "latency (log scale)"],
-                1 => &["time since the first call", "per second"],
+                0 => &["time from ", "latency (log scale)"],
+                1 => &["time from ", "per second"],
                 _ => &["latency (log scale)", "calls"],
             };
             for l in labels {

@@ -166,9 +166,12 @@ fn latency_axis<'a>(buckets: impl Iterator<Item = &'a u32> + Clone) -> Axis {
     Axis::latency(bucket_bounds(lo).0, bucket_bounds(hi).1)
 }
 
+/// From the axis's start, which is the first recorded call's time or the start of the
+/// first interval the kernel counted calls in, whichever is earlier: "since the first
+/// call" was wrong for the second (a `--min-duration` capture's).
 fn time_desc(t: &TimeAxis) -> String {
     format!(
-        "time since the first call, {} ({} per bin)",
+        "time from {} ({} per bin)",
         t.start,
         axes::duration_label(t.bin_ns)
     )
