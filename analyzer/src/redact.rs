@@ -213,6 +213,13 @@ pub fn text(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// A word that is a secret's name and its value, whole (`--password=x`, `PGPASSWORD=x`,
+/// `token:x`): as the shell split it, the value runs to the word's end, whatever signs
+/// it holds.
+static SECRET_ASSIGNED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!("(?is)^(-{{0,2}})({SECRET_NAMES}[=:])(.+)$")).expect("a valid pattern")
+});
+
 /// A word that is a flag named like a secret, whole: the next word is its value.
 static SECRET_FLAG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!("(?i)^--?{SECRET_NAMES}$")).expect("a valid pattern"));
@@ -221,45 +228,87 @@ static SECRET_FLAG: LazyLock<Regex> =
 /// it, and a `python -c` program in that.
 const WORD_DEPTH: usize = 3;
 
-/// The rules on the text, then on each shell word of it as the shell reads it, quotes
-/// taken off: a command line's argument `{'password': 'x'}` is written
-/// `'{'\''password'\'': '\''x'\''}'`, which no rule reads as a dict (helper-69). A word
-/// that masks differently is written back quoted whole; every other byte stays.
+/// Each shell word of the text masked as the shell reads it, then the rules on the whole
+/// (for what spans words: `mysql -u root -pX`, `Authorization: Bearer x`). The rules alone
+/// read quoted text as text: a dict argument `{'password': 'x'}` is written
+/// `'{'\''password'\'': '\''x'\''}'`, and a value with an escaped or quoted sign
+/// (`--password=a\&b`, `--token=a"b c"`) was cut at the sign, leaving the rest in clear
+/// and a backslash eaten (helper-69, helper-70).
 fn by_words(text: &str, depth: usize) -> Cow<'_, str> {
-    let out = by_rules(text);
-    if depth == 0 || !out.contains(['\'', '"', '\\']) {
-        return out;
+    if depth == 0 || !text.contains(['\'', '"', '\\']) {
+        return by_rules(text);
     }
     let mut rebuilt = String::new();
     let mut last = 0;
     let mut after_flag = false;
-    for (span, value) in shell_words(&out) {
-        let quoted = value != out[span.clone()];
-        // The value of a secret's flag, either of them quoted (`'--pwd' 'x'`): the rules
-        // read a flag and its value only where neither is.
-        let masked = if after_flag && value != MASK && quoted {
-            Some(Cow::Borrowed(MASK))
-        } else if quoted {
-            // Only for a secret the rules missed: more masks than the word held. A word
-            // the rules masked already (`{"password":"***"}`) stays as it is written.
-            Some(by_words(&value, depth - 1))
-                .filter(|m| m.matches(MASK).count() > value.matches(MASK).count())
+    for (span, value) in shell_words(text) {
+        let raw = &text[span.clone()];
+        let masked = if after_flag && value != MASK {
+            // The value of a secret's flag, either of them quoted (`'--pwd' x`), in the
+            // value's own quotes.
+            Some(match raw.chars().next() {
+                Some(q @ ('\'' | '"')) => format!("{q}{MASK}{q}"),
+                _ => MASK.to_string(),
+            })
         } else {
-            // A word without quotes reads as it is written: the rules saw it already.
-            None
+            masked_word(raw, &value, depth)
         };
         after_flag = SECRET_FLAG.is_match(&value);
         if let Some(masked) = masked {
-            rebuilt.push_str(&out[last..span.start]);
-            rebuilt.push_str(&format!("'{}'", masked.replace('\'', r"'\''")));
+            rebuilt.push_str(&text[last..span.start]);
+            rebuilt.push_str(&masked);
             last = span.end;
         }
     }
-    if last == 0 {
-        return out;
+    rebuilt.push_str(&text[last..]);
+    match by_rules(&rebuilt) {
+        Cow::Owned(o) => Cow::Owned(o),
+        Cow::Borrowed(_) if last == 0 => by_rules(text),
+        Cow::Borrowed(_) => Cow::Owned(rebuilt),
     }
-    rebuilt.push_str(&out[last..]);
-    Cow::Owned(rebuilt)
+}
+
+/// One shell word, `raw` as written and `value` as the shell reads it, masked; `None`
+/// where it holds no secret. The rules on the word as written keep its quotes
+/// (`{"password":"***"}`), and are taken where the word has no escapes and what they
+/// leave reads as one word with nothing left to mask; otherwise the value is masked and
+/// written back quoted.
+fn masked_word(raw: &str, value: &str, depth: usize) -> Option<String> {
+    let whole = |v: &str| -> Option<String> {
+        let c = SECRET_ASSIGNED.captures(v)?;
+        (c.get(3)?.as_str() != MASK).then(|| format!("{}{}{MASK}", &c[1], &c[2]))
+    };
+    let by_value = whole(value).unwrap_or_else(|| by_words(value, depth - 1).into_owned());
+    if by_value == value {
+        return None;
+    }
+    // Not where a backslash escapes a sign: the rules cut a value at `\&` and ate the
+    // backslash, which turned the rest into a command of its own (helper-70).
+    if !raw.contains('\\')
+        && let Cow::Owned(kept) = by_rules(raw)
+        && let [(_, v)] = shell_words(&kept).as_slice()
+        && whole(v).is_none()
+        && by_words(v, depth - 1) == v.as_str()
+    {
+        return Some(kept);
+    }
+    // In the quotes the word had, where it had them.
+    let quoted_value = raw.contains("='") || raw.contains("=\"");
+    Some(match SECRET_ASSIGNED.captures(&by_value) {
+        _ if raw.starts_with(['\'', '"']) => format!("'{}'", by_value.replace('\'', r"'\''")),
+        Some(c) if quoted_value => format!("{}{}'{MASK}'", &c[1], &c[2]),
+        _ => shown_quoted(&by_value).into_owned(),
+    })
+}
+
+/// A masked word written as the recorder writes words ([`shell_words`] reads it back),
+/// with the mask's `*` taken as plain: `--password=***`, `'a b=***'`.
+fn shown_quoted(word: &str) -> Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,@%+*".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        return Cow::Borrowed(word);
+    }
+    Cow::Owned(format!("'{}'", word.replace('\'', r"'\''")))
 }
 
 /// The words of `text` as a POSIX shell splits them: each one's byte range and its value,
@@ -268,19 +317,22 @@ fn by_words(text: &str, depth: usize) -> Cow<'_, str> {
 fn shell_words(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
     let mut words = Vec::new();
     let mut chars = text.char_indices().peekable();
+    // Unquoted, these end a word as spaces do: `--token 'x';` is a word and a `;`.
+    let ends = |c: char| c.is_whitespace() || ";&|<>()".contains(c);
     while let Some(&(start, c)) = chars.peek() {
-        if c.is_whitespace() {
+        if ends(c) {
             chars.next();
             continue;
         }
         let mut value = String::new();
         let mut end = text.len();
-        while let Some((i, c)) = chars.next() {
+        while let Some(&(i, c)) = chars.peek() {
+            if ends(c) {
+                end = i;
+                break;
+            }
+            chars.next();
             match c {
-                c if c.is_whitespace() => {
-                    end = i;
-                    break;
-                }
                 '\'' => {
                     for (_, c) in chars.by_ref() {
                         if c == '\'' {
@@ -336,12 +388,31 @@ fn by_rules(text: &str) -> Cow<'_, str> {
         if rule.re.is_match(&out) {
             let replaced = rule
                 .re
-                .replace_all(&out, |c: &Captures| (rule.keep)(c))
+                .replace_all(&out, |c: &Captures| masked_once(c, (rule.keep)(c)))
                 .into_owned();
-            out = Cow::Owned(replaced);
+            if replaced != *out {
+                out = Cow::Owned(replaced);
+            }
         }
     }
     out
+}
+
+/// A rule's replacement, unless the value it would mask is masked already: a value
+/// rule runs to the next space, and took `***}` of `{password:***}` for a value, eating
+/// what followed the mask.
+fn masked_once(c: &Captures, replacement: String) -> String {
+    let matched = c.get(0).map_or("", |m| m.as_str());
+    let Some(at) = replacement.find(MASK) else {
+        return replacement;
+    };
+    let kept = &replacement[..at];
+    match matched.strip_prefix(kept) {
+        Some(rest) if rest.trim_start_matches(['\'', '"', '\\']).starts_with(MASK) => {
+            matched.to_string()
+        }
+        _ => replacement,
+    }
 }
 
 /// `Null`, or a nested type of `Null`s (`List(Null)`): a type the plan gives before it
@@ -912,5 +983,65 @@ mod tests {
         assert_eq!(b.value(0), b"app --password=***");
         assert_eq!(b.value(1), &[0xff, b'-', b'p']);
         assert!(b.is_null(2));
+    }
+}
+#[cfg(test)]
+mod words {
+    use super::text;
+
+    /// helper-70: a value with an escaped or quoted sign was cut at the sign, its rest in
+    /// clear; a flag quoted apart from a bare value was not paired with it.
+    #[test]
+    fn escaped_and_glued_values_are_masked_to_the_end_of_their_word() {
+        for (input, want) in [
+            (
+                r"sh -c '/bin/true --password=Tr0ub\&3xLEAK1'",
+                r"sh -c '/bin/true --password=***'",
+            ),
+            (
+                r"sh -c '/bin/true --password=abc\ LEAK2'",
+                r"sh -c '/bin/true --password=***'",
+            ),
+            (
+                r#"sh -c '/bin/true "--password" LEAK3'"#,
+                r#"sh -c '/bin/true "--password" ***'"#,
+            ),
+            (
+                r#"sh -c '/bin/true --token=abc"LEAK4 more"'"#,
+                r"sh -c '/bin/true --token=***'",
+            ),
+            (
+                r"sh -c '/bin/true PGPASSWORD=ab\;LEAK5'",
+                r"sh -c '/bin/true PGPASSWORD=***'",
+            ),
+            (
+                r"sh -c '/bin/true --password=ab'\''LEAK6'\'''",
+                r"sh -c '/bin/true --password=***'",
+            ),
+            (
+                r#"sh -c '/bin/true DB_PASS="a"LEAK7'"#,
+                r"sh -c '/bin/true DB_PASS='\''***'\'''",
+            ),
+            (
+                r"sh -c '/bin/true '\''--password'\'' LEAK8'",
+                r"sh -c '/bin/true '\''--password'\'' ***'",
+            ),
+            (
+                r#"sh -c "x '--password' LEAK9""#,
+                r"sh -c 'x '\''--password'\'' ***'",
+            ),
+            (
+                r"/bin/true --password=ab\&LEAK10",
+                r"/bin/true --password=***",
+            ),
+            (
+                r"sh -c 'a --token '\''p q'\''; exit 0'",
+                r"sh -c 'a --token '\''***'\''; exit 0'",
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        let plain = r"ls -la /tmp/it\'s (here) && echo ok";
+        assert_eq!(text(plain), plain);
     }
 }

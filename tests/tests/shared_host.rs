@@ -272,6 +272,27 @@ fn a_secret_of_several_words_is_masked_whole() {
         ),
         "{report}"
     );
+    // In a script: an escaped sign in a value, and a flag quoted apart from its value
+    // (helper-70: both were in the report in clear).
+    let script = tmp.path().join("script");
+    let command = [
+        "sh",
+        "-c",
+        r"/bin/true --password=Tr0ub\&esc-leak '--pwd' pair-leak",
+    ];
+    assert!(record(&script, &command).status.success());
+    let md = tmp.path().join("s.md");
+    let out = analyze(&[
+        "report",
+        script.to_str().unwrap(),
+        "-o",
+        md.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let report = std::fs::read_to_string(&md).unwrap();
+    for leak in ["esc-leak", "pair-leak"] {
+        assert!(!report.contains(leak), "the report shows {leak}: {report}");
+    }
 }
 
 /// Secrets planted in a real workload (command lines, paths) are in the capture, and are
