@@ -254,6 +254,50 @@ fn full_disk_stops_recording_but_keeps_the_command_contract() {
     );
 }
 
+/// A disk another writer filled: removing record's half-written file frees next to
+/// nothing, and the capture row had no room, so the capture read as one whose recorder
+/// was killed (helper-70). The lock file holds room for the end's files.
+#[test]
+fn a_disk_another_writer_filled_still_gets_its_capture_row() {
+    if !bpf_available("a_disk_another_writer_filled_still_gets_its_capture_row") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("small");
+    let _guard = SmallDisk::mount(&mnt, "2m");
+    let capture = mnt.join("capture");
+    let out = Command::new(bin("record"))
+        .args(["-q", "--rotate", "200ms", "-o"])
+        .arg(&capture)
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "dd if=/dev/zero of={} bs=64k 2>/dev/null; \
+             for i in $(seq 2000); do cat /etc/hostname; done >/dev/null; sleep 0.5",
+            mnt.join("fill").display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains("the capture row says so"),
+        "{stderr}"
+    );
+    let why = tracepost_e2e::query(&[&capture], "SELECT stopped_early FROM capture");
+    assert!(
+        why[0]["stopped_early"]
+            .as_str()
+            .is_some_and(|s| s.contains("No space left on device")),
+        "{why:?}"
+    );
+    // The lock file gave its room back.
+    assert!(
+        std::fs::metadata(capture.join(".record.lock"))
+            .unwrap()
+            .len()
+            < 16
+    );
+}
+
 /// A call that blocked longer than the reorder lag waits for the file after its
 /// neighbours'. If writing fails before that file closes, the call is lost although it
 /// entered before the last closed file's newest row: `incomplete_from` must count it in.

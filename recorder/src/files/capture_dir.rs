@@ -121,7 +121,7 @@ pub struct CaptureDir {
     root: PathBuf,
     /// The flock on `LOCK_FILE`: the kernel releases it when the recorder dies, however it
     /// dies, so a `kill -9` leaves no stale lock behind.
-    _lock: std::sync::Arc<fs::File>,
+    lock: std::sync::Arc<fs::File>,
     /// Whether this recorder made the directory (rather than continuing a capture).
     created: bool,
     /// The missing parents this recorder made for it (`-o new/inc-42`): a start that
@@ -213,7 +213,7 @@ impl CaptureDir {
         }
         Ok(Self {
             root,
-            _lock: std::sync::Arc::new(lock),
+            lock: std::sync::Arc::new(lock),
             created,
             made_parents: Vec::new(),
         })
@@ -246,6 +246,12 @@ impl CaptureDir {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Frees the room the lock file held for the end's files, before they are written:
+    /// on a full disk it is all there is.
+    pub fn release_room(&self) {
+        let _ = self.lock.set_len(pid_len());
     }
 
     pub fn table_dir(&self, table: &str) -> PathBuf {
@@ -383,7 +389,26 @@ fn write_pid(file: &mut fs::File, root: &Path) -> Result<(), CaptureDirError> {
     };
     file.set_len(0).map_err(err)?;
     file.rewind().map_err(err)?;
-    writeln!(file, "{}", std::process::id()).map_err(err)
+    writeln!(file, "{}", std::process::id()).map_err(err)?;
+    // Room for the capture row of a disk that fills: without it a full disk left no
+    // capture row, and the capture read as one whose recorder was killed (helper-70).
+    // Spaces, which the pid's reader trims; best effort, as the disk may be full now.
+    let reserved = file
+        .write_all(&[b' '; ROOM_FOR_THE_END])
+        .and_then(|()| file.sync_data());
+    if reserved.is_err() {
+        let _ = file.set_len(pid_len());
+    }
+    Ok(())
+}
+
+/// Bytes the lock file holds for the end's files: the capture row (about 4 KiB) and an
+/// empty file for each table that has none.
+const ROOM_FOR_THE_END: usize = 64 * 1024;
+
+/// The length of this recorder's pid line in the lock file.
+fn pid_len() -> u64 {
+    format!("{}\n", std::process::id()).len() as u64
 }
 
 /// The directory `root` is made in, and every one above it, must be safe from other users:

@@ -38,6 +38,7 @@ pub(super) fn finish(args: &Args, s: Stopped, ended: Ended) -> Result<Outcome> {
     }
     let [ring_full, table_full] = losses(&s.lost);
     let lost_total = ring_full + table_full;
+    s.dir.release_room();
     s.info.write_ending(
         &s.dir.table_dir(capture::TABLE),
         Ending {
@@ -164,8 +165,9 @@ fn stopped_early(
             .min(stopped_ns)
             .min(unwritten_from_ns.unwrap_or(i64::MAX))
             .max(info.started_ns);
-    // Half-written files can never be read (they have no footer); removing them frees the
-    // room a full disk needs for the capture row.
+    // Half-written files can never be read (they have no footer); removing them, and the
+    // room the lock file held, frees what a full disk needs for the capture row.
+    dir.release_room();
     for table in TABLES {
         crate::files::writer::remove_unfinished(&dir.table_dir(table));
     }
