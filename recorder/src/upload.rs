@@ -135,6 +135,8 @@ mod shipping {
         /// The user was told that `record` waits for the store: said once, by whichever
         /// thread sees the wait first.
         told: std::sync::atomic::AtomicBool,
+        /// A signal ended the wait, not `--upload-wait`.
+        cut: std::sync::atomic::AtomicBool,
     }
 
     impl Ending {
@@ -191,7 +193,12 @@ mod shipping {
                 match tokio::time::timeout(LOOK, work.as_mut()).await {
                     Ok(done) => return done,
                     Err(_) if ending.passed() => {
-                        return Err("no answer before --upload-wait ran out".into());
+                        return Err(
+                            match ending.0.cut.load(std::sync::atomic::Ordering::Relaxed) {
+                                true => "no answer before a signal stopped the wait".into(),
+                                false => "no answer before --upload-wait ran out".into(),
+                            },
+                        );
                     }
                     Err(_) => {}
                 }
@@ -283,6 +290,10 @@ mod shipping {
             let _ = self.finish.send(deadline);
             while !self.handle.is_finished() {
                 if cut() && !self.ending.passed() {
+                    self.ending
+                        .0
+                        .cut
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     self.ending.set(Instant::now());
                 }
                 // A request in flight to a store that does not answer holds the worker

@@ -1130,6 +1130,16 @@ fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
         "{rest:?}"
     );
     assert_eq!(local_files(&local).len(), 5);
+    // What ended the wait is said: the signal, not --upload-wait.
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("no answer before a signal stopped the wait")),
+        "{rest:?}"
+    );
+    assert!(
+        !rest.iter().any(|l| l.contains("--upload-wait ran out")),
+        "{rest:?}"
+    );
 
     // In command mode a command's own failure status is kept, and the files still named.
     let local = tmp.path().join("web-5");
