@@ -752,6 +752,51 @@ fn a_hangup_or_another_ending_signal_ends_the_capture_cleanly() {
     }
 }
 
+/// A SIGTERM in record's first moments, as `timeout` or a supervisor sends it: the
+/// handlers were installed only once the programs had loaded, so it killed the recorder
+/// (status 143) and left a capture of empty tables. It is now passed on to the command as
+/// the command starts, and the capture closes as it does on any SIGTERM.
+#[test]
+fn a_signal_as_record_starts_reaches_the_command_and_the_capture_closes() {
+    if !bpf_available("a_signal_as_record_starts_reaches_the_command_and_the_capture_closes") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for delay_ms in [5, 50] {
+        let capture = tmp.path().join(format!("capture-{delay_ms}"));
+        let started = std::time::Instant::now();
+        let record = Command::new(bin("record"))
+            .args(["-q", "-o"])
+            .arg(&capture)
+            .args(["--", "sleep", "30"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        thread::sleep(Duration::from_millis(delay_ms));
+        // SAFETY: kill(2) of this test's own child; no memory involved.
+        assert_eq!(unsafe { libc::kill(record.id() as i32, libc::SIGTERM) }, 0);
+        let out = record.wait_with_output().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10), "{out:?}");
+        // The command's status, as a shell gives it: killed by SIGTERM.
+        assert_eq!(out.status.code(), Some(143), "{out:?}");
+        assert!(out.stderr.is_empty(), "{out:?}");
+        assert_eq!(
+            scalar(
+                &capture,
+                "SELECT count(*) FROM capture WHERE ended IS NOT NULL AND events IS NOT NULL"
+            ),
+            1
+        );
+        assert_eq!(
+            scalar(
+                &capture,
+                "SELECT count(*) FROM syscalls WHERE syscall = 'execve' AND ret = 0"
+            ),
+            1
+        );
+    }
+}
+
 fn ends_cleanly_on(capture: &Path, signal: i32) {
     let mut target = Command::new("sh")
         .args([

@@ -13,7 +13,7 @@ use std::{
     io,
     os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     sync::{
-        Arc, OnceLock,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     thread,
@@ -96,9 +96,35 @@ impl Command {
     }
 }
 
-/// Installs the handlers. The command to pass signals on to can be set after it starts.
-pub fn install(stop: StopFlag) -> io::Result<Arc<OnceLock<Command>>> {
-    let forward_to = Arc::new(OnceLock::<Command>::new());
+/// Where signals are passed on: the command, once it runs. One sent before is kept and
+/// passed on as the command starts: `timeout 0.1 record -- cmd` stopped the recorder
+/// before its handlers were in place, leaving an empty capture (helper-70).
+#[derive(Default)]
+pub struct Forward(Mutex<(Option<Command>, Option<i32>)>);
+
+impl Forward {
+    /// The command runs: a signal that came before goes to it now.
+    pub fn set(&self, command: Command) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sig) = state.1.take() {
+            command.signal(sig);
+        }
+        state.0 = Some(command);
+    }
+
+    fn pass_on(&self, sig: i32) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match &state.0 {
+            Some(command) => command.signal(sig),
+            None => state.1 = Some(sig),
+        }
+    }
+}
+
+/// Installs the handlers, first of all: until then a signal ends `record` as it would
+/// any process. The command to pass signals on to is set once it starts.
+pub fn install(stop: StopFlag) -> io::Result<Arc<Forward>> {
+    let forward_to = Arc::new(Forward::default());
     let target = forward_to.clone();
     let mut signals = SignalsInfo::<WithOrigin>::new([
         SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM,
@@ -115,10 +141,8 @@ pub fn install(stop: StopFlag) -> io::Result<Arc<OnceLock<Command>>> {
                 // A hangup is passed on whoever sent it: when `record` leads the session
                 // (`ssh -t host record -- cmd`) the terminal's hangup reaches it alone, and
                 // before, its death made the kernel pass it on to the command.
-                if let Some(command) = target.get()
-                    && (sent || origin.signal == SIGHUP)
-                {
-                    command.signal(origin.signal);
+                if sent || origin.signal == SIGHUP {
+                    target.pass_on(origin.signal);
                 }
             }
         })?;

@@ -69,6 +69,8 @@ pub(super) struct Capture {
 }
 
 pub(super) fn start(args: &Args) -> Result<Capture> {
+    let stop = StopFlag::default();
+    let forward_to = signals::install(stop.clone()).context("cannot install signal handlers")?;
     bpf::check_privileges()?;
     if args.stacks {
         let readable = kernel_stacks::symbols_readable()
@@ -157,7 +159,6 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         .map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
 
     let counters = Counters::new();
-    let stop = StopFlag::default();
     let shipped = uploader.as_ref().map(Uploader::shipped);
     // Until the capture row is written, a failure takes back what this run made: a
     // directory of empty tables reads as a recorder killed as it started.
@@ -183,8 +184,6 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
             stack_min_ns: u64::try_from(args.stack_min.as_nanos()).unwrap_or(u64::MAX),
         })?;
         let info = CaptureInfo::new(host, describe_target(args), min_duration_ns);
-        let forward_to =
-            signals::install(stop.clone()).context("cannot install signal handlers")?;
         let stacks = probes
             .take_stacks()
             .map(|map| KernelStacks::new(map, args.stack_min));
@@ -195,9 +194,9 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
             .context("cannot start the thread that unwinds user stacks")?;
         let chains = user_stacks.as_ref().map(UserStacks::chains);
         let pipeline = start_writers(args, &dir, &counters, shipped, stacks, chains)?;
-        Ok((probes, stage, info, forward_to, user_stacks, pipeline))
+        Ok((probes, stage, info, user_stacks, pipeline))
     })();
-    let (mut probes, stage, info, forward_to, user_stacks, pipeline) = match made {
+    let (mut probes, stage, info, user_stacks, pipeline) = match made {
         Ok(made) => made,
         Err(e) => {
             dir.abandon();
@@ -230,7 +229,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         // no name.
         send_snapshot(&[pid])?;
         let running = gated.release()?;
-        let _ = forward_to.set(signals::Command::of(running.pid()));
+        forward_to.set(signals::Command::of(running.pid()));
         Mode::Command(running)
     } else if args.all {
         let me = std::process::id();
