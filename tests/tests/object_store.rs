@@ -1202,7 +1202,21 @@ fn a_store_that_stalls_never_holds_a_finished_capture_missing_calls() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
+    // Mid-capture: once a file of calls is in the bucket. (A stall at a fixed 1 s came
+    // before the first uploads; the test passed only because a pass cut short at the
+    // deadline went on sending a request per file, which then landed.)
+    let waiting = Instant::now();
+    while !moto
+        .objects("fleet", "inc-11")
+        .iter()
+        .any(|o| o.starts_with("syscalls/"))
+    {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(20),
+            "nothing shipped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let moto_pid = moto._server.0.id() as i32;
     // SAFETY: kill has no memory preconditions; the pid is our own unreaped child.
     unsafe { libc::kill(moto_pid, libc::SIGSTOP) };
