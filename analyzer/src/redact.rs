@@ -144,6 +144,12 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &format!(r"(?i)(^|[\s'\x22/,;&?])(--?{SECRET_NAMES})(=|\s+)([^\s'\x22&;]+)"),
             |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
         ),
+        // curl's and wget's `USER:PASSWORD` (`curl -u admin:x`, `--proxy-user a:x`): the
+        // password is what follows the first colon (helper-70).
+        rule(
+            r"(?i)(^|[\s'\x22])(-u|-U|--user|--proxy-user|--http-user)(\s+|=)([^\s:'\x22]+):([^\s'\x22]+)",
+            |c| format!("{}{}{}{}:{MASK}", &c[1], &c[2], &c[3], &c[4]),
+        ),
         // A MySQL or MariaDB client's password glued to `-p` (`mysql -u root -pSECRET`),
         // bare or quoted whole as a shell (and `cmdline`) writes a word with spaces or
         // signs (`'-pS3c$ret!'`). Only after the program's own word (`mysql`,
@@ -1043,5 +1049,30 @@ mod words {
         }
         let plain = r"ls -la /tmp/it\'s (here) && echo ok";
         assert_eq!(text(plain), plain);
+        // curl's user and password.
+        for (input, want) in [
+            (
+                "curl -u admin:hunterJ1 http://x",
+                "curl -u admin:*** http://x",
+            ),
+            (
+                "curl --user=admin:p@ss:x http://x",
+                "curl --user=admin:*** http://x",
+            ),
+            (
+                "curl --proxy-user a:b http://x",
+                "curl --proxy-user a:*** http://x",
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // A user without a password, and others' `-u`, stay.
+        for plain in [
+            "curl -u admin http://x",
+            "mysql -u root db",
+            "sort -u a.txt",
+        ] {
+            assert_eq!(text(plain), plain);
+        }
     }
 }
