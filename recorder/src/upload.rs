@@ -144,6 +144,20 @@ mod shipping {
             *self.0.deadline.lock().unwrap_or_else(|e| e.into_inner()) = Some(deadline);
         }
 
+        /// A signal ends the wait now.
+        fn cut_now(&self) {
+            self.0.cut.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.set(Instant::now());
+        }
+
+        /// Why no answer came in time.
+        fn no_answer(&self) -> String {
+            match self.0.cut.load(std::sync::atomic::Ordering::Relaxed) {
+                true => "no answer before a signal stopped the wait".into(),
+                false => "no answer before --upload-wait ran out".into(),
+            }
+        }
+
         /// Whether recording has ended.
         fn is_set(&self) -> bool {
             self.0
@@ -192,14 +206,7 @@ mod shipping {
             loop {
                 match tokio::time::timeout(LOOK, work.as_mut()).await {
                     Ok(done) => return done,
-                    Err(_) if ending.passed() => {
-                        return Err(
-                            match ending.0.cut.load(std::sync::atomic::Ordering::Relaxed) {
-                                true => "no answer before a signal stopped the wait".into(),
-                                false => "no answer before --upload-wait ran out".into(),
-                            },
-                        );
-                    }
+                    Err(_) if ending.passed() => return Err(ending.no_answer()),
                     Err(_) => {}
                 }
             }
@@ -213,8 +220,8 @@ mod shipping {
         given: String,
         quiet: bool,
         wait: Duration,
-        /// Carries the deadline: recording is over.
-        finish: Sender<Instant>,
+        /// Says recording is over; the deadline is in [`Ending`].
+        finish: Sender<()>,
         handle: JoinHandle<Result<u64, UploadError>>,
     }
 
@@ -287,14 +294,10 @@ mod shipping {
             let began = Instant::now();
             let deadline = deadline(began, self.wait);
             self.ending.set(deadline);
-            let _ = self.finish.send(deadline);
+            let _ = self.finish.send(());
             while !self.handle.is_finished() {
                 if cut() && !self.ending.passed() {
-                    self.ending
-                        .0
-                        .cut
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
-                    self.ending.set(Instant::now());
+                    self.ending.cut_now();
                 }
                 // A request in flight to a store that does not answer holds the worker
                 // until the deadline: the prompt has not come back, so say why.
@@ -356,7 +359,7 @@ mod shipping {
     }
 
     impl Worker {
-        fn run(&mut self, finish: Receiver<Instant>) -> Result<u64, UploadError> {
+        fn run(&mut self, finish: Receiver<()>) -> Result<u64, UploadError> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -364,7 +367,7 @@ mod shipping {
             loop {
                 self.pass(&runtime);
                 match finish.recv_timeout(SCAN) {
-                    Ok(_) => break,
+                    Ok(()) => break,
                     Err(RecvTimeoutError::Timeout) => {}
                     // The recorder is gone without saying so: nothing to wait for.
                     Err(RecvTimeoutError::Disconnected) => return Ok(self.uploaded),

@@ -392,11 +392,10 @@ fn write_pid(file: &mut fs::File, root: &Path) -> Result<(), CaptureDirError> {
     writeln!(file, "{}", std::process::id()).map_err(err)?;
     // Room for the capture row of a disk that fills: without it a full disk left no
     // capture row, and the capture read as one whose recorder was killed (helper-70).
-    // Spaces, which the pid's reader trims; best effort, as the disk may be full now.
-    let reserved = file
-        .write_all(&[b' '; ROOM_FOR_THE_END])
-        .and_then(|()| file.sync_data());
-    if reserved.is_err() {
+    // Spaces, which the pid's reader trims; best effort, as the disk may be full now. No
+    // sync: a write takes its blocks from the free count when it is made (delayed
+    // allocation reserves them), and an fsync at start-up can stall on a busy disk.
+    if file.write_all(&[b' '; ROOM_FOR_THE_END]).is_err() {
         let _ = file.set_len(pid_len());
     }
     Ok(())

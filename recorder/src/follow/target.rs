@@ -113,14 +113,18 @@ pub fn attach_process(probes: &mut Probes, pid: i32, scope: &Scope) -> Result<us
 /// for it.
 pub fn pidfd(pid: i32) -> Result<OwnedFd, TargetError> {
     a_process(pid)?;
+    open_pidfd(pid).map_err(|err| match err.raw_os_error() {
+        Some(libc::ESRCH) => TargetError::NoSuchProcess(pid),
+        _ => TargetError::Threads { pid, source: err },
+    })
+}
+
+/// `pidfd_open(2)` of `pid`, unchecked.
+pub fn open_pidfd(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
-        let err = io::Error::last_os_error();
-        return Err(match err.raw_os_error() {
-            Some(libc::ESRCH) => TargetError::NoSuchProcess(pid),
-            _ => TargetError::Threads { pid, source: err },
-        });
+        return Err(io::Error::last_os_error());
     }
     // SAFETY: a fresh fd we own.
     Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })

@@ -11,7 +11,7 @@
 //! on until the command exits, so its last calls are recorded.
 use std::{
     io,
-    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::fd::{AsRawFd as _, OwnedFd},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -66,12 +66,7 @@ pub struct Command {
 impl Command {
     /// Takes a pidfd of `pid`, which must be a child not yet waited for.
     pub fn of(pid: libc::pid_t) -> Self {
-        // SAFETY: pidfd_open takes a pid and flags, and returns a new fd or -1.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        let pidfd = (fd >= 0).then(|| {
-            // SAFETY: a new fd that nothing else owns.
-            unsafe { OwnedFd::from_raw_fd(fd as i32) }
-        });
+        let pidfd = crate::follow::target::open_pidfd(pid).ok();
         Self { pidfd, pid }
     }
 
