@@ -266,12 +266,11 @@ fn by_words(text: &str, depth: usize) -> Cow<'_, str> {
             last = span.end;
         }
     }
-    rebuilt.push_str(&text[last..]);
-    match by_rules(&rebuilt) {
-        Cow::Owned(o) => Cow::Owned(o),
-        Cow::Borrowed(_) if last == 0 => by_rules(text),
-        Cow::Borrowed(_) => Cow::Owned(rebuilt),
+    if last == 0 {
+        return by_rules(text);
     }
+    rebuilt.push_str(&text[last..]);
+    Cow::Owned(by_rules(&rebuilt).into_owned())
 }
 
 /// One shell word, `raw` as written and `value` as the shell reads it, masked; `None`
@@ -990,10 +989,6 @@ mod tests {
         assert_eq!(b.value(1), &[0xff, b'-', b'p']);
         assert!(b.is_null(2));
     }
-}
-#[cfg(test)]
-mod words {
-    use super::text;
 
     /// helper-70: a value with an escaped or quoted sign was cut at the sign, its rest in
     /// clear; a flag quoted apart from a bare value was not paired with it.
