@@ -230,6 +230,11 @@ static SECRET_ASSIGNED: LazyLock<Regex> = LazyLock::new(|| {
 static SECRET_FLAG: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(&format!("(?i)^--?{SECRET_NAMES}$")).expect("a valid pattern"));
 
+/// curl's and wget's flags whose next word is `USER:PASSWORD`.
+static USER_FLAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new("^(-u|-U|--user|--proxy-user|--http-user)$").expect("a valid pattern")
+});
+
 /// How many levels of quoting are read through: a command line, the `sh -c` script in
 /// it, and a `python -c` program in that.
 const WORD_DEPTH: usize = 3;
@@ -247,9 +252,14 @@ fn by_words(text: &str, depth: usize) -> Cow<'_, str> {
     let mut rebuilt = String::new();
     let mut last = 0;
     let mut after_flag = false;
+    let mut after_user = false;
     for (span, value) in shell_words(text) {
         let raw = &text[span.clone()];
-        let masked = if after_flag && value != MASK {
+        let masked = if after_user && value.contains(':') && !value.ends_with(MASK) {
+            // curl's `-u "user:pass word"`: the rule reads only an unquoted pair.
+            let (user, _) = value.split_once(':').unwrap_or_default();
+            Some(shown_quoted(&format!("{user}:{MASK}")).into_owned())
+        } else if after_flag && value != MASK {
             // The value of a secret's flag, either of them quoted (`'--pwd' x`), in the
             // value's own quotes.
             Some(match raw.chars().next() {
@@ -260,6 +270,7 @@ fn by_words(text: &str, depth: usize) -> Cow<'_, str> {
             masked_word(raw, &value, depth)
         };
         after_flag = SECRET_FLAG.is_match(&value);
+        after_user = USER_FLAG.is_match(&value);
         if let Some(masked) = masked {
             rebuilt.push_str(&text[last..span.start]);
             rebuilt.push_str(&masked);
@@ -1058,6 +1069,11 @@ mod tests {
                 "curl --proxy-user a:b http://x",
                 "curl --proxy-user a:*** http://x",
             ),
+            (
+                "sh -c 'curl --user \"ops:pa ss;x\" http://x'",
+                "sh -c 'curl --user ops:*** http://x'",
+            ),
+            ("curl -u 'ops:pa ss' http://x", "curl -u ops:*** http://x"),
         ] {
             assert_eq!(text(input), want, "{input}");
         }
