@@ -34,7 +34,7 @@ const MYSQL_ARGS: &str = r"(?i)((?:^|[\s;&|(`'\x22])(?:[^\s;&|'\x22:]*/)?(?:mysq
 /// A single-quoted shell word, as a group: inside another single-quoted word (`sh -c
 /// '...'`) it runs between two `'\''`; on its own, to the closing quote, through each
 /// `'\''` that stands for a quote inside it (`'it'\''s'`).
-const SINGLE_QUOTED: &str = r"('\\''[^']*?'\\''|'(?:[^']|'\\'')*')";
+const SINGLE_QUOTED: &str = r"('\\''[^']*?(?:'\\''|$)|'(?:[^']|'\\'')*(?:'|$))";
 
 /// The masked form of a word [`SINGLE_QUOTED`] matched, in the same quotes.
 fn masked_quoted(word: &str) -> String {
@@ -88,7 +88,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // rule, the name quoted or not.
         rule(
             &format!(
-                r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})("?\s*[:=]\s*)"(?:[^"\\]|\\.)*""#
+                r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})("?\s*[:=]\s*)"(?:[^"\\]|\\.)*(?:"|$)"#
             ),
             |c| {
                 let dashes = c.get(2).map_or("", |m| m.as_str());
@@ -127,7 +127,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             |c| format!("{}'{}{}{MASK}'", &c[1], &c[2], &c[3]),
         ),
         rule(
-            &format!(r#"(?i)(^|[\s,;&(])"(--?{SECRET_NAMES})(=|\s+)(?:[^"\\]|\\.)*""#),
+            &format!(r#"(?i)(^|[\s,;&(])"(--?{SECRET_NAMES})(=|\s+)(?:[^"\\]|\\.)*(?:"|$)"#),
             |c| format!("{}\"{}{}{MASK}\"", &c[1], &c[2], &c[3]),
         ),
         // A flag, then its value as a quoted word of its own: `--token 'x y'`.
@@ -136,7 +136,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             |c| format!("{}{}{}{}", &c[1], &c[2], &c[3], masked_quoted(&c[4])),
         ),
         rule(
-            &format!(r#"(?i)(^|[\s'"/,;&?])(--?{SECRET_NAMES})(\s+)"(?:[^"\\]|\\.)*""#),
+            &format!(r#"(?i)(^|[\s'"/,;&?])(--?{SECRET_NAMES})(\s+)"(?:[^"\\]|\\.)*(?:"|$)"#),
             |c| format!("{}{}{}\"{MASK}\"", &c[1], &c[2], &c[3]),
         ),
         // --password=x, --api-key x, -token x.
@@ -1084,6 +1084,27 @@ mod tests {
             "sort -u a.txt",
         ] {
             assert_eq!(text(plain), plain);
+        }
+    }
+
+    /// A value the kernel cut inside its quotes: the quote never closes, and the rules that
+    /// wanted a closing quote left the value in clear.
+    #[test]
+    fn a_value_cut_inside_its_quotes_is_masked_to_the_cut() {
+        for (input, want) in [
+            (
+                r"python3 -c 'a={'\''token'\'': '\''abcLEAK …",
+                r"python3 -c 'a={'\''token'\'': '\''***'\''' …",
+            ),
+            (
+                r#"python3 -c "a={'token': 'abcLEAK …"#,
+                r#"python3 -c "a={'token': '***' …"#,
+            ),
+            (r#"x {"password": "abcLEAK …"#, r#"x {"password": "***" …"#),
+            (r#"x --password "abcLEAK …"#, r#"x --password "***" …"#),
+            ("x --password='abcLEAK …", "x --password='***' …"),
+        ] {
+            assert_eq!(text(input), want, "{input}");
         }
     }
 }

@@ -293,6 +293,34 @@ fn a_secret_of_several_words_is_masked_whole() {
     for leak in ["esc-leak", "pair-leak"] {
         assert!(!report.contains(leak), "the report shows {leak}: {report}");
     }
+    // A secret in an argument the kernel cut at 127 bytes, inside its quotes: the quote
+    // never closes, and the value ran to the end in clear.
+    let cut = tmp.path().join("cut");
+    let long = "y".repeat(200);
+    let command = [
+        "sh",
+        "-c",
+        &format!("/bin/true \"{{'token': 'cut-leak{long}'}}\" --password=\"glued-leak{long}\""),
+    ];
+    assert!(record(&cut, &command).status.success());
+    let c = cut.to_str().unwrap();
+    let md = tmp.path().join("c.md");
+    let out = analyze(&["report", c, "-o", md.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let report = std::fs::read_to_string(&md).unwrap();
+    for leak in ["cut-leak", "glued-leak"] {
+        assert!(!report.contains(leak), "the report shows {leak}: {report}");
+    }
+    let out = analyze(&[
+        "query",
+        c,
+        "SELECT cmdline FROM processes WHERE comm = 'true'",
+        "--format",
+        "markdown",
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && table.contains("true "), "{out:?}");
+    assert!(!table.contains("-leak"), "{table}");
 }
 
 /// Secrets planted in a real workload (command lines, paths) are in the capture, and are
