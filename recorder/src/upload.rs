@@ -589,9 +589,14 @@ mod shipping {
             self.destination = Destination::Foreign;
         }
 
+        /// Once the wait is over nothing is retried: the files are named at the end.
         fn warn_failing(&mut self, what: &str, reason: &str) {
             if !self.failing {
-                crate::say!("warning: {what}: {reason}; files are kept and retried");
+                let then = match self.ending.passed() {
+                    true => "files are kept here",
+                    false => "files are kept and retried",
+                };
+                crate::say!("warning: {what}: {reason}; {then}");
                 self.failing = true;
             }
         }

@@ -1140,6 +1140,13 @@ fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
         !rest.iter().any(|l| l.contains("--upload-wait ran out")),
         "{rest:?}"
     );
+    // Nothing is retried once the wait is over, and no line says it will be.
+    assert!(
+        rest.iter()
+            .any(|l| l.contains("no answer before a signal stopped the wait; files are kept here")),
+        "{rest:?}"
+    );
+    assert!(!rest.iter().any(|l| l.contains("retried")), "{rest:?}");
 
     // In command mode a command's own failure status is kept, and the files still named.
     let local = tmp.path().join("web-5");
