@@ -89,9 +89,25 @@ pub fn without_secrets(text: &str) -> String {
     while let Some(at) = rest.find("://") {
         let (head, tail) = rest.split_at(at + 3);
         out.push_str(head);
-        let word_end = tail
-            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
-            .unwrap_or(tail.len());
+        let ends = |c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>');
+        let mut word_end = tail.find(ends).unwrap_or(tail.len());
+        // A password may hold a `'`: the URL parser leaves it unescaped, where it escapes
+        // every other sign that ends a word here. A store's error quotes such a URL, and
+        // the word ended inside the password, which stayed in clear.
+        if tail[word_end..].starts_with('\'') {
+            let unquoted_end = tail
+                .find(|c: char| c != '\'' && ends(c))
+                .unwrap_or(tail.len());
+            if let Some((colon, at)) = password_span(&tail[..unquoted_end])
+                && colon < word_end
+                && at > word_end
+            {
+                word_end = at
+                    + tail[at..unquoted_end]
+                        .find(ends)
+                        .unwrap_or(unquoted_end - at);
+            }
+        }
         let word = &tail[..word_end];
         let word = match password_span(word) {
             Some((colon, at)) => format!("{}***{}", &word[..=colon], &word[at..]),
@@ -315,6 +331,19 @@ mod tests {
         assert_eq!(
             without_secrets("https://u:p@ss:w@host"),
             "https://u:***@host"
+        );
+        // A `'` in the password, which the URL parser does not escape, in a store's error.
+        assert_eq!(
+            without_secrets("Error performing GET http://u:pa'ss@h:1/x in 1s"),
+            "Error performing GET http://u:***@h:1/x in 1s"
+        );
+        assert_eq!(
+            without_secrets("at 'http://u:a'b'c@h/x': refused"),
+            "at 'http://u:***@h/x': refused"
+        );
+        assert_eq!(
+            without_secrets("'http://h/x' 'b:c@d'"),
+            "'http://h/x' 'b:c@d'"
         );
         // An unescaped `/` in the password, and URLs quoted inside an error's text.
         assert_eq!(
