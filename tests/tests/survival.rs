@@ -686,6 +686,88 @@ fn max_size_makes_room_on_a_disk_that_fills() {
     );
 }
 
+/// A file system out of inodes, the other way a disk fills (a runaway that makes small
+/// files): with `--max-size` the oldest files go to give their inodes to the next ones, and
+/// recording goes on to the end. Without it recording stops, and the capture row, whose
+/// inode was kept from the start, still says so. Before, both stopped, with no row.
+#[test]
+fn a_file_system_out_of_inodes_gets_the_same_answers_as_a_full_one() {
+    if !bpf_available("a_file_system_out_of_inodes_gets_the_same_answers_as_a_full_one") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("few-inodes");
+    let _guard = SmallDisk::mount(&mnt, "64m,nr_inodes=48");
+    // Calls for 0.6 s, then every inode left taken, then calls for 1.5 s.
+    let script = format!(
+        "end=$((SECONDS+1)); while [ $SECONDS -lt $end ]; do read x < /etc/hostname; done; \
+         j=0; while : > {dir}/f$j 2>/dev/null; do j=$((j+1)); done; \
+         end=$((SECONDS+2)); while [ $SECONDS -lt $end ]; do read x < /etc/hostname; done",
+        dir = mnt.display()
+    );
+    let capture = mnt.join("ring");
+    let out = Command::new(bin("record"))
+        .args(["--max-size", "64MiB", "--rotate", "200ms", "-o"])
+        .arg(&capture)
+        .args(["--", "bash", "-c", &script])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    let room = number_after(&stderr, "filled up: --max-size deleted ");
+    assert!(room > 0, "{stderr}");
+    let row = tracepost_e2e::query(
+        &[&capture],
+        "SELECT events, deleted_events, stopped_early, \
+         (SELECT count(*) FROM syscalls) AS kept FROM capture",
+    );
+    assert_eq!(row[0]["stopped_early"], serde_json::Value::Null, "{row:?}");
+    let events = row[0]["events"].as_i64().unwrap();
+    let deleted = row[0]["deleted_events"].as_i64().unwrap();
+    assert!(deleted > 0, "{row:?}");
+    assert_eq!(
+        row[0]["kept"].as_i64().unwrap() + deleted,
+        events,
+        "{row:?}"
+    );
+    // Recording went on to the end: the shell's exit_group, its very last call, is kept.
+    let exits = scalar(
+        &capture,
+        "SELECT count(*) FROM syscalls WHERE syscall = 'exit_group' AND comm = 'bash'",
+    );
+    assert_eq!(exits, 1, "{stderr}");
+
+    // Without --max-size: recording stops, and the capture row says when.
+    for f in std::fs::read_dir(&mnt).unwrap() {
+        let f = f.unwrap().path();
+        if f.file_name().unwrap().to_string_lossy().starts_with('f') {
+            std::fs::remove_file(f).unwrap();
+        }
+    }
+    std::fs::remove_dir_all(&capture).unwrap();
+    let capture = mnt.join("plain");
+    let out = Command::new(bin("record"))
+        .args(["--rotate", "200ms", "-o"])
+        .arg(&capture)
+        .args(["--", "bash", "-c", &script])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains("(the capture row says so)"),
+        "{stderr}"
+    );
+    let row = tracepost_e2e::query(&[&capture], "SELECT stopped_early FROM capture");
+    assert!(
+        row[0]["stopped_early"]
+            .as_str()
+            .is_some_and(|s| s.contains("No space left on device")),
+        "{row:?}"
+    );
+}
+
 /// `--max-size` deleted older files, then writing failed: what it deleted is still in the
 /// capture row and the line. Counted when each file went, it was NULL once the writer
 /// failed, and a disk another writer kept full read as an idle stretch before the kept

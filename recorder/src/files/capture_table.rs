@@ -81,10 +81,13 @@ impl CaptureInfo {
     }
 
     fn write_row(&self, dir: &std::path::Path, ending: Option<Ending>) -> Result<(), WriterError> {
+        let starting = ending.is_none();
         let batch = self.batch(ending)?;
         let tmp: PathBuf = dir.join(format!(".{}.inprogress", self.id));
         let path = dir.join(format!("{}.parquet", self.id));
         let props = parquet_file::summed_properties(capture::TABLE);
+        // The inode the start kept for this row: freed here, and taken at once below.
+        let _ = std::fs::remove_file(&tmp);
         let written = PartFile::create_named(tmp.clone(), path, capture::schema(), props).and_then(
             |mut file| {
                 file.write(&batch)?;
@@ -94,6 +97,9 @@ impl CaptureInfo {
         // A half-written row is no row: the one before stays, and nothing unfinished.
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
+        }
+        if starting && written.is_ok() {
+            keep_an_inode(&tmp);
         }
         written.map(|_| ())
     }
@@ -129,6 +135,16 @@ impl CaptureInfo {
             ],
         )
     }
+}
+
+/// Holds an inode for the row written at the end, as an empty file of the name that row
+/// is written under: on a file system out of inodes (a runaway that makes small files)
+/// the end could not create its row, and the capture read as one whose recorder was
+/// killed, where the lock file's bytes kept room only for its blocks. Best effort: there
+/// may be none left now. A killed recorder leaves the empty file, hidden, as it leaves
+/// any file it was writing.
+fn keep_an_inode(tmp: &std::path::Path) {
+    let _ = parquet_file::create_private(tmp);
 }
 
 /// The command line as a shell would need it, so it can be pasted to repeat the capture.
