@@ -437,6 +437,31 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
             why: format!("is on the way to it, and {why}"),
         });
     }
+    // The capture named through a symlink: the link is its owner's to point elsewhere
+    // between the check and the reads (helper-71 swapped one to a FIFO and hung root's
+    // query), and where it leads is checked as the path given is.
+    if let Ok(link) = fs::symlink_metadata(root)
+        && link.file_type().is_symlink()
+    {
+        if link.uid() != 0 {
+            return Err(CaptureError::OthersCanWrite {
+                capture: name.to_string(),
+                dir: root.display().to_string(),
+                why: format!("is a symlink owned by uid {}", link.uid()),
+            });
+        }
+        if let Ok(target) = fs::canonicalize(root)
+            && let Some(parent) = target.parent()
+            && let Err(tracepost_paths::PathError::Unsafe { dir, why }) =
+                tracepost_paths::check_path(parent)
+        {
+            return Err(CaptureError::OthersCanWrite {
+                capture: name.to_string(),
+                dir: dir.display().to_string(),
+                why: format!("is on the way to it, and {why}"),
+            });
+        }
+    }
     let dirs = std::iter::once(root.to_path_buf()).chain(TABLES.iter().map(|t| root.join(t)));
     for (i, dir) in dirs.enumerate() {
         // The capture's own directory may be a symlink its user typed; a table's is one
