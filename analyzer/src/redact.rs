@@ -24,8 +24,9 @@ pub const MASK: &str = "***";
 
 /// Names of arguments and variables whose value is a secret.
 /// A prefix is allowed (`db-password`, `PGPASSWORD`, `AWS_SECRET_ACCESS_KEY`).
-/// A suffix after a separator is allowed too (`SECRET_KEY`, `TOKEN_V2`, `X-Amz-Signature`).
-const SECRET_NAMES: &str = r"[A-Za-z0-9_.-]*?(?:password|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|session[_-]?id|cookie|signature|sig)(?:[_.-][A-Za-z0-9]+)*";
+/// A suffix after a separator is allowed too (`SECRET_KEY`, `TOKEN_V2`, `X-Amz-Signature`),
+/// or in camelCase (`secretKey`, `authToken`).
+const SECRET_NAMES: &str = r"[A-Za-z0-9_.-]*?(?:passphrase|password|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|session[_-]?id|cookie|signature|sig)(?:[_.-][A-Za-z0-9]+|(?-i:[A-Z])[A-Za-z0-9]*)*";
 
 /// A MySQL or MariaDB client's name as a word of its own (a path before it allowed),
 /// then its arguments up to the one that starts with `-p`, as a group.
@@ -35,6 +36,9 @@ const MYSQL_ARGS: &str = r"(?i)((?:^|[\s;&|(`'\x22])(?:[^\s;&|'\x22:]*/)?(?:mysq
 /// '...'`) it runs between two `'\''`; on its own, to the closing quote, through each
 /// `'\''` that stands for a quote inside it (`'it'\''s'`).
 const SINGLE_QUOTED: &str = r"('\\''[^']*?(?:'\\''|$)|'(?:[^']|'\\'')*(?:'|$))";
+
+/// A value as a shell word: single-quoted (through `'\''`), double-quoted, or bare.
+const VALUE: &str = r#"(?:'(?:[^'\\]|\\[^']|'\\'')*'|"(?:[^"\\]|\\.)*"|[^\s'";&|]+)"#;
 
 /// The masked form of a word [`SINGLE_QUOTED`] matched, in the same quotes.
 fn masked_quoted(word: &str) -> String {
@@ -88,7 +92,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // rule, the name quoted or not.
         rule(
             &format!(
-                r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})("?\s*[:=]\s*)"(?:[^"\\]|\\.)*(?:"|$)"#
+                r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})("?\]?\s*[:=]\s*)"(?:[^"\\]|\\.)*(?:"|$)"#
             ),
             |c| {
                 let dashes = c.get(2).map_or("", |m| m.as_str());
@@ -97,7 +101,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         ),
         rule(
             &format!(
-                r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})('?\s*[:=]\s*){SINGLE_QUOTED}"#
+                r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})('?\]?\s*[:=]\s*){SINGLE_QUOTED}"#
             ),
             |c| {
                 let dashes = c.get(2).map_or("", |m| m.as_str());
@@ -110,9 +114,19 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 )
             },
         ),
+        // A tuple or list value: `auth=('admin', 'x')`. The value rules below took its
+        // opening bracket for the value, masked that and left the password (helper-71).
+        rule(
+            &format!(r#"(?i)(^|[\s'"/,;&?{{(])({SECRET_NAMES})(\s*=\s*)(\([^)]*\)?|\[[^\]]*\]?)"#),
+            |c| {
+                let close = if c[4].starts_with('(') { ")" } else { "]" };
+                let open = &c[4][..1];
+                format!("{}{}{}{open}{MASK}{close}", &c[1], &c[2], &c[3])
+            },
+        ),
         // A quoted name with a bare value: `"password": 12345`.
         rule(
-            &format!(r#"(?i)(["']{SECRET_NAMES}["']\s*:\s*)([^\s,}}'"][^\s,}}]*)"#),
+            &format!(r#"(?i)(["']{SECRET_NAMES}["']\]?\s*[:=]\s*)([^\s,}}'"{{\[(][^\s,}}]*)"#),
             |c| format!("{}{MASK}", &c[1]),
         ),
         // A shell word quoted whole, name and all (`'--password=x y'`, `"-token x"`): the
@@ -150,6 +164,11 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             r"(?i)(^|[\s'\x22])(-u|-U|--user|--proxy-user|--http-user)(\s+|=)([^\s:'\x22]+):([^\s'\x22]+)",
             |c| format!("{}{}{}{}:{MASK}", &c[1], &c[2], &c[3], &c[4]),
         ),
+        // curl's `-u` glued to its value, as curl takes it: `-uadmin:x` (helper-71).
+        // `mysql -uroot` holds no colon.
+        rule(r"(^|[\s'\x22])-u([^\s:'\x22]+):([^\s'\x22]+)", |c| {
+            format!("{}-u{}:{MASK}", &c[1], &c[2])
+        }),
         // A MySQL or MariaDB client's password glued to `-p` (`mysql -u root -pSECRET`),
         // bare or quoted whole as a shell (and `cmdline`) writes a word with spaces or
         // signs (`'-pS3c$ret!'`). Only after the program's own word (`mysql`,
@@ -165,6 +184,25 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         rule(&format!(r"{MYSQL_ARGS}-p[^\s'\x22;&|]+"), |c| {
             format!("{}-p{MASK}", &c[1])
         }),
+        // The same with the password alone quoted (`-p'x y'`, `-p"x"`), as read from an
+        // `sh -c` script (helper-71); inside that script's own quotes as `-p'\''x'\''`.
+        rule(&format!(r"{MYSQL_ARGS}-p'\\''[^']*?'\\''"), |c| {
+            format!("{}-p'\\''{MASK}'\\''", &c[1])
+        }),
+        rule(&format!(r"{MYSQL_ARGS}-p'(?:[^'\\]|\\[^']|'\\'')*'"), |c| {
+            format!("{}-p'{MASK}'", &c[1])
+        }),
+        rule(&format!(r#"{MYSQL_ARGS}-p"(?:[^"\\]|\\.)*""#), |c| {
+            format!("{}-p\"{MASK}\"", &c[1])
+        }),
+        // Other clients' password flags: `sshpass -p x`, `redis-cli -a x`, `docker login
+        // -p x`, `aws configure set aws_secret_access_key x` (helper-71).
+        rule(
+            &format!(
+                r#"(?i)((?:^|[\s;&|(`'"])(?:[^\s;&|'":]*/)?(?:sshpass(?:\s+[^\s;&|]+)*?\s+-p\s*|redis-cli(?:\s+[^\s;&|]+)*?\s+-a\s+|docker\s+login(?:\s+[^\s;&|]+)*?\s+-p\s+|aws\s+configure\s+set\s+[A-Za-z0-9_.-]*(?:secret|token)[A-Za-z0-9_.-]*\s+)){VALUE}"#
+            ),
+            |c| format!("{}{MASK}", &c[1]),
+        ),
         // A path's segment (`fleet/token=x/host=web-2/c`): the value ends at the next `/`,
         // so that what follows still says which capture a row is from.
         rule(
@@ -211,11 +249,11 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
 /// (`--password …`) and so hid that the line was cut.
 pub fn text(text: &str) -> Cow<'_, str> {
     match text.strip_suffix(CMDLINE_CUT) {
-        Some(head) => match by_words(head, WORD_DEPTH) {
+        Some(head) => match by_words(head, WORD_DEPTH, true) {
             Cow::Borrowed(_) => Cow::Borrowed(text),
             Cow::Owned(masked) => Cow::Owned(masked + CMDLINE_CUT),
         },
-        None => by_words(text, WORD_DEPTH),
+        None => by_words(text, WORD_DEPTH, false),
     }
 }
 
@@ -244,9 +282,11 @@ const WORD_DEPTH: usize = 3;
 /// read quoted text as text: a dict argument `{'password': 'x'}` is written
 /// `'{'\''password'\'': '\''x'\''}'`, and a value with an escaped or quoted sign
 /// (`--password=a\&b`, `--token=a"b c"`) was cut at the sign, leaving the rest in clear
-/// and a backslash eaten (helper-69, helper-70).
-fn by_words(text: &str, depth: usize) -> Cow<'_, str> {
-    if depth == 0 || !text.contains(['\'', '"', '\\']) {
+/// and a backslash eaten (helper-69, helper-70). In a line the kernel `cut`, every word is
+/// read on its own: each argument is cut at 127 bytes, not only the last, and a rule that
+/// knows a value cut at the end of the text missed one cut in the middle (helper-71).
+fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
+    if depth == 0 || (!cut && !text.contains(['\'', '"', '\\'])) {
         return by_rules(text);
     }
     let mut rebuilt = String::new();
@@ -294,7 +334,7 @@ fn masked_word(raw: &str, value: &str, depth: usize) -> Option<String> {
         let c = SECRET_ASSIGNED.captures(v)?;
         (c.get(3)?.as_str() != MASK).then(|| format!("{}{}{MASK}", &c[1], &c[2]))
     };
-    let by_value = whole(value).unwrap_or_else(|| by_words(value, depth - 1).into_owned());
+    let by_value = whole(value).unwrap_or_else(|| by_words(value, depth - 1, false).into_owned());
     if by_value == value {
         return None;
     }
@@ -304,7 +344,7 @@ fn masked_word(raw: &str, value: &str, depth: usize) -> Option<String> {
         && let Cow::Owned(kept) = by_rules(raw)
         && let [(_, v)] = shell_words(&kept).as_slice()
         && whole(v).is_none()
-        && by_words(v, depth - 1) == v.as_str()
+        && by_words(v, depth - 1, false) == v.as_str()
     {
         return Some(kept);
     }
@@ -1105,6 +1145,85 @@ mod tests {
             ("x --password='abcLEAK …", "x --password='***' …"),
         ] {
             assert_eq!(text(input), want, "{input}");
+        }
+    }
+
+    /// helper-71's forms, each in clear before: a URL cut in the middle of a line, quoted
+    /// `-p` values, a glued `-u`, Python's environ and tuples, camelCase names, and the
+    /// password flags of sshpass, redis-cli, docker login and aws configure.
+    #[test]
+    fn more_forms_of_secrets_are_masked() {
+        let long = format!(
+            "/bin/true git clone https://oauth2:LEAK41{} dir …",
+            "p".repeat(100)
+        );
+        for (input, want) in [
+            (
+                long.as_str(),
+                "/bin/true git clone https://oauth2:*** dir …",
+            ),
+            (
+                r#"/bin/true sh -c "mysql -uroot -p'LEAK95' db""#,
+                r#"/bin/true sh -c "mysql -uroot -p'***' db""#,
+            ),
+            (
+                r#"/bin/true sh -c 'mysql -uroot -p"LEAK96" db'"#,
+                r#"/bin/true sh -c 'mysql -uroot -p"***" db'"#,
+            ),
+            (
+                r"sh -c 'mysql -uroot -p'\''LEAK97'\'' db'",
+                r"sh -c 'mysql -uroot -p'\''***'\'' db'",
+            ),
+            (
+                "/bin/true curl -uadmin:LEAK82 http://h/",
+                "/bin/true curl -uadmin:*** http://h/",
+            ),
+            (
+                r#"python3 -c "os.environ['DB_PASSWORD'] = 'LEAK90'""#,
+                r#"python3 -c "os.environ['DB_PASSWORD'] = '***'""#,
+            ),
+            (
+                r#"python3 -c 'os.environ["PGPASSWORD"]="LEAK91"'"#,
+                r#"python3 -c 'os.environ["PGPASSWORD"]="***"'"#,
+            ),
+            ("f(auth=('admin', 'LEAK16'))", "f(auth=(***))"),
+            (
+                r#"x '{"auth": {"password": "LEAK92"}}'"#,
+                r#"x '{"auth": {"password": "***"}}'"#,
+            ),
+            (
+                "x --secretKey=LEAK93 --passphrase LEAK94 SECRETKEY=LEAK99 authToken=LEAK88",
+                "x --secretKey=*** --passphrase *** SECRETKEY=*** authToken=***",
+            ),
+            (
+                "sshpass -p LEAK81 ssh h; sshpass -pLEAK80 ssh h",
+                "sshpass -p *** ssh h; sshpass -p*** ssh h",
+            ),
+            (
+                "redis-cli -h x -a LEAK79 ping",
+                "redis-cli -h x -a *** ping",
+            ),
+            (
+                "docker login -u me -p LEAK78 reg",
+                "docker login -u me -p *** reg",
+            ),
+            (
+                "aws configure set aws_secret_access_key LEAK77",
+                "aws configure set aws_secret_access_key ***",
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        let masked = text(r#"python3 -c "requests.post('h', auth=('admin', 'LEAK16'))""#);
+        assert!(!masked.contains("LEAK16"), "{masked}");
+        // Names that only begin like a secret's, and others' flags, stay.
+        for plain in [
+            "x --signal=TERM --author=bob --passes=3",
+            "aws configure set region us-east-1",
+            "tar -uf a:b",
+            "redis-cli -h x ping",
+        ] {
+            assert_eq!(text(plain), plain);
         }
     }
 }

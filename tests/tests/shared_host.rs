@@ -300,7 +300,10 @@ fn a_secret_of_several_words_is_masked_whole() {
     let command = [
         "sh",
         "-c",
-        &format!("/bin/true \"{{'token': 'cut-leak{long}'}}\" --password=\"glued-leak{long}\""),
+        &format!(
+            "/bin/true \"{{'token': 'cut-leak{long}'}}\" --password=\"glued-leak{long}\" \
+             https://oauth2:url-leak{long}@git.example.com/x.git dir"
+        ),
     ];
     assert!(record(&cut, &command).status.success());
     let c = cut.to_str().unwrap();
@@ -308,7 +311,7 @@ fn a_secret_of_several_words_is_masked_whole() {
     let out = analyze(&["report", c, "-o", md.to_str().unwrap()]);
     assert!(out.status.success(), "{out:?}");
     let report = std::fs::read_to_string(&md).unwrap();
-    for leak in ["cut-leak", "glued-leak"] {
+    for leak in ["cut-leak", "glued-leak", "url-leak"] {
         assert!(!report.contains(leak), "the report shows {leak}: {report}");
     }
     let out = analyze(&[
@@ -321,6 +324,28 @@ fn a_secret_of_several_words_is_masked_whole() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && table.contains("true "), "{out:?}");
     assert!(!table.contains("-leak"), "{table}");
+    // A URL cut before its `@` with words after it, in a line with no quotes: the rule for
+    // a cut URL looked only at the end of the line (helper-71).
+    let bare = tmp.path().join("bare");
+    // Through `sh -c`, so that the program is gone before /proc is read, as a short-lived
+    // child of a script is: its line is the kernel's, cut.
+    let script =
+        format!("/bin/true git clone https://oauth2:bare-leak{long}@git.example.com/x dir");
+    let command = ["sh", "-c", &script];
+    assert!(record(&bare, &command).status.success());
+    let out = analyze(&[
+        "query",
+        bare.to_str().unwrap(),
+        "SELECT cmdline FROM processes WHERE comm = 'true'",
+        "--format",
+        "markdown",
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && table.contains("/bin/true git clone https://oauth2:"),
+        "{out:?}"
+    );
+    assert!(!table.contains("bare-leak"), "{table}");
 }
 
 /// Secrets planted in a real workload (command lines, paths) are in the capture, and are
@@ -822,8 +847,26 @@ fn root_does_not_analyze_a_directory_another_user_can_write() {
     assert!(copied.unwrap().success());
     std::os::unix::fs::chown(&home, Some(65534), Some(65534)).unwrap();
     let below = home.join("cap");
+    // A symlink to root's capture that another user owns: they can point it elsewhere
+    // between the check and the reads (helper-71). And root's own link to a capture below
+    // that user's directory, checked where it leads.
+    let their_link = tmp.path().join("their-link");
+    std::os::unix::fs::symlink(&capture, &their_link).unwrap();
+    std::os::unix::fs::lchown(&their_link, Some(65534), Some(65534)).unwrap();
+    let root_link = tmp.path().join("root-link");
+    std::os::unix::fs::symlink(&below, &root_link).unwrap();
     for (dir, refused, why) in [
         (&theirs, theirs.clone(), "is owned by uid 65534"),
+        (
+            &their_link,
+            their_link.clone(),
+            "is a symlink owned by uid 65534",
+        ),
+        (
+            &root_link,
+            home.clone(),
+            "is on the way to it, and it belongs to another user (uid 65534)",
+        ),
         (
             &below,
             home.clone(),
