@@ -8,7 +8,7 @@ use std::{
 };
 
 use tracepost_e2e::{
-    analyze_query, bin, bpf_available, parquet_files, query, record_command, scalar,
+    analyze_query, bin, bpf_available, parquet_files, query, record, record_command, scalar,
 };
 
 /// A tmpfs of `size` mounted at `dir` (made), unmounted when dropped: a disk that fills.
@@ -765,6 +765,89 @@ fn a_file_system_out_of_inodes_gets_the_same_answers_as_a_full_one() {
             .as_str()
             .is_some_and(|s| s.contains("No space left on device")),
         "{row:?}"
+    );
+}
+
+/// A file whose footer is written but whose rename is refused (the table's directory made
+/// immutable mid-run) is whole: it is kept and named, where before the line said only that
+/// its calls were missing (helper-72). And a run that fails removes only the unfinished
+/// files it began: an earlier run's, which may be whole like this one, stays.
+#[test]
+fn a_failure_keeps_whole_files_and_other_runs_unfinished_ones() {
+    if !bpf_available("a_failure_keeps_whole_files_and_other_runs_unfinished_ones") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let syscalls_dir = capture.join("syscalls");
+    let _guard = Mutable(syscalls_dir.clone());
+    let out = Command::new(bin("record"))
+        .args(["-q", "--rotate", "200ms", "-o"])
+        .arg(&capture)
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "for i in $(seq 20); do ls / >/dev/null; sleep .05; done; chattr +i {}; \
+             for i in $(seq 10); do ls / >/dev/null; sleep .05; done; exit 6",
+            syscalls_dir.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let _ = Command::new("chattr").arg("-i").arg(&syscalls_dir).status();
+    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    let named = stderr
+        .split("cannot rename ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no file named: {stderr}"));
+    let kept = number_after(&stderr, "(its ");
+    assert!(kept > 0, "{stderr}");
+    assert!(
+        stderr.contains(" rows are whole and kept there: rename it by hand to read them)"),
+        "{stderr}"
+    );
+    // Whole: renamed by hand, it reads, and holds what the line says.
+    let unhidden = syscalls_dir.join("part-000900.parquet");
+    std::fs::rename(named, &unhidden).unwrap();
+    let total = scalar(&capture, "SELECT count(*) FROM syscalls");
+    assert!(total >= kept, "{total} {kept}");
+
+    // An earlier run's unfinished file in a capture continued by a run that fails, here on
+    // a disk another writer filled.
+    let mnt = tmp.path().join("small");
+    let _disk = SmallDisk::mount(&mnt, "2m");
+    let capture = mnt.join("capture");
+    assert!(record(&capture, &["true"]).status.success());
+    let earlier = capture.join("syscalls").join(".part-000950.inprogress");
+    std::fs::write(&earlier, b"an earlier run's").unwrap();
+    let filled = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "dd if=/dev/zero of={}/fill bs=1k count=$(($(df -k --output=avail {} | tail -1) - 8)) 2>/dev/null",
+            mnt.display(),
+            mnt.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(filled.success());
+    let out = Command::new(bin("record"))
+        .args(["-q", "--rotate", "200ms", "-o"])
+        .arg(&capture)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "for i in $(seq 30); do ls / >/dev/null; sleep .02; done; exit 5",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&earlier).unwrap(),
+        b"an earlier run's",
+        "{stderr}"
     );
 }
 

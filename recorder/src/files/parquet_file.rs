@@ -56,6 +56,21 @@ pub enum WriterError {
         #[source]
         source: io::Error,
     },
+    /// The file is whole, footer and all, and only its rename failed: its rows are kept
+    /// where they are, which no reader opens until it is renamed.
+    #[error(
+        "cannot rename {} to {} (its {rows} rows are whole and kept there: rename it by \
+         hand to read them)",
+        path.display(),
+        to.display()
+    )]
+    Unrenamed {
+        path: PathBuf,
+        to: PathBuf,
+        rows: u64,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot read the files already in {}", path.display())]
     Scan {
         path: PathBuf,
@@ -131,7 +146,7 @@ pub(crate) fn write_error(path: PathBuf, source: ParquetError) -> WriterError {
 }
 
 pub(crate) fn create_private(path: &Path) -> Result<File, WriterError> {
-    OpenOptions::new()
+    let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
@@ -139,7 +154,36 @@ pub(crate) fn create_private(path: &Path) -> Result<File, WriterError> {
         .map_err(|source| WriterError::Create {
             path: path.to_path_buf(),
             source,
-        })
+        })?;
+    begun().push(path.to_path_buf());
+    Ok(file)
+}
+
+/// The unfinished files this recorder began and has not renamed into place: a failure
+/// removes these, and never an earlier run's, which may be whole (its rename refused) and
+/// is left in place as the README says (helper-72).
+static BEGUN: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn begun() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    BEGUN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Removes the files of `dir` that this recorder was writing: without a footer they can
+/// never be read, and on a full disk their bytes are the room the other tables need.
+pub fn remove_unfinished(dir: &Path) {
+    begun().retain(|path| {
+        if path.parent() != Some(dir) {
+            return true;
+        }
+        let _ = fs::remove_file(path);
+        false
+    });
+}
+
+/// `path` is no longer this recorder's to remove: renamed into place, or whole where a
+/// rename was refused.
+fn settled(path: &Path) {
+    begun().retain(|p| p != path);
 }
 
 /// A file being written.
@@ -261,7 +305,15 @@ pub(crate) fn commit(
     };
     f.sync_all().map_err(finish)?;
     let bytes = f.metadata().map_err(finish)?.len();
-    fs::rename(&tmp_path, &final_path).map_err(finish)?;
+    // Whole from here on, footer and all: kept if the rename is refused (a directory made
+    // immutable, or moved away), and named.
+    settled(&tmp_path);
+    fs::rename(&tmp_path, &final_path).map_err(|source| WriterError::Unrenamed {
+        path: tmp_path.clone(),
+        to: final_path.clone(),
+        rows,
+        source,
+    })?;
     Ok(Finished {
         path: final_path,
         bytes,

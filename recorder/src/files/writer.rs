@@ -623,17 +623,7 @@ impl TableWriter {
 /// of `processes` and of `aggregates`.
 const INODES_KEPT: u64 = 3;
 
-/// Removes the files of `dir` that were being written: without a footer they can never be
-/// read, and on a full disk their bytes are the room the other tables need.
-pub fn remove_unfinished(dir: &Path) {
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_name().to_string_lossy().ends_with(".inprogress") {
-                let _ = fs::remove_file(e.path());
-            }
-        }
-    }
-}
+pub use crate::files::parquet_file::remove_unfinished;
 
 #[cfg(test)]
 mod tests {
