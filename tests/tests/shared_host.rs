@@ -35,8 +35,13 @@ fn a_second_recorder_on_the_same_directory_is_refused_and_the_first_loses_nothin
         assert!(started.elapsed() < Duration::from_secs(10), "no lock file");
         thread::sleep(Duration::from_millis(20));
     }
+    // Its user opened it to the group meanwhile: refused, it keeps that mode (helper-72).
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&capture, std::fs::Permissions::from_mode(0o750)).unwrap();
     let second = record(&capture, &["true"]);
     assert_eq!(second.status.code(), Some(1));
+    let mode = std::fs::metadata(&capture).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o750, "{mode:o}");
     assert_eq!(
         stderr_line(&second),
         format!(

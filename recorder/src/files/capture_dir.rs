@@ -202,13 +202,21 @@ impl CaptureDir {
         }
         // Then private: from here on no other user can add an entry.
         fchmod(&fd, 0o700).map_err(|source| create_err(&root, source))?;
-        let mut lock = lock(&fd, &root)?;
+        // A directory refused after that (another record holds it, a lock file planted)
+        // gets its mode back: it is left as it was found (helper-72).
+        let mode_back = || {
+            if !created {
+                let _ = fchmod(&fd, st.st_mode & 0o7777);
+            }
+        };
+        let mut lock = lock(&fd, &root).inspect_err(|_| mode_back())?;
         if let Err(e) = write_pid(&mut lock, &root).and_then(|()| Self::make_tables(&fd, &root)) {
             // Ours and locked: nothing of anyone else's is in it, and no half-made capture
             // is left behind.
             if created {
                 let _ = fs::remove_dir_all(&root);
             }
+            mode_back();
             return Err(e);
         }
         Ok(Self {
