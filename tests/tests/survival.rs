@@ -49,6 +49,34 @@ impl Drop for Mutable {
     }
 }
 
+/// `record FLAGS -o CAPTURE -- sh -c "BEFORE; chattr +i CAPTURE/syscalls; AFTER"`: the
+/// table's directory made immutable mid-run, so that no later file can be made or renamed,
+/// and made mutable again once record has ended. Returns the exit code and stderr.
+fn frozen_midway(
+    capture: &Path,
+    flags: &[&str],
+    before: &str,
+    after: &str,
+) -> (Option<i32>, String) {
+    let syscalls_dir = capture.join("syscalls");
+    let _guard = Mutable(syscalls_dir.clone());
+    let out = Command::new(bin("record"))
+        .args(flags)
+        .arg("-o")
+        .arg(capture)
+        .args(["--", "sh", "-c"])
+        .arg(format!(
+            "{before}; chattr +i {}; {after}",
+            syscalls_dir.display()
+        ))
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The number that follows the first `phrase` in `text` (record's counts on stderr).
 fn number_after(text: &str, phrase: &str) -> i64 {
     text.split(phrase)
@@ -310,22 +338,13 @@ fn a_call_held_for_the_next_file_is_inside_what_a_failure_says_is_missing() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
-    let syscalls_dir = capture.join("syscalls");
-    let _guard = Mutable(syscalls_dir.clone());
-    let out = Command::new(bin("record"))
-        .args(["-q", "--rotate", "200ms", "-o"])
-        .arg(&capture)
-        .args(["--", "sh", "-c"])
-        .arg(format!(
-            "(sleep 0.2; cat /etc/hostname > /dev/null) & sleep 0.4; chattr +i {}; sleep 1; \
-             exit 7",
-            syscalls_dir.display()
-        ))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let _ = Command::new("chattr").arg("-i").arg(&syscalls_dir).status();
-    assert_eq!(out.status.code(), Some(7), "the command's status: {stderr}");
+    let (status, stderr) = frozen_midway(
+        &capture,
+        &["-q", "--rotate", "200ms"],
+        "(sleep 0.2; cat /etc/hostname > /dev/null) & sleep 0.4",
+        "sleep 1; exit 7",
+    );
+    assert_eq!(status, Some(7), "the command's status: {stderr}");
     assert!(
         stderr.contains("calls from ") && stderr.contains("the capture row says so"),
         "recording stopped early: {stderr}"
@@ -780,21 +799,13 @@ fn a_failure_keeps_whole_files_and_other_runs_unfinished_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
     let syscalls_dir = capture.join("syscalls");
-    let _guard = Mutable(syscalls_dir.clone());
-    let out = Command::new(bin("record"))
-        .args(["-q", "--rotate", "200ms", "-o"])
-        .arg(&capture)
-        .args(["--", "sh", "-c"])
-        .arg(format!(
-            "for i in $(seq 20); do ls / >/dev/null; sleep .05; done; chattr +i {}; \
-             for i in $(seq 10); do ls / >/dev/null; sleep .05; done; exit 6",
-            syscalls_dir.display()
-        ))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let _ = Command::new("chattr").arg("-i").arg(&syscalls_dir).status();
-    assert_eq!(out.status.code(), Some(6), "{stderr}");
+    let (status, stderr) = frozen_midway(
+        &capture,
+        &["-q", "--rotate", "200ms"],
+        "for i in $(seq 20); do ls / >/dev/null; sleep .05; done",
+        "for i in $(seq 10); do ls / >/dev/null; sleep .05; done; exit 6",
+    );
+    assert_eq!(status, Some(6), "{stderr}");
     let named = stderr
         .split("cannot rename ")
         .nth(1)
@@ -863,22 +874,14 @@ fn a_failure_after_max_size_deleted_files_still_counts_them() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
-    let syscalls_dir = capture.join("syscalls");
-    let _guard = Mutable(syscalls_dir.clone());
-    let out = Command::new(bin("record"))
-        .args(["-q", "--max-size", "64KiB", "--rotate", "200ms", "-o"])
-        .arg(&capture)
-        .args(["--", "sh", "-c"])
-        .arg(format!(
-            "end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do \
-             cat /etc/hostname >/dev/null; done; chattr +i {}; sleep 0.6; exit 7",
-            syscalls_dir.display()
-        ))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let _ = Command::new("chattr").arg("-i").arg(&syscalls_dir).status();
-    assert_eq!(out.status.code(), Some(7), "the command's status: {stderr}");
+    let (status, stderr) = frozen_midway(
+        &capture,
+        &["-q", "--max-size", "64KiB", "--rotate", "200ms"],
+        "end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do \
+         cat /etc/hostname >/dev/null; done",
+        "sleep 0.6; exit 7",
+    );
+    assert_eq!(status, Some(7), "the command's status: {stderr}");
     let deleted = stderr
         .split("--max-size deleted the ")
         .nth(1)
