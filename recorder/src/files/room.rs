@@ -8,18 +8,6 @@ use std::{ffi::CString, io, os::unix::ffi::OsStrExt, path::Path};
 /// The blocks a file system keeps back for root are left to the host's own daemons: a
 /// recorder running as root that wrote into them could starve the system it observes.
 pub fn available(dir: &Path) -> io::Result<u64> {
-    let stat = statvfs(dir)?;
-    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
-}
-
-/// Inodes that ordinary users may still take under `dir` (`df -i`), or `None` where the
-/// file system has no fixed number of them and says 0 (btrfs).
-pub fn inodes_available(dir: &Path) -> io::Result<Option<u64>> {
-    let stat = statvfs(dir)?;
-    Ok((stat.f_files > 0).then_some(stat.f_favail))
-}
-
-fn statvfs(dir: &Path) -> io::Result<libc::statvfs> {
     let path = CString::new(dir.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let mut stat = std::mem::MaybeUninit::<libc::statvfs>::uninit();
@@ -28,7 +16,8 @@ fn statvfs(dir: &Path) -> io::Result<libc::statvfs> {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: statvfs returned 0, so it filled `stat`.
-    Ok(unsafe { stat.assume_init() })
+    let stat = unsafe { stat.assume_init() };
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 #[cfg(test)]
@@ -40,7 +29,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let room = available(dir.path()).unwrap();
         assert!(room > 0);
-        assert!(inodes_available(dir.path()).unwrap().is_none_or(|n| n > 0));
         let missing = dir.path().join("missing");
         assert_eq!(
             available(&missing).unwrap_err().kind(),

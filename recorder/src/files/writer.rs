@@ -455,7 +455,6 @@ impl TableWriter {
 
     fn open_file(&mut self) -> Result<&mut OpenFile, WriterError> {
         if self.file.is_none() {
-            self.make_inode_room()?;
             let seq = self.next_seq;
             self.next_seq += 1;
             let file = SyscallsFile::create(
@@ -560,28 +559,6 @@ impl TableWriter {
         Ok(())
     }
 
-    /// Flight-recorder mode on a file system out of inodes (a runaway that makes small
-    /// files, the other way a disk fills): the file about to open needs one, and so do the
-    /// other tables' next files. The oldest closed files go while fewer than
-    /// [`INODES_KEPT`] are left, each only if it gave its inode back, as for bytes.
-    fn make_inode_room(&mut self) -> Result<(), WriterError> {
-        if self.rotation.max_total_bytes.is_none() {
-            return Ok(());
-        }
-        let Ok(Some(mut free)) = room::inodes_available(&self.dir) else {
-            return Ok(());
-        };
-        while free < INODES_KEPT && self.oldest_may_go() {
-            self.remove_oldest()?;
-            self.stats.room_files += 1;
-            match room::inodes_available(&self.dir) {
-                Ok(Some(now)) if now > free => free = now,
-                _ => break,
-            }
-        }
-        Ok(())
-    }
-
     /// Whether the oldest closed file may be deleted.
     fn oldest_may_go(&self) -> bool {
         self.closed
@@ -618,10 +595,6 @@ impl TableWriter {
         Ok(bytes)
     }
 }
-
-/// Inodes kept free before a file opens under `--max-size`: its own, and the next file
-/// of `processes` and of `aggregates`.
-const INODES_KEPT: u64 = 3;
 
 pub use crate::files::parquet_file::remove_unfinished;
 
