@@ -25,20 +25,29 @@ pub const MASK: &str = "***";
 /// Names of arguments and variables whose value is a secret.
 /// A prefix is allowed (`db-password`, `PGPASSWORD`, `AWS_SECRET_ACCESS_KEY`).
 /// A suffix after a separator is allowed too (`SECRET_KEY`, `TOKEN_V2`, `X-Amz-Signature`),
-/// or in camelCase (`secretKey`, `authToken`).
-const SECRET_NAMES: &str = r"[A-Za-z0-9_.-]*?(?:passphrase|password|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|session[_-]?id|cookie|signature|sig)(?:[_.-][A-Za-z0-9]+|(?-i:[A-Z])[A-Za-z0-9]*)*";
+/// or a camelCase noun that makes it one (`secretKey`, `authToken`): not any camelCase
+/// word, which took `PasswordAuthentication=no` and `--bypassCache` for secrets (helper-73).
+const SECRET_NAMES: &str = r"[A-Za-z0-9_.-]*?(?:passphrase|password|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|session[_-]?id|cookie|signature|sig)(?:[_.-][A-Za-z0-9]+|(?-i:Key|KEY|Token|TOKEN|Secret|SECRET|Password|PASSWORD|Passphrase|PASSPHRASE))*";
 
 /// A MySQL or MariaDB client's name as a word of its own (a path before it allowed),
 /// then its arguments up to the one that starts with `-p`, as a group.
 const MYSQL_ARGS: &str = r"(?i)((?:^|[\s;&|(`'\x22])(?:[^\s;&|'\x22:]*/)?(?:mysql|mariadb)[a-z_-]*(?:\s+[^\s;&|]+)*?\s+)";
+
+/// curl's or wget's name as a word of its own (a path before it allowed), then its
+/// arguments up to the flag, as a group: elsewhere `-u`/`--user` take `UID:GID` (`docker run
+/// -u 1000:1000`) and `-u` a URL (`redis-cli -u redis://h:6379`), which are no passwords
+/// (helper-73).
+const CURL_ARGS: &str =
+    r"(?i)((?:^|[\s;&|(`'\x22])(?:[^\s;&|'\x22:]*/)?(?:curl|wget)(?:\s+[^\s;&|]+)*?\s+)";
 
 /// A single-quoted shell word, as a group: inside another single-quoted word (`sh -c
 /// '...'`) it runs between two `'\''`; on its own, to the closing quote, through each
 /// `'\''` that stands for a quote inside it (`'it'\''s'`).
 const SINGLE_QUOTED: &str = r"('\\''[^']*?(?:'\\''|$)|'(?:[^']|'\\'')*(?:'|$))";
 
-/// A value as a shell word: single-quoted (through `'\''`), double-quoted, or bare.
-const VALUE: &str = r#"(?:'(?:[^'\\]|\\[^']|'\\'')*'|"(?:[^"\\]|\\.)*"|[^\s'";&|]+)"#;
+/// A value as a shell word: single-quoted (through `'\''`), double-quoted, or bare; a quote
+/// the kernel's cut left open runs to the end.
+const VALUE: &str = r#"(?:'(?:[^'\\]|\\[^']|'\\'')*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|$)|[^\s'";&|]+)"#;
 
 /// The masked form of a word [`SINGLE_QUOTED`] matched, in the same quotes.
 fn masked_quoted(word: &str) -> String {
@@ -117,7 +126,9 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // A tuple or list value: `auth=('admin', 'x')`. The value rules below took its
         // opening bracket for the value, masked that and left the password (helper-71).
         rule(
-            &format!(r#"(?i)(^|[\s'"/,;&?{{(])({SECRET_NAMES})(\s*=\s*)(\([^)]*\)?|\[[^\]]*\]?)"#),
+            &format!(
+                r#"(?i)(^|[\s'"/,;&?{{(])({SECRET_NAMES})(\s*=\s*)(\((?:[^()]|\([^()]*\))*\)?|\[[^\]]*\]?)"#
+            ),
             |c| {
                 let close = if c[4].starts_with('(') { ")" } else { "]" };
                 let open = &c[4][..1];
@@ -161,14 +172,17 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // curl's and wget's `USER:PASSWORD` (`curl -u admin:x`, `--proxy-user a:x`): the
         // password is what follows the first colon (helper-70).
         rule(
-            r"(?i)(^|[\s'\x22])(-u|-U|--user|--proxy-user|--http-user)(\s+|=)([^\s:'\x22]+):([^\s'\x22]+)",
+            &format!(
+                r"{CURL_ARGS}(-u|-U|--user|--proxy-user|--http-user)(\s+|=)([^\s:'\x22]+):([^\s'\x22]+)"
+            ),
             |c| format!("{}{}{}{}:{MASK}", &c[1], &c[2], &c[3], &c[4]),
         ),
-        // curl's `-u` glued to its value, as curl takes it: `-uadmin:x` (helper-71).
-        // `mysql -uroot` holds no colon.
-        rule(r"(^|[\s'\x22])-u([^\s:'\x22]+):([^\s'\x22]+)", |c| {
-            format!("{}-u{}:{MASK}", &c[1], &c[2])
-        }),
+        // The same glued to its flag, as curl takes it: `-uadmin:x`, `-kuadmin:x`, `-Ua:x`
+        // (helper-71, helper-73).
+        rule(
+            &format!(r"{CURL_ARGS}(-[A-Za-z]*[uU])([^\s:'\x22]+):([^\s'\x22]+)"),
+            |c| format!("{}{}{}:{MASK}", &c[1], &c[2], &c[3]),
+        ),
         // A MySQL or MariaDB client's password glued to `-p` (`mysql -u root -pSECRET`),
         // bare or quoted whole as a shell (and `cmdline`) writes a word with spaces or
         // signs (`'-pS3c$ret!'`). Only after the program's own word (`mysql`,
@@ -186,22 +200,30 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         }),
         // The same with the password alone quoted (`-p'x y'`, `-p"x"`), as read from an
         // `sh -c` script (helper-71); inside that script's own quotes as `-p'\''x'\''`.
-        rule(&format!(r"{MYSQL_ARGS}-p'\\''[^']*?'\\''"), |c| {
+        rule(&format!(r"{MYSQL_ARGS}-p'\\''[^']*?(?:'\\''|$)"), |c| {
             format!("{}-p'\\''{MASK}'\\''", &c[1])
         }),
-        rule(&format!(r"{MYSQL_ARGS}-p'(?:[^'\\]|\\[^']|'\\'')*'"), |c| {
-            format!("{}-p'{MASK}'", &c[1])
-        }),
-        rule(&format!(r#"{MYSQL_ARGS}-p"(?:[^"\\]|\\.)*""#), |c| {
+        rule(
+            &format!(r"{MYSQL_ARGS}-p'(?:[^'\\]|\\[^']|'\\'')*(?:'|$)"),
+            |c| format!("{}-p'{MASK}'", &c[1]),
+        ),
+        rule(&format!(r#"{MYSQL_ARGS}-p"(?:[^"\\]|\\.)*(?:"|$)"#), |c| {
             format!("{}-p\"{MASK}\"", &c[1])
         }),
         // Other clients' password flags: `sshpass -p x`, `redis-cli -a x`, `docker login
         // -p x`, `aws configure set aws_secret_access_key x` (helper-71).
         rule(
             &format!(
-                r#"(?i)((?:^|[\s;&|(`'"])(?:[^\s;&|'":]*/)?(?:sshpass(?:\s+[^\s;&|]+)*?\s+-p\s*|redis-cli(?:\s+[^\s;&|]+)*?\s+-a\s+|docker\s+login(?:\s+[^\s;&|]+)*?\s+-p\s+|aws\s+configure\s+set\s+[A-Za-z0-9_.-]*(?:secret|token)[A-Za-z0-9_.-]*\s+)){VALUE}"#
+                r#"(?i)((?:^|[\s;&|(`'"])(?:[^\s;&|'":]*/)?(?:sshpass(?:\s+[^\s;&|]+)*?\s+-p\s*|redis-cli(?:\s+[^\s;&|]+)*?\s+-a\s*|docker(?:\s+[^\s;&|]+)*?\s+login(?:\s+[^\s;&|]+)*?\s+-p\s*|aws(?:\s+[^\s;&|]+)*?\s+configure(?:\s+[^\s;&|]+)*?\s+set\s+[A-Za-z0-9_.-]*(?:secret|token)[A-Za-z0-9_.-]*\s+)){VALUE}"#
             ),
             |c| format!("{}{MASK}", &c[1]),
+        ),
+        // A variable set by a call: `os.putenv('DB_PASSWORD', 'x')` (helper-73).
+        rule(
+            &format!(
+                r#"(?i)((?:putenv|setenv|setdefault)\(\s*["']{SECRET_NAMES}["']\s*,\s*){VALUE}"#
+            ),
+            |c| format!("{}'{MASK}'", &c[1]),
         ),
         // A path's segment (`fleet/token=x/host=web-2/c`): the value ends at the next `/`,
         // so that what follows still says which capture a row is from.
@@ -273,6 +295,16 @@ static USER_FLAG: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new("^(-u|-U|--user|--proxy-user|--http-user)$").expect("a valid pattern")
 });
 
+/// The same flag glued to its `USER:PASSWORD` (`-uadmin:x`, `-kuadmin:x`), as group 1 up to
+/// the colon.
+static USER_GLUED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new("^(-[A-Za-z]*[uU][^:]+):").expect("a valid pattern"));
+
+/// Whether a word names curl or wget, whose `-u` takes `USER:PASSWORD`.
+fn is_curl(word: &str) -> bool {
+    matches!(word.rsplit('/').next(), Some("curl" | "wget"))
+}
+
 /// How many levels of quoting are read through: a command line, the `sh -c` script in
 /// it, and a `python -c` program in that.
 const WORD_DEPTH: usize = 3;
@@ -293,12 +325,17 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
     let mut last = 0;
     let mut after_flag = false;
     let mut after_user = false;
+    let mut curl = false;
     for (span, value) in shell_words(text) {
         let raw = &text[span.clone()];
+        let glued = USER_GLUED.captures(&value).filter(|_| curl);
         let masked = if after_user && value.contains(':') && !value.ends_with(MASK) {
             // curl's `-u "user:pass word"`: the rule reads only an unquoted pair.
             let (user, _) = value.split_once(':').unwrap_or_default();
             Some(shown_quoted(&format!("{user}:{MASK}")).into_owned())
+        } else if let Some(flag) = glued.filter(|_| !value.ends_with(MASK)) {
+            // `'-uadmin:pass word'`, likewise (helper-73).
+            Some(shown_quoted(&format!("{}:{MASK}", &flag[1])).into_owned())
         } else if after_flag && value != MASK {
             // The value of a secret's flag, either of them quoted (`'--pwd' x`), in the
             // value's own quotes.
@@ -309,8 +346,9 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
         } else {
             masked_word(raw, &value, depth)
         };
+        curl |= is_curl(&value);
         after_flag = SECRET_FLAG.is_match(&value);
-        after_user = USER_FLAG.is_match(&value);
+        after_user = curl && USER_FLAG.is_match(&value);
         if let Some(masked) = masked {
             rebuilt.push_str(&text[last..span.start]);
             rebuilt.push_str(&masked);
@@ -464,7 +502,11 @@ fn masked_once(c: &Captures, replacement: String) -> String {
     };
     let kept = &replacement[..at];
     match matched.strip_prefix(kept) {
-        Some(rest) if rest.trim_start_matches(['\'', '"', '\\']).starts_with(MASK) => {
+        Some(rest)
+            if rest
+                .trim_start_matches(['\'', '"', '\\', '(', '['])
+                .starts_with(MASK) =>
+        {
             matched.to_string()
         }
         _ => replacement,
@@ -1216,6 +1258,69 @@ mod tests {
         }
         let masked = text(r#"python3 -c "requests.post('h', auth=('admin', 'LEAK16'))""#);
         assert!(!masked.contains("LEAK16"), "{masked}");
+        // helper-73: the same cut inside the value's quotes, other spellings, and words
+        // that only look like secrets.
+        for (input, want) in [
+            (
+                r"sh -c 'mysql -uroot -p'\''LEAKabc …",
+                r"sh -c 'mysql -uroot -p'\''***'\''' …",
+            ),
+            (
+                r#"sh -c 'mysql -uroot -p"LEAKabc …"#,
+                r#"sh -c 'mysql -uroot -p"***" …"#,
+            ),
+            (
+                r#"sh -c 'docker login -u me -p "LEAKabc …"#,
+                r#"sh -c 'docker login -u me -p *** …"#,
+            ),
+            (
+                "aws --profile p configure set aws_secret_access_key LEAK",
+                "aws --profile p configure set aws_secret_access_key ***",
+            ),
+            (
+                "aws configure --profile p set aws_secret_access_key LEAK",
+                "aws configure --profile p set aws_secret_access_key ***",
+            ),
+            ("docker login -pLEAK reg", "docker login -p*** reg"),
+            (
+                "docker --config /x login -p LEAK reg",
+                "docker --config /x login -p *** reg",
+            ),
+            ("redis-cli -aLEAK ping", "redis-cli -a*** ping"),
+            ("curl -Uproxy:LEAK http://h", "curl -Uproxy:*** http://h"),
+            ("curl -kuadmin:LEAK http://h", "curl -kuadmin:*** http://h"),
+            (
+                "curl '-uadmin:LEAK x' http://h",
+                "curl -uadmin:*** http://h",
+            ),
+            ("f(auth=(get_user(), 'LEAKC1'))", "f(auth=(***))"),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        for (input, want) in [
+            (
+                r#"python3 -c "os.putenv('DB_PASSWORD','LEAK')""#,
+                r#"python3 -c "os.putenv('DB_PASSWORD','***')""#,
+            ),
+            // The tuple masked stays a tuple, and the code after it stays.
+            (
+                r#"python3 -c "requests.get(u, auth=('admin','LEAK')); print('done')""#,
+                r#"python3 -c "requests.get(u, auth=(***)); print('done')""#,
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        for plain in [
+            "ssh -o PasswordAuthentication=no host",
+            "tool --bypassCache=true --passThrough=yes --authMethod=basic --signatureVersion=v4",
+            "x --passCount=3 --tokenTtl=60 --secretName=web-tls --cookieDomain=example.com",
+            "docker run -u1000:1000 img",
+            "docker run -u 1000:1000 img",
+            "docker run --user=1000:1000 img",
+            "redis-cli -u redis://host:6379",
+        ] {
+            assert_eq!(text(plain), plain);
+        }
         // Names that only begin like a secret's, and others' flags, stay.
         for plain in [
             "x --signal=TERM --author=bob --passes=3",
