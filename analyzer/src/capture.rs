@@ -437,21 +437,34 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
             why: format!("is on the way to it, and {why}"),
         });
     }
-    // The capture named through a symlink: the link is its owner's to point elsewhere
-    // between the check and the reads (helper-71 swapped one to a FIFO and hung root's
-    // query), and where it leads is checked as the path given is.
-    if let Ok(link) = fs::symlink_metadata(root)
-        && link.file_type().is_symlink()
-    {
+    // The capture named through a symlink, or a chain of them: each link is its owner's to
+    // point elsewhere between the check and the reads (helper-71 swapped one to a FIFO and
+    // hung root's query), and so is each link's directory if another user can write it
+    // (helper-73 went through a second link in an open directory). Each must be root's,
+    // and the directories above where each leads are checked as the path given is.
+    let mut at = root.to_path_buf();
+    for _ in 0..MAX_LINKS {
+        let Ok(link) = fs::symlink_metadata(&at) else {
+            break;
+        };
+        if !link.file_type().is_symlink() {
+            break;
+        }
         if link.uid() != 0 {
             return Err(CaptureError::OthersCanWrite {
                 capture: name.to_string(),
-                dir: root.display().to_string(),
+                dir: at.display().to_string(),
                 why: format!("is a symlink owned by uid {}", link.uid()),
             });
         }
-        if let Ok(target) = fs::canonicalize(root)
-            && let Some(parent) = target.parent()
+        let Ok(to) = fs::read_link(&at) else {
+            break;
+        };
+        let next = match at.parent() {
+            Some(dir) if to.is_relative() => dir.join(to),
+            _ => to,
+        };
+        if let Some(parent) = next.parent().filter(|p| !p.as_os_str().is_empty())
             && let Err(tracepost_paths::PathError::Unsafe { dir, why }) =
                 tracepost_paths::check_path(parent)
         {
@@ -461,6 +474,7 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
                 why: format!("is on the way to it, and {why}"),
             });
         }
+        at = next;
     }
     let dirs = std::iter::once(root.to_path_buf()).chain(TABLES.iter().map(|t| root.join(t)));
     for (i, dir) in dirs.enumerate() {
@@ -498,6 +512,9 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
     }
     Ok(())
 }
+
+/// Links followed from a capture's name before the kernel's own limit stops the reads.
+const MAX_LINKS: usize = 40;
 
 /// A `.parquet` file that is not hidden: hidden files are not the recorder's (it writes
 /// `.part-*` only while in progress).

@@ -860,6 +860,14 @@ fn root_does_not_analyze_a_directory_another_user_can_write() {
     std::os::unix::fs::lchown(&their_link, Some(65534), Some(65534)).unwrap();
     let root_link = tmp.path().join("root-link");
     std::os::unix::fs::symlink(&below, &root_link).unwrap();
+    // Root's link to a second link, root's too, in a directory any user can write: they can
+    // swap the second (helper-73).
+    let open_dir = tmp.path().join("open-dir");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::os::unix::fs::symlink(&capture, open_dir.join("hop")).unwrap();
+    let chain = tmp.path().join("chain");
+    std::os::unix::fs::symlink(open_dir.join("hop"), &chain).unwrap();
     for (dir, refused, why) in [
         (&theirs, theirs.clone(), "is owned by uid 65534"),
         (
@@ -871,6 +879,11 @@ fn root_does_not_analyze_a_directory_another_user_can_write() {
             &root_link,
             home.clone(),
             "is on the way to it, and it belongs to another user (uid 65534)",
+        ),
+        (
+            &chain,
+            open_dir.clone(),
+            "is on the way to it, and other users can write it",
         ),
         (
             &below,
