@@ -422,6 +422,9 @@ fn warn_unread(root: &Path, table: &str, others: Vec<PathBuf>) {
 /// read, and hang them.
 fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
     use std::os::unix::fs::MetadataExt as _;
+    // `L/` and `L/.` name what the link `L` leads to, and lstat follows the link there:
+    // without them each link below would go unseen (helper-74).
+    let root = &without_trailing(root);
     // `cap` given plainly lies below the working directory.
     let parent = match root.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -442,7 +445,7 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
     // hung root's query), and so is each link's directory if another user can write it
     // (helper-73 went through a second link in an open directory). Each must be root's,
     // and the directories above where each leads are checked as the path given is.
-    let mut at = root.to_path_buf();
+    let mut at = root.clone();
     for _ in 0..MAX_LINKS {
         let Ok(link) = fs::symlink_metadata(&at) else {
             break;
@@ -474,7 +477,7 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
                 why: format!("is on the way to it, and {why}"),
             });
         }
-        at = next;
+        at = without_trailing(&next);
     }
     let dirs = std::iter::once(root.to_path_buf()).chain(TABLES.iter().map(|t| root.join(t)));
     for (i, dir) in dirs.enumerate() {
@@ -511,6 +514,14 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
         });
     }
     Ok(())
+}
+
+/// `path` without a trailing `/` or `.` (`cap/`, `cap/.`), which make lstat follow a link.
+fn without_trailing(path: &Path) -> PathBuf {
+    match path.components().collect::<PathBuf>() {
+        p if p.as_os_str().is_empty() => PathBuf::from("."),
+        p => p,
+    }
 }
 
 /// Links followed from a capture's name before the kernel's own limit stops the reads.

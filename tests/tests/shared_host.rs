@@ -868,6 +868,9 @@ fn root_does_not_analyze_a_directory_another_user_can_write() {
     std::os::unix::fs::symlink(&capture, open_dir.join("hop")).unwrap();
     let chain = tmp.path().join("chain");
     std::os::unix::fs::symlink(open_dir.join("hop"), &chain).unwrap();
+    // Root's link to theirs, written with a trailing `/`.
+    let slashed_chain = tmp.path().join("slashed-chain");
+    std::os::unix::fs::symlink(their_link.join(""), &slashed_chain).unwrap();
     for (dir, refused, why) in [
         (&theirs, theirs.clone(), "is owned by uid 65534"),
         (
@@ -884,6 +887,23 @@ fn root_does_not_analyze_a_directory_another_user_can_write() {
             &chain,
             open_dir.clone(),
             "is on the way to it, and other users can write it",
+        ),
+        // The same links named with a trailing `/` or `/.`, which make lstat follow them
+        // (helper-74).
+        (
+            &their_link.join(""),
+            their_link.clone(),
+            "is a symlink owned by uid 65534",
+        ),
+        (
+            &their_link.join("."),
+            their_link.clone(),
+            "is a symlink owned by uid 65534",
+        ),
+        (
+            &slashed_chain,
+            their_link.clone(),
+            "is a symlink owned by uid 65534",
         ),
         (
             &below,
