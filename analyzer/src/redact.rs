@@ -189,32 +189,34 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // `/usr/bin/mysqldump`, not `/var/lib/mysql:/data`): elsewhere `-p` is a port or
         // a pid, and a spaced `-p NAME` is the database.
         // Inside a single-quoted word (`sh -c '...'`), where each quote is `'\''`.
-        rule(&format!(r"{MYSQL_ARGS}'\\''-p[^']*?'\\''"), |c| {
+        rule(&format!(r"{MYSQL_ARGS}'\\''(?-i:-p)[^']*?'\\''"), |c| {
             format!("{}'\\''-p{MASK}'\\''", &c[1])
         }),
-        rule(&format!(r"{MYSQL_ARGS}'-p(?:[^']|'\\'')+'"), |c| {
+        rule(&format!(r"{MYSQL_ARGS}'(?-i:-p)(?:[^']|'\\'')+'"), |c| {
             format!("{}'-p{MASK}'", &c[1])
         }),
-        rule(&format!(r"{MYSQL_ARGS}-p[^\s'\x22;&|]+"), |c| {
+        rule(&format!(r"{MYSQL_ARGS}(?-i:-p)[^\s'\x22;&|]+"), |c| {
             format!("{}-p{MASK}", &c[1])
         }),
         // The same with the password alone quoted (`-p'x y'`, `-p"x"`), as read from an
         // `sh -c` script (helper-71); inside that script's own quotes as `-p'\''x'\''`.
-        rule(&format!(r"{MYSQL_ARGS}-p'\\''[^']*?(?:'\\''|$)"), |c| {
-            format!("{}-p'\\''{MASK}'\\''", &c[1])
-        }),
         rule(
-            &format!(r"{MYSQL_ARGS}-p'(?:[^'\\]|\\[^']|'\\'')*(?:'|$)"),
+            &format!(r"{MYSQL_ARGS}(?-i:-p)'\\''[^']*?(?:'\\''|$)"),
+            |c| format!("{}-p'\\''{MASK}'\\''", &c[1]),
+        ),
+        rule(
+            &format!(r"{MYSQL_ARGS}(?-i:-p)'(?:[^'\\]|\\[^']|'\\'')*(?:'|$)"),
             |c| format!("{}-p'{MASK}'", &c[1]),
         ),
-        rule(&format!(r#"{MYSQL_ARGS}-p"(?:[^"\\]|\\.)*(?:"|$)"#), |c| {
-            format!("{}-p\"{MASK}\"", &c[1])
-        }),
+        rule(
+            &format!(r#"{MYSQL_ARGS}(?-i:-p)"(?:[^"\\]|\\.)*(?:"|$)"#),
+            |c| format!("{}-p\"{MASK}\"", &c[1]),
+        ),
         // Other clients' password flags: `sshpass -p x`, `redis-cli -a x`, `docker login
         // -p x`, `aws configure set aws_secret_access_key x` (helper-71).
         rule(
             &format!(
-                r#"(?i)((?:^|[\s;&|(`'"])(?:[^\s;&|'":]*/)?(?:sshpass(?:\s+[^\s;&|]+)*?\s+-p\s*|redis-cli(?:\s+[^\s;&|]+)*?\s+-a\s*|docker(?:\s+[^\s;&|]+)*?\s+login(?:\s+[^\s;&|]+)*?\s+-p\s*|aws(?:\s+[^\s;&|]+)*?\s+configure(?:\s+[^\s;&|]+)*?\s+set\s+[A-Za-z0-9_.-]*(?:secret|token)[A-Za-z0-9_.-]*\s+)){VALUE}"#
+                r#"(?i)((?:^|[\s;&|(`'"])(?:[^\s;&|'":]*/)?(?:sshpass(?:\s+[^\s;&|]+)*?\s+(?-i:-p)\s*|redis-cli(?:\s+[^\s;&|]+)*?\s+(?-i:-a)\s*|docker(?:\s+[^\s;&|]+)*?\s+login(?:\s+[^\s;&|]+)*?\s+(?-i:-p)\s*|aws(?:\s+[^\s;&|]+)*?\s+configure(?:\s+[^\s;&|]+)*?\s+set\s+[A-Za-z0-9_.-]*(?:secret|token)[A-Za-z0-9_.-]*\s+)){VALUE}"#
             ),
             |c| format!("{}{MASK}", &c[1]),
         ),
@@ -318,7 +320,10 @@ const WORD_DEPTH: usize = 3;
 /// read on its own: each argument is cut at 127 bytes, not only the last, and a rule that
 /// knows a value cut at the end of the text missed one cut in the middle (helper-71).
 fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
-    if depth == 0 || (!cut && !text.contains(['\'', '"', '\\'])) {
+    // curl's and wget's credentials are read word by word too: the rules see only the
+    // first flag after the program's name (helper-74: `curl -U a:x -u b:y`).
+    let mentions_curl = text.contains("curl") || text.contains("wget");
+    if depth == 0 || (!cut && !mentions_curl && !text.contains(['\'', '"', '\\'])) {
         return by_rules(text);
     }
     let mut rebuilt = String::new();
@@ -1306,6 +1311,31 @@ mod tests {
             (
                 r#"python3 -c "requests.get(u, auth=('admin','LEAK')); print('done')""#,
                 r#"python3 -c "requests.get(u, auth=(***)); print('done')""#,
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // helper-74: a second credential on the line, and flags that differ only in case.
+        for (input, want) in [
+            (
+                "curl -U px:PROXYPASS1 -u bob:USERPASS1 http://h",
+                "curl -U px:*** -u bob:*** http://h",
+            ),
+            (
+                "curl -u bob:USERPASS2 -U px:PROXYPASS2 http://h",
+                "curl -u bob:*** -U px:*** http://h",
+            ),
+            (
+                "sshpass -P assword -p SSHPASS5 ssh h",
+                "sshpass -P assword -p *** ssh h",
+            ),
+            (
+                "mysql -h db -P3306 -pMYSQLPASS3",
+                "mysql -h db -P3306 -p***",
+            ),
+            (
+                "mysql -P3306 -u root -p'x y'",
+                "mysql -P3306 -u root -p'***'",
             ),
         ] {
             assert_eq!(text(input), want, "{input}");
