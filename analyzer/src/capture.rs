@@ -430,16 +430,7 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    // An unreadable directory on the way is left to the capture's own reads to name.
-    if let Err(tracepost_paths::PathError::Unsafe { dir, why }) =
-        tracepost_paths::check_path(parent)
-    {
-        return Err(CaptureError::OthersCanWrite {
-            capture: name.to_string(),
-            dir: dir.display().to_string(),
-            why: format!("is on the way to it, and {why}"),
-        });
-    }
+    on_the_way(parent, name)?;
     // The capture named through a symlink, or a chain of them: each link is its owner's to
     // point elsewhere between the check and the reads (helper-71 swapped one to a FIFO and
     // hung root's query), and so is each link's directory if another user can write it
@@ -467,15 +458,8 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
             Some(dir) if to.is_relative() => dir.join(to),
             _ => to,
         };
-        if let Some(parent) = next.parent().filter(|p| !p.as_os_str().is_empty())
-            && let Err(tracepost_paths::PathError::Unsafe { dir, why }) =
-                tracepost_paths::check_path(parent)
-        {
-            return Err(CaptureError::OthersCanWrite {
-                capture: name.to_string(),
-                dir: dir.display().to_string(),
-                why: format!("is on the way to it, and {why}"),
-            });
+        if let Some(parent) = next.parent().filter(|p| !p.as_os_str().is_empty()) {
+            on_the_way(parent, name)?;
         }
         at = without_trailing(&next);
     }
@@ -514,6 +498,19 @@ fn only_root_writes(root: &Path, name: &str) -> Result<(), CaptureError> {
         });
     }
     Ok(())
+}
+
+/// The directories down to `dir` checked as `record -o` checks its own, for the capture
+/// `name` below them. An unreadable one is left to the capture's own reads to name.
+fn on_the_way(dir: &Path, name: &str) -> Result<(), CaptureError> {
+    match tracepost_paths::check_path(dir) {
+        Err(tracepost_paths::PathError::Unsafe { dir, why }) => Err(CaptureError::OthersCanWrite {
+            capture: name.to_string(),
+            dir: dir.display().to_string(),
+            why: format!("is on the way to it, and {why}"),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// `path` without a trailing `/` or `.` (`cap/`, `cap/.`), which make lstat follow a link.

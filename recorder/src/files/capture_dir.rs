@@ -280,7 +280,7 @@ impl CaptureDir {
             return;
         }
         for table in TABLES {
-            crate::files::writer::remove_unfinished(&self.table_dir(table));
+            crate::files::parquet_file::remove_unfinished(&self.table_dir(table));
         }
     }
 }

@@ -144,21 +144,27 @@ impl CaptureInfo {
 /// may be none left now. A killed recorder leaves the empty file, hidden, as it leaves
 /// any file it was writing.
 fn keep_an_inode(tmp: &std::path::Path) {
-    // Earlier runs' empty ones, left by a kill: they hold nothing, and each kept an inode
-    // for good (helper-73). Only this run holds the capture's lock now.
-    if let Some(dir) = tmp.parent()
-        && let Ok(entries) = fs::read_dir(dir)
-    {
-        for e in entries.flatten() {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            let empty = e.metadata().is_ok_and(|m| m.is_file() && m.len() == 0);
-            if name.starts_with('.') && name.ends_with(".inprogress") && empty {
-                let _ = fs::remove_file(e.path());
-            }
-        }
+    if let Some(dir) = tmp.parent() {
+        remove_empty_leftovers(dir);
     }
     let _ = parquet_file::create_private(tmp);
+}
+
+/// Removes the empty files earlier runs' kills left in `dir` for their rows: they hold
+/// nothing, and each kept an inode for good (helper-73). Only this run holds the
+/// capture's lock now; a symlink or directory of that name is not a file, and stays.
+fn remove_empty_leftovers(dir: &std::path::Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let empty = e.metadata().is_ok_and(|m| m.is_file() && m.len() == 0);
+        if name.starts_with('.') && name.ends_with(".inprogress") && empty {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 /// The command line as a shell would need it, so it can be pasted to repeat the capture.

@@ -11,9 +11,10 @@ use tracepost_common::FLAG_CONTEXT_ONLY;
 
 use crate::{
     files::batch::BatchBuilder,
+    files::parquet_file,
     files::reorder::Reorder,
     files::small_table::SmallTableWriter,
-    files::writer::{self, TableWriter, WriterError, WrittenStats},
+    files::writer::{TableWriter, WriterError, WrittenStats},
     follow::fd_table::{FdTracker, Snapshot},
     follow::launch::ExitStatus,
     follow::process_event::ProcessUpdate,
@@ -238,7 +239,7 @@ fn run(
             let before = unclosed(&syscalls, &reorder);
             syscalls.finish().inspect_err(|_| {
                 unwritten = before;
-                writer::remove_unfinished(&dir);
+                parquet_file::remove_unfinished(&dir);
             })
         }
         // The open file can never be finished (it has no footer yet), and on a full disk
@@ -254,7 +255,7 @@ fn run(
                 .chain(queued)
                 .min();
             drop(syscalls);
-            writer::remove_unfinished(&dir);
+            parquet_file::remove_unfinished(&dir);
             Err(e)
         }
     };

@@ -596,8 +596,6 @@ impl TableWriter {
     }
 }
 
-pub use crate::files::parquet_file::remove_unfinished;
-
 #[cfg(test)]
 mod tests {
     use std::fs::File;

@@ -169,7 +169,7 @@ fn stopped_early(
     // room the lock file held, frees what a full disk needs for the capture row.
     dir.release_room();
     for table in TABLES {
-        crate::files::writer::remove_unfinished(&dir.table_dir(table));
+        crate::files::parquet_file::remove_unfinished(&dir.table_dir(table));
     }
     // Every table keeps a file, even if none was closed before the failure.
     for table in TABLES {
