@@ -7,7 +7,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use tracepost_e2e::{analyze, bpf_available, record, record_command, scalar};
+use tracepost_e2e::{analyze, analyze_query, bpf_available, record, record_command, scalar};
 
 fn stderr_line(out: &std::process::Output) -> String {
     let text = String::from_utf8_lossy(&out.stderr).to_string();
@@ -227,6 +227,19 @@ fn root_never_writes_through_what_another_user_planted() {
     assert!(!open_dir.join("sub").join("out.csv").exists());
 }
 
+/// `analyze report CAPTURE -o OUT`, which must succeed, and what it wrote: the output meant
+/// to be shared, where every secret must be masked.
+fn shared_report(capture: &Path, out: &Path) -> String {
+    let run = analyze(&[
+        "report",
+        capture.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.status.success(), "{run:?}");
+    std::fs::read_to_string(out).unwrap()
+}
+
 /// A command given to record with a secret of several words, one holding a quote: the
 /// capture's target, its command line and the process's cmdline each keep every argument
 /// one word (empty ones too), and the report masks each whole.
@@ -264,10 +277,7 @@ fn a_secret_of_several_words_is_masked_whole() {
             .contains(r"--db-password 'horse sp4ce-leak' --password='it'\''s qu0te-leak' a '' b"),
         "{cmdline}"
     );
-    let md = tmp.path().join("r.md");
-    let out = analyze(&["report", c, "-o", md.to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
-    let report = std::fs::read_to_string(&md).unwrap();
+    let report = shared_report(&capture, &tmp.path().join("r.md"));
     for leak in ["sp4ce-leak", "qu0te-leak", "d1ct-leak"] {
         assert!(!report.contains(leak), "the report shows {leak}: {report}");
     }
@@ -286,15 +296,7 @@ fn a_secret_of_several_words_is_masked_whole() {
         r"/bin/true --password=Tr0ub\&esc-leak '--pwd' pair-leak",
     ];
     assert!(record(&script, &command).status.success());
-    let md = tmp.path().join("s.md");
-    let out = analyze(&[
-        "report",
-        script.to_str().unwrap(),
-        "-o",
-        md.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{out:?}");
-    let report = std::fs::read_to_string(&md).unwrap();
+    let report = shared_report(&script, &tmp.path().join("s.md"));
     for leak in ["esc-leak", "pair-leak"] {
         assert!(!report.contains(leak), "the report shows {leak}: {report}");
     }
@@ -311,21 +313,15 @@ fn a_secret_of_several_words_is_masked_whole() {
         ),
     ];
     assert!(record(&cut, &command).status.success());
-    let c = cut.to_str().unwrap();
-    let md = tmp.path().join("c.md");
-    let out = analyze(&["report", c, "-o", md.to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
-    let report = std::fs::read_to_string(&md).unwrap();
+    let report = shared_report(&cut, &tmp.path().join("c.md"));
     for leak in ["cut-leak", "glued-leak", "url-leak"] {
         assert!(!report.contains(leak), "the report shows {leak}: {report}");
     }
-    let out = analyze(&[
-        "query",
-        c,
+    let out = analyze_query(
+        &[&cut],
         "SELECT cmdline FROM processes WHERE comm = 'true'",
-        "--format",
         "markdown",
-    ]);
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && table.contains("true "), "{out:?}");
     assert!(!table.contains("-leak"), "{table}");
@@ -338,13 +334,11 @@ fn a_secret_of_several_words_is_masked_whole() {
         format!("/bin/true git clone https://oauth2:bare-leak{long}@git.example.com/x dir");
     let command = ["sh", "-c", &script];
     assert!(record(&bare, &command).status.success());
-    let out = analyze(&[
-        "query",
-        bare.to_str().unwrap(),
+    let out = analyze_query(
+        &[&bare],
         "SELECT cmdline FROM processes WHERE comm = 'true'",
-        "--format",
         "markdown",
-    ]);
+    );
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && table.contains("/bin/true git clone https://oauth2:"),
