@@ -34,7 +34,7 @@ use datafusion::{
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt as _};
 use tracepost_schema::{
     DATA_CHECKSUM_KEY, DataChecksum, OLDEST_SCHEMA_VERSION, RECORDER_CREATED_BY, SCHEMA_VERSION,
-    SCHEMA_VERSION_KEY, TABLE_KEY, schema_of_version, syscalls,
+    SCHEMA_VERSION_KEY, TABLE_KEY, TABLES, schema_of_version, syscalls,
 };
 use url::Url;
 
@@ -68,6 +68,11 @@ pub enum FileProblem {
     NotParquet(String),
     #[error("not a tracepost file: its metadata has no {TABLE_KEY}")]
     Foreign,
+    /// A name no tracepost table has: a flipped byte in the footer, or another tool's key.
+    /// Calling it a file of that table would send the reader looking for a table that
+    /// does not exist.
+    #[error("its metadata names table {0:?}, which tracepost does not have (a damaged footer?)")]
+    UnknownTable(String),
     #[error("a file of table {found}, not of {expected}")]
     OtherTable {
         found: String,
@@ -418,6 +423,9 @@ fn judge(metadata: &ParquetMetaData, size: u64, table: &'static str) -> Result<u
             .and_then(|e| e.value.clone())
     };
     let found = value(TABLE_KEY).ok_or(FileProblem::Foreign)?;
+    if !TABLES.contains(&found.as_str()) {
+        return Err(FileProblem::UnknownTable(found));
+    }
     if found != table {
         return Err(FileProblem::OtherTable {
             found,
@@ -765,6 +773,16 @@ mod tests {
         assert_eq!(
             problem(&good, syscalls::TABLE),
             "a file of table capture, not of syscalls"
+        );
+        // One byte flipped in the footer's table name.
+        write(
+            &p("flipped.parquet"),
+            capture::schema(),
+            vec![(TABLE_KEY, "capturd"), (SCHEMA_VERSION_KEY, "2")],
+        );
+        assert_eq!(
+            problem(&p("flipped.parquet"), "capture"),
+            "its metadata names table \"capturd\", which tracepost does not have (a damaged footer?)"
         );
 
         let other = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
