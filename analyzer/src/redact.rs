@@ -29,9 +29,47 @@ pub const MASK: &str = "***";
 /// word, which took `PasswordAuthentication=no` and `--bypassCache` for secrets (helper-73).
 const SECRET_NAMES: &str = r"[A-Za-z0-9_.-]*?(?:passphrase|password|passwd|pass|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth|credentials?|session[_-]?id|cookie|signature|sig)(?:[_.-][A-Za-z0-9]+|(?-i:Key|KEY|Token|TOKEN|Secret|SECRET|Password|PASSWORD|Passphrase|PASSPHRASE))*";
 
+/// The last parts of a name that make it say where or how a secret is kept, not the secret:
+/// `--password-file=PATH`, `git -c credential.helper=store`, `--auth-provider=oidc`,
+/// `docker login --password-stdin`, `--sig-proxy=false` (helper-74 found these masked, and
+/// the value of the flag after `--password-stdin` with them).
+const NOT_SECRET_SUFFIXES: [&str; 20] = [
+    "file", "path", "dir", "helper", "provider", "proxy", "stdin", "type", "method", "mode", "url",
+    "uri", "endpoint", "prompt", "policy", "ttl", "timeout", "expiry", "name", "plugin",
+];
+
+/// Whether a name [`SECRET_NAMES`] matched ends in a part after a separator that says it
+/// is not the secret (see [`NOT_SECRET_SUFFIXES`]). A secret's noun after such a part
+/// still makes one: `PATH_TOKEN` is masked.
+fn names_no_secret(name: &str) -> bool {
+    let name = name.trim_start_matches('-');
+    match name.rsplit_once(['_', '.', '-']) {
+        Some((head, last)) if !head.is_empty() => NOT_SECRET_SUFFIXES
+            .iter()
+            .any(|s| last.eq_ignore_ascii_case(s)),
+        _ => false,
+    }
+}
+
+/// The name just before where a rule puts its mask: what `kept` ends with, after the
+/// signs and quotes between a name and its value.
+fn name_before_mask(kept: &str) -> &str {
+    let end = kept.trim_end_matches(|c: char| c.is_whitespace() || "=:'\"()[],\\".contains(c));
+    let start = end
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
+        .map_or(0, |i| i + 1);
+    &end[start..]
+}
+
 /// A MySQL or MariaDB client's name as a word of its own (a path before it allowed),
 /// then its arguments up to the one that starts with `-p`, as a group.
 const MYSQL_ARGS: &str = r"(?i)((?:^|[\s;&|(`'\x22])(?:[^\s;&|'\x22:]*/)?(?:mysql|mariadb)[a-z_-]*(?:\s+[^\s;&|]+)*?\s+)";
+
+/// `-p`'s value where it maps ports (`3306:3306`, `127.0.0.1:8080:80/tcp`), not a password.
+static PORT_MAPPING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:[0-9.]+:)?[0-9]+(?:-[0-9]+)?:[0-9]+(?:-[0-9]+)?(?:/(?:tcp|udp|sctp))?$")
+        .expect("a valid pattern")
+});
 
 /// curl's or wget's name as a word of its own (a path before it allowed), then its
 /// arguments up to the flag, as a group: elsewhere `-u`/`--user` take `UID:GID` (`docker run
@@ -60,6 +98,9 @@ fn masked_quoted(word: &str) -> String {
 
 struct Rule {
     re: Regex,
+    /// Whether the rule masks the value of a name from [`SECRET_NAMES`], which
+    /// [`names_no_secret`] may then say is no secret.
+    named: bool,
     /// Builds the replacement from the match: the parts that are not secret, then MASK.
     keep: fn(&Captures) -> String,
 }
@@ -67,6 +108,7 @@ struct Rule {
 static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
     let rule = |re: &str, keep: fn(&Captures) -> String| Rule {
         re: Regex::new(re).expect("a valid pattern"),
+        named: re.contains(SECRET_NAMES),
         keep,
     };
     vec![
@@ -195,7 +237,12 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         rule(&format!(r"{MYSQL_ARGS}'(?-i:-p)(?:[^']|'\\'')+'"), |c| {
             format!("{}'-p{MASK}'", &c[1])
         }),
-        rule(&format!(r"{MYSQL_ARGS}(?-i:-p)[^\s'\x22;&|]+"), |c| {
+        // Not a port mapping, which `docker run --name mysql -p3306:3306` reads as
+        // (helper-74).
+        rule(&format!(r"{MYSQL_ARGS}(?-i:-p)([^\s'\x22;&|]+)"), |c| {
+            if PORT_MAPPING.is_match(&c[2]) {
+                return c[0].to_string();
+            }
             format!("{}-p{MASK}", &c[1])
         }),
         // The same with the password alone quoted (`-p'x y'`, `-p"x"`), as read from an
@@ -216,7 +263,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // -p x`, `aws configure set aws_secret_access_key x` (helper-71).
         rule(
             &format!(
-                r#"(?i)((?:^|[\s;&|(`'"])(?:[^\s;&|'":]*/)?(?:sshpass(?:\s+[^\s;&|]+)*?\s+(?-i:-p)\s*|redis-cli(?:\s+[^\s;&|]+)*?\s+(?-i:-a)\s*|docker(?:\s+[^\s;&|]+)*?\s+login(?:\s+[^\s;&|]+)*?\s+(?-i:-p)\s*|aws(?:\s+[^\s;&|]+)*?\s+configure(?:\s+[^\s;&|]+)*?\s+set\s+[A-Za-z0-9_.-]*(?:secret|token)[A-Za-z0-9_.-]*\s+)){VALUE}"#
+                r#"(?i)((?:^|[\s;&|(`'"])(?:[^\s;&|'":]*/)?(?:sshpass(?:\s+(?-i:-[fdP])\s*[^\s;&|]+|\s+(?-i:-[ev]))*\s+(?-i:-p)\s*|redis-cli(?:\s+[^\s;&|]+)*?\s+(?-i:-a)\s*|docker(?:\s+[^\s;&|]+)*?\s+login(?:\s+[^\s;&|]+)*?\s+(?-i:-p)\s*|aws(?:\s+[^\s;&|]+)*?\s+configure(?:\s+[^\s;&|]+)*?\s+set\s+[A-Za-z0-9_.-]*(?:secret|token)[A-Za-z0-9_.-]*\s+)){VALUE}"#
             ),
             |c| format!("{}{MASK}", &c[1]),
         ),
@@ -352,7 +399,7 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
             masked_word(raw, &value, depth)
         };
         curl |= is_curl(&value);
-        after_flag = SECRET_FLAG.is_match(&value);
+        after_flag = SECRET_FLAG.is_match(&value) && !names_no_secret(&value);
         after_user = curl && USER_FLAG.is_match(&value);
         if let Some(masked) = masked {
             rebuilt.push_str(&text[last..span.start]);
@@ -375,7 +422,8 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
 fn masked_word(raw: &str, value: &str, depth: usize) -> Option<String> {
     let whole = |v: &str| -> Option<String> {
         let c = SECRET_ASSIGNED.captures(v)?;
-        (c.get(3)?.as_str() != MASK).then(|| format!("{}{}{MASK}", &c[1], &c[2]))
+        let secret = c.get(3)?.as_str() != MASK && !names_no_secret(&c[2][..c[2].len() - 1]);
+        secret.then(|| format!("{}{}{MASK}", &c[1], &c[2]))
     };
     let by_value = whole(value).unwrap_or_else(|| by_words(value, depth - 1, false).into_owned());
     if by_value == value {
@@ -487,7 +535,9 @@ fn by_rules(text: &str) -> Cow<'_, str> {
         if rule.re.is_match(&out) {
             let replaced = rule
                 .re
-                .replace_all(&out, |c: &Captures| masked_once(c, (rule.keep)(c)))
+                .replace_all(&out, |c: &Captures| {
+                    masked_once(c, (rule.keep)(c), rule.named)
+                })
                 .into_owned();
             if replaced != *out {
                 out = Cow::Owned(replaced);
@@ -500,12 +550,15 @@ fn by_rules(text: &str) -> Cow<'_, str> {
 /// A rule's replacement, unless the value it would mask is masked already: a value
 /// rule runs to the next space, and took `***}` of `{password:***}` for a value, eating
 /// what followed the mask.
-fn masked_once(c: &Captures, replacement: String) -> String {
+fn masked_once(c: &Captures, replacement: String, named: bool) -> String {
     let matched = c.get(0).map_or("", |m| m.as_str());
     let Some(at) = replacement.find(MASK) else {
         return replacement;
     };
     let kept = &replacement[..at];
+    if named && names_no_secret(name_before_mask(kept)) {
+        return matched.to_string();
+    }
     match matched.strip_prefix(kept) {
         Some(rest)
             if rest
@@ -716,7 +769,7 @@ pub fn batches(
             .iter()
             .zip(out_schema.fields())
             .map(|(c, f)| -> Result<ArrayRef, ArrowError> {
-                let named_secret = SECRET_COLUMN.is_match(f.name());
+                let named_secret = SECRET_COLUMN.is_match(f.name()) && !names_no_secret(f.name());
                 let masked = if named_secret && is_text(c.data_type()) {
                     mask_whole(&cast(c, &DataType::Utf8)?)?
                 } else if named_secret
@@ -1350,6 +1403,33 @@ mod tests {
             "redis-cli -u redis://host:6379",
         ] {
             assert_eq!(text(plain), plain);
+        }
+        // helper-74: names that say where or how a secret is kept, another program's
+        // port, and a program's name as another's argument.
+        for plain in [
+            "docker run --sig-proxy=false img",
+            "git -c credential.helper=store push",
+            "kubectl --auth-provider=oidc get pods",
+            "rsync --password-file=/etc/rsync.pw a b",
+            "PASSWORD_FILE=/run/secrets/db app",
+            "docker run --name mysql -p3306:3306 mysql:8",
+            "docker run --name mysql -p127.0.0.1:3306:3306/tcp mysql:8",
+            "sshpass -f /etc/pw ssh -p 2222 host",
+            "docker login --password-stdin -u bob reg",
+        ] {
+            assert_eq!(text(plain), plain);
+        }
+        for (input, want) in [
+            ("x --password-file-key=LEAK", "x --password-file-key=***"),
+            ("PATH_TOKEN=LEAK app", "PATH_TOKEN=*** app"),
+            (
+                "sshpass -f /etc/pw -p LEAK ssh h",
+                "sshpass -f /etc/pw -p *** ssh h",
+            ),
+            ("mysql -u root -p3306abc db", "mysql -u root -p*** db"),
+            ("mysql -u root -p12:ab db", "mysql -u root -p*** db"),
+        ] {
+            assert_eq!(text(input), want, "{input}");
         }
         // Names that only begin like a secret's, and others' flags, stay.
         for plain in [
