@@ -73,6 +73,9 @@ pub enum FileProblem {
     /// does not exist.
     #[error("its metadata names table {0:?}, which tracepost does not have (a damaged footer?)")]
     UnknownTable(String),
+    /// The recorder's other keys are there: the table's key was damaged, not left out.
+    #[error("its metadata has no {TABLE_KEY} but tracepost's other keys (a damaged footer?)")]
+    NoTable,
     #[error("a file of table {found}, not of {expected}")]
     OtherTable {
         found: String,
@@ -97,6 +100,15 @@ pub enum FileProblem {
     /// The bytes before the footer are not those the recorder summed as it wrote them.
     #[error("its data does not match the checksum in its footer (damaged on disk or in a copy)")]
     Checksum,
+}
+
+/// A name read from a damaged footer, short enough for one line: up to 40 characters.
+fn shortened(name: &str) -> String {
+    let line = one_line(name);
+    match line.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
+    }
 }
 
 /// How a column's repetition reads in a message.
@@ -422,9 +434,29 @@ fn judge(metadata: &ParquetMetaData, size: u64, table: &'static str) -> Result<u
         kv.and_then(|kv| kv.iter().find(|e| e.key == key))
             .and_then(|e| e.value.clone())
     };
-    let found = value(TABLE_KEY).ok_or(FileProblem::Foreign)?;
+    let ours = || {
+        file_meta
+            .created_by()
+            .is_some_and(|by| by.starts_with(RECORDER_CREATED_BY))
+            || value(SCHEMA_VERSION_KEY).is_some()
+    };
+    let Some(found) = value(TABLE_KEY) else {
+        // The recorder's other marks without the table's: a byte flipped in the key.
+        return Err(match ours() {
+            true => FileProblem::NoTable,
+            false => FileProblem::Foreign,
+        });
+    };
     if !TABLES.contains(&found.as_str()) {
-        return Err(FileProblem::UnknownTable(found));
+        // A later schema version may add tables: that is a version this analyze cannot
+        // read, not damage.
+        let later = value(SCHEMA_VERSION_KEY)
+            .and_then(|v| v.parse::<u32>().ok())
+            .is_some_and(|v| v > SCHEMA_VERSION);
+        return Err(match later {
+            true => FileProblem::Version(value(SCHEMA_VERSION_KEY).unwrap_or_default()),
+            false => FileProblem::UnknownTable(shortened(&found)),
+        });
     }
     if found != table {
         return Err(FileProblem::OtherTable {
@@ -784,6 +816,34 @@ mod tests {
             problem(&p("flipped.parquet"), "capture"),
             "its metadata names table \"capturd\", which tracepost does not have (a damaged footer?)"
         );
+        write(
+            &p("flipped_key.parquet"),
+            capture::schema(),
+            vec![("tracepost.tablf", "capture"), (SCHEMA_VERSION_KEY, "2")],
+        );
+        assert_eq!(
+            problem(&p("flipped_key.parquet"), "capture"),
+            "its metadata has no tracepost.table but tracepost's other keys (a damaged footer?)"
+        );
+        let long = "x".repeat(5000);
+        write(
+            &p("long.parquet"),
+            capture::schema(),
+            vec![(TABLE_KEY, long.as_str()), (SCHEMA_VERSION_KEY, "2")],
+        );
+        assert_eq!(
+            problem(&p("long.parquet"), "capture"),
+            format!(
+                "its metadata names table \"{}…\", which tracepost does not have (a damaged footer?)",
+                "x".repeat(40)
+            )
+        );
+        write(
+            &p("later.parquet"),
+            capture::schema(),
+            vec![(TABLE_KEY, "mounts"), (SCHEMA_VERSION_KEY, "3")],
+        );
+        assert!(problem(&p("later.parquet"), "capture").starts_with("schema version 3,"));
 
         let other = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
         write(&p("foreign.parquet"), other.clone(), vec![]);
