@@ -62,12 +62,16 @@ fn name_before_mask(kept: &str) -> &str {
 }
 
 /// A MySQL or MariaDB client's name as a word of its own (a path before it allowed),
-/// then its arguments up to the one that starts with `-p`, as a group.
-const MYSQL_ARGS: &str = r"(?i)((?:^|[\s;&|(`'\x22])(?:[^\s;&|'\x22:]*/)?(?:mysql|mariadb)[a-z_-]*(?:\s+[^\s;&|]+)*?\s+)";
+/// then its arguments up to the one that starts with `-p`, as a group. The group begins
+/// with docker's `--name` or `--hostname` where the name is a container's.
+const MYSQL_ARGS: &str = r"(?i)((?:^|[\s;&|(`'\x22])(?:--(?:name|hostname)(?:=|\s+))?(?:[^\s;&|'\x22:]*/)?(?:mysql|mariadb)[a-z_-]*(?:\s+[^\s;&|]+)*?\s+)";
 
-/// `-p`'s value where it maps ports (`3306:3306`, `127.0.0.1:8080:80/tcp`), not a password.
+/// docker's `-p` value: a port, or ports mapped (`3306`, `3306:3306`, `127.0.0.1::80/tcp`,
+/// `[::1]:80:80`).
 static PORT_MAPPING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^(?:[0-9.]+:)?[0-9]+(?:-[0-9]+)?:[0-9]+(?:-[0-9]+)?(?:/(?:tcp|udp|sctp))?$")
+    Regex::new(
+        r"^(?:\[[0-9A-Fa-f:.]+\]:|[0-9.]+:)?(?:[0-9]+(?:-[0-9]+)?)?:?[0-9]+(?:-[0-9]+)?(?:/(?:tcp|udp|sctp))?$",
+    )
         .expect("a valid pattern")
 });
 
@@ -86,6 +90,20 @@ const SINGLE_QUOTED: &str = r"('\\''[^']*?(?:'\\''|$)|'(?:[^']|'\\'')*(?:'|$))";
 /// A value as a shell word: single-quoted (through `'\''`), double-quoted, or bare; a quote
 /// the kernel's cut left open runs to the end.
 const VALUE: &str = r#"(?:'(?:[^'\\]|\\[^']|'\\'')*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|$)|[^\s'";&|]+)"#;
+
+/// Whether the quote after a name's bare `:` (group `sep`) closes the quoted word the name
+/// is in rather than opening a value: `"Enter password:" --verbose`, `expect
+/// "password:"; send …` had the rest of the line masked (helper-75).
+fn closes_its_word(c: &Captures, sep: usize) -> bool {
+    let (Some(whole), Some(sep_match)) = (c.get(0), c.get(sep)) else {
+        return false;
+    };
+    if sep_match.as_str() != ":" {
+        return false;
+    }
+    let after = &whole.as_str()[sep_match.end() - whole.start() + 1..];
+    after.is_empty() || after.starts_with([' ', '\t', ';', ')', '&', '|'])
+}
 
 /// The masked form of a word [`SINGLE_QUOTED`] matched, in the same quotes.
 fn masked_quoted(word: &str) -> String {
@@ -127,9 +145,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 format!("{}{}{scheme}{MASK}", &c[1], &c[2])
             },
         ),
-        // Credentials in URLs: scheme://user:password@host.
+        // Credentials in URLs: scheme://user:password@host. The password runs to the last
+        // `@` before the host, as URL parsers read one that holds an `@` (helper-75).
         rule(
-            r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\x22]*):[^/\s@'\x22]+@",
+            r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\x22]*):[^/\s'\x22]+@",
             |c| format!("{}:{MASK}@", &c[1]),
         ),
         // The same cut short before its `@`, as the recorder cuts long arguments: a
@@ -146,6 +165,9 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})("?\]?\s*[:=]\s*)"(?:[^"\\]|\\.)*(?:"|$)"#
             ),
             |c| {
+                if closes_its_word(c, 4) {
+                    return c[0].to_string();
+                }
                 let dashes = c.get(2).map_or("", |m| m.as_str());
                 format!("{}{dashes}{}{}\"{MASK}\"", &c[1], &c[3], &c[4])
             },
@@ -155,6 +177,9 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
                 r#"(?i)(^|[\s'"/,;&?{{(])(--?)?({SECRET_NAMES})('?\]?\s*[:=]\s*){SINGLE_QUOTED}"#
             ),
             |c| {
+                if closes_its_word(c, 4) {
+                    return c[0].to_string();
+                }
                 let dashes = c.get(2).map_or("", |m| m.as_str());
                 format!(
                     "{}{dashes}{}{}{}",
@@ -237,10 +262,12 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         rule(&format!(r"{MYSQL_ARGS}'(?-i:-p)(?:[^']|'\\'')+'"), |c| {
             format!("{}'-p{MASK}'", &c[1])
         }),
-        // Not a port mapping, which `docker run --name mysql -p3306:3306` reads as
-        // (helper-74).
+        // Not where `mysql` names a container and `-p` publishes its port (`docker run
+        // --name mysql -p3306:3306`, helper-74); a client's `-p12:34` is a password.
         rule(&format!(r"{MYSQL_ARGS}(?-i:-p)([^\s'\x22;&|]+)"), |c| {
-            if PORT_MAPPING.is_match(&c[2]) {
+            let container =
+                c[1].trim_start_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+            if container.starts_with("--") && PORT_MAPPING.is_match(&c[2]) {
                 return c[0].to_string();
             }
             format!("{}-p{MASK}", &c[1])
@@ -263,7 +290,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // -p x`, `aws configure set aws_secret_access_key x` (helper-71).
         rule(
             &format!(
-                r#"(?i)((?:^|[\s;&|(`'"])(?:[^\s;&|'":]*/)?(?:sshpass(?:\s+(?-i:-[fdP])\s*[^\s;&|]+|\s+(?-i:-[ev]))*\s+(?-i:-p)\s*|redis-cli(?:\s+[^\s;&|]+)*?\s+(?-i:-a)\s*|docker(?:\s+[^\s;&|]+)*?\s+login(?:\s+[^\s;&|]+)*?\s+(?-i:-p)\s*|aws(?:\s+[^\s;&|]+)*?\s+configure(?:\s+[^\s;&|]+)*?\s+set\s+[A-Za-z0-9_.-]*(?:secret|token)[A-Za-z0-9_.-]*\s+)){VALUE}"#
+                r#"(?i)((?:^|[\s;&|(`'"])(?:[^\s;&|'":]*/)?(?:sshpass(?:\s+(?-i:-[fdP])\s*(?:'[^']*'|"[^"]*"|[^\s;&|'"]+)|\s+(?-i:-[ev]+))*\s+(?-i:-[ev]*p)\s*|redis-cli(?:\s+[^\s;&|]+)*?\s+(?-i:-a)\s*|docker(?:\s+[^\s;&|]+)*?\s+login(?:\s+[^\s;&|]+)*?\s+(?-i:-p)\s*|aws(?:\s+[^\s;&|]+)*?\s+configure(?:\s+[^\s;&|]+)*?\s+set\s+[A-Za-z0-9_.-]*(?:secret|token)[A-Za-z0-9_.-]*\s+)){VALUE}"#
             ),
             |c| format!("{}{MASK}", &c[1]),
         ),
@@ -280,9 +307,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &format!(r"(?i)(/)({SECRET_NAMES})(=)([^/\s'\x22&;]+)"),
             |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
         ),
-        // PASSWORD=x, DB_PASSWORD: x, ?token=x in a query string.
+        // PASSWORD=x, DB_PASSWORD: x, ?token=x in a query string, and a name that is a
+        // value itself (`kubectl ... --from-literal=password=x`, helper-75).
         rule(
-            &format!(r"(?i)(^|[\s'\x22,;&?])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
+            &format!(r"(?i)(^|[\s'\x22,;&?=])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
             |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
         ),
         // The same after a `/` (`/run/secret = x`, `.../password:x`), but for a path's
@@ -532,19 +560,49 @@ pub fn capture_name(name: &str) -> Cow<'_, str> {
 fn by_rules(text: &str) -> Cow<'_, str> {
     let mut out = Cow::Borrowed(text);
     for rule in RULES.iter() {
-        if rule.re.is_match(&out) {
-            let replaced = rule
-                .re
-                .replace_all(&out, |c: &Captures| {
-                    masked_once(c, (rule.keep)(c), rule.named)
-                })
-                .into_owned();
-            if replaced != *out {
-                out = Cow::Owned(replaced);
-            }
+        if rule.re.is_match(&out)
+            && let Some(replaced) = replaced(rule, &out)
+        {
+            out = Cow::Owned(replaced);
         }
     }
     out
+}
+
+/// `text` with each match of `rule` replaced; `None` where nothing changed. A match that a
+/// rule for a secret's name leaves as it is (a name that says where a secret is kept,
+/// `--password-stdin`) gives up only its first character: what the rule took for its value
+/// can be a secret of its own (`--password-stdin --token x`,
+/// `auth.type=basic,auth.password=x`), which a replacement of every match, resumed after
+/// each, skipped (helper-75). Other rules resume after the match: a shorter match inside
+/// it would lose what made it be left (`--name mysql -p3306` read again as `mysql -p3306`).
+fn replaced(rule: &Rule, text: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut copied = 0;
+    let mut at = 0;
+    while at <= text.len() {
+        let Some(c) = rule.re.captures_at(text, at) else {
+            break;
+        };
+        let m = c.get(0).expect("a match");
+        let replacement = masked_once(&c, (rule.keep)(&c), rule.named);
+        if replacement == m.as_str() && rule.named {
+            at = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
+            continue;
+        }
+        out.push_str(&text[copied..m.start()]);
+        out.push_str(&replacement);
+        copied = m.end();
+        at = match m.end() > m.start() {
+            true => m.end(),
+            false => m.end() + text[m.end()..].chars().next().map_or(1, char::len_utf8),
+        };
+    }
+    if copied == 0 && out.is_empty() {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// A rule's replacement, unless the value it would mask is masked already: a value
@@ -556,7 +614,11 @@ fn masked_once(c: &Captures, replacement: String, named: bool) -> String {
         return replacement;
     };
     let kept = &replacement[..at];
-    if named && names_no_secret(name_before_mask(kept)) {
+    // `credential.https://host.helper=store`: what follows a name's `:` is a URL.
+    let url = matched
+        .strip_prefix(kept)
+        .is_some_and(|value| value.starts_with("//"));
+    if named && (url || names_no_secret(name_before_mask(kept))) {
         return matched.to_string();
     }
     match matched.strip_prefix(kept) {
@@ -1430,6 +1492,60 @@ mod tests {
             ("mysql -u root -p12:ab db", "mysql -u root -p*** db"),
         ] {
             assert_eq!(text(input), want, "{input}");
+        }
+        // helper-75: a secret after a name left in clear, in the value the rule took for
+        // it; a URL's password holding an `@`; sshpass's quoted prompt and glued flags; a
+        // name that is itself a value; a quote that closes the word a name is in.
+        for (input, want) in [
+            (
+                "x --set auth.type=basic,auth.password=LEAKB y",
+                "x --set auth.type=basic,auth.password=*** y",
+            ),
+            (
+                "x -o auth_method=x,password=LEAKF",
+                "x -o auth_method=x,password=***",
+            ),
+            (
+                "x --token-url=https://idp/oauth/token?client_secret=LEAKE",
+                "x --token-url=https://idp/oauth/token?client_secret=***",
+            ),
+            (
+                "x --password-stdin --token LEAK1",
+                "x --password-stdin --token ***",
+            ),
+            (
+                "x --sig-proxy --api-key LEAK2",
+                "x --sig-proxy --api-key ***",
+            ),
+            (
+                "PASSWORD_FILE= PASSWORD=LEAKG",
+                "PASSWORD_FILE= PASSWORD=***",
+            ),
+            (
+                "x --token-url=https://user:p@ssLEAKH@host/x",
+                "x --token-url=https://user:***@host/x",
+            ),
+            (
+                r#"sshpass -P "Password for x:" -p LEAKC ssh h"#,
+                r#"sshpass -P "Password for x:" -p *** ssh h"#,
+            ),
+            ("sshpass -vp LEAK3 ssh h", "sshpass -vp *** ssh h"),
+            ("mysql -uroot -p12:34 db", "mysql -uroot -p*** db"),
+            (
+                "kubectl create secret generic x --from-literal=password=LEAK4",
+                "kubectl create secret generic x --from-literal=password=***",
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        for plain in [
+            r#"/bin/true x "Enter password:" --verbose y"#,
+            "git -c credential.https://example.com.helper=store push",
+            "docker run --name mysql -p3306 mysql:8",
+            "docker run --name mysql -p127.0.0.1::3306 mysql:8",
+            "docker run --name=mysql -p[::1]:3306:3306 mysql:8",
+        ] {
+            assert_eq!(text(plain), plain);
         }
         // Names that only begin like a secret's, and others' flags, stay.
         for plain in [

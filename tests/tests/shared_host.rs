@@ -300,6 +300,25 @@ fn a_secret_of_several_words_is_masked_whole() {
     for leak in ["esc-leak", "pair-leak"] {
         assert!(!report.contains(leak), "the report shows {leak}: {report}");
     }
+    // A secret after a name that says where one is kept, in what the rule took for that
+    // name's value (helper-75: in clear in the report), and that name left as it is.
+    let kept = tmp.path().join("kept");
+    let command = [
+        "sh",
+        "-c",
+        "/bin/true --set auth.type=basic,auth.password=list-leak; \
+         /bin/true --password-stdin --token stdin-leak --password-file=/etc/pw",
+    ];
+    assert!(record(&kept, &command).status.success());
+    let report = shared_report(&kept, &tmp.path().join("k.md"));
+    for leak in ["list-leak", "stdin-leak"] {
+        assert!(!report.contains(leak), "the report shows {leak}: {report}");
+    }
+    assert!(
+        report.contains("auth.type=basic,auth.password=\\*\\*\\*")
+            && report.contains("--password-file=/etc/pw"),
+        "{report}"
+    );
     // A secret in an argument the kernel cut at 127 bytes, inside its quotes: the quote
     // never closes, and the value ran to the end in clear.
     let cut = tmp.path().join("cut");
