@@ -115,6 +115,18 @@ pub fn check_path(parent: &Path) -> Result<(PathBuf, Vec<PathBuf>), PathError> {
             at = next;
             continue;
         }
+        // /proc's links (`/proc/PID/root`, `cwd`, `fd/N`) lead into the process's own view
+        // of the files, another mount namespace's for a container: their text names a
+        // path of that view, and checking it as one of ours checked the wrong directories
+        // while the kernel wrote into theirs (helper-76).
+        if on_proc(&at) {
+            return Err(refuse(
+                &next,
+                "it is a link of /proc, which leads into another process's view of the \
+                 files: name the directory itself"
+                    .into(),
+            ));
+        }
         // The directory it sits in was checked as the walk passed it.
         if meta.uid() != 0 && meta.uid() != euid() {
             return Err(refuse(
@@ -135,4 +147,16 @@ pub fn check_path(parent: &Path) -> Result<(PathBuf, Vec<PathBuf>), PathError> {
         }
     }
     Ok((at, Vec::new()))
+}
+
+/// Whether `dir` is on a proc file system, whose links the kernel resolves itself.
+fn on_proc(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a statfs buffer of the right size.
+    let rc = unsafe { libc::statfs(c_path.as_ptr(), &mut st) };
+    rc == 0 && st.f_type == libc::PROC_SUPER_MAGIC
 }
