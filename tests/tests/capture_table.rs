@@ -149,3 +149,38 @@ fn runs_in_one_second_without_a_name_make_captures_of_their_own() {
         );
     }
 }
+
+/// A host name holding a `/` (anyone who may make a UTS namespace can set one) nested the
+/// default capture's directory, or sent it up the tree with `..` (helper-76): each `/` is
+/// a `_` in the name.
+#[test]
+fn a_host_name_with_a_slash_stays_one_directory() {
+    if !bpf_available("a_host_name_with_a_slash_stays_one_directory") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let script = format!(
+        "printf 'web/../x' > /proc/sys/kernel/hostname && exec {} -q -- true",
+        tracepost_e2e::bin("record").display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-u", "sh", "-c", &script])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let names: Vec<String> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+    assert!(names[0].starts_with("capture-web_.._x-"), "{names:?}");
+    assert_eq!(
+        scalar(&tmp.path().join(&names[0]), "SELECT count(*) FROM capture"),
+        1
+    );
+}

@@ -1,6 +1,7 @@
 //! Safe on a shared host: one recorder per capture directory, and neither `record` nor
 //! `analyze -o` writes through anything another user could have planted.
 use std::{
+    os::unix::fs::PermissionsExt as _,
     path::Path,
     process::{Command, Stdio},
     thread,
@@ -169,6 +170,57 @@ fn root_never_writes_through_what_another_user_planted() {
     std::os::unix::fs::symlink(&elsewhere, &ours).unwrap();
     assert!(record(&ours.join("cap"), &["true"]).status.success());
     assert!(elsewhere.join("cap").join("syscalls").is_dir());
+
+    // An existing directory others can write, empty or sticky (/dev/shm, a fresh /tmp):
+    // made 0700, it was closed to every other user for good (helper-76). Refused, as found.
+    for mode in [0o777, 0o1777] {
+        let shared = tmp.path().join(format!("shared-{mode:o}"));
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .unwrap();
+        let out = record(&shared, &["true"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(
+            stderr_line(&out),
+            format!(
+                "error: output {} is a directory other users can write: name a new directory \
+                 (inside it, if you like)",
+                shared.display()
+            )
+        );
+        let now = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(now, mode);
+        assert_eq!(std::fs::read_dir(&shared).unwrap().count(), 0);
+        // A new directory inside a sticky one is fine, as under /tmp.
+        let inside = record(&shared.join("cap"), &["true"]).status.success();
+        assert_eq!(inside, mode == 0o1777);
+    }
+    // A link of /proc leads into the process's own view of the files (a container's
+    // mount namespace), where the checks of its text looked at the host's directories
+    // (helper-76). Refused, and nothing made.
+    let theirs = tmp.path().join("theirs-view");
+    std::fs::create_dir(&theirs).unwrap();
+    let mut sleeper = Command::new("sleep")
+        .arg("30")
+        .current_dir(&theirs)
+        .spawn()
+        .unwrap();
+    let through_proc = Path::new("/proc")
+        .join(sleeper.id().to_string())
+        .join("cwd")
+        .join("cap");
+    let out = record(&through_proc, &["true"]);
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_line(&out).ends_with(
+            "cwd is not safe to write under: it is a link of /proc, which leads into another \
+             process's view of the files: name the directory itself"
+        ),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_dir(&theirs).unwrap().count(), 0);
 
     // analyze -o: a symlink to someone's file, and a hard link to it.
     let capture = tmp.path().join("cap");

@@ -41,8 +41,11 @@ pub enum CaptureDirError {
     NotEmpty(PathBuf),
     #[error("output {} exists and is not a directory", .0.display())]
     NotDir(PathBuf),
+    /// Empty or not, sticky or not: made private, a shared directory (`/dev/shm`, a fresh
+    /// `/tmp`) would be closed to every other user for good; and what others put in it
+    /// may not be a capture's (helper-76).
     #[error(
-        "output {} is writable by other users and holds files: they may not be a capture's",
+        "output {} is a directory other users can write: name a new directory (inside it, if you like)",
         .0.display()
     )]
     OpenToOthers(PathBuf),
@@ -106,11 +109,19 @@ pub fn unused(base: PathBuf) -> PathBuf {
     }
 }
 
+/// The host's name, as a part of a directory's name: a `/` or a control character in it
+/// (anyone who may set a UTS namespace's name can put them there) nested the default
+/// capture's directory or sent it elsewhere (helper-76), so each becomes `_`.
 pub fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
+        .map(|h| {
+            h.trim()
+                .chars()
+                .map(|c| if c == '/' || c.is_control() { '_' } else { c })
+                .collect::<String>()
+        })
         .ok()
-        .filter(|h| !h.is_empty())
+        .filter(|h| !h.is_empty() && h != "." && h != "..")
         .unwrap_or_else(|| "localhost".to_string())
 }
 
@@ -191,12 +202,11 @@ impl CaptureDir {
                 .map_err(|source| create_err(&root, source))?
                 .filter_map(Result::ok)
                 .all(|e| e.file_name() == LOCK_FILE);
+            if st.st_mode & 0o022 != 0 {
+                return Err(CaptureDirError::OpenToOthers(root));
+            }
             if !empty && !is_capture(&fd) {
                 return Err(CaptureDirError::NotEmpty(root));
-            }
-            // Entries others could have put there are judged before anything changes.
-            if !empty && st.st_mode & 0o022 != 0 {
-                return Err(CaptureDirError::OpenToOthers(root));
             }
             check_entries(&fd, &root)?;
         }
@@ -809,17 +819,28 @@ mod tests {
         let err = CaptureDir::create(&linked).unwrap_err().to_string();
         assert!(err.contains("is not a file record made"), "{err}");
         assert_eq!(fs::read_to_string(&precious).unwrap(), "keep");
-        // A capture others can write, holding files: refused as found.
+        // A capture others can write: refused as found.
         let open = tmp.path().join("open");
         fs::create_dir(&open).unwrap();
         fs::create_dir(open.join("syscalls")).unwrap();
         fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
         let err = CaptureDir::create(&open).unwrap_err().to_string();
         assert!(
-            err.contains("writable by other users and holds files"),
+            err.contains("is a directory other users can write"),
             "{err}"
         );
         assert_eq!(mode(&open), 0o777);
+        // Empty, and sticky as /dev/shm is: refused too, and left open to its users.
+        let shm = tmp.path().join("shm");
+        fs::create_dir(&shm).unwrap();
+        fs::set_permissions(&shm, fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = CaptureDir::create(&shm).unwrap_err().to_string();
+        assert!(
+            err.contains("is a directory other users can write"),
+            "{err}"
+        );
+        assert_eq!(mode(&shm), 0o1777);
+        assert!(entries(&shm).is_empty());
         // Ours, private already: continued.
         fs::set_permissions(&open, fs::Permissions::from_mode(0o700)).unwrap();
         CaptureDir::create(&open).unwrap();
