@@ -63,8 +63,30 @@ fn name_before_mask(kept: &str) -> &str {
 
 /// A MySQL or MariaDB client's name as a word of its own (a path before it allowed),
 /// then its arguments up to the one that starts with `-p`, as a group. The group begins
-/// with docker's `--name` or `--hostname` where the name is a container's.
-const MYSQL_ARGS: &str = r"(?i)((?:^|[\s;&|(`'\x22])(?:--(?:name|hostname)(?:=|\s+))?(?:[^\s;&|'\x22:]*/)?(?:mysql|mariadb)[a-z_-]*(?:\s+[^\s;&|]+)*?\s+)";
+/// with docker's `--name`, `--hostname`, `-h`, `--link` or `--network-alias` where the
+/// name is a container's.
+const MYSQL_ARGS: &str = r"(?i)((?:^|[\s;&|(`'\x22])(?:--(?:name|hostname|link|network-alias)(?:=|\s+)|-h\s*)?(?:[^\s;&|'\x22:]*/)?(?:mysql|mariadb)[a-z_-]*(?:\s+[^\s;&|]+)*?\s+)";
+
+/// Whether [`MYSQL_ARGS`]'s group is docker naming a container `mysql`, with no client of
+/// that name after it: `docker run --name mysql mysql:8 mysql -uroot -p123` has its
+/// client's `-p` after a second `mysql` word (helper-77).
+fn names_a_container(args: &str) -> bool {
+    let program = |w: &str| {
+        let w = w.rsplit('/').next().unwrap_or(w).to_ascii_lowercase();
+        w.starts_with("mysql") || w.starts_with("mariadb")
+    };
+    let mut words = args
+        .split(|c: char| c.is_whitespace() || c == '=')
+        .filter(|w| !w.is_empty());
+    let named = match words.next() {
+        Some("--name" | "--hostname" | "--link" | "--network-alias" | "-h") => {
+            words.next().is_some_and(program)
+        }
+        Some(glued) if glued.starts_with("-h") => program(&glued[2..]),
+        _ => false,
+    };
+    named && !words.any(program)
+}
 
 /// docker's `-p` value: a port, or ports mapped (`3306`, `3306:3306`, `127.0.0.1::80/tcp`,
 /// `[::1]:80:80`).
@@ -92,17 +114,19 @@ const SINGLE_QUOTED: &str = r"('\\''[^']*?(?:'\\''|$)|'(?:[^']|'\\'')*(?:'|$))";
 const VALUE: &str = r#"(?:'(?:[^'\\]|\\[^']|'\\'')*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|$)|[^\s'";&|]+)"#;
 
 /// Whether the quote after a name's bare `:` (group `sep`) closes the quoted word the name
-/// is in rather than opening a value: `"Enter password:" --verbose`, `expect
-/// "password:"; send …` had the rest of the line masked (helper-75).
+/// is in rather than opening a value: `"Enter password:" --verbose` had the rest of the
+/// line masked (helper-75). Only where the name is a later word of that phrase and a space
+/// or the end follows the quote: `{password:"&x"}` and `{password:" x"}` are values
+/// (helper-77).
 fn closes_its_word(c: &Captures, sep: usize) -> bool {
     let (Some(whole), Some(sep_match)) = (c.get(0), c.get(sep)) else {
         return false;
     };
-    if sep_match.as_str() != ":" {
+    if sep_match.as_str() != ":" || !whole.as_str().starts_with(char::is_whitespace) {
         return false;
     }
     let after = &whole.as_str()[sep_match.end() - whole.start() + 1..];
-    after.is_empty() || after.starts_with([' ', '\t', ';', ')', '&', '|'])
+    after.is_empty() || after.starts_with(char::is_whitespace)
 }
 
 /// The masked form of a word [`SINGLE_QUOTED`] matched, in the same quotes.
@@ -146,9 +170,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             },
         ),
         // Credentials in URLs: scheme://user:password@host. The password runs to the last
-        // `@` before the host, as URL parsers read one that holds an `@` (helper-75).
+        // `@` before the path, query or fragment, as URL parsers read one that holds an
+        // `@` (helper-75, helper-77).
         rule(
-            r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\x22]*):[^/\s'\x22]+@",
+            r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\x22]*):[^/?#\s'\x22]+@",
             |c| format!("{}:{MASK}@", &c[1]),
         ),
         // The same cut short before its `@`, as the recorder cuts long arguments: a
@@ -265,9 +290,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // Not where `mysql` names a container and `-p` publishes its port (`docker run
         // --name mysql -p3306:3306`, helper-74); a client's `-p12:34` is a password.
         rule(&format!(r"{MYSQL_ARGS}(?-i:-p)([^\s'\x22;&|]+)"), |c| {
-            let container =
-                c[1].trim_start_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
-            if container.starts_with("--") && PORT_MAPPING.is_match(&c[2]) {
+            if names_a_container(&c[1]) && PORT_MAPPING.is_match(&c[2]) {
                 return c[0].to_string();
             }
             format!("{}-p{MASK}", &c[1])
@@ -357,10 +380,13 @@ pub fn text(text: &str) -> Cow<'_, str> {
 }
 
 /// A word that is a secret's name and its value, whole (`--password=x`, `PGPASSWORD=x`,
-/// `token:x`): as the shell split it, the value runs to the word's end, whatever signs
-/// it holds.
+/// `token:x`, and after a flag's `=`: `--from-literal=password=x y`, helper-77): as the
+/// shell split it, the value runs to the word's end, whatever signs it holds.
 static SECRET_ASSIGNED: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(&format!("(?is)^(-{{0,2}})({SECRET_NAMES}[=:])(.+)$")).expect("a valid pattern")
+    Regex::new(&format!(
+        "(?is)^(-{{0,2}}(?:[A-Za-z0-9_.-]+=)?)({SECRET_NAMES}[=:])(.+)$"
+    ))
+    .expect("a valid pattern")
 });
 
 /// A word that is a flag named like a secret, whole: the next word is its value.
@@ -580,13 +606,19 @@ fn replaced(rule: &Rule, text: &str) -> Option<String> {
     let mut out = String::new();
     let mut copied = 0;
     let mut at = 0;
+    // Each match looked at again costs a search to the end of its value: past this many
+    // in one text (a 100 KB line of `auth.type=x,` took 30 s, helper-77), names are
+    // masked as secrets and each match is taken whole again.
+    let mut again = MATCHES_LOOKED_AT_AGAIN;
     while at <= text.len() {
         let Some(c) = rule.re.captures_at(text, at) else {
             break;
         };
         let m = c.get(0).expect("a match");
-        let replacement = masked_once(&c, (rule.keep)(&c), rule.named);
-        if replacement == m.as_str() && rule.named {
+        let exempt = rule.named && again > 0;
+        let replacement = masked_once(&c, (rule.keep)(&c), exempt);
+        if replacement == m.as_str() && exempt {
+            again -= 1;
             at = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
             continue;
         }
@@ -605,20 +637,25 @@ fn replaced(rule: &Rule, text: &str) -> Option<String> {
     Some(out)
 }
 
+/// How many matches of one rule in one text are looked at again inside: see [`replaced`].
+const MATCHES_LOOKED_AT_AGAIN: usize = 64;
+
 /// A rule's replacement, unless the value it would mask is masked already: a value
 /// rule runs to the next space, and took `***}` of `{password:***}` for a value, eating
-/// what followed the mask.
-fn masked_once(c: &Captures, replacement: String, named: bool) -> String {
+/// what followed the mask. Where `exempt`, the value of a name that says where a secret
+/// is kept is left too, and so is a URL after a name's bare `:`
+/// (`credential.https://host.helper=store`).
+fn masked_once(c: &Captures, replacement: String, exempt: bool) -> String {
     let matched = c.get(0).map_or("", |m| m.as_str());
     let Some(at) = replacement.find(MASK) else {
         return replacement;
     };
     let kept = &replacement[..at];
-    // `credential.https://host.helper=store`: what follows a name's `:` is a URL.
-    let url = matched
-        .strip_prefix(kept)
-        .is_some_and(|value| value.starts_with("//"));
-    if named && (url || names_no_secret(name_before_mask(kept))) {
+    let url = kept.ends_with(':')
+        && matched
+            .strip_prefix(kept)
+            .is_some_and(|value| value.starts_with("//"));
+    if exempt && (url || names_no_secret(name_before_mask(kept))) {
         return matched.to_string();
     }
     match matched.strip_prefix(kept) {
@@ -1547,6 +1584,56 @@ mod tests {
         ] {
             assert_eq!(text(plain), plain);
         }
+        // helper-77, on the fixes for helper-75: values that begin with `//` or a sign,
+        // a quoted value after a name behind a flag's `=`, a client after a container of
+        // its name, and URLs whose query holds an `@`.
+        for (input, want) in [
+            ("x --password=//hunter2", "x --password=***"),
+            ("PGPASSWORD=//hunter2 psql", "PGPASSWORD=*** psql"),
+            ("x DB_PASSWORD: //abc", "x DB_PASSWORD: ***"),
+            (r#"x {password:"&Tr0ub4dor"}"#, r#"x {password:"***"}"#),
+            (
+                r#"x {password:" hunter2", user:"bob"}"#,
+                r#"x {password:"***", user:"bob"}"#,
+            ),
+            (
+                "kubectl create secret generic s '--from-literal=password=correct horse'",
+                "kubectl create secret generic s '--from-literal=password=***'",
+            ),
+            (
+                "helm install x '--set=auth.password=p w'",
+                "helm install x '--set=auth.password=***'",
+            ),
+            (
+                "docker run --rm --name mysql mysql mysql -uroot -p123456",
+                "docker run --rm --name mysql mysql mysql -uroot -p***",
+            ),
+            (
+                "docker run --name mysql -p3306:3306 mysql:8 mysql -uroot -p20240101",
+                "docker run --name mysql -p3306:3306 mysql:8 mysql -uroot -p***",
+            ),
+            (
+                "curl https://u:pw@api.example.com?notify=ops@example.com",
+                "curl https://u:***@api.example.com?notify=ops@example.com",
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        for plain in [
+            "curl https://api.example.com:8443?notify=ops@example.com",
+            "docker run -h mysql -p3306:3306 mysql:8",
+            "docker run --link mysql -p8080:80 wordpress",
+            "docker run --network-alias mysql -p3306:3306 mysql:8",
+        ] {
+            assert_eq!(text(plain), plain);
+        }
+        // Past the budget of matches looked at again, a long line of names left in clear
+        // is masked whole rather than read again and again (helper-77: 30 s for 100 KB).
+        let long = "auth.type=x,".repeat(100) + "auth.password=LEAK";
+        assert_eq!(
+            text(&long),
+            format!("{}***", "auth.type=x,".repeat(64) + "auth.type=")
+        );
         // Names that only begin like a secret's, and others' flags, stay.
         for plain in [
             "x --signal=TERM --author=bob --passes=3",
