@@ -55,17 +55,30 @@ fn names_no_secret(name: &str) -> bool {
 /// signs and quotes between a name and its value.
 fn name_before_mask(kept: &str) -> &str {
     let end = kept.trim_end_matches(|c: char| c.is_whitespace() || "=:'\"()[],\\".contains(c));
+    // Past the sign found, which need not be one byte: `(?i)` lets `[A-Za-z]` match `ſ`
+    // and the Kelvin sign, and a cut inside one panicked (helper-78).
     let start = end
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     &end[start..]
+}
+
+/// Whether a name's value after a bare `:` is a URL that only says where a credential
+/// helper applies: git's `credential.https://host.helper=store`. Any other name's
+/// `://x` is a value (`password://hunter2`, helper-78).
+fn a_credential_url(name: &str, separator: &str, value: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    separator == ":"
+        && value.starts_with("//")
+        && (name.ends_with(".https") || name.ends_with(".http"))
 }
 
 /// A MySQL or MariaDB client's name as a word of its own (a path before it allowed),
 /// then its arguments up to the one that starts with `-p`, as a group. The group begins
-/// with docker's `--name`, `--hostname`, `-h`, `--link` or `--network-alias` where the
-/// name is a container's.
-const MYSQL_ARGS: &str = r"(?i)((?:^|[\s;&|(`'\x22])(?:--(?:name|hostname|link|network-alias)(?:=|\s+)|-h\s*)?(?:[^\s;&|'\x22:]*/)?(?:mysql|mariadb)[a-z_-]*(?:\s+[^\s;&|]+)*?\s+)";
+/// with docker's `--name`, `--hostname`, `--link` or `--network-alias` where the name is
+/// a container's (not `-h`: a client's `-h mysql` is its host, helper-78).
+const MYSQL_ARGS: &str = r"(?i)((?:^|[\s;&|(`'\x22])(?:--(?:name|hostname|link|network-alias)(?:=|\s+))?(?:[^\s;&|'\x22:]*/)?(?:mysql|mariadb)[a-z_-]*(?:\s+[^\s;&|]+)*?\s+)";
 
 /// Whether [`MYSQL_ARGS`]'s group is docker naming a container `mysql`, with no client of
 /// that name after it: `docker run --name mysql mysql:8 mysql -uroot -p123` has its
@@ -79,10 +92,9 @@ fn names_a_container(args: &str) -> bool {
         .split(|c: char| c.is_whitespace() || c == '=')
         .filter(|w| !w.is_empty());
     let named = match words.next() {
-        Some("--name" | "--hostname" | "--link" | "--network-alias" | "-h") => {
+        Some("--name" | "--hostname" | "--link" | "--network-alias") => {
             words.next().is_some_and(program)
         }
-        Some(glued) if glued.starts_with("-h") => program(&glued[2..]),
         _ => false,
     };
     named && !words.any(program)
@@ -115,18 +127,28 @@ const VALUE: &str = r#"(?:'(?:[^'\\]|\\[^']|'\\'')*(?:'|$)|"(?:[^"\\]|\\.)*(?:"|
 
 /// Whether the quote after a name's bare `:` (group `sep`) closes the quoted word the name
 /// is in rather than opening a value: `"Enter password:" --verbose` had the rest of the
-/// line masked (helper-75). Only where the name is a later word of that phrase and a space
-/// or the end follows the quote: `{password:"&x"}` and `{password:" x"}` are values
-/// (helper-77).
+/// line masked (helper-75). Where the name is the phrase's first word (`read -p
+/// "Password:" -s`), a space, a sign that ends a command or the end follows the quote;
+/// where it is a later word, a space or the end: `{password:"&x"}` and `{user:"a",
+/// password:" x"}` are values (helper-77, helper-78).
 fn closes_its_word(c: &Captures, sep: usize) -> bool {
     let (Some(whole), Some(sep_match)) = (c.get(0), c.get(sep)) else {
         return false;
     };
-    if sep_match.as_str() != ":" || !whole.as_str().starts_with(char::is_whitespace) {
+    if sep_match.as_str() != ":" {
         return false;
     }
+    let quote = &whole.as_str()[sep_match.end() - whole.start()..][..1];
     let after = &whole.as_str()[sep_match.end() - whole.start() + 1..];
-    after.is_empty() || after.starts_with(char::is_whitespace)
+    if whole.as_str().starts_with(quote) {
+        // The name is the first word of the quoted phrase: `"Password:" -s`.
+        after.is_empty() || after.starts_with(|c: char| c.is_whitespace() || ";)&|".contains(c))
+    } else {
+        // A later word of it: `"Enter password:" --verbose`, but not a value after a
+        // comma, `{user:"a", password:"&x"}`.
+        whole.as_str().starts_with(char::is_whitespace)
+            && (after.is_empty() || after.starts_with(char::is_whitespace))
+    }
 }
 
 /// The masked form of a word [`SINGLE_QUOTED`] matched, in the same quotes.
@@ -170,10 +192,12 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             },
         ),
         // Credentials in URLs: scheme://user:password@host. The password runs to the last
-        // `@` before the path, query or fragment, as URL parsers read one that holds an
-        // `@` (helper-75, helper-77).
+        // `@` before the path, as URL parsers read one that holds an `@` (helper-75); and
+        // before a `?` or `#` where an `@` comes before them, which is then the query's
+        // (`?notify=ops@example.com`, helper-77), not the password's (`Tr0ub?dor@db`,
+        // helper-78). A port before the `?` is no password (`host:8443?to=a@b`).
         rule(
-            r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\x22]*):[^/?#\s'\x22]+@",
+            r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\x22]*):(?:[^/?#\s'\x22]+|[^/?#\s'\x22]*[^0-9/?#\s'\x22][^/\s'\x22]*)@",
             |c| format!("{}:{MASK}@", &c[1]),
         ),
         // The same cut short before its `@`, as the recorder cuts long arguments: a
@@ -331,10 +355,17 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
         ),
         // PASSWORD=x, DB_PASSWORD: x, ?token=x in a query string, and a name that is a
-        // value itself (`kubectl ... --from-literal=password=x`, helper-75).
+        // value itself (`kubectl ... --from-literal=password=x`, helper-75). Not such a
+        // value with structure (`--set=credentials={"token": "x"}`): the JSON rules mask
+        // inside it, and masked whole here it hid the token from them (helper-78).
         rule(
             &format!(r"(?i)(^|[\s'\x22,;&?=])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
-            |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
+            |c| {
+                if &c[1] == "=" && c[4].starts_with(['{', '[', '(']) {
+                    return c[0].to_string();
+                }
+                format!("{}{}{}{MASK}", &c[1], &c[2], &c[3])
+            },
         ),
         // The same after a `/` (`/run/secret = x`, `.../password:x`), but for a path's
         // `name=x/` segment, which the rule above ends at its `/`.
@@ -476,7 +507,15 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
 fn masked_word(raw: &str, value: &str, depth: usize) -> Option<String> {
     let whole = |v: &str| -> Option<String> {
         let c = SECRET_ASSIGNED.captures(v)?;
-        let secret = c.get(3)?.as_str() != MASK && !names_no_secret(&c[2][..c[2].len() - 1]);
+        let (name, separator) = c[2].split_at(c[2].len() - 1);
+        let value = c.get(3)?.as_str();
+        // After a flag's `=`, a value with structure (`--set=credentials={"token": "x"}`)
+        // is left to the rules, which mask inside it (helper-78).
+        let structured = c[1].contains('=') && value.starts_with(['{', '[', '(']);
+        let secret = value != MASK
+            && !names_no_secret(name)
+            && !a_credential_url(name, separator, value)
+            && !structured;
         secret.then(|| format!("{}{}{MASK}", &c[1], &c[2]))
     };
     let by_value = whole(value).unwrap_or_else(|| by_words(value, depth - 1, false).into_owned());
@@ -622,6 +661,14 @@ fn replaced(rule: &Rule, text: &str) -> Option<String> {
             at = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
             continue;
         }
+        // A value masked already: what follows the mask is read again, past the budget
+        // too (`-Dsession.cookie=***,db.password=x`, helper-78).
+        if replacement == m.as_str()
+            && let Some(mask) = m.as_str().find(MASK)
+        {
+            at = m.start() + mask + MASK.len();
+            continue;
+        }
         out.push_str(&text[copied..m.start()]);
         out.push_str(&replacement);
         copied = m.end();
@@ -651,11 +698,13 @@ fn masked_once(c: &Captures, replacement: String, exempt: bool) -> String {
         return replacement;
     };
     let kept = &replacement[..at];
-    let url = kept.ends_with(':')
-        && matched
-            .strip_prefix(kept)
-            .is_some_and(|value| value.starts_with("//"));
-    if exempt && (url || names_no_secret(name_before_mask(kept))) {
+    let name = name_before_mask(kept);
+    // `name` is a part of `kept`: what follows it there is the separator.
+    let separator = &kept[name.as_ptr() as usize - kept.as_ptr() as usize + name.len()..];
+    let url = matched
+        .strip_prefix(kept)
+        .is_some_and(|value| a_credential_url(name, separator, value));
+    if exempt && (url || names_no_secret(name)) {
         return matched.to_string();
     }
     match matched.strip_prefix(kept) {
@@ -1621,7 +1670,6 @@ mod tests {
         }
         for plain in [
             "curl https://api.example.com:8443?notify=ops@example.com",
-            "docker run -h mysql -p3306:3306 mysql:8",
             "docker run --link mysql -p8080:80 wordpress",
             "docker run --network-alias mysql -p3306:3306 mysql:8",
         ] {
@@ -1634,6 +1682,52 @@ mod tests {
             text(&long),
             format!("{}***", "auth.type=x,".repeat(64) + "auth.type=")
         );
+        // helper-78, on the fixes for helper-77.
+        for (input, want) in [
+            (
+                "mysql8 -h mysql -uroot -p123456",
+                "mysql8 -h mysql -uroot -p***",
+            ),
+            (
+                "mycli -h mysql -u root -p123456 app",
+                "mycli -h mysql -u root -p*** app",
+            ),
+            (
+                "psql postgresql://u:Tr0ub?dor@db:5432/app",
+                "psql postgresql://u:***@db:5432/app",
+            ),
+            (
+                "git clone https://u:ghp#tok@host/r",
+                "git clone https://u:***@host/r",
+            ),
+            ("x password://hunter2 y", "x password:*** y"),
+            // docker's `-h` is a client's host too: its port is masked, the safe way.
+            (
+                "docker run -h mysql -p3306:3306 mysql:8",
+                "docker run -h mysql -p*** mysql:8",
+            ),
+            ("x ſpassword=hunter2", "x ſpassword=***"),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // Past the budget of matches looked at again, a value masked already is read on
+        // after its mask.
+        let long = format!(
+            "java {}-Dsession.cookie=abc,db.password=LEAK",
+            "-Dapp.auth.type=x ".repeat(65)
+        );
+        assert!(text(&long).ends_with("-Dsession.cookie=***,db.password=***"));
+        let json = text(r#"helm install x --set=credentials={"token": "s3cr3t"}"#);
+        assert!(!json.contains("s3cr3t"), "{json}");
+        for plain in [
+            r#"read -p "Password:" -s PW; echo done"#,
+            r#"ssh-askpass "Password:" && echo ok"#,
+            r#"git clone --config=credential.https://github.com.helper=store "https://github.com/o/r""#,
+            "env GIT_CONFIG_PARAMETERS='credential.https://h.helper=store' git push",
+            "x --ſecret-file=x",
+        ] {
+            assert_eq!(text(plain), plain);
+        }
         // Names that only begin like a secret's, and others' flags, stay.
         for plain in [
             "x --signal=TERM --author=bob --passes=3",
