@@ -5,7 +5,7 @@
 //! secret and keeps what says where it was (`--password=***`, `https://deploy:***@host`),
 //! so the row still reads. Every string cell of the output goes through the same rules, so
 //! a secret is masked wherever it appears: command lines, paths, examples.
-use std::{borrow::Cow, sync::Arc, sync::LazyLock};
+use std::{borrow::Cow, cell::Cell, sync::Arc, sync::LazyLock};
 
 use datafusion::arrow::{
     array::{
@@ -337,7 +337,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // -p x`, `aws configure set aws_secret_access_key x` (helper-71).
         rule(
             &format!(
-                r#"(?i)((?:^|[\s;&|(`'"])(?:[^\s;&|'":]*/)?(?:sshpass(?:\s+(?-i:-[fdP])\s*(?:'[^']*'|"[^"]*"|[^\s;&|'"]+)|\s+(?-i:-[ev]+))*\s+(?-i:-[ev]*p)\s*|redis-cli(?:\s+[^\s;&|]+)*?\s+(?-i:-a)\s*|docker(?:\s+[^\s;&|]+)*?\s+login(?:\s+[^\s;&|]+)*?\s+(?-i:-p)\s*|aws(?:\s+[^\s;&|]+)*?\s+configure(?:\s+[^\s;&|]+)*?\s+set\s+[A-Za-z0-9_.-]*(?:secret|token)[A-Za-z0-9_.-]*\s+)){VALUE}"#
+                r#"(?i)((?:^|[\s;&|(`'"])(?:[^\s;&|'":]*/)?(?:sshpass(?:\s+(?-i:-[fdP])\s*(?:'[^']*'|"[^"]*"|[^\s;&|'"]+)|\s+(?-i:-[ev]+)|\s+\\)*\s+(?-i:-[ev]*p)\s*|redis-cli(?:\s+[^\s;&|]+)*?\s+(?-i:-a)\s*|docker(?:\s+[^\s;&|]+)*?\s+login(?:\s+[^\s;&|]+)*?\s+(?-i:-p)\s*|aws(?:\s+[^\s;&|]+)*?\s+configure(?:\s+[^\s;&|]+)*?\s+set\s+[A-Za-z0-9_.-]*(?:secret|token)[A-Za-z0-9_.-]*\s+)){VALUE}"#
             ),
             |c| format!("{}{MASK}", &c[1]),
         ),
@@ -401,6 +401,8 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
 /// cut is kept out of the rules, which took it for the value of the flag before it
 /// (`--password …`) and so hid that the line was cut.
 pub fn text(text: &str) -> Cow<'_, str> {
+    LOOKED_AT_AGAIN.with(|left| left.set(MATCHES_LOOKED_AT_AGAIN));
+    MASKS_READ_ON.with(|left| left.set(MATCHES_LOOKED_AT_AGAIN));
     match text.strip_suffix(CMDLINE_CUT) {
         Some(head) => match by_words(head, WORD_DEPTH, true) {
             Cow::Borrowed(_) => Cow::Borrowed(text),
@@ -511,7 +513,8 @@ fn masked_word(raw: &str, value: &str, depth: usize) -> Option<String> {
         let value = c.get(3)?.as_str();
         // After a flag's `=`, a value with structure (`--set=credentials={"token": "x"}`)
         // is left to the rules, which mask inside it (helper-78).
-        let structured = c[1].contains('=') && value.starts_with(['{', '[', '(']);
+        let structured =
+            c[1].starts_with('-') && c[1].contains('=') && value.starts_with(['{', '[', '(']);
         let secret = value != MASK
             && !names_no_secret(name)
             && !a_credential_url(name, separator, value)
@@ -645,26 +648,24 @@ fn replaced(rule: &Rule, text: &str) -> Option<String> {
     let mut out = String::new();
     let mut copied = 0;
     let mut at = 0;
-    // Each match looked at again costs a search to the end of its value: past this many
-    // in one text (a 100 KB line of `auth.type=x,` took 30 s, helper-77), names are
-    // masked as secrets and each match is taken whole again.
-    let mut again = MATCHES_LOOKED_AT_AGAIN;
     while at <= text.len() {
         let Some(c) = rule.re.captures_at(text, at) else {
             break;
         };
         let m = c.get(0).expect("a match");
-        let exempt = rule.named && again > 0;
+        let exempt = rule.named && LOOKED_AT_AGAIN.with(Cell::get) > 0;
         let replacement = masked_once(&c, (rule.keep)(&c), exempt);
         if replacement == m.as_str() && exempt {
-            again -= 1;
+            LOOKED_AT_AGAIN.with(|left| left.set(left.get() - 1));
             at = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
             continue;
         }
-        // A value masked already: what follows the mask is read again, past the budget
-        // too (`-Dsession.cookie=***,db.password=x`, helper-78).
+        // A value masked already: what follows the mask is read again
+        // (`-Dsession.cookie=***,db.password=x`, helper-78), on a budget of its own: a
+        // line of many masks took each one's search to its end (helper-79: 46 s).
         if replacement == m.as_str()
             && let Some(mask) = m.as_str().find(MASK)
+            && MASKS_READ_ON.with(|left| left.replace(left.get().saturating_sub(1))) > 0
         {
             at = m.start() + mask + MASK.len();
             continue;
@@ -684,8 +685,19 @@ fn replaced(rule: &Rule, text: &str) -> Option<String> {
     Some(out)
 }
 
-/// How many matches of one rule in one text are looked at again inside: see [`replaced`].
+/// How many matches are looked at again inside, in all, for one [`text`]: see
+/// [`replaced`]. Each costs a search to the end of its value, in every rule and at every
+/// level of quoting: past this many, names are masked as secrets and each match is taken
+/// whole again. A budget per rule and per text still let a 68 KB line take 2 s, and more
+/// grow as its square (helper-77: 30 s for 100 KB of `auth.type=x,`; helper-79).
 const MATCHES_LOOKED_AT_AGAIN: usize = 64;
+
+thread_local! {
+    /// What is left of [`MATCHES_LOOKED_AT_AGAIN`] for the text being masked.
+    static LOOKED_AT_AGAIN: Cell<usize> = const { Cell::new(MATCHES_LOOKED_AT_AGAIN) };
+    /// The same for values masked already that are read on after their mask.
+    static MASKS_READ_ON: Cell<usize> = const { Cell::new(MATCHES_LOOKED_AT_AGAIN) };
+}
 
 /// A rule's replacement, unless the value it would mask is masked already: a value
 /// rule runs to the next space, and took `***}` of `{password:***}` for a value, eating
@@ -1717,6 +1729,22 @@ mod tests {
             "-Dapp.auth.type=x ".repeat(65)
         );
         assert!(text(&long).ends_with("-Dsession.cookie=***,db.password=***"));
+        // helper-79: a line continued before sshpass's -p, and a variable's value that
+        // holds a name and a brace.
+        for (input, want) in [
+            (
+                "sshpass \\\n  -p LEAK01 ssh u@h",
+                "sshpass \\\n  -p *** ssh u@h",
+            ),
+            (
+                "sshpass -v \\\n -p LEAK01 ssh h",
+                "sshpass -v \\\n -p *** ssh h",
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        let brace = text("PGPASSWORD=password={\\\n//LEAK94 psql");
+        assert!(!brace.contains("LEAK94"), "{brace}");
         let json = text(r#"helm install x --set=credentials={"token": "s3cr3t"}"#);
         assert!(!json.contains("s3cr3t"), "{json}");
         for plain in [
