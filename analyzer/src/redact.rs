@@ -51,9 +51,9 @@ fn names_no_secret(name: &str) -> bool {
     }
 }
 
-/// The name just before where a rule puts its mask: what `kept` ends with, after the
-/// signs and quotes between a name and its value.
-fn name_before_mask(kept: &str) -> &str {
+/// The name just before where a rule puts its mask, and the signs and quotes between it
+/// and the value: what `kept` ends with.
+fn name_before_mask(kept: &str) -> (&str, &str) {
     let end = kept.trim_end_matches(|c: char| c.is_whitespace() || "=:'\"()[],\\".contains(c));
     // Past the sign found, which need not be one byte: `(?i)` lets `[A-Za-z]` match `ſ`
     // and the Kelvin sign, and a cut inside one panicked (helper-78).
@@ -61,7 +61,7 @@ fn name_before_mask(kept: &str) -> &str {
         .char_indices()
         .rfind(|&(_, c)| !(c.is_ascii_alphanumeric() || "_.-".contains(c)))
         .map_or(0, |(i, c)| i + c.len_utf8());
-    &end[start..]
+    (&end[start..], &kept[end.len()..])
 }
 
 /// Whether a name's value after a bare `:` is a URL that only says where a credential
@@ -648,6 +648,8 @@ fn replaced(rule: &Rule, text: &str) -> Option<String> {
     let mut out = String::new();
     let mut copied = 0;
     let mut at = 0;
+    // Where the character at `i` ends: a search resumed inside a match moves on by one.
+    let after_char = |i: usize| i + text[i..].chars().next().map_or(1, char::len_utf8);
     while at <= text.len() {
         let Some(c) = rule.re.captures_at(text, at) else {
             break;
@@ -655,27 +657,34 @@ fn replaced(rule: &Rule, text: &str) -> Option<String> {
         let m = c.get(0).expect("a match");
         let exempt = rule.named && LOOKED_AT_AGAIN.with(Cell::get) > 0;
         let replacement = masked_once(&c, (rule.keep)(&c), exempt);
-        if replacement == m.as_str() && exempt {
-            LOOKED_AT_AGAIN.with(|left| left.set(left.get() - 1));
-            at = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
-            continue;
-        }
-        // A value masked already: what follows the mask is read again
-        // (`-Dsession.cookie=***,db.password=x`, helper-78), on a budget of its own: a
-        // line of many masks took each one's search to its end (helper-79: 46 s).
-        if replacement == m.as_str()
-            && let Some(mask) = m.as_str().find(MASK)
-            && MASKS_READ_ON.with(|left| left.replace(left.get().saturating_sub(1))) > 0
-        {
-            at = m.start() + mask + MASK.len();
+        if replacement == m.as_str() {
+            if exempt && spend(&LOOKED_AT_AGAIN) {
+                at = after_char(m.start());
+                continue;
+            }
+            // A value masked already: what follows the mask is read again
+            // (`-Dsession.cookie=***,db.password=x`, helper-78), on a budget of its own:
+            // a line of many masks took each one's search to its end (helper-79: 46 s).
+            if let Some(mask) = m.as_str().find(MASK)
+                && spend(&MASKS_READ_ON)
+            {
+                at = m.start() + mask + MASK.len();
+                continue;
+            }
+            at = if m.is_empty() {
+                after_char(m.end())
+            } else {
+                m.end()
+            };
             continue;
         }
         out.push_str(&text[copied..m.start()]);
         out.push_str(&replacement);
         copied = m.end();
-        at = match m.end() > m.start() {
-            true => m.end(),
-            false => m.end() + text[m.end()..].chars().next().map_or(1, char::len_utf8),
+        at = if m.is_empty() {
+            after_char(m.end())
+        } else {
+            m.end()
         };
     }
     if copied == 0 && out.is_empty() {
@@ -683,6 +692,15 @@ fn replaced(rule: &Rule, text: &str) -> Option<String> {
     }
     out.push_str(&text[copied..]);
     Some(out)
+}
+
+/// Takes one from `budget` if any is left; whether there was.
+fn spend(budget: &'static std::thread::LocalKey<Cell<usize>>) -> bool {
+    budget.with(|left| {
+        let had = left.get();
+        left.set(had.saturating_sub(1));
+        had > 0
+    })
 }
 
 /// How many matches are looked at again inside, in all, for one [`text`]: see
@@ -710,9 +728,7 @@ fn masked_once(c: &Captures, replacement: String, exempt: bool) -> String {
         return replacement;
     };
     let kept = &replacement[..at];
-    let name = name_before_mask(kept);
-    // `name` is a part of `kept`: what follows it there is the separator.
-    let separator = &kept[name.as_ptr() as usize - kept.as_ptr() as usize + name.len()..];
+    let (name, separator) = name_before_mask(kept);
     let url = matched
         .strip_prefix(kept)
         .is_some_and(|value| a_credential_url(name, separator, value));
