@@ -24,7 +24,8 @@ use datafusion::{
         errors::ParquetError,
         file::{
             metadata::{
-                ColumnChunkMetaData, PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader,
+                ColumnChunkMetaData, FileMetaData, PageIndexPolicy, ParquetMetaData,
+                ParquetMetaDataReader,
             },
             page_index::offset_index::PageLocation,
             reader::ChunkReader,
@@ -109,6 +110,12 @@ fn shortened(name: &str) -> String {
         Some((at, _)) => format!("{}…", &line[..at]),
         None => line,
     }
+}
+
+/// Whether `record` wrote the file, as its footer says.
+fn written_by_record(meta: &FileMetaData) -> bool {
+    meta.created_by()
+        .is_some_and(|by| by.starts_with(RECORDER_CREATED_BY))
 }
 
 /// How a column's repetition reads in a message.
@@ -434,15 +441,10 @@ fn judge(metadata: &ParquetMetaData, size: u64, table: &'static str) -> Result<u
         kv.and_then(|kv| kv.iter().find(|e| e.key == key))
             .and_then(|e| e.value.clone())
     };
-    let ours = || {
-        file_meta
-            .created_by()
-            .is_some_and(|by| by.starts_with(RECORDER_CREATED_BY))
-            || value(SCHEMA_VERSION_KEY).is_some()
-    };
     let Some(found) = value(TABLE_KEY) else {
         // The recorder's other marks without the table's: a byte flipped in the key.
-        return Err(match ours() {
+        let ours = written_by_record(file_meta) || value(SCHEMA_VERSION_KEY).is_some();
+        return Err(match ours {
             true => FileProblem::NoTable,
             false => FileProblem::Foreign,
         });
@@ -526,10 +528,7 @@ fn data_checksum(
     else {
         return Ok(None);
     };
-    if !file_meta
-        .created_by()
-        .is_some_and(|by| by.starts_with(RECORDER_CREATED_BY))
-    {
+    if !written_by_record(file_meta) {
         return Ok(None);
     }
     let data_end = metadata
