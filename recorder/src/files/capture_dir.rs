@@ -198,13 +198,13 @@ impl CaptureDir {
         // Judged before it is touched: a mistyped `-o /var/www` or `-o .` is refused as
         // it was found, not left closed to the users and services that read it.
         if !created {
+            if st.st_mode & 0o022 != 0 {
+                return Err(CaptureDirError::OpenToOthers(root));
+            }
             let empty = fs::read_dir(&root)
                 .map_err(|source| create_err(&root, source))?
                 .filter_map(Result::ok)
                 .all(|e| e.file_name() == LOCK_FILE);
-            if st.st_mode & 0o022 != 0 {
-                return Err(CaptureDirError::OpenToOthers(root));
-            }
             if !empty && !is_capture(&fd) {
                 return Err(CaptureDirError::NotEmpty(root));
             }
