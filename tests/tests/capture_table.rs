@@ -114,6 +114,16 @@ fn a_restarted_recorder_continues_the_capture() {
     assert_eq!(files, ["part-000001.parquet", "part-000002.parquet"]);
 }
 
+/// The names in `dir`, sorted: the captures record named there.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
 /// The default name has a second's resolution: runs started in one second get names of
 /// their own (`-2`, `-3`), and none continues another's capture.
 #[test]
@@ -134,11 +144,7 @@ fn runs_in_one_second_without_a_name_make_captures_of_their_own() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let mut names: Vec<String> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
-    names.sort();
+    let names = names_in(tmp.path());
     assert_eq!(names.len(), 3, "{names:?}");
     for name in &names {
         assert!(name.starts_with("capture-"), "{names:?}");
@@ -173,10 +179,7 @@ fn a_host_name_with_a_slash_stays_one_directory() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let names: Vec<String> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect();
+    let names = names_in(tmp.path());
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(names[0].starts_with("capture-web_.._x-"), "{names:?}");
     assert_eq!(
