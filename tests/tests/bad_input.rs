@@ -594,18 +594,11 @@ fn a_zombie_is_refused_by_name() {
     if !bpf_available("a_zombie_is_refused_by_name") {
         return;
     }
-    use std::io::BufRead as _;
-    // `true` exits at once; its parent then becomes `sleep`, which never reaps it.
-    let mut parent = Command::new("sh")
-        .args(["-c", "true & echo $!; exec sleep 5"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(parent.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let zombie = line.trim().to_string();
+    // This test is the parent, and it reaps `true` only after record has run. A shell as the
+    // parent (`true & exec sleep`) could reap it between our look and record's (CI saw
+    // "no such process").
+    let mut child = Command::new("true").spawn().unwrap();
+    let zombie = child.id().to_string();
     let state = || std::fs::read_to_string(format!("/proc/{zombie}/stat")).unwrap();
     for _ in 0..100 {
         if state().contains(") Z ") {
@@ -621,8 +614,7 @@ fn a_zombie_is_refused_by_name() {
         .arg(&out_dir)
         .output()
         .unwrap();
-    let _ = parent.kill();
-    let _ = parent.wait();
+    let _ = child.wait();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         one_error_line(&out.stderr),
