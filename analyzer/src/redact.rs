@@ -109,6 +109,10 @@ static PORT_MAPPING: LazyLock<Regex> = LazyLock::new(|| {
         .expect("a valid pattern")
 });
 
+/// What an expect pattern that waits for a password prompt holds (`Password:`,
+/// `(P|p)assword`, `Enter passphrase`).
+const PROMPT: &str = "(?:assword|assphrase|asscode)";
+
 /// curl's or wget's name as a word of its own (a path before it allowed), then its
 /// arguments up to the flag, as a group: elsewhere `-u`/`--user` take `UID:GID` (`docker run
 /// -u 1000:1000`) and `-u` a URL (`redis-cli -u redis://h:6379`), which are no passwords
@@ -147,9 +151,16 @@ fn closes_its_word(c: &Captures, sep: usize) -> bool {
         // A later word of it: `"Enter password:" --verbose`, but not a value after a
         // comma, `{user:"a", password:"&x"}`.
         whole.as_str().starts_with(char::is_whitespace)
-            && (after.is_empty() || after.starts_with(char::is_whitespace))
+            && (after.is_empty()
+                || after.starts_with(char::is_whitespace)
+                || SENT_NEXT.is_match(after))
     }
 }
+
+/// After the quote that closes expect's prompt, the command that answers it: `"Enter
+/// password:"; send "x\r"` (the rule for expect masks what it sends).
+static SENT_NEXT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^\s*;\s*(?:exp_)?send\b").expect("a valid pattern"));
 
 /// The masked form of a word [`SINGLE_QUOTED`] matched, in the same quotes.
 fn masked_quoted(word: &str) -> String {
@@ -205,6 +216,24 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         rule(
             r"([A-Za-z][A-Za-z0-9+.-]*://[^/\s:@'\x22]+):[^/\s@'\x22]*[^0-9/\s@'\x22][^/\s@'\x22]*$",
             |c| format!("{}:{MASK}", &c[1]),
+        ),
+        // expect's answer to a password prompt: `expect "Password:"; send "x\r"`, `expect
+        // -re "(P|p)assword" {send -- "x\r"}`. Only the prompt before it says the value is a
+        // secret; it was in clear, and the quoted-value rules below took `"; send "` for
+        // the prompt's value and masked that instead.
+        rule(
+            &format!(
+                r#"(?i)((?:^|[\s;{{])(?:exp_)?expect\s+(?:\{{\s*)?(?:-[a-z]+\s+(?:[0-9]+\s+)?)*(?:"[^"]*{PROMPT}[^"]*"|'[^']*{PROMPT}[^']*'|\{{[^{{}}]*{PROMPT}[^{{}}]*\}}|[^\s;{{}}"']*{PROMPT}[^\s;{{}}"']*)[\s;{{]*(?:exp_)?send\s+(?:-[a-z]+\s+)*(?:--\s+)?)("(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|\{{[^}}]*(?:\}}|$)|[^\s'";&|{{}}]+)"#
+            ),
+            |c| {
+                let value = match c[2].chars().next() {
+                    Some('"') => format!("\"{MASK}\""),
+                    Some('\'') => format!("'{MASK}'"),
+                    Some('{') => format!("{{{MASK}}}"),
+                    _ => MASK.to_string(),
+                };
+                format!("{}{value}", &c[1])
+            },
         ),
         // A quoted value: JSON and dicts (`"password": "x"`, `{'token': 'x'}`), shells
         // (`--password='x'`, `PGPASSWORD="x y"`). Double and single quotes each have a
@@ -988,6 +1017,49 @@ mod tests {
             ("token=s3cr3t", "token=***"),
         ] {
             assert_eq!(capture_name(name), masked, "{name}");
+        }
+    }
+
+    #[test]
+    fn what_expect_sends_to_a_password_prompt_is_masked() {
+        for (input, want) in [
+            (
+                r#"spawn ssh h; expect "Enter password:"; send "LEAK1\r"; interact"#,
+                r#"spawn ssh h; expect "Enter password:"; send "***"; interact"#,
+            ),
+            (
+                r#"expect "assword" {send "LEAK2\r"}"#,
+                r#"expect "assword" {send "***"}"#,
+            ),
+            (
+                r#"expect { "password:" { send -- "LEAK3\r" } }"#,
+                r#"expect { "password:" { send -- "***" } }"#,
+            ),
+            (
+                r#"expect -re "(P|p)assword: " ; exp_send LEAK4\r"#,
+                r#"expect -re "(P|p)assword: " ; exp_send ***"#,
+            ),
+            (
+                r#"expect -timeout 10 "passphrase for key" {send {LEAK5}}"#,
+                r#"expect -timeout 10 "passphrase for key" {send {***}}"#,
+            ),
+            (
+                r#"expect -c 'spawn su; expect "Password:"; send "LEAK6\r"; interact'"#,
+                r#"expect -c 'spawn su; expect "Password:"; send "***"; interact'"#,
+            ),
+            (
+                r#"expect Password: ; send 'LEAK7'"#,
+                r#"expect Password: ; send '***'"#,
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // What answers another prompt is no secret.
+        for plain in [
+            r#"expect "login:"; send "admin\r""#,
+            r#"expect "Continue? (yes/no)" {send "yes\r"}"#,
+        ] {
+            assert_eq!(text(plain), plain);
         }
     }
 

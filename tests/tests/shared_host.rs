@@ -371,6 +371,24 @@ fn a_secret_of_several_words_is_masked_whole() {
             && report.contains("--password-file=/etc/pw"),
         "{report}"
     );
+    // What an expect script sends to a password prompt: nothing names it but the prompt.
+    // It was in clear, and `"; send "` masked in its place.
+    let sent = tmp.path().join("sent");
+    let command = [
+        "/bin/true",
+        "-c",
+        r#"spawn su; expect "Enter password:"; send "exp-leak\r"; interact"#,
+    ];
+    assert!(record(&sent, &command).status.success());
+    let report = shared_report(&sent, &tmp.path().join("e.md"));
+    assert!(
+        !report.contains("exp-leak"),
+        "the report shows exp-leak: {report}"
+    );
+    assert!(
+        report.contains(r#"expect "Enter password:"; send "\*\*\*"; interact"#),
+        "{report}"
+    );
     // A secret in an argument the kernel cut at 127 bytes, inside its quotes: the quote
     // never closes, and the value ran to the end in clear.
     let cut = tmp.path().join("cut");
