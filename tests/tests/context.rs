@@ -1241,6 +1241,38 @@ fn a_thread_with_its_own_fds_and_cwd_leaves_the_process_unnamed() {
     assert!(dir.join("t/q.txt").exists());
 }
 
+/// A thread made by a raw clone without `CLONE_FILES`, or without `CLONE_FS`, has fds or
+/// a working directory of its own, and no call says so. Its `open` of `other.txt`, which
+/// took the number of the first thread's `mine.txt` in its own table only, named the first
+/// thread's `lseek` on `mine.txt`; its `chdir("s")` put the first thread's `late.txt` in
+/// `s`. Both are now left unnamed, as after `unshare`.
+#[test]
+fn a_thread_made_apart_leaves_the_process_unnamed() {
+    if !bpf_available("a_thread_made_apart_leaves_the_process_unnamed") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "thread_apart");
+    for (mode, mark, made) in [("files", 1000, "other.txt"), ("fs", 2000, "late.txt")] {
+        let dir = tmp.path().canonicalize().unwrap().join(mode);
+        std::fs::create_dir_all(dir.join("s")).unwrap();
+        let capture = tmp.path().join(format!("capture-{mode}"));
+        let out = record(
+            &capture,
+            &[exe.to_str().unwrap(), dir.to_str().unwrap(), mode],
+        );
+        assert!(out.status.success(), "{out:?}");
+        // The files are where the program says (strace shows the same).
+        assert!(dir.join("mine.txt").exists());
+        assert!(dir.join(made).exists() && !dir.join("s").join(made).exists());
+        assert_eq!(
+            marked(&capture, &format!("arg1 = {mark}")),
+            [(mark, "NULL".to_string())],
+            "{mode}"
+        );
+    }
+}
+
 /// A child made with `CLONE_PARENT` is its caller's sibling: its `ppid` is what its own
 /// getppid() says, the caller's parent. It was the caller.
 #[test]

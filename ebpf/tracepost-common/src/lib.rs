@@ -204,6 +204,10 @@ pub const PROCESS_NEW: u32 = 1;
 pub const PROCESS_EXEC: u32 = 2;
 /// `ProcessEvent::kind`: a thread exited; `group_dead` says whether it was the last one.
 pub const PROCESS_EXIT: u32 = 3;
+/// `ProcessEvent::kind`: a thread was made without `CLONE_FILES` or without `CLONE_FS`
+/// (`clone_flags` says which), so it has an fd table or a working directory of its own.
+/// No call of it says so, as `unshare` would: only the clone's flags do.
+pub const PROCESS_THREAD_APART: u32 = 4;
 
 /// A process lifecycle event, for the `processes` table.
 #[repr(C)]

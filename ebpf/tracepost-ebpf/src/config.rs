@@ -25,6 +25,8 @@ pub(crate) fn is_exec(nr: u64) -> bool {
 /// `pt_regs.cs` of a task running 32-bit code (`__USER32_CS`).
 pub(crate) const USER32_CS: u64 = 0x23;
 pub(crate) const CLONE_THREAD: u64 = 0x0001_0000;
+pub(crate) const CLONE_FS: u64 = 0x0200;
+pub(crate) const CLONE_FILES: u64 = 0x0400;
 /// Socket addresses are at most `sizeof(struct sockaddr_storage)`.
 pub(crate) const SOCKADDR_MAX: u32 = 128;
 

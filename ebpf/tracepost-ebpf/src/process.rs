@@ -99,9 +99,18 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
             unsafe { (*slot).flags = flags };
         }
     }
-    if flags & CLONE_THREAD == 0 {
+    // A thread shares its maker's fds and cwd unless its clone said otherwise (a raw
+    // clone; pthreads always share): then calls followed by process would be named after
+    // the other thread's files.
+    let apart =
+        flags & CLONE_THREAD != 0 && flags & (CLONE_FILES | CLONE_FS) != CLONE_FILES | CLONE_FS;
+    if flags & CLONE_THREAD == 0 || apart {
         send_process_event(
-            PROCESS_NEW,
+            if apart {
+                PROCESS_THREAD_APART
+            } else {
+                PROCESS_NEW
+            },
             child,
             flags,
             clone_enter_ns,

@@ -15,7 +15,7 @@ use slab::Slab;
 /// must not be able to make every lookup collide.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW};
+use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW, PROCESS_THREAD_APART};
 
 use crate::{
     follow::fd_effect::{
@@ -780,16 +780,7 @@ impl FdTracker {
             if let Some((files, fs)) = split
                 && (call.event.tid != pid || !single_threaded(pid))
             {
-                if files {
-                    self.unshare(pid);
-                    let table = self.table_mut(pid);
-                    table.fds.clear();
-                    table.split = true;
-                }
-                if fs {
-                    self.cwd.remove(&pid);
-                    self.split_cwd.insert(pid);
-                }
+                self.split(pid, files, fs);
                 return;
             }
             // connect and bind name their own fd: as the call returned, it is the peer's
@@ -997,6 +988,21 @@ impl FdTracker {
         self.insert(pid, to, place, Some(cloexec), access);
     }
 
+    /// Threads of `pid` no longer share one fd table (`files`) or one working directory
+    /// (`fs`): from now on its fds, or its relative names, name nothing.
+    fn split(&mut self, pid: u32, files: bool, fs: bool) {
+        if files {
+            self.unshare(pid);
+            let table = self.table_mut(pid);
+            table.fds.clear();
+            table.split = true;
+        }
+        if fs {
+            self.cwd.remove(&pid);
+            self.split_cwd.insert(pid);
+        }
+    }
+
     /// A new process copies or shares its parent's table and working directory; an exited
     /// one lets go of them.
     pub fn on_process(&mut self, update: &ProcessUpdate) {
@@ -1034,6 +1040,11 @@ impl FdTracker {
                     self.roots.insert(child, root);
                 }
             }
+            PROCESS_THREAD_APART => self.split(
+                ev.pid,
+                ev.clone_flags & CLONE_FILES == 0,
+                ev.clone_flags & CLONE_FS == 0,
+            ),
             PROCESS_EXIT => {
                 self.release(ev.pid);
                 self.cwd.remove(&ev.pid);
