@@ -109,9 +109,28 @@ static PORT_MAPPING: LazyLock<Regex> = LazyLock::new(|| {
         .expect("a valid pattern")
 });
 
-/// What an expect pattern that waits for a password prompt holds (`Password:`,
-/// `(P|p)assword`, `Enter passphrase`).
-const PROMPT: &str = "(?:assword|assphrase|asscode)";
+/// An expect pattern that waits for a password prompt (`"Password: "`, `-re
+/// {(P|p)assword}`, `*assphrase*`), quoted, braced or bare.
+const PROMPT_WORD: &str = r#"(?:"[^"]*(?:assword|assphrase|asscode)[^"]*"|'[^']*(?:assword|assphrase|asscode)[^']*'|\{[^{}]*(?:assword|assphrase|asscode)[^{}]*\}|[^\s;{}"']*(?:assword|assphrase|asscode)[^\s;{}"']*)"#;
+
+/// expect's `send` and its options (`-i $spawn_id`, `-s`, `--`), as a group's end.
+const SEND: &str = r"(?:exp_)?send\s+(?:-i\s+\S+\s+|-[a-z]+\s+)*(?:--\s+)?";
+
+/// What `send` sends, as a group: quoted, braced (one level of braces inside), or a bare
+/// word. Not a command's result (`[exec cat f]`), which is no secret written out.
+const SENT: &str =
+    r#"("(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|\{(?:[^{}]|\{[^{}]*\})*(?:\}|$)|[^\s'";&|{}\[]+)"#;
+
+/// The value an expect rule matched, masked in its own quotes or braces.
+fn masked_sent(c: &Captures) -> String {
+    let value = match c[2].chars().next() {
+        Some('"') => format!("\"{MASK}\""),
+        Some('\'') => format!("'{MASK}'"),
+        Some('{') => format!("{{{MASK}}}"),
+        _ => MASK.to_string(),
+    };
+    format!("{}{value}", &c[1])
+}
 
 /// curl's or wget's name as a word of its own (a path before it allowed), then its
 /// arguments up to the flag, as a group: elsewhere `-u`/`--user` take `UID:GID` (`docker run
@@ -139,11 +158,18 @@ fn closes_its_word(c: &Captures, sep: usize) -> bool {
     let (Some(whole), Some(sep_match)) = (c.get(0), c.get(sep)) else {
         return false;
     };
-    if sep_match.as_str() != ":" {
+    if sep_match.as_str().trim_end() != ":" {
         return false;
     }
     let quote = &whole.as_str()[sep_match.end() - whole.start()..][..1];
     let after = &whole.as_str()[sep_match.end() - whole.start() + 1..];
+    // expect's prompt, `"Password: "; send "x\r"`: the rule for expect masks what is sent.
+    if SENT_NEXT.is_match(after) {
+        return true;
+    }
+    if sep_match.as_str() != ":" {
+        return false;
+    }
     if whole.as_str().starts_with(quote) {
         // The name is the first word of the quoted phrase: `"Password:" -s`.
         after.is_empty() || after.starts_with(|c: char| c.is_whitespace() || ";)&|".contains(c))
@@ -151,16 +177,14 @@ fn closes_its_word(c: &Captures, sep: usize) -> bool {
         // A later word of it: `"Enter password:" --verbose`, but not a value after a
         // comma, `{user:"a", password:"&x"}`.
         whole.as_str().starts_with(char::is_whitespace)
-            && (after.is_empty()
-                || after.starts_with(char::is_whitespace)
-                || SENT_NEXT.is_match(after))
+            && (after.is_empty() || after.starts_with(char::is_whitespace))
     }
 }
 
 /// After the quote that closes expect's prompt, the command that answers it: `"Enter
-/// password:"; send "x\r"` (the rule for expect masks what it sends).
+/// password:"; send "x\r"`, or `{send "x\r"}`.
 static SENT_NEXT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s*;\s*(?:exp_)?send\b").expect("a valid pattern"));
+    LazyLock::new(|| Regex::new(r"^\s*[;{]\s*(?:exp_)?send\b").expect("a valid pattern"));
 
 /// The masked form of a word [`SINGLE_QUOTED`] matched, in the same quotes.
 fn masked_quoted(word: &str) -> String {
@@ -223,17 +247,15 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // the prompt's value and masked that instead.
         rule(
             &format!(
-                r#"(?i)((?:^|[\s;{{])(?:exp_)?expect\s+(?:\{{\s*)?(?:-[a-z]+\s+(?:[0-9]+\s+)?)*(?:"[^"]*{PROMPT}[^"]*"|'[^']*{PROMPT}[^']*'|\{{[^{{}}]*{PROMPT}[^{{}}]*\}}|[^\s;{{}}"']*{PROMPT}[^\s;{{}}"']*)[\s;{{]*(?:exp_)?send\s+(?:-[a-z]+\s+)*(?:--\s+)?)("(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|\{{[^}}]*(?:\}}|$)|[^\s'";&|{{}}]+)"#
+                r"(?i)((?:^|[\s;{{])(?:exp_)?expect\s+(?:\{{\s*)?(?:-i\s+\S+\s+|-[a-z]+\s+(?:[0-9]+\s+)?)*{PROMPT_WORD}[\s;{{]*{SEND}){SENT}"
             ),
-            |c| {
-                let value = match c[2].chars().next() {
-                    Some('"') => format!("\"{MASK}\""),
-                    Some('\'') => format!("'{MASK}'"),
-                    Some('{') => format!("{{{MASK}}}"),
-                    _ => MASK.to_string(),
-                };
-                format!("{}{value}", &c[1])
-            },
+            masked_sent,
+        ),
+        // The same as one pattern and its action among several in an expect block: `expect
+        // { "yes/no" { send "yes\r" } "password:" { send "x\r" } }` (helper-80).
+        rule(
+            &format!(r"(?i)((?:^|[\s{{}}]){PROMPT_WORD}\s*\{{\s*{SEND}){SENT}"),
+            masked_sent,
         ),
         // A quoted value: JSON and dicts (`"password": "x"`, `{'token': 'x'}`), shells
         // (`--password='x'`, `PGPASSWORD="x y"`). Double and single quotes each have a
@@ -544,7 +566,10 @@ fn masked_word(raw: &str, value: &str, depth: usize) -> Option<String> {
         // is left to the rules, which mask inside it (helper-78).
         let structured =
             c[1].starts_with('-') && c[1].contains('=') && value.starts_with(['{', '[', '(']);
+        // A value of spaces only is no secret: `"Password: "` is expect's prompt, and
+        // masked it hid the prompt from the rule for what expect sends (helper-80).
         let secret = value != MASK
+            && !value.trim().is_empty()
             && !names_no_secret(name)
             && !a_credential_url(name, separator, value)
             && !structured;
@@ -1054,10 +1079,41 @@ mod tests {
         ] {
             assert_eq!(text(input), want, "{input}");
         }
-        // What answers another prompt is no secret.
+        // helper-80: a prompt with a space after its colon, a pattern among several in a
+        // block, send's `-i`, braces inside the value.
+        for (input, want) in [
+            (
+                r#"expect "Password: "; send "LEAK8\r""#,
+                r#"expect "Password: "; send "***""#,
+            ),
+            (
+                r#"spawn ssh h; expect "password: " {send "LEAK9\r"}"#,
+                r#"spawn ssh h; expect "password: " {send "***"}"#,
+            ),
+            (
+                r#"expect { "yes/no" { send "yes\r"; exp_continue } "password:" { send "LEAK10\r" } }"#,
+                r#"expect { "yes/no" { send "yes\r"; exp_continue } "password:" { send "***" } }"#,
+            ),
+            (
+                r#"expect -i $id "Password:"; send -i $spawn_id "LEAK11""#,
+                r#"expect -i $id "Password:"; send -i $spawn_id "***""#,
+            ),
+            (
+                r#"expect "Password:"; send {LEAK12 {nested} more}"#,
+                r#"expect "Password:"; send {***}"#,
+            ),
+            (
+                r#"expect -c 'spawn ssh h; expect "password: "; send "LEAK13\r"'"#,
+                r#"expect -c 'spawn ssh h; expect "password: "; send "***"'"#,
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // What answers another prompt is no secret, nor a command's result.
         for plain in [
             r#"expect "login:"; send "admin\r""#,
             r#"expect "Continue? (yes/no)" {send "yes\r"}"#,
+            r#"expect "Password:"; send [exec cat /run/pw]"#,
         ] {
             assert_eq!(text(plain), plain);
         }
