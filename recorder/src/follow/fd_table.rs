@@ -989,10 +989,11 @@ impl FdTracker {
     }
 
     /// Threads of `pid` no longer share one fd table (`files`) or one working directory
-    /// (`fs`): from now on its fds, or its relative names, name nothing.
+    /// (`fs`): from now on its fds, or its relative names, name nothing. The table stays
+    /// shared with the processes that share it (`CLONE_FILES`): the threads that did not
+    /// leave it still change it under them, and a copy of their own went stale (helper-80).
     fn split(&mut self, pid: u32, files: bool, fs: bool) {
         if files {
-            self.unshare(pid);
             let table = self.table_mut(pid);
             table.fds.clear();
             table.split = true;
@@ -1633,6 +1634,29 @@ mod tests {
         );
         assert_eq!(fd_path(&mut t, 2, 3).as_deref(), Some("/a"), "a copy");
         assert_eq!(fd_path(&mut t, 3, 3), None, "shared, so closed too");
+    }
+
+    /// A thread made apart (no `CLONE_FILES`) in a process whose table another process
+    /// shares: the table stays shared, and names nothing for either. Unshared from it, the
+    /// process that made the thread kept changing its copy, and the other's went stale: a
+    /// `dup2` there left the sharer's fd named after the file it replaced (helper-80).
+    #[test]
+    fn a_thread_made_apart_leaves_every_sharer_of_the_table_unnamed() {
+        let mut t = FdTracker::new();
+        open(&mut t, 1, 5, "/old");
+        t.on_process(&new_process(1, 2, CLONE_FILES));
+        // CLONE_THREAD and CLONE_FS, without CLONE_FILES.
+        let mut apart = new_process(1, 1, 0x0001_0000 | CLONE_FS);
+        apart.event.kind = PROCESS_THREAD_APART;
+        apart.event.child_tid = 3;
+        t.on_process(&apart);
+        t.observe(
+            &mut call(1, Sysno::close, [5, 0, 0, 0, 0, 0], 0, None),
+            Some(5),
+        );
+        open(&mut t, 1, 5, "/new");
+        assert_eq!(fd_path(&mut t, 1, 5), None);
+        assert_eq!(fd_path(&mut t, 2, 5), None, "not /old");
     }
 
     /// The kernel copies the table between the clone's entry and the new task's event. A
