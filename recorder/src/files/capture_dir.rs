@@ -434,6 +434,10 @@ fn pid_len() -> u64 {
 /// capture directory for a symlink after it is checked. Missing ones are created 0700.
 fn check_parent(root: &Path) -> Result<MadeParents, CaptureDirError> {
     let parent = match root.parent() {
+        // A path that ends in `..` names a directory above the one before it, and is
+        // checked whole: `-o missing/..` made `missing`, then called the directory above
+        // it not empty, by the name given (helper-76).
+        _ if root.ends_with("..") => root.to_path_buf(),
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
@@ -769,6 +773,33 @@ mod tests {
         assert!(err.contains("other users can write it"), "{err}");
         fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
         CaptureDir::create(&open.join("cap")).unwrap();
+    }
+
+    #[test]
+    fn a_path_that_ends_in_dotdot_after_a_missing_directory_is_refused_by_that_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("f"), "").unwrap();
+        let err = CaptureDir::create(&tmp.path().join("missing/.."))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "output {0}/missing/..: {0}/missing is not safe to write under: it does not \
+                 exist, and the path goes on with .. after it",
+                tmp.path().display()
+            )
+        );
+        assert!(!tmp.path().join("missing").exists());
+        // One that exists leads where it says, and is judged there.
+        fs::create_dir(tmp.path().join("d")).unwrap();
+        let err = CaptureDir::create(&tmp.path().join("d/.."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("is not empty and is not a tracepost capture"),
+            "{err}"
+        );
     }
 
     #[test]
