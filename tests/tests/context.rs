@@ -1271,6 +1271,34 @@ fn a_thread_made_apart_leaves_the_process_unnamed() {
             "{mode}"
         );
     }
+    // Made apart before `record -p` attached: no call says so, and the thread's marks on
+    // other.txt were named after the first thread's mine.txt (helper-80).
+    let dir = tmp.path().canonicalize().unwrap().join("stay");
+    std::fs::create_dir_all(dir.join("s")).unwrap();
+    let mut program = Command::new(&exe)
+        .args([dir.to_str().unwrap(), "stay"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    BufReader::new(program.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(ready, "ready\n");
+    let capture = tmp.path().join("capture-stay");
+    let out = Command::new(bin("record"))
+        .args(["-q", "-d", "500ms", "-o"])
+        .arg(&capture)
+        .args(["-p", &program.id().to_string()])
+        .output()
+        .unwrap();
+    drop(program.stdin.take());
+    assert!(program.wait().unwrap().success());
+    assert!(out.status.success(), "{out:?}");
+    let marks = marked(&capture, "arg1 = 4000");
+    assert!(!marks.is_empty(), "the thread's marks were recorded");
+    assert!(marks.iter().all(|(_, p)| p == "NULL"), "{marks:?}");
 }
 
 /// A child made with `CLONE_PARENT` is its caller's sibling: its `ppid` is what its own

@@ -255,6 +255,10 @@ pub struct Snapshot {
     /// It holds an io_uring: one of its fds, or a mapping (a ring registered with the
     /// kernel, `IORING_REGISTER_RING_FDS`, works with its fd closed).
     pub ring: bool,
+    /// Whether a thread of it has an fd table (first) or a working directory (second) of
+    /// its own, from before the recorder attached: then its fds, or its relative names,
+    /// name nothing, as after a split the recorder saw.
+    pub apart: (bool, bool),
 }
 
 /// Reads `/proc/PID/fd` and `/proc/PID/cwd`. A process that is gone yields what was read.
@@ -303,7 +307,33 @@ pub fn snapshot(pid: u32) -> Snapshot {
         fds,
         cwd,
         ring,
+        apart: threads_apart(pid),
     }
+}
+
+/// Whether any thread of `pid` has another fd table (first) or working directory (second)
+/// than its first thread, as kcmp(2) tells. An `unshare` or a clone apart made before the
+/// recorder attached is no call it sees: such a thread's fds were named after the first
+/// thread's files (helper-80). Where kcmp cannot tell, they are taken as shared.
+fn threads_apart(pid: u32) -> (bool, bool) {
+    const KCMP_FILES: i32 = 2;
+    const KCMP_FS: i32 = 3;
+    let differ = |tid: i32, kind: i32| {
+        // SAFETY: kcmp takes two ids, a kind and two integers, and only compares.
+        unsafe { libc::syscall(libc::SYS_kcmp, pid as i32, tid, kind, 0, 0) > 0 }
+    };
+    let mut apart = (false, false);
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return apart;
+    };
+    let tids = tasks
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok());
+    for tid in tids.filter(|&tid| tid != pid as i32) {
+        apart.0 |= differ(tid, KCMP_FILES);
+        apart.1 |= differ(tid, KCMP_FS);
+    }
+    apart
 }
 
 /// Where a process's table is in [`FdTracker::tables`].
@@ -424,6 +454,10 @@ impl FdTracker {
         }
         for name in &names {
             self.hold(name);
+        }
+        let (files, fs) = snap.apart;
+        if files || fs {
+            self.split(snap.pid, files, fs);
         }
     }
 
@@ -1151,6 +1185,7 @@ mod tests {
                     .collect(),
                 cwd: Some("/srv".into()),
                 ring: false,
+                apart: (false, false),
             });
             t
         };
@@ -1189,6 +1224,7 @@ mod tests {
             fds: vec![(0, "/dev/null".into(), Some(0))],
             cwd: Some("/srv".into()),
             ring: false,
+            apart: (false, false),
         });
         assert_eq!(fd_path(&mut t, 7, 0).as_deref(), Some("/dev/null"));
         let mut open = call(
@@ -1234,6 +1270,7 @@ mod tests {
                 ],
                 cwd: Some("/etc".into()),
                 ring: false,
+                apart: (false, false),
             });
             t
         };
@@ -1381,6 +1418,7 @@ mod tests {
             fds: vec![],
             cwd: Some("/srv".into()),
             ring: false,
+            apart: (false, false),
         });
         open(&mut t, 7, 3, "//etc//app.conf");
         open(&mut t, 7, 4, "/proc/./self/fd/3");
@@ -1425,6 +1463,7 @@ mod tests {
             ],
             cwd: Some("/srv".into()),
             ring: false,
+            apart: (false, false),
         });
         let ioctl =
             |fd: u64, cmd: u64, ret: i64| call(7, Sysno::ioctl, [fd, cmd, 0, 0, 0, 0], ret, None);
@@ -1457,6 +1496,7 @@ mod tests {
             ],
             cwd: Some("/srv".into()),
             ring: false,
+            apart: (false, false),
         });
         let open = |flags: u64, p: &str, fd: i64| {
             call(
@@ -1524,6 +1564,7 @@ mod tests {
                 .collect(),
             cwd: Some("/srv".into()),
             ring,
+            apart: (false, false),
         };
         t.apply_snapshot(&snapshot(7, false));
         t.apply_snapshot(&snapshot(8, true));
@@ -1576,6 +1617,7 @@ mod tests {
             fds: vec![(3, "/data/f".to_string(), Some(0))],
             cwd: Some("/".into()),
             ring: false,
+            apart: (false, false),
         });
         open(&mut t, 7, 4, "/dev/fd/");
         assert_eq!(fd_path(&mut t, 7, 4), None);
@@ -1634,6 +1676,25 @@ mod tests {
         );
         assert_eq!(fd_path(&mut t, 2, 3).as_deref(), Some("/a"), "a copy");
         assert_eq!(fd_path(&mut t, 3, 3), None, "shared, so closed too");
+    }
+
+    /// A thread that had a table or a cwd of its own before the recorder attached: the
+    /// snapshot names none of the process's fds, nor its relative names.
+    #[test]
+    fn a_snapshot_of_threads_apart_names_nothing() {
+        let mut t = FdTracker::new();
+        t.apply_snapshot(&Snapshot {
+            pid: 7,
+            fds: vec![(3, "/srv/a".to_string(), Some(0))],
+            cwd: Some("/srv".into()),
+            ring: false,
+            apart: (true, true),
+        });
+        assert_eq!(fd_path(&mut t, 7, 3), None);
+        open(&mut t, 7, 4, "rel");
+        assert_eq!(fd_path(&mut t, 7, 4), None);
+        // This process's own threads share both.
+        assert_eq!(threads_apart(std::process::id()), (false, false));
     }
 
     /// A thread made apart (no `CLONE_FILES`) in a process whose table another process
