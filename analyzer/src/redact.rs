@@ -109,9 +109,16 @@ static PORT_MAPPING: LazyLock<Regex> = LazyLock::new(|| {
         .expect("a valid pattern")
 });
 
+/// What an expect pattern that waits for a password prompt holds.
+const PROMPT: &str = "(?:assword|assphrase|asscode)";
+
 /// An expect pattern that waits for a password prompt (`"Password: "`, `-re
 /// {(P|p)assword}`, `*assphrase*`), quoted, braced or bare.
-const PROMPT_WORD: &str = r#"(?:"[^"]*(?:assword|assphrase|asscode)[^"]*"|'[^']*(?:assword|assphrase|asscode)[^']*'|\{[^{}]*(?:assword|assphrase|asscode)[^{}]*\}|[^\s;{}"']*(?:assword|assphrase|asscode)[^\s;{}"']*)"#;
+static PROMPT_WORD: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        r#"(?:"[^"]*{PROMPT}[^"]*"|'[^']*{PROMPT}[^']*'|\{{[^{{}}]*{PROMPT}[^{{}}]*\}}|[^\s;{{}}"']*{PROMPT}[^\s;{{}}"']*)"#
+    )
+});
 
 /// expect's `send` and its options (`-i $spawn_id`, `-s`, `--`), as a group's end.
 const SEND: &str = r"(?:exp_)?send\s+(?:-i\s+\S+\s+|-[a-z]+\s+)*(?:--\s+)?";
@@ -247,14 +254,18 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // the prompt's value and masked that instead.
         rule(
             &format!(
-                r"(?i)((?:^|[\s;{{])(?:exp_)?expect\s+(?:\{{\s*)?(?:-i\s+\S+\s+|-[a-z]+\s+(?:[0-9]+\s+)?)*{PROMPT_WORD}[\s;{{]*{SEND}){SENT}"
+                r"(?i)((?:^|[\s;{{])(?:exp_)?expect\s+(?:\{{\s*)?(?:-i\s+\S+\s+|-[a-z]+\s+(?:[0-9]+\s+)?)*{prompt}[\s;{{]*{SEND}){SENT}",
+                prompt = *PROMPT_WORD
             ),
             masked_sent,
         ),
         // The same as one pattern and its action among several in an expect block: `expect
         // { "yes/no" { send "yes\r" } "password:" { send "x\r" } }` (helper-80).
         rule(
-            &format!(r"(?i)((?:^|[\s{{}}]){PROMPT_WORD}\s*\{{\s*{SEND}){SENT}"),
+            &format!(
+                r"(?i)((?:^|[\s{{}}]){prompt}\s*\{{\s*{SEND}){SENT}",
+                prompt = *PROMPT_WORD
+            ),
             masked_sent,
         ),
         // A quoted value: JSON and dicts (`"password": "x"`, `{'token': 'x'}`), shells
