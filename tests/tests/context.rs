@@ -1301,6 +1301,51 @@ fn a_thread_made_apart_leaves_the_process_unnamed() {
     assert!(marks.iter().all(|(_, p)| p == "NULL"), "{marks:?}");
 }
 
+/// `record -p CHILD` where the child shares its fd table (`CLONE_FILES`) or working
+/// directory (`CLONE_FS`) with its parent, which is not followed: the parent moves fd 9, or
+/// the cwd, between a/f.txt and b/f.txt every 30 ms while the recorder runs, with calls it
+/// does not see. Each of the child's marks was named after the file of the moment it
+/// attached (strace -f -y shows half on each); none is named now (helper-81).
+#[test]
+fn a_process_sharing_its_fds_with_one_not_followed_is_unnamed() {
+    if !bpf_available("a_process_sharing_its_fds_with_one_not_followed_is_unnamed") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "process_sharing");
+    let dir = tmp.path().canonicalize().unwrap();
+    for sub in ["a", "b"] {
+        std::fs::create_dir(dir.join(sub)).unwrap();
+        std::fs::write(dir.join(sub).join("f.txt"), "").unwrap();
+    }
+    for mode in ["files", "fs"] {
+        let mut program = Command::new(&exe)
+            .args([dir.to_str().unwrap(), mode])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut child = String::new();
+        BufReader::new(program.stdout.take().unwrap())
+            .read_line(&mut child)
+            .unwrap();
+        let capture = tmp.path().join(format!("capture-{mode}"));
+        let out = Command::new(bin("record"))
+            .args(["-q", "-d", "500ms", "-o"])
+            .arg(&capture)
+            .args(["-p", child.trim()])
+            .output()
+            .unwrap();
+        drop(program.stdin.take());
+        assert!(program.wait().unwrap().success(), "{mode}");
+        assert!(out.status.success(), "{out:?}");
+        let marks = marked(&capture, "arg1 = 4000");
+        // 500 ms of a mark every 10 ms.
+        assert!(marks.len() >= 20, "{mode}: {marks:?}");
+        assert!(marks.iter().all(|(_, p)| p == "NULL"), "{mode}: {marks:?}");
+    }
+}
+
 /// A child made with `CLONE_PARENT` is its caller's sibling: its `ppid` is what its own
 /// getppid() says, the caller's parent. It was the caller.
 #[test]

@@ -256,8 +256,9 @@ pub struct Snapshot {
     /// kernel, `IORING_REGISTER_RING_FDS`, works with its fd closed).
     pub ring: bool,
     /// Whether a thread of it has an fd table (first) or a working directory (second) of
-    /// its own, from before the recorder attached: then its fds, or its relative names,
-    /// name nothing, as after a split the recorder saw.
+    /// its own, or shares it with a process not traced, from before the recorder attached:
+    /// then its fds, or its relative names, name nothing, as after a split the recorder
+    /// saw.
     pub apart: (bool, bool),
 }
 
@@ -316,24 +317,60 @@ pub fn snapshot(pid: u32) -> Snapshot {
 /// recorder attached is no call it sees: such a thread's fds were named after the first
 /// thread's files (helper-80). Where kcmp cannot tell, they are taken as shared.
 fn threads_apart(pid: u32) -> (bool, bool) {
-    const KCMP_FILES: i32 = 2;
-    const KCMP_FS: i32 = 3;
-    let differ = |tid: i32, kind: i32| {
-        // SAFETY: kcmp takes two ids, a kind and two integers, and only compares.
-        unsafe { libc::syscall(libc::SYS_kcmp, pid as i32, tid, kind, 0, 0) > 0 }
-    };
     let mut apart = (false, false);
-    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
-        return apart;
-    };
-    let tids = tasks
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok());
-    for tid in tids.filter(|&tid| tid != pid as i32) {
-        apart.0 |= differ(tid, KCMP_FILES);
-        apart.1 |= differ(tid, KCMP_FS);
+    for tid in threads(pid).filter(|&tid| tid != pid) {
+        apart.0 |= kcmp(pid, tid, KCMP_FILES).is_some_and(|r| r > 0);
+        apart.1 |= kcmp(pid, tid, KCMP_FS).is_some_and(|r| r > 0);
     }
     apart
+}
+
+/// Whether a thread of a process not in `traced` shares `pid`'s fd table (first) or
+/// working directory (second), as kcmp(2) tells. Made with `CLONE_FILES` or `CLONE_FS`
+/// before `record -p` attached to `pid` alone, it changes them with calls no one records:
+/// a parent's `dup2` left every later write of its child named after the old file
+/// (helper-81). Every thread of the host is asked, two kcmp calls each: `record -p` took
+/// 45 ms longer to start beside 10K threads. Where kcmp cannot tell, they are taken as not
+/// shared.
+pub fn shared_outside(pid: u32, traced: &[u32]) -> (bool, bool) {
+    let mut shared = (false, false);
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return shared;
+    };
+    let others = procs
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| !traced.contains(p));
+    for other in others {
+        for tid in threads(other) {
+            shared.0 |= kcmp(pid, tid, KCMP_FILES) == Some(0);
+            shared.1 |= kcmp(pid, tid, KCMP_FS) == Some(0);
+            if shared == (true, true) {
+                return shared;
+            }
+        }
+    }
+    shared
+}
+
+const KCMP_FILES: i32 = 2;
+const KCMP_FS: i32 = 3;
+
+/// kcmp(2) of two threads' `kind`: 0 for the same one, more for two others; `None` where
+/// the kernel cannot say (gone, no CONFIG_KCMP, refused).
+fn kcmp(a: u32, b: u32, kind: i32) -> Option<i64> {
+    // SAFETY: kcmp takes two ids, a kind and two integers, and only compares.
+    let r = unsafe { libc::syscall(libc::SYS_kcmp, a as i32, b as i32, kind, 0, 0) };
+    (r >= 0).then_some(r)
+}
+
+/// The threads of `pid`, as /proc lists them: none where it is gone.
+fn threads(pid: u32) -> impl Iterator<Item = u32> {
+    fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
 }
 
 /// Where a process's table is in [`FdTracker::tables`].

@@ -215,8 +215,8 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     // as a call, and replaying those calls on top of a snapshot converges on the truth. The
     // loop has not drained the staging areas yet, so the snapshots reach the writer before
     // any call.
-    let send_snapshot = |pids: &[u32]| {
-        if pipeline.send(attach_snapshot(pids)).is_err() {
+    let send_snapshot = |pids: &[u32], sharers: Sharers| {
+        if pipeline.send(attach_snapshot(pids, sharers)).is_err() {
             bail!("the writer stopped unexpectedly");
         }
         Ok(())
@@ -227,7 +227,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         // Before the command is let go: read while it execs, /proc/PID/fd can be refused
         // or half read, and in about one run of ten the command's inherited stdout had
         // no name.
-        send_snapshot(&[pid])?;
+        send_snapshot(&[pid], Sharers::Traced)?;
         let running = gated.release()?;
         forward_to.set(signals::Command::of(running.pid()));
         Mode::Command(running)
@@ -240,14 +240,14 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
                     .collect()
             })
             .unwrap_or_default();
-        send_snapshot(&all)?;
+        send_snapshot(&all, Sharers::Traced)?;
         Mode::All
     } else {
         for &pid in &args.pid {
             target::attach_process(&mut probes, pid, &scope)?;
         }
         let pids: Vec<u32> = args.pid.iter().map(|&p| p as u32).collect();
-        send_snapshot(&pids)?;
+        send_snapshot(&pids, Sharers::MayBeUntraced)?;
         Mode::Pids(pidfds)
     };
     Ok(Capture {
@@ -311,9 +311,28 @@ fn start_writers(
 }
 
 /// What the targets hold when tracing starts: their fds and their processes-table rows.
-fn attach_snapshot(pids: &[u32]) -> Message {
+/// Who may share the fd tables and working directories of the processes attached to.
+#[derive(Clone, Copy)]
+enum Sharers {
+    /// Only processes that are traced: a command's descendants, or every process.
+    Traced,
+    /// Any process: `-p` follows the pids given and what they start, not what started
+    /// before, so a parent or child made with `CLONE_FILES` or `CLONE_FS` is not followed.
+    MayBeUntraced,
+}
+
+fn attach_snapshot(pids: &[u32], sharers: Sharers) -> Message {
+    let snapshot = |pid: u32| {
+        let mut snap = fd_table::snapshot(pid);
+        if let Sharers::MayBeUntraced = sharers {
+            let (files, fs) = fd_table::shared_outside(pid, pids);
+            snap.apart.0 |= files;
+            snap.apart.1 |= fs;
+        }
+        snap
+    };
     Message::Attached {
-        fds: pids.iter().map(|&p| fd_table::snapshot(p)).collect(),
+        fds: pids.iter().map(|&p| snapshot(p)).collect(),
         processes: pids
             .iter()
             .filter_map(|&p| ProcessRow::from_proc(p))
