@@ -1346,6 +1346,33 @@ fn a_process_sharing_its_fds_with_one_not_followed_is_unnamed() {
     }
 }
 
+/// setns into a mount namespace moves the cwd to the namespace's root: after it, a
+/// relative `etc/hostname` is `/etc/hostname` (strace -f -y says so). It was named below
+/// the old cwd (helper-81).
+#[test]
+fn a_relative_name_after_entering_a_mount_namespace_is_below_its_root() {
+    if !bpf_available("a_relative_name_after_entering_a_mount_namespace_is_below_its_root") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let exe = build_program(tmp.path(), "enter_mounts");
+    let dir = tmp.path().canonicalize().unwrap();
+    for kind in ["given", "fd"] {
+        let capture = tmp.path().join(format!("capture-{kind}"));
+        let out = record(
+            &capture,
+            &[exe.to_str().unwrap(), dir.to_str().unwrap(), kind],
+        );
+        assert!(out.status.success(), "{out:?}");
+        let reads = query(
+            &[&capture],
+            "SELECT coalesce(fd_path, 'NULL') AS p FROM syscalls WHERE syscall = 'read' \
+             AND bytes > 0 ORDER BY ts_ns DESC LIMIT 1",
+        );
+        assert_eq!(reads[0]["p"], "/etc/hostname", "{kind}");
+    }
+}
+
 /// A child made with `CLONE_PARENT` is its caller's sibling: its `ppid` is what its own
 /// getppid() says, the caller's parent. It was the caller.
 #[test]

@@ -160,6 +160,13 @@ pub(crate) enum FdEffect<'a> {
     Chroot {
         path: Option<&'a Arc<str>>,
     },
+    /// setns into another mount namespace moves the cwd and the root to its root
+    /// (`surely`), or may have: `fd` is a namespace of a kind not given, which only its name
+    /// can say. A relative name after `nsenter -m` was joined to the old cwd (helper-81).
+    EnterMounts {
+        fd: i32,
+        surely: bool,
+    },
     /// The process set up an io_uring: its operations open, close and rename without a
     /// syscall, so what its fds refer to can no longer be followed.
     Ring {
@@ -366,6 +373,11 @@ impl<'a> FdEffect<'a> {
             }
             chdir if ok => FdEffect::Chdir { path: path() },
             chroot if ok => FdEffect::Chroot { path: path() },
+            // The flags of a pidfd, or the kind of a namespace fd; 0 takes the fd's kind.
+            setns if ok && (a[1] & CLONE_NEWNS != 0 || a[1] == 0) => FdEffect::EnterMounts {
+                fd: arg_fd,
+                surely: a[1] != 0,
+            },
             // An fd open on a removed file reads `(deleted)` in /proc, and a new file may
             // take the name: the old name is no longer the fd's.
             unlink | rmdir if ok => FdEffect::NameGone {

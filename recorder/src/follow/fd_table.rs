@@ -373,6 +373,19 @@ fn threads(pid: u32) -> impl Iterator<Item = u32> {
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
 }
 
+/// Whether an fd named `name` is a mount namespace (`Some(true)`) or another kind
+/// (`Some(false)`), as /proc names them (`mnt:[4026531841]`) or as they were opened
+/// (`/proc/PID/ns/mnt`, `/run/netns/x` is a bind mount of one and says nothing).
+fn mount_namespace(name: &str) -> Option<bool> {
+    const KINDS: [&str; 8] = ["mnt", "net", "uts", "ipc", "pid", "user", "cgroup", "time"];
+    let kind = match name.strip_suffix(']') {
+        Some(inode) => inode.split_once(":[")?.0,
+        None => name.rsplit_once("/ns/")?.1,
+    };
+    let kind = kind.strip_suffix("_for_children").unwrap_or(kind);
+    KINDS.contains(&kind).then_some(kind == "mnt")
+}
+
 /// Where a process's table is in [`FdTracker::tables`].
 type Slot = usize;
 
@@ -1010,6 +1023,28 @@ impl FdTracker {
             FdEffect::Chroot { path } => {
                 let root = path.and_then(|p| self.resolve(pid, AT_FDCWD, p, false));
                 self.roots.insert(pid, root);
+            }
+            FdEffect::EnterMounts { fd, surely } => {
+                let kind = match surely {
+                    true => Some(true),
+                    false => self.get(pid, fd).and_then(|e| mount_namespace(&e.path)),
+                };
+                match kind {
+                    // Another kind of namespace: neither moves.
+                    Some(false) => {}
+                    Some(true)
+                        if !self.split_cwd.contains(&pid) && !self.shared_fs.contains(&pid) =>
+                    {
+                        self.roots.remove(&pid);
+                        self.cwd.insert(pid, Place::resolved("/".into()));
+                    }
+                    // A thread's own cwd (the process's is not known already), or a kind
+                    // not known: the root and the cwd may be the new namespace's or the old.
+                    _ => {
+                        self.roots.insert(pid, None);
+                        self.cwd.remove(&pid);
+                    }
+                }
             }
             FdEffect::NameGone {
                 dirfd,
@@ -1667,6 +1702,64 @@ mod tests {
         }
         open(&mut t, 7, 5, "/etc/hosts");
         assert_eq!(fd_path(&mut t, 7, 5).as_deref(), Some("/jail/etc/hosts"));
+    }
+
+    /// setns into a mount namespace makes its root the cwd and the root (strace -y names
+    /// `etc/hostname` after `nsenter -m` as `/etc/hostname`); into another kind, neither
+    /// moves; into a namespace fd of a kind not known, both are unknown.
+    #[test]
+    fn entering_a_mount_namespace_moves_the_cwd_to_its_root() {
+        const CLONE_NEWNS: u64 = 0x2_0000;
+        const CLONE_NEWNET: u64 = 0x4000_0000;
+        let start = |t: &mut FdTracker| {
+            t.apply_snapshot(&Snapshot {
+                pid: 7,
+                fds: vec![
+                    (3, "mnt:[4026531841]".to_string(), Some(0)),
+                    (4, "net:[4026531840]".to_string(), Some(0)),
+                    (5, "/run/netns/x".to_string(), Some(0)),
+                ],
+                cwd: Some("/srv".into()),
+                ring: false,
+                apart: (false, false),
+            });
+            t.observe(&mut call(7, Sysno::chroot, [0; 6], 0, path("/jail")), None);
+        };
+        let cases: [([u64; 6], Option<&str>, Option<&str>); 5] = [
+            (
+                [9, CLONE_NEWNS, 0, 0, 0, 0],
+                Some("/etc/hostname"),
+                Some("/etc/hostname"),
+            ),
+            (
+                [3, 0, 0, 0, 0, 0],
+                Some("/etc/hostname"),
+                Some("/etc/hostname"),
+            ),
+            (
+                [4, 0, 0, 0, 0, 0],
+                Some("/srv/etc/hostname"),
+                Some("/jail/etc/hostname"),
+            ),
+            (
+                [4, CLONE_NEWNET, 0, 0, 0, 0],
+                Some("/srv/etc/hostname"),
+                Some("/jail/etc/hostname"),
+            ),
+            ([5, 0, 0, 0, 0, 0], None, None),
+        ];
+        for (args, relative, absolute) in cases {
+            let mut t = FdTracker::new();
+            start(&mut t);
+            t.observe(
+                &mut call(7, Sysno::setns, args, 0, None),
+                Some(args[0] as i32),
+            );
+            open(&mut t, 7, 6, "etc/hostname");
+            assert_eq!(fd_path(&mut t, 7, 6).as_deref(), relative, "{args:?}");
+            open(&mut t, 7, 6, "/etc/hostname");
+            assert_eq!(fd_path(&mut t, 7, 6).as_deref(), absolute, "{args:?}");
+        }
     }
 
     #[test]

@@ -236,6 +236,8 @@ const CONTEXT_CALLS: &[Sysno] = &[
     chroot,
     // A thread that takes its own fds or cwd.
     unshare,
+    // Another mount namespace: its root becomes the cwd and root.
+    setns,
     // A ring whose operations open and close fds without syscalls.
     io_uring_setup,
     // A name renamed or removed no longer names the fds opened by it.
