@@ -120,17 +120,37 @@ static PROMPT_WORD: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// expect's `send` and its options (`-i $spawn_id`, `-s`, `--`), as a group's end.
-const SEND: &str = r"(?:exp_)?send\s+(?:-i\s+\S+\s+|-[a-z]+\s+)*(?:--\s+)?";
+/// expect's options before its pattern: `-re`, `-timeout N` (`-1`, `$t`), `-i ID` (`$id`,
+/// or a command's result, `[lindex $ids 0]`), and `--`.
+const EXPECT_OPTIONS: &str = r"(?:-(?:i|timeout)\s+(?:\[[^\]]*\]|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?";
 
-/// What `send` sends, as a group: quoted, braced (one level of braces inside), or a bare
-/// word. Not a command's result (`[exec cat f]`), which is no secret written out.
-const SENT: &str =
-    r#"("(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|\{(?:[^{}]|\{[^{}]*\})*(?:\}|$)|[^\s'";&|{}\[]+)"#;
+/// expect's `send` and its options (`-i $spawn_id`, `-s`, `--`), as a group's end.
+const SEND: &str = r"(?:exp_)?send\s+(?:-i\s+(?:\[[^\]]*\]|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?";
+
+/// The commands between a prompt and the `send` that answers it (`sleep 1;`, `puts "ok";`,
+/// `log_user 0;`), as the group `between`: each ends with `;`, `{` or a line's end. One
+/// that waits for another prompt (`expect "$ "`) makes the `send` after it its answer,
+/// which [`masked_sent`] leaves as it is.
+const BETWEEN: &str = r#"(?P<between>(?:[^;{}\n"]*(?:"[^"]*"[^;{}\n"]*)*[;{\n][\s;{]*)*?)"#;
+
+/// What `send` sends, as the group `sent`: quoted (single quotes inside `sh -c '...'` as `'\''`),
+/// braced (braces nested two deep inside), or a bare word not an option (`-null`). Not a
+/// command's result (`[exec cat f]`), which is no secret written out.
+const SENT: &str = r#"(?P<sent>'\\''[^']*?(?:'\\''|$)|"(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*(?:\}|$)|[^\s'";&|{}\[-][^\s'";&|{}\[]*)"#;
+
+/// Another expect among the commands before a `send`: the prompt it answers is that one's.
+static ANOTHER_EXPECT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)(?:^|[\s;{])(?:exp_)?expect\b").expect("a valid pattern"));
 
 /// The value an expect rule matched, masked in its own quotes or braces.
 fn masked_sent(c: &Captures) -> String {
-    let value = match c[2].chars().next() {
+    if c.name("between")
+        .is_some_and(|b| ANOTHER_EXPECT.is_match(b.as_str()))
+    {
+        return c[0].to_string();
+    }
+    let value = match c["sent"].chars().next() {
+        Some('\'') if c["sent"].starts_with(r"'\''") => format!(r"'\''{MASK}'\''"),
         Some('"') => format!("\"{MASK}\""),
         Some('\'') => format!("'{MASK}'"),
         Some('{') => format!("{{{MASK}}}"),
@@ -191,7 +211,7 @@ fn closes_its_word(c: &Captures, sep: usize) -> bool {
 /// After the quote that closes expect's prompt, the command that answers it: `"Enter
 /// password:"; send "x\r"`, or `{send "x\r"}`.
 static SENT_NEXT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^\s*[;{]\s*(?:exp_)?send\b").expect("a valid pattern"));
+    LazyLock::new(|| Regex::new(r"^(?:\\'')?\s*[;{]\s*(?:exp_)?send\b").expect("a valid pattern"));
 
 /// The masked form of a word [`SINGLE_QUOTED`] matched, in the same quotes.
 fn masked_quoted(word: &str) -> String {
@@ -254,7 +274,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // the prompt's value and masked that instead.
         rule(
             &format!(
-                r"(?i)((?:^|[\s;{{])(?:exp_)?expect\s+(?:\{{\s*)?(?:-i\s+\S+\s+|-[a-z]+\s+(?:[0-9]+\s+)?)*{prompt}[\s;{{]*{SEND}){SENT}",
+                r"(?i)((?:^|[\s;{{])(?:exp_)?expect\s+(?:\{{\s*)?{EXPECT_OPTIONS}{prompt}(?:\\'')?[\s;{{]*{BETWEEN}{SEND}){SENT}",
                 prompt = *PROMPT_WORD
             ),
             masked_sent,
@@ -263,7 +283,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // { "yes/no" { send "yes\r" } "password:" { send "x\r" } }` (helper-80).
         rule(
             &format!(
-                r"(?i)((?:^|[\s{{}}]){prompt}\s*\{{\s*{SEND}){SENT}",
+                r"(?i)((?:^|[\s{{}}]){prompt}\s*\{{\s*{BETWEEN}{SEND}){SENT}",
                 prompt = *PROMPT_WORD
             ),
             masked_sent,
@@ -789,7 +809,7 @@ thread_local! {
 /// (`credential.https://host.helper=store`).
 fn masked_once(c: &Captures, replacement: String, exempt: bool) -> String {
     let matched = c.get(0).map_or("", |m| m.as_str());
-    let Some(at) = replacement.find(MASK) else {
+    let Some(at) = mask_at(matched, &replacement) else {
         return replacement;
     };
     let kept = &replacement[..at];
@@ -810,6 +830,22 @@ fn masked_once(c: &Captures, replacement: String, exempt: bool) -> String {
         }
         _ => replacement,
     }
+}
+
+/// Where the mask a rule put in its replacement begins: the first that the match did not
+/// hold already in the same place. One before it is an earlier rule's: expect's prompt
+/// `'Password:***'`, masked as a word, was taken for the value `send` sends, and that value
+/// was left in clear (helper-81). Where every mask was there already, the first.
+fn mask_at(matched: &str, replacement: &str) -> Option<usize> {
+    let mut first = None;
+    for (at, _) in replacement.match_indices(MASK) {
+        let through = at + MASK.len();
+        if matched.get(..through) != replacement.get(..through) {
+            return Some(at);
+        }
+        first.get_or_insert(at);
+    }
+    first
 }
 
 /// `Null`, or a nested type of `Null`s (`List(Null)`): a type the plan gives before it
@@ -1120,11 +1156,56 @@ mod tests {
         ] {
             assert_eq!(text(input), want, "{input}");
         }
-        // What answers another prompt is no secret, nor a command's result.
+        // helper-81: expect's options (`-timeout -1`, `--`), commands between the prompt
+        // and the answer, braces two deep, a command's result for `send -i`, the prompt
+        // masked as a word, and single quotes inside `sh -c '...'`.
+        for (input, want) in [
+            (
+                r#"expect -timeout -1 "Password:"; send "LEAK14\r""#,
+                r#"expect -timeout -1 "Password:"; send "***""#,
+            ),
+            (
+                r#"expect -i $id -- "Password:"; send "LEAK15\r""#,
+                r#"expect -i $id -- "Password:"; send "***""#,
+            ),
+            (
+                r#"expect "Password:"; sleep 1; puts "a; b"; send "LEAK16\r""#,
+                r#"expect "Password:"; sleep 1; puts "a; b"; send "***""#,
+            ),
+            (
+                "expect \"Password:\"\nlog_user 0\nsend \"LEAK17\\r\"",
+                "expect \"Password:\"\nlog_user 0\nsend \"***\"",
+            ),
+            (
+                r#"expect { "yes/no" {send "yes\r"} "Password:" {sleep 1; send "LEAK18\r"} }"#,
+                r#"expect { "yes/no" {send "yes\r"} "Password:" {sleep 1; send "***"} }"#,
+            ),
+            (
+                r#"expect "Password:"; send -- {LEAK19 {a} {b {c}} d}"#,
+                r#"expect "Password:"; send -- {***}"#,
+            ),
+            (
+                r#"expect "assword"; send -i [lindex $ids 0] "LEAK20\r""#,
+                r#"expect "assword"; send -i [lindex $ids 0] "***""#,
+            ),
+            (
+                r"expect 'Password:;' send 'LEAK21\r'",
+                r"expect 'Password:***' send '***'",
+            ),
+            (
+                r"sh -c 'expect '\''Password:'\''; send '\''LEAK22'\'''",
+                r"sh -c 'expect '\''Password:'\''; send '\''***'\'''",
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        // What answers another prompt is no secret, nor a command's result, nor an option.
         for plain in [
             r#"expect "login:"; send "admin\r""#,
             r#"expect "Continue? (yes/no)" {send "yes\r"}"#,
             r#"expect "Password:"; send [exec cat /run/pw]"#,
+            r#"expect "Password:"; expect "$ "; send "ls\r""#,
+            r#"expect "Password:"; send -null"#,
         ] {
             assert_eq!(text(plain), plain);
         }
