@@ -155,7 +155,8 @@ impl CaptureDir {
     }
 
     fn make(root: &Path, new: bool) -> Result<Self, CaptureDirError> {
-        // `link/` names what the symlink points to; `link` is the symlink itself.
+        // `link/` would name what the symlink points to: the slash is dropped, so that the
+        // symlink itself is judged, and refused (an owner of the link could move it).
         let root: PathBuf = root.components().collect();
         if root.as_os_str().is_empty() {
             return Err(CaptureDirError::NotDir(root));
@@ -205,8 +206,8 @@ impl CaptureDir {
                 .map_err(|source| create_err(&root, source))?
                 .filter_map(Result::ok)
                 .all(|e| e.file_name() == LOCK_FILE);
-            if !empty && !is_capture(&fd) {
-                return Err(CaptureDirError::NotEmpty(root));
+            if !empty {
+                is_capture(&fd, &root)?;
             }
             check_entries(&fd, &root)?;
         }
@@ -577,13 +578,15 @@ fn create_err(path: &Path, source: io::Error) -> CaptureDirError {
 }
 
 /// A directory holding a `syscalls` table directory (not a symlink to one) is a capture.
-fn is_capture(root: &OwnedFd) -> bool {
-    open_dir(
-        Some(root),
-        Path::new(syscalls::TABLE),
-        Path::new(syscalls::TABLE),
-    )
-    .is_ok()
+/// A directory is a capture if it has a `syscalls` directory. A symlink in its place is
+/// named as one: "not a capture" sent the user looking for the wrong fault (helper-81).
+fn is_capture(fd: &OwnedFd, root: &Path) -> Result<(), CaptureDirError> {
+    let table = Path::new(syscalls::TABLE);
+    match open_dir(Some(fd), table, &root.join(table)) {
+        Ok(_) => Ok(()),
+        Err(symlink @ CaptureDirError::Symlink(_)) => Err(symlink),
+        Err(_) => Err(CaptureDirError::NotEmpty(root.to_path_buf())),
+    }
 }
 
 #[cfg(test)]
@@ -799,6 +802,23 @@ mod tests {
         assert!(
             err.ends_with("is not empty and is not a tracepost capture"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn a_capture_whose_table_directory_is_a_symlink_is_refused_by_that_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("cap");
+        fs::create_dir(&root).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink(tmp.path(), root.join(syscalls::TABLE)).unwrap();
+        let err = CaptureDir::create(&root).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "output {} is a symlink; give the real directory",
+                root.join(syscalls::TABLE).display()
+            )
         );
     }
 
