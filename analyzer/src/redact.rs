@@ -122,31 +122,45 @@ static PROMPT_WORD: LazyLock<String> = LazyLock::new(|| {
 
 /// expect's options before its pattern: `-re`, `-timeout N` (`-1`, `$t`), `-i ID` (`$id`,
 /// or a command's result, `[lindex $ids 0]`), and `--`.
-const EXPECT_OPTIONS: &str = r"(?:-(?:i|timeout)\s+(?:\[[^\]]*\]|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?";
+const EXPECT_OPTIONS: &str =
+    r"(?:-(?:i|timeout)\s+(?:\[(?:[^\[\]]|\[[^\[\]]*\])*\]|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?";
 
-/// expect's `send` and its options (`-i $spawn_id`, `-s`, `--`), as a group's end.
-const SEND: &str = r"(?:exp_)?send\s+(?:-i\s+(?:\[[^\]]*\]|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?";
+/// expect's `send` and its options (`-i $spawn_id`, `-i [lindex [list a b] 0]`, `-s`,
+/// `--`), as a group's end. After `--` a value may begin with `-`.
+const SEND: &str =
+    r"(?:exp_)?send\s+(?:-i\s+(?:\[(?:[^\[\]]|\[[^\[\]]*\])*\]|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?";
 
 /// The commands between a prompt and the `send` that answers it (`sleep 1;`, `puts "ok";`,
-/// `log_user 0;`), as the group `between`: each ends with `;`, `{` or a line's end. One
-/// that waits for another prompt (`expect "$ "`) makes the `send` after it its answer,
-/// which [`masked_sent`] leaves as it is.
-const BETWEEN: &str = r#"(?P<between>(?:[^;{}\n"]*(?:"[^"]*"[^;{}\n"]*)*[;{\n][\s;{]*)*?)"#;
+/// `if {$x} {puts y};`), as the group `between`: each ends with `;`, `{` or a line's end.
+/// One that waits for another prompt or starts another program (`expect "$ "`, `spawn`,
+/// `interact`) makes the `send` after it no answer to this prompt, and [`masked_sent`]
+/// leaves it as it is.
+const BETWEEN: &str = r#"(?P<between>(?:[^;{\n"]*(?:"(?:[^"\\]|\\.)*"[^;{\n"]*)*[;{\n][\s;{]*)*?)"#;
 
-/// What `send` sends, as the group `sent`: quoted (single quotes inside `sh -c '...'` as `'\''`),
-/// braced (braces nested two deep inside), or a bare word not an option (`-null`). Not a
-/// command's result (`[exec cat f]`), which is no secret written out.
-const SENT: &str = r#"(?P<sent>'\\''[^']*?(?:'\\''|$)|"(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*(?:\}|$)|[^\s'";&|{}\[-][^\s'";&|{}\[]*)"#;
+/// What `send` sends, as the group `sent`: quoted (single quotes inside `sh -c '...'` as
+/// `'\''`), braced (braces nested three deep inside), or a bare word. Not a command's
+/// result (`[exec cat f]`), which is no secret written out.
+const SENT: &str = r#"(?P<sent>'\\''[^']*?(?:'\\''|$)|"(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|\{(?:[^{}]|\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\})*(?:\}|$)|[^\s'";&|{}\[]+)"#;
 
-/// Another expect among the commands before a `send`: the prompt it answers is that one's.
-static ANOTHER_EXPECT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)(?:^|[\s;{])(?:exp_)?expect\b").expect("a valid pattern"));
+/// A command among those before a `send` that makes it answer something else: another
+/// expect, or another program. Read with the quoted strings taken out (`puts "now expect
+/// it"` is no such command).
+static ANOTHER_PROMPT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?:^|[;{\n])[\s;{]*(?:exp_)?(?:expect|spawn|interact)\b")
+        .expect("a valid pattern")
+});
 
-/// The value an expect rule matched, masked in its own quotes or braces.
+/// A double-quoted string, to take out of the commands before a `send`.
+static QUOTED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).expect("a valid pattern"));
+
+/// The value an expect rule matched, masked in its own quotes or braces. `send -null` and
+/// `send -break` send no value.
 fn masked_sent(c: &Captures) -> String {
-    if c.name("between")
-        .is_some_and(|b| ANOTHER_EXPECT.is_match(b.as_str()))
-    {
+    let answers_another = c
+        .name("between")
+        .is_some_and(|b| ANOTHER_PROMPT.is_match(&QUOTED.replace_all(b.as_str(), "\"\"")));
+    if answers_another || matches!(&c["sent"], "-null" | "-break") {
         return c[0].to_string();
     }
     let value = match c["sent"].chars().next() {
@@ -1199,6 +1213,37 @@ mod tests {
         ] {
             assert_eq!(text(input), want, "{input}");
         }
+        // helper-82: a value after `--` that begins with `-`, `send -i ID --`, a command's
+        // result inside `-i [...]`, the word expect quoted, braces and escaped quotes
+        // between, braces three deep.
+        for (input, want) in [
+            (
+                r#"expect "Password:"; send -- -LEAK23"#,
+                r#"expect "Password:"; send -- ***"#,
+            ),
+            (
+                r#"expect "Password:"; send -i $sid -- -LEAK24"#,
+                r#"expect "Password:"; send -i $sid -- ***"#,
+            ),
+            (
+                r#"expect "Password:"; send -i [lindex [list a b] 0] "LEAK25""#,
+                r#"expect "Password:"; send -i [lindex [list a b] 0] "***""#,
+            ),
+            (
+                r#"expect "Password:"; puts "now expect it"; send "LEAK26""#,
+                r#"expect "Password:"; puts "now expect it"; send "***""#,
+            ),
+            (
+                r#"expect "Password:"; if {$x} {puts y}; puts "a\"; b"; send "LEAK27""#,
+                r#"expect "Password:"; if {$x} {puts y}; puts "a\"; b"; send "***""#,
+            ),
+            (
+                r#"expect "Password:"; send {LEAK28 {a {b {c}}}}"#,
+                r#"expect "Password:"; send {***}"#,
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
         // What answers another prompt is no secret, nor a command's result, nor an option.
         for plain in [
             r#"expect "login:"; send "admin\r""#,
@@ -1206,6 +1251,8 @@ mod tests {
             r#"expect "Password:"; send [exec cat /run/pw]"#,
             r#"expect "Password:"; expect "$ "; send "ls\r""#,
             r#"expect "Password:"; send -null"#,
+            r#"expect "Password:"; spawn ssh b; send "yes\r""#,
+            r#"expect "Password:"; interact; send "q""#,
         ] {
             assert_eq!(text(plain), plain);
         }
