@@ -1319,31 +1319,53 @@ fn a_process_sharing_its_fds_with_one_not_followed_is_unnamed() {
         std::fs::write(dir.join(sub).join("f.txt"), "").unwrap();
     }
     for mode in ["files", "fs"] {
-        let mut program = Command::new(&exe)
-            .args([dir.to_str().unwrap(), mode])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut child = String::new();
-        BufReader::new(program.stdout.take().unwrap())
-            .read_line(&mut child)
-            .unwrap();
-        let capture = tmp.path().join(format!("capture-{mode}"));
-        let out = Command::new(bin("record"))
-            .args(["-q", "-d", "500ms", "-o"])
-            .arg(&capture)
-            .args(["-p", child.trim()])
-            .output()
-            .unwrap();
-        drop(program.stdin.take());
-        assert!(program.wait().unwrap().success(), "{mode}");
-        assert!(out.status.success(), "{out:?}");
-        let marks = marked(&capture, "arg1 = 4000");
+        let marks = record_sharers(&exe, &dir, mode, false);
         // 500 ms of a mark every 10 ms.
         assert!(marks.len() >= 20, "{mode}: {marks:?}");
         assert!(marks.iter().all(|(_, p)| p == "NULL"), "{mode}: {marks:?}");
     }
+    // Both given to -p: both followed, but each had a table of its own, and the child's
+    // fd 9 stayed named after the file of the moment it attached (helper-82). Now the two
+    // share one table, as they do in the kernel; their shared cwd is not known.
+    let marks = record_sharers(&exe, &dir, "files", true);
+    for file in ["a/f.txt", "b/f.txt"] {
+        let name = format!("{}/{file}", dir.display());
+        let named = marks.iter().filter(|(_, p)| *p == name).count();
+        assert!(named >= 5, "{file}: {marks:?}");
+    }
+    assert!(marks.iter().all(|(_, p)| p != "NULL"), "{marks:?}");
+    let marks = record_sharers(&exe, &dir, "fs", true);
+    assert!(marks.len() >= 20, "fs: {marks:?}");
+    assert!(marks.iter().all(|(_, p)| p == "NULL"), "fs: {marks:?}");
+}
+
+/// Runs `process_sharing DIR MODE` and records its child (and, with `parent`, the parent
+/// too) with `record -p` for 500 ms. Returns the child's marks.
+fn record_sharers(exe: &Path, dir: &Path, mode: &str, parent: bool) -> Vec<(i64, String)> {
+    let mut program = Command::new(exe)
+        .args([dir.to_str().unwrap(), mode])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = String::new();
+    BufReader::new(program.stdout.take().unwrap())
+        .read_line(&mut child)
+        .unwrap();
+    let capture = dir.join(format!("capture-{mode}-{parent}"));
+    let mut record = Command::new(bin("record"));
+    record
+        .args(["-q", "-d", "500ms", "-o"])
+        .arg(&capture)
+        .args(["-p", child.trim()]);
+    if parent {
+        record.args(["-p", &program.id().to_string()]);
+    }
+    let out = record.output().unwrap();
+    drop(program.stdin.take());
+    assert!(program.wait().unwrap().success(), "{mode}");
+    assert!(out.status.success(), "{out:?}");
+    marked(&capture, "arg1 = 4000")
 }
 
 /// setns into a mount namespace moves the cwd to the namespace's root: after it, a

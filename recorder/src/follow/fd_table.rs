@@ -260,6 +260,9 @@ pub struct Snapshot {
     /// then its fds, or its relative names, name nothing, as after a split the recorder
     /// saw.
     pub apart: (bool, bool),
+    /// The process given before it that shares its fd table (first) or working directory
+    /// (second), from before the recorder attached: [`shared_among`].
+    pub shared_with: (Option<u32>, Option<u32>),
 }
 
 /// Reads `/proc/PID/fd` and `/proc/PID/cwd`. A process that is gone yields what was read.
@@ -309,6 +312,7 @@ pub fn snapshot(pid: u32) -> Snapshot {
         cwd,
         ring,
         apart: threads_apart(pid),
+        shared_with: (None, None),
     }
 }
 
@@ -374,16 +378,99 @@ fn threads(pid: u32) -> impl Iterator<Item = u32> {
 }
 
 /// Whether an fd named `name` is a mount namespace (`Some(true)`) or another kind
-/// (`Some(false)`), as /proc names them (`mnt:[4026531841]`) or as they were opened
-/// (`/proc/PID/ns/mnt`, `/run/netns/x` is a bind mount of one and says nothing).
+/// (`Some(false)`), as /proc names them (`mnt:[4026531841]`) or as they were opened from
+/// /proc (`/proc/PID/ns/mnt`, `/proc/self/task/TID/ns/net`). A name elsewhere says
+/// nothing: `/run/netns/x` is a bind mount of one, and so may be any `.../ns/net`
+/// (helper-82 bound a mount namespace there).
 fn mount_namespace(name: &str) -> Option<bool> {
     const KINDS: [&str; 8] = ["mnt", "net", "uts", "ipc", "pid", "user", "cgroup", "time"];
     let kind = match name.strip_suffix(']') {
         Some(inode) => inode.split_once(":[")?.0,
-        None => name.rsplit_once("/ns/")?.1,
+        None => {
+            let parts: Vec<&str> = name.strip_prefix("/proc/")?.split('/').collect();
+            let process = |p: &str| {
+                matches!(p, "self" | "thread-self")
+                    || (!p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+            };
+            let thread = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+            match parts[..] {
+                [p, "ns", kind] if process(p) => kind,
+                [p, "task", t, "ns", kind] if process(p) && thread(t) => kind,
+                _ => return None,
+            }
+        }
     };
     let kind = kind.strip_suffix("_for_children").unwrap_or(kind);
     KINDS.contains(&kind).then_some(kind == "mnt")
+}
+
+/// For each process of `pids` that shares an fd table (first) or a working directory
+/// (second) with one before it in `pids`, the first of those. Made with `CLONE_FILES` or
+/// `CLONE_FS` before the recorder attached, each one's `dup2` or `chdir` changes the
+/// other's; a table apiece named the other's fds after the old file (helper-82). Found
+/// by sorting with kcmp(2)'s order, which compares the kernel's objects without showing
+/// them: n log n calls, for `record -a`'s every process.
+pub fn shared_among(pids: &[u32]) -> (HashMap<u32, u32>, HashMap<u32, u32>) {
+    let groups = |kind: i32| {
+        let mut firsts = HashMap::default();
+        let mut sorted: Vec<usize> = (0..pids.len()).collect();
+        merge_sort(&mut sorted, |a, b| {
+            kcmp(pids[a], pids[b], kind) == Some(KCMP_LESS)
+        });
+        let mut run = 0;
+        for i in 1..=sorted.len() {
+            let same =
+                i < sorted.len() && kcmp(pids[sorted[run]], pids[sorted[i]], kind) == Some(0);
+            if same {
+                continue;
+            }
+            if i - run > 1 {
+                let members = &sorted[run..i];
+                let first = *members.iter().min().expect("a run of two or more");
+                for &m in members.iter().filter(|&&m| pids[m] != pids[first]) {
+                    firsts.insert(pids[m], pids[first]);
+                }
+            }
+            run = i;
+        }
+        firsts
+    };
+    if pids.len() < 2 {
+        return (HashMap::default(), HashMap::default());
+    }
+    (groups(KCMP_FILES), groups(KCMP_FS))
+}
+
+/// What kcmp(2) says when the first object sorts before the second.
+const KCMP_LESS: i64 = 1;
+
+/// A stable merge sort that never panics, whatever `less` says: kcmp's answers change as
+/// processes exit, and the standard sorts may panic on an order that is not total.
+fn merge_sort(items: &mut Vec<usize>, less: impl Fn(usize, usize) -> bool) {
+    let mut width = 1;
+    let mut from = items.clone();
+    while width < from.len() {
+        let mut to = Vec::with_capacity(from.len());
+        for start in (0..from.len()).step_by(2 * width) {
+            let mid = (start + width).min(from.len());
+            let end = (start + 2 * width).min(from.len());
+            let (mut i, mut j) = (start, mid);
+            while i < mid && j < end {
+                if less(from[j], from[i]) {
+                    to.push(from[j]);
+                    j += 1;
+                } else {
+                    to.push(from[i]);
+                    i += 1;
+                }
+            }
+            to.extend_from_slice(&from[i..mid]);
+            to.extend_from_slice(&from[j..end]);
+        }
+        from = to;
+        width *= 2;
+    }
+    *items = from;
 }
 
 /// Where a process's table is in [`FdTracker::tables`].
@@ -508,6 +595,19 @@ impl FdTracker {
         let (files, fs) = snap.apart;
         if files || fs {
             self.split(snap.pid, files, fs);
+        }
+        let (files_with, fs_with) = snap.shared_with;
+        let first_other = |first: Option<u32>| first.filter(|&p| p != snap.pid);
+        if let Some(slot) = first_other(files_with).and_then(|first| self.slot(first)) {
+            self.release(snap.pid);
+            self.own(snap.pid, slot);
+        }
+        // As after a clone with `CLONE_FS`: either's chdir moves both.
+        if let Some(first) = first_other(fs_with) {
+            for pid in [first, snap.pid] {
+                self.cwd.remove(&pid);
+                self.shared_fs.insert(pid);
+            }
         }
     }
 
@@ -1258,6 +1358,7 @@ mod tests {
                 cwd: Some("/srv".into()),
                 ring: false,
                 apart: (false, false),
+                shared_with: (None, None),
             });
             t
         };
@@ -1297,6 +1398,7 @@ mod tests {
             cwd: Some("/srv".into()),
             ring: false,
             apart: (false, false),
+            shared_with: (None, None),
         });
         assert_eq!(fd_path(&mut t, 7, 0).as_deref(), Some("/dev/null"));
         let mut open = call(
@@ -1343,6 +1445,7 @@ mod tests {
                 cwd: Some("/etc".into()),
                 ring: false,
                 apart: (false, false),
+                shared_with: (None, None),
             });
             t
         };
@@ -1491,6 +1594,7 @@ mod tests {
             cwd: Some("/srv".into()),
             ring: false,
             apart: (false, false),
+            shared_with: (None, None),
         });
         open(&mut t, 7, 3, "//etc//app.conf");
         open(&mut t, 7, 4, "/proc/./self/fd/3");
@@ -1536,6 +1640,7 @@ mod tests {
             cwd: Some("/srv".into()),
             ring: false,
             apart: (false, false),
+            shared_with: (None, None),
         });
         let ioctl =
             |fd: u64, cmd: u64, ret: i64| call(7, Sysno::ioctl, [fd, cmd, 0, 0, 0, 0], ret, None);
@@ -1569,6 +1674,7 @@ mod tests {
             cwd: Some("/srv".into()),
             ring: false,
             apart: (false, false),
+            shared_with: (None, None),
         });
         let open = |flags: u64, p: &str, fd: i64| {
             call(
@@ -1637,6 +1743,7 @@ mod tests {
             cwd: Some("/srv".into()),
             ring,
             apart: (false, false),
+            shared_with: (None, None),
         };
         t.apply_snapshot(&snapshot(7, false));
         t.apply_snapshot(&snapshot(8, true));
@@ -1690,6 +1797,7 @@ mod tests {
             cwd: Some("/".into()),
             ring: false,
             apart: (false, false),
+            shared_with: (None, None),
         });
         open(&mut t, 7, 4, "/dev/fd/");
         assert_eq!(fd_path(&mut t, 7, 4), None);
@@ -1718,14 +1826,17 @@ mod tests {
                     (3, "mnt:[4026531841]".to_string(), Some(0)),
                     (4, "net:[4026531840]".to_string(), Some(0)),
                     (5, "/run/netns/x".to_string(), Some(0)),
+                    // A mount namespace can be bound there (helper-82).
+                    (6, "/tmp/x/ns/net".to_string(), Some(0)),
                 ],
                 cwd: Some("/srv".into()),
                 ring: false,
                 apart: (false, false),
+                shared_with: (None, None),
             });
             t.observe(&mut call(7, Sysno::chroot, [0; 6], 0, path("/jail")), None);
         };
-        let cases: [([u64; 6], Option<&str>, Option<&str>); 5] = [
+        let cases: [([u64; 6], Option<&str>, Option<&str>); 6] = [
             (
                 [9, CLONE_NEWNS, 0, 0, 0, 0],
                 Some("/etc/hostname"),
@@ -1747,6 +1858,7 @@ mod tests {
                 Some("/jail/etc/hostname"),
             ),
             ([5, 0, 0, 0, 0, 0], None, None),
+            ([6, 0, 0, 0, 0, 0], None, None),
         ];
         for (args, relative, absolute) in cases {
             let mut t = FdTracker::new();
@@ -1808,6 +1920,38 @@ mod tests {
         assert_eq!(fd_path(&mut t, 3, 3), None, "shared, so closed too");
     }
 
+    /// Two processes given to `record -p` that share one fd table (`CLONE_FILES`) and one
+    /// working directory (`CLONE_FS`) from before it attached: one's dup2 renames the
+    /// other's fd, and their relative names are not known (helper-82). A process named
+    /// twice shares with nothing.
+    #[test]
+    fn processes_found_sharing_at_attach_share_one_table() {
+        let mut t = FdTracker::new();
+        for (pid, with) in [(7, None), (8, Some(7)), (9, Some(9))] {
+            t.apply_snapshot(&Snapshot {
+                pid,
+                fds: vec![(9, "/srv/a".to_string(), Some(0))],
+                cwd: Some("/srv".into()),
+                ring: false,
+                apart: (false, false),
+                shared_with: (with, with),
+            });
+        }
+        open(&mut t, 7, 10, "/srv/b");
+        t.observe(
+            &mut call(7, Sysno::dup2, [10, 9, 0, 0, 0, 0], 9, None),
+            Some(10),
+        );
+        assert_eq!(fd_path(&mut t, 8, 9).as_deref(), Some("/srv/b"));
+        assert_eq!(fd_path(&mut t, 9, 9).as_deref(), Some("/srv/a"));
+        for pid in [7, 8] {
+            open(&mut t, pid, 11, "rel");
+            assert_eq!(fd_path(&mut t, pid, 11), None);
+        }
+        open(&mut t, 9, 11, "rel");
+        assert_eq!(fd_path(&mut t, 9, 11).as_deref(), Some("/srv/rel"));
+    }
+
     /// A thread that had a table or a cwd of its own before the recorder attached: the
     /// snapshot names none of the process's fds, nor its relative names.
     #[test]
@@ -1819,6 +1963,7 @@ mod tests {
             cwd: Some("/srv".into()),
             ring: false,
             apart: (true, true),
+            shared_with: (None, None),
         });
         assert_eq!(fd_path(&mut t, 7, 3), None);
         open(&mut t, 7, 4, "rel");
