@@ -329,32 +329,73 @@ fn threads_apart(pid: u32) -> (bool, bool) {
     apart
 }
 
-/// Whether a thread of a process not in `traced` shares `pid`'s fd table (first) or
-/// working directory (second), as kcmp(2) tells. Made with `CLONE_FILES` or `CLONE_FS`
-/// before `record -p` attached to `pid` alone, it changes them with calls no one records:
-/// a parent's `dup2` left every later write of its child named after the old file
-/// (helper-81). Every thread of the host is asked, two kcmp calls each: `record -p` took
-/// 45 ms longer to start beside 10K threads. Where kcmp cannot tell, they are taken as not
-/// shared.
-pub fn shared_outside(pid: u32, traced: &[u32]) -> (bool, bool) {
-    let mut shared = (false, false);
+/// For each of `targets`, whether a thread of a process not among them shares its fd
+/// table (first) or working directory (second), as kcmp(2) tells. Made with `CLONE_FILES`
+/// or `CLONE_FS` before `record -p` attached, such a process changes them with calls no
+/// one records: a parent's `dup2` left every later write of its child named after the old
+/// file (helper-81). Every other thread of the host is looked up among the targets, which
+/// are sorted by kcmp's order: two kcmp calls per thread and kind for one target, log2 of
+/// their number for many (helper-82 found 22 ms per target beside 10K threads when each
+/// target asked every thread). Where kcmp cannot tell, they are taken as not shared.
+pub fn shared_outside(targets: &[u32]) -> HashMap<u32, (bool, bool)> {
+    let mut shared: HashMap<u32, (bool, bool)> =
+        targets.iter().map(|&pid| (pid, (false, false))).collect();
     let Ok(procs) = fs::read_dir("/proc") else {
         return shared;
     };
+    let by_kind = [KCMP_FILES, KCMP_FS].map(|kind| {
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        merge_sort(&mut order, |a, b| {
+            kcmp(targets[a], targets[b], kind) == Some(KCMP_LESS)
+        });
+        (kind, order)
+    });
     let others = procs
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| !traced.contains(p));
+        .filter(|p| !targets.contains(p));
     for other in others {
         for tid in threads(other) {
-            shared.0 |= kcmp(pid, tid, KCMP_FILES) == Some(0);
-            shared.1 |= kcmp(pid, tid, KCMP_FS) == Some(0);
-            if shared == (true, true) {
-                return shared;
+            for (which, (kind, order)) in by_kind.iter().enumerate() {
+                for pid in sharing(tid, targets, order, *kind) {
+                    let entry = shared.entry(pid).or_default();
+                    match which {
+                        0 => entry.0 = true,
+                        _ => entry.1 = true,
+                    }
+                }
             }
         }
     }
     shared
+}
+
+/// The targets whose `kind` is `tid`'s, found by binary search in `order` (the targets
+/// sorted by kcmp's order), with the run of equal ones around the one found.
+fn sharing(tid: u32, targets: &[u32], order: &[usize], kind: i32) -> Vec<u32> {
+    let (mut lo, mut hi) = (0, order.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        match kcmp(tid, targets[order[mid]], kind) {
+            Some(0) => {
+                let same = |i: usize| kcmp(targets[order[i]], targets[order[mid]], kind) == Some(0);
+                let first = (0..mid)
+                    .rev()
+                    .take_while(|&i| same(i))
+                    .last()
+                    .unwrap_or(mid);
+                let last = (mid + 1..order.len())
+                    .take_while(|&i| same(i))
+                    .last()
+                    .unwrap_or(mid);
+                return (first..=last).map(|i| targets[order[i]]).collect();
+            }
+            Some(KCMP_LESS) => hi = mid,
+            Some(_) => lo = mid + 1,
+            None => return Vec::new(),
+        }
+    }
+    Vec::new()
 }
 
 const KCMP_FILES: i32 = 2;

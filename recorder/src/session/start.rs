@@ -323,11 +323,14 @@ enum Sharers {
 
 fn attach_snapshot(pids: &[u32], sharers: Sharers) -> Message {
     let (files_with, fs_with) = fd_table::shared_among(pids);
+    let outside = match sharers {
+        Sharers::MayBeUntraced => fd_table::shared_outside(pids),
+        Sharers::Traced => Default::default(),
+    };
     let snapshot = |pid: u32| {
         let mut snap = fd_table::snapshot(pid);
         snap.shared_with = (files_with.get(&pid).copied(), fs_with.get(&pid).copied());
-        if let Sharers::MayBeUntraced = sharers {
-            let (files, fs) = fd_table::shared_outside(pid, pids);
+        if let Some(&(files, fs)) = outside.get(&pid) {
             snap.apart.0 |= files;
             snap.apart.1 |= fs;
         }
