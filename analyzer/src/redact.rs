@@ -121,47 +121,70 @@ static PROMPT_WORD: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// expect's options before its pattern: `-re`, `-timeout N` (`-1`, `$t`), `-i ID` (`$id`,
-/// or a command's result, `[lindex $ids 0]`), and `--`.
-const EXPECT_OPTIONS: &str =
-    r"(?:-(?:i|timeout)\s+(?:\[(?:[^\[\]]|\[[^\[\]]*\])*\]|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?";
+/// a command's result, `[lindex $ids 0]`, brackets three deep, or a quoted or braced
+/// list), and `--`.
+const EXPECT_OPTIONS: &str = r#"(?:-(?:i|timeout)\s+(?:\[(?:[^\[\]]|\[(?:[^\[\]]|\[[^\[\]]*\])*\])*\]|\{[^{}]*\}|"[^"]*"|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?"#;
 
 /// expect's `send` and its options (`-i $spawn_id`, `-i [lindex [list a b] 0]`, `-s`,
-/// `--`), as a group's end. After `--` a value may begin with `-`.
-const SEND: &str =
-    r"(?:exp_)?send\s+(?:-i\s+(?:\[(?:[^\[\]]|\[[^\[\]]*\])*\]|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?";
+/// `--`), as a group's end.
+const SEND: &str = r#"(?:exp_)?send\s+(?:-i\s+(?:\[(?:[^\[\]]|\[(?:[^\[\]]|\[[^\[\]]*\])*\])*\]|\{[^{}]*\}|"[^"]*"|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?"#;
 
 /// The commands between a prompt and the `send` that answers it (`sleep 1;`, `puts "ok";`,
 /// `if {$x} {puts y};`), as the group `between`: each ends with `;`, `{` or a line's end.
-/// One that waits for another prompt or starts another program (`expect "$ "`, `spawn`,
-/// `interact`) makes the `send` after it no answer to this prompt, and [`masked_sent`]
-/// leaves it as it is.
+/// [`masked_sent`] leaves the `send` as it is where one of them waits for another prompt
+/// or starts another program (`expect "$ "`, `spawn`, `interact`), or where a `}` closes
+/// the block the prompt's action is in (`expect "Password:" {exit 1}; ... send "yes"`).
 const BETWEEN: &str = r#"(?P<between>(?:[^;{\n"]*(?:"(?:[^"\\]|\\.)*"[^;{\n"]*)*[;{\n][\s;{]*)*?)"#;
 
 /// What `send` sends, as the group `sent`: quoted (single quotes inside `sh -c '...'` as
-/// `'\''`), braced (braces nested three deep inside), or a bare word. Not a command's
-/// result (`[exec cat f]`), which is no secret written out.
-const SENT: &str = r#"(?P<sent>'\\''[^']*?(?:'\\''|$)|"(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|\{(?:[^{}]|\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\})*(?:\}|$)|[^\s'";&|{}\[]+)"#;
+/// `'\''`), braced (braces nested three deep inside), or a bare word, backslashes and all
+/// (`\"x\"`). A bare word begins with `-` only after `--`: before it, it is an option
+/// (`send -null`), and the rule goes on to the next `send`. Not a command's result
+/// (`[exec cat f]`), which is no secret written out.
+const SENT: &str = r#"(?P<sent>'\\''[^']*?(?:'\\''|$)|"(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|\{(?:[^{}]|\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\})*(?:\}|$)|--\s+(?:[^\s'";&|{}\[\\]|\\.)+|(?:[^\s'";&|{}\[\\-]|\\.)(?:[^\s'";&|{}\[\\]|\\.)*)"#;
 
 /// A command among those before a `send` that makes it answer something else: another
-/// expect, or another program. Read with the quoted strings taken out (`puts "now expect
-/// it"` is no such command).
+/// expect, or another program, at a command's start. Read with the quoted strings taken
+/// out (`puts "now expect it"` is no such command); a braced word is read as it is, so
+/// `puts {expect x}` is none either, and `if {$x} {expect "$ "}` may leave the `send`
+/// after it masked, which is the side to err on.
 static ANOTHER_PROMPT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:^|[;{\n])[\s;{]*(?:exp_)?(?:expect|spawn|interact)\b")
-        .expect("a valid pattern")
+    Regex::new(r"(?i)(?:^|[;\n])\s*(?:exp_)?(?:expect|spawn|interact)\b").expect("a valid pattern")
 });
 
 /// A double-quoted string, to take out of the commands before a `send`.
 static QUOTED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).expect("a valid pattern"));
 
-/// The value an expect rule matched, masked in its own quotes or braces. `send -null` and
-/// `send -break` send no value.
+/// Whether the commands before a `send` close a block they did not open: the `send` is
+/// outside the prompt's action (helper-83).
+fn leaves_its_block(between: &str) -> bool {
+    let mut depth = 0i32;
+    for c in between.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// The value an expect rule matched, masked in its own quotes or braces.
 fn masked_sent(c: &Captures) -> String {
-    let answers_another = c
-        .name("between")
-        .is_some_and(|b| ANOTHER_PROMPT.is_match(&QUOTED.replace_all(b.as_str(), "\"\"")));
-    if answers_another || matches!(&c["sent"], "-null" | "-break") {
+    let elsewhere = c.name("between").is_some_and(|b| {
+        let unquoted = QUOTED.replace_all(b.as_str(), "\"\"");
+        ANOTHER_PROMPT.is_match(&unquoted) || leaves_its_block(&unquoted)
+    });
+    if elsewhere {
         return c[0].to_string();
+    }
+    let sent = &c["sent"];
+    if sent.starts_with("--") {
+        return format!("{}-- {MASK}", &c[1]);
     }
     let value = match c["sent"].chars().next() {
         Some('\'') if c["sent"].starts_with(r"'\''") => format!(r"'\''{MASK}'\''"),
@@ -1243,6 +1266,40 @@ mod tests {
             ),
         ] {
             assert_eq!(text(input), want, "{input}");
+        }
+        // helper-83: an id three brackets deep or braced, a `send -null` before the answer,
+        // escaped quotes, a braced `expect` word; and what is sent outside the prompt's
+        // action block is no answer to it.
+        for (input, want) in [
+            (
+                r#"expect "Password:"; send -i [lindex [list [a] b] 0] "LEAK29""#,
+                r#"expect "Password:"; send -i [lindex [list [a] b] 0] "***""#,
+            ),
+            (
+                r#"expect "Password:"; send -i {a b} "LEAK30""#,
+                r#"expect "Password:"; send -i {a b} "***""#,
+            ),
+            (
+                r#"expect "Password:"; send -null; send "LEAK31\r""#,
+                r#"expect "Password:"; send -null; send "***""#,
+            ),
+            (
+                r#"expect "Password:"; send \"LEAK32\""#,
+                r#"expect "Password:"; send ***"#,
+            ),
+            (
+                r#"expect "Password:"; puts {expect x}; send "LEAK33""#,
+                r#"expect "Password:"; puts {expect x}; send "***""#,
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
+        for plain in [
+            r#"expect { "assword:" { exit 1 } "yes/no" { send "yes\r" } }"#,
+            r#"expect "Password:" {exit 1}; proc greet {} {send "hello world\r"}"#,
+            r#"expect "Password changed" {puts ok}; set a 1; send "status\r""#,
+        ] {
+            assert_eq!(text(plain), plain);
         }
         // What answers another prompt is no secret, nor a command's result, nor an option.
         for plain in [
