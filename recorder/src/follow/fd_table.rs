@@ -633,10 +633,6 @@ impl FdTracker {
         for name in &names {
             self.hold(name);
         }
-        let (files, fs) = snap.apart;
-        if files || fs {
-            self.split(snap.pid, files, fs);
-        }
         let (files_with, fs_with) = snap.shared_with;
         let first_other = |first: Option<u32>| first.filter(|&p| p != snap.pid);
         if let Some(slot) = first_other(files_with).and_then(|first| self.slot(first)) {
@@ -649,6 +645,13 @@ impl FdTracker {
                 self.cwd.remove(&pid);
                 self.shared_fs.insert(pid);
             }
+        }
+        // After the sharing: a thread with a table of its own leaves the table it left
+        // unnamed for every process that shares it. Split before, the process kept a
+        // table of its own, and its main thread's dup2 was lost to the others (helper-83).
+        let (files, fs) = snap.apart;
+        if files || fs {
+            self.split(snap.pid, files, fs);
         }
     }
 
@@ -1991,6 +1994,18 @@ mod tests {
         }
         open(&mut t, 9, 11, "rel");
         assert_eq!(fd_path(&mut t, 9, 11).as_deref(), Some("/srv/rel"));
+        // One of whose threads had a table of its own leaves the table it shares unnamed:
+        // that thread's fds are not in it, and its own dup2 changes the others'.
+        t.apply_snapshot(&Snapshot {
+            pid: 10,
+            fds: vec![(9, "/srv/a".to_string(), Some(0))],
+            cwd: Some("/srv".into()),
+            ring: false,
+            apart: (true, false),
+            shared_with: (Some(7), None),
+        });
+        assert_eq!(fd_path(&mut t, 10, 9), None);
+        assert_eq!(fd_path(&mut t, 8, 9), None);
     }
 
     /// A thread that had a table or a cwd of its own before the recorder attached: the
