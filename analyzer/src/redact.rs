@@ -127,7 +127,7 @@ const EXPECT_OPTIONS: &str = r#"(?:-(?:i|timeout)\s+(?:\[(?:[^\[\]]|\[(?:[^\[\]]
 
 /// expect's `send` and its options (`-i $spawn_id`, `-i [lindex [list a b] 0]`, `-s`,
 /// `--`), as a group's end.
-const SEND: &str = r#"(?:exp_)?send\s+(?:-i\s+(?:\[(?:[^\[\]]|\[(?:[^\[\]]|\[[^\[\]]*\])*\])*\]|\{[^{}]*\}|"[^"]*"|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?"#;
+const SEND: &str = r#"(?:exp_)?send\s+(?:-i[ \t]+(?:\[(?:[^\[\]]|\[(?:[^\[\]]|\[[^\[\]]*\])*\])*\]|\{[^{}]*\}|"[^"]*"|\S+)[ \t]+|-[a-z]+[ \t]+)*(?:--[ \t]+)?"#;
 
 /// The commands between a prompt and the `send` that answers it (`sleep 1;`, `puts "ok";`,
 /// `if {$x} {puts y};`), as the group `between`: each ends with `;`, `{` or a line's end.
@@ -141,7 +141,7 @@ const BETWEEN: &str = r#"(?P<between>(?:[^;{\n"]*(?:"(?:[^"\\]|\\.)*"[^;{\n"]*)*
 /// (`\"x\"`). A bare word begins with `-` only after `--`: before it, it is an option
 /// (`send -null`), and the rule goes on to the next `send`. Not a command's result
 /// (`[exec cat f]`), which is no secret written out.
-const SENT: &str = r#"(?P<sent>'\\''[^']*?(?:'\\''|$)|"(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|\{(?:[^{}]|\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\})*(?:\}|$)|--\s+(?:[^\s'";&|{}\[\\]|\\.)+|(?:[^\s'";&|{}\[\\-]|\\.)(?:[^\s'";&|{}\[\\]|\\.)*)"#;
+const SENT: &str = r#"(?P<sent>'\\''[^']*?(?:'\\''|$)|"(?:[^"\\]|\\.)*(?:"|$)|'[^']*(?:'|$)|\{(?:[^{}]|\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\})*(?:\}|$)|--[ \t]+(?:[^\s'";&|{}\[\\]|\\.)+|(?:[^\s'";&|{}\[\\-]|\\.)(?:[^\s'";&|{}\[\\]|\\.)*)"#;
 
 /// A command among those before a `send` that makes it answer something else: another
 /// expect, or another program, at a command's start. Read with the quoted strings taken
@@ -156,18 +156,41 @@ static ANOTHER_PROMPT: LazyLock<Regex> = LazyLock::new(|| {
 static QUOTED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r#""(?:[^"\\]|\\.)*""#).expect("a valid pattern"));
 
-/// Whether the commands before a `send` close a block they did not open: the `send` is
-/// outside the prompt's action (helper-83).
+/// Whether the commands before a `send` leave the block the prompt's action is in by
+/// `exit`, `return` or `error` there: the `send` is then no answer to the prompt
+/// (`expect "Password:" {exit 1}; ... send "yes\r"`, helper-83). An action that goes on
+/// (`{}`, `{ puts "got it" }`) leads to the `send`, which answers the prompt (helper-84).
+/// Comments are passed over: a `}` in one closes nothing.
 fn leaves_its_block(between: &str) -> bool {
-    let mut depth = 0i32;
-    for c in between.chars() {
+    let mut depth = 0usize;
+    // Where the command being read began.
+    let mut command = 0;
+    let mut chars = between.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let at_start = between[command..i].trim().is_empty();
         match c {
-            '{' => depth += 1,
-            '}' => depth -= 1,
+            '#' if at_start => {
+                for (_, c) in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+                command = chars.peek().map_or(between.len(), |&(j, _)| j);
+            }
+            '{' => {
+                depth += 1;
+                command = i + 1;
+            }
+            '}' if depth > 0 => depth -= 1,
+            '}' => {
+                let last = between[command..i].split_whitespace().next();
+                if matches!(last, Some("exit" | "return" | "error")) {
+                    return true;
+                }
+                command = i + 1;
+            }
+            ';' | '\n' => command = i + 1,
             _ => {}
-        }
-        if depth < 0 {
-            return true;
         }
     }
     false
@@ -321,6 +344,16 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         rule(
             &format!(
                 r"(?i)((?:^|[\s{{}}]){prompt}\s*\{{\s*{BETWEEN}{SEND}){SENT}",
+                prompt = *PROMPT_WORD
+            ),
+            masked_sent,
+        ),
+        // The prompt as a block's last pattern, with no action: `expect { "yes/no" { send
+        // "yes\r"; exp_continue } "assword:" }` and the `send` after the block, the common
+        // form for ssh (helper-84).
+        rule(
+            &format!(
+                r"(?i)((?:^|[\s{{}}]){prompt}[ \t]*\n\s*\}}[\s;]*{BETWEEN}{SEND}){SENT}",
                 prompt = *PROMPT_WORD
             ),
             masked_sent,
@@ -1294,10 +1327,35 @@ mod tests {
         ] {
             assert_eq!(text(input), want, "{input}");
         }
+        // helper-84: after an action that goes on, the send answers the prompt; `send
+        // -null` on a line of its own; the prompt as a block's last pattern; a comment.
+        for (input, want) in [
+            (
+                r#"spawn ssh u@h; expect "assword:" {} timeout {exit 1}; send "LEAK34\r""#,
+                r#"spawn ssh u@h; expect "assword:" {} timeout {exit 1}; send "***""#,
+            ),
+            (
+                "expect \"assword:\" { puts \"got prompt\" }\nsend \"LEAK35\\r\"",
+                "expect \"assword:\" { puts \"got prompt\" }\nsend \"***\"",
+            ),
+            (
+                "expect \"Password:\"\n# handle } here\nsend \"LEAK36\\r\"",
+                "expect \"Password:\"\n# handle } here\nsend \"***\"",
+            ),
+            (
+                "expect \"Password:\"\nsend -null\nsend \"LEAK37\\r\"",
+                "expect \"Password:\"\nsend -null\nsend \"***\"",
+            ),
+            (
+                "expect {\n \"yes/no\" { send \"yes\\r\"; exp_continue }\n \"assword:\"\n}\nsend \"LEAK38\\r\"",
+                "expect {\n \"yes/no\" { send \"yes\\r\"; exp_continue }\n \"assword:\"\n}\nsend \"***\"",
+            ),
+        ] {
+            assert_eq!(text(input), want, "{input}");
+        }
         for plain in [
             r#"expect { "assword:" { exit 1 } "yes/no" { send "yes\r" } }"#,
             r#"expect "Password:" {exit 1}; proc greet {} {send "hello world\r"}"#,
-            r#"expect "Password changed" {puts ok}; set a 1; send "status\r""#,
         ] {
             assert_eq!(text(plain), plain);
         }
