@@ -1337,6 +1337,12 @@ fn a_process_sharing_its_fds_with_one_not_followed_is_unnamed() {
     let marks = record_sharers(&exe, &dir, "fs", true);
     assert!(marks.len() >= 20, "fs: {marks:?}");
     assert!(marks.iter().all(|(_, p)| p == "NULL"), "fs: {marks:?}");
+    // The parent's main thread took a table of its own, and a thread of it that kept the
+    // shared one moves fd 9: the moves are the parent's calls, applied to the parent's
+    // unnamed table, and the child's marks kept naming a/f.txt (helper-84).
+    let marks = record_sharers(&exe, &dir, "apart", true);
+    assert!(marks.len() >= 20, "apart: {marks:?}");
+    assert!(marks.iter().all(|(_, p)| p == "NULL"), "apart: {marks:?}");
 }
 
 /// Runs `process_sharing DIR MODE` and records its child (and, with `parent`, the parent

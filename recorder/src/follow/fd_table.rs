@@ -445,6 +445,20 @@ fn mount_namespace(name: &str) -> Option<bool> {
     KINDS.contains(&kind).then_some(kind == "mnt")
 }
 
+/// Whether a thread of `apart` (a process one of whose threads has a table or cwd of its
+/// own) shares `other`'s fd table (first) or working directory (second). That thread's
+/// calls are recorded under `apart`'s pid, whose table is unnamed: applied there, its
+/// `dup2` was lost to `other`, which kept naming the old file (helper-84: the main thread
+/// had unshared, and another thread kept the table shared with two other targets).
+pub fn shares_a_thread_of(apart: u32, other: u32) -> (bool, bool) {
+    let mut shared = (false, false);
+    for tid in threads(apart) {
+        shared.0 |= kcmp(tid, other, KCMP_FILES) == Some(0);
+        shared.1 |= kcmp(tid, other, KCMP_FS) == Some(0);
+    }
+    shared
+}
+
 /// For each process of `pids` that shares an fd table (first) or a working directory
 /// (second) with one before it in `pids`, the first of those. Made with `CLONE_FILES` or
 /// `CLONE_FS` before the recorder attached, each one's `dup2` or `chdir` changes the

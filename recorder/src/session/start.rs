@@ -336,8 +336,22 @@ fn attach_snapshot(pids: &[u32], sharers: Sharers) -> Message {
         }
         snap
     };
+    let mut snapshots: Vec<_> = pids.iter().map(|&p| snapshot(p)).collect();
+    // A target that shares a table with a thread of a target apart is unnamed too.
+    let apart: Vec<(u32, (bool, bool))> = snapshots
+        .iter()
+        .filter(|s| s.apart != (false, false))
+        .map(|s| (s.pid, s.apart))
+        .collect();
+    for (pid, (files, fs)) in apart {
+        for snap in snapshots.iter_mut().filter(|s| s.pid != pid) {
+            let (shares_files, shares_fs) = fd_table::shares_a_thread_of(pid, snap.pid);
+            snap.apart.0 |= files && shares_files;
+            snap.apart.1 |= fs && shares_fs;
+        }
+    }
     Message::Attached {
-        fds: pids.iter().map(|&p| snapshot(p)).collect(),
+        fds: snapshots,
         processes: pids
             .iter()
             .filter_map(|&p| ProcessRow::from_proc(p))
