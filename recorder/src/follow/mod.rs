@@ -9,4 +9,5 @@ pub mod place;
 pub mod process_event;
 pub mod processes;
 pub mod scope;
+pub mod sharing;
 pub mod target;

@@ -75,14 +75,16 @@ fn kernel_thread(pid: i32) -> Option<String> {
 
 fn threads_of(pid: i32) -> Result<BTreeSet<u32>, TargetError> {
     a_process(pid)?;
-    let dir = format!("/proc/{pid}/task");
-    let entries = fs::read_dir(&dir).map_err(|source| match source.kind() {
+    let threads = ids(format!("/proc/{pid}/task")).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => TargetError::NoSuchProcess(pid),
         _ => TargetError::Threads { pid, source },
     })?;
-    Ok(entries
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect())
+    Ok(threads.collect())
+}
+
+/// The ids a /proc directory lists: processes in `/proc`, threads in `/proc/PID/task`.
+pub fn ids(dir: impl AsRef<std::path::Path>) -> io::Result<impl Iterator<Item = u32>> {
+    Ok(fs::read_dir(dir)?.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()))
 }
 
 /// Adds every thread of `pid`. A thread created while we list is caught either by the

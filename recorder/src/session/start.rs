@@ -22,10 +22,10 @@ use crate::{
     files::progress::Counters,
     files::small_table::SmallTableWriter,
     files::writer::{Rotation, TableWriter},
-    follow::fd_table,
     follow::launch::Gated,
     follow::processes::{ProcessRow, ProcessTable},
     follow::scope::Scope,
+    follow::sharing::{self, Sharers},
     follow::target,
     kernel::aggregates::{AggregateRow, Sampler},
     kernel::bpf::{self, LoadOptions, Probes},
@@ -233,12 +233,8 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         Mode::Command(running)
     } else if args.all {
         let me = std::process::id();
-        let all: Vec<u32> = fs::read_dir("/proc")
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                    .filter(|&p| p != me)
-                    .collect()
-            })
+        let all: Vec<u32> = target::ids("/proc")
+            .map(|ids| ids.filter(|&p| p != me).collect())
             .unwrap_or_default();
         send_snapshot(&all, Sharers::Traced)?;
         Mode::All
@@ -311,47 +307,9 @@ fn start_writers(
 }
 
 /// What the targets hold when tracing starts: their fds and their processes-table rows.
-/// Who may share the fd tables and working directories of the processes attached to.
-#[derive(Clone, Copy)]
-enum Sharers {
-    /// Only processes that are traced: a command's descendants, or every process.
-    Traced,
-    /// Any process: `-p` follows the pids given and what they start, not what started
-    /// before, so a parent or child made with `CLONE_FILES` or `CLONE_FS` is not followed.
-    MayBeUntraced,
-}
-
 fn attach_snapshot(pids: &[u32], sharers: Sharers) -> Message {
-    let (files_with, fs_with) = fd_table::shared_among(pids);
-    let outside = match sharers {
-        Sharers::MayBeUntraced => fd_table::shared_outside(pids),
-        Sharers::Traced => Default::default(),
-    };
-    let snapshot = |pid: u32| {
-        let mut snap = fd_table::snapshot(pid);
-        snap.shared_with = (files_with.get(&pid).copied(), fs_with.get(&pid).copied());
-        if let Some(&(files, fs)) = outside.get(&pid) {
-            snap.apart.0 |= files;
-            snap.apart.1 |= fs;
-        }
-        snap
-    };
-    let mut snapshots: Vec<_> = pids.iter().map(|&p| snapshot(p)).collect();
-    // A target that shares a table with a thread of a target apart is unnamed too.
-    let apart: Vec<(u32, (bool, bool))> = snapshots
-        .iter()
-        .filter(|s| s.apart != (false, false))
-        .map(|s| (s.pid, s.apart))
-        .collect();
-    for (pid, (files, fs)) in apart {
-        for snap in snapshots.iter_mut().filter(|s| s.pid != pid) {
-            let (shares_files, shares_fs) = fd_table::shares_a_thread_of(pid, snap.pid);
-            snap.apart.0 |= files && shares_files;
-            snap.apart.1 |= fs && shares_fs;
-        }
-    }
     Message::Attached {
-        fds: snapshots,
+        fds: sharing::snapshots(pids, sharers),
         processes: pids
             .iter()
             .filter_map(|&p| ProcessRow::from_proc(p))
