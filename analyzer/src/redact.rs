@@ -120,14 +120,31 @@ static PROMPT_WORD: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// The value of expect's `-i` (and `-timeout`): a word, a command's result three brackets
+/// deep (`[lindex $ids 0]`), or a quoted or braced list. A macro, so that both option
+/// lists below spell it once and stay `&str` constants.
+macro_rules! option_value {
+    () => {
+        r#"(?:\[(?:[^\[\]]|\[(?:[^\[\]]|\[[^\[\]]*\])*\])*\]|\{[^{}]*\}|"[^"]*"|\S+)"#
+    };
+}
+
 /// expect's options before its pattern: `-re`, `-timeout N` (`-1`, `$t`), `-i ID` (`$id`,
 /// a command's result, `[lindex $ids 0]`, brackets three deep, or a quoted or braced
 /// list), and `--`.
-const EXPECT_OPTIONS: &str = r#"(?:-(?:i|timeout)\s+(?:\[(?:[^\[\]]|\[(?:[^\[\]]|\[[^\[\]]*\])*\])*\]|\{[^{}]*\}|"[^"]*"|\S+)\s+|-[a-z]+\s+)*(?:--\s+)?"#;
+const EXPECT_OPTIONS: &str = concat!(
+    r"(?:-(?:i|timeout)\s+",
+    option_value!(),
+    r"\s+|-[a-z]+\s+)*(?:--\s+)?"
+);
 
 /// expect's `send` and its options (`-i $spawn_id`, `-i [lindex [list a b] 0]`, `-s`,
 /// `--`), as a group's end.
-const SEND: &str = r#"(?:exp_)?send\s+(?:-i[ \t]+(?:\[(?:[^\[\]]|\[(?:[^\[\]]|\[[^\[\]]*\])*\])*\]|\{[^{}]*\}|"[^"]*"|\S+)[ \t]+|-(?:[a-hj-z][a-z]*|i[a-z]+)[ \t]+)*(?:--[ \t]+)?"#;
+const SEND: &str = concat!(
+    r"(?:exp_)?send\s+(?:-i[ \t]+",
+    option_value!(),
+    r"[ \t]+|-(?:[a-hj-z][a-z]*|i[a-z]+)[ \t]+)*(?:--[ \t]+)?"
+);
 
 /// The commands between a prompt and the `send` that answers it (`sleep 1;`, `puts "ok";`,
 /// `if {$x} {puts y};`), as the group `between`: each ends with `;`, `{` or a line's end.
@@ -221,8 +238,8 @@ fn masked_sent(c: &Captures) -> String {
     if sent.starts_with("--") {
         return format!("{}-- {MASK}", &c[1]);
     }
-    let value = match c["sent"].chars().next() {
-        Some('\'') if c["sent"].starts_with(r"'\''") => format!(r"'\''{MASK}'\''"),
+    let value = match sent.chars().next() {
+        Some('\'') if sent.starts_with(r"'\''") => format!(r"'\''{MASK}'\''"),
         Some('"') => format!("\"{MASK}\""),
         Some('\'') => format!("'{MASK}'"),
         Some('{') => format!("{{{MASK}}}"),
