@@ -623,6 +623,36 @@ fn is_curl(word: &str) -> bool {
     matches!(word.rsplit('/').next(), Some("curl" | "wget"))
 }
 
+/// Whether a word names a MySQL or MariaDB client (`mysql`, `/usr/bin/mysqldump`), whose
+/// glued `-p` is a password. `after` is the word before it: after docker's `--name` it
+/// names a container.
+fn is_mysql_client(word: &str, after: &str) -> bool {
+    let program = word.rsplit('/').next().unwrap_or(word).to_ascii_lowercase();
+    (program.starts_with("mysql") || program.starts_with("mariadb"))
+        && !word.contains(':')
+        && !matches!(
+            after,
+            "--name" | "--hostname" | "--link" | "--network-alias"
+        )
+}
+
+/// Whether a MySQL client's word is its password, glued to `-p` and written with quotes or
+/// backslashes (`-p"x"y`, `-px'y'`): the rules read a value only to its first quote, and
+/// left what was glued after it in clear (helper-82).
+fn a_quoted_mysql_password(raw: &str, value: &str) -> bool {
+    value.len() > 2
+        && value.starts_with("-p")
+        && raw.contains(['\'', '"', '\\'])
+        && !QUOTED_ONCE.is_match(raw)
+}
+
+/// `-p` and its password in the forms the rules mask in their own quotes: `'-px y'`,
+/// `-p'x y'`, `-p"x y"`, or one of them that the kernel's cut left open.
+static QUOTED_ONCE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"^(?:'-p[^']*(?:'|$)|"-p(?:[^"\\]|\\.)*(?:"|$)|-p'[^']*(?:'|$)|-p"(?:[^"\\]|\\.)*(?:"|$))$"#)
+        .expect("a valid pattern")
+});
+
 /// How many levels of quoting are read through: a command line, the `sh -c` script in
 /// it, and a `python -c` program in that.
 const WORD_DEPTH: usize = 3;
@@ -647,6 +677,8 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
     let mut after_flag = false;
     let mut after_user = false;
     let mut curl = false;
+    let mut mysql = false;
+    let mut previous = String::new();
     for (span, value) in shell_words(text) {
         let raw = &text[span.clone()];
         let glued = USER_GLUED.captures(&value).filter(|_| curl);
@@ -657,6 +689,8 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
         } else if let Some(flag) = glued.filter(|_| !value.ends_with(MASK)) {
             // `'-uadmin:pass word'`, likewise (helper-73).
             Some(shown_quoted(&format!("{}:{MASK}", &flag[1])).into_owned())
+        } else if mysql && a_quoted_mysql_password(raw, &value) {
+            Some(format!("-p{MASK}"))
         } else if after_flag && value != MASK {
             // The value of a secret's flag, either of them quoted (`'--pwd' x`), in the
             // value's own quotes.
@@ -668,8 +702,10 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
             masked_word(raw, &value, depth)
         };
         curl |= is_curl(&value);
+        mysql |= is_mysql_client(&value, &previous);
         after_flag = SECRET_FLAG.is_match(&value) && !names_no_secret(&value);
         after_user = curl && USER_FLAG.is_match(&value);
+        previous = value;
         if let Some(masked) = masked {
             rebuilt.push_str(&text[last..span.start]);
             rebuilt.push_str(&masked);
@@ -2164,6 +2200,19 @@ mod tests {
                 "curl https://u:pw@api.example.com?notify=ops@example.com",
                 "curl https://u:***@api.example.com?notify=ops@example.com",
             ),
+            // A password glued to `-p` and quoted in part: what follows a quote was in
+            // clear (helper-82).
+            (r#"mysql -p"abc"LEAK1 db"#, "mysql -p*** db"),
+            ("mysql -p'abc'LEAK2", "mysql -p***"),
+            (r#"mysql -pabc"LEAK3""#, "mysql -p***"),
+            (
+                r"/usr/bin/mysqldump -pab\ LEAK4 db",
+                "/usr/bin/mysqldump -p*** db",
+            ),
+            (
+                r#"sh -c 'mariadb -u root -p"abc"LEAK5 -e "select 1"'"#,
+                r#"sh -c 'mariadb -u root -p*** -e "select 1"'"#,
+            ),
         ] {
             assert_eq!(text(input), want, "{input}");
         }
@@ -2171,6 +2220,7 @@ mod tests {
             "curl https://api.example.com:8443?notify=ops@example.com",
             "docker run --link mysql -p8080:80 wordpress",
             "docker run --network-alias mysql -p3306:3306 mysql:8",
+            r#"docker run -v /var/lib/mysql:/data -p"3306:3306" x"#,
         ] {
             assert_eq!(text(plain), plain);
         }
