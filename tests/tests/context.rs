@@ -329,6 +329,63 @@ fn a_unix_socket_is_a_peer_not_a_file() {
     assert!(peers.contains(&peer), "a peer: {peers}");
 }
 
+/// `accept(fd, NULL, NULL)` returns no peer address, yet its fd is surely a socket: it was
+/// unnamed, and a read that waited 50 ms for the peer counted as work in `waiting`,
+/// `worst-latency` and `most-time-working` (helper-87).
+#[test]
+fn a_socket_accepted_without_its_peer_is_still_a_socket() {
+    if !bpf_available("a_socket_accepted_without_its_peer_is_still_a_socket") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sock = tmp.path().join("u.sock");
+    let script = format!(
+        "import ctypes, os, socket, threading, time\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         srv = socket.socket(socket.AF_UNIX); srv.bind({sock:?}); srv.listen(1)\n\
+         def client():\n    c = socket.socket(socket.AF_UNIX); c.connect({sock:?}); time.sleep(0.05); c.send(b'hello'); time.sleep(0.2)\n\
+         threading.Thread(target=client).start()\n\
+         fd = libc.accept(srv.fileno(), None, None)\n\
+         assert fd >= 0\n\
+         print(fd, os.getpid(), len(os.read(fd, 5)))\n",
+        sock = sock.to_str().unwrap()
+    );
+    let capture = tmp.path().join("cap");
+    let out = record(&capture, &["python3", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let [fd, pid, read] = printed.split_whitespace().collect::<Vec<_>>()[..] else {
+        panic!("{printed}")
+    };
+    assert_eq!(read, "5");
+    let row = one(
+        &capture,
+        &format!(
+            "SELECT fd_path, duration_ns, is_waiting(syscall, arg1, fd_path, duration_ns) AS waiting \
+             FROM syscalls WHERE pid = {pid} AND syscall = 'read' AND fd = {fd} AND ret = 5"
+        ),
+    );
+    assert_eq!(row["fd_path"], Value::from("socket:accepted"), "{row:?}");
+    assert!(
+        row["duration_ns"].as_i64().unwrap() >= 40_000_000,
+        "{row:?}"
+    );
+    assert_eq!(row["waiting"], Value::Bool(true), "{row:?}");
+    // `waiting`: the process's work is not the read's 50 ms.
+    let waiting = tracepost_e2e::analyze_query(&[&capture], "waiting", "csv");
+    assert!(waiting.status.success(), "{waiting:?}");
+    let waiting = String::from_utf8_lossy(&waiting.stdout);
+    let process = waiting
+        .lines()
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|f| f.get(1) == Some(&pid))
+        .unwrap_or_else(|| panic!("no row for {pid}: {waiting}"));
+    let work_ns: i64 = process[4].parse().unwrap();
+    let wait_ns: i64 = process[6].parse().unwrap();
+    assert!(wait_ns >= 40_000_000, "{waiting}");
+    assert!(work_ns < wait_ns, "{waiting}");
+}
+
 /// The kernel copies at most 127 bytes of each argument at exec: a JVM's classpath, a long
 /// `sh -c` script. A process still running has its whole command line from /proc; one gone
 /// before it was read keeps the kernel's copy, marked as cut, never passed off as whole.

@@ -302,9 +302,12 @@ impl<'a> FdEffect<'a> {
                 fd: arg_fd,
                 addr: addr().map(peer_name),
             },
+            // Given no buffer for the peer's address (`accept(fd, NULL, NULL)`), or one it
+            // could not be read from, the new fd is still surely a socket: unnamed, a long
+            // read from it was counted as work, not as waiting for the peer (helper-87).
             accept | accept4 if ok => FdEffect::New {
                 fd,
-                name: addr().map(peer_name),
+                name: Some(addr().map_or_else(|| ACCEPTED.into(), peer_name)),
                 cloexec: Some(sysno == accept4 && a[3] & SOCK_CLOEXEC != 0),
             },
             pipe | pipe2 | socketpair if ok => {
@@ -532,6 +535,9 @@ fn anon_name(s: Sysno) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+/// An accepted socket whose peer's address the call did not return.
+pub const ACCEPTED: &str = "socket:accepted";
 
 /// What a socket's fd is called once it has a peer or a name: the address, with a unix
 /// socket's path (or `@abstract` name) as `unix:/run/app.sock`. Bare, a socket's path read
