@@ -1,18 +1,43 @@
 -- name: network
 -- description: Connects by address: attempts, failures by errno, non-blocking connects still in progress, and the slowest.
 -- parameters: limit (default 20)
--- A non-blocking connect (curl, Go, Node, nginx, Java NIO) returns EINPROGRESS at once and
--- learns its outcome later through getsockopt(SO_ERROR), which a capture does not hold: it
--- is counted in in_progress, not as a failure, whether it then succeeded or was refused.
+-- A non-blocking connect (curl, Go, Node, nginx, Java NIO) returns EINPROGRESS at once.
+-- Its outcome comes later: through getsockopt(SO_ERROR), which a capture does not hold, or
+-- through another connect on the same fd, which returns EALREADY while it is pending, 0
+-- once it succeeded and the errno (ECONNREFUSED, ETIMEDOUT) once it failed. So an attempt
+-- is a connect with the connects that follow it on that fd (until a close of the fd) while
+-- it was pending: `connects` counts attempts, not calls, and each attempt is judged by its
+-- last connect. One that ended pending is in `in_progress`, whether it then succeeded or
+-- was refused; EALREADY and EISCONN are never failures.
+WITH calls AS (
+  SELECT capture, pid, fd, ts, syscall, addr, errno, duration_ns,
+         lag(syscall) OVER w AS before,
+         lag(errno) OVER w AS before_errno,
+         lead(syscall) OVER w AS after
+  FROM syscalls
+  WHERE (syscall = 'connect' AND addr IS NOT NULL) OR (syscall = 'close' AND fd IS NOT NULL)
+  WINDOW w AS (PARTITION BY capture, pid, fd ORDER BY ts)
+), connects AS (
+  SELECT addr, errno, duration_ns,
+         coalesce(errno IN ('EINPROGRESS', 'EALREADY'), false) AS pending,
+         coalesce(errno IN ('EALREADY', 'EISCONN')
+                  OR (before = 'connect' AND before_errno IN ('EINPROGRESS', 'EALREADY')), false) AS goes_on,
+         after = 'connect' AS followed
+  FROM calls
+  WHERE syscall = 'connect'
+), judged AS (
+  -- An attempt's last connect: one not followed by a connect that goes on with it.
+  SELECT *, pending AND coalesce(followed, false) AS continued
+  FROM connects
+)
 SELECT addr,
-       count(*) AS connects,
-       count(CASE WHEN errno <> 'EINPROGRESS' THEN 1 END) AS failures,
-       min(CASE WHEN errno <> 'EINPROGRESS' THEN errno END) AS an_errno,
-       count(CASE WHEN errno = 'EINPROGRESS' THEN 1 END) AS in_progress,
+       count(*) FILTER (WHERE NOT goes_on) AS connects,
+       count(*) FILTER (WHERE NOT continued AND NOT pending AND errno IS NOT NULL AND errno <> 'EISCONN') AS failures,
+       min(errno) FILTER (WHERE NOT continued AND NOT pending AND errno <> 'EISCONN') AS an_errno,
+       count(*) FILTER (WHERE NOT continued AND pending) AS in_progress,
        max(duration_ns) AS max_ns,
        sum(duration_ns) AS total_ns
-FROM syscalls
-WHERE syscall = 'connect' AND addr IS NOT NULL
+FROM judged
 GROUP BY addr
 ORDER BY failures DESC, connects DESC, addr
 LIMIT ${limit}

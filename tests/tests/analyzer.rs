@@ -903,7 +903,11 @@ fn connects_in_progress_are_not_failures_and_only_failures_have_errno_names() {
         String::from_utf8_lossy(&out.stderr)
     );
     let ports = String::from_utf8(out.stdout).unwrap();
-    let (listening, closed) = ports.trim().split_once(' ').unwrap();
+    let [listening, closed, completed, refused_later, full] =
+        ports.split_whitespace().collect::<Vec<_>>()[..]
+    else {
+        panic!("{ports}")
+    };
 
     let rows = json(&["query", path(&capture), "network"]);
     let row = |port: &str| {
@@ -920,6 +924,23 @@ fn connects_in_progress_are_not_failures_and_only_failures_have_errno_names() {
     assert_eq!(refused["failures"].as_i64(), Some(1));
     assert_eq!(refused["an_errno"], Value::from("ECONNREFUSED"));
     assert_eq!(refused["in_progress"].as_i64(), Some(0));
+    // A second connect on a pending socket says how its attempt ended: connects count
+    // attempts, EALREADY is no failure, and a close ends an attempt (helper-87).
+    let outcome = |port: &str| {
+        let r = row(port);
+        (
+            r["connects"].as_i64().unwrap(),
+            r["failures"].as_i64().unwrap(),
+            r["an_errno"].as_str().map(str::to_string),
+            r["in_progress"].as_i64().unwrap(),
+        )
+    };
+    assert_eq!(outcome(completed), (1, 0, None, 0));
+    assert_eq!(
+        outcome(refused_later),
+        (1, 1, Some("ECONNREFUSED".to_string()), 0)
+    );
+    assert_eq!(outcome(full), (3, 0, None, 2));
 
     let named = query(
         &[&capture],
