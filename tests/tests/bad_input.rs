@@ -626,6 +626,78 @@ fn a_zombie_is_refused_by_name() {
     assert!(!out_dir.exists());
 }
 
+/// A `-p` target that exits while record attaches to it once left a run with a capture
+/// row and no end, which `analyze` then reported as a recorder killed as it started, even
+/// in a capture that was continued (helper-88). The run is now taken back whole, and the
+/// message says what happened. The target lives a little longer each try, until one exits
+/// inside the attach.
+#[test]
+fn a_target_that_exits_while_attached_leaves_the_capture_as_it_was() {
+    if !bpf_available("a_target_that_exits_while_attached_leaves_the_capture_as_it_was") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cap = tmp.path().join("cap");
+    let first = record(&cap, &["true"]);
+    assert!(first.status.success(), "{first:?}");
+    let listing = || {
+        let mut names: Vec<String> = ["capture", "syscalls", "processes", "aggregates"]
+            .iter()
+            .flat_map(|t| std::fs::read_dir(cap.join(t)).unwrap())
+            .map(|e| e.unwrap().path().display().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = listing();
+    let mut caught = false;
+    for ms in [20, 50, 100, 150, 200, 300, 400, 600] {
+        // A shell reaps it at once, as a service manager would: no zombie to refuse.
+        let mut parent = Command::new("sh")
+            .args(["-c", &format!("sleep 0.{ms:03} & echo $!; wait")])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pid = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(parent.stdout.as_mut().unwrap()),
+            &mut pid,
+        )
+        .unwrap();
+        let pid = pid.trim().to_string();
+        let out = Command::new(bin("record"))
+            .args(["-q", "-d", "2s", "-p", &pid, "-o"])
+            .arg(&cap)
+            .output()
+            .unwrap();
+        let _ = parent.wait();
+        if out.status.success() {
+            // Attached in time: a run of its own, ended.
+            break;
+        }
+        let line = one_error_line(&out.stderr);
+        assert_eq!(listing(), before, "{line}");
+        if line
+            == format!(
+                "error: process {pid} exited while record was attaching to it: nothing was recorded"
+            )
+        {
+            caught = true;
+            break;
+        }
+        assert_eq!(line, format!("error: no such process: {pid}"));
+    }
+    assert!(caught, "no target exited inside the attach");
+    let summary = Command::new(bin("analyze"))
+        .args(["summary"])
+        .arg(&cap)
+        .output()
+        .unwrap();
+    assert!(summary.status.success(), "{summary:?}");
+    let warnings = String::from_utf8_lossy(&summary.stderr);
+    assert!(!warnings.contains("did not finish"), "{warnings}");
+}
+
 /// An executor given one port for both its services once logged Ballista's error and
 /// exited 0, which a supervisor takes for a clean stop.
 #[test]

@@ -75,6 +75,12 @@ impl CaptureInfo {
         self.write_row(dir, None)
     }
 
+    /// Takes back the row of a run whose start failed after it was written.
+    pub fn remove(&self, dir: &std::path::Path) {
+        let _ = std::fs::remove_file(dir.join(format!("{}.parquet", self.id)));
+        let _ = std::fs::remove_file(dir.join(format!(".{}.inprogress", self.id)));
+    }
+
     /// Replaces the row with that of a capture that ended.
     pub fn write_ending(&self, dir: &std::path::Path, ending: Ending) -> Result<(), WriterError> {
         self.write_row(dir, Some(ending))

@@ -10,6 +10,10 @@ use crate::{
 pub enum TargetError {
     #[error("no such process: {0}")]
     NoSuchProcess(i32),
+    /// Found at the start, gone by the time its threads were listed: the run is taken
+    /// back, and the message says why a pid that existed was refused.
+    #[error("process {0} exited while record was attaching to it: nothing was recorded")]
+    ExitedWhileAttaching(i32),
     #[error("cannot list the threads of process {pid}")]
     Threads {
         pid: i32,
@@ -93,7 +97,11 @@ pub fn ids(dir: impl AsRef<std::path::Path>) -> io::Result<impl Iterator<Item = 
 pub fn attach_process(probes: &mut Probes, pid: i32, scope: &Scope) -> Result<usize, TargetError> {
     let mut added = BTreeSet::new();
     for _ in 0..8 {
-        let fresh: Vec<u32> = threads_of(pid)?.difference(&added).copied().collect();
+        let threads = threads_of(pid).map_err(|e| match e {
+            TargetError::NoSuchProcess(pid) => TargetError::ExitedWhileAttaching(pid),
+            e => e,
+        })?;
+        let fresh: Vec<u32> = threads.difference(&added).copied().collect();
         if fresh.is_empty() {
             break;
         }

@@ -221,6 +221,57 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         }
         Ok(())
     };
+    // Until tracing has begun, a failure takes back the run whole, its capture row too: a
+    // `-p` target that exited while it was attached left a run that read as a recorder
+    // killed as it started (helper-88).
+    let attached = (|| -> Result<Mode> {
+        attach(
+            args,
+            &scope,
+            gated,
+            &mut probes,
+            &forward_to,
+            pidfds,
+            send_snapshot,
+        )
+    })();
+    let mode = match attached {
+        Ok(mode) => mode,
+        Err(e) => {
+            let _ = pipeline.finish();
+            info.remove(&dir.table_dir(capture::TABLE));
+            dir.abandon();
+            return Err(e);
+        }
+    };
+    Ok(Capture {
+        dir,
+        info,
+        probes,
+        drain: Drain::new(stage, user_stacks),
+        pipeline,
+        counters,
+        stop,
+        mode,
+        chunk: Chunk::with_capacity(CHUNK),
+        paths: Interner::default(),
+        events: 0,
+        sampler: Sampler::new(clock::monotonic_ns()),
+        unsent_rows: Vec::new(),
+        uploader,
+    })
+}
+
+/// Begins tracing what `args` names, and sends the writer what the targets hold.
+fn attach(
+    args: &Args,
+    scope: &Scope,
+    gated: Option<Gated>,
+    probes: &mut Probes,
+    forward_to: &signals::Forward,
+    pidfds: Vec<std::os::fd::OwnedFd>,
+    send_snapshot: impl Fn(&[u32], Sharers) -> Result<()>,
+) -> Result<Mode> {
     let mode = if let Some(gated) = gated {
         let pid = gated.pid() as u32;
         probes.add_thread(pid, false)?;
@@ -240,28 +291,13 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         Mode::All
     } else {
         for &pid in &args.pid {
-            target::attach_process(&mut probes, pid, &scope)?;
+            target::attach_process(probes, pid, scope)?;
         }
         let pids: Vec<u32> = args.pid.iter().map(|&p| p as u32).collect();
         send_snapshot(&pids, Sharers::MayBeUntraced)?;
         Mode::Pids(pidfds)
     };
-    Ok(Capture {
-        dir,
-        info,
-        probes,
-        drain: Drain::new(stage, user_stacks),
-        pipeline,
-        counters,
-        stop,
-        mode,
-        chunk: Chunk::with_capacity(CHUNK),
-        paths: Interner::default(),
-        events: 0,
-        sampler: Sampler::new(clock::monotonic_ns()),
-        unsent_rows: Vec::new(),
-        uploader,
-    })
+    Ok(mode)
 }
 
 /// The writer thread, with a writer per table.
