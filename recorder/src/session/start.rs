@@ -224,17 +224,15 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     // Until tracing has begun, a failure takes back the run whole, its capture row too: a
     // `-p` target that exited while it was attached left a run that read as a recorder
     // killed as it started (helper-88).
-    let attached = (|| -> Result<Mode> {
-        attach(
-            args,
-            &scope,
-            gated,
-            &mut probes,
-            &forward_to,
-            pidfds,
-            send_snapshot,
-        )
-    })();
+    let attached = attach(
+        args,
+        &scope,
+        gated,
+        &mut probes,
+        &forward_to,
+        pidfds,
+        send_snapshot,
+    );
     let mode = match attached {
         Ok(mode) => mode,
         Err(e) => {
