@@ -69,7 +69,8 @@ pub struct Args {
     pub comm: Vec<String>,
 
     /// Record only processes in this cgroup v2 directory or below it
-    /// (`/sys/fs/cgroup/system.slice/nginx.service`).
+    /// (`/sys/fs/cgroup/system.slice/nginx.service`). A cgroup made anew at that path (a
+    /// restarted service) is recorded from when record sees it, within 100 ms.
     #[arg(long, value_name = "PATH")]
     pub cgroup: Option<PathBuf>,
 

@@ -100,6 +100,84 @@ fn comm_keeps_only_threads_of_that_name() {
     assert!(!target(&full).contains("named"), "{}", target(&full));
 }
 
+/// systemd restarts a service into a new cgroup at the same path (the old one goes with
+/// its last process). `--cgroup` followed the directory it found at the start, so the
+/// restarted service was left out without a word (helper-88). Now the path is followed: a
+/// process of the new cgroup is recorded from when record sees it (within 100 ms), its fds
+/// unnamed until it names them again, and stderr says so.
+#[test]
+fn a_cgroup_made_anew_at_its_path_is_recorded_again() {
+    if !bpf_available("a_cgroup_made_anew_at_its_path_is_recorded_again") {
+        return;
+    }
+    let cgroup = cgroup2_root().join(format!("tracepost-e2e-anew-{}", std::process::id()));
+    std::fs::create_dir(&cgroup).expect("create a cgroup v2 directory (needs root)");
+    let tmp = tempfile::tempdir().unwrap();
+    let program = build_program(tmp.path(), "slow_marks");
+    let capture = tmp.path().join("capture");
+    let run = |n: u32| {
+        format!(
+            "sh -c 'echo $$ > {cg}/cgroup.procs; exec {p} {n} 2'",
+            cg = cgroup.display(),
+            p = program.display()
+        )
+    };
+    // The first run, the cgroup made anew as its last process left it, the second run.
+    let script = format!(
+        "{}; rmdir {cg}; mkdir {cg}; {}",
+        run(50),
+        run(150),
+        cg = cgroup.display()
+    );
+    let out = record_with(
+        &capture,
+        &["-q", "--cgroup", cgroup.to_str().unwrap()],
+        &["sh", "-c", &script],
+    );
+    let _ = std::fs::remove_dir(&cgroup);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: --cgroup {} was made anew (a restarted service?): recording it now; its \
+             calls in the 100 ms before are missing",
+            cgroup.display()
+        )),
+        "{stderr}"
+    );
+    let marks = query(
+        &[&capture],
+        "SELECT pid, count(*) AS marks FROM syscalls WHERE syscall = 'getppid' GROUP BY pid \
+         ORDER BY min(ts)",
+    );
+    assert_eq!(marks.len(), 2, "{marks:?}");
+    assert_eq!(marks[0]["marks"].as_i64(), Some(50), "{marks:?}");
+    // 150 marks 2 ms apart: at most the first 100 ms of them are missing.
+    let second = marks[1]["marks"].as_i64().unwrap();
+    assert!((90..=150).contains(&second), "{marks:?}");
+    // Its file was opened before record saw it, most likely: unnamed, never misnamed.
+    let read = query(
+        &[&capture],
+        &format!(
+            "SELECT fd_path FROM syscalls WHERE syscall = 'read' AND pid = {} AND fd = 3",
+            marks[1]["pid"]
+        ),
+    );
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert!(
+        read[0]["fd_path"].is_null() || read[0]["fd_path"] == "/etc/hostname",
+        "{read:?}"
+    );
+    // Nothing outside the cgroup: the shells' own calls before they moved are not there.
+    assert_eq!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE comm <> 'slow_marks' AND syscall <> 'execve'"
+        ),
+        0
+    );
+}
+
 #[test]
 fn cgroup_keeps_only_processes_inside_it() {
     if !bpf_available("cgroup_keeps_only_processes_inside_it") {

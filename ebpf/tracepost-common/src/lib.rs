@@ -605,9 +605,21 @@ pub struct ThreadSlot {
     pub rename_gen: u32,
     /// `rename_gen` when the thread last took its name; written only by the thread.
     pub seen_gen: u32,
+    /// `--cgroup`: the generation of the cgroup's id (`CGROUP_NOW`) when the thread was
+    /// last found out of scope; written only by the thread.
+    pub scope_gen: u32,
+    pub _pad: u32,
     /// Context read at entry (a path, a socket address) for the exit to send.
     pub extra: [u8; EXTRA_LEN],
 }
+
+/// `CGROUP_NOW[CGROUP_NOW_ID]`: the id of the directory `--cgroup` names, once it has been
+/// made anew (0 until then: the id given at load stands; `CGROUP_GONE` while there is none).
+pub const CGROUP_NOW_ID: u32 = 0;
+/// `CGROUP_NOW[CGROUP_NOW_GEN]`: how many times that id changed.
+pub const CGROUP_NOW_GEN: u32 = 1;
+/// No cgroup has this id.
+pub const CGROUP_GONE: u64 = u64::MAX;
 
 /// `ThreadSlot::flags`: the thread is followed (its children inherit a slot) but its calls
 /// are not recorded: `--comm` or `--cgroup` leave it out.
@@ -633,6 +645,8 @@ impl ThreadSlot {
         renamed_to: [0; COMM_LEN],
         rename_gen: 0,
         seen_gen: 0,
+        scope_gen: 0,
+        _pad: 0,
         extra: [0; EXTRA_LEN],
     };
 }

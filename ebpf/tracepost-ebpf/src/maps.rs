@@ -59,6 +59,12 @@ pub(crate) static EXEC_ARGS: HashMap<u32, ExecArgs> = HashMap::with_max_entries(
 #[map]
 pub(crate) static EXEC_SCRATCH: PerCpuArray<ExecArgs> = PerCpuArray::with_max_entries(1, 0);
 
+/// `--cgroup`: the directory's id since it was made anew, and how often that happened
+/// (`CGROUP_NOW_*`). A restarted service gets a new cgroup at the same path; written by the
+/// recorder, read when a thread's scope is decided.
+#[map]
+pub(crate) static CGROUP_NOW: Array<u64> = Array::with_max_entries(2, 0);
+
 /// `--comm` names, NUL-padded like the kernel's.
 #[map]
 pub(crate) static COMMS: HashMap<[u8; COMM_LEN], u8> = HashMap::with_max_entries(64, 0);

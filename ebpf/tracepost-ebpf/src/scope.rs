@@ -16,8 +16,12 @@ pub(crate) fn in_scope() -> bool {
             return false;
         }
     }
-    let cgroup = global_u64(&FILTER_CGROUP_ID);
+    let mut cgroup = global_u64(&FILTER_CGROUP_ID);
     if cgroup != 0 {
+        let now = CGROUP_NOW.get(CGROUP_NOW_ID).copied().unwrap_or(0);
+        if now != 0 {
+            cgroup = now;
+        }
         let level = global(&FILTER_CGROUP_LEVEL) as i32;
         if unsafe { generated::bpf_get_current_ancestor_cgroup_id(level) } != cgroup {
             return false;
@@ -48,6 +52,26 @@ pub(crate) fn mark_slot(tid: u32, on: bool) {
     if let Some(page) = TRACED.get_ptr_mut(tid / TIDS_PER_PAGE) {
         unsafe { (*page).tids[(tid % TIDS_PER_PAGE) as usize] = on as u8 };
     }
+}
+
+/// Whether a thread left out by `--cgroup` is in scope now: asked once after each time the
+/// cgroup's directory was made anew, so that a service restarted into a new cgroup at the
+/// same path is recorded again (helper-88). Its fds changed unseen while it was left out.
+#[inline(always)]
+pub(crate) fn came_into_scope(slot: &mut ThreadSlot) -> bool {
+    if global_u64(&FILTER_CGROUP_ID) == 0 {
+        return false;
+    }
+    let generation = CGROUP_NOW.get(CGROUP_NOW_GEN).copied().unwrap_or(0) as u32;
+    if generation == slot.scope_gen {
+        return false;
+    }
+    slot.scope_gen = generation;
+    if !in_scope() {
+        return false;
+    }
+    slot.flags = (slot.flags & !SLOT_IGNORED) | SLOT_FD_LOST;
+    true
 }
 
 #[inline(always)]

@@ -32,6 +32,8 @@ pub struct Cgroup {
     pub level: u32,
     /// Path below the root, as /proc/PID/cgroup shows it (`/system.slice/x.service`).
     pub relative: String,
+    /// The directory, links resolved: where a cgroup made anew is looked for.
+    pub path: PathBuf,
 }
 
 fn is_cgroup2(path: &Path) -> Result<bool, io::Error> {
@@ -76,6 +78,7 @@ impl Cgroup {
             id: meta.ino(),
             level: below.len() as u32,
             relative: format!("/{}", below.join("/")),
+            path,
         })
     }
 
@@ -146,6 +149,7 @@ mod tests {
             id: 1,
             level: 1,
             relative: "/system.slice".into(),
+            path: "/sys/fs/cgroup/system.slice".into(),
         };
         assert!(cg.contains("/system.slice"));
         assert!(cg.contains("/system.slice/nginx.service"));

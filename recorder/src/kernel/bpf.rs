@@ -13,7 +13,8 @@ use aya::{
     programs::{BtfTracePoint, RawTracePoint, TracePoint},
 };
 use tracepost_common::{
-    AggregateKey, AggregateValue, COMM_LEN, LOST_COUNTERS, SLOT_IGNORED, SyscallInfo, ThreadSlot,
+    AggregateKey, AggregateValue, CGROUP_NOW_GEN, CGROUP_NOW_ID, COMM_LEN, LOST_COUNTERS,
+    SLOT_IGNORED, SyscallInfo, ThreadSlot,
 };
 
 /// The kernel's loss counters, summed over CPUs, indexed by `tracepost_common::LOST_*` and
@@ -186,6 +187,8 @@ pub struct Probes {
     stacks: Option<StackTraceMap<MapData>>,
     /// `--stacks`: the user stack samples, until the capture thread takes them.
     user_stacks: Option<RingBuf<MapData>>,
+    /// `--cgroup`: the directory's id once it was made anew (`CGROUP_NOW_*`).
+    cgroup_now: Array<MapData, u64>,
 }
 
 /// Fails early, with one sentence, instead of with an EPERM from deep inside the loader.
@@ -335,6 +338,8 @@ impl Probes {
                 .set(nr as u32, *info, 0)
                 .map_err(map_err("SYSCALLS"))?;
         }
+        let cgroup_now =
+            Array::try_from(take(&mut ebpf, "CGROUP_NOW")?).map_err(map_err("CGROUP_NOW"))?;
         let mut comms: HashMap<MapData, [u8; COMM_LEN], u8> =
             HashMap::try_from(take(&mut ebpf, "COMMS")?).map_err(map_err("COMMS"))?;
         for name in &opts.comms {
@@ -407,9 +412,24 @@ impl Probes {
                 aggregates,
                 stacks,
                 user_stacks,
+                cgroup_now,
             },
             stage,
         ))
+    }
+
+    /// `--cgroup`: the directory now has the id `id` (`CGROUP_GONE` while it has none), the
+    /// `generation`th change. The id is stored before the generation, so a thread that sees
+    /// the new generation decides against the new id.
+    pub fn set_cgroup(&mut self, id: u64, generation: u64) -> Result<(), BpfError> {
+        let err = |source| BpfError::Map {
+            name: "CGROUP_NOW",
+            source: Box::new(source),
+        };
+        self.cgroup_now.set(CGROUP_NOW_ID, id, 0).map_err(err)?;
+        self.cgroup_now
+            .set(CGROUP_NOW_GEN, generation, 0)
+            .map_err(err)
     }
 
     /// `--stacks`: the map of stacks, for the writer to read.

@@ -7,8 +7,14 @@ use std::{
 
 use super::{Mode, WriterStopped, drain::CHUNK, start::Capture};
 use crate::{
-    cli::Args, files::pipeline::Message, files::progress::Progress, follow::launch::ExitStatus,
-    follow::target, kernel::bpf::Lost, kernel::clock,
+    cli::Args,
+    files::pipeline::Message,
+    files::progress::Progress,
+    follow::cgroup_watch::{self, Change},
+    follow::launch::ExitStatus,
+    follow::target,
+    kernel::bpf::Lost,
+    kernel::clock,
 };
 use tracepost_common::{LOST_RING_FULL, LOST_THREAD_TABLE_FULL};
 
@@ -59,6 +65,7 @@ fn run_until_done(
             next_sample += AGGREGATE_INTERVAL;
             sample_aggregates(c)?;
         }
+        follow_cgroup(c);
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
         let ended = match &c.mode {
             Mode::Command(running) => match running.try_wait() {
@@ -98,6 +105,40 @@ fn run_until_done(
                 thread::sleep(nap);
             }
         }
+    }
+}
+
+/// `--cgroup`: a cgroup removed, or made anew at its path (a restarted service), is said
+/// at once, even with `-q`: the calls of a new one before record saw it are missing. Its
+/// threads left out until now are asked again at their next call.
+fn follow_cgroup(c: &mut Capture) {
+    let Some(watch) = &mut c.cgroup_watch else {
+        return;
+    };
+    let Some(change) = watch.poll(Instant::now()) else {
+        return;
+    };
+    let path = crate::visible(&watch.path().display().to_string());
+    let (id, generation) = match change {
+        Change::Gone { id, generation } => {
+            crate::say!(
+                "warning: --cgroup {path} was removed; a cgroup made anew there is recorded \
+                 from when record sees it (within {} ms)",
+                cgroup_watch::EVERY.as_millis()
+            );
+            (id, generation)
+        }
+        Change::MadeAnew { id, generation } => {
+            crate::say!(
+                "warning: --cgroup {path} was made anew (a restarted service?): recording it \
+                 now; its calls in the {} ms before are missing",
+                cgroup_watch::EVERY.as_millis()
+            );
+            (id, generation)
+        }
+    };
+    if let Err(e) = c.probes.set_cgroup(id, generation) {
+        crate::say!("warning: --cgroup {path}: cannot follow it to its new cgroup: {e}");
     }
 }
 

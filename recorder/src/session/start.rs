@@ -22,6 +22,7 @@ use crate::{
     files::progress::Counters,
     files::small_table::SmallTableWriter,
     files::writer::{Rotation, TableWriter},
+    follow::cgroup_watch::CgroupWatch,
     follow::launch::Gated,
     follow::processes::{ProcessRow, ProcessTable},
     follow::scope::Scope,
@@ -66,6 +67,8 @@ pub(super) struct Capture {
     pub unsent_rows: Vec<AggregateRow>,
     /// With `--upload`: ships closed files, and is waited for once the capture ends.
     pub uploader: Option<Uploader>,
+    /// With `--cgroup`: the path, looked at for a cgroup made anew there.
+    pub cgroup_watch: Option<CgroupWatch>,
 }
 
 pub(super) fn start(args: &Args) -> Result<Capture> {
@@ -257,6 +260,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         sampler: Sampler::new(clock::monotonic_ns()),
         unsent_rows: Vec::new(),
         uploader,
+        cgroup_watch: scope.cgroup.as_ref().map(CgroupWatch::new),
     })
 }
 
