@@ -639,6 +639,53 @@ fn max_size_keeps_the_newest_files_within_the_bound() {
     assert_eq!(exits, 1);
 }
 
+/// A flight recorder usually ends killed (kill -9, the OOM killer, a host that dies). Its
+/// capture row said nothing of what `--max-size` had deleted, and `analyze` reported only
+/// the last `--rotate` interval missing where most of the run was gone (helper-88). The
+/// row now says, within a second, how many calls were deleted.
+#[test]
+fn a_killed_recorder_says_what_max_size_deleted() {
+    if !bpf_available("a_killed_recorder_says_what_max_size_deleted") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("capture");
+    let pidfile = tmp.path().join("shell.pid");
+    let script = format!(
+        "echo $$ > {}; while :; do cat /etc/hostname >/dev/null; done",
+        pidfile.display()
+    );
+    let mut record = record_command(
+        &capture,
+        &["-q", "--max-size", "64KiB", "--rotate", "200ms"],
+        &["sh", "-c", &script],
+    )
+    .stdout(Stdio::null())
+    .spawn()
+    .unwrap();
+    thread::sleep(Duration::from_millis(3500));
+    record.kill().unwrap(); // SIGKILL
+    record.wait().unwrap();
+    let shell: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) with a pid this test's own child's child wrote; no memory involved.
+    assert_eq!(unsafe { libc::kill(shell, libc::SIGKILL) }, 0);
+
+    let deleted = scalar(&capture, "SELECT deleted_events FROM capture");
+    let kept = scalar(&capture, "SELECT count(*) FROM syscalls");
+    // 64 KiB keeps a few files of 200 ms: most of 3.5 s of the loop is gone.
+    assert!(deleted > kept, "{deleted} deleted, {kept} kept");
+    let warnings = summary_warnings(&capture);
+    assert!(
+        warnings.contains(&format!("--max-size deleted {deleted} recorded calls")),
+        "{warnings}"
+    );
+    assert!(warnings.contains("did not finish"), "{warnings}");
+}
+
 /// A disk that fills during an always-on capture (logs, core dumps: often the incident
 /// itself): with `--max-size` the recorder deletes its own oldest files to make room and
 /// goes on recording, where before it stopped at the first file that did not fit, losing

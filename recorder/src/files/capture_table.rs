@@ -72,7 +72,7 @@ impl CaptureInfo {
 
     /// Writes the row of a capture that has just started.
     pub fn write(&self, dir: &std::path::Path) -> Result<(), WriterError> {
-        self.write_row(dir, None)
+        self.write_row(dir, None, None)
     }
 
     /// Takes back the row of a run whose start failed after it was written.
@@ -81,14 +81,27 @@ impl CaptureInfo {
         let _ = std::fs::remove_file(dir.join(format!(".{}.inprogress", self.id)));
     }
 
-    /// Replaces the row with that of a capture that ended.
-    pub fn write_ending(&self, dir: &std::path::Path, ending: Ending) -> Result<(), WriterError> {
-        self.write_row(dir, Some(ending))
+    /// Replaces the row of a capture still recording with one that says how many calls
+    /// `--max-size` deleted so far: a recorder killed, as a flight recorder usually ends,
+    /// left a row that said nothing of them, and `analyze` reported only its last
+    /// interval missing where most of the run was gone (helper-88).
+    pub fn write_deleted(&self, dir: &std::path::Path, deleted: u64) -> Result<(), WriterError> {
+        self.write_row(dir, None, Some(deleted))
     }
 
-    fn write_row(&self, dir: &std::path::Path, ending: Option<Ending>) -> Result<(), WriterError> {
+    /// Replaces the row with that of a capture that ended.
+    pub fn write_ending(&self, dir: &std::path::Path, ending: Ending) -> Result<(), WriterError> {
+        self.write_row(dir, Some(ending), None)
+    }
+
+    fn write_row(
+        &self,
+        dir: &std::path::Path,
+        ending: Option<Ending>,
+        deleted_so_far: Option<u64>,
+    ) -> Result<(), WriterError> {
         let starting = ending.is_none();
-        let batch = self.batch(ending)?;
+        let batch = self.batch(ending, deleted_so_far)?;
         let tmp: PathBuf = dir.join(format!(".{}.inprogress", self.id));
         let path = dir.join(format!("{}.parquet", self.id));
         let props = parquet_file::summed_properties(capture::TABLE);
@@ -110,7 +123,11 @@ impl CaptureInfo {
         written.map(|_| ())
     }
 
-    fn batch(&self, ending: Option<Ending>) -> Result<RecordBatch, arrow_schema::ArrowError> {
+    fn batch(
+        &self,
+        ending: Option<Ending>,
+        deleted_so_far: Option<u64>,
+    ) -> Result<RecordBatch, arrow_schema::ArrowError> {
         let text = |s: &str| Arc::new(StringArray::from(vec![s])) as ArrayRef;
         let ts = |ns: Option<i64>| {
             Arc::new(TimestampMicrosecondArray::from(vec![ns.map(ts_value)]).with_timezone("UTC"))
@@ -136,7 +153,7 @@ impl CaptureInfo {
                 text(env!("CARGO_PKG_VERSION")),
                 Arc::new(StringArray::from(vec![stopped.map(|s| s.reason.as_str())])),
                 ts(stopped.map(|s| s.from_ns)),
-                int(ending.as_ref().and_then(|e| e.deleted_events)),
+                int(ending.as_ref().map_or(deleted_so_far, |e| e.deleted_events)),
                 int(ending.as_ref().and_then(|e| e.lost_process_events)),
             ],
         )

@@ -1,9 +1,13 @@
 //! The capture loop: drain the staging areas, sample the kernel's counts, and check
 //! whether the capture is over, until it is.
 use std::{
-    io, mem, thread,
+    io, mem,
+    sync::atomic::Ordering,
+    thread,
     time::{Duration, Instant},
 };
+
+use tracepost_schema::capture;
 
 use super::{Mode, WriterStopped, drain::CHUNK, start::Capture};
 use crate::{
@@ -64,6 +68,7 @@ fn run_until_done(
         if Instant::now() >= next_sample {
             next_sample += AGGREGATE_INTERVAL;
             sample_aggregates(c)?;
+            note_deleted(args, c);
         }
         follow_cgroup(c);
         let timed_out = deadline.is_some_and(|d| Instant::now() >= d);
@@ -105,6 +110,27 @@ fn run_until_done(
                 thread::sleep(nap);
             }
         }
+    }
+}
+
+/// `--max-size`: the capture row says, once a second at most, how many calls were deleted
+/// with the oldest files, so that a killed recorder's capture still says it. Not with
+/// `--upload`, which deletes only what the store holds.
+fn note_deleted(args: &Args, c: &mut Capture) {
+    if args.max_size.is_none() || args.upload.is_some() {
+        return;
+    }
+    let deleted = c.counters.deleted_rows.load(Ordering::Relaxed);
+    if deleted == c.deleted_noted {
+        return;
+    }
+    // A row that cannot be written now (a full disk) is tried again next second; the end
+    // writes the whole count.
+    if c.info
+        .write_deleted(&c.dir.table_dir(capture::TABLE), deleted)
+        .is_ok()
+    {
+        c.deleted_noted = deleted;
     }
 }
 

@@ -69,6 +69,8 @@ pub(super) struct Capture {
     pub uploader: Option<Uploader>,
     /// With `--cgroup`: the path, looked at for a cgroup made anew there.
     pub cgroup_watch: Option<CgroupWatch>,
+    /// With `--max-size`: the calls deleted that the capture row says so far.
+    pub deleted_noted: u64,
 }
 
 pub(super) fn start(args: &Args) -> Result<Capture> {
@@ -261,6 +263,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         unsent_rows: Vec::new(),
         uploader,
         cgroup_watch: scope.cgroup.as_ref().map(CgroupWatch::new),
+        deleted_noted: 0,
     })
 }
 
