@@ -188,7 +188,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
             stacks: args.stacks,
             stack_min_ns: u64::try_from(args.stack_min.as_nanos()).unwrap_or(u64::MAX),
         })?;
-        let info = CaptureInfo::new(host, describe_target(args), min_duration_ns);
+        let info = CaptureInfo::new(host, describe_target(args, &scope), min_duration_ns);
         let stacks = probes
             .take_stacks()
             .map(|map| KernelStacks::new(map, args.stack_min));
@@ -361,10 +361,12 @@ fn attach_snapshot(pids: &[u32], sharers: Sharers) -> Message {
 /// The `capture` table's `target`: what was asked for, in words, with what narrows it
 /// (`all processes, in cgroup /sys/fs/cgroup/x`): a capture of one service read as one of
 /// the whole host.
-fn describe_target(args: &Args) -> String {
+fn describe_target(args: &Args, scope: &Scope) -> String {
     let mut target = whom(args);
-    if let Some(cgroup) = &args.cgroup {
-        target.push_str(&format!(", in cgroup {}", cgroup.display()));
+    // The directory itself: a relative `--cgroup` named a path only the recorder's own
+    // working directory made sense of (helper-88).
+    if let Some(cgroup) = &scope.cgroup {
+        target.push_str(&format!(", in cgroup {}", cgroup.path.display()));
     }
     if !args.comm.is_empty() {
         target.push_str(&format!(", named {}", args.comm.join(" or ")));
