@@ -729,6 +729,17 @@ fn without_sched_the_columns_are_not_in_the_files_and_read_as_null() {
     // the old calls as NULL, and DuckDB reads the directory with union_by_name (README).
     let out = record_with(&capture, &["-q", "--sched"], &["/bin/true"]);
     assert!(out.status.success());
+    // And record says so: pandas kept the first file's columns without a word (helper-88).
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!(
+            "warning: output {}: its last run was recorded without --sched and this one is \
+             with it, so its syscalls files have two sets of columns: analyze reads them all, \
+             DuckDB needs read_parquet(..., union_by_name = true), and pandas or pyarrow a \
+             schema that holds both",
+            capture.display()
+        )
+    );
     let calls = scalar(&capture, "SELECT count(*) FROM syscalls");
     let split = scalar(&capture, "SELECT count(oncpu_ns) FROM syscalls");
     assert!(split > 10 && split < calls, "{split} of {calls}");

@@ -421,6 +421,20 @@ pub fn scan(dir: &Path) -> Result<(Vec<Finished>, u64), WriterError> {
     Ok((finished.into_iter().map(|(_, f)| f).collect(), max_seq + 1))
 }
 
+/// How many columns the newest finished file in `dir` has, where one reads.
+pub fn newest_columns(dir: &Path) -> Option<usize> {
+    let (finished, _) = scan(dir).ok()?;
+    let file = File::open(&finished.last()?.path).ok()?;
+    let reader = SerializedFileReader::new(file).ok()?;
+    Some(
+        reader
+            .metadata()
+            .file_metadata()
+            .schema_descr()
+            .num_columns(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::PermissionsExt;

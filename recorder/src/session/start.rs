@@ -18,6 +18,7 @@ use crate::{
     files::batch::BatchBuilder,
     files::capture_dir::{self, CaptureDir},
     files::capture_table::CaptureInfo,
+    files::parquet_file,
     files::pipeline::{Chunk, Message, Pipeline, Writers},
     files::progress::Counters,
     files::small_table::SmallTableWriter,
@@ -159,6 +160,9 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         true => CaptureDir::create_new(&root)?,
         false => CaptureDir::create(&root)?,
     };
+    if !chosen {
+        warn_other_columns(&dir, args.sched());
+    }
     let min_duration_ns = args
         .min_duration
         .map(|d| d.as_nanos().min(u64::MAX as u128) as u64);
@@ -303,6 +307,31 @@ fn attach(
         Mode::Pids(pidfds)
     };
     Ok(mode)
+}
+
+/// A capture continued with `--sched` after a plain run, or the other way round, holds
+/// `syscalls` files of two column sets. `analyze` reads them all, but other readers need
+/// telling: DuckDB refuses such a glob without `union_by_name`, and pandas kept the first
+/// file's columns and dropped the rest without a word (helper-88).
+fn warn_other_columns(dir: &CaptureDir, sched: bool) {
+    let Some(columns) = parquet_file::newest_columns(&dir.table_dir(syscalls::TABLE)) else {
+        return;
+    };
+    let ours = syscalls::file_schema(sched).fields().len();
+    if columns == ours {
+        return;
+    }
+    let (then, now) = match sched {
+        true => ("without", "with"),
+        false => ("with", "without"),
+    };
+    crate::say!(
+        "warning: output {}: its last run was recorded {then} --sched and this one is \
+         {now} it, so its syscalls files have two sets of columns: analyze reads them \
+         all, DuckDB needs read_parquet(..., union_by_name = true), and pandas or pyarrow \
+         a schema that holds both",
+        crate::visible(&dir.root().display().to_string())
+    );
 }
 
 /// The writer thread, with a writer per table.
