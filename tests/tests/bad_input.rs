@@ -303,7 +303,7 @@ fn a_thread_id_and_an_unreadable_output_name_are_refused() {
 
 #[test]
 fn record_without_privileges_says_what_it_needs() {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt};
     // A copy the unprivileged user can reach wherever the checkout lives.
     let tmp = tempfile::Builder::new()
         .prefix("tracepost-noperm")
@@ -337,6 +337,34 @@ fn record_without_privileges_says_what_it_needs() {
         !capture.exists(),
         "nothing may be written without privileges"
     );
+    // With the two capabilities it names, and tracefs closed to other users (0700 here),
+    // the mount was reported as missing (helper-88).
+    let closed = std::fs::metadata("/sys/kernel/tracing")
+        .is_ok_and(|m| m.permissions().mode() & 0o005 == 0 && m.uid() == 0);
+    if closed {
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=+bpf,+perfmon",
+                "--ambient-caps=+bpf,+perfmon",
+            ])
+            .arg(&record)
+            .arg("-o")
+            .arg(&capture)
+            .args(["--", "true"])
+            .current_dir(tmp.path())
+            .output()
+            .expect("setpriv (util-linux)");
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        assert_eq!(
+            one_error_line(&out.stderr),
+            "error: tracefs at /sys/kernel/tracing cannot be read by this user: run record as \
+             root, or give it CAP_DAC_READ_SEARCH as well: Permission denied (os error 13)"
+        );
+        assert!(!capture.exists());
+    }
 }
 
 #[test]

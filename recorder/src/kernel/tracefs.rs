@@ -16,6 +16,18 @@ const CANDIDATES: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing
 pub enum TracefsError {
     #[error("tracefs is not mounted and mounting it on /sys/kernel/tracing failed")]
     Mount(#[source] io::Error),
+    /// Mounted, but closed to this user: with CAP_BPF and CAP_PERFMON and not root, the
+    /// mount was reported as missing (helper-88).
+    #[error(
+        "tracefs at {} cannot be read by this user: run record as root, or give it \
+         CAP_DAC_READ_SEARCH as well",
+        path.display()
+    )]
+    Closed {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot read tracepoint format {}", path.display())]
     Read {
         path: PathBuf,
@@ -34,6 +46,16 @@ pub fn root() -> Result<PathBuf, TracefsError> {
         .find(|p| p.join("events").is_dir())
     {
         return Ok(found.to_path_buf());
+    }
+    for candidate in CANDIDATES.map(Path::new) {
+        if let Err(source) = fs::read_dir(candidate)
+            && source.kind() == io::ErrorKind::PermissionDenied
+        {
+            return Err(TracefsError::Closed {
+                path: candidate.to_path_buf(),
+                source,
+            });
+        }
     }
     let target = CString::new(CANDIDATES[0]).expect("no NUL");
     let fstype = CString::new("tracefs").expect("no NUL");
