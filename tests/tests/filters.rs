@@ -100,6 +100,42 @@ fn comm_keeps_only_threads_of_that_name() {
     assert!(!target(&full).contains("named"), "{}", target(&full));
 }
 
+/// A thread `--comm` leaves out at one execve and takes back at a later one changed its
+/// fds while it was out: fd 7 went from file A to file B unseen, and the second write
+/// was named after A (helper-89). Its fds are unnamed until it names them again.
+#[test]
+fn a_thread_back_in_scope_after_an_exec_does_not_keep_stale_fd_names() {
+    if !bpf_available("a_thread_back_in_scope_after_an_exec_does_not_keep_stale_fd_names") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let script = format!(
+        "import os\n\
+         fd = os.open({a:?}, os.O_WRONLY | os.O_CREAT); os.dup2(fd, 7); os.write(7, b'a')\n\
+         os.execvp('sh', ['sh', '-c', 'exec 7>{b}; exec python3 -c \"import os; os.write(7, b\\'x\\')\"'])\n",
+        a = a.to_str().unwrap(),
+        b = b.display()
+    );
+    let capture = tmp.path().join("capture");
+    record_ok(
+        &capture,
+        &["--comm", "python3"],
+        &["python3", "-c", &script],
+    );
+    assert_eq!(std::fs::read(&b).unwrap(), b"x");
+    let writes = query(
+        &[&capture],
+        "SELECT fd_path FROM syscalls WHERE syscall = 'write' AND fd = 7 ORDER BY ts",
+    );
+    assert_eq!(writes.len(), 2, "{writes:?}");
+    assert_eq!(writes[0]["fd_path"], a.to_str().unwrap(), "{writes:?}");
+    assert!(
+        writes[1]["fd_path"].is_null() || writes[1]["fd_path"] == b.to_str().unwrap(),
+        "{writes:?}"
+    );
+}
+
 /// systemd restarts a service into a new cgroup at the same path (the old one goes with
 /// its last process). `--cgroup` followed the directory it found at the start, so the
 /// restarted service was left out without a word (helper-88). Now the path is followed: a
