@@ -941,6 +941,27 @@ fn connects_in_progress_are_not_failures_and_only_failures_have_errno_names() {
         (1, 1, Some("ECONNREFUSED".to_string()), 0)
     );
     assert_eq!(outcome(full), (3, 0, None, 2));
+    // Under --failed the closes are not recorded, nor the connect that filled the queue:
+    // an EINPROGRESS begins an attempt of its own all the same (helper-89).
+    let failed = tmp.path().join("failed");
+    let out = tracepost_e2e::record_with(&failed, &["-q", "--failed"], &["python3", path(&script)]);
+    assert!(out.status.success(), "{out:?}");
+    let ports = String::from_utf8(out.stdout).unwrap();
+    let full = ports.split_whitespace().last().unwrap().to_string();
+    let rows = json(&["query", path(&failed), "network"]);
+    let r = rows
+        .iter()
+        .find(|r| r["addr"] == format!("127.0.0.1:{full}"))
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(
+        (
+            r["connects"].as_i64(),
+            r["failures"].as_i64(),
+            r["in_progress"].as_i64()
+        ),
+        (Some(2), Some(0), Some(2)),
+        "{rows:?}"
+    );
 
     let named = query(
         &[&capture],
