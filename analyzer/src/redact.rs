@@ -628,7 +628,12 @@ fn is_curl(word: &str) -> bool {
 /// names a container.
 fn is_mysql_client(word: &str, after: &str) -> bool {
     let program = word.rsplit('/').next().unwrap_or(word).to_ascii_lowercase();
+    // A program's name: not `MYSQL_ROOT_PASSWORD=x`, a variable docker passes (helper-89).
+    let a_name = program
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     (program.starts_with("mysql") || program.starts_with("mariadb"))
+        && a_name
         && !word.contains(':')
         && !matches!(
             after,
@@ -679,8 +684,15 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
     let mut curl = false;
     let mut mysql = false;
     let mut previous = String::new();
+    let mut previous_end = 0;
     for (span, value) in shell_words(text) {
         let raw = &text[span.clone()];
+        // A MySQL client's words end with its command: `mysql -e x; ssh -p"22"00 h` had
+        // ssh's port masked (helper-89).
+        if text[previous_end..span.start].contains([';', '&', '|', '(', ')', '\n']) {
+            mysql = false;
+        }
+        previous_end = span.end;
         let glued = USER_GLUED.captures(&value).filter(|_| curl);
         let masked = if after_user && value.contains(':') && !value.ends_with(MASK) {
             // curl's `-u "user:pass word"`: the rule reads only an unquoted pair.
@@ -2213,6 +2225,11 @@ mod tests {
                 r#"sh -c 'mariadb -u root -p"abc"LEAK5 -e "select 1"'"#,
                 r#"sh -c 'mariadb -u root -p*** -e "select 1"'"#,
             ),
+            // The client's command ends at `;`: ssh's port after it is kept (helper-89).
+            (
+                r#"mysql -p"ab"c; ssh -p"22"00 h"#,
+                r#"mysql -p***; ssh -p"22"00 h"#,
+            ),
         ] {
             assert_eq!(text(input), want, "{input}");
         }
@@ -2221,6 +2238,8 @@ mod tests {
             "docker run --link mysql -p8080:80 wordpress",
             "docker run --network-alias mysql -p3306:3306 mysql:8",
             r#"docker run -v /var/lib/mysql:/data -p"3306:3306" x"#,
+            r#"echo mysql && ssh -p"22"00 h"#,
+            r#"env MYSQL_HOST=db ssh -p"22"00 h"#,
         ] {
             assert_eq!(text(plain), plain);
         }
