@@ -86,13 +86,8 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
         // on the name it had then, and a parent that renamed itself to the `--comm` name
         // had its children left out. The name is the child's own to ask for; IDLE already
         // has no other flag.
-        let scope = scope_flags();
-        let mut flags = (inherited & !(SLOT_COMM_KNOWN | SLOT_IGNORED)) | scope;
-        // A parent left out changed its fds unseen, and the child has them all: in scope
-        // where its parent was not, its table must not be taken as known (helper-89).
-        if inherited & SLOT_IGNORED != 0 && scope & SLOT_IGNORED == 0 {
-            flags |= SLOT_FD_LOST;
-        }
+        let flags = (inherited & !(SLOT_COMM_KNOWN | SLOT_IGNORED))
+            | scope_flags_after(inherited & SLOT_IGNORED != 0);
         mark_slot(child, true);
         if THREADS.insert(&child, &IDLE, 0).is_err() {
             // The thread's calls will go unseen: counted once, as a thread.
@@ -180,15 +175,11 @@ pub fn sched_process_exec(ctx: RawTracePointContext) -> u32 {
     let bprm: *const u8 = ctx.arg(2);
     if let Some(slot) = THREADS.get_ptr_mut(&tid) {
         let slot = unsafe { &mut *slot };
-        // A thread left out until this exec changed its fds unseen: the table user space
-        // holds for it is stale, and a second exec back into scope named its fds after
-        // files it had long closed (helper-89). A loss not yet told is kept, too.
-        let scope = scope_flags();
-        let mut flags = scope | SLOT_COMM_KNOWN | (slot.flags & SLOT_FD_LOST);
-        if slot.flags & SLOT_IGNORED != 0 && scope & SLOT_IGNORED == 0 {
-            flags |= SLOT_FD_LOST;
-        }
-        slot.flags = flags;
+        // A second exec back into scope named fds after files the thread had long closed
+        // while it was left out (helper-89). A loss not yet told is kept, too.
+        slot.flags = scope_flags_after(slot.flags & SLOT_IGNORED != 0)
+            | SLOT_COMM_KNOWN
+            | (slot.flags & SLOT_FD_LOST);
         // The new program's name is set by now, and renames before the exec are past (a
         // moved slot may hold one the thread never took).
         slot.seen_gen = unsafe { core::ptr::read_volatile(&slot.rename_gen) };

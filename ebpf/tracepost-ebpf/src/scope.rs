@@ -67,16 +67,29 @@ pub(crate) fn came_into_scope(slot: &mut ThreadSlot) -> bool {
         return false;
     }
     slot.scope_gen = generation;
-    if !in_scope() {
+    let flags = scope_flags_after(true);
+    if flags & SLOT_IGNORED != 0 {
         return false;
     }
-    slot.flags = (slot.flags & !SLOT_IGNORED) | SLOT_FD_LOST;
+    slot.flags = (slot.flags & !SLOT_IGNORED) | flags;
     true
 }
 
 #[inline(always)]
 pub(crate) fn scope_flags() -> u32 {
     if in_scope() { 0 } else { SLOT_IGNORED }
+}
+
+/// The scope a thread is decided anew on (at fork, at exec, after `--cgroup`'s directory
+/// was made anew), given whether it was left out until now. One left out changed its fds
+/// unseen, and a child has its parent's: coming into scope, its fds are marked lost, so
+/// that user space does not take the table it kept for it as known (helper-89).
+#[inline(always)]
+pub(crate) fn scope_flags_after(was_ignored: bool) -> u32 {
+    match scope_flags() {
+        0 if was_ignored => SLOT_FD_LOST,
+        flags => flags,
+    }
 }
 
 /// Whether the current task's process lifecycle belongs in the capture.
