@@ -77,8 +77,17 @@ impl CaptureInfo {
 
     /// Takes back the row of a run whose start failed after it was written.
     pub fn remove(&self, dir: &std::path::Path) {
-        let _ = std::fs::remove_file(dir.join(format!("{}.parquet", self.id)));
-        let _ = std::fs::remove_file(dir.join(format!(".{}.inprogress", self.id)));
+        let (tmp, path) = self.row_paths(dir);
+        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(tmp);
+    }
+
+    /// Where the row is written first, and its name once whole.
+    fn row_paths(&self, dir: &std::path::Path) -> (PathBuf, PathBuf) {
+        (
+            dir.join(format!(".{}.inprogress", self.id)),
+            dir.join(format!("{}.parquet", self.id)),
+        )
     }
 
     /// Replaces the row of a capture still recording with one that says how many calls
@@ -102,8 +111,7 @@ impl CaptureInfo {
     ) -> Result<(), WriterError> {
         let starting = ending.is_none();
         let batch = self.batch(ending, deleted_so_far)?;
-        let tmp: PathBuf = dir.join(format!(".{}.inprogress", self.id));
-        let path = dir.join(format!("{}.parquet", self.id));
+        let (tmp, path) = self.row_paths(dir);
         let props = parquet_file::summed_properties(capture::TABLE);
         // The inode the start kept for this row: freed here, and taken at once below.
         let _ = std::fs::remove_file(&tmp);

@@ -24,13 +24,14 @@ pub struct CgroupWatch {
     next: Instant,
 }
 
-/// What became of the directory.
+/// What became of the directory: [`CgroupWatch::id`] and [`CgroupWatch::generation`] say
+/// what the kernel is to be told.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Change {
-    /// A new cgroup at the path, with this id, the `generation`th change.
-    MadeAnew { id: u64, generation: u64 },
-    /// No cgroup at the path any more; `id` is `CGROUP_GONE`.
-    Gone { id: u64, generation: u64 },
+    /// A new cgroup at the path.
+    MadeAnew,
+    /// No cgroup at the path any more: the id is `CGROUP_GONE`.
+    Gone,
 }
 
 impl CgroupWatch {
@@ -45,6 +46,16 @@ impl CgroupWatch {
 
     pub fn path(&self) -> &std::path::Path {
         &self.path
+    }
+
+    /// The id of the cgroup at the path as last seen, `CGROUP_GONE` if none.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// How many times the id changed.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Looks at the path if it is time: a directory whose inode (the cgroup's id) is not
@@ -63,10 +74,9 @@ impl CgroupWatch {
         }
         self.id = id;
         self.generation += 1;
-        let generation = self.generation;
         Some(match id {
-            CGROUP_GONE => Change::Gone { id, generation },
-            id => Change::MadeAnew { id, generation },
+            CGROUP_GONE => Change::Gone,
+            _ => Change::MadeAnew,
         })
     }
 }
@@ -91,22 +101,15 @@ mod tests {
         assert_eq!(watch.poll(later()), None);
         std::fs::remove_dir(&path).unwrap();
         assert_eq!(watch.poll(Instant::now()), None, "not yet time");
-        assert_eq!(
-            watch.poll(later() + EVERY),
-            Some(Change::Gone {
-                id: CGROUP_GONE,
-                generation: 1
-            })
-        );
+        assert_eq!(watch.poll(later() + EVERY), Some(Change::Gone));
+        assert_eq!((watch.id(), watch.generation()), (CGROUP_GONE, 1));
         // A file in its place is no cgroup either, and no change.
         std::fs::write(&path, b"").unwrap();
         assert_eq!(watch.poll(later() + EVERY * 3), None);
         std::fs::remove_file(&path).unwrap();
         std::fs::create_dir(&path).unwrap();
         let id = std::fs::metadata(&path).unwrap().ino();
-        assert_eq!(
-            watch.poll(later() + EVERY * 5),
-            Some(Change::MadeAnew { id, generation: 2 })
-        );
+        assert_eq!(watch.poll(later() + EVERY * 5), Some(Change::MadeAnew));
+        assert_eq!((watch.id(), watch.generation()), (id, 2));
     }
 }

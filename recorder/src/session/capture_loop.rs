@@ -145,25 +145,19 @@ fn follow_cgroup(c: &mut Capture) {
         return;
     };
     let path = crate::visible(&watch.path().display().to_string());
-    let (id, generation) = match change {
-        Change::Gone { id, generation } => {
-            crate::say!(
-                "warning: --cgroup {path} was removed; a cgroup made anew there is recorded \
-                 from when record sees it (within {} ms)",
-                cgroup_watch::EVERY.as_millis()
-            );
-            (id, generation)
-        }
-        Change::MadeAnew { id, generation } => {
-            crate::say!(
-                "warning: --cgroup {path} was made anew (a restarted service?): recording it \
-                 now; its calls in the {} ms before are missing",
-                cgroup_watch::EVERY.as_millis()
-            );
-            (id, generation)
-        }
-    };
-    if let Err(e) = c.probes.set_cgroup(id, generation) {
+    match change {
+        Change::Gone => crate::say!(
+            "warning: --cgroup {path} was removed; a cgroup made anew there is recorded \
+             from when record sees it (within {} ms)",
+            cgroup_watch::EVERY.as_millis()
+        ),
+        Change::MadeAnew => crate::say!(
+            "warning: --cgroup {path} was made anew (a restarted service?): recording it \
+             now; its calls in the {} ms before are missing",
+            cgroup_watch::EVERY.as_millis()
+        ),
+    }
+    if let Err(e) = c.probes.set_cgroup(watch.id(), watch.generation()) {
         crate::say!("warning: --cgroup {path}: cannot follow it to its new cgroup: {e}");
     }
 }

@@ -212,14 +212,6 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
             return Err(e);
         }
     };
-    // After every other table has its first file: a directory with a capture row always
-    // has a `syscalls` table that every reader opens, however early `record` is killed.
-    if let Err(e) = info.write(&dir.table_dir(capture::TABLE)) {
-        let _ = pipeline.finish();
-        dir.abandon();
-        return Err(e.into());
-    }
-
     // Tracing began before the snapshots are taken, so every change they miss is also seen
     // as a call, and replaying those calls on top of a snapshot converges on the truth. The
     // loop has not drained the staging areas yet, so the snapshots reach the writer before
@@ -230,18 +222,25 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         }
         Ok(())
     };
-    // Until tracing has begun, a failure takes back the run whole, its capture row too: a
-    // `-p` target that exited while it was attached left a run that read as a recorder
-    // killed as it started (helper-88).
-    let attached = attach(
-        args,
-        &scope,
-        gated,
-        &mut probes,
-        &forward_to,
-        pidfds,
-        send_snapshot,
-    );
+    // The row after every other table has its first file: a directory with a capture row
+    // always has a `syscalls` table that every reader opens, however early `record` is
+    // killed. Until tracing has begun, a failure takes back the run whole, its capture row
+    // too: a `-p` target that exited while it was attached left a run that read as a
+    // recorder killed as it started (helper-88).
+    let attached = info
+        .write(&dir.table_dir(capture::TABLE))
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            attach(
+                args,
+                &scope,
+                gated,
+                &mut probes,
+                &forward_to,
+                pidfds,
+                send_snapshot,
+            )
+        });
     let mode = match attached {
         Ok(mode) => mode,
         Err(e) => {
