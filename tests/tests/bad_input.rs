@@ -313,20 +313,20 @@ fn record_without_privileges_says_what_it_needs() {
     let record = tmp.path().join("record");
     std::fs::copy(bin("record"), &record).unwrap();
     let capture = tmp.path().join("capture");
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(&record)
-        .arg("-o")
-        .arg(&capture)
-        .args(["--", "true"])
-        .current_dir(tmp.path())
-        .output()
-        .expect("setpriv (util-linux)");
+    // `record -o CAPTURE -- true` as nobody, with `caps` only.
+    let as_nobody = |caps: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(caps)
+            .arg(&record)
+            .arg("-o")
+            .arg(&capture)
+            .args(["--", "true"])
+            .current_dir(tmp.path())
+            .output()
+            .expect("setpriv (util-linux)")
+    };
+    let out = as_nobody(&["--inh-caps=-all"]);
     assert_eq!(out.status.code(), Some(1));
     let line = one_error_line(&out.stderr);
     assert!(
@@ -342,21 +342,7 @@ fn record_without_privileges_says_what_it_needs() {
     let closed = std::fs::metadata("/sys/kernel/tracing")
         .is_ok_and(|m| m.permissions().mode() & 0o005 == 0 && m.uid() == 0);
     if closed {
-        let out = Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                "--inh-caps=+bpf,+perfmon",
-                "--ambient-caps=+bpf,+perfmon",
-            ])
-            .arg(&record)
-            .arg("-o")
-            .arg(&capture)
-            .args(["--", "true"])
-            .current_dir(tmp.path())
-            .output()
-            .expect("setpriv (util-linux)");
+        let out = as_nobody(&["--inh-caps=+bpf,+perfmon", "--ambient-caps=+bpf,+perfmon"]);
         assert_eq!(out.status.code(), Some(1), "{out:?}");
         assert_eq!(
             one_error_line(&out.stderr),

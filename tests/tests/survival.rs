@@ -90,6 +90,35 @@ fn summary_warnings(capture: &Path) -> String {
     stderr
 }
 
+/// Records a shell looping over `cat` with `flags`, kills the recorder with SIGKILL 3.5 s
+/// in, then the shell, which outlives it.
+fn kill_9_after_a_loop(capture: &Path, flags: &[&str]) {
+    let pidfile = capture.with_extension("shell.pid");
+    let script = format!(
+        "echo $$ > {}; while :; do cat /etc/hostname >/dev/null; done",
+        pidfile.display()
+    );
+    let mut record = record_command(capture, flags, &["sh", "-c", &script])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(3500));
+    record.kill().unwrap(); // SIGKILL
+    record.wait().unwrap();
+    kill_the_shell(&pidfile);
+}
+
+/// Stops a traced shell that outlived its recorder, by the pid it wrote, and no other.
+fn kill_the_shell(pidfile: &Path) {
+    let shell: i32 = std::fs::read_to_string(pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) with a pid this test's own child's child wrote; no memory involved.
+    assert_eq!(unsafe { libc::kill(shell, libc::SIGKILL) }, 0);
+}
+
 #[test]
 fn kill_9_leaves_every_closed_file_readable() {
     if !bpf_available("kill_9_leaves_every_closed_file_readable") {
@@ -97,26 +126,7 @@ fn kill_9_leaves_every_closed_file_readable() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
-    let pidfile = tmp.path().join("shell.pid");
-    let script = format!(
-        "echo $$ > {}; while :; do cat /etc/hostname >/dev/null; done",
-        pidfile.display()
-    );
-    let mut record = record_command(&capture, &["-q", "--rotate", "1s"], &["sh", "-c", &script])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    thread::sleep(Duration::from_millis(3500));
-    record.kill().unwrap(); // SIGKILL
-    record.wait().unwrap();
-    // The traced shell outlives the recorder; stop it, by the pid it wrote, and no other.
-    let shell: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    // SAFETY: kill(2) with a pid this test's own child's child wrote; no memory involved.
-    assert_eq!(unsafe { libc::kill(shell, libc::SIGKILL) }, 0);
+    kill_9_after_a_loop(&capture, &["-q", "--rotate", "1s"]);
 
     let files = parquet_files(&capture.join("syscalls"));
     assert!(
@@ -484,13 +494,7 @@ fn kill_9_before_the_first_rotation_leaves_a_capture_that_reads() {
     thread::sleep(Duration::from_millis(300));
     record.kill().unwrap(); // SIGKILL
     record.wait().unwrap();
-    let shell: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    // SAFETY: kill(2) with a pid this test's own child's child wrote; no memory involved.
-    assert_eq!(unsafe { libc::kill(shell, libc::SIGKILL) }, 0);
+    kill_the_shell(&pidfile);
 
     for table in ["processes", "aggregates"] {
         assert_eq!(parquet_files(&capture.join(table)).len(), 1, "{table}");
@@ -650,29 +654,10 @@ fn a_killed_recorder_says_what_max_size_deleted() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
-    let pidfile = tmp.path().join("shell.pid");
-    let script = format!(
-        "echo $$ > {}; while :; do cat /etc/hostname >/dev/null; done",
-        pidfile.display()
-    );
-    let mut record = record_command(
+    kill_9_after_a_loop(
         &capture,
         &["-q", "--max-size", "64KiB", "--rotate", "200ms"],
-        &["sh", "-c", &script],
-    )
-    .stdout(Stdio::null())
-    .spawn()
-    .unwrap();
-    thread::sleep(Duration::from_millis(3500));
-    record.kill().unwrap(); // SIGKILL
-    record.wait().unwrap();
-    let shell: i32 = std::fs::read_to_string(&pidfile)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    // SAFETY: kill(2) with a pid this test's own child's child wrote; no memory involved.
-    assert_eq!(unsafe { libc::kill(shell, libc::SIGKILL) }, 0);
+    );
 
     let deleted = scalar(&capture, "SELECT deleted_events FROM capture");
     let kept = scalar(&capture, "SELECT count(*) FROM syscalls");
