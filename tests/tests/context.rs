@@ -386,6 +386,74 @@ fn a_socket_accepted_without_its_peer_is_still_a_socket() {
     assert!(work_ns < wait_ns, "{waiting}");
 }
 
+/// accept with an address buffer shorter than the peer's address: the kernel writes only
+/// the buffer's size, and the bytes after it are the caller's own. Read to the address's
+/// full length they named a peer that never connected, a decoy here (helper-88). What the
+/// kernel wrote names the peer when it holds the whole IP and port; a cut unix path names
+/// none.
+#[test]
+fn an_address_cut_by_a_short_buffer_never_names_another_peer() {
+    if !bpf_available("an_address_cut_by_a_short_buffer_never_names_another_peer") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let sock = tmp.path().join("u.sock");
+    let client = tmp.path().join("a-client-with-a-long-name.sock");
+    let script = format!(
+        "import ctypes, os, socket, struct, threading\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         def accept(srv, connect, cap, decoy):\n    \
+             threading.Thread(target=connect).start()\n    \
+             buf = ctypes.create_string_buffer(decoy.ljust(128, b'\\0'), 128)\n    \
+             n = ctypes.c_uint32(cap)\n    \
+             fd = libc.accept(srv.fileno(), buf, ctypes.byref(n))\n    \
+             assert fd >= 0 and n.value > cap, n.value\n    \
+             os.write(fd, b'ab')\n    \
+             return fd\n\
+         u = socket.socket(socket.AF_UNIX); u.bind({sock:?}); u.listen(1)\n\
+         def unix_client():\n    \
+             c = socket.socket(socket.AF_UNIX); c.bind({client:?}); c.connect({sock:?}); c.recv(2)\n\
+         decoy = struct.pack('=H', socket.AF_UNIX) + b'/decoy/peer.sock'\n\
+         fd_unix = accept(u, unix_client, 10, decoy)\n\
+         t = socket.socket(); t.bind(('127.0.0.1', 0)); t.listen(2)\n\
+         ports = []\n\
+         def tcp_client():\n    \
+             c = socket.socket(); c.bind(('127.0.0.1', 0)); ports.append(c.getsockname()[1])\n    \
+             c.connect(t.getsockname()); c.recv(2)\n\
+         decoy = struct.pack('=H', socket.AF_INET) + struct.pack('>H', 7) + bytes([9, 9, 9, 9])\n\
+         fd_port_only = accept(t, tcp_client, 6, decoy)\n\
+         fd_ip_and_port = accept(t, tcp_client, 8, decoy)\n\
+         print(os.getpid(), fd_unix, fd_port_only, fd_ip_and_port, ports[1])\n",
+        sock = sock.to_str().unwrap(),
+        client = client.to_str().unwrap(),
+    );
+    let capture = tmp.path().join("cap");
+    let out = record(&capture, &["python3", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let [pid, fd_unix, fd_port_only, fd_ip_and_port, port] =
+        printed.split_whitespace().collect::<Vec<_>>()[..]
+    else {
+        panic!("{printed}")
+    };
+    let named = |fd: &str| {
+        one(
+            &capture,
+            &format!(
+                "SELECT fd_path FROM syscalls \
+                 WHERE pid = {pid} AND syscall = 'write' AND fd = {fd} AND ret = 2"
+            ),
+        )["fd_path"]
+            .clone()
+    };
+    assert_eq!(named(fd_unix), Value::from("socket:accepted"));
+    assert_eq!(named(fd_port_only), Value::from("socket:accepted"));
+    assert_eq!(
+        named(fd_ip_and_port),
+        Value::from(format!("127.0.0.1:{port}"))
+    );
+}
+
 /// The kernel copies at most 127 bytes of each argument at exec: a JVM's classpath, a long
 /// `sh -c` script. A process still running has its whole command line from /proc; one gone
 /// before it was read keeps the kernel's copy, marked as cut, never passed off as whole.

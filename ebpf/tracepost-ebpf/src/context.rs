@@ -229,6 +229,11 @@ pub(crate) fn read_entry_extra(slot: &mut ThreadSlot, info: SyscallInfo, args: &
                 n => slot.extra_len = n,
             }
         }
+        EXTRA_SOCKADDR_OUT => {
+            // The buffer's size, as the caller gave it: the kernel writes no more than
+            // that, and the exit reads back only what it wrote.
+            slot.extra_len = read_user_u32(arg_at(args, info.arg + 1));
+        }
         EXTRA_CLONE_ARGS => {
             if read_user_u64(slot.extra.as_mut_ptr(), ptr) {
                 slot.extra_len = 8;
@@ -244,6 +249,15 @@ pub(crate) fn read_entry_extra(slot: &mut ThreadSlot, info: SyscallInfo, args: &
 #[inline(always)]
 fn read_user_u64(dst: *mut u8, ptr: u64) -> bool {
     unsafe { generated::bpf_probe_read_user(dst.cast(), 8, ptr as *const core::ffi::c_void) == 0 }
+}
+
+/// The `u32` at user address `ptr` (a socklen_t), 0 if there is none or it cannot be read.
+#[inline(always)]
+fn read_user_u32(ptr: u64) -> u32 {
+    if ptr == 0 {
+        return 0;
+    }
+    unsafe { aya_ebpf::helpers::bpf_probe_read_user(ptr as *const u32) }.unwrap_or(0)
 }
 
 /// Reads a path argument into the record being sent.
@@ -300,26 +314,23 @@ pub(crate) fn read_path_pair(out: &mut DetailedEvent, arg: u8, args: &[u64; 6], 
 
 /// Reads what a call returned through user memory into the record being sent.
 #[inline(always)]
-pub(crate) fn read_exit_extra(
-    out: &mut DetailedEvent,
-    kind: u32,
-    arg: u8,
-    args: &[u64; 6],
-    ret: i64,
-) {
+pub(crate) fn read_exit_extra(out: &mut DetailedEvent, slot: &ThreadSlot, arg: u8, ret: i64) {
+    let args = &slot.args;
     let ptr = arg_at(args, arg);
     if ret < 0 || ptr == 0 {
         out.extra_flags = EXTRA_UNREADABLE;
         return;
     }
-    match kind as u8 {
+    match slot.extra_kind as u8 {
         EXTRA_SOCKADDR_OUT => {
-            let len_ptr = arg_at(args, arg + 1) as *const u32;
-            let len = if len_ptr.is_null() {
-                0
-            } else {
-                unsafe { aya_ebpf::helpers::bpf_probe_read_user(len_ptr) }.unwrap_or(0)
-            };
+            // The address's whole length; the kernel wrote at most the buffer's size of it.
+            // Past that the buffer holds the caller's old bytes, which would name another
+            // peer: only what the kernel wrote is read, marked as cut.
+            let mut len = read_user_u32(arg_at(args, arg + 1));
+            if len > slot.extra_len {
+                len = slot.extra_len;
+                out.extra_flags = EXTRA_TRUNCATED;
+            }
             match read_sockaddr(out.extra.as_mut_ptr(), ptr, len as u64) {
                 0 => out.extra_flags = EXTRA_UNREADABLE,
                 n => out.extra_len = n,

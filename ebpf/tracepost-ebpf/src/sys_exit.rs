@@ -137,7 +137,7 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
                     out.extra_len = 0;
                     out.extra_flags = 0;
                     let arg = (slot.info >> 8) as u8;
-                    read_exit_extra(out, slot.extra_kind, arg, &slot.args, ret);
+                    read_exit_extra(out, slot, arg, ret);
                 } else if kind == EXTRA_PATH
                     && slot.extra_flags & EXTRA_UNREADABLE != 0
                     && !(ret == 0 && is_exec(nr as u64))

@@ -116,7 +116,9 @@ impl<'a> Detailed<'a> {
                     Target::Whole(paths.intern(self.second))
                 }),
             }),
-            EXTRA_SOCKADDR_IN | EXTRA_SOCKADDR_OUT => sockaddr(bytes).map(Extra::Addr),
+            EXTRA_SOCKADDR_IN | EXTRA_SOCKADDR_OUT => {
+                sockaddr(bytes, self.flags & EXTRA_TRUNCATED != 0).map(Extra::Addr)
+            }
             EXTRA_FD_PAIR if bytes.len() >= 8 => {
                 let a = i32::from_ne_bytes(bytes[0..4].try_into().ok()?);
                 let b = i32::from_ne_bytes(bytes[4..8].try_into().ok()?);
@@ -137,8 +139,9 @@ fn whole_chars(bytes: &[u8], cut: bool) -> &[u8] {
     }
 }
 
-/// A `struct sockaddr` of the families people debug; `None` for others.
-pub fn sockaddr(bytes: &[u8]) -> Option<String> {
+/// A `struct sockaddr` of the families people debug; `None` for others. `cut`: the caller's
+/// buffer was shorter than the address, and only its first bytes are known.
+pub fn sockaddr(bytes: &[u8], cut: bool) -> Option<String> {
     let family = u16::from_ne_bytes(bytes.get(0..2)?.try_into().ok()?);
     match family {
         AF_INET => {
@@ -151,6 +154,8 @@ pub fn sockaddr(bytes: &[u8]) -> Option<String> {
             let ip: [u8; 16] = bytes.get(8..24)?.try_into().ok()?;
             Some(format!("[{}]:{port}", Ipv6Addr::from(ip)))
         }
+        // Cut by a caller's short buffer, a name is only the start of the peer's.
+        AF_UNIX if cut => None,
         AF_UNIX => {
             let path = bytes.get(2..)?;
             match path.first() {
@@ -197,21 +202,41 @@ mod tests {
 
     #[test]
     fn addresses_read_as_people_write_them() {
-        assert_eq!(sockaddr(&inet(80, [127, 0, 0, 1])).unwrap(), "127.0.0.1:80");
+        assert_eq!(
+            sockaddr(&inet(80, [127, 0, 0, 1]), false).unwrap(),
+            "127.0.0.1:80"
+        );
         let mut v6 = AF_INET6.to_ne_bytes().to_vec();
         v6.extend(443u16.to_be_bytes());
         v6.extend([0; 4]);
         v6.extend(Ipv6Addr::LOCALHOST.octets());
         v6.extend([0; 4]);
-        assert_eq!(sockaddr(&v6).unwrap(), "[::1]:443");
+        assert_eq!(sockaddr(&v6, false).unwrap(), "[::1]:443");
         let mut unix = AF_UNIX.to_ne_bytes().to_vec();
         unix.extend(b"/run/app.sock\0garbage");
-        assert_eq!(sockaddr(&unix).unwrap(), "/run/app.sock");
+        assert_eq!(sockaddr(&unix, false).unwrap(), "/run/app.sock");
         let mut abs = AF_UNIX.to_ne_bytes().to_vec();
         abs.extend(b"\0name");
-        assert_eq!(sockaddr(&abs).unwrap(), "@name");
-        assert_eq!(sockaddr(&AF_UNIX.to_ne_bytes()).unwrap(), "unix:unnamed");
-        assert_eq!(sockaddr(&[16, 0, 1, 2]), None); // AF_NETLINK
-        assert_eq!(sockaddr(&[2]), None);
+        assert_eq!(sockaddr(&abs, false).unwrap(), "@name");
+        assert_eq!(
+            sockaddr(&AF_UNIX.to_ne_bytes(), false).unwrap(),
+            "unix:unnamed"
+        );
+        assert_eq!(sockaddr(&[16, 0, 1, 2], false), None); // AF_NETLINK
+        assert_eq!(sockaddr(&[2], false), None);
+    }
+
+    /// A caller's buffer shorter than the address: an IP and port are whole in the first
+    /// 8 (or 24) bytes, a unix path is not known to end where the buffer did.
+    #[test]
+    fn an_address_cut_by_a_short_buffer_is_given_only_when_whole() {
+        assert_eq!(
+            sockaddr(&inet(80, [10, 0, 0, 7])[..8], true).unwrap(),
+            "10.0.0.7:80"
+        );
+        assert_eq!(sockaddr(&inet(80, [10, 0, 0, 7])[..6], true), None);
+        let mut unix = AF_UNIX.to_ne_bytes().to_vec();
+        unix.extend(b"/run/ap");
+        assert_eq!(sockaddr(&unix, true), None);
     }
 }
