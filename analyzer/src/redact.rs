@@ -837,12 +837,46 @@ fn shell_words(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
                         value.push(n);
                     }
                 }
+                '$' if matches!(chars.peek(), Some((_, '(' | '{'))) => {
+                    value.push(c);
+                    substitution(&mut chars, &mut value);
+                }
+                '`' => {
+                    value.push(c);
+                    for (_, c) in chars.by_ref() {
+                        value.push(c);
+                        if c == '`' {
+                            break;
+                        }
+                    }
+                }
                 c => value.push(c),
             }
         }
         words.push((start..end, value));
     }
     words
+}
+
+/// A `$(command)`, `$((sum))` or `${name...}` inside a word, as written: the shell keeps
+/// what it gives in the word, spaces and `;` included. Split at them, `mysql
+/// -p"a"$(c)LEAK` left `(c)LEAK` of its password in clear. Brackets are counted, quotes
+/// not; one left open (a command line the kernel cut) runs to the end.
+fn substitution(chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>, value: &mut String) {
+    let mut depth = 0usize;
+    for (_, c) in chars.by_ref() {
+        value.push(c);
+        match c {
+            '(' | '{' => depth += 1,
+            ')' | '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A capture's name (a path or URL) with every secret masked, each path segment on its
@@ -2230,6 +2264,12 @@ mod tests {
                 r#"mysql -p"ab"c; ssh -p"22"00 h"#,
                 r#"mysql -p***; ssh -p"22"00 h"#,
             ),
+            // A command's output in the word is the password's too: it was split at the
+            // `(`, and what followed left in clear (helper-89).
+            (r#"mysql -p"ab"$(c)LEAK6 db"#, "mysql -p*** db"),
+            (r#"mysql -p"ab"$(cat /p; echo)LEAK7"#, "mysql -p***"),
+            (r#"mysql -p"ab"`cat /p`LEAK8 db"#, "mysql -p*** db"),
+            (r#"mysql -p"a"${X:-b c}LEAK9"#, "mysql -p***"),
         ] {
             assert_eq!(text(input), want, "{input}");
         }
