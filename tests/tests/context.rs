@@ -454,6 +454,57 @@ fn an_address_cut_by_a_short_buffer_never_names_another_peer() {
     );
 }
 
+/// A read blocked on a pipe while another thread closed its fd and opened a file on the
+/// same number: the bytes came from the pipe, yet the read was named after the file, and
+/// `file-io` and `hottest-files` charged the file with a read it never had (helper-90).
+/// What the number meant at the read's entry is not in the table any more: no name.
+#[test]
+fn a_read_whose_fd_was_reopened_meanwhile_is_not_charged_to_the_new_file() {
+    if !bpf_available("a_read_whose_fd_was_reopened_meanwhile_is_not_charged_to_the_new_file") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("y.file");
+    let script = format!(
+        "import os, threading, time\n\
+         r, w = os.pipe()\n\
+         got = []\n\
+         t = threading.Thread(target=lambda: got.append(len(os.read(r, 4096))))\n\
+         t.start(); time.sleep(0.2)\n\
+         os.close(r)\n\
+         f = os.open({file:?}, os.O_RDWR | os.O_CREAT, 0o600)\n\
+         assert f == r, (f, r)\n\
+         os.write(w, b'x' * 1234); t.join()\n\
+         assert os.lseek(f, 0, os.SEEK_CUR) == 0\n\
+         print(os.getpid(), f, got[0])\n",
+        file = file.to_str().unwrap()
+    );
+    let capture = tmp.path().join("cap");
+    let out = record(&capture, &["python3", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let [pid, fd, read] = printed.split_whitespace().collect::<Vec<_>>()[..] else {
+        panic!("{printed}")
+    };
+    assert_eq!(read, "1234");
+    let row = one(
+        &capture,
+        &format!(
+            "SELECT fd_path, duration_ns FROM syscalls \
+             WHERE pid = {pid} AND syscall = 'read' AND fd = {fd} AND ret = 1234"
+        ),
+    );
+    assert_eq!(row["fd_path"], Value::Null, "{row:?}");
+    assert!(
+        row["duration_ns"].as_i64().unwrap() >= 150_000_000,
+        "{row:?}"
+    );
+    let file_io = tracepost_e2e::analyze_query(&[&capture], "file-io", "csv");
+    assert!(file_io.status.success(), "{file_io:?}");
+    let file_io = String::from_utf8_lossy(&file_io.stdout);
+    assert!(!file_io.contains("y.file"), "{file_io}");
+}
+
 /// The kernel copies at most 127 bytes of each argument at exec: a JVM's classpath, a long
 /// `sh -c` script. A process still running has its whole command line from /proc; one gone
 /// before it was read keeps the kernel's copy, marked as cut, never passed off as whole.

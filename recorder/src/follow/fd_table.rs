@@ -38,6 +38,10 @@ struct Entry {
     /// When the call that set it returned (0 for what /proc showed): a fork whose clone
     /// began before then may or may not have it in the child's copy.
     since: u64,
+    /// When the call that gave it `path` returned. A call that entered before then (a read
+    /// blocked while another thread closed its fd and opened another file on the number)
+    /// used what the number meant at its entry, which the table no longer holds.
+    named: u64,
 }
 
 /// A process's fds, shared with the children forked from it until one side changes them.
@@ -447,6 +451,7 @@ impl FdTracker {
                     // An inherited stdin opened read-only: a write's EBADF keeps its name.
                     access: flags.map_or(Access::Unknown, Access::of_flags),
                     since: 0,
+                    named: 0,
                 }
             });
         }
@@ -614,6 +619,7 @@ impl FdTracker {
                     cloexec,
                     access,
                     since: self.now,
+                    named: self.now,
                 };
                 self.table_mut(pid).fds.insert(fd, entry);
             }
@@ -811,7 +817,11 @@ impl FdTracker {
             self.cwd.remove(&pid);
         }
         if let Some(fd) = fd {
-            call.fd_path = self.get(pid, fd).map(|entry| entry.path.clone());
+            let entered = self.entered;
+            call.fd_path = self
+                .get(pid, fd)
+                .filter(|entry| entry.named <= entered)
+                .map(|entry| entry.path.clone());
         }
         if let Some((closed, used)) = proven_closed(call) {
             let fds = &mut self.table_mut(pid).fds;
@@ -1041,6 +1051,7 @@ impl FdTracker {
                 entry.path = addr.clone();
                 entry.real = 0;
                 entry.since = now;
+                entry.named = now;
                 self.hold(&addr);
             }
             // A socket whose address could not be read no longer means what it did.
@@ -1261,6 +1272,35 @@ mod tests {
                 "{sysno} changes the fd table but the kernel does not send it as context"
             );
         }
+    }
+
+    /// A read blocked on fd 3 while another thread closed it and opened another file on
+    /// the number: the kernel read the file it held at entry, and the table no longer says
+    /// which. Seen after the close and the open (it returned late), it was named after the
+    /// new file, which it never touched (helper-90).
+    #[test]
+    fn a_call_that_entered_before_its_fd_was_named_anew_has_no_name() {
+        let mut t = FdTracker::new();
+        open(&mut t, 7, 3, "/srv/old");
+        let mut read = call(7, Sysno::read, [3, 0, 0, 0, 0, 0], 1234, None);
+        read.event.duration_ns = 10_000;
+        t.observe(
+            &mut call(7, Sysno::close, [3, 0, 0, 0, 0, 0], 0, None),
+            None,
+        );
+        open(&mut t, 7, 3, "/srv/new");
+        t.observe(&mut read, Some(3));
+        assert_eq!(read.fd_path, None);
+        // What entered after the open is named, and an fd's flags changed under a call
+        // leave its name as it was.
+        assert_eq!(fd_path(&mut t, 7, 3).as_deref(), Some("/srv/new"));
+        let mut write = call(7, Sysno::write, [3, 0, 0, 0, 0, 0], 1, None);
+        t.observe(
+            &mut call(7, Sysno::fcntl, [3, 2, 1, 0, 0, 0], 0, None),
+            None,
+        );
+        t.observe(&mut write, Some(3));
+        assert_eq!(write.fd_path.as_deref(), Some("/srv/new"));
     }
 
     #[test]
