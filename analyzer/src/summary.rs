@@ -78,7 +78,10 @@ pub fn sql(by: By, several_captures: bool) -> String {
         ),
     };
     let names = match by {
-        By::Process | By::Thread => ", last_value(comm ORDER BY ts_ns) AS comm",
+        // A process is named as `ps` names it, by its main thread: a worker thread that
+        // renamed itself and made the last call named the whole process (helper-90).
+        By::Process => ", last_value(comm ORDER BY tid = pid, ts_ns) AS comm",
+        By::Thread => ", last_value(comm ORDER BY ts_ns) AS comm",
         _ => "",
     };
     let group = (1..=keys.split(',').count())

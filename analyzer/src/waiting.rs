@@ -44,6 +44,9 @@ const WAIT_CALLS: &[&str] = &[
     "futex_waitv",
     // The parent is suspended until its child calls execve or exits.
     "vfork",
+    // The rest of a nanosleep, poll or futex wait that a stop (SIGSTOP, ^Z, a debugger
+    // attaching) interrupted: the kernel resumes only waits this way (helper-90).
+    "restart_syscall",
     // 32-bit (ia32) tasks' own names for the same waits, as the i386 table spells them.
     "waitpid",
     "_newselect",
@@ -138,7 +141,14 @@ mod tests {
 
     #[test]
     fn waiting_is_told_from_working() {
-        for call in ["epoll_wait", "wait4", "clock_nanosleep", "accept4", "poll"] {
+        for call in [
+            "epoll_wait",
+            "wait4",
+            "clock_nanosleep",
+            "accept4",
+            "poll",
+            "restart_syscall",
+        ] {
             assert!(is_waiting(call, 0, None, Some(10)), "{call}");
         }
         for call in ["writev", "sendfile", "openat", "write", "mmap"] {

@@ -810,6 +810,87 @@ fn waiting_is_shown_apart_from_work() {
     assert_eq!(same[0]["ns"], sleep["work_ns"]);
 }
 
+/// A sleep that a stop interrupted ends in `restart_syscall`, which is the rest of the
+/// sleep, not work; and a process is named by its main thread, not by a worker that
+/// renamed itself and made the last call (helper-90: `restart_syscall` 99.9% of the time
+/// working, and the process shown as `worker-thr`).
+#[test]
+fn a_stopped_sleep_is_waiting_and_a_process_keeps_its_main_threads_name() {
+    if !bpf_available("a_stopped_sleep_is_waiting_and_a_process_keeps_its_main_threads_name") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let worker = tmp.path().join("worker.py");
+    std::fs::write(
+        &worker,
+        "import ctypes, os, threading, time\n\
+         libc = ctypes.CDLL(None)\n\
+         def work():\n    \
+             libc.prctl(15, b'worker-thr'); time.sleep(0.05); os.getppid(); os._exit(0)\n\
+         r, w = os.pipe()\n\
+         threading.Thread(target=work).start()\n\
+         os.read(r, 1)\n",
+    )
+    .unwrap();
+    let cap = tmp.path().join("cap");
+    let script = format!(
+        "sleep 0.5 & p=$!; sleep 0.1; kill -STOP $p; sleep 0.1; kill -CONT $p; wait $p; \
+         python3 {}",
+        path(&worker)
+    );
+    let out = record(&cap, &["sh", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let all = ["--param", "limit=1000"];
+    let rows = json(&["query", path(&cap), "waiting", all[0], all[1]]);
+    // `sleep 0.5`, not the two of 0.1 s.
+    let sleep = rows
+        .iter()
+        .filter(|r| r["comm"] == "sleep")
+        .max_by_key(|r| r["wait_ns"].as_i64().unwrap_or(0) + r["work_ns"].as_i64().unwrap_or(0))
+        .unwrap_or_else(|| panic!("{rows:?}"));
+    let resumed = query(
+        &[&cap],
+        &format!(
+            "SELECT count(*) AS n, sum(duration_ns) AS ns FROM syscalls \
+             WHERE pid = {} AND syscall = 'restart_syscall'",
+            sleep["pid"]
+        ),
+    );
+    assert_eq!(resumed[0]["n"].as_i64(), Some(1), "{resumed:?}");
+    assert!(
+        resumed[0]["ns"].as_i64().unwrap() >= 200_000_000,
+        "{resumed:?}"
+    );
+    // 500 ms less the 100 ms it was stopped between its two calls.
+    assert!(
+        sleep["wait_ns"].as_i64().unwrap() >= 350_000_000,
+        "{sleep:?}"
+    );
+    assert!(sleep["work_ns"].as_i64().unwrap() < 50_000_000, "{sleep:?}");
+    // The python process: its worker renamed itself and made the last calls.
+    let renamed = query(
+        &[&cap],
+        "SELECT pid FROM syscalls WHERE comm = 'worker-thr' AND syscall = 'exit_group'",
+    );
+    assert_eq!(renamed.len(), 1, "{renamed:?}");
+    let pid = renamed[0]["pid"].clone();
+    for (args, key) in [
+        (
+            vec!["query", path(&cap), "latency-by-process", all[0], all[1]],
+            "comm",
+        ),
+        (vec!["query", path(&cap), "waiting", all[0], all[1]], "comm"),
+        (vec!["summary", path(&cap), "--by", "process"], "comm"),
+    ] {
+        let rows = json(&args);
+        let row = rows
+            .iter()
+            .find(|r| r["pid"] == pid)
+            .unwrap_or_else(|| panic!("{args:?}: no {pid} in {rows:?}"));
+        assert_eq!(row[key], "python3", "{args:?}: {row:?}");
+    }
+}
+
 /// `file-io` totals each file's bytes by direction, and its calls and errors: a file
 /// written once and read back whole twice, by programs whose reads end at EOF, then once
 /// each by sendfile, copy_file_range and splice (as `cp` and web servers read files),
