@@ -195,18 +195,40 @@ mod shipping {
         humantime::format_duration(Duration::from_secs(left.as_secs_f64().ceil() as u64))
     }
 
-    /// Runs `work` to its end, or until `--upload-wait` runs out.
+    /// How long a request that moves no data may take: a store that took the connection
+    /// and then said nothing held the one upload thread for the HTTP client's 60 s, and
+    /// every file closed meanwhile waited unshipped without a word (helper-91).
+    const STALL: Duration = Duration::from_secs(10);
+    /// The slowest link a file's upload is given time for, on top of [`STALL`].
+    const SLOWEST_LINK: u64 = 256 * 1024;
+
+    /// How long the upload of a file of `bytes` may take before it is given up for now
+    /// (the file is kept and retried): 10 s, and 4 s more per MiB.
+    fn upload_limit(bytes: u64) -> Duration {
+        STALL + Duration::from_secs_f64(bytes as f64 / SLOWEST_LINK as f64)
+    }
+
+    /// Runs `work` to its end, or until `--upload-wait` runs out, or `limit` has passed.
     fn bounded<T>(
         runtime: &tokio::runtime::Runtime,
         ending: &Ending,
+        limit: Duration,
         work: impl Future<Output = Result<T, String>>,
     ) -> Result<T, String> {
+        let given_up = Instant::now() + limit;
         runtime.block_on(async {
             let mut work = std::pin::pin!(work);
             loop {
                 match tokio::time::timeout(LOOK, work.as_mut()).await {
                     Ok(done) => return done,
                     Err(_) if ending.passed() => return Err(ending.no_answer()),
+                    Err(_) if Instant::now() >= given_up => {
+                        let limit = Duration::from_secs(limit.as_secs());
+                        return Err(format!(
+                            "no answer in {}",
+                            humantime::format_duration(limit)
+                        ));
+                    }
                     Err(_) => {}
                 }
             }
@@ -420,7 +442,7 @@ mod shipping {
         fn pass(&mut self, runtime: &tokio::runtime::Runtime) -> Vec<PathBuf> {
             let mut pending = Vec::new();
             if self.destination == Destination::Unchecked {
-                match bounded(runtime, &self.ending, self.check_destination()) {
+                match bounded(runtime, &self.ending, STALL, self.check_destination()) {
                     Ok(None) => {
                         self.destination = Destination::Ours;
                         self.refused = false;
@@ -470,7 +492,7 @@ mod shipping {
                     continue;
                 }
                 let upload = self.upload(&path);
-                let result = bounded(runtime, &self.ending, upload);
+                let result = bounded(runtime, &self.ending, upload_limit(version.0), upload);
                 match result {
                     Ok(Shipment::Taken) => {
                         self.refuse(&format!(
@@ -527,7 +549,7 @@ mod shipping {
             }
             let key = self.key(&path);
             let store = self.remote.store.clone();
-            let deleted = bounded(runtime, &self.ending, async move {
+            let deleted = bounded(runtime, &self.ending, STALL, async move {
                 match store.delete(&key).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                     Err(e) => Err(store_error(&e)),
@@ -556,7 +578,7 @@ mod shipping {
             for path in std::mem::take(&mut self.put) {
                 let key = self.key(&path);
                 let store = self.remote.store.clone();
-                let deleted = bounded(runtime, &self.ending, async move {
+                let deleted = bounded(runtime, &self.ending, STALL, async move {
                     store.delete(&key).await.map_err(|e| store_error(&e))
                 });
                 if let Err(reason) = deleted {

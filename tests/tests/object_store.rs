@@ -1267,6 +1267,106 @@ fn a_store_that_stalls_never_holds_a_finished_capture_missing_calls() {
     );
 }
 
+/// A proxy to `upstream` on `port` that, while `hang` exists, takes requests and never
+/// answers them, as a store that lost a connection's packets does: a connection that saw
+/// the hang stays silent after it, and new ones go through again.
+fn hanging_proxy(port: u16, upstream: u16, hang: &Path) -> Server {
+    let proxy = "import os, socket, sys, threading\n\
+        port, up, hang = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]\n\
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+        s.bind(('127.0.0.1', port)); s.listen(64)\n\
+        held = []\n\
+        def pipe(a, b):\n    \
+            try:\n        \
+                while True:\n            \
+                    d = a.recv(65536)\n            \
+                    if not d: break\n            \
+                    if os.path.exists(hang): held.append((a, b)); return\n            \
+                    b.sendall(d)\n    \
+            except OSError: pass\n    \
+            for x in (a, b):\n        \
+                try: x.shutdown(socket.SHUT_RDWR)\n        \
+                except OSError: pass\n\
+        while True:\n    \
+            c, _ = s.accept(); u = socket.create_connection(('127.0.0.1', up))\n    \
+            threading.Thread(target=pipe, args=(c, u), daemon=True).start()\n    \
+            threading.Thread(target=pipe, args=(u, c), daemon=True).start()\n";
+    serve(
+        "python3",
+        &[
+            "-c",
+            proxy,
+            &port.to_string(),
+            &upstream.to_string(),
+            hang.to_str().unwrap(),
+        ],
+        port,
+    )
+}
+
+/// A store that takes a request and never answers it, for 3 s, mid-capture: the one
+/// upload thread waited for the HTTP client's 60 s, every file closed meanwhile waited
+/// without a word, and a store that answered for the rest of the capture got none of
+/// them (helper-91). A request is now given up after 10 s (and 4 s a MiB), said at once,
+/// and retried; the whole capture is in the bucket when record ends.
+#[test]
+fn a_request_the_store_never_answers_holds_up_uploads_for_seconds_not_a_minute() {
+    if !bpf_available("a_request_the_store_never_answers_holds_up_uploads_for_seconds_not_a_minute")
+    {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    moto.objects("fleet", "inc-12");
+    let port = free_port();
+    let hang = tmp.path().join("hang");
+    let _proxy = hanging_proxy(port, moto.port, &hang);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let vars = aws_vars(&endpoint);
+    let url = "s3://fleet/inc-12";
+    let local = tmp.path().join("web-12");
+    let work = "for i in $(seq 40); do cat /nonexistent-$i 2>/dev/null; sleep 0.25; done";
+    let flags = ["--upload", url, "--rotate", "300ms", "--upload-wait", "8s"];
+    let started = Instant::now();
+    let recorder = uploading_command(&vars, &local, &flags, &["sh", "-c", work])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while !moto
+        .objects("fleet", "inc-12")
+        .iter()
+        .any(|o| o.starts_with("syscalls/"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "nothing shipped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::write(&hang, "").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    std::fs::remove_file(&hang).unwrap();
+    let out = recorder.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("no answer in 10s; files are kept and retried"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("uploads to {url} resumed")),
+        "{stderr}"
+    );
+    let local_calls = count_at(
+        &[],
+        local.to_str().unwrap(),
+        "SELECT count(*) AS n FROM syscalls",
+    );
+    let shipped_calls = count_at(&vars, url, "SELECT count(*) AS n FROM syscalls");
+    assert_eq!(shipped_calls, local_calls);
+    assert!(local_calls > 200, "{local_calls}");
+}
+
 /// A Ballista cluster for one test: `analyze scheduler` and two `analyze executor`s, as
 /// separate processes on 127.0.0.1, each with the store's variables of its own.
 struct Cluster {
