@@ -136,6 +136,9 @@ pub struct TableFile {
     /// What the footer says of the data ([`fingerprint`]): two files of one table that
     /// share it hold the same calls (a copy made beside the original).
     pub fingerprint: Option<String>,
+    /// The latest `ts` in a `syscalls` file, in µs since the epoch, from its footer's
+    /// bounds: a capture whose recorder did not finish says up to when its copy has calls.
+    pub newest_us: Option<i64>,
     /// A `capture` file's rows, of its [`RUN_COLUMNS`], decoded as it is checked: the
     /// warnings that read them before every query cost more as SQL (a plan and a scan,
     /// about 2 ms a query) than the file itself. Empty for the other tables.
@@ -151,9 +154,30 @@ impl TableFile {
             version,
             rows: metadata.file_metadata().num_rows().max(0) as u64,
             fingerprint: fingerprint(metadata),
+            // Version 1 wrote nanoseconds.
+            newest_us: newest_ts(metadata).map(|ts| if version == 1 { ts / 1000 } else { ts }),
             capture_rows: Vec::new(),
         }
     }
+}
+
+/// The largest `ts` the footer's bounds give, where the file has that column and bounds.
+fn newest_ts(metadata: &ParquetMetaData) -> Option<i64> {
+    use datafusion::parquet::file::statistics::Statistics;
+    metadata
+        .row_groups()
+        .iter()
+        .filter_map(|rg| {
+            let column = rg
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == tracepost_schema::syscalls::TS)?;
+            match column.statistics()? {
+                Statistics::Int64(s) => s.max_opt().copied(),
+                _ => None,
+            }
+        })
+        .max()
 }
 
 /// What the footer says of the data, which two different files of one capture never

@@ -581,6 +581,23 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture], views: bool
             &b.started,
         ))
     });
+    // The newest call each capture's copy holds, and its latest run, which those calls
+    // end: an earlier run's calls end where the next run's begin.
+    let newest_call: std::collections::HashMap<Option<String>, Option<i64>> = captures
+        .iter()
+        .map(|c| {
+            let newest = c
+                .files(tracepost_schema::syscalls::TABLE)
+                .iter()
+                .filter_map(|f| f.newest_us)
+                .max();
+            (Some(c.name()), newest)
+        })
+        .collect();
+    let mut latest_run = std::collections::HashMap::<Option<String>, Option<String>>::new();
+    for r in &runs {
+        latest_run.insert(r.capture.clone(), r.started.clone());
+    }
     for r in runs {
         if r.finished() {
             continue;
@@ -588,14 +605,34 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture], views: bool
         let mut name = output::visible(r.capture.as_deref().unwrap_or_default()).into_owned();
         // Named by its start only where the directory holds more than this run.
         if per_capture[&r.capture] > 1 {
-            name = format!("{name} (the run started {})", r.started.unwrap_or_default());
+            name = format!(
+                "{name} (the run started {})",
+                r.started.as_deref().unwrap_or_default()
+            );
         }
         let Some(why) = r.stopped_early else {
-            crate::say!(
-                "warning: capture {name}: its recorder did not finish (killed, or still \
-                 running): calls of its last --rotate interval are missing, and \
-                 `events` and `lost_events` are NULL"
-            );
+            // What is missing is after the newest call the copy holds: the last --rotate
+            // interval of a recorder killed, and more of a copy whose files were never
+            // shipped. Said as "the last interval" alone, a bucket that lacked nine tenths
+            // of the calls read as one that lacked a second of them (helper-91).
+            let newest = match latest_run.get(&r.capture) == Some(&r.started) {
+                true => newest_call.get(&r.capture).copied().flatten(),
+                false => None,
+            };
+            match newest.and_then(chrono::DateTime::from_timestamp_micros) {
+                Some(t) => crate::say!(
+                    "warning: capture {name}: its recorder did not finish (killed, or still \
+                     running): its calls after {} (the newest this copy holds) are \
+                     missing: its last --rotate interval, and more where files were not \
+                     yet shipped or copied; `events` and `lost_events` are NULL",
+                    t.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+                ),
+                None => crate::say!(
+                    "warning: capture {name}: its recorder did not finish (killed, or still \
+                     running): calls of its last --rotate interval are missing, and \
+                     `events` and `lost_events` are NULL"
+                ),
+            }
             continue;
         };
         // `ended` is when recording stopped; the target ran on without it.

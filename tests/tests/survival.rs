@@ -183,6 +183,16 @@ fn kill_9_leaves_every_closed_file_readable() {
         ))),
         "{stderr}"
     );
+    // What is missing is said from that call on, not as "its last interval" alone: a
+    // copy whose files were not all shipped lacks far more (helper-91).
+    let unfinished = format!(
+        "warning: capture {}: its recorder did not finish (killed, or still running): its \
+         calls after {last} (the newest this copy holds) are missing: its last --rotate \
+         interval, and more where files were not yet shipped or copied; `events` and \
+         `lost_events` are NULL",
+        capture.display()
+    );
+    assert!(stderr.lines().any(|l| l == unfinished), "{stderr}");
     // The killed run left the empty file that held its row's inode; the next run into the
     // capture removes it, and its own once its row is written: none stays.
     let unfinished_rows = || {
