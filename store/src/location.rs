@@ -202,6 +202,26 @@ impl Location {
                 });
             }
         };
+        // A `#` ends a URL's path, and nothing reads an s3:// or gs:// query: what came
+        // after either was dropped without a word, and `s3://b/run#web-1` and
+        // `s3://b/run#web-2` were one prefix (helper-91).
+        let dropped = match url.fragment() {
+            Some(_) => Some('#'),
+            None if url.query().is_some() && matches!(url.scheme(), "s3" | "s3a" | "gs") => {
+                Some('?')
+            }
+            None => None,
+        };
+        if let Some(sign) = dropped {
+            return Err(LocationError::Store {
+                url: given,
+                reason: format!(
+                    "a '{sign}' ends the object keys' prefix, and what follows it would be \
+                     dropped; write it as {}",
+                    if sign == '#' { "%23" } else { "%3F" }
+                ),
+            });
+        }
         let store_error = |source: object_store::Error| LocationError::Store {
             url: given.clone(),
             reason: crate::causes(&source),
@@ -390,6 +410,23 @@ mod tests {
                 assert_eq!(r.base.as_str(), "s3://bucket");
                 assert_eq!(r.prefix.as_ref(), "inc-42/host=web-1");
             }
+            other => panic!("not remote: {other:?}"),
+        }
+        // What a `#` or an s3:// `?` would cut off is refused, not dropped (helper-91);
+        // written escaped, it is part of the key.
+        for (url, shown, sign) in [
+            ("s3://b/run#web-1", "s3://b/run#web-1", "'#'"),
+            ("gs://b/run?web=1", "gs://b/run?web=***", "'?'"),
+            ("https://h/dav/run#x", "https://h/dav/run#x", "'#'"),
+        ] {
+            let err = Location::parse(Path::new(url)).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("capture {shown}: a {sign} ends the object keys'")),
+                "{err}"
+            );
+        }
+        match Location::parse(Path::new("s3://b/run%23web-1")).unwrap() {
+            Location::Remote(r) => assert_eq!(r.prefix.as_ref(), "run#web-1"),
             other => panic!("not remote: {other:?}"),
         }
         let err = Location::parse(Path::new("ftp://host/inc-42")).unwrap_err();
