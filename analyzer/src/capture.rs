@@ -336,16 +336,26 @@ async fn list_remote(remote: &Remote, table: &str) -> Result<Vec<ObjectMeta>, Ca
             url: remote.given.clone(),
             reason: files::causes(&e),
         })?;
-    let mut objects: Vec<ObjectMeta> = listing
-        .objects
-        .into_iter()
-        .filter(|o| {
+    let (mut objects, others): (Vec<ObjectMeta>, Vec<ObjectMeta>) =
+        listing.objects.into_iter().partition(|o| {
             o.location
                 .filename()
                 .is_some_and(|n| is_table_file(std::path::Path::new(n)))
-        })
-        .collect();
+        });
     objects.sort_by(|a, b| a.location.cmp(&b.location));
+    // Named as a directory's are: DuckDB's `s3://.../syscalls/*.parquet` reads a hidden
+    // object too (helper-91).
+    let others = others
+        .iter()
+        .filter_map(|o| Some((o.location.filename()?.to_string(), false)))
+        .chain(
+            listing
+                .common_prefixes
+                .iter()
+                .filter_map(|p| Some((p.filename()?.to_string(), true))),
+        )
+        .collect();
+    warn_unread(&remote.given, table, others);
     Ok(objects)
 }
 
@@ -375,7 +385,11 @@ fn list(root: &Path, table: &str) -> Result<Vec<PathBuf>, CaptureError> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .partition(|p| is_table_file(p));
     files.sort();
-    warn_unread(root, table, others);
+    let others = others
+        .iter()
+        .filter_map(|p| Some((p.file_name()?.to_string_lossy().into_owned(), p.is_dir())))
+        .collect();
+    warn_unread(&root.display().to_string(), table, others);
     Ok(files)
 }
 
@@ -383,12 +397,13 @@ fn list(root: &Path, table: &str) -> Result<Vec<PathBuf>, CaptureError> {
 /// `.parquet` file, one named `.PARQUET`, a directory. Other readers differ on each
 /// (DuckDB's `*.parquet` reads a hidden file, pandas a directory), and two tools gave two
 /// answers with no word why (helper-69).
-fn warn_unread(root: &Path, table: &str, others: Vec<PathBuf>) {
+/// `others` are the names beside the table's files, each with whether it is a directory
+/// (a prefix, in a store).
+fn warn_unread(root: &str, table: &str, others: Vec<(String, bool)>) {
     let mut unread: Vec<String> = others
         .iter()
-        .filter_map(|p| {
-            let name = p.file_name()?.to_string_lossy();
-            let why = if p.is_dir() {
+        .filter_map(|(name, is_dir)| {
+            let why = if *is_dir {
                 "a directory"
             } else if !name
                 .to_ascii_lowercase()
@@ -400,7 +415,7 @@ fn warn_unread(root: &Path, table: &str, others: Vec<PathBuf>) {
             } else {
                 "not named .parquet"
             };
-            Some(format!("{} ({why})", crate::output::visible(&name)))
+            Some(format!("{} ({why})", crate::output::visible(name)))
         })
         .collect();
     if unread.is_empty() {
@@ -410,7 +425,7 @@ fn warn_unread(root: &Path, table: &str, others: Vec<PathBuf>) {
     crate::say!(
         "warning: capture {}: {table}/ holds what analyze does not read: {}; other readers \
          may read it, and answer otherwise",
-        crate::output::visible(&root.display().to_string()),
+        crate::output::visible(root),
         unread.join(", ")
     );
 }

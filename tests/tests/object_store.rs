@@ -371,6 +371,23 @@ fn a_bucket_answers_every_canned_query_as_its_local_copy_does() {
              gives `host=` once"
         )
     );
+    // Beside a table's files, what analyze does not read is named as in a directory:
+    // DuckDB's `s3://.../syscalls/*.parquet` reads a hidden object (helper-91).
+    let odd = tmp.path().join("odd");
+    std::fs::create_dir_all(odd.join("syscalls/sub")).unwrap();
+    let part = parquet_files(&local.join("syscalls")).remove(0);
+    std::fs::copy(&part, odd.join("syscalls/.old.parquet")).unwrap();
+    std::fs::copy(&part, odd.join("syscalls/sub/part-000001.parquet")).unwrap();
+    moto.upload(&odd, "captures", "inc-42/host=web-1");
+    let out = moto.analyze(&["summary", url]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!(
+            "warning: capture {url}: syscalls/ holds what analyze does not read: .old.parquet \
+             (hidden), sub (a directory); other readers may read it, and answer otherwise"
+        )
+    );
 }
 
 #[test]
