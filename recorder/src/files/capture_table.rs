@@ -201,6 +201,7 @@ fn remove_empty_leftovers(dir: &std::path::Path) {
 /// The command line as a shell would need it, so it can be pasted to repeat the capture.
 /// The password of an `--upload` URL is masked: the capture is shipped, to that store too.
 fn command_line(args: impl Iterator<Item = OsString>) -> String {
+    #[cfg_attr(not(feature = "upload"), allow(unused_mut))]
     let mut args: Vec<String> = args.map(|a| a.to_string_lossy().into_owned()).collect();
     #[cfg(feature = "upload")]
     {

@@ -258,9 +258,7 @@ pub(super) fn uploads(
             if !args.quiet {
                 crate::say!(
                     "record: {n} file upload(s) to {}",
-                    tracepost_store::location::url_without_secrets(
-                        args.upload.as_deref().unwrap_or_default()
-                    )
+                    crate::upload::shown(args.upload.as_deref().unwrap_or_default())
                 );
             }
             prune(&outcome);
