@@ -204,12 +204,69 @@ fn a_cgroup_made_anew_at_its_path_is_recorded_again() {
         read[0]["fd_path"].is_null() || read[0]["fd_path"] == "/etc/hostname",
         "{read:?}"
     );
-    // Nothing outside the cgroup: the shells' own calls before they moved are not there.
+    // Nothing outside the cgroup: the shells' own calls before they moved (the open of
+    // cgroup.procs) are not there.
     assert_eq!(
         scalar(
             &capture,
-            "SELECT count(*) FROM syscalls WHERE comm <> 'slow_marks' AND syscall <> 'execve'"
+            "SELECT count(*) FROM syscalls WHERE path LIKE '%cgroup.procs'"
         ),
+        0
+    );
+}
+
+/// A process moved into the cgroup by another (`echo PID > cgroup.procs`, no exec) was
+/// left out until its next exec: its calls in the cgroup were neither recorded nor counted
+/// (found this stop). Each move now has the threads left out ask again at their next call:
+/// the mover's marks after the move are recorded, its fd unnamed (it changed unseen).
+#[test]
+fn a_process_moved_into_the_cgroup_is_recorded_from_then_on() {
+    if !bpf_available("a_process_moved_into_the_cgroup_is_recorded_from_then_on") {
+        return;
+    }
+    let cgroup = cgroup2_root().join(format!("tracepost-e2e-moved-{}", std::process::id()));
+    std::fs::create_dir(&cgroup).expect("create a cgroup v2 directory (needs root)");
+    let tmp = tempfile::tempdir().unwrap();
+    let program = build_program(tmp.path(), "slow_marks");
+    let capture = tmp.path().join("capture");
+    // 150 marks 2 ms apart (about 400 ms with the sleeps' slack), moved in after 100 ms by
+    // its parent, which stays outside.
+    let script = format!(
+        "{p} 150 2 & sleep 0.1; echo $! > {cg}/cgroup.procs; wait",
+        p = program.display(),
+        cg = cgroup.display()
+    );
+    let out = record_with(
+        &capture,
+        &["-q", "--cgroup", cgroup.to_str().unwrap()],
+        &["sh", "-c", &script],
+    );
+    let _ = std::fs::remove_dir(&cgroup);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let marks = query(
+        &[&capture],
+        "SELECT pid, count(*) AS marks FROM syscalls WHERE syscall = 'getppid' GROUP BY pid",
+    );
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    let n = marks[0]["marks"].as_i64().unwrap();
+    assert!((50..150).contains(&n), "{marks:?}");
+    // Its file was opened before the move: unnamed, never misnamed.
+    let read = query(
+        &[&capture],
+        &format!(
+            "SELECT fd_path FROM syscalls WHERE syscall = 'read' AND pid = {} AND fd = 3",
+            marks[0]["pid"]
+        ),
+    );
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert!(read[0]["fd_path"].is_null(), "{read:?}");
+    // The parent stayed outside.
+    assert_eq!(
+        scalar(&capture, "SELECT count(*) FROM syscalls WHERE comm = 'sh'"),
         0
     );
 }
@@ -223,8 +280,9 @@ fn cgroup_keeps_only_processes_inside_it() {
     std::fs::create_dir(&cgroup).expect("create a cgroup v2 directory (needs root)");
     let tmp = tempfile::tempdir().unwrap();
     let capture = tmp.path().join("capture");
-    // The shell moves itself into the cgroup, runs true, then becomes cat: only true (from
-    // its fork, inside the cgroup, before its exec too) and cat are inside.
+    // The shell moves itself into the cgroup, runs true, then becomes cat: the shell from
+    // its move on, true (from its fork, inside the cgroup, before its exec too) and cat
+    // are inside.
     let script = format!(
         "ls / >/dev/null; echo $$ > {}/cgroup.procs; /bin/true; exec cat /etc/hostname",
         cgroup.display()
@@ -244,19 +302,28 @@ fn cgroup_keeps_only_processes_inside_it() {
         target,
         format!("command sh -c '{script}', in cgroup {}", cgroup.display())
     );
+    // The shell's calls after it moved in are (its fork of true among them), and none
+    // before: not its open of cgroup.procs, nor anything of ls, which ran before.
+    assert!(
+        scalar(
+            &capture,
+            "SELECT count(*) FROM syscalls WHERE comm = 'sh' AND syscall IN ('clone', \
+             'clone3', 'vfork', 'fork')"
+        ) >= 1
+    );
     assert_eq!(
         scalar(
             &capture,
-            "SELECT count(*) FROM syscalls WHERE comm NOT IN ('cat', 'true') \
+            "SELECT count(*) FROM syscalls WHERE comm NOT IN ('cat', 'true', 'sh') \
              AND pid NOT IN (SELECT pid FROM processes WHERE comm = 'true')"
         ),
         0
     );
-    // The shell's own calls before it became cat are not: it moved without an exec.
     assert_eq!(
         scalar(
             &capture,
-            "SELECT count(*) FROM syscalls WHERE syscall = 'openat' AND path = '/'"
+            "SELECT count(*) FROM syscalls WHERE path LIKE '%cgroup.procs' \
+             OR (syscall = 'openat' AND path = '/')"
         ),
         0,
         "ls ran before the move"

@@ -618,6 +618,10 @@ pub struct ThreadSlot {
 pub const CGROUP_NOW_ID: u32 = 0;
 /// `CGROUP_NOW[CGROUP_NOW_GEN]`: how many times that id changed.
 pub const CGROUP_NOW_GEN: u32 = 1;
+/// `CGROUP_NOW[CGROUP_NOW_MOVES]`: how many times, while `--cgroup` records, a process
+/// was moved from one cgroup to another (any two): a thread left out may have been moved
+/// in, and asks again at its next call.
+pub const CGROUP_NOW_MOVES: u32 = 2;
 /// No cgroup has this id.
 pub const CGROUP_GONE: u64 = u64::MAX;
 

@@ -63,7 +63,7 @@ pub(crate) static EXEC_SCRATCH: PerCpuArray<ExecArgs> = PerCpuArray::with_max_en
 /// (`CGROUP_NOW_*`). A restarted service gets a new cgroup at the same path; written by the
 /// recorder, read when a thread's scope is decided.
 #[map]
-pub(crate) static CGROUP_NOW: Array<u64> = Array::with_max_entries(2, 0);
+pub(crate) static CGROUP_NOW: Array<u64> = Array::with_max_entries(3, 0);
 
 /// `--comm` names, NUL-padded like the kernel's.
 #[map]

@@ -56,13 +56,17 @@ pub(crate) fn mark_slot(tid: u32, on: bool) {
 
 /// Whether a thread left out by `--cgroup` is in scope now: asked once after each time the
 /// cgroup's directory was made anew, so that a service restarted into a new cgroup at the
-/// same path is recorded again (helper-88). Its fds changed unseen while it was left out.
+/// same path is recorded again (helper-88), and after each move of a process between
+/// cgroups, so that one moved in (`echo PID > cgroup.procs`) is recorded from then on,
+/// not from its next exec. Its fds changed unseen while it was left out.
 #[inline(always)]
 pub(crate) fn came_into_scope(slot: &mut ThreadSlot) -> bool {
     if global_u64(&FILTER_CGROUP_ID) == 0 {
         return false;
     }
-    let generation = CGROUP_NOW.get(CGROUP_NOW_GEN).copied().unwrap_or(0) as u32;
+    let made_anew = CGROUP_NOW.get(CGROUP_NOW_GEN).copied().unwrap_or(0);
+    let moves = CGROUP_NOW.get(CGROUP_NOW_MOVES).copied().unwrap_or(0);
+    let generation = made_anew.wrapping_add(moves) as u32;
     if generation == slot.scope_gen {
         return false;
     }
@@ -116,4 +120,22 @@ pub(crate) fn slot_comm(slot: &mut ThreadSlot) -> [u8; COMM_LEN] {
         slot.flags |= SLOT_COMM_KNOWN;
     }
     slot.comm
+}
+
+/// A process was moved to another cgroup (the tracepoint fires once the move is done): the
+/// threads `--cgroup` left out ask again, each at its next call. Moves are rare (a service
+/// or container starting, an operator's `echo PID > cgroup.procs`), and which one moved
+/// where is not needed: a thread that is still outside stays left out. Two moves at once
+/// may count as one; the count still changes.
+#[tracepoint(category = "cgroup", name = "cgroup_attach_task")]
+pub fn cgroup_attach_task(_ctx: TracePointContext) -> u32 {
+    if global_u64(&FILTER_CGROUP_ID) == 0 {
+        return 0;
+    }
+    if let Some(moves) = CGROUP_NOW.get_ptr_mut(CGROUP_NOW_MOVES) {
+        unsafe {
+            core::ptr::write_volatile(moves, core::ptr::read_volatile(moves).wrapping_add(1))
+        };
+    }
+    0
 }

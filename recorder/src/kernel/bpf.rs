@@ -385,6 +385,16 @@ impl Probes {
         tracepoint_program(&mut ebpf, "task_newtask", &kernel)?
             .attach("task", "task_newtask")
             .map_err(program_err("task_newtask", &kernel))?;
+        // `--cgroup`: a process moved into the cgroup is recorded from then on.
+        if opts.cgroup.is_some() {
+            let program = tracepoint_program(&mut ebpf, "cgroup_attach_task", &kernel)?;
+            program
+                .load()
+                .map_err(program_err("cgroup_attach_task", &kernel))?;
+            program
+                .attach("cgroup", "cgroup_attach_task")
+                .map_err(program_err("cgroup_attach_task", &kernel))?;
+        }
         if opts.sched {
             attach_sched(&mut ebpf, &kernel)?;
         }

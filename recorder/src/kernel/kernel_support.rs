@@ -109,6 +109,12 @@ const NEEDS: &[Need] = &[
         check: Check::Helper(BpfHelper::BPF_FUNC_get_current_cgroup_id),
     },
     Need {
+        what: "the tracepoint cgroup/cgroup_attach_task",
+        since: "4.13",
+        only_for: Some(CaptureOption::Cgroup),
+        check: Check::Tracepoint("cgroup/cgroup_attach_task"),
+    },
+    Need {
         what: "the helper bpf_get_current_ancestor_cgroup_id",
         // 5.7 brought it, but to tracing programs only in 5.14 (5.10 refuses it).
         since: "5.14",
