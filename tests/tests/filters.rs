@@ -136,6 +136,59 @@ fn a_thread_back_in_scope_after_an_exec_does_not_keep_stale_fd_names() {
     );
 }
 
+/// A run of `slow_marks` under `--cgroup`: the capture, record's stderr, and each process's
+/// `getppid` marks and the fd_path of its last read (8 bytes of fd 3, the file it opened
+/// at its start), in the order the processes began.
+struct MarksInCgroup {
+    _tmp: tempfile::TempDir,
+    /// The cgroup's directory, removed by now.
+    cgroup: std::path::PathBuf,
+    capture: std::path::PathBuf,
+    stderr: String,
+    marks: Vec<(i64, Option<String>)>,
+}
+
+/// Records `sh -c SCRIPT` with `--cgroup` on a cgroup v2 directory of its own (removed
+/// after); `script` is given the directory and the built `slow_marks`.
+fn slow_marks_in_cgroup(name: &str, script: impl Fn(&Path, &Path) -> String) -> MarksInCgroup {
+    let cgroup = cgroup2_root().join(format!("tracepost-e2e-{name}-{}", std::process::id()));
+    std::fs::create_dir(&cgroup).expect("create a cgroup v2 directory (needs root)");
+    let tmp = tempfile::tempdir().unwrap();
+    let program = build_program(tmp.path(), "slow_marks");
+    let capture = tmp.path().join("capture");
+    let out = record_with(
+        &capture,
+        &["-q", "--cgroup", cgroup.to_str().unwrap()],
+        &["sh", "-c", &script(&cgroup, &program)],
+    );
+    let _ = std::fs::remove_dir(&cgroup);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    let marks = query(
+        &[&capture],
+        "SELECT count(*) FILTER (WHERE syscall = 'getppid') AS marks, \
+         max(fd_path) FILTER (WHERE syscall = 'read' AND fd = 3 AND arg2 = 8) AS read_from, \
+         count(*) FILTER (WHERE syscall = 'read' AND fd = 3 AND arg2 = 8) AS reads \
+         FROM syscalls WHERE comm = 'slow_marks' GROUP BY pid ORDER BY min(ts)",
+    )
+    .iter()
+    .map(|r| {
+        assert_eq!(r["reads"].as_i64(), Some(1), "{r:?}");
+        (
+            r["marks"].as_i64().unwrap(),
+            r["read_from"].as_str().map(str::to_string),
+        )
+    })
+    .collect();
+    MarksInCgroup {
+        _tmp: tmp,
+        cgroup,
+        capture,
+        stderr,
+        marks,
+    }
+}
+
 /// systemd restarts a service into a new cgroup at the same path (the old one goes with
 /// its last process). `--cgroup` followed the directory it found at the start, so the
 /// restarted service was left out without a word (helper-88). Now the path is followed: a
@@ -146,69 +199,46 @@ fn a_cgroup_made_anew_at_its_path_is_recorded_again() {
     if !bpf_available("a_cgroup_made_anew_at_its_path_is_recorded_again") {
         return;
     }
-    let cgroup = cgroup2_root().join(format!("tracepost-e2e-anew-{}", std::process::id()));
-    std::fs::create_dir(&cgroup).expect("create a cgroup v2 directory (needs root)");
-    let tmp = tempfile::tempdir().unwrap();
-    let program = build_program(tmp.path(), "slow_marks");
-    let capture = tmp.path().join("capture");
-    let run = |n: u32| {
+    let run = slow_marks_in_cgroup("anew", |cgroup, program| {
+        let run = |n: u32| {
+            format!(
+                "sh -c 'echo $$ > {cg}/cgroup.procs; exec {p} {n} 2'",
+                cg = cgroup.display(),
+                p = program.display()
+            )
+        };
+        // The first run, the cgroup made anew as its last process left it, the second run.
         format!(
-            "sh -c 'echo $$ > {cg}/cgroup.procs; exec {p} {n} 2'",
-            cg = cgroup.display(),
-            p = program.display()
+            "{}; rmdir {cg}; mkdir {cg}; {}",
+            run(50),
+            run(150),
+            cg = cgroup.display()
         )
-    };
-    // The first run, the cgroup made anew as its last process left it, the second run.
-    let script = format!(
-        "{}; rmdir {cg}; mkdir {cg}; {}",
-        run(50),
-        run(150),
-        cg = cgroup.display()
-    );
-    let out = record_with(
-        &capture,
-        &["-q", "--cgroup", cgroup.to_str().unwrap()],
-        &["sh", "-c", &script],
-    );
-    let _ = std::fs::remove_dir(&cgroup);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    });
     assert!(
-        stderr.contains(&format!(
+        run.stderr.contains(&format!(
             "warning: --cgroup {} was made anew (a restarted service?): recording it now; its \
              calls in the 100 ms before are missing",
-            cgroup.display()
+            run.cgroup.display()
         )),
-        "{stderr}"
+        "{}",
+        run.stderr
     );
-    let marks = query(
-        &[&capture],
-        "SELECT pid, count(*) AS marks FROM syscalls WHERE syscall = 'getppid' GROUP BY pid \
-         ORDER BY min(ts)",
-    );
+    let marks = &run.marks;
     assert_eq!(marks.len(), 2, "{marks:?}");
-    assert_eq!(marks[0]["marks"].as_i64(), Some(50), "{marks:?}");
+    assert_eq!(marks[0].0, 50, "{marks:?}");
     // 150 marks 2 ms apart: at most the first 100 ms of them are missing.
-    let second = marks[1]["marks"].as_i64().unwrap();
-    assert!((90..=150).contains(&second), "{marks:?}");
+    assert!((90..=150).contains(&marks[1].0), "{marks:?}");
     // Its file was opened before record saw it, most likely: unnamed, never misnamed.
-    let read = query(
-        &[&capture],
-        &format!(
-            "SELECT fd_path FROM syscalls WHERE syscall = 'read' AND pid = {} AND fd = 3",
-            marks[1]["pid"]
-        ),
-    );
-    assert_eq!(read.len(), 1, "{read:?}");
     assert!(
-        read[0]["fd_path"].is_null() || read[0]["fd_path"] == "/etc/hostname",
-        "{read:?}"
+        matches!(marks[1].1.as_deref(), None | Some("/etc/hostname")),
+        "{marks:?}"
     );
     // Nothing outside the cgroup: the shells' own calls before they moved (the open of
     // cgroup.procs) are not there.
     assert_eq!(
         scalar(
-            &capture,
+            &run.capture,
             "SELECT count(*) FROM syscalls WHERE path LIKE '%cgroup.procs'"
         ),
         0
@@ -224,49 +254,26 @@ fn a_process_moved_into_the_cgroup_is_recorded_from_then_on() {
     if !bpf_available("a_process_moved_into_the_cgroup_is_recorded_from_then_on") {
         return;
     }
-    let cgroup = cgroup2_root().join(format!("tracepost-e2e-moved-{}", std::process::id()));
-    std::fs::create_dir(&cgroup).expect("create a cgroup v2 directory (needs root)");
-    let tmp = tempfile::tempdir().unwrap();
-    let program = build_program(tmp.path(), "slow_marks");
-    let capture = tmp.path().join("capture");
     // 150 marks 2 ms apart (about 400 ms with the sleeps' slack), moved in after 100 ms by
     // its parent, which stays outside.
-    let script = format!(
-        "{p} 150 2 & sleep 0.1; echo $! > {cg}/cgroup.procs; wait",
-        p = program.display(),
-        cg = cgroup.display()
-    );
-    let out = record_with(
-        &capture,
-        &["-q", "--cgroup", cgroup.to_str().unwrap()],
-        &["sh", "-c", &script],
-    );
-    let _ = std::fs::remove_dir(&cgroup);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let marks = query(
-        &[&capture],
-        "SELECT pid, count(*) AS marks FROM syscalls WHERE syscall = 'getppid' GROUP BY pid",
-    );
+    let run = slow_marks_in_cgroup("moved", |cgroup, program| {
+        format!(
+            "{p} 150 2 & sleep 0.1; echo $! > {cg}/cgroup.procs; wait",
+            p = program.display(),
+            cg = cgroup.display()
+        )
+    });
+    let marks = &run.marks;
     assert_eq!(marks.len(), 1, "{marks:?}");
-    let n = marks[0]["marks"].as_i64().unwrap();
-    assert!((50..150).contains(&n), "{marks:?}");
+    assert!((50..150).contains(&marks[0].0), "{marks:?}");
     // Its file was opened before the move: unnamed, never misnamed.
-    let read = query(
-        &[&capture],
-        &format!(
-            "SELECT fd_path FROM syscalls WHERE syscall = 'read' AND pid = {} AND fd = 3",
-            marks[0]["pid"]
-        ),
-    );
-    assert_eq!(read.len(), 1, "{read:?}");
-    assert!(read[0]["fd_path"].is_null(), "{read:?}");
+    assert_eq!(marks[0].1, None, "{marks:?}");
     // The parent stayed outside.
     assert_eq!(
-        scalar(&capture, "SELECT count(*) FROM syscalls WHERE comm = 'sh'"),
+        scalar(
+            &run.capture,
+            "SELECT count(*) FROM syscalls WHERE comm = 'sh'"
+        ),
         0
     );
 }
