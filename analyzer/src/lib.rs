@@ -108,6 +108,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                     }
                     Counted::Included => {}
                 }
+                if per_process(&sql) {
+                    warn_reused_pids(&ctx).await?;
+                }
                 emit(&q.out, plan_sql(&ctx, &sql).await?, &captures).await
             };
             damage_named(answer.await, &captures).await
@@ -119,6 +122,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             let answer = async {
                 // `wait4 avg_ns 14764026 max_ns 571` under `--failed` read as a contradiction.
                 warn_counted(&ctx, summary::counted_note(s.by)).await?;
+                if matches!(s.by, summary::By::Process | summary::By::Thread) {
+                    warn_reused_pids(&ctx).await?;
+                }
                 emit(&s.out, plan_sql(&ctx, &sql).await?, &captures).await
             };
             damage_named(answer.await, &captures).await
@@ -523,6 +529,63 @@ async fn warn_counted(ctx: &SessionContext, why: &str) -> Result<()> {
                 output::visible(&name.unwrap_or_default()),
             );
         }
+    }
+    Ok(())
+}
+
+/// Whether an answer is grouped by process: by `pid`, which the kernel gives again.
+pub(crate) fn per_process(sql: &str) -> bool {
+    static GROUPED_BY_PID: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?is)\bgroup\s+by\b[^;]*?\bpid\b").expect("a valid pattern")
+    });
+    GROUPED_BY_PID.is_match(sql)
+}
+
+/// How many pids given again are named, at most; the rest are counted.
+const REUSED_PIDS_NAMED: usize = 3;
+
+/// Names each pid the kernel gave to a second process within one capture, where the
+/// answer is grouped by pid: the rows for it add up both processes (helper-90: `sleep`'s
+/// 300 ms wait shown as `ls`'s), and nothing said so. `processes` has a row for each.
+async fn warn_reused_pids(ctx: &SessionContext) -> Result<()> {
+    let (_, batches) = run_sql(
+        ctx,
+        "SELECT a.capture, CAST(a.pid AS BIGINT) AS reused_pid, first_value(a.comm ORDER BY a.start_ts) AS first, \
+                last_value(b.comm ORDER BY b.start_ts) AS then \
+         FROM processes a JOIN processes b ON a.capture = b.capture AND a.pid = b.pid \
+         WHERE a.exit_ts IS NOT NULL AND b.start_ts > a.exit_ts \
+         GROUP BY a.capture, a.pid ORDER BY a.capture, a.pid",
+    )
+    .await?;
+    let mut reused = Vec::new();
+    for b in &batches {
+        let captures = sql_values::texts(b, 0)?;
+        let firsts = sql_values::texts(b, 2)?;
+        let thens = sql_values::texts(b, 3)?;
+        for row in 0..b.num_rows() {
+            reused.push((
+                captures[row].clone().unwrap_or_default(),
+                sql_values::int64(b, 1, row).unwrap_or_default(),
+                firsts[row].clone().unwrap_or_default(),
+                thens[row].clone().unwrap_or_default(),
+            ));
+        }
+    }
+    for (capture, pid, first, then) in reused.iter().take(REUSED_PIDS_NAMED) {
+        crate::say!(
+            "warning: capture {}: pid {pid} was given to more than one process ({}, then \
+             {}): this answer, grouped by pid, adds them up; `processes` has a row for \
+             each, to tell them apart by `ts`",
+            output::visible(capture),
+            output::visible(first),
+            output::visible(then),
+        );
+    }
+    if reused.len() > REUSED_PIDS_NAMED {
+        crate::say!(
+            "warning: {} more pids were given to more than one process likewise",
+            reused.len() - REUSED_PIDS_NAMED
+        );
     }
     Ok(())
 }

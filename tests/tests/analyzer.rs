@@ -891,6 +891,54 @@ fn a_stopped_sleep_is_waiting_and_a_process_keeps_its_main_threads_name() {
     }
 }
 
+/// A pid the kernel gives again within one capture (a host that wraps `pid_max`): the
+/// answers grouped by pid add both processes up, `sleep`'s 300 ms wait shown as `ls`'s
+/// (helper-90). They now say so, naming the pid and both programs; the answers that are
+/// not by process do not.
+#[test]
+fn a_pid_given_twice_is_named_where_answers_are_grouped_by_pid() {
+    if !bpf_available("a_pid_given_twice_is_named_where_answers_are_grouped_by_pid") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let program = build_program(tmp.path(), "pid_again");
+    let cap = tmp.path().join("cap");
+    let out = record(&cap, &[program.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let rows = query(
+        &[&cap],
+        &format!("SELECT comm FROM processes WHERE pid = {pid} ORDER BY start_ts"),
+    );
+    let names: Vec<_> = rows.iter().map(|r| r["comm"].as_str().unwrap()).collect();
+    assert_eq!(names, ["sleep", "ls"]);
+    let warning = format!(
+        "warning: capture {}: pid {pid} was given to more than one process (sleep, then ls): \
+         this answer, grouped by pid, adds them up; `processes` has a row for each, to tell \
+         them apart by `ts`",
+        cap.display()
+    );
+    for args in [
+        vec!["query", path(&cap), "latency-by-process"],
+        vec!["query", path(&cap), "waiting"],
+        vec!["summary", path(&cap), "--by", "process"],
+    ] {
+        let out = analyze(&args);
+        assert!(out.status.success(), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.lines().any(|l| l == warning), "{args:?}: {stderr}");
+    }
+    for args in [
+        vec!["query", path(&cap), "latency-by-syscall"],
+        vec!["summary", path(&cap)],
+    ] {
+        let out = analyze(&args);
+        assert!(out.status.success(), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("was given to more"), "{args:?}: {stderr}");
+    }
+}
+
 /// `file-io` totals each file's bytes by direction, and its calls and errors: a file
 /// written once and read back whole twice, by programs whose reads end at EOF, then once
 /// each by sendfile, copy_file_range and splice (as `cp` and web servers read files),
