@@ -332,9 +332,11 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
             |_| MASK.to_string(),
         ),
-        // `Authorization: Bearer x`, `X-Api-Key: x`, `Cookie: x` headers.
+        // `Authorization: Bearer x`, `X-Api-Key: x`, `Cookie: x` headers. A command's
+        // output in the value (`Bearer $(cat t)x`) is the value's too: cut at its space,
+        // the rest was in clear (helper-92).
         rule(
-            r"(?i)\b((?:proxy-)?authorization|x-api-key|x-auth-token|cookie|set-cookie)(\s*[:=]\s*)(?:(bearer|basic|token|digest)\s+)?[^\s'\x22,;]+",
+            r"(?i)\b((?:proxy-)?authorization|x-api-key|x-auth-token|cookie|set-cookie)(\s*[:=]\s*)(?:(bearer|basic|token|digest)\s+)?(?:\$\([^)]*\)?|[^\s'\x22,;])+",
             |c| {
                 let scheme = c
                     .get(3)
@@ -541,7 +543,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // value with structure (`--set=credentials={"token": "x"}`): the JSON rules mask
         // inside it, and masked whole here it hid the token from them (helper-78).
         rule(
-            &format!(r"(?i)(^|[\s'\x22,;&?=])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
+            &format!(r"(?i)(^|[\s'\x22,;&?=(`])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
             |c| {
                 if &c[1] == "=" && c[4].starts_with(['{', '[', '(']) {
                     return c[0].to_string();
@@ -2270,6 +2272,16 @@ mod tests {
             (r#"mysql -p"ab"$(cat /p; echo)LEAK7"#, "mysql -p***"),
             (r#"mysql -p"ab"`cat /p`LEAK8 db"#, "mysql -p*** db"),
             (r#"mysql -p"a"${X:-b c}LEAK9"#, "mysql -p***"),
+            // A secret inside a command's output, and a header's value that holds one
+            // (helper-92).
+            (
+                "v=$(PGPASSWORD=sekret3 psql -h db)",
+                "v=$(PGPASSWORD=*** psql -h db)",
+            ),
+            (
+                r#"curl -H "Authorization: Bearer $(cat t)abcdefSECRET" http://x"#,
+                r#"curl -H "Authorization: Bearer ***" http://x"#,
+            ),
         ] {
             assert_eq!(text(input), want, "{input}");
         }

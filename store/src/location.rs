@@ -188,6 +188,18 @@ impl Location {
         });
         let url = match Url::parse(text) {
             Ok(url) if SCHEMES.contains(&url.scheme()) => url,
+            // `file:///tmp/x#y` read the capture /tmp/x (helper-92).
+            Ok(url)
+                if url.scheme() == "file"
+                    && (url.fragment().is_some() || url.query().is_some()) =>
+            {
+                return Err(LocationError::Store {
+                    url: given,
+                    reason: "a '#' or '?' ends a file:// URL's path, and what follows it \
+                             would be dropped; write it as %23 or %3F, or give the path"
+                        .into(),
+                });
+            }
             Ok(url) if url.scheme() == "file" => {
                 return url
                     .to_file_path()
@@ -425,6 +437,13 @@ mod tests {
                 "{err}"
             );
         }
+        let err = Location::parse(Path::new("file:///tmp/x#y"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("capture file:///tmp/x#y: a '#' or '?' ends a file:// URL's path"),
+            "{err}"
+        );
         match Location::parse(Path::new("s3://b/run%23web-1")).unwrap() {
             Location::Remote(r) => assert_eq!(r.prefix.as_ref(), "run#web-1"),
             other => panic!("not remote: {other:?}"),
