@@ -514,12 +514,18 @@ fn a_file_torn_inside_its_pages_is_named_when_a_query_meets_it() {
             .status
             .success()
     );
+    // A whole copy, for `diff` against the torn one.
+    let whole = tmp.path().join("whole");
+    copy_dir(&capture, &whole);
     let file = parquet_files(&capture.join("syscalls")).remove(0);
     tracepost_e2e::tear_pages(&file);
     for args in [
         vec!["summary", path(&capture)],
         vec!["query", path(&capture), "errors"],
         vec!["summary", path(&capture), "--skip-bad-files"],
+        // diff read each side's span before its answer, unnamed (helper-93).
+        vec!["diff", path(&whole), path(&capture)],
+        vec!["diff", path(&capture), path(&whole)],
     ] {
         let out = analyze(&args);
         let line = one_error_line(&out);
