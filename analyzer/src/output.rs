@@ -57,11 +57,17 @@ enum State<W: Write> {
         /// Each column's name, made unique, where a name repeats.
         unique: Option<Vec<String>>,
     },
-    Markdown(W),
+    /// The header waits for the first batch, as CSV's does: one refused (a time past any
+    /// date) left a header on stdout before the error (helper-93).
+    Markdown {
+        out: W,
+        schema: SchemaRef,
+        wrote: bool,
+    },
 }
 
 impl<W: Write> Sink<W> {
-    pub fn new(mut out: W, format: Format, schema: SchemaRef) -> Result<Self> {
+    pub fn new(out: W, format: Format, schema: SchemaRef) -> Result<Self> {
         // A table, CSV and Markdown have nothing to lay a row out on; JSON writes `{}`.
         anyhow::ensure!(
             !schema.fields().is_empty() || format == Format::Json,
@@ -92,10 +98,11 @@ impl<W: Write> Sink<W> {
                     .build::<_, arrow::json::writer::JsonArray>(out),
                 unique: unique_names(&schema),
             },
-            Format::Markdown => {
-                markdown_header(&mut out, &schema).context("cannot write output")?;
-                State::Markdown(out)
-            }
+            Format::Markdown => State::Markdown {
+                out,
+                schema,
+                wrote: false,
+            },
         };
         Ok(Self { format })
     }
@@ -129,7 +136,13 @@ impl<W: Write> Sink<W> {
                 };
                 writer.write(batch).context("cannot write output")?
             }
-            State::Markdown(out) => markdown_rows(out, batch).context("cannot write output")?,
+            State::Markdown { out, schema, wrote } => {
+                if !*wrote {
+                    markdown_header(out, schema).context("cannot write output")?;
+                    *wrote = true;
+                }
+                markdown_rows(out, batch).context("cannot write output")?
+            }
         }
         Ok(())
     }
@@ -183,7 +196,16 @@ impl<W: Write> Sink<W> {
                 writeln!(out).context("cannot write output")?;
                 Ok(out)
             }
-            State::Markdown(out) => Ok(out),
+            State::Markdown {
+                mut out,
+                schema,
+                wrote,
+            } => {
+                if !wrote {
+                    markdown_header(&mut out, &schema).context("cannot write output")?;
+                }
+                Ok(out)
+            }
         }
     }
 }
