@@ -155,7 +155,7 @@ pub struct ReadArgs {
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
-    /// Output format [default: from -o's extension (.csv, .json, .md), else table].
+    /// Output format [default: from -o's extension (.csv, .json, .md, .txt), else table].
     #[arg(short, long, value_enum)]
     pub format: Option<Format>,
     /// Write to this file instead of stdout.
@@ -169,24 +169,44 @@ pub struct OutputArgs {
 
 impl OutputArgs {
     /// The format asked for, or the one `-o`'s extension names: `-o errors.csv` wrote an
-    /// aligned table, cut at 1000 rows, into a file named for CSV.
-    pub fn format(&self) -> Format {
-        let by_extension = || {
-            let ext = self
-                .output
-                .as_ref()?
-                .extension()?
-                .to_str()?
-                .to_ascii_lowercase();
-            match ext.as_str() {
-                "csv" => Some(Format::Csv),
-                "json" => Some(Format::Json),
-                "md" | "markdown" => Some(Format::Markdown),
-                _ => None,
-            }
+    /// aligned table, cut at 1000 rows, into a file named for CSV. An extension that names
+    /// a format we do not write is refused: `-o x.parquet` wrote an aligned table into a
+    /// file that no Parquet reader opens.
+    pub fn format(&self) -> Result<Format, UnknownExtension> {
+        if let Some(format) = self.format {
+            return Ok(format);
+        }
+        let Some(path) = &self.output else {
+            return Ok(Format::Table);
         };
-        self.format.or_else(by_extension).unwrap_or(Format::Table)
+        let Some(ext) = path.extension() else {
+            return Ok(Format::Table);
+        };
+        match ext.to_string_lossy().to_ascii_lowercase().as_str() {
+            "csv" => Ok(Format::Csv),
+            "json" => Ok(Format::Json),
+            "md" | "markdown" => Ok(Format::Markdown),
+            "txt" | "text" | "log" | "out" => Ok(Format::Table),
+            other => Err(UnknownExtension {
+                path: path.display().to_string(),
+                hint: match other {
+                    "html" | "htm" => " (`analyze report -o FILE.html` writes the HTML report)",
+                    _ => "",
+                },
+            }),
+        }
     }
+}
+
+/// `-o`'s extension names no format that `--format` offers, and none was given.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "-o {path}: its extension names no format written here{hint}; use .csv, .json, .md or \
+     .txt, or give --format (table, csv, json, markdown)"
+)]
+pub struct UnknownExtension {
+    path: String,
+    hint: &'static str,
 }
 
 #[derive(Debug, clap::Args)]
@@ -401,7 +421,7 @@ mod tests {
             let Command::Summary(s) = Cli::try_parse_from(all).unwrap().command else {
                 panic!()
             };
-            s.out.format()
+            s.out.format().unwrap()
         };
         assert_eq!(format(&[]), Format::Table);
         assert_eq!(format(&["-o", "x.csv"]), Format::Csv);
@@ -409,6 +429,29 @@ mod tests {
         assert_eq!(format(&["-o", "x.md"]), Format::Markdown);
         assert_eq!(format(&["-o", "x.txt"]), Format::Table);
         assert_eq!(format(&["-o", "x.csv", "-f", "json"]), Format::Json);
+        assert_eq!(format(&["-o", "x.parquet", "-f", "csv"]), Format::Csv);
+        assert_eq!(format(&["-o", "answer"]), Format::Table);
+    }
+
+    #[test]
+    fn an_output_extension_naming_no_format_is_refused() {
+        let refused = |file: &str| {
+            let all = ["analyze", "summary", "cap", "-o", file];
+            let Command::Summary(s) = Cli::try_parse_from(all).unwrap().command else {
+                panic!()
+            };
+            s.out.format().unwrap_err().to_string()
+        };
+        assert_eq!(
+            refused("/tmp/x.parquet"),
+            "-o /tmp/x.parquet: its extension names no format written here; use .csv, .json, \
+             .md or .txt, or give --format (table, csv, json, markdown)"
+        );
+        assert!(
+            refused("x.HTML").contains("(`analyze report -o FILE.html` writes the HTML report)"),
+            "{}",
+            refused("x.HTML")
+        );
     }
 
     #[test]
@@ -422,7 +465,7 @@ mod tests {
         let (captures, sql) = q.split().unwrap();
         assert_eq!(captures, vec![PathBuf::from("a"), PathBuf::from("b")]);
         assert_eq!(sql, "SELECT 1");
-        assert_eq!(q.out.format(), Format::Csv);
+        assert_eq!(q.out.format().unwrap(), Format::Csv);
         // Options may sit between the captures and the query.
         let cli = Cli::try_parse_from([
             "analyze", "query", "a", "-f", "markdown", "--pid", "7", "errors",
@@ -432,7 +475,7 @@ mod tests {
             panic!()
         };
         assert_eq!(q.split().unwrap(), (vec![PathBuf::from("a")], "errors"));
-        assert_eq!(q.out.format(), Format::Markdown);
+        assert_eq!(q.out.format().unwrap(), Format::Markdown);
         assert_eq!(q.narrow.pid, vec![7]);
         let cli = Cli::try_parse_from(["analyze", "query", "only-sql"]).unwrap();
         let Command::Query(q) = cli.command else {

@@ -87,6 +87,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Query(q) => {
+            q.out.format()?;
             let (paths, query) = q.split()?;
             let canned = queries::resolve(query)?;
             let sql = canned.render(&q.params)?;
@@ -116,6 +117,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             damage_named(answer.await, &captures).await
         }
         Command::Summary(s) => {
+            s.out.format()?;
             let Opened { ctx, captures, .. } = open(&s.captures, &s.narrow, &s.read).await?;
             warn_same_recording(&captures);
             let sql = summary::sql(s.by, s.captures.len() > 1);
@@ -181,6 +183,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             .await
         }
         Command::Diff(d) => {
+            d.out.format()?;
             if d.baseline == d.incident {
                 anyhow::bail!("diff: the baseline and the incident are the same capture");
             }
@@ -1018,7 +1021,7 @@ async fn interrupted() {
 /// Runs `frame` and writes each batch to `out` in the format asked.
 async fn stream<W: Write>(out: &OutputArgs, frame: DataFrame, to: W) -> Result<W> {
     use futures::StreamExt as _;
-    let format = out.format();
+    let format = out.format()?;
     let redact = (format == output::Format::Markdown || out.output.is_some()) && !out.no_redact;
     let schema = frame.schema().as_arrow().clone();
     let shown = match redact {

@@ -835,3 +835,61 @@ fn a_dash_for_an_output_is_refused_not_made_a_file() {
         "error: report -: give a file ending in .md or .html"
     );
 }
+
+/// `-o x.parquet` and `-o x.html` wrote an aligned table under a name that promised
+/// another format (helper-93): the extension is refused unless `--format` is given.
+#[test]
+fn an_output_named_for_a_format_not_written_is_refused() {
+    if !bpf_available("an_output_named_for_a_format_not_written_is_refused") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("cap");
+    assert!(record(&capture, &["true"]).status.success());
+    let c = capture.to_str().unwrap();
+    for (args, file, hint) in [
+        (&["query", c, "processes", "-o"][..], "x.parquet", ""),
+        (
+            &["summary", c, "-o"],
+            "x.html",
+            " (`analyze report -o FILE.html` writes the HTML report)",
+        ),
+        (&["diff", c, c, "-o"], "x.xlsx", ""),
+    ] {
+        let out = Command::new(bin("analyze"))
+            .args(args)
+            .arg(file)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
+        assert_eq!(
+            one_error_line(&out.stderr),
+            format!(
+                "error: -o {file}: its extension names no format written here{hint}; use \
+                 .csv, .json, .md or .txt, or give --format (table, csv, json, markdown)"
+            ),
+            "{args:?}"
+        );
+        assert!(!tmp.path().join(file).exists(), "{args:?}");
+    }
+    // Named, the format wins over the extension.
+    let out = Command::new(bin("analyze"))
+        .args([
+            "query",
+            c,
+            "SELECT 1 AS one",
+            "-o",
+            "x.parquet",
+            "--format",
+            "csv",
+        ])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("x.parquet")).unwrap(),
+        "one\n1\n"
+    );
+}
