@@ -239,6 +239,7 @@ pub fn check(path: &Path, table: &'static str) -> Result<TableFile, FileProblem>
     if meta.len() >= 8 {
         file.read_exact_at(&mut end, meta.len() - 8)
             .map_err(FileProblem::Io)?;
+        closing_mark(&end)?;
         footer_fits(u64::from(u32::from_le_bytes([
             end[0], end[1], end[2], end[3],
         ])))?;
@@ -421,6 +422,9 @@ async fn read_footer(
     let not_parquet = |e: ParquetError| FileProblem::NotParquet(one_line(&e.to_string()));
     let mut reader = footer_reader();
     let mut bytes = tail(size.min(FOOTER_GUESS)).await?;
+    if let Some(end) = bytes.len().checked_sub(8).and_then(|at| bytes.get(at..)) {
+        closing_mark(end)?;
+    }
     loop {
         match reader.try_parse_sized(&bytes, size) {
             Ok(()) => return Ok((reader.finish().map_err(not_parquet)?, bytes)),
@@ -432,6 +436,19 @@ async fn read_footer(
             }
             Err(e) => return Err(not_parquet(e)),
         }
+    }
+}
+
+/// A Parquet file ends with `PAR1`. Without it the length before it is any 4 bytes: a
+/// file cut short was refused as one whose "footer claims 2862653440 bytes" (helper-93).
+fn closing_mark(end: &[u8]) -> Result<(), FileProblem> {
+    match end.ends_with(b"PAR1") {
+        true => Ok(()),
+        false => Err(FileProblem::NotParquet(
+            "it does not end as a Parquet file does: cut short (an interrupted copy?), or not \
+             Parquet"
+                .into(),
+        )),
     }
 }
 
@@ -799,7 +816,11 @@ mod tests {
 
         let bytes = std::fs::read(&good).unwrap();
         std::fs::write(p("half.parquet"), &bytes[..bytes.len() / 2]).unwrap();
-        assert!(problem(&p("half.parquet"), "capture").starts_with("not a readable Parquet"));
+        assert_eq!(
+            problem(&p("half.parquet"), "capture"),
+            "not a readable Parquet file (it does not end as a Parquet file does: cut short (an \
+             interrupted copy?), or not Parquet)"
+        );
 
         std::fs::write(p("random.parquet"), [7u8; 4096]).unwrap();
         assert!(problem(&p("random.parquet"), "capture").starts_with("not a readable Parquet"));

@@ -93,7 +93,8 @@ fn damages(
         (
             "half.parquet",
             bytes[..bytes.len() / 2].to_vec(),
-            "not a readable Parquet file",
+            "not a readable Parquet file (it does not end as a Parquet file does: cut short \
+             (an interrupted copy?), or not Parquet)",
         ),
         ("random.parquet", random, "not a readable Parquet file"),
         ("past-end.parquet", past_end, "not a readable Parquet file"),

@@ -415,7 +415,14 @@ fn every_failure_of_a_store_is_one_line_naming_the_url() {
     let out = moto.analyze(&["summary", url]);
     let line = one_error_line(&out);
     assert!(line.contains(&bad), "{line}");
-    assert!(line.contains("not a readable Parquet file"), "{line}");
+    // Cut short, as a local copy cut short is: not a footer that "claims" a length.
+    assert!(
+        line.contains(
+            "not a readable Parquet file (it does not end as a Parquet file does: cut short \
+             (an interrupted copy?), or not Parquet)"
+        ),
+        "{line}"
+    );
     assert!(
         line.ends_with("--skip-bad-files answers from the readable files"),
         "{line}"
