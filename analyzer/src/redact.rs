@@ -676,7 +676,10 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
     // curl's and wget's credentials are read word by word too: the rules see only the
     // first flag after the program's name (helper-74: `curl -U a:x -u b:y`).
     let mentions_curl = text.contains("curl") || text.contains("wget");
-    if depth == 0 || (!cut && !mentions_curl && !text.contains(['\'', '"', '\\'])) {
+    // A substitution keeps its spaces in the word: the rules cut `PASSWORD=$(c d)LEAK` at
+    // the space and left `d)LEAK` in clear.
+    let substitutes = text.contains("$(") || text.contains("${") || text.contains('`');
+    if depth == 0 || (!cut && !mentions_curl && !substitutes && !text.contains(['\'', '"', '\\'])) {
         return by_rules(text);
     }
     let mut rebuilt = String::new();
@@ -862,21 +865,25 @@ fn shell_words(text: &str) -> Vec<(std::ops::Range<usize>, String)> {
 
 /// A `$(command)`, `$((sum))` or `${name...}` inside a word, as written: the shell keeps
 /// what it gives in the word, spaces and `;` included. Split at them, `mysql
-/// -p"a"$(c)LEAK` left `(c)LEAK` of its password in clear. Brackets are counted, quotes
-/// not; one left open (a command line the kernel cut) runs to the end.
+/// -p"a"$(c)LEAK` left `(c)LEAK` of its password in clear. Only the opening bracket's own
+/// kind is counted (`$(c})LEAK` is one word to the shell); quotes are not. One left open (a
+/// command line the kernel cut) runs to the end.
 fn substitution(chars: &mut std::iter::Peekable<std::str::CharIndices<'_>>, value: &mut String) {
-    let mut depth = 0usize;
+    let Some((_, open)) = chars.next() else {
+        return;
+    };
+    value.push(open);
+    let close = if open == '(' { ')' } else { '}' };
+    let mut depth = 1usize;
     for (_, c) in chars.by_ref() {
         value.push(c);
-        match c {
-            '(' | '{' => depth += 1,
-            ')' | '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    break;
-                }
+        if c == open {
+            depth += 1;
+        } else if c == close {
+            depth -= 1;
+            if depth == 0 {
+                break;
             }
-            _ => {}
         }
     }
 }
@@ -2282,6 +2289,15 @@ mod tests {
                 r#"curl -H "Authorization: Bearer $(cat t)abcdefSECRET" http://x"#,
                 r#"curl -H "Authorization: Bearer ***" http://x"#,
             ),
+            // Unquoted, with a space in the substitution, and a bracket of the other kind
+            // inside it: each left the rest of the word in clear.
+            ("PASSWORD=$(c d)LEAK10 run", "PASSWORD=*** run"),
+            ("run --password=$(c d)LEAK11", "run --password=***"),
+            ("run --password $(c d)LEAK12 -v", "run --password *** -v"),
+            ("x token=`a b`LEAK13", "x token=***"),
+            ("x --token=${a:-b c}LEAK14", "x --token=***"),
+            (r#"mysql -p"ab"$(c})LEAK15 db"#, "mysql -p*** db"),
+            ("x --password=${a)}LEAK16 y", "x --password=*** y"),
         ] {
             assert_eq!(text(input), want, "{input}");
         }
