@@ -70,6 +70,11 @@ pub enum UploadError {
         dir: PathBuf,
         files: Vec<PathBuf>,
     },
+    /// Files shipped during the run are no longer in the store (a bucket deleted and made
+    /// again, a lifecycle rule), and `--max-size` had deleted them here: their calls are
+    /// lost, and the store's copy of the capture lacks them.
+    #[error("{} file(s) shipped to {url} are no longer there, and --max-size had deleted them here: {}", .files.len(), names(.files))]
+    Vanished { url: String, files: Vec<PathBuf> },
 }
 
 fn names(files: &[PathBuf]) -> String {
@@ -304,6 +309,8 @@ mod shipping {
                 failing: false,
                 refused: false,
                 destination: Destination::Unchecked,
+                verified: false,
+                vanished: Vec::new(),
                 uploaded: 0,
                 ending: ending.clone(),
                 quiet,
@@ -390,6 +397,10 @@ mod shipping {
         /// credential refused): waiting at the end cannot change that.
         refused: bool,
         destination: Destination,
+        /// Every shipped file was looked for in the store once all were shipped.
+        verified: bool,
+        /// Shipped, gone from the store, and deleted here by `--max-size`.
+        vanished: Vec<PathBuf>,
         uploaded: u64,
         ending: Ending,
         /// `-q`: no notes (the wait at the end, uploads resumed).
@@ -422,6 +433,19 @@ mod shipping {
             loop {
                 let pending = self.pass(&runtime);
                 if pending.is_empty() {
+                    if !self.verified && self.destination == Destination::Ours {
+                        self.verified = true;
+                        if self.still_there(&runtime) > 0 {
+                            // Shipped again by the next pass.
+                            continue;
+                        }
+                    }
+                    if !self.vanished.is_empty() {
+                        return Err(UploadError::Vanished {
+                            url: self.remote.given.clone(),
+                            files: std::mem::take(&mut self.vanished),
+                        });
+                    }
                     return Ok(self.uploaded);
                 }
                 // Refused: waiting cannot change that. The deadline is the ending's, which
@@ -585,6 +609,63 @@ mod shipping {
                     }
                 }
             }
+        }
+
+        /// Looks for every shipped file in one listing of each table, once all are
+        /// shipped: a bucket deleted and made again mid-run had lost the files shipped
+        /// before, and `record` exited 0 (helper-91). Those still here are marked to be
+        /// shipped again, and counted; those `--max-size` has deleted are kept to be named.
+        /// A store that does not answer the listing is said, and trusted.
+        fn still_there(&mut self, runtime: &tokio::runtime::Runtime) -> usize {
+            let mut listed = HashSet::new();
+            for table in TABLES {
+                let store = self.remote.store.clone();
+                let prefix = self.remote.prefix.clone().join(table);
+                let listing = bounded(runtime, &self.ending, STALL, async move {
+                    store
+                        .list_with_delimiter(Some(&prefix))
+                        .await
+                        .map_err(|e| store_error(&e))
+                });
+                match listing {
+                    Ok(found) => listed.extend(found.objects.into_iter().map(|o| o.location)),
+                    Err(reason) => {
+                        crate::say!(
+                            "warning: cannot check that the files shipped to {} are still \
+                             there: {reason}",
+                            self.remote.given
+                        );
+                        return 0;
+                    }
+                }
+            }
+            let placeholder = self.placeholder();
+            let missing: Vec<PathBuf> = self
+                .versions
+                .keys()
+                .filter(|path| **path != placeholder && !listed.contains(&self.key(path)))
+                .cloned()
+                .collect();
+            let mut again = 0;
+            for path in missing {
+                self.versions.remove(&path);
+                self.shipped.remove(&path);
+                match path.exists() {
+                    true => again += 1,
+                    false => self
+                        .vanished
+                        .push(path.strip_prefix(&self.root).unwrap_or(&path).to_path_buf()),
+                }
+            }
+            if again > 0 && !self.quiet {
+                crate::say!(
+                    "record: {again} file(s) shipped to {} are no longer there (the bucket was \
+                     emptied or made again?); shipping them again",
+                    self.remote.given
+                );
+            }
+            self.vanished.sort();
+            again
         }
 
         /// The empty `syscalls` file written at the start leaves the directory once a file

@@ -150,6 +150,33 @@ for page in pages:
         keys
     }
 
+    /// Deletes `bucket`, every object in it first, and makes it again, empty: what a
+    /// bucket deleted and made again by hand, or by a deploy, looks like to a client.
+    fn remake(&self, bucket: &str) {
+        let script = r#"
+import sys, boto3
+endpoint, bucket = sys.argv[1:3]
+s3 = boto3.resource("s3", endpoint_url=endpoint, region_name="us-east-1",
+                    aws_access_key_id="test", aws_secret_access_key="test")
+b = s3.Bucket(bucket)
+# A recorder may put an object between the two: emptied again until the delete holds.
+for attempt in range(50):
+    b.objects.all().delete()
+    try:
+        b.delete()
+        break
+    except s3.meta.client.exceptions.ClientError as e:
+        if e.response["Error"]["Code"] != "BucketNotEmpty":
+            raise
+s3.create_bucket(Bucket=bucket)
+"#;
+        let status = Command::new("python3")
+            .args(["-c", script, &self.endpoint(), bucket])
+            .status()
+            .expect("run python3");
+        assert!(status.success(), "remaking the bucket failed");
+    }
+
     /// `analyze ARGS...` with the store's standard variables pointing at this server.
     fn analyze(&self, args: &[&str]) -> Output {
         analyze_with_endpoint(&self.endpoint(), args)
@@ -1288,6 +1315,88 @@ fn a_store_that_stalls_never_holds_a_finished_capture_missing_calls() {
     assert_eq!(
         ended, 0,
         "the bucket says the capture ended, with {shipped_calls} of {local_calls} calls"
+    );
+}
+
+/// A bucket deleted and made again mid-run lost every file shipped before it, and
+/// `record` exited 0 with the bucket lacking them (helper-91): each file shipped is looked
+/// for once all are, and shipped again.
+#[test]
+fn files_lost_from_a_bucket_made_again_mid_run_are_shipped_again() {
+    if !bpf_available("files_lost_from_a_bucket_made_again_mid_run_are_shipped_again") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let moto = Moto::start();
+    moto.objects("fleet", "inc-12");
+    let endpoint = moto.endpoint();
+    let vars = aws_vars(&endpoint);
+    let url = "s3://fleet/inc-12";
+    let local = tmp.path().join("web-12");
+    let work = "for i in $(seq 12); do cat /nonexistent-$i 2>/dev/null; sleep 0.2; done";
+    let flags = ["--upload", url, "--rotate", "200ms"];
+    let recorder = uploading_command(&vars, &local, &flags, &["sh", "-c", work])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waiting = Instant::now();
+    while !moto
+        .objects("fleet", "inc-12")
+        .iter()
+        .any(|o| o.starts_with("syscalls/") && !o.starts_with("syscalls/part-000000"))
+    {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(20),
+            "nothing shipped"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    moto.remake("fleet");
+    let out = recorder.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "are no longer there (the bucket was emptied or made again?); shipping them again"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(moto.objects("fleet", "inc-12"), local_files(&local));
+    // Each of the 12 `cat`s failed to open its file once, and the bucket has every one.
+    let sql = "SELECT count(*) AS n FROM syscalls WHERE path LIKE '/nonexistent-%' \
+               AND errno = 'ENOENT'";
+    assert_eq!(count_at(&[], local.to_str().unwrap(), sql), 12);
+    assert_eq!(count_at(&vars, url, sql), 12);
+
+    // Under --max-size the files shipped and then deleted here cannot go again: they are
+    // named, and the run fails.
+    let url = "s3://fleet/inc-13";
+    let local = tmp.path().join("web-13");
+    let work = "for i in $(seq 30); do find /usr/share >/dev/null; sleep 0.1; done";
+    let flags = ["--upload", url, "--rotate", "200ms", "--max-size", "200KiB"];
+    let recorder = uploading_command(&vars, &local, &flags, &["sh", "-c", work])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = local.join("syscalls/part-000001.parquet");
+    let waiting = Instant::now();
+    while !(local.join("syscalls").exists() && !first.exists()) {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(20),
+            "--max-size deleted nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    moto.remake("fleet");
+    let out = recorder.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            " file(s) shipped to {url} are no longer there, and --max-size had deleted them \
+             here: syscalls/part-000001.parquet, "
+        )),
+        "{stderr}"
     );
 }
 
