@@ -1356,9 +1356,9 @@ fn files_lost_from_a_bucket_made_again_mid_run_are_shipped_again() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains(&format!(
+        stderr.contains(
             "are no longer there (the bucket was emptied or made again?); shipping them again"
-        )),
+        ),
         "{stderr}"
     );
     assert_eq!(moto.objects("fleet", "inc-12"), local_files(&local));
@@ -1380,7 +1380,8 @@ fn files_lost_from_a_bucket_made_again_mid_run_are_shipped_again() {
         .unwrap();
     let first = local.join("syscalls/part-000001.parquet");
     let waiting = Instant::now();
-    while !(local.join("syscalls").exists() && !first.exists()) {
+    // Until the directory is there and its first file of calls is gone.
+    while !local.join("syscalls").exists() || first.exists() {
         assert!(
             waiting.elapsed() < Duration::from_secs(20),
             "--max-size deleted nothing"
