@@ -145,7 +145,9 @@ struct MarksInCgroup {
     cgroup: std::path::PathBuf,
     capture: std::path::PathBuf,
     stderr: String,
-    marks: Vec<(i64, Option<String>)>,
+    /// Per process, first first: its marks, the name of the file its last read was
+    /// charged to, and how many such reads were recorded.
+    marks: Vec<(i64, Option<String>, i64)>,
 }
 
 /// Records `sh -c SCRIPT` with `--cgroup` on a cgroup v2 directory of its own (removed
@@ -173,10 +175,10 @@ fn slow_marks_in_cgroup(name: &str, script: impl Fn(&Path, &Path) -> String) -> 
     )
     .iter()
     .map(|r| {
-        assert_eq!(r["reads"].as_i64(), Some(1), "{r:?}");
         (
             r["marks"].as_i64().unwrap(),
             r["read_from"].as_str().map(str::to_string),
+            r["reads"].as_i64().unwrap(),
         )
     })
     .collect();
@@ -226,6 +228,7 @@ fn a_cgroup_made_anew_at_its_path_is_recorded_again() {
     );
     let marks = &run.marks;
     assert_eq!(marks.len(), 2, "{marks:?}");
+    assert!(marks.iter().all(|m| m.2 == 1), "{marks:?}");
     assert_eq!(marks[0].0, 50, "{marks:?}");
     // 150 marks 2 ms apart: at most the first 100 ms of them are missing.
     assert!((90..=150).contains(&marks[1].0), "{marks:?}");
@@ -266,6 +269,7 @@ fn a_process_moved_into_the_cgroup_is_recorded_from_then_on() {
     let marks = &run.marks;
     assert_eq!(marks.len(), 1, "{marks:?}");
     assert!((50..150).contains(&marks[0].0), "{marks:?}");
+    assert_eq!(marks[0].2, 1, "{marks:?}");
     // Its file was opened before the move: unnamed, never misnamed.
     assert_eq!(marks[0].1, None, "{marks:?}");
     // The parent stayed outside.
@@ -276,6 +280,30 @@ fn a_process_moved_into_the_cgroup_is_recorded_from_then_on() {
         ),
         0
     );
+}
+
+/// A process moved out of the cgroup by another was recorded until its next exec: calls
+/// of a process outside the scope asked for. It is left out from its next call.
+#[test]
+fn a_process_moved_out_of_the_cgroup_is_left_out_from_then_on() {
+    if !bpf_available("a_process_moved_out_of_the_cgroup_is_left_out_from_then_on") {
+        return;
+    }
+    // 150 marks 2 ms apart, inside from the start, moved back out after 150 ms by its
+    // parent, which stays outside.
+    let run = slow_marks_in_cgroup("out", |cgroup, program| {
+        format!(
+            "sh -c 'echo $$ > {cg}/cgroup.procs; exec {p} 150 2' & sleep 0.15; \
+             echo $! > {cg}/../cgroup.procs; wait",
+            p = program.display(),
+            cg = cgroup.display()
+        )
+    });
+    let marks = &run.marks;
+    assert_eq!(marks.len(), 1, "{marks:?}");
+    assert!((10..140).contains(&marks[0].0), "{marks:?}");
+    // Its read at the end came after the move.
+    assert_eq!(marks[0].2, 0, "{marks:?}");
 }
 
 #[test]

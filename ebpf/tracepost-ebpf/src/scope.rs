@@ -61,6 +61,34 @@ pub(crate) fn mark_slot(tid: u32, on: bool) {
 /// not from its next exec. Its fds changed unseen while it was left out.
 #[inline(always)]
 pub(crate) fn came_into_scope(slot: &mut ThreadSlot) -> bool {
+    if !cgroup_changed(slot) {
+        return false;
+    }
+    let flags = scope_flags_after(true);
+    if flags & SLOT_IGNORED != 0 {
+        return false;
+    }
+    slot.flags = (slot.flags & !SLOT_IGNORED) | flags;
+    true
+}
+
+/// Whether a recorded thread has left `--cgroup` now: asked once after each move, so that
+/// a process moved out (`echo PID > /sys/fs/cgroup/other/cgroup.procs`) is left out from its
+/// next call, not recorded until its next exec. A call it is in keeps its exit.
+#[inline(always)]
+pub(crate) fn left_scope(slot: &mut ThreadSlot) -> bool {
+    if !cgroup_changed(slot) || in_scope() {
+        return false;
+    }
+    slot.flags |= SLOT_IGNORED;
+    true
+}
+
+/// Whether `--cgroup`'s directory was made anew, or a process moved between cgroups,
+/// since the thread last asked; the thread is taken to have asked now. Always false
+/// without `--cgroup`, at the cost of one load a call.
+#[inline(always)]
+fn cgroup_changed(slot: &mut ThreadSlot) -> bool {
     if global_u64(&FILTER_CGROUP_ID) == 0 {
         return false;
     }
@@ -71,11 +99,6 @@ pub(crate) fn came_into_scope(slot: &mut ThreadSlot) -> bool {
         return false;
     }
     slot.scope_gen = generation;
-    let flags = scope_flags_after(true);
-    if flags & SLOT_IGNORED != 0 {
-        return false;
-    }
-    slot.flags = (slot.flags & !SLOT_IGNORED) | flags;
     true
 }
 

@@ -83,11 +83,11 @@ fn enter(
     let slot = unsafe { &mut *slot };
     // An execve can bring an ignored thread into scope (`--comm` names the new program):
     // its entry is kept, and the exit sends it only if the exec did.
-    if slot.flags & SLOT_IGNORED != 0
-        && nr != NR_EXECVE
-        && nr != NR_EXECVEAT
-        && !came_into_scope(slot)
-    {
+    if slot.flags & SLOT_IGNORED != 0 {
+        if nr != NR_EXECVE && nr != NR_EXECVEAT && !came_into_scope(slot) {
+            return 0;
+        }
+    } else if left_scope(slot) {
         return 0;
     }
     // A number past the i386 table is not moved: it stays past every table.
