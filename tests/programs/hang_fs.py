@@ -3,6 +3,9 @@
 # exists it stops answering OPEN and READ (and ignores INTERRUPT), as a server that is gone
 # does. tests/tests/why_slow.rs runs a program from it to check that a binary `record`
 # cannot read never stops recording, nor `record` from exiting.
+# With HANG_FS_SLOW_FLUSH=SECONDS in its environment, it answers each FLUSH (a close of the
+# file) that much later, as a network file system writing back does: tests/tests/context.rs
+# uses it for a close slower than the recorder's reorder window.
 #   python3 hang_fs.py MOUNTPOINT FILE HANGFLAG   (root; unmount with umount -l)
 import ctypes, os, struct, sys, errno, time
 mnt, src, flag = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -62,6 +65,8 @@ while True:
     elif op in (22, 23):  # GETXATTR LISTXATTR, likewise
         reply(unique, errno.ENODATA if op == 22 else 0, b'' if op == 22 else struct.pack('<II', 0, 0))
     elif op in (18, 25, 29, 34):  # RELEASE FLUSH RELEASEDIR ACCESS
+        if op == 25 and os.environ.get('HANG_FS_SLOW_FLUSH'):
+            time.sleep(float(os.environ['HANG_FS_SLOW_FLUSH']))
         reply(unique, 0)
     else:
         reply(unique, errno.ENOSYS)

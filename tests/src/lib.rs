@@ -315,3 +315,60 @@ pub fn read_with(reader: &str, capture: &Path) -> Value {
     serde_json::from_str(stdout.lines().last().unwrap_or_default())
         .unwrap_or_else(|e| panic!("{reader}: {e}: {stdout}"))
 }
+
+/// `tests/programs/hang_fs.py` mounted at `mnt`, serving `file` as `mnt/prog`; it stops
+/// answering once `flag` exists, and with `slow_flush` it takes that long to answer each
+/// FLUSH (every close of its file). Dropped, the server goes (failing what it left
+/// pending) and the mount with it. `None` where the machine has no /dev/fuse, which CI's
+/// machines have: there that is a failure.
+pub struct HangFs {
+    mnt: PathBuf,
+    server: std::process::Child,
+}
+
+impl HangFs {
+    pub fn mount(
+        mnt: &Path,
+        file: &Path,
+        flag: &Path,
+        slow_flush: Option<std::time::Duration>,
+    ) -> Option<Self> {
+        if !Path::new("/dev/fuse").exists() {
+            assert!(std::env::var("CI").is_err(), "no /dev/fuse");
+            eprintln!("skipped: no /dev/fuse");
+            return None;
+        }
+        std::fs::create_dir_all(mnt).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/hang_fs.py");
+        // Its output goes to a file: a pipe left unread would end it at its first message
+        // (EPIPE), and with it the hang.
+        let log = mnt.with_extension("log");
+        let mut command = Command::new("python3");
+        command
+            .arg(&script)
+            .args([mnt, file, flag])
+            .stdout(std::fs::File::create(&log).unwrap());
+        if let Some(slow) = slow_flush {
+            command.env("HANG_FS_SLOW_FLUSH", slow.as_secs_f64().to_string());
+        }
+        let server = command.spawn().unwrap();
+        let mounted = Self {
+            mnt: mnt.to_path_buf(),
+            server,
+        };
+        let began = std::time::Instant::now();
+        while !std::fs::read_to_string(&log).unwrap().contains("mounted") {
+            assert!(began.elapsed().as_secs() < 10, "hang_fs.py did not mount");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Some(mounted)
+    }
+}
+
+impl Drop for HangFs {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+        let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+    }
+}

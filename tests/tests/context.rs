@@ -10,8 +10,8 @@ use std::{
 
 use serde_json::Value;
 use tracepost_e2e::{
-    bin, bpf_available, build_program, build_program_m32, build_program_o2, calls_and_errors,
-    query, record, record_with, scalar,
+    HangFs, bin, bpf_available, build_program, build_program_m32, build_program_o2,
+    calls_and_errors, query, record, record_with, scalar,
 };
 
 /// Starts `command` and waits for the first line it prints, which says it is ready to be
@@ -503,6 +503,64 @@ fn a_read_whose_fd_was_reopened_meanwhile_is_not_charged_to_the_new_file() {
     assert!(file_io.status.success(), "{file_io:?}");
     let file_io = String::from_utf8_lossy(&file_io.stdout);
     assert!(!file_io.contains("y.file"), "{file_io}");
+}
+
+/// The kernel frees an fd's number as its close enters. A close that waits on its file
+/// system (a FUSE or NFS flush) longer than the recorder's reorder window is seen after
+/// another thread's open took the number, and it removed that file's entry: the new file's
+/// later calls were unnamed (helper-92). Its entry stays now.
+#[test]
+fn a_slow_close_leaves_the_file_that_took_its_number_named() {
+    if !bpf_available("a_slow_close_leaves_the_file_that_took_its_number_named") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("served");
+    std::fs::write(&served, "served by FUSE\n").unwrap();
+    let mnt = tmp.path().join("mnt");
+    let slow = std::time::Duration::from_millis(600);
+    let Some(_mounted) = HangFs::mount(&mnt, &served, &tmp.path().join("never"), Some(slow)) else {
+        return;
+    };
+    let next = tmp.path().join("next.file");
+    std::fs::write(&next, "twelve bytes").unwrap();
+    let script = format!(
+        "import os, threading, time\n\
+         f = os.open({prog:?}, os.O_RDONLY)\n\
+         t = threading.Thread(target=lambda: os.close(f))\n\
+         t.start(); time.sleep(0.2)\n\
+         g = os.open({next:?}, os.O_RDONLY)\n\
+         assert g == f, (g, f)\n\
+         t.join(); time.sleep(0.1)\n\
+         print(os.getpid(), g, len(os.read(g, 100)))\n",
+        prog = mnt.join("prog").to_str().unwrap(),
+        next = next.to_str().unwrap()
+    );
+    let capture = tmp.path().join("cap");
+    let out = record(&capture, &["python3", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let [pid, fd, read] = printed.split_whitespace().collect::<Vec<_>>()[..] else {
+        panic!("{printed}")
+    };
+    assert_eq!(read, "12");
+    let close = one(
+        &capture,
+        &format!(
+            "SELECT fd_path, duration_ns FROM syscalls \
+             WHERE pid = {pid} AND syscall = 'close' AND fd = {fd} AND duration_ns > 400000000"
+        ),
+    );
+    // The close's own file is not known by then; it is never the new one.
+    assert_eq!(close["fd_path"], Value::Null, "{close:?}");
+    let row = one(
+        &capture,
+        &format!(
+            "SELECT fd_path FROM syscalls \
+             WHERE pid = {pid} AND syscall = 'read' AND fd = {fd} AND ret = 12"
+        ),
+    );
+    assert_eq!(row["fd_path"].as_str(), next.to_str(), "{row:?}");
 }
 
 /// The kernel copies at most 127 bytes of each argument at exec: a JVM's classpath, a long

@@ -9,8 +9,8 @@ use std::{
 
 use serde_json::{Value, json};
 use tracepost_e2e::{
-    analyze, analyze_json, bpf_available, build_program_o2, one_error_line, query, read_with,
-    record, record_command, record_with, scalar,
+    HangFs, analyze, analyze_json, bpf_available, build_program_o2, one_error_line, query,
+    read_with, record, record_command, record_with, scalar,
 };
 
 const MS: i64 = 1_000_000;
@@ -1298,12 +1298,6 @@ fn a_binary_on_an_overlay_over_hung_fuse_does_not_hold_record() {
 }
 
 fn binary_on_a_hung_mount(overlay: bool) {
-    if !Path::new("/dev/fuse").exists() {
-        // CI's machines have FUSE, as this one does: there a missing /dev/fuse is a failure.
-        assert!(std::env::var("CI").is_err(), "no /dev/fuse");
-        eprintln!("skipped: no /dev/fuse");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let src = tmp.path().join("late.c");
     std::fs::write(
@@ -1325,34 +1319,12 @@ fn binary_on_a_hung_mount(overlay: bool) {
         ],
     );
     let mnt = tmp.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
     let flag = tmp.path().join("HANG");
-    let server = Path::new(env!("CARGO_MANIFEST_DIR")).join("programs/hang_fs.py");
-    // Its output goes to a file: a pipe left unread would end it at its first message
-    // (EPIPE), and with it the hang.
-    let log = tmp.path().join("hang_fs.log");
-    let mut daemon = Command::new("python3")
-        .arg(&server)
-        .args([&mnt, &exe, &flag])
-        .stdout(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
     // Whatever happens below, the server goes (which fails its pending requests) and the
     // mount with it.
-    struct Unmount<'a>(&'a Path, &'a mut std::process::Child);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = self.1.kill();
-            let _ = self.1.wait();
-            let _ = Command::new("umount").arg("-l").arg(self.0).status();
-        }
-    }
-    let mounted = std::time::Instant::now();
-    while !std::fs::read_to_string(&log).unwrap().contains("mounted") {
-        assert!(mounted.elapsed().as_secs() < 10, "hang_fs.py did not mount");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let _unmount = Unmount(&mnt, &mut daemon);
+    let Some(_mounted) = HangFs::mount(&mnt, &exe, &flag, None) else {
+        return;
+    };
     let dir = if overlay {
         let (ov, up, work) = (
             tmp.path().join("ov"),

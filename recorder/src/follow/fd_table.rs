@@ -904,8 +904,16 @@ impl FdTracker {
                     entry.since = now;
                 }
             }
+            // The kernel frees the number as a close enters. A close seen late (it took
+            // longer than the reorder window: a flush to NFS, a lingering socket) may come
+            // after another thread's open took the number: that entry is the new file's,
+            // and stays (helper-92: its calls were left unnamed).
             FdEffect::Close { fd } => {
-                self.table_mut(pid).fds.remove(&fd);
+                let entered = self.entered;
+                let fds = &mut self.table_mut(pid).fds;
+                if fds.get(&fd).is_none_or(|entry| entry.named <= entered) {
+                    fds.remove(&fd);
+                }
             }
             FdEffect::CloseRange {
                 first,
@@ -916,6 +924,7 @@ impl FdTracker {
                 if unshare {
                     self.unshare(pid);
                 }
+                let entered = self.entered;
                 let table = self.table_mut(pid);
                 let in_range = |fd: &i32| *fd >= 0 && (first..=last).contains(&(*fd as u32));
                 if cloexec_only {
@@ -923,7 +932,10 @@ impl FdTracker {
                         entry.cloexec = Some(true);
                     }
                 } else {
-                    table.fds.retain(|fd, _| !in_range(fd));
+                    // As for a close: what was named after the call entered stays.
+                    table
+                        .fds
+                        .retain(|fd, entry| !in_range(fd) || entry.named > entered);
                 }
             }
             FdEffect::Exec => {
@@ -1301,6 +1313,30 @@ mod tests {
         );
         t.observe(&mut write, Some(3));
         assert_eq!(write.fd_path.as_deref(), Some("/srv/new"));
+    }
+
+    /// A close that returned late, after another thread's open took the number it freed
+    /// as it entered: the new file's entry stays named (helper-92).
+    #[test]
+    fn a_close_seen_after_the_number_was_taken_again_leaves_the_new_file_named() {
+        let mut t = FdTracker::new();
+        open(&mut t, 7, 3, "/srv/old");
+        let mut close = call(7, Sysno::close, [3, 0, 0, 0, 0, 0], 0, None);
+        close.event.duration_ns = 10_000;
+        open(&mut t, 7, 3, "/srv/new");
+        t.observe(&mut close, None);
+        assert_eq!(fd_path(&mut t, 7, 3).as_deref(), Some("/srv/new"));
+        let mut range = call(7, Sysno::close_range, [3, 3, 0, 0, 0, 0], 0, None);
+        range.event.duration_ns = 10_000;
+        open(&mut t, 7, 3, "/srv/newer");
+        t.observe(&mut range, None);
+        assert_eq!(fd_path(&mut t, 7, 3).as_deref(), Some("/srv/newer"));
+        // A close that entered after the name was given removes it.
+        t.observe(
+            &mut call(7, Sysno::close, [3, 0, 0, 0, 0, 0], 0, None),
+            None,
+        );
+        assert_eq!(fd_path(&mut t, 7, 3), None);
     }
 
     #[test]
