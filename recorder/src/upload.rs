@@ -570,8 +570,18 @@ mod shipping {
                     }
                     Err(reason) => {
                         self.refused = refusal(&reason);
-                        let what =
-                            format!("cannot upload {} to {}", path.display(), self.remote.given);
+                        // A refusal mid-run (the bucket deleted, a credential revoked) is
+                        // said as one at the start is, not as a store out of reach.
+                        let what = match self.refused {
+                            true => format!(
+                                "the store refused {} for {}",
+                                path.display(),
+                                self.remote.given
+                            ),
+                            false => {
+                                format!("cannot upload {} to {}", path.display(), self.remote.given)
+                            }
+                        };
                         self.warn_failing(&what, &reason);
                         let backoff = self
                             .retry
