@@ -480,12 +480,7 @@ fn a_read_whose_fd_was_reopened_meanwhile_is_not_charged_to_the_new_file() {
         file = file.to_str().unwrap()
     );
     let capture = tmp.path().join("cap");
-    let out = record(&capture, &["python3", "-c", &script]);
-    assert!(out.status.success(), "{out:?}");
-    let printed = String::from_utf8_lossy(&out.stdout);
-    let [pid, fd, read] = printed.split_whitespace().collect::<Vec<_>>()[..] else {
-        panic!("{printed}")
-    };
+    let [pid, fd, read] = recorded_python(&capture, &script);
     assert_eq!(read, "1234");
     let row = one(
         &capture,
@@ -503,6 +498,15 @@ fn a_read_whose_fd_was_reopened_meanwhile_is_not_charged_to_the_new_file() {
     assert!(file_io.status.success(), "{file_io:?}");
     let file_io = String::from_utf8_lossy(&file_io.stdout);
     assert!(!file_io.contains("y.file"), "{file_io}");
+}
+
+/// Records `python3 -c script`, which prints its pid, an fd and a byte count: those three.
+fn recorded_python(capture: &Path, script: &str) -> [String; 3] {
+    let out = record(capture, &["python3", "-c", script]);
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<String> = printed.split_whitespace().map(str::to_string).collect();
+    words.try_into().unwrap_or_else(|_| panic!("{printed}"))
 }
 
 /// The kernel frees an fd's number as its close enters. A close that waits on its file
@@ -537,12 +541,7 @@ fn a_slow_close_leaves_the_file_that_took_its_number_named() {
         next = next.to_str().unwrap()
     );
     let capture = tmp.path().join("cap");
-    let out = record(&capture, &["python3", "-c", &script]);
-    assert!(out.status.success(), "{out:?}");
-    let printed = String::from_utf8_lossy(&out.stdout);
-    let [pid, fd, read] = printed.split_whitespace().collect::<Vec<_>>()[..] else {
-        panic!("{printed}")
-    };
+    let [pid, fd, read] = recorded_python(&capture, &script);
     assert_eq!(read, "12");
     let close = one(
         &capture,

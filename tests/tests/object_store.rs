@@ -177,6 +177,23 @@ s3.create_bucket(Bucket=bucket)
         assert!(status.success(), "remaking the bucket failed");
     }
 
+    /// Waits until `bucket/prefix` holds a file of calls (not the empty first one): a
+    /// recorder shipping there is mid-capture.
+    fn wait_for_calls(&self, bucket: &str, prefix: &str) {
+        let waiting = Instant::now();
+        while !self
+            .objects(bucket, prefix)
+            .iter()
+            .any(|o| o.starts_with("syscalls/") && !o.starts_with("syscalls/part-000000"))
+        {
+            assert!(
+                waiting.elapsed() < Duration::from_secs(20),
+                "nothing shipped"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `analyze ARGS...` with the store's standard variables pointing at this server.
     fn analyze(&self, args: &[&str]) -> Output {
         analyze_with_endpoint(&self.endpoint(), args)
@@ -1274,18 +1291,7 @@ fn a_store_that_stalls_never_holds_a_finished_capture_missing_calls() {
     // Mid-capture: once a file of calls is in the bucket. (A stall at a fixed 1 s came
     // before the first uploads; the test passed only because a pass cut short at the
     // deadline went on sending a request per file, which then landed.)
-    let waiting = Instant::now();
-    while !moto
-        .objects("fleet", "inc-11")
-        .iter()
-        .any(|o| o.starts_with("syscalls/") && !o.starts_with("syscalls/part-000000"))
-    {
-        assert!(
-            waiting.elapsed() < Duration::from_secs(20),
-            "nothing shipped"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    moto.wait_for_calls("fleet", "inc-11");
     let moto_pid = moto._server.0.id() as i32;
     // SAFETY: kill has no memory preconditions; the pid is our own unreaped child.
     unsafe { libc::kill(moto_pid, libc::SIGSTOP) };
@@ -1339,18 +1345,7 @@ fn files_lost_from_a_bucket_made_again_mid_run_are_shipped_again() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let waiting = Instant::now();
-    while !moto
-        .objects("fleet", "inc-12")
-        .iter()
-        .any(|o| o.starts_with("syscalls/") && !o.starts_with("syscalls/part-000000"))
-    {
-        assert!(
-            waiting.elapsed() < Duration::from_secs(20),
-            "nothing shipped"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    moto.wait_for_calls("fleet", "inc-12");
     moto.remake("fleet");
     let out = recorder.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

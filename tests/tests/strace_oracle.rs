@@ -3,7 +3,8 @@
 use std::process::Command;
 
 use tracepost_e2e::{
-    bpf_available, build_program_m32, calls_and_errors, parse_strace_summary, record, strace_counts,
+    bpf_available, build_program, build_program_m32, calls_and_errors, parse_strace_summary, query,
+    record, strace_counts,
 };
 
 fn compare_with_strace(test: &str, command: &[&str]) {
@@ -49,6 +50,54 @@ fn python_matches_strace_exactly() {
             "-c",
             "import json, os; print(json.dumps(sorted(os.listdir('/'))))",
         ],
+    );
+}
+
+/// A seccomp filter answers some calls itself (EPERM, a value, a trap), as a container's
+/// or a service's profile does: the kernel stops them before the entry hook. They left no
+/// row and no count (helper-95); each is now a row, as strace shows it.
+#[test]
+fn calls_a_seccomp_filter_answers_match_strace() {
+    let tmp = tempfile::tempdir().unwrap();
+    let program = build_program(tmp.path(), "seccomp_refuses");
+    let program = program.to_str().unwrap();
+    compare_with_strace("calls_a_seccomp_filter_answers_match_strace", &[program]);
+    // A 32-bit program's calls come through the compat entry, numbered as i386 numbers them.
+    let program32 = build_program_m32(tmp.path(), "seccomp_refuses");
+    compare_with_strace(
+        "calls_a_seccomp_filter_answers_match_strace",
+        &[program32.to_str().unwrap()],
+    );
+    if !bpf_available("calls_a_seccomp_filter_answers_match_strace") {
+        return;
+    }
+    let capture = tmp.path().join("capture");
+    let out = record(&capture, &[program]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "-3 0 208 2\n");
+    let rows = query(
+        &[&capture],
+        "SELECT syscall, ret, errno, min(duration_ns) AS shortest, \
+         max(duration_ns) AS longest, count(*) AS calls FROM syscalls \
+         WHERE syscall IN ('getuid', 'getppid', 'getgid') GROUP BY 1, 2, 3 ORDER BY 1",
+    );
+    let rows: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {} {}-{} x{}",
+                r["syscall"], r["ret"], r["errno"], r["shortest"], r["longest"], r["calls"]
+            )
+        })
+        .collect();
+    // Not run, so no time: the filter answered at entry.
+    assert_eq!(
+        rows,
+        [
+            "\"getgid\" 104 null 0-0 x2",
+            "\"getppid\" 0 null 0-0 x5",
+            "\"getuid\" -1 \"EPERM\" 0-0 x3",
+        ]
     );
 }
 

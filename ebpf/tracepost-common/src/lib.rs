@@ -18,8 +18,16 @@ pub const FLAG_CONTEXT_ONLY: u32 = 2;
 /// (the ring was full), so what its process's fds refer to is no longer known.
 pub const FLAG_FD_STATE_LOST: u32 = 4;
 
+/// `SyscallEvent::flags`: the kernel stopped the call before running it and made its
+/// result itself (seccomp's `SECCOMP_RET_ERRNO` or `TRAP`, a `PTRACE_SYSEMU` tracer): the
+/// entry hook never saw it, so its duration is 0 and it changed no fd.
+pub const FLAG_NOT_RUN: u32 = 8;
+
 /// Marks a thread slot with no syscall in flight.
 pub const NO_SYSCALL: u32 = u32::MAX;
+/// Marks a thread slot whose call in flight `-e` leaves out: its return is no call the kernel
+/// skipped (see [`SLOT_ENTERED`]).
+pub const UNWANTED_SYSCALL: u32 = u32::MAX - 1;
 
 /// Index into the `LOST` per-CPU array: calls dropped because the ring was full (all of
 /// them, whether or not the aggregates also hold them).
@@ -632,6 +640,11 @@ pub const SLOT_IGNORED: u32 = 1;
 pub const SLOT_FD_LOST: u32 = 2;
 /// `ThreadSlot::flags`: `comm` holds the thread's name. Clear on a new thread's slot.
 pub const SLOT_COMM_KNOWN: u32 = 4;
+/// `ThreadSlot::flags`: the thread has entered a call since its slot was made, so a return
+/// with no call in flight is one the kernel stopped before the entry hook (seccomp), not
+/// the return of the fork that made the thread, nor a call in flight when `-p` took it.
+/// Clear on a new thread's slot and after an exec.
+pub const SLOT_ENTERED: u32 = 8;
 
 impl ThreadSlot {
     /// A traced thread with no syscall in flight: its first exit is ignored, so a thread

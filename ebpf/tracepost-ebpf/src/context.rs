@@ -93,6 +93,31 @@ const REG_R8: usize = 9;
 const REG_DX: usize = 12;
 const REG_SI: usize = 13;
 const REG_DI: usize = 14;
+const REG_ORIG_AX: usize = 15;
+
+/// The number and arguments of the call returning with `regs`, through probe reads, for a
+/// call whose entry the hook never saw (rare): the kernel leaves `orig_ax` and the argument
+/// registers as the call found them. `None` where a ptrace tracer skipped the call, which
+/// sets the number to -1: which call it was is gone.
+#[inline(always)]
+pub(crate) fn call_in_regs(regs: *const u8) -> Option<(u64, [u64; 6])> {
+    let regs = regs.cast::<u64>();
+    let nr: u64 = unsafe { bpf_probe_read_kernel(regs.wrapping_add(REG_ORIG_AX)) }.ok()?;
+    if nr as i64 == -1 {
+        return None;
+    }
+    if is_compat(regs) {
+        let nr = nr & 0xffff_ffff;
+        let nr = if nr < COMPAT_BASE as u64 {
+            nr + COMPAT_BASE as u64
+        } else {
+            nr
+        };
+        Some((nr, compat_args(regs.cast())))
+    } else {
+        Some((nr, syscall_args(regs.cast())))
+    }
+}
 
 #[inline(always)]
 pub(crate) fn syscall_info(nr: u64) -> SyscallInfo {

@@ -73,7 +73,7 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
     let (inherited, clone_enter_ns) = match THREADS.get_ptr(&parent) {
         Some(slot) => unsafe {
             let entered = match (*slot).nr {
-                NO_SYSCALL => 0,
+                NO_SYSCALL | UNWANTED_SYSCALL => 0,
                 _ => (*slot).enter_ns,
             };
             ((*slot).flags, entered)
@@ -86,7 +86,7 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
         // on the name it had then, and a parent that renamed itself to the `--comm` name
         // had its children left out. The name is the child's own to ask for; IDLE already
         // has no other flag.
-        let flags = (inherited & !(SLOT_COMM_KNOWN | SLOT_IGNORED))
+        let flags = (inherited & !(SLOT_COMM_KNOWN | SLOT_IGNORED | SLOT_ENTERED))
             | scope_flags_after(inherited & SLOT_IGNORED != 0);
         mark_slot(child, true);
         if THREADS.insert(&child, &IDLE, 0).is_err() {

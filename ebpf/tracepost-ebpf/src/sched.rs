@@ -102,7 +102,11 @@ pub fn sched_waking(ctx: RawTracePointContext) -> u32 {
         s.waking_pid = (id >> 32) as u32;
         s.waking_comm = comm();
         s.waking_nr = match THREADS.get_ptr(&tid) {
-            Some(waker) => unsafe { (*waker).nr },
+            // A call `-e` leaves out is no traced call.
+            Some(waker) => match unsafe { (*waker).nr } {
+                UNWANTED_SYSCALL => NO_SYSCALL,
+                nr => nr,
+            },
             None => NO_SYSCALL,
         };
     } else {

@@ -90,11 +90,13 @@ fn enter(
     } else if left_scope(slot) {
         return 0;
     }
+    slot.flags |= SLOT_ENTERED;
     // A number past the i386 table is not moved: it stays past every table.
     let compat = nr < COMPAT_BASE as u64 && is_compat();
     let nr = if compat { nr + COMPAT_BASE as u64 } else { nr };
     let mut info = syscall_info(nr);
     if info.traced == 0 && info.context == 0 {
+        slot.nr = UNWANTED_SYSCALL;
         return 0;
     }
     let args = read_args(compat);
@@ -106,6 +108,7 @@ fn enter(
         let cmd = args[1] as u32;
         info.context = u8::from(cmd == FIOCLEX || cmd == FIONCLEX);
         if info.traced == 0 && info.context == 0 {
+            slot.nr = UNWANTED_SYSCALL;
             return 0;
         }
     }

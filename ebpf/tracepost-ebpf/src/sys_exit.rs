@@ -25,10 +25,14 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
         return 0;
     };
     let slot = unsafe { &mut *slot };
-    if slot.nr == NO_SYSCALL {
+    let nr = slot.nr;
+    if nr >= UNWANTED_SYSCALL {
+        if nr == NO_SYSCALL && slot.flags & (SLOT_ENTERED | SLOT_IGNORED) == SLOT_ENTERED {
+            not_entered(regs, ret, id, slot);
+        }
+        slot.nr = NO_SYSCALL;
         return 0;
     }
-    let nr = slot.nr;
     slot.nr = NO_SYSCALL;
     // An execve can take a thread out of scope: what `--comm` excludes stays absent.
     if slot.flags & SLOT_IGNORED != 0 {
@@ -173,4 +177,69 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
         }
     }
     0
+}
+
+/// A call the entry hook never saw, returning in a thread that has entered calls since its
+/// slot was made: the kernel stopped it before the entry tracepoint and made its result
+/// itself. seccomp does so (`SECCOMP_RET_ERRNO`, `TRAP`, a supervisor's answer), and so does
+/// a `PTRACE_SYSEMU` tracer. A container's or a service's seccomp profile refusing a call
+/// left no row and no count (helper-95). Recorded at its return, with duration 0 and
+/// [`FLAG_NOT_RUN`], its number and arguments read from the registers; no path or address
+/// (the entry read none), no `--sched` times and no stack.
+#[inline(always)]
+fn not_entered(regs: *const u8, ret: i64, id: u64, slot: &mut ThreadSlot) {
+    let Some((nr, args)) = call_in_regs(regs) else {
+        return;
+    };
+    if syscall_info(nr).traced == 0 {
+        return;
+    }
+    let nr = nr as u32;
+    let reason = if global_u64(&MIN_DURATION_NS) > 0 {
+        Some((REASON_BELOW_MIN_DURATION, UNKEYED_BELOW_MIN_DURATION))
+    } else if global(&FAILED_ONLY) != 0 && errno_of(ret) == 0 {
+        Some((REASON_NOT_FAILED, UNKEYED_NOT_FAILED))
+    } else {
+        None
+    };
+    if let Some((reason, unkeyed)) = reason {
+        aggregate(&unsent_key(id, nr, ret, 0, reason), 0, unkeyed);
+        return;
+    }
+    // Before the clock: see `Stage::begin`.
+    let mut stage = Stage::begin();
+    let now = unsafe { bpf_ktime_get_ns() };
+    let mut flags = FLAG_NOT_RUN;
+    if slot.flags & SLOT_FD_LOST != 0 {
+        slot.flags &= !SLOT_FD_LOST;
+        flags |= FLAG_FD_STATE_LOST;
+    }
+    let event = SyscallEvent {
+        enter_ns: now,
+        duration_ns: 0,
+        ret,
+        args,
+        pid: (id >> 32) as u32,
+        tid: id as u32,
+        nr,
+        flags,
+        comm: slot_comm(slot),
+    };
+    match stage.reserve(size_of::<SyscallEvent>()) {
+        Some(at) => {
+            unsafe { at.cast::<SyscallEvent>().write(event) };
+            stage.commit();
+        }
+        None => {
+            if flags & FLAG_FD_STATE_LOST != 0 {
+                slot.flags |= SLOT_FD_LOST;
+            }
+            count_lost(LOST_RING_FULL);
+            aggregate(
+                &unsent_key(id, nr, ret, 0, REASON_RING_FULL),
+                0,
+                UNKEYED_RING_FULL,
+            );
+        }
+    }
 }

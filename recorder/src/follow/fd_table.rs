@@ -15,7 +15,9 @@ use slab::Slab;
 /// must not be able to make every lookup collide.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
-use tracepost_common::{FLAG_FD_STATE_LOST, PROCESS_EXIT, PROCESS_NEW, PROCESS_THREAD_APART};
+use tracepost_common::{
+    FLAG_FD_STATE_LOST, FLAG_NOT_RUN, PROCESS_EXIT, PROCESS_NEW, PROCESS_THREAD_APART,
+};
 
 use crate::{
     follow::fd_effect::{
@@ -823,6 +825,10 @@ impl FdTracker {
                 .filter(|entry| entry.named <= entered)
                 .map(|entry| entry.path.clone());
         }
+        // seccomp answered for the kernel: nothing was opened, closed or proven closed.
+        if call.event.flags & FLAG_NOT_RUN != 0 {
+            return;
+        }
         if let Some((closed, used)) = proven_closed(call) {
             let fds = &mut self.table_mut(pid).fds;
             if fds
@@ -1337,6 +1343,22 @@ mod tests {
             None,
         );
         assert_eq!(fd_path(&mut t, 7, 3), None);
+    }
+
+    /// seccomp answered these for the kernel: nothing was opened or closed.
+    #[test]
+    fn a_call_the_kernel_did_not_run_changes_no_fd() {
+        let mut t = FdTracker::new();
+        open(&mut t, 7, 3, "/srv/kept");
+        let mut close = call(7, Sysno::close, [3, 0, 0, 0, 0, 0], 0, None);
+        close.event.flags = FLAG_NOT_RUN;
+        t.observe(&mut close, Some(3));
+        assert_eq!(close.fd_path.as_deref(), Some("/srv/kept"));
+        let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
+        let mut fake = call(7, Sysno::openat, args, 3, path("/srv/fake"));
+        fake.event.flags = FLAG_NOT_RUN;
+        t.observe(&mut fake, None);
+        assert_eq!(fd_path(&mut t, 7, 3).as_deref(), Some("/srv/kept"));
     }
 
     #[test]
