@@ -1657,33 +1657,46 @@ fn a_clone_parent_child_has_its_callers_parent() {
                   os.read(r, 1)\n\
                   print('caller', os.getpid(), os.getppid(), flush=True)\n\
                   time.sleep(0.2)\n";
-    let capture = tmp.path().join("capture");
-    let run = format!("python3 -c \"{script}\"; sleep 0.1");
-    let out = record(&capture, &["sh", "-c", &run]);
-    assert!(out.status.success(), "{out:?}");
-    let said: BTreeMap<String, (i64, i64)> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let who = w.next()?.to_string();
-            Some((who, (w.next()?.parse().ok()?, w.next()?.parse().ok()?)))
-        })
-        .collect();
-    let (child, child_ppid) = said["child"];
-    let (caller, caller_ppid) = said["caller"];
-    assert_eq!(child_ppid, caller_ppid, "{said:?}");
-    let rows = query(
-        &[&capture],
-        &format!("SELECT pid, ppid FROM processes WHERE pid IN ({child}, {caller}) ORDER BY pid"),
-    );
-    let got: BTreeMap<i64, i64> = rows
-        .iter()
-        .map(|r| (r["pid"].as_i64().unwrap(), r["ppid"].as_i64().unwrap()))
-        .collect();
-    assert_eq!(
-        got,
-        BTreeMap::from([(child, child_ppid), (caller, caller_ppid)])
-    );
+    // Under a traced shell; and as the command itself, whose parent is `record`, which is
+    // not traced (its ppid was NULL, helper-95).
+    let under_shell = format!("python3 -c \"{script}\"; sleep 0.1");
+    for (i, command) in [
+        vec!["sh", "-c", under_shell.as_str()],
+        vec!["python3", "-c", script],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let capture = tmp.path().join(format!("capture-{i}"));
+        let out = record(&capture, &command);
+        assert!(out.status.success(), "{out:?}");
+        let said: BTreeMap<String, (i64, i64)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                let who = w.next()?.to_string();
+                Some((who, (w.next()?.parse().ok()?, w.next()?.parse().ok()?)))
+            })
+            .collect();
+        let (child, child_ppid) = said["child"];
+        let (caller, caller_ppid) = said["caller"];
+        assert_eq!(child_ppid, caller_ppid, "{said:?}");
+        let rows = query(
+            &[&capture],
+            &format!(
+                "SELECT pid, ppid FROM processes WHERE pid IN ({child}, {caller}) ORDER BY pid"
+            ),
+        );
+        let got: BTreeMap<i64, Option<i64>> = rows
+            .iter()
+            .map(|r| (r["pid"].as_i64().unwrap(), r["ppid"].as_i64()))
+            .collect();
+        assert_eq!(
+            got,
+            BTreeMap::from([(child, Some(child_ppid)), (caller, Some(caller_ppid))]),
+            "{command:?}"
+        );
+    }
 }
 
 /// A name that is not UTF-8 is kept as text with U+FFFD for each byte that is not, as the

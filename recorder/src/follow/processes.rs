@@ -40,6 +40,25 @@ pub struct ProcessRow {
     pub exit_signal: Option<i32>,
 }
 
+/// Whether `pid` is a process that began no later than `began` (a wall-clock time): one not
+/// traced (the `record` that started the command, the shell of a process `-p` took) that is
+/// still the parent it was, since a process is reparented only when its parent dies, and a
+/// pid taken again belongs to a process that began later. Read from /proc: rare, for
+/// `CLONE_PARENT` children only, whose ppid was NULL wherever that parent was not traced
+/// (helper-95).
+fn alive_since(pid: u32, began: Option<i64>) -> bool {
+    let Some(began) = began else {
+        return false;
+    };
+    process_event::stat(pid)
+        .filter(|stat| stat.state != 'Z')
+        .and_then(|stat| process_event::start_wall_ns(stat.start_ticks))
+        // Both may be /proc's starts, to the tick (10 ms) each, and a parent often starts
+        // its child within the same tick; each placing of boot on the wall clock differs
+        // by some nanoseconds.
+        .is_some_and(|start| start <= began + 1_000_000)
+}
+
 impl ProcessRow {
     /// A process that exists now, from /proc.
     pub fn from_proc(pid: u32) -> Option<Self> {
@@ -100,7 +119,9 @@ impl ProcessTable {
                 // which no event names.)
                 let ppid = match ev.clone_flags & CLONE_PARENT {
                     0 => Some(ev.pid),
-                    _ => parent.ppid.filter(|p| self.live.contains_key(p)),
+                    _ => parent
+                        .ppid
+                        .filter(|p| self.live.contains_key(p) || alive_since(*p, parent.start_ns)),
                 };
                 let row = ProcessRow {
                     pid: ev.child_tid,
