@@ -464,9 +464,10 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             &format!(r#"(?i)(^|[\s'"/,;&?])(--?{SECRET_NAMES})(\s+)"(?:[^"\\]|\\.)*(?:"|$)"#),
             |c| format!("{}{}{}\"{MASK}\"", &c[1], &c[2], &c[3]),
         ),
-        // --password=x, --api-key x, -token x.
+        // --password=x, --api-key x, -token x; also right after a substitution's close or
+        // `${X:+`, where the shell glues it to the flag (`$(a)--password=x`, helper-94).
         rule(
-            &format!(r"(?i)(^|[\s'\x22/,;&?])(--?{SECRET_NAMES})(=|\s+)([^\s'\x22&;]+)"),
+            &format!(r"(?i)(^|[\s'\x22/,;&?)}}+\x60])(--?{SECRET_NAMES})(=|\s+)([^\s'\x22&;]+)"),
             |c| format!("{}{}{}{MASK}", &c[1], &c[2], &c[3]),
         ),
         // curl's and wget's `USER:PASSWORD` (`curl -u admin:x`, `--proxy-user a:x`): the
@@ -543,7 +544,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // value with structure (`--set=credentials={"token": "x"}`): the JSON rules mask
         // inside it, and masked whole here it hid the token from them (helper-78).
         rule(
-            &format!(r"(?i)(^|[\s'\x22,;&?=(`])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
+            &format!(r"(?i)(^|[\s'\x22,;&?=(`)}}+])({SECRET_NAMES})(\s*=\s*|:\s*)([^\s'\x22&;]+)"),
             |c| {
                 if &c[1] == "=" && c[4].starts_with(['{', '[', '(']) {
                     return c[0].to_string();
@@ -643,13 +644,14 @@ fn is_mysql_client(word: &str, after: &str) -> bool {
         )
 }
 
-/// Whether a MySQL client's word is its password, glued to `-p` and written with quotes or
-/// backslashes (`-p"x"y`, `-px'y'`): the rules read a value only to its first quote, and
-/// left what was glued after it in clear (helper-82).
+/// Whether a MySQL client's word is its password, glued to `-p` and written with quotes,
+/// backslashes or a substitution (`-p"x"y`, `-px'y'`, `-p$(c d)y`): the rules read a value
+/// only to its first quote or space, and left what was glued after it in clear (helper-82,
+/// helper-94).
 fn a_quoted_mysql_password(raw: &str, value: &str) -> bool {
     value.len() > 2
         && value.starts_with("-p")
-        && raw.contains(['\'', '"', '\\'])
+        && (raw.contains(['\'', '"', '\\']) || substitutes(raw))
         && !QUOTED_ONCE.is_match(raw)
 }
 
@@ -676,10 +678,9 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
     // curl's and wget's credentials are read word by word too: the rules see only the
     // first flag after the program's name (helper-74: `curl -U a:x -u b:y`).
     let mentions_curl = text.contains("curl") || text.contains("wget");
-    // A substitution keeps its spaces in the word: the rules cut `PASSWORD=$(c d)LEAK` at
-    // the space and left `d)LEAK` in clear.
-    let substitutes = text.contains("$(") || text.contains("${") || text.contains('`');
-    if depth == 0 || (!cut && !mentions_curl && !substitutes && !text.contains(['\'', '"', '\\'])) {
+    if depth == 0
+        || (!cut && !mentions_curl && !substitutes(text) && !text.contains(['\'', '"', '\\']))
+    {
         return by_rules(text);
     }
     let mut rebuilt = String::new();
@@ -690,7 +691,17 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
     let mut mysql = false;
     let mut previous = String::new();
     let mut previous_end = 0;
-    for (span, value) in shell_words(text) {
+    let words = shell_words(text);
+    // One word, as written: reading it again as words finds itself, and each level of
+    // that quoted the last one's answer (`v=$(PGPASSWORD=x psql)` came back wrapped in
+    // quote after quote).
+    if let [(span, value)] = words.as_slice()
+        && *span == (0..text.len())
+        && value == text
+    {
+        return by_rules(text);
+    }
+    for (span, value) in words {
         let raw = &text[span.clone()];
         // A MySQL client's words end with its command: `mysql -e x; ssh -p"22"00 h` had
         // ssh's port masked (helper-89).
@@ -736,6 +747,18 @@ fn by_words(text: &str, depth: usize, cut: bool) -> Cow<'_, str> {
     Cow::Owned(by_rules(&rebuilt).into_owned())
 }
 
+/// Whether `text` holds a substitution (`$(...)`, `${...}`, backquotes), which keeps its
+/// spaces in the word: the rules cut `PASSWORD=$(c d)LEAK` at the space and left `d)LEAK`
+/// in clear, so such text is read word by word.
+fn substitutes(text: &str) -> bool {
+    text.contains("$(") || text.contains("${") || text.contains('`')
+}
+
+/// How much of a masked text is shown: its length without its masks.
+fn in_clear(text: &str) -> usize {
+    text.len() - MASK.len() * text.matches(MASK).count()
+}
+
 /// One shell word, `raw` as written and `value` as the shell reads it, masked; `None`
 /// where it holds no secret. The rules on the word as written keep its quotes
 /// (`{"password":"***"}`), and are taken where the word has no escapes and what they
@@ -764,12 +787,17 @@ fn masked_word(raw: &str, value: &str, depth: usize) -> Option<String> {
         return None;
     }
     // Not where a backslash escapes a sign: the rules cut a value at `\&` and ate the
-    // backslash, which turned the rest into a command of its own (helper-70).
+    // backslash, which turned the rest into a command of its own (helper-70). Where a
+    // substitution ties the rest of a word to its secret, the rules may leave that rest:
+    // they masked `$(c` of `sh -c 'mysql -p$(c d)LEAK'`, and what they left read as clean
+    // (helper-94). There the word as written is kept only if it shows no more in clear
+    // than the value masked word by word.
     if !raw.contains('\\')
         && let Cow::Owned(kept) = by_rules(raw)
         && let [(_, v)] = shell_words(&kept).as_slice()
         && whole(v).is_none()
         && by_words(v, depth - 1, false) == v.as_str()
+        && (!substitutes(raw) || in_clear(v) <= in_clear(&by_value))
     {
         return Some(kept);
     }
@@ -2298,6 +2326,20 @@ mod tests {
             ("x --token=${a:-b c}LEAK14", "x --token=***"),
             (r#"mysql -p"ab"$(c})LEAK15 db"#, "mysql -p*** db"),
             ("x --password=${a)}LEAK16 y", "x --password=*** y"),
+            // Glued after a substitution (helper-94).
+            ("echo $(a)--password=LEAK20 b", "echo $(a)--password=*** b"),
+            ("cmd ${VAR:+--password=LEAK21}", "cmd ${VAR:+--password=***"),
+            ("env ${P}_PASSWORD=LEAK22 run", "env ${P}_PASSWORD=*** run"),
+            // One quoting level down (helper-94).
+            ("sh -c 'mysql -p$(c d)LEAK17 db'", "sh -c 'mysql -p*** db'"),
+            (
+                "sh -c 'run --password $(c d)LEAK18 -v'",
+                "sh -c 'run --password *** -v'",
+            ),
+            (
+                r#"bash -c "export PASSWORD=$(cat f | head -1)LEAK19; run""#,
+                "bash -c 'export PASSWORD=***; run'",
+            ),
         ] {
             assert_eq!(text(input), want, "{input}");
         }
