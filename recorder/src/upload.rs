@@ -64,17 +64,32 @@ pub enum UploadError {
     Thread(#[source] std::io::Error),
     /// Recording ended and these files (relative to `dir`) are not in object storage;
     /// they are kept locally.
-    #[error("{} file(s) were not uploaded to {url} and are kept in {}: {}", .files.len(), .dir.display(), names(.files))]
+    #[error("{} file(s) were not uploaded to {url} and are kept in {}: {}{}", .files.len(), .dir.display(), names(.files), also_vanished(.vanished))]
     NotUploaded {
         url: String,
         dir: PathBuf,
         files: Vec<PathBuf>,
+        /// As in [`UploadError::Vanished`].
+        vanished: Vec<PathBuf>,
     },
     /// Files shipped during the run are no longer in the store (a bucket deleted and made
     /// again, a lifecycle rule), and `--max-size` had deleted them here: their calls are
     /// lost, and the store's copy of the capture lacks them.
     #[error("{} file(s) shipped to {url} are no longer there, and --max-size had deleted them here: {}", .files.len(), names(.files))]
     Vanished { url: String, files: Vec<PathBuf> },
+}
+
+/// The files shipped that a store lost, as the end of a [`UploadError::NotUploaded`].
+fn also_vanished(files: &[PathBuf]) -> String {
+    match files.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; and {} file(s) shipped there are no longer there, and --max-size had deleted \
+             them here: {}",
+            files.len(),
+            names(files)
+        ),
+    }
 }
 
 fn names(files: &[PathBuf]) -> String {
@@ -431,15 +446,28 @@ mod shipping {
             // Everything is closed now: retries are no longer spaced out, only bounded.
             self.retry.clear();
             loop {
-                let pending = self.pass(&runtime);
-                if pending.is_empty() {
-                    if !self.verified && self.destination == Destination::Ours {
-                        self.verified = true;
-                        if self.still_there(&runtime) > 0 {
-                            // Shipped again by the next pass.
-                            continue;
-                        }
+                let mut pending = self.pass(&runtime);
+                // Refused: waiting cannot change that. The deadline is the ending's, which
+                // a second Ctrl-C brings to now.
+                let giving_up = !pending.is_empty()
+                    && (self.ending.passed()
+                        || self.destination == Destination::Foreign
+                        || self.refused);
+                // Once, with every file shipped or as the end gives up on some: what the
+                // store lost of the others is shipped again, or named with them.
+                if (pending.is_empty() || giving_up)
+                    && !self.verified
+                    && self.destination == Destination::Ours
+                {
+                    self.verified = true;
+                    let again = self.still_there(&runtime, !giving_up);
+                    if !again.is_empty() && !giving_up {
+                        // Shipped again by the next pass.
+                        continue;
                     }
+                    pending.extend(again);
+                }
+                if pending.is_empty() {
                     if !self.vanished.is_empty() {
                         return Err(UploadError::Vanished {
                             url: self.remote.given.clone(),
@@ -448,10 +476,7 @@ mod shipping {
                     }
                     return Ok(self.uploaded);
                 }
-                // Refused: waiting cannot change that. The deadline is the ending's, which
-                // a second Ctrl-C brings to now.
-                if self.ending.passed() || self.destination == Destination::Foreign || self.refused
-                {
+                if giving_up {
                     return Err(self.not_uploaded(pending));
                 }
                 // Ctrl-C was answered minutes ago: say why the prompt has not come back.
@@ -472,7 +497,9 @@ mod shipping {
             }
         }
 
-        fn not_uploaded(&self, pending: Vec<PathBuf>) -> UploadError {
+        fn not_uploaded(&mut self, mut pending: Vec<PathBuf>) -> UploadError {
+            pending.sort();
+            pending.dedup();
             UploadError::NotUploaded {
                 url: self.remote.given.clone(),
                 dir: self.root.clone(),
@@ -480,6 +507,7 @@ mod shipping {
                     .iter()
                     .map(|f| f.strip_prefix(&self.root).unwrap_or(f).to_path_buf())
                     .collect(),
+                vanished: std::mem::take(&mut self.vanished),
             }
         }
 
@@ -621,31 +649,40 @@ mod shipping {
             }
         }
 
-        /// Looks for every shipped file in one listing of each table, once all are
-        /// shipped: a bucket deleted and made again mid-run had lost the files shipped
-        /// before, and `record` exited 0 (helper-91). Those still here are marked to be
-        /// shipped again, and counted; those `--max-size` has deleted are kept to be named.
-        /// A store that does not answer the listing is said, and trusted.
-        fn still_there(&mut self, runtime: &tokio::runtime::Runtime) -> usize {
+        /// Looks for every shipped file in one listing of each table: a bucket deleted
+        /// and made again mid-run had lost the files shipped before, and `record` exited 0
+        /// (helper-91). Returns those still here, marked to be shipped again (said where
+        /// `retry`; otherwise they are named with the files not shipped); those
+        /// `--max-size` has deleted are kept to be named. A bucket that is gone has lost
+        /// them all (helper-94: its `NoSuchBucket` was taken for no answer). A store that
+        /// does not answer the listing, or refuses it (a credential allowed to write only),
+        /// is said, and trusted.
+        fn still_there(&mut self, runtime: &tokio::runtime::Runtime, retry: bool) -> Vec<PathBuf> {
             let mut listed = HashSet::new();
             for table in TABLES {
                 let store = self.remote.store.clone();
                 let prefix = self.remote.prefix.clone().join(table);
                 let listing = bounded(runtime, &self.ending, STALL, async move {
-                    store
-                        .list_with_delimiter(Some(&prefix))
-                        .await
-                        .map_err(|e| store_error(&e))
+                    match store.list_with_delimiter(Some(&prefix)).await {
+                        Ok(found) => Ok(found.objects),
+                        // No bucket (S3's `NoSuchBucket`, Azure's `ContainerNotFound`): a
+                        // listing of a prefix is answered 404 for nothing else.
+                        Err(object_store::Error::NotFound { .. }) => Ok(Vec::new()),
+                        Err(e) => match store_error(&e) {
+                            reason if reason.contains("status code: 404") => Ok(Vec::new()),
+                            reason => Err(reason),
+                        },
+                    }
                 });
                 match listing {
-                    Ok(found) => listed.extend(found.objects.into_iter().map(|o| o.location)),
+                    Ok(found) => listed.extend(found.into_iter().map(|o| o.location)),
                     Err(reason) => {
                         crate::say!(
                             "warning: cannot check that the files shipped to {} are still \
                              there: {reason}",
                             self.remote.given
                         );
-                        return 0;
+                        return Vec::new();
                     }
                 }
             }
@@ -656,21 +693,22 @@ mod shipping {
                 .filter(|path| **path != placeholder && !listed.contains(&self.key(path)))
                 .cloned()
                 .collect();
-            let mut again = 0;
+            let mut again = Vec::new();
             for path in missing {
                 self.versions.remove(&path);
                 self.shipped.remove(&path);
                 match path.exists() {
-                    true => again += 1,
+                    true => again.push(path),
                     false => self
                         .vanished
                         .push(path.strip_prefix(&self.root).unwrap_or(&path).to_path_buf()),
                 }
             }
-            if again > 0 && !self.quiet {
+            if retry && !again.is_empty() && !self.quiet {
                 crate::say!(
-                    "record: {again} file(s) shipped to {} are no longer there (the bucket was \
+                    "record: {} file(s) shipped to {} are no longer there (the bucket was \
                      emptied or made again?); shipping them again",
+                    again.len(),
                     self.remote.given
                 );
             }

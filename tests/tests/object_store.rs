@@ -150,12 +150,13 @@ for page in pages:
         keys
     }
 
-    /// Deletes `bucket`, every object in it first, and makes it again, empty: what a
-    /// bucket deleted and made again by hand, or by a deploy, looks like to a client.
-    fn remake(&self, bucket: &str) {
+    /// Deletes `bucket`, every object in it first, and with `again` makes it again,
+    /// empty: what a bucket deleted (and made again) by hand, or by a deploy, looks like to
+    /// a client.
+    fn delete_bucket(&self, bucket: &str, again: bool) {
         let script = r#"
 import sys, boto3
-endpoint, bucket = sys.argv[1:3]
+endpoint, bucket, again = sys.argv[1:4]
 s3 = boto3.resource("s3", endpoint_url=endpoint, region_name="us-east-1",
                     aws_access_key_id="test", aws_secret_access_key="test")
 b = s3.Bucket(bucket)
@@ -168,13 +169,15 @@ for attempt in range(50):
     except s3.meta.client.exceptions.ClientError as e:
         if e.response["Error"]["Code"] != "BucketNotEmpty":
             raise
-s3.create_bucket(Bucket=bucket)
+if again == "again":
+    s3.create_bucket(Bucket=bucket)
 "#;
+        let again = if again { "again" } else { "gone" };
         let status = Command::new("python3")
-            .args(["-c", script, &self.endpoint(), bucket])
+            .args(["-c", script, &self.endpoint(), bucket, again])
             .status()
             .expect("run python3");
-        assert!(status.success(), "remaking the bucket failed");
+        assert!(status.success(), "deleting the bucket failed");
     }
 
     /// Waits until `bucket/prefix` holds a file of calls (not the empty first one): a
@@ -1048,7 +1051,7 @@ fn max_size_deletes_only_what_is_uploaded_and_unshipped_files_are_named() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
-        stderr.contains("once they were uploaded; the store holds them"),
+        stderr.contains("once they were uploaded; analyze of this directory warns"),
         "{stderr}"
     );
     let local_syscalls = local_files(&local)
@@ -1346,7 +1349,7 @@ fn files_lost_from_a_bucket_made_again_mid_run_are_shipped_again() {
         .spawn()
         .unwrap();
     moto.wait_for_calls("fleet", "inc-12");
-    moto.remake("fleet");
+    moto.delete_bucket("fleet", true);
     let out = recorder.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -1383,7 +1386,7 @@ fn files_lost_from_a_bucket_made_again_mid_run_are_shipped_again() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    moto.remake("fleet");
+    moto.delete_bucket("fleet", true);
     let out = recorder.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -1392,6 +1395,54 @@ fn files_lost_from_a_bucket_made_again_mid_run_are_shipped_again() {
             " file(s) shipped to {url} are no longer there, and --max-size had deleted them \
              here: syscalls/part-000001.parquet, "
         )),
+        "{stderr}"
+    );
+
+    // A bucket deleted for good: what was still here is named as not uploaded, with what
+    // --max-size had deleted (helper-94: its listing's NoSuchBucket was taken for no
+    // answer, and those were named nowhere).
+    moto.objects("gone", "inc-14");
+    let url = "s3://gone/inc-14";
+    let local = tmp.path().join("web-14");
+    let flags = [
+        "--upload",
+        url,
+        "--rotate",
+        "200ms",
+        "--max-size",
+        "200KiB",
+        "--upload-wait",
+        "2s",
+    ];
+    let recorder = uploading_command(&vars, &local, &flags, &["sh", "-c", work])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = local.join("syscalls/part-000001.parquet");
+    let waiting = Instant::now();
+    while !local.join("syscalls").exists() || first.exists() {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(20),
+            "--max-size deleted nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    moto.delete_bucket("gone", false);
+    let out = recorder.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            " file(s) were not uploaded to {url} and are kept in {}: ",
+            local.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            " file(s) shipped there are no longer there, and --max-size had deleted them here: \
+             syscalls/part-000001.parquet, "
+        ),
         "{stderr}"
     );
 }

@@ -320,8 +320,7 @@ fn report(
         // shipped with them. `analyze` of this directory finds it short from the files.
         crate::say!(
             "record: --max-size deleted the {} oldest file(s) here, {} syscalls, once they \
-             were uploaded; the store holds them, and analyze of this directory warns that \
-             it is short",
+             were uploaded; analyze of this directory warns that it is short",
             written.dropped_files,
             written.dropped_rows
         );
