@@ -306,6 +306,54 @@ fn a_process_moved_out_of_the_cgroup_is_left_out_from_then_on() {
     assert_eq!(marks[0].2, 0, "{marks:?}");
 }
 
+/// `clone3(CLONE_INTO_CGROUP)` puts a child straight into another cgroup, as systemd and
+/// container runtimes start services: under `--cgroup` one put outside was recorded whole
+/// (helper-94). It is left out from its first call; its parent, inside, is recorded.
+#[test]
+fn a_child_cloned_into_another_cgroup_is_left_out() {
+    if !bpf_available("a_child_cloned_into_another_cgroup_is_left_out") {
+        return;
+    }
+    let root = cgroup2_root();
+    let inside = root.join(format!("tracepost-e2e-into-{}", std::process::id()));
+    let outside = root.join(format!("tracepost-e2e-outside-{}", std::process::id()));
+    std::fs::create_dir(&inside).expect("create a cgroup v2 directory (needs root)");
+    std::fs::create_dir(&outside).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let program = build_program(tmp.path(), "into_cgroup");
+    let capture = tmp.path().join("capture");
+    // `record` itself starts inside, so that no process moves while it records: a move
+    // has every thread ask again, which would hide the defect.
+    let script = format!(
+        "echo $$ > {inside}/cgroup.procs; exec {record} -q -o {capture} --cgroup {inside} \
+         -- {program} {outside}",
+        inside = inside.display(),
+        record = bin("record").display(),
+        capture = capture.display(),
+        program = program.display(),
+        outside = outside.display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir(&inside);
+    let _ = std::fs::remove_dir(&outside);
+    assert!(out.status.success(), "{out:?}");
+    let child: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let calls = |sql: &str| scalar(&capture, sql);
+    assert_eq!(
+        calls("SELECT count(*) FROM syscalls WHERE syscall = 'getpid' AND comm = 'into_cgroup'"),
+        20
+    );
+    assert_eq!(
+        calls(&format!(
+            "SELECT count(*) FROM syscalls WHERE pid = {child}"
+        )),
+        0
+    );
+}
+
 #[test]
 fn cgroup_keeps_only_processes_inside_it() {
     if !bpf_available("cgroup_keeps_only_processes_inside_it") {

@@ -27,6 +27,7 @@ pub(crate) const USER32_CS: u64 = 0x23;
 pub(crate) const CLONE_THREAD: u64 = 0x0001_0000;
 pub(crate) const CLONE_FS: u64 = 0x0200;
 pub(crate) const CLONE_FILES: u64 = 0x0400;
+pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// Socket addresses are at most `sizeof(struct sockaddr_storage)`.
 pub(crate) const SOCKADDR_MAX: u32 = 128;
 

@@ -86,6 +86,10 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
         // on the name it had then, and a parent that renamed itself to the `--comm` name
         // had its children left out. The name is the child's own to ask for; IDLE already
         // has no other flag.
+        // `clone3(CLONE_INTO_CGROUP)` puts the child in a cgroup of the caller's choosing:
+        // under `--cgroup` it asks at its first call, as after a move (helper-94: one put
+        // outside was recorded whole).
+        let into_cgroup = flags & CLONE_INTO_CGROUP != 0 && global_u64(&FILTER_CGROUP_ID) != 0;
         let flags = (inherited & !(SLOT_COMM_KNOWN | SLOT_IGNORED | SLOT_ENTERED))
             | scope_flags_after(inherited & SLOT_IGNORED != 0);
         mark_slot(child, true);
@@ -93,11 +97,16 @@ pub fn task_newtask(ctx: TracePointContext) -> u32 {
             // The thread's calls will go unseen: counted once, as a thread.
             count_lost(LOST_THREAD_TABLE_FULL);
             count_lost(UNKEYED_THREAD_TABLE_FULL);
-        } else if flags != 0
+        } else if (flags != 0 || into_cgroup)
             && let Some(slot) = THREADS.get_ptr_mut(&child)
         {
             // Not yet running: nothing reads the slot before this.
-            unsafe { (*slot).flags = flags };
+            unsafe {
+                (*slot).flags = flags;
+                if into_cgroup {
+                    (*slot).scope_gen = !scope_generation();
+                }
+            };
         }
     }
     // A thread shares its maker's fds and cwd unless its clone said otherwise (a raw

@@ -92,14 +92,21 @@ fn cgroup_changed(slot: &mut ThreadSlot) -> bool {
     if global_u64(&FILTER_CGROUP_ID) == 0 {
         return false;
     }
-    let made_anew = CGROUP_NOW.get(CGROUP_NOW_GEN).copied().unwrap_or(0);
-    let moves = CGROUP_NOW.get(CGROUP_NOW_MOVES).copied().unwrap_or(0);
-    let generation = made_anew.wrapping_add(moves) as u32;
+    let generation = scope_generation();
     if generation == slot.scope_gen {
         return false;
     }
     slot.scope_gen = generation;
     true
+}
+
+/// How many times `--cgroup`'s directory was made anew plus how many moves between
+/// cgroups there were: a thread whose `scope_gen` differs asks again at its next call.
+#[inline(always)]
+pub(crate) fn scope_generation() -> u32 {
+    let made_anew = CGROUP_NOW.get(CGROUP_NOW_GEN).copied().unwrap_or(0);
+    let moves = CGROUP_NOW.get(CGROUP_NOW_MOVES).copied().unwrap_or(0);
+    made_anew.wrapping_add(moves) as u32
 }
 
 #[inline(always)]
