@@ -179,14 +179,22 @@ impl OutputArgs {
         let Some(path) = &self.output else {
             return Ok(Format::Table);
         };
-        let Some(ext) = path.extension() else {
-            return Ok(Format::Table);
+        // `.csv` alone is a name with no extension to the standard library.
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        let ext = match (
+            path.extension(),
+            name.as_deref().and_then(|n| n.strip_prefix('.')),
+        ) {
+            (Some(ext), _) => ext.to_string_lossy().to_ascii_lowercase(),
+            (None, Some(hidden)) => hidden.to_ascii_lowercase(),
+            (None, None) => return Ok(Format::Table),
         };
-        match ext.to_string_lossy().to_ascii_lowercase().as_str() {
+        match ext.as_str() {
             "csv" => Ok(Format::Csv),
             "json" => Ok(Format::Json),
             "md" | "markdown" => Ok(Format::Markdown),
-            "txt" | "text" | "log" | "out" => Ok(Format::Table),
+            // `-o x.` has an empty one.
+            "" | "txt" | "text" | "log" | "out" => Ok(Format::Table),
             other => Err(UnknownExtension {
                 path: path.display().to_string(),
                 hint: match other {
@@ -431,6 +439,8 @@ mod tests {
         assert_eq!(format(&["-o", "x.csv", "-f", "json"]), Format::Json);
         assert_eq!(format(&["-o", "x.parquet", "-f", "csv"]), Format::Csv);
         assert_eq!(format(&["-o", "answer"]), Format::Table);
+        assert_eq!(format(&["-o", "answer."]), Format::Table);
+        assert_eq!(format(&["-o", "/tmp/.csv"]), Format::Csv);
     }
 
     #[test]
