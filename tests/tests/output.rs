@@ -130,10 +130,27 @@ fn no_output_file_lands_inside_a_capture_and_a_failed_one_is_removed() {
     let before = std::fs::read(&part).unwrap();
     let inside = path(&part);
     let report = capture.join("capture").join("report.md");
+    // With --format: `.parquet` names no format of ours, which is refused first.
     for args in [
-        vec!["summary", path(&capture), "-o", inside],
-        vec!["query", path(&capture), "errors", "-o", inside],
-        vec!["diff", path(&other), path(&capture), "-o", inside],
+        vec!["summary", path(&capture), "-o", inside, "--format", "csv"],
+        vec![
+            "query",
+            path(&capture),
+            "errors",
+            "-o",
+            inside,
+            "--format",
+            "csv",
+        ],
+        vec![
+            "diff",
+            path(&other),
+            path(&capture),
+            "-o",
+            inside,
+            "--format",
+            "csv",
+        ],
         vec!["report", path(&capture), "-o", path(&report)],
     ] {
         let out = analyze(&args);
