@@ -47,6 +47,18 @@ static void at_fd_empty(void) {
     if (empty != MAP_FAILED && fd >= 0)
         syscall(SYS_execveat, fd, empty, argv, envp, AT_EMPTY_PATH);
 }
+/* execveat relative to a directory's fd, the name in a file's page never touched: the
+ * kernel names the program `/dev/fd/N/true`. */
+static char name_file[4096];
+static void at_fd_relative(void) {
+    char *const argv[] = {"true", "at-fd-relative", 0};
+    char *const envp[] = {0};
+    int file = open(name_file, O_RDONLY);
+    const char *name = mmap(0, 4096, PROT_READ, MAP_PRIVATE, file, 0);
+    int dir = open("/bin", O_RDONLY | O_DIRECTORY);
+    if (name != MAP_FAILED && dir >= 0)
+        syscall(SYS_execveat, dir, name, argv, envp, 0);
+}
 static void the_last(void) { execl(last, "thirty-two", "--bits", (char *)0); }
 
 int main(int argc, char **argv) {
@@ -54,12 +66,17 @@ int main(int argc, char **argv) {
         return 2;
     last = argv[2];
     snprintf(script, sizeof script, "%s/script.sh", argv[1]);
+    snprintf(name_file, sizeof name_file, "%s/name", argv[1]);
+    int named = open(name_file, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    if (named < 0 || write(named, "true", 5) != 5 || close(named))
+        return 1;
     child(literal_args);
     child(many_args);
     child(failed_then_run);
     child(a_script);
     child(at_cwd);
     child(at_fd_empty);
+    child(at_fd_relative);
     child(the_last);
     return 0;
 }

@@ -650,6 +650,8 @@ fn a_forked_child_exec_with_literals_has_its_path_and_command_line() {
             (script, execve, 0),
             ("/bin/true", execveat, 0),
             ("", execveat, 0),
+            // Relative to a directory's fd, read by the kernel only (helper-95: NULL).
+            ("true", execveat, 0),
             (n32.as_str(), execve, 0),
         ];
         assert_eq!(
@@ -713,6 +715,12 @@ fn a_forked_child_exec_with_literals_has_its_path_and_command_line() {
         // still there to ask; unknown, not a guess, if not.
         let (comm, exe, line) = next();
         assert_eq!((comm.as_str(), line.as_str()), ("true", "true at-fd-empty"));
+        assert!(exe == t || exe == "NULL", "{exe}");
+        let (comm, exe, line) = next();
+        assert_eq!(
+            (comm.as_str(), line.as_str()),
+            ("true", "true at-fd-relative")
+        );
         assert!(exe == t || exe == "NULL", "{exe}");
         let last = (
             "exec_literals32".into(),

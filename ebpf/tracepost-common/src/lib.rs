@@ -154,6 +154,9 @@ pub const EXTRA_SECOND_TRUNCATED: u32 = 4;
 /// `DetailedEvent::extra_flags`: [`EXTRA_PATH_PAIR`]'s second path was not read (the call
 /// failed) or could not be.
 pub const EXTRA_SECOND_UNREAD: u32 = 8;
+/// `DetailedEvent::extra_flags`: the path is the kernel's name for an exec relative to a
+/// descriptor, `/dev/fd/N/` and then the name the caller gave, which is the path.
+pub const EXTRA_FD_PREFIXED: u32 = 16;
 
 /// Where the calls of 32-bit (ia32) tasks are numbered: their own i386 number plus this.
 /// Their numbers are another table's (3 is `read` there, `close` on x86_64), so the programs

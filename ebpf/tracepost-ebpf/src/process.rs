@@ -262,9 +262,9 @@ fn exec_args_from_stack(args_of: u32, bprm: *const u8) {
 /// An exec whose path the entry program could not read (a page of the caller's never
 /// touched) takes the name the kernel opened, `bprm->filename`: the path as the caller gave
 /// it, except for an execveat relative to a descriptor, which the kernel names
-/// `/dev/fd/N/...`. That one stays unread rather than be given a path the caller never
-/// passed. `/dev/fd/N` alone is the kernel's name for an empty path (`AT_EMPTY_PATH`,
-/// fexecve): the caller passed "", which user space needs to give the row its fd.
+/// `/dev/fd/N/` and then the caller's name: marked, so that user space takes that name.
+/// `/dev/fd/N` alone is the kernel's name for an empty path (`AT_EMPTY_PATH`, fexecve):
+/// the caller passed "", which user space needs to give the row its fd.
 #[inline(always)]
 fn execve_path_from_kernel(slot: &mut ThreadSlot, bprm: *const u8) {
     let nr = slot.nr as u64;
@@ -282,6 +282,16 @@ fn execve_path_from_kernel(slot: &mut ThreadSlot, bprm: *const u8) {
         if digits_only(&slot.extra, 8, n as usize - 1) {
             slot.extra_len = 0;
             slot.extra_flags = 0;
+        } else {
+            // `/dev/fd/N/` and the caller's own name, which user space takes (helper-95:
+            // a successful execveat(dirfd, "bin/true") had no path).
+            slot.extra_len = (n - 1) as u32;
+            slot.extra_flags = EXTRA_FD_PREFIXED
+                | if n as usize >= EXTRA_LEN {
+                    EXTRA_TRUNCATED
+                } else {
+                    0
+                };
         }
         return;
     }

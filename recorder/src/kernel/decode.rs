@@ -7,9 +7,9 @@ use std::{
 };
 
 use tracepost_common::{
-    DetailedEvent, EXTRA_FD_PAIR, EXTRA_LEN, EXTRA_PATH, EXTRA_PATH_PAIR, EXTRA_SECOND_TRUNCATED,
-    EXTRA_SECOND_UNREAD, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT, EXTRA_TRUNCATED, EXTRA_UNREADABLE,
-    PATH_PAIR_HALF, SyscallEvent,
+    DetailedEvent, EXTRA_FD_PAIR, EXTRA_FD_PREFIXED, EXTRA_LEN, EXTRA_PATH, EXTRA_PATH_PAIR,
+    EXTRA_SECOND_TRUNCATED, EXTRA_SECOND_UNREAD, EXTRA_SOCKADDR_IN, EXTRA_SOCKADDR_OUT,
+    EXTRA_TRUNCATED, EXTRA_UNREADABLE, PATH_PAIR_HALF, SyscallEvent,
 };
 
 use crate::kernel::{call::Context, intern::Interner};
@@ -90,7 +90,18 @@ impl<'a> Detailed<'a> {
     /// names the same path.
     pub fn shared(&self, paths: &mut Interner) -> Option<Arc<Context>> {
         (self.kind as u8 == EXTRA_PATH && self.flags & (EXTRA_UNREADABLE | EXTRA_TRUNCATED) == 0)
-            .then(|| paths.context(self.extra))
+            .then(|| paths.context(self.path()))
+    }
+
+    /// The path's bytes: for an exec relative to a descriptor that the kernel named, what
+    /// follows its `/dev/fd/N/`, the name the caller gave.
+    fn path(&self) -> &'a [u8] {
+        if self.flags & EXTRA_FD_PREFIXED == 0 {
+            return self.extra;
+        }
+        let after = self.extra.strip_prefix(b"/dev/fd/").unwrap_or(self.extra);
+        let digits = after.iter().take_while(|b| b.is_ascii_digit()).count();
+        after[digits..].strip_prefix(b"/").unwrap_or(self.extra)
     }
 
     /// What it carries; `None` when the kernel could not read it.
@@ -101,7 +112,7 @@ impl<'a> Detailed<'a> {
         let bytes = self.extra;
         match self.kind as u8 {
             EXTRA_PATH => Some(Extra::Path {
-                path: paths.intern(whole_chars(bytes, self.flags & EXTRA_TRUNCATED != 0)),
+                path: paths.intern(whole_chars(self.path(), self.flags & EXTRA_TRUNCATED != 0)),
                 truncated: self.flags & EXTRA_TRUNCATED != 0,
                 target: None,
             }),
@@ -224,6 +235,27 @@ mod tests {
         );
         assert_eq!(sockaddr(&[16, 0, 1, 2], false), None); // AF_NETLINK
         assert_eq!(sockaddr(&[2], false), None);
+    }
+
+    /// An execveat relative to a descriptor whose name only the kernel read: the path is
+    /// what follows the kernel's `/dev/fd/N/`.
+    #[test]
+    fn an_exec_named_by_the_kernel_from_a_descriptor_has_the_callers_name() {
+        let detailed = |extra: &'static [u8], flags: u32| Detailed {
+            event: unsafe { std::mem::zeroed() },
+            kind: EXTRA_PATH as u32,
+            flags,
+            extra,
+            second: &[],
+        };
+        assert_eq!(
+            detailed(b"/dev/fd/12/bin/true", EXTRA_FD_PREFIXED).path(),
+            b"bin/true"
+        );
+        assert_eq!(
+            detailed(b"/dev/fd/12/bin/true", 0).path(),
+            b"/dev/fd/12/bin/true"
+        );
     }
 
     /// A caller's buffer shorter than the address: an IP and port are whole in the first
