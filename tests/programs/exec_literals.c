@@ -47,14 +47,14 @@ static void at_fd_empty(void) {
     if (empty != MAP_FAILED && fd >= 0)
         syscall(SYS_execveat, fd, empty, argv, envp, AT_EMPTY_PATH);
 }
-/* execveat relative to a directory's fd, the name in a file's page never touched: the
- * kernel names the program `/dev/fd/N/true`. */
-static char name_file[4096];
+/* execveat relative to a directory's fd, the name in a memfd's page never touched here:
+ * the kernel names the program `/dev/fd/N/true`. (A memfd, not a file in the directory
+ * given: a test guest's shared directory may not map.) */
+static int name_memfd = -1;
 static void at_fd_relative(void) {
     char *const argv[] = {"true", "at-fd-relative", 0};
     char *const envp[] = {0};
-    int file = open(name_file, O_RDONLY);
-    const char *name = mmap(0, 4096, PROT_READ, MAP_PRIVATE, file, 0);
+    const char *name = mmap(0, 4096, PROT_READ, MAP_PRIVATE, name_memfd, 0);
     int dir = open("/bin", O_RDONLY | O_DIRECTORY);
     if (name != MAP_FAILED && dir >= 0)
         syscall(SYS_execveat, dir, name, argv, envp, 0);
@@ -66,9 +66,8 @@ int main(int argc, char **argv) {
         return 2;
     last = argv[2];
     snprintf(script, sizeof script, "%s/script.sh", argv[1]);
-    snprintf(name_file, sizeof name_file, "%s/name", argv[1]);
-    int named = open(name_file, O_CREAT | O_WRONLY | O_TRUNC, 0600);
-    if (named < 0 || write(named, "true", 5) != 5 || close(named))
+    name_memfd = memfd_create("name", 0);
+    if (name_memfd < 0 || write(name_memfd, "true", 5) != 5)
         return 1;
     child(literal_args);
     child(many_args);
