@@ -55,25 +55,13 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
     let context = slot.info & 2 != 0;
     // Not asked for by -e: sent only for the fd bookkeeping, and not counted.
     let mut flags = if traced { 0 } else { FLAG_CONTEXT_ONLY };
-    if traced && duration_ns < global_u64(&MIN_DURATION_NS) {
-        let key = unsent_key(id, nr, ret, duration_ns, REASON_BELOW_MIN_DURATION);
-        aggregate(&key, duration_ns, UNKEYED_BELOW_MIN_DURATION);
-        if !context {
-            return 0;
-        }
-        flags = FLAG_CONTEXT_ONLY;
-    } else if traced && global(&FAILED_ONLY) != 0 && errno_of(ret) == 0 {
-        let key = unsent_key(id, nr, ret, duration_ns, REASON_NOT_FAILED);
-        aggregate(&key, duration_ns, UNKEYED_NOT_FAILED);
+    if traced && counted_only(id, nr, ret, duration_ns) {
         if !context {
             return 0;
         }
         flags = FLAG_CONTEXT_ONLY;
     }
-    if slot.flags & SLOT_FD_LOST != 0 {
-        slot.flags &= !SLOT_FD_LOST;
-        flags |= FLAG_FD_STATE_LOST;
-    }
+    flags |= take_fd_lost(slot);
     let event = SyscallEvent {
         enter_ns: slot.enter_ns,
         duration_ns,
@@ -165,18 +153,62 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
     }
     drop(stage);
     if !sent {
-        // A lost fd change, or the news of an earlier one, waits for the next record.
-        if context || flags & FLAG_FD_STATE_LOST != 0 {
-            slot.flags |= SLOT_FD_LOST;
-        }
-        // Already counted if a filter left it out; out of scope if -e did.
-        if flags & FLAG_CONTEXT_ONLY == 0 {
-            count_lost(LOST_RING_FULL);
-            let key = unsent_key(id, nr, ret, duration_ns, REASON_RING_FULL);
-            aggregate(&key, duration_ns, UNKEYED_RING_FULL);
-        }
+        not_sent(slot, flags, context, id, nr, ret, duration_ns);
     }
     0
+}
+
+/// Whether `--min-duration` or `--failed` leaves the call out: then it is counted in the
+/// aggregates here, and no row.
+#[inline(always)]
+fn counted_only(id: u64, nr: u32, ret: i64, duration_ns: u64) -> bool {
+    let (reason, unkeyed) = if duration_ns < global_u64(&MIN_DURATION_NS) {
+        (REASON_BELOW_MIN_DURATION, UNKEYED_BELOW_MIN_DURATION)
+    } else if global(&FAILED_ONLY) != 0 && errno_of(ret) == 0 {
+        (REASON_NOT_FAILED, UNKEYED_NOT_FAILED)
+    } else {
+        return false;
+    };
+    aggregate(
+        &unsent_key(id, nr, ret, duration_ns, reason),
+        duration_ns,
+        unkeyed,
+    );
+    true
+}
+
+/// [`FLAG_FD_STATE_LOST`] if the thread lost an fd change the record must tell of, taken
+/// off the slot: [`not_sent`] puts it back if the record is lost too.
+#[inline(always)]
+fn take_fd_lost(slot: &mut ThreadSlot) -> u32 {
+    if slot.flags & SLOT_FD_LOST == 0 {
+        return 0;
+    }
+    slot.flags &= !SLOT_FD_LOST;
+    FLAG_FD_STATE_LOST
+}
+
+/// The record found no room in the staging area: a lost fd change, or the news of an
+/// earlier one, waits for the next record, and a row is counted as lost (already counted
+/// if a filter left it out; out of scope if -e did).
+#[inline(always)]
+fn not_sent(
+    slot: &mut ThreadSlot,
+    flags: u32,
+    context: bool,
+    id: u64,
+    nr: u32,
+    ret: i64,
+    duration_ns: u64,
+) {
+    if context || flags & FLAG_FD_STATE_LOST != 0 {
+        slot.flags |= SLOT_FD_LOST;
+    }
+    if flags & FLAG_CONTEXT_ONLY == 0 {
+        count_lost(LOST_RING_FULL);
+        let key = unsent_key(id, nr, ret, duration_ns, REASON_RING_FULL);
+        aggregate(&key, duration_ns, UNKEYED_RING_FULL);
+    }
 }
 
 /// A call the entry hook never saw, returning in a thread that has entered calls since its
@@ -195,25 +227,13 @@ fn not_entered(regs: *const u8, ret: i64, id: u64, slot: &mut ThreadSlot) {
         return;
     }
     let nr = nr as u32;
-    let reason = if global_u64(&MIN_DURATION_NS) > 0 {
-        Some((REASON_BELOW_MIN_DURATION, UNKEYED_BELOW_MIN_DURATION))
-    } else if global(&FAILED_ONLY) != 0 && errno_of(ret) == 0 {
-        Some((REASON_NOT_FAILED, UNKEYED_NOT_FAILED))
-    } else {
-        None
-    };
-    if let Some((reason, unkeyed)) = reason {
-        aggregate(&unsent_key(id, nr, ret, 0, reason), 0, unkeyed);
+    if counted_only(id, nr, ret, 0) {
         return;
     }
     // Before the clock: see `Stage::begin`.
     let mut stage = Stage::begin();
     let now = unsafe { bpf_ktime_get_ns() };
-    let mut flags = FLAG_NOT_RUN;
-    if slot.flags & SLOT_FD_LOST != 0 {
-        slot.flags &= !SLOT_FD_LOST;
-        flags |= FLAG_FD_STATE_LOST;
-    }
+    let flags = FLAG_NOT_RUN | take_fd_lost(slot);
     let event = SyscallEvent {
         enter_ns: now,
         duration_ns: 0,
@@ -230,16 +250,6 @@ fn not_entered(regs: *const u8, ret: i64, id: u64, slot: &mut ThreadSlot) {
             unsafe { at.cast::<SyscallEvent>().write(event) };
             stage.commit();
         }
-        None => {
-            if flags & FLAG_FD_STATE_LOST != 0 {
-                slot.flags |= SLOT_FD_LOST;
-            }
-            count_lost(LOST_RING_FULL);
-            aggregate(
-                &unsent_key(id, nr, ret, 0, REASON_RING_FULL),
-                0,
-                UNKEYED_RING_FULL,
-            );
-        }
+        None => not_sent(slot, flags, false, id, nr, ret, 0),
     }
 }
