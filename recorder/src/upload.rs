@@ -75,20 +75,25 @@ pub enum UploadError {
     /// Files shipped during the run are no longer in the store (a bucket deleted and made
     /// again, a lifecycle rule), and `--max-size` had deleted them here: their calls are
     /// lost, and the store's copy of the capture lacks them.
-    #[error("{} file(s) shipped to {url} are no longer there, and --max-size had deleted them here: {}", .files.len(), names(.files))]
+    #[error("{}", vanished(&format!("to {url}"), .files))]
     Vanished { url: String, files: Vec<PathBuf> },
 }
 
-/// The files shipped that a store lost, as the end of a [`UploadError::NotUploaded`].
+/// Files shipped `whither` that the store lost, and `--max-size` had deleted here.
+fn vanished(whither: &str, files: &[PathBuf]) -> String {
+    format!(
+        "{} file(s) shipped {whither} are no longer there, and --max-size had deleted them \
+         here: {}",
+        files.len(),
+        names(files)
+    )
+}
+
+/// [`vanished`], as the end of a [`UploadError::NotUploaded`].
 fn also_vanished(files: &[PathBuf]) -> String {
     match files.is_empty() {
         true => String::new(),
-        false => format!(
-            "; and {} file(s) shipped there are no longer there, and --max-size had deleted \
-             them here: {}",
-            files.len(),
-            names(files)
-        ),
+        false => format!("; and {}", vanished("there", files)),
     }
 }
 
