@@ -270,6 +270,14 @@ pub fn analyze(args: &[&str]) -> Output {
     run_unpanicked(Command::new(bin("analyze")).args(args), "analyze")
 }
 
+/// [`analyze`] in the working directory `dir`, where a relative `-o` lands.
+pub fn analyze_in(dir: &Path, args: &[&str]) -> Output {
+    run_unpanicked(
+        Command::new(bin("analyze")).args(args).current_dir(dir),
+        "analyze",
+    )
+}
+
 /// Runs `analyze ARGS... --format json`, checks that it succeeded, and returns the rows.
 pub fn analyze_json(args: &[&str]) -> Vec<BTreeMap<String, Value>> {
     let mut all = args.to_vec();

@@ -2,7 +2,7 @@
 //! nothing written.
 use std::{os::unix::ffi::OsStrExt as _, process::Command};
 
-use tracepost_e2e::{analyze_query, bin, bpf_available, record};
+use tracepost_e2e::{analyze_in, analyze_query, bin, bpf_available, record};
 
 /// The single `error: ...` line, after checking there is exactly one and no panic.
 fn one_error_line(stderr: &[u8]) -> String {
@@ -811,11 +811,7 @@ fn a_dash_for_an_output_is_refused_not_made_a_file() {
         &["summary", c, "-o", "-"],
         &["export", c, "--perfetto", "-"],
     ] {
-        let out = Command::new(bin("analyze"))
-            .args(args)
-            .current_dir(tmp.path())
-            .output()
-            .unwrap();
+        let out = analyze_in(tmp.path(), args);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
         assert_eq!(
             one_error_line(&out.stderr),
@@ -825,11 +821,7 @@ fn a_dash_for_an_output_is_refused_not_made_a_file() {
         assert!(!tmp.path().join("-").exists(), "{args:?}");
     }
     // A report is named by its extension.
-    let out = Command::new(bin("analyze"))
-        .args(["report", c, "-o", "-"])
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
+    let out = analyze_in(tmp.path(), &["report", c, "-o", "-"]);
     assert_eq!(
         one_error_line(&out.stderr),
         "error: report -: give a file ending in .md or .html"
@@ -856,12 +848,7 @@ fn an_output_named_for_a_format_not_written_is_refused() {
         ),
         (&["diff", c, c, "-o"], "x.xlsx", ""),
     ] {
-        let out = Command::new(bin("analyze"))
-            .args(args)
-            .arg(file)
-            .current_dir(tmp.path())
-            .output()
-            .unwrap();
+        let out = analyze_in(tmp.path(), &[args, &[file]].concat());
         assert_eq!(out.status.code(), Some(1), "{args:?}: {out:?}");
         assert_eq!(
             one_error_line(&out.stderr),
@@ -874,8 +861,9 @@ fn an_output_named_for_a_format_not_written_is_refused() {
         assert!(!tmp.path().join(file).exists(), "{args:?}");
     }
     // Named, the format wins over the extension.
-    let out = Command::new(bin("analyze"))
-        .args([
+    let out = analyze_in(
+        tmp.path(),
+        &[
             "query",
             c,
             "SELECT 1 AS one",
@@ -883,10 +871,8 @@ fn an_output_named_for_a_format_not_written_is_refused() {
             "x.parquet",
             "--format",
             "csv",
-        ])
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
+        ],
+    );
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         std::fs::read_to_string(tmp.path().join("x.parquet")).unwrap(),

@@ -1372,20 +1372,7 @@ fn files_lost_from_a_bucket_made_again_mid_run_are_shipped_again() {
     let local = tmp.path().join("web-13");
     let work = "for i in $(seq 30); do find /usr/share >/dev/null; sleep 0.1; done";
     let flags = ["--upload", url, "--rotate", "200ms", "--max-size", "200KiB"];
-    let recorder = uploading_command(&vars, &local, &flags, &["sh", "-c", work])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let first = local.join("syscalls/part-000001.parquet");
-    let waiting = Instant::now();
-    // Until the directory is there and its first file of calls is gone.
-    while !local.join("syscalls").exists() || first.exists() {
-        assert!(
-            waiting.elapsed() < Duration::from_secs(20),
-            "--max-size deleted nothing"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let recorder = past_its_first_file(&vars, &local, &flags, work);
     moto.delete_bucket("fleet", true);
     let out = recorder.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1414,19 +1401,7 @@ fn files_lost_from_a_bucket_made_again_mid_run_are_shipped_again() {
         "--upload-wait",
         "2s",
     ];
-    let recorder = uploading_command(&vars, &local, &flags, &["sh", "-c", work])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let first = local.join("syscalls/part-000001.parquet");
-    let waiting = Instant::now();
-    while !local.join("syscalls").exists() || first.exists() {
-        assert!(
-            waiting.elapsed() < Duration::from_secs(20),
-            "--max-size deleted nothing"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let recorder = past_its_first_file(&vars, &local, &flags, work);
     moto.delete_bucket("gone", false);
     let out = recorder.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -1445,6 +1420,31 @@ fn files_lost_from_a_bucket_made_again_mid_run_are_shipped_again() {
         ),
         "{stderr}"
     );
+}
+
+/// `record FLAGS -- sh -c WORK` shipping `local`, started and waited on until `--max-size`
+/// has deleted its first file of calls here.
+fn past_its_first_file(
+    vars: &[(&str, &str)],
+    local: &Path,
+    flags: &[&str],
+    work: &str,
+) -> std::process::Child {
+    let recorder = uploading_command(vars, local, flags, &["sh", "-c", work])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = local.join("syscalls/part-000001.parquet");
+    let waiting = Instant::now();
+    // Until the directory is there and its first file of calls is gone.
+    while !local.join("syscalls").exists() || first.exists() {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(20),
+            "--max-size deleted nothing"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    recorder
 }
 
 /// A proxy to `upstream` on `port` that, while `hang` exists, takes requests and never
