@@ -354,6 +354,47 @@ fn a_child_cloned_into_another_cgroup_is_left_out() {
     );
 }
 
+/// Without `--cgroup`, the processes table named such a child's cgroup after its parent's:
+/// the kernel's event for a new task carries the caller's. /proc, read by this test, is
+/// the oracle for both.
+#[test]
+fn a_child_cloned_into_another_cgroup_has_that_cgroup() {
+    if !bpf_available("a_child_cloned_into_another_cgroup_has_that_cgroup") {
+        return;
+    }
+    let root = cgroup2_root();
+    let name = format!("tracepost-e2e-into-row-{}", std::process::id());
+    let outside = root.join(&name);
+    std::fs::create_dir(&outside).expect("create a cgroup v2 directory (needs root)");
+    let tmp = tempfile::tempdir().unwrap();
+    let program = build_program(tmp.path(), "into_cgroup");
+    let capture = tmp.path().join("capture");
+    let out = record_with(
+        &capture,
+        &["-q"],
+        &[program.to_str().unwrap(), outside.to_str().unwrap()],
+    );
+    let _ = std::fs::remove_dir(&outside);
+    assert!(out.status.success(), "{out:?}");
+    let child: i64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let ours = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let ours = ours.lines().find_map(|l| l.strip_prefix("0::")).unwrap();
+    let rows = query(
+        &[&capture],
+        "SELECT pid, cgroup FROM processes WHERE comm = 'into_cgroup' ORDER BY pid",
+    );
+    let cgroups: Vec<(i64, &str)> = rows
+        .iter()
+        .map(|r| (r["pid"].as_i64().unwrap(), r["cgroup"].as_str().unwrap()))
+        .collect();
+    assert_eq!(cgroups.len(), 2, "{rows:?}");
+    assert!(cgroups.contains(&(child, &*format!("/{name}"))), "{rows:?}");
+    assert!(
+        cgroups.iter().any(|&(pid, cg)| pid != child && cg == ours),
+        "{rows:?} {ours}"
+    );
+}
+
 #[test]
 fn cgroup_keeps_only_processes_inside_it() {
     if !bpf_available("cgroup_keeps_only_processes_inside_it") {

@@ -11,6 +11,10 @@ use tracepost_common::{
     ProcessEvent,
 };
 
+/// `clone3`'s flag for a child started in another cgroup (`linux/sched.h`); libc's is a
+/// `c_int` too narrow for it.
+pub const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
 /// A kernel event plus what /proc could add to it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProcessUpdate {
@@ -32,6 +36,12 @@ impl ProcessUpdate {
         // said; /proc's only when the id names no cgroup there is now.
         let mut cgroup_then = |pid| cgroups.path(event.cgroup_id).or_else(|| cgroup(pid));
         match event.kind {
+            // The kernel's id is the parent's: `clone3(CLONE_INTO_CGROUP)` put the child in a
+            // cgroup its caller chose, which only the child's /proc names. NULL once it is
+            // gone, never the parent's.
+            PROCESS_NEW if event.clone_flags & CLONE_INTO_CGROUP != 0 => {
+                update.cgroup = cgroup(event.child_tid)
+            }
             PROCESS_NEW => update.cgroup = cgroup_then(event.child_tid),
             PROCESS_EXEC => {
                 // When the process is gone, the writer names the program the kernel ran, from

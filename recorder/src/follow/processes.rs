@@ -111,7 +111,8 @@ impl ProcessTable {
         let ts = self.clock.to_wall_ns(ev.ts_ns);
         match ev.kind {
             PROCESS_NEW => {
-                // A child starts as a copy of its parent: same program, user and cgroup.
+                // A child starts as a copy of its parent: same program, user and cgroup
+                // (unless its clone chose another).
                 let parent = self.live.get(&ev.pid).cloned().unwrap_or_default();
                 // CLONE_PARENT makes it its caller's sibling: getppid() is the caller's
                 // parent, NULL where that is not known.
@@ -130,7 +131,10 @@ impl ProcessTable {
                     exe: parent.exe,
                     cmdline: parent.cmdline,
                     uid: Some(ev.uid),
-                    cgroup: u.cgroup.clone().or(parent.cgroup),
+                    cgroup: match ev.clone_flags & process_event::CLONE_INTO_CGROUP {
+                        0 => u.cgroup.clone().or(parent.cgroup),
+                        _ => u.cgroup.clone(),
+                    },
                     start_ns: Some(ts),
                     ..Default::default()
                 };
