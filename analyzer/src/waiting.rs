@@ -65,8 +65,8 @@ const WAIT_CALLS: &[&str] = &[
 const FUTEX_WAIT_OPS: &[u64] = &[0, 6, 9, 11, 13];
 const FUTEX_CMD_MASK: u64 = 0x7f;
 
-/// Reads that wait for a peer or an event: on a pipe, a socket, or an eventfd, timerfd or
-/// signalfd. Such a read is counted as waiting when it blocked at least this long; a
+/// Reads that wait for a peer or an event: on a pipe or FIFO, a socket, or an eventfd,
+/// timerfd or signalfd. Such a read is counted as waiting when it blocked at least this long; a
 /// quick one found data ready and did work.
 const READ_CALLS: &[&str] = &["read", "readv", "recvfrom", "recvmsg", "recvmmsg"];
 pub const BLOCKED_READ_NS: i64 = 1_000_000;
@@ -162,6 +162,12 @@ mod tests {
         // Reads: a long one on a pipe or a socket waited for its peer; a file read, or a
         // quick socket read, worked.
         assert!(is_waiting("read", 0, Some("pipe"), Some(5_000_000)));
+        assert!(is_waiting(
+            "read",
+            0,
+            Some("fifo:/run/x.fifo"),
+            Some(5_000_000)
+        ));
         assert!(is_waiting(
             "recvfrom",
             0,

@@ -329,6 +329,92 @@ fn a_unix_socket_is_a_peer_not_a_file() {
     assert!(peers.contains(&peer), "a peer: {peers}");
 }
 
+/// A FIFO (a named pipe) has a path, like a file, but a read of it waits for a writer as a
+/// pipe's does: named by its bare path, its blocked reads counted as work in `waiting`,
+/// and it was listed among the files. It is `fifo:PATH` now, opened during the capture
+/// (the kernel's fd table says what the open returned) or held from before it (stdin here,
+/// from /proc at the start).
+#[test]
+fn a_fifo_is_a_peer_not_a_file() {
+    if !bpf_available("a_fifo_is_a_peer_not_a_file") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (opened, held) = (tmp.path().join("opened.fifo"), tmp.path().join("held.fifo"));
+    for fifo in [&opened, &held] {
+        let name = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+    }
+    // Read and write, so that opening it does not wait for a writer.
+    let stdin = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&held)
+        .unwrap();
+    // Each read waits 50 ms for its writer.
+    let script = "import os, sys, threading, time\n\
+         opened, held = sys.argv[1], sys.argv[2]\n\
+         def writer():\n\
+         \x20   w = os.open(opened, os.O_WRONLY); time.sleep(0.05); os.write(w, b'hello')\n\
+         \x20   time.sleep(0.05); os.write(w, b'world'); os.close(w); time.sleep(0.05)\n\
+         \x20   w = os.open(held, os.O_WRONLY); os.write(w, b'stdin'); os.close(w)\n\
+         t = threading.Thread(target=writer); t.start()\n\
+         r = os.open(opened, os.O_RDONLY)\n\
+         n = len(os.read(r, 5)) + len(os.read(r, 5)) + len(os.read(0, 5))\n\
+         t.join()\n\
+         print(r, os.getpid(), n)\n";
+    let capture = tmp.path().join("cap");
+    let out = tracepost_e2e::run_unpanicked(
+        tracepost_e2e::record_command(
+            &capture,
+            &["-q"],
+            &[
+                "python3",
+                "-c",
+                script,
+                opened.to_str().unwrap(),
+                held.to_str().unwrap(),
+            ],
+        )
+        .stdin(stdin),
+        "record",
+    );
+    assert!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let [fd, pid, read] = printed.split_whitespace().collect::<Vec<_>>()[..] else {
+        panic!("{printed}")
+    };
+    assert_eq!(read, "15");
+    let reads = query(
+        &[&capture],
+        &format!(
+            "SELECT fd, fd_path, duration_ns, \
+             is_waiting(syscall, arg1, fd_path, duration_ns) AS waiting \
+             FROM syscalls WHERE pid = {pid} AND syscall = 'read' AND ret = 5 \
+             AND fd IN ({fd}, 0) ORDER BY ts"
+        ),
+    );
+    assert_eq!(reads.len(), 3, "{reads:?}");
+    for (row, fifo) in reads.iter().zip([&opened, &opened, &held]) {
+        assert_eq!(
+            row["fd_path"],
+            Value::from(format!("fifo:{}", fifo.display())),
+            "{reads:?}"
+        );
+        assert!(
+            row["duration_ns"].as_i64().unwrap() >= 40_000_000,
+            "{reads:?}"
+        );
+        assert_eq!(row["waiting"], Value::Bool(true), "{reads:?}");
+    }
+    for name in ["hottest-files", "file-io"] {
+        let out = tracepost_e2e::analyze_query(&[&capture], name, "csv");
+        assert!(out.status.success(), "{name}: {out:?}");
+        let files = String::from_utf8_lossy(&out.stdout);
+        assert!(!files.contains(".fifo"), "{name}: not a file: {files}");
+    }
+}
+
 /// `accept(fd, NULL, NULL)` returns no peer address, yet its fd is surely a socket: it was
 /// unnamed, and a read that waited 50 ms for the peer counted as work in `waiting`,
 /// `worst-latency` and `most-time-working` (helper-87).

@@ -22,6 +22,10 @@ pub const FLAG_FD_STATE_LOST: u32 = 4;
 /// result itself (seccomp's `SECCOMP_RET_ERRNO` or `TRAP`, a `PTRACE_SYSEMU` tracer): the
 /// entry hook never saw it, so its duration is 0 and it changed no fd.
 pub const FLAG_NOT_RUN: u32 = 8;
+/// `SyscallEvent::flags`: the fd an open returned is a FIFO (a named pipe), read from the
+/// kernel's fd table as the call returned. It has a path, like a file, but a read of it
+/// waits for a writer as a pipe's does, which the path alone cannot tell.
+pub const FLAG_OPENED_FIFO: u32 = 16;
 
 /// Marks a thread slot with no syscall in flight.
 pub const NO_SYSCALL: u32 = u32::MAX;

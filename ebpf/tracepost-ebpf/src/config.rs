@@ -8,6 +8,10 @@ pub(crate) const NR_EXIT: u64 = 60;
 pub(crate) const NR_EXIT_GROUP: u64 = 231;
 pub(crate) const NR_EXECVE: u64 = 59;
 pub(crate) const NR_EXECVEAT: u64 = 322;
+pub(crate) const NR_OPEN: u64 = 2;
+pub(crate) const NR_CREAT: u64 = 85;
+pub(crate) const NR_OPENAT: u64 = 257;
+pub(crate) const NR_OPENAT2: u64 = 437;
 /// ia32 `exit` and `exit_group`, as the programs number them (`COMPAT_BASE` + i386's).
 pub(crate) const NR_COMPAT_EXIT: u64 = tracepost_common::COMPAT_BASE as u64 + 1;
 pub(crate) const NR_COMPAT_EXIT_GROUP: u64 = tracepost_common::COMPAT_BASE as u64 + 252;
@@ -55,6 +59,25 @@ pub(crate) static BINPRM_FILENAME_OFFSET: u32 = 0;
 /// `bprm->interp`: the file the kernel ran (a script's interpreter), as it was named.
 #[unsafe(no_mangle)]
 pub(crate) static BINPRM_INTERP_OFFSET: u32 = 0;
+/// Where the programs find the file an fd refers to, and its type, from the BTF: the
+/// offsets of `task_struct.files`, `files_struct.fdt`, `fdtable.max_fds`, `fdtable.fd`,
+/// `file.f_inode` and `inode.i_mode`, used only where `FILE_OFFSETS_KNOWN` is 1 (two of
+/// them are 0 on every kernel). An open that returns a FIFO is marked so
+/// ([`tracepost_common::FLAG_OPENED_FIFO`]).
+#[unsafe(no_mangle)]
+pub(crate) static FILE_OFFSETS_KNOWN: u32 = 0;
+#[unsafe(no_mangle)]
+pub(crate) static TASK_FILES_OFFSET: u32 = 0;
+#[unsafe(no_mangle)]
+pub(crate) static FILES_FDT_OFFSET: u32 = 0;
+#[unsafe(no_mangle)]
+pub(crate) static FDT_MAX_FDS_OFFSET: u32 = 0;
+#[unsafe(no_mangle)]
+pub(crate) static FDT_FD_OFFSET: u32 = 0;
+#[unsafe(no_mangle)]
+pub(crate) static FILE_INODE_OFFSET: u32 = 0;
+#[unsafe(no_mangle)]
+pub(crate) static INODE_MODE_OFFSET: u32 = 0;
 /// `--min-duration`: shorter calls are counted in `AGGREGATES` instead of sent.
 #[unsafe(no_mangle)]
 pub(crate) static MIN_DURATION_NS: u64 = 0;

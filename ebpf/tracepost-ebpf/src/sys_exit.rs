@@ -1,4 +1,5 @@
 //! A call's return: turn the slot into one record in this CPU's staging area, or count it.
+use crate::file_kind::{is_open, opened_fifo};
 use crate::prelude::*;
 
 /// The exit hook where the kernel has BTF, beside the entry hook of the same kind.
@@ -142,6 +143,9 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
                     read_path(out, arg_at(&slot.args, arg));
                 } else {
                     out.extra = slot.extra;
+                }
+                if kind == EXTRA_PATH && ret >= 0 && is_open(nr as u64) && opened_fifo(ret) {
+                    out.event.flags |= FLAG_OPENED_FIFO;
                 }
                 true
             }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use syscalls::Sysno;
-use tracepost_common::{COMPAT_BASE, FIOCLEX, FIONCLEX};
+use tracepost_common::{COMPAT_BASE, FIOCLEX, FIONCLEX, FLAG_OPENED_FIFO};
 
 use crate::{
     kernel::call::Call,
@@ -104,6 +104,8 @@ pub(crate) enum FdEffect<'a> {
         /// openat2, whose `RESOLVE_*` flags (in a struct not read) can change what any
         /// path with a symlink, a `..` or a leading `/` names.
         resolve_unknown: bool,
+        /// The kernel said the file is a FIFO ([`FLAG_OPENED_FIFO`]).
+        fifo: bool,
     },
     /// `fd` is new, named `name` where the name is certain.
     New {
@@ -278,6 +280,7 @@ impl<'a> FdEffect<'a> {
                     access: flags.map_or(Access::Unknown, Access::of_flags),
                     nofollow: flags.is_some_and(|f| f & O_NOFOLLOW != 0),
                     resolve_unknown: sysno == openat2,
+                    fifo: call.event.flags & FLAG_OPENED_FIFO != 0,
                 }
             }
             socket if ok => {

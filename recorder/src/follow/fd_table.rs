@@ -6,7 +6,7 @@
 //! fd's meaning is what it was when the call using it returned. Anything not known for
 //! certain is forgotten rather than guessed: an unknown fd reads as NULL, never as a
 //! confident wrong answer.
-use std::{cell::Cell, collections::HashSet, fs, sync::Arc};
+use std::{cell::Cell, collections::HashSet, fs, os::unix::fs::FileTypeExt, sync::Arc};
 
 use slab::Slab;
 
@@ -271,6 +271,14 @@ pub struct Snapshot {
     pub shared_with: (Option<u32>, Option<u32>),
 }
 
+/// How `fd_path` names a FIFO (a named pipe): its path after `fifo:`. A read of it waits
+/// for a writer, as a pipe's does, and the queries tell a file from a peer by its name
+/// (`is_waiting`, `file-io`'s paths): a FIFO named as a file had its blocked reads counted
+/// as work.
+pub fn fifo_name(path: &str) -> Arc<str> {
+    format!("fifo:{path}").into()
+}
+
 /// Reads `/proc/PID/fd` and `/proc/PID/cwd`. A process that is gone yields what was read.
 /// What it shares with other processes, /proc does not say ([`crate::follow::sharing`]).
 pub fn snapshot(pid: u32) -> Snapshot {
@@ -295,9 +303,20 @@ pub fn snapshot(pid: u32) -> Snapshot {
                         .and_then(|f| u64::from_str_radix(f.trim(), 8).ok())
                 });
             // Not UTF-8: a lossy stand-in could be another file's name.
-            if let Some(target) = target.to_str() {
-                fds.push((fd, target.to_string(), flags));
-            }
+            let Some(target) = target.to_str() else {
+                continue;
+            };
+            // stat, which does not open: a FIFO's open would wait for its other end.
+            let fifo = target.starts_with('/')
+                && fs::metadata(entry.path()).is_ok_and(|m| m.file_type().is_fifo());
+            fds.push((
+                fd,
+                match fifo {
+                    true => fifo_name(target).to_string(),
+                    false => target.to_string(),
+                },
+                flags,
+            ));
         }
     }
     let cwd = fs::read_link(format!("/proc/{pid}/cwd"))
@@ -877,12 +896,17 @@ impl FdTracker {
                 access,
                 nofollow,
                 resolve_unknown,
+                fifo,
             } => {
                 let resolved = path
                     .filter(|p| {
                         !resolve_unknown || !(p.starts_with('/') || p.split('/').any(|c| c == ".."))
                     })
-                    .and_then(|p| self.resolve(pid, dirfd, p, nofollow));
+                    .and_then(|p| self.resolve(pid, dirfd, p, nofollow))
+                    .map(|place| match fifo {
+                        true => Place::given(fifo_name(&place.path)),
+                        false => place,
+                    });
                 self.insert(pid, fd, resolved, cloexec, access);
             }
             FdEffect::New { fd, name, cloexec } => {

@@ -245,6 +245,8 @@ impl Probes {
             opts.trace_all || opts.failed_only || opts.min_duration_ns > 0,
             cpus,
         );
+        let file_offsets_known = u32::from(opts.offsets.file_mode.is_some());
+        let file_mode = opts.offsets.file_mode.unwrap_or_default();
         let mut ebpf = EbpfLoader::new()
             .override_global("TRACE_ALL", &trace_all, true)
             .override_global("SELF_TGID", &opts.self_tgid, true)
@@ -257,6 +259,13 @@ impl Probes {
             .override_global("BINPRM_ARGC_OFFSET", &opts.offsets.binprm[1], true)
             .override_global("BINPRM_FILENAME_OFFSET", &opts.offsets.binprm[2], true)
             .override_global("BINPRM_INTERP_OFFSET", &opts.offsets.binprm[3], true)
+            .override_global("FILE_OFFSETS_KNOWN", &file_offsets_known, true)
+            .override_global("TASK_FILES_OFFSET", &file_mode[0], true)
+            .override_global("FILES_FDT_OFFSET", &file_mode[1], true)
+            .override_global("FDT_MAX_FDS_OFFSET", &file_mode[2], true)
+            .override_global("FDT_FD_OFFSET", &file_mode[3], true)
+            .override_global("FILE_INODE_OFFSET", &file_mode[4], true)
+            .override_global("INODE_MODE_OFFSET", &file_mode[5], true)
             .override_global("MIN_DURATION_NS", &opts.min_duration_ns, true)
             .override_global("FAILED_ONLY", &failed_only, true)
             .override_global("FILTER_COMM", &filter_comm, true)

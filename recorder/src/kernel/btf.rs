@@ -24,6 +24,11 @@ pub struct StructOffsets {
     /// touched (a forked child's string literals), which a BPF program cannot fault in, and
     /// the row would have no command line once the process is gone.
     pub binprm: [u32; 4],
+    /// `task_struct.files`, `files_struct.fdt`, `fdtable.max_fds`, `fdtable.fd`,
+    /// `file.f_inode` and `inode.i_mode`: the way from a thread to the type of the file an
+    /// fd refers to, so that an open that returns a FIFO can say so. `None` if any is
+    /// missing (two are 0 on every kernel, so 0 cannot mean unknown here).
+    pub file_mode: Option<[u32; 6]>,
 }
 
 pub fn struct_offsets() -> StructOffsets {
@@ -34,7 +39,17 @@ pub fn struct_offsets() -> StructOffsets {
         task_exit_code: member_offsets(&btf, "task_struct", &["exit_code"]).map_or(0, |[o]| o),
         binprm: member_offsets(&btf, "linux_binprm", &["p", "argc", "filename", "interp"])
             .unwrap_or([0; 4]),
+        file_mode: file_mode_offsets(&btf),
     }
+}
+
+fn file_mode_offsets(btf: &btf_rs::Btf) -> Option<[u32; 6]> {
+    let [files] = member_offsets(btf, "task_struct", &["files"])?;
+    let [fdt] = member_offsets(btf, "files_struct", &["fdt"])?;
+    let [max_fds, fd] = member_offsets(btf, "fdtable", &["max_fds", "fd"])?;
+    let [inode] = member_offsets(btf, "file", &["f_inode"])?;
+    let [mode] = member_offsets(btf, "inode", &["i_mode"])?;
+    Some([files, fdt, max_fds, fd, inode, mode])
 }
 
 /// The kernel's BTF, mapped rather than parsed whole. Kernels before 6.16 cannot map the
