@@ -384,6 +384,11 @@ pub struct FdTracker {
     /// whenever `owner` changes.
     last: Cell<Option<(u32, Slot)>>,
     cwd: HashMap<u32, Place>,
+    /// When a call last set each process's cwd (when it returned). A relative name in a
+    /// call that entered before then was looked up from the cwd before, which the table no
+    /// longer holds: a sibling thread's chdir named the file after the new directory
+    /// (helper-96).
+    cwd_named: HashMap<u32, u64>,
     /// Processes a thread of which took a working directory of its own
     /// (`unshare(CLONE_FS)`): their cwd is unknown until an exec leaves one thread and a
     /// chdir names it.
@@ -563,6 +568,26 @@ impl FdTracker {
         &mut self.tables[slot]
     }
 
+    /// What `fd` meant at `at` (the entry of the call being applied), where the table
+    /// still holds it: an entry named since (another thread's open, dup2 or close returned
+    /// while the call ran) says nothing of what the call used.
+    fn fd_at(&self, pid: u32, fd: i32, at: u64) -> Option<&Entry> {
+        self.get(pid, fd).filter(|entry| entry.named <= at)
+    }
+
+    /// The cwd at `at`, as [`Self::fd_at`] for an fd.
+    fn cwd_at(&self, pid: u32, at: u64) -> Option<&Place> {
+        self.cwd
+            .get(&pid)
+            .filter(|_| self.cwd_named.get(&pid).is_none_or(|named| *named <= at))
+    }
+
+    /// A call's chdir, fchdir or setns gave `pid` this cwd.
+    fn set_cwd(&mut self, pid: u32, place: Place) {
+        self.cwd.insert(pid, place);
+        self.cwd_named.insert(pid, self.now);
+    }
+
     fn get(&self, pid: u32, fd: i32) -> Option<&Entry> {
         let table = &self.tables[self.slot(pid)?];
         match table.split || table.ring {
@@ -655,6 +680,18 @@ impl FdTracker {
     /// relative to the cwd or to a directory fd when those are known. `nofollow`: the call
     /// did not follow a symlink in the last component ([`Place::join`]).
     fn resolve(&self, pid: u32, dirfd: i32, path: &Arc<str>, nofollow: bool) -> Option<Place> {
+        self.resolve_at(pid, dirfd, path, nofollow, self.entered)
+    }
+
+    /// [`Self::resolve`] with the cwd and fds as they were at `at`.
+    fn resolve_at(
+        &self,
+        pid: u32,
+        dirfd: i32,
+        path: &Arc<str>,
+        nofollow: bool,
+        at: u64,
+    ) -> Option<Place> {
         // Not UTF-8: the text is a lossy stand-in that another file's name can equal.
         if path.contains(char::REPLACEMENT_CHARACTER) {
             return None;
@@ -688,9 +725,9 @@ impl FdTracker {
             }
         } else {
             let base = if dirfd == AT_FDCWD {
-                self.cwd.get(&pid)?.clone()
+                self.cwd_at(pid, at)?.clone()
             } else {
-                let dir = self.get(pid, dirfd)?;
+                let dir = self.fd_at(pid, dirfd, at)?;
                 if !dir.path.starts_with('/') {
                     return None;
                 }
@@ -701,33 +738,34 @@ impl FdTracker {
             };
             base.join(path, nofollow)
         };
-        self.in_process(pid, place)
+        self.in_process(pid, place, at)
     }
 
     /// What a name a process gave meant to it, as an absolute path: a relative one from
     /// its cwd, an absolute one below its root, as the kernel resolves an exec's program
     /// (`./prog`, a `#!sh` line's interpreter). None where those are not known.
     pub fn place_of(&self, pid: u32, name: &str) -> Option<Arc<str>> {
-        let place = self.resolve(pid, AT_FDCWD, &Arc::from(name), false)?;
+        // As the table stands: an exec's program is named once the exec is over.
+        let place = self.resolve_at(pid, AT_FDCWD, &Arc::from(name), false, u64::MAX)?;
         place.path.starts_with('/').then_some(place.path)
     }
 
     /// A place as the process that named it means it: `/proc/self/...` and `/dev/fd/N`
     /// resolve in whoever reads them, so they are turned into what they name, or unknown.
-    fn in_process(&self, pid: u32, place: Place) -> Option<Place> {
+    fn in_process(&self, pid: u32, place: Place, at: u64) -> Option<Place> {
         if !place.path.starts_with("/proc/") && !place.path.starts_with("/dev/") {
             return Some(place);
         }
         match proc_name(pid, &place.path) {
             ProcName::Plain => Some(place),
-            ProcName::Fd(fd) => self.get(pid, fd).map(|e| Place {
+            ProcName::Fd(fd) => self.fd_at(pid, fd, at).map(|e| Place {
                 path: e.path.clone(),
                 real: e.real,
             }),
-            ProcName::Cwd => self.cwd.get(&pid).cloned(),
+            ProcName::Cwd => self.cwd_at(pid, at).cloned(),
             // The magic link is followed, so nothing after it is known not to be a symlink.
             ProcName::BelowFd(fd, rest) => self
-                .get(pid, fd)
+                .fd_at(pid, fd, at)
                 .filter(|e| e.path.starts_with('/'))
                 .map(|e| {
                     Place {
@@ -736,7 +774,7 @@ impl FdTracker {
                     }
                     .join(&rest, false)
                 }),
-            ProcName::BelowCwd(rest) => self.cwd.get(&pid).map(|c| c.join(&rest, false)),
+            ProcName::BelowCwd(rest) => self.cwd_at(pid, at).map(|c| c.join(&rest, false)),
             ProcName::Own(path) => Some(Place::given(path.into())),
             ProcName::Unknown => None,
         }
@@ -838,10 +876,8 @@ impl FdTracker {
             self.cwd.remove(&pid);
         }
         if let Some(fd) = fd {
-            let entered = self.entered;
             call.fd_path = self
-                .get(pid, fd)
-                .filter(|entry| entry.named <= entered)
+                .fd_at(pid, fd, self.entered)
                 .map(|entry| entry.path.clone());
         }
         // seccomp answered for the kernel: nothing was opened, closed or proven closed.
@@ -1027,20 +1063,20 @@ impl FdTracker {
                 match path.and_then(|p| self.resolve(pid, AT_FDCWD, p, false)) {
                     Some(dir) => {
                         self.hold(&dir.path);
-                        self.cwd.insert(pid, dir);
+                        self.set_cwd(pid, dir);
                     }
                     None => {
                         self.cwd.remove(&pid);
                     }
                 }
             }
-            FdEffect::Fchdir { fd } => match self.get(pid, fd) {
+            FdEffect::Fchdir { fd } => match self.fd_at(pid, fd, self.entered) {
                 Some(dir) if dir.path.starts_with('/') => {
                     let place = Place {
                         path: dir.path.clone(),
                         real: dir.real,
                     };
-                    self.cwd.insert(pid, place);
+                    self.set_cwd(pid, place);
                 }
                 _ => {
                     self.cwd.remove(&pid);
@@ -1053,7 +1089,9 @@ impl FdTracker {
             FdEffect::EnterMounts { fd, surely } => {
                 let kind = match surely {
                     true => Some(true),
-                    false => self.get(pid, fd).and_then(|e| mount_namespace(&e.path)),
+                    false => self
+                        .fd_at(pid, fd, self.entered)
+                        .and_then(|e| mount_namespace(&e.path)),
                 };
                 match kind {
                     // Another kind of namespace: neither moves.
@@ -1062,7 +1100,7 @@ impl FdTracker {
                         if !self.split_cwd.contains(&pid) && !self.shared_fs.contains(&pid) =>
                     {
                         self.roots.remove(&pid);
-                        self.cwd.insert(pid, Place::resolved("/".into()));
+                        self.set_cwd(pid, Place::resolved("/".into()));
                     }
                     // A thread's own cwd (the process's is not known already), or a kind
                     // not known: the root and the cwd may be the new namespace's or the old.
@@ -1108,7 +1146,9 @@ impl FdTracker {
         if from == to {
             return;
         }
-        let (place, access) = match self.get(pid, from) {
+        // A dup copies what the number meant when the kernel took it, which the table no
+        // longer holds if another thread's dup2 onto it returned meanwhile (helper-96).
+        let (place, access) = match self.fd_at(pid, from, self.entered) {
             Some(e) => (
                 Some(Place {
                     path: e.path.clone(),
@@ -1182,6 +1222,7 @@ impl FdTracker {
             PROCESS_EXIT => {
                 self.release(ev.pid);
                 self.cwd.remove(&ev.pid);
+                self.cwd_named.remove(&ev.pid);
                 self.split_cwd.remove(&ev.pid);
                 self.shared_fs.remove(&ev.pid);
                 self.roots.remove(&ev.pid);
@@ -2006,6 +2047,98 @@ mod tests {
     /// it, may or may not be in the child's copy: a red team's program had 43-71 of 200
     /// children named after the other file. Such an fd is not named in the child; one
     /// changed before the clone began, or after the child was made, is as it was.
+    /// A sibling thread's change to what a call used (a dup's source, an openat's dirfd,
+    /// the cwd of a relative open, the fd behind `/proc/self/fd/N`) returned while the
+    /// call ran: the call took what it used as it was, which the table no longer holds,
+    /// so what it made is not named. helper-96: a dup, racing a thread that swapped its
+    /// source between two files with dup2, was named after the other file.
+    #[test]
+    fn a_change_returned_while_a_call_ran_leaves_what_it_made_unnamed() {
+        let mut t = FdTracker::new();
+        let timed = |nr: Sysno, args: [u64; 6], ret: i64, extra: Option<Extra>, enter: u64| {
+            let mut c = call(1, nr, args, ret, extra);
+            c.event.enter_ns = enter;
+            c.event.duration_ns = 30;
+            c
+        };
+        let at = |t: &mut FdTracker, mut c: Call, fd: Option<i32>| t.observe(&mut c, fd);
+        open(&mut t, 1, 3, "/a");
+        open(&mut t, 1, 4, "/b");
+        open(&mut t, 1, 8, "/dir1");
+        open(&mut t, 1, 9, "/dir2");
+        t.observe(&mut call(1, Sysno::chdir, [0; 6], 0, path("/dir1")), None);
+        // Each pair: the sibling's change entered and returned while the call ran, and is
+        // seen first, as it returned first.
+        let base = tick() + 1_000;
+        at(
+            &mut t,
+            timed(Sysno::dup2, [4, 3, 0, 0, 0, 0], 3, None, base + 10),
+            Some(4),
+        );
+        at(
+            &mut t,
+            timed(Sysno::dup, [3, 0, 0, 0, 0, 0], 5, None, base),
+            Some(3),
+        );
+        assert_eq!(fd_path(&mut t, 1, 5), None, "dup of 3");
+
+        let base = tick() + 1_000;
+        at(
+            &mut t,
+            timed(Sysno::dup2, [9, 8, 0, 0, 0, 0], 8, None, base + 10),
+            Some(9),
+        );
+        let args = [8, 0, 0, 0, 0, 0];
+        at(&mut t, timed(Sysno::openat, args, 6, path("f"), base), None);
+        assert_eq!(fd_path(&mut t, 1, 6), None, "openat(8, f)");
+
+        let base = tick() + 1_000;
+        at(
+            &mut t,
+            timed(Sysno::chdir, [0; 6], 0, path("/dir2"), base + 10),
+            None,
+        );
+        let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
+        at(&mut t, timed(Sysno::openat, args, 7, path("g"), base), None);
+        assert_eq!(fd_path(&mut t, 1, 7), None, "openat(AT_FDCWD, g)");
+
+        let base = tick() + 1_000;
+        at(
+            &mut t,
+            timed(Sysno::dup2, [4, 3, 0, 0, 0, 0], 3, None, base + 10),
+            Some(4),
+        );
+        let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
+        let proc_fd = path("/proc/self/fd/3");
+        at(&mut t, timed(Sysno::openat, args, 10, proc_fd, base), None);
+        assert_eq!(fd_path(&mut t, 1, 10), None, "/proc/self/fd/3");
+
+        // Changes that returned before the calls entered are theirs to follow.
+        let later = tick() + 10_000;
+        at(
+            &mut t,
+            timed(Sysno::dup, [3, 0, 0, 0, 0, 0], 5, None, later),
+            Some(3),
+        );
+        let args = [AT_FDCWD as u64, 0, 0, 0, 0, 0];
+        at(
+            &mut t,
+            timed(Sysno::openat, args, 7, path("g"), later + 100),
+            None,
+        );
+        for (fd, name) in [(5, "/b"), (7, "/dir2/g")] {
+            let mut read = timed(
+                Sysno::read,
+                [fd as u64, 0, 0, 0, 0, 0],
+                0,
+                None,
+                later + 200,
+            );
+            t.observe(&mut read, Some(fd));
+            assert_eq!(read.fd_path.as_deref(), Some(name));
+        }
+    }
+
     #[test]
     fn a_change_racing_a_fork_is_not_named_in_the_child() {
         let mut t = FdTracker::new();
@@ -2043,7 +2176,9 @@ mod tests {
             "before the clone"
         );
         assert_eq!(fd_path(&mut t, 2, 4), None, "dup2 blocked across the fork");
-        assert_eq!(fd_path(&mut t, 1, 4).as_deref(), Some("/b"));
+        // It took fd 3 as it entered, before the dup2 that renamed 3 returned: not "/b",
+        // which the table held when it returned.
+        assert_eq!(fd_path(&mut t, 1, 4), None);
         assert_eq!(
             fd_path(&mut t, 1, 3).as_deref(),
             Some("/b"),
