@@ -12,10 +12,13 @@ WITH marks AS (
   -- What last gave a process's fd number its meaning, in time. A bind names the socket by
   -- its own address (a unix path as the fd table names it, `unix:/run/x.sock`), until the
   -- next of these on that number, itself included: a connect, a close, or a call that made
-  -- the number anew.
+  -- the number anew. An address that is no IP and port is a unix socket's, a relative path
+  -- (`app.sock`) too.
   SELECT capture, pid, fd, ts,
          syscall = 'bind' AND errno IS NULL AS bound,
-         CASE WHEN addr LIKE '/%' OR addr LIKE '@%' THEN 'unix:' || addr ELSE addr END AS name
+         CASE WHEN addr LIKE 'unix:%'
+                   OR regexp_like(addr, '^([0-9]+(\.[0-9]+){3}|\[[0-9a-fA-F:.]*\]):[0-9]+$')
+              THEN addr ELSE 'unix:' || addr END AS name
   FROM syscalls
   WHERE syscall IN ('bind', 'connect', 'close') AND fd IS NOT NULL
   UNION ALL

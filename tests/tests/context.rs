@@ -286,47 +286,59 @@ fn a_child_killed_and_reaped_at_once_keeps_its_signal() {
 }
 
 /// A unix socket's fd is named `unix:PATH` once connected, not by the bare path a file
-/// would have: a long read from it is waiting, it is a peer, and it is no file.
+/// would have: a long read from it is waiting, it is a peer, and it is no file. A path
+/// relative to the cwd is the socket's name too, as the kernel gives it (`/proc/net/unix`):
+/// it was left bare, a file's name (helper-96).
 #[test]
 fn a_unix_socket_is_a_peer_not_a_file() {
     if !bpf_available("a_unix_socket_is_a_peer_not_a_file") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
-    let sock = tmp.path().join("u.sock");
-    let script = format!(
-        "import os, socket, threading, time\n\
-         srv = socket.socket(socket.AF_UNIX); srv.bind({sock:?}); srv.listen(1)\n\
-         def serve():\n    c, _ = srv.accept(); time.sleep(0.05); c.send(b'hello'); time.sleep(0.2)\n\
-         threading.Thread(target=serve).start()\n\
-         cl = socket.socket(socket.AF_UNIX); cl.connect({sock:?})\n\
-         os.read(cl.fileno(), 5)\n",
-        sock = sock.to_str().unwrap()
-    );
-    let capture = tmp.path().join("cap");
-    let out = record(&capture, &["python3", "-c", &script]);
-    assert!(out.status.success(), "{out:?}");
-    let peer = format!("unix:{}", sock.display());
-    let read = one(
-        &capture,
-        "SELECT fd_path, is_waiting(syscall, arg1, fd_path, duration_ns) AS waiting \
-         FROM syscalls WHERE syscall = 'read' AND ret = 5 AND fd_path LIKE 'unix:%'",
-    );
-    assert_eq!(read["fd_path"], Value::String(peer.clone()), "{read:?}");
-    assert_eq!(
-        read["waiting"],
-        Value::Bool(true),
-        "a 50 ms read from a peer waited"
-    );
-    let canned = |name: &str| {
-        let out = tracepost_e2e::analyze_query(&[&capture], name, "csv");
-        assert!(out.status.success(), "{name}: {out:?}");
-        String::from_utf8_lossy(&out.stdout).to_string()
-    };
-    let files = canned("hottest-files");
-    assert!(!files.contains("u.sock"), "not a file: {files}");
-    let peers = canned("hottest-peers");
-    assert!(peers.contains(&peer), "a peer: {peers}");
+    let absolute = tmp.path().join("u.sock");
+    for sock in [absolute.to_str().unwrap(), "app.sock"] {
+        let script = format!(
+            "import os, socket, threading, time\n\
+             os.chdir({dir:?})\n\
+             srv = socket.socket(socket.AF_UNIX); srv.bind({sock:?}); srv.listen(1)\n\
+             def serve():\n    c, _ = srv.accept(); time.sleep(0.05); c.send(b'hello'); time.sleep(0.2)\n\
+             threading.Thread(target=serve).start()\n\
+             cl = socket.socket(socket.AF_UNIX); cl.connect({sock:?})\n\
+             os.read(cl.fileno(), 5)\n",
+            dir = tmp.path().to_str().unwrap()
+        );
+        let capture = tmp.path().join(format!("cap-{}", sock.len()));
+        let out = record(&capture, &["python3", "-c", &script]);
+        assert!(out.status.success(), "{out:?}");
+        let peer = format!("unix:{sock}");
+        let read = one(
+            &capture,
+            "SELECT fd_path, is_waiting(syscall, arg1, fd_path, duration_ns) AS waiting \
+             FROM syscalls WHERE syscall = 'read' AND ret = 5 AND fd_path LIKE 'unix:%'",
+        );
+        assert_eq!(read["fd_path"], Value::String(peer.clone()), "{read:?}");
+        assert_eq!(
+            read["waiting"],
+            Value::Bool(true),
+            "a 50 ms read from a peer waited"
+        );
+        let canned = |name: &str| {
+            let out = tracepost_e2e::analyze_query(&[&capture], name, "csv");
+            assert!(out.status.success(), "{name}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).to_string()
+        };
+        let files = canned("hottest-files");
+        assert!(!files.contains(".sock"), "not a file: {files}");
+        let peers = canned("hottest-peers");
+        assert!(
+            peers.lines().any(|l| l.starts_with(&format!("{peer},"))),
+            "a peer: {peers}"
+        );
+        assert!(
+            !peers.lines().any(|l| l.starts_with(&format!("{sock},"))),
+            "{peers}"
+        );
+    }
 }
 
 /// A FIFO (a named pipe) has a path, like a file, but a read of it waits for a writer as a

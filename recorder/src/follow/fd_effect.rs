@@ -545,11 +545,15 @@ pub const ACCEPTED: &str = "socket:accepted";
 /// What a socket's fd is called once it has a peer or a name: the address, with a unix
 /// socket's path (or `@abstract` name) as `unix:/run/app.sock`. Bare, a socket's path read
 /// as a file's: a client idling on `/run/postgresql/.s.PGSQL.5432` topped the hottest
-/// files and counted its waits as work (a red-team pass).
+/// files and counted its waits as work (a red-team pass). A path relative to the cwd
+/// (`app.sock`) is the kernel's name too (`/proc/net/unix`, `ss -x`); it was left bare, a
+/// file's name to every query (helper-96). The decoder writes an IP address and port in a
+/// form that parses back as one, and a unix socket's every other address: so whatever does
+/// not parse is a unix socket's.
 fn peer_name(addr: &str) -> Arc<str> {
-    if addr.starts_with('/') || addr.starts_with('@') {
-        format!("unix:{addr}").into()
-    } else {
+    if addr.starts_with("unix:") || addr.parse::<std::net::SocketAddr>().is_ok() {
         addr.into()
+    } else {
+        format!("unix:{addr}").into()
     }
 }
