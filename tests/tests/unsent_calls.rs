@@ -465,3 +465,36 @@ fn a_full_table_of_unsent_calls_still_counts_every_call() {
         );
     }
 }
+
+/// The first interval of `aggregates` holds every call counted before the first sample,
+/// so it must begin no later than tracing did. It began at the end of `record`'s start-up,
+/// after the command had run its first calls: under `--failed` the execve and the loader's
+/// calls were counted in an interval that began after the first failure recorded, and
+/// `--until` just past that failure read them as outside the window (helper-97).
+#[test]
+fn the_first_interval_begins_before_the_calls_it_counts() {
+    if !bpf_available("the_first_interval_begins_before_the_calls_it_counts") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let capture = tmp.path().join("cap");
+    let out = record_with(&capture, &["-q", "--failed"], &["ls", "/no/such/dir"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let micros = |sql: &str| scalar(&capture, &format!("SELECT arrow_cast(({sql}), 'Int64')"));
+    let first_interval = micros("SELECT min(interval_start) FROM aggregates");
+    let started = micros("SELECT started FROM capture");
+    let first_failure = micros("SELECT min(ts) FROM syscalls");
+    assert!(first_interval <= started, "{first_interval} > {started}");
+    assert!(started <= first_failure, "{started} > {first_failure}");
+    // The execve is counted (it succeeded), in that first interval.
+    assert_eq!(
+        scalar(
+            &capture,
+            &format!(
+                "SELECT sum(calls) FROM aggregates WHERE syscall = 'execve' \
+                 AND arrow_cast(interval_start, 'Int64') = {first_interval}"
+            )
+        ),
+        1
+    );
+}

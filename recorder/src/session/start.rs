@@ -169,6 +169,11 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
 
     let counters = Counters::new();
     let shipped = uploader.as_ref().map(Uploader::shipped);
+    // Before the programs are loaded: the first `aggregates` interval holds every call they
+    // counted, and one that began at the end of start-up began after the command's first
+    // calls, so that `--since`/`--until` read them as outside a window they were in
+    // (helper-97).
+    let counting_from = clock::monotonic_ns();
     // Until the capture row is written, a failure takes back what this run made: a
     // directory of empty tables reads as a recorder killed as it started.
     let made = (|| -> Result<_> {
@@ -262,7 +267,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
         chunk: Chunk::with_capacity(CHUNK),
         paths: Interner::default(),
         events: 0,
-        sampler: Sampler::new(clock::monotonic_ns()),
+        sampler: Sampler::new(counting_from),
         unsent_rows: Vec::new(),
         uploader,
         cgroup_watch: scope.cgroup.as_ref().map(CgroupWatch::new),
