@@ -126,6 +126,11 @@ impl Capture {
             if !meta.is_dir() {
                 return Err(CaptureError::NotDir(name));
             }
+            // Named itself where it cannot be listed: its tables could not be found in it,
+            // and the first table's directory was blamed (helper-97).
+            if let Err(source) = fs::read_dir(path) {
+                return Err(CaptureError::Unreadable { path: name, source });
+            }
             if files::as_root() {
                 only_root_writes(path, &name)?;
             }

@@ -46,6 +46,9 @@ fn parse_time(flag: &'static str, value: &str, start_ns: Option<i64>) -> Result<
         flag,
         value: value.to_string(),
     };
+    // Spaces around it, as a shell's quotes keep them, on both sides alike: a trailing one
+    // was taken and a leading one refused (helper-97).
+    let value = value.trim();
     if let Some(rel) = value.strip_prefix('+') {
         let d = humantime::parse_duration(rel).map_err(|_| bad())?;
         let start = start_ns.ok_or_else(bad)?;
@@ -91,7 +94,7 @@ impl Narrow {
         };
         // Only bounds of one kind are compared: `+5m` against a time of day can be a
         // window in one capture and none in another that began later.
-        let relative = |v: &Option<String>| v.as_deref().map(|v| v.starts_with('+'));
+        let relative = |v: &Option<String>| v.as_deref().map(|v| v.trim_start().starts_with('+'));
         if let (Some(since), Some(until)) = (narrow.since, narrow.until)
             && relative(&args.since) == relative(&args.until)
             && since >= until
@@ -208,6 +211,14 @@ mod tests {
         let n = Narrow::new(&args, Some(1_000)).unwrap();
         assert_eq!(n.since, Some(1_000 + 30_000_000_000));
         assert_eq!(n.until, Some(1_795_486_200_000_000_000));
+        for spaced in [" +30s", "+30s ", " 2026-11-24T02:10:00Z "] {
+            let args = NarrowArgs {
+                since: Some(spaced.into()),
+                ..Default::default()
+            };
+            let n = Narrow::new(&args, Some(1_000)).unwrap();
+            assert!(n.since.is_some(), "{spaced:?}");
+        }
         let bad = NarrowArgs {
             since: Some("yesterday".into()),
             ..Default::default()

@@ -739,7 +739,8 @@ fn an_executor_given_one_port_twice_is_refused() {
 }
 
 /// A table directory the reader may not open is named as one, where the message once
-/// called it the capture (`capture CAP/syscalls: cannot read it`).
+/// called it the capture (`capture CAP/syscalls: cannot read it`); a capture directory it
+/// may not open is named itself.
 #[test]
 fn an_unreadable_table_directory_is_named_as_one() {
     if !bpf_available("an_unreadable_table_directory_is_named_as_one") {
@@ -792,6 +793,28 @@ fn an_unreadable_table_directory_is_named_as_one() {
             table.display()
         )
     );
+    // root's capture (0700): the capture itself is what that user cannot read, where the
+    // message blamed its first table's directory (helper-97).
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&analyze)
+        .args(["summary"])
+        .arg(&capture)
+        .output()
+        .expect("setpriv (util-linux)");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        one_error_line(&out.stderr),
+        format!(
+            "error: capture {}: cannot read it: Permission denied (os error 13)",
+            capture.display()
+        )
+    );
 }
 
 /// `-o -` and `--perfetto -` made a file named `-` without a word (helper-69): what goes to
@@ -826,6 +849,14 @@ fn a_dash_for_an_output_is_refused_not_made_a_file() {
         one_error_line(&out.stderr),
         "error: report -: give a file ending in .md or .html"
     );
+    // So is a trace, which is JSON: it was written to `t.csv` (helper-97).
+    let out = analyze_in(tmp.path(), &["export", c, "--perfetto", "t.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(
+        one_error_line(&out.stderr),
+        "error: export --perfetto t.csv: give a file ending in .json (the trace is JSON)"
+    );
+    assert!(!tmp.path().join("t.csv").exists());
 }
 
 /// `-o x.parquet` and `-o x.html` wrote an aligned table under a name that promised
