@@ -101,6 +101,57 @@ fn calls_a_seccomp_filter_answers_match_strace() {
     );
 }
 
+/// A handler that interrupts a blocking read returns through sigreturn, which gives back
+/// the read's EINTR. In a 32-bit task the kernel restores that return zero-extended, and it
+/// was recorded as 4294967292, a success, where strace shows `-1 EINTR` (helper-99).
+#[test]
+fn a_signal_return_that_gives_back_an_error_is_that_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let programs = [
+        (build_program(tmp.path(), "sigreturn_eintr"), "rt_sigreturn"),
+        (
+            build_program_m32(tmp.path(), "sigreturn_eintr"),
+            "sigreturn",
+        ),
+    ];
+    for (program, _) in &programs {
+        compare_with_strace(
+            "a_signal_return_that_gives_back_an_error_is_that_error",
+            &[program.to_str().unwrap()],
+        );
+    }
+    if !bpf_available("a_signal_return_that_gives_back_an_error_is_that_error") {
+        return;
+    }
+    for (i, (program, name)) in programs.iter().enumerate() {
+        let capture = tmp.path().join(format!("capture-{i}"));
+        let out = record(&capture, &[program.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        let rows = query(
+            &[&capture],
+            "SELECT syscall, ret, errno FROM syscalls WHERE syscall LIKE '%sigreturn'",
+        );
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0]["syscall"], *name, "{rows:?}");
+        assert_eq!(rows[0]["ret"], -4, "{rows:?}");
+        assert_eq!(rows[0]["errno"], "EINTR", "{rows:?}");
+        // --failed keeps it, as a failure.
+        let failed = tmp.path().join(format!("failed-{i}"));
+        let out =
+            tracepost_e2e::record_with(&failed, &["-q", "--failed"], &[program.to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            tracepost_e2e::scalar(
+                &failed,
+                &format!(
+                    "SELECT count(*) FROM syscalls WHERE syscall = '{name}' AND errno = 'EINTR'"
+                )
+            ),
+            1
+        );
+    }
+}
+
 #[test]
 fn parses_strace_summaries() {
     let text = "% time     seconds  usecs/call     calls    errors syscall\n\

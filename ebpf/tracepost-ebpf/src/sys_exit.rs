@@ -27,6 +27,7 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
     };
     let slot = unsafe { &mut *slot };
     let nr = slot.nr;
+    let ret = as_the_task_sees_it(nr, ret);
     if nr >= UNWANTED_SYSCALL {
         if nr == NO_SYSCALL && slot.flags & (SLOT_ENTERED | SLOT_IGNORED) == SLOT_ENTERED {
             not_entered(regs, ret, id, slot);
@@ -227,6 +228,7 @@ fn not_entered(regs: *const u8, ret: i64, id: u64, slot: &mut ThreadSlot) {
     let Some((nr, args)) = call_in_regs(regs) else {
         return;
     };
+    let ret = as_the_task_sees_it(nr as u32, ret);
     if syscall_info(nr).traced == 0 {
         return;
     }
@@ -255,5 +257,21 @@ fn not_entered(regs: *const u8, ret: i64, id: u64, slot: &mut ThreadSlot) {
             stage.commit();
         }
         None => not_sent(slot, flags, false, id, nr, ret, 0),
+    }
+}
+
+/// A 32-bit task's return as it sees it, a 32-bit value. The kernel stores most calls'
+/// returns sign-extended, but `sigreturn` and `rt_sigreturn` restore eax from the signal
+/// frame, zero-extended: the EINTR of a read a handler interrupted came back as 4294967292,
+/// a success to every query and to `--failed` (helper-99). As strace reads i386 returns:
+/// the upper half zero and the lower one -4095..-1 is that error. No address a 32-bit call
+/// returns is one (mmap2's are page-aligned, so at most 0xfffff000).
+#[inline(always)]
+fn as_the_task_sees_it(nr: u32, ret: i64) -> i64 {
+    let compat = (COMPAT_BASE..UNWANTED_SYSCALL).contains(&nr);
+    if compat && (0xffff_f001..=0xffff_ffff).contains(&ret) {
+        ret as i32 as i64
+    } else {
+        ret
     }
 }
