@@ -6,6 +6,9 @@
 # With HANG_FS_SLOW_FLUSH=SECONDS in its environment, it answers each FLUSH (a close of the
 # file) that much later, as a network file system writing back does: tests/tests/context.rs
 # uses it for a close slower than the recorder's reorder window.
+# With HANG_FS_GETATTR=1, attributes are never cached and GETATTR stops being answered too
+# once HANGFLAG exists, as a stat of a file on a hung NFS mount waits: tests/tests/
+# context.rs uses it for `record` attaching to a process holding such a file.
 #   python3 hang_fs.py MOUNTPOINT FILE HANGFLAG   (root; unmount with umount -l)
 import ctypes, os, struct, sys, errno, time
 mnt, src, flag = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -17,6 +20,8 @@ if libc.mount(b'hangfs', mnt.encode(), b'fuse', 0x2 | 0x4, opts.encode()) != 0: 
     e = ctypes.get_errno(); raise SystemExit('mount: ' + os.strerror(e))
 print('mounted', flush=True)
 now = int(time.time())
+hang_getattr = bool(os.environ.get('HANG_FS_GETATTR'))
+valid = 0 if hang_getattr else 3600
 def attr(ino):
     if ino == 1:
         return struct.pack('<QQQQQQIIIIIIIIII', 1, 0, 0, now, now, now, 0, 0, 0, 0o40755, 2, 0, 0, 0, 4096, 0)
@@ -40,11 +45,13 @@ while True:
     elif op == 1:  # LOOKUP
         name = body.split(b'\0')[0]
         if node == 1 and name == b'prog':
-            reply(unique, 0, struct.pack('<QQQQII', 2, 0, 3600, 3600, 0, 0) + attr(2))
+            reply(unique, 0, struct.pack('<QQQQII', 2, 0, valid, valid, 0, 0) + attr(2))
         else:
             reply(unique, errno.ENOENT)
     elif op == 3:  # GETATTR
-        reply(unique, 0, struct.pack('<QII', 3600, 0, 0) + attr(node))
+        if hanging and hang_getattr:
+            print('hanging GETATTR from pid', pid, flush=True); hung.append(unique); continue
+        reply(unique, 0, struct.pack('<QII', valid, 0, 0) + attr(node))
     elif op in (14, 27):  # OPEN, OPENDIR
         if hanging and op == 14:
             print('hanging OPEN from pid', pid, flush=True); hung.append(unique); continue

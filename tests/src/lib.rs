@@ -341,6 +341,20 @@ impl HangFs {
         flag: &Path,
         slow_flush: Option<std::time::Duration>,
     ) -> Option<Self> {
+        let env: Vec<(&str, String)> = slow_flush
+            .map(|slow| ("HANG_FS_SLOW_FLUSH", slow.as_secs_f64().to_string()))
+            .into_iter()
+            .collect();
+        Self::mount_with(mnt, file, flag, &env)
+    }
+
+    /// The same, where a stat of its file waits too once `flag` exists
+    /// (`HANG_FS_GETATTR`).
+    pub fn mount_hanging_stat(mnt: &Path, file: &Path, flag: &Path) -> Option<Self> {
+        Self::mount_with(mnt, file, flag, &[("HANG_FS_GETATTR", "1".to_string())])
+    }
+
+    fn mount_with(mnt: &Path, file: &Path, flag: &Path, env: &[(&str, String)]) -> Option<Self> {
         if !Path::new("/dev/fuse").exists() {
             assert!(std::env::var("CI").is_err(), "no /dev/fuse");
             eprintln!("skipped: no /dev/fuse");
@@ -356,9 +370,7 @@ impl HangFs {
             .arg(&script)
             .args([mnt, file, flag])
             .stdout(std::fs::File::create(&log).unwrap());
-        if let Some(slow) = slow_flush {
-            command.env("HANG_FS_SLOW_FLUSH", slow.as_secs_f64().to_string());
-        }
+        command.envs(env.iter().map(|(k, v)| (k, v)));
         let server = command.spawn().unwrap();
         let mounted = Self {
             mnt: mnt.to_path_buf(),

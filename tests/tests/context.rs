@@ -428,6 +428,104 @@ fn a_fifo_is_a_peer_not_a_file() {
     }
 }
 
+/// A FIFO's name is tracked as a file's is: renamed, or moved with its directory, it was
+/// still named `fifo:OLD` (helper-98); and a name that already says what the fd is, reached
+/// through `/proc/self/fd/N` or `/dev/stdin`, is not prefixed again (`fifo:fifo:PATH`, and
+/// `fifo:pipe` for a pipe, which the kernel takes for a FIFO too).
+#[test]
+fn a_fifo_keeps_one_name_and_loses_it_when_renamed() {
+    if !bpf_available("a_fifo_keeps_one_name_and_loses_it_when_renamed") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    std::fs::create_dir(&dir).unwrap();
+    // Each write's length tells it apart: 2 through the reopened fd, 3 and 4 after the
+    // renames (strace -y names them r1.old and sub2/q: not known here, so NULL).
+    let script = format!(
+        "cd {dir} && mkfifo r1 && mkdir sub && mkfifo sub/q && exec 3<>r1 5<>sub/q && \
+         exec 6<>/proc/self/fd/3 && echo b >&6 && echo x | cat /dev/stdin >/dev/null && \
+         mv r1 r1.old && mv sub sub2 && echo aa >&3 && echo ccc >&5",
+        dir = dir.display()
+    );
+    let capture = tmp.path().join("cap");
+    let out = record(&capture, &["sh", "-c", &script]);
+    assert!(out.status.success(), "{out:?}");
+    let writes = query(
+        &[&capture],
+        "SELECT bytes, fd_path FROM syscalls WHERE comm = 'sh' AND syscall = 'write' \
+         AND bytes IN (2, 3, 4) ORDER BY ts",
+    );
+    let writes: Vec<(i64, Option<&str>)> = writes
+        .iter()
+        .map(|r| (r["bytes"].as_i64().unwrap(), r["fd_path"].as_str()))
+        .collect();
+    let r1 = format!("fifo:{}/r1", dir.display());
+    // `echo x` writes 2 bytes into the pipe to cat.
+    assert_eq!(
+        writes,
+        [(2, Some(&*r1)), (2, Some("pipe")), (3, None), (4, None)]
+    );
+    let cat = query(
+        &[&capture],
+        "SELECT DISTINCT fd_path FROM syscalls WHERE comm = 'cat' AND syscall = 'read' \
+         AND bytes = 2",
+    );
+    assert_eq!(cat.len(), 1, "{cat:?}");
+    assert_eq!(cat[0]["fd_path"], "pipe", "{cat:?}");
+}
+
+/// `record` attaching to a process that holds a file on a hung FUSE or NFS mount: the
+/// attach asked each held file whether it is a FIFO with a stat, which waited on the
+/// server without end, past `-d` and SIGINT (helper-98). It asks the inode the kernel
+/// holds, which no server answers.
+#[test]
+fn attaching_to_a_process_holding_a_file_on_a_hung_mount_does_not_wait_on_it() {
+    if !bpf_available("attaching_to_a_process_holding_a_file_on_a_hung_mount_does_not_wait_on_it") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("served");
+    std::fs::write(&served, "served by FUSE\n").unwrap();
+    let (mnt, flag) = (tmp.path().join("mnt"), tmp.path().join("HANG"));
+    let Some(mounted) = HangFs::mount_hanging_stat(&mnt, &served, &flag) else {
+        return;
+    };
+    let (mut holder, ready) = started(Command::new("sh").arg("-c").arg(format!(
+        "exec 3< {}; echo ready; exec sleep 30",
+        mnt.join("prog").display()
+    )));
+    assert_eq!(ready.trim(), "ready");
+    std::fs::write(&flag, "").unwrap();
+    let capture = tmp.path().join("cap");
+    let mut record = Command::new(bin("record"))
+        .args(["-q", "-d", "1s", "-p", &holder.id().to_string(), "-o"])
+        .arg(&capture)
+        .spawn()
+        .unwrap();
+    let began = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = record.try_wait().unwrap() {
+            break Some(status);
+        }
+        if began.elapsed() > std::time::Duration::from_secs(15) {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    // The server goes, failing what it left pending, and a recorder that waited on it
+    // with it.
+    drop(mounted);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    if status.is_none() {
+        let _ = record.kill();
+        let _ = record.wait();
+    }
+    let status = status.expect("record still waiting after 15 s of a 1 s capture");
+    assert!(status.success(), "{status:?}");
+}
+
 /// `accept(fd, NULL, NULL)` returns no peer address, yet its fd is surely a socket: it was
 /// unnamed, and a read that waited 50 ms for the peer counted as work in `waiting`,
 /// `worst-latency` and `most-time-working` (helper-87).

@@ -467,7 +467,7 @@ fn a_full_table_of_unsent_calls_still_counts_every_call() {
 }
 
 /// The first interval of `aggregates` holds every call counted before the first sample,
-/// so it must begin no later than tracing did. It began at the end of `record`'s start-up,
+/// so it must begin no later than tracing did, which is when the capture began. It began at the end of `record`'s start-up,
 /// after the command had run its first calls: under `--failed` the execve and the loader's
 /// calls were counted in an interval that began after the first failure recorded, and
 /// `--until` just past that failure read them as outside the window (helper-97).
@@ -484,8 +484,15 @@ fn the_first_interval_begins_before_the_calls_it_counts() {
     let first_interval = micros("SELECT min(interval_start) FROM aggregates");
     let started = micros("SELECT started FROM capture");
     let first_failure = micros("SELECT min(ts) FROM syscalls");
-    assert!(first_interval <= started, "{first_interval} > {started}");
+    // The capture began when counting did (helper-98: a first interval begun before it was
+    // counted in windows that end before the capture began, and `--since +0s` said that
+    // calls crossed its edge).
+    assert_eq!(first_interval, started);
     assert!(started <= first_failure, "{started} > {first_failure}");
+    let out = analyze(&["summary", capture.to_str().unwrap(), "--since", "+0s"]);
+    assert!(out.status.success(), "{out:?}");
+    let warned = String::from_utf8_lossy(&out.stderr);
+    assert!(!warned.contains("cross"), "{warned}");
     // The execve is counted (it succeeded), in that first interval.
     assert_eq!(
         scalar(

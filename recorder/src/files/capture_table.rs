@@ -70,6 +70,14 @@ impl CaptureInfo {
         }
     }
 
+    /// When the capture began, where that is not when the row was made: `record`'s is when
+    /// its programs began to count, on the clock its other tables are written by, so that
+    /// the first `aggregates` interval begins exactly there.
+    pub fn started_at(mut self, started_ns: i64) -> Self {
+        self.started_ns = started_ns;
+        self
+    }
+
     /// Writes the row of a capture that has just started.
     pub fn write(&self, dir: &std::path::Path) -> Result<(), WriterError> {
         self.write_row(dir, None, None)

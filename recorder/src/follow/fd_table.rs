@@ -6,7 +6,7 @@
 //! fd's meaning is what it was when the call using it returned. Anything not known for
 //! certain is forgotten rather than guessed: an unknown fd reads as NULL, never as a
 //! confident wrong answer.
-use std::{cell::Cell, collections::HashSet, fs, os::unix::fs::FileTypeExt, sync::Arc};
+use std::{cell::Cell, collections::HashSet, fs, sync::Arc};
 
 use slab::Slab;
 
@@ -276,7 +276,39 @@ pub struct Snapshot {
 /// (`is_waiting`, `file-io`'s paths): a FIFO named as a file had its blocked reads counted
 /// as work.
 pub fn fifo_name(path: &str) -> Arc<str> {
-    format!("fifo:{path}").into()
+    format!("{FIFO_PREFIX}{path}").into()
+}
+
+const FIFO_PREFIX: &str = "fifo:";
+
+/// The name a rename or unlink is compared with: a FIFO's path without its `fifo:`. With
+/// it, a FIFO renamed, unlinked or moved with its directory kept its old name (helper-98).
+fn tracked(path: &str) -> &str {
+    path.strip_prefix(FIFO_PREFIX).unwrap_or(path)
+}
+
+/// Whether the file behind `link` (`/proc/PID/fd/N`) is a FIFO, asked without reaching
+/// the file system's server: `AT_STATX_DONT_SYNC` answers from the inode the kernel holds.
+/// A plain stat of a file on a stuck FUSE or NFS mount waited without end, and held
+/// `record` at its start past `-d` and SIGINT (helper-98).
+fn is_fifo(link: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(name) = std::ffi::CString::new(link.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: all zeros is a valid `statx`, which the call fills.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated name and a buffer of the right type, both live for the call.
+    let done = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            name.as_ptr(),
+            libc::AT_STATX_DONT_SYNC,
+            libc::STATX_TYPE,
+            &mut stx,
+        )
+    };
+    done == 0 && u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFIFO
 }
 
 /// Reads `/proc/PID/fd` and `/proc/PID/cwd`. A process that is gone yields what was read.
@@ -306,9 +338,9 @@ pub fn snapshot(pid: u32) -> Snapshot {
             let Some(target) = target.to_str() else {
                 continue;
             };
-            // stat, which does not open: a FIFO's open would wait for its other end.
-            let fifo = target.starts_with('/')
-                && fs::metadata(entry.path()).is_ok_and(|m| m.file_type().is_fifo());
+            // Asked of the inode, not by opening it: a FIFO's open would wait for its other
+            // end.
+            let fifo = target.starts_with('/') && is_fifo(&entry.path());
             fds.push((
                 fd,
                 match fifo {
@@ -519,7 +551,7 @@ impl FdTracker {
     /// Notes a name that an fd or cwd now holds: every way a name enters the table passes
     /// here, or a rename of it would leave the old name standing.
     fn hold(&mut self, name: &str) {
-        hold_spellings(&mut self.held, name);
+        hold_spellings(&mut self.held, tracked(name));
         if self.held.full() {
             self.held.clear();
             let fds = self.tables.iter().flat_map(|(_, t)| t.fds.values());
@@ -527,7 +559,7 @@ impl FdTracker {
                 .map(|e| &e.path)
                 .chain(self.cwd.values().map(|c| &c.path));
             for name in names {
-                hold_spellings(&mut self.held, name);
+                hold_spellings(&mut self.held, tracked(name));
             }
             self.held.rebuilt();
         }
@@ -828,7 +860,7 @@ impl FdTracker {
     /// Forgets every fd's and cwd's name that `stale` picks.
     fn forget_where(&mut self, stale: impl Fn(&str) -> bool) {
         for (_, table) in self.tables.iter_mut() {
-            table.fds.retain(|_, e| !stale(&e.path));
+            table.fds.retain(|_, e| !stale(tracked(&e.path)));
         }
         self.cwd.retain(|_, c| !stale(&c.path));
     }
@@ -939,7 +971,10 @@ impl FdTracker {
                         !resolve_unknown || !(p.starts_with('/') || p.split('/').any(|c| c == ".."))
                     })
                     .and_then(|p| self.resolve(pid, dirfd, p, nofollow))
-                    .map(|place| match fifo {
+                    // A path is named as the FIFO it is; a name reached through
+                    // `/proc/self/fd/N` or `/dev/stdin` is already what that fd is called
+                    // (`fifo:PATH`, or `pipe` for a pipe, also a FIFO to the kernel).
+                    .map(|place| match fifo && place.path.starts_with('/') {
                         true => Place::given(fifo_name(&place.path)),
                         false => place,
                     });

@@ -172,8 +172,10 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
     // Before the programs are loaded: the first `aggregates` interval holds every call they
     // counted, and one that began at the end of start-up began after the command's first
     // calls, so that `--since`/`--until` read them as outside a window they were in
-    // (helper-97).
+    // (helper-97). The capture began then too, by the same clock: a first interval that
+    // began before the capture's start was counted in windows before it (helper-98).
     let counting_from = clock::monotonic_ns();
+    let clock = WallClock::sample();
     // Until the capture row is written, a failure takes back what this run made: a
     // directory of empty tables reads as a recorder killed as it started.
     let made = (|| -> Result<_> {
@@ -197,7 +199,8 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
             stacks: args.stacks,
             stack_min_ns: u64::try_from(args.stack_min.as_nanos()).unwrap_or(u64::MAX),
         })?;
-        let info = CaptureInfo::new(host, describe_target(args, &scope), min_duration_ns);
+        let info = CaptureInfo::new(host, describe_target(args, &scope), min_duration_ns)
+            .started_at(clock.to_wall_ns(counting_from));
         let stacks = probes
             .take_stacks()
             .map(|map| KernelStacks::new(map, args.stack_min));
@@ -207,7 +210,7 @@ pub(super) fn start(args: &Args) -> Result<Capture> {
             .transpose()
             .context("cannot start the thread that unwinds user stacks")?;
         let chains = user_stacks.as_ref().map(UserStacks::chains);
-        let pipeline = start_writers(args, &dir, &counters, shipped, stacks, chains)?;
+        let pipeline = start_writers(args, &dir, &counters, shipped, stacks, chains, clock)?;
         Ok((probes, stage, info, user_stacks, pipeline))
     })();
     let (mut probes, stage, info, user_stacks, pipeline) = match made {
@@ -346,8 +349,8 @@ fn start_writers(
     shipped: Option<Shipped>,
     stacks: Option<KernelStacks>,
     chains: Option<Arc<Mutex<Chains>>>,
+    clock: WallClock,
 ) -> Result<Pipeline> {
-    let clock = WallClock::sample();
     let mut writer = TableWriter::new(
         &dir.table_dir(syscalls::TABLE),
         BatchBuilder::new(clock)
