@@ -29,6 +29,7 @@ pub mod files;
 pub mod frames;
 pub mod json_floats;
 pub mod json_shape;
+pub mod live_recorder;
 pub use tracepost_store::location;
 pub mod narrow;
 pub mod needs;
@@ -692,6 +693,15 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture], views: bool
     for r in &runs {
         latest_run.insert(r.capture.clone(), r.started.clone());
     }
+    // A recorder still running here holds its capture's lock: its latest run is said to be
+    // unfinished because it is going on, not as one that may have been killed (helper-97).
+    let live: std::collections::HashMap<Option<String>, u32> = captures
+        .iter()
+        .filter_map(|c| match c.location() {
+            Location::Local(path) => live_recorder::holder(path).map(|pid| (Some(c.name()), pid)),
+            _ => None,
+        })
+        .collect();
     for r in runs {
         if r.finished() {
             continue;
@@ -709,10 +719,25 @@ async fn warn_unfinished(ctx: &SessionContext, captures: &[Capture], views: bool
             // interval of a recorder killed, and more of a copy whose files were never
             // shipped. Said as "the last interval" alone, a bucket that lacked nine tenths
             // of the calls read as one that lacked a second of them (helper-91).
-            let newest = match latest_run.get(&r.capture) == Some(&r.started) {
+            let latest = latest_run.get(&r.capture) == Some(&r.started);
+            let newest = match latest {
                 true => newest_call.get(&r.capture).copied().flatten(),
                 false => None,
             };
+            if let Some(pid) = live.get(&r.capture).filter(|_| latest) {
+                let after = newest.map_or(String::new(), |us| {
+                    format!(
+                        " after {} (the newest its files hold)",
+                        narrow::utc(us.saturating_mul(1000))
+                    )
+                });
+                crate::say!(
+                    "warning: capture {name}: its recorder is still running (pid {pid}): its \
+                     calls{after} are not in its files yet, those of its current --rotate \
+                     interval; `events` and `lost_events` are NULL until it ends"
+                );
+                continue;
+            }
             match newest {
                 Some(us) => crate::say!(
                     "warning: capture {name}: its recorder did not finish (killed, or still \

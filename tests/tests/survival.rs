@@ -502,6 +502,19 @@ fn kill_9_before_the_first_rotation_leaves_a_capture_that_reads() {
         thread::sleep(Duration::from_millis(50));
     }
     thread::sleep(Duration::from_millis(300));
+    // Still running, it holds the capture's lock: said so, not as maybe killed
+    // (helper-97).
+    let stderr = summary_warnings(&capture);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "warning: capture {}: its recorder is still running (pid {}): its calls are not \
+             in its files yet, those of its current --rotate interval; `events` and \
+             `lost_events` are NULL until it ends",
+            capture.display(),
+            record.id()
+        )
+    );
     record.kill().unwrap(); // SIGKILL
     record.wait().unwrap();
     kill_the_shell(&pidfile);
