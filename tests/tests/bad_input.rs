@@ -771,18 +771,22 @@ fn an_unreadable_table_directory_is_named_as_one() {
     assert!(chowned.unwrap().success());
     let table = theirs.join("syscalls");
     std::fs::set_permissions(&table, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(&analyze)
-        .args(["summary"])
-        .arg(&theirs)
-        .output()
-        .expect("setpriv (util-linux)");
+    // `analyze summary CAPTURE` as that user.
+    let summary_as_them = |capture: &std::path::Path| {
+        Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "--inh-caps=-all",
+            ])
+            .arg(&analyze)
+            .args(["summary"])
+            .arg(capture)
+            .output()
+            .expect("setpriv (util-linux)")
+    };
+    let out = summary_as_them(&theirs);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         one_error_line(&out.stderr),
@@ -795,18 +799,7 @@ fn an_unreadable_table_directory_is_named_as_one() {
     );
     // root's capture (0700): the capture itself is what that user cannot read, where the
     // message blamed its first table's directory (helper-97).
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(&analyze)
-        .args(["summary"])
-        .arg(&capture)
-        .output()
-        .expect("setpriv (util-linux)");
+    let out = summary_as_them(&capture);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         one_error_line(&out.stderr),
