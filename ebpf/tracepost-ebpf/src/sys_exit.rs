@@ -27,7 +27,6 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
     };
     let slot = unsafe { &mut *slot };
     let nr = slot.nr;
-    let ret = as_the_task_sees_it(nr, ret);
     if nr >= UNWANTED_SYSCALL {
         if nr == NO_SYSCALL && slot.flags & (SLOT_ENTERED | SLOT_IGNORED) == SLOT_ENTERED {
             not_entered(regs, ret, id, slot);
@@ -36,6 +35,7 @@ fn exit(regs: *const u8, ret: i64) -> u32 {
         return 0;
     }
     slot.nr = NO_SYSCALL;
+    let ret = as_the_task_sees_it(nr, ret);
     // An execve can take a thread out of scope: what `--comm` excludes stays absent.
     if slot.flags & SLOT_IGNORED != 0 {
         if global(&SCHED) != 0 {
