@@ -46,6 +46,16 @@ struct Entry {
     named: u64,
 }
 
+/// A process's working directory, and when the call that gave it returned (0 for what
+/// /proc showed). A relative name in a call that entered before then was looked up from
+/// the cwd before, which the table no longer holds: a sibling thread's chdir named the
+/// file after the new directory (helper-96).
+#[derive(Clone, Debug)]
+struct Cwd {
+    place: Place,
+    named: u64,
+}
+
 /// A process's fds, shared with the children forked from it until one side changes them.
 /// The kernel copies the table at a fork, but the recorder need not copy its own: a
 /// process of 19,000 fds that forked 400 sleeping children took 562 MB of `record`'s
@@ -344,7 +354,7 @@ pub fn snapshot(pid: u32) -> Snapshot {
             fds.push((
                 fd,
                 match fifo {
-                    true => fifo_name(target).to_string(),
+                    true => format!("{FIFO_PREFIX}{target}"),
                     false => target.to_string(),
                 },
                 flags,
@@ -415,12 +425,7 @@ pub struct FdTracker {
     /// process (a CPU's run at a time), so most lookups of `owner` are skipped. Cleared
     /// whenever `owner` changes.
     last: Cell<Option<(u32, Slot)>>,
-    cwd: HashMap<u32, Place>,
-    /// When a call last set each process's cwd (when it returned). A relative name in a
-    /// call that entered before then was looked up from the cwd before, which the table no
-    /// longer holds: a sibling thread's chdir named the file after the new directory
-    /// (helper-96).
-    cwd_named: HashMap<u32, u64>,
+    cwd: HashMap<u32, Cwd>,
     /// Processes a thread of which took a working directory of its own
     /// (`unshare(CLONE_FS)`): their cwd is unknown until an exec leaves one thread and a
     /// chdir names it.
@@ -515,9 +520,9 @@ impl FdTracker {
         }
         match &snap.cwd {
             Some(cwd) => {
-                let cwd = Place::resolved(cwd.as_str().into());
-                names.push(cwd.path.clone());
-                self.cwd.insert(snap.pid, cwd);
+                let place = Place::resolved(cwd.as_str().into());
+                names.push(place.path.clone());
+                self.cwd.insert(snap.pid, Cwd { place, named: 0 });
             }
             None => {
                 self.cwd.remove(&snap.pid);
@@ -557,7 +562,7 @@ impl FdTracker {
             let fds = self.tables.iter().flat_map(|(_, t)| t.fds.values());
             let names = fds
                 .map(|e| &e.path)
-                .chain(self.cwd.values().map(|c| &c.path));
+                .chain(self.cwd.values().map(|c| &c.place.path));
             for name in names {
                 hold_spellings(&mut self.held, tracked(name));
             }
@@ -611,13 +616,14 @@ impl FdTracker {
     fn cwd_at(&self, pid: u32, at: u64) -> Option<&Place> {
         self.cwd
             .get(&pid)
-            .filter(|_| self.cwd_named.get(&pid).is_none_or(|named| *named <= at))
+            .filter(|cwd| cwd.named <= at)
+            .map(|cwd| &cwd.place)
     }
 
     /// A call's chdir, fchdir or setns gave `pid` this cwd.
     fn set_cwd(&mut self, pid: u32, place: Place) {
-        self.cwd.insert(pid, place);
-        self.cwd_named.insert(pid, self.now);
+        let named = self.now;
+        self.cwd.insert(pid, Cwd { place, named });
     }
 
     fn get(&self, pid: u32, fd: i32) -> Option<&Entry> {
@@ -862,7 +868,7 @@ impl FdTracker {
         for (_, table) in self.tables.iter_mut() {
             table.fds.retain(|_, e| !stale(tracked(&e.path)));
         }
-        self.cwd.retain(|_, c| !stale(&c.path));
+        self.cwd.retain(|_, c| !stale(&c.place.path));
     }
 
     /// After `old` was renamed or removed: no fd or cwd of any
@@ -1257,7 +1263,6 @@ impl FdTracker {
             PROCESS_EXIT => {
                 self.release(ev.pid);
                 self.cwd.remove(&ev.pid);
-                self.cwd_named.remove(&ev.pid);
                 self.split_cwd.remove(&ev.pid);
                 self.shared_fs.remove(&ev.pid);
                 self.roots.remove(&ev.pid);
