@@ -12,13 +12,11 @@ WITH marks AS (
   -- What last gave a process's fd number its meaning, in time. A bind names the socket by
   -- its own address (a unix path as the fd table names it, `unix:/run/x.sock`), until the
   -- next of these on that number, itself included: a connect, a close, or a call that made
-  -- the number anew. An address that is no IP and port is a unix socket's, a relative path
-  -- (`app.sock`) too.
+  -- the number anew. A bind's own `fd_path` is that name, as the recorder gave it to the
+  -- socket (a unix path as `unix:PATH`, a relative one too), so it is not derived again here.
   SELECT capture, pid, fd, ts,
          syscall = 'bind' AND errno IS NULL AS bound,
-         CASE WHEN addr LIKE 'unix:%'
-                   OR regexp_like(addr, '^([0-9]+(\.[0-9]+){3}|\[[0-9a-fA-F:.]*\]):[0-9]+$')
-              THEN addr ELSE 'unix:' || addr END AS name
+         fd_path AS name
   FROM syscalls
   WHERE syscall IN ('bind', 'connect', 'close') AND fd IS NOT NULL
   UNION ALL

@@ -151,19 +151,6 @@ pub async fn run(cli: Cli) -> Result<()> {
             warn_same_recording(&captures);
             // The trace streams while the capture is read: it must not be one of its files.
             refuse_inside(&x.perfetto, &captures)?;
-            // A trace of JSON was written to `t.csv` without a word (helper-97). (`-` has a
-            // line of its own, from the file's writer.)
-            let json = x
-                .perfetto
-                .extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-            if !json && x.perfetto.as_os_str() != "-" {
-                anyhow::bail!(
-                    "export --perfetto {}: give a file ending in .json (the trace is JSON)",
-                    x.perfetto.display()
-                );
-            }
             let export = trace_export::write(&ctx, &captures, &x.perfetto, !x.no_redact);
             let exported = unless_interrupted(export, &x.perfetto).await;
             let written = damage_named(exported, &captures).await?;

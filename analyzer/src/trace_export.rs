@@ -71,6 +71,18 @@ pub async fn write(
     path: &Path,
     redact: bool,
 ) -> Result<Written> {
+    // Named by its format, as a report is: a trace of JSON was written to `t.csv` without
+    // a word (helper-97). (`-` has a line of its own, from the file's writer.)
+    let json = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if !json && path.as_os_str() != "-" {
+        anyhow::bail!(
+            "export --perfetto {}: give a file ending in .json (the trace is JSON)",
+            path.display()
+        );
+    }
     let index: BTreeMap<String, i64> = captures
         .iter()
         .enumerate()
